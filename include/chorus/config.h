@@ -1,0 +1,75 @@
+/* config.h — chorusd's configuration: one JSON file, validated against a table
+ * of options (name, type, default, bounds, reloadable), as Redis's config.c.
+ *
+ * Loading has three steps: parse, check every key (collecting every problem
+ * as `file:line:col: path: message`), then fill the struct. Unknown keys,
+ * wrong types and out-of-range values are errors. Command-line overrides go
+ * through the same checks. docs/configuration.md lists every option; it is
+ * generated from the same table by `chorusd --help-config`.
+ *
+ * Threads: load on any thread; a loaded core_config_t is immutable and owned
+ * by whoever loaded it. Ownership: core_config_dispose() frees its strings. */
+#ifndef CHORUS_CONFIG_H
+#define CHORUS_CONFIG_H
+
+#include <stdio.h>
+
+#include "chorus/core.h"
+
+typedef struct core_config_s {
+    char *file;      /* path it was loaded from ("" for defaults only) */
+    char *listen;    /* "ADDR:PORT"; port 0 picks a free port */
+    char *data_dir;  /* SQLite file and caches live here */
+    char *flows_dir; /* flow files */
+    char *log_level; /* "error" | "warn" | "info" | "debug" */
+    struct {
+        long long max_header_bytes;    /* request line + headers, bytes */
+        long long max_headers;         /* header fields per request */
+        long long max_body_bytes;      /* decoded request body, bytes */
+        long long max_connections;     /* open client connections */
+        long long max_pipelined;       /* requests queued unanswered per connection */
+        long long header_timeout_ms;   /* first byte to end of headers */
+        long long body_timeout_ms;     /* end of headers to end of body */
+        long long idle_timeout_ms;     /* keep-alive idle between requests */
+        long long requests_per_second; /* per connection, token bucket rate */
+        long long request_burst;       /* per connection, token bucket size */
+        long long write_buffer_bytes;  /* unsent response bytes before reading pauses */
+    } http;
+    struct {
+        long long max_message_bytes; /* reassembled message; larger closes with 1009 */
+        long long ping_interval_ms;  /* server ping period */
+        long long pong_timeout_ms;   /* no pong within this closes the connection */
+        long long send_queue_bytes;  /* queued outgoing bytes before sends fail */
+    } websocket;
+    struct {
+        long long drain_timeout_ms; /* SIGTERM: wait this long for in-flight requests */
+    } shutdown;
+} core_config_t;
+
+/* Fills cfg with every default. */
+void core_config_defaults(core_config_t *cfg);
+void core_config_dispose(core_config_t *cfg);
+
+/* Loads path over the defaults. On any problem returns CORE_ERR_INVALID (or
+ * CORE_ERR_IO) with every problem appended to diags, and leaves cfg holding
+ * the defaults. */
+int core_config_load(core_config_t *cfg, const char *path, core_diags_t *diags);
+
+/* Sets one option from a string (a command-line override such as --listen),
+ * checked like the file; source names it in the diagnostic ("--listen"). */
+int core_config_set(core_config_t *cfg, const char *path, const char *value, const char *source,
+                    core_diags_t *diags);
+
+/* Writes the comma-separated names of options that differ between a and b and
+ * cannot be applied without a restart into out; returns how many. */
+int core_config_restart_needed(const core_config_t *a, const core_config_t *b, char *out,
+                               size_t out_size);
+
+/* Prints every option (path, type, default, range, reloadable, meaning) as a
+ * Markdown table: the source of docs/configuration.md. */
+void core_config_print_reference(FILE *out);
+
+/* Splits "ADDR:PORT" or "[v6]:PORT"; host must have room for 64 bytes. */
+int core_config_parse_listen(const char *listen, char *host, size_t host_size, int *port);
+
+#endif

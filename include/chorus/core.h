@@ -1,0 +1,194 @@
+/* core.h — the lowest layer of chorus: errors, allocation, logging, clocks,
+ * bounded buffers, diagnostics and JSON source positions.
+ *
+ * Threads: every function here may be called from any thread. The log level
+ * is set once at start-up (and on reload, from the loop thread); a torn read
+ * of it is harmless.
+ *
+ * Ownership: x_new()/x_free() and x_init()/x_dispose() pairs as in STYLE.md;
+ * every free/dispose accepts NULL.
+ *
+ * Errors: functions that can fail return 0 or a negative code: one of the
+ * CORE_ERR_* values below, or a libuv code passed through unchanged (libuv's
+ * codes are negated errno values, all above -4096, so they never collide).
+ * They fill a core_err_t with a human message when the caller passes one, and
+ * never print. Running out of memory is fatal: core_xmalloc() and friends log
+ * one line and abort.
+ *
+ * See docs/internals/core.md. */
+#ifndef CHORUS_CORE_H
+#define CHORUS_CORE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- errors ------------------------------------------------------------- */
+
+enum {
+    CORE_OK = 0,
+    CORE_ERR_INVALID = -10001,     /* bad input: syntax, type, range */
+    CORE_ERR_LIMIT = -10002,       /* a configured size or count limit was hit */
+    CORE_ERR_NOT_FOUND = -10003,   /* no such object */
+    CORE_ERR_EXISTS = -10004,      /* already exists / duplicate */
+    CORE_ERR_IO = -10005,          /* file or device I/O failed */
+    CORE_ERR_TIMEOUT = -10006,     /* a deadline passed */
+    CORE_ERR_PROTOCOL = -10007,    /* a peer broke its protocol */
+    CORE_ERR_BUSY = -10008,        /* try again later (queue full, backpressure) */
+    CORE_ERR_CLOSED = -10009,      /* the object is closing or closed */
+    CORE_ERR_UNSUPPORTED = -10010, /* valid but not supported */
+    CORE_ERR_DENIED = -10011,      /* authentication or authorisation failed */
+    CORE_ERR_INTERNAL = -10012,    /* a bug or an unexpected library failure */
+};
+
+typedef struct core_err_s {
+    int code;      /* the negative code last set, 0 if none */
+    char msg[512]; /* human message, NUL-terminated, no trailing newline */
+} core_err_t;
+
+/* Sets err (if not NULL) to code and a printf-formatted message; returns code
+ * so that `return core_err_set(err, CORE_ERR_INVALID, "...")` reads well. */
+int core_err_set(core_err_t *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Short static name of a CORE_ERR_* or libuv code ("invalid", "ECONNREFUSED"). */
+const char *core_strerror(int code);
+
+/* ---- allocation (abort on out-of-memory) -------------------------------- */
+
+void *core_xmalloc(size_t size);
+void *core_xcalloc(size_t n, size_t size);
+void *core_xrealloc(void *p, size_t size);
+char *core_xstrdup(const char *s);
+char *core_xstrndup(const char *s, size_t n);
+/* Returns a newly allocated printf-formatted string. */
+char *core_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- logging ------------------------------------------------------------ */
+
+typedef enum {
+    CORE_LOG_ERROR = 0,
+    CORE_LOG_WARN = 1,
+    CORE_LOG_INFO = 2,
+    CORE_LOG_DEBUG = 3,
+} core_log_level_t;
+
+extern volatile int core__log_level;
+
+/* Parses "error" | "warn" | "info" | "debug"; returns -1 if unknown. */
+int core_log_level_parse(const char *name);
+void core_log_set_level(core_log_level_t level);
+
+/* Writes one logfmt line to stderr in a single write(2):
+ *   ts=2026-11-29T10:00:00.123456Z level=info module=net <fmt...>
+ * fmt continues the line with key=value pairs; quote user text with
+ * core_log_quote(). Use the LOG_* macros, which skip formatting when the
+ * level is off. */
+void core_log_write(core_log_level_t level, const char *module, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Writes s (len bytes, or strlen if len is (size_t)-1) into out as a quoted
+ * logfmt value: at most max_chars input bytes, control and non-ASCII bytes
+ * escaped as \xNN, '"' and '\' escaped, an ellipsis when cut. Returns out. */
+const char *core_log_quote(char *out, size_t out_size, const char *s, size_t len, size_t max_chars);
+
+#ifndef LOG_MODULE
+#define LOG_MODULE "chorus"
+#endif
+#define CORE__LOG(lvl, ...)                                                                        \
+    do {                                                                                           \
+        if (core__log_level >= (lvl))                                                              \
+            core_log_write((lvl), LOG_MODULE, __VA_ARGS__);                                        \
+    } while (0)
+#define LOG_ERROR(...) CORE__LOG(CORE_LOG_ERROR, __VA_ARGS__)
+#define LOG_WARN(...) CORE__LOG(CORE_LOG_WARN, __VA_ARGS__)
+#define LOG_INFO(...) CORE__LOG(CORE_LOG_INFO, __VA_ARGS__)
+#define LOG_DEBUG(...) CORE__LOG(CORE_LOG_DEBUG, __VA_ARGS__)
+
+/* ---- clocks ------------------------------------------------------------- */
+
+uint64_t core_now_us(void); /* monotonic microseconds, for durations */
+int64_t core_wall_us(void); /* wall-clock microseconds since the Unix epoch */
+/* Formats a wall-clock time as RFC 3339 UTC with microseconds into out (>= 32 bytes). */
+const char *core_time_format(char *out, size_t out_size, int64_t wall_us);
+
+/* ---- bounded byte buffers ----------------------------------------------- */
+
+/* A growable byte buffer that refuses to grow past `limit` bytes (curl's
+ * dynbuf rule: every buffer has a maximum). data is always NUL-terminated
+ * after len bytes when non-NULL. */
+typedef struct core_buf_s {
+    char *data;   /* owned; NULL until the first append */
+    size_t len;   /* bytes used */
+    size_t cap;   /* bytes allocated */
+    size_t limit; /* maximum len; appends past it fail with CORE_ERR_LIMIT */
+} core_buf_t;
+
+void core_buf_init(core_buf_t *b, size_t limit);
+void core_buf_dispose(core_buf_t *b);
+void core_buf_reset(core_buf_t *b); /* len = 0, keeps the allocation */
+int core_buf_append(core_buf_t *b, const void *p, size_t n);
+int core_buf_append_str(core_buf_t *b, const char *s);
+int core_buf_printf(core_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int core_buf_vprintf(core_buf_t *b, const char *fmt, va_list ap);
+/* Drops the first n bytes (n <= len). */
+void core_buf_consume(core_buf_t *b, size_t n);
+/* Gives the data to the caller (who frees it) and leaves b empty. */
+char *core_buf_steal(core_buf_t *b, size_t *len);
+
+/* ---- diagnostics: problems in a user's file ----------------------------- */
+
+/* One problem in a file a user wrote (config, flow, guardrail rules), printed
+ * as `file:line:col: path: message`. line/col are 1-based, 0 when unknown. */
+typedef struct core_diag_s {
+    char *file;    /* owned */
+    int line;      /* 1-based, 0 if unknown */
+    int col;       /* 1-based, 0 if unknown */
+    char *path;    /* owned JSON path such as "http.max_body_bytes", may be "" */
+    char *message; /* owned */
+} core_diag_t;
+
+typedef struct core_diags_s {
+    core_diag_t *items; /* owned array */
+    size_t len;
+    size_t cap;
+} core_diags_t;
+
+void core_diags_init(core_diags_t *d);
+void core_diags_dispose(core_diags_t *d);
+void core_diags_add(core_diags_t *d, const char *file, int line, int col, const char *path,
+                    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* Formats item i as `file:line:col: path: message` into out; returns out. */
+const char *core_diag_format(const core_diag_t *item, char *out, size_t out_size);
+/* Moves every item of src to the end of dst. */
+void core_diags_move(core_diags_t *dst, core_diags_t *src);
+
+/* ---- JSON source positions ---------------------------------------------- */
+
+/* jansson reports positions only for syntax errors. To say where a valid but
+ * wrong value is (`chorusd.json:14:9: http.port: ...`), core_jsonpos indexes
+ * the text once and maps each value's path to its line and column. Paths use
+ * dots for object keys and [i] for array items: "flows[2].nodes.ask.next".
+ * Keys containing '.', '[' or ']' are written as ["key"]. */
+typedef struct core_jsonpos_s core_jsonpos_t;
+
+/* Indexes text (len bytes, need not be NUL-terminated). Returns NULL if the
+ * text is not valid JSON (jansson's error then says where). */
+core_jsonpos_t *core_jsonpos_new(const char *text, size_t len);
+void core_jsonpos_free(core_jsonpos_t *p);
+/* Finds the position of the value at path; for a path that does not exist,
+ * the position of its nearest existing ancestor. Returns 0 if found exactly,
+ * 1 if an ancestor was used, -1 if nothing matched (line = col = 0). */
+int core_jsonpos_find(const core_jsonpos_t *p, const char *path, int *line, int *col);
+/* Builds a child path: parent + "." + key (or ["key"]), or parent + "[i]". */
+char *core_jsonpath_key(const char *parent, const char *key);
+char *core_jsonpath_index(const char *parent, size_t index);
+
+/* ---- files -------------------------------------------------------------- */
+
+/* Reads a whole file (at most max_bytes) into a NUL-terminated owned buffer.
+ * Blocking: for start-up, chorusctl and worker threads, never the loop. */
+int core_file_read(const char *path, size_t max_bytes, char **out, size_t *out_len,
+                   core_err_t *err);
+
+#endif

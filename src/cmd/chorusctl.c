@@ -1,0 +1,37 @@
+/* chorusctl: the operator's and flow developer's command line. This file is
+ * only the dispatch table; each subcommand is src/cmd/ctl_<name>.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd/ctl.h"
+
+static const ctl_command_t commands[] = {
+    {NULL, NULL, NULL},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: chorusctl COMMAND [ARGS...]\n\ncommands:\n");
+    for (const ctl_command_t *c = commands; c->name != NULL; c++)
+        fprintf(out, "  %-12s %s\n", c->name, c->summary);
+    fprintf(out, "\n`chorusctl COMMAND --help` describes each command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("chorusctl %s\n", CHORUS_VERSION);
+        return 0;
+    }
+    for (const ctl_command_t *c = commands; c->name != NULL; c++)
+        if (strcmp(argv[1], c->name) == 0)
+            return c->run(argc - 1, argv + 1);
+    fprintf(stderr, "chorusctl: unknown command \"%s\"\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,42 @@
+/* chorusd.h — the daemon's process object, shared by the files of src/cmd
+ * that wire it together: chorusd.c (arguments, signals, systemd, lifecycle)
+ * and chorusd_http.c (the HTTP/WebSocket listener and its routes).
+ * Loop thread only. */
+#ifndef CHORUSD_H
+#define CHORUSD_H
+
+#include <uv.h>
+
+#include "chorus/config.h"
+
+typedef struct daemon_s daemon_t;
+
+struct daemon_s {
+    uv_loop_t *loop;             /* borrowed: the default loop */
+    core_config_t cfg;           /* the config in force */
+    char *config_path;           /* owned; NULL when running on defaults */
+    const char *override_listen; /* --listen, re-applied on reload; borrowed from argv */
+    const char *override_data;   /* --data-dir */
+    const char *override_flows;  /* --flows */
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t watchdog;    /* sd_notify WATCHDOG=1 pings */
+    uint64_t watchdog_usec; /* systemd's WatchdogSec, 0 when off */
+    int stopping;           /* SIGTERM/SIGINT received */
+    int exit_code;
+    void *http;          /* owned by chorusd_http.c */
+    char bound_addr[64]; /* the address actually listened on */
+    int bound_port;      /* the port actually listened on (port 0 resolved) */
+};
+
+/* Starts listening on d->cfg.listen and registers every route; fills
+ * bound_addr/bound_port. Returns 0 or a negative error with err set. */
+int daemon_http_start(daemon_t *d, core_err_t *err);
+/* Applies the reloadable HTTP/WebSocket options of d->cfg. */
+void daemon_http_reload(daemon_t *d);
+/* Stops accepting, lets in-flight requests finish for at most timeout_ms,
+ * closes everything, then calls done(d) exactly once on the loop. */
+void daemon_http_drain(daemon_t *d, uint64_t timeout_ms, void (*done)(daemon_t *d));
+/* Frees what daemon_http_start made; handles must already be closed. */
+void daemon_http_free(daemon_t *d);
+
+#endif

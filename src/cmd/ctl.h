@@ -1,0 +1,17 @@
+/* ctl.h — chorusctl's subcommands. Each lives in its own src/cmd/ctl_<name>.c
+ * and is listed once in the table in chorusctl.c. A subcommand gets argv
+ * starting at its own name, prints its output and returns the exit code:
+ * 0 success, 1 a failure it reports (a failed test, an invalid file),
+ * 2 a usage error. */
+#ifndef CHORUS_CTL_H
+#define CHORUS_CTL_H
+
+typedef int (*ctl_run_fn)(int argc, char **argv);
+
+typedef struct ctl_command_s {
+    const char *name; /* "validate" */
+    ctl_run_fn run;
+    const char *summary; /* one line for `chorusctl help` */
+} ctl_command_t;
+
+#endif

@@ -1,0 +1,396 @@
+/* Configuration table, loader and checks: see config.h. Each option is
+ * declared once below; loading, --set overrides, reload decisions and the
+ * reference documentation all read the same table. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chorus/config.h"
+
+typedef enum { OPT_INT, OPT_STRING, OPT_ENUM } opt_type_t;
+
+typedef struct {
+    const char *path; /* JSON path in the file */
+    opt_type_t type;
+    size_t offset;                           /* of the field in core_config_t */
+    long long min, max;                      /* OPT_INT bounds, inclusive */
+    long long def_int;                       /* OPT_INT default */
+    const char *def_str;                     /* OPT_STRING / OPT_ENUM default */
+    const char *choices;                     /* OPT_ENUM: "a|b|c" */
+    int reloadable;                          /* applied by SIGHUP without a restart */
+    const char *(*check)(const char *value); /* OPT_STRING extra check; static message */
+    const char *doc;
+} option_t;
+
+#define OFF(f) offsetof(core_config_t, f)
+#define KIB 1024LL
+#define MIB (1024LL * 1024LL)
+
+static const char *check_listen(const char *value);
+static const char *check_nonempty(const char *value);
+
+static const option_t options[] = {
+    {"listen", OPT_STRING, OFF(listen), 0, 0, 0, "127.0.0.1:8080", NULL, 0, check_listen,
+     "Address and port to listen on, `ADDR:PORT` or `[v6]:PORT`; port 0 picks a free one."},
+    {"data_dir", OPT_STRING, OFF(data_dir), 0, 0, 0, "var", NULL, 0, check_nonempty,
+     "Directory for the SQLite database and caches, relative to the working directory."},
+    {"flows_dir", OPT_STRING, OFF(flows_dir), 0, 0, 0, "flows", NULL, 0, check_nonempty,
+     "Directory of flow files."},
+    {"log_level", OPT_ENUM, OFF(log_level), 0, 0, 0, "info", "error|warn|info|debug", 1, NULL,
+     "Least severe level logged."},
+    {"http.max_header_bytes", OPT_INT, OFF(http.max_header_bytes), 1 * KIB, 1 * MIB, 16 * KIB, NULL,
+     NULL, 1, NULL, "Request line and headers; larger gets 431."},
+    {"http.max_headers", OPT_INT, OFF(http.max_headers), 8, 1000, 100, NULL, NULL, 1, NULL,
+     "Header fields per request; more gets 431."},
+    {"http.max_body_bytes", OPT_INT, OFF(http.max_body_bytes), 0, 1024 * MIB, 1 * MIB, NULL, NULL,
+     1, NULL, "Request body after de-chunking; larger gets 413."},
+    {"http.max_connections", OPT_INT, OFF(http.max_connections), 1, 1000000, 10000, NULL, NULL, 1,
+     NULL, "Open client connections; more are closed on accept."},
+    {"http.max_pipelined", OPT_INT, OFF(http.max_pipelined), 1, 1024, 32, NULL, NULL, 1, NULL,
+     "Requests read ahead of their responses on one connection before reading pauses."},
+    {"http.header_timeout_ms", OPT_INT, OFF(http.header_timeout_ms), 100, 3600000, 10000, NULL,
+     NULL, 1, NULL, "Time to receive a request's headers; slower gets 408."},
+    {"http.body_timeout_ms", OPT_INT, OFF(http.body_timeout_ms), 100, 3600000, 30000, NULL, NULL, 1,
+     NULL, "Time to receive a request's body after its headers; slower gets 408."},
+    {"http.idle_timeout_ms", OPT_INT, OFF(http.idle_timeout_ms), 100, 3600000, 60000, NULL, NULL, 1,
+     NULL, "Keep-alive connection idle time before it is closed."},
+    {"http.requests_per_second", OPT_INT, OFF(http.requests_per_second), 1, 10000000, 10000, NULL,
+     NULL, 1, NULL, "Sustained requests per second per connection; faster gets 429."},
+    {"http.request_burst", OPT_INT, OFF(http.request_burst), 1, 10000000, 20000, NULL, NULL, 1,
+     NULL, "Burst of requests per connection above the sustained rate."},
+    {"http.write_buffer_bytes", OPT_INT, OFF(http.write_buffer_bytes), 4 * KIB, 1024 * MIB, 1 * MIB,
+     NULL, NULL, 1, NULL,
+     "Unsent response bytes per connection before the server stops reading from it."},
+    {"websocket.max_message_bytes", OPT_INT, OFF(websocket.max_message_bytes), 125, 64 * MIB,
+     64 * KIB, NULL, NULL, 1, NULL, "Largest reassembled message; larger closes with 1009."},
+    {"websocket.ping_interval_ms", OPT_INT, OFF(websocket.ping_interval_ms), 100, 3600000, 30000,
+     NULL, NULL, 1, NULL, "How often the server pings an idle WebSocket."},
+    {"websocket.pong_timeout_ms", OPT_INT, OFF(websocket.pong_timeout_ms), 100, 3600000, 10000,
+     NULL, NULL, 1, NULL, "A peer that does not answer a ping within this is closed."},
+    {"websocket.send_queue_bytes", OPT_INT, OFF(websocket.send_queue_bytes), 4 * KIB, 1024 * MIB,
+     4 * MIB, NULL, NULL, 1, NULL, "Queued outgoing bytes per WebSocket before sends fail."},
+    {"shutdown.drain_timeout_ms", OPT_INT, OFF(shutdown.drain_timeout_ms), 0, 3600000, 10000, NULL,
+     NULL, 1, NULL, "On SIGTERM, how long in-flight requests may take to finish."},
+};
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+static const char *check_listen(const char *value)
+{
+    char host[64];
+    int port;
+    if (core_config_parse_listen(value, host, sizeof(host), &port) != 0)
+        return "must be ADDR:PORT with a port 0-65535, such as 127.0.0.1:8080";
+    return NULL;
+}
+
+static const char *check_nonempty(const char *value)
+{
+    return value[0] == '\0' ? "must not be empty" : NULL;
+}
+
+int core_config_parse_listen(const char *listen, char *host, size_t host_size, int *port)
+{
+    const char *colon = strrchr(listen, ':');
+    if (colon == NULL || colon == listen)
+        return CORE_ERR_INVALID;
+    const char *h = listen;
+    size_t hlen = (size_t)(colon - listen);
+    if (h[0] == '[') {
+        if (hlen < 3 || h[hlen - 1] != ']')
+            return CORE_ERR_INVALID;
+        h++;
+        hlen -= 2;
+    }
+    if (hlen == 0 || hlen >= host_size)
+        return CORE_ERR_INVALID;
+    char *end;
+    errno = 0;
+    long p = strtol(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || errno != 0 || p < 0 || p > 65535)
+        return CORE_ERR_INVALID;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+static char **str_field(core_config_t *cfg, const option_t *o)
+{
+    return (char **)((char *)cfg + o->offset);
+}
+
+static long long *int_field(core_config_t *cfg, const option_t *o)
+{
+    return (long long *)((char *)cfg + o->offset);
+}
+
+void core_config_defaults(core_config_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->file = core_xstrdup("");
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const option_t *o = &options[i];
+        if (o->type == OPT_INT)
+            *int_field(cfg, o) = o->def_int;
+        else
+            *str_field(cfg, o) = core_xstrdup(o->def_str);
+    }
+}
+
+void core_config_dispose(core_config_t *cfg)
+{
+    if (cfg == NULL)
+        return;
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (options[i].type != OPT_INT)
+            free(*str_field(cfg, &options[i]));
+    free(cfg->file);
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+static const option_t *find_option(const char *path)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (strcmp(options[i].path, path) == 0)
+            return &options[i];
+    return NULL;
+}
+
+/* True if some option lives under path (path is a section such as "http"). */
+static int is_section(const char *path)
+{
+    size_t n = strlen(path);
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (strncmp(options[i].path, path, n) == 0 && options[i].path[n] == '.')
+            return 1;
+    return 0;
+}
+
+static int enum_has(const char *choices, const char *value)
+{
+    size_t n = strlen(value);
+    for (const char *p = choices; *p;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && strncmp(p, value, n) == 0)
+            return 1;
+        if (bar == NULL)
+            break;
+        p = bar + 1;
+    }
+    return 0;
+}
+
+/* Checks a string value of option o; returns a static or formatted message in
+ * msg (empty on success). */
+static int check_string(const option_t *o, const char *value, char *msg, size_t msg_size)
+{
+    msg[0] = '\0';
+    if (o->type == OPT_ENUM && !enum_has(o->choices, value)) {
+        snprintf(msg, msg_size, "must be one of %s (got \"%.64s\")", o->choices, value);
+        return -1;
+    }
+    const char *why = o->check ? o->check(value) : NULL;
+    if (why != NULL) {
+        snprintf(msg, msg_size, "%s (got \"%.64s\")", why, value);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_int(const option_t *o, long long v, char *msg, size_t msg_size)
+{
+    msg[0] = '\0';
+    if (v < o->min || v > o->max) {
+        snprintf(msg, msg_size, "must be %lld-%lld (got %lld)", o->min, o->max, v);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    const char *file;
+    core_jsonpos_t *pos;
+    core_diags_t *diags;
+    core_config_t *cfg;
+    int errors;
+} loader_t;
+
+static void problem(loader_t *ld, const char *path, const char *msg)
+{
+    int line, col;
+    core_jsonpos_find(ld->pos, path, &line, &col);
+    core_diags_add(ld->diags, ld->file, line, col, path, "%s", msg);
+    ld->errors++;
+}
+
+static void load_value(loader_t *ld, const char *path, json_t *v)
+{
+    const option_t *o = find_option(path);
+    char msg[256];
+    if (o == NULL) {
+        if (json_is_object(v) && is_section(path)) {
+            const char *key;
+            json_t *child;
+            json_object_foreach(v, key, child)
+            {
+                char *cp = core_jsonpath_key(path, key);
+                load_value(ld, cp, child);
+                free(cp);
+            }
+        } else if (is_section(path)) {
+            problem(ld, path, "must be an object");
+        } else {
+            problem(ld, path, "unknown key");
+        }
+        return;
+    }
+    if (o->type == OPT_INT) {
+        if (!json_is_integer(v)) {
+            problem(ld, path, "must be an integer");
+            return;
+        }
+        long long n = json_integer_value(v);
+        if (check_int(o, n, msg, sizeof(msg)) != 0) {
+            problem(ld, path, msg);
+            return;
+        }
+        *int_field(ld->cfg, o) = n;
+        return;
+    }
+    if (!json_is_string(v)) {
+        problem(ld, path, "must be a string");
+        return;
+    }
+    if (check_string(o, json_string_value(v), msg, sizeof(msg)) != 0) {
+        problem(ld, path, msg);
+        return;
+    }
+    char **f = str_field(ld->cfg, o);
+    free(*f);
+    *f = core_xstrdup(json_string_value(v));
+}
+
+int core_config_load(core_config_t *cfg, const char *path, core_diags_t *diags)
+{
+    core_err_t err;
+    char *text;
+    size_t len;
+    if (core_file_read(path, 4 * MIB, &text, &len, &err) != 0) {
+        core_diags_add(diags, path, 0, 0, "", "%s", err.msg + strlen(path) + 2);
+        return CORE_ERR_IO;
+    }
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        core_diags_add(diags, path, jerr.line, jerr.column, "", "%s", jerr.text);
+        free(text);
+        return CORE_ERR_INVALID;
+    }
+    core_config_t next;
+    core_config_defaults(&next);
+    loader_t ld = {.file = path, .pos = core_jsonpos_new(text, len), .diags = diags, .cfg = &next};
+    if (!json_is_object(root)) {
+        core_diags_add(diags, path, 1, 1, "", "the configuration must be a JSON object");
+        ld.errors++;
+    } else {
+        const char *key;
+        json_t *v;
+        json_object_foreach(root, key, v)
+        {
+            char *cp = core_jsonpath_key("", key);
+            load_value(&ld, cp, v);
+            free(cp);
+        }
+    }
+    json_decref(root);
+    core_jsonpos_free(ld.pos);
+    free(text);
+    if (ld.errors > 0) {
+        core_config_dispose(&next);
+        return CORE_ERR_INVALID;
+    }
+    free(next.file);
+    next.file = core_xstrdup(path);
+    core_config_dispose(cfg);
+    *cfg = next;
+    return 0;
+}
+
+int core_config_set(core_config_t *cfg, const char *path, const char *value, const char *source,
+                    core_diags_t *diags)
+{
+    const option_t *o = find_option(path);
+    char msg[256];
+    if (o == NULL) {
+        core_diags_add(diags, source, 0, 0, path, "unknown option");
+        return CORE_ERR_INVALID;
+    }
+    if (o->type == OPT_INT) {
+        char *end;
+        errno = 0;
+        long long n = strtoll(value, &end, 10);
+        if (value[0] == '\0' || *end != '\0' || errno != 0) {
+            core_diags_add(diags, source, 0, 0, path, "must be an integer (got \"%.64s\")", value);
+            return CORE_ERR_INVALID;
+        }
+        if (check_int(o, n, msg, sizeof(msg)) != 0) {
+            core_diags_add(diags, source, 0, 0, path, "%s", msg);
+            return CORE_ERR_INVALID;
+        }
+        *int_field(cfg, o) = n;
+        return 0;
+    }
+    if (check_string(o, value, msg, sizeof(msg)) != 0) {
+        core_diags_add(diags, source, 0, 0, path, "%s", msg);
+        return CORE_ERR_INVALID;
+    }
+    char **f = str_field(cfg, o);
+    free(*f);
+    *f = core_xstrdup(value);
+    return 0;
+}
+
+int core_config_restart_needed(const core_config_t *a, const core_config_t *b, char *out,
+                               size_t out_size)
+{
+    int n = 0;
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const option_t *o = &options[i];
+        if (o->reloadable)
+            continue;
+        int differs;
+        if (o->type == OPT_INT)
+            differs = *int_field((core_config_t *)a, o) != *int_field((core_config_t *)b, o);
+        else
+            differs =
+                strcmp(*str_field((core_config_t *)a, o), *str_field((core_config_t *)b, o)) != 0;
+        if (!differs)
+            continue;
+        int w = snprintf(out + used, out_size - used, "%s%s", n ? "," : "", o->path);
+        if (w > 0 && (size_t)w < out_size - used)
+            used += (size_t)w;
+        n++;
+    }
+    return n;
+}
+
+void core_config_print_reference(FILE *out)
+{
+    fprintf(out, "| option | type | default | range | reload | meaning |\n");
+    fprintf(out, "|---|---|---|---|---|---|\n");
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const option_t *o = &options[i];
+        if (o->type == OPT_INT)
+            fprintf(out, "| `%s` | integer | %lld | %lld–%lld | %s | %s |\n", o->path, o->def_int,
+                    o->min, o->max, o->reloadable ? "yes" : "restart", o->doc);
+        else
+            fprintf(out, "| `%s` | %s | `%s` | %s | %s | %s |\n", o->path,
+                    o->type == OPT_ENUM ? "enum" : "string", o->def_str,
+                    o->type == OPT_ENUM ? o->choices : "", o->reloadable ? "yes" : "restart",
+                    o->doc);
+    }
+}
