@@ -1,0 +1,89 @@
+/* guard.h — the guardrail engine: input rails (PII detection with
+ * validation, prompt-injection heuristics, blocked topics, abuse, length and
+ * rate limits) and output rails (PII leaks, banned phrases and promises,
+ * length per channel), shared by every channel.
+ *
+ * Pure logic (part of the brain): rules are compiled from JSON text the
+ * caller read (config/guardrails.json, per-flow overrides); time comes in as
+ * an argument, so decisions are deterministic.
+ *
+ * Threads: compiled rules are immutable and may be shared; a guard_state_t
+ * (per-conversation / per-sender counters) belongs to one thread.
+ * Ownership: guard_rules_load() returns owned rules (guard_rules_free);
+ * guard_result_t owns its strings (guard_result_dispose).
+ * Errors: 0 / negative CORE_ERR_*; rule files report every problem as
+ * `file:line:col: path: message` in diags.
+ * See docs/guardrails.md. */
+#ifndef CHORUS_GUARD_H
+#define CHORUS_GUARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chorus/core.h"
+
+typedef enum {
+    GUARD_ALLOW = 0,    /* pass unchanged (decision still recorded) */
+    GUARD_REDACT = 1,   /* pass with the matches replaced by [CARD], [EMAIL], ... */
+    GUARD_BLOCK = 2,    /* do not process; answer with the rule's safe reply */
+    GUARD_ESCALATE = 3, /* hand the conversation to a human */
+} guard_action_t;
+
+typedef struct guard_rules_s guard_rules_t;
+
+#define GUARD_MAX_DECISIONS 16
+#define GUARD_MAX_SENSITIVE 8
+
+typedef struct guard_decision_s {
+    const char *rule;      /* borrowed from the rules: "pii.card", "injection", ... */
+    guard_action_t action; /* what the rule decided */
+    size_t start, end;     /* byte range in the checked text (0,0 if whole text) */
+    double score;          /* detector score where it has one, else 1 */
+} guard_decision_t;
+
+/* A value a redaction removed, kept so a slot the flow marks sensitive can
+ * still receive it; it never reaches the transcript, logs or metrics. */
+typedef struct guard_sensitive_s {
+    const char *label; /* borrowed: "CARD", "EMAIL", ... */
+    char *value;       /* owned original text */
+} guard_sensitive_t;
+
+typedef struct guard_result_s {
+    guard_action_t action;   /* the strongest action of all decisions */
+    char *text;              /* owned: the text to carry on with (redacted if REDACT) */
+    size_t text_len;
+    const char *reply;       /* borrowed: the safe reply when BLOCK, else NULL */
+    const char *reason;      /* borrowed: escalation/block reason code, else NULL */
+    guard_decision_t decisions[GUARD_MAX_DECISIONS];
+    size_t n_decisions;
+    guard_sensitive_t sensitive[GUARD_MAX_SENSITIVE];
+    size_t n_sensitive;
+} guard_result_t;
+
+/* What the rails need to know about the turn. */
+typedef struct guard_ctx_s {
+    const char *channel;     /* "chat", "web", "sms", "voice" */
+    const char *flow;        /* current flow name, for per-flow overrides; may be NULL */
+    int to_llm;              /* input will reach an llm node: injection rails apply */
+    int from_llm;            /* output was written by an LLM: promise/phrase rails apply */
+    int allow_pii;           /* output message is marked as allowed to show PII */
+    int64_t now_us;          /* for rate limits */
+} guard_ctx_t;
+
+/* Compiles rules from JSON text (file names the source in diagnostics). */
+int guard_rules_load(const char *json_text, size_t len, const char *file, guard_rules_t **out,
+                     core_diags_t *diags);
+/* Built-in default rules (PII redaction, injection, abuse), as shipped in
+ * config/guardrails.json. */
+guard_rules_t *guard_rules_default(void);
+void guard_rules_free(guard_rules_t *rules);
+
+int guard_check_input(const guard_rules_t *rules, const guard_ctx_t *ctx, const char *text,
+                      size_t len, guard_result_t *out);
+int guard_check_output(const guard_rules_t *rules, const guard_ctx_t *ctx, const char *text,
+                       size_t len, guard_result_t *out);
+void guard_result_dispose(guard_result_t *r);
+
+const char *guard_action_name(guard_action_t a); /* "allow", "redact", "block", "escalate" */
+
+#endif

@@ -1,0 +1,77 @@
+/* nlu.h — the intent router: a linear classifier trained from the flows'
+ * example utterances, with calibrated confidence and out-of-scope detection.
+ *
+ * Pure logic (part of the brain): training and routing are CPU work with no
+ * I/O. The runtime trains on the libuv thread pool and swaps the model in on
+ * the loop; caching a model on disk is the caller's job through
+ * nlu_model_save()/nlu_model_load() and nlu_training_hash().
+ *
+ * Threads: nlu_train() may run on any thread. A trained model is immutable:
+ * nlu_route() may be called concurrently from any threads.
+ * Ownership: nlu_train()/nlu_model_load() return an owned model, freed with
+ * nlu_model_free(). Intent names in results are borrowed from the model.
+ * Errors: 0 / negative CORE_ERR_*, with err set.
+ * See docs/nlu.md. */
+#ifndef CHORUS_NLU_H
+#define CHORUS_NLU_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chorus/core.h"
+#include "chorus/entities.h"
+
+typedef struct nlu_model_s nlu_model_t;
+
+typedef struct nlu_example_s {
+    const char *text;   /* UTF-8 utterance */
+    const char *intent; /* label; opts.oos_label marks an out-of-scope example */
+} nlu_example_t;
+
+typedef struct nlu_train_opts_s {
+    uint64_t seed;           /* fixed seed: same data + seed -> same model */
+    const char *oos_label;   /* label of out-of-scope examples; NULL = "oos" */
+    double oos_threshold;    /* confidence below this is out of scope; < 0 = built-in default */
+} nlu_train_opts_t;
+
+#define NLU_TOP_K 5
+
+typedef struct nlu_score_s {
+    const char *intent; /* borrowed from the model */
+    double score;       /* calibrated probability, 0..1 */
+} nlu_score_t;
+
+typedef struct nlu_result_s {
+    nlu_score_t top[NLU_TOP_K]; /* best first; out-of-scope class excluded */
+    size_t n_top;
+    double confidence;  /* score of top[0], 0 when n_top == 0 */
+    int out_of_scope;   /* 1 when the oos class wins or confidence < threshold */
+    ent_list_t entities; /* built-in entities found in the text */
+} nlu_result_t;
+
+void nlu_train_opts_init(nlu_train_opts_t *opts);
+
+/* Trains a model. Needs at least two in-scope intents... or one intent plus
+ * out-of-scope examples; every intent needs an example. */
+int nlu_train(const nlu_example_t *examples, size_t n, const nlu_train_opts_t *opts,
+              nlu_model_t **out, core_err_t *err);
+void nlu_model_free(nlu_model_t *m);
+
+/* Classifies text (any bytes; invalid UTF-8 is handled, not trusted) and
+ * extracts entities against ctx (NULL: no entity extraction). */
+int nlu_route(const nlu_model_t *m, const char *text, size_t len, const ent_ctx_t *ctx,
+              nlu_result_t *out);
+
+double nlu_model_threshold(const nlu_model_t *m);
+void nlu_model_set_threshold(nlu_model_t *m, double threshold);
+size_t nlu_model_intent_count(const nlu_model_t *m);
+const char *nlu_model_intent(const nlu_model_t *m, size_t i);
+
+/* SHA-256 (hex, 64 chars + NUL) of the training data and options: the cache key. */
+void nlu_training_hash(const nlu_example_t *examples, size_t n, const nlu_train_opts_t *opts,
+                       char out[65]);
+/* Serialises a model to bytes, and back. load validates everything it reads. */
+int nlu_model_save(const nlu_model_t *m, core_buf_t *out);
+int nlu_model_load(const void *data, size_t len, nlu_model_t **out, core_err_t *err);
+
+#endif
