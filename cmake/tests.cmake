@@ -94,3 +94,10 @@ if(NOT CHORUS_SANITIZE)
         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
     set_tests_properties(lint/format lint/checksrc PROPERTIES LABELS lint)
 endif()
+
+# The configuration reference must match the option table.
+if(NOT CHORUS_SANITIZE)
+    add_test(NAME lint/config-doc COMMAND ${CMAKE_SOURCE_DIR}/scripts/gen-config-doc.sh
+        $<TARGET_FILE:chorusd> --check)
+    set_tests_properties(lint/config-doc PROPERTIES LABELS lint)
+endif()
