@@ -1,0 +1,290 @@
+/* HTTP/1.1 request parsing: llhttp callbacks, limits, routing and dispatch.
+ *
+ * A callback that rejects the request sets conn->err_status (and a code and
+ * message for the JSON error body) and returns HPE_USER; net__conn_process
+ * then answers that status in order and closes the connection. */
+#define LOG_MODULE "net"
+#include <string.h>
+#include <strings.h>
+
+#include "net/net_int.h"
+
+static net_conn_t *conn_of(llhttp_t *p)
+{
+    return p->data;
+}
+
+static int fail(net_conn_t *c, int status, const char *code, const char *msg)
+{
+    c->err_status = status;
+    c->err_code = code;
+    c->err_msg = msg;
+    return HPE_USER;
+}
+
+/* Requests a connection may take now, from its token bucket. */
+static int take_token(net_conn_t *c)
+{
+    const net_limits_t *l = &c->srv->lim;
+    uint64_t now = uv_now(c->srv->loop);
+    c->tokens += (double)(now - c->tokens_at) * l->requests_per_second / 1000.0;
+    if (c->tokens > l->request_burst)
+        c->tokens = l->request_burst;
+    c->tokens_at = now;
+    if (c->tokens < 1.0)
+        return 0;
+    c->tokens -= 1.0;
+    return 1;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    net_conn_t *c = conn_of(p);
+    net_server_t *s = c->srv;
+    net_req_t *req = net__req_get(s);
+    req->conn = c;
+    req->state = REQ_PARSING;
+    *c->qtail = req;
+    c->qtail = &req->next;
+    c->nqueued++;
+    c->cur = req;
+    net__conn_set_deadline(c, s->lim.header_timeout_ms);
+    if (!take_token(c))
+        return fail(c, 429, "rate_limited", "too many requests on this connection");
+    return 0;
+}
+
+/* Appends a piece of the request line or headers, counting it against the
+ * header limit. */
+static int head_bytes(net_conn_t *c, const char *at, size_t len)
+{
+    net_req_t *req = c->cur;
+    req->header_bytes += len;
+    if (req->header_bytes > c->srv->lim.max_header_bytes ||
+        core_buf_append(&req->hbuf, at, len) != 0)
+        return fail(c, 431, "headers_too_large", "request line and headers are too large");
+    return 0;
+}
+
+static int piece_done(net_req_t *req, net_off_t *out)
+{
+    out->off = req->piece_off;
+    out->len = (uint32_t)(req->hbuf.len - req->piece_off);
+    if (core_buf_append(&req->hbuf, "", 1) != 0)
+        return -1;
+    req->piece_off = (uint32_t)req->hbuf.len;
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    return head_bytes(conn_of(p), at, len);
+}
+
+static int on_url_complete(llhttp_t *p)
+{
+    net_conn_t *c = conn_of(p);
+    if (piece_done(c->cur, &c->cur->path) != 0)
+        return fail(c, 431, "headers_too_large", "request line and headers are too large");
+    return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    return head_bytes(conn_of(p), at, len);
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+    net_conn_t *c = conn_of(p);
+    net_req_t *req = c->cur;
+    if (req->nhdrs >= c->srv->lim.max_headers)
+        return fail(c, 431, "too_many_headers", "too many header fields");
+    if (req->nhdrs == req->hdrs_cap) {
+        req->hdrs_cap = req->hdrs_cap ? req->hdrs_cap * 2 : 16;
+        req->hdrs = core_xrealloc(req->hdrs, req->hdrs_cap * sizeof(*req->hdrs));
+    }
+    if (piece_done(req, &req->hdrs[req->nhdrs].name) != 0)
+        return fail(c, 431, "headers_too_large", "request line and headers are too large");
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    return head_bytes(conn_of(p), at, len);
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    net_conn_t *c = conn_of(p);
+    net_req_t *req = c->cur;
+    if (piece_done(req, &req->hdrs[req->nhdrs].value) != 0)
+        return fail(c, 431, "headers_too_large", "request line and headers are too large");
+    req->nhdrs++;
+    return 0;
+}
+
+/* Smuggling shapes llhttp may let through in some modes: refuse them all. */
+static int check_framing(net_conn_t *c, net_req_t *req)
+{
+    int cl = 0, te = 0;
+    for (uint32_t i = 0; i < req->nhdrs; i++) {
+        const char *name = req->hbuf.data + req->hdrs[i].name.off;
+        if (strcasecmp(name, "Content-Length") == 0)
+            cl++;
+        else if (strcasecmp(name, "Transfer-Encoding") == 0)
+            te++;
+    }
+    if (cl > 1 || (cl && te) || te > 1)
+        return fail(c, 400, "bad_request", "ambiguous message framing");
+    return 0;
+}
+
+/* Decides how the request will be answered once its body is in. */
+static void route(net_conn_t *c, net_req_t *req)
+{
+    net_match_t m;
+    int rc = net_router_match(c->srv->router, req->method, net_req_path(req), req->path.len, &m);
+    if (rc == CORE_ERR_NOT_FOUND) {
+        req->early_status = 404;
+        req->early_code = "not_found";
+        req->early_msg = "no such resource";
+    } else if (rc == CORE_ERR_UNSUPPORTED) {
+        req->early_status = 405;
+        req->early_code = "method_not_allowed";
+        req->early_msg = "method not allowed on this resource";
+        memcpy(req->allow, m.allow, sizeof(req->allow));
+    } else if (net__req_set_params(req, &m) != 0) {
+        req->early_status = 400;
+        req->early_code = "bad_request";
+        req->early_msg = "bad path encoding";
+    } else {
+        req->route = m.route;
+        if (m.route->is_ws && !c->parser.upgrade) {
+            req->early_status = 426;
+            req->early_code = "upgrade_required";
+            req->early_msg = "this resource speaks WebSocket only";
+        }
+    }
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    net_conn_t *c = conn_of(p);
+    net_req_t *req = c->cur;
+    const net_limits_t *l = &c->srv->lim;
+    req->headers_done = 1;
+    req->method_id = p->method;
+    req->method = llhttp_method_name((llhttp_method_t)p->method);
+    req->head = p->method == HTTP_HEAD;
+    net__req_set_id(req, c->srv);
+    if (check_framing(c, req) != 0)
+        return HPE_USER;
+    if (p->method == HTTP_CONNECT || net__req_parse_url(req) != 0)
+        return fail(c, 400, "bad_request", "bad request target");
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > l->max_body_bytes)
+        return fail(c, 413, "body_too_large", "request body is too large");
+    route(c, req);
+    if (p->upgrade && (req->route == NULL || !req->route->is_ws || req->early_status)) {
+        /* bytes after an upgrade request are not HTTP: answer and close */
+        req->close_after = 1;
+        if (!req->early_status) {
+            req->early_status = 400;
+            req->early_code = "bad_request";
+            req->early_msg = "upgrade not supported on this resource";
+        }
+    }
+    const char *expect = net_req_header(req, "Expect");
+    if (expect && strcasecmp(expect, "100-continue") != 0)
+        return fail(c, 417, "expectation_failed", "unsupported Expect");
+    if (expect && req->early_status == 0 && c->qhead == req && p->http_minor >= 1) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        net__obuf_put(&c->out, cont, sizeof(cont) - 1);
+        net__conn_flush(c);
+    } else if (expect && req->early_status) {
+        req->close_after = 1; /* the client may or may not send the body: don't read it */
+        return fail(c, req->early_status, req->early_code, req->early_msg);
+    }
+    net__conn_set_deadline(c, l->body_timeout_ms);
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    net_conn_t *c = conn_of(p);
+    net_req_t *req = c->cur;
+    if (req->early_status)
+        return 0; /* read and drop: the answer is already decided */
+    if (core_buf_append(&req->body, at, len) != 0)
+        return fail(c, 413, "body_too_large", "request body is too large");
+    return 0;
+}
+
+static void dispatch(net_conn_t *c, net_req_t *req)
+{
+    req->state = REQ_HANDLING;
+    if (req->early_status) {
+        net__resp_early(req, req->early_status, req->early_code, req->early_msg);
+    } else if (req->route->is_ws) {
+        net__ws_handshake(req);
+    } else {
+        req->route->fn(req, req->route->data);
+    }
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    net_conn_t *c = conn_of(p);
+    net_server_t *s = c->srv;
+    net_req_t *req = c->cur;
+    c->cur = NULL;
+    req->keep_alive = llhttp_should_keep_alive(p) && !s->draining && !req->close_after;
+    if (!req->keep_alive || p->upgrade)
+        c->parse_dead = 1;
+    net__conn_update_timer(c);
+    dispatch(c, req); /* may answer and recycle req at once */
+    if (c->parse_dead || c->closing)
+        return HPE_PAUSED;
+    if (c->nqueued >= s->lim.max_pipelined || net__conn_unsent(c) > s->lim.write_buffer_bytes)
+        return HPE_PAUSED;
+    return 0;
+}
+
+void net__http_settings(llhttp_settings_t *s)
+{
+    llhttp_settings_init(s);
+    s->on_message_begin = on_message_begin;
+    s->on_url = on_url;
+    s->on_url_complete = on_url_complete;
+    s->on_header_field = on_header_field;
+    s->on_header_field_complete = on_header_field_complete;
+    s->on_header_value = on_header_value;
+    s->on_header_value_complete = on_header_value_complete;
+    s->on_headers_complete = on_headers_complete;
+    s->on_body = on_body;
+    s->on_message_complete = on_message_complete;
+}
+
+void net__http_init(net_conn_t *c)
+{
+    llhttp_init(&c->parser, HTTP_REQUEST, &c->srv->settings);
+    c->parser.data = c;
+}
+
+/* Picks the deadline for the connection's state. */
+void net__conn_update_timer(net_conn_t *c)
+{
+    const net_limits_t *l = &c->srv->lim;
+    if (c->ws)
+        return;
+    if (c->cur)
+        return; /* header/body deadlines were set when the phase began */
+    if (c->qhead || net__conn_unsent(c) > 0) {
+        /* waiting on a handler: no deadline; on a slow reader: idle timeout */
+        c->deadline = 0;
+        if (net__conn_unsent(c) > 0)
+            net__conn_set_deadline(c, l->idle_timeout_ms);
+        return;
+    }
+    net__conn_set_deadline(c, l->idle_timeout_ms);
+}

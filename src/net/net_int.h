@@ -1,0 +1,205 @@
+/* net_int.h — structures shared by the files of src/net (not a contract).
+ *
+ * A connection (net_conn_t) owns its socket, one lazy deadline timer, an
+ * llhttp parser, a FIFO of requests (answered in order) and two output
+ * buffers: `out` collects responses while `wr` is being written by uv_write.
+ * A request's strings live in its hbuf, addressed by offsets so the buffer
+ * may grow while headers arrive. Requests are recycled through a free list
+ * on the server, so steady-state keep-alive traffic does not allocate. */
+#ifndef CHORUS_NET_INT_H
+#define CHORUS_NET_INT_H
+
+#include <llhttp.h>
+#include <wslay/wslay.h>
+
+#include "chorus/net.h"
+
+typedef struct net_conn_s net_conn_t;
+
+/* A growable output buffer without a limit (limits are enforced by pausing
+ * reads, see conn_update_read). */
+typedef struct net_obuf_s {
+    char *data;
+    size_t len; /* bytes used */
+    size_t cap; /* bytes allocated */
+} net_obuf_t;
+
+void net__obuf_reserve(net_obuf_t *b, size_t extra);
+void net__obuf_put(net_obuf_t *b, const void *p, size_t n);
+void net__obuf_puts(net_obuf_t *b, const char *s);
+void net__obuf_put_u64(net_obuf_t *b, uint64_t v);
+void net__obuf_free(net_obuf_t *b);
+
+typedef struct net_seg_s {
+    const char *text; /* into the route's pattern */
+    uint32_t len;
+    int param; /* 1 for {name} */
+} net_seg_t;
+
+struct net_route_s {
+    struct net_route_s *next;
+    char *method;  /* owned; "GET" for WebSocket routes */
+    char *pattern; /* owned */
+    net_seg_t *segs;
+    size_t nsegs;
+    net_handler_fn fn;
+    void *data;
+    int is_ws;
+    net_ws_callbacks_t ws;
+};
+
+struct net_router_s {
+    struct net_route_s *head;
+    struct net_route_s **tail;
+};
+
+typedef struct net_off_s {
+    uint32_t off; /* into hbuf */
+    uint32_t len;
+} net_off_t;
+
+typedef struct net_hdr_s {
+    net_off_t name, value;
+} net_hdr_t;
+
+typedef struct net_kv_s {
+    net_off_t key, value;
+} net_kv_t;
+
+enum { REQ_PARSING = 0, REQ_HANDLING, REQ_DONE };
+
+struct net_req_s {
+    net_conn_t *conn; /* the connection; kept valid until the request is recycled */
+    net_req_t *next;  /* connection queue or server free list */
+    int state;        /* REQ_* */
+    core_buf_t hbuf;  /* url, header names and values, decoded strings; NUL-separated */
+    core_buf_t body;  /* decoded body */
+    net_obuf_t resp;  /* the answer, when it came before earlier requests' */
+    net_obuf_t xhdr;  /* extra response headers, "Name: value\r\n"... */
+    net_hdr_t *hdrs;
+    uint32_t nhdrs, hdrs_cap;
+    net_kv_t *query;
+    uint32_t nquery, query_cap;
+    struct {
+        const char *name;
+        uint32_t name_len;
+        net_off_t value;
+    } params[NET_MAX_PARAMS];
+    uint32_t nparams;
+    uint32_t piece_off;  /* where the url/header piece being received starts */
+    size_t header_bytes; /* raw request line + header bytes seen */
+    net_off_t path, qs;  /* raw path and query string */
+    const char *method;  /* static */
+    int method_id;       /* llhttp_method_t */
+    int headers_done;
+    int head;         /* HEAD: no body in the answer */
+    int keep_alive;   /* from llhttp at message completion */
+    int close_after;  /* the answer closes the connection */
+    int upgrade;      /* a WebSocket handshake that was accepted */
+    int early_status; /* answer decided while parsing (404, 405, 413...) */
+    const char *early_code, *early_msg;
+    char allow[96];
+    const struct net_route_s *route;
+    net_abort_fn abort_fn;
+    void *abort_data;
+    uint64_t start_us;
+    int status;
+    size_t resp_bytes;
+    char id[65];
+};
+
+enum { PH_IDLE = 0, PH_HEADER, PH_BODY, PH_WAIT, PH_WS };
+
+struct net_conn_s {
+    net_server_t *srv;
+    net_conn_t *prev, *next; /* server's list */
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_write_t wreq;
+    int handles; /* open handles, freed at 0 */
+    llhttp_t parser;
+    net_req_t *cur;            /* request being parsed */
+    net_req_t *qhead, **qtail; /* unanswered or unflushed requests, in order */
+    uint32_t nqueued;          /* requests in the queue */
+    net_obuf_t out;            /* collected, not yet handed to uv_write */
+    net_obuf_t wr;             /* being written by uv_write */
+    size_t wr_off;             /* bytes of wr already written */
+    int writing;               /* a uv_write is in flight */
+    core_buf_t pending;        /* received bytes not parsed yet (paused) */
+    size_t pending_off;        /* parsed prefix of pending */
+    int reading;               /* uv_read_start active */
+    int in_read;               /* inside on_read: flush at its end */
+    int parse_dead;            /* stop parsing: error, close or upgrade */
+    int closing;               /* uv_close called */
+    int close_after_flush;     /* close once out and wr are written */
+    int err_status;            /* set by a callback that failed the parse */
+    const char *err_code, *err_msg;
+    uint64_t deadline;  /* uv_now ms, 0 = none */
+    double tokens;      /* rate limit bucket */
+    uint64_t tokens_at; /* uv_now ms of the last refill */
+    char remote[64];
+    net_ws_t *ws; /* set once upgraded */
+};
+
+struct net_server_s {
+    uv_loop_t *loop;
+    net_limits_t lim;
+    net_router_t *router;
+    uv_tcp_t listener;
+    int listening;
+    int port;
+    net_conn_t *conns;
+    size_t nconns;
+    net_req_t *free_reqs;
+    size_t nfree;
+    llhttp_settings_t settings;
+    char rbuf[65536]; /* shared read buffer: each read is consumed before the next */
+    net_obuf_t scratch;
+    uint32_t rid_prefix;
+    uint64_t rid_counter;
+    char date[40]; /* "Date: ...\r\n" of the current second */
+    int64_t date_sec;
+    int draining;
+    uv_timer_t drain_timer;
+    int drain_timer_open;
+    void (*drain_done)(net_server_t *s, void *data);
+    void *drain_data;
+    int drain_fired;
+};
+
+/* net_server.c */
+void net__conn_close(net_conn_t *c);
+void net__conn_flush(net_conn_t *c);
+void net__conn_update_read(net_conn_t *c);
+void net__conn_set_deadline(net_conn_t *c, uint64_t ms);
+size_t net__conn_unsent(const net_conn_t *c);
+void net__conn_process(net_conn_t *c, const char *data, size_t len);
+
+/* net_http.c */
+void net__http_settings(llhttp_settings_t *s);
+void net__http_init(net_conn_t *c);
+void net__conn_update_timer(net_conn_t *c);
+
+/* net_req.c */
+net_req_t *net__req_get(net_server_t *s);
+void net__req_recycle(net_server_t *s, net_req_t *req);
+void net__req_free(net_req_t *req);
+int net__req_parse_url(net_req_t *req);
+int net__req_set_params(net_req_t *req, const net_match_t *m);
+void net__req_set_id(net_req_t *req, net_server_t *s);
+
+/* net_resp.c */
+void net__resp_early(net_req_t *req, int status, const char *code, const char *msg);
+void net__conn_advance(net_conn_t *c);
+void net__req_log(net_req_t *req, int status, size_t bytes);
+
+/* net_ws.c */
+void net__ws_handshake(net_req_t *req);
+void net__ws_start(net_conn_t *c, net_req_t *req);
+void net__ws_read(net_conn_t *c, const char *data, size_t len);
+void net__ws_timer(net_conn_t *c);
+void net__ws_gone(net_conn_t *c);
+void net__ws_drain(net_conn_t *c);
+void net__ws_writable(net_conn_t *c);
+
+#endif

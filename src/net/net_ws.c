@@ -1,0 +1,373 @@
+/* WebSocket: the RFC 6455 handshake and framing with wslay's event API.
+ *
+ * wslay pulls input through recv_cb from the bytes of the current read
+ * (ws->feed) and pushes output through send_cb into the connection's output
+ * buffer, which refuses (WOULDBLOCK) once write_buffer_bytes are unsent so
+ * that messages wait in wslay's queue, counted against send_queue_bytes.
+ * wslay reassembles fragments, answers pings, enforces masking and the
+ * message size (1009) and runs the close handshake; text is checked for
+ * UTF-8 here (1007). One connection timer sends pings and watches pongs. */
+#define LOG_MODULE "net"
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "net/net_int.h"
+
+struct net_ws_s {
+    net_conn_t *conn;
+    wslay_event_context_ptr ctx;
+    const struct net_route_s *route;
+    void *data; /* the user's */
+    const char *feed;
+    size_t feed_len;
+    int awaiting_pong;
+    int closing; /* a close frame was queued by us */
+    char id[65];
+};
+
+/* ---- UTF-8 -------------------------------------------------------------- */
+
+int net_utf8_valid(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str, *end = s + len;
+    while (s < end) {
+        unsigned c = *s;
+        if (c < 0x80) {
+            s++;
+            continue;
+        }
+        size_t n;
+        unsigned min, cp;
+        if ((c & 0xE0) == 0xC0)
+            n = 1, min = 0x80, cp = c & 0x1F;
+        else if ((c & 0xF0) == 0xE0)
+            n = 2, min = 0x800, cp = c & 0x0F;
+        else if ((c & 0xF8) == 0xF0)
+            n = 3, min = 0x10000, cp = c & 0x07;
+        else
+            return 0;
+        if ((size_t)(end - s) <= n)
+            return 0;
+        for (size_t i = 1; i <= n; i++) {
+            if ((s[i] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        s += n + 1;
+    }
+    return 1;
+}
+
+/* ---- handshake ---------------------------------------------------------- */
+
+static int has_token(const char *v, const char *token)
+{
+    size_t n = strlen(token);
+    for (const char *p = v; p && *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',')
+            e++;
+        const char *t = e;
+        while (t > p && (t[-1] == ' ' || t[-1] == '\t'))
+            t--;
+        if ((size_t)(t - p) == n && strncasecmp(p, token, n) == 0)
+            return 1;
+        p = e;
+    }
+    return 0;
+}
+
+static int key_valid(const char *key)
+{
+    unsigned char raw[32];
+    if (key == NULL || strlen(key) != 24 || strcmp(key + 22, "==") != 0)
+        return 0;
+    return EVP_DecodeBlock(raw, (const unsigned char *)key, 24) == 18;
+}
+
+void net__ws_handshake(net_req_t *req)
+{
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    const struct net_route_s *rt = req->route;
+    const char *key = net_req_header(req, "Sec-WebSocket-Key");
+    const char *ver = net_req_header(req, "Sec-WebSocket-Version");
+    req->close_after = 1; /* unless accepted below */
+    if (!has_token(net_req_header(req, "Upgrade"), "websocket") ||
+        !has_token(net_req_header(req, "Connection"), "upgrade") || !key_valid(key)) {
+        net_resp_error(req, 400, "bad_handshake", "invalid WebSocket handshake");
+        return;
+    }
+    if (ver == NULL || strcmp(ver, "13") != 0) {
+        net_resp_header(req, "Sec-WebSocket-Version", "13");
+        net_resp_error(req, 426, "upgrade_required", "WebSocket version 13 is required");
+        return;
+    }
+    if (rt->ws.on_upgrade) {
+        int status = rt->ws.on_upgrade(req, rt->data);
+        if (status != 0) {
+            net_resp_error(req, status >= 400 && status <= 599 ? status : 403, "refused",
+                           "WebSocket upgrade refused");
+            return;
+        }
+    }
+    char buf[64];
+    unsigned char md[EVP_MAX_MD_SIZE], acc[64];
+    unsigned mdlen = 0;
+    int n = snprintf(buf, sizeof(buf), "%s%s", key, guid);
+    EVP_Digest(buf, (size_t)n, md, &mdlen, EVP_sha1(), NULL);
+    EVP_EncodeBlock(acc, md, (int)mdlen);
+    net_resp_header(req, "Sec-WebSocket-Accept", (const char *)acc);
+    req->close_after = 0;
+    req->upgrade = 1;
+    net_resp_send(req, 101, NULL, NULL, 0);
+}
+
+/* ---- wslay glue --------------------------------------------------------- */
+
+static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
+{
+    net_ws_t *ws = user;
+    if (ws->feed_len == 0) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    size_t n = len < ws->feed_len ? len : ws->feed_len;
+    memcpy(buf, ws->feed, n);
+    ws->feed += n;
+    ws->feed_len -= n;
+    return (ssize_t)n;
+}
+
+static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                       void *user)
+{
+    net_ws_t *ws = user;
+    net_conn_t *c = ws->conn;
+    if (c->closing || net__conn_unsent(c) > c->srv->lim.write_buffer_bytes) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    net__obuf_put(&c->out, data, len);
+    return (ssize_t)len;
+}
+
+static void queue_close(net_ws_t *ws, int code, const char *reason)
+{
+    if (ws->closing || wslay_event_get_close_sent(ws->ctx))
+        return;
+    ws->closing = 1;
+    wslay_event_queue_close(ws->ctx, (uint16_t)code, (const uint8_t *)reason, strlen(reason));
+    net__conn_set_deadline(ws->conn, ws->conn->srv->lim.ws_close_timeout_ms);
+}
+
+static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
+                   void *user)
+{
+    net_ws_t *ws = user;
+    const net_limits_t *l = &ws->conn->srv->lim;
+    switch (arg->opcode) {
+    case WSLAY_TEXT_FRAME:
+        if (!net_utf8_valid((const char *)arg->msg, arg->msg_length)) {
+            LOG_INFO("event=ws_bad_input rid=%s reason=invalid_utf8 code=1007", ws->id);
+            queue_close(ws, 1007, "invalid UTF-8");
+            return;
+        }
+        /* fall through */
+    case WSLAY_BINARY_FRAME:
+        if (!ws->closing && !wslay_event_get_close_received(ctx))
+            ws->route->ws.on_message(ws, arg->opcode == WSLAY_BINARY_FRAME, (const char *)arg->msg,
+                                     arg->msg_length);
+        return;
+    case WSLAY_PONG:
+        if (ws->awaiting_pong) {
+            ws->awaiting_pong = 0;
+            if (!ws->closing)
+                net__conn_set_deadline(ws->conn, l->ws_ping_interval_ms);
+        }
+        return;
+    case WSLAY_CONNECTION_CLOSE:
+        LOG_DEBUG("event=ws_close_received rid=%s code=%u", ws->id, (unsigned)arg->status_code);
+        return;
+    default:
+        return;
+    }
+}
+
+/* Writes what wslay has queued; closes once both closes have been exchanged. */
+static void pump(net_conn_t *c)
+{
+    net_ws_t *ws = c->ws;
+    if (c->closing || ws == NULL)
+        return;
+    if (wslay_event_want_write(ws->ctx) && wslay_event_send(ws->ctx) != 0) {
+        net__conn_close(c);
+        return;
+    }
+    if (!wslay_event_want_read(ws->ctx) && !wslay_event_want_write(ws->ctx))
+        c->close_after_flush = 1;
+    net__conn_flush(c);
+}
+
+void net__ws_start(net_conn_t *c, net_req_t *req)
+{
+    static const struct wslay_event_callbacks cbs = {recv_cb, send_cb, NULL,  NULL,
+                                                     NULL,    NULL,    on_msg};
+    net_ws_t *ws = core_xcalloc(1, sizeof(*ws));
+    ws->conn = c;
+    ws->route = req->route;
+    memcpy(ws->id, req->id, sizeof(ws->id));
+    if (wslay_event_context_server_init(&ws->ctx, &cbs, ws) != 0) {
+        free(ws);
+        c->close_after_flush = 1;
+        return;
+    }
+    wslay_event_config_set_max_recv_msg_length(ws->ctx, c->srv->lim.ws_max_message_bytes);
+    c->ws = ws;
+    c->parse_dead = 1;
+    c->deadline = 0;
+    net__conn_set_deadline(c, c->srv->lim.ws_ping_interval_ms);
+    LOG_INFO("event=ws_open rid=%s conn=%s path=%s", ws->id, c->remote, net_req_path(req));
+    if (ws->route->ws.on_open)
+        ws->route->ws.on_open(ws, req, ws->route->data);
+}
+
+void net__ws_read(net_conn_t *c, const char *data, size_t len)
+{
+    net_ws_t *ws = c->ws;
+    ws->feed = data;
+    ws->feed_len = len;
+    int rc = wslay_event_recv(ws->ctx);
+    ws->feed_len = 0;
+    if (c->closing)
+        return;
+    if (rc != 0) {
+        LOG_INFO("event=ws_bad_input rid=%s reason=%d", ws->id, rc);
+        net__conn_close(c);
+        return;
+    }
+    if (wslay_event_get_close_sent(ws->ctx) && !ws->closing) {
+        ws->closing = 1; /* wslay answered a close or a protocol error */
+        net__conn_set_deadline(c, c->srv->lim.ws_close_timeout_ms);
+    }
+    pump(c);
+}
+
+void net__ws_timer(net_conn_t *c)
+{
+    net_ws_t *ws = c->ws;
+    const net_limits_t *l = &c->srv->lim;
+    if (ws->closing) {
+        LOG_INFO("event=ws_close_timeout rid=%s", ws->id);
+        net__conn_close(c);
+        return;
+    }
+    if (ws->awaiting_pong) {
+        LOG_INFO("event=ws_pong_timeout rid=%s conn=%s", ws->id, c->remote);
+        net__conn_close(c);
+        return;
+    }
+    struct wslay_event_msg ping = {WSLAY_PING, (const uint8_t *)"chorus", 6};
+    wslay_event_queue_msg(ws->ctx, &ping);
+    ws->awaiting_pong = 1;
+    net__conn_set_deadline(c, l->ws_pong_timeout_ms);
+    pump(c);
+}
+
+void net__ws_gone(net_conn_t *c)
+{
+    net_ws_t *ws = c->ws;
+    int code = 1006;
+    if (wslay_event_get_close_received(ws->ctx)) {
+        code = wslay_event_get_status_code_received(ws->ctx);
+        if (code == 0)
+            code = 1005;
+    }
+    LOG_INFO("event=ws_closed rid=%s conn=%s code=%d", ws->id, c->remote, code);
+    if (ws->route->ws.on_close)
+        ws->route->ws.on_close(ws, code);
+    wslay_event_context_free(ws->ctx);
+    free(ws);
+    c->ws = NULL;
+}
+
+void net__ws_drain(net_conn_t *c)
+{
+    queue_close(c->ws, 1001, "server shutting down");
+    pump(c);
+}
+
+void net__ws_writable(net_conn_t *c)
+{
+    pump(c);
+}
+
+/* ---- the public side ---------------------------------------------------- */
+
+void *net_ws_data(const net_ws_t *ws)
+{
+    return ws->data;
+}
+
+void net_ws_set_data(net_ws_t *ws, void *data)
+{
+    ws->data = data;
+}
+
+const char *net_ws_remote(const net_ws_t *ws)
+{
+    return ws->conn->remote;
+}
+
+const char *net_ws_id(const net_ws_t *ws)
+{
+    return ws->id;
+}
+
+static int ws_send(net_ws_t *ws, int opcode, const void *data, size_t len)
+{
+    net_conn_t *c = ws->conn;
+    if (c->closing || ws->closing || wslay_event_get_close_sent(ws->ctx) ||
+        wslay_event_get_close_received(ws->ctx))
+        return CORE_ERR_CLOSED;
+    size_t queued = wslay_event_get_queued_msg_length(ws->ctx) + net__conn_unsent(c);
+    if (queued + len > c->srv->lim.ws_send_queue_bytes)
+        return CORE_ERR_BUSY;
+    struct wslay_event_msg m = {(uint8_t)opcode, data, len};
+    if (wslay_event_queue_msg(ws->ctx, &m) != 0)
+        return CORE_ERR_CLOSED;
+    if (!c->in_read)
+        pump(c);
+    return 0;
+}
+
+int net_ws_send_text(net_ws_t *ws, const char *text, size_t len)
+{
+    if (!net_utf8_valid(text, len))
+        return CORE_ERR_INVALID;
+    return ws_send(ws, WSLAY_TEXT_FRAME, text, len);
+}
+
+int net_ws_send_binary(net_ws_t *ws, const void *data, size_t len)
+{
+    return ws_send(ws, WSLAY_BINARY_FRAME, data, len);
+}
+
+int net_ws_close(net_ws_t *ws, int code, const char *reason)
+{
+    if (code < 1000 || code > 4999 || code == 1005 || code == 1006 || code == 1015)
+        return CORE_ERR_INVALID;
+    if (ws->closing || wslay_event_get_close_sent(ws->ctx))
+        return CORE_ERR_CLOSED;
+    char r[124];
+    snprintf(r, sizeof(r), "%s", reason ? reason : "");
+    queue_close(ws, code, r);
+    if (!ws->conn->in_read)
+        pump(ws->conn);
+    return 0;
+}
