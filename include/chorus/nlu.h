@@ -29,9 +29,9 @@ typedef struct nlu_example_s {
 } nlu_example_t;
 
 typedef struct nlu_train_opts_s {
-    uint64_t seed;           /* fixed seed: same data + seed -> same model */
-    const char *oos_label;   /* label of out-of-scope examples; NULL = "oos" */
-    double oos_threshold;    /* confidence below this is out of scope; < 0 = built-in default */
+    uint64_t seed;         /* fixed seed: same data + seed -> same model */
+    const char *oos_label; /* label of out-of-scope examples; NULL = "oos" */
+    double oos_threshold;  /* confidence below this is out of scope; < 0 = built-in default */
 } nlu_train_opts_t;
 
 #define NLU_TOP_K 5
@@ -44,8 +44,8 @@ typedef struct nlu_score_s {
 typedef struct nlu_result_s {
     nlu_score_t top[NLU_TOP_K]; /* best first; out-of-scope class excluded */
     size_t n_top;
-    double confidence;  /* score of top[0], 0 when n_top == 0 */
-    int out_of_scope;   /* 1 when the oos class wins or confidence < threshold */
+    double confidence;   /* score of top[0], 0 when n_top == 0 */
+    int out_of_scope;    /* 1 when the oos class wins or confidence < threshold */
     ent_list_t entities; /* built-in entities found in the text */
 } nlu_result_t;
 
@@ -73,5 +73,42 @@ void nlu_training_hash(const nlu_example_t *examples, size_t n, const nlu_train_
 /* Serialises a model to bytes, and back. load validates everything it reads. */
 int nlu_model_save(const nlu_model_t *m, core_buf_t *out);
 int nlu_model_load(const void *data, size_t len, nlu_model_t **out, core_err_t *err);
+
+/* ---- evaluation data and threshold tuning (chorusctl nlu eval) ---------- */
+
+typedef enum {
+    NLU_FORMAT_CLINC, /* CLINC150 JSON: {"train": [[text, label], ...], "oos_train": ...} */
+    NLU_FORMAT_CSV,   /* header with text and label (or category) columns, RFC 4180 */
+    NLU_FORMAT_JSONL, /* one {"text": ..., "label": ...} per line */
+} nlu_format_t;
+
+/* A list of labelled utterances; every string is owned by the set. */
+typedef struct nlu_dataset_s {
+    nlu_example_t *items; /* owned; text and intent owned */
+    size_t len;
+    size_t cap;
+} nlu_dataset_t;
+
+void nlu_dataset_init(nlu_dataset_t *ds);
+void nlu_dataset_dispose(nlu_dataset_t *ds);
+/* Appends copies of text and intent. */
+void nlu_dataset_add(nlu_dataset_t *ds, const char *text, size_t text_len, const char *intent);
+/* "clinc" | "csv" | "jsonl"; 0 or CORE_ERR_NOT_FOUND. */
+int nlu_format_parse(const char *name, nlu_format_t *out);
+/* Guesses the format from a file name (.json -> clinc, .csv, .jsonl/.ndjson). */
+int nlu_format_guess(const char *path, nlu_format_t *out);
+/* Parses len bytes of a data file and appends its examples to ds. split
+ * names the CLINC split ("train", "val", "test": the split plus its "oos_"
+ * twin, whose label becomes oos_label); other formats ignore it. Errors name
+ * file:line (and the JSON path for CLINC). */
+int nlu_dataset_parse(nlu_dataset_t *ds, nlu_format_t fmt, const char *split, const char *oos_label,
+                      const char *text, size_t len, const char *file, core_err_t *err);
+
+/* Chooses the confidence threshold that maximises the mean of in-scope
+ * accuracy and out-of-scope recall over val (labelled with oos_label for out
+ * of scope), stores it in m, and returns it in *out. Needs both in-scope and
+ * out-of-scope examples in val. */
+int nlu_tune_threshold(nlu_model_t *m, const nlu_example_t *val, size_t n, const char *oos_label,
+                       double *out, core_err_t *err);
 
 #endif

@@ -5,7 +5,10 @@
 
 #include "cmd/ctl.h"
 
+int ctl_nlu(int argc, char **argv);
+
 static const ctl_command_t commands[] = {
+    {"nlu", ctl_nlu, "evaluate and query the intent router"},
     {NULL, NULL, NULL},
 };
 

@@ -1,0 +1,103 @@
+/* nlu_int.h — shared inside the intent router: text normalisation and
+ * feature extraction (nlu_text.c), the trained model's layout (nlu_model.c),
+ * training (nlu_train.c). See docs/nlu.md for the design and the figures
+ * behind each choice. */
+#ifndef CHORUS_NLU_INT_H
+#define CHORUS_NLU_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chorus/nlu.h"
+
+/* Bumped whenever features, training or the file layout change: it is part
+ * of the training hash, so a cached model from older code is never reused. */
+#define NLU__VERSION 1u
+
+#define NLU__TEXT_MAX 2048 /* bytes of an utterance that are classified */
+#define NLU__TOKENS_MAX 128
+#define NLU__FEATS_MAX 2048 /* distinct features of one utterance */
+
+/* Feature views: each is L2-normalised on its own, then scaled. */
+enum { NLU__VIEW_WORD = 0, NLU__VIEW_CHAR = 1, NLU__VIEWS = 2 };
+
+/* The feature settings, stored in the model so that routing extracts exactly
+ * what training saw. */
+typedef struct nlu__fcfg_s {
+    uint32_t char_min, char_max; /* character n-gram lengths, in code points */
+    uint32_t word_bigrams;       /* 1: add word bigrams */
+    float view_scale[NLU__VIEWS];
+} nlu__fcfg_t;
+
+/* A normalised utterance: folded text with single spaces between tokens. */
+typedef struct nlu__text_s {
+    char buf[NLU__TEXT_MAX * 3 + 8]; /* folding can grow text */
+    size_t len;
+    size_t tok_off[NLU__TOKENS_MAX], tok_len[NLU__TOKENS_MAX];
+    size_t n_tok;
+} nlu__text_t;
+
+/* One raw feature: a 64-bit hash (never 0), its view and its count. */
+typedef struct nlu__rawfeat_s {
+    uint64_t hash;
+    uint32_t view;
+    float count;
+} nlu__rawfeat_t;
+
+typedef struct nlu__feats_s {
+    nlu__rawfeat_t items[NLU__FEATS_MAX];
+    size_t len;
+} nlu__feats_t;
+
+/* Folds and tokenises len bytes of text (invalid UTF-8 bytes separate
+ * tokens; input past NLU__TEXT_MAX is ignored). */
+void nlu__normalize(const char *text, size_t len, nlu__text_t *out);
+/* Extracts the distinct hashed features of a normalised utterance. */
+void nlu__features(const nlu__text_t *t, const nlu__fcfg_t *cfg, nlu__feats_t *out);
+
+/* Feature hash -> dense index, open addressing; keys are never 0. */
+typedef struct nlu__ftab_s {
+    uint64_t *keys;
+    uint32_t *vals;
+    size_t cap; /* power of two */
+    size_t len;
+} nlu__ftab_t;
+
+void nlu__ftab_init(nlu__ftab_t *t, size_t expect);
+void nlu__ftab_dispose(nlu__ftab_t *t);
+/* Returns the index of key, adding it as len if absent. */
+uint32_t nlu__ftab_put(nlu__ftab_t *t, uint64_t key);
+/* Returns the index of key or UINT32_MAX. */
+uint32_t nlu__ftab_get(const nlu__ftab_t *t, uint64_t key);
+
+/* A sparse, weighted feature vector of one utterance. */
+typedef struct nlu__vec_s {
+    uint32_t idx[NLU__FEATS_MAX];
+    float val[NLU__FEATS_MAX];
+    size_t len;
+} nlu__vec_t;
+
+struct nlu_model_s {
+    nlu__fcfg_t fcfg;
+    uint32_t n_class;  /* including the out-of-scope class if any */
+    int32_t oos_class; /* index of the out-of-scope class, -1 if none */
+    char **names;      /* n_class owned names */
+    double threshold;  /* confidence below this is out of scope */
+    double temp;       /* softmax temperature applied to the scores */
+    nlu__ftab_t ftab;
+    uint32_t n_feat;
+    uint8_t *fview; /* n_feat: the view of each feature */
+    float *idf;     /* n_feat */
+    float *w;       /* n_feat * n_class, row per feature */
+    float *bias;    /* n_class */
+};
+
+/* Turns an utterance into the model's weighted vector (unknown features are
+ * dropped). */
+void nlu__vectorize(const nlu_model_t *m, const char *text, size_t len, nlu__vec_t *out);
+/* Raw class scores for a vector into scores[n_class]. */
+void nlu__scores(const nlu_model_t *m, const nlu__vec_t *v, float *scores);
+
+nlu_model_t *nlu__model_new(uint32_t n_class);
+
+#endif

@@ -1,0 +1,149 @@
+/* nlu_io.c — the byte format a trained model is cached in. Native byte
+ * order with a marker (a cache is read back on the machine that wrote it);
+ * load trusts nothing: every count, index and number is checked. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "brain/nlu_int.h"
+
+#define NLU__CLASSES_MAX 4096
+#define NLU__NAME_MAX 256
+static const char magic[8] = {'C', 'H', 'N', 'L', 'U', 'M', 'D', 'L'};
+static const uint32_t order_mark = 0x01020304u;
+
+typedef struct reader_s {
+    const uint8_t *p;
+    size_t left;
+} reader_t;
+
+static int get(reader_t *r, void *dst, size_t n)
+{
+    if (r->left < n)
+        return -1;
+    memcpy(dst, r->p, n);
+    r->p += n;
+    r->left -= n;
+    return 0;
+}
+
+int nlu_model_save(const nlu_model_t *m, core_buf_t *out)
+{
+    uint32_t hdr[5] = {order_mark, NLU__VERSION, m->n_class, (uint32_t)m->oos_class, m->n_feat};
+    int rc = core_buf_append(out, magic, sizeof(magic));
+    rc = rc ? rc : core_buf_append(out, hdr, sizeof(hdr));
+    rc = rc ? rc : core_buf_append(out, &m->fcfg, sizeof(m->fcfg));
+    rc = rc ? rc : core_buf_append(out, &m->threshold, sizeof(double));
+    rc = rc ? rc : core_buf_append(out, &m->temp, sizeof(double));
+    for (uint32_t c = 0; c < m->n_class && rc == 0; c++) {
+        uint32_t len = (uint32_t)strlen(m->names[c]);
+        rc = core_buf_append(out, &len, sizeof(len));
+        rc = rc ? rc : core_buf_append(out, m->names[c], len);
+    }
+    /* keys in index order: load rebuilds the table */
+    uint64_t *keys = core_xcalloc(m->n_feat + 1, sizeof(uint64_t));
+    for (size_t i = 0; i < m->ftab.cap; i++)
+        if (m->ftab.keys[i] != 0)
+            keys[m->ftab.vals[i]] = m->ftab.keys[i];
+    rc = rc ? rc : core_buf_append(out, keys, m->n_feat * sizeof(uint64_t));
+    free(keys);
+    rc = rc ? rc : core_buf_append(out, m->fview, m->n_feat);
+    rc = rc ? rc : core_buf_append(out, m->idf, m->n_feat * sizeof(float));
+    rc = rc ? rc : core_buf_append(out, m->w, (size_t)m->n_feat * m->n_class * sizeof(float));
+    rc = rc ? rc : core_buf_append(out, m->bias, m->n_class * sizeof(float));
+    return rc;
+}
+
+static int finite_all(const float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return 0;
+    return 1;
+}
+
+static int load_names(reader_t *r, nlu_model_t *m, core_err_t *err)
+{
+    for (uint32_t c = 0; c < m->n_class; c++) {
+        uint32_t len;
+        if (get(r, &len, sizeof(len)) || len == 0 || len > NLU__NAME_MAX || len > r->left)
+            return core_err_set(err, CORE_ERR_INVALID, "model: bad intent name %u", c);
+        m->names[c] = core_xstrndup((const char *)r->p, len);
+        if (strlen(m->names[c]) != len)
+            return core_err_set(err, CORE_ERR_INVALID, "model: NUL in intent name %u", c);
+        r->p += len;
+        r->left -= len;
+    }
+    return 0;
+}
+
+static int load_arrays(reader_t *r, nlu_model_t *m, core_err_t *err)
+{
+    size_t nf = m->n_feat, k = m->n_class;
+    /* every array's size is checked before anything is allocated */
+    size_t need = nf * (sizeof(uint64_t) + 1 + sizeof(float)) + k * sizeof(float);
+    if (nf > r->left || need > r->left || (r->left - need) % (k * sizeof(float)) != 0 ||
+        (r->left - need) / (k * sizeof(float)) != nf)
+        return core_err_set(err, CORE_ERR_INVALID, "model: size does not match its header");
+    nlu__ftab_init(&m->ftab, nf);
+    for (size_t i = 0; i < nf; i++) {
+        uint64_t key = 0;
+        get(r, &key, sizeof(key));
+        if (key == 0 || nlu__ftab_put(&m->ftab, key) != i)
+            return core_err_set(err, CORE_ERR_INVALID, "model: bad feature key %zu", i);
+    }
+    m->fview = core_xmalloc(nf + 1);
+    get(r, m->fview, nf);
+    for (size_t i = 0; i < nf; i++)
+        if (m->fview[i] >= NLU__VIEWS)
+            return core_err_set(err, CORE_ERR_INVALID, "model: bad feature view %zu", i);
+    m->idf = core_xmalloc((nf + 1) * sizeof(float));
+    m->w = core_xmalloc((nf * k + 1) * sizeof(float));
+    get(r, m->idf, nf * sizeof(float));
+    get(r, m->w, nf * k * sizeof(float));
+    get(r, m->bias, k * sizeof(float));
+    if (!finite_all(m->idf, nf) || !finite_all(m->w, nf * k) || !finite_all(m->bias, k))
+        return core_err_set(err, CORE_ERR_INVALID, "model: non-finite weight");
+    return 0;
+}
+
+int nlu_model_load(const void *data, size_t len, nlu_model_t **out, core_err_t *err)
+{
+    reader_t r = {data, len};
+    char mg[8];
+    uint32_t hdr[5];
+    nlu__fcfg_t fcfg;
+    double thr, temp;
+    *out = NULL;
+    if (data == NULL || get(&r, mg, sizeof(mg)) || memcmp(mg, magic, sizeof(mg)) != 0)
+        return core_err_set(err, CORE_ERR_INVALID, "model: not a chorus intent model");
+    if (get(&r, hdr, sizeof(hdr)) || hdr[0] != order_mark)
+        return core_err_set(err, CORE_ERR_INVALID, "model: truncated header or foreign byte order");
+    if (hdr[1] != NLU__VERSION)
+        return core_err_set(err, CORE_ERR_INVALID, "model: version %u, expected %u", hdr[1],
+                            NLU__VERSION);
+    if (hdr[2] < 2 || hdr[2] > NLU__CLASSES_MAX || (hdr[3] != UINT32_MAX && hdr[3] >= hdr[2]))
+        return core_err_set(err, CORE_ERR_INVALID, "model: bad class count");
+    if (get(&r, &fcfg, sizeof(fcfg)) || get(&r, &thr, sizeof(thr)) || get(&r, &temp, sizeof(temp)))
+        return core_err_set(err, CORE_ERR_INVALID, "model: truncated header");
+    if (fcfg.char_min > fcfg.char_max || fcfg.char_max > 8 || fcfg.word_bigrams > 1 ||
+        !isfinite(fcfg.view_scale[0]) || !isfinite(fcfg.view_scale[1]) || !(thr >= 0) ||
+        !(thr <= 1) || !(temp > 0) || !isfinite(temp))
+        return core_err_set(err, CORE_ERR_INVALID, "model: bad settings");
+    nlu_model_t *m = nlu__model_new(hdr[2]);
+    m->oos_class = (int32_t)hdr[3];
+    m->n_feat = hdr[4];
+    m->fcfg = fcfg;
+    m->threshold = thr;
+    m->temp = temp;
+    int rc = load_names(&r, m, err);
+    rc = rc ? rc : load_arrays(&r, m, err);
+    if (rc == 0 && r.left != 0)
+        rc = core_err_set(err, CORE_ERR_INVALID, "model: %zu trailing bytes", r.left);
+    if (rc != 0) {
+        nlu_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}

@@ -1,0 +1,265 @@
+/* nlu_model.c — a trained intent model: routing, accessors, the training
+ * hash (the disk cache key) and the byte format it is cached in. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#define LOG_MODULE "nlu"
+#include "brain/nlu_int.h"
+
+#define NLU__CLASSES_MAX 4096
+
+nlu_model_t *nlu__model_new(uint32_t n_class)
+{
+    nlu_model_t *m = core_xcalloc(1, sizeof(*m));
+    m->n_class = n_class;
+    m->oos_class = -1;
+    m->names = core_xcalloc(n_class, sizeof(char *));
+    m->bias = core_xcalloc(n_class, sizeof(float));
+    m->temp = 1.0;
+    return m;
+}
+
+void nlu_model_free(nlu_model_t *m)
+{
+    if (m == NULL)
+        return;
+    for (uint32_t i = 0; i < m->n_class; i++)
+        free(m->names[i]);
+    free(m->names);
+    nlu__ftab_dispose(&m->ftab);
+    free(m->fview);
+    free(m->idf);
+    free(m->w);
+    free(m->bias);
+    free(m);
+}
+
+void nlu_train_opts_init(nlu_train_opts_t *opts)
+{
+    memset(opts, 0, sizeof(*opts));
+    opts->seed = 1;
+    opts->oos_label = NULL;
+    opts->oos_threshold = -1.0;
+}
+
+double nlu_model_threshold(const nlu_model_t *m)
+{
+    return m->threshold;
+}
+
+void nlu_model_set_threshold(nlu_model_t *m, double threshold)
+{
+    m->threshold = threshold < 0 ? 0 : threshold > 1 ? 1 : threshold;
+}
+
+size_t nlu_model_intent_count(const nlu_model_t *m)
+{
+    return m->n_class - (m->oos_class >= 0 ? 1u : 0u);
+}
+
+/* In-scope intents are numbered in class order with the oos class skipped. */
+const char *nlu_model_intent(const nlu_model_t *m, size_t i)
+{
+    if (m->oos_class >= 0 && i >= (size_t)m->oos_class)
+        i++;
+    return i < m->n_class ? m->names[i] : NULL;
+}
+
+/* ---- routing ------------------------------------------------------------ */
+
+void nlu__scores(const nlu_model_t *m, const nlu__vec_t *v, float *scores)
+{
+    uint32_t k = m->n_class;
+    memcpy(scores, m->bias, k * sizeof(float));
+    for (size_t i = 0; i < v->len; i++) {
+        const float *row = m->w + (size_t)v->idx[i] * k;
+        float x = v->val[i];
+        for (uint32_t c = 0; c < k; c++)
+            scores[c] += x * row[c];
+    }
+}
+
+/* Softmax of temp * scores, in place. */
+static void softmax(float *s, uint32_t k, double temp)
+{
+    float mx = s[0];
+    for (uint32_t c = 1; c < k; c++)
+        if (s[c] > mx)
+            mx = s[c];
+    double sum = 0;
+    for (uint32_t c = 0; c < k; c++) {
+        s[c] = expf((float)temp * (s[c] - mx));
+        sum += s[c];
+    }
+    for (uint32_t c = 0; c < k; c++)
+        s[c] = (float)(s[c] / sum);
+}
+
+static void top_k(const nlu_model_t *m, const float *p, nlu_result_t *out)
+{
+    out->n_top = 0;
+    for (uint32_t c = 0; c < m->n_class; c++) {
+        if ((int32_t)c == m->oos_class)
+            continue;
+        size_t pos = out->n_top;
+        while (pos > 0 && out->top[pos - 1].score < p[c])
+            pos--;
+        if (pos >= NLU_TOP_K)
+            continue;
+        size_t last = out->n_top < NLU_TOP_K ? out->n_top : NLU_TOP_K - 1;
+        memmove(&out->top[pos + 1], &out->top[pos], (last - pos) * sizeof(out->top[0]));
+        out->top[pos].intent = m->names[c];
+        out->top[pos].score = p[c];
+        if (out->n_top < NLU_TOP_K)
+            out->n_top++;
+    }
+}
+
+int nlu_route(const nlu_model_t *m, const char *text, size_t len, const ent_ctx_t *ctx,
+              nlu_result_t *out)
+{
+    static _Thread_local nlu__vec_t v;
+    float p[NLU__CLASSES_MAX];
+    if (out == NULL)
+        return CORE_ERR_INVALID;
+    out->n_top = 0;
+    out->confidence = 0;
+    out->out_of_scope = 1;
+    out->entities.len = 0;
+    if (m == NULL || (text == NULL && len > 0))
+        return CORE_ERR_INVALID;
+    nlu__vectorize(m, text, len, &v);
+    nlu__scores(m, &v, p);
+    uint32_t best = 0;
+    for (uint32_t c = 1; c < m->n_class; c++)
+        if (p[c] > p[best])
+            best = c;
+    softmax(p, m->n_class, m->temp);
+    top_k(m, p, out);
+    out->confidence = out->n_top ? out->top[0].score : 0;
+    /* Text sharing no feature with the training data is out of scope
+     * whatever the biases say. */
+    out->out_of_scope =
+        v.len == 0 || (int32_t)best == m->oos_class || out->confidence < m->threshold;
+    /* ENTITIES: call ent_extract(text, len, ctx, &out->entities) here once
+     * src/brain/entities*.c exists. */
+    (void)ctx;
+    return 0;
+}
+
+/* ---- training hash ------------------------------------------------------ */
+
+static void hash_bytes(EVP_MD_CTX *c, const void *p, size_t n)
+{
+    uint64_t n64 = n;
+    EVP_DigestUpdate(c, &n64, sizeof(n64));
+    if (n)
+        EVP_DigestUpdate(c, p, n);
+}
+
+void nlu_training_hash(const nlu_example_t *examples, size_t n, const nlu_train_opts_t *opts,
+                       char out[65])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    nlu_train_opts_t def;
+    if (opts == NULL) {
+        nlu_train_opts_init(&def);
+        opts = &def;
+    }
+    const char *oos = opts->oos_label ? opts->oos_label : "oos";
+    uint32_t version = NLU__VERSION;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    if (c == NULL) {
+        LOG_ERROR("msg=\"out of memory\" what=sha256");
+        abort();
+    }
+    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+    hash_bytes(c, "chorus-nlu", 10);
+    hash_bytes(c, &version, sizeof(version));
+    hash_bytes(c, &opts->seed, sizeof(opts->seed));
+    hash_bytes(c, &opts->oos_threshold, sizeof(opts->oos_threshold));
+    hash_bytes(c, oos, strlen(oos));
+    for (size_t i = 0; i < n; i++) {
+        const char *t = examples[i].text ? examples[i].text : "";
+        const char *l = examples[i].intent ? examples[i].intent : "";
+        hash_bytes(c, t, strlen(t));
+        hash_bytes(c, l, strlen(l));
+    }
+    EVP_DigestFinal_ex(c, md, &mdlen);
+    EVP_MD_CTX_free(c);
+    for (unsigned int i = 0; i < 32 && i < mdlen; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[64] = '\0';
+}
+
+/* ---- threshold tuning --------------------------------------------------- */
+
+typedef struct tune_item_s {
+    double conf;
+    int oos_truth; /* labelled out of scope */
+    int right;     /* in scope and the top intent is the label, before any threshold */
+    int oos_won;   /* the oos class won: out of scope whatever the threshold */
+} tune_item_t;
+
+static int cmp_conf(const void *a, const void *b)
+{
+    double x = ((const tune_item_t *)a)->conf, y = ((const tune_item_t *)b)->conf;
+    return x < y ? -1 : x > y;
+}
+
+int nlu_tune_threshold(nlu_model_t *m, const nlu_example_t *val, size_t n, const char *oos_label,
+                       double *out, core_err_t *err)
+{
+    size_t n_in = 0, n_oos = 0, right = 0, recalled = 0;
+    double saved = m->threshold;
+    if (oos_label == NULL)
+        oos_label = "oos";
+    tune_item_t *it = core_xcalloc(n + 1, sizeof(*it));
+    nlu_result_t r;
+    m->threshold = 0;
+    for (size_t i = 0; i < n; i++) {
+        nlu_route(m, val[i].text, strlen(val[i].text), NULL, &r);
+        it[i].conf = r.confidence;
+        it[i].oos_truth = strcmp(val[i].intent, oos_label) == 0;
+        it[i].oos_won = r.out_of_scope;
+        it[i].right = !it[i].oos_truth && !r.out_of_scope && r.n_top > 0 &&
+                      strcmp(r.top[0].intent, val[i].intent) == 0;
+        n_oos += (size_t)it[i].oos_truth;
+        right += (size_t)it[i].right;
+        recalled += (size_t)(it[i].oos_truth && it[i].oos_won);
+    }
+    m->threshold = saved;
+    n_in = n - n_oos;
+    if (n_in == 0 || n_oos == 0) {
+        free(it);
+        return core_err_set(err, CORE_ERR_INVALID,
+                            "tuning needs in-scope and out-of-scope (\"%s\") examples; got %zu "
+                            "and %zu",
+                            oos_label, n_in, n_oos);
+    }
+    qsort(it, n, sizeof(*it), cmp_conf);
+    /* Sweep the threshold upwards past each confidence in turn. */
+    double best_obj = 0.5 * ((double)right / n_in + (double)recalled / n_oos), best_t = 0;
+    for (size_t i = 0; i < n; i++) {
+        right -= (size_t)it[i].right;
+        recalled += (size_t)(it[i].oos_truth && !it[i].oos_won);
+        if (i + 1 < n && it[i + 1].conf == it[i].conf)
+            continue;
+        double obj = 0.5 * ((double)right / n_in + (double)recalled / n_oos);
+        if (obj > best_obj) {
+            best_obj = obj;
+            best_t = i + 1 < n ? 0.5 * (it[i].conf + it[i + 1].conf) : it[i].conf + 1e-9;
+        }
+    }
+    free(it);
+    nlu_model_set_threshold(m, best_t);
+    *out = m->threshold;
+    return 0;
+}

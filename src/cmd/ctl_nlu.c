@@ -1,0 +1,490 @@
+/* chorusctl nlu: evaluates the intent router on labelled data sets and
+ * classifies single utterances against a directory of flows. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "chorus/nlu.h"
+#include "cmd/ctl.h"
+
+int ctl_nlu(int argc, char **argv);
+
+#define DATA_MAX (512u << 20)
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: chorusctl nlu eval --train FILE --test FILE [--val FILE]\n"
+            "                          [--format clinc|csv|jsonl] [--oos-label NAME]\n"
+            "                          [--threshold T] [--seed N] [--json]\n"
+            "       chorusctl nlu predict --flows DIR [--json] \"utterance\"\n\n"
+            "eval trains on --train, tunes the out-of-scope threshold on --val when given,\n"
+            "and reports accuracy and speed on --test. With --format clinc (the default for\n"
+            ".json files) the files are CLINC150 JSON: train+oos_train, val+oos_val and\n"
+            "test+oos_test are used. Items labelled NAME (default \"oos\") are out of scope.\n");
+}
+
+typedef struct eval_args_s {
+    const char *train, *test, *val, *format, *oos;
+    double threshold;
+    unsigned long long seed;
+    int json;
+} eval_args_t;
+
+static int load_set(const char *path, const char *format, const char *split, const char *oos,
+                    nlu_dataset_t *ds)
+{
+    nlu_format_t fmt;
+    core_err_t err = {0};
+    char *text = NULL;
+    size_t len = 0;
+    if (format ? nlu_format_parse(format, &fmt) : nlu_format_guess(path, &fmt)) {
+        fprintf(stderr, "chorusctl nlu: %s: unknown format (use --format clinc|csv|jsonl)\n",
+                format ? format : path);
+        return -1;
+    }
+    int rc = core_file_read(path, DATA_MAX, &text, &len, &err);
+    if (rc == 0)
+        rc = nlu_dataset_parse(ds, fmt, split, oos, text, len, path, &err);
+    free(text);
+    if (rc != 0)
+        fprintf(stderr, "chorusctl nlu: %s\n", err.msg);
+    return rc;
+}
+
+/* ---- metrics ------------------------------------------------------------ */
+
+typedef struct pair_s {
+    const char *truth, *pred;
+} pair_t;
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_pair(const void *a, const void *b)
+{
+    const pair_t *x = a, *y = b;
+    int c = strcmp(x->truth, y->truth);
+    return c ? c : strcmp(x->pred, y->pred);
+}
+
+typedef struct report_s {
+    size_t n_in, n_oos, right, recalled, flagged, flagged_right;
+    double macro_f1, train_s, p50, p99, threshold;
+    long peak_kib;
+    pair_t worst[5];
+    size_t worst_n[5], n_worst;
+} report_t;
+
+/* Macro F1 over the labels of the test set, "oos" counting as one label. */
+static double macro_f1(const pair_t *all, size_t n)
+{
+    pair_t *truths = malloc((n + 1) * sizeof(pair_t));
+    size_t nl = 0;
+    for (size_t i = 0; i < n; i++)
+        truths[i] = (pair_t){all[i].truth, ""};
+    qsort(truths, n, sizeof(pair_t), cmp_pair);
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && strcmp(truths[i].truth, truths[i - 1].truth) == 0)
+            continue;
+        const char *l = truths[i].truth;
+        size_t tp = 0, fp = 0, fn = 0;
+        for (size_t j = 0; j < n; j++) {
+            int t = strcmp(all[j].truth, l) == 0, p = strcmp(all[j].pred, l) == 0;
+            tp += (size_t)(t && p);
+            fp += (size_t)(!t && p);
+            fn += (size_t)(t && !p);
+        }
+        sum += tp ? 2.0 * tp / (2.0 * tp + fp + fn) : 0;
+        nl++;
+    }
+    free(truths);
+    return nl ? sum / nl : 0;
+}
+
+static void worst_pairs(pair_t *wrong, size_t n, report_t *r)
+{
+    qsort(wrong, n, sizeof(pair_t), cmp_pair);
+    r->n_worst = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && cmp_pair(&wrong[i], &wrong[j]) == 0)
+            j++;
+        size_t cnt = j - i, pos = r->n_worst;
+        while (pos > 0 && r->worst_n[pos - 1] < cnt)
+            pos--;
+        if (pos < 5) {
+            size_t last = r->n_worst < 5 ? r->n_worst : 4;
+            memmove(&r->worst[pos + 1], &r->worst[pos], (last - pos) * sizeof(pair_t));
+            memmove(&r->worst_n[pos + 1], &r->worst_n[pos], (last - pos) * sizeof(size_t));
+            r->worst[pos] = wrong[i];
+            r->worst_n[pos] = cnt;
+            if (r->n_worst < 5)
+                r->n_worst++;
+        }
+        i = j;
+    }
+}
+
+static double now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static void evaluate(const nlu_model_t *m, const nlu_dataset_t *test, const char *oos, report_t *r)
+{
+    double *lat = malloc((test->len + 1) * sizeof(double));
+    pair_t *all = malloc((test->len + 1) * sizeof(pair_t));
+    pair_t *wrong = malloc((test->len + 1) * sizeof(pair_t));
+    size_t n_wrong = 0;
+    for (size_t i = 0; i < test->len; i++) {
+        const nlu_example_t *e = &test->items[i];
+        nlu_result_t res;
+        double t0 = now_us();
+        nlu_route(m, e->text, strlen(e->text), NULL, &res);
+        lat[i] = now_us() - t0;
+        const char *pred = res.out_of_scope || res.n_top == 0 ? oos : res.top[0].intent;
+        int is_oos = strcmp(e->intent, oos) == 0, said_oos = pred == oos;
+        r->n_oos += (size_t)is_oos;
+        r->n_in += (size_t)!is_oos;
+        r->recalled += (size_t)(is_oos && said_oos);
+        r->flagged += (size_t)said_oos;
+        r->flagged_right += (size_t)(is_oos && said_oos);
+        r->right += (size_t)(!is_oos && strcmp(pred, e->intent) == 0);
+        all[i] = (pair_t){e->intent, pred};
+        if (strcmp(pred, e->intent) != 0)
+            wrong[n_wrong++] = all[i];
+    }
+    qsort(lat, test->len, sizeof(double), cmp_double);
+    r->p50 = test->len ? lat[test->len / 2] : 0;
+    r->p99 = test->len ? lat[(size_t)((double)(test->len - 1) * 0.99)] : 0;
+    r->macro_f1 = macro_f1(all, test->len);
+    worst_pairs(wrong, n_wrong, r);
+    free(lat);
+    free(all);
+    free(wrong);
+}
+
+static double frac(size_t a, size_t b)
+{
+    return b ? (double)a / (double)b : 0;
+}
+
+static void print_report(const report_t *r, int json)
+{
+    if (json) {
+        json_t *o = json_pack(
+            "{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:I, s:f}", "in_scope_accuracy",
+            frac(r->right, r->n_in), "oos_recall", frac(r->recalled, r->n_oos), "oos_precision",
+            frac(r->flagged_right, r->flagged), "macro_f1", r->macro_f1, "train_seconds",
+            r->train_s, "classify_us_p50", r->p50, "classify_us_p99", r->p99, "threshold",
+            r->threshold, "peak_rss_kib", (json_int_t)r->peak_kib, "n_in_scope",
+            (json_int_t)r->n_in, "n_oos", (json_int_t)r->n_oos, "oos_f1",
+            r->flagged + r->n_oos ? 2.0 * r->flagged_right / (double)(r->flagged + r->n_oos) : 0.0);
+        json_t *pairs = json_array();
+        for (size_t i = 0; i < r->n_worst; i++)
+            json_array_append_new(pairs, json_pack("{s:s, s:s, s:I}", "truth", r->worst[i].truth,
+                                                   "predicted", r->worst[i].pred, "count",
+                                                   (json_int_t)r->worst_n[i]));
+        json_object_set_new(o, "worst_confusions", pairs);
+        char *s = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+        printf("%s\n", s);
+        free(s);
+        json_decref(o);
+        return;
+    }
+    printf("in-scope accuracy   %.2f%%  (%zu/%zu)\n", 100 * frac(r->right, r->n_in), r->right,
+           r->n_in);
+    printf("oos recall          %.2f%%  (%zu/%zu)\n", 100 * frac(r->recalled, r->n_oos),
+           r->recalled, r->n_oos);
+    printf("oos precision       %.2f%%  (%zu/%zu)\n", 100 * frac(r->flagged_right, r->flagged),
+           r->flagged_right, r->flagged);
+    printf("macro F1            %.4f\n", r->macro_f1);
+    printf("threshold           %.4f\n", r->threshold);
+    printf("training            %.2f s\n", r->train_s);
+    printf("classify            p50 %.1f us, p99 %.1f us\n", r->p50, r->p99);
+    printf("peak memory         %.1f MiB\n", r->peak_kib / 1024.0);
+    printf("worst confusions (truth -> predicted):\n");
+    for (size_t i = 0; i < r->n_worst; i++)
+        printf("  %4zu  %s -> %s\n", r->worst_n[i], r->worst[i].truth, r->worst[i].pred);
+}
+
+static int parse_eval_args(int argc, char **argv, eval_args_t *a)
+{
+    for (int i = 2; i < argc; i++) {
+        const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int takes = strcmp(k, "--json") != 0 && strcmp(k, "--help") != 0;
+        if (takes && v == NULL) {
+            fprintf(stderr, "chorusctl nlu: %s needs a value\n", k);
+            return 2;
+        }
+        char *end = NULL;
+        if (strcmp(k, "--train") == 0)
+            a->train = v;
+        else if (strcmp(k, "--test") == 0)
+            a->test = v;
+        else if (strcmp(k, "--val") == 0)
+            a->val = v;
+        else if (strcmp(k, "--format") == 0)
+            a->format = v;
+        else if (strcmp(k, "--oos-label") == 0)
+            a->oos = v;
+        else if (strcmp(k, "--threshold") == 0)
+            a->threshold = strtod(v, &end);
+        else if (strcmp(k, "--seed") == 0)
+            a->seed = strtoull(v, &end, 10);
+        else if (strcmp(k, "--json") == 0)
+            a->json = 1;
+        else {
+            usage(strcmp(k, "--help") == 0 ? stdout : stderr);
+            return strcmp(k, "--help") == 0 ? 0 : 2;
+        }
+        if (end != NULL && (*end != '\0' || end == v)) {
+            fprintf(stderr, "chorusctl nlu: %s: not a number: \"%s\"\n", k, v);
+            return 2;
+        }
+        i += takes;
+    }
+    if (a->train == NULL || a->test == NULL) {
+        fprintf(stderr, "chorusctl nlu eval: --train and --test are required\n");
+        return 2;
+    }
+    return -1;
+}
+
+static int nlu_eval(int argc, char **argv)
+{
+    eval_args_t a = {.oos = "oos", .threshold = -1, .seed = 1};
+    int rc = parse_eval_args(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    nlu_dataset_t train, test, val;
+    nlu_dataset_init(&train);
+    nlu_dataset_init(&test);
+    nlu_dataset_init(&val);
+    nlu_model_t *m = NULL;
+    report_t r = {0};
+    core_err_t err = {0};
+    rc = 1;
+    if (load_set(a.train, a.format, "train", a.oos, &train) ||
+        load_set(a.test, a.format, "test", a.oos, &test) ||
+        (a.val && load_set(a.val, a.format, "val", a.oos, &val)))
+        goto done;
+    nlu_train_opts_t opts;
+    nlu_train_opts_init(&opts);
+    opts.seed = a.seed;
+    opts.oos_label = a.oos;
+    opts.oos_threshold = a.threshold;
+    double t0 = now_us();
+    if (nlu_train(train.items, train.len, &opts, &m, &err) != 0) {
+        fprintf(stderr, "chorusctl nlu: %s: %s\n", a.train, err.msg);
+        goto done;
+    }
+    r.train_s = (now_us() - t0) / 1e6;
+    if (a.val && nlu_tune_threshold(m, val.items, val.len, a.oos, &r.threshold, &err) != 0) {
+        fprintf(stderr, "chorusctl nlu: %s: %s\n", a.val, err.msg);
+        goto done;
+    }
+    r.threshold = nlu_model_threshold(m);
+    evaluate(m, &test, a.oos, &r);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    r.peak_kib = ru.ru_maxrss;
+    print_report(&r, a.json);
+    rc = 0;
+done:
+    nlu_model_free(m);
+    nlu_dataset_dispose(&train);
+    nlu_dataset_dispose(&test);
+    nlu_dataset_dispose(&val);
+    return rc;
+}
+
+/* ---- predict ------------------------------------------------------------ */
+
+static int flow_err(const char *path, const char *text, size_t len, const char *jpath,
+                    const char *what)
+{
+    int line = 0, col = 0;
+    core_jsonpos_t *pos = core_jsonpos_new(text, len);
+    if (pos != NULL)
+        core_jsonpos_find(pos, jpath, &line, &col);
+    core_jsonpos_free(pos);
+    fprintf(stderr, "chorusctl nlu: %s:%d:%d: %s: %s\n", path, line, col, jpath, what);
+    return -1;
+}
+
+/* Adds the examples of one flow file's top-level "intents" object, if any. */
+static int flow_intents(const char *path, nlu_dataset_t *ds)
+{
+    char *text = NULL;
+    size_t len = 0;
+    core_err_t err = {0};
+    json_error_t je;
+    if (core_file_read(path, DATA_MAX, &text, &len, &err) != 0) {
+        fprintf(stderr, "chorusctl nlu: %s\n", err.msg);
+        return -1;
+    }
+    json_t *root = json_loadb(text, len, 0, &je), *intents = json_object_get(root, "intents");
+    int rc = 0;
+    if (root == NULL) {
+        fprintf(stderr, "chorusctl nlu: %s:%d:%d: %s\n", path, je.line, je.column, je.text);
+        rc = -1;
+    } else if (intents != NULL && !json_is_object(intents)) {
+        rc = flow_err(path, text, len, "intents", "expected an object of intents");
+    }
+    const char *name;
+    json_t *def;
+    json_object_foreach(json_is_object(intents) && rc == 0 ? intents : NULL, name, def)
+    {
+        json_t *ex = json_object_get(def, "examples");
+        char *jp = core_jsonpath_key("intents", name), *jx = core_jsonpath_key(jp, "examples");
+        if (!json_is_array(ex) || json_array_size(ex) == 0)
+            rc = flow_err(path, text, len, jx, "intent has no examples");
+        for (size_t i = 0; rc == 0 && i < json_array_size(ex); i++) {
+            json_t *e = json_array_get(ex, i);
+            if (json_is_string(e) && json_string_length(e) > 0) {
+                nlu_dataset_add(ds, json_string_value(e), json_string_length(e), name);
+            } else {
+                char *ji = core_jsonpath_index(jx, i);
+                rc = flow_err(path, text, len, ji, "expected a non-empty string");
+                free(ji);
+            }
+        }
+        free(jp);
+        free(jx);
+        if (rc != 0)
+            break;
+    }
+    json_decref(root);
+    free(text);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int flows_dataset(const char *dir, nlu_dataset_t *ds)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        fprintf(stderr, "chorusctl nlu: %s: cannot open directory\n", dir);
+        return -1;
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name);
+        if (l < 6 || strcmp(e->d_name + l - 5, ".json") != 0 || e->d_name[0] == '.')
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            names = core_xrealloc(names, cap * sizeof(char *));
+        }
+        names[n++] = core_xasprintf("%s/%s", dir, e->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof(char *), cmp_str); /* the same order on every machine */
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0)
+            rc = flow_intents(names[i], ds);
+        free(names[i]);
+    }
+    free(names);
+    if (rc == 0 && ds->len == 0) {
+        fprintf(stderr, "chorusctl nlu: %s: no flow declares intents with examples\n", dir);
+        rc = -1;
+    }
+    return rc;
+}
+
+static void print_result(const nlu_model_t *m, const nlu_result_t *r, int json)
+{
+    if (json) {
+        json_t *top = json_array();
+        for (size_t i = 0; i < r->n_top; i++)
+            json_array_append_new(
+                top, json_pack("{s:s, s:f}", "intent", r->top[i].intent, "score", r->top[i].score));
+        json_t *o = json_pack("{s:o, s:f, s:b, s:f}", "top", top, "confidence", r->confidence,
+                              "out_of_scope", r->out_of_scope, "threshold", nlu_model_threshold(m));
+        char *s = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(4));
+        printf("%s\n", s);
+        free(s);
+        json_decref(o);
+        return;
+    }
+    for (size_t i = 0; i < r->n_top; i++)
+        printf("%-32s %.4f\n", r->top[i].intent, r->top[i].score);
+    printf("out of scope: %s (confidence %.4f, threshold %.4f)\n", r->out_of_scope ? "yes" : "no",
+           r->confidence, nlu_model_threshold(m));
+}
+
+static int nlu_predict(int argc, char **argv)
+{
+    const char *dir = NULL, *utt = NULL;
+    int json = 0;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--flows") == 0 && i + 1 < argc)
+            dir = argv[++i];
+        else if (strcmp(argv[i], "--json") == 0)
+            json = 1;
+        else if (argv[i][0] != '-' && utt == NULL)
+            utt = argv[i];
+        else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (dir == NULL || utt == NULL) {
+        fprintf(stderr, "chorusctl nlu predict: --flows DIR and an utterance are required\n");
+        return 2;
+    }
+    nlu_dataset_t ds;
+    nlu_dataset_init(&ds);
+    nlu_model_t *m = NULL;
+    core_err_t err = {0};
+    int rc = 1;
+    if (flows_dataset(dir, &ds) == 0) {
+        if (nlu_train(ds.items, ds.len, NULL, &m, &err) != 0) {
+            fprintf(stderr, "chorusctl nlu: %s: %s\n", dir, err.msg);
+        } else {
+            nlu_result_t r;
+            nlu_route(m, utt, strlen(utt), NULL, &r);
+            print_result(m, &r, json);
+            rc = 0;
+        }
+    }
+    nlu_model_free(m);
+    nlu_dataset_dispose(&ds);
+    return rc;
+}
+
+int ctl_nlu(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "eval") == 0)
+        return nlu_eval(argc, argv);
+    if (strcmp(argv[1], "predict") == 0)
+        return nlu_predict(argc, argv);
+    fprintf(stderr, "chorusctl nlu: unknown subcommand \"%s\"\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
