@@ -1,0 +1,141 @@
+/* runtime.h — the turn pipeline every channel shares: the conversation table,
+ * the brain's turns, and the effects (backend HTTP calls, LLM chat
+ * completions) the brain asks for, performed through net_client on the loop.
+ *
+ * A channel adapter builds a runtime_turn_in_t and calls runtime_turn(); the
+ * runtime finds or creates the conversation by key, queues the turn behind
+ * any turn of the same conversation still in flight (double texts, voice
+ * barge-in never race), runs brain_turn(), performs each effect the brain
+ * needs (with the node's timeout, retries and exponential backoff), resumes
+ * the brain with the result and finally calls the done callback once with
+ * the turn's output. Turns of different conversations never wait for each
+ * other. Flows are loaded (and the intent router trained) on the libuv thread
+ * pool; an unchanged restart reuses the model cached under data_dir.
+ *
+ * Threads: loop thread only, except runtime_flows_check() and
+ * runtime_flows_read() which block on file I/O and are for start-up checks,
+ * tools and worker threads, never the loop.
+ *
+ * Ownership: runtime_new()/runtime_close(). runtime_turn() copies what it
+ * needs from turn_in; the output passed to the done callback is borrowed for
+ * the callback's duration.
+ *
+ * Errors: 0 / negative CORE_ERR_*. A failed effect (timeout, 5xx, refused
+ * connection, malformed JSON) is not a runtime error: it becomes the effect's
+ * result and the flow takes its error edge. runtime_turn() either fails at
+ * once (callback never runs) or returns 0 and the callback runs exactly once,
+ * never from inside runtime_turn().
+ *
+ * See docs/runtime.md. */
+#ifndef CHORUS_RUNTIME_H
+#define CHORUS_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "chorus/brain.h"
+#include "chorus/core.h"
+
+typedef struct runtime_s runtime_t;
+
+typedef struct runtime_options_s {
+    const char *flows_dir;      /* borrowed, copied: every *.json in it is a flow file */
+    const char *data_dir;       /* borrowed, copied: the intent-router cache goes in
+                                   data_dir/nlu/; NULL = no cache */
+    const char *guard_file;     /* guardrail rules JSON; NULL = built-in defaults */
+    int no_guard;               /* run the flows without guardrails (tests) */
+    size_t max_conversations;   /* live conversations; more fail with CORE_ERR_LIMIT (0: 100000) */
+    size_t max_queued_turns;    /* per conversation, behind the one in flight (0: 8) */
+    uint64_t sweep_interval_ms; /* how often idle conversations are timed out (0: 1000) */
+    size_t max_effect_bytes;    /* largest backend/LLM response body (0: 1 MiB) */
+    size_t max_transfers;       /* concurrent outbound HTTP transfers (0: 1024) */
+    uint32_t max_backoff_ms;    /* cap on one retry's wait (0: 30000) */
+    const char *const *envp;    /* NAME=value flow variable overrides; NULL = environ */
+} runtime_options_t;
+
+typedef struct runtime_turn_in_s {
+    const char *key;         /* conversation key, e.g. "web:3f9c"; borrowed, copied */
+    brain_channel_t channel; /* the adapter's channel: picks message variants */
+    brain_event_t event;     /* BRAIN_EV_MESSAGE or BRAIN_EV_START */
+    const char *text;        /* UTF-8 user text (or DTMF digits); borrowed, copied */
+    size_t len;              /* bytes of text */
+    const char *intent;      /* explicit intent from a button payload; NULL = route the text */
+    int64_t now_us;          /* wall clock of the input; 0 = now */
+} runtime_turn_in_t;
+
+typedef struct runtime_turn_out_s {
+    int error;                /* 0, or CORE_ERR_CLOSED (shutdown), CORE_ERR_INTERNAL (brain) */
+    const char *error_msg;    /* "" when error is 0 */
+    const char *key;          /* the conversation key */
+    const brain_out_t *out;   /* the turn's output; NULL when error != 0 */
+    const brain_conv_t *conv; /* the conversation after the turn; NULL when error != 0 */
+    const brain_flowset_t *flowset; /* the flowset the turn ran on; NULL when error != 0 */
+    unsigned effects;               /* HTTP/LLM requests performed, retries included */
+    uint64_t queued_us;             /* time spent behind earlier turns of the conversation */
+    uint64_t duration_us;           /* runtime_turn() to this callback */
+    void *data;                     /* the data given to runtime_turn() */
+} runtime_turn_out_t;
+
+typedef void (*runtime_done_cb)(const runtime_turn_out_t *out);
+/* rc is 0 when the new flowset is in force; on failure the previous one (if
+ * any) stays and diags lists every problem. diags is borrowed for the call. */
+typedef void (*runtime_loaded_cb)(runtime_t *rt, int rc, const core_diags_t *diags, void *data);
+typedef void (*runtime_closed_cb)(void *data);
+
+typedef struct runtime_stats_s {
+    size_t conversations;       /* live in the table */
+    size_t turns_in_flight;     /* started, callback not yet run (queued included) */
+    uint64_t turns;             /* completed */
+    uint64_t effects;           /* HTTP/LLM requests performed, retries included */
+    uint64_t effect_errors;     /* effects whose final result was an error or a 5xx */
+    uint64_t retries;           /* attempts after the first */
+    uint64_t llm_prompt_tokens; /* summed over LLM calls */
+    uint64_t llm_completion_tokens;
+    uint64_t timeouts;         /* conversations ended by idle timeout */
+    size_t conversation_bytes; /* memory held by live conversations (table entry included) */
+} runtime_stats_t;
+
+/* Creates a runtime on loop (borrowed). No flows are in force until
+ * runtime_load() completes; turns before that fail with CORE_ERR_BUSY. */
+int runtime_new(uv_loop_t *loop, const runtime_options_t *opts, runtime_t **out, core_err_t *err);
+
+/* Reads and compiles the flows directory on the thread pool (training the
+ * intent router or loading its cached model), then swaps the new flowset in
+ * on the loop and calls cb once. Conversations in flight keep the flowset
+ * they are on until their next turn, which migrates them. Returns
+ * CORE_ERR_BUSY if a load is already running, CORE_ERR_CLOSED when closing. */
+int runtime_load(runtime_t *rt, runtime_loaded_cb cb, void *data);
+
+/* The one entry point for every channel. Returns 0 and calls done exactly
+ * once later, or fails at once with CORE_ERR_BUSY (no flows loaded yet, or
+ * the conversation's queue is full), CORE_ERR_LIMIT (too many conversations),
+ * CORE_ERR_INVALID (no key) or CORE_ERR_CLOSED, filling err. */
+int runtime_turn(runtime_t *rt, const runtime_turn_in_t *in, runtime_done_cb done, void *data,
+                 core_err_t *err);
+
+/* The flowset in force (borrowed; NULL before the first load). */
+const brain_flowset_t *runtime_flowset(const runtime_t *rt);
+void runtime_stats(const runtime_t *rt, runtime_stats_t *out);
+
+/* Ends every conversation whose idle deadline has passed (the sweep timer
+ * does this every sweep_interval_ms; exposed for tests and tools). */
+void runtime_sweep(runtime_t *rt, int64_t now_us);
+
+/* Shuts down: in-flight effects are aborted and every pending turn's callback
+ * runs with CORE_ERR_CLOSED (from inside this call); the conversations are
+ * freed; once every handle is closed (and a running load has finished),
+ * the runtime is freed and closed(data) runs. Accepts NULL. */
+void runtime_close(runtime_t *rt, runtime_closed_cb closed, void *data);
+
+/* Reads every *.json of dir (sorted by name) into sources (owned: free each
+ * text and name, then the array with runtime_sources_free). Blocking. */
+int runtime_flows_read(const char *dir, brain_source_t **sources, size_t *n, core_diags_t *diags);
+void runtime_sources_free(brain_source_t *sources, size_t n);
+
+/* Validates the flows directory (and guard_file, when not NULL) without
+ * training: every problem goes to diags. Blocking: start-up checks and
+ * tools only. Returns 0 or CORE_ERR_INVALID / CORE_ERR_IO. */
+int runtime_flows_check(const char *flows_dir, const char *guard_file, core_diags_t *diags);
+
+#endif

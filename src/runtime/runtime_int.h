@@ -1,0 +1,101 @@
+/* runtime_int.h — shared between the files of src/runtime: the runtime
+ * object, the conversation table and a turn in flight. Loop thread only. */
+#ifndef CHORUS_RUNTIME_INT_H
+#define CHORUS_RUNTIME_INT_H
+
+#include "chorus/brain.h"
+#include "chorus/net_client.h"
+#include "chorus/runtime.h"
+
+typedef struct rt_conv_s rt_conv_t;
+typedef struct rt_turn_s rt_turn_t;
+
+/* One conversation: its key, the flowset it is on, the brain's live state and
+ * the turns waiting behind the one in flight. */
+struct rt_conv_s {
+    rt_conv_t *hnext;    /* hash chain */
+    brain_flowset_t *fs; /* reference held: the version state refers to */
+    rt_turn_t *running;  /* the turn in flight, NULL when idle */
+    rt_turn_t *qhead;    /* turns waiting, FIFO */
+    rt_turn_t *qtail;
+    uint32_t queued; /* length of the queue */
+    uint32_t hash;   /* of key */
+    brain_conv_t state;
+    char key[]; /* NUL-terminated */
+};
+
+typedef struct rt_table_s {
+    rt_conv_t **buckets; /* owned array of chains */
+    size_t n_buckets;    /* power of two */
+    size_t len;          /* conversations */
+} rt_table_t;
+
+void rt_table_init(rt_table_t *t);
+void rt_table_dispose(rt_table_t *t); /* frees every conversation */
+rt_conv_t *rt_table_find(rt_table_t *t, const char *key);
+/* Creates the entry (state left zeroed for the caller to init). */
+rt_conv_t *rt_table_add(rt_table_t *t, const char *key);
+void rt_table_remove(rt_table_t *t, rt_conv_t *c); /* frees c */
+/* Calls fn on every conversation; fn may remove the one it is given. */
+void rt_table_each(rt_table_t *t, void (*fn)(rt_conv_t *c, void *arg), void *arg);
+void rt_conv_free(rt_conv_t *c);
+
+/* A turn from runtime_turn() to its callback. */
+struct rt_turn_s {
+    runtime_t *rt;
+    rt_conv_t *conv;  /* the conversation; cleared if it is freed under us */
+    rt_turn_t *next;  /* conversation queue / runtime ready list */
+    rt_turn_t *anext; /* runtime's list of every turn alive (for close) */
+    rt_turn_t *aprev;
+    runtime_done_cb done; /* NULL for internal turns (idle timeout) */
+    void *data;
+    char *text;   /* owned copy of the input text */
+    char *intent; /* owned copy, may be NULL */
+    brain_input_t in;
+    brain_out_t out;
+    uint64_t start_us;       /* runtime_turn() */
+    uint64_t run_us;         /* left the queue */
+    unsigned effects;        /* attempts performed */
+    unsigned attempt;        /* of the current effect, 0-based */
+    net_client_xfer_t *xfer; /* the transfer in flight, NULL when none */
+    uv_timer_t backoff;      /* waits between attempts */
+    int backoff_active;      /* the timer is initialised (must be closed) */
+    uint64_t effect_start_us;
+};
+
+struct runtime_s {
+    uv_loop_t *loop;
+    runtime_options_t opts; /* strings below are owned copies */
+    char *flows_dir;
+    char *data_dir;
+    char *guard_file;
+    brain_flowset_t *fs; /* in force; NULL until loaded */
+    uint32_t next_version;
+    net_client_t *http;
+    rt_table_t table;
+    rt_turn_t *ready_head; /* turns to run on the next idle tick */
+    rt_turn_t *ready_tail;
+    rt_turn_t *alive; /* every turn not yet finished */
+    uv_idle_t kick;   /* runs the ready list outside the caller's stack */
+    uv_timer_t sweep; /* idle timeouts */
+    int open_handles; /* handles not yet closed */
+    int loading;      /* a load is on the thread pool */
+    int closing;
+    int http_open; /* net_client not yet closed */
+    runtime_closed_cb closed;
+    void *closed_data;
+    runtime_stats_t stats;
+};
+
+/* runtime_effect.c: performs t->out.effect and resumes the brain (via
+ * rt_turn_resume) exactly once. */
+void rt_effect_start(rt_turn_t *t);
+/* runtime_turn.c: continue a turn after an effect with its result. */
+void rt_turn_resume(rt_turn_t *t, const brain_effect_result_t *res);
+/* Ends a turn with an error (shutdown). */
+void rt_turn_fail(rt_turn_t *t, int error, const char *msg);
+/* runtime_turn.c: a handle of the runtime closed. */
+void rt_handle_closed(uv_handle_t *h);
+void rt_maybe_free(runtime_t *rt);
+
+#endif

@@ -1,0 +1,120 @@
+/* The conversation table: an in-memory chained hash map from conversation
+ * key to conversation, growing by doubling. Contract: runtime_int.h. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "runtime/runtime_int.h"
+
+static uint32_t hash_seed;
+
+static uint32_t hash_key(const char *s)
+{
+    /* FNV-1a over a random per-process seed: keys come from senders (phone
+     * numbers, session ids), so colliding keys must not be computable offline. */
+    uint32_t h = 2166136261u ^ hash_seed;
+    for (; *s; s++) {
+        h ^= (uint8_t)*s;
+        h *= 16777619u;
+    }
+    return h;
+}
+
+void rt_table_init(rt_table_t *t)
+{
+    if (hash_seed == 0 && getrandom(&hash_seed, sizeof(hash_seed), GRND_NONBLOCK) < 0)
+        hash_seed = (uint32_t)core_now_us();
+    t->n_buckets = 64;
+    t->buckets = core_xcalloc(t->n_buckets, sizeof(*t->buckets));
+    t->len = 0;
+}
+
+void rt_conv_free(rt_conv_t *c)
+{
+    if (c == NULL)
+        return;
+    brain_conv_dispose(&c->state);
+    brain_flowset_unref(c->fs);
+    free(c);
+}
+
+void rt_table_dispose(rt_table_t *t)
+{
+    for (size_t i = 0; i < t->n_buckets; i++) {
+        rt_conv_t *c = t->buckets[i];
+        while (c != NULL) {
+            rt_conv_t *next = c->hnext;
+            rt_conv_free(c);
+            c = next;
+        }
+    }
+    free(t->buckets);
+    t->buckets = NULL;
+    t->n_buckets = t->len = 0;
+}
+
+rt_conv_t *rt_table_find(rt_table_t *t, const char *key)
+{
+    uint32_t h = hash_key(key);
+    for (rt_conv_t *c = t->buckets[h & (t->n_buckets - 1)]; c != NULL; c = c->hnext)
+        if (c->hash == h && strcmp(c->key, key) == 0)
+            return c;
+    return NULL;
+}
+
+static void grow(rt_table_t *t)
+{
+    size_t n = t->n_buckets * 2;
+    rt_conv_t **b = core_xcalloc(n, sizeof(*b));
+    for (size_t i = 0; i < t->n_buckets; i++) {
+        rt_conv_t *c = t->buckets[i];
+        while (c != NULL) {
+            rt_conv_t *next = c->hnext;
+            c->hnext = b[c->hash & (n - 1)];
+            b[c->hash & (n - 1)] = c;
+            c = next;
+        }
+    }
+    free(t->buckets);
+    t->buckets = b;
+    t->n_buckets = n;
+}
+
+rt_conv_t *rt_table_add(rt_table_t *t, const char *key)
+{
+    if (t->len >= t->n_buckets)
+        grow(t);
+    size_t klen = strlen(key);
+    rt_conv_t *c = core_xcalloc(1, sizeof(*c) + klen + 1);
+    memcpy(c->key, key, klen + 1);
+    c->hash = hash_key(key);
+    rt_conv_t **slot = &t->buckets[c->hash & (t->n_buckets - 1)];
+    c->hnext = *slot;
+    *slot = c;
+    t->len++;
+    return c;
+}
+
+void rt_table_remove(rt_table_t *t, rt_conv_t *c)
+{
+    rt_conv_t **p = &t->buckets[c->hash & (t->n_buckets - 1)];
+    while (*p != NULL && *p != c)
+        p = &(*p)->hnext;
+    if (*p == c) {
+        *p = c->hnext;
+        t->len--;
+    }
+    rt_conv_free(c);
+}
+
+void rt_table_each(rt_table_t *t, void (*fn)(rt_conv_t *c, void *arg), void *arg)
+{
+    for (size_t i = 0; i < t->n_buckets; i++) {
+        rt_conv_t *c = t->buckets[i];
+        while (c != NULL) {
+            rt_conv_t *next = c->hnext; /* fn may free c */
+            fn(c, arg);
+            c = next;
+        }
+    }
+}

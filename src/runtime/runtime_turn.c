@@ -1,0 +1,429 @@
+/* The turn pipeline: runtime_turn() queues a turn on its conversation, the
+ * idle handle runs ready turns outside the caller's stack, brain_turn() and
+ * brain_resume() advance the flow, effects go to runtime_effect.c, and the
+ * done callback runs once. Also the idle sweep and shutdown. Contract:
+ * include/chorus/runtime.h. */
+#define LOG_MODULE "runtime"
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "runtime/runtime_int.h"
+
+/* ---- lifecycle of a turn ------------------------------------------------ */
+
+static void on_turn_timer_closed(uv_handle_t *h)
+{
+    rt_turn_t *t = h->data;
+    runtime_t *rt = t->rt;
+    free(t);
+    rt->open_handles--;
+    rt_maybe_free(rt);
+}
+
+static void turn_free(rt_turn_t *t)
+{
+    brain_out_dispose(&t->out);
+    free(t->text);
+    free(t->intent);
+    if (t->backoff_active)
+        uv_close((uv_handle_t *)&t->backoff, on_turn_timer_closed);
+    else
+        free(t);
+}
+
+static void alive_unlink(rt_turn_t *t)
+{
+    runtime_t *rt = t->rt;
+    if (t->aprev)
+        t->aprev->anext = t->anext;
+    else
+        rt->alive = t->anext;
+    if (t->anext)
+        t->anext->aprev = t->aprev;
+    t->anext = t->aprev = NULL;
+    rt->stats.turns_in_flight--;
+}
+
+static void on_kick(uv_idle_t *h);
+
+static void ready_push(runtime_t *rt, rt_turn_t *t)
+{
+    t->next = NULL;
+    if (rt->ready_tail)
+        rt->ready_tail->next = t;
+    else
+        rt->ready_head = t;
+    rt->ready_tail = t;
+    if (!uv_is_active((uv_handle_t *)&rt->kick))
+        uv_idle_start(&rt->kick, on_kick);
+}
+
+/* Local calendar date of now_us: "tomorrow" and "next friday" are relative to it. */
+static void reference_date(int64_t now_us, ent_ctx_t *ref)
+{
+    time_t secs = (time_t)(now_us / 1000000);
+    struct tm tm;
+    localtime_r(&secs, &tm);
+    memset(ref, 0, sizeof(*ref));
+    ref->year = tm.tm_year + 1900;
+    ref->month = tm.tm_mon + 1;
+    ref->day = tm.tm_mday;
+    ref->hour = tm.tm_hour;
+    ref->minute = tm.tm_min;
+}
+
+static rt_turn_t *turn_new(runtime_t *rt, rt_conv_t *conv, const runtime_turn_in_t *in,
+                           brain_event_t event, runtime_done_cb done, void *data)
+{
+    rt_turn_t *t = core_xcalloc(1, sizeof(*t));
+    t->rt = rt;
+    t->conv = conv;
+    t->done = done;
+    t->data = data;
+    t->start_us = core_now_us();
+    t->in.event = event;
+    t->in.now_us = (in && in->now_us) ? in->now_us : core_wall_us();
+    if (in && in->text) {
+        t->text = core_xstrndup(in->text, in->len);
+        t->in.text = t->text;
+        t->in.len = in->len;
+    } else {
+        t->in.text = "";
+    }
+    if (in && in->intent) {
+        t->intent = core_xstrdup(in->intent);
+        t->in.intent = t->intent;
+    }
+    reference_date(t->in.now_us, &t->in.ref);
+    brain_out_init(&t->out);
+    t->anext = rt->alive;
+    if (rt->alive)
+        rt->alive->aprev = t;
+    rt->alive = t;
+    rt->stats.turns_in_flight++;
+    return t;
+}
+
+/* Starts t on its conversation now, or queues it behind the turn in flight. */
+static void conv_submit(rt_conv_t *conv, rt_turn_t *t)
+{
+    if (conv->running == NULL) {
+        conv->running = t;
+        ready_push(t->rt, t);
+        return;
+    }
+    t->next = NULL;
+    if (conv->qtail)
+        conv->qtail->next = t;
+    else
+        conv->qhead = t;
+    conv->qtail = t;
+    conv->queued++;
+}
+
+/* The turn in flight on conv is over: start the next one, if any. */
+static void conv_advance(runtime_t *rt, rt_conv_t *conv)
+{
+    rt_turn_t *next = conv->qhead;
+    conv->running = NULL;
+    if (next == NULL || rt->closing)
+        return;
+    conv->qhead = next->next;
+    if (conv->qhead == NULL)
+        conv->qtail = NULL;
+    conv->queued--;
+    conv->running = next;
+    ready_push(rt, next);
+}
+
+static void turn_finish(rt_turn_t *t, int error, const char *msg)
+{
+    runtime_t *rt = t->rt;
+    rt_conv_t *conv = t->conv;
+    runtime_turn_out_t o;
+    memset(&o, 0, sizeof(o));
+    o.error = error;
+    o.error_msg = error ? msg : "";
+    o.key = conv ? conv->key : "";
+    if (error == 0) {
+        o.out = &t->out;
+        o.conv = &conv->state;
+        o.flowset = conv->fs;
+    }
+    o.effects = t->effects;
+    o.queued_us = t->run_us > t->start_us ? t->run_us - t->start_us : 0;
+    o.duration_us = core_now_us() - t->start_us;
+    o.data = t->data;
+    alive_unlink(t);
+    rt->stats.turns++;
+    if (error != 0 && error != CORE_ERR_CLOSED) {
+        char q[160];
+        LOG_ERROR("event=turn_failed key=%s error=%s reason=%s",
+                  core_log_quote(q, 80, o.key, (size_t)-1, 60), core_strerror(error),
+                  core_log_quote(q + 80, 80, msg, (size_t)-1, 60));
+    }
+    /* The next turn of the conversation is queued before the callback, so a
+     * turn the callback submits lines up behind it rather than jumping ahead. */
+    if (conv != NULL && !rt->closing && conv->running == t)
+        conv_advance(rt, conv);
+    if (t->done)
+        t->done(&o);
+    turn_free(t);
+}
+
+static void turn_step(rt_turn_t *t, int rc)
+{
+    if (rc == BRAIN_NEED_EFFECT) {
+        t->attempt = 0;
+        rt_effect_start(t);
+    } else if (rc == BRAIN_DONE) {
+        turn_finish(t, 0, "");
+    } else {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "brain failed: %s", core_strerror(rc));
+        turn_finish(t, CORE_ERR_INTERNAL, msg);
+    }
+}
+
+/* Moves a conversation onto the flowset in force before its turn. */
+static void conv_migrate(runtime_t *rt, rt_conv_t *conv)
+{
+    if (conv->fs == rt->fs)
+        return;
+    core_err_t err = {0};
+    if (brain_conv_migrate(conv->fs, rt->fs, &conv->state, &err) != 0) {
+        LOG_WARN("event=migrate_failed reason=\"%s\" action=restart_conversation", err.msg);
+        brain_channel_t ch = (brain_channel_t)conv->state.channel;
+        brain_conv_dispose(&conv->state);
+        brain_conv_init(&conv->state, rt->fs, ch, core_wall_us());
+    }
+    brain_flowset_unref(conv->fs);
+    conv->fs = brain_flowset_ref(rt->fs);
+}
+
+static void turn_run(rt_turn_t *t)
+{
+    rt_conv_t *conv = t->conv;
+    t->run_us = core_now_us();
+    conv_migrate(t->rt, conv);
+    turn_step(t, brain_turn(conv->fs, &conv->state, &t->in, &t->out));
+}
+
+static void on_kick(uv_idle_t *h)
+{
+    runtime_t *rt = h->data;
+    rt_turn_t *t = rt->ready_head;
+    rt->ready_head = rt->ready_tail = NULL;
+    uv_idle_stop(&rt->kick);
+    while (t != NULL && !rt->closing) {
+        rt_turn_t *next = t->next;
+        turn_run(t);
+        t = next;
+    }
+}
+
+void rt_turn_resume(rt_turn_t *t, const brain_effect_result_t *res)
+{
+    rt_conv_t *conv = t->conv;
+    turn_step(t, brain_resume(conv->fs, &conv->state, res, &t->out));
+}
+
+void rt_turn_fail(rt_turn_t *t, int error, const char *msg)
+{
+    turn_finish(t, error, msg);
+}
+
+/* ---- entry point -------------------------------------------------------- */
+
+int runtime_turn(runtime_t *rt, const runtime_turn_in_t *in, runtime_done_cb done, void *data,
+                 core_err_t *err)
+{
+    if (rt->closing)
+        return core_err_set(err, CORE_ERR_CLOSED, "runtime is shutting down");
+    if (rt->fs == NULL)
+        return core_err_set(err, CORE_ERR_BUSY, "flows are not loaded yet");
+    if (in->key == NULL || in->key[0] == '\0' || strlen(in->key) > 512)
+        return core_err_set(err, CORE_ERR_INVALID, "conversation key must be 1-512 bytes");
+    if (in->event != BRAIN_EV_MESSAGE && in->event != BRAIN_EV_START)
+        return core_err_set(err, CORE_ERR_INVALID, "turn event must be a message or a start");
+    if ((unsigned)in->channel >= BRAIN_CH__COUNT)
+        return core_err_set(err, CORE_ERR_INVALID, "unknown channel %d", (int)in->channel);
+    rt_conv_t *conv = rt_table_find(&rt->table, in->key);
+    if (conv == NULL) {
+        if (rt->table.len >= rt->opts.max_conversations)
+            return core_err_set(err, CORE_ERR_LIMIT, "too many live conversations (%zu)",
+                                rt->table.len);
+        conv = rt_table_add(&rt->table, in->key);
+        conv->fs = brain_flowset_ref(rt->fs);
+        brain_conv_init(&conv->state, conv->fs, in->channel,
+                        in->now_us ? in->now_us : core_wall_us());
+    } else if (conv->running != NULL && conv->queued >= rt->opts.max_queued_turns) {
+        return core_err_set(err, CORE_ERR_BUSY,
+                            "conversation has %u turns waiting; try again shortly", conv->queued);
+    }
+    conv_submit(conv, turn_new(rt, conv, in, in->event, done, data));
+    return 0;
+}
+
+/* ---- idle sweep ---------------------------------------------------------- */
+
+typedef struct sweep_ctx_s {
+    runtime_t *rt;
+    int64_t now_us;
+} sweep_ctx_t;
+
+static void sweep_one(rt_conv_t *conv, void *arg)
+{
+    sweep_ctx_t *s = arg;
+    runtime_t *rt = s->rt;
+    if (conv->running != NULL)
+        return;
+    const brain_conv_t *st = &conv->state;
+    if (st->status == BRAIN_ST_ENDED) {
+        rt_table_remove(&rt->table, conv);
+        return;
+    }
+    int64_t deadline = brain_conv_deadline(conv->fs, st);
+    if (deadline > 0 && deadline <= s->now_us) {
+        /* An internal turn: the flow says goodbye and the conversation ends;
+         * the next sweep frees it. */
+        runtime_turn_in_t in = {.now_us = s->now_us};
+        rt->stats.timeouts++;
+        conv_submit(conv, turn_new(rt, conv, &in, BRAIN_EV_TIMEOUT, NULL, NULL));
+        return;
+    }
+    int64_t idle = brain_flowset_idle_timeout_us(conv->fs);
+    if (deadline == 0 && idle > 0 && st->last_us + idle <= s->now_us)
+        rt_table_remove(&rt->table, conv); /* handed off or idle with no flow */
+}
+
+void runtime_sweep(runtime_t *rt, int64_t now_us)
+{
+    if (rt->closing)
+        return;
+    sweep_ctx_t s = {rt, now_us};
+    rt_table_each(&rt->table, sweep_one, &s);
+}
+
+static void on_sweep(uv_timer_t *h)
+{
+    runtime_sweep(h->data, core_wall_us());
+}
+
+/* ---- construction, stats, shutdown -------------------------------------- */
+
+int runtime_new(uv_loop_t *loop, const runtime_options_t *opts, runtime_t **out, core_err_t *err)
+{
+    runtime_t *rt = core_xcalloc(1, sizeof(*rt));
+    rt->loop = loop;
+    if (opts)
+        rt->opts = *opts;
+    rt->flows_dir = core_xstrdup(rt->opts.flows_dir ? rt->opts.flows_dir : "flows");
+    rt->data_dir = rt->opts.data_dir ? core_xstrdup(rt->opts.data_dir) : NULL;
+    rt->guard_file = rt->opts.guard_file ? core_xstrdup(rt->opts.guard_file) : NULL;
+    if (rt->opts.max_conversations == 0)
+        rt->opts.max_conversations = 100000;
+    if (rt->opts.max_queued_turns == 0)
+        rt->opts.max_queued_turns = 8;
+    if (rt->opts.sweep_interval_ms == 0)
+        rt->opts.sweep_interval_ms = 1000;
+    if (rt->opts.max_effect_bytes == 0)
+        rt->opts.max_effect_bytes = 1024 * 1024;
+    if (rt->opts.max_backoff_ms == 0)
+        rt->opts.max_backoff_ms = 30000;
+    net_client_options_t nopts = {.max_transfers = rt->opts.max_transfers,
+                                  .default_max_response = rt->opts.max_effect_bytes};
+    int rc = net_client_new(loop, &nopts, &rt->http, err);
+    if (rc != 0) {
+        free(rt->flows_dir);
+        free(rt->data_dir);
+        free(rt->guard_file);
+        free(rt);
+        return rc;
+    }
+    rt->http_open = 1;
+    tzset(); /* reads the zone file once now, not from the loop later */
+    rt_table_init(&rt->table);
+    uv_idle_init(loop, &rt->kick);
+    rt->kick.data = rt;
+    uv_timer_init(loop, &rt->sweep);
+    rt->sweep.data = rt;
+    rt->open_handles = 2;
+    uv_timer_start(&rt->sweep, on_sweep, rt->opts.sweep_interval_ms, rt->opts.sweep_interval_ms);
+    rt->next_version = 1;
+    *out = rt;
+    return 0;
+}
+
+const brain_flowset_t *runtime_flowset(const runtime_t *rt)
+{
+    return rt->fs;
+}
+
+static void add_bytes(rt_conv_t *c, void *arg)
+{
+    size_t *total = arg;
+    *total += sizeof(*c) - sizeof(c->state) + brain_conv_memory(&c->state) + strlen(c->key) + 1 +
+              sizeof(rt_conv_t *); /* its bucket pointer, at load factor <= 1 */
+}
+
+void runtime_stats(const runtime_t *rt, runtime_stats_t *out)
+{
+    *out = rt->stats;
+    out->conversations = rt->table.len;
+    out->conversation_bytes = 0;
+    rt_table_each((rt_table_t *)&rt->table, add_bytes, &out->conversation_bytes);
+}
+
+void rt_maybe_free(runtime_t *rt)
+{
+    if (!rt->closing || rt->open_handles > 0 || rt->loading || rt->http_open)
+        return;
+    runtime_closed_cb closed = rt->closed;
+    void *data = rt->closed_data;
+    free(rt->flows_dir);
+    free(rt->data_dir);
+    free(rt->guard_file);
+    free(rt);
+    if (closed)
+        closed(data);
+}
+
+void rt_handle_closed(uv_handle_t *h)
+{
+    runtime_t *rt = h->data;
+    rt->open_handles--;
+    rt_maybe_free(rt);
+}
+
+static void on_http_closed(void *data)
+{
+    runtime_t *rt = data;
+    rt->http_open = 0;
+    rt_maybe_free(rt);
+}
+
+void runtime_close(runtime_t *rt, runtime_closed_cb closed, void *data)
+{
+    if (rt == NULL || rt->closing)
+        return;
+    rt->closing = 1;
+    rt->closed = closed;
+    rt->closed_data = data;
+    uv_timer_stop(&rt->sweep);
+    uv_idle_stop(&rt->kick);
+    /* Effects in flight: their callbacks fail their turns with CORE_ERR_CLOSED. */
+    net_client_close(rt->http, on_http_closed, rt);
+    /* Turns queued, ready or waiting to retry. */
+    while (rt->alive != NULL)
+        turn_finish(rt->alive, CORE_ERR_CLOSED, "runtime is shutting down");
+    rt->ready_head = rt->ready_tail = NULL;
+    LOG_INFO("event=runtime_closed conversations=%zu turns=%llu", rt->table.len,
+             (unsigned long long)rt->stats.turns);
+    rt_table_dispose(&rt->table);
+    brain_flowset_unref(rt->fs);
+    rt->fs = NULL;
+    uv_close((uv_handle_t *)&rt->kick, rt_handle_closed);
+    uv_close((uv_handle_t *)&rt->sweep, rt_handle_closed);
+}
