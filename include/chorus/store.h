@@ -1,0 +1,310 @@
+/* store.h — the durable store: transcripts, conversation state, events and
+ * audit rows in one SQLite file (WAL) under data_dir, the KPI queries over
+ * them, and an in-memory Prometheus registry that /metrics renders without
+ * touching the database.
+ *
+ * Threads: one writer thread owns the write connection (Redis bio.c's
+ * shape). The loop thread builds a store_batch_t, hands it over with
+ * store_enqueue() and gets its callback on the loop once the rows are durable
+ * (group commit: the writer commits many batches in one transaction, then
+ * wakes the loop with uv_async_send). Reads (state loads, reports, transcripts)
+ * run on the libuv thread pool with their own read connections
+ * (store_*_async), or directly with store_db_* on a thread that may block
+ * (start-up, chorusctl, tests). Nothing here blocks the loop thread except
+ * store_open()/store_close(), which are for start-up and shutdown.
+ *
+ * Ownership: store_enqueue() takes ownership of the batch; the sender keeps
+ * no pointer into it. Strings passed to store_batch_*() are copied. Results
+ * handed to callbacks are owned by the callback.
+ *
+ * Errors: 0 or a negative CORE_ERR_*; SQLite codes are translated here.
+ * CORE_ERR_BUSY from store_enqueue() (queue full, or the disk is failing and
+ * the writer has not yet recovered) means "answer 503 + Retry-After"; the
+ * batch was not taken and nothing was written. A completion status < 0 means
+ * the batch was not written (the turn is not acknowledged). A store never
+ * drops a batch it has acknowledged and never degrades to memory-only.
+ *
+ * Backends: the writer and the read workers call a vtable of backend
+ * operations (store_int.h); SQLite is the first. See docs/store.md. */
+#ifndef CHORUS_STORE_H
+#define CHORUS_STORE_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "chorus/core.h"
+
+/* The schema version this binary writes. A database with a higher version
+ * is refused (CORE_ERR_UNSUPPORTED) with a message naming both versions. */
+#define STORE_SCHEMA_VERSION 1
+
+/* ---- rows --------------------------------------------------------------- */
+
+/* Conversation outcomes; "active" until the runtime ends the conversation. */
+#define STORE_OUTCOME_ACTIVE "active"
+#define STORE_OUTCOME_CONTAINED "contained"
+#define STORE_OUTCOME_ESCALATED "escalated"
+#define STORE_OUTCOME_ABANDONED "abandoned"
+#define STORE_OUTCOME_ERROR "error"
+
+/* A conversation's start (inserted once; a repeat with the same id is a
+ * no-op so the runtime can send it with every first-turn batch). */
+typedef struct store_conv_start_s {
+    const char *id;              /* conversation id, unique across channels */
+    const char *channel;         /* "web", "sms", ... */
+    const char *flow;            /* flow name */
+    const char *flow_version;    /* flow version or content hash */
+    const char *variant;         /* rollout variant, "" when none */
+    const char *adapter_version; /* channel adapter version, may be NULL */
+    int64_t started_us;          /* wall clock, µs since the epoch */
+} store_conv_start_t;
+
+typedef struct store_turn_s {
+    const char *conversation_id;
+    int64_t seq;                 /* 1, 2, ... per conversation; (id, seq) is unique */
+    char direction;              /* 'i' user to bot, 'o' bot to user */
+    int64_t ts_us;               /* wall clock, µs since the epoch */
+    const char *text;            /* redacted text (never raw PII), may be NULL */
+    const char *intent;          /* routed intent, NULL when not routed */
+    double confidence;           /* 0..1; < 0 when not routed */
+    int oos;                     /* 1 when routed out of scope */
+    const char *node;            /* flow node that handled it, may be NULL */
+    int64_t latency_us;          /* outbound: receipt of the input to reply ready; -1 n/a */
+    const char *guard_json;      /* guardrail decisions as a JSON array, may be NULL */
+    int64_t tokens_in;           /* LLM prompt tokens spent on this turn */
+    int64_t tokens_out;          /* LLM completion tokens */
+    const char *error;           /* failure kind ("action", "llm", "internal"), NULL if ok */
+    const char *channel;         /* channel of this turn */
+    const char *adapter_version; /* channel adapter version, may be NULL */
+} store_turn_t;
+
+/* Event kinds: "guardrail", "handoff", "action", "llm", "error", ... */
+typedef struct store_event_s {
+    const char *conversation_id;
+    int64_t turn_seq;    /* the turn it belongs to, 0 if none */
+    int64_t ts_us;       /* wall clock */
+    const char *kind;    /* see above */
+    const char *name;    /* rule, action or target name, may be NULL */
+    const char *status;  /* "ok", "error", "blocked", ... may be NULL */
+    int64_t duration_us; /* action/LLM call duration, -1 n/a */
+    const char *detail;  /* JSON object text, may be NULL */
+} store_event_t;
+
+/* ---- batches ------------------------------------------------------------ */
+
+/* One unit of durability: everything one turn (or one admin action) writes.
+ * All its rows commit together or not at all. Loop thread builds it. */
+typedef struct store_batch_s store_batch_t;
+
+store_batch_t *store_batch_new(void);
+void store_batch_free(store_batch_t *b);
+/* Each adds one operation, copying every string. */
+void store_batch_conv_start(store_batch_t *b, const store_conv_start_t *c);
+void store_batch_turn(store_batch_t *b, const store_turn_t *t);
+void store_batch_event(store_batch_t *b, const store_event_t *e);
+/* Saves the conversation's serialized state (JSON text) for restore; active
+ * is 1 while the conversation can continue. */
+void store_batch_state(store_batch_t *b, const char *conversation_id, const char *state_json,
+                       int active, int64_t ts_us);
+/* Ends a conversation: outcome is a STORE_OUTCOME_*; reason is the escalation
+ * reason (or NULL). Also marks its saved state inactive. */
+void store_batch_conv_end(store_batch_t *b, const char *conversation_id, const char *outcome,
+                          const char *reason, int64_t ended_us);
+/* Records a CSAT answer (1..5) for a conversation. */
+void store_batch_csat(store_batch_t *b, const char *conversation_id, int score, int64_t ts_us);
+/* Labels a turn with its correct intent ("oos" for out of scope). */
+void store_batch_label(store_batch_t *b, const char *conversation_id, int64_t turn_seq,
+                       const char *intent, const char *labeller, int64_t ts_us);
+/* Appends an audit record (append-only table). */
+void store_batch_audit(store_batch_t *b, const char *actor, const char *action, const char *target,
+                       const char *detail_json, int64_t ts_us);
+/* Number of turns in the batch (for metrics and queue accounting). */
+size_t store_batch_turns(const store_batch_t *b);
+
+/* ---- the store ---------------------------------------------------------- */
+
+typedef struct store_options_s {
+    const char *path;     /* database file; ":memory:" for a non-durable store */
+    int synchronous_full; /* 1: PRAGMA synchronous=FULL; 0: NORMAL (WAL-safe) */
+    size_t queue_max;     /* batches queued before enqueue answers BUSY */
+    size_t batch_max;     /* batches committed in one transaction, at most */
+    int retry_ms;         /* after a write failure, probe the disk this often */
+} store_options_t;
+
+typedef struct store_s store_t;
+
+typedef struct store_stats_s {
+    uint64_t batches;       /* batches committed */
+    uint64_t turns;         /* turns committed */
+    uint64_t commits;       /* transactions committed */
+    uint64_t max_group;     /* most batches committed in one transaction */
+    uint64_t failed;        /* batches completed with an error */
+    uint64_t busy;          /* enqueues refused with CORE_ERR_BUSY */
+    size_t queued;          /* batches waiting now */
+    int healthy;            /* 0 while the writer is failing to write */
+    uint64_t group_hist[8]; /* transactions by batches per commit: 1, 2-3, 4-7, ... 128+ */
+} store_stats_t;
+
+/* Opens (creating or upgrading) the database, starts the writer thread and
+ * registers its uv_async_t on loop. Blocking: call before the loop runs.
+ * Returns NULL with err set (cannot open, newer schema, not a database). */
+store_t *store_open(uv_loop_t *loop, const store_options_t *opt, core_err_t *err);
+/* Stops taking batches, lets the writer commit what is queued, joins it and
+ * runs the remaining callbacks, then closes its handle; the store is freed
+ * from the close callback, so the loop must run once more. NULL is fine. */
+void store_close(store_t *s);
+
+/* Completion of a batch, on the loop thread: status 0 once its rows are
+ * durable, < 0 if they were not written (CORE_ERR_BUSY when the disk failed,
+ * CORE_ERR_INVALID when the batch itself was rejected, e.g. an unknown
+ * conversation). */
+typedef void (*store_done_cb)(int status, void *data);
+
+/* Queues b for the writer; takes ownership of b on success. Returns 0 (cb
+ * runs exactly once, later, on the loop) or CORE_ERR_BUSY / CORE_ERR_CLOSED
+ * (cb never runs, b still belongs to the caller). Loop thread only. */
+int store_enqueue(store_t *s, store_batch_t *b, store_done_cb cb, void *data);
+
+/* 1 when the store accepts batches (for /readyz). Any thread. */
+int store_ready(const store_t *s);
+void store_get_stats(const store_t *s, store_stats_t *out);
+/* The database path the store was opened with. */
+const char *store_path(const store_t *s);
+
+/* ---- reads on the thread pool (loop thread calls, callbacks on the loop) --- */
+
+/* Loads a conversation's saved state: cb gets status 0 and the JSON text
+ * (owned by cb) plus active flag, CORE_ERR_NOT_FOUND, or another error. */
+typedef void (*store_state_cb)(int status, char *state_json, int active, void *data);
+int store_state_load_async(store_t *s, const char *conversation_id, store_state_cb cb, void *data);
+
+/* Any JSON-producing read (report, transcript list/show): cb gets status and
+ * an owned json_t (NULL on error) plus an error message. */
+typedef void (*store_json_cb)(int status, json_t *result, const char *errmsg, void *data);
+
+/* ---- blocking reads (start-up, chorusctl, worker threads) ---------------- */
+
+/* A read-only handle on a database file (its own connection). */
+typedef struct store_db_s store_db_t;
+store_db_t *store_db_open(const char *path, core_err_t *err);
+void store_db_close(store_db_t *db);
+
+/* Every conversation whose state is active: calls fn(id, state_json, arg)
+ * for each; used at start-up to restore them. Returns 0 or an error. */
+int store_db_active_states(store_db_t *db,
+                           void (*fn)(const char *id, const char *state_json, void *arg), void *arg,
+                           core_err_t *err);
+int store_db_state_load(store_db_t *db, const char *conversation_id, char **state_json, int *active,
+                        core_err_t *err);
+
+/* ---- KPI reports -------------------------------------------------------- */
+
+enum { STORE_BY_CHANNEL = 1, STORE_BY_FLOW = 2, STORE_BY_VERSION = 4, STORE_BY_VARIANT = 8 };
+typedef enum {
+    STORE_BUCKET_NONE = 0,
+    STORE_BUCKET_HOUR,
+    STORE_BUCKET_DAY,
+    STORE_BUCKET_WEEK,
+    STORE_BUCKET_MONTH
+} store_bucket_t;
+
+typedef struct store_report_query_s {
+    int64_t from_us;           /* conversations started at or after; 0 = no bound */
+    int64_t to_us;             /* and before; 0 = no bound */
+    int by;                    /* STORE_BY_* bits */
+    store_bucket_t bucket;     /* time bucket of the conversation's start (UTC) */
+    double price_in_per_mtok;  /* currency per million prompt tokens */
+    double price_out_per_mtok; /* currency per million completion tokens */
+    double message_cost;       /* currency per message (either direction), every channel */
+    const char *message_costs; /* "sms=0.0079,voice=0.013": per-channel overrides, may be NULL */
+} store_report_query_t;
+
+/* Parses "channel,flow,version,variant" (any subset) into STORE_BY_* bits;
+ * "hour|day|week|month|none" into a bucket. Return 0 or CORE_ERR_INVALID. */
+int store_report_parse_by(const char *s, int *by, core_err_t *err);
+int store_report_parse_bucket(const char *s, store_bucket_t *bucket, core_err_t *err);
+/* Parses "2026-11-29", "2026-11-29T10:00:00Z" or µs since the epoch. */
+int store_parse_time(const char *s, int64_t *us, core_err_t *err);
+
+/* Runs the KPI report; *out is {"from","to","by","bucket","rows":[...]} with
+ * one row per slice and bucket and a "total" row (docs/metrics.md names each
+ * field). Rates whose denominator is zero are null. */
+int store_db_report(store_db_t *db, const store_report_query_t *q, json_t **out, core_err_t *err);
+
+/* Transcripts: list conversations (newest first, optional channel/flow/
+ * outcome filters, limit) and show one with its turns and events. */
+typedef struct store_list_query_s {
+    int64_t from_us, to_us; /* started within; 0 = no bound */
+    const char *channel;    /* filters, NULL = any */
+    const char *flow;
+    const char *outcome;
+    int limit; /* rows, 1..1000 */
+} store_list_query_t;
+int store_db_conversations(store_db_t *db, const store_list_query_t *q, json_t **out,
+                           core_err_t *err);
+int store_db_transcript(store_db_t *db, const char *conversation_id, json_t **out, core_err_t *err);
+
+/* The same on the thread pool with a read connection of their own. The
+ * query is copied. Return 0 (cb runs once on the loop) or an error. */
+int store_report_async(store_t *s, const store_report_query_t *q, store_json_cb cb, void *data);
+int store_conversations_async(store_t *s, const store_list_query_t *q, store_json_cb cb,
+                              void *data);
+int store_transcript_async(store_t *s, const char *conversation_id, store_json_cb cb, void *data);
+
+/* ---- retention ---------------------------------------------------------- */
+
+/* Retention, run on the writer thread between batches (queued like one, in
+ * chunks, so turns are never held up for long): conversations that ended
+ * before text_before_us lose their transcript (turn text, guardrail
+ * details, events, saved state) but keep the numeric columns the KPIs read;
+ * conversations that ended before rows_before_us (0 = never) are deleted
+ * with everything of theirs. Audit rows are never pruned. cb runs on the
+ * loop once every chunk is done. chorusd calls it daily with now minus
+ * store.retention_days and store.metrics_retention_days. */
+int store_prune_async(store_t *s, int64_t text_before_us, int64_t rows_before_us, store_done_cb cb,
+                      void *data);
+
+/* ---- Prometheus metrics (in memory, any thread) ------------------------- */
+
+typedef struct store_metrics_s store_metrics_t;
+
+/* Families every chorusd exports (docs/metrics.md lists them). */
+typedef enum {
+    STORE_M_TURNS = 0,      /* counter {channel,flow} inbound turns */
+    STORE_M_TURN_LATENCY,   /* histogram {channel,flow} seconds, reply ready - input received */
+    STORE_M_CONV_STARTED,   /* counter {channel,flow} */
+    STORE_M_CONV_ENDED,     /* counter {channel,flow,outcome} */
+    STORE_M_ESCALATIONS,    /* counter {channel,flow,reason} */
+    STORE_M_FAILURES,       /* counter {channel,flow,kind} action|llm|internal|http5xx */
+    STORE_M_OOS,            /* counter {channel,flow} turns routed out of scope */
+    STORE_M_CONFIDENCE,     /* histogram {channel,flow} routing confidence 0..1 */
+    STORE_M_LLM_TOKENS,     /* counter {channel,flow,direction} in|out */
+    STORE_M_CSAT,           /* histogram {channel,flow} CSAT score 1..5 */
+    STORE_M_STORE_BATCHES,  /* counter {} batches committed */
+    STORE_M_STORE_GROUP,    /* histogram {} batches per commit */
+    STORE_M_STORE_COMMIT,   /* histogram {} commit duration seconds */
+    STORE_M_STORE_REJECTED, /* counter {reason} busy|failed */
+    STORE_M_STORE_QUEUE,    /* gauge {} batches queued */
+    STORE_M_STORE_HEALTHY,  /* gauge {} 1 when writing works */
+    STORE_M__COUNT
+} store_metric_t;
+
+/* Each family keeps at most this many label sets; more fold into one whose
+ * values are all "other", which bounds cardinality whatever flows exist. */
+#define STORE_METRICS_MAX_SERIES 256
+
+store_metrics_t *store_metrics_new(void);
+void store_metrics_free(store_metrics_t *m);
+/* Adds v to a counter, sets a gauge, or observes v in a histogram. labels
+ * has as many strings as the family has label names (NULL reads as ""). */
+void store_metrics_add(store_metrics_t *m, store_metric_t f, const char *const *labels, double v);
+void store_metrics_set(store_metrics_t *m, store_metric_t f, const char *const *labels, double v);
+void store_metrics_observe(store_metrics_t *m, store_metric_t f, const char *const *labels,
+                           double v);
+/* Appends the Prometheus text exposition (format 0.0.4) to out. */
+int store_metrics_render(store_metrics_t *m, core_buf_t *out);
+/* Lets the store update its own families (queue depth, commits, groups). */
+void store_set_metrics(store_t *s, store_metrics_t *m);
+
+#endif

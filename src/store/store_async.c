@@ -1,0 +1,132 @@
+/* Reads on the libuv thread pool: each work item borrows a read connection
+ * from the store's small pool, runs the blocking query there, and its
+ * callback runs on the loop with an owned result. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_int.h"
+
+typedef enum { W_STATE, W_REPORT, W_LIST, W_SHOW } work_kind_t;
+
+typedef struct {
+    uv_work_t req;
+    store_t *s;
+    work_kind_t kind;
+    char *id; /* owned: conversation id (W_STATE, W_SHOW) */
+    store_report_query_t report;
+    char *message_costs; /* owned copy of report.message_costs */
+    store_list_query_t list;
+    char *channel, *flow, *outcome; /* owned copies for list */
+    store_state_cb state_cb;
+    store_json_cb json_cb;
+    void *data;
+    int status;
+    char *state; /* W_STATE result, handed to the callback */
+    int active;
+    json_t *result; /* JSON result, handed to the callback */
+    core_err_t err;
+} work_t;
+
+static void work_run(uv_work_t *req)
+{
+    work_t *w = req->data;
+    store_db_t *db = store__reader_get(w->s, &w->err);
+    if (db == NULL) {
+        w->status = w->err.code ? w->err.code : CORE_ERR_IO;
+        return;
+    }
+    switch (w->kind) {
+    case W_STATE:
+        w->status = store_db_state_load(db, w->id, &w->state, &w->active, &w->err);
+        break;
+    case W_REPORT:
+        w->status = store_db_report(db, &w->report, &w->result, &w->err);
+        break;
+    case W_LIST:
+        w->status = store_db_conversations(db, &w->list, &w->result, &w->err);
+        break;
+    case W_SHOW:
+        w->status = store_db_transcript(db, w->id, &w->result, &w->err);
+        break;
+    }
+    store__reader_put(w->s, db);
+}
+
+static void work_done(uv_work_t *req, int status)
+{
+    work_t *w = req->data;
+    if (status != 0 && w->status == 0) /* cancelled */
+        w->status = core_err_set(&w->err, CORE_ERR_CLOSED, "read cancelled");
+    if (w->kind == W_STATE)
+        w->state_cb(w->status, w->state, w->active, w->data);
+    else
+        w->json_cb(w->status, w->result, w->status ? w->err.msg : NULL, w->data);
+    store_t *s = w->s;
+    free(w->id), free(w->message_costs), free(w->channel), free(w->flow), free(w->outcome);
+    free(w);
+    store__inflight(s, -1);
+}
+
+static work_t *work_new(store_t *s, work_kind_t kind, void *data)
+{
+    work_t *w = core_xcalloc(1, sizeof(*w));
+    w->req.data = w;
+    w->s = s;
+    w->kind = kind;
+    w->data = data;
+    return w;
+}
+
+static int submit(work_t *w)
+{
+    int rc = uv_queue_work(store__loop(w->s), &w->req, work_run, work_done);
+    if (rc != 0) {
+        free(w->id), free(w->message_costs), free(w->channel), free(w->flow), free(w->outcome);
+        free(w);
+        return rc;
+    }
+    store__inflight(w->s, 1);
+    return 0;
+}
+
+static char *dup_opt(const char *s)
+{
+    return s != NULL ? core_xstrdup(s) : NULL;
+}
+
+int store_state_load_async(store_t *s, const char *conversation_id, store_state_cb cb, void *data)
+{
+    work_t *w = work_new(s, W_STATE, data);
+    w->id = core_xstrdup(conversation_id);
+    w->state_cb = cb;
+    return submit(w);
+}
+
+int store_report_async(store_t *s, const store_report_query_t *q, store_json_cb cb, void *data)
+{
+    work_t *w = work_new(s, W_REPORT, data);
+    w->report = *q;
+    w->message_costs = dup_opt(q->message_costs);
+    w->report.message_costs = w->message_costs;
+    w->json_cb = cb;
+    return submit(w);
+}
+
+int store_conversations_async(store_t *s, const store_list_query_t *q, store_json_cb cb, void *data)
+{
+    work_t *w = work_new(s, W_LIST, data);
+    w->list = *q;
+    w->list.channel = w->channel = dup_opt(q->channel);
+    w->list.flow = w->flow = dup_opt(q->flow);
+    w->list.outcome = w->outcome = dup_opt(q->outcome);
+    w->json_cb = cb;
+    return submit(w);
+}
+
+int store_transcript_async(store_t *s, const char *conversation_id, store_json_cb cb, void *data)
+{
+    work_t *w = work_new(s, W_SHOW, data);
+    w->id = core_xstrdup(conversation_id);
+    w->json_cb = cb;
+    return submit(w);
+}

@@ -1,0 +1,117 @@
+/* store_int.h — shared inside src/store only: the batch's operations and the
+ * backend vtable the writer thread and the read workers call. A second
+ * backend (PostgreSQL through libpq) implements store__backend_t and
+ * store__reader_t and is chosen by the path's scheme in store__backend_for();
+ * nothing above the store changes. See docs/store.md. */
+#ifndef CHORUS_STORE_INT_H
+#define CHORUS_STORE_INT_H
+
+#include <sqlite3.h>
+
+#include "chorus/store.h"
+
+typedef enum {
+    STORE__OP_CONV_START,
+    STORE__OP_TURN,
+    STORE__OP_EVENT,
+    STORE__OP_STATE,
+    STORE__OP_CONV_END,
+    STORE__OP_CSAT,
+    STORE__OP_LABEL,
+    STORE__OP_AUDIT,
+} store__op_kind_t;
+
+/* One operation; every string is owned (copied in store_batch_*). The
+ * public structs are reused so the backends read named fields. */
+typedef struct store__op_s {
+    store__op_kind_t kind;
+    union {
+        store_conv_start_t start;
+        store_turn_t turn;
+        store_event_t event;
+        struct {
+            const char *conversation_id, *state_json;
+            int active;
+            int64_t ts_us;
+        } state;
+        struct {
+            const char *conversation_id, *outcome, *reason;
+            int64_t ended_us;
+        } end;
+        struct {
+            const char *conversation_id;
+            int score;
+            int64_t ts_us;
+        } csat;
+        struct {
+            const char *conversation_id, *intent, *labeller;
+            int64_t turn_seq, ts_us;
+        } label;
+        struct {
+            const char *actor, *action, *target, *detail_json;
+            int64_t ts_us;
+        } audit;
+    } u;
+} store__op_t;
+
+struct store_batch_s {
+    store__op_t *ops; /* owned array */
+    size_t len, cap;
+    size_t turns; /* STORE__OP_TURN ops */
+};
+
+/* Writer-side operations. Called only on the writer thread, one connection
+ * per store. apply() runs inside begin()/commit() and returns 0,
+ * CORE_ERR_INVALID when the batch itself is bad (its rows are rolled back,
+ * the transaction goes on), or CORE_ERR_IO when the disk failed (the caller
+ * rolls the whole transaction back). */
+typedef struct store__backend_s {
+    const char *name;
+    int (*open)(const store_options_t *opt, void **conn, core_err_t *err);
+    int (*begin)(void *conn, core_err_t *err);
+    int (*apply)(void *conn, const store_batch_t *b, core_err_t *err);
+    int (*commit)(void *conn, core_err_t *err);
+    void (*rollback)(void *conn);
+    /* Drops transcript text, events and state of conversations ended before
+     * text_before_us, and whole conversations ended before all_before_us. */
+    int (*prune)(void *conn, int64_t text_before_us, int64_t all_before_us, int64_t *pruned,
+                 core_err_t *err);
+    /* A tiny write that tells whether the disk takes writes again. */
+    int (*probe)(void *conn, core_err_t *err);
+    void (*close)(void *conn);
+} store__backend_t;
+
+extern const store__backend_t store__sqlite_backend;
+
+/* The read side: store_db_t wraps one read connection. */
+struct store_db_s {
+    sqlite3 *db;
+    char *path;
+};
+
+/* Opens path with the pragmas every connection needs (WAL, foreign keys,
+ * busy timeout) and, when writable, creates or upgrades the schema. */
+int store__sqlite_open(const char *path, int writable, int synchronous_full, sqlite3 **out,
+                       core_err_t *err);
+/* Applies every migration newer than the database's version, each in its own
+ * transaction, recording it in schema_migrations; refuses a newer database. */
+int store__migrate(sqlite3 *db, core_err_t *err);
+/* The version recorded in the database (0 when empty). */
+int store__schema_version(sqlite3 *db, int *version, core_err_t *err);
+/* Translates a SQLite result code: FULL/IOERR/CANTOPEN/BUSY/LOCKED/NOMEM ->
+ * CORE_ERR_IO, CONSTRAINT/MISMATCH/RANGE -> CORE_ERR_INVALID, others
+ * CORE_ERR_INTERNAL; fills err with the connection's message. */
+int store__sqlite_err(sqlite3 *db, int rc, core_err_t *err, const char *what);
+
+/* Writer/pool plumbing shared by store_writer.c and store_async.c. */
+store_db_t *store__reader_get(store_t *s, core_err_t *err);
+void store__reader_put(store_t *s, store_db_t *db);
+uv_loop_t *store__loop(store_t *s);
+/* Tests only: while paused the writer leaves jobs queued (to fill the queue
+ * or to make one group of everything queued). */
+void store__pause(store_t *s, int paused);
+/* Counts thread-pool reads in flight so store_close() frees the store only
+ * after the last one completed (loop thread). */
+void store__inflight(store_t *s, int delta);
+
+#endif

@@ -1,0 +1,264 @@
+/* Schema and migrations. Each migration has a number, a description and its
+ * SQL; applying one records it in schema_migrations in the same transaction,
+ * so a crash leaves the database at one version or the next, never between.
+ * A database whose highest recorded version is above STORE_SCHEMA_VERSION
+ * was written by a newer chorus and is refused rather than misread. */
+#include <stdlib.h>
+#include <string.h>
+
+#define LOG_MODULE "store"
+#include "store/store_int.h"
+
+typedef struct {
+    int version;
+    const char *description;
+    const char *sql;
+} migration_t;
+
+static const migration_t migrations[] = {
+    {1, "conversations, turns, events, state, labels, audit",
+     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;"
+     "CREATE TABLE conversations ("
+     " id TEXT PRIMARY KEY,"
+     " channel TEXT NOT NULL,"
+     " flow TEXT NOT NULL,"
+     " flow_version TEXT NOT NULL DEFAULT '',"
+     " variant TEXT NOT NULL DEFAULT '',"
+     " adapter_version TEXT,"
+     " started_us INTEGER NOT NULL,"
+     " ended_us INTEGER,"
+     " outcome TEXT NOT NULL DEFAULT 'active' CHECK (outcome IN"
+     "  ('active','contained','escalated','abandoned','error')),"
+     " escalation_reason TEXT,"
+     " csat INTEGER CHECK (csat BETWEEN 1 AND 5),"
+     " csat_us INTEGER,"
+     " pruned INTEGER NOT NULL DEFAULT 0) STRICT;"
+     "CREATE INDEX conversations_started ON conversations(started_us);"
+     "CREATE INDEX conversations_ended ON conversations(ended_us) WHERE ended_us IS NOT NULL;"
+     "CREATE TABLE turns ("
+     " id INTEGER PRIMARY KEY,"
+     " conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,"
+     " seq INTEGER NOT NULL,"
+     " direction TEXT NOT NULL CHECK (direction IN ('in','out')),"
+     " ts_us INTEGER NOT NULL,"
+     " text TEXT,"
+     " intent TEXT,"
+     " confidence REAL CHECK (confidence BETWEEN 0 AND 1),"
+     " oos INTEGER NOT NULL DEFAULT 0 CHECK (oos IN (0,1)),"
+     " node TEXT,"
+     " latency_us INTEGER,"
+     " guard TEXT,"
+     " tokens_in INTEGER NOT NULL DEFAULT 0,"
+     " tokens_out INTEGER NOT NULL DEFAULT 0,"
+     " error TEXT,"
+     " channel TEXT NOT NULL,"
+     " adapter_version TEXT,"
+     " UNIQUE (conversation_id, seq)) STRICT;"
+     "CREATE TABLE events ("
+     " id INTEGER PRIMARY KEY,"
+     " conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,"
+     " turn_seq INTEGER,"
+     " ts_us INTEGER NOT NULL,"
+     " kind TEXT NOT NULL,"
+     " name TEXT,"
+     " status TEXT,"
+     " duration_us INTEGER,"
+     " detail TEXT) STRICT;"
+     "CREATE INDEX events_conversation ON events(conversation_id, turn_seq);"
+     "CREATE TABLE conversation_state ("
+     " conversation_id TEXT PRIMARY KEY REFERENCES conversations(id) ON DELETE CASCADE,"
+     " state TEXT NOT NULL,"
+     " active INTEGER NOT NULL CHECK (active IN (0,1)),"
+     " updated_us INTEGER NOT NULL) STRICT;"
+     "CREATE INDEX conversation_state_active ON conversation_state(active) WHERE active = 1;"
+     "CREATE TABLE labels ("
+     " turn_id INTEGER PRIMARY KEY REFERENCES turns(id) ON DELETE CASCADE,"
+     " intent TEXT NOT NULL,"
+     " labeller TEXT,"
+     " labelled_us INTEGER NOT NULL) STRICT;"
+     "CREATE TABLE audit ("
+     " id INTEGER PRIMARY KEY,"
+     " ts_us INTEGER NOT NULL,"
+     " actor TEXT NOT NULL,"
+     " action TEXT NOT NULL,"
+     " target TEXT,"
+     " detail TEXT) STRICT;"
+     "CREATE TRIGGER audit_append_only_u BEFORE UPDATE ON audit"
+     " BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
+     "CREATE TRIGGER audit_append_only_d BEFORE DELETE ON audit"
+     " BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"},
+};
+#define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
+
+int store__sqlite_err(sqlite3 *db, int rc, core_err_t *err, const char *what)
+{
+    int code;
+    switch (rc & 0xff) {
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_NOMEM:
+    case SQLITE_READONLY:
+    case SQLITE_PROTOCOL:
+        code = CORE_ERR_IO;
+        break;
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISMATCH:
+    case SQLITE_RANGE:
+    case SQLITE_TOOBIG:
+        code = CORE_ERR_INVALID;
+        break;
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT:
+        code = CORE_ERR_UNSUPPORTED;
+        break;
+    default:
+        code = CORE_ERR_INTERNAL;
+    }
+    const char *msg = db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    return core_err_set(err, code, "%s: %s (sqlite %d)", what, msg, rc);
+}
+
+int store__schema_version(sqlite3 *db, int *version, core_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    *version = 0;
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT count(*) FROM sqlite_master WHERE type='table' AND "
+                                "name='schema_migrations'",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store__sqlite_err(db, rc, err, "reading the schema");
+    int exists = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
+    sqlite3_finalize(st);
+    if (!exists)
+        return 0;
+    rc = sqlite3_prepare_v2(db, "SELECT coalesce(max(version), 0) FROM schema_migrations", -1, &st,
+                            NULL);
+    if (rc != SQLITE_OK)
+        return store__sqlite_err(db, rc, err, "reading schema_migrations");
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+static int exec(sqlite3 *db, const char *sql, core_err_t *err, const char *what)
+{
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : store__sqlite_err(db, rc, err, what);
+}
+
+static int apply_one(sqlite3 *db, const migration_t *m, core_err_t *err)
+{
+    char what[96];
+    snprintf(what, sizeof(what), "migration %d", m->version);
+    int rc = exec(db, "BEGIN IMMEDIATE", err, what);
+    if (rc != 0)
+        return rc;
+    if ((rc = exec(db, m->sql, err, what)) != 0)
+        goto fail;
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(
+        db, "INSERT INTO schema_migrations (version, applied_us, description) VALUES (?,?,?)", -1,
+        &st, NULL);
+    if (src == SQLITE_OK) {
+        sqlite3_bind_int(st, 1, m->version);
+        sqlite3_bind_int64(st, 2, core_wall_us());
+        sqlite3_bind_text(st, 3, m->description, -1, SQLITE_STATIC);
+        src = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+    }
+    sqlite3_finalize(st);
+    if (src != SQLITE_OK) {
+        rc = store__sqlite_err(db, src, err, what);
+        goto fail;
+    }
+    char pragma[64];
+    snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", m->version);
+    if ((rc = exec(db, pragma, err, what)) != 0 || (rc = exec(db, "COMMIT", err, what)) != 0)
+        goto fail;
+    LOG_INFO("event=migrated version=%d description=\"%s\"", m->version, m->description);
+    return 0;
+fail:
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+int store__migrate(sqlite3 *db, core_err_t *err)
+{
+    int version, rc;
+    if ((rc = store__schema_version(db, &version, err)) != 0)
+        return rc;
+    if (version > STORE_SCHEMA_VERSION)
+        return core_err_set(err, CORE_ERR_UNSUPPORTED,
+                            "database schema version %d is newer than this chorus supports (%d); "
+                            "run a chorus at least as new as the one that wrote it",
+                            version, STORE_SCHEMA_VERSION);
+    rc = exec(db,
+              "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+              " applied_us INTEGER NOT NULL, description TEXT NOT NULL) STRICT",
+              err, "creating schema_migrations");
+    for (size_t i = 0; rc == 0 && i < N_MIGRATIONS; i++)
+        if (migrations[i].version > version)
+            rc = apply_one(db, &migrations[i], err);
+    return rc;
+}
+
+static int check_version_readonly(sqlite3 *db, core_err_t *err)
+{
+    int version, rc = store__schema_version(db, &version, err);
+    if (rc != 0)
+        return rc;
+    if (version == 0)
+        return core_err_set(err, CORE_ERR_INVALID, "not a chorus database (no schema_migrations)");
+    if (version > STORE_SCHEMA_VERSION)
+        return core_err_set(err, CORE_ERR_UNSUPPORTED,
+                            "database schema version %d is newer than this chorus supports (%d); "
+                            "run a chorus at least as new as the one that wrote it",
+                            version, STORE_SCHEMA_VERSION);
+    return 0;
+}
+
+int store__sqlite_open(const char *path, int writable, int synchronous_full, sqlite3 **out,
+                       core_err_t *err)
+{
+    sqlite3 *db = NULL;
+    int flags = writable ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
+    int rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        rc = core_err_set(err, CORE_ERR_IO, "cannot open database %s: %s", path,
+                          db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close(db);
+        return rc;
+    }
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, 5000);
+    int is_mem = strcmp(path, ":memory:") == 0;
+    if (writable) {
+        /* WAL: readers never block the writer and one fsync per commit. */
+        const char *mode = is_mem ? "PRAGMA journal_mode=MEMORY" : "PRAGMA journal_mode=WAL";
+        if ((rc = exec(db, mode, err, path)) != 0)
+            goto fail;
+        if ((rc = exec(db,
+                       synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+                       err, path)) != 0)
+            goto fail;
+    }
+    if ((rc = exec(db, "PRAGMA foreign_keys=ON", err, path)) != 0)
+        goto fail;
+    rc = writable ? store__migrate(db, err) : check_version_readonly(db, err);
+    if (rc != 0)
+        goto fail;
+    *out = db;
+    return 0;
+fail:
+    if (err != NULL && strncmp(err->msg, path, strlen(path)) != 0) {
+        char *msg = core_xstrdup(err->msg);
+        core_err_set(err, rc, "%s: %s", path, msg);
+        free(msg);
+    }
+    sqlite3_close(db);
+    return rc;
+}

@@ -1,0 +1,316 @@
+/* The SQLite backend of the writer (store_int.h): one connection, prepared
+ * statements kept for its life, one SAVEPOINT per batch inside the group's
+ * transaction so that a bad batch is rolled back alone while a disk failure
+ * rolls back the whole group. */
+#include <stdlib.h>
+#include <string.h>
+
+#define LOG_MODULE "store"
+#include "store/store_int.h"
+
+enum {
+    ST_CONV_START,
+    ST_TURN,
+    ST_EVENT,
+    ST_STATE,
+    ST_CONV_END,
+    ST_STATE_END,
+    ST_CSAT,
+    ST_LABEL,
+    ST_AUDIT,
+    ST__COUNT
+};
+
+static const char *const sqls[ST__COUNT] = {
+    [ST_CONV_START] = "INSERT INTO conversations (id, channel, flow, flow_version, variant,"
+                      " adapter_version, started_us) VALUES (?,?,?,?,?,?,?)"
+                      " ON CONFLICT(id) DO NOTHING",
+    [ST_TURN] = "INSERT INTO turns (conversation_id, seq, direction, ts_us, text, intent,"
+                " confidence, oos, node, latency_us, guard, tokens_in, tokens_out, error,"
+                " channel, adapter_version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [ST_EVENT] = "INSERT INTO events (conversation_id, turn_seq, ts_us, kind, name, status,"
+                 " duration_us, detail) VALUES (?,?,?,?,?,?,?,?)",
+    [ST_STATE] = "INSERT INTO conversation_state (conversation_id, state, active, updated_us)"
+                 " VALUES (?,?,?,?) ON CONFLICT(conversation_id) DO UPDATE SET"
+                 " state=excluded.state, active=excluded.active, updated_us=excluded.updated_us",
+    [ST_CONV_END] = "UPDATE conversations SET ended_us=?2, outcome=?3, escalation_reason=?4"
+                    " WHERE id=?1",
+    [ST_STATE_END] = "UPDATE conversation_state SET active=0 WHERE conversation_id=?1",
+    [ST_CSAT] = "UPDATE conversations SET csat=?2, csat_us=?3 WHERE id=?1",
+    [ST_LABEL] = "INSERT INTO labels (turn_id, intent, labeller, labelled_us)"
+                 " SELECT id, ?3, ?4, ?5 FROM turns WHERE conversation_id=?1 AND seq=?2"
+                 " AND direction='in' ON CONFLICT(turn_id) DO UPDATE SET intent=excluded.intent,"
+                 " labeller=excluded.labeller, labelled_us=excluded.labelled_us",
+    [ST_AUDIT] = "INSERT INTO audit (ts_us, actor, action, target, detail) VALUES (?,?,?,?,?)",
+};
+
+typedef struct {
+    sqlite3 *db;
+    sqlite3_stmt *st[ST__COUNT];
+} conn_t;
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s != NULL)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void bind_i64_opt(sqlite3_stmt *st, int i, int64_t v)
+{
+    if (v >= 0)
+        sqlite3_bind_int64(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void sq_close(void *c)
+{
+    conn_t *conn = c;
+    if (conn == NULL)
+        return;
+    for (int i = 0; i < ST__COUNT; i++)
+        sqlite3_finalize(conn->st[i]);
+    sqlite3_close(conn->db);
+    free(conn);
+}
+
+static int sq_open(const store_options_t *opt, void **out, core_err_t *err)
+{
+    conn_t *conn = core_xcalloc(1, sizeof(*conn));
+    int rc = store__sqlite_open(opt->path, 1, opt->synchronous_full, &conn->db, err);
+    for (int i = 0; rc == 0 && i < ST__COUNT; i++) {
+        int src = sqlite3_prepare_v3(conn->db, sqls[i], -1, SQLITE_PREPARE_PERSISTENT, &conn->st[i],
+                                     NULL);
+        if (src != SQLITE_OK)
+            rc = store__sqlite_err(conn->db, src, err, "preparing statements");
+    }
+    if (rc != 0) {
+        sq_close(conn);
+        return rc;
+    }
+    *out = conn;
+    return 0;
+}
+
+static void bind_turn(sqlite3_stmt *st, const store_turn_t *t)
+{
+    bind_text(st, 1, t->conversation_id);
+    sqlite3_bind_int64(st, 2, t->seq);
+    bind_text(st, 3, t->direction == 'o' ? "out" : t->direction == 'i' ? "in" : "?");
+    sqlite3_bind_int64(st, 4, t->ts_us);
+    bind_text(st, 5, t->text);
+    bind_text(st, 6, t->intent);
+    if (t->confidence >= 0)
+        sqlite3_bind_double(st, 7, t->confidence);
+    else
+        sqlite3_bind_null(st, 7);
+    sqlite3_bind_int(st, 8, t->oos ? 1 : 0);
+    bind_text(st, 9, t->node);
+    bind_i64_opt(st, 10, t->latency_us);
+    bind_text(st, 11, t->guard_json);
+    sqlite3_bind_int64(st, 12, t->tokens_in);
+    sqlite3_bind_int64(st, 13, t->tokens_out);
+    bind_text(st, 14, t->error);
+    bind_text(st, 15, t->channel);
+    bind_text(st, 16, t->adapter_version);
+}
+
+static void bind_op(conn_t *c, const store__op_t *op, sqlite3_stmt **st, int *must_change)
+{
+    *must_change = 0;
+    switch (op->kind) {
+    case STORE__OP_CONV_START: {
+        const store_conv_start_t *s = &op->u.start;
+        *st = c->st[ST_CONV_START];
+        bind_text(*st, 1, s->id), bind_text(*st, 2, s->channel), bind_text(*st, 3, s->flow);
+        bind_text(*st, 4, s->flow_version ? s->flow_version : "");
+        bind_text(*st, 5, s->variant ? s->variant : "");
+        bind_text(*st, 6, s->adapter_version);
+        sqlite3_bind_int64(*st, 7, s->started_us);
+        break;
+    }
+    case STORE__OP_TURN:
+        *st = c->st[ST_TURN];
+        bind_turn(*st, &op->u.turn);
+        break;
+    case STORE__OP_EVENT: {
+        const store_event_t *e = &op->u.event;
+        *st = c->st[ST_EVENT];
+        bind_text(*st, 1, e->conversation_id);
+        bind_i64_opt(*st, 2, e->turn_seq > 0 ? e->turn_seq : -1);
+        sqlite3_bind_int64(*st, 3, e->ts_us);
+        bind_text(*st, 4, e->kind), bind_text(*st, 5, e->name), bind_text(*st, 6, e->status);
+        bind_i64_opt(*st, 7, e->duration_us);
+        bind_text(*st, 8, e->detail);
+        break;
+    }
+    case STORE__OP_STATE:
+        *st = c->st[ST_STATE];
+        bind_text(*st, 1, op->u.state.conversation_id);
+        bind_text(*st, 2, op->u.state.state_json);
+        sqlite3_bind_int(*st, 3, op->u.state.active);
+        sqlite3_bind_int64(*st, 4, op->u.state.ts_us);
+        break;
+    case STORE__OP_CONV_END:
+        *st = c->st[ST_CONV_END];
+        *must_change = 1;
+        bind_text(*st, 1, op->u.end.conversation_id);
+        sqlite3_bind_int64(*st, 2, op->u.end.ended_us);
+        bind_text(*st, 3, op->u.end.outcome), bind_text(*st, 4, op->u.end.reason);
+        break;
+    case STORE__OP_CSAT:
+        *st = c->st[ST_CSAT];
+        *must_change = 1;
+        bind_text(*st, 1, op->u.csat.conversation_id);
+        sqlite3_bind_int(*st, 2, op->u.csat.score);
+        sqlite3_bind_int64(*st, 3, op->u.csat.ts_us);
+        break;
+    case STORE__OP_LABEL:
+        *st = c->st[ST_LABEL];
+        *must_change = 1;
+        bind_text(*st, 1, op->u.label.conversation_id);
+        sqlite3_bind_int64(*st, 2, op->u.label.turn_seq);
+        bind_text(*st, 3, op->u.label.intent), bind_text(*st, 4, op->u.label.labeller);
+        sqlite3_bind_int64(*st, 5, op->u.label.ts_us);
+        break;
+    case STORE__OP_AUDIT:
+        *st = c->st[ST_AUDIT];
+        sqlite3_bind_int64(*st, 1, op->u.audit.ts_us);
+        bind_text(*st, 2, op->u.audit.actor), bind_text(*st, 3, op->u.audit.action);
+        bind_text(*st, 4, op->u.audit.target), bind_text(*st, 5, op->u.audit.detail_json);
+        break;
+    }
+}
+
+static const char *op_name(store__op_kind_t k)
+{
+    static const char *const names[] = {"conversation start", "turn", "event", "state",
+                                        "conversation end",   "csat", "label", "audit"};
+    return names[k];
+}
+
+/* Runs one statement; returns 0, CORE_ERR_INVALID or CORE_ERR_IO. */
+static int run_op(conn_t *c, const store__op_t *op, core_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    int must_change;
+    bind_op(c, op, &st, &must_change);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE)
+        return store__sqlite_err(c->db, rc, err, op_name(op->kind));
+    if (must_change && sqlite3_changes(c->db) == 0)
+        return core_err_set(err, CORE_ERR_INVALID, "%s: no such conversation or turn",
+                            op_name(op->kind));
+    if (op->kind == STORE__OP_CONV_END) {
+        st = c->st[ST_STATE_END];
+        bind_text(st, 1, op->u.end.conversation_id);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return store__sqlite_err(c->db, rc, err, "state end");
+    }
+    return 0;
+}
+
+static int sq_exec(conn_t *c, const char *sql, core_err_t *err)
+{
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : store__sqlite_err(c->db, rc, err, sql);
+}
+
+static int sq_begin(void *conn, core_err_t *err)
+{
+    return sq_exec(conn, "BEGIN IMMEDIATE", err);
+}
+
+static int sq_apply(void *conn, const store_batch_t *b, core_err_t *err)
+{
+    conn_t *c = conn;
+    int rc = sq_exec(c, "SAVEPOINT batch", err);
+    for (size_t i = 0; rc == 0 && i < b->len; i++)
+        rc = run_op(c, &b->ops[i], err);
+    if (rc == 0)
+        return sq_exec(c, "RELEASE batch", err);
+    /* A disk error may have rolled the transaction back already; the
+     * caller rolls back whatever is left. */
+    if (rc == CORE_ERR_IO || sqlite3_get_autocommit(c->db))
+        return CORE_ERR_IO;
+    core_err_t ignore;
+    if (sq_exec(c, "ROLLBACK TO batch", &ignore) != 0 || sq_exec(c, "RELEASE batch", &ignore) != 0)
+        return CORE_ERR_IO;
+    return rc == CORE_ERR_INVALID ? rc : CORE_ERR_INVALID;
+}
+
+static int sq_commit(void *conn, core_err_t *err)
+{
+    return sq_exec(conn, "COMMIT", err);
+}
+
+static void sq_rollback(void *conn)
+{
+    conn_t *c = conn;
+    if (!sqlite3_get_autocommit(c->db))
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int sq_probe(void *conn, core_err_t *err)
+{
+    conn_t *c = conn;
+    char sql[160];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO meta (key, value) VALUES ('probe', '%lld')"
+             " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+             (long long)core_wall_us());
+    int rc = sq_exec(c, "BEGIN IMMEDIATE", err);
+    if (rc == 0 && (rc = sq_exec(c, sql, err)) == 0 && (rc = sq_exec(c, "COMMIT", err)) == 0)
+        return 0;
+    sq_rollback(c);
+    return rc;
+}
+
+static int sq_prune(void *conn, int64_t text_before_us, int64_t all_before_us, int64_t *pruned,
+                    core_err_t *err)
+{
+    conn_t *c = conn;
+    char sql[1024];
+    /* Transcripts go first (text, events, state); the numeric columns the
+     * KPIs read stay until all_before_us. */
+    snprintf(sql, sizeof(sql),
+             "CREATE TEMP TABLE IF NOT EXISTS prune_ids (id TEXT PRIMARY KEY);"
+             "DELETE FROM prune_ids;"
+             "INSERT INTO prune_ids SELECT id FROM conversations WHERE ended_us < %lld"
+             " AND pruned = 0 LIMIT 5000;"
+             "UPDATE turns SET text=NULL, guard=NULL WHERE conversation_id IN prune_ids;"
+             "DELETE FROM events WHERE conversation_id IN prune_ids;"
+             "DELETE FROM conversation_state WHERE conversation_id IN prune_ids;"
+             "UPDATE conversations SET pruned=1 WHERE id IN prune_ids;",
+             (long long)text_before_us);
+    int rc = sq_begin(c, err);
+    if (rc == 0 && (rc = sq_exec(c, sql, err)) == 0) {
+        *pruned = sqlite3_changes(c->db);
+        snprintf(sql, sizeof(sql), "DELETE FROM conversations WHERE ended_us < %lld",
+                 (long long)all_before_us);
+        rc = sq_exec(c, sql, err);
+    }
+    if (rc == 0)
+        rc = sq_commit(c, err);
+    if (rc != 0)
+        sq_rollback(c);
+    return rc;
+}
+
+const store__backend_t store__sqlite_backend = {
+    .name = "sqlite",
+    .open = sq_open,
+    .begin = sq_begin,
+    .apply = sq_apply,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .prune = sq_prune,
+    .probe = sq_probe,
+    .close = sq_close,
+};

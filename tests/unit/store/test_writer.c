@@ -1,0 +1,265 @@
+/* The writer thread: group commit (everything queued while the writer was
+ * busy commits in one transaction), the bounded queue answering BUSY, a bad
+ * batch rejected alone, state loads on the thread pool, restore of active
+ * conversations, pruning, and close committing what was queued. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "store/store_int.h"
+#include "unit/store/store_fixture.h"
+
+static store_batch_t *turn_batch(const char *conv, int seq, int start)
+{
+    store_batch_t *b = store_batch_new();
+    if (start) {
+        store_conv_start_t st = {conv, "web", "f", "v1", "", NULL, FX_T0};
+        store_batch_conv_start(b, &st);
+    }
+    store_turn_t t = {.conversation_id = conv,
+                      .seq = seq,
+                      .direction = 'i',
+                      .ts_us = FX_T0,
+                      .text = "hi",
+                      .confidence = -1,
+                      .latency_us = -1,
+                      .channel = "web"};
+    store_batch_turn(b, &t);
+    store_batch_state(b, conv, "{\"step\":1}", 1, FX_T0);
+    return b;
+}
+
+static int64_t count(const char *path, const char *sql)
+{
+    core_err_t err;
+    store_db_t *db = store_db_open(path, &err);
+    assert_non_null(db);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db->db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    store_db_close(db);
+    return v;
+}
+
+static void test_group_commit(void **state)
+{
+    fx_t fx;
+    core_err_t err = {0};
+    assert_int_equal(fx_open(&fx, 1000, 64, &err), 0);
+    store__pause(fx.store, 1);
+    char id[32];
+    for (int i = 0; i < 200; i++) {
+        snprintf(id, sizeof(id), "g%d", i);
+        assert_int_equal(store_enqueue(fx.store, turn_batch(id, 1, 1), fx_done, &fx), 0);
+    }
+    store__pause(fx.store, 0);
+    fx_wait(&fx, 200);
+    assert_int_equal(fx.failed, 0);
+    store_stats_t st;
+    store_get_stats(fx.store, &st);
+    assert_int_equal(st.batches, 200);
+    assert_int_equal(st.turns, 200);
+    /* 200 queued batches, at most 64 per transaction: exactly 4 commits */
+    assert_int_equal(st.commits, 4);
+    assert_int_equal(st.max_group, 64);
+    assert_int_equal(st.group_hist[6], 3); /* 64-127 */
+    assert_int_equal(st.group_hist[3], 1); /* 8-15: the last 8 */
+    assert_int_equal(count(fx.path, "SELECT count(*) FROM turns"), 200);
+    fx_close(&fx);
+}
+
+static void test_queue_full_is_busy(void **state)
+{
+    fx_t fx;
+    core_err_t err = {0};
+    assert_int_equal(fx_open(&fx, 4, 64, &err), 0);
+    store__pause(fx.store, 1);
+    char id[32];
+    for (int i = 0; i < 4; i++) {
+        snprintf(id, sizeof(id), "q%d", i);
+        assert_int_equal(store_enqueue(fx.store, turn_batch(id, 1, 1), fx_done, &fx), 0);
+    }
+    store_batch_t *b = turn_batch("q4", 1, 1);
+    assert_int_equal(store_enqueue(fx.store, b, fx_done, &fx), CORE_ERR_BUSY);
+    store_batch_free(b); /* refused: still ours */
+    store_stats_t st;
+    store_get_stats(fx.store, &st);
+    assert_int_equal(st.busy, 1);
+    assert_int_equal(st.queued, 4);
+    store__pause(fx.store, 0);
+    fx_wait(&fx, 4);
+    /* recovers by itself once the queue drains */
+    assert_int_equal(store_enqueue(fx.store, turn_batch("q5", 1, 1), fx_done, &fx), 0);
+    fx_wait(&fx, 5);
+    assert_int_equal(fx.failed, 0);
+    assert_int_equal(count(fx.path, "SELECT count(*) FROM conversations"), 5);
+    fx_close(&fx);
+}
+
+typedef struct {
+    int status[3];
+    int n;
+} three_t;
+
+static void on_three(int status, void *data)
+{
+    three_t *t = data;
+    t->status[t->n++] = status;
+}
+
+static void test_bad_batch_rejected_alone(void **state)
+{
+    fx_t fx;
+    core_err_t err = {0};
+    assert_int_equal(fx_open(&fx, 100, 64, &err), 0);
+    three_t t = {{0}, 0};
+    store__pause(fx.store, 1);
+    assert_int_equal(store_enqueue(fx.store, turn_batch("ok1", 1, 1), on_three, &t), 0);
+    /* a turn for a conversation that was never started: foreign key */
+    assert_int_equal(store_enqueue(fx.store, turn_batch("ghost", 1, 0), on_three, &t), 0);
+    assert_int_equal(store_enqueue(fx.store, turn_batch("ok2", 1, 1), on_three, &t), 0);
+    store__pause(fx.store, 0);
+    while (t.n < 3)
+        uv_run(&fx.loop, UV_RUN_ONCE);
+    assert_int_equal(t.status[0], 0);
+    assert_int_equal(t.status[1], CORE_ERR_INVALID);
+    assert_int_equal(t.status[2], 0);
+    assert_int_equal(count(fx.path, "SELECT count(*) FROM turns"), 2);
+    assert_int_equal(count(fx.path, "SELECT count(*) FROM conversation_state"), 2);
+    /* a duplicate turn (same conversation and seq) is rejected too */
+    assert_int_equal(store_enqueue(fx.store, turn_batch("ok1", 1, 0), on_three, &t), 0);
+    t.n = 0;
+    while (t.n < 1)
+        uv_run(&fx.loop, UV_RUN_ONCE);
+    assert_int_equal(t.status[0], CORE_ERR_INVALID);
+    /* ending an unknown conversation is an error, not a silent no-op */
+    store_batch_t *b = store_batch_new();
+    store_batch_conv_end(b, "nobody", "contained", NULL, FX_T0);
+    assert_int_equal(store_enqueue(fx.store, b, on_three, &t), 0);
+    t.n = 0;
+    while (t.n < 1)
+        uv_run(&fx.loop, UV_RUN_ONCE);
+    assert_int_equal(t.status[0], CORE_ERR_INVALID);
+    fx_close(&fx);
+}
+
+typedef struct {
+    int status, active, done;
+    char *state;
+} load_t;
+
+static void on_load(int status, char *state_json, int active, void *data)
+{
+    load_t *l = data;
+    l->status = status;
+    l->state = state_json;
+    l->active = active;
+    l->done = 1;
+}
+
+static void collect(const char *id, const char *state_json, void *arg)
+{
+    char *out = arg;
+    strncat(out, id, 63 - strlen(out));
+    strncat(out, ";", 63 - strlen(out));
+    (void)state_json;
+}
+
+static void test_state_load_and_restore(void **state)
+{
+    fx_t fx;
+    core_err_t err = {0};
+    assert_int_equal(fx_open(&fx, 100, 64, &err), 0);
+    assert_int_equal(store_enqueue(fx.store, turn_batch("s1", 1, 1), fx_done, &fx), 0);
+    assert_int_equal(store_enqueue(fx.store, turn_batch("s2", 1, 1), fx_done, &fx), 0);
+    store_batch_t *b = store_batch_new();
+    store_batch_conv_end(b, "s2", "contained", NULL, FX_T0 + FX_S);
+    assert_int_equal(store_enqueue(fx.store, b, fx_done, &fx), 0);
+    fx_wait(&fx, 3);
+    assert_int_equal(fx.failed, 0);
+
+    load_t l = {0};
+    assert_int_equal(store_state_load_async(fx.store, "s1", on_load, &l), 0);
+    while (!l.done)
+        uv_run(&fx.loop, UV_RUN_ONCE);
+    assert_int_equal(l.status, 0);
+    assert_string_equal(l.state, "{\"step\":1}");
+    assert_int_equal(l.active, 1);
+    free(l.state);
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(store_state_load_async(fx.store, "missing", on_load, &l), 0);
+    while (!l.done)
+        uv_run(&fx.loop, UV_RUN_ONCE);
+    assert_int_equal(l.status, CORE_ERR_NOT_FOUND);
+    assert_null(l.state);
+
+    /* restore: only s1 is still active (s2 ended) */
+    store_db_t *db = store_db_open(fx.path, &err);
+    assert_non_null(db);
+    char ids[64] = "";
+    assert_int_equal(store_db_active_states(db, collect, ids, &err), 0);
+    assert_string_equal(ids, "s1;");
+    store_db_close(db);
+    fx_close(&fx);
+}
+
+static void test_close_commits_queued(void **state)
+{
+    fx_t fx;
+    core_err_t err = {0};
+    assert_int_equal(fx_open(&fx, 100, 8, &err), 0);
+    char id[32];
+    for (int i = 0; i < 30; i++) {
+        snprintf(id, sizeof(id), "z%d", i);
+        assert_int_equal(store_enqueue(fx.store, turn_batch(id, 1, 1), fx_done, &fx), 0);
+    }
+    store_close(fx.store); /* runs every callback before returning */
+    assert_int_equal(fx.done, 30);
+    assert_int_equal(fx.failed, 0);
+    fx.store = NULL;
+    uv_run(&fx.loop, UV_RUN_DEFAULT);
+    assert_int_equal(count(fx.path, "SELECT count(*) FROM turns"), 30);
+    fx_close(&fx);
+}
+
+static void test_prune(void **state)
+{
+    fx_t fx;
+    core_err_t err = {0};
+    assert_int_equal(fx_open(&fx, 100, 64, &err), 0);
+    int n = fx_load_kpi(&fx);
+    fx_wait(&fx, n);
+    assert_int_equal(fx.failed, 0);
+    /* transcripts of conversations ended before c3 ended lose their text */
+    assert_int_equal(store_prune_async(fx.store, FX_T0 + 23 * FX_H, 0, fx_done, &fx), 0);
+    fx_wait(&fx, n + 1);
+    assert_int_equal(fx.last_status, 0);
+    assert_int_equal(count(fx.path, "SELECT count(*) FROM turns WHERE text IS NULL"), 6);
+    assert_int_equal(count(fx.path, "SELECT count(*) FROM turns"), 12);
+    assert_int_equal(count(fx.path, "SELECT count(*) FROM conversation_state"), 3);
+    /* whole rows of conversations ended before c5 ended go */
+    assert_int_equal(store_prune_async(fx.store, 0, FX_T0 + 25 * FX_H, fx_done, &fx), 0);
+    fx_wait(&fx, n + 2);
+    assert_int_equal(count(fx.path, "SELECT count(*) FROM conversations"), 2);
+    assert_int_equal(count(fx.path, "SELECT count(*) FROM turns"), 4);
+    assert_int_equal(count(fx.path, "SELECT count(*) FROM labels"), 0);
+    fx_close(&fx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_group_commit),
+        cmocka_unit_test(test_queue_full_is_busy),
+        cmocka_unit_test(test_bad_batch_rejected_alone),
+        cmocka_unit_test(test_state_load_and_restore),
+        cmocka_unit_test(test_close_commits_queued),
+        cmocka_unit_test(test_prune),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
