@@ -314,16 +314,20 @@ static void render_series(core_buf_t *out, const family_def_t *d, const series_t
 int store_metrics_render(store_metrics_t *m, core_buf_t *out)
 {
     static const char *const types[] = {"counter", "gauge", "histogram"};
-    size_t before = out->len;
+    /* Rendered into an unbounded buffer first, so that out's limit is
+     * checked once and a cut-off exposition is never half-appended. */
+    core_buf_t text;
+    core_buf_init(&text, (size_t)-1);
     uv_mutex_lock(&m->mu);
     for (int f = 0; f < STORE_M__COUNT; f++) {
         const family_def_t *d = &defs[f];
-        core_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", d->name, d->help, d->name,
+        core_buf_printf(&text, "# HELP %s %s\n# TYPE %s %s\n", d->name, d->help, d->name,
                         types[d->type]);
         for (int i = 0; i < m->fam[f].len; i++)
-            render_series(out, d, &m->fam[f].series[i]);
+            render_series(&text, d, &m->fam[f].series[i]);
     }
     uv_mutex_unlock(&m->mu);
-    /* Each append fails only at the buffer's limit; report that once. */
-    return out->len > before && out->len < out->limit ? 0 : CORE_ERR_LIMIT;
+    int rc = core_buf_append(out, text.data, text.len);
+    core_buf_dispose(&text);
+    return rc;
 }

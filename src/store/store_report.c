@@ -376,7 +376,7 @@ static int report_grouped(store_db_t *db, const store_report_query_t *q, int by,
     qsort(r.rows, r.len, sizeof(row_t), cmp_rows);
     for (size_t i = 0; i < r.len; i++) {
         row_t *row = &r.rows[i];
-        if (rc == 0 && row->v[K_CONVS] > 0) {
+        if (rc == 0 && (row->v[K_CONVS] > 0 || r.ngroups == 0)) {
             finish_row(q, row);
             json_array_append(arr, row->obj);
         }
