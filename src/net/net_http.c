@@ -66,6 +66,13 @@ static int head_bytes(net_conn_t *c, const char *at, size_t len)
     return 0;
 }
 
+/* RFC 9110 token characters, the only ones allowed in a header name. */
+static int is_tchar(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           (ch && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
 static int piece_done(net_req_t *req, net_off_t *out)
 {
     out->off = req->piece_off;
@@ -106,7 +113,11 @@ static int on_header_field_complete(llhttp_t *p)
     }
     if (piece_done(req, &req->hdrs[req->nhdrs].name) != 0)
         return fail(c, 431, "headers_too_large", "request line and headers are too large");
-    return 0;
+    const net_off_t *name = &req->hdrs[req->nhdrs].name;
+    for (uint32_t i = 0; i < name->len; i++)
+        if (!is_tchar((unsigned char)req->hbuf.data[name->off + i]))
+            return fail(c, 400, "bad_request", "invalid header name");
+    return name->len ? 0 : fail(c, 400, "bad_request", "empty header name");
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len)

@@ -366,8 +366,11 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     if (c->closing)
         return;
     net__conn_flush(c);
+    if (c->closing)
+        return;
+    net__conn_update_read(c);
     if (!c->closing)
-        net__conn_update_read(c);
+        net__conn_update_timer(c);
 }
 
 void net__conn_update_read(net_conn_t *c)

@@ -249,10 +249,12 @@ def recv_until_closed(sock, timeout=10.0):
 
 
 def read_response(sock, buf=b"", timeout=10.0):
-    """Reads one HTTP response from sock: (status, headers, body, leftover)."""
-    sock.settimeout(timeout)
+    """Reads one HTTP response from sock (None: buf holds it all):
+    (status, headers, body, leftover)."""
+    if sock is not None:
+        sock.settimeout(timeout)
     while b"\r\n\r\n" not in buf:
-        b = sock.recv(65536)
+        b = sock.recv(65536) if sock is not None else b""
         if not b:
             raise DaemonError("connection closed before a response; got %r" % buf)
         buf += b
@@ -267,7 +269,7 @@ def read_response(sock, buf=b"", timeout=10.0):
     if status in (100, 101):
         n = 0
     while len(rest) < n:
-        b = sock.recv(65536)
+        b = sock.recv(65536) if sock is not None else b""
         if not b:
             raise DaemonError("connection closed inside a body")
         rest += b
