@@ -5,7 +5,7 @@
 set -eu
 
 # Build toolchain and libraries (DESIGN.md, "Conventions").
-BUILD_PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
+BUILD_PKGS="build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
   libuv1-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev
   libwslay-dev libcmocka-dev node-llhttp libutf8proc-dev libpcre2-dev
   libsystemd-dev"
