@@ -39,6 +39,7 @@ typedef struct guard_decision_s {
     guard_action_t action; /* what the rule decided */
     size_t start, end;     /* byte range in the checked text (0,0 if whole text) */
     double score;          /* detector score where it has one, else 1 */
+    const char *reason;    /* borrowed reason code when action >= BLOCK, else NULL */
 } guard_decision_t;
 
 /* A value a redaction removed, kept so a slot the flow marks sensitive can
@@ -49,25 +50,45 @@ typedef struct guard_sensitive_s {
 } guard_sensitive_t;
 
 typedef struct guard_result_s {
-    guard_action_t action;   /* the strongest action of all decisions */
-    char *text;              /* owned: the text to carry on with (redacted if REDACT) */
+    guard_action_t action; /* the strongest action of all decisions */
+    char *text;            /* owned: the text to carry on with (redacted if REDACT) */
     size_t text_len;
-    const char *reply;       /* borrowed: the safe reply when BLOCK, else NULL */
-    const char *reason;      /* borrowed: escalation/block reason code, else NULL */
+    const char *reply;  /* borrowed: the safe reply when BLOCK, else NULL */
+    const char *reason; /* borrowed: escalation/block reason code, else NULL */
     guard_decision_t decisions[GUARD_MAX_DECISIONS];
     size_t n_decisions;
     guard_sensitive_t sensitive[GUARD_MAX_SENSITIVE];
     size_t n_sensitive;
+    size_t n_dropped;  /* decisions beyond GUARD_MAX_DECISIONS (counted, not kept) */
+    int use_fallback;  /* output only: an LLM answer failed a rail; say the flow's
+                          fallback instead (reply is the rule's default for it) */
+    const char *stage; /* "input" or "output" (static) */
 } guard_result_t;
+
+/* Token-bucket state for one rate-limited key (a conversation or a sender).
+ * The caller keeps one per key (zero-initialised: a fresh bucket starts
+ * full) and passes it in the context; the guard updates it. */
+typedef struct guard_bucket_s {
+    double tokens;    /* tokens left; refilled at the rule's rate */
+    int64_t last_us;  /* time of the last refill, caller's clock */
+    int primed;       /* 0 until the first turn fills the bucket */
+    uint32_t refused; /* turns refused since the bucket was created */
+} guard_bucket_t;
 
 /* What the rails need to know about the turn. */
 typedef struct guard_ctx_s {
-    const char *channel;     /* "chat", "web", "sms", "voice" */
-    const char *flow;        /* current flow name, for per-flow overrides; may be NULL */
-    int to_llm;              /* input will reach an llm node: injection rails apply */
-    int from_llm;            /* output was written by an LLM: promise/phrase rails apply */
-    int allow_pii;           /* output message is marked as allowed to show PII */
-    int64_t now_us;          /* for rate limits */
+    const char *channel; /* "chat", "web", "sms", "voice" */
+    const char *flow;    /* current flow name, for per-flow overrides; may be NULL */
+    int to_llm;          /* input will reach an llm node: injection rails apply */
+    int from_llm;        /* output was written by an LLM: promise/phrase rails apply */
+    int allow_pii;       /* output message is marked as allowed to show PII */
+    int64_t now_us;      /* for rate limits */
+    /* Optional; NULL skips the matching rate limit. Mutated by guard_check_input. */
+    guard_bucket_t *conversation_bucket;
+    guard_bucket_t *sender_bucket;
+    /* Optional, copied into event records only. */
+    const char *conversation; /* conversation key */
+    const char *flow_version; /* version (hash) of the flow set in force */
 } guard_ctx_t;
 
 /* Compiles rules from JSON text (file names the source in diagnostics). */
@@ -85,5 +106,46 @@ int guard_check_output(const guard_rules_t *rules, const guard_ctx_t *ctx, const
 void guard_result_dispose(guard_result_t *r);
 
 const char *guard_action_name(guard_action_t a); /* "allow", "redact", "block", "escalate" */
+/* Parses an action name; returns 0 or CORE_ERR_INVALID. */
+int guard_action_parse(const char *name, guard_action_t *out);
+
+/* ---- overrides and introspection ----------------------------------------- */
+
+/* Applies an override document (same schema as guardrails.json; a flow
+ * file's "guardrails" object) on top of base: objects merge key by key,
+ * everything else replaces. Returns new owned rules; base is unchanged. */
+int guard_rules_override(const guard_rules_t *base, const char *json_text, size_t len,
+                         const char *file, guard_rules_t **out, core_diags_t *diags);
+/* The shipped default rules as JSON text (static; config/guardrails.json
+ * holds the same document). */
+const char *guard_rules_default_json(void);
+/* Rule names the rules can emit, for reports and `chorusctl guard`: calls
+ * fn once per enabled rule. */
+void guard_rules_foreach(const guard_rules_t *rules, void (*fn)(const char *rule, void *arg),
+                         void *arg);
+
+/* ---- audit events ---------------------------------------------------------- */
+
+/* One rail decision as the store persists it and reports count it. Strings
+ * are borrowed from the result, the rules and the context: copy them before
+ * any of those go away. */
+typedef struct guard_event_s {
+    int64_t ts_us;            /* ctx->now_us */
+    const char *stage;        /* "input" | "output" */
+    const char *rule;         /* "pii.card", "injection", "rate.sender", ... */
+    guard_action_t action;    /* the rule's action */
+    const char *reason;       /* reason code for block/escalate, else NULL */
+    const char *conversation; /* ctx->conversation, may be NULL */
+    const char *channel;      /* ctx->channel */
+    const char *flow;         /* ctx->flow, may be NULL */
+    const char *flow_version; /* ctx->flow_version, may be NULL */
+    double score;             /* detector score */
+    size_t start, end;        /* byte range in the checked text: never the text itself */
+} guard_event_t;
+
+/* Writes one event per decision of r into out (at most max); returns the
+ * number of decisions (which may exceed max). */
+size_t guard_result_events(const guard_result_t *r, const guard_ctx_t *ctx, guard_event_t *out,
+                           size_t max);
 
 #endif

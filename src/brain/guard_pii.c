@@ -1,0 +1,381 @@
+/* PII detectors: each finds candidates by shape and keeps only those that
+ * pass the format's own validation (Luhn and issuer prefixes for cards,
+ * issued ranges for SSNs, per-country length and mod-97 for IBANs, numbering
+ * plans for phones), so that order numbers, dates and versions pass through.
+ * Context words decide the ambiguous shapes: a bare 9-digit run is an SSN
+ * only after "SSN" or "social security"; a Luhn-valid 16-digit run after
+ * "order" or "tracking" is not a card unless card words are there too. */
+#include <string.h>
+
+#include "brain/guard_int.h"
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int is_alpha(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static int is_alnum(char c)
+{
+    return is_digit(c) || is_alpha(c);
+}
+
+static char lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+void gd_spans_add(gd_spans_t *s, size_t start, size_t end, int kind)
+{
+    for (size_t i = 0; i < s->len; i++)
+        if (start < s->items[i].end && s->items[i].start < end)
+            return;
+    if (s->len < GD_MAX_SPANS)
+        s->items[s->len++] = (gd_span_t){start, end, kind};
+}
+
+void gd_spans_sort(gd_spans_t *s)
+{
+    for (size_t i = 1; i < s->len; i++) {
+        gd_span_t v = s->items[i];
+        size_t j = i;
+        while (j > 0 && s->items[j - 1].start > v.start) {
+            s->items[j] = s->items[j - 1];
+            j--;
+        }
+        s->items[j] = v;
+    }
+}
+
+/* True if one of the NULL-terminated words occurs (at a word start) in the
+ * `window` bytes before pos. */
+int gd_context_has(const char *t, size_t pos, size_t window, const char *const *words)
+{
+    size_t from = pos > window ? pos - window : 0;
+    for (const char *const *w = words; *w; w++) {
+        size_t wl = strlen(*w);
+        for (size_t i = from; i + wl <= pos; i++) {
+            if (i > 0 && is_alpha(t[i - 1]))
+                continue;
+            size_t k = 0;
+            while (k < wl && lower(t[i + k]) == (*w)[k])
+                k++;
+            if (k == wl)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+static const char *const not_card_words[] = {
+    "order",   "tracking", "track",   "invoice", "ref",         "confirmation", "shipment",
+    "parcel",  "package",  "ticket",  "booking", "reservation", "serial",       "imei",
+    "receipt", "case",     "account", "member",  "policy",      "claim",        NULL};
+static const char *const card_words[] = {"card",  "visa", "mastercard", "amex",  "credit",
+                                         "debit", "cc",   "cvv",        "expir", NULL};
+static const char *const ssn_words[] = {"ssn",   "social security", "social sec", "social", "ss#",
+                                        "ss no", "tax id",          "taxpayer",   NULL};
+
+/* A run of digits in groups split by single spaces or dashes. */
+typedef struct {
+    char digits[40];
+    size_t n;          /* digits */
+    size_t groups[12]; /* digits per group */
+    size_t gend[12];   /* text offset just past each group */
+    size_t n_groups;
+} digit_run_t;
+
+/* True if a digit at i starts a run: not glued to letters or to an earlier
+ * digit group ("12-4111..." is one structure, not a card at "4111"). */
+int gd_run_starts(const char *t, size_t i)
+{
+    if (i == 0)
+        return 1;
+    char p = t[i - 1];
+    if (is_alnum(p))
+        return 0;
+    if ((p == '-' || p == '.' || p == '/') && i >= 2 && is_digit(t[i - 2]))
+        return 0;
+    return 1;
+}
+
+static size_t read_run(const char *t, size_t n, size_t i, const char *seps, digit_run_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    size_t j = i;
+    while (j < n && r->n_groups < 12) {
+        size_t g = 0;
+        while (j < n && is_digit(t[j])) {
+            if (r->n < sizeof(r->digits))
+                r->digits[r->n] = t[j];
+            r->n++;
+            g++;
+            j++;
+        }
+        r->groups[r->n_groups] = g;
+        r->gend[r->n_groups++] = j;
+        if (j + 1 < n && strchr(seps, t[j]) != NULL && t[j] != '\0' && is_digit(t[j + 1]))
+            j++;
+        else
+            break;
+    }
+    return j;
+}
+
+int gd_glued_after(const char *t, size_t n, size_t end)
+{
+    if (end >= n)
+        return 0;
+    if (is_alnum(t[end]))
+        return 1;
+    /* "4111...1111-22" or "123-45-6789.5": part of a larger number */
+    return (t[end] == '-' || t[end] == '.' || t[end] == '/') && end + 1 < n && is_digit(t[end + 1]);
+}
+
+int gd_luhn_ok(const char *d, size_t n)
+{
+    int sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        int v = d[n - 1 - i] - '0';
+        if (i % 2 == 1) {
+            v *= 2;
+            if (v > 9)
+                v -= 9;
+        }
+        sum += v;
+    }
+    return n > 0 && sum % 10 == 0;
+}
+
+static int prefix_num(const char *d, size_t k)
+{
+    int v = 0;
+    for (size_t i = 0; i < k; i++)
+        v = v * 10 + (d[i] - '0');
+    return v;
+}
+
+int gd_card_prefix_ok(const char *d, size_t n)
+{
+    int p1 = d[0] - '0', p2 = prefix_num(d, 2), p3 = prefix_num(d, 3), p4 = prefix_num(d, 4);
+    if (p1 == 4)
+        return n == 13 || n == 16 || n == 19; /* Visa */
+    if ((p2 >= 51 && p2 <= 55) || (p4 >= 2221 && p4 <= 2720))
+        return n == 16; /* Mastercard */
+    if (p2 == 34 || p2 == 37)
+        return n == 15; /* American Express */
+    if (p4 == 6011 || p2 == 65 || (p3 >= 644 && p3 <= 649))
+        return n >= 16 && n <= 19; /* Discover */
+    if (p4 >= 3528 && p4 <= 3589)
+        return n >= 16 && n <= 19; /* JCB */
+    if (p2 == 36 || p2 == 38 || p2 == 39 || (p3 >= 300 && p3 <= 305))
+        return n >= 14 && n <= 19; /* Diners Club */
+    if (p2 == 62)
+        return n >= 16 && n <= 19; /* UnionPay */
+    if (p2 == 50 || (p2 >= 56 && p2 <= 69))
+        return n >= 12 && n <= 19; /* Maestro */
+    return 0;
+}
+
+/* Grouped numbers must be grouped the way cards are printed. */
+static int card_groups_ok(const digit_run_t *r, size_t ng)
+{
+    if (ng == 1)
+        return 1;
+    if (ng == 3 && r->groups[0] == 4 && r->groups[1] == 6 &&
+        (r->groups[2] == 5 || r->groups[2] == 4))
+        return 1; /* Amex 4-6-5, Diners 4-6-4 */
+    for (size_t g = 0; g + 1 < ng; g++)
+        if (r->groups[g] != 4)
+            return 0;
+    return r->groups[ng - 1] >= 1 && r->groups[ng - 1] <= 4;
+}
+
+void gd_scan_cards(const char *t, size_t n, gd_spans_t *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!is_digit(t[i]) || !gd_run_starts(t, i))
+            continue;
+        digit_run_t r;
+        size_t j = read_run(t, n, i, " -", &r);
+        /* try the longest prefix of whole groups that is a valid card */
+        size_t digits = r.n;
+        for (size_t ng = r.n_groups; ng >= 1; ng--) {
+            size_t end = r.gend[ng - 1];
+            if (digits >= 12 && digits <= 19 && !gd_glued_after(t, n, end) &&
+                card_groups_ok(&r, ng) && gd_card_prefix_ok(r.digits, digits) &&
+                gd_luhn_ok(r.digits, digits)) {
+                if (!gd_context_has(t, i, 32, not_card_words) ||
+                    gd_context_has(t, i, 32, card_words))
+                    gd_spans_add(out, i, end, GD_CARD);
+                break;
+            }
+            digits -= r.groups[ng - 1];
+        }
+        i = j;
+    }
+}
+
+int gd_ssn_ok(int area, int group, int serial)
+{
+    if (area <= 0 || area == 666 || area >= 900 || group <= 0 || serial <= 0)
+        return 0;
+    /* numbers published in advertising and never valid for a person */
+    if ((area == 78 && group == 5 && serial == 1120) ||
+        (area == 219 && group == 9 && serial == 9999))
+        return 0;
+    return 1;
+}
+
+void gd_scan_ssns(const char *t, size_t n, gd_spans_t *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!is_digit(t[i]) || !gd_run_starts(t, i))
+            continue;
+        digit_run_t r;
+        size_t j = read_run(t, n, i, " -", &r);
+        int shaped = 0;
+        if (r.n_groups >= 3 && r.groups[0] == 3 && r.groups[1] == 2 && r.groups[2] == 4) {
+            /* same separator twice; a trailing group means a longer number */
+            char s1 = t[i + 3], s2 = t[i + 6];
+            shaped = s1 == s2 && (r.n_groups == 3 || s1 == ' ');
+        } else if (r.n_groups >= 1 && r.groups[0] == 9) {
+            shaped = gd_context_has(t, i, 40, ssn_words) && (r.n_groups == 1 || t[i + 9] == ' ');
+        }
+        size_t end = r.n_groups >= 3 && r.groups[0] == 3 ? r.gend[2] : r.gend[0];
+        if (shaped && !gd_glued_after(t, n, end) &&
+            gd_ssn_ok(prefix_num(r.digits, 3), prefix_num(r.digits + 3, 2),
+                      prefix_num(r.digits + 5, 4)))
+            gd_spans_add(out, i, end, GD_SSN);
+        i = j;
+    }
+}
+
+/* IBAN lengths by country (ISO 13616 registry). */
+static const struct {
+    char cc[3];
+    unsigned char len;
+} iban_len[] = {
+    {"AD", 24}, {"AE", 23}, {"AL", 28}, {"AT", 20}, {"AZ", 28}, {"BA", 20}, {"BE", 16}, {"BG", 22},
+    {"BH", 22}, {"BR", 29}, {"CH", 21}, {"CR", 22}, {"CY", 28}, {"CZ", 24}, {"DE", 22}, {"DK", 18},
+    {"DO", 28}, {"EE", 20}, {"EG", 29}, {"ES", 24}, {"FI", 18}, {"FO", 18}, {"FR", 27}, {"GB", 22},
+    {"GE", 22}, {"GI", 23}, {"GL", 18}, {"GR", 27}, {"GT", 28}, {"HR", 21}, {"HU", 28}, {"IE", 22},
+    {"IL", 23}, {"IS", 26}, {"IT", 27}, {"JO", 30}, {"KW", 30}, {"KZ", 20}, {"LB", 28}, {"LI", 21},
+    {"LT", 20}, {"LU", 20}, {"LV", 21}, {"MC", 27}, {"MD", 24}, {"ME", 22}, {"MK", 19}, {"MR", 27},
+    {"MT", 31}, {"MU", 30}, {"NL", 18}, {"NO", 15}, {"PK", 24}, {"PL", 28}, {"PS", 29}, {"PT", 25},
+    {"QA", 29}, {"RO", 24}, {"RS", 22}, {"SA", 24}, {"SE", 24}, {"SI", 19}, {"SK", 24}, {"SM", 27},
+    {"TN", 24}, {"TR", 26}, {"UA", 29}, {"VG", 24}, {"XK", 20},
+};
+
+static size_t iban_country_len(char a, char b)
+{
+    a = (char)(a & ~0x20);
+    b = (char)(b & ~0x20);
+    for (size_t i = 0; i < sizeof(iban_len) / sizeof(iban_len[0]); i++)
+        if (iban_len[i].cc[0] == a && iban_len[i].cc[1] == b)
+            return iban_len[i].len;
+    return 0;
+}
+
+int gd_iban_ok(const char *s, size_t n)
+{
+    if (n < 15 || n > 34 || !is_alpha(s[0]) || !is_alpha(s[1]) || !is_digit(s[2]) ||
+        !is_digit(s[3]) || iban_country_len(s[0], s[1]) != n)
+        return 0;
+    unsigned rem = 0;
+    for (size_t k = 0; k < n; k++) {
+        char c = s[(k + 4) % n]; /* the first four characters move to the end */
+        if (is_digit(c)) {
+            rem = (rem * 10 + (unsigned)(c - '0')) % 97;
+        } else if (is_alpha(c)) {
+            unsigned v = (unsigned)(lower(c) - 'a') + 10;
+            rem = (rem * 100 + v) % 97;
+        } else {
+            return 0;
+        }
+    }
+    return rem == 1;
+}
+
+void gd_scan_ibans(const char *t, size_t n, gd_spans_t *out)
+{
+    for (size_t i = 0; i + 15 <= n; i++) {
+        if ((i > 0 && is_alnum(t[i - 1])) || !is_alpha(t[i]) || !is_alpha(t[i + 1]) ||
+            !is_digit(t[i + 2]) || !is_digit(t[i + 3]))
+            continue;
+        size_t want = iban_country_len(t[i], t[i + 1]);
+        if (want == 0)
+            continue;
+        char compact[34];
+        size_t c = 0, j = i;
+        while (j < n && c < want) {
+            if (is_alnum(t[j]))
+                compact[c++] = t[j++];
+            else if (t[j] == ' ' && j + 1 < n && is_alnum(t[j + 1]) && c > 0)
+                j++;
+            else
+                break;
+        }
+        if (c == want && (j >= n || !is_alnum(t[j])) && gd_iban_ok(compact, c)) {
+            gd_spans_add(out, i, j, GD_IBAN);
+            i = j;
+        }
+    }
+}
+
+static int is_local_char(char c)
+{
+    return is_alnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-';
+}
+
+static int is_domain_char(char c)
+{
+    return is_alnum(c) || c == '-' || c == '.';
+}
+
+/* Checks a domain: labels of letters, digits and inner dashes, an alphabetic
+ * top-level label of at least two letters. */
+static int domain_ok(const char *d, size_t n)
+{
+    size_t label = 0, dots = 0, tld_alpha = 1;
+    for (size_t k = 0; k < n; k++) {
+        if (d[k] == '.') {
+            if (label == 0 || d[k - 1] == '-')
+                return 0;
+            dots++;
+            label = 0;
+            tld_alpha = 1;
+            continue;
+        }
+        if (label == 0 && d[k] == '-')
+            return 0;
+        if (!is_alpha(d[k]))
+            tld_alpha = 0;
+        label++;
+    }
+    return dots >= 1 && label >= 2 && tld_alpha;
+}
+
+void gd_scan_emails(const char *t, size_t n, gd_spans_t *out)
+{
+    for (size_t at = 1; at + 3 < n; at++) {
+        if (t[at] != '@')
+            continue;
+        size_t s = at;
+        while (s > 0 && is_local_char(t[s - 1]))
+            s--;
+        while (s < at && (t[s] == '.' || t[s] == '-'))
+            s++; /* a sentence's punctuation is not part of the address */
+        size_t e = at + 1;
+        while (e < n && is_domain_char(t[e]))
+            e++;
+        while (e > at + 1 && (t[e - 1] == '.' || t[e - 1] == '-'))
+            e--;
+        if (s < at && domain_ok(t + at + 1, e - at - 1))
+            gd_spans_add(out, s, e, GD_EMAIL);
+    }
+}

@@ -1,0 +1,456 @@
+/* Folded tokens and term lists: the matcher behind blocked topics, abuse
+ * lists, banned phrases and promises, and the text the injection signals
+ * read. Folding defeats the usual disguises: case, accents and look-alike
+ * letters (utf8proc, only for non-ASCII input), leetspeak ("sh1t", "a$$"),
+ * masking ("f*ck"), stretched letters ("fuuuck") and separated letters
+ * ("f.u.c.k", "f u c k"). Terms still match whole words, so "class" never
+ * matches "ass". */
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+#include "brain/guard_int.h"
+
+enum { C_SEP, C_LETTER, C_DIGIT, C_SYMBOL, C_DROP };
+
+typedef struct {
+    gd_norm_t *nm;
+    size_t cap;     /* of nm->buf */
+    size_t tok_cap; /* of nm->toks */
+    size_t cur_off; /* start in buf of the token being built */
+    size_t cur_start, cur_end;
+    int has_letter;
+} builder_t;
+
+static int classify(uint32_t c)
+{
+    if (c >= 'a' && c <= 'z')
+        return C_LETTER;
+    if (c >= '0' && c <= '9')
+        return C_DIGIT;
+    if (c == '@' || c == '$' || c == '!' || c == '|' || c == '+' || c == '*')
+        return C_SYMBOL;
+    if (c == '\'' || c == 0x2019)
+        return C_DROP; /* "don't" is one word */
+    if (c >= 0x80)
+        return C_LETTER; /* letters of other scripts stay part of words */
+    return C_SEP;
+}
+
+static char leet(char c)
+{
+    switch (c) {
+    case '0':
+        return 'o';
+    case '1':
+    case '!':
+    case '|':
+        return 'i';
+    case '3':
+        return 'e';
+    case '4':
+    case '@':
+        return 'a';
+    case '5':
+    case '$':
+        return 's';
+    case '7':
+    case '+':
+        return 't';
+    case '8':
+        return 'b';
+    case '9':
+        return 'g';
+    default:
+        return c;
+    }
+}
+
+static void finish_token(builder_t *b)
+{
+    gd_norm_t *nm = b->nm;
+    char *s = nm->buf + b->cur_off;
+    size_t len = nm->buf_len - b->cur_off;
+    /* trailing "!", "+", "|", "*" and leading "!", "+", "|" are punctuation */
+    while (len > 0 && strchr("!+|*", s[len - 1]) != NULL)
+        len--;
+    size_t lead = 0;
+    while (lead < len && strchr("!+|*", s[lead]) != NULL)
+        lead++;
+    if (lead > 0)
+        memmove(s, s + lead, len - lead);
+    len -= lead;
+    if (len > 0 && b->has_letter)
+        for (size_t k = 0; k < len; k++)
+            s[k] = leet(s[k]);
+    if (len > 0) {
+        if (nm->n_toks == b->tok_cap) {
+            b->tok_cap = b->tok_cap ? b->tok_cap * 2 : 32;
+            nm->toks = core_xrealloc(nm->toks, b->tok_cap * sizeof(*nm->toks));
+        }
+        nm->toks[nm->n_toks++] = (gd_tok_t){(uint32_t)b->cur_off, (uint32_t)len,
+                                            (uint32_t)b->cur_start, (uint32_t)b->cur_end};
+    }
+    nm->buf_len = b->cur_off + len;
+    b->cur_off = nm->buf_len;
+    b->has_letter = 0;
+}
+
+static void push(builder_t *b, uint32_t c, size_t ostart, size_t oend)
+{
+    int cls = classify(c);
+    if (cls == C_DROP)
+        return;
+    if (cls == C_SEP) {
+        if (b->nm->buf_len > b->cur_off)
+            finish_token(b);
+        return;
+    }
+    if (b->nm->buf_len == b->cur_off)
+        b->cur_start = ostart;
+    b->cur_end = oend;
+    if (cls == C_LETTER)
+        b->has_letter = 1;
+    utf8proc_uint8_t enc[4];
+    utf8proc_ssize_t ne = c < 0x80 ? 1 : utf8proc_encode_char((utf8proc_int32_t)c, enc);
+    if (c < 0x80)
+        enc[0] = (utf8proc_uint8_t)c;
+    if (b->nm->buf_len + (size_t)ne + 1 > b->cap) {
+        b->cap = b->cap * 2 + 16;
+        b->nm->buf = core_xrealloc(b->nm->buf, b->cap);
+    }
+    memcpy(b->nm->buf + b->nm->buf_len, enc, (size_t)ne);
+    b->nm->buf_len += (size_t)ne;
+}
+
+/* Look-alike letters from Cyrillic and Greek that survive case folding. */
+static uint32_t homoglyph(uint32_t c)
+{
+    static const uint32_t from[] = {0x430, 0x435, 0x43e, 0x440, 0x441, 0x445, 0x443,
+                                    0x456, 0x455, 0x3bf, 0x3b1, 0x3b5, 0x3c1, 0x3ba};
+    static const char to[] = "aeopcxyisoaepk";
+    for (size_t i = 0; i < sizeof(from) / sizeof(from[0]); i++)
+        if (from[i] == c)
+            return (uint32_t)(unsigned char)to[i];
+    return c;
+}
+
+static void push_unicode(builder_t *b, const char *text, size_t len, size_t *i)
+{
+    utf8proc_int32_t cp;
+    utf8proc_ssize_t n =
+        utf8proc_iterate((const utf8proc_uint8_t *)text + *i, (utf8proc_ssize_t)(len - *i), &cp);
+    if (n <= 0) {
+        push(b, ' ', *i, *i + 1); /* invalid UTF-8 separates words */
+        *i += 1;
+        return;
+    }
+    utf8proc_int32_t out[8];
+    int last = 0;
+    utf8proc_ssize_t m =
+        utf8proc_decompose_char(cp, out, 8,
+                                UTF8PROC_CASEFOLD | UTF8PROC_COMPAT | UTF8PROC_STRIPMARK |
+                                    UTF8PROC_DECOMPOSE | UTF8PROC_IGNORE,
+                                &last);
+    for (utf8proc_ssize_t k = 0; k < m && k < 8; k++) {
+        uint32_t c = homoglyph((uint32_t)out[k]);
+        utf8proc_category_t cat = utf8proc_category((utf8proc_int32_t)c);
+        if (c >= 0x80 && !(cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO) &&
+            !(cat >= UTF8PROC_CATEGORY_ND && cat <= UTF8PROC_CATEGORY_NO))
+            c = ' '; /* other punctuation and symbols separate words */
+        push(b, c, *i, *i + (size_t)n);
+    }
+    *i += (size_t)n;
+}
+
+/* True if the separators before tokens a and b (a-1..a and b-1..b) are the
+ * same bytes. */
+static int same_gap(const gd_norm_t *nm, const char *text, size_t a, size_t b)
+{
+    size_t la = nm->toks[a].start - nm->toks[a - 1].end;
+    size_t lb = nm->toks[b].start - nm->toks[b - 1].end;
+    return la == lb && memcmp(text + nm->toks[a - 1].end, text + nm->toks[b - 1].end, la) == 0;
+}
+
+/* Joins runs of three or more one-letter tokens split by the same one to
+ * three separator characters: "f.u.c.k", "f u c k", "f - u - c - k" (a
+ * different gap ends the run, so "a f.u.c.k" joins only the last four). */
+static void join_singletons(gd_norm_t *nm, const char *text)
+{
+    size_t w = 0;
+    for (size_t r = 0; r < nm->n_toks;) {
+        size_t e = r + 1;
+        while (nm->toks[r].len == 1 && e < nm->n_toks && nm->toks[e].len == 1 &&
+               nm->toks[e].start - nm->toks[e - 1].end <= 3 &&
+               (e == r + 1 || same_gap(nm, text, r + 1, e)))
+            e++;
+        gd_tok_t t = nm->toks[r];
+        if (e - r >= 3) {
+            /* tokens are stored back to back in buf, so a run is contiguous */
+            t.len = (uint32_t)(e - r);
+            t.end = nm->toks[e - 1].end;
+        } else {
+            e = r + 1;
+        }
+        nm->toks[w++] = t;
+        r = e;
+    }
+    nm->n_toks = w;
+}
+
+static void build_flat(gd_norm_t *nm)
+{
+    nm->flat = core_xmalloc(nm->buf_len + nm->n_toks + 1);
+    size_t k = 0;
+    for (size_t t = 0; t < nm->n_toks; t++) {
+        if (t > 0)
+            nm->flat[k++] = ' ';
+        memcpy(nm->flat + k, nm->buf + nm->toks[t].off, nm->toks[t].len);
+        k += nm->toks[t].len;
+    }
+    nm->flat[k] = '\0';
+    nm->flat_len = k;
+}
+
+void gd_norm_build(gd_norm_t *nm, const char *text, size_t len)
+{
+    memset(nm, 0, sizeof(*nm));
+    builder_t b = {.nm = nm, .cap = len + 16};
+    nm->buf = core_xmalloc(b.cap);
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)text[i];
+        if (c < 0x80) {
+            push(&b, (c >= 'A' && c <= 'Z') ? c + 32u : c, i, i + 1);
+            i++;
+        } else {
+            push_unicode(&b, text, len, &i);
+        }
+    }
+    if (nm->buf_len > b.cur_off)
+        finish_token(&b);
+    join_singletons(nm, text);
+    build_flat(nm);
+}
+
+void gd_norm_dispose(gd_norm_t *nm)
+{
+    free(nm->buf);
+    free(nm->toks);
+    free(nm->flat);
+    memset(nm, 0, sizeof(*nm));
+}
+
+/* ---- term lists ----------------------------------------------------------- */
+
+void gd_terms_init(gd_terms_t *tl)
+{
+    memset(tl, 0, sizeof(*tl));
+}
+
+void gd_terms_add(gd_terms_t *tl, const char *phrase)
+{
+    size_t pl = strlen(phrase);
+    int prefix = pl > 1 && phrase[pl - 1] == '*';
+    gd_norm_t nm;
+    gd_norm_build(&nm, phrase, pl - (size_t)prefix);
+    if (nm.n_toks == 0 || nm.n_toks > 255) {
+        gd_norm_dispose(&nm);
+        return;
+    }
+    /* the flattened form with spaces turned into NULs is the word list */
+    for (size_t k = 0; k < nm.flat_len; k++)
+        if (nm.flat[k] == ' ')
+            nm.flat[k] = '\0';
+    char *words = core_xmalloc(nm.flat_len + 1);
+    memcpy(words, nm.flat, nm.flat_len + 1);
+    tl->items = core_xrealloc(tl->items, (tl->len + 1) * sizeof(*tl->items));
+    tl->items[tl->len++] = (gd_term_t){words, (uint8_t)nm.n_toks, (uint8_t)prefix};
+    gd_norm_dispose(&nm);
+}
+
+static int term_cmp(const void *a, const void *b)
+{
+    const gd_term_t *x = a, *y = b;
+    return (int)(unsigned char)x->words[0] - (int)(unsigned char)y->words[0];
+}
+
+void gd_terms_finish(gd_terms_t *tl)
+{
+    if (tl->len > 1)
+        qsort(tl->items, tl->len, sizeof(*tl->items), term_cmp);
+    size_t k = 0;
+    for (unsigned c = 0; c <= 256; c++) {
+        while (k < tl->len && (unsigned char)tl->items[k].words[0] < c)
+            k++;
+        tl->bucket[c] = (uint32_t)k;
+    }
+}
+
+void gd_terms_dispose(gd_terms_t *tl)
+{
+    for (size_t i = 0; i < tl->len; i++)
+        free(tl->items[i].words);
+    free(tl->items);
+    memset(tl, 0, sizeof(*tl));
+}
+
+/* Matches one folded word against a token: extra repeats of a letter are
+ * ignored ("fuuuck"), '*' stands for one letter but never the first, and a
+ * prefix word may be followed by more letters. */
+static int word_match(const char *w, size_t wl, const char *t, size_t tl, int prefix)
+{
+    size_t i = 0, j = 0, wild = 0;
+    while (j < tl) {
+        if (i < wl && (t[j] == w[i] || (t[j] == '*' && i > 0))) {
+            wild += t[j] == '*';
+            i++;
+            j++;
+        } else if (j > 0 && t[j] == t[j - 1]) {
+            j++;
+        } else {
+            return i == wl && prefix && wild * 2 <= wl;
+        }
+    }
+    return i == wl && wild * 2 <= wl;
+}
+
+static int term_at(const gd_term_t *term, const gd_norm_t *nm, size_t ti)
+{
+    const char *w = term->words;
+    for (size_t k = 0; k < term->n_words; k++) {
+        if (ti + k >= nm->n_toks)
+            return 0;
+        const gd_tok_t *tok = &nm->toks[ti + k];
+        size_t wl = strlen(w);
+        int last = k + 1 == term->n_words;
+        if (!word_match(w, wl, nm->buf + tok->off, tok->len, last && term->prefix))
+            return 0;
+        w += wl + 1;
+    }
+    return 1;
+}
+
+static size_t find_from(const gd_terms_t *tl, const gd_norm_t *nm, size_t from, size_t *n_words)
+{
+    if (tl->len == 0)
+        return (size_t)-1;
+    for (size_t ti = from; ti < nm->n_toks; ti++) {
+        unsigned char c = (unsigned char)nm->buf[nm->toks[ti].off];
+        for (uint32_t k = tl->bucket[c]; k < tl->bucket[c + 1]; k++) {
+            if (term_at(&tl->items[k], nm, ti)) {
+                *n_words = tl->items[k].n_words;
+                return ti;
+            }
+        }
+    }
+    return (size_t)-1;
+}
+
+int gd_terms_find(const gd_terms_t *tl, const gd_norm_t *nm, size_t *start, size_t *end)
+{
+    size_t nw = 0, ti = find_from(tl, nm, 0, &nw);
+    if (ti == (size_t)-1)
+        return 0;
+    *start = nm->toks[ti].start;
+    *end = nm->toks[ti + nw - 1].end;
+    return 1;
+}
+
+size_t gd_terms_find_tok(const gd_terms_t *tl, const gd_norm_t *nm, size_t from_tok)
+{
+    size_t nw;
+    return find_from(tl, nm, from_tok, &nw);
+}
+
+/* ---- encoded payloads ------------------------------------------------------ */
+
+static int b64_val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+' || c == '-')
+        return 62;
+    if (c == '/' || c == '_')
+        return 63;
+    return -1;
+}
+
+static int hex_val(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Readable: mostly printable ASCII, and mostly letters and spaces. */
+static int readable(const unsigned char *s, size_t n)
+{
+    size_t print = 0, alpha = 0;
+    for (size_t i = 0; i < n; i++) {
+        print += (s[i] >= 0x20 && s[i] < 0x7f) || s[i] == '\n' || s[i] == '\t';
+        alpha += (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || s[i] == ' ';
+    }
+    return n >= 6 && print * 10 >= n * 9 && alpha * 10 >= n * 7;
+}
+
+static size_t decode_run(const char *t, size_t n, int hex, unsigned char *out)
+{
+    size_t w = 0;
+    if (hex) {
+        for (size_t i = 0; i + 1 < n; i += 2)
+            out[w++] = (unsigned char)(hex_val((unsigned char)t[i]) << 4 |
+                                       hex_val((unsigned char)t[i + 1]));
+        return w;
+    }
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        int v = b64_val((unsigned char)t[i]);
+        if (v < 0)
+            break;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[w++] = (unsigned char)(acc >> bits);
+        }
+    }
+    return w;
+}
+
+int gd_find_encoded(const char *t, size_t n, size_t min_chars, char **out, size_t *out_len)
+{
+    for (size_t i = 0; i < n;) {
+        size_t j = i, hexes = 0, letters = 0, digits = 0;
+        while (j < n && b64_val((unsigned char)t[j]) >= 0) {
+            hexes += hex_val((unsigned char)t[j]) >= 0;
+            letters += (t[j] | 0x20) >= 'a' && (t[j] | 0x20) <= 'z';
+            digits += t[j] >= '0' && t[j] <= '9';
+            j++;
+        }
+        size_t run = j - i;
+        /* a long word is not a payload: encodings mix letters with digits or symbols */
+        if (run >= min_chars && letters < run) {
+            int hex = hexes == run && digits > 0;
+            unsigned char *buf = core_xmalloc(run + 1);
+            size_t w = decode_run(t + i, hex ? run & ~(size_t)1 : run, hex, buf);
+            if (readable(buf, w)) {
+                buf[w] = '\0';
+                *out = (char *)buf;
+                *out_len = w;
+                return 1;
+            }
+            free(buf);
+        }
+        i = j + 1;
+    }
+    return 0;
+}

@@ -1,0 +1,182 @@
+/* PII detectors: each with valid and invalid cases, the shapes people type,
+ * and the benign look-alikes that must pass (order numbers, dates, IP
+ * addresses, versions). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "brain/guard_int.h"
+
+typedef void (*scan_fn)(const char *t, size_t n, gd_spans_t *out);
+
+/* Returns the first match of scan in text as a static string, "" if none. */
+static const char *first(scan_fn scan, const char *text)
+{
+    static char out[256];
+    gd_spans_t sp = {.len = 0};
+    scan(text, strlen(text), &sp);
+    out[0] = '\0';
+    if (sp.len > 0)
+        snprintf(out, sizeof(out), "%.*s", (int)(sp.items[0].end - sp.items[0].start),
+                 text + sp.items[0].start);
+    return out;
+}
+
+static void test_luhn(void **state)
+{
+    assert_true(gd_luhn_ok("4111111111111111", 16));
+    assert_false(gd_luhn_ok("4111111111111112", 16));
+    assert_true(gd_luhn_ok("378282246310005", 15));
+    assert_true(gd_luhn_ok("79927398713", 11));
+    assert_false(gd_luhn_ok("79927398710", 11));
+    assert_false(gd_luhn_ok("", 0));
+}
+
+static void test_card_prefixes(void **state)
+{
+    assert_true(gd_card_prefix_ok("4111111111111111", 16));
+    assert_true(gd_card_prefix_ok("5555555555554444", 16));
+    assert_true(gd_card_prefix_ok("2223003122003222", 16));
+    assert_true(gd_card_prefix_ok("378282246310005", 15));
+    assert_true(gd_card_prefix_ok("6011111111111117", 16));
+    assert_true(gd_card_prefix_ok("3530111333300000", 16));
+    assert_false(gd_card_prefix_ok("1234567812345670", 16)); /* no issuer starts with 1 */
+    assert_false(gd_card_prefix_ok("378282246310005X", 16)); /* Amex is 15 digits */
+}
+
+static void test_cards(void **state)
+{
+    assert_string_equal(first(gd_scan_cards, "card 4111 1111 1111 1111 exp 12/27"),
+                        "4111 1111 1111 1111");
+    assert_string_equal(first(gd_scan_cards, "4111-1111-1111-1111"), "4111-1111-1111-1111");
+    assert_string_equal(first(gd_scan_cards, "my amex is 3782 822463 10005."), "3782 822463 10005");
+    assert_string_equal(first(gd_scan_cards, "5555555555554444"), "5555555555554444");
+    /* a trailing amount is not part of the number */
+    assert_string_equal(first(gd_scan_cards, "pay 4111 1111 1111 1111 20 dollars"),
+                        "4111 1111 1111 1111");
+    /* failing Luhn, wrong prefix, odd grouping, glued to letters */
+    assert_string_equal(first(gd_scan_cards, "4111 1111 1111 1112"), "");
+    assert_string_equal(first(gd_scan_cards, "ref 1234567812345670"), "");
+    assert_string_equal(first(gd_scan_cards, "41111-11111-11111-1"), "");
+    assert_string_equal(first(gd_scan_cards, "x4111111111111111"), "");
+    /* a Luhn-valid number after "order" is an order number, unless card words say not */
+    assert_string_equal(first(gd_scan_cards, "order number 4532015112830366"), "");
+    assert_string_equal(first(gd_scan_cards, "order paid with card 4532015112830366"),
+                        "4532015112830366");
+}
+
+static void test_ssn(void **state)
+{
+    assert_true(gd_ssn_ok(123, 45, 6789));
+    assert_false(gd_ssn_ok(0, 45, 6789));
+    assert_false(gd_ssn_ok(666, 45, 6789));
+    assert_false(gd_ssn_ok(900, 45, 6789));
+    assert_false(gd_ssn_ok(999, 45, 6789));
+    assert_true(gd_ssn_ok(899, 99, 9999));
+    assert_false(gd_ssn_ok(123, 0, 6789));
+    assert_false(gd_ssn_ok(123, 45, 0));
+    assert_false(gd_ssn_ok(78, 5, 1120));
+    assert_true(gd_ssn_ok(1, 1, 1));
+}
+
+static void test_ssns(void **state)
+{
+    assert_string_equal(first(gd_scan_ssns, "ssn 536-22-1234 thanks"), "536-22-1234");
+    assert_string_equal(first(gd_scan_ssns, "it's 536 22 1234"), "536 22 1234");
+    assert_string_equal(first(gd_scan_ssns, "my social security number is 536221234"), "536221234");
+    assert_string_equal(first(gd_scan_ssns, "tracking 536221234"), "");
+    assert_string_equal(first(gd_scan_ssns, "000-12-3456"), "");
+    assert_string_equal(first(gd_scan_ssns, "666-12-3456"), "");
+    assert_string_equal(first(gd_scan_ssns, "912-12-3456"), "");
+    assert_string_equal(first(gd_scan_ssns, "536-00-1234"), "");
+    assert_string_equal(first(gd_scan_ssns, "536-22-0000"), "");
+    assert_string_equal(first(gd_scan_ssns, "536-22 1234"), ""); /* mixed separators */
+    /* dates and longer numbers */
+    assert_string_equal(first(gd_scan_ssns, "born 1985-03-12"), "");
+    assert_string_equal(first(gd_scan_ssns, "on 03-12-1985"), "");
+    assert_string_equal(first(gd_scan_ssns, "call 555-123-4567"), "");
+    assert_string_equal(first(gd_scan_ssns, "part 536-22-1234-9"), "");
+}
+
+static void test_iban(void **state)
+{
+    assert_true(gd_iban_ok("DE89370400440532013000", 22));
+    assert_true(gd_iban_ok("GB82WEST12345698765432", 22));
+    assert_true(gd_iban_ok("FR1420041010050500013M02606", 27));
+    assert_true(gd_iban_ok("NL91ABNA0417164300", 18));
+    assert_true(gd_iban_ok("ES9121000418450200051332", 24));
+    assert_true(gd_iban_ok("BE68539007547034", 16));
+    assert_true(gd_iban_ok("gb82west12345698765432", 22));
+    assert_false(gd_iban_ok("DE89370400440532013001", 22)); /* checksum */
+    assert_false(gd_iban_ok("DE8937040044053201300", 21));  /* length for DE */
+    assert_false(gd_iban_ok("ZZ89370400440532013000", 22)); /* no such country */
+}
+
+static void test_ibans(void **state)
+{
+    assert_string_equal(first(gd_scan_ibans, "iban: DE89 3704 0044 0532 0130 00 please"),
+                        "DE89 3704 0044 0532 0130 00");
+    assert_string_equal(first(gd_scan_ibans, "send to GB82WEST12345698765432."),
+                        "GB82WEST12345698765432");
+    assert_string_equal(first(gd_scan_ibans, "FR14 2004 1010 0505 0001 3M02 606"),
+                        "FR14 2004 1010 0505 0001 3M02 606");
+    assert_string_equal(first(gd_scan_ibans, "DE89 3704 0044 0532 0130 01"), "");
+    assert_string_equal(first(gd_scan_ibans, "model DE12 engine"), "");
+}
+
+static void test_emails(void **state)
+{
+    assert_string_equal(first(gd_scan_emails, "mail jane.doe+x@example.co.uk."),
+                        "jane.doe+x@example.co.uk");
+    assert_string_equal(first(gd_scan_emails, "<bob@mail.example.com>"), "bob@mail.example.com");
+    assert_string_equal(first(gd_scan_emails, "twitter @handle"), "");
+    assert_string_equal(first(gd_scan_emails, "a@b"), "");
+    assert_string_equal(first(gd_scan_emails, "x@-bad.com"), "");
+    assert_string_equal(first(gd_scan_emails, "meet @ 5pm"), "");
+    assert_string_equal(first(gd_scan_spelled_emails, "it's jane at example dot com ok"),
+                        "jane at example dot com");
+    assert_string_equal(first(gd_scan_spelled_emails, "john.smith[at]gmail[dot]com"),
+                        "john.smith[at]gmail[dot]com");
+    assert_string_equal(first(gd_scan_spelled_emails, "i'm at home dot"), "");
+    assert_string_equal(first(gd_scan_spelled_emails, "look at the site."), "");
+}
+
+static void test_phones(void **state)
+{
+    assert_string_equal(first(gd_scan_phones, "call +14155552671 now"), "+14155552671");
+    assert_string_equal(first(gd_scan_phones, "+44 20 7946 0958"), "+44 20 7946 0958");
+    assert_string_equal(first(gd_scan_phones, "(415) 555-2671"), "(415) 555-2671");
+    assert_string_equal(first(gd_scan_phones, "415-555-2671"), "415-555-2671");
+    assert_string_equal(first(gd_scan_phones, "415.555.2671"), "415.555.2671");
+    assert_string_equal(first(gd_scan_phones, "1-800-555-0199"), "1-800-555-0199");
+    assert_string_equal(first(gd_scan_phones, "07700 900123"), "07700 900123");
+    assert_string_equal(first(gd_scan_phones, "06 12 34 56 78"), "06 12 34 56 78");
+    assert_string_equal(first(gd_scan_phones, "0044 20 7946 0958"), "0044 20 7946 0958");
+    assert_string_equal(first(gd_scan_phones, "my number is 4155552671"), "4155552671");
+    assert_string_equal(first(gd_scan_phones, "+44 (0)20 7946 0958"), "+44 (0)20 7946 0958");
+    /* look-alikes */
+    assert_string_equal(first(gd_scan_phones, "order 4155552671"), "");
+    assert_string_equal(first(gd_scan_phones, "on 2023-11-05 at 10:30"), "");
+    assert_string_equal(first(gd_scan_phones, "server 255.255.255.0"), "");
+    assert_string_equal(first(gd_scan_phones, "version 1.2.3"), "");
+    assert_string_equal(first(gd_scan_phones, "05 03 2024 10"), "");
+    assert_string_equal(first(gd_scan_phones, "555-1234"), "");
+    assert_string_equal(first(gd_scan_phones, "1234567890"), ""); /* area code 123 */
+    assert_string_equal(first(gd_scan_phones, "+0 123 456 789"), "");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_luhn),   cmocka_unit_test(test_card_prefixes),
+        cmocka_unit_test(test_cards),  cmocka_unit_test(test_ssn),
+        cmocka_unit_test(test_ssns),   cmocka_unit_test(test_iban),
+        cmocka_unit_test(test_ibans),  cmocka_unit_test(test_emails),
+        cmocka_unit_test(test_phones),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
