@@ -39,12 +39,14 @@ typedef enum {
 
 typedef struct ent_s {
     ent_type_t type;
-    size_t start, end;          /* byte range of the match in the input */
-    char value[ENT_VALUE_MAX];  /* canonical text: "42", "2026-12-04", "14:30",
-                                   "12.50" (money), "+14155550100", "ABC123", choice value */
-    double number;              /* NUMBER, ORDINAL, MONEY: the numeric value */
-    char currency[4];           /* MONEY: ISO 4217 code, "" if unknown */
-    double confidence;          /* 1.0 exact; lower for fuzzy choice matches */
+    size_t start, end;         /* byte range of the match in the input */
+    char value[ENT_VALUE_MAX]; /* canonical text: "42", "2026-12-04", "14:30",
+                                  "12.50" (money), "+14155550100", "ABC123", choice value */
+    double number;             /* NUMBER, ORDINAL, MONEY: the numeric value;
+                                  TIME: minutes since midnight; CHOICE: the
+                                  value's 1-based position in the order added */
+    char currency[4];          /* MONEY: ISO 4217 code, "" if unknown */
+    double confidence;         /* 1.0 exact; lower for fuzzy choice matches */
 } ent_t;
 
 typedef struct ent_list_s {
@@ -60,7 +62,7 @@ typedef struct ent_ctx_s {
     const char *default_country;  /* phone numbers without +: "US" calling code 1; NULL = "US" */
 } ent_ctx_t;
 
-const char *ent_type_name(ent_type_t type);        /* "number", "date", ... */
+const char *ent_type_name(ent_type_t type);            /* "number", "date", ... */
 int ent_type_parse(const char *name, ent_type_t *out); /* 0, or CORE_ERR_NOT_FOUND */
 
 /* Finds every built-in entity (NUMBER..PHONE) in text, in order of start,

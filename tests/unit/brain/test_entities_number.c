@@ -1,0 +1,124 @@
+/* Numbers, ordinals and money: digits, separators, words, signs, currencies,
+ * and how they give way to longer entities. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "ent_helpers.h"
+
+#define NUM(text, want) assert_string_equal(find_in(ENT_NUMBER, (text), &ctx), (want))
+#define ORD(text, want) assert_string_equal(find_in(ENT_ORDINAL, (text), &ctx), (want))
+#define MONEY(text, want) assert_string_equal(money_of(text, &ctx), (want))
+
+static const char *money_of(const char *text, const ent_ctx_t *ctx)
+{
+    static char out[ENT_VALUE_MAX + 8];
+    ent_t e;
+    if (ent_find(ENT_MONEY, text, strlen(text), ctx, &e) != 0)
+        return "-";
+    snprintf(out, sizeof(out), "%s %s", e.value, e.currency);
+    return out;
+}
+
+static void test_numbers_digits(void **state)
+{
+    ent_ctx_t ctx = ref_ctx();
+    NUM("42", "42");
+    NUM("I need 3 tickets", "3");
+    NUM("about 1,200 people", "1200");
+    NUM("1,234,567", "1234567");
+    NUM("3.5 kilos", "3.5");
+    NUM("-5 degrees", "-5");
+    NUM("minus 7", "-7");
+    NUM("0", "0");
+    NUM("2 million", "2000000");
+    NUM("no digits here", "-");
+    NUM("", "-");
+    NUM("abc123", "-");
+}
+
+static void test_numbers_words(void **state)
+{
+    ent_ctx_t ctx = ref_ctx();
+    NUM("twenty five", "25");
+    NUM("twenty-five", "25");
+    NUM("a hundred and five", "105");
+    NUM("one hundred", "100");
+    NUM("three thousand four hundred and twelve", "3412");
+    NUM("fifteen hundred", "1500");
+    NUM("two million three hundred thousand", "2300000");
+    NUM("zero", "0");
+    NUM("Seven", "7");
+    NUM("negative twelve", "-12");
+    NUM("someone", "-");
+    NUM("a dog", "-");
+}
+
+static void test_ordinals(void **state)
+{
+    ent_ctx_t ctx = ref_ctx();
+    ORD("1st", "1");
+    ORD("the 2nd one", "2");
+    ORD("3rd", "3");
+    ORD("11th", "11");
+    ORD("21st", "21");
+    ORD("third", "3");
+    ORD("twenty-first", "21");
+    ORD("twenty first", "21");
+    ORD("the second one", "2");
+    ORD("one hundredth", "100");
+    ORD("2th", "-");
+    ORD("wait a second", "-");
+    /* the "one" of "the second one" is not also a number */
+    assert_string_equal(extract_all("the second one", &ctx), "ordinal:2");
+}
+
+static void test_money(void **state)
+{
+    ent_ctx_t ctx = ref_ctx();
+    MONEY("$12.50", "12.50 USD");
+    MONEY("it costs $ 12", "12.00 USD");
+    MONEY("12 bucks", "12.00 USD");
+    MONEY("EUR 30", "30.00 EUR");
+    MONEY("eur30", "30.00 EUR");
+    MONEY("30 euros", "30.00 EUR");
+    MONEY("30€", "30.00 EUR");
+    MONEY("€30", "30.00 EUR");
+    MONEY("£5", "5.00 GBP");
+    MONEY("5 quid", "5.00 GBP");
+    MONEY("30 EUR", "30.00 EUR");
+    MONEY("fifty dollars", "50.00 USD");
+    MONEY("12 dollars and 50 cents", "12.50 USD");
+    MONEY("12 dollars 50", "12.50 USD");
+    MONEY("50 cents", "0.50 USD");
+    MONEY("$1,200.99", "1200.99 USD");
+    MONEY("¥500", "500 JPY");
+    MONEY("US$20", "20.00 USD");
+    MONEY("$2 million", "2000000.00 USD");
+    MONEY("12 apples", "-");
+    MONEY("ABC 30", "-");
+    ent_ctx_t cad = ref_ctx();
+    cad.default_currency = "CAD";
+    assert_string_equal(money_of("$5", &cad), "5.00 CAD");
+    assert_string_equal(money_of("5 dollars", &cad), "5.00 CAD");
+}
+
+static void test_overlaps(void **state)
+{
+    ent_ctx_t ctx = ref_ctx();
+    assert_string_equal(extract_all("2 bags on 4 December", &ctx), "number:2 date:2026-12-04");
+    assert_string_equal(extract_all("$12.50 for 3", &ctx), "money:12.50 number:3");
+    assert_string_equal(extract_all("1, 2, 3", &ctx), "number:1 number:2 number:3");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_numbers_digits), cmocka_unit_test(test_numbers_words),
+        cmocka_unit_test(test_ordinals),       cmocka_unit_test(test_money),
+        cmocka_unit_test(test_overlaps),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
