@@ -6,9 +6,11 @@
 #include "cmd/ctl.h"
 
 int ctl_nlu(int argc, char **argv);
+int ctl_store(int argc, char **argv);
 
 static const ctl_command_t commands[] = {
     {"nlu", ctl_nlu, "evaluate and query the intent router"},
+    {"store-load", ctl_store, "write synthetic turns through the store (benchmarks, crash tests)"},
     {NULL, NULL, NULL},
 };
 
