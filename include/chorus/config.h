@@ -44,6 +44,15 @@ typedef struct core_config_s {
     struct {
         long long drain_timeout_ms; /* SIGTERM: wait this long for in-flight requests */
     } shutdown;
+    struct {
+        char *api_keys;                    /* "name:sha256hex,..." gateway keys, hashed */
+        char *allowed_origins;             /* widget origins allowed without a key */
+        long long max_conversations;       /* conversations the adapter keeps in memory */
+        long long history_messages;        /* transcript entries kept per conversation */
+        long long max_text_bytes;          /* one user message, bytes */
+        long long idempotency_ttl_s;       /* how long a POST's response is replayed, s */
+        long long idempotency_max_entries; /* stored responses, all gateways */
+    } chat;
 } core_config_t;
 
 /* Fills cfg with every default. */
@@ -54,6 +63,9 @@ void core_config_dispose(core_config_t *cfg);
  * CORE_ERR_IO) with every problem appended to diags, and leaves cfg holding
  * the defaults. */
 int core_config_load(core_config_t *cfg, const char *path, core_diags_t *diags);
+/* The same from text already in memory; file names it in diagnostics. */
+int core_config_load_text(core_config_t *cfg, const char *file, const char *text, size_t len,
+                          core_diags_t *diags);
 
 /* Sets one option from a string (a command-line override such as --listen),
  * checked like the file; source names it in the diagnostic ("--listen"). */

@@ -130,7 +130,8 @@ void core_buf_reset(core_buf_t *b); /* len = 0, keeps the allocation */
 int core_buf_append(core_buf_t *b, const void *p, size_t n);
 int core_buf_append_str(core_buf_t *b, const char *s);
 int core_buf_printf(core_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int core_buf_vprintf(core_buf_t *b, const char *fmt, va_list ap);
+int core_buf_vprintf(core_buf_t *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* Drops the first n bytes (n <= len). */
 void core_buf_consume(core_buf_t *b, size_t n);
 /* Gives the data to the caller (who frees it) and leaves b empty. */

@@ -29,6 +29,7 @@ typedef struct {
 
 static const char *check_listen(const char *value);
 static const char *check_nonempty(const char *value);
+static const char *check_api_keys(const char *value);
 
 static const option_t options[] = {
     {"listen", OPT_STRING, OFF(listen), 0, 0, 0, "127.0.0.1:8080", NULL, 0, check_listen,
@@ -72,6 +73,22 @@ static const option_t options[] = {
      4 * MIB, NULL, NULL, 1, NULL, "Queued outgoing bytes per WebSocket before sends fail."},
     {"shutdown.drain_timeout_ms", OPT_INT, OFF(shutdown.drain_timeout_ms), 0, 3600000, 10000, NULL,
      NULL, 1, NULL, "On SIGTERM, how long in-flight requests may take to finish."},
+    {"chat.api_keys", OPT_STRING, OFF(chat.api_keys), 0, 0, 0, "", NULL, 1, check_api_keys,
+     "Gateway API keys, `name:sha256hex` comma-separated (the SHA-256 of each key, in hex); "
+     "empty: the chat REST API answers 401."},
+    {"chat.allowed_origins", OPT_STRING, OFF(chat.allowed_origins), 0, 0, 0, "", NULL, 1, NULL,
+     "Origins whose pages may open the chat WebSocket without a key, comma-separated "
+     "(`https://shop.example`); empty: the daemon's own origin only; `*`: any."},
+    {"chat.max_conversations", OPT_INT, OFF(chat.max_conversations), 1, 10000000, 100000, NULL,
+     NULL, 1, NULL, "Chat conversations kept in memory; the least recently used idle one goes."},
+    {"chat.history_messages", OPT_INT, OFF(chat.history_messages), 64, 100000, 500, NULL, NULL, 1,
+     NULL, "Transcript entries kept per chat conversation for GET and WebSocket resume."},
+    {"chat.max_text_bytes", OPT_INT, OFF(chat.max_text_bytes), 1, 1 * MIB, 4 * KIB, NULL, NULL, 1,
+     NULL, "Largest user message accepted by the chat channel; larger gets 413."},
+    {"chat.idempotency_ttl_s", OPT_INT, OFF(chat.idempotency_ttl_s), 1, 604800, 86400, NULL, NULL,
+     1, NULL, "How long a POST with an Idempotency-Key replays its stored response."},
+    {"chat.idempotency_max_entries", OPT_INT, OFF(chat.idempotency_max_entries), 16, 10000000,
+     100000, NULL, NULL, 1, NULL, "Stored idempotent responses; the oldest go first."},
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -87,6 +104,21 @@ static const char *check_listen(const char *value)
 static const char *check_nonempty(const char *value)
 {
     return value[0] == '\0' ? "must not be empty" : NULL;
+}
+
+/* "name:hex64,name:hex64": names are [A-Za-z0-9_.-], hashes 64 hex digits. */
+static const char *check_api_keys(const char *value)
+{
+    for (const char *p = value; *p != '\0';) {
+        size_t name = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-");
+        if (name == 0 || p[name] != ':')
+            return "must be name:sha256hex entries separated by commas";
+        p += name + 1;
+        if (strspn(p, "0123456789abcdefABCDEF") != 64 || (p[64] != ',' && p[64] != '\0'))
+            return "each key's hash must be 64 hex digits (the SHA-256 of the key)";
+        p += 64 + (p[64] == ',');
+    }
+    return NULL;
 }
 
 int core_config_parse_listen(const char *listen, char *host, size_t host_size, int *port)
@@ -281,18 +313,25 @@ int core_config_load(core_config_t *cfg, const char *path, core_diags_t *diags)
         core_diags_add(diags, path, 0, 0, "", "%s", err.msg + strlen(path) + 2);
         return CORE_ERR_IO;
     }
+    int rc = core_config_load_text(cfg, path, text, len, diags);
+    free(text);
+    return rc;
+}
+
+int core_config_load_text(core_config_t *cfg, const char *file, const char *text, size_t len,
+                          core_diags_t *diags)
+{
     json_error_t jerr;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
-        core_diags_add(diags, path, jerr.line, jerr.column, "", "%s", jerr.text);
-        free(text);
+        core_diags_add(diags, file, jerr.line, jerr.column, "", "%s", jerr.text);
         return CORE_ERR_INVALID;
     }
     core_config_t next;
     core_config_defaults(&next);
-    loader_t ld = {.file = path, .pos = core_jsonpos_new(text, len), .diags = diags, .cfg = &next};
+    loader_t ld = {.file = file, .pos = core_jsonpos_new(text, len), .diags = diags, .cfg = &next};
     if (!json_is_object(root)) {
-        core_diags_add(diags, path, 1, 1, "", "the configuration must be a JSON object");
+        core_diags_add(diags, file, 1, 1, "", "the configuration must be a JSON object");
         ld.errors++;
     } else {
         const char *key;
@@ -306,13 +345,12 @@ int core_config_load(core_config_t *cfg, const char *path, core_diags_t *diags)
     }
     json_decref(root);
     core_jsonpos_free(ld.pos);
-    free(text);
     if (ld.errors > 0) {
         core_config_dispose(&next);
         return CORE_ERR_INVALID;
     }
     free(next.file);
-    next.file = core_xstrdup(path);
+    next.file = core_xstrdup(file);
     core_config_dispose(cfg);
     *cfg = next;
     return 0;
