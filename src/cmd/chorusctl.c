@@ -6,12 +6,20 @@
 #include "cmd/ctl.h"
 
 int ctl_nlu(int argc, char **argv);
+int ctl_validate(int argc, char **argv);
+int ctl_chat(int argc, char **argv);
+int ctl_test(int argc, char **argv);
+int ctl_bench_brain(int argc, char **argv);
 int ctl_store(int argc, char **argv);
 int ctl_report(int argc, char **argv);
 int ctl_transcripts(int argc, char **argv);
 
 static const ctl_command_t commands[] = {
     {"nlu", ctl_nlu, "evaluate and query the intent router"},
+    {"validate", ctl_validate, "check flow files and print every problem"},
+    {"chat", ctl_chat, "talk to the flows in the terminal"},
+    {"test", ctl_test, "run conversation tests against the flows"},
+    {"bench-brain", ctl_bench_brain, "measure brain turns per second and bytes per conversation"},
     {"report", ctl_report, "KPI report from the database or a running daemon"},
     {"transcripts", ctl_transcripts, "list conversations and show one with its turns"},
     {"store-load", ctl_store, "write synthetic turns through the store (benchmarks, crash tests)"},

@@ -1,0 +1,272 @@
+/* Flow compiler, part 3: checks over the node graph once every flow is
+ * compiled and every reference resolved: unreachable nodes, cycles that
+ * never wait for the user (they would spin a turn until its step budget),
+ * and slots referenced where no path could have filled them yet. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "brain/flow_int.h"
+
+/* Intra-flow successors of a node, excluding the return edge of `call`
+ * when for_cycles is set (a call may wait inside the called flow). */
+static size_t successors(const node_t *n, uint16_t *out, int for_cycles)
+{
+    size_t k = 0;
+    if (n->next != BRAIN_NONE && !(for_cycles && n->kind == NODE_CALL))
+        out[k++] = n->next;
+    if (n->alt != BRAIN_NONE)
+        out[k++] = n->alt;
+    for (size_t i = 0; i < n->n_cases && k < 64; i++)
+        if (n->case_next[i] != BRAIN_NONE)
+            out[k++] = n->case_next[i];
+    return k;
+}
+
+static void mark_reachable(const flow_t *f, uint16_t from, uint8_t *seen)
+{
+    uint16_t *stack = core_xmalloc((f->n_nodes + 1) * 66 * sizeof(uint16_t));
+    size_t sp = 0;
+    if (from != BRAIN_NONE && !seen[from]) {
+        seen[from] = 1;
+        stack[sp++] = from;
+    }
+    while (sp > 0) {
+        const node_t *n = &f->nodes[stack[--sp]];
+        uint16_t succ[66];
+        size_t k = successors(n, succ, 0);
+        for (size_t i = 0; i < k; i++)
+            if (!seen[succ[i]]) {
+                seen[succ[i]] = 1;
+                stack[sp++] = succ[i];
+            }
+    }
+    free(stack);
+}
+
+/* DFS for cycles among nodes that do not wait (every kind but ask and a
+ * CSAT end); colour 1 = on the stack, 2 = done. */
+static void cycle_dfs(loader_t *ld, const flow_t *f, uint16_t i, uint8_t *colour, uint16_t *path,
+                      size_t depth)
+{
+    const node_t *n = &f->nodes[i];
+    if (n->kind == NODE_ASK || (n->kind == NODE_END && n->csat)) {
+        colour[i] = 2;
+        return;
+    }
+    colour[i] = 1;
+    path[depth] = i;
+    uint16_t succ[66];
+    size_t k = successors(n, succ, 1);
+    for (size_t s = 0; s < k; s++) {
+        uint16_t j = succ[s];
+        if (colour[j] == 1) {
+            char names[400] = "";
+            size_t used = 0;
+            size_t start = depth;
+            while (start > 0 && path[start] != j)
+                start--;
+            for (size_t d = start; d <= depth && used + 2 < sizeof(names); d++)
+                used += (size_t)snprintf(names + used, sizeof(names) - used, "%s -> ",
+                                         f->nodes[path[d]].name);
+            snprintf(names + (used < sizeof(names) ? used : sizeof(names) - 1),
+                     sizeof(names) - (used < sizeof(names) ? used : sizeof(names) - 1), "%s",
+                     f->nodes[j].name);
+            flow__err(ld, n->path, "cycle with no ask in it would never wait for the user: %s",
+                      names);
+        } else if (colour[j] == 0) {
+            cycle_dfs(ld, f, j, colour, path, depth + 1);
+        }
+    }
+    colour[i] = 2;
+}
+
+void flow__check_graph(brain_flowset_t *fs, loader_t *loaders)
+{
+    /* Entry points: each flow's start, plus nodes named by a goto elsewhere. */
+    uint8_t **seen = core_xcalloc(fs->n_flows + 1, sizeof(uint8_t *));
+    for (size_t fi = 0; fi < fs->n_flows; fi++) {
+        seen[fi] = core_xcalloc(fs->flows[fi].n_nodes + 1, 1);
+        mark_reachable(&fs->flows[fi], fs->flows[fi].start, seen[fi]);
+    }
+    for (size_t fi = 0; fi < fs->n_flows; fi++)
+        for (size_t ni = 0; ni < fs->flows[fi].n_nodes; ni++) {
+            const node_t *n = &fs->flows[fi].nodes[ni];
+            if (n->kind == NODE_GOTO && n->target_flow != BRAIN_NONE &&
+                n->target_node != BRAIN_NONE)
+                mark_reachable(&fs->flows[n->target_flow], n->target_node, seen[n->target_flow]);
+        }
+    for (size_t fi = 0; fi < fs->n_flows; fi++) {
+        flow_t *f = &fs->flows[fi];
+        loader_t *ld = &loaders[fi];
+        for (size_t ni = 0; ni < f->n_nodes && f->start != BRAIN_NONE; ni++)
+            if (!seen[fi][ni])
+                flow__err(ld, f->nodes[ni].path, "node \"%s\" is unreachable from \"%s\"",
+                          f->nodes[ni].name, f->nodes[f->start].name);
+        uint8_t *colour = core_xcalloc(f->n_nodes + 1, 1);
+        uint16_t *path = core_xcalloc(f->n_nodes + 1, sizeof(uint16_t));
+        for (size_t ni = 0; ni < f->n_nodes; ni++)
+            if (colour[ni] == 0)
+                cycle_dfs(ld, f, (uint16_t)ni, colour, path, 0);
+        free(colour);
+        free(path);
+        free(seen[fi]);
+    }
+    free(seen);
+}
+
+/* ---- slots used before they can be filled ------------------------------------------- */
+
+static void set_bit(uint64_t *s, int i)
+{
+    if (i >= 0)
+        s[i / 64] |= 1ULL << (i % 64);
+}
+
+static int has_bit(const uint64_t *s, int i)
+{
+    return (s[i / 64] >> (i % 64)) & 1;
+}
+
+static int or_into(uint64_t *dst, const uint64_t *src, size_t nw)
+{
+    int changed = 0;
+    for (size_t w = 0; w < nw; w++) {
+        uint64_t v = dst[w] | src[w];
+        changed |= v != dst[w];
+        dst[w] = v;
+    }
+    return changed;
+}
+
+static void fills(const node_t *n, uint64_t *s)
+{
+    if (n->kind == NODE_ASK)
+        set_bit(s, n->slot);
+    for (size_t i = 0; i < n->n_assigns; i++)
+        set_bit(s, n->assigns[i].slot);
+    for (size_t i = 0; i < n->n_maps; i++)
+        set_bit(s, n->maps[i].slot);
+    if (n->kind == NODE_ACTION)
+        set_bit(s, n->status_slot);
+    if (n->kind == NODE_LLM)
+        set_bit(s, n->slot);
+}
+
+/* Computes IN sets of flow f from entry; returns OUT in outs. */
+static void flow_dataflow(const flow_t *f, const uint64_t *entry, uint64_t *in, size_t nw)
+{
+    memset(in, 0, f->n_nodes * nw * sizeof(uint64_t));
+    if (f->start == BRAIN_NONE)
+        return;
+    or_into(&in[f->start * nw], entry, nw);
+    uint64_t *out = core_xcalloc(nw, sizeof(uint64_t));
+    int changed = 1;
+    while (changed) {
+        changed = 0;
+        for (size_t i = 0; i < f->n_nodes; i++) {
+            memcpy(out, &in[i * nw], nw * sizeof(uint64_t));
+            fills(&f->nodes[i], out);
+            uint16_t succ[66];
+            size_t k = successors(&f->nodes[i], succ, 0);
+            for (size_t s = 0; s < k; s++)
+                changed |= or_into(&in[succ[s] * nw], out, nw);
+        }
+    }
+    free(out);
+}
+
+static void report_tpl(loader_t *ld, const node_t *n, const brain_tpl_t *t, const uint64_t *in,
+                       const char *what)
+{
+    for (size_t i = 0; t != NULL && i < t->n; i++) {
+        const tpl_part_t *p = &t->parts[i];
+        if (p->is_ref && p->ref == TPL_REF_SLOT && p->index >= 0 && !has_bit(in, p->index) &&
+            !(n->kind == NODE_ASK && p->index == n->slot))
+            flow__err(ld, n->path, "%s uses slot \"%s\" before any path can have filled it", what,
+                      p->text);
+    }
+}
+
+static void report_msg(loader_t *ld, const node_t *n, const msg_t *m, const uint64_t *in)
+{
+    for (int ch = 0; ch < BRAIN_CH__COUNT; ch++)
+        report_tpl(ld, n, m->variant[ch], in, "a message");
+    for (size_t i = 0; i < m->n_choices; i++) {
+        report_tpl(ld, n, &m->choice_title[i], in, "a choice");
+        report_tpl(ld, n, &m->choice_value[i], in, "a choice");
+    }
+}
+
+static void report_cond(loader_t *ld, const node_t *n, const cond_t *c, const uint64_t *in)
+{
+    if (c->kind == COND_SLOT && c->slot >= 0 && c->op != OP_EXISTS && c->op != OP_MISSING &&
+        !has_bit(in, c->slot))
+        flow__err(ld, n->path,
+                  "a condition compares slot \"%s\" before any path can have filled it "
+                  "(test \"exists\" first, or fill it earlier)",
+                  ld->fs->slots[c->slot].name);
+    for (size_t i = 0; i < c->n_kids; i++)
+        report_cond(ld, n, &c->kids[i], in);
+}
+
+static void report_node(loader_t *ld, const node_t *n, const uint64_t *in)
+{
+    for (size_t i = 0; i < n->n_msgs; i++)
+        report_msg(ld, n, &n->msgs[i], in);
+    if (n->kind == NODE_ASK) {
+        report_msg(ld, n, &n->prompt, in);
+        if (n->has_reprompt)
+            report_msg(ld, n, &n->reprompt, in);
+    }
+    for (size_t i = 0; i < n->n_cases; i++)
+        report_cond(ld, n, &n->conds[i], in);
+    for (size_t i = 0; i < n->n_assigns; i++)
+        report_tpl(ld, n, &n->assigns[i].value, in, "an assignment");
+    if (n->kind == NODE_ACTION) {
+        report_tpl(ld, n, &n->url, in, "the url");
+        for (size_t i = 0; i < n->n_headers; i++)
+            report_tpl(ld, n, &n->headers[i].value, in, "a header");
+    }
+    if (n->kind == NODE_LLM) {
+        report_tpl(ld, n, &n->system, in, "the system prompt");
+        report_tpl(ld, n, &n->prompt_tpl, in, "the prompt");
+    }
+}
+
+void flow__check_slots(brain_flowset_t *fs, loader_t *loaders)
+{
+    size_t nw = fs->n_slots / 64 + 1;
+    uint64_t *entry = core_xcalloc(fs->n_flows * nw + 1, sizeof(uint64_t));
+    uint64_t **in = core_xcalloc(fs->n_flows + 1, sizeof(uint64_t *));
+    for (size_t fi = 0; fi < fs->n_flows; fi++) {
+        in[fi] = core_xcalloc(fs->flows[fi].n_nodes * nw + 1, sizeof(uint64_t));
+        for (size_t s = 0; s < fs->n_slots; s++)
+            if (fs->slots[s].def != NULL)
+                set_bit(&entry[fi * nw], (int)s);
+    }
+    uint64_t *out = core_xcalloc(nw, sizeof(uint64_t));
+    /* A called or jumped-to flow starts with what its callers may have filled. */
+    for (size_t round = 0, changed = 1; changed && round <= fs->n_flows + 1; round++) {
+        changed = 0;
+        for (size_t fi = 0; fi < fs->n_flows; fi++) {
+            flow_t *f = &fs->flows[fi];
+            flow_dataflow(f, &entry[fi * nw], in[fi], nw);
+            for (size_t ni = 0; ni < f->n_nodes; ni++) {
+                const node_t *n = &f->nodes[ni];
+                if ((n->kind != NODE_GOTO && n->kind != NODE_CALL) || n->target_flow == BRAIN_NONE)
+                    continue;
+                memcpy(out, &in[fi][ni * nw], nw * sizeof(uint64_t));
+                changed |= (size_t)or_into(&entry[n->target_flow * nw], out, nw);
+            }
+        }
+    }
+    for (size_t fi = 0; fi < fs->n_flows; fi++)
+        for (size_t ni = 0; ni < fs->flows[fi].n_nodes; ni++)
+            report_node(&loaders[fi], &fs->flows[fi].nodes[ni], &in[fi][ni * nw]);
+    for (size_t fi = 0; fi < fs->n_flows; fi++)
+        free(in[fi]);
+    free(in);
+    free(entry);
+    free(out);
+}

@@ -1,0 +1,57 @@
+/* flow_int.h — the flow compiler's working state, shared by flow_load.c
+ * (files, metadata, slots, settings), flow_nodes.c (nodes, messages,
+ * conditions) and flow_check.c (graph checks). Private to src/brain. */
+#ifndef CHORUS_FLOW_INT_H
+#define CHORUS_FLOW_INT_H
+
+#include "brain/brain_int.h"
+
+typedef struct loader_s {
+    brain_flowset_t *fs;
+    core_diags_t *diags;
+    const char *file;    /* current source name */
+    core_jsonpos_t *pos; /* current source positions, NULL if unknown */
+    flow_t *flow;        /* flow being compiled, NULL for settings */
+    int n_errors;        /* problems reported so far */
+} loader_t;
+
+/* Reports a problem at path of the current file. */
+void flow__err(loader_t *ld, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Reports keys of obj not in allowed ("a|b|c"). */
+void flow__check_keys(loader_t *ld, json_t *obj, const char *path, const char *allowed);
+/* Typed getters: report a wrong type (or a missing required key) and return
+ * the default. Paths are built as parent + "." + key. */
+const char *flow__str(loader_t *ld, json_t *obj, const char *key, const char *path, int required);
+long long flow__int(loader_t *ld, json_t *obj, const char *key, const char *path, long long min,
+                    long long max, long long def);
+double flow__num(loader_t *ld, json_t *obj, const char *key, const char *path, double min,
+                 double max, double def);
+int flow__bool(loader_t *ld, json_t *obj, const char *key, const char *path, int def);
+/* Builds "parent.key" into out. */
+const char *flow__path(char *out, size_t size, const char *parent, const char *key);
+
+/* Compiles a template string found at path; checks its references. */
+int flow__tpl(loader_t *ld, const char *s, const char *path, brain_tpl_t *out);
+/* Compiles a message (string or object with variants and choices). */
+int flow__msg(loader_t *ld, json_t *v, const char *path, msg_t *out);
+/* Resolves a node name of the current flow; reports unknown names. */
+uint16_t flow__node_ref(loader_t *ld, json_t *obj, const char *key, const char *path, int required);
+
+/* Compiles every node of ld->flow from the "nodes" object. */
+void flow__nodes(loader_t *ld, json_t *nodes, const char *path);
+/* Graph checks on every flow: unreachable nodes, cycles with no ask. */
+void flow__check_graph(brain_flowset_t *fs, loader_t *loaders);
+const char *flow__kind_name(node_kind_t k);
+/* Across flows: slots used where they cannot have been filled. Needs every
+ * flow's loader (positions) by index. */
+void flow__check_slots(brain_flowset_t *fs, loader_t *loaders);
+
+void flow__load_slots(loader_t *ld, json_t *slots, const char *path);
+void flow__load_vars(loader_t *ld, json_t *vars, const char *path, const char *const *envp);
+void flow__settings_messages(loader_t *ld, json_t *msgs, const char *path);
+void flow__settings(loader_t *ld, json_t *set, const char *path, const char **flows);
+void flow__intents(loader_t *ld, json_t *intents, const char *path, uint16_t flow_index);
+void flow__meta(loader_t *ld, json_t *root);
+
+#endif

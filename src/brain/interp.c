@@ -1,0 +1,559 @@
+/* The interpreter, part 1: a turn from input to output. Input rails, then
+ * the answer to a pending question, then intent routing (global intents,
+ * flow intents, fallback), then the flow runs node by node until it waits
+ * (interp_nodes.c), then the results are stamped on the output. State
+ * changes go through interp__go(), which logs each transition. */
+#define LOG_MODULE "brain"
+#include <stdlib.h>
+#include <string.h>
+
+#include "brain/interp_int.h"
+
+/* ---- output ------------------------------------------------------------------------ */
+
+void brain_out_init(brain_out_t *out)
+{
+    memset(out, 0, sizeof(*out));
+}
+
+static void effect_dispose(brain_effect_t *e)
+{
+    free(e->method);
+    free(e->url);
+    for (size_t i = 0; i < e->n_headers; i++) {
+        free(e->headers[i].name);
+        free(e->headers[i].value);
+    }
+    free(e->headers);
+    free(e->body);
+    free(e->base_url);
+    free(e->model);
+    free(e->api_key_env);
+    for (size_t i = 0; i < e->n_messages; i++)
+        free(e->messages[i].content);
+    free(e->messages);
+    memset(e, 0, sizeof(*e));
+}
+
+static void out_reset(brain_out_t *out)
+{
+    for (size_t i = 0; i < out->n_messages; i++) {
+        brain_message_t *m = &out->messages[i];
+        free(m->text);
+        for (size_t j = 0; j < m->n_choices; j++) {
+            free(m->choices[j].title);
+            free(m->choices[j].value);
+        }
+        free(m->choices);
+    }
+    free(out->handoff_summary);
+    guard_result_dispose(&out->guard_in);
+    effect_dispose(&out->effect);
+    free(out->priv_text);
+    memset(out, 0, sizeof(*out));
+}
+
+void brain_out_dispose(brain_out_t *out)
+{
+    if (out != NULL)
+        out_reset(out);
+}
+
+void interp__event(ctx_t *x, const char *name, const char *label, double value)
+{
+    brain_out_t *o = x->out;
+    if (o->n_events >= BRAIN_MAX_EVENTS)
+        return;
+    const flow_t *f = interp__flow(x);
+    const node_t *n = interp__node(x);
+    o->events[o->n_events++] =
+        (brain_event_rec_t){name, f ? f->name : NULL, n ? n->name : NULL, label, value};
+}
+
+static tpl_escape_t channel_escape(uint8_t ch)
+{
+    return ch == BRAIN_CH_WEB ? TPL_ESC_HTML : ch == BRAIN_CH_VOICE ? TPL_ESC_XML : TPL_ESC_NONE;
+}
+
+/* Output rails, then the message joins the turn's output (it takes text). */
+static brain_message_t *push_message(ctx_t *x, char *text, int from_llm, int allow_pii)
+{
+    brain_out_t *o = x->out;
+    if (o->n_messages >= BRAIN_MAX_MESSAGES) {
+        free(text);
+        return NULL;
+    }
+    if (x->fs->guard != NULL) {
+        guard_ctx_t gc = {.channel = brain_channel_name(x->conv->channel),
+                          .flow = interp__flow(x) ? interp__flow(x)->name : NULL,
+                          .from_llm = from_llm,
+                          .allow_pii = allow_pii,
+                          .now_us = o->priv_now};
+        guard_result_t r;
+        memset(&r, 0, sizeof(r));
+        if (guard_check_output(x->fs->guard, &gc, text, strlen(text), &r) == 0 &&
+            r.action != GUARD_ALLOW) {
+            if (r.action > o->guard_out)
+                o->guard_out = r.action;
+            const char *rep = r.action == GUARD_REDACT ? r.text : r.reply;
+            if (rep != NULL) {
+                free(text);
+                text = core_xstrdup(rep);
+            }
+        }
+        guard_result_dispose(&r);
+    }
+    brain_message_t *m = &o->messages[o->n_messages++];
+    memset(m, 0, sizeof(*m));
+    m->text = text;
+    m->from_llm = from_llm;
+    return m;
+}
+
+void interp__emit(ctx_t *x, const msg_t *msg, int from_llm)
+{
+    uint8_t ch = x->conv->channel;
+    const brain_tpl_t *t = msg->variant[ch] ? msg->variant[ch] : msg->variant[0];
+    if (t == NULL)
+        return;
+    core_buf_t b;
+    core_buf_init(&b, 64 * 1024);
+    brain__tpl_render(x->fs, x->conv, &x->tc, t, channel_escape(ch), &b);
+    char *text = b.data ? core_buf_steal(&b, NULL) : core_xstrdup("");
+    brain_message_t *m = push_message(x, text, from_llm, msg->allow_pii);
+    if (m == NULL || msg->n_choices == 0)
+        return;
+    m->choices = core_xcalloc(msg->n_choices, sizeof(brain_choice_t));
+    for (size_t i = 0; i < msg->n_choices; i++) {
+        core_buf_t tb, vb;
+        core_buf_init(&tb, 4096);
+        core_buf_init(&vb, 4096);
+        brain__tpl_render(x->fs, x->conv, &x->tc, &msg->choice_title[i], channel_escape(ch), &tb);
+        brain__tpl_render(x->fs, x->conv, &x->tc, &msg->choice_value[i], TPL_ESC_NONE, &vb);
+        m->choices[i].title = tb.data ? core_buf_steal(&tb, NULL) : core_xstrdup("");
+        m->choices[i].value = vb.data ? core_buf_steal(&vb, NULL) : core_xstrdup("");
+    }
+    m->n_choices = msg->n_choices;
+}
+
+void interp__emit_text(ctx_t *x, const char *text, int from_llm)
+{
+    push_message(x, core_xstrdup(text), from_llm, 0);
+}
+
+/* ---- state ---------------------------------------------------------------------------- */
+
+const flow_t *interp__flow(const ctx_t *x)
+{
+    uint16_t f = x->conv->flow;
+    return f == BRAIN_NONE || f >= x->fs->n_flows ? NULL : &x->fs->flows[f];
+}
+
+const node_t *interp__node(const ctx_t *x)
+{
+    const flow_t *f = interp__flow(x);
+    uint16_t n = x->conv->node;
+    return f == NULL || n == BRAIN_NONE || n >= f->n_nodes ? NULL : &f->nodes[n];
+}
+
+void interp__clear_slots(brain_conv_t *c)
+{
+    /* keeps internal "_" slots (the last user turns for handoff summaries) */
+    uint32_t i = 0;
+    while (i < c->slots_len) {
+        const char *n = c->slots + i;
+        if (n[0] != '_') {
+            brain_conv_set_slot(c, n, NULL);
+            continue;
+        }
+        i += (uint32_t)(strlen(n) + 1);
+        i += (uint32_t)(strlen(c->slots + i) + 1);
+    }
+}
+
+step_t interp__go(ctx_t *x, uint16_t node)
+{
+    brain_conv_t *c = x->conv;
+    c->wait = WAIT_NONE;
+    c->attempts = 0;
+    while (node == BRAIN_NONE && c->depth > 0) { /* a called flow finished: return */
+        c->depth--;
+        c->flow = c->stack_flow[c->depth];
+        node = c->stack_node[c->depth];
+    }
+    if (node == BRAIN_NONE) {
+        if (interp__flow(x) != NULL)
+            interp__event(x, "flow_complete", interp__flow(x)->name, 0);
+        LOG_DEBUG("transition flow=%s node=(idle)",
+                  interp__flow(x) ? interp__flow(x)->name : "(none)");
+        c->flow = c->node = BRAIN_NONE;
+        return STEP_STOP;
+    }
+    c->node = node;
+    LOG_DEBUG("transition flow=%s node=%s", interp__flow(x)->name, interp__node(x)->name);
+    return STEP_NEXT;
+}
+
+void interp__start_flow(ctx_t *x, uint16_t flow)
+{
+    brain_conv_t *c = x->conv;
+    c->flow = flow;
+    c->depth = 0;
+    c->node = BRAIN_NONE;
+    interp__event(x, "flow_start", x->fs->flows[flow].name, 0);
+    interp__go(x, x->fs->flows[flow].start);
+}
+
+static void summary(ctx_t *x, const char *reason)
+{
+    json_t *o = json_object();
+    const flow_t *f = interp__flow(x);
+    json_object_set_new(o, "flow", f ? json_string(f->name) : json_null());
+    json_object_set_new(o, "reason", json_string(reason));
+    json_t *slots = json_object();
+    const brain_conv_t *c = x->conv;
+    for (uint32_t i = 0; i < c->slots_len;) {
+        const char *n = c->slots + i, *v = n + strlen(n) + 1;
+        int s = brain__slot_find(x->fs, n);
+        if (n[0] != '_' && (s < 0 || !x->fs->slots[s].sensitive))
+            json_object_set_new(slots, n, json_string(v));
+        i = (uint32_t)(v + strlen(v) + 1 - c->slots);
+    }
+    json_object_set_new(o, "slots", slots);
+    json_t *last = json_array();
+    const char *u2 = brain_conv_slot(c, "_u2"), *u1 = brain_conv_slot(c, "_u1");
+    if (u2 != NULL)
+        json_array_append_new(last, json_string(u2));
+    if (u1 != NULL)
+        json_array_append_new(last, json_string(u1));
+    json_object_set_new(o, "last_user", last);
+    free(x->out->handoff_summary);
+    x->out->handoff_summary = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+}
+
+void interp__handoff(ctx_t *x, const char *reason, const char *queue)
+{
+    summary(x, reason);
+    x->out->handoff_reason = reason;
+    x->out->handoff_queue = queue ? queue : x->fs->settings.queue;
+    interp__event(x, "handoff", reason, 0);
+    x->conv->status = BRAIN_ST_HANDOFF;
+    x->conv->flow = x->conv->node = BRAIN_NONE;
+    x->conv->depth = 0;
+    x->conv->wait = WAIT_NONE;
+}
+
+int interp__run(ctx_t *x)
+{
+    while (x->conv->flow != BRAIN_NONE && x->conv->status == BRAIN_ST_ACTIVE &&
+           x->conv->wait == WAIT_NONE) {
+        if (++x->out->priv_steps > BRAIN_MAX_STEPS) {
+            LOG_WARN("step budget exhausted flow=%s node=%s", interp__flow(x)->name,
+                     interp__node(x)->name);
+            interp__emit(x, &x->fs->settings.fallback, 0);
+            x->conv->flow = x->conv->node = BRAIN_NONE;
+            x->conv->depth = 0;
+            break;
+        }
+        step_t s = interp__step(x);
+        if (s == STEP_EFFECT) {
+            x->out->priv_pending = 1;
+            return BRAIN_NEED_EFFECT;
+        }
+        if (s == STEP_WAIT || s == STEP_STOP)
+            break;
+    }
+    return BRAIN_DONE;
+}
+
+/* ---- routing ------------------------------------------------------------------------------ */
+
+const ent_list_t *interp__entities(ctx_t *x)
+{
+    if (!x->have_entities) {
+        ent_extract(x->tc.text, x->tc.len, &x->out->priv_ref, &x->entities);
+        x->have_entities = 1;
+    }
+    return &x->entities;
+}
+
+static int exact_intent(const brain_flowset_t *fs, const char *text, size_t len)
+{
+    char norm[512];
+    brain__normalise(text, len, norm, sizeof(norm));
+    for (size_t i = 0; i < fs->n_exact; i++)
+        if (strcmp(fs->exact[i], norm) == 0)
+            return fs->exact_intent[i];
+    return -1;
+}
+
+/* Routes the text once; returns the intent index or -1. */
+static int route(ctx_t *x, const brain_input_t *in)
+{
+    brain_out_t *o = x->out;
+    int i = -1;
+    if (in->intent != NULL) {
+        i = brain__intent_find(x->fs, in->intent);
+        o->confidence = i >= 0 ? 1.0 : 0.0;
+    } else if ((i = exact_intent(x->fs, x->tc.text, x->tc.len)) >= 0) {
+        o->confidence = 1.0;
+    } else if (x->fs->nlu != NULL && x->tc.len > 0) {
+        nlu_result_t r;
+        memset(&r, 0, sizeof(r));
+        nlu_route(x->fs->nlu, x->tc.text, x->tc.len, &x->out->priv_ref, &r);
+        x->entities = r.entities;
+        x->have_entities = 1;
+        o->confidence = r.confidence;
+        o->out_of_scope = r.out_of_scope;
+        if (r.n_top > 0 && !r.out_of_scope && r.confidence >= x->fs->settings.threshold)
+            i = brain__intent_find(x->fs, r.top[0].intent);
+    }
+    if (i < 0) {
+        o->out_of_scope = 1;
+        return -1;
+    }
+    o->intent = x->fs->intents[i].name;
+    x->tc.intent = o->intent;
+    interp__event(x, "intent", o->intent, o->confidence);
+    return i;
+}
+
+static void global_intent(ctx_t *x, int g)
+{
+    brain_conv_t *c = x->conv;
+    const settings_t *s = &x->fs->settings;
+    const flow_t *f = interp__flow(x);
+    switch (g) {
+    case GLOBAL_CANCEL:
+        interp__emit(x, &s->cancel, 0);
+        c->flow = c->node = BRAIN_NONE;
+        c->depth = 0;
+        c->wait = WAIT_NONE;
+        interp__clear_slots(c);
+        break;
+    case GLOBAL_START_OVER:
+        interp__emit(x, &s->start_over, 0);
+        interp__clear_slots(c);
+        if (f != NULL)
+            interp__start_flow(x, (uint16_t)(f - x->fs->flows));
+        else if (s->welcome_flow != BRAIN_NONE)
+            interp__start_flow(x, s->welcome_flow);
+        break;
+    case GLOBAL_HELP:
+        interp__emit(x, f && f->has_help ? &f->help : &s->help, 0);
+        if (c->wait == WAIT_ASK)
+            interp__reprompt(x);
+        break;
+    case GLOBAL_AGENT:
+        if (s->agent_flow != BRAIN_NONE && (f == NULL || f != &x->fs->flows[s->agent_flow])) {
+            interp__start_flow(x, s->agent_flow);
+            break;
+        }
+        interp__emit(x, &s->agent, 0);
+        interp__handoff(x, "user_request", NULL);
+        break;
+    }
+}
+
+static void fallback(ctx_t *x)
+{
+    brain_conv_t *c = x->conv;
+    const settings_t *s = &x->fs->settings;
+    c->fallbacks++;
+    interp__event(x, "fallback", NULL, c->fallbacks);
+    if (c->fallbacks >= s->max_fallbacks) {
+        interp__emit(x, &s->agent, 0);
+        interp__handoff(x, "fallback", NULL);
+    } else if (s->fallback_flow != BRAIN_NONE && c->flow == BRAIN_NONE) {
+        interp__start_flow(x, s->fallback_flow);
+    } else {
+        interp__emit(x, &s->fallback, 0);
+        if (c->wait == WAIT_ASK)
+            interp__reprompt(x);
+    }
+}
+
+/* A message: answer a pending question, or route it. */
+static void dispatch(ctx_t *x, const brain_input_t *in)
+{
+    brain_conv_t *c = x->conv;
+    if (c->wait == WAIT_ASK || c->wait == WAIT_CONFIRM || c->wait == WAIT_CSAT) {
+        if (interp__answer(x, 0))
+            return;
+    }
+    int i = route(x, in);
+    const intent_def_t *d = i >= 0 ? &x->fs->intents[i] : NULL;
+    if (d != NULL && d->global) {
+        c->fallbacks = 0;
+        global_intent(x, d->global - 1);
+        return;
+    }
+    if (c->wait == WAIT_ASK && interp__answer(x, 1))
+        return;
+    if (d != NULL && d->flow != BRAIN_NONE) {
+        c->fallbacks = 0;
+        interp__start_flow(x, d->flow);
+        return;
+    }
+    if (c->wait == WAIT_ASK && interp__answer(x, 2))
+        return;
+    fallback(x);
+}
+
+static void remember_user(brain_conv_t *c, const char *text, size_t len)
+{
+    char cut[101];
+    size_t n = len < 100 ? len : 100;
+    memcpy(cut, text, n);
+    cut[n] = '\0';
+    const char *u1 = brain_conv_slot(c, "_u1");
+    if (u1 != NULL) {
+        char prev[101];
+        memcpy(prev, u1, strlen(u1) + 1);
+        brain_conv_set_slot(c, "_u2", prev);
+    }
+    brain_conv_set_slot(c, "_u1", cut);
+}
+
+static void new_session(brain_conv_t *c, int64_t now)
+{
+    interp__clear_slots(c);
+    brain_conv_set_slot(c, "_u1", NULL);
+    brain_conv_set_slot(c, "_u2", NULL);
+    c->flow = c->node = BRAIN_NONE;
+    c->depth = c->wait = c->attempts = c->fallbacks = 0;
+    c->status = BRAIN_ST_ACTIVE;
+    c->created_us = now;
+}
+
+/* Input rails; returns 1 when the turn is over (blocked or escalated). */
+static int input_rails(ctx_t *x)
+{
+    brain_out_t *o = x->out;
+    const node_t *n = interp__node(x);
+    guard_ctx_t gc = {.channel = brain_channel_name(x->conv->channel),
+                      .flow = interp__flow(x) ? interp__flow(x)->name : NULL,
+                      .to_llm = n != NULL && n->kind == NODE_LLM,
+                      .now_us = o->priv_now};
+    if (guard_check_input(x->fs->guard, &gc, x->tc.text, x->tc.len, &o->guard_in) != 0)
+        return 0;
+    if (o->guard_in.n_decisions > 0)
+        interp__event(x, "guard", o->guard_in.decisions[0].rule, o->guard_in.action);
+    switch (o->guard_in.action) {
+    case GUARD_BLOCK:
+        interp__emit_text(x,
+                          o->guard_in.reply ? o->guard_in.reply
+                                            : "Sorry, I can't help with "
+                                              "that.",
+                          0);
+        return 1;
+    case GUARD_ESCALATE:
+        interp__emit(x, &x->fs->settings.agent, 0);
+        interp__handoff(x, o->guard_in.reason ? o->guard_in.reason : "guardrail", NULL);
+        return 1;
+    case GUARD_REDACT:
+        if (o->guard_in.text != NULL) {
+            x->tc.text = o->guard_in.text;
+            x->tc.len = o->guard_in.text_len;
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static void finish(ctx_t *x)
+{
+    brain_out_t *o = x->out;
+    o->status = (brain_status_t)x->conv->status;
+    o->flow = interp__flow(x) ? interp__flow(x)->name : NULL;
+    o->node = interp__node(x) ? interp__node(x)->name : NULL;
+    o->priv_pending = 0;
+}
+
+static void ctx_init(ctx_t *x, const brain_flowset_t *fs, brain_conv_t *conv, brain_out_t *out)
+{
+    x->fs = fs;
+    x->conv = conv;
+    x->out = out;
+    x->tc.text = out->priv_text;
+    x->tc.len = out->priv_len;
+    x->tc.intent = out->intent;
+    x->tc.entities = NULL;
+    x->have_entities = 0;
+}
+
+static int begin(ctx_t *x, const brain_input_t *in)
+{
+    brain_conv_t *c = x->conv;
+    const settings_t *s = &x->fs->settings;
+    if (in->event == BRAIN_EV_TIMEOUT) {
+        if (c->status == BRAIN_ST_ACTIVE) {
+            interp__emit(x, &s->timeout, 0);
+            c->status = BRAIN_ST_ENDED;
+            c->flow = c->node = BRAIN_NONE;
+            c->depth = c->wait = 0;
+            x->out->end_reason = "idle_timeout";
+            interp__event(x, "end", "idle_timeout", 0);
+        }
+        return BRAIN_DONE;
+    }
+    if (c->status == BRAIN_ST_HANDOFF)
+        return BRAIN_DONE; /* a human has the conversation; the bot stays quiet */
+    if (c->status == BRAIN_ST_ENDED ||
+        (c->last_us != 0 && in->now_us - c->last_us > s->idle_timeout_us))
+        new_session(c, in->now_us);
+    c->last_us = in->now_us;
+    if (c->wait == WAIT_EFFECT) { /* restored while an effect was in flight: it failed */
+        const node_t *n = interp__node(x);
+        interp__go(x, n ? n->alt : BRAIN_NONE);
+    }
+    if (in->event == BRAIN_EV_START) {
+        if (s->welcome_flow != BRAIN_NONE && c->flow == BRAIN_NONE)
+            interp__start_flow(x, s->welcome_flow);
+        return interp__run(x);
+    }
+    c->turns++;
+    remember_user(c, x->tc.text, x->tc.len);
+    if (x->fs->guard != NULL && input_rails(x))
+        return BRAIN_DONE;
+    dispatch(x, in);
+    return interp__run(x);
+}
+
+int brain_turn(const brain_flowset_t *fs, brain_conv_t *conv, const brain_input_t *in,
+               brain_out_t *out)
+{
+    if (out->priv_pending)
+        return CORE_ERR_BUSY;
+    if (conv->version != fs->version)
+        return CORE_ERR_INVALID;
+    out_reset(out);
+    out->priv_text = core_xstrndup(in->text ? in->text : "", in->text ? in->len : 0);
+    out->priv_len = in->text ? in->len : 0;
+    out->priv_ref = in->ref;
+    out->priv_now = in->now_us;
+    ctx_t x;
+    ctx_init(&x, fs, conv, out);
+    int rc = begin(&x, in);
+    if (rc == BRAIN_DONE)
+        finish(&x);
+    return rc;
+}
+
+int brain_resume(const brain_flowset_t *fs, brain_conv_t *conv, const brain_effect_result_t *res,
+                 brain_out_t *out)
+{
+    if (!out->priv_pending || conv->wait != WAIT_EFFECT)
+        return CORE_ERR_INVALID;
+    if (conv->version != fs->version)
+        return CORE_ERR_INVALID;
+    ctx_t x;
+    ctx_init(&x, fs, conv, out);
+    out->priv_pending = 0;
+    int rc = interp__resume(&x, res);
+    if (rc == BRAIN_DONE)
+        finish(&x);
+    return rc;
+}

@@ -1,0 +1,35 @@
+/* ctl_common.h — helpers chorusctl's flow commands share (validate, chat,
+ * test, bench-brain): reading a flows directory into sources, compiling it,
+ * printing diagnostics, building turn inputs and performing effects. Only
+ * chorusctl uses these; they may block and print. */
+#ifndef CHORUS_CTL_COMMON_H
+#define CHORUS_CTL_COMMON_H
+
+#include <stdio.h>
+
+#include "chorus/brain.h"
+
+typedef struct ctl_sources_s {
+    brain_source_t *items; /* owned names and texts */
+    size_t n;
+} ctl_sources_t;
+
+/* Reads every *.json file directly in dir (sorted by name). */
+int ctl_sources_read(const char *dir, ctl_sources_t *out, core_err_t *err);
+void ctl_sources_free(ctl_sources_t *s);
+
+/* Reads and compiles dir; prints every problem to stderr. Returns 0 or -1. */
+int ctl_flowset_load(const char *dir, int validate_only, brain_flowset_t **out);
+void ctl_print_diags(FILE *f, const core_diags_t *d);
+
+/* Fills a message input at now_us (wall clock), with the reference date
+ * taken from now_us in UTC. */
+void ctl_input_message(brain_input_t *in, const char *text, int64_t now_us);
+/* Parses "2026-11-29" or "2026-11-29T10:00:00Z" to microseconds; -1 if bad. */
+int64_t ctl_parse_time(const char *s);
+
+/* Performs an effect with libcurl's easy interface (blocking: chorusctl
+ * only), retries included; fills res, whose body points into body. */
+void ctl_effect_perform(const brain_effect_t *e, brain_effect_result_t *res, core_buf_t *body);
+
+#endif
