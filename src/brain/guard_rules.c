@@ -354,6 +354,10 @@ static void compile_flows(gd_loader_t *ld, guard_rules_t *g, json_t *flows, cons
         guard_rules_t *partial = compile_doc(&check, v, 0);
         guard_rules_free(partial);
         ld->errors += check.errors;
+        if (check.errors > 0) {
+            free(fp);
+            continue;
+        }
         json_t *base = json_deep_copy(g->doc);
         json_object_del(base, "flows");
         json_t *merged = merge(base, v);
