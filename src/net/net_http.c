@@ -129,8 +129,13 @@ static int on_header_value_complete(llhttp_t *p)
 {
     net_conn_t *c = conn_of(p);
     net_req_t *req = c->cur;
-    if (piece_done(req, &req->hdrs[req->nhdrs].value) != 0)
+    net_off_t *v = &req->hdrs[req->nhdrs].value;
+    if (piece_done(req, v) != 0)
         return fail(c, 431, "headers_too_large", "request line and headers are too large");
+    /* llhttp drops leading whitespace; drop the trailing too (RFC 9112 5.1) */
+    while (v->len > 0 && (req->hbuf.data[v->off + v->len - 1] == ' ' ||
+                          req->hbuf.data[v->off + v->len - 1] == '\t'))
+        req->hbuf.data[v->off + --v->len] = '\0';
     req->nhdrs++;
     return 0;
 }

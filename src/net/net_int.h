@@ -139,6 +139,7 @@ struct net_conn_s {
     uint64_t tokens_at; /* uv_now ms of the last refill */
     char remote[64];
     net_ws_t *ws; /* set once upgraded */
+    int detached; /* no socket: output stays in out (tests, fuzzing) */
 };
 
 struct net_server_s {
@@ -174,6 +175,15 @@ void net__conn_update_read(net_conn_t *c);
 void net__conn_set_deadline(net_conn_t *c, uint64_t ms);
 size_t net__conn_unsent(const net_conn_t *c);
 void net__conn_process(net_conn_t *c, const char *data, size_t len);
+
+/* A connection without socket or timer, for unit tests and fuzz targets:
+ * feed it bytes and read the answers from c->out. Handlers run as usual;
+ * timeouts happen only when net__conn_timeout is called. Free it with
+ * net__conn_free_detached (which aborts what is still queued). */
+net_conn_t *net__conn_new_detached(net_server_t *s);
+void net__conn_feed(net_conn_t *c, const char *data, size_t len);
+void net__conn_timeout(net_conn_t *c);
+void net__conn_free_detached(net_conn_t *c);
 
 /* net_http.c */
 void net__http_settings(llhttp_settings_t *s);

@@ -8,6 +8,7 @@
  * it ends, so llhttp never sees a request twice and nothing is lost. */
 #define LOG_MODULE "net"
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,6 +91,8 @@ void net__conn_set_deadline(net_conn_t *c, uint64_t ms)
         return;
     }
     c->deadline = uv_now(c->srv->loop) + ms;
+    if (c->detached)
+        return;
     if (!uv_is_active((uv_handle_t *)&c->timer) || uv_timer_get_due_in(&c->timer) > ms)
         uv_timer_start(&c->timer, on_timer, ms, 0);
 }
@@ -106,7 +109,15 @@ static void on_timer(uv_timer_t *t)
         uv_timer_start(&c->timer, on_timer, c->deadline - now, 0);
         return;
     }
+    net__conn_timeout(c);
+}
+
+/* The deadline passed: what that means depends on the connection's phase. */
+void net__conn_timeout(net_conn_t *c)
+{
     c->deadline = 0;
+    if (c->closing)
+        return;
     if (c->ws) {
         net__ws_timer(c);
     } else if (c->cur && !c->parse_dead) {
@@ -176,6 +187,8 @@ void net__conn_close(net_conn_t *c)
     if (c->ws)
         net__ws_gone(c);
     abort_queue(c);
+    if (c->detached)
+        return;
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 }
@@ -213,6 +226,11 @@ void net__conn_flush(net_conn_t *c)
 {
     if (c->closing || c->writing || c->in_read)
         return;
+    if (c->detached) {
+        if (c->close_after_flush)
+            net__conn_close(c);
+        return; /* output stays in c->out for the caller to inspect */
+    }
     if (c->out.len == 0) {
         if (c->close_after_flush)
             net__conn_close(c);
@@ -392,7 +410,7 @@ void net__conn_update_read(net_conn_t *c)
         c->in_read = 0;
         net__conn_flush(c);
     }
-    if (c->closing)
+    if (c->closing || c->detached)
         return;
     int pause = should_pause(c);
     if (pause && c->reading) {
@@ -569,4 +587,39 @@ void net_server_drain(net_server_t *s, uint64_t timeout_ms,
             c->close_after_flush = c->qhead == NULL && c->cur == NULL;
     }
     check_drained(s);
+}
+
+/* ---- connections without a socket (unit tests and fuzzing) --------------- */
+
+net_conn_t *net__conn_new_detached(net_server_t *s)
+{
+    net_conn_t *c = core_xcalloc(1, sizeof(*c));
+    c->srv = s;
+    c->detached = 1;
+    c->qtail = &c->qhead;
+    snprintf(c->remote, sizeof(c->remote), "detached:0");
+    net__http_init(c);
+    c->tokens = s->lim.request_burst;
+    c->tokens_at = uv_now(s->loop);
+    return c;
+}
+
+void net__conn_feed(net_conn_t *c, const char *data, size_t len)
+{
+    c->in_read = 1;
+    net__conn_process(c, data, len);
+    c->in_read = 0;
+    net__conn_flush(c);
+    net__conn_update_read(c);
+}
+
+void net__conn_free_detached(net_conn_t *c)
+{
+    if (c == NULL)
+        return;
+    net__conn_close(c);
+    net__obuf_free(&c->out);
+    net__obuf_free(&c->wr);
+    core_buf_dispose(&c->pending);
+    free(c);
 }

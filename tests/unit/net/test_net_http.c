@@ -1,0 +1,343 @@
+/* Request parsing and limits without sockets: bytes are fed to a detached
+ * connection (net_int.h) and the answers read back from its output buffer.
+ * Covers accessors and decoding, pipelining with answers given out of
+ * order, every limit's status code, smuggling shapes, timeouts, aborts,
+ * request ids and UTF-8 validation. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "net/net_int.h"
+
+typedef struct fixture_s {
+    uv_loop_t loop;
+    net_router_t *router;
+    net_server_t *srv;
+    net_conn_t *c;
+} fixture_t;
+
+static net_req_t *held[16];
+static size_t nheld;
+static int aborted;
+
+static void h_info(net_req_t *req, void *data)
+{
+    json_t *j = json_pack("{s:s,s:s,s:s?,s:s?,s:s?,s:s?,s:s}", "method", net_req_method(req),
+                          "path", net_req_path(req), "q", net_req_query(req, "q"), "id",
+                          net_req_param(req, "id"), "ua", net_req_header(req, "user-agent"), "body",
+                          net_req_body(req, NULL), "qs", net_req_query_string(req));
+    net_resp_json(req, 200, j);
+    json_decref(j);
+}
+
+static void on_abort(net_req_t *req, void *data)
+{
+    aborted++;
+}
+
+static void h_hold(net_req_t *req, void *data)
+{
+    net_req_on_abort(req, on_abort, NULL);
+    held[nheld++] = req;
+}
+
+static void answer(net_req_t *req, const char *text)
+{
+    net_resp_send(req, 200, "text/plain", text, strlen(text));
+}
+
+static void limits(net_limits_t *l)
+{
+    core_config_t cfg;
+    core_config_defaults(&cfg);
+    net_limits_from_config(l, &cfg);
+    core_config_dispose(&cfg);
+    l->max_header_bytes = 1024;
+    l->max_headers = 8;
+    l->max_body_bytes = 64;
+    l->max_pipelined = 4;
+    l->request_burst = 20;
+    l->requests_per_second = 1;
+}
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof(*f));
+    uv_loop_init(&f->loop);
+    f->router = net_router_new();
+    net_router_add(f->router, "GET", "/info/{id}", h_info, NULL, NULL);
+    net_router_add(f->router, "POST", "/info/{id}", h_info, NULL, NULL);
+    net_router_add(f->router, "GET", "/hold", h_hold, NULL, NULL);
+    net_limits_t l;
+    limits(&l);
+    f->srv = net_server_new(&f->loop, &l, f->router);
+    f->c = net__conn_new_detached(f->srv);
+    nheld = 0;
+    aborted = 0;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    net__conn_free_detached(f->c);
+    net_server_free(f->srv);
+    net_router_free(f->router);
+    uv_loop_close(&f->loop);
+    free(f);
+    return 0;
+}
+
+static void feed(fixture_t *f, const char *s)
+{
+    net__conn_feed(f->c, s, strlen(s));
+}
+
+/* The output so far as a string (static), then cleared. */
+static const char *take(fixture_t *f)
+{
+    static char buf[65536];
+    size_t n = f->c->out.len < sizeof(buf) - 1 ? f->c->out.len : sizeof(buf) - 1;
+    memcpy(buf, f->c->out.data ? f->c->out.data : "", n);
+    buf[n] = '\0';
+    f->c->out.len = 0;
+    return buf;
+}
+
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+static void test_accessors_and_decoding(void **state)
+{
+    fixture_t *f = *state;
+    feed(f, "GET /info/a%20b?q=x+y%21&z HTTP/1.1\r\nHost: h\r\nUSER-AGENT:  t/1 \r\n\r\n");
+    const char *out = take(f);
+    assert_non_null(strstr(out, "HTTP/1.1 200 OK\r\n"));
+    assert_non_null(strstr(out, "\"id\":\"a b\""));
+    assert_non_null(strstr(out, "\"q\":\"x y!\""));
+    assert_non_null(strstr(out, "\"ua\":\"t/1\""));
+    assert_non_null(strstr(out, "\"path\":\"/info/a%20b\""));
+    assert_non_null(strstr(out, "\"qs\":\"q=x+y%21&z\""));
+    assert_non_null(strstr(out, "X-Request-Id: "));
+    assert_false(f->c->closing);
+}
+
+static void test_chunked_body(void **state)
+{
+    fixture_t *f = *state;
+    feed(f, "POST /info/1 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
+    assert_string_equal(take(f), "");
+    feed(f, "2\r\nde\r\n0\r\n\r\n");
+    assert_non_null(strstr(take(f), "\"body\":\"abcde\""));
+}
+
+static void test_pipelined_async_in_order(void **state)
+{
+    fixture_t *f = *state;
+    feed(f, "GET /hold HTTP/1.1\r\n\r\nGET /hold HTTP/1.1\r\n\r\nGET /info/3 HTTP/1.1\r\n\r\n");
+    assert_int_equal(nheld, 2);
+    assert_string_equal(take(f), ""); /* the third is answered but must wait */
+    answer(held[1], "second");
+    assert_string_equal(take(f), "");
+    answer(held[0], "first");
+    const char *out = take(f);
+    const char *a = strstr(out, "first"), *b = strstr(out, "second"), *c = strstr(out, "\"id\"");
+    assert_true(a && b && c && a < b && b < c);
+    assert_int_equal(f->c->nqueued, 0);
+}
+
+static void test_pipeline_limit_pauses(void **state)
+{
+    fixture_t *f = *state;
+    char many[512] = "";
+    for (int i = 0; i < 6; i++)
+        strncat(many, "GET /hold HTTP/1.1\r\n\r\n", sizeof(many) - strlen(many) - 1);
+    feed(f, many);
+    assert_int_equal(nheld, 4); /* max_pipelined */
+    assert_true(f->c->pending.len > f->c->pending_off);
+    for (size_t i = 0; i < 4; i++)
+        answer(held[i], "x");
+    assert_int_equal(nheld, 6); /* the rest was parsed once answers left */
+    answer(held[4], "x");
+    answer(held[5], "x");
+    assert_int_equal(count(take(f), "HTTP/1.1 200"), 6);
+}
+
+static void assert_fails(fixture_t *f, const char *raw, const char *status)
+{
+    feed(f, raw);
+    const char *out = take(f);
+    assert_non_null(strstr(out, status));
+    assert_non_null(strstr(out, "Connection: close"));
+    assert_non_null(strstr(out, "{\"error\":{\"code\":"));
+    assert_true(f->c->closing);
+}
+
+static void test_header_bytes(void **state)
+{
+    fixture_t *f = *state;
+    char big[2048];
+    snprintf(big, sizeof(big), "GET /info/1 HTTP/1.1\r\nX: %01500d\r\n\r\n", 0);
+    assert_fails(f, big, "HTTP/1.1 431 ");
+}
+
+static void test_header_count(void **state)
+{
+    fixture_t *f = *state;
+    assert_fails(f,
+                 "GET /info/1 HTTP/1.1\r\na: 1\r\nb: 1\r\nc: 1\r\nd: 1\r\ne: 1\r\nf: 1\r\ng: "
+                 "1\r\nh: 1\r\ni: 1\r\n\r\n",
+                 "HTTP/1.1 431 ");
+}
+
+static void test_body_limit(void **state)
+{
+    fixture_t *f = *state;
+    assert_fails(f, "POST /info/1 HTTP/1.1\r\nContent-Length: 65\r\n\r\n", "HTTP/1.1 413 ");
+}
+
+static void test_chunked_body_limit(void **state)
+{
+    fixture_t *f = *state;
+    assert_fails(f,
+                 "POST /info/1 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n"
+                 "0123456789012345678901234567890123456789012345678901234567890123\r\n1\r\nx\r\n",
+                 "HTTP/1.1 413 ");
+}
+
+static void test_smuggling(void **state)
+{
+    fixture_t *f = *state;
+    assert_fails(f, "POST /info/1 HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
+                 "HTTP/1.1 400 ");
+}
+
+static void test_smuggling_cl_te(void **state)
+{
+    fixture_t *f = *state;
+    assert_fails(f,
+                 "POST /info/1 HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: "
+                 "chunked\r\n\r\n0\r\n\r\n",
+                 "HTTP/1.1 400 ");
+}
+
+static void test_rate_limit(void **state)
+{
+    fixture_t *f = *state;
+    char many[4096] = "";
+    for (int i = 0; i < 25; i++)
+        strncat(many, "GET /info/1 HTTP/1.1\r\n\r\n", sizeof(many) - strlen(many) - 1);
+    feed(f, many);
+    const char *out = take(f);
+    assert_int_equal(count(out, "HTTP/1.1 200"), 20); /* the burst */
+    assert_int_equal(count(out, "HTTP/1.1 429"), 1);
+    assert_true(f->c->closing);
+}
+
+static void test_timeouts(void **state)
+{
+    fixture_t *f = *state;
+    feed(f, "GET /info/1 HTTP/1.1\r\nHost:");
+    net__conn_timeout(f->c);
+    const char *out = take(f);
+    assert_non_null(strstr(out, "HTTP/1.1 408 "));
+    assert_non_null(strstr(out, "request headers timed out"));
+    assert_true(f->c->closing);
+}
+
+static void test_body_timeout(void **state)
+{
+    fixture_t *f = *state;
+    feed(f, "POST /info/1 HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc");
+    net__conn_timeout(f->c);
+    assert_non_null(strstr(take(f), "request body timed out"));
+}
+
+static void test_abort_runs_on_close(void **state)
+{
+    fixture_t *f = *state;
+    feed(f, "GET /hold HTTP/1.1\r\n\r\n");
+    assert_int_equal(nheld, 1);
+    net__conn_close(f->c);
+    assert_int_equal(aborted, 1);
+}
+
+static void test_request_ids(void **state)
+{
+    fixture_t *f = *state;
+    feed(f, "GET /info/1 HTTP/1.1\r\nX-Request-Id: good-id.1\r\n\r\n");
+    assert_non_null(strstr(take(f), "X-Request-Id: good-id.1\r\n"));
+    feed(f, "GET /info/1 HTTP/1.1\r\nX-Request-Id: bad id\r\n\r\n");
+    const char *out = take(f);
+    assert_null(strstr(out, "bad id"));
+    assert_non_null(strstr(out, "X-Request-Id: "));
+}
+
+static void test_errors_are_json(void **state)
+{
+    fixture_t *f = *state;
+    feed(f, "GET /nothing HTTP/1.1\r\n\r\nDELETE /info/1 HTTP/1.1\r\n\r\nGET /info/%00 "
+            "HTTP/1.1\r\n\r\n");
+    const char *out = take(f);
+    assert_non_null(strstr(out, "HTTP/1.1 404 Not Found"));
+    assert_non_null(strstr(out, "HTTP/1.1 405 Method Not Allowed"));
+    assert_non_null(strstr(out, "Allow: GET, HEAD, POST\r\n"));
+    assert_non_null(strstr(out, "HTTP/1.1 400 Bad Request"));
+    assert_false(f->c->closing);
+}
+
+static void test_head(void **state)
+{
+    fixture_t *f = *state;
+    feed(f, "HEAD /info/1 HTTP/1.1\r\n\r\n");
+    const char *out = take(f);
+    assert_non_null(strstr(out, "Content-Length: "));
+    assert_string_equal(strstr(out, "\r\n\r\n"), "\r\n\r\n"); /* nothing after the head */
+}
+
+static void test_utf8(void **state)
+{
+    assert_true(net_utf8_valid("", 0));
+    assert_true(net_utf8_valid("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80", 15));
+    assert_false(net_utf8_valid("\xff", 1));
+    assert_false(net_utf8_valid("\xc0\xaf", 2));         /* overlong */
+    assert_false(net_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+    assert_false(net_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+    assert_false(net_utf8_valid("\xe2\x82", 2));         /* truncated */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_accessors_and_decoding, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chunked_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipelined_async_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipeline_limit_pauses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_header_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_header_count, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_body_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chunked_body_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_smuggling, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_smuggling_cl_te, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeouts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_body_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_abort_runs_on_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_ids, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_errors_are_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_head, setup, teardown),
+        cmocka_unit_test(test_utf8),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
