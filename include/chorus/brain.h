@@ -304,6 +304,7 @@ typedef struct brain_out_s {
     ent_ctx_t priv_ref;
     int64_t priv_now;
     uint32_t priv_steps;
+    uint64_t priv_filled; /* slots (by index) this turn's text already filled */
     uint8_t priv_used;
     uint8_t priv_pending;
 } brain_out_t;

@@ -253,7 +253,8 @@ typedef struct var_s {
 typedef struct settings_s {
     int64_t idle_timeout_us;
     int max_fallbacks;
-    double threshold;       /* below this confidence nothing is understood */
+    double threshold; /* below this confidence nothing is understood */
+    double interrupt; /* while a question waits, an intent needs this confidence to take over */
     uint16_t welcome_flow;  /* run on BRAIN_EV_START; BRAIN_NONE = none */
     uint16_t fallback_flow; /* run when nothing is understood; BRAIN_NONE = message */
     uint16_t agent_flow;    /* run for "talk to a human"; BRAIN_NONE = hand off at once */

@@ -361,13 +361,15 @@ void flow__settings(loader_t *ld, json_t *set, const char *path, const char **fl
 {
     settings_t *s = &ld->fs->settings;
     char p[512];
-    flow__check_keys(ld, set, path,
-                     "idle_timeout_s|max_fallbacks|confidence_threshold|welcome_flow|"
-                     "fallback_flow|agent_flow|handoff_queue|llm|messages|intents|vars");
+    flow__check_keys(
+        ld, set, path,
+        "idle_timeout_s|max_fallbacks|confidence_threshold|interrupt_threshold|welcome_flow|"
+        "fallback_flow|agent_flow|handoff_queue|llm|messages|intents|vars");
     s->idle_timeout_us =
         flow__int(ld, set, "idle_timeout_s", path, 10, 86400 * 30, 900) * 1000000LL;
     s->max_fallbacks = (int)flow__int(ld, set, "max_fallbacks", path, 1, 100, 3);
     s->threshold = flow__num(ld, set, "confidence_threshold", path, 0, 1, 0.45);
+    s->interrupt = flow__num(ld, set, "interrupt_threshold", path, 0, 1, 0.85);
     flows[0] = flow__str(ld, set, "welcome_flow", path, 0);
     flows[1] = flow__str(ld, set, "fallback_flow", path, 0);
     flows[2] = flow__str(ld, set, "agent_flow", path, 0);
@@ -437,7 +439,15 @@ void flow__intents(loader_t *ld, json_t *intents, const char *path, uint16_t flo
         flow__path(p, sizeof(p), path, key);
         int i = brain__intent_find(fs, key);
         size_t n;
-        char **ex = examples_of(ld, v, p, &n);
+        char ep[512];
+        if (json_is_object(v)) { /* {"examples": [...], "description": "..."} */
+            flow__check_keys(ld, v, p, "examples|description");
+            flow__path(ep, sizeof(ep), p, "examples");
+            v = json_object_get(v, "examples");
+        } else {
+            snprintf(ep, sizeof(ep), "%s", p);
+        }
+        char **ex = examples_of(ld, v, ep, &n);
         if (i >= 0 && (fs->intents[i].global == 0 || flow_index != BRAIN_NONE)) {
             flow__err(ld, p, "duplicate intent \"%s\" (already starts flow \"%s\")", key,
                       fs->intents[i].flow != BRAIN_NONE ? fs->flows[fs->intents[i].flow].name

@@ -335,6 +335,10 @@ int brain_flowset_compile(const brain_source_t *sources, size_t n, const brain_c
     atomic_init(&fs->refs, 1);
     fs->version = opts->version ? opts->version : 1;
     fs->settings.queue = core_xstrdup("general");
+    fs->settings.threshold = 0.45;
+    fs->settings.interrupt = 0.85;
+    fs->settings.max_fallbacks = 3;
+    fs->settings.idle_timeout_us = 900LL * 1000000;
     fs->flows = core_xcalloc(n + 1, sizeof(flow_t));
     compile_t c = {.fs = fs, .src = sources, .n = n, .diags = diags};
     c.roots = core_xcalloc(n + 1, sizeof(json_t *));

@@ -383,6 +383,9 @@ static void dispatch(ctx_t *x, const brain_input_t *in)
             return;
     }
     int i = route(x, in);
+    /* a half-answered question is only left for an intent the router is sure of */
+    if (i >= 0 && c->wait == WAIT_ASK && x->out->confidence < x->fs->settings.interrupt)
+        i = -1;
     const intent_def_t *d = i >= 0 ? &x->fs->intents[i] : NULL;
     if (d != NULL && d->global) {
         c->fallbacks = 0;

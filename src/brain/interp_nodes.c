@@ -16,6 +16,8 @@ static const slot_def_t *slot_of(const ctx_t *x, int i)
 static step_t fill(ctx_t *x, const node_t *n, const char *value)
 {
     const slot_def_t *d = slot_of(x, n->slot);
+    if (n->slot < 64) /* the same words never fill the same slot twice in one turn */
+        x->out->priv_filled |= 1ULL << n->slot;
     brain_conv_set_slot(x->conv, d->name, value);
     interp__event(x, "slot_filled", d->name, 0);
     x->conv->fallbacks = 0;
@@ -147,7 +149,8 @@ static step_t step_ask(ctx_t *x, const node_t *n)
     /* a value already in this turn's utterance ("change booking ABC123") */
     char value[512];
     const char *why = NULL;
-    if (prefillable(d->type) && x->tc.len > 0 &&
+    uint64_t bit = n->slot < 64 ? 1ULL << n->slot : 0;
+    if (prefillable(d->type) && x->tc.len > 0 && bit != 0 && !(x->out->priv_filled & bit) &&
         brain__slot_parse(d, x->tc.text, x->tc.len, &x->out->priv_ref, value, sizeof(value),
                           &why) == 0)
         return fill(x, n, value);
