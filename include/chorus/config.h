@@ -53,6 +53,19 @@ typedef struct core_config_s {
         long long idempotency_ttl_s;       /* how long a POST's response is replayed, s */
         long long idempotency_max_entries; /* stored responses, all gateways */
     } chat;
+    struct {
+        char *path;                       /* database file; "" = data_dir/chorus.db */
+        char *synchronous;                /* "normal" | "full" */
+        long long queue_max_batches;      /* batches waiting for the writer before 503 */
+        long long batch_max;              /* batches committed in one transaction */
+        long long retry_ms;               /* after a write failure, probe this often, ms */
+        long long retention_days;         /* transcripts (text, events, state) kept, days */
+        long long metrics_retention_days; /* KPI rows of ended conversations kept, days */
+        char *llm_price_in_per_mtok;      /* decimal, currency per million prompt tokens */
+        char *llm_price_out_per_mtok;     /* decimal, per million completion tokens */
+        char *message_cost;               /* decimal, per message, any channel */
+        char *message_costs;              /* "sms=0.0079,voice=0.013" per-channel overrides */
+    } store;
 } core_config_t;
 
 /* Fills cfg with every default. */

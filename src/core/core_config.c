@@ -28,6 +28,8 @@ typedef struct {
 #define MIB (1024LL * 1024LL)
 
 static const char *check_listen(const char *value);
+static const char *check_decimal(const char *value);
+static const char *check_costs(const char *value);
 static const char *check_nonempty(const char *value);
 static const char *check_api_keys(const char *value);
 
@@ -89,8 +91,57 @@ static const option_t options[] = {
      1, NULL, "How long a POST with an Idempotency-Key replays its stored response."},
     {"chat.idempotency_max_entries", OPT_INT, OFF(chat.idempotency_max_entries), 16, 10000000,
      100000, NULL, NULL, 1, NULL, "Stored idempotent responses; the oldest go first."},
+    {"store.path", OPT_STRING, OFF(store.path), 0, 0, 0, "", NULL, 0, NULL,
+     "SQLite database file; empty means `data_dir`/chorus.db. `:memory:` keeps nothing (benchmarks "
+     "only)."},
+    {"store.synchronous", OPT_ENUM, OFF(store.synchronous), 0, 0, 0, "normal", "normal|full", 0,
+     NULL,
+     "`normal`: a commit survives a crash of chorusd (WAL); `full`: also a power cut (fsync per "
+     "commit)."},
+    {"store.queue_max_batches", OPT_INT, OFF(store.queue_max_batches), 16, 10000000, 4096, NULL,
+     NULL, 0, NULL, "Turns waiting for the store writer before new turns get 503 + Retry-After."},
+    {"store.batch_max", OPT_INT, OFF(store.batch_max), 1, 100000, 256, NULL, NULL, 0, NULL,
+     "Turns committed together in one transaction (group commit), at most."},
+    {"store.retry_ms", OPT_INT, OFF(store.retry_ms), 10, 600000, 1000, NULL, NULL, 0, NULL,
+     "After a failed write (disk full), how often the writer tries again."},
+    {"store.retention_days", OPT_INT, OFF(store.retention_days), 0, 36500, 90, NULL, NULL, 1, NULL,
+     "Days a conversation's transcript (text, events, state) is kept after it ends; 0 = forever."},
+    {"store.metrics_retention_days", OPT_INT, OFF(store.metrics_retention_days), 0, 36500, 400,
+     NULL, NULL, 1, NULL,
+     "Days the KPI columns of ended conversations are kept (after their text is gone); 0 = "
+     "forever."},
+    {"store.llm_price_in_per_mtok", OPT_STRING, OFF(store.llm_price_in_per_mtok), 0, 0, 0, "0",
+     NULL, 1, check_decimal, "Cost to serve: price per million LLM prompt tokens."},
+    {"store.llm_price_out_per_mtok", OPT_STRING, OFF(store.llm_price_out_per_mtok), 0, 0, 0, "0",
+     NULL, 1, check_decimal, "Cost to serve: price per million LLM completion tokens."},
+    {"store.message_cost", OPT_STRING, OFF(store.message_cost), 0, 0, 0, "0", NULL, 1,
+     check_decimal, "Cost to serve: cost per message (either direction) on any channel."},
+    {"store.message_costs", OPT_STRING, OFF(store.message_costs), 0, 0, 0, "", NULL, 1, check_costs,
+     "Per-channel message costs overriding `store.message_cost`: `sms=0.0079,...`."},
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+static const char *check_decimal(const char *value)
+{
+    char *end;
+    double d = strtod(value, &end);
+    return end == value || *end != '\0' || !(d >= 0) ? "must be a decimal number >= 0, such as 0.15"
+                                                     : NULL;
+}
+
+/* "channel=decimal,..." */
+static const char *check_costs(const char *value)
+{
+    for (const char *p = value; *p != '\0';) {
+        size_t n = strcspn(p, ",");
+        const char *eq = memchr(p, '=', n);
+        char *end;
+        if (eq == NULL || eq == p || (strtod(eq + 1, &end), end == eq + 1) || end != p + n)
+            return "must be channel=cost pairs separated by commas, such as sms=0.0079,voice=0.013";
+        p += n + (p[n] == ',');
+    }
+    return NULL;
+}
 
 static const char *check_listen(const char *value)
 {
@@ -110,7 +161,8 @@ static const char *check_nonempty(const char *value)
 static const char *check_api_keys(const char *value)
 {
     for (const char *p = value; *p != '\0';) {
-        size_t name = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-");
+        size_t name =
+            strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-");
         if (name == 0 || p[name] != ':')
             return "must be name:sha256hex entries separated by commas";
         p += name + 1;
