@@ -255,7 +255,10 @@ static void print_csv(json_t *r, const int *use)
         for (int d = 0; d < 5; d++)
             if (use[d]) {
                 json_t *dv = json_object_get(row, dims[d]);
-                csv_value(dv ? dv : json_string(row == total ? "TOTAL" : ""));
+                if (dv != NULL)
+                    csv_value(dv);
+                else if (row == total)
+                    printf("\"TOTAL\"");
                 printf(",");
             }
         first = 1;
