@@ -297,7 +297,7 @@ typedef struct brain_out_s {
     guard_action_t guard_out; /* strongest action taken on the bot's messages */
     brain_event_rec_t events[BRAIN_MAX_EVENTS];
     size_t n_events;
-    brain_effect_t effect; /* valid when brain_turn/brain_resume returned NEED_EFFECT */
+    brain_effect_t effect; /* valid after NEED_EFFECT until the next brain_resume() */
     /* Private to the interpreter: the turn's text, kept for brain_resume. */
     char *priv_text;
     size_t priv_len;

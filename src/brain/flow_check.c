@@ -176,13 +176,23 @@ static void flow_dataflow(const flow_t *f, const uint64_t *entry, uint64_t *in, 
     free(out);
 }
 
+/* A reference with a `default` filter says what to show when the slot is
+ * empty, so it may appear before the slot is filled. */
+static int has_default(const tpl_part_t *p)
+{
+    for (size_t i = 0; i < p->n_filters; i++)
+        if (p->filters[i].kind == TPL_F_DEFAULT)
+            return 1;
+    return 0;
+}
+
 static void report_tpl(loader_t *ld, const node_t *n, const brain_tpl_t *t, const uint64_t *in,
                        const char *what)
 {
     for (size_t i = 0; t != NULL && i < t->n; i++) {
         const tpl_part_t *p = &t->parts[i];
         if (p->is_ref && p->ref == TPL_REF_SLOT && p->index >= 0 && !has_bit(in, p->index) &&
-            !(n->kind == NODE_ASK && p->index == n->slot))
+            !has_default(p) && !(n->kind == NODE_ASK && p->index == n->slot))
             flow__err(ld, n->path, "%s uses slot \"%s\" before any path can have filled it", what,
                       p->text);
     }

@@ -555,6 +555,7 @@ int brain_resume(const brain_flowset_t *fs, brain_conv_t *conv, const brain_effe
     ctx_t x;
     ctx_init(&x, fs, conv, out);
     out->priv_pending = 0;
+    effect_dispose(&out->effect); /* performed: a later node may describe the next one */
     int rc = interp__resume(&x, res);
     if (rc == BRAIN_DONE)
         finish(&x);

@@ -150,7 +150,9 @@ static step_t step_ask(ctx_t *x, const node_t *n)
     char value[512];
     const char *why = NULL;
     uint64_t bit = n->slot < 64 ? 1ULL << n->slot : 0;
+    /* not from words that just answered another question ("2" bags is not choice 2) */
     if (prefillable(d->type) && x->tc.len > 0 && bit != 0 && !(x->out->priv_filled & bit) &&
+        !x->out->priv_used &&
         brain__slot_parse(d, x->tc.text, x->tc.len, &x->out->priv_ref, value, sizeof(value),
                           &why) == 0)
         return fill(x, n, value);

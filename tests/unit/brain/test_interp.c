@@ -1,0 +1,517 @@
+/* The interpreter: every node kind, slot types, effects and their failures,
+ * global intents, fallbacks, timeouts and the resumable-turn contract. The
+ * flows are compiled without the intent router, so routing is by payload
+ * intent or exact example and the tests are deterministic. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include <jansson.h>
+
+#include "test_brain_util.h"
+
+static const char *settings_json =
+    "{\"settings\": {\"max_fallbacks\": 2, \"idle_timeout_s\": 60, \"handoff_queue\": \"desk\","
+    " \"llm\": {\"base_url\": \"http://llm.test/v1/\", \"model\": \"m1\", \"api_key_env\": "
+    "\"KEY\"},"
+    " \"vars\": {\"api\": \"http://api.test\"},"
+    " \"messages\": {\"fallback\": \"Eh?\", \"cancel\": \"Cancelled.\", \"help\": \"Help text.\","
+    " \"agent\": \"Agent.\", \"timeout\": \"Timed out.\", \"start_over\": \"Again.\","
+    " \"csat_prompt\": \"Rate 1-5?\", \"csat_thanks\": \"Thanks!\", \"goodbye\": \"Bye.\","
+    " \"confirm\": \"Right?\"}}}";
+
+static const char *kinds_json =
+    "{\"name\": \"kinds\", \"intents\": {\"kinds\": [\"run kinds\"]},"
+    " \"slots\": {\"n\": {\"type\": \"integer\", \"min\": 1, \"max\": 9},"
+    "  \"who\": {\"type\": \"text\", \"sensitive\": false},"
+    "  \"secret\": {\"type\": \"text\", \"sensitive\": true},"
+    "  \"size\": {\"type\": \"choice\", \"choices\": [\"small\", {\"value\": \"large\", "
+    "\"synonyms\":"
+    " [\"big\"]}]},"
+    "  \"label\": {\"type\": \"any\"}},"
+    " \"nodes\": {"
+    "  \"hello\": {\"type\": \"say\", \"message\": {\"default\": \"Hello {{who|default:you}}\","
+    "   \"sms\": \"SMS hello\", \"voice\": \"Voice hello\", \"choices\": [\"A\", {\"title\": \"B\","
+    "   \"value\": \"bee\"}]}, \"next\": \"ask_n\"},"
+    "  \"ask_n\": {\"type\": \"ask\", \"slot\": \"n\", \"prompt\": \"How many?\", \"reprompt\":"
+    "   \"A number 1-9 please.\", \"max_attempts\": 2, \"on_fail\": \"failed\", \"next\": "
+    "\"ask_size\"},"
+    "  \"ask_size\": {\"type\": \"ask\", \"slot\": \"size\", \"prompt\": \"Size?\", \"next\": "
+    "\"b\"},"
+    "  \"b\": {\"type\": \"branch\", \"cases\": ["
+    "    {\"if\": {\"all\": [{\"slot\": \"n\", \"gt\": 5}, {\"slot\": \"size\", \"equals\": "
+    "\"LARGE\"}]},"
+    "     \"next\": \"big\"},"
+    "    {\"if\": {\"any\": [{\"channel\": \"sms\"}, {\"slot\": \"size\", \"in\": [\"tiny\"]}]},"
+    "     \"next\": \"sms\"},"
+    "    {\"if\": {\"not\": {\"slot\": \"n\", \"lte\": 2}}, \"next\": \"mid\"}],"
+    "   \"default\": \"small\"},"
+    "  \"big\": {\"type\": \"set\", \"set\": {\"label\": \"big-{{n}}-{{size|upper}}\"}, \"next\": "
+    "\"tell\"},"
+    "  \"mid\": {\"type\": \"set\", \"set\": {\"label\": \"mid\"}, \"next\": \"tell\"},"
+    "  \"sms\": {\"type\": \"set\", \"set\": {\"label\": \"sms\"}, \"next\": \"tell\"},"
+    "  \"small\": {\"type\": \"set\", \"set\": {\"label\": 7}, \"next\": \"tell\"},"
+    "  \"tell\": {\"type\": \"say\", \"messages\": [\"Label {{label}}\", \"n={{n}}\"]},"
+    "  \"failed\": {\"type\": \"handoff\", \"reason\": \"too_many\", \"queue\": \"q2\"}"
+    " }}";
+
+static const char *fx_json =
+    "{\"name\": \"fx\", \"intents\": {\"fx\": [\"run fx\"]},"
+    " \"slots\": {\"ref\": {\"type\": \"regex\", \"pattern\": \"RF[0-9]{4}\", \"caseless\": true},"
+    "  \"st\": {\"type\": \"any\"}, \"amt\": {\"type\": \"any\"}, \"ok\": {\"type\": \"any\"},"
+    "  \"first\": {\"type\": \"any\"}, \"obj\": {\"type\": \"any\"}, \"code\": {\"type\": \"any\"},"
+    "  \"answer\": {\"type\": \"any\"}},"
+    " \"nodes\": {"
+    "  \"ask_ref\": {\"type\": \"ask\", \"slot\": \"ref\", \"prompt\": \"Ref?\", \"next\": "
+    "\"call\"},"
+    "  \"call\": {\"type\": \"action\", \"method\": \"POST\", \"url\": "
+    "\"{{vars.api}}/r/{{ref}}?q={{ref}}\","
+    "   \"headers\": {\"X-Ref\": \"{{ref}}\"}, \"body\": {\"ref\": \"{{ref}}\", \"n\": [1, "
+    "\"{{ref|lower}}\"]},"
+    "   \"timeout_ms\": 1500, \"retries\": 2, \"backoff_ms\": 100, \"status_slot\": \"code\","
+    "   \"map\": {\"st\": \"/refund/status\", \"amt\": \"/refund/amount\", \"ok\": \"/ok\","
+    "   \"first\": \"/items/1\", \"obj\": \"/refund\"},"
+    "   \"next\": \"ask_llm\", \"on_error\": \"oops\"},"
+    "  \"ask_llm\": {\"type\": \"llm\", \"system\": \"Be brief about {{ref}}.\", \"slot\": "
+    "\"answer\","
+    "   \"max_tokens\": 50, \"temperature\": 0.5, \"next\": \"done\", \"on_error\": \"oops\"},"
+    "  \"done\": {\"type\": \"say\", \"message\": \"Done {{st}}\"},"
+    "  \"oops\": {\"type\": \"say\", \"message\": \"Oops {{code|default:none}}\"}"
+    " }}";
+
+static const char *jumps_json =
+    "{\"name\": \"jumps\", \"intents\": {\"jumps\": [\"run jumps\"], \"jump_goto\": [\"run "
+    "goto\"]},"
+    " \"slots\": {\"yes\": {\"type\": \"yes/no\"}},"
+    " \"nodes\": {"
+    "  \"start\": {\"type\": \"branch\", \"cases\": [{\"if\": {\"intent\": \"jump_goto\"}, "
+    "\"next\":"
+    "   \"go\"}], \"default\": \"c\"},"
+    "  \"c\": {\"type\": \"call\", \"flow\": \"sub\", \"next\": \"back\"},"
+    "  \"back\": {\"type\": \"say\", \"message\": \"Back in jumps\", \"next\": \"fin\"},"
+    "  \"fin\": {\"type\": \"end\", \"message\": \"The end\", \"csat\": true},"
+    "  \"go\": {\"type\": \"goto\", \"flow\": \"sub\", \"node\": \"second\"}"
+    " }}";
+
+static const char *sub_json =
+    "{\"name\": \"sub\", \"nodes\": {"
+    "  \"first\": {\"type\": \"ask\", \"slot\": \"yes\", \"prompt\": \"Sure?\", \"next\": \"r\"},"
+    "  \"r\": {\"type\": \"return\", \"message\": \"Returning\"},"
+    "  \"second\": {\"type\": \"end\", \"message\": \"Ended in sub\"}"
+    " }}";
+
+static const char *voice_json =
+    "{\"name\": \"voice\", \"intents\": {\"voice\": [\"run voice\"]},"
+    " \"slots\": {\"when\": {\"type\": \"date\", \"confirm_voice\": true}},"
+    " \"nodes\": {\"ask\": {\"type\": \"ask\", \"slot\": \"when\", \"prompt\": \"When?\", \"next\":"
+    " \"ok\"}, \"ok\": {\"type\": \"say\", \"message\": \"On {{when|date}}\"}}}";
+
+static brain_flowset_t *compile_all(void)
+{
+    const char *names[] = {"settings.json", "kinds.json", "fx.json",
+                           "jumps.json",    "sub.json",   "voice.json"};
+    const char *texts[] = {settings_json, kinds_json, fx_json, jumps_json, sub_json, voice_json};
+    brain_flowset_t *fs;
+    assert_string_equal(compile_n(names, texts, 6, NULL, &fs), "");
+    return fs;
+}
+
+static void start(harness_t *h, brain_channel_t ch)
+{
+    h_init(h, compile_all(), ch);
+}
+
+static void test_say_variants_and_choices(void **state)
+{
+    harness_t h;
+    start(&h, BRAIN_CH_WEB);
+    assert_int_equal(h_send(&h, "go", "kinds"), BRAIN_DONE);
+    assert_string_equal(h_said(&h), "Hello you | How many?");
+    assert_int_equal(h.out.messages[0].n_choices, 2);
+    assert_string_equal(h.out.messages[0].choices[1].title, "B");
+    assert_string_equal(h.out.messages[0].choices[1].value, "bee");
+    assert_string_equal(h.out.intent, "kinds");
+    assert_string_equal(h.out.flow, "kinds");
+    assert_string_equal(h_node(&h), "ask_n");
+    h_dispose(&h);
+    start(&h, BRAIN_CH_SMS);
+    h_send(&h, "run kinds", NULL); /* an exact example routes without the classifier */
+    assert_string_equal(h_said(&h), "SMS hello | How many?");
+    h_dispose(&h);
+}
+
+static void test_ask_validation_and_branch(void **state)
+{
+    harness_t h;
+    start(&h, BRAIN_CH_CHAT);
+    h_send(&h, "go", "kinds");
+    h_send(&h, "twelve of them", NULL); /* out of bounds: says why */
+    assert_string_equal(h_said(&h), "That should be at most 9. | A number 1-9 please.");
+    assert_string_equal(h_node(&h), "ask_n");
+    h_send(&h, "7", NULL);
+    assert_string_equal(h_said(&h), "Size?");
+    assert_string_equal(h_slot(&h, "n"), "7");
+    h_send(&h, "a big one", NULL); /* synonym */
+    assert_string_equal(h_said(&h), "Label big-7-LARGE | n=7");
+    assert_string_equal(h_slot(&h, "size"), "large");
+    assert_null(h.out.flow); /* flow complete: idle */
+    h_dispose(&h);
+}
+
+static void test_branch_other_cases(void **state)
+{
+    harness_t h;
+    start(&h, BRAIN_CH_SMS);
+    h_send(&h, "go", "kinds");
+    h_send(&h, "3", NULL);
+    h_send(&h, "small", NULL);
+    assert_string_equal(h_said(&h), "Label sms | n=3");
+    h_dispose(&h);
+    start(&h, BRAIN_CH_CHAT);
+    h_send(&h, "go", "kinds");
+    h_send(&h, "3", NULL);
+    h_send(&h, "small", NULL);
+    assert_string_equal(h_said(&h), "Label mid | n=3");
+    h_dispose(&h);
+    start(&h, BRAIN_CH_CHAT);
+    h_send(&h, "go", "kinds");
+    h_send(&h, "2", NULL);
+    h_send(&h, "small", NULL);
+    assert_string_equal(h_said(&h), "Label 7 | n=2");
+    h_dispose(&h);
+}
+
+static void test_prefill_and_skip_filled(void **state)
+{
+    harness_t h;
+    start(&h, BRAIN_CH_CHAT);
+    h_send(&h, "I want 4 large", "kinds"); /* both slots in the first utterance */
+    assert_string_equal(h_said(&h), "Hello you | Label mid | n=4");
+    h_send(&h, "again", "kinds"); /* filled slots are not asked again */
+    assert_string_equal(h_said(&h), "Hello you | Label mid | n=4");
+    h_dispose(&h);
+}
+
+static void test_max_attempts(void **state)
+{
+    harness_t h;
+    start(&h, BRAIN_CH_CHAT);
+    h_send(&h, "go", "kinds");
+    h_send(&h, "no idea", NULL);
+    assert_string_equal(h_said(&h), "A number 1-9 please.");
+    h_send(&h, "still none", NULL);
+    assert_int_equal(h.out.status, BRAIN_ST_HANDOFF);
+    assert_string_equal(h.out.handoff_reason, "too_many");
+    assert_string_equal(h.out.handoff_queue, "q2");
+    json_error_t je;
+    json_t *sum = json_loads(h.out.handoff_summary, 0, &je);
+    assert_non_null(sum);
+    assert_string_equal(json_string_value(json_object_get(sum, "flow")), "kinds");
+    json_t *last = json_object_get(sum, "last_user");
+    assert_int_equal(json_array_size(last), 2);
+    assert_string_equal(json_string_value(json_array_get(last, 1)), "still none");
+    json_decref(sum);
+    h_send(&h, "hello?", NULL); /* a human has it now */
+    assert_int_equal(h.out.n_messages, 0);
+    assert_int_equal(h.out.status, BRAIN_ST_HANDOFF);
+    h_dispose(&h);
+}
+
+static void test_action_request_and_mapping(void **state)
+{
+    harness_t h;
+    start(&h, BRAIN_CH_CHAT);
+    assert_int_equal(h_send(&h, "check rf1001 please", "fx"), BRAIN_NEED_EFFECT);
+    const brain_effect_t *e = &h.out.effect;
+    assert_int_equal(e->kind, BRAIN_EFFECT_HTTP);
+    assert_string_equal(e->method, "POST");
+    assert_string_equal(e->url, "http://api.test/r/RF1001?q=RF1001");
+    assert_string_equal(e->body, "{\"ref\":\"RF1001\",\"n\":[1,\"rf1001\"]}");
+    assert_int_equal(e->timeout_ms, 1500);
+    assert_int_equal(e->retries, 2);
+    assert_int_equal(e->backoff_ms, 100);
+    assert_string_equal(e->headers[0].name, "X-Ref");
+    assert_string_equal(e->headers[0].value, "RF1001");
+    assert_string_equal(e->node, "call");
+    /* a second turn while the effect is pending is refused */
+    brain_out_t other;
+    brain_out_init(&other);
+    assert_int_equal(h_send(&h, "x", NULL), CORE_ERR_BUSY);
+    brain_out_dispose(&other);
+    assert_int_equal(h_resume(&h, 200,
+                              "{\"refund\": {\"status\": \"approved\", \"amount\": 12.5}, \"ok\":"
+                              " true, \"items\": [\"a\", \"b\"]}"),
+                     BRAIN_NEED_EFFECT);
+    assert_string_equal(h_slot(&h, "st"), "approved");
+    assert_string_equal(h_slot(&h, "amt"), "12.5");
+    assert_string_equal(h_slot(&h, "ok"), "yes");
+    assert_string_equal(h_slot(&h, "first"), "b");
+    assert_string_equal(h_slot(&h, "obj"), "{\"status\":\"approved\",\"amount\":12.5}");
+    assert_string_equal(h_slot(&h, "code"), "200");
+    /* now the llm node */
+    e = &h.out.effect;
+    assert_int_equal(e->kind, BRAIN_EFFECT_LLM);
+    assert_string_equal(e->url, "http://llm.test/v1/chat/completions");
+    assert_string_equal(e->model, "m1");
+    assert_string_equal(e->api_key_env, "KEY");
+    assert_int_equal(e->n_messages, 2);
+    assert_string_equal(e->messages[0].content, "Be brief about RF1001.");
+    assert_string_equal(e->messages[1].content, "check rf1001 please");
+    json_error_t je;
+    json_t *body = json_loads(e->body, 0, &je);
+    assert_string_equal(json_string_value(json_object_get(body, "model")), "m1");
+    assert_int_equal(json_integer_value(json_object_get(body, "max_tokens")), 50);
+    assert_true(json_real_value(json_object_get(body, "temperature")) == 0.5);
+    json_decref(body);
+    assert_int_equal(h_resume(&h, 200,
+                              "{\"choices\": [{\"message\": {\"role\": \"assistant\", \"content\":"
+                              " \"It is approved.\"}}], \"usage\": {\"prompt_tokens\": 11,"
+                              " \"completion_tokens\": 4}}"),
+                     BRAIN_DONE);
+    assert_string_equal(h_said(&h), "It is approved. | Done approved");
+    assert_true(h.out.messages[0].from_llm);
+    assert_string_equal(h_slot(&h, "answer"), "It is approved.");
+    int tokens = 0;
+    for (size_t i = 0; i < h.out.n_events; i++)
+        if (strcmp(h.out.events[i].name, "llm_tokens") == 0)
+            tokens += (int)h.out.events[i].value;
+    assert_int_equal(tokens, 15);
+    h_dispose(&h);
+}
+
+static void test_action_errors(void **state)
+{
+    static const struct {
+        int status;
+        const char *body;
+        int error;
+        const char *said;
+    } cases[] = {
+        {500, "{}", 0, "Oops 500"},
+        {404, "{\"error\": 1}", 0, "Oops 404"},
+        {200, "{\"refund\": ", 0, "Oops 200"},
+        {0, NULL, CORE_ERR_TIMEOUT, "Oops none"},
+        {0, NULL, CORE_ERR_IO, "Oops none"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        harness_t h;
+        start(&h, BRAIN_CH_CHAT);
+        assert_int_equal(h_send(&h, "RF0001", "fx"), BRAIN_NEED_EFFECT);
+        brain_effect_result_t r = {.error = cases[i].error,
+                                   .status = cases[i].status,
+                                   .body = cases[i].body,
+                                   .body_len = cases[i].body ? strlen(cases[i].body) : 0};
+        assert_int_equal(brain_resume(h.fs, &h.conv, &r, &h.out), BRAIN_DONE);
+        assert_string_equal(h_said(&h), cases[i].said);
+        int seen = 0;
+        for (size_t j = 0; j < h.out.n_events; j++)
+            seen |= strcmp(h.out.events[j].name, "effect_error") == 0;
+        assert_true(seen);
+        h_dispose(&h);
+    }
+}
+
+static void test_llm_error_and_direct_content(void **state)
+{
+    harness_t h;
+    start(&h, BRAIN_CH_CHAT);
+    h_send(&h, "RF0001", "fx");
+    h_resume(&h, 200, "{\"refund\": {\"status\": \"x\"}}");
+    brain_effect_result_t r = {.status = 200, .content = "Direct.", .prompt_tokens = 1};
+    assert_int_equal(brain_resume(h.fs, &h.conv, &r, &h.out), BRAIN_DONE);
+    assert_string_equal(h_said(&h), "Direct. | Done x");
+    h_dispose(&h);
+    start(&h, BRAIN_CH_CHAT);
+    h_send(&h, "RF0001", "fx");
+    h_resume(&h, 200, "{}");
+    assert_int_equal(h_resume(&h, 200, "{\"choices\": []}"), BRAIN_DONE);
+    assert_string_equal(h_said(&h), "Oops 200");
+    h_dispose(&h);
+}
+
+static void test_call_return_end_csat(void **state)
+{
+    harness_t h;
+    start(&h, BRAIN_CH_CHAT);
+    h_send(&h, "go", "jumps");
+    assert_string_equal(h_said(&h), "Sure?");
+    assert_string_equal(h.out.flow, "sub");
+    h_send(&h, "yes", NULL);
+    assert_string_equal(h_said(&h), "Returning | Back in jumps | The end | Rate 1-5?");
+    assert_string_equal(h.out.flow, "jumps");
+    assert_int_equal(h.out.status, BRAIN_ST_ACTIVE);
+    h_send(&h, "4", NULL);
+    assert_string_equal(h_said(&h), "Thanks!");
+    assert_int_equal(h.out.status, BRAIN_ST_ENDED);
+    assert_int_equal(h.out.csat, 4);
+    assert_string_equal(h.out.end_reason, "end");
+    /* a message after the end starts a new session */
+    h_send(&h, "go", "jumps");
+    assert_int_equal(h.out.status, BRAIN_ST_ACTIVE);
+    assert_string_equal(h_slot(&h, "yes"), "-");
+    h_dispose(&h);
+}
+
+static void test_goto_node(void **state)
+{
+    harness_t h;
+    start(&h, BRAIN_CH_CHAT);
+    h_send(&h, "go", "jump_goto");
+    assert_string_equal(h_said(&h), "Ended in sub");
+    assert_int_equal(h.out.status, BRAIN_ST_ENDED);
+    h_dispose(&h);
+}
+
+static void test_global_intents(void **state)
+{
+    harness_t h;
+    start(&h, BRAIN_CH_CHAT);
+    h_send(&h, "go", "kinds");
+    h_send(&h, "help", NULL); /* exact example of the built-in help intent */
+    assert_string_equal(h.out.intent, "help");
+    assert_string_equal(h_said(&h), "Help text. | A number 1-9 please.");
+    assert_string_equal(h_node(&h), "ask_n");
+    h_send(&h, "start over", NULL);
+    assert_string_equal(h_said(&h), "Again. | Hello you | How many?");
+    h_send(&h, "never mind", NULL);
+    assert_string_equal(h_said(&h), "Cancelled.");
+    assert_null(h.out.flow);
+    h_send(&h, "talk to a human", NULL);
+    assert_string_equal(h_said(&h), "Agent.");
+    assert_int_equal(h.out.status, BRAIN_ST_HANDOFF);
+    assert_string_equal(h.out.handoff_reason, "user_request");
+    assert_string_equal(h.out.handoff_queue, "desk");
+    h_dispose(&h);
+}
+
+static void test_fallbacks(void **state)
+{
+    harness_t h;
+    start(&h, BRAIN_CH_CHAT);
+    h_send(&h, "blah", NULL);
+    assert_string_equal(h_said(&h), "Eh?");
+    assert_int_equal(h.conv.fallbacks, 1);
+    assert_int_equal(h.out.out_of_scope, 1);
+    h_send(&h, "run kinds", NULL); /* understood: the count resets */
+    assert_int_equal(h.conv.fallbacks, 0);
+    h_send(&h, "never mind", NULL);
+    h_send(&h, "blah", NULL);
+    h_send(&h, "blah blah", NULL);
+    assert_int_equal(h.out.status, BRAIN_ST_HANDOFF);
+    assert_string_equal(h.out.handoff_reason, "fallback");
+    h_dispose(&h);
+}
+
+static void test_timeouts(void **state)
+{
+    harness_t h;
+    start(&h, BRAIN_CH_CHAT);
+    h_send(&h, "go", "kinds");
+    assert_int_equal(brain_conv_deadline(h.fs, &h.conv), h.now + 60LL * 1000000);
+    h_event(&h, BRAIN_EV_TIMEOUT, 61LL * 1000000);
+    assert_string_equal(h_said(&h), "Timed out.");
+    assert_int_equal(h.out.status, BRAIN_ST_ENDED);
+    assert_string_equal(h.out.end_reason, "idle_timeout");
+    assert_int_equal(brain_conv_deadline(h.fs, &h.conv), 0);
+    h_dispose(&h);
+    /* a message long after the last one starts afresh */
+    start(&h, BRAIN_CH_CHAT);
+    h_send(&h, "go", "kinds");
+    h.now += 3600LL * 1000000;
+    h_send(&h, "5", NULL);
+    assert_string_equal(h_said(&h), "Eh?");
+    assert_string_equal(h_slot(&h, "n"), "-");
+    h_dispose(&h);
+}
+
+static void test_voice_confirmation(void **state)
+{
+    harness_t h;
+    start(&h, BRAIN_CH_VOICE);
+    h_send(&h, "go", "voice");
+    h_send(&h, "tomorrow", NULL);
+    assert_string_equal(h_said(&h), "I heard 2026-11-30. | Right?");
+    assert_string_equal(h.out.confirm_slot, "when");
+    h_send(&h, "no", NULL);
+    assert_string_equal(h_said(&h), "When?");
+    assert_string_equal(h_slot(&h, "when"), "-");
+    h_send(&h, "2026-12-24", NULL);
+    h_send(&h, "yes", NULL);
+    assert_string_equal(h_said(&h), "On Thursday 24 December 2026");
+    h_dispose(&h);
+    start(&h, BRAIN_CH_CHAT); /* other channels do not confirm */
+    h_send(&h, "go", "voice");
+    h_send(&h, "tomorrow", NULL);
+    assert_string_equal(h_said(&h), "On Monday 30 November 2026");
+    h_dispose(&h);
+}
+
+static void test_contract_errors(void **state)
+{
+    harness_t h;
+    start(&h, BRAIN_CH_CHAT);
+    brain_effect_result_t r = {.status = 200};
+    assert_int_equal(brain_resume(h.fs, &h.conv, &r, &h.out), CORE_ERR_INVALID);
+    h.conv.version = 99;
+    assert_int_equal(h_send(&h, "hi", NULL), CORE_ERR_INVALID);
+    h_dispose(&h);
+}
+
+static void test_start_event_and_slot_types(void **state)
+{
+    const char *names[] = {"settings.json", "w.json"};
+    const char *texts[] = {
+        "{\"settings\": {\"welcome_flow\": \"w\"}}",
+        "{\"name\": \"w\", \"slots\": {\"e\": {\"type\": \"email\"}, \"p\": {\"type\": "
+        "\"phone\"}, \"m\": {\"type\": \"money\"}, \"t\": {\"type\": \"time\"}, \"y\": {\"type\":"
+        " \"yes/no\"}}, \"nodes\": {"
+        "\"hi\": {\"type\": \"say\", \"message\": \"Welcome\", \"next\": \"e\"},"
+        "\"e\": {\"type\": \"ask\", \"slot\": \"e\", \"prompt\": \"Email?\", \"next\": \"p\"},"
+        "\"p\": {\"type\": \"ask\", \"slot\": \"p\", \"prompt\": \"Phone?\", \"next\": \"m\"},"
+        "\"m\": {\"type\": \"ask\", \"slot\": \"m\", \"prompt\": \"Amount?\", \"next\": \"t\"},"
+        "\"t\": {\"type\": \"ask\", \"slot\": \"t\", \"prompt\": \"Time?\", \"next\": \"y\"},"
+        "\"y\": {\"type\": \"ask\", \"slot\": \"y\", \"prompt\": \"OK?\"}}}"};
+    brain_flowset_t *fs;
+    assert_string_equal(compile_n(names, texts, 2, NULL, &fs), "");
+    harness_t h;
+    h_init(&h, fs, BRAIN_CH_CHAT);
+    h_event(&h, BRAIN_EV_START, 0);
+    assert_string_equal(h_said(&h), "Welcome | Email?");
+    h_send(&h, "it's Ada@Example.COM", NULL);
+    assert_string_equal(h_slot(&h, "e"), "ada@example.com");
+    h_send(&h, "(415) 555-0100", NULL);
+    assert_string_equal(h_slot(&h, "p"), "+14155550100");
+    h_send(&h, "$12.50", NULL);
+    assert_string_equal(h_slot(&h, "m"), "12.50");
+    h_send(&h, "half past two pm", NULL);
+    assert_string_equal(h_slot(&h, "t"), "14:30");
+    h_send(&h, "yep", NULL);
+    assert_string_equal(h_slot(&h, "y"), "yes");
+    h_dispose(&h);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_say_variants_and_choices),
+        cmocka_unit_test(test_ask_validation_and_branch),
+        cmocka_unit_test(test_branch_other_cases),
+        cmocka_unit_test(test_prefill_and_skip_filled),
+        cmocka_unit_test(test_max_attempts),
+        cmocka_unit_test(test_action_request_and_mapping),
+        cmocka_unit_test(test_action_errors),
+        cmocka_unit_test(test_llm_error_and_direct_content),
+        cmocka_unit_test(test_call_return_end_csat),
+        cmocka_unit_test(test_goto_node),
+        cmocka_unit_test(test_global_intents),
+        cmocka_unit_test(test_fallbacks),
+        cmocka_unit_test(test_timeouts),
+        cmocka_unit_test(test_voice_confirmation),
+        cmocka_unit_test(test_contract_errors),
+        cmocka_unit_test(test_start_event_and_slot_types),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
