@@ -1,0 +1,87 @@
+/* channels.h — the channel adapters' shared contract. An adapter is thin: it
+ * authenticates its gateway, turns the channel's payload into a
+ * runtime_turn_in_t, calls runtime_turn() and renders the turn's output the
+ * way its channel needs (JSON and WebSocket frames for chat and the web
+ * widget; TwiML for SMS and voice). No flow logic lives in an adapter: what
+ * a channel may vary is declared in the flow as message variants, picked by
+ * the adapter's brain_channel_t.
+ *
+ * Every adapter embeds chan_t first (as h2o handlers embed h2o_handler_t):
+ * its name and version are recorded with the turns it makes, and the host
+ * (chan_host_t) gives it the loop, the configuration in force and the
+ * runtime. An adapter registers its routes with one call from chorusd
+ * (chan_<name>_register) and replies only from runtime_turn()'s done
+ * callback, so a reply leaves after the runtime says the turn is finished
+ * (and, once the store is wired into the runtime, durable).
+ *
+ * Threads: loop thread only.
+ *
+ * Ownership: a registered adapter lives until the process exits; it holds no
+ * libuv handle of its own (expiry is lazy, on access), so it never keeps the
+ * loop alive or stops it from closing. The host is copied; the config and
+ * the runtime it points to are borrowed and read afresh on every request, so
+ * a SIGHUP that replaces the config (API keys, origins, limits) applies to
+ * the next request without a restart.
+ *
+ * Errors: registration returns 0 or a negative CORE_ERR_* with err filled.
+ * Bad input from a gateway never becomes an error here: it is answered with
+ * a 4xx JSON body ({"error": {"code", "message"}}) or a WebSocket error
+ * frame, logged once, and changes nothing.
+ *
+ * Protocols, authentication and every endpoint: docs/channels.md and
+ * docs/openapi.yaml. */
+#ifndef CHORUS_CHANNELS_H
+#define CHORUS_CHANNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "chorus/brain.h"
+#include "chorus/config.h"
+#include "chorus/core.h"
+#include "chorus/net.h"
+#include "chorus/runtime.h"
+
+/* Returns the runtime in force for owner, or NULL while there is none (before
+ * start, after stop): adapters then answer 503. */
+typedef runtime_t *(*chan_runtime_fn)(void *owner);
+
+/* What the daemon lends every adapter. */
+typedef struct chan_host_s {
+    uv_loop_t *loop;          /* borrowed: the loop everything runs on */
+    const core_config_t *cfg; /* borrowed: the config in force, re-read per request */
+    chan_runtime_fn runtime;  /* how to reach the runtime now */
+    void *owner;              /* passed to runtime() */
+} chan_host_t;
+
+typedef struct chan_s chan_t;
+
+/* The base every adapter embeds as its first member. */
+struct chan_s {
+    const char *name;        /* static: "chat", "web", "sms", "voice" (logs, metrics) */
+    const char *version;     /* static: adapter protocol version, recorded per turn */
+    brain_channel_t channel; /* picks the flow's message variants */
+    chan_host_t host;        /* copied at registration */
+};
+
+/* The runtime in force for the adapter, NULL when none. */
+runtime_t *chan_runtime(const chan_t *ch);
+
+/* Answers a runtime_turn() failure that happened at once (rc from the call):
+ * 503 with Retry-After when no flows are loaded or the runtime is closing,
+ * 429 when the conversation's queue is full, 503 when the conversation
+ * table is full. Used by every adapter so the mapping is the same. */
+void chan_resp_turn_error(net_req_t *req, const chan_t *ch, int rc, const core_err_t *err);
+
+/* ---- chat and web (src/channels/chan_chat*.c, chan_web*.c) ------------- */
+
+/* Adds the chat routes to router (borrowed; must outlive the process's
+ * serving): POST /v1/chat/conversations, POST
+ * /v1/chat/conversations/{id}/messages, GET /v1/chat/conversations/{id} and
+ * the WebSocket GET /v1/chat/ws. Also adds the web widget's routes (GET /,
+ * /widget.js, /widget.css), whose WebSocket traffic is the same protocol
+ * authenticated by origin instead of a key. host is copied. */
+int chan_chat_register(net_router_t *router, const chan_host_t *host, core_err_t *err);
+
+#endif

@@ -1,0 +1,371 @@
+/* The chat channel's REST API for gateways and its registration:
+ *   POST /v1/chat/conversations                 start one (runs the start event)
+ *   POST /v1/chat/conversations/{id}/messages   {"text"} or {"event"}: one turn
+ *   GET  /v1/chat/conversations/{id}            the transcript
+ * Every request needs a gateway key (Authorization: Bearer). POSTs honour
+ * Idempotency-Key: the first request runs the turn and its answer is kept
+ * (chat.idempotency_ttl_s); a retry gets that answer, never a second turn.
+ * Replies are sent from the runtime's done callback. Protocol:
+ * docs/channels.md, docs/openapi.yaml. */
+#define LOG_MODULE "chat"
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "channels/chan_chat_int.h"
+
+static chat_t the_chat; /* one adapter per process: registration is one call */
+
+runtime_t *chan_runtime(const chan_t *ch)
+{
+    return ch->host.runtime ? ch->host.runtime(ch->host.owner) : NULL;
+}
+
+void chan_resp_turn_error(net_req_t *req, const chan_t *ch, int rc, const core_err_t *err)
+{
+    runtime_t *rt = chan_runtime(ch);
+    if (rc == CORE_ERR_BUSY && rt != NULL && runtime_flowset(rt) != NULL) {
+        net_resp_header(req, "Retry-After", "1");
+        net_resp_error(req, 429, "conversation_busy",
+                       "too many turns queued for this conversation; retry later");
+        return;
+    }
+    net_resp_header(req, "Retry-After", "5");
+    if (rc == CORE_ERR_LIMIT)
+        net_resp_error(req, 503, "at_capacity", "%s", err && err->msg[0] ? err->msg : "full");
+    else if (rc == CORE_ERR_INVALID)
+        net_resp_error(req, 400, "invalid_request", "%s", err ? err->msg : "invalid");
+    else
+        net_resp_error(req, 503, "unavailable", "no flows are serving yet (%s)",
+                       err && err->msg[0] ? err->msg : core_strerror(rc));
+}
+
+/* ---- request checks ----------------------------------------------------- */
+
+static int authenticate(chat_t *c, net_req_t *req, char name[CHAT_KEY_NAME])
+{
+    core_err_t err = {0};
+    if (chat__auth_bearer(c, net_req_header(req, "Authorization"), name, &err) == 0)
+        return 0;
+    LOG_INFO("event=chat_auth_failed rid=%s remote=%s reason=\"%s\"", net_req_id(req),
+             net_req_remote(req), err.msg);
+    net_resp_header(req, "WWW-Authenticate", "Bearer realm=\"chorus\"");
+    net_resp_error(req, 401, "unauthorized", "%s", err.msg);
+    return -1;
+}
+
+/* Parses a JSON object body; an empty body is {} when allow_empty. */
+static json_t *body_object(net_req_t *req, int allow_empty)
+{
+    size_t len;
+    net_req_body(req, &len);
+    if (len == 0 && allow_empty)
+        return json_object();
+    const char *ct = net_req_header(req, "Content-Type");
+    if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0 ||
+        (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' ')) {
+        net_resp_error(req, 415, "unsupported_media_type",
+                       "Content-Type must be application/json (got %s)", ct ? ct : "none");
+        return NULL;
+    }
+    core_err_t err = {0};
+    json_t *body = net_req_json(req, &err);
+    if (body == NULL) {
+        net_resp_error(req, 400, "invalid_json", "request body: %s", err.msg);
+        return NULL;
+    }
+    if (!json_is_object(body)) {
+        json_decref(body);
+        net_resp_error(req, 400, "invalid_request", "request body: must be a JSON object");
+        return NULL;
+    }
+    return body;
+}
+
+/* Looks up the Idempotency-Key. Returns 1 when the request was answered
+ * (replayed or refused), 0 to go on (*entry set when the key was given). */
+static int idempotency(chat_t *c, net_req_t *req, const char *gateway, chat_idem_entry_t **entry)
+{
+    *entry = NULL;
+    const char *key = net_req_header(req, "Idempotency-Key");
+    if (key == NULL)
+        return 0;
+    size_t klen = strlen(key);
+    int printable = klen > 0 && klen <= CHAT_MAX_IDEM_KEY;
+    for (size_t i = 0; i < klen && printable; i++)
+        printable = key[i] > 0x20 && key[i] < 0x7f;
+    if (!printable) {
+        net_resp_error(req, 400, "invalid_idempotency_key",
+                       "Idempotency-Key: must be 1-%d printable ASCII characters",
+                       CHAT_MAX_IDEM_KEY);
+        return 1;
+    }
+    size_t blen;
+    const char *body = net_req_body(req, &blen);
+    char *fpsrc = core_xasprintf("%s %s\n", net_req_method(req), net_req_path(req));
+    core_buf_t b;
+    core_buf_init(&b, (size_t)-1);
+    core_buf_append_str(&b, fpsrc);
+    core_buf_append(&b, body, blen);
+    uint8_t fp[32];
+    chat__sha256(b.data, b.len, fp);
+    core_buf_dispose(&b);
+    free(fpsrc);
+    char *scoped = core_xasprintf("rest\n%s\n%s", gateway, key);
+    const core_config_t *cfg = c->base.host.cfg;
+    chat_idem_entry_t *e = NULL;
+    int rc = chat__idem_begin(&c->idem, scoped, fp, (size_t)cfg->chat.idempotency_max_entries,
+                              cfg->chat.idempotency_ttl_s * 1000000LL, (int64_t)core_now_us(), &e);
+    free(scoped);
+    switch (rc) {
+    case CHAT_IDEM_NEW:
+        *entry = e;
+        return 0;
+    case CHAT_IDEM_REPLAY:
+        net_resp_header(req, "Idempotent-Replayed", "true");
+        net_resp_send(req, e->status, "application/json", e->body, strlen(e->body));
+        return 1;
+    case CHAT_IDEM_MISMATCH:
+        net_resp_error(req, 422, "idempotency_key_reused",
+                       "Idempotency-Key was already used for a different request");
+        return 1;
+    case CHAT_IDEM_PENDING:
+        net_resp_header(req, "Retry-After", "1");
+        net_resp_error(req, 409, "request_in_progress",
+                       "a request with this Idempotency-Key is still running");
+        return 1;
+    default:
+        net_resp_header(req, "Retry-After", "1");
+        net_resp_error(req, 503, "at_capacity", "too many requests in flight");
+        return 1;
+    }
+}
+
+/* ---- turns from REST ---------------------------------------------------- */
+
+typedef struct rest_op_s {
+    net_req_t *req;          /* NULL once the client went away */
+    chat_idem_entry_t *idem; /* where to keep the answer, or NULL */
+    int created;             /* POST /conversations: 201 + Location */
+} rest_op_t;
+
+static void on_rest_abort(net_req_t *req, void *data)
+{
+    rest_op_t *op = data;
+    op->req = NULL; /* the turn goes on; its answer is still kept for a retry */
+}
+
+/* {"conversation","messages":[{"seq","text","choices"}],"status","handoff"?} */
+static json_t *turn_reply(const chat_conv_t *cv, const chat_result_t *r)
+{
+    json_t *msgs = json_array();
+    for (uint64_t s = r->from_seq; s < r->to_seq; s++) {
+        json_t *e = chat__conv_entry(cv, s);
+        const char *type = json_string_value(json_object_get(e, "type"));
+        if (e == NULL || type == NULL || strcmp(type, "message") != 0)
+            continue;
+        json_array_append_new(msgs, json_pack("{s:O,s:O,s:O}", "seq", json_object_get(e, "seq"),
+                                              "text", json_object_get(e, "text"), "choices",
+                                              json_object_get(e, "choices")));
+    }
+    json_t *o = json_pack("{s:s,s:o,s:s}", "conversation", cv->id, "messages", msgs, "status",
+                          chat__status_name(cv->status));
+    if (cv->handoff != NULL && cv->status == BRAIN_ST_HANDOFF)
+        json_object_set(o, "handoff", cv->handoff);
+    return o;
+}
+
+static void on_rest_turn(chat_t *c, chat_conv_t *cv, const chat_result_t *r, void *data)
+{
+    rest_op_t *op = data;
+    if (r->error != 0) {
+        chat__idem_cancel(&c->idem, op->idem); /* a retry may succeed */
+        if (op->req != NULL) {
+            net_resp_header(op->req, "Retry-After", "5");
+            net_resp_error(op->req, 503, "turn_failed", "the turn did not complete: %s",
+                           r->message[0] ? r->message : core_strerror(r->error));
+        }
+        free(op);
+        return;
+    }
+    json_t *reply = turn_reply(cv, r);
+    char *text = json_dumps(reply, JSON_COMPACT);
+    int status = op->created ? 201 : 200;
+    if (op->idem != NULL)
+        chat__idem_finish(op->idem, status, text, 0);
+    if (op->req != NULL) {
+        if (op->created) {
+            char loc[80];
+            snprintf(loc, sizeof(loc), "/v1/chat/conversations/%s", cv->id);
+            net_resp_header(op->req, "Location", loc);
+        }
+        net_resp_send(op->req, status, "application/json", text, strlen(text));
+    }
+    free(text);
+    json_decref(reply);
+    free(op);
+}
+
+static void start_turn(chat_t *c, net_req_t *req, chat_conv_t *cv, brain_event_t ev,
+                       const char *text, size_t len, chat_idem_entry_t *idem, int created)
+{
+    rest_op_t *op = core_xcalloc(1, sizeof(*op));
+    *op = (rest_op_t){.req = req, .idem = idem, .created = created};
+    core_err_t err = {0};
+    int rc = chat__turn(c, cv, ev, text, len, NULL, on_rest_turn, op, &err);
+    if (rc != 0) {
+        free(op);
+        chat__idem_cancel(&c->idem, idem);
+        chan_resp_turn_error(req, &c->base, rc, &err);
+        return;
+    }
+    net_req_on_abort(req, on_rest_abort, op);
+}
+
+/* ---- handlers ----------------------------------------------------------- */
+
+static void on_create(net_req_t *req, void *data)
+{
+    chat_t *c = data;
+    char gw[CHAT_KEY_NAME];
+    if (authenticate(c, req, gw) != 0)
+        return;
+    json_t *body = body_object(req, 1);
+    if (body == NULL)
+        return;
+    const char *k;
+    json_t *v;
+    json_object_foreach(body, k, v)
+    {
+        net_resp_error(req, 400, "invalid_request", "request body: unknown key \"%s\"", k);
+        json_decref(body);
+        return;
+    }
+    json_decref(body);
+    chat_idem_entry_t *idem;
+    if (idempotency(c, req, gw, &idem))
+        return;
+    chat_conv_t *cv;
+    core_err_t err = {0};
+    if (chan_runtime(&c->base) == NULL || chat__conv_new(c, BRAIN_CH_CHAT, &cv, &err) != 0) {
+        chat__idem_cancel(&c->idem, idem);
+        chan_resp_turn_error(req, &c->base, err.code ? err.code : CORE_ERR_CLOSED, &err);
+        return;
+    }
+    LOG_INFO("event=chat_conversation_started conversation=%s gateway=%s", cv->id, gw);
+    start_turn(c, req, cv, BRAIN_EV_START, NULL, 0, idem, 1);
+}
+
+static chat_conv_t *find_conv(chat_t *c, net_req_t *req)
+{
+    const char *id = net_req_param(req, "id");
+    chat_conv_t *cv = id ? chat__conv_get(c, id) : NULL;
+    if (cv == NULL)
+        net_resp_error(req, 404, "conversation_not_found", "no conversation \"%.64s\"",
+                       id ? id : "");
+    return cv;
+}
+
+/* Validates {"text": "..."} or {"event": "start"}; returns 0 or answers. */
+static int message_input(chat_t *c, net_req_t *req, json_t *body, brain_event_t *ev,
+                         const char **text, size_t *len)
+{
+    json_t *t = json_object_get(body, "text"), *e = json_object_get(body, "event");
+    const char *k;
+    json_t *v;
+    json_object_foreach(body, k, v)
+    {
+        if (strcmp(k, "text") != 0 && strcmp(k, "event") != 0) {
+            net_resp_error(req, 400, "invalid_request", "request body: unknown key \"%s\"", k);
+            return -1;
+        }
+    }
+    if ((t == NULL) == (e == NULL)) {
+        net_resp_error(req, 400, "invalid_request",
+                       "request body: give exactly one of "
+                       "\"text\" and \"event\"");
+        return -1;
+    }
+    if (e != NULL) {
+        if (!json_is_string(e) || strcmp(json_string_value(e), "start") != 0) {
+            net_resp_error(req, 400, "invalid_request", "event: must be \"start\"");
+            return -1;
+        }
+        *ev = BRAIN_EV_START;
+        *text = NULL;
+        *len = 0;
+        return 0;
+    }
+    if (!json_is_string(t) || json_string_length(t) == 0) {
+        net_resp_error(req, 400, "invalid_request", "text: must be a non-empty string");
+        return -1;
+    }
+    if (json_string_length(t) > (size_t)c->base.host.cfg->chat.max_text_bytes) {
+        net_resp_error(req, 413, "text_too_long", "text: %zu bytes, at most %lld",
+                       json_string_length(t), c->base.host.cfg->chat.max_text_bytes);
+        return -1;
+    }
+    *ev = BRAIN_EV_MESSAGE;
+    *text = json_string_value(t);
+    *len = json_string_length(t);
+    return 0;
+}
+
+static void on_message(net_req_t *req, void *data)
+{
+    chat_t *c = data;
+    char gw[CHAT_KEY_NAME];
+    if (authenticate(c, req, gw) != 0)
+        return;
+    chat_conv_t *cv = find_conv(c, req);
+    if (cv == NULL)
+        return;
+    json_t *body = body_object(req, 0);
+    if (body == NULL)
+        return;
+    brain_event_t ev;
+    const char *text;
+    size_t len;
+    chat_idem_entry_t *idem = NULL;
+    if (message_input(c, req, body, &ev, &text, &len) == 0 && !idempotency(c, req, gw, &idem)) {
+        if (cv->status == BRAIN_ST_ENDED) {
+            chat__idem_cancel(&c->idem, idem);
+            net_resp_error(req, 409, "conversation_ended",
+                           "conversation %s has ended; start a new one", cv->id);
+        } else {
+            start_turn(c, req, cv, ev, text, len, idem, 0);
+        }
+    }
+    json_decref(body);
+}
+
+static void on_get(net_req_t *req, void *data)
+{
+    chat_t *c = data;
+    char gw[CHAT_KEY_NAME];
+    if (authenticate(c, req, gw) != 0)
+        return;
+    chat_conv_t *cv = find_conv(c, req);
+    if (cv == NULL)
+        return;
+    json_t *t = chat__transcript(cv);
+    net_resp_json(req, 200, t);
+    json_decref(t);
+}
+
+int chan_chat_register(net_router_t *router, const chan_host_t *host, core_err_t *err)
+{
+    chat_t *c = &the_chat;
+    chat__init(c, host);
+    int rc = net_router_add(router, "POST", "/v1/chat/conversations", on_create, c, err);
+    if (rc == 0)
+        rc = net_router_add(router, "POST", "/v1/chat/conversations/{id}/messages", on_message, c,
+                            err);
+    if (rc == 0)
+        rc = net_router_add(router, "GET", "/v1/chat/conversations/{id}", on_get, c, err);
+    if (rc == 0)
+        rc = chat__ws_register(c, router, err);
+    if (rc == 0)
+        rc = chat__web_register(c, router, err);
+    return rc;
+}

@@ -1,0 +1,128 @@
+/* Gateway authentication for the chat channel. API keys are configured as
+ * SHA-256 hashes (chat.api_keys), never in clear: a leaked config file does
+ * not leak a key. A presented key is hashed and compared with every
+ * configured hash in constant time (CRYPTO_memcmp, and no early exit), so
+ * neither the hash nor which key matched leaks through timing. The parsed
+ * keys are cached against the config string and re-parsed when a reload
+ * changes it. The widget's WebSocket is authenticated by its page's origin
+ * instead (a browser cannot keep a secret). */
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "channels/chan_chat_int.h"
+
+void chat__sha256(const void *data, size_t len, uint8_t out[32])
+{
+    unsigned int n = 32;
+    EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Parses "name:hex,name:hex" (already checked by the config loader). */
+static void parse_keys(chat_t *c, const char *src)
+{
+    free(c->keys);
+    free(c->keys_src);
+    c->keys = NULL;
+    c->n_keys = 0;
+    c->keys_src = core_xstrdup(src);
+    size_t cap = 1;
+    for (const char *p = src; *p; p++)
+        cap += *p == ',';
+    c->keys = core_xcalloc(cap, sizeof(*c->keys));
+    const char *p = src;
+    while (*p != '\0' && c->n_keys < cap) {
+        const char *colon = strchr(p, ':');
+        if (colon == NULL || strlen(colon + 1) < 64)
+            break;
+        chat_key_t *k = &c->keys[c->n_keys];
+        size_t nl =
+            (size_t)(colon - p) < CHAT_KEY_NAME - 1 ? (size_t)(colon - p) : CHAT_KEY_NAME - 1;
+        memcpy(k->name, p, nl);
+        k->name[nl] = '\0';
+        int ok = 1;
+        for (int i = 0; i < 32; i++) {
+            int hi = hexval(colon[1 + 2 * i]), lo = hexval(colon[2 + 2 * i]);
+            ok &= hi >= 0 && lo >= 0;
+            k->hash[i] = (uint8_t)((hi << 4) | (lo & 15));
+        }
+        if (ok)
+            c->n_keys++;
+        p = colon + 65;
+        if (*p == ',')
+            p++;
+    }
+}
+
+int chat__auth_bearer(chat_t *c, const char *authorization, char name_out[CHAT_KEY_NAME],
+                      core_err_t *err)
+{
+    const char *src = c->base.host.cfg->chat.api_keys;
+    if (c->keys_src == NULL || strcmp(c->keys_src, src) != 0)
+        parse_keys(c, src);
+    if (authorization == NULL)
+        return core_err_set(err, CORE_ERR_DENIED, "missing Authorization: Bearer <key>");
+    if (strncasecmp(authorization, "Bearer ", 7) != 0)
+        return core_err_set(err, CORE_ERR_DENIED, "the Authorization scheme must be Bearer");
+    const char *token = authorization + 7;
+    while (*token == ' ')
+        token++;
+    if (*token == '\0')
+        return core_err_set(err, CORE_ERR_DENIED, "empty bearer token");
+    if (c->n_keys == 0)
+        return core_err_set(err, CORE_ERR_DENIED, "no gateway keys are configured (chat.api_keys)");
+    uint8_t h[32];
+    chat__sha256(token, strlen(token), h);
+    size_t match = c->n_keys;
+    for (size_t i = 0; i < c->n_keys; i++) {
+        /* no early exit: every key is compared whatever matched */
+        int same = CRYPTO_memcmp(h, c->keys[i].hash, 32) == 0;
+        match = same && match == c->n_keys ? i : match;
+    }
+    if (match == c->n_keys)
+        return core_err_set(err, CORE_ERR_DENIED, "unknown API key");
+    memcpy(name_out, c->keys[match].name, CHAT_KEY_NAME);
+    return 0;
+}
+
+/* True if the comma-separated list has item (exact, case-insensitive). */
+static int list_has(const char *list, const char *item)
+{
+    size_t n = strlen(item);
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t len = strcspn(p, ", ");
+        if (len == n && strncasecmp(p, item, n) == 0)
+            return 1;
+        p += len;
+    }
+    return 0;
+}
+
+int chat__origin_allowed(const core_config_t *cfg, const char *origin, const char *host)
+{
+    if (origin == NULL || origin[0] == '\0' || strcmp(origin, "null") == 0)
+        return 0;
+    const char *allowed = cfg->chat.allowed_origins;
+    if (strcmp(allowed, "*") == 0 || list_has(allowed, origin))
+        return 1;
+    /* same origin: scheme://host[:port] equal to the Host the page came from */
+    const char *sep = strstr(origin, "://");
+    if (host == NULL || sep == NULL)
+        return 0;
+    return strcasecmp(sep + 3, host) == 0;
+}

@@ -1,0 +1,273 @@
+/* The chat adapter's conversations: the table (id -> conversation, least
+ * recently used evicted first, never while a turn is in flight or a
+ * WebSocket follows it), each conversation's transcript log and the turn
+ * that feeds it.
+ *
+ * The log is a ring of entries, each already in the shape of the WebSocket
+ * frame that carries it ({"type":"message","seq":..}), numbered by a
+ * per-conversation sequence: user messages, bot messages, handoff and end.
+ * It serves three readers: the REST reply (the entries a turn added), the
+ * transcript (GET) and WebSocket resume (entries after the client's last
+ * seq). The ring keeps chat.history_messages entries; once the store holds
+ * transcripts, GET and resume past the ring read from it instead. */
+#define LOG_MODULE "chat"
+#include <stdlib.h>
+#include <string.h>
+
+#include "channels/chan_chat_int.h"
+
+void chat__init(chat_t *c, const chan_host_t *host)
+{
+    memset(c, 0, sizeof(*c));
+    c->base.name = "chat";
+    c->base.version = CHAT_ADAPTER_VERSION;
+    c->base.channel = BRAIN_CH_CHAT;
+    c->base.host = *host;
+    chat__map_init(&c->convs);
+    chat__list_init(&c->lru);
+    chat__idem_init(&c->idem);
+}
+
+const char *chat__status_name(brain_status_t st)
+{
+    return st == BRAIN_ST_ENDED ? "ended" : st == BRAIN_ST_HANDOFF ? "handoff" : "active";
+}
+
+static void touch(chat_t *c, chat_conv_t *cv)
+{
+    chat__list_remove(&cv->lru);
+    chat__list_push_back(&c->lru, &cv->lru);
+}
+
+chat_conv_t *chat__conv_get(chat_t *c, const char *id)
+{
+    chat_map_node_t *n = chat__map_get(&c->convs, id);
+    if (n == NULL)
+        return NULL;
+    chat_conv_t *cv = CHAT_CONTAINER(n, chat_conv_t, node);
+    touch(c, cv);
+    return cv;
+}
+
+static void conv_free(chat_t *c, chat_conv_t *cv)
+{
+    chat__map_del(&c->convs, &cv->node);
+    chat__list_remove(&cv->lru);
+    for (size_t i = 0; i < cv->log_len; i++)
+        json_decref(cv->log[(cv->log_head + i) % cv->log_cap]);
+    free(cv->log);
+    json_decref(cv->handoff);
+    free(cv);
+}
+
+/* Evicts the least recently used idle conversation. */
+static int evict_one(chat_t *c)
+{
+    for (chat_link_t *l = c->lru.next; l != &c->lru; l = l->next) {
+        chat_conv_t *cv = CHAT_CONTAINER(l, chat_conv_t, lru);
+        if (cv->pending == 0 && chat__list_empty(&cv->subs)) {
+            LOG_DEBUG("event=chat_evict conversation=%s", cv->id);
+            conv_free(c, cv);
+            return 0;
+        }
+    }
+    return CORE_ERR_LIMIT;
+}
+
+static void random_id(char out[CHAT_ID_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint8_t b[CHAT_ID_LEN / 2];
+    if (uv_random(NULL, NULL, b, sizeof(b), 0, NULL) != 0) {
+        /* getrandom(2) does not fail once the pool is initialised; be safe */
+        uint64_t t = core_now_us() ^ (uint64_t)(uintptr_t)out;
+        for (size_t i = 0; i < sizeof(b); i++, t = t * 6364136223846793005ULL + 1)
+            b[i] = (uint8_t)(t >> 56);
+    }
+    for (size_t i = 0; i < sizeof(b); i++) {
+        out[2 * i] = hex[b[i] >> 4];
+        out[2 * i + 1] = hex[b[i] & 15];
+    }
+    out[CHAT_ID_LEN] = '\0';
+}
+
+int chat__conv_new(chat_t *c, brain_channel_t channel, chat_conv_t **out, core_err_t *err)
+{
+    const core_config_t *cfg = c->base.host.cfg;
+    while (c->convs.count >= (size_t)cfg->chat.max_conversations)
+        if (evict_one(c) != 0)
+            return core_err_set(err, CORE_ERR_LIMIT, "%zu chat conversations are busy",
+                                c->convs.count);
+    chat_conv_t *cv = core_xcalloc(1, sizeof(*cv));
+    do
+        random_id(cv->id);
+    while (chat__map_get(&c->convs, cv->id) != NULL);
+    snprintf(cv->key, sizeof(cv->key), "chat:%s", cv->id);
+    cv->node.key = cv->id;
+    cv->channel = channel;
+    cv->status = BRAIN_ST_ACTIVE;
+    cv->created_us = core_wall_us();
+    cv->log_cap = (size_t)cfg->chat.history_messages;
+    cv->log = core_xcalloc(cv->log_cap, sizeof(*cv->log));
+    cv->first_seq = cv->next_seq = 1;
+    chat__list_init(&cv->subs);
+    chat__list_init(&cv->lru);
+    chat__map_put(&c->convs, &cv->node);
+    chat__list_push_back(&c->lru, &cv->lru);
+    *out = cv;
+    return 0;
+}
+
+json_t *chat__conv_entry(const chat_conv_t *cv, uint64_t seq)
+{
+    if (seq < cv->first_seq || seq >= cv->first_seq + cv->log_len)
+        return NULL;
+    return cv->log[(cv->log_head + (seq - cv->first_seq)) % cv->log_cap];
+}
+
+/* Appends entry (takes ownership), stamping seq and ts; returns the seq. */
+static uint64_t append(chat_conv_t *cv, json_t *entry)
+{
+    char ts[40];
+    uint64_t seq = cv->next_seq++;
+    json_object_set_new(entry, "seq", json_integer((json_int_t)seq));
+    json_object_set_new(entry, "ts", json_string(core_time_format(ts, sizeof(ts), core_wall_us())));
+    if (cv->log_len == cv->log_cap) {
+        json_decref(cv->log[cv->log_head]);
+        cv->log_head = (cv->log_head + 1) % cv->log_cap;
+        cv->log_len--;
+        cv->first_seq++;
+    }
+    cv->log[(cv->log_head + cv->log_len) % cv->log_cap] = entry;
+    cv->log_len++;
+    chat__ws_broadcast(cv, entry);
+    return seq;
+}
+
+uint64_t chat__conv_user(chat_t *c, chat_conv_t *cv, const char *text, size_t len,
+                         const char *client_id)
+{
+    json_t *e = json_pack("{s:s,s:s,s:s%}", "type", "message", "from", "user", "text", text, len);
+    if (client_id != NULL)
+        json_object_set_new(e, "id", json_string(client_id));
+    return append(cv, e);
+}
+
+static int is_url(const char *s)
+{
+    return strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0;
+}
+
+/* One bot message as an entry. On the web a choice whose value is a URL is
+ * a link button: it gets "url" so the widget opens it instead of sending. */
+static json_t *bot_entry(const brain_message_t *m)
+{
+    json_t *choices = json_array();
+    for (size_t i = 0; i < m->n_choices; i++) {
+        const brain_choice_t *ch = &m->choices[i];
+        json_t *o = json_pack("{s:s,s:s}", "title", ch->title ? ch->title : "", "value",
+                              ch->value ? ch->value : "");
+        if (ch->value != NULL && is_url(ch->value))
+            json_object_set_new(o, "url", json_string(ch->value));
+        json_array_append_new(choices, o);
+    }
+    return json_pack("{s:s,s:s,s:s,s:o}", "type", "message", "from", "bot", "text",
+                     m->text ? m->text : "", "choices", choices);
+}
+
+static json_t *handoff_entry(const brain_out_t *o)
+{
+    json_t *summary = NULL;
+    if (o->handoff_summary != NULL)
+        summary = json_loads(o->handoff_summary, 0, NULL);
+    return json_pack("{s:s,s:s,s:s,s:o}", "type", "handoff", "queue",
+                     o->handoff_queue ? o->handoff_queue : "", "reason",
+                     o->handoff_reason ? o->handoff_reason : "", "summary",
+                     summary ? summary : json_object());
+}
+
+typedef struct turn_s {
+    chat_t *chat;
+    chat_conv_t *conv;
+    chat_turn_cb cb;
+    void *data;
+} turn_t;
+
+static void record(chat_conv_t *cv, const brain_out_t *o, chat_result_t *r)
+{
+    r->from_seq = cv->next_seq;
+    for (size_t i = 0; i < o->n_messages; i++)
+        append(cv, bot_entry(&o->messages[i]));
+    if (o->status == BRAIN_ST_HANDOFF && cv->status != BRAIN_ST_HANDOFF) {
+        json_t *h = handoff_entry(o);
+        append(cv, h);
+        json_decref(cv->handoff);
+        cv->handoff = json_deep_copy(h); /* the REST shape: no frame type */
+        json_object_del(cv->handoff, "type");
+    }
+    if (o->status == BRAIN_ST_ENDED && cv->status != BRAIN_ST_ENDED)
+        append(cv, json_pack("{s:s,s:s}", "type", "end", "reason",
+                             o->end_reason ? o->end_reason : "end"));
+    cv->status = o->status;
+    r->to_seq = cv->next_seq;
+}
+
+static void on_turn_done(const runtime_turn_out_t *out)
+{
+    turn_t *t = out->data;
+    chat_conv_t *cv = t->conv;
+    chat_result_t r = {.error = out->error, .message = out->error_msg ? out->error_msg : ""};
+    cv->pending--;
+    chat__ws_typing(cv, 0);
+    if (out->error == 0 && out->out != NULL)
+        record(cv, out->out, &r);
+    else
+        r.from_seq = r.to_seq = cv->next_seq;
+    if (out->error != 0)
+        LOG_WARN("event=chat_turn_failed conversation=%s error=%s", cv->id,
+                 core_strerror(out->error));
+    t->cb(t->chat, cv, &r, t->data);
+    free(t);
+}
+
+int chat__turn(chat_t *c, chat_conv_t *cv, brain_event_t ev, const char *text, size_t len,
+               const char *client_id, chat_turn_cb cb, void *data, core_err_t *err)
+{
+    runtime_t *rt = chan_runtime(&c->base);
+    if (rt == NULL)
+        return core_err_set(err, CORE_ERR_CLOSED, "the runtime is not running");
+    turn_t *t = core_xcalloc(1, sizeof(*t));
+    *t = (turn_t){.chat = c, .conv = cv, .cb = cb, .data = data};
+    runtime_turn_in_t in = {.key = cv->key,
+                            .channel = cv->channel,
+                            .event = ev,
+                            .text = ev == BRAIN_EV_MESSAGE ? text : NULL,
+                            .len = ev == BRAIN_EV_MESSAGE ? len : 0};
+    int rc = runtime_turn(rt, &in, on_turn_done, t, err);
+    if (rc != 0) {
+        free(t);
+        return rc;
+    }
+    cv->pending++;
+    c->turns++;
+    if (ev == BRAIN_EV_MESSAGE)
+        chat__conv_user(c, cv, text, len, client_id);
+    chat__ws_typing(cv, 1);
+    return 0;
+}
+
+json_t *chat__transcript(const chat_conv_t *cv)
+{
+    char ts[40];
+    json_t *msgs = json_array();
+    for (size_t i = 0; i < cv->log_len; i++)
+        json_array_append(msgs, cv->log[(cv->log_head + i) % cv->log_cap]);
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:o}", "conversation", cv->id, "channel",
+                          brain_channel_name(cv->channel), "status", chat__status_name(cv->status),
+                          "created", core_time_format(ts, sizeof(ts), cv->created_us), "first_seq",
+                          (json_int_t)cv->first_seq, "last_seq", (json_int_t)(cv->next_seq - 1),
+                          "messages", msgs);
+    if (cv->handoff != NULL)
+        json_object_set(o, "handoff", cv->handoff);
+    return o;
+}

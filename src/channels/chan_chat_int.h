@@ -1,0 +1,187 @@
+/* chan_chat_int.h — the chat adapter's working state, shared by its files:
+ * chan_chat.c (registration, REST handlers), chan_chat_conv.c (conversation
+ * table, transcript log, turns), chan_chat_ws.c (WebSocket protocol),
+ * chan_chat_auth.c (API keys, origins), chan_chat_idem.c (idempotency
+ * cache), chan_chat_map.c (the string-keyed hash and list they use) and
+ * chan_web.c (the widget's embedded files). Private to src/channels.
+ * Loop thread only. Protocol: docs/channels.md. */
+#ifndef CHORUS_CHAN_CHAT_INT_H
+#define CHORUS_CHAN_CHAT_INT_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "chorus/channels.h"
+
+#define CHAT_ID_LEN 32           /* hex characters of a conversation id */
+#define CHAT_MAX_CLIENT_ID 128   /* bytes of a WebSocket message's "id" */
+#define CHAT_MAX_IDEM_KEY 255    /* bytes of an Idempotency-Key */
+#define CHAT_KEY_NAME 64         /* bytes of a gateway key's name, NUL included */
+#define CHAT_ADAPTER_VERSION "1" /* the chat/web protocol version */
+
+/* ---- intrusive list and string-keyed hash (chan_chat_map.c) ------------- */
+
+typedef struct chat_link_s {
+    struct chat_link_s *prev, *next;
+} chat_link_t;
+
+void chat__list_init(chat_link_t *head);
+void chat__list_push_back(chat_link_t *head, chat_link_t *l);
+void chat__list_remove(chat_link_t *l); /* a removed link points at itself */
+int chat__list_empty(const chat_link_t *head);
+
+#define CHAT_CONTAINER(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+typedef struct chat_map_node_s {
+    struct chat_map_node_s *next; /* chain */
+    const char *key;              /* borrowed from the containing object */
+    uint64_t hash;
+} chat_map_node_t;
+
+typedef struct chat_map_s {
+    chat_map_node_t **slots; /* owned array */
+    size_t nslots;           /* power of two */
+    size_t count;
+} chat_map_t;
+
+void chat__map_init(chat_map_t *m);
+void chat__map_dispose(chat_map_t *m); /* frees the slots, not the nodes */
+chat_map_node_t *chat__map_get(const chat_map_t *m, const char *key);
+/* Adds n (n->key set; the key must not be present). */
+void chat__map_put(chat_map_t *m, chat_map_node_t *n);
+void chat__map_del(chat_map_t *m, chat_map_node_t *n);
+
+/* ---- idempotency cache (chan_chat_idem.c) ------------------------------- */
+
+typedef struct chat_idem_entry_s {
+    chat_map_node_t node; /* keyed by key */
+    chat_link_t fifo;     /* in the cache's insertion order */
+    char *key;            /* owned: scope + "\n" + the client's key */
+    uint8_t fp[32];       /* SHA-256 of what the request asked for */
+    int done;             /* 0 while its turn is in flight */
+    int status;           /* HTTP status stored with the response */
+    char *body;           /* owned JSON response */
+    uint64_t seq;         /* WebSocket: the seq the message got */
+    int64_t expires_us;   /* monotonic */
+} chat_idem_entry_t;
+
+typedef struct chat_idem_s {
+    chat_map_t map;
+    chat_link_t fifo;
+    size_t count;
+} chat_idem_t;
+
+enum {
+    CHAT_IDEM_NEW = 0,      /* *out is a fresh pending entry: run the request */
+    CHAT_IDEM_REPLAY = 1,   /* *out holds the stored response */
+    CHAT_IDEM_MISMATCH = 2, /* same key, different request */
+    CHAT_IDEM_PENDING = 3,  /* same key still in flight */
+};
+
+void chat__idem_init(chat_idem_t *t);
+void chat__idem_dispose(chat_idem_t *t);
+/* Looks key up (expiring old entries first); returns a CHAT_IDEM_* value or
+ * CORE_ERR_LIMIT when max entries are all in flight. */
+int chat__idem_begin(chat_idem_t *t, const char *key, const uint8_t fp[32], size_t max,
+                     int64_t ttl_us, int64_t now_us, chat_idem_entry_t **out);
+/* Stores the response of a pending entry (body copied). */
+void chat__idem_finish(chat_idem_entry_t *e, int status, const char *body, uint64_t seq);
+/* Forgets a pending entry whose request was not run (so a retry may run it). */
+void chat__idem_cancel(chat_idem_t *t, chat_idem_entry_t *e);
+
+/* ---- the adapter -------------------------------------------------------- */
+
+typedef struct chat_key_s {
+    char name[CHAT_KEY_NAME];
+    uint8_t hash[32];
+} chat_key_t;
+
+typedef struct chat_s {
+    chan_t base;          /* first: the adapter as every channel sees it */
+    chat_map_t convs;     /* id -> chat_conv_t */
+    chat_link_t lru;      /* conversations, least recently used first */
+    chat_idem_t idem;     /* Idempotency-Key and WebSocket message ids */
+    char *keys_src;       /* owned copy of chat.api_keys the keys were parsed from */
+    chat_key_t *keys;     /* owned */
+    size_t n_keys;        /* entries in keys */
+    uint64_t turns;       /* turns started */
+    uint64_t ws_sessions; /* WebSocket sessions opened */
+} chat_t;
+
+typedef struct chat_conv_s {
+    chat_map_node_t node; /* keyed by id */
+    chat_link_t lru;      /* in chat_t.lru */
+    char id[CHAT_ID_LEN + 1];
+    char key[CHAT_ID_LEN + 8]; /* "chat:" + id: the runtime's conversation key */
+    brain_channel_t channel;   /* chat (gateways) or web (the widget) */
+    brain_status_t status;
+    json_t *handoff;    /* owned: the handoff object while status is HANDOFF */
+    int64_t created_us; /* wall clock */
+    json_t **log;       /* owned ring of transcript entries (frames) */
+    size_t log_cap;     /* slots in the ring */
+    size_t log_len;     /* entries held */
+    size_t log_head;    /* slot of the oldest entry */
+    uint64_t first_seq; /* seq of the oldest entry held */
+    uint64_t next_seq;  /* seq the next entry gets (starts at 1) */
+    uint64_t acked;     /* highest seq a client acknowledged */
+    unsigned pending;   /* turns in flight; never evicted while > 0 */
+    chat_link_t subs;   /* WebSocket sessions following it */
+} chat_conv_t;
+
+/* What a finished turn added. */
+typedef struct chat_result_s {
+    int error;           /* 0 or the runtime's CORE_ERR_* */
+    const char *message; /* "" or why */
+    uint64_t from_seq;   /* first entry of the turn's replies */
+    uint64_t to_seq;     /* one past the last */
+} chat_result_t;
+
+typedef void (*chat_turn_cb)(chat_t *c, chat_conv_t *cv, const chat_result_t *r, void *data);
+
+/* chan_chat_conv.c */
+void chat__init(chat_t *c, const chan_host_t *host);
+chat_conv_t *chat__conv_get(chat_t *c, const char *id);
+/* Creates a conversation; CORE_ERR_LIMIT when the table is full of busy ones. */
+int chat__conv_new(chat_t *c, brain_channel_t channel, chat_conv_t **out, core_err_t *err);
+/* Entry with seq, borrowed; NULL when not held. */
+json_t *chat__conv_entry(const chat_conv_t *cv, uint64_t seq);
+/* Appends a user message entry (text copied; client_id may be NULL); returns its seq. */
+uint64_t chat__conv_user(chat_t *c, chat_conv_t *cv, const char *text, size_t len,
+                         const char *client_id);
+/* Runs one turn: BRAIN_EV_START, or BRAIN_EV_MESSAGE with text. cb runs once
+ * from the runtime's done callback unless this fails at once (rc != 0, err
+ * set, nothing appended). */
+int chat__turn(chat_t *c, chat_conv_t *cv, brain_event_t ev, const char *text, size_t len,
+               const char *client_id, chat_turn_cb cb, void *data, core_err_t *err);
+/* The conversation's status as the API names it: "active", "ended", "handoff". */
+const char *chat__status_name(brain_status_t st);
+/* {"conversation","channel","status","created","messages":[...]} */
+json_t *chat__transcript(const chat_conv_t *cv);
+
+/* chan_chat_ws.c */
+int chat__ws_register(chat_t *c, net_router_t *r, core_err_t *err);
+/* Sends one frame (borrowed) to every WebSocket following cv. */
+void chat__ws_broadcast(chat_conv_t *cv, const json_t *frame);
+void chat__ws_typing(chat_conv_t *cv, int on);
+
+/* chan_chat_auth.c */
+/* Checks an Authorization header value against chat.api_keys; 0 with the
+ * key's name in name_out, or CORE_ERR_DENIED with err saying why. */
+int chat__auth_bearer(chat_t *c, const char *authorization, char name_out[CHAT_KEY_NAME],
+                      core_err_t *err);
+/* True if a page from origin may use the widget's WebSocket without a key. */
+int chat__origin_allowed(const core_config_t *cfg, const char *origin, const char *host);
+/* SHA-256 of data into out. */
+void chat__sha256(const void *data, size_t len, uint8_t out[32]);
+
+/* chan_web.c; the table is generated from src/channels/web by cmake/embed.cmake */
+typedef struct chat_web_asset_s {
+    const char *name;          /* file name: "index.html", "widget.js" */
+    const unsigned char *data; /* its bytes */
+    size_t len;                /* bytes */
+} chat_web_asset_t;
+extern const chat_web_asset_t chat__web_assets[];
+extern const size_t chat__web_n_assets;
+int chat__web_register(chat_t *c, net_router_t *r, core_err_t *err);
+
+#endif

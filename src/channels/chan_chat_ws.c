@@ -1,0 +1,335 @@
+/* The chat channel's WebSocket, GET /v1/chat/ws[?conversation=ID&last_seq=N]:
+ * JSON frames both ways, one conversation per socket.
+ *
+ * Client -> server: {"type":"message","text":..,"id":..} (or "event":"start"),
+ * {"type":"ack","seq":N}, {"type":"typing"}. Server -> client: "ready" on
+ * open, then the conversation's log entries as they happen ("message" from
+ * user or bot, "handoff", "end", each with its seq), "typing" while a turn
+ * runs and "error". Everything in the log reaches every socket following
+ * the conversation, so replies that arrive after the client sent nothing
+ * (a slow backend, a REST turn on the same conversation) are pushed as
+ * they complete.
+ *
+ * Resume: a client that reconnects with ?conversation=ID&last_seq=N gets
+ * every entry after N again, in order, then live ones; without last_seq
+ * the server uses the highest seq the client acknowledged. A message id the
+ * server has seen already is not run twice (the server answers with an
+ * "ack" naming the seq it got), so a client that resends what it was not
+ * sure got through never doubles a turn.
+ *
+ * Authentication at the upgrade: a gateway key (Authorization: Bearer), or
+ * for the widget a browser Origin allowed by chat.allowed_origins (or the
+ * daemon's own origin). Widget conversations use the "web" variants. */
+#define LOG_MODULE "chat"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "channels/chan_chat_int.h"
+
+typedef struct ws_session_s {
+    chat_link_t link;  /* in the conversation's subs */
+    chat_t *chat;      /* the adapter */
+    chat_conv_t *conv; /* followed, NULL once detached */
+    net_ws_t *ws;      /* the socket */
+} ws_session_t;
+
+static void send_frame(ws_session_t *s, const json_t *frame)
+{
+    char *text = json_dumps(frame, JSON_COMPACT);
+    int rc = net_ws_send_text(s->ws, text, strlen(text));
+    free(text);
+    if (rc == CORE_ERR_BUSY) {
+        /* a reader this slow resumes later from its last seq */
+        LOG_INFO("event=chat_ws_slow rid=%s", net_ws_id(s->ws));
+        net_ws_close(s->ws, 1008, "send queue full");
+    }
+}
+
+static void send_error(ws_session_t *s, const char *code, const char *id, const char *msg)
+{
+    json_t *f = json_pack("{s:s,s:s,s:s}", "type", "error", "code", code, "message", msg);
+    if (id != NULL)
+        json_object_set_new(f, "id", json_string(id));
+    send_frame(s, f);
+    json_decref(f);
+}
+
+void chat__ws_broadcast(chat_conv_t *cv, const json_t *frame)
+{
+    chat_link_t *l = cv->subs.next;
+    while (l != &cv->subs) {
+        chat_link_t *next = l->next; /* a send may close (and detach) this one */
+        send_frame(CHAT_CONTAINER(l, ws_session_t, link), frame);
+        l = next;
+    }
+}
+
+void chat__ws_typing(chat_conv_t *cv, int on)
+{
+    if (chat__list_empty(&cv->subs))
+        return;
+    json_t *f = json_pack("{s:s,s:b}", "type", "typing", "on", on);
+    chat__ws_broadcast(cv, f);
+    json_decref(f);
+}
+
+/* ---- upgrade and open --------------------------------------------------- */
+
+static int parse_seq(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*s < '0' || *s > '9' || *end != '\0' || errno != 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int on_upgrade(net_req_t *req, void *route_data)
+{
+    chat_t *c = route_data;
+    const char *authz = net_req_header(req, "Authorization");
+    const char *origin = net_req_header(req, "Origin");
+    if (authz != NULL) {
+        char gw[CHAT_KEY_NAME];
+        core_err_t err = {0};
+        if (chat__auth_bearer(c, authz, gw, &err) != 0) {
+            LOG_INFO("event=chat_auth_failed rid=%s reason=\"%s\"", net_req_id(req), err.msg);
+            return 401;
+        }
+    } else if (origin == NULL) {
+        return 401;
+    } else if (!chat__origin_allowed(c->base.host.cfg, origin, net_req_header(req, "Host"))) {
+        LOG_INFO("event=chat_origin_refused rid=%s", net_req_id(req));
+        return 403;
+    }
+    const char *last = net_req_query(req, "last_seq");
+    uint64_t seq;
+    if (last != NULL && parse_seq(last, &seq) != 0)
+        return 400;
+    if (chan_runtime(&c->base) == NULL)
+        return 503;
+    return 0;
+}
+
+static void attach(ws_session_t *s, chat_conv_t *cv)
+{
+    s->conv = cv;
+    chat__list_push_back(&cv->subs, &s->link);
+}
+
+static void on_start_turn(chat_t *c, chat_conv_t *cv, const chat_result_t *r, void *data)
+{
+    /* the replies reached every follower through the log */
+    if (r->error != 0 && data != NULL) {
+        json_t *f = json_pack("{s:s,s:s,s:s}", "type", "error", "code", "turn_failed", "message",
+                              r->message[0] ? r->message : core_strerror(r->error));
+        chat__ws_broadcast(cv, f);
+        json_decref(f);
+    }
+}
+
+static void send_ready(ws_session_t *s, int resumed)
+{
+    chat_conv_t *cv = s->conv;
+    json_t *f = json_pack("{s:s,s:s,s:s,s:s,s:b,s:I,s:I}", "type", "ready", "conversation", cv->id,
+                          "status", chat__status_name(cv->status), "channel",
+                          brain_channel_name(cv->channel), "resumed", resumed, "first_seq",
+                          (json_int_t)cv->first_seq, "last_seq", (json_int_t)(cv->next_seq - 1));
+    send_frame(s, f);
+    json_decref(f);
+}
+
+static void on_open(net_ws_t *ws, net_req_t *req, void *route_data)
+{
+    chat_t *c = route_data;
+    ws_session_t *s = core_xcalloc(1, sizeof(*s));
+    s->chat = c;
+    s->ws = ws;
+    chat__list_init(&s->link);
+    net_ws_set_data(ws, s);
+    c->ws_sessions++;
+    const char *id = net_req_query(req, "conversation");
+    chat_conv_t *cv = id ? chat__conv_get(c, id) : NULL;
+    if (cv != NULL) {
+        uint64_t last = cv->acked;
+        const char *ls = net_req_query(req, "last_seq");
+        if (ls != NULL)
+            parse_seq(ls, &last);
+        attach(s, cv);
+        send_ready(s, 1);
+        if (last + 1 < cv->first_seq && last < cv->next_seq - 1)
+            send_error(s, "history_truncated", NULL,
+                       "older entries are no longer held; replay starts at first_seq");
+        for (uint64_t q = last + 1; q < cv->next_seq; q++) {
+            json_t *e = chat__conv_entry(cv, q);
+            if (e != NULL)
+                send_frame(s, e);
+        }
+        if (cv->pending > 0)
+            chat__ws_typing(cv, 1);
+        return;
+    }
+    if (id != NULL) {
+        /* a page's WebSocket cannot see an upgrade's status: say it in a frame */
+        send_error(s, "conversation_not_found", NULL, "no such conversation; open a new one");
+        net_ws_close(ws, 4404, "conversation not found");
+        return;
+    }
+    core_err_t err = {0};
+    brain_channel_t ch = net_req_header(req, "Authorization") ? BRAIN_CH_CHAT : BRAIN_CH_WEB;
+    if (chat__conv_new(c, ch, &cv, &err) != 0) {
+        send_error(s, "at_capacity", NULL, err.msg);
+        net_ws_close(ws, 1013, "try again later");
+        return;
+    }
+    attach(s, cv);
+    send_ready(s, 0);
+    LOG_INFO("event=chat_conversation_started conversation=%s channel=%s rid=%s", cv->id,
+             brain_channel_name(ch), net_ws_id(ws));
+    if (chat__turn(c, cv, BRAIN_EV_START, NULL, 0, NULL, on_start_turn, cv, &err) != 0)
+        send_error(s, "unavailable", NULL, err.msg);
+}
+
+/* ---- frames from the client --------------------------------------------- */
+
+static void on_ws_turn(chat_t *c, chat_conv_t *cv, const chat_result_t *r, void *data)
+{
+    chat_idem_entry_t *e = data;
+    if (r->error != 0) {
+        chat__idem_cancel(&c->idem, e);
+        on_start_turn(c, cv, r, cv);
+    } else if (e != NULL) {
+        e->done = 1;
+    }
+}
+
+static void frame_message(ws_session_t *s, json_t *f)
+{
+    chat_t *c = s->chat;
+    chat_conv_t *cv = s->conv;
+    json_t *jid = json_object_get(f, "id"), *jt = json_object_get(f, "text");
+    json_t *jev = json_object_get(f, "event");
+    const char *id = json_is_string(jid) ? json_string_value(jid) : NULL;
+    if ((jid != NULL && (id == NULL || strlen(id) == 0 || strlen(id) > CHAT_MAX_CLIENT_ID)) ||
+        (jt == NULL) == (jev == NULL) || (jt != NULL && !json_is_string(jt))) {
+        send_error(s, "invalid_frame", id,
+                   "a message has a string \"text\" or \"event\" and an optional string \"id\" "
+                   "of 1-128 bytes");
+        return;
+    }
+    int start = jev != NULL;
+    if (start && (!json_is_string(jev) || strcmp(json_string_value(jev), "start") != 0)) {
+        send_error(s, "invalid_frame", id, "event: must be \"start\"");
+        return;
+    }
+    size_t len = start ? 0 : json_string_length(jt);
+    if (!start && len == 0) {
+        send_error(s, "invalid_frame", id, "text: must not be empty");
+        return;
+    }
+    if (len > (size_t)c->base.host.cfg->chat.max_text_bytes) {
+        send_error(s, "too_large", id, "text: longer than chat.max_text_bytes");
+        return;
+    }
+    if (cv->status == BRAIN_ST_ENDED) {
+        send_error(s, "conversation_ended", id, "this conversation has ended; open a new one");
+        return;
+    }
+    chat_idem_entry_t *e = NULL;
+    if (id != NULL) {
+        const core_config_t *cfg = c->base.host.cfg;
+        char *key = core_xasprintf("ws\n%s\n%s", cv->id, id);
+        uint8_t fp[32];
+        chat__sha256(start ? "" : json_string_value(jt), len, fp);
+        int rc =
+            chat__idem_begin(&c->idem, key, fp, (size_t)cfg->chat.idempotency_max_entries,
+                             cfg->chat.idempotency_ttl_s * 1000000LL, (int64_t)core_now_us(), &e);
+        free(key);
+        if (rc != CHAT_IDEM_NEW) {
+            json_t *a = json_pack("{s:s,s:s,s:I,s:b}", "type", "ack", "id", id, "seq",
+                                  (json_int_t)(e ? e->seq : 0), "duplicate", 1);
+            if (rc == CHAT_IDEM_MISMATCH || rc < 0)
+                send_error(s, rc < 0 ? "at_capacity" : "id_reused", id,
+                           rc < 0 ? "too many messages in flight"
+                                  : "this id was already used for a different message");
+            else
+                send_frame(s, a);
+            json_decref(a);
+            return;
+        }
+    }
+    core_err_t err = {0};
+    uint64_t next = cv->next_seq;
+    int rc = chat__turn(c, cv, start ? BRAIN_EV_START : BRAIN_EV_MESSAGE,
+                        start ? NULL : json_string_value(jt), len, id, on_ws_turn, e, &err);
+    if (rc != 0) {
+        chat__idem_cancel(&c->idem, e);
+        send_error(s, rc == CORE_ERR_BUSY ? "busy" : "unavailable", id, err.msg);
+        return;
+    }
+    if (e != NULL)
+        e->seq = start ? 0 : next;
+}
+
+static void frame_ack(ws_session_t *s, json_t *f)
+{
+    json_t *q = json_object_get(f, "seq");
+    chat_conv_t *cv = s->conv;
+    if (!json_is_integer(q) || json_integer_value(q) < 0 ||
+        (uint64_t)json_integer_value(q) >= cv->next_seq) {
+        send_error(s, "invalid_frame", NULL, "ack: seq must be an integer no higher than last_seq");
+        return;
+    }
+    if ((uint64_t)json_integer_value(q) > cv->acked)
+        cv->acked = (uint64_t)json_integer_value(q);
+}
+
+static void on_message(net_ws_t *ws, int binary, const char *data, size_t len)
+{
+    ws_session_t *s = net_ws_data(ws);
+    if (s == NULL || s->conv == NULL)
+        return;
+    if (binary) {
+        send_error(s, "invalid_frame", NULL, "frames are JSON text");
+        net_ws_close(ws, 1003, "binary frames are not accepted");
+        return;
+    }
+    json_error_t jerr;
+    json_t *f = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (f == NULL) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "%d:%d: %s", jerr.line, jerr.column, jerr.text);
+        send_error(s, "invalid_json", NULL, msg);
+        return;
+    }
+    const char *type = json_string_value(json_object_get(f, "type"));
+    if (type != NULL && strcmp(type, "message") == 0)
+        frame_message(s, f);
+    else if (type != NULL && strcmp(type, "ack") == 0)
+        frame_ack(s, f);
+    else if (type == NULL || strcmp(type, "typing") != 0)
+        send_error(s, "invalid_frame", NULL, "type: must be \"message\", \"ack\" or \"typing\"");
+    json_decref(f);
+}
+
+static void on_close(net_ws_t *ws, int code)
+{
+    ws_session_t *s = net_ws_data(ws);
+    if (s == NULL)
+        return;
+    if (s->conv != NULL)
+        chat__list_remove(&s->link);
+    free(s);
+}
+
+int chat__ws_register(chat_t *c, net_router_t *r, core_err_t *err)
+{
+    static const net_ws_callbacks_t cb = {.on_upgrade = on_upgrade,
+                                          .on_open = on_open,
+                                          .on_message = on_message,
+                                          .on_close = on_close};
+    return net_router_add_ws(r, "/v1/chat/ws", &cb, c, err);
+}
