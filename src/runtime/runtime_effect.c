@@ -40,7 +40,7 @@ static void effect_finish(rt_turn_t *t, brain_effect_result_t *res)
     runtime_t *rt = t->rt;
     res->latency_ms = (uint32_t)((core_now_us() - t->effect_start_us) / 1000);
     effect_log(t, res);
-    if (res->error != 0)
+    if (res->error != 0 || res->status >= 500)
         rt->stats.effect_errors++;
     t->attempt = 0;
     rt_turn_resume(t, res);
@@ -198,17 +198,12 @@ static void on_http_done(net_client_response_t *resp)
     res.body_len = resp->body_len;
     char why[256];
     json_t *doc = NULL;
-    if (res.error == 0 && resp->status >= 500) {
-        /* A server error after the retries: the flow's error edge, not a reply. */
-        snprintf(why, sizeof(why), "server answered HTTP %d", resp->status);
-        res.error = CORE_ERR_IO;
-        res.error_text = why;
-    } else if (res.error == 0 && t->out.effect.kind == BRAIN_EFFECT_LLM) {
-        if (resp->status < 200 || resp->status > 299) {
-            snprintf(why, sizeof(why), "LLM endpoint answered HTTP %d", resp->status);
-            res.error = CORE_ERR_PROTOCOL;
-            res.error_text = why;
-        } else if ((doc = parse_completion(resp, &res, why, sizeof(why))) == NULL) {
+    /* Any status is an answer (the brain stores it and sends the flow down
+     * its error edge unless it is 2xx); only an LLM's 2xx body is read here. */
+    if (res.error == 0 && t->out.effect.kind == BRAIN_EFFECT_LLM && resp->status >= 200 &&
+        resp->status <= 299) {
+        doc = parse_completion(resp, &res, why, sizeof(why));
+        if (doc == NULL) {
             res.error = CORE_ERR_PROTOCOL;
             res.error_text = why;
         } else {

@@ -400,10 +400,10 @@ static void test_http_results(void **state)
     one(&e, "http", url(&http_stub, "/ok"), "", &r);
     assert_string_equal(r.text, "result error=none status=200 content=- tokens=0/0 body=hello");
     assert_int_equal(r.effects, 1);
-    /* 5xx is retried, then handed to the flow as an error with its status. */
+    /* 5xx is retried, then handed to the flow as the answer it is. */
     one(&e, "http", url(&http_stub, "/status/500"), "2 10", &r);
     assert_int_equal(r.effects, 3);
-    assert_non_null(strstr(r.text, "error=io status=500"));
+    assert_non_null(strstr(r.text, "error=none status=500 content=- tokens=0/0 body=status 500"));
     /* 4xx is an answer: no retry, no error; the flow decides. */
     one(&e, "http", url(&http_stub, "/status/404"), "2 10", &r);
     assert_int_equal(r.effects, 1);
@@ -458,13 +458,13 @@ static void test_llm_calls(void **state)
     assert_int_equal(r.effects, 0);
     assert_non_null(strstr(r.text, "error=denied"));
     one(&e, "llm", url(&llm_stub, "/v1"), "WRONG_KEY", &r);
-    assert_non_null(strstr(r.text, "error=protocol status=401"));
+    assert_non_null(strstr(r.text, "error=none status=401 content=-"));
     one(&e, "llm", url(&llm_stub, "/mode/malformed/v1"), "STUB_KEY", &r);
     assert_non_null(strstr(r.text, "error=protocol status=200 content=-"));
     one(&e, "llm", url(&llm_stub, "/mode/nocontent/v1"), "STUB_KEY", &r);
     assert_non_null(strstr(r.text, "error=protocol status=200 content=-"));
     one(&e, "llm", url(&llm_stub, "/mode/500/v1"), "STUB_KEY", &r);
-    assert_non_null(strstr(r.text, "error=io status=500"));
+    assert_non_null(strstr(r.text, "error=none status=500 content=-"));
     one(&e, "llm", url(&llm_stub, "/mode/hang/v1"), "STUB_KEY", &r);
     assert_non_null(strstr(r.text, "error=timeout"));
     /* Retried after a 500, answered on the second attempt. */
