@@ -224,8 +224,12 @@ static double signals_keep(const guard_rules_t *g, const gd_norm_t *nm, const ch
                            size_t raw_len, pcre2_match_data *md)
 {
     double keep = 1.0; /* product of (1 - weight) over the signals that hit */
+    int folded_hits =
+        g->signal_filter == NULL || re_hit(g->signal_filter, nm->flat, nm->flat_len, md);
     for (size_t i = 0; i < g->n_signals; i++) {
         const gd_signal_t *s = &g->signals[i];
+        if (!s->raw && !folded_hits)
+            continue;
         int hit = s->raw ? (raw != NULL && re_hit(s->re, raw, raw_len, md))
                          : re_hit(s->re, nm->flat, nm->flat_len, md);
         if (hit)

@@ -78,7 +78,7 @@ void gd_norm_build(gd_norm_t *nm, const char *text, size_t len);
 void gd_norm_dispose(gd_norm_t *nm);
 
 typedef struct gd_term_s {
-    char *words;     /* owned: folded words separated by '\0' */
+    char *words;     /* owned: each folded word as a length byte and its bytes */
     uint8_t n_words; /* words in the phrase */
     uint8_t prefix;  /* the last word may be followed by more letters ("fuck*") */
 } gd_term_t;
@@ -155,7 +155,8 @@ struct guard_rules_s {
     double injection_threshold;
     gd_signal_t *signals;
     size_t n_signals;
-    size_t encoded_min; /* shortest base64/hex run scored as an encoded payload */
+    pcre2_code *signal_filter; /* alternation of the folded-text signals, may be NULL */
+    size_t encoded_min;        /* shortest base64/hex run scored as an encoded payload */
     double encoded_weight;
     gd_topic_t *topics;
     size_t n_topics;

@@ -99,6 +99,20 @@ static int national_ok(const phone_run_t *r)
     return 0;
 }
 
+/* True if the word before i (one space back) mixes letters and digits, as
+ * the start of an account or IBAN ("NO74 0242 2593 651") does. */
+static int after_code(const char *t, size_t i)
+{
+    if (i < 3 || t[i - 1] != ' ' || !is_alnum(t[i - 2]))
+        return 0;
+    int letters = 0, digits = 0;
+    for (size_t k = i - 1; k > 0 && is_alnum(t[k - 1]); k--) {
+        letters += !is_digit(t[k - 1]);
+        digits += is_digit(t[k - 1]);
+    }
+    return letters > 0 && digits > 0;
+}
+
 void gd_scan_phones(const char *t, size_t n, gd_spans_t *out)
 {
     for (size_t i = 0; i < n; i++) {
@@ -107,6 +121,8 @@ void gd_scan_phones(const char *t, size_t n, gd_spans_t *out)
         if (!plus && !paren && !is_digit(t[i]))
             continue;
         if ((plus || paren) ? (i > 0 && is_alnum(t[i - 1])) : !gd_run_starts(t, i))
+            continue;
+        if (after_code(t, i))
             continue;
         phone_run_t r;
         read_phone(t, n, i + (size_t)plus, &r);
@@ -143,6 +159,13 @@ static size_t spelled(const char *t, size_t n, size_t i, const char *word)
 {
     size_t wl = strlen(word);
     size_t k = i;
+    /* cheap reject: a space or a bracket, then the word's first letter */
+    if (k + 1 >= n || (t[k] != ' ' && t[k] != '[' && t[k] != '(' && t[k] != '{'))
+        return 0;
+    char c1 = t[k + 1] == '[' || t[k + 1] == '(' || t[k + 1] == '{' ? (k + 2 < n ? t[k + 2] : 0)
+                                                                    : t[k + 1];
+    if ((c1 | 0x20) != word[0])
+        return 0;
     if (k < n && t[k] == ' ')
         k++;
     int br = k < n && (t[k] == '[' || t[k] == '(' || t[k] == '{');

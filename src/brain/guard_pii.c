@@ -118,7 +118,7 @@ static size_t read_run(const char *t, size_t n, size_t i, const char *seps, digi
         }
         r->groups[r->n_groups] = g;
         r->gend[r->n_groups++] = j;
-        if (j + 1 < n && strchr(seps, t[j]) != NULL && t[j] != '\0' && is_digit(t[j + 1]))
+        if (j + 1 < n && (t[j] == seps[0] || t[j] == seps[1]) && is_digit(t[j + 1]))
             j++;
         else
             break;

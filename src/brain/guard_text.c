@@ -66,16 +66,21 @@ static char leet(char c)
     }
 }
 
+static int is_trim(char c)
+{
+    return c == '!' || c == '+' || c == '|' || c == '*';
+}
+
 static void finish_token(builder_t *b)
 {
     gd_norm_t *nm = b->nm;
     char *s = nm->buf + b->cur_off;
     size_t len = nm->buf_len - b->cur_off;
     /* trailing "!", "+", "|", "*" and leading "!", "+", "|" are punctuation */
-    while (len > 0 && strchr("!+|*", s[len - 1]) != NULL)
+    while (len > 0 && is_trim(s[len - 1]))
         len--;
     size_t lead = 0;
-    while (lead < len && strchr("!+|*", s[lead]) != NULL)
+    while (lead < len && is_trim(s[lead]))
         lead++;
     if (lead > 0)
         memmove(s, s + lead, len - lead);
@@ -111,6 +116,10 @@ static void push(builder_t *b, uint32_t c, size_t ostart, size_t oend)
     b->cur_end = oend;
     if (cls == C_LETTER)
         b->has_letter = 1;
+    if (c < 0x80 && b->nm->buf_len + 2 <= b->cap) {
+        b->nm->buf[b->nm->buf_len++] = (char)c;
+        return;
+    }
     utf8proc_uint8_t enc[4];
     utf8proc_ssize_t ne = c < 0x80 ? 1 : utf8proc_encode_char((utf8proc_int32_t)c, enc);
     if (c < 0x80)
@@ -257,12 +266,16 @@ void gd_terms_add(gd_terms_t *tl, const char *phrase)
         gd_norm_dispose(&nm);
         return;
     }
-    /* the flattened form with spaces turned into NULs is the word list */
-    for (size_t k = 0; k < nm.flat_len; k++)
-        if (nm.flat[k] == ' ')
-            nm.flat[k] = '\0';
-    char *words = core_xmalloc(nm.flat_len + 1);
-    memcpy(words, nm.flat, nm.flat_len + 1);
+    /* words stored as a length byte and the folded letters, one after another */
+    char *words = core_xmalloc(nm.flat_len + nm.n_toks + 1);
+    size_t w = 0;
+    for (size_t k = 0; k < nm.n_toks; k++) {
+        size_t len = nm.toks[k].len > 255 ? 255 : nm.toks[k].len;
+        words[w++] = (char)len;
+        memcpy(words + w, nm.buf + nm.toks[k].off, len);
+        w += len;
+    }
+    words[w] = '\0';
     tl->items = core_xrealloc(tl->items, (tl->len + 1) * sizeof(*tl->items));
     tl->items[tl->len++] = (gd_term_t){words, (uint8_t)nm.n_toks, (uint8_t)prefix};
     gd_norm_dispose(&nm);
@@ -271,7 +284,7 @@ void gd_terms_add(gd_terms_t *tl, const char *phrase)
 static int term_cmp(const void *a, const void *b)
 {
     const gd_term_t *x = a, *y = b;
-    return (int)(unsigned char)x->words[0] - (int)(unsigned char)y->words[0];
+    return (int)(unsigned char)x->words[1] - (int)(unsigned char)y->words[1];
 }
 
 void gd_terms_finish(gd_terms_t *tl)
@@ -280,7 +293,7 @@ void gd_terms_finish(gd_terms_t *tl)
         qsort(tl->items, tl->len, sizeof(*tl->items), term_cmp);
     size_t k = 0;
     for (unsigned c = 0; c <= 256; c++) {
-        while (k < tl->len && (unsigned char)tl->items[k].words[0] < c)
+        while (k < tl->len && (unsigned char)tl->items[k].words[1] < c)
             k++;
         tl->bucket[c] = (uint32_t)k;
     }
@@ -321,9 +334,9 @@ static int term_at(const gd_term_t *term, const gd_norm_t *nm, size_t ti)
         if (ti + k >= nm->n_toks)
             return 0;
         const gd_tok_t *tok = &nm->toks[ti + k];
-        size_t wl = strlen(w);
+        size_t wl = (unsigned char)w[0];
         int last = k + 1 == term->n_words;
-        if (!word_match(w, wl, nm->buf + tok->off, tok->len, last && term->prefix))
+        if (!word_match(w + 1, wl, nm->buf + tok->off, tok->len, last && term->prefix))
             return 0;
         w += wl + 1;
     }
@@ -364,7 +377,7 @@ size_t gd_terms_find_tok(const gd_terms_t *tl, const gd_norm_t *nm, size_t from_
 
 /* ---- encoded payloads ------------------------------------------------------ */
 
-static int b64_val(unsigned char c)
+static int b64_slow(unsigned char c)
 {
     if (c >= 'A' && c <= 'Z')
         return c - 'A';
@@ -377,6 +390,21 @@ static int b64_val(unsigned char c)
     if (c == '/' || c == '_')
         return 63;
     return -1;
+}
+
+static signed char b64_table[256];
+static volatile int b64_ready;
+
+/* The table is filled on first use; concurrent first uses write the same
+ * bytes, so the race is benign. */
+static int b64_val(unsigned char c)
+{
+    if (!b64_ready) {
+        for (int k = 0; k < 256; k++)
+            b64_table[k] = (signed char)b64_slow((unsigned char)k);
+        b64_ready = 1;
+    }
+    return b64_table[c];
 }
 
 static int hex_val(unsigned char c)

@@ -17,36 +17,47 @@ typedef struct {
 
 /* Sorted for bsearch. */
 static const lex_t lexicon[] = {
-    {"abysmal", -3},       {"angry", -3},       {"annoyed", -2},    {"annoying", -2},
-    {"appalling", -3},     {"appreciate", 2},   {"appreciated", 2}, {"awesome", 3},
-    {"awful", -3},         {"bad", -2},         {"best", 2},        {"brilliant", 3},
-    {"broken", -2},        {"bullshit", -3},    {"cheated", -3},    {"complain", -2},
-    {"complaint", -2},     {"confused", -1},    {"confusing", -1},  {"cool", 1},
-    {"crap", -2},          {"crappy", -3},      {"delighted", 3},   {"disappointed", -2},
-    {"disappointing", -2}, {"disgusted", -3},   {"disgusting", -3}, {"dreadful", -3},
-    {"easy", 1},           {"excellent", 3},    {"fail", -2},       {"failed", -2},
-    {"failing", -2},       {"fantastic", 3},    {"fast", 1},        {"fine", 1},
-    {"frustrated", -2},    {"frustrating", -2}, {"furious", -3},    {"garbage", -3},
-    {"glad", 2},           {"good", 2},         {"great", 3},       {"happy", 2},
-    {"hate", -3},          {"helpful", 2},      {"helpless", -2},   {"hopeless", -2},
-    {"horrible", -3},      {"idiot", -3},       {"idiotic", -3},    {"ignored", -2},
-    {"incompetent", -3},   {"infuriating", -3}, {"insane", -2},     {"irritated", -2},
-    {"joke", -1},          {"liar", -3},        {"lied", -3},       {"lies", -2},
-    {"love", 3},           {"lovely", 3},       {"mad", -2},        {"mess", -2},
-    {"miserable", -3},     {"moron", -3},       {"nice", 2},        {"nightmare", -3},
-    {"nonsense", -2},      {"ok", 1},           {"okay", 1},        {"outraged", -3},
-    {"overcharged", -2},   {"pathetic", -3},    {"perfect", 3},     {"pissed", -3},
-    {"pleased", 2},        {"pointless", -2},   {"poor", -2},       {"problem", -1},
-    {"quick", 1},          {"ridiculous", -2},  {"robbed", -3},     {"rubbish", -2},
-    {"rude", -2},          {"sad", -2},         {"satisfied", 2},   {"scam", -3},
-    {"shit", -3},          {"shocking", -2},    {"sick", -1},       {"slow", -1},
-    {"solved", 2},         {"sorted", 1},       {"stupid", -2},     {"suck", -2},
-    {"sucks", -3},         {"superb", 3},       {"terrible", -3},   {"thank", 2},
-    {"thanks", 2},         {"tired", -1},       {"ugh", -2},        {"unacceptable", -3},
-    {"unhappy", -2},       {"unhelpful", -2},   {"upset", -2},      {"useless", -3},
-    {"waste", -2},         {"wasted", -2},      {"wonderful", 3},   {"worked", 1},
-    {"works", 1},          {"worse", -2},       {"worst", -3},      {"worthless", -3},
-    {"wrong", -1},         {"wtf", -3},
+    {"abysmal", -3},      {"amazing", 3},       {"angry", -3},
+    {"annoyed", -2},      {"annoying", -2},     {"appalling", -3},
+    {"appreciate", 2},    {"appreciated", 2},   {"awesome", 3},
+    {"awful", -3},        {"bad", -2},          {"best", 2},
+    {"brilliant", 3},     {"broken", -2},       {"bullshit", -3},
+    {"cheated", -3},      {"complain", -2},     {"complaint", -2},
+    {"confused", -1},     {"confusing", -1},    {"cool", 1},
+    {"crap", -2},         {"crappy", -3},       {"damaged", -2},
+    {"delighted", 3},     {"disappointed", -2}, {"disappointing", -2},
+    {"disgusted", -3},    {"disgusting", -3},   {"dreadful", -3},
+    {"easy", 1},          {"excellent", 3},     {"fail", -2},
+    {"failed", -2},       {"failing", -2},      {"fantastic", 3},
+    {"fast", 1},          {"fine", 1},          {"frustrated", -2},
+    {"frustrating", -2},  {"furious", -3},      {"garbage", -3},
+    {"glad", 2},          {"good", 2},          {"great", 3},
+    {"happy", 2},         {"hate", -3},         {"hell", -2},
+    {"helpful", 2},       {"helpless", -2},     {"hopeless", -2},
+    {"horrible", -3},     {"idiot", -3},        {"idiotic", -3},
+    {"ignored", -2},      {"incompetent", -3},  {"infuriating", -3},
+    {"insane", -2},       {"irritated", -2},    {"joke", -1},
+    {"late", -1},         {"liar", -3},         {"lied", -3},
+    {"lies", -2},         {"love", 3},          {"lovely", 3},
+    {"mad", -2},          {"mess", -2},         {"miserable", -3},
+    {"missing", -1},      {"moron", -3},        {"nice", 2},
+    {"nightmare", -3},    {"nonsense", -2},     {"ok", 1},
+    {"okay", 1},          {"outraged", -3},     {"overcharged", -2},
+    {"pathetic", -3},     {"perfect", 3},       {"pissed", -3},
+    {"pleased", 2},       {"pointless", -2},    {"poor", -2},
+    {"problem", -1},      {"quick", 1},         {"ridiculous", -2},
+    {"robbed", -3},       {"rubbish", -2},      {"rude", -2},
+    {"sad", -2},          {"satisfied", 2},     {"scam", -3},
+    {"shit", -3},         {"shocking", -2},     {"sick", -1},
+    {"slow", -1},         {"solved", 2},        {"sorted", 1},
+    {"stupid", -2},       {"suck", -2},         {"sucks", -3},
+    {"superb", 3},        {"terrible", -3},     {"thank", 2},
+    {"thanks", 2},        {"tired", -1},        {"ugh", -2},
+    {"unacceptable", -3}, {"unhappy", -2},      {"unhelpful", -2},
+    {"upset", -2},        {"useless", -3},      {"waste", -2},
+    {"wasted", -2},       {"wonderful", 3},     {"worked", 1},
+    {"works", 1},         {"worse", -2},        {"worst", -3},
+    {"worthless", -3},    {"wrong", -1},        {"wtf", -3},
 };
 
 static const char *const negators[] = {"not",    "no",      "never",   "dont",    "doesnt",
@@ -91,6 +102,14 @@ static int lex_score(const gd_norm_t *nm, size_t t)
     return 0;
 }
 
+static int gap_has_stop(const char *text, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++)
+        if (strchr(",.;:!?", text[i]) != NULL)
+            return 1;
+    return 0;
+}
+
 double policy_sentiment(const char *text, size_t len)
 {
     if (text == NULL || len == 0)
@@ -100,6 +119,9 @@ double policy_sentiment(const char *text, size_t len)
     double sum = 0, boost = 1;
     size_t negated_until = 0;
     for (size_t t = 0; t < nm.n_toks; t++) {
+        /* punctuation ends a negation's scope: "no, that's wrong" */
+        if (t > 0 && gap_has_stop(text, nm.toks[t - 1].end, nm.toks[t].start))
+            negated_until = 0;
         if (in_words(&nm, t, negators)) {
             negated_until = t + 4;
             continue;

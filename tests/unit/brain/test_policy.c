@@ -100,6 +100,13 @@ static void test_sentiment_scorer(void **state)
     assert_true(policy_sentiment("what time do you open", 21) == 0);
     assert_true(policy_sentiment("t3rr1ble", 8) < 0);
     assert_true(policy_sentiment(NULL, 0) == 0);
+    /* the lexicon is searched by bisection: words across the alphabet must score */
+    const char *words[] = {"abysmal", "amazing", "hell", "late", "missing", "wtf", "worst"};
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (policy_sentiment(words[i], strlen(words[i])) == 0)
+            fail_msg("\"%s\" has no score", words[i]);
+    /* punctuation ends negation: "no, that's wrong" stays negative */
+    assert_true(policy_sentiment("no, that's wrong", 16) < 0);
 }
 
 static void test_guardrail_and_sensitive(void **state)
