@@ -33,6 +33,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "chorus/config.h"
 #include "chorus/core.h"
 
 /* The schema version this binary writes. A database with a higher version
@@ -144,6 +145,7 @@ typedef struct store_stats_s {
     size_t queued;          /* batches waiting now */
     int healthy;            /* 0 while the writer is failing to write */
     uint64_t group_hist[8]; /* transactions by batches per commit: 1, 2-3, 4-7, ... 128+ */
+    uint64_t prunes;        /* retention chunks run */
 } store_stats_t;
 
 /* Opens (creating or upgrading) the database, starts the writer thread and
@@ -264,6 +266,20 @@ int store_transcript_async(store_t *s, const char *conversation_id, store_json_c
  * store.retention_days and store.metrics_retention_days. */
 int store_prune_async(store_t *s, int64_t text_before_us, int64_t rows_before_us, store_done_cb cb,
                       void *data);
+/* Arms (or, on reload, re-arms) the daily retention job: first_delay_ms from
+ * now and then every 24 h it queues store_prune_async() with now minus
+ * text_days / rows_days (0 = keep forever). Its timer does not keep the loop
+ * alive. Loop thread. */
+void store_retention_set(store_t *s, int text_days, int rows_days, uint64_t first_delay_ms);
+
+/* ---- configuration (config.h's store section) ---------------------------- */
+
+/* Fills opt from cfg; when store.path is empty the path is
+ * data_dir/chorus.db, written into path_buf (which opt->path then points to). */
+void store_options_from_config(const core_config_t *cfg, store_options_t *opt, char *path_buf,
+                               size_t path_size);
+/* Fills the cost-to-serve prices of q from cfg (strings already validated). */
+void store_report_costs_from_config(const core_config_t *cfg, store_report_query_t *q);
 
 /* ---- Prometheus metrics (in memory, any thread) ------------------------- */
 

@@ -51,12 +51,15 @@ struct store_s {
     int paused;                    /* tests: hold jobs in the queue, guarded by mu */
     atomic_int healthy;
     uv_async_t async;                 /* loop handle */
+    uv_timer_t retention;             /* daily pruning (loop handle, unreferenced) */
+    int retention_text_days;          /* 0 = keep transcripts */
+    int retention_rows_days;          /* 0 = keep KPI rows */
     store_stats_t stats;              /* guarded by mu */
     store_metrics_t *metrics;         /* borrowed, may be NULL */
     store_db_t *readers[READER_POOL]; /* idle read connections, guarded by mu */
     int n_readers;
     int inflight; /* thread-pool reads not yet completed (loop thread) */
-    int closed;   /* async handle closed (loop thread) */
+    int closed;   /* handles closed, of 2 (loop thread) */
 };
 
 static void free_store(store_t *s)
@@ -129,6 +132,9 @@ static void run_group(store_t *s, job_t *jobs, size_t n)
 /* Runs one prune chunk; returns 1 when more remains (the job is re-queued). */
 static int run_prune(store_t *s, job_t *j)
 {
+    uv_mutex_lock(&s->mu);
+    s->stats.prunes++;
+    uv_mutex_unlock(&s->mu);
     core_err_t err = {0};
     int64_t pruned = 0;
     j->status = s->be->prune(s->conn, j->text_before_us, j->all_before_us, &pruned, &err);
@@ -258,6 +264,8 @@ static void drain_done(store_t *s)
     }
 }
 
+static void on_closed(uv_handle_t *h);
+
 static void on_async(uv_async_t *h)
 {
     drain_done(h->data);
@@ -288,11 +296,16 @@ store_t *store_open(uv_loop_t *loop, const store_options_t *opt, core_err_t *err
         goto fail;
     uv_async_init(loop, &s->async, on_async);
     s->async.data = s;
+    uv_timer_init(loop, &s->retention);
+    uv_unref((uv_handle_t *)&s->retention);
+    s->retention.data = s;
     if (uv_thread_create(&s->thread, writer_main, s) != 0) {
         core_err_set(err, CORE_ERR_INTERNAL, "cannot start the store writer thread");
         s->be->close(s->conn);
-        uv_close((uv_handle_t *)&s->async, NULL);
-        return NULL; /* the loop still references async; leaked on purpose */
+        s->conn = NULL;
+        uv_close((uv_handle_t *)&s->async, on_closed);
+        uv_close((uv_handle_t *)&s->retention, on_closed);
+        return NULL; /* freed from the close callbacks */
     }
     LOG_INFO("event=store_open backend=%s path=%s schema=%d synchronous=%s", s->be->name,
              s->opt.path, STORE_SCHEMA_VERSION, s->opt.synchronous_full ? "full" : "normal");
@@ -305,8 +318,7 @@ fail:
 static void on_closed(uv_handle_t *h)
 {
     store_t *s = h->data;
-    s->closed = 1;
-    if (s->inflight == 0)
+    if (++s->closed == 2 && s->inflight == 0)
         free_store(s);
 }
 
@@ -325,6 +337,7 @@ void store_close(store_t *s)
     LOG_INFO("event=store_closed batches=%llu commits=%llu", (unsigned long long)s->stats.batches,
              (unsigned long long)s->stats.commits);
     uv_close((uv_handle_t *)&s->async, on_closed);
+    uv_close((uv_handle_t *)&s->retention, on_closed);
 }
 
 static int enqueue_job(store_t *s, job_t *j)
@@ -403,6 +416,26 @@ void store_set_metrics(store_t *s, store_metrics_t *m)
     store_metrics_set(m, STORE_M_STORE_HEALTHY, NULL, atomic_load(&s->healthy));
 }
 
+static void on_retention(uv_timer_t *t)
+{
+    store_t *s = t->data;
+    int64_t now = core_wall_us(), day = 86400LL * 1000000;
+    int64_t text = s->retention_text_days ? now - s->retention_text_days * day : 0;
+    int64_t rows = s->retention_rows_days ? now - s->retention_rows_days * day : 0;
+    if (text == 0 && rows == 0)
+        return;
+    int rc = store_prune_async(s, text, rows, NULL, NULL);
+    if (rc != 0)
+        LOG_WARN("event=store_prune_skipped error=%s", core_strerror(rc));
+}
+
+void store_retention_set(store_t *s, int text_days, int rows_days, uint64_t first_delay_ms)
+{
+    s->retention_text_days = text_days;
+    s->retention_rows_days = rows_days;
+    uv_timer_start(&s->retention, on_retention, first_delay_ms, 24ULL * 3600 * 1000);
+}
+
 void store__pause(store_t *s, int paused)
 {
     uv_mutex_lock(&s->mu);
@@ -438,6 +471,6 @@ void store__reader_put(store_t *s, store_db_t *db)
 void store__inflight(store_t *s, int delta)
 {
     s->inflight += delta;
-    if (s->inflight == 0 && s->closed)
+    if (s->inflight == 0 && s->closed == 2)
         free_store(s);
 }

@@ -251,6 +251,60 @@ static void test_prune(void **state)
     fx_close(&fx);
 }
 
+static void test_retention_timer(void **state)
+{
+    fx_t fx;
+    core_err_t err = {0};
+    assert_int_equal(fx_open(&fx, 100, 64, &err), 0);
+    int n = fx_load_kpi(&fx);
+    fx_wait(&fx, n);
+    /* every fixture conversation ended weeks before now: one day of
+     * transcripts keeps none of them, the KPI rows stay */
+    store_retention_set(fx.store, 1, 0, 0);
+    store_stats_t st = {0};
+    while (st.prunes == 0) {
+        uv_run(&fx.loop, UV_RUN_NOWAIT);
+        store_get_stats(fx.store, &st);
+    }
+    /* the writer is FIFO: once this batch is durable the prune has run */
+    store_batch_t *b = store_batch_new();
+    store_batch_audit(b, "test", "noop", NULL, NULL, FX_T0);
+    assert_int_equal(store_enqueue(fx.store, b, fx_done, &fx), 0);
+    fx_wait(&fx, n + 1);
+    assert_int_equal(count(fx.path, "SELECT count(*) FROM turns WHERE text IS NOT NULL"), 2);
+    assert_int_equal(count(fx.path, "SELECT count(*) FROM conversations"), 5);
+    assert_int_equal(count(fx.path, "SELECT count(*) FROM conversations WHERE pruned = 1"), 4);
+    fx_close(&fx);
+}
+
+static void test_options_from_config(void **state)
+{
+    core_config_t cfg;
+    core_config_defaults(&cfg);
+    store_options_t opt;
+    char path[256];
+    store_options_from_config(&cfg, &opt, path, sizeof(path));
+    assert_string_equal(opt.path, "var/chorus.db");
+    assert_int_equal(opt.synchronous_full, 0);
+    assert_int_equal(opt.queue_max, 4096);
+    assert_int_equal(opt.batch_max, 256);
+    assert_int_equal(opt.retry_ms, 1000);
+    core_diags_t d;
+    core_diags_init(&d);
+    assert_int_equal(core_config_set(&cfg, "store.synchronous", "full", "test", &d), 0);
+    assert_int_equal(core_config_set(&cfg, "store.message_costs", "sms=0.5", "test", &d), 0);
+    assert_int_equal(core_config_set(&cfg, "store.llm_price_in_per_mtok", "0.15", "test", &d), 0);
+    assert_int_not_equal(core_config_set(&cfg, "store.message_cost", "free", "test", &d), 0);
+    core_diags_dispose(&d);
+    store_options_from_config(&cfg, &opt, path, sizeof(path));
+    assert_int_equal(opt.synchronous_full, 1);
+    store_report_query_t q = {0};
+    store_report_costs_from_config(&cfg, &q);
+    assert_true(q.price_in_per_mtok == 0.15);
+    assert_string_equal(q.message_costs, "sms=0.5");
+    core_config_dispose(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -260,6 +314,8 @@ int main(void)
         cmocka_unit_test(test_state_load_and_restore),
         cmocka_unit_test(test_close_commits_queued),
         cmocka_unit_test(test_prune),
+        cmocka_unit_test(test_retention_timer),
+        cmocka_unit_test(test_options_from_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
