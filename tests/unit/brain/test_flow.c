@@ -295,6 +295,19 @@ static void test_action_and_llm_checks(void **state)
     assert_has(e, "nodes.l.temperature: must be a number 0-2");
 }
 
+static void test_unknown_intent_in_condition(void **state)
+{
+    brain_flowset_t *fs;
+    const char *e = compile1("{\"name\": \"f\", \"intents\": {\"known\": [\"k\"]}, \"nodes\": {\n"
+                             "  \"b\": {\"type\": \"branch\", \"cases\": [{\"if\": {\"intent\": "
+                             "\"known\"}, \"next\": \"s\"}, {\"if\": {\"intent\": \"unknown\"}, "
+                             "\"next\": \"s\"}], \"default\": \"s\"},\n"
+                             "  \"s\": {\"type\": \"say\", \"message\": \"x\"}}}",
+                             &fs);
+    assert_null(fs);
+    assert_string_equal(e, "t.json:2:8: nodes.b: a condition tests unknown intent \"unknown\"");
+}
+
 static void test_refcount_and_no_flows(void **state)
 {
     brain_flowset_t *fs;
@@ -328,6 +341,7 @@ int main(void)
         cmocka_unit_test(test_slot_definitions),
         cmocka_unit_test(test_settings_and_vars),
         cmocka_unit_test(test_action_and_llm_checks),
+        cmocka_unit_test(test_unknown_intent_in_condition),
         cmocka_unit_test(test_refcount_and_no_flows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
