@@ -11,6 +11,7 @@
 #include "chorus/config.h"
 #include "chorus/core.h"
 #include "cmd/chorusd.h"
+#include "cmd/chorusd_runtime.h"
 
 static void usage(FILE *out)
 {
@@ -64,6 +65,8 @@ static void apply_log_level(const core_config_t *cfg)
 
 static void on_drained(daemon_t *d)
 {
+    /* In-flight requests are done; pending turns can now be cancelled. */
+    daemon_runtime_stop(d);
     LOG_INFO("event=stopped exit_code=%d", d->exit_code);
     uv_close((uv_handle_t *)&d->sig_term, NULL);
     uv_close((uv_handle_t *)&d->sig_int, NULL);
@@ -127,6 +130,7 @@ static void on_reload_signal(uv_signal_t *h, int signum)
     d->cfg.flows_dir = keep_flows;
     apply_log_level(&d->cfg);
     daemon_http_reload(d);
+    daemon_runtime_reload(d);
     LOG_INFO("event=reload status=applied config=%s", d->config_path ? d->config_path : "-");
     sd_notify(0, "READY=1\nSTATUS=serving");
 }
@@ -204,7 +208,8 @@ int main(int argc, char **argv)
     core_diags_t diags;
     core_diags_init(&diags);
     int bad = load_config(&d, &d.cfg, &diags) != 0;
-    /* Flow checks join here once the brain is wired (chorusd --check). */
+    if (!bad)
+        bad = daemon_runtime_check(&d, &diags) != 0;
     if (bad || diags.len > 0) {
         print_diags(&diags);
         fprintf(stderr, "chorusd: %zu problem%s found\n", diags.len, diags.len == 1 ? "" : "s");
@@ -225,9 +230,10 @@ int main(int argc, char **argv)
 
     d.loop = uv_default_loop();
     core_err_t err = {0};
-    if (daemon_http_start(&d, &err) != 0) {
+    if (daemon_runtime_start(&d, &err) != 0 || daemon_http_start(&d, &err) != 0) {
         LOG_ERROR("event=start_failed reason=%s", err.msg);
         fprintf(stderr, "chorusd: %s\n", err.msg);
+        daemon_runtime_stop(&d);
         daemon_http_free(&d);
         uv_run(d.loop, UV_RUN_DEFAULT);
         core_config_dispose(&d.cfg);
