@@ -14,7 +14,7 @@ and demos, on loopback. Binds 127.0.0.1 port 0 (or --port) and prints
 
 Known references: refunds RF1001 (approved), RF1002 (processing), RF1003
 (rejected), any other RF + 4 digits (processing); bookings ABC123, XYZ789,
-any 6 capitals/digits except NOTFND. References containing ERR500 answer
+any 6 capitals/digits except those starting ZZZ (404). References containing ERR500 answer
 500, SLOW answer after --slow-ms, BADJSON answer malformed JSON, HANG never
 answer. A path prefixed /mode/<500|slow|malformed|hang>/ does the same for
 any route.
@@ -118,7 +118,7 @@ class Handler(BaseHTTPRequestHandler):
         m = re.fullmatch(r"/bookings/([^/]+)(/change)?", path)
         if m:
             ref = m.group(1).upper()
-            if ref == "NOTFND" or not re.fullmatch(r"[A-Z0-9]{6}", ref):
+            if ref.startswith("ZZZ") or not re.fullmatch(r"[A-Z0-9]{6}", ref):
                 return self.reply(404, {"error": "no booking with reference %s" % ref})
             if m.group(2) is None and self.command == "GET":
                 return self.reply(200, {"booking": booking_json(ref)})
