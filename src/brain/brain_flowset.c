@@ -138,6 +138,7 @@ void brain__flowset_free(brain_flowset_t *fs)
         free(fs->intents[i].examples);
     }
     free(fs->intents);
+    free(fs->intent_order);
     for (size_t i = 0; i < fs->n_exact; i++)
         free(fs->exact[i]);
     free(fs->exact);

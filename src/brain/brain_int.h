@@ -275,6 +275,7 @@ struct brain_flowset_s {
     size_t n_vars;
     intent_def_t *intents;
     size_t n_intents;
+    uint16_t *intent_order; /* intent indices sorted by name */
     settings_t settings;
     nlu_model_t *nlu;
     int nlu_cached;
@@ -291,6 +292,8 @@ int brain__var_find(const brain_flowset_t *fs, const char *name);
 int brain__flow_find(const brain_flowset_t *fs, const char *name);
 int brain__node_find(const flow_t *f, const char *name);
 int brain__intent_find(const brain_flowset_t *fs, const char *name);
+/* The same, by binary search over the sorted index built at compile time. */
+int brain__intent_lookup(const brain_flowset_t *fs, const char *name);
 /* Lower-cases ASCII, folds runs of space/punctuation to one space, trims. */
 void brain__normalise(const char *s, size_t len, char *out, size_t out_size);
 

@@ -251,8 +251,60 @@ static int declare_pass(compile_t *c, const brain_compile_opts_t *opts, loader_t
     return settings_src;
 }
 
+static int cmp_exact(const void *a, const void *b, void *ud)
+{
+    const brain_flowset_t *fs = ud;
+    return strcmp(fs->exact[*(const uint32_t *)a], fs->exact[*(const uint32_t *)b]);
+}
+
+/* Sorts the exact examples (keeping each one's intent) for bsearch. */
+static void sort_exact(brain_flowset_t *fs)
+{
+    uint32_t *order = core_xcalloc(fs->n_exact + 1, sizeof(uint32_t));
+    for (size_t i = 0; i < fs->n_exact; i++)
+        order[i] = (uint32_t)i;
+    qsort_r(order, fs->n_exact, sizeof(uint32_t), cmp_exact, fs);
+    char **ex = core_xcalloc(fs->n_exact + 1, sizeof(char *));
+    uint16_t *in = core_xcalloc(fs->n_exact + 1, sizeof(uint16_t));
+    for (size_t i = 0; i < fs->n_exact; i++) {
+        ex[i] = fs->exact[order[i]];
+        in[i] = fs->exact_intent[order[i]];
+    }
+    free(fs->exact);
+    free(fs->exact_intent);
+    fs->exact = ex;
+    fs->exact_intent = in;
+    free(order);
+}
+
+static int cmp_intent(const void *a, const void *b, void *ud)
+{
+    const brain_flowset_t *fs = ud;
+    return strcmp(fs->intents[*(const uint16_t *)a].name, fs->intents[*(const uint16_t *)b].name);
+}
+
+int brain__intent_lookup(const brain_flowset_t *fs, const char *name)
+{
+    size_t lo = 0, hi = fs->intent_order ? fs->n_intents : 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(fs->intents[fs->intent_order[mid]].name, name);
+        if (c == 0)
+            return fs->intent_order[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
 static void build_exact(brain_flowset_t *fs)
 {
+    fs->intent_order = core_xcalloc(fs->n_intents + 1, sizeof(uint16_t));
+    for (size_t i = 0; i < fs->n_intents; i++)
+        fs->intent_order[i] = (uint16_t)i;
+    qsort_r(fs->intent_order, fs->n_intents, sizeof(uint16_t), cmp_intent, fs);
     size_t total = 0;
     for (size_t i = 0; i < fs->n_intents; i++)
         total += fs->intents[i].n_examples;
@@ -266,6 +318,7 @@ static void build_exact(brain_flowset_t *fs)
             fs->exact[fs->n_exact] = core_xstrdup(norm);
             fs->exact_intent[fs->n_exact++] = (uint16_t)i;
         }
+    sort_exact(fs);
 }
 
 static int train(brain_flowset_t *fs, const brain_compile_opts_t *opts, core_diags_t *diags)

@@ -18,6 +18,8 @@ void brain_out_init(brain_out_t *out)
 
 static void effect_dispose(brain_effect_t *e)
 {
+    if (e->method == NULL)
+        return; /* never described: nothing owned */
     free(e->method);
     free(e->url);
     for (size_t i = 0; i < e->n_headers; i++) {
@@ -47,10 +49,32 @@ static void out_reset(brain_out_t *out)
         free(m->choices);
     }
     free(out->handoff_summary);
-    guard_result_dispose(&out->guard_in);
+    if (out->guard_in.text != NULL || out->guard_in.n_sensitive > 0)
+        guard_result_dispose(&out->guard_in);
     effect_dispose(&out->effect);
     free(out->priv_text);
-    memset(out, 0, sizeof(*out));
+    /* field by field: the arrays are large and only their counts matter (hot path) */
+    out->n_messages = out->n_events = 0;
+    out->status = BRAIN_ST_ACTIVE;
+    out->end_reason = NULL;
+    out->csat = 0;
+    out->handoff_reason = out->handoff_queue = NULL;
+    out->handoff_summary = NULL;
+    out->intent = out->flow = out->node = out->confirm_slot = NULL;
+    out->confidence = 0;
+    out->out_of_scope = 0;
+    out->guard_in.action = GUARD_ALLOW;
+    out->guard_in.text = NULL;
+    out->guard_in.text_len = 0;
+    out->guard_in.reply = out->guard_in.reason = NULL;
+    out->guard_in.n_decisions = out->guard_in.n_sensitive = 0;
+    out->guard_out = GUARD_ALLOW;
+    out->priv_text = NULL;
+    out->priv_len = 0;
+    out->priv_now = 0;
+    out->priv_steps = 0;
+    out->priv_filled = 0;
+    out->priv_used = out->priv_pending = 0;
 }
 
 void brain_out_dispose(brain_out_t *out)
@@ -282,9 +306,17 @@ static int exact_intent(const brain_flowset_t *fs, const char *text, size_t len)
 {
     char norm[512];
     brain__normalise(text, len, norm, sizeof(norm));
-    for (size_t i = 0; i < fs->n_exact; i++)
-        if (strcmp(fs->exact[i], norm) == 0)
-            return fs->exact_intent[i];
+    size_t lo = 0, hi = fs->n_exact; /* sorted at compile time */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(fs->exact[mid], norm);
+        if (c == 0)
+            return fs->exact_intent[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return -1;
 }
 
@@ -294,7 +326,7 @@ static int route(ctx_t *x, const brain_input_t *in)
     brain_out_t *o = x->out;
     int i = -1;
     if (in->intent != NULL) {
-        i = brain__intent_find(x->fs, in->intent);
+        i = brain__intent_lookup(x->fs, in->intent);
         o->confidence = i >= 0 ? 1.0 : 0.0;
     } else if ((i = exact_intent(x->fs, x->tc.text, x->tc.len)) >= 0) {
         o->confidence = 1.0;
@@ -307,7 +339,7 @@ static int route(ctx_t *x, const brain_input_t *in)
         o->confidence = r.confidence;
         o->out_of_scope = r.out_of_scope;
         if (r.n_top > 0 && !r.out_of_scope && r.confidence >= x->fs->settings.threshold)
-            i = brain__intent_find(x->fs, r.top[0].intent);
+            i = brain__intent_lookup(x->fs, r.top[0].intent);
     }
     if (i < 0) {
         o->out_of_scope = 1;

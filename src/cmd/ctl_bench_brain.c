@@ -112,7 +112,7 @@ int ctl_bench_brain(int argc, char **argv)
 {
     const char *flows = "flows";
     size_t n = 10000, turns = 2000000;
-    int no_guard = 0;
+    int no_guard = 0, only = -1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--flows") == 0 && i + 1 < argc)
             flows = argv[++i];
@@ -122,9 +122,11 @@ int ctl_bench_brain(int argc, char **argv)
             turns = strtoul(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--no-guard") == 0)
             no_guard = 1;
+        else if (strcmp(argv[i], "--scenario") == 0 && i + 1 < argc)
+            only = (int)strtol(argv[++i], NULL, 10);
         else {
             printf("usage: chorusctl bench-brain [--flows DIR] [--conversations N] [--turns N]\n"
-                   "                             [--no-guard]\n");
+                   "                             [--no-guard] [--scenario 0-3]\n");
             return strcmp(argv[i], "--help") == 0 ? 0 : 2;
         }
     }
@@ -144,7 +146,8 @@ int ctl_bench_brain(int argc, char **argv)
         {"slot + action (canned effect)", "economy", "baggage_allowance"},
     };
     for (size_t s = 0; s < sizeof(scenarios) / sizeof(scenarios[0]); s++)
-        bench(fs, convs, n, s < 2 ? turns : turns / 10, &scenarios[s]);
+        if (only < 0 || (size_t)only == s)
+            bench(fs, convs, n, s < 2 ? turns : turns / 10, &scenarios[s]);
     for (size_t i = 0; i < n; i++)
         brain_conv_dispose(&convs[i]);
     free(convs);
