@@ -116,7 +116,8 @@ static void scan_custom(const guard_rules_t *g, const char *t, size_t n, gd_span
             continue;
         PCRE2_SIZE off = 0;
         while (off <= n && sp->len < GD_MAX_SPANS) {
-            int rc = pcre2_match(g->custom[i].re, (PCRE2_SPTR)t, n, off, 0, md, NULL);
+            int rc =
+                pcre2_match(g->custom[i].re, (PCRE2_SPTR)t, n, off, PCRE2_NO_UTF_CHECK, md, NULL);
             if (rc < 0)
                 break;
             PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
@@ -215,23 +216,41 @@ static int limits(const guard_rules_t *g, const guard_ctx_t *ctx, size_t len, gu
 
 /* ---- injection scoring ------------------------------------------------------ */
 
+/* Folded text is valid UTF-8 by construction, and raw text is made so by
+ * text_rails(), so the per-call UTF-8 check (most of a short match's cost)
+ * is skipped. */
 static int re_hit(const pcre2_code *re, const char *s, size_t n, pcre2_match_data *md)
 {
-    return pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, md, NULL) >= 0;
+    return pcre2_match(re, (PCRE2_SPTR)s, n, 0, PCRE2_NO_UTF_CHECK, md, NULL) >= 0;
+}
+
+static int triggered(const gd_signal_t *s, const gd_norm_t *nm, const char *raw, size_t raw_len)
+{
+    if (s->re == NULL)
+        return 0;
+    if (s->triggers.len > 0 && gd_terms_find_tok(&s->triggers, nm, 0) == (size_t)-1)
+        return 0;
+    if (s->trigger_chars != NULL) {
+        for (size_t i = 0; i < raw_len; i++)
+            if (strchr(s->trigger_chars, raw[i]) != NULL && raw[i] != '\0')
+                return 1;
+        return 0;
+    }
+    return 1;
 }
 
 static double signals_keep(const guard_rules_t *g, const gd_norm_t *nm, const char *raw,
                            size_t raw_len, pcre2_match_data *md)
 {
     double keep = 1.0; /* product of (1 - weight) over the signals that hit */
-    int folded_hits =
-        g->signal_filter == NULL || re_hit(g->signal_filter, nm->flat, nm->flat_len, md);
     for (size_t i = 0; i < g->n_signals; i++) {
         const gd_signal_t *s = &g->signals[i];
-        if (!s->raw && !folded_hits)
+        if (s->raw && raw == NULL)
             continue;
-        int hit = s->raw ? (raw != NULL && re_hit(s->re, raw, raw_len, md))
-                         : re_hit(s->re, nm->flat, nm->flat_len, md);
+        if (!triggered(s, nm, raw, raw_len))
+            continue;
+        int hit =
+            s->raw ? re_hit(s->re, raw, raw_len, md) : re_hit(s->re, nm->flat, nm->flat_len, md);
         if (hit)
             keep *= 1.0 - s->weight;
     }
@@ -288,10 +307,14 @@ int guard_check_input(const guard_rules_t *rules, const guard_ctx_t *ctx, const 
     if (text == NULL)
         text = "";
     int over = limits(g, ctx, len, out);
+    char *clean = gd_utf8_sanitize(text, len);
+    if (clean != NULL)
+        text = clean;
     gd_spans_t sp = {.len = 0};
     scan_pii(g->pii_in, text, len, &sp);
     scan_custom(g, text, len, &sp);
     redact(g, g->pii_in, text, len, &sp, out);
+    free(clean);
     /* a refused turn is not read further: flooding must stay cheap */
     if (!over)
         text_rails(g, ctx, out);
@@ -363,10 +386,14 @@ int guard_check_output(const guard_rules_t *rules, const guard_ctx_t *ctx, const
     const guard_rules_t *g = for_flow(rules, ctx);
     if (text == NULL)
         text = "";
+    char *clean = gd_utf8_sanitize(text, len);
+    if (clean != NULL)
+        text = clean;
     gd_spans_t sp = {.len = 0};
     if (!ctx->allow_pii)
         scan_pii(g->pii_out, text, len, &sp);
     redact(g, g->pii_out, text, len, &sp, out);
+    free(clean);
     if (ctx->from_llm)
         llm_rails(g, ctx, out);
     return 0;

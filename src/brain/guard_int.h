@@ -105,6 +105,11 @@ size_t gd_terms_find_tok(const gd_terms_t *tl, const gd_norm_t *nm, size_t from_
  * readable text; returns 1 with an owned NUL-terminated copy, else 0. */
 int gd_find_encoded(const char *t, size_t n, size_t min_chars, char **out, size_t *out_len);
 
+/* Returns NULL if t is valid UTF-8, else an owned copy of the same length
+ * with each invalid byte replaced by '?', so that every regex can skip its
+ * own check and byte offsets still hold. */
+char *gd_utf8_sanitize(const char *t, size_t n);
+
 /* ---- compiled rules (guard_rules.c) -------------------------------------- */
 
 typedef struct gd_rule_s {
@@ -125,7 +130,12 @@ typedef struct gd_signal_s {
     char *name; /* owned */
     double weight;
     int raw;        /* 1: matched against the raw text (caseless), not the folded one */
-    pcre2_code *re; /* over the flattened folded text */
+    pcre2_code *re; /* over the flattened folded text; NULL if it did not compile */
+    /* The regex runs only if a trigger word is in the text (when there are
+     * triggers) and one of trigger_chars is (when set): most turns contain
+     * none, and a word lookup is far cheaper than a scan per signal. */
+    gd_terms_t triggers;
+    char *trigger_chars; /* owned, may be NULL */
 } gd_signal_t;
 
 typedef struct gd_topic_s {
@@ -155,8 +165,7 @@ struct guard_rules_s {
     double injection_threshold;
     gd_signal_t *signals;
     size_t n_signals;
-    pcre2_code *signal_filter; /* alternation of the folded-text signals, may be NULL */
-    size_t encoded_min;        /* shortest base64/hex run scored as an encoded payload */
+    size_t encoded_min; /* shortest base64/hex run scored as an encoded payload */
     double encoded_weight;
     gd_topic_t *topics;
     size_t n_topics;

@@ -117,36 +117,10 @@ static void compile_custom(gd_loader_t *ld, guard_rules_t *g, json_t *arr, const
     }
 }
 
-/* One alternation of every folded-text signal: most turns hit none, and
- * one JIT pass over the text is much cheaper than one per signal. If the
- * patterns cannot be combined (a back reference, say) each runs alone. */
-static void compile_prefilter(guard_rules_t *g, json_t *arr)
-{
-    core_buf_t b;
-    core_buf_init(&b, 1 << 20);
-    size_t i;
-    json_t *o;
-    json_array_foreach(arr, i, o)
-    {
-        const char *pat = json_string_value(json_object_get(o, "pattern"));
-        if (pat == NULL || json_is_true(json_object_get(o, "raw")))
-            continue;
-        core_buf_printf(&b, "%s(?:%s)", b.len ? "|" : "", pat);
-    }
-    if (b.len > 0) {
-        int errcode;
-        PCRE2_SIZE erroff;
-        g->signal_filter = pcre2_compile(
-            (PCRE2_SPTR)b.data, b.len, PCRE2_UTF | PCRE2_NO_AUTO_CAPTURE, &errcode, &erroff, NULL);
-        if (g->signal_filter != NULL)
-            (void)pcre2_jit_compile(g->signal_filter, PCRE2_JIT_COMPLETE);
-    }
-    core_buf_dispose(&b);
-}
-
 static void compile_signals(gd_loader_t *ld, guard_rules_t *g, json_t *arr, const char *path)
 {
-    static const char *const keys[] = {"name", "pattern", "weight", "raw", NULL};
+    static const char *const keys[] = {"name",     "pattern",       "weight", "raw",
+                                       "triggers", "trigger_chars", NULL};
     g->signals = core_xcalloc(json_array_size(arr) + 1, sizeof(*g->signals));
     size_t i;
     json_t *o;
@@ -167,13 +141,14 @@ static void compile_signals(gd_loader_t *ld, guard_rules_t *g, json_t *arr, cons
         char *pp = core_jsonpath_key(ip, "pattern");
         s->re = gd_compile_re(ld, pp, pat, s->raw);
         free(pp);
-        if (s->re != NULL) {
-            s->name = core_xstrdup(name);
-            g->n_signals++;
-        }
+        gd_terms_init(&s->triggers);
+        gd_get_terms(ld, o, ip, "triggers", &s->triggers);
+        const char *tc = gd_get_str(ld, o, ip, "trigger_chars", NULL);
+        s->trigger_chars = tc && tc[0] ? core_xstrdup(tc) : NULL;
+        s->name = core_xstrdup(name);
+        g->n_signals++;
         free(ip);
     }
-    compile_prefilter(g, arr);
 }
 
 static void compile_injection(gd_loader_t *ld, guard_rules_t *g, json_t *inj, const char *path)
@@ -442,10 +417,11 @@ void guard_rules_free(guard_rules_t *g)
     free(g->custom);
     for (size_t i = 0; i < g->n_signals; i++) {
         free(g->signals[i].name);
+        free(g->signals[i].trigger_chars);
+        gd_terms_dispose(&g->signals[i].triggers);
         pcre2_code_free(g->signals[i].re);
     }
     free(g->signals);
-    pcre2_code_free(g->signal_filter);
     for (size_t i = 0; i < g->n_topics; i++) {
         rule_dispose(&g->topics[i].rule);
         gd_terms_dispose(&g->topics[i].terms);

@@ -482,3 +482,30 @@ int gd_find_encoded(const char *t, size_t n, size_t min_chars, char **out, size_
     }
     return 0;
 }
+
+/* ---- UTF-8 validity ----------------------------------------------------------- */
+
+char *gd_utf8_sanitize(const char *t, size_t n)
+{
+    char *copy = NULL;
+    for (size_t i = 0; i < n;) {
+        if ((unsigned char)t[i] < 0x80) {
+            i++;
+            continue;
+        }
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t m =
+            utf8proc_iterate((const utf8proc_uint8_t *)t + i, (utf8proc_ssize_t)(n - i), &cp);
+        if (m > 0) {
+            i += (size_t)m;
+            continue;
+        }
+        if (copy == NULL) {
+            copy = core_xmalloc(n + 1);
+            memcpy(copy, t, n);
+            copy[n] = '\0';
+        }
+        copy[i++] = '?';
+    }
+    return copy;
+}
