@@ -158,6 +158,11 @@ struct net_server_s {
     net_obuf_t scratch;
     uint32_t rid_prefix;
     uint64_t rid_counter;
+    net_obuf_t logbuf;    /* request log lines not yet written */
+    int64_t log_sec;      /* the second log_ts is for */
+    char log_ts[40];      /* "2026-11-29T10:00:00." */
+    uv_check_t log_check; /* writes logbuf once per loop iteration */
+    int log_check_open;
     char date[40]; /* "Date: ...\r\n" of the current second */
     int64_t date_sec;
     int draining;
@@ -202,6 +207,11 @@ void net__req_set_id(net_req_t *req, net_server_t *s);
 void net__resp_early(net_req_t *req, int status, const char *code, const char *msg);
 void net__conn_advance(net_conn_t *c);
 void net__req_log(net_req_t *req, int status, size_t bytes);
+void net__log_flush(net_server_t *s);
+
+/* net_json.c: compact JSON as json_dumpb(JSON_COMPACT) writes it; 0 or
+ * CORE_ERR_INVALID (NaN, infinity, too deep), appending nothing then. */
+int net__json_write(net_obuf_t *o, const json_t *j);
 
 /* net_ws.c */
 void net__ws_handshake(net_req_t *req);

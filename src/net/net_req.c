@@ -283,8 +283,11 @@ void net__req_set_id(net_req_t *req, net_server_t *s)
         snprintf(req->id, sizeof(req->id), "%s", in);
         return;
     }
-    snprintf(req->id, sizeof(req->id), "%08x%08llx", s->rid_prefix,
-             (unsigned long long)++s->rid_counter);
+    static const char hex[] = "0123456789abcdef";
+    uint64_t v = ((uint64_t)s->rid_prefix << 32) ^ ++s->rid_counter;
+    for (int i = 15; i >= 0; i--, v >>= 4)
+        req->id[i] = hex[v & 15];
+    req->id[16] = '\0';
 }
 
 /* ---- accessors ---------------------------------------------------------- */

@@ -72,6 +72,7 @@ void net_server_free(net_server_t *s)
         net__req_free(r);
     }
     net__obuf_free(&s->scratch);
+    net__obuf_free(&s->logbuf);
     free(s);
 }
 
@@ -494,6 +495,13 @@ static void on_connection(uv_stream_t *ls, int status)
     net__conn_update_read(c);
 }
 
+static void on_log_check(uv_check_t *h)
+{
+    net_server_t *s = h->data;
+    if (s->logbuf.len)
+        net__log_flush(s);
+}
+
 int net_server_listen(net_server_t *s, const char *host, int port, core_err_t *err)
 {
     struct sockaddr_storage ss;
@@ -504,6 +512,12 @@ int net_server_listen(net_server_t *s, const char *host, int port, core_err_t *e
     uv_tcp_init(s->loop, &s->listener);
     s->listener.data = s;
     s->listening = 1;
+    if (!s->log_check_open) {
+        uv_check_init(s->loop, &s->log_check);
+        s->log_check.data = s;
+        uv_check_start(&s->log_check, on_log_check);
+        s->log_check_open = 1;
+    }
     int rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0);
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
@@ -525,6 +539,13 @@ static void on_drain_timer_closed(uv_handle_t *h)
     check_drained(s);
 }
 
+static void on_log_check_closed(uv_handle_t *h)
+{
+    net_server_t *s = h->data;
+    s->log_check_open = 0;
+    check_drained(s);
+}
+
 static void on_listener_closed(uv_handle_t *h)
 {
     net_server_t *s = h->data;
@@ -536,6 +557,12 @@ static void check_drained(net_server_t *s)
 {
     if (!s->draining || s->nconns > 0 || s->listening || s->drain_fired)
         return;
+    if (s->log_check_open) {
+        net__log_flush(s);
+        if (!uv_is_closing((uv_handle_t *)&s->log_check))
+            uv_close((uv_handle_t *)&s->log_check, on_log_check_closed);
+        return;
+    }
     if (s->drain_timer_open) {
         if (!uv_is_closing((uv_handle_t *)&s->drain_timer))
             uv_close((uv_handle_t *)&s->drain_timer, on_drain_timer_closed);
