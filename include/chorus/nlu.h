@@ -104,11 +104,14 @@ int nlu_format_guess(const char *path, nlu_format_t *out);
 int nlu_dataset_parse(nlu_dataset_t *ds, nlu_format_t fmt, const char *split, const char *oos_label,
                       const char *text, size_t len, const char *file, core_err_t *err);
 
-/* Chooses the confidence threshold that maximises the mean of in-scope
- * accuracy and out-of-scope recall over val (labelled with oos_label for out
- * of scope), stores it in m, and returns it in *out. Needs both in-scope and
- * out-of-scope examples in val. */
+/* Calibrates m on val (labelled with oos_label for out of scope): first the
+ * softmax temperature that minimises the log loss, so that scores are
+ * probabilities, then the confidence threshold that catches the most
+ * out-of-scope examples while in-scope accuracy stays within max_drop (a
+ * fraction: 0.005 is half a point) of its value with no threshold. Stores
+ * both in m and the threshold in *out. Needs in-scope and out-of-scope
+ * examples in val. */
 int nlu_tune_threshold(nlu_model_t *m, const nlu_example_t *val, size_t n, const char *oos_label,
-                       double *out, core_err_t *err);
+                       double max_drop, double *out, core_err_t *err);
 
 #endif

@@ -80,6 +80,7 @@ typedef struct nlu__vec_s {
 struct nlu_model_s {
     nlu__fcfg_t fcfg;
     uint32_t n_class;  /* including the out-of-scope class if any */
+    uint32_t stride;   /* n_class rounded up to a multiple of 8: one weight row */
     int32_t oos_class; /* index of the out-of-scope class, -1 if none */
     char **names;      /* n_class owned names */
     double threshold;  /* confidence below this is out of scope */
@@ -88,8 +89,8 @@ struct nlu_model_s {
     uint32_t n_feat;
     uint8_t *fview; /* n_feat: the view of each feature */
     float *idf;     /* n_feat */
-    float *w;       /* n_feat * n_class, row per feature */
-    float *bias;    /* n_class */
+    float *w;       /* n_feat * stride, row per feature, 32-byte aligned */
+    float *bias;    /* stride, 32-byte aligned */
 };
 
 /* Turns an utterance into the model's weighted vector (unknown features are
@@ -99,5 +100,29 @@ void nlu__vectorize(const nlu_model_t *m, const char *text, size_t len, nlu__vec
 void nlu__scores(const nlu_model_t *m, const nlu__vec_t *v, float *scores);
 
 nlu_model_t *nlu__model_new(uint32_t n_class);
+
+#define NLU__CLASSES_MAX 4096
+
+/* Zeroed, 32-byte aligned floats for weight rows (aborts when out of memory). */
+float *nlu__walloc(size_t n);
+
+typedef float nlu__v8 __attribute__((vector_size(32)));
+
+/* Hot loops get an AVX2 clone picked at load time, and a portable default. */
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define NLU__HOT __attribute__((target_clones("avx2", "default")))
+#else
+#define NLU__HOT
+#endif
+
+/* y[0..n) += a * x[0..n), n a multiple of 8, both 32-byte aligned. */
+static inline void nlu__axpy(float *y, const float *x, float a, uint32_t n)
+{
+    for (uint32_t c = 0; c < n; c += 8) {
+        nlu__v8 yv = *(nlu__v8 *)(void *)(y + c);
+        yv += a * *(const nlu__v8 *)(const void *)(x + c);
+        *(nlu__v8 *)(void *)(y + c) = yv;
+    }
+}
 
 #endif

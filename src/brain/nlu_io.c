@@ -49,7 +49,8 @@ int nlu_model_save(const nlu_model_t *m, core_buf_t *out)
     free(keys);
     rc = rc ? rc : core_buf_append(out, m->fview, m->n_feat);
     rc = rc ? rc : core_buf_append(out, m->idf, m->n_feat * sizeof(float));
-    rc = rc ? rc : core_buf_append(out, m->w, (size_t)m->n_feat * m->n_class * sizeof(float));
+    for (size_t j = 0; j < m->n_feat && rc == 0; j++)
+        rc = core_buf_append(out, m->w + j * m->stride, m->n_class * sizeof(float));
     rc = rc ? rc : core_buf_append(out, m->bias, m->n_class * sizeof(float));
     return rc;
 }
@@ -98,11 +99,12 @@ static int load_arrays(reader_t *r, nlu_model_t *m, core_err_t *err)
         if (m->fview[i] >= NLU__VIEWS)
             return core_err_set(err, CORE_ERR_INVALID, "model: bad feature view %zu", i);
     m->idf = core_xmalloc((nf + 1) * sizeof(float));
-    m->w = core_xmalloc((nf * k + 1) * sizeof(float));
+    m->w = nlu__walloc(nf * m->stride);
     get(r, m->idf, nf * sizeof(float));
-    get(r, m->w, nf * k * sizeof(float));
+    for (size_t j = 0; j < nf; j++)
+        get(r, m->w + j * m->stride, k * sizeof(float));
     get(r, m->bias, k * sizeof(float));
-    if (!finite_all(m->idf, nf) || !finite_all(m->w, nf * k) || !finite_all(m->bias, k))
+    if (!finite_all(m->idf, nf) || !finite_all(m->w, nf * m->stride) || !finite_all(m->bias, k))
         return core_err_set(err, CORE_ERR_INVALID, "model: non-finite weight");
     return 0;
 }

@@ -9,17 +9,28 @@
 #define LOG_MODULE "nlu"
 #include "brain/nlu_int.h"
 
-#define NLU__CLASSES_MAX 4096
-
 nlu_model_t *nlu__model_new(uint32_t n_class)
 {
     nlu_model_t *m = core_xcalloc(1, sizeof(*m));
     m->n_class = n_class;
     m->oos_class = -1;
     m->names = core_xcalloc(n_class, sizeof(char *));
-    m->bias = core_xcalloc(n_class, sizeof(float));
+    m->stride = (n_class + 7) & ~7u;
+    m->bias = nlu__walloc(m->stride);
     m->temp = 1.0;
     return m;
+}
+
+float *nlu__walloc(size_t n)
+{
+    size_t bytes = (n * sizeof(float) + 31) & ~(size_t)31;
+    float *p = aligned_alloc(32, bytes ? bytes : 32);
+    if (p == NULL) {
+        LOG_ERROR("msg=\"out of memory\" bytes=%zu", bytes);
+        abort();
+    }
+    memset(p, 0, bytes);
+    return p;
 }
 
 void nlu_model_free(nlu_model_t *m)
@@ -70,16 +81,11 @@ const char *nlu_model_intent(const nlu_model_t *m, size_t i)
 
 /* ---- routing ------------------------------------------------------------ */
 
-void nlu__scores(const nlu_model_t *m, const nlu__vec_t *v, float *scores)
+NLU__HOT void nlu__scores(const nlu_model_t *m, const nlu__vec_t *v, float *scores)
 {
-    uint32_t k = m->n_class;
-    memcpy(scores, m->bias, k * sizeof(float));
-    for (size_t i = 0; i < v->len; i++) {
-        const float *row = m->w + (size_t)v->idx[i] * k;
-        float x = v->val[i];
-        for (uint32_t c = 0; c < k; c++)
-            scores[c] += x * row[c];
-    }
+    memcpy(scores, m->bias, m->stride * sizeof(float));
+    for (size_t i = 0; i < v->len; i++)
+        nlu__axpy(scores, m->w + (size_t)v->idx[i] * m->stride, v->val[i], m->stride);
 }
 
 /* Softmax of temp * scores, in place. */
@@ -122,7 +128,7 @@ int nlu_route(const nlu_model_t *m, const char *text, size_t len, const ent_ctx_
               nlu_result_t *out)
 {
     static _Thread_local nlu__vec_t v;
-    float p[NLU__CLASSES_MAX];
+    float p[NLU__CLASSES_MAX] __attribute__((aligned(32)));
     if (out == NULL)
         return CORE_ERR_INVALID;
     out->n_top = 0;
@@ -144,9 +150,8 @@ int nlu_route(const nlu_model_t *m, const char *text, size_t len, const ent_ctx_
      * whatever the biases say. */
     out->out_of_scope =
         v.len == 0 || (int32_t)best == m->oos_class || out->confidence < m->threshold;
-    /* ENTITIES: call ent_extract(text, len, ctx, &out->entities) here once
-     * src/brain/entities*.c exists. */
-    (void)ctx;
+    if (ctx != NULL && len > 0)
+        ent_extract(text, len, ctx, &out->entities);
     return 0;
 }
 
@@ -199,13 +204,21 @@ void nlu_training_hash(const nlu_example_t *examples, size_t n, const nlu_train_
     out[64] = '\0';
 }
 
-/* ---- threshold tuning --------------------------------------------------- */
+/* ---- calibration and threshold tuning ------------------------------------ */
+
+typedef struct tune_s {
+    const nlu_model_t *m;
+    size_t n;
+    float *scores;  /* n * stride raw scores */
+    int32_t *label; /* class of each example, -1 if the model has none for it */
+    int *oos;       /* labelled out of scope */
+} tune_t;
 
 typedef struct tune_item_s {
     double conf;
     int oos_truth; /* labelled out of scope */
     int right;     /* in scope and the top intent is the label, before any threshold */
-    int oos_won;   /* the oos class won: out of scope whatever the threshold */
+    int oos_won;   /* out of scope whatever the threshold */
 } tune_item_t;
 
 static int cmp_conf(const void *a, const void *b)
@@ -214,52 +227,132 @@ static int cmp_conf(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-int nlu_tune_threshold(nlu_model_t *m, const nlu_example_t *val, size_t n, const char *oos_label,
-                       double *out, core_err_t *err)
+/* Mean log loss of the labelled examples at temperature temp. */
+static double log_loss(const tune_t *t, double temp)
 {
-    size_t n_in = 0, n_oos = 0, right = 0, recalled = 0;
-    double saved = m->threshold;
-    if (oos_label == NULL)
-        oos_label = "oos";
-    tune_item_t *it = core_xcalloc(n + 1, sizeof(*it));
-    nlu_result_t r;
-    m->threshold = 0;
+    double sum = 0;
+    size_t cnt = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        const float *s = t->scores + i * t->m->stride;
+        if (t->label[i] < 0)
+            continue;
+        float mx = s[0];
+        for (uint32_t c = 1; c < t->m->n_class; c++)
+            mx = s[c] > mx ? s[c] : mx;
+        double z = 0;
+        for (uint32_t c = 0; c < t->m->n_class; c++)
+            z += exp(temp * (s[c] - mx));
+        sum += log(z) - temp * (s[t->label[i]] - mx);
+        cnt++;
+    }
+    return cnt ? sum / (double)cnt : 0;
+}
+
+/* Golden-section search of log(temp) in [log 0.5, log 200]: the loss is
+ * unimodal in the temperature. */
+static double fit_temperature(const tune_t *t)
+{
+    const double g = 0.6180339887498949;
+    double a = log(0.5), b = log(200.0);
+    double c = b - g * (b - a), d = a + g * (b - a);
+    double fc = log_loss(t, exp(c)), fd = log_loss(t, exp(d));
+    for (int it = 0; it < 40; it++) {
+        if (fc < fd) {
+            b = d, d = c, fd = fc;
+            c = b - g * (b - a);
+            fc = log_loss(t, exp(c));
+        } else {
+            a = c, c = d, fc = fd;
+            d = a + g * (b - a);
+            fd = log_loss(t, exp(d));
+        }
+    }
+    return exp(0.5 * (a + b));
+}
+
+static void score_val(tune_t *t, const nlu_example_t *val, const char *oos_label)
+{
+    static _Thread_local nlu__vec_t v;
+    const nlu_model_t *m = t->m;
+    for (size_t i = 0; i < t->n; i++) {
+        float *s = t->scores + i * m->stride;
+        nlu__vectorize(m, val[i].text, strlen(val[i].text), &v);
+        nlu__scores(m, &v, s);
+        t->oos[i] = strcmp(val[i].intent, oos_label) == 0;
+        t->label[i] = -1;
+        for (uint32_t c = 0; c < m->n_class; c++)
+            if (strcmp(m->names[c], val[i].intent) == 0)
+                t->label[i] = (int32_t)c;
+    }
+}
+
+/* Picks the threshold with the best recall among those within max_drop of
+ * the accuracy without a threshold; the lowest such threshold. */
+static double sweep(tune_item_t *it, size_t n, size_t n_in, size_t n_oos, double max_drop)
+{
+    size_t right = 0, recalled = 0;
     for (size_t i = 0; i < n; i++) {
-        nlu_route(m, val[i].text, strlen(val[i].text), NULL, &r);
-        it[i].conf = r.confidence;
-        it[i].oos_truth = strcmp(val[i].intent, oos_label) == 0;
-        it[i].oos_won = r.out_of_scope;
-        it[i].right = !it[i].oos_truth && !r.out_of_scope && r.n_top > 0 &&
-                      strcmp(r.top[0].intent, val[i].intent) == 0;
-        n_oos += (size_t)it[i].oos_truth;
         right += (size_t)it[i].right;
         recalled += (size_t)(it[i].oos_truth && it[i].oos_won);
     }
-    m->threshold = saved;
-    n_in = n - n_oos;
-    if (n_in == 0 || n_oos == 0) {
-        free(it);
-        return core_err_set(err, CORE_ERR_INVALID,
-                            "tuning needs in-scope and out-of-scope (\"%s\") examples; got %zu "
-                            "and %zu",
-                            oos_label, n_in, n_oos);
-    }
     qsort(it, n, sizeof(*it), cmp_conf);
-    /* Sweep the threshold upwards past each confidence in turn. */
-    double best_obj = 0.5 * ((double)right / n_in + (double)recalled / n_oos), best_t = 0;
+    double floor = (double)right / (double)n_in - max_drop - 1e-12;
+    double best_rec = (double)recalled / (double)n_oos, best_t = 0;
     for (size_t i = 0; i < n; i++) {
         right -= (size_t)it[i].right;
         recalled += (size_t)(it[i].oos_truth && !it[i].oos_won);
         if (i + 1 < n && it[i + 1].conf == it[i].conf)
             continue;
-        double obj = 0.5 * ((double)right / n_in + (double)recalled / n_oos);
-        if (obj > best_obj) {
-            best_obj = obj;
+        if ((double)right / (double)n_in < floor)
+            break;
+        if ((double)recalled / (double)n_oos > best_rec) {
+            best_rec = (double)recalled / (double)n_oos;
             best_t = i + 1 < n ? 0.5 * (it[i].conf + it[i + 1].conf) : it[i].conf + 1e-9;
         }
     }
-    free(it);
-    nlu_model_set_threshold(m, best_t);
-    *out = m->threshold;
-    return 0;
+    return best_t;
+}
+
+int nlu_tune_threshold(nlu_model_t *m, const nlu_example_t *val, size_t n, const char *oos_label,
+                       double max_drop, double *out, core_err_t *err)
+{
+    tune_t t = {.m = m, .n = n};
+    size_t n_oos = 0;
+    if (oos_label == NULL)
+        oos_label = "oos";
+    t.scores = nlu__walloc((n + 1) * m->stride);
+    t.label = core_xcalloc(n + 1, sizeof(int32_t));
+    t.oos = core_xcalloc(n + 1, sizeof(int));
+    score_val(&t, val, oos_label);
+    for (size_t i = 0; i < n; i++)
+        n_oos += (size_t)t.oos[i];
+    int rc = 0;
+    if (n_oos == 0 || n_oos == n) {
+        rc = core_err_set(err, CORE_ERR_INVALID,
+                          "tuning needs in-scope and out-of-scope (\"%s\") examples; got %zu "
+                          "and %zu",
+                          oos_label, n - n_oos, n_oos);
+    } else {
+        m->temp = fit_temperature(&t);
+        tune_item_t *it = core_xcalloc(n, sizeof(*it));
+        nlu_result_t r;
+        double saved = m->threshold;
+        m->threshold = 0;
+        for (size_t i = 0; i < n; i++) {
+            nlu_route(m, val[i].text, strlen(val[i].text), NULL, &r);
+            it[i].conf = r.confidence;
+            it[i].oos_truth = t.oos[i];
+            it[i].oos_won = r.out_of_scope;
+            it[i].right = !t.oos[i] && !r.out_of_scope && r.n_top > 0 &&
+                          strcmp(r.top[0].intent, val[i].intent) == 0;
+        }
+        m->threshold = saved;
+        nlu_model_set_threshold(m, sweep(it, n, n - n_oos, n_oos, max_drop));
+        *out = m->threshold;
+        free(it);
+    }
+    free(t.scores);
+    free(t.label);
+    free(t.oos);
+    return rc;
 }

@@ -3,12 +3,11 @@
  * (one-vs-rest, L2-regularised squared hinge loss) by dual coordinate
  * descent with shrinking, in a fixed order drawn from the seed. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "brain/nlu_int.h"
-
-#define NLU__CLASSES_MAX 4096
 
 /* Training hyper-parameters; see docs/nlu.md for how each was chosen. */
 typedef struct hyper_s {
@@ -18,22 +17,30 @@ typedef struct hyper_s {
     int max_iter;
     double temp; /* softmax temperature over SVM scores */
     double default_threshold;
+    uint32_t min_df; /* features seen in fewer training examples are dropped */
+    int solver;      /* 0: one-vs-rest SVM, 1: multinomial logistic regression */
+    double eta0;     /* SGD initial step */
+    int epochs;
 } hyper_t;
 
 static const hyper_t hyper_default = {
     .c = 1.0,
     .oos_weight = 1.0,
-    .eps = 0.1,
-    .max_iter = 100,
-    .temp = 8.0,
+    .eps = 0.5,
+    .max_iter = 50,
+    .temp = 6.0,
     .default_threshold = 0.0,
+    .min_df = 1,
+    .solver = 0,
+    .eta0 = 0.5,
+    .epochs = 10,
 };
 
 static const nlu__fcfg_t fcfg_default = {
     .char_min = 2,
-    .char_max = 5,
+    .char_max = 4,
     .word_bigrams = 1,
-    .view_scale = {1.0f, 1.0f},
+    .view_scale = {1.0f, 1.5f},
 };
 
 /* Training examples as sparse rows (CSR). */
@@ -123,9 +130,46 @@ static int check_examples(const nlu_example_t *ex, size_t n, const char *oos, nl
 
 /* ---- features ----------------------------------------------------------- */
 
+/* Drops features seen in fewer than min_df examples: rare n-grams cost
+ * memory and time and teach the model little (docs/nlu.md has the figures). */
+static void prune(nlu_model_t *m, csr_t *x, uint32_t *df, uint32_t min_df)
+{
+    uint32_t nf = (uint32_t)m->ftab.len, kept = 0;
+    uint32_t *remap = core_xmalloc((nf + 1) * sizeof(uint32_t));
+    uint64_t *keys = core_xmalloc((nf + 1) * sizeof(uint64_t));
+    for (size_t i = 0; i < m->ftab.cap; i++)
+        if (m->ftab.keys[i] != 0)
+            keys[m->ftab.vals[i]] = m->ftab.keys[i];
+    nlu__ftab_dispose(&m->ftab);
+    for (uint32_t j = 0; j < nf; j++)
+        remap[j] = df[j] >= min_df ? kept++ : UINT32_MAX;
+    nlu__ftab_init(&m->ftab, kept);
+    for (uint32_t j = 0; j < nf; j++) {
+        if (remap[j] == UINT32_MAX)
+            continue;
+        df[remap[j]] = df[j];
+        m->fview[remap[j]] = m->fview[j];
+        nlu__ftab_put(&m->ftab, keys[j]);
+    }
+    size_t used = 0;
+    for (size_t i = 0; i < x->n; i++) {
+        size_t from = x->start[i], to = x->start[i + 1];
+        x->start[i] = used;
+        for (size_t p = from; p < to; p++)
+            if (remap[x->idx[p]] != UINT32_MAX) {
+                x->idx[used] = remap[x->idx[p]];
+                x->val[used++] = x->val[p];
+            }
+    }
+    x->start[x->n] = used;
+    free(remap);
+    free(keys);
+}
+
 /* Extracts every example's features, fills the model's feature table, views
  * and idf, and the weighted, normalised rows in x. */
-static void build_features(nlu_model_t *m, const nlu_example_t *ex, size_t n, csr_t *x)
+static void build_features(nlu_model_t *m, const nlu_example_t *ex, size_t n, uint32_t min_df,
+                           csr_t *x)
 {
     nlu__text_t *t = core_xmalloc(sizeof(*t));
     nlu__feats_t *f = core_xmalloc(sizeof(*f));
@@ -163,12 +207,14 @@ static void build_features(nlu_model_t *m, const nlu_example_t *ex, size_t n, cs
         }
     }
     x->start[n] = used;
+    x->idx = idx;
+    x->val = cnt;
+    if (min_df > 1)
+        prune(m, x, df, min_df);
     m->n_feat = (uint32_t)m->ftab.len;
     m->idf = core_xmalloc((m->n_feat + 1) * sizeof(float));
     for (uint32_t j = 0; j < m->n_feat; j++)
         m->idf[j] = (float)(log((1.0 + (double)n) / (1.0 + df[j])) + 1.0);
-    x->idx = idx;
-    x->val = cnt;
     x->sqnorm = core_xmalloc(n * sizeof(float));
     for (size_t i = 0; i < n; i++) {
         double norm[NLU__VIEWS] = {0};
@@ -192,108 +238,217 @@ static void build_features(nlu_model_t *m, const nlu_example_t *ex, size_t n, cs
 
 /* ---- one-vs-rest linear SVM, dual coordinate descent -------------------- */
 
-typedef struct svm_work_s {
+/* The K binary problems are independent, so their coordinate steps can be
+ * interleaved: each example's scores for every class come from one pass over
+ * its features through the row-major weights (vectorised), and the classes
+ * whose dual variable moved are updated together. Same result as solving
+ * them one by one in this order, at a fraction of the memory traffic. */
+typedef struct svm_s {
     const csr_t *x;
     const uint32_t *label;
-    const double *cost; /* per example */
-    double *alpha;
-    size_t *order;
-    float *w; /* n_feat + 1 (bias last) */
-    uint32_t n_feat;
-    uint64_t rng;
-} svm_work_t;
+    nlu_model_t *m;
+    float *alpha; /* n * K */
+    float *d;     /* stride: the step of each class for the current example */
+    uint32_t *moved;
+    double *pg_max, *pg_min; /* K: projected-gradient range of this pass */
+} svm_t;
 
-static double row_dot(const svm_work_t *s, size_t i)
+NLU__HOT static void svm_step(svm_t *s, size_t i, double cost)
 {
-    double d = s->w[s->n_feat];
-    for (size_t p = s->x->start[i]; p < s->x->start[i + 1]; p++)
-        d += (double)s->w[s->x->idx[p]] * s->x->val[p];
-    return d;
-}
-
-static void row_add(svm_work_t *s, size_t i, double a)
-{
-    for (size_t p = s->x->start[i]; p < s->x->start[i + 1]; p++)
-        s->w[s->x->idx[p]] += (float)(a * s->x->val[p]);
-    s->w[s->n_feat] += (float)a;
-}
-
-static void svm_binary(svm_work_t *s, uint32_t cls, const hyper_t *hp)
-{
-    size_t n = s->x->n, active = n;
-    double pg_max_old = INFINITY;
-    memset(s->w, 0, (s->n_feat + 1) * sizeof(float));
-    for (size_t i = 0; i < n; i++) {
-        s->alpha[i] = 0;
-        s->order[i] = i;
+    nlu_model_t *m = s->m;
+    uint32_t k = m->n_class, nmoved = 0;
+    float sc[NLU__CLASSES_MAX] __attribute__((aligned(32)));
+    const size_t *st = s->x->start;
+    memcpy(sc, m->bias, m->stride * sizeof(float));
+    for (size_t p = st[i]; p < st[i + 1]; p++)
+        nlu__axpy(sc, m->w + (size_t)s->x->idx[p] * m->stride, s->x->val[p], m->stride);
+    double diag = 0.5 / cost, qd = s->x->sqnorm[i] + 1.0 + diag;
+    float *alpha = s->alpha + i * k;
+    for (uint32_t c = 0; c < k; c++) {
+        double y = s->label[i] == c ? 1.0 : -1.0;
+        double g = y * sc[c] - 1.0 + alpha[c] * diag;
+        double pg = alpha[c] == 0 && g > 0 ? 0 : g;
+        s->pg_max[c] = pg > s->pg_max[c] ? pg : s->pg_max[c];
+        s->pg_min[c] = pg < s->pg_min[c] ? pg : s->pg_min[c];
+        if (fabs(pg) > 1e-12) {
+            double na = fmax(alpha[c] - g / qd, 0.0);
+            s->d[c] = (float)((na - alpha[c]) * y);
+            alpha[c] = (float)na;
+            s->moved[nmoved++] = c;
+        }
     }
-    for (int it = 0; it < hp->max_iter; it++) {
-        double pg_max = -INFINITY, pg_min = INFINITY;
-        for (size_t i = 0; i + 1 < active; i++) {
-            size_t j = i + (size_t)(rng_next(&s->rng) % (active - i));
-            size_t t = s->order[i];
-            s->order[i] = s->order[j];
-            s->order[j] = t;
+    if (nmoved == 0)
+        return;
+    if (nmoved <= 4) {
+        for (uint32_t j = 0; j < nmoved; j++) {
+            uint32_t c = s->moved[j];
+            for (size_t p = st[i]; p < st[i + 1]; p++)
+                m->w[(size_t)s->x->idx[p] * m->stride + c] += s->d[c] * s->x->val[p];
+            m->bias[c] += s->d[c];
         }
-        for (size_t k = 0; k < active; k++) {
-            size_t i = s->order[k];
-            double y = s->label[i] == cls ? 1.0 : -1.0;
-            double diag = 0.5 / s->cost[i];
-            double g = y * row_dot(s, i) - 1.0 + s->alpha[i] * diag;
-            double pg = g;
-            if (s->alpha[i] == 0) {
-                if (g > pg_max_old) { /* shrink: this example stays at 0 */
-                    active--;
-                    s->order[k] = s->order[active];
-                    s->order[active] = i;
-                    k--;
-                    continue;
-                }
-                if (g > 0)
-                    pg = 0;
-            }
-            pg_max = pg > pg_max ? pg : pg_max;
-            pg_min = pg < pg_min ? pg : pg_min;
-            if (fabs(pg) > 1e-12) {
-                double old = s->alpha[i];
-                double qd = s->x->sqnorm[i] + 1.0 + diag;
-                s->alpha[i] = fmax(old - g / qd, 0.0);
-                row_add(s, i, (s->alpha[i] - old) * y);
-            }
-        }
-        if (pg_max - pg_min <= hp->eps) {
-            if (active == n)
-                break;
-            active = n;
-            pg_max_old = INFINITY;
-            continue;
-        }
-        pg_max_old = pg_max <= 0 ? INFINITY : pg_max;
+    } else {
+        for (size_t p = st[i]; p < st[i + 1]; p++)
+            nlu__axpy(m->w + (size_t)s->x->idx[p] * m->stride, s->d, s->x->val[p], m->stride);
+        nlu__axpy(m->bias, s->d, 1.0f, m->stride);
     }
+    for (uint32_t j = 0; j < nmoved; j++)
+        s->d[s->moved[j]] = 0;
 }
 
 static void fit_svm(nlu_model_t *m, const csr_t *x, const uint32_t *label, uint64_t seed,
                     const hyper_t *hp)
 {
-    svm_work_t s = {.x = x, .label = label, .n_feat = m->n_feat, .rng = seed};
-    double *cost = core_xmalloc(x->n * sizeof(double));
+    uint32_t k = m->n_class;
+    svm_t s = {.x = x, .label = label, .m = m};
+    size_t *order = core_xmalloc(x->n * sizeof(size_t));
+    s.alpha = core_xcalloc(x->n * k, sizeof(float));
+    s.d = nlu__walloc(m->stride);
+    s.moved = core_xmalloc(k * sizeof(uint32_t));
+    s.pg_max = core_xmalloc(k * sizeof(double));
+    s.pg_min = core_xmalloc(k * sizeof(double));
+    m->w = nlu__walloc((size_t)m->n_feat * m->stride);
     for (size_t i = 0; i < x->n; i++)
-        cost[i] = hp->c * ((int32_t)label[i] == m->oos_class ? hp->oos_weight : 1.0);
-    s.cost = cost;
-    s.alpha = core_xmalloc(x->n * sizeof(double));
-    s.order = core_xmalloc(x->n * sizeof(size_t));
-    s.w = core_xmalloc((m->n_feat + 1) * sizeof(float));
-    m->w = core_xmalloc((size_t)m->n_feat * m->n_class * sizeof(float));
-    for (uint32_t c = 0; c < m->n_class; c++) {
-        svm_binary(&s, c, hp);
-        for (uint32_t j = 0; j < m->n_feat; j++)
-            m->w[(size_t)j * m->n_class + c] = s.w[j];
-        m->bias[c] = s.w[m->n_feat];
+        order[i] = i;
+    for (int it = 0; it < hp->max_iter; it++) {
+        for (size_t i = 0; i + 1 < x->n; i++) {
+            size_t j = i + (size_t)(rng_next(&seed) % (x->n - i));
+            size_t t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+        for (uint32_t c = 0; c < k; c++) {
+            s.pg_max[c] = -INFINITY;
+            s.pg_min[c] = INFINITY;
+        }
+        for (size_t j = 0; j < x->n; j++) {
+            size_t i = order[j];
+            svm_step(&s, i, hp->c * ((int32_t)label[i] == m->oos_class ? hp->oos_weight : 1.0));
+        }
+        double gap = 0;
+        for (uint32_t c = 0; c < k; c++)
+            gap = fmax(gap, s.pg_max[c] - s.pg_min[c]);
+        if (getenv("NLU_DEBUG"))
+            fprintf(stderr, "it %d gap %g\n", it, gap);
+        if (gap <= hp->eps)
+            break;
     }
-    free(cost);
+    free(order);
     free(s.alpha);
-    free(s.order);
-    free(s.w);
+    free(s.d);
+    free(s.moved);
+    free(s.pg_max);
+    free(s.pg_min);
+}
+
+/* EXPERIMENT knobs (temporary) */
+static void env_knobs(hyper_t *hp, nlu__fcfg_t *f)
+{
+    const char *e = getenv("NLU_HP");
+    if (e == NULL)
+        return;
+    char key[32];
+    double v;
+    int n;
+    while (sscanf(e, "%31[a-z_]=%lf%n", key, &v, &n) == 2) {
+        if (!strcmp(key, "c"))
+            hp->c = v;
+        else if (!strcmp(key, "oosw"))
+            hp->oos_weight = v;
+        else if (!strcmp(key, "eps"))
+            hp->eps = v;
+        else if (!strcmp(key, "temp"))
+            hp->temp = v;
+        else if (!strcmp(key, "mindf"))
+            hp->min_df = (uint32_t)v;
+        else if (!strcmp(key, "cmin"))
+            f->char_min = (uint32_t)v;
+        else if (!strcmp(key, "cmax"))
+            f->char_max = (uint32_t)v;
+        else if (!strcmp(key, "big"))
+            f->word_bigrams = (uint32_t)v;
+        else if (!strcmp(key, "ws"))
+            f->view_scale[0] = (float)v;
+        else if (!strcmp(key, "cs"))
+            f->view_scale[1] = (float)v;
+        e += n;
+        if (*e == ',')
+            e++;
+    }
+}
+
+/* ---- multinomial logistic regression, SGD -------------------------------- */
+
+/* Minimises the mean cross-entropy plus lambda/2 |W|^2 by SGD with Bottou's
+ * step size eta0 / (1 + eta0 lambda t); W = scale * V keeps the L2 shrinkage
+ * O(1) per step. Classes whose gradient is negligible are not updated. */
+NLU__HOT static void fit_logreg(nlu_model_t *m, const csr_t *x, const uint32_t *label,
+                                uint64_t seed, const hyper_t *hp)
+{
+    uint32_t k = m->n_class, S = m->stride;
+    size_t n = x->n;
+    size_t *order = core_xmalloc(n * sizeof(size_t));
+    float sc[NLU__CLASSES_MAX] __attribute__((aligned(32)));
+    float *g = nlu__walloc(S);
+    uint32_t *moved = core_xmalloc(k * sizeof(uint32_t));
+    double lambda = 1.0 / (hp->c * (double)n), eta0 = hp->eta0, scale = 1.0;
+    m->w = nlu__walloc((size_t)m->n_feat * S);
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    size_t t = 0;
+    for (int ep = 0; ep < hp->epochs; ep++) {
+        for (size_t i = 0; i + 1 < n; i++) {
+            size_t j = i + (size_t)(rng_next(&seed) % (n - i));
+            size_t tmp = order[i];
+            order[i] = order[j];
+            order[j] = tmp;
+        }
+        for (size_t jj = 0; jj < n; jj++, t++) {
+            size_t i = order[jj];
+            double eta = eta0 / (1.0 + eta0 * lambda * (double)t);
+            memset(sc, 0, S * sizeof(float));
+            for (size_t p = x->start[i]; p < x->start[i + 1]; p++)
+                nlu__axpy(sc, m->w + (size_t)x->idx[p] * S, x->val[p], S);
+            float mx = -INFINITY;
+            for (uint32_t c = 0; c < k; c++) {
+                sc[c] = (float)(sc[c] * scale) + m->bias[c];
+                mx = sc[c] > mx ? sc[c] : mx;
+            }
+            double sum = 0;
+            for (uint32_t c = 0; c < k; c++)
+                sum += (sc[c] = expf(sc[c] - mx));
+            double w_i = (int32_t)label[i] == m->oos_class ? hp->oos_weight : 1.0;
+            uint32_t nm = 0;
+            for (uint32_t c = 0; c < k; c++) {
+                double gr = sc[c] / sum - (label[i] == c ? 1.0 : 0.0);
+                if (fabs(gr) > 1e-4) {
+                    g[c] = (float)(-eta * w_i * gr);
+                    moved[nm++] = c;
+                }
+            }
+            scale *= 1.0 - eta * lambda;
+            float inv = (float)(1.0 / scale);
+            for (size_t p = x->start[i]; p < x->start[i + 1]; p++) {
+                float *row = m->w + (size_t)x->idx[p] * S;
+                float a = x->val[p] * inv;
+                for (uint32_t j = 0; j < nm; j++)
+                    row[moved[j]] += a * g[moved[j]];
+            }
+            for (uint32_t j = 0; j < nm; j++) {
+                m->bias[moved[j]] += g[moved[j]];
+                g[moved[j]] = 0;
+            }
+            if (scale < 1e-6) { /* fold the scale back in before floats underflow */
+                for (size_t q = 0; q < (size_t)m->n_feat * S; q++)
+                    m->w[q] *= (float)scale;
+                scale = 1.0;
+            }
+        }
+    }
+    for (size_t q = 0; q < (size_t)m->n_feat * S; q++)
+        m->w[q] *= (float)scale;
+    free(order);
+    free(g);
+    free(moved);
 }
 
 int nlu_train(const nlu_example_t *examples, size_t n, const nlu_train_opts_t *opts,
@@ -302,7 +457,10 @@ int nlu_train(const nlu_example_t *examples, size_t n, const nlu_train_opts_t *o
     nlu_train_opts_t def;
     nlu_model_t *m = NULL;
     csr_t x = {0};
-    const hyper_t *hp = &hyper_default;
+    hyper_t hyp = hyper_default;
+    const hyper_t *hp = &hyp;
+    nlu__fcfg_t fcfg = fcfg_default;
+    env_knobs(&hyp, &fcfg);
     if (out == NULL)
         return core_err_set(err, CORE_ERR_INVALID, "no output model");
     *out = NULL;
@@ -318,10 +476,13 @@ int nlu_train(const nlu_example_t *examples, size_t n, const nlu_train_opts_t *o
         free(label);
         return rc;
     }
-    m->fcfg = fcfg_default;
+    m->fcfg = fcfg;
     m->temp = hp->temp;
-    build_features(m, examples, n, &x);
-    fit_svm(m, &x, label, opts->seed, hp);
+    build_features(m, examples, n, hp->min_df, &x);
+    if (hp->solver == 1)
+        fit_logreg(m, &x, label, opts->seed, hp);
+    else
+        fit_svm(m, &x, label, opts->seed, hp);
     nlu_model_set_threshold(m,
                             opts->oos_threshold >= 0 ? opts->oos_threshold : hp->default_threshold);
     csr_dispose(&x);

@@ -257,10 +257,10 @@ static void test_tune(void **state)
     };
     core_err_t err = {0};
     double t = -1;
-    assert_int_equal(nlu_tune_threshold(m, val, 5, "oos", &t, &err), 0);
+    assert_int_equal(nlu_tune_threshold(m, val, 5, "oos", 0.01, &t, &err), 0);
     assert_true(t >= 0 && t <= 1);
     assert_true(nlu_model_threshold(m) == t);
-    assert_int_equal(nlu_tune_threshold(m, val, 3, "oos", &t, &err), CORE_ERR_INVALID);
+    assert_int_equal(nlu_tune_threshold(m, val, 3, "oos", 0.01, &t, &err), CORE_ERR_INVALID);
     assert_non_null(strstr(err.msg, "out-of-scope"));
     nlu_model_free(m);
 }
