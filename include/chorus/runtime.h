@@ -38,6 +38,8 @@
 #include "chorus/core.h"
 
 typedef struct runtime_s runtime_t;
+typedef struct runtime_turn_out_s runtime_turn_out_t;
+typedef void (*runtime_done_cb)(const runtime_turn_out_t *out);
 
 typedef struct runtime_options_s {
     const char *flows_dir;      /* borrowed, copied: every *.json in it is a flow file */
@@ -52,6 +54,11 @@ typedef struct runtime_options_s {
     size_t max_transfers;       /* concurrent outbound HTTP transfers (0: 1024) */
     uint32_t max_backoff_ms;    /* cap on one retry's wait (0: 30000) */
     const char *const *envp;    /* NAME=value flow variable overrides; NULL = environ */
+    /* Called with the output of each idle-timeout turn (the flow's goodbye),
+     * so a channel with a live connection can push it; data is idle_data.
+     * NULL: the output is dropped. */
+    runtime_done_cb on_idle_end;
+    void *idle_data;
 } runtime_options_t;
 
 typedef struct runtime_turn_in_s {
@@ -64,7 +71,7 @@ typedef struct runtime_turn_in_s {
     int64_t now_us;          /* wall clock of the input; 0 = now */
 } runtime_turn_in_t;
 
-typedef struct runtime_turn_out_s {
+struct runtime_turn_out_s {
     int error;                /* 0, or CORE_ERR_CLOSED (shutdown), CORE_ERR_INTERNAL (brain) */
     const char *error_msg;    /* "" when error is 0 */
     const char *key;          /* the conversation key */
@@ -75,9 +82,8 @@ typedef struct runtime_turn_out_s {
     uint64_t queued_us;             /* time spent behind earlier turns of the conversation */
     uint64_t duration_us;           /* runtime_turn() to this callback */
     void *data;                     /* the data given to runtime_turn() */
-} runtime_turn_out_t;
+};
 
-typedef void (*runtime_done_cb)(const runtime_turn_out_t *out);
 /* rc is 0 when the new flowset is in force; on failure the previous one (if
  * any) stays and diags lists every problem. diags is borrowed for the call. */
 typedef void (*runtime_loaded_cb)(runtime_t *rt, int rc, const core_diags_t *diags, void *data);

@@ -290,7 +290,8 @@ static void sweep_one(rt_conv_t *conv, void *arg)
          * the next sweep frees it. */
         runtime_turn_in_t in = {.now_us = s->now_us};
         rt->stats.timeouts++;
-        conv_submit(conv, turn_new(rt, conv, &in, BRAIN_EV_TIMEOUT, NULL, NULL));
+        conv_submit(conv, turn_new(rt, conv, &in, BRAIN_EV_TIMEOUT, rt->opts.on_idle_end,
+                                   rt->opts.idle_data));
         return;
     }
     int64_t idle = brain_flowset_idle_timeout_us(conv->fs);

@@ -477,7 +477,10 @@ static void test_llm_calls(void **state)
 static void test_idle_sweep(void **state)
 {
     env_t e;
-    env_start(&e, NULL);
+    turn_rec_t bye = {0};
+    runtime_options_t o = {
+        .flows_dir = flows_dir, .data_dir = data_dir, .on_idle_end = on_turn, .idle_data = &bye};
+    env_start(&e, &o);
     turn_rec_t r;
     submit_ch(&e, "idle", "hi", &r);
     run_until(&e, &r);
@@ -493,6 +496,8 @@ static void test_idle_sweep(void **state)
         runtime_stats(e.rt, &st);
     }
     assert_int_equal(st.conversations, 1); /* ended, freed by the next sweep */
+    assert_int_equal(bye.calls, 1);        /* the goodbye reached the channel hook */
+    assert_string_equal(bye.text, "bye (timeout)");
     runtime_sweep(e.rt, core_wall_us());
     runtime_stats(e.rt, &st);
     assert_int_equal(st.conversations, 0);
