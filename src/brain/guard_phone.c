@@ -208,7 +208,8 @@ void gd_scan_spelled_emails(const char *t, size_t n, gd_spans_t *out)
             continue;
         size_t ll = label_len(t, n, i, 1);
         size_t at = spelled(t, n, i + ll, "at");
-        if (ll == 0 || at == 0) {
+        /* "I'm at example dot com": a one-letter word after an apostrophe is no address */
+        if (ll < 2 || at == 0 || (i > 0 && (t[i - 1] == '\'' || t[i - 1] == '@'))) {
             i += ll;
             continue;
         }

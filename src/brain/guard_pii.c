@@ -74,9 +74,13 @@ int gd_context_has(const char *t, size_t pos, size_t window, const char *const *
 static const char *const not_card_words[] = {
     "order",   "tracking", "track",   "invoice", "ref",         "confirmation", "shipment",
     "parcel",  "package",  "ticket",  "booking", "reservation", "serial",       "imei",
-    "receipt", "case",     "account", "member",  "policy",      "claim",        NULL};
+    "receipt", "case",     "account", "member",  "policy",      "claim",        "transaction",
+    "txn",     "barcode",  "isbn",    NULL};
 static const char *const card_words[] = {"card",  "visa", "mastercard", "amex",  "credit",
                                          "debit", "cc",   "cvv",        "expir", NULL};
+static const char *const not_ssn_words[] = {"phone",   "call",     "tel",     "fax",    "order",
+                                            "ref",     "part",     "model",   "serial", "ticket",
+                                            "invoice", "tracking", "version", NULL};
 static const char *const ssn_words[] = {"ssn",   "social security", "social sec", "social", "ss#",
                                         "ss no", "tax id",          "taxpayer",   NULL};
 
@@ -118,7 +122,7 @@ static size_t read_run(const char *t, size_t n, size_t i, const char *seps, digi
         }
         r->groups[r->n_groups] = g;
         r->gend[r->n_groups++] = j;
-        if (j + 1 < n && (t[j] == seps[0] || t[j] == seps[1]) && is_digit(t[j + 1]))
+        if (j + 1 < n && t[j] != '\0' && strchr(seps, t[j]) != NULL && is_digit(t[j + 1]))
             j++;
         else
             break;
@@ -132,8 +136,13 @@ int gd_glued_after(const char *t, size_t n, size_t end)
         return 0;
     if (is_alnum(t[end]))
         return 1;
-    /* "4111...1111-22" or "123-45-6789.5": part of a larger number */
-    return (t[end] == '-' || t[end] == '.' || t[end] == '/') && end + 1 < n && is_digit(t[end + 1]);
+    /* "4111...1111-22", "123-45-6789-beta", "123-45-6789.5": part of a larger
+     * token; a period before a letter ends a sentence */
+    if (end + 1 >= n)
+        return 0;
+    if (t[end] == '-' || t[end] == '/')
+        return is_alnum(t[end + 1]);
+    return t[end] == '.' && is_digit(t[end + 1]);
 }
 
 int gd_luhn_ok(const char *d, size_t n)
@@ -201,7 +210,7 @@ void gd_scan_cards(const char *t, size_t n, gd_spans_t *out)
         if (!is_digit(t[i]) || !gd_run_starts(t, i))
             continue;
         digit_run_t r;
-        size_t j = read_run(t, n, i, " -", &r);
+        size_t j = read_run(t, n, i, " -.", &r);
         /* try the longest prefix of whole groups that is a valid card */
         size_t digits = r.n;
         for (size_t ng = r.n_groups; ng >= 1; ng--) {
@@ -247,6 +256,9 @@ void gd_scan_ssns(const char *t, size_t n, gd_spans_t *out)
             shaped = gd_context_has(t, i, 40, ssn_words) && (r.n_groups == 1 || t[i + 9] == ' ');
         }
         size_t end = r.n_groups >= 3 && r.groups[0] == 3 ? r.gend[2] : r.gend[0];
+        if (shaped && gd_context_has(t, i, 24, not_ssn_words) &&
+            !gd_context_has(t, i, 24, ssn_words))
+            shaped = 0;
         if (shaped && !gd_glued_after(t, n, end) &&
             gd_ssn_ok(prefix_num(r.digits, 3), prefix_num(r.digits + 3, 2),
                       prefix_num(r.digits + 5, 4)))

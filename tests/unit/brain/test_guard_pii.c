@@ -67,6 +67,8 @@ static void test_cards(void **state)
     assert_string_equal(first(gd_scan_cards, "order number 4532015112830366"), "");
     assert_string_equal(first(gd_scan_cards, "order paid with card 4532015112830366"),
                         "4532015112830366");
+    assert_string_equal(first(gd_scan_cards, "4111.1111.1111.1111"), "4111.1111.1111.1111");
+    assert_string_equal(first(gd_scan_cards, "transaction id 4539148803436467"), "");
 }
 
 static void test_ssn(void **state)
@@ -100,6 +102,9 @@ static void test_ssns(void **state)
     assert_string_equal(first(gd_scan_ssns, "on 03-12-1985"), "");
     assert_string_equal(first(gd_scan_ssns, "call 555-123-4567"), "");
     assert_string_equal(first(gd_scan_ssns, "part 536-22-1234-9"), "");
+    assert_string_equal(first(gd_scan_ssns, "build 536-22-1234-beta"), "");
+    assert_string_equal(first(gd_scan_ssns, "phone 555-12-1234"), "");
+    assert_string_equal(first(gd_scan_ssns, "SSN 536-22-1234."), "536-22-1234");
 }
 
 static void test_iban(void **state)
@@ -143,6 +148,7 @@ static void test_emails(void **state)
                         "john.smith[at]gmail[dot]com");
     assert_string_equal(first(gd_scan_spelled_emails, "i'm at home dot"), "");
     assert_string_equal(first(gd_scan_spelled_emails, "look at the site."), "");
+    assert_string_equal(first(gd_scan_spelled_emails, "I'm at example dot com now"), "");
 }
 
 static void test_phones(void **state)
