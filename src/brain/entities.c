@@ -2,6 +2,7 @@
  * (longest first), type names and the lexical helpers the recognisers share.
  * The recognisers live in entities_{number,date,time,contact}.c.
  * See docs/entities.md. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "brain/entities_int.h"
@@ -85,10 +86,13 @@ size_t ent__alpha_end(const ent__scan_t *sc, size_t p)
 
 size_t ent__word(const ent__scan_t *sc, size_t p, const char *w)
 {
+    /* the first byte rejects almost every call before strlen */
+    if (p >= sc->len || lower((unsigned char)sc->s[p]) != (unsigned char)w[0])
+        return 0;
     size_t n = strlen(w);
     if (p + n > sc->len)
         return 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 1; i < n; i++) {
         if (lower((unsigned char)sc->s[p + i]) != (unsigned char)w[i])
             return 0;
     }
@@ -101,12 +105,19 @@ size_t ent__word(const ent__scan_t *sc, size_t p, const char *w)
 int ent__word_in(const ent__scan_t *sc, size_t p, const char *const *list, size_t *end)
 {
     size_t wend = ent__alpha_end(sc, p);
-    if (wend == p)
+    if (wend == p || !ent__word_end_ok(sc, wend))
         return -1;
+    size_t n = wend - p;
+    unsigned char first = lower((unsigned char)sc->s[p]);
     for (int i = 0; list[i] != NULL; i++) {
-        size_t e = ent__word(sc, p, list[i]);
-        if (e == wend) {
-            *end = e;
+        const char *w = list[i];
+        if ((unsigned char)w[0] != first)
+            continue;
+        size_t k = 1;
+        while (k < n && lower((unsigned char)sc->s[p + k]) == (unsigned char)w[k])
+            k++;
+        if (k == n && w[n] == '\0') {
+            *end = wend;
             return i;
         }
     }
@@ -174,12 +185,63 @@ static int is_start(const char *s, size_t p)
     return !ent__is_word_byte(prev);
 }
 
+/* Every word a built-in entity can start with (sorted for bsearch). A token
+ * start that is a word not listed here can only begin an email address, so
+ * the other recognisers are skipped: most words of an utterance cost one
+ * lookup. A recogniser that learns a new first word must add it here. */
+static const char *const first_words[] = {
+    "a",         "an",         "apr",        "april",     "aud",         "aug",        "august",
+    "brl",       "c",          "cad",        "chf",       "cny",         "coming",     "day",
+    "dec",       "december",   "dkk",        "eight",     "eighteen",    "eighteenth", "eighth",
+    "eightieth", "eighty",     "eleven",     "eleventh",  "eur",         "feb",        "february",
+    "fifteen",   "fifteenth",  "fifth",      "fiftieth",  "fifty",       "first",      "five",
+    "fortieth",  "forty",      "four",       "fourteen",  "fourteenth",  "fourth",     "fourty",
+    "fri",       "friday",     "gbp",        "half",      "hkd",         "hundred",    "hundredth",
+    "in",        "inr",        "jan",        "january",   "jpy",         "jul",        "july",
+    "jun",       "june",       "last",       "mar",       "march",       "may",        "midday",
+    "midnight",  "minus",      "mon",        "monday",    "mxn",         "negative",   "next",
+    "nine",      "nineteen",   "nineteenth", "ninetieth", "ninety",      "ninth",      "nok",
+    "noon",      "nov",        "november",   "nzd",       "oct",         "october",    "one",
+    "pln",       "quarter",    "sat",        "saturday",  "second",      "sek",        "sep",
+    "sept",      "september",  "seven",      "seventeen", "seventeenth", "seventh",    "seventieth",
+    "seventy",   "sgd",        "six",        "sixteen",   "sixteenth",   "sixth",      "sixtieth",
+    "sixty",     "sun",        "sunday",     "ten",       "tenth",       "the",        "third",
+    "thirteen",  "thirteenth", "thirtieth",  "thirty",    "this",        "three",      "thu",
+    "thur",      "thurs",      "thursday",   "tmr",       "tmrw",        "today",      "tommorow",
+    "tommorrow", "tomorow",    "tomorrow",   "tonight",   "tue",         "tues",       "tuesday",
+    "twelfth",   "twelve",     "twentieth",  "twenty",    "two",         "us",         "usd",
+    "wed",       "wednesday",  "within",     "yesterday", "zar",         "zero",       "zeroth",
+};
+
+static int cmp_word(const void *key, const void *item)
+{
+    return strcmp((const char *)key, *(const char *const *)item);
+}
+
+int ent__is_first_word(const char *s, size_t len, size_t p)
+{
+    char w[16];
+    size_t n = 0;
+    while (p + n < len && ent__is_alpha((unsigned char)s[p + n])) {
+        if (n == sizeof(w) - 1)
+            return 0;
+        w[n] = (char)lower((unsigned char)s[p + n]);
+        n++;
+    }
+    w[n] = '\0';
+    return bsearch(w, first_words, sizeof(first_words) / sizeof(first_words[0]),
+                   sizeof(first_words[0]), cmp_word) != NULL;
+}
+
 /* The longest match at p among the wanted types; returns its end or 0. */
 static size_t best_at(const char *text, size_t len, size_t p, const ent_ctx_t *ctx, unsigned mask,
                       ent_t *best)
 {
-    ent__scan_t sc = {text, len - p > ENT__WINDOW ? p + ENT__WINDOW : len, len, ctx};
+    ent__nw_cache_t cache = {0, 0, 0, 0, 0};
+    ent__scan_t sc = {text, len - p > ENT__WINDOW ? p + ENT__WINDOW : len, len, ctx, &cache};
     size_t best_end = 0;
+    if (ent__is_alpha((unsigned char)text[p]) && !ent__is_first_word(text, len, p))
+        mask &= 1u << ENT_EMAIL;
     for (size_t i = 0; i < N_RECOGNISERS; i++) {
         if (!(mask & (1u << recognisers[i].type)))
             continue;

@@ -50,13 +50,13 @@ static void civil_from_days(long z, long *y, int *m, int *d)
 }
 
 /* 0 = Monday .. 6 = Sunday; 1970-01-01 was a Thursday. */
-static int weekday(long days)
+int ent__weekday(long days)
 {
     return (int)(((days % 7) + 7 + 3) % 7);
 }
 
 /* The reference date as a day number; 0 if the context has none. */
-static int ref_days(const ent__scan_t *sc, long *days)
+int ent__ref_days(const ent__scan_t *sc, long *days)
 {
     const ent_ctx_t *c = sc->ctx;
     if (c == NULL || !valid_date(c->year, c->month, c->day))
@@ -65,14 +65,30 @@ static int ref_days(const ent__scan_t *sc, long *days)
     return 1;
 }
 
-static size_t emit_days(long days, size_t end, ent_t *out)
+/* "YYYY-MM-DD" by hand: this runs for every date candidate. */
+static void format_date(long y, int m, int d, char *out)
+{
+    out[0] = (char)('0' + y / 1000 % 10);
+    out[1] = (char)('0' + y / 100 % 10);
+    out[2] = (char)('0' + y / 10 % 10);
+    out[3] = (char)('0' + y % 10);
+    out[4] = '-';
+    out[5] = (char)('0' + m / 10);
+    out[6] = (char)('0' + m % 10);
+    out[7] = '-';
+    out[8] = (char)('0' + d / 10);
+    out[9] = (char)('0' + d % 10);
+    out[10] = '\0';
+}
+
+size_t ent__emit_days(long days, size_t end, ent_t *out)
 {
     long y;
     int m, d;
     civil_from_days(days, &y, &m, &d);
     if (y < 1 || y > 9999)
         return 0;
-    snprintf(out->value, sizeof(out->value), "%04ld-%02d-%02d", y, m, d);
+    format_date(y, m, d, out->value);
     return end;
 }
 
@@ -80,7 +96,7 @@ static size_t emit(long y, int m, int d, size_t end, ent_t *out)
 {
     if (!valid_date(y, m, d))
         return 0;
-    snprintf(out->value, sizeof(out->value), "%04ld-%02d-%02d", y, m, d);
+    format_date(y, m, d, out->value);
     return end;
 }
 
@@ -89,7 +105,7 @@ static size_t emit(long y, int m, int d, size_t end, ent_t *out)
 static size_t emit_yearless(const ent__scan_t *sc, int m, int d, size_t end, ent_t *out)
 {
     long ref;
-    if (!ref_days(sc, &ref) || m < 1 || m > 12 || d < 1 || d > 31)
+    if (!ent__ref_days(sc, &ref) || m < 1 || m > 12 || d < 1 || d > 31)
         return 0;
     long y = sc->ctx->year;
     if (m < sc->ctx->month || (m == sc->ctx->month && d < sc->ctx->day))
@@ -99,7 +115,7 @@ static size_t emit_yearless(const ent__scan_t *sc, int m, int d, size_t end, ent
     return emit(y, m, d, end, out);
 }
 
-static long add_months(long days, long n)
+long ent__add_months(long days, long n)
 {
     long y;
     int m, d;
@@ -130,6 +146,17 @@ static const char *const weekdays[] = {
 };
 static const int weekday_of[] = {0, 1, 2, 3, 4, 5, 6, 0, 1, 1, 2, 3, 3, 3, 4, 5, 6};
 #define N_FULL_WEEKDAYS 7
+
+int ent__weekday_word(const ent__scan_t *sc, size_t p, size_t *end, int *abbrev)
+{
+    int i = ent__word_in(sc, p, weekdays, end);
+    if (i < 0)
+        return -1;
+    *abbrev = i >= N_FULL_WEEKDAYS;
+    if (*abbrev && *end < sc->len && sc->s[*end] == '.')
+        (*end)++; /* "Fri." */
+    return weekday_of[i];
+}
 
 /* A month name at p ("December", "Dec", "Dec."); returns end or 0. */
 static size_t month_at(const ent__scan_t *sc, size_t p, int *month)
@@ -309,172 +336,9 @@ static size_t numeric(const ent__scan_t *sc, size_t p, ent_t *out)
     return finish(sc, year, m, d, q, out);
 }
 
-/* ---- relative to the reference date -------------------------------------- */
-
-/* "today", "tomorrow", "yesterday", "the day after tomorrow". */
-static size_t relative_word(const ent__scan_t *sc, size_t p, long ref, ent_t *out)
-{
-    static const struct {
-        const char *word;
-        int delta;
-    } words[] = {
-        {"today", 0},     {"tonight", 0}, {"tomorrow", 1}, {"tomorow", 1},    {"tommorow", 1},
-        {"tommorrow", 1}, {"tmrw", 1},    {"tmr", 1},      {"yesterday", -1},
-    };
-    size_t q = p, e, r;
-    if ((e = ent__word(sc, q, "the"))) {
-        q = ent__skip_ws(sc, e);
-        if (q == e)
-            return 0;
-    }
-    if ((e = ent__word(sc, q, "day"))) {
-        r = ent__skip_ws(sc, e);
-        int delta = 0;
-        if (r > e && (e = ent__word(sc, r, "after")))
-            delta = 2;
-        else if (r > e && (e = ent__word(sc, r, "before")))
-            delta = -2;
-        if (delta == 0)
-            return 0;
-        r = ent__skip_ws(sc, e);
-        if (r == e || !(e = ent__word(sc, r, delta > 0 ? "tomorrow" : "yesterday")))
-            return 0;
-        return emit_days(ref + delta, e, out);
-    }
-    if (q != p)
-        return 0;
-    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
-        if ((e = ent__word(sc, p, words[i].word)))
-            return emit_days(ref + words[i].delta, e, out);
-    }
-    return 0;
-}
-
-/* "friday", "on fri", "this friday", "next friday", "last friday",
- * "friday next week"; also "next week", "next month", "next year". */
-static size_t weekday_expr(const ent__scan_t *sc, size_t p, long ref, ent_t *out)
-{
-    size_t q = p, e, r;
-    int mode = 0; /* 0 this/bare: the coming one; 1 next week's; -1 the last one */
-    if ((e = ent__word(sc, q, "this")) || (e = ent__word(sc, q, "coming")) ||
-        (e = ent__word(sc, q, "next")) || (e = ent__word(sc, q, "last"))) {
-        mode = (sc->s[q] | 0x20) == 'n' ? 1 : (sc->s[q] | 0x20) == 'l' ? -1 : 0;
-        q = ent__skip_ws(sc, e);
-        if (q == e)
-            return 0;
-        if (mode == 0 && (e = ent__word(sc, q, "coming"))) {
-            q = ent__skip_ws(sc, e);
-            if (q == e)
-                return 0;
-        }
-    }
-    if (q > p && mode == 1) {
-        if ((e = ent__word(sc, q, "week")))
-            return emit_days(ref + 7, e, out);
-        if ((e = ent__word(sc, q, "month")))
-            return emit_days(add_months(ref, 1), e, out);
-        if ((e = ent__word(sc, q, "year")))
-            return emit_days(add_months(ref, 12), e, out);
-    }
-    int i = ent__word_in(sc, q, weekdays, &e);
-    if (i < 0)
-        return 0;
-    if (i >= N_FULL_WEEKDAYS) {
-        char prev[16];
-        ent__prev_word(sc, p, prev, sizeof(prev));
-        if (q == p && strcmp(prev, "on") != 0)
-            return 0; /* a bare "sun" or "sat" is rarely a day */
-        if (e < sc->len && sc->s[e] == '.')
-            e++;
-    }
-    int wd = weekday_of[i], today = weekday(ref);
-    r = ent__skip_ws(sc, e);
-    size_t e2, r2, e3;
-    if (mode == 0 && q == p && r > e && (e2 = ent__word(sc, r, "next")) &&
-        (r2 = ent__skip_ws(sc, e2)) > e2 && (e3 = ent__word(sc, r2, "week"))) {
-        mode = 1;
-        e = e3;
-    }
-    long target;
-    if (mode == 0)
-        target = ref + (wd - today + 7) % 7;
-    else if (mode == 1)
-        target = ref - today + 7 + wd;
-    else
-        target = ref - ((today - wd + 6) % 7 + 1);
-    return emit_days(target, e, out);
-}
-
-/* A count and a unit: "3 days", "two weeks", "a month". Sets *days or
- * *months; returns the end or 0. */
-static size_t count_unit(const ent__scan_t *sc, size_t p, long *days, long *months)
-{
-    static const char *const unit_words[] = {
-        "day",   "days",   "week", "weeks", "fortnight", "fortnights",
-        "month", "months", "year", "years", NULL,
-    };
-    static const int unit_days[] = {1, 1, 7, 7, 14, 14, 0, 0, 0, 0};
-    static const int unit_months[] = {0, 0, 0, 0, 0, 0, 1, 1, 12, 12};
-    int n;
-    size_t e;
-    if ((e = ent__word(sc, p, "a")) || (e = ent__word(sc, p, "an")))
-        n = 1;
-    else if ((e = ent__small_number(sc, p, 999, &n)) == 0)
-        return 0;
-    size_t q = ent__skip_ws(sc, e);
-    if (q == e)
-        return 0;
-    int i = ent__word_in(sc, q, unit_words, &e);
-    if (i < 0)
-        return 0;
-    *days = (long)n * unit_days[i];
-    *months = (long)n * unit_months[i];
-    return e;
-}
-
-static long shift(long base, long days, long months, int sign)
-{
-    return months ? add_months(base, sign * months) : base + sign * days;
-}
-
-/* "in 3 days", "in two weeks", "3 days from now", "a week from tomorrow",
- * "2 months ago". */
-static size_t offset_expr(const ent__scan_t *sc, size_t p, long ref, ent_t *out)
-{
-    long days, months;
-    size_t e, q, r;
-    if ((e = ent__word(sc, p, "in")) || (e = ent__word(sc, p, "within"))) {
-        q = ent__skip_ws(sc, e);
-        if (q == e || (e = count_unit(sc, q, &days, &months)) == 0)
-            return 0;
-        r = ent__skip_ws(sc, e);
-        size_t e2 = r > e ? ent__word(sc, r, "time") : 0; /* "in 3 days time" */
-        return emit_days(shift(ref, days, months, 1), e2 ? e2 : e, out);
-    }
-    if ((e = count_unit(sc, p, &days, &months)) == 0)
-        return 0;
-    r = ent__skip_ws(sc, e);
-    if (r == e)
-        return 0;
-    size_t e2, e3;
-    if ((e2 = ent__word(sc, r, "ago")))
-        return emit_days(shift(ref, days, months, -1), e2, out);
-    if ((e2 = ent__word(sc, r, "from")) || (e2 = ent__word(sc, r, "after"))) {
-        size_t r2 = ent__skip_ws(sc, e2);
-        if (r2 == e2)
-            return 0;
-        if ((e3 = ent__word(sc, r2, "now")) || (e3 = ent__word(sc, r2, "today")))
-            return emit_days(shift(ref, days, months, 1), e3, out);
-        if ((e3 = ent__word(sc, r2, "tomorrow")))
-            return emit_days(shift(ref + 1, days, months, 1), e3, out);
-    }
-    return 0;
-}
-
 /* ---- entry point ---------------------------------------------------------- */
 
 typedef size_t (*abs_fn)(const ent__scan_t *sc, size_t p, ent_t *out);
-typedef size_t (*rel_fn)(const ent__scan_t *sc, size_t p, long ref, ent_t *out);
 
 static size_t absolute_at(const ent__scan_t *sc, size_t p, ent_t *out)
 {
@@ -495,11 +359,9 @@ size_t ent__rec_date(const ent__scan_t *sc, size_t p, ent_t *out)
 {
     size_t best = absolute_at(sc, p, out), e;
     /* "Friday 4 December", "Fri, Dec 4th": the date decides, the day is noise */
-    int wd;
-    if ((wd = ent__word_in(sc, p, weekdays, &e)) >= 0) {
+    int abbrev;
+    if (ent__weekday_word(sc, p, &e, &abbrev) >= 0) {
         size_t q = e;
-        if (q < sc->len && sc->s[q] == '.' && wd >= N_FULL_WEEKDAYS)
-            q++;
         if (q < sc->len && sc->s[q] == ',')
             q++;
         size_t r = ent__skip_ws(sc, q);
@@ -511,16 +373,13 @@ size_t ent__rec_date(const ent__scan_t *sc, size_t p, ent_t *out)
         }
     }
     long ref;
-    if (!ref_days(sc, &ref))
+    if (!ent__ref_days(sc, &ref))
         return best;
-    static const rel_fn rels[] = {relative_word, weekday_expr, offset_expr};
-    for (size_t i = 0; i < sizeof(rels) / sizeof(rels[0]); i++) {
-        ent_t tmp = *out;
-        size_t end = rels[i](sc, p, ref, &tmp);
-        if (end > best) {
-            best = end;
-            *out = tmp;
-        }
+    ent_t tmp = *out;
+    size_t end = ent__date_relative(sc, p, ref, &tmp);
+    if (end > best) {
+        best = end;
+        *out = tmp;
     }
     return best;
 }

@@ -15,11 +15,21 @@
 
 #define ENT__WINDOW 256 /* bytes a recogniser may look at from its start */
 
+/* The last number-in-words parse, shared by the recognisers tried at one
+ * start (most of them begin by reading a number). */
+typedef struct ent__nw_cache_s {
+    int valid;
+    size_t pos, end; /* end 0: no number at pos */
+    double value;
+    int ordinal;
+} ent__nw_cache_t;
+
 typedef struct ent__scan_s {
-    const char *s;        /* borrowed input */
-    size_t len;           /* end of the window recognisers may read */
-    size_t full;          /* real length of the input (for word-end checks) */
-    const ent_ctx_t *ctx; /* reference date and conventions; NULL = none */
+    const char *s;          /* borrowed input */
+    size_t len;             /* end of the window recognisers may read */
+    size_t full;            /* real length of the input (for word-end checks) */
+    const ent_ctx_t *ctx;   /* reference date and conventions; NULL = none */
+    ent__nw_cache_t *cache; /* owned by the caller; NULL = no caching */
 } ent__scan_t;
 
 /* ---- lexical helpers (entities.c) --------------------------------------- */
@@ -42,6 +52,8 @@ size_t ent__word(const ent__scan_t *sc, size_t p, const char *w);
 int ent__word_in(const ent__scan_t *sc, size_t p, const char *const *list, size_t *end);
 /* Reads up to max_digits decimal digits at p into *val; returns the count. */
 int ent__digits(const ent__scan_t *sc, size_t p, int max_digits, long *val);
+/* 1 if the ASCII word at p is one a built-in entity may start with. */
+int ent__is_first_word(const char *s, size_t len, size_t p);
 /* The ASCII word that ends right before p (skipping spaces), lower-cased
  * into out (size >= 16); "" if none. */
 void ent__prev_word(const ent__scan_t *sc, size_t p, char *out, size_t out_size);
@@ -61,6 +73,22 @@ size_t ent__amount(const ent__scan_t *sc, size_t p, double *value);
 /* Formats a number canonically: integers without a decimal point, else
  * up to 15 significant digits. */
 void ent__format_number(double v, char *out, size_t out_size);
+
+/* ---- calendar (entities_date.c) ------------------------------------------ */
+
+/* The context's reference date as days since 1970-01-01; 0 if it has none. */
+int ent__ref_days(const ent__scan_t *sc, long *days);
+/* 0 = Monday .. 6 = Sunday. */
+int ent__weekday(long days);
+/* days plus n calendar months, the day clamped to the month's length. */
+long ent__add_months(long days, long n);
+/* Writes the date `days` as "YYYY-MM-DD" into out->value; returns end, or 0
+ * if the year is outside 1..9999. */
+size_t ent__emit_days(long days, size_t end, ent_t *out);
+/* A weekday name at p ("friday", "fri", "Fri."): 0..6 with *end set, or -1. */
+int ent__weekday_word(const ent__scan_t *sc, size_t p, size_t *end, int *abbrev);
+/* The longest relative date at p (entities_date_rel.c). */
+size_t ent__date_relative(const ent__scan_t *sc, size_t p, long ref, ent_t *out);
 
 /* ---- recognisers: return the end of the match at p, or 0 ---------------- */
 

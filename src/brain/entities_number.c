@@ -1,6 +1,7 @@
 /* entities_number.c — numbers, ordinals and money, in digits and in English
  * words. See docs/entities.md for the phrasings. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,6 +28,8 @@ static const char *const scales[] = {"thousand", "million", "billion", NULL};
 static const char *const scales_ord[] = {"thousandth", "millionth", "billionth", NULL};
 static const double scale_values[] = {1e3, 1e6, 1e9};
 
+static size_t number_words(const ent__scan_t *sc, size_t p, double *value, int *ordinal);
+
 enum { K_NONE, K_UNIT, K_TEEN, K_TENS, K_HUNDRED, K_SCALE };
 
 typedef struct words_state_s {
@@ -41,6 +44,9 @@ static size_t take_word(const ent__scan_t *sc, size_t p, words_state_t *st)
 {
     size_t end;
     int i, ord = 0;
+    /* every number word starts with one of these letters: a cheap rejection */
+    if (p >= sc->len || !memchr("befhmnostzBEFHMNOSTZ", sc->s[p], 20))
+        return 0;
     if ((i = ent__word_in(sc, p, units, &end)) >= 0 ||
         (ord = 1, i = ent__word_in(sc, p, units_ord, &end)) >= 0) {
         int teen = i >= 10;
@@ -89,6 +95,26 @@ static size_t take_word(const ent__scan_t *sc, size_t p, words_state_t *st)
 }
 
 size_t ent__number_words(const ent__scan_t *sc, size_t p, double *value, int *ordinal)
+{
+    /* several recognisers ask at the same start: answer from the cache */
+    ent__nw_cache_t *cache = sc->cache;
+    if (cache && cache->valid && cache->pos == p) {
+        *value = cache->value;
+        *ordinal = cache->ordinal;
+        return cache->end;
+    }
+    size_t end = number_words(sc, p, value, ordinal);
+    if (cache) {
+        cache->valid = 1;
+        cache->pos = p;
+        cache->end = end;
+        cache->value = end ? *value : 0;
+        cache->ordinal = end ? *ordinal : 0;
+    }
+    return end;
+}
+
+static size_t number_words(const ent__scan_t *sc, size_t p, double *value, int *ordinal)
 {
     words_state_t st = {0, 0, K_NONE, 0, 0};
     size_t end = 0, q = p, e;
@@ -154,9 +180,21 @@ void ent__format_number(double v, char *out, size_t out_size)
 {
     if (v == 0)
         v = 0; /* no "-0" */
-    if (fabs(v) < 1e15 && v == floor(v))
-        snprintf(out, out_size, "%.0f", v);
-    else
+    if (fabs(v) < 1e15 && v == floor(v) && out_size >= 18) {
+        /* integers by hand: this runs for every number found */
+        char tmp[20];
+        size_t n = 0, o = 0;
+        uint64_t u = (uint64_t)fabs(v);
+        do {
+            tmp[n++] = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (v < 0)
+            out[o++] = '-';
+        while (n)
+            out[o++] = tmp[--n];
+        out[o] = '\0';
+    } else
         snprintf(out, out_size, "%.15g", v);
 }
 

@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include "ent_helpers.h"
+#include "test_entities.h"
 
 static const char *pattern_in(const ent_pattern_t *p, const char *text)
 {

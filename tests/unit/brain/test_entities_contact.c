@@ -5,7 +5,7 @@
 
 #include <cmocka.h>
 
-#include "ent_helpers.h"
+#include "test_entities.h"
 
 #define EMAIL(text, want) assert_string_equal(find_in(ENT_EMAIL, (text), &ctx), (want))
 #define PHONE(text, want) assert_string_equal(find_in(ENT_PHONE, (text), &ctx), (want))

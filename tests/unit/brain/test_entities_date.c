@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include "ent_helpers.h"
+#include "test_entities.h"
 
 #define DATE(text, want) assert_string_equal(find_in(ENT_DATE, (text), &ctx), (want))
 #define TIME(text, want) assert_string_equal(find_in(ENT_TIME, (text), &ctx), (want))

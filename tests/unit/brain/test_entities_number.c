@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include "ent_helpers.h"
+#include "test_entities.h"
 
 #define NUM(text, want) assert_string_equal(find_in(ENT_NUMBER, (text), &ctx), (want))
 #define ORD(text, want) assert_string_equal(find_in(ENT_ORDINAL, (text), &ctx), (want))
