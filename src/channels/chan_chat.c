@@ -206,8 +206,8 @@ static void on_rest_turn(chat_t *c, chat_conv_t *cv, const chat_result_t *r, voi
     free(op);
 }
 
-static void start_turn(chat_t *c, net_req_t *req, chat_conv_t *cv, brain_event_t ev,
-                       const char *text, size_t len, chat_idem_entry_t *idem, int created)
+static int start_turn(chat_t *c, net_req_t *req, chat_conv_t *cv, brain_event_t ev,
+                      const char *text, size_t len, chat_idem_entry_t *idem, int created)
 {
     rest_op_t *op = core_xcalloc(1, sizeof(*op));
     *op = (rest_op_t){.req = req, .idem = idem, .created = created};
@@ -216,10 +216,13 @@ static void start_turn(chat_t *c, net_req_t *req, chat_conv_t *cv, brain_event_t
     if (rc != 0) {
         free(op);
         chat__idem_cancel(&c->idem, idem);
+        if (created)
+            chat__conv_drop(c, cv);
         chan_resp_turn_error(req, &c->base, rc, &err);
-        return;
+        return rc;
     }
     net_req_on_abort(req, on_rest_abort, op);
+    return 0;
 }
 
 /* ---- handlers ----------------------------------------------------------- */
@@ -252,8 +255,10 @@ static void on_create(net_req_t *req, void *data)
         chan_resp_turn_error(req, &c->base, err.code ? err.code : CORE_ERR_CLOSED, &err);
         return;
     }
-    LOG_INFO("event=chat_conversation_started conversation=%s gateway=%s", cv->id, gw);
-    start_turn(c, req, cv, BRAIN_EV_START, NULL, 0, idem, 1);
+    char id[CHAT_ID_LEN + 1];
+    memcpy(id, cv->id, sizeof(id)); /* cv is gone if the start fails */
+    if (start_turn(c, req, cv, BRAIN_EV_START, NULL, 0, idem, 1) == 0)
+        LOG_INFO("event=chat_conversation_started conversation=%s gateway=%s", id, gw);
 }
 
 static chat_conv_t *find_conv(chat_t *c, net_req_t *req)

@@ -75,9 +75,10 @@ int chat__auth_bearer(chat_t *c, const char *authorization, char name_out[CHAT_K
         parse_keys(c, src);
     if (authorization == NULL)
         return core_err_set(err, CORE_ERR_DENIED, "missing Authorization: Bearer <key>");
-    if (strncasecmp(authorization, "Bearer ", 7) != 0)
+    if (strncasecmp(authorization, "Bearer", 6) != 0 ||
+        (authorization[6] != ' ' && authorization[6] != '\0'))
         return core_err_set(err, CORE_ERR_DENIED, "the Authorization scheme must be Bearer");
-    const char *token = authorization + 7;
+    const char *token = authorization + 6;
     while (*token == ' ')
         token++;
     if (*token == '\0')

@@ -60,6 +60,12 @@ static void conv_free(chat_t *c, chat_conv_t *cv)
     free(cv);
 }
 
+void chat__conv_drop(chat_t *c, chat_conv_t *cv)
+{
+    if (cv->pending == 0 && chat__list_empty(&cv->subs))
+        conv_free(c, cv);
+}
+
 /* Evicts the least recently used idle conversation. */
 static int evict_one(chat_t *c)
 {

@@ -122,7 +122,7 @@ typedef struct chat_conv_s {
     size_t log_len;     /* entries held */
     size_t log_head;    /* slot of the oldest entry */
     uint64_t first_seq; /* seq of the oldest entry held */
-    uint64_t next_seq;  /* seq the next entry gets (starts at 1) */
+    uint64_t next_seq;  /* seq of the next entry; the first is 1 */
     uint64_t acked;     /* highest seq a client acknowledged */
     unsigned pending;   /* turns in flight; never evicted while > 0 */
     chat_link_t subs;   /* WebSocket sessions following it */
@@ -143,6 +143,8 @@ void chat__init(chat_t *c, const chan_host_t *host);
 chat_conv_t *chat__conv_get(chat_t *c, const char *id);
 /* Creates a conversation; CORE_ERR_LIMIT when the table is full of busy ones. */
 int chat__conv_new(chat_t *c, brain_channel_t channel, chat_conv_t **out, core_err_t *err);
+/* Forgets a conversation nothing uses (a start that failed). */
+void chat__conv_drop(chat_t *c, chat_conv_t *cv);
 /* Entry with seq, borrowed; NULL when not held. */
 json_t *chat__conv_entry(const chat_conv_t *cv, uint64_t seq);
 /* Appends a user message entry (text copied; client_id may be NULL); returns its seq. */

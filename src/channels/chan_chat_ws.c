@@ -28,10 +28,17 @@
 #include "channels/chan_chat_int.h"
 
 typedef struct ws_session_s {
-    chat_link_t link;  /* in the conversation's subs */
-    chat_t *chat;      /* the adapter */
-    chat_conv_t *conv; /* followed, NULL once detached */
-    net_ws_t *ws;      /* the socket */
+    chat_link_t link;           /* in the conversation's subs */
+    chat_t *chat;               /* the adapter */
+    chat_conv_t *conv;          /* followed, NULL until started and once detached */
+    net_ws_t *ws;               /* the socket */
+    uv_timer_t start;           /* runs session_start just after the 101 */
+    int started;                /* session_start ran */
+    int resume;                 /* ?conversation= was given */
+    char want[CHAT_ID_LEN + 1]; /* its value ("" when too long: not found) */
+    int has_last;               /* ?last_seq= was given */
+    uint64_t last;              /* its value */
+    brain_channel_t channel;    /* for a new conversation: chat (key) or web (origin) */
 } ws_session_t;
 
 static void send_frame(ws_session_t *s, const json_t *frame)
@@ -142,22 +149,21 @@ static void send_ready(ws_session_t *s, int resumed)
     json_decref(f);
 }
 
-static void on_open(net_ws_t *ws, net_req_t *req, void *route_data)
+/* Attaches the session to its conversation (resuming: replays what the
+ * client has not seen) or to a new one (running the start event). Runs on
+ * the loop just after the 101 rather than inside on_open, so that the
+ * frames go out at once instead of waiting in the socket's queue for the
+ * next event; a client frame arriving first runs it before itself. */
+static void session_start(ws_session_t *s)
 {
-    chat_t *c = route_data;
-    ws_session_t *s = core_xcalloc(1, sizeof(*s));
-    s->chat = c;
-    s->ws = ws;
-    chat__list_init(&s->link);
-    net_ws_set_data(ws, s);
-    c->ws_sessions++;
-    const char *id = net_req_query(req, "conversation");
-    chat_conv_t *cv = id ? chat__conv_get(c, id) : NULL;
+    chat_t *c = s->chat;
+    if (s->started)
+        return;
+    s->started = 1;
+    uv_timer_stop(&s->start);
+    chat_conv_t *cv = s->resume ? chat__conv_get(c, s->want) : NULL;
     if (cv != NULL) {
-        uint64_t last = cv->acked;
-        const char *ls = net_req_query(req, "last_seq");
-        if (ls != NULL)
-            parse_seq(ls, &last);
+        uint64_t last = s->has_last ? s->last : cv->acked;
         attach(s, cv);
         send_ready(s, 1);
         if (last + 1 < cv->first_seq && last < cv->next_seq - 1)
@@ -172,25 +178,52 @@ static void on_open(net_ws_t *ws, net_req_t *req, void *route_data)
             chat__ws_typing(cv, 1);
         return;
     }
-    if (id != NULL) {
+    if (s->resume) {
         /* a page's WebSocket cannot see an upgrade's status: say it in a frame */
         send_error(s, "conversation_not_found", NULL, "no such conversation; open a new one");
-        net_ws_close(ws, 4404, "conversation not found");
+        net_ws_close(s->ws, 4404, "conversation not found");
         return;
     }
     core_err_t err = {0};
-    brain_channel_t ch = net_req_header(req, "Authorization") ? BRAIN_CH_CHAT : BRAIN_CH_WEB;
-    if (chat__conv_new(c, ch, &cv, &err) != 0) {
+    if (chat__conv_new(c, s->channel, &cv, &err) != 0) {
         send_error(s, "at_capacity", NULL, err.msg);
-        net_ws_close(ws, 1013, "try again later");
+        net_ws_close(s->ws, 1013, "try again later");
         return;
     }
     attach(s, cv);
     send_ready(s, 0);
     LOG_INFO("event=chat_conversation_started conversation=%s channel=%s rid=%s", cv->id,
-             brain_channel_name(ch), net_ws_id(ws));
+             brain_channel_name(s->channel), net_ws_id(s->ws));
     if (chat__turn(c, cv, BRAIN_EV_START, NULL, 0, NULL, on_start_turn, cv, &err) != 0)
         send_error(s, "unavailable", NULL, err.msg);
+}
+
+static void on_start_timer(uv_timer_t *t)
+{
+    session_start(t->data);
+}
+
+static void on_open(net_ws_t *ws, net_req_t *req, void *route_data)
+{
+    chat_t *c = route_data;
+    ws_session_t *s = core_xcalloc(1, sizeof(*s));
+    s->chat = c;
+    s->ws = ws;
+    chat__list_init(&s->link);
+    net_ws_set_data(ws, s);
+    c->ws_sessions++;
+    const char *id = net_req_query(req, "conversation");
+    if (id != NULL) {
+        s->resume = 1;
+        if (strlen(id) <= CHAT_ID_LEN)
+            snprintf(s->want, sizeof(s->want), "%s", id);
+    }
+    const char *ls = net_req_query(req, "last_seq");
+    s->has_last = ls != NULL && parse_seq(ls, &s->last) == 0;
+    s->channel = net_req_header(req, "Authorization") ? BRAIN_CH_CHAT : BRAIN_CH_WEB;
+    uv_timer_init(c->base.host.loop, &s->start);
+    s->start.data = s;
+    uv_timer_start(&s->start, on_start_timer, 0, 0);
 }
 
 /* ---- frames from the client --------------------------------------------- */
@@ -290,7 +323,10 @@ static void frame_ack(ws_session_t *s, json_t *f)
 static void on_message(net_ws_t *ws, int binary, const char *data, size_t len)
 {
     ws_session_t *s = net_ws_data(ws);
-    if (s == NULL || s->conv == NULL)
+    if (s == NULL)
+        return;
+    session_start(s);
+    if (s->conv == NULL)
         return;
     if (binary) {
         send_error(s, "invalid_frame", NULL, "frames are JSON text");
@@ -315,6 +351,11 @@ static void on_message(net_ws_t *ws, int binary, const char *data, size_t len)
     json_decref(f);
 }
 
+static void on_session_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
 static void on_close(net_ws_t *ws, int code)
 {
     ws_session_t *s = net_ws_data(ws);
@@ -322,7 +363,8 @@ static void on_close(net_ws_t *ws, int code)
         return;
     if (s->conv != NULL)
         chat__list_remove(&s->link);
-    free(s);
+    s->conv = NULL;
+    uv_close((uv_handle_t *)&s->start, on_session_closed);
 }
 
 int chat__ws_register(chat_t *c, net_router_t *r, core_err_t *err)

@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chorus/channels.h"
 #include "chorus/core.h"
 #include "chorus/net.h"
 #include "cmd/chorusd.h"
+#include "cmd/chorusd_runtime.h"
 
 typedef struct http_s {
     net_router_t *router;
@@ -122,6 +124,9 @@ int daemon_http_start(daemon_t *d, core_err_t *err)
     int rc = add_ops_routes(h->router, d, err);
     if (rc == 0)
         rc = add_echo_routes(h->router, d, err);
+    if (rc == 0) /* chat REST/WebSocket and the web widget; see channels.h */
+        rc = chan_chat_register(
+            h->router, &(chan_host_t){d->loop, &d->cfg, (chan_runtime_fn)daemon_runtime, d}, err);
     if (rc != 0) {
         http_dispose(h);
         return rc;

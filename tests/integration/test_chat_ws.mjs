@@ -1,0 +1,325 @@
+// The chat WebSocket (/v1/chat/ws) against the real chorusd running the
+// example flows, with Node's `ws` client: authentication at the upgrade
+// (gateway key or browser origin), the frames both ways, per-conversation
+// sequence numbers, acks and resume after a reconnect without losing or
+// duplicating anything, message ids that make a resend safe, replies pushed
+// when another turn on the conversation completes, and an error for every
+// bad frame.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import assert from 'node:assert/strict';
+
+const require = createRequire(import.meta.url);
+const WebSocket = require(path.join(process.env.NODE_PATH || 'tests/node/node_modules', 'ws'));
+
+const SRC = process.env.CHORUS_SOURCE_DIR || '.';
+const KEY = 'ws-gateway-key-1';
+const sha = (s) => createHash('sha256').update(s).digest('hex');
+
+function startDaemon(chat = {}) {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'chorus-chatws-'));
+  const cfg = path.join(tmp, 'chorusd.json');
+  writeFileSync(cfg, JSON.stringify({
+    chat: { api_keys: `gw:${sha(KEY)}`, allowed_origins: 'https://shop.example', ...chat },
+    websocket: { max_message_bytes: 8192 },
+  }));
+  const proc = spawn(process.env.CHORUSD || 'build/chorusd',
+    ['--listen', '127.0.0.1:0', '--data-dir', tmp, '--config', cfg, '--flows', path.join(SRC, 'flows')],
+    { cwd: tmp, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error('not ready:\n' + stderr)); }, 60000);
+    proc.stderr.on('data', (b) => {
+      stderr += b.toString();
+      const m = /event=ready .*\bport=(\d+)/.exec(stderr);
+      if (m && !proc.port) proc.port = Number(m[1]);
+      if (proc.port && /event=flows_loaded/.test(stderr) && !proc.started) {
+        proc.started = true;
+        clearTimeout(timer);
+        resolve(proc);
+      }
+    });
+    proc.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+    proc.stderrText = () => stderr;
+  });
+}
+
+function stopDaemon(proc) {
+  return new Promise((resolve, reject) => {
+    proc.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}\n${proc.stderrText()}`))));
+    proc.kill('SIGTERM');
+  });
+}
+
+// A client that queues every frame it receives, so a test can wait for the
+// next frame matching a predicate without racing the socket.
+class Client {
+  constructor(port, query = '', headers = { Authorization: `Bearer ${KEY}` }) {
+    this.frames = [];
+    this.waiters = [];
+    this.ws = new WebSocket(`ws://127.0.0.1:${port}/v1/chat/ws${query}`, { headers });
+    this.ws.on('message', (data) => {
+      this.frames.push(JSON.parse(data.toString()));
+      this.wake();
+    });
+    this.closed = new Promise((resolve) => this.ws.once('close', (code) => resolve(code)));
+  }
+
+  opened() {
+    return new Promise((resolve, reject) => {
+      this.ws.once('open', resolve);
+      this.ws.once('unexpected-response', (req, res) => reject(new Error(`status ${res.statusCode}`)));
+      this.ws.once('error', reject);
+    });
+  }
+
+  wake() {
+    for (const w of [...this.waiters]) {
+      const i = this.frames.findIndex(w.pred);
+      if (i >= 0) {
+        this.waiters.splice(this.waiters.indexOf(w), 1);
+        w.resolve(this.frames.splice(i, 1)[0]);
+      }
+    }
+  }
+
+  // Resolves with (and removes) the first frame pred accepts, now or later.
+  next(pred = () => true, what = 'a frame') {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${what}; have ${JSON.stringify(this.frames)}`)), 20000);
+      this.waiters.push({ pred, resolve: (f) => { clearTimeout(timer); resolve(f); } });
+      this.wake();
+    });
+  }
+
+  entry(seq) {
+    return this.next((f) => f.seq === seq, `entry ${seq}`);
+  }
+
+  send(obj) {
+    this.ws.send(typeof obj === 'string' ? obj : JSON.stringify(obj));
+  }
+
+  close() {
+    this.ws.close(1000);
+    return this.closed;
+  }
+}
+
+function upgradeStatus(port, headers) {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/chat/ws`, { headers });
+    ws.once('unexpected-response', (req, res) => { resolve(res.statusCode); req.destroy(); });
+    ws.once('open', () => { resolve(101); ws.close(); });
+    ws.once('error', () => {});
+  });
+}
+
+function rest(port, method, urlPath, body) {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? '' : JSON.stringify(body);
+    const req = http.request({ host: '127.0.0.1', port, method, path: urlPath, headers: {
+      Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } },
+    (res) => {
+      let text = '';
+      res.on('data', (c) => { text += c; });
+      res.on('end', () => resolve({ status: res.statusCode, body: text ? JSON.parse(text) : null }));
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+// Opens a new conversation; returns the client, its ready frame and the welcome.
+async function begin(port, headers) {
+  const c = new Client(port, '', headers);
+  await c.opened();
+  const ready = await c.next((f) => f.type === 'ready', 'ready');
+  const welcome = await c.next((f) => f.type === 'message', 'welcome');
+  return { c, ready, welcome };
+}
+
+async function testAuthentication(port) {
+  assert.equal(await upgradeStatus(port, {}), 401);
+  assert.equal(await upgradeStatus(port, { Authorization: 'Bearer nope' }), 401);
+  assert.equal(await upgradeStatus(port, { Origin: 'https://evil.example' }), 403);
+  assert.equal(await upgradeStatus(port, { Origin: 'null' }), 403);
+  assert.equal(await upgradeStatus(port, { Origin: 'https://shop.example' }), 101);
+  assert.equal(await upgradeStatus(port, { Origin: `http://127.0.0.1:${port}` }), 101); // same origin
+  assert.equal(await upgradeStatus(port, { Authorization: `Bearer ${KEY}` }), 101);
+}
+
+async function testConversation(port) {
+  const { c, ready, welcome } = await begin(port);
+  assert.equal(ready.resumed, false);
+  assert.equal(ready.channel, 'chat');
+  assert.match(ready.conversation, /^[0-9a-f]{32}$/);
+  assert.equal(welcome.seq, 1);
+  assert.equal(welcome.from, 'bot');
+  assert.ok(welcome.choices.some((ch) => ch.title === 'Baggage allowance'), JSON.stringify(welcome));
+
+  c.send({ type: 'message', id: 'm-1', text: welcome.choices.find((ch) => ch.title === 'Baggage allowance').value });
+  const echo = await c.entry(2);
+  assert.deepEqual([echo.type, echo.from, echo.id], ['message', 'user', 'm-1']);
+  const reply = await c.entry(3);
+  assert.equal(reply.from, 'bot');
+  assert.ok(reply.text.length > 0);
+  // the turn was announced with typing on, then off before the reply
+  const typing = c.frames.filter((f) => f.type === 'typing').map((f) => f.on);
+  assert.deepEqual(typing.slice(-2), [true, false], JSON.stringify(c.frames));
+
+  // widget conversations (origin-authenticated) use the web variants
+  const w = await begin(port, { Origin: 'https://shop.example' });
+  assert.equal(w.ready.channel, 'web');
+  await w.c.close();
+  await c.close();
+}
+
+async function testResumeAfterReconnect(port) {
+  const { c, ready } = await begin(port);
+  const id = ready.conversation;
+  c.send({ type: 'message', id: 'r-1', text: 'hello' });
+  await c.entry(2);
+  const third = await c.entry(3);
+  c.send({ type: 'ack', seq: third.seq });
+  // wait until the ack is in: an invalid ack after it gets an error, in order
+  c.send({ type: 'ack', seq: 9999 });
+  await c.next((f) => f.type === 'error' && f.code === 'invalid_frame', 'ack error');
+  await c.close();
+
+  // while nobody is connected, a gateway takes a turn on the conversation
+  const r = await rest(port, 'POST', `/v1/chat/conversations/${id}/messages`, { text: 'what is my baggage allowance' });
+  assert.equal(r.status, 200);
+  const lastSeq = r.body.messages.at(-1).seq;
+  assert.ok(lastSeq >= 5);
+
+  // reconnect without last_seq: resumes after what was acknowledged (3)
+  const c2 = new Client(port, `?conversation=${id}`);
+  await c2.opened();
+  const ready2 = await c2.next((f) => f.type === 'ready');
+  assert.equal(ready2.resumed, true);
+  assert.equal(ready2.conversation, id);
+  assert.equal(ready2.last_seq, lastSeq);
+  const replayed = [];
+  for (let s = 4; s <= lastSeq; s++) replayed.push(await c2.entry(s));
+  assert.equal(replayed[0].from, 'user');
+  assert.equal(replayed[0].text, 'what is my baggage allowance');
+  assert.ok(!c2.frames.some((f) => f.seq !== undefined && f.seq <= 3), JSON.stringify(c2.frames));
+  await c2.close();
+
+  // reconnect with last_seq=0 (a reloaded page): everything, in order, once
+  const c3 = new Client(port, `?conversation=${id}&last_seq=0`);
+  await c3.opened();
+  await c3.next((f) => f.type === 'ready');
+  for (let s = 1; s <= lastSeq; s++) await c3.entry(s);
+  c3.send({ type: 'message', id: 'after', text: 'thanks' });
+  const after = await c3.next((f) => f.from === 'user');
+  assert.equal(after.seq, lastSeq + 1);
+  assert.ok(!c3.frames.some((f) => f.seq !== undefined && f.seq <= lastSeq), 'a duplicate entry');
+  await c3.close();
+
+  // an unknown conversation: an error frame, then close 4404
+  const c4 = new Client(port, '?conversation=ffffffffffffffffffffffffffffffff');
+  await c4.opened();
+  const err = await c4.next((f) => f.type === 'error');
+  assert.equal(err.code, 'conversation_not_found');
+  assert.equal(await c4.closed, 4404);
+}
+
+async function testDuplicateIdRunsOnce(port) {
+  const { c, ready } = await begin(port);
+  c.send({ type: 'message', id: 'dup-1', text: 'hello' });
+  c.send({ type: 'message', id: 'dup-1', text: 'hello' });
+  const echo = await c.entry(2);
+  assert.equal(echo.id, 'dup-1');
+  const ack = await c.next((f) => f.type === 'ack');
+  assert.deepEqual([ack.id, ack.seq, ack.duplicate], ['dup-1', 2, true]);
+  c.send({ type: 'message', id: 'dup-1', text: 'something else' });
+  const reused = await c.next((f) => f.type === 'error');
+  assert.equal(reused.code, 'id_reused');
+  c.send({ type: 'message', id: 'dup-2', text: 'bye for now' });
+  await c.next((f) => f.from === 'user' && f.id === 'dup-2');
+  const t = await rest(port, 'GET', `/v1/chat/conversations/${ready.conversation}`);
+  const users = t.body.messages.filter((m) => m.from === 'user');
+  assert.deepEqual(users.map((m) => m.id), ['dup-1', 'dup-2'], JSON.stringify(t.body));
+  await c.close();
+}
+
+async function testPushToEveryFollower(port) {
+  const { c: a, ready } = await begin(port);
+  const b = new Client(port, `?conversation=${ready.conversation}&last_seq=1`);
+  await b.opened();
+  await b.next((f) => f.type === 'ready');
+  a.send({ type: 'message', id: 'p-1', text: 'hello' });
+  // b sent nothing: it is told as the turn completes
+  const pushedUser = await b.entry(2);
+  assert.equal(pushedUser.id, 'p-1');
+  const pushedBot = await b.entry(3);
+  assert.equal(pushedBot.from, 'bot');
+  await a.close();
+  await b.close();
+}
+
+async function testBadFrames(port) {
+  const { c } = await begin(port);
+  const expectError = async (frame, code) => {
+    c.send(frame);
+    const e = await c.next((f) => f.type === 'error', `error ${code}`);
+    assert.equal(e.code, code, JSON.stringify(e));
+    assert.ok(e.message);
+  };
+  await expectError('{"type": ', 'invalid_json');
+  await expectError({ type: 'dance' }, 'invalid_frame');
+  await expectError({ text: 'no type' }, 'invalid_frame');
+  await expectError({ type: 'message' }, 'invalid_frame');
+  await expectError({ type: 'message', text: '' }, 'invalid_frame');
+  await expectError({ type: 'message', text: 5 }, 'invalid_frame');
+  await expectError({ type: 'message', text: 'hi', id: 7 }, 'invalid_frame');
+  await expectError({ type: 'message', event: 'explode' }, 'invalid_frame');
+  await expectError({ type: 'message', text: 'x'.repeat(300) }, 'too_large');
+  await expectError({ type: 'ack', seq: 'one' }, 'invalid_frame');
+  // nothing above became a turn
+  assert.ok(!c.frames.some((f) => f.from === 'user'));
+  // binary frames close the socket (1003)
+  c.ws.send(Buffer.from([1, 2, 3]));
+  assert.equal(await c.closed, 1003);
+}
+
+async function testEndedConversation(port) {
+  const { c } = await begin(port);
+  c.send({ type: 'message', id: 'e-1', text: 'goodbye' });
+  await c.next((f) => f.type === 'end', 'end');
+  c.send({ type: 'message', id: 'e-2', text: 'hello?' });
+  const e = await c.next((f) => f.type === 'error');
+  assert.equal(e.code, 'conversation_ended');
+  await c.close();
+}
+
+const daemon = await startDaemon({ max_text_bytes: 200 });
+let failed = 0;
+try {
+  for (const [name, fn] of Object.entries({
+    testAuthentication, testConversation, testResumeAfterReconnect, testDuplicateIdRunsOnce,
+    testPushToEveryFollower, testBadFrames, testEndedConversation,
+  })) {
+    try {
+      await fn(daemon.port);
+      console.log(`ok   ${name}`);
+    } catch (e) {
+      failed++;
+      console.log(`FAIL ${name}\n${e.stack}`);
+    }
+  }
+} finally {
+  await stopDaemon(daemon).catch((e) => { failed++; console.log(String(e)); });
+}
+if (failed) {
+  console.log(`${failed} failed`);
+  process.exit(1);
+}
+console.log('all passed');
