@@ -12,7 +12,7 @@ BUILD_PKGS="build-essential cmake pkg-config clang clang-format libclang-rt-14-d
 # Test and benchmark tools: real HTTP/WebSocket clients, the browser for the
 # widget test, and the peers the benchmarks run side by side.
 TEST_PKGS="curl ca-certificates sqlite3 procps python3 openssl wrk
-  nginx-light valgrind"
+  nginx-light valgrind chromium"
 # Node.js runs the WebSocket and browser test clients. A machine that already
 # has a Node.js with its own npm (NodeSource packages bundle npm and conflict
 # with Debian's) keeps it; otherwise Debian's nodejs and npm are installed.

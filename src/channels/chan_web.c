@@ -1,6 +1,6 @@
 /* The web channel's files, compiled into the binary (cmake/embed.cmake):
  * GET / (a demo page), /widget.js (one script tag embeds the widget),
- * /widget.css (its styles, loaded by the script). The widget talks to the
+ * /widget.css (its styles, loaded by the script), /favicon.svg. The widget talks to the
  * chat WebSocket (chan_chat_ws.c) as a "web" conversation, authenticated by
  * its page's origin, so web variants of the flow's messages are used.
  * Responses carry a strong ETag (the content never changes while the
@@ -29,6 +29,7 @@ static const struct {
     {"/", "index.html", "text/html; charset=utf-8"},
     {"/widget.js", "widget.js", "text/javascript; charset=utf-8"},
     {"/widget.css", "widget.css", "text/css; charset=utf-8"},
+    {"/favicon.svg", "favicon.svg", "image/svg+xml"},
 };
 
 static void on_file(net_req_t *req, void *data)

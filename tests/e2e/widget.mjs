@@ -1,0 +1,168 @@
+// The web widget end to end in a real headless Chromium (Debian's
+// /usr/bin/chromium) driven by playwright-core, against the real chorusd
+// serving the example flows and the airline backend stub: open the demo
+// page, click a quick reply, type a message, see the bot's replies, reload
+// and see the conversation resumed (same messages, once each, in order),
+// carry on after the reload, and check the page at a phone's width.
+// Screenshots go to tests/e2e/artifacts/ (not committed).
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import assert from 'node:assert/strict';
+
+const require = createRequire(import.meta.url);
+const NODE_PATH = process.env.NODE_PATH || path.join(process.env.CHORUS_SOURCE_DIR || '.', 'tests/node/node_modules');
+const { chromium } = require(path.join(NODE_PATH, 'playwright-core'));
+
+const SRC = process.env.CHORUS_SOURCE_DIR || '.';
+const ARTIFACTS = path.join(SRC, 'tests', 'e2e', 'artifacts');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+function startBackend() {
+  const proc = spawn('python3', [path.join(SRC, 'tests', 'stubs', 'backend.py')], { stdio: ['ignore', 'pipe', 'ignore'] });
+  return new Promise((resolve, reject) => {
+    const rl = readline.createInterface({ input: proc.stdout });
+    rl.once('line', (line) => {
+      const m = /READY port=(\d+)/.exec(line);
+      if (!m) reject(new Error(`backend stub: ${line}`));
+      proc.url = `http://127.0.0.1:${m[1]}`;
+      resolve(proc);
+    });
+  });
+}
+
+function startDaemon(backendUrl, tmp) {
+  const cfg = path.join(tmp, 'chorusd.json');
+  writeFileSync(cfg, JSON.stringify({}));
+  const proc = spawn(process.env.CHORUSD || 'build/chorusd',
+    ['--listen', '127.0.0.1:0', '--data-dir', tmp, '--config', cfg, '--flows', path.join(SRC, 'flows')],
+    { cwd: tmp, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CHORUS_BACKEND_URL: backendUrl } });
+  let stderr = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error('not ready:\n' + stderr)); }, 60000);
+    proc.stderr.on('data', (b) => {
+      stderr += b.toString();
+      const m = /event=ready .*\bport=(\d+)/.exec(stderr);
+      if (m && !proc.port) proc.port = Number(m[1]);
+      if (proc.port && /event=flows_loaded/.test(stderr) && !proc.started) {
+        proc.started = true;
+        clearTimeout(timer);
+        resolve(proc);
+      }
+    });
+    proc.stderrText = () => stderr;
+  });
+}
+
+function stopDaemon(proc) {
+  return new Promise((resolve, reject) => {
+    if (proc.exitCode !== null) {
+      resolve();
+      return;
+    }
+    proc.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`chorusd exit ${code}\n${proc.stderrText()}`))));
+    proc.kill('SIGTERM');
+  });
+}
+
+// Texts of the conversation as shown: [["bot", "Hi ..."], ["user", "..."]].
+async function shown(page) {
+  return page.$$eval('.chorus-chat__msg', (els) => els.map((e) => [
+    e.classList.contains('chorus-chat__msg--user') ? 'user' : 'bot',
+    e.textContent.replace(/^(You said: |Assistant: )/, ''),
+  ]));
+}
+
+async function waitBot(page, count, containing) {
+  await page.waitForFunction(([n, text]) => {
+    const bots = document.querySelectorAll('.chorus-chat__msg--bot');
+    return bots.length >= n && (!text || bots[bots.length - 1].textContent.includes(text));
+  }, [count, containing], { timeout: 20000 });
+}
+
+async function run() {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'chorus-e2e-'));
+  const backend = await startBackend();
+  const daemon = await startDaemon(backend.url, tmp);
+  const profile = mkdtempSync(path.join(os.tmpdir(), 'chorus-chromium-'));
+  let context;
+  try {
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      viewport: { width: 1024, height: 800 },
+    });
+    const page = context.pages()[0] || await context.newPage();
+    const consoleErrors = [];
+    page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+    page.on('pageerror', (e) => consoleErrors.push(String(e)));
+    const base = `http://127.0.0.1:${daemon.port}/`;
+    await page.goto(base);
+
+    // the welcome arrives by itself, with its quick replies as buttons
+    await waitBot(page, 1, 'How can I help');
+    const log = page.locator('[role="log"]');
+    assert.equal(await log.getAttribute('aria-live'), 'polite');
+    assert.ok(await page.locator('label[for="chorus-chat-input"]').count() === 1, 'the input has a label');
+    const choice = page.getByRole('button', { name: 'Booking status' });
+    await choice.waitFor();
+
+    // click a choice: its value goes as the user's message, the bot asks for the reference
+    await choice.click();
+    await waitBot(page, 2, 'booking reference');
+    assert.equal(await page.getByRole('button', { name: 'Booking status' }).count(), 0, 'choices are cleared once used');
+
+    // type a message and send it with Enter
+    const input = page.getByLabel('Type your message');
+    await input.fill('ABC123');
+    await input.press('Enter');
+    await waitBot(page, 3, 'CH 101');
+    const before = await shown(page);
+    assert.deepEqual(before.map((m) => m[0]), ['bot', 'user', 'bot', 'user', 'bot'], JSON.stringify(before));
+    assert.equal(before[1][1], 'Check my booking');
+    assert.equal(before[3][1], 'ABC123');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'widget-conversation.png') });
+
+    // reload: the same conversation comes back, every message once, in order
+    await page.reload();
+    await page.waitForFunction((n) => document.querySelectorAll('.chorus-chat__msg').length >= n,
+      before.length, { timeout: 20000 });
+    await page.waitForTimeout(300); /* a duplicate would arrive right behind */
+    const after = await shown(page);
+    assert.deepEqual(after, before, 'resumed conversation differs');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'widget-resumed.png') });
+
+    // and it carries on where it was
+    await input.fill('what is my baggage allowance');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await waitBot(page, 4);
+    const more = await shown(page);
+    assert.equal(more.length, before.length + 2, JSON.stringify(more));
+    assert.equal(more.at(-2)[1], 'what is my baggage allowance');
+
+    // a phone's width: nothing overflows sideways, the input stays usable
+    await page.setViewportSize({ width: 375, height: 740 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `page overflows by ${overflow}px at 375px`);
+    assert.ok(await input.isVisible());
+    await page.screenshot({ path: path.join(ARTIFACTS, 'widget-mobile.png') });
+
+    assert.deepEqual(consoleErrors, [], 'console errors');
+    console.log('ok   widget: choice, typed message, reply, reload resumes, mobile');
+  } finally {
+    if (context) await context.close();
+    rmSync(profile, { recursive: true, force: true });
+    backend.kill();
+    await stopDaemon(daemon);
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+await run();
+console.log('all passed');
