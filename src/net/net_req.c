@@ -61,6 +61,7 @@ net_req_t *net__req_get(net_server_t *s)
     if (req) {
         s->free_reqs = req->next;
         s->nfree--;
+        req->next = NULL;
     } else {
         req = core_xcalloc(1, sizeof(*req));
         core_buf_init(&req->hbuf, 0);

@@ -157,6 +157,31 @@ static void test_pipelined_async_in_order(void **state)
     assert_int_equal(f->c->nqueued, 0);
 }
 
+/* Regression: a request taken from the pool must not bring its free-list
+ * link into the connection's queue. */
+static void test_recycled_requests_queue_cleanly(void **state)
+{
+    fixture_t *f = *state;
+    for (int i = 0; i < 3; i++)
+        feed(f, "GET /info/1 HTTP/1.1\r\n\r\n");
+    take(f);
+    assert_int_equal(f->srv->nfree, 1);
+    feed(f, "GET /hold HTTP/1.1\r\n\r\nGET /hold HTTP/1.1\r\n\r\nGET /info/9 HTTP/1.1\r\n\r\n");
+    answer(held[1], "second");
+    answer(held[0], "first");
+    const char *out = take(f);
+    const char *a = strstr(out, "first"), *b = strstr(out, "second"), *c = strstr(out, "\"9\"");
+    assert_true(a && b && c && a < b && b < c);
+    assert_null(f->c->qhead);
+    assert_ptr_equal(f->c->qtail, &f->c->qhead);
+    assert_int_equal(f->c->nqueued, 0);
+    feed(f, "GET /hold HTTP/1.1\r\n\r\n");
+    assert_ptr_equal(f->c->qhead, held[2]);
+    assert_null(held[2]->next);
+    answer(held[2], "third");
+    assert_non_null(strstr(take(f), "third"));
+}
+
 static void test_pipeline_limit_pauses(void **state)
 {
     fixture_t *f = *state;
@@ -324,6 +349,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_chunked_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipelined_async_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_limit_pauses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recycled_requests_queue_cleanly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_header_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_header_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_limit, setup, teardown),
