@@ -50,13 +50,13 @@ struct store_s {
     int stopping;                  /* guarded by mu */
     int paused;                    /* tests: hold jobs in the queue, guarded by mu */
     atomic_int healthy;
-    uv_async_t async;                 /* loop handle */
-    uv_timer_t retention;             /* daily pruning (loop handle, unreferenced) */
-    int retention_text_days;          /* 0 = keep transcripts */
-    int retention_rows_days;          /* 0 = keep KPI rows */
-    store_stats_t stats;              /* guarded by mu */
-    store_metrics_t *metrics;         /* borrowed, may be NULL */
-    store_db_t *readers[READER_POOL]; /* idle read connections, guarded by mu */
+    uv_async_t async;                   /* loop handle */
+    uv_timer_t retention;               /* daily pruning (loop handle, unreferenced) */
+    int retention_text_days;            /* 0 = keep transcripts */
+    int retention_rows_days;            /* 0 = keep KPI rows */
+    store_stats_t stats;                /* guarded by mu */
+    _Atomic(store_metrics_t *) metrics; /* borrowed, may be NULL; set while the writer runs */
+    store_db_t *readers[READER_POOL];   /* idle read connections, guarded by mu */
     int n_readers;
     int inflight; /* thread-pool reads not yet completed (loop thread) */
     int closed;   /* handles closed, of 2 (loop thread) */
