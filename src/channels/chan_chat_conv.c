@@ -197,7 +197,20 @@ typedef struct turn_s {
     chat_conv_t *conv;
     chat_turn_cb cb;
     void *data;
+    uint64_t user_seq; /* the user's entry, 0 for an event */
 } turn_t;
+
+/* The input rails may have redacted the user's text (card numbers, emails):
+ * the transcript keeps the redacted text, never the original. The echo that
+ * went out at once carried what the user typed, to the user's own sockets. */
+static void redact_user_entry(chat_conv_t *cv, uint64_t seq, const guard_result_t *g)
+{
+    json_t *e = seq ? chat__conv_entry(cv, seq) : NULL;
+    if (e == NULL || g->action != GUARD_REDACT || g->text == NULL)
+        return;
+    json_object_set_new(e, "text", json_stringn(g->text, g->text_len));
+    json_object_set_new(e, "redacted", json_true());
+}
 
 static void record(chat_conv_t *cv, const brain_out_t *o, chat_result_t *r)
 {
@@ -225,9 +238,10 @@ static void on_turn_done(const runtime_turn_out_t *out)
     chat_result_t r = {.error = out->error, .message = out->error_msg ? out->error_msg : ""};
     cv->pending--;
     chat__ws_typing(cv, 0);
-    if (out->error == 0 && out->out != NULL)
+    if (out->error == 0 && out->out != NULL) {
+        redact_user_entry(cv, t->user_seq, &out->out->guard_in);
         record(cv, out->out, &r);
-    else
+    } else
         r.from_seq = r.to_seq = cv->next_seq;
     if (out->error != 0)
         LOG_WARN("event=chat_turn_failed conversation=%s error=%s", cv->id,
@@ -257,7 +271,7 @@ int chat__turn(chat_t *c, chat_conv_t *cv, brain_event_t ev, const char *text, s
     cv->pending++;
     c->turns++;
     if (ev == BRAIN_EV_MESSAGE)
-        chat__conv_user(c, cv, text, len, client_id);
+        t->user_seq = chat__conv_user(c, cv, text, len, client_id);
     chat__ws_typing(cv, 1);
     return 0;
 }

@@ -150,6 +150,18 @@ def test_handoff_and_end():
         assert t["status"] == "ended" and t["messages"][-1]["type"] == "end", t
 
 
+def test_transcript_keeps_redacted_text():
+    with daemon() as d:
+        wait_flows(d)
+        conv = start(d)["conversation"]
+        status, reply = say(d, conv, "my card is 4111 1111 1111 1111 and my email is ada@example.com")
+        assert status == 200, reply
+        status, t = d.json("GET", "/v1/chat/conversations/" + conv, headers=auth())
+        user = [m for m in t["messages"] if m.get("from") == "user"][0]
+        assert "4111" not in json.dumps(t) and "ada@example.com" not in json.dumps(t), t
+        assert user.get("redacted") is True, user
+
+
 def test_authentication_failures():
     with daemon() as d:
         cases = [
