@@ -182,6 +182,9 @@ static int is_start(const char *s, size_t p)
         return 1;
     if (c >= 0x80 && (c & 0xC0) == 0x80)
         return 0; /* inside a multi-byte character */
+    if (ent__is_digit(c) && (prev == '.' || prev == ':' || prev == '/') && p >= 2 &&
+        ent__is_digit((unsigned char)s[p - 2]))
+        return 0; /* inside "1.2.3" or "12:30:45": a number only as a whole */
     return !ent__is_word_byte(prev);
 }
 

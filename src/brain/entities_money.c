@@ -66,6 +66,8 @@ static const char *resolve(const ent__scan_t *sc, const char *code)
 /* A currency symbol at p: returns its end and sets *code, or 0. */
 static size_t symbol_at(const ent__scan_t *sc, size_t p, const char **code)
 {
+    if (p >= sc->len || !memchr("$UCA\xC2\xE2", sc->s[p], 6))
+        return 0; /* the first bytes of every symbol */
     for (size_t i = 0; i < sizeof(symbols) / sizeof(symbols[0]); i++) {
         size_t n = strlen(symbols[i].text);
         if (p + n <= sc->len && memcmp(sc->s + p, symbols[i].text, n) == 0) {
@@ -80,9 +82,11 @@ static size_t symbol_at(const ent__scan_t *sc, size_t p, const char **code)
 /* An ISO code at p (any case) ending at a word end or right before a digit. */
 static size_t code_at(const ent__scan_t *sc, size_t p, const char **code)
 {
-    if (p + 3 > sc->len)
+    if (p + 3 > sc->len || !ent__is_alpha((unsigned char)sc->s[p]))
         return 0;
     for (int i = 0; codes[i]; i++) {
+        if ((sc->s[p] | 0x20) != codes[i][0])
+            continue;
         int ok = 1;
         for (int k = 0; k < 3 && ok; k++)
             ok = (sc->s[p + (size_t)k] | 0x20) == codes[i][k] &&
@@ -123,7 +127,24 @@ static void fill(const ent__scan_t *sc, double v, const char *code, ent_t *out)
     snprintf(out->value, sizeof(out->value), minor ? "%.2f" : "%.0f", v);
 }
 
-/* "$12.50", "£ 5", "EUR 30", "eur30". */
+/* After the digits of an amount: a decimal comma with two digits ("12,50
+ * EUR") and a thousands "k" ("$5k"). Returns the new end. */
+static size_t amount_tail(const ent__scan_t *sc, size_t end, double *v)
+{
+    const unsigned char *s = (const unsigned char *)sc->s;
+    if (end + 2 < sc->len && s[end] == ',' && ent__is_digit(s[end + 1]) &&
+        ent__is_digit(s[end + 2]) && (end + 3 >= sc->full || !ent__is_digit(s[end + 3]))) {
+        *v = *v + ((s[end + 1] - '0') * 10 + (s[end + 2] - '0')) / 100.0;
+        end += 3;
+    }
+    if (end < sc->len && (s[end] == 'k' || s[end] == 'K') && ent__word_end_ok(sc, end + 1)) {
+        *v *= 1000;
+        end++;
+    }
+    return end;
+}
+
+/* "$12.50", "£ 5", "EUR 30", "eur30", "$5k". */
 static size_t prefixed(const ent__scan_t *sc, size_t p, ent_t *out)
 {
     const char *code = NULL;
@@ -137,7 +158,10 @@ static size_t prefixed(const ent__scan_t *sc, size_t p, ent_t *out)
         return 0;
     double v;
     size_t end = ent__amount(sc, q, &v);
-    if (end == 0 || !ent__word_end_ok(sc, end))
+    if (end == 0)
+        return 0;
+    end = amount_tail(sc, end, &v);
+    if (!ent__word_end_ok(sc, end))
         return 0;
     fill(sc, v, code, out);
     return end;
@@ -181,6 +205,8 @@ static size_t suffixed(const ent__scan_t *sc, size_t p, ent_t *out)
     if (end == 0)
         return 0;
     int digits = ent__is_digit((unsigned char)sc->s[p]);
+    if (digits)
+        end = amount_tail(sc, end, &v);
     size_t q = ent__skip_ws(sc, end);
     if (!digits && q == end)
         return 0;

@@ -64,7 +64,8 @@ static size_t take_word(const ent__scan_t *sc, size_t p, words_state_t *st)
         (ord = 1, i = ent__word_in(sc, p, tens_ord, &end)) >= 0) {
         if (st->kind != K_NONE && st->kind != K_HUNDRED && st->kind != K_SCALE)
             return 0;
-        st->current += 20 + 10 * (i % 8);
+        static const int tens_value[] = {20, 30, 40, 50, 60, 70, 80, 90, 40};
+        st->current += tens_value[i];
         st->kind = K_TENS;
         st->ordinal = ord;
         return end;
@@ -261,6 +262,35 @@ static int continues_token(const ent__scan_t *sc, size_t end)
     return (c == ':' || c == '/' || c == '.') && ent__is_digit((unsigned char)sc->s[end + 1]);
 }
 
+/* "two point five", "one point zero five": digits said one by one. */
+static size_t point_digits(const ent__scan_t *sc, size_t end, double *v)
+{
+    size_t r = ent__skip_ws(sc, end), e;
+    if (r == end || !(e = ent__word(sc, r, "point")))
+        return end;
+    double scale = 0.1, frac = 0;
+    size_t last = 0;
+    for (int n = 0; n < 12; n++) {
+        r = ent__skip_ws(sc, e);
+        if (r == e)
+            break;
+        size_t we = 0;
+        int i = ent__word_in(sc, r, units, &we);
+        if (i < 0 || i > 9) {
+            if ((we = ent__word(sc, r, "oh")) == 0)
+                break;
+            i = 0;
+        }
+        frac += i * scale;
+        scale /= 10;
+        e = last = we;
+    }
+    if (last == 0)
+        return end;
+    *v += frac;
+    return last;
+}
+
 static const char *const after_one_not_number[] = {
     "the", "this", "that", "which", "each", "every", "any", "no", "little", "other", NULL,
 };
@@ -295,6 +325,7 @@ size_t ent__rec_number(const ent__scan_t *sc, size_t p, ent_t *out)
         end = ent__number_words(sc, q, &v, &ord);
         if (end == 0 || ord)
             return 0;
+        end = point_digits(sc, end, &v);
         if (end - q == 3 && v == 1 && q == p) { /* a lone "one": "the other one" */
             char prev[16];
             ent__prev_word(sc, p, prev, sizeof(prev));

@@ -249,10 +249,68 @@ static size_t spoken(const ent__scan_t *sc, size_t p, ent_t *out)
     return emit(h, m, mer, end, out);
 }
 
+/* A duration in minutes: "2 hours", "an hour", "half an hour", "30 minutes",
+ * "45 mins". Returns the end or 0. */
+static size_t duration(const ent__scan_t *sc, size_t p, int *minutes)
+{
+    static const char *const hour_words[] = {"hour", "hours", "hr", "hrs", NULL};
+    static const char *const minute_words[] = {"minute", "minutes", "min", "mins", NULL};
+    size_t q = p, e;
+    int n = 0, half = 0;
+    if ((e = ent__word(sc, q, "half"))) {
+        half = 1; /* "half an hour" */
+        q = ent__skip_ws(sc, e);
+        if (q == e)
+            return 0;
+    }
+    if ((e = ent__word(sc, q, "a")) || (e = ent__word(sc, q, "an")))
+        n = 1;
+    else if (half || (e = ent__small_number(sc, q, 999, &n)) == 0)
+        return 0;
+    q = ent__skip_ws(sc, e);
+    if (q == e)
+        return 0;
+    if (ent__word_in(sc, q, hour_words, &e) >= 0) {
+        *minutes = half ? 30 : n * 60;
+        return e;
+    }
+    if (!half && ent__word_in(sc, q, minute_words, &e) >= 0) {
+        *minutes = n;
+        return e;
+    }
+    return 0;
+}
+
+/* "in 2 hours", "in half an hour", "30 minutes from now": the reference time
+ * plus the duration, wrapping at midnight. */
+static size_t relative(const ent__scan_t *sc, size_t p, ent_t *out)
+{
+    const ent_ctx_t *c = sc->ctx;
+    if (c == NULL || c->hour < 0 || c->hour > 23 || c->minute < 0 || c->minute > 59)
+        return 0;
+    int minutes;
+    size_t e, q, end;
+    if ((e = ent__word(sc, p, "in")) || (e = ent__word(sc, p, "within"))) {
+        q = ent__skip_ws(sc, e);
+        if (q == e || (end = duration(sc, q, &minutes)) == 0)
+            return 0;
+    } else {
+        if ((e = duration(sc, p, &minutes)) == 0)
+            return 0;
+        q = ent__skip_ws(sc, e);
+        size_t e2 = q > e ? ent__word(sc, q, "from") : 0;
+        size_t r = e2 ? ent__skip_ws(sc, e2) : 0;
+        if (e2 == 0 || r == e2 || (end = ent__word(sc, r, "now")) == 0)
+            return 0;
+    }
+    int t = (c->hour * 60 + c->minute + minutes) % (24 * 60);
+    return emit(t / 60, t % 60, MER_NONE, end, out);
+}
+
 size_t ent__rec_time(const ent__scan_t *sc, size_t p, ent_t *out)
 {
     static size_t (*const fns[])(const ent__scan_t *, size_t, ent_t *) = {digital, named, past_to,
-                                                                          spoken};
+                                                                          spoken, relative};
     size_t best = 0;
     for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
         ent_t e = *out;

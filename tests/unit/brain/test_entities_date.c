@@ -51,6 +51,11 @@ static void test_dates_named(void **state)
     DATE("February 29", "2028-02-29"); /* the next leap year */
     DATE("29 February 2027", "-");
     DATE("may I ask", "-");
+    DATE("the 3rd of march at 10am", "2027-03-03");
+    DATE("Monday, December 7th at 9:30", "2026-12-07");
+    DATE("on the 4th of july 2027", "2027-07-04");
+    DATE("I was born on 04/07/1985", "1985-04-07");
+    DATE("in a fortnight", "2026-12-13");
 }
 
 static void test_dates_relative(void **state)
@@ -144,10 +149,28 @@ static void test_times(void **state)
     TIME("3 o'clock in the afternoon", "15:00");
     TIME("seven thirty in the evening", "19:30");
     TIME("14h30", "14:30");
+    TIME("between 9am and 5pm", "09:00");
+    TIME("twenty five minutes to six", "05:35");
+    TIME("5 past 7", "07:05");
+    TIME("half past 7 in the evening", "19:30");
+    TIME("12 noon", "12:00");
     TIME("25:00", "-");
     TIME("13pm", "13:00");
     TIME("13am", "-");
     TIME("2.5", "-");
+}
+
+static void test_relative_times(void **state)
+{
+    ent_ctx_t ctx = ref_ctx(); /* 10:15 */
+    TIME("in 2 hours", "12:15");
+    TIME("in an hour", "11:15");
+    TIME("in half an hour", "10:45");
+    TIME("in 45 mins", "11:00");
+    TIME("30 minutes from now", "10:45");
+    TIME("in 20 hours", "06:15"); /* wraps at midnight */
+    TIME("2 hours", "-");
+    assert_string_equal(find_in(ENT_TIME, "in 2 hours", NULL), "-");
 }
 
 static void test_dates_and_times_together(void **state)
@@ -162,13 +185,10 @@ static void test_dates_and_times_together(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dates_numeric),
-        cmocka_unit_test(test_dates_named),
-        cmocka_unit_test(test_dates_relative),
-        cmocka_unit_test(test_weekdays),
-        cmocka_unit_test(test_rollover_and_leap),
-        cmocka_unit_test(test_times),
-        cmocka_unit_test(test_dates_and_times_together),
+        cmocka_unit_test(test_dates_numeric),     cmocka_unit_test(test_dates_named),
+        cmocka_unit_test(test_dates_relative),    cmocka_unit_test(test_weekdays),
+        cmocka_unit_test(test_rollover_and_leap), cmocka_unit_test(test_times),
+        cmocka_unit_test(test_relative_times),    cmocka_unit_test(test_dates_and_times_together),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

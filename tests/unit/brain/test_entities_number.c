@@ -37,6 +37,11 @@ static void test_numbers_digits(void **state)
     NUM("no digits here", "-");
     NUM("", "-");
     NUM("abc123", "-");
+    NUM("5kg", "-");
+    NUM("version 1.2.3", "-"); /* not "2.3" */
+    NUM("room 101", "101");
+    NUM("order #12345", "12345");
+    NUM("5-10 people", "5");
 }
 
 static void test_numbers_words(void **state)
@@ -52,6 +57,10 @@ static void test_numbers_words(void **state)
     NUM("zero", "0");
     NUM("Seven", "7");
     NUM("negative twelve", "-12");
+    NUM("fourty two", "42");
+    NUM("ninety-nine point five", "99.5");
+    NUM("two point zero five", "2.05");
+    NUM("one point", "1");
     NUM("someone", "-");
     NUM("a dog", "-");
 }
@@ -97,6 +106,14 @@ static void test_money(void **state)
     MONEY("¥500", "500 JPY");
     MONEY("US$20", "20.00 USD");
     MONEY("$2 million", "2000000.00 USD");
+    MONEY("$5k", "5000.00 USD");
+    MONEY("5k dollars", "5000.00 USD");
+    MONEY("12,50 EUR", "12.50 EUR"); /* decimal comma */
+    MONEY("€12,50", "12.50 EUR");
+    MONEY("1,000 USD", "1000.00 USD");
+    MONEY("20 pence", "0.20 GBP");
+    MONEY("C$5", "5.00 CAD");
+    MONEY("can I get a refund of $45.99?", "45.99 USD");
     MONEY("12 apples", "-");
     MONEY("ABC 30", "-");
     ent_ctx_t cad = ref_ctx();
