@@ -3,11 +3,15 @@
 // serving the example flows and the airline backend stub: open the demo
 // page, click a quick reply, type a message, see the bot's replies, reload
 // and see the conversation resumed (same messages, once each, in order),
-// carry on after the reload, and check the page at a phone's width.
+// carry on after the reload, and check the page at a phone's width. Then a
+// shop's page on another origin embeds it with one script tag: the launcher
+// opens and closes it from the keyboard and a conversation runs there too,
+// while a page from an origin that is not allowed gets no conversation.
 // Screenshots go to tests/e2e/artifacts/ (not committed).
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -34,9 +38,9 @@ function startBackend() {
   });
 }
 
-function startDaemon(backendUrl, tmp) {
+function startDaemon(backendUrl, tmp, allowed) {
   const cfg = path.join(tmp, 'chorusd.json');
-  writeFileSync(cfg, JSON.stringify({}));
+  writeFileSync(cfg, JSON.stringify({ chat: { allowed_origins: allowed } }));
   const proc = spawn(process.env.CHORUSD || 'build/chorusd',
     ['--listen', '127.0.0.1:0', '--data-dir', tmp, '--config', cfg, '--flows', path.join(SRC, 'flows')],
     { cwd: tmp, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CHORUS_BACKEND_URL: backendUrl } });
@@ -83,11 +87,64 @@ async function waitBot(page, count, containing) {
   }, [count, containing], { timeout: 20000 });
 }
 
+// A site on another loopback port whose page embeds the widget with one tag.
+function startShop(widgetUrlOf) {
+  const page = (widgetUrl) => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title></head>
+<body><h1>Shop</h1><p>Our products.</p>
+<script src="${widgetUrl}" data-title="Help" defer></script></body></html>`;
+  const srv = http.createServer((req, res) => {
+    res.writeHead(req.url === '/' ? 200 : 404, { 'Content-Type': 'text/html; charset=utf-8' });
+    res.end(req.url === '/' ? page(widgetUrlOf()) : '');
+  });
+  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve(srv)));
+}
+
+async function embedded(context, shop, blocked) {
+  const page = await context.newPage();
+  await page.setViewportSize({ width: 1024, height: 800 });
+  await page.goto(`http://localhost:${shop.address().port}/`);
+  const launcher = page.getByRole('button', { name: 'Help' });
+  await launcher.waitFor();
+  assert.equal(await launcher.getAttribute('aria-expanded'), 'false');
+  assert.equal(await page.locator('.chorus-chat__panel').isVisible(), false);
+  // keyboard only: focus the launcher, open with Enter
+  await launcher.focus();
+  await page.keyboard.press('Enter');
+  assert.equal(await launcher.getAttribute('aria-expanded'), 'true');
+  await waitBot(page, 1, 'How can I help');
+  const input = page.getByLabel('Type your message');
+  assert.ok(await input.evaluate((e) => e === document.activeElement), 'focus moves to the input');
+  await input.fill('hello');
+  await page.keyboard.press('Enter');
+  await waitBot(page, 2);
+  await page.screenshot({ path: path.join(ARTIFACTS, 'widget-embedded.png') });
+  // Escape closes it and gives focus back to the launcher
+  await page.keyboard.press('Escape');
+  assert.equal(await launcher.getAttribute('aria-expanded'), 'false');
+  assert.ok(await launcher.evaluate((e) => e === document.activeElement), 'focus returns to the launcher');
+  await page.close();
+
+  // an origin that is not in chat.allowed_origins: the upgrade is refused
+  const other = await context.newPage();
+  await other.goto(`http://127.0.0.1:${blocked.address().port}/`);
+  await other.getByRole('button', { name: 'Help' }).click();
+  await other.waitForFunction(() => /Offline/.test(document.querySelector('.chorus-chat__conn').textContent),
+    null, { timeout: 20000 });
+  assert.equal(await other.locator('.chorus-chat__msg').count(), 0);
+  await other.close();
+  console.log('ok   widget embedded on another origin: launcher, keyboard, allowed origins only');
+}
+
 async function run() {
   mkdirSync(ARTIFACTS, { recursive: true });
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'chorus-e2e-'));
   const backend = await startBackend();
-  const daemon = await startDaemon(backend.url, tmp);
+  let widgetUrl = '';
+  const shop = await startShop(() => widgetUrl);
+  const blocked = await startShop(() => widgetUrl);
+  // the shop's page is opened as http://localhost:PORT: allow exactly that origin
+  const daemon = await startDaemon(backend.url, tmp, `http://localhost:${shop.address().port}`);
+  widgetUrl = `http://127.0.0.1:${daemon.port}/widget.js`;
   const profile = mkdtempSync(path.join(os.tmpdir(), 'chorus-chromium-'));
   let context;
   try {
@@ -155,10 +212,13 @@ async function run() {
 
     assert.deepEqual(consoleErrors, [], 'console errors');
     console.log('ok   widget: choice, typed message, reply, reload resumes, mobile');
+    await embedded(context, shop, blocked);
   } finally {
     if (context) await context.close();
     rmSync(profile, { recursive: true, force: true });
     backend.kill();
+    shop.close();
+    blocked.close();
     await stopDaemon(daemon);
     rmSync(tmp, { recursive: true, force: true });
   }
