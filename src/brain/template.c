@@ -368,6 +368,12 @@ void brain__tpl_render(const brain_flowset_t *fs, const brain_conv_t *conv,
         }
         char tmp[512], val[1024];
         const char *v = ref_value(fs, conv, tc, p, tmp, sizeof(tmp));
+        if (p->n_filters == 0) { /* the common case: no copy */
+            if (v != NULL)
+                escape_into(out, v, strlen(v),
+                            (p->ref == TPL_REF_VAR && esc == TPL_ESC_URL) ? TPL_ESC_NONE : esc);
+            continue;
+        }
         snprintf(val, sizeof(val), "%s", v ? v : "");
         /* variables are operator-written (base URLs): never percent-encoded */
         tpl_escape_t e = (p->ref == TPL_REF_VAR && esc == TPL_ESC_URL) ? TPL_ESC_NONE : esc;
