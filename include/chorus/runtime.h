@@ -36,6 +36,7 @@
 
 #include "chorus/brain.h"
 #include "chorus/core.h"
+#include "chorus/store.h"
 
 typedef struct runtime_s runtime_t;
 typedef struct runtime_turn_out_s runtime_turn_out_t;
@@ -59,16 +60,23 @@ typedef struct runtime_options_s {
      * NULL: the output is dropped. */
     runtime_done_cb on_idle_end;
     void *idle_data;
+    /* Persistence (borrowed; both may be NULL): with a store, every turn's
+     * rows (transcript, events, state, outcome) go out as one batch and the
+     * done callback runs once they are durable; a conversation missing from
+     * memory is restored from the store before its turn. */
+    store_t *store;
+    store_metrics_t *metrics; /* Prometheus families updated per turn */
 } runtime_options_t;
 
 typedef struct runtime_turn_in_s {
-    const char *key;         /* conversation key, e.g. "web:3f9c"; borrowed, copied */
-    brain_channel_t channel; /* the adapter's channel: picks message variants */
-    brain_event_t event;     /* BRAIN_EV_MESSAGE or BRAIN_EV_START */
-    const char *text;        /* UTF-8 user text (or DTMF digits); borrowed, copied */
-    size_t len;              /* bytes of text */
-    const char *intent;      /* explicit intent from a button payload; NULL = route the text */
-    int64_t now_us;          /* wall clock of the input; 0 = now */
+    const char *key;             /* conversation key, e.g. "web:3f9c"; borrowed, copied */
+    brain_channel_t channel;     /* the adapter's channel: picks message variants */
+    brain_event_t event;         /* BRAIN_EV_MESSAGE or BRAIN_EV_START */
+    const char *text;            /* UTF-8 user text (or DTMF digits); borrowed, copied */
+    size_t len;                  /* bytes of text */
+    const char *intent;          /* explicit intent from a button payload; NULL = route the text */
+    int64_t now_us;              /* wall clock of the input; 0 = now */
+    const char *adapter_version; /* channel adapter version for the transcript; may be NULL */
 } runtime_turn_in_t;
 
 struct runtime_turn_out_s {

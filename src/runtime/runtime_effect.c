@@ -40,8 +40,22 @@ static void effect_finish(rt_turn_t *t, brain_effect_result_t *res)
     runtime_t *rt = t->rt;
     res->latency_ms = (uint32_t)((core_now_us() - t->effect_start_us) / 1000);
     effect_log(t, res);
-    if (res->error != 0 || res->status >= 500)
+    const brain_effect_t *e = &t->out.effect;
+    int failed = res->error != 0 || res->status >= 500;
+    if (failed) {
         rt->stats.effect_errors++;
+        t->fail_kind = e->kind == BRAIN_EFFECT_LLM ? "llm" : "action";
+    }
+    if (t->n_fx < sizeof(t->fx) / sizeof(t->fx[0])) {
+        t->fx[t->n_fx].kind = (uint8_t)e->kind;
+        t->fx[t->n_fx].node = e->node;
+        t->fx[t->n_fx].status = res->status;
+        t->fx[t->n_fx].error = res->error;
+        t->fx[t->n_fx].ms = res->latency_ms;
+        t->n_fx++;
+    }
+    t->tokens_in += res->prompt_tokens;
+    t->tokens_out += res->completion_tokens;
     t->attempt = 0;
     rt_turn_resume(t, res);
 }

@@ -20,6 +20,9 @@ struct rt_conv_s {
     rt_turn_t *qtail;
     uint32_t queued; /* length of the queue */
     uint32_t hash;   /* of key */
+    uint32_t seq;    /* transcript rows written so far (store seq numbers) */
+    uint8_t loading; /* its saved state is being read from the store */
+    uint8_t stored;  /* its start row is in the store */
     brain_conv_t state;
     char key[]; /* NUL-terminated */
 };
@@ -61,6 +64,23 @@ struct rt_turn_s {
     uv_timer_t backoff;      /* waits between attempts */
     int backoff_active;      /* the timer is initialised (must be closed) */
     uint64_t effect_start_us;
+    uint8_t channel;       /* brain_channel_t of the input */
+    uint8_t durable_wait;  /* its batch is with the store; freed by the store's callback */
+    uint8_t has_saved;     /* saved holds the pre-turn state (store rollback) */
+    uint8_t n_fx;          /* effects recorded in fx */
+    brain_conv_t saved;    /* the conversation before the turn */
+    uint32_t seq_before;   /* conv->seq before the turn */
+    char *adapter_version; /* owned copy, may be NULL */
+    int tokens_in;         /* LLM usage during the turn */
+    int tokens_out;
+    const char *fail_kind; /* "action" | "llm" when an effect failed, else NULL */
+    struct {
+        uint8_t kind;     /* brain_effect_kind_t */
+        const char *node; /* borrowed from the flowset */
+        int status;       /* HTTP status, 0 when none */
+        int error;        /* 0 or the effect's error */
+        uint32_t ms;      /* latency */
+    } fx[4];              /* the first effects of the turn, for the store's events */
 };
 
 struct runtime_s {
@@ -75,11 +95,12 @@ struct runtime_s {
     rt_table_t table;
     rt_turn_t *ready_head; /* turns to run on the next idle tick */
     rt_turn_t *ready_tail;
-    rt_turn_t *alive; /* every turn not yet finished */
-    uv_idle_t kick;   /* runs the ready list outside the caller's stack */
-    uv_timer_t sweep; /* idle timeouts */
-    int open_handles; /* handles not yet closed */
-    int loading;      /* a load is on the thread pool */
+    rt_turn_t *alive;  /* every turn not yet finished */
+    uv_idle_t kick;    /* runs the ready list outside the caller's stack */
+    uv_timer_t sweep;  /* idle timeouts */
+    int open_handles;  /* handles not yet closed */
+    int store_pending; /* state loads and batches the store still owes a callback */
+    int loading;       /* a load is on the thread pool */
     int closing;
     int http_open; /* net_client not yet closed */
     runtime_closed_cb closed;
@@ -97,5 +118,18 @@ void rt_turn_fail(rt_turn_t *t, int error, const char *msg);
 /* runtime_turn.c: a handle of the runtime closed. */
 void rt_handle_closed(uv_handle_t *h);
 void rt_maybe_free(runtime_t *rt);
+
+/* runtime_store.c: reads conv's saved state before its first turn; the
+ * queued turns start when it arrives (rt_conv_loaded). Returns 0 or an error
+ * (then conv is not loading). */
+int rt_store_load(runtime_t *rt, rt_conv_t *conv);
+/* Sends t's rows as one batch; rt_turn_durable(t, status) runs when the
+ * store answers. Returns 0, or an error (nothing was sent). */
+int rt_store_commit(rt_turn_t *t);
+/* runtime_turn.c: the store answered for t's batch. */
+void rt_turn_durable(rt_turn_t *t, int status);
+/* runtime_turn.c: conv's saved state was applied (status 0) or could not be
+ * read (status < 0: its queued turns fail with CORE_ERR_BUSY). */
+void rt_conv_loaded(runtime_t *rt, rt_conv_t *conv, int status);
 
 #endif

@@ -26,6 +26,9 @@ static void turn_free(rt_turn_t *t)
     brain_out_dispose(&t->out);
     free(t->text);
     free(t->intent);
+    free(t->adapter_version);
+    if (t->has_saved)
+        brain_conv_dispose(&t->saved);
     if (t->backoff_active)
         uv_close((uv_handle_t *)&t->backoff, on_turn_timer_closed);
     else
@@ -95,6 +98,9 @@ static rt_turn_t *turn_new(runtime_t *rt, rt_conv_t *conv, const runtime_turn_in
         t->intent = core_xstrdup(in->intent);
         t->in.intent = t->intent;
     }
+    t->channel = event == BRAIN_EV_TIMEOUT ? conv->state.channel : (uint8_t)in->channel;
+    if (in && in->adapter_version)
+        t->adapter_version = core_xstrdup(in->adapter_version);
     reference_date(t->in.now_us, &t->in.ref);
     brain_out_init(&t->out);
     t->anext = rt->alive;
@@ -108,7 +114,7 @@ static rt_turn_t *turn_new(runtime_t *rt, rt_conv_t *conv, const runtime_turn_in
 /* Starts t on its conversation now, or queues it behind the turn in flight. */
 static void conv_submit(rt_conv_t *conv, rt_turn_t *t)
 {
-    if (conv->running == NULL) {
+    if (conv->running == NULL && !conv->loading) {
         conv->running = t;
         ready_push(t->rt, t);
         return;
@@ -169,7 +175,79 @@ static void turn_finish(rt_turn_t *t, int error, const char *msg)
         conv_advance(rt, conv);
     if (t->done)
         t->done(&o);
+    if (t->durable_wait) {
+        /* Shutdown answered it; the store still owes its callback, which frees it. */
+        t->done = NULL;
+        t->conv = NULL;
+        return;
+    }
     turn_free(t);
+}
+
+/* Puts the conversation back as it was before t (its batch was refused). */
+static void turn_rollback(rt_turn_t *t)
+{
+    rt_conv_t *conv = t->conv;
+    if (!t->has_saved || conv == NULL)
+        return;
+    brain_conv_dispose(&conv->state);
+    conv->state = t->saved;
+    t->has_saved = 0;
+    conv->seq = t->seq_before;
+}
+
+/* A finished turn: with a store its rows go out first and the channel hears
+ * back once they are durable, so an acknowledged turn is never lost. */
+static void turn_complete(rt_turn_t *t)
+{
+    runtime_t *rt = t->rt;
+    if (rt->opts.store == NULL || rt->closing) {
+        turn_finish(t, 0, "");
+        return;
+    }
+    if (rt_store_commit(t) == 0) {
+        t->durable_wait = 1;
+        rt->store_pending++;
+        return;
+    }
+    turn_rollback(t);
+    turn_finish(t, CORE_ERR_BUSY, "the store is not accepting writes");
+}
+
+void rt_turn_durable(rt_turn_t *t, int status)
+{
+    runtime_t *rt = t->rt;
+    rt->store_pending--;
+    t->durable_wait = 0;
+    if (t->conv == NULL) { /* answered by shutdown already */
+        turn_free(t);
+        rt_maybe_free(rt);
+        return;
+    }
+    if (status != 0) {
+        turn_rollback(t);
+        turn_finish(t, CORE_ERR_BUSY, "the store could not write the turn");
+        return;
+    }
+    t->conv->stored = 1;
+    turn_finish(t, 0, "");
+}
+
+void rt_conv_loaded(runtime_t *rt, rt_conv_t *conv, int status)
+{
+    conv->loading = 0;
+    if (status == 0) {
+        conv_advance(rt, conv);
+        return;
+    }
+    while (conv->qhead != NULL) {
+        rt_turn_t *t = conv->qhead;
+        conv->qhead = t->next;
+        conv->queued--;
+        turn_finish(t, CORE_ERR_BUSY, "the store could not read the conversation");
+    }
+    conv->qtail = NULL;
+    rt_table_remove(&rt->table, conv);
 }
 
 static void turn_step(rt_turn_t *t, int rc)
@@ -178,7 +256,7 @@ static void turn_step(rt_turn_t *t, int rc)
         t->attempt = 0;
         rt_effect_start(t);
     } else if (rc == BRAIN_DONE) {
-        turn_finish(t, 0, "");
+        turn_complete(t);
     } else {
         char msg[96];
         snprintf(msg, sizeof(msg), "brain failed: %s", core_strerror(rc));
@@ -207,6 +285,18 @@ static void turn_run(rt_turn_t *t)
     rt_conv_t *conv = t->conv;
     t->run_us = core_now_us();
     conv_migrate(t->rt, conv);
+    if (t->rt->opts.store != NULL) {
+        /* The pre-turn state, to roll back to if the store refuses the turn. */
+        t->saved = conv->state;
+        t->saved.slots = NULL;
+        t->saved.slots_cap = conv->state.slots_len;
+        if (conv->state.slots_len > 0) {
+            t->saved.slots = core_xmalloc(conv->state.slots_len);
+            memcpy(t->saved.slots, conv->state.slots, conv->state.slots_len);
+        }
+        t->has_saved = 1;
+        t->seq_before = conv->seq;
+    }
     turn_step(t, brain_turn(conv->fs, &conv->state, &t->in, &t->out));
 }
 
@@ -258,6 +348,15 @@ int runtime_turn(runtime_t *rt, const runtime_turn_in_t *in, runtime_done_cb don
         conv->fs = brain_flowset_ref(rt->fs);
         brain_conv_init(&conv->state, conv->fs, in->channel,
                         in->now_us ? in->now_us : core_wall_us());
+        /* Not in memory: maybe in the store (evicted, or a restart). A start
+         * event always opens a new conversation, so it skips the read. */
+        if (rt->opts.store != NULL && in->event == BRAIN_EV_MESSAGE) {
+            if (rt_store_load(rt, conv) != 0) {
+                rt_table_remove(&rt->table, conv);
+                return core_err_set(err, CORE_ERR_BUSY, "the store is not answering");
+            }
+            conv->loading = 1;
+        }
     } else if (conv->running != NULL && conv->queued >= rt->opts.max_queued_turns) {
         return core_err_set(err, CORE_ERR_BUSY,
                             "conversation has %u turns waiting; try again shortly", conv->queued);
@@ -277,7 +376,7 @@ static void sweep_one(rt_conv_t *conv, void *arg)
 {
     sweep_ctx_t *s = arg;
     runtime_t *rt = s->rt;
-    if (conv->running != NULL)
+    if (conv->running != NULL || conv->loading)
         return;
     const brain_conv_t *st = &conv->state;
     if (st->status == BRAIN_ST_ENDED) {
@@ -379,7 +478,8 @@ void runtime_stats(const runtime_t *rt, runtime_stats_t *out)
 
 void rt_maybe_free(runtime_t *rt)
 {
-    if (!rt->closing || rt->open_handles > 0 || rt->loading || rt->http_open)
+    if (!rt->closing || rt->open_handles > 0 || rt->loading || rt->http_open ||
+        rt->store_pending > 0)
         return;
     runtime_closed_cb closed = rt->closed;
     void *data = rt->closed_data;

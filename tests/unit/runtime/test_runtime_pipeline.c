@@ -6,7 +6,9 @@
  * LLM request/response handling, idle sweeping, the model cache, failed
  * reloads and shutdown with work in flight.
  *
- * The stand-in brain reads the user text as a command:
+ * Every brain function the runtime calls is defined here (so none of the
+ * real brain's objects is linked in); a new call in src/runtime needs its
+ * stand-in below. The stand-in brain reads the user text as a command:
  *   "http URL [retries [backoff_ms [timeout_ms]]]"  one GET effect
  *   "llm BASE [KEYVAR]"  one chat completion (POST BASE/chat/completions)
  *   "end"                ends the conversation
@@ -138,6 +140,28 @@ int brain_conv_migrate(const brain_flowset_t *from, const brain_flowset_t *to, b
                        core_err_t *err)
 {
     c->version = to->version;
+    return 0;
+}
+
+const char *brain_channel_name(brain_channel_t ch)
+{
+    return ch == BRAIN_CH_CHAT ? "chat" : "default";
+}
+
+const char *guard_action_name(guard_action_t a)
+{
+    return "allow";
+}
+
+int brain_conv_to_json(const brain_flowset_t *fs, const brain_conv_t *c, core_buf_t *out)
+{
+    return core_buf_printf(out, "{\"turns\":%u}", c->turns);
+}
+
+int brain_conv_from_json(const brain_flowset_t *fs, const char *json, size_t len, brain_conv_t *c,
+                         core_err_t *err)
+{
+    brain_conv_init(c, fs, BRAIN_CH_CHAT, 0);
     return 0;
 }
 

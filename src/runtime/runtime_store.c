@@ -1,0 +1,316 @@
+/* Persistence of turns: one store batch per turn (conversation start,
+ * the user's and the bot's transcript rows, effect/handoff/guardrail events,
+ * the conversation's state, its outcome and CSAT), committed by the store's
+ * writer thread before the channel is answered; and the restore of a
+ * conversation that is not in memory. Metrics are updated here too, on the
+ * loop, without waiting. See docs/runtime.md and docs/store.md. */
+#define LOG_MODULE "runtime"
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/runtime_int.h"
+
+/* The saved state wraps the brain's JSON with the runtime's own counter:
+ * {"v":1,"seq":N,"brain":{...}}. */
+static char *state_json(const rt_turn_t *t)
+{
+    rt_conv_t *conv = t->conv;
+    core_buf_t b;
+    core_buf_init(&b, 1024 * 1024);
+    core_buf_printf(&b, "{\"v\":1,\"seq\":%u,\"brain\":", conv->seq);
+    if (brain_conv_to_json(conv->fs, &conv->state, &b) != 0) {
+        core_buf_dispose(&b);
+        return NULL;
+    }
+    core_buf_append_str(&b, "}");
+    return core_buf_steal(&b, NULL);
+}
+
+/* ---- restore ------------------------------------------------------------- */
+
+typedef struct load_ctx_s {
+    runtime_t *rt;
+    char key[]; /* the conversation, looked up again when the answer comes */
+} load_ctx_t;
+
+static int apply_state(rt_conv_t *conv, const char *text, int active)
+{
+    json_error_t jerr;
+    json_t *doc = json_loads(text, 0, &jerr);
+    json_t *brain = json_object_get(doc, "brain");
+    json_t *seq = json_object_get(doc, "seq");
+    if (!json_is_object(brain) || !json_is_integer(seq)) {
+        LOG_WARN("event=state_unreadable key=%s action=new_conversation", conv->key);
+        json_decref(doc);
+        return -1;
+    }
+    conv->seq = (uint32_t)json_integer_value(seq);
+    conv->stored = 1;
+    char *bt = json_dumps(brain, JSON_COMPACT);
+    json_decref(doc);
+    if (!active) { /* ended: a new conversation, numbering its rows on */
+        free(bt);
+        return 0;
+    }
+    brain_conv_t restored;
+    core_err_t err = {0};
+    int rc = brain_conv_from_json(conv->fs, bt, strlen(bt), &restored, &err);
+    free(bt);
+    if (rc != 0) {
+        LOG_WARN("event=state_unreadable key=%s reason=\"%s\" action=new_conversation", conv->key,
+                 err.msg);
+        return -1;
+    }
+    brain_conv_dispose(&conv->state);
+    conv->state = restored;
+    return 0;
+}
+
+static void on_state(int status, char *json, int active, void *data)
+{
+    load_ctx_t *ctx = data;
+    runtime_t *rt = ctx->rt;
+    rt->store_pending--;
+    rt_conv_t *conv = rt->closing ? NULL : rt_table_find(&rt->table, ctx->key);
+    if (conv != NULL) {
+        if (status == 0 && json != NULL) {
+            apply_state(conv, json, active);
+            LOG_DEBUG("event=conversation_restored key=%s active=%d", conv->key, active);
+        }
+        rt_conv_loaded(rt, conv, status == CORE_ERR_NOT_FOUND ? 0 : status);
+    }
+    free(json);
+    free(ctx);
+    rt_maybe_free(rt);
+}
+
+int rt_store_load(runtime_t *rt, rt_conv_t *conv)
+{
+    size_t n = strlen(conv->key);
+    load_ctx_t *ctx = core_xmalloc(sizeof(*ctx) + n + 1);
+    ctx->rt = rt;
+    memcpy(ctx->key, conv->key, n + 1);
+    int rc = store_state_load_async(rt->opts.store, conv->key, on_state, ctx);
+    if (rc != 0) {
+        free(ctx);
+        return rc;
+    }
+    rt->store_pending++;
+    return 0;
+}
+
+/* ---- one batch per turn --------------------------------------------------- */
+
+static char *joined_messages(const brain_out_t *out)
+{
+    core_buf_t b;
+    core_buf_init(&b, 1024 * 1024);
+    for (size_t i = 0; i < out->n_messages; i++) {
+        if (i > 0)
+            core_buf_append_str(&b, "\n");
+        core_buf_append_str(&b, out->messages[i].text ? out->messages[i].text : "");
+    }
+    return core_buf_steal(&b, NULL);
+}
+
+static char *guard_json(const guard_result_t *g)
+{
+    if (g->n_decisions == 0)
+        return NULL;
+    json_t *a = json_array();
+    for (size_t i = 0; i < g->n_decisions; i++)
+        json_array_append_new(a, json_pack("{s:s, s:s, s:f}", "rule",
+                                           g->decisions[i].rule ? g->decisions[i].rule : "",
+                                           "action", guard_action_name(g->decisions[i].action),
+                                           "score", g->decisions[i].score));
+    char *s = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    return s;
+}
+
+static void add_events(store_batch_t *b, const rt_turn_t *t, int64_t seq, int64_t now)
+{
+    const brain_out_t *out = &t->out;
+    const char *key = t->conv->key;
+    for (unsigned i = 0; i < t->n_fx; i++) {
+        char detail[96];
+        snprintf(detail, sizeof(detail), "{\"http_status\":%d,\"error\":\"%s\"}", t->fx[i].status,
+                 t->fx[i].error ? core_strerror(t->fx[i].error) : "none");
+        int ok = t->fx[i].error == 0 && t->fx[i].status >= 200 && t->fx[i].status < 400;
+        store_event_t e = {key,
+                           seq,
+                           now,
+                           t->fx[i].kind == BRAIN_EFFECT_LLM ? "llm" : "action",
+                           t->fx[i].node,
+                           ok ? "ok" : "error",
+                           (int64_t)t->fx[i].ms * 1000,
+                           detail};
+        store_batch_event(b, &e);
+    }
+    for (size_t i = 0; i < out->n_events; i++) {
+        const brain_event_rec_t *ev = &out->events[i];
+        if (strcmp(ev->name, "guard") != 0)
+            continue;
+        store_event_t e = {key, seq, now, "guardrail", ev->label, "triggered", -1, NULL};
+        store_batch_event(b, &e);
+    }
+}
+
+static void add_outcome(store_batch_t *b, const rt_turn_t *t, int64_t now)
+{
+    const brain_out_t *out = &t->out;
+    uint8_t before = t->has_saved ? t->saved.status : BRAIN_ST_ACTIVE;
+    if (out->status == BRAIN_ST_HANDOFF && before != BRAIN_ST_HANDOFF) {
+        char detail[160];
+        json_t *q = json_pack("{s:s}", "queue", out->handoff_queue ? out->handoff_queue : "");
+        char *qs = json_dumps(q, JSON_COMPACT);
+        snprintf(detail, sizeof(detail), "%s", qs ? qs : "{}");
+        free(qs);
+        json_decref(q);
+        store_event_t e = {t->conv->key,        t->conv->seq, now, "handoff",
+                           out->handoff_reason, "escalated",  -1,  detail};
+        store_batch_event(b, &e);
+        store_batch_conv_end(b, t->conv->key, STORE_OUTCOME_ESCALATED, out->handoff_reason, now);
+    } else if (out->status == BRAIN_ST_ENDED && before != BRAIN_ST_ENDED) {
+        int idle = out->end_reason && strcmp(out->end_reason, "idle_timeout") == 0;
+        store_batch_conv_end(b, t->conv->key,
+                             idle ? STORE_OUTCOME_ABANDONED : STORE_OUTCOME_CONTAINED, NULL, now);
+    }
+    if (out->csat > 0)
+        store_batch_csat(b, t->conv->key, out->csat, now);
+}
+
+static void add_rows(store_batch_t *b, rt_turn_t *t, int64_t now)
+{
+    rt_conv_t *conv = t->conv;
+    const brain_out_t *out = &t->out;
+    const char *channel = brain_channel_name((brain_channel_t)t->channel);
+    int64_t latency = (int64_t)(core_now_us() - t->start_us);
+    if (t->in.event == BRAIN_EV_MESSAGE) {
+        char *gj = guard_json(&out->guard_in);
+        store_turn_t in = {.conversation_id = conv->key,
+                           .seq = ++conv->seq,
+                           .direction = 'i',
+                           .ts_us = t->in.now_us,
+                           .text = out->guard_in.text ? out->guard_in.text : t->in.text,
+                           .intent = out->intent,
+                           .confidence = out->intent ? out->confidence : -1,
+                           .oos = out->out_of_scope,
+                           .latency_us = -1,
+                           .guard_json = gj,
+                           .channel = channel,
+                           .adapter_version = t->adapter_version};
+        store_batch_turn(b, &in);
+        free(gj);
+    }
+    if (out->n_messages > 0 || t->n_fx > 0) {
+        char *text = joined_messages(out);
+        store_turn_t bot = {.conversation_id = conv->key,
+                            .seq = ++conv->seq,
+                            .direction = 'o',
+                            .ts_us = now,
+                            .text = text,
+                            .confidence = -1,
+                            .node = out->node,
+                            .latency_us = latency,
+                            .tokens_in = t->tokens_in,
+                            .tokens_out = t->tokens_out,
+                            .error = t->fail_kind,
+                            .channel = channel,
+                            .adapter_version = t->adapter_version};
+        store_batch_turn(b, &bot);
+        free(text);
+    }
+}
+
+static void update_metrics(const rt_turn_t *t, double latency_s)
+{
+    store_metrics_t *m = t->rt->opts.metrics;
+    if (m == NULL)
+        return;
+    const brain_out_t *out = &t->out;
+    const char *flow = out->flow ? out->flow : "-";
+    const char *l[] = {brain_channel_name((brain_channel_t)t->channel), flow, NULL};
+    if (t->in.event == BRAIN_EV_MESSAGE) {
+        store_metrics_add(m, STORE_M_TURNS, l, 1);
+        store_metrics_observe(m, STORE_M_TURN_LATENCY, l, latency_s);
+        if (out->intent)
+            store_metrics_observe(m, STORE_M_CONFIDENCE, l, out->confidence);
+        if (out->out_of_scope)
+            store_metrics_add(m, STORE_M_OOS, l, 1);
+    }
+    if (!t->conv->stored)
+        store_metrics_add(m, STORE_M_CONV_STARTED, l, 1);
+    uint8_t before = t->has_saved ? t->saved.status : BRAIN_ST_ACTIVE;
+    if (out->status == BRAIN_ST_HANDOFF && before != BRAIN_ST_HANDOFF) {
+        const char *lr[] = {l[0], flow, out->handoff_reason ? out->handoff_reason : ""};
+        store_metrics_add(m, STORE_M_ESCALATIONS, lr, 1);
+        const char *lo[] = {l[0], flow, STORE_OUTCOME_ESCALATED};
+        store_metrics_add(m, STORE_M_CONV_ENDED, lo, 1);
+    } else if (out->status == BRAIN_ST_ENDED && before != BRAIN_ST_ENDED) {
+        int idle = out->end_reason && strcmp(out->end_reason, "idle_timeout") == 0;
+        const char *lo[] = {l[0], flow, idle ? STORE_OUTCOME_ABANDONED : STORE_OUTCOME_CONTAINED};
+        store_metrics_add(m, STORE_M_CONV_ENDED, lo, 1);
+    }
+    if (t->fail_kind) {
+        const char *lk[] = {l[0], flow, t->fail_kind};
+        store_metrics_add(m, STORE_M_FAILURES, lk, 1);
+    }
+    if (t->tokens_in > 0 || t->tokens_out > 0) {
+        const char *li[] = {l[0], flow, "in"}, *lo[] = {l[0], flow, "out"};
+        store_metrics_add(m, STORE_M_LLM_TOKENS, li, t->tokens_in);
+        store_metrics_add(m, STORE_M_LLM_TOKENS, lo, t->tokens_out);
+    }
+    if (out->csat > 0)
+        store_metrics_observe(m, STORE_M_CSAT, l, out->csat);
+}
+
+static void on_durable(int status, void *data)
+{
+    rt_turn_t *t = data;
+    if (status != 0)
+        LOG_ERROR("event=turn_not_durable key=%s error=%s", t->conv ? t->conv->key : "-",
+                  core_strerror(status));
+    rt_turn_durable(t, status);
+}
+
+int rt_store_commit(rt_turn_t *t)
+{
+    runtime_t *rt = t->rt;
+    rt_conv_t *conv = t->conv;
+    int64_t now = core_wall_us();
+    store_batch_t *b = store_batch_new();
+    if (!conv->stored) {
+        char version[16];
+        snprintf(version, sizeof(version), "%u", brain_flowset_version(conv->fs));
+        store_conv_start_t cs = {conv->key,
+                                 brain_channel_name((brain_channel_t)t->channel),
+                                 t->out.flow ? t->out.flow : "-",
+                                 version,
+                                 "",
+                                 t->adapter_version,
+                                 conv->state.created_us};
+        store_batch_conv_start(b, &cs);
+    }
+    add_rows(b, t, now);
+    add_events(b, t, conv->seq, now);
+    add_outcome(b, t, now);
+    /* The state goes last so the seq it carries counts the rows above. */
+    char *state = state_json(t);
+    if (state == NULL) {
+        store_batch_free(b);
+        return CORE_ERR_INTERNAL;
+    }
+    store_batch_state(b, conv->key, state,
+                      t->out.status != BRAIN_ST_ENDED && t->out.status != BRAIN_ST_HANDOFF, now);
+    free(state);
+    int rc = store_enqueue(rt->opts.store, b, on_durable, t);
+    if (rc != 0) {
+        store_batch_free(b);
+        LOG_WARN("event=turn_refused key=%s reason=store_%s", conv->key, core_strerror(rc));
+        return rc;
+    }
+    update_metrics(t, (double)(core_now_us() - t->start_us) / 1e6);
+    return 0;
+}

@@ -1,0 +1,241 @@
+/* The runtime with a real store (SQLite in a temporary directory), the real
+ * brain on the example flows and the backend stub on loopback: each turn's
+ * rows are durable before the channel is answered, a conversation evicted
+ * from memory (here: a whole restart) is restored from the store and goes on
+ * where it stopped, and the outcome of a handoff is recorded. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "chorus/runtime.h"
+#include "chorus/store.h"
+#include "stubs/stub_proc.h"
+
+static stub_proc_t backend;
+static char tmpdir[64];
+static char db_path[128];
+static char flows_dir[512];
+
+typedef struct rec_s {
+    int calls;
+    int error;
+    char text[1024];
+    int status;
+    char node[64];
+} rec_t;
+
+static void on_turn(const runtime_turn_out_t *o)
+{
+    rec_t *r = o->data;
+    r->calls++;
+    r->error = o->error;
+    if (o->error != 0)
+        return;
+    size_t used = 0;
+    for (size_t i = 0; i < o->out->n_messages && used < sizeof(r->text); i++)
+        used += (size_t)snprintf(r->text + used, sizeof(r->text) - used, "%s%s", i ? "\n" : "",
+                                 o->out->messages[i].text);
+    r->status = o->out->status;
+    snprintf(r->node, sizeof(r->node), "%s", o->out->node ? o->out->node : "");
+}
+
+typedef struct env_s {
+    uv_loop_t loop;
+    store_t *store;
+    store_metrics_t *metrics;
+    runtime_t *rt;
+    char var[256];
+    const char *envp[2];
+} env_t;
+
+static void on_loaded(runtime_t *rt, int rc, const core_diags_t *d, void *data)
+{
+    assert_int_equal(rc, 0);
+    (*(int *)data)++;
+}
+
+static void env_start(env_t *e)
+{
+    uv_loop_init(&e->loop);
+    store_options_t so = {.path = db_path};
+    core_err_t err = {0};
+    e->store = store_open(&e->loop, &so, &err);
+    assert_non_null(e->store);
+    e->metrics = store_metrics_new();
+    snprintf(e->var, sizeof(e->var), "CHORUS_BACKEND_URL=http://127.0.0.1:%d", backend.port);
+    e->envp[0] = e->var;
+    e->envp[1] = NULL;
+    runtime_options_t o = {.flows_dir = flows_dir,
+                           .data_dir = tmpdir,
+                           .envp = e->envp,
+                           .store = e->store,
+                           .metrics = e->metrics};
+    assert_int_equal(runtime_new(&e->loop, &o, &e->rt, NULL), 0);
+    int loaded = 0;
+    assert_int_equal(runtime_load(e->rt, on_loaded, &loaded), 0);
+    while (!loaded)
+        uv_run(&e->loop, UV_RUN_ONCE);
+}
+
+static void on_closed(void *data)
+{
+    (*(int *)data)++;
+}
+
+static void env_stop(env_t *e)
+{
+    int closed = 0;
+    runtime_close(e->rt, on_closed, &closed);
+    while (!closed)
+        uv_run(&e->loop, UV_RUN_ONCE);
+    store_close(e->store);
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    store_metrics_free(e->metrics);
+    assert_int_equal(uv_loop_close(&e->loop), 0);
+}
+
+static void say(env_t *e, const char *key, const char *text, rec_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    runtime_turn_in_t in = {.key = key,
+                            .channel = BRAIN_CH_WEB,
+                            .event = BRAIN_EV_MESSAGE,
+                            .text = text,
+                            .len = strlen(text),
+                            .adapter_version = "web/1"};
+    assert_int_equal(runtime_turn(e->rt, &in, on_turn, r, NULL), 0);
+    while (r->calls == 0)
+        uv_run(&e->loop, UV_RUN_ONCE);
+    assert_int_equal(r->error, 0);
+}
+
+/* The stored transcript of key, read with a connection of our own. */
+static json_t *transcript(const char *key)
+{
+    core_err_t err = {0};
+    store_db_t *db = store_db_open(db_path, &err);
+    assert_non_null(db);
+    json_t *t = NULL;
+    assert_int_equal(store_db_transcript(db, key, &t, &err), 0);
+    store_db_close(db);
+    return t;
+}
+
+static const char *msg_text(json_t *t, size_t i)
+{
+    return json_string_value(
+        json_object_get(json_array_get(json_object_get(t, "turns"), i), "text"));
+}
+
+static void test_turns_are_durable_before_the_reply(void **state)
+{
+    env_t e;
+    env_start(&e);
+    rec_t r;
+    say(&e, "web:durable", "where is my refund", &r);
+    assert_string_equal(r.node, "ask_ref");
+    /* The callback has run: the rows are already readable by another connection. */
+    json_t *t = transcript("web:durable");
+    json_t *msgs = json_object_get(t, "turns");
+    assert_int_equal(json_array_size(msgs), 2);
+    assert_string_equal(msg_text(t, 0), "where is my refund");
+    assert_non_null(strstr(msg_text(t, 1), "refund reference"));
+    json_decref(t);
+    say(&e, "web:durable", "RF1001", &r);
+    assert_non_null(strstr(r.text, "has been approved"));
+    t = transcript("web:durable");
+    assert_int_equal(json_array_size(json_object_get(t, "turns")), 4);
+    assert_string_equal(msg_text(t, 2), "RF1001");
+    json_decref(t);
+    /* Metrics were counted on the loop. */
+    core_buf_t m;
+    core_buf_init(&m, 1 << 20);
+    assert_int_equal(store_metrics_render(e.metrics, &m), 0);
+    assert_non_null(strstr(m.data, "refund_status"));
+    core_buf_dispose(&m);
+    env_stop(&e);
+}
+
+static void test_restart_restores_the_conversation(void **state)
+{
+    env_t e;
+    env_start(&e);
+    rec_t r;
+    say(&e, "sms:+15550001", "check my booking", &r);
+    assert_string_equal(r.node, "ask_ref");
+    env_stop(&e);
+    /* A new process: nothing in memory. The conversation comes back from the
+     * store and the answer fills the slot its flow was asking for. */
+    env_start(&e);
+    say(&e, "sms:+15550001", "ABC123", &r);
+    assert_non_null(strstr(r.text, "CH 101"));
+    json_t *t = transcript("sms:+15550001");
+    json_t *msgs = json_object_get(t, "turns");
+    assert_int_equal(json_array_size(msgs), 4); /* numbered on, no duplicate seq */
+    assert_string_equal(msg_text(t, 2), "ABC123");
+    json_decref(t);
+    env_stop(&e);
+}
+
+static void test_handoff_outcome_is_recorded(void **state)
+{
+    env_t e;
+    env_start(&e);
+    rec_t r;
+    say(&e, "web:agent", "I want to talk to a human agent", &r);
+    say(&e, "web:agent", "it's about my lost bag", &r);
+    assert_int_equal(r.status, BRAIN_ST_HANDOFF);
+    json_t *t = transcript("web:agent");
+    assert_string_equal(json_string_value(json_object_get(t, "outcome")), "escalated");
+    assert_string_equal(json_string_value(json_object_get(t, "channel")), "web");
+    json_t *turns = json_object_get(t, "turns");
+    json_t *first = json_array_get(turns, 0);
+    assert_string_equal(json_string_value(json_object_get(first, "intent")), "agent");
+    int handoff_events = 0;
+    json_t *ev;
+    size_t i;
+    json_array_foreach(json_object_get(t, "events"), i, ev)
+    {
+        if (strcmp(json_string_value(json_object_get(ev, "kind")), "handoff") == 0)
+            handoff_events++;
+    }
+    assert_int_equal(handoff_events, 1);
+    json_decref(t);
+    env_stop(&e);
+}
+
+static int setup(void **state)
+{
+    const char *src = getenv("CHORUS_SOURCE_DIR");
+    snprintf(flows_dir, sizeof(flows_dir), "%s/flows", src ? src : ".");
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/chorus-rts-XXXXXX");
+    if (mkdtemp(tmpdir) == NULL)
+        return -1;
+    snprintf(db_path, sizeof(db_path), "%s/chorus.db", tmpdir);
+    return stub_proc_start(&backend, "backend.py", NULL);
+}
+
+static int teardown(void **state)
+{
+    stub_proc_stop(&backend);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_turns_are_durable_before_the_reply),
+        cmocka_unit_test(test_restart_restores_the_conversation),
+        cmocka_unit_test(test_handoff_outcome_is_recorded),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
