@@ -12,6 +12,8 @@
 
 static runtime_t *the_runtime; /* one daemon per process */
 static int first_load_done;
+static store_t *the_store;           /* borrowed from chorusd, may be NULL */
+static store_metrics_t *the_metrics; /* borrowed, may be NULL */
 
 static int dir_exists(const char *path)
 {
@@ -57,9 +59,18 @@ static void on_loaded(runtime_t *rt, int rc, const core_diags_t *diags, void *da
     first_load_done = 1;
 }
 
+void daemon_runtime_use_store(daemon_t *d, store_t *store, store_metrics_t *metrics)
+{
+    the_store = store;
+    the_metrics = metrics;
+}
+
 int daemon_runtime_start(daemon_t *d, core_err_t *err)
 {
-    runtime_options_t opts = {.flows_dir = d->cfg.flows_dir, .data_dir = d->cfg.data_dir};
+    runtime_options_t opts = {.flows_dir = d->cfg.flows_dir,
+                              .data_dir = d->cfg.data_dir,
+                              .store = the_store,
+                              .metrics = the_metrics};
     int rc = runtime_new(d->loop, &opts, &the_runtime, err);
     if (rc != 0)
         return rc;

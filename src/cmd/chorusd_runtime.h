@@ -11,6 +11,11 @@
  * directory that does not exist is not an error: the daemon then serves
  * without flows and says so in its log. Blocking: call before the loop runs. */
 int daemon_runtime_check(daemon_t *d, core_diags_t *diags);
+/* Makes the runtime persist turns (and restore conversations) through store
+ * and count them in metrics (both borrowed; either may be NULL). Call before
+ * daemon_runtime_start(). At shutdown call daemon_runtime_stop() before
+ * store_close(), which then delivers the batches still in flight. */
+void daemon_runtime_use_store(daemon_t *d, store_t *store, store_metrics_t *metrics);
 /* Creates the runtime and starts loading the flows on the thread pool. If
  * that first load fails, the daemon logs every problem and stops with exit
  * code 1. Returns 0 or a negative error with err set. */
