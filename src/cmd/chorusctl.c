@@ -13,6 +13,7 @@ int ctl_bench_brain(int argc, char **argv);
 int ctl_store(int argc, char **argv);
 int ctl_report(int argc, char **argv);
 int ctl_transcripts(int argc, char **argv);
+int ctl_label(int argc, char **argv);
 int ctl_guard(int argc, char **argv);
 
 static const ctl_command_t commands[] = {
@@ -23,6 +24,7 @@ static const ctl_command_t commands[] = {
     {"bench-brain", ctl_bench_brain, "measure brain turns per second and bytes per conversation"},
     {"report", ctl_report, "KPI report from the database or a running daemon"},
     {"transcripts", ctl_transcripts, "list conversations and show one with its turns"},
+    {"label", ctl_label, "record the correct intent of a user turn (routing accuracy)"},
     {"store-load", ctl_store, "write synthetic turns through the store (benchmarks, crash tests)"},
     {"guard", ctl_guard, "evaluate guardrail rules on a labelled corpus"},
     {NULL, NULL, NULL},

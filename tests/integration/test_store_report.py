@@ -88,6 +88,22 @@ def main():
         p = ctl("transcripts", "--db", path, "show", "nope", expect=1)
         assert "no conversation nope" in p.stderr, p.stderr
 
+        # chorusctl label: c5's user turn was "x"; labelling it "faq_hours" adds a
+        # wrong routing (3 of 5 right); a bot turn or a missing turn is refused
+        out = ctl("label", "--db", path, "c5", "1", "faq_hours", "--by", "qa").stdout
+        assert "labelled c5 #1 as faq_hours" in out, out
+        p = ctl("label", "--db", path, "c5", "2", "faq", expect=1)
+        assert "conversation c5 has no user turn 2" in p.stderr, p.stderr
+        p = ctl("label", "--db", path, "nobody", "1", "faq", expect=1)
+        assert "conversation nobody has no user turn 1" in p.stderr, p.stderr
+        r = json.loads(ctl("report", "--db", path, "--format", "json").stdout)
+        assert r["total"]["labelled_turns"] == 5, r["total"]
+        close(r["total"]["routing_accuracy"], 0.6)
+        db = sqlite3.connect(path)
+        audit = db.execute("SELECT actor, action, target FROM audit").fetchall()
+        db.close()
+        assert audit == [("qa", "label", "c5")], audit
+
         p = ctl("report", "--db", path, "--by", "colour", expect=2)
         assert 'unknown slice "colour"' in p.stderr, p.stderr
         p = ctl("report", "--db", path, "--from", "last tuesday", expect=2)
