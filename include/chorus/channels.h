@@ -74,6 +74,12 @@ runtime_t *chan_runtime(const chan_t *ch);
  * table is full. Used by every adapter so the mapping is the same. */
 void chan_resp_turn_error(net_req_t *req, const chan_t *ch, int rc, const core_err_t *err);
 
+/* For runtime_options_t.on_idle_end: delivers the output of a turn the
+ * runtime ran by itself (a conversation's idle timeout: the goodbye and the
+ * end) to the adapter that owns the conversation's key, which records it and
+ * pushes it to any open socket. Keys no adapter owns are ignored. */
+void chan_idle_end(const runtime_turn_out_t *out);
+
 /* ---- chat and web (src/channels/chan_chat*.c, chan_web*.c) ------------- */
 
 /* Adds the chat routes to router (borrowed; must outlive the process's

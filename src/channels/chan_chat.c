@@ -358,6 +358,12 @@ static void on_get(net_req_t *req, void *data)
     json_decref(t);
 }
 
+void chan_idle_end(const runtime_turn_out_t *out)
+{
+    if (the_chat.base.name != NULL)
+        chat__conv_idle_end(&the_chat, out);
+}
+
 int chan_chat_register(net_router_t *router, const chan_host_t *host, core_err_t *err)
 {
     chat_t *c = &the_chat;

@@ -231,6 +231,17 @@ static void record(chat_conv_t *cv, const brain_out_t *o, chat_result_t *r)
     r->to_seq = cv->next_seq;
 }
 
+void chat__conv_idle_end(chat_t *c, const runtime_turn_out_t *out)
+{
+    if (out->error != 0 || out->out == NULL || strncmp(out->key, "chat:", 5) != 0)
+        return;
+    chat_map_node_t *n = chat__map_get(&c->convs, out->key + 5);
+    if (n == NULL)
+        return;
+    chat_result_t r;
+    record(CHAT_CONTAINER(n, chat_conv_t, node), out->out, &r);
+}
+
 static void on_turn_done(const runtime_turn_out_t *out)
 {
     turn_t *t = out->data;
@@ -262,7 +273,10 @@ int chat__turn(chat_t *c, chat_conv_t *cv, brain_event_t ev, const char *text, s
                             .channel = cv->channel,
                             .event = ev,
                             .text = ev == BRAIN_EV_MESSAGE ? text : NULL,
-                            .len = ev == BRAIN_EV_MESSAGE ? len : 0};
+                            .len = ev == BRAIN_EV_MESSAGE ? len : 0,
+                            .adapter_version = cv->channel == BRAIN_CH_WEB
+                                                   ? "web/" CHAT_ADAPTER_VERSION
+                                                   : "chat/" CHAT_ADAPTER_VERSION};
     int rc = runtime_turn(rt, &in, on_turn_done, t, err);
     if (rc != 0) {
         free(t);

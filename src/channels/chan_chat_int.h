@@ -155,6 +155,10 @@ uint64_t chat__conv_user(chat_t *c, chat_conv_t *cv, const char *text, size_t le
  * set, nothing appended). */
 int chat__turn(chat_t *c, chat_conv_t *cv, brain_event_t ev, const char *text, size_t len,
                const char *client_id, chat_turn_cb cb, void *data, core_err_t *err);
+/* Records an idle-timeout turn's output (the flow's goodbye, the end) in the
+ * conversation it belongs to and pushes it to its sockets; other keys are
+ * ignored. */
+void chat__conv_idle_end(chat_t *c, const runtime_turn_out_t *out);
 /* The conversation's status as the API names it: "active", "ended", "handoff". */
 const char *chat__status_name(brain_status_t st);
 /* {"conversation","channel","status","created","messages":[...]} */
