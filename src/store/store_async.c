@@ -30,6 +30,15 @@ typedef struct {
 static void work_run(uv_work_t *req)
 {
     work_t *w = req->data;
+    if (strcmp(store_path(w->s), ":memory:") == 0) {
+        /* Only the writer's connection sees a :memory: database (a benchmark
+         * mode): nothing is saved to restore, nothing to report on. */
+        w->status =
+            w->kind == W_STATE
+                ? core_err_set(&w->err, CORE_ERR_NOT_FOUND, "a :memory: store keeps no saved state")
+                : core_err_set(&w->err, CORE_ERR_UNSUPPORTED, "a :memory: store cannot be queried");
+        return;
+    }
     store_db_t *db = store__reader_get(w->s, &w->err);
     if (db == NULL) {
         w->status = w->err.code ? w->err.code : CORE_ERR_IO;

@@ -305,6 +305,30 @@ static void test_options_from_config(void **state)
     core_config_dispose(&cfg);
 }
 
+static void test_memory_store(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    core_err_t err = {0};
+    store_options_t opt = {.path = ":memory:"};
+    store_t *s = store_open(&loop, &opt, &err);
+    assert_non_null(s);
+    fx_t fx = {0};
+    assert_int_equal(store_enqueue(s, turn_batch("m1", 1, 1), fx_done, &fx), 0);
+    while (fx.done < 1)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_int_equal(fx.failed, 0);
+    /* nothing to restore from memory: a load is "not found", not an error */
+    load_t l = {0};
+    assert_int_equal(store_state_load_async(s, "m1", on_load, &l), 0);
+    while (!l.done)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_int_equal(l.status, CORE_ERR_NOT_FOUND);
+    store_close(s);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -316,6 +340,7 @@ int main(void)
         cmocka_unit_test(test_prune),
         cmocka_unit_test(test_retention_timer),
         cmocka_unit_test(test_options_from_config),
+        cmocka_unit_test(test_memory_store),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
