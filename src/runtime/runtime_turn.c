@@ -348,9 +348,9 @@ int runtime_turn(runtime_t *rt, const runtime_turn_in_t *in, runtime_done_cb don
         conv->fs = brain_flowset_ref(rt->fs);
         brain_conv_init(&conv->state, conv->fs, in->channel,
                         in->now_us ? in->now_us : core_wall_us());
-        /* Not in memory: maybe in the store (evicted, or a restart). A start
-         * event always opens a new conversation, so it skips the read. */
-        if (rt->opts.store != NULL && in->event == BRAIN_EV_MESSAGE) {
+        /* Not in memory: maybe in the store (evicted, or a restart). Even a
+         * start event reads it, for the row numbering a returning key goes on with. */
+        if (rt->opts.store != NULL) {
             if (rt_store_load(rt, conv) != 0) {
                 rt_table_remove(&rt->table, conv);
                 return core_err_set(err, CORE_ERR_BUSY, "the store is not answering");

@@ -101,12 +101,12 @@ static void env_stop(env_t *e)
     assert_int_equal(uv_loop_close(&e->loop), 0);
 }
 
-static void say(env_t *e, const char *key, const char *text, rec_t *r)
+static void turn(env_t *e, const char *key, brain_event_t ev, const char *text, rec_t *r)
 {
     memset(r, 0, sizeof(*r));
     runtime_turn_in_t in = {.key = key,
                             .channel = BRAIN_CH_WEB,
-                            .event = BRAIN_EV_MESSAGE,
+                            .event = ev,
                             .text = text,
                             .len = strlen(text),
                             .adapter_version = "web/1"};
@@ -114,6 +114,11 @@ static void say(env_t *e, const char *key, const char *text, rec_t *r)
     while (r->calls == 0)
         uv_run(&e->loop, UV_RUN_ONCE);
     assert_int_equal(r->error, 0);
+}
+
+static void say(env_t *e, const char *key, const char *text, rec_t *r)
+{
+    turn(e, key, BRAIN_EV_MESSAGE, text, r);
 }
 
 /* The stored transcript of key, read with a connection of our own. */
@@ -180,6 +185,15 @@ static void test_restart_restores_the_conversation(void **state)
     json_t *msgs = json_object_get(t, "turns");
     assert_int_equal(json_array_size(msgs), 4); /* numbered on, no duplicate seq */
     assert_string_equal(msg_text(t, 2), "ABC123");
+    json_decref(t);
+    env_stop(&e);
+    /* The caller comes back later: a start event on a key the store knows
+     * goes on numbering its rows rather than colliding with them. */
+    env_start(&e);
+    turn(&e, "sms:+15550001", BRAIN_EV_START, "", &r);
+    assert_non_null(strstr(r.text, "How can I help"));
+    t = transcript("sms:+15550001");
+    assert_int_equal(json_array_size(json_object_get(t, "turns")), 5);
     json_decref(t);
     env_stop(&e);
 }
