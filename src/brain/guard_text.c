@@ -221,6 +221,17 @@ static void build_flat(gd_norm_t *nm)
     nm->flat_len = k;
 }
 
+/* ASCII lower-casing as a table: one load per byte. */
+static const unsigned char ascii_fold[128] = {
+    0,   1,    2,   3,   4,   5,   6,   7,   8,   9,   10,  11,  12,  13,  14,  15,  16,   17,  18,
+    19,  20,   21,  22,  23,  24,  25,  26,  27,  28,  29,  30,  31,  ' ', '!', '"', '#',  '$', '%',
+    '&', '\'', '(', ')', '*', '+', ',', '-', '.', '/', '0', '1', '2', '3', '4', '5', '6',  '7', '8',
+    '9', ':',  ';', '<', '=', '>', '?', '@', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i',  'j', 'k',
+    'l', 'm',  'n', 'o', 'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z', '[', '\\', ']', '^',
+    '_', '`',  'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o',  'p', 'q',
+    'r', 's',  't', 'u', 'v', 'w', 'x', 'y', 'z', '{', '|', '}', '~', 127,
+};
+
 void gd_norm_build(gd_norm_t *nm, const char *text, size_t len)
 {
     memset(nm, 0, sizeof(*nm));
@@ -228,12 +239,22 @@ void gd_norm_build(gd_norm_t *nm, const char *text, size_t len)
     nm->buf = core_xmalloc(b.cap);
     for (size_t i = 0; i < len;) {
         unsigned char c = (unsigned char)text[i];
-        if (c < 0x80) {
-            push(&b, (c >= 'A' && c <= 'Z') ? c + 32u : c, i, i + 1);
-            i++;
-        } else {
+        if (c >= 0x80) {
             push_unicode(&b, text, len, &i);
+            continue;
         }
+        c = ascii_fold[c];
+        if (c >= 'a' && c <= 'z' && nm->buf_len + 2 <= b.cap) {
+            /* the common case, a plain letter, without the general path */
+            if (nm->buf_len == b.cur_off)
+                b.cur_start = i;
+            b.cur_end = i + 1;
+            b.has_letter = 1;
+            nm->buf[nm->buf_len++] = (char)c;
+        } else {
+            push(&b, c, i, i + 1);
+        }
+        i++;
     }
     if (nm->buf_len > b.cur_off)
         finish_token(&b);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "chorus/guard.h"
@@ -429,9 +430,17 @@ static int run_bench(const guard_rules_t *g, const strs_t *utt, size_t turns)
         abort();
     for (size_t i = 0; i < 2000; i++) /* warm caches and JIT code */
         one_turn(g, utt->items[i % utt->len], replies[i % N_REPLIES], i, convs, senders, &in[0]);
+    struct rusage ru0, ru1;
+    getrusage(RUSAGE_SELF, &ru0);
     for (size_t i = 0; i < turns; i++)
         total[i] = one_turn(g, utt->items[i % utt->len], replies[i % N_REPLIES], i + 2000, convs,
                             senders, &in[i]);
+    getrusage(RUSAGE_SELF, &ru1);
+    /* CPU time is not inflated by preemption on a busy machine, as wall time is */
+    double cpu_us = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) * 1e6 +
+                    (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) +
+                    (double)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) * 1e6 +
+                    (double)(ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec);
     printf("guard bench: %zu turns over %zu utterances and %zu replies\n", turns, utt->len,
            N_REPLIES);
     uint64_t *out = calloc(turns, sizeof(*out));
@@ -443,6 +452,7 @@ static int run_bench(const guard_rules_t *g, const strs_t *utt, size_t turns)
     report("output rails", out, turns);
     free(out);
     report("input+output", total, turns);
+    printf("%-14s mean %6.2f us of CPU per turn (timing included)\n", "cpu", cpu_us / turns);
     free(convs);
     free(senders);
     free(total);
