@@ -300,12 +300,35 @@ async function testEndedConversation(port) {
   await c.close();
 }
 
-const daemon = await startDaemon({ max_text_bytes: 200 });
+async function testHistoryTruncated(port) {
+  // the log holds 64 entries: after ~70, a full replay says where it starts
+  const { c, ready } = await begin(port);
+  let last = 1;
+  while (last < 70) {
+    c.send({ type: 'message', id: `h-${last}`, text: 'hello' });
+    const user = await c.next((f) => f.from === 'user', 'echo');
+    const bot = await c.next((f) => f.from === 'bot' && f.seq > user.seq, 'reply');
+    last = bot.seq;
+  }
+  await c.close();
+  const r = new Client(port, `?conversation=${ready.conversation}&last_seq=0`);
+  await r.opened();
+  const rr = await r.next((f) => f.type === 'ready');
+  assert.equal(rr.last_seq, last);
+  assert.equal(rr.first_seq, last - 63);
+  const e = await r.next((f) => f.type === 'error');
+  assert.equal(e.code, 'history_truncated');
+  for (let s = rr.first_seq; s <= last; s++) await r.entry(s);
+  assert.ok(!r.frames.some((f) => f.seq !== undefined), 'nothing beyond what is held');
+  await r.close();
+}
+
+const daemon = await startDaemon({ max_text_bytes: 200, history_messages: 64 });
 let failed = 0;
 try {
   for (const [name, fn] of Object.entries({
     testAuthentication, testConversation, testResumeAfterReconnect, testDuplicateIdRunsOnce,
-    testPushToEveryFollower, testBadFrames, testEndedConversation,
+    testPushToEveryFollower, testBadFrames, testEndedConversation, testHistoryTruncated,
   })) {
     try {
       await fn(daemon.port);

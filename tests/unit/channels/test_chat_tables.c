@@ -265,6 +265,41 @@ static void test_conversation_log_ring_and_table_bound(void **state)
     core_config_dispose(&cfg);
 }
 
+static void test_idle_end_is_recorded(void **state)
+{
+    core_config_t cfg;
+    core_config_defaults(&cfg);
+    chan_host_t host = {.cfg = &cfg};
+    chat_t *c = calloc(1, sizeof(*c));
+    chat__init(c, &host);
+    core_err_t err = {0};
+    chat_conv_t *cv;
+    assert_int_equal(chat__conv_new(c, BRAIN_CH_WEB, &cv, &err), 0);
+    brain_out_t o;
+    brain_out_init(&o);
+    o.messages[0].text = strdup("Closed after a while. Bye!");
+    o.n_messages = 1;
+    o.status = BRAIN_ST_ENDED;
+    o.end_reason = "idle_timeout";
+    runtime_turn_out_t out = {.error = 0, .error_msg = "", .key = cv->key, .out = &o};
+    chat__conv_idle_end(c, &out);
+    runtime_turn_out_t other = {.error = 0, .error_msg = "", .key = "sms:+1:+2", .out = &o};
+    chat__conv_idle_end(c, &other); /* not ours: ignored */
+    assert_int_equal(cv->status, BRAIN_ST_ENDED);
+    assert_int_equal(cv->next_seq, 3);
+    json_t *bye = chat__conv_entry(cv, 1), *end = chat__conv_entry(cv, 2);
+    assert_string_equal(json_string_value(json_object_get(bye, "text")),
+                        "Closed after a while. Bye!");
+    assert_string_equal(json_string_value(json_object_get(end, "type")), "end");
+    assert_string_equal(json_string_value(json_object_get(end, "reason")), "idle_timeout");
+    brain_out_dispose(&o);
+    chat__conv_drop(c, cv);
+    chat__idem_dispose(&c->idem);
+    chat__map_dispose(&c->convs);
+    free(c);
+    core_config_dispose(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -275,6 +310,7 @@ int main(void)
         cmocka_unit_test(test_bearer_keys),
         cmocka_unit_test(test_origins),
         cmocka_unit_test(test_conversation_log_ring_and_table_bound),
+        cmocka_unit_test(test_idle_end_is_recorded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
