@@ -162,6 +162,27 @@ def test_transcript_keeps_redacted_text():
         assert user.get("redacted") is True, user
 
 
+def test_widget_files_are_served_from_the_binary():
+    with Daemon(config={}) as d:
+        status, hdrs, body = d.request("GET", "/")
+        assert status == 200 and hdrs["content-type"].startswith("text/html"), hdrs
+        assert b'src="/widget.js"' in body, body[:200]
+        assert "default-src 'self'" in hdrs["content-security-policy"], hdrs
+        assert hdrs["x-content-type-options"] == "nosniff"
+        status, hdrs, js = d.request("GET", "/widget.js")
+        assert status == 200 and hdrs["content-type"].startswith("text/javascript"), hdrs
+        with open(os.path.join(SRC, "src", "channels", "web", "widget.js"), "rb") as f:
+            assert js == f.read(), "the served widget is not the source's"
+        etag = hdrs["etag"]
+        assert hdrs["cache-control"] == "no-cache"
+        status, hdrs, body = d.request("GET", "/widget.js", headers={"If-None-Match": etag})
+        assert status == 304 and body == b"", status
+        status, hdrs, body = d.request("HEAD", "/widget.css")
+        assert status == 200 and body == b"" and hdrs["content-type"].startswith("text/css")
+        assert d.request("GET", "/favicon.svg")[0] == 200
+        assert d.request("POST", "/widget.js", b"")[0] == 405
+
+
 def test_authentication_failures():
     with daemon() as d:
         cases = [
