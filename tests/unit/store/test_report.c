@@ -243,6 +243,54 @@ static void test_transcripts(void **state)
     assert_int_equal(store_db_transcript(db, "nope", &out, &err), CORE_ERR_NOT_FOUND);
 }
 
+typedef struct {
+    int done, status;
+    json_t *result;
+} async_t;
+
+static void on_json(int status, json_t *result, const char *errmsg, void *data)
+{
+    async_t *a = data;
+    a->done = 1;
+    a->status = status;
+    a->result = result;
+    assert_true(status == 0 || errmsg != NULL);
+}
+
+static json_t *wait_json(async_t *a, int want_status)
+{
+    while (!a->done)
+        uv_run(&fx.loop, UV_RUN_ONCE);
+    assert_int_equal(a->status, want_status);
+    return a->result;
+}
+
+/* The same queries on the thread pool, callbacks on the loop. */
+static void test_async_reads(void **state)
+{
+    store_report_query_t q = {.by = STORE_BY_CHANNEL, .message_costs = "sms=1"};
+    async_t a = {0};
+    assert_int_equal(store_report_async(fx.store, &q, on_json, &a), 0);
+    json_t *r = wait_json(&a, 0);
+    EQ(json_object_get(r, "total"), "conversations", 5);
+    EQ(row_where(r, "channel", "sms"), "cost", 4.0); /* 4 sms messages at 1 */
+    json_decref(r);
+    store_list_query_t lq = {.outcome = "escalated", .limit = 5};
+    memset(&a, 0, sizeof(a));
+    assert_int_equal(store_conversations_async(fx.store, &lq, on_json, &a), 0);
+    r = wait_json(&a, 0);
+    assert_int_equal(json_array_size(json_object_get(r, "conversations")), 2);
+    json_decref(r);
+    memset(&a, 0, sizeof(a));
+    assert_int_equal(store_transcript_async(fx.store, "c3", on_json, &a), 0);
+    r = wait_json(&a, 0);
+    assert_string_equal(json_string_value(json_object_get(r, "outcome")), "abandoned");
+    json_decref(r);
+    memset(&a, 0, sizeof(a));
+    assert_int_equal(store_transcript_async(fx.store, "zz", on_json, &a), 0);
+    assert_null(wait_json(&a, CORE_ERR_NOT_FOUND));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -253,6 +301,7 @@ int main(void)
         cmocka_unit_test(test_window),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_transcripts),
+        cmocka_unit_test(test_async_reads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
