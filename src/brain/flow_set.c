@@ -410,10 +410,10 @@ int brain_flowset_compile(const brain_source_t *sources, size_t n, const brain_c
     resolve_gotos(&c);
     if (fs->n_flows == 0 && diags->len == before)
         core_diags_add(diags, n ? sources[0].name : "(flows)", 0, 0, "", "no flows found");
-    if (diags->len == before) {
-        flow__check_graph(fs, c.flow_ld);
-        flow__check_slots(fs, c.flow_ld);
-    }
+    /* graph checks run even after other errors (unresolved references are
+     * BRAIN_NONE / -1 and skipped), so one run reports every problem */
+    flow__check_graph(fs, c.flow_ld);
+    flow__check_slots(fs, c.flow_ld);
     int rc = diags->len == before ? finish(&c, opts) : CORE_ERR_INVALID;
     for (size_t i = 0; i < n; i++) {
         json_decref(c.roots[i]);
