@@ -21,11 +21,19 @@
 /* Feature views: each is L2-normalised on its own, then scaled. */
 enum { NLU__VIEW_WORD = 0, NLU__VIEW_CHAR = 1, NLU__VIEWS = 2 };
 
+enum {
+    NLU__F_BIGRAMS = 1,      /* word bigrams, with the utterance's edges */
+    NLU__F_SKIPGRAMS = 2,    /* word pairs one word apart */
+    NLU__F_TRIGRAMS = 4,     /* word trigrams */
+    NLU__F_CHAR_IN_WORD = 8, /* character n-grams stop at word boundaries */
+    NLU__F_ALL = 15
+};
+
 /* The feature settings, stored in the model so that routing extracts exactly
  * what training saw. */
 typedef struct nlu__fcfg_s {
     uint32_t char_min, char_max; /* character n-gram lengths, in code points */
-    uint32_t word_bigrams;       /* 1: add word bigrams */
+    uint32_t flags;              /* NLU__F_* */
     float view_scale[NLU__VIEWS];
 } nlu__fcfg_t;
 
@@ -56,10 +64,14 @@ void nlu__normalize(const char *text, size_t len, nlu__text_t *out);
 void nlu__features(const nlu__text_t *t, const nlu__fcfg_t *cfg, nlu__feats_t *out);
 
 /* Feature hash -> dense index, open addressing; keys are never 0. */
+typedef struct nlu__fslot_s {
+    uint64_t key;
+    uint32_t val;
+} nlu__fslot_t;
+
 typedef struct nlu__ftab_s {
-    uint64_t *keys;
-    uint32_t *vals;
-    size_t cap; /* power of two */
+    nlu__fslot_t *slot; /* key and value side by side: one cache miss a probe */
+    size_t cap;         /* power of two */
     size_t len;
 } nlu__ftab_t;
 

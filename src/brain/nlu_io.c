@@ -43,8 +43,8 @@ int nlu_model_save(const nlu_model_t *m, core_buf_t *out)
     /* keys in index order: load rebuilds the table */
     uint64_t *keys = core_xcalloc(m->n_feat + 1, sizeof(uint64_t));
     for (size_t i = 0; i < m->ftab.cap; i++)
-        if (m->ftab.keys[i] != 0)
-            keys[m->ftab.vals[i]] = m->ftab.keys[i];
+        if (m->ftab.slot[i].key != 0)
+            keys[m->ftab.slot[i].val] = m->ftab.slot[i].key;
     rc = rc ? rc : core_buf_append(out, keys, m->n_feat * sizeof(uint64_t));
     free(keys);
     rc = rc ? rc : core_buf_append(out, m->fview, m->n_feat);
@@ -128,7 +128,7 @@ int nlu_model_load(const void *data, size_t len, nlu_model_t **out, core_err_t *
         return core_err_set(err, CORE_ERR_INVALID, "model: bad class count");
     if (get(&r, &fcfg, sizeof(fcfg)) || get(&r, &thr, sizeof(thr)) || get(&r, &temp, sizeof(temp)))
         return core_err_set(err, CORE_ERR_INVALID, "model: truncated header");
-    if (fcfg.char_min > fcfg.char_max || fcfg.char_max > 8 || fcfg.word_bigrams > 1 ||
+    if (fcfg.char_min > fcfg.char_max || fcfg.char_max > 8 || fcfg.flags > NLU__F_ALL ||
         !isfinite(fcfg.view_scale[0]) || !isfinite(fcfg.view_scale[1]) || !(thr >= 0) ||
         !(thr <= 1) || !(temp > 0) || !isfinite(temp))
         return core_err_set(err, CORE_ERR_INVALID, "model: bad settings");

@@ -14,6 +14,8 @@ enum { CP_SEP, CP_WORD, CP_APOS, CP_NUMSEP, CP_SYMBOL };
 
 static int cp_class(utf8proc_int32_t c)
 {
+    if (c < 0x80 && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
+        return CP_WORD; /* the common case, without a table lookup */
     if (c == '\'' || c == 0x2019 || c == 0x2018 || c == 0x02BC || c == '`')
         return CP_APOS;
     if (c == '.' || c == ',')
@@ -88,7 +90,8 @@ static void emit_cp(norm_state_t *s, utf8proc_int32_t c, int own_token)
         return;
     memcpy(t->buf + t->len, enc, (size_t)n);
     t->len += (size_t)n;
-    s->last_digit = utf8proc_category(c) == UTF8PROC_CATEGORY_ND;
+    s->last_digit =
+        c < 0x80 ? (c >= '0' && c <= '9') : utf8proc_category(c) == UTF8PROC_CATEGORY_ND;
     if (own_token)
         tok_end(s);
 }
@@ -98,7 +101,9 @@ static void feed_cp(norm_state_t *s, utf8proc_int32_t c)
     int cls = cp_class(c);
     if (cls == CP_WORD) {
         /* a digit after "3." continues the number; a letter after "3." does not */
-        if (s->pending == 2 && utf8proc_category(c) != UTF8PROC_CATEGORY_ND)
+        int digit =
+            c < 0x80 ? (c >= '0' && c <= '9') : utf8proc_category(c) == UTF8PROC_CATEGORY_ND;
+        if (s->pending == 2 && !digit)
             tok_end(s);
         emit_cp(s, c, 0);
     } else if (cls == CP_APOS && s->in_tok && !s->pending) {
@@ -134,6 +139,10 @@ void nlu__normalize(const char *text, size_t len, nlu__text_t *out)
             continue;
         }
         i += (size_t)n;
+        if (c < 0x80) { /* ASCII folds to itself or its lower case */
+            feed_cp(&s, c >= 'A' && c <= 'Z' ? c + 32 : c);
+            continue;
+        }
         utf8proc_int32_t dec[24];
         int last_bound = 0;
         utf8proc_ssize_t nd = utf8proc_decompose_char(c, dec, 24, opts, &last_bound);
@@ -219,7 +228,17 @@ static void word_feats(fcollect_t *fc, const nlu__text_t *t, const nlu__fcfg_t *
         add_feat(fc, fnv(FNV_OFFSET ^ 'w', w, wl), NLU__VIEW_WORD);
         if (is_number(w, wl))
             add_feat(fc, fnv(FNV_OFFSET ^ 'w', num, sizeof(num) - 1), NLU__VIEW_WORD);
-        if (!cfg->word_bigrams)
+        if (i >= 2 && (cfg->flags & NLU__F_SKIPGRAMS)) {
+            const char *pp = t->buf + t->tok_off[i - 2];
+            uint64_t hs = fnv(fnv(fnv(FNV_OFFSET ^ 's', pp, t->tok_len[i - 2]), " ", 1), w, wl);
+            add_feat(fc, hs, NLU__VIEW_WORD);
+        }
+        if (i >= 2 && (cfg->flags & NLU__F_TRIGRAMS)) {
+            const char *pp = t->buf + t->tok_off[i - 2];
+            size_t len3 = t->tok_off[i] + wl - t->tok_off[i - 2];
+            add_feat(fc, fnv(FNV_OFFSET ^ 't', pp, len3), NLU__VIEW_WORD);
+        }
+        if (!(cfg->flags & NLU__F_BIGRAMS))
             continue;
         /* bigrams, with the utterance's edges as words of their own */
         const char *prev = i ? t->buf + t->tok_off[i - 1] : "^";
@@ -249,6 +268,8 @@ static void char_feats(fcollect_t *fc, const nlu__text_t *t, const nlu__fcfg_t *
     for (size_t i = 0; i < n; i++) {
         uint64_t h = FNV_OFFSET ^ 'c';
         for (size_t k = 0; k < cfg->char_max && i + k < n; k++) {
+            if (k > 0 && s[starts[i + k - 1]] == ' ' && (cfg->flags & NLU__F_CHAR_IN_WORD))
+                break;
             h = fnv(h, s + starts[i + k], starts[i + k + 1] - starts[i + k]);
             if (k + 1 >= cfg->char_min)
                 add_feat(fc, h + k, NLU__VIEW_CHAR);
@@ -276,16 +297,13 @@ void nlu__ftab_init(nlu__ftab_t *t, size_t expect)
         cap *= 2;
     t->cap = cap;
     t->len = 0;
-    t->keys = core_xcalloc(cap, sizeof(*t->keys));
-    t->vals = core_xcalloc(cap, sizeof(*t->vals));
+    t->slot = core_xcalloc(cap, sizeof(*t->slot));
 }
 
 void nlu__ftab_dispose(nlu__ftab_t *t)
 {
-    free(t->keys);
-    free(t->vals);
-    t->keys = NULL;
-    t->vals = NULL;
+    free(t->slot);
+    t->slot = NULL;
     t->cap = t->len = 0;
 }
 
@@ -294,13 +312,13 @@ static void ftab_grow(nlu__ftab_t *t)
     nlu__ftab_t n;
     nlu__ftab_init(&n, t->cap);
     for (size_t i = 0; i < t->cap; i++) {
-        if (t->keys[i] == 0)
+        if (t->slot[i].key == 0)
             continue;
-        size_t j = (size_t)t->keys[i] & (n.cap - 1);
-        while (n.keys[j] != 0)
+        size_t j = (size_t)t->slot[i].key & (n.cap - 1);
+        while (n.slot[j].key != 0)
             j = (j + 1) & (n.cap - 1);
-        n.keys[j] = t->keys[i];
-        n.vals[j] = t->vals[i];
+        n.slot[j].key = t->slot[i].key;
+        n.slot[j].val = t->slot[i].val;
     }
     n.len = t->len;
     nlu__ftab_dispose(t);
@@ -313,12 +331,12 @@ uint32_t nlu__ftab_put(nlu__ftab_t *t, uint64_t key)
         ftab_grow(t);
     size_t mask = t->cap - 1;
     for (size_t i = (size_t)key & mask;; i = (i + 1) & mask) {
-        if (t->keys[i] == key)
-            return t->vals[i];
-        if (t->keys[i] == 0) {
-            t->keys[i] = key;
-            t->vals[i] = (uint32_t)t->len++;
-            return t->vals[i];
+        if (t->slot[i].key == key)
+            return t->slot[i].val;
+        if (t->slot[i].key == 0) {
+            t->slot[i].key = key;
+            t->slot[i].val = (uint32_t)t->len++;
+            return t->slot[i].val;
         }
     }
 }
@@ -327,9 +345,9 @@ uint32_t nlu__ftab_get(const nlu__ftab_t *t, uint64_t key)
 {
     size_t mask = t->cap - 1;
     for (size_t i = (size_t)key & mask;; i = (i + 1) & mask) {
-        if (t->keys[i] == key)
-            return t->vals[i];
-        if (t->keys[i] == 0)
+        if (t->slot[i].key == key)
+            return t->slot[i].val;
+        if (t->slot[i].key == 0)
             return UINT32_MAX;
     }
 }

@@ -39,7 +39,7 @@ static const hyper_t hyper_default = {
 static const nlu__fcfg_t fcfg_default = {
     .char_min = 2,
     .char_max = 4,
-    .word_bigrams = 1,
+    .flags = NLU__F_BIGRAMS,
     .view_scale = {1.0f, 1.5f},
 };
 
@@ -138,8 +138,8 @@ static void prune(nlu_model_t *m, csr_t *x, uint32_t *df, uint32_t min_df)
     uint32_t *remap = core_xmalloc((nf + 1) * sizeof(uint32_t));
     uint64_t *keys = core_xmalloc((nf + 1) * sizeof(uint64_t));
     for (size_t i = 0; i < m->ftab.cap; i++)
-        if (m->ftab.keys[i] != 0)
-            keys[m->ftab.vals[i]] = m->ftab.keys[i];
+        if (m->ftab.slot[i].key != 0)
+            keys[m->ftab.slot[i].val] = m->ftab.slot[i].key;
     nlu__ftab_dispose(&m->ftab);
     for (uint32_t j = 0; j < nf; j++)
         remap[j] = df[j] >= min_df ? kept++ : UINT32_MAX;
@@ -214,7 +214,8 @@ static void build_features(nlu_model_t *m, const nlu_example_t *ex, size_t n, ui
     m->n_feat = (uint32_t)m->ftab.len;
     m->idf = core_xmalloc((m->n_feat + 1) * sizeof(float));
     for (uint32_t j = 0; j < m->n_feat; j++)
-        m->idf[j] = (float)(log((1.0 + (double)n) / (1.0 + df[j])) + 1.0);
+        m->idf[j] =
+            getenv("NLU_NOIDF") ? 1.0f : (float)(log((1.0 + (double)n) / (1.0 + df[j])) + 1.0);
     x->sqnorm = core_xmalloc(n * sizeof(float));
     for (size_t i = 0; i < n; i++) {
         double norm[NLU__VIEWS] = {0};
@@ -365,7 +366,7 @@ static void env_knobs(hyper_t *hp, nlu__fcfg_t *f)
         else if (!strcmp(key, "cmax"))
             f->char_max = (uint32_t)v;
         else if (!strcmp(key, "big"))
-            f->word_bigrams = (uint32_t)v;
+            f->flags = (uint32_t)v;
         else if (!strcmp(key, "ws"))
             f->view_scale[0] = (float)v;
         else if (!strcmp(key, "cs"))

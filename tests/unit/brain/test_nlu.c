@@ -82,7 +82,7 @@ static void test_features(void **state)
 {
     nlu__text_t t;
     nlu__feats_t f, g;
-    nlu__fcfg_t cfg = {.char_min = 2, .char_max = 4, .word_bigrams = 1, .view_scale = {1, 1}};
+    nlu__fcfg_t cfg = {.char_min = 2, .char_max = 4, .flags = NLU__F_BIGRAMS, .view_scale = {1, 1}};
     nlu__normalize("book book a flight", 18, &t);
     nlu__features(&t, &cfg, &f);
     size_t words = 0, counted2 = 0;
@@ -101,7 +101,7 @@ static void test_features(void **state)
     assert_int_equal(f.len, g.len);
     for (size_t i = 0; i < f.len; i++)
         assert_true(f.items[i].hash == g.items[i].hash);
-    cfg.word_bigrams = 0;
+    cfg.flags = 0;
     cfg.char_max = 0;
     nlu__normalize("pay 20 now", 10, &t);
     nlu__features(&t, &cfg, &f);
