@@ -126,13 +126,16 @@ static int phrase_distance(const phrase_t *ph, const ent__folded_t *t, size_t w,
     return total;
 }
 
-/* The best match of every phrase at every text position (exact, or fuzzy
- * when asked), then the ones not inside a longer one. Returns how many
- * different values remain: 0, 1 (in *best) or 2+ (ambiguous). */
-static int resolve(const ent_choices_t *c, const ent__folded_t *t, int fuzzy, match_t *best)
+/* The best match at every text position (longer phrases first, then closer
+ * ones), dropping those inside a longer match, so that "premum economy" is
+ * a typo of "premium economy" rather than an exact "economy". Then decides
+ * among the exact ones, or (exact_only 0) among the closest fuzzy ones.
+ * Returns how many different values that leaves: 0, 1 (in *best) or 2
+ * (ambiguous). */
+static int resolve(const ent_choices_t *c, const ent__folded_t *t, int exact_only, match_t *best)
 {
     match_t keep = {0, 0, 0, 0};
-    int found = 0, min_dist = 1 << 20;
+    int found = 0, min_dist = exact_only ? 0 : 1 << 20;
     size_t reach = 0;
     for (size_t w = 0; w < t->n_words; w++) {
         match_t at = {0, w, 0, 0};
@@ -141,16 +144,15 @@ static int resolve(const ent_choices_t *c, const ent__folded_t *t, int fuzzy, ma
             const phrase_t *ph = &c->phrases[i];
             if (w + ph->n_words > t->n_words)
                 continue;
-            int d = phrase_distance(ph, t, w, fuzzy);
+            int d = phrase_distance(ph, t, w, 1);
             if (d < 0)
                 continue;
-            /* longer first, then closer; the same rank for two values is a tie */
             if (!have || ph->n_words > at.n || (ph->n_words == at.n && d < at.dist)) {
                 at = (match_t){ph->choice, w, ph->n_words, d};
                 at_ambiguous = 0;
                 have = 1;
             } else if (ph->n_words == at.n && d == at.dist && ph->choice != at.choice) {
-                at_ambiguous = 1;
+                at_ambiguous = 1; /* one phrase, two values */
             }
         }
         if (!have || w + at.n <= reach)
@@ -270,7 +272,7 @@ int ent_choices_find(const ent_choices_t *c, const char *text, size_t len, ent_t
     int rc = CORE_ERR_NOT_FOUND;
     match_t m;
     size_t w;
-    int found = resolve(c, t, 0, &m);
+    int found = resolve(c, t, 1, &m);
     if (found == 0) {
         size_t pos = numbered(c, t, &w);
         if (pos) {
@@ -278,7 +280,7 @@ int ent_choices_find(const ent_choices_t *c, const char *text, size_t len, ent_t
             free(t);
             return 0;
         }
-        found = resolve(c, t, 1, &m);
+        found = resolve(c, t, 0, &m);
     }
     if (found == 1) {
         double conf = m.dist == 0 ? 1.0 : m.dist == 1 ? 0.8 : 0.6;

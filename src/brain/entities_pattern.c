@@ -63,20 +63,22 @@ void ent_pattern_free(ent_pattern_t *p)
     free(p);
 }
 
-/* How code-like a match is: standing alone as a word counts most, then
- * digits or capitals (so "ABC123" beats "change" in "change booking ABC123"). */
+/* How code-like a match is, or -1 if it cuts a word in two ("bookin" of
+ * "booking" is never a booking code): digits or capitals count, so "ABC123"
+ * beats "change" in "change booking ABC123". */
 static int score(const char *text, size_t len, size_t a, size_t b)
 {
     const unsigned char *s = (const unsigned char *)text;
-    int whole = (a == 0 || !ent__is_word_byte(s[a - 1]) || !ent__is_word_byte(s[a])) &&
-                (b == len || !ent__is_word_byte(s[b]) || !ent__is_word_byte(s[b - 1]));
+    if ((a > 0 && ent__is_word_byte(s[a - 1]) && ent__is_word_byte(s[a])) ||
+        (b < len && ent__is_word_byte(s[b]) && ent__is_word_byte(s[b - 1])))
+        return -1;
     int digit = 0, upper = 0, lower_case = 0;
     for (size_t i = a; i < b; i++) {
         digit |= ent__is_digit(s[i]);
         upper += s[i] >= 'A' && s[i] <= 'Z';
         lower_case |= s[i] >= 'a' && s[i] <= 'z';
     }
-    return whole * 4 + ((digit || (upper >= 2 && !lower_case)) ? 2 : 0);
+    return (digit || (upper >= 2 && !lower_case)) ? 1 : 0;
 }
 
 /* Copies text[a, b) upper-cased (by code point) into out; 0 if it does not fit. */
@@ -120,16 +122,19 @@ int ent_pattern_find(const ent_pattern_t *p, const char *text, size_t len, ent_t
             break; /* no match, or a limit hit: what was found stands */
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
         size_t a = ov[0], b = ov[1];
-        if (b > a && b - a < ENT_VALUE_MAX) {
-            int sc = score(text, len, a, b);
-            if (sc > best) {
-                best = sc;
-                best_a = a;
-                best_b = b;
+        int sc = b > a && b - a < ENT_VALUE_MAX ? score(text, len, a, b) : -1;
+        if (sc > best) {
+            best = sc;
+            best_a = a;
+            best_b = b;
+            /* a capture group, when the pattern has one, is the value */
+            if (rc > 1 && ov[2] != PCRE2_UNSET && ov[3] > ov[2]) {
+                best_a = ov[2];
+                best_b = ov[3];
             }
-            if (sc == 6)
-                break;
         }
+        if (sc == 1)
+            break;
         off = b > a ? b : b + 1;
         while (off < len && ((unsigned char)text[off] & 0xC0) == 0x80)
             off++; /* restart on a character boundary */

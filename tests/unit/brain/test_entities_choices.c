@@ -28,6 +28,9 @@ static void test_pattern_booking_code(void **state)
     assert_string_equal(pattern_in(p, "my ref is QWERTY thanks"), "QWERTY");
     assert_string_equal(pattern_in(p, "ref: x7k9p2."), "X7K9P2");
     assert_string_equal(pattern_in(p, "abc12"), "-");
+    assert_string_equal(pattern_in(p, "I lost my booking"), "-"); /* never "BOOKIN" */
+    assert_string_equal(pattern_in(p, "abc1234"), "-");           /* seven is not six */
+    assert_string_equal(pattern_in(p, "codes abc1234 and xyz789"), "XYZ789");
     assert_string_equal(pattern_in(p, ""), "-");
     ent_t e;
     const char *t = "booking ZZ9ZZ9";
@@ -35,6 +38,19 @@ static void test_pattern_booking_code(void **state)
     assert_int_equal(e.type, ENT_PATTERN);
     assert_int_equal(e.start, 8);
     assert_int_equal(e.end, 14);
+    ent_pattern_free(p);
+
+    /* a capture group is the value */
+    p = ent_pattern_new("ref[- ]?([0-9]{4})", 1, &err);
+    assert_non_null(p);
+    assert_string_equal(pattern_in(p, "it is REF-1234"), "1234");
+    assert_int_equal(ent_pattern_find(p, "ref 5678", 8, &e), 0);
+    assert_int_equal(e.start, 4);
+    ent_pattern_free(p);
+    /* invalid UTF-8 in the text is tolerated */
+    p = ent_pattern_new("caf\u00e9", 1, &err);
+    assert_non_null(p);
+    assert_string_equal(pattern_in(p, "\xff un café \xfe"), "CAFÉ");
     ent_pattern_free(p);
 
     p = ent_pattern_new("[A-Z]{2}[0-9]{3,4}", 0, &err);
@@ -137,9 +153,12 @@ static void test_choices_folding_and_typos(void **state)
     CHOICE(c, "ecnoomy", "economy");   /* transposition */
     CHOICE(c, "buisness", "business"); /* transposition, 8 letters */
     CHOICE(c, "busness", "business");
-    CHOICE(c, "bisnes", "-");  /* 3 edits */
-    CHOICE(c, "cafx", "Café"); /* 4 letters: 1 edit */
-    CHOICE(c, "th", "-");      /* 3 letters: exact only */
+    CHOICE(c, "bisnes", "-");                       /* 3 edits */
+    CHOICE(c, "cafx", "Café");                      /* 4 letters: 1 edit */
+    CHOICE(c, "th", "-");                           /* 3 letters: exact only */
+    CHOICE(c, "premum economy", "premium economy"); /* a typo in the longer phrase */
+    CHOICE(c, "PREMIUM ÉCONOMY", "premium economy");
+    CHOICE(c, "2 economy", "economy"); /* a number next to a value is not a position */
     ent_t e;
     const char *t = "econmy";
     assert_int_equal(ent_choices_find(c, t, strlen(t), &e), 0);
