@@ -82,6 +82,44 @@ static json_t *body_object(net_req_t *req, int allow_empty)
     return body;
 }
 
+/* SHA-256 of method, path and body: what "the same request" means. */
+static void request_fingerprint(net_req_t *req, uint8_t fp[32])
+{
+    size_t blen;
+    const char *body = net_req_body(req, &blen);
+    core_buf_t b;
+    core_buf_init(&b, (size_t)-1);
+    core_buf_printf(&b, "%s %s\n", net_req_method(req), net_req_path(req));
+    core_buf_append(&b, body, blen);
+    chat__sha256(b.data, b.len, fp);
+    core_buf_dispose(&b);
+}
+
+/* Answers a request whose Idempotency-Key was seen before (rc from
+ * chat__idem_begin, e its entry). */
+static void answer_seen(net_req_t *req, int rc, const chat_idem_entry_t *e)
+{
+    switch (rc) {
+    case CHAT_IDEM_REPLAY:
+        net_resp_header(req, "Idempotent-Replayed", "true");
+        net_resp_send(req, e->status, "application/json", e->body, strlen(e->body));
+        return;
+    case CHAT_IDEM_MISMATCH:
+        net_resp_error(req, 422, "idempotency_key_reused",
+                       "Idempotency-Key was already used for a different request");
+        return;
+    case CHAT_IDEM_PENDING:
+        net_resp_header(req, "Retry-After", "1");
+        net_resp_error(req, 409, "request_in_progress",
+                       "a request with this Idempotency-Key is still running");
+        return;
+    default:
+        net_resp_header(req, "Retry-After", "1");
+        net_resp_error(req, 503, "at_capacity", "too many requests in flight");
+        return;
+    }
+}
+
 /* Looks up the Idempotency-Key. Returns 1 when the request was answered
  * (replayed or refused), 0 to go on (*entry set when the key was given). */
 static int idempotency(chat_t *c, net_req_t *req, const char *gateway, chat_idem_entry_t **entry)
@@ -100,45 +138,20 @@ static int idempotency(chat_t *c, net_req_t *req, const char *gateway, chat_idem
                        CHAT_MAX_IDEM_KEY);
         return 1;
     }
-    size_t blen;
-    const char *body = net_req_body(req, &blen);
-    char *fpsrc = core_xasprintf("%s %s\n", net_req_method(req), net_req_path(req));
-    core_buf_t b;
-    core_buf_init(&b, (size_t)-1);
-    core_buf_append_str(&b, fpsrc);
-    core_buf_append(&b, body, blen);
     uint8_t fp[32];
-    chat__sha256(b.data, b.len, fp);
-    core_buf_dispose(&b);
-    free(fpsrc);
+    request_fingerprint(req, fp);
     char *scoped = core_xasprintf("rest\n%s\n%s", gateway, key);
     const core_config_t *cfg = c->base.host.cfg;
     chat_idem_entry_t *e = NULL;
     int rc = chat__idem_begin(&c->idem, scoped, fp, (size_t)cfg->chat.idempotency_max_entries,
                               cfg->chat.idempotency_ttl_s * 1000000LL, (int64_t)core_now_us(), &e);
     free(scoped);
-    switch (rc) {
-    case CHAT_IDEM_NEW:
+    if (rc == CHAT_IDEM_NEW) {
         *entry = e;
         return 0;
-    case CHAT_IDEM_REPLAY:
-        net_resp_header(req, "Idempotent-Replayed", "true");
-        net_resp_send(req, e->status, "application/json", e->body, strlen(e->body));
-        return 1;
-    case CHAT_IDEM_MISMATCH:
-        net_resp_error(req, 422, "idempotency_key_reused",
-                       "Idempotency-Key was already used for a different request");
-        return 1;
-    case CHAT_IDEM_PENDING:
-        net_resp_header(req, "Retry-After", "1");
-        net_resp_error(req, 409, "request_in_progress",
-                       "a request with this Idempotency-Key is still running");
-        return 1;
-    default:
-        net_resp_header(req, "Retry-After", "1");
-        net_resp_error(req, 503, "at_capacity", "too many requests in flight");
-        return 1;
     }
+    answer_seen(req, rc, e);
+    return 1;
 }
 
 /* ---- turns from REST ---------------------------------------------------- */

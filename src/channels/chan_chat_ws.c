@@ -239,72 +239,93 @@ static void on_ws_turn(chat_t *c, chat_conv_t *cv, const chat_result_t *r, void 
     }
 }
 
+/* Runs each (conversation, id) once. Returns 0 to go on (*out: the pending
+ * entry), or -1 when the frame was answered (a repeat, or refused). */
+static int ws_idem_begin(ws_session_t *s, const char *id, const char *text, size_t len,
+                         chat_idem_entry_t **out)
+{
+    chat_t *c = s->chat;
+    const core_config_t *cfg = c->base.host.cfg;
+    char *key = core_xasprintf("ws\n%s\n%s", s->conv->id, id);
+    uint8_t fp[32];
+    chat__sha256(text, len, fp);
+    chat_idem_entry_t *e = NULL;
+    int rc = chat__idem_begin(&c->idem, key, fp, (size_t)cfg->chat.idempotency_max_entries,
+                              cfg->chat.idempotency_ttl_s * 1000000LL, (int64_t)core_now_us(), &e);
+    free(key);
+    *out = e;
+    if (rc == CHAT_IDEM_NEW)
+        return 0;
+    if (rc < 0) {
+        send_error(s, "at_capacity", id, "too many messages in flight");
+    } else if (rc == CHAT_IDEM_MISMATCH) {
+        send_error(s, "id_reused", id, "this id was already used for a different message");
+    } else {
+        json_t *a = json_pack("{s:s,s:s,s:I,s:b}", "type", "ack", "id", id, "seq",
+                              (json_int_t)e->seq, "duplicate", 1);
+        send_frame(s, a);
+        json_decref(a);
+    }
+    return -1;
+}
+
+/* Checks a message frame's fields; returns 0 with them, or -1 when answered. */
+static int message_fields(ws_session_t *s, json_t *f, const char **id, const char **text,
+                          size_t *len)
+{
+    json_t *jid = json_object_get(f, "id"), *jt = json_object_get(f, "text");
+    json_t *jev = json_object_get(f, "event");
+    *id = json_is_string(jid) ? json_string_value(jid) : NULL;
+    if ((jid != NULL && (*id == NULL || strlen(*id) == 0 || strlen(*id) > CHAT_MAX_CLIENT_ID)) ||
+        (jt == NULL) == (jev == NULL) || (jt != NULL && !json_is_string(jt))) {
+        send_error(s, "invalid_frame", *id,
+                   "a message has a string \"text\" or \"event\" and an optional string \"id\" "
+                   "of 1-128 bytes");
+        return -1;
+    }
+    if (jev != NULL && (!json_is_string(jev) || strcmp(json_string_value(jev), "start") != 0)) {
+        send_error(s, "invalid_frame", *id, "event: must be \"start\"");
+        return -1;
+    }
+    *text = jt ? json_string_value(jt) : NULL; /* NULL: the start event */
+    *len = jt ? json_string_length(jt) : 0;
+    if (jt != NULL && *len == 0) {
+        send_error(s, "invalid_frame", *id, "text: must not be empty");
+        return -1;
+    }
+    if (*len > (size_t)s->chat->base.host.cfg->chat.max_text_bytes) {
+        send_error(s, "too_large", *id, "text: longer than chat.max_text_bytes");
+        return -1;
+    }
+    if (s->conv->status == BRAIN_ST_ENDED) {
+        send_error(s, "conversation_ended", *id, "this conversation has ended; open a new one");
+        return -1;
+    }
+    return 0;
+}
+
 static void frame_message(ws_session_t *s, json_t *f)
 {
     chat_t *c = s->chat;
     chat_conv_t *cv = s->conv;
-    json_t *jid = json_object_get(f, "id"), *jt = json_object_get(f, "text");
-    json_t *jev = json_object_get(f, "event");
-    const char *id = json_is_string(jid) ? json_string_value(jid) : NULL;
-    if ((jid != NULL && (id == NULL || strlen(id) == 0 || strlen(id) > CHAT_MAX_CLIENT_ID)) ||
-        (jt == NULL) == (jev == NULL) || (jt != NULL && !json_is_string(jt))) {
-        send_error(s, "invalid_frame", id,
-                   "a message has a string \"text\" or \"event\" and an optional string \"id\" "
-                   "of 1-128 bytes");
-        return;
-    }
-    int start = jev != NULL;
-    if (start && (!json_is_string(jev) || strcmp(json_string_value(jev), "start") != 0)) {
-        send_error(s, "invalid_frame", id, "event: must be \"start\"");
-        return;
-    }
-    size_t len = start ? 0 : json_string_length(jt);
-    if (!start && len == 0) {
-        send_error(s, "invalid_frame", id, "text: must not be empty");
-        return;
-    }
-    if (len > (size_t)c->base.host.cfg->chat.max_text_bytes) {
-        send_error(s, "too_large", id, "text: longer than chat.max_text_bytes");
-        return;
-    }
-    if (cv->status == BRAIN_ST_ENDED) {
-        send_error(s, "conversation_ended", id, "this conversation has ended; open a new one");
-        return;
-    }
+    const char *id, *text;
+    size_t len;
     chat_idem_entry_t *e = NULL;
-    if (id != NULL) {
-        const core_config_t *cfg = c->base.host.cfg;
-        char *key = core_xasprintf("ws\n%s\n%s", cv->id, id);
-        uint8_t fp[32];
-        chat__sha256(start ? "" : json_string_value(jt), len, fp);
-        int rc =
-            chat__idem_begin(&c->idem, key, fp, (size_t)cfg->chat.idempotency_max_entries,
-                             cfg->chat.idempotency_ttl_s * 1000000LL, (int64_t)core_now_us(), &e);
-        free(key);
-        if (rc != CHAT_IDEM_NEW) {
-            json_t *a = json_pack("{s:s,s:s,s:I,s:b}", "type", "ack", "id", id, "seq",
-                                  (json_int_t)(e ? e->seq : 0), "duplicate", 1);
-            if (rc == CHAT_IDEM_MISMATCH || rc < 0)
-                send_error(s, rc < 0 ? "at_capacity" : "id_reused", id,
-                           rc < 0 ? "too many messages in flight"
-                                  : "this id was already used for a different message");
-            else
-                send_frame(s, a);
-            json_decref(a);
-            return;
-        }
-    }
+    if (message_fields(s, f, &id, &text, &len) != 0)
+        return;
+    if (id != NULL && ws_idem_begin(s, id, text ? text : "", len, &e) != 0)
+        return;
     core_err_t err = {0};
     uint64_t next = cv->next_seq;
-    int rc = chat__turn(c, cv, start ? BRAIN_EV_START : BRAIN_EV_MESSAGE,
-                        start ? NULL : json_string_value(jt), len, id, on_ws_turn, e, &err);
+    int rc = chat__turn(c, cv, text ? BRAIN_EV_MESSAGE : BRAIN_EV_START, text, len, id, on_ws_turn,
+                        e, &err);
     if (rc != 0) {
         chat__idem_cancel(&c->idem, e);
         send_error(s, rc == CORE_ERR_BUSY ? "busy" : "unavailable", id, err.msg);
         return;
     }
     if (e != NULL)
-        e->seq = start ? 0 : next;
+        e->seq = text ? next : 0;
 }
 
 static void frame_ack(ws_session_t *s, json_t *f)
