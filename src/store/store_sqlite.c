@@ -291,10 +291,15 @@ static int sq_prune(void *conn, int64_t text_before_us, int64_t all_before_us, i
              (long long)text_before_us);
     int rc = sq_begin(c, err);
     if (rc == 0 && (rc = sq_exec(c, sql, err)) == 0) {
-        *pruned = sqlite3_changes(c->db);
-        snprintf(sql, sizeof(sql), "DELETE FROM conversations WHERE ended_us < %lld",
+        int64_t text_n = sqlite3_changes(c->db);
+        snprintf(sql, sizeof(sql),
+                 "DELETE FROM conversations WHERE id IN (SELECT id FROM conversations"
+                 " WHERE ended_us < %lld LIMIT 5000)",
                  (long long)all_before_us);
         rc = sq_exec(c, sql, err);
+        /* the larger of the two chunks: 5000 means "there may be more" */
+        int64_t rows_n = sqlite3_changes(c->db);
+        *pruned = text_n > rows_n ? text_n : rows_n;
     }
     if (rc == 0)
         rc = sq_commit(c, err);

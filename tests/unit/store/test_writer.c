@@ -251,6 +251,33 @@ static void test_prune(void **state)
     fx_close(&fx);
 }
 
+static void test_prune_in_chunks(void **state)
+{
+    fx_t fx;
+    core_err_t err = {0};
+    assert_int_equal(fx_open(&fx, 10000, 256, &err), 0);
+    char id[32];
+    for (int i = 0; i < 5001; i++) {
+        snprintf(id, sizeof(id), "p%d", i);
+        store_batch_t *b = turn_batch(id, 1, 1);
+        store_batch_conv_end(b, id, "contained", NULL, FX_T0 + FX_S);
+        assert_int_equal(store_enqueue(fx.store, b, fx_done, &fx), 0);
+    }
+    fx_wait(&fx, 5001);
+    assert_int_equal(fx.failed, 0);
+    /* 5001 conversations: a chunk of 5000, re-queued, then one more; the
+     * callback runs once, after the last chunk */
+    assert_int_equal(store_prune_async(fx.store, FX_T0 + FX_H, 0, fx_done, &fx), 0);
+    fx_wait(&fx, 5002);
+    assert_int_equal(fx.last_status, 0);
+    store_stats_t st;
+    store_get_stats(fx.store, &st);
+    assert_int_equal(st.prunes, 2);
+    assert_int_equal(count(fx.path, "SELECT count(*) FROM conversations WHERE pruned = 1"), 5001);
+    assert_int_equal(count(fx.path, "SELECT count(*) FROM turns WHERE text IS NOT NULL"), 0);
+    fx_close(&fx);
+}
+
 static void test_retention_timer(void **state)
 {
     fx_t fx;
@@ -338,6 +365,7 @@ int main(void)
         cmocka_unit_test(test_state_load_and_restore),
         cmocka_unit_test(test_close_commits_queued),
         cmocka_unit_test(test_prune),
+        cmocka_unit_test(test_prune_in_chunks),
         cmocka_unit_test(test_retention_timer),
         cmocka_unit_test(test_options_from_config),
         cmocka_unit_test(test_memory_store),
