@@ -95,6 +95,19 @@ static void request_fingerprint(net_req_t *req, uint8_t fp[32])
     core_buf_dispose(&b);
 }
 
+/* Location of a created conversation, from its stored answer. */
+static void set_location(net_req_t *req, const char *body)
+{
+    json_t *o = json_loads(body, 0, NULL);
+    const char *id = json_string_value(json_object_get(o, "conversation"));
+    if (id != NULL) {
+        char loc[80];
+        snprintf(loc, sizeof(loc), "/v1/chat/conversations/%.40s", id);
+        net_resp_header(req, "Location", loc);
+    }
+    json_decref(o);
+}
+
 /* Answers a request whose Idempotency-Key was seen before (rc from
  * chat__idem_begin, e its entry). */
 static void answer_seen(net_req_t *req, int rc, const chat_idem_entry_t *e)
@@ -102,6 +115,8 @@ static void answer_seen(net_req_t *req, int rc, const chat_idem_entry_t *e)
     switch (rc) {
     case CHAT_IDEM_REPLAY:
         net_resp_header(req, "Idempotent-Replayed", "true");
+        if (e->status == 201)
+            set_location(req, e->body);
         net_resp_send(req, e->status, "application/json", e->body, strlen(e->body));
         return;
     case CHAT_IDEM_MISMATCH:

@@ -306,6 +306,7 @@ def test_idempotency_key_replays_and_never_runs_twice():
         a = d.request("POST", "/v1/chat/conversations", b"", hs)
         b = d.request("POST", "/v1/chat/conversations", b"", hs)
         assert a[0] == 201 and b[0] == 201 and a[2] == b[2], (a, b)
+        assert b[1]["location"] == a[1]["location"] and b[1]["idempotent-replayed"] == "true"
 
 
 def test_idempotency_expires():
