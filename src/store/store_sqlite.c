@@ -117,35 +117,41 @@ static void bind_turn(sqlite3_stmt *st, const store_turn_t *t)
     bind_text(st, 16, t->adapter_version);
 }
 
+static void bind_start(sqlite3_stmt *st, const store_conv_start_t *s)
+{
+    bind_text(st, 1, s->id), bind_text(st, 2, s->channel), bind_text(st, 3, s->flow);
+    bind_text(st, 4, s->flow_version ? s->flow_version : "");
+    bind_text(st, 5, s->variant ? s->variant : "");
+    bind_text(st, 6, s->adapter_version);
+    sqlite3_bind_int64(st, 7, s->started_us);
+}
+
+static void bind_event(sqlite3_stmt *st, const store_event_t *e)
+{
+    bind_text(st, 1, e->conversation_id);
+    bind_i64_opt(st, 2, e->turn_seq > 0 ? e->turn_seq : -1);
+    sqlite3_bind_int64(st, 3, e->ts_us);
+    bind_text(st, 4, e->kind), bind_text(st, 5, e->name), bind_text(st, 6, e->status);
+    bind_i64_opt(st, 7, e->duration_us);
+    bind_text(st, 8, e->detail);
+}
+
 static void bind_op(conn_t *c, const store__op_t *op, sqlite3_stmt **st, int *must_change)
 {
     *must_change = 0;
     switch (op->kind) {
-    case STORE__OP_CONV_START: {
-        const store_conv_start_t *s = &op->u.start;
+    case STORE__OP_CONV_START:
         *st = c->st[ST_CONV_START];
-        bind_text(*st, 1, s->id), bind_text(*st, 2, s->channel), bind_text(*st, 3, s->flow);
-        bind_text(*st, 4, s->flow_version ? s->flow_version : "");
-        bind_text(*st, 5, s->variant ? s->variant : "");
-        bind_text(*st, 6, s->adapter_version);
-        sqlite3_bind_int64(*st, 7, s->started_us);
+        bind_start(*st, &op->u.start);
         break;
-    }
     case STORE__OP_TURN:
         *st = c->st[ST_TURN];
         bind_turn(*st, &op->u.turn);
         break;
-    case STORE__OP_EVENT: {
-        const store_event_t *e = &op->u.event;
+    case STORE__OP_EVENT:
         *st = c->st[ST_EVENT];
-        bind_text(*st, 1, e->conversation_id);
-        bind_i64_opt(*st, 2, e->turn_seq > 0 ? e->turn_seq : -1);
-        sqlite3_bind_int64(*st, 3, e->ts_us);
-        bind_text(*st, 4, e->kind), bind_text(*st, 5, e->name), bind_text(*st, 6, e->status);
-        bind_i64_opt(*st, 7, e->duration_us);
-        bind_text(*st, 8, e->detail);
+        bind_event(*st, &op->u.event);
         break;
-    }
     case STORE__OP_STATE:
         *st = c->st[ST_STATE];
         bind_text(*st, 1, op->u.state.conversation_id);
