@@ -26,8 +26,9 @@ void chan_resp_turn_error(net_req_t *req, const chan_t *ch, int rc, const core_e
     runtime_t *rt = chan_runtime(ch);
     if (rc == CORE_ERR_BUSY && rt != NULL && runtime_flowset(rt) != NULL) {
         net_resp_header(req, "Retry-After", "1");
-        net_resp_error(req, 429, "conversation_busy",
-                       "too many turns queued for this conversation; retry later");
+        /* the conversation's queue is full, or the store is pushing back */
+        net_resp_error(req, 429, "conversation_busy", "%s; retry later",
+                       err && err->msg[0] ? err->msg : "too many turns queued");
         return;
     }
     net_resp_header(req, "Retry-After", "5");
