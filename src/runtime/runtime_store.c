@@ -11,6 +11,12 @@
 
 #include "runtime/runtime_int.h"
 
+/* A conversation key as a quoted logfmt value (keys come from senders). */
+static const char *qkey(char *buf, size_t size, const char *key)
+{
+    return core_log_quote(buf, size, key, (size_t)-1, 80);
+}
+
 /* The saved state wraps the brain's JSON with the runtime's own counter:
  * {"v":1,"seq":N,"brain":{...}}. */
 static char *state_json(const rt_turn_t *t)
@@ -41,7 +47,9 @@ static int apply_state(rt_conv_t *conv, const char *text, int active)
     json_t *brain = json_object_get(doc, "brain");
     json_t *seq = json_object_get(doc, "seq");
     if (!json_is_object(brain) || !json_is_integer(seq)) {
-        LOG_WARN("event=state_unreadable key=%s action=new_conversation", conv->key);
+        char q[200];
+        LOG_WARN("event=state_unreadable key=%s action=new_conversation",
+                 qkey(q, sizeof(q), conv->key));
         json_decref(doc);
         return -1;
     }
@@ -58,8 +66,10 @@ static int apply_state(rt_conv_t *conv, const char *text, int active)
     int rc = brain_conv_from_json(conv->fs, bt, strlen(bt), &restored, &err);
     free(bt);
     if (rc != 0) {
-        LOG_WARN("event=state_unreadable key=%s reason=\"%s\" action=new_conversation", conv->key,
-                 err.msg);
+        char q[200], m[600];
+        LOG_WARN("event=state_unreadable key=%s reason=%s action=new_conversation",
+                 qkey(q, sizeof(q), conv->key),
+                 core_log_quote(m, sizeof(m), err.msg, (size_t)-1, 500));
         return -1;
     }
     brain_conv_dispose(&conv->state);
@@ -76,7 +86,9 @@ static void on_state(int status, char *json, int active, void *data)
     if (conv != NULL) {
         if (status == 0 && json != NULL) {
             apply_state(conv, json, active);
-            LOG_DEBUG("event=conversation_restored key=%s active=%d", conv->key, active);
+            char q[200];
+            LOG_DEBUG("event=conversation_restored key=%s active=%d", qkey(q, sizeof(q), conv->key),
+                      active);
         }
         rt_conv_loaded(rt, conv, status == CORE_ERR_NOT_FOUND ? 0 : status);
     }
@@ -269,9 +281,10 @@ static void update_metrics(const rt_turn_t *t, double latency_s)
 static void on_durable(int status, void *data)
 {
     rt_turn_t *t = data;
+    char q[200];
     if (status != 0)
-        LOG_ERROR("event=turn_not_durable key=%s error=%s", t->conv ? t->conv->key : "-",
-                  core_strerror(status));
+        LOG_ERROR("event=turn_not_durable key=%s error=%s",
+                  qkey(q, sizeof(q), t->conv ? t->conv->key : "-"), core_strerror(status));
     rt_turn_durable(t, status);
 }
 
@@ -308,7 +321,9 @@ int rt_store_commit(rt_turn_t *t)
     int rc = store_enqueue(rt->opts.store, b, on_durable, t);
     if (rc != 0) {
         store_batch_free(b);
-        LOG_WARN("event=turn_refused key=%s reason=store_%s", conv->key, core_strerror(rc));
+        char q[200];
+        LOG_WARN("event=turn_refused key=%s reason=store_%s", qkey(q, sizeof(q), conv->key),
+                 core_strerror(rc));
         return rc;
     }
     update_metrics(t, (double)(core_now_us() - t->start_us) / 1e6);

@@ -165,9 +165,14 @@ static void turn_finish(rt_turn_t *t, int error, const char *msg)
     rt->stats.turns++;
     if (error != 0 && error != CORE_ERR_CLOSED) {
         char q[160];
-        LOG_ERROR("event=turn_failed key=%s error=%s reason=%s",
-                  core_log_quote(q, 80, o.key, (size_t)-1, 60), core_strerror(error),
-                  core_log_quote(q + 80, 80, msg, (size_t)-1, 60));
+        core_log_quote(q, 80, o.key, (size_t)-1, 60);
+        core_log_quote(q + 80, 80, msg, (size_t)-1, 60);
+        if (error == CORE_ERR_BUSY) /* the store pushed back: the client retries */
+            LOG_WARN("event=turn_failed key=%s error=%s reason=%s", q, core_strerror(error),
+                     q + 80);
+        else
+            LOG_ERROR("event=turn_failed key=%s error=%s reason=%s", q, core_strerror(error),
+                      q + 80);
     }
     /* The next turn of the conversation is queued before the callback, so a
      * turn the callback submits lines up behind it rather than jumping ahead. */

@@ -1,0 +1,315 @@
+/* The runtime's persistence paths, made deterministic: the brain is the
+ * scripted stand-in (fake_brain.h) and the store's two entry points the
+ * runtime waits on, store_enqueue() and store_state_load_async(), are
+ * scripted here too, so the test decides when and how the store answers.
+ * Covers: the reply waits for durability, the conversation's next turn waits
+ * behind it, a refused or failed batch rolls the conversation back and
+ * answers CORE_ERR_BUSY, a conversation read from the store resumes, a failed
+ * read fails the turns queued on it, and shutdown with a batch in flight. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "chorus/runtime.h"
+#include "unit/runtime/fake_brain.h"
+
+/* ---- the scripted store ----------------------------------------------------- */
+
+static int refuse_batches; /* store_enqueue answers CORE_ERR_BUSY */
+static int batches_taken;
+
+typedef struct pending_s {
+    store_done_cb done;
+    store_state_cb loaded;
+    void *data;
+} pending_t;
+
+static pending_t pend[16];
+static int n_pend;
+
+int store_enqueue(store_t *s, store_batch_t *b, store_done_cb cb, void *data)
+{
+    if (refuse_batches)
+        return CORE_ERR_BUSY; /* the caller keeps and frees the batch */
+    store_batch_free(b);
+    batches_taken++;
+    pend[n_pend++] = (pending_t){cb, NULL, data};
+    return 0;
+}
+
+int store_state_load_async(store_t *s, const char *id, store_state_cb cb, void *data)
+{
+    pend[n_pend++] = (pending_t){NULL, cb, data};
+    return 0;
+}
+
+/* Answers the oldest request: a batch with status, a load with status and json. */
+static void store_answer(int status, const char *json, int active)
+{
+    assert_true(n_pend > 0);
+    pending_t p = pend[0];
+    memmove(pend, pend + 1, (size_t)(n_pend - 1) * sizeof(pend[0]));
+    n_pend--;
+    if (p.done)
+        p.done(status, p.data);
+    else
+        p.loaded(status, json ? strdup(json) : NULL, active, p.data);
+}
+
+/* ---- harness ---------------------------------------------------------------- */
+
+static char tmpdir[64], flows_dir[128];
+static int fake_store_obj;
+
+typedef struct rec_s {
+    int calls;
+    int error;
+    char text[256];
+} rec_t;
+
+static void on_turn(const runtime_turn_out_t *o)
+{
+    rec_t *r = o->data;
+    r->calls++;
+    r->error = o->error;
+    if (o->out && o->out->n_messages > 0)
+        snprintf(r->text, sizeof(r->text), "%s", o->out->messages[0].text);
+}
+
+static void on_loaded(runtime_t *rt, int rc, const core_diags_t *d, void *data)
+{
+    (*(int *)data)++;
+}
+
+typedef struct env_s {
+    uv_loop_t loop;
+    runtime_t *rt;
+} env_t;
+
+static void env_start(env_t *e)
+{
+    uv_loop_init(&e->loop);
+    runtime_options_t o = {.flows_dir = flows_dir, .store = (store_t *)&fake_store_obj};
+    assert_int_equal(runtime_new(&e->loop, &o, &e->rt, NULL), 0);
+    int loaded = 0;
+    assert_int_equal(runtime_load(e->rt, on_loaded, &loaded), 0);
+    while (!loaded)
+        uv_run(&e->loop, UV_RUN_ONCE);
+    refuse_batches = 0;
+    n_pend = 0;
+}
+
+static void on_closed(void *data)
+{
+    (*(int *)data)++;
+}
+
+static void env_stop(env_t *e)
+{
+    int closed = 0;
+    runtime_close(e->rt, on_closed, &closed);
+    while (n_pend > 0) /* the store delivers what it still holds */
+        store_answer(0, NULL, 0);
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    assert_int_equal(closed, 1);
+    assert_int_equal(uv_loop_close(&e->loop), 0);
+}
+
+static void submit(env_t *e, const char *key, brain_event_t ev, const char *text, rec_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    runtime_turn_in_t in = {.key = key, .event = ev, .text = text, .len = strlen(text)};
+    assert_int_equal(runtime_turn(e->rt, &in, on_turn, r, NULL), 0);
+}
+
+/* Runs the loop until the store holds n requests. */
+static void until_pending(env_t *e, int n)
+{
+    while (n_pend < n)
+        uv_run(&e->loop, UV_RUN_ONCE);
+}
+
+static void spin(env_t *e, int times)
+{
+    for (int i = 0; i < times; i++)
+        uv_run(&e->loop, UV_RUN_NOWAIT);
+}
+
+/* A new key: answers the store's read with "nothing saved". */
+static void first_turn(env_t *e, const char *key, const char *text, rec_t *r)
+{
+    submit(e, key, BRAIN_EV_MESSAGE, text, r);
+    until_pending(e, 1);
+    store_answer(CORE_ERR_NOT_FOUND, NULL, 0);
+    until_pending(e, 1);
+}
+
+/* ---- tests ------------------------------------------------------------------ */
+
+static void test_reply_waits_for_durability_and_serialises(void **state)
+{
+    env_t e;
+    env_start(&e);
+    rec_t a, b;
+    first_turn(&e, "k", "one", &a);
+    submit(&e, "k", BRAIN_EV_MESSAGE, "two", &b);
+    spin(&e, 5);
+    assert_int_equal(a.calls, 0); /* its batch is not durable yet */
+    assert_int_equal(b.calls, 0); /* and the next turn waits behind it */
+    assert_int_equal(n_pend, 1);
+    store_answer(0, NULL, 0);
+    assert_int_equal(a.calls, 1);
+    assert_string_equal(a.text, "echo:one #1");
+    until_pending(&e, 1);
+    assert_int_equal(b.calls, 0);
+    store_answer(0, NULL, 0);
+    assert_string_equal(b.text, "echo:two #2");
+    env_stop(&e);
+}
+
+static void test_refused_batch_rolls_back(void **state)
+{
+    env_t e;
+    env_start(&e);
+    rec_t r;
+    first_turn(&e, "k", "one", &r);
+    store_answer(0, NULL, 0);
+    assert_string_equal(r.text, "echo:one #1");
+    refuse_batches = 1;
+    submit(&e, "k", BRAIN_EV_MESSAGE, "two", &r);
+    while (r.calls == 0)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    assert_int_equal(r.error, CORE_ERR_BUSY);
+    refuse_batches = 0;
+    /* The refused turn left no trace: the retry is turn 2 again. */
+    submit(&e, "k", BRAIN_EV_MESSAGE, "two", &r);
+    until_pending(&e, 1);
+    store_answer(0, NULL, 0);
+    assert_int_equal(r.error, 0);
+    assert_string_equal(r.text, "echo:two #2");
+    env_stop(&e);
+}
+
+static void test_failed_write_rolls_back(void **state)
+{
+    env_t e;
+    env_start(&e);
+    rec_t r, q;
+    first_turn(&e, "k", "one", &r);
+    submit(&e, "k", BRAIN_EV_MESSAGE, "queued", &q);
+    store_answer(CORE_ERR_IO, NULL, 0); /* the disk failed under the batch */
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.error, CORE_ERR_BUSY);
+    /* The queued turn runs on the state from before the failed one. */
+    until_pending(&e, 1);
+    store_answer(0, NULL, 0);
+    assert_string_equal(q.text, "echo:queued #1");
+    env_stop(&e);
+}
+
+static void test_restored_conversation_resumes(void **state)
+{
+    env_t e;
+    env_start(&e);
+    rec_t r, q;
+    submit(&e, "old", BRAIN_EV_MESSAGE, "back again", &r);
+    submit(&e, "old", BRAIN_EV_MESSAGE, "and again", &q);
+    until_pending(&e, 1);
+    spin(&e, 5);
+    assert_int_equal(r.calls, 0); /* waits for the read */
+    store_answer(0, "{\"v\":1,\"seq\":12,\"brain\":{\"turns\":6}}", 1);
+    until_pending(&e, 1);
+    store_answer(0, NULL, 0);
+    assert_string_equal(r.text, "echo:back again #7");
+    until_pending(&e, 1);
+    store_answer(0, NULL, 0);
+    assert_string_equal(q.text, "echo:and again #8");
+    /* An ended conversation starts afresh. */
+    submit(&e, "done", BRAIN_EV_MESSAGE, "hello", &r);
+    until_pending(&e, 1);
+    store_answer(0, "{\"v\":1,\"seq\":4,\"brain\":{\"turns\":2}}", 0);
+    until_pending(&e, 1);
+    store_answer(0, NULL, 0);
+    assert_string_equal(r.text, "echo:hello #1");
+    env_stop(&e);
+}
+
+static void test_failed_read_fails_queued_turns(void **state)
+{
+    env_t e;
+    env_start(&e);
+    rec_t a, b;
+    submit(&e, "x", BRAIN_EV_MESSAGE, "one", &a);
+    submit(&e, "x", BRAIN_EV_MESSAGE, "two", &b);
+    until_pending(&e, 1);
+    store_answer(CORE_ERR_IO, NULL, 0);
+    assert_int_equal(a.error, CORE_ERR_BUSY);
+    assert_int_equal(b.error, CORE_ERR_BUSY);
+    runtime_stats_t st;
+    runtime_stats(e.rt, &st);
+    assert_int_equal(st.conversations, 0);
+    env_stop(&e);
+}
+
+static void test_close_with_batch_in_flight(void **state)
+{
+    env_t e;
+    env_start(&e);
+    rec_t r;
+    first_turn(&e, "k", "one", &r);
+    int closed = 0;
+    runtime_close(e.rt, on_closed, &closed);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.error, CORE_ERR_CLOSED);
+    uv_run(&e.loop, UV_RUN_NOWAIT);
+    assert_int_equal(closed, 0); /* the store still owes its callback */
+    store_answer(0, NULL, 0);
+    uv_run(&e.loop, UV_RUN_DEFAULT);
+    assert_int_equal(closed, 1);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(uv_loop_close(&e.loop), 0);
+}
+
+static int setup(void **state)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/chorus-rtd-XXXXXX");
+    if (mkdtemp(tmpdir) == NULL)
+        return -1;
+    snprintf(flows_dir, sizeof(flows_dir), "%s/flows", tmpdir);
+    mkdir(flows_dir, 0700);
+    char path[256];
+    snprintf(path, sizeof(path), "%s/main.json", flows_dir);
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return -1;
+    fputs("{\"name\": \"main\"}", f);
+    fclose(f);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reply_waits_for_durability_and_serialises),
+        cmocka_unit_test(test_refused_batch_rolls_back),
+        cmocka_unit_test(test_failed_write_rolls_back),
+        cmocka_unit_test(test_restored_conversation_resumes),
+        cmocka_unit_test(test_failed_read_fails_queued_turns),
+        cmocka_unit_test(test_close_with_batch_in_flight),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
