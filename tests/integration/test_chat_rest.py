@@ -44,6 +44,17 @@ class Backend:
         assert m, "backend stub did not start: %r" % line
         self.url = "http://127.0.0.1:%s" % m.group(1)
 
+    def wait_request(self, path, timeout=20.0):
+        """Waits until the stub has seen a request for path."""
+        import urllib.request
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(self.url + "/_stub/requests", timeout=5) as r:
+                if any(q["path"].startswith(path) for q in json.load(r)):
+                    return
+            time.sleep(0.02)
+        raise AssertionError("the backend never saw " + path)
+
     def close(self):
         self.proc.kill()
         self.proc.wait()
@@ -341,6 +352,7 @@ def test_busy_conversation_gets_429():
             path = "/v1/chat/conversations/%s/messages" % conv
             # the first turn waits for the slow backend; 8 more queue behind it
             first = raw_post(d.port, path, {"text": "check booking SLOW12"})
+            backend.wait_request("/bookings/SLOW12")  # the first turn is running now
             socks = [raw_post(d.port, path, {"text": "hello %d" % i}) for i in range(9)]
             statuses = [read_response(s)[0] for s in socks]
             assert 429 in statuses, statuses
