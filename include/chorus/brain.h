@@ -24,8 +24,8 @@
  *
  * Errors: 0 / negative CORE_ERR_*. Flow problems are reported all at once as
  * `file:line:col: json.path: message` diagnostics. The flow language is
- * documented in docs/flow-language.md (schema: docs/flow.schema.json).
- * See docs/internals/brain.md. */
+ * documented in docs/flow-language.md (schema: docs/flow.schema.json),
+ * conversation tests in docs/testing-flows.md. */
 #ifndef CHORUS_BRAIN_H
 #define CHORUS_BRAIN_H
 

@@ -132,7 +132,10 @@ int brain_conv_to_json(const brain_flowset_t *fs, const brain_conv_t *c, core_bu
     for (uint32_t i = 0; i < c->slots_len;) {
         const char *n = c->slots + i;
         const char *v = n + strlen(n) + 1;
-        json_object_set_new(slots, n, json_string(v));
+        int d = brain__slot_find(fs, n);
+        /* sensitive values (card numbers...) live in memory only, never in the store */
+        if (d < 0 || !fs->slots[d].sensitive)
+            json_object_set_new(slots, n, json_string(v));
         i = (uint32_t)(v + strlen(v) + 1 - c->slots);
     }
     json_object_set_new(o, "slots", slots);

@@ -550,8 +550,9 @@ static int begin(ctx_t *x, const brain_input_t *in)
         return interp__run(x);
     }
     c->turns++;
-    remember_user(c, x->tc.text, x->tc.len);
-    if (x->fs->guard != NULL && input_rails(x))
+    int stop = x->fs->guard != NULL && input_rails(x);
+    remember_user(c, x->tc.text, x->tc.len); /* after redaction: kept state holds no PII */
+    if (stop)
         return BRAIN_DONE;
     dispatch(x, in);
     return interp__run(x);

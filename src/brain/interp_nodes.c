@@ -13,6 +13,19 @@ static const slot_def_t *slot_of(const ctx_t *x, int i)
     return i >= 0 ? &x->fs->slots[i] : NULL;
 }
 
+/* A slot marked sensitive is filled from what the user really said: the
+ * input rails' redaction ("[CARD]") protects logs and transcripts, not the
+ * flow that asked for the value. Every other slot sees the redacted text. */
+static const char *slot_text(const ctx_t *x, const slot_def_t *d)
+{
+    return d->sensitive ? x->out->priv_text : x->tc.text;
+}
+
+static size_t slot_len(const ctx_t *x, const slot_def_t *d)
+{
+    return d->sensitive ? x->out->priv_len : x->tc.len;
+}
+
 static step_t fill(ctx_t *x, const node_t *n, const char *value)
 {
     const slot_def_t *d = slot_of(x, n->slot);
@@ -113,8 +126,8 @@ int interp__answer(ctx_t *x, int stage)
         return 0;
     char value[512];
     const char *why = NULL;
-    int rc =
-        brain__slot_parse(d, x->tc.text, x->tc.len, &x->out->priv_ref, value, sizeof(value), &why);
+    int rc = brain__slot_parse(d, slot_text(x, d), slot_len(x, d), &x->out->priv_ref, value,
+                               sizeof(value), &why);
     if (rc == 0) {
         x->out->priv_used = 1;
         fill(x, n, value);
@@ -153,8 +166,8 @@ static step_t step_ask(ctx_t *x, const node_t *n)
     /* not from words that just answered another question ("2" bags is not choice 2) */
     if (prefillable(d->type) && x->tc.len > 0 && bit != 0 && !(x->out->priv_filled & bit) &&
         !x->out->priv_used &&
-        brain__slot_parse(d, x->tc.text, x->tc.len, &x->out->priv_ref, value, sizeof(value),
-                          &why) == 0)
+        brain__slot_parse(d, slot_text(x, d), slot_len(x, d), &x->out->priv_ref, value,
+                          sizeof(value), &why) == 0)
         return fill(x, n, value);
     interp__emit(x, &n->prompt, 0);
     x->conv->wait = WAIT_ASK;

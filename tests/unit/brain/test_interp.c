@@ -493,6 +493,42 @@ static void test_start_event_and_slot_types(void **state)
     h_dispose(&h);
 }
 
+static void test_guardrails_in_the_turn(void **state)
+{
+    const char *text = "{\"name\": \"g\", \"slots\": {\"card\": {\"type\": \"text\", "
+                       "\"sensitive\": true}, \"note\": {\"type\": \"text\"}}, \"nodes\": {"
+                       "\"a\": {\"type\": \"ask\", \"slot\": \"card\", \"prompt\": \"Card?\", "
+                       "\"next\": \"b\"},"
+                       "\"b\": {\"type\": \"ask\", \"slot\": \"note\", \"prompt\": \"Note?\"}}}";
+    brain_source_t src = {"g.json", text, strlen(text)};
+    brain_compile_opts_t o;
+    brain_compile_opts_init(&o);
+    o.validate_only = 1; /* guardrails on (built-in rules) */
+    core_diags_t d;
+    core_diags_init(&d);
+    brain_flowset_t *fs = NULL;
+    assert_int_equal(brain_flowset_compile(&src, 1, &o, &fs, &d), 0);
+    core_diags_dispose(&d);
+    harness_t h;
+    h_init(&h, fs, BRAIN_CH_CHAT);
+    h.conv.flow = 0; /* start the flow directly: it has no intents */
+    h.conv.node = 0;
+    h.conv.wait = 1;
+    h_send(&h, "4111 1111 1111 1111", NULL);
+    assert_int_equal(h.out.guard_in.action, GUARD_REDACT);
+    /* the sensitive slot gets the value; the kept last turn does not */
+    assert_string_equal(h_slot(&h, "card"), "4111 1111 1111 1111");
+    assert_null(strstr(h_slot(&h, "_u1"), "4111"));
+    core_buf_t b;
+    core_buf_init(&b, 4096);
+    brain_conv_to_json(fs, &h.conv, &b);
+    assert_null(strstr(b.data, "4111")); /* never persisted */
+    core_buf_dispose(&b);
+    h_send(&h, "my card is 4111 1111 1111 1111", NULL);
+    assert_null(strstr(h_slot(&h, "note"), "4111"));
+    h_dispose(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -512,6 +548,7 @@ int main(void)
         cmocka_unit_test(test_voice_confirmation),
         cmocka_unit_test(test_contract_errors),
         cmocka_unit_test(test_start_event_and_slot_types),
+        cmocka_unit_test(test_guardrails_in_the_turn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
