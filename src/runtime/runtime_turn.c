@@ -362,7 +362,8 @@ int runtime_turn(runtime_t *rt, const runtime_turn_in_t *in, runtime_done_cb don
             }
             conv->loading = 1;
         }
-    } else if (conv->running != NULL && conv->queued >= rt->opts.max_queued_turns) {
+    } else if ((conv->running != NULL || conv->loading) &&
+               conv->queued >= rt->opts.max_queued_turns) {
         return core_err_set(err, CORE_ERR_BUSY,
                             "conversation has %u turns waiting; try again shortly", conv->queued);
     }

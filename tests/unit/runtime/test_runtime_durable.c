@@ -248,10 +248,19 @@ static void test_failed_read_fails_queued_turns(void **state)
     rec_t a, b;
     submit(&e, "x", BRAIN_EV_MESSAGE, "one", &a);
     submit(&e, "x", BRAIN_EV_MESSAGE, "two", &b);
+    /* While the read is out, the queue is bounded like any other (8). */
+    rec_t more[6];
+    for (int i = 0; i < 6; i++)
+        submit(&e, "x", BRAIN_EV_MESSAGE, "more", &more[i]);
+    runtime_turn_in_t in = {.key = "x", .text = "too many", .len = 8};
+    assert_int_equal(runtime_turn(e.rt, &in, on_turn, &a, NULL), CORE_ERR_BUSY);
     until_pending(&e, 1);
     store_answer(CORE_ERR_IO, NULL, 0);
     assert_int_equal(a.error, CORE_ERR_BUSY);
     assert_int_equal(b.error, CORE_ERR_BUSY);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(more[i].error, CORE_ERR_BUSY);
+    assert_int_equal(a.calls, 1);
     runtime_stats_t st;
     runtime_stats(e.rt, &st);
     assert_int_equal(st.conversations, 0);
