@@ -291,7 +291,7 @@ void net__http_init(net_conn_t *c)
 void net__conn_update_timer(net_conn_t *c)
 {
     const net_limits_t *l = &c->srv->lim;
-    if (c->ws)
+    if (c->ws || c->lingering || c->closing)
         return;
     if (c->cur)
         return; /* header/body deadlines were set when the phase began */

@@ -131,6 +131,8 @@ struct net_conn_s {
     int in_read;               /* inside on_read: flush at its end */
     int parse_dead;            /* stop parsing: error, close or upgrade */
     int closing;               /* uv_close called */
+    int lingering;             /* answered and shut down; dropping input until EOF */
+    uv_shutdown_t shutreq;     /* for lingering */
     int close_after_flush;     /* close once out and wr are written */
     int err_status;            /* set by a callback that failed the parse */
     const char *err_code, *err_msg;
@@ -176,6 +178,7 @@ struct net_server_s {
 /* net_server.c */
 void net__conn_close(net_conn_t *c);
 void net__conn_flush(net_conn_t *c);
+void net__conn_write_now(net_conn_t *c);
 void net__conn_update_read(net_conn_t *c);
 void net__conn_set_deadline(net_conn_t *c, uint64_t ms);
 size_t net__conn_unsent(const net_conn_t *c);
@@ -221,5 +224,6 @@ void net__ws_timer(net_conn_t *c);
 void net__ws_gone(net_conn_t *c);
 void net__ws_drain(net_conn_t *c);
 void net__ws_writable(net_conn_t *c);
+int net__ws_blocked(const net_conn_t *c);
 
 #endif

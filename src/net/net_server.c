@@ -119,7 +119,9 @@ void net__conn_timeout(net_conn_t *c)
     c->deadline = 0;
     if (c->closing)
         return;
-    if (c->ws) {
+    if (c->lingering) {
+        net__conn_close(c);
+    } else if (c->ws) {
         net__ws_timer(c);
     } else if (c->cur && !c->parse_dead) {
         int body = c->cur->headers_done;
@@ -194,6 +196,48 @@ void net__conn_close(net_conn_t *c)
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 }
 
+/* ---- lingering close ----------------------------------------------------- */
+
+enum { LINGER_MS = 2000 };
+
+static void on_shutdown(uv_shutdown_t *r, int status)
+{
+    net_conn_t *c = r->data;
+    if (status < 0 && !c->closing)
+        net__conn_close(c);
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+
+/* Ends a connection whose last answer is written: closing at once while the
+ * peer still sends would reset the connection, and a reset can destroy the
+ * answer (a 413, a close frame) before the peer reads it. So send FIN, read
+ * and drop whatever comes for at most LINGER_MS, then close. */
+static void linger(net_conn_t *c)
+{
+    if (c->lingering || c->closing)
+        return;
+    if (c->detached) {
+        net__conn_close(c);
+        return;
+    }
+    if (c->ws)
+        net__ws_gone(c);
+    abort_queue(c);
+    c->lingering = 1;
+    c->shutreq.data = c;
+    if (uv_shutdown(&c->shutreq, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        net__conn_close(c);
+        return;
+    }
+    if (!c->reading && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+        c->reading = 1;
+    uint64_t ms = c->srv->lim.idle_timeout_ms < LINGER_MS ? c->srv->lim.idle_timeout_ms : LINGER_MS;
+    c->deadline = 0;
+    net__conn_set_deadline(c, ms);
+}
+
 /* ---- writing ------------------------------------------------------------ */
 
 size_t net__conn_unsent(const net_conn_t *c)
@@ -223,6 +267,45 @@ static void on_write(uv_write_t *w, int status)
     net__conn_update_timer(c);
 }
 
+/* Hands c->out to the kernel: uv_try_write, and uv_write for what it did
+ * not take (new output then collects in the other buffer). Never closes;
+ * returns 0 or a libuv error. */
+static int write_out(net_conn_t *c)
+{
+    if (c->closing || c->writing || c->detached || c->out.len == 0)
+        return 0;
+    uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == (int)c->out.len) {
+        c->out.len = 0;
+        return 0;
+    }
+    if (n < 0 && n != UV_EAGAIN)
+        return n;
+    net_obuf_t tmp = c->wr;
+    c->wr = c->out;
+    c->out = tmp;
+    c->out.len = 0;
+    c->wr_off = n > 0 ? (size_t)n : 0;
+    b = uv_buf_init(c->wr.data + c->wr_off, (unsigned)(c->wr.len - c->wr_off));
+    c->wreq.data = c;
+    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    if (rc != 0)
+        return rc;
+    c->writing = 1;
+    if (c->ws == NULL)
+        net__conn_set_deadline(c, c->srv->lim.idle_timeout_ms);
+    return 0;
+}
+
+/* For output produced in bulk inside a read (WebSocket echoes): start
+ * writing now instead of at the end of the read. Errors surface at the
+ * next flush, which may close. */
+void net__conn_write_now(net_conn_t *c)
+{
+    write_out(c);
+}
+
 void net__conn_flush(net_conn_t *c)
 {
     if (c->closing || c->writing || c->in_read)
@@ -232,39 +315,14 @@ void net__conn_flush(net_conn_t *c)
             net__conn_close(c);
         return; /* output stays in c->out for the caller to inspect */
     }
-    if (c->out.len == 0) {
-        if (c->close_after_flush)
-            net__conn_close(c);
-        return;
-    }
-    uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
-    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    if (n == (int)c->out.len) {
-        c->out.len = 0;
-        if (c->close_after_flush)
-            net__conn_close(c);
-        return;
-    }
-    if (n < 0 && n != UV_EAGAIN) {
-        LOG_DEBUG("event=write_failed conn=%s error=%s", c->remote, uv_strerror(n));
-        net__conn_close(c);
-        return;
-    }
-    net_obuf_t tmp = c->wr;
-    c->wr = c->out;
-    c->out = tmp;
-    c->out.len = 0;
-    c->wr_off = n > 0 ? (size_t)n : 0;
-    b = uv_buf_init(c->wr.data + c->wr_off, (unsigned)(c->wr.len - c->wr_off));
-    c->wreq.data = c;
-    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    int rc = write_out(c);
     if (rc != 0) {
+        LOG_DEBUG("event=write_failed conn=%s error=%s", c->remote, uv_strerror(rc));
         net__conn_close(c);
         return;
     }
-    c->writing = 1;
-    if (c->ws == NULL)
-        net__conn_set_deadline(c, c->srv->lim.idle_timeout_ms);
+    if (c->out.len == 0 && !c->writing && c->close_after_flush)
+        linger(c);
 }
 
 /* ---- reading ------------------------------------------------------------ */
@@ -281,7 +339,7 @@ static int should_pause(const net_conn_t *c)
     if (net__conn_unsent(c) > l->write_buffer_bytes)
         return 1;
     if (c->ws)
-        return 0;
+        return net__ws_blocked(c);
     return c->parse_dead || c->nqueued >= l->max_pipelined;
 }
 
@@ -371,6 +429,11 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     net_conn_t *c = st->data;
     if (c->closing)
         return;
+    if (c->lingering) {
+        if (nread < 0)
+            net__conn_close(c); /* the peer is done too */
+        return;                 /* drop what it still sends */
+    }
     if (nread < 0) {
         /* EOF or error: answers still owed are dropped, as nobody reads them */
         LOG_DEBUG("event=peer_closed conn=%s reason=%s", c->remote, uv_err_name((int)nread));
@@ -394,7 +457,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 
 void net__conn_update_read(net_conn_t *c)
 {
-    if (c->closing || c->in_read)
+    if (c->closing || c->in_read || c->lingering)
         return;
     while (!should_pause(c) && c->pending_off < c->pending.len && !c->closing) {
         c->in_read = 1;

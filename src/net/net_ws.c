@@ -149,6 +149,8 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
 {
     net_ws_t *ws = user;
     net_conn_t *c = ws->conn;
+    if (!c->closing && net__conn_unsent(c) > c->srv->lim.write_buffer_bytes)
+        net__conn_write_now(c);
     if (c->closing || net__conn_unsent(c) > c->srv->lim.write_buffer_bytes) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
@@ -205,10 +207,14 @@ static void pump(net_conn_t *c)
     net_ws_t *ws = c->ws;
     if (c->closing || ws == NULL)
         return;
-    if (wslay_event_want_write(ws->ctx) && wslay_event_send(ws->ctx) != 0) {
+    int rc = wslay_event_want_write(ws->ctx) ? wslay_event_send(ws->ctx) : 0;
+    if (rc != 0) {
+        LOG_INFO("event=ws_send_failed rid=%s reason=%d", ws->id, rc);
         net__conn_close(c);
         return;
     }
+    /* wslay stops reading once a close was sent or received: the server
+     * closes first, after the close frame is out (RFC 6455 7.1.1) */
     if (!wslay_event_want_read(ws->ctx) && !wslay_event_want_write(ws->ctx))
         c->close_after_flush = 1;
     net__conn_flush(c);
@@ -302,6 +308,13 @@ void net__ws_drain(net_conn_t *c)
     pump(c);
 }
 
+/* Messages wait in wslay's queue only when the output is full: read no
+ * more from a peer that does not read what we send. */
+int net__ws_blocked(const net_conn_t *c)
+{
+    return wslay_event_get_queued_msg_count(c->ws->ctx) > 0;
+}
+
 void net__ws_writable(net_conn_t *c)
 {
     pump(c);
@@ -341,8 +354,14 @@ static int ws_send(net_ws_t *ws, int opcode, const void *data, size_t len)
     struct wslay_event_msg m = {(uint8_t)opcode, data, len};
     if (wslay_event_queue_msg(ws->ctx, &m) != 0)
         return CORE_ERR_CLOSED;
-    if (!c->in_read)
+    /* move it to the output now, so that the queue holds only what the
+     * peer is slow to take, also for many messages within one read */
+    if (c->in_read) {
+        if (wslay_event_send(ws->ctx) != 0)
+            return CORE_ERR_CLOSED;
+    } else {
         pump(c);
+    }
     return 0;
 }
 

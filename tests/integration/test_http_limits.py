@@ -235,13 +235,14 @@ def test_backpressure_client_that_does_not_read():
         one = b"POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
         total = 2000
         payload = one * total  # 120 MB of requests, ~120 MB of answers
+        view = memoryview(payload)
         s = d.connect()
         s.setblocking(False)
         sent = 0
         stalls = 0
         while sent < len(payload) and stalls < 50:
             try:
-                sent += s.send(payload[sent:sent + 1 << 20])
+                sent += s.send(view[sent:sent + (1 << 20)])
                 stalls = 0
             except BlockingIOError:
                 stalls += 1
