@@ -113,7 +113,9 @@ int chat__conv_new(chat_t *c, brain_channel_t channel, chat_conv_t **out, core_e
     cv->channel = channel;
     cv->status = BRAIN_ST_ACTIVE;
     cv->created_us = core_wall_us();
-    cv->log_cap = (size_t)cfg->chat.history_messages;
+    /* most conversations are short: the ring starts small and grows */
+    cv->log_max = (size_t)cfg->chat.history_messages;
+    cv->log_cap = cv->log_max < 8 ? cv->log_max : 8;
     cv->log = core_xcalloc(cv->log_cap, sizeof(*cv->log));
     cv->first_seq = cv->next_seq = 1;
     chat__list_init(&cv->subs);
@@ -138,6 +140,16 @@ static uint64_t append(chat_conv_t *cv, json_t *entry)
     uint64_t seq = cv->next_seq++;
     json_object_set_new(entry, "seq", json_integer((json_int_t)seq));
     json_object_set_new(entry, "ts", json_string(core_time_format(ts, sizeof(ts), core_wall_us())));
+    if (cv->log_len == cv->log_cap && cv->log_cap < cv->log_max) {
+        size_t cap = cv->log_cap * 2 < cv->log_max ? cv->log_cap * 2 : cv->log_max;
+        json_t **log = core_xcalloc(cap, sizeof(*log));
+        for (size_t i = 0; i < cv->log_len; i++)
+            log[i] = cv->log[(cv->log_head + i) % cv->log_cap];
+        free(cv->log);
+        cv->log = log;
+        cv->log_cap = cap;
+        cv->log_head = 0;
+    }
     if (cv->log_len == cv->log_cap) {
         json_decref(cv->log[cv->log_head]);
         cv->log_head = (cv->log_head + 1) % cv->log_cap;

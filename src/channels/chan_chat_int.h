@@ -118,7 +118,8 @@ typedef struct chat_conv_s {
     json_t *handoff;    /* owned: the handoff object while status is HANDOFF */
     int64_t created_us; /* wall clock */
     json_t **log;       /* owned ring of transcript entries (frames) */
-    size_t log_cap;     /* slots in the ring */
+    size_t log_cap;     /* slots in the ring; grows by doubling up to log_max */
+    size_t log_max;     /* chat.history_messages when the conversation began */
     size_t log_len;     /* entries held */
     size_t log_head;    /* slot of the oldest entry */
     uint64_t first_seq; /* seq of the oldest entry held */
