@@ -41,16 +41,21 @@ typedef struct ws_session_s {
     brain_channel_t channel;    /* for a new conversation: chat (key) or web (origin) */
 } ws_session_t;
 
-static void send_frame(ws_session_t *s, const json_t *frame)
+static void send_text(ws_session_t *s, const char *text, size_t len)
 {
-    char *text = json_dumps(frame, JSON_COMPACT);
-    int rc = net_ws_send_text(s->ws, text, strlen(text));
-    free(text);
+    int rc = net_ws_send_text(s->ws, text, len);
     if (rc == CORE_ERR_BUSY) {
         /* a reader this slow resumes later from its last seq */
         LOG_INFO("event=chat_ws_slow rid=%s", net_ws_id(s->ws));
         net_ws_close(s->ws, 1008, "send queue full");
     }
+}
+
+static void send_frame(ws_session_t *s, const json_t *frame)
+{
+    char *text = json_dumps(frame, JSON_COMPACT);
+    send_text(s, text, strlen(text));
+    free(text);
 }
 
 static void send_error(ws_session_t *s, const char *code, const char *id, const char *msg)
@@ -64,12 +69,17 @@ static void send_error(ws_session_t *s, const char *code, const char *id, const 
 
 void chat__ws_broadcast(chat_conv_t *cv, const json_t *frame)
 {
+    if (chat__list_empty(&cv->subs))
+        return;
+    char *text = json_dumps(frame, JSON_COMPACT); /* once for every follower */
+    size_t len = strlen(text);
     chat_link_t *l = cv->subs.next;
     while (l != &cv->subs) {
         chat_link_t *next = l->next; /* a send may close (and detach) this one */
-        send_frame(CHAT_CONTAINER(l, ws_session_t, link), frame);
+        send_text(CHAT_CONTAINER(l, ws_session_t, link), text, len);
         l = next;
     }
+    free(text);
 }
 
 void chat__ws_typing(chat_conv_t *cv, int on)
