@@ -159,6 +159,12 @@ void net__req_log(net_req_t *req, int status, size_t bytes)
         net__log_flush(s);
 }
 
+/* Answers that never carry a body nor a Content-Length (RFC 9110 8.6). */
+static int no_body(int status)
+{
+    return status < 200 || status == 204 || status == 304;
+}
+
 static void put_head(net_obuf_t *o, net_req_t *req, int status, const char *ctype, size_t len,
                      int close)
 {
@@ -179,9 +185,11 @@ static void put_head(net_obuf_t *o, net_req_t *req, int status, const char *ctyp
             net__obuf_puts(o, ctype);
             net__obuf_put(o, "\r\n", 2);
         }
-        net__obuf_put(o, "Content-Length: ", 16);
-        net__obuf_put_u64(o, len);
-        net__obuf_put(o, "\r\n", 2);
+        if (!no_body(status)) {
+            net__obuf_put(o, "Content-Length: ", 16);
+            net__obuf_put_u64(o, len);
+            net__obuf_put(o, "\r\n", 2);
+        }
         if (close)
             net__obuf_put(o, "Connection: close\r\n", 19);
         else if (req->conn->parser.http_minor == 0)
@@ -210,7 +218,7 @@ void net_resp_send(net_req_t *req, int status, const char *content_type, const v
     net_obuf_t *o = c->qhead == req ? &c->out : &req->resp;
     size_t before = o->len;
     put_head(o, req, status, content_type, len, close);
-    if (!req->head && status != 101)
+    if (!req->head && !no_body(status))
         net__obuf_put(o, body, len);
     req->resp_bytes = o->len - before;
     req->status = status;

@@ -46,6 +46,13 @@ static void h_hold(net_req_t *req, void *data)
     held[nheld++] = req;
 }
 
+static void h_empty(net_req_t *req, void *data)
+{
+    net_resp_header(req, "X-Extra", "yes");
+    assert_int_equal(net_resp_header(req, "Bad\r\nName", "x"), CORE_ERR_INVALID);
+    net_resp_send(req, 204, NULL, "ignored", 7);
+}
+
 static void answer(net_req_t *req, const char *text)
 {
     net_resp_send(req, 200, "text/plain", text, strlen(text));
@@ -73,6 +80,7 @@ static int setup(void **state)
     net_router_add(f->router, "GET", "/info/{id}", h_info, NULL, NULL);
     net_router_add(f->router, "POST", "/info/{id}", h_info, NULL, NULL);
     net_router_add(f->router, "GET", "/hold", h_hold, NULL, NULL);
+    net_router_add(f->router, "DELETE", "/info/{id}", h_empty, NULL, NULL);
     net_limits_t l;
     limits(&l);
     f->srv = net_server_new(&f->loop, &l, f->router);
@@ -312,12 +320,12 @@ static void test_request_ids(void **state)
 static void test_errors_are_json(void **state)
 {
     fixture_t *f = *state;
-    feed(f, "GET /nothing HTTP/1.1\r\n\r\nDELETE /info/1 HTTP/1.1\r\n\r\nGET /info/%00 "
+    feed(f, "GET /nothing HTTP/1.1\r\n\r\nPUT /info/1 HTTP/1.1\r\n\r\nGET /info/%00 "
             "HTTP/1.1\r\n\r\n");
     const char *out = take(f);
     assert_non_null(strstr(out, "HTTP/1.1 404 Not Found"));
     assert_non_null(strstr(out, "HTTP/1.1 405 Method Not Allowed"));
-    assert_non_null(strstr(out, "Allow: GET, HEAD, POST\r\n"));
+    assert_non_null(strstr(out, "Allow: GET, HEAD, POST, DELETE\r\n"));
     assert_non_null(strstr(out, "HTTP/1.1 400 Bad Request"));
     assert_false(f->c->closing);
 }
@@ -329,6 +337,19 @@ static void test_head(void **state)
     const char *out = take(f);
     assert_non_null(strstr(out, "Content-Length: "));
     assert_string_equal(strstr(out, "\r\n\r\n"), "\r\n\r\n"); /* nothing after the head */
+}
+
+static void test_no_content(void **state)
+{
+    fixture_t *f = *state;
+    feed(f, "DELETE /info/1 HTTP/1.1\r\n\r\nGET /info/2 HTTP/1.1\r\n\r\n");
+    const char *out = take(f);
+    assert_true(strncmp(out, "HTTP/1.1 204 No Content\r\n", 25) == 0);
+    const char *second = strstr(out, "HTTP/1.1 200");
+    assert_non_null(second);
+    const char *cl = strstr(out, "Content-Length");
+    assert_true(cl == NULL || cl > second);                           /* none in the 204 */
+    assert_non_null(strstr(out, "X-Extra: yes\r\n\r\nHTTP/1.1 200")); /* and no body */
 }
 
 static void test_utf8(void **state)
@@ -363,6 +384,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_request_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_are_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_head, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_content, setup, teardown),
         cmocka_unit_test(test_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
