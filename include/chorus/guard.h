@@ -147,5 +147,10 @@ typedef struct guard_event_s {
  * number of decisions (which may exceed max). */
 size_t guard_result_events(const guard_result_t *r, const guard_ctx_t *ctx, guard_event_t *out,
                            size_t max);
+/* The decisions of r as a compact JSON array, for a transcript row:
+ * [{"stage":"input","rule":"pii.card","action":"redact","start":5,"end":24,
+ *   "score":1,"reason":null}, ...]; "[]" when none. Never contains the text.
+ * Returns an owned string (free). */
+char *guard_result_json(const guard_result_t *r);
 
 #endif

@@ -146,7 +146,7 @@ static void redact(const guard_rules_t *g, const gd_rule_t *pii, const char *t, 
     char *out = core_xmalloc(out_len + 1);
     size_t w = 0, from = 0;
     for (size_t i = 0; i < sp->len; i++) {
-        const gd_span_t *s = &sp->items[i];
+        gd_span_t *s = &sp->items[i];
         const gd_rule_t *rule = span_rule(g, pii, s->kind);
         decide(r, rule, s->start, s->end, 1.0);
         if (rule->action == GUARD_ALLOW)
@@ -154,6 +154,7 @@ static void redact(const guard_rules_t *g, const gd_rule_t *pii, const char *t, 
         memcpy(out + w, t + from, s->start - from);
         w += s->start - from;
         size_t ll = strlen(rule->label);
+        s->repl_len = ll + 2;
         out[w++] = '[';
         memcpy(out + w, rule->label, ll);
         w += ll;
@@ -168,6 +169,38 @@ static void redact(const guard_rules_t *g, const gd_rule_t *pii, const char *t, 
     out[w] = '\0';
     r->text = out;
     r->text_len = w;
+}
+
+/* Maps an offset in the redacted text back to the checked text (inside a
+ * [LABEL], to the start or end of what it replaced). */
+static size_t unredact(const gd_spans_t *sp, size_t x, int is_end)
+{
+    int64_t shift = 0; /* original minus redacted length so far */
+    for (size_t i = 0; i < sp->len; i++) {
+        const gd_span_t *s = &sp->items[i];
+        if (s->repl_len == 0)
+            continue;
+        int64_t red_start = (int64_t)s->start - shift;
+        if ((int64_t)x < red_start || ((int64_t)x == red_start && is_end))
+            break;
+        if ((int64_t)x < red_start + (int64_t)s->repl_len)
+            return is_end ? s->end : s->start;
+        shift += (int64_t)(s->end - s->start) - (int64_t)s->repl_len;
+    }
+    return (size_t)((int64_t)x + shift);
+}
+
+/* Decisions from `first` on were taken on the redacted text: report their
+ * ranges in the checked text, as the contract says. */
+static void unredact_decisions(const gd_spans_t *sp, guard_result_t *r, size_t first)
+{
+    for (size_t i = first; i < r->n_decisions; i++) {
+        guard_decision_t *d = &r->decisions[i];
+        if (d->start == 0 && d->end == 0)
+            continue; /* the whole text */
+        d->start = unredact(sp, d->start, 0);
+        d->end = unredact(sp, d->end, 1);
+    }
 }
 
 /* ---- rate limits ----------------------------------------------------------- */
@@ -316,8 +349,10 @@ int guard_check_input(const guard_rules_t *rules, const guard_ctx_t *ctx, const 
     redact(g, g->pii_in, text, len, &sp, out);
     free(clean);
     /* a refused turn is not read further: flooding must stay cheap */
+    size_t first = out->n_decisions;
     if (!over)
         text_rails(g, ctx, out);
+    unredact_decisions(&sp, out, first);
     return 0;
 }
 
@@ -394,8 +429,10 @@ int guard_check_output(const guard_rules_t *rules, const guard_ctx_t *ctx, const
         scan_pii(g->pii_out, text, len, &sp);
     redact(g, g->pii_out, text, len, &sp, out);
     free(clean);
+    size_t first = out->n_decisions;
     if (ctx->from_llm)
         llm_rails(g, ctx, out);
+    unredact_decisions(&sp, out, first);
     return 0;
 }
 
@@ -420,4 +457,24 @@ size_t guard_result_events(const guard_result_t *r, const guard_ctx_t *ctx, guar
         };
     }
     return r->n_decisions;
+}
+
+char *guard_result_json(const guard_result_t *r)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; r != NULL && i < r->n_decisions; i++) {
+        const guard_decision_t *d = &r->decisions[i];
+        json_t *o =
+            json_pack("{s:s, s:s, s:s, s:I, s:I, s:f, s:o}", "stage", r->stage ? r->stage : "input",
+                      "rule", d->rule, "action", guard_action_name(d->action), "start",
+                      (json_int_t)d->start, "end", (json_int_t)d->end, "score", d->score, "reason",
+                      d->reason ? json_string(d->reason) : json_null());
+        if (o != NULL)
+            json_array_append_new(arr, o);
+    }
+    char *out = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    if (out == NULL) /* only on allocation failure */
+        abort();
+    return out;
 }

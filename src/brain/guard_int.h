@@ -20,6 +20,7 @@ enum { GD_CARD, GD_SSN, GD_IBAN, GD_EMAIL, GD_PHONE, GD_PII_N };
 typedef struct gd_span_s {
     size_t start, end; /* byte range in the scanned text */
     int kind;          /* GD_* or GD_PII_N + custom index */
+    size_t repl_len;   /* length of its "[LABEL]" once redacted, 0 if kept */
 } gd_span_t;
 
 #define GD_MAX_SPANS 64

@@ -35,7 +35,7 @@ void gd_spans_add(gd_spans_t *s, size_t start, size_t end, int kind)
         if (start < s->items[i].end && s->items[i].start < end)
             return;
     if (s->len < GD_MAX_SPANS)
-        s->items[s->len++] = (gd_span_t){start, end, kind};
+        s->items[s->len++] = (gd_span_t){start, end, kind, 0};
 }
 
 void gd_spans_sort(gd_spans_t *s)

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -236,13 +237,26 @@ static void test_events(void **state)
     assert_int_equal(ev[0].start, 10);
     assert_int_equal(ev[0].end, 21);
     assert_string_equal(ev[1].rule, "abuse");
+    /* ranges are in the checked text, not the redacted one */
+    assert_int_equal(ev[1].start, 32);
+    assert_int_equal(ev[1].end, 36);
     assert_string_equal(ev[1].reason, "abuse");
     assert_string_equal(ev[1].conversation, "c-1");
     assert_string_equal(ev[1].channel, "chat");
     assert_string_equal(ev[1].flow_version, "v7");
     assert_string_equal(ev[1].stage, "input");
     assert_int_equal(ev[1].ts_us, 1000000);
+    char *js = guard_result_json(&r);
+    assert_string_equal(js, "[{\"stage\":\"input\",\"rule\":\"pii.ssn\",\"action\":\"redact\","
+                            "\"start\":10,\"end\":21,\"score\":1.0,\"reason\":null},"
+                            "{\"stage\":\"input\",\"rule\":\"abuse\",\"action\":\"block\","
+                            "\"start\":32,\"end\":36,\"score\":1.0,\"reason\":\"abuse\"}]");
+    assert_null(strstr(js, "536"));
+    free(js);
     guard_result_dispose(&r);
+    js = guard_result_json(&r);
+    assert_string_equal(js, "[]");
+    free(js);
 }
 
 static void test_actions(void **state)
