@@ -41,6 +41,9 @@ rt_conv_t *rt_table_add(rt_table_t *t, const char *key);
 void rt_table_remove(rt_table_t *t, rt_conv_t *c); /* frees c */
 /* Calls fn on every conversation; fn may remove the one it is given. */
 void rt_table_each(rt_table_t *t, void (*fn)(rt_conv_t *c, void *arg), void *arg);
+/* The same over buckets [from, to) only (clamped): an incremental walk. */
+void rt_table_each_range(rt_table_t *t, size_t from, size_t to, void (*fn)(rt_conv_t *c, void *arg),
+                         void *arg);
 void rt_conv_free(rt_conv_t *c);
 
 /* A turn from runtime_turn() to its callback. */
@@ -95,12 +98,13 @@ struct runtime_s {
     rt_table_t table;
     rt_turn_t *ready_head; /* turns to run on the next idle tick */
     rt_turn_t *ready_tail;
-    rt_turn_t *alive;  /* every turn not yet finished */
-    uv_idle_t kick;    /* runs the ready list outside the caller's stack */
-    uv_timer_t sweep;  /* idle timeouts */
-    int open_handles;  /* handles not yet closed */
-    int store_pending; /* state loads and batches the store still owes a callback */
-    int loading;       /* a load is on the thread pool */
+    rt_turn_t *alive;    /* every turn not yet finished */
+    uv_idle_t kick;      /* runs the ready list outside the caller's stack */
+    uv_timer_t sweep;    /* idle timeouts */
+    size_t sweep_cursor; /* next bucket the incremental sweep visits */
+    int open_handles;    /* handles not yet closed */
+    int store_pending;   /* state loads and batches the store still owes a callback */
+    int loading;         /* a load is on the thread pool */
     int closing;
     int http_open; /* net_client not yet closed */
     runtime_closed_cb closed;

@@ -109,7 +109,15 @@ void rt_table_remove(rt_table_t *t, rt_conv_t *c)
 
 void rt_table_each(rt_table_t *t, void (*fn)(rt_conv_t *c, void *arg), void *arg)
 {
-    for (size_t i = 0; i < t->n_buckets; i++) {
+    rt_table_each_range(t, 0, t->n_buckets, fn, arg);
+}
+
+void rt_table_each_range(rt_table_t *t, size_t from, size_t to, void (*fn)(rt_conv_t *c, void *arg),
+                         void *arg)
+{
+    if (to > t->n_buckets)
+        to = t->n_buckets;
+    for (size_t i = from; i < to; i++) {
         rt_conv_t *c = t->buckets[i];
         while (c != NULL) {
             rt_conv_t *next = c->hnext; /* fn may free c */

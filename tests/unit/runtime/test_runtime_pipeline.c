@@ -293,6 +293,38 @@ static void test_idle_sweep(void **state)
     env_stop(&e);
 }
 
+/* The sweep timer, not a direct call, finds idle conversations: every slice
+ * of the table is visited in turn. */
+static void test_sweep_timer_ends_idle_conversations(void **state)
+{
+    env_t e;
+    turn_rec_t bye = {0};
+    runtime_options_t o = {.flows_dir = flows_dir,
+                           .data_dir = data_dir,
+                           .sweep_interval_ms = 160,
+                           .on_idle_end = on_turn,
+                           .idle_data = &bye};
+    int64_t keep = fake_idle_us;
+    fake_idle_us = 50000;
+    env_start(&e, &o);
+    turn_rec_t r[40];
+    char key[16];
+    for (int i = 0; i < 40; i++) { /* enough keys to spread over the buckets */
+        snprintf(key, sizeof(key), "idle:%d", i);
+        submit_ch(&e, key, "hi", &r[i]);
+    }
+    run_until(&e, &r[39]);
+    runtime_stats_t st;
+    do {
+        uv_run(&e.loop, UV_RUN_ONCE);
+        runtime_stats(e.rt, &st);
+    } while (st.conversations > 0);
+    assert_int_equal(st.timeouts, 40);
+    assert_int_equal(bye.calls, 40);
+    fake_idle_us = keep;
+    env_stop(&e);
+}
+
 static void test_limits(void **state)
 {
     uv_loop_t loop;
@@ -442,6 +474,7 @@ int main(void)
         cmocka_unit_test(test_oversize_response),
         cmocka_unit_test(test_llm_calls),
         cmocka_unit_test(test_idle_sweep),
+        cmocka_unit_test(test_sweep_timer_ends_idle_conversations),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_close_during_backoff),
         cmocka_unit_test(test_cache_and_reload),
