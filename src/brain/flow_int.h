@@ -38,6 +38,10 @@ int flow__msg(loader_t *ld, json_t *v, const char *path, msg_t *out);
 /* Resolves a node name of the current flow; reports unknown names. */
 uint16_t flow__node_ref(loader_t *ld, json_t *obj, const char *key, const char *path, int required);
 
+/* Compiles a branch condition found at path into c (flow_cond.c). */
+int flow__cond(loader_t *ld, json_t *v, const char *path, cond_t *c);
+/* A JSON scalar as slot text (booleans as yes/no); NULL for other types. */
+char *flow__scalar_text(json_t *v);
 /* Compiles every node of ld->flow from the "nodes" object. */
 void flow__nodes(loader_t *ld, json_t *nodes, const char *path);
 /* Graph checks on every flow: unreachable nodes, cycles with no ask. */

@@ -113,139 +113,6 @@ uint16_t flow__node_ref(loader_t *ld, json_t *obj, const char *key, const char *
     return (uint16_t)i;
 }
 
-/* ---- conditions -------------------------------------------------------------- */
-
-static int cond_compile(loader_t *ld, json_t *v, const char *path, cond_t *c);
-
-static void cond_list(loader_t *ld, json_t *arr, const char *path, cond_t *c)
-{
-    if (!json_is_array(arr) || json_array_size(arr) == 0) {
-        flow__err(ld, path, "must be a non-empty array of conditions");
-        return;
-    }
-    c->kids = core_xcalloc(json_array_size(arr), sizeof(cond_t));
-    for (size_t i = 0; i < json_array_size(arr); i++) {
-        char *ip = core_jsonpath_index(path, i);
-        cond_compile(ld, json_array_get(arr, i), ip, &c->kids[c->n_kids++]);
-        free(ip);
-    }
-}
-
-static const struct {
-    const char *key;
-    cond_op_t op;
-} slot_ops[] = {{"exists", OP_EXISTS}, {"equals", OP_EQ}, {"not_equals", OP_NE}, {"in", OP_IN},
-                {"gt", OP_GT},         {"gte", OP_GE},    {"lt", OP_LT},         {"lte", OP_LE}};
-
-static char *scalar_text(json_t *v)
-{
-    if (json_is_string(v))
-        return core_xstrdup(json_string_value(v));
-    if (json_is_boolean(v))
-        return core_xstrdup(json_is_true(v) ? "yes" : "no");
-    if (json_is_integer(v))
-        return core_xasprintf("%lld", (long long)json_integer_value(v));
-    if (json_is_real(v))
-        return core_xasprintf("%g", json_real_value(v));
-    return NULL;
-}
-
-static void cond_slot(loader_t *ld, json_t *v, const char *path, cond_t *c)
-{
-    char p[512];
-    const char *slot = flow__str(ld, v, "slot", path, 1);
-    c->kind = COND_SLOT;
-    c->slot = slot ? brain__slot_find(ld->fs, slot) : -1;
-    if (slot != NULL && c->slot < 0)
-        flow__err(ld, flow__path(p, sizeof(p), path, "slot"), "unknown slot \"%s\"", slot);
-    int found = 0;
-    for (size_t i = 0; i < sizeof(slot_ops) / sizeof(slot_ops[0]); i++) {
-        json_t *arg = json_object_get(v, slot_ops[i].key);
-        if (arg == NULL)
-            continue;
-        found++;
-        c->op = slot_ops[i].op;
-        flow__path(p, sizeof(p), path, slot_ops[i].key);
-        if (c->op == OP_EXISTS) {
-            if (!json_is_boolean(arg))
-                flow__err(ld, p, "must be true or false");
-            c->op = json_is_false(arg) ? OP_MISSING : OP_EXISTS;
-        } else if (c->op == OP_IN) {
-            if (!json_is_array(arg)) {
-                flow__err(ld, p, "must be an array of values");
-                continue;
-            }
-            c->values = core_xcalloc(json_array_size(arg) + 1, sizeof(char *));
-            for (size_t j = 0; j < json_array_size(arg); j++) {
-                char *t = scalar_text(json_array_get(arg, j));
-                if (t != NULL)
-                    c->values[c->n_values++] = t;
-            }
-        } else if (c->op == OP_EQ || c->op == OP_NE) {
-            c->value = scalar_text(arg);
-            if (c->value == NULL)
-                flow__err(ld, p, "must be a string, number or boolean");
-        } else if (!json_is_number(arg)) {
-            flow__err(ld, p, "must be a number");
-        } else {
-            c->number = json_number_value(arg);
-        }
-    }
-    if (found != 1)
-        flow__err(ld, path,
-                  "a slot condition needs exactly one of exists, equals, not_equals, "
-                  "in, gt, gte, lt, lte");
-}
-
-static int cond_compile(loader_t *ld, json_t *v, const char *path, cond_t *c)
-{
-    char p[512];
-    memset(c, 0, sizeof(*c));
-    c->kind = COND_TRUE;
-    if (!json_is_object(v)) {
-        flow__err(ld, path, "a condition is an object");
-        return CORE_ERR_INVALID;
-    }
-    flow__check_keys(ld, v, path,
-                     "slot|exists|equals|not_equals|in|gt|gte|lt|lte|intent|channel|entity|all|"
-                     "any|not");
-    if (json_object_get(v, "all") || json_object_get(v, "any")) {
-        c->kind = json_object_get(v, "all") ? COND_ALL : COND_ANY;
-        const char *k = c->kind == COND_ALL ? "all" : "any";
-        cond_list(ld, json_object_get(v, k), flow__path(p, sizeof(p), path, k), c);
-    } else if (json_object_get(v, "not")) {
-        c->kind = COND_NOT;
-        c->kids = core_xcalloc(1, sizeof(cond_t));
-        c->n_kids = 1;
-        cond_compile(ld, json_object_get(v, "not"), flow__path(p, sizeof(p), path, "not"), c->kids);
-    } else if (json_object_get(v, "slot")) {
-        cond_slot(ld, v, path, c);
-    } else if (json_object_get(v, "intent")) {
-        c->kind = COND_INTENT;
-        const char *s = flow__str(ld, v, "intent", path, 1);
-        c->value = core_xstrdup(s ? s : "");
-    } else if (json_object_get(v, "channel")) {
-        c->kind = COND_CHANNEL;
-        const char *s = flow__str(ld, v, "channel", path, 1);
-        brain_channel_t ch;
-        if (s != NULL && brain_channel_parse(s, &ch) != 0)
-            flow__err(ld, flow__path(p, sizeof(p), path, "channel"),
-                      "unknown channel \"%s\" (default, chat, web, sms, voice)", s);
-        c->value = core_xstrdup(s ? s : "");
-    } else if (json_object_get(v, "entity")) {
-        c->kind = COND_ENTITY;
-        const char *s = flow__str(ld, v, "entity", path, 1);
-        ent_type_t t;
-        if (s != NULL && ent_type_parse(s, &t) != 0)
-            flow__err(ld, flow__path(p, sizeof(p), path, "entity"), "unknown entity type \"%s\"",
-                      s);
-        c->value = core_xstrdup(s ? s : "");
-    } else {
-        flow__err(ld, path, "a condition needs slot, intent, channel, entity, all, any or not");
-    }
-    return 0;
-}
-
 /* ---- nodes -------------------------------------------------------------------------- */
 
 static int slot_ref(loader_t *ld, json_t *obj, const char *key, const char *path, int required)
@@ -335,8 +202,8 @@ static void node_branch(loader_t *ld, node_t *n, json_t *v, const char *path)
             if (json_object_get(c, "if") == NULL)
                 flow__err(ld, ip, "missing required key \"if\"");
             else
-                cond_compile(ld, json_object_get(c, "if"), flow__path(cp, sizeof(cp), ip, "if"),
-                             &n->conds[n->n_cases]);
+                flow__cond(ld, json_object_get(c, "if"), flow__path(cp, sizeof(cp), ip, "if"),
+                           &n->conds[n->n_cases]);
             n->case_next[n->n_cases++] = flow__node_ref(ld, c, "next", ip, 1);
             free(ip);
         }
@@ -364,7 +231,7 @@ static void node_set(loader_t *ld, node_t *n, json_t *v, const char *path)
             flow__path(kp, sizeof(kp), p, key);
             if (a->slot < 0)
                 flow__err(ld, kp, "unknown slot \"%s\"", key);
-            char *text = json_is_null(val) ? core_xstrdup("") : scalar_text(val);
+            char *text = json_is_null(val) ? core_xstrdup("") : flow__scalar_text(val);
             if (text == NULL)
                 flow__err(ld, kp, "must be a string template, number, boolean or null");
             flow__tpl(ld, text ? text : "", kp, &a->value);
@@ -379,6 +246,55 @@ static void node_effect_common(loader_t *ld, node_t *n, json_t *v, const char *p
     n->timeout_ms = (uint32_t)flow__int(ld, v, "timeout_ms", path, 10, 600000, 5000);
     n->next = flow__node_ref(ld, v, "next", path, 0);
     n->alt = flow__node_ref(ld, v, "on_error", path, 1);
+}
+
+static void action_headers(loader_t *ld, node_t *n, json_t *h, const char *path)
+{
+    char p[512];
+    flow__path(p, sizeof(p), path, "headers");
+    if (h != NULL && !json_is_object(h))
+        flow__err(ld, p, "must be an object");
+    if (!json_is_object(h))
+        return;
+    n->headers = core_xcalloc(json_object_size(h) + 1, sizeof(kv_tpl_t));
+    const char *key;
+    json_t *hv;
+    json_object_foreach(h, key, hv)
+    {
+        char hp[512];
+        flow__path(hp, sizeof(hp), p, key);
+        kv_tpl_t *kv = &n->headers[n->n_headers++];
+        kv->name = core_xstrdup(key);
+        if (!json_is_string(hv))
+            flow__err(ld, hp, "must be a string");
+        flow__tpl(ld, json_is_string(hv) ? json_string_value(hv) : "", hp, &kv->value);
+    }
+}
+
+static void action_map(loader_t *ld, node_t *n, json_t *map, const char *path)
+{
+    char p[512];
+    flow__path(p, sizeof(p), path, "map");
+    if (map != NULL && !json_is_object(map))
+        flow__err(ld, p, "must be an object of slot to pointer");
+    if (!json_is_object(map))
+        return;
+    n->maps = core_xcalloc(json_object_size(map) + 1, sizeof(mapping_t));
+    const char *key;
+    json_t *mv;
+    json_object_foreach(map, key, mv)
+    {
+        char mp[512];
+        flow__path(mp, sizeof(mp), p, key);
+        mapping_t *mm = &n->maps[n->n_maps++];
+        mm->slot = brain__slot_find(ld->fs, key);
+        if (mm->slot < 0)
+            flow__err(ld, mp, "unknown slot \"%s\"", key);
+        const char *ptr = json_string_value(mv);
+        if (ptr == NULL || (ptr[0] != '/' && ptr[0] != '\0'))
+            flow__err(ld, mp, "must be a JSON pointer such as \"/refund/status\"");
+        mm->pointer = core_xstrdup(ptr ? ptr : "");
+    }
 }
 
 static void node_action(loader_t *ld, node_t *n, json_t *v, const char *path)
@@ -397,50 +313,12 @@ static void node_action(loader_t *ld, node_t *n, json_t *v, const char *path)
     n->method = core_xstrdup(m);
     const char *url = flow__str(ld, v, "url", path, 1);
     flow__tpl(ld, url ? url : "", flow__path(p, sizeof(p), path, "url"), &n->url);
-    json_t *h = json_object_get(v, "headers");
-    if (h != NULL && !json_is_object(h))
-        flow__err(ld, flow__path(p, sizeof(p), path, "headers"), "must be an object");
-    if (json_is_object(h)) {
-        n->headers = core_xcalloc(json_object_size(h) + 1, sizeof(kv_tpl_t));
-        const char *key;
-        json_t *hv;
-        json_object_foreach(h, key, hv)
-        {
-            char hp[512];
-            flow__path(hp, sizeof(hp), flow__path(p, sizeof(p), path, "headers"), key);
-            kv_tpl_t *kv = &n->headers[n->n_headers++];
-            kv->name = core_xstrdup(key);
-            if (!json_is_string(hv))
-                flow__err(ld, hp, "must be a string");
-            flow__tpl(ld, json_is_string(hv) ? json_string_value(hv) : "", hp, &kv->value);
-        }
-    }
+    action_headers(ld, n, json_object_get(v, "headers"), path);
     if (json_object_get(v, "body") != NULL)
         n->body = json_deep_copy(json_object_get(v, "body"));
     n->retries = (uint32_t)flow__int(ld, v, "retries", path, 0, 10, 0);
     n->backoff_ms = (uint32_t)flow__int(ld, v, "backoff_ms", path, 0, 60000, 200);
-    json_t *map = json_object_get(v, "map");
-    if (map != NULL && !json_is_object(map))
-        flow__err(ld, flow__path(p, sizeof(p), path, "map"),
-                  "must be an object of slot to pointer");
-    if (json_is_object(map)) {
-        n->maps = core_xcalloc(json_object_size(map) + 1, sizeof(mapping_t));
-        const char *key;
-        json_t *mv;
-        json_object_foreach(map, key, mv)
-        {
-            char mp[512];
-            flow__path(mp, sizeof(mp), flow__path(p, sizeof(p), path, "map"), key);
-            mapping_t *mm = &n->maps[n->n_maps++];
-            mm->slot = brain__slot_find(ld->fs, key);
-            if (mm->slot < 0)
-                flow__err(ld, mp, "unknown slot \"%s\"", key);
-            const char *ptr = json_string_value(mv);
-            if (ptr == NULL || (ptr[0] != '/' && ptr[0] != '\0'))
-                flow__err(ld, mp, "must be a JSON pointer such as \"/refund/status\"");
-            mm->pointer = core_xstrdup(ptr ? ptr : "");
-        }
-    }
+    action_map(ld, n, json_object_get(v, "map"), path);
     n->status_slot = slot_ref(ld, v, "status_slot", path, 0);
     node_effect_common(ld, n, v, path);
     /* Templates inside the body are checked by compiling each string once. */
