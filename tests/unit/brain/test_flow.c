@@ -308,6 +308,37 @@ static void test_unknown_intent_in_condition(void **state)
     assert_string_equal(e, "t.json:2:8: nodes.b: a condition tests unknown intent \"unknown\"");
 }
 
+static void test_more_errors(void **state)
+{
+    const char *names[] = {"s1.json", "s2.json", "f.json", "g.json"};
+    const char *texts[] = {
+        "{\"settings\": {\"vars\": {\"v\": \"1\"}}}", "{\"settings\": {\"vars\": {\"v\": \"2\"}}}",
+        "{\"name\": \"f\", \"slots\": {\"_x\": {\"type\": \"text\"}, \"a\": {\"type\": "
+        "\"any\", \"choices\": [\"x\"], \"pattern\": \"y\"}}, \"nodes\": {"
+        "\"n\": {\"type\": \"ask\", \"slot\": \"a\", \"prompt\": \"?\", \"next\": \"b\"},"
+        "\"b\": {\"type\": \"branch\", \"cases\": [{\"if\": {\"slot\": \"a\", \"equals\": 1, "
+        "\"gt\": 2}, \"next\": \"m\"}, {\"if\": {\"channel\": \"fax\"}, \"next\": \"m\"},"
+        " {\"if\": {\"entity\": \"shoe\"}, \"next\": \"m\"}, {\"if\": {}, \"next\": \"m\"}],"
+        " \"default\": \"m\"},"
+        "\"m\": {\"type\": \"say\", \"message\": \"1\", \"messages\": [\"2\"]}}}",
+        "[1, 2]"};
+    brain_flowset_t *fs;
+    const char *e = compile_n(names, texts, 4, NULL, &fs);
+    assert_null(fs);
+    assert_has(e, "s2.json:1:14: settings: settings are already given in s1.json");
+    assert_has(e, "s2.json:1:29: settings.vars.v: variable \"v\" is declared twice");
+    assert_has(e, "g.json:1:1: a flow file is a JSON object");
+    assert_has(e, "slots._x: slot names are letters, digits and '_', not starting with '_'");
+    assert_has(e, "slots.a.pattern: only regex slots take a pattern");
+    assert_has(e, "slots.a.choices: only choice slots take choices");
+    assert_has(e, "nodes.n.slot: slot \"a\" has type any and cannot be asked for");
+    assert_has(e, "nodes.b.cases[0].if: a slot condition needs exactly one of exists");
+    assert_has(e, "nodes.b.cases[1].if.channel: unknown channel \"fax\"");
+    assert_has(e, "nodes.b.cases[2].if.entity: unknown entity type \"shoe\"");
+    assert_has(e, "nodes.b.cases[3].if: a condition needs slot, intent, channel, entity");
+    assert_has(e, "nodes.m: give either \"message\" or \"messages\", not both");
+}
+
 static void test_refcount_and_no_flows(void **state)
 {
     brain_flowset_t *fs;
@@ -342,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_settings_and_vars),
         cmocka_unit_test(test_action_and_llm_checks),
         cmocka_unit_test(test_unknown_intent_in_condition),
+        cmocka_unit_test(test_more_errors),
         cmocka_unit_test(test_refcount_and_no_flows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
