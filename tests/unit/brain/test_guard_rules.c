@@ -154,6 +154,35 @@ static void test_custom_and_flows(void **state)
     guard_rules_free(g);
 }
 
+static void test_truncate_and_invalid_utf8(void **state)
+{
+    const char *doc = "{\"input\": {\"pii\": {\"card\": {}}, \"custom\": [{\"name\": \"pin\","
+                      " \"pattern\": \"PIN \\\\d{4}\"}]},"
+                      " \"output\": {\"length\": {\"action\": \"truncate\","
+                      " \"channels\": {\"sms\": 20}}}}";
+    core_diags_t d;
+    core_diags_init(&d);
+    guard_rules_t *g;
+    assert_int_equal(guard_rules_load(doc, strlen(doc), "t.json", &g, &d), 0);
+    guard_ctx_t ctx = {.channel = "sms", .from_llm = 1};
+    guard_result_t r;
+    const char *t = "Your parcel left the depot this morning.";
+    assert_int_equal(guard_check_output(g, &ctx, t, strlen(t), &r), 0);
+    assert_int_equal(r.action, GUARD_REDACT);
+    assert_false(r.use_fallback);
+    assert_string_equal(r.text, "Your parcel left...");
+    assert_true(fired(&r, "output.length"));
+    guard_result_dispose(&r);
+    /* invalid UTF-8 must not hide PII from the regexes or the detectors */
+    const char bad[] = "PIN 1234 \xff\xfe card 4111 1111 1111 1111 \xc3";
+    assert_int_equal(guard_check_input(g, &ctx, bad, sizeof(bad) - 1, &r), 0);
+    assert_string_equal(r.text, "[REDACTED] ?? card [CARD] ?");
+    assert_true(fired(&r, "custom.pin") && fired(&r, "pii.card"));
+    guard_result_dispose(&r);
+    guard_rules_free(g);
+    core_diags_dispose(&d);
+}
+
 static void test_flow_section_positions(void **state)
 {
     int rc;
@@ -187,9 +216,13 @@ static void test_foreach_and_policy(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_shipped_file),           cmocka_unit_test(test_errors_have_positions),
-        cmocka_unit_test(test_syntax_error),           cmocka_unit_test(test_custom_and_flows),
-        cmocka_unit_test(test_flow_section_positions), cmocka_unit_test(test_foreach_and_policy),
+        cmocka_unit_test(test_shipped_file),
+        cmocka_unit_test(test_errors_have_positions),
+        cmocka_unit_test(test_syntax_error),
+        cmocka_unit_test(test_custom_and_flows),
+        cmocka_unit_test(test_truncate_and_invalid_utf8),
+        cmocka_unit_test(test_flow_section_positions),
+        cmocka_unit_test(test_foreach_and_policy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
