@@ -138,6 +138,14 @@ class Daemon:
             time.sleep(0.02)
         raise DaemonError("no log line with %r in:\n%s" % (match, self.stderr_text()))
 
+    def rss_kib(self):
+        """The daemon's resident memory in KiB."""
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
     def signal(self, sig):
         self.proc.send_signal(sig)
 
@@ -217,6 +225,14 @@ class Daemon:
         if check and p.returncode != 0:
             raise DaemonError("curl failed (%d): %s" % (p.returncode, p.stderr.decode()))
         return p
+
+
+def small_quarantine_env():
+    """Environment for tests that assert on the daemon's memory: under
+    AddressSanitizer freed memory is kept in a quarantine (256 MB by
+    default), which would count as resident; keep it small."""
+    opts = os.environ.get("ASAN_OPTIONS", "")
+    return {"ASAN_OPTIONS": (opts + ":" if opts else "") + "quarantine_size_mb=4"}
 
 
 def parse_logfmt(line):
