@@ -23,6 +23,7 @@ struct rt_conv_s {
     uint32_t seq;    /* transcript rows written so far (store seq numbers) */
     uint8_t loading; /* its saved state is being read from the store */
     uint8_t stored;  /* its start row is in the store */
+    uint32_t mem;    /* brain_conv_memory() when last accounted (table bytes) */
     brain_conv_t state;
     char key[]; /* NUL-terminated */
 };
@@ -31,6 +32,7 @@ typedef struct rt_table_s {
     rt_conv_t **buckets; /* owned array of chains */
     size_t n_buckets;    /* power of two */
     size_t len;          /* conversations */
+    size_t bytes;        /* memory the conversations hold: entries, keys, states */
 } rt_table_t;
 
 void rt_table_init(rt_table_t *t);
@@ -39,6 +41,9 @@ rt_conv_t *rt_table_find(rt_table_t *t, const char *key);
 /* Creates the entry (state left zeroed for the caller to init). */
 rt_conv_t *rt_table_add(rt_table_t *t, const char *key);
 void rt_table_remove(rt_table_t *t, rt_conv_t *c); /* frees c */
+/* Re-measures c's state after it changed (a turn, a restore), keeping
+ * t->bytes exact without walking the table. */
+void rt_table_account(rt_table_t *t, rt_conv_t *c);
 /* Calls fn on every conversation; fn may remove the one it is given. */
 void rt_table_each(rt_table_t *t, void (*fn)(rt_conv_t *c, void *arg), void *arg);
 /* The same over buckets [from, to) only (clamped): an incremental walk. */

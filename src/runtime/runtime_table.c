@@ -50,7 +50,7 @@ void rt_table_dispose(rt_table_t *t)
     }
     free(t->buckets);
     t->buckets = NULL;
-    t->n_buckets = t->len = 0;
+    t->n_buckets = t->len = t->bytes = 0;
 }
 
 rt_conv_t *rt_table_find(rt_table_t *t, const char *key)
@@ -80,6 +80,20 @@ static void grow(rt_table_t *t)
     t->n_buckets = n;
 }
 
+/* Bytes of an entry besides its state: the struct, the key, a bucket slot
+ * (the table keeps at most one bucket per conversation). */
+static size_t entry_bytes(const rt_conv_t *c)
+{
+    return sizeof(*c) - sizeof(c->state) + strlen(c->key) + 1 + sizeof(rt_conv_t *);
+}
+
+void rt_table_account(rt_table_t *t, rt_conv_t *c)
+{
+    size_t now = brain_conv_memory(&c->state);
+    t->bytes = t->bytes + now - c->mem;
+    c->mem = (uint32_t)now;
+}
+
 rt_conv_t *rt_table_add(rt_table_t *t, const char *key)
 {
     if (t->len >= t->n_buckets)
@@ -92,6 +106,7 @@ rt_conv_t *rt_table_add(rt_table_t *t, const char *key)
     c->hnext = *slot;
     *slot = c;
     t->len++;
+    t->bytes += entry_bytes(c);
     return c;
 }
 
@@ -103,6 +118,7 @@ void rt_table_remove(rt_table_t *t, rt_conv_t *c)
     if (*p == c) {
         *p = c->hnext;
         t->len--;
+        t->bytes -= entry_bytes(c) + c->mem;
     }
     rt_conv_free(c);
 }

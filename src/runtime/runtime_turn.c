@@ -163,6 +163,8 @@ static void turn_finish(rt_turn_t *t, int error, const char *msg)
     o.data = t->data;
     alive_unlink(t);
     rt->stats.turns++;
+    if (conv != NULL && !rt->closing)
+        rt_table_account(&rt->table, conv);
     if (error != 0 && error != CORE_ERR_CLOSED) {
         char q[160];
         core_log_quote(q, 80, o.key, (size_t)-1, 60);
@@ -242,6 +244,7 @@ void rt_conv_loaded(runtime_t *rt, rt_conv_t *conv, int status)
 {
     conv->loading = 0;
     if (status == 0) {
+        rt_table_account(&rt->table, conv);
         conv_advance(rt, conv);
         return;
     }
@@ -353,6 +356,7 @@ int runtime_turn(runtime_t *rt, const runtime_turn_in_t *in, runtime_done_cb don
         conv->fs = brain_flowset_ref(rt->fs);
         brain_conv_init(&conv->state, conv->fs, in->channel,
                         in->now_us ? in->now_us : core_wall_us());
+        rt_table_account(&rt->table, conv);
         /* Not in memory: maybe in the store (evicted, or a restart). Even a
          * start event reads it, for the row numbering a returning key goes on with. */
         if (rt->opts.store != NULL) {
@@ -482,19 +486,11 @@ const brain_flowset_t *runtime_flowset(const runtime_t *rt)
     return rt->fs;
 }
 
-static void add_bytes(rt_conv_t *c, void *arg)
-{
-    size_t *total = arg;
-    *total += sizeof(*c) - sizeof(c->state) + brain_conv_memory(&c->state) + strlen(c->key) + 1 +
-              sizeof(rt_conv_t *); /* its bucket pointer, at load factor <= 1 */
-}
-
 void runtime_stats(const runtime_t *rt, runtime_stats_t *out)
 {
     *out = rt->stats;
     out->conversations = rt->table.len;
-    out->conversation_bytes = 0;
-    rt_table_each((rt_table_t *)&rt->table, add_bytes, &out->conversation_bytes);
+    out->conversation_bytes = rt->table.bytes;
 }
 
 void rt_maybe_free(runtime_t *rt)

@@ -321,6 +321,7 @@ static void test_sweep_timer_ends_idle_conversations(void **state)
     } while (st.conversations > 0);
     assert_int_equal(st.timeouts, 40);
     assert_int_equal(bye.calls, 40);
+    assert_int_equal(st.conversation_bytes, 0); /* the running total has no drift */
     fake_idle_us = keep;
     env_stop(&e);
 }
