@@ -8,6 +8,7 @@
  * Replies are sent from the runtime's done callback. Protocol:
  * docs/channels.md, docs/openapi.yaml. */
 #define LOG_MODULE "chat"
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -379,10 +380,23 @@ static void on_get(net_req_t *req, void *data)
     char gw[CHAT_KEY_NAME];
     if (authenticate(c, req, gw) != 0)
         return;
+    /* ?after=N: only what came after seq N (a REST gateway polling for
+     * replies it did not ask for, such as an idle timeout's goodbye) */
+    const char *after = net_req_query(req, "after");
+    char *end = NULL;
+    unsigned long long n = 0;
+    if (after != NULL) {
+        errno = 0;
+        n = strtoull(after, &end, 10);
+        if (after[0] < '0' || after[0] > '9' || *end != '\0' || errno != 0) {
+            net_resp_error(req, 400, "invalid_request", "after: must be a sequence number");
+            return;
+        }
+    }
     chat_conv_t *cv = find_conv(c, req);
     if (cv == NULL)
         return;
-    json_t *t = chat__transcript(cv);
+    json_t *t = chat__transcript(cv, n);
     net_resp_json(req, 200, t);
     json_decref(t);
 }

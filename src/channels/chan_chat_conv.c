@@ -302,12 +302,13 @@ int chat__turn(chat_t *c, chat_conv_t *cv, brain_event_t ev, const char *text, s
     return 0;
 }
 
-json_t *chat__transcript(const chat_conv_t *cv)
+json_t *chat__transcript(const chat_conv_t *cv, uint64_t after)
 {
     char ts[40];
     json_t *msgs = json_array();
     for (size_t i = 0; i < cv->log_len; i++)
-        json_array_append(msgs, cv->log[(cv->log_head + i) % cv->log_cap]);
+        if (cv->first_seq + i > after)
+            json_array_append(msgs, cv->log[(cv->log_head + i) % cv->log_cap]);
     json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:o}", "conversation", cv->id, "channel",
                           brain_channel_name(cv->channel), "status", chat__status_name(cv->status),
                           "created", core_time_format(ts, sizeof(ts), cv->created_us), "first_seq",

@@ -162,8 +162,9 @@ int chat__turn(chat_t *c, chat_conv_t *cv, brain_event_t ev, const char *text, s
 void chat__conv_idle_end(chat_t *c, const runtime_turn_out_t *out);
 /* The conversation's status as the API names it: "active", "ended", "handoff". */
 const char *chat__status_name(brain_status_t st);
-/* {"conversation","channel","status","created","messages":[...]} */
-json_t *chat__transcript(const chat_conv_t *cv);
+/* {"conversation","channel","status","created","first_seq","last_seq",
+ * "messages":[entries with seq > after]} */
+json_t *chat__transcript(const chat_conv_t *cv, uint64_t after);
 
 /* chan_chat_ws.c */
 int chat__ws_register(chat_t *c, net_router_t *r, core_err_t *err);

@@ -126,6 +126,14 @@ def test_conversation_turns_and_transcript():
             assert froms[:2] == ["bot", "user"], froms
             assert t["messages"][1]["text"] == "check booking ABC123"
 
+            # ?after=N: only what came after N
+            status, tail = d.json("GET", "/v1/chat/conversations/%s?after=2" % conv, headers=auth())
+            assert [m["seq"] for m in tail["messages"]] == seqs[2:], tail
+            assert tail["last_seq"] == t["last_seq"]
+            status, _, body = d.request("GET", "/v1/chat/conversations/%s?after=x" % conv,
+                                        headers=auth())
+            assert_error(status, body, 400, "invalid_request")
+
             # {"event": "start"} runs the start event again, no user entry
             status, reply = d.json("POST", "/v1/chat/conversations/%s/messages" % conv,
                                    {"event": "start"}, auth())

@@ -236,11 +236,17 @@ static void test_conversation_log_ring_and_table_bound(void **state)
     assert_string_equal(json_string_value(json_object_get(chat__conv_entry(a, 37), "text")), "m37");
     assert_string_equal(json_string_value(json_object_get(chat__conv_entry(a, 100), "text")),
                         "m100");
-    json_t *t = chat__transcript(a);
+    json_t *t = chat__transcript(a, 0);
     assert_int_equal(json_array_size(json_object_get(t, "messages")), 64);
     assert_int_equal(json_integer_value(json_object_get(t, "first_seq")), 37);
     assert_int_equal(json_integer_value(json_object_get(t, "last_seq")), 100);
     assert_string_equal(json_string_value(json_object_get(t, "status")), "active");
+    json_decref(t);
+    t = chat__transcript(a, 98); /* only what came after 98 */
+    assert_int_equal(json_array_size(json_object_get(t, "messages")), 2);
+    assert_int_equal(json_integer_value(
+                         json_object_get(json_array_get(json_object_get(t, "messages"), 0), "seq")),
+                     99);
     json_decref(t);
 
     /* the table is bounded: the least recently used idle one goes */
