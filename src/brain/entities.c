@@ -188,40 +188,182 @@ static int is_start(const char *s, size_t p)
     return !ent__is_word_byte(prev);
 }
 
-/* Every word a built-in entity can start with (sorted for bsearch). A token
- * start that is a word not listed here can only begin an email address, so
- * the other recognisers are skipped: most words of an utterance cost one
- * lookup. A recogniser that learns a new first word must add it here. */
-static const char *const first_words[] = {
-    "a",         "an",         "apr",        "april",     "aud",         "aug",        "august",
-    "brl",       "c",          "cad",        "chf",       "cny",         "coming",     "day",
-    "dec",       "december",   "dkk",        "eight",     "eighteen",    "eighteenth", "eighth",
-    "eightieth", "eighty",     "eleven",     "eleventh",  "eur",         "feb",        "february",
-    "fifteen",   "fifteenth",  "fifth",      "fiftieth",  "fifty",       "first",      "five",
-    "fortieth",  "forty",      "four",       "fourteen",  "fourteenth",  "fourth",     "fourty",
-    "fri",       "friday",     "gbp",        "half",      "hkd",         "hundred",    "hundredth",
-    "in",        "inr",        "jan",        "january",   "jpy",         "jul",        "july",
-    "jun",       "june",       "last",       "mar",       "march",       "may",        "midday",
-    "midnight",  "minus",      "mon",        "monday",    "mxn",         "negative",   "next",
-    "nine",      "nineteen",   "nineteenth", "ninetieth", "ninety",      "ninth",      "nok",
-    "noon",      "nov",        "november",   "nzd",       "oct",         "october",    "one",
-    "pln",       "quarter",    "sat",        "saturday",  "second",      "sek",        "sep",
-    "sept",      "september",  "seven",      "seventeen", "seventeenth", "seventh",    "seventieth",
-    "seventy",   "sgd",        "six",        "sixteen",   "sixteenth",   "sixth",      "sixtieth",
-    "sixty",     "sun",        "sunday",     "ten",       "tenth",       "the",        "third",
-    "thirteen",  "thirteenth", "thirtieth",  "thirty",    "this",        "three",      "thu",
-    "thur",      "thurs",      "thursday",   "tmr",       "tmrw",        "today",      "tommorow",
-    "tommorrow", "tomorow",    "tomorrow",   "tonight",   "tue",         "tues",       "tuesday",
-    "twelfth",   "twelve",     "twentieth",  "twenty",    "two",         "us",         "usd",
-    "wed",       "wednesday",  "within",     "yesterday", "zar",         "zero",       "zeroth",
+/* Every word a built-in entity can start with (sorted for bsearch), and
+ * which recognisers can start with it. A token start that is a word not
+ * listed here can only begin an email address, so most words of an
+ * utterance cost one lookup. A recogniser that learns a new first word must
+ * add it here (the tests of each phrasing catch a missing one). */
+#define N (1u << ENT_NUMBER)
+#define O (1u << ENT_ORDINAL)
+#define M (1u << ENT_MONEY)
+#define D (1u << ENT_DATE)
+#define T (1u << ENT_TIME)
+typedef struct first_word_s {
+    const char *word;
+    unsigned mask; /* recognisers that may match from this word */
+} first_word_t;
+
+static const first_word_t first_words[] = {
+    {"a", N | M | D | T},
+    {"an", N | M | D | T},
+    {"apr", D},
+    {"april", D},
+    {"aud", M},
+    {"aug", D},
+    {"august", D},
+    {"brl", M},
+    {"c", M},
+    {"cad", M},
+    {"chf", M},
+    {"cny", M},
+    {"coming", D},
+    {"day", D},
+    {"dec", D},
+    {"december", D},
+    {"dkk", M},
+    {"eight", N | O | M | D | T},
+    {"eighteen", N | O | M | D | T},
+    {"eighteenth", O | D},
+    {"eighth", O | D},
+    {"eightieth", O | D},
+    {"eighty", N | O | M | D | T},
+    {"eleven", N | O | M | D | T},
+    {"eleventh", O | D},
+    {"eur", M},
+    {"feb", D},
+    {"february", D},
+    {"fifteen", N | O | M | D | T},
+    {"fifteenth", O | D},
+    {"fifth", O | D},
+    {"fiftieth", O | D},
+    {"fifty", N | O | M | D | T},
+    {"first", O | D},
+    {"five", N | O | M | D | T},
+    {"fortieth", O | D},
+    {"forty", N | O | M | D | T},
+    {"four", N | O | M | D | T},
+    {"fourteen", N | O | M | D | T},
+    {"fourteenth", O | D},
+    {"fourth", O | D},
+    {"fourty", N | O | M | D | T},
+    {"fri", D},
+    {"friday", D},
+    {"gbp", M},
+    {"half", T},
+    {"hkd", M},
+    {"hundred", N | O | M | D | T},
+    {"hundredth", O | D},
+    {"in", D | T},
+    {"inr", M},
+    {"jan", D},
+    {"january", D},
+    {"jpy", M},
+    {"jul", D},
+    {"july", D},
+    {"jun", D},
+    {"june", D},
+    {"last", D},
+    {"mar", D},
+    {"march", D},
+    {"may", D},
+    {"midday", T},
+    {"midnight", T},
+    {"minus", N},
+    {"mon", D},
+    {"monday", D},
+    {"mxn", M},
+    {"negative", N},
+    {"next", D},
+    {"nine", N | O | M | D | T},
+    {"nineteen", N | O | M | D | T},
+    {"nineteenth", O | D},
+    {"ninetieth", O | D},
+    {"ninety", N | O | M | D | T},
+    {"ninth", O | D},
+    {"nok", M},
+    {"noon", T},
+    {"nov", D},
+    {"november", D},
+    {"nzd", M},
+    {"oct", D},
+    {"october", D},
+    {"one", N | O | M | D | T},
+    {"pln", M},
+    {"quarter", T},
+    {"sat", D},
+    {"saturday", D},
+    {"second", O | D},
+    {"sek", M},
+    {"sep", D},
+    {"sept", D},
+    {"september", D},
+    {"seven", N | O | M | D | T},
+    {"seventeen", N | O | M | D | T},
+    {"seventeenth", O | D},
+    {"seventh", O | D},
+    {"seventieth", O | D},
+    {"seventy", N | O | M | D | T},
+    {"sgd", M},
+    {"six", N | O | M | D | T},
+    {"sixteen", N | O | M | D | T},
+    {"sixteenth", O | D},
+    {"sixth", O | D},
+    {"sixtieth", O | D},
+    {"sixty", N | O | M | D | T},
+    {"sun", D},
+    {"sunday", D},
+    {"ten", N | O | M | D | T},
+    {"tenth", O | D},
+    {"the", D},
+    {"third", O | D},
+    {"thirteen", N | O | M | D | T},
+    {"thirteenth", O | D},
+    {"thirtieth", O | D},
+    {"thirty", N | O | M | D | T},
+    {"this", D},
+    {"three", N | O | M | D | T},
+    {"thu", D},
+    {"thur", D},
+    {"thurs", D},
+    {"thursday", D},
+    {"tmr", D},
+    {"tmrw", D},
+    {"today", D},
+    {"tommorow", D},
+    {"tommorrow", D},
+    {"tomorow", D},
+    {"tomorrow", D},
+    {"tonight", D},
+    {"tue", D},
+    {"tues", D},
+    {"tuesday", D},
+    {"twelfth", O | D},
+    {"twelve", N | O | M | D | T},
+    {"twentieth", O | D},
+    {"twenty", N | O | M | D | T},
+    {"two", N | O | M | D | T},
+    {"us", M},
+    {"usd", M},
+    {"wed", D},
+    {"wednesday", D},
+    {"within", D | T},
+    {"yesterday", D},
+    {"zar", M},
+    {"zero", N | O | M | D | T},
+    {"zeroth", O | D},
 };
+#undef N
+#undef O
+#undef M
+#undef D
+#undef T
 
 static int cmp_word(const void *key, const void *item)
 {
-    return strcmp((const char *)key, *(const char *const *)item);
+    return strcmp((const char *)key, ((const first_word_t *)item)->word);
 }
 
-int ent__is_first_word(const char *s, size_t len, size_t p)
+unsigned ent__first_word_mask(const char *s, size_t len, size_t p)
 {
     char w[16];
     size_t n = 0;
@@ -232,8 +374,9 @@ int ent__is_first_word(const char *s, size_t len, size_t p)
         n++;
     }
     w[n] = '\0';
-    return bsearch(w, first_words, sizeof(first_words) / sizeof(first_words[0]),
-                   sizeof(first_words[0]), cmp_word) != NULL;
+    const first_word_t *f = bsearch(w, first_words, sizeof(first_words) / sizeof(first_words[0]),
+                                    sizeof(first_words[0]), cmp_word);
+    return f ? f->mask : 0;
 }
 
 /* The longest match at p among the wanted types; returns its end or 0. */
@@ -243,13 +386,16 @@ static size_t best_at(const char *text, size_t len, size_t p, const ent_ctx_t *c
     ent__nw_cache_t cache = {0, 0, 0, 0, 0};
     ent__scan_t sc = {text, len - p > ENT__WINDOW ? p + ENT__WINDOW : len, len, ctx, &cache};
     size_t best_end = 0;
-    if (ent__is_alpha((unsigned char)text[p]) && !ent__is_first_word(text, len, p))
-        mask &= 1u << ENT_EMAIL;
+    if (ent__is_alpha((unsigned char)text[p]))
+        mask &= ent__first_word_mask(text, len, p) | 1u << ENT_EMAIL;
     for (size_t i = 0; i < N_RECOGNISERS; i++) {
         if (!(mask & (1u << recognisers[i].type)))
             continue;
-        ent_t e;
-        memset(&e, 0, sizeof(e));
+        ent_t e; /* recognisers fill value and, by type, number/currency */
+        e.value[0] = '\0';
+        e.number = 0;
+        e.currency[0] = '\0';
+        e.confidence = 0;
         size_t end = recognisers[i].fn(&sc, p, &e);
         if (end > best_end) {
             best_end = end;

@@ -52,8 +52,9 @@ size_t ent__word(const ent__scan_t *sc, size_t p, const char *w);
 int ent__word_in(const ent__scan_t *sc, size_t p, const char *const *list, size_t *end);
 /* Reads up to max_digits decimal digits at p into *val; returns the count. */
 int ent__digits(const ent__scan_t *sc, size_t p, int max_digits, long *val);
-/* 1 if the ASCII word at p is one a built-in entity may start with. */
-int ent__is_first_word(const char *s, size_t len, size_t p);
+/* The recognisers (1 << ENT_*) that may match from the ASCII word at p;
+ * 0 for a word no built-in entity starts with. */
+unsigned ent__first_word_mask(const char *s, size_t len, size_t p);
 /* The ASCII word that ends right before p (skipping spaces), lower-cased
  * into out (size >= 16); "" if none. */
 void ent__prev_word(const ent__scan_t *sc, size_t p, char *out, size_t out_size);
