@@ -7,10 +7,14 @@
  * caller read (config/guardrails.json, per-flow overrides); time comes in as
  * an argument, so decisions are deterministic.
  *
- * Threads: compiled rules are immutable and may be shared; a guard_state_t
- * (per-conversation / per-sender counters) belongs to one thread.
- * Ownership: guard_rules_load() returns owned rules (guard_rules_free);
- * guard_result_t owns its strings (guard_result_dispose).
+ * Threads: compiled rules are immutable and may be shared by any threads; a
+ * guard_bucket_t (per-conversation / per-sender rate state) belongs to one
+ * thread at a time.
+ * Ownership: guard_rules_load(), guard_rules_override() and
+ * guard_rules_default() return owned rules (guard_rules_free);
+ * guard_result_t owns its text and sensitive values (guard_result_dispose,
+ * which wipes the values) and borrows rule names, replies and reasons from
+ * the rules, which must outlive it.
  * Errors: 0 / negative CORE_ERR_*; rule files report every problem as
  * `file:line:col: path: message` in diags.
  * See docs/guardrails.md. */
