@@ -2,6 +2,8 @@
 """A loopback HTTP server with misbehaving routes, for the outbound HTTP
 client's tests. Binds 127.0.0.1 port 0 and prints `READY port=N` on stdout.
 
+With --tls CERT KEY it speaks HTTPS with that certificate.
+
 Routes (any method):
   /ok                      200 "hello"
   /echo                    200 JSON {method, path, headers, body}
@@ -14,7 +16,9 @@ Routes (any method):
   /truncated               Content-Length 100, 10 bytes, then close
   /hang                    never answers
 """
+import argparse
 import json
+import ssl
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -97,7 +101,14 @@ class Server(ThreadingHTTPServer):
 
 
 def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+    a = ap.parse_args()
     srv = Server(("127.0.0.1", 0), Handler)
+    if a.tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.tls[0], a.tls[1])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     srv.daemon_threads = True
     print("READY port=%d" % srv.server_address[1], flush=True)
     try:

@@ -348,6 +348,58 @@ static void test_many_concurrent(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* HTTPS against a self-signed certificate: refused unless verification is
+ * turned off, which only tests do. */
+static void test_tls_verification_is_on_by_default(void **state)
+{
+    char dir[] = "/tmp/chorus-tls-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cmd[512], cert[64], key[64];
+    snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+    snprintf(key, sizeof(key), "%s/key.pem", dir);
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -days 1 "
+             "-keyout %s -out %s >/dev/null 2>&1",
+             key, cert);
+    if (system(cmd) != 0) {
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+        (void)system(cmd);
+        skip(); /* no openssl command to make a certificate with */
+    }
+    stub_proc_t tls;
+    const char *args[] = {"--tls", cert, key, NULL};
+    assert_int_equal(stub_proc_start(&tls, "http_stub.py", args), 0);
+    net_client_request_t req = {.timeout_ms = 5000};
+    result_t r;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    net_client_t *c = NULL;
+    assert_int_equal(net_client_new(&loop, NULL, &c, NULL), 0);
+    char url[128];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/ok", tls.port);
+    req.url = url;
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(net_client_request(c, &req, on_done, &r, NULL, NULL), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(r.error, CORE_ERR_DENIED);
+    assert_int_equal(r.status, 0);
+    free(r.body);
+    req.insecure = 1;
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(net_client_request(c, &req, on_done, &r, NULL, NULL), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(r.error, 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "hello");
+    free(r.body);
+    net_client_close(c, NULL, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    stub_proc_stop(&tls);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static int setup(void **state)
 {
     return stub_proc_start(&stub, "http_stub.py", NULL);
@@ -375,6 +427,7 @@ int main(void)
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_close_with_transfers_in_flight),
         cmocka_unit_test(test_many_concurrent),
+        cmocka_unit_test(test_tls_verification_is_on_by_default),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
