@@ -7,6 +7,7 @@
 // shop's page on another origin embeds it with one script tag: the launcher
 // opens and closes it from the keyboard and a conversation runs there too,
 // while a page from an origin that is not allowed gets no conversation.
+// Last, a flow with a web variant: links in the text and a link button.
 // Screenshots go to tests/e2e/artifacts/ (not committed).
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -38,11 +39,11 @@ function startBackend() {
   });
 }
 
-function startDaemon(backendUrl, tmp, allowed) {
+function startDaemon(backendUrl, tmp, allowed, flows = path.join(SRC, 'flows')) {
   const cfg = path.join(tmp, 'chorusd.json');
   writeFileSync(cfg, JSON.stringify({ chat: { allowed_origins: allowed } }));
   const proc = spawn(process.env.CHORUSD || 'build/chorusd',
-    ['--listen', '127.0.0.1:0', '--data-dir', tmp, '--config', cfg, '--flows', path.join(SRC, 'flows')],
+    ['--listen', '127.0.0.1:0', '--data-dir', tmp, '--config', cfg, '--flows', flows],
     { cwd: tmp, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CHORUS_BACKEND_URL: backendUrl } });
   let stderr = '';
   return new Promise((resolve, reject) => {
@@ -135,6 +136,48 @@ async function embedded(context, shop, blocked) {
   console.log('ok   widget embedded on another origin: launcher, keyboard, allowed origins only');
 }
 
+// A flow whose welcome has a web variant with links and a link button.
+const LINK_FLOWS = {
+  'settings.json': { settings: { welcome_flow: 'hi' } },
+  'hi.json': {
+    name: 'hi', description: 'web variants', intents: { greeting: { examples: ['hi', 'hello', 'hey'] } },
+    nodes: { greet: { type: 'say', message: {
+      default: 'Plain text for other channels.',
+      web: 'See [our rules](https://example.com/rules) or https://example.com/help.',
+      choices: [{ title: 'Open help', value: 'https://example.com/help' }, { title: 'Say hi', value: 'hi' }],
+    } } },
+  },
+};
+
+async function webVariants(context, backendUrl) {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'chorus-e2e-links-'));
+  const flows = path.join(tmp, 'flows');
+  mkdirSync(flows);
+  for (const [name, doc] of Object.entries(LINK_FLOWS)) writeFileSync(path.join(flows, name), JSON.stringify(doc));
+  const daemon = await startDaemon(backendUrl, tmp, '', flows);
+  try {
+    const page = await context.newPage();
+    await page.goto(`http://127.0.0.1:${daemon.port}/`);
+    await waitBot(page, 1, 'See our rules');
+    const bubble = page.locator('.chorus-chat__msg--bot').first();
+    assert.ok(!(await bubble.textContent()).includes('Plain text'), 'the web variant is used');
+    const links = await bubble.locator('a').evaluateAll((as) => as.map((a) => [a.textContent, a.href, a.target, a.rel]));
+    assert.deepEqual(links, [
+      ['our rules', 'https://example.com/rules', '_blank', 'noopener noreferrer'],
+      ['https://example.com/help', 'https://example.com/help', '_blank', 'noopener noreferrer'],
+    ]);
+    const help = page.getByRole('link', { name: 'Open help' });
+    assert.equal(await help.getAttribute('href'), 'https://example.com/help');
+    assert.equal(await page.getByRole('button', { name: 'Say hi' }).count(), 1);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'widget-links.png') });
+    await page.close();
+    console.log('ok   widget: web variant with links and a link button');
+  } finally {
+    await stopDaemon(daemon);
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 async function run() {
   mkdirSync(ARTIFACTS, { recursive: true });
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'chorus-e2e-'));
@@ -215,6 +258,7 @@ async function run() {
     assert.deepEqual(consoleErrors, [], 'console errors');
     console.log('ok   widget: choice, typed message, reply, reload resumes, mobile');
     await embedded(context, shop, blocked);
+    await webVariants(context, backend.url);
   } finally {
     if (context) await context.close();
     rmSync(profile, { recursive: true, force: true });
