@@ -191,6 +191,11 @@ typedef struct brain_input_s {
     const char *intent; /* explicit intent (button payload); NULL = route the text */
     int64_t now_us;     /* wall clock, microseconds */
     ent_ctx_t ref;      /* reference date/time for "tomorrow", "next friday" */
+    /* Optional rate-limit state the caller keeps per key (guard.h); NULL skips
+     * that limit. Updated by the input rails. */
+    guard_bucket_t *conversation_bucket;
+    guard_bucket_t *sender_bucket;
+    const char *conversation; /* optional key, copied into guardrail event records */
 } brain_input_t;
 
 typedef struct brain_choice_s {

@@ -117,6 +117,8 @@ typedef struct msg_s {
     brain_tpl_t *choice_value;             /* array */
     size_t n_choices;
     int allow_pii;
+    uint8_t safe; /* bit per channel: a constant variant that passed the output
+                     rails when the flows compiled needs no check per turn */
 } msg_t;
 
 typedef enum {

@@ -350,6 +350,45 @@ static int train(brain_flowset_t *fs, const brain_compile_opts_t *opts, core_dia
     return rc;
 }
 
+/* Runs the output rails once over each constant variant of msg, as said in
+ * flow (per-flow rule overrides), and marks the ones that pass. */
+static void precheck_msg(const brain_flowset_t *fs, const char *flow, msg_t *m)
+{
+    for (int ch = 0; ch < BRAIN_CH__COUNT; ch++) {
+        const brain_tpl_t *t = m->variant[ch] ? m->variant[ch] : m->variant[0];
+        if (t == NULL || !t->constant)
+            continue;
+        guard_ctx_t gc = {.channel = brain_channel_name((brain_channel_t)ch),
+                          .flow = flow,
+                          .allow_pii = m->allow_pii};
+        guard_result_t r;
+        memset(&r, 0, sizeof(r));
+        if (guard_check_output(fs->guard, &gc, t->parts[0].text, t->parts[0].len, &r) == 0 &&
+            r.action == GUARD_ALLOW)
+            m->safe |= (uint8_t)(1u << ch);
+        guard_result_dispose(&r);
+    }
+}
+
+static void precheck(brain_flowset_t *fs)
+{
+    for (size_t fi = 0; fi < fs->n_flows; fi++) {
+        flow_t *f = &fs->flows[fi];
+        if (f->has_help)
+            precheck_msg(fs, f->name, &f->help);
+        for (size_t ni = 0; ni < f->n_nodes; ni++) {
+            node_t *n = &f->nodes[ni];
+            for (size_t i = 0; i < n->n_msgs; i++)
+                precheck_msg(fs, f->name, &n->msgs[i]);
+            if (n->kind == NODE_ASK) {
+                precheck_msg(fs, f->name, &n->prompt);
+                if (n->has_reprompt)
+                    precheck_msg(fs, f->name, &n->reprompt);
+            }
+        }
+    }
+}
+
 static int finish(compile_t *c, const brain_compile_opts_t *opts)
 {
     brain_flowset_t *fs = c->fs;
@@ -365,6 +404,8 @@ static int finish(compile_t *c, const brain_compile_opts_t *opts)
     } else {
         fs->guard = guard_rules_default();
     }
+    if (fs->guard != NULL)
+        precheck(fs);
     return 0;
 }
 

@@ -99,15 +99,27 @@ static tpl_escape_t channel_escape(uint8_t ch)
     return ch == BRAIN_CH_WEB ? TPL_ESC_HTML : ch == BRAIN_CH_VOICE ? TPL_ESC_XML : TPL_ESC_NONE;
 }
 
-/* Output rails, then the message joins the turn's output (it takes text). */
-static brain_message_t *push_message(ctx_t *x, char *text, int from_llm, int allow_pii)
+static char *render_variant(ctx_t *x, const msg_t *msg)
+{
+    uint8_t ch = x->conv->channel;
+    const brain_tpl_t *t = msg->variant[ch] ? msg->variant[ch] : msg->variant[0];
+    core_buf_t b;
+    core_buf_init(&b, 64 * 1024);
+    if (t != NULL)
+        brain__tpl_render(x->fs, x->conv, &x->tc, t, channel_escape(ch), &b);
+    return b.data ? core_buf_steal(&b, NULL) : core_xstrdup("");
+}
+
+/* Output rails (unless checked when the flows compiled), then the message
+ * joins the turn's output (it takes text). */
+static brain_message_t *push_message(ctx_t *x, char *text, int from_llm, int allow_pii, int checked)
 {
     brain_out_t *o = x->out;
     if (o->n_messages >= BRAIN_MAX_MESSAGES) {
         free(text);
         return NULL;
     }
-    if (x->fs->guard != NULL) {
+    if (x->fs->guard != NULL && !checked) {
         guard_ctx_t gc = {.channel = brain_channel_name(x->conv->channel),
                           .flow = interp__flow(x) ? interp__flow(x)->name : NULL,
                           .from_llm = from_llm,
@@ -120,10 +132,14 @@ static brain_message_t *push_message(ctx_t *x, char *text, int from_llm, int all
             if (r.action > o->guard_out)
                 o->guard_out = r.action;
             const char *rep = r.action == GUARD_REDACT ? r.text : r.reply;
+            char *fb = NULL;
+            if (r.use_fallback && rep == NULL) /* an LLM answer failed a rail */
+                rep = fb = render_variant(x, &x->fs->settings.fallback);
             if (rep != NULL) {
                 free(text);
                 text = core_xstrdup(rep);
             }
+            free(fb);
         }
         guard_result_dispose(&r);
     }
@@ -140,11 +156,8 @@ void interp__emit(ctx_t *x, const msg_t *msg, int from_llm)
     const brain_tpl_t *t = msg->variant[ch] ? msg->variant[ch] : msg->variant[0];
     if (t == NULL)
         return;
-    core_buf_t b;
-    core_buf_init(&b, 64 * 1024);
-    brain__tpl_render(x->fs, x->conv, &x->tc, t, channel_escape(ch), &b);
-    char *text = b.data ? core_buf_steal(&b, NULL) : core_xstrdup("");
-    brain_message_t *m = push_message(x, text, from_llm, msg->allow_pii);
+    int checked = t->constant && !from_llm && ((msg->safe >> ch) & 1);
+    brain_message_t *m = push_message(x, render_variant(x, msg), from_llm, msg->allow_pii, checked);
     if (m == NULL || msg->n_choices == 0)
         return;
     m->choices = core_xcalloc(msg->n_choices, sizeof(brain_choice_t));
@@ -162,7 +175,7 @@ void interp__emit(ctx_t *x, const msg_t *msg, int from_llm)
 
 void interp__emit_text(ctx_t *x, const char *text, int from_llm)
 {
-    push_message(x, core_xstrdup(text), from_llm, 0);
+    push_message(x, core_xstrdup(text), from_llm, 0, 0);
 }
 
 /* ---- state ---------------------------------------------------------------------------- */
@@ -470,7 +483,10 @@ static int input_rails(ctx_t *x)
     guard_ctx_t gc = {.channel = brain_channel_name(x->conv->channel),
                       .flow = interp__flow(x) ? interp__flow(x)->name : NULL,
                       .to_llm = n != NULL && n->kind == NODE_LLM,
-                      .now_us = o->priv_now};
+                      .now_us = o->priv_now,
+                      .conversation_bucket = x->in ? x->in->conversation_bucket : NULL,
+                      .sender_bucket = x->in ? x->in->sender_bucket : NULL,
+                      .conversation = x->in ? x->in->conversation : NULL};
     if (guard_check_input(x->fs->guard, &gc, x->tc.text, x->tc.len, &o->guard_in) != 0)
         return 0;
     if (o->guard_in.n_decisions > 0)
@@ -516,6 +532,7 @@ static void ctx_init(ctx_t *x, const brain_flowset_t *fs, brain_conv_t *conv, br
     x->tc.len = out->priv_len;
     x->tc.intent = out->intent;
     x->tc.entities = NULL;
+    x->in = NULL;
     x->have_entities = 0;
 }
 
@@ -572,6 +589,7 @@ int brain_turn(const brain_flowset_t *fs, brain_conv_t *conv, const brain_input_
     out->priv_now = in->now_us;
     ctx_t x;
     ctx_init(&x, fs, conv, out);
+    x.in = in;
     int rc = begin(&x, in);
     if (rc == BRAIN_DONE)
         finish(&x);

@@ -28,7 +28,8 @@ typedef struct ctx_s {
     brain_conv_t *conv;
     brain_out_t *out;
     brain_turnctx_t tc;
-    ent_list_t entities; /* lazily extracted */
+    const brain_input_t *in; /* this turn's input; NULL when resuming */
+    ent_list_t entities;     /* lazily extracted */
     int have_entities;
 } ctx_t;
 

@@ -529,6 +529,34 @@ static void test_guardrails_in_the_turn(void **state)
     h_dispose(&h);
 }
 
+static void test_output_rails(void **state)
+{
+    const char *text =
+        "{\"name\": \"o\", \"intents\": {\"o\": [\"run o\"]}, \"nodes\": {\"s\": {\"type\": "
+        "\"say\", \"messages\": [\"Write to ada@example.com\", {\"default\": \"Or "
+        "ada@example.com\", "
+        "\"allow_pii\": true}, \"Plain text\"]}}}";
+    brain_source_t src = {"o.json", text, strlen(text)};
+    brain_compile_opts_t o;
+    brain_compile_opts_init(&o);
+    o.validate_only = 1; /* guardrails on (built-in rules) */
+    core_diags_t d;
+    core_diags_init(&d);
+    brain_flowset_t *fs = NULL;
+    assert_int_equal(brain_flowset_compile(&src, 1, &o, &fs, &d), 0);
+    core_diags_dispose(&d);
+    harness_t h;
+    h_init(&h, fs, BRAIN_CH_CHAT);
+    h_send(&h, "run o", NULL);
+    assert_int_equal(h.out.n_messages, 3);
+    /* a constant message that fails the rails is still checked every turn */
+    assert_null(strstr(h.out.messages[0].text, "ada@example.com"));
+    assert_string_equal(h.out.messages[1].text, "Or ada@example.com");
+    assert_string_equal(h.out.messages[2].text, "Plain text");
+    assert_int_equal(h.out.guard_out, GUARD_REDACT);
+    h_dispose(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -549,6 +577,7 @@ int main(void)
         cmocka_unit_test(test_contract_errors),
         cmocka_unit_test(test_start_event_and_slot_types),
         cmocka_unit_test(test_guardrails_in_the_turn),
+        cmocka_unit_test(test_output_rails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
