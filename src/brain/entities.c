@@ -185,6 +185,9 @@ static int is_start(const char *s, size_t p)
     if (ent__is_digit(c) && (prev == '.' || prev == ':' || prev == '/') && p >= 2 &&
         ent__is_digit((unsigned char)s[p - 2]))
         return 0; /* inside "1.2.3" or "12:30:45": a number only as a whole */
+    if (ent__is_digit(c) && (prev == 'T' || prev == 't') && p >= 2 &&
+        ent__is_digit((unsigned char)s[p - 2]))
+        return 1; /* the time of "2026-12-04T10:00" */
     return !ent__is_word_byte(prev);
 }
 

@@ -123,6 +123,20 @@ static size_t read_digits(const ent__scan_t *sc, size_t p, digits_t *dg)
     if (s[q] == '+') {
         dg->plus = 1;
         q++;
+    } else if (s[q] == '(' && q + 2 < sc->len && s[q + 1] == '+') {
+        /* "(+44) 20 7946 0958": the country code in brackets */
+        size_t g = q + 2, ge = g;
+        while (ge < sc->len && ge - g < 4 && ent__is_digit(s[ge]))
+            ge++;
+        if (ge == g || ge >= sc->len || s[ge] != ')')
+            return 0;
+        memcpy(dg->d, s + g, ge - g);
+        dg->n = (int)(ge - g);
+        dg->plus = 1;
+        dg->groups = 1;
+        q = ge + 1;
+        if (q + 1 < sc->len && s[q] == ' ' && ent__is_digit(s[q + 1]))
+            q++;
     }
     while (q < sc->len) {
         int paren = s[q] == '(';

@@ -303,7 +303,10 @@ static size_t numeric(const ent__scan_t *sc, size_t p, ent_t *out)
             return 0;
         int nc = ent__digits(sc, q + 1, 3, &c);
         q += 1 + (size_t)nc;
-        if (nc == 0 || nc > 2 || !ent__word_end_ok(sc, q) || (q < sc->full && sc->s[q] == sep))
+        int datetime = q + 1 < sc->full && (sc->s[q] | 0x20) == 't' &&
+                       ent__is_digit((unsigned char)sc->s[q + 1]); /* 2026-12-04T10:00 */
+        if (nc == 0 || nc > 2 || (!ent__word_end_ok(sc, q) && !datetime) ||
+            (q < sc->full && sc->s[q] == sep))
             return 0;
         return emit(a, (int)b, (int)c, q, out);
     }

@@ -189,9 +189,10 @@ static size_t minor_part(const ent__scan_t *sc, size_t end, double *v)
         *v += cents / 100.0;
         return ue;
     }
-    if (ent__is_digit((unsigned char)sc->s[q]) && e - q == 2 && ent__word(sc, q, "and") == 0 &&
+    int digits = ent__is_digit((unsigned char)sc->s[q]);
+    if ((digits ? e - q == 2 : cents >= 10) &&
         (r >= sc->len || !ent__is_alpha((unsigned char)sc->s[r]))) {
-        *v += cents / 100.0; /* "12 dollars 50" */
+        *v += cents / 100.0; /* "12 dollars 50", "one dollar fifty" */
         return e;
     }
     return end;

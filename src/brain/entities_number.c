@@ -199,8 +199,19 @@ void ent__format_number(double v, char *out, size_t out_size)
         snprintf(out, out_size, "%.15g", v);
 }
 
-/* Digits with optional thousands separators ("1,234,567") and a decimal
- * part ("3.5"). Returns the end (no word-end check) or 0. */
+/* sep and exactly three digits at q (no fourth digit after them). */
+static int group3(const ent__scan_t *sc, size_t q, char sep)
+{
+    const unsigned char *s = (const unsigned char *)sc->s;
+    return q + 3 < sc->len && s[q] == (unsigned char)sep && ent__is_digit(s[q + 1]) &&
+           ent__is_digit(s[q + 2]) && ent__is_digit(s[q + 3]) &&
+           (q + 4 >= sc->full || !ent__is_digit(s[q + 4]));
+}
+
+/* Digits with optional thousands separators and a decimal part: "1,234,567",
+ * "3.5", "1,200.50", and the continental "1.234.567" and "1.234,56" (dots
+ * for thousands once there are two groups, or a comma decimal after them).
+ * Returns the end (no word-end check) or 0. */
 static size_t digits_number(const ent__scan_t *sc, size_t p, double *value)
 {
     const char *s = sc->s;
@@ -210,15 +221,22 @@ static size_t digits_number(const ent__scan_t *sc, size_t p, double *value)
         v = v * 10 + (s[q++] - '0');
     if (q == p)
         return 0;
-    if (q - p <= 3) { /* thousands groups: exactly three digits each */
-        while (q + 3 < sc->len && s[q] == ',' && ent__is_digit((unsigned char)s[q + 1]) &&
-               ent__is_digit((unsigned char)s[q + 2]) && ent__is_digit((unsigned char)s[q + 3]) &&
-               (q + 4 >= sc->len || !ent__is_digit((unsigned char)s[q + 4]))) {
+    char sep = 0, dec = '.';
+    if (q - p <= 3) {
+        if (group3(sc, q, ','))
+            sep = ',';
+        else if (group3(sc, q, '.') &&
+                 (group3(sc, q + 4, '.') ||
+                  (q + 5 < sc->len && s[q + 4] == ',' && ent__is_digit((unsigned char)s[q + 5]))))
+            sep = '.';
+        while (sep && group3(sc, q, sep)) {
             v = v * 1000 + (s[q + 1] - '0') * 100 + (s[q + 2] - '0') * 10 + (s[q + 3] - '0');
             q += 4;
         }
+        if (sep == '.')
+            dec = ',';
     }
-    if (q + 1 < sc->len && s[q] == '.' && ent__is_digit((unsigned char)s[q + 1])) {
+    if (q + 1 < sc->len && s[q] == dec && ent__is_digit((unsigned char)s[q + 1])) {
         double scale = 0.1;
         q++;
         while (q < sc->len && ent__is_digit((unsigned char)s[q])) {
@@ -334,7 +352,7 @@ size_t ent__rec_number(const ent__scan_t *sc, size_t p, ent_t *out)
                     return 0;
         }
     }
-    out->number = neg ? -v : v;
+    out->number = neg && v != 0 ? -v : v;
     ent__format_number(out->number, out->value, sizeof(out->value));
     return end;
 }

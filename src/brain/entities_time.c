@@ -95,6 +95,9 @@ static size_t oclock(const ent__scan_t *sc, size_t q)
     size_t r = ent__skip_ws(sc, q), e;
     if (r == q)
         return 0;
+    size_t o = ent__word(sc, r, "o"), r2 = o ? ent__skip_ws(sc, o) : 0;
+    if (o && r2 > o && (e = ent__word(sc, r2, "clock")))
+        return e; /* "2 o clock" as speech recognisers write it */
     if ((e = ent__word(sc, r, "o'clock")) || (e = ent__word(sc, r, "oclock")) ||
         (e = ent__word(sc, r,
                        "o\xe2\x80\x99"
@@ -121,6 +124,9 @@ static size_t digital(const ent__scan_t *sc, size_t p, ent_t *out)
         if (sep == ':' && q + 2 < sc->len && sc->s[q] == ':' &&
             ent__digits(sc, q + 1, 3, &sec) == 2 && sec < 60)
             q += 3; /* seconds are dropped */
+        if (q < sc->len && (sc->s[q] == 'h' || sc->s[q] == 'H' || sc->s[q] == 'Z') &&
+            ent__word_end_ok(sc, q + 1))
+            q++; /* "09:00h", the UTC "Z" of "T10:00:00Z" */
         e = qualifier(sc, q, &mer);
         if (sep == '.' && mer == MER_NONE)
             return 0; /* "2.30" is a number */
@@ -200,8 +206,19 @@ static size_t past_to(const ent__scan_t *sc, size_t p, ent_t *out)
         return 0;
     q = ent__skip_ws(sc, e);
     int h, mer = MER_NONE;
-    if (q == e || (e = hour_at(sc, q, &h)) == 0)
+    if (q == e)
         return 0;
+    size_t e2;
+    if ((e2 = ent__word(sc, q, "noon")) || (e2 = ent__word(sc, q, "midday"))) {
+        h = 12; /* "quarter past noon" */
+        mer = MER_NONE;
+        e = e2;
+    } else if ((e2 = ent__word(sc, q, "midnight"))) {
+        h = 0;
+        e = e2;
+    } else if ((e = hour_at(sc, q, &h)) == 0) {
+        return 0;
+    }
     size_t oc = oclock(sc, e);
     e = qualifier(sc, oc ? oc : e, &mer);
     if (!before)

@@ -154,6 +154,15 @@ static void test_times(void **state)
     TIME("5 past 7", "07:05");
     TIME("half past 7 in the evening", "19:30");
     TIME("12 noon", "12:00");
+    TIME("09:00h", "09:00");
+    TIME("quarter past noon", "12:15");
+    TIME("quarter to midnight", "23:45");
+    TIME("half past midnight", "00:30");
+    TIME("2 o clock", "02:00");
+    TIME("5 oclock", "05:00");
+    TIME("9 A.M.", "09:00");
+    TIME("7.45pm", "19:45");
+    TIME("2 in the afternoon", "14:00");
     TIME("25:00", "-");
     TIME("13pm", "13:00");
     TIME("13am", "-");
@@ -180,6 +189,10 @@ static void test_dates_and_times_together(void **state)
     assert_string_equal(extract_all("next friday at half past two", &ctx),
                         "date:2026-12-04 time:02:30");
     assert_string_equal(extract_all("in 3 days", &ctx), "date:2026-12-02");
+    assert_string_equal(extract_all("2026-11-29T10:00", &ctx), "date:2026-11-29 time:10:00");
+    assert_string_equal(extract_all("2026-11-29T10:00:00Z", &ctx), "date:2026-11-29 time:10:00");
+    assert_string_equal(extract_all("next Monday at noon", &ctx), "date:2026-11-30 time:12:00");
+    assert_string_equal(extract_all("10 Dec - 12 Dec", &ctx), "date:2026-12-10 date:2026-12-12");
 }
 
 int main(void)

@@ -33,6 +33,12 @@ static void test_numbers_digits(void **state)
     NUM("-5 degrees", "-5");
     NUM("minus 7", "-7");
     NUM("0", "0");
+    NUM("-0", "0");
+    NUM("1.000.000", "1000000"); /* dots for thousands once there are two groups */
+    NUM("1.234,5", "1234.5");
+    NUM("1,200.50", "1200.5");
+    NUM("1.000", "1"); /* one group: a decimal point */
+    NUM("007", "7");
     NUM("2 million", "2000000");
     NUM("no digits here", "-");
     NUM("", "-");
@@ -114,6 +120,10 @@ static void test_money(void **state)
     MONEY("20 pence", "0.20 GBP");
     MONEY("C$5", "5.00 CAD");
     MONEY("can I get a refund of $45.99?", "45.99 USD");
+    MONEY("$ 1.234,56", "1234.56 USD");
+    MONEY("one dollar fifty", "1.50 USD");
+    MONEY("a hundred bucks", "100.00 USD");
+    MONEY("100usd", "100.00 USD");
     MONEY("12 apples", "-");
     MONEY("ABC 30", "-");
     ent_ctx_t cad = ref_ctx();
@@ -128,6 +138,8 @@ static void test_overlaps(void **state)
     assert_string_equal(extract_all("2 bags on 4 December", &ctx), "number:2 date:2026-12-04");
     assert_string_equal(extract_all("$12.50 for 3", &ctx), "money:12.50 number:3");
     assert_string_equal(extract_all("1, 2, 3", &ctx), "number:1 number:2 number:3");
+    assert_string_equal(extract_all("5 dollars two tickets", &ctx), "money:5.00 number:2");
+    assert_string_equal(extract_all("first and second", &ctx), "ordinal:1 ordinal:2");
 }
 
 int main(void)
