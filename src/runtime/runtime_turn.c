@@ -268,6 +268,7 @@ static void turn_step(rt_turn_t *t, int rc)
     } else {
         char msg[96];
         snprintf(msg, sizeof(msg), "brain failed: %s", core_strerror(rc));
+        turn_rollback(t); /* with a store, the conversation is as it was before */
         turn_finish(t, CORE_ERR_INTERNAL, msg);
     }
 }
@@ -279,7 +280,9 @@ static void conv_migrate(runtime_t *rt, rt_conv_t *conv)
         return;
     core_err_t err = {0};
     if (brain_conv_migrate(conv->fs, rt->fs, &conv->state, &err) != 0) {
-        LOG_WARN("event=migrate_failed reason=\"%s\" action=restart_conversation", err.msg);
+        char q[300];
+        LOG_WARN("event=migrate_failed reason=%s action=restart_conversation",
+                 core_log_quote(q, sizeof(q), err.msg, (size_t)-1, 200));
         brain_channel_t ch = (brain_channel_t)conv->state.channel;
         brain_conv_dispose(&conv->state);
         brain_conv_init(&conv->state, rt->fs, ch, core_wall_us());
