@@ -184,6 +184,9 @@ void net__conn_set_deadline(net_conn_t *c, uint64_t ms);
 size_t net__conn_unsent(const net_conn_t *c);
 void net__conn_process(net_conn_t *c, const char *data, size_t len);
 
+/* net_drain.c: calls the drain callback once everything is closed. */
+void net__check_drained(net_server_t *s);
+
 /* A connection without socket or timer, for unit tests and fuzz targets:
  * feed it bytes and read the answers from c->out. Handlers run as usual;
  * timeouts happen only when net__conn_timeout is called. Free it with
