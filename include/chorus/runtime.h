@@ -9,7 +9,10 @@
  * needs (with the node's timeout, retries and exponential backoff), resumes
  * the brain with the result and finally calls the done callback once with
  * the turn's output. Turns of different conversations never wait for each
- * other. Flows are loaded (and the intent router trained) on the libuv thread
+ * other. With a store, each turn's rows are committed (one batch, on the
+ * store's writer thread) before the callback runs, a refused turn is rolled
+ * back, and a conversation not in memory is read back before its turn.
+ * Flows are loaded (and the intent router trained) on the libuv thread
  * pool; an unchanged restart reuses the model cached under data_dir.
  *
  * Threads: loop thread only, except runtime_flows_check() and
