@@ -505,14 +505,22 @@ static void fill_remote(net_conn_t *c)
     snprintf(c->remote, sizeof(c->remote), "%s:%d", ip, port);
 }
 
+/* Answers 503 without reading a request (the connection is over the cap),
+ * then closes. */
 static void refuse(net_conn_t *c)
 {
-    static const char busy[] =
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
-        "application/json\r\nContent-Length: 71\r\nConnection: close\r\n\r\n"
+    static const char body[] =
         "{\"error\":{\"code\":\"overloaded\",\"message\":\"too many connections\"}}";
-    uv_buf_t b = uv_buf_init((char *)busy, sizeof(busy) - 1);
-    uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    net_req_t *req = net__req_get(c->srv);
+    net__req_set_id(req, c->srv);
+    char head[256];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\nX-Request-Id: %s\r\n\r\n",
+                     sizeof(body) - 1, req->id);
+    net__req_recycle(c->srv, req);
+    uv_buf_t b[2] = {uv_buf_init(head, (unsigned)n), uv_buf_init((char *)body, sizeof(body) - 1)};
+    uv_try_write((uv_stream_t *)&c->tcp, b, 2);
     net__conn_close(c);
 }
 

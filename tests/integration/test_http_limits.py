@@ -157,8 +157,10 @@ def test_max_connections_503():
             s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             assert read_response(s)[0] == 200
         extra = d.connect()
-        data = recv_until_closed(extra)
-        assert data.startswith(b"HTTP/1.1 503"), data
+        status, headers, body, rest = read_response(None, recv_until_closed(extra))
+        assert status == 503 and error_code(body) == "overloaded", (status, body)
+        assert headers["connection"] == "close" and len(headers["x-request-id"]) == 16, headers
+        assert rest == b"", rest
         for s in held:
             s.close()
         d.wait_log(event="connection_refused")
