@@ -20,10 +20,13 @@ int ctl_guard(int argc, char **argv);
 static void usage(FILE *out)
 {
     fprintf(out, "usage: chorusctl guard check FILE\n"
+                 "       chorusctl guard try [--rules FILE] [--output] [--channel C] TEXT\n"
                  "       chorusctl guard eval CORPUS [--rules FILE] [--verbose]\n"
                  "       chorusctl guard bench [--rules FILE] [--utterances CLINC_JSON]\n"
                  "                             [--corpus CORPUS] [--turns N]\n\n"
                  "check  validates a guardrails file (default rules: config/guardrails.json).\n"
+                 "try    runs one text through the input (or --output) rails, as bound for or\n"
+                 "       written by an LLM, and prints the result and every decision.\n"
                  "eval   runs the rules over a labelled corpus (JSON lines: {\"text\", "
                  "\"labels\": [rule...],\n"
                  "       \"stage\": \"input\"|\"output\"} or {\"text\", \"sentiment\": "
@@ -73,6 +76,62 @@ static int cmd_check(int argc, char **argv)
     if (g == NULL)
         return 1;
     printf("%s: ok\n", argv[0]);
+    guard_rules_free(g);
+    return 0;
+}
+
+static void print_result(const guard_result_t *r)
+{
+    printf("action: %s\ntext: %s\n", guard_action_name(r->action), r->text ? r->text : "");
+    if (r->reply != NULL)
+        printf("reply: %s\n", r->reply);
+    if (r->reason != NULL)
+        printf("reason: %s\n", r->reason);
+    if (r->use_fallback)
+        printf("use_fallback: yes\n");
+    for (size_t i = 0; i < r->n_decisions; i++) {
+        const guard_decision_t *d = &r->decisions[i];
+        printf("decision: %s %s [%zu,%zu) score %.2f\n", d->rule, guard_action_name(d->action),
+               d->start, d->end, d->score);
+    }
+}
+
+static int cmd_try(int argc, char **argv)
+{
+    const char *rules_path = NULL, *text = NULL, *channel = "chat";
+    int output = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--rules") == 0 && i + 1 < argc)
+            rules_path = argv[++i];
+        else if (strcmp(argv[i], "--channel") == 0 && i + 1 < argc)
+            channel = argv[++i];
+        else if (strcmp(argv[i], "--output") == 0)
+            output = 1;
+        else if (text == NULL)
+            text = argv[i];
+        else
+            text = NULL, i = argc;
+    }
+    if (text == NULL) {
+        usage(stderr);
+        return 2;
+    }
+    guard_rules_t *g = load_rules(rules_path);
+    if (g == NULL)
+        return 1;
+    guard_ctx_t ctx = {.channel = channel, .to_llm = 1, .from_llm = 1};
+    guard_result_t r;
+    if (output)
+        guard_check_output(g, &ctx, text, strlen(text), &r);
+    else
+        guard_check_input(g, &ctx, text, strlen(text), &r);
+    print_result(&r);
+    if (!output) {
+        printf("sentiment: %+.2f\n", policy_sentiment(text, strlen(text)));
+        printf("asks for a person: %s\n",
+               policy_wants_human(guard_rules_policy(g), text, strlen(text)) ? "yes" : "no");
+    }
+    guard_result_dispose(&r);
     guard_rules_free(g);
     return 0;
 }
@@ -502,6 +561,8 @@ int ctl_guard(int argc, char **argv)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (strcmp(argv[1], "try") == 0)
+        return cmd_try(argc - 2, argv + 2);
     if (strcmp(argv[1], "check") == 0)
         return cmd_check(argc - 2, argv + 2);
     if (strcmp(argv[1], "eval") == 0)
