@@ -1,5 +1,5 @@
 #!/bin/sh
-# bench/store.sh [BUILD_DIR]: turns per second the store sustains through its
+# bench/store.sh [BUILD_DIR [SOURCE_DIR]]: turns per second the store sustains through its
 # real write path (batches -> writer thread -> group commit -> completion on
 # the loop), with synchronous=NORMAL and FULL, in the same run, and the
 # group sizes the writer saw. One "turn" is one batch: the user's turn, the
@@ -31,3 +31,7 @@ printf 'inflight=64   :memory: '
 "$ctl" store-load --db :memory: --turns "$turns" --inflight 64 2>/dev/null |
     sed 's/^store-load: //' | tr '\n' ' '
 echo
+
+# End to end: chorusd over the chat REST API, store on a file vs :memory:.
+src=${2:-$(cd "$(dirname "$0")/.." && pwd)}
+python3 "$(dirname "$0")/store_e2e.py" "$build" "$src" "${E2E_SECONDS:-10}"

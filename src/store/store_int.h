@@ -103,6 +103,17 @@ int store__schema_version(sqlite3 *db, int *version, core_err_t *err);
  * CORE_ERR_INTERNAL; fills err with the connection's message. */
 int store__sqlite_err(sqlite3 *db, int rc, core_err_t *err, const char *what);
 
+/* The checkpointer (store_checkpoint.c): a thread with its own connection
+ * that runs PASSIVE checkpoints when the writer's WAL reaches frames, so
+ * commits never wait for one. Returns NULL for :memory: or when it cannot
+ * start (SQLite's automatic checkpoint then stays on). Stop it before
+ * closing the writer's connection. */
+typedef struct store__ckpt_s store__ckpt_t;
+store__ckpt_t *store__ckpt_start(sqlite3 *writer, const char *path, int frames,
+                                 int synchronous_full);
+void store__ckpt_stop(store__ckpt_t *c, sqlite3 *writer);
+uint64_t store__ckpt_runs(store__ckpt_t *c);
+
 /* Writer/pool plumbing shared by store_writer.c and store_async.c. */
 store_db_t *store__reader_get(store_t *s, core_err_t *err);
 void store__reader_put(store_t *s, store_db_t *db);

@@ -47,7 +47,11 @@ static const char *const sqls[ST__COUNT] = {
 typedef struct {
     sqlite3 *db;
     sqlite3_stmt *st[ST__COUNT];
+    store__ckpt_t *ckpt; /* may be NULL: SQLite checkpoints in the commit then */
 } conn_t;
+
+/* WAL frames (pages) after which a checkpoint is started: about 4 MiB. */
+#define CHECKPOINT_FRAMES 1000
 
 static void bind_text(sqlite3_stmt *st, int i, const char *s)
 {
@@ -70,6 +74,7 @@ static void sq_close(void *c)
     conn_t *conn = c;
     if (conn == NULL)
         return;
+    store__ckpt_stop(conn->ckpt, conn->db);
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(conn->st[i]);
     sqlite3_close(conn->db);
@@ -90,6 +95,7 @@ static int sq_open(const store_options_t *opt, void **out, core_err_t *err)
         sq_close(conn);
         return rc;
     }
+    conn->ckpt = store__ckpt_start(conn->db, opt->path, CHECKPOINT_FRAMES, opt->synchronous_full);
     *out = conn;
     return 0;
 }

@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include "store/store_int.h"
 #include "unit/store/store_fixture.h"
@@ -278,6 +279,46 @@ static void test_prune_in_chunks(void **state)
     fx_close(&fx);
 }
 
+/* With SQLite's checkpoint-in-commit replaced by the checkpointer thread,
+ * the WAL still reaches the main file while the store is open. */
+static void test_wal_checkpointed_while_open(void **state)
+{
+    fx_t fx;
+    core_err_t err = {0};
+    assert_int_equal(fx_open(&fx, 10000, 64, &err), 0);
+    char id[32], *text = core_xmalloc(4001);
+    memset(text, 'w', 4000);
+    text[4000] = '\0';
+    for (int i = 0; i < 2000; i++) {
+        snprintf(id, sizeof(id), "k%d", i);
+        store_batch_t *b = store_batch_new();
+        store_conv_start_t st = {id, "web", "f", "v1", "", NULL, FX_T0};
+        store_batch_conv_start(b, &st);
+        store_turn_t t = {.conversation_id = id,
+                          .seq = 1,
+                          .direction = 'i',
+                          .ts_us = FX_T0,
+                          .text = text,
+                          .confidence = -1,
+                          .latency_us = -1,
+                          .channel = "web"};
+        store_batch_turn(b, &t);
+        assert_int_equal(store_enqueue(fx.store, b, fx_done, &fx), 0);
+    }
+    fx_wait(&fx, 2000);
+    free(text);
+    assert_int_equal(fx.failed, 0);
+    /* 2000 turns of 4 KB: about 8 MB went through the WAL; with the store
+     * still open, most of it must have reached the main file */
+    struct stat sb = {0};
+    for (int i = 0; i < 3000 && sb.st_size < 4 * 1024 * 1024; i++) {
+        assert_int_equal(stat(fx.path, &sb), 0);
+        usleep(10000); /* the checkpointer may still be copying */
+    }
+    assert_true(sb.st_size >= 4 * 1024 * 1024);
+    fx_close(&fx);
+}
+
 static void test_retention_timer(void **state)
 {
     fx_t fx;
@@ -366,6 +407,7 @@ int main(void)
         cmocka_unit_test(test_close_commits_queued),
         cmocka_unit_test(test_prune),
         cmocka_unit_test(test_prune_in_chunks),
+        cmocka_unit_test(test_wal_checkpointed_while_open),
         cmocka_unit_test(test_retention_timer),
         cmocka_unit_test(test_options_from_config),
         cmocka_unit_test(test_memory_store),

@@ -1,0 +1,115 @@
+/* WAL checkpoints off the commit path. SQLite's automatic checkpoint runs
+ * inside the COMMIT that crosses the threshold, so that group's turns (and
+ * their replies) would wait for the page copy and its fsyncs. Instead a WAL
+ * hook on the writer's connection pokes this thread, which runs PASSIVE
+ * checkpoints on a connection of its own: they copy what no reader still
+ * needs and never block the writer, which keeps committing meanwhile. */
+#include <stdlib.h>
+#include <string.h>
+
+#define LOG_MODULE "store"
+#include "store/store_int.h"
+
+struct store__ckpt_s {
+    sqlite3 *db; /* the checkpointer's own connection */
+    uv_thread_t thread;
+    uv_mutex_t mu;
+    uv_cond_t cond;
+    int frames;    /* WAL frames that trigger a checkpoint */
+    int pending;   /* poked, not yet run; guarded by mu */
+    int stopping;  /* guarded by mu */
+    uint64_t runs; /* checkpoints run; guarded by mu */
+};
+
+/* Writer thread, after each commit: nframes is the WAL's size in frames. */
+static int on_wal(void *arg, sqlite3 *db, const char *name, int nframes)
+{
+    store__ckpt_t *c = arg;
+    if (nframes < c->frames)
+        return SQLITE_OK;
+    uv_mutex_lock(&c->mu);
+    if (!c->pending) {
+        c->pending = 1;
+        uv_cond_signal(&c->cond);
+    }
+    uv_mutex_unlock(&c->mu);
+    return SQLITE_OK;
+}
+
+static void ckpt_main(void *arg)
+{
+    store__ckpt_t *c = arg;
+    uv_mutex_lock(&c->mu);
+    for (;;) {
+        while (!c->pending && !c->stopping)
+            uv_cond_wait(&c->cond, &c->mu);
+        if (c->stopping)
+            break;
+        uv_mutex_unlock(&c->mu);
+        int log = 0, done = 0;
+        uint64_t t0 = core_now_us();
+        int rc = sqlite3_wal_checkpoint_v2(c->db, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+            LOG_WARN("event=checkpoint_failed error=\"%s\"", sqlite3_errmsg(c->db));
+        else
+            LOG_DEBUG("event=checkpoint wal_frames=%d copied=%d us=%llu", log, done,
+                      (unsigned long long)(core_now_us() - t0));
+        uv_mutex_lock(&c->mu);
+        c->pending = 0;
+        c->runs++;
+    }
+    uv_mutex_unlock(&c->mu);
+}
+
+store__ckpt_t *store__ckpt_start(sqlite3 *writer, const char *path, int frames,
+                                 int synchronous_full)
+{
+    if (strcmp(path, ":memory:") == 0)
+        return NULL;
+    store__ckpt_t *c = core_xcalloc(1, sizeof(*c));
+    core_err_t err = {0};
+    if (store__sqlite_open(path, 1, synchronous_full, &c->db, &err) != 0) {
+        /* SQLite's own checkpoints (in the commit) stay on: slower, not wrong */
+        LOG_WARN("event=checkpointer_unavailable error=\"%s\"", err.msg);
+        free(c);
+        return NULL;
+    }
+    c->frames = frames;
+    uv_mutex_init(&c->mu);
+    uv_cond_init(&c->cond);
+    if (uv_thread_create(&c->thread, ckpt_main, c) != 0) {
+        sqlite3_close(c->db);
+        uv_mutex_destroy(&c->mu);
+        uv_cond_destroy(&c->cond);
+        free(c);
+        return NULL;
+    }
+    sqlite3_wal_hook(writer, on_wal, c); /* replaces the automatic checkpoint */
+    return c;
+}
+
+uint64_t store__ckpt_runs(store__ckpt_t *c)
+{
+    if (c == NULL)
+        return 0;
+    uv_mutex_lock(&c->mu);
+    uint64_t n = c->runs;
+    uv_mutex_unlock(&c->mu);
+    return n;
+}
+
+void store__ckpt_stop(store__ckpt_t *c, sqlite3 *writer)
+{
+    if (c == NULL)
+        return;
+    sqlite3_wal_hook(writer, NULL, NULL);
+    uv_mutex_lock(&c->mu);
+    c->stopping = 1;
+    uv_cond_signal(&c->cond);
+    uv_mutex_unlock(&c->mu);
+    uv_thread_join(&c->thread);
+    sqlite3_close(c->db);
+    uv_mutex_destroy(&c->mu);
+    uv_cond_destroy(&c->cond);
+    free(c);
+}
