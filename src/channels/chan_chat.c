@@ -191,12 +191,12 @@ static json_t *turn_reply(const chat_conv_t *cv, const chat_result_t *r)
     json_t *msgs = json_array();
     for (uint64_t s = r->from_seq; s < r->to_seq; s++) {
         json_t *e = chat__conv_entry(cv, s);
-        const char *type = json_string_value(json_object_get(e, "type"));
-        if (e == NULL || type == NULL || strcmp(type, "message") != 0)
-            continue;
-        json_array_append_new(msgs, json_pack("{s:O,s:O,s:O}", "seq", json_object_get(e, "seq"),
-                                              "text", json_object_get(e, "text"), "choices",
-                                              json_object_get(e, "choices")));
+        const char *from = json_string_value(json_object_get(e, "from"));
+        if (from != NULL && strcmp(from, "bot") == 0)
+            json_array_append_new(msgs, json_pack("{s:O,s:O,s:O}", "seq", json_object_get(e, "seq"),
+                                                  "text", json_object_get(e, "text"), "choices",
+                                                  json_object_get(e, "choices")));
+        json_decref(e);
     }
     json_t *o = json_pack("{s:s,s:o,s:s}", "conversation", cv->id, "messages", msgs, "status",
                           chat__status_name(cv->status));

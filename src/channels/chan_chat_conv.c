@@ -3,8 +3,10 @@
  * WebSocket follows it), each conversation's transcript log and the turn
  * that feeds it.
  *
- * The log is a ring of entries, each already in the shape of the WebSocket
- * frame that carries it ({"type":"message","seq":..}), numbered by a
+ * The log is a ring of entries, each kept as the compact JSON text of the
+ * WebSocket frame that carries it ({"type":"message","seq":..}) -- a few
+ * hundred bytes where the parsed tree took kilobytes, and sent as it is on
+ * replay -- numbered by a
  * per-conversation sequence: user messages, bot messages, handoff and end.
  * It serves three readers: the REST reply (the entries a turn added), the
  * transcript (GET) and WebSocket resume (entries after the client's last
@@ -54,7 +56,7 @@ static void conv_free(chat_t *c, chat_conv_t *cv)
     chat__map_del(&c->convs, &cv->node);
     chat__list_remove(&cv->lru);
     for (size_t i = 0; i < cv->log_len; i++)
-        json_decref(cv->log[(cv->log_head + i) % cv->log_cap]);
+        free(cv->log[(cv->log_head + i) % cv->log_cap]);
     free(cv->log);
     json_decref(cv->handoff);
     free(cv);
@@ -126,23 +128,38 @@ int chat__conv_new(chat_t *c, brain_channel_t channel, chat_conv_t **out, core_e
     return 0;
 }
 
-json_t *chat__conv_entry(const chat_conv_t *cv, uint64_t seq)
+static char **slot(const chat_conv_t *cv, uint64_t seq)
 {
     if (seq < cv->first_seq || seq >= cv->first_seq + cv->log_len)
         return NULL;
-    return cv->log[(cv->log_head + (seq - cv->first_seq)) % cv->log_cap];
+    return &cv->log[(cv->log_head + (seq - cv->first_seq)) % cv->log_cap];
 }
 
-/* Appends entry (takes ownership), stamping seq and ts; returns the seq. */
+const char *chat__conv_entry_text(const chat_conv_t *cv, uint64_t seq)
+{
+    char **e = slot(cv, seq);
+    return e ? *e : NULL;
+}
+
+json_t *chat__conv_entry(const chat_conv_t *cv, uint64_t seq)
+{
+    const char *text = chat__conv_entry_text(cv, seq);
+    return text ? json_loads(text, 0, NULL) : NULL;
+}
+
+/* Appends entry (borrowed: the caller still owns it), stamping seq and ts
+ * into it; the log keeps its compact JSON text, which is also what every
+ * socket following the conversation receives. Returns the seq. */
 static uint64_t append(chat_conv_t *cv, json_t *entry)
 {
     char ts[40];
     uint64_t seq = cv->next_seq++;
     json_object_set_new(entry, "seq", json_integer((json_int_t)seq));
     json_object_set_new(entry, "ts", json_string(core_time_format(ts, sizeof(ts), core_wall_us())));
+    char *text = json_dumps(entry, JSON_COMPACT);
     if (cv->log_len == cv->log_cap && cv->log_cap < cv->log_max) {
         size_t cap = cv->log_cap * 2 < cv->log_max ? cv->log_cap * 2 : cv->log_max;
-        json_t **log = core_xcalloc(cap, sizeof(*log));
+        char **log = core_xcalloc(cap, sizeof(*log));
         for (size_t i = 0; i < cv->log_len; i++)
             log[i] = cv->log[(cv->log_head + i) % cv->log_cap];
         free(cv->log);
@@ -151,14 +168,14 @@ static uint64_t append(chat_conv_t *cv, json_t *entry)
         cv->log_head = 0;
     }
     if (cv->log_len == cv->log_cap) {
-        json_decref(cv->log[cv->log_head]);
+        free(cv->log[cv->log_head]);
         cv->log_head = (cv->log_head + 1) % cv->log_cap;
         cv->log_len--;
         cv->first_seq++;
     }
-    cv->log[(cv->log_head + cv->log_len) % cv->log_cap] = entry;
+    cv->log[(cv->log_head + cv->log_len) % cv->log_cap] = text;
     cv->log_len++;
-    chat__ws_broadcast(cv, entry);
+    chat__ws_broadcast_text(cv, text, strlen(text));
     return seq;
 }
 
@@ -168,7 +185,9 @@ uint64_t chat__conv_user(chat_t *c, chat_conv_t *cv, const char *text, size_t le
     json_t *e = json_pack("{s:s,s:s,s:s%}", "type", "message", "from", "user", "text", text, len);
     if (client_id != NULL)
         json_object_set_new(e, "id", json_string(client_id));
-    return append(cv, e);
+    uint64_t seq = append(cv, e);
+    json_decref(e);
+    return seq;
 }
 
 static int is_url(const char *s)
@@ -217,28 +236,38 @@ typedef struct turn_s {
  * went out at once carried what the user typed, to the user's own sockets. */
 static void redact_user_entry(chat_conv_t *cv, uint64_t seq, const guard_result_t *g)
 {
-    json_t *e = seq ? chat__conv_entry(cv, seq) : NULL;
-    if (e == NULL || g->action != GUARD_REDACT || g->text == NULL)
+    char **text = seq && g->action == GUARD_REDACT && g->text ? slot(cv, seq) : NULL;
+    json_t *e = text ? json_loads(*text, 0, NULL) : NULL;
+    if (e == NULL)
         return;
     json_object_set_new(e, "text", json_stringn(g->text, g->text_len));
     json_object_set_new(e, "redacted", json_true());
+    free(*text);
+    *text = json_dumps(e, JSON_COMPACT);
+    json_decref(e);
 }
 
 static void record(chat_conv_t *cv, const brain_out_t *o, chat_result_t *r)
 {
     r->from_seq = cv->next_seq;
-    for (size_t i = 0; i < o->n_messages; i++)
-        append(cv, bot_entry(&o->messages[i]));
+    for (size_t i = 0; i < o->n_messages; i++) {
+        json_t *m = bot_entry(&o->messages[i]);
+        append(cv, m);
+        json_decref(m);
+    }
     if (o->status == BRAIN_ST_HANDOFF && cv->status != BRAIN_ST_HANDOFF) {
         json_t *h = handoff_entry(o);
         append(cv, h);
+        json_object_del(h, "type"); /* the REST shape: no frame type */
         json_decref(cv->handoff);
-        cv->handoff = json_deep_copy(h); /* the REST shape: no frame type */
-        json_object_del(cv->handoff, "type");
+        cv->handoff = h;
     }
-    if (o->status == BRAIN_ST_ENDED && cv->status != BRAIN_ST_ENDED)
-        append(cv, json_pack("{s:s,s:s}", "type", "end", "reason",
-                             o->end_reason ? o->end_reason : "end"));
+    if (o->status == BRAIN_ST_ENDED && cv->status != BRAIN_ST_ENDED) {
+        json_t *e =
+            json_pack("{s:s,s:s}", "type", "end", "reason", o->end_reason ? o->end_reason : "end");
+        append(cv, e);
+        json_decref(e);
+    }
     cv->status = o->status;
     r->to_seq = cv->next_seq;
 }
@@ -308,7 +337,8 @@ json_t *chat__transcript(const chat_conv_t *cv, uint64_t after)
     json_t *msgs = json_array();
     for (size_t i = 0; i < cv->log_len; i++)
         if (cv->first_seq + i > after)
-            json_array_append(msgs, cv->log[(cv->log_head + i) % cv->log_cap]);
+            json_array_append_new(msgs,
+                                  json_loads(cv->log[(cv->log_head + i) % cv->log_cap], 0, NULL));
     json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:o}", "conversation", cv->id, "channel",
                           brain_channel_name(cv->channel), "status", chat__status_name(cv->status),
                           "created", core_time_format(ts, sizeof(ts), cv->created_us), "first_seq",

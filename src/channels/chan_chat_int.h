@@ -117,7 +117,7 @@ typedef struct chat_conv_s {
     brain_status_t status;
     json_t *handoff;    /* owned: the handoff object while status is HANDOFF */
     int64_t created_us; /* wall clock */
-    json_t **log;       /* owned ring of transcript entries (frames) */
+    char **log;         /* owned ring of transcript entries: compact JSON frames */
     size_t log_cap;     /* slots in the ring; grows by doubling up to log_max */
     size_t log_max;     /* chat.history_messages when the conversation began */
     size_t log_len;     /* entries held */
@@ -146,7 +146,8 @@ chat_conv_t *chat__conv_get(chat_t *c, const char *id);
 int chat__conv_new(chat_t *c, brain_channel_t channel, chat_conv_t **out, core_err_t *err);
 /* Forgets a conversation nothing uses (a start that failed). */
 void chat__conv_drop(chat_t *c, chat_conv_t *cv);
-/* Entry with seq, borrowed; NULL when not held. */
+/* Entry with seq as JSON text (borrowed) or parsed (owned); NULL when not held. */
+const char *chat__conv_entry_text(const chat_conv_t *cv, uint64_t seq);
 json_t *chat__conv_entry(const chat_conv_t *cv, uint64_t seq);
 /* Appends a user message entry (text copied; client_id may be NULL); returns its seq. */
 uint64_t chat__conv_user(chat_t *c, chat_conv_t *cv, const char *text, size_t len,
@@ -170,6 +171,7 @@ json_t *chat__transcript(const chat_conv_t *cv, uint64_t after);
 int chat__ws_register(chat_t *c, net_router_t *r, core_err_t *err);
 /* Sends one frame (borrowed) to every WebSocket following cv. */
 void chat__ws_broadcast(chat_conv_t *cv, const json_t *frame);
+void chat__ws_broadcast_text(chat_conv_t *cv, const char *text, size_t len);
 void chat__ws_typing(chat_conv_t *cv, int on);
 
 /* chan_chat_auth.c */

@@ -72,14 +72,18 @@ void chat__ws_broadcast(chat_conv_t *cv, const json_t *frame)
     if (chat__list_empty(&cv->subs))
         return;
     char *text = json_dumps(frame, JSON_COMPACT); /* once for every follower */
-    size_t len = strlen(text);
+    chat__ws_broadcast_text(cv, text, strlen(text));
+    free(text);
+}
+
+void chat__ws_broadcast_text(chat_conv_t *cv, const char *text, size_t len)
+{
     chat_link_t *l = cv->subs.next;
     while (l != &cv->subs) {
         chat_link_t *next = l->next; /* a send may close (and detach) this one */
         send_text(CHAT_CONTAINER(l, ws_session_t, link), text, len);
         l = next;
     }
-    free(text);
 }
 
 void chat__ws_typing(chat_conv_t *cv, int on)
@@ -180,9 +184,9 @@ static void session_start(ws_session_t *s)
             send_error(s, "history_truncated", NULL,
                        "older entries are no longer held; replay starts at first_seq");
         for (uint64_t q = last + 1; q < cv->next_seq; q++) {
-            json_t *e = chat__conv_entry(cv, q);
+            const char *e = chat__conv_entry_text(cv, q);
             if (e != NULL)
-                send_frame(s, e);
+                send_text(s, e, strlen(e));
         }
         if (cv->pending > 0)
             chat__ws_typing(cv, 1);

@@ -233,9 +233,13 @@ static void test_conversation_log_ring_and_table_bound(void **state)
     assert_int_equal(a->first_seq, 37);
     assert_null(chat__conv_entry(a, 36));
     assert_null(chat__conv_entry(a, 101));
-    assert_string_equal(json_string_value(json_object_get(chat__conv_entry(a, 37), "text")), "m37");
-    assert_string_equal(json_string_value(json_object_get(chat__conv_entry(a, 100), "text")),
-                        "m100");
+    json_t *e37 = chat__conv_entry(a, 37), *e100 = chat__conv_entry(a, 100);
+    assert_string_equal(json_string_value(json_object_get(e37, "text")), "m37");
+    assert_string_equal(json_string_value(json_object_get(e100, "text")), "m100");
+    assert_int_equal(json_integer_value(json_object_get(e100, "seq")), 100);
+    assert_non_null(strstr(chat__conv_entry_text(a, 100), "\"from\":\"user\""));
+    json_decref(e37);
+    json_decref(e100);
     json_t *t = chat__transcript(a, 0);
     assert_int_equal(json_array_size(json_object_get(t, "messages")), 64);
     assert_int_equal(json_integer_value(json_object_get(t, "first_seq")), 37);
@@ -298,6 +302,8 @@ static void test_idle_end_is_recorded(void **state)
                         "Closed after a while. Bye!");
     assert_string_equal(json_string_value(json_object_get(end, "type")), "end");
     assert_string_equal(json_string_value(json_object_get(end, "reason")), "idle_timeout");
+    json_decref(bye);
+    json_decref(end);
     brain_out_dispose(&o);
     chat__conv_drop(c, cv);
     chat__idem_dispose(&c->idem);
