@@ -140,19 +140,25 @@ static int on_header_value_complete(llhttp_t *p)
     return 0;
 }
 
-/* Smuggling shapes llhttp may let through in some modes: refuse them all. */
+/* Smuggling shapes llhttp may let through in some modes: refuse them all.
+ * Also the Host rule: exactly one in HTTP/1.1 (RFC 9112 3.2), at most one
+ * in HTTP/1.0. */
 static int check_framing(net_conn_t *c, net_req_t *req)
 {
-    int cl = 0, te = 0;
+    int cl = 0, te = 0, host = 0;
     for (uint32_t i = 0; i < req->nhdrs; i++) {
         const char *name = req->hbuf.data + req->hdrs[i].name.off;
         if (strcasecmp(name, "Content-Length") == 0)
             cl++;
         else if (strcasecmp(name, "Transfer-Encoding") == 0)
             te++;
+        else if (strcasecmp(name, "Host") == 0)
+            host++;
     }
     if (cl > 1 || (cl && te) || te > 1)
         return fail(c, 400, "bad_request", "ambiguous message framing");
+    if (host > 1 || (host == 0 && c->parser.http_minor >= 1))
+        return fail(c, 400, "bad_request", "an HTTP/1.1 request needs exactly one Host header");
     return 0;
 }
 

@@ -202,6 +202,8 @@ def test_malformed_requests_400(d):
         b"GET * HTTP/1.1\r\nHost: x\r\n\r\n",
         b"CONNECT x:443 HTTP/1.1\r\nHost: x\r\n\r\n",
         b"GET /healthz HTTP/1.1\r\nBad Header: x\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\n\r\n",  # no Host
+        b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
         b"\xff\xfe\xfd\r\n\r\n",
         b"POST /v1/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
     ]

@@ -144,7 +144,7 @@ static void test_accessors_and_decoding(void **state)
 static void test_chunked_body(void **state)
 {
     fixture_t *f = *state;
-    feed(f, "POST /info/1 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
+    feed(f, "POST /info/1 HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
     assert_string_equal(take(f), "");
     feed(f, "2\r\nde\r\n0\r\n\r\n");
     assert_non_null(strstr(take(f), "\"body\":\"abcde\""));
@@ -153,7 +153,8 @@ static void test_chunked_body(void **state)
 static void test_pipelined_async_in_order(void **state)
 {
     fixture_t *f = *state;
-    feed(f, "GET /hold HTTP/1.1\r\n\r\nGET /hold HTTP/1.1\r\n\r\nGET /info/3 HTTP/1.1\r\n\r\n");
+    feed(f, "GET /hold HTTP/1.1\r\nHost: h\r\n\r\nGET /hold HTTP/1.1\r\nHost: h\r\n\r\nGET /info/3 "
+            "HTTP/1.1\r\nHost: h\r\n\r\n");
     assert_int_equal(nheld, 2);
     assert_string_equal(take(f), ""); /* the third is answered but must wait */
     answer(held[1], "second");
@@ -171,10 +172,11 @@ static void test_recycled_requests_queue_cleanly(void **state)
 {
     fixture_t *f = *state;
     for (int i = 0; i < 3; i++)
-        feed(f, "GET /info/1 HTTP/1.1\r\n\r\n");
+        feed(f, "GET /info/1 HTTP/1.1\r\nHost: h\r\n\r\n");
     take(f);
     assert_int_equal(f->srv->nfree, 1);
-    feed(f, "GET /hold HTTP/1.1\r\n\r\nGET /hold HTTP/1.1\r\n\r\nGET /info/9 HTTP/1.1\r\n\r\n");
+    feed(f, "GET /hold HTTP/1.1\r\nHost: h\r\n\r\nGET /hold HTTP/1.1\r\nHost: h\r\n\r\nGET /info/9 "
+            "HTTP/1.1\r\nHost: h\r\n\r\n");
     answer(held[1], "second");
     answer(held[0], "first");
     const char *out = take(f);
@@ -183,7 +185,7 @@ static void test_recycled_requests_queue_cleanly(void **state)
     assert_null(f->c->qhead);
     assert_ptr_equal(f->c->qtail, &f->c->qhead);
     assert_int_equal(f->c->nqueued, 0);
-    feed(f, "GET /hold HTTP/1.1\r\n\r\n");
+    feed(f, "GET /hold HTTP/1.1\r\nHost: h\r\n\r\n");
     assert_ptr_equal(f->c->qhead, held[2]);
     assert_null(held[2]->next);
     answer(held[2], "third");
@@ -195,7 +197,7 @@ static void test_pipeline_limit_pauses(void **state)
     fixture_t *f = *state;
     char many[512] = "";
     for (int i = 0; i < 6; i++)
-        strncat(many, "GET /hold HTTP/1.1\r\n\r\n", sizeof(many) - strlen(many) - 1);
+        strncat(many, "GET /hold HTTP/1.1\r\nHost: h\r\n\r\n", sizeof(many) - strlen(many) - 1);
     feed(f, many);
     assert_int_equal(nheld, 4); /* max_pipelined */
     assert_true(f->c->pending.len > f->c->pending_off);
@@ -221,30 +223,32 @@ static void test_header_bytes(void **state)
 {
     fixture_t *f = *state;
     char big[2048];
-    snprintf(big, sizeof(big), "GET /info/1 HTTP/1.1\r\nX: %01500d\r\n\r\n", 0);
+    snprintf(big, sizeof(big), "GET /info/1 HTTP/1.1\r\nHost: h\r\nX: %01500d\r\n\r\n", 0);
     assert_fails(f, big, "HTTP/1.1 431 ");
 }
 
 static void test_header_count(void **state)
 {
     fixture_t *f = *state;
-    assert_fails(f,
-                 "GET /info/1 HTTP/1.1\r\na: 1\r\nb: 1\r\nc: 1\r\nd: 1\r\ne: 1\r\nf: 1\r\ng: "
-                 "1\r\nh: 1\r\ni: 1\r\n\r\n",
-                 "HTTP/1.1 431 ");
+    assert_fails(
+        f,
+        "GET /info/1 HTTP/1.1\r\nHost: h\r\na: 1\r\nb: 1\r\nc: 1\r\nd: 1\r\ne: 1\r\nf: 1\r\ng: "
+        "1\r\nh: 1\r\ni: 1\r\n\r\n",
+        "HTTP/1.1 431 ");
 }
 
 static void test_body_limit(void **state)
 {
     fixture_t *f = *state;
-    assert_fails(f, "POST /info/1 HTTP/1.1\r\nContent-Length: 65\r\n\r\n", "HTTP/1.1 413 ");
+    assert_fails(f, "POST /info/1 HTTP/1.1\r\nHost: h\r\nContent-Length: 65\r\n\r\n",
+                 "HTTP/1.1 413 ");
 }
 
 static void test_chunked_body_limit(void **state)
 {
     fixture_t *f = *state;
     assert_fails(f,
-                 "POST /info/1 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n"
+                 "POST /info/1 HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n"
                  "0123456789012345678901234567890123456789012345678901234567890123\r\n1\r\nx\r\n",
                  "HTTP/1.1 413 ");
 }
@@ -252,15 +256,16 @@ static void test_chunked_body_limit(void **state)
 static void test_smuggling(void **state)
 {
     fixture_t *f = *state;
-    assert_fails(f, "POST /info/1 HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
-                 "HTTP/1.1 400 ");
+    assert_fails(
+        f, "POST /info/1 HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
+        "HTTP/1.1 400 ");
 }
 
 static void test_smuggling_cl_te(void **state)
 {
     fixture_t *f = *state;
     assert_fails(f,
-                 "POST /info/1 HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: "
+                 "POST /info/1 HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: "
                  "chunked\r\n\r\n0\r\n\r\n",
                  "HTTP/1.1 400 ");
 }
@@ -270,7 +275,7 @@ static void test_rate_limit(void **state)
     fixture_t *f = *state;
     char many[4096] = "";
     for (int i = 0; i < 25; i++)
-        strncat(many, "GET /info/1 HTTP/1.1\r\n\r\n", sizeof(many) - strlen(many) - 1);
+        strncat(many, "GET /info/1 HTTP/1.1\r\nHost: h\r\n\r\n", sizeof(many) - strlen(many) - 1);
     feed(f, many);
     const char *out = take(f);
     assert_int_equal(count(out, "HTTP/1.1 200"), 20); /* the burst */
@@ -292,7 +297,7 @@ static void test_timeouts(void **state)
 static void test_body_timeout(void **state)
 {
     fixture_t *f = *state;
-    feed(f, "POST /info/1 HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc");
+    feed(f, "POST /info/1 HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc");
     net__conn_timeout(f->c);
     assert_non_null(strstr(take(f), "request body timed out"));
 }
@@ -300,7 +305,7 @@ static void test_body_timeout(void **state)
 static void test_abort_runs_on_close(void **state)
 {
     fixture_t *f = *state;
-    feed(f, "GET /hold HTTP/1.1\r\n\r\n");
+    feed(f, "GET /hold HTTP/1.1\r\nHost: h\r\n\r\n");
     assert_int_equal(nheld, 1);
     net__conn_close(f->c);
     assert_int_equal(aborted, 1);
@@ -309,9 +314,9 @@ static void test_abort_runs_on_close(void **state)
 static void test_request_ids(void **state)
 {
     fixture_t *f = *state;
-    feed(f, "GET /info/1 HTTP/1.1\r\nX-Request-Id: good-id.1\r\n\r\n");
+    feed(f, "GET /info/1 HTTP/1.1\r\nHost: h\r\nX-Request-Id: good-id.1\r\n\r\n");
     assert_non_null(strstr(take(f), "X-Request-Id: good-id.1\r\n"));
-    feed(f, "GET /info/1 HTTP/1.1\r\nX-Request-Id: bad id\r\n\r\n");
+    feed(f, "GET /info/1 HTTP/1.1\r\nHost: h\r\nX-Request-Id: bad id\r\n\r\n");
     const char *out = take(f);
     assert_null(strstr(out, "bad id"));
     assert_non_null(strstr(out, "X-Request-Id: "));
@@ -320,8 +325,9 @@ static void test_request_ids(void **state)
 static void test_errors_are_json(void **state)
 {
     fixture_t *f = *state;
-    feed(f, "GET /nothing HTTP/1.1\r\n\r\nPUT /info/1 HTTP/1.1\r\n\r\nGET /info/%00 "
-            "HTTP/1.1\r\n\r\n");
+    feed(f, "GET /nothing HTTP/1.1\r\nHost: h\r\n\r\nPUT /info/1 HTTP/1.1\r\nHost: h\r\n\r\nGET "
+            "/info/%00 "
+            "HTTP/1.1\r\nHost: h\r\n\r\n");
     const char *out = take(f);
     assert_non_null(strstr(out, "HTTP/1.1 404 Not Found"));
     assert_non_null(strstr(out, "HTTP/1.1 405 Method Not Allowed"));
@@ -333,7 +339,7 @@ static void test_errors_are_json(void **state)
 static void test_head(void **state)
 {
     fixture_t *f = *state;
-    feed(f, "HEAD /info/1 HTTP/1.1\r\n\r\n");
+    feed(f, "HEAD /info/1 HTTP/1.1\r\nHost: h\r\n\r\n");
     const char *out = take(f);
     assert_non_null(strstr(out, "Content-Length: "));
     assert_string_equal(strstr(out, "\r\n\r\n"), "\r\n\r\n"); /* nothing after the head */
@@ -342,7 +348,7 @@ static void test_head(void **state)
 static void test_no_content(void **state)
 {
     fixture_t *f = *state;
-    feed(f, "DELETE /info/1 HTTP/1.1\r\n\r\nGET /info/2 HTTP/1.1\r\n\r\n");
+    feed(f, "DELETE /info/1 HTTP/1.1\r\nHost: h\r\n\r\nGET /info/2 HTTP/1.1\r\nHost: h\r\n\r\n");
     const char *out = take(f);
     assert_true(strncmp(out, "HTTP/1.1 204 No Content\r\n", 25) == 0);
     const char *second = strstr(out, "HTTP/1.1 200");
@@ -350,6 +356,25 @@ static void test_no_content(void **state)
     const char *cl = strstr(out, "Content-Length");
     assert_true(cl == NULL || cl > second);                           /* none in the 204 */
     assert_non_null(strstr(out, "X-Extra: yes\r\n\r\nHTTP/1.1 200")); /* and no body */
+}
+
+static void test_host_rule(void **state)
+{
+    fixture_t *f = *state;
+    assert_fails(f, "GET /info/1 HTTP/1.1\r\n\r\n", "HTTP/1.1 400 ");
+}
+
+static void test_duplicate_host(void **state)
+{
+    fixture_t *f = *state;
+    assert_fails(f, "GET /info/1 HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "HTTP/1.1 400 ");
+}
+
+static void test_http10_without_host(void **state)
+{
+    fixture_t *f = *state;
+    feed(f, "GET /info/1 HTTP/1.0\r\n\r\n");
+    assert_non_null(strstr(take(f), "HTTP/1.1 200 OK\r\n"));
 }
 
 static void test_utf8(void **state)
@@ -385,6 +410,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_errors_are_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_content, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_host_rule, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_host, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_http10_without_host, setup, teardown),
         cmocka_unit_test(test_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

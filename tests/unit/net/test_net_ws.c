@@ -215,7 +215,7 @@ static void test_bad_handshakes(void **state)
 {
     fixture_t *f = *state;
     static const char hs[] =
-        "GET /ws/lobby HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "GET /ws/lobby HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
         "Sec-WebSocket-Version: 8\r\n\r\n";
     feed(f, hs, sizeof(hs) - 1);
