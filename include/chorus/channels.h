@@ -16,9 +16,10 @@
  *
  * Threads: loop thread only.
  *
- * Ownership: a registered adapter lives until the process exits; it holds no
- * libuv handle of its own (expiry is lazy, on access), so it never keeps the
- * loop alive or stops it from closing. The host is copied; the config and
+ * Ownership: a registered adapter lives until the process exits. It holds no
+ * libuv handle of its own beyond what a connection needs while it is open
+ * (expiry is lazy, on access), so it never keeps the loop alive or stops it
+ * from closing once the server has drained. The host is copied; the config and
  * the runtime it points to are borrowed and read afresh on every request, so
  * a SIGHUP that replaces the config (API keys, origins, limits) applies to
  * the next request without a restart.
