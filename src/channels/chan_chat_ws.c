@@ -183,7 +183,8 @@ static void session_start(ws_session_t *s)
         if (last + 1 < cv->first_seq && last < cv->next_seq - 1)
             send_error(s, "history_truncated", NULL,
                        "older entries are no longer held; replay starts at first_seq");
-        for (uint64_t q = last + 1; q < cv->next_seq; q++) {
+        uint64_t from = last < cv->first_seq ? cv->first_seq : last + 1;
+        for (uint64_t q = from; last < cv->next_seq && q < cv->next_seq; q++) {
             const char *e = chat__conv_entry_text(cv, q);
             if (e != NULL)
                 send_text(s, e, strlen(e));

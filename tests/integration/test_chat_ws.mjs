@@ -223,6 +223,18 @@ async function testResumeAfterReconnect(port) {
   assert.ok(!c3.frames.some((f) => f.seq !== undefined && f.seq <= lastSeq), 'a duplicate entry');
   await c3.close();
 
+  // a last_seq beyond the end (or past 2^64) replays nothing; live entries follow
+  for (const big of ['99999', '18446744073709551615']) {
+    const c5 = new Client(port, `?conversation=${id}&last_seq=${big}`);
+    await c5.opened();
+    await c5.next((f) => f.type === 'ready');
+    c5.send({ type: 'message', id: `big-${big}`, text: 'hello' });
+    const live = await c5.next((f) => f.from === 'user');
+    assert.equal(live.id, `big-${big}`);
+    assert.ok(!c5.frames.some((f) => f.seq !== undefined && f.seq < live.seq), JSON.stringify(c5.frames));
+    await c5.close();
+  }
+
   // an unknown conversation: an error frame, then close 4404
   const c4 = new Client(port, '?conversation=ffffffffffffffffffffffffffffffff');
   await c4.opened();
