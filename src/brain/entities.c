@@ -461,7 +461,9 @@ int ent_find(ent_type_t type, const char *text, size_t len, const ent_ctx_t *ctx
         return CORE_ERR_INVALID;
     /* First with every type competing, so the "4" of "4 December" is not a
      * number; then, if nothing of the type survived, with that type alone
-     * (a number slot answered "415 555 0100" still gets a number). */
+     * (a number slot answered "415 555 0100" still gets a number) but
+     * ordinals still competing, so the "one" of "the second one" stays
+     * part of its ordinal. */
     ent_list_t list;
     extract(text, len, ctx, BUILTIN_MASK, &list, ENT_LIST_MAX);
     for (size_t i = 0; i < list.len; i++) {
@@ -470,9 +472,12 @@ int ent_find(ent_type_t type, const char *text, size_t len, const ent_ctx_t *ctx
             return 0;
         }
     }
-    extract(text, len, ctx, 1u << type, &list, 1);
-    if (list.len == 0)
-        return CORE_ERR_NOT_FOUND;
-    *out = list.items[0];
-    return 0;
+    extract(text, len, ctx, 1u << type | 1u << ENT_ORDINAL, &list, ENT_LIST_MAX);
+    for (size_t i = 0; i < list.len; i++) {
+        if (list.items[i].type == type) {
+            *out = list.items[i];
+            return 0;
+        }
+    }
+    return CORE_ERR_NOT_FOUND;
 }

@@ -132,6 +132,10 @@ static void test_choices_numbered(void **state)
     CHOICE(c, "option 3", "middle");
     CHOICE(c, "one", "window");
     CHOICE(c, "the last one", "middle");
+    CHOICE(c, "#2", "aisle");
+    CHOICE(c, "no. 3", "middle");
+    CHOICE(c, "2)", "aisle");
+    CHOICE(c, "I'll take the first one please", "window");
     CHOICE(c, "4", "-");
     CHOICE(c, "2 and 3", "-");
     ent_choices_free(c);
@@ -167,6 +171,23 @@ static void test_choices_folding_and_typos(void **state)
     ent_choices_free(c);
 }
 
+static void test_choices_values_that_are_numbers(void **state)
+{
+    /* exact values come before positions: "2" is the value "2", not the second */
+    ent_choices_t *c = ent_choices_new();
+    ent_choices_add(c, "3", NULL);
+    ent_choices_add(c, "2", NULL);
+    ent_choices_add(c, "no", NULL);
+    CHOICE(c, "2", "2");
+    CHOICE(c, "no", "no");
+    CHOICE(c, "first", "3");
+    ent_t e;
+    assert_int_equal(ent_choices_find(c, "2", 1, &e), 0);
+    assert_int_equal((int)e.number, 2);
+    assert_true(e.confidence == 1.0);
+    ent_choices_free(c);
+}
+
 static void test_choices_shared_synonym_is_ambiguous(void **state)
 {
     ent_choices_t *c = ent_choices_new();
@@ -188,6 +209,7 @@ int main(void)
         cmocka_unit_test(test_choices_exact_and_synonyms),
         cmocka_unit_test(test_choices_numbered),
         cmocka_unit_test(test_choices_folding_and_typos),
+        cmocka_unit_test(test_choices_values_that_are_numbers),
         cmocka_unit_test(test_choices_shared_synonym_is_ambiguous),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

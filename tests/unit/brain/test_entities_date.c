@@ -92,6 +92,13 @@ static void test_weekdays(void **state)
     DATE("last friday", "2026-11-27");
     DATE("on fri", "2026-12-04");
     DATE("sun is out", "-");
+    DATE("this coming friday", "2026-12-04");
+    DATE("coming friday", "2026-12-04");
+    DATE("on tues", "2026-12-01");
+    DATE("next thurs", "2026-12-03");
+    DATE("on Fri.", "2026-12-04");
+    DATE("Fri, Dec 4th", "2026-12-04");
+    DATE("last sunday", "2026-11-22");
     ent_ctx_t wed = ctx_at(2026, 12, 2); /* a Wednesday */
     assert_string_equal(find_in(ENT_DATE, "friday", &wed), "2026-12-04");
     assert_string_equal(find_in(ENT_DATE, "this friday", &wed), "2026-12-04");
