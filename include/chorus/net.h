@@ -55,7 +55,7 @@ typedef struct net_limits_s {
     uint64_t ws_ping_interval_ms; /* server ping period */
     uint64_t ws_pong_timeout_ms;  /* no pong within this after a ping -> close */
     size_t ws_send_queue_bytes;   /* queued outgoing WebSocket bytes before sends fail */
-    uint64_t ws_close_timeout_ms; /* wait for the peer's close frame, ms */
+    uint64_t ws_close_timeout_ms; /* an unsent close frame ends the connection after this */
 } net_limits_t;
 
 /* Fills l from the http and websocket sections of cfg. */
