@@ -416,6 +416,8 @@ static void fallback(ctx_t *x)
         interp__emit(x, &s->fallback, 0);
         if (c->wait == WAIT_ASK)
             interp__reprompt(x);
+        else if (c->wait == WAIT_CONFIRM)
+            interp__emit(x, &s->confirm, 0);
     }
 }
 

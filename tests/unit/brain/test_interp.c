@@ -435,6 +435,8 @@ static void test_voice_confirmation(void **state)
     h_send(&h, "tomorrow", NULL);
     assert_string_equal(h_said(&h), "I heard 2026-11-30. | Right?");
     assert_string_equal(h.out.confirm_slot, "when");
+    h_send(&h, "purple", NULL); /* neither yes nor no: asked again */
+    assert_string_equal(h_said(&h), "Eh? | Right?");
     h_send(&h, "no", NULL);
     assert_string_equal(h_said(&h), "When?");
     assert_string_equal(h_slot(&h, "when"), "-");
