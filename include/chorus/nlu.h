@@ -63,6 +63,8 @@ int nlu_route(const nlu_model_t *m, const char *text, size_t len, const ent_ctx_
               nlu_result_t *out);
 
 double nlu_model_threshold(const nlu_model_t *m);
+/* The softmax temperature that turns raw scores into probabilities. */
+double nlu_model_temperature(const nlu_model_t *m);
 void nlu_model_set_threshold(nlu_model_t *m, double threshold);
 size_t nlu_model_intent_count(const nlu_model_t *m);
 const char *nlu_model_intent(const nlu_model_t *m, size_t i);

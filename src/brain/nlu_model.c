@@ -61,6 +61,11 @@ double nlu_model_threshold(const nlu_model_t *m)
     return m->threshold;
 }
 
+double nlu_model_temperature(const nlu_model_t *m)
+{
+    return m->temp;
+}
+
 void nlu_model_set_threshold(nlu_model_t *m, double threshold)
 {
     m->threshold = threshold < 0 ? 0 : threshold > 1 ? 1 : threshold;

@@ -268,7 +268,7 @@ static void char_feats(fcollect_t *fc, const nlu__text_t *t, const nlu__fcfg_t *
     for (size_t i = 0; i < n; i++) {
         uint64_t h = FNV_OFFSET ^ 'c';
         for (size_t k = 0; k < cfg->char_max && i + k < n; k++) {
-            if (k > 0 && s[starts[i + k - 1]] == ' ' && (cfg->flags & NLU__F_CHAR_IN_WORD))
+            if (k > 1 && s[starts[i + k - 1]] == ' ' && (cfg->flags & NLU__F_CHAR_IN_WORD))
                 break;
             h = fnv(h, s + starts[i + k], starts[i + k + 1] - starts[i + k]);
             if (k + 1 >= cfg->char_min)

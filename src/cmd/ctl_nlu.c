@@ -81,7 +81,7 @@ static int cmp_pair(const void *a, const void *b)
 
 typedef struct report_s {
     size_t n_in, n_oos, right, recalled, flagged, flagged_right;
-    double macro_f1, train_s, train_cpu_s, p50, p99, threshold;
+    double macro_f1, train_s, train_cpu_s, p50, p99, threshold, temp;
     long peak_kib;
     pair_t worst[5];
     size_t worst_n[5], n_worst;
@@ -209,6 +209,7 @@ static void print_report(const report_t *r, int json)
                                                    (json_int_t)r->worst_n[i]));
         json_object_set_new(o, "worst_confusions", pairs);
         json_object_set_new(o, "train_cpu_seconds", json_real(r->train_cpu_s));
+        json_object_set_new(o, "temperature", json_real(r->temp));
         char *s = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
         printf("%s\n", s);
         free(s);
@@ -222,7 +223,7 @@ static void print_report(const report_t *r, int json)
     printf("oos precision       %.2f%%  (%zu/%zu)\n", 100 * frac(r->flagged_right, r->flagged),
            r->flagged_right, r->flagged);
     printf("macro F1            %.4f\n", r->macro_f1);
-    printf("threshold           %.4f\n", r->threshold);
+    printf("threshold           %.4f (temperature %.2f)\n", r->threshold, r->temp);
     printf("training            %.2f s (%.2f s of CPU)\n", r->train_s, r->train_cpu_s);
     printf("classify            p50 %.1f us, p99 %.1f us\n", r->p50, r->p99);
     printf("peak memory         %.1f MiB\n", r->peak_kib / 1024.0);
@@ -312,6 +313,7 @@ static int nlu_eval(int argc, char **argv)
         goto done;
     }
     r.threshold = nlu_model_threshold(m);
+    r.temp = nlu_model_temperature(m);
     evaluate(m, &test, a.oos, &r);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);

@@ -101,7 +101,24 @@ static void test_features(void **state)
     assert_int_equal(f.len, g.len);
     for (size_t i = 0; i < f.len; i++)
         assert_true(f.items[i].hash == g.items[i].hash);
+    /* trigrams and skip-grams add one feature each per position from the third word */
+    nlu__normalize("a b c d", 7, &t);
     cfg.flags = 0;
+    cfg.char_max = 0;
+    nlu__features(&t, &cfg, &f);
+    assert_int_equal(f.len, 4);
+    cfg.flags = NLU__F_TRIGRAMS | NLU__F_SKIPGRAMS;
+    nlu__features(&t, &cfg, &f);
+    assert_int_equal(f.len, 4 + 2 + 2);
+    /* character n-grams within words only: no window spans a space */
+    cfg.flags = NLU__F_CHAR_IN_WORD;
+    cfg.char_min = cfg.char_max = 3;
+    nlu__normalize("ab cd", 5, &t);
+    nlu__features(&t, &cfg, &f);
+    assert_int_equal(f.len, 2 + 4); /* words + " ab", "ab ", " cd", "cd " but not "b c" */
+    cfg.flags = 0;
+    nlu__features(&t, &cfg, &f);
+    assert_int_equal(f.len, 2 + 5); /* " ab", "ab ", "b c", " cd", "cd " */
     cfg.char_max = 0;
     nlu__normalize("pay 20 now", 10, &t);
     nlu__features(&t, &cfg, &f);
