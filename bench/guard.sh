@@ -25,7 +25,8 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 "$ctl" guard eval "$corpus"
 echo
-for f in "$src"/tests/data/guardrails/holdout.jsonl "$src"/tests/data/guardrails/sentiment.jsonl; do
+for f in "$src"/tests/data/guardrails/holdout.jsonl "$src"/tests/data/guardrails/holdout2.jsonl \
+    "$src"/tests/data/guardrails/sentiment.jsonl; do
     [ -f "$f" ] || continue
     echo "== $(basename "$f")"
     "$ctl" guard eval "$f"

@@ -329,7 +329,7 @@ void gd_terms_dispose(gd_terms_t *tl)
 }
 
 /* Matches one folded word against a token: extra repeats of a letter are
- * ignored ("fuuuck"), '*' stands for one letter but never the first, and a
+ * ignored ("fuuuck"), '*' stands for one letter but never the first ("f***ing"), and a
  * prefix word may be followed by more letters. */
 static int word_match(const char *w, size_t wl, const char *t, size_t tl, int prefix)
 {
@@ -342,10 +342,10 @@ static int word_match(const char *w, size_t wl, const char *t, size_t tl, int pr
         } else if (j > 0 && t[j] == t[j - 1]) {
             j++;
         } else {
-            return i == wl && prefix && wild * 2 <= wl;
+            return i == wl && prefix && wild < wl;
         }
     }
-    return i == wl && wild * 2 <= wl;
+    return i == wl && wild < wl;
 }
 
 static int term_at(const gd_term_t *term, const gd_norm_t *nm, size_t ti)

@@ -86,7 +86,8 @@ static void test_abuse_disguises(void **state)
                          "f*ck off",
                          "this is bullsh1t",
                          "ＦＵＣＫ",
-                         "fück you"};
+                         "fück you",
+                         "you f***ing moron"};
     const char *good[] = {"I passed my class", "Scunthorpe office", "shiitake mushrooms",
                           "the document is in the assessment", "cocktail menu"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
