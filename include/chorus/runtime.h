@@ -51,7 +51,8 @@ typedef struct runtime_options_s {
                                    data_dir/nlu/; NULL = no cache */
     const char *guard_file;     /* guardrail rules JSON; NULL = built-in defaults */
     int no_guard;               /* run the flows without guardrails (tests) */
-    size_t max_conversations;   /* live conversations; more fail with CORE_ERR_LIMIT (0: 100000) */
+    size_t max_conversations;   /* in memory; beyond it a new key fails with CORE_ERR_LIMIT, or
+                                   with a store an idle durable one is dropped (0: 100000) */
     size_t max_queued_turns;    /* per conversation, behind the one in flight (0: 8) */
     uint64_t sweep_interval_ms; /* how often idle conversations are timed out (0: 1000) */
     size_t max_effect_bytes;    /* largest backend/LLM response body (0: 1 MiB) */
@@ -110,6 +111,7 @@ typedef struct runtime_stats_s {
     uint64_t llm_prompt_tokens; /* summed over LLM calls */
     uint64_t llm_completion_tokens;
     uint64_t timeouts;         /* conversations ended by idle timeout */
+    uint64_t evictions;        /* idle, durable conversations dropped from a full table */
     size_t conversation_bytes; /* memory held by live conversations (table entry included) */
 } runtime_stats_t;
 

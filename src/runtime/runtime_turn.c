@@ -337,6 +337,38 @@ void rt_turn_fail(rt_turn_t *t, int error, const char *msg)
 
 /* ---- entry point -------------------------------------------------------- */
 
+typedef struct evict_ctx_s {
+    runtime_t *rt;
+    int done;
+} evict_ctx_t;
+
+static void evict_visit(rt_conv_t *conv, void *arg)
+{
+    evict_ctx_t *x = arg;
+    if (x->done || conv->running != NULL || conv->loading || !conv->stored)
+        return;
+    rt_table_remove(&x->rt->table, conv); /* durable: its next message reads it back */
+    x->done = 1;
+}
+
+/* With a store, a full table makes room by dropping an idle conversation
+ * whose state is already durable. Looks at a bounded number of buckets from
+ * the sweep's position, so a full table never costs a walk. */
+static int evict_one(runtime_t *rt)
+{
+    if (rt->opts.store == NULL)
+        return 0;
+    evict_ctx_t x = {rt, 0};
+    size_t n = rt->table.n_buckets;
+    for (size_t tried = 0; tried < 256 && !x.done; tried += 32) {
+        size_t from = (rt->sweep_cursor + tried) % n;
+        rt_table_each_range(&rt->table, from, from + 32, evict_visit, &x);
+    }
+    if (x.done)
+        rt->stats.evictions++;
+    return x.done;
+}
+
 int runtime_turn(runtime_t *rt, const runtime_turn_in_t *in, runtime_done_cb done, void *data,
                  core_err_t *err)
 {
@@ -352,7 +384,7 @@ int runtime_turn(runtime_t *rt, const runtime_turn_in_t *in, runtime_done_cb don
         return core_err_set(err, CORE_ERR_INVALID, "unknown channel %d", (int)in->channel);
     rt_conv_t *conv = rt_table_find(&rt->table, in->key);
     if (conv == NULL) {
-        if (rt->table.len >= rt->opts.max_conversations)
+        if (rt->table.len >= rt->opts.max_conversations && !evict_one(rt))
             return core_err_set(err, CORE_ERR_LIMIT, "too many live conversations (%zu)",
                                 rt->table.len);
         conv = rt_table_add(&rt->table, in->key);

@@ -93,10 +93,14 @@ typedef struct env_s {
     runtime_t *rt;
 } env_t;
 
+static size_t max_conversations; /* for the next env_start, 0 = default */
+
 static void env_start(env_t *e)
 {
     uv_loop_init(&e->loop);
-    runtime_options_t o = {.flows_dir = flows_dir, .store = (store_t *)&fake_store_obj};
+    runtime_options_t o = {.flows_dir = flows_dir,
+                           .store = (store_t *)&fake_store_obj,
+                           .max_conversations = max_conversations};
     assert_int_equal(runtime_new(&e->loop, &o, &e->rt, NULL), 0);
     int loaded = 0;
     assert_int_equal(runtime_load(e->rt, on_loaded, &loaded), 0);
@@ -286,6 +290,38 @@ static void test_close_with_batch_in_flight(void **state)
     assert_int_equal(uv_loop_close(&e.loop), 0);
 }
 
+static void test_full_table_evicts_durable_idle_conversations(void **state)
+{
+    env_t e;
+    max_conversations = 2;
+    env_start(&e);
+    rec_t a, b, c;
+    first_turn(&e, "a", "one", &a);
+    store_answer(0, NULL, 0);
+    first_turn(&e, "b", "one", &b);
+    /* b's batch is still out: b is not idle, a is, and a is durable. */
+    submit(&e, "c", BRAIN_EV_MESSAGE, "one", &c);
+    runtime_stats_t st;
+    runtime_stats(e.rt, &st);
+    assert_int_equal(st.evictions, 1);
+    assert_int_equal(st.conversations, 2);
+    until_pending(&e, 2);
+    store_answer(0, NULL, 0);                  /* b's batch */
+    store_answer(CORE_ERR_NOT_FOUND, NULL, 0); /* c's read */
+    until_pending(&e, 1);
+    store_answer(0, NULL, 0); /* c's batch */
+    assert_string_equal(c.text, "echo:one #1");
+    /* a comes back from the store and goes on where it was. */
+    submit(&e, "a", BRAIN_EV_MESSAGE, "two", &a);
+    until_pending(&e, 1);
+    store_answer(0, "{\"v\":1,\"seq\":2,\"brain\":{\"turns\":1}}", 1);
+    until_pending(&e, 1);
+    store_answer(0, NULL, 0);
+    assert_string_equal(a.text, "echo:two #2");
+    max_conversations = 0;
+    env_stop(&e);
+}
+
 static int setup(void **state)
 {
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/chorus-rtd-XXXXXX");
@@ -319,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_restored_conversation_resumes),
         cmocka_unit_test(test_failed_read_fails_queued_turns),
         cmocka_unit_test(test_close_with_batch_in_flight),
+        cmocka_unit_test(test_full_table_evicts_durable_idle_conversations),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
