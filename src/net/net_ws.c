@@ -31,6 +31,8 @@ struct net_ws_s {
 
 int net_utf8_valid(const char *str, size_t len)
 {
+    if (len == 0)
+        return 1; /* str may be NULL then */
     const unsigned char *s = (const unsigned char *)str, *end = s + len;
     while (s < end) {
         unsigned c = *s;
@@ -183,8 +185,8 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
         /* fall through */
     case WSLAY_BINARY_FRAME:
         if (!ws->closing && !wslay_event_get_close_received(ctx))
-            ws->route->ws.on_message(ws, arg->opcode == WSLAY_BINARY_FRAME, (const char *)arg->msg,
-                                     arg->msg_length);
+            ws->route->ws.on_message(ws, arg->opcode == WSLAY_BINARY_FRAME,
+                                     arg->msg ? (const char *)arg->msg : "", arg->msg_length);
         return;
     case WSLAY_PONG:
         if (ws->awaiting_pong) {

@@ -380,6 +380,7 @@ static void test_http10_without_host(void **state)
 static void test_utf8(void **state)
 {
     assert_true(net_utf8_valid("", 0));
+    assert_true(net_utf8_valid(NULL, 0));
     assert_true(net_utf8_valid("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80", 15));
     assert_false(net_utf8_valid("\xff", 1));
     assert_false(net_utf8_valid("\xc0\xaf", 2));         /* overlong */

@@ -152,6 +152,10 @@ static void test_echo_and_fragments(void **state)
                         "abcde",
                         10);
     assert_false(f->c->closing);
+    f->c->out.len = 0;
+    feed(f, buf, frame(buf, 1, 1, "", 0, 1)); /* empty text: echoed, no crash */
+    assert_int_equal(f->c->out.len, 2);
+    assert_memory_equal(f->c->out.data, "\x81\x00", 2);
 }
 
 static void test_peer_close_is_echoed(void **state)
