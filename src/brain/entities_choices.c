@@ -118,6 +118,9 @@ static int phrase_distance(const phrase_t *ph, const ent__folded_t *t, size_t w,
         if (!fuzzy)
             return -1;
         int budget = typo_budget(cp_count(pw, ph->len[k]));
+        size_t diff = tw->len > ph->len[k] ? tw->len - ph->len[k] : ph->len[k] - tw->len;
+        if (budget == 0 || diff > (size_t)budget * 4)
+            return -1; /* even 4-byte characters cannot close that gap */
         int d = budget ? ent__edit_distance(t->buf + tw->off, tw->len, pw, ph->len[k], budget) : 1;
         if (d > budget)
             return -1;
@@ -126,55 +129,64 @@ static int phrase_distance(const phrase_t *ph, const ent__folded_t *t, size_t w,
     return total;
 }
 
+/* Which value a set of matches names: the closest ones count; two
+ * different values among them (or one phrase of two values) is ambiguous. */
+typedef struct decision_s {
+    match_t keep; /* the value found when found == 1 */
+    int found;    /* 0 none, 1 one value, 2 ambiguous */
+    int min_dist; /* distance of the matches that count */
+} decision_t;
+
+static void decide(decision_t *dc, const match_t *at, int at_ambiguous)
+{
+    if (at->dist > dc->min_dist)
+        return;
+    if (at->dist < dc->min_dist) {
+        dc->min_dist = at->dist;
+        dc->found = 0;
+    }
+    if (at_ambiguous || (dc->found && at->choice != dc->keep.choice))
+        dc->found = 2;
+    else if (!dc->found) {
+        dc->keep = *at;
+        dc->found = 1;
+    }
+}
+
 /* The best match at every text position (longer phrases first, then closer
  * ones), dropping those inside a longer match, so that "premum economy" is
- * a typo of "premium economy" rather than an exact "economy". Then decides
- * among the exact ones, or (exact_only 0) among the closest fuzzy ones.
- * Returns how many different values that leaves: 0, 1 (in *best) or 2
- * (ambiguous). */
-static int resolve(const ent_choices_t *c, const ent__folded_t *t, int exact_only, match_t *best)
+ * a typo of "premium economy" rather than an exact "economy". One pass
+ * decides both among the exact matches and among the closest fuzzy ones. */
+static void resolve(const ent_choices_t *c, const ent__folded_t *t, decision_t *exact,
+                    decision_t *fuzzy)
 {
-    match_t keep = {0, 0, 0, 0};
-    int found = 0, min_dist = exact_only ? 0 : 1 << 20;
+    *exact = (decision_t){{0, 0, 0, 0}, 0, 0};
+    *fuzzy = (decision_t){{0, 0, 0, 0}, 0, 1 << 20};
     size_t reach = 0;
     for (size_t w = 0; w < t->n_words; w++) {
         match_t at = {0, w, 0, 0};
         int at_ambiguous = 0, have = 0;
         for (size_t i = 0; i < c->n_phrases; i++) {
             const phrase_t *ph = &c->phrases[i];
-            if (w + ph->n_words > t->n_words)
+            if (w + ph->n_words > t->n_words || (have && ph->n_words < at.n))
                 continue;
             int d = phrase_distance(ph, t, w, 1);
             if (d < 0)
                 continue;
-            if (!have || ph->n_words > at.n || (ph->n_words == at.n && d < at.dist)) {
+            if (!have || ph->n_words > at.n || d < at.dist) {
                 at = (match_t){ph->choice, w, ph->n_words, d};
                 at_ambiguous = 0;
                 have = 1;
-            } else if (ph->n_words == at.n && d == at.dist && ph->choice != at.choice) {
+            } else if (d == at.dist && ph->choice != at.choice) {
                 at_ambiguous = 1; /* one phrase, two values */
             }
         }
         if (!have || w + at.n <= reach)
             continue; /* inside a longer match that started earlier */
         reach = w + at.n;
-        if (at.dist > min_dist)
-            continue;
-        if (at.dist < min_dist) {
-            min_dist = at.dist;
-            found = 0;
-        }
-        if (at_ambiguous || (found && at.choice != keep.choice)) {
-            found = 2;
-            continue;
-        }
-        if (!found) {
-            keep = at;
-            found = 1;
-        }
+        decide(exact, &at, at_ambiguous);
+        decide(fuzzy, &at, at_ambiguous);
     }
-    *best = keep;
-    return found;
 }
 
 static const char *const filler[] = {
@@ -270,23 +282,24 @@ int ent_choices_find(const ent_choices_t *c, const char *text, size_t len, ent_t
     ent__folded_t *t = core_xmalloc(sizeof(*t));
     ent__fold_words(text, len, t);
     int rc = CORE_ERR_NOT_FOUND;
-    match_t m;
+    decision_t exact, fuzzy, *dc = &exact;
     size_t w;
-    int found = resolve(c, t, 1, &m);
-    if (found == 0) {
+    resolve(c, t, &exact, &fuzzy);
+    if (exact.found == 0) {
         size_t pos = numbered(c, t, &w);
         if (pos) {
             fill(c, pos - 1, t->words[w].start, t->words[w].end, 1.0, out);
             free(t);
             return 0;
         }
-        found = resolve(c, t, 0, &m);
+        dc = &fuzzy;
     }
-    if (found == 1) {
-        double conf = m.dist == 0 ? 1.0 : m.dist == 1 ? 0.8 : 0.6;
-        fill(c, m.choice, t->words[m.first].start, t->words[m.first + m.n - 1].end, conf, out);
+    if (dc->found == 1) {
+        const match_t *m = &dc->keep;
+        double conf = m->dist == 0 ? 1.0 : m->dist == 1 ? 0.8 : 0.6;
+        fill(c, m->choice, t->words[m->first].start, t->words[m->first + m->n - 1].end, conf, out);
         rc = 0;
-    } else if (found > 1) {
+    } else if (dc->found > 1) {
         rc = CORE_ERR_EXISTS;
     }
     free(t);

@@ -31,6 +31,12 @@ static int is_word_cp(utf8proc_int32_t cp)
 /* Appends the folded form of cp to out; 0 when the buffer is full. */
 static int append_folded(ent__folded_t *out, utf8proc_int32_t cp)
 {
+    if (cp < 0x80) { /* ASCII folds to itself in lower case */
+        if (out->buf_len + 1 >= sizeof(out->buf))
+            return 0;
+        out->buf[out->buf_len++] = (char)(cp >= 'A' && cp <= 'Z' ? cp + 32 : cp);
+        return 1;
+    }
     utf8proc_int32_t dec[8];
     int last_bound = 0;
     utf8proc_ssize_t n = utf8proc_decompose_char(cp, dec, 8, FOLD_OPTS, &last_bound);
@@ -56,9 +62,17 @@ void ent__fold_words(const char *text, size_t len, ent__folded_t *out)
     ent__word_t *cur = NULL;
     size_t i = 0;
     while (i < len && text != NULL) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t n =
-            utf8proc_iterate((const utf8proc_uint8_t *)text + i, (utf8proc_ssize_t)(len - i), &cp);
+        unsigned char b = (unsigned char)text[i];
+        if (b < 0x80 && !ent__is_alpha(b) && !ent__is_digit(b)) {
+            cur = NULL; /* ASCII separators, the common case, without decoding */
+            i++;
+            continue;
+        }
+        utf8proc_int32_t cp = b;
+        utf8proc_ssize_t n = 1;
+        if (b >= 0x80)
+            n = utf8proc_iterate((const utf8proc_uint8_t *)text + i, (utf8proc_ssize_t)(len - i),
+                                 &cp);
         if (n <= 0) { /* invalid UTF-8 separates words */
             cur = NULL;
             i++;
@@ -102,8 +116,11 @@ static int to_cps(const char *s, size_t len, utf8proc_int32_t *cps)
     while (i < len) {
         if (n == DIST_MAX_CPS)
             return -1;
-        utf8proc_ssize_t m =
-            utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &cps[n]);
+        utf8proc_ssize_t m = 1;
+        cps[n] = (unsigned char)s[i];
+        if ((unsigned char)s[i] >= 0x80)
+            m = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i),
+                                 &cps[n]);
         if (m <= 0) {
             cps[n] = (unsigned char)s[i];
             m = 1;
