@@ -109,13 +109,16 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 /* GET the admin API's report; its body is the same JSON as --db gives. */
 static json_t *fetch(const args_t *a)
 {
+    CURL *c = curl_easy_init();
+    char *from = curl_easy_escape(c, a->from ? a->from : "", 0);
+    char *to = curl_easy_escape(c, a->to ? a->to : "", 0);
+    char *by = curl_easy_escape(c, a->by ? a->by : "", 0);
     char *url = core_xasprintf("%s/v1/admin/reports/kpis?from=%s&to=%s&by=%s&bucket=%s", a->url,
-                               a->from ? a->from : "", a->to ? a->to : "", a->by ? a->by : "",
-                               a->bucket ? a->bucket : "none");
+                               from, to, by, a->bucket ? a->bucket : "none");
+    curl_free(from), curl_free(to), curl_free(by);
     char *auth = core_xasprintf("Authorization: Bearer %s", a->token ? a->token : "");
     core_buf_t body;
     core_buf_init(&body, 64 << 20);
-    CURL *c = curl_easy_init();
     struct curl_slist *h = curl_slist_append(NULL, auth);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);

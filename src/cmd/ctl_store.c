@@ -219,6 +219,7 @@ int ctl_store(int argc, char **argv)
     l.store = store_open(l.loop, &opt, &err);
     if (l.store == NULL) {
         fprintf(stderr, "store-load: %s\n", err.msg);
+        free(l.text);
         return 1;
     }
     uv_timer_init(l.loop, &l.retry);

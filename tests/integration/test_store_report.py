@@ -2,6 +2,7 @@
 the same conversations as the unit tests): JSON, CSV and table agree with the
 hand-computed answers; bad arguments and a newer database get clear errors."""
 import csv
+import http.server
 import io
 import json
 import os
@@ -9,6 +10,8 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import store_fixture  # noqa: E402
@@ -24,6 +27,44 @@ def ctl(*args, expect=0):
 
 def close(a, b):
     assert a is not None and abs(a - b) < 1e-9, (a, b)
+
+
+def check_url_mode(path):
+    body = ctl("report", "--db", path, "--by", "channel", "--format", "json").stdout.encode()
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append((self.path, self.headers.get("Authorization")))
+            ok = self.headers.get("Authorization") == "Bearer s3cret"
+            data = body if ok else b'{"error":{"code":"unauthorized","message":"bad token"}}'
+            self.send_response(200 if ok else 401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = "http://127.0.0.1:%d" % srv.server_address[1]
+    try:
+        want = ctl("report", "--db", path, "--by", "channel").stdout
+        got = ctl("report", "--url", url, "--token", "s3cret", "--by", "channel", "--from",
+                  "2026-11-01").stdout
+        assert got == want, (got, want)
+        req, auth = seen[0]
+        assert auth == "Bearer s3cret", seen
+        u = urllib.parse.urlparse(req)
+        q = urllib.parse.parse_qs(u.query)
+        assert u.path == "/v1/admin/reports/kpis", req
+        assert q["by"] == ["channel"] and q["from"] == ["2026-11-01"], q
+        p = ctl("report", "--url", url, "--token", "wrong", expect=1)
+        assert "answered 401" in p.stderr and "bad token" in p.stderr, p.stderr
+    finally:
+        srv.shutdown()
 
 
 def main():
@@ -110,6 +151,10 @@ def main():
         assert '"last tuesday"' in p.stderr, p.stderr
         p = ctl("report", "--db", os.path.join(tmp, "missing.db"), expect=1)
         assert "missing.db" in p.stderr, p.stderr
+
+        # --url: the same table from the admin API's JSON (a stand-in server
+        # answering with what --db computes), the token sent as a bearer
+        check_url_mode(path)
 
         # a database written by a newer chorus is refused, by name
         db = sqlite3.connect(path)
