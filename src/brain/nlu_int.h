@@ -12,7 +12,7 @@
 
 /* Bumped whenever features, training or the file layout change: it is part
  * of the training hash, so a cached model from older code is never reused. */
-#define NLU__VERSION 1u
+#define NLU__VERSION 2u
 
 #define NLU__TEXT_MAX 2048 /* bytes of an utterance that are classified */
 #define NLU__TOKENS_MAX 128
@@ -114,6 +114,7 @@ void nlu__scores(const nlu_model_t *m, const nlu__vec_t *v, float *scores);
 nlu_model_t *nlu__model_new(uint32_t n_class);
 
 #define NLU__CLASSES_MAX 4096
+#define NLU__NAME_MAX 256 /* bytes of an intent name */
 
 /* Zeroed, 32-byte aligned floats for weight rows (aborts when out of memory). */
 float *nlu__walloc(size_t n);

@@ -81,6 +81,11 @@ static int check_examples(const nlu_example_t *ex, size_t n, const char *oos, nl
             rc = core_err_set(err, CORE_ERR_INVALID, "example %zu: missing intent", i + 1);
             break;
         }
+        if (strlen(ex[i].intent) > NLU__NAME_MAX) {
+            rc = core_err_set(err, CORE_ERR_LIMIT, "example %zu: intent name longer than %d bytes",
+                              i + 1, NLU__NAME_MAX);
+            break;
+        }
         if (ex[i].text == NULL || ex[i].text[0] == '\0') {
             rc = core_err_set(err, CORE_ERR_INVALID, "example %zu (intent \"%s\"): empty text",
                               i + 1, ex[i].intent);

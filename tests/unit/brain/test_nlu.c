@@ -209,6 +209,24 @@ static void test_determinism_and_io(void **state)
         assert_true(nlu_model_load(ba.data, n, &bad, &err) < 0);
         assert_null(bad);
     }
+    /* corrupted bytes anywhere: refused, or a model that routes without harm */
+    uint64_t rng = 12345;
+    for (int round = 0; round < 300; round++) {
+        char *copy = malloc(ba.len);
+        memcpy(copy, ba.data, ba.len);
+        for (int k = 0; k < 1 + round % 4; k++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            size_t pos = (size_t)(rng >> 33) % (round < 150 ? 200 : ba.len);
+            copy[pos] ^= (char)(1u << ((rng >> 20) & 7));
+        }
+        nlu_model_t *x = NULL;
+        if (nlu_model_load(copy, ba.len, &x, &err) == 0) {
+            nlu_result_t rx;
+            assert_int_equal(nlu_route(x, q, strlen(q), NULL, &rx), 0);
+            nlu_model_free(x);
+        }
+        free(copy);
+    }
     nlu_model_t *bad = NULL;
     ba.data[0] ^= 1;
     assert_int_equal(nlu_model_load(ba.data, ba.len, &bad, &err), CORE_ERR_INVALID);
@@ -253,6 +271,12 @@ static void test_bad_training(void **state)
     nlu_example_t nolabel[] = {{"hello", "greet"}, {"bye", NULL}};
     assert_int_equal(nlu_train(nolabel, 2, NULL, &m, &err), CORE_ERR_INVALID);
     assert_int_equal(nlu_train(NULL, 0, NULL, &m, &err), CORE_ERR_INVALID);
+    char longname[300];
+    memset(longname, 'x', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    nlu_example_t lng[] = {{"hello", "greet"}, {"bye", longname}};
+    assert_int_equal(nlu_train(lng, 2, NULL, &m, &err), CORE_ERR_LIMIT);
+    assert_null(m);
     /* one intent plus out-of-scope examples is enough */
     nlu_example_t one_oos[] = {{"hello", "greet"}, {"what time is it", "oos"}};
     assert_int_equal(nlu_train(one_oos, 2, NULL, &m, &err), 0);
