@@ -82,6 +82,9 @@ int policy_load(const char *json_text, size_t len, const char *file, policy_t **
 /* The policy compiled with the rules (borrowed; NULL if the rules have no
  * "escalation" section). */
 const policy_t *guard_rules_policy(const guard_rules_t *rules);
+/* The policy in force in a flow: the flow's section of the rules ("flows"),
+ * which may change the escalation criteria, else the global one. */
+const policy_t *guard_rules_policy_for(const guard_rules_t *rules, const char *flow);
 void policy_free(policy_t *p);
 
 /* Records the turn in state and decides. Criteria are checked in the order

@@ -176,6 +176,15 @@ const policy_t *guard_rules_policy(const guard_rules_t *rules)
     return rules ? rules->policy : NULL;
 }
 
+const policy_t *guard_rules_policy_for(const guard_rules_t *rules, const char *flow)
+{
+    if (rules != NULL && flow != NULL)
+        for (size_t i = 0; i < rules->n_flows; i++)
+            if (strcmp(rules->flows[i].flow, flow) == 0)
+                return rules->flows[i].rules->policy;
+    return guard_rules_policy(rules);
+}
+
 /* A human is asked for when a target ("agent", "real person") follows a
  * request verb within four words ("can I talk to an agent"), or is most of
  * a short message ("agent", "human please"), and no negation precedes it. */

@@ -178,6 +178,29 @@ static void test_load(void **state)
     core_diags_dispose(&d);
 }
 
+static void test_flow_policy(void **state)
+{
+    const char *doc = "{\"escalation\": {\"fallbacks\": {\"consecutive\": 3}},"
+                      " \"flows\": {\"vip\": {\"escalation\": {\"fallbacks\": {\"consecutive\": 1,"
+                      " \"reason\": \"vip_lost\"}}}}}";
+    core_diags_t d;
+    core_diags_init(&d);
+    guard_rules_t *g;
+    assert_int_equal(guard_rules_load(doc, strlen(doc), "f.json", &g, &d), 0);
+    policy_state_t st = {0};
+    policy_turn_t t = {.fallback = 1};
+    policy_decision_t dec;
+    policy_evaluate(guard_rules_policy_for(g, "other"), &st, &t, &dec);
+    assert_false(dec.escalate);
+    memset(&st, 0, sizeof(st));
+    policy_evaluate(guard_rules_policy_for(g, "vip"), &st, &t, &dec);
+    assert_true(dec.escalate);
+    assert_string_equal(dec.reason, "vip_lost");
+    assert_ptr_equal(guard_rules_policy_for(g, NULL), guard_rules_policy(g));
+    guard_rules_free(g);
+    core_diags_dispose(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -188,6 +211,7 @@ int main(void)
         cmocka_unit_test(test_guardrail_and_sensitive),
         cmocka_unit_test(test_action_failures),
         cmocka_unit_test(test_load),
+        cmocka_unit_test(test_flow_policy),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
