@@ -170,20 +170,21 @@ static size_t hour_at(const ent__scan_t *sc, size_t p, int *h)
 }
 
 /* "half past three", "quarter to five", "ten past 4", "twenty five minutes to six". */
-static size_t past_to(const ent__scan_t *sc, size_t p, ent_t *out)
+/* The minutes of "half past", "a quarter to", "ten past", "25 minutes to":
+ * returns the position of "past"/"to" (after spaces) or 0. */
+static size_t minutes_part(const ent__scan_t *sc, size_t p, int *minutes)
 {
     size_t q = p, e;
-    int minutes;
     if ((e = ent__word(sc, q, "a"))) {
         q = ent__skip_ws(sc, e);
         if (q == e || !ent__word(sc, q, "quarter"))
             return 0;
     }
     if ((e = ent__word(sc, q, "half")))
-        minutes = 30;
+        *minutes = 30;
     else if ((e = ent__word(sc, q, "quarter")))
-        minutes = 15;
-    else if ((e = ent__small_number(sc, q, 59, &minutes)) == 0 || minutes == 0)
+        *minutes = 15;
+    else if ((e = ent__small_number(sc, q, 59, minutes)) == 0 || *minutes == 0)
         return 0;
     q = ent__skip_ws(sc, e);
     if (q == e)
@@ -194,6 +195,15 @@ static size_t past_to(const ent__scan_t *sc, size_t p, ent_t *out)
         if (q == e)
             return 0;
     }
+    return q;
+}
+
+static size_t past_to(const ent__scan_t *sc, size_t p, ent_t *out)
+{
+    size_t q, e;
+    int minutes;
+    if ((q = minutes_part(sc, p, &minutes)) == 0)
+        return 0;
     int before;
     if ((e = ent__word(sc, q, "past")) || (e = ent__word(sc, q, "after")))
         before = 0;
