@@ -63,15 +63,20 @@ static void apply_log_level(const core_config_t *cfg)
         core_log_set_level((core_log_level_t)level);
 }
 
-static void on_drained(daemon_t *d)
+static void on_stopped(daemon_t *d)
 {
-    /* In-flight requests are done; pending turns can now be cancelled. */
-    daemon_runtime_stop(d);
     LOG_INFO("event=stopped exit_code=%d", d->exit_code);
     uv_close((uv_handle_t *)&d->sig_term, NULL);
     uv_close((uv_handle_t *)&d->sig_int, NULL);
     uv_close((uv_handle_t *)&d->sig_hup, NULL);
     uv_close((uv_handle_t *)&d->watchdog, NULL);
+}
+
+/* In-flight requests are done; pending turns can now be cancelled, then the
+ * store flushed and closed. */
+static void on_drained(daemon_t *d)
+{
+    daemon_runtime_stop(d, on_stopped);
 }
 
 static void on_stop_signal(uv_signal_t *h, int signum)
@@ -233,9 +238,10 @@ int main(int argc, char **argv)
     if (daemon_runtime_start(&d, &err) != 0 || daemon_http_start(&d, &err) != 0) {
         LOG_ERROR("event=start_failed reason=%s", err.msg);
         fprintf(stderr, "chorusd: %s\n", err.msg);
-        daemon_runtime_stop(&d);
+        daemon_runtime_stop(&d, NULL);
         daemon_http_free(&d);
         uv_run(d.loop, UV_RUN_DEFAULT);
+        daemon_runtime_free(&d);
         core_config_dispose(&d.cfg);
         free(d.config_path);
         uv_loop_close(d.loop);
@@ -261,6 +267,7 @@ int main(int argc, char **argv)
 
     uv_run(d.loop, UV_RUN_DEFAULT);
     daemon_http_free(&d);
+    daemon_runtime_free(&d);
     int code = d.exit_code;
     if (uv_loop_close(d.loop) != 0)
         LOG_WARN("event=loop_close status=handles_still_open");

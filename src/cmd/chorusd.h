@@ -1,6 +1,7 @@
 /* chorusd.h — the daemon's process object, shared by the files of src/cmd
- * that wire it together: chorusd.c (arguments, signals, systemd, lifecycle)
- * and chorusd_http.c (the HTTP/WebSocket listener and its routes).
+ * that wire it together: chorusd.c (arguments, signals, systemd, lifecycle),
+ * chorusd_http.c (the HTTP/WebSocket listener and its routes) and
+ * chorusd_runtime.c (the store and the turn runtime).
  * Loop thread only. */
 #ifndef CHORUSD_H
 #define CHORUSD_H
@@ -23,9 +24,14 @@ struct daemon_s {
     uint64_t watchdog_usec; /* systemd's WatchdogSec, 0 when off */
     int stopping;           /* SIGTERM/SIGINT received */
     int exit_code;
-    void *http;          /* owned by chorusd_http.c */
-    char bound_addr[64]; /* the address actually listened on */
-    int bound_port;      /* the port actually listened on (port 0 resolved) */
+    void *http;                           /* owned by chorusd_http.c */
+    struct runtime_s *runtime;            /* owned by chorusd_runtime.c; NULL once stopping */
+    struct store_s *store;                /* owned by chorusd_runtime.c */
+    struct store_metrics_s *metrics;      /* owned by chorusd_runtime.c; /metrics renders it */
+    int flows_loaded;                     /* the first flow load succeeded */
+    void (*runtime_stopped)(daemon_t *d); /* pending daemon_runtime_stop() callback */
+    char bound_addr[64];                  /* the address actually listened on */
+    int bound_port;                       /* the port actually listened on (port 0 resolved) */
 };
 
 /* Starts listening on d->cfg.listen and registers every route; fills

@@ -1,19 +1,18 @@
-/* chorusd's turn runtime: validates the flows for --check, loads them at
- * start (training on the thread pool), reloads them on SIGHUP and closes the
- * runtime on shutdown. Channel routes reach it through daemon_runtime(). */
+/* chorusd's store and turn runtime: validates the flows for --check, opens
+ * the store and loads the flows at start (training on the thread pool),
+ * reloads them on SIGHUP, and on shutdown closes the runtime and then the
+ * store. Channel routes reach the runtime through daemon_runtime(). */
 #define LOG_MODULE "chorusd"
 #include <signal.h>
 #include <stdio.h>
+#include <errno.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "chorus/core.h"
+#include "chorus/store.h"
 #include "cmd/chorusd_runtime.h"
-
-static runtime_t *the_runtime; /* one daemon per process */
-static int first_load_done;
-static store_t *the_store;           /* borrowed from chorusd, may be NULL */
-static store_metrics_t *the_metrics; /* borrowed, may be NULL */
 
 static int dir_exists(const char *path)
 {
@@ -48,7 +47,7 @@ static void on_loaded(runtime_t *rt, int rc, const core_diags_t *diags, void *da
         return;
     if (rc != 0) {
         log_problems(diags);
-        if (!first_load_done) {
+        if (!d->flows_loaded) {
             LOG_ERROR("event=start_failed reason=\"the flows do not load\" problems=%zu",
                       diags->len);
             d->exit_code = 1;
@@ -56,22 +55,61 @@ static void on_loaded(runtime_t *rt, int rc, const core_diags_t *diags, void *da
         }
         return;
     }
-    first_load_done = 1;
+    d->flows_loaded = 1;
 }
 
-void daemon_runtime_use_store(daemon_t *d, store_t *store, store_metrics_t *metrics)
+/* Creates data_dir (and its parents) if missing: the store and the router's
+ * model cache live there. Blocking, start-up only. */
+static int make_dirs(const char *path, core_err_t *err)
 {
-    the_store = store;
-    the_metrics = metrics;
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof(buf))
+        return core_err_set(err, CORE_ERR_INVALID, "data_dir: bad path \"%s\"", path);
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        char c = buf[i];
+        buf[i] = '\0';
+        if (mkdir(buf, 0750) != 0 && errno != EEXIST)
+            return core_err_set(err, CORE_ERR_IO, "data_dir: cannot create %s: %s", buf,
+                                strerror(errno));
+        buf[i] = c;
+    }
+    return dir_exists(path)
+               ? 0
+               : core_err_set(err, CORE_ERR_IO, "data_dir: %s is not a directory", path);
+}
+
+static int open_store(daemon_t *d, core_err_t *err)
+{
+    int rc = make_dirs(d->cfg.data_dir, err);
+    if (rc != 0)
+        return rc;
+    store_options_t so;
+    char path[4096];
+    store_options_from_config(&d->cfg, &so, path, sizeof(path));
+    d->store = store_open(d->loop, &so, err);
+    if (d->store == NULL)
+        return err->code ? err->code : CORE_ERR_IO;
+    d->metrics = store_metrics_new();
+    store_set_metrics(d->store, d->metrics);
+    store_retention_set(d->store, (int)d->cfg.store.retention_days,
+                        (int)d->cfg.store.metrics_retention_days, 60 * 1000);
+    return 0;
 }
 
 int daemon_runtime_start(daemon_t *d, core_err_t *err)
 {
+    int rc = open_store(d, err);
+    if (rc != 0)
+        return rc;
     runtime_options_t opts = {.flows_dir = d->cfg.flows_dir,
                               .data_dir = d->cfg.data_dir,
-                              .store = the_store,
-                              .metrics = the_metrics};
-    int rc = runtime_new(d->loop, &opts, &the_runtime, err);
+                              .store = d->store,
+                              .metrics = d->metrics};
+    rc = runtime_new(d->loop, &opts, &d->runtime, err);
     if (rc != 0)
         return rc;
     if (!dir_exists(d->cfg.flows_dir)) {
@@ -79,7 +117,7 @@ int daemon_runtime_start(daemon_t *d, core_err_t *err)
                  d->cfg.flows_dir);
         return 0;
     }
-    rc = runtime_load(the_runtime, on_loaded, d);
+    rc = runtime_load(d->runtime, on_loaded, d);
     if (rc != 0)
         return core_err_set(err, rc, "cannot start loading flows: %s", core_strerror(rc));
     return 0;
@@ -87,20 +125,48 @@ int daemon_runtime_start(daemon_t *d, core_err_t *err)
 
 void daemon_runtime_reload(daemon_t *d)
 {
-    if (the_runtime == NULL || !dir_exists(d->cfg.flows_dir))
+    if (d->runtime == NULL || !dir_exists(d->cfg.flows_dir))
         return;
-    int rc = runtime_load(the_runtime, on_loaded, d);
+    if (d->store != NULL)
+        store_retention_set(d->store, (int)d->cfg.store.retention_days,
+                            (int)d->cfg.store.metrics_retention_days, 60 * 1000);
+    int rc = runtime_load(d->runtime, on_loaded, d);
     if (rc != 0)
         LOG_WARN("event=flows_reload status=skipped reason=%s", core_strerror(rc));
 }
 
-void daemon_runtime_stop(daemon_t *d)
+/* The runtime has delivered every pending turn (their batches included):
+ * now the store can finish its queue and close. */
+static void on_runtime_closed(void *data)
 {
-    runtime_close(the_runtime, NULL, NULL);
-    the_runtime = NULL;
+    daemon_t *d = data;
+    store_close(d->store);
+    d->store = NULL;
+    void (*done)(daemon_t *) = d->runtime_stopped;
+    d->runtime_stopped = NULL;
+    if (done != NULL)
+        done(d);
+}
+
+void daemon_runtime_stop(daemon_t *d, void (*done)(daemon_t *d))
+{
+    d->runtime_stopped = done;
+    if (d->runtime == NULL) {
+        on_runtime_closed(d);
+        return;
+    }
+    runtime_t *rt = d->runtime;
+    d->runtime = NULL; /* channel routes now answer 503 */
+    runtime_close(rt, on_runtime_closed, d);
+}
+
+void daemon_runtime_free(daemon_t *d)
+{
+    store_metrics_free(d->metrics);
+    d->metrics = NULL;
 }
 
 runtime_t *daemon_runtime(daemon_t *d)
 {
-    return the_runtime;
+    return d->runtime;
 }

@@ -11,20 +11,19 @@
  * directory that does not exist is not an error: the daemon then serves
  * without flows and says so in its log. Blocking: call before the loop runs. */
 int daemon_runtime_check(daemon_t *d, core_diags_t *diags);
-/* Makes the runtime persist turns (and restore conversations) through store
- * and count them in metrics (both borrowed; either may be NULL). Call before
- * daemon_runtime_start(). At shutdown call daemon_runtime_stop() before
- * store_close(), which then delivers the batches still in flight. */
-void daemon_runtime_use_store(daemon_t *d, store_t *store, store_metrics_t *metrics);
-/* Creates the runtime and starts loading the flows on the thread pool. If
- * that first load fails, the daemon logs every problem and stops with exit
- * code 1. Returns 0 or a negative error with err set. */
+/* Creates data_dir if missing, opens the store (blocking: before the loop
+ * runs), creates the runtime on it and starts loading the flows on the
+ * thread pool. If that first load fails, the daemon logs every problem and
+ * stops with exit code 1. Returns 0 or a negative error with err set. */
 int daemon_runtime_start(daemon_t *d, core_err_t *err);
 /* SIGHUP: reloads the flows; on failure the flows in force stay. */
 void daemon_runtime_reload(daemon_t *d);
-/* Aborts pending turns (their callbacks run with CORE_ERR_CLOSED) and frees
- * the runtime once its handles are closed. */
-void daemon_runtime_stop(daemon_t *d);
+/* Aborts pending turns (their callbacks run with CORE_ERR_CLOSED), frees the
+ * runtime once its handles are closed, then lets the store commit what is
+ * queued and closes it; then calls done(d) (may be NULL) once. */
+void daemon_runtime_stop(daemon_t *d, void (*done)(daemon_t *d));
+/* After the loop has stopped: frees the metrics registry. */
+void daemon_runtime_free(daemon_t *d);
 /* The runtime for channel routes; NULL before start or after stop. */
 runtime_t *daemon_runtime(daemon_t *d);
 
