@@ -158,6 +158,8 @@ static void test_choices_folding_and_typos(void **state)
     CHOICE(c, "buisness", "business"); /* transposition, 8 letters */
     CHOICE(c, "busness", "business");
     CHOICE(c, "bisnes", "-");                       /* 3 edits */
+    CHOICE(c, "buisnes", "business");               /* two edits: allowed from 8 letters */
+    CHOICE(c, "ecnmy", "-");                        /* two edits on 7 letters: too far */
     CHOICE(c, "cafx", "Café");                      /* 4 letters: 1 edit */
     CHOICE(c, "th", "-");                           /* 3 letters: exact only */
     CHOICE(c, "premum economy", "premium economy"); /* a typo in the longer phrase */
