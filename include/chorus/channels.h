@@ -91,4 +91,14 @@ void chan_idle_end(const runtime_turn_out_t *out);
  * authenticated by origin instead of a key. host is copied. */
 int chan_chat_register(net_router_t *router, const chan_host_t *host, core_err_t *err);
 
+/* ---- SMS and voice, Twilio-compatible (src/channels/chan_sms*.c,
+ * chan_voice*.c, chan_twilio*.c) ------------------------------------------ */
+
+/* Adds POST /v1/sms/twilio (Twilio's Messaging webhook; the sms section of
+ * the config). host is copied. */
+int chan_sms_register(net_router_t *router, const chan_host_t *host, core_err_t *err);
+/* Adds POST /v1/voice/twilio (Twilio's Voice webhook and <Gather> action;
+ * the voice section of the config). host is copied. */
+int chan_voice_register(net_router_t *router, const chan_host_t *host, core_err_t *err);
+
 #endif

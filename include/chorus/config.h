@@ -54,6 +54,25 @@ typedef struct core_config_s {
         long long idempotency_max_entries; /* stored responses, all gateways */
     } chat;
     struct {
+        char *public_url;            /* the base URL Twilio calls (signatures); "" = http://Host */
+        char *auth_token_env;        /* environment variable holding the account's auth token */
+        long long max_conversations; /* (From, To) pairs remembered (numbered choices) */
+        long long dedupe_entries;    /* MessageSids remembered to drop Twilio's retries */
+        long long max_parts;         /* segments one reply may take; the rest is cut */
+        char *help_text;             /* the answer to HELP and INFO */
+        char *stop_text;             /* the answer to STOP and its synonyms */
+        char *start_text;            /* the answer to START and UNSTOP */
+    } sms;
+    struct {
+        char *public_url;       /* the base URL Twilio calls (signatures, Gather action) */
+        char *auth_token_env;   /* environment variable holding the account's auth token */
+        char *say_voice;        /* <Say voice="..."> */
+        char *language;         /* <Say language> and <Gather language> */
+        char *handoff_numbers;  /* "queue=+15550100,other=sip:...,*=..." per handoff queue */
+        long long max_silences; /* re-prompts after silence before the call is ended */
+        long long max_calls;    /* calls tracked at once */
+    } voice;
+    struct {
         char *path;                       /* database file; "" = data_dir/chorus.db */
         char *synchronous;                /* "normal" | "full" */
         long long queue_max_batches;      /* batches waiting for the writer before 503 */

@@ -127,6 +127,12 @@ int daemon_http_start(daemon_t *d, core_err_t *err)
     if (rc == 0) /* chat REST/WebSocket and the web widget; see channels.h */
         rc = chan_chat_register(
             h->router, &(chan_host_t){d->loop, &d->cfg, (chan_runtime_fn)daemon_runtime, d}, err);
+    if (rc == 0) /* Twilio-compatible SMS and voice webhooks */
+        rc = chan_sms_register(
+            h->router, &(chan_host_t){d->loop, &d->cfg, (chan_runtime_fn)daemon_runtime, d}, err);
+    if (rc == 0)
+        rc = chan_voice_register(
+            h->router, &(chan_host_t){d->loop, &d->cfg, (chan_runtime_fn)daemon_runtime, d}, err);
     if (rc != 0) {
         http_dispose(h);
         return rc;

@@ -32,6 +32,7 @@ static const char *check_decimal(const char *value);
 static const char *check_costs(const char *value);
 static const char *check_nonempty(const char *value);
 static const char *check_api_keys(const char *value);
+static const char *check_numbers(const char *value);
 
 static const option_t options[] = {
     {"listen", OPT_STRING, OFF(listen), 0, 0, 0, "127.0.0.1:8080", NULL, 0, check_listen,
@@ -91,6 +92,47 @@ static const option_t options[] = {
      1, NULL, "How long a POST with an Idempotency-Key replays its stored response."},
     {"chat.idempotency_max_entries", OPT_INT, OFF(chat.idempotency_max_entries), 16, 10000000,
      100000, NULL, NULL, 1, NULL, "Stored idempotent responses; the oldest go first."},
+    {"sms.public_url", OPT_STRING, OFF(sms.public_url), 0, 0, 0, "", NULL, 1, NULL,
+     "The public base URL Twilio's Messaging webhook calls (`https://bot.example.com`), which "
+     "X-Twilio-Signature covers; empty: `http://` + the Host header."},
+    {"sms.auth_token_env", OPT_STRING, OFF(sms.auth_token_env), 0, 0, 0, "TWILIO_AUTH_TOKEN", NULL,
+     1, check_nonempty,
+     "Environment variable holding the Twilio auth token that signs SMS webhooks; unset: every "
+     "request gets 403."},
+    {"sms.max_conversations", OPT_INT, OFF(sms.max_conversations), 1, 10000000, 100000, NULL, NULL,
+     1, NULL, "(From, To) pairs the SMS adapter remembers (last choices); the least recent go."},
+    {"sms.dedupe_entries", OPT_INT, OFF(sms.dedupe_entries), 16, 10000000, 100000, NULL, NULL, 1,
+     NULL, "MessageSids remembered so a retried webhook is answered without a second turn."},
+    {"sms.max_parts", OPT_INT, OFF(sms.max_parts), 1, 100, 10, NULL, NULL, 1, NULL,
+     "Segments one SMS reply may take; a longer reply is cut at a sentence end."},
+    {"sms.help_text", OPT_STRING, OFF(sms.help_text), 0, 0, 0,
+     "Reply with your question to talk to our assistant. Reply STOP to unsubscribe.", NULL, 1,
+     check_nonempty, "The answer to HELP and INFO."},
+    {"sms.stop_text", OPT_STRING, OFF(sms.stop_text), 0, 0, 0,
+     "You have been unsubscribed and will receive no more messages. Reply START to resubscribe.",
+     NULL, 1, check_nonempty, "The one answer to STOP and its synonyms."},
+    {"sms.start_text", OPT_STRING, OFF(sms.start_text), 0, 0, 0,
+     "You have been resubscribed. Reply HELP for help, STOP to unsubscribe.", NULL, 1,
+     check_nonempty, "The answer to START, UNSTOP (and YES from an opted-out number)."},
+    {"voice.public_url", OPT_STRING, OFF(voice.public_url), 0, 0, 0, "", NULL, 1, NULL,
+     "The public base URL Twilio's Voice webhook calls: signatures and the `<Gather>` action; "
+     "empty: `http://` + the Host header."},
+    {"voice.auth_token_env", OPT_STRING, OFF(voice.auth_token_env), 0, 0, 0, "TWILIO_AUTH_TOKEN",
+     NULL, 1, check_nonempty,
+     "Environment variable holding the Twilio auth token that signs voice webhooks."},
+    {"voice.say_voice", OPT_STRING, OFF(voice.say_voice), 0, 0, 0, "Polly.Joanna", NULL, 1, NULL,
+     "The `voice` of every `<Say>`; empty: Twilio's default."},
+    {"voice.language", OPT_STRING, OFF(voice.language), 0, 0, 0, "en-US", NULL, 1, NULL,
+     "The `language` of `<Say>` and of `<Gather>`'s speech recognition; empty: Twilio's default."},
+    {"voice.handoff_numbers", OPT_STRING, OFF(voice.handoff_numbers), 0, 0, 0, "", NULL, 1,
+     check_numbers,
+     "Where a handoff dials, per queue: `queue=+15550100,billing=sip:desk@pbx.example,"
+     "*=client:agents` (`*`: any other queue); a queue with none hears the message and the call "
+     "ends."},
+    {"voice.max_silences", OPT_INT, OFF(voice.max_silences), 0, 20, 2, NULL, NULL, 1, NULL,
+     "Times a silent caller is prompted again before the call is ended."},
+    {"voice.max_calls", OPT_INT, OFF(voice.max_calls), 1, 10000000, 100000, NULL, NULL, 1, NULL,
+     "Calls the voice adapter tracks (last prompt, choices); the least recent go."},
     {"store.path", OPT_STRING, OFF(store.path), 0, 0, 0, "", NULL, 0, NULL,
      "SQLite database file; empty means `data_dir`/chorus.db. `:memory:` keeps nothing (benchmarks "
      "only)."},
@@ -158,6 +200,21 @@ static const char *check_nonempty(const char *value)
 }
 
 /* "name:hex64,name:hex64": names are [A-Za-z0-9_.-], hashes 64 hex digits. */
+/* "queue=target,..." with non-empty names and targets. */
+static const char *check_numbers(const char *value)
+{
+    const char *p = value;
+    while (*p != '\0') {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', n);
+        if (eq == NULL || eq == p || eq + 1 == p + n)
+            return "must be queue=number pairs separated by commas";
+        p += n + (end != NULL);
+    }
+    return NULL;
+}
+
 static const char *check_api_keys(const char *value)
 {
     for (const char *p = value; *p != '\0';) {

@@ -1,0 +1,377 @@
+/* The SMS channel: Twilio's Messaging webhook, POST /v1/sms/twilio.
+ *
+ * A request is a form as Twilio sends it (From, To, Body, MessageSid,
+ * NumMedia, AccountSid, ...) signed with X-Twilio-Signature; a bad
+ * signature gets 403 and changes nothing. The conversation is the (From, To)
+ * pair. Carrier keywords come first: STOP and its synonyms opt the number
+ * out (one confirmation, then silence until START), START/UNSTOP opt back
+ * in, HELP/INFO answer with the configured help. Anything else is one turn;
+ * a reply that is a number picks that option of the last numbered list.
+ * The answer is TwiML: each bot message (its choices as a numbered list) as
+ * one or more <Message> parts, split at sentence ends under the segment
+ * limits. A MessageSid seen before (Twilio retries) gets an empty
+ * <Response/> and no turn. Turns of one conversation run in arrival order
+ * (the runtime queues them), so replies leave in order. */
+#define LOG_MODULE "sms"
+#include <stdlib.h>
+#include <string.h>
+
+#include "channels/chan_chat_int.h"
+#include "channels/chan_twilio_int.h"
+
+typedef struct sms_conv_s {
+    chat_map_node_t node; /* keyed by key */
+    chat_link_t lru;
+    char *key;      /* owned: From + "\n" + To */
+    char *rt_key;   /* owned: "sms:" + From + ":" + To, the runtime's key */
+    char **choices; /* owned: values of the last numbered list */
+    size_t n_choices;
+    int opted_out;    /* STOP seen, START not yet */
+    unsigned pending; /* turns in flight: never evicted meanwhile */
+} sms_conv_t;
+
+typedef struct sms_sid_s {
+    chat_map_node_t node;
+    chat_link_t fifo;
+    char sid[]; /* the MessageSid */
+} sms_sid_t;
+
+typedef struct sms_s {
+    chan_t base;
+    chat_map_t convs;
+    chat_link_t lru;
+    chat_map_t sids;
+    chat_link_t sid_fifo;
+    size_t n_sids;
+} sms_t;
+
+static sms_t the_sms;
+
+/* ---- MessageSid cache --------------------------------------------------- */
+
+static sms_sid_t *sid_find(sms_t *s, const char *sid)
+{
+    chat_map_node_t *n = chat__map_get(&s->sids, sid);
+    return n ? CHAT_CONTAINER(n, sms_sid_t, node) : NULL;
+}
+
+static void sid_forget(sms_t *s, sms_sid_t *e)
+{
+    chat__map_del(&s->sids, &e->node);
+    chat__list_remove(&e->fifo);
+    s->n_sids--;
+    free(e);
+}
+
+static sms_sid_t *sid_remember(sms_t *s, const char *sid)
+{
+    size_t max = (size_t)s->base.host.cfg->sms.dedupe_entries;
+    while (s->n_sids >= max && !chat__list_empty(&s->sid_fifo))
+        sid_forget(s, CHAT_CONTAINER(s->sid_fifo.next, sms_sid_t, fifo));
+    size_t n = strlen(sid) + 1;
+    sms_sid_t *e = core_xcalloc(1, sizeof(*e) + n);
+    memcpy(e->sid, sid, n);
+    e->node.key = e->sid;
+    chat__map_put(&s->sids, &e->node);
+    chat__list_push_back(&s->sid_fifo, &e->fifo);
+    s->n_sids++;
+    return e;
+}
+
+/* ---- conversations ------------------------------------------------------ */
+
+static void choices_clear(sms_conv_t *cv)
+{
+    for (size_t i = 0; i < cv->n_choices; i++)
+        free(cv->choices[i]);
+    free(cv->choices);
+    cv->choices = NULL;
+    cv->n_choices = 0;
+}
+
+static void conv_free(sms_t *s, sms_conv_t *cv)
+{
+    chat__map_del(&s->convs, &cv->node);
+    chat__list_remove(&cv->lru);
+    choices_clear(cv);
+    free(cv->key);
+    free(cv->rt_key);
+    free(cv);
+}
+
+/* Makes room by forgetting the least recent conversation that is neither
+ * busy nor opted out (an opt-out must never be forgotten). */
+static void evict(sms_t *s)
+{
+    size_t max = (size_t)s->base.host.cfg->sms.max_conversations;
+    for (chat_link_t *l = s->lru.next; l != &s->lru && s->convs.count >= max;) {
+        sms_conv_t *cv = CHAT_CONTAINER(l, sms_conv_t, lru);
+        l = l->next;
+        if (cv->pending == 0 && !cv->opted_out)
+            conv_free(s, cv);
+    }
+}
+
+static sms_conv_t *conv_get(sms_t *s, const char *from, const char *to)
+{
+    char *key = core_xasprintf("%s\n%s", from, to);
+    chat_map_node_t *n = chat__map_get(&s->convs, key);
+    sms_conv_t *cv;
+    if (n != NULL) {
+        free(key);
+        cv = CHAT_CONTAINER(n, sms_conv_t, node);
+        chat__list_remove(&cv->lru);
+    } else {
+        evict(s);
+        cv = core_xcalloc(1, sizeof(*cv));
+        cv->key = key;
+        cv->rt_key = core_xasprintf("sms:%s:%s", from, to);
+        cv->node.key = cv->key;
+        chat__map_put(&s->convs, &cv->node);
+    }
+    chat__list_push_back(&s->lru, &cv->lru);
+    return cv;
+}
+
+/* ---- replies ------------------------------------------------------------ */
+
+/* Appends text as <Message> parts; returns the parts still allowed. */
+static size_t add_message(core_buf_t *b, const char *text, size_t left)
+{
+    char **parts;
+    size_t n;
+    sms__split(text, strlen(text), &parts, &n);
+    for (size_t i = 0; i < n && left > 0; i++, left--) {
+        core_buf_append_str(b, "<Message>");
+        twilio__xml_escape_str(b, parts[i]);
+        core_buf_append_str(b, "</Message>");
+    }
+    sms__parts_free(parts, n);
+    return left;
+}
+
+static void send_text(net_req_t *req, const char *text)
+{
+    core_buf_t b;
+    core_buf_init(&b, (size_t)-1);
+    core_buf_append_str(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>");
+    if (text != NULL)
+        add_message(&b, text, 100);
+    core_buf_append_str(&b, "</Response>");
+    twilio__send_twiml(req, &b);
+    core_buf_dispose(&b);
+}
+
+/* One bot message as SMS text: plain text, then "1. title" per choice. */
+static char *render_message(const brain_message_t *m)
+{
+    core_buf_t b;
+    core_buf_init(&b, (size_t)-1);
+    core_buf_append_str(&b, m->text ? m->text : "");
+    for (size_t i = 0; i < m->n_choices; i++)
+        core_buf_printf(&b, "\n%zu. %s", i + 1, m->choices[i].title ? m->choices[i].title : "");
+    core_buf_append(&b, "", 1);
+    return core_buf_steal(&b, NULL);
+}
+
+static void keep_choices(sms_conv_t *cv, const brain_out_t *o)
+{
+    choices_clear(cv);
+    for (size_t i = o->n_messages; i-- > 0;) {
+        const brain_message_t *m = &o->messages[i];
+        if (m->n_choices == 0)
+            continue;
+        cv->choices = core_xcalloc(m->n_choices, sizeof(char *));
+        for (size_t k = 0; k < m->n_choices; k++)
+            cv->choices[k] = core_xstrdup(m->choices[k].value   ? m->choices[k].value
+                                          : m->choices[k].title ? m->choices[k].title
+                                                                : "");
+        cv->n_choices = m->n_choices;
+        return;
+    }
+}
+
+typedef struct sms_op_s {
+    sms_t *sms;
+    sms_conv_t *conv;
+    net_req_t *req; /* NULL once Twilio went away */
+    char *msid;     /* owned: forgotten again when the turn fails, so a retry runs */
+} sms_op_t;
+
+static void on_abort(net_req_t *req, void *data)
+{
+    (void)req;
+    ((sms_op_t *)data)->req = NULL;
+}
+
+static void on_turn_done(const runtime_turn_out_t *out)
+{
+    sms_op_t *op = out->data;
+    sms_conv_t *cv = op->conv;
+    cv->pending--;
+    if (out->error != 0 || out->out == NULL) {
+        LOG_WARN("event=sms_turn_failed conversation=%s error=%s", cv->rt_key,
+                 core_strerror(out->error));
+        sms_sid_t *sid = sid_find(op->sms, op->msid);
+        if (sid != NULL)
+            sid_forget(op->sms, sid);
+        if (op->req != NULL) {
+            net_resp_header(op->req, "Retry-After", "5");
+            net_resp_error(op->req, 503, "turn_failed", "the turn did not complete: %s",
+                           out->error_msg && out->error_msg[0] ? out->error_msg
+                                                               : core_strerror(out->error));
+        }
+        free(op->msid);
+        free(op);
+        return;
+    }
+    keep_choices(cv, out->out);
+    if (op->req != NULL) {
+        core_buf_t b;
+        core_buf_init(&b, (size_t)-1);
+        core_buf_append_str(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>");
+        size_t left = (size_t)op->sms->base.host.cfg->sms.max_parts;
+        for (size_t i = 0; i < out->out->n_messages && left > 0; i++) {
+            char *text = render_message(&out->out->messages[i]);
+            left = add_message(&b, text, left);
+            free(text);
+        }
+        core_buf_append_str(&b, "</Response>");
+        twilio__send_twiml(op->req, &b);
+        core_buf_dispose(&b);
+    }
+    free(op->msid);
+    free(op);
+}
+
+/* ---- the webhook -------------------------------------------------------- */
+
+/* The text a reply stands for: "2" after a numbered list is its option 2. */
+static const char *answer_text(const sms_conv_t *cv, const char *body)
+{
+    const char *p = body;
+    while (*p == ' ')
+        p++;
+    size_t k = 0, digits = 0;
+    for (; p[digits] >= '0' && p[digits] <= '9' && digits < 3; digits++)
+        k = k * 10 + (size_t)(p[digits] - '0');
+    const char *rest = p + digits;
+    while (*rest == ' ' || *rest == '.' || *rest == ')')
+        rest++;
+    if (digits > 0 && *rest == '\0' && k >= 1 && k <= cv->n_choices)
+        return cv->choices[k - 1];
+    return body;
+}
+
+/* Carrier keywords; returns 1 when the message was one (and answered). */
+static int keyword(sms_t *s, net_req_t *req, sms_conv_t *cv, const char *body)
+{
+    const core_config_t *cfg = s->base.host.cfg;
+    sms_keyword_t kw = sms__keyword(body, strlen(body));
+    if (kw == SMS_KW_YES && !cv->opted_out)
+        kw = SMS_KW_NONE; /* an ordinary "yes" for the flow */
+    switch (kw) {
+    case SMS_KW_STOP:
+        LOG_INFO("event=sms_opt_out conversation=%s", cv->rt_key);
+        send_text(req, cv->opted_out ? NULL : cfg->sms.stop_text);
+        cv->opted_out = 1;
+        choices_clear(cv);
+        return 1;
+    case SMS_KW_START:
+    case SMS_KW_YES:
+        LOG_INFO("event=sms_opt_in conversation=%s", cv->rt_key);
+        cv->opted_out = 0;
+        send_text(req, cfg->sms.start_text);
+        return 1;
+    case SMS_KW_HELP:
+        send_text(req, cfg->sms.help_text);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int required(net_req_t *req, const twilio_form_t *f, const char *name, const char **out)
+{
+    *out = twilio__form_get(f, name);
+    if (*out == NULL || (*out)[0] == '\0') {
+        net_resp_error(req, 400, "invalid_request", "form field %s: missing", name);
+        return -1;
+    }
+    return 0;
+}
+
+static void run_turn(sms_t *s, net_req_t *req, sms_conv_t *cv, sms_sid_t *sid, const char *text)
+{
+    sms_op_t *op = core_xcalloc(1, sizeof(*op));
+    *op = (sms_op_t){.sms = s, .conv = cv, .req = req, .msid = core_xstrdup(sid->sid)};
+    runtime_turn_in_t in = {.key = cv->rt_key,
+                            .channel = BRAIN_CH_SMS,
+                            .event = BRAIN_EV_MESSAGE,
+                            .text = text,
+                            .len = strlen(text),
+                            .adapter_version = "sms/" TWILIO_ADAPTER_VERSION};
+    core_err_t err = {0};
+    runtime_t *rt = chan_runtime(&s->base);
+    int rc = rt ? runtime_turn(rt, &in, on_turn_done, op, &err)
+                : core_err_set(&err, CORE_ERR_CLOSED, "the runtime is not running");
+    if (rc != 0) {
+        free(op->msid);
+        free(op);
+        sid_forget(s, sid);
+        chan_resp_turn_error(req, &s->base, rc, &err);
+        return;
+    }
+    cv->pending++;
+    net_req_on_abort(req, on_abort, op);
+}
+
+static void on_webhook(net_req_t *req, void *data)
+{
+    sms_t *s = data;
+    const core_config_t *cfg = s->base.host.cfg;
+    twilio_form_t f;
+    if (twilio__verify(req, "sms", cfg->sms.public_url, cfg->sms.auth_token_env, &f) != 0)
+        return;
+    const char *from, *to, *msid, *body = twilio__form_get(&f, "Body");
+    if (required(req, &f, "From", &from) != 0 || required(req, &f, "To", &to) != 0 ||
+        required(req, &f, "MessageSid", &msid) != 0) {
+        twilio__form_dispose(&f);
+        return;
+    }
+    if (sid_find(s, msid) != NULL) {
+        LOG_INFO("event=sms_duplicate message_sid=%s", msid);
+        send_text(req, NULL);
+        twilio__form_dispose(&f);
+        return;
+    }
+    sms_sid_t *sid = sid_remember(s, msid);
+    sms_conv_t *cv = conv_get(s, from, to);
+    if (body == NULL)
+        body = "";
+    if (keyword(s, req, cv, body)) {
+        /* answered */
+    } else if (cv->opted_out || body[strspn(body, " \t\r\n")] == '\0') {
+        /* opted out: nothing is sent until START; media only: nothing to say */
+        LOG_DEBUG("event=sms_ignored conversation=%s opted_out=%d", cv->rt_key, cv->opted_out);
+        send_text(req, NULL);
+    } else {
+        run_turn(s, req, cv, sid, answer_text(cv, body));
+    }
+    twilio__form_dispose(&f);
+}
+
+int chan_sms_register(net_router_t *router, const chan_host_t *host, core_err_t *err)
+{
+    sms_t *s = &the_sms;
+    memset(s, 0, sizeof(*s));
+    s->base.name = "sms";
+    s->base.version = TWILIO_ADAPTER_VERSION;
+    s->base.channel = BRAIN_CH_SMS;
+    s->base.host = *host;
+    chat__map_init(&s->convs);
+    chat__list_init(&s->lru);
+    chat__map_init(&s->sids);
+    chat__list_init(&s->sid_fifo);
+    return net_router_add(router, "POST", "/v1/sms/twilio", on_webhook, s, err);
+}

@@ -1,0 +1,251 @@
+/* What the Twilio-compatible adapters (SMS, voice) share: decoding the
+ * webhook's form, checking X-Twilio-Signature exactly as Twilio computes it,
+ * rebuilding the public URL the request was signed for (chorusd usually sits
+ * behind a proxy, so the URL comes from configuration, not the socket) and
+ * escaping text for TwiML. */
+#define LOG_MODULE "twilio"
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "channels/chan_twilio_int.h"
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes s[0..len) into a new string; NULL on a bad escape or a NUL. */
+static char *form_decode(const char *s, size_t len)
+{
+    char *out = core_xmalloc(len + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%') {
+            int hi = i + 2 < len ? hexval(s[i + 1]) : -1;
+            int lo = hi >= 0 ? hexval(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+                free(out);
+                return NULL;
+            }
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+void twilio__form_dispose(twilio_form_t *f)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        free(f->p[i].name);
+        free(f->p[i].value);
+    }
+    free(f->p);
+    f->p = NULL;
+    f->n = 0;
+}
+
+int twilio__form_parse(const char *body, size_t len, twilio_form_t *f, core_err_t *err)
+{
+    f->p = NULL;
+    f->n = 0;
+    size_t cap = 0, i = 0;
+    while (i < len) {
+        size_t end = i;
+        while (end < len && body[end] != '&')
+            end++;
+        if (end > i) {
+            const char *eq = memchr(body + i, '=', end - i);
+            size_t nlen = eq ? (size_t)(eq - (body + i)) : end - i;
+            char *name = form_decode(body + i, nlen);
+            char *value =
+                eq ? form_decode(eq + 1, (size_t)(body + end - eq - 1)) : core_xstrdup("");
+            if (name == NULL || value == NULL || name[0] == '\0') {
+                free(name);
+                free(value);
+                twilio__form_dispose(f);
+                return core_err_set(err, CORE_ERR_INVALID,
+                                    "form field at byte %zu: bad percent-escape or empty name", i);
+            }
+            if (f->n == cap) {
+                cap = cap ? cap * 2 : 16;
+                f->p = core_xrealloc(f->p, cap * sizeof(*f->p));
+            }
+            f->p[f->n++] = (twilio_param_t){name, value};
+        }
+        i = end + 1;
+    }
+    return 0;
+}
+
+const char *twilio__form_get(const twilio_form_t *f, const char *name)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (strcmp(f->p[i].name, name) == 0)
+            return f->p[i].value;
+    return NULL;
+}
+
+static int param_cmp(const void *a, const void *b)
+{
+    const twilio_param_t *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : strcmp(x->value, y->value);
+}
+
+void twilio__signature(const char *token, const char *url, const twilio_form_t *f,
+                       char out[TWILIO_SIG_LEN + 1])
+{
+    /* sort a copy of the pointers: the form keeps Twilio's order */
+    twilio_param_t *sorted = core_xmalloc((f->n ? f->n : 1) * sizeof(*sorted));
+    if (f->n)
+        memcpy(sorted, f->p, f->n * sizeof(*sorted));
+    qsort(sorted, f->n, sizeof(*sorted), param_cmp);
+    core_buf_t b;
+    core_buf_init(&b, (size_t)-1);
+    core_buf_append_str(&b, url);
+    for (size_t i = 0; i < f->n; i++) {
+        core_buf_append_str(&b, sorted[i].name);
+        core_buf_append_str(&b, sorted[i].value);
+    }
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mlen = 0;
+    HMAC(EVP_sha1(), token, (int)strlen(token), (const unsigned char *)b.data, b.len, mac, &mlen);
+    EVP_EncodeBlock((unsigned char *)out, mac, (int)mlen);
+    out[TWILIO_SIG_LEN] = '\0';
+    core_buf_dispose(&b);
+    free(sorted);
+}
+
+int twilio__signature_ok(const char *token, const char *url, const twilio_form_t *f,
+                         const char *header)
+{
+    if (token == NULL || token[0] == '\0' || header == NULL || strlen(header) != TWILIO_SIG_LEN)
+        return 0;
+    char want[TWILIO_SIG_LEN + 1];
+    twilio__signature(token, url, f, want);
+    return CRYPTO_memcmp(want, header, TWILIO_SIG_LEN) == 0;
+}
+
+char *twilio__request_url(net_req_t *req, const char *public_url)
+{
+    core_buf_t b;
+    core_buf_init(&b, (size_t)-1);
+    if (public_url != NULL && public_url[0] != '\0') {
+        size_t n = strlen(public_url);
+        while (n > 0 && public_url[n - 1] == '/')
+            n--;
+        core_buf_append(&b, public_url, n);
+    } else {
+        const char *host = net_req_header(req, "Host");
+        core_buf_printf(&b, "http://%s", host ? host : "");
+    }
+    core_buf_append_str(&b, net_req_path(req));
+    const char *q = net_req_query_string(req);
+    if (q[0] != '\0')
+        core_buf_printf(&b, "?%s", q);
+    core_buf_append(&b, "", 1);
+    return core_buf_steal(&b, NULL);
+}
+
+void twilio__xml_escape(core_buf_t *b, const char *s, size_t len)
+{
+    size_t run = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *ent = NULL;
+        switch (c) {
+        case '&':
+            ent = "&amp;";
+            break;
+        case '<':
+            ent = "&lt;";
+            break;
+        case '>':
+            ent = "&gt;";
+            break;
+        case '"':
+            ent = "&quot;";
+            break;
+        case '\'':
+            ent = "&apos;";
+            break;
+        default:
+            if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+                ent = "";
+        }
+        if (ent == NULL)
+            continue;
+        core_buf_append(b, s + run, i - run);
+        core_buf_append_str(b, ent);
+        run = i + 1;
+    }
+    core_buf_append(b, s + run, len - run);
+}
+
+void twilio__xml_escape_str(core_buf_t *b, const char *s)
+{
+    twilio__xml_escape(b, s, strlen(s));
+}
+
+static int form_content_type(const char *ct)
+{
+    static const char want[] = "application/x-www-form-urlencoded";
+    size_t n = sizeof(want) - 1;
+    return ct != NULL && strncasecmp(ct, want, n) == 0 &&
+           (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+int twilio__verify(net_req_t *req, const char *channel, const char *public_url,
+                   const char *token_env, twilio_form_t *f)
+{
+    f->p = NULL;
+    f->n = 0;
+    if (!form_content_type(net_req_header(req, "Content-Type"))) {
+        net_resp_error(req, 415, "unsupported_media_type",
+                       "Content-Type must be application/x-www-form-urlencoded");
+        return -1;
+    }
+    size_t len;
+    const char *body = net_req_body(req, &len);
+    core_err_t err = {0};
+    if (twilio__form_parse(body, len, f, &err) != 0) {
+        net_resp_error(req, 400, "invalid_form", "request body: %s", err.msg);
+        return -1;
+    }
+    const char *token = getenv(token_env);
+    char *url = twilio__request_url(req, public_url);
+    int ok = twilio__signature_ok(token, url, f, net_req_header(req, "X-Twilio-Signature"));
+    if (!ok) {
+        LOG_WARN("event=%s_signature_rejected rid=%s remote=%s url=\"%s\" reason=\"%s\"", channel,
+                 net_req_id(req), net_req_remote(req), url,
+                 token == NULL || token[0] == '\0' ? "auth token variable is not set"
+                 : net_req_header(req, "X-Twilio-Signature") == NULL ? "no X-Twilio-Signature"
+                                                                     : "signature mismatch");
+        net_resp_error(req, 403, "invalid_signature",
+                       "X-Twilio-Signature does not match the request");
+        twilio__form_dispose(f);
+    }
+    free(url);
+    return ok ? 0 : -1;
+}
+
+void twilio__send_twiml(net_req_t *req, const core_buf_t *body)
+{
+    net_resp_send(req, 200, "text/xml; charset=utf-8", body->data, body->len);
+}

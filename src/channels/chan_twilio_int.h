@@ -1,0 +1,104 @@
+/* chan_twilio_int.h — what the SMS and voice adapters share (chan_twilio.c):
+ * the form decoding of Twilio's webhooks, the X-Twilio-Signature check,
+ * the public URL a request was signed for, XML escaping for TwiML, and the
+ * SMS text rules (chan_sms_text.c: GSM-7 detection, segment counting,
+ * splitting at sentence boundaries, opt-out keywords). Private to
+ * src/channels. Loop thread only (the helpers are pure and thread-safe).
+ * Protocol: docs/channels.md. */
+#ifndef CHORUS_CHAN_TWILIO_INT_H
+#define CHORUS_CHAN_TWILIO_INT_H
+
+#include <stddef.h>
+
+#include "chorus/channels.h"
+
+#define TWILIO_SIG_LEN 28 /* base64 of a 20-byte HMAC-SHA1 */
+#define TWILIO_ADAPTER_VERSION "1"
+
+/* ---- forms -------------------------------------------------------------- */
+
+typedef struct twilio_param_s {
+    char *name;  /* owned, decoded */
+    char *value; /* owned, decoded */
+} twilio_param_t;
+
+typedef struct twilio_form_s {
+    twilio_param_t *p; /* owned array */
+    size_t n;
+} twilio_form_t;
+
+/* Decodes an application/x-www-form-urlencoded body ('+' is a space, %XX a
+ * byte). A malformed escape or a NUL byte is CORE_ERR_INVALID with err
+ * naming the field. f is initialised by the call (empty on failure). */
+int twilio__form_parse(const char *body, size_t len, twilio_form_t *f, core_err_t *err);
+void twilio__form_dispose(twilio_form_t *f);
+/* The first value of name, NULL when absent. */
+const char *twilio__form_get(const twilio_form_t *f, const char *name);
+
+/* ---- signatures --------------------------------------------------------- */
+
+/* Twilio's X-Twilio-Signature: base64(HMAC-SHA1(token, url + each param's
+ * name and value, sorted by name then value)). out gets 28 chars + NUL. */
+void twilio__signature(const char *token, const char *url, const twilio_form_t *f,
+                       char out[TWILIO_SIG_LEN + 1]);
+/* 1 when header (may be NULL) is the signature of url + f, compared in
+ * constant time; 0 otherwise (and always when token is empty). */
+int twilio__signature_ok(const char *token, const char *url, const twilio_form_t *f,
+                         const char *header);
+/* The URL Twilio requested: public_url (scheme://host[:port][/prefix], no
+ * trailing slash; "" = "http://" + the Host header) + path + "?query" when
+ * there is one. Returned string is owned. */
+char *twilio__request_url(net_req_t *req, const char *public_url);
+
+/* ---- TwiML -------------------------------------------------------------- */
+
+/* Appends s (len bytes of UTF-8) escaped for XML text and attribute values:
+ * & < > " ' become entities; control characters other than tab, CR and LF
+ * (not allowed in XML 1.0) are dropped. */
+void twilio__xml_escape(core_buf_t *b, const char *s, size_t len);
+void twilio__xml_escape_str(core_buf_t *b, const char *s);
+
+/* Reads the form of a webhook and checks its signature with the token in
+ * the environment variable token_env. Returns 0 with f filled, or answers
+ * the request (400, 403, 415) and returns -1 with nothing else done. */
+int twilio__verify(net_req_t *req, const char *channel, const char *public_url,
+                   const char *token_env, twilio_form_t *f);
+/* Sends TwiML (body borrowed) as text/xml with status 200. */
+void twilio__send_twiml(net_req_t *req, const core_buf_t *body);
+
+/* ---- SMS text (chan_sms_text.c) ----------------------------------------- */
+
+#define SMS_GSM_SINGLE 160 /* septets in a one-part GSM-7 message */
+#define SMS_GSM_PART 153   /* per part of a concatenated one (UDH takes 7) */
+#define SMS_UCS_SINGLE 70  /* UTF-16 units in a one-part UCS-2 message */
+#define SMS_UCS_PART 67
+
+/* Septets text needs in GSM-7 (extension-table characters count two), or
+ * -1 when some character has no GSM-7 encoding (then UCS-2 is used). */
+long sms__gsm7_septets(const char *s, size_t len);
+/* UTF-16 code units of s (a character outside the BMP counts two). */
+size_t sms__ucs2_units(const char *s, size_t len);
+/* Segments the text costs on the wire (0 for ""). */
+size_t sms__segments(const char *s, size_t len);
+
+/* Splits text into parts that each fit one segment of a concatenated
+ * message (153 GSM-7 septets or 67 UCS-2 units), cutting after a sentence
+ * end where one fits, else at a space, else between characters; a text
+ * that fits a single message (160 / 70) stays whole. parts (owned strings,
+ * owned array) and n are filled. */
+void sms__split(const char *s, size_t len, char ***parts, size_t *n);
+void sms__parts_free(char **parts, size_t n);
+
+typedef enum {
+    SMS_KW_NONE = 0,
+    SMS_KW_STOP = 1,  /* STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPTOUT */
+    SMS_KW_START = 2, /* START, UNSTOP, OPTIN */
+    SMS_KW_YES = 3,   /* YES: opts back in only when opted out */
+    SMS_KW_HELP = 4,  /* HELP, INFO */
+} sms_keyword_t;
+
+/* The carrier keyword a whole message is (case and surrounding spaces and
+ * punctuation ignored), SMS_KW_NONE when it is ordinary text. */
+sms_keyword_t sms__keyword(const char *s, size_t len);
+
+#endif

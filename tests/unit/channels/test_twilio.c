@@ -1,0 +1,243 @@
+/* The Twilio helpers and the SMS text rules: X-Twilio-Signature (Twilio's
+ * documented example and our own vectors, also checked against the official
+ * npm helper in tests/integration/test_twilio_signature.mjs), form decoding,
+ * XML escaping, GSM-7 detection with the extension table, segment counts,
+ * splitting at sentence ends and the carrier keywords. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "channels/chan_twilio_int.h"
+
+static twilio_form_t form(const char *body)
+{
+    twilio_form_t f;
+    core_err_t err = {0};
+    assert_int_equal(twilio__form_parse(body, strlen(body), &f, &err), 0);
+    return f;
+}
+
+static void test_signature_documented_example(void **state)
+{
+    (void)state;
+    /* Twilio's own example: token 12345, a voice callback with a query */
+    twilio_form_t f = form("To=%2B18005551212&From=%2B12349013030&Digits=1234&Caller=%2B12349013030"
+                           "&CallSid=CA1234567890ABCDE");
+    char sig[TWILIO_SIG_LEN + 1];
+    twilio__signature("12345", "https://mycompany.com/myapp.php?foo=1&bar=2", &f, sig);
+    assert_string_equal(sig, "0/KCTR6DLpKmkAf8muzZqo1nDgQ=");
+    assert_true(twilio__signature_ok("12345", "https://mycompany.com/myapp.php?foo=1&bar=2", &f,
+                                     "0/KCTR6DLpKmkAf8muzZqo1nDgQ="));
+    /* another URL, token, header or value: rejected */
+    assert_false(twilio__signature_ok("12345", "https://mycompany.com/myapp.php?foo=1&bar=3", &f,
+                                      "0/KCTR6DLpKmkAf8muzZqo1nDgQ="));
+    assert_false(twilio__signature_ok("12346", "https://mycompany.com/myapp.php?foo=1&bar=2", &f,
+                                      "0/KCTR6DLpKmkAf8muzZqo1nDgQ="));
+    assert_false(twilio__signature_ok("", "https://mycompany.com/myapp.php?foo=1&bar=2", &f,
+                                      "0/KCTR6DLpKmkAf8muzZqo1nDgQ="));
+    assert_false(
+        twilio__signature_ok("12345", "https://mycompany.com/myapp.php?foo=1&bar=2", &f, NULL));
+    assert_false(twilio__signature_ok("12345", "https://mycompany.com/myapp.php?foo=1&bar=2", &f,
+                                      "0/KCTR6DLpKmkAf8muzZqo1nDgQ"));
+    twilio__form_dispose(&f);
+}
+
+static void test_signature_own_vectors(void **state)
+{
+    (void)state;
+    /* UTF-8 and XML-special characters in a value; params sorted by name */
+    twilio_form_t f = form("Body=H%C3%A9llo+%26+%3Cbye%3E&From=%2B15551230001&MessageSid=SM1"
+                           "&To=%2B15559870000&NumMedia=0");
+    assert_string_equal(twilio__form_get(&f, "Body"), "H\xc3\xa9llo & <bye>");
+    char sig[TWILIO_SIG_LEN + 1];
+    twilio__signature("secret", "https://bot.example.com/v1/sms/twilio", &f, sig);
+    assert_string_equal(sig, "jo5gB3Pa5z1dtULdQq4IAmr7Iok=");
+    twilio__form_dispose(&f);
+    /* no params at all: the URL alone */
+    twilio_form_t e = form("");
+    twilio__signature("secret", "https://bot.example.com/v1/voice/twilio", &e, sig);
+    assert_int_equal(strlen(sig), TWILIO_SIG_LEN);
+    twilio__form_dispose(&e);
+}
+
+static void test_form_errors(void **state)
+{
+    (void)state;
+    twilio_form_t f;
+    core_err_t err = {0};
+    assert_int_equal(twilio__form_parse("Body=%zz", 8, &f, &err), CORE_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "percent-escape"));
+    assert_int_equal(twilio__form_parse("Body=%4", 7, &f, &err), CORE_ERR_INVALID);
+    assert_int_equal(twilio__form_parse("Body=a%00b", 10, &f, &err), CORE_ERR_INVALID);
+    assert_int_equal(twilio__form_parse("=x", 2, &f, &err), CORE_ERR_INVALID);
+    twilio_form_t g = form("A=1&&B&C=%41%2b");
+    assert_int_equal(g.n, 3);
+    assert_string_equal(twilio__form_get(&g, "B"), "");
+    assert_string_equal(twilio__form_get(&g, "C"), "A+");
+    assert_null(twilio__form_get(&g, "D"));
+    twilio__form_dispose(&g);
+}
+
+static void test_xml_escape(void **state)
+{
+    (void)state;
+    core_buf_t b;
+    core_buf_init(&b, (size_t)-1);
+    const char in[] = "a<b>&\"c'\x01\td";
+    twilio__xml_escape(&b, in, sizeof(in) - 1);
+    core_buf_append(&b, "", 1);
+    assert_string_equal(b.data, "a&lt;b&gt;&amp;&quot;c&apos;\td");
+    core_buf_dispose(&b);
+}
+
+static void test_gsm7(void **state)
+{
+    (void)state;
+    assert_int_equal(sms__gsm7_septets("Hello @ $5_", 11), 11);
+    assert_int_equal(sms__gsm7_septets("\xe2\x82\xac", 3), 2); /* euro: extension table */
+    assert_int_equal(sms__gsm7_septets("[x]{}", 5), 9);
+    assert_int_equal(sms__gsm7_septets("caf\xc3\xa9 \xc3\x87", 8), 6); /* é, Ç are basic */
+    assert_int_equal(sms__gsm7_septets("\xc3\xa7", 2), -1);            /* ç is not */
+    assert_int_equal(sms__gsm7_septets("`", 1), -1);
+    assert_int_equal(sms__gsm7_septets("\xf0\x9f\x99\x82", 4), -1); /* emoji */
+    assert_int_equal(sms__ucs2_units("\xf0\x9f\x99\x82"
+                                     "a",
+                                     5),
+                     3);
+    assert_int_equal(sms__gsm7_septets("\xce\xa9\xce\x94", 4), 2); /* Ω Δ are basic */
+}
+
+static char *repeat(const char *unit, size_t n)
+{
+    size_t u = strlen(unit);
+    char *s = malloc(u * n + 1);
+    for (size_t i = 0; i < n; i++)
+        memcpy(s + i * u, unit, u);
+    s[u * n] = '\0';
+    return s;
+}
+
+static void test_segments(void **state)
+{
+    (void)state;
+    char *a160 = repeat("a", 160), *a161 = repeat("a", 161);
+    char *e80 = repeat("\xe2\x82\xac", 80), *e81 = repeat("\xe2\x82\xac", 81);
+    char *z70 = repeat("\xd0\x96", 70), *z71 = repeat("\xd0\x96", 71);
+    assert_int_equal(sms__segments(a160, strlen(a160)), 1);
+    assert_int_equal(sms__segments(a161, strlen(a161)), 2);
+    assert_int_equal(sms__segments(e80, strlen(e80)), 1); /* 160 septets */
+    assert_int_equal(sms__segments(e81, strlen(e81)), 2);
+    assert_int_equal(sms__segments(z70, strlen(z70)), 1);
+    assert_int_equal(sms__segments(z71, strlen(z71)), 2);
+    assert_int_equal(sms__segments("", 0), 0);
+    free(a160);
+    free(a161);
+    free(e80);
+    free(e81);
+    free(z70);
+    free(z71);
+}
+
+static void check_parts(const char *text, size_t limit, size_t want_min_parts)
+{
+    char **parts;
+    size_t n;
+    sms__split(text, strlen(text), &parts, &n);
+    assert_true(n >= want_min_parts);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        long g = sms__gsm7_septets(parts[i], strlen(parts[i]));
+        size_t units = g >= 0 ? (size_t)g : sms__ucs2_units(parts[i], strlen(parts[i]));
+        assert_true(units <= limit);
+        assert_true(units > 0);
+        total += strlen(parts[i]);
+    }
+    /* nothing lost but the spaces at the cuts */
+    assert_true(total + n - 1 >= strlen(text) - n);
+    sms__parts_free(parts, n);
+}
+
+static void test_split_at_sentences(void **state)
+{
+    (void)state;
+    const char *text = "Your flight CH 101 from London Heathrow to New York JFK is confirmed. "
+                       "It leaves on Saturday 12 December 2026 at 09:40 from terminal 5. "
+                       "Check-in closes sixty minutes before departure. "
+                       "Bring the card you paid with! Any questions? Reply HELP.";
+    char **parts;
+    size_t n;
+    sms__split(text, strlen(text), &parts, &n);
+    assert_true(n >= 2);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(sms__gsm7_septets(parts[i], strlen(parts[i])) <= SMS_GSM_PART);
+        char last = parts[i][strlen(parts[i]) - 1];
+        assert_true(last == '.' || last == '!' || last == '?'); /* cut after a sentence */
+    }
+    assert_string_equal(parts[0], "Your flight CH 101 from London Heathrow to New York JFK is "
+                                  "confirmed. It leaves on Saturday 12 December 2026 at 09:40 from "
+                                  "terminal 5.");
+    sms__parts_free(parts, n);
+    /* a short one stays whole */
+    sms__split("Hi.", 3, &parts, &n);
+    assert_int_equal(n, 1);
+    assert_string_equal(parts[0], "Hi.");
+    sms__parts_free(parts, n);
+}
+
+static void test_split_limits(void **state)
+{
+    (void)state;
+    char *words = repeat("abcdefghi ", 60); /* no sentence end: cut at spaces */
+    check_parts(words, SMS_GSM_PART, 4);
+    char *euros = repeat("\xe2\x82\xac", 200); /* two septets each, no spaces */
+    check_parts(euros, SMS_GSM_PART, 3);
+    char *cyr = repeat("\xd0\x96\xd0\xb8\xd0\xbc. ", 60); /* UCS-2 */
+    check_parts(cyr, SMS_UCS_PART, 5);
+    char *emoji = repeat("\xf0\x9f\x99\x82", 100); /* surrogate pairs: 2 units */
+    check_parts(emoji, SMS_UCS_PART, 3);
+    free(words);
+    free(euros);
+    free(cyr);
+    free(emoji);
+}
+
+static void test_keywords(void **state)
+{
+    (void)state;
+    assert_int_equal(sms__keyword("STOP", 4), SMS_KW_STOP);
+    assert_int_equal(sms__keyword("  stop. ", 8), SMS_KW_STOP);
+    assert_int_equal(sms__keyword("Unsubscribe", 11), SMS_KW_STOP);
+    assert_int_equal(sms__keyword("cancel", 6), SMS_KW_STOP);
+    assert_int_equal(sms__keyword("END", 3), SMS_KW_STOP);
+    assert_int_equal(sms__keyword("quit", 4), SMS_KW_STOP);
+    assert_int_equal(sms__keyword("STOPALL", 7), SMS_KW_STOP);
+    assert_int_equal(sms__keyword("start", 5), SMS_KW_START);
+    assert_int_equal(sms__keyword("UNSTOP", 6), SMS_KW_START);
+    assert_int_equal(sms__keyword("yes", 3), SMS_KW_YES);
+    assert_int_equal(sms__keyword("Help", 4), SMS_KW_HELP);
+    assert_int_equal(sms__keyword("info", 4), SMS_KW_HELP);
+    assert_int_equal(sms__keyword("please stop", 11), SMS_KW_NONE);
+    assert_int_equal(sms__keyword("stopped", 7), SMS_KW_NONE);
+    assert_int_equal(sms__keyword("", 0), SMS_KW_NONE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_signature_documented_example),
+        cmocka_unit_test(test_signature_own_vectors),
+        cmocka_unit_test(test_form_errors),
+        cmocka_unit_test(test_xml_escape),
+        cmocka_unit_test(test_gsm7),
+        cmocka_unit_test(test_segments),
+        cmocka_unit_test(test_split_at_sentences),
+        cmocka_unit_test(test_split_limits),
+        cmocka_unit_test(test_keywords),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
