@@ -46,12 +46,12 @@ function before(word, k,    i, seen) {
     for (i = 2; i <= NF; i++) if ($i == word && ++seen == k) return $(i-1) + 0
     return 0
 }
-/^simple/ && !s { s = before("turns/s", 1) }
-/^slot \+ action/ && !a { a = before("turns/s", 1) }
+/^simple/ && !s { s = before("per", 1) }
+/^slot \+ action/ && !a { a = before("per", 1) }
 /^idle conversation/ && !m { m = before("bytes", 2) }
-/^peer botbuilder/ { p = before("turns/s", 1) }
+/^peer botbuilder/ { p = before("per", 1) }
 /^peer idle/ { pm = before("bytes", 1) }
 END {
-    if (p > 0) printf "ratio (guardrails on): simple turns %.0fx, slot+action turns %.0fx the peer\n", s / p, a / p
+    if (p > 0) printf "ratio per CPU-second (guardrails on): simple turns %.0fx, slot+action turns %.0fx the peer\n", s / p, a / p
     if (m > 0 && pm > 0) printf "memory per idle conversation: chorus %d B, peer %d B (%.1fx less)\n", m, pm, pm / m
 }' "$out"
