@@ -1,0 +1,253 @@
+"""The SMS channel (POST /v1/sms/twilio) against the real chorusd running the
+example flows with the airline backend stub. Requests are built as Twilio
+sends them (x-www-form-urlencoded, Twilio's field names) and signed with
+Twilio's algorithm; replies are parsed as XML. Covers the signature (bad,
+missing, wrong URL, token unset, public URL behind a proxy), numbered
+choices answered by number, segmentation, STOP/START/HELP and synonyms,
+duplicate MessageSid, XML escaping and bad forms."""
+
+import base64
+import hashlib
+import hmac
+import os
+import sys
+import urllib.parse
+import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Daemon, run_tests  # noqa: E402
+from test_chat_rest import FLOWS, Backend  # noqa: E402
+
+TOKEN = "test-auth-token-5b1e"
+FORM = "application/x-www-form-urlencoded"
+
+
+def twilio_signature(token, url, params):
+    """Twilio's X-Twilio-Signature: HMAC-SHA1 over the URL and every POST
+    parameter's name and value, sorted by name, base64."""
+    data = url + "".join(k + v for k, v in sorted(params))
+    return base64.b64encode(hmac.new(token.encode(), data.encode("utf-8"), hashlib.sha1).digest()).decode()
+
+
+class Twilio:
+    """Plays Twilio's side of a webhook against a daemon."""
+
+    def __init__(self, d, path, token=TOKEN, public=None):
+        self.d, self.path, self.token = d, path, token
+        self.public = public  # the base URL Twilio believes it calls
+        self.n = 0
+
+    def url(self):
+        base = self.public or "http://127.0.0.1:%d" % self.d.port
+        return base + self.path
+
+    def post(self, params, signature=None, content_type=FORM, url=None):
+        body = urllib.parse.urlencode(params).encode()
+        sig = signature if signature is not None else twilio_signature(self.token, url or self.url(), params)
+        headers = {"Content-Type": content_type, "I-Twilio-Idempotency-Token": "x"}
+        if sig != "":
+            headers["X-Twilio-Signature"] = sig
+        return self.d.request("POST", self.path, body, headers)
+
+    def twiml(self, params, **kw):
+        status, headers, body = self.post(params, **kw)
+        assert status == 200, (status, body)
+        ctype = {k.lower(): v for k, v in headers.items()}.get("content-type", "")
+        assert ctype.startswith("text/xml"), ctype
+        root = ET.fromstring(body)
+        assert root.tag == "Response", body
+        return root
+
+
+def sms_params(body, sid, frm="+15551230001", to="+15559870000"):
+    # the fields and order Twilio's Messaging webhook uses
+    return [("ToCountry", "US"), ("ToState", "CA"), ("SmsMessageSid", sid), ("NumMedia", "0"),
+            ("ToCity", ""), ("FromZip", "94105"), ("SmsSid", sid), ("FromState", "CA"),
+            ("SmsStatus", "received"), ("FromCity", "SAN FRANCISCO"), ("Body", body),
+            ("FromCountry", "US"), ("To", to), ("ToZip", ""), ("NumSegments", "1"),
+            ("MessageSid", sid), ("AccountSid", "AC" + "0" * 32), ("From", frm),
+            ("ApiVersion", "2010-04-01")]
+
+
+class Phone:
+    """One phone number texting the bot."""
+
+    def __init__(self, tw, frm="+15551230001", to="+15559870000"):
+        self.tw, self.frm, self.to = tw, frm, to
+
+    def send(self, body, sid=None, **kw):
+        self.tw.n += 1
+        sid = sid or "SM%032x" % (self.tw.n + (hash(self.frm) & 0xFFFFFF) * 1000)
+        return self.tw.twiml(sms_params(body, sid, self.frm, self.to), **kw)
+
+    def texts(self, body, **kw):
+        return [m.text or "" for m in self.send(body, **kw).findall("Message")]
+
+
+def daemon(backend, sms=None, env=None):
+    e = {"CHORUS_BACKEND_URL": backend.url, "TWILIO_AUTH_TOKEN": TOKEN}
+    e.update(env or {})
+    cfg = {"sms": sms} if sms else None
+    return Daemon(config=cfg, args=["--flows", FLOWS], env=e)
+
+
+def with_daemon(fn, sms=None, env=None):
+    be = Backend()
+    try:
+        with daemon(be, sms, env) as d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            fn(d)
+    finally:
+        be.close()
+
+
+def septets(s):
+    ext = set("^{}\\[~]|\u20ac\f")
+    return sum(2 if c in ext else 1 for c in s)
+
+
+def test_conversation_numbered_choices_and_segments():
+    def run(d):
+        p = Phone(Twilio(d, "/v1/sms/twilio"))
+        parts = p.texts("hi")
+        whole = "\n".join(parts)
+        assert "1. Booking status" in whole and "5. Talk to an agent" in whole, parts
+        # the welcome with its menu is over 160 characters: concatenated parts
+        assert len(parts) == 2, parts
+        for part in parts:
+            assert septets(part) <= 153, (len(part), part)
+        # cut at a line, never inside an option
+        assert parts[1].startswith("4. Refund status"), parts
+        # "1" picks "Booking status"; the apostrophe came escaped and parses back
+        assert p.texts("1") == ["Sure. What's your booking reference? It has six letters and digits, like ABC123."]
+        # the SMS variant of the answer
+        assert p.texts("ABC123") == ["ABC123: CH 101 LHR-JFK 12 Dec 09:40, confirmed."]
+        # a number with no list pending is text for the flow, not an option
+        assert p.texts("7") != []
+    with_daemon(run)
+
+
+def test_bad_signatures_change_nothing():
+    def run(d):
+        tw = Twilio(d, "/v1/sms/twilio")
+        p = Phone(tw)
+        params = sms_params("STOP", "SMbad1")
+        # wrong signature, no signature, signed for another URL, another token
+        for kw in ({"signature": "AAAAAAAAAAAAAAAAAAAAAAAAAAA="}, {"signature": ""},
+                   {"url": "http://127.0.0.1:1/v1/sms/twilio"}):
+            status, _, body = tw.post(params, **kw)
+            assert status == 403, (status, body)
+            assert b"invalid_signature" in body
+        other = Twilio(d, "/v1/sms/twilio", token="another-token")
+        status, _, _ = other.post(params)
+        assert status == 403
+        # a tampered body under a signature made for the original
+        good = twilio_signature(TOKEN, tw.url(), params)
+        tampered = [(k, "HELP" if k == "Body" else v) for k, v in params]
+        status, _, _ = tw.post(tampered, signature=good)
+        assert status == 403
+        # nothing was stored: the number is not opted out and SMbad1 is unseen
+        root = tw.twiml(params)
+        assert "unsubscribed" in root.find("Message").text
+        assert d.log_lines(event="sms_signature_rejected"), d.stderr_text()
+        assert p.texts("hello") == []  # now opted out for real
+    with_daemon(run)
+
+
+def test_token_unset_rejects_everything():
+    def run(d):
+        tw = Twilio(d, "/v1/sms/twilio", token="")
+        status, _, body = tw.post(sms_params("hi", "SM1"), signature="x" * 28)
+        assert status == 403, body
+    with_daemon(run, env={"TWILIO_AUTH_TOKEN": ""})
+
+
+def test_public_url_behind_a_proxy():
+    public = "https://bot.example.com/chorus"
+
+    def run(d):
+        # Twilio signs the URL it called; chorusd only sees the proxied path
+        tw = Twilio(d, "/v1/sms/twilio", public=public)
+        assert tw.twiml(sms_params("hi", "SMp1")).find("Message") is not None
+        local = Twilio(d, "/v1/sms/twilio")
+        status, _, _ = local.post(sms_params("hi", "SMp2"))
+        assert status == 403
+    with_daemon(run, sms={"public_url": public + "/"})
+
+
+def test_query_string_is_signed():
+    def run(d):
+        tw = Twilio(d, "/v1/sms/twilio?tenant=a")
+        assert tw.twiml(sms_params("hi", "SMq1")).find("Message") is not None
+        status, _, _ = tw.post(sms_params("hi", "SMq2"), url="http://127.0.0.1:%d/v1/sms/twilio" % d.port)
+        assert status == 403
+    with_daemon(run)
+
+
+def test_stop_start_help_and_synonyms():
+    def run(d):
+        tw = Twilio(d, "/v1/sms/twilio")
+        a = Phone(tw, frm="+15550000001")
+        texts = a.texts("STOP")
+        assert len(texts) == 1 and "unsubscribed" in texts[0] and "START" in texts[0]
+        # opted out: no reply to anything, and no turn
+        assert a.texts("check my booking") == []
+        assert a.texts("stop") == []  # a second STOP gets no second confirmation
+        # HELP is always answered
+        assert "STOP" in a.texts("help")[0]
+        assert "resubscribed" in a.texts("start")[0]
+        assert a.texts("hi") != []
+        for word in ("Unsubscribe", "cancel", "END", "quit", "stopall", "STOP."):
+            b = Phone(tw, frm="+1555%07d" % (hash(word) % 10 ** 7))
+            assert "unsubscribed" in b.texts(word)[0], word
+            assert b.texts("hello") == [], word
+            # YES opts back in only from an opted-out number
+            assert "resubscribed" in b.texts("yes" if word == "cancel" else "UNSTOP")[0]
+        # the opt-out is per (From, To): the same phone to another number is fine
+        c = Phone(tw, frm="+15550000001", to="+15559870001")
+        assert c.texts("hi") != []
+        assert "STOP" in Phone(tw, frm="+15550000009").texts("info")[0]
+    with_daemon(run)
+
+
+def test_duplicate_message_sid_is_one_turn():
+    def run(d):
+        p = Phone(Twilio(d, "/v1/sms/twilio"), frm="+15550000002")
+        first = p.texts("check my booking", sid="SMdup0000000000000000000000000001")
+        assert "booking reference" in first[0]
+        # Twilio retries with the same MessageSid: empty answer, no second turn
+        again = p.send("check my booking", sid="SMdup0000000000000000000000000001")
+        assert again.findall("Message") == []
+        assert d.log_lines(event="sms_duplicate")
+        # the flow is still waiting for the reference (one turn was taken)
+        assert p.texts("ABC123") == ["ABC123: CH 101 LHR-JFK 12 Dec 09:40, confirmed."]
+    with_daemon(run)
+
+
+def test_bad_requests():
+    def run(d):
+        tw = Twilio(d, "/v1/sms/twilio")
+        status, _, body = tw.post(sms_params("hi", "SM1"), content_type="application/json")
+        assert status == 415, body
+        no_from = [(k, v) for k, v in sms_params("hi", "SM2") if k != "From"]
+        status, _, body = tw.post(no_from)
+        assert status == 400 and b"From" in body, body
+        status, _, body = d.request("POST", "/v1/sms/twilio", b"Body=%zz&From=1",
+                                    {"Content-Type": FORM, "X-Twilio-Signature": "x"})
+        assert status == 400 and b"invalid_form" in body, body
+        status, _, _ = d.request("GET", "/v1/sms/twilio")
+        assert status == 405
+    with_daemon(run)
+
+
+def test_unicode_reply_and_message_escaping():
+    def run(d):
+        p = Phone(Twilio(d, "/v1/sms/twilio"), frm="+15550000003")
+        # a user text full of XML specials round-trips through the flow safely
+        root = p.send("<b>&amp; \"hi\" 'there'</b> \u2603")
+        assert root.findall("Message"), ET.tostring(root)
+    with_daemon(run)
+
+
+if __name__ == "__main__":
+    run_tests(globals())

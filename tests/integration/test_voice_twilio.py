@@ -1,0 +1,197 @@
+"""The voice channel (POST /v1/voice/twilio) against the real chorusd running
+the example flows with the airline backend stub. Calls are played as Twilio
+places them: the incoming-call webhook, then the <Gather> action callbacks
+with SpeechResult/Confidence or Digits (or neither: silence), all signed
+with Twilio's algorithm; every reply is parsed as XML and its verbs checked.
+Covers the DTMF menu, explicit confirmation of a slot the flow marks for
+voice, re-prompts on silence then hang-up, handoff as <Dial> with the
+summary, hang-up at the end, call status callbacks and bad signatures."""
+
+import json
+import os
+import sys
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Daemon, run_tests  # noqa: E402
+from test_sms_twilio import FLOWS, TOKEN, Backend, Twilio  # noqa: E402
+
+ACCOUNT = "AC" + "0" * 32
+
+
+class Call:
+    """One phone call as Twilio drives it."""
+
+    def __init__(self, tw, sid, frm="+15551230001"):
+        self.tw, self.sid, self.frm = tw, sid, frm
+
+    def params(self, extra=()):
+        return [("Called", "+15559870000"), ("ToState", "CA"), ("CallerCountry", "US"),
+                ("Direction", "inbound"), ("CallerState", "CA"), ("ToZip", ""),
+                ("CallSid", self.sid), ("To", "+15559870000"), ("CallerZip", "94105"),
+                ("ToCountry", "US"), ("ApiVersion", "2010-04-01"), ("CalledZip", ""),
+                ("CallStatus", "in-progress"), ("From", self.frm), ("AccountSid", ACCOUNT),
+                ("Caller", self.frm)] + list(extra)
+
+    def answer(self):
+        return self.tw.twiml(self.params())
+
+    def say(self, text, confidence="0.91"):
+        return self.tw.twiml(self.params([("SpeechResult", text), ("Confidence", confidence),
+                                          ("Language", "en-US")]))
+
+    def press(self, digits):
+        return self.tw.twiml(self.params([("Digits", digits), ("FinishedOnKey", "")]))
+
+    def silence(self):
+        return self.tw.twiml(self.params())
+
+
+def says(node):
+    return [s.text or "" for s in node.iter("Say")]
+
+
+def gather(root):
+    g = root.find("Gather")
+    assert g is not None, root
+    assert g.get("input") == "speech dtmf"
+    assert g.get("speechTimeout") == "auto"
+    assert g.get("action", "").endswith("/v1/voice/twilio"), g.attrib
+    assert g.get("method") == "POST"
+    for s in g.findall("Say"):
+        assert s.get("voice") == "Polly.Amy" and s.get("language") == "en-GB", s.attrib
+    return g
+
+
+VOICE_CFG = {"say_voice": "Polly.Amy", "language": "en-GB",
+             "handoff_numbers": "bookings=+15550100100,baggage=client:bag-desk,*=sip:care@pbx.example",
+             "max_silences": 2}
+
+
+def run(fn):
+    be = Backend()
+    try:
+        with Daemon(config={"voice": VOICE_CFG}, args=["--flows", FLOWS],
+                    env={"CHORUS_BACKEND_URL": be.url, "TWILIO_AUTH_TOKEN": TOKEN}) as d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            fn(d, Twilio(d, "/v1/voice/twilio"))
+    finally:
+        be.close()
+
+
+def test_menu_confirmation_and_result():
+    def t(d, tw):
+        c = Call(tw, "CA" + "1" * 32)
+        g = gather(c.answer())
+        text = " ".join(says(g))
+        assert "Chorus Air assistant" in text
+        assert "Press 1 for Booking status." in text and "Press 5 for Talk to an agent." in text
+        # key 1: the menu's first option
+        g = gather(c.press("1"))
+        assert says(g) == ["Sure. Please say or key in your six character booking reference."]
+        # speech: the reference is confirmed explicitly before it is used
+        g = gather(c.say("it is A B C 1 2 3 I mean ABC123", confidence="0.62"))
+        assert says(g)[:2] == ["I heard ABC123.", "Is that right?"], says(g)
+        assert any("Press 1 for" in s for s in says(g)), says(g)
+        assert d.log_lines(event="voice_speech", confidence="0.62")
+        # 1 = yes
+        g = gather(c.press("1"))
+        assert "Your flight CH 101 from LHR to JFK" in says(g)[0], says(g)
+    run(t)
+
+
+def test_confirmation_no_asks_again():
+    def t(d, tw):
+        c = Call(tw, "CA" + "2" * 32)
+        c.answer()
+        g = gather(c.say("check booking ABC123"))
+        assert says(g)[:2] == ["I heard ABC123.", "Is that right?"]
+        g = gather(c.press("2"))
+        assert says(g) == ["Sure. Please say or key in your six character booking reference."]
+    run(t)
+
+
+def test_silence_reprompts_then_hangs_up():
+    def t(d, tw):
+        c = Call(tw, "CA" + "3" * 32)
+        first = says(gather(c.answer()))
+        # no SpeechResult, no Digits: the same prompt again, no turn
+        assert says(gather(c.silence())) == first
+        assert says(gather(c.silence())) == first
+        root = c.silence()  # past voice.max_silences
+        assert root.find("Gather") is None and root.find("Hangup") is not None
+        # speech resets the count
+        c2 = Call(tw, "CA" + "4" * 32)
+        c2.answer()
+        c2.silence()
+        gather(c2.say("check my booking"))
+        assert says(gather(c2.silence())) == ["Sure. Please say or key in your six character booking reference."]
+        gather(c2.silence())
+    run(t)
+
+
+def test_handoff_dials_the_queue_with_the_summary():
+    def t(d, tw):
+        c = Call(tw, "CA" + "5" * 32)
+        c.answer()
+        g = gather(c.press("5"))  # talk to an agent
+        assert "Press 1 for Booking." in " ".join(says(g)), says(g)
+        root = c.press("1")  # bookings
+        assert root.find("Gather") is None
+        assert "bookings team" in " ".join(says(root))
+        num = root.find("Dial/Number")
+        assert num is not None and num.text == "+15550100100", root
+        # baggage: a Client with the summary as a Parameter
+        c2 = Call(tw, "CA" + "6" * 32)
+        c2.answer()
+        c2.say("I want to talk to a human")
+        root = c2.say("baggage")
+        p = root.find("Dial/Client/Parameter")
+        assert root.find("Dial/Client/Identity").text == "bag-desk"
+        assert p.get("name") == "summary"
+        summary = json.loads(p.get("value"))
+        assert summary["reason"] and "slots" in summary, summary
+        # any other queue: the SIP URI with the summary as a header
+        c3 = Call(tw, "CA" + "7" * 32)
+        c3.answer()
+        c3.say("I want to talk to a human")
+        root = c3.say("something else entirely")
+        sip = root.find("Dial/Sip")
+        assert sip is not None and sip.text.startswith("sip:care@pbx.example?X-Chorus-Summary="), root
+        q = urllib.parse.parse_qs(urllib.parse.urlsplit(sip.text).query)
+        assert "slots" in json.loads(q["X-Chorus-Summary"][0])
+    run(t)
+
+
+def test_goodbye_hangs_up_and_status_callback():
+    def t(d, tw):
+        c = Call(tw, "CA" + "8" * 32)
+        c.answer()
+        root = c.say("goodbye")
+        assert root.find("Gather") is None and root.find("Hangup") is not None
+        assert "Goodbye" in " ".join(says(root))
+        # Twilio's status callback at the end of the call: empty TwiML
+        root = tw.twiml(c.params()[:-4] + [("CallStatus", "completed"), ("CallDuration", "31"),
+                                           ("From", c.frm), ("Caller", c.frm)])
+        assert list(root) == []
+        # the same CallSid calling back is a new call (the welcome again)
+        assert "Chorus Air assistant" in " ".join(says(gather(c.answer())))
+    run(t)
+
+
+def test_bad_signature():
+    def t(d, tw):
+        c = Call(tw, "CA" + "9" * 32)
+        status, _, body = tw.post(c.params(), signature="bm90IGEgc2lnbmF0dXJlIGF0IGFsbA==")
+        assert status == 403, body
+        status, _, _ = tw.post(c.params(), signature="")
+        assert status == 403
+        # nothing stored: the first good request is still the incoming call
+        assert "Chorus Air assistant" in " ".join(says(gather(c.answer())))
+        status, _, body = tw.post([("From", "+1555")])
+        assert status == 400 and b"CallSid" in body
+    run(t)
+
+
+if __name__ == "__main__":
+    run_tests(globals())
