@@ -93,7 +93,7 @@ def test_menu_confirmation_and_result():
         g = gather(c.say("it is A B C 1 2 3 I mean ABC123", confidence="0.62"))
         assert says(g)[:2] == ["I heard ABC123.", "Is that right?"], says(g)
         assert any("Press 1 for" in s for s in says(g)), says(g)
-        assert d.log_lines(event="voice_speech", confidence="0.62")
+        d.wait_log(event="voice_speech", confidence="0.62")
         # 1 = yes
         g = gather(c.press("1"))
         assert "Your flight CH 101 from LHR to JFK" in says(g)[0], says(g)
