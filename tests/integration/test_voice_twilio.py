@@ -51,7 +51,7 @@ def says(node):
     return [s.text or "" for s in node.iter("Say")]
 
 
-def gather(root):
+def gather(root, voice="Polly.Amy", language="en-GB"):
     g = root.find("Gather")
     assert g is not None, root
     assert g.get("input") == "speech dtmf"
@@ -59,7 +59,7 @@ def gather(root):
     assert g.get("action", "").endswith("/v1/voice/twilio"), g.attrib
     assert g.get("method") == "POST"
     for s in g.findall("Say"):
-        assert s.get("voice") == "Polly.Amy" and s.get("language") == "en-GB", s.attrib
+        assert s.get("voice") == voice and s.get("language") == language, s.attrib
     return g
 
 
