@@ -53,7 +53,8 @@ void net__check_drained(net_server_t *s)
 static void on_drain_timeout(uv_timer_t *t)
 {
     net_server_t *s = t->data;
-    LOG_WARN("event=drain_timeout open_connections=%zu action=closing", s->nconns);
+    if (s->nconns > 0)
+        LOG_WARN("event=drain_timeout open_connections=%zu action=closing", s->nconns);
     for (net_conn_t *c = s->conns; c; c = c->next)
         net__conn_close(c);
 }
