@@ -277,6 +277,41 @@ static size_t month_day(const ent__scan_t *sc, size_t p, ent_t *out)
     return finish(sc, year, m, d, e, out);
 }
 
+/* "on the 5th", "by the twenty-first": a day of this month, or of the next
+ * month that has it when it has passed. Only after a word that makes it a
+ * date, so "the second one" stays an ordinal. */
+static size_t day_only(const ent__scan_t *sc, size_t p, ent_t *out)
+{
+    static const char *const before[] = {"on",    "by",   "until", "till", "before",
+                                         "after", "from", "for",   NULL};
+    size_t e = ent__word(sc, p, "the"), q;
+    int d;
+    if (e == 0 || (q = ent__skip_ws(sc, e)) == e || (e = day_at(sc, q, &d)) == 0 ||
+        !ent__is_alpha((unsigned char)sc->s[e - 1]))
+        return 0; /* "the 5" is not a day; "the 5th" is */
+    char prev[16];
+    ent__prev_word(sc, p, prev, sizeof(prev));
+    int known = 0;
+    for (int i = 0; before[i] && !known; i++)
+        known = strcmp(prev, before[i]) == 0;
+    long ref;
+    if (!known || !ent__ref_days(sc, &ref))
+        return 0;
+    long y = sc->ctx->year;
+    int m = sc->ctx->month;
+    if (d < sc->ctx->day && ++m > 12) {
+        m = 1;
+        y++;
+    }
+    for (int i = 0; i < 12 && d > days_in_month(y, m); i++) {
+        if (++m > 12) {
+            m = 1;
+            y++;
+        }
+    }
+    return emit(y, m, d, e, out);
+}
+
 static int month_first(const ent__scan_t *sc)
 {
     const char *c = sc->ctx ? sc->ctx->default_country : NULL;
@@ -379,7 +414,13 @@ size_t ent__rec_date(const ent__scan_t *sc, size_t p, ent_t *out)
     if (!ent__ref_days(sc, &ref))
         return best;
     ent_t tmp = *out;
-    size_t end = ent__date_relative(sc, p, ref, &tmp);
+    size_t end = day_only(sc, p, &tmp);
+    if (end > best) {
+        best = end;
+        *out = tmp;
+    }
+    tmp = *out;
+    end = ent__date_relative(sc, p, ref, &tmp);
     if (end > best) {
         best = end;
         *out = tmp;

@@ -9,6 +9,7 @@
 #include "test_entities.h"
 
 #define DATE(text, want) assert_string_equal(find_in(ENT_DATE, (text), &ctx), (want))
+#define ORD(text, want) assert_string_equal(find_in(ENT_ORDINAL, (text), &ctx), (want))
 #define TIME(text, want) assert_string_equal(find_in(ENT_TIME, (text), &ctx), (want))
 
 static void test_dates_numeric(void **state)
@@ -78,6 +79,21 @@ static void test_dates_relative(void **state)
     DATE("next week", "2026-12-06");
     DATE("next month", "2026-12-29");
     DATE("next year", "2027-11-29");
+}
+
+static void test_day_of_month_alone(void **state)
+{
+    ent_ctx_t ctx = ref_ctx(); /* 29 November */
+    DATE("I need it by the 5th", "2026-12-05");
+    DATE("on the 30th", "2026-11-30");
+    DATE("on the 29th", "2026-11-29");
+    DATE("on the 31st", "2026-12-31"); /* November has no 31st */
+    DATE("by the twenty-first", "2026-12-21");
+    DATE("the 5", "-");
+    ORD("take the 5th", "5"); /* not after on/by/until/...: an ordinal */
+    assert_string_equal(extract_all("the second one", &ctx), "ordinal:2");
+    ent_ctx_t jan = ctx_at(2027, 1, 31);
+    assert_string_equal(find_in(ENT_DATE, "on the 30th", &jan), "2027-03-30"); /* skips February */
 }
 
 static void test_weekdays(void **state)
@@ -205,10 +221,15 @@ static void test_dates_and_times_together(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dates_numeric),     cmocka_unit_test(test_dates_named),
-        cmocka_unit_test(test_dates_relative),    cmocka_unit_test(test_weekdays),
-        cmocka_unit_test(test_rollover_and_leap), cmocka_unit_test(test_times),
-        cmocka_unit_test(test_relative_times),    cmocka_unit_test(test_dates_and_times_together),
+        cmocka_unit_test(test_dates_numeric),
+        cmocka_unit_test(test_dates_named),
+        cmocka_unit_test(test_dates_relative),
+        cmocka_unit_test(test_weekdays),
+        cmocka_unit_test(test_rollover_and_leap),
+        cmocka_unit_test(test_day_of_month_alone),
+        cmocka_unit_test(test_times),
+        cmocka_unit_test(test_relative_times),
+        cmocka_unit_test(test_dates_and_times_together),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
