@@ -85,6 +85,10 @@ typedef struct core_config_s {
         char *message_cost;               /* decimal, per message, any channel */
         char *message_costs;              /* "sms=0.0079,voice=0.013" per-channel overrides */
     } store;
+    struct {
+        char *tokens;       /* "name:sha256hex,..." admin API bearer tokens, hashed */
+        char *metrics_auth; /* "auto" | "open" | "token": does GET /metrics need a token */
+    } admin;
 } core_config_t;
 
 /* Fills cfg with every default. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chorus/admin.h"
 #include "chorus/channels.h"
 #include "chorus/core.h"
 #include "chorus/net.h"
@@ -30,11 +31,17 @@ static const char *check_config(daemon_t *d)
     return d->cfg.listen != NULL ? NULL : "not loaded";
 }
 
+static const char *check_store(daemon_t *d)
+{
+    return d->store != NULL && store_ready(d->store) ? NULL : "failing";
+}
+
 static const struct {
     const char *name;
     ready_check_fn fn;
 } ready_checks[] = {
     {"config", check_config},
+    {"store", check_store},
 };
 
 static void on_healthz(net_req_t *req, void *data)
@@ -127,6 +134,11 @@ int daemon_http_start(daemon_t *d, core_err_t *err)
     if (rc == 0) /* chat REST/WebSocket and the web widget; see channels.h */
         rc = chan_chat_register(
             h->router, &(chan_host_t){d->loop, &d->cfg, (chan_runtime_fn)daemon_runtime, d}, err);
+    if (rc == 0) /* GET /metrics and the admin API; see admin.h */
+        rc = admin_register(h->router,
+                            &(admin_host_t){d->loop, &d->cfg, &d->store, &d->metrics,
+                                            (admin_runtime_fn)daemon_runtime, d, &h->server},
+                            err);
     if (rc == 0) /* Twilio-compatible SMS and voice webhooks */
         rc = chan_sms_register(
             h->router, &(chan_host_t){d->loop, &d->cfg, (chan_runtime_fn)daemon_runtime, d}, err);

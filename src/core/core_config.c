@@ -160,6 +160,13 @@ static const option_t options[] = {
      check_decimal, "Cost to serve: cost per message (either direction) on any channel."},
     {"store.message_costs", OPT_STRING, OFF(store.message_costs), 0, 0, 0, "", NULL, 1, check_costs,
      "Per-channel message costs overriding `store.message_cost`: `sms=0.0079,...`."},
+    {"admin.tokens", OPT_STRING, OFF(admin.tokens), 0, 0, 0, "", NULL, 1, check_api_keys,
+     "Admin API bearer tokens, `name:sha256hex` comma-separated (the SHA-256 of each token, in "
+     "hex); empty refuses every admin request (401)."},
+    {"admin.metrics_auth", OPT_ENUM, OFF(admin.metrics_auth), 0, 0, 0, "auto", "auto|open|token", 1,
+     NULL,
+     "Whether `GET /metrics` needs an admin token: `auto` = open while `listen` is a loopback "
+     "address, a token otherwise."},
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 

@@ -17,7 +17,8 @@ def test_operational_endpoints_with_curl(d):
     assert "content-type: application/json" in out.lower()
     assert out.endswith('{"status":"ok"}'), out
     status, body = d.json("GET", "/readyz")
-    assert status == 200 and body == {"status": "ready", "checks": {"config": "ok"}}, body
+    assert status == 200 and body == {"status": "ready",
+                                  "checks": {"config": "ok", "store": "ok"}}, body
 
 
 def test_echo_route(d):

@@ -1,0 +1,36 @@
+/* admin_int.h — shared between the files of src/admin: the registered state
+ * (admin.c), auth (admin_auth.c), /metrics (admin_metrics.c) and the admin
+ * API's store queries (admin_api.c). Loop thread only. */
+#ifndef CHORUS_ADMIN_INT_H
+#define CHORUS_ADMIN_INT_H
+
+#include <stdint.h>
+
+#include "chorus/admin.h"
+
+typedef struct admin_s {
+    admin_host_t host;     /* copied at registration */
+    int64_t start_wall_us; /* process_start_time_seconds */
+    uint64_t denied;       /* 401s answered (chorus_admin_auth_denied_total) */
+    uint64_t requests;     /* admin API requests authenticated */
+} admin_t;
+
+/* The store in force, or NULL. */
+store_t *admin__store(const admin_t *a);
+
+/* Authenticates req against admin.tokens; on failure answers 401 (with
+ * WWW-Authenticate), logs event=admin_auth_denied and returns -1. */
+int admin__authorize(admin_t *a, net_req_t *req);
+
+/* GET /metrics. */
+void admin__on_metrics(net_req_t *req, void *data);
+/* GET /v1/admin/reports/kpis, /v1/admin/conversations, /v1/admin/conversations/{id}. */
+void admin__on_kpis(net_req_t *req, void *data);
+void admin__on_list(net_req_t *req, void *data);
+void admin__on_show(net_req_t *req, void *data);
+
+/* Answers 400 if the query string has a parameter not in allowed (a
+ * NULL-terminated list); returns -1 then, 0 when every name is known. */
+int admin__check_params(net_req_t *req, const char *const *allowed);
+
+#endif
