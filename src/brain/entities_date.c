@@ -282,8 +282,9 @@ static size_t month_day(const ent__scan_t *sc, size_t p, ent_t *out)
  * date, so "the second one" stays an ordinal. */
 static size_t day_only(const ent__scan_t *sc, size_t p, ent_t *out)
 {
-    static const char *const before[] = {"on",    "by",   "until", "till", "before",
-                                         "after", "from", "for",   NULL};
+    static const char *const before[] = {"on",     "by",    "until", "till",
+                                         "before", "after", "from",  NULL};
+    static const char *const not_days[] = {"one", "ones", "time", "option", "choice", NULL};
     size_t e = ent__word(sc, p, "the"), q;
     int d;
     if (e == 0 || (q = ent__skip_ws(sc, e)) == e || (e = day_at(sc, q, &d)) == 0 ||
@@ -294,6 +295,9 @@ static size_t day_only(const ent__scan_t *sc, size_t p, ent_t *out)
     int known = 0;
     for (int i = 0; before[i] && !known; i++)
         known = strcmp(prev, before[i]) == 0;
+    size_t r = ent__skip_ws(sc, e), ne;
+    if (r > e && ent__word_in(sc, r, not_days, &ne) >= 0)
+        return 0; /* "after the first one", "by the second time" */
     long ref;
     if (!known || !ent__ref_days(sc, &ref))
         return 0;

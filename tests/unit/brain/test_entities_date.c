@@ -90,6 +90,8 @@ static void test_day_of_month_alone(void **state)
     DATE("on the 31st", "2026-12-31"); /* November has no 31st */
     DATE("by the twenty-first", "2026-12-21");
     DATE("the 5", "-");
+    DATE("for the first time", "-");
+    DATE("after the first one", "-");
     ORD("take the 5th", "5"); /* not after on/by/until/...: an ordinal */
     assert_string_equal(extract_all("the second one", &ctx), "ordinal:2");
     ent_ctx_t jan = ctx_at(2027, 1, 31);
