@@ -55,5 +55,8 @@ const ent_list_t *interp__entities(ctx_t *x);
 const flow_t *interp__flow(const ctx_t *x);
 const node_t *interp__node(const ctx_t *x);
 void interp__clear_slots(brain_conv_t *c);
+/* Frees what the output owns and empties it for the next turn (interp_out.c). */
+void interp__out_reset(brain_out_t *out);
+void interp__effect_dispose(brain_effect_t *e);
 
 #endif
