@@ -34,6 +34,7 @@
 #define CHORUS_RUNTIME_H
 
 #include <stddef.h>
+#include <jansson.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -136,6 +137,23 @@ int runtime_turn(runtime_t *rt, const runtime_turn_in_t *in, runtime_done_cb don
 /* The flowset in force (borrowed; NULL before the first load). */
 const brain_flowset_t *runtime_flowset(const runtime_t *rt);
 void runtime_stats(const runtime_t *rt, runtime_stats_t *out);
+
+/* A conversation's durable record, as store_transcript_async() reads it:
+ * {"id","channel","started_us","ended_us","outcome","escalation_reason",
+ * ..., "turns":[{"seq","direction","ts_us","text",...}], "events":[...]}
+ * (docs/store.md). record is owned by the callback (NULL unless status is
+ * 0); status is CORE_ERR_NOT_FOUND when the store never saw the key,
+ * CORE_ERR_CLOSED when the runtime closed meanwhile, or a read error. */
+typedef void (*runtime_record_cb)(int status, json_t *record, void *data);
+
+/* Reads the record of the conversation key from the store, on the thread
+ * pool (never blocking the loop): how a channel learns that a conversation
+ * it no longer holds in memory (after a restart or an eviction) exists and
+ * what was said in it; its next turn then continues it (runtime_turn()
+ * restores the state). Returns 0 and cb runs once, later, on the loop; or
+ * fails at once with CORE_ERR_NOT_FOUND (no store: nothing outlives memory)
+ * or CORE_ERR_CLOSED. */
+int runtime_conversation_record(runtime_t *rt, const char *key, runtime_record_cb cb, void *data);
 
 /* Ends every conversation whose idle deadline has passed (the sweep timer
  * does this every sweep_interval_ms; exposed for tests and tools). */

@@ -291,14 +291,68 @@ static void on_create(net_req_t *req, void *data)
         LOG_INFO("event=chat_conversation_started conversation=%s gateway=%s", id, gw);
 }
 
-static chat_conv_t *find_conv(chat_t *c, net_req_t *req)
+/* A request waiting for the store to say whether its conversation exists. */
+typedef struct lookup_s {
+    net_req_t *req; /* NULL once the client went away */
+    void (*go)(chat_t *c, net_req_t *req, chat_conv_t *cv, uint64_t after);
+    uint64_t after; /* GET's ?after= */
+} lookup_t;
+
+static void not_found(net_req_t *req)
 {
     const char *id = net_req_param(req, "id");
-    chat_conv_t *cv = id ? chat__conv_get(c, id) : NULL;
-    if (cv == NULL)
-        net_resp_error(req, 404, "conversation_not_found", "no conversation \"%.64s\"",
-                       id ? id : "");
-    return cv;
+    net_resp_error(req, 404, "conversation_not_found", "no conversation \"%.64s\"", id ? id : "");
+}
+
+static void on_lookup_abort(net_req_t *req, void *data)
+{
+    lookup_t *l = data;
+    l->req = NULL;
+}
+
+static void on_found(chat_t *c, chat_conv_t *cv, int status, void *data)
+{
+    lookup_t *l = data;
+    net_req_t *req = l->req;
+    if (req != NULL) {
+        net_req_on_abort(req, NULL, NULL);
+        if (status == CORE_ERR_NOT_FOUND) {
+            not_found(req);
+        } else if (status != 0) {
+            core_err_t err = {0};
+            core_err_set(&err, status, "the conversation could not be read back: %s",
+                         core_strerror(status));
+            chan_resp_turn_error(req, &c->base, status == CORE_ERR_LIMIT ? status : CORE_ERR_CLOSED,
+                                 &err);
+        } else {
+            l->go(c, req, cv, l->after);
+        }
+    }
+    free(l);
+}
+
+/* Runs go with the request's conversation: at once when the table holds it,
+ * else once the store has answered (the table is a cache; the store says
+ * whether a conversation exists). Unknown ids get 404. */
+static void with_conv(chat_t *c, net_req_t *req, uint64_t after,
+                      void (*go)(chat_t *c, net_req_t *req, chat_conv_t *cv, uint64_t after))
+{
+    const char *id = net_req_param(req, "id");
+    lookup_t *l = core_xcalloc(1, sizeof(*l));
+    *l = (lookup_t){.req = req, .go = go, .after = after};
+    chat_conv_t *cv = NULL;
+    int rc = id ? chat__conv_find(c, id, on_found, l, &cv) : CORE_ERR_NOT_FOUND;
+    if (rc == 0) {
+        net_req_on_abort(req, on_lookup_abort, l);
+        return;
+    }
+    free(l);
+    if (rc == 1)
+        go(c, req, cv, after);
+    else if (rc == CORE_ERR_NOT_FOUND)
+        not_found(req);
+    else
+        chan_resp_turn_error(req, &c->base, CORE_ERR_CLOSED, NULL);
 }
 
 /* Validates {"text": "..."} or {"event": "start"}; returns 0 or answers. */
@@ -346,14 +400,11 @@ static int message_input(chat_t *c, net_req_t *req, json_t *body, brain_event_t 
     return 0;
 }
 
-static void on_message(net_req_t *req, void *data)
+static void message_go(chat_t *c, net_req_t *req, chat_conv_t *cv, uint64_t after)
 {
-    chat_t *c = data;
+    (void)after;
     char gw[CHAT_KEY_NAME];
-    if (authenticate(c, req, gw) != 0)
-        return;
-    chat_conv_t *cv = find_conv(c, req);
-    if (cv == NULL)
+    if (authenticate(c, req, gw) != 0) /* again: the key may have been revoked meanwhile */
         return;
     json_t *body = body_object(req, 0);
     if (body == NULL)
@@ -372,6 +423,22 @@ static void on_message(net_req_t *req, void *data)
         }
     }
     json_decref(body);
+}
+
+static void on_message(net_req_t *req, void *data)
+{
+    chat_t *c = data;
+    char gw[CHAT_KEY_NAME];
+    if (authenticate(c, req, gw) != 0)
+        return;
+    with_conv(c, req, 0, message_go);
+}
+
+static void get_go(chat_t *c, net_req_t *req, chat_conv_t *cv, uint64_t after)
+{
+    json_t *t = chat__transcript(cv, after);
+    net_resp_json(req, 200, t);
+    json_decref(t);
 }
 
 static void on_get(net_req_t *req, void *data)
@@ -393,12 +460,7 @@ static void on_get(net_req_t *req, void *data)
             return;
         }
     }
-    chat_conv_t *cv = find_conv(c, req);
-    if (cv == NULL)
-        return;
-    json_t *t = chat__transcript(cv, n);
-    net_resp_json(req, 200, t);
-    json_decref(t);
+    with_conv(c, req, (uint64_t)n, get_go);
 }
 
 void chan_idle_end(const runtime_turn_out_t *out)

@@ -10,8 +10,9 @@
  * per-conversation sequence: user messages, bot messages, handoff and end.
  * It serves three readers: the REST reply (the entries a turn added), the
  * transcript (GET) and WebSocket resume (entries after the client's last
- * seq). The ring keeps chat.history_messages entries; once the store holds
- * transcripts, GET and resume past the ring read from it instead. */
+ * seq). The ring keeps chat.history_messages entries. It is a cache: a
+ * conversation not in the table is looked up in the store and its log
+ * rebuilt from the stored transcript (chan_chat_restore.c). */
 #define LOG_MODULE "chat"
 #include <stdlib.h>
 #include <string.h>
@@ -101,15 +102,24 @@ static void random_id(char out[CHAT_ID_LEN + 1])
 
 int chat__conv_new(chat_t *c, brain_channel_t channel, chat_conv_t **out, core_err_t *err)
 {
+    return chat__conv_add(c, channel, NULL, out, err);
+}
+
+int chat__conv_add(chat_t *c, brain_channel_t channel, const char *id, chat_conv_t **out,
+                   core_err_t *err)
+{
     const core_config_t *cfg = c->base.host.cfg;
     while (c->convs.count >= (size_t)cfg->chat.max_conversations)
         if (evict_one(c) != 0)
             return core_err_set(err, CORE_ERR_LIMIT, "%zu chat conversations are busy",
                                 c->convs.count);
     chat_conv_t *cv = core_xcalloc(1, sizeof(*cv));
-    do
-        random_id(cv->id);
-    while (chat__map_get(&c->convs, cv->id) != NULL);
+    if (id != NULL)
+        snprintf(cv->id, sizeof(cv->id), "%s", id);
+    else
+        do
+            random_id(cv->id);
+        while (chat__map_get(&c->convs, cv->id) != NULL);
     snprintf(cv->key, sizeof(cv->key), "chat:%s", cv->id);
     cv->node.key = cv->id;
     cv->channel = channel;
@@ -147,15 +157,20 @@ json_t *chat__conv_entry(const chat_conv_t *cv, uint64_t seq)
     return text ? json_loads(text, 0, NULL) : NULL;
 }
 
+static uint64_t append(chat_conv_t *cv, json_t *entry)
+{
+    return chat__conv_append(cv, entry, core_wall_us());
+}
+
 /* Appends entry (borrowed: the caller still owns it), stamping seq and ts
  * into it; the log keeps its compact JSON text, which is also what every
  * socket following the conversation receives. Returns the seq. */
-static uint64_t append(chat_conv_t *cv, json_t *entry)
+uint64_t chat__conv_append(chat_conv_t *cv, json_t *entry, int64_t ts_us)
 {
     char ts[40];
     uint64_t seq = cv->next_seq++;
     json_object_set_new(entry, "seq", json_integer((json_int_t)seq));
-    json_object_set_new(entry, "ts", json_string(core_time_format(ts, sizeof(ts), core_wall_us())));
+    json_object_set_new(entry, "ts", json_string(core_time_format(ts, sizeof(ts), ts_us)));
     char *text = json_dumps(entry, JSON_COMPACT);
     if (cv->log_len == cv->log_cap && cv->log_cap < cv->log_max) {
         size_t cap = cv->log_cap * 2 < cv->log_max ? cv->log_cap * 2 : cv->log_max;

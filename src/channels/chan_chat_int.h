@@ -144,6 +144,13 @@ void chat__init(chat_t *c, const chan_host_t *host);
 chat_conv_t *chat__conv_get(chat_t *c, const char *id);
 /* Creates a conversation; CORE_ERR_LIMIT when the table is full of busy ones. */
 int chat__conv_new(chat_t *c, brain_channel_t channel, chat_conv_t **out, core_err_t *err);
+/* The same with a given id (a conversation restored from the store), or a
+ * fresh random one when id is NULL. */
+int chat__conv_add(chat_t *c, brain_channel_t channel, const char *id, chat_conv_t **out,
+                   core_err_t *err);
+/* Appends an entry to the log (borrowed; "seq" and "ts" stamped into it from
+ * the next seq and ts_us) and sends it to the followers; returns its seq. */
+uint64_t chat__conv_append(chat_conv_t *cv, json_t *entry, int64_t ts_us);
 /* Forgets a conversation nothing uses (a start that failed). */
 void chat__conv_drop(chat_t *c, chat_conv_t *cv);
 /* Entry with seq as JSON text (borrowed) or parsed (owned); NULL when not held. */
@@ -166,6 +173,18 @@ const char *chat__status_name(brain_status_t st);
 /* {"conversation","channel","status","created","first_seq","last_seq",
  * "messages":[entries with seq > after]} */
 json_t *chat__transcript(const chat_conv_t *cv, uint64_t after);
+
+/* chan_chat_restore.c: the store is the source of truth for whether a
+ * conversation exists. cv is the conversation (NULL unless status is 0);
+ * status CORE_ERR_NOT_FOUND when it never existed, CORE_ERR_LIMIT when the
+ * table is full of busy ones, another error when the store could not say. */
+typedef void (*chat_found_cb)(chat_t *c, chat_conv_t *cv, int status, void *data);
+/* Finds conversation id: in the table (returns 1 with *out set; cb never
+ * runs), or by reading its record from the store and rebuilding its log
+ * (returns 0; cb runs once, later, on the loop). Fails at once with
+ * CORE_ERR_NOT_FOUND (not an id chat gives out, or no store) or another
+ * error (the runtime is closed). */
+int chat__conv_find(chat_t *c, const char *id, chat_found_cb cb, void *data, chat_conv_t **out);
 
 /* chan_chat_ws.c */
 int chat__ws_register(chat_t *c, net_router_t *r, core_err_t *err);

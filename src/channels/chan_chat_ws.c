@@ -39,7 +39,20 @@ typedef struct ws_session_s {
     int has_last;               /* ?last_seq= was given */
     uint64_t last;              /* its value */
     brain_channel_t channel;    /* for a new conversation: chat (key) or web (origin) */
+    struct ws_find_s *finding;  /* the store lookup of a resumed conversation, or NULL */
+    char **held;                /* owned: frames that arrived during the lookup */
+    size_t n_held;
 } ws_session_t;
+
+/* A resumed conversation the table does not hold is looked up in the store;
+ * frames the client sends meanwhile wait (up to this many) and run after. */
+#define WS_MAX_HELD 32
+
+typedef struct ws_find_s {
+    ws_session_t *s; /* NULL once the socket closed */
+} ws_find_t;
+
+static void handle_frame(ws_session_t *s, int binary, const char *data, size_t len);
 
 static void send_text(ws_session_t *s, const char *text, size_t len)
 {
@@ -163,6 +176,90 @@ static void send_ready(ws_session_t *s, int resumed)
     json_decref(f);
 }
 
+/* Attaches a resuming session and replays what the client has not seen. */
+static void resume_attach(ws_session_t *s, chat_conv_t *cv)
+{
+    uint64_t last = s->has_last ? s->last : cv->acked;
+    attach(s, cv);
+    send_ready(s, 1);
+    if (last + 1 < cv->first_seq && last < cv->next_seq - 1)
+        send_error(s, "history_truncated", NULL,
+                   "older entries are no longer held; replay starts at first_seq");
+    uint64_t from = last < cv->first_seq ? cv->first_seq : last + 1;
+    for (uint64_t q = from; last < cv->next_seq && q < cv->next_seq; q++) {
+        const char *e = chat__conv_entry_text(cv, q);
+        if (e != NULL)
+            send_text(s, e, strlen(e));
+    }
+    if (cv->pending > 0)
+        chat__ws_typing(cv, 1);
+}
+
+static void resume_failed(ws_session_t *s, int status)
+{
+    if (status == CORE_ERR_NOT_FOUND) {
+        /* a page's WebSocket cannot see an upgrade's status: say it in a frame */
+        send_error(s, "conversation_not_found", NULL, "no such conversation; open a new one");
+        net_ws_close(s->ws, 4404, "conversation not found");
+    } else {
+        send_error(s, status == CORE_ERR_LIMIT ? "at_capacity" : "unavailable", NULL,
+                   "the conversation could not be read back; try again later");
+        net_ws_close(s->ws, 1013, "try again later");
+    }
+}
+
+static void drop_held(ws_session_t *s)
+{
+    for (size_t i = 0; i < s->n_held; i++)
+        free(s->held[i]);
+    free(s->held);
+    s->held = NULL;
+    s->n_held = 0;
+}
+
+static void on_resume_found(chat_t *c, chat_conv_t *cv, int status, void *data)
+{
+    ws_find_t *f = data;
+    ws_session_t *s = f->s;
+    free(f);
+    if (s == NULL)
+        return; /* the socket closed meanwhile */
+    s->finding = NULL;
+    if (cv == NULL) {
+        resume_failed(s, status);
+        drop_held(s);
+        return;
+    }
+    resume_attach(s, cv);
+    char **held = s->held;
+    size_t n = s->n_held;
+    s->held = NULL;
+    s->n_held = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s->conv != NULL) /* a frame may have closed the socket */
+            handle_frame(s, 0, held[i], strlen(held[i]));
+        free(held[i]);
+    }
+    free(held);
+}
+
+static void resume_start(ws_session_t *s)
+{
+    ws_find_t *f = core_xcalloc(1, sizeof(*f));
+    f->s = s;
+    chat_conv_t *cv = NULL;
+    int rc = chat__conv_find(s->chat, s->want, on_resume_found, f, &cv);
+    if (rc == 0) {
+        s->finding = f;
+        return;
+    }
+    free(f);
+    if (rc == 1)
+        resume_attach(s, cv);
+    else
+        resume_failed(s, rc);
+}
+
 /* Attaches the session to its conversation (resuming: replays what the
  * client has not seen) or to a new one (running the start event). Runs on
  * the loop just after the 101 rather than inside on_open, so that the
@@ -175,30 +272,11 @@ static void session_start(ws_session_t *s)
         return;
     s->started = 1;
     uv_timer_stop(&s->start);
-    chat_conv_t *cv = s->resume ? chat__conv_get(c, s->want) : NULL;
-    if (cv != NULL) {
-        uint64_t last = s->has_last ? s->last : cv->acked;
-        attach(s, cv);
-        send_ready(s, 1);
-        if (last + 1 < cv->first_seq && last < cv->next_seq - 1)
-            send_error(s, "history_truncated", NULL,
-                       "older entries are no longer held; replay starts at first_seq");
-        uint64_t from = last < cv->first_seq ? cv->first_seq : last + 1;
-        for (uint64_t q = from; last < cv->next_seq && q < cv->next_seq; q++) {
-            const char *e = chat__conv_entry_text(cv, q);
-            if (e != NULL)
-                send_text(s, e, strlen(e));
-        }
-        if (cv->pending > 0)
-            chat__ws_typing(cv, 1);
-        return;
-    }
     if (s->resume) {
-        /* a page's WebSocket cannot see an upgrade's status: say it in a frame */
-        send_error(s, "conversation_not_found", NULL, "no such conversation; open a new one");
-        net_ws_close(s->ws, 4404, "conversation not found");
+        resume_start(s);
         return;
     }
+    chat_conv_t *cv;
     core_err_t err = {0};
     if (chat__conv_new(c, s->channel, &cv, &err) != 0) {
         send_error(s, "at_capacity", NULL, err.msg);
@@ -362,6 +440,21 @@ static void on_message(net_ws_t *ws, int binary, const char *data, size_t len)
     if (s == NULL)
         return;
     session_start(s);
+    if (s->finding != NULL && !binary) {
+        if (s->n_held == WS_MAX_HELD) {
+            net_ws_close(ws, 1008, "too many frames before ready");
+            return;
+        }
+        s->held = core_xrealloc(s->held, (s->n_held + 1) * sizeof(*s->held));
+        s->held[s->n_held++] = core_xstrndup(data, len);
+        return;
+    }
+    handle_frame(s, binary, data, len);
+}
+
+static void handle_frame(ws_session_t *s, int binary, const char *data, size_t len)
+{
+    net_ws_t *ws = s->ws;
     if (s->conv == NULL)
         return;
     if (binary) {
@@ -400,6 +493,10 @@ static void on_close(net_ws_t *ws, int code)
     if (s->conv != NULL)
         chat__list_remove(&s->link);
     s->conv = NULL;
+    if (s->finding != NULL)
+        s->finding->s = NULL; /* the lookup's answer finds no session */
+    s->finding = NULL;
+    drop_held(s);
     uv_close((uv_handle_t *)&s->start, on_session_closed);
 }
 

@@ -1,0 +1,181 @@
+/* Conversations the chat table no longer holds (the daemon restarted, or
+ * the table evicted them): the store decides whether they exist, and their
+ * log is rebuilt from the stored transcript so that GET, WebSocket resume
+ * and the next turn carry on with the sequence numbers the clients saw.
+ *
+ * Numbering: the live log appends, per turn, the user's message (if any),
+ * one entry per bot message, a handoff entry when the conversation is handed
+ * off and an end entry when it ends. The runtime stores, per turn, an
+ * inbound row (the user's redacted text), one outbound row (the bot
+ * messages joined by newlines), a handoff event tied to the turn's last row
+ * and the conversation's outcome. Rebuilding walks the rows in store order
+ * and appends the same entries in the same order -- user entry per inbound
+ * row, one bot entry per line of an outbound row, a handoff after the row it
+ * is tied to, the end last -- so entry n of the rebuilt log is entry n of the
+ * live one. What the store does not keep (a bot message's choices, the
+ * handoff summary) comes back empty. See docs/channels.md, "Restore". */
+#define LOG_MODULE "chat"
+#include <stdlib.h>
+#include <string.h>
+
+#include "channels/chan_chat_int.h"
+
+/* Only ids this adapter gives out are looked up: 32 lowercase hex digits. */
+static int valid_id(const char *id)
+{
+    size_t n = 0;
+    for (; id[n] != '\0'; n++)
+        if (n >= CHAT_ID_LEN || !((id[n] >= '0' && id[n] <= '9') || (id[n] >= 'a' && id[n] <= 'f')))
+            return 0;
+    return n == CHAT_ID_LEN;
+}
+
+static int64_t int_field(const json_t *o, const char *name)
+{
+    const json_t *v = json_object_get(o, name);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
+}
+
+static void add(chat_conv_t *cv, json_t *entry, int64_t ts_us)
+{
+    chat__conv_append(cv, entry, ts_us);
+    json_decref(entry);
+}
+
+/* One bot entry per line of an outbound row ("" is a turn without
+ * messages, such as one that only called a backend). */
+static void add_bot_lines(chat_conv_t *cv, const char *text, int64_t ts_us)
+{
+    if (text == NULL || text[0] == '\0')
+        return;
+    for (const char *p = text;;) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        add(cv,
+            json_pack("{s:s,s:s,s:s%,s:[]}", "type", "message", "from", "bot", "text", p, n,
+                      "choices"),
+            ts_us);
+        if (nl == NULL)
+            return;
+        p = nl + 1;
+    }
+}
+
+/* The handoff entries tied to row seq. */
+static void add_handoffs(chat_conv_t *cv, const json_t *events, int64_t seq)
+{
+    size_t i;
+    const json_t *ev;
+    json_array_foreach(events, i, ev)
+    {
+        const char *kind = json_string_value(json_object_get(ev, "kind"));
+        if (kind == NULL || strcmp(kind, "handoff") != 0 || int_field(ev, "turn_seq") != seq)
+            continue;
+        const char *queue =
+            json_string_value(json_object_get(json_object_get(ev, "detail"), "queue"));
+        const char *reason = json_string_value(json_object_get(ev, "name"));
+        json_t *h = json_pack("{s:s,s:s,s:s,s:{}}", "type", "handoff", "queue", queue ? queue : "",
+                              "reason", reason ? reason : "", "summary");
+        chat__conv_append(cv, h, int_field(ev, "ts_us"));
+        json_object_del(h, "type"); /* the REST shape, as a live handoff keeps it */
+        json_decref(cv->handoff);
+        cv->handoff = h;
+    }
+}
+
+static void rebuild(chat_conv_t *cv, const json_t *rec)
+{
+    const json_t *turns = json_object_get(rec, "turns"), *events = json_object_get(rec, "events");
+    size_t i;
+    const json_t *row;
+    add_handoffs(cv, events, 0); /* a start turn that handed off without a row */
+    json_array_foreach(turns, i, row)
+    {
+        const char *dir = json_string_value(json_object_get(row, "direction"));
+        const char *text = json_string_value(json_object_get(row, "text"));
+        int64_t ts = int_field(row, "ts_us");
+        if (dir != NULL && strcmp(dir, "in") == 0)
+            add(cv,
+                json_pack("{s:s,s:s,s:s}", "type", "message", "from", "user", "text",
+                          text ? text : ""),
+                ts);
+        else
+            add_bot_lines(cv, text, ts);
+        add_handoffs(cv, events, int_field(row, "seq"));
+    }
+    const char *outcome = json_string_value(json_object_get(rec, "outcome"));
+    int abandoned = outcome && strcmp(outcome, STORE_OUTCOME_ABANDONED) == 0;
+    if (abandoned || (outcome && strcmp(outcome, STORE_OUTCOME_CONTAINED) == 0)) {
+        add(cv, json_pack("{s:s,s:s}", "type", "end", "reason", abandoned ? "idle_timeout" : "end"),
+            int_field(rec, "ended_us"));
+        cv->status = BRAIN_ST_ENDED;
+    } else if (cv->handoff != NULL && outcome && strcmp(outcome, STORE_OUTCOME_ESCALATED) == 0) {
+        cv->status = BRAIN_ST_HANDOFF;
+    }
+}
+
+static int restore(chat_t *c, const char *id, const json_t *rec, chat_conv_t **out)
+{
+    brain_channel_t ch = BRAIN_CH_CHAT;
+    const char *name = json_string_value(json_object_get(rec, "channel"));
+    if (name == NULL || brain_channel_parse(name, &ch) != 0 ||
+        (ch != BRAIN_CH_CHAT && ch != BRAIN_CH_WEB))
+        ch = BRAIN_CH_CHAT;
+    core_err_t err = {0};
+    chat_conv_t *cv;
+    int rc = chat__conv_add(c, ch, id, &cv, &err);
+    if (rc != 0) {
+        LOG_WARN("event=chat_restore_failed conversation=%s reason=\"%s\"", id, err.msg);
+        return rc;
+    }
+    if (int_field(rec, "started_us") > 0)
+        cv->created_us = int_field(rec, "started_us");
+    rebuild(cv, rec);
+    LOG_INFO("event=chat_conversation_restored conversation=%s entries=%llu status=%s", id,
+             (unsigned long long)(cv->next_seq - 1), chat__status_name(cv->status));
+    *out = cv;
+    return 0;
+}
+
+typedef struct find_s {
+    chat_t *chat;
+    chat_found_cb cb;
+    void *data;
+    char id[CHAT_ID_LEN + 1];
+} find_t;
+
+static void on_record(int status, json_t *rec, void *data)
+{
+    find_t *f = data;
+    chat_conv_t *cv = NULL;
+    if (status == 0) {
+        /* another request may have restored it while this one read */
+        cv = chat__conv_get(f->chat, f->id);
+        if (cv == NULL)
+            status = restore(f->chat, f->id, rec, &cv);
+    }
+    json_decref(rec);
+    f->cb(f->chat, status == 0 ? cv : NULL, status, f->data);
+    free(f);
+}
+
+int chat__conv_find(chat_t *c, const char *id, chat_found_cb cb, void *data, chat_conv_t **out)
+{
+    *out = chat__conv_get(c, id);
+    if (*out != NULL)
+        return 1;
+    if (!valid_id(id))
+        return CORE_ERR_NOT_FOUND;
+    runtime_t *rt = chan_runtime(&c->base);
+    if (rt == NULL)
+        return CORE_ERR_CLOSED;
+    find_t *f = core_xcalloc(1, sizeof(*f));
+    *f = (find_t){.chat = c, .cb = cb, .data = data};
+    memcpy(f->id, id, CHAT_ID_LEN + 1);
+    char key[CHAT_ID_LEN + 8];
+    snprintf(key, sizeof(key), "chat:%s", id);
+    int rc = runtime_conversation_record(rt, key, on_record, f);
+    if (rc != 0)
+        free(f);
+    return rc;
+}

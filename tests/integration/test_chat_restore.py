@@ -1,0 +1,268 @@
+"""Chat conversations survive restarts and evictions: the store, not the
+chat adapter's memory, says whether a conversation exists and what was said
+in it. Between turns the daemon is stopped (SIGTERM) or killed (kill -9) and
+a new one on the same data directory continues the conversation over REST
+and WebSocket, returns the same transcript with the same sequence numbers,
+replays what a resuming socket missed, and still answers 404 for an id that
+never existed. An evicted conversation comes back the same way."""
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Daemon, run_tests  # noqa: E402
+from test_channels_same_flow import WebSocket  # noqa: E402
+from test_chat_rest import FLOWS, KEY, auth, sha  # noqa: E402
+
+JSON = {"Content-Type": "application/json"}
+NEVER = "0123456789abcdef0123456789abcdef"  # well formed, never given out
+
+
+def daemon(data_dir, **chat):
+    cfg = {"chat": dict({"api_keys": "main:" + sha(KEY)}, **chat)}
+    d = Daemon(config=cfg, args=["--flows", FLOWS])
+    d.data_dir = data_dir  # outlives the daemon's own temporary directory
+    d.start()
+    d.wait_log(event="flows_loaded", timeout=60)
+    return d
+
+
+def killed(d):
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait()
+    d.cleanup()
+
+
+def start(d):
+    status, _, body = d.request("POST", "/v1/chat/conversations", b"", auth())
+    assert status == 201, body
+    return json.loads(body)["conversation"]
+
+
+def say(d, conv, text):
+    status, _, body = d.request("POST", "/v1/chat/conversations/%s/messages" % conv,
+                                json.dumps({"text": text}).encode(), dict(auth(), **JSON))
+    return status, json.loads(body)
+
+
+def transcript(d, conv):
+    status, _, body = d.request("GET", "/v1/chat/conversations/%s" % conv, None, auth())
+    return status, json.loads(body)
+
+
+def entries(t):
+    """What a client relies on: seq, kind, sender and text of every entry."""
+    return [(m["seq"], m["type"], m.get("from"), m.get("text")) for m in t["messages"]]
+
+
+def check_same(before, after):
+    assert after["conversation"] == before["conversation"], after
+    assert after["status"] == before["status"], (before["status"], after["status"])
+    assert after["channel"] == before["channel"], after
+    assert after["last_seq"] == before["last_seq"], (before["last_seq"], after["last_seq"])
+    assert entries(after) == entries(before), (entries(before), entries(after))
+
+
+def with_data_dir(fn):
+    data_dir = tempfile.mkdtemp(prefix="chorus-restore-")
+    try:
+        fn(data_dir)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def rest_across(stop):
+    def run(data_dir):
+        d = daemon(data_dir)
+        try:
+            conv = start(d)
+            status, reply = say(d, conv, "how are you")
+            assert status == 200, reply
+            status, before = transcript(d, conv)
+            assert status == 200 and before["last_seq"] >= 3, before
+            stop(d)
+        finally:
+            d.kill()
+        d2 = daemon(data_dir)
+        try:
+            status, after = transcript(d2, conv)
+            assert status == 200, after
+            check_same(before, after)
+            status, _, body = d2.request("GET", "/v1/chat/conversations/%s?after=%d"
+                                         % (conv, before["last_seq"] - 1), None, auth())
+            assert status == 200 and entries(json.loads(body)) == entries(before)[-1:], body
+            status, reply = say(d2, conv, "how are you")
+            assert status == 200 and reply["conversation"] == conv, reply
+            assert reply["messages"] and reply["messages"][0]["seq"] == before["last_seq"] + 2, \
+                reply  # the user's entry took last_seq + 1
+            status, t = transcript(d2, conv)
+            assert entries(t)[:len(entries(before))] == entries(before), t
+            assert t["messages"][len(before["messages"])]["text"] == "how are you", t
+            status, reply = say(d2, conv, "goodbye")
+            assert status == 200 and reply["status"] == "ended", reply
+            status, ended = transcript(d2, conv)
+            d2.stop()
+        finally:
+            d2.kill()
+        # an ended conversation stays ended after a restart
+        d3 = daemon(data_dir)
+        try:
+            status, t = transcript(d3, conv)
+            assert status == 200, t
+            check_same(ended, t)
+            status, reply = say(d3, conv, "how are you")
+            assert status == 409 and reply["error"]["code"] == "conversation_ended", reply
+            d3.stop()
+        finally:
+            d3.kill()
+    return run
+
+
+def test_rest_continues_after_sigterm():
+    with_data_dir(rest_across(lambda d: d.stop()))
+
+
+def test_rest_continues_after_kill_9():
+    with_data_dir(rest_across(killed))
+
+
+def ws_messages(ws, n):
+    """The next n message frames (user echoes and bot replies)."""
+    out = []
+    while len(out) < n:
+        f = ws.recv()
+        if f["type"] == "message":
+            out.append(f)
+    return out
+
+
+def ws_across(stop):
+    def run(data_dir):
+        d = daemon(data_dir)
+        try:
+            ws = WebSocket(d.port, "/v1/chat/ws", auth())
+            ready = ws.until(lambda f: f["type"] == "ready")
+            conv = ready["conversation"]
+            seen = [ws.until(lambda f: f["type"] == "message" and f["from"] == "bot")]
+            ws.send({"type": "message", "id": "m1", "text": "how are you"})
+            seen.append(ws.until(lambda f: f["type"] == "message" and f["from"] == "user"))
+            seen.append(ws.until(lambda f: f["type"] == "message" and f["from"] == "bot"))
+            status, before = transcript(d, conv)
+            assert status == 200 and before["last_seq"] == seen[-1]["seq"], (before, seen)
+            ws.close()
+            stop(d)
+        finally:
+            d.kill()
+        d2 = daemon(data_dir)
+        try:
+            # resume from before the user's message: the rest comes again, same seqs
+            last = seen[0]["seq"]
+            ws = WebSocket(d2.port, "/v1/chat/ws?conversation=%s&last_seq=%d" % (conv, last),
+                           auth())
+            ready = ws.until(lambda f: f["type"] == "ready")
+            assert ready["resumed"] is True and ready["conversation"] == conv, ready
+            assert ready["last_seq"] == before["last_seq"], (ready, before)
+            replay = ws_messages(ws, before["last_seq"] - last)
+            want = [(m["seq"], m["from"], m["text"]) for m in before["messages"] if m["seq"] > last]
+            assert [(m["seq"], m["from"], m["text"]) for m in replay] == want, (replay, want)
+            ws.send({"type": "message", "id": "m2", "text": "how are you"})
+            echo, bot = ws_messages(ws, 2)
+            assert echo["from"] == "user" and echo["seq"] == before["last_seq"] + 1, echo
+            assert bot["from"] == "bot" and bot["seq"] == before["last_seq"] + 2, bot
+            ws.close()
+            # resume with nothing missed: the next frame is the next message's echo
+            ws = WebSocket(d2.port, "/v1/chat/ws?conversation=%s&last_seq=%d"
+                           % (conv, bot["seq"]), auth())
+            ready = ws.until(lambda f: f["type"] == "ready")
+            assert ready["last_seq"] >= bot["seq"], ready
+            ws.send({"type": "message", "id": "m3", "text": "how are you"})
+            nxt = ws_messages(ws, 1)[0]
+            assert nxt["from"] == "user" and nxt["seq"] == ready["last_seq"] + 1, nxt
+            ws.close()
+            d2.stop()
+        finally:
+            d2.kill()
+    return run
+
+
+def test_websocket_resumes_after_sigterm():
+    with_data_dir(ws_across(lambda d: d.stop()))
+
+
+def test_websocket_resumes_after_kill_9():
+    with_data_dir(ws_across(killed))
+
+
+def test_websocket_frames_sent_before_ready_wait_for_the_restore():
+    def run(data_dir):
+        d = daemon(data_dir)
+        try:
+            conv = start(d)
+            status, before = transcript(d, conv)
+            d.stop()
+        finally:
+            d.kill()
+        d2 = daemon(data_dir)
+        try:
+            ws = WebSocket(d2.port, "/v1/chat/ws?conversation=%s&last_seq=%d"
+                           % (conv, before["last_seq"]), auth())
+            ws.send({"type": "message", "id": "early", "text": "how are you"})  # before "ready"
+            ready = ws.until(lambda f: f["type"] == "ready")
+            assert ready["last_seq"] == before["last_seq"], (ready, before)
+            echo = ws_messages(ws, 1)[0]
+            assert echo["text"] == "how are you" and echo["seq"] == before["last_seq"] + 1, echo
+            ws.close()
+            d2.stop()
+        finally:
+            d2.kill()
+    with_data_dir(run)
+
+
+def test_unknown_ids_are_404_with_a_store():
+    def run(data_dir):
+        d = daemon(data_dir)
+        try:
+            start(d)  # the store is not empty
+            for conv in (NEVER, "not-an-id"):
+                status, t = transcript(d, conv)
+                assert status == 404 and t["error"]["code"] == "conversation_not_found", t
+                status, r = say(d, conv, "hello")
+                assert status == 404 and r["error"]["code"] == "conversation_not_found", r
+            ws = WebSocket(d.port, "/v1/chat/ws?conversation=%s" % NEVER, auth())
+            f = ws.recv()
+            assert f["type"] == "error" and f["code"] == "conversation_not_found", f
+            ws.close()
+            d.stop()
+        finally:
+            d.kill()
+    with_data_dir(run)
+
+
+def test_evicted_conversation_comes_back_from_the_store():
+    def run(data_dir):
+        d = daemon(data_dir, max_conversations=2)
+        try:
+            first = start(d)
+            status, reply = say(d, first, "how are you")
+            assert status == 200, reply
+            status, before = transcript(d, first)
+            for _ in range(3):  # pushes the first out of the adapter's table
+                start(d)
+            status, after = transcript(d, first)
+            assert status == 200, after
+            check_same(before, after)
+            assert d.log_lines(event="chat_conversation_restored", conversation=first), \
+                "the first conversation was not evicted and restored"
+            status, reply = say(d, first, "how are you")
+            assert status == 200 and reply["messages"][0]["seq"] == before["last_seq"] + 2, reply
+            d.stop()
+        finally:
+            d.kill()
+    with_data_dir(run)
+
+
+if __name__ == "__main__":
+    run_tests(globals())
