@@ -373,7 +373,8 @@ static int report_grouped(store_db_t *db, const store_report_query_t *q, int by,
     if (rc == 0)
         rc = run_latency(&r, &with, err);
     core_buf_dispose(&with);
-    qsort(r.rows, r.len, sizeof(row_t), cmp_rows);
+    if (r.len > 0) /* no rows: r.rows is NULL, which qsort may not take */
+        qsort(r.rows, r.len, sizeof(row_t), cmp_rows);
     for (size_t i = 0; i < r.len; i++) {
         row_t *row = &r.rows[i];
         if (rc == 0 && (row->v[K_CONVS] > 0 || r.ngroups == 0)) {
