@@ -1,0 +1,200 @@
+#!/bin/bash
+# bench/channels.sh [BUILD_DIR [SOURCE_DIR]]: the channels benchmark, in one run
+# on this machine, side by side:
+#   1. nginx's static response (the HTTP ceiling): wrk POST, -c64
+#   2. chorusd, chat REST (keep-alive): 3-turn conversations spread over
+#      10,000 conversations, wrk + bench/channels/chat_rest.lua, -c64 and -c256
+#   3. the Microsoft Bot Framework SDK for JavaScript (botbuilder 4.23.3, a
+#      3-step WaterfallDialog over MemoryStorage, deliveryMode expectReplies):
+#      the same 3-turn conversations, wrk + botframework.lua, -c64
+#   4. chorusd, WebSocket (the web widget's protocol): ws_load.mjs with 64 and
+#      1,000 concurrent conversations
+#   5. chorusd holding IDLE (100,000 by default) idle WebSocket conversations:
+#      its RSS
+# and prints the ratios. Both bots run the same three steps (name, city,
+# confirmation; bench/channels/flows/signup.json for chorus). chorusd runs
+# with store.path ":memory:" like the peer's MemoryStorage. Loopback only;
+# the load generators share the machine's cores with the servers.
+# Environment: SECONDS_RUN (default 10), IDLE (default 100000).
+set -euo pipefail
+build=$(cd "${1:-build}" && pwd)
+src=$(cd "${2:-$(dirname "$0")/..}" && pwd)
+here="$src/bench/channels"
+run=${SECONDS_RUN:-10}
+idle=${IDLE:-100000}
+chorusd="$build/chorusd"
+[ -x "$chorusd" ] || { echo "bench/channels.sh: $chorusd not found (build first)" >&2; exit 2; }
+for tool in wrk nginx node python3; do
+    command -v "$tool" > /dev/null || { echo "bench/channels.sh: $tool is needed" >&2; exit 2; }
+done
+export NODE_PATH="$src/tests/node/node_modules"
+[ -d "$NODE_PATH/ws" ] || sh "$src/scripts/install-node-deps.sh"
+if [ ! -d "$here/node_modules/botbuilder-dialogs" ]; then
+    # botbuilder's postinstall runs npx, which asks unless told yes
+    (cd "$here" && npm_config_yes=true npm install --no-audit --no-fund --loglevel=error)
+fi
+ulimit -n 1048576 2> /dev/null || ulimit -n "$(ulimit -Hn)"
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
+    wait 2> /dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# Waits until file $1 has a line matching $2; prints the port it names.
+wait_port() {
+    for _ in $(seq 600); do
+        if grep -q "$2" "$1" 2> /dev/null; then
+            grep -o "$2.*port=[0-9]*" "$1" | head -1 | sed 's/.*port=//'
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "bench/channels.sh: never saw $2 in $1:" >&2
+    cat "$1" >&2
+    exit 1
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# wrk figures: "turns/s p50 p99 errors"
+wrk_run() {
+    local out
+    out=$(wrk "$@")
+    echo "$out" > "$tmp/wrk.last"
+    awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2}
+         /Non-2xx/ {err=$5} /Socket errors/ {err2=$0}
+         END {printf "%s %s %s %s\n", rps, p50, p99, (err == "" ? 0 : err)}' <<< "$out"
+}
+ms() { # wrk latency (850.00us, 1.20ms, 2.01s) in ms
+    awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0;
+                           else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
+}
+hz=$(getconf CLK_TCK)
+
+echo "channels benchmark: ${run}s per run, $(nproc) cores (shared with the load generators" \
+     "and, on a shared machine, other work: load average $(cut -d' ' -f1 /proc/loadavg))"
+
+# ---- 1. nginx ---------------------------------------------------------------
+mkdir -p "$tmp/nginx/logs"
+cat > "$tmp/nginx/nginx.conf" << EOF
+daemon off;
+worker_processes 1;
+error_log $tmp/nginx/logs/error.log;
+pid $tmp/nginx/nginx.pid;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $tmp/nginx;
+    server {
+        listen 127.0.0.1:0;
+        location / { default_type application/json; return 200 '{"ok":true}'; }
+    }
+}
+EOF
+# nginx cannot listen on port 0, and chorusd logs its port only at info: pick free ones
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+nport=$(free_port)
+sed -i "s/127.0.0.1:0/127.0.0.1:$nport/" "$tmp/nginx/nginx.conf"
+nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" &
+pids+=($!)
+sleep 0.5
+read -r n_rps n_p50 n_p99 n_err < <(wrk_run -t2 -c64 -d"${run}s" --latency -s "$here/post.lua" \
+    "http://127.0.0.1:$nport/")
+printf '%-34s %10s req/s  p50 %8s ms  p99 %8s ms  errors %s\n' "nginx static, c64" "$n_rps" \
+    "$(ms "$n_p50")" "$(ms "$n_p99")" "$n_err"
+kill "${pids[-1]}"
+
+# ---- 2. chorusd over REST ----------------------------------------------------
+key="bench-key-$$"
+keyhash=$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)
+cat > "$tmp/chorusd.json" << EOF
+{"chat": {"api_keys": "bench:$keyhash", "max_conversations": 400000,
+          "idempotency_max_entries": 100000},
+ "http": {"max_connections": 200000, "requests_per_second": 1000000, "request_burst": 1000000},
+ "store": {"path": ":memory:"}, "log_level": "warn"}
+EOF
+mkdir -p "$tmp/data"
+cport=$(free_port)
+"$chorusd" --listen "127.0.0.1:$cport" --config "$tmp/chorusd.json" --data-dir "$tmp/data" \
+    --flows "$here/flows" 2> "$tmp/chorusd.log" &
+cpid=$!
+pids+=($cpid)
+for _ in $(seq 600); do
+    curl -sf "http://127.0.0.1:$cport/readyz" > /dev/null && break
+    sleep 0.1
+done
+curl -sf "http://127.0.0.1:$cport/readyz" > /dev/null || { cat "$tmp"/chorusd*.log >&2; exit 1; }
+python3 - "$cport" "$key" "$tmp/ids" << 'EOF'
+import http.client, json, sys
+port, key, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+c = http.client.HTTPConnection("127.0.0.1", port)
+with open(out, "w") as f:
+    for i in range(10000):
+        c.request("POST", "/v1/chat/conversations", b"", {"Authorization": "Bearer " + key})
+        r = c.getresponse()
+        body = r.read()
+        assert r.status == 201, body
+        f.write(json.loads(body)["conversation"] + "\n")
+EOF
+export CHORUS_IDS_FILE="$tmp/ids" CHORUS_KEY="$key" CHORUS_THREADS=2
+t0=$(cpu_ticks "$cpid")
+read -r r_rps r_p50 r_p99 r_err < <(wrk_run -t2 -c64 -d"${run}s" --latency \
+    -s "$here/chat_rest.lua" "http://127.0.0.1:$cport/")
+r_cpu=$(awk -v a="$t0" -v b="$(cpu_ticks "$cpid")" -v hz="$hz" -v s="$run" \
+    'BEGIN {printf "%.2f", (b - a) / hz / s}')
+printf '%-34s %10s turns/s p50 %8s ms  p99 %8s ms  errors %s  server cores %s\n' \
+    "chorus REST 3-turn, c64" "$r_rps" "$(ms "$r_p50")" "$(ms "$r_p99")" "$r_err" "$r_cpu"
+read -r r2_rps r2_p50 r2_p99 r2_err < <(wrk_run -t2 -c256 -d"${run}s" --latency \
+    -s "$here/chat_rest.lua" "http://127.0.0.1:$cport/")
+printf '%-34s %10s turns/s p50 %8s ms  p99 %8s ms  errors %s\n' "chorus REST 3-turn, c256" \
+    "$r2_rps" "$(ms "$r2_p50")" "$(ms "$r2_p99")" "$r2_err"
+
+# ---- 3. Bot Framework ---------------------------------------------------------
+node "$here/botframework.js" 0 > "$tmp/bf.log" 2>&1 &
+bpid=$!
+pids+=($bpid)
+bport=$(wait_port "$tmp/bf.log" "READY")
+wrk -t2 -c64 -d2s -s "$here/botframework.lua" "http://127.0.0.1:$bport/" > /dev/null # JIT warm-up
+t0=$(cpu_ticks "$bpid")
+read -r b_rps b_p50 b_p99 b_err < <(wrk_run -t2 -c64 -d"${run}s" --latency \
+    -s "$here/botframework.lua" "http://127.0.0.1:$bport/")
+b_cpu=$(awk -v a="$t0" -v b="$(cpu_ticks "$bpid")" -v hz="$hz" -v s="$run" \
+    'BEGIN {printf "%.2f", (b - a) / hz / s}')
+printf '%-34s %10s turns/s p50 %8s ms  p99 %8s ms  errors %s  server cores %s\n' \
+    "Bot Framework 3-turn, c64" "$b_rps" "$(ms "$b_p50")" "$(ms "$b_p99")" "$b_err" "$b_cpu"
+kill "$bpid"
+
+# ---- 4. chorusd over WebSocket ------------------------------------------------
+for conns in 64 1000; do
+    node "$here/ws_load.mjs" "$cport" "$conns" "$run" | sed "s/^ws /chorus WebSocket 3-turn, c$conns: /"
+done
+
+# ---- ratios -------------------------------------------------------------------
+awk -v r="$r_rps" -v b="$b_rps" -v n="$n_rps" -v rc="$r_cpu" -v bc="$b_cpu" 'BEGIN {
+    printf "ratio chorus REST / Bot Framework turns/s: %.1fx (target >= 20x)\n", r / b
+    if (rc > 0 && bc > 0)
+        printf "ratio per server core: %.1fx\n", (r / rc) / (b / bc)
+    printf "ratio chorus REST turns/s / nginx static req/s: %.0f%% (target >= 50%%)\n", 100 * r / n
+}'
+
+# ---- 5. idle WebSocket conversations -----------------------------------------
+kill "$cpid"
+wait "$cpid" 2> /dev/null || true
+cport=$(free_port)
+"$chorusd" --listen "127.0.0.1:$cport" --config "$tmp/chorusd.json" --data-dir "$tmp/data" \
+    --flows "$here/flows" 2> "$tmp/chorusd2.log" &
+cpid=$!
+pids+=($cpid)
+for _ in $(seq 600); do
+    curl -sf "http://127.0.0.1:$cport/readyz" > /dev/null && break
+    sleep 0.1
+done
+curl -sf "http://127.0.0.1:$cport/readyz" > /dev/null || { cat "$tmp"/chorusd*.log >&2; exit 1; }
+node --max-old-space-size=8192 "$here/ws_idle.mjs" "$cport" "$cpid" "$idle" 2 |
+    sed "s/^idle /chorus idle WebSocket conversations: /"
+echo "(target: 100,000 idle conversations in <= 512 MiB RSS)"
