@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "chorus/nlu.h"
 
@@ -101,7 +102,9 @@ struct nlu_model_s {
     uint32_t n_feat;
     uint8_t *fview; /* n_feat: the view of each feature */
     float *idf;     /* n_feat */
-    float *w;       /* n_feat * stride, row per feature, 32-byte aligned */
+    float *w;       /* n_feat * stride, row per feature, 32-byte aligned; training only */
+    int8_t *wq;     /* n_feat * stride: w quantised per row, what routing reads */
+    float *wscale;  /* n_feat: wq[f][c] * wscale[f] ~ w[f][c] */
     float *bias;    /* stride, 32-byte aligned */
 };
 
@@ -112,6 +115,9 @@ void nlu__vectorize(const nlu_model_t *m, const char *text, size_t len, nlu__vec
 void nlu__scores(const nlu_model_t *m, const nlu__vec_t *v, float *scores);
 
 nlu_model_t *nlu__model_new(uint32_t n_class);
+/* Quantises m->w into wq/wscale (8 bits a weight, a scale per row) and
+ * frees w: routing reads a quarter of the bytes. */
+void nlu__quantize(nlu_model_t *m);
 
 #define NLU__CLASSES_MAX 4096
 #define NLU__NAME_MAX 256 /* bytes of an intent name */
@@ -127,6 +133,20 @@ typedef float nlu__v8 __attribute__((vector_size(32)));
 #else
 #define NLU__HOT
 #endif
+
+typedef int8_t nlu__i8x8 __attribute__((vector_size(8)));
+
+/* y[0..n) += a * q[0..n), q 8-bit; n a multiple of 8, y 32-byte aligned. */
+static inline void nlu__axpy_q(float *y, const int8_t *q, float a, uint32_t n)
+{
+    for (uint32_t c = 0; c < n; c += 8) {
+        nlu__i8x8 qv;
+        memcpy(&qv, q + c, sizeof(qv));
+        nlu__v8 yv = *(nlu__v8 *)(void *)(y + c);
+        yv += a * __builtin_convertvector(qv, nlu__v8);
+        *(nlu__v8 *)(void *)(y + c) = yv;
+    }
+}
 
 /* y[0..n) += a * x[0..n), n a multiple of 8, both 32-byte aligned. */
 static inline void nlu__axpy(float *y, const float *x, float a, uint32_t n)

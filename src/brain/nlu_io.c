@@ -48,8 +48,14 @@ int nlu_model_save(const nlu_model_t *m, core_buf_t *out)
     free(keys);
     rc = rc ? rc : core_buf_append(out, m->fview, m->n_feat);
     rc = rc ? rc : core_buf_append(out, m->idf, m->n_feat * sizeof(float));
-    for (size_t j = 0; j < m->n_feat && rc == 0; j++)
-        rc = core_buf_append(out, m->w + j * m->stride, m->n_class * sizeof(float));
+    /* the quantised weights, as floats: loading quantises them back exactly */
+    float *row = core_xmalloc((m->n_class + 1) * sizeof(float));
+    for (size_t j = 0; j < m->n_feat && rc == 0; j++) {
+        for (uint32_t c = 0; c < m->n_class; c++)
+            row[c] = m->wq[j * m->stride + c] * m->wscale[j];
+        rc = core_buf_append(out, row, m->n_class * sizeof(float));
+    }
+    free(row);
     rc = rc ? rc : core_buf_append(out, m->bias, m->n_class * sizeof(float));
     return rc;
 }
@@ -105,6 +111,7 @@ static int load_arrays(reader_t *r, nlu_model_t *m, core_err_t *err)
     get(r, m->bias, k * sizeof(float));
     if (!finite_all(m->idf, nf) || !finite_all(m->w, nf * m->stride) || !finite_all(m->bias, k))
         return core_err_set(err, CORE_ERR_INVALID, "model: non-finite weight");
+    nlu__quantize(m);
     return 0;
 }
 

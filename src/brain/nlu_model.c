@@ -44,6 +44,8 @@ void nlu_model_free(nlu_model_t *m)
     free(m->fview);
     free(m->idf);
     free(m->w);
+    free(m->wq);
+    free(m->wscale);
     free(m->bias);
     free(m);
 }
@@ -86,11 +88,58 @@ const char *nlu_model_intent(const nlu_model_t *m, size_t i)
 
 /* ---- routing ------------------------------------------------------------ */
 
-NLU__HOT void nlu__scores(const nlu_model_t *m, const nlu__vec_t *v, float *scores)
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/* AVX2: 8 weights at a time, sign-extended and converted in two instructions. */
+__attribute__((target("avx2,fma"))) static void scores_avx2(const nlu_model_t *m,
+                                                            const nlu__vec_t *v, float *scores)
+{
+    uint32_t st = m->stride;
+    for (size_t i = 0; i < v->len; i++) {
+        const int8_t *row = m->wq + (size_t)v->idx[i] * st;
+        __m256 a = _mm256_set1_ps(v->val[i] * m->wscale[v->idx[i]]);
+        for (uint32_t c = 0; c < st; c += 8) {
+            __m128i q = _mm_loadl_epi64((const __m128i *)(const void *)(row + c));
+            __m256 w = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
+            __m256 y = _mm256_load_ps(scores + c);
+            _mm256_store_ps(scores + c, _mm256_fmadd_ps(a, w, y));
+        }
+    }
+}
+#endif
+
+void nlu__scores(const nlu_model_t *m, const nlu__vec_t *v, float *scores)
 {
     memcpy(scores, m->bias, m->stride * sizeof(float));
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        scores_avx2(m, v, scores);
+        return;
+    }
+#endif
     for (size_t i = 0; i < v->len; i++)
-        nlu__axpy(scores, m->w + (size_t)v->idx[i] * m->stride, v->val[i], m->stride);
+        nlu__axpy_q(scores, m->wq + (size_t)v->idx[i] * m->stride, v->val[i] * m->wscale[v->idx[i]],
+                    m->stride);
+}
+
+void nlu__quantize(nlu_model_t *m)
+{
+    size_t nf = m->n_feat, st = m->stride;
+    m->wq = core_xcalloc(nf * st + 1, 1);
+    m->wscale = core_xmalloc((nf + 1) * sizeof(float));
+    for (size_t f = 0; f < nf; f++) {
+        const float *row = m->w + f * st;
+        float mx = 0;
+        for (uint32_t c = 0; c < m->n_class; c++)
+            mx = fabsf(row[c]) > mx ? fabsf(row[c]) : mx;
+        m->wscale[f] = mx > 0 ? mx / 127.0f : 0.0f;
+        float inv = mx > 0 ? 127.0f / mx : 0.0f;
+        for (uint32_t c = 0; c < m->n_class; c++)
+            m->wq[f * st + c] = (int8_t)lrintf(row[c] * inv);
+    }
+    free(m->w);
+    m->w = NULL;
 }
 
 /* Softmax of temp * scores, in place. */

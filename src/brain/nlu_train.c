@@ -327,6 +327,7 @@ int nlu_train(const nlu_example_t *examples, size_t n, const nlu_train_opts_t *o
     m->temp = hp->temp;
     build_features(m, examples, n, &x);
     fit_svm(m, &x, label, opts->seed, hp);
+    nlu__quantize(m);
     nlu_model_set_threshold(m,
                             opts->oos_threshold >= 0 ? opts->oos_threshold : hp->default_threshold);
     csr_dispose(&x);
