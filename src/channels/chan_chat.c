@@ -242,7 +242,7 @@ static int start_turn(chat_t *c, net_req_t *req, chat_conv_t *cv, brain_event_t 
     rest_op_t *op = core_xcalloc(1, sizeof(*op));
     *op = (rest_op_t){.req = req, .idem = idem, .created = created};
     core_err_t err = {0};
-    int rc = chat__turn(c, cv, ev, text, len, NULL, on_rest_turn, op, &err);
+    int rc = chat__turn(c, cv, ev, text, len, NULL, NULL, on_rest_turn, op, &err);
     if (rc != 0) {
         free(op);
         chat__idem_cancel(&c->idem, idem);

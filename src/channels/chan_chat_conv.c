@@ -238,13 +238,45 @@ static json_t *handoff_entry(const brain_out_t *o)
                      summary ? summary : json_object());
 }
 
-typedef struct turn_s {
+typedef struct chat_turn_s {
     chat_t *chat;
     chat_conv_t *conv;
     chat_turn_cb cb;
     void *data;
-    uint64_t user_seq; /* the user's entry, 0 for an event */
+    struct chat_turn_s *next; /* the conversation's turns, in the order they were sent */
+    uint64_t user_seq;        /* the user's entry, 0 for an event or while deferred */
+    uint64_t *seq_out;        /* where the caller wants user_seq, or NULL */
+    char *text;               /* owned while deferred: the user's message */
+    size_t len;
+    char *client_id; /* owned while deferred, may be NULL */
 } turn_t;
+
+/* The user's entry of a turn that waited behind another: appended once the
+ * turn ahead has recorded its replies, so that the log's order is the
+ * store's (each turn's input, then its replies) and a log rebuilt from the
+ * store numbers every entry as the live one did. */
+static void user_entry(chat_t *c, chat_conv_t *cv, turn_t *t)
+{
+    t->user_seq = chat__conv_user(c, cv, t->text, t->len, t->client_id);
+    if (t->seq_out != NULL)
+        *t->seq_out = t->user_seq;
+    free(t->text);
+    free(t->client_id);
+    t->text = t->client_id = NULL;
+}
+
+/* Takes t out of its conversation's turns and, when the first one left is
+ * waiting for its user entry, appends it. */
+static void turn_unlink(chat_t *c, chat_conv_t *cv, turn_t *t)
+{
+    for (turn_t **p = &cv->turns; *p != NULL; p = &(*p)->next)
+        if (*p == t) {
+            *p = t->next;
+            break;
+        }
+    if (cv->turns != NULL && cv->turns->text != NULL)
+        user_entry(c, cv, cv->turns);
+}
 
 /* The input rails may have redacted the user's text (card numbers, emails):
  * the transcript keeps the redacted text, never the original. The echo that
@@ -310,6 +342,9 @@ static void on_turn_done(const runtime_turn_out_t *out)
         record(cv, out->out, &r);
     } else
         r.from_seq = r.to_seq = cv->next_seq;
+    turn_unlink(t->chat, cv, t);
+    free(t->text); /* still deferred: it failed before its turn came (shutdown) */
+    free(t->client_id);
     if (out->error != 0)
         LOG_WARN("event=chat_turn_failed conversation=%s error=%s", cv->id,
                  core_strerror(out->error));
@@ -318,13 +353,14 @@ static void on_turn_done(const runtime_turn_out_t *out)
 }
 
 int chat__turn(chat_t *c, chat_conv_t *cv, brain_event_t ev, const char *text, size_t len,
-               const char *client_id, chat_turn_cb cb, void *data, core_err_t *err)
+               const char *client_id, uint64_t *user_seq, chat_turn_cb cb, void *data,
+               core_err_t *err)
 {
     runtime_t *rt = chan_runtime(&c->base);
     if (rt == NULL)
         return core_err_set(err, CORE_ERR_CLOSED, "the runtime is not running");
     turn_t *t = core_xcalloc(1, sizeof(*t));
-    *t = (turn_t){.chat = c, .conv = cv, .cb = cb, .data = data};
+    *t = (turn_t){.chat = c, .conv = cv, .cb = cb, .data = data, .seq_out = user_seq};
     runtime_turn_in_t in = {.key = cv->key,
                             .channel = cv->channel,
                             .event = ev,
@@ -340,8 +376,17 @@ int chat__turn(chat_t *c, chat_conv_t *cv, brain_event_t ev, const char *text, s
     }
     cv->pending++;
     c->turns++;
-    if (ev == BRAIN_EV_MESSAGE)
-        t->user_seq = chat__conv_user(c, cv, text, len, client_id);
+    turn_t **tail = &cv->turns;
+    while (*tail != NULL)
+        tail = &(*tail)->next;
+    *tail = t;
+    if (ev == BRAIN_EV_MESSAGE) {
+        t->text = core_xstrndup(text, len);
+        t->len = len;
+        t->client_id = client_id ? core_xstrdup(client_id) : NULL;
+        if (cv->turns == t) /* nothing ahead of it: the entry goes in now */
+            user_entry(c, cv, t);
+    }
     chat__ws_typing(cv, 1);
     return 0;
 }

@@ -115,18 +115,19 @@ typedef struct chat_conv_s {
     char key[CHAT_ID_LEN + 8]; /* "chat:" + id: the runtime's conversation key */
     brain_channel_t channel;   /* chat (gateways) or web (the widget) */
     brain_status_t status;
-    json_t *handoff;    /* owned: the handoff object while status is HANDOFF */
-    int64_t created_us; /* wall clock */
-    char **log;         /* owned ring of transcript entries: compact JSON frames */
-    size_t log_cap;     /* slots in the ring; grows by doubling up to log_max */
-    size_t log_max;     /* chat.history_messages when the conversation began */
-    size_t log_len;     /* entries held */
-    size_t log_head;    /* slot of the oldest entry */
-    uint64_t first_seq; /* seq of the oldest entry held */
-    uint64_t next_seq;  /* seq of the next entry; the first is 1 */
-    uint64_t acked;     /* highest seq a client acknowledged */
-    unsigned pending;   /* turns in flight; never evicted while > 0 */
-    chat_link_t subs;   /* WebSocket sessions following it */
+    json_t *handoff;           /* owned: the handoff object while status is HANDOFF */
+    int64_t created_us;        /* wall clock */
+    char **log;                /* owned ring of transcript entries: compact JSON frames */
+    size_t log_cap;            /* slots in the ring; grows by doubling up to log_max */
+    size_t log_max;            /* chat.history_messages when the conversation began */
+    size_t log_len;            /* entries held */
+    size_t log_head;           /* slot of the oldest entry */
+    uint64_t first_seq;        /* seq of the oldest entry held */
+    uint64_t next_seq;         /* seq of the next entry; the first is 1 */
+    uint64_t acked;            /* highest seq a client acknowledged */
+    unsigned pending;          /* turns in flight; never evicted while > 0 */
+    chat_link_t subs;          /* WebSocket sessions following it */
+    struct chat_turn_s *turns; /* turns in flight, in the order they were sent */
 } chat_conv_t;
 
 /* What a finished turn added. */
@@ -161,9 +162,13 @@ uint64_t chat__conv_user(chat_t *c, chat_conv_t *cv, const char *text, size_t le
                          const char *client_id);
 /* Runs one turn: BRAIN_EV_START, or BRAIN_EV_MESSAGE with text. cb runs once
  * from the runtime's done callback unless this fails at once (rc != 0, err
- * set, nothing appended). */
+ * set, nothing appended). The user's entry is appended at once, or, when
+ * turns of the conversation are still in flight, once the one ahead has
+ * recorded its replies (the store's order); *user_seq (may be NULL) gets its
+ * seq then and must stay valid until cb runs. */
 int chat__turn(chat_t *c, chat_conv_t *cv, brain_event_t ev, const char *text, size_t len,
-               const char *client_id, chat_turn_cb cb, void *data, core_err_t *err);
+               const char *client_id, uint64_t *user_seq, chat_turn_cb cb, void *data,
+               core_err_t *err);
 /* Records an idle-timeout turn's output (the flow's goodbye, the end) in the
  * conversation it belongs to and pushes it to its sockets; other keys are
  * ignored. */

@@ -287,7 +287,7 @@ static void session_start(ws_session_t *s)
     send_ready(s, 0);
     LOG_INFO("event=chat_conversation_started conversation=%s channel=%s rid=%s", cv->id,
              brain_channel_name(s->channel), net_ws_id(s->ws));
-    if (chat__turn(c, cv, BRAIN_EV_START, NULL, 0, NULL, on_start_turn, cv, &err) != 0)
+    if (chat__turn(c, cv, BRAIN_EV_START, NULL, 0, NULL, NULL, on_start_turn, cv, &err) != 0)
         send_error(s, "unavailable", NULL, err.msg);
 }
 
@@ -409,16 +409,14 @@ static void frame_message(ws_session_t *s, json_t *f)
     if (id != NULL && ws_idem_begin(s, id, text ? text : "", len, &e) != 0)
         return;
     core_err_t err = {0};
-    uint64_t next = cv->next_seq;
-    int rc = chat__turn(c, cv, text ? BRAIN_EV_MESSAGE : BRAIN_EV_START, text, len, id, on_ws_turn,
-                        e, &err);
+    if (e != NULL)
+        e->seq = 0; /* the user's entry fills it in (a pending entry is never freed) */
+    int rc = chat__turn(c, cv, text ? BRAIN_EV_MESSAGE : BRAIN_EV_START, text, len, id,
+                        e && text ? &e->seq : NULL, on_ws_turn, e, &err);
     if (rc != 0) {
         chat__idem_cancel(&c->idem, e);
         send_error(s, rc == CORE_ERR_BUSY ? "busy" : "unavailable", id, err.msg);
-        return;
     }
-    if (e != NULL)
-        e->seq = text ? next : 0;
 }
 
 static void frame_ack(ws_session_t *s, json_t *f)

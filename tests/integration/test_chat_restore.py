@@ -221,6 +221,42 @@ def test_websocket_frames_sent_before_ready_wait_for_the_restore():
     with_data_dir(run)
 
 
+def test_double_text_keeps_its_numbering_across_a_restart():
+    """Two messages sent without waiting: the log holds each turn's input
+    then its replies (the store's order), so a rebuilt log numbers alike."""
+    def run(data_dir):
+        d = daemon(data_dir)
+        try:
+            ws = WebSocket(d.port, "/v1/chat/ws", auth())
+            conv = ws.until(lambda f: f["type"] == "ready")["conversation"]
+            ws.until(lambda f: f["type"] == "message" and f["from"] == "bot")
+            ws.send({"type": "message", "id": "a", "text": "how are you"})
+            ws.send({"type": "message", "id": "b", "text": "thanks"})
+            live = ws_messages(ws, 2)
+            while sum(1 for m in live if m["from"] == "user") < 2 or live[-1]["from"] != "bot":
+                live += ws_messages(ws, 1)
+            assert [m["from"] for m in live][:2] == ["user", "bot"], live
+            assert [m["text"] for m in live if m["from"] == "user"] == ["how are you", "thanks"]
+            ws.close()
+            status, before = transcript(d, conv)
+            d.stop()
+        finally:
+            d.kill()
+        d2 = daemon(data_dir)
+        try:
+            ws = WebSocket(d2.port, "/v1/chat/ws?conversation=%s&last_seq=0" % conv, auth())
+            ready = ws.until(lambda f: f["type"] == "ready")
+            assert ready["last_seq"] == before["last_seq"], (ready, before)
+            replay = ws_messages(ws, before["last_seq"])
+            assert [(m["seq"], m["from"], m["text"]) for m in replay] == \
+                [(m["seq"], m["from"], m["text"]) for m in before["messages"]], (replay, before)
+            ws.close()
+            d2.stop()
+        finally:
+            d2.kill()
+    with_data_dir(run)
+
+
 def test_unknown_ids_are_404_with_a_store():
     def run(data_dir):
         d = daemon(data_dir)
