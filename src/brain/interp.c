@@ -308,8 +308,9 @@ static void new_session(brain_conv_t *c, int64_t now)
     c->created_us = now;
 }
 
-/* Input rails; returns 1 when the turn is over (blocked or escalated). */
-static int input_rails(ctx_t *x)
+/* Input rails: the rest of the turn sees their text (redacted when they
+ * redact); returns the strongest action. */
+static guard_action_t input_rails(ctx_t *x)
 {
     brain_out_t *o = x->out;
     const node_t *n = interp__node(x);
@@ -321,30 +322,30 @@ static int input_rails(ctx_t *x)
                       .sender_bucket = x->in ? x->in->sender_bucket : NULL,
                       .conversation = x->in ? x->in->conversation : NULL};
     if (guard_check_input(x->fs->guard, &gc, x->tc.text, x->tc.len, &o->guard_in) != 0)
-        return 0;
+        return GUARD_ALLOW;
     if (o->guard_in.n_decisions > 0)
         interp__event(x, "guard", o->guard_in.decisions[0].rule, o->guard_in.action);
-    switch (o->guard_in.action) {
-    case GUARD_BLOCK:
-        interp__emit_text(x,
-                          o->guard_in.reply ? o->guard_in.reply
-                                            : "Sorry, I can't help with "
-                                              "that.",
-                          0);
-        return 1;
-    case GUARD_ESCALATE:
-        interp__emit(x, &x->fs->settings.agent, 0);
-        interp__handoff(x, o->guard_in.reason ? o->guard_in.reason : "guardrail", NULL);
-        return 1;
-    case GUARD_REDACT:
-        if (o->guard_in.text != NULL) {
-            x->tc.text = o->guard_in.text;
-            x->tc.len = o->guard_in.text_len;
-        }
-        return 0;
-    default:
-        return 0;
+    if (o->guard_in.text != NULL) {
+        x->tc.text = o->guard_in.text;
+        x->tc.len = o->guard_in.text_len;
     }
+    return o->guard_in.action;
+}
+
+/* Acts on a block or an escalation; returns 1 when the turn is over. */
+static int rails_stop(ctx_t *x, guard_action_t action)
+{
+    const guard_result_t *g = &x->out->guard_in;
+    if (action == GUARD_BLOCK) {
+        interp__emit_text(x, g->reply ? g->reply : "Sorry, I can't help with that.", 0);
+        return 1;
+    }
+    if (action == GUARD_ESCALATE) {
+        interp__emit(x, &x->fs->settings.agent, 0);
+        interp__handoff(x, g->reason ? g->reason : "guardrail", NULL);
+        return 1;
+    }
+    return 0;
 }
 
 static void finish(ctx_t *x)
@@ -400,9 +401,9 @@ static int begin(ctx_t *x, const brain_input_t *in)
         return interp__run(x);
     }
     c->turns++;
-    int stop = x->fs->guard != NULL && input_rails(x);
+    guard_action_t rails = x->fs->guard != NULL ? input_rails(x) : GUARD_ALLOW;
     remember_user(c, x->tc.text, x->tc.len); /* after redaction: kept state holds no PII */
-    if (stop)
+    if (rails_stop(x, rails))
         return BRAIN_DONE;
     dispatch(x, in);
     return interp__run(x);

@@ -559,6 +559,47 @@ static void test_output_rails(void **state)
     h_dispose(&h);
 }
 
+static void test_input_block_and_escalate(void **state)
+{
+    const char *text = "{\"name\": \"k\", \"intents\": {\"k\": [\"run k\"]}, \"nodes\": {\"s\": "
+                       "{\"type\": \"say\", \"message\": \"ok\"}}}";
+    const char *rules = "{\"version\": 1, \"input\": {\"topics\": [{\"name\": \"politics\", "
+                        "\"terms\": [\"election\"], \"reply\": \"I can't discuss that.\"}],"
+                        " \"abuse\": {\"terms\": [\"scumbag\"], \"action\": \"escalate\", "
+                        "\"reason\": \"abuse\"}}}";
+    brain_source_t src = {"k.json", text, strlen(text)};
+    brain_compile_opts_t o;
+    brain_compile_opts_init(&o);
+    o.validate_only = 1;
+    o.guard_json = rules;
+    o.guard_len = strlen(rules);
+    o.guard_file = "rules.json";
+    core_diags_t d;
+    core_diags_init(&d);
+    brain_flowset_t *fs = NULL;
+    assert_int_equal(brain_flowset_compile(&src, 1, &o, &fs, &d), 0);
+    core_diags_dispose(&d);
+    harness_t h;
+    h_init(&h, fs, BRAIN_CH_CHAT);
+    h_send(&h, "who wins the election", NULL);
+    assert_int_equal(h.out.guard_in.action, GUARD_BLOCK);
+    assert_string_equal(h_said(&h), "I can't discuss that.");
+    assert_int_equal(h.out.status, BRAIN_ST_ACTIVE);
+    h_send(&h, "you scumbag", NULL);
+    assert_int_equal(h.out.status, BRAIN_ST_HANDOFF);
+    assert_string_equal(h.out.handoff_reason, "abuse");
+    assert_non_null(strstr(h.out.handoff_summary, "you scumbag")); /* the turn that escalated */
+    h_dispose(&h);
+    /* bad rules are reported with their file */
+    o.guard_json = "{\"version\": 7}";
+    o.guard_len = strlen(o.guard_json);
+    core_diags_init(&d);
+    assert_int_equal(brain_flowset_compile(&src, 1, &o, &fs, &d), CORE_ERR_INVALID);
+    assert_true(d.len > 0);
+    assert_string_equal(d.items[0].file, "rules.json");
+    core_diags_dispose(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -580,6 +621,7 @@ int main(void)
         cmocka_unit_test(test_start_event_and_slot_types),
         cmocka_unit_test(test_guardrails_in_the_turn),
         cmocka_unit_test(test_output_rails),
+        cmocka_unit_test(test_input_block_and_escalate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
