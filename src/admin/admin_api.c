@@ -71,6 +71,7 @@ static void answer_error(net_req_t *req, int status, const char *msg, const char
 static void started(job_t *j, int rc)
 {
     if (rc == 0) {
+        j->a->inflight++;
         net_req_on_abort(j->req, on_abort, j);
         return;
     }
@@ -78,14 +79,19 @@ static void started(job_t *j, int rc)
     free(j);
 }
 
+/* The store, or NULL after answering 503 (not open, or enough admin
+ * queries already running). */
 static store_t *store_or_503(admin_t *a, net_req_t *req)
 {
     store_t *s = admin__store(a);
-    if (s == NULL) {
-        net_resp_header(req, "Retry-After", "1");
-        net_resp_error(req, 503, "unavailable", "the store is not open");
-    }
-    return s;
+    const char *why = s == NULL                           ? "the store is not open"
+                      : a->inflight >= ADMIN_MAX_INFLIGHT ? "too many admin queries running"
+                                                          : NULL;
+    if (why == NULL)
+        return s;
+    net_resp_header(req, "Retry-After", "1");
+    net_resp_error(req, 503, "unavailable", "%s", why);
+    return NULL;
 }
 
 /* A query parameter, NULL when absent or empty (chorusctl sends "from=" for
@@ -111,6 +117,7 @@ static int bad(net_req_t *req, const char *name, const core_err_t *err)
 static void on_json(int status, json_t *result, const char *errmsg, void *data)
 {
     job_t *j = data;
+    j->a->inflight--;
     if (j->req != NULL) {
         if (status == 0)
             net_resp_json(j->req, 200, result);
@@ -162,6 +169,7 @@ void admin__on_kpis(net_req_t *req, void *data)
 static void on_list(int status, json_t *result, const char *errmsg, void *data)
 {
     job_t *j = data;
+    j->a->inflight--;
     if (j->req != NULL && status != 0) {
         answer_error(j->req, status, errmsg, j->what);
     } else if (j->req != NULL) {

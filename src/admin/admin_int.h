@@ -13,7 +13,13 @@ typedef struct admin_s {
     int64_t start_wall_us; /* process_start_time_seconds */
     uint64_t denied;       /* 401s answered (chorus_admin_auth_denied_total) */
     uint64_t requests;     /* admin API requests authenticated */
+    int inflight;          /* admin queries on the thread pool now */
 } admin_t;
+
+/* Admin queries allowed on the thread pool at once: the pool (4 threads by
+ * default) also loads conversations the runtime restores, which must not
+ * wait behind a long report. More get 503 + Retry-After. */
+#define ADMIN_MAX_INFLIGHT 2
 
 /* The store in force, or NULL. */
 store_t *admin__store(const admin_t *a);
