@@ -12,8 +12,11 @@
  * and appends the same entries in the same order -- user entry per inbound
  * row, one bot entry per line of an outbound row, a handoff after the row it
  * is tied to, the end last -- so entry n of the rebuilt log is entry n of the
- * live one. What the store does not keep (a bot message's choices, the
- * handoff summary) comes back empty. See docs/channels.md, "Restore". */
+ * live one. A turn whose messages have quick replies (or a newline of their
+ * own) also has a "reply" event holding them as they were, which the
+ * rebuild uses instead of the row's text. What the store does not keep (the
+ * handoff summary, a message's WebSocket id) comes back empty. See
+ * docs/channels.md, "Restore". */
 #define LOG_MODULE "chat"
 #include <stdlib.h>
 #include <string.h>
@@ -42,10 +45,65 @@ static void add(chat_conv_t *cv, json_t *entry, int64_t ts_us)
     json_decref(entry);
 }
 
-/* One bot entry per line of an outbound row ("" is a turn without
- * messages, such as one that only called a backend). */
-static void add_bot_lines(chat_conv_t *cv, const char *text, int64_t ts_us)
+static int is_url(const char *s)
 {
+    return strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0;
+}
+
+/* The "reply" event of row seq: the bot's messages with their choices, kept
+ * when the row's text could not say them alone. */
+static const json_t *reply_messages(const json_t *events, int64_t seq)
+{
+    size_t i;
+    const json_t *ev;
+    json_array_foreach(events, i, ev)
+    {
+        const char *kind = json_string_value(json_object_get(ev, "kind"));
+        const json_t *msgs = json_object_get(json_object_get(ev, "detail"), "messages");
+        if (kind != NULL && strcmp(kind, "reply") == 0 && int_field(ev, "turn_seq") == seq &&
+            json_is_array(msgs))
+            return msgs;
+    }
+    return NULL;
+}
+
+/* A bot entry as the live log has it (a choice whose value is a URL is a
+ * link button on the web: it gets "url"). */
+static void add_bot(chat_conv_t *cv, const json_t *m, int64_t ts_us)
+{
+    json_t *choices = json_array();
+    size_t i;
+    const json_t *ch;
+    json_array_foreach(json_object_get(m, "choices"), i, ch)
+    {
+        const char *title = json_string_value(json_object_get(ch, "title"));
+        const char *value = json_string_value(json_object_get(ch, "value"));
+        json_t *o =
+            json_pack("{s:s,s:s}", "title", title ? title : "", "value", value ? value : "");
+        if (value != NULL && is_url(value))
+            json_object_set_new(o, "url", json_string(value));
+        json_array_append_new(choices, o);
+    }
+    const char *text = json_string_value(json_object_get(m, "text"));
+    add(cv,
+        json_pack("{s:s,s:s,s:s,s:o}", "type", "message", "from", "bot", "text", text ? text : "",
+                  "choices", choices),
+        ts_us);
+}
+
+/* The bot entries of an outbound row: from its "reply" event when there is
+ * one, else one per line of its text ("" is a turn without messages, such
+ * as one that only called a backend). */
+static void add_bot_lines(chat_conv_t *cv, const json_t *events, int64_t seq, const char *text,
+                          int64_t ts_us)
+{
+    const json_t *msgs = reply_messages(events, seq);
+    if (msgs != NULL) {
+        size_t i;
+        const json_t *m;
+        json_array_foreach(msgs, i, m) add_bot(cv, m, ts_us);
+        return;
+    }
     if (text == NULL || text[0] == '\0')
         return;
     for (const char *p = text;;) {
@@ -100,7 +158,7 @@ static void rebuild(chat_conv_t *cv, const json_t *rec)
                           text ? text : ""),
                 ts);
         else
-            add_bot_lines(cv, text, ts);
+            add_bot_lines(cv, events, int_field(row, "seq"), text, ts);
         add_handoffs(cv, events, int_field(row, "seq"));
     }
     const char *outcome = json_string_value(json_object_get(rec, "outcome"));

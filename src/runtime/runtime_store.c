@@ -169,6 +169,39 @@ static void add_events(store_batch_t *b, const rt_turn_t *t, int64_t seq, int64_
     }
 }
 
+/* The bot's messages as channels render them, when the outbound row (the
+ * texts joined by newlines) cannot say it alone: a message has quick replies
+ * or a newline of its own. A channel that rebuilds its view of a
+ * conversation after a restart reads them (docs/channels.md, "Restore"). */
+static void add_reply(store_batch_t *b, const rt_turn_t *t, int64_t seq, int64_t now)
+{
+    const brain_out_t *out = &t->out;
+    int need = 0;
+    for (size_t i = 0; i < out->n_messages && !need; i++)
+        need = out->messages[i].n_choices > 0 ||
+               (out->messages[i].text != NULL && strchr(out->messages[i].text, '\n') != NULL);
+    if (!need)
+        return;
+    json_t *msgs = json_array();
+    for (size_t i = 0; i < out->n_messages; i++) {
+        const brain_message_t *m = &out->messages[i];
+        json_t *choices = json_array();
+        for (size_t j = 0; j < m->n_choices; j++)
+            json_array_append_new(choices,
+                                  json_pack("{s:s,s:s}", "title",
+                                            m->choices[j].title ? m->choices[j].title : "", "value",
+                                            m->choices[j].value ? m->choices[j].value : ""));
+        json_array_append_new(
+            msgs, json_pack("{s:s,s:o}", "text", m->text ? m->text : "", "choices", choices));
+    }
+    json_t *d = json_pack("{s:o}", "messages", msgs);
+    char *detail = json_dumps(d, JSON_COMPACT);
+    json_decref(d);
+    store_event_t e = {t->conv->key, seq, now, "reply", NULL, "ok", -1, detail};
+    store_batch_event(b, &e);
+    free(detail);
+}
+
 static void add_outcome(store_batch_t *b, const rt_turn_t *t, int64_t now)
 {
     const brain_out_t *out = &t->out;
@@ -308,6 +341,8 @@ int rt_store_commit(rt_turn_t *t)
     }
     add_rows(b, t, now);
     add_events(b, t, conv->seq, now);
+    if (t->out.n_messages > 0)
+        add_reply(b, t, conv->seq, now);
     add_outcome(b, t, now);
     /* The state goes last so the seq it carries counts the rows above. */
     char *state = state_json(t);

@@ -54,8 +54,10 @@ def transcript(d, conv):
 
 
 def entries(t):
-    """What a client relies on: seq, kind, sender and text of every entry."""
-    return [(m["seq"], m["type"], m.get("from"), m.get("text")) for m in t["messages"]]
+    """What a client relies on: seq, kind, sender, text and quick replies of
+    every entry."""
+    return [(m["seq"], m["type"], m.get("from"), m.get("text"), m.get("choices"))
+            for m in t["messages"]]
 
 
 def check_same(before, after):
@@ -83,6 +85,7 @@ def rest_across(stop):
             assert status == 200, reply
             status, before = transcript(d, conv)
             assert status == 200 and before["last_seq"] >= 3, before
+            assert any(m.get("choices") for m in before["messages"]), before  # buttons to keep
             stop(d)
         finally:
             d.kill()
