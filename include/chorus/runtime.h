@@ -155,6 +155,20 @@ typedef void (*runtime_record_cb)(int status, json_t *record, void *data);
  * or CORE_ERR_CLOSED. */
 int runtime_conversation_record(runtime_t *rt, const char *key, runtime_record_cb cb, void *data);
 
+/* Brings the conversations the store holds as active (at most
+ * max_conversations of them) back into memory, reading them on the thread
+ * pool from store_path (the database the runtime's store writes; a
+ * connection of its own), so that their idle timeouts run after a restart
+ * and an abandoned one is ended and recorded as such, not left active. The
+ * daemon calls it once the first flowset is in force; keys already in
+ * memory (a turn got there first) are left alone. cb (may be NULL) runs once
+ * on the loop with the status and how many were restored. Returns 0, or
+ * CORE_ERR_BUSY before flows are loaded, CORE_ERR_CLOSED, CORE_ERR_NOT_FOUND
+ * without a store. */
+typedef void (*runtime_restored_cb)(int status, size_t restored, void *data);
+int runtime_restore_active(runtime_t *rt, const char *store_path, runtime_restored_cb cb,
+                           void *data);
+
 /* Ends every conversation whose idle deadline has passed (the sweep timer
  * does this every sweep_interval_ms; exposed for tests and tools). */
 void runtime_sweep(runtime_t *rt, int64_t now_us);

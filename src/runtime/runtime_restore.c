@@ -1,12 +1,16 @@
-/* A channel asks for a conversation's durable record (its transcript rows,
- * events and outcome) when it does not hold the conversation in memory:
+/* Restore, beyond the lazy read of one conversation's state before its turn
+ * (runtime_store.c): a channel asks for a conversation's durable record (its
+ * transcript rows, events and outcome) when it does not hold it in memory --
  * after a restart or an eviction the store, not memory, says whether a
- * conversation exists. Read on the thread pool by the store. Kept apart from
- * runtime_store.c so that what links the turn pipeline alone (unit tests
- * with a fake store) does not pull in the store's readers. */
+ * conversation exists -- and at start the conversations the store holds as
+ * active come back into memory so their idle timeouts run. Reads happen on
+ * the thread pool. Kept apart from runtime_store.c so that what links the
+ * turn pipeline alone (unit tests with a fake store) does not pull in the
+ * store's readers. */
 #define LOG_MODULE "runtime"
 #include <jansson.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "runtime/runtime_int.h"
 
@@ -48,6 +52,121 @@ int runtime_conversation_record(runtime_t *rt, const char *key, runtime_record_c
     if (rc != 0) {
         free(ctx);
         return rc;
+    }
+    rt->store_pending++;
+    return 0;
+}
+
+/* ---- the active conversations, at start ---------------------------------- */
+
+typedef struct active_s {
+    char *key;
+    char *state;
+} active_t;
+
+typedef struct restore_work_s {
+    uv_work_t req;
+    runtime_t *rt;
+    char *path;
+    size_t max;
+    active_t *items; /* owned */
+    size_t n, cap;
+    int status;
+    core_err_t err;
+    runtime_restored_cb cb;
+    void *data;
+} restore_work_t;
+
+static void collect(const char *id, const char *state_json, void *arg)
+{
+    restore_work_t *w = arg;
+    if (w->n >= w->max)
+        return;
+    if (w->n == w->cap) {
+        w->cap = w->cap ? w->cap * 2 : 64;
+        w->items = core_xrealloc(w->items, w->cap * sizeof(*w->items));
+    }
+    w->items[w->n++] = (active_t){core_xstrdup(id), core_xstrdup(state_json)};
+}
+
+static void restore_run(uv_work_t *req)
+{
+    restore_work_t *w = req->data;
+    store_db_t *db = store_db_open(w->path, &w->err);
+    if (db == NULL) {
+        w->status = w->err.code ? w->err.code : CORE_ERR_IO;
+        return;
+    }
+    w->status = store_db_active_states(db, collect, w, &w->err);
+    store_db_close(db);
+}
+
+/* One saved state into the table, as a turn's lazy read would have put it. */
+static int restore_one(runtime_t *rt, const active_t *a)
+{
+    if (rt_table_find(&rt->table, a->key) != NULL || rt->table.len >= rt->opts.max_conversations)
+        return 0;
+    rt_conv_t *conv = rt_table_add(&rt->table, a->key);
+    conv->fs = brain_flowset_ref(rt->fs);
+    brain_conv_init(&conv->state, conv->fs, BRAIN_CH_DEFAULT, core_wall_us());
+    if (rt_store_apply(conv, a->state, 1) != 0) {
+        rt_table_remove(&rt->table, conv); /* its next message starts afresh, as before */
+        return 0;
+    }
+    rt_table_account(&rt->table, conv);
+    return 1;
+}
+
+static void restore_done(uv_work_t *req, int status)
+{
+    restore_work_t *w = req->data;
+    runtime_t *rt = w->rt;
+    rt->store_pending--;
+    if (status != 0 && w->status == 0)
+        w->status = CORE_ERR_CLOSED; /* cancelled */
+    if (rt->closing)
+        w->status = CORE_ERR_CLOSED;
+    size_t restored = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        if (w->status == 0)
+            restored += (size_t)restore_one(rt, &w->items[i]);
+        free(w->items[i].key);
+        free(w->items[i].state);
+    }
+    if (w->status == 0)
+        LOG_INFO("event=conversations_restored active=%zu restored=%zu", w->n, restored);
+    else if (w->status != CORE_ERR_CLOSED)
+        LOG_WARN("event=conversations_restore_failed error=%s reason=\"%s\"",
+                 core_strerror(w->status), w->err.msg);
+    if (w->cb != NULL)
+        w->cb(w->status, restored, w->data);
+    free(w->items);
+    free(w->path);
+    free(w);
+    rt_maybe_free(rt);
+}
+
+int runtime_restore_active(runtime_t *rt, const char *store_path, runtime_restored_cb cb,
+                           void *data)
+{
+    if (rt->closing)
+        return CORE_ERR_CLOSED;
+    if (rt->opts.store == NULL || store_path == NULL)
+        return CORE_ERR_NOT_FOUND;
+    if (rt->fs == NULL)
+        return CORE_ERR_BUSY;
+    restore_work_t *w = core_xcalloc(1, sizeof(*w));
+    w->req.data = w;
+    w->rt = rt;
+    w->path = core_xstrdup(store_path);
+    w->max = rt->opts.max_conversations;
+    w->cb = cb;
+    w->data = data;
+    int rc = uv_queue_work(rt->loop, &w->req, restore_run, restore_done);
+    if (rc != 0) {
+        free(w->path);
+        free(w);
+        return CORE_ERR_IO;
     }
     rt->store_pending++;
     return 0;

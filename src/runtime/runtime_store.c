@@ -40,7 +40,7 @@ typedef struct load_ctx_s {
     char key[]; /* the conversation, looked up again when the answer comes */
 } load_ctx_t;
 
-static int apply_state(rt_conv_t *conv, const char *text, int active)
+int rt_store_apply(rt_conv_t *conv, const char *text, int active)
 {
     json_error_t jerr;
     json_t *doc = json_loads(text, 0, &jerr);
@@ -85,7 +85,7 @@ static void on_state(int status, char *json, int active, void *data)
     rt_conv_t *conv = rt->closing ? NULL : rt_table_find(&rt->table, ctx->key);
     if (conv != NULL) {
         if (status == 0 && json != NULL) {
-            apply_state(conv, json, active);
+            rt_store_apply(conv, json, active);
             char q[200];
             LOG_DEBUG("event=conversation_restored key=%s active=%d", qkey(q, sizeof(q), conv->key),
                       active);
