@@ -6,7 +6,15 @@
  * that messages wait in wslay's queue, counted against send_queue_bytes.
  * wslay reassembles fragments, answers pings, enforces masking and the
  * message size (1009) and runs the close handshake; text is checked for
- * UTF-8 here (1007). One connection timer sends pings and watches pongs. */
+ * UTF-8 here (1007). One connection timer sends pings and watches pongs.
+ *
+ * Memory: a wslay context carries two 4 KiB buffers, most of an idle
+ * connection's cost. So it exists only while it holds state: it is made
+ * when bytes arrive or a frame is sent, and freed again (with the
+ * connection's empty output buffers) once input is at a frame boundary
+ * outside a fragmented message and nothing waits to be sent. A small frame
+ * header scanner here (track_input) knows where those boundaries are; wslay
+ * itself reads all it is fed, so its state is then the initial one. */
 #define LOG_MODULE "net"
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -22,8 +30,13 @@ struct net_ws_s {
     void *data; /* the user's */
     const char *feed;
     size_t feed_len;
-    int awaiting_pong;
-    int closing; /* a close frame was queued by us */
+    uint64_t payload_left; /* bytes of the current input frame not seen yet */
+    uint8_t hdr[14];       /* the input frame header being received */
+    uint8_t hlen;          /* its bytes so far */
+    uint8_t in_frag;       /* a fragmented data message is being received */
+    uint8_t in_recv;       /* inside wslay_event_recv: the context must stay */
+    uint8_t awaiting_pong;
+    uint8_t closing; /* a close frame was queued by us */
     char id[65];
 };
 
@@ -132,6 +145,84 @@ void net__ws_handshake(net_req_t *req)
 
 /* ---- wslay glue --------------------------------------------------------- */
 
+static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
+                       void *user);
+static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                       void *user);
+static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
+                   void *user);
+
+/* Makes the wslay context if there is none; 0, or -1 when wslay failed. */
+static int ctx_get(net_ws_t *ws)
+{
+    static const struct wslay_event_callbacks cbs = {recv_cb, send_cb, NULL,  NULL,
+                                                     NULL,    NULL,    on_msg};
+    if (ws->ctx)
+        return 0;
+    if (wslay_event_context_server_init(&ws->ctx, &cbs, ws) != 0) {
+        ws->ctx = NULL;
+        return -1;
+    }
+    wslay_event_config_set_max_recv_msg_length(ws->ctx, ws->conn->srv->lim.ws_max_message_bytes);
+    return 0;
+}
+
+/* Follows the frame headers of the bytes wslay consumed, to know when input
+ * is between frames and outside a fragmented message. Malformed frames
+ * need no care: wslay fails them and the connection closes. */
+static void track_input(net_ws_t *ws, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        if (ws->payload_left > 0) {
+            size_t take = ws->payload_left < n ? (size_t)ws->payload_left : n;
+            ws->payload_left -= take;
+            p += take, n -= take;
+            continue;
+        }
+        ws->hdr[ws->hlen++] = *p++;
+        n--;
+        if (ws->hlen < 2)
+            continue;
+        unsigned len7 = ws->hdr[1] & 0x7f;
+        size_t ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+        if (ws->hlen < 2 + ext + (ws->hdr[1] & 0x80 ? 4 : 0))
+            continue;
+        uint64_t len = len7;
+        if (ext) {
+            len = 0;
+            for (size_t i = 0; i < ext; i++)
+                len = len << 8 | ws->hdr[2 + i];
+        }
+        if ((ws->hdr[0] & 0x08) == 0) /* a data frame: continuation, text, binary */
+            ws->in_frag = (ws->hdr[0] & 0x80) == 0;
+        ws->payload_left = len;
+        ws->hlen = 0;
+    }
+}
+
+/* Frees the context, and the connection's empty output buffers, when no
+ * state would be lost (see the top of the file). */
+static void ctx_release_if_idle(net_ws_t *ws)
+{
+    net_conn_t *c = ws->conn;
+    if (ws->ctx == NULL || ws->in_recv || ws->closing || ws->hlen || ws->payload_left ||
+        ws->in_frag)
+        return;
+    if (wslay_event_get_close_sent(ws->ctx) || wslay_event_get_close_received(ws->ctx) ||
+        wslay_event_want_write(ws->ctx) || wslay_event_get_queued_msg_count(ws->ctx) > 0)
+        return;
+    wslay_event_context_free(ws->ctx);
+    ws->ctx = NULL;
+    if (c->out.len == 0)
+        net__obuf_free(&c->out);
+    if (!c->writing && c->wr.len == 0)
+        net__obuf_free(&c->wr);
+    if (c->pending_off >= c->pending.len) {
+        core_buf_dispose(&c->pending);
+        c->pending_off = 0;
+    }
+}
+
 static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
 {
     net_ws_t *ws = user;
@@ -163,7 +254,7 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
 
 static void queue_close(net_ws_t *ws, int code, const char *reason)
 {
-    if (ws->closing || wslay_event_get_close_sent(ws->ctx))
+    if (ws->closing || ctx_get(ws) != 0 || wslay_event_get_close_sent(ws->ctx))
         return;
     ws->closing = 1;
     wslay_event_queue_close(ws->ctx, (uint16_t)code, (const uint8_t *)reason, strlen(reason));
@@ -209,6 +300,10 @@ static void pump(net_conn_t *c)
     net_ws_t *ws = c->ws;
     if (c->closing || ws == NULL)
         return;
+    if (ws->ctx == NULL) {
+        net__conn_flush(c);
+        return;
+    }
     int rc = wslay_event_want_write(ws->ctx) ? wslay_event_send(ws->ctx) : 0;
     if (rc != 0) {
         LOG_INFO("event=ws_send_failed rid=%s reason=%d", ws->id, rc);
@@ -220,22 +315,16 @@ static void pump(net_conn_t *c)
     if (!wslay_event_want_read(ws->ctx) && !wslay_event_want_write(ws->ctx))
         c->close_after_flush = 1;
     net__conn_flush(c);
+    if (!c->closing && c->ws == ws)
+        ctx_release_if_idle(ws);
 }
 
 void net__ws_start(net_conn_t *c, net_req_t *req)
 {
-    static const struct wslay_event_callbacks cbs = {recv_cb, send_cb, NULL,  NULL,
-                                                     NULL,    NULL,    on_msg};
     net_ws_t *ws = core_xcalloc(1, sizeof(*ws));
     ws->conn = c;
     ws->route = req->route;
     memcpy(ws->id, req->id, sizeof(ws->id));
-    if (wslay_event_context_server_init(&ws->ctx, &cbs, ws) != 0) {
-        free(ws);
-        c->close_after_flush = 1;
-        return;
-    }
-    wslay_event_config_set_max_recv_msg_length(ws->ctx, c->srv->lim.ws_max_message_bytes);
     c->ws = ws;
     c->parse_dead = 1;
     c->deadline = 0;
@@ -243,14 +332,25 @@ void net__ws_start(net_conn_t *c, net_req_t *req)
     LOG_INFO("event=ws_open rid=%s conn=%s path=%s", ws->id, c->remote, net_req_path(req));
     if (ws->route->ws.on_open)
         ws->route->ws.on_open(ws, req, ws->route->data);
+    /* what on_open sent goes out now: inside a read, the read's end writes
+     * it; outside one (an answer given later), nothing else would */
+    if (c->ws == ws)
+        pump(c);
 }
 
 void net__ws_read(net_conn_t *c, const char *data, size_t len)
 {
     net_ws_t *ws = c->ws;
+    if (ctx_get(ws) != 0) {
+        net__conn_close(c);
+        return;
+    }
     ws->feed = data;
     ws->feed_len = len;
+    ws->in_recv = 1;
     int rc = wslay_event_recv(ws->ctx);
+    ws->in_recv = 0;
+    track_input(ws, (const uint8_t *)data, len - ws->feed_len);
     ws->feed_len = 0;
     if (c->closing)
         return;
@@ -281,6 +381,10 @@ void net__ws_timer(net_conn_t *c)
         return;
     }
     struct wslay_event_msg ping = {WSLAY_PING, (const uint8_t *)"chorus", 6};
+    if (ctx_get(ws) != 0) {
+        net__conn_close(c);
+        return;
+    }
     wslay_event_queue_msg(ws->ctx, &ping);
     ws->awaiting_pong = 1;
     net__conn_set_deadline(c, l->ws_pong_timeout_ms);
@@ -291,7 +395,7 @@ void net__ws_gone(net_conn_t *c)
 {
     net_ws_t *ws = c->ws;
     int code = 1006;
-    if (wslay_event_get_close_received(ws->ctx)) {
+    if (ws->ctx && wslay_event_get_close_received(ws->ctx)) {
         code = wslay_event_get_status_code_received(ws->ctx);
         if (code == 0)
             code = 1005;
@@ -299,7 +403,8 @@ void net__ws_gone(net_conn_t *c)
     LOG_INFO("event=ws_closed rid=%s conn=%s code=%d", ws->id, c->remote, code);
     if (ws->route->ws.on_close)
         ws->route->ws.on_close(ws, code);
-    wslay_event_context_free(ws->ctx);
+    if (ws->ctx)
+        wslay_event_context_free(ws->ctx);
     free(ws);
     c->ws = NULL;
 }
@@ -314,7 +419,7 @@ void net__ws_drain(net_conn_t *c)
  * more from a peer that does not read what we send. */
 int net__ws_blocked(const net_conn_t *c)
 {
-    return wslay_event_get_queued_msg_count(c->ws->ctx) > 0;
+    return c->ws->ctx && wslay_event_get_queued_msg_count(c->ws->ctx) > 0;
 }
 
 void net__ws_writable(net_conn_t *c)
@@ -347,7 +452,7 @@ const char *net_ws_id(const net_ws_t *ws)
 static int ws_send(net_ws_t *ws, int opcode, const void *data, size_t len)
 {
     net_conn_t *c = ws->conn;
-    if (c->closing || ws->closing || wslay_event_get_close_sent(ws->ctx) ||
+    if (c->closing || ws->closing || ctx_get(ws) != 0 || wslay_event_get_close_sent(ws->ctx) ||
         wslay_event_get_close_received(ws->ctx))
         return CORE_ERR_CLOSED;
     size_t queued = wslay_event_get_queued_msg_length(ws->ctx) + net__conn_unsent(c);
@@ -383,7 +488,7 @@ int net_ws_close(net_ws_t *ws, int code, const char *reason)
 {
     if (code < 1000 || code > 4999 || code == 1005 || code == 1006 || code == 1015)
         return CORE_ERR_INVALID;
-    if (ws->closing || wslay_event_get_close_sent(ws->ctx))
+    if (ws->closing || ctx_get(ws) != 0 || wslay_event_get_close_sent(ws->ctx))
         return CORE_ERR_CLOSED;
     char r[124];
     snprintf(r, sizeof(r), "%s", reason ? reason : "");
