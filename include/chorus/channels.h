@@ -88,7 +88,11 @@ void chan_idle_end(const runtime_turn_out_t *out);
  * /v1/chat/conversations/{id}/messages, GET /v1/chat/conversations/{id} and
  * the WebSocket GET /v1/chat/ws. Also adds the web widget's routes (GET /,
  * /widget.js, /widget.css), whose WebSocket traffic is the same protocol
- * authenticated by origin instead of a key. host is copied. */
+ * authenticated by origin instead of a key. The adapter's conversation
+ * table is a cache: a conversation it does not hold (after a restart or an
+ * eviction) is looked up in the store through the runtime and its
+ * transcript rebuilt with the same sequence numbers (docs/channels.md,
+ * "Restore"). host is copied. */
 int chan_chat_register(net_router_t *router, const chan_host_t *host, core_err_t *err);
 
 /* ---- SMS and voice, Twilio-compatible (src/channels/chan_sms*.c,
