@@ -81,6 +81,7 @@ echo "channels benchmark: ${run}s per run, $(nproc) cores (shared with the load 
 mkdir -p "$tmp/nginx/logs"
 cat > "$tmp/nginx/nginx.conf" << EOF
 daemon off;
+master_process off;
 worker_processes 1;
 error_log $tmp/nginx/logs/error.log;
 pid $tmp/nginx/nginx.pid;
@@ -103,10 +104,13 @@ sed -i "s/127.0.0.1:0/127.0.0.1:$nport/" "$tmp/nginx/nginx.conf"
 nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" &
 pids+=($!)
 sleep 0.5
+t0=$(cpu_ticks "${pids[-1]}")
 read -r n_rps n_p50 n_p99 n_err < <(wrk_run -t2 -c64 -d"${run}s" --latency -s "$here/post.lua" \
     "http://127.0.0.1:$nport/")
-printf '%-34s %10s req/s  p50 %8s ms  p99 %8s ms  errors %s\n' "nginx static, c64" "$n_rps" \
-    "$(ms "$n_p50")" "$(ms "$n_p99")" "$n_err"
+n_cpu=$(awk -v a="$t0" -v b="$(cpu_ticks "${pids[-1]}")" -v hz="$hz" -v s="$run" \
+    'BEGIN {printf "%.2f", (b - a) / hz / s}')
+printf '%-34s %10s req/s   p50 %8s ms  p99 %8s ms  errors %s  server cores %s\n' \
+    "nginx static, c64" "$n_rps" "$(ms "$n_p50")" "$(ms "$n_p99")" "$n_err" "$n_cpu"
 kill "${pids[-1]}"
 
 # ---- 2. chorusd over REST ----------------------------------------------------
@@ -175,11 +179,13 @@ for conns in 64 1000; do
 done
 
 # ---- ratios -------------------------------------------------------------------
-awk -v r="$r_rps" -v b="$b_rps" -v n="$n_rps" -v rc="$r_cpu" -v bc="$b_cpu" 'BEGIN {
+awk -v r="$r_rps" -v b="$b_rps" -v n="$n_rps" -v rc="$r_cpu" -v bc="$b_cpu" -v nc="$n_cpu" 'BEGIN {
     printf "ratio chorus REST / Bot Framework turns/s: %.1fx (target >= 20x)\n", r / b
     if (rc > 0 && bc > 0)
         printf "ratio per server core: %.1fx\n", (r / rc) / (b / bc)
     printf "ratio chorus REST turns/s / nginx static req/s: %.0f%% (target >= 50%%)\n", 100 * r / n
+    if (rc > 0 && nc > 0)
+        printf "per server core, chorus REST turns / nginx requests: %.0f%%\n", 100 * (r / rc) / (n / nc)
 }'
 
 # ---- 5. idle WebSocket conversations -----------------------------------------
@@ -195,6 +201,16 @@ for _ in $(seq 600); do
     sleep 0.1
 done
 curl -sf "http://127.0.0.1:$cport/readyz" > /dev/null || { cat "$tmp"/chorusd*.log >&2; exit 1; }
+# one socket is one descriptor on each side: a process limited to fewer than
+# IDLE descriptors (ulimit -Hn; sandboxes cap it) can only hold so many
+fdmax=$(ulimit -n)
+if [ "$idle" -gt $((fdmax - 1000)) ]; then
+    echo "note: open files are limited to $fdmax per process here (ulimit -Hn $(ulimit -Hn));" \
+         "holding $((fdmax - 1000)) idle conversations instead of $idle"
+    idle=$((fdmax - 1000))
+fi
 node --max-old-space-size=8192 "$here/ws_idle.mjs" "$cport" "$cpid" "$idle" 2 |
-    sed "s/^idle /chorus idle WebSocket conversations: /"
-echo "(target: 100,000 idle conversations in <= 512 MiB RSS)"
+    sed "s/^idle /chorus idle WebSocket conversations: /" | tee "$tmp/idle.out"
+echo "(target: 100,000 idle conversations in <= 512 MiB RSS; at this size per conversation:" \
+     "$(awk -v b="$(grep -o 'bytes_per_conversation=[0-9]*' "$tmp/idle.out" | cut -d= -f2)" \
+        'BEGIN {printf "%.0f MiB for 100,000", b * 100000 / 1048576}'))"
