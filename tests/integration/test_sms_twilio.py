@@ -249,5 +249,37 @@ def test_unicode_reply_and_message_escaping():
     with_daemon(run)
 
 
+def test_replies_leave_in_order_per_conversation():
+    import threading
+    import time
+    be = Backend(slow_ms=600)
+    try:
+        with daemon(be) as d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            p = Phone(Twilio(d, "/v1/sms/twilio"), frm="+15550000005")
+            done = []
+
+            def send(text):
+                texts = p.texts(text)
+                done.append((text, texts))
+
+            # the first text waits on a slow backend; the second, sent while
+            # it runs, is queued behind it and answered after it
+            first = threading.Thread(target=send, args=("check booking SLOW12",))
+            first.start()
+            be.wait_request("/bookings/SLOW12")
+            second = threading.Thread(target=send, args=("thanks",))
+            second.start()
+            first.join(30)
+            second.join(30)
+            assert [t for t, _ in done] == ["check booking SLOW12", "thanks"], done
+            assert "SLOW12" in " ".join(done[0][1]), done
+            # another number is not held up by this conversation
+            other = Phone(Twilio(d, "/v1/sms/twilio"), frm="+15550000006")
+            assert other.texts("hi") != []
+    finally:
+        be.close()
+
+
 if __name__ == "__main__":
     run_tests(globals())
