@@ -247,10 +247,12 @@ int net__req_parse_url(net_req_t *req)
 
 int net__req_set_params(net_req_t *req, const net_match_t *m)
 {
+    /* values point into hbuf, which may move while we append: use offsets
+     * from where it was at the match, not from where it is now */
+    const char *base = req->hbuf.data;
     req->nparams = 0;
     for (size_t i = 0; i < m->nparams; i++) {
-        /* values point into hbuf, which may move while we append: use offsets */
-        size_t voff = (size_t)(m->params[i].value - req->hbuf.data);
+        size_t voff = (size_t)(m->params[i].value - base);
         long off = decode_append(req, voff, m->params[i].value_len, 0);
         if (off < 0)
             return CORE_ERR_INVALID;
