@@ -45,15 +45,12 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Keeps at most per_label examples of each label, in file order. */
-static void subset(nlu_dataset_t *ds, size_t per_label)
+/* Keeps every step-th example (in file order, which mixes the labels). */
+static void subset(nlu_dataset_t *ds, size_t step)
 {
     size_t kept = 0;
     for (size_t i = 0; i < ds->len; i++) {
-        size_t seen = 0;
-        for (size_t j = 0; j < kept && seen < per_label; j++)
-            seen += strcmp(ds->items[j].intent, ds->items[i].intent) == 0;
-        if (seen < per_label) {
+        if (i % step == 0) {
             nlu_example_t t = ds->items[kept];
             ds->items[kept++] = ds->items[i];
             ds->items[i] = t;
@@ -83,8 +80,8 @@ static void test_clinc_val(void **state)
     assert_int_equal(train.len, 15100);
     assert_int_equal(val.len, 3100);
     if (SANITIZED) {
-        subset(&train, 15);
-        subset(&val, 4);
+        subset(&train, 12);
+        subset(&val, 5);
     }
     nlu_model_t *m = NULL;
     assert_int_equal(nlu_train(train.items, train.len, NULL, &m, &err), 0);
