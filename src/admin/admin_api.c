@@ -24,8 +24,9 @@ typedef struct job_s {
     admin_t *a;
     net_req_t *req; /* NULL once the connection died */
     const char *what;
-    int limit; /* list: the page size asked for */
-    int skip;  /* list: rows to drop before the page (cursor ties) */
+    int limit;   /* list: the page size asked for */
+    int skip;    /* list: rows to drop before the page (cursor ties) */
+    int fetched; /* list: rows asked of the store */
 } job_t;
 
 static void on_abort(net_req_t *req, void *data)
@@ -180,7 +181,9 @@ static void on_list(int status, json_t *result, const char *errmsg, void *data)
             json_array_append(page, json_array_get(all, i));
         json_t *next = json_null();
         size_t last = (size_t)j->skip + json_array_size(page);
-        if (last < n) { /* more rows than the page: a cursor to the next one */
+        /* more rows than the page, or the store's cap was hit: a cursor */
+        int capped = n == (size_t)j->fetched && j->fetched < j->skip + j->limit + 1;
+        if (json_array_size(page) > 0 && (last < n || capped)) {
             json_int_t started = json_integer_value(
                 json_object_get(json_array_get(page, json_array_size(page) - 1), "started_us"));
             int ties = 0;
@@ -261,6 +264,7 @@ static int list_query(net_req_t *req, store_list_query_t *q, job_t *j)
     /* one more than the page tells whether there is a next one */
     long long want = (long long)j->skip + limit + 1;
     q->limit = want < LIST_MAX ? (int)want : LIST_MAX;
+    j->fetched = q->limit;
     return 0;
 }
 
