@@ -6,8 +6,10 @@
  * the loop; caching a model on disk is the caller's job through
  * nlu_model_save()/nlu_model_load() and nlu_training_hash().
  *
- * Threads: nlu_train() may run on any thread. A trained model is immutable:
- * nlu_route() may be called concurrently from any threads.
+ * Threads: nlu_train() may run on any thread. Routing never changes a
+ * model: nlu_route() may be called concurrently from any threads. Set the
+ * threshold or tune (nlu_model_set_threshold(), nlu_tune_threshold())
+ * before the model is shared.
  * Ownership: nlu_train()/nlu_model_load() return an owned model, freed with
  * nlu_model_free(). Intent names in results are borrowed from the model.
  * Errors: 0 / negative CORE_ERR_*, with err set.
@@ -51,14 +53,22 @@ typedef struct nlu_result_s {
 
 void nlu_train_opts_init(nlu_train_opts_t *opts);
 
-/* Trains a model. Needs at least two in-scope intents... or one intent plus
- * out-of-scope examples; every intent needs an example. */
+/* Trains a model from n examples (borrowed; nothing is kept). Needs at least
+ * two intents, or one intent and out-of-scope examples; every example needs
+ * a non-empty text and an intent name of at most 256 bytes; at most 4096
+ * intents. opts may be NULL (defaults). OUT: *out, an owned model, NULL on
+ * error. Deterministic: same examples, order and seed give the same bytes
+ * from nlu_model_save(). Errors: CORE_ERR_INVALID or CORE_ERR_LIMIT with a
+ * message naming the example ("example 12 (intent \"x\"): empty text"). */
 int nlu_train(const nlu_example_t *examples, size_t n, const nlu_train_opts_t *opts,
               nlu_model_t **out, core_err_t *err);
 void nlu_model_free(nlu_model_t *m);
 
-/* Classifies text (any bytes; invalid UTF-8 is handled, not trusted) and
- * extracts entities against ctx (NULL: no entity extraction). */
+/* Classifies len bytes of text (any bytes: invalid UTF-8 is dropped; only
+ * the first 2048 bytes are classified) and extracts entities against ctx
+ * (NULL: none). OUT: *out. Text with no feature known to the model is out
+ * of scope. Returns 0, or CORE_ERR_INVALID for a NULL model or output or a
+ * NULL text with len > 0. */
 int nlu_route(const nlu_model_t *m, const char *text, size_t len, const ent_ctx_t *ctx,
               nlu_result_t *out);
 
@@ -72,7 +82,10 @@ const char *nlu_model_intent(const nlu_model_t *m, size_t i);
 /* SHA-256 (hex, 64 chars + NUL) of the training data and options: the cache key. */
 void nlu_training_hash(const nlu_example_t *examples, size_t n, const nlu_train_opts_t *opts,
                        char out[65]);
-/* Serialises a model to bytes, and back. load validates everything it reads. */
+/* Appends the model's bytes to out (CORE_ERR_LIMIT if out's limit is too
+ * small: CLINC150's model is about 36 MB), and back: load copies what it
+ * needs from data (borrowed), validates every count, index and number, and
+ * returns an owned model in *out or CORE_ERR_INVALID saying what is wrong. */
 int nlu_model_save(const nlu_model_t *m, core_buf_t *out);
 int nlu_model_load(const void *data, size_t len, nlu_model_t **out, core_err_t *err);
 
