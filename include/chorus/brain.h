@@ -35,6 +35,7 @@
 #include "chorus/core.h"
 #include "chorus/entities.h"
 #include "chorus/guard.h"
+#include "chorus/policy.h"
 
 /* ---- channels ------------------------------------------------------------ */
 
@@ -196,6 +197,10 @@ typedef struct brain_input_s {
     guard_bucket_t *conversation_bucket;
     guard_bucket_t *sender_bucket;
     const char *conversation; /* optional key, copied into guardrail event records */
+    /* Optional escalation-policy counters the caller keeps per conversation
+     * (policy.h); NULL = counters for this turn only (seeded from the
+     * conversation's fallbacks). Updated after the turn. */
+    policy_state_t *policy;
 } brain_input_t;
 
 typedef struct brain_choice_s {
@@ -312,6 +317,8 @@ typedef struct brain_out_s {
     uint64_t priv_filled; /* slots (by index) this turn's text already filled */
     uint8_t priv_used;
     uint8_t priv_pending;
+    uint8_t priv_message;        /* the turn answers a user message (policy runs) */
+    policy_state_t *priv_policy; /* the input's policy counters, NULL if none */
 } brain_out_t;
 
 void brain_out_init(brain_out_t *out);

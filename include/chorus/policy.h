@@ -99,5 +99,8 @@ double policy_sentiment(const char *text, size_t len);
 int policy_wants_human(const policy_t *p, const char *text, size_t len);
 
 const char *policy_criterion_name(policy_criterion_t c); /* "human_request", ... */
+/* The reason code p records for criterion c; NULL when p is NULL or the
+ * criterion is off. */
+const char *policy_reason(const policy_t *p, policy_criterion_t c);
 
 #endif

@@ -227,7 +227,7 @@ static void global_intent(ctx_t *x, int g)
             break;
         }
         interp__emit(x, &s->agent, 0);
-        interp__handoff(x, "user_request", NULL);
+        interp__handoff(x, interp__reason(x, POLICY_HUMAN_REQUEST, "user_request"), NULL);
         break;
     }
 }
@@ -240,7 +240,7 @@ static void fallback(ctx_t *x)
     interp__event(x, "fallback", NULL, c->fallbacks);
     if (c->fallbacks >= s->max_fallbacks) {
         interp__emit(x, &s->agent, 0);
-        interp__handoff(x, "fallback", NULL);
+        interp__handoff(x, interp__reason(x, POLICY_FALLBACKS, "fallback"), NULL);
     } else if (s->fallback_flow != BRAIN_NONE && c->flow == BRAIN_NONE) {
         interp__start_flow(x, s->fallback_flow);
     } else {
@@ -323,8 +323,7 @@ static guard_action_t input_rails(ctx_t *x)
                       .conversation = x->in ? x->in->conversation : NULL};
     if (guard_check_input(x->fs->guard, &gc, x->tc.text, x->tc.len, &o->guard_in) != 0)
         return GUARD_ALLOW;
-    if (o->guard_in.n_decisions > 0)
-        interp__event(x, "guard", o->guard_in.decisions[0].rule, o->guard_in.action);
+    interp__rail_events(x, &o->guard_in, 0);
     if (o->guard_in.text != NULL) {
         x->tc.text = o->guard_in.text;
         x->tc.len = o->guard_in.text_len;
@@ -342,7 +341,8 @@ static int rails_stop(ctx_t *x, guard_action_t action)
     }
     if (action == GUARD_ESCALATE) {
         interp__emit(x, &x->fs->settings.agent, 0);
-        interp__handoff(x, g->reason ? g->reason : "guardrail", NULL);
+        interp__handoff(x, interp__reason(x, POLICY_GUARDRAIL, g->reason ? g->reason : "guardrail"),
+                        NULL);
         return 1;
     }
     return 0;
@@ -351,6 +351,7 @@ static int rails_stop(ctx_t *x, guard_action_t action)
 static void finish(ctx_t *x)
 {
     brain_out_t *o = x->out;
+    interp__policy(x);
     o->status = (brain_status_t)x->conv->status;
     o->flow = interp__flow(x) ? interp__flow(x)->name : NULL;
     o->node = interp__node(x) ? interp__node(x)->name : NULL;
@@ -401,6 +402,8 @@ static int begin(ctx_t *x, const brain_input_t *in)
         return interp__run(x);
     }
     c->turns++;
+    x->out->priv_message = 1;
+    x->out->priv_policy = in->policy;
     guard_action_t rails = x->fs->guard != NULL ? input_rails(x) : GUARD_ALLOW;
     remember_user(c, x->tc.text, x->tc.len); /* after redaction: kept state holds no PII */
     if (rails_stop(x, rails))

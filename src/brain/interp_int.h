@@ -58,5 +58,12 @@ void interp__clear_slots(brain_conv_t *c);
 /* Frees what the output owns and empties it for the next turn (interp_out.c). */
 void interp__out_reset(brain_out_t *out);
 void interp__effect_dispose(brain_effect_t *e);
+/* Rail audit and escalation policy (interp_policy.c). One event per decision
+ * ("guard" for input, "guard_out" for output; label rule, value action). */
+void interp__rail_events(ctx_t *x, const guard_result_t *r, int output);
+/* The policy's reason code for c, else dflt. */
+const char *interp__reason(const ctx_t *x, policy_criterion_t c, const char *dflt);
+/* Runs the policy after a turn that answered a user message. */
+void interp__policy(ctx_t *x);
 
 #endif

@@ -72,7 +72,8 @@ void interp__out_reset(brain_out_t *out)
     out->priv_now = 0;
     out->priv_steps = 0;
     out->priv_filled = 0;
-    out->priv_used = out->priv_pending = 0;
+    out->priv_used = out->priv_pending = out->priv_message = 0;
+    out->priv_policy = NULL;
 }
 
 void brain_out_dispose(brain_out_t *out)
@@ -125,13 +126,15 @@ static brain_message_t *push_message(ctx_t *x, char *text, int from_llm, int all
                           .now_us = o->priv_now};
         guard_result_t r;
         memset(&r, 0, sizeof(r));
-        if (guard_check_output(x->fs->guard, &gc, text, strlen(text), &r) == 0 &&
-            r.action != GUARD_ALLOW) {
+        if (guard_check_output(x->fs->guard, &gc, text, strlen(text), &r) == 0)
+            interp__rail_events(x, &r, 1);
+        if (r.action != GUARD_ALLOW) {
             if (r.action > o->guard_out)
                 o->guard_out = r.action;
             const char *rep = r.action == GUARD_REDACT ? r.text : r.reply;
             char *fb = NULL;
-            if (r.use_fallback && rep == NULL) /* an LLM answer failed a rail */
+            /* an LLM answer failed a rail: the flows' fallback, not the rule's reply */
+            if (r.use_fallback)
                 rep = fb = render_variant(x, &x->fs->settings.fallback);
             if (rep != NULL) {
                 free(text);

@@ -38,6 +38,17 @@ const char *policy_criterion_name(policy_criterion_t c)
     return (size_t)c < sizeof(names) / sizeof(names[0]) ? names[c] : "unknown";
 }
 
+const char *policy_reason(const policy_t *p, policy_criterion_t c)
+{
+    if (p == NULL)
+        return NULL;
+    const criterion_t *cr[] = {NULL,      &p->guardrail, &p->intents,   &p->flows,
+                               &p->human, &p->actions,   &p->fallbacks, &p->sentiment};
+    if ((size_t)c >= sizeof(cr) / sizeof(cr[0]) || cr[c] == NULL || !cr[c]->on)
+        return NULL;
+    return cr[c]->reason;
+}
+
 static void read_criterion(gd_loader_t *ld, json_t *esc, const char *path, const char *key,
                            const char *const *keys, const char *def_reason, criterion_t *c,
                            json_t **obj, char **cpath)

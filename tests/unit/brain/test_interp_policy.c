@@ -1,0 +1,138 @@
+/* The interpreter with the rails and the escalation policy (built-in rules):
+ * every rail decision is a turn event, a failing LLM answer becomes the
+ * flows' fallback, and the policy's reason code is what the handoff records. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "test_brain_util.h"
+
+static const char *settings_json =
+    "{\"settings\": {\"llm\": {\"base_url\": \"http://llm.test/v1/\", \"model\": \"m1\"},"
+    " \"messages\": {\"fallback\": \"Eh?\", \"agent\": \"Agent.\"}}}";
+
+static const char *flow_json =
+    "{\"name\": \"q\", \"intents\": {\"ask_bot\": [\"question\"], \"order\": [\"order\"]},"
+    " \"nodes\": {\"l\": {\"type\": \"llm\", \"system\": \"Be brief.\", \"on_error\": \"e\"}, "
+    "\"e\": {\"type\": \"say\", \"message\": \"Down.\"}}}";
+
+static brain_flowset_t *compile_guarded(void)
+{
+    brain_source_t src[] = {{"settings.json", settings_json, strlen(settings_json)},
+                            {"q.json", flow_json, strlen(flow_json)}};
+    brain_compile_opts_t o;
+    brain_compile_opts_init(&o);
+    o.validate_only = 1; /* guardrails on (built-in rules, with the escalation policy) */
+    core_diags_t d;
+    core_diags_init(&d);
+    brain_flowset_t *fs = NULL;
+    int rc = brain_flowset_compile(src, 2, &o, &fs, &d);
+    if (rc != 0)
+        fail_msg("%s", d.len ? d.items[0].message : "compile failed");
+    core_diags_dispose(&d);
+    return fs;
+}
+
+static int send_with(harness_t *h, const char *text, policy_state_t *st)
+{
+    brain_input_t in;
+    memset(&in, 0, sizeof(in));
+    in.event = BRAIN_EV_MESSAGE;
+    in.text = text;
+    in.len = strlen(text);
+    h->now += 1000000;
+    in.now_us = h->now;
+    in.ref = (ent_ctx_t){2026, 11, 29, 10, 0, NULL, NULL};
+    in.policy = st;
+    h->rc = brain_turn(h->fs, &h->conv, &in, &h->out);
+    return h->rc;
+}
+
+static size_t count_events(const brain_out_t *o, const char *name, const char *label)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < o->n_events; i++)
+        if (strcmp(o->events[i].name, name) == 0 &&
+            (label == NULL || (o->events[i].label && strcmp(o->events[i].label, label) == 0)))
+            n++;
+    return n;
+}
+
+static void test_every_rail_decision_is_an_event(void **state)
+{
+    harness_t h;
+    h_init(&h, compile_guarded(), BRAIN_CH_CHAT);
+    send_with(&h, "card 4111 1111 1111 1111 mail ada@example.com ssn 123-45-6789", NULL);
+    assert_int_equal(h.out.guard_in.n_decisions, 3);
+    assert_int_equal(count_events(&h.out, "guard", NULL), 3);
+    for (size_t i = 0; i < h.out.guard_in.n_decisions; i++)
+        assert_int_equal(count_events(&h.out, "guard", h.out.guard_in.decisions[i].rule), 1);
+    h_dispose(&h);
+}
+
+static void test_failing_llm_answer_says_the_fallback(void **state)
+{
+    harness_t h;
+    h_init(&h, compile_guarded(), BRAIN_CH_CHAT);
+    assert_int_equal(send_with(&h, "question", NULL), BRAIN_NEED_EFFECT);
+    h_resume(&h, 200,
+             "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":"
+             "\"I guarantee a full refund.\"}}]}");
+    assert_int_equal(h.rc, BRAIN_DONE);
+    assert_string_equal(h_said(&h), "Eh?");
+    assert_int_equal(h.out.guard_out, GUARD_BLOCK);
+    assert_true(count_events(&h.out, "guard_out", NULL) >= 1);
+    h_dispose(&h);
+}
+
+static void test_human_request_escalates_with_reason(void **state)
+{
+    harness_t h;
+    h_init(&h, compile_guarded(), BRAIN_CH_CHAT);
+    policy_state_t st;
+    memset(&st, 0, sizeof(st));
+    send_with(&h, "can I talk to a real person please", &st);
+    assert_int_equal(h.out.status, BRAIN_ST_HANDOFF);
+    assert_string_equal(h.out.handoff_reason, "user_requested_human");
+    assert_non_null(strstr(h.out.handoff_summary, "user_requested_human"));
+    assert_int_equal(count_events(&h.out, "handoff", "user_requested_human"), 1);
+    assert_int_equal(st.turns, 1);
+    h_dispose(&h);
+}
+
+static void test_repeated_fallbacks_escalate(void **state)
+{
+    harness_t h;
+    h_init(&h, compile_guarded(), BRAIN_CH_CHAT);
+    policy_state_t st;
+    memset(&st, 0, sizeof(st));
+    send_with(&h, "zzz qqq", &st);
+    send_with(&h, "xxyy", &st);
+    assert_int_equal(h.out.status, BRAIN_ST_ACTIVE);
+    assert_int_equal(st.consecutive_fallbacks, 2);
+    send_with(&h, "blorp", &st);
+    assert_int_equal(h.out.status, BRAIN_ST_HANDOFF);
+    assert_string_equal(h.out.handoff_reason, "repeated_fallback");
+    h_dispose(&h);
+    /* without kept counters the conversation's own count still decides */
+    h_init(&h, compile_guarded(), BRAIN_CH_CHAT);
+    send_with(&h, "zzz qqq", NULL);
+    send_with(&h, "xxyy", NULL);
+    send_with(&h, "blorp", NULL);
+    assert_string_equal(h.out.handoff_reason, "repeated_fallback");
+    h_dispose(&h);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_rail_decision_is_an_event),
+        cmocka_unit_test(test_failing_llm_answer_says_the_fallback),
+        cmocka_unit_test(test_human_request_escalates_with_reason),
+        cmocka_unit_test(test_repeated_fallbacks_escalate),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
