@@ -437,8 +437,14 @@ static void print_result(const nlu_model_t *m, const nlu_result_t *r, int json)
         for (size_t i = 0; i < r->n_top; i++)
             json_array_append_new(
                 top, json_pack("{s:s, s:f}", "intent", r->top[i].intent, "score", r->top[i].score));
-        json_t *o = json_pack("{s:o, s:f, s:b, s:f}", "top", top, "confidence", r->confidence,
-                              "out_of_scope", r->out_of_scope, "threshold", nlu_model_threshold(m));
+        json_t *ents = json_array();
+        for (size_t i = 0; i < r->entities.len; i++)
+            json_array_append_new(ents, json_pack("{s:s, s:s}", "type",
+                                                  ent_type_name(r->entities.items[i].type), "value",
+                                                  r->entities.items[i].value));
+        json_t *o = json_pack("{s:o, s:f, s:b, s:f, s:o}", "top", top, "confidence", r->confidence,
+                              "out_of_scope", r->out_of_scope, "threshold", nlu_model_threshold(m),
+                              "entities", ents);
         char *s = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(4));
         printf("%s\n", s);
         free(s);
@@ -449,6 +455,9 @@ static void print_result(const nlu_model_t *m, const nlu_result_t *r, int json)
         printf("%-32s %.4f\n", r->top[i].intent, r->top[i].score);
     printf("out of scope: %s (confidence %.4f, threshold %.4f)\n", r->out_of_scope ? "yes" : "no",
            r->confidence, nlu_model_threshold(m));
+    for (size_t i = 0; i < r->entities.len; i++)
+        printf("entity %-8s %s\n", ent_type_name(r->entities.items[i].type),
+               r->entities.items[i].value);
 }
 
 static int nlu_predict(int argc, char **argv)
@@ -481,7 +490,15 @@ static int nlu_predict(int argc, char **argv)
             fprintf(stderr, "chorusctl nlu: %s: %s\n", dir, err.msg);
         } else {
             nlu_result_t r;
-            nlu_route(m, utt, strlen(utt), NULL, &r);
+            time_t now = time(NULL);
+            struct tm lt;
+            localtime_r(&now, &lt);
+            ent_ctx_t ctx = {.year = lt.tm_year + 1900,
+                             .month = lt.tm_mon + 1,
+                             .day = lt.tm_mday,
+                             .hour = lt.tm_hour,
+                             .minute = lt.tm_min};
+            nlu_route(m, utt, strlen(utt), &ctx, &r);
             print_result(m, &r, json);
             rc = 0;
         }
