@@ -40,6 +40,14 @@ static void log_problems(const core_diags_t *diags)
                                  1000));
 }
 
+static void on_restored(int status, size_t restored, void *data)
+{
+    if (status != 0)
+        LOG_WARN("event=restore status=failed reason=%s", core_strerror(status));
+    else
+        LOG_INFO("event=restore status=done conversations=%zu", restored);
+}
+
 static void on_loaded(runtime_t *rt, int rc, const core_diags_t *diags, void *data)
 {
     daemon_t *d = data;
@@ -54,6 +62,13 @@ static void on_loaded(runtime_t *rt, int rc, const core_diags_t *diags, void *da
             uv_kill(getpid(), SIGTERM); /* the usual drain path, then exit 1 */
         }
         return;
+    }
+    if (!d->flows_loaded && d->store != NULL) {
+        /* Conversations active at the last stop come back now, so their idle
+         * timeouts run even if nobody writes to them again. */
+        int rrc = runtime_restore_active(rt, store_path(d->store), on_restored, d);
+        if (rrc != 0)
+            LOG_WARN("event=restore status=skipped reason=%s", core_strerror(rrc));
     }
     d->flows_loaded = 1;
 }
