@@ -112,7 +112,9 @@ static void say(core_buf_t *b, const core_config_t *cfg, const char *text)
     core_buf_append_str(b, "</Say>");
 }
 
-static void gather_open(core_buf_t *b, const core_config_t *cfg)
+/* A menu (or a yes/no) is answered by one key, so one key ends the Gather
+ * at once; free input (a reference keyed in) ends with # or a pause. */
+static void gather_open(core_buf_t *b, const core_config_t *cfg, const voice_call_t *c)
 {
     const char *base = cfg->voice.public_url;
     size_t n = strlen(base);
@@ -122,6 +124,8 @@ static void gather_open(core_buf_t *b, const core_config_t *cfg)
     twilio__xml_escape(b, base, n);
     core_buf_append_str(b, "/v1/voice/twilio\" method=\"POST\" speechTimeout=\"auto\" "
                            "actionOnEmptyResult=\"true\"");
+    if (c->n_choices > 0 || c->confirming)
+        core_buf_append_str(b, " numDigits=\"1\"");
     if (cfg->voice.language[0] != '\0') {
         core_buf_append_str(b, " language=\"");
         twilio__xml_escape_str(b, cfg->voice.language);
@@ -283,7 +287,7 @@ static void render(core_buf_t *b, const core_config_t *cfg, voice_call_t *c, con
     core_buf_append(&p, "", 1);
     free(c->prompt);
     c->prompt = core_buf_steal(&p, NULL);
-    gather_open(b, cfg);
+    gather_open(b, cfg, c);
     core_buf_append_str(b, c->prompt);
     core_buf_append_str(b, "</Gather>");
 }
@@ -374,7 +378,7 @@ static void silence(voice_t *v, net_req_t *req, voice_call_t *c)
     }
     core_buf_t b;
     core_buf_init(&b, (size_t)-1);
-    gather_open(&b, cfg);
+    gather_open(&b, cfg, c);
     core_buf_append_str(&b, c->prompt);
     core_buf_append_str(&b, "</Gather>");
     core_buf_append(&b, "", 1);

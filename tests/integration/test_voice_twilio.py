@@ -86,9 +86,11 @@ def test_menu_confirmation_and_result():
         text = " ".join(says(g))
         assert "Chorus Air assistant" in text
         assert "Press 1 for Booking status." in text and "Press 5 for Talk to an agent." in text
+        assert g.get("numDigits") == "1"  # a menu key answers at once
         # key 1: the menu's first option
         g = gather(c.press("1"))
         assert says(g) == ["Sure. Please say or key in your six character booking reference."]
+        assert g.get("numDigits") is None  # free input: keys until # or a pause
         # speech: the reference is confirmed explicitly before it is used
         g = gather(c.say("it is A B C 1 2 3 I mean ABC123", confidence="0.62"))
         assert says(g)[:2] == ["I heard ABC123.", "Is that right?"], says(g)
