@@ -53,6 +53,13 @@ static void h_empty(net_req_t *req, void *data)
     net_resp_send(req, 204, NULL, "ignored", 7);
 }
 
+static void h_pair(net_req_t *req, void *data)
+{
+    json_t *j = json_pack("{s:s,s:s}", "a", net_req_param(req, "a"), "b", net_req_param(req, "b"));
+    net_resp_json(req, 200, j);
+    json_decref(j);
+}
+
 static void answer(net_req_t *req, const char *text)
 {
     net_resp_send(req, 200, "text/plain", text, strlen(text));
@@ -80,6 +87,7 @@ static int setup(void **state)
     net_router_add(f->router, "GET", "/info/{id}", h_info, NULL, NULL);
     net_router_add(f->router, "POST", "/info/{id}", h_info, NULL, NULL);
     net_router_add(f->router, "GET", "/hold", h_hold, NULL, NULL);
+    net_router_add(f->router, "GET", "/pair/{a}/{b}", h_pair, NULL, NULL);
     net_router_add(f->router, "DELETE", "/info/{id}", h_empty, NULL, NULL);
     net_limits_t l;
     limits(&l);
@@ -389,6 +397,27 @@ static void test_utf8(void **state)
     assert_false(net_utf8_valid("\xe2\x82", 2));         /* truncated */
 }
 
+/* Decoding the first of two path parameters grows the header buffer; the
+ * second must still be read from the request, not from the old buffer. */
+static void test_params_after_buffer_grows(void **state)
+{
+    fixture_t *f = *state;
+    char req[1024], want[1024];
+    char a[401];
+    memset(a, 'x', 400);
+    a[400] = '\0';
+    snprintf(req, sizeof(req), "GET /pair/%s%%2F/%%E2%%82%%ACb HTTP/1.1\r\nHost: x\r\n\r\n", a);
+    net__conn_feed(f->c, req, strlen(req));
+    net__obuf_reserve(&f->c->out, 1);
+    f->c->out.data[f->c->out.len] = '\0';
+    snprintf(want, sizeof(want),
+             "{\"a\":\"%s/\",\"b\":\"\xe2\x82\xac"
+             "b\"}",
+             a);
+    assert_non_null(strstr(f->c->out.data, "HTTP/1.1 200 "));
+    assert_non_null(strstr(f->c->out.data, want));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -414,6 +443,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_host_rule, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_host, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http10_without_host, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_params_after_buffer_grows, setup, teardown),
         cmocka_unit_test(test_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -158,6 +158,38 @@ static void test_echo_and_fragments(void **state)
     assert_memory_equal(f->c->out.data, "\x81\x00", 2);
 }
 
+/* A frame with a 16-bit length, fed a byte at a time, then one more: the
+ * WebSocket state between reads (kept only while a frame or message is
+ * unfinished) must survive every split. */
+static void test_extended_length_split(void **state)
+{
+    fixture_t *f = *state;
+    static const unsigned char key[4] = {9, 8, 7, 6};
+    unsigned char buf[256];
+    handshake(f);
+    size_t n = 0, len = 150;
+    buf[n++] = 0x82;
+    buf[n++] = 0x80 | 126;
+    buf[n++] = 0;
+    buf[n++] = (unsigned char)len;
+    memcpy(buf + n, key, 4);
+    n += 4;
+    for (size_t i = 0; i < len; i++)
+        buf[n++] = (unsigned char)('a' + i % 26) ^ key[i % 4];
+    for (size_t i = 0; i < n; i++)
+        feed(f, buf + i, 1);
+    assert_int_equal(f->c->out.len, 4 + len);
+    assert_memory_equal(f->c->out.data,
+                        "\x82\x7e\x00\x96"
+                        "abcdef",
+                        10);
+    f->c->out.len = 0;
+    feed(f, buf, frame(buf, 1, 1, "next", 4, 1));
+    assert_int_equal(f->c->out.len, 6);
+    assert_memory_equal(f->c->out.data, "\x81\x04next", 6);
+    assert_false(f->c->closing);
+}
+
 static void test_peer_close_is_echoed(void **state)
 {
     fixture_t *f = *state;
@@ -244,6 +276,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_echo_and_fragments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_extended_length_split, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peer_close_is_echoed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input_close_codes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unmasked_1002, setup, teardown),
