@@ -82,6 +82,9 @@ typedef struct runtime_turn_in_s {
     const char *intent;          /* explicit intent from a button payload; NULL = route the text */
     int64_t now_us;              /* wall clock of the input; 0 = now */
     const char *adapter_version; /* channel adapter version for the transcript; may be NULL */
+    /* Who sent it, for the per-sender rate limit (an SMS From number, an API
+     * key, a remote address); borrowed, copied; NULL = no sender limit. */
+    const char *sender;
 } runtime_turn_in_t;
 
 struct runtime_turn_out_s {

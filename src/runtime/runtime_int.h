@@ -25,7 +25,9 @@ struct rt_conv_s {
     uint8_t stored;  /* its start row is in the store */
     uint32_t mem;    /* brain_conv_memory() when last accounted (table bytes) */
     brain_conv_t state;
-    char key[]; /* NUL-terminated */
+    guard_bucket_t bucket;  /* the conversation's rate limit (guard.h) */
+    policy_state_t *policy; /* owned escalation counters, allocated at the first message */
+    char key[];             /* NUL-terminated */
 };
 
 typedef struct rt_table_s {
@@ -50,6 +52,13 @@ void rt_table_each(rt_table_t *t, void (*fn)(rt_conv_t *c, void *arg), void *arg
 void rt_table_each_range(rt_table_t *t, size_t from, size_t to, void (*fn)(rt_conv_t *c, void *arg),
                          void *arg);
 void rt_conv_free(rt_conv_t *c);
+
+/* Per-sender rate buckets (runtime_senders.c): a bounded map that forgets the
+ * least recently seen sender of a full window. Returns NULL for no sender;
+ * the pointer is valid until the next call. */
+typedef struct rt_senders_s rt_senders_t;
+guard_bucket_t *rt_senders_get(rt_senders_t **map, const char *sender);
+void rt_senders_free(rt_senders_t *m);
 
 /* A turn from runtime_turn() to its callback. */
 struct rt_turn_s {
@@ -79,6 +88,7 @@ struct rt_turn_s {
     brain_conv_t saved;    /* the conversation before the turn */
     uint32_t seq_before;   /* conv->seq before the turn */
     char *adapter_version; /* owned copy, may be NULL */
+    char *sender;          /* owned copy, may be NULL */
     int tokens_in;         /* LLM usage during the turn */
     int tokens_out;
     const char *fail_kind; /* "action" | "llm" when an effect failed, else NULL */
@@ -97,7 +107,8 @@ struct runtime_s {
     char *flows_dir;
     char *data_dir;
     char *guard_file;
-    brain_flowset_t *fs; /* in force; NULL until loaded */
+    struct rt_senders_s *senders; /* per-sender rate buckets, created on first use */
+    brain_flowset_t *fs;          /* in force; NULL until loaded */
     uint32_t next_version;
     net_client_t *http;
     rt_table_t table;

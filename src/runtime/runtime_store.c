@@ -126,19 +126,24 @@ static char *joined_messages(const brain_out_t *out)
     return core_buf_steal(&b, NULL);
 }
 
-static char *guard_json(const guard_result_t *g)
+/* One rail decision (the brain records each as a "guard" / "guard_out"
+ * event): rule, action, stage, channel, flow and flow version, never the text. */
+static void add_rail_event(store_batch_t *b, const rt_turn_t *t, const brain_event_rec_t *ev,
+                           int64_t seq, int64_t now)
 {
-    if (g->n_decisions == 0)
-        return NULL;
-    json_t *a = json_array();
-    for (size_t i = 0; i < g->n_decisions; i++)
-        json_array_append_new(a, json_pack("{s:s, s:s, s:f}", "rule",
-                                           g->decisions[i].rule ? g->decisions[i].rule : "",
-                                           "action", guard_action_name(g->decisions[i].action),
-                                           "score", g->decisions[i].score));
-    char *s = json_dumps(a, JSON_COMPACT);
-    json_decref(a);
-    return s;
+    int output = strcmp(ev->name, "guard_out") == 0;
+    if (!output && strcmp(ev->name, "guard") != 0)
+        return;
+    const char *action = guard_action_name((guard_action_t)ev->value);
+    json_t *d =
+        json_pack("{s:s, s:s, s:s, s:s?, s:I}", "stage", output ? "output" : "input", "action",
+                  action, "channel", brain_channel_name((brain_channel_t)t->channel), "flow",
+                  ev->flow, "flow_version", (json_int_t)brain_flowset_version(t->conv->fs));
+    char *detail = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    json_decref(d);
+    store_event_t e = {t->conv->key, seq, now, "guardrail", ev->label, action, -1, detail};
+    store_batch_event(b, &e);
+    free(detail);
 }
 
 static void add_events(store_batch_t *b, const rt_turn_t *t, int64_t seq, int64_t now)
@@ -160,13 +165,8 @@ static void add_events(store_batch_t *b, const rt_turn_t *t, int64_t seq, int64_
                            detail};
         store_batch_event(b, &e);
     }
-    for (size_t i = 0; i < out->n_events; i++) {
-        const brain_event_rec_t *ev = &out->events[i];
-        if (strcmp(ev->name, "guard") != 0)
-            continue;
-        store_event_t e = {key, seq, now, "guardrail", ev->label, "triggered", -1, NULL};
-        store_batch_event(b, &e);
-    }
+    for (size_t i = 0; i < out->n_events; i++)
+        add_rail_event(b, t, &out->events[i], seq, now);
 }
 
 /* The bot's messages as channels render them, when the outbound row (the
@@ -233,7 +233,7 @@ static void add_rows(store_batch_t *b, rt_turn_t *t, int64_t now)
     const char *channel = brain_channel_name((brain_channel_t)t->channel);
     int64_t latency = (int64_t)(core_now_us() - t->start_us);
     if (t->in.event == BRAIN_EV_MESSAGE) {
-        char *gj = guard_json(&out->guard_in);
+        char *gj = out->guard_in.n_decisions > 0 ? guard_result_json(&out->guard_in) : NULL;
         store_turn_t in = {.conversation_id = conv->key,
                            .seq = ++conv->seq,
                            .direction = 'i',

@@ -35,6 +35,7 @@ void rt_conv_free(rt_conv_t *c)
         return;
     brain_conv_dispose(&c->state);
     brain_flowset_unref(c->fs);
+    free(c->policy);
     free(c);
 }
 

@@ -27,6 +27,7 @@ static void turn_free(rt_turn_t *t)
     free(t->text);
     free(t->intent);
     free(t->adapter_version);
+    free(t->sender);
     if (t->has_saved)
         brain_conv_dispose(&t->saved);
     if (t->backoff_active)
@@ -101,6 +102,8 @@ static rt_turn_t *turn_new(runtime_t *rt, rt_conv_t *conv, const runtime_turn_in
     t->channel = event == BRAIN_EV_TIMEOUT ? conv->state.channel : (uint8_t)in->channel;
     if (in && in->adapter_version)
         t->adapter_version = core_xstrdup(in->adapter_version);
+    if (in && in->sender)
+        t->sender = core_xstrdup(in->sender);
     reference_date(t->in.now_us, &t->in.ref);
     brain_out_init(&t->out);
     t->anext = rt->alive;
@@ -307,6 +310,14 @@ static void turn_run(rt_turn_t *t)
         }
         t->has_saved = 1;
         t->seq_before = conv->seq;
+    }
+    if (t->in.event == BRAIN_EV_MESSAGE) { /* rails and policy state (guard.h, policy.h) */
+        if (conv->policy == NULL)
+            conv->policy = core_xcalloc(1, sizeof(*conv->policy));
+        t->in.policy = conv->policy;
+        t->in.conversation_bucket = &conv->bucket;
+        t->in.sender_bucket = rt_senders_get(&t->rt->senders, t->sender);
+        t->in.conversation = conv->key;
     }
     turn_step(t, brain_turn(conv->fs, &conv->state, &t->in, &t->out));
 }
@@ -538,6 +549,7 @@ void rt_maybe_free(runtime_t *rt)
     free(rt->flows_dir);
     free(rt->data_dir);
     free(rt->guard_file);
+    rt_senders_free(rt->senders);
     free(rt);
     if (closed)
         closed(data);

@@ -141,6 +141,11 @@ const char *guard_action_name(guard_action_t a)
     return "allow";
 }
 
+char *guard_result_json(const guard_result_t *r)
+{
+    return core_xstrdup(r->n_decisions > 0 ? "[{}]" : "[]");
+}
+
 int brain_conv_to_json(const brain_flowset_t *fs, const brain_conv_t *c, core_buf_t *out)
 {
     return core_buf_printf(out, "{\"turns\":%u}", c->turns);
