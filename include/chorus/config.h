@@ -17,11 +17,12 @@
 #include "chorus/core.h"
 
 typedef struct core_config_s {
-    char *file;      /* path it was loaded from ("" for defaults only) */
-    char *listen;    /* "ADDR:PORT"; port 0 picks a free port */
-    char *data_dir;  /* SQLite file and caches live here */
-    char *flows_dir; /* flow files */
-    char *log_level; /* "error" | "warn" | "info" | "debug" */
+    char *file;            /* path it was loaded from ("" for defaults only) */
+    char *listen;          /* "ADDR:PORT"; port 0 picks a free port */
+    char *data_dir;        /* SQLite file and caches live here */
+    char *flows_dir;       /* flow files */
+    char *guardrails_file; /* guardrail rules (missing: built-in defaults) */
+    char *log_level;       /* "error" | "warn" | "info" | "debug" */
     struct {
         long long max_header_bytes;    /* request line + headers, bytes */
         long long max_headers;         /* header fields per request */

@@ -85,6 +85,9 @@ void interp__policy(ctx_t *x)
     policy_evaluate(p, st, &t, &d);
     if (!d.escalate)
         return;
+    uint16_t agent = x->fs->settings.agent_flow;
+    if (d.criterion == POLICY_HUMAN_REQUEST && agent != BRAIN_NONE && x->conv->flow == agent)
+        return; /* the flows' own agent flow is taking the user to a person */
     LOG_DEBUG("escalation criterion=%s reason=%s", policy_criterion_name(d.criterion), d.reason);
     interp__event(x, "escalation", policy_criterion_name(d.criterion), d.sentiment_avg);
     if (x->conv->status == BRAIN_ST_HANDOFF) {

@@ -5,12 +5,14 @@
 #define LOG_MODULE "chorusd"
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "chorus/core.h"
+#include "chorus/guard.h"
 #include "chorus/store.h"
 #include "cmd/chorusd_runtime.h"
 
@@ -20,14 +22,46 @@ static int dir_exists(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* The guardrails file in force: NULL (built-in defaults) when it is missing. */
+static const char *guard_file(const daemon_t *d)
+{
+    struct stat st;
+    const char *f = d->cfg.guardrails_file;
+    return f != NULL && f[0] != '\0' && stat(f, &st) == 0 ? f : NULL;
+}
+
+/* Compiles the guardrails file alone, so a bad one stops --check and start
+ * with its file:line:col problems even when there are no flows. */
+static int guard_check(const daemon_t *d, core_diags_t *diags)
+{
+    const char *f = guard_file(d);
+    if (f == NULL)
+        return 0;
+    char *text = NULL;
+    size_t len = 0;
+    core_err_t err = {0};
+    int rc = core_file_read(f, 16 * 1024 * 1024, &text, &len, &err);
+    if (rc != 0) {
+        core_diags_add(diags, f, 0, 0, "", "%s", err.msg);
+        return rc;
+    }
+    guard_rules_t *rules = NULL;
+    rc = guard_rules_load(text, len, f, &rules, diags);
+    guard_rules_free(rules);
+    free(text);
+    return rc;
+}
+
 int daemon_runtime_check(daemon_t *d, core_diags_t *diags)
 {
+    if (guard_check(d, diags) != 0)
+        return CORE_ERR_INVALID;
     if (!dir_exists(d->cfg.flows_dir)) {
         fprintf(stderr, "chorusd: warning: flows directory %s does not exist; no flows to check\n",
                 d->cfg.flows_dir);
         return 0;
     }
-    return runtime_flows_check(d->cfg.flows_dir, NULL, diags);
+    return runtime_flows_check(d->cfg.flows_dir, guard_file(d), diags);
 }
 
 static void log_problems(const core_diags_t *diags)
@@ -120,8 +154,23 @@ int daemon_runtime_start(daemon_t *d, core_err_t *err)
     int rc = open_store(d, err);
     if (rc != 0)
         return rc;
+    core_diags_t gd;
+    core_diags_init(&gd);
+    if (guard_check(d, &gd) != 0) {
+        char line[1024];
+        core_err_set(err, CORE_ERR_INVALID, "%s",
+                     gd.len ? core_diag_format(&gd.items[0], line, sizeof(line)) : "guardrails");
+        log_problems(&gd);
+        core_diags_dispose(&gd);
+        return CORE_ERR_INVALID;
+    }
+    core_diags_dispose(&gd);
+    if (guard_file(d) == NULL)
+        LOG_INFO("event=guardrails_defaults file=%s reason=\"missing: built-in rules apply\"",
+                 d->cfg.guardrails_file);
     runtime_options_t opts = {.flows_dir = d->cfg.flows_dir,
                               .data_dir = d->cfg.data_dir,
+                              .guard_file = guard_file(d),
                               .store = d->store,
                               .metrics = d->metrics};
     rc = runtime_new(d->loop, &opts, &d->runtime, err);

@@ -41,6 +41,10 @@ static const option_t options[] = {
      "Directory for the SQLite database and caches, relative to the working directory."},
     {"flows_dir", OPT_STRING, OFF(flows_dir), 0, 0, 0, "flows", NULL, 0, check_nonempty,
      "Directory of flow files."},
+    {"guardrails_file", OPT_STRING, OFF(guardrails_file), 0, 0, 0, "config/guardrails.json", NULL,
+     0, check_nonempty,
+     "Guardrail rules and escalation policy (docs/guardrails.md); when the file is missing the "
+     "built-in defaults apply. Its contents are re-read with the flows on SIGHUP."},
     {"log_level", OPT_ENUM, OFF(log_level), 0, 0, 0, "info", "error|warn|info|debug", 1, NULL,
      "Least severe level logged."},
     {"http.max_header_bytes", OPT_INT, OFF(http.max_header_bytes), 1 * KIB, 1 * MIB, 16 * KIB, NULL,
