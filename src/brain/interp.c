@@ -308,6 +308,21 @@ static void new_session(brain_conv_t *c, int64_t now)
     c->created_us = now;
 }
 
+/* Whether the text may reach an llm node: the node waiting is one, or free
+ * text (no question pending) that routing may send into a flow with one. */
+static int bound_for_llm(const ctx_t *x, const node_t *n)
+{
+    if (n != NULL && n->kind == NODE_LLM)
+        return 1;
+    if (x->conv->wait != WAIT_NONE)
+        return 0;
+    for (size_t f = 0; f < x->fs->n_flows; f++)
+        for (size_t i = 0; i < x->fs->flows[f].n_nodes; i++)
+            if (x->fs->flows[f].nodes[i].kind == NODE_LLM)
+                return 1;
+    return 0;
+}
+
 /* Input rails: the rest of the turn sees their text (redacted when they
  * redact); returns the strongest action. */
 static guard_action_t input_rails(ctx_t *x)
@@ -316,7 +331,7 @@ static guard_action_t input_rails(ctx_t *x)
     const node_t *n = interp__node(x);
     guard_ctx_t gc = {.channel = brain_channel_name(x->conv->channel),
                       .flow = interp__flow(x) ? interp__flow(x)->name : NULL,
-                      .to_llm = n != NULL && n->kind == NODE_LLM,
+                      .to_llm = bound_for_llm(x, n),
                       .now_us = o->priv_now,
                       .conversation_bucket = x->in ? x->in->conversation_bucket : NULL,
                       .sender_bucket = x->in ? x->in->sender_bucket : NULL,
