@@ -102,6 +102,11 @@ static void summary(ctx_t *x, const char *reason)
 
 void interp__handoff(ctx_t *x, const char *reason, const char *queue)
 {
+    /* the built-in codes of the policy's criteria become its reason codes */
+    if (strcmp(reason, "user_request") == 0)
+        reason = interp__reason(x, POLICY_HUMAN_REQUEST, reason);
+    else if (strcmp(reason, "fallback") == 0)
+        reason = interp__reason(x, POLICY_FALLBACKS, reason);
     summary(x, reason);
     x->out->handoff_reason = reason;
     x->out->handoff_queue = queue ? queue : x->fs->settings.queue;

@@ -150,7 +150,7 @@ def test_escalations_record_the_reason():
     assert (outcome, reason) == ("escalated", "repeated_fallback"), (outcome, reason)
     (outcome, reason), = db.execute(
         "SELECT outcome, escalation_reason FROM conversations WHERE id = ?", ("chat:" + human,))
-    assert outcome == "escalated" and reason, (outcome, reason)
+    assert (outcome, reason) == ("escalated", "user_requested_human"), (outcome, reason)
 
 
 if __name__ == "__main__":
