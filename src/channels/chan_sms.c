@@ -305,12 +305,15 @@ static void run_turn(sms_t *s, net_req_t *req, sms_conv_t *cv, sms_sid_t *sid, c
 {
     sms_op_t *op = core_xcalloc(1, sizeof(*op));
     *op = (sms_op_t){.sms = s, .conv = cv, .req = req, .msid = core_xstrdup(sid->sid)};
+    char from[64]; /* the From number: the per-sender rate limit's key */
+    snprintf(from, sizeof(from), "%.*s", (int)strcspn(cv->key, "\n"), cv->key);
     runtime_turn_in_t in = {.key = cv->rt_key,
                             .channel = BRAIN_CH_SMS,
                             .event = BRAIN_EV_MESSAGE,
                             .text = text,
                             .len = strlen(text),
-                            .adapter_version = "sms/" TWILIO_ADAPTER_VERSION};
+                            .adapter_version = "sms/" TWILIO_ADAPTER_VERSION,
+                            .sender = from};
     core_err_t err = {0};
     runtime_t *rt = chan_runtime(&s->base);
     int rc = rt ? runtime_turn(rt, &in, on_turn_done, op, &err)
