@@ -46,6 +46,10 @@ char *flow__scalar_text(json_t *v);
 void flow__nodes(loader_t *ld, json_t *nodes, const char *path);
 /* Graph checks on every flow: unreachable nodes, cycles with no ask. */
 void flow__check_graph(brain_flowset_t *fs, loader_t *loaders);
+/* Applies each flow file's "guardrails" object over fs->guard (flow_guard.c);
+ * problems are reported against the flow file. */
+int flow__guard_overrides(brain_flowset_t *fs, json_t *const *roots, core_jsonpos_t *const *pos,
+                          const int *flow_src, core_diags_t *diags);
 const char *flow__kind_name(node_kind_t k);
 /* Across flows: slots used where they cannot have been filled. Needs every
  * flow's loader (positions) by index. */

@@ -114,8 +114,9 @@ static void declare_flow(compile_t *c, size_t i, loader_t *ld)
 {
     brain_flowset_t *fs = c->fs;
     json_t *root = c->roots[i];
-    flow__check_keys(ld, root, "",
-                     "name|description|owner|status|intents|slots|vars|help|start|nodes|$schema");
+    flow__check_keys(
+        ld, root, "",
+        "name|description|owner|status|intents|slots|vars|help|start|nodes|guardrails|$schema");
     const char *name = flow__str(ld, root, "name", "", 1);
     if (name == NULL)
         return;
@@ -404,6 +405,8 @@ static int finish(compile_t *c, const brain_compile_opts_t *opts)
     } else {
         fs->guard = guard_rules_default();
     }
+    if (flow__guard_overrides(fs, c->roots, c->pos, c->flow_src, c->diags) != 0)
+        return CORE_ERR_INVALID;
     if (fs->guard != NULL)
         precheck(fs);
     return 0;

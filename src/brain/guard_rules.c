@@ -492,7 +492,8 @@ int guard_rules_override(const guard_rules_t *base, const char *text, size_t len
     if (parse_doc(text, len, file, diags, &over) != 0)
         return CORE_ERR_INVALID;
     gd_loader_t ld = {.file = file, .pos = core_jsonpos_new(text, len), .diags = diags};
-    guard_rules_free(compile_doc(&ld, over, 0)); /* positions point into the override */
+    /* positions point into the override; it may have its own "flows" sections */
+    guard_rules_free(compile_doc(&ld, over, 1));
     core_jsonpos_free(ld.pos);
     ld.pos = NULL;
     guard_rules_t *g = NULL;

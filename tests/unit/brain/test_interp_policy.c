@@ -138,6 +138,49 @@ static void test_injection_bound_for_an_llm_is_blocked(void **state)
     h_dispose(&h);
 }
 
+static void test_flow_file_guardrails_override(void **state)
+{
+    const char *flow = "{\"name\": \"pay\", \"intents\": {\"pay\": [\"pay now\"]},\n"
+                       " \"guardrails\": {\"input\": {\"pii\": {\"card\": {\"action\": "
+                       "\"allow\"}}}},\n"
+                       " \"slots\": {\"c\": {\"type\": \"text\", \"sensitive\": true}},\n"
+                       " \"nodes\": {\"a\": {\"type\": \"ask\", \"slot\": \"c\", "
+                       "\"prompt\": \"Card?\"}}}";
+    brain_source_t src = {"pay.json", flow, strlen(flow)};
+    brain_compile_opts_t o;
+    brain_compile_opts_init(&o);
+    o.validate_only = 1;
+    core_diags_t d;
+    core_diags_init(&d);
+    brain_flowset_t *fs = NULL;
+    if (brain_flowset_compile(&src, 1, &o, &fs, &d) != 0)
+        fail_msg("%s: %s", d.items[0].path, d.items[0].message);
+    core_diags_dispose(&d);
+    harness_t h;
+    h_init(&h, fs, BRAIN_CH_CHAT);
+    send_with(&h, "4111 1111 1111 1111", NULL); /* outside the flow: redacted */
+    assert_int_equal(h.out.guard_in.action, GUARD_REDACT);
+    send_with(&h, "pay now", NULL);
+    send_with(&h, "4111 1111 1111 1111", NULL); /* inside: the flow allows it */
+    assert_int_not_equal(h.out.guard_in.action, GUARD_REDACT);
+    assert_string_equal(h_slot(&h, "c"), "4111 1111 1111 1111");
+    h_dispose(&h);
+    /* a bad override is reported against the flow file, line and column */
+    const char *bad = "{\"name\": \"pay\", \"intents\": {\"pay\": [\"pay now\"]},\n"
+                      " \"guardrails\": {\"input\": {\"pii\": {\"card\": {\"action\": "
+                      "\"explode\"}}}},\n"
+                      " \"nodes\": {\"a\": {\"type\": \"say\", \"message\": \"hi\"}}}";
+    brain_source_t bsrc = {"pay.json", bad, strlen(bad)};
+    core_diags_init(&d);
+    assert_int_equal(brain_flowset_compile(&bsrc, 1, &o, &fs, &d), CORE_ERR_INVALID);
+    assert_true(d.len > 0);
+    assert_string_equal(d.items[0].file, "pay.json");
+    assert_string_equal(d.items[0].path, "guardrails.input.pii.card.action");
+    assert_int_equal(d.items[0].line, 2);
+    assert_true(d.items[0].col > 1);
+    core_diags_dispose(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -146,6 +189,7 @@ int main(void)
         cmocka_unit_test(test_human_request_escalates_with_reason),
         cmocka_unit_test(test_repeated_fallbacks_escalate),
         cmocka_unit_test(test_injection_bound_for_an_llm_is_blocked),
+        cmocka_unit_test(test_flow_file_guardrails_override),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
