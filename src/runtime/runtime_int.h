@@ -23,6 +23,7 @@ struct rt_conv_s {
     uint32_t seq;    /* transcript rows written so far (store seq numbers) */
     uint8_t loading; /* its saved state is being read from the store */
     uint8_t stored;  /* its start row is in the store */
+    uint32_t gen;    /* conversations the key had before this one (0: the id is the key) */
     uint32_t mem;    /* brain_conv_memory() when last accounted (table bytes) */
     brain_conv_t state;
     guard_bucket_t bucket;  /* the conversation's rate limit (guard.h) */
@@ -87,6 +88,8 @@ struct rt_turn_s {
     uint8_t n_fx;          /* effects recorded in fx */
     brain_conv_t saved;    /* the conversation before the turn */
     uint32_t seq_before;   /* conv->seq before the turn */
+    uint32_t gen_before;   /* conv->gen before the turn */
+    char *conv_id;         /* owned: the store id its rows go under (rt_store_commit) */
     char *adapter_version; /* owned copy, may be NULL */
     char *sender;          /* owned copy, may be NULL */
     int tokens_in;         /* LLM usage during the turn */

@@ -17,14 +17,14 @@ static const char *qkey(char *buf, size_t size, const char *key)
     return core_log_quote(buf, size, key, (size_t)-1, 80);
 }
 
-/* The saved state wraps the brain's JSON with the runtime's own counter:
- * {"v":1,"seq":N,"brain":{...}}. */
+/* The saved state wraps the brain's JSON with the runtime's own counters:
+ * {"v":1,"seq":N,"gen":G,"brain":{...}}, G as in conv_id(). */
 static char *state_json(const rt_turn_t *t)
 {
     rt_conv_t *conv = t->conv;
     core_buf_t b;
     core_buf_init(&b, 1024 * 1024);
-    core_buf_printf(&b, "{\"v\":1,\"seq\":%u,\"brain\":", conv->seq);
+    core_buf_printf(&b, "{\"v\":1,\"seq\":%u,\"gen\":%u,\"brain\":", conv->seq, conv->gen);
     if (brain_conv_to_json(conv->fs, &conv->state, &b) != 0) {
         core_buf_dispose(&b);
         return NULL;
@@ -54,11 +54,15 @@ int rt_store_apply(rt_conv_t *conv, const char *text, int active)
         return -1;
     }
     conv->seq = (uint32_t)json_integer_value(seq);
+    conv->gen = (uint32_t)json_integer_value(json_object_get(doc, "gen"));
     conv->stored = 1;
     char *bt = json_dumps(brain, JSON_COMPACT);
     json_decref(doc);
-    if (!active) { /* ended: a new conversation, numbering its rows on */
+    if (!active) { /* ended (by its flow, a handoff or idleness): the key starts the next one */
         free(bt);
+        conv->gen++;
+        conv->seq = 0;
+        conv->stored = 0;
         return 0;
     }
     brain_conv_t restored;
@@ -114,6 +118,34 @@ int rt_store_load(runtime_t *rt, rt_conv_t *conv)
 
 /* ---- one batch per turn --------------------------------------------------- */
 
+/* The store id of conv's current conversation: the key for its first, then
+ * "key#1", "key#2", ... for each that began after the previous one ended, so
+ * a returning key never writes into (or re-ends) an ended conversation. The
+ * saved state stays under the key (its first conversation's row), which is
+ * how channels and the restore find it. Owned by the caller. */
+static char *conv_id(const rt_conv_t *conv)
+{
+    if (conv->gen == 0)
+        return core_xstrdup(conv->key);
+    size_t n = strlen(conv->key) + 12;
+    char *id = core_xmalloc(n);
+    snprintf(id, n, "%s#%u", conv->key, conv->gen);
+    return id;
+}
+
+/* The flow that handled the turn: the one active after it, else the last
+ * one its events name (a flow that ended during the turn leaves the
+ * conversation idle, with no flow). NULL when no flow did. */
+static const char *turn_flow(const rt_turn_t *t)
+{
+    if (t->out.flow != NULL)
+        return t->out.flow;
+    for (size_t i = t->out.n_events; i-- > 0;)
+        if (t->out.events[i].flow != NULL)
+            return t->out.events[i].flow;
+    return NULL;
+}
+
 static char *joined_messages(const brain_out_t *out)
 {
     core_buf_t b;
@@ -141,7 +173,7 @@ static void add_rail_event(store_batch_t *b, const rt_turn_t *t, const brain_eve
                   ev->flow, "flow_version", (json_int_t)brain_flowset_version(t->conv->fs));
     char *detail = d ? json_dumps(d, JSON_COMPACT) : NULL;
     json_decref(d);
-    store_event_t e = {t->conv->key, seq, now, "guardrail", ev->label, action, -1, detail};
+    store_event_t e = {t->conv_id, seq, now, "guardrail", ev->label, action, -1, detail};
     store_batch_event(b, &e);
     free(detail);
 }
@@ -149,7 +181,7 @@ static void add_rail_event(store_batch_t *b, const rt_turn_t *t, const brain_eve
 static void add_events(store_batch_t *b, const rt_turn_t *t, int64_t seq, int64_t now)
 {
     const brain_out_t *out = &t->out;
-    const char *key = t->conv->key;
+    const char *key = t->conv_id;
     for (unsigned i = 0; i < t->n_fx; i++) {
         char detail[96];
         snprintf(detail, sizeof(detail), "{\"http_status\":%d,\"error\":\"%s\"}", t->fx[i].status,
@@ -197,7 +229,7 @@ static void add_reply(store_batch_t *b, const rt_turn_t *t, int64_t seq, int64_t
     json_t *d = json_pack("{s:o}", "messages", msgs);
     char *detail = json_dumps(d, JSON_COMPACT);
     json_decref(d);
-    store_event_t e = {t->conv->key, seq, now, "reply", NULL, "ok", -1, detail};
+    store_event_t e = {t->conv_id, seq, now, "reply", NULL, "ok", -1, detail};
     store_batch_event(b, &e);
     free(detail);
 }
@@ -213,17 +245,17 @@ static void add_outcome(store_batch_t *b, const rt_turn_t *t, int64_t now)
         snprintf(detail, sizeof(detail), "%s", qs ? qs : "{}");
         free(qs);
         json_decref(q);
-        store_event_t e = {t->conv->key,        t->conv->seq, now, "handoff",
+        store_event_t e = {t->conv_id,          t->conv->seq, now, "handoff",
                            out->handoff_reason, "escalated",  -1,  detail};
         store_batch_event(b, &e);
-        store_batch_conv_end(b, t->conv->key, STORE_OUTCOME_ESCALATED, out->handoff_reason, now);
+        store_batch_conv_end(b, t->conv_id, STORE_OUTCOME_ESCALATED, out->handoff_reason, now);
     } else if (out->status == BRAIN_ST_ENDED && before != BRAIN_ST_ENDED) {
         int idle = out->end_reason && strcmp(out->end_reason, "idle_timeout") == 0;
-        store_batch_conv_end(b, t->conv->key,
+        store_batch_conv_end(b, t->conv_id,
                              idle ? STORE_OUTCOME_ABANDONED : STORE_OUTCOME_CONTAINED, NULL, now);
     }
     if (out->csat > 0)
-        store_batch_csat(b, t->conv->key, out->csat, now);
+        store_batch_csat(b, t->conv_id, out->csat, now);
 }
 
 static void add_rows(store_batch_t *b, rt_turn_t *t, int64_t now)
@@ -234,7 +266,7 @@ static void add_rows(store_batch_t *b, rt_turn_t *t, int64_t now)
     int64_t latency = (int64_t)(core_now_us() - t->start_us);
     if (t->in.event == BRAIN_EV_MESSAGE) {
         char *gj = out->guard_in.n_decisions > 0 ? guard_result_json(&out->guard_in) : NULL;
-        store_turn_t in = {.conversation_id = conv->key,
+        store_turn_t in = {.conversation_id = t->conv_id,
                            .seq = ++conv->seq,
                            .direction = 'i',
                            .ts_us = t->in.now_us,
@@ -251,7 +283,7 @@ static void add_rows(store_batch_t *b, rt_turn_t *t, int64_t now)
     }
     if (out->n_messages > 0 || t->n_fx > 0) {
         char *text = joined_messages(out);
-        store_turn_t bot = {.conversation_id = conv->key,
+        store_turn_t bot = {.conversation_id = t->conv_id,
                             .seq = ++conv->seq,
                             .direction = 'o',
                             .ts_us = now,
@@ -275,7 +307,7 @@ static void update_metrics(const rt_turn_t *t, double latency_s)
     if (m == NULL)
         return;
     const brain_out_t *out = &t->out;
-    const char *flow = out->flow ? out->flow : "-";
+    const char *flow = turn_flow(t) ? turn_flow(t) : "-";
     const char *l[] = {brain_channel_name((brain_channel_t)t->channel), flow, NULL};
     if (t->in.event == BRAIN_EV_MESSAGE) {
         store_metrics_add(m, STORE_M_TURNS, l, 1);
@@ -326,13 +358,22 @@ int rt_store_commit(rt_turn_t *t)
     runtime_t *rt = t->rt;
     rt_conv_t *conv = t->conv;
     int64_t now = core_wall_us();
+    if (conv->stored && t->has_saved && conv->state.created_us != t->saved.created_us) {
+        /* The brain began a new session: the key came back after its
+         * conversation ended or idled out. A new conversation, rows from 1. */
+        conv->gen++;
+        conv->seq = 0;
+        conv->stored = 0;
+    }
+    free(t->conv_id);
+    t->conv_id = conv_id(conv);
     store_batch_t *b = store_batch_new();
     if (!conv->stored) {
         char version[16];
         snprintf(version, sizeof(version), "%u", brain_flowset_version(conv->fs));
-        store_conv_start_t cs = {conv->key,
+        store_conv_start_t cs = {t->conv_id,
                                  brain_channel_name((brain_channel_t)t->channel),
-                                 t->out.flow ? t->out.flow : "-",
+                                 turn_flow(t) ? turn_flow(t) : "-",
                                  version,
                                  "",
                                  t->adapter_version,

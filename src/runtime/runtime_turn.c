@@ -28,6 +28,7 @@ static void turn_free(rt_turn_t *t)
     free(t->intent);
     free(t->adapter_version);
     free(t->sender);
+    free(t->conv_id);
     if (t->has_saved)
         brain_conv_dispose(&t->saved);
     if (t->backoff_active)
@@ -204,6 +205,10 @@ static void turn_rollback(rt_turn_t *t)
     conv->state = t->saved;
     t->has_saved = 0;
     conv->seq = t->seq_before;
+    if (conv->gen != t->gen_before) { /* the new conversation it began was not written */
+        conv->gen = t->gen_before;
+        conv->stored = 1;
+    }
 }
 
 /* A finished turn: with a store its rows go out first and the channel hears
@@ -310,6 +315,7 @@ static void turn_run(rt_turn_t *t)
         }
         t->has_saved = 1;
         t->seq_before = conv->seq;
+        t->gen_before = conv->gen;
     }
     if (t->in.event == BRAIN_EV_MESSAGE) { /* rails and policy state (guard.h, policy.h) */
         if (conv->policy == NULL)
@@ -404,7 +410,7 @@ int runtime_turn(runtime_t *rt, const runtime_turn_in_t *in, runtime_done_cb don
                         in->now_us ? in->now_us : core_wall_us());
         rt_table_account(&rt->table, conv);
         /* Not in memory: maybe in the store (evicted, or a restart). Even a
-         * start event reads it, for the row numbering a returning key goes on with. */
+         * start event reads it, for the conversation number a returning key goes on with. */
         if (rt->opts.store != NULL) {
             if (rt_store_load(rt, conv) != 0) {
                 rt_table_remove(&rt->table, conv);
