@@ -17,6 +17,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Daemon, run_tests  # noqa: E402
 from test_chat_rest import FLOWS, KEY, OTHER_KEY, auth, sha, start, wait_flows  # noqa: E402
+from test_sms_twilio import TOKEN, Phone, Twilio  # noqa: E402
 
 SRC = os.environ.get("CHORUS_SOURCE_DIR", ".")
 GUARDRAILS = os.path.join(SRC, "config", "guardrails.json")
@@ -35,7 +36,7 @@ PII = [
 def daemon():
     cfg = {"chat": {"api_keys": "main:%s,other:%s" % (sha(KEY), sha(OTHER_KEY))},
            "guardrails_file": GUARDRAILS}
-    d = Daemon(config=cfg, args=["--flows", FLOWS])
+    d = Daemon(config=cfg, args=["--flows", FLOWS], env={"TWILIO_AUTH_TOKEN": TOKEN})
     d.data_dir = tempfile.mkdtemp(prefix="chorus-guard-")  # outlives the daemon's own
     return d
 
@@ -151,6 +152,27 @@ def test_escalations_record_the_reason():
     (outcome, reason), = db.execute(
         "SELECT outcome, escalation_reason FROM conversations WHERE id = ?", ("chat:" + human,))
     assert (outcome, reason) == ("escalated", "user_requested_human"), (outcome, reason)
+
+
+def test_pii_through_sms_never_reaches_the_store():
+    with daemon() as d:
+        wait_flows(d)
+        phone = Phone(Twilio(d, "/v1/sms/twilio"), frm="+15551230077")
+        for raw, label in PII:
+            texts = phone.texts("my details: %s" % raw)
+            assert texts and raw not in " ".join(texts), texts
+        db = stop_and_open(d)
+    (key,), = db.execute("SELECT id FROM conversations WHERE channel = 'sms'")
+    stored = dump(db, key)
+    for raw, label in PII:
+        assert raw not in stored, (raw, stored)
+    texts = [t for (t,) in db.execute(
+        "SELECT text FROM turns WHERE conversation_id = ? AND direction = 'in' ORDER BY seq",
+        (key,))]
+    assert [label in t for (raw, label), t in zip(PII, texts)] == [True] * len(PII), texts
+    details = [json.loads(x) for (x,) in db.execute(
+        "SELECT detail FROM events WHERE conversation_id = ? AND kind = 'guardrail'", (key,))]
+    assert details and all(x["channel"] == "sms" for x in details), details
 
 
 if __name__ == "__main__":
