@@ -154,6 +154,20 @@ def test_escalations_record_the_reason():
     assert (outcome, reason) == ("escalated", "user_requested_human"), (outcome, reason)
 
 
+def test_flooding_a_conversation_is_refused_politely():
+    with daemon() as d:
+        wait_flows(d)
+        conv = start(d)["conversation"]
+        replies = [said(say(d, conv, "hello number %d" % i)) for i in range(30)]  # 8 in the burst; refill is 1 per 3 s
+        refusal = "You're sending messages faster than I can answer. Please wait a moment."
+        assert refusal not in replies[0], replies
+        assert refusal in replies[-1], replies
+        db = stop_and_open(d)
+    rows = list(db.execute("SELECT status FROM events WHERE conversation_id = ? AND "
+                           "kind = 'guardrail' AND name = 'rate.conversation'", ("chat:" + conv,)))
+    assert rows and all(r == ("block",) for r in rows), rows
+
+
 def test_pii_through_sms_never_reaches_the_store():
     with daemon() as d:
         wait_flows(d)
