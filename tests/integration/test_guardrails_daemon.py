@@ -158,7 +158,8 @@ def test_flooding_a_conversation_is_refused_politely():
     with daemon() as d:
         wait_flows(d)
         conv = start(d)["conversation"]
-        replies = [said(say(d, conv, "hello number %d" % i)) for i in range(30)]  # 8 in the burst; refill is 1 per 3 s
+        # the bucket holds 8 and refills one every 3 s: 30 at once overflow it
+        replies = [said(say(d, conv, "hello number %d" % i)) for i in range(30)]
         refusal = "You're sending messages faster than I can answer. Please wait a moment."
         assert refusal not in replies[0], replies
         assert refusal in replies[-1], replies
