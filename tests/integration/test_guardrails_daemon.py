@@ -14,6 +14,7 @@ import sqlite3
 import sys
 import tempfile
 
+sys.dont_write_bytecode = True  # imports the other tests' helpers: no __pycache__ in the tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Daemon, run_tests  # noqa: E402
 from test_chat_rest import FLOWS, KEY, OTHER_KEY, auth, sha, start, wait_flows  # noqa: E402
