@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -132,6 +133,28 @@ static json_t *transcript(const char *key)
     assert_int_equal(store_db_transcript(db, key, &t, &err), 0);
     store_db_close(db);
     return t;
+}
+
+/* Group set-up: flows from $CHORUS_SOURCE_DIR/flows, a fresh temporary
+ * directory /tmp/chorus-<tag>-XXXXXX holding the database, and the backend
+ * stub started. */
+static int env_group_setup(const char *tag)
+{
+    const char *src = getenv("CHORUS_SOURCE_DIR");
+    snprintf(flows_dir, sizeof(flows_dir), "%s/flows", src ? src : ".");
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/chorus-%s-XXXXXX", tag);
+    if (mkdtemp(tmpdir) == NULL)
+        return -1;
+    snprintf(db_path, sizeof(db_path), "%s/chorus.db", tmpdir);
+    return stub_proc_start(&backend, "backend.py", NULL);
+}
+
+static int env_group_teardown(void **state)
+{
+    stub_proc_stop(&backend);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
 }
 
 #endif

@@ -126,21 +126,7 @@ static void test_returning_key_starts_a_new_conversation(void **state)
 
 static int setup(void **state)
 {
-    const char *src = getenv("CHORUS_SOURCE_DIR");
-    snprintf(flows_dir, sizeof(flows_dir), "%s/flows", src ? src : ".");
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/chorus-rtk-XXXXXX");
-    if (mkdtemp(tmpdir) == NULL)
-        return -1;
-    snprintf(db_path, sizeof(db_path), "%s/chorus.db", tmpdir);
-    return stub_proc_start(&backend, "backend.py", NULL);
-}
-
-static int teardown(void **state)
-{
-    stub_proc_stop(&backend);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return env_group_setup("rtk");
 }
 
 int main(void)
@@ -149,5 +135,5 @@ int main(void)
         cmocka_unit_test(test_ended_flow_is_the_conversations_flow),
         cmocka_unit_test(test_returning_key_starts_a_new_conversation),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, env_group_teardown);
 }

@@ -113,21 +113,7 @@ static void test_handoff_outcome_is_recorded(void **state)
 
 static int setup(void **state)
 {
-    const char *src = getenv("CHORUS_SOURCE_DIR");
-    snprintf(flows_dir, sizeof(flows_dir), "%s/flows", src ? src : ".");
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/chorus-rts-XXXXXX");
-    if (mkdtemp(tmpdir) == NULL)
-        return -1;
-    snprintf(db_path, sizeof(db_path), "%s/chorus.db", tmpdir);
-    return stub_proc_start(&backend, "backend.py", NULL);
-}
-
-static int teardown(void **state)
-{
-    stub_proc_stop(&backend);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return env_group_setup("rts");
 }
 
 int main(void)
@@ -137,5 +123,5 @@ int main(void)
         cmocka_unit_test(test_restart_restores_the_conversation),
         cmocka_unit_test(test_handoff_outcome_is_recorded),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, env_group_teardown);
 }
