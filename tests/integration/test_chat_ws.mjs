@@ -5,55 +5,24 @@
 // duplicating anything, message ids that make a resend safe, replies pushed
 // when another turn on the conversation completes, and an error for every
 // bad frame.
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
+import { startDaemon as startDaemonWith, stopDaemon } from './daemon.mjs';
 
 const require = createRequire(import.meta.url);
 const WebSocket = require(path.join(process.env.NODE_PATH || 'tests/node/node_modules', 'ws'));
 
-const SRC = process.env.CHORUS_SOURCE_DIR || '.';
 const KEY = 'ws-gateway-key-1';
 const sha = (s) => createHash('sha256').update(s).digest('hex');
 
 function startDaemon(chat = {}) {
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'chorus-chatws-'));
-  const cfg = path.join(tmp, 'chorusd.json');
-  writeFileSync(cfg, JSON.stringify({
+  return startDaemonWith({
     chat: { api_keys: `gw:${sha(KEY)}`, allowed_origins: 'https://shop.example', ...chat },
     websocket: { max_message_bytes: 8192 },
-  }));
-  const proc = spawn(process.env.CHORUSD || 'build/chorusd',
-    ['--listen', '127.0.0.1:0', '--data-dir', tmp, '--config', cfg, '--flows', path.join(SRC, 'flows')],
-    { cwd: tmp, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error('not ready:\n' + stderr)); }, 60000);
-    proc.stderr.on('data', (b) => {
-      stderr += b.toString();
-      const m = /event=ready .*\bport=(\d+)/.exec(stderr);
-      if (m && !proc.port) proc.port = Number(m[1]);
-      if (proc.port && /event=flows_loaded/.test(stderr) && !proc.started) {
-        proc.started = true;
-        clearTimeout(timer);
-        resolve(proc);
-      }
-    });
-    proc.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
-    proc.stderrText = () => stderr;
-  });
-}
-
-function stopDaemon(proc) {
-  return new Promise((resolve, reject) => {
-    proc.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}\n${proc.stderrText()}`))));
-    proc.kill('SIGTERM');
-  });
+  }, { tag: 'chatws' });
 }
 
 // A client that queues every frame it receives, so a test can wait for the

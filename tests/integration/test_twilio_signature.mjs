@@ -5,50 +5,19 @@
 // query strings, UTF-8, XML specials, empty values, many fields) are
 // accepted by the real chorusd, and requests the library says are invalid
 // (another token, URL or value) are refused by chorusd with 403.
-import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
+import { startDaemon as startDaemonWith, stopDaemon } from './daemon.mjs';
 
 const require = createRequire(import.meta.url);
 const twilio = require(path.join(process.env.NODE_PATH || 'tests/node/node_modules', 'twilio'));
 
-const SRC = process.env.CHORUS_SOURCE_DIR || '.';
 const TOKEN = 'cross-check-token-0c5d';
 
 function startDaemon(config) {
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'chorus-twsig-'));
-  const cfg = path.join(tmp, 'chorusd.json');
-  writeFileSync(cfg, JSON.stringify(config));
-  const proc = spawn(process.env.CHORUSD || 'build/chorusd',
-    ['--listen', '127.0.0.1:0', '--data-dir', tmp, '--config', cfg, '--flows', path.join(SRC, 'flows')],
-    { cwd: tmp, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TWILIO_AUTH_TOKEN: TOKEN } });
-  let stderr = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error('not ready:\n' + stderr)); }, 60000);
-    proc.stderr.on('data', (b) => {
-      stderr += b.toString();
-      const m = /event=ready .*\bport=(\d+)/.exec(stderr);
-      if (m && !proc.port) proc.port = Number(m[1]);
-      if (proc.port && /event=flows_loaded/.test(stderr) && !proc.started) {
-        proc.started = true;
-        clearTimeout(timer);
-        resolve(proc);
-      }
-    });
-    proc.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
-    proc.stderrText = () => stderr;
-  });
-}
-
-function stopDaemon(proc) {
-  return new Promise((resolve, reject) => {
-    proc.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}\n${proc.stderrText()}`))));
-    proc.kill('SIGTERM');
-  });
+  return startDaemonWith(config, { tag: 'twsig', env: { TWILIO_AUTH_TOKEN: TOKEN } });
 }
 
 function post(port, pathQuery, params, signature) {

@@ -2,13 +2,11 @@
 // client, and raw sockets for frames a correct client never sends:
 // handshake, echo, fragmentation, pings and the pong timeout, oversize (1009),
 // invalid UTF-8 (1007), unmasked frames (1002), server close on drain (1001).
-import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
+import { startDaemon as startDaemonWith, stopDaemon } from './daemon.mjs';
 
 const require = createRequire(import.meta.url);
 const WebSocket = require(path.join(process.env.NODE_PATH || 'tests/node/node_modules', 'ws'));
@@ -19,34 +17,7 @@ const CONFIG = {
 };
 
 function startDaemon(config = CONFIG) {
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'chorus-ws-'));
-  const cfg = path.join(tmp, 'chorusd.json');
-  writeFileSync(cfg, JSON.stringify(config));
-  const proc = spawn(process.env.CHORUSD || 'build/chorusd',
-    ['--listen', '127.0.0.1:0', '--data-dir', tmp, '--config', cfg],
-    { cwd: tmp, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error('not ready:\n' + stderr)); }, 20000);
-    proc.stderr.on('data', (b) => {
-      stderr += b.toString();
-      const m = /event=ready .*\bport=(\d+)/.exec(stderr);
-      if (m && !proc.port) {
-        proc.port = Number(m[1]);
-        clearTimeout(timer);
-        resolve(proc);
-      }
-    });
-    proc.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
-    proc.stderrText = () => stderr;
-  });
-}
-
-function stopDaemon(proc) {
-  return new Promise((resolve, reject) => {
-    proc.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}\n${proc.stderrText()}`))));
-    proc.kill('SIGTERM');
-  });
+  return startDaemonWith(config, { tag: 'ws', flows: false });
 }
 
 function open(port, opts = {}) {
