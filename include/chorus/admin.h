@@ -9,11 +9,12 @@
  * *_async calls and answers from their callback; a request whose connection
  * dies first is detached (net_req_on_abort) and its result dropped.
  *
- * Authentication: `Authorization: Bearer <token>`, checked against the
- * SHA-256 hashes of admin.tokens (`name:sha256hex,...`) in constant time.
- * A missing or wrong token gets 401 and one `event=admin_auth_denied` log
- * line. /metrics needs a token only when admin.metrics_auth is "token"
- * (default "open": a scraper on loopback or a private network).
+ * Authentication: `Authorization: Bearer <token>`, checked in constant time
+ * against the SHA-256 hashes of admin.tokens (`name:role:sha256hex` or
+ * `name:sha256hex` for an admin) and of the tokens table (kept in memory).
+ * A missing, unknown or revoked token gets 401, a role too low 403; each
+ * refusal is one `event=admin_auth_denied` log line and an audit row.
+ * /metrics needs a token only when admin.metrics_auth asks for one.
  *
  * Threads: loop thread only.
  *
@@ -37,6 +38,42 @@
 #include "chorus/runtime.h"
 #include "chorus/store.h"
 
+/* Roles: viewer < operator < admin on /v1/admin/...; agent stands apart and
+ * only /v1/agent/... takes it (admin is accepted there too). */
+typedef enum {
+    ADMIN_ROLE_NONE = 0,
+    ADMIN_ROLE_VIEWER,   /* reports, conversations, transcripts */
+    ADMIN_ROLE_OPERATOR, /* + reload, rollouts, rollback, audit log */
+    ADMIN_ROLE_ADMIN,    /* + tokens, promotion to production */
+    ADMIN_ROLE_AGENT,    /* /v1/agent/... only */
+} admin_role_t;
+
+/* "viewer", "operator", "admin", "agent" ("none" for anything else). */
+const char *admin_role_name(admin_role_t r);
+/* The role named by s[0..len), or ADMIN_ROLE_NONE. */
+admin_role_t admin_role_parse(const char *s, size_t len);
+/* 1 when a token of role have may call what needs role need. */
+int admin_role_allows(admin_role_t have, admin_role_t need);
+
+/* Who made an admin request: the token's name and role (for audit rows). */
+typedef struct admin_identity_s {
+    char name[64];     /* token name */
+    admin_role_t role; /* its role */
+} admin_identity_t;
+
+/* A known token, configured (admin.tokens) or stored (tokens table). */
+typedef struct admin_token_s {
+    char name[64];       /* unique across both sources */
+    admin_role_t role;   /* its role */
+    uint8_t sha256[32];  /* SHA-256 of the token text */
+    int64_t created_us;  /* wall clock µs; 0 for configured tokens */
+    char created_by[64]; /* who created it; "" for configured tokens */
+    int64_t revoked_us;  /* 0 while valid */
+} admin_token_t;
+
+/* Configured tokens read at most (admin.tokens entries beyond are ignored). */
+#define ADMIN_CONFIG_TOKENS_MAX 64
+
 /* Returns the runtime in force for owner, or NULL. */
 typedef runtime_t *(*admin_runtime_fn)(void *owner);
 
@@ -59,10 +96,19 @@ typedef struct admin_host_s {
  * serving). host is copied. */
 int admin_register(net_router_t *router, const admin_host_t *host, core_err_t *err);
 
-/* Checks an Authorization header value against tokens ("name:sha256hex,..."
- * as configured). Returns 0 with the token's name in name_out, or
- * CORE_ERR_DENIED with err saying why (missing, not Bearer, unknown). Every
- * configured hash is compared, in constant time. Exposed for unit tests. */
+/* Parses admin.tokens (already validated) into out (at most max entries);
+ * returns how many. Exposed for unit tests. */
+size_t admin_tokens_parse(const char *config, admin_token_t *out, size_t max);
+
+/* Identifies an Authorization header value against the configured tokens
+ * (admin.tokens text) and stored (borrowed, n_stored entries). Returns 0
+ * with who filled, or CORE_ERR_DENIED with err saying why (missing, not
+ * Bearer, unknown, revoked). Every hash is compared, in constant time. */
+int admin_auth_identify(const char *tokens, const admin_token_t *stored, size_t n_stored,
+                        const char *authorization, admin_identity_t *who, core_err_t *err);
+
+/* The same against the configured tokens only, giving the token's name in
+ * name_out. Exposed for unit tests. */
 int admin_auth_check(const char *tokens, const char *authorization, char *name_out,
                      size_t name_size, core_err_t *err);
 

@@ -168,6 +168,14 @@ typedef void (*store_done_cb)(int status, void *data);
  * (cb never runs, b still belongs to the caller). Loop thread only. */
 int store_enqueue(store_t *s, store_batch_t *b, store_done_cb cb, void *data);
 
+/* Appends one audit row stamped with the wall clock now, as a batch of its
+ * own that the writer chains (audit trail: prev_hash, hash). detail_json is
+ * a JSON object's text or NULL; strings are copied. Returns 0, or the
+ * store_enqueue() error (nothing written). Fire and forget: no callback.
+ * Loop thread (the thread that runs the store's loop). */
+int store_audit(store_t *s, const char *actor, const char *action, const char *target,
+                const char *detail_json);
+
 /* 1 when the store accepts batches (for /readyz). Any thread. */
 int store_ready(const store_t *s);
 void store_get_stats(const store_t *s, store_stats_t *out);

@@ -1,16 +1,8 @@
-/* The admin module's registration and authentication. Admin tokens are
- * configured as SHA-256 hashes (admin.tokens, `name:sha256hex,...`), never in
- * clear, so a leaked config file leaks no token. A presented token is hashed
- * and compared with every configured hash by CRYPTO_memcmp without an early
- * exit, so neither the hash nor which entry matched shows in the timing. The
- * list is parsed on each request: it is short, and a SIGHUP that changes it
- * then applies at once without any cache to invalidate. */
+/* The admin module's registration and shared helpers; authentication and
+ * roles are admin_auth.c. */
 #define LOG_MODULE "admin"
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "admin/admin_int.h"
 
@@ -19,86 +11,18 @@ store_t *admin__store(const admin_t *a)
     return a->host.store != NULL ? *a->host.store : NULL;
 }
 
-static int hexval(char c)
+void admin__audit(admin_t *a, const char *actor, const char *action, const char *target,
+                  json_t *detail)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)(c | 0x20);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Parses one "name:hex64" entry at p into name/hash; returns the length
- * consumed (up to the comma or the end) or 0 when malformed. */
-static size_t parse_entry(const char *p, char *name, size_t name_size, uint8_t hash[32])
-{
-    size_t n = strcspn(p, ",");
-    const char *colon = memchr(p, ':', n);
-    if (colon == NULL || (size_t)(p + n - colon - 1) != 64)
-        return 0;
-    size_t nl = (size_t)(colon - p) < name_size - 1 ? (size_t)(colon - p) : name_size - 1;
-    memcpy(name, p, nl);
-    name[nl] = '\0';
-    for (int i = 0; i < 32; i++) {
-        int hi = hexval(colon[1 + 2 * i]), lo = hexval(colon[2 + 2 * i]);
-        if (hi < 0 || lo < 0)
-            return 0;
-        hash[i] = (uint8_t)((hi << 4) | lo);
+    char *text = detail != NULL ? json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(detail);
+    store_t *s = admin__store(a);
+    int rc = s != NULL ? store_audit(s, actor, action, target, text) : CORE_ERR_CLOSED;
+    if (rc != 0) {
+        a->audit_lost++;
+        LOG_WARN("event=audit_lost action=%s reason=%s", action, core_strerror(rc));
     }
-    return n;
-}
-
-int admin_auth_check(const char *tokens, const char *authorization, char *name_out,
-                     size_t name_size, core_err_t *err)
-{
-    if (authorization == NULL)
-        return core_err_set(err, CORE_ERR_DENIED, "missing Authorization: Bearer <token>");
-    if (strncasecmp(authorization, "Bearer", 6) != 0 ||
-        (authorization[6] != ' ' && authorization[6] != '\0'))
-        return core_err_set(err, CORE_ERR_DENIED, "the Authorization scheme must be Bearer");
-    const char *token = authorization + 6;
-    while (*token == ' ')
-        token++;
-    if (*token == '\0')
-        return core_err_set(err, CORE_ERR_DENIED, "empty bearer token");
-    if (tokens == NULL || tokens[0] == '\0')
-        return core_err_set(err, CORE_ERR_DENIED, "no admin tokens are configured (admin.tokens)");
-    uint8_t h[32], want[32];
-    unsigned int hl = 32;
-    EVP_Digest(token, strlen(token), h, &hl, EVP_sha256(), NULL);
-    char name[64];
-    int found = 0;
-    for (const char *p = tokens; *p != '\0';) {
-        size_t n = parse_entry(p, name, sizeof(name), want);
-        if (n == 0)
-            break; /* the config loader has checked the syntax */
-        /* no early exit: every entry is compared whatever matched */
-        int same = CRYPTO_memcmp(h, want, 32) == 0;
-        if (same && !found && name_out != NULL)
-            snprintf(name_out, name_size, "%s", name);
-        found |= same;
-        p += n + (p[n] == ',');
-    }
-    return found ? 0 : core_err_set(err, CORE_ERR_DENIED, "unknown admin token");
-}
-
-int admin__authorize(admin_t *a, net_req_t *req)
-{
-    core_err_t err = {0};
-    char name[64];
-    if (admin_auth_check(a->host.cfg->admin.tokens, net_req_header(req, "Authorization"), name,
-                         sizeof(name), &err) == 0) {
-        a->requests++;
-        return 0;
-    }
-    a->denied++;
-    char reason[160], path[160];
-    LOG_WARN("event=admin_auth_denied path=%s remote=%s reason=%s request_id=%s",
-             core_log_quote(path, sizeof(path), net_req_path(req), (size_t)-1, 100),
-             net_req_remote(req), core_log_quote(reason, sizeof(reason), err.msg, (size_t)-1, 120),
-             net_req_id(req));
-    net_resp_header(req, "WWW-Authenticate", "Bearer realm=\"chorus-admin\"");
-    net_resp_error(req, 401, "unauthorized", "%s", err.msg);
-    return -1;
+    free(text);
 }
 
 int admin__check_params(net_req_t *req, const char *const *allowed)

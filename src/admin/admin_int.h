@@ -12,8 +12,12 @@ typedef struct admin_s {
     admin_host_t host;     /* copied at registration */
     int64_t start_wall_us; /* process_start_time_seconds */
     uint64_t denied;       /* 401s answered (chorus_admin_auth_denied_total) */
+    uint64_t forbidden;    /* 403s answered (role too low) */
     uint64_t requests;     /* admin API requests authenticated */
+    uint64_t audit_lost;   /* audit rows the store refused (busy, closed) */
     int inflight;          /* admin queries on the thread pool now */
+    admin_token_t *stored; /* owned: the tokens table, loaded before serving */
+    size_t n_stored, cap_stored;
 } admin_t;
 
 /* Admin queries allowed on the thread pool at once: the pool (4 threads by
@@ -24,9 +28,22 @@ typedef struct admin_s {
 /* The store in force, or NULL. */
 store_t *admin__store(const admin_t *a);
 
-/* Authenticates req against admin.tokens; on failure answers 401 (with
- * WWW-Authenticate), logs event=admin_auth_denied and returns -1. */
-int admin__authorize(admin_t *a, net_req_t *req);
+/* Authorizes req: its bearer token must be known (configured or stored),
+ * not revoked, and its role must allow need (admin_role_allows). Returns 0
+ * with the caller in who (may be NULL). Otherwise answers 401 (no, unknown
+ * or revoked token; with WWW-Authenticate) or 403 (role too low) with the
+ * JSON error body, logs event=admin_auth_denied, appends an audit row
+ * (action "admin.denied") and returns -1: the handler just returns. */
+int admin__authorize(admin_t *a, net_req_t *req, admin_role_t need, admin_identity_t *who);
+
+/* Appends an audit row through the store's writer (which chains it);
+ * detail is stolen (may be NULL). Logged and counted when the store is
+ * closed or busy; never blocks. */
+void admin__audit(admin_t *a, const char *actor, const char *action, const char *target,
+                  json_t *detail);
+
+/* Decodes 64 hex digits into 32 bytes; -1 when one is not hex. */
+int admin__hex_decode(const char *hex, uint8_t out[32]);
 
 /* GET /metrics. */
 void admin__on_metrics(net_req_t *req, void *data);

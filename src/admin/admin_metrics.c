@@ -103,7 +103,7 @@ static void render_store(store_t *st, core_buf_t *b)
 void admin__on_metrics(net_req_t *req, void *data)
 {
     admin_t *a = data;
-    if (metrics_need_token(a->host.cfg) && admin__authorize(a, req) != 0)
+    if (metrics_need_token(a->host.cfg) && admin__authorize(a, req, ADMIN_ROLE_VIEWER, NULL) != 0)
         return;
     core_buf_t body;
     core_buf_init(&body, 16 << 20);
@@ -123,6 +123,10 @@ void admin__on_metrics(net_req_t *req, void *data)
                (double)net_server_connections(srv));
     family(&body, "chorus_admin_auth_denied_total", "counter", "Admin requests refused with 401.",
            (double)a->denied);
+    family(&body, "chorus_admin_forbidden_total", "counter",
+           "Admin requests refused with 403 (role too low).", (double)a->forbidden);
+    family(&body, "chorus_admin_audit_lost_total", "counter",
+           "Audit rows the store could not take (closed or busy).", (double)a->audit_lost);
     net_resp_send(req, 200, "text/plain; version=0.0.4; charset=utf-8", body.data ? body.data : "",
                   body.len);
     core_buf_dispose(&body);

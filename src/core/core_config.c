@@ -32,6 +32,7 @@ static const char *check_decimal(const char *value);
 static const char *check_costs(const char *value);
 static const char *check_nonempty(const char *value);
 static const char *check_api_keys(const char *value);
+static const char *check_admin_tokens(const char *value);
 static const char *check_numbers(const char *value);
 
 static const option_t options[] = {
@@ -164,9 +165,11 @@ static const option_t options[] = {
      check_decimal, "Cost to serve: cost per message (either direction) on any channel."},
     {"store.message_costs", OPT_STRING, OFF(store.message_costs), 0, 0, 0, "", NULL, 1, check_costs,
      "Per-channel message costs overriding `store.message_cost`: `sms=0.0079,...`."},
-    {"admin.tokens", OPT_STRING, OFF(admin.tokens), 0, 0, 0, "", NULL, 1, check_api_keys,
-     "Admin API bearer tokens, `name:sha256hex` comma-separated (the SHA-256 of each token, in "
-     "hex); empty refuses every admin request (401)."},
+    {"admin.tokens", OPT_STRING, OFF(admin.tokens), 0, 0, 0, "", NULL, 1, check_admin_tokens,
+     "Bootstrap admin API bearer tokens, `name:role:sha256hex` comma-separated (role `viewer`, "
+     "`operator`, `admin` or `agent`; `name:sha256hex` is an admin; the SHA-256 of each token, "
+     "in hex). Tokens made by `chorusctl token create` are stored in the database instead; with "
+     "neither, every admin request gets 401."},
     {"admin.metrics_auth", OPT_ENUM, OFF(admin.metrics_auth), 0, 0, 0, "auto", "auto|open|token", 1,
      NULL,
      "Whether `GET /metrics` needs an admin token: `auto` = open while `listen` is a loopback "
@@ -236,6 +239,31 @@ static const char *check_api_keys(const char *value)
         p += name + 1;
         if (strspn(p, "0123456789abcdefABCDEF") != 64 || (p[64] != ',' && p[64] != '\0'))
             return "each key's hash must be 64 hex digits (the SHA-256 of the key)";
+        p += 64 + (p[64] == ',');
+    }
+    return NULL;
+}
+
+/* admin.tokens: name:sha256hex or name:role:sha256hex entries. */
+static const char *check_admin_tokens(const char *value)
+{
+    static const char *const roles[] = {"viewer:", "operator:", "admin:", "agent:"};
+    for (const char *p = value; *p != '\0';) {
+        size_t name =
+            strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-");
+        if (name == 0 || p[name] != ':')
+            return "must be name:role:sha256hex (or name:sha256hex) entries separated by commas";
+        p += name + 1;
+        if (strspn(p, "0123456789abcdefABCDEF") != 64) {
+            size_t i = 0;
+            while (i < 4 && strncmp(p, roles[i], strlen(roles[i])) != 0)
+                i++;
+            if (i == 4)
+                return "each role must be viewer, operator, admin or agent";
+            p += strlen(roles[i]);
+        }
+        if (strspn(p, "0123456789abcdefABCDEF") != 64 || (p[64] != ',' && p[64] != '\0'))
+            return "each token's hash must be 64 hex digits (the SHA-256 of the token)";
         p += 64 + (p[64] == ',');
     }
     return NULL;
