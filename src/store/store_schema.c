@@ -87,6 +87,23 @@ static const migration_t migrations[] = {
      " BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
      "CREATE TRIGGER audit_append_only_d BEFORE DELETE ON audit"
      " BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"},
+    {4, "rollouts",
+     "CREATE TABLE rollouts ("
+     " id TEXT PRIMARY KEY,"
+     " env TEXT NOT NULL,"
+     " flow TEXT NOT NULL,"
+     " candidate_version TEXT NOT NULL,"
+     " control_version TEXT NOT NULL DEFAULT '',"
+     " percent INTEGER NOT NULL CHECK (percent BETWEEN 1 AND 100),"
+     " status TEXT NOT NULL CHECK (status IN ('running','promoted','aborted','rolled_back')),"
+     " started_us INTEGER NOT NULL,"
+     " started_by TEXT NOT NULL,"
+     " ended_us INTEGER,"
+     " ended_by TEXT,"
+     " reason TEXT) STRICT;"
+     "CREATE INDEX rollouts_flow ON rollouts(flow, started_us);"
+     /* at most one running rollout per flow and environment */
+     "CREATE UNIQUE INDEX rollouts_running ON rollouts(env, flow) WHERE status = 'running';"},
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 
