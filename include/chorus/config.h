@@ -24,6 +24,11 @@ typedef struct core_config_s {
     char *guardrails_file; /* guardrail rules (missing: built-in defaults) */
     char *log_level;       /* "error" | "warn" | "info" | "debug" */
     struct {
+        char *watch;                  /* "on" | "off": reload when the flows directory changes */
+        long long reload_debounce_ms; /* quiet time after a change before reloading */
+        long long rescan_interval_ms; /* periodic comparison of the directory; 0 = none */
+    } flows_watch;                    /* options "flows.*" (hot reload) */
+    struct {
         long long max_header_bytes;    /* request line + headers, bytes */
         long long max_headers;         /* header fields per request */
         long long max_body_bytes;      /* decoded request body, bytes */

@@ -192,4 +192,65 @@ void runtime_sources_free(brain_source_t *sources, size_t n);
  * tools only. Returns 0 or CORE_ERR_INVALID / CORE_ERR_IO. */
 int runtime_flows_check(const char *flows_dir, const char *guard_file, core_diags_t *diags);
 
+/* ---- hot reload (runtime_watch.c) ----------------------------------------
+ * One coordinator per runtime funnels every reason to reload the flows (the
+ * first load, SIGHUP, POST /v1/admin/flows/reload, and the flows directory
+ * changing) into runtime_load(), one at a time: a request or change that
+ * arrives during a load makes exactly one more load after it. The watcher
+ * uses libuv fs events on the directory with a debounce (an editor's
+ * write-temp-and-rename counts once) and a periodic rescan comparing names,
+ * sizes, mtimes and, when those cannot be trusted, SHA-256 of the contents
+ * (fs events are unreliable on some filesystems). An invalid set keeps the
+ * version in force; every attempt is logged, counted in the
+ * chorus_flows_reload* metrics (opts.metrics), audited (opts.store) and
+ * kept for runtime_reload_status(). Loop thread only. */
+
+typedef enum {
+    RUNTIME_TRIGGER_START = 0, /* the daemon's first load */
+    RUNTIME_TRIGGER_WATCH,     /* the flows directory changed */
+    RUNTIME_TRIGGER_SIGHUP,
+    RUNTIME_TRIGGER_API, /* POST /v1/admin/flows/reload, chorusctl flows reload */
+} runtime_trigger_t;
+
+const char *runtime_trigger_name(runtime_trigger_t t); /* "start", "watch", ... */
+
+/* Every load's result, after the status is updated (trigger: what caused it). */
+typedef void (*runtime_reloaded_cb)(runtime_t *rt, int rc, runtime_trigger_t trigger,
+                                    const core_diags_t *diags, void *data);
+
+typedef struct runtime_reload_options_s {
+    int watch;                     /* 1: fs events and the periodic rescan */
+    uint64_t debounce_ms;          /* quiet time after an fs event before looking */
+    uint64_t rescan_interval_ms;   /* 0: no periodic rescan */
+    runtime_reloaded_cb on_loaded; /* may be NULL */
+    void *data;
+} runtime_reload_options_t;
+
+/* Starts the coordinator on rt (and the watcher if o->watch). Returns 0 or
+ * CORE_ERR_BUSY (already started). A directory that cannot be watched is
+ * logged; the rescan still covers it. */
+int runtime_reload_start(runtime_t *rt, const runtime_reload_options_t *o, core_err_t *err);
+/* Applies new watch options (SIGHUP); on_loaded and data are kept. */
+void runtime_reload_configure(runtime_t *rt, const runtime_reload_options_t *o);
+
+/* The result of one reload attempt: rc 0 (the new set is in force) or the
+ * error; status is that attempt's JSON (borrowed for the call). */
+typedef void (*runtime_reload_cb)(int rc, const json_t *attempt, void *data);
+
+/* Asks for a reload; actor (copied, may be NULL) is audited. cb (may be
+ * NULL) runs once on the loop with the result of the load that reads the
+ * directory after this call, or CORE_ERR_CLOSED at shutdown. Returns 0, or
+ * CORE_ERR_NOT_FOUND when the coordinator is not started, CORE_ERR_CLOSED. */
+int runtime_reload(runtime_t *rt, runtime_trigger_t trigger, const char *actor,
+                   runtime_reload_cb cb, void *data);
+
+/* A new JSON object (docs/admin-api.md, GET /v1/admin/flows/status): the
+ * version in force and the last attempt; NULL when not started. */
+json_t *runtime_reload_status(const runtime_t *rt);
+
+/* Stops watching and fails the requests still waiting with CORE_ERR_CLOSED;
+ * call before runtime_close(). A load in flight finishes through
+ * runtime_close(). Accepts a runtime without a coordinator. */
+void runtime_reload_stop(runtime_t *rt);
+
 #endif

@@ -311,6 +311,9 @@ typedef enum {
     STORE_M_STORE_REJECTED, /* counter {reason} busy|failed */
     STORE_M_STORE_QUEUE,    /* gauge {} batches queued */
     STORE_M_STORE_HEALTHY,  /* gauge {} 1 when writing works */
+    STORE_M_FLOWS_RELOADS,  /* counter {result} loaded|rejected: flow reload attempts */
+    STORE_M_FLOWS_RELOAD_SECONDS,      /* histogram {} request to new set in force (or refusal) */
+    STORE_M_FLOWS_RELOAD_LAST_SUCCESS, /* gauge {} wall clock of the last successful reload */
     STORE_M__COUNT
 } store_metric_t;
 

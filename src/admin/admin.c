@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin/admin_flows.h"
 #include "admin/admin_int.h"
 
 store_t *admin__store(const admin_t *a)
@@ -62,5 +63,11 @@ int admin_register(net_router_t *router, const admin_host_t *host, core_err_t *e
         rc = net_router_add(router, "GET", "/v1/admin/conversations", admin__on_list, a, err);
     if (rc == 0)
         rc = net_router_add(router, "GET", "/v1/admin/conversations/{id}", admin__on_show, a, err);
+    if (rc == 0) /* hot reload: admin_flows_status.c */
+        rc =
+            net_router_add(router, "GET", "/v1/admin/flows/status", admin__on_flows_status, a, err);
+    if (rc == 0)
+        rc = net_router_add(router, "POST", "/v1/admin/flows/reload", admin__on_flows_reload, a,
+                            err);
     return rc;
 }

@@ -27,6 +27,7 @@ static const ctl_command_t commands[] = {
     {"label", ctl_label, "record the correct intent of a user turn (routing accuracy)"},
     {"store-load", ctl_store, "write synthetic turns through the store (benchmarks, crash tests)"},
     {"guard", ctl_guard, "evaluate guardrail rules on a labelled corpus"},
+    {"flows", ctl_flows, "reload the flows of a running daemon and show what is in force"},
     {NULL, NULL, NULL},
 };
 

@@ -82,14 +82,15 @@ static void on_restored(int status, size_t restored, void *data)
         LOG_INFO("event=restore status=done conversations=%zu", restored);
 }
 
-static void on_loaded(runtime_t *rt, int rc, const core_diags_t *diags, void *data)
+static void on_loaded(runtime_t *rt, int rc, runtime_trigger_t trigger, const core_diags_t *diags,
+                      void *data)
 {
     daemon_t *d = data;
     if (rc == CORE_ERR_CLOSED)
         return;
     if (rc != 0) {
         log_problems(diags);
-        if (!d->flows_loaded) {
+        if (!d->flows_loaded && trigger == RUNTIME_TRIGGER_START) {
             LOG_ERROR("event=start_failed reason=\"the flows do not load\" problems=%zu",
                       diags->len);
             d->exit_code = 1;
@@ -149,6 +150,17 @@ static int open_store(daemon_t *d, core_err_t *err)
     return 0;
 }
 
+/* The hot-reload options (flows.*) of the config in force. */
+static runtime_reload_options_t reload_options(daemon_t *d)
+{
+    return (runtime_reload_options_t){
+        .watch = strcmp(d->cfg.flows_watch.watch, "on") == 0,
+        .debounce_ms = (uint64_t)d->cfg.flows_watch.reload_debounce_ms,
+        .rescan_interval_ms = (uint64_t)d->cfg.flows_watch.rescan_interval_ms,
+        .on_loaded = on_loaded,
+        .data = d};
+}
+
 int daemon_runtime_start(daemon_t *d, core_err_t *err)
 {
     int rc = open_store(d, err);
@@ -176,12 +188,16 @@ int daemon_runtime_start(daemon_t *d, core_err_t *err)
     rc = runtime_new(d->loop, &opts, &d->runtime, err);
     if (rc != 0)
         return rc;
+    runtime_reload_options_t ro = reload_options(d);
+    rc = runtime_reload_start(d->runtime, &ro, err);
+    if (rc != 0)
+        return rc;
     if (!dir_exists(d->cfg.flows_dir)) {
         LOG_WARN("event=no_flows flows_dir=%s reason=\"directory does not exist\"",
                  d->cfg.flows_dir);
         return 0;
     }
-    rc = runtime_load(d->runtime, on_loaded, d);
+    rc = runtime_reload(d->runtime, RUNTIME_TRIGGER_START, NULL, NULL, NULL);
     if (rc != 0)
         return core_err_set(err, rc, "cannot start loading flows: %s", core_strerror(rc));
     return 0;
@@ -194,7 +210,9 @@ void daemon_runtime_reload(daemon_t *d)
     if (d->store != NULL)
         store_retention_set(d->store, (int)d->cfg.store.retention_days,
                             (int)d->cfg.store.metrics_retention_days, 60 * 1000);
-    int rc = runtime_load(d->runtime, on_loaded, d);
+    runtime_reload_options_t ro = reload_options(d);
+    runtime_reload_configure(d->runtime, &ro);
+    int rc = runtime_reload(d->runtime, RUNTIME_TRIGGER_SIGHUP, "sighup", NULL, NULL);
     if (rc != 0)
         LOG_WARN("event=flows_reload status=skipped reason=%s", core_strerror(rc));
 }
@@ -221,6 +239,7 @@ void daemon_runtime_stop(daemon_t *d, void (*done)(daemon_t *d))
     }
     runtime_t *rt = d->runtime;
     d->runtime = NULL; /* channel routes now answer 503 */
+    runtime_reload_stop(rt);
     runtime_close(rt, on_runtime_closed, d);
 }
 

@@ -14,4 +14,10 @@ typedef struct ctl_command_s {
     const char *summary; /* one line for `chorusctl help` */
 } ctl_command_t;
 
+/* chorusctl flows SUBCOMMAND (ctl_flows.c, a dispatch table like this one)
+ * and its subcommands, each in the file that owns it. */
+int ctl_flows(int argc, char **argv);
+int ctl_flows_reload(int argc, char **argv); /* ctl_flows_reload.c */
+int ctl_flows_status(int argc, char **argv); /* ctl_flows_reload.c */
+
 #endif

@@ -46,6 +46,17 @@ static const option_t options[] = {
      0, check_nonempty,
      "Guardrail rules and escalation policy (docs/guardrails.md); when the file is missing the "
      "built-in defaults apply. Its contents are re-read with the flows on SIGHUP."},
+    {"flows.watch", OPT_ENUM, OFF(flows_watch.watch), 0, 0, 0, "on", "on|off", 1, NULL,
+     "Reload the flows when a file in `flows_dir` changes (fs events plus a periodic rescan); "
+     "`off` leaves reloads to SIGHUP and `chorusctl flows reload`."},
+    {"flows.reload_debounce_ms", OPT_INT, OFF(flows_watch.reload_debounce_ms), 0, 60000, 200, NULL,
+     NULL, 1, NULL,
+     "Quiet time after a change in `flows_dir` before the flows reload, so an editor's "
+     "write-and-rename counts once."},
+    {"flows.rescan_interval_ms", OPT_INT, OFF(flows_watch.rescan_interval_ms), 0, 3600000, 2000,
+     NULL, NULL, 1, NULL,
+     "How often `flows_dir` is compared (names, sizes, mtimes, hashes) with the last load, for "
+     "filesystems whose change events are unreliable; 0 = only fs events."},
     {"log_level", OPT_ENUM, OFF(log_level), 0, 0, 0, "info", "error|warn|info|debug", 1, NULL,
      "Least severe level logged."},
     {"http.max_header_bytes", OPT_INT, OFF(http.max_header_bytes), 1 * KIB, 1 * MIB, 16 * KIB, NULL,

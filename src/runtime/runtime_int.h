@@ -9,12 +9,17 @@
 
 typedef struct rt_conv_s rt_conv_t;
 typedef struct rt_turn_s rt_turn_t;
+typedef struct rt_ver_s rt_ver_t;   /* runtime_envs.h */
+typedef struct rt_envs_s rt_envs_t; /* runtime_envs.h */
 
 /* One conversation: its key, the flowset it is on, the brain's live state and
  * the turns waiting behind the one in flight. */
 struct rt_conv_s {
     rt_conv_t *hnext;    /* hash chain */
     brain_flowset_t *fs; /* reference held: the version state refers to */
+    rt_ver_t *ver;       /* reference held: fs with the files it was built from (pinned) */
+    uint8_t env;         /* environment index (runtime_envs.h) */
+    uint8_t variant;     /* RT_VARIANT_*: rollout arm the conversation is on */
     rt_turn_t *running;  /* the turn in flight, NULL when idle */
     rt_turn_t *qhead;    /* turns waiting, FIFO */
     rt_turn_t *qtail;
@@ -111,7 +116,9 @@ struct runtime_s {
     char *data_dir;
     char *guard_file;
     struct rt_senders_s *senders; /* per-sender rate buckets, created on first use */
-    brain_flowset_t *fs;          /* in force; NULL until loaded */
+    brain_flowset_t *fs;          /* the default environment's; NULL until loaded */
+    rt_envs_t *envs;              /* environments, their versions and rollouts */
+    int jobs;                     /* compiles other than runtime_load() on the pool */
     uint32_t next_version;
     net_client_t *http;
     rt_table_t table;

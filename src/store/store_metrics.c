@@ -26,6 +26,7 @@ static const double csat_b[] = {1, 2, 3, 4, 5};
 static const double group_b[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
 static const double commit_b[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025,
                                   0.05,   0.1,   0.25,  0.5,   1};
+static const double reload_b[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 #define NB(a) (int)(sizeof(a) / sizeof(a[0]))
 
 static const family_def_t defs[STORE_M__COUNT] = {
@@ -136,6 +137,27 @@ static const family_def_t defs[STORE_M__COUNT] = {
                                {NULL},
                                NULL,
                                0},
+    [STORE_M_FLOWS_RELOADS] = {"chorus_flows_reloads_total",
+                               "Flow reload attempts, by result (loaded or rejected).",
+                               T_COUNTER,
+                               1,
+                               {"result"},
+                               NULL,
+                               0},
+    [STORE_M_FLOWS_RELOAD_SECONDS] = {"chorus_flows_reload_duration_seconds",
+                                      "Flow reload duration: scan, validate, train and swap.",
+                                      T_HISTOGRAM,
+                                      0,
+                                      {NULL},
+                                      reload_b,
+                                      NB(reload_b)},
+    [STORE_M_FLOWS_RELOAD_LAST_SUCCESS] = {"chorus_flows_reload_last_success_timestamp_seconds",
+                                           "When the flows last reloaded successfully (Unix time).",
+                                           T_GAUGE,
+                                           0,
+                                           {NULL},
+                                           NULL,
+                                           0},
 };
 
 typedef struct {

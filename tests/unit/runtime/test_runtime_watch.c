@@ -1,0 +1,206 @@
+/* Hot reload's coordinator without timers (runtime_watch_int.h): a burst of
+ * fs events inside the debounce window makes one check; a change or request
+ * during a load makes exactly one more load after it; a touch (same bytes,
+ * new mtime) is no change; a same-size edit within the racy window is seen;
+ * deleted and added files are changes. Time is passed in, never waited for. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "runtime/runtime_watch_int.h"
+
+static void test_burst_of_events_is_one_check(void **state)
+{
+    rt_wsm_t m = {0};
+    /* temp write, rename, chmod: each pushes the deadline */
+    assert_int_equal(rt_wsm_event(&m, 1000, 200), 1200);
+    assert_int_equal(rt_wsm_event(&m, 1050, 200), 1250);
+    assert_int_equal(rt_wsm_event(&m, 1100, 200), 1300);
+    assert_int_equal(rt_wsm_due(&m, 1200), RT_WSM_NONE); /* a stale timer fire */
+    assert_int_equal(rt_wsm_due(&m, 1300), RT_WSM_CHECK);
+    assert_int_equal(rt_wsm_due(&m, 1400), RT_WSM_NONE); /* nothing armed any more */
+    assert_int_equal(rt_wsm_check_done(&m, 1), RT_WSM_LOAD);
+    assert_true(m.loading);
+    assert_int_equal(rt_wsm_load_done(&m), RT_WSM_NONE);
+    assert_false(m.loading);
+}
+
+static void test_unchanged_check_loads_nothing(void **state)
+{
+    rt_wsm_t m = {0};
+    assert_int_equal(rt_wsm_due(&m, UINT64_MAX), RT_WSM_CHECK); /* rescan tick */
+    assert_int_equal(rt_wsm_check_done(&m, 0), RT_WSM_NONE);
+    assert_false(m.checking);
+    assert_false(m.loading);
+}
+
+static void test_changes_during_a_load_make_one_more(void **state)
+{
+    rt_wsm_t m = {0};
+    assert_int_equal(rt_wsm_request(&m), RT_WSM_LOAD); /* start */
+    /* edits keep coming while it loads: no second load in parallel */
+    for (uint64_t t = 0; t < 10; t++) {
+        rt_wsm_event(&m, 100 + t, 200);
+        assert_int_equal(rt_wsm_due(&m, 300 + t), RT_WSM_NONE);
+        assert_int_equal(rt_wsm_due(&m, UINT64_MAX), RT_WSM_NONE);
+    }
+    /* the load ends: one check, and its change makes one load */
+    assert_int_equal(rt_wsm_load_done(&m), RT_WSM_CHECK);
+    assert_int_equal(rt_wsm_check_done(&m, 1), RT_WSM_LOAD);
+    assert_int_equal(rt_wsm_load_done(&m), RT_WSM_NONE);
+}
+
+static void test_requests_during_a_load_coalesce(void **state)
+{
+    rt_wsm_t m = {0};
+    assert_int_equal(rt_wsm_request(&m), RT_WSM_LOAD);
+    assert_int_equal(rt_wsm_request(&m), RT_WSM_NONE); /* SIGHUP */
+    assert_int_equal(rt_wsm_request(&m), RT_WSM_NONE); /* API */
+    assert_int_equal(rt_wsm_request(&m), RT_WSM_NONE);
+    assert_int_equal(rt_wsm_load_done(&m), RT_WSM_LOAD); /* exactly one more */
+    assert_int_equal(rt_wsm_load_done(&m), RT_WSM_NONE);
+    assert_false(m.loading);
+}
+
+static void test_request_overtakes_a_check(void **state)
+{
+    rt_wsm_t m = {0};
+    assert_int_equal(rt_wsm_due(&m, UINT64_MAX), RT_WSM_CHECK);
+    assert_int_equal(rt_wsm_request(&m), RT_WSM_LOAD);
+    /* the check reports during the load: ignored, the load scans afresh */
+    assert_int_equal(rt_wsm_check_done(&m, 1), RT_WSM_NONE);
+    assert_int_equal(rt_wsm_load_done(&m), RT_WSM_NONE);
+}
+
+static void test_event_during_a_check_checks_again(void **state)
+{
+    rt_wsm_t m = {0};
+    assert_int_equal(rt_wsm_due(&m, UINT64_MAX), RT_WSM_CHECK);
+    rt_wsm_event(&m, 10, 5);
+    assert_int_equal(rt_wsm_due(&m, 15), RT_WSM_NONE); /* one is running */
+    assert_int_equal(rt_wsm_check_done(&m, 0), RT_WSM_CHECK);
+    assert_int_equal(rt_wsm_check_done(&m, 0), RT_WSM_NONE);
+}
+
+static void test_reusable_hash(void **state)
+{
+    rt_snap_entry_t prev = {.size = 100, .mtime_ns = 1000LL * 1000000000LL};
+    int64_t taken = 1100LL * 1000000000LL;
+    assert_true(rt_snap_reusable(&prev, 100, prev.mtime_ns, taken));
+    assert_false(rt_snap_reusable(&prev, 101, prev.mtime_ns, taken));     /* size */
+    assert_false(rt_snap_reusable(&prev, 100, prev.mtime_ns + 1, taken)); /* mtime */
+    assert_false(rt_snap_reusable(NULL, 100, prev.mtime_ns, taken));      /* new file */
+    /* an mtime within the racy window of the scan proves nothing */
+    assert_false(rt_snap_reusable(&prev, 100, prev.mtime_ns, prev.mtime_ns + 1000));
+}
+
+static char dir[64];
+
+static void put(const char *name, const char *text)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Sets the file's mtime to sec seconds after the epoch. */
+static void age(const char *name, long sec)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    struct timeval tv[2] = {{sec, 0}, {sec, 0}};
+    assert_int_equal(utimes(path, tv), 0);
+}
+
+static void scan(const rt_snap_t *prev, rt_snap_t *out)
+{
+    core_err_t err = {0};
+    assert_int_equal(rt_snap_scan(dir, prev, out, &err), 0);
+}
+
+static void test_snapshots(void **state)
+{
+    snprintf(dir, sizeof(dir), "/tmp/chorus-watch-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    put("a.json", "{\"name\":\"a\"}");
+    put("b.json", "{\"name\":\"b\"}");
+    put(".a.json.swp", "x"); /* hidden and non-flow files are not flows */
+    put("notes.txt", "x");
+    age("a.json", 1000000);
+    age("b.json", 1000000);
+    rt_snap_t s1, s2, s3, s4;
+    scan(NULL, &s1);
+    assert_int_equal(s1.len, 2);
+    assert_int_equal(s1.hashed, 2);
+    assert_string_equal(s1.items[0].name, "a.json");
+    assert_non_null(rt_snap_find(&s1, "flows/b.json"));
+
+    age("a.json", 2000000); /* touch: same bytes */
+    scan(&s1, &s2);
+    assert_int_equal(s2.hashed, 1); /* only a.json was read again */
+    assert_true(rt_snap_same(&s1, &s2));
+
+    put("a.json", "{\"name\":\"A\"}"); /* same size, old mtime kept */
+    age("a.json", 2000000);
+    scan(&s2, &s3);
+    /* s2's hash was taken long after mtime 2000000: reused, edit unseen;
+     * that is what the racy window is for when the mtime is recent */
+    assert_true(rt_snap_same(&s2, &s3));
+    age("a.json", (long)(s3.taken_ns / 1000000000LL)); /* written "now" */
+    rt_snap_dispose(&s3);
+    scan(&s2, &s3);
+    assert_false(rt_snap_same(&s2, &s3));
+
+    char path[128];
+    snprintf(path, sizeof(path), "%s/b.json", dir);
+    unlink(path);
+    scan(&s3, &s4);
+    assert_int_equal(s4.len, 1);
+    assert_false(rt_snap_same(&s3, &s4));
+    rt_snap_dispose(&s4);
+    put("c.json", "{}");
+    scan(&s3, &s4);
+    assert_int_equal(s4.len, 2);
+    assert_false(rt_snap_same(&s3, &s4));
+
+    rt_snap_t copy;
+    rt_snap_copy(&copy, &s4);
+    assert_true(rt_snap_same(&copy, &s4));
+    rt_snap_dispose(&copy);
+    rt_snap_dispose(&s1);
+    rt_snap_dispose(&s2);
+    rt_snap_dispose(&s3);
+    rt_snap_dispose(&s4);
+    const char *names[] = {"a.json", "c.json", ".a.json.swp", "notes.txt"};
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    assert_int_equal(rmdir(dir), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_burst_of_events_is_one_check),
+        cmocka_unit_test(test_unchanged_check_loads_nothing),
+        cmocka_unit_test(test_changes_during_a_load_make_one_more),
+        cmocka_unit_test(test_requests_during_a_load_coalesce),
+        cmocka_unit_test(test_request_overtakes_a_check),
+        cmocka_unit_test(test_event_during_a_check_checks_again),
+        cmocka_unit_test(test_reusable_hash),
+        cmocka_unit_test(test_snapshots),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
