@@ -73,6 +73,7 @@ typedef struct rollout_guard_s {
     double max_error_rate_delta;      /* candidate failure rate - control's, at most */
     double max_escalation_rate_delta; /* candidate escalation rate - control's, at most */
     double max_p95_latency_ratio;     /* candidate p95 / control's, at most */
+    double p95_latency_slack_ms;      /* ...unless it is at most this much slower */
 } rollout_guard_t;
 
 typedef enum {
@@ -85,7 +86,9 @@ typedef enum {
  * saying why, naming the figures ("error rate 0.800 vs 0.000 exceeds the
  * margin 0.050"). A margin whose rate is undefined on either side (no ended
  * conversations, no bot turns) is not judged. Margins are exceeded strictly:
- * a delta equal to the margin continues. */
+ * a delta equal to the margin continues. Latency is judged by the ratio
+ * only when the candidate is also more than p95_latency_slack_ms slower, so
+ * replies of a few milliseconds (where 1.5x is noise) never stop a rollout. */
 rollout_verdict_t rollout_guard_eval(const rollout_kpis_t *control, const rollout_kpis_t *candidate,
                                      const rollout_guard_t *g, char *why, size_t why_size);
 const char *rollout_verdict_name(rollout_verdict_t v);
@@ -127,11 +130,15 @@ int store_db_rollouts(store_db_t *db, const char *id, const char *flow, const ch
 int store_rollouts_async(store_t *s, const char *id, const char *flow, const char *status,
                          store_json_cb cb, void *data);
 
-/* The per-variant KPIs of flow's conversations started in [from_us, to_us)
- * (to_us 0: no bound), read through store_db_report. */
+/* The per-variant KPIs of the conversations started in [from_us, to_us)
+ * (to_us 0: no bound) whose variant is control or candidate, read through
+ * store_db_report; flow (may be NULL) keeps only those that started in it.
+ * The daemon passes NULL: a rollout splits every new conversation of its
+ * environment, and judging all of them (intent to treat) also counts the
+ * ones that reach the flow later in the conversation. */
 int store_db_rollout_kpis(store_db_t *db, const char *flow, int64_t from_us, int64_t to_us,
                           rollout_kpis_t *control, rollout_kpis_t *candidate, core_err_t *err);
-/* The same on the pool; cb gets {"control":{...},"candidate":{...},"tests":
+/* The same on the pool (flow may be NULL); cb gets {"control":{...},"candidate":{...},"tests":
  * {...},"raw":{"control":[...],"candidate":[...]}} where raw holds the
  * integer figures in rollout_kpis_t order (for rollout_kpis_from_raw). */
 int store_rollout_kpis_async(store_t *s, const char *flow, int64_t from_us, int64_t to_us,

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/runtime_int.h"
+#include "runtime/runtime_envs.h"
 
 /* A conversation key as a quoted logfmt value (keys come from senders). */
 static const char *qkey(char *buf, size_t size, const char *key)
@@ -374,10 +374,12 @@ int rt_store_commit(rt_turn_t *t)
         store_conv_start_t cs = {t->conv_id,
                                  brain_channel_name((brain_channel_t)t->channel),
                                  turn_flow(t) ? turn_flow(t) : "-",
-                                 version,
-                                 "",
+                                 fv[0] ? fv : version,
+                                 rt_variant_name(conv->variant),
+        /* The version of the conversation's flow it is pinned to, and its rollout arm. */
                                  t->adapter_version,
                                  conv->state.created_us};
+        const char *fv = rt_ver_flow_version(conv->ver, turn_flow(t));
         store_batch_conv_start(b, &cs);
     }
     add_rows(b, t, now);

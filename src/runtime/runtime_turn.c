@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "runtime/runtime_int.h"
+#include "runtime/runtime_envs.h"
 
 /* ---- lifecycle of a turn ------------------------------------------------ */
 
@@ -281,29 +281,12 @@ static void turn_step(rt_turn_t *t, int rc)
     }
 }
 
-/* Moves a conversation onto the flowset in force before its turn. */
-static void conv_migrate(runtime_t *rt, rt_conv_t *conv)
-{
-    if (conv->fs == rt->fs)
-        return;
-    core_err_t err = {0};
-    if (brain_conv_migrate(conv->fs, rt->fs, &conv->state, &err) != 0) {
-        char q[300];
-        LOG_WARN("event=migrate_failed reason=%s action=restart_conversation",
-                 core_log_quote(q, sizeof(q), err.msg, (size_t)-1, 200));
-        brain_channel_t ch = (brain_channel_t)conv->state.channel;
-        brain_conv_dispose(&conv->state);
-        brain_conv_init(&conv->state, rt->fs, ch, core_wall_us());
-    }
-    brain_flowset_unref(conv->fs);
-    conv->fs = brain_flowset_ref(rt->fs);
-}
-
 static void turn_run(rt_turn_t *t)
 {
     rt_conv_t *conv = t->conv;
     t->run_us = core_now_us();
-    conv_migrate(t->rt, conv);
+    if (t->in.event != BRAIN_EV_TIMEOUT) /* pinned until its conversation ends */
+        rt_conv_repin(t->rt, conv, t->in.now_us);
     if (t->rt->opts.store != NULL) {
         /* The pre-turn state, to roll back to if the store refuses the turn. */
         t->saved = conv->state;
@@ -404,8 +387,13 @@ int runtime_turn(runtime_t *rt, const runtime_turn_in_t *in, runtime_done_cb don
         if (rt->table.len >= rt->opts.max_conversations && !evict_one(rt))
             return core_err_set(err, CORE_ERR_LIMIT, "too many live conversations (%zu)",
                                 rt->table.len);
+    int env = in->env ? rt_env_index(in->env) : rt->envs->def;
+    if (env < 0)
+        return core_err_set(err, CORE_ERR_INVALID, "unknown environment \"%.40s\"", in->env);
+    if (rt->envs->env[env].cur == NULL)
+        return core_err_set(err, CORE_ERR_BUSY, "%s has no flows loaded yet", rt_env_name(env));
         conv = rt_table_add(&rt->table, in->key);
-        conv->fs = brain_flowset_ref(rt->fs);
+        rt_conv_bind(rt, conv, env);
         brain_conv_init(&conv->state, conv->fs, in->channel,
                         in->now_us ? in->now_us : core_wall_us());
         rt_table_account(&rt->table, conv);
@@ -534,6 +522,7 @@ int runtime_new(uv_loop_t *loop, const runtime_options_t *opts, runtime_t **out,
 }
 
 const brain_flowset_t *runtime_flowset(const runtime_t *rt)
+    rt->envs = rt_envs_new(&rt->opts);
 {
     return rt->fs;
 }
@@ -547,7 +536,7 @@ void runtime_stats(const runtime_t *rt, runtime_stats_t *out)
 
 void rt_maybe_free(runtime_t *rt)
 {
-    if (!rt->closing || rt->open_handles > 0 || rt->loading || rt->http_open ||
+    if (!rt->closing || rt->open_handles > 0 || rt->loading || rt->jobs > 0 || rt->http_open ||
         rt->store_pending > 0)
         return;
     runtime_closed_cb closed = rt->closed;
@@ -561,6 +550,7 @@ void rt_maybe_free(runtime_t *rt)
         closed(data);
 }
 
+    rt_envs_free(rt->envs);
 void rt_handle_closed(uv_handle_t *h)
 {
     runtime_t *rt = h->data;

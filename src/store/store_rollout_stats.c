@@ -73,7 +73,8 @@ rollout_verdict_t rollout_guard_eval(const rollout_kpis_t *control, const rollou
                    g->max_escalation_rate_delta, why, why_size))
         return ROLLOUT_STOP;
     if (control->p95_ms >= 0 && candidate->p95_ms >= 0 &&
-        candidate->p95_ms > control->p95_ms * g->max_p95_latency_ratio) {
+        candidate->p95_ms > control->p95_ms * g->max_p95_latency_ratio &&
+        candidate->p95_ms - control->p95_ms > g->p95_latency_slack_ms) {
         if (why != NULL)
             snprintf(why, why_size, "p95 latency %.1f ms vs control %.1f ms exceeds the ratio %.2f",
                      candidate->p95_ms, control->p95_ms, g->max_p95_latency_ratio);

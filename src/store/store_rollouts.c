@@ -95,7 +95,7 @@ static int satisfied(store_db_t *db, const char *flow, int64_t from_us, int64_t 
 {
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(db->db,
-                                "SELECT variant, count(*) FROM conversations WHERE flow = ?1"
+                                "SELECT variant, count(*) FROM conversations WHERE (?1 IS NULL OR flow = ?1)"
                                 " AND (?2 = 0 OR started_us >= ?2) AND (?3 = 0 OR started_us < ?3)"
                                 " AND csat >= 4 GROUP BY variant",
                                 -1, &st, NULL);
@@ -123,7 +123,7 @@ int store_db_rollout_kpis(store_db_t *db, const char *flow, int64_t from_us, int
     memset(candidate, 0, sizeof(*candidate));
     control->p95_ms = candidate->p95_ms = -1;
     store_report_query_t q = {
-        .from_us = from_us, .to_us = to_us, .by = STORE_BY_FLOW | STORE_BY_VARIANT};
+        .from_us = from_us, .to_us = to_us, .by = STORE_BY_VARIANT | (flow ? STORE_BY_FLOW : 0)};
     json_t *report = NULL;
     int rc = store_db_report(db, &q, &report, err);
     if (rc != 0)
@@ -134,7 +134,7 @@ int store_db_rollout_kpis(store_db_t *db, const char *flow, int64_t from_us, int
     {
         const char *f = json_string_value(json_object_get(row, "flow"));
         const char *v = json_string_value(json_object_get(row, "variant"));
-        if (f == NULL || v == NULL || strcmp(f, flow) != 0)
+        if (v == NULL || (flow != NULL && (f == NULL || strcmp(f, flow) != 0)))
             continue;
         if (strcmp(v, ROLLOUT_CONTROL) == 0)
             from_report_row(row, control);
@@ -380,7 +380,7 @@ int store_rollout_kpis_async(store_t *s, const char *flow, int64_t from_us, int6
                              store_json_cb cb, void *data)
 {
     rwork_t *w = rwork_new(s, R_KPIS, data);
-    w->str[0] = core_xstrdup(flow);
+    w->str[0] = dup_opt(flow);
     w->from_us = from_us, w->to_us = to_us;
     w->json_cb = cb;
     return submit(w);

@@ -59,7 +59,8 @@ static rollout_kpis_t healthy(int64_t n)
 static const rollout_guard_t guard = {.min_sample = 100,
                                       .max_error_rate_delta = 0.05,
                                       .max_escalation_rate_delta = 0.10,
-                                      .max_p95_latency_ratio = 1.5};
+                                      .max_p95_latency_ratio = 1.5,
+                                      .p95_latency_slack_ms = 20};
 
 static rollout_verdict_t eval(const rollout_kpis_t *c, const rollout_kpis_t *k, char *why)
 {
@@ -117,6 +118,10 @@ static void test_guard_latency_edge(void **state)
     k.p95_ms = 150.1;
     assert_int_equal(eval(&c, &k, why), ROLLOUT_STOP);
     assert_non_null(strstr(why, "p95 latency 150.1 ms vs control 100.0 ms"));
+    c.p95_ms = 4, k.p95_ms = 24; /* 6x, but only 20 ms slower: the slack */
+    assert_int_equal(eval(&c, &k, why), ROLLOUT_CONTINUE);
+    k.p95_ms = 24.5;
+    assert_int_equal(eval(&c, &k, why), ROLLOUT_STOP);
     c.p95_ms = -1; /* no bot turns measured */
     assert_int_equal(eval(&c, &k, why), ROLLOUT_CONTINUE);
 }
