@@ -71,6 +71,12 @@ typedef struct runtime_options_s {
      * memory is restored from the store before its turn. */
     store_t *store;
     store_metrics_t *metrics; /* Prometheus families updated per turn */
+    /* Environments (see "Versions and environments" below). */
+    int production_promoted; /* 0 ("follow"): every valid load of flows_dir is also
+                                production; 1 ("promoted"): production changes only by
+                                runtime_env_promote() / runtime_env_apply() */
+    const char *default_env; /* environment of turns that name none; NULL = production */
+    const char *author;      /* author recorded for loads nobody names; NULL = "chorusd" */
 } runtime_options_t;
 
 typedef struct runtime_turn_in_s {
@@ -85,6 +91,9 @@ typedef struct runtime_turn_in_s {
     /* Who sent it, for the per-sender rate limit (an SMS From number, an API
      * key, a remote address); borrowed, copied; NULL = no sender limit. */
     const char *sender;
+    /* Environment a new conversation starts in ("staging" | "production");
+     * NULL = the default environment. Ignored for a conversation in progress. */
+    const char *env;
 } runtime_turn_in_t;
 
 struct runtime_turn_out_s {
@@ -124,11 +133,19 @@ typedef struct runtime_stats_s {
 int runtime_new(uv_loop_t *loop, const runtime_options_t *opts, runtime_t **out, core_err_t *err);
 
 /* Reads and compiles the flows directory on the thread pool (training the
- * intent router or loading its cached model), then swaps the new flowset in
- * on the loop and calls cb once. Conversations in flight keep the flowset
- * they are on until their next turn, which migrates them. Returns
- * CORE_ERR_BUSY if a load is already running, CORE_ERR_CLOSED when closing. */
+ * intent router or loading its cached model), then installs it on the loop
+ * as staging's set (and production's too in "follow" mode, or when
+ * production has none yet) and calls cb once. Each conversation keeps the
+ * version set it started on until it ends; new conversations get the new
+ * one. With a store, every flow version not seen before is recorded
+ * (flow_versions, with its author and a diff against the flow's previous
+ * version) and so is each environment change. runtime_load_by() names the
+ * author (an admin token's name, "sighup", "watch"); runtime_load() uses
+ * options.author. Returns CORE_ERR_BUSY if a load is already running,
+ * CORE_ERR_CLOSED when closing. */
 int runtime_load(runtime_t *rt, runtime_loaded_cb cb, void *data);
+int runtime_load(runtime_t *rt, runtime_loaded_cb cb, void *data);
+int runtime_load_by(runtime_t *rt, const char *author, runtime_loaded_cb cb, void *data);
 
 /* The one entry point for every channel. Returns 0 and calls done exactly
  * once later, or fails at once with CORE_ERR_BUSY (no flows loaded yet, or
@@ -137,7 +154,7 @@ int runtime_load(runtime_t *rt, runtime_loaded_cb cb, void *data);
 int runtime_turn(runtime_t *rt, const runtime_turn_in_t *in, runtime_done_cb done, void *data,
                  core_err_t *err);
 
-/* The flowset in force (borrowed; NULL before the first load). */
+/* The default environment's flowset (borrowed; NULL before the first load). */
 const brain_flowset_t *runtime_flowset(const runtime_t *rt);
 void runtime_stats(const runtime_t *rt, runtime_stats_t *out);
 
@@ -181,6 +198,91 @@ void runtime_sweep(runtime_t *rt, int64_t now_us);
  * freed; once every handle is closed (and a running load has finished),
  * the runtime is freed and closed(data) runs. Accepts NULL. */
 void runtime_close(runtime_t *rt, runtime_closed_cb closed, void *data);
+
+/* ---- versions and environments ------------------------------------------ */
+
+#define RUNTIME_ENV_STAGING "staging"
+#define RUNTIME_ENV_PRODUCTION "production"
+
+/* One flow of an environment: the flow is the file's name without ".json";
+ * the version is the first 12 hex digits of the content's SHA-256. */
+typedef struct runtime_flow_file_s {
+    const char *flow;
+    const char *version; /* NULL: computed from content */
+    const char *content; /* NULL in a change: remove the flow */
+    size_t len;
+} runtime_flow_file_t;
+
+/* Rebuilds env's set from stored contents (production at start, in
+ * "promoted" mode): compiled on the thread pool, installed without being
+ * recorded again. For staging it only sets the base the next load's diffs
+ * and "new version" checks compare with (no compile; cb not called, returns
+ * 0). Returns 0, CORE_ERR_INVALID (unknown env) or CORE_ERR_CLOSED. */
+int runtime_env_restore(runtime_t *rt, const char *env, const runtime_flow_file_t *files, size_t n,
+                        runtime_loaded_cb cb, void *data);
+
+/* Changes some flows of env (content NULL removes one), compiles the new set
+ * on the thread pool and installs it; the change is recorded (environment
+ * rows and history, an audit row with actor and action, e.g. "rollback").
+ * Conversations in progress finish on the set they started on. Returns 0 (cb
+ * runs once) or CORE_ERR_INVALID / CORE_ERR_NOT_FOUND / CORE_ERR_CLOSED with
+ * err filled. */
+int runtime_env_apply(runtime_t *rt, const char *env, const runtime_flow_file_t *changes, size_t n,
+                      const char *actor, const char *action, runtime_loaded_cb cb, void *data,
+                      core_err_t *err);
+
+/* Gives env `to` exactly the versions staging runs: of the named flows, or
+ * (n == 0) of every flow, flows staging no longer has being removed. When
+ * versions is not NULL, versions[i] must be what staging runs for flows[i]
+ * (or, n == 0, versions is ignored): staging having moved on since the
+ * caller tested answers CORE_ERR_EXISTS. Then as runtime_env_apply(). */
+int runtime_env_promote(runtime_t *rt, const char *const *flows, const char *const *versions,
+                        size_t n, const char *to, const char *actor, runtime_loaded_cb cb,
+                        void *data, core_err_t *err);
+
+/* What env runs: {"env","default":bool,"flowset_version":N,"flows":[{"flow",
+ * "version","sha256"}],"rollout":{"id","flow","version","percent","ready"}|null},
+ * or NULL for an unknown env. Owned by the caller. */
+json_t *runtime_env_json(const runtime_t *rt, const char *env);
+/* Borrows the file env runs for flow into out (valid until the env next
+ * changes); CORE_ERR_NOT_FOUND when env or flow is unknown. */
+int runtime_env_file(const runtime_t *rt, const char *env, const char *flow,
+                     runtime_flow_file_t *out);
+/* The default environment's name. */
+const char *runtime_default_env(const runtime_t *rt);
+
+/* A line-based diff (longest common subsequence) of a against b in unified
+ * form ("--- a", "+++ b", "@@ -l,n +l,n @@" hunks with 3 lines of context);
+ * "" when they are equal. Owned by the caller. Any thread (runtime_diff.c). */
+char *runtime_diff(const char *a, size_t alen, const char *b, size_t blen, const char *name_a,
+                   const char *name_b);
+
+/* ---- rollouts ------------------------------------------------------------- */
+
+typedef struct runtime_rollout_s {
+    const char *id;      /* rollout id: with the conversation key, picks the arm */
+    const char *env;     /* NULL = the default environment */
+    const char *flow;    /* the flow replaced in the candidate */
+    const char *version; /* the candidate's version (recorded on its conversations) */
+    const char *content; /* the candidate flow file */
+    size_t len;
+    unsigned percent; /* 0..100 of new conversations in env */
+} runtime_rollout_t;
+
+/* Builds the candidate set (env's set with flow replaced by content) on the
+ * thread pool; once it is in (cb with rc 0), percent% of NEW conversations
+ * of env start on it, chosen by a hash of (id, conversation key), so sticky
+ * and reproducible; their store row has variant "candidate", the others of
+ * env "control", and flow_version the version of the flow they run. One
+ * rollout per env: CORE_ERR_EXISTS when one runs; CORE_ERR_INVALID for a bad
+ * argument; a candidate that does not compile ends it (cb with the error
+ * and its problems). */
+int runtime_rollout_start(runtime_t *rt, const runtime_rollout_t *r, runtime_loaded_cb cb,
+                          void *data);
+/* Ends env's rollout for flow: promote = 1 makes the candidate env's set
+ * (recorded like a promotion), 0 aborts it. Conversations already on either
+ * arm finish where they are. CORE_ERR_NOT_FOUND when none runs. */
+int runtime_rollout_stop(runtime_t *rt, const char *env, const char *flow, int promote);
 
 /* Reads every *.json of dir (sorted by name) into sources (owned: free each
  * text and name, then the array with runtime_sources_free). Blocking. */

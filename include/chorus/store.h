@@ -97,6 +97,8 @@ typedef struct store_event_s {
 /* One unit of durability: everything one turn (or one admin action) writes.
  * All its rows commit together or not at all. Loop thread builds it. */
 typedef struct store_batch_s store_batch_t;
+typedef struct store_s store_t;       /* below: the store */
+typedef struct store_db_s store_db_t; /* below: a read connection */
 
 store_batch_t *store_batch_new(void);
 void store_batch_free(store_batch_t *b);
@@ -120,6 +122,43 @@ void store_batch_label(store_batch_t *b, const char *conversation_id, int64_t tu
 /* Appends an audit record (append-only table). */
 void store_batch_audit(store_batch_t *b, const char *actor, const char *action, const char *target,
                        const char *detail_json, int64_t ts_us);
+/* Flow versions and environments (store_flows_batch.c; docs/operations.md,
+ * "Flow versions and environments"). A version row is inserted once: a
+ * repeat of (flow, version) is a no-op, so its first author and diff stay. */
+typedef struct store_flow_version_s {
+    const char *flow, *version, *sha256; /* version: 12 hex digits of sha256 */
+    const char *content;
+    size_t len;
+    const char *author;
+    const char *prev_version; /* the flow's version before it, NULL for a first */
+    const char *diff;         /* unified diff against prev_version, may be NULL */
+    int64_t created_us;
+} store_flow_version_t;
+void store_batch_flow_version(store_batch_t *b, const store_flow_version_t *v);
+/* Sets (or with version NULL removes) env's version of flow, and appends the
+ * change to environment_history with previous, set_by and action. */
+void store_batch_env_flow(store_batch_t *b, const char *env, const char *flow, const char *version,
+                          const char *previous, const char *set_by, const char *action,
+                          int64_t ts_us);
+/* Reads (store_flows_read.c; blocking: start-up, tools, worker threads):
+ * env's rows {"flow","version","set_by","set_us","author","created_us"}
+ * (with "content" when with_content) as an array sorted by flow; a flow's
+ * versions newest first {"version","sha256","author","created_us",
+ * "prev_version","diff"} (and "content" when with_content; "envs":[names
+ * running it]); one version's content. CORE_ERR_NOT_FOUND when missing. */
+int store_db_env_flows(store_db_t *db, const char *env, int with_content, json_t **out,
+                       core_err_t *err);
+int store_db_flow_versions(store_db_t *db, const char *flow, int with_content, json_t **out,
+                           core_err_t *err);
+int store_db_env_history(store_db_t *db, const char *env, const char *flow, int limit,
+                         json_t **out, core_err_t *err);
+/* The same on the thread pool: kind "env" (arg env), "versions" (arg flow),
+ * "version" (arg "flow@version": one row with content), "history" (arg env,
+ * may be NULL). cb as store_json_cb. */
+typedef void (*store_json_cb_t)(int status, json_t *result, const char *errmsg, void *data);
+int store_flows_async(store_t *s, const char *kind, const char *arg, int with_content,
+                      store_json_cb_t cb, void *data);
+
 /* Number of turns in the batch (for metrics and queue accounting). */
 size_t store_batch_turns(const store_batch_t *b);
 

@@ -1,8 +1,8 @@
-/* Loading flows: read the flows directory, compile it through the brain and
- * swap the new flowset in. The reading, compiling and intent-router training
- * run on the libuv thread pool (uv_queue_work); the swap runs on the loop.
- * The trained model is cached in data_dir/nlu/model.bin under the hash of
- * its training data, so a restart with unchanged flows does not retrain. */
+/* Reading and compiling flows: the flows directory's files, the guardrails
+ * file, and the compile through the brain, run on the libuv thread pool by
+ * runtime_envs.c. The trained model is cached in data_dir/nlu/<name> under
+ * the hash of its training data, so a restart with unchanged flows does not
+ * retrain. */
 #define LOG_MODULE "runtime"
 #include <dirent.h>
 #include <errno.h>
@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "runtime/runtime_int.h"
+#include "runtime/runtime_envs.h"
 
 #define FLOW_FILE_MAX (4u * 1024 * 1024)
 #define NLU_CACHE_MAX (256u * 1024 * 1024)
@@ -95,29 +95,49 @@ void runtime_sources_free(brain_source_t *sources, size_t n)
     free(sources);
 }
 
-/* ---- compiling ------------------------------------------------------------ */
+/* The file's flow name: its base name without ".json". */
+static char *flow_of(const char *path)
+{
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    size_t n = strlen(b);
+    return core_xstrndup(b, n > 5 ? n - 5 : n);
+}
 
-typedef struct load_args_s {
-    const char *flows_dir;
-    const char *guard_file;
-    int no_guard;
-    int validate_only;
-    uint32_t version;
-    const char *const *envp;
-    const char *cache; /* model bytes, NULL when none */
-    size_t cache_len;
-    const char *cache_hash;
-} load_args_t;
-
-static int compile_dir(const load_args_t *a, brain_flowset_t **out, core_diags_t *diags)
+int rt_files_read(const char *dir, rt_file_t **files, size_t *n, core_diags_t *diags)
 {
     brain_source_t *src = NULL;
-    size_t n = 0;
-    *out = NULL;
-    int rc = runtime_flows_read(a->flows_dir, &src, &n, diags);
+    size_t len = 0;
+    int rc = runtime_flows_read(dir, &src, &len, diags);
+    rt_file_t *f = core_xcalloc(len ? len : 1, sizeof(*f));
+    for (size_t i = 0; i < len; i++) {
+        f[i].path = (char *)src[i].name; /* ownership moves */
+        f[i].text = (char *)src[i].text;
+        f[i].len = src[i].len;
+        f[i].flow = flow_of(f[i].path);
+        rt_file_hash(&f[i]);
+    }
+    free(src);
+    *files = f;
+    *n = len;
+    return rc;
+}
+
+/* ---- compiling ------------------------------------------------------------ */
+
+static char *cache_path(const char *data_dir, const char *name);
+static char *cache_read(const char *data_dir, const char *name, size_t *len, char *hash);
+static int cache_write(const char *data_dir, const char *name, const brain_flowset_t *fs);
+
+static int compile_sources(const rt_compile_t *a, const brain_source_t *src, size_t n,
+                           int validate_only, const char *cache, size_t cache_len,
+                           const char *cache_hash, brain_flowset_t **out, core_diags_t *diags)
+{
     char *guard = NULL;
     size_t guard_len = 0;
-    if (rc == 0 && a->guard_file != NULL) {
+    int rc = 0;
+    *out = NULL;
+    if (a->guard_file != NULL) {
         core_err_t err = {0};
         rc = core_file_read(a->guard_file, FLOW_FILE_MAX, &guard, &guard_len, &err);
         if (rc != 0)
@@ -128,10 +148,10 @@ static int compile_dir(const load_args_t *a, brain_flowset_t **out, core_diags_t
         brain_compile_opts_init(&o);
         o.version = a->version;
         o.envp = a->envp;
-        o.validate_only = a->validate_only;
-        o.nlu_cache = a->cache;
-        o.nlu_cache_len = a->cache_len;
-        o.nlu_cache_hash = a->cache_hash;
+        o.validate_only = validate_only;
+        o.nlu_cache = cache;
+        o.nlu_cache_len = cache_len;
+        o.nlu_cache_hash = cache_hash;
         o.guard_json = guard;
         o.guard_len = guard_len;
         o.guard_file = a->guard_file;
@@ -139,19 +159,39 @@ static int compile_dir(const load_args_t *a, brain_flowset_t **out, core_diags_t
         rc = brain_flowset_compile(src, n, &o, out, diags);
     }
     free(guard);
-    runtime_sources_free(src, n);
+    return rc;
+}
+
+int rt_compile(rt_compile_t *a, const rt_file_t *files, size_t n, brain_flowset_t **out,
+               core_diags_t *diags)
+{
+    brain_source_t *src = core_xcalloc(n ? n : 1, sizeof(*src));
+    for (size_t i = 0; i < n; i++)
+        src[i] = (brain_source_t){files[i].path, files[i].text, files[i].len};
+    char hash[65] = "";
+    size_t cache_len = 0;
+    char *cache = a->data_dir && a->cache_name
+                      ? cache_read(a->data_dir, a->cache_name, &cache_len, hash)
+                      : NULL;
+    int rc = compile_sources(a, src, n, 0, cache, cache_len, cache ? hash : NULL, out, diags);
+    free(cache);
+    free(src);
+    a->cache_saved = 0;
+    if (rc == 0 && a->data_dir && a->cache_name && !brain_flowset_nlu_from_cache(*out))
+        a->cache_saved = cache_write(a->data_dir, a->cache_name, *out) == 0 ? 1 : -1;
     return rc;
 }
 
 int runtime_flows_check(const char *flows_dir, const char *guard_file, core_diags_t *diags)
 {
-    load_args_t a = {.flows_dir = flows_dir,
-                     .guard_file = guard_file,
-                     .validate_only = 1,
-                     .version = 1,
-                     .envp = (const char *const *)environ};
+    rt_compile_t a = {.guard_file = guard_file, .version = 1, .envp = (const char *const *)environ};
+    brain_source_t *src = NULL;
+    size_t n = 0;
     brain_flowset_t *fs = NULL;
-    int rc = compile_dir(&a, &fs, diags);
+    int rc = runtime_flows_read(flows_dir, &src, &n, diags);
+    if (rc == 0)
+        rc = compile_sources(&a, src, n, 1, NULL, 0, NULL, &fs, diags);
+    runtime_sources_free(src, n);
     brain_flowset_unref(fs);
     return rc;
 }
@@ -159,14 +199,14 @@ int runtime_flows_check(const char *flows_dir, const char *guard_file, core_diag
 /* ---- the model cache ------------------------------------------------------ */
 
 /* The file is NLU_MAGIC, 64 hex digits of the training hash, '\n', model. */
-static char *cache_path(const char *data_dir)
+static char *cache_path(const char *data_dir, const char *name)
 {
-    return core_xasprintf("%s/nlu/model.bin", data_dir);
+    return core_xasprintf("%s/nlu/%s", data_dir, name);
 }
 
-static char *cache_read(const char *data_dir, size_t *len, char *hash)
+static char *cache_read(const char *data_dir, const char *name, size_t *len, char *hash)
 {
-    char *path = cache_path(data_dir), *buf = NULL;
+    char *path = cache_path(data_dir, name), *buf = NULL;
     size_t n = 0;
     size_t head = strlen(NLU_MAGIC) + 65;
     int rc = core_file_read(path, NLU_CACHE_MAX, &buf, &n, NULL);
@@ -199,7 +239,7 @@ static int write_all(int fd, const char *p, size_t n)
 
 /* Writes the model next to its final name and renames it into place, so a
  * crash never leaves a half-written cache that a restart would trust. */
-static int cache_write(const char *data_dir, const brain_flowset_t *fs)
+static int cache_write(const char *data_dir, const char *name, const brain_flowset_t *fs)
 {
     core_buf_t model;
     core_buf_init(&model, NLU_CACHE_MAX);
@@ -210,7 +250,7 @@ static int cache_write(const char *data_dir, const brain_flowset_t *fs)
     char *dir = core_xasprintf("%s/nlu", data_dir);
     mkdir(data_dir, 0750);
     mkdir(dir, 0750);
-    char *path = cache_path(data_dir);
+    char *path = cache_path(data_dir, name);
     char *tmp = core_xasprintf("%s.tmp.%d", path, (int)getpid());
     int rc = -1;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
@@ -232,104 +272,4 @@ static int cache_write(const char *data_dir, const brain_flowset_t *fs)
     free(dir);
     core_buf_dispose(&model);
     return rc;
-}
-
-/* ---- loading on the thread pool ------------------------------------------ */
-
-typedef struct load_work_s {
-    uv_work_t req;
-    runtime_t *rt;
-    load_args_t args;
-    char *flows_dir; /* owned copies: the worker never touches rt */
-    char *guard_file;
-    char *data_dir;
-    brain_flowset_t *fs; /* result */
-    core_diags_t diags;
-    int rc;
-    int cache_saved; /* 1 saved, 0 not needed, -1 failed */
-    uint64_t duration_us;
-    runtime_loaded_cb cb;
-    void *data;
-} load_work_t;
-
-static void load_work(uv_work_t *req)
-{
-    load_work_t *w = req->data;
-    uint64_t start = core_now_us();
-    char hash[65] = "";
-    char *cache = w->data_dir ? cache_read(w->data_dir, &w->args.cache_len, hash) : NULL;
-    w->args.cache = cache;
-    w->args.cache_hash = cache ? hash : NULL;
-    w->rc = compile_dir(&w->args, &w->fs, &w->diags);
-    free(cache);
-    if (w->rc == 0 && w->data_dir != NULL && !brain_flowset_nlu_from_cache(w->fs))
-        w->cache_saved = cache_write(w->data_dir, w->fs) == 0 ? 1 : -1;
-    w->duration_us = core_now_us() - start;
-}
-
-static void load_done(uv_work_t *req, int status)
-{
-    load_work_t *w = req->data;
-    runtime_t *rt = w->rt;
-    rt->loading = 0;
-    int rc = w->rc;
-    if (rt->closing) {
-        brain_flowset_unref(w->fs);
-        rc = CORE_ERR_CLOSED;
-    } else if (rc == 0) {
-        brain_flowset_t *old = rt->fs;
-        rt->fs = w->fs; /* conversations on the old one keep their reference */
-        brain_flowset_unref(old);
-        LOG_INFO("event=flows_loaded dir=%s version=%u flows=%zu nlu=%s nlu_hash=%.12s "
-                 "duration_ms=%llu",
-                 w->flows_dir, brain_flowset_version(rt->fs), brain_flowset_flow_count(rt->fs),
-                 brain_flowset_nlu_from_cache(rt->fs) ? "cached" : "trained",
-                 brain_flowset_nlu_hash(rt->fs), (unsigned long long)(w->duration_us / 1000));
-        if (w->cache_saved < 0)
-            LOG_WARN("event=nlu_cache_write_failed data_dir=%s", w->data_dir);
-    } else {
-        LOG_ERROR("event=flows_rejected dir=%s problems=%zu kept_version=%u", w->flows_dir,
-                  w->diags.len, rt->fs ? brain_flowset_version(rt->fs) : 0);
-    }
-    if (w->cb)
-        w->cb(rt, rc, &w->diags, w->data);
-    core_diags_dispose(&w->diags);
-    free(w->flows_dir);
-    free(w->guard_file);
-    free(w->data_dir);
-    free(w);
-    rt_maybe_free(rt);
-}
-
-int runtime_load(runtime_t *rt, runtime_loaded_cb cb, void *data)
-{
-    if (rt->closing)
-        return CORE_ERR_CLOSED;
-    if (rt->loading)
-        return CORE_ERR_BUSY;
-    load_work_t *w = core_xcalloc(1, sizeof(*w));
-    w->rt = rt;
-    w->cb = cb;
-    w->data = data;
-    w->flows_dir = core_xstrdup(rt->flows_dir);
-    w->guard_file = rt->guard_file ? core_xstrdup(rt->guard_file) : NULL;
-    w->data_dir = rt->data_dir ? core_xstrdup(rt->data_dir) : NULL;
-    w->args.flows_dir = w->flows_dir;
-    w->args.guard_file = w->guard_file;
-    w->args.no_guard = rt->opts.no_guard;
-    w->args.version = rt->next_version++;
-    w->args.envp = rt->opts.envp ? rt->opts.envp : (const char *const *)environ;
-    core_diags_init(&w->diags);
-    w->req.data = w;
-    int rc = uv_queue_work(rt->loop, &w->req, load_work, load_done);
-    if (rc != 0) {
-        core_diags_dispose(&w->diags);
-        free(w->flows_dir);
-        free(w->guard_file);
-        free(w->data_dir);
-        free(w);
-        return rc;
-    }
-    rt->loading = 1;
-    return 0;
 }

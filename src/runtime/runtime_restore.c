@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/runtime_int.h"
+#include "runtime/runtime_envs.h"
 
 typedef struct record_ctx_s {
     runtime_t *rt;
@@ -107,7 +107,7 @@ static int restore_one(runtime_t *rt, const active_t *a)
     if (rt_table_find(&rt->table, a->key) != NULL || rt->table.len >= rt->opts.max_conversations)
         return 0;
     rt_conv_t *conv = rt_table_add(&rt->table, a->key);
-    conv->fs = brain_flowset_ref(rt->fs);
+    rt_conv_bind(rt, conv, rt->envs->def);
     brain_conv_init(&conv->state, conv->fs, BRAIN_CH_DEFAULT, core_wall_us());
     if (rt_store_apply(conv, a->state, 1) != 0) {
         rt_table_remove(&rt->table, conv); /* its next message starts afresh, as before */

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "runtime/runtime_int.h"
+#include "runtime/runtime_envs.h"
 
 static uint32_t hash_seed;
 
@@ -35,6 +35,7 @@ void rt_conv_free(rt_conv_t *c)
         return;
     brain_conv_dispose(&c->state);
     brain_flowset_unref(c->fs);
+    rt_ver_unref(c->ver);
     free(c->policy);
     free(c);
 }

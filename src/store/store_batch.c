@@ -161,6 +161,9 @@ static void op_dispose(store__op_t *op)
         release(op->u.audit.actor), release(op->u.audit.action), release(op->u.audit.target);
         release(op->u.audit.detail_json);
         break;
+    case STORE__OP_FLOWS:
+        store__flows_dispose(op);
+        break;
     }
 }
 

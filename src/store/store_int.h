@@ -19,6 +19,7 @@ typedef enum {
     STORE__OP_CSAT,
     STORE__OP_LABEL,
     STORE__OP_AUDIT,
+    STORE__OP_FLOWS, /* store_flows_batch.c */
 } store__op_kind_t;
 
 /* One operation; every string is owned (copied in store_batch_*). The
@@ -51,6 +52,10 @@ typedef struct store__op_s {
             const char *actor, *action, *target, *detail_json;
             int64_t ts_us;
         } audit;
+        struct {
+            int kind;   /* store_flows_batch.c's */
+            void *rows; /* owned, freed by store__flows_dispose */
+        } flows;
     } u;
 } store__op_t;
 
@@ -59,6 +64,10 @@ struct store_batch_s {
     size_t len, cap;
     size_t turns; /* STORE__OP_TURN ops */
 };
+
+/* store_flows_batch.c: runs / frees a STORE__OP_FLOWS op (writer thread). */
+int store__flows_run(sqlite3 *db, const store__op_t *op, core_err_t *err);
+void store__flows_dispose(store__op_t *op);
 
 /* Writer-side operations. Called only on the writer thread, one connection
  * per store. apply() runs inside begin()/commit() and returns 0,

@@ -87,6 +87,37 @@ static const migration_t migrations[] = {
      " BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
      "CREATE TRIGGER audit_append_only_d BEFORE DELETE ON audit"
      " BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"},
+    {3, "flow versions and environments",
+     /* every version of every flow ever loaded, by content hash */
+     "CREATE TABLE flow_versions ("
+     " flow TEXT NOT NULL,"
+     " version TEXT NOT NULL,"
+     " sha256 TEXT NOT NULL,"
+     " content TEXT NOT NULL,"
+     " author TEXT NOT NULL,"
+     " created_us INTEGER NOT NULL,"
+     " prev_version TEXT,"
+     " diff TEXT,"
+     " PRIMARY KEY (flow, version)) STRICT;"
+     "CREATE INDEX flow_versions_created ON flow_versions(flow, created_us);"
+     /* what each environment runs now, and every change to it */
+     "CREATE TABLE environment_flows ("
+     " env TEXT NOT NULL,"
+     " flow TEXT NOT NULL,"
+     " version TEXT NOT NULL,"
+     " set_by TEXT NOT NULL,"
+     " set_us INTEGER NOT NULL,"
+     " PRIMARY KEY (env, flow)) STRICT;"
+     "CREATE TABLE environment_history ("
+     " id INTEGER PRIMARY KEY,"
+     " env TEXT NOT NULL,"
+     " flow TEXT NOT NULL,"
+     " version TEXT,"
+     " previous TEXT,"
+     " set_by TEXT NOT NULL,"
+     " action TEXT NOT NULL,"
+     " set_us INTEGER NOT NULL) STRICT;"
+     "CREATE INDEX environment_history_flow ON environment_history(env, flow, id);"},
     {4, "rollouts",
      "CREATE TABLE rollouts ("
      " id TEXT PRIMARY KEY,"

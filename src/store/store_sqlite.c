@@ -187,6 +187,8 @@ static void bind_op(conn_t *c, const store__op_t *op, sqlite3_stmt **st, int *mu
         bind_text(*st, 3, op->u.label.intent), bind_text(*st, 4, op->u.label.labeller);
         sqlite3_bind_int64(*st, 5, op->u.label.ts_us);
         break;
+    case STORE__OP_FLOWS: /* run_op hands these to store__flows_run */
+        break;
     case STORE__OP_AUDIT:
         *st = c->st[ST_AUDIT];
         sqlite3_bind_int64(*st, 1, op->u.audit.ts_us);
@@ -208,6 +210,8 @@ static int run_op(conn_t *c, const store__op_t *op, core_err_t *err)
 {
     sqlite3_stmt *st = NULL;
     int must_change;
+    if (op->kind == STORE__OP_FLOWS) /* flow versions prepare their own statements */
+        return store__flows_run(c->db, op, err);
     bind_op(c, op, &st, &must_change);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);

@@ -1,0 +1,375 @@
+/* Environments and pinned versions: every compile (the flows directory for
+ * staging, an environment's new set for a promotion or rollback, the
+ * production set rebuilt from the store at start) runs on the thread pool
+ * as a job; its completion installs the new version set on the loop. A
+ * conversation holds the set it started on until it ends. See
+ * runtime_envs.h and docs/runtime.md, "Versions and environments". */
+#define LOG_MODULE "runtime"
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/runtime_envs.h"
+#include "runtime/runtime_job.h"
+
+extern char **environ;
+
+static const char *const env_names[RT_ENVS] = {RUNTIME_ENV_STAGING, RUNTIME_ENV_PRODUCTION};
+
+/* ---- files ---------------------------------------------------------------- */
+
+void rt_file_hash(rt_file_t *f)
+{
+    unsigned char h[EVP_MAX_MD_SIZE];
+    unsigned hl = 0;
+    EVP_Digest(f->text, f->len, h, &hl, EVP_sha256(), NULL);
+    for (unsigned i = 0; i < 32 && i < hl; i++)
+        snprintf(f->sha + 2 * i, 3, "%02x", h[i]);
+    memcpy(f->version, f->sha, 12);
+    f->version[12] = '\0';
+}
+
+void rt_files_free(rt_file_t *f, size_t n)
+{
+    for (size_t i = 0; f != NULL && i < n; i++) {
+        free(f[i].flow);
+        free(f[i].path);
+        free(f[i].text);
+    }
+    free(f);
+}
+
+rt_file_t *rt_files_copy(const rt_file_t *f, size_t n)
+{
+    rt_file_t *c = core_xcalloc(n ? n : 1, sizeof(*c));
+    for (size_t i = 0; i < n; i++) {
+        c[i] = f[i];
+        c[i].flow = core_xstrdup(f[i].flow);
+        c[i].path = core_xstrdup(f[i].path);
+        c[i].text = core_xstrndup(f[i].text, f[i].len);
+    }
+    return c;
+}
+
+const rt_file_t *rt_files_find(const rt_file_t *f, size_t n, const char *flow)
+{
+    for (size_t i = 0; f != NULL && i < n; i++)
+        if (strcmp(f[i].flow, flow) == 0)
+            return &f[i];
+    return NULL;
+}
+
+/* ---- version sets --------------------------------------------------------- */
+
+rt_ver_t *rt_ver_new(brain_flowset_t *fs, rt_file_t *files, size_t n)
+{
+    rt_ver_t *v = core_xcalloc(1, sizeof(*v));
+    v->refs = 1;
+    v->fs = fs;
+    v->files = files;
+    v->n = n;
+    return v;
+}
+
+rt_ver_t *rt_ver_ref(rt_ver_t *v)
+{
+    if (v != NULL)
+        v->refs++;
+    return v;
+}
+
+void rt_ver_unref(rt_ver_t *v)
+{
+    if (v == NULL || --v->refs > 0)
+        return;
+    brain_flowset_unref(v->fs);
+    rt_files_free(v->files, v->n);
+    free(v);
+}
+
+const char *rt_ver_flow_version(const rt_ver_t *v, const char *flow)
+{
+    const rt_file_t *f = (v && flow) ? rt_files_find(v->files, v->n, flow) : NULL;
+    return f ? f->version : "";
+}
+
+/* ---- environments --------------------------------------------------------- */
+
+int rt_env_index(const char *name)
+{
+    for (int i = 0; i < RT_ENVS; i++)
+        if (strcmp(name, env_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *rt_env_name(int i)
+{
+    return i >= 0 && i < RT_ENVS ? env_names[i] : "?";
+}
+
+rt_envs_t *rt_envs_new(const runtime_options_t *opts)
+{
+    rt_envs_t *e = core_xcalloc(1, sizeof(*e));
+    e->def = RT_ENV_PRODUCTION;
+    if (opts->default_env != NULL && rt_env_index(opts->default_env) >= 0)
+        e->def = rt_env_index(opts->default_env);
+    e->promoted = opts->production_promoted;
+    e->author = core_xstrdup(opts->author && opts->author[0] ? opts->author : "chorusd");
+    return e;
+}
+
+void rt_envs_free(rt_envs_t *e)
+{
+    if (e == NULL)
+        return;
+    for (int i = 0; i < RT_ENVS; i++) {
+        rt_ver_unref(e->env[i].cur);
+        rt_rollout_free(e->env[i].ro);
+    }
+    rt_files_free(e->base, e->nbase);
+    free(e->author);
+    free(e);
+}
+
+void rt_env_install(runtime_t *rt, int i, rt_ver_t *v)
+{
+    rt_env_t *env = &rt->envs->env[i];
+    rt_ver_t *old = env->cur;
+    env->cur = rt_ver_ref(v);
+    rt_ver_unref(old); /* conversations on it keep their reference */
+    if (i == rt->envs->def) {
+        brain_flowset_unref(rt->fs);
+        rt->fs = brain_flowset_ref(v->fs);
+    }
+}
+
+const char *rt_variant_name(int variant)
+{
+    return variant == RT_VARIANT_CANDIDATE ? "candidate"
+           : variant == RT_VARIANT_CONTROL ? "control"
+                                           : "";
+}
+
+/* Reproducible arm choice: the same (rollout, key) always lands in the same
+ * bucket, on any instance and after a restart. */
+static unsigned rollout_bucket(const char *id, const char *key)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char h[EVP_MAX_MD_SIZE];
+    unsigned hl = 0;
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    EVP_DigestUpdate(ctx, id, strlen(id));
+    EVP_DigestUpdate(ctx, "\n", 1);
+    EVP_DigestUpdate(ctx, key, strlen(key));
+    EVP_DigestFinal_ex(ctx, h, &hl);
+    EVP_MD_CTX_free(ctx);
+    uint32_t x = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+    return x % 100;
+}
+
+void rt_conv_bind(runtime_t *rt, rt_conv_t *conv, int env)
+{
+    rt_env_t *e = &rt->envs->env[env];
+    rt_ver_t *v = e->cur;
+    conv->env = (uint8_t)env;
+    conv->variant = RT_VARIANT_NONE;
+    if (e->ro != NULL && e->ro->cand != NULL) {
+        int cand = rollout_bucket(e->ro->id, conv->key) < e->ro->percent;
+        conv->variant = cand ? RT_VARIANT_CANDIDATE : RT_VARIANT_CONTROL;
+        if (cand)
+            v = e->ro->cand;
+    }
+    rt_ver_unref(conv->ver);
+    conv->ver = rt_ver_ref(v);
+    brain_flowset_unref(conv->fs);
+    conv->fs = v ? brain_flowset_ref(v->fs) : NULL;
+}
+
+void rt_conv_repin(runtime_t *rt, rt_conv_t *conv, int64_t now_us)
+{
+    const brain_conv_t *st = &conv->state;
+    int64_t idle = brain_flowset_idle_timeout_us(conv->fs);
+    int next = st->status == BRAIN_ST_ENDED ||
+               (st->status == BRAIN_ST_ACTIVE && st->last_us != 0 && idle > 0 &&
+                now_us - st->last_us > idle) ||
+               (st->turns == 0 && st->flow == BRAIN_NONE);
+    if (!next)
+        return; /* in progress: finishes on the version it started on */
+    brain_flowset_t *from = brain_flowset_ref(conv->fs);
+    rt_conv_bind(rt, conv, conv->env);
+    if (conv->fs != from) {
+        core_err_t err = {0};
+        if (brain_conv_migrate(from, conv->fs, &conv->state, &err) != 0) {
+            char q[300];
+            LOG_WARN("event=migrate_failed reason=%s action=restart_conversation",
+                     core_log_quote(q, sizeof(q), err.msg, (size_t)-1, 200));
+            brain_channel_t ch = (brain_channel_t)conv->state.channel;
+            brain_conv_dispose(&conv->state);
+            brain_conv_init(&conv->state, conv->fs, ch, core_wall_us());
+        }
+    }
+    brain_flowset_unref(from);
+}
+
+/* ---- jobs on the thread pool ---------------------------------------------- */
+
+static void job_work(uv_work_t *req)
+{
+    rt_job_t *j = req->data;
+    uint64_t start = core_now_us();
+    if (j->flows_dir != NULL)
+        j->rc = rt_files_read(j->flows_dir, &j->files, &j->n, &j->diags);
+    if (j->rc == 0 && j->want_diffs)
+        j->diffs = rt_diffs(j->base, j->nbase, j->files, j->n);
+    if (j->rc == 0)
+        j->rc = rt_compile(&j->c, j->files, j->n, &j->fs, &j->diags);
+    j->duration_us = core_now_us() - start;
+}
+
+static void job_free(rt_job_t *j)
+{
+    brain_flowset_unref(j->fs);
+    rt_files_free(j->files, j->n);
+    rt_files_free(j->base, j->nbase);
+    rt_diffs_free(j->diffs, j->n);
+    core_diags_dispose(&j->diags);
+    free(j->flows_dir);
+    free(j->guard_file);
+    free(j->data_dir);
+    free(j->cache_name);
+    free(j->actor);
+    free(j->action);
+    free(j->ext);
+    free(j);
+}
+
+static void job_done(uv_work_t *req, int status)
+{
+    rt_job_t *j = req->data;
+    runtime_t *rt = j->rt;
+    if (j->flows_dir != NULL)
+        rt->loading = 0;
+    else
+        rt->jobs--;
+    if (status != 0 && j->rc == 0)
+        j->rc = CORE_ERR_CLOSED;
+    if (rt->closing)
+        j->rc = CORE_ERR_CLOSED;
+    if (j->rc != CORE_ERR_CLOSED)
+        j->finish(j); /* may take j->fs and j->files */
+    if (j->cb)
+        j->cb(rt, j->rc, &j->diags, j->data);
+    job_free(j);
+    rt_maybe_free(rt);
+}
+
+rt_job_t *rt_job_new(runtime_t *rt, const char *cache_name, void (*finish)(rt_job_t *j),
+                     runtime_loaded_cb cb, void *data)
+{
+    rt_job_t *j = core_xcalloc(1, sizeof(*j));
+    j->req.data = j;
+    j->rt = rt;
+    j->finish = finish;
+    j->cb = cb;
+    j->data = data;
+    j->guard_file = rt->guard_file ? core_xstrdup(rt->guard_file) : NULL;
+    j->data_dir = rt->data_dir ? core_xstrdup(rt->data_dir) : NULL;
+    j->cache_name = cache_name ? core_xstrdup(cache_name) : NULL;
+    j->c.guard_file = j->guard_file;
+    j->c.no_guard = rt->opts.no_guard;
+    j->c.version = rt->next_version++;
+    j->c.envp = rt->opts.envp ? rt->opts.envp : (const char *const *)environ;
+    j->c.data_dir = j->data_dir;
+    j->c.cache_name = j->cache_name;
+    core_diags_init(&j->diags);
+    return j;
+}
+
+int rt_job_queue(runtime_t *rt, rt_job_t *j)
+{
+    int rc = uv_queue_work(rt->loop, &j->req, job_work, job_done);
+    if (rc != 0) {
+        job_free(j);
+        return rc;
+    }
+    if (j->flows_dir != NULL)
+        rt->loading = 1;
+    else
+        rt->jobs++;
+    return 0;
+}
+
+/* Takes the job's result as a version set. */
+rt_ver_t *rt_job_take(rt_job_t *j)
+{
+    rt_ver_t *v = rt_ver_new(j->fs, j->files, j->n);
+    j->fs = NULL;
+    j->files = NULL;
+    rt_diffs_free(j->diffs, j->n);
+    j->diffs = NULL;
+    j->n = 0;
+    return v;
+}
+
+/* ---- loading the flows directory (staging) ------------------------------- */
+
+static void load_finish(rt_job_t *j)
+{
+    runtime_t *rt = j->rt;
+    rt_envs_t *e = rt->envs;
+    if (j->rc != 0) {
+        LOG_ERROR("event=flows_rejected dir=%s problems=%zu kept_version=%u", j->flows_dir,
+                  j->diags.len, rt->fs ? brain_flowset_version(rt->fs) : 0);
+        return;
+    }
+    const rt_ver_t *before[RT_ENVS] = {e->env[0].cur, e->env[1].cur};
+    rt_ver_ref((rt_ver_t *)before[0]);
+    rt_ver_ref((rt_ver_t *)before[1]);
+    char **diffs = j->diffs;
+    j->diffs = NULL;
+    size_t n = j->n;
+    rt_ver_t *v = rt_job_take(j);
+    unsigned mask = 1u << RT_ENV_STAGING;
+    rt_env_install(rt, RT_ENV_STAGING, v);
+    if (!e->promoted || (e->env[RT_ENV_PRODUCTION].cur == NULL && !e->prod_restoring)) {
+        rt_env_install(rt, RT_ENV_PRODUCTION, v);
+        mask |= 1u << RT_ENV_PRODUCTION;
+    }
+    rt_record_set(rt, v->files, v->n, diffs, mask, before, j->actor, "flows_loaded");
+    rt_diffs_free(diffs, n);
+    rt_files_free(e->base, e->nbase);
+    e->base = rt_files_copy(v->files, v->n);
+    e->nbase = v->n;
+    LOG_INFO("event=flows_loaded dir=%s version=%u flows=%zu nlu=%s nlu_hash=%.12s "
+             "duration_ms=%llu production=%s",
+             j->flows_dir, brain_flowset_version(v->fs), brain_flowset_flow_count(v->fs),
+             brain_flowset_nlu_from_cache(v->fs) ? "cached" : "trained",
+             brain_flowset_nlu_hash(v->fs), (unsigned long long)(j->duration_us / 1000),
+             (mask >> RT_ENV_PRODUCTION) & 1 ? "updated" : "kept");
+    if (j->c.cache_saved < 0)
+        LOG_WARN("event=nlu_cache_write_failed data_dir=%s", j->data_dir);
+    rt_ver_unref(v);
+    rt_ver_unref((rt_ver_t *)before[0]);
+    rt_ver_unref((rt_ver_t *)before[1]);
+}
+
+int runtime_load_by(runtime_t *rt, const char *author, runtime_loaded_cb cb, void *data)
+{
+    if (rt->closing)
+        return CORE_ERR_CLOSED;
+    if (rt->loading)
+        return CORE_ERR_BUSY;
+    rt_job_t *j = rt_job_new(rt, "model.bin", load_finish, cb, data);
+    j->flows_dir = core_xstrdup(rt->flows_dir);
+    j->actor = core_xstrdup(author && author[0] ? author : rt->envs->author);
+    j->want_diffs = rt->opts.store != NULL;
+    j->base = rt_files_copy(rt->envs->base, rt->envs->nbase);
+    j->nbase = rt->envs->nbase;
+    return rt_job_queue(rt, j);
+}
+
+int runtime_load(runtime_t *rt, runtime_loaded_cb cb, void *data)
+{
+    return runtime_load_by(rt, NULL, cb, data);
+}

@@ -1,0 +1,124 @@
+/* runtime_envs.h — private to src/runtime: flow versions, environments and
+ * rollouts (runtime_envs.c, runtime_versions.c, runtime_rollout.c).
+ *
+ * A version set (rt_ver_t) is a compiled flowset together with the files it
+ * was built from (flow name, content, short content hash). It is
+ * reference-counted on the loop: an environment holds one for its current
+ * set and one per rollout candidate, and every conversation holds the one it
+ * started on until it ends, so a reload never changes the flows under a
+ * conversation in progress. Loop thread only, except the rt_files_* helpers
+ * and rt_compile(), which the thread pool runs on copies. */
+#ifndef CHORUS_RUNTIME_ENVS_H
+#define CHORUS_RUNTIME_ENVS_H
+
+#include "runtime/runtime_int.h"
+
+#define RT_ENV_STAGING 0
+#define RT_ENV_PRODUCTION 1
+#define RT_ENVS 2
+
+#define RT_VARIANT_NONE 0
+#define RT_VARIANT_CONTROL 1
+#define RT_VARIANT_CANDIDATE 2
+
+/* One flow file of a set. Owned strings. */
+typedef struct rt_file_s {
+    char *flow;       /* file name without directory and ".json" */
+    char *path;       /* name in diagnostics ("flows/booking.json") */
+    char *text;       /* content */
+    size_t len;       /* bytes of text */
+    char version[13]; /* first 12 hex digits of sha256 */
+    char sha[65];     /* sha256 of text, hex */
+} rt_file_t;
+
+struct rt_ver_s {
+    int refs;
+    brain_flowset_t *fs; /* reference held */
+    rt_file_t *files;    /* owned, sorted by flow */
+    size_t n;
+};
+
+typedef struct rt_rollout_s {
+    char *id;
+    char *flow;
+    char *version;
+    unsigned percent;
+    rt_ver_t *cand; /* NULL while the candidate compiles */
+} rt_rollout_t;
+
+typedef struct rt_env_s {
+    rt_ver_t *cur; /* NULL until the env has flows */
+    rt_rollout_t *ro;
+} rt_env_t;
+
+struct rt_envs_s {
+    rt_env_t env[RT_ENVS];
+    int def;            /* default environment index */
+    int promoted;       /* production changes only by promote/rollback */
+    int prod_restoring; /* production is being rebuilt from the store */
+    rt_file_t *base;    /* staging's previously recorded files: the diffs' base */
+    size_t nbase;
+    char *author;         /* default author of loads */
+    uint64_t rollout_seq; /* bumps when a rollout changes (stale compiles are dropped) */
+};
+
+/* ---- files (any thread) ---- */
+void rt_file_hash(rt_file_t *f); /* fills version and sha from text */
+void rt_files_free(rt_file_t *f, size_t n);
+rt_file_t *rt_files_copy(const rt_file_t *f, size_t n);
+const rt_file_t *rt_files_find(const rt_file_t *f, size_t n, const char *flow);
+/* Reads every *.json of dir into files (sorted by flow). */
+int rt_files_read(const char *dir, rt_file_t **files, size_t *n, core_diags_t *diags);
+
+/* ---- compiling (thread pool) ---- */
+typedef struct rt_compile_s {
+    const char *guard_file;
+    int no_guard;
+    uint32_t version;
+    const char *const *envp;
+    const char *data_dir;   /* NULL = no model cache */
+    const char *cache_name; /* file under data_dir/nlu/ */
+    int cache_saved;        /* out: 1 saved, 0 not needed, -1 failed */
+} rt_compile_t;
+int rt_compile(rt_compile_t *a, const rt_file_t *files, size_t n, brain_flowset_t **out,
+               core_diags_t *diags);
+
+/* ---- version sets (loop) ---- */
+rt_ver_t *rt_ver_new(brain_flowset_t *fs, rt_file_t *files, size_t n); /* takes both */
+rt_ver_t *rt_ver_ref(rt_ver_t *v);
+void rt_ver_unref(rt_ver_t *v); /* accepts NULL */
+/* The version of flow in v, "" when v is NULL or has no such flow. */
+const char *rt_ver_flow_version(const rt_ver_t *v, const char *flow);
+
+/* ---- environments (loop) ---- */
+rt_envs_t *rt_envs_new(const runtime_options_t *opts);
+void rt_envs_free(rt_envs_t *e);
+int rt_env_index(const char *name); /* -1 when unknown */
+const char *rt_env_name(int i);
+/* Installs v (reference taken) as env i's current set; keeps rt->fs on the default env's. */
+void rt_env_install(runtime_t *rt, int i, rt_ver_t *v);
+
+/* Puts a new conversation on env's set (or the rollout's candidate). */
+void rt_conv_bind(runtime_t *rt, rt_conv_t *conv, int env);
+/* Before a turn: a conversation whose last one ended (or that will start a
+ * new session) moves to its environment's current set; one in progress
+ * stays pinned. */
+void rt_conv_repin(runtime_t *rt, rt_conv_t *conv, int64_t now_us);
+const char *rt_variant_name(int variant);
+
+/* ---- recording in the store (runtime_versions.c) ---- */
+/* Records files (the new staging set) whose version is not base's: new
+ * flow_versions rows (with diffs[i] when not NULL) and the env rows of every
+ * env in envs_mask (bit per env index) that changed, plus an audit row. */
+void rt_record_set(runtime_t *rt, const rt_file_t *files, size_t n, char *const *diffs,
+                   unsigned envs_mask, const rt_ver_t *before[RT_ENVS], const char *actor,
+                   const char *action);
+/* Diffs of every file of files against the same flow in base (NULL for an
+ * unchanged one, whole-file for a new one). Thread pool. */
+char **rt_diffs(const rt_file_t *base, size_t nbase, const rt_file_t *files, size_t n);
+void rt_diffs_free(char **d, size_t n);
+
+/* runtime_rollout.c: every rollout of the env is dropped (close, env swap). */
+void rt_rollout_free(rt_rollout_t *ro);
+
+#endif
