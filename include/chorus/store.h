@@ -247,6 +247,29 @@ int store_db_active_states(store_db_t *db,
 int store_db_state_load(store_db_t *db, const char *conversation_id, char **state_json, int *active,
                         core_err_t *err);
 
+/* ---- transcript mining (chorusctl learn, docs/flywheel.md) -------------- */
+
+/* A user turn the flows did not understand (out of scope, or a fallback). */
+typedef struct store_learn_turn_s {
+    int64_t turn_id;
+    const char *conversation_id, *text, *channel, *flow;
+    const char *outcome; /* the conversation's outcome */
+    int oos, fallback;
+    double handle_s; /* human handle time of the conversation; -1 unknown */
+} store_learn_turn_t;
+
+/* Calls fn for each such turn of the conversations started in [from, to)
+ * (to <= 0: no end), in turn order; strings are borrowed for the call. */
+int store_db_learn_turns(store_db_t *db, int64_t from_us, int64_t to_us,
+                         void (*fn)(const store_learn_turn_t *t, void *arg), void *arg,
+                         core_err_t *err);
+/* {"drop_offs":[{flow,node,abandoned,escalated,flow_conversations}],
+ *  "intents":[{intent,turns,avg_confidence,low_confidence}],
+ *  "confusions":[{predicted,labelled,count}]} over the same window;
+ * low_confidence counts turns below that confidence. */
+int store_db_learn_summary(store_db_t *db, int64_t from_us, int64_t to_us, double low_confidence,
+                           json_t **out, core_err_t *err);
+
 /* ---- KPI reports -------------------------------------------------------- */
 
 enum { STORE_BY_CHANNEL = 1, STORE_BY_FLOW = 2, STORE_BY_VERSION = 4, STORE_BY_VARIANT = 8 };

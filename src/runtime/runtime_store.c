@@ -197,8 +197,15 @@ static void add_events(store_batch_t *b, const rt_turn_t *t, int64_t seq, int64_
                            detail};
         store_batch_event(b, &e);
     }
-    for (size_t i = 0; i < out->n_events; i++)
-        add_rail_event(b, t, &out->events[i], seq, now);
+    for (size_t i = 0; i < out->n_events; i++) {
+        const brain_event_rec_t *ev = &out->events[i];
+        /* a turn nothing understood: `chorusctl learn` mines these */
+        if (strcmp(ev->name, "fallback") == 0) {
+            store_event_t e = {key, seq, now, "fallback", ev->flow, "ok", -1, NULL};
+            store_batch_event(b, &e);
+        }
+        add_rail_event(b, t, ev, seq, now);
+    }
 }
 
 /* The bot's messages as channels render them, when the outbound row (the

@@ -1,0 +1,146 @@
+/* Transcript mining for `chorusctl learn` (docs/flywheel.md): the user turns
+ * the flows did not understand, and a summary of where conversations broke
+ * (drop-off nodes), how sure the router was per intent, and which intents
+ * analysts' labels say it confused. Read-only queries on a store_db_t. */
+#include <stdlib.h>
+#include <string.h>
+
+#define LOG_MODULE "store"
+#include "store/store_int.h"
+
+static const char *col_text(sqlite3_stmt *st, int k)
+{
+    const unsigned char *s = sqlite3_column_text(st, k);
+    return s ? (const char *)s : "";
+}
+
+static int prepare(store_db_t *db, const char *sql, int64_t from, int64_t to, sqlite3_stmt **st,
+                   core_err_t *err)
+{
+    int rc = sqlite3_prepare_v2(db->db, sql, -1, st, NULL);
+    if (rc != SQLITE_OK)
+        return store__sqlite_err(db->db, rc, err, "learn query");
+    sqlite3_bind_int64(*st, 1, from);
+    sqlite3_bind_int64(*st, 2, to > 0 ? to : INT64_MAX);
+    return 0;
+}
+
+/* Human handle time per conversation: the agent work recorded as events of
+ * kind 'agent' with a duration (claimed to closed). */
+static const char turns_sql[] =
+    "SELECT t.id, t.conversation_id, t.text, t.channel, c.outcome, c.flow, t.oos,"
+    " EXISTS (SELECT 1 FROM events e WHERE e.conversation_id = t.conversation_id"
+    "  AND e.turn_seq IN (t.seq, t.seq + 1) AND e.kind = 'fallback') AS fb,"
+    " (SELECT sum(e.duration_us) FROM events e WHERE e.conversation_id = t.conversation_id"
+    "  AND e.kind = 'agent' AND e.duration_us IS NOT NULL) AS handle_us"
+    " FROM turns t JOIN conversations c ON c.id = t.conversation_id"
+    " WHERE t.direction = 'in' AND t.text IS NOT NULL AND t.text != ''"
+    "  AND c.started_us >= ?1 AND c.started_us < ?2"
+    "  AND (t.oos = 1 OR EXISTS (SELECT 1 FROM events e WHERE"
+    "   e.conversation_id = t.conversation_id AND e.turn_seq IN (t.seq, t.seq + 1)"
+    "   AND e.kind = 'fallback'))"
+    " ORDER BY t.id";
+
+int store_db_learn_turns(store_db_t *db, int64_t from_us, int64_t to_us,
+                         void (*fn)(const store_learn_turn_t *t, void *arg), void *arg,
+                         core_err_t *err)
+{
+    sqlite3_stmt *st;
+    int rc = prepare(db, turns_sql, from_us, to_us, &st, err);
+    if (rc != 0)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        store_learn_turn_t t = {
+            .turn_id = sqlite3_column_int64(st, 0),
+            .conversation_id = col_text(st, 1),
+            .text = col_text(st, 2),
+            .channel = col_text(st, 3),
+            .outcome = col_text(st, 4),
+            .flow = col_text(st, 5),
+            .oos = sqlite3_column_int(st, 6),
+            .fallback = sqlite3_column_int(st, 7),
+            .handle_s = sqlite3_column_type(st, 8) == SQLITE_NULL
+                            ? -1
+                            : (double)sqlite3_column_int64(st, 8) / 1e6,
+        };
+        fn(&t, arg);
+    }
+    rc = rc == SQLITE_DONE ? 0 : store__sqlite_err(db->db, rc, err, "learn query");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The node of each broken conversation's last bot turn. */
+static const char dropoff_sql[] =
+    "WITH c AS (SELECT id, flow, outcome FROM conversations"
+    "  WHERE started_us >= ?1 AND started_us < ?2 AND outcome != 'active'),"
+    " last AS (SELECT c.flow, c.outcome, (SELECT t.node FROM turns t"
+    "  WHERE t.conversation_id = c.id AND t.direction = 'out' AND t.node IS NOT NULL"
+    "  ORDER BY t.seq DESC LIMIT 1) AS node FROM c),"
+    " per_flow AS (SELECT flow, count(*) AS n FROM c GROUP BY flow)"
+    " SELECT last.flow, coalesce(last.node, ''),"
+    "  sum(last.outcome = 'abandoned'), sum(last.outcome = 'escalated'), per_flow.n"
+    " FROM last JOIN per_flow ON per_flow.flow = last.flow"
+    " WHERE last.outcome IN ('abandoned', 'escalated')"
+    " GROUP BY last.flow, last.node"
+    " ORDER BY sum(last.outcome IN ('abandoned', 'escalated')) DESC, last.flow, last.node";
+
+static const char intents_sql[] =
+    "SELECT t.intent, count(*), avg(t.confidence), sum(t.confidence < ?3)"
+    " FROM turns t JOIN conversations c ON c.id = t.conversation_id"
+    " WHERE t.direction = 'in' AND t.intent IS NOT NULL"
+    "  AND c.started_us >= ?1 AND c.started_us < ?2"
+    " GROUP BY t.intent ORDER BY avg(t.confidence), t.intent";
+
+static const char confusions_sql[] = "SELECT coalesce(t.intent, ''), l.intent, count(*)"
+                                     " FROM labels l JOIN turns t ON t.id = l.turn_id"
+                                     " JOIN conversations c ON c.id = t.conversation_id"
+                                     " WHERE coalesce(t.intent, '') != l.intent"
+                                     "  AND c.started_us >= ?1 AND c.started_us < ?2"
+                                     " GROUP BY 1, 2 ORDER BY count(*) DESC, 1, 2";
+
+static int collect(store_db_t *db, const char *sql, int64_t from, int64_t to, double low,
+                   json_t *arr, const char *const *names, const char *types, core_err_t *err)
+{
+    sqlite3_stmt *st;
+    int rc = prepare(db, sql, from, to, &st, err);
+    if (rc != 0)
+        return rc;
+    if (sqlite3_bind_parameter_count(st) >= 3)
+        sqlite3_bind_double(st, 3, low);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *o = json_object();
+        for (int k = 0; types[k]; k++) {
+            json_t *v = types[k] == 's'   ? json_string(col_text(st, k))
+                        : types[k] == 'i' ? json_integer(sqlite3_column_int64(st, k))
+                                          : json_real(sqlite3_column_double(st, k));
+            json_object_set_new(o, names[k], v);
+        }
+        json_array_append_new(arr, o);
+    }
+    rc = rc == SQLITE_DONE ? 0 : store__sqlite_err(db->db, rc, err, "learn query");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_db_learn_summary(store_db_t *db, int64_t from_us, int64_t to_us, double low_confidence,
+                           json_t **out, core_err_t *err)
+{
+    static const char *const drop[] = {"flow", "node", "abandoned", "escalated",
+                                       "flow_conversations"};
+    static const char *const intents[] = {"intent", "turns", "avg_confidence", "low_confidence"};
+    static const char *const conf[] = {"predicted", "labelled", "count"};
+    json_t *d = json_array(), *i = json_array(), *c = json_array();
+    int rc = collect(db, dropoff_sql, from_us, to_us, 0, d, drop, "ssiii", err);
+    rc =
+        rc ? rc : collect(db, intents_sql, from_us, to_us, low_confidence, i, intents, "sifi", err);
+    rc = rc ? rc : collect(db, confusions_sql, from_us, to_us, 0, c, conf, "ssi", err);
+    if (rc != 0) {
+        json_decref(d);
+        json_decref(i);
+        json_decref(c);
+        return rc;
+    }
+    *out = json_pack("{s:o,s:o,s:o}", "drop_offs", d, "intents", i, "confusions", c);
+    return 0;
+}
