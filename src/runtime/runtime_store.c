@@ -376,17 +376,17 @@ int rt_store_commit(rt_turn_t *t)
     t->conv_id = conv_id(conv);
     store_batch_t *b = store_batch_new();
     if (!conv->stored) {
+        /* The version of the conversation's flow it is pinned to, and its rollout arm. */
         char version[16];
         snprintf(version, sizeof(version), "%u", brain_flowset_version(conv->fs));
+        const char *fv = rt_ver_flow_version(conv->ver, turn_flow(t));
         store_conv_start_t cs = {t->conv_id,
                                  brain_channel_name((brain_channel_t)t->channel),
                                  turn_flow(t) ? turn_flow(t) : "-",
                                  fv[0] ? fv : version,
                                  rt_variant_name(conv->variant),
-        /* The version of the conversation's flow it is pinned to, and its rollout arm. */
                                  t->adapter_version,
                                  conv->state.created_us};
-        const char *fv = rt_ver_flow_version(conv->ver, turn_flow(t));
         store_batch_conv_start(b, &cs);
     }
     add_rows(b, t, now);
