@@ -96,6 +96,11 @@ typedef struct admin_host_s {
  * serving). host is copied. */
 int admin_register(net_router_t *router, const admin_host_t *host, core_err_t *err);
 
+/* Stops the admin module's timer (the rollout guard) and forgets the
+ * rollouts it kept in memory; chorusd calls it once the runtime and the
+ * store are closed, before the loop's last run. */
+void admin_shutdown(void);
+
 /* Parses admin.tokens (already validated) into out (at most max entries);
  * returns how many. Exposed for unit tests. */
 size_t admin_tokens_parse(const char *config, admin_token_t *out, size_t max);

@@ -95,6 +95,14 @@ typedef struct core_config_s {
         char *tokens;       /* "name:sha256hex,..." admin API bearer tokens, hashed */
         char *metrics_auth; /* "auto" | "open" | "token": does GET /metrics need a token */
     } admin;
+    struct {
+        long long check_interval_ms;     /* how often the guard reads running rollouts' KPIs */
+        long long min_sample;            /* conversations per variant before the guard judges */
+        char *max_error_rate_delta;      /* decimal: candidate failure rate - control's */
+        char *max_escalation_rate_delta; /* decimal: candidate escalation rate - control's */
+        char *max_p95_latency_ratio;     /* decimal: candidate p95 latency / control's */
+        long long p95_latency_slack_ms;  /* ...and more than this many ms slower */
+    } rollouts;
 } core_config_t;
 
 /* Fills cfg with every default. */

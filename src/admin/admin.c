@@ -69,5 +69,7 @@ int admin_register(net_router_t *router, const admin_host_t *host, core_err_t *e
     if (rc == 0)
         rc = net_router_add(router, "POST", "/v1/admin/flows/reload", admin__on_flows_reload, a,
                             err);
+    if (rc == 0) /* rollouts and their guard: admin_rollouts.c */
+        rc = admin__rollouts_register(router, a, err);
     return rc;
 }

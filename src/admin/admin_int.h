@@ -45,6 +45,10 @@ void admin__audit(admin_t *a, const char *actor, const char *action, const char 
 /* Decodes 64 hex digits into 32 bytes; -1 when one is not hex. */
 int admin__hex_decode(const char *hex, uint8_t out[32]);
 
+/* Adds the /v1/admin/rollouts routes and starts the rollout guard
+ * (admin_rollouts.c, admin_rollout_run.c). */
+int admin__rollouts_register(net_router_t *r, admin_t *a, core_err_t *err);
+
 /* GET /metrics. */
 void admin__on_metrics(net_req_t *req, void *data);
 /* GET /v1/admin/reports/kpis, /v1/admin/conversations, /v1/admin/conversations/{id}. */

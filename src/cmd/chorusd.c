@@ -8,6 +8,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "chorus/admin.h"
 #include "chorus/config.h"
 #include "chorus/core.h"
 #include "cmd/chorusd.h"
@@ -70,6 +71,7 @@ static void on_stopped(daemon_t *d)
     uv_close((uv_handle_t *)&d->sig_int, NULL);
     uv_close((uv_handle_t *)&d->sig_hup, NULL);
     uv_close((uv_handle_t *)&d->watchdog, NULL);
+    admin_shutdown(); /* the rollout guard's timer */
 }
 
 /* In-flight requests are done; pending turns can now be cancelled, then the

@@ -185,6 +185,26 @@ static const option_t options[] = {
      NULL,
      "Whether `GET /metrics` needs an admin token: `auto` = open while `listen` is a loopback "
      "address, a token otherwise."},
+    {"rollouts.check_interval_ms", OPT_INT, OFF(rollouts.check_interval_ms), 100, 3600000, 10000,
+     NULL, NULL, 1, NULL,
+     "How often the rollout guard compares each running rollout's candidate with its control."},
+    {"rollouts.min_sample", OPT_INT, OFF(rollouts.min_sample), 1, 100000000, 200, NULL, NULL, 1,
+     NULL, "Conversations each variant needs before the rollout guard judges the candidate."},
+    {"rollouts.max_error_rate_delta", OPT_STRING, OFF(rollouts.max_error_rate_delta), 0, 0, 0,
+     "0.05", NULL, 1, check_decimal,
+     "Rollback when the candidate's failure rate (failed bot turns / bot turns) exceeds the "
+     "control's by more than this."},
+    {"rollouts.max_escalation_rate_delta", OPT_STRING, OFF(rollouts.max_escalation_rate_delta), 0,
+     0, 0, "0.10", NULL, 1, check_decimal,
+     "Rollback when the candidate's escalation rate exceeds the control's by more than this."},
+    {"rollouts.max_p95_latency_ratio", OPT_STRING, OFF(rollouts.max_p95_latency_ratio), 0, 0, 0,
+     "1.5", NULL, 1, check_decimal,
+     "Rollback when the candidate's p95 reply latency exceeds the control's times this (and by "
+     "more than `rollouts.p95_latency_slack_ms`)."},
+    {"rollouts.p95_latency_slack_ms", OPT_INT, OFF(rollouts.p95_latency_slack_ms), 0, 3600000, 50,
+     NULL, NULL, 1, NULL,
+     "A candidate at most this many ms slower (p95) than the control is never rolled back for "
+     "latency: at a few ms per reply a ratio is noise."},
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 

@@ -1,0 +1,56 @@
+/* admin_rollout_int.h — shared by the rollout files of src/admin: the
+ * running rollouts kept in memory and their life cycle (admin_rollout_run.c:
+ * start, end, the periodic guard, resuming after a restart) and the HTTP
+ * routes over them (admin_rollouts.c). Loop thread only.
+ *
+ * A rollout in memory mirrors its running row in the rollouts table; the
+ * table is the truth across restarts, memory is the truth while running. A
+ * rollout leaves memory the moment it is ended, before its row is written,
+ * so a second promote/abort of the same rollout finds nothing to end. */
+#ifndef CHORUS_ADMIN_ROLLOUT_INT_H
+#define CHORUS_ADMIN_ROLLOUT_INT_H
+
+#include "admin/admin_int.h"
+#include "chorus/rollout.h"
+
+typedef struct admin_ro_s {
+    struct admin_ro_s *next;
+    char *id, *env, *flow, *candidate, *control, *started_by; /* owned */
+    unsigned percent;
+    int64_t started_us;
+    int ready;    /* the candidate is serving (its compile finished) */
+    int checking; /* a guard query is in flight */
+} admin_ro_t;
+
+/* The running rollout whose id, or flow (in env when env is not NULL), is
+ * key; NULL when none. */
+admin_ro_t *admin__ro_find(const char *key, const char *env);
+/* The running rollout of env, NULL when none. */
+admin_ro_t *admin__ro_in_env(const char *env);
+/* Its row as the store returns it (status running). */
+json_t *admin__ro_json(const admin_ro_t *ro);
+
+/* Starts a rollout: reads the candidate's content from flow_versions, has
+ * the runtime build it, writes the running row and audits "rollout.start"
+ * as actor. cb runs once on the loop: rc 0 with the row, or an error with a
+ * message (CORE_ERR_NOT_FOUND unknown flow or version, CORE_ERR_EXISTS one
+ * runs in env, CORE_ERR_INVALID the candidate does not compile). */
+typedef void (*admin_ro_cb)(int rc, const char *msg, json_t *row, void *data);
+void admin__ro_start(admin_t *a, const char *env, const char *flow, const char *candidate,
+                     unsigned percent, const char *actor, admin_ro_cb cb, void *data);
+
+/* Ends ro (taken out of memory at once): promote (status promoted) or not
+ * (status is ROLLOUT_ABORTED or ROLLOUT_ROLLED_BACK), writes the row and
+ * audits "rollout.<promote|abort|rollback>" as actor with reason. cb (may
+ * be NULL) runs once with the final row. Returns CORE_ERR_BUSY (ro kept)
+ * when promote is asked before the candidate serves. */
+int admin__ro_end(admin_t *a, admin_ro_t *ro, const char *status, const char *actor,
+                  const char *reason, admin_ro_cb cb, void *data);
+
+/* The guard's margins from the config in force. */
+void admin__ro_guard(const core_config_t *cfg, rollout_guard_t *g);
+
+/* Starts the guard timer (unreferenced: it never keeps the loop alive). */
+void admin__ro_timer_start(admin_t *a);
+
+#endif

@@ -1,0 +1,499 @@
+/* Running rollouts (admin_rollout_int.h): starting one (the candidate's
+ * stored content handed to the runtime, then the running row and an audit
+ * entry), ending one (promote, abort, or the guard's rollback), the guard
+ * itself (a timer that reads each running rollout's per-variant KPIs on the
+ * thread pool and judges them with rollout_guard_eval) and, once the first
+ * flows are in force after a start, the running rows read back and their
+ * candidates rebuilt. Nothing here blocks the loop: every read and write is
+ * a store *_async call, every build a runtime one. */
+#define LOG_MODULE "admin"
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin/admin_rollout_int.h"
+
+static struct {
+    admin_ro_t *running; /* in memory: the rollouts serving (or building) */
+    uv_timer_t timer;    /* the guard; .data is the admin_t */
+    int timer_init;
+    int resumed; /* the running rows were read back (or that was tried) */
+} R;
+
+static runtime_t *runtime_of(admin_t *a)
+{
+    return a->host.runtime != NULL ? a->host.runtime(a->host.owner) : NULL;
+}
+
+admin_ro_t *admin__ro_find(const char *key, const char *env)
+{
+    for (admin_ro_t *ro = R.running; ro != NULL; ro = ro->next)
+        if (strcmp(ro->id, key) == 0 ||
+            (strcmp(ro->flow, key) == 0 && (env == NULL || strcmp(ro->env, env) == 0)))
+            return ro;
+    return NULL;
+}
+
+admin_ro_t *admin__ro_in_env(const char *env)
+{
+    for (admin_ro_t *ro = R.running; ro != NULL; ro = ro->next)
+        if (strcmp(ro->env, env) == 0)
+            return ro;
+    return NULL;
+}
+
+static int listed(const admin_ro_t *x)
+{
+    for (admin_ro_t *ro = R.running; ro != NULL; ro = ro->next)
+        if (ro == x)
+            return 1;
+    return 0;
+}
+
+static void unlink_ro(admin_ro_t *x)
+{
+    for (admin_ro_t **p = &R.running; *p != NULL; p = &(*p)->next)
+        if (*p == x) {
+            *p = x->next;
+            x->next = NULL;
+            return;
+        }
+}
+
+static void ro_free(admin_ro_t *ro)
+{
+    if (ro == NULL)
+        return;
+    free(ro->id), free(ro->env), free(ro->flow), free(ro->candidate), free(ro->control);
+    free(ro->started_by);
+    free(ro);
+}
+
+static store_rollout_t ro_row(const admin_ro_t *ro, const char *status)
+{
+    return (store_rollout_t){.id = ro->id,
+                             .env = ro->env,
+                             .flow = ro->flow,
+                             .candidate_version = ro->candidate,
+                             .control_version = ro->control,
+                             .percent = ro->percent,
+                             .status = status,
+                             .started_us = ro->started_us,
+                             .started_by = ro->started_by};
+}
+
+json_t *admin__ro_json(const admin_ro_t *ro)
+{
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:I,s:s,s:n,s:n,s:n,s:b}", "id", ro->id, "env",
+                     ro->env, "flow", ro->flow, "candidate_version", ro->candidate,
+                     "control_version", ro->control, "percent", (int)ro->percent, "status",
+                     ROLLOUT_RUNNING, "started_us", (json_int_t)ro->started_us, "started_by",
+                     ro->started_by, "ended_us", "ended_by", "reason", "serving", ro->ready);
+}
+
+static double cfg_decimal(const char *s, double def)
+{
+    char *end;
+    double v = s != NULL ? strtod(s, &end) : def;
+    return s != NULL && end != s ? v : def;
+}
+
+void admin__ro_guard(const core_config_t *cfg, rollout_guard_t *g)
+{
+    g->min_sample = cfg->rollouts.min_sample;
+    g->max_error_rate_delta = cfg_decimal(cfg->rollouts.max_error_rate_delta, 0.05);
+    g->max_escalation_rate_delta = cfg_decimal(cfg->rollouts.max_escalation_rate_delta, 0.10);
+    g->max_p95_latency_ratio = cfg_decimal(cfg->rollouts.max_p95_latency_ratio, 1.5);
+    g->p95_latency_slack_ms = (double)cfg->rollouts.p95_latency_slack_ms;
+}
+
+/* ---- ending ------------------------------------------------------------------ */
+
+typedef struct {
+    admin_ro_t *ro; /* owned: out of the list */
+    char *status, *actor, *reason;
+    int64_t ended_us;
+    admin_ro_cb cb;
+    void *data;
+} end_t;
+
+static json_t *ended_json(const end_t *e)
+{
+    json_t *o = admin__ro_json(e->ro);
+    json_object_set_new(o, "status", json_string(e->status));
+    json_object_set_new(o, "ended_us", json_integer(e->ended_us));
+    json_object_set_new(o, "ended_by", json_string(e->actor));
+    json_object_set_new(o, "reason", e->reason ? json_string(e->reason) : json_null());
+    json_object_del(o, "serving");
+    return o;
+}
+
+static void on_end_saved(int status, void *data)
+{
+    end_t *e = data;
+    if (status != 0)
+        LOG_WARN("event=rollout_save_failed id=%s status=%s reason=%s", e->ro->id, e->status,
+                 core_strerror(status));
+    if (e->cb != NULL) {
+        json_t *row = ended_json(e);
+        e->cb(0, NULL, row, e->data);
+        json_decref(row);
+    }
+    ro_free(e->ro);
+    free(e->status), free(e->actor), free(e->reason);
+    free(e);
+}
+
+/* Writes ro's final row (ro already out of the list; taken). */
+static void save_end(admin_t *a, admin_ro_t *ro, const char *status, const char *actor,
+                     const char *reason, admin_ro_cb cb, void *data)
+{
+    end_t *e = core_xcalloc(1, sizeof(*e));
+    e->ro = ro;
+    e->status = core_xstrdup(status);
+    e->actor = core_xstrdup(actor);
+    e->reason = reason != NULL ? core_xstrdup(reason) : NULL;
+    e->ended_us = core_wall_us();
+    e->cb = cb;
+    e->data = data;
+    store_rollout_t row = ro_row(ro, status);
+    row.ended_us = e->ended_us;
+    row.ended_by = actor;
+    row.reason = reason;
+    store_t *s = admin__store(a);
+    if (s == NULL || store_rollout_save_async(s, &row, on_end_saved, e) != 0)
+        on_end_saved(CORE_ERR_CLOSED, e);
+}
+
+int admin__ro_end(admin_t *a, admin_ro_t *ro, const char *status, const char *actor,
+                  const char *reason, admin_ro_cb cb, void *data)
+{
+    int promote = strcmp(status, ROLLOUT_PROMOTED) == 0;
+    runtime_t *rt = runtime_of(a);
+    if (promote && (!ro->ready || rt == NULL))
+        return CORE_ERR_BUSY; /* nothing serving to promote */
+    int rc = rt != NULL ? runtime_rollout_stop(rt, ro->env, ro->flow, promote) : CORE_ERR_CLOSED;
+    if (rc != 0 && promote)
+        return rc;
+    if (rc != 0 && rc != CORE_ERR_NOT_FOUND && rc != CORE_ERR_CLOSED)
+        LOG_WARN("event=rollout_stop_failed id=%s reason=%s", ro->id, core_strerror(rc));
+    unlink_ro(ro);
+    const char *action = promote                                    ? "rollout.promote"
+                         : strcmp(status, ROLLOUT_ROLLED_BACK) == 0 ? "rollout.rollback"
+                                                                    : "rollout.abort";
+    admin__audit(a, actor, action, ro->id,
+                 json_pack("{s:s,s:s,s:s,s:s,s:i,s:s?}", "flow", ro->flow, "env", ro->env,
+                           "candidate_version", ro->candidate, "control_version", ro->control,
+                           "percent", (int)ro->percent, "reason", reason));
+    save_end(a, ro, status, actor, reason, cb, data);
+    return 0;
+}
+
+/* ---- starting ---------------------------------------------------------------- */
+
+typedef struct {
+    admin_t *a;
+    admin_ro_t *ro; /* owned until listed */
+    char *actor;
+    int resume; /* rebuilding a running row after a restart */
+    int own;    /* ro is ours to free (not listed, not handed to save_end) */
+    admin_ro_cb cb;
+    void *data;
+} start_t;
+
+static void start_done(start_t *st, int rc, const char *msg)
+{
+    json_t *row = rc == 0 ? admin__ro_json(st->ro) : NULL;
+    if (st->cb != NULL)
+        st->cb(rc, msg, row, st->data);
+    json_decref(row);
+    if (st->own)
+        ro_free(st->ro);
+    free(st->actor);
+    free(st);
+}
+
+/* A resumed rollout that cannot be rebuilt ends as aborted, saying why. */
+static void resume_failed(start_t *st, int rc, const char *msg)
+{
+    LOG_WARN("event=rollout_resume_failed id=%s flow=%s reason=\"%s\"", st->ro->id, st->ro->flow,
+             msg);
+    unlink_ro(st->ro);
+    st->own = 0; /* save_end takes it */
+    char *reason = core_xasprintf("could not resume after a restart: %s", msg);
+    admin__audit(st->a, "chorusd", "rollout.abort", st->ro->id,
+                 json_pack("{s:s,s:s}", "flow", st->ro->flow, "reason", reason));
+    save_end(st->a, st->ro, ROLLOUT_ABORTED, "chorusd", reason, NULL, NULL);
+    free(reason);
+    start_done(st, rc, msg);
+}
+
+static void on_start_saved(int status, void *data)
+{
+    start_t *st = data;
+    admin_ro_t *ro = st->ro;
+    if (status != 0) {
+        runtime_t *rt = runtime_of(st->a);
+        if (!listed(ro)) { /* ended meanwhile: that end owns it */
+            start_done(st, status, "the rollout was ended before it was recorded");
+            return;
+        }
+        if (rt != NULL)
+            runtime_rollout_stop(rt, ro->env, ro->flow, 0);
+        unlink_ro(ro);
+        st->own = 1;
+        start_done(st, status, "the rollout could not be recorded in the store");
+        return;
+    }
+    ro->ready = 1; /* only now: the guard's end must not overtake the running row */
+    admin__audit(st->a, st->actor, "rollout.start", ro->id,
+                 json_pack("{s:s,s:s,s:s,s:s,s:i}", "flow", ro->flow, "env", ro->env,
+                           "candidate_version", ro->candidate, "control_version", ro->control,
+                           "percent", (int)ro->percent));
+    LOG_INFO("event=rollout_start id=%s env=%s flow=%s candidate=%s control=%s percent=%u by=%s",
+             ro->id, ro->env, ro->flow, ro->candidate, ro->control, ro->percent, st->actor);
+    start_done(st, 0, NULL);
+}
+
+static void on_built(runtime_t *rt, int rc, const core_diags_t *diags, void *data)
+{
+    start_t *st = data;
+    if (!listed(st->ro)) { /* ended while it compiled */
+        start_done(st, CORE_ERR_CLOSED, "the rollout was ended while its candidate compiled");
+        return;
+    }
+    if (rc != 0) {
+        char line[1024], *msg;
+        msg = core_xasprintf("the candidate does not build: %s",
+                             diags != NULL && diags->len > 0
+                                 ? core_diag_format(&diags->items[0], line, sizeof(line))
+                                 : core_strerror(rc));
+        if (st->resume) {
+            resume_failed(st, CORE_ERR_INVALID, msg);
+        } else {
+            unlink_ro(st->ro);
+            st->own = 1;
+            start_done(st, CORE_ERR_INVALID, msg);
+        }
+        free(msg);
+        return;
+    }
+    if (st->resume) {
+        st->ro->ready = 1;
+        LOG_INFO("event=rollout_resumed id=%s env=%s flow=%s candidate=%s percent=%u", st->ro->id,
+                 st->ro->env, st->ro->flow, st->ro->candidate, st->ro->percent);
+        start_done(st, 0, NULL);
+        return;
+    }
+    store_rollout_t row = ro_row(st->ro, ROLLOUT_RUNNING);
+    store_t *s = admin__store(st->a);
+    if (s == NULL || store_rollout_save_async(s, &row, on_start_saved, st) != 0)
+        on_start_saved(CORE_ERR_CLOSED, st);
+}
+
+static void on_content(int status, json_t *result, const char *errmsg, void *data)
+{
+    start_t *st = data;
+    runtime_t *rt = runtime_of(st->a);
+    const char *content = json_string_value(json_object_get(result, "content"));
+    int rc = status != 0 ? status : rt == NULL ? CORE_ERR_CLOSED : 0;
+    if (rc == 0) {
+        runtime_rollout_t r = {.id = st->ro->id,
+                               .env = st->ro->env,
+                               .flow = st->ro->flow,
+                               .version = st->ro->candidate,
+                               .content = content,
+                               .len = json_string_length(json_object_get(result, "content")),
+                               .percent = st->ro->percent};
+        rc = runtime_rollout_start(rt, &r, on_built, st);
+    }
+    json_decref(result);
+    if (rc == 0) {
+        st->ro->next = R.running;
+        R.running = st->ro;
+        st->own = 0;
+        return;
+    }
+    const char *msg = status != 0 && errmsg != NULL ? errmsg
+                      : rc == CORE_ERR_EXISTS ? "a rollout is already running in this environment"
+                                              : core_strerror(rc);
+    if (st->resume)
+        resume_failed(st, rc, msg);
+    else
+        start_done(st, rc, msg);
+}
+
+static void start_with(admin_t *a, admin_ro_t *ro, const char *actor, int resume, admin_ro_cb cb,
+                       void *data)
+{
+    start_t *st = core_xcalloc(1, sizeof(*st));
+    st->a = a, st->ro = ro, st->actor = core_xstrdup(actor), st->resume = resume, st->own = 1;
+    st->cb = cb, st->data = data;
+    store_t *s = admin__store(a);
+    if (s == NULL || store_flow_version_async(s, ro->flow, ro->candidate, on_content, st) != 0)
+        on_content(CORE_ERR_CLOSED, NULL, "the store is not open", st);
+}
+
+void admin__ro_start(admin_t *a, const char *env, const char *flow, const char *candidate,
+                     unsigned percent, const char *actor, admin_ro_cb cb, void *data)
+{
+    runtime_t *rt = runtime_of(a);
+    if (rt == NULL || admin__store(a) == NULL) {
+        cb(CORE_ERR_CLOSED, "the runtime or the store is not running", NULL, data);
+        return;
+    }
+    env = env != NULL && env[0] != '\0' ? env : runtime_default_env(rt);
+    runtime_flow_file_t f;
+    if (admin__ro_in_env(env) != NULL) {
+        char *msg =
+            core_xasprintf("rollout %s is already running in %s", admin__ro_in_env(env)->id, env);
+        cb(CORE_ERR_EXISTS, msg, NULL, data);
+        free(msg);
+        return;
+    }
+    if (runtime_env_file(rt, env, flow, &f) != 0) {
+        char *msg = core_xasprintf("flow %s is not served in environment %s", flow, env);
+        cb(CORE_ERR_NOT_FOUND, msg, NULL, data);
+        free(msg);
+        return;
+    }
+    admin_ro_t *ro = core_xcalloc(1, sizeof(*ro));
+    ro->started_us = core_wall_us();
+    ro->id = core_xasprintf("ro-%s-%" PRId64, flow, ro->started_us);
+    ro->env = core_xstrdup(env), ro->flow = core_xstrdup(flow);
+    ro->candidate = core_xstrdup(candidate), ro->control = core_xstrdup(f.version ? f.version : "");
+    ro->started_by = core_xstrdup(actor);
+    ro->percent = percent;
+    start_with(a, ro, actor, 0, cb, data);
+}
+
+/* ---- the guard and resuming ---------------------------------------------------- */
+
+typedef struct {
+    admin_t *a;
+    char *id;
+} check_t;
+
+static admin_ro_t *find_id(const char *id)
+{
+    for (admin_ro_t *ro = R.running; ro != NULL; ro = ro->next)
+        if (strcmp(ro->id, id) == 0)
+            return ro;
+    return NULL;
+}
+
+static void on_check(int status, json_t *result, const char *errmsg, void *data)
+{
+    check_t *c = data;
+    admin_ro_t *ro = find_id(c->id);
+    rollout_kpis_t ctl, cand;
+    json_t *raw = json_object_get(result, "raw");
+    if (ro != NULL)
+        ro->checking = 0;
+    if (status != 0)
+        LOG_WARN("event=rollout_check_failed id=%s reason=\"%s\"", c->id,
+                 errmsg ? errmsg : core_strerror(status));
+    else if (ro != NULL && rollout_kpis_from_raw(json_object_get(raw, "control"), &ctl) == 0 &&
+             rollout_kpis_from_raw(json_object_get(raw, "candidate"), &cand) == 0) {
+        rollout_guard_t g;
+        char why[256];
+        admin__ro_guard(c->a->host.cfg, &g);
+        if (rollout_guard_eval(&ctl, &cand, &g, why, sizeof(why)) == ROLLOUT_STOP) {
+            LOG_WARN(
+                "event=rollout_rolled_back id=%s env=%s flow=%s candidate=%s actor=rollout-guard"
+                " reason=\"%s\"",
+                ro->id, ro->env, ro->flow, ro->candidate, why);
+            admin__ro_end(c->a, ro, ROLLOUT_ROLLED_BACK, "rollout-guard", why, NULL, NULL);
+        }
+    }
+    json_decref(result);
+    free(c->id);
+    free(c);
+}
+
+static void check(admin_t *a, store_t *s, admin_ro_t *ro)
+{
+    check_t *c = core_xcalloc(1, sizeof(*c));
+    c->a = a;
+    c->id = core_xstrdup(ro->id);
+    ro->checking = 1;
+    if (store_rollout_kpis_async(s, NULL, ro->started_us, 0, on_check, c) != 0) {
+        ro->checking = 0;
+        free(c->id);
+        free(c);
+    }
+}
+
+static void on_running_rows(int status, json_t *result, const char *errmsg, void *data)
+{
+    admin_t *a = data;
+    json_t *row;
+    size_t i;
+    if (status != 0)
+        LOG_WARN("event=rollout_resume_failed reason=\"%s\"", errmsg ? errmsg : "?");
+    json_array_foreach(json_object_get(result, "rollouts"), i, row)
+    {
+        const char *env = json_string_value(json_object_get(row, "env"));
+        const char *id = json_string_value(json_object_get(row, "id"));
+        if (env == NULL || id == NULL || admin__ro_in_env(env) != NULL || find_id(id) != NULL)
+            continue;
+        admin_ro_t *ro = core_xcalloc(1, sizeof(*ro));
+        ro->id = core_xstrdup(id);
+        ro->env = core_xstrdup(env);
+        ro->flow = core_xstrdup(json_string_value(json_object_get(row, "flow")));
+        ro->candidate = core_xstrdup(json_string_value(json_object_get(row, "candidate_version")));
+        ro->control = core_xstrdup(json_string_value(json_object_get(row, "control_version")));
+        ro->started_by = core_xstrdup(json_string_value(json_object_get(row, "started_by")));
+        ro->percent = (unsigned)json_integer_value(json_object_get(row, "percent"));
+        ro->started_us = json_integer_value(json_object_get(row, "started_us"));
+        start_with(a, ro, "chorusd", 1, NULL, NULL);
+    }
+    json_decref(result);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    admin_t *a = t->data;
+    runtime_t *rt = runtime_of(a);
+    store_t *s = admin__store(a);
+    if (rt != NULL && s != NULL && runtime_flowset(rt) != NULL) {
+        if (!R.resumed) {
+            R.resumed = 1;
+            if (store_rollouts_async(s, NULL, NULL, ROLLOUT_RUNNING, on_running_rows, a) != 0)
+                R.resumed = 0;
+        }
+        for (admin_ro_t *ro = R.running; ro != NULL; ro = ro->next)
+            if (ro->ready && !ro->checking)
+                check(a, s, ro);
+    }
+    /* re-armed each time so a reload's interval applies from the next tick;
+     * until the first flows are in, look again soon to resume promptly */
+    uint64_t ms = (uint64_t)a->host.cfg->rollouts.check_interval_ms;
+    uv_timer_start(&R.timer, on_tick, R.resumed || ms < 200 ? ms : 200, 0);
+}
+
+void admin__ro_timer_start(admin_t *a)
+{
+    if (R.timer_init || a->host.loop == NULL)
+        return;
+    uv_timer_init(a->host.loop, &R.timer);
+    uv_unref((uv_handle_t *)&R.timer);
+    R.timer.data = a;
+    R.timer_init = 1;
+    uv_timer_start(&R.timer, on_tick, 100, 0);
+}
+
+void admin_shutdown(void)
+{
+    if (R.timer_init) {
+        uv_close((uv_handle_t *)&R.timer, NULL);
+        R.timer_init = 0;
+    }
+    while (R.running != NULL) {
+        admin_ro_t *ro = R.running;
+        R.running = ro->next;
+        ro_free(ro);
+    }
+    R.resumed = 0;
+}
