@@ -118,8 +118,9 @@ typedef struct store_rollout_s {
     const char *reason; /* why it ended, may be NULL */
 } store_rollout_t;
 
-/* Inserts or replaces the row with r->id (a status change rewrites it).
- * cb runs once on the loop with 0 or an error. */
+/* Inserts the row, or for an existing r->id updates its status, end and
+ * reason. cb runs once on the loop with 0 or an error: CORE_ERR_INVALID
+ * when another rollout of the same env and flow is already running. */
 int store_rollout_save_async(store_t *s, const store_rollout_t *r, store_done_cb cb, void *data);
 
 /* Rollouts as JSON, newest first: {"rollouts":[{"id","env","flow",...}]}.

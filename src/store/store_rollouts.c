@@ -94,11 +94,12 @@ static int satisfied(store_db_t *db, const char *flow, int64_t from_us, int64_t 
                      rollout_kpis_t *control, rollout_kpis_t *candidate, core_err_t *err)
 {
     sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(db->db,
-                                "SELECT variant, count(*) FROM conversations WHERE (?1 IS NULL OR flow = ?1)"
-                                " AND (?2 = 0 OR started_us >= ?2) AND (?3 = 0 OR started_us < ?3)"
-                                " AND csat >= 4 GROUP BY variant",
-                                -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(
+        db->db,
+        "SELECT variant, count(*) FROM conversations WHERE (?1 IS NULL OR flow = ?1)"
+        " AND (?2 = 0 OR started_us >= ?2) AND (?3 = 0 OR started_us < ?3)"
+        " AND csat >= 4 GROUP BY variant",
+        -1, &st, NULL);
     if (rc != SQLITE_OK)
         return store__sqlite_err(db->db, rc, err, "rollout CSAT");
     sqlite3_bind_text(st, 1, flow, -1, SQLITE_STATIC);
@@ -208,9 +209,13 @@ static int save(const char *path, const store_rollout_t *r, core_err_t *err)
     sqlite3_stmt *st;
     int src = sqlite3_prepare_v2(
         db,
-        "INSERT OR REPLACE INTO rollouts (id, env, flow, candidate_version, control_version,"
+        /* an upsert on the id only: OR REPLACE would also delete the
+         * running rollout a second running row collides with */
+        "INSERT INTO rollouts (id, env, flow, candidate_version, control_version,"
         " percent, status, started_us, started_by, ended_us, ended_by, reason)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+        " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
+        " ended_us = excluded.ended_us, ended_by = excluded.ended_by, reason = excluded.reason",
         -1, &st, NULL);
     if (src == SQLITE_OK) {
         const char *texts[] = {r->id, r->env, r->flow, r->candidate_version, r->control_version};

@@ -282,6 +282,14 @@ def test_split_sticky_promote_abort():
             s = status(d, "orders")
             assert s["variants"]["candidate"]["conversations"] == \
                 sum(1 for v in stored.values() if v == "candidate"), s
+            # the same figure through the report's variant slice
+            p = subprocess.run([os.environ["CHORUSCTL"], "report", "--url", d.url(""), "--token",
+                                VIEW, "--by", "variant", "--format", "json"],
+                               capture_output=True, text=True, timeout=60)
+            assert p.returncode == 0, p.stderr
+            rows = {r["variant"]: r for r in json.loads(p.stdout)["rows"]}
+            assert rows["candidate"]["conversations"] == \
+                s["variants"]["candidate"]["conversations"], (rows, s)
             p = ctl(d, "status", "orders")
             assert p.returncode == 0 and "candidate" in p.stdout and "containment" in p.stdout, \
                 p.stdout + p.stderr
