@@ -382,16 +382,16 @@ int runtime_turn(runtime_t *rt, const runtime_turn_in_t *in, runtime_done_cb don
         return core_err_set(err, CORE_ERR_INVALID, "turn event must be a message or a start");
     if ((unsigned)in->channel >= BRAIN_CH__COUNT)
         return core_err_set(err, CORE_ERR_INVALID, "unknown channel %d", (int)in->channel);
-    rt_conv_t *conv = rt_table_find(&rt->table, in->key);
-    if (conv == NULL) {
-        if (rt->table.len >= rt->opts.max_conversations && !evict_one(rt))
-            return core_err_set(err, CORE_ERR_LIMIT, "too many live conversations (%zu)",
-                                rt->table.len);
     int env = in->env ? rt_env_index(in->env) : rt->envs->def;
     if (env < 0)
         return core_err_set(err, CORE_ERR_INVALID, "unknown environment \"%.40s\"", in->env);
     if (rt->envs->env[env].cur == NULL)
         return core_err_set(err, CORE_ERR_BUSY, "%s has no flows loaded yet", rt_env_name(env));
+    rt_conv_t *conv = rt_table_find(&rt->table, in->key);
+    if (conv == NULL) {
+        if (rt->table.len >= rt->opts.max_conversations && !evict_one(rt))
+            return core_err_set(err, CORE_ERR_LIMIT, "too many live conversations (%zu)",
+                                rt->table.len);
         conv = rt_table_add(&rt->table, in->key);
         rt_conv_bind(rt, conv, env);
         brain_conv_init(&conv->state, conv->fs, in->channel,
@@ -517,12 +517,12 @@ int runtime_new(uv_loop_t *loop, const runtime_options_t *opts, runtime_t **out,
         tick = 10;
     uv_timer_start(&rt->sweep, on_sweep, tick, tick);
     rt->next_version = 1;
+    rt->envs = rt_envs_new(&rt->opts);
     *out = rt;
     return 0;
 }
 
 const brain_flowset_t *runtime_flowset(const runtime_t *rt)
-    rt->envs = rt_envs_new(&rt->opts);
 {
     return rt->fs;
 }
@@ -545,12 +545,12 @@ void rt_maybe_free(runtime_t *rt)
     free(rt->data_dir);
     free(rt->guard_file);
     rt_senders_free(rt->senders);
+    rt_envs_free(rt->envs);
     free(rt);
     if (closed)
         closed(data);
 }
 
-    rt_envs_free(rt->envs);
 void rt_handle_closed(uv_handle_t *h)
 {
     runtime_t *rt = h->data;
