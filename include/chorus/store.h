@@ -122,6 +122,15 @@ void store_batch_label(store_batch_t *b, const char *conversation_id, int64_t tu
 /* Appends an audit record (append-only table). */
 void store_batch_audit(store_batch_t *b, const char *actor, const char *action, const char *target,
                        const char *detail_json, int64_t ts_us);
+/* Records an admin token in the tokens table: sha256_hex is the SHA-256 of
+ * the token's text in hex (the text itself is never stored); role is
+ * "viewer", "operator", "admin" or "agent". A name already taken (revoked
+ * ones included) rejects the batch with CORE_ERR_INVALID. */
+void store_batch_token_create(store_batch_t *b, const char *name, const char *role,
+                              const char *sha256_hex, const char *created_by, int64_t ts_us);
+/* Marks the token name revoked at ts_us; rejects the batch with
+ * CORE_ERR_INVALID when no unrevoked token has that name. */
+void store_batch_token_revoke(store_batch_t *b, const char *name, int64_t ts_us);
 /* Flow versions and environments (store_flows_batch.c; docs/operations.md,
  * "Flow versions and environments"). A version row is inserted once: a
  * repeat of (flow, version) is a no-op, so its first author and diff stay. */
@@ -269,6 +278,57 @@ int store_db_learn_turns(store_db_t *db, int64_t from_us, int64_t to_us,
  * low_confidence counts turns below that confidence. */
 int store_db_learn_summary(store_db_t *db, int64_t from_us, int64_t to_us, double low_confidence,
                            json_t **out, core_err_t *err);
+
+/* ---- audit trail and admin tokens --------------------------------------- */
+
+/* Each audit row carries prev_hash (the hash of the row before it; 64 zeros
+ * for the first) and hash = SHA-256 over prev_hash and the row's content in
+ * a canonical form, computed by the writer thread as it inserts the row
+ * (docs/operations.md#audit-trail gives the form). */
+extern const char store_audit_genesis[65];
+/* The hash of one row, lower-case hex, into out (NUL-terminated). NULL
+ * target/detail are part of the form ("-"). */
+void store_audit_hash(const char *prev_hash, int64_t id, int64_t ts_us, const char *actor,
+                      const char *action, const char *target, const char *detail, char out[65]);
+
+typedef struct store_audit_query_s {
+    int64_t since_us;   /* rows at or after; 0 = no bound */
+    int64_t until_us;   /* and before; 0 = no bound */
+    const char *action; /* "token.create", or a prefix before a dot ("token"); NULL = any */
+    const char *actor;  /* exact; NULL = any */
+    int64_t before_id;  /* page cursor: rows with a smaller id; 0 = the newest */
+    int limit;          /* rows, 1..1000 (100 when 0) */
+} store_audit_query_t;
+/* Newest first: *out is {"entries": [{id, ts_us, actor, action, target,
+ * detail (parsed), prev_hash, hash}], "limit", "next_cursor" (the last id
+ * as a string, or null on the last page)}. */
+int store_db_audit(store_db_t *db, const store_audit_query_t *q, json_t **out, core_err_t *err);
+/* The same on the thread pool (the query is copied); cb runs once. */
+int store_audit_async(store_t *s, const store_audit_query_t *q, store_json_cb cb, void *data);
+
+typedef struct store_audit_verify_s {
+    int64_t rows;      /* chained rows verified */
+    int64_t legacy;    /* rows from before the chain (schema 1), not verifiable */
+    int64_t broken_id; /* the first row that breaks the chain; 0 when intact */
+    char what[320];    /* what differs at broken_id */
+    char head[65];     /* hash of the last verified row (genesis when none) */
+} store_audit_verify_t;
+/* Walks the whole chain in id order and stops at the first broken link: a
+ * row without a hash, a prev_hash that is not the previous row's hash, or a
+ * hash that is not its content's. Returns 0 (see v->broken_id) or an error
+ * reading the file. */
+int store_db_audit_verify(store_db_t *db, store_audit_verify_t *v, core_err_t *err);
+
+/* One row of the tokens table; strings borrowed for the callback. */
+typedef struct store_token_row_s {
+    const char *name, *role, *sha256; /* sha256: hex of the token's SHA-256 */
+    int64_t created_us;
+    const char *created_by;
+    int64_t revoked_us; /* 0 while valid */
+} store_token_row_t;
+/* Calls fn for every stored token, oldest first. Returns 0 or an error. */
+int store_db_tokens(store_db_t *db, void (*fn)(const store_token_row_t *t, void *arg), void *arg,
+                    core_err_t *err);
 
 /* ---- KPI reports -------------------------------------------------------- */
 

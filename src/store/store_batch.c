@@ -120,6 +120,25 @@ void store_batch_audit(store_batch_t *b, const char *actor, const char *action, 
     op->u.audit.ts_us = ts_us;
 }
 
+void store_batch_token_create(store_batch_t *b, const char *name, const char *role,
+                              const char *sha256_hex, const char *created_by, int64_t ts_us)
+{
+    store__op_t *op = push(b, STORE__OP_TOKEN);
+    op->u.token.name = dup_or_null(name);
+    op->u.token.role = dup_or_null(role);
+    op->u.token.sha256 = dup_or_null(sha256_hex);
+    op->u.token.by = dup_or_null(created_by);
+    op->u.token.ts_us = ts_us;
+}
+
+void store_batch_token_revoke(store_batch_t *b, const char *name, int64_t ts_us)
+{
+    store__op_t *op = push(b, STORE__OP_TOKEN);
+    op->u.token.revoke = 1;
+    op->u.token.name = dup_or_null(name);
+    op->u.token.ts_us = ts_us;
+}
+
 size_t store_batch_turns(const store_batch_t *b)
 {
     return b->turns;
@@ -160,6 +179,10 @@ static void op_dispose(store__op_t *op)
     case STORE__OP_AUDIT:
         release(op->u.audit.actor), release(op->u.audit.action), release(op->u.audit.target);
         release(op->u.audit.detail_json);
+        break;
+    case STORE__OP_TOKEN:
+        release(op->u.token.name), release(op->u.token.role), release(op->u.token.sha256);
+        release(op->u.token.by);
         break;
     case STORE__OP_FLOWS:
         store__flows_dispose(op);

@@ -20,6 +20,7 @@ typedef enum {
     STORE__OP_LABEL,
     STORE__OP_AUDIT,
     STORE__OP_FLOWS, /* store_flows_batch.c */
+    STORE__OP_TOKEN, /* store_audit.c */
 } store__op_kind_t;
 
 /* One operation; every string is owned (copied in store_batch_*). The
@@ -52,6 +53,11 @@ typedef struct store__op_s {
             const char *actor, *action, *target, *detail_json;
             int64_t ts_us;
         } audit;
+        struct {
+            int revoke; /* 0: create, 1: revoke */
+            const char *name, *role, *sha256, *by;
+            int64_t ts_us;
+        } token;
         struct {
             int kind;   /* store_flows_batch.c's */
             void *rows; /* owned, freed by store__flows_dispose */
@@ -91,6 +97,10 @@ typedef struct store__backend_s {
 } store__backend_t;
 
 extern const store__backend_t store__sqlite_backend;
+
+/* store_audit.c: runs a STORE__OP_AUDIT (chained insert) or STORE__OP_TOKEN
+ * op on the writer's connection; 0, CORE_ERR_INVALID or CORE_ERR_IO. */
+int store__audit_run(sqlite3 *db, const store__op_t *op, core_err_t *err);
 
 /* The read side: store_db_t wraps one read connection. */
 struct store_db_s {

@@ -87,6 +87,17 @@ static const migration_t migrations[] = {
      " BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
      "CREATE TRIGGER audit_append_only_d BEFORE DELETE ON audit"
      " BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"},
+    {2, "audit chain (prev_hash, hash) and admin tokens",
+     "ALTER TABLE audit ADD COLUMN prev_hash TEXT;"
+     "ALTER TABLE audit ADD COLUMN hash TEXT;"
+     "CREATE INDEX audit_ts ON audit(ts_us);"
+     "CREATE TABLE tokens ("
+     " name TEXT PRIMARY KEY,"
+     " role TEXT NOT NULL CHECK (role IN ('viewer','operator','admin','agent')),"
+     " sha256 TEXT NOT NULL UNIQUE,"
+     " created_us INTEGER NOT NULL,"
+     " created_by TEXT NOT NULL,"
+     " revoked_us INTEGER) STRICT;"},
     {3, "flow versions and environments",
      /* every version of every flow ever loaded, by content hash */
      "CREATE TABLE flow_versions ("

@@ -17,7 +17,6 @@ enum {
     ST_STATE_END,
     ST_CSAT,
     ST_LABEL,
-    ST_AUDIT,
     ST__COUNT
 };
 
@@ -41,7 +40,6 @@ static const char *const sqls[ST__COUNT] = {
                  " SELECT id, ?3, ?4, ?5 FROM turns WHERE conversation_id=?1 AND seq=?2"
                  " AND direction='in' ON CONFLICT(turn_id) DO UPDATE SET intent=excluded.intent,"
                  " labeller=excluded.labeller, labelled_us=excluded.labelled_us",
-    [ST_AUDIT] = "INSERT INTO audit (ts_us, actor, action, target, detail) VALUES (?,?,?,?,?)",
 };
 
 typedef struct {
@@ -189,11 +187,8 @@ static void bind_op(conn_t *c, const store__op_t *op, sqlite3_stmt **st, int *mu
         break;
     case STORE__OP_FLOWS: /* run_op hands these to store__flows_run */
         break;
-    case STORE__OP_AUDIT:
-        *st = c->st[ST_AUDIT];
-        sqlite3_bind_int64(*st, 1, op->u.audit.ts_us);
-        bind_text(*st, 2, op->u.audit.actor), bind_text(*st, 3, op->u.audit.action);
-        bind_text(*st, 4, op->u.audit.target), bind_text(*st, 5, op->u.audit.detail_json);
+    case STORE__OP_AUDIT: /* run_op hands these to store__audit_run (chained) */
+    case STORE__OP_TOKEN:
         break;
     }
 }
@@ -212,6 +207,8 @@ static int run_op(conn_t *c, const store__op_t *op, core_err_t *err)
     int must_change;
     if (op->kind == STORE__OP_FLOWS) /* flow versions prepare their own statements */
         return store__flows_run(c->db, op, err);
+    if (op->kind == STORE__OP_AUDIT || op->kind == STORE__OP_TOKEN)
+        return store__audit_run(c->db, op, err);
     bind_op(c, op, &st, &must_change);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
