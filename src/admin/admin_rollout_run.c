@@ -263,6 +263,12 @@ static void on_built(runtime_t *rt, int rc, const core_diags_t *diags, void *dat
         start_done(st, CORE_ERR_CLOSED, "the rollout was ended while its candidate compiled");
         return;
     }
+    if (rc == CORE_ERR_CLOSED) { /* the runtime is closing: keep the row as it is */
+        unlink_ro(st->ro);
+        st->own = 1;
+        start_done(st, rc, "the runtime is closing");
+        return;
+    }
     if (rc != 0) {
         char line[1024], *msg;
         msg = core_xasprintf("the candidate does not build: %s",
@@ -318,7 +324,8 @@ static void on_content(int status, json_t *result, const char *errmsg, void *dat
     const char *msg = status != 0 && errmsg != NULL ? errmsg
                       : rc == CORE_ERR_EXISTS ? "a rollout is already running in this environment"
                                               : core_strerror(rc);
-    if (st->resume)
+    /* shutting down is no reason to end a resumed rollout: the next start resumes it */
+    if (st->resume && rc != CORE_ERR_CLOSED)
         resume_failed(st, rc, msg);
     else
         start_done(st, rc, msg);
