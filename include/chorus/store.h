@@ -159,8 +159,8 @@ int store_db_env_flows(store_db_t *db, const char *env, int with_content, json_t
                        core_err_t *err);
 int store_db_flow_versions(store_db_t *db, const char *flow, int with_content, json_t **out,
                            core_err_t *err);
-int store_db_env_history(store_db_t *db, const char *env, const char *flow, int limit,
-                         json_t **out, core_err_t *err);
+int store_db_env_history(store_db_t *db, const char *env, const char *flow, int limit, json_t **out,
+                         core_err_t *err);
 /* The same on the thread pool: kind "env" (arg env), "versions" (arg flow),
  * "version" (arg "flow@version": one row with content), "history" (arg env,
  * may be NULL). cb as store_json_cb. */
@@ -372,7 +372,11 @@ typedef struct store_list_query_s {
     const char *flow;
     const char *outcome;
     int limit; /* rows, 1..1000 */
+    int worst; /* ended conversations only, lowest score first (else newest first) */
 } store_list_query_t;
+/* Each listed conversation carries "score": 0..100 once it has ended (NULL
+ * while active), from its outcome, CSAT, fallbacks, guardrail blocks and
+ * escalations and failed turns (docs/flywheel.md, "Conversation scores"). */
 int store_db_conversations(store_db_t *db, const store_list_query_t *q, json_t **out,
                            core_err_t *err);
 int store_db_transcript(store_db_t *db, const char *conversation_id, json_t **out, core_err_t *err);

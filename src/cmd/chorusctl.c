@@ -17,6 +17,7 @@ int ctl_label(int argc, char **argv);
 int ctl_guard(int argc, char **argv);
 int ctl_rollout(int argc, char **argv);
 int ctl_learn(int argc, char **argv);
+int ctl_roadmap(int argc, char **argv);
 
 static const ctl_command_t commands[] = {
     {"nlu", ctl_nlu, "evaluate and query the intent router"},
@@ -32,6 +33,7 @@ static const ctl_command_t commands[] = {
     {"rollout", ctl_rollout, "start, watch, promote and abort A/B rollouts of a flow"},
     {"flows", ctl_flows, "reload the flows of a running daemon and show what is in force"},
     {"learn", ctl_learn, "rank what to automate next from the stored transcripts"},
+    {"roadmap", ctl_roadmap, "the automation roadmap: workflows, KPIs, trends, opportunities"},
     {NULL, NULL, NULL},
 };
 

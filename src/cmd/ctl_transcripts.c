@@ -14,6 +14,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: chorusctl transcripts --db FILE [list] [--channel C] [--flow F]\n"
                  "                             [--outcome O] [--from T] [--to T] [--limit N]\n"
+                 "                             [--worst]  ended ones, lowest score first\n"
                  "       chorusctl transcripts --db FILE show ID\n"
                  "  --format text|json   (default text)\n");
 }
@@ -35,17 +36,21 @@ static void when(char *out, size_t size, json_t *v)
 
 static void print_list(json_t *r)
 {
-    printf("%-24s %-8s %-14s %-8s %-27s %-10s %5s %s\n", "id", "channel", "flow", "version",
-           "started", "outcome", "turns", "reason");
+    printf("%-24s %-8s %-14s %-8s %-27s %-10s %5s %5s %s\n", "id", "channel", "flow", "version",
+           "started", "outcome", "turns", "score", "reason");
     size_t i;
     json_t *c;
     json_array_foreach(json_object_get(r, "conversations"), i, c)
     {
         char t[40];
         when(t, sizeof(t), json_object_get(c, "started_us"));
-        printf("%-24s %-8s %-14s %-8s %-27s %-10s %5lld %s\n", str(c, "id"), str(c, "channel"),
+        char score[8] = "-";
+        if (json_is_integer(json_object_get(c, "score")))
+            snprintf(score, sizeof(score), "%lld",
+                     (long long)json_integer_value(json_object_get(c, "score")));
+        printf("%-24s %-8s %-14s %-8s %-27s %-10s %5lld %5s %s\n", str(c, "id"), str(c, "channel"),
                str(c, "flow"), str(c, "flow_version"), t, str(c, "outcome"),
-               (long long)json_integer_value(json_object_get(c, "turns")),
+               (long long)json_integer_value(json_object_get(c, "turns")), score,
                json_is_string(json_object_get(c, "escalation_reason")) ? str(c, "escalation_reason")
                                                                        : "");
     }
@@ -123,6 +128,10 @@ static int parse(args_t *a, int argc, char **argv)
             return usage(stdout), 1;
         if (strcmp(o, "list") == 0)
             continue;
+        if (strcmp(o, "--worst") == 0) {
+            a->q.worst = 1;
+            continue;
+        }
         if (v == NULL)
             return fprintf(stderr, "transcripts: %s needs a value\n", o), 2;
         i++;

@@ -113,19 +113,40 @@ static int rows_json(store_db_t *h, sqlite3_stmt *st, json_t *arr, core_err_t *e
     return rc == SQLITE_DONE ? 0 : store__sqlite_err(h->db, rc, err, h->path);
 }
 
+/* A conversation's score (docs/flywheel.md): 100, minus its outcome's
+ * penalty, plus 10 per CSAT point above 3 (minus below), minus 10 per
+ * fallback (at most 30), 5 per guardrail block or escalation (at most 20)
+ * and 10 per failed turn (at most 20), within 0..100. */
+#define SCORE_SQL                                                                                  \
+    "CASE WHEN c.ended_us IS NULL THEN NULL ELSE max(0, min(100, 100"                              \
+    " - CASE c.outcome WHEN 'error' THEN 60 WHEN 'abandoned' THEN 40"                              \
+    "   WHEN 'escalated' THEN 30 ELSE 0 END"                                                       \
+    " + coalesce((c.csat - 3) * 10, 0)"                                                            \
+    " - min(30, 10 * (SELECT count(*) FROM events e WHERE e.conversation_id = c.id"                \
+    "   AND e.kind = 'fallback'))"                                                                 \
+    " - min(20, 5 * (SELECT count(*) FROM events e WHERE e.conversation_id = c.id"                 \
+    "   AND e.kind = 'guardrail' AND e.status IN ('block', 'escalate')))"                          \
+    " - min(20, 10 * (SELECT count(*) FROM turns t WHERE t.conversation_id = c.id"                 \
+    "   AND t.error IS NOT NULL)))) END"
+
+#define LIST_SQL(where_more, order)                                                                \
+    "SELECT c.id, c.channel, c.flow, c.flow_version, c.variant, c.started_us,"                     \
+    " c.ended_us, c.outcome, c.escalation_reason, c.csat,"                                         \
+    " (SELECT count(*) FROM turns t WHERE t.conversation_id = c.id) AS turns, " SCORE_SQL          \
+    " AS score FROM conversations c WHERE (?1 = 0 OR c.started_us >= ?1)"                          \
+    " AND (?2 = 0 OR c.started_us < ?2) AND (?3 IS NULL OR c.channel = ?3)"                        \
+    " AND (?4 IS NULL OR c.flow = ?4) AND (?5 IS NULL OR c.outcome = ?5)" where_more               \
+    " ORDER BY " order " LIMIT ?6"
+
+static const char list_sql[] = LIST_SQL("", "c.started_us DESC, c.id");
+static const char list_worst_sql[] =
+    LIST_SQL(" AND c.ended_us IS NOT NULL", "score, c.ended_us DESC, c.id");
+
 int store_db_conversations(store_db_t *db, const store_list_query_t *q, json_t **out,
                            core_err_t *err)
 {
     sqlite3_stmt *st;
-    int rc = prepare(db,
-                     "SELECT c.id, c.channel, c.flow, c.flow_version, c.variant, c.started_us,"
-                     " c.ended_us, c.outcome, c.escalation_reason, c.csat,"
-                     " (SELECT count(*) FROM turns t WHERE t.conversation_id = c.id) AS turns"
-                     " FROM conversations c WHERE (?1 = 0 OR c.started_us >= ?1)"
-                     " AND (?2 = 0 OR c.started_us < ?2) AND (?3 IS NULL OR c.channel = ?3)"
-                     " AND (?4 IS NULL OR c.flow = ?4) AND (?5 IS NULL OR c.outcome = ?5)"
-                     " ORDER BY c.started_us DESC, c.id LIMIT ?6",
-                     &st, err);
+    int rc = prepare(db, q->worst ? list_worst_sql : list_sql, &st, err);
     if (rc != 0)
         return rc;
     sqlite3_bind_int64(st, 1, q->from_us);
