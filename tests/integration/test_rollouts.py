@@ -251,6 +251,14 @@ def test_split_sticky_promote_abort():
             healthy = add_version(d, orders_flow(backend.port, "/ok", "Shipped (v2)."))
             # roles: a viewer may not start, an operator may not promote
             assert start(d, healthy, 30, token=VIEW)[0] == 403
+            # refused starts change nothing: unknown version, a candidate that
+            # does not build (its problem named), bad fields
+            code, body = start(d, "0123456789ab", 30)
+            assert code == 404 and "0123456789ab" in body["error"]["message"], body
+            bad = add_version(d, '{"name": "orders", "nodes": {"x": {"type": "bogus"}}}\n')
+            code, body = start(d, bad, 30)
+            assert code == 422 and "bogus" in body["error"]["message"], body
+            assert start(d, healthy, 0)[0] == 400 and start(d, healthy, 101)[0] == 400
             since = int(time.time() * 1e6)
             p = ctl(d, "start", "orders", "--candidate", healthy, "--percent", "30")
             assert p.returncode == 0, p.stderr
@@ -314,6 +322,8 @@ def test_split_sticky_promote_abort():
                 assert order(d)[1] == "Shipped (v2)."
             code, body = d.json("GET", "/v1/admin/rollouts", headers=bearer(VIEW))
             assert [r["status"] for r in body["rollouts"]] == ["aborted", "promoted"], body
+            code, body = d.json("GET", "/v1/admin/rollouts?status=promoted", headers=bearer(VIEW))
+            assert [r["id"] for r in body["rollouts"]] == [ro["id"]], body
     finally:
         backend.close()
 
