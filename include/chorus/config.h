@@ -96,6 +96,19 @@ typedef struct core_config_s {
         char *metrics_auth; /* "auto" | "open" | "token": does GET /metrics need a token */
     } admin;
     struct {
+        char *listen;       /* "ADDR:PORT" of the TLS listener; "" = none */
+        char *cert_file;    /* PEM certificate chain */
+        char *key_file;     /* PEM private key */
+        char *min_version;  /* "1.2" | "1.3" */
+        char *ciphers;      /* TLS 1.2 cipher list; "" = modern default */
+        char *ciphersuites; /* TLS 1.3 suites; "" = OpenSSL's default */
+    } tls;
+    struct {
+        char *ca_file;        /* CA bundle for every https call; "" = the system's */
+        char *ca_files;       /* "host=path,..." per-host CA bundles */
+        char *insecure_hosts; /* "host,..." whose certificates are not verified */
+    } outbound;
+    struct {
         long long check_interval_ms;     /* how often the guard reads running rollouts' KPIs */
         long long min_sample;            /* conversations per variant before the guard judges */
         char *max_error_rate_delta;      /* decimal: candidate failure rate - control's */

@@ -85,6 +85,18 @@ typedef struct net_client_response_s {
 typedef void (*net_client_done_cb)(net_client_response_t *resp);
 typedef void (*net_client_closed_cb)(void *data);
 
+/* Certificate verification of every outbound https call in the process
+ * (it is on by default, against the system's CA bundle): ca_file is a PEM
+ * bundle used instead of the system's for every host; ca_files, `host=path`
+ * comma-separated, gives single hosts their own bundle; insecure_hosts,
+ * comma-separated, lists hosts whose certificates are not verified at all
+ * (the caller logs that). NULL or "" leaves each unset. Call at startup,
+ * before any request, on the loop thread; the strings are copied, a later
+ * call replaces everything. Returns CORE_ERR_INVALID for a malformed list
+ * or CORE_ERR_IO for an unreadable file, naming it; nothing is set then. */
+int net_client_set_tls(const char *ca_file, const char *ca_files, const char *insecure_hosts,
+                       core_err_t *err);
+
 /* Creates a client on loop (borrowed, must outlive the client). opts may be
  * NULL for the defaults. Returns 0 and sets *out, or a negative code. */
 int net_client_new(uv_loop_t *loop, const net_client_options_t *opts, net_client_t **out,

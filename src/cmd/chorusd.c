@@ -217,6 +217,8 @@ int main(int argc, char **argv)
     int bad = load_config(&d, &d.cfg, &diags) != 0;
     if (!bad)
         bad = daemon_runtime_check(&d, &diags) != 0;
+    if (!bad)
+        bad = daemon_tls_check(&d, &diags) != 0;
     if (bad || diags.len > 0) {
         print_diags(&diags);
         fprintf(stderr, "chorusd: %zu problem%s found\n", diags.len, diags.len == 1 ? "" : "s");

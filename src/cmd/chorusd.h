@@ -45,4 +45,14 @@ void daemon_http_drain(daemon_t *d, uint64_t timeout_ms, void (*done)(daemon_t *
 /* Frees what daemon_http_start made; handles must already be closed. */
 void daemon_http_free(daemon_t *d);
 
+/* chorusd_tls.c: the tls.* options. daemon_tls_check loads the certificate
+ * and key once (startup and --check), adding a diagnostic naming the file;
+ * daemon_tls_start opens the TLS listener on s (when tls.listen is set);
+ * daemon_tls_reload re-reads the certificate for new connections, keeping
+ * the previous one when the new files are bad. */
+struct net_server_s;
+int daemon_tls_check(daemon_t *d, core_diags_t *diags);
+int daemon_tls_start(daemon_t *d, struct net_server_s *s, core_err_t *err);
+void daemon_tls_reload(daemon_t *d, struct net_server_s *s);
+
 #endif

@@ -153,6 +153,8 @@ int daemon_http_start(daemon_t *d, core_err_t *err)
     net_limits_from_config(&lim, &d->cfg);
     h->server = net_server_new(d->loop, &lim, h->router);
     rc = net_server_listen(h->server, host, port, err);
+    if (rc == 0)
+        rc = daemon_tls_start(d, h->server, err);
     if (rc != 0) {
         /* the listener handle may be open: close it, free once closed */
         net_server_drain(h->server, 0, on_failed_start_closed, h);
@@ -172,6 +174,7 @@ void daemon_http_reload(daemon_t *d)
     net_limits_t lim;
     net_limits_from_config(&lim, &d->cfg);
     net_server_set_limits(h->server, &lim);
+    daemon_tls_reload(d, h->server);
     LOG_INFO("event=http_limits_applied max_body_bytes=%lld max_header_bytes=%lld "
              "max_connections=%lld",
              d->cfg.http.max_body_bytes, d->cfg.http.max_header_bytes, d->cfg.http.max_connections);

@@ -185,6 +185,29 @@ static const option_t options[] = {
      NULL,
      "Whether `GET /metrics` needs an admin token: `auto` = open while `listen` is a loopback "
      "address, a token otherwise."},
+    {"tls.listen", OPT_STRING, OFF(tls.listen), 0, 0, 0, "", NULL, 0, NULL,
+     "Address and port of the TLS listener, `ADDR:PORT`; empty: no TLS. `listen` stays plain."},
+    {"tls.cert_file", OPT_STRING, OFF(tls.cert_file), 0, 0, 0, "", NULL, 1, NULL,
+     "PEM certificate chain of the TLS listener (the certificate first, then intermediates); "
+     "re-read on SIGHUP."},
+    {"tls.key_file", OPT_STRING, OFF(tls.key_file), 0, 0, 0, "", NULL, 1, NULL,
+     "PEM private key of `tls.cert_file`; re-read on SIGHUP."},
+    {"tls.min_version", OPT_ENUM, OFF(tls.min_version), 0, 0, 0, "1.2", "1.2|1.3", 1, NULL,
+     "Oldest TLS version accepted."},
+    {"tls.ciphers", OPT_STRING, OFF(tls.ciphers), 0, 0, 0, "", NULL, 1, NULL,
+     "TLS 1.2 cipher list (OpenSSL syntax); empty: ECDHE with AES-GCM or ChaCha20-Poly1305."},
+    {"tls.ciphersuites", OPT_STRING, OFF(tls.ciphersuites), 0, 0, 0, "", NULL, 1, NULL,
+     "TLS 1.3 cipher suites (OpenSSL syntax); empty: OpenSSL's default."},
+    {"outbound.ca_file", OPT_STRING, OFF(outbound.ca_file), 0, 0, 0, "", NULL, 0, NULL,
+     "CA bundle (PEM) that verifies every outbound https call (backends, LLMs); empty: the "
+     "system's."},
+    {"outbound.ca_files", OPT_STRING, OFF(outbound.ca_files), 0, 0, 0, "", NULL, 0, NULL,
+     "Per-host CA bundles overriding `outbound.ca_file`: `host=path,...` (`api.example.com="
+     "/etc/chorus/api-ca.pem`)."},
+    {"outbound.insecure_hosts", OPT_STRING, OFF(outbound.insecure_hosts), 0, 0, 0, "", NULL, 0,
+     NULL,
+     "Hosts whose certificates are NOT verified, comma-separated; logged as a warning at every "
+     "start. For test stand-ins only."},
     {"rollouts.check_interval_ms", OPT_INT, OFF(rollouts.check_interval_ms), 100, 3600000, 10000,
      NULL, NULL, 1, NULL,
      "How often the rollout guard compares each running rollout's candidate with its control."},

@@ -10,6 +10,7 @@
 
 #include "chorus/core.h"
 #include "chorus/net_client.h"
+#include "net/net_client_tls.h"
 
 typedef struct sock_ctx_s sock_ctx_t;
 
@@ -443,8 +444,7 @@ static void easy_setup(net_client_t *c, net_client_xfer_t *x, const net_client_r
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)connect);
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, req->insecure ? 0L : 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, req->insecure ? 0L : 2L);
+    net__client_tls_apply(e, req->url, req->insecure); /* CA bundle, verification */
     set_method_and_body(e, req);
 }
 

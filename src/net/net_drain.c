@@ -32,7 +32,7 @@ static void on_listener_closed(uv_handle_t *h)
 
 void net__check_drained(net_server_t *s)
 {
-    if (!s->draining || s->nconns > 0 || s->listening || s->drain_fired)
+    if (!s->draining || s->nconns > 0 || s->listening || net__tls_listening(s) || s->drain_fired)
         return;
     if (s->log_check_open) {
         net__log_flush(s);
@@ -74,6 +74,7 @@ void net_server_drain(net_server_t *s, uint64_t timeout_ms,
     s->drain_data = data;
     if (s->listening && !uv_is_closing((uv_handle_t *)&s->listener))
         uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+    net__tls_drain(s);
     uv_timer_init(s->loop, &s->drain_timer);
     s->drain_timer.data = s;
     s->drain_timer_open = 1;

@@ -299,6 +299,8 @@ void net__conn_update_timer(net_conn_t *c)
     const net_limits_t *l = &c->srv->lim;
     if (c->ws || c->lingering || c->closing)
         return;
+    if (c->tls && !net__tls_ready(c))
+        return; /* the handshake keeps the deadline it got on accept */
     if (c->cur)
         return; /* header/body deadlines were set when the phase began */
     if (c->qhead || net__conn_unsent(c) > 0) {

@@ -142,6 +142,8 @@ struct net_conn_s {
     char remote[64];
     net_ws_t *ws; /* set once upgraded */
     int detached; /* no socket: output stays in out (tests, fuzzing) */
+    /* TLS state on a TLS listener, else NULL (net_tls.c) */
+    struct net_tls_conn_s *tls;
 };
 
 struct net_server_s {
@@ -173,6 +175,8 @@ struct net_server_s {
     void (*drain_done)(net_server_t *s, void *data);
     void *drain_data;
     int drain_fired;
+    /* the TLS listener, NULL when none (net_tls.c) */
+    struct net_tls_srv_s *tls;
 };
 
 /* net_server.c */
@@ -183,6 +187,21 @@ void net__conn_update_read(net_conn_t *c);
 void net__conn_set_deadline(net_conn_t *c, uint64_t ms);
 size_t net__conn_unsent(const net_conn_t *c);
 void net__conn_process(net_conn_t *c, const char *data, size_t len);
+
+void net__on_connection(uv_stream_t *ls, int status);
+
+/* net_tls.c: the TLS layer under a connection (see chorus/net_tls.h).
+ * accept: 0, or the caller closes; read: ciphertext in, plaintext to the
+ * parser; seal: plaintext in c->out becomes ciphertext (0 or -1); ready:
+ * the handshake is done; drain: closes the TLS listener. */
+int net__tls_accept(net_conn_t *c);
+void net__tls_read(net_conn_t *c, const char *data, size_t len);
+int net__tls_seal(net_conn_t *c);
+int net__tls_ready(const net_conn_t *c);
+void net__tls_conn_free(net_conn_t *c);
+void net__tls_drain(net_server_t *s);
+int net__tls_listening(const net_server_t *s);
+void net__tls_server_free(net_server_t *s);
 
 /* net_drain.c: calls the drain callback once everything is closed. */
 void net__check_drained(net_server_t *s);

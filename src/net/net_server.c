@@ -73,6 +73,7 @@ void net_server_free(net_server_t *s)
     }
     net__obuf_free(&s->scratch);
     net__obuf_free(&s->logbuf);
+    net__tls_server_free(s);
     free(s);
 }
 
@@ -154,6 +155,7 @@ static void on_handle_closed(uv_handle_t *h)
     net__obuf_free(&c->out);
     net__obuf_free(&c->wr);
     core_buf_dispose(&c->pending);
+    net__tls_conn_free(c);
     free(c);
     net__check_drained(s);
 }
@@ -270,7 +272,11 @@ static void on_write(uv_write_t *w, int status)
  * returns 0 or a libuv error. */
 static int write_out(net_conn_t *c)
 {
-    if (c->closing || c->writing || c->detached || c->out.len == 0)
+    if (c->closing || c->writing || c->detached)
+        return 0;
+    if (c->tls && net__tls_seal(c) != 0)
+        return UV_EPROTO;
+    if (c->out.len == 0)
         return 0;
     uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
     int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
@@ -441,7 +447,10 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0)
         return;
     c->in_read = 1;
-    net__conn_process(c, buf->base, (size_t)nread);
+    if (c->tls)
+        net__tls_read(c, buf->base, (size_t)nread);
+    else
+        net__conn_process(c, buf->base, (size_t)nread);
     c->in_read = 0;
     if (c->closing)
         return;
@@ -524,7 +533,7 @@ static void refuse(net_conn_t *c)
     net__conn_close(c);
 }
 
-static void on_connection(uv_stream_t *ls, int status)
+void net__on_connection(uv_stream_t *ls, int status)
 {
     net_server_t *s = ls->data;
     if (status < 0) {
@@ -553,7 +562,10 @@ static void on_connection(uv_stream_t *ls, int status)
     if (s->nconns > s->lim.max_connections || s->draining) {
         LOG_WARN("event=connection_refused conn=%s reason=%s open=%zu", c->remote,
                  s->draining ? "draining" : "max_connections", s->nconns - 1);
-        refuse(c);
+        if (ls == (uv_stream_t *)&s->listener)
+            refuse(c);
+        else
+            net__conn_close(c); /* no plaintext 503 to a TLS client */
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
@@ -561,6 +573,10 @@ static void on_connection(uv_stream_t *ls, int status)
     c->tokens = s->lim.request_burst;
     c->tokens_at = uv_now(s->loop);
     net__conn_set_deadline(c, s->lim.idle_timeout_ms);
+    if (ls != (uv_stream_t *)&s->listener && net__tls_accept(c) != 0) {
+        net__conn_close(c);
+        return;
+    }
     net__conn_update_read(c);
 }
 
@@ -589,7 +605,7 @@ int net_server_listen(net_server_t *s, const char *host, int port, core_err_t *e
     }
     int rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0);
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
+        rc = uv_listen((uv_stream_t *)&s->listener, 1024, net__on_connection);
     if (rc != 0)
         return core_err_set(err, rc, "listen %s:%d: %s", host, port, uv_strerror(rc));
     int len = sizeof(ss);
