@@ -324,8 +324,15 @@ static void on_content(int status, json_t *result, const char *errmsg, void *dat
     const char *msg = status != 0 && errmsg != NULL ? errmsg
                       : rc == CORE_ERR_EXISTS ? "a rollout is already running in this environment"
                                               : core_strerror(rc);
-    /* shutting down is no reason to end a resumed rollout: the next start resumes it */
-    if (st->resume && rc != CORE_ERR_CLOSED)
+    /* shutting down is no reason to end a resumed rollout: the next start
+     * resumes it; nor is an environment still restoring its flows (BUSY):
+     * the next tick reads the running rows again */
+    if (st->resume && rc == CORE_ERR_BUSY) {
+        LOG_INFO("event=rollout_resume_deferred id=%s env=%s reason=\"no flows yet\"", st->ro->id,
+                 st->ro->env);
+        R.resumed = 0;
+    }
+    if (st->resume && rc != CORE_ERR_CLOSED && rc != CORE_ERR_BUSY)
         resume_failed(st, rc, msg);
     else
         start_done(st, rc, msg);
