@@ -96,6 +96,14 @@ typedef struct admin_host_s {
  * serving). host is copied. */
 int admin_register(net_router_t *router, const admin_host_t *host, core_err_t *err);
 
+/* The human desk (src/admin/agents*.c, docs/agents.md): the agent API and
+ * console routes are added by admin_register(). attach makes the desk
+ * observe rt's turns (handoffs enter their queue) and, the first time,
+ * starts its webhook client and timer and reads the open handoffs back from
+ * the store; stop closes them (before the loop closes). Loop thread. */
+void admin_agents_attach(runtime_t *rt);
+void admin_agents_stop(void);
+
 /* Stops the admin module's timer (the rollout guard) and forgets the
  * rollouts it kept in memory; chorusd calls it once the runtime and the
  * store are closed, before the loop's last run. */

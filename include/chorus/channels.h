@@ -81,6 +81,16 @@ void chan_resp_turn_error(net_req_t *req, const chan_t *ch, int rc, const core_e
  * pushes it to any open socket. Keys no adapter owns are ignored. */
 void chan_idle_end(const runtime_turn_out_t *out);
 
+/* ---- humans in the loop (src/channels/chan_agent.c) --------------------- */
+
+/* Delivers a person's words to the customer of the runtime key (the chat or
+ * web transcript and its sockets): agent is the person's name, or NULL for
+ * the desk's own notices (position in queue, nobody available). Returns 0;
+ * CORE_ERR_UNSUPPORTED for a channel a person cannot write to here (voice is
+ * connected by <Dial>; SMS has no outbound sender configured), or
+ * CORE_ERR_NOT_FOUND when the adapter does not hold the conversation now. */
+int chan_agent_say(const char *key, const char *agent, const char *text, core_err_t *err);
+
 /* ---- chat and web (src/channels/chan_chat*.c, chan_web*.c) ------------- */
 
 /* Adds the chat routes to router (borrowed; must outlive the process's

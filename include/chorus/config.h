@@ -116,6 +116,14 @@ typedef struct core_config_s {
         char *max_p95_latency_ratio;     /* decimal: candidate p95 latency / control's */
         long long p95_latency_slack_ms;  /* ...and more than this many ms slower */
     } rollouts;
+    struct {
+        char *queues_file;              /* JSON: the human queues and which reason goes where */
+        char *webhook_url;              /* the external desk's endpoint; "" = no webhook */
+        char *webhook_secret_env;       /* variable holding the HMAC-SHA256 signing secret */
+        long long webhook_max_attempts; /* deliveries tried before giving up */
+        long long webhook_backoff_ms;   /* first retry wait, doubled each time (with jitter) */
+        long long webhook_timeout_ms;   /* one delivery attempt */
+    } agents;
 } core_config_t;
 
 /* Fills cfg with every default. */

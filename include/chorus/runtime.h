@@ -91,6 +91,15 @@ typedef struct runtime_turn_in_s {
     /* Who sent it, for the per-sender rate limit (an SMS From number, an API
      * key, a remote address); borrowed, copied; NULL = no sender limit. */
     const char *sender;
+    /* A person hands the conversation back (runtime_handoff.c): with
+     * jump_flow and jump_node set, a BRAIN_EV_START turn first puts a
+     * conversation that was handed off back on that node, active, slots
+     * kept, and the flow goes on from there; with jump_end set it ends the
+     * conversation (closed by the person: its escalated outcome stays).
+     * Check the names first with runtime_node_exists(). Borrowed, copied. */
+    const char *jump_flow;
+    const char *jump_node;
+    int jump_end;
     /* Environment a new conversation starts in ("staging" | "production");
      * NULL = the default environment. Ignored for a conversation in progress. */
     const char *env;
@@ -188,6 +197,28 @@ int runtime_conversation_record(runtime_t *rt, const char *key, runtime_record_c
 typedef void (*runtime_restored_cb)(int status, size_t restored, void *data);
 int runtime_restore_active(runtime_t *rt, const char *store_path, runtime_restored_cb cb,
                            void *data);
+
+/* ---- humans in the loop (runtime_handoff.c) ---- */
+
+/* What an observer sees of each finished turn (all borrowed for the call). */
+typedef struct runtime_observed_s {
+    const runtime_turn_out_t *turn; /* the turn's output, as the done callback gets it */
+    const char *conversation_id;    /* the store id of the conversation ("key" or "key#N") */
+    const char *text;               /* the user's text after the input rails; "" when none */
+    size_t len;                     /* bytes of text */
+    brain_event_t event;            /* the turn's event */
+    brain_status_t before;          /* the conversation's status before the turn */
+    brain_channel_t channel;        /* the turn's channel */
+} runtime_observed_t;
+typedef void (*runtime_observer_cb)(const runtime_observed_t *o, void *data);
+
+/* Sets the one observer called after every successful turn (internal turns
+ * included), just before its done callback: how the human desk learns of
+ * handoffs and of what a customer says while handed off. NULL removes it. */
+void runtime_set_observer(runtime_t *rt, runtime_observer_cb cb, void *data);
+
+/* 1 when flow/node name a node of the flowset in force, else 0. */
+int runtime_node_exists(const runtime_t *rt, const char *flow, const char *node);
 
 /* Ends every conversation whose idle deadline has passed (the sweep timer
  * does this every sweep_interval_ms; exposed for tests and tools). */

@@ -38,7 +38,7 @@
 
 /* The schema version this binary writes. A database with a higher version
  * is refused (CORE_ERR_UNSUPPORTED) with a message naming both versions. */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 /* ---- rows --------------------------------------------------------------- */
 
@@ -167,6 +167,21 @@ int store_db_env_history(store_db_t *db, const char *env, const char *flow, int 
 typedef void (*store_json_cb_t)(int status, json_t *result, const char *errmsg, void *data);
 int store_flows_async(store_t *s, const char *kind, const char *arg, int with_content,
                       store_json_cb_t cb, void *data);
+
+/* One handoff's row (the human desk, docs/agents.md): inserted or replaced
+ * whole by conversation_id. Times are wall-clock microseconds, 0 = none. */
+typedef struct store_handoff_s {
+    const char *conversation_id, *key, *queue, *channel, *reason;
+    const char *state; /* waiting|claimed|released|closed|abandoned */
+    const char *agent, *disposition, *release_outcome; /* may be NULL */
+    const char *detail;                                /* JSON object text */
+    int64_t entered_us, claimed_us, done_us, updated_us;
+} store_handoff_t;
+void store_batch_handoff(store_batch_t *b, const store_handoff_t *h);
+/* Calls fn with the detail JSON of every handoff still waiting or claimed
+ * (read connection; blocking, never on the loop). */
+int store_db_open_handoffs(struct store_db_s *db, void (*fn)(const char *detail, void *arg),
+                           void *arg, core_err_t *err);
 
 /* Number of turns in the batch (for metrics and queue accounting). */
 size_t store_batch_turns(const store_batch_t *b);

@@ -6,6 +6,7 @@
 
 #include "admin/admin_flows.h"
 #include "admin/admin_int.h"
+#include "admin/agents_int.h"
 
 store_t *admin__store(const admin_t *a)
 {
@@ -63,13 +64,19 @@ int admin_register(net_router_t *router, const admin_host_t *host, core_err_t *e
         rc = net_router_add(router, "GET", "/v1/admin/conversations", admin__on_list, a, err);
     if (rc == 0)
         rc = net_router_add(router, "GET", "/v1/admin/conversations/{id}", admin__on_show, a, err);
+    if (rc == 0) /* tokens and the audit trail: admin_tokens.c, admin_audit.c */
+        rc = admin__tokens_register(router, a, err);
     if (rc == 0) /* hot reload: admin_flows_status.c */
         rc =
             net_router_add(router, "GET", "/v1/admin/flows/status", admin__on_flows_status, a, err);
     if (rc == 0)
         rc = net_router_add(router, "POST", "/v1/admin/flows/reload", admin__on_flows_reload, a,
                             err);
+    if (rc == 0) /* flow versions and environments: admin_flows_env.c */
+        rc = admin__flows_env_register(router, a, err);
     if (rc == 0) /* rollouts and their guard: admin_rollouts.c */
         rc = admin__rollouts_register(router, a, err);
+    if (rc == 0) /* the human desk: agents*.c */
+        rc = admin__agents_register(a, router, err);
     return rc;
 }

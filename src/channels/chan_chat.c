@@ -463,6 +463,11 @@ static void on_get(net_req_t *req, void *data)
     with_conv(c, req, (uint64_t)n, get_go);
 }
 
+chat_t *chat__instance(void)
+{
+    return the_chat.base.name != NULL ? &the_chat : NULL;
+}
+
 void chan_idle_end(const runtime_turn_out_t *out)
 {
     if (the_chat.base.name != NULL)

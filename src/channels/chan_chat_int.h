@@ -179,6 +179,9 @@ const char *chat__status_name(brain_status_t st);
  * "messages":[entries with seq > after]} */
 json_t *chat__transcript(const chat_conv_t *cv, uint64_t after);
 
+/* chan_chat.c: the registered adapter, NULL before registration. */
+chat_t *chat__instance(void);
+
 /* chan_chat_restore.c: the store is the source of truth for whether a
  * conversation exists. cv is the conversation (NULL unless status is 0);
  * status CORE_ERR_NOT_FOUND when it never existed, CORE_ERR_LIMIT when the

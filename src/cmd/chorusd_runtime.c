@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "chorus/admin.h"
 #include "chorus/core.h"
 #include "chorus/guard.h"
 #include "chorus/store.h"
@@ -185,9 +186,12 @@ int daemon_runtime_start(daemon_t *d, core_err_t *err)
                               .guard_file = guard_file(d),
                               .store = d->store,
                               .metrics = d->metrics};
+    daemon_envs_options(d, &opts);
     rc = runtime_new(d->loop, &opts, &d->runtime, err);
     if (rc != 0)
         return rc;
+    daemon_envs_restore(d);
+    admin_agents_attach(d->runtime); /* handoffs enter the human queues */
     runtime_reload_options_t ro = reload_options(d);
     rc = runtime_reload_start(d->runtime, &ro, err);
     if (rc != 0)
@@ -240,6 +244,7 @@ void daemon_runtime_stop(daemon_t *d, void (*done)(daemon_t *d))
     runtime_t *rt = d->runtime;
     d->runtime = NULL; /* channel routes now answer 503 */
     runtime_reload_stop(rt);
+    admin_agents_stop();
     runtime_close(rt, on_runtime_closed, d);
 }
 

@@ -228,6 +228,25 @@ static const option_t options[] = {
      NULL, NULL, 1, NULL,
      "A candidate at most this many ms slower (p95) than the control is never rolled back for "
      "latency: at a few ms per reply a ratio is noise."},
+    {"agents.queues_file", OPT_STRING, OFF(agents.queues_file), 0, 0, 0, "config/queues.json", NULL,
+     1, NULL,
+     "The human queues (JSON, docs/agents.md): names, business hours in an IANA time zone, "
+     "maximum wait, waiting and unavailable messages, and which handoff reason goes to which "
+     "queue. Missing: one queue per name the flows hand off to, always open."},
+    {"agents.webhook_url", OPT_STRING, OFF(agents.webhook_url), 0, 0, 0, "", NULL, 1, NULL,
+     "An external desk's endpoint told of every handoff (signed JSON POST, docs/agents.md); "
+     "\"\" = none."},
+    {"agents.webhook_secret_env", OPT_STRING, OFF(agents.webhook_secret_env), 0, 0, 0,
+     "CHORUS_AGENTS_WEBHOOK_SECRET", NULL, 1, NULL,
+     "Environment variable holding the webhook's HMAC-SHA256 secret; unset = unsigned."},
+    {"agents.webhook_max_attempts", OPT_INT, OFF(agents.webhook_max_attempts), 1, 100, 8, NULL,
+     NULL, 1, NULL, "Delivery attempts of one webhook before it is given up (logged)."},
+    {"agents.webhook_backoff_ms", OPT_INT, OFF(agents.webhook_backoff_ms), 10, 3600000, 500, NULL,
+     NULL, 1, NULL,
+     "Wait before the first retry; doubled per attempt (capped at 5 minutes), with +/-25% "
+     "jitter."},
+    {"agents.webhook_timeout_ms", OPT_INT, OFF(agents.webhook_timeout_ms), 100, 600000, 10000, NULL,
+     NULL, 1, NULL, "One webhook delivery attempt, connect to last byte."},
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 

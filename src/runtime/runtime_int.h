@@ -97,6 +97,9 @@ struct rt_turn_s {
     char *conv_id;         /* owned: the store id its rows go under (rt_store_commit) */
     char *adapter_version; /* owned copy, may be NULL */
     char *sender;          /* owned copy, may be NULL */
+    char *jump;            /* owned "flow\0node" to resume at (runtime_handoff.c), or NULL */
+    uint8_t jump_end;      /* the turn ends a handed-off conversation */
+    uint8_t status_before; /* brain_status_t of the conversation when the turn ran */
     int tokens_in;         /* LLM usage during the turn */
     int tokens_out;
     const char *fail_kind; /* "action" | "llm" when an effect failed, else NULL */
@@ -136,6 +139,8 @@ struct runtime_s {
     runtime_closed_cb closed;
     void *closed_data;
     runtime_stats_t stats;
+    runtime_observer_cb observer; /* runtime_set_observer() */
+    void *observer_data;
 };
 
 /* runtime_effect.c: performs t->out.effect and resumes the brain (via
@@ -165,5 +170,12 @@ void rt_turn_durable(rt_turn_t *t, int status);
 /* runtime_turn.c: conv's saved state was applied (status 0) or could not be
  * read (status < 0: its queued turns fail with CORE_ERR_BUSY). */
 void rt_conv_loaded(runtime_t *rt, rt_conv_t *conv, int status);
+
+/* runtime_handoff.c: copies in's jump fields into t; applies t's jump to its
+ * conversation before the brain runs; tells the observer about a finished
+ * turn. */
+void rt_handoff_init(rt_turn_t *t, const runtime_turn_in_t *in);
+void rt_handoff_jump(rt_turn_t *t);
+void rt_handoff_observe(rt_turn_t *t, const runtime_turn_out_t *o);
 
 #endif

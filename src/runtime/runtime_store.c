@@ -256,7 +256,7 @@ static void add_outcome(store_batch_t *b, const rt_turn_t *t, int64_t now)
                            out->handoff_reason, "escalated",  -1,  detail};
         store_batch_event(b, &e);
         store_batch_conv_end(b, t->conv_id, STORE_OUTCOME_ESCALATED, out->handoff_reason, now);
-    } else if (out->status == BRAIN_ST_ENDED && before != BRAIN_ST_ENDED) {
+    } else if (out->status == BRAIN_ST_ENDED && before != BRAIN_ST_ENDED && !t->jump_end) {
         int idle = out->end_reason && strcmp(out->end_reason, "idle_timeout") == 0;
         store_batch_conv_end(b, t->conv_id,
                              idle ? STORE_OUTCOME_ABANDONED : STORE_OUTCOME_CONTAINED, NULL, now);
@@ -332,7 +332,7 @@ static void update_metrics(const rt_turn_t *t, double latency_s)
         store_metrics_add(m, STORE_M_ESCALATIONS, lr, 1);
         const char *lo[] = {l[0], flow, STORE_OUTCOME_ESCALATED};
         store_metrics_add(m, STORE_M_CONV_ENDED, lo, 1);
-    } else if (out->status == BRAIN_ST_ENDED && before != BRAIN_ST_ENDED) {
+    } else if (out->status == BRAIN_ST_ENDED && before != BRAIN_ST_ENDED && !t->jump_end) {
         int idle = out->end_reason && strcmp(out->end_reason, "idle_timeout") == 0;
         const char *lo[] = {l[0], flow, idle ? STORE_OUTCOME_ABANDONED : STORE_OUTCOME_CONTAINED};
         store_metrics_add(m, STORE_M_CONV_ENDED, lo, 1);
@@ -400,8 +400,9 @@ int rt_store_commit(rt_turn_t *t)
         store_batch_free(b);
         return CORE_ERR_INTERNAL;
     }
-    store_batch_state(b, conv->key, state,
-                      t->out.status != BRAIN_ST_ENDED && t->out.status != BRAIN_ST_HANDOFF, now);
+    /* A handed-off conversation stays active: its key keeps reaching the
+     * person who has it (the bot stays quiet) until they close or release it. */
+    store_batch_state(b, conv->key, state, t->out.status != BRAIN_ST_ENDED, now);
     free(state);
     int rc = store_enqueue(rt->opts.store, b, on_durable, t);
     if (rc != 0) {

@@ -28,6 +28,7 @@ static void turn_free(rt_turn_t *t)
     free(t->intent);
     free(t->adapter_version);
     free(t->sender);
+    free(t->jump);
     free(t->conv_id);
     if (t->has_saved)
         brain_conv_dispose(&t->saved);
@@ -105,6 +106,7 @@ static rt_turn_t *turn_new(runtime_t *rt, rt_conv_t *conv, const runtime_turn_in
         t->adapter_version = core_xstrdup(in->adapter_version);
     if (in && in->sender)
         t->sender = core_xstrdup(in->sender);
+    rt_handoff_init(t, in);
     reference_date(t->in.now_us, &t->in.ref);
     brain_out_init(&t->out);
     t->anext = rt->alive;
@@ -184,6 +186,8 @@ static void turn_finish(rt_turn_t *t, int error, const char *msg)
      * turn the callback submits lines up behind it rather than jumping ahead. */
     if (conv != NULL && !rt->closing && conv->running == t)
         conv_advance(rt, conv);
+    if (error == 0)
+        rt_handoff_observe(t, &o);
     if (t->done)
         t->done(&o);
     if (t->durable_wait) {
@@ -308,6 +312,7 @@ static void turn_run(rt_turn_t *t)
         t->in.sender_bucket = rt_senders_get(&t->rt->senders, t->sender);
         t->in.conversation = conv->key;
     }
+    rt_handoff_jump(t);
     turn_step(t, brain_turn(conv->fs, &conv->state, &t->in, &t->out));
 }
 

@@ -187,6 +187,9 @@ static void op_dispose(store__op_t *op)
     case STORE__OP_FLOWS:
         store__flows_dispose(op);
         break;
+    case STORE__OP_HANDOFF:
+        store__handoff_dispose(op);
+        break;
     }
 }
 

@@ -19,8 +19,9 @@ typedef enum {
     STORE__OP_CSAT,
     STORE__OP_LABEL,
     STORE__OP_AUDIT,
-    STORE__OP_FLOWS, /* store_flows_batch.c */
-    STORE__OP_TOKEN, /* store_audit.c */
+    STORE__OP_FLOWS,   /* store_flows_batch.c */
+    STORE__OP_TOKEN,   /* store_audit.c */
+    STORE__OP_HANDOFF, /* store_handoffs.c */
 } store__op_kind_t;
 
 /* One operation; every string is owned (copied in store_batch_*). The
@@ -62,8 +63,12 @@ typedef struct store__op_s {
             int kind;   /* store_flows_batch.c's */
             void *rows; /* owned, freed by store__flows_dispose */
         } flows;
+        store_handoff_t handoff;
     } u;
 } store__op_t;
+
+/* store_handoffs.c: frees a STORE__OP_HANDOFF op's strings. */
+void store__handoff_dispose(store__op_t *op);
 
 struct store_batch_s {
     store__op_t *ops; /* owned array */

@@ -146,6 +146,26 @@ static const migration_t migrations[] = {
      "CREATE INDEX rollouts_flow ON rollouts(flow, started_us);"
      /* at most one running rollout per flow and environment */
      "CREATE UNIQUE INDEX rollouts_running ON rollouts(env, flow) WHERE status = 'running';"},
+    {5, "agent queues and handoffs",
+     /* one row per handoff: the human desk's queue state, kept across restarts */
+     "CREATE TABLE handoffs ("
+     " conversation_id TEXT PRIMARY KEY,"
+     " key TEXT NOT NULL,"
+     " queue TEXT NOT NULL,"
+     " channel TEXT NOT NULL,"
+     " reason TEXT NOT NULL DEFAULT '',"
+     " state TEXT NOT NULL CHECK (state IN"
+     "  ('waiting','claimed','released','closed','abandoned')),"
+     " agent TEXT,"
+     " disposition TEXT,"
+     " release_outcome TEXT,"
+     " entered_us INTEGER NOT NULL,"
+     " claimed_us INTEGER,"
+     " done_us INTEGER,"
+     " detail TEXT NOT NULL DEFAULT '{}',"
+     " updated_us INTEGER NOT NULL) STRICT;"
+     "CREATE INDEX handoffs_open ON handoffs(state) WHERE state IN ('waiting','claimed');"
+     "CREATE INDEX handoffs_entered ON handoffs(entered_us);"},
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 

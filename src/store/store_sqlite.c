@@ -17,6 +17,7 @@ enum {
     ST_STATE_END,
     ST_CSAT,
     ST_LABEL,
+    ST_HANDOFF,
     ST__COUNT
 };
 
@@ -40,6 +41,9 @@ static const char *const sqls[ST__COUNT] = {
                  " SELECT id, ?3, ?4, ?5 FROM turns WHERE conversation_id=?1 AND seq=?2"
                  " AND direction='in' ON CONFLICT(turn_id) DO UPDATE SET intent=excluded.intent,"
                  " labeller=excluded.labeller, labelled_us=excluded.labelled_us",
+    [ST_HANDOFF] = "INSERT OR REPLACE INTO handoffs (conversation_id, key, queue, channel, reason,"
+                   " state, agent, disposition, release_outcome, entered_us, claimed_us, done_us,"
+                   " detail, updated_us) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 };
 
 typedef struct {
@@ -140,6 +144,19 @@ static void bind_event(sqlite3_stmt *st, const store_event_t *e)
     bind_text(st, 8, e->detail);
 }
 
+static void bind_handoff(sqlite3_stmt *st, const store_handoff_t *h)
+{
+    bind_text(st, 1, h->conversation_id), bind_text(st, 2, h->key), bind_text(st, 3, h->queue);
+    bind_text(st, 4, h->channel), bind_text(st, 5, h->reason ? h->reason : "");
+    bind_text(st, 6, h->state), bind_text(st, 7, h->agent), bind_text(st, 8, h->disposition);
+    bind_text(st, 9, h->release_outcome);
+    sqlite3_bind_int64(st, 10, h->entered_us);
+    bind_i64_opt(st, 11, h->claimed_us > 0 ? h->claimed_us : -1);
+    bind_i64_opt(st, 12, h->done_us > 0 ? h->done_us : -1);
+    bind_text(st, 13, h->detail ? h->detail : "{}");
+    sqlite3_bind_int64(st, 14, h->updated_us);
+}
+
 static void bind_op(conn_t *c, const store__op_t *op, sqlite3_stmt **st, int *must_change)
 {
     *must_change = 0;
@@ -190,14 +207,27 @@ static void bind_op(conn_t *c, const store__op_t *op, sqlite3_stmt **st, int *mu
     case STORE__OP_AUDIT: /* run_op hands these to store__audit_run (chained) */
     case STORE__OP_TOKEN:
         break;
+    case STORE__OP_HANDOFF:
+        *st = c->st[ST_HANDOFF];
+        bind_handoff(*st, &op->u.handoff);
+        break;
     }
 }
 
 static const char *op_name(store__op_kind_t k)
 {
-    static const char *const names[] = {"conversation start", "turn", "event", "state",
-                                        "conversation end",   "csat", "label", "audit"};
-    return names[k];
+    static const char *const names[] = {
+        [STORE__OP_CONV_START] = "conversation start",
+        [STORE__OP_TURN] = "turn",
+        [STORE__OP_EVENT] = "event",
+        [STORE__OP_STATE] = "state",
+        [STORE__OP_CONV_END] = "conversation end",
+        [STORE__OP_CSAT] = "csat",
+        [STORE__OP_LABEL] = "label",
+        [STORE__OP_AUDIT] = "audit",
+        [STORE__OP_HANDOFF] = "handoff",
+    };
+    return (size_t)k < sizeof(names) / sizeof(names[0]) && names[k] ? names[k] : "operation";
 }
 
 /* Runs one statement; returns 0, CORE_ERR_INVALID or CORE_ERR_IO. */

@@ -1,0 +1,508 @@
+/* The human desk: every handoff the runtime reports enters a queue; a
+ * person claims it, talks on the customer's channel, releases it back to the
+ * bot or closes it. State lives here on the loop (the entries list) and each
+ * change is written as one row of the handoffs table (migration 5), so a
+ * restart brings the open handoffs back. The runtime tells the desk about
+ * turns through its observer (runtime_set_observer): a new handoff, what the
+ * customer says while waiting or talking to a person (recorded, never
+ * routed to the bot: the brain stays quiet on a handed-off conversation),
+ * and how a released conversation ends. docs/agents.md. */
+#define LOG_MODULE "agents"
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin/agents_int.h"
+#include "chorus/channels.h"
+
+enum { AG_MAX_MESSAGES = 200, AG_MAX_DONE = 2000, AG_TICK_MS = 1000 };
+
+static ag_desk_t the_desk;
+static runtime_t *early_rt; /* attached before the routes were registered */
+
+const char *ag__state_name(ag_state_t s)
+{
+    static const char *const names[] = {"waiting", "claimed", "released", "closed", "abandoned"};
+    return names[s];
+}
+
+static void random_id(char out[33])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint8_t b[16];
+    if (uv_random(NULL, NULL, b, sizeof(b), 0, NULL) != 0) {
+        uint64_t t = core_now_us() ^ (uint64_t)(uintptr_t)out;
+        for (size_t i = 0; i < sizeof(b); i++, t = t * 6364136223846793005ULL + 1)
+            b[i] = (uint8_t)(t >> 56);
+    }
+    for (size_t i = 0; i < sizeof(b); i++) {
+        out[2 * i] = hex[b[i] >> 4];
+        out[2 * i + 1] = hex[b[i] & 15];
+    }
+    out[32] = '\0';
+}
+
+ag_entry_t *ag__find(ag_desk_t *d, const char *id)
+{
+    for (ag_entry_t *e = d->entries; e != NULL; e = e->next)
+        if (strcmp(e->id, id) == 0 || strcmp(e->conv_id, id) == 0)
+            return e;
+    return NULL;
+}
+
+/* The open entry of a runtime key (waiting, claimed or released). */
+static ag_entry_t *find_key(ag_desk_t *d, const char *key)
+{
+    for (ag_entry_t *e = d->entries; e != NULL; e = e->next)
+        if (strcmp(e->key, key) == 0 && e->state <= AG_RELEASED)
+            return e;
+    return NULL;
+}
+
+static void entry_free(ag_entry_t *e)
+{
+    free(e->conv_id), free(e->key), free(e->queue), free(e->reason);
+    free(e->agent), free(e->disposition), free(e->release_outcome);
+    json_decref(e->summary);
+    json_decref(e->messages);
+    free(e);
+}
+
+/* Forgets the oldest finished entries beyond AG_MAX_DONE (their rows stay). */
+static void trim(ag_desk_t *d)
+{
+    size_t done = 0;
+    for (ag_entry_t **p = &d->entries; *p != NULL;) {
+        ag_entry_t *e = *p;
+        if (e->state >= AG_CLOSED && ++done > AG_MAX_DONE) {
+            *p = e->next;
+            entry_free(e);
+            d->n_entries--;
+            continue;
+        }
+        p = &e->next;
+    }
+}
+
+size_t ag__position(ag_desk_t *d, const ag_entry_t *e)
+{
+    size_t pos = 1;
+    for (ag_entry_t *o = d->entries; o != NULL; o = o->next)
+        if (o != e && o->state == AG_WAITING && strcmp(o->queue, e->queue) == 0 &&
+            o->entered_us < e->entered_us)
+            pos++;
+    return pos;
+}
+
+void ag__note(ag_entry_t *e, const char *from, const char *agent, const char *text, size_t len)
+{
+    if (json_array_size(e->messages) >= AG_MAX_MESSAGES)
+        json_array_remove(e->messages, 0);
+    json_t *m = json_pack("{s:s,s:s%,s:I}", "from", from, "text", text, len, "ts_us",
+                          (json_int_t)core_wall_us());
+    if (m == NULL) /* not UTF-8: the rails passed it, so keep a marker */
+        m = json_pack("{s:s,s:s,s:I}", "from", from, "text", "", "ts_us",
+                      (json_int_t)core_wall_us());
+    if (agent != NULL)
+        json_object_set_new(m, "agent", json_string(agent));
+    json_array_append_new(e->messages, m);
+}
+
+json_t *ag__entry_json(const ag_entry_t *e, int with_messages)
+{
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I}", "id", e->id, "conversation_id",
+                          e->conv_id, "key", e->key, "queue", e->queue, "reason", e->reason,
+                          "channel", brain_channel_name(e->channel), "state",
+                          ag__state_name(e->state), "entered_us", (json_int_t)e->entered_us);
+    json_object_set_new(o, "agent", e->agent ? json_string(e->agent) : json_null());
+    json_object_set_new(o, "claimed_us", e->claimed_us ? json_integer(e->claimed_us) : json_null());
+    json_object_set_new(o, "done_us", e->done_us ? json_integer(e->done_us) : json_null());
+    json_object_set_new(o, "disposition",
+                        e->disposition ? json_string(e->disposition) : json_null());
+    json_object_set_new(o, "release_outcome",
+                        e->release_outcome ? json_string(e->release_outcome) : json_null());
+    json_object_set(o, "summary", e->summary ? e->summary : json_null());
+    json_object_set_new(o, "overdue", json_boolean(e->overdue));
+    json_object_set_new(o, "webhook_delivered", json_boolean(e->hook_done));
+    if (with_messages)
+        json_object_set(o, "messages", e->messages);
+    return o;
+}
+
+static void persist(ag_desk_t *d, ag_entry_t *e)
+{
+    store_t *s = admin__store(d->admin);
+    if (s == NULL)
+        return;
+    json_t *j = ag__entry_json(e, 1);
+    char *detail = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    store_handoff_t h = {.conversation_id = e->conv_id,
+                         .key = e->key,
+                         .queue = e->queue,
+                         .channel = brain_channel_name(e->channel),
+                         .reason = e->reason,
+                         .state = ag__state_name(e->state),
+                         .agent = e->agent,
+                         .disposition = e->disposition,
+                         .release_outcome = e->release_outcome,
+                         .detail = detail,
+                         .entered_us = e->entered_us,
+                         .claimed_us = e->claimed_us,
+                         .done_us = e->done_us,
+                         .updated_us = core_wall_us()};
+    store_batch_t *b = store_batch_new();
+    store_batch_handoff(b, &h);
+    free(detail);
+    int rc = store_enqueue(s, b, NULL, NULL);
+    if (rc != 0) {
+        store_batch_free(b);
+        LOG_WARN("event=handoff_not_saved handoff=%s reason=%s", e->id, core_strerror(rc));
+    }
+}
+
+void ag__changed(ag_desk_t *d, ag_entry_t *e, const char *event)
+{
+    persist(d, e);
+    ag__feed(d, event, ag__entry_json(e, 0));
+    trim(d);
+}
+
+void ag__audit(ag_desk_t *d, const char *actor, const char *action, const ag_entry_t *e,
+               json_t *detail)
+{
+    if (detail == NULL)
+        detail = json_object();
+    json_object_set_new(detail, "conversation_id", json_string(e->conv_id));
+    json_object_set_new(detail, "queue", json_string(e->queue));
+    admin__audit(d->admin, actor, action, e->id, detail);
+}
+
+/* Says text (a queue message with {position} and {wait_minutes}) to the
+ * customer on their channel, and records it. */
+static void say_to_customer(ag_desk_t *d, ag_entry_t *e, const json_t *msg)
+{
+    const char *tmpl = ag__variant(msg, e->channel);
+    if (tmpl == NULL || *tmpl == '\0')
+        return;
+    core_buf_t b;
+    core_buf_init(&b, 4096);
+    size_t pos = ag__position(d, e);
+    const ag_queue_t *q = ag__queue(d, e->queue);
+    long long wait_min = q && q->max_wait_us ? (long long)(q->max_wait_us / 60000000) : 0;
+    for (const char *p = tmpl; *p != '\0'; p++) {
+        if (strncmp(p, "{position}", 10) == 0) {
+            core_buf_printf(&b, "%zu", pos);
+            p += 9;
+        } else if (strncmp(p, "{wait_minutes}", 14) == 0) {
+            core_buf_printf(&b, "%lld", wait_min > 0 ? wait_min : 1);
+            p += 13;
+        } else {
+            core_buf_append(&b, p, 1);
+        }
+    }
+    core_err_t err = {0};
+    if (b.data != NULL && chan_agent_say(e->key, NULL, b.data, &err) == 0)
+        ag__note(e, "system", NULL, b.data, b.len);
+    core_buf_dispose(&b);
+}
+
+static void release_turn_done(const runtime_turn_out_t *out)
+{
+    chan_idle_end(out); /* the channel records and pushes the bot's words */
+}
+
+/* Hands e back to the bot at flow/node (the queue's fallback when nobody is
+ * available, or a person's release). Returns 0 or the runtime's error. */
+int ag__release(ag_desk_t *d, ag_entry_t *e, const char *flow, const char *node, core_err_t *err)
+{
+    runtime_t *rt = d->admin->host.runtime(d->admin->host.owner);
+    if (rt == NULL)
+        return core_err_set(err, CORE_ERR_CLOSED, "the runtime is not running");
+    runtime_turn_in_t in = {.key = e->key,
+                            .channel = e->channel,
+                            .event = BRAIN_EV_START,
+                            .adapter_version = "agent",
+                            .jump_flow = flow,
+                            .jump_node = node};
+    int rc = runtime_turn(rt, &in, release_turn_done, NULL, err);
+    if (rc != 0)
+        return rc;
+    e->state = AG_RELEASED;
+    e->done_us = core_wall_us();
+    return 0;
+}
+
+/* Ends the conversation for good: the person closed it. */
+int ag__close_turn(ag_desk_t *d, ag_entry_t *e, core_err_t *err)
+{
+    runtime_t *rt = d->admin->host.runtime(d->admin->host.owner);
+    if (rt == NULL)
+        return core_err_set(err, CORE_ERR_CLOSED, "the runtime is not running");
+    runtime_turn_in_t in = {.key = e->key,
+                            .channel = e->channel,
+                            .event = BRAIN_EV_START,
+                            .adapter_version = "agent",
+                            .jump_end = 1};
+    return runtime_turn(rt, &in, release_turn_done, NULL, err);
+}
+
+/* Nobody can take it: say so, then either keep it for a callback or give
+ * it back to the bot. */
+static void unavailable(ag_desk_t *d, ag_entry_t *e, const ag_queue_t *q, int again)
+{
+    say_to_customer(d, e, q->closed_message);
+    /* again: the bot handed it straight back after the last fallback; going
+     * round would never end, so it waits for a callback instead */
+    if (q->unavailable_bot && q->bot_flow && q->bot_node && !again) {
+        core_err_t err = {0};
+        if (ag__release(d, e, q->bot_flow, q->bot_node, &err) == 0) {
+            free(e->agent);
+            e->agent = core_xstrdup("-");
+            ag__changed(d, e, "released");
+            return;
+        }
+        LOG_WARN("event=unavailable_release_failed handoff=%s reason=%s", e->id, err.msg);
+    }
+}
+
+static void enter(ag_desk_t *d, const runtime_observed_t *o)
+{
+    const brain_out_t *out = o->turn->out;
+    ag_entry_t *e = find_key(d, o->turn->key);
+    int again = 0;
+    if (e != NULL && e->state == AG_RELEASED) { /* back to a person after a release */
+        again = e->agent != NULL && strcmp(e->agent, "-") == 0 &&
+                core_wall_us() - e->done_us < 60 * 1000000LL;
+        free(e->release_outcome);
+        e->release_outcome = core_xstrdup("escalated_again");
+        persist(d, e);
+    }
+    ag__conf_load(d);
+    e = core_xcalloc(1, sizeof(*e));
+    random_id(e->id);
+    e->conv_id = core_xstrdup(o->conversation_id);
+    e->key = core_xstrdup(o->turn->key);
+    e->reason = core_xstrdup(out->handoff_reason ? out->handoff_reason : "unknown");
+    e->queue = core_xstrdup(ag__route(d, e->reason, out->handoff_queue));
+    e->channel = o->channel;
+    e->entered_us = core_wall_us();
+    e->summary = out->handoff_summary ? json_loads(out->handoff_summary, 0, NULL) : NULL;
+    e->messages = json_array();
+    e->next = d->entries;
+    d->entries = e;
+    d->n_entries++;
+    LOG_INFO("event=handoff_queued handoff=%s queue=%s reason=%s channel=%s", e->id, e->queue,
+             e->reason, brain_channel_name(e->channel));
+    ag__changed(d, e, "queued");
+    ag__hook_send(d, e);
+    const ag_queue_t *q = ag__queue(d, e->queue);
+    if (q != NULL && !ag__queue_open(q, e->entered_us))
+        unavailable(d, e, q, again);
+    else if (q != NULL)
+        say_to_customer(d, e, q->wait_message);
+}
+
+static void on_turn(const runtime_observed_t *o, void *data)
+{
+    ag_desk_t *d = data;
+    const brain_out_t *out = o->turn->out;
+    if (out->status == BRAIN_ST_HANDOFF && o->before != BRAIN_ST_HANDOFF) {
+        enter(d, o);
+        return;
+    }
+    ag_entry_t *e = find_key(d, o->turn->key);
+    if (e == NULL)
+        return;
+    if (out->status == BRAIN_ST_HANDOFF && o->event == BRAIN_EV_MESSAGE && e->state <= AG_CLAIMED) {
+        ag__note(e, "customer", NULL, o->text, o->len);
+        json_t *p = ag__entry_json(e, 0);
+        json_object_set_new(p, "text", json_stringn(o->text, o->len));
+        persist(d, e);
+        ag__feed(d, "customer_message", p);
+    } else if (e->state == AG_RELEASED && out->status == BRAIN_ST_ENDED &&
+               e->release_outcome == NULL) {
+        e->release_outcome = core_xstrdup("bot_finished");
+        ag__changed(d, e, "release_outcome");
+    }
+}
+
+/* Max wait: an unclaimed conversation past its queue's limit gets the
+ * unavailable treatment once. */
+static void on_tick(uv_timer_t *t)
+{
+    ag_desk_t *d = t->data;
+    int64_t now = core_wall_us();
+    for (ag_entry_t *e = d->entries; e != NULL; e = e->next) {
+        if (e->state != AG_WAITING || e->overdue)
+            continue;
+        const ag_queue_t *q = ag__queue(d, e->queue);
+        if (q == NULL || q->max_wait_us == 0 || now - e->entered_us < q->max_wait_us)
+            continue;
+        e->overdue = 1;
+        LOG_INFO("event=handoff_overdue handoff=%s queue=%s", e->id, e->queue);
+        ag__feed(d, "overdue", ag__entry_json(e, 0));
+        unavailable(d, e, q, 0);
+        if (e->state == AG_WAITING)
+            persist(d, e);
+    }
+}
+
+/* ---- restart: the open handoffs come back from the store ---------------- */
+
+typedef struct restore_s {
+    uv_work_t work;
+    char path[4096];
+    json_t *rows; /* array of detail objects */
+    ag_desk_t *d;
+} restore_t;
+
+static void restore_row(const char *detail, void *arg)
+{
+    json_t *o = json_loads(detail ? detail : "", 0, NULL);
+    if (json_is_object(o))
+        json_array_append(arg, o);
+    json_decref(o);
+}
+
+static void restore_work(uv_work_t *w)
+{
+    restore_t *r = w->data;
+    core_err_t err = {0};
+    store_db_t *db = store_db_open(r->path, &err);
+    if (db == NULL)
+        return;
+    if (store_db_open_handoffs(db, restore_row, r->rows, &err) != 0)
+        LOG_WARN("event=handoffs_restore_failed reason=%s", err.msg);
+    store_db_close(db);
+}
+
+static char *str_of(json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? core_xstrdup(s) : NULL;
+}
+
+static void restore_one(ag_desk_t *d, json_t *o)
+{
+    const char *id = json_string_value(json_object_get(o, "id"));
+    const char *key = json_string_value(json_object_get(o, "key"));
+    if (id == NULL || key == NULL || strlen(id) != 32 || ag__find(d, id) || find_key(d, key))
+        return;
+    ag_entry_t *e = core_xcalloc(1, sizeof(*e));
+    memcpy(e->id, id, 33);
+    e->conv_id = str_of(o, "conversation_id");
+    e->key = core_xstrdup(key);
+    e->queue = str_of(o, "queue");
+    e->reason = str_of(o, "reason");
+    e->agent = str_of(o, "agent");
+    if (!e->conv_id || !e->queue || !e->reason) {
+        entry_free(e);
+        return;
+    }
+    brain_channel_parse(json_string_value(json_object_get(o, "channel")), &e->channel);
+    e->state = e->agent ? AG_CLAIMED : AG_WAITING;
+    e->entered_us = json_integer_value(json_object_get(o, "entered_us"));
+    e->claimed_us = json_integer_value(json_object_get(o, "claimed_us"));
+    e->overdue = json_is_true(json_object_get(o, "overdue"));
+    e->hook_done = json_is_true(json_object_get(o, "webhook_delivered"));
+    json_t *s = json_object_get(o, "summary");
+    e->summary = json_is_object(s) ? json_incref(s) : NULL;
+    json_t *m = json_object_get(o, "messages");
+    e->messages = json_is_array(m) ? json_incref(m) : json_array();
+    e->next = d->entries;
+    d->entries = e;
+    d->n_entries++;
+    if (!e->hook_done)
+        ag__hook_send(d, e);
+}
+
+static void restore_done(uv_work_t *w, int status)
+{
+    restore_t *r = w->data;
+    ag_desk_t *d = r->d;
+    size_t i, n = 0;
+    json_t *o;
+    if (status == 0 && d->started)
+        json_array_foreach(r->rows, i, o)
+        {
+            restore_one(d, o);
+            n++;
+        }
+    d->restored = 1;
+    LOG_INFO("event=handoffs_restored open=%zu", n);
+    json_decref(r->rows);
+    free(r);
+}
+
+static void restore_start(ag_desk_t *d)
+{
+    if (admin__store(d->admin) == NULL)
+        return;
+    restore_t *r = core_xcalloc(1, sizeof(*r));
+    store_options_t so;
+    store_options_from_config(d->admin->host.cfg, &so, r->path, sizeof(r->path));
+    r->rows = json_array();
+    r->d = d;
+    r->work.data = r;
+    if (uv_queue_work(d->admin->host.loop, &r->work, restore_work, restore_done) != 0) {
+        json_decref(r->rows);
+        free(r);
+    }
+}
+
+/* ---- lifecycle -------------------------------------------------------------- */
+
+int admin__agents_register(admin_t *a, net_router_t *r, core_err_t *err)
+{
+    ag_desk_t *d = &the_desk;
+    memset(d, 0, sizeof(*d));
+    d->admin = a;
+    int rc = ag__api_register(d, r, err);
+    if (rc == 0)
+        rc = ag__console_register(d, r, err);
+    if (rc == 0 && early_rt != NULL)
+        admin_agents_attach(early_rt);
+    early_rt = NULL;
+    return rc;
+}
+
+void admin_agents_attach(runtime_t *rt)
+{
+    ag_desk_t *d = &the_desk;
+    if (d->admin == NULL) { /* the daemon starts the runtime before serving */
+        early_rt = rt;
+        return;
+    }
+    if (rt == NULL)
+        return;
+    runtime_set_observer(rt, on_turn, d);
+    if (d->started)
+        return;
+    net_client_options_t co = {.max_transfers = 256};
+    core_err_t err = {0};
+    if (net_client_new(d->admin->host.loop, &co, &d->http, &err) != 0) {
+        LOG_ERROR("event=agents_client_failed reason=%s", err.msg);
+        d->http = NULL;
+    }
+    uv_timer_init(d->admin->host.loop, &d->tick);
+    d->tick.data = d;
+    uv_timer_start(&d->tick, on_tick, AG_TICK_MS, AG_TICK_MS);
+    uv_unref((uv_handle_t *)&d->tick);
+    d->started = 1;
+    ag__conf_load(d);
+    restore_start(d);
+}
+
+void admin_agents_stop(void)
+{
+    ag_desk_t *d = &the_desk;
+    if (!d->started)
+        return;
+    d->started = 0;
+    uv_timer_stop(&d->tick);
+    uv_close((uv_handle_t *)&d->tick, NULL);
+    ag__hook_close(d);
+    if (d->http != NULL)
+        net_client_close(d->http, NULL, NULL);
+    d->http = NULL;
+}

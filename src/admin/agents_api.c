@@ -1,0 +1,313 @@
+/* The agent API (/v1/agent/...) and its event feed. Every route takes an
+ * agent token (or an admin one) through admin__authorize and audits what it
+ * changes. State changes answer 404 for an unknown handoff and 409 when the
+ * handoff is not in a state that allows them (claimed twice, a message
+ * after close). docs/agents.md, docs/openapi.yaml. */
+#define LOG_MODULE "agents"
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin/agents_int.h"
+#include "chorus/channels.h"
+
+typedef struct ag_sub_s {
+    struct ag_sub_s *next;
+    net_ws_t *ws;
+} ag_sub_t;
+
+static ag_desk_t *g_desk; /* for the socket callbacks */
+
+void ag__feed(ag_desk_t *d, const char *event, json_t *payload)
+{
+    json_t *f =
+        json_pack("{s:s,s:I,s:o}", "type", event, "seq", (json_int_t)++d->seq, "handoff", payload);
+    char *text = json_dumps(f, JSON_COMPACT);
+    json_decref(f);
+    for (ag_sub_t *s = d->subs; s != NULL && text != NULL; s = s->next)
+        net_ws_send_text(s->ws, text, strlen(text));
+    free(text);
+}
+
+/* Authorizes and finds the handoff; answers and returns NULL on failure. */
+static ag_entry_t *begin(ag_desk_t *d, net_req_t *req, admin_identity_t *who)
+{
+    if (admin__authorize(d->admin, req, ADMIN_ROLE_AGENT, who) != 0)
+        return NULL;
+    if (!d->started) {
+        net_resp_header(req, "Retry-After", "1");
+        net_resp_error(req, 503, "unavailable", "the desk is not running");
+        return NULL;
+    }
+    const char *id = net_req_param(req, "id");
+    ag_entry_t *e = id ? ag__find(d, id) : NULL;
+    if (e == NULL)
+        net_resp_error(req, 404, "not_found", "no handoff %s", id ? id : "");
+    return e;
+}
+
+static json_t *body(net_req_t *req)
+{
+    size_t len = 0;
+    net_req_body(req, &len);
+    if (len == 0)
+        return json_object();
+    core_err_t err = {0};
+    json_t *j = net_req_json(req, &err);
+    if (!json_is_object(j)) {
+        net_resp_error(req, 400, "invalid_json", "%s", err.msg[0] ? err.msg : "not an object");
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+static void answer(net_req_t *req, const ag_entry_t *e)
+{
+    json_t *o = ag__entry_json(e, 1);
+    net_resp_json(req, 200, o);
+    json_decref(o);
+}
+
+static int conflict(net_req_t *req, const ag_entry_t *e, const char *what)
+{
+    net_resp_error(req, 409, "conflict", "handoff %s is %s%s%s: %s", e->id,
+                   ag__state_name(e->state), e->agent ? " by " : "", e->agent ? e->agent : "",
+                   what);
+    return -1;
+}
+
+static void on_queues(net_req_t *req, void *data)
+{
+    ag_desk_t *d = data;
+    if (admin__authorize(d->admin, req, ADMIN_ROLE_AGENT, NULL) != 0)
+        return;
+    json_t *qs = json_object();
+    int64_t now = core_wall_us();
+    for (size_t i = 0; i < d->n_queues; i++) {
+        const ag_queue_t *q = &d->queues[i];
+        json_object_set_new(qs, q->name,
+                            json_pack("{s:s,s:b,s:I,s:o,s:a,s:i,s:i}", "name", q->name, "open",
+                                      ag__queue_open(q, now), "max_wait_s",
+                                      (json_int_t)(q->max_wait_us / 1000000), "dial",
+                                      q->dial ? json_string(q->dial) : json_null(), "conversations",
+                                      "waiting", 0, "claimed", 0));
+    }
+    for (ag_entry_t *e = d->entries; e != NULL; e = e->next) {
+        if (e->state > AG_CLAIMED)
+            continue;
+        json_t *q = json_object_get(qs, e->queue);
+        if (q == NULL) {
+            q = json_pack("{s:s,s:b,s:n,s:n,s:[],s:i,s:i}", "name", e->queue, "open", 1,
+                          "max_wait_s", "dial", "conversations", "waiting", 0, "claimed", 0);
+            json_object_set_new(qs, e->queue, q);
+        }
+        const char *k = e->state == AG_WAITING ? "waiting" : "claimed";
+        json_object_set_new(q, k, json_integer(json_integer_value(json_object_get(q, k)) + 1));
+        json_t *j = ag__entry_json(e, 0);
+        json_object_set_new(
+            j, "position",
+            json_integer(e->state == AG_WAITING ? (json_int_t)ag__position(d, e) : 0));
+        json_object_set_new(j, "waited_s", json_integer((now - e->entered_us) / 1000000));
+        json_array_insert_new(json_object_get(q, "conversations"), 0, j);
+    }
+    json_t *arr = json_array();
+    const char *name;
+    json_t *q;
+    json_object_foreach(qs, name, q) json_array_append(arr, q);
+    json_decref(qs);
+    json_t *o = json_pack("{s:o}", "queues", arr);
+    net_resp_json(req, 200, o);
+    json_decref(o);
+}
+
+static void on_get(net_req_t *req, void *data)
+{
+    ag_entry_t *e = begin(data, req, NULL);
+    if (e != NULL)
+        answer(req, e);
+}
+
+static void on_claim(net_req_t *req, void *data)
+{
+    ag_desk_t *d = data;
+    admin_identity_t who;
+    ag_entry_t *e = begin(d, req, &who);
+    if (e == NULL || (e->state != AG_WAITING && conflict(req, e, "only a waiting one is claimed")))
+        return;
+    e->state = AG_CLAIMED;
+    e->agent = core_xstrdup(who.name);
+    e->claimed_us = core_wall_us();
+    ag__audit(d, who.name, "agent.claim", e, NULL);
+    ag__changed(d, e, "claimed");
+    answer(req, e);
+}
+
+static void on_message(net_req_t *req, void *data)
+{
+    ag_desk_t *d = data;
+    admin_identity_t who;
+    ag_entry_t *e = begin(d, req, &who);
+    if (e == NULL || (e->state != AG_CLAIMED && conflict(req, e, "claim it first")))
+        return;
+    if (strcmp(e->agent, who.name) != 0 && conflict(req, e, "another agent has it"))
+        return;
+    json_t *b = body(req);
+    const char *text = json_string_value(json_object_get(b, "text"));
+    if (b != NULL && (text == NULL || *text == '\0'))
+        net_resp_error(req, 400, "invalid_parameter", "text: a non-empty string is required");
+    if (b == NULL || text == NULL || *text == '\0') {
+        json_decref(b);
+        return;
+    }
+    core_err_t err = {0};
+    int rc = chan_agent_say(e->key, who.name, text, &err);
+    if (rc != 0) {
+        int c = rc == CORE_ERR_UNSUPPORTED || rc == CORE_ERR_NOT_FOUND;
+        net_resp_error(req, c ? 409 : 503, c ? "conflict" : "unavailable", "%s", err.msg);
+        json_decref(b);
+        return;
+    }
+    ag__note(e, "agent", who.name, text, strlen(text));
+    ag__audit(d, who.name, "agent.message", e, json_pack("{s:i}", "bytes", (int)strlen(text)));
+    json_t *p = ag__entry_json(e, 0);
+    json_object_set_new(p, "text", json_string(text));
+    ag__feed(d, "agent_message", p);
+    ag__changed(d, e, "updated");
+    json_decref(b);
+    answer(req, e);
+}
+
+static void on_release(net_req_t *req, void *data)
+{
+    ag_desk_t *d = data;
+    admin_identity_t who;
+    ag_entry_t *e = begin(d, req, &who);
+    if (e == NULL || (e->state != AG_CLAIMED && conflict(req, e, "claim it first")))
+        return;
+    json_t *b = body(req);
+    if (b == NULL)
+        return;
+    const char *flow = json_string_value(json_object_get(b, "flow"));
+    const char *node = json_string_value(json_object_get(b, "node"));
+    runtime_t *rt = d->admin->host.runtime(d->admin->host.owner);
+    core_err_t err = {0};
+    if (flow == NULL || node == NULL) {
+        net_resp_error(req, 400, "invalid_parameter", "flow and node: strings are required");
+    } else if (rt == NULL || !runtime_node_exists(rt, flow, node)) {
+        net_resp_error(req, 400, "unknown_node", "no node %s in flow %s", node, flow);
+    } else if (ag__release(d, e, flow, node, &err) != 0) {
+        net_resp_header(req, "Retry-After", "1");
+        net_resp_error(req, 503, "unavailable", "%s", err.msg);
+    } else {
+        ag__audit(d, who.name, "agent.release", e,
+                  json_pack("{s:s,s:s}", "flow", flow, "node", node));
+        ag__changed(d, e, "released");
+        answer(req, e);
+    }
+    json_decref(b);
+}
+
+static void on_close(net_req_t *req, void *data)
+{
+    ag_desk_t *d = data;
+    admin_identity_t who;
+    ag_entry_t *e = begin(d, req, &who);
+    if (e == NULL || (e->state > AG_CLAIMED && conflict(req, e, "it is over")))
+        return;
+    json_t *b = body(req);
+    if (b == NULL)
+        return;
+    const char *disp = json_string_value(json_object_get(b, "disposition"));
+    core_err_t err = {0};
+    if (disp == NULL || *disp == '\0' || strlen(disp) > 64) {
+        net_resp_error(req, 400, "invalid_parameter", "disposition: a code of 1-64 bytes");
+    } else if (ag__close_turn(d, e, &err) != 0) {
+        net_resp_header(req, "Retry-After", "1");
+        net_resp_error(req, 503, "unavailable", "%s", err.msg);
+    } else {
+        e->state = AG_CLOSED;
+        e->disposition = core_xstrdup(disp);
+        e->done_us = core_wall_us();
+        if (e->agent == NULL)
+            e->agent = core_xstrdup(who.name);
+        ag__audit(d, who.name, "agent.close", e, json_pack("{s:s}", "disposition", disp));
+        ag__changed(d, e, "closed");
+        answer(req, e);
+    }
+    json_decref(b);
+}
+
+/* ---- the feed: GET /v1/agent/ws ------------------------------------------- */
+
+static int ws_upgrade(net_req_t *req, void *data)
+{
+    ag_desk_t *d = data;
+    /* Browsers cannot set headers on a WebSocket: the token may come as
+     * ?access_token= (over TLS in production). */
+    const char *auth = net_req_header(req, "Authorization");
+    char hdr[300];
+    const char *qt = net_req_query(req, "access_token");
+    if (auth == NULL && qt != NULL) {
+        snprintf(hdr, sizeof(hdr), "Bearer %s", qt);
+        auth = hdr;
+    }
+    admin_identity_t who;
+    core_err_t err = {0};
+    if (admin_auth_identify(d->admin->host.cfg->admin.tokens, d->admin->stored, d->admin->n_stored,
+                            auth, &who, &err) != 0)
+        return 401;
+    return admin_role_allows(who.role, ADMIN_ROLE_AGENT) ? 0 : 403;
+}
+
+static void ws_open(net_ws_t *ws, net_req_t *req, void *data)
+{
+    (void)req;
+    ag_desk_t *d = data;
+    ag_sub_t *s = core_xcalloc(1, sizeof(*s));
+    s->ws = ws;
+    s->next = d->subs;
+    d->subs = s;
+    net_ws_set_data(ws, s);
+    const char *hello = "{\"type\":\"ready\"}";
+    net_ws_send_text(ws, hello, strlen(hello));
+}
+
+static void ws_message(net_ws_t *ws, int binary, const char *data, size_t len)
+{
+    (void)ws, (void)binary, (void)data, (void)len; /* the feed is one-way */
+}
+
+static void ws_close(net_ws_t *ws, int code)
+{
+    (void)code;
+    ag_sub_t *s = net_ws_data(ws);
+    for (ag_sub_t **p = &g_desk->subs; *p != NULL; p = &(*p)->next)
+        if (*p == s) {
+            *p = s->next;
+            break;
+        }
+    free(s);
+}
+
+int ag__api_register(ag_desk_t *d, net_router_t *r, core_err_t *err)
+{
+    static const net_ws_callbacks_t feed = {.on_upgrade = ws_upgrade,
+                                            .on_open = ws_open,
+                                            .on_message = ws_message,
+                                            .on_close = ws_close};
+    g_desk = d;
+    int rc = net_router_add(r, "GET", "/v1/agent/queues", on_queues, d, err);
+    if (rc == 0)
+        rc = net_router_add(r, "GET", "/v1/agent/conversations/{id}", on_get, d, err);
+    if (rc == 0)
+        rc = net_router_add(r, "POST", "/v1/agent/conversations/{id}/claim", on_claim, d, err);
+    if (rc == 0)
+        rc = net_router_add(r, "POST", "/v1/agent/conversations/{id}/messages", on_message, d, err);
+    if (rc == 0)
+        rc = net_router_add(r, "POST", "/v1/agent/conversations/{id}/release", on_release, d, err);
+    if (rc == 0)
+        rc = net_router_add(r, "POST", "/v1/agent/conversations/{id}/close", on_close, d, err);
+    if (rc == 0)
+        rc = net_router_add_ws(r, "/v1/agent/ws", &feed, d, err);
+    return rc;
+}

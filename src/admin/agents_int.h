@@ -1,0 +1,126 @@
+/* agents_int.h — the human desk, shared by its files in src/admin:
+ * agents.c (queues, handoff entries, state changes, persistence),
+ * agents_conf.c (the queues file), agents_api.c (the /v1/agent routes and
+ * the event feed), agents_hook.c (the signed webhook to an external desk)
+ * and agents_console.c (the console's embedded files). Loop thread only.
+ * See docs/agents.md. */
+#ifndef CHORUS_AGENTS_INT_H
+#define CHORUS_AGENTS_INT_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "admin/admin_int.h"
+#include "chorus/net_client.h"
+
+/* One queue from the queues file. */
+typedef struct ag_queue_s {
+    char *name;
+    int64_t max_wait_us;    /* 0: no limit */
+    char *tz;               /* IANA zone of the hours, NULL: always open */
+    int open_min[7];        /* per weekday (0 = Sunday): opening minute, -1 closed */
+    int close_min[7];       /* closing minute (exclusive) */
+    json_t *wait_message;   /* {"default": "...", "sms": "..."}: {position}, {wait_minutes} */
+    json_t *closed_message; /* said when nobody is available */
+    int unavailable_bot;    /* 1: continue with the bot at bot_flow/bot_node; 0: callback */
+    char *bot_flow, *bot_node;
+    char *dial; /* voice: the number or SIP address <Dial> reaches */
+    struct {
+        int64_t *at;   /* owned: UTC offset transitions, seconds */
+        int32_t *off;  /* owned: the offset from each on */
+        size_t n;      /* transitions */
+        int32_t first; /* offset before the first */
+    } zone;
+} ag_queue_t;
+
+typedef enum {
+    AG_WAITING = 0,
+    AG_CLAIMED = 1,
+    AG_RELEASED = 2,
+    AG_CLOSED = 3,
+    AG_ABANDONED = 4,
+} ag_state_t;
+
+/* One handoff: a conversation in (or through) a queue. */
+typedef struct ag_entry_s {
+    struct ag_entry_s *next;
+    char id[33];           /* the handoff id the API names */
+    char *conv_id;         /* store id */
+    char *key;             /* the runtime's key ("chat:...", "sms:...") */
+    char *queue;           /* queue name */
+    char *reason;          /* handoff reason code */
+    char *agent;           /* who claimed it, NULL before */
+    char *disposition;     /* close code */
+    char *release_outcome; /* after a release: "bot_finished", "escalated_again", NULL */
+    brain_channel_t channel;
+    ag_state_t state;
+    int64_t entered_us, claimed_us, done_us; /* wall clock */
+    int overdue;                             /* max_wait passed without a claim (said once) */
+    json_t *summary;  /* the brain's summary: {"flow","reason","slots","last_user"} */
+    json_t *messages; /* since the handoff: [{"from","text","ts_us","agent"}] */
+    int hook_done;    /* the webhook was acknowledged (or given up) */
+} ag_entry_t;
+
+typedef struct ag_hook_s ag_hook_t;
+
+typedef struct ag_desk_s {
+    admin_t *admin;
+    ag_queue_t *queues;
+    size_t n_queues;
+    json_t *routes;      /* {"reason": "queue"} */
+    char *conf_loaded;   /* the queues file path the queues came from */
+    ag_entry_t *entries; /* newest first */
+    size_t n_entries;
+    struct ag_sub_s *subs; /* feed sockets */
+    net_client_t *http;    /* webhook deliveries */
+    ag_hook_t *hooks;      /* deliveries in flight or waiting to retry */
+    uv_timer_t tick;       /* max-wait checks */
+    int started;           /* the timer and client exist */
+    int restored;          /* the open handoffs were read back from the store */
+    uint64_t seq;          /* feed event counter */
+} ag_desk_t;
+
+/* agents_conf.c: (re)reads cfg.agents.queues_file when it changed; a bad
+ * file is logged and the queues in force stay. */
+void ag__conf_load(ag_desk_t *d);
+void ag__conf_free(ag_desk_t *d);
+const ag_queue_t *ag__queue(ag_desk_t *d, const char *name);
+/* The queue for a handoff: the queues file's route for reason, else the
+ * flow's queue, else "default". Borrowed. */
+const char *ag__route(ag_desk_t *d, const char *reason, const char *flow_queue);
+/* 1 when q is open at wall-clock now_us. */
+int ag__queue_open(const ag_queue_t *q, int64_t now_us);
+/* The channel's variant of a message object (or string); NULL when none. */
+const char *ag__variant(const json_t *msg, brain_channel_t ch);
+
+/* agents.c */
+int ag__release(ag_desk_t *d, ag_entry_t *e, const char *flow, const char *node, core_err_t *err);
+int ag__close_turn(ag_desk_t *d, ag_entry_t *e, core_err_t *err);
+ag_entry_t *ag__find(ag_desk_t *d, const char *id);
+json_t *ag__entry_json(const ag_entry_t *e, int with_messages);
+const char *ag__state_name(ag_state_t s);
+/* Persists e (one batch of its own) and tells the feed. */
+void ag__changed(ag_desk_t *d, ag_entry_t *e, const char *event);
+/* Position of e among the waiting entries of its queue (1-based). */
+size_t ag__position(ag_desk_t *d, const ag_entry_t *e);
+void ag__note(ag_entry_t *e, const char *from, const char *agent, const char *text, size_t len);
+/* Audits an agent action through the admin audit trail. */
+void ag__audit(ag_desk_t *d, const char *actor, const char *action, const ag_entry_t *e,
+               json_t *detail);
+
+/* agents_api.c */
+int ag__api_register(ag_desk_t *d, net_router_t *r, core_err_t *err);
+/* Sends an event to every feed socket: {"type": event, "seq", "handoff": ...}. */
+void ag__feed(ag_desk_t *d, const char *event, json_t *payload);
+
+/* agents_hook.c: queues the webhook for e (no-op without a URL). */
+void ag__hook_send(ag_desk_t *d, ag_entry_t *e);
+void ag__hook_close(ag_desk_t *d);
+
+/* agents_console.c */
+int ag__console_register(ag_desk_t *d, net_router_t *r, core_err_t *err);
+
+/* Registers the desk's routes and its observer hook; admin.c calls it. */
+int admin__agents_register(admin_t *a, net_router_t *r, core_err_t *err);
+
+#endif

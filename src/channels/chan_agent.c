@@ -1,0 +1,32 @@
+/* A person's words on the customer's channel (channels.h, docs/agents.md):
+ * for chat and the web widget an entry {"type":"message","from":"agent"}
+ * in the conversation's transcript, pushed to its sockets like the bot's. */
+#define LOG_MODULE "chat"
+#include <string.h>
+
+#include "channels/chan_chat_int.h"
+
+int chan_agent_say(const char *key, const char *agent, const char *text, core_err_t *err)
+{
+    if (strncmp(key, "voice:", 6) == 0)
+        return core_err_set(err, CORE_ERR_UNSUPPORTED,
+                            "a voice call is connected to the queue's number by <Dial>");
+    if (strncmp(key, "chat:", 5) != 0)
+        return core_err_set(err, CORE_ERR_UNSUPPORTED, "no outbound sender for %.*s",
+                            (int)strcspn(key, ":"), key);
+    chat_t *c = chat__instance();
+    chat_map_node_t *n = c ? chat__map_get(&c->convs, key + 5) : NULL;
+    if (n == NULL)
+        return core_err_set(err, CORE_ERR_NOT_FOUND,
+                            "the customer's conversation is not open here");
+    chat_conv_t *cv = CHAT_CONTAINER(n, chat_conv_t, node);
+    json_t *m = json_pack("{s:s,s:s,s:s}", "type", "message", "from", agent ? "agent" : "system",
+                          "text", text);
+    if (m == NULL)
+        return core_err_set(err, CORE_ERR_INVALID, "text is not UTF-8");
+    if (agent != NULL)
+        json_object_set_new(m, "agent", json_string(agent));
+    chat__conv_append(cv, m, core_wall_us());
+    json_decref(m);
+    return 0;
+}

@@ -1,0 +1,347 @@
+"""The human desk through the real chorusd: a chat customer escalates, the
+handoff enters its queue, an agent claims it, they talk, the agent releases
+it to the bot (which continues) or closes it; every refusal (claim twice,
+message after close, unknown node, unknown handoff, wrong role); and the
+signed webhook delivered exactly once to a receiver that is down at first."""
+import hashlib
+import hmac
+import http.server
+import shutil
+import json
+import os
+import socket
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Daemon, run_tests  # noqa: E402
+
+SRC = os.environ.get("CHORUS_SOURCE_DIR", ".")
+GW_KEY = "gw-agents-test-77a1"
+AGENT_TOKEN = "agent-ann-token-5c2d"
+AGENT2_TOKEN = "agent-bob-token-81fe"
+VIEWER_TOKEN = "viewer-token-0b3a"
+SECRET = "whsec-test-4f1e9a"
+
+
+def sha(s):
+    return hashlib.sha256(s.encode()).hexdigest()
+
+
+def bearer(t):
+    return {"Authorization": "Bearer " + t}
+
+
+ANN, BOB = bearer(AGENT_TOKEN), bearer(AGENT2_TOKEN)
+
+
+def daemon(tmp_queues=None, webhook=None, data_dir=None):
+    cfg = {"chat": {"api_keys": "main:" + sha(GW_KEY)},
+           "admin": {"tokens": "ann:agent:%s,bob:agent:%s,view:viewer:%s"
+                     % (sha(AGENT_TOKEN), sha(AGENT2_TOKEN), sha(VIEWER_TOKEN))},
+           "agents": {}}
+    if tmp_queues:
+        cfg["agents"]["queues_file"] = tmp_queues
+    if webhook:
+        cfg["agents"].update({"webhook_url": webhook, "webhook_backoff_ms": 100,
+                              "webhook_max_attempts": 20})
+    d = Daemon(config=cfg, args=["--flows", os.path.join(SRC, "flows")],
+               env={"CHORUS_AGENTS_WEBHOOK_SECRET": SECRET})
+    if data_dir:
+        d.data_dir = data_dir  # outlives the daemon's own temporary directory
+    return d
+
+
+def wait_for(fn, what, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def audit_actions(d):
+    db = sqlite3.connect(os.path.join(d.data_dir, "chorus.db"))
+    try:
+        return db.execute("SELECT actor, action FROM audit WHERE action LIKE 'agent.%'"
+                          " ORDER BY id").fetchall()
+    finally:
+        db.close()
+
+
+def start(d):
+    st, r = d.json("POST", "/v1/chat/conversations", b"", bearer(GW_KEY))
+    assert st == 201, (st, r)
+    return r["conversation"]
+
+
+def say(d, conv, text):
+    st, r = d.json("POST", "/v1/chat/conversations/%s/messages" % conv, {"text": text},
+                   bearer(GW_KEY))
+    assert st == 200, (st, r)
+    return r
+
+
+def escalate(d):
+    d.wait_log(event="flows_loaded", timeout=60)
+    conv = start(d)
+    r = say(d, conv, "I want to talk to a human agent")
+    if r["status"] != "handoff":
+        r = say(d, conv, "it's about my booking")
+    assert r["status"] == "handoff", r
+    return conv
+
+
+def handoff_of(d, conv):
+    st, q = d.json("GET", "/v1/agent/queues", headers=ANN)
+    assert st == 200, (st, q)
+    for queue in q["queues"]:
+        for h in queue["conversations"]:
+            if h["key"] == "chat:" + conv:
+                return queue, h
+    raise AssertionError("conversation %s not in any queue: %s" % (conv, q))
+
+
+def transcript(d, conv):
+    st, t = d.json("GET", "/v1/chat/conversations/" + conv, headers=bearer(GW_KEY))
+    assert st == 200, (st, t)
+    return t["messages"]
+
+
+def post(d, hid, what, body=None, who=ANN):
+    return d.json("POST", "/v1/agent/conversations/%s/%s" % (hid, what),
+                  body if body is not None else {}, who)
+
+
+def test_claim_talk_release_and_the_bot_continues():
+    with daemon() as d:
+        conv = escalate(d)
+        queue, h = handoff_of(d, conv)
+        assert queue["name"] == "bookings" and h["state"] == "waiting", (queue, h)
+        assert h["position"] == 1 and h["channel"] == "chat", h
+        assert h["summary"]["slots"]["agent_topic"] == "booking", h
+
+        # while waiting, the customer is recorded and the bot stays quiet
+        r = say(d, conv, "are you there?")
+        assert r["messages"] == [] and r["status"] == "handoff", r
+
+        st, c = post(d, h["id"], "claim")
+        assert st == 200 and c["state"] == "claimed" and c["agent"] == "ann", c
+        assert [m["text"] for m in c["messages"] if m["from"] == "customer"] == \
+            ["are you there?"], c
+        st, e = post(d, h["id"], "claim", who=BOB)
+        assert st == 409 and e["error"]["code"] == "conflict", (st, e)
+        assert "ann" in e["error"]["message"], e
+
+        st, c = post(d, h["id"], "messages", {"text": "Hi, Ann here. How can I help?"})
+        assert st == 200, (st, c)
+        agent_msgs = [m for m in transcript(d, conv) if m.get("from") == "agent"]
+        assert agent_msgs and agent_msgs[-1]["text"] == "Hi, Ann here. How can I help?", \
+            agent_msgs
+        assert agent_msgs[-1]["agent"] == "ann"
+        st, e = post(d, h["id"], "messages", {"text": "me too"}, who=BOB)
+        assert st == 409, (st, e)
+        r = say(d, conv, "I need to change my flight")
+        assert r["messages"] == [], r
+        st, c = d.json("GET", "/v1/agent/conversations/" + h["id"], headers=ANN)
+        assert c["messages"][-1] == dict(c["messages"][-1], **{
+            "from": "customer", "text": "I need to change my flight"}), c
+
+        st, e = post(d, h["id"], "release", {"flow": "change_flight", "node": "no_such_node"})
+        assert st == 400 and e["error"]["code"] == "unknown_node", (st, e)
+        st, e = post(d, h["id"], "release", {"flow": "no_such_flow", "node": "start"})
+        assert st == 400, (st, e)
+        st, c = post(d, h["id"], "release", {"flow": "welcome", "node": "greet"})
+        assert st == 200 and c["state"] == "released", (st, c)
+        # the bot speaks again on the same conversation at that node
+        n_before = len(transcript(d, conv))
+        wait_for(lambda: [m for m in transcript(d, conv)[n_before - 1:]
+                          if m.get("from") == "bot" and "How can I help" in m["text"]],
+                 "the bot's greeting after the release")
+        r = say(d, conv, "What is my baggage allowance")
+        assert r["status"] == "active" and r["messages"], r
+        # slots kept: asking for a person again skips the topic question
+        r = say(d, conv, "Talk to a human")
+        assert r["status"] == "handoff" and r["handoff"]["queue"] == "bookings", r
+        queue, h2 = handoff_of(d, conv)
+        assert queue["name"] == "bookings" and h2["id"] != h["id"], (queue, h2)
+        assert h2["state"] == "waiting", h2
+        st, old = d.json("GET", "/v1/agent/conversations/" + h["id"], headers=ANN)
+        assert old["release_outcome"] == "escalated_again", old
+
+        st, e = post(d, h["id"], "messages", {"text": "late"})
+        assert st == 409, (st, e)
+
+
+def test_close_and_refusals():
+    with daemon() as d:
+        conv = escalate(d)
+        _, h = handoff_of(d, conv)
+        st, e = d.json("GET", "/v1/agent/queues")
+        assert st == 401, (st, e)
+        st, e = d.json("GET", "/v1/agent/queues", headers=bearer(VIEWER_TOKEN))
+        assert st == 403, (st, e)
+        st, e = post(d, "0" * 32, "claim")
+        assert st == 404 and e["error"]["code"] == "not_found", (st, e)
+        st, e = post(d, h["id"], "messages", {"text": "too early"})
+        assert st == 409, (st, e)
+        st, e = post(d, h["id"], "release", {"flow": "speak_to_agent", "node": "ask_topic"})
+        assert st == 409, (st, e)
+        st, c = post(d, h["id"], "claim")
+        assert st == 200
+        st, e = post(d, h["id"], "close", {})
+        assert st == 400, (st, e)
+        st, c = post(d, h["id"], "close", {"disposition": "resolved"})
+        assert st == 200 and c["state"] == "closed" and c["disposition"] == "resolved", c
+        st, e = post(d, h["id"], "messages", {"text": "after close"})
+        assert st == 409 and e["error"]["code"] == "conflict", (st, e)
+        st, e = post(d, h["id"], "close", {"disposition": "resolved"})
+        assert st == 409, (st, e)
+        st, e = post(d, h["id"], "claim")
+        assert st == 409, (st, e)
+        # the conversation ended for the customer; the queue no longer lists it
+        st, t = d.json("GET", "/v1/chat/conversations/" + conv, headers=bearer(GW_KEY))
+        assert t["status"] == "ended", t
+        st, q = d.json("GET", "/v1/agent/queues", headers=ANN)
+        assert all(x["id"] != h["id"] for qu in q["queues"] for x in qu["conversations"]), q
+        # every agent action is in the audit trail, under the token's name
+        rows = wait_for(lambda: len(audit_actions(d)) >= 2 and audit_actions(d), "audit rows")
+        assert ("ann", "agent.claim") in rows and ("ann", "agent.close") in rows, rows
+
+
+def test_queue_messages_follow_the_queue_file():
+    with daemon() as d0:
+        tmp = d0.tmp
+    path = os.path.join(tmp, "queues.json")
+    os.makedirs(tmp, exist_ok=True)
+    with open(path, "w") as f:
+        json.dump({"queues": [
+            {"name": "bookings", "max_wait_s": 600,
+             "wait_message": {"default": "You are number {position} in the queue.",
+                              "sms": "Queue position {position}."}},
+            {"name": "baggage", "hours": {"tz": "Pacific/Kiritimati"},
+             "unavailable_message": "Nobody is here. Back to the assistant.",
+             "when_unavailable": "bot", "bot_flow": "welcome", "bot_node": "greet"}],
+            "routes": {"never_used": "baggage"}}, f)
+    with daemon(tmp_queues=path) as d:
+        conv = escalate(d)
+        notes = [m["text"] for m in transcript(d, conv) if m.get("from") == "system"]
+        assert notes == ["You are number 1 in the queue."], transcript(d, conv)
+        conv2 = escalate(d)
+        notes = [m["text"] for m in transcript(d, conv2) if m.get("from") == "system"]
+        assert notes == ["You are number 2 in the queue."], transcript(d, conv2)
+        # baggage is closed every day (no hours given for any day): back to the bot
+        conv3 = start(d)
+        say(d, conv3, "I want to talk to a human agent")
+        r = say(d, conv3, "baggage")
+        assert r["status"] == "handoff", r
+        texts = wait_for(lambda: [x.get("text") for x in transcript(d, conv3)
+                                  if "Nobody is here" in (x.get("text") or "")]
+                         and [x.get("text") for x in transcript(d, conv3)], "the fallback")
+        assert "Nobody is here. Back to the assistant." in texts, texts
+        wait_for(lambda: "How can I help" in transcript(d, conv3)[-1].get("text", ""),
+                 "the bot's greeting")
+        st, t = d.json("GET", "/v1/chat/conversations/" + conv3, headers=bearer(GW_KEY))
+        assert t["status"] == "active", t
+        r = say(d, conv3, "What is my baggage allowance")
+        assert r["status"] == "active" and r["messages"], r
+
+
+class Receiver:
+    """A webhook receiver the test starts late: the first deliveries find
+    the port closed, later ones are answered; each checks the signature."""
+
+    def __init__(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        self.got = []
+        self.bad = []
+        self.server = None
+
+    def start(self):
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                ts = self.headers["X-Chorus-Timestamp"]
+                want = "v1=" + hmac.new(SECRET.encode(), ts.encode() + b"." + body,
+                                        hashlib.sha256).hexdigest()
+                ok = hmac.compare_digest(want, self.headers["X-Chorus-Signature"] or "")
+                fresh = abs(time.time() - int(ts)) < 300
+                (outer.got if ok and fresh else outer.bad).append(json.loads(body))
+                self.send_response(200 if ok else 401)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), H)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+def test_webhook_retried_until_up_and_delivered_once():
+    rx = Receiver()
+    try:
+        with daemon(webhook="http://127.0.0.1:%d/hook" % rx.port) as d:
+            conv = escalate(d)
+            d.wait_log(event="webhook_attempt_failed", timeout=20)
+            d.wait_log(event="webhook_attempt_failed", attempt="2", timeout=20)
+            rx.start()
+            d.wait_log(event="webhook_delivered", timeout=30)
+            _, h = handoff_of(d, conv)
+            assert h["webhook_delivered"] is True, h
+            assert rx.bad == [], rx.bad
+            assert len(rx.got) == 1, rx.got
+            p = rx.got[0]
+            assert p["id"] == h["id"] and p["conversation_id"] == "chat:" + conv, p
+            assert p["channel"] == "chat" and p["queue"] == "bookings", p
+            assert p["reason"] == h["reason"] and p["slots"]["agent_topic"] == "booking", p
+            assert p["transcript_url"].startswith("/v1/admin/conversations/chat%3A"), p
+            assert p["summary"]["flow"] == "speak_to_agent", p
+    finally:
+        rx.stop()
+    assert len(rx.got) == 1, rx.got
+
+
+def test_open_handoffs_survive_a_restart():
+    data = tempfile.mkdtemp(prefix="chorus-agents-")
+    with daemon(data_dir=data) as d:
+        conv = escalate(d)
+        _, h = handoff_of(d, conv)
+        st, _ = post(d, h["id"], "claim")
+        assert st == 200
+    d = daemon(data_dir=data)
+    d.start()
+    try:
+        d.wait_log(event="handoffs_restored", open="1", timeout=20)
+        d.wait_log(event="flows_loaded", timeout=60)
+        queue, h2 = handoff_of(d, conv)
+        assert h2["id"] == h["id"] and h2["state"] == "claimed" and h2["agent"] == "ann", h2
+        st, e = post(d, h["id"], "claim", who=BOB)
+        assert st == 409, (st, e)
+        # the customer's next words still reach the desk, not the bot
+        r = say(d, conv, "still there?")
+        assert r["messages"] == [] and r["status"] == "handoff", r
+        st, c = post(d, h["id"], "close", {"disposition": "resolved"})
+        assert st == 200, (st, c)
+    finally:
+        d.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    run_tests(globals())
