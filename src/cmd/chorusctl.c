@@ -18,6 +18,7 @@ int ctl_guard(int argc, char **argv);
 int ctl_rollout(int argc, char **argv);
 int ctl_learn(int argc, char **argv);
 int ctl_roadmap(int argc, char **argv);
+int ctl_simulate(int argc, char **argv);
 
 static const ctl_command_t commands[] = {
     {"nlu", ctl_nlu, "evaluate and query the intent router"},
@@ -34,6 +35,7 @@ static const ctl_command_t commands[] = {
     {"flows", ctl_flows, "reload the flows of a running daemon and show what is in force"},
     {"learn", ctl_learn, "rank what to automate next from the stored transcripts"},
     {"roadmap", ctl_roadmap, "the automation roadmap: workflows, KPIs, trends, opportunities"},
+    {"simulate", ctl_simulate, "play simulated customers against the flows or a daemon"},
     {NULL, NULL, NULL},
 };
 

@@ -31,35 +31,6 @@ static int64_t now_us(chat_t *c)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static void mock_answer(json_t *mocks, const brain_effect_t *e, brain_effect_result_t *res,
-                        char **body)
-{
-    memset(res, 0, sizeof(*res));
-    for (size_t i = 0; i < json_array_size(mocks); i++) {
-        json_t *m = json_array_get(mocks, i);
-        const char *node = json_string_value(json_object_get(m, "node"));
-        const char *url = json_string_value(json_object_get(m, "url_contains"));
-        if ((node && strcmp(node, e->node)) || (url && !strstr(e->url, url)) || (!node && !url))
-            continue;
-        const char *err = json_string_value(json_object_get(m, "error"));
-        if (err != NULL) {
-            res->error = strcmp(err, "timeout") == 0 ? CORE_ERR_TIMEOUT : CORE_ERR_IO;
-            return;
-        }
-        json_t *st = json_object_get(m, "status");
-        res->status = st ? (int)json_integer_value(st) : 200;
-        json_t *b = json_object_get(m, "body");
-        *body = json_is_string(b) ? strdup(json_string_value(b))
-                                  : (b ? json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY) : NULL);
-        res->body = *body;
-        res->body_len = *body ? strlen(*body) : 0;
-        res->content = json_string_value(json_object_get(m, "content"));
-        return;
-    }
-    res->error = CORE_ERR_IO;
-    res->error_text = "no mock";
-}
-
 static void show(chat_t *c)
 {
     brain_out_t *o = &c->out;
@@ -92,7 +63,7 @@ static void turn(chat_t *c, brain_input_t *in)
         if (c->debug)
             printf("     (%s %s)\n", e->method, e->url);
         if (c->mocks != NULL)
-            mock_answer(c->mocks, e, &res, &mock_body);
+            ctl_mock_answer(c->mocks, e, &res, &mock_body);
         else
             ctl_effect_perform(e, &res, &body);
         rc = brain_resume(c->fs, &c->conv, &res, &c->out);

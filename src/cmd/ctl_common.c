@@ -193,3 +193,34 @@ void ctl_effect_perform(const brain_effect_t *e, brain_effect_result_t *res, cor
     res->body = body->data;
     res->body_len = body->len;
 }
+
+int ctl_mock_answer(const json_t *mocks, const brain_effect_t *e, brain_effect_result_t *res,
+                    char **body)
+{
+    memset(res, 0, sizeof(*res));
+    for (size_t i = 0; i < json_array_size(mocks); i++) {
+        json_t *m = json_array_get(mocks, i);
+        const char *node = json_string_value(json_object_get(m, "node"));
+        const char *url = json_string_value(json_object_get(m, "url_contains"));
+        if ((node && (e->node == NULL || strcmp(node, e->node))) || (url && !strstr(e->url, url)) ||
+            (!node && !url))
+            continue;
+        const char *err = json_string_value(json_object_get(m, "error"));
+        if (err != NULL) {
+            res->error = strcmp(err, "timeout") == 0 ? CORE_ERR_TIMEOUT : CORE_ERR_IO;
+            return 0;
+        }
+        json_t *st = json_object_get(m, "status");
+        res->status = st ? (int)json_integer_value(st) : 200;
+        json_t *b = json_object_get(m, "body");
+        *body = json_is_string(b) ? strdup(json_string_value(b))
+                                  : (b ? json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY) : NULL);
+        res->body = *body;
+        res->body_len = *body ? strlen(*body) : 0;
+        res->content = json_string_value(json_object_get(m, "content"));
+        return 0;
+    }
+    res->error = CORE_ERR_IO;
+    res->error_text = "no mock";
+    return -1;
+}

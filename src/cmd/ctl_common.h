@@ -5,6 +5,7 @@
 #ifndef CHORUS_CTL_COMMON_H
 #define CHORUS_CTL_COMMON_H
 
+#include <jansson.h>
 #include <stdio.h>
 
 #include "chorus/brain.h"
@@ -31,5 +32,13 @@ int64_t ctl_parse_time(const char *s);
 /* Performs an effect with libcurl's easy interface (blocking: chorusctl
  * only), retries included; fills res, whose body points into body. */
 void ctl_effect_perform(const brain_effect_t *e, brain_effect_result_t *res, core_buf_t *body);
+
+/* Answers an effect from the first mock that matches it ("node",
+ * "url_contains"; then "status", "body", "content" or "error": "timeout" |
+ * anything), as the flow tests' mocks do. *body (owned by the caller) holds
+ * the body res points into. Returns 0, or -1 when no mock matches (res then
+ * says "no mock", an I/O error). */
+int ctl_mock_answer(const json_t *mocks, const brain_effect_t *e, brain_effect_result_t *res,
+                    char **body);
 
 #endif
