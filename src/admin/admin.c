@@ -7,6 +7,7 @@
 #include "admin/admin_flows.h"
 #include "admin/admin_int.h"
 #include "admin/agents_int.h"
+#include "admin/agents_int.h"
 
 store_t *admin__store(const admin_t *a)
 {
@@ -76,6 +77,8 @@ int admin_register(net_router_t *router, const admin_host_t *host, core_err_t *e
         rc = admin__flows_env_register(router, a, err);
     if (rc == 0) /* rollouts and their guard: admin_rollouts.c */
         rc = admin__rollouts_register(router, a, err);
+    if (rc == 0) /* the human desk: agents*.c */
+        rc = admin__agents_register(a, router, err);
     if (rc == 0) /* the human desk: agents*.c */
         rc = admin__agents_register(a, router, err);
     return rc;

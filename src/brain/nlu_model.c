@@ -123,6 +123,16 @@ void nlu__scores(const nlu_model_t *m, const nlu__vec_t *v, float *scores)
                     m->stride);
 }
 
+/* lrintf() for |v| <= 127 in the default rounding mode (to nearest, ties
+ * to even), without a library call per weight so the loop vectorises:
+ * adding 1.5 * 2^23 pushes every fraction bit out of the float, and the
+ * FPU rounds that addition exactly as lrintf would. Bit-identical models. */
+static inline int8_t round_weight(float v)
+{
+    const float magic = 12582912.0f;
+    return (int8_t)(int)((v + magic) - magic);
+}
+
 void nlu__quantize(nlu_model_t *m)
 {
     size_t nf = m->n_feat, st = m->stride;
@@ -136,7 +146,7 @@ void nlu__quantize(nlu_model_t *m)
         m->wscale[f] = mx > 0 ? mx / 127.0f : 0.0f;
         float inv = mx > 0 ? 127.0f / mx : 0.0f;
         for (uint32_t c = 0; c < m->n_class; c++)
-            m->wq[f * st + c] = (int8_t)lrintf(row[c] * inv);
+            m->wq[f * st + c] = round_weight(row[c] * inv);
     }
     free(m->w);
     m->w = NULL;
