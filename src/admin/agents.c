@@ -458,8 +458,6 @@ int admin__agents_register(admin_t *a, net_router_t *r, core_err_t *err)
     memset(d, 0, sizeof(*d));
     d->admin = a;
     int rc = ag__api_register(d, r, err);
-    if (rc == 0)
-        rc = ag__console_register(d, r, err);
     if (rc == 0 && early_rt != NULL)
         admin_agents_attach(early_rt);
     early_rt = NULL;

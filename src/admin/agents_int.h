@@ -1,8 +1,9 @@
 /* agents_int.h — the human desk, shared by its files in src/admin:
  * agents.c (queues, handoff entries, state changes, persistence),
  * agents_conf.c (the queues file), agents_api.c (the /v1/agent routes and
- * the event feed), agents_hook.c (the signed webhook to an external desk)
- * and agents_console.c (the console's embedded files). Loop thread only.
+ * the event feed) and agents_hook.c (the signed webhook to an external
+ * desk). The console's files are embedded and served with the widget's
+ * (src/channels/web, chan_web.c). Loop thread only.
  * See docs/agents.md. */
 #ifndef CHORUS_AGENTS_INT_H
 #define CHORUS_AGENTS_INT_H
@@ -117,8 +118,6 @@ void ag__feed(ag_desk_t *d, const char *event, json_t *payload);
 void ag__hook_send(ag_desk_t *d, ag_entry_t *e);
 void ag__hook_close(ag_desk_t *d);
 
-/* agents_console.c */
-int ag__console_register(ag_desk_t *d, net_router_t *r, core_err_t *err);
 
 /* Registers the desk's routes and its observer hook; admin.c calls it. */
 int admin__agents_register(admin_t *a, net_router_t *r, core_err_t *err);

@@ -30,6 +30,10 @@ static const struct {
     {"/widget.js", "widget.js", "text/javascript; charset=utf-8"},
     {"/widget.css", "widget.css", "text/css; charset=utf-8"},
     {"/favicon.svg", "favicon.svg", "image/svg+xml"},
+    /* the agent console (docs/agents.md): it calls the agent API itself */
+    {"/agent", "agent.html", "text/html; charset=utf-8"},
+    {"/agent.js", "agent.js", "text/javascript; charset=utf-8"},
+    {"/agent.css", "agent.css", "text/css; charset=utf-8"},
 };
 
 static void on_file(net_req_t *req, void *data)

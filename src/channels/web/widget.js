@@ -187,7 +187,8 @@
             b.setAttribute("data-seq", String(seq));
         }
         var who = el("span", "chorus-chat__sr");
-        who.textContent = from === "user" ? "You said: " : from === "bot" ? "Assistant: " : "";
+        who.textContent = from === "user" ? "You said: " : from === "bot" ? "Assistant: " :
+            from === "agent" ? "Agent: " : "";
         b.appendChild(who);
         appendRich(b, text);
         log.appendChild(b);
@@ -305,7 +306,9 @@
                 });
                 clearChoices();
             }
-            addBubble(f.from === "user" ? "user" : "bot", f.text || "", f.seq);
+            /* a person from the agent console, or the desk's own notices */
+            var from = f.from === "user" || f.from === "agent" || f.from === "system" ? f.from : "bot";
+            addBubble(from, f.text || "", f.seq);
             if (f.from === "bot") {
                 showChoices(f.choices);
             }
