@@ -58,6 +58,7 @@ typedef struct core_config_s {
         long long max_text_bytes;          /* one user message, bytes */
         long long idempotency_ttl_s;       /* how long a POST's response is replayed, s */
         long long idempotency_max_entries; /* stored responses, all gateways */
+        char *frame_ancestors;             /* CSP frame-ancestors of the web pages */
     } chat;
     struct {
         char *public_url;            /* the base URL Twilio calls (signatures); "" = http://Host */
@@ -91,6 +92,15 @@ typedef struct core_config_s {
         char *message_cost;               /* decimal, per message, any channel */
         char *message_costs;              /* "sms=0.0079,voice=0.013" per-channel overrides */
     } store;
+    struct {
+        long long per_ip_rps;         /* requests/s per client IP; 0 = off */
+        long long per_ip_burst;       /* per client IP bucket size */
+        long long per_key_rps;        /* requests/s per API key; 0 = off */
+        long long per_key_burst;      /* per API key bucket size */
+        long long per_ip_connections; /* open connections per socket peer; 0 = off */
+        long long max_clients;        /* tracked IPs (and keys) before the idlest go */
+        char *trusted_proxies;        /* CIDRs whose X-Forwarded-For is believed */
+    } limits;
     struct {
         char *tokens;       /* "name:sha256hex,..." admin API bearer tokens, hashed */
         char *metrics_auth; /* "auto" | "open" | "token": does GET /metrics need a token */

@@ -38,6 +38,15 @@ typedef struct net_ws_s net_ws_t;
 
 /* ---- limits ------------------------------------------------------------- */
 
+enum { NET_MAX_TRUSTED = 32 };
+
+/* An address prefix (limits.trusted_proxies). IPv4 is kept as an
+ * IPv4-mapped IPv6 address, so bits counts from the 96th for it. */
+typedef struct net_cidr_s {
+    uint8_t addr[16];
+    uint8_t bits; /* prefix length over the 128 bits */
+} net_cidr_t;
+
 /* Every limit the server enforces; see core_config_t for the meaning of each. */
 typedef struct net_limits_s {
     size_t max_header_bytes;      /* request line + headers, bytes; more -> 431 */
@@ -56,6 +65,12 @@ typedef struct net_limits_s {
     uint64_t ws_pong_timeout_ms;  /* no pong within this after a ping -> close */
     size_t ws_send_queue_bytes;   /* queued outgoing WebSocket bytes before sends fail */
     uint64_t ws_close_timeout_ms; /* an unsent close frame ends the connection after this */
+    double ip_rps, ip_burst;      /* per client IP token bucket (net_limit.c); 0 rate: off */
+    double key_rps, key_burst;    /* per API key bucket (net_req_take_key); 0 rate: off */
+    uint32_t ip_connections;      /* open connections per socket peer; 0: off */
+    uint32_t max_clients;         /* entries per table (IPs, keys); the idlest go */
+    uint32_t ntrusted;            /* trusted proxies whose X-Forwarded-For is believed */
+    net_cidr_t trusted[NET_MAX_TRUSTED];
 } net_limits_t;
 
 /* Fills l from the http and websocket sections of cfg. */
@@ -179,11 +194,20 @@ void net_req_header_at(const net_req_t *req, size_t i, net_header_t *h);
 /* The decoded body (chunked encoding removed), NUL-terminated after len
  * bytes; "" with *len 0 when there is none. */
 const char *net_req_body(const net_req_t *req, size_t *len);
-/* Parses the body as JSON (at most one top-level value); NULL with err set
- * (position and reason) when it is not. The caller owns the result. */
+/* Parses the body as JSON (at most one top-level value, no duplicate keys);
+ * NULL with err set (position and reason) when it is not. The caller owns
+ * the result. */
 json_t *net_req_json(const net_req_t *req, core_err_t *err);
 const char *net_req_remote(const net_req_t *req); /* "127.0.0.1:53122", "[::1]:53122" */
 const char *net_req_id(const net_req_t *req);     /* the X-Request-Id of the answer */
+/* The client's IP address ("203.0.113.7", no port): the socket peer, or the
+ * rightmost untrusted hop of X-Forwarded-For when the peer is a trusted
+ * proxy (limits.trusted_proxies). Valid once the headers are in. */
+const char *net_req_client(const net_req_t *req);
+/* Takes one request from key's token bucket (limits.per_key_rps, an API
+ * key's name): 0 when allowed. When empty, adds Retry-After to the answer
+ * and returns CORE_ERR_LIMIT: the caller answers 429. */
+int net_req_take_key(net_req_t *req, const char *key);
 
 /* Registers fn(req, data) to run if the connection dies before the answer;
  * replaces any earlier one. Required for handlers that answer later. */

@@ -93,9 +93,13 @@ void interp__event(ctx_t *x, const char *name, const char *label, double value)
         (brain_event_rec_t){name, f ? f->name : NULL, n ? n->name : NULL, label, value};
 }
 
+/* Replies are plain text on every channel: each adapter escapes for its
+ * medium (the widget shows text nodes, TwiML is XML-escaped by the voice
+ * adapter), so escaping here too made callers hear "ampersand lt". */
 static tpl_escape_t channel_escape(uint8_t ch)
 {
-    return ch == BRAIN_CH_WEB ? TPL_ESC_HTML : ch == BRAIN_CH_VOICE ? TPL_ESC_XML : TPL_ESC_NONE;
+    (void)ch;
+    return TPL_ESC_NONE;
 }
 
 static char *render_variant(ctx_t *x, const msg_t *msg)

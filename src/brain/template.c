@@ -391,10 +391,8 @@ int brain_template_render_string(const brain_flowset_t *fs, const brain_conv_t *
     char msg[256];
     if (brain__tpl_parse(tmpl, &t, msg, sizeof(msg)) != 0)
         return core_err_set(err, CORE_ERR_INVALID, "%s", msg);
-    tpl_escape_t esc = channel == BRAIN_CH_WEB     ? TPL_ESC_HTML
-                       : channel == BRAIN_CH_VOICE ? TPL_ESC_XML
-                                                   : TPL_ESC_NONE;
-    brain__tpl_render(fs, conv, NULL, &t, esc, out);
+    (void)channel; /* plain text everywhere: adapters escape (interp_out.c) */
+    brain__tpl_render(fs, conv, NULL, &t, TPL_ESC_NONE, out);
     brain__tpl_dispose(&t);
     return 0;
 }

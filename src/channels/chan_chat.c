@@ -56,6 +56,18 @@ static int authenticate(chat_t *c, net_req_t *req, char name[CHAT_KEY_NAME])
     return -1;
 }
 
+/* CORS headers, the gateway key, and that key's rate (limits.per_key_*). */
+static int admit(chat_t *c, net_req_t *req, char name[CHAT_KEY_NAME])
+{
+    chat__cors(c, req);
+    if (authenticate(c, req, name) != 0)
+        return -1;
+    if (net_req_take_key(req, name) == 0)
+        return 0;
+    net_resp_error(req, 429, "rate_limited", "too many requests with this API key; retry later");
+    return -1;
+}
+
 /* Parses a JSON object body; an empty body is {} when allow_empty. */
 static json_t *body_object(net_req_t *req, int allow_empty)
 {
@@ -261,7 +273,7 @@ static void on_create(net_req_t *req, void *data)
 {
     chat_t *c = data;
     char gw[CHAT_KEY_NAME];
-    if (authenticate(c, req, gw) != 0)
+    if (admit(c, req, gw) != 0)
         return;
     json_t *body = body_object(req, 1);
     if (body == NULL)
@@ -429,7 +441,7 @@ static void on_message(net_req_t *req, void *data)
 {
     chat_t *c = data;
     char gw[CHAT_KEY_NAME];
-    if (authenticate(c, req, gw) != 0)
+    if (admit(c, req, gw) != 0)
         return;
     with_conv(c, req, 0, message_go);
 }
@@ -445,7 +457,7 @@ static void on_get(net_req_t *req, void *data)
 {
     chat_t *c = data;
     char gw[CHAT_KEY_NAME];
-    if (authenticate(c, req, gw) != 0)
+    if (admit(c, req, gw) != 0)
         return;
     /* ?after=N: only what came after seq N (a REST gateway polling for
      * replies it did not ask for, such as an idle timeout's goodbye) */
@@ -488,5 +500,7 @@ int chan_chat_register(net_router_t *router, const chan_host_t *host, core_err_t
         rc = chat__ws_register(c, router, err);
     if (rc == 0)
         rc = chat__web_register(c, router, err);
+    if (rc == 0)
+        rc = chat__cors_register(c, router, err);
     return rc;
 }

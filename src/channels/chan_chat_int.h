@@ -211,6 +211,11 @@ int chat__origin_allowed(const core_config_t *cfg, const char *origin, const cha
 /* SHA-256 of data into out. */
 void chat__sha256(const void *data, size_t len, uint8_t out[32]);
 
+/* chan_chat_cors.c: Vary: Origin, and Access-Control-Allow-Origin for an
+ * allowed Origin, on an answer to come; OPTIONS preflights of the REST API. */
+void chat__cors(const chat_t *c, net_req_t *req);
+int chat__cors_register(const chat_t *c, net_router_t *r, core_err_t *err);
+
 /* chan_web.c; the table is generated from src/channels/web by cmake/embed.cmake */
 typedef struct chat_web_asset_s {
     const char *name;          /* file name: "index.html", "widget.js" */

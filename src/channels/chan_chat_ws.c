@@ -133,6 +133,8 @@ static int on_upgrade(net_req_t *req, void *route_data)
             LOG_INFO("event=chat_auth_failed rid=%s reason=\"%s\"", net_req_id(req), err.msg);
             return 401;
         }
+        if (net_req_take_key(req, gw) != 0)
+            return 429; /* limits.per_key_rps; Retry-After is set */
     } else if (origin == NULL) {
         return 401;
     } else if (!chat__origin_allowed(c->base.host.cfg, origin, net_req_header(req, "Host"))) {

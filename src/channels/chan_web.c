@@ -20,6 +20,7 @@ typedef struct web_file_s {
 } web_file_t;
 
 static web_file_t files[WEB_MAX_ROUTES];
+static const chat_t *web_chat; /* for chat.frame_ancestors, which a reload may change */
 
 static const struct {
     const char *path;
@@ -41,14 +42,24 @@ static void on_file(net_req_t *req, void *data)
     const web_file_t *f = data;
     net_resp_header(req, "ETag", f->etag);
     net_resp_header(req, "Cache-Control", "no-cache");
-    net_resp_header(req, "X-Content-Type-Options", "nosniff");
+    net_resp_header(req, "Referrer-Policy", "no-referrer");
+    const char *fa = web_chat ? web_chat->base.host.cfg->chat.frame_ancestors : "'none'";
+    char csp[512];
     if (strncmp(f->type, "text/html", 9) == 0) {
         /* the demo page runs only its own script and talks only to us */
-        net_resp_header(req, "Content-Security-Policy",
-                        "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
-                        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
-        net_resp_header(req, "Referrer-Policy", "no-referrer");
+        snprintf(csp, sizeof(csp),
+                 "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
+                 "frame-ancestors %s; base-uri 'none'; form-action 'none'; object-src 'none'",
+                 fa);
+        if (strcmp(fa, "'none'") == 0)
+            net_resp_header(req, "X-Frame-Options", "DENY"); /* browsers without CSP 2 */
+    } else {
+        /* scripts and styles load into other sites' pages (CORP cross-origin);
+         * opened on their own they may run nothing (an SVG could) */
+        snprintf(csp, sizeof(csp), "default-src 'none'; frame-ancestors 'none'");
+        net_resp_header(req, "Cross-Origin-Resource-Policy", "cross-origin");
     }
+    net_resp_header(req, "Content-Security-Policy", csp);
     const char *inm = net_req_header(req, "If-None-Match");
     if (inm != NULL && strstr(inm, f->etag) != NULL) {
         net_resp_send(req, 304, NULL, "", 0);
@@ -67,6 +78,7 @@ static const chat_web_asset_t *find_asset(const char *name)
 
 int chat__web_register(chat_t *c, net_router_t *r, core_err_t *err)
 {
+    web_chat = c;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         web_file_t *f = &files[i];
         f->asset = find_asset(routes[i].asset);

@@ -1,6 +1,7 @@
 /* Configuration table, loader and checks: see config.h. Each option is
  * declared once below; loading, --set overrides, reload decisions and the
  * reference documentation all read the same table. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -34,6 +35,8 @@ static const char *check_nonempty(const char *value);
 static const char *check_api_keys(const char *value);
 static const char *check_admin_tokens(const char *value);
 static const char *check_numbers(const char *value);
+static const char *check_cidrs(const char *value);
+static const char *check_csp_sources(const char *value);
 
 static const option_t options[] = {
     {"listen", OPT_STRING, OFF(listen), 0, 0, 0, "127.0.0.1:8080", NULL, 0, check_listen,
@@ -108,6 +111,32 @@ static const option_t options[] = {
      1, NULL, "How long a POST with an Idempotency-Key replays its stored response."},
     {"chat.idempotency_max_entries", OPT_INT, OFF(chat.idempotency_max_entries), 16, 10000000,
      100000, NULL, NULL, 1, NULL, "Stored idempotent responses; the oldest go first."},
+    {"chat.frame_ancestors", OPT_STRING, OFF(chat.frame_ancestors), 0, 0, 0, "'none'", NULL, 1,
+     check_csp_sources,
+     "CSP `frame-ancestors` of the web pages (`'none'`: no site may frame them; "
+     "`'self' https://shop.example` to embed the demo page in an iframe)."},
+    {"limits.per_ip_rps", OPT_INT, OFF(limits.per_ip_rps), 0, 10000000, 0, NULL, NULL, 1, NULL,
+     "Sustained requests per second per client IP (IPv6: per /64); faster gets 429 with "
+     "Retry-After. 0: off."},
+    {"limits.per_ip_burst", OPT_INT, OFF(limits.per_ip_burst), 1, 10000000, 50, NULL, NULL, 1, NULL,
+     "Requests a client IP may send at once above its sustained rate."},
+    {"limits.per_key_rps", OPT_INT, OFF(limits.per_key_rps), 0, 10000000, 0, NULL, NULL, 1, NULL,
+     "Sustained requests per second per chat API key; faster gets 429 with Retry-After. 0: off."},
+    {"limits.per_key_burst", OPT_INT, OFF(limits.per_key_burst), 1, 10000000, 100, NULL, NULL, 1,
+     NULL, "Requests an API key may send at once above its sustained rate."},
+    {"limits.per_ip_connections", OPT_INT, OFF(limits.per_ip_connections), 0, 1000000, 0, NULL,
+     NULL, 1, NULL,
+     "Open connections per socket peer address (trusted proxies exempt); more get 429 and are "
+     "closed. 0: off."},
+    {"limits.max_clients", OPT_INT, OFF(limits.max_clients), 16, 10000000, 100000, NULL, NULL, 1,
+     NULL,
+     "Client IPs (and API keys) tracked for the limits above; past it the idlest are "
+     "forgotten."},
+    {"limits.trusted_proxies", OPT_STRING, OFF(limits.trusted_proxies), 0, 0, 0, "", NULL, 1,
+     check_cidrs,
+     "Proxies whose `X-Forwarded-For` is believed, comma-separated addresses or CIDRs "
+     "(`10.0.0.0/8,::1`); the client is the rightmost untrusted hop. Empty: the socket peer is "
+     "the client."},
     {"sms.public_url", OPT_STRING, OFF(sms.public_url), 0, 0, 0, "", NULL, 1, NULL,
      "The public base URL Twilio's Messaging webhook calls (`https://bot.example.com`), which "
      "X-Twilio-Signature covers; empty: `http://` + the Host header."},
@@ -284,6 +313,52 @@ static const char *check_listen(const char *value)
 static const char *check_nonempty(const char *value)
 {
     return value[0] == '\0' ? "must not be empty" : NULL;
+}
+
+/* "addr[/bits],..." IPv4 or IPv6 addresses with an optional prefix length. */
+static const char *check_cidrs(const char *value)
+{
+    static const char msg[] = "must be IP addresses or CIDRs separated by commas, such as "
+                              "10.0.0.0/8,::1";
+    for (const char *p = value; *p != '\0';) {
+        while (*p == ' ')
+            p++;
+        size_t n = strcspn(p, ", ");
+        char ip[64];
+        const char *slash = memchr(p, '/', n);
+        size_t alen = slash ? (size_t)(slash - p) : n;
+        unsigned char buf[16];
+        if (alen == 0 || alen >= sizeof(ip))
+            return msg;
+        memcpy(ip, p, alen);
+        ip[alen] = '\0';
+        int v6 = inet_pton(AF_INET6, ip, buf) == 1;
+        if (!v6 && inet_pton(AF_INET, ip, buf) != 1)
+            return msg;
+        if (slash) {
+            char *end;
+            errno = 0;
+            long bits = strtol(slash + 1, &end, 10);
+            if (end != p + n || slash[1] < '0' || slash[1] > '9' || bits > (v6 ? 128 : 32))
+                return msg;
+        }
+        p += n;
+        while (*p == ' ' || *p == ',')
+            p++;
+    }
+    return NULL;
+}
+
+/* CSP source expressions: printable, no ';' or ',' (which would end the
+ * directive or the policy), not empty. */
+static const char *check_csp_sources(const char *value)
+{
+    if (value[0] == '\0')
+        return "must not be empty ('none' forbids framing)";
+    for (const char *p = value; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == ';' || *p == ',')
+            return "must be CSP sources separated by spaces, such as 'self' https://shop.example";
+    return NULL;
 }
 
 /* "name:hex64,name:hex64": names are [A-Za-z0-9_.-], hashes 64 hex digits. */

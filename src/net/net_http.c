@@ -98,7 +98,24 @@ static int on_url_complete(llhttp_t *p)
 
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
-    return head_bytes(conn_of(p), at, len);
+    net_conn_t *c = conn_of(p);
+    c->fend = at + len;
+    c->fseq = c->pseq;
+    c->gap_nl = 0;
+    return head_bytes(c, at, len);
+}
+
+static int has_lf(const char *from, const char *to)
+{
+    return to > from && memchr(from, '\n', (size_t)(to - from)) != NULL;
+}
+
+/* After each buffer: a line feed between a field name and its value (still
+ * to come) is a fold whose continuation lands in a later buffer. */
+void net__fold_tail(net_conn_t *c)
+{
+    if (c->cur && !c->cur->headers_done && c->fend && c->vspans == 0)
+        c->gap_nl |= has_lf(c->fseq == c->pseq ? c->fend : c->pstart, c->pend);
 }
 
 static int on_header_field_complete(llhttp_t *p)
@@ -120,9 +137,29 @@ static int on_header_field_complete(llhttp_t *p)
     return name->len ? 0 : fail(c, 400, "bad_request", "empty header name");
 }
 
+/* llhttp accepts obs-fold (a value continued on a line starting with
+ * whitespace) and hands the pieces over as separate spans with the fold
+ * skipped; a proxy may read that header differently, so refuse it (RFC 9112
+ * 5.2). The first span of a value follows its name with no line feed
+ * between; a later span is legitimate only where the previous read ended:
+ * at the start of the next buffer, after a span that ran to the end of its
+ * own. Anything else skipped a line: a fold. */
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
-    return head_bytes(conn_of(p), at, len);
+    net_conn_t *c = conn_of(p);
+    int fold;
+    if (c->vspans++ == 0)
+        fold = c->gap_nl || has_lf(c->fseq == c->pseq ? c->fend : c->pstart, at);
+    else if (c->vseq == c->pseq)
+        fold = at != c->vend;
+    else
+        fold = c->vend != c->vbuf_end || at != c->pstart || c->vseq + 1 != c->pseq;
+    if (fold)
+        return fail(c, 400, "bad_request", "obsolete line folding in a header");
+    c->vseq = c->pseq;
+    c->vend = at + len;
+    c->vbuf_end = c->pend;
+    return head_bytes(c, at, len);
 }
 
 static int on_header_value_complete(llhttp_t *p)
@@ -130,6 +167,7 @@ static int on_header_value_complete(llhttp_t *p)
     net_conn_t *c = conn_of(p);
     net_req_t *req = c->cur;
     net_off_t *v = &req->hdrs[req->nhdrs].value;
+    c->vspans = 0;
     if (piece_done(req, v) != 0)
         return fail(c, 431, "headers_too_large", "request line and headers are too large");
     /* llhttp drops leading whitespace; drop the trailing too (RFC 9112 5.1) */
@@ -157,6 +195,8 @@ static int check_framing(net_conn_t *c, net_req_t *req)
     }
     if (cl > 1 || (cl && te) || te > 1)
         return fail(c, 400, "bad_request", "ambiguous message framing");
+    if (te && c->parser.http_major == 1 && c->parser.http_minor == 0)
+        return fail(c, 400, "bad_request", "Transfer-Encoding in HTTP/1.0"); /* RFC 9112 6.1 */
     if (host > 1 || (host == 0 && c->parser.http_minor >= 1))
         return fail(c, 400, "bad_request", "an HTTP/1.1 request needs exactly one Host header");
     return 0;
@@ -207,6 +247,7 @@ static int on_headers_complete(llhttp_t *p)
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > l->max_body_bytes)
         return fail(c, 413, "body_too_large", "request body is too large");
     route(c, req);
+    net__limit_request(c, req);
     if (p->upgrade && (req->route == NULL || !req->route->is_ws || req->early_status)) {
         /* bytes after an upgrade request are not HTTP: answer and close */
         req->close_after = 1;

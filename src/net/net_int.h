@@ -106,6 +106,7 @@ struct net_req_s {
     int status;
     size_t resp_bytes;
     char id[65];
+    char client[48]; /* net_req_client: the peer, or an X-Forwarded-For hop */
 };
 
 enum { PH_IDLE = 0, PH_HEADER, PH_BODY, PH_WAIT, PH_WS };
@@ -142,6 +143,15 @@ struct net_conn_s {
     char remote[64];
     net_ws_t *ws; /* set once upgraded */
     int detached; /* no socket: output stays in out (tests, fuzzing) */
+
+    /* per client limits and the obs-fold check (net_limit.c, net_http.c) */
+    struct net_cl_ent_s *ip_ent; /* counts this connection against its peer (net_limit.c) */
+    const char *pstart, *pend;   /* the buffer llhttp is parsing (obs-fold check) */
+    const char *vend, *vbuf_end; /* where the header value's last span ended, in which buffer */
+    uint32_t pseq, vseq, vspans; /* buffers parsed; the last span's buffer; spans of the value */
+    const char *fend;            /* where the last header name span ended (buffer fseq) */
+    uint32_t fseq;
+    int gap_nl; /* a line feed after that name, in an earlier buffer */
     /* TLS state on a TLS listener, else NULL (net_tls.c) */
     struct net_tls_conn_s *tls;
 };
@@ -175,6 +185,7 @@ struct net_server_s {
     void (*drain_done)(net_server_t *s, void *data);
     void *drain_data;
     int drain_fired;
+    struct net_climit_s *cl; /* per IP and per key buckets (net_limit.c), made lazily */
     /* the TLS listener, NULL when none (net_tls.c) */
     struct net_tls_srv_s *tls;
 };
@@ -202,6 +213,20 @@ void net__tls_conn_free(net_conn_t *c);
 void net__tls_drain(net_server_t *s);
 int net__tls_listening(const net_server_t *s);
 void net__tls_server_free(net_server_t *s);
+
+/* net_limit.c: per client IP and per API key limits, trusted proxies. */
+void net__limits_clients_from_config(net_limits_t *l, const core_config_t *cfg);
+/* At accept: 0, or the peer is over limits.per_ip_connections (answered
+ * 429 when plain, and closed; the caller must not touch c any more). */
+int net__limit_conn_open(net_conn_t *c, int plain);
+void net__limit_conn_closed(net_conn_t *c);
+/* After routing: sets req->client and takes a token from its IP's bucket;
+ * when empty, sets req->early_status 429 with a Retry-After. */
+void net__limit_request(net_conn_t *c, net_req_t *req);
+void net__limit_free(net_server_t *s);
+
+/* net_http.c: after each llhttp_execute, for the obs-fold check. */
+void net__fold_tail(net_conn_t *c);
 
 /* net_drain.c: calls the drain callback once everything is closed. */
 void net__check_drained(net_server_t *s);

@@ -356,7 +356,9 @@ const char *net_req_body(const net_req_t *req, size_t *len)
 json_t *net_req_json(const net_req_t *req, core_err_t *err)
 {
     json_error_t jerr;
-    json_t *j = json_loadb(req->body.data ? req->body.data : "", req->body.len, 0, &jerr);
+    /* a duplicate key is refused: a filter in front may have read the other one */
+    json_t *j = json_loadb(req->body.data ? req->body.data : "", req->body.len,
+                           JSON_REJECT_DUPLICATES, &jerr);
     if (j == NULL)
         core_err_set(err, CORE_ERR_INVALID, "body:%d:%d: %s", jerr.line, jerr.column, jerr.text);
     return j;

@@ -198,6 +198,8 @@ static void put_head(net_obuf_t *o, net_req_t *req, int status, const char *ctyp
     net__obuf_put(o, "X-Request-Id: ", 14);
     net__obuf_puts(o, req->id);
     net__obuf_put(o, "\r\n", 2);
+    if (status != 101) /* no answer is to be sniffed into HTML or script */
+        net__obuf_puts(o, "X-Content-Type-Options: nosniff\r\n");
     if (req->xhdr.len)
         net__obuf_put(o, req->xhdr.data, req->xhdr.len);
     net__obuf_put(o, "\r\n", 2);

@@ -104,6 +104,9 @@ static int add_route(net_router_t *r, struct net_route_s *rt, core_err_t *err)
     }
     *r->tail = rt;
     r->tail = &rt->next;
+    /* the security suite lists every route from these lines */
+    LOG_DEBUG("event=route_added method=%s path=%s websocket=%d", rt->method, rt->pattern,
+              rt->is_ws);
     return 0;
 fail:
     free(rt->method);

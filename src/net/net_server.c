@@ -33,6 +33,7 @@ void net_limits_from_config(net_limits_t *l, const core_config_t *cfg)
     l->ws_pong_timeout_ms = (uint64_t)cfg->websocket.pong_timeout_ms;
     l->ws_send_queue_bytes = (size_t)cfg->websocket.send_queue_bytes;
     l->ws_close_timeout_ms = l->ws_pong_timeout_ms;
+    net__limits_clients_from_config(l, cfg);
 }
 
 net_server_t *net_server_new(uv_loop_t *loop, const net_limits_t *limits, net_router_t *router)
@@ -73,6 +74,7 @@ void net_server_free(net_server_t *s)
     }
     net__obuf_free(&s->scratch);
     net__obuf_free(&s->logbuf);
+    net__limit_free(s);
     net__tls_server_free(s);
     free(s);
 }
@@ -187,6 +189,7 @@ void net__conn_close(net_conn_t *c)
     if (c->closing)
         return;
     c->closing = 1;
+    net__limit_conn_closed(c);
     if (c->ws)
         net__ws_gone(c);
     abort_queue(c);
@@ -380,7 +383,11 @@ static void save_pending(net_conn_t *c, const char *data, size_t len, int from_p
 
 static void parse(net_conn_t *c, const char *data, size_t len, int from_pending)
 {
+    c->pseq++; /* for the obs-fold check (net_http.c) */
+    c->pstart = data;
+    c->pend = data + len;
     llhttp_errno_t e = llhttp_execute(&c->parser, data, len);
+    net__fold_tail(c);
     if (e == HPE_OK) {
         if (from_pending) {
             core_buf_reset(&c->pending);
@@ -568,6 +575,8 @@ void net__on_connection(uv_stream_t *ls, int status)
             net__conn_close(c); /* no plaintext 503 to a TLS client */
         return;
     }
+    if (net__limit_conn_open(c, ls == (uv_stream_t *)&s->listener) != 0)
+        return;
     uv_tcp_nodelay(&c->tcp, 1);
     net__http_init(c);
     c->tokens = s->lim.request_burst;
