@@ -101,8 +101,10 @@ def daemon(backend, data_dir=None):
         "chat": {"api_keys": "main:" + sha(GW_KEY)},
         "admin": {"tokens": "ops:operator:%s,boss:admin:%s,view:viewer:%s"
                   % (sha(OPS), sha(BOSS), sha(VIEW))},
+        # latency is left out (a slack of 10 s): on a loaded machine a few
+        # slow replies in a sample of 6 are noise; the unit tests judge it
         "rollouts": {"check_interval_ms": 200, "min_sample": MIN_SAMPLE,
-                     "max_error_rate_delta": "0.2"}},
+                     "max_error_rate_delta": "0.2", "p95_latency_slack_ms": 10000}},
         env={"TWILIO_AUTH_TOKEN": TWILIO_TOKEN})
     flows = os.path.join(d.tmp, "flows")
     os.makedirs(flows)
