@@ -455,6 +455,8 @@ typedef enum {
     STORE_M_FLOWS_RELOADS,  /* counter {result} loaded|rejected: flow reload attempts */
     STORE_M_FLOWS_RELOAD_SECONDS,      /* histogram {} request to new set in force (or refusal) */
     STORE_M_FLOWS_RELOAD_LAST_SUCCESS, /* gauge {} wall clock of the last successful reload */
+    STORE_M_ROLLOUTS_RUNNING,          /* gauge {} rollouts taking conversations */
+    STORE_M_ROLLOUTS_ENDED,            /* counter {flow,status} promoted|aborted|rolled_back */
     STORE_M__COUNT
 } store_metric_t;
 

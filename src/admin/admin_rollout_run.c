@@ -70,6 +70,21 @@ static void ro_free(admin_ro_t *ro)
     free(ro);
 }
 
+static store_metrics_t *metrics_of(admin_t *a)
+{
+    return a->host.metrics != NULL ? *a->host.metrics : NULL;
+}
+
+/* chorus_rollouts_running: the rollouts serving now. */
+static void count_running(admin_t *a)
+{
+    double n = 0;
+    for (admin_ro_t *ro = R.running; ro != NULL; ro = ro->next)
+        n += ro->ready;
+    if (metrics_of(a) != NULL)
+        store_metrics_set(metrics_of(a), STORE_M_ROLLOUTS_RUNNING, NULL, n);
+}
+
 static store_rollout_t ro_row(const admin_ro_t *ro, const char *status)
 {
     return (store_rollout_t){.id = ro->id,
@@ -179,6 +194,11 @@ int admin__ro_end(admin_t *a, admin_ro_t *ro, const char *status, const char *ac
     if (rc != 0 && rc != CORE_ERR_NOT_FOUND && rc != CORE_ERR_CLOSED)
         LOG_WARN("event=rollout_stop_failed id=%s reason=%s", ro->id, core_strerror(rc));
     unlink_ro(ro);
+    count_running(a);
+    if (metrics_of(a) != NULL) {
+        const char *labels[] = {ro->flow, status};
+        store_metrics_add(metrics_of(a), STORE_M_ROLLOUTS_ENDED, labels, 1);
+    }
     const char *action = promote                                    ? "rollout.promote"
                          : strcmp(status, ROLLOUT_ROLLED_BACK) == 0 ? "rollout.rollback"
                                                                     : "rollout.abort";
@@ -247,6 +267,7 @@ static void on_start_saved(int status, void *data)
         return;
     }
     ro->ready = 1; /* only now: the guard's end must not overtake the running row */
+    count_running(st->a);
     admin__audit(st->a, st->actor, "rollout.start", ro->id,
                  json_pack("{s:s,s:s,s:s,s:s,s:i}", "flow", ro->flow, "env", ro->env,
                            "candidate_version", ro->candidate, "control_version", ro->control,
@@ -287,6 +308,7 @@ static void on_built(runtime_t *rt, int rc, const core_diags_t *diags, void *dat
     }
     if (st->resume) {
         st->ro->ready = 1;
+        count_running(st->a);
         LOG_INFO("event=rollout_resumed id=%s env=%s flow=%s candidate=%s percent=%u", st->ro->id,
                  st->ro->env, st->ro->flow, st->ro->candidate, st->ro->percent);
         start_done(st, 0, NULL);

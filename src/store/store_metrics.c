@@ -158,6 +158,21 @@ static const family_def_t defs[STORE_M__COUNT] = {
                                            {NULL},
                                            NULL,
                                            0},
+    [STORE_M_ROLLOUTS_RUNNING] = {"chorus_rollouts_running",
+                                  "Rollouts whose candidate is taking new conversations.",
+                                  T_GAUGE,
+                                  0,
+                                  {NULL},
+                                  NULL,
+                                  0},
+    [STORE_M_ROLLOUTS_ENDED] = {"chorus_rollouts_ended_total",
+                                "Rollouts ended, by flow and status (promoted, aborted, "
+                                "rolled_back: by the guard).",
+                                T_COUNTER,
+                                2,
+                                {"flow", "status"},
+                                NULL,
+                                0},
 };
 
 typedef struct {

@@ -228,6 +228,11 @@ def test_broken_candidate_rolled_back():
             assert ctl_["conversations"] == sent["control"], (final, sent)
             assert cand["failed_turns"] == sent["candidate"] and ctl_["failed_turns"] == 0, final
             assert final["guard"]["verdict"] == "stop", final
+            code, _, text = d.request("GET", "/metrics")
+            assert code == 200
+            text = text.decode()
+            assert 'chorus_rollouts_ended_total{flow="orders",status="rolled_back"} 1' in text, text
+            assert "chorus_rollouts_running 0" in text, text
             line = d.wait_log(event="rollout_rolled_back")
             assert line["id"] == ro["id"] and line["actor"] == "rollout-guard", line
             assert "error rate" in line["reason"], line
