@@ -3,10 +3,11 @@
 #                 foreground on config/chorusd.json (Ctrl-C stops it)
 #   make test     install dependencies, build normally and with ASan+UBSan,
 #                 run every test through ctest in both builds
+#   make package  build build/chorus_<version>_<arch>.deb (docs/operations.md)
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CONFIG ?= config/chorusd.json
 
-.PHONY: all deps build run test test-normal test-asan node-deps bench clean
+.PHONY: all deps build run test test-normal test-asan node-deps bench clean package
 
 all: build
 
@@ -37,6 +38,10 @@ test-asan: deps node-deps
 		-DCHORUS_SANITIZE=ON -DCHORUS_FUZZ=ON
 	cmake --build build-asan -j $(JOBS)
 	ctest --test-dir build-asan --output-on-failure -j $(JOBS)
+
+# The Debian package, with CPack (cmake/package.cmake).
+package: build
+	cd build && cpack -G DEB
 
 clean:
 	rm -rf build build-asan

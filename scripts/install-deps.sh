@@ -13,6 +13,10 @@ BUILD_PKGS="build-essential cmake pkg-config clang clang-format libclang-rt-14-d
 # widget test, and the peers the benchmarks run side by side.
 TEST_PKGS="curl ca-certificates sqlite3 procps python3 openssl wrk
   nginx-light valgrind chromium"
+# make package and its test: dpkg-shlibdeps computes the .deb's Depends;
+# systemd provides systemd-sysusers/-tmpfiles (the postinst) and
+# systemd-analyze (the unit check). Installing it starts nothing.
+TEST_PKGS="$TEST_PKGS dpkg-dev systemd"
 # Node.js runs the WebSocket and browser test clients. A machine that already
 # has a Node.js with its own npm (NodeSource packages bundle npm and conflict
 # with Debian's) keeps it; otherwise Debian's nodejs and npm are installed.

@@ -23,6 +23,7 @@ typedef struct core_config_s {
     char *flows_dir;       /* flow files */
     char *guardrails_file; /* guardrail rules (missing: built-in defaults) */
     char *log_level;       /* "error" | "warn" | "info" | "debug" */
+    char *secrets_dir;     /* secret files, one per name (secret.h); "" = none */
     struct {
         char *watch;                  /* "on" | "off": reload when the flows directory changes */
         long long reload_debounce_ms; /* quiet time after a change before reloading */

@@ -345,6 +345,23 @@ typedef struct store_token_row_s {
 int store_db_tokens(store_db_t *db, void (*fn)(const store_token_row_t *t, void *arg), void *arg,
                     core_err_t *err);
 
+/* ---- online backup (chorusctl backup; blocking) --------------------------- */
+
+typedef struct store_backup_stats_s {
+    int pages;          /* database pages copied */
+    int steps;          /* sqlite3_backup_step calls */
+    int restarts;       /* copies restarted because the daemon wrote meanwhile */
+    int schema_version; /* of the copy */
+} store_backup_stats_t;
+
+/* Copies the database at src_path (chorusd may be running and writing) to
+ * dst_path with SQLite's backup API, in steps; checks the copy with
+ * PRAGMA integrity_check, makes it one self-contained file (no WAL), fsyncs
+ * it and renames it onto dst_path from a temporary name beside it. On error
+ * dst_path is untouched and the temporary file removed. */
+int store_backup(const char *src_path, const char *dst_path, store_backup_stats_t *st,
+                 core_err_t *err);
+
 /* ---- KPI reports -------------------------------------------------------- */
 
 enum { STORE_BY_CHANNEL = 1, STORE_BY_FLOW = 2, STORE_BY_VERSION = 4, STORE_BY_VARIANT = 8 };

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "channels/chan_twilio_int.h"
+#include "chorus/secret.h"
 
 static int hexval(char c)
 {
@@ -228,7 +229,7 @@ int twilio__verify(net_req_t *req, const char *channel, const char *public_url,
         net_resp_error(req, 400, "invalid_form", "request body: %s", err.msg);
         return -1;
     }
-    const char *token = getenv(token_env);
+    const char *token = core_secret_get(token_env);
     char *url = twilio__request_url(req, public_url);
     int ok = twilio__signature_ok(token, url, f, net_req_header(req, "X-Twilio-Signature"));
     if (!ok) {

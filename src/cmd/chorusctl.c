@@ -15,6 +15,7 @@ int ctl_report(int argc, char **argv);
 int ctl_transcripts(int argc, char **argv);
 int ctl_label(int argc, char **argv);
 int ctl_guard(int argc, char **argv);
+int ctl_backup(int argc, char **argv);
 int ctl_rollout(int argc, char **argv);
 int ctl_learn(int argc, char **argv);
 int ctl_roadmap(int argc, char **argv);
@@ -31,6 +32,7 @@ static const ctl_command_t commands[] = {
     {"label", ctl_label, "record the correct intent of a user turn (routing accuracy)"},
     {"store-load", ctl_store, "write synthetic turns through the store (benchmarks, crash tests)"},
     {"guard", ctl_guard, "evaluate guardrail rules on a labelled corpus"},
+    {"backup", ctl_backup, "copy the database while chorusd runs (online, verified)"},
     {"rollout", ctl_rollout, "start, watch, promote and abort A/B rollouts of a flow"},
     {"flows", ctl_flows, "reload the flows of a running daemon and show what is in force"},
     {"learn", ctl_learn, "rank what to automate next from the stored transcripts"},

@@ -11,6 +11,7 @@
 #include "chorus/admin.h"
 #include "chorus/config.h"
 #include "chorus/core.h"
+#include "chorus/secret.h"
 #include "cmd/chorusd.h"
 #include "cmd/chorusd_runtime.h"
 
@@ -54,6 +55,9 @@ static int load_config(daemon_t *d, core_config_t *cfg, core_diags_t *diags)
         bad |= core_config_set(cfg, "data_dir", d->override_data, "--data-dir", diags) != 0;
     if (d->override_flows)
         bad |= core_config_set(cfg, "flows_dir", d->override_flows, "--flows", diags) != 0;
+    /* Last, as nothing after it may fail: it installs the secrets it read. */
+    if (!bad)
+        bad = core_config_load_secrets(cfg, diags) != 0;
     return bad ? CORE_ERR_INVALID : 0;
 }
 

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chorus/secret.h"
 #include "cmd/ctl_common.h"
 
 extern char **environ;
@@ -144,7 +145,7 @@ static int perform_once(const brain_effect_t *e, core_buf_t *body, long *status,
         hdrs = curl_slist_append(hdrs, line);
         free(line);
     }
-    const char *key = e->api_key_env ? getenv(e->api_key_env) : NULL;
+    const char *key = e->api_key_env ? core_secret_get(e->api_key_env) : NULL;
     if (e->kind == BRAIN_EFFECT_LLM && key != NULL) {
         char *line = core_xasprintf("Authorization: Bearer %s", key);
         hdrs = curl_slist_append(hdrs, line);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "chorus/config.h"
+#include "chorus/secret.h"
 
 typedef enum { OPT_INT, OPT_STRING, OPT_ENUM } opt_type_t;
 
@@ -62,6 +63,12 @@ static const option_t options[] = {
      "filesystems whose change events are unreliable; 0 = only fs events."},
     {"log_level", OPT_ENUM, OFF(log_level), 0, 0, 0, "info", "error|warn|info|debug", 1, NULL,
      "Least severe level logged."},
+    {"secrets_dir", OPT_STRING, OFF(secrets_dir), 0, 0, 0, "", NULL, 1, NULL,
+     "Directory of secret files, each named after its secret (`TWILIO_AUTH_TOKEN`, "
+     "`CHORUS_ADMIN_TOKENS`, an LLM node's `api_key_env`) and readable by its owner only (mode "
+     "0600 or 0400; any other mode and chorusd refuses to start). A secret without a file comes "
+     "from the environment variable of the same name. Empty: systemd's `$CREDENTIALS_DIRECTORY` "
+     "when set. Re-read on SIGHUP."},
     {"http.max_header_bytes", OPT_INT, OFF(http.max_header_bytes), 1 * KIB, 1 * MIB, 16 * KIB, NULL,
      NULL, 1, NULL, "Request line and headers; larger gets 431."},
     {"http.max_headers", OPT_INT, OFF(http.max_headers), 8, 1000, 100, NULL, NULL, 1, NULL,
@@ -97,7 +104,8 @@ static const option_t options[] = {
      NULL, 1, NULL, "On SIGTERM, how long in-flight requests may take to finish."},
     {"chat.api_keys", OPT_STRING, OFF(chat.api_keys), 0, 0, 0, "", NULL, 1, check_api_keys,
      "Gateway API keys, `name:sha256hex` comma-separated (the SHA-256 of each key, in hex); "
-     "empty: the chat REST API answers 401."},
+     "empty: the chat REST API answers 401. `secret:NAME`: the list is the secret NAME "
+     "(`secrets_dir`, else the environment)."},
     {"chat.allowed_origins", OPT_STRING, OFF(chat.allowed_origins), 0, 0, 0, "", NULL, 1, NULL,
      "Origins whose pages may open the chat WebSocket without a key, comma-separated "
      "(`https://shop.example`); empty: the daemon's own origin only; `*`: any."},
@@ -209,7 +217,8 @@ static const option_t options[] = {
      "Bootstrap admin API bearer tokens, `name:role:sha256hex` comma-separated (role `viewer`, "
      "`operator`, `admin` or `agent`; `name:sha256hex` is an admin; the SHA-256 of each token, "
      "in hex). Tokens made by `chorusctl token create` are stored in the database instead; with "
-     "neither, every admin request gets 401."},
+     "neither, every admin request gets 401. `secret:NAME`: the list is the secret NAME "
+     "(`secrets_dir`, else the environment)."},
     {"admin.metrics_auth", OPT_ENUM, OFF(admin.metrics_auth), 0, 0, 0, "auto", "auto|open|token", 1,
      NULL,
      "Whether `GET /metrics` needs an admin token: `auto` = open while `listen` is a loopback "
@@ -515,6 +524,19 @@ static int enum_has(const char *choices, const char *value)
 static int check_string(const option_t *o, const char *value, char *msg, size_t msg_size)
 {
     msg[0] = '\0';
+    if (core_secret_option(o->path)) {
+        /* A secret is never echoed: not even a malformed one. */
+        const char *why = NULL;
+        if (strncmp(value, CORE_SECRET_REF, strlen(CORE_SECRET_REF)) == 0)
+            why = core_secret_name_ok(value + strlen(CORE_SECRET_REF))
+                      ? NULL
+                      : "secret:NAME needs a name of letters, digits, `_`, `.` or `-`";
+        else if (o->check != NULL)
+            why = o->check(value);
+        if (why != NULL)
+            snprintf(msg, msg_size, "%s (value not shown: it is a secret)", why);
+        return why != NULL ? -1 : 0;
+    }
     if (o->type == OPT_ENUM && !enum_has(o->choices, value)) {
         snprintf(msg, msg_size, "must be one of %s (got \"%.64s\")", o->choices, value);
         return -1;

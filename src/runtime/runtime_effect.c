@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "chorus/secret.h"
 #include "runtime/runtime_int.h"
 
 static void on_http_done(net_client_response_t *resp);
@@ -82,12 +83,14 @@ void rt_effect_start(rt_turn_t *t)
     char *auth = NULL;
     if (e->kind == BRAIN_EFFECT_LLM) {
         if (e->api_key_env != NULL && e->api_key_env[0] != '\0') {
-            /* Secrets stay in the environment: read at call time, never logged. */
-            const char *key = getenv(e->api_key_env);
+            /* A secret file or the environment (secret.h), at call time, never logged. */
+            const char *key = core_secret_get(e->api_key_env);
             if (key == NULL || key[0] == '\0') {
                 free(h);
                 char msg[160];
-                snprintf(msg, sizeof(msg), "environment variable %s is not set", e->api_key_env);
+                snprintf(msg, sizeof(msg),
+                         "secret %s is not set (no secret file, no environment variable)",
+                         e->api_key_env);
                 effect_fail(t, CORE_ERR_DENIED, msg);
                 return;
             }
