@@ -30,6 +30,9 @@ COVERAGE = {
     ("GET", "/widget.js"): "open",
     ("GET", "/widget.css"): "open",
     ("GET", "/favicon.svg"): "open",
+    ("GET", "/agent"): "open",
+    ("GET", "/agent.js"): "open",
+    ("GET", "/agent.css"): "open",
     ("POST", "/v1/chat/conversations"): "chat_key",
     ("POST", "/v1/chat/conversations/{id}/messages"): "chat_key",
     ("GET", "/v1/chat/conversations/{id}"): "chat_key",
@@ -41,6 +44,29 @@ COVERAGE = {
     ("GET", "/v1/admin/reports/kpis"): "admin",
     ("GET", "/v1/admin/conversations"): "admin",
     ("GET", "/v1/admin/conversations/{id}"): "admin",
+    ("POST", "/v1/admin/tokens"): "admin",
+    ("GET", "/v1/admin/tokens"): "admin",
+    ("DELETE", "/v1/admin/tokens/{name}"): "admin",
+    ("GET", "/v1/admin/audit"): "admin",
+    ("GET", "/v1/admin/flows/status"): "admin",
+    ("POST", "/v1/admin/flows/reload"): "admin",
+    ("GET", "/v1/admin/flows"): "admin",
+    ("GET", "/v1/admin/flows/{name}/versions"): "admin",
+    ("POST", "/v1/admin/flows/promote"): "admin",
+    ("POST", "/v1/admin/flows/rollback"): "admin",
+    ("POST", "/v1/admin/rollouts"): "admin",
+    ("GET", "/v1/admin/rollouts"): "admin",
+    ("GET", "/v1/admin/rollouts/{id}"): "admin",
+    ("POST", "/v1/admin/rollouts/{id}/promote"): "admin",
+    ("POST", "/v1/admin/rollouts/{id}/abort"): "admin",
+    ("GET", "/v1/admin/drift"): "admin",
+    ("GET", "/v1/agent/queues"): "agent",
+    ("GET", "/v1/agent/conversations/{id}"): "agent",
+    ("POST", "/v1/agent/conversations/{id}/claim"): "agent",
+    ("POST", "/v1/agent/conversations/{id}/messages"): "agent",
+    ("POST", "/v1/agent/conversations/{id}/release"): "agent",
+    ("POST", "/v1/agent/conversations/{id}/close"): "agent",
+    ("GET", "/v1/agent/ws"): "agent_ws",
     ("POST", "/v1/sms/twilio"): "twilio",
     ("POST", "/v1/voice/twilio"): "twilio",
 }
@@ -89,7 +115,11 @@ def check_chat_key_refused(d, method, path, value):
 
 
 def check_admin_refused(d, method, path, value):
-    status, hdrs, body = d.request(method, path, headers=auth_headers(value))
+    body = b"{}" if method in ("POST", "PUT", "PATCH") else None
+    headers = auth_headers(value)
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    status, hdrs, body = d.request(method, path, body, headers)
     assert status == 401, (method, path, value, status, body)
     assert error_code(body) == "unauthorized", body
     assert b"conversation" not in body.replace(b"conversations", b""), body
@@ -135,10 +165,19 @@ def test_credentials_on_every_route():
             if cls == "chat_key":
                 for value in FORGED + ["Bearer " + ADMIN_TOKEN]:
                     check_chat_key_refused(d, method, path, value)
-            elif cls == "admin":
+            elif cls in ("admin", "agent"):
+                # agent routes take agent tokens: none is configured, so none passes
                 for value in FORGED + ["Bearer " + CHAT_KEY]:
                     check_admin_refused(d, method, path, value)
-                assert d.request(method, path, headers=bearer(ADMIN_TOKEN))[0] in (200, 404)
+                if cls == "admin" and method == "GET":  # the real token is let in
+                    status = d.request(method, path, headers=bearer(ADMIN_TOKEN))[0]
+                    assert status not in (401, 403) and status < 500, (path, status)
+            elif cls == "agent_ws":
+                for headers in ({}, auth_headers("Bearer forged"), bearer(CHAT_KEY),
+                                {"Origin": ORIGIN}):
+                    s, status, _ = ws_open(d, path, headers)
+                    s.close()
+                    assert status in (401, 403), (path, headers, status)
             elif cls == "twilio":
                 check_twilio_refused(d, path)
             elif cls == "chat_ws":

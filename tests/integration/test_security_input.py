@@ -266,17 +266,26 @@ def test_injection_into_json_and_headers():
 
 def test_web_pages_carry_security_headers():
     with SecDaemon() as d:
-        for path in ("/", "/widget.js", "/widget.css", "/favicon.svg"):
+        pages = 0
+        for method, path, ws in d.routes():  # every open page, also new ones
+            if method != "GET" or ws or "{" in path:
+                continue
             status, hdrs, _ = d.request("GET", path)
-            assert status == 200
+            ctype = hdrs.get("content-type", "")
             assert hdrs["x-content-type-options"] == "nosniff", (path, hdrs)
+            if status != 200 or ctype.startswith("application/json"):
+                continue
+            pages += 1
             assert hdrs["referrer-policy"] == "no-referrer", (path, hdrs)
             csp = hdrs["content-security-policy"]
             assert "frame-ancestors 'none'" in csp, (path, csp)
             assert "set-cookie" not in hdrs
-        status, hdrs, _ = d.request("GET", "/")
-        assert "default-src 'self'" in hdrs["content-security-policy"]
-        assert hdrs["x-frame-options"] == "DENY"
+            if ctype.startswith("text/html"):
+                assert "default-src 'self'" in csp and "object-src 'none'" in csp, (path, csp)
+                assert hdrs["x-frame-options"] == "DENY", (path, hdrs)
+            elif path != "/metrics":
+                assert "default-src 'none'" in csp, (path, csp)
+        assert pages >= 4, pages
     # the demo page may be framed by the sites configured
     from security_common import config
     with SecDaemon(config(chat={"frame_ancestors": "'self' https://shop.example"})) as d:
