@@ -30,6 +30,10 @@ typedef struct core_config_s {
         long long rescan_interval_ms; /* periodic comparison of the directory; 0 = none */
     } flows_watch;                    /* options "flows.*" (hot reload) */
     struct {
+        char *production;  /* "follow" | "promoted": how production's flows change */
+        char *default_env; /* "production" | "staging": turns that name no environment */
+    } flow_envs;           /* options "flows.production", "flows.default_env" */
+    struct {
         long long max_header_bytes;    /* request line + headers, bytes */
         long long max_headers;         /* header fields per request */
         long long max_body_bytes;      /* decoded request body, bytes */
@@ -70,6 +74,7 @@ typedef struct core_config_s {
         char *help_text;             /* the answer to HELP and INFO */
         char *stop_text;             /* the answer to STOP and its synonyms */
         char *start_text;            /* the answer to START and UNSTOP */
+        char *environments;          /* "+15550100=staging,...": environment per To number */
     } sms;
     struct {
         char *public_url;       /* the base URL Twilio calls (signatures, Gather action) */
@@ -79,6 +84,7 @@ typedef struct core_config_s {
         char *handoff_numbers;  /* "queue=+15550100,other=sip:...,*=..." per handoff queue */
         long long max_silences; /* re-prompts after silence before the call is ended */
         long long max_calls;    /* calls tracked at once */
+        char *environments;     /* "+15550100=staging,...": environment per called number */
     } voice;
     struct {
         char *path;                       /* database file; "" = data_dir/chorus.db */

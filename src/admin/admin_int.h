@@ -48,6 +48,9 @@ int admin__hex_decode(const char *hex, uint8_t out[32]);
 /* Adds the /v1/admin/rollouts routes and starts the rollout guard
  * (admin_rollouts.c, admin_rollout_run.c). */
 int admin__rollouts_register(net_router_t *r, admin_t *a, core_err_t *err);
+/* GET /v1/admin/flows, .../flows/{name}/versions, POST .../flows/promote and
+ * .../flows/rollback (admin_flows_env.c). */
+int admin__flows_env_register(net_router_t *r, admin_t *a, core_err_t *err);
 
 /* GET /metrics. */
 void admin__on_metrics(net_req_t *req, void *data);

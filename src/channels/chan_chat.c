@@ -297,6 +297,7 @@ static void on_create(net_req_t *req, void *data)
         chan_resp_turn_error(req, &c->base, err.code ? err.code : CORE_ERR_CLOSED, &err);
         return;
     }
+    snprintf(cv->env, sizeof(cv->env), "%s", chat__key_env(c, gw)); /* staging or production */
     char id[CHAT_ID_LEN + 1];
     memcpy(id, cv->id, sizeof(id)); /* cv is gone if the start fails */
     if (start_turn(c, req, cv, BRAIN_EV_START, NULL, 0, idem, 1) == 0)

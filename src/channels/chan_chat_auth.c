@@ -49,6 +49,7 @@ static void parse_keys(chat_t *c, const char *src)
         if (colon == NULL || strlen(colon + 1) < 64)
             break;
         chat_key_t *k = &c->keys[c->n_keys];
+        k->env[0] = '\0';
         size_t nl =
             (size_t)(colon - p) < CHAT_KEY_NAME - 1 ? (size_t)(colon - p) : CHAT_KEY_NAME - 1;
         memcpy(k->name, p, nl);
@@ -59,9 +60,14 @@ static void parse_keys(chat_t *c, const char *src)
             ok &= hi >= 0 && lo >= 0;
             k->hash[i] = (uint8_t)((hi << 4) | (lo & 15));
         }
+        p = colon + 65;
+        if (*p == ':') { /* name:hex:environment */
+            size_t e = strcspn(p + 1, ",");
+            snprintf(k->env, sizeof(k->env), "%.*s", (int)e, p + 1);
+            p += 1 + e;
+        }
         if (ok)
             c->n_keys++;
-        p = colon + 65;
         if (*p == ',')
             p++;
     }
@@ -97,6 +103,14 @@ int chat__auth_bearer(chat_t *c, const char *authorization, char name_out[CHAT_K
         return core_err_set(err, CORE_ERR_DENIED, "unknown API key");
     memcpy(name_out, c->keys[match].name, CHAT_KEY_NAME);
     return 0;
+}
+
+const char *chat__key_env(const chat_t *c, const char *name)
+{
+    for (size_t i = 0; name != NULL && i < c->n_keys; i++)
+        if (strcmp(c->keys[i].name, name) == 0)
+            return c->keys[i].env;
+    return "";
 }
 
 /* True if the comma-separated list has item (exact, case-insensitive). */

@@ -368,7 +368,8 @@ int chat__turn(chat_t *c, chat_conv_t *cv, brain_event_t ev, const char *text, s
                             .len = ev == BRAIN_EV_MESSAGE ? len : 0,
                             .adapter_version = cv->channel == BRAIN_CH_WEB
                                                    ? "web/" CHAT_ADAPTER_VERSION
-                                                   : "chat/" CHAT_ADAPTER_VERSION};
+                                                   : "chat/" CHAT_ADAPTER_VERSION,
+                            .env = cv->env[0] ? cv->env : NULL};
     int rc = runtime_turn(rt, &in, on_turn_done, t, err);
     if (rc != 0) {
         free(t);

@@ -94,6 +94,7 @@ void chat__idem_cancel(chat_idem_t *t, chat_idem_entry_t *e);
 typedef struct chat_key_s {
     char name[CHAT_KEY_NAME];
     uint8_t hash[32];
+    char env[16]; /* environment its conversations start in; "" = the default */
 } chat_key_t;
 
 typedef struct chat_s {
@@ -114,6 +115,7 @@ typedef struct chat_conv_s {
     char id[CHAT_ID_LEN + 1];
     char key[CHAT_ID_LEN + 8]; /* "chat:" + id: the runtime's conversation key */
     brain_channel_t channel;   /* chat (gateways) or web (the widget) */
+    char env[16];              /* environment it starts in (its gateway key's); "" = default */
     brain_status_t status;
     json_t *handoff;           /* owned: the handoff object while status is HANDOFF */
     int64_t created_us;        /* wall clock */
@@ -204,6 +206,8 @@ void chat__ws_typing(chat_conv_t *cv, int on);
 /* chan_chat_auth.c */
 /* Checks an Authorization header value against chat.api_keys; 0 with the
  * key's name in name_out, or CORE_ERR_DENIED with err saying why. */
+/* The environment of the gateway key name ("" = the default one). */
+const char *chat__key_env(const chat_t *c, const char *name);
 int chat__auth_bearer(chat_t *c, const char *authorization, char name_out[CHAT_KEY_NAME],
                       core_err_t *err);
 /* True if a page from origin may use the widget's WebSocket without a key. */

@@ -101,4 +101,9 @@ typedef enum {
  * punctuation ignored), SMS_KW_NONE when it is ordinary text. */
 sms_keyword_t sms__keyword(const char *s, size_t len);
 
+/* chan_envs.c: the environment map (sms.environments, voice.environments:
+ * "+15550100=staging,...") entry for number, copied into buf; NULL when the
+ * number is not listed (the default environment). */
+const char *twilio__env_for(const char *map, const char *number, char *buf, size_t size);
+
 #endif

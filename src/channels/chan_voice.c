@@ -27,6 +27,7 @@ typedef struct voice_call_s {
     chat_link_t lru;
     char *sid;      /* owned CallSid */
     char *rt_key;   /* owned: "voice:" + CallSid */
+    char env[16];   /* environment of the number called (voice.environments); "" = default */
     char *prompt;   /* owned TwiML of the last prompt (the <Say>s), for silence */
     char **choices; /* owned: values of the last menu */
     size_t n_choices;
@@ -329,7 +330,8 @@ static void run_turn(voice_t *v, net_req_t *req, voice_call_t *c, brain_event_t 
                             .event = ev,
                             .text = text,
                             .len = text ? strlen(text) : 0,
-                            .adapter_version = "voice/" TWILIO_ADAPTER_VERSION};
+                            .adapter_version = "voice/" TWILIO_ADAPTER_VERSION,
+                            .env = c->env[0] ? c->env : NULL};
     core_err_t err = {0};
     runtime_t *rt = chan_runtime(&v->base);
     int rc = rt ? runtime_turn(rt, &in, on_turn_done, op, &err)
@@ -409,6 +411,10 @@ static void on_webhook(net_req_t *req, void *data)
         send_twiml(req, "");
     } else if (c == NULL) {
         c = call_new(v, sid);
+        char env[16];
+        const char *e = twilio__env_for(cfg->voice.environments, twilio__form_get(&f, "To"), env,
+                                        sizeof(env));
+        snprintf(c->env, sizeof(c->env), "%s", e ? e : "");
         LOG_INFO("event=voice_call conversation=%s from=%s", c->rt_key,
                  twilio__form_get(&f, "From") ? twilio__form_get(&f, "From") : "");
         run_turn(v, req, c, BRAIN_EV_START, NULL);

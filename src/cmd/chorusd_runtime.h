@@ -18,6 +18,11 @@ int daemon_runtime_check(daemon_t *d, core_diags_t *diags);
 int daemon_runtime_start(daemon_t *d, core_err_t *err);
 /* SIGHUP: reloads the flows; on failure the flows in force stay. */
 void daemon_runtime_reload(daemon_t *d);
+/* chorusd_envs.c: the runtime's environment options from the config, and at
+ * start the environments' flows as the store last recorded them (production
+ * rebuilt from stored contents in "promoted" mode). Start-up only. */
+void daemon_envs_options(daemon_t *d, runtime_options_t *opts);
+void daemon_envs_restore(daemon_t *d);
 /* Aborts pending turns (their callbacks run with CORE_ERR_CLOSED), frees the
  * runtime once its handles are closed, then lets the store commit what is
  * queued and closes it; then calls done(d) (may be NULL) once. */

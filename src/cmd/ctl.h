@@ -17,7 +17,11 @@ typedef struct ctl_command_s {
 /* chorusctl flows SUBCOMMAND (ctl_flows.c, a dispatch table like this one)
  * and its subcommands, each in the file that owns it. */
 int ctl_flows(int argc, char **argv);
-int ctl_flows_reload(int argc, char **argv); /* ctl_flows_reload.c */
-int ctl_flows_status(int argc, char **argv); /* ctl_flows_reload.c */
+int ctl_flows_reload(int argc, char **argv);   /* ctl_flows_reload.c */
+int ctl_flows_status(int argc, char **argv);   /* ctl_flows_reload.c */
+int ctl_flows_list(int argc, char **argv);     /* ctl_flows_env.c */
+int ctl_flows_versions(int argc, char **argv); /* ctl_flows_env.c */
+int ctl_flows_promote(int argc, char **argv);  /* ctl_flows_env.c */
+int ctl_flows_rollback(int argc, char **argv); /* ctl_flows_env.c */
 
 #endif

@@ -9,6 +9,10 @@
 static const ctl_command_t subcommands[] = {
     {"reload", ctl_flows_reload, "reload the flows now and print the result"},
     {"status", ctl_flows_status, "the flows in force and the last reload attempt"},
+    {"list", ctl_flows_list, "what each environment runs: flow, version, author, time"},
+    {"versions", ctl_flows_versions, "a flow's recorded versions (--diff: with their diffs)"},
+    {"promote", ctl_flows_promote, "test staging's versions, then promote them (--to production)"},
+    {"rollback", ctl_flows_rollback, "restore a flow's previous (or --to VERSION) version"},
     {NULL, NULL, NULL},
 };
 

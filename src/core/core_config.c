@@ -36,6 +36,7 @@ static const char *check_nonempty(const char *value);
 static const char *check_api_keys(const char *value);
 static const char *check_admin_tokens(const char *value);
 static const char *check_numbers(const char *value);
+static const char *check_env_map(const char *value);
 static const char *check_cidrs(const char *value);
 static const char *check_csp_sources(const char *value);
 
@@ -61,6 +62,15 @@ static const option_t options[] = {
      NULL, NULL, 1, NULL,
      "How often `flows_dir` is compared (names, sizes, mtimes, hashes) with the last load, for "
      "filesystems whose change events are unreliable; 0 = only fs events."},
+    {"flows.production", OPT_ENUM, OFF(flow_envs.production), 0, 0, 0, "follow",
+     "follow|promoted", 0, NULL,
+     "How the `production` environment's flows change: `follow` (development) makes every valid "
+     "load of `flows_dir` production too; `promoted` (packaged installs) changes production only "
+     "by `chorusctl flows promote` and `rollback`, the directory feeding `staging`."},
+    {"flows.default_env", OPT_ENUM, OFF(flow_envs.default_env), 0, 0, 0, "production",
+     "production|staging", 0, NULL,
+     "Environment of conversations whose gateway names none (API keys without an environment, "
+     "numbers not in `sms.environments` / `voice.environments`, the web widget)."},
     {"log_level", OPT_ENUM, OFF(log_level), 0, 0, 0, "info", "error|warn|info|debug", 1, NULL,
      "Least severe level logged."},
     {"secrets_dir", OPT_STRING, OFF(secrets_dir), 0, 0, 0, "", NULL, 1, NULL,
@@ -103,7 +113,9 @@ static const option_t options[] = {
     {"shutdown.drain_timeout_ms", OPT_INT, OFF(shutdown.drain_timeout_ms), 0, 3600000, 10000, NULL,
      NULL, 1, NULL, "On SIGTERM, how long in-flight requests may take to finish."},
     {"chat.api_keys", OPT_STRING, OFF(chat.api_keys), 0, 0, 0, "", NULL, 1, check_api_keys,
-     "Gateway API keys, `name:sha256hex` comma-separated (the SHA-256 of each key, in hex); "
+     "Gateway API keys, `name:sha256hex` comma-separated (the SHA-256 of each key, in hex), "
+     "optionally `name:sha256hex:staging` (or `:production`) to choose the environment the "
+     "key's conversations run in; "
      "empty: the chat REST API answers 401. `secret:NAME`: the list is the secret NAME "
      "(`secrets_dir`, else the environment)."},
     {"chat.allowed_origins", OPT_STRING, OFF(chat.allowed_origins), 0, 0, 0, "", NULL, 1, NULL,
@@ -167,6 +179,9 @@ static const option_t options[] = {
     {"sms.start_text", OPT_STRING, OFF(sms.start_text), 0, 0, 0,
      "You have been resubscribed. Reply HELP for help, STOP to unsubscribe.", NULL, 1,
      check_nonempty, "The answer to START, UNSTOP (and YES from an opted-out number)."},
+    {"sms.environments", OPT_STRING, OFF(sms.environments), 0, 0, 0, "", NULL, 1, check_env_map,
+     "Environment per Twilio number a message is sent to, `+15550100=staging,...`; numbers not "
+     "listed use `flows.default_env`."},
     {"voice.public_url", OPT_STRING, OFF(voice.public_url), 0, 0, 0, "", NULL, 1, NULL,
      "The public base URL Twilio's Voice webhook calls: signatures and the `<Gather>` action; "
      "empty: `http://` + the Host header."},
@@ -186,6 +201,10 @@ static const option_t options[] = {
      "Times a silent caller is prompted again before the call is ended."},
     {"voice.max_calls", OPT_INT, OFF(voice.max_calls), 1, 10000000, 100000, NULL, NULL, 1, NULL,
      "Calls the voice adapter tracks (last prompt, choices); the least recent go."},
+    {"voice.environments", OPT_STRING, OFF(voice.environments), 0, 0, 0, "", NULL, 1,
+     check_env_map,
+     "Environment per Twilio number called, `+15550100=staging,...`; numbers not listed use "
+     "`flows.default_env`."},
     {"store.path", OPT_STRING, OFF(store.path), 0, 0, 0, "", NULL, 0, NULL,
      "SQLite database file; empty means `data_dir`/chorus.db. `:memory:` keeps nothing (benchmarks "
      "only)."},
@@ -372,6 +391,23 @@ static const char *check_csp_sources(const char *value)
 
 /* "name:hex64,name:hex64": names are [A-Za-z0-9_.-], hashes 64 hex digits. */
 /* "queue=target,..." with non-empty names and targets. */
+/* "+15550100=staging,+15550111=production": an environment per number. */
+static const char *check_env_map(const char *value)
+{
+    for (const char *p = value; *p != '\0';) {
+        size_t n = strcspn(p, ",");
+        const char *eq = memchr(p, '=', n);
+        if (eq == NULL || eq == p)
+            return "must be number=environment pairs separated by commas";
+        size_t e = (size_t)(p + n - eq - 1);
+        if (!(e == 7 && strncmp(eq + 1, "staging", 7) == 0) &&
+            !(e == 10 && strncmp(eq + 1, "production", 10) == 0))
+            return "each number's environment must be staging or production";
+        p += n + (p[n] == ',');
+    }
+    return NULL;
+}
+
 static const char *check_numbers(const char *value)
 {
     const char *p = value;
@@ -394,9 +430,18 @@ static const char *check_api_keys(const char *value)
         if (name == 0 || p[name] != ':')
             return "must be name:sha256hex entries separated by commas";
         p += name + 1;
-        if (strspn(p, "0123456789abcdefABCDEF") != 64 || (p[64] != ',' && p[64] != '\0'))
+        if (strspn(p, "0123456789abcdefABCDEF") != 64 ||
+            (p[64] != ',' && p[64] != '\0' && p[64] != ':'))
             return "each key's hash must be 64 hex digits (the SHA-256 of the key)";
-        p += 64 + (p[64] == ',');
+        p += 64;
+        if (*p == ':') { /* name:sha256hex:environment */
+            size_t e = strcspn(p + 1, ",");
+            if (!(e == 7 && strncmp(p + 1, "staging", 7) == 0) &&
+                !(e == 10 && strncmp(p + 1, "production", 10) == 0))
+                return "a key's environment must be staging or production";
+            p += 1 + e;
+        }
+        p += *p == ',';
     }
     return NULL;
 }

@@ -1,0 +1,228 @@
+"""Flow versions and environments on the real chorusd: a conversation in
+progress finishes on the version it started on after an edit and a reload
+while a new one gets the new version; every loaded version is recorded with
+its author and a diff; `chorusctl flows promote` refuses when a conversation
+test fails against staging's versions (printing which) and promotes when
+they pass; `chorusctl flows rollback` restores the previous production
+version and the daemon serves it; a staging API key and a production API
+key on the same daemon get different versions."""
+
+import getpass
+import hashlib
+import http.client
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Daemon, run_tests  # noqa: E402
+
+PROD_KEY = "gw-prod-8c1f"
+STAGE_KEY = "gw-stage-3e9a"
+ADMIN = "adm-versions-11aa"
+OPERATOR = "opr-versions-22bb"
+
+
+def sha(s):
+    return hashlib.sha256(s.encode()).hexdigest()
+
+
+def bearer(token):
+    return {"Authorization": "Bearer " + token}
+
+
+SETTINGS = {"settings": {"welcome_flow": "welcome", "fallback_flow": "fallback",
+                         "confidence_threshold": 0.3}}
+WELCOME = {"name": "welcome",
+           "intents": {"greeting": {"examples": ["hi", "hello", "hey there", "good morning"]}},
+           "nodes": {"greet": {"type": "say", "message": "Welcome."}}}
+FALLBACK = {"name": "fallback", "nodes": {"sorry": {"type": "say", "message": "Sorry?"}}}
+
+
+def order_flow(tag):
+    """Two turns: the question, then the answer naming the version (tag)."""
+    return json.dumps({
+        "name": "order",
+        "intents": {"order": {"examples": ["I want to order", "place an order", "order something",
+                                           "can I order food"]}},
+        "slots": {"item": {"type": "choice",
+                           "choices": [{"value": "pizza"}, {"value": "salad"}]}},
+        "nodes": {
+            "ask": {"type": "ask", "slot": "item", "prompt": "What would you like?",
+                    "next": "done"},
+            "done": {"type": "end", "message": "ORDER %s {{item}}" % tag}}}, indent=1) + "\n"
+
+
+def welcome_flow(tag):
+    return json.dumps(dict(WELCOME, nodes={"greet": {"type": "say",
+                                                     "message": "Welcome (%s)." % tag}}))
+
+
+def order_test(expect):
+    return {"tests": [{"name": "orders a pizza (%s)" % expect, "turns": [
+        {"user": "I want to order", "node": "ask"},
+        {"user": "pizza", "bot": ["ORDER %s pizza" % expect]}]}]}
+
+
+def daemon(production="follow"):
+    d = Daemon(config={
+        "chat": {"api_keys": "prod:%s:production,stage:%s:staging"
+                 % (sha(PROD_KEY), sha(STAGE_KEY))},
+        "admin": {"tokens": "ops:admin:%s,op2:operator:%s" % (sha(ADMIN), sha(OPERATOR))},
+        "flows": {"watch": "off", "production": production}})
+    flows = os.path.join(d.tmp, "flows")
+    os.makedirs(flows)
+    for name, doc in (("settings", SETTINGS), ("fallback", FALLBACK)):
+        with open(os.path.join(flows, name + ".json"), "w") as f:
+            json.dump(doc, f)
+    d.flows = flows
+
+    def write(tag):
+        for name, text in (("order", order_flow(tag)), ("welcome", welcome_flow(tag))):
+            with open(os.path.join(flows, name + ".json"), "w") as f:
+                f.write(text)
+    d.write_order = write
+    d.write_order("v1")
+    d.args += ["--flows", flows]
+    return d
+
+
+class Conv:
+    """A chat REST conversation under one gateway key."""
+
+    def __init__(self, d, key):
+        self.d, self.key = d, key
+        code, body = self.call("POST", "/v1/chat/conversations", b"")
+        assert code == 201, (code, body)
+        self.id = body["conversation"]
+
+    def call(self, method, path, body):
+        c = http.client.HTTPConnection("127.0.0.1", self.d.port, timeout=30)
+        c.request(method, path, body, dict(bearer(self.key), **{"Content-Type": "application/json"}))
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, json.loads(data) if data else None
+
+    def say(self, text):
+        code, body = self.call("POST", "/v1/chat/conversations/%s/messages" % self.id,
+                               json.dumps({"text": text}))
+        assert code == 200, (code, body)
+        return body["messages"][-1]["text"] if body["messages"] else ""
+
+
+def reload(d):
+    code, body = d.json("POST", "/v1/admin/flows/reload", b"", bearer(ADMIN))
+    assert code == 200 and body["result"] == "loaded", (code, body)
+
+
+def version_of(text):
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def db_rows(d, sql, *args):
+    db = sqlite3.connect(os.path.join(d.tmp, "data", "chorus.db"))
+    try:
+        return db.execute(sql, args).fetchall()
+    finally:
+        db.close()
+
+
+def ctl(d, *args):
+    env = dict(os.environ, CHORUS_ADMIN_TOKEN=ADMIN)
+    r = subprocess.run([os.environ.get("CHORUSCTL", "chorusctl"), "flows", *args,
+                        "--url", "http://127.0.0.1:%d" % d.port],
+                       capture_output=True, text=True, env=env, timeout=120)
+    return r.returncode, r.stdout + r.stderr
+
+
+def test_conversation_finishes_on_its_version_and_versions_are_recorded():
+    with daemon() as d:
+        d.wait_log(event="flows_reload", status="loaded")
+        old = Conv(d, PROD_KEY)
+        assert old.say("I want to order") == "What would you like?"
+        d.write_order("v2")
+        reload(d)
+        new = Conv(d, PROD_KEY)
+        assert new.say("I want to order") == "What would you like?"
+        assert new.say("pizza") == "ORDER v2 pizza"
+        assert old.say("pizza") == "ORDER v1 pizza"  # pinned to the version it began on
+        v1, v2 = version_of(order_flow("v1")), version_of(order_flow("v2"))
+        # Each conversation's row names the version of the flow it began in (welcome).
+        w1, w2 = (version_of(welcome_flow(t)) for t in ("v1", "v2"))
+        rows = {i: (f, v) for i, f, v in db_rows(d, "SELECT id, flow, flow_version"
+                                                 " FROM conversations")}
+        assert rows["chat:" + old.id] == ("welcome", w1), rows
+        assert rows["chat:" + new.id] == ("welcome", w2), rows
+        code, body = d.json("GET", "/v1/admin/flows/order/versions", headers=bearer(OPERATOR))
+        assert code == 200, (code, body)
+        vs = body["versions"]
+        assert [v["version"] for v in vs] == [v2, v1], vs
+        assert vs[0]["author"] == "ops" and vs[0]["prev_version"] == v1, vs[0]
+        assert vs[1]["author"] == getpass.getuser(), vs[1]
+        diff = vs[0]["diff"].splitlines()
+        assert diff[0] == "--- order@" + v1 and diff[1] == "+++ order@" + v2, diff
+        assert diff[2].startswith("@@ -") and diff[2].endswith(" @@"), diff
+        assert '-   "message": "ORDER v1 {{item}}"' in diff, diff
+        assert '+   "message": "ORDER v2 {{item}}"' in diff, diff
+        assert set(vs[0]["envs"]) == {"staging", "production"}, vs[0]
+        audit = db_rows(d, "SELECT actor, action FROM audit WHERE action = 'flows_loaded'")
+        assert ("ops", "flows_loaded") in audit, audit
+
+
+def test_staging_and_production_keys_promotion_gate_and_rollback():
+    with daemon("promoted") as d:
+        d.wait_log(event="flows_reload", status="loaded")
+        d.write_order("v2")
+        reload(d)  # staging moves on; production stays until promoted
+
+        def answer(key):
+            c = Conv(d, key)
+            c.say("I want to order")
+            return c.say("pizza")
+        assert answer(STAGE_KEY) == "ORDER v2 pizza"
+        assert answer(PROD_KEY) == "ORDER v1 pizza"
+        code, body = d.json("GET", "/v1/admin/flows", headers=bearer(OPERATOR))
+        envs = body["environments"]
+        prod = {f["flow"]: f["version"] for f in envs["production"]["flows"]}
+        assert prod["order"] == version_of(order_flow("v1")), body
+
+        tests = os.path.join(d.tmp, "tests")
+        os.makedirs(tests)
+        with open(os.path.join(tests, "order.json"), "w") as f:
+            json.dump(order_test("v1"), f)  # fails against staging's v2
+        rc, out = ctl(d, "promote", "order", "--to", "production", "--tests", tests)
+        assert rc == 1, out
+        assert "FAIL" in out and "orders a pizza (v1)" in out and "refused" in out, out
+        assert answer(PROD_KEY) == "ORDER v1 pizza"
+
+        code, body = d.json("POST", "/v1/admin/flows/promote", json.dumps({"to": "production"}),
+                            bearer(OPERATOR))
+        assert code == 403, (code, body)  # promotion needs the admin role
+
+        with open(os.path.join(tests, "order.json"), "w") as f:
+            json.dump(order_test("v2"), f)
+        rc, out = ctl(d, "promote", "order", "--to", "production", "--tests", tests)
+        assert rc == 0, out
+        assert "promoted to production" in out, out
+        assert answer(PROD_KEY) == "ORDER v2 pizza"
+
+        env = dict(os.environ, CHORUS_ADMIN_TOKEN=OPERATOR)
+        r = subprocess.run([os.environ.get("CHORUSCTL", "chorusctl"), "flows", "rollback", "order",
+                            "--url", "http://127.0.0.1:%d" % d.port],
+                           capture_output=True, text=True, env=env, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert answer(PROD_KEY) == "ORDER v1 pizza"
+        assert answer(STAGE_KEY) == "ORDER v2 pizza"
+        hist = db_rows(d, "SELECT action, set_by, version FROM environment_history"
+                       " WHERE env = 'production' AND flow = 'order' ORDER BY id")
+        assert [h[0] for h in hist][-2:] == ["promote", "rollback"], hist
+        assert hist[-1][1] == "op2" and hist[-1][2] == version_of(order_flow("v1")), hist
+        actions = [a for (a,) in db_rows(d, "SELECT action FROM audit")]
+        assert "promote" in actions and "rollback" in actions, actions
+
+
+if __name__ == "__main__":
+    run_tests(globals())
