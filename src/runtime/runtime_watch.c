@@ -164,9 +164,10 @@ static void load_scanned(rt_reloader_t *r, scan_t *s)
     /* The author the new flow versions are recorded with: the admin token's
      * name, else what triggered it ("watch", "sighup"); the start's is the
      * user running chorusd (runtime options). */
-    const char *author = r->run.actor                              ? r->run.actor
-                         : r->run.trigger == RUNTIME_TRIGGER_START ? NULL
-                                                                   : runtime_trigger_name(r->run.trigger);
+    const char *author = r->run.actor ? r->run.actor
+                         : r->run.trigger == RUNTIME_TRIGGER_START
+                             ? NULL
+                             : runtime_trigger_name(r->run.trigger);
     int rc = r->stopped ? CORE_ERR_CLOSED : runtime_load_by(r->rt, author, on_loaded, r);
     if (rc == 0) {
         r->refs++;
