@@ -147,6 +147,8 @@ static int on_header_field_complete(llhttp_t *p)
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     net_conn_t *c = conn_of(p);
+    if (len == 0)
+        return 0; /* an empty value is reported as a span at the line's end */
     int fold;
     if (c->vspans++ == 0)
         fold = c->gap_nl || has_lf(c->fseq == c->pseq ? c->fend : c->pstart, at);

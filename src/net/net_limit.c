@@ -461,6 +461,23 @@ void net__limit_conn_closed(net_conn_t *c)
 
 /* ---- requests ----------------------------------------------------------- */
 
+int net__limit_client_for(const net_server_t *s, const net_req_t *req, const char *peer, char *out,
+                          size_t size)
+{
+    uint8_t a[16];
+    if (parse_addr(peer, strlen(peer), a) != 0)
+        return CORE_ERR_INVALID;
+    if (s->lim.ntrusted && trusted(&s->lim, a))
+        forwarded_client(req, &s->lim, a);
+    addr_name(a, out, size);
+    return 0;
+}
+
+size_t net__limit_tracked(const net_server_t *s, int keys)
+{
+    return s->cl == NULL ? 0 : keys ? s->cl->key.n : s->cl->ip.n;
+}
+
 void net__limit_request(net_conn_t *c, net_req_t *req)
 {
     net_server_t *s = c->srv;
