@@ -226,8 +226,8 @@ void net__limit_request(net_conn_t *c, net_req_t *req);
 void net__limit_free(net_server_t *s);
 /* For tests: the client address of req were its socket peer `peer` (text);
  * and the entries in the IP (keys 0) or key table. */
-int net__limit_client_for(const net_server_t *s, const net_req_t *req, const char *peer,
-                          char *out, size_t size);
+int net__limit_client_for(const net_server_t *s, const net_req_t *req, const char *peer, char *out,
+                          size_t size);
 size_t net__limit_tracked(const net_server_t *s, int keys);
 
 /* net_http.c: after each llhttp_execute, for the obs-fold check. */
