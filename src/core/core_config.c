@@ -62,8 +62,8 @@ static const option_t options[] = {
      NULL, NULL, 1, NULL,
      "How often `flows_dir` is compared (names, sizes, mtimes, hashes) with the last load, for "
      "filesystems whose change events are unreliable; 0 = only fs events."},
-    {"flows.production", OPT_ENUM, OFF(flow_envs.production), 0, 0, 0, "follow",
-     "follow|promoted", 0, NULL,
+    {"flows.production", OPT_ENUM, OFF(flow_envs.production), 0, 0, 0, "follow", "follow|promoted",
+     0, NULL,
      "How the `production` environment's flows change: `follow` (development) makes every valid "
      "load of `flows_dir` production too; `promoted` (packaged installs) changes production only "
      "by `chorusctl flows promote` and `rollback`, the directory feeding `staging`."},
@@ -201,8 +201,7 @@ static const option_t options[] = {
      "Times a silent caller is prompted again before the call is ended."},
     {"voice.max_calls", OPT_INT, OFF(voice.max_calls), 1, 10000000, 100000, NULL, NULL, 1, NULL,
      "Calls the voice adapter tracks (last prompt, choices); the least recent go."},
-    {"voice.environments", OPT_STRING, OFF(voice.environments), 0, 0, 0, "", NULL, 1,
-     check_env_map,
+    {"voice.environments", OPT_STRING, OFF(voice.environments), 0, 0, 0, "", NULL, 1, check_env_map,
      "Environment per Twilio number called, `+15550100=staging,...`; numbers not listed use "
      "`flows.default_env`."},
     {"store.path", OPT_STRING, OFF(store.path), 0, 0, 0, "", NULL, 0, NULL,
