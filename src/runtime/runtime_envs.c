@@ -222,7 +222,7 @@ static void job_work(uv_work_t *req)
         j->rc = rt_files_read(j->flows_dir, &j->files, &j->n, &j->diags);
     if (j->rc == 0 && j->want_diffs)
         j->diffs = rt_diffs(j->base, j->nbase, j->files, j->n);
-    if (j->rc == 0)
+    if (j->rc == 0 && j->fs == NULL) /* else another environment's compiled set is shared */
         j->rc = rt_compile(&j->c, j->files, j->n, &j->fs, &j->diags);
     j->duration_us = core_now_us() - start;
 }

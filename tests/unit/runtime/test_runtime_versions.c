@@ -1,0 +1,286 @@
+/* Versions and environments of the runtime, with the real brain on flows
+ * written to a temporary directory: a conversation in progress stays pinned
+ * to the version it began on across a reload while a new one gets the new
+ * version; "promoted" mode keeps production until a promotion, a change
+ * (rollback) puts an old version back; a rollout at 100% sends new
+ * conversations to its candidate and an abort sends them back; and the line
+ * diff's unified output. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "chorus/runtime.h"
+
+static char dir[64];
+
+static char *order_flow(const char *tag)
+{
+    return core_xasprintf(
+        "{\"name\": \"order\",\n"
+        " \"intents\": {\"order\": {\"examples\": [\"I want to order\", \"place an order\","
+        " \"order something\", \"can I order food\"]}},\n"
+        " \"slots\": {\"item\": {\"type\": \"choice\", \"choices\": [{\"value\": \"pizza\"},"
+        " {\"value\": \"salad\"}]}},\n"
+        " \"nodes\": {\n"
+        "  \"ask\": {\"type\": \"ask\", \"slot\": \"item\", \"prompt\": \"What?\","
+        " \"next\": \"done\"},\n"
+        "  \"done\": {\"type\": \"end\", \"message\": \"ORDER %s {{item}}\"}}}\n",
+        tag);
+}
+
+static void write_file(const char *name, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void write_order(const char *tag)
+{
+    char *t = order_flow(tag);
+    write_file("order.json", t);
+    free(t);
+}
+
+typedef struct ctx_s {
+    uv_loop_t loop;
+    runtime_t *rt;
+    int loaded, rc, calls;
+    char text[256];
+    char variant_env[16];
+} ctx_t;
+
+static void on_loaded(runtime_t *rt, int rc, const core_diags_t *d, void *data)
+{
+    (void)rt, (void)d;
+    ctx_t *c = data;
+    c->loaded++;
+    c->rc = rc;
+}
+
+static void on_turn(const runtime_turn_out_t *o)
+{
+    ctx_t *c = o->data;
+    c->calls++;
+    c->text[0] = '\0';
+    if (o->error == 0 && o->out->n_messages > 0)
+        snprintf(c->text, sizeof(c->text), "%s", o->out->messages[o->out->n_messages - 1].text);
+}
+
+static void wait_loaded(ctx_t *c, int n)
+{
+    while (c->loaded < n)
+        uv_run(&c->loop, UV_RUN_ONCE);
+    assert_int_equal(c->rc, 0);
+}
+
+static const char *say(ctx_t *c, const char *key, const char *env, const char *text)
+{
+    runtime_turn_in_t in = {.key = key,
+                            .channel = BRAIN_CH_CHAT,
+                            .event = BRAIN_EV_MESSAGE,
+                            .text = text,
+                            .len = strlen(text),
+                            .env = env};
+    core_err_t err = {0};
+    int before = c->calls;
+    assert_int_equal(runtime_turn(c->rt, &in, on_turn, c, &err), 0);
+    while (c->calls == before)
+        uv_run(&c->loop, UV_RUN_ONCE);
+    return c->text;
+}
+
+static void start(ctx_t *c, int promoted)
+{
+    memset(c, 0, sizeof(*c));
+    uv_loop_init(&c->loop);
+    runtime_options_t o = {.flows_dir = dir, .no_guard = 1, .production_promoted = promoted};
+    core_err_t err = {0};
+    assert_int_equal(runtime_new(&c->loop, &o, &c->rt, &err), 0);
+    assert_int_equal(runtime_load(c->rt, on_loaded, c), 0);
+    wait_loaded(c, 1);
+}
+
+static void on_closed(void *data)
+{
+    *(int *)data = 1;
+}
+
+static void stop(ctx_t *c)
+{
+    int closed = 0;
+    runtime_close(c->rt, on_closed, &closed);
+    while (!closed)
+        uv_run(&c->loop, UV_RUN_ONCE);
+    assert_int_equal(uv_loop_close(&c->loop), 0);
+}
+
+static const char *env_version(ctx_t *c, const char *env, char *buf)
+{
+    runtime_flow_file_t f;
+    assert_int_equal(runtime_env_file(c->rt, env, "order", &f), 0);
+    snprintf(buf, 16, "%s", f.version);
+    return buf;
+}
+
+static void test_conversation_pinned_across_reload(void **state)
+{
+    (void)state;
+    write_order("v1");
+    ctx_t c;
+    start(&c, 0);
+    assert_string_equal(say(&c, "a", NULL, "I want to order"), "What?");
+    write_order("v2");
+    assert_int_equal(runtime_load(c.rt, on_loaded, &c), 0);
+    wait_loaded(&c, 2);
+    assert_string_equal(say(&c, "b", NULL, "I want to order"), "What?");
+    assert_string_equal(say(&c, "b", NULL, "pizza"), "ORDER v2 pizza");
+    assert_string_equal(say(&c, "a", NULL, "salad"), "ORDER v1 salad"); /* pinned */
+    /* Its conversation ended: the key's next one starts on the new version. */
+    assert_string_equal(say(&c, "a", NULL, "I want to order"), "What?");
+    assert_string_equal(say(&c, "a", NULL, "pizza"), "ORDER v2 pizza");
+    stop(&c);
+}
+
+static void test_promoted_mode_promote_and_rollback(void **state)
+{
+    (void)state;
+    write_order("v1");
+    ctx_t c;
+    start(&c, 1); /* production has nothing yet: the first load bootstraps it */
+    char v1[16], v2[16], buf[16];
+    env_version(&c, RUNTIME_ENV_PRODUCTION, v1);
+    write_order("v2");
+    assert_int_equal(runtime_load(c.rt, on_loaded, &c), 0);
+    wait_loaded(&c, 2);
+    env_version(&c, RUNTIME_ENV_STAGING, v2);
+    assert_string_not_equal(v1, v2);
+    assert_string_equal(env_version(&c, RUNTIME_ENV_PRODUCTION, buf), v1);
+    say(&c, "p1", NULL, "I want to order");
+    assert_string_equal(say(&c, "p1", NULL, "pizza"), "ORDER v1 pizza");
+    say(&c, "s1", "staging", "I want to order");
+    assert_string_equal(say(&c, "s1", "staging", "pizza"), "ORDER v2 pizza");
+    /* A promotion that names a version staging no longer runs is refused. */
+    const char *flows[] = {"order"}, *stale[] = {v1}, *tested[] = {v2};
+    core_err_t err = {0};
+    assert_int_equal(
+        runtime_env_promote(c.rt, flows, stale, 1, "production", "t", on_loaded, &c, &err),
+        CORE_ERR_EXISTS);
+    assert_int_equal(
+        runtime_env_promote(c.rt, flows, tested, 1, "production", "t", on_loaded, &c, &err), 0);
+    wait_loaded(&c, 3);
+    assert_string_equal(env_version(&c, RUNTIME_ENV_PRODUCTION, buf), v2);
+    say(&c, "p2", NULL, "I want to order");
+    assert_string_equal(say(&c, "p2", NULL, "pizza"), "ORDER v2 pizza");
+    /* Rollback: the old content put back as production's order flow. */
+    char *old = order_flow("v1");
+    runtime_flow_file_t back = {"order", v1, old, strlen(old)};
+    assert_int_equal(
+        runtime_env_apply(c.rt, "production", &back, 1, "t", "rollback", on_loaded, &c, &err), 0);
+    wait_loaded(&c, 4);
+    free(old);
+    assert_string_equal(env_version(&c, RUNTIME_ENV_PRODUCTION, buf), v1);
+    say(&c, "p3", NULL, "I want to order");
+    assert_string_equal(say(&c, "p3", NULL, "salad"), "ORDER v1 salad");
+    json_t *j = runtime_env_json(c.rt, "staging");
+    assert_non_null(j);
+    assert_int_equal(json_array_size(json_object_get(j, "flows")), 3);
+    json_decref(j);
+    assert_null(runtime_env_json(c.rt, "qa"));
+    runtime_turn_in_t in = {.key = "x", .channel = BRAIN_CH_CHAT, .env = "qa"};
+    assert_int_equal(runtime_turn(c.rt, &in, on_turn, &c, &err), CORE_ERR_INVALID);
+    stop(&c);
+}
+
+static void test_rollout_candidate_and_abort(void **state)
+{
+    (void)state;
+    write_order("v1");
+    ctx_t c;
+    start(&c, 0);
+    char *cand = order_flow("cand");
+    runtime_rollout_t r = {"r1", NULL, "order", NULL, cand, strlen(cand), 100};
+    assert_int_equal(runtime_rollout_start(c.rt, &r, on_loaded, &c), 0);
+    assert_int_equal(runtime_rollout_start(c.rt, &r, on_loaded, &c), CORE_ERR_EXISTS);
+    wait_loaded(&c, 2);
+    free(cand);
+    say(&c, "k1", NULL, "I want to order");
+    /* A conversation that began on the candidate finishes there after an abort. */
+    assert_int_equal(runtime_rollout_stop(c.rt, NULL, "order", 0), 0);
+    assert_string_equal(say(&c, "k1", NULL, "pizza"), "ORDER cand pizza");
+    say(&c, "k2", NULL, "I want to order");
+    assert_string_equal(say(&c, "k2", NULL, "pizza"), "ORDER v1 pizza");
+    assert_int_equal(runtime_rollout_stop(c.rt, NULL, "order", 0), CORE_ERR_NOT_FOUND);
+    stop(&c);
+}
+
+static void test_diff(void **state)
+{
+    (void)state;
+    char *d = runtime_diff("a\nb\nc\n", 6, "a\nb\nc\n", 6, "x", "y");
+    assert_string_equal(d, "");
+    free(d);
+    const char *a = "1\n2\n3\n4\n5\n6\n7\n8\n9\n";
+    const char *b = "1\n2\n3\n4\nfive\n6\n7\n8\n9\nten\n";
+    d = runtime_diff(a, strlen(a), b, strlen(b), "f@1", "f@2");
+    assert_string_equal(d, "--- f@1\n+++ f@2\n"
+                           "@@ -2,8 +2,9 @@\n 2\n 3\n 4\n-5\n+five\n 6\n 7\n 8\n 9\n+ten\n");
+    free(d);
+    d = runtime_diff("", 0, "x\ny\n", 4, "f@none", "f@1");
+    assert_string_equal(d, "--- f@none\n+++ f@1\n@@ -0,0 +1,2 @@\n+x\n+y\n");
+    free(d);
+    const char *far_a = "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\nk\nl\n";
+    const char *far_b = "A\nb\nc\nd\ne\nf\ng\nh\ni\nj\nk\nL\n";
+    d = runtime_diff(far_a, strlen(far_a), far_b, strlen(far_b), "p", "q");
+    assert_string_equal(d, "--- p\n+++ q\n@@ -1,4 +1,4 @@\n-a\n+A\n b\n c\n d\n"
+                           "@@ -9,4 +9,4 @@\n i\n j\n k\n-l\n+L\n");
+    free(d);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof(dir), "/tmp/chorus-rtv-XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    write_file("settings.json",
+               "{\"settings\": {\"fallback_flow\": \"fallback\", \"confidence_threshold\": 0.3}}");
+    write_file("fallback.json",
+               "{\"name\": \"fallback\", \"nodes\": {\"s\": {\"type\": \"say\", \"message\": "
+               "\"Sorry?\"}}}");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    const char *names[] = {"settings.json", "fallback.json", "order.json"};
+    char path[256];
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_diff),
+        cmocka_unit_test(test_conversation_pinned_across_reload),
+        cmocka_unit_test(test_promoted_mode_promote_and_rollback),
+        cmocka_unit_test(test_rollout_candidate_and_abort),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
