@@ -7,7 +7,6 @@
 #include "admin/admin_flows.h"
 #include "admin/admin_int.h"
 #include "admin/agents_int.h"
-#include "admin/agents_int.h"
 
 store_t *admin__store(const admin_t *a)
 {
@@ -65,8 +64,6 @@ int admin_register(net_router_t *router, const admin_host_t *host, core_err_t *e
         rc = net_router_add(router, "GET", "/v1/admin/conversations", admin__on_list, a, err);
     if (rc == 0)
         rc = net_router_add(router, "GET", "/v1/admin/conversations/{id}", admin__on_show, a, err);
-    if (rc == 0) /* tokens and the audit trail: admin_tokens.c, admin_audit.c */
-        rc = admin__tokens_register(router, a, err);
     if (rc == 0) /* hot reload: admin_flows_status.c */
         rc =
             net_router_add(router, "GET", "/v1/admin/flows/status", admin__on_flows_status, a, err);
@@ -77,8 +74,6 @@ int admin_register(net_router_t *router, const admin_host_t *host, core_err_t *e
         rc = admin__flows_env_register(router, a, err);
     if (rc == 0) /* rollouts and their guard: admin_rollouts.c */
         rc = admin__rollouts_register(router, a, err);
-    if (rc == 0) /* the human desk: agents*.c */
-        rc = admin__agents_register(a, router, err);
     if (rc == 0) /* the human desk: agents*.c */
         rc = admin__agents_register(a, router, err);
     return rc;

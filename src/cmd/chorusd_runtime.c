@@ -191,7 +191,6 @@ int daemon_runtime_start(daemon_t *d, core_err_t *err)
     rc = runtime_new(d->loop, &opts, &d->runtime, err);
     if (rc != 0)
         return rc;
-    admin_agents_attach(d->runtime); /* handoffs enter the human queues */
     daemon_envs_restore(d);
     admin_agents_attach(d->runtime); /* handoffs enter the human queues */
     runtime_reload_options_t ro = reload_options(d);
@@ -246,7 +245,6 @@ void daemon_runtime_stop(daemon_t *d, void (*done)(daemon_t *d))
     runtime_t *rt = d->runtime;
     d->runtime = NULL; /* channel routes now answer 503 */
     runtime_reload_stop(rt);
-    admin_agents_stop();
     admin_agents_stop();
     runtime_close(rt, on_runtime_closed, d);
 }
