@@ -316,8 +316,8 @@ static void run_turn(sms_t *s, net_req_t *req, sms_conv_t *cv, sms_sid_t *sid, c
                             .sender = from};
     char env[16]; /* the number written to picks the environment (sms.environments) */
     const char *to = strchr(cv->key, '\n');
-    in.env = to ? twilio__env_for(s->base.host.cfg->sms.environments, to + 1, env, sizeof(env))
-                : NULL;
+    in.env =
+        to ? twilio__env_for(s->base.host.cfg->sms.environments, to + 1, env, sizeof(env)) : NULL;
     core_err_t err = {0};
     runtime_t *rt = chan_runtime(&s->base);
     int rc = rt ? runtime_turn(rt, &in, on_turn_done, op, &err)

@@ -412,8 +412,8 @@ static void on_webhook(net_req_t *req, void *data)
     } else if (c == NULL) {
         c = call_new(v, sid);
         char env[16];
-        const char *e = twilio__env_for(cfg->voice.environments, twilio__form_get(&f, "To"), env,
-                                        sizeof(env));
+        const char *e =
+            twilio__env_for(cfg->voice.environments, twilio__form_get(&f, "To"), env, sizeof(env));
         snprintf(c->env, sizeof(c->env), "%s", e ? e : "");
         LOG_INFO("event=voice_call conversation=%s from=%s", c->rt_key,
                  twilio__form_get(&f, "From") ? twilio__form_get(&f, "From") : "");
