@@ -74,6 +74,15 @@ typedef struct admin_token_s {
 /* Configured tokens read at most (admin.tokens entries beyond are ignored). */
 #define ADMIN_CONFIG_TOKENS_MAX 64
 
+/* A made token's text: "chorus_" and 64 hex digits (32 random bytes). */
+#define ADMIN_TOKEN_PREFIX "chorus_"
+#define ADMIN_TOKEN_TEXT_SIZE (sizeof(ADMIN_TOKEN_PREFIX) + 64)
+
+/* Makes a new token from getrandom into text, and the lower-case hex of its
+ * SHA-256 (what is stored) into sha256_hex. Returns 0, or CORE_ERR_IO when
+ * no randomness is available. Any thread. */
+int admin_token_new(char text[ADMIN_TOKEN_TEXT_SIZE], char sha256_hex[65]);
+
 /* Returns the runtime in force for owner, or NULL. */
 typedef runtime_t *(*admin_runtime_fn)(void *owner);
 

@@ -64,6 +64,8 @@ int admin_register(net_router_t *router, const admin_host_t *host, core_err_t *e
         rc = net_router_add(router, "GET", "/v1/admin/conversations", admin__on_list, a, err);
     if (rc == 0)
         rc = net_router_add(router, "GET", "/v1/admin/conversations/{id}", admin__on_show, a, err);
+    if (rc == 0) /* tokens and the audit trail: admin_tokens.c, admin_audit.c */
+        rc = admin__tokens_register(router, a, err);
     if (rc == 0) /* hot reload: admin_flows_status.c */
         rc =
             net_router_add(router, "GET", "/v1/admin/flows/status", admin__on_flows_status, a, err);

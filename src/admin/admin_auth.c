@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 
 #include "admin/admin_int.h"
 
@@ -217,5 +218,29 @@ int admin__authorize(admin_t *a, net_req_t *req, admin_role_t need, admin_identi
     a->requests++;
     if (who != NULL)
         *who = id;
+    return 0;
+}
+
+int admin_token_new(char text[ADMIN_TOKEN_TEXT_SIZE], char sha256_hex[65])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint8_t raw[32], h[32];
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+        return CORE_ERR_IO;
+    memcpy(text, ADMIN_TOKEN_PREFIX, sizeof(ADMIN_TOKEN_PREFIX) - 1);
+    char *p = text + sizeof(ADMIN_TOKEN_PREFIX) - 1;
+    for (int i = 0; i < 32; i++) {
+        p[2 * i] = hex[raw[i] >> 4];
+        p[2 * i + 1] = hex[raw[i] & 15];
+    }
+    p[64] = '\0';
+    OPENSSL_cleanse(raw, sizeof(raw));
+    unsigned int hl = 32;
+    EVP_Digest(text, strlen(text), h, &hl, EVP_sha256(), NULL);
+    for (int i = 0; i < 32; i++) {
+        sha256_hex[2 * i] = hex[h[i] >> 4];
+        sha256_hex[2 * i + 1] = hex[h[i] & 15];
+    }
+    sha256_hex[64] = '\0';
     return 0;
 }

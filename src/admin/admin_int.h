@@ -45,6 +45,13 @@ void admin__audit(admin_t *a, const char *actor, const char *action, const char 
 /* Decodes 64 hex digits into 32 bytes; -1 when one is not hex. */
 int admin__hex_decode(const char *hex, uint8_t out[32]);
 
+/* Loads the tokens table into a->stored (blocking: start-up, before
+ * serving) and adds POST/GET/DELETE /v1/admin/tokens (admin_tokens.c) and
+ * GET /v1/admin/audit (admin_audit.c). */
+int admin__tokens_register(net_router_t *r, admin_t *a, core_err_t *err);
+/* GET /v1/admin/audit. */
+void admin__on_audit(net_req_t *req, void *data);
+
 /* Adds the /v1/admin/rollouts routes and starts the rollout guard
  * (admin_rollouts.c, admin_rollout_run.c). */
 int admin__rollouts_register(net_router_t *r, admin_t *a, core_err_t *err);

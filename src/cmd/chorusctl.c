@@ -32,6 +32,8 @@ static const ctl_command_t commands[] = {
     {"label", ctl_label, "record the correct intent of a user turn (routing accuracy)"},
     {"store-load", ctl_store, "write synthetic turns through the store (benchmarks, crash tests)"},
     {"guard", ctl_guard, "evaluate guardrail rules on a labelled corpus"},
+    {"token", ctl_token, "create, list and revoke admin API tokens with roles"},
+    {"audit", ctl_audit, "verify the audit trail's hash chain and list its entries"},
     {"backup", ctl_backup, "copy the database while chorusd runs (online, verified)"},
     {"rollout", ctl_rollout, "start, watch, promote and abort A/B rollouts of a flow"},
     {"flows", ctl_flows, "reload the flows of a running daemon and show what is in force"},

@@ -100,6 +100,17 @@ static void on_stop_signal(uv_signal_t *h, int signum)
     daemon_http_drain(d, (uint64_t)d->cfg.shutdown.drain_timeout_ms, on_drained);
 }
 
+/* Every reload, applied or rejected, is an audit row. A signal names no
+ * sender, so the actor is the signal itself. */
+static void audit_reload(daemon_t *d, const char *status, size_t problems)
+{
+    char detail[96];
+    snprintf(detail, sizeof(detail), "{\"status\":\"%s\",\"problems\":%zu}", status, problems);
+    if (d->store == NULL || store_audit(d->store, "SIGHUP", "config.reload",
+                                        d->config_path ? d->config_path : "-", detail) != 0)
+        LOG_WARN("event=audit_lost action=config.reload");
+}
+
 static void on_reload_signal(uv_signal_t *h, int signum)
 {
     daemon_t *d = h->data;
@@ -117,6 +128,7 @@ static void on_reload_signal(uv_signal_t *h, int signum)
                                      core_diag_format(&diags.items[i], line + 1024, 1024),
                                      (size_t)-1, 900));
         LOG_WARN("event=reload status=kept_previous_config problems=%zu", diags.len);
+        audit_reload(d, "rejected", diags.len);
         core_diags_dispose(&diags);
         core_config_dispose(&next);
         sd_notify(0, "READY=1\nSTATUS=reload rejected, previous configuration kept");
@@ -143,6 +155,7 @@ static void on_reload_signal(uv_signal_t *h, int signum)
     daemon_http_reload(d);
     daemon_runtime_reload(d);
     LOG_INFO("event=reload status=applied config=%s", d->config_path ? d->config_path : "-");
+    audit_reload(d, "applied", 0);
     sd_notify(0, "READY=1\nSTATUS=serving");
 }
 

@@ -14,6 +14,10 @@ typedef struct ctl_command_s {
     const char *summary; /* one line for `chorusctl help` */
 } ctl_command_t;
 
+/* chorusctl token (ctl_token.c) and audit (ctl_audit.c). */
+int ctl_token(int argc, char **argv);
+int ctl_audit(int argc, char **argv);
+
 /* chorusctl flows SUBCOMMAND (ctl_flows.c, a dispatch table like this one)
  * and its subcommands, each in the file that owns it. */
 int ctl_flows(int argc, char **argv);
