@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "admin/agents_int.h"
+#include "chorus/secret.h"
 
 struct ag_hook_s {
     ag_hook_t *next;
@@ -149,7 +150,7 @@ static void attempt(ag_hook_t *h)
     h->attempt++;
     char ts[24], sig[72] = "";
     snprintf(ts, sizeof(ts), "%lld", (long long)(core_wall_us() / 1000000));
-    const char *secret = getenv(cfg->agents.webhook_secret_env);
+    const char *secret = core_secret_get(cfg->agents.webhook_secret_env);
     if (secret != NULL && *secret != '\0')
         sign(secret, ts, h->body, sig);
     net_client_header_t hdr[4] = {{"Content-Type", "application/json"},
