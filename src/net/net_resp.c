@@ -154,6 +154,11 @@ void net__req_log(net_req_t *req, int status, size_t bytes)
     net__obuf_puts(o, req->id[0] ? req->id : "-");
     net__obuf_put(o, " conn=", 6);
     net__obuf_puts(o, req->conn->remote);
+    const char *peer = req->conn->remote + (req->conn->remote[0] == '[');
+    if (req->client[0] && strncmp(peer, req->client, strlen(req->client)) != 0) {
+        net__obuf_put(o, " client=", 8); /* from a trusted proxy's X-Forwarded-For */
+        net__obuf_puts(o, req->client);
+    }
     net__obuf_put(o, "\n", 1);
     if (!s->log_check_open || s->logbuf.len > 32 * 1024)
         net__log_flush(s);

@@ -106,6 +106,9 @@ def test_xff_from_trusted_proxy_names_the_client():
         # a client made up
         assert get(d, headers={"X-Forwarded-For": "198.51.100.7, not-an-ip"})[0] == 200
         d.wait_log(event="client_limited", last="198.51.100.7")
+        # the request log names the forwarded client beside the proxy's connection
+        line = d.wait_log(event="request", client="198.51.100.8")
+        assert line["conn"].startswith("127.0.0.1:"), line
         # a peer outside the trusted set is its own client even with XFF
         assert get(d, headers=xff, source="127.0.0.2")[0] == 200
 
