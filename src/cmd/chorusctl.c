@@ -32,7 +32,6 @@ static const ctl_command_t commands[] = {
     {"label", ctl_label, "record the correct intent of a user turn (routing accuracy)"},
     {"store-load", ctl_store, "write synthetic turns through the store (benchmarks, crash tests)"},
     {"guard", ctl_guard, "evaluate guardrail rules on a labelled corpus"},
-    {"backup", ctl_backup, "copy the database while chorusd runs (online, verified)"},
     {"token", ctl_token, "create, list and revoke admin API tokens with roles"},
     {"audit", ctl_audit, "verify the audit trail's hash chain and list its entries"},
     {"backup", ctl_backup, "copy the database while chorusd runs (online, verified)"},
