@@ -120,8 +120,9 @@ static void test_identify_configured_and_stored(void **state)
     memset(stored, 0, sizeof(stored));
     snprintf(stored[0].name, sizeof(stored[0].name), "ci");
     stored[0].role = ADMIN_ROLE_VIEWER;
+    const char *ci_hex = CI_HASH;
     for (int i = 0; i < 32; i++) /* CI_HASH as bytes */
-        sscanf(CI_HASH + 2 * i, "%2hhx", &stored[0].sha256[i]);
+        sscanf(ci_hex + 2 * i, "%2hhx", &stored[0].sha256[i]);
     admin_identity_t who;
     core_err_t err = {0};
     assert_int_equal(admin_auth_identify(conf, stored, 1, "Bearer ops-token", &who, &err), 0);
