@@ -25,7 +25,7 @@
 
 #include "net/net_int.h"
 
-enum { KEY_MAX = 48, LOG_EVERY_MS = 10000, SWEEP_PER_LOOKUP = 4 };
+enum { KEY_MAX = 64, LOG_EVERY_MS = 10000, SWEEP_PER_LOOKUP = 4 }; /* KEY_MAX: CHAT_KEY_NAME */
 
 typedef struct net_cl_ent_s {
     struct net_cl_ent_s *hnext;         /* hash chain */
