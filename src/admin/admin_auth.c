@@ -173,6 +173,31 @@ int admin_auth_check(const char *tokens, const char *authorization, char *name_o
     return rc;
 }
 
+/* admin.denied rows: a steady rate and a burst. A flood of refused
+ * requests (anyone can send them) must not fill the store's queue, which
+ * the turns share; refusals past the budget are still logged and counted,
+ * and the next row that is written says how many it stands for. */
+#define DENY_AUDIT_PER_SECOND 20.0
+#define DENY_AUDIT_BURST 200.0
+
+static int deny_audit_allowed(admin_t *a)
+{
+    int64_t now = (int64_t)core_now_us();
+    if (a->deny_refill_us == 0)
+        a->deny_budget = DENY_AUDIT_BURST;
+    else
+        a->deny_budget += (double)(now - a->deny_refill_us) / 1e6 * DENY_AUDIT_PER_SECOND;
+    if (a->deny_budget > DENY_AUDIT_BURST)
+        a->deny_budget = DENY_AUDIT_BURST;
+    a->deny_refill_us = now;
+    if (a->deny_budget >= 1.0) {
+        a->deny_budget -= 1.0;
+        return 1;
+    }
+    a->deny_unaudited++;
+    return 0;
+}
+
 /* Logs, counts and audits one refusal, then answers it. */
 static void deny(admin_t *a, net_req_t *req, int status, const char *actor, admin_role_t need,
                  const char *why)
@@ -184,10 +209,17 @@ static void deny(admin_t *a, net_req_t *req, int status, const char *actor, admi
              "request_id=%s",
              status, path, net_req_remote(req), actor, admin_role_name(need), reason,
              net_req_id(req));
-    json_t *detail = json_pack("{s:i,s:s,s:s,s:s,s:s,s:s}", "status", status, "method",
-                               net_req_method(req), "remote", net_req_remote(req), "need",
-                               admin_role_name(need), "reason", why, "request_id", net_req_id(req));
-    admin__audit(a, actor, "admin.denied", net_req_path(req), detail);
+    if (deny_audit_allowed(a)) {
+        json_t *detail =
+            json_pack("{s:i,s:s,s:s,s:s,s:s,s:s}", "status", status, "method", net_req_method(req),
+                      "remote", net_req_remote(req), "need", admin_role_name(need), "reason", why,
+                      "request_id", net_req_id(req));
+        if (a->deny_unaudited > 0) /* the flood before this row, counted */
+            json_object_set_new(detail, "unaudited_before",
+                                json_integer((json_int_t)a->deny_unaudited));
+        a->deny_unaudited = 0;
+        admin__audit(a, actor, "admin.denied", net_req_path(req), detail);
+    }
     if (status == 401) {
         a->denied++;
         net_resp_header(req, "WWW-Authenticate", "Bearer realm=\"chorus-admin\"");

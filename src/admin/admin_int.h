@@ -9,14 +9,17 @@
 #include "chorus/admin.h"
 
 typedef struct admin_s {
-    admin_host_t host;     /* copied at registration */
-    int64_t start_wall_us; /* process_start_time_seconds */
-    uint64_t denied;       /* 401s answered (chorus_admin_auth_denied_total) */
-    uint64_t forbidden;    /* 403s answered (role too low) */
-    uint64_t requests;     /* admin API requests authenticated */
-    uint64_t audit_lost;   /* audit rows the store refused (busy, closed) */
-    int inflight;          /* admin queries on the thread pool now */
-    admin_token_t *stored; /* owned: the tokens table, loaded before serving */
+    admin_host_t host;       /* copied at registration */
+    int64_t start_wall_us;   /* process_start_time_seconds */
+    uint64_t denied;         /* 401s answered (chorus_admin_auth_denied_total) */
+    uint64_t forbidden;      /* 403s answered (role too low) */
+    uint64_t requests;       /* admin API requests authenticated */
+    uint64_t audit_lost;     /* audit rows the store refused (busy, closed) */
+    double deny_budget;      /* admin.denied rows that may be written now (token bucket) */
+    int64_t deny_refill_us;  /* monotonic µs of the bucket's last refill */
+    uint64_t deny_unaudited; /* refusals past the budget since the last admin.denied row */
+    int inflight;            /* admin queries on the thread pool now */
+    admin_token_t *stored;   /* owned: the tokens table, loaded before serving */
     size_t n_stored, cap_stored;
 } admin_t;
 

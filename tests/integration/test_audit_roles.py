@@ -234,6 +234,34 @@ def test_audit_api_pages(d):
         assert newer["prev_hash"] == older["hash"], (newer, older)
 
 
+def test_a_flood_of_refusals_is_audited_in_summary(d):
+    """Past a burst of rows, refusals are counted into the next row written
+    (unaudited_before), so the store's queue, which turns share, cannot be
+    filled by anyone with a bad token, and no refusal goes uncounted."""
+    import time
+    sent = 0
+    for _ in range(300):
+        assert call(d, "GET", "/v1/admin/conversations", token="flood")[0] == 401
+        sent += 1
+    wait_rows(d, "admin.denied", 1)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        rows = audit_rows(d, "admin.denied")
+        if any("unaudited_before" in r["detail"] for r in rows):
+            break
+        time.sleep(0.1)  # the budget refills with time: one more refusal later
+        assert call(d, "GET", "/v1/admin/conversations", token="flood")[0] == 401
+        sent += 1
+    rows = wait_rows(d, "admin.denied", len(rows))
+    assert len(rows) < sent, (len(rows), sent)
+    summarized = sum(r["detail"].get("unaudited_before", 0) for r in rows)
+    assert summarized > 0, rows[:3]
+    # every refusal is a row or counted in one, except any past the last row
+    assert len(rows) + summarized <= sent, (len(rows), summarized, sent)
+    assert d.wait_log(event="admin_auth_denied")
+    ctl("audit", "verify", "--db", db_path(d), check=0)
+
+
 def test_tampering_is_reported_with_the_row(d):
     for i in range(4):
         call(d, "GET", "/v1/admin/tokens", "ops")
