@@ -12,6 +12,7 @@ import hashlib
 import http.client
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -222,6 +223,17 @@ def test_staging_and_production_keys_promotion_gate_and_rollback():
         assert hist[-1][1] == "op2" and hist[-1][2] == version_of(order_flow("v1")), hist
         actions = [a for (a,) in db_rows(d, "SELECT action FROM audit")]
         assert "promote" in actions and "rollback" in actions, actions
+
+        # A restart rebuilds production from the store, not from the directory (v2).
+        d.signal(signal.SIGTERM)
+        assert d.wait() == 0
+        with d._lock:
+            d._err = []
+        d.start()
+        d.wait_log(event="env_changed", env="production")
+        d.wait_log(event="flows_reload", status="loaded")
+        assert answer(PROD_KEY) == "ORDER v1 pizza"
+        assert answer(STAGE_KEY) == "ORDER v2 pizza"
 
 
 if __name__ == "__main__":
