@@ -374,6 +374,8 @@ void net__tls_read(net_conn_t *c, const char *data, size_t len)
 int net__tls_seal(net_conn_t *c)
 {
     struct net_tls_conn_s *t = c->tls;
+    if (t->failed)
+        c->out.len = 0; /* answers that came after a fatal error never go out in clear */
     if (!t->failed && t->ready && c->out.len > 0) {
         /* memory BIOs never block: SSL_write takes all of it or fails */
         int n = SSL_write(t->ssl, c->out.data, (int)c->out.len);

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -131,6 +132,23 @@ def test_curl_https_keep_alive_and_alpn():
         assert p.returncode == 0 and json.loads(p.stdout) == {"echo": {"n": 1}}, p
         # the plain listener is still plain
         assert d.json("GET", "/healthz")[0] == 200
+
+
+def test_session_resumption():
+    with Daemon(config=tls_config(*V1)) as d:
+        port = tls_port(d)
+        for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            ctx = client_ctx()
+            ctx.maximum_version = version
+            first = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=ctx)
+            assert get(first)[0] == 200  # TLS 1.3 tickets arrive after the handshake
+            session = first.sock.session
+            assert not first.sock.session_reused
+            first.close()
+            raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+            tls = ctx.wrap_socket(raw, server_hostname="127.0.0.1", session=session)
+            assert tls.session_reused, version
+            tls.close()
 
 
 def test_tls_1_1_refused():
