@@ -100,9 +100,11 @@ typedef struct admin_host_s {
     net_server_t *const *server;        /* for the connection gauge; may be NULL */
 } admin_host_t;
 
-/* Adds GET /metrics, GET /v1/admin/reports/kpis, GET /v1/admin/conversations
- * and GET /v1/admin/conversations/{id} to router (borrowed; must outlive
- * serving). host is copied. */
+/* Adds GET /metrics, GET /v1/admin/reports/kpis, GET /v1/admin/conversations,
+ * GET /v1/admin/conversations/{id}, the tokens and audit routes and the
+ * other admin routes to router (borrowed; must outlive serving). host is
+ * copied. Blocking: reads the tokens table from the open store, so call it
+ * at start-up, before serving. */
 int admin_register(net_router_t *router, const admin_host_t *host, core_err_t *err);
 
 /* The human desk (src/admin/agents*.c, docs/agents.md): the agent API and
