@@ -20,7 +20,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import run_tests  # noqa: E402
+from harness import Daemon, run_tests  # noqa: E402
 
 BUILD = os.environ.get("CHORUS_BUILD_DIR", "build")
 STATE = {}
@@ -153,6 +153,24 @@ def test_installed_config_and_unit():
         p = run(["systemd-analyze", "verify", os.path.join(unit_dir, "chorusd.service")],
                 check=False)
         assert p.returncode == 0 and "chorusd.service" not in p.stdout, p.stdout
+
+
+def test_installed_daemon_serves():
+    """The installed chorusd on the installed configuration (paths into the
+    root, a port the kernel picks) starts, migrates a new database, loads
+    the installed flows into production and answers; the chat API stays
+    closed while no key is configured."""
+    root = installed_root()
+    os.environ["CHORUSD"] = os.path.join(root, "usr/bin/chorusd")  # read by the harness
+    d = Daemon(config=os.path.join(root, "etc/chorus/chorusd.json"),
+               args=["--flows", os.path.join(root, "usr/share/chorus/flows")])
+    with d:
+        d.wait_log(event="flows_loaded", timeout=60)
+        status, _, body = d.request("GET", "/readyz")
+        assert status == 200, (status, body)
+        status, _, body = d.request("POST", "/v1/chat/conversations", b"")
+        assert status == 401, (status, body)
+        assert os.path.exists(os.path.join(d.data_dir, "chorus.db"))
 
 
 def test_user_and_directories():
