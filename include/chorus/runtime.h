@@ -281,6 +281,8 @@ int runtime_env_file(const runtime_t *rt, const char *env, const char *flow,
                      runtime_flow_file_t *out);
 /* The default environment's name. */
 const char *runtime_default_env(const runtime_t *rt);
+/* env's flowset (borrowed), NULL for an unknown env or one with no flows. */
+const brain_flowset_t *runtime_env_flowset(const runtime_t *rt, const char *env);
 
 /* A line-based diff (longest common subsequence) of a against b in unified
  * form ("--- a", "+++ b", "@@ -l,n +l,n @@" hunks with 3 lines of context);

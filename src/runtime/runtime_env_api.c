@@ -265,6 +265,13 @@ int runtime_env_file(const runtime_t *rt, const char *env, const char *flow,
     return 0;
 }
 
+const brain_flowset_t *runtime_env_flowset(const runtime_t *rt, const char *env)
+{
+    int e = env ? rt_env_index(env) : -1;
+    const rt_ver_t *v = e >= 0 ? rt->envs->env[e].cur : NULL;
+    return v ? v->fs : NULL;
+}
+
 const char *runtime_default_env(const runtime_t *rt)
 {
     return rt_env_name(rt->envs->def);

@@ -151,7 +151,8 @@ void rt_waiters_run(rt_waiter_t *w, int rc, const json_t *attempt)
 void rt_reload_finish(rt_reloader_t *r, int rc, const core_diags_t *diags)
 {
     uint64_t duration_us = core_now_us() - r->run.start_us;
-    const brain_flowset_t *fs = runtime_flowset(r->rt);
+    /* The flows directory feeds staging: its set is what this load put in force. */
+    const brain_flowset_t *fs = runtime_env_flowset(r->rt, RUNTIME_ENV_STAGING);
     json_t *attempt = attempt_json(r, rc, diags, duration_us, rc == 0 ? fs : NULL);
     if (rc != CORE_ERR_CLOSED) {
         if (rc == 0) {

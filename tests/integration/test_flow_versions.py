@@ -5,7 +5,9 @@ its author and a diff; `chorusctl flows promote` refuses when a conversation
 test fails against staging's versions (printing which) and promotes when
 they pass; `chorusctl flows rollback` restores the previous production
 version and the daemon serves it; a staging API key and a production API
-key on the same daemon get different versions."""
+key on the same daemon get different versions, and so do a staging and a
+production Twilio number (sms.environments); a restart in promoted mode
+serves production's recorded versions, not the directory's."""
 
 import getpass
 import hashlib
@@ -19,6 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Daemon, run_tests  # noqa: E402
+from test_sms_twilio import TOKEN as TWILIO_TOKEN, Phone, Twilio  # noqa: E402
 
 PROD_KEY = "gw-prod-8c1f"
 STAGE_KEY = "gw-stage-3e9a"
@@ -67,12 +70,18 @@ def order_test(expect):
         {"user": "pizza", "bot": ["ORDER %s pizza" % expect]}]}]}
 
 
+STAGE_NUMBER = "+15550100001"
+PROD_NUMBER = "+15550100002"
+
+
 def daemon(production="follow"):
     d = Daemon(config={
         "chat": {"api_keys": "prod:%s:production,stage:%s:staging"
                  % (sha(PROD_KEY), sha(STAGE_KEY))},
         "admin": {"tokens": "ops:admin:%s,op2:operator:%s" % (sha(ADMIN), sha(OPERATOR))},
-        "flows": {"watch": "off", "production": production}})
+        "sms": {"environments": "%s=staging,%s=production" % (STAGE_NUMBER, PROD_NUMBER)},
+        "flows": {"watch": "off", "production": production}},
+        env={"TWILIO_AUTH_TOKEN": TWILIO_TOKEN})
     flows = os.path.join(d.tmp, "flows")
     os.makedirs(flows)
     for name, doc in (("settings", SETTINGS), ("fallback", FALLBACK)):
@@ -234,6 +243,20 @@ def test_staging_and_production_keys_promotion_gate_and_rollback():
         d.wait_log(event="flows_reload", status="loaded")
         assert answer(PROD_KEY) == "ORDER v1 pizza"
         assert answer(STAGE_KEY) == "ORDER v2 pizza"
+
+
+def test_twilio_numbers_choose_the_environment():
+    with daemon("promoted") as d:
+        d.wait_log(event="flows_reload", status="loaded")
+        d.write_order("v2")
+        reload(d)
+        tw = Twilio(d, "/v1/sms/twilio")
+        stage = Phone(tw, frm="+15551230011", to=STAGE_NUMBER)
+        prod = Phone(tw, frm="+15551230012", to=PROD_NUMBER)
+        assert stage.texts("I want to order")[-1].startswith("What would you like?")
+        assert prod.texts("I want to order")[-1].startswith("What would you like?")
+        assert stage.texts("pizza")[-1] == "ORDER v2 pizza"
+        assert prod.texts("pizza")[-1] == "ORDER v1 pizza"
 
 
 if __name__ == "__main__":
