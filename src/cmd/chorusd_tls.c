@@ -2,6 +2,7 @@
  * listener beside the plain one, certificates re-read on SIGHUP, and the
  * warning about outbound hosts whose certificates are not verified. */
 #define LOG_MODULE "chorusd"
+#include <stdio.h>
 #include <string.h>
 
 #include "chorus/net_client.h"
@@ -42,8 +43,10 @@ int daemon_tls_check(daemon_t *d, core_diags_t *diags)
         return CORE_ERR_INVALID;
     if (cfg->tls.listen[0] == '\0') {
         if (cfg->tls.cert_file[0] != '\0' || cfg->tls.key_file[0] != '\0')
-            core_diags_add(diags, config_name(d), 0, 0, "tls.listen",
-                           "empty, so tls.cert_file and tls.key_file are not used");
+            fprintf(stderr,
+                    "chorusd: warning: %s: tls.listen is empty, so tls.cert_file and "
+                    "tls.key_file are not used\n",
+                    config_name(d));
         return 0;
     }
     char host[64];
