@@ -313,6 +313,22 @@ static void on_promote(net_req_t *req, void *data)
     }
     core_err_t err = {0};
     fl_job_t *j = NULL;
+    const char *vk;
+    json_t *vv;
+    runtime_flow_file_t cur;
+    json_object_foreach(n == 0 ? versions : NULL, vk, vv)
+    {
+        /* Every flow: each version the caller tested must still be staging's. */
+        if (bad == NULL && (runtime_env_file(rt, RUNTIME_ENV_STAGING, vk, &cur) != 0 ||
+                            !json_is_string(vv) || strcmp(cur.version, json_string_value(vv)))) {
+            net_resp_error(req, 409, "conflict", "staging no longer runs %s %s: test again", vk,
+                           json_is_string(vv) ? json_string_value(vv) : "?");
+            free(names);
+            free(vers);
+            json_decref(o);
+            return;
+        }
+    }
     if (bad != NULL) {
         net_resp_error(req, 400, "invalid_request", "%s", bad);
     } else {

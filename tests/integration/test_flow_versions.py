@@ -211,6 +211,10 @@ def test_staging_and_production_keys_promotion_gate_and_rollback():
         code, body = d.json("POST", "/v1/admin/flows/promote", json.dumps({"to": "production"}),
                             bearer(OPERATOR))
         assert code == 403, (code, body)  # promotion needs the admin role
+        code, body = d.json("POST", "/v1/admin/flows/promote",
+                            json.dumps({"to": "production", "versions": {"order": "0" * 12}}),
+                            bearer(ADMIN))
+        assert code == 409, (code, body)  # not what staging runs: tested something else
 
         with open(os.path.join(tests, "order.json"), "w") as f:
             json.dump(order_test("v2"), f)
