@@ -214,7 +214,10 @@ typedef void (*runtime_observer_cb)(const runtime_observed_t *o, void *data);
 
 /* Sets the one observer called after every successful turn (internal turns
  * included), just before its done callback: how the human desk learns of
- * handoffs and of what a customer says while handed off. NULL removes it. */
+ * handoffs and of what a customer says while handed off. NULL removes it.
+ * With an observer, a handed-off conversation's saved state stays active
+ * (restored after a restart, still handed off) until a jump_end or jump turn
+ * moves it on; without one it is saved inactive and the key starts afresh. */
 void runtime_set_observer(runtime_t *rt, runtime_observer_cb cb, void *data);
 
 /* 1 when flow/node name a node of the flowset in force, else 0. */

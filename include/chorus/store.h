@@ -474,6 +474,14 @@ typedef enum {
     STORE_M_FLOWS_RELOAD_LAST_SUCCESS, /* gauge {} wall clock of the last successful reload */
     STORE_M_ROLLOUTS_RUNNING,          /* gauge {} rollouts taking conversations */
     STORE_M_ROLLOUTS_ENDED,            /* counter {flow,status} promoted|aborted|rolled_back */
+    STORE_M_AGENT_HANDOFFS,            /* counter {queue,channel,reason} entered a human queue */
+    STORE_M_AGENT_WAIT,                /* histogram {queue,channel,reason} queued to claimed, s */
+    STORE_M_AGENT_ABANDONED,           /* counter {queue,channel,reason} max wait, unclaimed */
+    STORE_M_AGENT_HANDLE,              /* histogram {queue,channel,reason} claimed to done, s */
+    STORE_M_AGENT_RELEASES,            /* counter {queue,channel,outcome} released|bot_finished|
+                                          escalated_again */
+    STORE_M_AGENT_DISPOSITIONS,        /* counter {queue,channel,disposition} closed by a person */
+    STORE_M_AGENT_WAITING,             /* gauge {queue} conversations waiting now */
     STORE_M__COUNT
 } store_metric_t;
 

@@ -160,8 +160,58 @@ static void persist(ag_desk_t *d, ag_entry_t *e)
     }
 }
 
+/* One metric of e's: labels queue, channel and third (its reason when
+ * NULL); observe: a histogram sample rather than a count. */
+void ag__metric(ag_desk_t *d, store_metric_t f, const ag_entry_t *e, const char *third, double v)
+{
+    store_metrics_t *m = d->admin->host.metrics ? *d->admin->host.metrics : NULL;
+    if (m == NULL)
+        return;
+    const char *l[] = {e->queue, brain_channel_name(e->channel), third ? third : e->reason};
+    if (f == STORE_M_AGENT_WAIT || f == STORE_M_AGENT_HANDLE)
+        store_metrics_observe(m, f, l, v);
+    else
+        store_metrics_add(m, f, l, v);
+}
+
+static void waiting_gauge(ag_desk_t *d, const char *queue)
+{
+    store_metrics_t *m = d->admin->host.metrics ? *d->admin->host.metrics : NULL;
+    if (m == NULL)
+        return;
+    size_t n = 0;
+    for (ag_entry_t *o = d->entries; o != NULL; o = o->next)
+        n += o->state == AG_WAITING && strcmp(o->queue, queue) == 0;
+    const char *l[] = {queue};
+    store_metrics_set(m, STORE_M_AGENT_WAITING, l, (double)n);
+}
+
+/* The figures a state change moves (docs/agents.md, "Metrics"). */
+static void count(ag_desk_t *d, ag_entry_t *e, const char *event)
+{
+    double handled = e->claimed_us && e->done_us ? (double)(e->done_us - e->claimed_us) / 1e6 : -1;
+    if (strcmp(event, "queued") == 0) {
+        ag__metric(d, STORE_M_AGENT_HANDOFFS, e, NULL, 1);
+    } else if (strcmp(event, "claimed") == 0) {
+        ag__metric(d, STORE_M_AGENT_WAIT, e, NULL, (double)(e->claimed_us - e->entered_us) / 1e6);
+    } else if (strcmp(event, "released") == 0 || strcmp(event, "closed") == 0) {
+        if (handled >= 0)
+            ag__metric(d, STORE_M_AGENT_HANDLE, e, NULL, handled);
+        if (event[0] == 'r')
+            ag__metric(d, STORE_M_AGENT_RELEASES, e, "released", 1);
+        else
+            ag__metric(d, STORE_M_AGENT_DISPOSITIONS, e, e->disposition, 1);
+    } else if (strcmp(event, "release_outcome") == 0) {
+        ag__metric(d, STORE_M_AGENT_RELEASES, e, e->release_outcome, 1);
+    } else {
+        return;
+    }
+    waiting_gauge(d, e->queue);
+}
+
 void ag__changed(ag_desk_t *d, ag_entry_t *e, const char *event)
 {
+    count(d, e, event);
     persist(d, e);
     ag__feed(d, event, ag__entry_json(e, 0));
     trim(d);
@@ -275,6 +325,7 @@ static void enter(ag_desk_t *d, const runtime_observed_t *o)
                 core_wall_us() - e->done_us < 60 * 1000000LL;
         free(e->release_outcome);
         e->release_outcome = core_xstrdup("escalated_again");
+        count(d, e, "release_outcome");
         persist(d, e);
     }
     ag__conf_load(d);
@@ -340,6 +391,7 @@ static void on_tick(uv_timer_t *t)
             continue;
         e->overdue = 1;
         LOG_INFO("event=handoff_overdue handoff=%s queue=%s", e->id, e->queue);
+        ag__metric(d, STORE_M_AGENT_ABANDONED, e, NULL, 1);
         ag__feed(d, "overdue", ag__entry_json(e, 0));
         unavailable(d, e, q, 0);
         if (e->state == AG_WAITING)

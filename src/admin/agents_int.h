@@ -100,7 +100,9 @@ int ag__close_turn(ag_desk_t *d, ag_entry_t *e, core_err_t *err);
 ag_entry_t *ag__find(ag_desk_t *d, const char *id);
 json_t *ag__entry_json(const ag_entry_t *e, int with_messages);
 const char *ag__state_name(ag_state_t s);
-/* Persists e (one batch of its own) and tells the feed. */
+/* Adds to (or samples) one of the desk's metric families for e. */
+void ag__metric(ag_desk_t *d, store_metric_t f, const ag_entry_t *e, const char *third, double v);
+/* Counts, persists e (one batch of its own) and tells the feed. */
 void ag__changed(ag_desk_t *d, ag_entry_t *e, const char *event);
 /* Position of e among the waiting entries of its queue (1-based). */
 size_t ag__position(ag_desk_t *d, const ag_entry_t *e);
@@ -117,7 +119,6 @@ void ag__feed(ag_desk_t *d, const char *event, json_t *payload);
 /* agents_hook.c: queues the webhook for e (no-op without a URL). */
 void ag__hook_send(ag_desk_t *d, ag_entry_t *e);
 void ag__hook_close(ag_desk_t *d);
-
 
 /* Registers the desk's routes and its observer hook; admin.c calls it. */
 int admin__agents_register(admin_t *a, net_router_t *r, core_err_t *err);

@@ -400,9 +400,13 @@ int rt_store_commit(rt_turn_t *t)
         store_batch_free(b);
         return CORE_ERR_INTERNAL;
     }
-    /* A handed-off conversation stays active: its key keeps reaching the
-     * person who has it (the bot stays quiet) until they close or release it. */
-    store_batch_state(b, conv->key, state, t->out.status != BRAIN_ST_ENDED, now);
+    /* With a desk observing (runtime_set_observer), a handed-off
+     * conversation stays active: its key keeps reaching the person who has
+     * it (the bot stays quiet) until they close or release it. Without one,
+     * the key starts afresh once the handed-off conversation is gone. */
+    int held = t->out.status == BRAIN_ST_HANDOFF && rt->observer != NULL;
+    int active = t->out.status != BRAIN_ST_ENDED && (t->out.status != BRAIN_ST_HANDOFF || held);
+    store_batch_state(b, conv->key, state, active, now);
     free(state);
     int rc = store_enqueue(rt->opts.store, b, on_durable, t);
     if (rc != 0) {

@@ -67,6 +67,10 @@ typedef struct store__op_s {
     } u;
 } store__op_t;
 
+/* store_report_agents.c: the KPI report's "agents" section for handoffs
+ * that entered a queue in [from_us, to_us) (to_us 0: no bound). */
+int store__report_agents(store_db_t *db, int64_t from_us, int64_t to_us, json_t **out,
+                         core_err_t *err);
 /* store_handoffs.c: frees a STORE__OP_HANDOFF op's strings. */
 void store__handoff_dispose(store__op_t *op);
 

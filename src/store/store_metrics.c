@@ -27,6 +27,7 @@ static const double group_b[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
 static const double commit_b[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025,
                                   0.05,   0.1,   0.25,  0.5,   1};
 static const double reload_b[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+static const double agent_b[] = {5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200};
 #define NB(a) (int)(sizeof(a) / sizeof(a[0]))
 
 static const family_def_t defs[STORE_M__COUNT] = {
@@ -173,6 +174,57 @@ static const family_def_t defs[STORE_M__COUNT] = {
                                 {"flow", "status"},
                                 NULL,
                                 0},
+    [STORE_M_AGENT_HANDOFFS] = {"chorus_agent_handoffs_total",
+                                "Conversations that entered a human queue (docs/agents.md).",
+                                T_COUNTER,
+                                3,
+                                {"queue", "channel", "reason"},
+                                NULL,
+                                0},
+    [STORE_M_AGENT_WAIT] = {"chorus_agent_queue_wait_seconds",
+                            "Time from entering a queue to a person's claim.",
+                            T_HISTOGRAM,
+                            3,
+                            {"queue", "channel", "reason"},
+                            agent_b,
+                            NB(agent_b)},
+    [STORE_M_AGENT_ABANDONED] = {"chorus_agent_abandoned_total",
+                                 "Conversations still unclaimed when their queue's maximum wait "
+                                 "passed.",
+                                 T_COUNTER,
+                                 3,
+                                 {"queue", "channel", "reason"},
+                                 NULL,
+                                 0},
+    [STORE_M_AGENT_HANDLE] = {"chorus_agent_handle_seconds",
+                              "Time from a person's claim to their release or close.",
+                              T_HISTOGRAM,
+                              3,
+                              {"queue", "channel", "reason"},
+                              agent_b,
+                              NB(agent_b)},
+    [STORE_M_AGENT_RELEASES] = {"chorus_agent_releases_total",
+                                "Conversations handed back to the bot (outcome released), and how "
+                                "those ended (bot_finished, escalated_again).",
+                                T_COUNTER,
+                                3,
+                                {"queue", "channel", "outcome"},
+                                NULL,
+                                0},
+    [STORE_M_AGENT_DISPOSITIONS] = {"chorus_agent_dispositions_total",
+                                    "Conversations closed by a person, by disposition code.",
+                                    T_COUNTER,
+                                    3,
+                                    {"queue", "channel", "disposition"},
+                                    NULL,
+                                    0},
+    [STORE_M_AGENT_WAITING] = {"chorus_agent_waiting",
+                               "Conversations waiting in a human queue now.",
+                               T_GAUGE,
+                               1,
+                               {"queue", NULL},
+                               NULL,
+                               0},
 };
 
 typedef struct {

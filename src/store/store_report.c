@@ -418,6 +418,9 @@ int store_db_report(store_db_t *db, const store_report_query_t *q, json_t **out,
     *out = json_pack("{s:I,s:I,s:o,s:s,s:o,s:o}", "from_us", (json_int_t)q->from_us, "to_us",
                      (json_int_t)q->to_us, "by", by, "bucket", bucket_name(q->bucket), "rows", rows,
                      "total", t);
+    json_t *agents = NULL; /* the human desk's figures: store_report_agents.c */
+    if (store__report_agents(db, q->from_us, q->to_us, &agents, err) == 0)
+        json_object_set_new(*out, "agents", agents);
     return 0;
 }
 
