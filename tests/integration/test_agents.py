@@ -343,5 +343,59 @@ def test_open_handoffs_survive_a_restart():
         shutil.rmtree(data, ignore_errors=True)
 
 
+def test_metrics_and_the_kpi_report():
+    with daemon() as d:
+        # released to the bot and finished there
+        conv = escalate(d)
+        _, h = handoff_of(d, conv)
+        assert post(d, h["id"], "claim")[0] == 200
+        st, c = post(d, h["id"], "release", {"flow": "welcome", "node": "greet"})
+        assert st == 200, (st, c)
+        wait_for(lambda: transcript(d, conv)[-1].get("from") == "bot", "the bot after release")
+        r = say(d, conv, "goodbye")
+        assert r["status"] == "ended", r
+        st, c = d.json("GET", "/v1/agent/conversations/" + h["id"], headers=ANN)
+        assert c["release_outcome"] == "bot_finished", c
+        # finished by a person
+        conv2 = escalate(d)
+        _, h2 = handoff_of(d, conv2)
+        assert post(d, h2["id"], "claim")[0] == 200
+        assert post(d, h2["id"], "close", {"disposition": "refund_issued"})[0] == 200
+        # still waiting
+        escalate(d)
+
+        view = bearer(VIEWER_TOKEN)
+
+        def report():
+            st, k = d.json("GET", "/v1/admin/reports/kpis", headers=view)
+            assert st == 200, (st, k)
+            return k["agents"]
+        ag = wait_for(lambda: report()["finished_by_person"] == 1 and report(), "the report")
+        assert ag["contained_after_release"] == 1, ag
+        rows = [r for r in ag["rows"] if r["queue"] == "bookings" and r["channel"] == "chat"]
+        assert len(rows) == 1, ag
+        row = rows[0]
+        assert row["handoffs"] == 3 and row["claimed"] == 2, row
+        assert row["released"] == 1 and row["released_bot_finished"] == 1, row
+        assert row["closed"] == 1 and row["dispositions"] == {"refund_issued": 1}, row
+        assert row["wait_p50_s"] is not None and row["wait_p95_s"] >= row["wait_p50_s"], row
+        assert row["handle_p50_s"] is not None, row
+
+        st, _, body = d.request("GET", "/metrics", headers=view)
+        assert st == 200, st
+        text = body.decode()
+        lab = 'queue="bookings",channel="chat",reason="user_requested_human"'
+        assert "chorus_agent_handoffs_total{%s} 3" % lab in text, text
+        assert "chorus_agent_queue_wait_seconds_count{%s} 2" % lab in text, text
+        assert "chorus_agent_handle_seconds_count{%s} 2" % lab in text, text
+        assert 'chorus_agent_releases_total{queue="bookings",channel="chat",outcome="released"} 1' \
+            in text
+        assert ('chorus_agent_releases_total{queue="bookings",channel="chat",'
+                'outcome="bot_finished"} 1') in text
+        assert ('chorus_agent_dispositions_total{queue="bookings",channel="chat",'
+                'disposition="refund_issued"} 1') in text
+        assert 'chorus_agent_waiting{queue="bookings"} 1' in text, text
+
+
 if __name__ == "__main__":
     run_tests(globals())
