@@ -113,6 +113,24 @@ typedef struct core_config_s {
         char *metrics_auth; /* "auto" | "open" | "token": does GET /metrics need a token */
     } admin;
     struct {
+        long long check_interval_ms;     /* how often the guard reads running rollouts' KPIs */
+        long long min_sample;            /* conversations per variant before the guard judges */
+        char *max_error_rate_delta;      /* decimal: candidate failure rate - control's */
+        char *max_escalation_rate_delta; /* decimal: candidate escalation rate - control's */
+        char *max_p95_latency_ratio;     /* decimal: candidate p95 latency / control's */
+        long long p95_latency_slack_ms;  /* ...and more than this many ms slower */
+    } rollouts;
+    struct {
+        long long interval_s;  /* how often drift is checked; 0 = never */
+        long long recent_s;    /* the recent window */
+        long long baseline_s;  /* the baseline window before it */
+        long long min_turns;   /* user turns each window needs before it can alert */
+        char *psi;             /* decimal: alert above this intent-distribution PSI */
+        char *rate_delta;      /* decimal: alert on oos/fallback rises, containment falls */
+        char *confidence_drop; /* decimal: alert when mean confidence falls by more */
+        char *webhook_url;     /* POST each alert here as JSON; "" = none */
+    } drift;
+    struct {
         char *listen;       /* "ADDR:PORT" of the TLS listener; "" = none */
         char *cert_file;    /* PEM certificate chain */
         char *key_file;     /* PEM private key */
@@ -125,14 +143,6 @@ typedef struct core_config_s {
         char *ca_files;       /* "host=path,..." per-host CA bundles */
         char *insecure_hosts; /* "host,..." whose certificates are not verified */
     } outbound;
-    struct {
-        long long check_interval_ms;     /* how often the guard reads running rollouts' KPIs */
-        long long min_sample;            /* conversations per variant before the guard judges */
-        char *max_error_rate_delta;      /* decimal: candidate failure rate - control's */
-        char *max_escalation_rate_delta; /* decimal: candidate escalation rate - control's */
-        char *max_p95_latency_ratio;     /* decimal: candidate p95 latency / control's */
-        long long p95_latency_slack_ms;  /* ...and more than this many ms slower */
-    } rollouts;
     struct {
         char *queues_file;              /* JSON: the human queues and which reason goes where */
         char *webhook_url;              /* the external desk's endpoint; "" = no webhook */

@@ -103,6 +103,10 @@ typedef struct runtime_turn_in_s {
     /* Environment a new conversation starts in ("staging" | "production");
      * NULL = the default environment. Ignored for a conversation in progress. */
     const char *env;
+    /* What the channel knows about how the input was captured, recorded with
+     * the user turn as an "input" event: a JSON object such as voice's
+     * {"mode": "speech", "confidence": 0.87}; borrowed, copied; NULL = none. */
+    const char *input_detail;
 } runtime_turn_in_t;
 
 struct runtime_turn_out_s {
@@ -152,7 +156,6 @@ int runtime_new(uv_loop_t *loop, const runtime_options_t *opts, runtime_t **out,
  * author (an admin token's name, "sighup", "watch"); runtime_load() uses
  * options.author. Returns CORE_ERR_BUSY if a load is already running,
  * CORE_ERR_CLOSED when closing. */
-int runtime_load(runtime_t *rt, runtime_loaded_cb cb, void *data);
 int runtime_load(runtime_t *rt, runtime_loaded_cb cb, void *data);
 int runtime_load_by(runtime_t *rt, const char *author, runtime_loaded_cb cb, void *data);
 

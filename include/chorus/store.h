@@ -131,6 +131,21 @@ void store_batch_token_create(store_batch_t *b, const char *name, const char *ro
 /* Marks the token name revoked at ts_us; rejects the batch with
  * CORE_ERR_INVALID when no unrevoked token has that name. */
 void store_batch_token_revoke(store_batch_t *b, const char *name, int64_t ts_us);
+/* One handoff's row (the human desk, docs/agents.md): inserted or replaced
+ * whole by conversation_id. Times are wall-clock microseconds, 0 = none. */
+typedef struct store_handoff_s {
+    const char *conversation_id, *key, *queue, *channel, *reason;
+    const char *state; /* waiting|claimed|released|closed|abandoned */
+    const char *agent, *disposition, *release_outcome; /* may be NULL */
+    const char *detail;                                /* JSON object text */
+    int64_t entered_us, claimed_us, done_us, updated_us;
+} store_handoff_t;
+void store_batch_handoff(store_batch_t *b, const store_handoff_t *h);
+/* Calls fn with the detail JSON of every handoff still waiting or claimed
+ * (read connection; blocking, never on the loop). */
+int store_db_open_handoffs(struct store_db_s *db, void (*fn)(const char *detail, void *arg),
+                           void *arg, core_err_t *err);
+
 /* Flow versions and environments (store_flows_batch.c; docs/operations.md,
  * "Flow versions and environments"). A version row is inserted once: a
  * repeat of (flow, version) is a no-op, so its first author and diff stay. */
@@ -167,21 +182,6 @@ int store_db_env_history(store_db_t *db, const char *env, const char *flow, int 
 typedef void (*store_json_cb_t)(int status, json_t *result, const char *errmsg, void *data);
 int store_flows_async(store_t *s, const char *kind, const char *arg, int with_content,
                       store_json_cb_t cb, void *data);
-
-/* One handoff's row (the human desk, docs/agents.md): inserted or replaced
- * whole by conversation_id. Times are wall-clock microseconds, 0 = none. */
-typedef struct store_handoff_s {
-    const char *conversation_id, *key, *queue, *channel, *reason;
-    const char *state; /* waiting|claimed|released|closed|abandoned */
-    const char *agent, *disposition, *release_outcome; /* may be NULL */
-    const char *detail;                                /* JSON object text */
-    int64_t entered_us, claimed_us, done_us, updated_us;
-} store_handoff_t;
-void store_batch_handoff(store_batch_t *b, const store_handoff_t *h);
-/* Calls fn with the detail JSON of every handoff still waiting or claimed
- * (read connection; blocking, never on the loop). */
-int store_db_open_handoffs(struct store_db_s *db, void (*fn)(const char *detail, void *arg),
-                           void *arg, core_err_t *err);
 
 /* Number of turns in the batch (for metrics and queue accounting). */
 size_t store_batch_turns(const store_batch_t *b);
@@ -293,6 +293,31 @@ int store_db_learn_turns(store_db_t *db, int64_t from_us, int64_t to_us,
  * low_confidence counts turns below that confidence. */
 int store_db_learn_summary(store_db_t *db, int64_t from_us, int64_t to_us, double low_confidence,
                            json_t **out, core_err_t *err);
+/* User turns worth labelling in [from, to): out of scope, unrouted, or
+ * routed below max_confidence, least confident first, at most limit;
+ * unlabelled ones only unless labelled_too. [{conversation, seq, text,
+ * predicted, confidence, oos, label}]. */
+int store_db_label_candidates(store_db_t *db, int64_t from_us, int64_t to_us, double max_confidence,
+                              int labelled_too, int limit, json_t **out, core_err_t *err);
+/* Every labelled turn's text by its label: {"intent": ["text", ...]}. */
+int store_db_labelled_examples(store_db_t *db, json_t **out, core_err_t *err);
+
+/* ---- online backup (chorusctl backup; blocking) --------------------------- */
+
+typedef struct store_backup_stats_s {
+    int pages;          /* database pages copied */
+    int steps;          /* sqlite3_backup_step calls */
+    int restarts;       /* copies restarted because the daemon wrote meanwhile */
+    int schema_version; /* of the copy */
+} store_backup_stats_t;
+
+/* Copies the database at src_path (chorusd may be running and writing) to
+ * dst_path with SQLite's backup API, in steps; checks the copy with
+ * PRAGMA integrity_check, makes it one self-contained file (no WAL), fsyncs
+ * it and renames it onto dst_path from a temporary name beside it. On error
+ * dst_path is untouched and the temporary file removed. */
+int store_backup(const char *src_path, const char *dst_path, store_backup_stats_t *st,
+                 core_err_t *err);
 
 /* ---- audit trail and admin tokens --------------------------------------- */
 
@@ -345,22 +370,34 @@ typedef struct store_token_row_s {
 int store_db_tokens(store_db_t *db, void (*fn)(const store_token_row_t *t, void *arg), void *arg,
                     core_err_t *err);
 
-/* ---- online backup (chorusctl backup; blocking) --------------------------- */
+/* ---- drift (docs/flywheel.md, "Drift") ------------------------------------ */
 
-typedef struct store_backup_stats_s {
-    int pages;          /* database pages copied */
-    int steps;          /* sqlite3_backup_step calls */
-    int restarts;       /* copies restarted because the daemon wrote meanwhile */
-    int schema_version; /* of the copy */
-} store_backup_stats_t;
+typedef struct store_drift_limits_s {
+    int64_t recent_s;       /* the recent window, ending now */
+    int64_t baseline_s;     /* the baseline window, just before it */
+    double psi;             /* alert above this population stability index (0: never) */
+    double rate_delta;      /* alert when oos or fallback rates rise, or containment falls,
+                               by more than this (absolute, 0..1; 0: never) */
+    double confidence_drop; /* alert when mean confidence falls by more (0: never) */
+    int64_t min_turns;      /* both windows need this many user turns to alert */
+} store_drift_limits_t;
 
-/* Copies the database at src_path (chorusd may be running and writing) to
- * dst_path with SQLite's backup API, in steps; checks the copy with
- * PRAGMA integrity_check, makes it one self-contained file (no WAL), fsyncs
- * it and renames it onto dst_path from a temporary name beside it. On error
- * dst_path is untouched and the temporary file removed. */
-int store_backup(const char *src_path, const char *dst_path, store_backup_stats_t *st,
-                 core_err_t *err);
+/* One window's figures: {"turns","oos","fallbacks","confidence_sum",
+ * "confidence_n","ended","contained","intents":{name: user turns}}. */
+int store_db_drift_window(store_db_t *db, int64_t from_us, int64_t to_us, json_t **out,
+                          core_err_t *err);
+/* Compares two windows (pure): {"drift", "enough_data", "alerts": [{signal,
+ * ...}], "distribution": {psi, js_divergence, moved: [{intent,
+ * baseline_share, recent_share, psi_term}]}, "rates": {...}, "baseline",
+ * "recent"}. */
+json_t *store_drift_compare(const json_t *baseline, const json_t *recent,
+                            const store_drift_limits_t *lim);
+/* Both windows ending at now_us, compared. */
+int store_db_drift(store_db_t *db, int64_t now_us, const store_drift_limits_t *lim, json_t **out,
+                   core_err_t *err);
+/* The same on the thread pool; cb runs on the loop with the report. */
+int store_drift_async(store_t *s, int64_t now_us, const store_drift_limits_t *lim, store_json_cb cb,
+                      void *data);
 
 /* ---- KPI reports -------------------------------------------------------- */
 
@@ -474,6 +511,8 @@ typedef enum {
     STORE_M_FLOWS_RELOAD_LAST_SUCCESS, /* gauge {} wall clock of the last successful reload */
     STORE_M_ROLLOUTS_RUNNING,          /* gauge {} rollouts taking conversations */
     STORE_M_ROLLOUTS_ENDED,            /* counter {flow,status} promoted|aborted|rolled_back */
+    STORE_M_DRIFT_PSI,                 /* gauge {} intent-distribution PSI of the last check */
+    STORE_M_DRIFT_ALERTS,              /* counter {signal} drift checks that crossed a limit */
     STORE_M_AGENT_HANDOFFS,            /* counter {queue,channel,reason} entered a human queue */
     STORE_M_AGENT_WAIT,                /* histogram {queue,channel,reason} queued to claimed, s */
     STORE_M_AGENT_ABANDONED,           /* counter {queue,channel,reason} max wait, unclaimed */

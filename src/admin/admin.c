@@ -78,5 +78,7 @@ int admin_register(net_router_t *router, const admin_host_t *host, core_err_t *e
         rc = admin__rollouts_register(router, a, err);
     if (rc == 0) /* the human desk: agents*.c */
         rc = admin__agents_register(a, router, err);
+    if (rc == 0) /* drift detection: admin_drift.c */
+        rc = admin__drift_register(router, a, err);
     return rc;
 }

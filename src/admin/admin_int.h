@@ -61,6 +61,10 @@ int admin__rollouts_register(net_router_t *r, admin_t *a, core_err_t *err);
 /* GET /v1/admin/flows, .../flows/{name}/versions, POST .../flows/promote and
  * .../flows/rollback (admin_flows_env.c). */
 int admin__flows_env_register(net_router_t *r, admin_t *a, core_err_t *err);
+/* GET /v1/admin/drift and the scheduled drift check (admin_drift.c); stop
+ * closes its timer and webhook client (admin_shutdown). */
+int admin__drift_register(net_router_t *r, admin_t *a, core_err_t *err);
+void admin__drift_stop(void);
 
 /* GET /metrics. */
 void admin__on_metrics(net_req_t *req, void *data);

@@ -522,6 +522,7 @@ void admin__ro_timer_start(admin_t *a)
 
 void admin_shutdown(void)
 {
+    admin__drift_stop();
     if (R.timer_init) {
         uv_close((uv_handle_t *)&R.timer, NULL);
         R.timer_init = 0;

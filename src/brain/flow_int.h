@@ -60,6 +60,9 @@ void flow__load_vars(loader_t *ld, json_t *vars, const char *path, const char *c
 void flow__settings_messages(loader_t *ld, json_t *msgs, const char *path);
 void flow__settings(loader_t *ld, json_t *set, const char *path, const char **flows);
 void flow__intents(loader_t *ld, json_t *intents, const char *path, uint16_t flow_index);
+/* Adds a training file's examples ({"intent": ["utterance", ...]}) to
+ * intents the flows declare; an unknown intent is an error. */
+void flow__training(loader_t *ld, json_t *training, const char *path);
 void flow__meta(loader_t *ld, json_t *root);
 
 #endif

@@ -420,6 +420,36 @@ static char **examples_of(loader_t *ld, json_t *arr, const char *path, size_t *n
     return out;
 }
 
+void flow__training(loader_t *ld, json_t *training, const char *path)
+{
+    if (!json_is_object(training)) {
+        flow__err(ld, path, "must be an object of intent name to example utterances");
+        return;
+    }
+    const char *key;
+    json_t *v;
+    char p[512];
+    json_object_foreach(training, key, v)
+    {
+        flow__path(p, sizeof(p), path, key);
+        size_t n;
+        char **ex = examples_of(ld, v, p, &n);
+        int i = brain__intent_find(ld->fs, key);
+        if (i < 0) {
+            flow__err(ld, p, "no flow declares intent \"%s\"", key);
+            for (size_t j = 0; j < n; j++)
+                free(ex[j]);
+            free(ex);
+            continue;
+        }
+        intent_def_t *d = &ld->fs->intents[i];
+        d->examples = core_xrealloc(d->examples, (d->n_examples + n) * sizeof(char *));
+        memcpy(d->examples + d->n_examples, ex, n * sizeof(char *));
+        d->n_examples += n;
+        free(ex);
+    }
+}
+
 /* Adds intents (name -> examples). flow_index BRAIN_NONE with global > 0 for
  * extra examples of the global intents from settings. */
 void flow__intents(loader_t *ld, json_t *intents, const char *path, uint16_t flow_index)

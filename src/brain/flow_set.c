@@ -220,6 +220,21 @@ static int parse_sources(compile_t *c)
     return bad;
 }
 
+/* Training files (labelled utterances, `chorusctl label train`) add
+ * examples to the intents the flows declared. */
+static void training_pass(compile_t *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        json_t *t = c->roots[i] ? json_object_get(c->roots[i], "training") : NULL;
+        if (t == NULL)
+            continue;
+        loader_t ld = {.fs = c->fs, .diags = c->diags, .file = c->src[i].name, .pos = c->pos[i]};
+        flow__check_keys(&ld, c->roots[i], "", "training|description|$schema");
+        flow__training(&ld, t, "training");
+        c->errors += ld.n_errors;
+    }
+}
+
 /* Declares flows, slots and variables of every file; returns the settings
  * file's index or -1. */
 static int declare_pass(compile_t *c, const brain_compile_opts_t *opts, loader_t *settings_ld)
@@ -229,6 +244,8 @@ static int declare_pass(compile_t *c, const brain_compile_opts_t *opts, loader_t
         if (c->roots[i] == NULL)
             continue;
         loader_t ld = {.fs = c->fs, .diags = c->diags, .file = c->src[i].name, .pos = c->pos[i]};
+        if (json_object_get(c->roots[i], "training") != NULL)
+            continue; /* a training file: training_pass() */
         json_t *set = json_object_get(c->roots[i], "settings");
         if (set != NULL) {
             flow__check_keys(&ld, c->roots[i], "", "settings|$schema");
@@ -451,6 +468,7 @@ int brain_flowset_compile(const brain_source_t *sources, size_t n, const brain_c
                   settings_src >= 0 ? json_object_get(c.roots[settings_src], "settings") : NULL);
     for (size_t fi = 0; fi < fs->n_flows; fi++)
         compile_flow(&c, fi);
+    training_pass(&c);
     resolve_gotos(&c);
     if (fs->n_flows == 0 && diags->len == before)
         core_diags_add(diags, n ? sources[0].name : "(flows)", 0, 0, "", "no flows found");

@@ -194,7 +194,8 @@ static void leader_pass(learn_t *l, const size_t *order, size_t n_use)
 static void merge_pass(learn_t *l)
 {
     sort_ctx = l;
-    qsort(l->clusters, l->n_clusters, sizeof(*l->clusters), cmp_cluster);
+    if (l->n_clusters > 1)
+        qsort(l->clusters, l->n_clusters, sizeof(*l->clusters), cmp_cluster);
     size_t m = l->n_clusters < MERGE_MAX ? l->n_clusters : MERGE_MAX;
     for (size_t i = 0; i < m; i++) {
         lclus_t *c = &l->clusters[i];
@@ -237,7 +238,8 @@ static void finish(learn_t *l)
         lclus_t *c = &l->clusters[i];
         qsort(c->items, c->n, sizeof(*c->items), cmp_item);
     }
-    qsort(l->clusters, n, sizeof(*l->clusters), cmp_cluster);
+    if (n > 1)
+        qsort(l->clusters, n, sizeof(*l->clusters), cmp_cluster);
     for (size_t i = 0; i < n; i++) {
         lclus_t *c = &l->clusters[i];
         c->centroid = learn__centroid(l, c->items, c->n, CENTROID_MAX, &c->n_centroid);

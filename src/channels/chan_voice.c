@@ -320,8 +320,20 @@ static void on_turn_done(const runtime_turn_out_t *out)
     free(op);
 }
 
+/* The input event of a speech turn: Twilio's recognition Confidence (0..1)
+ * when it sent a valid one. */
+static void speech_detail(const char *conf, char *out, size_t size)
+{
+    char *end = NULL;
+    double x = conf ? strtod(conf, &end) : -1;
+    if (conf != NULL && end != conf && *end == '\0' && x >= 0 && x <= 1)
+        snprintf(out, size, "{\"mode\":\"speech\",\"confidence\":%.4f}", x);
+    else
+        snprintf(out, size, "{\"mode\":\"speech\"}");
+}
+
 static void run_turn(voice_t *v, net_req_t *req, voice_call_t *c, brain_event_t ev,
-                     const char *text)
+                     const char *text, const char *input_detail)
 {
     voice_op_t *op = core_xcalloc(1, sizeof(*op));
     *op = (voice_op_t){.voice = v, .call = c, .req = req};
@@ -331,7 +343,8 @@ static void run_turn(voice_t *v, net_req_t *req, voice_call_t *c, brain_event_t 
                             .text = text,
                             .len = text ? strlen(text) : 0,
                             .adapter_version = "voice/" TWILIO_ADAPTER_VERSION,
-                            .env = c->env[0] ? c->env : NULL};
+                            .env = c->env[0] ? c->env : NULL,
+                            .input_detail = input_detail};
     core_err_t err = {0};
     runtime_t *rt = chan_runtime(&v->base);
     int rc = rt ? runtime_turn(rt, &in, on_turn_done, op, &err)
@@ -417,16 +430,18 @@ static void on_webhook(net_req_t *req, void *data)
         snprintf(c->env, sizeof(c->env), "%s", e ? e : "");
         LOG_INFO("event=voice_call conversation=%s from=%s", c->rt_key,
                  twilio__form_get(&f, "From") ? twilio__form_get(&f, "From") : "");
-        run_turn(v, req, c, BRAIN_EV_START, NULL);
+        run_turn(v, req, c, BRAIN_EV_START, NULL, NULL);
     } else if (speech != NULL && speech[0] != '\0') {
         c->silences = 0;
         LOG_INFO("event=voice_speech conversation=%s confidence=%s chars=%zu", c->rt_key,
                  conf ? conf : "", strlen(speech));
-        run_turn(v, req, c, BRAIN_EV_MESSAGE, speech);
+        char detail[96];
+        speech_detail(conf, detail, sizeof(detail));
+        run_turn(v, req, c, BRAIN_EV_MESSAGE, speech, detail);
     } else if (digits != NULL && digits[0] != '\0') {
         c->silences = 0;
         LOG_INFO("event=voice_digits conversation=%s digits=%zu", c->rt_key, strlen(digits));
-        run_turn(v, req, c, BRAIN_EV_MESSAGE, digits_text(c, digits));
+        run_turn(v, req, c, BRAIN_EV_MESSAGE, digits_text(c, digits), "{\"mode\":\"dtmf\"}");
     } else {
         silence(v, req, c);
     }

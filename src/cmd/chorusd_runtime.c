@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "chorus/admin.h"
-#include "chorus/admin.h"
 #include "chorus/core.h"
 #include "chorus/guard.h"
 #include "chorus/store.h"

@@ -384,6 +384,13 @@ static int flow_intents(const char *path, nlu_dataset_t *ds)
         if (rc != 0)
             break;
     }
+    /* a training file (`chorusctl label train`): more examples, as a list */
+    json_t *training = json_object_get(root, "training"), *list;
+    json_object_foreach(json_is_object(training) && rc == 0 ? training : NULL, name,
+                        list) for (size_t i = 0; i < json_array_size(list);
+                                   i++) if (json_is_string(json_array_get(list, i)))
+        nlu_dataset_add(ds, json_string_value(json_array_get(list, i)),
+                        json_string_length(json_array_get(list, i)), name);
     json_decref(root);
     free(text);
     return rc;

@@ -211,8 +211,10 @@ int ctl_simulate(int argc, char **argv)
     int rc = parse(&s, &script, &format, argc, argv);
     if (rc != 0)
         return rc == 1 ? 0 : rc;
-    if (sim_load_script(&s, script) != 0)
+    if (sim_load_script(&s, script) != 0) {
+        json_decref(s.script);
         return 2;
+    }
     sim_plan(&s);
     s.breaks = json_object();
     s.failure_kinds = json_object();

@@ -15,7 +15,7 @@
 typedef struct sim_turn_s {
     char *text;
     const char *kind; /* "script", "off_script" or "hostile" (static) */
-    json_t *expect;   /* borrowed from the script; NULL = nothing checked */
+    json_t *expect;   /* owned, {slots} rendered; NULL = nothing checked */
     int script_index; /* index in the goal's turns, -1 when inserted */
 } sim_turn_t;
 

@@ -160,6 +160,24 @@ static char *render(const char *tmpl, const json_t *slots, json_t *chosen, uint6
     return core_buf_steal(&b, NULL);
 }
 
+/* The expectation with {slot} references rendered as the turns were (an
+ * owned copy), or NULL. */
+static json_t *render_expect(const json_t *expect, const json_t *slots, json_t *chosen, uint64_t *x)
+{
+    if (expect == NULL)
+        return NULL;
+    json_t *out = json_deep_copy(expect);
+    const char *k;
+    json_t *v;
+    json_object_foreach(out, k, v) if (json_is_string(v))
+    {
+        char *r = render(json_string_value(v), slots, chosen, x);
+        json_string_set(v, r);
+        free(r);
+    }
+    return out;
+}
+
 static void add_turn(sim_conv_t *cv, char *text, const char *kind, json_t *expect, int index)
 {
     cv->turns = core_xrealloc(cv->turns, (cv->n_turns + 1) * sizeof(*cv->turns));
@@ -201,10 +219,10 @@ void sim_plan(sim_t *s)
             const json_t *t = json_array_get(turns, k);
             maybe_extra(s, cv, &x, "off_script");
             maybe_extra(s, cv, &x, "hostile");
-            add_turn(cv,
-                     render(pick(&x, json_object_get(t, "say")), json_object_get(goal, "slots"),
-                            chosen, &x),
-                     "script", json_object_get(t, "expect"), (int)k);
+            const json_t *slots = json_object_get(goal, "slots");
+            char *text = render(pick(&x, json_object_get(t, "say")), slots, chosen, &x);
+            add_turn(cv, text, "script",
+                     render_expect(json_object_get(t, "expect"), slots, chosen, &x), (int)k);
         }
         json_decref(chosen);
         snprintf(s->results[i].status, sizeof(s->results[i].status), "active");
@@ -214,8 +232,10 @@ void sim_plan(sim_t *s)
 void sim_free_plan(sim_t *s)
 {
     for (long i = 0; s->plan != NULL && i < s->conversations; i++) {
-        for (size_t k = 0; k < s->plan[i].n_turns; k++)
+        for (size_t k = 0; k < s->plan[i].n_turns; k++) {
             free(s->plan[i].turns[k].text);
+            json_decref(s->plan[i].turns[k].expect);
+        }
         free(s->plan[i].turns);
     }
     free(s->plan);

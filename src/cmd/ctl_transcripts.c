@@ -1,5 +1,6 @@
 /* chorusctl transcripts: list conversations and show one with its turns and
- * events, from a database file (read-only, safe while chorusd runs). */
+ * events, from a database file (read-only, safe while chorusd runs).
+ * chorusctl label lives in ctl_label.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +9,6 @@
 #include "cmd/ctl.h"
 
 int ctl_transcripts(int argc, char **argv);
-int ctl_label(int argc, char **argv);
 
 static void usage(FILE *out)
 {
@@ -195,86 +195,4 @@ int ctl_transcripts(int argc, char **argv)
     }
     json_decref(r);
     return 0;
-}
-
-/* ---- chorusctl label ------------------------------------------------------ */
-
-typedef struct {
-    int done, status;
-} label_wait_t;
-
-static void on_labelled(int status, void *data)
-{
-    label_wait_t *w = data;
-    w->done = 1;
-    w->status = status;
-}
-
-/* Records the correct intent of one user turn (routing accuracy counts
- * against it) through the store's writer, with an audit row. Safe while
- * chorusd runs: SQLite serialises the two writers (WAL, busy timeout). */
-int ctl_label(int argc, char **argv)
-{
-    const char *db = NULL, *by = getenv("USER"), *pos[3] = {NULL, NULL, NULL};
-    int npos = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: chorusctl label --db FILE CONVERSATION SEQ INTENT [--by NAME]\n"
-                   "  INTENT is the intent the user turn SEQ should have been routed to,\n"
-                   "  or \"oos\" when it was out of scope.\n");
-            return 0;
-        }
-        if ((strcmp(argv[i], "--db") == 0 || strcmp(argv[i], "--by") == 0) && i + 1 < argc) {
-            *(argv[i][2] == 'd' ? &db : &by) = argv[i + 1];
-            i++;
-        } else if (argv[i][0] != '-' && npos < 3) {
-            pos[npos++] = argv[i];
-        } else {
-            fprintf(stderr, "label: unexpected argument %s\n", argv[i]);
-            return 2;
-        }
-    }
-    char *end = NULL;
-    long long seq = npos == 3 ? strtoll(pos[1], &end, 10) : 0;
-    if (db == NULL || npos != 3 || *end != '\0' || seq <= 0 || pos[2][0] == '\0') {
-        fprintf(stderr, "usage: chorusctl label --db FILE CONVERSATION SEQ INTENT [--by NAME]\n");
-        return 2;
-    }
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    core_err_t err = {0};
-    store_options_t opt = {.path = db};
-    store_t *s = store_open(&loop, &opt, &err);
-    if (s == NULL) {
-        fprintf(stderr, "label: %s\n", err.msg);
-        uv_run(&loop, UV_RUN_DEFAULT);
-        uv_loop_close(&loop);
-        return 1;
-    }
-    int64_t now = core_wall_us();
-    store_batch_t *b = store_batch_new();
-    store_batch_label(b, pos[0], seq, pos[2], by ? by : "chorusctl", now);
-    char *detail = core_xasprintf("{\"seq\":%lld,\"intent\":\"%s\"}", seq, pos[2]);
-    json_t *check = json_loads(detail, 0, NULL); /* an intent with quotes is not JSON-safe */
-    store_batch_audit(b, by ? by : "chorusctl", "label", pos[0], check ? detail : NULL, now);
-    json_decref(check);
-    free(detail);
-    label_wait_t w = {0, 0};
-    int rc = store_enqueue(s, b, on_labelled, &w);
-    if (rc != 0)
-        store_batch_free(b);
-    while (rc == 0 && !w.done)
-        uv_run(&loop, UV_RUN_ONCE);
-    store_close(s);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
-    if (rc == 0)
-        rc = w.status;
-    if (rc == CORE_ERR_INVALID)
-        fprintf(stderr, "label: conversation %s has no user turn %lld\n", pos[0], seq);
-    else if (rc != 0)
-        fprintf(stderr, "label: not recorded: %s\n", core_strerror(rc));
-    else
-        printf("labelled %s #%lld as %s\n", pos[0], seq, pos[2]);
-    return rc == 0 ? 0 : 1;
 }

@@ -96,6 +96,7 @@ struct rt_turn_s {
     uint32_t gen_before;   /* conv->gen before the turn */
     char *conv_id;         /* owned: the store id its rows go under (rt_store_commit) */
     char *adapter_version; /* owned copy, may be NULL */
+    char *input_detail;    /* owned copy of in->input_detail, may be NULL */
     char *sender;          /* owned copy, may be NULL */
     char *jump;            /* owned "flow\0node" to resume at (runtime_handoff.c), or NULL */
     uint8_t jump_end;      /* the turn ends a handed-off conversation */

@@ -287,6 +287,11 @@ static void add_rows(store_batch_t *b, rt_turn_t *t, int64_t now)
                            .adapter_version = t->adapter_version};
         store_batch_turn(b, &in);
         free(gj);
+        if (t->input_detail != NULL) { /* how it was captured: voice's ASR confidence */
+            store_event_t e = {t->conv_id, in.seq, t->in.now_us, "input",
+                               channel,    "ok",   -1,           t->input_detail};
+            store_batch_event(b, &e);
+        }
     }
     if (out->n_messages > 0 || t->n_fx > 0) {
         char *text = joined_messages(out);

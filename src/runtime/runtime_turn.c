@@ -27,6 +27,7 @@ static void turn_free(rt_turn_t *t)
     free(t->text);
     free(t->intent);
     free(t->adapter_version);
+    free(t->input_detail);
     free(t->sender);
     free(t->jump);
     free(t->conv_id);
@@ -104,6 +105,8 @@ static rt_turn_t *turn_new(runtime_t *rt, rt_conv_t *conv, const runtime_turn_in
     t->channel = event == BRAIN_EV_TIMEOUT ? conv->state.channel : (uint8_t)in->channel;
     if (in && in->adapter_version)
         t->adapter_version = core_xstrdup(in->adapter_version);
+    if (in && in->input_detail)
+        t->input_detail = core_xstrdup(in->input_detail);
     if (in && in->sender)
         t->sender = core_xstrdup(in->sender);
     rt_handoff_init(t, in);

@@ -144,3 +144,71 @@ int store_db_learn_summary(store_db_t *db, int64_t from_us, int64_t to_us, doubl
     *out = json_pack("{s:o,s:o,s:o}", "drop_offs", d, "intents", i, "confusions", c);
     return 0;
 }
+
+/* ---- labels (chorusctl label export|import|review|train) ------------------ */
+
+static const char candidates_sql[] =
+    "SELECT t.conversation_id, t.seq, t.text, coalesce(t.intent, ''),"
+    " coalesce(t.confidence, 0), t.oos, coalesce(l.intent, '')"
+    " FROM turns t JOIN conversations c ON c.id = t.conversation_id"
+    " LEFT JOIN labels l ON l.turn_id = t.id"
+    " WHERE t.direction = 'in' AND t.text IS NOT NULL AND t.text != ''"
+    "  AND c.started_us >= ?1 AND c.started_us < ?2"
+    "  AND (t.oos = 1 OR t.intent IS NULL OR t.confidence < ?3)"
+    "  AND (?4 OR l.intent IS NULL)"
+    " ORDER BY coalesce(t.confidence, 0), t.id LIMIT ?5";
+
+int store_db_label_candidates(store_db_t *db, int64_t from_us, int64_t to_us, double max_confidence,
+                              int labelled_too, int limit, json_t **out, core_err_t *err)
+{
+    sqlite3_stmt *st;
+    int rc = prepare(db, candidates_sql, from_us, to_us, &st, err);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_double(st, 3, max_confidence);
+    sqlite3_bind_int(st, 4, labelled_too != 0);
+    sqlite3_bind_int(st, 5, limit > 0 ? limit : 1000);
+    json_t *arr = json_array();
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(
+            arr, json_pack("{s:s,s:I,s:s,s:s,s:f,s:b,s:s}", "conversation", col_text(st, 0), "seq",
+                           (json_int_t)sqlite3_column_int64(st, 1), "text", col_text(st, 2),
+                           "predicted", col_text(st, 3), "confidence", sqlite3_column_double(st, 4),
+                           "oos", sqlite3_column_int(st, 5), "label", col_text(st, 6)));
+    rc = rc == SQLITE_DONE ? 0 : store__sqlite_err(db->db, rc, err, "label candidates");
+    sqlite3_finalize(st);
+    if (rc != 0) {
+        json_decref(arr);
+        return rc;
+    }
+    *out = arr;
+    return 0;
+}
+
+int store_db_labelled_examples(store_db_t *db, json_t **out, core_err_t *err)
+{
+    sqlite3_stmt *st;
+    int rc = prepare(db,
+                     "SELECT l.intent, t.text FROM labels l JOIN turns t ON t.id = l.turn_id"
+                     " WHERE t.text IS NOT NULL AND t.text != '' AND ?1 <= ?2"
+                     " ORDER BY l.intent, t.text",
+                     0, 1, &st, err);
+    if (rc != 0)
+        return rc;
+    json_t *o = json_object();
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *intent = col_text(st, 0);
+        json_t *list = json_object_get(o, intent);
+        if (list == NULL)
+            json_object_set_new(o, intent, list = json_array());
+        json_array_append_new(list, json_string(col_text(st, 1)));
+    }
+    rc = rc == SQLITE_DONE ? 0 : store__sqlite_err(db->db, rc, err, "labelled turns");
+    sqlite3_finalize(st);
+    if (rc != 0) {
+        json_decref(o);
+        return rc;
+    }
+    *out = o;
+    return 0;
+}

@@ -265,6 +265,19 @@ fail:
     return rc;
 }
 
+/* Whether schema_migrations records version. */
+static int recorded(sqlite3 *db, int version)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM schema_migrations WHERE version = ?", -1, &st,
+                           NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_int(st, 1, version);
+    int found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return found;
+}
+
 int store__migrate(sqlite3 *db, core_err_t *err)
 {
     int version, rc;
@@ -279,8 +292,11 @@ int store__migrate(sqlite3 *db, core_err_t *err)
               "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
               " applied_us INTEGER NOT NULL, description TEXT NOT NULL) STRICT",
               err, "creating schema_migrations");
+    /* Every migration not yet recorded, in order: not only those above the
+     * highest recorded one, so a database that skipped a number (written by
+     * a build that lacked it) still gets it. */
     for (size_t i = 0; rc == 0 && i < N_MIGRATIONS; i++)
-        if (migrations[i].version > version)
+        if (migrations[i].version > version || !recorded(db, migrations[i].version))
             rc = apply_one(db, &migrations[i], err);
     return rc;
 }

@@ -96,6 +96,19 @@ def test_bad_script_names_the_place():
     assert p.returncode == 2 and "--concurrency" in p.stderr, p.stderr
 
 
+def test_documented_population_passes():
+    """docs/examples/population.json (docs/flywheel.md) against the example
+    flows: expectations with {slot} references are checked with the values
+    the turns used, and nothing breaks."""
+    p = simulate("--flows", FLOWS, "--script",
+                 os.path.join(SRC, "docs", "examples", "population.json"),
+                 "--conversations", "300")
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    r = json.loads(p.stdout)
+    assert r["breaks"] == [] and r["outcomes"]["escalated"] > 0, r
+    assert r["goals"]["booking status"]["conversations"] > 50, r
+
+
 def test_http_counts_match_the_store():
     tmp = tempfile.mkdtemp(prefix="chorus-sim-")
     cfg = {"chat": {"api_keys": "sim:" + hashlib.sha256(KEY.encode()).hexdigest()}}

@@ -11,6 +11,14 @@ import tempfile
 CTL = os.environ["CHORUSCTL"]
 
 
+
+def schema_version():
+    """STORE_SCHEMA_VERSION as include/chorus/store.h defines it."""
+    import re
+    src = os.environ.get("CHORUS_SOURCE_DIR", ".")
+    with open(os.path.join(src, "include", "chorus", "store.h")) as f:
+        return int(re.search(r"#define STORE_SCHEMA_VERSION (\d+)", f.read()).group(1))
+
 def load_and_kill(path, sync, prefix, want_acks):
     p = subprocess.Popen([CTL, "store-load", "--db", path, "--turns", "0", "--conversations",
                           "300", "--inflight", "32", "--synchronous", sync, "--prefix", prefix,
@@ -72,7 +80,9 @@ def main():
         assert "turns=500 failed=0" in p.stdout, p.stdout
         db = sqlite3.connect(path)
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert db.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == 1
+        # every migration applied exactly once: versions 1..N, no gaps, no repeats
+        versions = [v for (v,) in db.execute("SELECT version FROM schema_migrations ORDER BY 1")]
+        assert versions == list(range(1, schema_version() + 1)), versions
         db.close()
     print("ok")
 

@@ -9,6 +9,7 @@ summary, hang-up at the end, call status callbacks and bad signatures."""
 
 import json
 import os
+import sqlite3
 import sys
 import urllib.parse
 
@@ -99,6 +100,15 @@ def test_menu_confirmation_and_result():
         # 1 = yes
         g = gather(c.press("1"))
         assert "Your flight CH 101 from LHR to JFK" in says(g)[0], says(g)
+        # how each input was captured is recorded with its turn: keys, then
+        # speech with Twilio's recognition confidence, then a key again
+        db = sqlite3.connect(os.path.join(d.data_dir, "chorus.db"), timeout=10)
+        rows = db.execute("SELECT e.detail, t.text FROM events e JOIN turns t"
+                          " ON t.conversation_id = e.conversation_id AND t.seq = e.turn_seq"
+                          " WHERE e.kind = 'input' ORDER BY e.id").fetchall()
+        got = [(json.loads(detail), text) for detail, text in rows]
+        assert [x["mode"] for x, _ in got] == ["dtmf", "speech", "dtmf"], got
+        assert got[1][0]["confidence"] == 0.62 and "ABC123" in got[1][1], got
     run(t)
 
 

@@ -1,0 +1,253 @@
+/* Drift detection (docs/flywheel.md, "Drift"): what the users said and how
+ * the flows fared in a recent window against a baseline window: the intent
+ * distribution (population stability index and Jensen-Shannon divergence,
+ * out-of-scope as one more category), and the out-of-scope, fallback and
+ * containment rates and the mean routing confidence. The comparison is pure;
+ * the windows are read on a store_db_t, or on the thread pool for chorusd's
+ * scheduled check (store_drift_async). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOG_MODULE "store"
+#include "store/store_int.h"
+
+#define OOS_BUCKET "(out of scope)"
+#define EPS 1e-4 /* smoothing: an intent absent from one window */
+
+static int step_rows(store_db_t *db, sqlite3_stmt *st, json_t *out, int intents, core_err_t *err)
+{
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (intents) {
+            const unsigned char *name = sqlite3_column_text(st, 0);
+            json_object_set_new(json_object_get(out, "intents"),
+                                name ? (const char *)name : OOS_BUCKET,
+                                json_integer(sqlite3_column_int64(st, 1)));
+            continue;
+        }
+        static const char *const keys[] = {"turns",        "oos",   "fallbacks", "confidence_sum",
+                                           "confidence_n", "ended", "contained"};
+        for (int k = 0; k < 7; k++)
+            json_object_set_new(out, keys[k],
+                                k == 3 ? json_real(sqlite3_column_double(st, k))
+                                       : json_integer(sqlite3_column_int64(st, k)));
+    }
+    return rc == SQLITE_DONE ? 0 : store__sqlite_err(db->db, rc, err, "drift query");
+}
+
+static int run(store_db_t *db, const char *sql, int64_t from, int64_t to, json_t *out, int intents,
+               core_err_t *err)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store__sqlite_err(db->db, rc, err, "drift query");
+    sqlite3_bind_int64(st, 1, from);
+    sqlite3_bind_int64(st, 2, to);
+    rc = step_rows(db, st, out, intents, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_db_drift_window(store_db_t *db, int64_t from_us, int64_t to_us, json_t **out,
+                          core_err_t *err)
+{
+    /* user turns by the time they were said; conversations by their end */
+    static const char intents_sql[] =
+        "SELECT CASE WHEN oos = 1 THEN NULL ELSE intent END, count(*) FROM turns"
+        " WHERE direction = 'in' AND ts_us >= ?1 AND ts_us < ?2"
+        "  AND (oos = 1 OR intent IS NOT NULL) GROUP BY 1";
+    static const char rates_sql[] =
+        "SELECT (SELECT count(*) FROM turns WHERE direction = 'in' AND ts_us >= ?1 AND ts_us < ?2),"
+        " (SELECT count(*) FROM turns WHERE direction = 'in' AND oos = 1"
+        "   AND ts_us >= ?1 AND ts_us < ?2),"
+        " (SELECT count(*) FROM events WHERE kind = 'fallback' AND ts_us >= ?1 AND ts_us < ?2),"
+        " (SELECT coalesce(sum(confidence), 0) FROM turns WHERE direction = 'in'"
+        "   AND confidence IS NOT NULL AND ts_us >= ?1 AND ts_us < ?2),"
+        " (SELECT count(*) FROM turns WHERE direction = 'in' AND confidence IS NOT NULL"
+        "   AND ts_us >= ?1 AND ts_us < ?2),"
+        " (SELECT count(*) FROM conversations WHERE ended_us >= ?1 AND ended_us < ?2),"
+        " (SELECT count(*) FROM conversations WHERE outcome = 'contained'"
+        "   AND ended_us >= ?1 AND ended_us < ?2)";
+    json_t *o = json_pack("{s:I,s:I,s:o}", "from_us", (json_int_t)from_us, "to_us",
+                          (json_int_t)to_us, "intents", json_object());
+    int rc = run(db, intents_sql, from_us, to_us, o, 1, err);
+    rc = rc ? rc : run(db, rates_sql, from_us, to_us, o, 0, err);
+    if (rc != 0) {
+        json_decref(o);
+        return rc;
+    }
+    *out = o;
+    return 0;
+}
+
+static double get(const json_t *o, const char *k)
+{
+    return json_number_value(json_object_get(o, k));
+}
+
+static double ratio(double a, double b)
+{
+    return b > 0 ? a / b : 0;
+}
+
+/* One rate compared: {baseline, recent, change}, and an alert line when
+ * it moved by more than limit in the bad direction (sign: +1 a rise is
+ * bad, -1 a fall is bad). */
+static json_t *compare_rate(const char *name, double b, double r, double limit, int sign,
+                            json_t *alerts)
+{
+    double change = r - b;
+    if (limit > 0 && change * sign > limit)
+        json_array_append_new(alerts, json_pack("{s:s,s:f,s:f,s:f}", "signal", name, "baseline", b,
+                                                "recent", r, "change", change));
+    return json_pack("{s:f,s:f,s:f}", "baseline", b, "recent", r, "change", change);
+}
+
+/* PSI and JS over the union of both windows' intents, and the intents that
+ * moved most (largest PSI terms first). */
+static json_t *compare_intents(const json_t *bi, const json_t *ri, double *psi_out)
+{
+    double nb = 0, nr = 0, psi = 0, js = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)bi, k, v) nb += (double)json_integer_value(v);
+    json_object_foreach((json_t *)ri, k, v) nr += (double)json_integer_value(v);
+    json_t *all = json_object(), *moved = json_array();
+    json_object_update(all, (json_t *)bi);
+    json_object_update(all, (json_t *)ri);
+    json_object_foreach(all, k, v)
+    {
+        double b = ratio((double)json_integer_value(json_object_get(bi, k)), nb);
+        double r = ratio((double)json_integer_value(json_object_get(ri, k)), nr);
+        double bs = b > EPS ? b : EPS, rs = r > EPS ? r : EPS, m = (bs + rs) / 2;
+        double term = (rs - bs) * log(rs / bs);
+        psi += term;
+        js += 0.5 * bs * log(bs / m) + 0.5 * rs * log(rs / m);
+        json_array_append_new(moved, json_pack("{s:s,s:f,s:f,s:f}", "intent", k, "baseline_share",
+                                               b, "recent_share", r, "psi_term", term));
+    }
+    json_decref(all);
+    /* largest contributions first (insertion sort: a handful of intents) */
+    size_t n = json_array_size(moved);
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && get(json_array_get(moved, j), "psi_term") >
+                                        get(json_array_get(moved, j - 1), "psi_term");
+             j--) {
+            json_t *a = json_incref(json_array_get(moved, j - 1));
+            json_array_set(moved, j - 1, json_array_get(moved, j));
+            json_array_set_new(moved, j, a);
+        }
+    while (json_array_size(moved) > 5)
+        json_array_remove(moved, json_array_size(moved) - 1);
+    *psi_out = psi;
+    return json_pack("{s:f,s:f,s:o}", "psi", psi, "js_divergence", js / log(2), "moved", moved);
+}
+
+json_t *store_drift_compare(const json_t *b, const json_t *r, const store_drift_limits_t *lim)
+{
+    json_t *alerts = json_array();
+    double psi = 0;
+    json_t *dist =
+        compare_intents(json_object_get(b, "intents"), json_object_get(r, "intents"), &psi);
+    int enough =
+        get(b, "turns") >= (double)lim->min_turns && get(r, "turns") >= (double)lim->min_turns;
+    json_t *scratch = enough ? alerts : json_array(); /* too little data: never alert */
+    if (lim->psi > 0 && psi > lim->psi)
+        json_array_append_new(scratch, json_pack("{s:s,s:f,s:f}", "signal", "intent_distribution",
+                                                 "psi", psi, "limit", lim->psi));
+    json_t *rates = json_object();
+    json_object_set_new(rates, "oos_rate",
+                        compare_rate("oos_rate", ratio(get(b, "oos"), get(b, "turns")),
+                                     ratio(get(r, "oos"), get(r, "turns")), lim->rate_delta, 1,
+                                     scratch));
+    json_object_set_new(rates, "fallback_rate",
+                        compare_rate("fallback_rate", ratio(get(b, "fallbacks"), get(b, "turns")),
+                                     ratio(get(r, "fallbacks"), get(r, "turns")), lim->rate_delta,
+                                     1, scratch));
+    json_object_set_new(rates, "mean_confidence",
+                        compare_rate("mean_confidence",
+                                     ratio(get(b, "confidence_sum"), get(b, "confidence_n")),
+                                     ratio(get(r, "confidence_sum"), get(r, "confidence_n")),
+                                     lim->confidence_drop, -1, scratch));
+    json_object_set_new(
+        rates, "containment_rate",
+        compare_rate("containment_rate", ratio(get(b, "contained"), get(b, "ended")),
+                     ratio(get(r, "contained"), get(r, "ended")), lim->rate_delta, -1, scratch));
+    if (scratch != alerts)
+        json_decref(scratch);
+    return json_pack("{s:b,s:b,s:o,s:o,s:o,s:O,s:O}", "drift", json_array_size(alerts) > 0,
+                     "enough_data", enough, "alerts", alerts, "distribution", dist, "rates", rates,
+                     "baseline", b, "recent", r);
+}
+
+int store_db_drift(store_db_t *db, int64_t now_us, const store_drift_limits_t *lim, json_t **out,
+                   core_err_t *err)
+{
+    int64_t recent = lim->recent_s * 1000000, base = lim->baseline_s * 1000000;
+    json_t *b = NULL, *r = NULL;
+    int rc = store_db_drift_window(db, now_us - recent - base, now_us - recent, &b, err);
+    rc = rc ? rc : store_db_drift_window(db, now_us - recent, now_us, &r, err);
+    if (rc == 0) {
+        *out = store_drift_compare(b, r, lim);
+        json_object_set_new(*out, "at_us", json_integer((json_int_t)now_us));
+    }
+    json_decref(b);
+    json_decref(r);
+    return rc;
+}
+
+/* ---- on the thread pool ---------------------------------------------------- */
+
+typedef struct {
+    uv_work_t req;
+    store_t *s;
+    int64_t now_us;
+    store_drift_limits_t lim;
+    store_json_cb cb;
+    void *data;
+    int status;
+    json_t *result;
+    core_err_t err;
+} drift_work_t;
+
+static void drift_run(uv_work_t *req)
+{
+    drift_work_t *w = req->data;
+    store_db_t *db = store__reader_get(w->s, &w->err);
+    if (db == NULL) {
+        w->status = w->err.code ? w->err.code : CORE_ERR_IO;
+        return;
+    }
+    w->status = store_db_drift(db, w->now_us, &w->lim, &w->result, &w->err);
+    store__reader_put(w->s, db);
+}
+
+static void drift_done(uv_work_t *req, int status)
+{
+    drift_work_t *w = req->data;
+    if (status != 0 && w->status == 0)
+        w->status = core_err_set(&w->err, CORE_ERR_CLOSED, "drift check cancelled");
+    w->cb(w->status, w->result, w->status ? w->err.msg : NULL, w->data);
+    store_t *s = w->s;
+    free(w);
+    store__inflight(s, -1);
+}
+
+int store_drift_async(store_t *s, int64_t now_us, const store_drift_limits_t *lim, store_json_cb cb,
+                      void *data)
+{
+    if (strcmp(store_path(s), ":memory:") == 0)
+        return CORE_ERR_UNSUPPORTED;
+    drift_work_t *w = core_xcalloc(1, sizeof(*w));
+    *w = (drift_work_t){.s = s, .now_us = now_us, .lim = *lim, .cb = cb, .data = data};
+    w->req.data = w;
+    int rc = uv_queue_work(store__loop(s), &w->req, drift_run, drift_done);
+    if (rc != 0) {
+        free(w);
+        return CORE_ERR_IO;
+    }
+    store__inflight(s, 1);
+    return 0;
+}
