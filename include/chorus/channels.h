@@ -54,6 +54,8 @@ typedef struct chan_host_s {
     const core_config_t *cfg; /* borrowed: the config in force, re-read per request */
     chan_runtime_fn runtime;  /* how to reach the runtime now */
     void *owner;              /* passed to runtime() */
+    store_t *const *store;    /* borrowed: the daemon's store slot (NULL, or NULL inside:
+                                 none); SMS keeps its opt-outs there */
 } chan_host_t;
 
 typedef struct chan_s chan_t;
@@ -109,7 +111,10 @@ int chan_chat_register(net_router_t *router, const chan_host_t *host, core_err_t
  * chan_voice*.c, chan_twilio*.c) ------------------------------------------ */
 
 /* Adds POST /v1/sms/twilio (Twilio's Messaging webhook; the sms section of
- * the config). host is copied. */
+ * the config). host is copied. With a store (host->store), the opted-out
+ * (From, To) pairs are read back before it returns (blocking: start-up,
+ * before serving), and every STOP/START is written through the store's
+ * writer before it is confirmed. */
 int chan_sms_register(net_router_t *router, const chan_host_t *host, core_err_t *err);
 /* Adds POST /v1/voice/twilio (Twilio's Voice webhook and <Gather> action;
  * the voice section of the config). host is copied. */

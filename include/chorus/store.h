@@ -38,7 +38,7 @@
 
 /* The schema version this binary writes. A database with a higher version
  * is refused (CORE_ERR_UNSUPPORTED) with a message naming both versions. */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 /* ---- rows --------------------------------------------------------------- */
 
@@ -145,6 +145,16 @@ void store_batch_handoff(store_batch_t *b, const store_handoff_t *h);
  * (read connection; blocking, never on the loop). */
 int store_db_open_handoffs(struct store_db_s *db, void (*fn)(const char *detail, void *arg),
                            void *arg, core_err_t *err);
+
+/* SMS opt-outs (store_sms.c, migration 6; docs/channels.md, "SMS"): the
+ * last STOP (opted_out 1) or START (0) of the (From, To) pair, inserted or
+ * replaced. */
+void store_batch_sms_opt(store_batch_t *b, const char *from, const char *to, int opted_out,
+                         int64_t ts_us);
+/* Calls fn for every pair opted out now (read connection; blocking: start-up
+ * before serving, tools, worker threads). */
+int store_db_sms_opt_outs(store_db_t *db, void (*fn)(const char *from, const char *to, void *arg),
+                          void *arg, core_err_t *err);
 
 /* Flow versions and environments (store_flows_batch.c; docs/operations.md,
  * "Flow versions and environments"). A version row is inserted once: a

@@ -26,8 +26,10 @@ typedef struct sms_conv_s {
     char *rt_key;   /* owned: "sms:" + From + ":" + To, the runtime's key */
     char **choices; /* owned: values of the last numbered list */
     size_t n_choices;
-    int opted_out;    /* STOP seen, START not yet */
-    unsigned pending; /* turns in flight: never evicted meanwhile */
+    int opted_out;    /* STOP seen, START not yet (a START counts once it is saved) */
+    int stop_owed;    /* a STOP whose saving failed: its retry still gets the confirmation */
+    unsigned opt_seq; /* opt-out writes started: only the latest one's outcome applies */
+    unsigned pending; /* turns and opt-out writes in flight: never evicted meanwhile */
 } sms_conv_t;
 
 typedef struct sms_sid_s {
@@ -43,6 +45,7 @@ typedef struct sms_s {
     chat_map_t sids;
     chat_link_t sid_fifo;
     size_t n_sids;
+    size_t n_loaded; /* opted-out pairs read back at start */
 } sms_t;
 
 static sms_t the_sms;
@@ -263,25 +266,120 @@ static const char *answer_text(const sms_conv_t *cv, const char *body)
     return body;
 }
 
+/* ---- opt-outs, saved before they are confirmed ------------------------ */
+
+typedef struct sms_opt_op_s {
+    sms_t *sms;
+    sms_conv_t *conv;
+    net_req_t *req;   /* NULL once Twilio went away */
+    char *msid;       /* owned: forgotten again when the write fails, so a retry runs */
+    const char *text; /* the confirmation (config text, borrowed), NULL: none */
+    int stop;         /* 1 STOP, 0 START */
+    int confirm;      /* a STOP's confirmation is due */
+    unsigned seq;     /* the conversation's opt_seq when it started */
+} sms_opt_op_t;
+
+static store_t *the_store(const sms_t *s)
+{
+    return s->base.host.store != NULL ? *s->base.host.store : NULL;
+}
+
+static void on_opt_abort(net_req_t *req, void *data)
+{
+    (void)req;
+    ((sms_opt_op_t *)data)->req = NULL;
+}
+
+/* The row is durable (status 0) or was not written: only then is Twilio
+ * answered, so a confirmation never goes out for a change a restart would
+ * forget. A failed write answers 503 (Twilio retries the same MessageSid,
+ * which is forgotten here so the retry runs); a STOP stays in force in
+ * memory meanwhile, a START does not take effect. */
+static void on_opt_saved(int status, void *data)
+{
+    sms_opt_op_t *op = data;
+    sms_conv_t *cv = op->conv;
+    cv->pending--;
+    if (status == 0) {
+        if (op->seq == cv->opt_seq)
+            cv->opted_out = op->stop;
+        if (op->stop)
+            cv->stop_owed = 0;
+        if (op->req != NULL)
+            send_text(op->req, op->text);
+    } else {
+        LOG_WARN("event=sms_opt_not_saved conversation=%s stop=%d reason=%s", cv->rt_key, op->stop,
+                 core_strerror(status));
+        if (op->stop && op->confirm)
+            cv->stop_owed = 1;
+        sms_sid_t *sid = sid_find(op->sms, op->msid);
+        if (sid != NULL)
+            sid_forget(op->sms, sid);
+        if (op->req != NULL) {
+            net_resp_header(op->req, "Retry-After", "5");
+            net_resp_error(op->req, 503, "store_unavailable", "the opt-out could not be saved: %s",
+                           core_strerror(status));
+        }
+    }
+    free(op->msid);
+    free(op);
+}
+
+/* Records a STOP (stop 1) or START and answers with text (NULL: an empty
+ * <Response/>) once the row is durable; without a store, at once. */
+static void save_opt(sms_t *s, net_req_t *req, sms_conv_t *cv, const char *msid, int stop,
+                     const char *text)
+{
+    store_t *st = the_store(s);
+    if (st == NULL) {
+        cv->opted_out = stop;
+        send_text(req, text);
+        return;
+    }
+    const char *to = strchr(cv->key, '\n');
+    char *from = core_xasprintf("%.*s", (int)(to - cv->key), cv->key);
+    store_batch_t *b = store_batch_new();
+    store_batch_sms_opt(b, from, to + 1, stop, core_wall_us());
+    free(from);
+    sms_opt_op_t *op = core_xcalloc(1, sizeof(*op));
+    *op = (sms_opt_op_t){.sms = s,
+                         .conv = cv,
+                         .req = req,
+                         .msid = core_xstrdup(msid),
+                         .text = text,
+                         .stop = stop,
+                         .confirm = text != NULL,
+                         .seq = ++cv->opt_seq};
+    cv->pending++;
+    int rc = store_enqueue(st, b, on_opt_saved, op);
+    if (rc != 0) {
+        store_batch_free(b);
+        on_opt_saved(rc, op);
+        return;
+    }
+    net_req_on_abort(req, on_opt_abort, op);
+}
+
 /* Carrier keywords; returns 1 when the message was one (and answered). */
-static int keyword(sms_t *s, net_req_t *req, sms_conv_t *cv, const char *body)
+static int keyword(sms_t *s, net_req_t *req, sms_conv_t *cv, const char *msid, const char *body)
 {
     const core_config_t *cfg = s->base.host.cfg;
     sms_keyword_t kw = sms__keyword(body, strlen(body));
     if (kw == SMS_KW_YES && !cv->opted_out)
         kw = SMS_KW_NONE; /* an ordinary "yes" for the flow */
     switch (kw) {
-    case SMS_KW_STOP:
+    case SMS_KW_STOP: {
         LOG_INFO("event=sms_opt_out conversation=%s", cv->rt_key);
-        send_text(req, cv->opted_out ? NULL : cfg->sms.stop_text);
-        cv->opted_out = 1;
+        int confirm = !cv->opted_out || cv->stop_owed; /* a second STOP: no second one */
+        cv->opted_out = 1;                             /* silent at once, whatever the write does */
         choices_clear(cv);
+        save_opt(s, req, cv, msid, 1, confirm ? cfg->sms.stop_text : NULL);
         return 1;
+    }
     case SMS_KW_START:
     case SMS_KW_YES:
         LOG_INFO("event=sms_opt_in conversation=%s", cv->rt_key);
-        cv->opted_out = 0;
-        send_text(req, cfg->sms.start_text);
+        save_opt(s, req, cv, msid, 0, cfg->sms.start_text);
         return 1;
     case SMS_KW_HELP:
         send_text(req, cfg->sms.help_text);
@@ -356,7 +454,7 @@ static void on_webhook(net_req_t *req, void *data)
     sms_conv_t *cv = conv_get(s, from, to);
     if (body == NULL)
         body = "";
-    if (keyword(s, req, cv, body)) {
+    if (keyword(s, req, cv, msid, body)) {
         /* answered */
     } else if (cv->opted_out || body[strspn(body, " \t\r\n")] == '\0') {
         /* opted out: nothing is sent until START; media only: nothing to say */
@@ -366,6 +464,31 @@ static void on_webhook(net_req_t *req, void *data)
         run_turn(s, req, cv, sid, answer_text(cv, body));
     }
     twilio__form_dispose(&f);
+}
+
+static void load_one(const char *from, const char *to, void *arg)
+{
+    sms_t *s = arg;
+    conv_get(s, from, to)->opted_out = 1;
+    s->n_loaded++;
+}
+
+/* Reads the opted-out pairs back (blocking, before serving). A database
+ * that cannot be read fails the start: serving without them could text a
+ * number that said STOP. */
+static int load_opt_outs(sms_t *s, core_err_t *err)
+{
+    store_t *st = the_store(s);
+    if (st == NULL || strcmp(store_path(st), ":memory:") == 0)
+        return 0;
+    store_db_t *db = store_db_open(store_path(st), err);
+    if (db == NULL)
+        return err->code ? err->code : CORE_ERR_IO;
+    int rc = store_db_sms_opt_outs(db, load_one, s, err);
+    store_db_close(db);
+    if (rc == 0)
+        LOG_INFO("event=sms_opt_outs_loaded pairs=%zu", s->n_loaded);
+    return rc;
 }
 
 int chan_sms_register(net_router_t *router, const chan_host_t *host, core_err_t *err)
@@ -380,5 +503,8 @@ int chan_sms_register(net_router_t *router, const chan_host_t *host, core_err_t 
     chat__list_init(&s->lru);
     chat__map_init(&s->sids);
     chat__list_init(&s->sid_fifo);
+    int rc = load_opt_outs(s, err);
+    if (rc != 0)
+        return rc;
     return net_router_add(router, "POST", "/v1/sms/twilio", on_webhook, s, err);
 }

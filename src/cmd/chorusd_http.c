@@ -133,7 +133,8 @@ int daemon_http_start(daemon_t *d, core_err_t *err)
         rc = add_echo_routes(h->router, d, err);
     if (rc == 0) /* chat REST/WebSocket and the web widget; see channels.h */
         rc = chan_chat_register(
-            h->router, &(chan_host_t){d->loop, &d->cfg, (chan_runtime_fn)daemon_runtime, d}, err);
+            h->router,
+            &(chan_host_t){d->loop, &d->cfg, (chan_runtime_fn)daemon_runtime, d, &d->store}, err);
     if (rc == 0) /* GET /metrics and the admin API; see admin.h */
         rc = admin_register(h->router,
                             &(admin_host_t){d->loop, &d->cfg, &d->store, &d->metrics,
@@ -141,10 +142,12 @@ int daemon_http_start(daemon_t *d, core_err_t *err)
                             err);
     if (rc == 0) /* Twilio-compatible SMS and voice webhooks */
         rc = chan_sms_register(
-            h->router, &(chan_host_t){d->loop, &d->cfg, (chan_runtime_fn)daemon_runtime, d}, err);
+            h->router,
+            &(chan_host_t){d->loop, &d->cfg, (chan_runtime_fn)daemon_runtime, d, &d->store}, err);
     if (rc == 0)
         rc = chan_voice_register(
-            h->router, &(chan_host_t){d->loop, &d->cfg, (chan_runtime_fn)daemon_runtime, d}, err);
+            h->router,
+            &(chan_host_t){d->loop, &d->cfg, (chan_runtime_fn)daemon_runtime, d, &d->store}, err);
     if (rc != 0) {
         http_dispose(h);
         return rc;

@@ -190,6 +190,9 @@ static void op_dispose(store__op_t *op)
     case STORE__OP_HANDOFF:
         store__handoff_dispose(op);
         break;
+    case STORE__OP_SMS_OPT:
+        store__sms_opt_dispose(op);
+        break;
     }
 }
 

@@ -22,6 +22,7 @@ typedef enum {
     STORE__OP_FLOWS,   /* store_flows_batch.c */
     STORE__OP_TOKEN,   /* store_audit.c */
     STORE__OP_HANDOFF, /* store_handoffs.c */
+    STORE__OP_SMS_OPT, /* store_sms.c */
 } store__op_kind_t;
 
 /* One operation; every string is owned (copied in store_batch_*). The
@@ -64,6 +65,11 @@ typedef struct store__op_s {
             void *rows; /* owned, freed by store__flows_dispose */
         } flows;
         store_handoff_t handoff;
+        struct {
+            const char *from, *to;
+            int opted_out;
+            int64_t ts_us;
+        } sms_opt;
     } u;
 } store__op_t;
 
@@ -79,6 +85,10 @@ struct store_batch_s {
     size_t len, cap;
     size_t turns; /* STORE__OP_TURN ops */
 };
+
+/* store_sms.c: runs / frees a STORE__OP_SMS_OPT op (writer thread). */
+int store__sms_opt_run(sqlite3 *db, const store__op_t *op, core_err_t *err);
+void store__sms_opt_dispose(store__op_t *op);
 
 /* store_flows_batch.c: runs / frees a STORE__OP_FLOWS op (writer thread). */
 int store__flows_run(sqlite3 *db, const store__op_t *op, core_err_t *err);

@@ -166,6 +166,14 @@ static const migration_t migrations[] = {
      " updated_us INTEGER NOT NULL) STRICT;"
      "CREATE INDEX handoffs_open ON handoffs(state) WHERE state IN ('waiting','claimed');"
      "CREATE INDEX handoffs_entered ON handoffs(entered_us);"},
+    {6, "SMS opt-outs",
+     /* the last STOP or START of each (From, To) pair: a restart never forgets a STOP */
+     "CREATE TABLE sms_opt_outs ("
+     " from_number TEXT NOT NULL,"
+     " to_number TEXT NOT NULL,"
+     " opted_out INTEGER NOT NULL CHECK (opted_out IN (0,1)),"
+     " updated_us INTEGER NOT NULL,"
+     " PRIMARY KEY (from_number, to_number)) STRICT;"},
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 

@@ -211,6 +211,8 @@ static void bind_op(conn_t *c, const store__op_t *op, sqlite3_stmt **st, int *mu
         *st = c->st[ST_HANDOFF];
         bind_handoff(*st, &op->u.handoff);
         break;
+    case STORE__OP_SMS_OPT: /* run_op hands these to store__sms_opt_run */
+        break;
     }
 }
 
@@ -239,6 +241,8 @@ static int run_op(conn_t *c, const store__op_t *op, core_err_t *err)
         return store__flows_run(c->db, op, err);
     if (op->kind == STORE__OP_AUDIT || op->kind == STORE__OP_TOKEN)
         return store__audit_run(c->db, op, err);
+    if (op->kind == STORE__OP_SMS_OPT)
+        return store__sms_opt_run(c->db, op, err);
     bind_op(c, op, &st, &must_change);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);

@@ -4,7 +4,7 @@ sends them (x-www-form-urlencoded, Twilio's field names) and signed with
 Twilio's algorithm; replies are parsed as XML. Covers the signature (bad,
 missing, wrong URL, token unset, public URL behind a proxy), numbered
 choices answered by number, segmentation, STOP/START/HELP and synonyms,
-duplicate MessageSid, XML escaping and bad forms."""
+opt-outs kept across a restart, duplicate MessageSid, XML escaping and bad forms."""
 
 import base64
 import hashlib
@@ -208,6 +208,62 @@ def test_stop_start_help_and_synonyms():
         assert c.texts("hi") != []
         assert "STOP" in Phone(tw, frm="+15550000009").texts("info")[0]
     with_daemon(run)
+
+
+def turns_of(data_dir, frm, to="+15559870000"):
+    """User turns the store holds for the (From, To) pair."""
+    import sqlite3
+    db = sqlite3.connect(os.path.join(data_dir, "chorus.db"))
+    try:
+        return db.execute("SELECT count(*) FROM turns t JOIN conversations c"
+                          " ON c.id = t.conversation_id WHERE c.id LIKE ?"
+                          " AND t.direction = 'in'", ("sms:%s:%s%%" % (frm, to),)).fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_opt_out_survives_a_restart():
+    import shutil
+    import tempfile
+    data = tempfile.mkdtemp(prefix="chorus-sms-")
+    be = Backend()
+    try:
+        d = daemon(be)
+        d.data_dir = data  # outlives the daemon's own temporary directory
+        with d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            p = Phone(Twilio(d, "/v1/sms/twilio"), frm="+15550000011")
+            assert p.texts("hi") != []
+            assert "unsubscribed" in p.texts("STOP")[0]
+            q = Phone(Twilio(d, "/v1/sms/twilio"), frm="+15550000012")
+            assert "unsubscribed" in q.texts("STOP")[0]
+            assert "resubscribed" in q.texts("START")[0]
+        before = turns_of(data, "+15550000011")
+        assert before >= 1, before
+        d = daemon(be)
+        d.data_dir = data
+        with d:
+            d.wait_log(event="sms_opt_outs_loaded", pairs="1")
+            d.wait_log(event="flows_loaded", timeout=60)
+            tw = Twilio(d, "/v1/sms/twilio")
+            p = Phone(tw, frm="+15550000011")
+            # still opted out after the restart: no reply and no turn
+            assert p.texts("check my booking") == []
+            assert p.texts("STOP") == []  # and no second confirmation
+            assert turns_of(data, "+15550000011") == before
+            # the pair that opted back in before the restart is served
+            assert Phone(tw, frm="+15550000012").texts("hi") != []
+            # START after the restart works, and is itself kept
+            assert "resubscribed" in p.texts("START")[0]
+            assert p.texts("hi") != []
+        assert turns_of(data, "+15550000011") == before + 1
+        d = daemon(be)
+        d.data_dir = data
+        with d:
+            d.wait_log(event="sms_opt_outs_loaded", pairs="0")
+    finally:
+        be.close()
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def test_duplicate_message_sid_is_one_turn():
