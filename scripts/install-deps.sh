@@ -16,7 +16,9 @@ TEST_PKGS="curl ca-certificates sqlite3 procps python3 openssl wrk
 # make package and its test: dpkg-shlibdeps computes the .deb's Depends;
 # systemd provides systemd-sysusers/-tmpfiles (the postinst) and
 # systemd-analyze (the unit check). Installing it starts nothing.
-TEST_PKGS="$TEST_PKGS dpkg-dev systemd"
+# file is what CPack's DEB generator runs to find the binaries dpkg-shlibdeps
+# must read for the package's Depends.
+TEST_PKGS="$TEST_PKGS dpkg-dev systemd file"
 # Node.js runs the WebSocket and browser test clients. A machine that already
 # has a Node.js with its own npm (NodeSource packages bundle npm and conflict
 # with Debian's) keeps it; otherwise Debian's nodejs and npm are installed.
