@@ -42,6 +42,7 @@
 #include "chorus/config.h"
 #include "chorus/core.h"
 #include "chorus/net.h"
+#include "chorus/net_client.h"
 #include "chorus/runtime.h"
 
 /* Returns the runtime in force for owner, or NULL while there is none (before
@@ -92,6 +93,26 @@ void chan_idle_end(const runtime_turn_out_t *out);
  * connected by <Dial>; SMS has no outbound sender configured), or
  * CORE_ERR_NOT_FOUND when the adapter does not hold the conversation now. */
 int chan_agent_say(const char *key, const char *agent, const char *text, core_err_t *err);
+
+/* How a delivery that completes later ended: status 0 once the channel's
+ * gateway took it, else negative with reason (borrowed for the call) saying
+ * why (the gateway's answer, a timeout). */
+typedef void (*chan_agent_done_cb)(int status, const char *reason, void *data);
+
+#define CHAN_AGENT_PENDING 1 /* chan_agent_say_async: cb runs later */
+
+/* chan_agent_say() for every channel, SMS included: an SMS conversation's
+ * words are texted through Twilio's Messages API (sms.account_sid, the
+ * sms.auth_token_env token, sms.api_base_url) on http (borrowed; the
+ * caller's client on the loop), one POST per segment, in order. Returns 0
+ * when delivered at once (chat, web; cb never runs), CHAN_AGENT_PENDING
+ * when cb runs exactly once later (never from inside this call), or a
+ * negative code with err filled and cb never run: chan_agent_say()'s, and
+ * for SMS CORE_ERR_DENIED when the customer opted out (STOP),
+ * CORE_ERR_UNSUPPORTED when no account is configured, CORE_ERR_BUSY or
+ * CORE_ERR_CLOSED when the request cannot start. */
+int chan_agent_say_async(net_client_t *http, const char *key, const char *agent, const char *text,
+                         chan_agent_done_cb cb, void *data, core_err_t *err);
 
 /* ---- chat and web (src/channels/chan_chat*.c, chan_web*.c) ------------- */
 

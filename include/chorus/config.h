@@ -75,6 +75,9 @@ typedef struct core_config_s {
         char *stop_text;             /* the answer to STOP and its synonyms */
         char *start_text;            /* the answer to START and UNSTOP */
         char *environments;          /* "+15550100=staging,...": environment per To number */
+        char *account_sid;           /* Twilio account for outbound texts; "" = none */
+        char *api_base_url;          /* Twilio's REST API base (a stand-in in tests) */
+        long long send_timeout_ms;   /* one outbound POST to Twilio, whole transfer */
     } sms;
     struct {
         char *public_url;       /* the base URL Twilio calls (signatures, Gather action) */

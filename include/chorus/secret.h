@@ -51,7 +51,7 @@ void core_secrets_install(core_secrets_t *s);
 const char *core_secret_get(const char *name);
 
 /* Nonzero if the option at path holds a secret (admin.tokens,
- * chat.api_keys): its value may be `secret:NAME` and is never echoed. */
+ * chat.api_keys, sms.account_sid): its value may be `secret:NAME` and is never echoed. */
 int core_secret_option(const char *path);
 /* Nonzero if name is a valid secret name ([A-Za-z0-9_.-], 1-128 bytes). */
 int core_secret_name_ok(const char *name);

@@ -250,9 +250,8 @@ static void say_to_customer(ag_desk_t *d, ag_entry_t *e, const json_t *msg)
             core_buf_append(&b, p, 1);
         }
     }
-    core_err_t err = {0};
-    if (b.data != NULL && chan_agent_say(e->key, NULL, b.data, &err) == 0)
-        ag__note(e, "system", NULL, b.data, b.len);
+    if (b.data != NULL)
+        ag__say(d, e, NULL, b.data, NULL);
     core_buf_dispose(&b);
 }
 

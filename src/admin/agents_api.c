@@ -159,22 +159,8 @@ static void on_message(net_req_t *req, void *data)
         json_decref(b);
         return;
     }
-    core_err_t err = {0};
-    int rc = chan_agent_say(e->key, who.name, text, &err);
-    if (rc != 0) {
-        int c = rc == CORE_ERR_UNSUPPORTED || rc == CORE_ERR_NOT_FOUND;
-        net_resp_error(req, c ? 409 : 503, c ? "conflict" : "unavailable", "%s", err.msg);
-        json_decref(b);
-        return;
-    }
-    ag__note(e, "agent", who.name, text, strlen(text));
-    ag__audit(d, who.name, "agent.message", e, json_pack("{s:i}", "bytes", (int)strlen(text)));
-    json_t *p = ag__entry_json(e, 0);
-    json_object_set_new(p, "text", json_string(text));
-    ag__feed(d, "agent_message", p);
-    ag__changed(d, e, "updated");
+    ag__say(d, e, who.name, text, req); /* answers now, or once SMS is sent */
     json_decref(b);
-    answer(req, e);
 }
 
 static void on_release(net_req_t *req, void *data)

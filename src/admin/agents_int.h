@@ -116,6 +116,14 @@ int ag__api_register(ag_desk_t *d, net_router_t *r, core_err_t *err);
 /* Sends an event to every feed socket: {"type": event, "seq", "handoff": ...}. */
 void ag__feed(ag_desk_t *d, const char *event, json_t *payload);
 
+/* agents_say.c: says text to e's customer on their channel as agent (NULL:
+ * the desk's notice, recorded as "system"). With req (the agent API call),
+ * answers it: 200 with the handoff once delivered (recorded, audited, fed),
+ * 409 when the channel cannot take it (voice, an opted-out SMS number, no
+ * sender), 502 with the gateway's reason when Twilio refused or did not
+ * answer, 503 otherwise. */
+void ag__say(ag_desk_t *d, ag_entry_t *e, const char *agent, const char *text, net_req_t *req);
+
 /* agents_hook.c: queues the webhook for e (no-op without a URL). */
 void ag__hook_send(ag_desk_t *d, ag_entry_t *e);
 void ag__hook_close(ag_desk_t *d);

@@ -1,10 +1,12 @@
 /* A person's words on the customer's channel (channels.h, docs/agents.md):
  * for chat and the web widget an entry {"type":"message","from":"agent"}
- * in the conversation's transcript, pushed to its sockets like the bot's. */
+ * in the conversation's transcript, pushed to its sockets like the bot's;
+ * for SMS a text through Twilio's REST API (chan_sms_send.c). */
 #define LOG_MODULE "chat"
 #include <string.h>
 
 #include "channels/chan_chat_int.h"
+#include "channels/chan_twilio_int.h"
 
 int chan_agent_say(const char *key, const char *agent, const char *text, core_err_t *err)
 {
@@ -29,4 +31,12 @@ int chan_agent_say(const char *key, const char *agent, const char *text, core_er
     chat__conv_append(cv, m, core_wall_us());
     json_decref(m);
     return 0;
+}
+
+int chan_agent_say_async(net_client_t *http, const char *key, const char *agent, const char *text,
+                         chan_agent_done_cb cb, void *data, core_err_t *err)
+{
+    if (strncmp(key, "sms:", 4) == 0)
+        return sms__agent_send(http, key, text, cb, data, err);
+    return chan_agent_say(key, agent, text, err);
 }

@@ -466,6 +466,30 @@ static void on_webhook(net_req_t *req, void *data)
     twilio__form_dispose(&f);
 }
 
+int sms__agent_send(net_client_t *http, const char *key, const char *text, chan_agent_done_cb cb,
+                    void *data, core_err_t *err)
+{
+    sms_t *s = &the_sms;
+    if (s->base.host.cfg == NULL)
+        return core_err_set(err, CORE_ERR_UNSUPPORTED, "the SMS adapter is not running");
+    char *customer, *ours;
+    if (twilio__sms_key(key, &customer, &ours) != 0)
+        return core_err_set(err, CORE_ERR_INVALID, "not an SMS conversation key");
+    char *ck = core_xasprintf("%s\n%s", customer, ours);
+    chat_map_node_t *n = chat__map_get(&s->convs, ck);
+    free(ck);
+    int rc; /* opted-out pairs are never evicted: not found means not opted out */
+    if (n != NULL && CHAT_CONTAINER(n, sms_conv_t, node)->opted_out)
+        rc = core_err_set(err, CORE_ERR_DENIED,
+                          "the customer opted out of SMS (STOP): nothing is texted to them "
+                          "until they send START");
+    else
+        rc = twilio__sms_send(http, s->base.host.cfg, ours, customer, text, cb, data, err);
+    free(customer);
+    free(ours);
+    return rc;
+}
+
 static void load_one(const char *from, const char *to, void *arg)
 {
     sms_t *s = arg;

@@ -101,6 +101,24 @@ typedef enum {
  * punctuation ignored), SMS_KW_NONE when it is ordinary text. */
 sms_keyword_t sms__keyword(const char *s, size_t len);
 
+/* ---- outbound SMS (chan_sms_send.c) ------------------------------------- */
+
+/* Splits the runtime key "sms:<From>:<To>" into the customer's number and
+ * the Twilio number they texted (owned strings). A number may carry a
+ * letters-only channel prefix ("whatsapp:+1555..."). 0 or CORE_ERR_INVALID. */
+int twilio__sms_key(const char *key, char **customer, char **ours);
+/* Texts text from the number ours to customer through Twilio's Messages API
+ * (cfg's sms.account_sid, token and sms.api_base_url), split into segments
+ * as replies are, one POST per part, in order. Returns CHAN_AGENT_PENDING
+ * (cb runs once later) or a negative code with err filled (cb never runs). */
+int twilio__sms_send(net_client_t *http, const core_config_t *cfg, const char *ours,
+                     const char *customer, const char *text, chan_agent_done_cb cb, void *data,
+                     core_err_t *err);
+/* chan_sms.c: chan_agent_say_async() for an "sms:" key: refuses an opted-out
+ * pair (CORE_ERR_DENIED), else twilio__sms_send(). */
+int sms__agent_send(net_client_t *http, const char *key, const char *text, chan_agent_done_cb cb,
+                    void *data, core_err_t *err);
+
 /* chan_envs.c: the environment map (sms.environments, voice.environments:
  * "+15550100=staging,...") entry for number, copied into buf; NULL when the
  * number is not listed (the default environment). */

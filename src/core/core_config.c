@@ -182,6 +182,16 @@ static const option_t options[] = {
     {"sms.environments", OPT_STRING, OFF(sms.environments), 0, 0, 0, "", NULL, 1, check_env_map,
      "Environment per Twilio number a message is sent to, `+15550100=staging,...`; numbers not "
      "listed use `flows.default_env`."},
+    {"sms.account_sid", OPT_STRING, OFF(sms.account_sid), 0, 0, 0, "", NULL, 1, NULL,
+     "Twilio account SID (`AC...`, or `secret:NAME`) the human desk texts customers through "
+     "(Twilio's Messages API, authenticated with it and the `sms.auth_token_env` token); empty: "
+     "agents cannot answer SMS conversations (409)."},
+    {"sms.api_base_url", OPT_STRING, OFF(sms.api_base_url), 0, 0, 0, "https://api.twilio.com", NULL,
+     1, check_nonempty,
+     "Base URL of Twilio's REST API; outbound texts are POSTed to "
+     "`{base}/2010-04-01/Accounts/{sms.account_sid}/Messages.json`."},
+    {"sms.send_timeout_ms", OPT_INT, OFF(sms.send_timeout_ms), 100, 120000, 10000, NULL, NULL, 1,
+     NULL, "Time one outbound text's request to Twilio may take before the desk is told 502."},
     {"voice.public_url", OPT_STRING, OFF(voice.public_url), 0, 0, 0, "", NULL, 1, NULL,
      "The public base URL Twilio's Voice webhook calls: signatures and the `<Gather>` action; "
      "empty: `http://` + the Host header."},

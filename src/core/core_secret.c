@@ -25,7 +25,7 @@ struct core_secrets_s {
 };
 
 /* Options whose values are secrets: `secret:NAME` allowed, never echoed. */
-static const char *const secret_options[] = {"admin.tokens", "chat.api_keys"};
+static const char *const secret_options[] = {"admin.tokens", "chat.api_keys", "sms.account_sid"};
 #define N_SECRET_OPTIONS (sizeof(secret_options) / sizeof(secret_options[0]))
 
 static core_secrets_t *installed;
@@ -197,6 +197,8 @@ static char **option_field(core_config_t *cfg, const char *path)
         return &cfg->admin.tokens;
     if (strcmp(path, "chat.api_keys") == 0)
         return &cfg->chat.api_keys;
+    if (strcmp(path, "sms.account_sid") == 0)
+        return &cfg->sms.account_sid;
     return NULL;
 }
 

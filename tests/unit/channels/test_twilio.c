@@ -226,6 +226,33 @@ static void test_keywords(void **state)
     assert_int_equal(sms__keyword("", 0), SMS_KW_NONE);
 }
 
+/* The runtime key of an SMS conversation back into its two numbers, the
+ * customer's first; a letters-only prefix stays with its number. */
+static void test_sms_key(void **state)
+{
+    (void)state;
+    static const char *const cases[][3] = {
+        {"sms:+15551230001:+15559870000", "+15551230001", "+15559870000"},
+        {"sms:whatsapp:+15551230001:whatsapp:+15559870000", "whatsapp:+15551230001",
+         "whatsapp:+15559870000"},
+        {"sms:+15551230001:whatsapp:+15559870000", "+15551230001", "whatsapp:+15559870000"},
+        {"sms:12345:+15559870000", "12345", "+15559870000"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *customer = NULL, *ours = NULL;
+        assert_int_equal(twilio__sms_key(cases[i][0], &customer, &ours), 0);
+        assert_string_equal(customer, cases[i][1]);
+        assert_string_equal(ours, cases[i][2]);
+        free(customer);
+        free(ours);
+    }
+    char *a, *b;
+    assert_int_equal(twilio__sms_key("chat:abc", &a, &b), CORE_ERR_INVALID);
+    assert_int_equal(twilio__sms_key("sms:+1555", &a, &b), CORE_ERR_INVALID);
+    assert_int_equal(twilio__sms_key("sms:+1555:", &a, &b), CORE_ERR_INVALID);
+    assert_int_equal(twilio__sms_key("sms::+1555", &a, &b), CORE_ERR_INVALID);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -238,6 +265,7 @@ int main(void)
         cmocka_unit_test(test_split_at_sentences),
         cmocka_unit_test(test_split_limits),
         cmocka_unit_test(test_keywords),
+        cmocka_unit_test(test_sms_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

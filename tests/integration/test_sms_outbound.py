@@ -1,0 +1,198 @@
+"""The human desk texting an SMS customer through Twilio's REST API. A
+stand-in Twilio on 127.0.0.1 checks every request as Twilio would (the
+Messages path under the account, HTTP Basic auth with the account SID and
+auth token, a form with To, From and Body); the customer reaches the desk
+through signed Twilio webhooks (as in test_agents_twilio.py): the queue's
+wait message and the agent's reply are texted from the number the customer
+wrote to, a long reply goes as ordered segments, a refusal from Twilio is a
+502 carrying its reason, and after STOP the desk is refused (409) and
+nothing more reaches Twilio."""
+import base64
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Daemon, run_tests  # noqa: E402
+from test_chat_rest import FLOWS, Backend  # noqa: E402
+from test_sms_twilio import TOKEN, Phone, Twilio, septets  # noqa: E402
+
+AGENT_TOKEN = "agent-sms-out-token-71c2"
+ANN = {"Authorization": "Bearer " + AGENT_TOKEN}
+SID = "AC" + "3f" * 16
+OURS = "+15559870000"  # the number the customers text (Phone's default To)
+
+
+class StandInTwilio:
+    """Twilio's Messages API as far as chorusd uses it; records what a
+    well-formed request carried and refuses anything else with 400/401."""
+
+    def __init__(self):
+        self.sent, self.bad, self.fail_next = [], [], None
+        self.lock = threading.Lock()
+        outer = self
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                raw = self.rfile.read(n).decode()
+                outer.handle(self, raw)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def reply(self, h, status, obj):
+        body = json.dumps(obj).encode()
+        h.send_response(status)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    def handle(self, h, raw):
+        want_auth = "Basic " + base64.b64encode(("%s:%s" % (SID, TOKEN)).encode()).decode()
+        problems = []
+        if h.path != "/2010-04-01/Accounts/%s/Messages.json" % SID:
+            problems.append("path " + h.path)
+        if h.headers.get("Authorization") != want_auth:
+            problems.append("auth %r" % h.headers.get("Authorization"))
+        if not h.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+            problems.append("content-type " + h.headers.get("Content-Type", ""))
+        form = urllib.parse.parse_qs(raw, keep_blank_values=True, strict_parsing=True)
+        if sorted(form) != ["Body", "From", "To"] or any(len(v) != 1 for v in form.values()):
+            problems.append("fields %r" % form)
+        with self.lock:
+            if problems:
+                self.bad.append(problems)
+                self.reply(h, 401, {"code": 20003, "message": "; ".join(problems)})
+                return
+            msg = {k: v[0] for k, v in form.items()}
+            if self.fail_next:
+                status, text = self.fail_next
+                self.fail_next = None
+                self.reply(h, status, {"code": 21610, "message": text, "status": status})
+                return
+            self.sent.append(msg)
+        self.reply(h, 201, {"sid": "SM%032d" % len(self.sent), "status": "queued",
+                            "to": msg["To"], "from": msg["From"], "body": msg["Body"]})
+
+    def close(self):
+        if self.httpd is not None:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+            self.httpd = None
+
+
+def run(fn, sid_secret=False):
+    be, tw = Backend(), StandInTwilio()
+    tmp = tempfile.mkdtemp(prefix="chorus-sms-out-")
+    queues = os.path.join(tmp, "queues.json")
+    with open(queues, "w") as f:
+        json.dump({"queues": [{"name": "bookings",
+                               "wait_message": {"default": "Please hold.",
+                                                "sms": "Queue position {position}."}}]}, f)
+    cfg = {"admin": {"tokens": "ann:agent:" + hashlib.sha256(AGENT_TOKEN.encode()).hexdigest()},
+           "agents": {"queues_file": queues},
+           "sms": {"account_sid": "secret:TEST_TWILIO_SID" if sid_secret else SID,
+                   "api_base_url": tw.url + "/"}}
+    env = {"CHORUS_BACKEND_URL": be.url, "TWILIO_AUTH_TOKEN": TOKEN, "TEST_TWILIO_SID": SID}
+    try:
+        with Daemon(config=cfg, args=["--flows", FLOWS], env=env) as d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            fn(d, tw)
+        assert tw.bad == [], tw.bad
+    finally:
+        be.close()
+        tw.close()
+        os.remove(queues)
+        os.rmdir(tmp)
+
+
+def escalate(d, frm):
+    p = Phone(Twilio(d, "/v1/sms/twilio"), frm=frm)
+    p.texts("hi")
+    texts = p.texts("talk to a human")
+    if not any("connecting you" in x for x in texts):
+        texts = p.texts("booking")
+    assert any("bookings team" in x for x in texts), texts
+    st, q = d.json("GET", "/v1/agent/queues", headers=ANN)
+    assert st == 200, (st, q)
+    hs = [h for queue in q["queues"] for h in queue["conversations"]
+          if h["key"] == "sms:%s:%s" % (frm, OURS)]
+    assert len(hs) == 1, q
+    return p, hs[0]
+
+
+def say(d, h, text):
+    return d.json("POST", "/v1/agent/conversations/%s/messages" % h["id"], {"text": text}, ANN)
+
+
+def test_agent_replies_are_texted_through_twilio():
+    def t(d, tw):
+        p, h = escalate(d, "+15551231111")
+        # the queue's wait message went out by the REST API, from our number
+        d.wait_log(event="sms_sent", to="+15551231111")
+        assert tw.sent == [{"To": "+15551231111", "From": OURS, "Body": "Queue position 1."}], \
+            tw.sent
+        st, c = d.json("POST", "/v1/agent/conversations/%s/claim" % h["id"], {}, ANN)
+        assert st == 200, (st, c)
+        st, c = say(d, h, "Hello, this is Ann from bookings. How can I help?")
+        assert st == 200, (st, c)
+        assert tw.sent[-1] == {"To": "+15551231111", "From": OURS,
+                               "Body": "Hello, this is Ann from bookings. How can I help?"}
+        assert [m["text"] for m in c["messages"] if m["from"] == "agent"] == \
+            ["Hello, this is Ann from bookings. How can I help?"], c
+        assert [m["from"] for m in c["messages"]] == ["system", "agent"], c
+        # a long reply: one POST per segment, in order, each fitting one part
+        long = " ".join("Sentence number %d is here." % i for i in range(1, 13))
+        n = len(tw.sent)
+        st, c = say(d, h, long)
+        assert st == 200, (st, c)
+        parts = [m["Body"] for m in tw.sent[n:]]
+        assert len(parts) >= 2 and " ".join(parts) == long, parts
+        assert all(septets(x) <= 153 for x in parts), parts
+        # Twilio refuses: the desk hears why (502) and nothing is recorded
+        tw.fail_next = (400, "Attempt to send to unsubscribed recipient")
+        st, e = say(d, h, "Are you still there?")
+        assert st == 502 and "unsubscribed recipient" in e["error"]["message"], (st, e)
+        d.wait_log(event="sms_send_failed", status="400")
+        st, c = d.json("GET", "/v1/agent/conversations/%s" % h["id"], headers=ANN)
+        assert "Are you still there?" not in [m["text"] for m in c["messages"]], c
+        # the customer's STOP: the desk is refused and Twilio hears nothing
+        assert "unsubscribed" in p.texts("STOP")[0]
+        n = len(tw.sent)
+        st, e = say(d, h, "One more thing")
+        assert st == 409 and "opted out" in e["error"]["message"], (st, e)
+        assert len(tw.sent) == n, tw.sent
+        # START again: the desk can text
+        assert "resubscribed" in p.texts("START")[0]
+        st, c = say(d, h, "Welcome back")
+        assert st == 200 and tw.sent[-1]["Body"] == "Welcome back", (st, tw.sent)
+        st, c = d.json("POST", "/v1/agent/conversations/%s/close" % h["id"],
+                       {"disposition": "resolved"}, ANN)
+        assert st == 200, (st, c)
+    run(t, sid_secret=True)  # the account SID given as secret:NAME
+
+
+def test_twilio_down_is_a_502():
+    def t(d, tw):
+        _, h = escalate(d, "+15551232222")
+        st, _ = d.json("POST", "/v1/agent/conversations/%s/claim" % h["id"], {}, ANN)
+        assert st == 200
+        tw.close()  # nobody listens on its port any more
+        st, e = say(d, h, "Hello")
+        assert st == 502 and "did not answer" in e["error"]["message"], (st, e)
+    run(t)
+
+
+if __name__ == "__main__":
+    run_tests(globals())
