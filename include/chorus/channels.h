@@ -90,7 +90,7 @@ void chan_idle_end(const runtime_turn_out_t *out);
  * web transcript and its sockets): agent is the person's name, or NULL for
  * the desk's own notices (position in queue, nobody available). Returns 0;
  * CORE_ERR_UNSUPPORTED for a channel a person cannot write to here (voice is
- * connected by <Dial>; SMS has no outbound sender configured), or
+ * connected by <Dial>; SMS completes later: chan_agent_say_async()), or
  * CORE_ERR_NOT_FOUND when the adapter does not hold the conversation now. */
 int chan_agent_say(const char *key, const char *agent, const char *text, core_err_t *err);
 

@@ -5,7 +5,9 @@
  * signature gets 403 and changes nothing. The conversation is the (From, To)
  * pair. Carrier keywords come first: STOP and its synonyms opt the number
  * out (one confirmation, then silence until START), START/UNSTOP opt back
- * in, HELP/INFO answer with the configured help. Anything else is one turn;
+ * in, HELP/INFO answer with the configured help. Opt-outs are kept in the
+ * store (confirmed once durable, read back before serving) and checked
+ * before the human desk texts a customer (sms__agent_send). Anything else is one turn;
  * a reply that is a number picks that option of the last numbered list.
  * The answer is TwiML: each bot message (its choices as a numbered list) as
  * one or more <Message> parts, split at sentence ends under the segment

@@ -4,7 +4,8 @@ sends them (x-www-form-urlencoded, Twilio's field names) and signed with
 Twilio's algorithm; replies are parsed as XML. Covers the signature (bad,
 missing, wrong URL, token unset, public URL behind a proxy), numbered
 choices answered by number, segmentation, STOP/START/HELP and synonyms,
-opt-outs kept across a restart, duplicate MessageSid, XML escaping and bad forms."""
+opt-outs kept across a restart (and a STOP not saved answered 503),
+duplicate MessageSid, XML escaping and bad forms."""
 
 import base64
 import hashlib
@@ -261,6 +262,47 @@ def test_opt_out_survives_a_restart():
         d.data_dir = data
         with d:
             d.wait_log(event="sms_opt_outs_loaded", pairs="0")
+    finally:
+        be.close()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def test_stop_not_saved_is_503_and_the_retry_confirms():
+    import shutil
+    import sqlite3
+    import tempfile
+    data = tempfile.mkdtemp(prefix="chorus-sms-")
+    be = Backend()
+    frm = "+15550000021"
+    try:
+        d = daemon(be)
+        d.data_dir = data
+        with d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            db = sqlite3.connect(os.path.join(data, "chorus.db"), timeout=10)
+            db.execute("CREATE TRIGGER refuse_stop BEFORE INSERT ON sms_opt_outs"
+                       " WHEN NEW.from_number = '%s'"
+                       " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END" % frm)
+            db.commit()
+            tw = Twilio(d, "/v1/sms/twilio")
+            stop = sms_params("STOP", "SMstopfail00000000000000000000001", frm)
+            status, headers, body = tw.post(stop)
+            # not saved: no confirmation, and Twilio is asked to retry
+            assert status == 503 and b"opt-out could not be saved" in body, (status, body)
+            assert {k.lower(): v for k, v in headers.items()}.get("retry-after") == "5", headers
+            d.wait_log(event="sms_opt_not_saved", stop="1")
+            p = Phone(tw, frm=frm)
+            assert p.texts("check my booking") == []  # the STOP holds in memory meanwhile
+            db.execute("DROP TRIGGER refuse_stop")
+            db.commit()
+            db.close()
+            # Twilio's retry (same MessageSid) runs and gets the one confirmation
+            texts = [m.text for m in tw.twiml(stop).findall("Message")]
+            assert len(texts) == 1 and "unsubscribed" in texts[0], texts
+        d = daemon(be)
+        d.data_dir = data
+        with d:
+            d.wait_log(event="sms_opt_outs_loaded", pairs="1")
     finally:
         be.close()
         shutil.rmtree(data, ignore_errors=True)
