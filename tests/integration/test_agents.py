@@ -204,9 +204,12 @@ def test_close_and_refusals():
         assert st == 409, (st, e)
         st, e = post(d, h["id"], "claim")
         assert st == 409, (st, e)
-        # the conversation ended for the customer; the queue no longer lists it
-        st, t = d.json("GET", "/v1/chat/conversations/" + conv, headers=bearer(GW_KEY))
-        assert t["status"] == "ended", t
+        # the conversation ends for the customer (the close runs as a turn of
+        # the conversation, after the answer above); the queue no longer lists it
+        def ended():
+            st, t = d.json("GET", "/v1/chat/conversations/" + conv, headers=bearer(GW_KEY))
+            return t["status"] == "ended" and t
+        wait_for(ended, "the conversation to end for the customer")
         st, q = d.json("GET", "/v1/agent/queues", headers=ANN)
         assert all(x["id"] != h["id"] for qu in q["queues"] for x in qu["conversations"]), q
         # every agent action is in the audit trail, under the token's name
