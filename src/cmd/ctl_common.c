@@ -225,3 +225,22 @@ int ctl_mock_answer(const json_t *mocks, const brain_effect_t *e, brain_effect_r
     res->error_text = "no mock";
     return -1;
 }
+
+int ctl_flow_docs(const char *dir, void (*fn)(json_t *doc, void *arg), void *arg)
+{
+    ctl_sources_t src;
+    core_err_t err = {0};
+    if (dir == NULL || ctl_sources_read(dir, &src, &err) != 0)
+        return -1;
+    int n = 0;
+    for (size_t i = 0; i < src.n; i++) {
+        json_t *doc = json_loadb(src.items[i].text, src.items[i].len, 0, NULL);
+        if (doc == NULL)
+            continue;
+        fn(doc, arg);
+        json_decref(doc);
+        n++;
+    }
+    ctl_sources_free(&src);
+    return n;
+}

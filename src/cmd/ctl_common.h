@@ -18,6 +18,11 @@ typedef struct ctl_sources_s {
 /* Reads every *.json file directly in dir (sorted by name). */
 int ctl_sources_read(const char *dir, ctl_sources_t *out, core_err_t *err);
 void ctl_sources_free(ctl_sources_t *s);
+/* Parses every *.json file directly in dir (sorted by name) and calls fn
+ * with each document (borrowed for the call). Files that are not valid JSON
+ * are skipped: `chorusctl validate` is what reports them. Returns the number
+ * of documents, or -1 when dir cannot be read. */
+int ctl_flow_docs(const char *dir, void (*fn)(json_t *doc, void *arg), void *arg);
 
 /* Reads and compiles dir; prints every problem to stderr. Returns 0 or -1. */
 int ctl_flowset_load(const char *dir, int validate_only, brain_flowset_t **out);

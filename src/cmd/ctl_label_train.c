@@ -6,35 +6,27 @@
  * naming an intent no flow declares (and "oos") are counted, not written.
  * The file is replaced atomically (temp file, rename) so a watching daemon
  * never reads half of it. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "chorus/store.h"
+#include "cmd/ctl_common.h"
 #include "cmd/ctl_label.h"
 
 /* The intents the flows of dir declare, as a set. */
+static void add_intents(json_t *flow, void *arg)
+{
+    const char *name;
+    json_t *v;
+    json_object_foreach(json_object_get(flow, "intents"), name, v)
+        json_object_set_new(arg, name, json_true());
+}
+
 static json_t *declared_intents(const char *dir)
 {
     json_t *set = json_object();
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d != NULL && (e = readdir(d)) != NULL) {
-        size_t n = strlen(e->d_name);
-        if (n < 6 || strcmp(e->d_name + n - 5, ".json") != 0)
-            continue;
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        json_t *f = json_load_file(path, 0, NULL);
-        const char *name;
-        json_t *v;
-        json_object_foreach(json_object_get(f, "intents"), name, v)
-            json_object_set_new(set, name, json_true());
-        json_decref(f);
-    }
-    if (d != NULL)
-        closedir(d);
+    ctl_flow_docs(dir, add_intents, set);
     return set;
 }
 

@@ -1,13 +1,13 @@
 /* Mining and ranking for `chorusctl learn`: reads the turns the flows did
  * not understand, clusters them, and scores each cluster (docs/flywheel.md,
  * "How opportunities are ranked"). */
-#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "chorus/entities.h"
 #include "chorus/learn.h"
+#include "cmd/ctl_common.h"
 #include "cmd/ctl_learn.h"
 
 #define MAX_CHANNELS 16
@@ -122,30 +122,22 @@ static void mine_free(mine_t *m)
 }
 
 /* Slot types the flows declare (--flows), as a JSON object used as a set. */
+static void add_slot_types(json_t *flow, void *arg)
+{
+    const char *name;
+    json_t *slot;
+    json_object_foreach(json_object_get(flow, "slots"), name, slot)
+    {
+        const char *type = json_string_value(json_object_get(slot, "type"));
+        if (type != NULL)
+            json_object_set_new(arg, type, json_true());
+    }
+}
+
 static json_t *flow_slot_types(const char *dir)
 {
     json_t *set = json_object();
-    DIR *d = dir ? opendir(dir) : NULL;
-    struct dirent *e;
-    while (d != NULL && (e = readdir(d)) != NULL) {
-        size_t n = strlen(e->d_name);
-        if (n < 6 || strcmp(e->d_name + n - 5, ".json") != 0)
-            continue;
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        json_t *flow = json_load_file(path, 0, NULL);
-        const char *name;
-        json_t *slot;
-        json_object_foreach(json_object_get(flow, "slots"), name, slot)
-        {
-            const char *type = json_string_value(json_object_get(slot, "type"));
-            if (type != NULL)
-                json_object_set_new(set, type, json_true());
-        }
-        json_decref(flow);
-    }
-    if (d != NULL)
-        closedir(d);
+    ctl_flow_docs(dir, add_slot_types, set);
     return set;
 }
 

@@ -1,10 +1,10 @@
 /* The roadmap's content: workflows read from the flow files (metadata and the
  * backends their actions call), KPIs and trends per workflow, and the
  * Markdown rendering. */
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd/ctl_common.h"
 #include "cmd/ctl_roadmap.h"
 
 static const char *const statuses[] = {"live", "optimizing", "in progress", "planned"};
@@ -116,30 +116,29 @@ static int cmp_workflow(const void *a, const void *b)
                   json_string_value(json_object_get(y, "name")));
 }
 
+/* Collects the flows (documents with a name) and the settings' variables
+ * and LLM endpoint (under "", which cannot be a variable's name). */
+typedef struct {
+    json_t *files, *vars;
+} flows_acc_t;
+
+static void add_flow(json_t *f, void *arg)
+{
+    flows_acc_t *acc = arg;
+    json_t *st = json_object_get(f, "settings");
+    if (json_object_get(st, "vars") != NULL)
+        json_object_update(acc->vars, json_object_get(st, "vars"));
+    if (json_object_get(st, "llm") != NULL)
+        json_object_set(acc->vars, "", json_object_get(st, "llm"));
+    if (json_is_string(json_object_get(f, "name")))
+        json_array_append(acc->files, f);
+}
+
 static json_t *load_flows(const char *dir, json_t **vars)
 {
-    json_t *files = json_array();
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d != NULL && (e = readdir(d)) != NULL) {
-        size_t n = strlen(e->d_name);
-        if (n < 6 || strcmp(e->d_name + n - 5, ".json") != 0)
-            continue;
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        json_t *f = json_load_file(path, 0, NULL);
-        json_t *st = json_object_get(f, "settings");
-        if (json_object_get(st, "vars") != NULL)
-            json_object_update(*vars, json_object_get(st, "vars"));
-        if (json_object_get(st, "llm") != NULL) /* "" cannot be a variable's name */
-            json_object_set(*vars, "", json_object_get(st, "llm"));
-        if (json_is_string(json_object_get(f, "name")))
-            json_array_append(files, f);
-        json_decref(f);
-    }
-    if (d != NULL)
-        closedir(d);
-    return files;
+    flows_acc_t acc = {json_array(), *vars};
+    ctl_flow_docs(dir, add_flow, &acc);
+    return acc.files;
 }
 
 json_t *roadmap_workflows(const char *dir)
