@@ -25,14 +25,14 @@ static int prepare(store_db_t *db, const char *sql, int64_t from, int64_t to, sq
     return 0;
 }
 
-/* Human handle time per conversation: the agent work recorded as events of
- * kind 'agent' with a duration (claimed to closed). */
+/* Human handle time per conversation: claimed to done on the human desk's
+ * handoff row (docs/agents.md). */
 static const char turns_sql[] =
     "SELECT t.id, t.conversation_id, t.text, t.channel, c.outcome, c.flow, t.oos,"
     " EXISTS (SELECT 1 FROM events e WHERE e.conversation_id = t.conversation_id"
     "  AND e.turn_seq IN (t.seq, t.seq + 1) AND e.kind = 'fallback') AS fb,"
-    " (SELECT sum(e.duration_us) FROM events e WHERE e.conversation_id = t.conversation_id"
-    "  AND e.kind = 'agent' AND e.duration_us IS NOT NULL) AS handle_us"
+    " (SELECT h.done_us - h.claimed_us FROM handoffs h WHERE h.conversation_id = t.conversation_id"
+    "  AND h.claimed_us > 0 AND h.done_us >= h.claimed_us) AS handle_us"
     " FROM turns t JOIN conversations c ON c.id = t.conversation_id"
     " WHERE t.direction = 'in' AND t.text IS NOT NULL AND t.text != ''"
     "  AND c.started_us >= ?1 AND c.started_us < ?2"

@@ -33,7 +33,7 @@ class Writer:
     def __init__(self, db):
         self.db = db
         self.n = 0
-        self.convs, self.turns, self.events = [], [], []
+        self.convs, self.turns, self.events, self.handoffs = [], [], [], []
 
     def conversation(self, channel, flow, outcome, turns, handle_s=None, reason=None):
         """turns: [(direction, text, intent, confidence, oos, node, fallback)]."""
@@ -48,9 +48,11 @@ class Writer:
                                2000 if direction == "out" else None))
             if fallback:
                 self.events.append((cid, seq + 1, ts, "fallback", flow, "ok", None))
-        if handle_s is not None:
-            self.events.append((cid, len(turns), start, "agent", "claim", "closed",
-                                int(handle_s * 1e6)))
+        if handle_s is not None:  # a person took it on the desk: claimed, then closed
+            claimed = start + 120_000_000
+            self.handoffs.append((cid, cid, "customer-care", channel, reason or "fallback",
+                                  "closed", "ann", "resolved", start, claimed,
+                                  claimed + int(handle_s * 1e6), claimed + int(handle_s * 1e6)))
         if len(self.turns) > 50_000:
             self.flush()
 
@@ -63,7 +65,10 @@ class Writer:
                       " VALUES (?,?,?,?,?,?,?,?,?,?,?)", self.turns)
         c.executemany("INSERT INTO events (conversation_id, turn_seq, ts_us, kind, name, status,"
                       " duration_us) VALUES (?,?,?,?,?,?,?)", self.events)
-        self.convs, self.turns, self.events = [], [], []
+        c.executemany("INSERT INTO handoffs (conversation_id, key, queue, channel, reason, state,"
+                      " agent, disposition, entered_us, claimed_us, done_us, updated_us)"
+                      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", self.handoffs)
+        self.convs, self.turns, self.events, self.handoffs = [], [], [], []
 
 
 def unhandled(text, oos, node="sorry"):
