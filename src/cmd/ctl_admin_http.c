@@ -67,8 +67,8 @@ long ctl_admin_request(const char *cmd, const char *base_url, const char *method
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    if (text != NULL)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
+    if (text != NULL || strcmp(method, "POST") == 0) /* a POST always says its length */
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, text != NULL ? text : "");
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);

@@ -1,4 +1,4 @@
-/* ctl_admin_http.h — what chorusctl's token and audit commands share: the
+/* ctl_admin_http.h — what chorusctl's admin commands (token, audit, flows, rollout) share: the
  * admin token of the caller (CHORUS_ADMIN_TOKEN, or a --token-file that
  * only its owner may read), one blocking request to a running daemon's admin
  * API, and the database path of --db / --data-dir for offline work. Only

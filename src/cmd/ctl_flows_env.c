@@ -9,15 +9,16 @@
  * directory flows/tests, --tests DIR), and only when every test passes asks
  * the daemon to promote exactly those versions; otherwise it prints which
  * tests failed and exits 1 without promoting. */
-#include <curl/curl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "chorus/core.h"
 #include "cmd/ctl.h"
+#include "cmd/ctl_admin_http.h"
 
 int ctl_test(int argc, char **argv); /* ctl_test.c: the conversation tests */
 
@@ -73,49 +74,12 @@ static int parse(const char *cmd, const char *usage, fargs_t *a, int argc, char 
     return 0;
 }
 
-static size_t on_body(char *p, size_t size, size_t n, void *arg)
-{
-    return core_buf_append(arg, p, size * n) == 0 ? size * n : 0;
-}
-
 /* One request; returns the HTTP status (0 when unreachable) and the body
  * parsed (NULL if not JSON). body is a JSON document to POST, or NULL. */
 static long call(const fargs_t *a, const char *method, const char *path, const json_t *body,
                  json_t **out)
 {
-    CURL *c = curl_easy_init();
-    char *url = core_xasprintf("%s%s", a->url, path);
-    char *auth = core_xasprintf("Authorization: Bearer %s", a->token);
-    struct curl_slist *h = curl_slist_append(NULL, auth);
-    h = curl_slist_append(h, "Content-Type: application/json");
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    core_buf_t resp;
-    core_buf_init(&resp, 64 << 20);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    if (!strcmp(method, "POST"))
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, text ? text : "");
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    CURLcode res = curl_easy_perform(c);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    *out = NULL;
-    if (res != CURLE_OK) {
-        fprintf(stderr, "chorusctl flows: %s: %s\n", url, curl_easy_strerror(res));
-        status = 0;
-    } else if (resp.len > 0) {
-        *out = json_loadb(resp.data, resp.len, 0, NULL);
-    }
-    core_buf_dispose(&resp);
-    free(text);
-    curl_slist_free_all(h);
-    free(auth);
-    free(url);
-    curl_easy_cleanup(c);
-    return status;
+    return ctl_admin_request("chorusctl flows", a->url, method, path, a->token, body, out);
 }
 
 /* Prints the API's error message for a non-2xx answer; returns 1. */

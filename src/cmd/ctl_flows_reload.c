@@ -4,7 +4,6 @@
  * or CHORUS_ADMIN_TOKEN. `reload` waits for the load and exits 0 when the
  * new flows are in force, 1 when they were refused (each problem printed as
  * file:line:col: path: message) or the daemon could not be reached. */
-#include <curl/curl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 
 #include "chorus/core.h"
 #include "cmd/ctl.h"
+#include "cmd/ctl_admin_http.h"
 
 typedef struct args_s {
     const char *url;
@@ -50,46 +50,14 @@ static int parse(const char *cmd, args_t *a, int argc, char **argv)
     return 0;
 }
 
-static size_t on_body(char *p, size_t size, size_t n, void *arg)
-{
-    return core_buf_append(arg, p, size * n) == 0 ? size * n : 0;
-}
-
 /* One request; returns the HTTP status (0 when unreachable) and the body
  * parsed (NULL if not JSON). */
 static long call(const char *cmd, const args_t *a, const char *method, const char *path,
                  json_t **out)
 {
-    CURL *c = curl_easy_init();
-    char *url = core_xasprintf("%s%s", a->url, path);
-    char *auth = core_xasprintf("Authorization: Bearer %s", a->token);
-    struct curl_slist *h = curl_slist_append(NULL, auth);
-    core_buf_t body;
-    core_buf_init(&body, 16 << 20);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    if (!strcmp(method, "POST"))
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    CURLcode res = curl_easy_perform(c);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    *out = NULL;
-    if (res != CURLE_OK) {
-        fprintf(stderr, "flows %s: %s: %s\n", cmd, a->url, curl_easy_strerror(res));
-        status = 0;
-    } else {
-        *out = json_loadb(body.data ? body.data : "", body.len, 0, NULL);
-    }
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    core_buf_dispose(&body);
-    free(auth);
-    free(url);
-    return status;
+    char who[32];
+    snprintf(who, sizeof(who), "flows %s", cmd);
+    return ctl_admin_request(who, a->url, method, path, a->token, NULL, out);
 }
 
 static const char *str(const json_t *o, const char *key)

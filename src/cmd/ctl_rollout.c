@@ -11,6 +11,7 @@
 
 #include "chorus/core.h"
 #include "cmd/ctl.h"
+#include "cmd/ctl_admin_http.h"
 
 int ctl_rollout(int argc, char **argv);
 
@@ -31,61 +32,21 @@ static void usage(FILE *out)
                  "status without FLOW shows every running rollout. Figures: docs/metrics.md.\n");
 }
 
-static size_t on_body(char *p, size_t size, size_t n, void *arg)
-{
-    return core_buf_append(arg, p, size * n) == 0 ? size * n : 0;
-}
-
 /* One admin API call; returns the JSON answer (NULL when none parsed) and
  * the HTTP status in *status (0 when the daemon could not be reached). */
 static json_t *call(const args_t *a, const char *method, const char *path, const json_t *body,
                     long *status)
 {
-    CURL *c = curl_easy_init();
-    char *url = core_xasprintf("%s%s", a->url, path);
-    char *auth = core_xasprintf("Authorization: Bearer %s", a->token ? a->token : "");
-    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-    core_buf_t out;
-    core_buf_init(&out, 16 << 20);
-    struct curl_slist *h = curl_slist_append(NULL, auth);
-    h = curl_slist_append(h, "Content-Type: application/json");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    if (strcmp(method, "POST") == 0)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, text != NULL ? text : "");
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
-    CURLcode res = curl_easy_perform(c);
-    *status = 0;
     json_t *j = NULL;
-    if (res != CURLE_OK) {
-        fprintf(stderr, "rollout: %s: %s\n", a->url, curl_easy_strerror(res));
-    } else {
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-        j = json_loadb(out.data ? out.data : "", out.len, 0, NULL);
-        if (*status >= 300) {
-            const char *msg =
-                json_string_value(json_object_get(json_object_get(j, "error"), "message"));
-            fprintf(stderr, "rollout: %s %s answered %ld: %s\n", method, path, *status,
-                    msg ? msg : (out.data ? out.data : ""));
-        }
+    *status =
+        ctl_admin_request("rollout", a->url, method, path, a->token ? a->token : "", body, &j);
+    if (*status >= 300) {
+        const char *msg =
+            json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+        fprintf(stderr, "rollout: %s %s answered %ld: %s\n", method, path, *status,
+                msg ? msg : "(no message)");
     }
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    core_buf_dispose(&out);
-    free(url), free(auth), free(text);
     return j;
-}
-
-static char *escaped(const char *s)
-{
-    CURL *c = curl_easy_init();
-    char *e = curl_easy_escape(c, s, 0);
-    char *out = core_xstrdup(e);
-    curl_free(e);
-    curl_easy_cleanup(c);
-    return out;
 }
 
 static void fmt(char *out, size_t n, json_t *v, int pct)
@@ -158,7 +119,7 @@ static int do_status(const args_t *a)
     long st;
     json_t *all = json_array();
     if (a->target != NULL) {
-        char *e = escaped(a->target), *path = core_xasprintf("/v1/admin/rollouts/%s", e);
+        char *e = ctl_admin_escape(a->target), *path = core_xasprintf("/v1/admin/rollouts/%s", e);
         json_t *one = call(a, "GET", path, NULL, &st);
         free(e), free(path);
         if (st != 200)
@@ -217,8 +178,8 @@ static int do_change(const args_t *a)
         r = call(a, "POST", "/v1/admin/rollouts", body, &st);
         json_decref(body);
     } else {
-        char *e = escaped(a->target);
-        char *env = a->env ? escaped(a->env) : NULL;
+        char *e = ctl_admin_escape(a->target);
+        char *env = a->env ? ctl_admin_escape(a->env) : NULL;
         char *path = core_xasprintf("/v1/admin/rollouts/%s/%s%s%s", e, a->verb, env ? "?env=" : "",
                                     env ? env : "");
         r = call(a, "POST", path, NULL, &st);
