@@ -11,11 +11,7 @@ string(REPLACE "/etc/chorus" "${CHORUS_CONF_DIR}" unit "${unit}")
 string(REPLACE "/var/lib/chorus" "${CHORUS_STATE_DIR}" unit "${unit}")
 string(REPLACE "/usr/share/doc/chorus" "${CHORUS_DOC_DIR}" unit "${unit}")
 file(WRITE "${CHORUS_GEN_DIR}/chorusd.service" "${unit}")
-# Installed servers change production flows only by promotion, when this
-# chorus has environments (flows.production; docs/configuration.md).
-file(READ "${CHORUS_SOURCE_DIR}/src/core/core_config.c" options)
-set(CHORUS_FLOWS_SECTION "")
-if(options MATCHES "\"flows\\.production\"")
-    set(CHORUS_FLOWS_SECTION "\n    \"flows\": {\n        \"production\": \"promoted\"\n    },")
-endif()
+# Installed servers change production flows only by promotion
+# (flows.production; docs/configuration.md).
+set(CHORUS_FLOWS_SECTION "\n    \"flows\": {\n        \"production\": \"promoted\"\n    },")
 configure_file("${CHORUS_JSON_IN}" "${CHORUS_GEN_DIR}/chorusd.json" @ONLY)
