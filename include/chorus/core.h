@@ -64,6 +64,18 @@ char *core_xstrndup(const char *s, size_t n);
 /* Returns a newly allocated printf-formatted string. */
 char *core_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The value of one hexadecimal digit (either case), or -1. */
+static inline int core_hex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 /* ---- logging ------------------------------------------------------------ */
 
 typedef enum {

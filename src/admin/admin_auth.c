@@ -48,18 +48,10 @@ int admin_role_allows(admin_role_t have, admin_role_t need)
     return have != ADMIN_ROLE_AGENT && have >= need;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)(c | 0x20);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 int admin__hex_decode(const char *hex, uint8_t out[32])
 {
     for (int i = 0; i < 32; i++) {
-        int hi = hexval(hex[2 * i]), lo = hi < 0 ? -1 : hexval(hex[2 * i + 1]);
+        int hi = core_hex_digit(hex[2 * i]), lo = hi < 0 ? -1 : core_hex_digit(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out[i] = (uint8_t)((hi << 4) | lo);

@@ -418,17 +418,6 @@ static int b64_val(unsigned char c)
     return b64_table[c];
 }
 
-static int hex_val(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Readable: mostly printable ASCII, and mostly letters and spaces. */
 static int readable(const unsigned char *s, size_t n)
 {
@@ -445,8 +434,8 @@ static size_t decode_run(const char *t, size_t n, int hex, unsigned char *out)
     size_t w = 0;
     if (hex) {
         for (size_t i = 0; i + 1 < n; i += 2)
-            out[w++] = (unsigned char)(hex_val((unsigned char)t[i]) << 4 |
-                                       hex_val((unsigned char)t[i + 1]));
+            out[w++] = (unsigned char)(core_hex_digit((unsigned char)t[i]) << 4 |
+                                       core_hex_digit((unsigned char)t[i + 1]));
         return w;
     }
     uint32_t acc = 0;
@@ -470,7 +459,7 @@ int gd_find_encoded(const char *t, size_t n, size_t min_chars, char **out, size_
     for (size_t i = 0; i < n;) {
         size_t j = i, hexes = 0, letters = 0, digits = 0;
         while (j < n && b64_val((unsigned char)t[j]) >= 0) {
-            hexes += hex_val((unsigned char)t[j]) >= 0;
+            hexes += core_hex_digit((unsigned char)t[j]) >= 0;
             letters += (t[j] | 0x20) >= 'a' && (t[j] | 0x20) <= 'z';
             digits += t[j] >= '0' && t[j] <= '9';
             j++;

@@ -20,17 +20,6 @@ void chat__sha256(const void *data, size_t len, uint8_t out[32])
     EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Parses "name:hex,name:hex" (already checked by the config loader). */
 static void parse_keys(chat_t *c, const char *src)
 {
@@ -56,7 +45,7 @@ static void parse_keys(chat_t *c, const char *src)
         k->name[nl] = '\0';
         int ok = 1;
         for (int i = 0; i < 32; i++) {
-            int hi = hexval(colon[1 + 2 * i]), lo = hexval(colon[2 + 2 * i]);
+            int hi = core_hex_digit(colon[1 + 2 * i]), lo = core_hex_digit(colon[2 + 2 * i]);
             ok &= hi >= 0 && lo >= 0;
             k->hash[i] = (uint8_t)((hi << 4) | (lo & 15));
         }

@@ -14,17 +14,6 @@
 #include "channels/chan_twilio_int.h"
 #include "chorus/secret.h"
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes s[0..len) into a new string; NULL on a bad escape or a NUL. */
 static char *form_decode(const char *s, size_t len)
 {
@@ -35,8 +24,8 @@ static char *form_decode(const char *s, size_t len)
         if (c == '+') {
             c = ' ';
         } else if (c == '%') {
-            int hi = i + 2 < len ? hexval(s[i + 1]) : -1;
-            int lo = hi >= 0 ? hexval(s[i + 2]) : -1;
+            int hi = i + 2 < len ? core_hex_digit(s[i + 1]) : -1;
+            int lo = hi >= 0 ? core_hex_digit(s[i + 2]) : -1;
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
                 free(out);
                 return NULL;

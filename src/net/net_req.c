@@ -125,17 +125,6 @@ void net__req_recycle(net_server_t *s, net_req_t *req)
 
 /* ---- URL decoding ------------------------------------------------------- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Grows b so that n more bytes fit without moving it: the source of a copy
  * into b may be b itself. */
 static int hreserve(core_buf_t *b, size_t n)
@@ -169,8 +158,8 @@ static long decode_append(net_req_t *req, size_t soff, size_t n, int plus_space)
     char *o = b->data + start;
     while (p < end) {
         if (*p == '%') {
-            int hi = end - p >= 3 ? hexval(p[1]) : -1;
-            int lo = hi >= 0 ? hexval(p[2]) : -1;
+            int hi = end - p >= 3 ? core_hex_digit(p[1]) : -1;
+            int lo = hi >= 0 ? core_hex_digit(p[2]) : -1;
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                 return -1;
             *o++ = (char)(hi * 16 + lo);
