@@ -35,10 +35,7 @@ static const char turns_sql[] =
     "  AND h.claimed_us > 0 AND h.done_us >= h.claimed_us) AS handle_us"
     " FROM turns t JOIN conversations c ON c.id = t.conversation_id"
     " WHERE t.direction = 'in' AND t.text IS NOT NULL AND t.text != ''"
-    "  AND c.started_us >= ?1 AND c.started_us < ?2"
-    "  AND (t.oos = 1 OR EXISTS (SELECT 1 FROM events e WHERE"
-    "   e.conversation_id = t.conversation_id AND e.turn_seq IN (t.seq, t.seq + 1)"
-    "   AND e.kind = 'fallback'))"
+    "  AND c.started_us >= ?1 AND c.started_us < ?2 AND (t.oos = 1 OR fb)" /* fb: above */
     " ORDER BY t.id";
 
 int store_db_learn_turns(store_db_t *db, int64_t from_us, int64_t to_us,
