@@ -355,11 +355,10 @@ def test_replies_leave_in_order_per_conversation():
         with daemon(be) as d:
             d.wait_log(event="flows_loaded", timeout=60)
             p = Phone(Twilio(d, "/v1/sms/twilio"), frm="+15550000005")
-            done = []
+            done = {}
 
             def send(text):
-                texts = p.texts(text)
-                done.append((text, texts))
+                done[text] = p.texts(text)
 
             # the first text waits on a slow backend; the second, sent while
             # it runs, is queued behind it and answered after it
@@ -370,8 +369,18 @@ def test_replies_leave_in_order_per_conversation():
             second.start()
             first.join(30)
             second.join(30)
-            assert [t for t, _ in done] == ["check booking SLOW12", "thanks"], done
-            assert "SLOW12" in " ".join(done[0][1]), done
+            # the order the daemon wrote the replies in (its request log, in
+            # completion order); the client threads may wake in either order
+            # (access lines are flushed in batches, so wait for both)
+            deadline = time.monotonic() + 10
+            while True:
+                rids = [line["rid"] for line in d.log_lines(event="request", path="/v1/sms/twilio")]
+                if len(rids) >= 2 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+            assert len(rids) == 2 and rids == sorted(rids), rids
+            assert "SLOW12" in " ".join(done["check booking SLOW12"]), done
+            assert done["thanks"] != [], done
             # another number is not held up by this conversation
             other = Phone(Twilio(d, "/v1/sms/twilio"), frm="+15550000006")
             assert other.texts("hi") != []
