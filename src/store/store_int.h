@@ -96,14 +96,16 @@ void store__flows_dispose(store__op_t *op);
 
 /* Writer-side operations. Called only on the writer thread, one connection
  * per store. apply() runs inside begin()/commit() and returns 0,
- * CORE_ERR_INVALID when the batch itself is bad (its rows are rolled back,
- * the transaction goes on), or CORE_ERR_IO when the disk failed (the caller
- * rolls the whole transaction back). */
+ * CORE_ERR_INVALID when the batch itself is bad, or CORE_ERR_IO when the
+ * disk failed (the caller rolls the whole transaction back). With isolated
+ * set the batch runs under its own savepoint and a bad one is rolled back
+ * alone (the transaction goes on); without, a bad batch leaves the
+ * transaction holding part of it and the caller must roll it all back. */
 typedef struct store__backend_s {
     const char *name;
     int (*open)(const store_options_t *opt, void **conn, core_err_t *err);
     int (*begin)(void *conn, core_err_t *err);
-    int (*apply)(void *conn, const store_batch_t *b, core_err_t *err);
+    int (*apply)(void *conn, const store_batch_t *b, int isolated, core_err_t *err);
     int (*commit)(void *conn, core_err_t *err);
     void (*rollback)(void *conn);
     /* Drops transcript text, events and state of conversations ended before

@@ -1,7 +1,9 @@
 /* The SQLite backend of the writer (store_int.h): one connection, prepared
- * statements kept for its life, one SAVEPOINT per batch inside the group's
- * transaction so that a bad batch is rolled back alone while a disk failure
- * rolls back the whole group. */
+ * statements kept for its life (the transaction control ones too, so no SQL
+ * is parsed per batch). A group first runs without savepoints; when a batch
+ * turns out bad the writer rolls the group back and replays it with one
+ * SAVEPOINT per batch, so that the bad batch is rolled back alone, while a
+ * disk failure rolls back the whole group. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +20,12 @@ enum {
     ST_CSAT,
     ST_LABEL,
     ST_HANDOFF,
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
     ST__COUNT
 };
 
@@ -44,6 +52,12 @@ static const char *const sqls[ST__COUNT] = {
     [ST_HANDOFF] = "INSERT OR REPLACE INTO handoffs (conversation_id, key, queue, channel, reason,"
                    " state, agent, disposition, release_outcome, entered_us, claimed_us, done_us,"
                    " detail, updated_us) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT batch",
+    [ST_RELEASE] = "RELEASE batch",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO batch",
 };
 
 typedef struct {
@@ -269,39 +283,51 @@ static int sq_exec(conn_t *c, const char *sql, core_err_t *err)
     return rc == SQLITE_OK ? 0 : store__sqlite_err(c->db, rc, err, sql);
 }
 
-static int sq_begin(void *conn, core_err_t *err)
+/* Runs one of the prepared transaction control statements. */
+static int sq_ctl(conn_t *c, int which, core_err_t *err)
 {
-    return sq_exec(conn, "BEGIN IMMEDIATE", err);
+    sqlite3_stmt *st = c->st[which];
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store__sqlite_err(c->db, rc, err, sqls[which]);
 }
 
-static int sq_apply(void *conn, const store_batch_t *b, core_err_t *err)
+static int sq_begin(void *conn, core_err_t *err)
+{
+    return sq_ctl(conn, ST_BEGIN, err);
+}
+
+static int sq_apply(void *conn, const store_batch_t *b, int isolated, core_err_t *err)
 {
     conn_t *c = conn;
-    int rc = sq_exec(c, "SAVEPOINT batch", err);
+    int rc = isolated ? sq_ctl(c, ST_SAVEPOINT, err) : 0;
     for (size_t i = 0; rc == 0 && i < b->len; i++)
         rc = run_op(c, &b->ops[i], err);
     if (rc == 0)
-        return sq_exec(c, "RELEASE batch", err);
+        return isolated ? sq_ctl(c, ST_RELEASE, err) : 0;
     /* A disk error may have rolled the transaction back already; the
      * caller rolls back whatever is left. */
     if (rc == CORE_ERR_IO || sqlite3_get_autocommit(c->db))
         return CORE_ERR_IO;
+    if (!isolated) /* the caller rolls the group back and replays it isolated */
+        return CORE_ERR_INVALID;
     core_err_t ignore;
-    if (sq_exec(c, "ROLLBACK TO batch", &ignore) != 0 || sq_exec(c, "RELEASE batch", &ignore) != 0)
+    if (sq_ctl(c, ST_ROLLBACK_TO, &ignore) != 0 || sq_ctl(c, ST_RELEASE, &ignore) != 0)
         return CORE_ERR_IO;
-    return rc == CORE_ERR_INVALID ? rc : CORE_ERR_INVALID;
+    return CORE_ERR_INVALID;
 }
 
 static int sq_commit(void *conn, core_err_t *err)
 {
-    return sq_exec(conn, "COMMIT", err);
+    return sq_ctl(conn, ST_COMMIT, err);
 }
 
 static void sq_rollback(void *conn)
 {
     conn_t *c = conn;
+    core_err_t ignore;
     if (!sqlite3_get_autocommit(c->db))
-        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        sq_ctl(c, ST_ROLLBACK, &ignore);
 }
 
 static int sq_probe(void *conn, core_err_t *err)
@@ -312,8 +338,8 @@ static int sq_probe(void *conn, core_err_t *err)
              "INSERT INTO meta (key, value) VALUES ('probe', '%lld')"
              " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
              (long long)core_wall_us());
-    int rc = sq_exec(c, "BEGIN IMMEDIATE", err);
-    if (rc == 0 && (rc = sq_exec(c, sql, err)) == 0 && (rc = sq_exec(c, "COMMIT", err)) == 0)
+    int rc = sq_begin(c, err);
+    if (rc == 0 && (rc = sq_exec(c, sql, err)) == 0 && (rc = sq_commit(c, err)) == 0)
         return 0;
     sq_rollback(c);
     return rc;

@@ -7,12 +7,13 @@
  * - The writer takes up to batch_max jobs, runs them in one transaction (one
  *   fsync for all of them: group commit), moves them to a done list and
  *   wakes the loop with uv_async_send; callbacks run on the loop in order.
- * - A batch that is itself bad (a constraint) is rolled back alone through
- *   its savepoint. A disk failure rolls back the whole group, completes its
- *   jobs with CORE_ERR_BUSY (nothing of theirs was written, nothing was
- *   acknowledged), and marks the store unhealthy: enqueue answers BUSY while
- *   the writer probes the disk every retry_ms, and takes batches again as
- *   soon as a probe write commits.
+ * - A batch that is itself bad (a constraint) is rolled back alone: the
+ *   group is rolled back and replayed with a savepoint per batch (it runs
+ *   without them otherwise: bad batches are rare). A disk failure rolls
+ *   back the whole group, completes its jobs with CORE_ERR_BUSY (nothing of
+ *   theirs was written, nothing was acknowledged), and marks the store
+ *   unhealthy: enqueue answers BUSY while the writer probes the disk every
+ *   retry_ms, and takes batches again as soon as a probe write commits.
  * - Pruning is a job like any other, one chunk at a time, re-queued at the
  *   tail while there is more, so it never holds turns up for long. */
 #include <stdatomic.h>
@@ -101,23 +102,39 @@ static void set_healthy(store_t *s, int ok, const core_err_t *err)
         store_metrics_set(s->metrics, STORE_M_STORE_HEALTHY, NULL, ok);
 }
 
-/* Runs jobs (a chain of n batch jobs) in one transaction. */
+/* Runs jobs' batches in one transaction and commits it. Without isolated
+ * the first bad batch stops the run (CORE_ERR_INVALID, nothing committed);
+ * with it each batch has its own savepoint and a bad one is only marked. */
+static int run_batches(store_t *s, job_t *jobs, int isolated, core_err_t *err)
+{
+    int rc = s->be->begin(s->conn, err);
+    for (job_t *j = jobs; rc == 0 && j != NULL; j = j->next) {
+        core_err_t jerr = {0};
+        int r = s->be->apply(s->conn, j->batch, isolated, &jerr);
+        j->status = r == CORE_ERR_INVALID ? r : 0;
+        if (r == CORE_ERR_INVALID && !isolated)
+            return r;
+        if (r == CORE_ERR_INVALID)
+            LOG_WARN("event=store_batch_rejected error=\"%s\"", jerr.msg);
+        else if (r != 0)
+            rc = r, *err = jerr;
+    }
+    return rc == 0 ? s->be->commit(s->conn, err) : rc;
+}
+
+/* Runs jobs (a chain of n batch jobs) in one transaction. Bad batches are
+ * rare, so the group first runs without a savepoint per batch (each costs
+ * two statements); only when one is bad is the group rolled back and
+ * replayed with savepoints, which rolls the bad batch back alone. */
 static void run_group(store_t *s, job_t *jobs, size_t n)
 {
     core_err_t err = {0};
     uint64_t t0 = core_now_us();
-    int rc = s->be->begin(s->conn, &err);
-    for (job_t *j = jobs; rc == 0 && j != NULL; j = j->next) {
-        core_err_t jerr = {0};
-        int r = s->be->apply(s->conn, j->batch, &jerr);
-        j->status = r == CORE_ERR_INVALID ? r : 0;
-        if (r == CORE_ERR_INVALID)
-            LOG_WARN("event=store_batch_rejected error=\"%s\"", jerr.msg);
-        else if (r != 0)
-            rc = r, err = jerr;
+    int rc = run_batches(s, jobs, 0, &err);
+    if (rc == CORE_ERR_INVALID) {
+        s->be->rollback(s->conn);
+        rc = run_batches(s, jobs, 1, &err);
     }
-    if (rc == 0)
-        rc = s->be->commit(s->conn, &err);
     if (rc != 0) {
         s->be->rollback(s->conn);
         for (job_t *j = jobs; j != NULL; j = j->next)
