@@ -114,6 +114,14 @@ int admin_register(net_router_t *router, const admin_host_t *host, core_err_t *e
  * the store; stop closes them (before the loop closes). Loop thread. */
 void admin_agents_attach(runtime_t *rt);
 void admin_agents_stop(void);
+/* Checks a queues file (agents.queues_file) like the config: 0 when it is
+ * valid or absent, else CORE_ERR_INVALID with every problem in diags as
+ * file:line:col. Any thread; reads the file and the zones it names. */
+int admin_agents_check(const char *queues_file, core_diags_t *diags);
+/* SIGHUP: re-reads the queues file now (blocking, a small local file); a
+ * bad or unreadable one is logged and the queues in force stay. Loop
+ * thread; does nothing before attach. */
+void admin_agents_reload(void);
 
 /* Stops the admin module's timer (the rollout guard) and forgets the
  * rollouts it kept in memory; chorusd calls it once the runtime and the

@@ -327,7 +327,7 @@ static void enter(ag_desk_t *d, const runtime_observed_t *o)
         count(d, e, "release_outcome");
         persist(d, e);
     }
-    ag__conf_load(d);
+    ag__conf_load(d, 0);
     e = core_xcalloc(1, sizeof(*e));
     random_id(e->id);
     e->conv_id = core_xstrdup(o->conversation_id);
@@ -538,8 +538,20 @@ void admin_agents_attach(runtime_t *rt)
     uv_timer_start(&d->tick, on_tick, AG_TICK_MS, AG_TICK_MS);
     uv_unref((uv_handle_t *)&d->tick);
     d->started = 1;
-    ag__conf_load(d);
+    ag__conf_load(d, 0);
     restore_start(d);
+}
+
+int admin_agents_check(const char *queues_file, core_diags_t *diags)
+{
+    return ag__conf_check(queues_file, diags);
+}
+
+void admin_agents_reload(void)
+{
+    ag_desk_t *d = &the_desk;
+    if (d->started)
+        ag__conf_load(d, 1);
 }
 
 void admin_agents_stop(void)

@@ -83,8 +83,8 @@ static void on_queues(net_req_t *req, void *data)
         return;
     json_t *qs = json_object();
     int64_t now = core_wall_us();
-    for (size_t i = 0; i < d->n_queues; i++) {
-        const ag_queue_t *q = &d->queues[i];
+    for (size_t i = 0; i < d->conf.n_queues; i++) {
+        const ag_queue_t *q = &d->conf.queues[i];
         json_object_set_new(qs, q->name,
                             json_pack("{s:s,s:b,s:I,s:o,s:a,s:i,s:i}", "name", q->name, "open",
                                       ag__queue_open(q, now), "max_wait_s",

@@ -1,81 +1,87 @@
 /* The queues file (agents.queues_file, docs/agents.md): the human queues,
- * their business hours in an IANA time zone, their limits and messages, and
- * which handoff reason goes to which queue. Read once when the desk starts
- * (before serving); the zone's offsets come from the system's TZif file
- * (/usr/share/zoneinfo), read at the same time, so deciding whether a
- * queue is open never touches the disk or the process's TZ. */
+ * their business hours, their limits and messages, and which handoff reason
+ * goes to which queue. Checked at start like the config (every problem is a
+ * `file:line:col: path: message` diagnostic and the daemon refuses to start),
+ * read when the desk starts and again on SIGHUP; a reload that finds a bad
+ * or unreadable file logs each problem and keeps the queues in force. */
 #define LOG_MODULE "agents"
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "admin/agents_int.h"
 
-typedef __typeof__(((ag_queue_t *)0)->zone) ag_zone_t;
+/* Largest queues file read: it is a hand-written list. */
+#define QUEUES_MAX_BYTES (1 << 20)
 
-static uint32_t be32(const unsigned char *p)
+typedef struct {
+    const char *file;
+    core_jsonpos_t *pos;
+    core_diags_t *diags;
+} check_t;
+
+static void problem(check_t *c, const char *path, const char *msg)
 {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    int line = 0, col = 0;
+    core_jsonpos_find(c->pos, path, &line, &col);
+    core_diags_add(c->diags, c->file, line, col, path, "%s", msg);
 }
 
-static int64_t be64(const unsigned char *p)
+/* Reports every key of o not in allowed (NULL-terminated): a typo must not
+ * silently drop a setting. */
+static void unknown_keys(check_t *c, json_t *o, const char *path, const char *const *allowed)
 {
-    return (int64_t)((uint64_t)be32(p) << 32 | be32(p + 4));
-}
-
-/* Parses the 64-bit (version 2+) block of a TZif file. */
-static int zone_parse(const unsigned char *p, size_t len, ag_zone_t *z)
-{
-    if (len < 44 || memcmp(p, "TZif", 4) != 0 || p[4] < '2')
-        return -1;
-    uint32_t c[6];
-    for (int i = 0; i < 6; i++)
-        c[i] = be32(p + 20 + 4 * i); /* isutcnt isstdcnt leapcnt timecnt typecnt charcnt */
-    size_t skip = 44 + (size_t)c[3] * 5 + (size_t)c[4] * 6 + c[5] + (size_t)c[2] * 8 + c[1] + c[0];
-    if (len < skip + 44 || memcmp(p + skip, "TZif", 4) != 0)
-        return -1;
-    p += skip;
-    len -= skip;
-    for (int i = 0; i < 6; i++)
-        c[i] = be32(p + 20 + 4 * i);
-    size_t need = 44 + (size_t)c[3] * 9 + (size_t)c[4] * 6;
-    if (c[4] == 0 || len < need)
-        return -1;
-    const unsigned char *times = p + 44, *idx = times + (size_t)c[3] * 8, *types = idx + c[3];
-    z->n = c[3];
-    z->at = core_xcalloc(z->n + 1, sizeof(*z->at));
-    z->off = core_xcalloc(z->n + 1, sizeof(*z->off));
-    for (size_t i = 0; i < z->n; i++) {
-        uint8_t t = idx[i] < c[4] ? idx[i] : 0;
-        z->at[i] = be64(times + 8 * i);
-        z->off[i] = (int32_t)be32(types + 6 * (size_t)t);
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v)
+    {
+        size_t i = 0;
+        while (allowed[i] != NULL && strcmp(allowed[i], k) != 0)
+            i++;
+        if (allowed[i] == NULL) {
+            char *p = core_jsonpath_key(path, k);
+            problem(c, p, "unknown key");
+            free(p);
+        }
     }
-    z->first = (int32_t)be32(types);
-    return 0;
 }
 
-static int zone_load(const char *name, ag_zone_t *z)
+static char *dup_str(json_t *o, const char *k)
 {
-    char path[512];
-    if (strstr(name, "..") != NULL)
-        return -1;
-    snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", name);
-    char *data = NULL;
-    size_t len = 0;
-    core_err_t err = {0};
-    if (core_file_read(path, 1 << 20, &data, &len, &err) != 0)
-        return -1;
-    int rc = zone_parse((const unsigned char *)data, len, z);
-    free(data);
-    return rc;
+    const char *s = json_string_value(json_object_get(o, k));
+    return s != NULL ? core_xstrdup(s) : NULL;
 }
 
-static int32_t zone_offset(const ag_zone_t *z, int64_t t)
+/* A string member; 0 when absent or a string. */
+static int want_string(check_t *c, json_t *o, const char *k, const char *path)
 {
-    int32_t off = z->first;
-    for (size_t i = 0; i < z->n && z->at[i] <= t; i++)
-        off = z->off[i];
-    return off;
+    json_t *v = json_object_get(o, k);
+    if (v == NULL || json_is_string(v))
+        return 0;
+    char *p = core_jsonpath_key(path, k);
+    problem(c, p, "must be a string");
+    free(p);
+    return -1;
+}
+
+/* A message: a string, or an object of channel variants. */
+static void check_message(check_t *c, json_t *o, const char *k, const char *path)
+{
+    static const char *const variants[] = {"default", "chat", "web", "sms", "voice", NULL};
+    json_t *m = json_object_get(o, k);
+    if (m == NULL || json_is_string(m))
+        return;
+    char *p = core_jsonpath_key(path, k);
+    if (!json_is_object(m)) {
+        problem(c, p, "must be a string or an object of channel variants");
+    } else {
+        unknown_keys(c, m, p, variants);
+        for (size_t i = 0; variants[i] != NULL; i++)
+            want_string(c, m, variants[i], p);
+    }
+    free(p);
 }
 
 /* "HH:MM-HH:MM" into minutes; -1 when malformed. */
@@ -91,53 +97,90 @@ static int parse_span(const char *s, int *open, int *close)
     return *close > *open ? 0 : -1;
 }
 
-static char *dup_str(json_t *o, const char *k)
+static void parse_hours(check_t *c, ag_queue_t *q, json_t *h, const char *path)
 {
-    const char *s = json_string_value(json_object_get(o, k));
-    return s != NULL ? core_xstrdup(s) : NULL;
-}
-
-static int parse_hours(ag_queue_t *q, json_t *h, const char *file)
-{
-    static const char *const days[7] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+    static const char *const days[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat", "tz", NULL};
     for (int i = 0; i < 7; i++)
         q->open_min[i] = q->close_min[i] = -1;
-    if (!json_is_object(h)) {
+    if (h == NULL) {
         q->open_min[0] = -2; /* always open */
-        return 0;
+        return;
     }
+    char *p = core_jsonpath_key(path, "hours");
+    if (!json_is_object(h)) {
+        problem(c, p, "must be an object: tz and HH:MM-HH:MM per day");
+        free(p);
+        return;
+    }
+    unknown_keys(c, h, p, days);
     q->tz = dup_str(h, "tz");
-    if (q->tz == NULL || zone_load(q->tz, &q->zone) != 0) {
-        LOG_ERROR("event=queues_invalid file=%s queue=%s reason=\"hours.tz is not a known IANA "
-                  "time zone\"",
-                  file, q->name);
-        return -1;
-    }
+    char *tp = core_jsonpath_key(p, "tz");
+    if (q->tz == NULL)
+        problem(c, tp, "is required: an IANA time zone such as Europe/London");
+    else if (ag__zone_load(q->tz, &q->zone) != 0)
+        problem(c, tp, "is not a known IANA time zone (none in /usr/share/zoneinfo)");
+    free(tp);
     for (int i = 0; i < 7; i++) {
         json_t *v = json_object_get(h, days[i]);
         if (v != NULL && !json_is_null(v) &&
             parse_span(json_string_value(v), &q->open_min[i], &q->close_min[i]) != 0) {
-            LOG_ERROR("event=queues_invalid file=%s queue=%s reason=\"hours.%s must be "
-                      "HH:MM-HH:MM\"",
-                      file, q->name, days[i]);
-            return -1;
+            char *dp = core_jsonpath_key(p, days[i]);
+            problem(c, dp, "must be \"HH:MM-HH:MM\" with the close after the open");
+            free(dp);
         }
     }
-    return 0;
+    free(p);
 }
 
-int ag__queue_open(const ag_queue_t *q, int64_t now_us)
+static void parse_queue(check_t *c, ag_queue_t *q, json_t *o, const char *path)
 {
-    if (q->open_min[0] == -2)
-        return 1;
-    int64_t t = now_us / 1000000;
-    t += zone_offset(&q->zone, t);
-    int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
-    int wday = (int)((days + 4) % 7); /* 1970-01-01 was a Thursday */
-    if (wday < 0)
-        wday += 7;
-    int min = (int)((t - days * 86400) / 60);
-    return q->open_min[wday] >= 0 && min >= q->open_min[wday] && min < q->close_min[wday];
+    static const char *const keys[] = {"name",
+                                       "max_wait_s",
+                                       "wait_message",
+                                       "unavailable_message",
+                                       "when_unavailable",
+                                       "bot_flow",
+                                       "bot_node",
+                                       "dial",
+                                       "hours",
+                                       NULL};
+    if (!json_is_object(o)) {
+        problem(c, path, "must be an object");
+        return;
+    }
+    unknown_keys(c, o, path, keys);
+    q->name = dup_str(o, "name");
+    if (q->name == NULL || q->name[0] == '\0') {
+        char *p = core_jsonpath_key(path, "name");
+        problem(c, p, "is required: a non-empty string");
+        free(p);
+    }
+    json_t *mw = json_object_get(o, "max_wait_s");
+    if (mw != NULL && (!json_is_integer(mw) || json_integer_value(mw) < 0 ||
+                       json_integer_value(mw) > 7 * 86400)) {
+        char *p = core_jsonpath_key(path, "max_wait_s");
+        problem(c, p, "must be an integer from 0 (no limit) to 604800 seconds");
+        free(p);
+    }
+    q->max_wait_us = (int64_t)json_integer_value(mw) * 1000000;
+    check_message(c, o, "wait_message", path);
+    check_message(c, o, "unavailable_message", path);
+    q->wait_message = json_incref(json_object_get(o, "wait_message"));
+    q->closed_message = json_incref(json_object_get(o, "unavailable_message"));
+    const char *when = json_string_value(json_object_get(o, "when_unavailable"));
+    if (json_object_get(o, "when_unavailable") != NULL &&
+        (when == NULL || (strcmp(when, "bot") != 0 && strcmp(when, "callback") != 0))) {
+        char *p = core_jsonpath_key(path, "when_unavailable");
+        problem(c, p, "must be \"callback\" or \"bot\"");
+        free(p);
+    }
+    q->unavailable_bot = when != NULL && strcmp(when, "bot") == 0;
+    want_string(c, o, "bot_flow", path), want_string(c, o, "bot_node", path);
+    want_string(c, o, "dial", path);
+    q->bot_flow = dup_str(o, "bot_flow");
+    q->bot_node = dup_str(o, "bot_node");
+    q->dial = dup_str(o, "dial");
+    parse_hours(c, q, json_object_get(o, "hours"), path);
 }
 
 static void queue_dispose(ag_queue_t *q)
@@ -148,94 +191,158 @@ static void queue_dispose(ag_queue_t *q)
     free(q->zone.at), free(q->zone.off);
 }
 
-static int parse_queue(ag_queue_t *q, json_t *o, const char *file)
+static void conf_dispose(ag_conf_t *conf)
 {
-    q->name = dup_str(o, "name");
-    if (q->name == NULL) {
-        LOG_ERROR("event=queues_invalid file=%s reason=\"a queue has no name\"", file);
-        return -1;
-    }
-    q->max_wait_us = (int64_t)json_integer_value(json_object_get(o, "max_wait_s")) * 1000000;
-    q->wait_message = json_incref(json_object_get(o, "wait_message"));
-    q->closed_message = json_incref(json_object_get(o, "unavailable_message"));
-    const char *when = json_string_value(json_object_get(o, "when_unavailable"));
-    q->unavailable_bot = when != NULL && strcmp(when, "bot") == 0;
-    q->bot_flow = dup_str(o, "bot_flow");
-    q->bot_node = dup_str(o, "bot_node");
-    q->dial = dup_str(o, "dial");
-    if (when != NULL && strcmp(when, "bot") != 0 && strcmp(when, "callback") != 0) {
-        LOG_ERROR("event=queues_invalid file=%s queue=%s reason=\"when_unavailable must be "
-                  "callback or bot\"",
-                  file, q->name);
-        return -1;
-    }
-    return parse_hours(q, json_object_get(o, "hours"), file);
+    for (size_t i = 0; i < conf->n_queues; i++)
+        queue_dispose(&conf->queues[i]);
+    free(conf->queues);
+    json_decref(conf->routes);
+    memset(conf, 0, sizeof(*conf));
 }
 
-static void queues_free(ag_desk_t *d)
+static void parse_routes(check_t *c, ag_conf_t *conf, json_t *r)
 {
-    for (size_t i = 0; i < d->n_queues; i++)
-        queue_dispose(&d->queues[i]);
-    free(d->queues);
-    d->queues = NULL;
-    d->n_queues = 0;
-    json_decref(d->routes);
-    d->routes = NULL;
+    if (r != NULL && !json_is_object(r)) {
+        problem(c, "routes", "must be an object: handoff reason -> queue name");
+        r = NULL;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(r, k, v)
+    {
+        if (!json_is_string(v) || json_string_length(v) == 0) {
+            char *p = core_jsonpath_key("routes", k);
+            problem(c, p, "must be a queue name");
+            free(p);
+        }
+    }
+    conf->routes = r != NULL ? json_incref(r) : json_object();
+}
+
+static void parse_doc(check_t *c, ag_conf_t *conf, json_t *doc)
+{
+    static const char *const top[] = {"queues", "routes", NULL};
+    if (!json_is_object(doc)) {
+        problem(c, "", "must be an object with \"queues\" and \"routes\"");
+        return;
+    }
+    unknown_keys(c, doc, "", top);
+    json_t *qs = json_object_get(doc, "queues");
+    if (qs != NULL && !json_is_array(qs)) {
+        problem(c, "queues", "must be an array of queues");
+        qs = NULL;
+    }
+    conf->n_queues = json_array_size(qs);
+    conf->queues = core_xcalloc(conf->n_queues + 1, sizeof(*conf->queues));
+    for (size_t i = 0; i < conf->n_queues; i++) {
+        char *p = core_jsonpath_index("queues", i);
+        parse_queue(c, &conf->queues[i], json_array_get(qs, i), p);
+        for (size_t j = 0; j < i && conf->queues[i].name != NULL; j++)
+            if (conf->queues[j].name != NULL &&
+                strcmp(conf->queues[j].name, conf->queues[i].name) == 0) {
+                char *np = core_jsonpath_key(p, "name");
+                problem(c, np, "names a queue already defined above");
+                free(np);
+            }
+        free(p);
+    }
+    parse_routes(c, conf, json_object_get(doc, "routes"));
+}
+
+int ag__conf_parse(const char *file, ag_conf_t *conf, core_diags_t *diags)
+{
+    memset(conf, 0, sizeof(*conf));
+    char *text = NULL;
+    size_t len = 0;
+    core_err_t err = {0};
+    struct stat st;
+    if (stat(file, &st) != 0 && errno == ENOENT)
+        return CORE_ERR_NOT_FOUND;
+    int rc = core_file_read(file, QUEUES_MAX_BYTES, &text, &len, &err);
+    if (rc != 0) { /* err.msg names the file already */
+        const char *msg =
+            strncmp(err.msg, file, strlen(file)) == 0 ? err.msg + strlen(file) : err.msg;
+        core_diags_add(diags, file, 0, 0, "", "%s", msg[0] == ':' ? msg + 2 : msg);
+        return rc;
+    }
+    json_error_t jerr;
+    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    size_t before = diags->len;
+    if (doc == NULL) {
+        core_diags_add(diags, file, jerr.line, jerr.column, "", "%s", jerr.text);
+    } else {
+        check_t c = {file, core_jsonpos_new(text, len), diags};
+        parse_doc(&c, conf, doc);
+        core_jsonpos_free(c.pos);
+        json_decref(doc);
+    }
+    free(text);
+    if (diags->len == before)
+        return 0;
+    conf_dispose(conf);
+    return CORE_ERR_INVALID;
+}
+
+int ag__conf_check(const char *file, core_diags_t *diags)
+{
+    ag_conf_t conf;
+    int rc = ag__conf_parse(file, &conf, diags);
+    if (rc == 0)
+        conf_dispose(&conf);
+    return rc == CORE_ERR_NOT_FOUND ? 0 : rc;
 }
 
 void ag__conf_free(ag_desk_t *d)
 {
-    queues_free(d);
+    conf_dispose(&d->conf);
     free(d->conf_loaded);
     d->conf_loaded = NULL;
 }
 
-void ag__conf_load(ag_desk_t *d)
+void ag__conf_load(ag_desk_t *d, int force)
 {
     const char *file = d->admin->host.cfg->agents.queues_file;
-    if (d->conf_loaded != NULL && strcmp(d->conf_loaded, file) == 0)
+    if (!force && d->conf_loaded != NULL && strcmp(d->conf_loaded, file) == 0)
         return;
     free(d->conf_loaded);
     d->conf_loaded = core_xstrdup(file);
-    json_error_t jerr;
-    json_t *doc = json_load_file(file, 0, &jerr);
-    if (doc == NULL) {
-        LOG_INFO("event=queues_default file=%s reason=\"%s\"", file, jerr.text);
-        return;
+    ag_conf_t next;
+    core_diags_t diags;
+    core_diags_init(&diags);
+    int rc = ag__conf_parse(file, &next, &diags);
+    if (rc == CORE_ERR_NOT_FOUND) { /* no file: every queue is always open */
+        conf_dispose(&d->conf);
+        LOG_INFO("event=queues_default file=%s reason=\"no such file: every queue is always "
+                 "open\"",
+                 file);
+    } else if (rc != 0) {
+        char line[1024], q[1100];
+        for (size_t i = 0; i < diags.len; i++)
+            LOG_ERROR("event=queues_invalid problem=%s",
+                      core_log_quote(q, sizeof(q),
+                                     core_diag_format(&diags.items[i], line, sizeof(line)),
+                                     (size_t)-1, 900));
+        LOG_WARN("event=queues_reload status=kept_previous file=%s queues=%zu", file,
+                 d->conf.n_queues);
+    } else {
+        conf_dispose(&d->conf);
+        d->conf = next;
+        LOG_INFO("event=queues_loaded file=%s queues=%zu", file, d->conf.n_queues);
     }
-    json_t *qs = json_object_get(doc, "queues");
-    size_t n = json_array_size(qs);
-    ag_queue_t *queues = core_xcalloc(n + 1, sizeof(*queues));
-    int bad = 0;
-    for (size_t i = 0; i < n && !bad; i++)
-        bad = parse_queue(&queues[i], json_array_get(qs, i), file) != 0;
-    if (bad) {
-        for (size_t i = 0; i < n; i++)
-            queue_dispose(&queues[i]);
-        free(queues);
-        json_decref(doc);
-        return;
-    }
-    queues_free(d);
-    d->queues = queues;
-    d->n_queues = n;
-    json_t *routes = json_object_get(doc, "routes");
-    d->routes = json_is_object(routes) ? json_incref(routes) : json_object();
-    json_decref(doc);
-    LOG_INFO("event=queues_loaded file=%s queues=%zu", file, n);
+    core_diags_dispose(&diags);
 }
 
 const ag_queue_t *ag__queue(ag_desk_t *d, const char *name)
 {
-    for (size_t i = 0; i < d->n_queues; i++)
-        if (strcmp(d->queues[i].name, name) == 0)
-            return &d->queues[i];
+    for (size_t i = 0; i < d->conf.n_queues; i++)
+        if (strcmp(d->conf.queues[i].name, name) == 0)
+            return &d->conf.queues[i];
     return NULL;
 }
 
 const char *ag__route(ag_desk_t *d, const char *reason, const char *flow_queue)
 {
-    const char *q = json_string_value(json_object_get(d->routes, reason));
+    const char *q = json_string_value(json_object_get(d->conf.routes, reason));
     if (q != NULL)
         return q;
     return flow_queue != NULL && *flow_queue != '\0' ? flow_queue : "default";

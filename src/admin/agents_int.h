@@ -14,6 +14,14 @@
 #include "admin/admin_int.h"
 #include "chorus/net_client.h"
 
+/* A time zone's UTC offsets (from its TZif file). */
+typedef struct ag_zone_s {
+    int64_t *at;   /* owned: UTC offset transitions, seconds */
+    int32_t *off;  /* owned: the offset from each on */
+    size_t n;      /* transitions */
+    int32_t first; /* offset before the first */
+} ag_zone_t;
+
 /* One queue from the queues file. */
 typedef struct ag_queue_s {
     char *name;
@@ -26,12 +34,7 @@ typedef struct ag_queue_s {
     int unavailable_bot;    /* 1: continue with the bot at bot_flow/bot_node; 0: callback */
     char *bot_flow, *bot_node;
     char *dial; /* voice: the number or SIP address <Dial> reaches */
-    struct {
-        int64_t *at;   /* owned: UTC offset transitions, seconds */
-        int32_t *off;  /* owned: the offset from each on */
-        size_t n;      /* transitions */
-        int32_t first; /* offset before the first */
-    } zone;
+    ag_zone_t zone;
 } ag_queue_t;
 
 typedef enum {
@@ -64,11 +67,16 @@ typedef struct ag_entry_s {
 
 typedef struct ag_hook_s ag_hook_t;
 
+/* A parsed queues file. */
+typedef struct ag_conf_s {
+    ag_queue_t *queues; /* owned */
+    size_t n_queues;
+    json_t *routes; /* owned: {"reason": "queue"} */
+} ag_conf_t;
+
 typedef struct ag_desk_s {
     admin_t *admin;
-    ag_queue_t *queues;
-    size_t n_queues;
-    json_t *routes;      /* {"reason": "queue"} */
+    ag_conf_t conf;      /* the queues in force */
     char *conf_loaded;   /* the queues file path the queues came from */
     ag_entry_t *entries; /* newest first */
     size_t n_entries;
@@ -81,15 +89,23 @@ typedef struct ag_desk_s {
     uint64_t seq;          /* feed event counter */
 } ag_desk_t;
 
-/* agents_conf.c: (re)reads cfg.agents.queues_file when it changed; a bad
- * file is logged and the queues in force stay. */
-void ag__conf_load(ag_desk_t *d);
+/* agents_conf.c: (re)reads cfg.agents.queues_file when its path changed,
+ * or always with force (SIGHUP); a bad or unreadable file is logged and the
+ * queues in force stay. */
+void ag__conf_load(ag_desk_t *d, int force);
+/* Parses and checks file into conf (every problem a diagnostic in diags);
+ * 0, CORE_ERR_NOT_FOUND when there is no file, or CORE_ERR_INVALID. */
+int ag__conf_parse(const char *file, ag_conf_t *conf, core_diags_t *diags);
+/* The start-up check: 0 when file is valid or absent. */
+int ag__conf_check(const char *file, core_diags_t *diags);
 void ag__conf_free(ag_desk_t *d);
 const ag_queue_t *ag__queue(ag_desk_t *d, const char *name);
 /* The queue for a handoff: the queues file's route for reason, else the
  * flow's queue, else "default". Borrowed. */
 const char *ag__route(ag_desk_t *d, const char *reason, const char *flow_queue);
-/* 1 when q is open at wall-clock now_us. */
+/* agents_zone.c: reads /usr/share/zoneinfo/NAME into z; -1 when unknown or
+ * unreadable. 1 when q is open at wall-clock now_us. */
+int ag__zone_load(const char *name, ag_zone_t *z);
 int ag__queue_open(const ag_queue_t *q, int64_t now_us);
 /* The channel's variant of a message object (or string); NULL when none. */
 const char *ag__variant(const json_t *msg, brain_channel_t ch);

@@ -57,6 +57,8 @@ int daemon_runtime_check(daemon_t *d, core_diags_t *diags)
 {
     if (guard_check(d, diags) != 0)
         return CORE_ERR_INVALID;
+    if (admin_agents_check(d->cfg.agents.queues_file, diags) != 0)
+        return CORE_ERR_INVALID;
     if (!dir_exists(d->cfg.flows_dir)) {
         fprintf(stderr, "chorusd: warning: flows directory %s does not exist; no flows to check\n",
                 d->cfg.flows_dir);
@@ -209,6 +211,7 @@ int daemon_runtime_start(daemon_t *d, core_err_t *err)
 
 void daemon_runtime_reload(daemon_t *d)
 {
+    admin_agents_reload(); /* the queues file too */
     if (d->runtime == NULL || !dir_exists(d->cfg.flows_dir))
         return;
     if (d->store != NULL)

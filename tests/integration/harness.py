@@ -105,6 +105,7 @@ class Daemon:
                 self.port = int(m.group(1))
                 return self
             if self.proc.poll() is not None:
+                self._reader.join(timeout=5)  # the whole of its stderr, to report
                 break
             time.sleep(0.02)
         self.kill()
