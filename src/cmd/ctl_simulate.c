@@ -1,5 +1,6 @@
 /* chorusctl simulate: plays a population of simulated customers against the
- * flows, in-process or over HTTP against a running daemon, and reports
+ * flows, in-process or against a running daemon over its chat REST API
+ * (http:// or https:// URL) or its chat WebSocket (ws:// URL), and reports
  * containment, escalations by reason, failures, latency percentiles and the
  * turns where the script's expectations broke (docs/flywheel.md). The
  * population is drawn from a seeded generator: the same script, seed and
@@ -26,8 +27,11 @@ static void usage(FILE *out)
     fprintf(out, "usage: chorusctl simulate --script FILE (--flows DIR | --url URL) [options]\n"
                  "  --conversations N   conversations to play (default 100)\n"
                  "  --concurrency C     at once (default 8)\n"
+                 "  --url URL           a running daemon: http(s)://HOST:PORT plays the chat REST\n"
+                 "                      API, ws://HOST:PORT the chat WebSocket (one socket per\n"
+                 "                      conversation; wss:// is not supported)\n"
                  "  --channel NAME      in-process: whose message variants (default chat);\n"
-                 "                      over HTTP the chat REST API serves the chat channel\n"
+                 "                      over --url the chat API serves the chat channel\n"
                  "  --api-key KEY       gateway key for --url (default $CHORUS_API_KEY)\n"
                  "  --seed N            population seed (default 1)\n"
                  "  --format F          table | json (default table)\n"
@@ -98,8 +102,16 @@ static int parse(sim_t *s, const char **script, const char **format, int argc, c
         s->channel_name = "chat";
     if (brain_channel_parse(s->channel_name, &s->channel) != 0)
         return fprintf(stderr, "simulate: --channel: unknown channel \"%s\"\n", s->channel_name), 2;
+    if (s->url != NULL && strncmp(s->url, "wss://", 6) == 0)
+        return fprintf(stderr,
+                       "simulate: --url %s: wss:// (TLS) is not supported by the "
+                       "WebSocket driver; use ws:// on a plain listener, or "
+                       "https:// for the REST API\n",
+                       s->url),
+               2;
+    s->websocket = s->url != NULL && strncmp(s->url, "ws://", 5) == 0;
     if (s->url != NULL && strcmp(s->channel_name, "chat") != 0)
-        return fprintf(stderr, "simulate: over --url the chat REST API serves the chat channel; "
+        return fprintf(stderr, "simulate: over --url the chat API serves the chat channel; "
                                "play other channels in-process (--flows)\n"),
                2;
     if (s->url != NULL && s->api_key == NULL)
@@ -219,7 +231,7 @@ int ctl_simulate(int argc, char **argv)
     s.breaks = json_object();
     s.failure_kinds = json_object();
     s.t0_us = core_now_us();
-    rc = s.url ? sim_run_http(&s) : sim_run_local(&s);
+    rc = s.websocket ? sim_run_ws(&s) : s.url ? sim_run_http(&s) : sim_run_local(&s);
     s.elapsed_us = core_now_us() - s.t0_us;
     sim_progress(&s, 1);
     if (rc == 0) {

@@ -1,8 +1,9 @@
 /* ctl_simulate.h — `chorusctl simulate`: a population of simulated customers
  * drawn from a script (docs/flywheel.md, "Simulate"), played either
- * in-process against the brain (ctl_simulate_local.c) or over the chat REST
- * API of a running daemon (ctl_simulate_http.c), and the report of what
- * happened (ctl_simulate.c). chorusctl only: the drivers block. */
+ * in-process against the brain (ctl_simulate_local.c), over the chat REST
+ * API of a running daemon (ctl_simulate_http.c) or over its chat WebSocket
+ * (ctl_simulate_ws.c, for a ws:// URL), and the report of what happened
+ * (ctl_simulate.c). chorusctl only: the drivers block. */
 #ifndef CHORUS_CTL_SIMULATE_H
 #define CHORUS_CTL_SIMULATE_H
 
@@ -36,6 +37,7 @@ typedef struct sim_s {
     json_t *script; /* owned */
     json_t *goals;  /* borrowed from script */
     const char *url, *api_key, *flows, *channel_name;
+    int websocket; /* url is ws://: the WebSocket driver */
     brain_channel_t channel;
     long conversations, concurrency;
     uint64_t seed;
@@ -65,5 +67,6 @@ void sim_progress(sim_t *s, int final);
 /* Drivers: play every planned conversation; return 0 or -1 (message printed). */
 int sim_run_local(sim_t *s);
 int sim_run_http(sim_t *s);
+int sim_run_ws(sim_t *s);
 
 #endif

@@ -69,12 +69,15 @@ json_t *sim_report(sim_t *s)
     json_t *b;
     json_object_foreach(s->breaks, key, b) json_array_append(breaks, b);
     return json_pack("{s:s,s:s,s:I,s:I,s:f,s:f,s:o,s:f,s:o,s:o,s:o,s:o,s:o}", "mode",
-                     s->url ? "http" : "in-process", "channel", s->channel_name, "conversations",
-                     (json_int_t)s->conversations, "turns", (json_int_t)s->turns_sent, "elapsed_s",
-                     secs, "turns_per_s", secs > 0 ? (double)s->turns_sent / secs : 0, "outcomes",
-                     outcomes, "containment_rate", n > 0 ? kept / n : 0, "escalations", reasons,
-                     "failures", json_incref(s->failure_kinds), "latency_ms", percentiles(s),
-                     "goals", goals, "breaks", breaks);
+                     s->websocket ? "websocket"
+                     : s->url     ? "http"
+                                  : "in-process",
+                     "channel", s->channel_name, "conversations", (json_int_t)s->conversations,
+                     "turns", (json_int_t)s->turns_sent, "elapsed_s", secs, "turns_per_s",
+                     secs > 0 ? (double)s->turns_sent / secs : 0, "outcomes", outcomes,
+                     "containment_rate", n > 0 ? kept / n : 0, "escalations", reasons, "failures",
+                     json_incref(s->failure_kinds), "latency_ms", percentiles(s), "goals", goals,
+                     "breaks", breaks);
 }
 
 void sim_print(const json_t *r, FILE *out)

@@ -1,8 +1,11 @@
 """chorusctl simulate: a seeded population played in-process reports what
 its goals lead to (every "agent" conversation escalates, small talk ends
 contained), catches a broken expectation with the turn and what came back,
-refuses a bad script with file:line:col; and played over HTTP against a real
-daemon, its counts match what the store recorded."""
+refuses a bad script with file:line:col; played over HTTP against a real
+daemon, its counts match what the store recorded; and played over the chat
+WebSocket (one socket per conversation) the same population comes to the
+same outcomes as over HTTP, while a wrong key stops the run with a clear
+error."""
 import hashlib
 import json
 import os
@@ -131,6 +134,74 @@ def test_http_counts_match_the_store():
     assert rep["contained"] == r["outcomes"]["contained"], (rep, r)
     assert rep["turns_in"] == r["turns"], (rep, r)
     assert rep["escalations_by_reason"] == r["escalations"], (rep, r)
+
+
+def daemon_with_key(tmp):
+    cfg = {"chat": {"api_keys": "sim:" + hashlib.sha256(KEY.encode()).hexdigest()}}
+    d = Daemon(config=cfg, args=["--flows", FLOWS])
+    d.data_dir = tmp
+    return d
+
+
+def test_websocket_matches_http():
+    """The same script, seed and count over REST and over the WebSocket,
+    each against its own fresh daemon: the same conversations, turns and
+    outcomes, every turn's reply complete (expectations checked per turn),
+    and the store saw the WebSocket's conversations and turns."""
+    tmp = tempfile.mkdtemp(prefix="chorus-sim-")
+    script = write(tmp, SCRIPT)
+    runs = {}
+    for scheme in ("http", "ws"):
+        data = tempfile.mkdtemp(prefix="chorus-sim-%s-" % scheme)
+        with daemon_with_key(data) as d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            url = "%s://127.0.0.1:%d" % (scheme, d.port)
+            p = simulate("--url", url, "--api-key", KEY, "--script", script,
+                         "--conversations", "40", "--concurrency", "6", "--seed", "7")
+            assert p.returncode == 0, (scheme, p.stdout, p.stderr)
+            runs[scheme] = json.loads(p.stdout)
+        if scheme == "ws":
+            rep = json.loads(subprocess.run(
+                [CTL, "report", "--db", os.path.join(data, "chorus.db"), "--format", "json"],
+                capture_output=True, text=True, check=True).stdout)["total"]
+    h, w = runs["http"], runs["ws"]
+    assert h["mode"] == "http" and w["mode"] == "websocket", (h["mode"], w["mode"])
+    assert w["failures"] == {} and w["breaks"] == [], w
+    for k in ("conversations", "turns", "outcomes", "containment_rate", "escalations", "goals"):
+        assert h[k] == w[k], (k, h[k], w[k])
+    assert w["outcomes"]["escalated"] > 0 and w["outcomes"]["contained"] > 0, w
+    assert 0 < w["latency_ms"]["p50"] <= w["latency_ms"]["p99"] <= w["latency_ms"]["max"], w
+    assert rep["conversations"] == 40 and rep["turns_in"] == w["turns"], (rep, w)
+    assert rep["escalated"] == w["outcomes"]["escalated"], (rep, w)
+
+
+def test_websocket_wrong_key_is_a_clear_error():
+    tmp = tempfile.mkdtemp(prefix="chorus-sim-")
+    with daemon_with_key(tmp) as d:
+        d.wait_log(event="flows_loaded", timeout=60)
+        url = "ws://127.0.0.1:%d" % d.port
+        p = simulate("--url", url, "--api-key", "not-the-key", "--script", write(tmp, SCRIPT),
+                     "--conversations", "20", "--concurrency", "4")
+        assert p.returncode == 1 and p.stdout == "", (p.returncode, p.stdout, p.stderr)
+        assert "refused the WebSocket upgrade" in p.stderr and "401" in p.stderr, p.stderr
+        assert "--api-key" in p.stderr, p.stderr
+        # a broken expectation over the socket is caught like in-process
+        script = json.loads(json.dumps(SCRIPT))
+        script["goals"][0]["turns"][1]["expect"] = {"bot_contains": "See you on board, captain"}
+        p = simulate("--url", url, "--api-key", KEY, "--script", write(tmp, script),
+                     "--conversations", "10", "--seed", "3")
+        assert p.returncode == 1, (p.stdout, p.stderr)
+        r = json.loads(p.stdout)
+        assert r["failures"] == {} and len(r["breaks"]) == 1, r
+        assert r["breaks"][0]["count"] == r["goals"]["small talk"]["conversations"], r
+    p = simulate("--url", "wss://127.0.0.1:1", "--script", write(tmp, SCRIPT))
+    assert p.returncode == 2 and "wss://" in p.stderr, p.stderr
+    # nothing listens: every conversation fails to connect, said once on stderr
+    p = simulate("--url", url, "--api-key", KEY, "--script", write(tmp, SCRIPT),
+                 "--conversations", "5")
+    r = json.loads(p.stdout)
+    assert p.returncode == 1 and r["failures"] == {"ws_connect": 5}, (p.stdout, p.stderr)
+    assert p.stderr.count("ws_connect") == 1 and "refused" in p.stderr, p.stderr
 
 
 if __name__ == "__main__":
