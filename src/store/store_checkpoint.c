@@ -4,6 +4,7 @@
  * hook on the writer's connection pokes this thread, which runs PASSIVE
  * checkpoints on a connection of its own: they copy what no reader still
  * needs and never block the writer, which keeps committing meanwhile. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,8 +16,9 @@ struct store__ckpt_s {
     uv_thread_t thread;
     uv_mutex_t mu;
     uv_cond_t cond;
-    int frames;    /* WAL frames that trigger a checkpoint */
+    int frames;    /* WAL frames not yet copied that trigger a checkpoint */
     int pending;   /* poked, not yet run; guarded by mu */
+    int copied;    /* the WAL's frames copied by the last checkpoint; guarded by mu */
     int stopping;  /* guarded by mu */
     uint64_t runs; /* checkpoints run; guarded by mu */
 };
@@ -29,13 +31,22 @@ static int on_wal(void *arg, sqlite3 *db, const char *name, int nframes)
         return SQLITE_OK;
     /* Under a steady load the checkpointer never catches up with the writer,
      * and the WAL starts over only after a checkpoint that did; so once it
-     * has grown large the writer, between two transactions, copies the few
-     * frames the checkpointer has not (about one fsync), as SQLite's own
-     * automatic checkpoint would. BUSY (the checkpointer is at it) is fine. */
-    if (nframes >= 4 * c->frames)
+     * has grown large the writer, between two transactions, copies the
+     * frames the checkpointer has not yet (at most about frames), as
+     * SQLite's own automatic checkpoint would. BUSY (the checkpointer is at
+     * it) is fine. */
+    if (nframes >= 4 * c->frames) {
         sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        return SQLITE_OK;
+    }
+    /* The checkpointer runs once frames more frames are uncopied, not after
+     * every commit past that size: the hot pages (index leaves, saved
+     * states) are rewritten by every group, and a checkpoint copies each
+     * page once however many frames hold it, with two fsyncs whatever it
+     * copies. */
     uv_mutex_lock(&c->mu);
-    if (!c->pending) {
+    int copied = c->copied <= nframes ? c->copied : 0; /* 0: the WAL started over */
+    if (nframes - copied >= c->frames && !c->pending) {
         c->pending = 1;
         uv_cond_signal(&c->cond);
     }
@@ -46,6 +57,7 @@ static int on_wal(void *arg, sqlite3 *db, const char *name, int nframes)
 static void ckpt_main(void *arg)
 {
     store__ckpt_t *c = arg;
+    pthread_setname_np(pthread_self(), "chorus-ckpt");
     uv_mutex_lock(&c->mu);
     for (;;) {
         while (!c->pending && !c->stopping)
@@ -63,6 +75,7 @@ static void ckpt_main(void *arg)
                       (unsigned long long)(core_now_us() - t0));
         uv_mutex_lock(&c->mu);
         c->pending = 0;
+        c->copied = rc == SQLITE_OK ? done : 0;
         c->runs++;
     }
     uv_mutex_unlock(&c->mu);
