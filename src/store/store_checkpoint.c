@@ -16,37 +16,47 @@ struct store__ckpt_s {
     uv_thread_t thread;
     uv_mutex_t mu;
     uv_cond_t cond;
-    int frames;    /* WAL frames not yet copied that trigger a checkpoint */
-    int pending;   /* poked, not yet run; guarded by mu */
-    int copied;    /* the WAL's frames copied by the last checkpoint; guarded by mu */
-    int stopping;  /* guarded by mu */
-    uint64_t runs; /* checkpoints run; guarded by mu */
+    int frames;       /* WAL frames not yet copied that trigger a checkpoint */
+    int pending;      /* poked, not yet run; guarded by mu */
+    int wal_frames;   /* the WAL's size after the last commit; guarded by mu */
+    int copied;       /* of those, copied to the database; guarded by mu */
+    uint64_t commits; /* seen by the WAL hook; guarded by mu */
+    uint64_t idle_at; /* commits at the last idle checkpoint; guarded by mu */
+    int stopping;     /* guarded by mu */
+    uint64_t runs;    /* checkpoints run; guarded by mu */
 };
+
+/* A writer idle this long gets its WAL's tail copied (then the WAL starts
+ * over at the next commit instead of growing). */
+#define IDLE_NS 500000000ull
 
 /* Writer thread, after each commit: nframes is the WAL's size in frames. */
 static int on_wal(void *arg, sqlite3 *db, const char *name, int nframes)
 {
     store__ckpt_t *c = arg;
-    if (nframes < c->frames)
-        return SQLITE_OK;
+    int done = -1;
     /* Under a steady load the checkpointer never catches up with the writer,
      * and the WAL starts over only after a checkpoint that did; so once it
      * has grown large the writer, between two transactions, copies the
      * frames the checkpointer has not yet (at most about frames), as
      * SQLite's own automatic checkpoint would. BUSY (the checkpointer is at
      * it) is fine. */
-    if (nframes >= 4 * c->frames) {
-        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-        return SQLITE_OK;
-    }
+    if (nframes >= 4 * c->frames &&
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, &done) != SQLITE_OK)
+        done = -1;
+    uv_mutex_lock(&c->mu);
+    if (c->copied > nframes)
+        c->copied = 0; /* the WAL started over */
+    if (done >= 0)
+        c->copied = done;
+    c->wal_frames = nframes;
+    c->commits++;
     /* The checkpointer runs once frames more frames are uncopied, not after
      * every commit past that size: the hot pages (index leaves, saved
      * states) are rewritten by every group, and a checkpoint copies each
      * page once however many frames hold it, with two fsyncs whatever it
      * copies. */
-    uv_mutex_lock(&c->mu);
-    int copied = c->copied <= nframes ? c->copied : 0; /* 0: the WAL started over */
-    if (nframes - copied >= c->frames && !c->pending) {
+    if (nframes - c->copied >= c->frames && !c->pending) {
         c->pending = 1;
         uv_cond_signal(&c->cond);
     }
@@ -54,16 +64,30 @@ static int on_wal(void *arg, sqlite3 *db, const char *name, int nframes)
     return SQLITE_OK;
 }
 
+/* Waits for a poke, or for the writer to stay idle IDLE_NS with frames
+ * still uncopied (once per idle spell, so a failing disk is not retried in
+ * a loop: the writer's probe finds out); returns 0 when stopping. */
+static int wait_for_work(store__ckpt_t *c)
+{
+    while (!c->pending && !c->stopping) {
+        if (c->wal_frames <= c->copied || c->commits == c->idle_at) {
+            uv_cond_wait(&c->cond, &c->mu);
+            continue;
+        }
+        uint64_t seen = c->commits;
+        if (uv_cond_timedwait(&c->cond, &c->mu, IDLE_NS) != 0 && c->commits == seen &&
+            c->wal_frames > c->copied)
+            c->pending = 1, c->idle_at = seen;
+    }
+    return !c->stopping;
+}
+
 static void ckpt_main(void *arg)
 {
     store__ckpt_t *c = arg;
     pthread_setname_np(pthread_self(), "chorus-ckpt");
     uv_mutex_lock(&c->mu);
-    for (;;) {
-        while (!c->pending && !c->stopping)
-            uv_cond_wait(&c->cond, &c->mu);
-        if (c->stopping)
-            break;
+    while (wait_for_work(c)) {
         uv_mutex_unlock(&c->mu);
         int log = 0, done = 0;
         uint64_t t0 = core_now_us();
@@ -75,7 +99,11 @@ static void ckpt_main(void *arg)
                       (unsigned long long)(core_now_us() - t0));
         uv_mutex_lock(&c->mu);
         c->pending = 0;
-        c->copied = rc == SQLITE_OK ? done : 0;
+        /* BUSY or a failure: try again at the next poke or idle spell */
+        if (rc == SQLITE_OK && done <= c->wal_frames)
+            c->copied = done;
+        else if (rc == SQLITE_OK)
+            c->copied = c->wal_frames;
         c->runs++;
     }
     uv_mutex_unlock(&c->mu);

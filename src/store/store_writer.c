@@ -37,6 +37,7 @@ typedef struct job_s {
 } job_t;
 
 #define READER_POOL 4
+#define LOOP_HANDLES 4 /* async, retention, kick_prepare, kick_check */
 
 struct store_s {
     uv_loop_t *loop;
@@ -53,6 +54,9 @@ struct store_s {
     int paused;                    /* tests: hold jobs in the queue, guarded by mu */
     atomic_int healthy;
     uv_async_t async;                   /* loop handle */
+    uv_prepare_t kick_prepare;          /* loop handles: wake the writer once per */
+    uv_check_t kick_check;              /* loop iteration, for all it queued */
+    int kick;                           /* batches queued, writer not woken (loop) */
     uv_timer_t retention;               /* daily pruning (loop handle, unreferenced) */
     int retention_text_days;            /* 0 = keep transcripts */
     int retention_rows_days;            /* 0 = keep KPI rows */
@@ -61,7 +65,7 @@ struct store_s {
     store_db_t *readers[READER_POOL];   /* idle read connections, guarded by mu */
     int n_readers;
     int inflight; /* thread-pool reads not yet completed (loop thread) */
-    int closed;   /* handles closed, of 2 (loop thread) */
+    int closed;   /* handles closed, of LOOP_HANDLES (loop thread) */
 };
 
 static void free_store(store_t *s)
@@ -290,6 +294,40 @@ static void on_async(uv_async_t *h)
     drain_done(h->data);
 }
 
+/* Loop thread, at the end of a loop iteration's I/O callbacks (check) and
+ * before the loop blocks (prepare): wakes the writer once for every batch
+ * the iteration queued. Woken at the first enqueue, an idle writer would
+ * commit that batch alone (every commit writes its B-tree pages again) while
+ * the rest of the iteration's turns queue up behind it; their replies cannot
+ * leave before the iteration ends anyway. */
+static void kick_writer(store_t *s)
+{
+    if (!s->kick)
+        return;
+    s->kick = 0;
+    uv_mutex_lock(&s->mu);
+    uv_cond_signal(&s->cond);
+    uv_mutex_unlock(&s->mu);
+}
+
+static void on_kick_prepare(uv_prepare_t *h)
+{
+    kick_writer(h->data);
+}
+
+static void on_kick_check(uv_check_t *h)
+{
+    kick_writer(h->data);
+}
+
+static void close_handles(store_t *s)
+{
+    uv_close((uv_handle_t *)&s->async, on_closed);
+    uv_close((uv_handle_t *)&s->retention, on_closed);
+    uv_close((uv_handle_t *)&s->kick_prepare, on_closed);
+    uv_close((uv_handle_t *)&s->kick_check, on_closed);
+}
+
 store_t *store_open(uv_loop_t *loop, const store_options_t *opt, core_err_t *err)
 {
     store_t *s = core_xcalloc(1, sizeof(*s));
@@ -318,12 +356,18 @@ store_t *store_open(uv_loop_t *loop, const store_options_t *opt, core_err_t *err
     uv_timer_init(loop, &s->retention);
     uv_unref((uv_handle_t *)&s->retention);
     s->retention.data = s;
+    uv_prepare_init(loop, &s->kick_prepare);
+    uv_check_init(loop, &s->kick_check);
+    s->kick_prepare.data = s->kick_check.data = s;
+    uv_prepare_start(&s->kick_prepare, on_kick_prepare);
+    uv_check_start(&s->kick_check, on_kick_check);
+    uv_unref((uv_handle_t *)&s->kick_prepare);
+    uv_unref((uv_handle_t *)&s->kick_check);
     if (uv_thread_create(&s->thread, writer_main, s) != 0) {
         core_err_set(err, CORE_ERR_INTERNAL, "cannot start the store writer thread");
         s->be->close(s->conn);
         s->conn = NULL;
-        uv_close((uv_handle_t *)&s->async, on_closed);
-        uv_close((uv_handle_t *)&s->retention, on_closed);
+        close_handles(s);
         return NULL; /* freed from the close callbacks */
     }
     LOG_INFO("event=store_open backend=%s path=%s schema=%d synchronous=%s", s->be->name,
@@ -337,7 +381,7 @@ fail:
 static void on_closed(uv_handle_t *h)
 {
     store_t *s = h->data;
-    if (++s->closed == 2 && s->inflight == 0)
+    if (++s->closed == LOOP_HANDLES && s->inflight == 0)
         free_store(s);
 }
 
@@ -355,8 +399,7 @@ void store_close(store_t *s)
     s->conn = NULL;
     LOG_INFO("event=store_closed batches=%llu commits=%llu", (unsigned long long)s->stats.batches,
              (unsigned long long)s->stats.commits);
-    uv_close((uv_handle_t *)&s->async, on_closed);
-    uv_close((uv_handle_t *)&s->retention, on_closed);
+    close_handles(s);
 }
 
 static int enqueue_job(store_t *s, job_t *j)
@@ -371,7 +414,12 @@ static int enqueue_job(store_t *s, job_t *j)
         append(&s->pending, &s->pending_tail, j);
         if (j->kind == JOB_BATCH)
             s->queued++;
-        uv_cond_signal(&s->cond);
+        /* a full group (or a prune) goes at once, the rest at the end of
+         * the loop iteration (kick_writer) */
+        if (j->kind != JOB_BATCH || s->queued >= s->opt.batch_max)
+            uv_cond_signal(&s->cond);
+        else
+            s->kick = 1;
     }
     uv_mutex_unlock(&s->mu);
     if (rc == CORE_ERR_BUSY && s->metrics != NULL) {
@@ -490,6 +538,6 @@ void store__reader_put(store_t *s, store_db_t *db)
 void store__inflight(store_t *s, int delta)
 {
     s->inflight += delta;
-    if (s->inflight == 0 && s->closed == 2)
+    if (s->inflight == 0 && s->closed == LOOP_HANDLES)
         free_store(s);
 }
