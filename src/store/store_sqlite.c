@@ -66,13 +66,17 @@ typedef struct {
     store__ckpt_t *ckpt; /* may be NULL: SQLite checkpoints in the commit then */
 } conn_t;
 
-/* WAL frames (pages) after which a checkpoint is started: about 4 MiB. */
+/* WAL frames (pages) not yet copied after which a checkpoint is started:
+ * about 4 MiB. */
 #define CHECKPOINT_FRAMES 1000
+/* The writer's page cache (SQLite's default is 2 MiB). */
+#define WRITER_CACHE_KIB "16384"
 
 static void bind_text(sqlite3_stmt *st, int i, const char *s)
 {
+    /* strlen is vectorised; SQLite measures a -1 length byte by byte */
     if (s != NULL)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, i, s, (int)strlen(s), SQLITE_STATIC);
     else
         sqlite3_bind_null(st, i);
 }
@@ -107,6 +111,17 @@ static int sq_open(const store_options_t *opt, void **out, core_err_t *err)
         if (src != SQLITE_OK)
             rc = store__sqlite_err(conn->db, src, err, "preparing statements");
     }
+    /* The pages every group rewrites (index leaves where each conversation
+     * appends, saved states, the tables' right edges) stay cached instead of
+     * being read back from the WAL; savepoints and statement journals stay
+     * in memory. Neither changes what is durable. */
+    int src =
+        rc == 0 ? sqlite3_exec(conn->db,
+                               "PRAGMA cache_size=-" WRITER_CACHE_KIB "; PRAGMA temp_store=MEMORY",
+                               NULL, NULL, NULL)
+                : SQLITE_OK;
+    if (src != SQLITE_OK)
+        rc = store__sqlite_err(conn->db, src, err, "writer pragmas");
     if (rc != 0) {
         sq_close(conn);
         return rc;
