@@ -148,6 +148,25 @@ int core_buf_vprintf(core_buf_t *b, const char *fmt, va_list ap)
 void core_buf_consume(core_buf_t *b, size_t n);
 /* Gives the data to the caller (who frees it) and leaves b empty. */
 char *core_buf_steal(core_buf_t *b, size_t *len);
+/* Appends a string literal: core_buf_append_lit(b, "{\"seq\":"). */
+#define core_buf_append_lit(b, lit) core_buf_append((b), "" lit, sizeof(lit) - 1)
+
+/* ---- JSON output on a buffer (core_json_out.c) -------------------------- */
+
+/* Writers for hot paths that know their JSON's shape, so they need not build
+ * a jansson tree only to dump it. Output matches json_dumps(JSON_COMPACT):
+ * UTF-8 passes through, '"' and '\' are escaped, control characters become
+ * \b \f \n \r \t or \u00XX (upper-case hex), '/' stays as it is.
+ * On failure b is left as it was. */
+/* s (len bytes, NUL allowed) as a quoted string; CORE_ERR_INVALID when s is
+ * not well-formed UTF-8 (jansson refuses such a string, too). */
+int core_buf_json_str(core_buf_t *b, const char *s, size_t len);
+/* The same, but each byte that is not well-formed UTF-8 becomes U+FFFD. */
+int core_buf_json_str_lossy(core_buf_t *b, const char *s, size_t len);
+/* A NUL-terminated key as a quoted string and ':'. */
+int core_buf_json_key(core_buf_t *b, const char *key);
+/* A decimal integer. */
+int core_buf_json_int(core_buf_t *b, long long v);
 
 /* ---- diagnostics: problems in a user's file ----------------------------- */
 
