@@ -94,58 +94,104 @@ int64_t brain_conv_deadline(const brain_flowset_t *fs, const brain_conv_t *c)
 
 static const char *status_names[] = {"active", "ended", "handoff"};
 
-static json_t *name_or_null(const brain_flowset_t *fs, uint16_t flow, uint16_t node)
+/* The flow's name (node BRAIN_NONE) or the node's as a JSON string, null
+ * when there is none. Returns nonzero if the buffer refused. */
+static int put_name(core_buf_t *b, const brain_flowset_t *fs, uint16_t flow, uint16_t node)
 {
-    if (flow == BRAIN_NONE || flow >= fs->n_flows)
-        return json_null();
-    if (node == BRAIN_NONE)
-        return json_string(fs->flows[flow].name);
-    return json_string(fs->flows[flow].nodes[node].name);
+    const char *name = NULL;
+    if (flow != BRAIN_NONE && flow < fs->n_flows)
+        name = node == BRAIN_NONE ? fs->flows[flow].name : fs->flows[flow].nodes[node].name;
+    /* names come from flow files jansson has read, so they are UTF-8 */
+    if (name != NULL && core_buf_json_str(b, name, strlen(name)) == 0)
+        return 0;
+    return core_buf_append_lit(b, "null");
 }
 
-int brain_conv_to_json(const brain_flowset_t *fs, const brain_conv_t *c, core_buf_t *out)
+/* "flow":..,"node":.. of the current position or a stack frame. */
+static int put_position(core_buf_t *b, const brain_flowset_t *fs, uint16_t flow, uint16_t node)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "flow", name_or_null(fs, c->flow, BRAIN_NONE));
-    json_object_set_new(o, "node",
-                        c->node == BRAIN_NONE ? json_null() : name_or_null(fs, c->flow, c->node));
-    json_t *stack = json_array();
-    for (int i = 0; i < c->depth; i++) {
-        json_t *e = json_object();
-        json_object_set_new(e, "flow", name_or_null(fs, c->stack_flow[i], BRAIN_NONE));
-        json_object_set_new(e, "node",
-                            c->stack_node[i] == BRAIN_NONE
-                                ? json_null()
-                                : name_or_null(fs, c->stack_flow[i], c->stack_node[i]));
-        json_array_append_new(stack, e);
-    }
-    json_object_set_new(o, "stack", stack);
-    json_object_set_new(o, "channel", json_string(brain_channel_name(c->channel)));
-    json_object_set_new(o, "status", json_string(status_names[c->status % 3]));
-    json_object_set_new(o, "wait", json_integer(c->wait));
-    json_object_set_new(o, "attempts", json_integer(c->attempts));
-    json_object_set_new(o, "fallbacks", json_integer(c->fallbacks));
-    json_object_set_new(o, "turns", json_integer(c->turns));
-    json_object_set_new(o, "created_us", json_integer(c->created_us));
-    json_object_set_new(o, "last_us", json_integer(c->last_us));
-    json_t *slots = json_object();
+    int bad = core_buf_append_lit(b, "\"flow\":") != 0;
+    bad |= put_name(b, fs, flow, BRAIN_NONE) != 0;
+    bad |= core_buf_append_lit(b, ",\"node\":") != 0;
+    if (node == BRAIN_NONE)
+        bad |= core_buf_append_lit(b, "null") != 0;
+    else
+        bad |= put_name(b, fs, flow, node) != 0;
+    return bad;
+}
+
+/* ,"key":n */
+static int put_int(core_buf_t *b, const char *key, long long v)
+{
+    int bad = core_buf_append_lit(b, ",") != 0;
+    bad |= core_buf_json_key(b, key) != 0;
+    return bad | (core_buf_json_int(b, v) != 0);
+}
+
+/* ,"slots":{..}. A pair jansson would refuse (not UTF-8) is left out, as it
+ * was when jansson built this; sensitive values (card numbers...) live in
+ * memory only, never in the store. */
+static int put_slots(core_buf_t *b, const brain_flowset_t *fs, const brain_conv_t *c)
+{
+    int bad = core_buf_append_lit(b, ",\"slots\":{") != 0;
+    int first = 1;
     for (uint32_t i = 0; i < c->slots_len;) {
         const char *n = c->slots + i;
         const char *v = n + strlen(n) + 1;
+        size_t vl = strlen(v);
+        i = (uint32_t)(v + vl + 1 - c->slots);
         int d = brain__slot_find(fs, n);
-        /* sensitive values (card numbers...) live in memory only, never in the store */
-        if (d < 0 || !fs->slots[d].sensitive)
-            json_object_set_new(slots, n, json_string(v));
-        i = (uint32_t)(v + strlen(v) + 1 - c->slots);
+        if (d >= 0 && fs->slots[d].sensitive)
+            continue;
+        size_t mark = b->len;
+        int rc = first ? 0 : core_buf_append_lit(b, ",");
+        if (rc == 0)
+            rc = core_buf_json_key(b, n);
+        if (rc == 0)
+            rc = core_buf_json_str(b, v, vl);
+        if (rc != 0 && b->data != NULL) {
+            b->len = mark;
+            b->data[mark] = '\0';
+        }
+        bad |= rc != 0 && rc != CORE_ERR_INVALID;
+        first = first && rc != 0;
     }
-    json_object_set_new(o, "slots", slots);
-    char *s = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (s == NULL)
-        return CORE_ERR_INTERNAL;
-    int rc = core_buf_append_str(out, s);
-    free(s);
-    return rc;
+    return bad | (core_buf_append_lit(b, "}") != 0);
+}
+
+/* Written straight into out, since every turn saves it: the text jansson
+ * made of the same object, key for key. */
+int brain_conv_to_json(const brain_flowset_t *fs, const brain_conv_t *c, core_buf_t *out)
+{
+    size_t start = out->len;
+    int bad = core_buf_append_lit(out, "{") != 0;
+    bad |= put_position(out, fs, c->flow, c->node);
+    bad |= core_buf_append_lit(out, ",\"stack\":[") != 0;
+    for (int i = 0; i < c->depth; i++) {
+        bad |= (i > 0 ? core_buf_append_lit(out, ",{") : core_buf_append_lit(out, "{")) != 0;
+        bad |= put_position(out, fs, c->stack_flow[i], c->stack_node[i]);
+        bad |= core_buf_append_lit(out, "}") != 0;
+    }
+    const char *ch = brain_channel_name(c->channel), *st = status_names[c->status % 3];
+    bad |= core_buf_append_lit(out, "],\"channel\":") != 0;
+    bad |= core_buf_json_str(out, ch, strlen(ch)) != 0;
+    bad |= core_buf_append_lit(out, ",\"status\":") != 0;
+    bad |= core_buf_json_str(out, st, strlen(st)) != 0;
+    bad |= put_int(out, "wait", c->wait);
+    bad |= put_int(out, "attempts", c->attempts);
+    bad |= put_int(out, "fallbacks", c->fallbacks);
+    bad |= put_int(out, "turns", c->turns);
+    bad |= put_int(out, "created_us", c->created_us);
+    bad |= put_int(out, "last_us", c->last_us);
+    bad |= put_slots(out, fs, c);
+    bad |= core_buf_append_lit(out, "}") != 0;
+    if (!bad)
+        return 0;
+    if (out->data != NULL) {
+        out->len = start;
+        out->data[start] = '\0';
+    }
+    return CORE_ERR_LIMIT;
 }
 
 static void resolve(const brain_flowset_t *fs, json_t *flow, json_t *node, uint16_t *fi,

@@ -24,7 +24,11 @@ static char *state_json(const rt_turn_t *t)
     rt_conv_t *conv = t->conv;
     core_buf_t b;
     core_buf_init(&b, 1024 * 1024);
-    core_buf_printf(&b, "{\"v\":1,\"seq\":%u,\"gen\":%u,\"brain\":", conv->seq, conv->gen);
+    core_buf_append_lit(&b, "{\"v\":1,\"seq\":");
+    core_buf_json_int(&b, conv->seq);
+    core_buf_append_lit(&b, ",\"gen\":");
+    core_buf_json_int(&b, conv->gen);
+    core_buf_append_lit(&b, ",\"brain\":");
     if (brain_conv_to_json(conv->fs, &conv->state, &b) != 0) {
         core_buf_dispose(&b);
         return NULL;
