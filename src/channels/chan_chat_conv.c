@@ -157,21 +157,10 @@ json_t *chat__conv_entry(const chat_conv_t *cv, uint64_t seq)
     return text ? json_loads(text, 0, NULL) : NULL;
 }
 
-static uint64_t append(chat_conv_t *cv, json_t *entry)
+/* Puts text (owned) at the end of the ring, dropping the oldest entry when
+ * it is full, and sends it to every socket following the conversation. */
+static void push(chat_conv_t *cv, char *text, size_t len)
 {
-    return chat__conv_append(cv, entry, core_wall_us());
-}
-
-/* Appends entry (borrowed: the caller still owns it), stamping seq and ts
- * into it; the log keeps its compact JSON text, which is also what every
- * socket following the conversation receives. Returns the seq. */
-uint64_t chat__conv_append(chat_conv_t *cv, json_t *entry, int64_t ts_us)
-{
-    char ts[40];
-    uint64_t seq = cv->next_seq++;
-    json_object_set_new(entry, "seq", json_integer((json_int_t)seq));
-    json_object_set_new(entry, "ts", json_string(core_time_format(ts, sizeof(ts), ts_us)));
-    char *text = json_dumps(entry, JSON_COMPACT);
     if (cv->log_len == cv->log_cap && cv->log_cap < cv->log_max) {
         size_t cap = cv->log_cap * 2 < cv->log_max ? cv->log_cap * 2 : cv->log_max;
         char **log = core_xcalloc(cap, sizeof(*log));
@@ -190,19 +179,92 @@ uint64_t chat__conv_append(chat_conv_t *cv, json_t *entry, int64_t ts_us)
     }
     cv->log[(cv->log_head + cv->log_len) % cv->log_cap] = text;
     cv->log_len++;
-    chat__ws_broadcast_text(cv, text, strlen(text));
+    chat__ws_broadcast_text(cv, text, len);
+}
+
+/* core_time_format(ts_us) into out (>= 40 bytes). Entries come many a
+ * second, so the date and time up to the second are formatted once a second
+ * (gmtime and printf cost more than the rest of an entry) and only the
+ * microseconds each time. */
+static const char *entry_time(char *out, int64_t ts_us)
+{
+    static int64_t cached_s = -1;
+    static char prefix[40]; /* "2026-11-29T10:00:00." */
+    static size_t prefix_len;
+    if (ts_us < 0)
+        return core_time_format(out, 40, ts_us);
+    int64_t s = ts_us / 1000000;
+    if (s != cached_s) {
+        core_time_format(prefix, sizeof(prefix), s * 1000000);
+        prefix_len = strlen(prefix) - 7; /* without "000000Z" */
+        cached_s = s;
+    }
+    memcpy(out, prefix, prefix_len);
+    unsigned us = (unsigned)(ts_us % 1000000);
+    for (int i = 5; i >= 0; i--, us /= 10)
+        out[prefix_len + (size_t)i] = (char)('0' + us % 10);
+    memcpy(out + prefix_len + 6, "Z", 2);
+    return out;
+}
+
+/* Appends entry (borrowed: the caller still owns it), stamping seq and ts
+ * into it; the log keeps its compact JSON text, which is also what every
+ * socket following the conversation receives. Returns the seq. The rare
+ * entries (handoff, agent, restored) come this way; the common ones are
+ * written as text by append_text(), the same bytes either way. */
+uint64_t chat__conv_append(chat_conv_t *cv, json_t *entry, int64_t ts_us)
+{
+    char ts[40];
+    uint64_t seq = cv->next_seq++;
+    json_object_set_new(entry, "seq", json_integer((json_int_t)seq));
+    json_object_set_new(entry, "ts", json_string(entry_time(ts, ts_us)));
+    char *text = json_dumps(entry, JSON_COMPACT);
+    push(cv, text, strlen(text));
     return seq;
+}
+
+/* The buffer the common entries are written in: the loop thread's (one
+ * adapter per process), kept between entries so writing one allocates only
+ * the copy the log keeps. */
+static core_buf_t scratch = {NULL, 0, 0, 1 << 24};
+
+/* Appends the entry written in scratch, an object still open after its last
+ * key, closing it with "seq" and "ts" as chat__conv_append() stamps them. */
+static uint64_t append_text(chat_conv_t *cv, int64_t ts_us)
+{
+    char ts[40];
+    uint64_t seq = cv->next_seq++;
+    core_buf_append_lit(&scratch, ",\"seq\":");
+    core_buf_json_int(&scratch, (long long)seq);
+    core_buf_append_lit(&scratch, ",\"ts\":\"");
+    core_buf_append_str(&scratch, entry_time(ts, ts_us));
+    core_buf_append_lit(&scratch, "\"}");
+    push(cv, core_xstrndup(scratch.data, scratch.len), scratch.len);
+    core_buf_reset(&scratch);
+    return seq;
+}
+
+/* A string that jansson would refuse (not UTF-8) is left out with its key,
+ * as json_object_set_new() left it out. */
+static void put_opt_str(core_buf_t *b, const char *key_lit, size_t key_len, const char *s)
+{
+    size_t mark = b->len;
+    if (core_buf_append(b, key_lit, key_len) == 0 && core_buf_json_str(b, s, strlen(s)) != 0) {
+        b->len = mark;
+        b->data[mark] = '\0';
+    }
 }
 
 uint64_t chat__conv_user(chat_t *c, chat_conv_t *cv, const char *text, size_t len,
                          const char *client_id)
 {
-    json_t *e = json_pack("{s:s,s:s,s:s%}", "type", "message", "from", "user", "text", text, len);
+    (void)c;
+    core_buf_reset(&scratch);
+    core_buf_append_lit(&scratch, "{\"type\":\"message\",\"from\":\"user\",\"text\":");
+    core_buf_json_str_lossy(&scratch, text, len);
     if (client_id != NULL)
-        json_object_set_new(e, "id", json_string(client_id));
-    uint64_t seq = append(cv, e);
-    json_decref(e);
-    return seq;
+        put_opt_str(&scratch, ",\"id\":", 6, client_id);
+    return append_text(cv, core_wall_us());
 }
 
 static int is_url(const char *s)
@@ -210,21 +272,48 @@ static int is_url(const char *s)
     return strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0;
 }
 
-/* One bot message as an entry. On the web a choice whose value is a URL is
- * a link button: it gets "url" so the widget opens it instead of sending. */
-static json_t *bot_entry(const brain_message_t *m)
+/* One choice as a bot entry has it; a choice jansson would have refused
+ * (title or value not UTF-8) is left out, as it was. */
+static void put_choice(core_buf_t *b, const brain_choice_t *ch, int first)
 {
-    json_t *choices = json_array();
-    for (size_t i = 0; i < m->n_choices; i++) {
-        const brain_choice_t *ch = &m->choices[i];
-        json_t *o = json_pack("{s:s,s:s}", "title", ch->title ? ch->title : "", "value",
-                              ch->value ? ch->value : "");
-        if (ch->value != NULL && is_url(ch->value))
-            json_object_set_new(o, "url", json_string(ch->value));
-        json_array_append_new(choices, o);
+    const char *title = ch->title ? ch->title : "", *value = ch->value ? ch->value : "";
+    size_t mark = b->len, vlen = strlen(value);
+    int rc = first ? 0 : core_buf_append_lit(b, ",");
+    if (rc == 0)
+        rc = core_buf_append_lit(b, "{\"title\":");
+    if (rc == 0)
+        rc = core_buf_json_str(b, title, strlen(title));
+    if (rc == 0)
+        rc = core_buf_append_lit(b, ",\"value\":");
+    if (rc == 0)
+        rc = core_buf_json_str(b, value, vlen);
+    if (rc == 0 && is_url(value)) {
+        rc = core_buf_append_lit(b, ",\"url\":");
+        if (rc == 0)
+            rc = core_buf_json_str(b, value, vlen);
     }
-    return json_pack("{s:s,s:s,s:s,s:o}", "type", "message", "from", "bot", "text",
-                     m->text ? m->text : "", "choices", choices);
+    if (rc == 0)
+        rc = core_buf_append_lit(b, "}");
+    if (rc != 0 && b->data != NULL) {
+        b->len = mark;
+        b->data[mark] = '\0';
+    }
+}
+
+/* One bot message as an entry, written into scratch (still open: see
+ * append_text). On the web a choice whose value is a URL is a link button:
+ * it gets "url" so the widget opens it instead of sending. */
+static void bot_entry(const brain_message_t *m)
+{
+    const char *text = m->text ? m->text : "";
+    core_buf_reset(&scratch);
+    core_buf_append_lit(&scratch, "{\"type\":\"message\",\"from\":\"bot\",\"text\":");
+    core_buf_json_str_lossy(&scratch, text, strlen(text));
+    core_buf_append_lit(&scratch, ",\"choices\":[");
+    size_t before = scratch.len;
+    for (size_t i = 0; i < m->n_choices; i++)
+        put_choice(&scratch, &m->choices[i], scratch.len == before);
+    core_buf_append_lit(&scratch, "]");
 }
 
 static json_t *handoff_entry(const brain_out_t *o)
@@ -298,13 +387,12 @@ static void record(chat_conv_t *cv, const brain_out_t *o, chat_result_t *r)
 {
     r->from_seq = cv->next_seq;
     for (size_t i = 0; i < o->n_messages; i++) {
-        json_t *m = bot_entry(&o->messages[i]);
-        append(cv, m);
-        json_decref(m);
+        bot_entry(&o->messages[i]);
+        append_text(cv, core_wall_us());
     }
     if (o->status == BRAIN_ST_HANDOFF && cv->status != BRAIN_ST_HANDOFF) {
         json_t *h = handoff_entry(o);
-        append(cv, h);
+        chat__conv_append(cv, h, core_wall_us());
         json_object_del(h, "type"); /* the REST shape: no frame type */
         json_decref(cv->handoff);
         cv->handoff = h;
@@ -312,7 +400,7 @@ static void record(chat_conv_t *cv, const brain_out_t *o, chat_result_t *r)
     if (o->status == BRAIN_ST_ENDED && cv->status != BRAIN_ST_ENDED) {
         json_t *e =
             json_pack("{s:s,s:s}", "type", "end", "reason", o->end_reason ? o->end_reason : "end");
-        append(cv, e);
+        chat__conv_append(cv, e, core_wall_us());
         json_decref(e);
     }
     cv->status = o->status;
