@@ -148,20 +148,19 @@ int store_db_drift_window(store_db_t *db, int64_t from_us, int64_t to_us, json_t
         "SELECT CASE WHEN oos = 1 THEN NULL ELSE intent END, count(*) FROM turns"
         " WHERE id >= ?3 AND id < ?4 AND direction = 'in' AND ts_us >= ?1 AND ts_us < ?2"
         "  AND (oos = 1 OR intent IS NOT NULL) GROUP BY 1";
+    /* one pass over the window's user turns for their four figures */
     static const char rates_sql[] =
-        "SELECT (SELECT count(*) FROM turns WHERE id >= ?3 AND id < ?4 AND direction = 'in'"
-        "   AND ts_us >= ?1 AND ts_us < ?2),"
-        " (SELECT count(*) FROM turns WHERE id >= ?3 AND id < ?4 AND direction = 'in' AND oos = 1"
-        "   AND ts_us >= ?1 AND ts_us < ?2),"
+        "SELECT t.n, t.oos,"
         " (SELECT count(*) FROM events WHERE id >= ?5 AND id < ?6 AND kind = 'fallback'"
         "   AND ts_us >= ?1 AND ts_us < ?2),"
-        " (SELECT coalesce(sum(confidence), 0) FROM turns WHERE id >= ?3 AND id < ?4"
-        "   AND direction = 'in' AND confidence IS NOT NULL AND ts_us >= ?1 AND ts_us < ?2),"
-        " (SELECT count(*) FROM turns WHERE id >= ?3 AND id < ?4 AND direction = 'in'"
-        "   AND confidence IS NOT NULL AND ts_us >= ?1 AND ts_us < ?2),"
+        " t.conf_sum, t.conf_n,"
         " (SELECT count(*) FROM conversations WHERE ended_us >= ?1 AND ended_us < ?2),"
         " (SELECT count(*) FROM conversations WHERE outcome = 'contained'"
-        "   AND ended_us >= ?1 AND ended_us < ?2)";
+        "   AND ended_us >= ?1 AND ended_us < ?2)"
+        " FROM (SELECT count(*) AS n, coalesce(sum(oos), 0) AS oos,"
+        "   coalesce(sum(confidence), 0) AS conf_sum, count(confidence) AS conf_n"
+        "   FROM turns WHERE id >= ?3 AND id < ?4 AND direction = 'in'"
+        "   AND ts_us >= ?1 AND ts_us < ?2) AS t";
     json_t *o = json_pack("{s:I,s:I,s:o}", "from_us", (json_int_t)from_us, "to_us",
                           (json_int_t)to_us, "intents", json_object());
     int64_t ids[4];
