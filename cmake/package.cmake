@@ -82,15 +82,16 @@ set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${CHORUS_PKG_DIR}/debian/conffiles
     ${CHORUS_PKG_DIR}/debian/postinst ${CHORUS_PKG_DIR}/debian/prerm
     ${CHORUS_PKG_DIR}/debian/postrm)
-# tzdata: the queues' business hours read their zone from /usr/share/zoneinfo.
+# tzdata: the queues' business hours read their zone from /usr/share/zoneinfo;
+# procps: the unit's ExecReload is /bin/kill -HUP (a minimal Debian lacks it).
 find_program(DPKG_SHLIBDEPS dpkg-shlibdeps)
 if(DPKG_SHLIBDEPS)
     set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON) # appended to what is set here
-    set(CPACK_DEBIAN_PACKAGE_DEPENDS "tzdata")
+    set(CPACK_DEBIAN_PACKAGE_DEPENDS "tzdata, procps")
 else()
     # Debian 12's runtime libraries of the link line in CMakeLists.txt.
     set(CPACK_DEBIAN_PACKAGE_DEPENDS "libc6 (>= 2.36), libuv1 (>= 1.44), libjansson4 (>= 2.14), \
 libcurl4 (>= 7.88), libsqlite3-0 (>= 3.40), libssl3 (>= 3.0), libwslay1, libsystemd0, \
-libutf8proc2, libpcre2-8-0 (>= 10.42), tzdata")
+libutf8proc2, libpcre2-8-0 (>= 10.42), tzdata, procps")
 endif()
 include(CPack)

@@ -200,6 +200,7 @@ def test_depends_cover_linked_libraries():
     depends = run(["dpkg-deb", "-f", deb, "Depends"]).stdout
     names = {d.strip().split()[0] for d in depends.replace("|", ",").split(",") if d.strip()}
     assert "tzdata" in names, depends  # the queues' business hours read its zones
+    assert "procps" in names, depends  # the unit's ExecReload runs /bin/kill
     binary = os.path.join(BUILD, "chorusd")
     needed = [line.split()[1] for line in run(["objdump", "-p", binary]).stdout.splitlines()
               if line.strip().startswith("NEEDED")]
