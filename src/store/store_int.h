@@ -119,6 +119,12 @@ typedef struct store__backend_s {
 
 extern const store__backend_t store__sqlite_backend;
 
+/* store_walbuf.c: makes a VFS that sends each transaction's WAL frames in one
+ * write() (instead of two per frame) the process's default, once; files
+ * other than WALs pass through. Called before the writer opens its
+ * connection. */
+void store__walbuf_register(void);
+
 /* store_audit.c: runs a STORE__OP_AUDIT (chained insert) or STORE__OP_TOKEN
  * op on the writer's connection; 0, CORE_ERR_INVALID or CORE_ERR_IO. */
 int store__audit_run(sqlite3 *db, const store__op_t *op, core_err_t *err);

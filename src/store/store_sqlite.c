@@ -104,6 +104,7 @@ static void sq_close(void *c)
 static int sq_open(const store_options_t *opt, void **out, core_err_t *err)
 {
     conn_t *conn = core_xcalloc(1, sizeof(*conn));
+    store__walbuf_register();
     int rc = store__sqlite_open(opt->path, 1, opt->synchronous_full, &conn->db, err);
     for (int i = 0; rc == 0 && i < ST__COUNT; i++) {
         int src = sqlite3_prepare_v3(conn->db, sqls[i], -1, SQLITE_PREPARE_PERSISTENT, &conn->st[i],
