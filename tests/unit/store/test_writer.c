@@ -1,7 +1,8 @@
 /* The writer thread: group commit (everything queued while the writer was
  * busy commits in one transaction), the bounded queue answering BUSY, a bad
  * batch rejected alone, state loads on the thread pool, restore of active
- * conversations, pruning, and close committing what was queued. */
+ * conversations, pruning, close committing what was queued, and a group
+ * larger than the WAL write buffer read back while the store is open. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -319,6 +320,50 @@ static void test_wal_checkpointed_while_open(void **state)
     fx_close(&fx);
 }
 
+/* One group far larger than the writer's WAL buffer (the frames leave in
+ * several writes, the last inside the commit frame's): with the store still
+ * open, a reader sees every row of it whole, and the file is sound. */
+static void test_large_group_read_while_open(void **state)
+{
+    fx_t fx;
+    core_err_t err = {0};
+    assert_int_equal(fx_open(&fx, 200, 200, &err), 0);
+    char id[32], *text = core_xmalloc(6001);
+    memset(text, 'g', 6000);
+    text[6000] = '\0';
+    store__pause(fx.store, 1);
+    for (int i = 0; i < 60; i++) {
+        snprintf(id, sizeof(id), "g%d", i);
+        store_batch_t *b = store_batch_new();
+        store_conv_start_t st = {id, "web", "f", "v1", "", NULL, FX_T0};
+        store_batch_conv_start(b, &st);
+        store_turn_t t = {.conversation_id = id,
+                          .seq = 1,
+                          .direction = 'i',
+                          .ts_us = FX_T0,
+                          .text = text,
+                          .confidence = -1,
+                          .latency_us = -1,
+                          .channel = "web"};
+        store_batch_turn(b, &t);
+        assert_int_equal(store_enqueue(fx.store, b, fx_done, &fx), 0);
+    }
+    store__pause(fx.store, 0);
+    fx_wait(&fx, 60);
+    free(text);
+    assert_int_equal(fx.failed, 0);
+    store_stats_t stats;
+    store_get_stats(fx.store, &stats);
+    assert_int_equal(stats.max_group, 60);
+    assert_int_equal(count(fx.path, "SELECT count(*) FROM turns"), 60);
+    assert_int_equal(count(fx.path, "SELECT sum(length(text)) FROM turns WHERE text GLOB 'g*g'"),
+                     60 * 6000);
+    assert_int_equal(
+        count(fx.path, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'"),
+        1);
+    fx_close(&fx);
+}
+
 static void test_retention_timer(void **state)
 {
     fx_t fx;
@@ -408,6 +453,7 @@ int main(void)
         cmocka_unit_test(test_prune),
         cmocka_unit_test(test_prune_in_chunks),
         cmocka_unit_test(test_wal_checkpointed_while_open),
+        cmocka_unit_test(test_large_group_read_while_open),
         cmocka_unit_test(test_retention_timer),
         cmocka_unit_test(test_options_from_config),
         cmocka_unit_test(test_memory_store),
