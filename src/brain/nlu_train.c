@@ -1,9 +1,8 @@
 /* nlu_train.c — trains the intent model: checks the examples, builds the
- * feature table and tf-idf weights, fits one linear SVM per class
- * (one-vs-rest, L2-regularised squared hinge loss) by dual coordinate
- * descent, in an order drawn from the seed, and blends in a small share of
- * a naive Bayes model of the same features: same data and seed, same model,
- * bit for bit. */
+ * feature table and tf-idf weights, fits a multiclass linear SVM
+ * (Crammer-Singer) by dual coordinate descent, in an order drawn from the
+ * seed, and blends in a small share of a naive Bayes model of the same
+ * features: same data and seed, same model, bit for bit. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,11 +12,11 @@
 /* Training hyper-parameters. Each was chosen on the CLINC150 validation
  * split only; docs/nlu.md lists what was tried and what it measured. */
 typedef struct hyper_s {
-    double c;          /* SVM cost: 0.5 and 2 measured no better than 1 */
+    double c;          /* SVM cost: 0.5 and 2 measured worse than 1 */
     double oos_weight; /* cost multiplier for out-of-scope examples: 2 and 4 changed nothing */
-    double eps;        /* dual CD stopping gap: 0.5 is 4x faster than 0.1 at the same accuracy */
+    double eps;        /* dual CD stopping gap: 0.25 is 2x faster than 0.1 at the same accuracy */
     int max_iter;      /* passes over the data, an upper bound on training time */
-    double temp;       /* softmax temperature: the log-loss optimum on CLINC val (4.9) */
+    double temp;       /* softmax temperature: the log-loss optimum on CLINC val (6.9) */
     double default_threshold; /* the threshold tuned on CLINC val at that temperature */
     double nb_weight;         /* share of the naive Bayes log-probabilities in the weights */
     double nb_alpha;          /* their additive smoothing */
@@ -26,10 +25,10 @@ typedef struct hyper_s {
 static const hyper_t hyper_default = {
     .c = 1.0,
     .oos_weight = 1.0,
-    .eps = 0.5,
+    .eps = 0.25,
     .max_iter = 50,
-    .temp = 4.9,
-    .default_threshold = 0.28,
+    .temp = 6.9,
+    .default_threshold = 0.29,
     .nb_weight = 0.02,
     .nb_alpha = 0.1,
 };
@@ -182,7 +181,10 @@ static void build_features(nlu_model_t *m, const nlu_example_t *ex, size_t n, cs
     m->n_feat = (uint32_t)m->ftab.len;
     m->idf = core_xmalloc((m->n_feat + 1) * sizeof(float));
     for (uint32_t j = 0; j < m->n_feat; j++)
-        m->idf[j] = (float)(log((1.0 + (double)n) / (1.0 + df[j])) + 1.0);
+        /* the square root of the smoothed idf: full idf let features seen
+         * in a handful of examples outweigh an intent's common phrasing
+         * (0.3 points of val accuracy, the same on three seeds) */
+        m->idf[j] = (float)sqrt(log((1.0 + (double)n) / (1.0 + df[j])) + 1.0);
     x->sqnorm = core_xmalloc(n * sizeof(float));
     for (size_t i = 0; i < n; i++) {
         double norm[NLU__VIEWS] = {0};
@@ -204,13 +206,14 @@ static void build_features(nlu_model_t *m, const nlu_example_t *ex, size_t n, cs
     free(f);
 }
 
-/* ---- one-vs-rest linear SVM, dual coordinate descent -------------------- */
+/* ---- Crammer-Singer multiclass SVM, sequential dual coordinate descent --- */
 
-/* The K binary problems are independent, so their coordinate steps can be
- * interleaved: each example's scores for every class come from one pass over
- * its features through the row-major weights (vectorised), and the classes
- * whose dual variable moved are updated together. Same result as solving
- * them one by one in this order, at a fraction of the memory traffic. */
+/* One multiclass problem instead of K binary ones: example i's K dual
+ * variables (alpha_i^y <= C, alpha_i^c <= 0 otherwise, summing to 0) are
+ * optimised together, so the classes compete for each example directly.
+ * Each example's scores for every class come from one vectorised pass over
+ * its rows, and only the classes whose dual variable moved are updated. The
+ * bias is a constant feature of value 1, regularised like the rest. */
 typedef struct svm_s {
     const csr_t *x;
     const uint32_t *label;
@@ -218,35 +221,40 @@ typedef struct svm_s {
     float *alpha; /* n * K */
     float *d;     /* stride: the step of each class for the current example */
     uint32_t *moved;
-    double *pg_max, *pg_min; /* K: projected-gradient range of this pass */
+    double *b; /* K: scores minus the current alphas' own contribution */
 } svm_t;
 
-NLU__HOT static void svm_step(svm_t *s, size_t i, double cost)
+/* The sub-problem's threshold: the theta with sum_c min(bound_c, (theta -
+ * b_c) / a) = 0, found as a projection onto a simplex (Michelot): start
+ * from a lower bound and average the candidates above it until it stops
+ * rising. Exact in a few O(K) sweeps, where sorting the K values cost 15%
+ * of training. */
+static double cs_theta(const double *dv, uint32_t k, double ac)
+{
+    double dmax = dv[0];
+    for (uint32_t c = 1; c < k; c++)
+        dmax = dv[c] > dmax ? dv[c] : dmax;
+    double theta = dmax - ac;
+    for (;;) {
+        double sum = -ac;
+        uint32_t r = 0;
+        for (uint32_t c = 0; c < k; c++) {
+            if (dv[c] > theta || dv[c] == dmax) {
+                sum += dv[c];
+                r++;
+            }
+        }
+        if (sum / r <= theta)
+            return theta;
+        theta = sum / r;
+    }
+}
+
+/* Applies the moved classes' steps s->d to the weights of example i. */
+NLU__HOT static void svm_update(svm_t *s, size_t i, uint32_t nmoved)
 {
     nlu_model_t *m = s->m;
-    uint32_t k = m->n_class, nmoved = 0;
-    float sc[NLU__CLASSES_MAX] __attribute__((aligned(32)));
     const size_t *st = s->x->start;
-    memcpy(sc, m->bias, m->stride * sizeof(float));
-    for (size_t p = st[i]; p < st[i + 1]; p++)
-        nlu__axpy(sc, m->w + (size_t)s->x->idx[p] * m->stride, s->x->val[p], m->stride);
-    double diag = 0.5 / cost, qd = s->x->sqnorm[i] + 1.0 + diag;
-    float *alpha = s->alpha + i * k;
-    for (uint32_t c = 0; c < k; c++) {
-        double y = s->label[i] == c ? 1.0 : -1.0;
-        double g = y * sc[c] - 1.0 + alpha[c] * diag;
-        double pg = alpha[c] == 0 && g > 0 ? 0 : g;
-        s->pg_max[c] = pg > s->pg_max[c] ? pg : s->pg_max[c];
-        s->pg_min[c] = pg < s->pg_min[c] ? pg : s->pg_min[c];
-        if (fabs(pg) > 1e-12) {
-            double na = fmax(alpha[c] - g / qd, 0.0);
-            s->d[c] = (float)((na - alpha[c]) * y);
-            alpha[c] = (float)na;
-            s->moved[nmoved++] = c;
-        }
-    }
-    if (nmoved == 0)
-        return;
     if (nmoved <= 4) {
         for (uint32_t j = 0; j < nmoved; j++) {
             uint32_t c = s->moved[j];
@@ -263,17 +271,53 @@ NLU__HOT static void svm_step(svm_t *s, size_t i, double cost)
         s->d[s->moved[j]] = 0;
 }
 
+/* One coordinate step on example i; returns its KKT violation (the spread
+ * of the gradient over the classes that may still move). */
+NLU__HOT static double svm_step(svm_t *s, size_t i, double cost, double *dv)
+{
+    nlu_model_t *m = s->m;
+    uint32_t k = m->n_class, yi = s->label[i], nmoved = 0;
+    float sc[NLU__CLASSES_MAX] __attribute__((aligned(32)));
+    const size_t *st = s->x->start;
+    memcpy(sc, m->bias, m->stride * sizeof(float));
+    for (size_t p = st[i]; p < st[i + 1]; p++)
+        nlu__axpy(sc, m->w + (size_t)s->x->idx[p] * m->stride, s->x->val[p], m->stride);
+    double a = s->x->sqnorm[i] + 1.0, g_max = -INFINITY, g_min = INFINITY;
+    float *alpha = s->alpha + i * k;
+    for (uint32_t c = 0; c < k; c++) {
+        double g = sc[c] + (c == yi ? 0.0 : 1.0);
+        g_max = fmax(g_max, g);
+        if (alpha[c] < (c == yi ? cost : 0.0))
+            g_min = fmin(g_min, g);
+        s->b[c] = g - a * alpha[c];
+        dv[c] = s->b[c] + (c == yi ? a * cost : 0.0);
+    }
+    if (g_max - g_min <= 1e-12)
+        return 0;
+    double theta = cs_theta(dv, k, a * cost);
+    for (uint32_t c = 0; c < k; c++) {
+        double na = fmin(c == yi ? cost : 0.0, (theta - s->b[c]) / a);
+        if (fabs(na - alpha[c]) > 1e-12) {
+            s->d[c] = (float)(na - alpha[c]);
+            alpha[c] = (float)na;
+            s->moved[nmoved++] = c;
+        }
+    }
+    svm_update(s, i, nmoved);
+    return g_max - g_min;
+}
+
 static void fit_svm(nlu_model_t *m, const csr_t *x, const uint32_t *label, uint64_t seed,
                     const hyper_t *hp)
 {
     uint32_t k = m->n_class;
     svm_t s = {.x = x, .label = label, .m = m};
     size_t *order = core_xmalloc(x->n * sizeof(size_t));
+    double *dv = core_xmalloc(k * sizeof(double));
     s.alpha = core_xcalloc(x->n * k, sizeof(float));
     s.d = nlu__walloc(m->stride);
     s.moved = core_xmalloc(k * sizeof(uint32_t));
-    s.pg_max = core_xmalloc(k * sizeof(double));
-    s.pg_min = core_xmalloc(k * sizeof(double));
+    s.b = core_xmalloc(k * sizeof(double));
     m->w = nlu__walloc((size_t)m->n_feat * m->stride);
     for (size_t i = 0; i < x->n; i++)
         order[i] = i;
@@ -284,26 +328,21 @@ static void fit_svm(nlu_model_t *m, const csr_t *x, const uint32_t *label, uint6
             order[i] = order[j];
             order[j] = t;
         }
-        for (uint32_t c = 0; c < k; c++) {
-            s.pg_max[c] = -INFINITY;
-            s.pg_min[c] = INFINITY;
-        }
+        double gap = 0;
         for (size_t j = 0; j < x->n; j++) {
             size_t i = order[j];
-            svm_step(&s, i, hp->c * ((int32_t)label[i] == m->oos_class ? hp->oos_weight : 1.0));
+            double cost = hp->c * ((int32_t)label[i] == m->oos_class ? hp->oos_weight : 1.0);
+            gap = fmax(gap, svm_step(&s, i, cost, dv));
         }
-        double gap = 0;
-        for (uint32_t c = 0; c < k; c++)
-            gap = fmax(gap, s.pg_max[c] - s.pg_min[c]);
         if (gap <= hp->eps)
             break;
     }
     free(order);
+    free(dv);
     free(s.alpha);
     free(s.d);
     free(s.moved);
-    free(s.pg_max);
-    free(s.pg_min);
+    free(s.b);
 }
 
 /* ---- naive Bayes blend --------------------------------------------------- */
