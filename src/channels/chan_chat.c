@@ -219,12 +219,12 @@ static const char *skip_value(const char *p, const char *end)
 }
 
 /* The REST form of log entry e (seq) when it is a bot message:
- * {"seq":N,"text":T,"choices":C}. The log writes a bot message as
- * {"type":"message","from":"bot","text":T,"choices":C,"seq":N,"ts":..}, so
- * "text":T,"choices":C is copied as it is -- the bytes jansson would write
- * after parsing it. Returns 1 when appended, 0 when e is not a bot message,
- * -1 when its shape is not one of these (the caller parses it). */
-static int bot_reply(core_buf_t *b, const char *e, uint64_t seq)
+ * {"seq":N,"text":T,"choices":C}, after a comma unless first. The log writes
+ * a bot message as {"type":"message","from":"bot","text":T,"choices":C,
+ * "seq":N,"ts":..}, so "text":T,"choices":C is copied as it is: the bytes
+ * jansson would write after parsing it. Returns 1 when appended, 0 when e is
+ * not a bot message, -1 when its shape is not one of these (parse it). */
+static int bot_reply(core_buf_t *b, const char *e, uint64_t seq, int first)
 {
     static const char msg[] = "{\"type\":\"message\",\"from\":\"";
     static const char bot[] = "{\"type\":\"message\",\"from\":\"bot\",";
@@ -239,7 +239,7 @@ static int bot_reply(core_buf_t *b, const char *e, uint64_t seq)
         strncmp(p, ",\"choices\":[", 12) != 0 || (p = skip_value(p + 11, end)) == NULL ||
         strncmp(p, ",\"seq\":", 7) != 0)
         return -1;
-    core_buf_append_lit(b, "{\"seq\":");
+    core_buf_append_str(b, first ? "{\"seq\":" : ",{\"seq\":");
     core_buf_json_int(b, (long long)seq);
     core_buf_append_lit(b, ",");
     core_buf_append(b, from, (size_t)(p - from));
@@ -248,24 +248,23 @@ static int bot_reply(core_buf_t *b, const char *e, uint64_t seq)
 }
 
 /* The same from the parsed entry, for any other shape. */
-static void bot_reply_parsed(core_buf_t *b, const chat_conv_t *cv, uint64_t seq, int *first)
+static int bot_reply_parsed(core_buf_t *b, const chat_conv_t *cv, uint64_t seq, int first)
 {
-    json_t *e = chat__conv_entry(cv, seq);
+    json_t *e = chat__conv_entry(cv, seq), *m = NULL;
     const char *from = json_string_value(json_object_get(e, "from"));
-    json_t *m = NULL;
     if (from != NULL && strcmp(from, "bot") == 0)
         m = json_pack("{s:O,s:O,s:O}", "seq", json_object_get(e, "seq"), "text",
                       json_object_get(e, "text"), "choices", json_object_get(e, "choices"));
     char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
-    if (text != NULL) {
-        if (!*first)
-            core_buf_append_lit(b, ",");
+    int appended = text != NULL;
+    if (appended) {
+        core_buf_append_str(b, first ? "" : ",");
         core_buf_append_str(b, text);
-        *first = 0;
     }
     free(text);
     json_decref(m);
     json_decref(e);
+    return appended;
 }
 
 /* {"conversation","messages":[{"seq","text","choices"}],"status","handoff"?},
@@ -278,20 +277,10 @@ static void turn_reply(core_buf_t *b, const chat_conv_t *cv, const chat_result_t
     int first = 1;
     for (uint64_t s = r->from_seq; s < r->to_seq; s++) {
         const char *e = chat__conv_entry_text(cv, s);
-        if (e == NULL)
-            continue;
-        size_t mark = b->len;
-        if (!first)
-            core_buf_append_lit(b, ",");
-        int rc = bot_reply(b, e, s);
-        if (rc == 1) {
-            first = 0;
-            continue;
-        }
-        b->len = mark;
-        b->data[mark] = '\0';
+        int rc = e ? bot_reply(b, e, s, first) : 0;
         if (rc < 0)
-            bot_reply_parsed(b, cv, s, &first);
+            rc = bot_reply_parsed(b, cv, s, first);
+        first = first && rc == 0;
     }
     const char *st = chat__status_name(cv->status);
     core_buf_append_lit(b, "],\"status\":");
@@ -395,10 +384,16 @@ static void on_create(net_req_t *req, void *data)
         LOG_INFO("event=chat_conversation_started conversation=%s gateway=%s", id, gw);
 }
 
+/* What a request does with its conversation: after is GET's ?after=; gw
+ * is the gateway key's name when admit() has just checked it, NULL when the
+ * request waited for the store (the key may have been revoked meanwhile). */
+typedef void (*conv_go_fn)(chat_t *c, net_req_t *req, chat_conv_t *cv, uint64_t after,
+                           const char *gw);
+
 /* A request waiting for the store to say whether its conversation exists. */
 typedef struct lookup_s {
     net_req_t *req; /* NULL once the client went away */
-    void (*go)(chat_t *c, net_req_t *req, chat_conv_t *cv, uint64_t after);
+    conv_go_fn go;
     uint64_t after; /* GET's ?after= */
 } lookup_t;
 
@@ -429,7 +424,7 @@ static void on_found(chat_t *c, chat_conv_t *cv, int status, void *data)
             chan_resp_turn_error(req, &c->base, status == CORE_ERR_LIMIT ? status : CORE_ERR_CLOSED,
                                  &err);
         } else {
-            l->go(c, req, cv, l->after);
+            l->go(c, req, cv, l->after, NULL);
         }
     }
     free(l);
@@ -438,13 +433,16 @@ static void on_found(chat_t *c, chat_conv_t *cv, int status, void *data)
 /* Runs go with the request's conversation: at once when the table holds it,
  * else once the store has answered (the table is a cache; the store says
  * whether a conversation exists). Unknown ids get 404. */
-static void with_conv(chat_t *c, net_req_t *req, uint64_t after,
-                      void (*go)(chat_t *c, net_req_t *req, chat_conv_t *cv, uint64_t after))
+static void with_conv(chat_t *c, net_req_t *req, uint64_t after, const char *gw, conv_go_fn go)
 {
     const char *id = net_req_param(req, "id");
+    chat_conv_t *cv = id ? chat__conv_get(c, id) : NULL;
+    if (cv != NULL) { /* the common case: no lookup to wait for */
+        go(c, req, cv, after, gw);
+        return;
+    }
     lookup_t *l = core_xcalloc(1, sizeof(*l));
     *l = (lookup_t){.req = req, .go = go, .after = after};
-    chat_conv_t *cv = NULL;
     int rc = id ? chat__conv_find(c, id, on_found, l, &cv) : CORE_ERR_NOT_FOUND;
     if (rc == 0) {
         net_req_on_abort(req, on_lookup_abort, l);
@@ -452,7 +450,7 @@ static void with_conv(chat_t *c, net_req_t *req, uint64_t after,
     }
     free(l);
     if (rc == 1)
-        go(c, req, cv, after);
+        go(c, req, cv, after, gw);
     else if (rc == CORE_ERR_NOT_FOUND)
         not_found(req);
     else
@@ -504,12 +502,15 @@ static int message_input(chat_t *c, net_req_t *req, json_t *body, brain_event_t 
     return 0;
 }
 
-static void message_go(chat_t *c, net_req_t *req, chat_conv_t *cv, uint64_t after)
+static void message_go(chat_t *c, net_req_t *req, chat_conv_t *cv, uint64_t after, const char *gw)
 {
     (void)after;
-    char gw[CHAT_KEY_NAME];
-    if (authenticate(c, req, gw) != 0) /* again: the key may have been revoked meanwhile */
-        return;
+    char name[CHAT_KEY_NAME];
+    if (gw == NULL) { /* again: the key may have been revoked while the store looked */
+        if (authenticate(c, req, name) != 0)
+            return;
+        gw = name;
+    }
     json_t *body = body_object(req, 0);
     if (body == NULL)
         return;
@@ -535,11 +536,12 @@ static void on_message(net_req_t *req, void *data)
     char gw[CHAT_KEY_NAME];
     if (admit(c, req, gw) != 0)
         return;
-    with_conv(c, req, 0, message_go);
+    with_conv(c, req, 0, gw, message_go);
 }
 
-static void get_go(chat_t *c, net_req_t *req, chat_conv_t *cv, uint64_t after)
+static void get_go(chat_t *c, net_req_t *req, chat_conv_t *cv, uint64_t after, const char *gw)
 {
+    (void)gw;
     json_t *t = chat__transcript(cv, after);
     net_resp_json(req, 200, t);
     json_decref(t);
@@ -564,7 +566,7 @@ static void on_get(net_req_t *req, void *data)
             return;
         }
     }
-    with_conv(c, req, (uint64_t)n, get_go);
+    with_conv(c, req, (uint64_t)n, gw, get_go);
 }
 
 chat_t *chat__instance(void)

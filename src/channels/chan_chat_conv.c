@@ -469,12 +469,16 @@ int chat__turn(chat_t *c, chat_conv_t *cv, brain_event_t ev, const char *text, s
     while (*tail != NULL)
         tail = &(*tail)->next;
     *tail = t;
-    if (ev == BRAIN_EV_MESSAGE) {
-        t->text = core_xstrndup(text, len);
+    if (ev == BRAIN_EV_MESSAGE && cv->turns == t) { /* nothing ahead of it: in it goes */
+        t->user_seq = chat__conv_user(c, cv, text, len, client_id);
+        if (user_seq != NULL)
+            *user_seq = t->user_seq;
+    } else if (ev == BRAIN_EV_MESSAGE) { /* kept until the turns ahead have replied */
+        t->text = core_xmalloc(len + 1);
+        memcpy(t->text, text, len); /* all len bytes: the text may hold a NUL */
+        t->text[len] = '\0';
         t->len = len;
         t->client_id = client_id ? core_xstrdup(client_id) : NULL;
-        if (cv->turns == t) /* nothing ahead of it: the entry goes in now */
-            user_entry(c, cv, t);
     }
     chat__ws_typing(cv, 1);
     return 0;
