@@ -212,6 +212,55 @@ static void add_events(store_batch_t *b, const rt_turn_t *t, int64_t seq, int64_
     }
 }
 
+/* One choice of a "reply" event, or nothing when jansson would have refused
+ * it (title or value not UTF-8), as it did. Returns 0 when written. */
+static int put_reply_choice(core_buf_t *b, const brain_choice_t *ch, int first)
+{
+    const char *title = ch->title ? ch->title : "", *value = ch->value ? ch->value : "";
+    size_t mark = b->len;
+    int rc = first ? 0 : core_buf_append_lit(b, ",");
+    if (rc == 0)
+        rc = core_buf_append_lit(b, "{\"title\":");
+    if (rc == 0)
+        rc = core_buf_json_str(b, title, strlen(title));
+    if (rc == 0)
+        rc = core_buf_append_lit(b, ",\"value\":");
+    if (rc == 0)
+        rc = core_buf_json_str(b, value, strlen(value));
+    if (rc == 0)
+        rc = core_buf_append_lit(b, "}");
+    if (rc != 0 && b->data != NULL) {
+        b->len = mark;
+        b->data[mark] = '\0';
+    }
+    return rc;
+}
+
+/* {"text","choices"} of one message, written straight into b (the same
+ * bytes as the jansson tree it replaces); a message whose text jansson would
+ * have refused is left out, as it was. */
+static void put_reply_message(core_buf_t *b, const brain_message_t *m, int first)
+{
+    const char *text = m->text ? m->text : "";
+    size_t mark = b->len;
+    int rc = first ? 0 : core_buf_append_lit(b, ",");
+    if (rc == 0)
+        rc = core_buf_append_lit(b, "{\"text\":");
+    if (rc == 0)
+        rc = core_buf_json_str(b, text, strlen(text));
+    if (rc == 0)
+        rc = core_buf_append_lit(b, ",\"choices\":[");
+    size_t open = b->len;
+    for (size_t j = 0; rc == 0 && j < m->n_choices; j++)
+        put_reply_choice(b, &m->choices[j], b->len == open);
+    if (rc == 0)
+        rc = core_buf_append_lit(b, "]}");
+    if (rc != 0 && b->data != NULL) {
+        b->len = mark;
+        b->data[mark] = '\0';
+    }
+}
+
 /* The bot's messages as channels render them, when the outbound row (the
  * texts joined by newlines) cannot say it alone: a message has quick replies
  * or a newline of its own. A channel that rebuilds its view of a
@@ -225,21 +274,14 @@ static void add_reply(store_batch_t *b, const rt_turn_t *t, int64_t seq, int64_t
                (out->messages[i].text != NULL && strchr(out->messages[i].text, '\n') != NULL);
     if (!need)
         return;
-    json_t *msgs = json_array();
-    for (size_t i = 0; i < out->n_messages; i++) {
-        const brain_message_t *m = &out->messages[i];
-        json_t *choices = json_array();
-        for (size_t j = 0; j < m->n_choices; j++)
-            json_array_append_new(choices,
-                                  json_pack("{s:s,s:s}", "title",
-                                            m->choices[j].title ? m->choices[j].title : "", "value",
-                                            m->choices[j].value ? m->choices[j].value : ""));
-        json_array_append_new(
-            msgs, json_pack("{s:s,s:o}", "text", m->text ? m->text : "", "choices", choices));
-    }
-    json_t *d = json_pack("{s:o}", "messages", msgs);
-    char *detail = json_dumps(d, JSON_COMPACT);
-    json_decref(d);
+    core_buf_t d;
+    core_buf_init(&d, 1024 * 1024);
+    core_buf_append_lit(&d, "{\"messages\":[");
+    size_t open = d.len;
+    for (size_t i = 0; i < out->n_messages; i++)
+        put_reply_message(&d, &out->messages[i], d.len == open);
+    core_buf_append_lit(&d, "]}");
+    char *detail = core_buf_steal(&d, NULL);
     store_event_t e = {t->conv_id, seq, now, "reply", NULL, "ok", -1, detail};
     store_batch_event(b, &e);
     free(detail);
@@ -298,12 +340,16 @@ static void add_rows(store_batch_t *b, rt_turn_t *t, int64_t now)
         }
     }
     if (out->n_messages > 0 || t->n_fx > 0) {
-        char *text = joined_messages(out);
+        /* one message (the common case) needs no joining: the batch copies it */
+        const char *one = out->n_messages == 1 ? out->messages[0].text : NULL;
+        char *text = out->n_messages == 1 ? NULL : joined_messages(out);
         store_turn_t bot = {.conversation_id = t->conv_id,
                             .seq = ++conv->seq,
                             .direction = 'o',
                             .ts_us = now,
-                            .text = text,
+                            .text = text  ? text
+                                    : one ? one
+                                          : "",
                             .confidence = -1,
                             .node = out->node,
                             .latency_us = latency,
