@@ -28,8 +28,8 @@ static void usage(FILE *out)
                  "  --conversations N   conversations to play (default 100)\n"
                  "  --concurrency C     at once (default 8)\n"
                  "  --url URL           a running daemon: http(s)://HOST:PORT plays the chat REST\n"
-                 "                      API, ws://HOST:PORT the chat WebSocket (one socket per\n"
-                 "                      conversation; wss:// is not supported)\n"
+                 "                      API, ws(s)://HOST:PORT the chat WebSocket (one socket\n"
+                 "                      per conversation)\n"
                  "  --channel NAME      in-process: whose message variants (default chat);\n"
                  "                      over --url the chat API serves the chat channel\n"
                  "  --api-key KEY       gateway key for --url (default $CHORUS_API_KEY)\n"
@@ -102,14 +102,8 @@ static int parse(sim_t *s, const char **script, const char **format, int argc, c
         s->channel_name = "chat";
     if (brain_channel_parse(s->channel_name, &s->channel) != 0)
         return fprintf(stderr, "simulate: --channel: unknown channel \"%s\"\n", s->channel_name), 2;
-    if (s->url != NULL && strncmp(s->url, "wss://", 6) == 0)
-        return fprintf(stderr,
-                       "simulate: --url %s: wss:// (TLS) is not supported by the "
-                       "WebSocket driver; use ws:// on a plain listener, or "
-                       "https:// for the REST API\n",
-                       s->url),
-               2;
-    s->websocket = s->url != NULL && strncmp(s->url, "ws://", 5) == 0;
+    s->websocket =
+        s->url != NULL && (strncmp(s->url, "ws://", 5) == 0 || strncmp(s->url, "wss://", 6) == 0);
     if (s->url != NULL && strcmp(s->channel_name, "chat") != 0)
         return fprintf(stderr, "simulate: over --url the chat API serves the chat channel; "
                                "play other channels in-process (--flows)\n"),

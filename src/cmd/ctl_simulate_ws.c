@@ -1,4 +1,4 @@
-/* The WebSocket driver of `chorusctl simulate` (--url ws://...): each
+/* The WebSocket driver of `chorusctl simulate` (--url ws:// or wss://): each
  * simulated conversation opens its own GET /v1/chat/ws with the gateway key,
  * as a gateway does (docs/channels.md, "WebSocket"); --concurrency sockets
  * are open at once, all on one thread with poll().
@@ -217,6 +217,8 @@ static void on_closed(wdrive_t *d, wuser_t *u)
             snprintf(kind, sizeof(kind), "ws_http_%d", http);
         else if (ctl_ws_close_code(u->ws) != 0)
             snprintf(kind, sizeof(kind), "ws_closed_%d", ctl_ws_close_code(u->ws));
+        else if (strncmp(ctl_ws_error(u->ws), "TLS ", 4) == 0)
+            snprintf(kind, sizeof(kind), "ws_tls");
         else
             snprintf(kind, sizeof(kind), "%s", http == 0 ? "ws_connect" : "ws_closed");
         fail(u, kind, ctl_ws_error(u->ws));
@@ -298,6 +300,7 @@ int sim_run_ws(sim_t *s)
     }
     free(users);
     free(p);
+    ctl_ws_target_dispose(&d.target);
     json_decref(d.told);
     return d.refused ? -1 : 0;
 }

@@ -4,15 +4,22 @@
  * on wslay's client context frames, masks and reassembles, reading and
  * writing the socket through the callbacks below. Bytes that came after the
  * 101's headers (the server may push its first frame at once) are handed to
- * wslay before the socket is read again. */
+ * wslay before the socket is read again. For wss:// every read and write
+ * goes through OpenSSL on the same non-blocking socket (io_read, io_write):
+ * a read or write that would block records which direction TLS waits for,
+ * and poll() waits for that. */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,6 +45,10 @@ struct ctl_ws_s {
     size_t resp_len, resp_off; /* leftover: resp[resp_off..resp_len) */
     char accept[32];           /* the Sec-WebSocket-Accept we expect */
     wslay_event_context_ptr ctx;
+    SSL *ssl;       /* wss:// only */
+    int tls_done;   /* the TLS handshake completed */
+    short want;     /* the direction the last blocked read or write waits for */
+    char name[256]; /* the host, for SNI and the certificate check */
     ctl_ws_cb_t cb;
     void *user;
     int http_status, close_code, eof;
@@ -49,18 +60,12 @@ struct ctl_ws_s {
 int ctl_ws_target(const char *url, ctl_ws_target_t *t, char *err, size_t err_size)
 {
     memset(t, 0, sizeof(*t));
-    if (strncmp(url, "wss://", 6) == 0) {
-        snprintf(err, err_size,
-                 "%s: wss:// (TLS) is not spoken by this client; use ws:// against a plain "
-                 "listener, or https:// for the REST API",
-                 url);
+    t->tls = strncmp(url, "wss://", 6) == 0;
+    if (!t->tls && strncmp(url, "ws://", 5) != 0) {
+        snprintf(err, err_size, "%s: not a ws:// or wss:// URL", url);
         return -1;
     }
-    if (strncmp(url, "ws://", 5) != 0) {
-        snprintf(err, err_size, "%s: not a ws:// URL", url);
-        return -1;
-    }
-    const char *h = url + 5, *slash = strchr(h, '/');
+    const char *h = url + (t->tls ? 6 : 5), *slash = strchr(h, '/');
     size_t hl = slash ? (size_t)(slash - h) : strlen(h);
     if (hl == 0 || hl >= sizeof(t->host)) {
         snprintf(err, err_size, "%s: no host, or a host longer than %zu bytes", url,
@@ -72,7 +77,7 @@ int ctl_ws_target(const char *url, ctl_ws_target_t *t, char *err, size_t err_siz
     size_t pl = strlen(t->path);
     while (pl > 0 && t->path[pl - 1] == '/')
         t->path[--pl] = '\0';
-    char host[256], *port = "80";
+    char host[256], *port = t->tls ? "443" : "80";
     snprintf(host, sizeof(host), "%s", t->host);
     char *colon = host[0] == '[' ? strstr(host, "]:") : strrchr(host, ':');
     if (colon != NULL) {
@@ -92,7 +97,23 @@ int ctl_ws_target(const char *url, ctl_ws_target_t *t, char *err, size_t err_siz
     memcpy(&t->addr, ai->ai_addr, ai->ai_addrlen);
     t->addr_len = ai->ai_addrlen;
     freeaddrinfo(ai);
+    snprintf(t->name, sizeof(t->name), "%s", name);
+    if (t->tls) {
+        SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+        if (ctx == NULL)
+            abort(); /* out of memory */
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+        SSL_CTX_set_default_verify_paths(ctx); /* the system's CAs, or $SSL_CERT_FILE */
+        SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        t->tls_ctx = ctx;
+    }
     return 0;
+}
+
+void ctl_ws_target_dispose(ctl_ws_target_t *t)
+{
+    SSL_CTX_free(t->tls_ctx);
+    t->tls_ctx = NULL;
 }
 
 /* ---- state --------------------------------------------------------------- */
@@ -113,6 +134,71 @@ static ctl_ws_state_t fail(ctl_ws_t *ws, const char *fmt, ...)
     ws->fd = -1;
     ws->state = CTL_WS_CLOSED;
     return ws->state;
+}
+
+/* ---- bytes, plain or through TLS ---------------------------------------- */
+
+/* The error of a failed TLS call, as a sentence in ws->error. */
+static void tls_error(ctl_ws_t *ws, const char *what)
+{
+    long v = SSL_get_verify_result(ws->ssl);
+    char buf[160];
+    unsigned long e = ERR_get_error();
+    if (v != X509_V_OK)
+        snprintf(buf, sizeof(buf), "certificate not trusted: %s", X509_verify_cert_error_string(v));
+    else if (e != 0)
+        ERR_error_string_n(e, buf, sizeof(buf));
+    else
+        snprintf(buf, sizeof(buf), "%s", errno ? strerror(errno) : "the peer closed it");
+    ERR_clear_error();
+    fail(ws, "TLS %s with %s: %s", what, ws->name, buf);
+}
+
+/* > 0 bytes read, 0 the peer closed, -1 it would block (ws->want says for
+ * what), -2 an error (ws->eof: -errno, or the handle failed with a TLS
+ * error). */
+static ssize_t io_read(ctl_ws_t *ws, void *buf, size_t len)
+{
+    if (ws->ssl == NULL) {
+        ssize_t n = recv(ws->fd, buf, len, 0);
+        if (n >= 0)
+            return n;
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return ws->want = POLLIN, -1;
+        return ws->eof = -errno, -2;
+    }
+    ERR_clear_error();
+    int n = SSL_read(ws->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (n > 0)
+        return n;
+    int e = SSL_get_error(ws->ssl, n);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        return ws->want = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, -1;
+    if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0))
+        return 0;
+    tls_error(ws, "read");
+    return -2;
+}
+
+static ssize_t io_write(ctl_ws_t *ws, const void *buf, size_t len)
+{
+    if (ws->ssl == NULL) {
+        ssize_t n = send(ws->fd, buf, len, MSG_NOSIGNAL);
+        if (n >= 0)
+            return n;
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return ws->want = POLLOUT, -1;
+        return ws->eof = -errno, -2;
+    }
+    ERR_clear_error();
+    int n = SSL_write(ws->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (n > 0)
+        return n;
+    int e = SSL_get_error(ws->ssl, n);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        return ws->want = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, -1;
+    tls_error(ws, "write");
+    return -2;
 }
 
 int ctl_ws_fd(const ctl_ws_t *ws)
@@ -144,12 +230,16 @@ short ctl_ws_events(const ctl_ws_t *ws)
 {
     if (ws->state == CTL_WS_CLOSED)
         return 0;
-    if (!ws->connected || ws->req != NULL)
+    if (!ws->connected)
         return POLLOUT;
+    if (ws->ssl != NULL && !ws->tls_done)
+        return ws->want;
+    if (ws->req != NULL)
+        return ws->want ? ws->want : POLLOUT;
     if (ws->ctx == NULL)
-        return POLLIN;
+        return POLLIN | ws->want;
     return (short)((wslay_event_want_read(ws->ctx) ? POLLIN : 0) |
-                   (wslay_event_want_write(ws->ctx) ? POLLOUT : 0));
+                   (wslay_event_want_write(ws->ctx) ? POLLOUT : 0) | (ws->ssl ? ws->want : 0));
 }
 
 /* ---- wslay's side --------------------------------------------------------- */
@@ -163,14 +253,17 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
         ws->resp_off += n;
         return (ssize_t)n;
     }
-    ssize_t n = recv(ws->fd, buf, len, 0);
+    ssize_t n = io_read(ws, buf, len);
     if (n > 0)
         return n;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    if (n == -1) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
-    ws->eof = n == 0 ? 1 : -errno;
+    if (n == 0)
+        ws->eof = 1;
+    else if (ws->eof == 0)
+        ws->eof = -EPROTO; /* a TLS error, already in ws->error */
     wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
     return -1;
 }
@@ -179,13 +272,14 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
                        void *user)
 {
     ctl_ws_t *ws = user;
-    ssize_t n = send(ws->fd, data, len, MSG_NOSIGNAL);
+    ssize_t n = io_write(ws, data, len);
     if (n >= 0)
         return n;
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+    if (n == -1)
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
     else {
-        ws->eof = -errno;
+        if (ws->eof == 0)
+            ws->eof = -EPROTO;
         wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
     }
     return -1;
@@ -251,6 +345,23 @@ ctl_ws_t *ctl_ws_open(const ctl_ws_target_t *t, const char *path_query, const ch
         ws->connected = 1;
     else if (errno != EINPROGRESS)
         fail(ws, "connect to %s: %s", t->host, strerror(errno));
+    snprintf(ws->name, sizeof(ws->name), "%s", t->name);
+    if (t->tls_ctx != NULL && ws->state != CTL_WS_CLOSED) {
+        ws->ssl = SSL_new(t->tls_ctx);
+        if (ws->ssl == NULL)
+            abort(); /* out of memory */
+        SSL_set_fd(ws->ssl, ws->fd);
+        SSL_set_connect_state(ws->ssl);
+        unsigned char ip[16];
+        int is_ip = inet_pton(AF_INET, t->name, ip) == 1 || inet_pton(AF_INET6, t->name, ip) == 1;
+        if (is_ip)
+            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ws->ssl), t->name);
+        else {
+            SSL_set_tlsext_host_name(ws->ssl, t->name);
+            SSL_set1_host(ws->ssl, t->name);
+        }
+        ws->want = POLLOUT;
+    }
     return ws;
 }
 
@@ -290,44 +401,67 @@ static ctl_ws_state_t check_answer(ctl_ws_t *ws, size_t head_len)
     return ws->state;
 }
 
-static ctl_ws_state_t handshake_io(ctl_ws_t *ws, short revents)
+/* The TCP connect's outcome, then the TLS handshake (wss://). Returns 1
+ * when both are done, 0 while waiting, -1 when the handle failed. */
+static int connect_io(ctl_ws_t *ws)
 {
     if (!ws->connected) {
         int e = 0;
         socklen_t el = sizeof(e);
         if (getsockopt(ws->fd, SOL_SOCKET, SO_ERROR, &e, &el) != 0 || e != 0)
-            return fail(ws, "connect: %s", strerror(e ? e : errno));
+            return fail(ws, "connect: %s", strerror(e ? e : errno)), -1;
         ws->connected = 1;
     }
+    if (ws->ssl == NULL || ws->tls_done)
+        return 1;
+    ERR_clear_error();
+    int rc = SSL_connect(ws->ssl);
+    if (rc == 1) {
+        ws->tls_done = 1;
+        ws->want = 0;
+        return 1;
+    }
+    int e = SSL_get_error(ws->ssl, rc);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        ws->want = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+        return 0;
+    }
+    tls_error(ws, "handshake");
+    return -1;
+}
+
+static ctl_ws_state_t handshake_io(ctl_ws_t *ws)
+{
+    int rc = connect_io(ws);
+    if (rc <= 0)
+        return ws->state;
+    ws->want = 0;
     while (ws->req != NULL) {
-        ssize_t n = send(ws->fd, ws->req + ws->req_off, ws->req_len - ws->req_off, MSG_NOSIGNAL);
+        ssize_t n = io_write(ws, ws->req + ws->req_off, ws->req_len - ws->req_off);
         if (n < 0)
-            return errno == EAGAIN || errno == EINTR
-                       ? ws->state
-                       : fail(ws, "sending the upgrade: %s", strerror(errno));
+            return n == -1 ? ws->state : fail(ws, "sending the upgrade: %s", strerror(-ws->eof));
         ws->req_off += (size_t)n;
         if (ws->req_off == ws->req_len) {
             free(ws->req);
             ws->req = NULL;
         }
     }
-    if (!(revents & (POLLIN | POLLHUP | POLLERR)))
-        return ws->state;
-    ssize_t n = recv(ws->fd, ws->resp + ws->resp_len, RESP_MAX - ws->resp_len, 0);
-    if (n < 0)
-        return errno == EAGAIN || errno == EINTR
-                   ? ws->state
-                   : fail(ws, "reading the upgrade's answer: %s", strerror(errno));
-    if (n == 0)
-        return fail(ws, "the server closed the connection before answering the upgrade");
-    ws->resp_len += (size_t)n;
-    ws->resp[ws->resp_len] = '\0';
-    char *end = strstr(ws->resp, "\r\n\r\n");
-    if (end != NULL)
-        return check_answer(ws, (size_t)(end + 4 - ws->resp));
-    if (ws->resp_len == RESP_MAX)
-        return fail(ws, "the upgrade's answer head is over %d bytes", RESP_MAX);
-    return ws->state;
+    for (;;) { /* until it would block: TLS may hold more than the socket shows */
+        ssize_t n = io_read(ws, ws->resp + ws->resp_len, RESP_MAX - ws->resp_len);
+        if (n == -1)
+            return ws->state;
+        if (n == -2)
+            return fail(ws, "reading the upgrade's answer: %s", strerror(-ws->eof));
+        if (n == 0)
+            return fail(ws, "the server closed the connection before answering the upgrade");
+        ws->resp_len += (size_t)n;
+        ws->resp[ws->resp_len] = '\0';
+        char *end = strstr(ws->resp, "\r\n\r\n");
+        if (end != NULL)
+            return check_answer(ws, (size_t)(end + 4 - ws->resp));
+        if (ws->resp_len == RESP_MAX)
+            return fail(ws, "the upgrade's answer head is over %d bytes", RESP_MAX);
+    }
 }
 
 /* ---- frames -------------------------------------------------------------- */
@@ -358,13 +492,14 @@ ctl_ws_state_t ctl_ws_io(ctl_ws_t *ws, short revents)
     if (ws->state == CTL_WS_CLOSED)
         return ws->state;
     if (ws->ctx == NULL) {
-        if (handshake_io(ws, revents) != CTL_WS_OPEN || ws->resp_off == ws->resp_len)
+        if (handshake_io(ws) != CTL_WS_OPEN)
             return ws->state;
-        revents |= POLLIN; /* frames came with the 101 */
+        revents |= POLLIN; /* frames may have come with the 101, or wait inside TLS */
     }
     int rc = 0;
-    if ((revents & (POLLIN | POLLHUP | POLLERR)) && wslay_event_want_read(ws->ctx))
-        rc = wslay_event_recv(ws->ctx);
+    if ((revents & (POLLIN | POLLHUP | POLLERR) || ws->ssl != NULL) &&
+        wslay_event_want_read(ws->ctx))
+        rc = wslay_event_recv(ws->ctx); /* TLS: a write may have been waiting for a read */
     if (rc == 0 && ws->eof == 0 && wslay_event_want_write(ws->ctx))
         rc = wslay_event_send(ws->ctx);
     return after_io(ws, rc);
@@ -406,6 +541,7 @@ void ctl_ws_free(ctl_ws_t *ws)
 {
     if (ws == NULL)
         return;
+    SSL_free(ws->ssl);
     if (ws->fd >= 0)
         close(ws->fd);
     if (ws->ctx != NULL)

@@ -1,19 +1,22 @@
 /* ctl_ws_client.h — a small non-blocking WebSocket client (RFC 6455) for
- * chorusctl: one plain TCP socket per ctl_ws_t, the opening handshake done
- * here, framing, masking, fragments, close and the pong to a server's ping
- * by wslay's client side. Meant for a caller that runs many of them on one
- * thread with poll(): it asks ctl_ws_fd() and ctl_ws_events() for each, and
- * calls ctl_ws_io() with what poll() returned.
+ * chorusctl: one TCP socket per ctl_ws_t (TLS through OpenSSL for wss://),
+ * the opening handshake done here, framing, masking, fragments, close and the pong to a server's
+ * ping by wslay's client side. Meant for a caller that runs many of them on one thread with poll():
+ * it asks ctl_ws_fd() and ctl_ws_events() for each, and calls ctl_ws_io() with what poll()
+ * returned.
  *
- * Threads: one thread per ctl_ws_t; nothing is shared between them.
+ * Threads: one thread per ctl_ws_t; the sockets of one target share its
+ * TLS context, which OpenSSL allows across threads.
  * Ownership: ctl_ws_open() returns an owned handle, freed with ctl_ws_free()
  * (which closes the socket). Callbacks get borrowed pointers valid for the
  * call only; a callback may send or start a close, never free the handle.
  * Errors: every failure closes the handle (state CTL_WS_CLOSED) and leaves a
  * sentence in ctl_ws_error(): connect refused, the upgrade answered with
  * another status than 101 (ctl_ws_http_status()), a bad Sec-WebSocket-Accept,
- * the peer closing (ctl_ws_close_code()) or a read/write error. Only ws://
- * is spoken: TLS (wss://) is refused by ctl_ws_target(). */
+ * the peer closing (ctl_ws_close_code()), a read/write error, or for
+ * wss:// a TLS handshake or certificate failure (the server's certificate
+ * must be trusted by the system's CAs or $SSL_CERT_FILE and name the URL's
+ * host). */
 #ifndef CHORUS_CTL_WS_CLIENT_H
 #define CHORUS_CTL_WS_CLIENT_H
 
@@ -30,6 +33,9 @@ typedef struct ctl_ws_target_s {
     socklen_t addr_len;
     char host[256]; /* Host header: host[:port] as the URL gave it */
     char path[512]; /* the URL's path, without a trailing '/' */
+    char name[256]; /* the host alone, for TLS's SNI and certificate check */
+    int tls;        /* wss:// */
+    void *tls_ctx;  /* SSL_CTX, wss:// only; ctl_ws_target_dispose() frees it */
 } ctl_ws_target_t;
 
 typedef enum {
@@ -46,10 +52,11 @@ typedef struct ctl_ws_cb_s {
     void (*on_pong)(ctl_ws_t *ws, const uint8_t *data, size_t len, void *user);
 } ctl_ws_cb_t;
 
-/* Parses url ("ws://host[:port][/path]") and resolves its host (blocking,
- * once per run). Returns 0, or -1 with a sentence in err (wss:// included:
- * it is not spoken here). */
+/* Parses url ("ws[s]://host[:port][/path]") and resolves its host
+ * (blocking, once per run). Returns 0, or -1 with a sentence in err. The
+ * sockets opened to it share its TLS context: dispose of it after them. */
 int ctl_ws_target(const char *url, ctl_ws_target_t *t, char *err, size_t err_size);
+void ctl_ws_target_dispose(ctl_ws_target_t *t);
 
 /* Starts connecting to t->path + path_query (e.g. "/v1/chat/ws"), with an
  * "Authorization: Bearer" header when bearer is not NULL. Never NULL: a

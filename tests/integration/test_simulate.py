@@ -4,8 +4,8 @@ contained), catches a broken expectation with the turn and what came back,
 refuses a bad script with file:line:col; played over HTTP against a real
 daemon, its counts match what the store recorded; and played over the chat
 WebSocket (one socket per conversation) the same population comes to the
-same outcomes as over HTTP, while a wrong key stops the run with a clear
-error."""
+same outcomes as over HTTP (and over TLS as without), while a wrong key
+stops the run with a clear error."""
 import hashlib
 import json
 import os
@@ -194,14 +194,54 @@ def test_websocket_wrong_key_is_a_clear_error():
         r = json.loads(p.stdout)
         assert r["failures"] == {} and len(r["breaks"]) == 1, r
         assert r["breaks"][0]["count"] == r["goals"]["small talk"]["conversations"], r
-    p = simulate("--url", "wss://127.0.0.1:1", "--script", write(tmp, SCRIPT))
-    assert p.returncode == 2 and "wss://" in p.stderr, p.stderr
     # nothing listens: every conversation fails to connect, said once on stderr
     p = simulate("--url", url, "--api-key", KEY, "--script", write(tmp, SCRIPT),
                  "--conversations", "5")
     r = json.loads(p.stdout)
     assert p.returncode == 1 and r["failures"] == {"ws_connect": 5}, (p.stdout, p.stderr)
     assert p.stderr.count("ws_connect") == 1 and "refused" in p.stderr, p.stderr
+
+
+def self_signed(tmp):
+    """A certificate for 127.0.0.1 that trusts itself: (cert, key)."""
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert, "-days",
+                    "2", "-subj", "/CN=chorus sim", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def test_websocket_over_tls():
+    """wss:// to the TLS listener: the same outcomes as ws:// on the plain
+    one, with the certificate trusted through $SSL_CERT_FILE; untrusted, the
+    run fails with the certificate named as the reason."""
+    tmp = tempfile.mkdtemp(prefix="chorus-sim-")
+    cert, key = self_signed(tmp)
+    d = daemon_with_key(tmp)
+    d.write_config({"chat": {"api_keys": "sim:" + hashlib.sha256(KEY.encode()).hexdigest()},
+                    "tls": {"listen": "127.0.0.1:0", "cert_file": cert, "key_file": key}})
+    with d:
+        d.wait_log(event="flows_loaded", timeout=60)
+        tls_port = int(d.wait_log(event="tls_ready")["port"])
+        args = ["--api-key", KEY, "--script", write(tmp, SCRIPT), "--conversations", "20",
+                "--concurrency", "4", "--seed", "5"]
+        plain = simulate("--url", "ws://127.0.0.1:%d" % d.port, *args)
+        env = dict(os.environ, SSL_CERT_FILE=cert)
+        tls = subprocess.run([CTL, "simulate", "--format", "json", "--url",
+                              "wss://127.0.0.1:%d" % tls_port] + args,
+                             capture_output=True, text=True, env=env)
+        assert plain.returncode == 0 and tls.returncode == 0, (plain.stderr, tls.stderr)
+        p, t = json.loads(plain.stdout), json.loads(tls.stdout)
+        assert t["mode"] == "websocket" and t["failures"] == {}, t
+        assert (p["turns"], p["outcomes"], p["goals"]) == (t["turns"], t["outcomes"], t["goals"])
+        env = dict(os.environ, SSL_CERT_FILE=os.path.join(tmp, "none.pem"))
+        bad = subprocess.run([CTL, "simulate", "--format", "json", "--url",
+                              "wss://127.0.0.1:%d" % tls_port] + args,
+                             capture_output=True, text=True, env=env)
+        assert bad.returncode == 1 and json.loads(bad.stdout)["failures"] == {"ws_tls": 20}, \
+            (bad.stdout, bad.stderr)
+        assert "certificate not trusted" in bad.stderr, bad.stderr
 
 
 if __name__ == "__main__":
