@@ -175,7 +175,10 @@ def test_websocket_matches_http():
     assert rep["escalated"] == w["outcomes"]["escalated"], (rep, w)
 
 
-def test_websocket_wrong_key_is_a_clear_error():
+def test_websocket_failures_are_clear():
+    """A wrong key stops the run with the upgrade's 401; a broken
+    expectation is reported as in-process; an error frame fails its
+    conversation by code; a daemon that is gone fails each one to connect."""
     tmp = tempfile.mkdtemp(prefix="chorus-sim-")
     with daemon_with_key(tmp) as d:
         d.wait_log(event="flows_loaded", timeout=60)
@@ -194,6 +197,21 @@ def test_websocket_wrong_key_is_a_clear_error():
         r = json.loads(p.stdout)
         assert r["failures"] == {} and len(r["breaks"]) == 1, r
         assert r["breaks"][0]["count"] == r["goals"]["small talk"]["conversations"], r
+    # an error frame fails its conversation, by code, and the others go on
+    d = daemon_with_key(tmp)
+    d.write_config({"chat": {"api_keys": "sim:" + hashlib.sha256(KEY.encode()).hexdigest(),
+                             "max_text_bytes": 20}})
+    with d:
+        d.wait_log(event="flows_loaded", timeout=60)
+        p = simulate("--url", "ws://127.0.0.1:%d" % d.port, "--api-key", KEY, "--script",
+                     write(tmp, SCRIPT), "--conversations", "12", "--concurrency", "3",
+                     "--seed", "9")
+        r = json.loads(p.stdout)
+        agent = r["goals"]["agent"]["conversations"]  # "I want to talk to..." is too long
+        assert p.returncode == 1 and 0 < agent < 12, (p.stdout, p.stderr)
+        assert r["failures"] == {"ws_too_large": agent}, r
+        assert r["outcomes"]["contained"] == 12 - agent, r
+        assert "ws_too_large: error frame:" in p.stderr, p.stderr
     # nothing listens: every conversation fails to connect, said once on stderr
     p = simulate("--url", url, "--api-key", KEY, "--script", write(tmp, SCRIPT),
                  "--conversations", "5")
