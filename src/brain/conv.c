@@ -120,13 +120,13 @@ static int put_position(core_buf_t *b, const brain_flowset_t *fs, uint16_t flow,
     return bad;
 }
 
-/* ,"key":n */
-static int put_int(core_buf_t *b, const char *key, long long v)
+/* ,"key":n (key_lit is ,"key": as a literal) */
+static int put_int(core_buf_t *b, const char *key_lit, size_t key_len, long long v)
 {
-    int bad = core_buf_append_lit(b, ",") != 0;
-    bad |= core_buf_json_key(b, key) != 0;
+    int bad = core_buf_append(b, key_lit, key_len) != 0;
     return bad | (core_buf_json_int(b, v) != 0);
 }
+#define PUT_INT(b, key, v) put_int((b), ",\"" key "\":", sizeof(key) + 3, (v))
 
 /* ,"slots":{..}. A pair jansson would refuse (not UTF-8) is left out, as it
  * was when jansson built this; sensitive values (card numbers...) live in
@@ -177,12 +177,12 @@ int brain_conv_to_json(const brain_flowset_t *fs, const brain_conv_t *c, core_bu
     bad |= core_buf_json_str(out, ch, strlen(ch)) != 0;
     bad |= core_buf_append_lit(out, ",\"status\":") != 0;
     bad |= core_buf_json_str(out, st, strlen(st)) != 0;
-    bad |= put_int(out, "wait", c->wait);
-    bad |= put_int(out, "attempts", c->attempts);
-    bad |= put_int(out, "fallbacks", c->fallbacks);
-    bad |= put_int(out, "turns", c->turns);
-    bad |= put_int(out, "created_us", c->created_us);
-    bad |= put_int(out, "last_us", c->last_us);
+    bad |= PUT_INT(out, "wait", c->wait);
+    bad |= PUT_INT(out, "attempts", c->attempts);
+    bad |= PUT_INT(out, "fallbacks", c->fallbacks);
+    bad |= PUT_INT(out, "turns", c->turns);
+    bad |= PUT_INT(out, "created_us", c->created_us);
+    bad |= PUT_INT(out, "last_us", c->last_us);
     bad |= put_slots(out, fs, c);
     bad |= core_buf_append_lit(out, "}") != 0;
     if (!bad)

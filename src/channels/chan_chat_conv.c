@@ -239,7 +239,9 @@ static uint64_t append_text(chat_conv_t *cv, int64_t ts_us)
     core_buf_append_lit(&scratch, ",\"ts\":\"");
     core_buf_append_str(&scratch, entry_time(ts, ts_us));
     core_buf_append_lit(&scratch, "\"}");
-    push(cv, core_xstrndup(scratch.data, scratch.len), scratch.len);
+    char *text = core_xmalloc(scratch.len + 1);
+    memcpy(text, scratch.data, scratch.len + 1); /* with its NUL */
+    push(cv, text, scratch.len);
     core_buf_reset(&scratch);
     return seq;
 }
