@@ -13,7 +13,7 @@
 
 /* Bumped whenever features, training or the file layout change: it is part
  * of the training hash, so a cached model from older code is never reused. */
-#define NLU__VERSION 4u
+#define NLU__VERSION 5u
 
 #define NLU__TEXT_MAX 2048 /* bytes of an utterance that are classified */
 #define NLU__TOKENS_MAX 128
