@@ -366,7 +366,7 @@ static void test_tls_verification_is_on_by_default(void **state)
         (void)system(cmd);
         skip(); /* no openssl command to make a certificate with */
     }
-    stub_proc_t tls;
+    stub_proc_t tls = {0};
     const char *args[] = {"--tls", cert, key, NULL};
     assert_int_equal(stub_proc_start(&tls, "http_stub.py", args), 0);
     net_client_request_t req = {.timeout_ms = 5000};
