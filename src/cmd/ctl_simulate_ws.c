@@ -8,9 +8,11 @@
  * and then appends the bot's entries (messages, handoff, end). Nothing in
  * the protocol counts the entries of a turn, so after typing off the client
  * sends a ping: the server wrote the turn's entries before it read the ping,
- * so its pong comes after all of them and closes the turn. The start event
- * the server runs on a new socket is waited for the same way before the
- * first turn. Entries are acknowledged ({"type":"ack","seq"}) as each turn
+ * so its pong comes after all of them and closes the turn (a reply
+ * numbered before the next turn's own entry would show it did not: it is
+ * counted as ws_late_reply rather than taken for the next turn's). The
+ * start event the server runs on a new socket is waited for the same way
+ * before the first turn. Entries are acknowledged ({"type":"ack","seq"}) as each turn
  * closes. Latency is the client's: the message sent to the last reply frame
  * of the turn (typing off when the bot said nothing). */
 #include <poll.h>
@@ -37,6 +39,7 @@ typedef struct {
     char *texts[MAX_TEXTS];
     size_t n_texts;
     uint64_t sent_us, last_us, deadline_us, last_seq, acked;
+    uint64_t echo_seq; /* the seq of this turn's own user entry; 0 before its echo */
     unsigned ping;
 } wuser_t;
 
@@ -81,6 +84,7 @@ static void send_turn(wuser_t *u)
     const char *text = u->d->s->plan[u->conv].turns[u->next_turn].text;
     clear_texts(u);
     u->phase = W_TYPING;
+    u->echo_seq = 0;
     u->sent_us = u->last_us = core_now_us();
     u->deadline_us = u->sent_us + TIMEOUT_US;
     send_json(u, json_pack("{s:s,s:s,s:s}", "type", "message", "text", text, "id", id));
@@ -126,10 +130,19 @@ static void on_entry(wuser_t *u, const json_t *f, const char *type)
     json_int_t seq = json_integer_value(json_object_get(f, "seq"));
     if (seq > 0 && (uint64_t)seq > u->last_seq)
         u->last_seq = (uint64_t)seq;
+    const char *from = json_string_value(json_object_get(f, "from"));
+    if (strcmp(type, "message") == 0 && (from == NULL || strcmp(from, "bot") != 0)) {
+        if (u->echo_seq == 0 && seq > 0)
+            u->echo_seq = (uint64_t)seq; /* the echo of the user's own message */
+        return;
+    }
+    /* the user's entry goes in before its turn runs: a reply numbered
+     * before it answered the turn before, whose pong came too early */
+    if (u->next_turn != SIZE_MAX && (u->echo_seq == 0 || (uint64_t)seq < u->echo_seq)) {
+        fail(u, "ws_late_reply", "a reply to the previous turn came after that turn closed");
+        return;
+    }
     if (strcmp(type, "message") == 0) {
-        const char *from = json_string_value(json_object_get(f, "from"));
-        if (from == NULL || strcmp(from, "bot") != 0)
-            return; /* the echo of the user's own message */
         if (u->n_texts < MAX_TEXTS) {
             const char *t = json_string_value(json_object_get(f, "text"));
             u->texts[u->n_texts++] = core_xstrdup(t ? t : "");
