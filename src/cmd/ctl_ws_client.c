@@ -48,6 +48,7 @@ struct ctl_ws_s {
     SSL *ssl;       /* wss:// only */
     int tls_done;   /* the TLS handshake completed */
     short want;     /* the direction the last blocked read or write waits for */
+    int in_io;      /* inside ctl_ws_io: what callbacks queue goes out at its end */
     char name[256]; /* the host, for SNI and the certificate check */
     ctl_ws_cb_t cb;
     void *user;
@@ -180,10 +181,10 @@ static ssize_t io_read(ctl_ws_t *ws, void *buf, size_t len)
     return -2;
 }
 
-static ssize_t io_write(ctl_ws_t *ws, const void *buf, size_t len)
+static ssize_t io_write(ctl_ws_t *ws, const void *buf, size_t len, int more)
 {
     if (ws->ssl == NULL) {
-        ssize_t n = send(ws->fd, buf, len, MSG_NOSIGNAL);
+        ssize_t n = send(ws->fd, buf, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
         if (n >= 0)
             return n;
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
@@ -272,7 +273,7 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
                        void *user)
 {
     ctl_ws_t *ws = user;
-    ssize_t n = io_write(ws, data, len);
+    ssize_t n = io_write(ws, data, len, flags & WSLAY_MSG_MORE); /* frames queued together */
     if (n >= 0)
         return n;
     if (n == -1)
@@ -437,7 +438,7 @@ static ctl_ws_state_t handshake_io(ctl_ws_t *ws)
         return ws->state;
     ws->want = 0;
     while (ws->req != NULL) {
-        ssize_t n = io_write(ws, ws->req + ws->req_off, ws->req_len - ws->req_off);
+        ssize_t n = io_write(ws, ws->req + ws->req_off, ws->req_len - ws->req_off, 0);
         if (n < 0)
             return n == -1 ? ws->state : fail(ws, "sending the upgrade: %s", strerror(-ws->eof));
         ws->req_off += (size_t)n;
@@ -497,9 +498,11 @@ ctl_ws_state_t ctl_ws_io(ctl_ws_t *ws, short revents)
         revents |= POLLIN; /* frames may have come with the 101, or wait inside TLS */
     }
     int rc = 0;
+    ws->in_io = 1;
     if ((revents & (POLLIN | POLLHUP | POLLERR) || ws->ssl != NULL) &&
         wslay_event_want_read(ws->ctx))
         rc = wslay_event_recv(ws->ctx); /* TLS: a write may have been waiting for a read */
+    ws->in_io = 0;
     if (rc == 0 && ws->eof == 0 && wslay_event_want_write(ws->ctx))
         rc = wslay_event_send(ws->ctx);
     return after_io(ws, rc);
@@ -512,7 +515,8 @@ static int queue(ctl_ws_t *ws, uint8_t opcode, const void *data, size_t len)
     struct wslay_event_msg m = {opcode, data, len};
     if (wslay_event_queue_msg(ws->ctx, &m) != 0)
         return -1;
-    after_io(ws, wslay_event_send(ws->ctx));
+    if (!ws->in_io) /* else ctl_ws_io sends it with the rest a callback queued */
+        after_io(ws, wslay_event_send(ws->ctx));
     return 0;
 }
 
@@ -533,7 +537,8 @@ int ctl_ws_close(ctl_ws_t *ws, int code, const char *reason)
     if (wslay_event_queue_close(ws->ctx, (uint16_t)code, (const uint8_t *)reason, strlen(reason)) !=
         0)
         return -1;
-    after_io(ws, wslay_event_send(ws->ctx));
+    if (!ws->in_io)
+        after_io(ws, wslay_event_send(ws->ctx));
     return 0;
 }
 
