@@ -226,7 +226,7 @@ uint64_t chat__conv_append(chat_conv_t *cv, json_t *entry, int64_t ts_us)
 /* The buffer the common entries are written in: the loop thread's (one
  * adapter per process), kept between entries so writing one allocates only
  * the copy the log keeps. */
-static core_buf_t scratch = {NULL, 0, 0, 1 << 24};
+static core_buf_t scratch = {NULL, 0, 0, (size_t)1 << 30}; /* never reached: texts are bounded */
 
 /* Appends the entry written in scratch, an object still open after its last
  * key, closing it with "seq" and "ts" as chat__conv_append() stamps them. */

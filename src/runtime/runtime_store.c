@@ -275,7 +275,7 @@ static void add_reply(store_batch_t *b, const rt_turn_t *t, int64_t seq, int64_t
     if (!need)
         return;
     core_buf_t d;
-    core_buf_init(&d, 1024 * 1024);
+    core_buf_init(&d, (size_t)1 << 30); /* as jansson: no limit a reply reaches */
     core_buf_append_lit(&d, "{\"messages\":[");
     size_t open = d.len;
     for (size_t i = 0; i < out->n_messages; i++)
