@@ -25,8 +25,10 @@ typedef enum {
     STORE__OP_SMS_OPT, /* store_sms.c */
 } store__op_kind_t;
 
-/* One operation; every string is owned (copied in store_batch_*). The
- * public structs are reused so the backends read named fields. */
+/* One operation; every string is owned (copied in store_batch_*: by the
+ * batch's chunks for the kinds store_batch.c builds, one allocation each for
+ * the others). The public structs are reused so the backends read named
+ * fields. */
 typedef struct store__op_s {
     store__op_kind_t kind;
     union {
@@ -80,10 +82,19 @@ int store__report_agents(store_db_t *db, int64_t from_us, int64_t to_us, json_t 
 /* store_handoffs.c: frees a STORE__OP_HANDOFF op's strings. */
 void store__handoff_dispose(store__op_t *op);
 
+/* Where store_batch.c copies the strings of the operations it builds: one
+ * allocation for a turn's batch instead of one per string. */
+typedef struct store__chunk_s {
+    struct store__chunk_s *next;
+    size_t used, cap;
+    char data[];
+} store__chunk_t;
+
 struct store_batch_s {
     store__op_t *ops; /* owned array */
     size_t len, cap;
-    size_t turns; /* STORE__OP_TURN ops */
+    size_t turns;            /* STORE__OP_TURN ops */
+    store__chunk_t *strings; /* owned; the current chunk first */
 };
 
 /* store_sms.c: runs / frees a STORE__OP_SMS_OPT op (writer thread). */
