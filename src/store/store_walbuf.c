@@ -209,6 +209,10 @@ static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int f
 
 static void wb_register(void)
 {
+    /* Nothing here reads SQLite's memory statistics, which cost a global
+     * mutex on every allocation the writer makes. This only works before
+     * SQLite is initialised (MISUSE after: then they stay on). */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     sqlite3_vfs *real_vfs = sqlite3_vfs_find(NULL);
     /* the version-3 methods forward xShm* and xFetch: the default VFS must
      * have them (unix does); otherwise SQLite keeps its own default */
