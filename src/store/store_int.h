@@ -132,7 +132,8 @@ extern const store__backend_t store__sqlite_backend;
 
 /* store_walbuf.c: makes a VFS that sends each transaction's WAL frames in one
  * write() (instead of two per frame) the process's default, once; files
- * other than WALs pass through. Called before the writer opens its
+ * other than WALs pass through. Also turns SQLite's memory statistics off
+ * when SQLite is not initialised yet. Called before the writer opens its
  * connection. */
 void store__walbuf_register(void);
 
