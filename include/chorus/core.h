@@ -76,6 +76,11 @@ static inline int core_hex_digit(int c)
     return -1;
 }
 
+/* SHA-256 of data into out. The digest is fetched from OpenSSL once per
+ * process (an implicit fetch per call costs more than hashing a short key);
+ * any thread. */
+void core_sha256(const void *data, size_t len, uint8_t out[32]);
+
 /* ---- logging ------------------------------------------------------------ */
 
 typedef enum {

@@ -12,7 +12,6 @@
  * accepted too. Every refusal (401 or 403) is logged and audited. */
 #define LOG_MODULE "admin"
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -139,8 +138,7 @@ int admin_auth_identify(const char *tokens, const admin_token_t *stored, size_t 
         return core_err_set(err, CORE_ERR_DENIED,
                             "no admin tokens are configured (admin.tokens) or created");
     uint8_t h[32];
-    unsigned int hl = 32;
-    EVP_Digest(token, strlen(token), h, &hl, EVP_sha256(), NULL);
+    core_sha256(token, strlen(token), h);
     const admin_token_t *hit = NULL;
     compare_all(h, conf, n_conf, &hit);
     compare_all(h, stored, n_stored, &hit);
@@ -259,8 +257,7 @@ int admin_token_new(char text[ADMIN_TOKEN_TEXT_SIZE], char sha256_hex[65])
     }
     p[64] = '\0';
     OPENSSL_cleanse(raw, sizeof(raw));
-    unsigned int hl = 32;
-    EVP_Digest(text, strlen(text), h, &hl, EVP_sha256(), NULL);
+    core_sha256(text, strlen(text), h);
     for (int i = 0; i < 32; i++) {
         sha256_hex[2 * i] = hex[h[i] >> 4];
         sha256_hex[2 * i + 1] = hex[h[i] & 15];

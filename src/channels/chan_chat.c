@@ -105,7 +105,7 @@ static void request_fingerprint(net_req_t *req, uint8_t fp[32])
     core_buf_init(&b, (size_t)-1);
     core_buf_printf(&b, "%s %s\n", net_req_method(req), net_req_path(req));
     core_buf_append(&b, body, blen);
-    chat__sha256(b.data, b.len, fp);
+    core_sha256(b.data, b.len, fp);
     core_buf_dispose(&b);
 }
 

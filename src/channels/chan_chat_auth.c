@@ -7,18 +7,11 @@
  * changes it. The widget's WebSocket is authenticated by its page's origin
  * instead (a browser cannot keep a secret). */
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "channels/chan_chat_int.h"
-
-void chat__sha256(const void *data, size_t len, uint8_t out[32])
-{
-    unsigned int n = 32;
-    EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
-}
 
 /* Parses "name:hex,name:hex" (already checked by the config loader). */
 static void parse_keys(chat_t *c, const char *src)
@@ -81,7 +74,7 @@ int chat__auth_bearer(chat_t *c, const char *authorization, char name_out[CHAT_K
     if (c->n_keys == 0)
         return core_err_set(err, CORE_ERR_DENIED, "no gateway keys are configured (chat.api_keys)");
     uint8_t h[32];
-    chat__sha256(token, strlen(token), h);
+    core_sha256(token, strlen(token), h);
     size_t match = c->n_keys;
     for (size_t i = 0; i < c->n_keys; i++) {
         /* no early exit: every key is compared whatever matched */

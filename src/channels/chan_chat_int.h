@@ -212,8 +212,6 @@ int chat__auth_bearer(chat_t *c, const char *authorization, char name_out[CHAT_K
                       core_err_t *err);
 /* True if a page from origin may use the widget's WebSocket without a key. */
 int chat__origin_allowed(const core_config_t *cfg, const char *origin, const char *host);
-/* SHA-256 of data into out. */
-void chat__sha256(const void *data, size_t len, uint8_t out[32]);
 
 /* chan_chat_cors.c: Vary: Origin, and Access-Control-Allow-Origin for an
  * allowed Origin, on an answer to come; OPTIONS preflights of the REST API. */

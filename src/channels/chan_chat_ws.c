@@ -343,7 +343,7 @@ static int ws_idem_begin(ws_session_t *s, const char *id, const char *text, size
     const core_config_t *cfg = c->base.host.cfg;
     char *key = core_xasprintf("ws\n%s\n%s", s->conv->id, id);
     uint8_t fp[32];
-    chat__sha256(text, len, fp);
+    core_sha256(text, len, fp);
     chat_idem_entry_t *e = NULL;
     int rc = chat__idem_begin(&c->idem, key, fp, (size_t)cfg->chat.idempotency_max_entries,
                               cfg->chat.idempotency_ttl_s * 1000000LL, (int64_t)core_now_us(), &e);

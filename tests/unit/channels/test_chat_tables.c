@@ -44,7 +44,7 @@ static void test_map_put_get_del_and_growth(void **state)
 
 static void fp_of(const char *s, uint8_t fp[32])
 {
-    chat__sha256(s, strlen(s), fp);
+    core_sha256(s, strlen(s), fp);
 }
 
 static void test_idem_replay_mismatch_pending(void **state)
@@ -113,7 +113,7 @@ static void test_idem_expiry_and_bound(void **state)
 static void test_sha256_known_answer(void **state)
 {
     uint8_t h[32];
-    chat__sha256("abc", 3, h);
+    core_sha256("abc", 3, h);
     static const uint8_t want[4] = {0xba, 0x78, 0x16, 0xbf};
     assert_memory_equal(h, want, 4);
     assert_int_equal(h[31], 0xad);
@@ -122,7 +122,7 @@ static void test_sha256_known_answer(void **state)
 static char *hex_sha(const char *s)
 {
     uint8_t h[32];
-    chat__sha256(s, strlen(s), h);
+    core_sha256(s, strlen(s), h);
     char *out = malloc(65);
     for (int i = 0; i < 32; i++)
         snprintf(out + 2 * i, 3, "%02x", h[i]);
