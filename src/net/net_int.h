@@ -146,6 +146,9 @@ struct net_conn_s {
 
     /* per client limits and the obs-fold check (net_limit.c, net_http.c) */
     struct net_cl_ent_s *ip_ent; /* counts this connection against its peer (net_limit.c) */
+    uint8_t peer[16];            /* the socket's peer, IPv6 or v4-mapped, read once */
+    int8_t peer_known;           /* 1: peer is read, -1: unreadable, 0: not yet */
+    char peer_name[46];          /* peer as text (INET6_ADDRSTRLEN), with peer */
     const char *pstart, *pend;   /* the buffer llhttp is parsing (obs-fold check) */
     const char *vend, *vbuf_end; /* where the header value's last span ended, in which buffer */
     uint32_t pseq, vseq, vspans; /* buffers parsed; the last span's buffer; spans of the value */
