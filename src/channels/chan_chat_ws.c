@@ -19,7 +19,9 @@
  *
  * Authentication at the upgrade: a gateway key (Authorization: Bearer), or
  * for the widget a browser Origin allowed by chat.allowed_origins (or the
- * daemon's own origin). Widget conversations use the "web" variants. */
+ * daemon's own origin). Widget conversations use the "web" variants. A
+ * conversation started over a gateway key runs in that key's environment
+ * (staging or production), as over REST; the widget's in the default one. */
 #define LOG_MODULE "chat"
 #include <errno.h>
 #include <stdlib.h>
@@ -39,6 +41,7 @@ typedef struct ws_session_s {
     int has_last;               /* ?last_seq= was given */
     uint64_t last;              /* its value */
     brain_channel_t channel;    /* for a new conversation: chat (key) or web (origin) */
+    char env[16];               /* its environment: the gateway key's; "" = the default */
     struct ws_find_s *finding;  /* the store lookup of a resumed conversation, or NULL */
     char **held;                /* owned: frames that arrived during the lookup */
     size_t n_held;
@@ -285,6 +288,7 @@ static void session_start(ws_session_t *s)
         net_ws_close(s->ws, 1013, "try again later");
         return;
     }
+    snprintf(cv->env, sizeof(cv->env), "%s", s->env); /* as REST does for the same key */
     attach(s, cv);
     send_ready(s, 0);
     LOG_INFO("event=chat_conversation_started conversation=%s channel=%s rid=%s", cv->id,
@@ -315,7 +319,12 @@ static void on_open(net_ws_t *ws, net_req_t *req, void *route_data)
     }
     const char *ls = net_req_query(req, "last_seq");
     s->has_last = ls != NULL && parse_seq(ls, &s->last) == 0;
-    s->channel = net_req_header(req, "Authorization") ? BRAIN_CH_CHAT : BRAIN_CH_WEB;
+    const char *authz = net_req_header(req, "Authorization");
+    s->channel = authz ? BRAIN_CH_CHAT : BRAIN_CH_WEB;
+    char gw[CHAT_KEY_NAME];
+    core_err_t err = {0};
+    if (authz != NULL && chat__auth_bearer(c, authz, gw, &err) == 0) /* checked at the upgrade */
+        snprintf(s->env, sizeof(s->env), "%s", chat__key_env(c, gw));
     uv_timer_init(c->base.host.loop, &s->start);
     s->start.data = s;
     uv_timer_start(&s->start, on_start_timer, 0, 0);

@@ -21,6 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Daemon, run_tests  # noqa: E402
+from security_common import ws_frame, ws_frames, ws_open  # noqa: E402
 from test_sms_twilio import TOKEN as TWILIO_TOKEN, Phone, Twilio  # noqa: E402
 
 PROD_KEY = "gw-prod-8c1f"
@@ -182,6 +183,36 @@ def test_conversation_finishes_on_its_version_and_versions_are_recorded():
         assert ("ops", "flows_loaded") in audit, audit
 
 
+def ws_answer(d, key):
+    """The bot's last message after "I want to order", "pizza" over the chat
+    WebSocket, authenticated with key."""
+    s, status, rest = ws_open(d, headers=bearer(key))
+    assert status == 101, status
+    s.settimeout(10)
+    data, texts = rest, []
+
+    def read_until(pred):
+        nonlocal data
+        while True:
+            msgs = [json.loads(p) for op, p in ws_frames(data) if op == 1]
+            if pred(msgs):
+                return msgs
+            chunk = s.recv(65536)
+            assert chunk, "closed: %r" % msgs
+            data += chunk
+
+    def bot(msgs):
+        return [m.get("text") for m in msgs if m.get("type") == "message"
+                and m.get("from") == "bot"]
+    read_until(lambda m: any(x.get("type") == "ready" for x in m))
+    for i, text in enumerate(["I want to order", "pizza"]):
+        s.sendall(ws_frame(1, json.dumps({"type": "message", "id": "m%d" % i,
+                                          "text": text}).encode()))
+    texts = bot(read_until(lambda m: any("ORDER" in (t or "") for t in bot(m))))
+    s.close()
+    return [t for t in texts if "ORDER" in (t or "")][-1]
+
+
 def test_staging_and_production_keys_promotion_gate_and_rollback():
     with daemon("promoted") as d:
         d.wait_log(event="flows_reload", status="loaded")
@@ -194,6 +225,9 @@ def test_staging_and_production_keys_promotion_gate_and_rollback():
             return c.say("pizza")
         assert answer(STAGE_KEY) == "ORDER v2 pizza"
         assert answer(PROD_KEY) == "ORDER v1 pizza"
+        # over the chat WebSocket a key chooses its environment the same way
+        assert ws_answer(d, STAGE_KEY) == "ORDER v2 pizza"
+        assert ws_answer(d, PROD_KEY) == "ORDER v1 pizza"
         code, body = d.json("GET", "/v1/admin/flows", headers=bearer(OPERATOR))
         envs = body["environments"]
         prod = {f["flow"]: f["version"] for f in envs["production"]["flows"]}
