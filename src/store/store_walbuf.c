@@ -10,11 +10,14 @@
  * the database size), before SQLite publishes the transaction in the WAL
  * index, so no reader (the checkpointer included) can look for a frame that is
  * not yet in the file, and COMMIT returns only after the write() did, as
- * before. It is also written out before any other access that could see the
- * file (read, size, sync, truncate, close) and before a write that does not
- * follow on; a failed write-out fails the xWrite() that caused it (disk full
- * then rolls the group back as before) and drops the buffer. Files other
- * than WALs pass straight through. */
+ * before. Only writes of the shape SQLite appends frames in (a header, then
+ * its page, each following on) are gathered, so a SQLite that wrote frames
+ * some other way would only lose the gain; any other write goes out at once,
+ * after what is gathered. The buffer is also written out before any other
+ * access that could see the file (read, size, sync, truncate, close); a
+ * failed write-out fails the xWrite() that caused it (disk full then rolls
+ * the group back as before) and drops the buffer. Files other than WALs
+ * pass straight through. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,7 +32,8 @@ typedef struct {
     sqlite3_file base;
     sqlite3_file *real; /* the default VFS's file, allocated just after */
     int wal;            /* a WAL file: writes are gathered */
-    int commit_page;    /* the next write is the commit frame's page */
+    int after_header;   /* the last write gathered was a frame header */
+    int commit_page;    /* ... of the commit frame: its page completes it */
     char *buf;          /* WAL_BUF_MAX bytes once written to: [off, off + len) */
     size_t len;
     sqlite3_int64 off;
@@ -37,13 +41,21 @@ typedef struct {
 
 static sqlite3_vfs wb_vfs;
 
-static int wb_flush(wb_file_t *f)
+/* Writes out what is gathered; a page may still follow its header there. */
+static int wb_flush_keep(wb_file_t *f)
 {
     if (f->len == 0)
         return SQLITE_OK;
     int rc = f->real->pMethods->xWrite(f->real, f->buf, (int)f->len, f->off);
     f->len = 0;
     return rc;
+}
+
+/* Writes out what is gathered before another kind of access. */
+static int wb_flush(wb_file_t *f)
+{
+    f->after_header = f->commit_page = 0;
+    return wb_flush_keep(f);
 }
 
 static int wb_close(sqlite3_file *file)
@@ -69,31 +81,52 @@ static uint32_t get_be32(const unsigned char *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+/* Whether a WAL write is one SQLite's appends are made of: a frame header
+ * that follows on a page (or starts the buffer), or the page that follows
+ * on its header. Anything else (the WAL header, a page rewritten in place,
+ * headers rewritten with new checksums, or a SQLite that wrote frames some
+ * other way) is written out at once, after what is gathered, so the buffer
+ * never holds a commit it cannot see. */
+static int gatherable(const wb_file_t *f, int amt, sqlite3_int64 off)
+{
+    if (f->len > 0 && off != f->off + (sqlite3_int64)f->len)
+        return 0;
+    if (amt == WAL_FRAME_HEADER)
+        return !f->after_header;
+    return f->after_header && f->len > 0 && amt >= 512 && amt <= WAL_BUF_MAX &&
+           (amt & (amt - 1)) == 0;
+}
+
 static int wb_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64 off)
 {
     wb_file_t *f = (wb_file_t *)file;
     if (!f->wal)
         return f->real->pMethods->xWrite(f->real, data, amt, off);
-    int rc = SQLITE_OK;
-    if (f->len > 0 && (off != f->off + (sqlite3_int64)f->len || f->len + (size_t)amt > WAL_BUF_MAX))
+    int rc;
+    if (!gatherable(f, amt, off)) {
         rc = wb_flush(f);
-    if (rc != SQLITE_OK)
+        return rc != SQLITE_OK ? rc : f->real->pMethods->xWrite(f->real, data, amt, off);
+    }
+    if (f->len + (size_t)amt > WAL_BUF_MAX && (rc = wb_flush_keep(f)) != SQLITE_OK)
         return rc;
-    if ((size_t)amt > WAL_BUF_MAX)
-        return f->real->pMethods->xWrite(f->real, data, amt, off);
     if (f->buf == NULL)
         f->buf = core_xmalloc(WAL_BUF_MAX);
     if (f->len == 0)
         f->off = off;
     memcpy(f->buf + f->len, data, (size_t)amt);
     f->len += (size_t)amt;
-    /* A frame header's second word is the database size after a commit
-     * frame and 0 in the others; its page is the next write. */
-    int was_commit = f->commit_page;
-    f->commit_page = amt == WAL_FRAME_HEADER && get_be32((const unsigned char *)data + 4) != 0;
-    if (was_commit || (amt != WAL_FRAME_HEADER && amt < 512))
-        rc = wb_flush(f); /* the commit is complete (or a write that is no frame) */
-    return rc;
+    if (amt == WAL_FRAME_HEADER) {
+        /* the header's second word is the database size after a commit
+         * frame and 0 in the others */
+        f->after_header = 1;
+        f->commit_page = get_be32((const unsigned char *)data + 4) != 0;
+        return SQLITE_OK;
+    }
+    f->after_header = 0;
+    if (!f->commit_page)
+        return SQLITE_OK;
+    f->commit_page = 0;
+    return wb_flush(f); /* the commit is complete: out before SQLite publishes it */
 }
 
 static int wb_truncate(sqlite3_file *file, sqlite3_int64 size)
