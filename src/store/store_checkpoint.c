@@ -23,6 +23,7 @@ struct store__ckpt_s {
     uint64_t commits; /* seen by the WAL hook; guarded by mu */
     uint64_t idle_at; /* commits at the last idle checkpoint; guarded by mu */
     int stopping;     /* guarded by mu */
+    int sleeping;     /* waiting for a poke with no idle spell to time; guarded by mu */
     uint64_t runs;    /* checkpoints run; guarded by mu */
 };
 
@@ -59,6 +60,8 @@ static int on_wal(void *arg, sqlite3 *db, const char *name, int nframes)
     if (nframes - c->copied >= c->frames && !c->pending) {
         c->pending = 1;
         uv_cond_signal(&c->cond);
+    } else if (c->sleeping && nframes > c->copied) {
+        uv_cond_signal(&c->cond); /* frames below the threshold: time an idle spell for them */
     }
     uv_mutex_unlock(&c->mu);
     return SQLITE_OK;
@@ -71,15 +74,26 @@ static int wait_for_work(store__ckpt_t *c)
 {
     while (!c->pending && !c->stopping) {
         if (c->wal_frames <= c->copied || c->commits == c->idle_at) {
+            c->sleeping = 1;
             uv_cond_wait(&c->cond, &c->mu);
+            c->sleeping = 0;
             continue;
         }
         uint64_t seen = c->commits;
         if (uv_cond_timedwait(&c->cond, &c->mu, IDLE_NS) != 0 && c->commits == seen &&
-            c->wal_frames > c->copied)
+            c->idle_at != seen && c->wal_frames > c->copied)
             c->pending = 1, c->idle_at = seen;
     }
     return !c->stopping;
+}
+
+void store__ckpt_write_failed(store__ckpt_t *c)
+{
+    if (c == NULL)
+        return;
+    uv_mutex_lock(&c->mu);
+    c->idle_at = c->commits; /* this idle spell is not one */
+    uv_mutex_unlock(&c->mu);
 }
 
 static void ckpt_main(void *arg)

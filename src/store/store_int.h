@@ -170,6 +170,12 @@ typedef struct store__ckpt_s store__ckpt_t;
 store__ckpt_t *store__ckpt_start(sqlite3 *writer, const char *path, int frames,
                                  int synchronous_full);
 void store__ckpt_stop(store__ckpt_t *c, sqlite3 *writer);
+/* Writer thread, after a commit failed: no idle checkpoint until a commit
+ * succeeds again. On a full disk a checkpoint would only move the shortage
+ * (the database grows by what the WAL holds, and the WAL cannot start over
+ * until that copy completes), where the WAL takes new frames as soon as
+ * space is freed. c may be NULL. */
+void store__ckpt_write_failed(store__ckpt_t *c);
 uint64_t store__ckpt_runs(store__ckpt_t *c);
 
 /* Writer/pool plumbing shared by store_writer.c and store_async.c. */

@@ -67,8 +67,12 @@ typedef struct {
 } conn_t;
 
 /* WAL frames (pages) not yet copied after which a checkpoint is started:
- * about 4 MiB. */
-#define CHECKPOINT_FRAMES 1000
+ * about 32 MiB, so the WAL reaches about 128 MiB before the writer copies
+ * the rest itself (store_checkpoint.c). Each of those copies costs the
+ * writer two fsyncs during which no group commits: at 1000 frames they came
+ * ten times a second under load and cost 30% of end-to-end throughput
+ * against the :memory: store, at 8000 about 6% (docs/benchmarks.md). */
+#define CHECKPOINT_FRAMES 8000
 /* The writer's page cache (SQLite's default is 2 MiB). */
 #define WRITER_CACHE_KIB "16384"
 
@@ -342,6 +346,7 @@ static void sq_rollback(void *conn)
 {
     conn_t *c = conn;
     core_err_t ignore;
+    store__ckpt_write_failed(c->ckpt); /* a failed group (or a bad batch's replay) */
     if (!sqlite3_get_autocommit(c->db))
         sq_ctl(c, ST_ROLLBACK, &ignore);
 }
