@@ -52,10 +52,7 @@ ag_entry_t *ag__find(ag_desk_t *d, const char *id)
 /* The open entry of a runtime key (waiting, claimed or released). */
 static ag_entry_t *find_key(ag_desk_t *d, const char *key)
 {
-    for (ag_entry_t *e = d->entries; e != NULL; e = e->next)
-        if (strcmp(e->key, key) == 0 && e->state <= AG_RELEASED)
-            return e;
-    return NULL;
+    return ag__index_open(d, key);
 }
 
 static void entry_free(ag_entry_t *e)
@@ -75,6 +72,7 @@ static void trim(ag_desk_t *d)
         ag_entry_t *e = *p;
         if (e->state >= AG_CLOSED && ++done > AG_MAX_DONE) {
             *p = e->next;
+            ag__index_remove(d, e);
             entry_free(e);
             d->n_entries--;
             continue;
@@ -341,6 +339,7 @@ static void enter(ag_desk_t *d, const runtime_observed_t *o)
     e->next = d->entries;
     d->entries = e;
     d->n_entries++;
+    ag__index_add(d, e);
     LOG_INFO("event=handoff_queued handoff=%s queue=%s reason=%s channel=%s", e->id, e->queue,
              e->reason, brain_channel_name(e->channel));
     ag__changed(d, e, "queued");
@@ -463,6 +462,7 @@ static void restore_one(ag_desk_t *d, json_t *o)
     e->next = d->entries;
     d->entries = e;
     d->n_entries++;
+    ag__index_add(d, e);
     if (!e->hook_done)
         ag__hook_send(d, e);
 }

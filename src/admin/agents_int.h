@@ -48,14 +48,15 @@ typedef enum {
 /* One handoff: a conversation in (or through) a queue. */
 typedef struct ag_entry_s {
     struct ag_entry_s *next;
-    char id[33];           /* the handoff id the API names */
-    char *conv_id;         /* store id */
-    char *key;             /* the runtime's key ("chat:...", "sms:...") */
-    char *queue;           /* queue name */
-    char *reason;          /* handoff reason code */
-    char *agent;           /* who claimed it, NULL before */
-    char *disposition;     /* close code */
-    char *release_outcome; /* after a release: "bot_finished", "escalated_again", NULL */
+    struct ag_entry_s *key_next; /* in its by_key bucket (agents_index.c) */
+    char id[33];                 /* the handoff id the API names */
+    char *conv_id;               /* store id */
+    char *key;                   /* the runtime's key ("chat:...", "sms:...") */
+    char *queue;                 /* queue name */
+    char *reason;                /* handoff reason code */
+    char *agent;                 /* who claimed it, NULL before */
+    char *disposition;           /* close code */
+    char *release_outcome;       /* after a release: "bot_finished", "escalated_again", NULL */
     brain_channel_t channel;
     ag_state_t state;
     int64_t entered_us, claimed_us, done_us; /* wall clock */
@@ -80,6 +81,8 @@ typedef struct ag_desk_s {
     char *conf_loaded;   /* the queues file path the queues came from */
     ag_entry_t *entries; /* newest first */
     size_t n_entries;
+    ag_entry_t **by_key;   /* entries hashed by key, newest first per key (agents_index.c) */
+    size_t by_key_cap;     /* buckets, a power of two (0 before the first entry) */
     struct ag_sub_s *subs; /* feed sockets */
     net_client_t *http;    /* webhook deliveries */
     ag_hook_t *hooks;      /* deliveries in flight or waiting to retry */
@@ -109,6 +112,13 @@ int ag__zone_load(const char *name, ag_zone_t *z);
 int ag__queue_open(const ag_queue_t *q, int64_t now_us);
 /* The channel's variant of a message object (or string); NULL when none. */
 const char *ag__variant(const json_t *msg, brain_channel_t ch);
+
+/* agents_index.c: every entry is also in by_key, so that the observer of
+ * every turn finds a key's open handoff without walking all entries. */
+void ag__index_add(ag_desk_t *d, ag_entry_t *e); /* e: the newest of its key */
+void ag__index_remove(ag_desk_t *d, ag_entry_t *e);
+/* The newest entry of key that is still open (waiting, claimed, released). */
+ag_entry_t *ag__index_open(ag_desk_t *d, const char *key);
 
 /* agents.c */
 int ag__release(ag_desk_t *d, ag_entry_t *e, const char *flow, const char *node, core_err_t *err);

@@ -1,0 +1,91 @@
+/* The desk's entries by key: the open entry of a key is its newest one not
+ * closed, through table growth and removals, among thousands of others. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "admin/agents_int.h"
+
+/* Puts a new entry for key at the head of d->entries, as the desk does. */
+static ag_entry_t *add(ag_desk_t *d, const char *key, ag_state_t state)
+{
+    ag_entry_t *e = core_xcalloc(1, sizeof(*e));
+    e->key = core_xstrdup(key);
+    e->state = state;
+    e->next = d->entries;
+    d->entries = e;
+    d->n_entries++;
+    ag__index_add(d, e);
+    return e;
+}
+
+static void free_all(ag_desk_t *d)
+{
+    for (ag_entry_t *e = d->entries, *next; e != NULL; e = next) {
+        next = e->next;
+        free(e->key);
+        free(e);
+    }
+    free(d->by_key);
+}
+
+static void test_open_entry_is_the_newest_not_closed(void **state)
+{
+    (void)state;
+    ag_desk_t d = {0};
+    assert_null(ag__index_open(&d, "chat:a"));
+    ag_entry_t *old = add(&d, "chat:a", AG_RELEASED);
+    assert_ptr_equal(ag__index_open(&d, "chat:a"), old);
+    ag_entry_t *again = add(&d, "chat:a", AG_WAITING); /* handed off again after a release */
+    assert_ptr_equal(ag__index_open(&d, "chat:a"), again);
+    again->state = AG_CLOSED;
+    assert_ptr_equal(ag__index_open(&d, "chat:a"), old);
+    old->state = AG_CLOSED;
+    assert_null(ag__index_open(&d, "chat:a"));
+    assert_null(ag__index_open(&d, "chat:b"));
+    free_all(&d);
+}
+
+static void test_thousands_of_keys_through_growth_and_removal(void **state)
+{
+    (void)state;
+    ag_desk_t d = {0};
+    char key[32];
+    enum { N = 5000 };
+    ag_entry_t *first[N], *second[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof(key), "sms:+1555%07d", i);
+        first[i] = add(&d, key, AG_CLAIMED);
+    }
+    for (int i = 0; i < N; i += 2) { /* every other key gets a newer entry */
+        snprintf(key, sizeof(key), "sms:+1555%07d", i);
+        second[i] = add(&d, key, AG_WAITING);
+    }
+    assert_true(d.by_key_cap >= d.n_entries);
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof(key), "sms:+1555%07d", i);
+        assert_ptr_equal(ag__index_open(&d, key), i % 2 == 0 ? second[i] : first[i]);
+    }
+    /* the newer entries leave the index (trimmed): the older ones answer */
+    for (int i = 0; i < N; i += 2)
+        ag__index_remove(&d, second[i]);
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof(key), "sms:+1555%07d", i);
+        assert_ptr_equal(ag__index_open(&d, key), first[i]);
+    }
+    free_all(&d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_entry_is_the_newest_not_closed),
+        cmocka_unit_test(test_thousands_of_keys_through_growth_and_removal),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
