@@ -3,7 +3,7 @@
 # on this machine, side by side:
 #   1. nginx's static response (the HTTP ceiling): wrk POST, -c64
 #   2. chorusd, chat REST (keep-alive): 3-turn conversations spread over
-#      10,000 conversations, wrk + bench/channels/chat_rest.lua, -c64 and -c256
+#      CONVERSATIONS conversations, wrk + bench/channels/chat_rest.lua, -c64 and -c256
 #   3. the Microsoft Bot Framework SDK for JavaScript (botbuilder 4.23.3, a
 #      3-step WaterfallDialog over MemoryStorage, deliveryMode expectReplies):
 #      the same 3-turn conversations, wrk + botframework.lua, -c64
@@ -15,13 +15,20 @@
 # confirmation; bench/channels/flows/signup.json for chorus). chorusd runs
 # with store.path ":memory:" like the peer's MemoryStorage. Loopback only;
 # the load generators share the machine's cores with the servers.
-# Environment: SECONDS_RUN (default 10), IDLE (default 100000).
+# Environment: SECONDS_RUN (default 10), IDLE (default 100000), CONVERSATIONS
+# (default 100000).
 set -euo pipefail
 build=$(cd "${1:-build}" && pwd)
 src=$(cd "${2:-$(dirname "$0")/..}" && pwd)
 here="$src/bench/channels"
 run=${SECONDS_RUN:-10}
 idle=${IDLE:-100000}
+# Turns are spread over this many conversations. A person sends a few turns
+# a minute, and the guardrails hold a conversation to 20 a minute (burst 8,
+# docs/guardrails.md): at 15,000 turns/s, 100,000 conversations take about 9
+# a minute each. With 10,000 they took 90 a minute, the rate limit answered
+# and escalated them, and the run measured that instead of conversations.
+convs=${CONVERSATIONS:-100000}
 chorusd="$build/chorusd"
 [ -x "$chorusd" ] || { echo "bench/channels.sh: $chorusd not found (build first)" >&2; exit 2; }
 for tool in wrk nginx node python3; do
@@ -133,12 +140,12 @@ for _ in $(seq 600); do
     sleep 0.1
 done
 curl -sf "http://127.0.0.1:$cport/readyz" > /dev/null || { cat "$tmp"/chorusd*.log >&2; exit 1; }
-python3 - "$cport" "$key" "$tmp/ids" << 'EOF'
+python3 - "$cport" "$key" "$tmp/ids" "$convs" << 'EOF'
 import http.client, json, sys
-port, key, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+port, key, out, n = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 c = http.client.HTTPConnection("127.0.0.1", port)
 with open(out, "w") as f:
-    for i in range(10000):
+    for i in range(n):
         c.request("POST", "/v1/chat/conversations", b"", {"Authorization": "Bearer " + key})
         r = c.getresponse()
         body = r.read()
