@@ -81,6 +81,16 @@ boot() {
     case "$state" in running | degraded) ok "$state" ;; *) fail "system state: $state" ;; esac
 }
 inside() { nsenter -t "$init_pid" -m -p -u -i -r -w /bin/sh -c "$1"; }
+# Waits up to 10 s for chorusd's /readyz to say ready; its last answer in $ready.
+wait_ready() {
+    ready=""
+    for _ in $(seq 100); do
+        ready=$(inside 'curl -sf http://127.0.0.1:8080/readyz' || true)
+        case "$ready" in *'"ready"'*) return 0 ;; esac
+        sleep 0.1
+    done
+    return 1
+}
 step "boot systemd (PID 1 of a new PID namespace)"
 boot
 
@@ -92,13 +102,7 @@ inside 'systemctl enable --now chorusd' > /dev/null 2>&1 ||
     fail "$(inside 'systemctl status chorusd --no-pager; journalctl -u chorusd --no-pager | tail -20')"
 ok
 step "active, as the chorus user, /readyz ready"
-ready=""
-for _ in $(seq 100); do
-    ready=$(inside 'curl -sf http://127.0.0.1:8080/readyz' || true)
-    case "$ready" in *'"ready"'*) break ;; esac
-    sleep 0.1
-done
-case "$ready" in *'"ready"'*) ;; *) fail "readyz: $ready" ;; esac
+wait_ready || fail "readyz: $ready"
 user=$(inside 'systemctl show -p MainPID --value chorusd | xargs -I{} stat -c %U /proc/{}')
 [ "$user" = chorus ] || fail "runs as $user"
 ok "user $user"
@@ -129,12 +133,6 @@ done
 kill -0 "$init_pid" 2> /dev/null && fail "systemd did not power off"
 boot
 step "chorusd started at boot, ready"
-ready=""
-for _ in $(seq 100); do
-    ready=$(inside 'curl -sf http://127.0.0.1:8080/readyz' || true)
-    case "$ready" in *'"ready"'*) break ;; esac
-    sleep 0.1
-done
-case "$ready" in *'"ready"'*) ;; *) fail "after boot: $(inside 'systemctl status chorusd --no-pager')" ;; esac
+wait_ready || fail "after boot: $(inside 'systemctl status chorusd --no-pager')"
 ok "$(inside 'systemctl is-enabled chorusd')"
 echo "systemd-boot-check: all steps passed ($(inside 'systemctl --version | head -1'))"
