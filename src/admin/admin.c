@@ -13,6 +13,29 @@ store_t *admin__store(const admin_t *a)
     return a->host.store != NULL ? *a->host.store : NULL;
 }
 
+runtime_t *admin__runtime(const admin_t *a)
+{
+    return a->host.runtime != NULL ? a->host.runtime(a->host.owner) : NULL;
+}
+
+void admin__unavailable(net_req_t *req, const char *why)
+{
+    net_resp_header(req, "Retry-After", "1");
+    net_resp_error(req, 503, "unavailable", "%s", why);
+}
+
+store_t *admin__store_or_503(admin_t *a, net_req_t *req)
+{
+    store_t *s = admin__store(a);
+    if (s == NULL)
+        admin__unavailable(req, "the store is not open");
+    else if (a->inflight >= ADMIN_MAX_INFLIGHT)
+        admin__unavailable(req, "too many admin queries running");
+    else
+        return s;
+    return NULL;
+}
+
 void admin__audit(admin_t *a, const char *actor, const char *action, const char *target,
                   json_t *detail)
 {

@@ -61,8 +61,7 @@ static void answer_error(net_req_t *req, int status, const char *msg, const char
     LOG_WARN("event=admin_query_failed what=%s status=%s error=%s", what, core_strerror(status),
              core_log_quote(q, sizeof(q), msg, (size_t)-1, 160));
     if (status == CORE_ERR_CLOSED || status == CORE_ERR_BUSY) {
-        net_resp_header(req, "Retry-After", "1");
-        net_resp_error(req, 503, "unavailable", "%s", msg);
+        admin__unavailable(req, msg);
     } else {
         net_resp_error(req, 500, "internal", "%s", msg);
     }
@@ -82,19 +81,6 @@ static void started(job_t *j, int rc)
 
 /* The store, or NULL after answering 503 (not open, or enough admin
  * queries already running). */
-static store_t *store_or_503(admin_t *a, net_req_t *req)
-{
-    store_t *s = admin__store(a);
-    const char *why = s == NULL                           ? "the store is not open"
-                      : a->inflight >= ADMIN_MAX_INFLIGHT ? "too many admin queries running"
-                                                          : NULL;
-    if (why == NULL)
-        return s;
-    net_resp_header(req, "Retry-After", "1");
-    net_resp_error(req, 503, "unavailable", "%s", why);
-    return NULL;
-}
-
 /* A query parameter, NULL when absent or empty (chorusctl sends "from=" for
  * no bound). */
 static const char *param(net_req_t *req, const char *name)
@@ -158,7 +144,7 @@ void admin__on_kpis(net_req_t *req, void *data)
     if (admin__authorize(a, req, ADMIN_ROLE_VIEWER, NULL) != 0 ||
         admin__check_params(req, allowed) != 0 || report_query(req, a->host.cfg, &q) != 0)
         return;
-    store_t *s = store_or_503(a, req);
+    store_t *s = admin__store_or_503(a, req);
     if (s == NULL)
         return;
     job_t *j = job_new(a, req, "report");
@@ -282,7 +268,7 @@ void admin__on_list(net_req_t *req, void *data)
         free(j);
         return;
     }
-    store_t *s = store_or_503(a, req);
+    store_t *s = admin__store_or_503(a, req);
     if (s == NULL) {
         free(j);
         return;
@@ -304,7 +290,7 @@ void admin__on_show(net_req_t *req, void *data)
         net_resp_error(req, 400, "invalid_parameter", "id: must be 1 to 512 bytes");
         return;
     }
-    store_t *s = store_or_503(a, req);
+    store_t *s = admin__store_or_503(a, req);
     if (s == NULL)
         return;
     job_t *j = job_new(a, req, "transcript");

@@ -97,20 +97,15 @@ void admin__on_audit(net_req_t *req, void *data)
     if (admin__authorize(a, req, ADMIN_ROLE_OPERATOR, NULL) != 0 ||
         admin__check_params(req, allowed) != 0 || audit_query(req, &q) != 0)
         return;
-    store_t *s = admin__store(a);
-    if (s == NULL || a->inflight >= ADMIN_MAX_INFLIGHT) {
-        net_resp_header(req, "Retry-After", "1");
-        net_resp_error(req, 503, "unavailable", "%s",
-                       s == NULL ? "the store is not open" : "too many admin queries running");
+    store_t *s = admin__store_or_503(a, req);
+    if (s == NULL)
         return;
-    }
     audit_job_t *j = core_xcalloc(1, sizeof(*j));
     j->a = a;
     j->req = req;
     if (store_audit_async(s, &q, on_result, j) != 0) {
         free(j);
-        net_resp_header(req, "Retry-After", "1");
-        net_resp_error(req, 503, "unavailable", "the store is not accepting queries");
+        admin__unavailable(req, "the store is not accepting queries");
         return;
     }
     a->inflight++;

@@ -19,17 +19,6 @@
 #include "admin/admin_int.h"
 #include "chorus/runtime.h"
 
-static runtime_t *runtime_of(const admin_t *a)
-{
-    return a->host.runtime != NULL ? a->host.runtime(a->host.owner) : NULL;
-}
-
-static void unavailable(net_req_t *req, const char *why)
-{
-    net_resp_header(req, "Retry-After", "1");
-    net_resp_error(req, 503, "unavailable", "%s", why);
-}
-
 /* A request waiting for the store or a compile; req is NULL once it died. */
 typedef struct fl_job_s {
     net_req_t *req;
@@ -138,9 +127,9 @@ static void on_list(net_req_t *req, void *data)
     if (admin__authorize(a, req, ADMIN_ROLE_VIEWER, NULL) != 0 ||
         admin__check_params(req, allowed) != 0)
         return;
-    runtime_t *rt = runtime_of(a);
+    runtime_t *rt = admin__runtime(a);
     if (rt == NULL) {
-        unavailable(req, "the flows runtime is not running");
+        admin__unavailable(req, "the flows runtime is not running");
         return;
     }
     const char *only = net_req_query(req, "env");
@@ -174,7 +163,7 @@ static void on_versions_read(int status, json_t *rows, const char *errmsg, void 
     if (status == CORE_ERR_NOT_FOUND)
         net_resp_error(req, 404, "not_found", "no versions of flow %s are recorded", flow);
     else if (status != 0)
-        unavailable(req, errmsg ? errmsg : "the store could not be read");
+        admin__unavailable(req, errmsg ? errmsg : "the store could not be read");
     else {
         json_t *body = json_pack("{s:s, s:O}", "flow", flow, "versions", rows);
         net_resp_json(req, 200, body);
@@ -204,7 +193,7 @@ static void on_versions(net_req_t *req, void *data)
         return;
     }
     if (s == NULL) {
-        unavailable(req, "no store");
+        admin__unavailable(req, "no store");
         return;
     }
     const char *c = net_req_query(req, "content");
@@ -213,7 +202,7 @@ static void on_versions(net_req_t *req, void *data)
     if (store_flows_async(s, "versions", name, c != NULL && strcmp(c, "1") == 0, on_versions_read,
                           j) != 0) {
         job_end(j);
-        unavailable(req, "the store is not answering");
+        admin__unavailable(req, "the store is not answering");
     }
 }
 
@@ -236,7 +225,7 @@ static void on_changed(runtime_t *rt, int rc, const core_diags_t *diags, void *d
         json_object_set_new(body, "now", runtime_env_json(rt, env));
         net_resp_json(req, 200, body);
     } else if (rc == CORE_ERR_CLOSED) {
-        unavailable(req, "chorusd is shutting down");
+        admin__unavailable(req, "chorusd is shutting down");
     } else {
         json_t *problems = json_array();
         char line[2048];
@@ -289,10 +278,10 @@ static void on_promote(net_req_t *req, void *data)
     if (admin__authorize(a, req, ADMIN_ROLE_ADMIN, &who) != 0 ||
         admin__check_params(req, allowed) != 0)
         return;
-    runtime_t *rt = runtime_of(a);
+    runtime_t *rt = admin__runtime(a);
     json_t *o = rt ? body_object(req) : NULL;
     if (rt == NULL)
-        unavailable(req, "the flows runtime is not running");
+        admin__unavailable(req, "the flows runtime is not running");
     if (o == NULL)
         return;
     json_t *flows = json_object_get(o, "flows"), *versions = json_object_get(o, "versions");
@@ -351,13 +340,13 @@ static void on_promote(net_req_t *req, void *data)
 static void on_version_read(int status, json_t *row, const char *errmsg, void *data)
 {
     fl_job_t *j = data;
-    runtime_t *rt = runtime_of(j->a);
+    runtime_t *rt = admin__runtime(j->a);
     if (j->req == NULL || status != 0 || rt == NULL) {
         net_req_t *req = job_end(j);
         if (req != NULL && status == CORE_ERR_NOT_FOUND)
             net_resp_error(req, 404, "not_found", "%s", errmsg ? errmsg : "no such version");
         else if (req != NULL)
-            unavailable(req, errmsg ? errmsg : "the store could not be read");
+            admin__unavailable(req, errmsg ? errmsg : "the store could not be read");
         json_decref(row);
         return;
     }
@@ -382,7 +371,7 @@ static void read_version(fl_job_t *j, const char *version)
     if (store_flows_async(admin__store(j->a), "version", arg, 1, on_version_read, j) != 0) {
         net_req_t *req = job_end(j);
         if (req != NULL)
-            unavailable(req, "the store is not answering");
+            admin__unavailable(req, "the store is not answering");
     }
 }
 
@@ -405,7 +394,7 @@ static void on_history(int status, json_t *rows, const char *errmsg, void *data)
     if (status != 0 || prev == NULL || j->req == NULL) {
         net_req_t *req = job_end(j);
         if (req != NULL && status != 0)
-            unavailable(req, errmsg ? errmsg : "the store could not be read");
+            admin__unavailable(req, errmsg ? errmsg : "the store could not be read");
         else if (req != NULL)
             net_resp_error(req, 409, "conflict",
                            "no earlier version of the flow is recorded; name one with to_version");
@@ -426,9 +415,9 @@ static void on_rollback(net_req_t *req, void *data)
     if (admin__authorize(a, req, ADMIN_ROLE_OPERATOR, &who) != 0 ||
         admin__check_params(req, allowed) != 0)
         return;
-    runtime_t *rt = runtime_of(a);
+    runtime_t *rt = admin__runtime(a);
     if (rt == NULL || admin__store(a) == NULL) {
-        unavailable(req, "the flows runtime or the store is not running");
+        admin__unavailable(req, "the flows runtime or the store is not running");
         return;
     }
     json_t *o = body_object(req);
@@ -454,7 +443,7 @@ static void on_rollback(net_req_t *req, void *data)
             read_version(j, to);
         else if (store_flows_async(admin__store(a), "history", env, 0, on_history, j) != 0) {
             job_end(j);
-            unavailable(req, "the store is not answering");
+            admin__unavailable(req, "the store is not answering");
         }
     }
     json_decref(o);

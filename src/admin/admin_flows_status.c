@@ -16,17 +16,6 @@
 
 #include "admin/admin_flows.h"
 
-static runtime_t *runtime_of(const admin_t *a)
-{
-    return a->host.runtime != NULL ? a->host.runtime(a->host.owner) : NULL;
-}
-
-static void unavailable(net_req_t *req, const char *why)
-{
-    net_resp_header(req, "Retry-After", "1");
-    net_resp_error(req, 503, "unavailable", "%s", why);
-}
-
 void admin__on_flows_status(net_req_t *req, void *data)
 {
     static const char *const allowed[] = {NULL};
@@ -34,10 +23,10 @@ void admin__on_flows_status(net_req_t *req, void *data)
     if (admin__authorize(a, req, ADMIN_ROLE_VIEWER, NULL) != 0 ||
         admin__check_params(req, allowed) != 0)
         return;
-    runtime_t *rt = runtime_of(a);
+    runtime_t *rt = admin__runtime(a);
     json_t *status = rt != NULL ? runtime_reload_status(rt) : NULL;
     if (status == NULL) {
-        unavailable(req, "the flows runtime is not running");
+        admin__unavailable(req, "the flows runtime is not running");
         return;
     }
     net_resp_json(req, 200, status);
@@ -62,7 +51,7 @@ static void on_reloaded(int rc, const json_t *attempt, void *data)
     if (req == NULL)
         return;
     if (rc == CORE_ERR_CLOSED) {
-        unavailable(req, "chorusd is shutting down");
+        admin__unavailable(req, "chorusd is shutting down");
         return;
     }
     json_t *body =
@@ -86,9 +75,9 @@ void admin__on_flows_reload(net_req_t *req, void *data)
     if (admin__authorize(a, req, ADMIN_ROLE_OPERATOR, &who) != 0 ||
         admin__check_params(req, allowed) != 0)
         return;
-    runtime_t *rt = runtime_of(a);
+    runtime_t *rt = admin__runtime(a);
     if (rt == NULL) {
-        unavailable(req, "the flows runtime is not running");
+        admin__unavailable(req, "the flows runtime is not running");
         return;
     }
     reload_job_t *j = core_xcalloc(1, sizeof(*j));
@@ -96,8 +85,8 @@ void admin__on_flows_reload(net_req_t *req, void *data)
     int rc = runtime_reload(rt, RUNTIME_TRIGGER_API, who.name, on_reloaded, j);
     if (rc != 0) {
         free(j);
-        unavailable(req, rc == CORE_ERR_NOT_FOUND ? "hot reload is not running"
-                                                  : "chorusd is shutting down");
+        admin__unavailable(req, rc == CORE_ERR_NOT_FOUND ? "hot reload is not running"
+                                                         : "chorusd is shutting down");
         return;
     }
     net_req_on_abort(req, on_abort, j);

@@ -30,6 +30,13 @@ typedef struct admin_s {
 
 /* The store in force, or NULL. */
 store_t *admin__store(const admin_t *a);
+/* The runtime in force, or NULL (not started, or shutting down). */
+runtime_t *admin__runtime(const admin_t *a);
+/* Answers 503 unavailable with Retry-After: 1 and why. */
+void admin__unavailable(net_req_t *req, const char *why);
+/* The store, if it may take one more admin query; otherwise answers 503
+ * (not open, or ADMIN_MAX_INFLIGHT queries running) and returns NULL. */
+store_t *admin__store_or_503(admin_t *a, net_req_t *req);
 
 /* Authorizes req: its bearer token must be known (configured or stored),
  * not revoked, and its role must allow need (admin_role_allows). Returns 0

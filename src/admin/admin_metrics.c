@@ -111,7 +111,7 @@ void admin__on_metrics(net_req_t *req, void *data)
     if (m != NULL)
         store_metrics_render(m, &body);
     render_process(a, &body);
-    runtime_t *rt = a->host.runtime != NULL ? a->host.runtime(a->host.owner) : NULL;
+    runtime_t *rt = admin__runtime(a);
     if (rt != NULL)
         render_runtime(rt, &body);
     store_t *st = admin__store(a);

@@ -21,11 +21,6 @@ static struct {
     int resumed; /* the running rows were read back (or that was tried) */
 } R;
 
-static runtime_t *runtime_of(admin_t *a)
-{
-    return a->host.runtime != NULL ? a->host.runtime(a->host.owner) : NULL;
-}
-
 admin_ro_t *admin__ro_find(const char *key, const char *env)
 {
     for (admin_ro_t *ro = R.running; ro != NULL; ro = ro->next)
@@ -185,7 +180,7 @@ int admin__ro_end(admin_t *a, admin_ro_t *ro, const char *status, const char *ac
                   const char *reason, admin_ro_cb cb, void *data)
 {
     int promote = strcmp(status, ROLLOUT_PROMOTED) == 0;
-    runtime_t *rt = runtime_of(a);
+    runtime_t *rt = admin__runtime(a);
     if (promote && (!ro->ready || rt == NULL))
         return CORE_ERR_BUSY; /* nothing serving to promote */
     int rc = rt != NULL ? runtime_rollout_stop(rt, ro->env, ro->flow, promote) : CORE_ERR_CLOSED;
@@ -254,7 +249,7 @@ static void on_start_saved(int status, void *data)
     start_t *st = data;
     admin_ro_t *ro = st->ro;
     if (status != 0) {
-        runtime_t *rt = runtime_of(st->a);
+        runtime_t *rt = admin__runtime(st->a);
         if (!listed(ro)) { /* ended meanwhile: that end owns it */
             start_done(st, status, "the rollout was ended before it was recorded");
             return;
@@ -323,7 +318,7 @@ static void on_built(runtime_t *rt, int rc, const core_diags_t *diags, void *dat
 static void on_content(int status, json_t *result, const char *errmsg, void *data)
 {
     start_t *st = data;
-    runtime_t *rt = runtime_of(st->a);
+    runtime_t *rt = admin__runtime(st->a);
     const char *content = json_string_value(json_object_get(result, "content"));
     int rc = status != 0 ? status : rt == NULL ? CORE_ERR_CLOSED : 0;
     if (rc == 0) {
@@ -374,7 +369,7 @@ static void start_with(admin_t *a, admin_ro_t *ro, const char *actor, int resume
 void admin__ro_start(admin_t *a, const char *env, const char *flow, const char *candidate,
                      unsigned percent, const char *actor, admin_ro_cb cb, void *data)
 {
-    runtime_t *rt = runtime_of(a);
+    runtime_t *rt = admin__runtime(a);
     if (rt == NULL || admin__store(a) == NULL) {
         cb(CORE_ERR_CLOSED, "the runtime or the store is not running", NULL, data);
         return;
@@ -491,7 +486,7 @@ static void on_running_rows(int status, json_t *result, const char *errmsg, void
 static void on_tick(uv_timer_t *t)
 {
     admin_t *a = t->data;
-    runtime_t *rt = runtime_of(a);
+    runtime_t *rt = admin__runtime(a);
     store_t *s = admin__store(a);
     if (rt != NULL && s != NULL && runtime_flowset(rt) != NULL) {
         if (!R.resumed) {

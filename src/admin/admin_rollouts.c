@@ -52,8 +52,7 @@ static void answer_error(net_req_t *req, int rc, const char *msg)
         net_resp_error(req, 422, "invalid_candidate", "%s", msg);
         break;
     case CORE_ERR_CLOSED:
-        net_resp_header(req, "Retry-After", "1");
-        net_resp_error(req, 503, "unavailable", "%s", msg);
+        admin__unavailable(req, msg);
         break;
     default:
         net_resp_error(req, 500, "internal", "%s", msg);
@@ -165,17 +164,6 @@ static void on_list_done(int status, json_t *result, const char *errmsg, void *d
     free(j);
 }
 
-static store_t *store_or_503(admin_t *a, net_req_t *req)
-{
-    store_t *s = admin__store(a);
-    if (s != NULL && a->inflight < ADMIN_MAX_INFLIGHT)
-        return s;
-    net_resp_header(req, "Retry-After", "1");
-    net_resp_error(req, 503, "unavailable", "%s",
-                   s == NULL ? "the store is not open" : "too many admin queries running");
-    return NULL;
-}
-
 static void on_list(net_req_t *req, void *data)
 {
     static const char *const allowed[] = {"flow", "status", NULL};
@@ -184,7 +172,7 @@ static void on_list(net_req_t *req, void *data)
         admin__check_params(req, allowed) != 0)
         return;
     const char *flow = net_req_query(req, "flow"), *status = net_req_query(req, "status");
-    store_t *s = store_or_503(a, req);
+    store_t *s = admin__store_or_503(a, req);
     if (s == NULL)
         return;
     rjob_t *j = rjob_new(a, req);
@@ -276,7 +264,7 @@ static void on_show(net_req_t *req, void *data)
         net_resp_error(req, 400, "invalid_parameter", "id: must be 1 to 256 bytes");
         return;
     }
-    store_t *s = store_or_503(a, req);
+    store_t *s = admin__store_or_503(a, req);
     if (s == NULL)
         return;
     rjob_t *j = rjob_new(a, req);

@@ -149,8 +149,7 @@ static void submit(admin_t *a, net_req_t *req, job_t *j, store_batch_t *b)
     if (rc != 0) {
         store_batch_free(b);
         job_free(j);
-        net_resp_header(req, "Retry-After", "1");
-        net_resp_error(req, 503, "unavailable", "the store is not accepting writes");
+        admin__unavailable(req, "the store is not accepting writes");
         return;
     }
     net_req_on_abort(req, on_abort, j);

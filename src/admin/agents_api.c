@@ -34,8 +34,7 @@ static ag_entry_t *begin(ag_desk_t *d, net_req_t *req, admin_identity_t *who)
     if (admin__authorize(d->admin, req, ADMIN_ROLE_AGENT, who) != 0)
         return NULL;
     if (!d->started) {
-        net_resp_header(req, "Retry-After", "1");
-        net_resp_error(req, 503, "unavailable", "the desk is not running");
+        admin__unavailable(req, "the desk is not running");
         return NULL;
     }
     const char *id = net_req_param(req, "id");
@@ -182,8 +181,7 @@ static void on_release(net_req_t *req, void *data)
     } else if (rt == NULL || !runtime_node_exists(rt, flow, node)) {
         net_resp_error(req, 400, "unknown_node", "no node %s in flow %s", node, flow);
     } else if (ag__release(d, e, flow, node, &err) != 0) {
-        net_resp_header(req, "Retry-After", "1");
-        net_resp_error(req, 503, "unavailable", "%s", err.msg);
+        admin__unavailable(req, err.msg);
     } else {
         ag__audit(d, who.name, "agent.release", e,
                   json_pack("{s:s,s:s}", "flow", flow, "node", node));
@@ -208,8 +206,7 @@ static void on_close(net_req_t *req, void *data)
     if (disp == NULL || *disp == '\0' || strlen(disp) > 64) {
         net_resp_error(req, 400, "invalid_parameter", "disposition: a code of 1-64 bytes");
     } else if (ag__close_turn(d, e, &err) != 0) {
-        net_resp_header(req, "Retry-After", "1");
-        net_resp_error(req, 503, "unavailable", "%s", err.msg);
+        admin__unavailable(req, err.msg);
     } else {
         e->state = AG_CLOSED;
         e->disposition = core_xstrdup(disp);
