@@ -81,6 +81,10 @@ static inline int core_hex_digit(int c)
  * any thread. */
 void core_sha256(const void *data, size_t len, uint8_t out[32]);
 
+/* nbytes random bytes from the kernel as 2*nbytes lowercase hex digits and
+ * a NUL into out (ids nobody may guess: conversations, handoffs). */
+void core_random_hex(char *out, size_t nbytes);
+
 /* ---- logging ------------------------------------------------------------ */
 
 typedef enum {

@@ -25,22 +25,6 @@ const char *ag__state_name(ag_state_t s)
     return names[s];
 }
 
-static void random_id(char out[33])
-{
-    static const char hex[] = "0123456789abcdef";
-    uint8_t b[16];
-    if (uv_random(NULL, NULL, b, sizeof(b), 0, NULL) != 0) {
-        uint64_t t = core_now_us() ^ (uint64_t)(uintptr_t)out;
-        for (size_t i = 0; i < sizeof(b); i++, t = t * 6364136223846793005ULL + 1)
-            b[i] = (uint8_t)(t >> 56);
-    }
-    for (size_t i = 0; i < sizeof(b); i++) {
-        out[2 * i] = hex[b[i] >> 4];
-        out[2 * i + 1] = hex[b[i] & 15];
-    }
-    out[32] = '\0';
-}
-
 ag_entry_t *ag__find(ag_desk_t *d, const char *id)
 {
     for (ag_entry_t *e = d->entries; e != NULL; e = e->next)
@@ -327,7 +311,7 @@ static void enter(ag_desk_t *d, const runtime_observed_t *o)
     }
     ag__conf_load(d, 0);
     e = core_xcalloc(1, sizeof(*e));
-    random_id(e->id);
+    core_random_hex(e->id, 16);
     e->conv_id = core_xstrdup(o->conversation_id);
     e->key = core_xstrdup(o->turn->key);
     e->reason = core_xstrdup(out->handoff_reason ? out->handoff_reason : "unknown");

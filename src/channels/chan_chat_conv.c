@@ -83,23 +83,6 @@ static int evict_one(chat_t *c)
     return CORE_ERR_LIMIT;
 }
 
-static void random_id(char out[CHAT_ID_LEN + 1])
-{
-    static const char hex[] = "0123456789abcdef";
-    uint8_t b[CHAT_ID_LEN / 2];
-    if (uv_random(NULL, NULL, b, sizeof(b), 0, NULL) != 0) {
-        /* getrandom(2) does not fail once the pool is initialised; be safe */
-        uint64_t t = core_now_us() ^ (uint64_t)(uintptr_t)out;
-        for (size_t i = 0; i < sizeof(b); i++, t = t * 6364136223846793005ULL + 1)
-            b[i] = (uint8_t)(t >> 56);
-    }
-    for (size_t i = 0; i < sizeof(b); i++) {
-        out[2 * i] = hex[b[i] >> 4];
-        out[2 * i + 1] = hex[b[i] & 15];
-    }
-    out[CHAT_ID_LEN] = '\0';
-}
-
 int chat__conv_new(chat_t *c, brain_channel_t channel, chat_conv_t **out, core_err_t *err)
 {
     return chat__conv_add(c, channel, NULL, out, err);
@@ -118,7 +101,7 @@ int chat__conv_add(chat_t *c, brain_channel_t channel, const char *id, chat_conv
         snprintf(cv->id, sizeof(cv->id), "%s", id);
     else
         do
-            random_id(cv->id);
+            core_random_hex(cv->id, CHAT_ID_LEN / 2);
         while (chat__map_get(&c->convs, cv->id) != NULL);
     snprintf(cv->key, sizeof(cv->key), "chat:%s", cv->id);
     cv->node.key = cv->id;

@@ -1,0 +1,24 @@
+/* Random ids (see core.h). */
+#include <stdint.h>
+#include <sys/random.h>
+
+#include "chorus/core.h"
+
+void core_random_hex(char *out, size_t nbytes)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint8_t b[64];
+    if (nbytes > sizeof(b))
+        nbytes = sizeof(b);
+    if (getrandom(b, nbytes, 0) != (ssize_t)nbytes) {
+        /* getrandom(2) does not fail once the pool is initialised; be safe */
+        uint64_t t = core_now_us() ^ (uint64_t)(uintptr_t)out;
+        for (size_t i = 0; i < nbytes; i++, t = t * 6364136223846793005ULL + 1)
+            b[i] = (uint8_t)(t >> 56);
+    }
+    for (size_t i = 0; i < nbytes; i++) {
+        out[2 * i] = hex[b[i] >> 4];
+        out[2 * i + 1] = hex[b[i] & 15];
+    }
+    out[2 * nbytes] = '\0';
+}
