@@ -231,5 +231,9 @@ char *core_jsonpath_index(const char *parent, size_t index);
  * Blocking: for start-up, chorusctl and worker threads, never the loop. */
 int core_file_read(const char *path, size_t max_bytes, char **out, size_t *out_len,
                    core_err_t *err);
+/* 0 if path can be opened for reading, else CORE_ERR_IO with
+ * `what "path": cannot read: reason` (what: the option that named it).
+ * Blocking, like core_file_read. */
+int core_file_readable(const char *what, const char *path, core_err_t *err);
 
 #endif

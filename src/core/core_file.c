@@ -33,3 +33,13 @@ int core_file_read(const char *path, size_t max_bytes, char **out, size_t *out_l
     *out = core_buf_steal(&b, out_len);
     return 0;
 }
+
+int core_file_readable(const char *what, const char *path, core_err_t *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return core_err_set(err, CORE_ERR_IO, "%s \"%s\": cannot read: %s", what, path,
+                            strerror(errno));
+    fclose(f);
+    return 0;
+}

@@ -33,16 +33,6 @@ static void tls_reset(void)
     memset(&tls, 0, sizeof(tls));
 }
 
-static int readable(const char *opt, const char *path, core_err_t *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return core_err_set(err, CORE_ERR_IO, "%s \"%s\": cannot read: %s", opt, path,
-                            strerror(errno));
-    fclose(f);
-    return 0;
-}
-
 static void add_host(const char *host, size_t hlen, const char *path, size_t plen)
 {
     tls.hosts = core_xrealloc(tls.hosts, (tls.nhosts + 1) * sizeof(*tls.hosts));
@@ -63,7 +53,7 @@ static int parse_ca_files(const char *list, core_err_t *err)
             return core_err_set(err, CORE_ERR_INVALID,
                                 "outbound.ca_files: \"%.*s\" is not host=path", (int)n, p);
         add_host(p, (size_t)(eq - p), eq + 1, (size_t)(p + n - eq - 1));
-        if (readable("outbound.ca_files", tls.hosts[tls.nhosts - 1].path, err) != 0)
+        if (core_file_readable("outbound.ca_files", tls.hosts[tls.nhosts - 1].path, err) != 0)
             return err ? err->code : CORE_ERR_IO;
         p += n + (p[n] == ',');
     }
@@ -77,7 +67,7 @@ int net_client_set_tls(const char *ca_file, const char *ca_files, const char *in
     int rc = 0;
     if (ca_file && ca_file[0]) {
         tls.ca_file = core_xstrdup(ca_file);
-        rc = readable("outbound.ca_file", ca_file, err);
+        rc = core_file_readable("outbound.ca_file", ca_file, err);
     }
     if (rc == 0)
         rc = parse_ca_files(ca_files, err);

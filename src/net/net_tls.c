@@ -59,12 +59,7 @@ static int check_readable(const char *opt, const char *path, core_err_t *err)
 {
     if (path == NULL || path[0] == '\0')
         return core_err_set(err, CORE_ERR_INVALID, "%s: must name a PEM file", opt);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return core_err_set(err, CORE_ERR_IO, "%s \"%s\": cannot read: %s", opt, path,
-                            strerror(errno));
-    fclose(f);
-    return 0;
+    return core_file_readable(opt, path, err);
 }
 
 static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
