@@ -70,6 +70,14 @@ int admin__check_params(net_req_t *req, const char *const *allowed)
     return 0;
 }
 
+int admin__admit(admin_t *a, net_req_t *req, admin_role_t need, const char *const *allowed,
+                 admin_identity_t *who)
+{
+    if (admin__authorize(a, req, need, who) != 0)
+        return -1;
+    return admin__check_params(req, allowed);
+}
+
 /* One per process, like the chat adapter: registration is one call, and the
  * routes may point at it until exit without anything to free. */
 static admin_t the_admin;

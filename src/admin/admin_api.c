@@ -141,8 +141,8 @@ void admin__on_kpis(net_req_t *req, void *data)
     static const char *const allowed[] = {"from", "to", "by", "bucket", NULL};
     admin_t *a = data;
     store_report_query_t q;
-    if (admin__authorize(a, req, ADMIN_ROLE_VIEWER, NULL) != 0 ||
-        admin__check_params(req, allowed) != 0 || report_query(req, a->host.cfg, &q) != 0)
+    if (admin__admit(a, req, ADMIN_ROLE_VIEWER, allowed, NULL) != 0 ||
+        report_query(req, a->host.cfg, &q) != 0)
         return;
     store_t *s = admin__store_or_503(a, req);
     if (s == NULL)
@@ -259,8 +259,7 @@ void admin__on_list(net_req_t *req, void *data)
     static const char *const allowed[] = {"from",    "to",    "channel", "flow",
                                           "outcome", "limit", "cursor",  NULL};
     admin_t *a = data;
-    if (admin__authorize(a, req, ADMIN_ROLE_VIEWER, NULL) != 0 ||
-        admin__check_params(req, allowed) != 0)
+    if (admin__admit(a, req, ADMIN_ROLE_VIEWER, allowed, NULL) != 0)
         return;
     store_list_query_t q;
     job_t *j = job_new(a, req, "conversations");
@@ -282,8 +281,7 @@ void admin__on_show(net_req_t *req, void *data)
 {
     static const char *const allowed[] = {NULL};
     admin_t *a = data;
-    if (admin__authorize(a, req, ADMIN_ROLE_VIEWER, NULL) != 0 ||
-        admin__check_params(req, allowed) != 0)
+    if (admin__admit(a, req, ADMIN_ROLE_VIEWER, allowed, NULL) != 0)
         return;
     const char *id = net_req_param(req, "id");
     if (id == NULL || id[0] == '\0' || strlen(id) > 512) {

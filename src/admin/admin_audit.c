@@ -94,8 +94,7 @@ void admin__on_audit(net_req_t *req, void *data)
                                           "limit", "cursor", NULL};
     admin_t *a = data;
     store_audit_query_t q;
-    if (admin__authorize(a, req, ADMIN_ROLE_OPERATOR, NULL) != 0 ||
-        admin__check_params(req, allowed) != 0 || audit_query(req, &q) != 0)
+    if (admin__admit(a, req, ADMIN_ROLE_OPERATOR, allowed, NULL) != 0 || audit_query(req, &q) != 0)
         return;
     store_t *s = admin__store_or_503(a, req);
     if (s == NULL)

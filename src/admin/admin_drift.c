@@ -115,8 +115,7 @@ static void on_drift(net_req_t *req, void *data)
 {
     admin_t *a = data;
     static const char *const allowed[] = {NULL};
-    if (admin__authorize(a, req, ADMIN_ROLE_VIEWER, NULL) != 0 ||
-        admin__check_params(req, allowed) != 0)
+    if (admin__admit(a, req, ADMIN_ROLE_VIEWER, allowed, NULL) != 0)
         return;
     json_t *body = json_pack("{s:b,s:I,s:I,s:O}", "enabled", D.timer_init, "interval_s",
                              (json_int_t)a->host.cfg->drift.interval_s, "alerts",

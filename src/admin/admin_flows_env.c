@@ -124,8 +124,7 @@ static void on_list(net_req_t *req, void *data)
 {
     static const char *const allowed[] = {"env", "content", NULL};
     admin_t *a = data;
-    if (admin__authorize(a, req, ADMIN_ROLE_VIEWER, NULL) != 0 ||
-        admin__check_params(req, allowed) != 0)
+    if (admin__admit(a, req, ADMIN_ROLE_VIEWER, allowed, NULL) != 0)
         return;
     runtime_t *rt = admin__runtime(a);
     if (rt == NULL) {
@@ -183,8 +182,7 @@ static void on_versions(net_req_t *req, void *data)
 {
     static const char *const allowed[] = {"content", NULL};
     admin_t *a = data;
-    if (admin__authorize(a, req, ADMIN_ROLE_VIEWER, NULL) != 0 ||
-        admin__check_params(req, allowed) != 0)
+    if (admin__admit(a, req, ADMIN_ROLE_VIEWER, allowed, NULL) != 0)
         return;
     const char *name = net_req_param(req, "name");
     store_t *s = admin__store(a);
@@ -275,8 +273,7 @@ static void on_promote(net_req_t *req, void *data)
     static const char *const allowed[] = {NULL};
     admin_t *a = data;
     admin_identity_t who;
-    if (admin__authorize(a, req, ADMIN_ROLE_ADMIN, &who) != 0 ||
-        admin__check_params(req, allowed) != 0)
+    if (admin__admit(a, req, ADMIN_ROLE_ADMIN, allowed, &who) != 0)
         return;
     runtime_t *rt = admin__runtime(a);
     json_t *o = rt ? body_object(req) : NULL;
@@ -412,8 +409,7 @@ static void on_rollback(net_req_t *req, void *data)
     static const char *const allowed[] = {NULL};
     admin_t *a = data;
     admin_identity_t who;
-    if (admin__authorize(a, req, ADMIN_ROLE_OPERATOR, &who) != 0 ||
-        admin__check_params(req, allowed) != 0)
+    if (admin__admit(a, req, ADMIN_ROLE_OPERATOR, allowed, &who) != 0)
         return;
     runtime_t *rt = admin__runtime(a);
     if (rt == NULL || admin__store(a) == NULL) {

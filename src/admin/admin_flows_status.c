@@ -20,8 +20,7 @@ void admin__on_flows_status(net_req_t *req, void *data)
 {
     static const char *const allowed[] = {NULL};
     admin_t *a = data;
-    if (admin__authorize(a, req, ADMIN_ROLE_VIEWER, NULL) != 0 ||
-        admin__check_params(req, allowed) != 0)
+    if (admin__admit(a, req, ADMIN_ROLE_VIEWER, allowed, NULL) != 0)
         return;
     runtime_t *rt = admin__runtime(a);
     json_t *status = rt != NULL ? runtime_reload_status(rt) : NULL;
@@ -72,8 +71,7 @@ void admin__on_flows_reload(net_req_t *req, void *data)
     static const char *const allowed[] = {NULL};
     admin_t *a = data;
     admin_identity_t who;
-    if (admin__authorize(a, req, ADMIN_ROLE_OPERATOR, &who) != 0 ||
-        admin__check_params(req, allowed) != 0)
+    if (admin__admit(a, req, ADMIN_ROLE_OPERATOR, allowed, &who) != 0)
         return;
     runtime_t *rt = admin__runtime(a);
     if (rt == NULL) {

@@ -83,5 +83,9 @@ void admin__on_show(net_req_t *req, void *data);
 /* Answers 400 if the query string has a parameter not in allowed (a
  * NULL-terminated list); returns -1 then, 0 when every name is known. */
 int admin__check_params(net_req_t *req, const char *const *allowed);
+/* The prologue of a handler: admin__authorize, then admin__check_params;
+ * -1 when req was answered (401/403/400), 0 to go on. */
+int admin__admit(admin_t *a, net_req_t *req, admin_role_t need, const char *const *allowed,
+                 admin_identity_t *who);
 
 #endif

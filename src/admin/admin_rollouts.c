@@ -80,8 +80,7 @@ static void on_start(net_req_t *req, void *data)
     static const char *const allowed[] = {NULL};
     admin_t *a = data;
     admin_identity_t who;
-    if (admin__authorize(a, req, ADMIN_ROLE_OPERATOR, &who) != 0 ||
-        admin__check_params(req, allowed) != 0)
+    if (admin__admit(a, req, ADMIN_ROLE_OPERATOR, allowed, &who) != 0)
         return;
     size_t len;
     const char *body = net_req_body(req, &len);
@@ -116,8 +115,7 @@ static void end_one(net_req_t *req, admin_t *a, int promote)
 {
     static const char *const allowed[] = {"env", NULL};
     admin_identity_t who;
-    if (admin__authorize(a, req, promote ? ADMIN_ROLE_ADMIN : ADMIN_ROLE_OPERATOR, &who) != 0 ||
-        admin__check_params(req, allowed) != 0)
+    if (admin__admit(a, req, promote ? ADMIN_ROLE_ADMIN : ADMIN_ROLE_OPERATOR, allowed, &who) != 0)
         return;
     const char *key = net_req_param(req, "id"), *env = net_req_query(req, "env");
     admin_ro_t *ro = key != NULL ? admin__ro_find(key, env != NULL && env[0] ? env : NULL) : NULL;
@@ -168,8 +166,7 @@ static void on_list(net_req_t *req, void *data)
 {
     static const char *const allowed[] = {"flow", "status", NULL};
     admin_t *a = data;
-    if (admin__authorize(a, req, ADMIN_ROLE_VIEWER, NULL) != 0 ||
-        admin__check_params(req, allowed) != 0)
+    if (admin__admit(a, req, ADMIN_ROLE_VIEWER, allowed, NULL) != 0)
         return;
     const char *flow = net_req_query(req, "flow"), *status = net_req_query(req, "status");
     store_t *s = admin__store_or_503(a, req);
@@ -256,8 +253,7 @@ static void on_show(net_req_t *req, void *data)
 {
     static const char *const allowed[] = {NULL};
     admin_t *a = data;
-    if (admin__authorize(a, req, ADMIN_ROLE_VIEWER, NULL) != 0 ||
-        admin__check_params(req, allowed) != 0)
+    if (admin__admit(a, req, ADMIN_ROLE_VIEWER, allowed, NULL) != 0)
         return;
     const char *key = net_req_param(req, "id");
     if (key == NULL || key[0] == '\0' || strlen(key) > 256) {

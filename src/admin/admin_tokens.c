@@ -193,8 +193,8 @@ static void on_create(net_req_t *req, void *data)
     const char *name;
     admin_role_t role;
     json_t *body = NULL;
-    if (admin__authorize(a, req, ADMIN_ROLE_ADMIN, &who) != 0 ||
-        admin__check_params(req, allowed) != 0 || parse_create(req, &name, &role, &body) != 0) {
+    if (admin__admit(a, req, ADMIN_ROLE_ADMIN, allowed, &who) != 0 ||
+        parse_create(req, &name, &role, &body) != 0) {
         json_decref(body);
         return;
     }
@@ -234,8 +234,7 @@ static void on_revoke(net_req_t *req, void *data)
     static const char *const allowed[] = {NULL};
     admin_t *a = data;
     admin_identity_t who;
-    if (admin__authorize(a, req, ADMIN_ROLE_ADMIN, &who) != 0 ||
-        admin__check_params(req, allowed) != 0)
+    if (admin__admit(a, req, ADMIN_ROLE_ADMIN, allowed, &who) != 0)
         return;
     const char *name = net_req_param(req, "name");
     if (!valid_name(name)) {
@@ -283,8 +282,7 @@ static void on_list(net_req_t *req, void *data)
 {
     static const char *const allowed[] = {NULL};
     admin_t *a = data;
-    if (admin__authorize(a, req, ADMIN_ROLE_ADMIN, NULL) != 0 ||
-        admin__check_params(req, allowed) != 0)
+    if (admin__admit(a, req, ADMIN_ROLE_ADMIN, allowed, NULL) != 0)
         return;
     admin_token_t conf[ADMIN_CONFIG_TOKENS_MAX];
     size_t n = admin_tokens_parse(a->host.cfg->admin.tokens, conf, ADMIN_CONFIG_TOKENS_MAX);
