@@ -208,6 +208,13 @@ typedef struct brain_choice_s {
     char *value; /* owned: what a tap sends back as text */
 } brain_choice_t;
 
+/* Appends ch as {"title":..,"value":..} to b, with "url" (the value again)
+ * when with_url and the value is an http(s) URL: on the web such a choice
+ * is a link button. A "," goes first unless first. A choice jansson would
+ * refuse (title or value not UTF-8) is left out: b is unchanged and the
+ * result is an error. Returns 0 when written. */
+int brain_choice_json(core_buf_t *b, const brain_choice_t *ch, int first, int with_url);
+
 typedef struct brain_message_s {
     char *text;              /* owned: the channel's variant, rendered and escaped */
     brain_choice_t *choices; /* owned array of quick replies */

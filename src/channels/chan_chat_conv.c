@@ -252,39 +252,6 @@ uint64_t chat__conv_user(chat_t *c, chat_conv_t *cv, const char *text, size_t le
     return append_text(cv, core_wall_us());
 }
 
-static int is_url(const char *s)
-{
-    return strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0;
-}
-
-/* One choice as a bot entry has it; a choice jansson would have refused
- * (title or value not UTF-8) is left out, as it was. */
-static void put_choice(core_buf_t *b, const brain_choice_t *ch, int first)
-{
-    const char *title = ch->title ? ch->title : "", *value = ch->value ? ch->value : "";
-    size_t mark = b->len, vlen = strlen(value);
-    int rc = first ? 0 : core_buf_append_lit(b, ",");
-    if (rc == 0)
-        rc = core_buf_append_lit(b, "{\"title\":");
-    if (rc == 0)
-        rc = core_buf_json_str(b, title, strlen(title));
-    if (rc == 0)
-        rc = core_buf_append_lit(b, ",\"value\":");
-    if (rc == 0)
-        rc = core_buf_json_str(b, value, vlen);
-    if (rc == 0 && is_url(value)) {
-        rc = core_buf_append_lit(b, ",\"url\":");
-        if (rc == 0)
-            rc = core_buf_json_str(b, value, vlen);
-    }
-    if (rc == 0)
-        rc = core_buf_append_lit(b, "}");
-    if (rc != 0 && b->data != NULL) {
-        b->len = mark;
-        b->data[mark] = '\0';
-    }
-}
-
 /* One bot message as an entry, written into scratch (still open: see
  * append_text). On the web a choice whose value is a URL is a link button:
  * it gets "url" so the widget opens it instead of sending. */
@@ -297,7 +264,7 @@ static void bot_entry(const brain_message_t *m)
     core_buf_append_lit(&scratch, ",\"choices\":[");
     size_t before = scratch.len;
     for (size_t i = 0; i < m->n_choices; i++)
-        put_choice(&scratch, &m->choices[i], scratch.len == before);
+        brain_choice_json(&scratch, &m->choices[i], scratch.len == before, 1);
     core_buf_append_lit(&scratch, "]");
 }
 

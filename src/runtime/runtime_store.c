@@ -212,30 +212,6 @@ static void add_events(store_batch_t *b, const rt_turn_t *t, int64_t seq, int64_
     }
 }
 
-/* One choice of a "reply" event, or nothing when jansson would have refused
- * it (title or value not UTF-8), as it did. Returns 0 when written. */
-static int put_reply_choice(core_buf_t *b, const brain_choice_t *ch, int first)
-{
-    const char *title = ch->title ? ch->title : "", *value = ch->value ? ch->value : "";
-    size_t mark = b->len;
-    int rc = first ? 0 : core_buf_append_lit(b, ",");
-    if (rc == 0)
-        rc = core_buf_append_lit(b, "{\"title\":");
-    if (rc == 0)
-        rc = core_buf_json_str(b, title, strlen(title));
-    if (rc == 0)
-        rc = core_buf_append_lit(b, ",\"value\":");
-    if (rc == 0)
-        rc = core_buf_json_str(b, value, strlen(value));
-    if (rc == 0)
-        rc = core_buf_append_lit(b, "}");
-    if (rc != 0 && b->data != NULL) {
-        b->len = mark;
-        b->data[mark] = '\0';
-    }
-    return rc;
-}
-
 /* {"text","choices"} of one message, written straight into b (the same
  * bytes as the jansson tree it replaces); a message whose text jansson would
  * have refused is left out, as it was. */
@@ -252,7 +228,7 @@ static void put_reply_message(core_buf_t *b, const brain_message_t *m, int first
         rc = core_buf_append_lit(b, ",\"choices\":[");
     size_t open = b->len;
     for (size_t j = 0; rc == 0 && j < m->n_choices; j++)
-        put_reply_choice(b, &m->choices[j], b->len == open);
+        brain_choice_json(b, &m->choices[j], b->len == open, 0);
     if (rc == 0)
         rc = core_buf_append_lit(b, "]}");
     if (rc != 0 && b->data != NULL) {
