@@ -246,7 +246,7 @@ static void release_turn_done(const runtime_turn_out_t *out)
  * available, or a person's release). Returns 0 or the runtime's error. */
 int ag__release(ag_desk_t *d, ag_entry_t *e, const char *flow, const char *node, core_err_t *err)
 {
-    runtime_t *rt = d->admin->host.runtime(d->admin->host.owner);
+    runtime_t *rt = admin__runtime(d->admin);
     if (rt == NULL)
         return core_err_set(err, CORE_ERR_CLOSED, "the runtime is not running");
     runtime_turn_in_t in = {.key = e->key,
@@ -266,7 +266,7 @@ int ag__release(ag_desk_t *d, ag_entry_t *e, const char *flow, const char *node,
 /* Ends the conversation for good: the person closed it. */
 int ag__close_turn(ag_desk_t *d, ag_entry_t *e, core_err_t *err)
 {
-    runtime_t *rt = d->admin->host.runtime(d->admin->host.owner);
+    runtime_t *rt = admin__runtime(d->admin);
     if (rt == NULL)
         return core_err_set(err, CORE_ERR_CLOSED, "the runtime is not running");
     runtime_turn_in_t in = {.key = e->key,

@@ -174,7 +174,7 @@ static void on_release(net_req_t *req, void *data)
         return;
     const char *flow = json_string_value(json_object_get(b, "flow"));
     const char *node = json_string_value(json_object_get(b, "node"));
-    runtime_t *rt = d->admin->host.runtime(d->admin->host.owner);
+    runtime_t *rt = admin__runtime(d->admin);
     core_err_t err = {0};
     if (flow == NULL || node == NULL) {
         net_resp_error(req, 400, "invalid_parameter", "flow and node: strings are required");
