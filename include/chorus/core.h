@@ -167,6 +167,9 @@ char *core_buf_steal(core_buf_t *b, size_t *len);
  * UTF-8 passes through, '"' and '\' are escaped, control characters become
  * \b \f \n \r \t or \u00XX (upper-case hex), '/' stays as it is.
  * On failure b is left as it was. */
+/* The escape json_dumps writes for c (a byte below 0x20, '"' or '\') into
+ * out; returns its length (2 or 6). Shared with net's answer writer. */
+size_t core_json_escape(unsigned char c, char out[6]);
 /* s (len bytes, NUL allowed) as a quoted string; CORE_ERR_INVALID when s is
  * not well-formed UTF-8 (jansson refuses such a string, too). */
 int core_buf_json_str(core_buf_t *b, const char *s, size_t len);

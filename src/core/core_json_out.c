@@ -42,38 +42,42 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return len;
 }
 
-/* The escape jansson writes for c (a control character, '"' or '\'). */
-static int put_escape(core_buf_t *b, unsigned char c)
+size_t core_json_escape(unsigned char c, char out[6])
 {
-    static const char hex[] = "0123456789ABCDEF";
-    char e[6] = {'\\', 0, 0, 0, 0, 0};
+    static const char hex[] = "0123456789ABCDEF"; /* jansson's case */
+    out[0] = '\\';
     switch (c) {
     case '"':
     case '\\':
-        e[1] = (char)c;
-        break;
+        out[1] = (char)c;
+        return 2;
     case '\b':
-        e[1] = 'b';
-        break;
+        out[1] = 'b';
+        return 2;
     case '\f':
-        e[1] = 'f';
-        break;
+        out[1] = 'f';
+        return 2;
     case '\n':
-        e[1] = 'n';
-        break;
+        out[1] = 'n';
+        return 2;
     case '\r':
-        e[1] = 'r';
-        break;
+        out[1] = 'r';
+        return 2;
     case '\t':
-        e[1] = 't';
-        break;
+        out[1] = 't';
+        return 2;
     default:
-        memcpy(e + 1, "u00", 3);
-        e[4] = hex[c >> 4];
-        e[5] = hex[c & 15];
-        return core_buf_append(b, e, 6);
+        memcpy(out + 1, "u00", 3);
+        out[4] = hex[c >> 4];
+        out[5] = hex[c & 15];
+        return 6;
     }
-    return core_buf_append(b, e, 2);
+}
+
+static int put_escape(core_buf_t *b, unsigned char c)
+{
+    char e[6];
+    return core_buf_append(b, e, core_json_escape(c, e));
 }
 
 static void truncate_to(core_buf_t *b, size_t len)

@@ -13,7 +13,6 @@ enum { MAX_DEPTH = 2048 };
 
 static void put_string(net_obuf_t *o, const char *s, size_t n)
 {
-    static const char hex[] = "0123456789ABCDEF"; /* jansson's case */
     net__obuf_reserve(o, n + 2);
     o->data[o->len++] = '"';
     size_t run = 0;
@@ -23,36 +22,8 @@ static void put_string(net_obuf_t *o, const char *s, size_t n)
             continue;
         net__obuf_put(o, s + run, i - run);
         run = i + 1;
-        char esc[6] = {'\\', 0, 0, 0, 0, 0};
-        size_t len = 2;
-        switch (c) {
-        case '"':
-            esc[1] = '"';
-            break;
-        case '\\':
-            esc[1] = '\\';
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        default:
-            memcpy(esc + 1, "u00", 3);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            len = 6;
-        }
+        char esc[6];
+        size_t len = core_json_escape(c, esc);
         net__obuf_put(o, esc, len);
     }
     net__obuf_put(o, s + run, n - run);
