@@ -12,43 +12,8 @@ set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$src/build-release}
 dur=${DURATION:-10s}
-for tool in wrk nginx python3; do
-    command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] ||
-        { echo "bench/http.sh: $tool not found (apt-get install wrk nginx-light)" >&2; exit 2; }
-done
-nginx=$(command -v nginx || echo /usr/sbin/nginx)
-if [ ! -x "$build/chorusd" ]; then
-    cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-    cmake --build "$build" -j2 --target chorusd >/dev/null
-fi
-dir=$(mktemp -d)
-cpid=""; npid=""
-cleanup() {
-    [ -n "$cpid" ] && kill "$cpid" 2>/dev/null && wait "$cpid" 2>/dev/null
-    [ -n "$npid" ] && kill "$npid" 2>/dev/null && wait "$npid" 2>/dev/null
-    rm -rf "$dir"
-}
-trap cleanup EXIT INT TERM
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() {
-    i=0
-    until python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),1)" 2>/dev/null; do
-        i=$((i + 1))
-        [ $i -lt 100 ] || { echo "bench/http.sh: nothing listens on $1" >&2; exit 1; }
-        sleep 0.1
-    done
-}
-# CPU seconds (user + system) a process and its children (nginx's worker)
-# have used so far.
-cpu_s() {
-    pids="$1 $(cat /proc/"$1"/task/*/children 2>/dev/null)"
-    for p in $pids; do cat "/proc/$p/stat"; done |
-        awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); t += $12 + $13 }
-            END { printf "%.2f", t / hz }'
-}
+me=bench/http.sh tools="wrk nginx python3" hint="apt-get install wrk nginx-light"
+. "$src/bench/lib.sh"
 # run NAME PID URL [LUA] CONNS: one wrk run; prints a line, sets rps and p99
 run() {
     name=$1 pid=$2 url=$3 script=$4 conns=$5

@@ -16,41 +16,8 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$src/build-release}
 dur=${DURATION:-10s}
 ciphers="ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
-for tool in wrk nginx openssl python3; do
-    command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] ||
-        { echo "bench/tls.sh: $tool not found (apt-get install wrk nginx-light openssl)" >&2; exit 2; }
-done
-nginx=$(command -v nginx || echo /usr/sbin/nginx)
-if [ ! -x "$build/chorusd" ]; then
-    cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-    cmake --build "$build" -j2 --target chorusd >/dev/null
-fi
-dir=$(mktemp -d)
-cpid=""; npid=""
-cleanup() {
-    [ -n "$cpid" ] && kill "$cpid" 2>/dev/null && wait "$cpid" 2>/dev/null
-    [ -n "$npid" ] && kill "$npid" 2>/dev/null && wait "$npid" 2>/dev/null
-    rm -rf "$dir"
-}
-trap cleanup EXIT INT TERM
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() {
-    i=0
-    until python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),1)" 2>/dev/null; do
-        i=$((i + 1))
-        [ $i -lt 100 ] || { echo "bench/tls.sh: nothing listens on $1" >&2; exit 1; }
-        sleep 0.1
-    done
-}
-cpu_s() {
-    pids="$1 $(cat /proc/"$1"/task/*/children 2>/dev/null)"
-    for p in $pids; do cat "/proc/$p/stat"; done |
-        awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); t += $12 + $13 }
-            END { printf "%.2f", t / hz }'
-}
+me=bench/tls.sh tools="wrk nginx openssl python3" hint="apt-get install wrk nginx-light openssl"
+. "$src/bench/lib.sh"
 # run NAME PID URL CONNS [HEADER]: one wrk run; prints a line, sets rps and per
 run() {
     name=$1 pid=$2 url=$3 conns=$4 hdr=${5:-}
