@@ -129,4 +129,28 @@ int nlu_dataset_parse(nlu_dataset_t *ds, nlu_format_t fmt, const char *split, co
 int nlu_tune_threshold(nlu_model_t *m, const nlu_example_t *val, size_t n, const char *oos_label,
                        double max_drop, double *out, core_err_t *err);
 
+typedef struct nlu_tune_opts_s {
+    const char *oos_label; /* NULL = "oos" */
+    double max_drop;       /* accuracy budget, a fraction (default 0.005) */
+    /* folds >= 2: the training examples (those m was trained on, with the
+     * same train_opts) are also scored, each by a model trained on the
+     * other folds, and tuned on with val. 0: val alone. */
+    unsigned folds;
+    const nlu_example_t *train;
+    size_t n_train;
+    const nlu_train_opts_t *train_opts; /* NULL: defaults */
+} nlu_tune_opts_t;
+
+typedef struct nlu_tune_report_s {
+    double threshold, temperature;
+    unsigned folds;  /* fold models trained */
+    size_t n_pooled; /* examples tuned on */
+} nlu_tune_report_t;
+
+void nlu_tune_opts_init(nlu_tune_opts_t *o);
+/* nlu_tune_threshold() with options; val may be empty when folds give
+ * the out-of-scope examples. rep may be NULL. */
+int nlu_tune(nlu_model_t *m, const nlu_example_t *val, size_t n_val, const nlu_tune_opts_t *opts,
+             nlu_tune_report_t *rep, core_err_t *err);
+
 #endif

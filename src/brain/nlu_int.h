@@ -114,6 +114,9 @@ void nlu__vectorize(const nlu_model_t *m, const char *text, size_t len, nlu__vec
 /* Raw class scores for a vector into scores[n_class]. */
 void nlu__scores(const nlu_model_t *m, const nlu__vec_t *v, float *scores);
 
+/* Softmax of temp * s[0..k), in place (routing's arithmetic). */
+void nlu__softmax(float *s, uint32_t k, double temp);
+
 nlu_model_t *nlu__model_new(uint32_t n_class);
 /* Quantises m->w into wq/wscale (8 bits a weight, a scale per row) and
  * frees w: routing reads a quarter of the bytes. */
@@ -124,6 +127,46 @@ void nlu__quantize(nlu_model_t *m);
 
 /* Zeroed, 32-byte aligned floats for weight rows (aborts when out of memory). */
 float *nlu__walloc(size_t n);
+
+/* ---- tuning (nlu_tune.c) ---- */
+
+#define NLU__FOLDS_MAX 20
+
+/* Examples scored for calibration, in the tuned model's class order: the
+ * validation set by the model itself (source 0) and, with folds, each
+ * training example by the model of the folds without it (source f + 1). */
+typedef struct nlu__pool_s {
+    uint32_t stride, n_class;
+    int32_t oos_class;
+    nlu__ftab_t names; /* the tuned model's class names, hashed */
+    size_t n, cap;
+    float *scores;  /* n * stride raw scores */
+    int32_t *label; /* the tuned model's class of each example, -1 if none */
+    uint8_t *oos;   /* labelled out of scope */
+    uint8_t *empty; /* no feature known to the model that scored it */
+    uint8_t *src;
+    unsigned folds; /* fold models trained */
+} nlu__pool_t;
+
+/* One pool example as routing sees it with no threshold. */
+typedef struct nlu__item_s {
+    double conf;
+    int oos_truth; /* labelled out of scope */
+    int right;     /* in scope and the top intent is the label */
+    int oos_won;   /* out of scope whatever the threshold */
+    int src;
+} nlu__item_t;
+
+int nlu__pool_build(nlu__pool_t *p, const nlu_model_t *m, const nlu_example_t *val, size_t n_val,
+                    const nlu_tune_opts_t *o, core_err_t *err);
+void nlu__pool_init(nlu__pool_t *p, const nlu_model_t *m);
+void nlu__pool_dispose(nlu__pool_t *p);
+/* The log-loss temperature over the pool's sources in mask (1: validation,
+ * 2: the folds). */
+double nlu__fit_temperature(const nlu__pool_t *p, unsigned mask);
+void nlu__pool_decide(const nlu__pool_t *p, size_t i, double temp, nlu__item_t *it);
+/* The threshold sweep under the budget (sorts it). */
+double nlu__sweep(nlu__item_t *it, size_t n, double max_drop);
 
 typedef float nlu__v8 __attribute__((vector_size(32)));
 

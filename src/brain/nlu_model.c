@@ -153,7 +153,7 @@ void nlu__quantize(nlu_model_t *m)
 }
 
 /* Softmax of temp * scores, in place. */
-static void softmax(float *s, uint32_t k, double temp)
+void nlu__softmax(float *s, uint32_t k, double temp)
 {
     float mx = s[0];
     for (uint32_t c = 1; c < k; c++)
@@ -207,7 +207,7 @@ int nlu_route(const nlu_model_t *m, const char *text, size_t len, const ent_ctx_
     for (uint32_t c = 1; c < m->n_class; c++)
         if (p[c] > p[best])
             best = c;
-    softmax(p, m->n_class, m->temp);
+    nlu__softmax(p, m->n_class, m->temp);
     top_k(m, p, out);
     out->confidence = out->n_top ? out->top[0].score : 0;
     /* Text sharing no feature with the training data is out of scope
@@ -266,157 +266,4 @@ void nlu_training_hash(const nlu_example_t *examples, size_t n, const nlu_train_
         out[2 * i + 1] = hex[md[i] & 15];
     }
     out[64] = '\0';
-}
-
-/* ---- calibration and threshold tuning ------------------------------------ */
-
-typedef struct tune_s {
-    const nlu_model_t *m;
-    size_t n;
-    float *scores;  /* n * stride raw scores */
-    int32_t *label; /* class of each example, -1 if the model has none for it */
-    int *oos;       /* labelled out of scope */
-} tune_t;
-
-typedef struct tune_item_s {
-    double conf;
-    int oos_truth; /* labelled out of scope */
-    int right;     /* in scope and the top intent is the label, before any threshold */
-    int oos_won;   /* out of scope whatever the threshold */
-} tune_item_t;
-
-static int cmp_conf(const void *a, const void *b)
-{
-    double x = ((const tune_item_t *)a)->conf, y = ((const tune_item_t *)b)->conf;
-    return x < y ? -1 : x > y;
-}
-
-/* Mean log loss of the labelled examples at temperature temp. */
-static double log_loss(const tune_t *t, double temp)
-{
-    double sum = 0;
-    size_t cnt = 0;
-    for (size_t i = 0; i < t->n; i++) {
-        const float *s = t->scores + i * t->m->stride;
-        if (t->label[i] < 0)
-            continue;
-        float mx = s[0];
-        for (uint32_t c = 1; c < t->m->n_class; c++)
-            mx = s[c] > mx ? s[c] : mx;
-        double z = 0;
-        for (uint32_t c = 0; c < t->m->n_class; c++)
-            z += exp(temp * (s[c] - mx));
-        sum += log(z) - temp * (s[t->label[i]] - mx);
-        cnt++;
-    }
-    return cnt ? sum / (double)cnt : 0;
-}
-
-/* Golden-section search of log(temp) in [log 0.5, log 200]: the loss is
- * unimodal in the temperature. */
-static double fit_temperature(const tune_t *t)
-{
-    const double g = 0.6180339887498949;
-    double a = log(0.5), b = log(200.0);
-    double c = b - g * (b - a), d = a + g * (b - a);
-    double fc = log_loss(t, exp(c)), fd = log_loss(t, exp(d));
-    for (int it = 0; it < 40; it++) {
-        if (fc < fd) {
-            b = d, d = c, fd = fc;
-            c = b - g * (b - a);
-            fc = log_loss(t, exp(c));
-        } else {
-            a = c, c = d, fc = fd;
-            d = a + g * (b - a);
-            fd = log_loss(t, exp(d));
-        }
-    }
-    return exp(0.5 * (a + b));
-}
-
-static void score_val(tune_t *t, const nlu_example_t *val, const char *oos_label)
-{
-    static _Thread_local nlu__vec_t v;
-    const nlu_model_t *m = t->m;
-    for (size_t i = 0; i < t->n; i++) {
-        float *s = t->scores + i * m->stride;
-        nlu__vectorize(m, val[i].text, strlen(val[i].text), &v);
-        nlu__scores(m, &v, s);
-        t->oos[i] = strcmp(val[i].intent, oos_label) == 0;
-        t->label[i] = -1;
-        for (uint32_t c = 0; c < m->n_class; c++)
-            if (strcmp(m->names[c], val[i].intent) == 0)
-                t->label[i] = (int32_t)c;
-    }
-}
-
-/* Picks the threshold with the best recall among those within max_drop of
- * the accuracy without a threshold; the lowest such threshold. */
-static double sweep(tune_item_t *it, size_t n, size_t n_in, size_t n_oos, double max_drop)
-{
-    size_t right = 0, recalled = 0;
-    for (size_t i = 0; i < n; i++) {
-        right += (size_t)it[i].right;
-        recalled += (size_t)(it[i].oos_truth && it[i].oos_won);
-    }
-    qsort(it, n, sizeof(*it), cmp_conf);
-    double floor = (double)right / (double)n_in - max_drop - 1e-12;
-    double best_rec = (double)recalled / (double)n_oos, best_t = 0;
-    for (size_t i = 0; i < n; i++) {
-        right -= (size_t)it[i].right;
-        recalled += (size_t)(it[i].oos_truth && !it[i].oos_won);
-        if (i + 1 < n && it[i + 1].conf == it[i].conf)
-            continue;
-        if ((double)right / (double)n_in < floor)
-            break;
-        if ((double)recalled / (double)n_oos > best_rec) {
-            best_rec = (double)recalled / (double)n_oos;
-            best_t = i + 1 < n ? 0.5 * (it[i].conf + it[i + 1].conf) : it[i].conf + 1e-9;
-        }
-    }
-    return best_t;
-}
-
-int nlu_tune_threshold(nlu_model_t *m, const nlu_example_t *val, size_t n, const char *oos_label,
-                       double max_drop, double *out, core_err_t *err)
-{
-    tune_t t = {.m = m, .n = n};
-    size_t n_oos = 0;
-    if (oos_label == NULL)
-        oos_label = "oos";
-    t.scores = nlu__walloc((n + 1) * m->stride);
-    t.label = core_xcalloc(n + 1, sizeof(int32_t));
-    t.oos = core_xcalloc(n + 1, sizeof(int));
-    score_val(&t, val, oos_label);
-    for (size_t i = 0; i < n; i++)
-        n_oos += (size_t)t.oos[i];
-    int rc = 0;
-    if (n_oos == 0 || n_oos == n) {
-        rc = core_err_set(err, CORE_ERR_INVALID,
-                          "tuning needs in-scope and out-of-scope (\"%s\") examples; got %zu "
-                          "and %zu",
-                          oos_label, n - n_oos, n_oos);
-    } else {
-        m->temp = fit_temperature(&t);
-        tune_item_t *it = core_xcalloc(n, sizeof(*it));
-        nlu_result_t r;
-        double saved = m->threshold;
-        m->threshold = 0;
-        for (size_t i = 0; i < n; i++) {
-            nlu_route(m, val[i].text, strlen(val[i].text), NULL, &r);
-            it[i].conf = r.confidence;
-            it[i].oos_truth = t.oos[i];
-            it[i].oos_won = r.out_of_scope;
-            it[i].right = !t.oos[i] && !r.out_of_scope && r.n_top > 0 &&
-                          strcmp(r.top[0].intent, val[i].intent) == 0;
-        }
-        m->threshold = saved;
-        nlu_model_set_threshold(m, sweep(it, n, n - n_oos, n_oos, max_drop));
-        *out = m->threshold;
-        free(it);
-    }
-    free(t.scores);
-    free(t.label);
-    free(t.oos);
-    return rc;
 }

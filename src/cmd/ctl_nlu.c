@@ -21,7 +21,8 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: chorusctl nlu eval --train FILE --test FILE [--val FILE]\n"
             "                          [--format clinc|csv|jsonl] [--oos-label NAME]\n"
-            "                          [--threshold T] [--max-drop POINTS] [--seed N] [--json]\n"
+            "                          [--threshold T] [--max-drop POINTS] [--folds K]\n"
+            "                          [--seed N] [--json]\n"
             "       chorusctl nlu predict --flows DIR [--json] \"utterance\"\n\n"
             "eval trains on --train, tunes the out-of-scope threshold on --val when given,\n"
             "and reports accuracy and speed on --test. With --format clinc (the default for\n"
@@ -29,14 +30,16 @@ static void usage(FILE *out)
             "test+oos_test are used. Items labelled NAME (default \"oos\") are out of scope.\n"
             "Tuning calibrates the confidence on --val, then picks the threshold that\n"
             "catches the most out-of-scope items while in-scope accuracy on --val stays\n"
-            "within POINTS (default 0.5) percentage points of its untuned value.\n");
+            "within POINTS (default 0.5) percentage points of its untuned value. With K folds\n"
+            "(default 5; 0 for --val alone) the training items are tuned on too, each scored\n"
+            "by a model trained on the other folds; --folds without --val tunes on them alone.\n");
 }
 
 typedef struct eval_args_s {
     const char *train, *test, *val, *format, *oos;
     double threshold, max_drop;
-    unsigned long long seed;
-    int json;
+    unsigned long long seed, folds;
+    int json, folds_set;
 } eval_args_t;
 
 static int load_set(const char *path, const char *format, const char *split, const char *oos,
@@ -81,7 +84,8 @@ static int cmp_pair(const void *a, const void *b)
 
 typedef struct report_s {
     size_t n_in, n_oos, right, recalled, flagged, flagged_right;
-    double macro_f1, train_s, train_cpu_s, p50, p99, threshold, temp;
+    double macro_f1, train_s, train_cpu_s, tune_s, tune_cpu_s, p50, p99, threshold, temp;
+    unsigned folds;
     long peak_kib;
     pair_t worst[5];
     size_t worst_n[5], n_worst;
@@ -210,6 +214,9 @@ static void print_report(const report_t *r, int json)
         json_object_set_new(o, "worst_confusions", pairs);
         json_object_set_new(o, "train_cpu_seconds", json_real(r->train_cpu_s));
         json_object_set_new(o, "temperature", json_real(r->temp));
+        json_object_set_new(o, "tune_seconds", json_real(r->tune_s));
+        json_object_set_new(o, "tune_cpu_seconds", json_real(r->tune_cpu_s));
+        json_object_set_new(o, "tune_folds", json_integer(r->folds));
         char *s = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
         printf("%s\n", s);
         free(s);
@@ -225,6 +232,8 @@ static void print_report(const report_t *r, int json)
     printf("macro F1            %.4f\n", r->macro_f1);
     printf("threshold           %.4f (temperature %.2f)\n", r->threshold, r->temp);
     printf("training            %.2f s (%.2f s of CPU)\n", r->train_s, r->train_cpu_s);
+    printf("tuning              %.2f s (%.2f s of CPU, %u folds)\n", r->tune_s, r->tune_cpu_s,
+           r->folds);
     printf("classify            p50 %.1f us, p99 %.1f us\n", r->p50, r->p99);
     printf("peak memory         %.1f MiB\n", r->peak_kib / 1024.0);
     printf("worst confusions (truth -> predicted):\n");
@@ -258,6 +267,8 @@ static int parse_eval_args(int argc, char **argv, eval_args_t *a)
             a->max_drop = strtod(v, &end);
         else if (strcmp(k, "--seed") == 0)
             a->seed = strtoull(v, &end, 10);
+        else if (strcmp(k, "--folds") == 0)
+            a->folds = strtoull(v, &end, 10), a->folds_set = 1;
         else if (strcmp(k, "--json") == 0)
             a->json = 1;
         else {
@@ -274,12 +285,41 @@ static int parse_eval_args(int argc, char **argv, eval_args_t *a)
         fprintf(stderr, "chorusctl nlu eval: --train and --test are required\n");
         return 2;
     }
+    if (a->folds == 1 || a->folds > 20) {
+        fprintf(stderr, "chorusctl nlu eval: --folds: 0 or 2 to 20\n");
+        return 2;
+    }
     return -1;
+}
+
+/* Tunes m on val and, with folds, on the training items scored out of fold. */
+static int tune(const eval_args_t *a, const nlu_dataset_t *train, const nlu_dataset_t *val,
+                const nlu_train_opts_t *topts, nlu_model_t *m, report_t *r)
+{
+    nlu_tune_opts_t to;
+    nlu_tune_report_t rep;
+    core_err_t err = {0};
+    nlu_tune_opts_init(&to);
+    to.oos_label = a->oos;
+    to.max_drop = a->max_drop / 100;
+    to.folds = (unsigned)a->folds;
+    to.train = train->items;
+    to.n_train = train->len;
+    to.train_opts = topts;
+    double t0 = now_us(), c0 = cpu_s();
+    if (nlu_tune(m, val->items, val->len, &to, &rep, &err) != 0) {
+        fprintf(stderr, "chorusctl nlu: %s: %s\n", a->val ? a->val : a->train, err.msg);
+        return -1;
+    }
+    r->tune_s = (now_us() - t0) / 1e6;
+    r->tune_cpu_s = cpu_s() - c0;
+    r->folds = rep.folds;
+    return 0;
 }
 
 static int nlu_eval(int argc, char **argv)
 {
-    eval_args_t a = {.oos = "oos", .threshold = -1, .max_drop = 0.5, .seed = 1};
+    eval_args_t a = {.oos = "oos", .threshold = -1, .max_drop = 0.5, .seed = 1, .folds = 5};
     int rc = parse_eval_args(argc, argv, &a);
     if (rc >= 0)
         return rc;
@@ -307,11 +347,8 @@ static int nlu_eval(int argc, char **argv)
     }
     r.train_s = (now_us() - t0) / 1e6;
     r.train_cpu_s = cpu_s() - c0;
-    if (a.val && nlu_tune_threshold(m, val.items, val.len, a.oos, a.max_drop / 100, &r.threshold,
-                                    &err) != 0) {
-        fprintf(stderr, "chorusctl nlu: %s: %s\n", a.val, err.msg);
+    if ((a.val || (a.folds_set && a.folds >= 2)) && tune(&a, &train, &val, &opts, m, &r) != 0)
         goto done;
-    }
     r.threshold = nlu_model_threshold(m);
     r.temp = nlu_model_temperature(m);
     evaluate(m, &test, a.oos, &r);
