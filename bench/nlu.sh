@@ -5,10 +5,11 @@
 #   bench/nlu.sh [DATA_JSON]
 #
 # Protocol (CLINC150 "oos-train"): train on train + oos_train, tune the
-# out-of-scope threshold on val + oos_val only (chorus; nlp.js has its fixed
-# 0.5 cut-off), report on test + oos_test. CHORUSCTL picks the binary
-# (default build/chorusctl); NLU_MAX_DROP the tuning budget in accuracy
-# points (default 0.5); NLU_SKIP_PEER=1 skips nlp.js. Both run on one core
+# out-of-scope threshold on val + oos_val pooled with the training items'
+# out-of-fold scores (chorus; nlp.js has its fixed 0.5 cut-off), report on
+# test + oos_test. CHORUSCTL picks the binary (default build/chorusctl);
+# NLU_MAX_DROP the tuning budget in accuracy points (default 0.5); NLU_FOLDS
+# the folds (default 5; 0 tunes on val alone); NLU_SKIP_PEER=1 skips nlp.js. Both run on one core
 # each, one after the other; on a shared machine the wall-clock figures
 # move with the load, the CPU seconds less so.
 set -eu
@@ -16,13 +17,15 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 data=${1:-$root/../shared/data/clinc150/data_full.json}
 ctl=${CHORUSCTL:-$root/build/chorusctl}
 drop=${NLU_MAX_DROP:-0.5}
+folds=${NLU_FOLDS:-5}
 [ -x "$ctl" ] || { echo "nlu.sh: $ctl not built (make, or set CHORUSCTL)" >&2; exit 2; }
 [ -r "$data" ] || { echo "nlu.sh: $data not readable" >&2; exit 2; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 echo "chorus: training, tuning on val, testing ..." >&2
-"$ctl" nlu eval --train "$data" --test "$data" --val "$data" --max-drop "$drop" --json \
+"$ctl" nlu eval --train "$data" --test "$data" --val "$data" --max-drop "$drop" \
+    --folds "$folds" --json \
     >"$tmp/chorus.json"
 
 if [ "${NLU_SKIP_PEER:-0}" != 1 ]; then
@@ -49,6 +52,7 @@ rows = [
     ("oos precision", "oos_precision", "pct"),
     ("training (wall)", "train_seconds", "s"),
     ("training (CPU)", "train_cpu_seconds", "s"),
+    ("tuning (CPU)", "tune_cpu_seconds", "s"),
     ("classify p50", "classify_us_p50", "us"),
     ("classify p99", "classify_us_p99", "us"),
     ("peak RSS", "peak_rss_kib", "mib"),
@@ -57,15 +61,16 @@ def fmt(v, kind):
     if v is None:
         return "-"
     if kind == "pct":
-        return "%.1f%%" % (100 * v)
+        return "%.2f%%" % (100 * v)
     if kind == "s":
         return "%.2f s" % v
     if kind == "us":
         return "%.1f us" % v
     return "%.0f MiB" % (v / 1024)
 print("CLINC150 full, oos-train protocol: %s" % sys.argv[3])
-print("%d in-scope and %d out-of-scope test utterances; chorus threshold %.3f tuned on val"
-      % (c["n_in_scope"], c["n_oos"], c["threshold"]))
+print("%d in-scope and %d out-of-scope test utterances; chorus threshold %.3f, temperature"
+      " %.2f, tuned on val and %d folds of train" % (c["n_in_scope"], c["n_oos"], c["threshold"],
+                                                   c["temperature"], c.get("tune_folds", 0)))
 print()
 print("%-20s %14s %14s %10s" % ("", "chorus", "nlp.js", "ratio"))
 for label, key, kind in rows:

@@ -8,8 +8,9 @@
  *
  * Threads: nlu_train() may run on any thread. Routing never changes a
  * model: nlu_route() may be called concurrently from any threads. Set the
- * threshold or tune (nlu_model_set_threshold(), nlu_tune_threshold())
- * before the model is shared.
+ * threshold or tune (nlu_model_set_threshold(), nlu_tune_threshold(),
+ * nlu_tune()) before the model is shared; nlu_tune() with folds trains
+ * K more models, so it belongs where training runs.
  * Ownership: nlu_train()/nlu_model_load() return an owned model, freed with
  * nlu_model_free(). Intent names in results are borrowed from the model.
  * Errors: 0 / negative CORE_ERR_*, with err set.
@@ -148,8 +149,16 @@ typedef struct nlu_tune_report_s {
 } nlu_tune_report_t;
 
 void nlu_tune_opts_init(nlu_tune_opts_t *o);
-/* nlu_tune_threshold() with options; val may be empty when folds give
- * the out-of-scope examples. rep may be NULL. */
+/* nlu_tune_threshold() with options: the temperature and the threshold
+ * are tuned on val and the out-of-fold scores pooled (one budget over
+ * all), which steadies the threshold that a small val leaves noisy (docs/
+ * nlu.md, fourth round). Folds are stratified by intent and drawn from
+ * train_opts' seed: same inputs, same result. A training example whose
+ * intent its fold's model lacks is left out; a fold that cannot train is
+ * skipped (rep->folds counts those trained). val may be empty when the
+ * training examples hold the out-of-scope ones. rep may be NULL. Errors:
+ * CORE_ERR_INVALID, m untouched, when the pool lacks in-scope or
+ * out-of-scope examples. */
 int nlu_tune(nlu_model_t *m, const nlu_example_t *val, size_t n_val, const nlu_tune_opts_t *opts,
              nlu_tune_report_t *rep, core_err_t *err);
 

@@ -1,7 +1,7 @@
 /* nlu_int.h — shared inside the intent router: text normalisation and
  * feature extraction (nlu_text.c), the trained model's layout (nlu_model.c),
- * training (nlu_train.c). See docs/nlu.md for the design and the figures
- * behind each choice. */
+ * training (nlu_train.c), calibration and threshold tuning (nlu_tune.c).
+ * See docs/nlu.md for the design and the figures behind each choice. */
 #ifndef CHORUS_NLU_INT_H
 #define CHORUS_NLU_INT_H
 
