@@ -329,7 +329,20 @@ int store__sqlite_open(const char *path, int writable, int synchronous_full, sql
 {
     sqlite3 *db = NULL;
     int flags = writable ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
-    int rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    int is_mem = strcmp(path, ":memory:") == 0;
+    /* A ":memory:" store lives in SQLite's memdb file system rather than in
+     * an in-memory pager. The in-memory pager keeps every page of the
+     * database in its page cache, and SQLite walks that cache's whole hash
+     * table at each commit whose inserts split a b-tree page: the cost of a
+     * commit grew with everything stored. On memdb the page cache is bounded
+     * like a file's. The name has no leading '/', so the database is private
+     * to this connection, as ":memory:" is. */
+    int rc = is_mem ? sqlite3_open_v2("chorus-memory", &db, flags | SQLITE_OPEN_NOMUTEX, "memdb")
+                    : sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK && is_mem) {
+        sqlite3_int64 unlimited = INT64_MAX; /* memdb stops at 1 GiB unless told */
+        rc = sqlite3_file_control(db, "main", SQLITE_FCNTL_SIZE_LIMIT, &unlimited);
+    }
     if (rc != SQLITE_OK) {
         rc = core_err_set(err, CORE_ERR_IO, "cannot open database %s: %s", path,
                           db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -338,7 +351,6 @@ int store__sqlite_open(const char *path, int writable, int synchronous_full, sql
     }
     sqlite3_extended_result_codes(db, 1);
     sqlite3_busy_timeout(db, 5000);
-    int is_mem = strcmp(path, ":memory:") == 0;
     if (writable) {
         /* WAL: readers never block the writer and one fsync per commit. */
         const char *mode = is_mem ? "PRAGMA journal_mode=MEMORY" : "PRAGMA journal_mode=WAL";

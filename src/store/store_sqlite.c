@@ -73,8 +73,13 @@ typedef struct {
  * ten times a second under load and cost 30% of end-to-end throughput
  * against the :memory: store, at 8000 about 6% (docs/benchmarks.md). */
 #define CHECKPOINT_FRAMES 8000
-/* The writer's page cache (SQLite's default is 2 MiB). */
+/* The writer's page cache (SQLite's default is 2 MiB). A file's pages come
+ * back through a read from the WAL or the database, so the pages every group
+ * touches stay cached. A ":memory:" store's pages come back with a copy from
+ * memory, and a smaller cache is cheaper: SQLite walks the whole cache's hash
+ * table at each commit whose inserts split a b-tree page. */
 #define WRITER_CACHE_KIB "16384"
+#define WRITER_CACHE_KIB_MEMORY "2048"
 
 static void bind_text(sqlite3_stmt *st, int i, const char *s)
 {
@@ -120,11 +125,11 @@ static int sq_open(const store_options_t *opt, void **out, core_err_t *err)
      * appends, saved states, the tables' right edges) stay cached instead of
      * being read back from the WAL; savepoints and statement journals stay
      * in memory. Neither changes what is durable. */
-    int src =
-        rc == 0 ? sqlite3_exec(conn->db,
-                               "PRAGMA cache_size=-" WRITER_CACHE_KIB "; PRAGMA temp_store=MEMORY",
-                               NULL, NULL, NULL)
-                : SQLITE_OK;
+    const char *pragmas = strcmp(opt->path, ":memory:") == 0
+                              ? "PRAGMA cache_size=-" WRITER_CACHE_KIB_MEMORY
+                                "; PRAGMA temp_store=MEMORY"
+                              : "PRAGMA cache_size=-" WRITER_CACHE_KIB "; PRAGMA temp_store=MEMORY";
+    int src = rc == 0 ? sqlite3_exec(conn->db, pragmas, NULL, NULL, NULL) : SQLITE_OK;
     if (src != SQLITE_OK)
         rc = store__sqlite_err(conn->db, src, err, "writer pragmas");
     if (rc != 0) {
