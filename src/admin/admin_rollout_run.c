@@ -491,7 +491,9 @@ static void on_tick(uv_timer_t *t)
     if (rt != NULL && s != NULL && runtime_flowset(rt) != NULL) {
         if (!R.resumed) {
             R.resumed = 1;
-            if (store_rollouts_async(s, NULL, NULL, ROLLOUT_RUNNING, on_running_rows, a) != 0)
+            /* a ":memory:" store begins empty: no rollout to resume */
+            if (strcmp(store_path(s), ":memory:") != 0 &&
+                store_rollouts_async(s, NULL, NULL, ROLLOUT_RUNNING, on_running_rows, a) != 0)
                 R.resumed = 0;
         }
         for (admin_ro_t *ro = R.running; ro != NULL; ro = ro->next)

@@ -101,9 +101,10 @@ static void on_loaded(runtime_t *rt, int rc, runtime_trigger_t trigger, const co
         }
         return;
     }
-    if (!d->flows_loaded && d->store != NULL) {
+    if (!d->flows_loaded && d->store != NULL && strcmp(store_path(d->store), ":memory:") != 0) {
         /* Conversations active at the last stop come back now, so their idle
-         * timeouts run even if nobody writes to them again. */
+         * timeouts run even if nobody writes to them again. (A ":memory:"
+         * store begins empty.) */
         int rrc = runtime_restore_active(rt, store_path(d->store), on_restored, d);
         if (rrc != 0)
             LOG_WARN("event=restore status=skipped reason=%s", core_strerror(rrc));
