@@ -42,6 +42,7 @@ struct net_route_s {
     char *pattern; /* owned */
     net_seg_t *segs;
     size_t nsegs;
+    size_t lit_len; /* bytes of pattern + 1 before its first parameter: every match starts so */
     net_handler_fn fn;
     void *data;
     int is_ws;
