@@ -8,7 +8,9 @@
 #      3-step WaterfallDialog over MemoryStorage, deliveryMode expectReplies):
 #      the same 3-turn conversations, wrk + botframework.lua, -c64
 #   4. chorusd, WebSocket (the web widget's protocol): ws_load.mjs with 64 and
-#      1,000 concurrent conversations
+#      1,000 concurrent visitors, each holding one 3-turn conversation per
+#      socket and then opening the next (so each stays within the guardrails'
+#      per-conversation rate limit, as REST's spread over CONVERSATIONS does)
 #   5. chorusd holding IDLE (100,000 by default) idle WebSocket conversations:
 #      its RSS
 # and prints the ratios. Both bots run the same three steps (name, city,
