@@ -12,23 +12,10 @@
 
 #include "brain/nlu_int.h"
 #include "chorus/nlu.h"
+#include "test_nlu_toy.h"
 
 static const nlu_example_t toy[] = {
-    {"book a flight to paris", "book_flight"},
-    {"i need a plane ticket to rome", "book_flight"},
-    {"fly me to berlin next week", "book_flight"},
-    {"reserve a flight for tomorrow", "book_flight"},
-    {"what's the weather like today", "weather"},
-    {"will it rain tomorrow", "weather"},
-    {"how hot is it outside", "weather"},
-    {"is it going to snow", "weather"},
-    {"what is my account balance", "balance"},
-    {"how much money do i have", "balance"},
-    {"show me my balance", "balance"},
-    {"check my bank balance please", "balance"},
-    {"tell me a joke", "oos"},
-    {"who won the football game", "oos"},
-    {"what is the meaning of life", "oos"},
+    NLU_TOY_EXAMPLES,
 };
 #define N_TOY (sizeof(toy) / sizeof(toy[0]))
 
