@@ -182,7 +182,26 @@ printf '%-34s %10s turns/s p50 %8s ms  p99 %8s ms  errors %s  server cores %s\n'
     "Bot Framework 3-turn, c64" "$b_rps" "$(ms "$b_p50")" "$(ms "$b_p99")" "$b_err" "$b_cpu"
 kill "$bpid"
 
+# Restarts chorusd on a fresh port (and so a fresh :memory: store): sets cport, cpid.
+restart_chorusd() {
+    kill "$cpid"
+    wait "$cpid" 2> /dev/null || true
+    cport=$(free_port)
+    "$chorusd" --listen "127.0.0.1:$cport" --config "$tmp/chorusd.json" --data-dir "$tmp/data" \
+        --flows "$here/flows" 2> "$tmp/chorusd-$1.log" &
+    cpid=$!
+    pids+=($cpid)
+    for _ in $(seq 600); do
+        curl -sf "http://127.0.0.1:$cport/readyz" > /dev/null && break
+        sleep 0.1
+    done
+    curl -sf "http://127.0.0.1:$cport/readyz" > /dev/null || { cat "$tmp"/chorusd*.log >&2; exit 1; }
+}
+
 # ---- 4. chorusd over WebSocket ------------------------------------------------
+# A fresh daemon: the REST runs left 100,000 live conversations in its table,
+# the runtime's limit, and a :memory: store cannot take evicted ones back.
+restart_chorusd ws
 for conns in 64 1000; do
     node "$here/ws_load.mjs" "$cport" "$conns" "$run" | sed "s/^ws /chorus WebSocket 3-turn, c$conns: /"
 done
@@ -198,18 +217,7 @@ awk -v r="$r_rps" -v b="$b_rps" -v n="$n_rps" -v rc="$r_cpu" -v bc="$b_cpu" -v n
 }'
 
 # ---- 5. idle WebSocket conversations -----------------------------------------
-kill "$cpid"
-wait "$cpid" 2> /dev/null || true
-cport=$(free_port)
-"$chorusd" --listen "127.0.0.1:$cport" --config "$tmp/chorusd.json" --data-dir "$tmp/data" \
-    --flows "$here/flows" 2> "$tmp/chorusd2.log" &
-cpid=$!
-pids+=($cpid)
-for _ in $(seq 600); do
-    curl -sf "http://127.0.0.1:$cport/readyz" > /dev/null && break
-    sleep 0.1
-done
-curl -sf "http://127.0.0.1:$cport/readyz" > /dev/null || { cat "$tmp"/chorusd*.log >&2; exit 1; }
+restart_chorusd idle
 # one socket is one descriptor on each side: a process limited to fewer than
 # IDLE descriptors (ulimit -Hn; sandboxes cap it) can only hold so many
 fdmax=$(ulimit -n)

@@ -31,14 +31,30 @@ function conversation() {
     let step = 0;
     let sent = 0;
     let welcomed = false;
+    let lastFrame = 'none';
+    // A conversation that stops answering is counted (with the last frame
+    // it saw) and dropped, so one stuck socket cannot stall its visitor.
+    let watchdog = null;
+    const arm = () => {
+      clearTimeout(watchdog);
+      watchdog = setTimeout(() => {
+        errors++;
+        const code = `timeout_after_${lastFrame}`;
+        errorCodes[code] = (errorCodes[code] || 0) + 1;
+        ws.terminate();
+      }, 5000);
+    };
+    arm();
     const send = () => {
-      if (stop || step === texts.length) { ws.close(1000); return; }
+      if (stop || step === texts.length) { clearTimeout(watchdog); ws.close(1000); return; }
+      arm();
       sent = process.hrtime.bigint();
       ws.send(JSON.stringify({ type: 'message', id: `m${step}`, text: texts[step] }));
       step++;
     };
     ws.on('message', (data) => {
       const f = JSON.parse(data);
+      lastFrame = f.type === 'message' ? `${f.from}_message` : f.type;
       if (f.type === 'error') {
         errors++;
         errorCodes[f.code] = (errorCodes[f.code] || 0) + 1;
@@ -57,7 +73,7 @@ function conversation() {
       errors++;
       errorCodes[e.code || 'socket'] = (errorCodes[e.code || 'socket'] || 0) + 1;
     });
-    ws.on('close', () => resolve());
+    ws.on('close', () => { clearTimeout(watchdog); resolve(); });
   });
 }
 
@@ -82,3 +98,4 @@ const codes = Object.entries(errorCodes).map(([k, v]) => `${k}:${v}`).join(',') 
 console.log(`ws turns=${turns} conversations=${conversations} seconds=${elapsed.toFixed(2)} ` +
   `turns_per_s=${(turns / elapsed).toFixed(0)} p50_ms=${pct(0.5).toFixed(2)} ` +
   `p99_ms=${pct(0.99).toFixed(2)} errors=${errors} error_codes=${codes}`);
+process.exit(0); // sockets still closing must not keep the benchmark waiting
