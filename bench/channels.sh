@@ -132,16 +132,26 @@ cat > "$tmp/chorusd.json" << EOF
  "store": {"path": ":memory:"}, "log_level": "warn"}
 EOF
 mkdir -p "$tmp/data"
-cport=$(free_port)
-"$chorusd" --listen "127.0.0.1:$cport" --config "$tmp/chorusd.json" --data-dir "$tmp/data" \
-    --flows "$here/flows" 2> "$tmp/chorusd.log" &
-cpid=$!
-pids+=($cpid)
-for _ in $(seq 600); do
-    curl -sf "http://127.0.0.1:$cport/readyz" > /dev/null && break
-    sleep 0.1
-done
-curl -sf "http://127.0.0.1:$cport/readyz" > /dev/null || { cat "$tmp"/chorusd*.log >&2; exit 1; }
+# Starts chorusd on a fresh port (and so a fresh :memory: store), logging to
+# chorusd-$1.log: sets cport, cpid.
+start_chorusd() {
+    cport=$(free_port)
+    "$chorusd" --listen "127.0.0.1:$cport" --config "$tmp/chorusd.json" --data-dir "$tmp/data" \
+        --flows "$here/flows" 2> "$tmp/chorusd-$1.log" &
+    cpid=$!
+    pids+=($cpid)
+    for _ in $(seq 600); do
+        curl -sf "http://127.0.0.1:$cport/readyz" > /dev/null && break
+        sleep 0.1
+    done
+    curl -sf "http://127.0.0.1:$cport/readyz" > /dev/null || { cat "$tmp"/chorusd*.log >&2; exit 1; }
+}
+restart_chorusd() {
+    kill "$cpid"
+    wait "$cpid" 2> /dev/null || true
+    start_chorusd "$1"
+}
+start_chorusd rest
 python3 - "$cport" "$key" "$tmp/ids" "$convs" << 'EOF'
 import http.client, json, sys
 port, key, out, n = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -181,22 +191,6 @@ b_cpu=$(awk -v a="$t0" -v b="$(cpu_ticks "$bpid")" -v hz="$hz" -v s="$run" \
 printf '%-34s %10s turns/s p50 %8s ms  p99 %8s ms  errors %s  server cores %s\n' \
     "Bot Framework 3-turn, c64" "$b_rps" "$(ms "$b_p50")" "$(ms "$b_p99")" "$b_err" "$b_cpu"
 kill "$bpid"
-
-# Restarts chorusd on a fresh port (and so a fresh :memory: store): sets cport, cpid.
-restart_chorusd() {
-    kill "$cpid"
-    wait "$cpid" 2> /dev/null || true
-    cport=$(free_port)
-    "$chorusd" --listen "127.0.0.1:$cport" --config "$tmp/chorusd.json" --data-dir "$tmp/data" \
-        --flows "$here/flows" 2> "$tmp/chorusd-$1.log" &
-    cpid=$!
-    pids+=($cpid)
-    for _ in $(seq 600); do
-        curl -sf "http://127.0.0.1:$cport/readyz" > /dev/null && break
-        sleep 0.1
-    done
-    curl -sf "http://127.0.0.1:$cport/readyz" > /dev/null || { cat "$tmp"/chorusd*.log >&2; exit 1; }
-}
 
 # ---- 4. chorusd over WebSocket ------------------------------------------------
 # A fresh daemon: the REST runs left 100,000 live conversations in its table,
