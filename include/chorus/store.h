@@ -31,6 +31,7 @@
 
 #include <jansson.h>
 #include <stdint.h>
+#include <string.h>
 #include <uv.h>
 
 #include "chorus/config.h"
@@ -254,6 +255,14 @@ int store_ready(const store_t *s);
 void store_get_stats(const store_t *s, store_stats_t *out);
 /* The database path the store was opened with. */
 const char *store_path(const store_t *s);
+/* 1 for a ":memory:" store: it begins empty, keeps nothing past the process
+ * and only the writer's connection sees it (no reads, no restore). */
+int store_in_memory(const store_t *s);
+/* The same, from the path a store is (or would be) opened with. */
+static inline int store_path_in_memory(const char *path)
+{
+    return path != NULL && strcmp(path, ":memory:") == 0;
+}
 
 /* ---- reads on the thread pool (loop thread calls, callbacks on the loop) --- */
 

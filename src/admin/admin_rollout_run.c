@@ -492,7 +492,7 @@ static void on_tick(uv_timer_t *t)
         if (!R.resumed) {
             R.resumed = 1;
             /* a ":memory:" store begins empty: no rollout to resume */
-            if (strcmp(store_path(s), ":memory:") != 0 &&
+            if (!store_in_memory(s) &&
                 store_rollouts_async(s, NULL, NULL, ROLLOUT_RUNNING, on_running_rows, a) != 0)
                 R.resumed = 0;
         }

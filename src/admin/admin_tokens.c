@@ -75,7 +75,7 @@ static void on_row(const store_token_row_t *r, void *arg)
 static int load(admin_t *a, core_err_t *err)
 {
     store_t *s = admin__store(a);
-    if (s == NULL || strcmp(store_path(s), ":memory:") == 0)
+    if (s == NULL || store_in_memory(s))
         return 0;
     store_db_t *db = store_db_open(store_path(s), err);
     if (db == NULL)

@@ -505,7 +505,7 @@ static void load_one(const char *from, const char *to, void *arg)
 static int load_opt_outs(sms_t *s, core_err_t *err)
 {
     store_t *st = the_store(s);
-    if (st == NULL || strcmp(store_path(st), ":memory:") == 0)
+    if (st == NULL || store_in_memory(st))
         return 0;
     store_db_t *db = store_db_open(store_path(st), err);
     if (db == NULL)

@@ -69,7 +69,7 @@ static void restore_env(daemon_t *d, store_db_t *db, const char *env)
 
 void daemon_envs_restore(daemon_t *d)
 {
-    if (d->store == NULL || strcmp(store_path(d->store), ":memory:") == 0)
+    if (d->store == NULL || store_in_memory(d->store))
         return;
     core_err_t err = {0};
     store_db_t *db = store_db_open(store_path(d->store), &err);

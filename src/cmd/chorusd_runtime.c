@@ -101,7 +101,7 @@ static void on_loaded(runtime_t *rt, int rc, runtime_trigger_t trigger, const co
         }
         return;
     }
-    if (!d->flows_loaded && d->store != NULL && strcmp(store_path(d->store), ":memory:") != 0) {
+    if (!d->flows_loaded && d->store != NULL && !store_in_memory(d->store)) {
         /* Conversations active at the last stop come back now, so their idle
          * timeouts run even if nobody writes to them again. (A ":memory:"
          * store begins empty.) */

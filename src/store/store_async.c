@@ -30,7 +30,7 @@ typedef struct {
 static void work_run(uv_work_t *req)
 {
     work_t *w = req->data;
-    if (strcmp(store_path(w->s), ":memory:") == 0) {
+    if (store_in_memory(w->s)) {
         /* Only the writer's connection sees a :memory: database (a benchmark
          * mode): nothing is saved to restore, nothing to report on. */
         w->status =

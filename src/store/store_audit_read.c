@@ -195,7 +195,7 @@ typedef struct {
 static void audit_work_run(uv_work_t *req)
 {
     audit_work_t *w = req->data;
-    if (strcmp(store_path(w->s), ":memory:") == 0) {
+    if (store_in_memory(w->s)) {
         w->status = core_err_set(&w->err, CORE_ERR_UNSUPPORTED, "a :memory: store cannot be read");
         return;
     }

@@ -126,7 +126,7 @@ static void ckpt_main(void *arg)
 store__ckpt_t *store__ckpt_start(sqlite3 *writer, const char *path, int frames,
                                  int synchronous_full)
 {
-    if (strcmp(path, ":memory:") == 0)
+    if (store_path_in_memory(path))
         return NULL;
     store__ckpt_t *c = core_xcalloc(1, sizeof(*c));
     core_err_t err = {0};

@@ -331,7 +331,7 @@ static void drift_done(uv_work_t *req, int status)
 int store_drift_async(store_t *s, int64_t now_us, const store_drift_limits_t *lim, store_json_cb cb,
                       void *data)
 {
-    if (strcmp(store_path(s), ":memory:") == 0)
+    if (store_in_memory(s))
         return CORE_ERR_UNSUPPORTED;
     drift_work_t *w = core_xcalloc(1, sizeof(*w));
     *w = (drift_work_t){.s = s, .now_us = now_us, .lim = *lim, .cb = cb, .data = data};

@@ -182,7 +182,7 @@ static void fl_done(uv_work_t *req, int status)
 int store_flows_async(store_t *s, const char *kind, const char *arg, int with_content,
                       store_json_cb_t cb, void *data)
 {
-    if (strcmp(store_path(s), ":memory:") == 0)
+    if (store_in_memory(s))
         return CORE_ERR_UNSUPPORTED;
     fl_work_t *w = core_xcalloc(1, sizeof(*w));
     w->req.data = w;

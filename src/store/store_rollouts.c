@@ -288,7 +288,7 @@ static void version_run(rwork_t *w, store_db_t *db)
 static void rwork_run(uv_work_t *req)
 {
     rwork_t *w = req->data;
-    if (strcmp(w->path, ":memory:") == 0) {
+    if (store_path_in_memory(w->path)) {
         w->status =
             core_err_set(&w->err, CORE_ERR_UNSUPPORTED, "a :memory: store keeps no rollouts");
         return;

@@ -329,7 +329,7 @@ int store__sqlite_open(const char *path, int writable, int synchronous_full, sql
 {
     sqlite3 *db = NULL;
     int flags = writable ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
-    int is_mem = strcmp(path, ":memory:") == 0;
+    int is_mem = store_path_in_memory(path);
     /* A ":memory:" store lives in SQLite's memdb file system rather than in
      * an in-memory pager. The in-memory pager keeps every page of the
      * database in its page cache, and SQLite walks that cache's whole hash

@@ -125,7 +125,7 @@ static int sq_open(const store_options_t *opt, void **out, core_err_t *err)
      * appends, saved states, the tables' right edges) stay cached instead of
      * being read back from the WAL; savepoints and statement journals stay
      * in memory. Neither changes what is durable. */
-    const char *pragmas = strcmp(opt->path, ":memory:") == 0
+    const char *pragmas = store_path_in_memory(opt->path)
                               ? "PRAGMA cache_size=-" WRITER_CACHE_KIB_MEMORY
                                 "; PRAGMA temp_store=MEMORY"
                               : "PRAGMA cache_size=-" WRITER_CACHE_KIB "; PRAGMA temp_store=MEMORY";

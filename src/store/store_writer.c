@@ -477,6 +477,11 @@ const char *store_path(const store_t *s)
     return s->opt.path;
 }
 
+int store_in_memory(const store_t *s)
+{
+    return store_path_in_memory(s->opt.path);
+}
+
 void store_set_metrics(store_t *s, store_metrics_t *m)
 {
     s->metrics = m;
