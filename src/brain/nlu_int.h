@@ -132,6 +132,25 @@ float *nlu__walloc(size_t n);
 
 #define NLU__FOLDS_MAX 20
 
+/* splitmix64: small, fast and the same on every platform, so training and
+ * the tuning folds repeat for a seed. */
+static inline uint64_t nlu__rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* The key of an intent name in an nlu__ftab_t (FNV-1a, never 0). */
+static inline uint64_t nlu__name_key(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+    return h ? h : 1;
+}
+
 /* Examples scored for calibration, in the tuned model's class order: the
  * validation set by the model itself (source 0) and, with folds, each
  * training example by the model of the folds without it (source f + 1). */
@@ -161,9 +180,8 @@ int nlu__pool_build(nlu__pool_t *p, const nlu_model_t *m, const nlu_example_t *v
                     const nlu_tune_opts_t *o, core_err_t *err);
 void nlu__pool_init(nlu__pool_t *p, const nlu_model_t *m);
 void nlu__pool_dispose(nlu__pool_t *p);
-/* The log-loss temperature over the pool's sources in mask (1: validation,
- * 2: the folds). */
-double nlu__fit_temperature(const nlu__pool_t *p, unsigned mask);
+/* The temperature that minimises the log loss of the pool's labelled examples. */
+double nlu__fit_temperature(const nlu__pool_t *p);
 void nlu__pool_decide(const nlu__pool_t *p, size_t i, double temp, nlu__item_t *it);
 /* The threshold sweep under the budget (sorts it). */
 double nlu__sweep(nlu__item_t *it, size_t n, double max_drop);

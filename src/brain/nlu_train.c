@@ -61,15 +61,6 @@ static void csr_dispose(csr_t *x)
     free(x->sqnorm);
 }
 
-static uint64_t rng_next(uint64_t *s)
-{
-    /* splitmix64: small, fast and identical on every platform */
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* ---- labels ------------------------------------------------------------- */
 
 static int check_examples(const nlu_example_t *ex, size_t n, const char *oos, nlu_model_t **out,
@@ -95,11 +86,7 @@ static int check_examples(const nlu_example_t *ex, size_t n, const char *oos, nl
                               i + 1, ex[i].intent);
             break;
         }
-        uint64_t h = 0xcbf29ce484222325ull;
-        for (const char *p = ex[i].intent; *p; p++)
-            h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
-        h = h ? h : 1;
-        uint32_t c = nlu__ftab_put(&names, h);
+        uint32_t c = nlu__ftab_put(&names, nlu__name_key(ex[i].intent));
         if (c == k) {
             if (k == NLU__CLASSES_MAX) {
                 rc = core_err_set(err, CORE_ERR_LIMIT, "more than %d intents", NLU__CLASSES_MAX);
@@ -323,7 +310,7 @@ static void fit_svm(nlu_model_t *m, const csr_t *x, const uint32_t *label, uint6
         order[i] = i;
     for (int it = 0; it < hp->max_iter; it++) {
         for (size_t i = 0; i + 1 < x->n; i++) {
-            size_t j = i + (size_t)(rng_next(&seed) % (x->n - i));
+            size_t j = i + (size_t)(nlu__rng_next(&seed) % (x->n - i));
             size_t t = order[i];
             order[i] = order[j];
             order[j] = t;

@@ -39,18 +39,10 @@ static void pool_grow(nlu__pool_t *p, size_t more)
     p->cap = cap;
 }
 
-static uint64_t name_key(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
-    return h ? h : 1;
-}
-
 /* Class index of name in the tuned model, -1 if it has none. */
 static int32_t pool_class(const nlu__pool_t *p, const nlu_model_t *m, const char *name)
 {
-    uint32_t c = nlu__ftab_get(&p->names, name_key(name));
+    uint32_t c = nlu__ftab_get(&p->names, nlu__name_key(name));
     return c != UINT32_MAX && strcmp(m->names[c], name) == 0 ? (int32_t)c : -1;
 }
 
@@ -62,7 +54,7 @@ void nlu__pool_init(nlu__pool_t *p, const nlu_model_t *m)
     p->oos_class = m->oos_class;
     nlu__ftab_init(&p->names, m->n_class);
     for (uint32_t c = 0; c < m->n_class; c++)
-        nlu__ftab_put(&p->names, name_key(m->names[c]));
+        nlu__ftab_put(&p->names, nlu__name_key(m->names[c]));
 }
 
 /* Scores examples ex[idx[j]] (all n when idx is NULL) with model s, whose
@@ -101,14 +93,6 @@ static void pool_add(nlu__pool_t *p, const nlu_model_t *m, const nlu_model_t *s,
 
 /* ---- out-of-fold scores --------------------------------------------------- */
 
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* Stratified folds: each class's examples, in an order drawn from the seed,
  * go round the folds, each class starting where the last one stopped, so
  * every fold holds a share of every class and the folds' sizes differ by at
@@ -124,7 +108,7 @@ static void assign_folds(const nlu__pool_t *p, const nlu_model_t *m, const nlu_e
         fold[i] = -1;
     }
     for (size_t i = 0; i + 1 < n; i++) {
-        size_t j = i + (size_t)(rng_next(&seed) % (n - i));
+        size_t j = i + (size_t)(nlu__rng_next(&seed) % (n - i));
         size_t t = order[i];
         order[i] = order[j];
         order[j] = t;
@@ -202,15 +186,14 @@ int nlu__pool_build(nlu__pool_t *p, const nlu_model_t *m, const nlu_example_t *v
 
 /* ---- calibration ------------------------------------------------------------ */
 
-/* Mean log loss at temperature temp of the pool's labelled examples from the
- * sources in mask (bit s for source s, bit 1 standing for every fold). */
-static double log_loss(const nlu__pool_t *p, double temp, unsigned mask)
+/* Mean log loss at temperature temp of the pool's labelled examples. */
+static double log_loss(const nlu__pool_t *p, double temp)
 {
     double sum = 0;
     size_t cnt = 0;
     for (size_t i = 0; i < p->n; i++) {
         const float *s = p->scores + i * p->stride;
-        if (p->label[i] < 0 || !(mask & (p->src[i] ? 2u : 1u)))
+        if (p->label[i] < 0)
             continue;
         float mx = s[0];
         for (uint32_t c = 1; c < p->n_class; c++)
@@ -226,21 +209,21 @@ static double log_loss(const nlu__pool_t *p, double temp, unsigned mask)
 
 /* Golden-section search of log(temp) in [log 0.5, log 200]: the loss is
  * unimodal in the temperature. */
-double nlu__fit_temperature(const nlu__pool_t *p, unsigned mask)
+double nlu__fit_temperature(const nlu__pool_t *p)
 {
     const double g = 0.6180339887498949;
     double a = log(0.5), b = log(200.0);
     double c = b - g * (b - a), d = a + g * (b - a);
-    double fc = log_loss(p, exp(c), mask), fd = log_loss(p, exp(d), mask);
+    double fc = log_loss(p, exp(c)), fd = log_loss(p, exp(d));
     for (int it = 0; it < 40; it++) {
         if (fc < fd) {
             b = d, d = c, fd = fc;
             c = b - g * (b - a);
-            fc = log_loss(p, exp(c), mask);
+            fc = log_loss(p, exp(c));
         } else {
             a = c, c = d, fc = fd;
             d = a + g * (b - a);
-            fd = log_loss(p, exp(d), mask);
+            fd = log_loss(p, exp(d));
         }
     }
     return exp(0.5 * (a + b));
@@ -322,7 +305,7 @@ int nlu_tune(nlu_model_t *m, const nlu_example_t *val, size_t n_val, const nlu_t
     }
     int rc = nlu__pool_build(&p, m, val, n_val, opts, err);
     if (rc == 0) {
-        m->temp = nlu__fit_temperature(&p, 3u);
+        m->temp = nlu__fit_temperature(&p);
         nlu__item_t *it = core_xcalloc(p.n + 1, sizeof(*it));
         for (size_t i = 0; i < p.n; i++)
             nlu__pool_decide(&p, i, m->temp, &it[i]);
