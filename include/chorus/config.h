@@ -56,6 +56,9 @@ typedef struct core_config_s {
         long long drain_timeout_ms; /* SIGTERM: wait this long for in-flight requests */
     } shutdown;
     struct {
+        long long max_conversations; /* conversations the runtime keeps in memory */
+    } runtime;
+    struct {
         char *api_keys;                    /* "name:sha256hex,..." gateway keys, hashed */
         char *allowed_origins;             /* widget origins allowed without a key */
         long long max_conversations;       /* conversations the adapter keeps in memory */

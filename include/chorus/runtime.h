@@ -52,8 +52,11 @@ typedef struct runtime_options_s {
                                    data_dir/nlu/; NULL = no cache */
     const char *guard_file;     /* guardrail rules JSON; NULL = built-in defaults */
     int no_guard;               /* run the flows without guardrails (tests) */
-    size_t max_conversations;   /* in memory; beyond it a new key fails with CORE_ERR_LIMIT, or
-                                   with a store an idle durable one is dropped (0: 100000) */
+    size_t max_conversations;   /* in memory (chorusd: runtime.max_conversations); beyond it a
+                                   new key fails with CORE_ERR_LIMIT, or with a store an idle
+                                   durable one is dropped (0: 100000) */
+    int no_evict;               /* the store cannot read state back (":memory:"): a full
+                                   table refuses a new key rather than drop one for good */
     size_t max_queued_turns;    /* per conversation, behind the one in flight (0: 8) */
     uint64_t sweep_interval_ms; /* how often idle conversations are timed out (0: 1000) */
     size_t max_effect_bytes;    /* largest backend/LLM response body (0: 1 MiB) */

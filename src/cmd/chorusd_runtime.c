@@ -188,7 +188,10 @@ int daemon_runtime_start(daemon_t *d, core_err_t *err)
                               .data_dir = d->cfg.data_dir,
                               .guard_file = guard_file(d),
                               .store = d->store,
-                              .metrics = d->metrics};
+                              .metrics = d->metrics,
+                              .max_conversations = (size_t)d->cfg.runtime.max_conversations,
+                              /* an evicted conversation could not be read back */
+                              .no_evict = store_in_memory(d->store)};
     daemon_envs_options(d, &opts);
     rc = runtime_new(d->loop, &opts, &d->runtime, err);
     if (rc != 0)

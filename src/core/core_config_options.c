@@ -95,6 +95,11 @@ const option_t core__options[] = {
      4 * MIB, NULL, NULL, 1, NULL, "Queued outgoing bytes per WebSocket before sends fail."},
     {"shutdown.drain_timeout_ms", OPT_INT, OFF(shutdown.drain_timeout_ms), 0, 3600000, 10000, NULL,
      NULL, 1, NULL, "On SIGTERM, how long in-flight requests may take to finish."},
+    {"runtime.max_conversations", OPT_INT, OFF(runtime.max_conversations), 1, 10000000, 100000,
+     NULL, NULL, 0, NULL,
+     "Conversations (all channels) the runtime keeps in memory; at the limit an idle one already "
+     "saved is evicted and read back from the store on its next turn; with a `:memory:` store a "
+     "new conversation is refused (503 `at_capacity`) instead."},
     {"chat.api_keys", OPT_STRING, OFF(chat.api_keys), 0, 0, 0, "", NULL, 1, check_api_keys,
      "Gateway API keys, `name:sha256hex` comma-separated (the SHA-256 of each key, in hex), "
      "optionally `name:sha256hex:staging` (or `:production`) to choose the environment the "

@@ -377,12 +377,13 @@ static void evict_visit(rt_conv_t *conv, void *arg)
     x->done = 1;
 }
 
-/* With a store, a full table makes room by dropping an idle conversation
- * whose state is already durable. Looks at a bounded number of buckets from
+/* With a store that can read state back (not ":memory:", opts.no_evict), a
+ * full table makes room by dropping an idle conversation whose state is
+ * already durable. Looks at a bounded number of buckets from
  * the sweep's position, so a full table never costs a walk. */
 static int evict_one(runtime_t *rt)
 {
-    if (rt->opts.store == NULL)
+    if (rt->opts.store == NULL || rt->opts.no_evict)
         return 0;
     evict_ctx_t x = {rt, 0};
     size_t n = rt->table.n_buckets;
