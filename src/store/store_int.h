@@ -133,9 +133,18 @@ extern const store__backend_t store__sqlite_backend;
 /* store_walbuf.c: makes a VFS that sends each transaction's WAL frames in one
  * write() (instead of two per frame) the process's default, once; files
  * other than WALs pass through. Also turns SQLite's memory statistics off
- * when SQLite is not initialised yet. Called before the writer opens its
- * connection. */
+ * and wraps its page cache (store_pcache.c) when SQLite is not initialised
+ * yet. Called before the writer opens its connection. */
 void store__walbuf_register(void);
+
+/* store_pcache.c: wraps SQLite's page cache so that the truncate at each
+ * commit returns at once when no page lies past the database's end, instead
+ * of walking the cache's whole hash table as it did from the b-tree's first
+ * page swap on. Same pages cached. Takes effect only before SQLite is
+ * initialised (store__walbuf_register calls it). */
+void store__pcache_register(void);
+/* Truncates the wrapper answered without pcache1 since the process began. */
+unsigned long store__pcache_skipped(void);
 
 /* store_audit.c: runs a STORE__OP_AUDIT (chained insert) or STORE__OP_TOKEN
  * op on the writer's connection; 0, CORE_ERR_INVALID or CORE_ERR_IO. */

@@ -246,6 +246,7 @@ static void wb_register(void)
      * mutex on every allocation the writer makes. This only works before
      * SQLite is initialised (MISUSE after: then they stay on). */
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    store__pcache_register();
     sqlite3_vfs *real_vfs = sqlite3_vfs_find(NULL);
     /* the version-3 methods forward xShm* and xFetch: the default VFS must
      * have them (unix does); otherwise SQLite keeps its own default */
