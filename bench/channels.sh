@@ -4,6 +4,8 @@
 #   1. nginx's static response (the HTTP ceiling): wrk POST, -c64
 #   2. chorusd, chat REST (keep-alive): 3-turn conversations spread over
 #      CONVERSATIONS conversations, wrk + bench/channels/chat_rest.lua, -c64 and -c256
+#      (each row on a fresh daemon with new conversations: wrk starts every
+#      conversation at its first turn)
 #   3. the Microsoft Bot Framework SDK for JavaScript (botbuilder 4.23.3, a
 #      3-step WaterfallDialog over MemoryStorage, deliveryMode expectReplies):
 #      the same 3-turn conversations, wrk + botframework.lua, -c64
@@ -151,8 +153,9 @@ restart_chorusd() {
     wait "$cpid" 2> /dev/null || true
     start_chorusd "$1"
 }
-start_chorusd rest
-python3 - "$cport" "$key" "$tmp/ids" "$convs" << 'EOF'
+# Creates $convs conversations on the running chorusd, their ids in $tmp/ids.
+create_conversations() {
+    python3 - "$cport" "$key" "$tmp/ids" "$convs" << 'EOF'
 import http.client, json, sys
 port, key, out, n = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 c = http.client.HTTPConnection("127.0.0.1", port)
@@ -164,6 +167,9 @@ with open(out, "w") as f:
         assert r.status == 201, body
         f.write(json.loads(body)["conversation"] + "\n")
 EOF
+}
+start_chorusd rest
+create_conversations
 export CHORUS_IDS_FILE="$tmp/ids" CHORUS_KEY="$key" CHORUS_THREADS=2
 t0=$(cpu_ticks "$cpid")
 read -r r_rps r_p50 r_p99 r_err < <(wrk_run -t2 -c64 -d"${run}s" --latency \
@@ -172,6 +178,9 @@ r_cpu=$(awk -v a="$t0" -v b="$(cpu_ticks "$cpid")" -v hz="$hz" -v s="$run" \
     'BEGIN {printf "%.2f", (b - a) / hz / s}')
 printf '%-34s %10s turns/s p50 %8s ms  p99 %8s ms  errors %s  server cores %s\n' \
     "chorus REST 3-turn, c64" "$r_rps" "$(ms "$r_p50")" "$(ms "$r_p99")" "$r_err" "$r_cpu"
+# wrk starts every conversation at its first turn: the c256 row gets new ones
+restart_chorusd rest256
+create_conversations
 read -r r2_rps r2_p50 r2_p99 r2_err < <(wrk_run -t2 -c256 -d"${run}s" --latency \
     -s "$here/chat_rest.lua" "http://127.0.0.1:$cport/")
 printf '%-34s %10s turns/s p50 %8s ms  p99 %8s ms  errors %s\n' "chorus REST 3-turn, c256" \
