@@ -92,6 +92,6 @@ else()
     # Debian 12's runtime libraries of the link line in CMakeLists.txt.
     set(CPACK_DEBIAN_PACKAGE_DEPENDS "libc6 (>= 2.36), libuv1 (>= 1.44), libjansson4 (>= 2.14), \
 libcurl4 (>= 7.88), libsqlite3-0 (>= 3.40), libssl3 (>= 3.0), libwslay1, libsystemd0, \
-libutf8proc2, libpcre2-8-0 (>= 10.42), tzdata, procps")
+libutf8proc2, libpcre2-8-0 (>= 10.42), libmimalloc2.0, tzdata, procps")
 endif()
 include(CPack)

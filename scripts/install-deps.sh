@@ -8,7 +8,7 @@ set -eu
 BUILD_PKGS="build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
   libuv1-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev
   libwslay-dev libcmocka-dev node-llhttp libutf8proc-dev libpcre2-dev
-  libsystemd-dev"
+  libsystemd-dev libmimalloc-dev"
 # Test and benchmark tools: real HTTP/WebSocket clients, the browser for the
 # widget test, and the peers the benchmarks run side by side.
 TEST_PKGS="curl ca-certificates sqlite3 procps python3 openssl wrk
