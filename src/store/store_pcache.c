@@ -137,25 +137,24 @@ unsigned long store__pcache_skipped(void)
     return atomic_load(&skipped);
 }
 
+static const sqlite3_pcache_methods2 wrapped = {
+    .iVersion = 1,
+    .xInit = pc_init,
+    .xShutdown = pc_shutdown,
+    .xCreate = pc_create,
+    .xCachesize = pc_cachesize,
+    .xPagecount = pc_pagecount,
+    .xFetch = pc_fetch,
+    .xUnpin = pc_unpin,
+    .xRekey = pc_rekey,
+    .xTruncate = pc_truncate,
+    .xDestroy = pc_destroy,
+    .xShrink = pc_shrink,
+};
+
 void store__pcache_register(void)
 {
     if (sqlite3_config(SQLITE_CONFIG_GETPCACHE2, &base) != SQLITE_OK || base.xCreate == NULL)
         return;
-    static sqlite3_pcache_methods2 wrapped;
-    wrapped = (sqlite3_pcache_methods2){
-        .iVersion = 1,
-        .pArg = NULL,
-        .xInit = pc_init,
-        .xShutdown = pc_shutdown,
-        .xCreate = pc_create,
-        .xCachesize = pc_cachesize,
-        .xPagecount = pc_pagecount,
-        .xFetch = pc_fetch,
-        .xUnpin = pc_unpin,
-        .xRekey = pc_rekey,
-        .xTruncate = pc_truncate,
-        .xDestroy = pc_destroy,
-        .xShrink = pc_shrink,
-    };
     sqlite3_config(SQLITE_CONFIG_PCACHE2, &wrapped);
 }
