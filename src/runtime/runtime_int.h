@@ -128,9 +128,7 @@ struct runtime_s {
     rt_table_t table;
     rt_turn_t *ready_head; /* turns to run on the next idle tick */
     rt_turn_t *ready_tail;
-    rt_turn_t *alive; /* every turn not yet finished */
-    rt_turn_t *spare; /* finished turns kept for reuse (chained by next) */
-    unsigned n_spare;
+    rt_turn_t *alive;    /* every turn not yet finished */
     uv_idle_t kick;      /* runs the ready list outside the caller's stack */
     uv_timer_t sweep;    /* idle timeouts */
     size_t sweep_cursor; /* next bucket the incremental sweep visits */

@@ -12,12 +12,6 @@
 
 /* ---- lifecycle of a turn ------------------------------------------------ */
 
-/* Finished turns kept for the next ones. A turn is about 3.5 KiB, past the
- * sizes malloc serves from its per-thread caches, and each allocation of
- * that size first consolidated the small chunks freed since the last one:
- * a few percent of the loop's CPU at thousands of turns a second. */
-#define RT_SPARE_TURNS 256
-
 static void on_turn_timer_closed(uv_handle_t *h)
 {
     rt_turn_t *t = h->data;
@@ -39,15 +33,10 @@ static void turn_free(rt_turn_t *t)
     free(t->conv_id);
     if (t->has_saved)
         brain_conv_dispose(&t->saved);
-    if (t->backoff_active) {
+    if (t->backoff_active)
         uv_close((uv_handle_t *)&t->backoff, on_turn_timer_closed);
-    } else if (t->rt->n_spare < RT_SPARE_TURNS && !t->rt->closing) {
-        t->next = t->rt->spare;
-        t->rt->spare = t;
-        t->rt->n_spare++;
-    } else {
+    else
         free(t);
-    }
 }
 
 static void alive_unlink(rt_turn_t *t)
@@ -94,14 +83,7 @@ static void reference_date(int64_t now_us, ent_ctx_t *ref)
 static rt_turn_t *turn_new(runtime_t *rt, rt_conv_t *conv, const runtime_turn_in_t *in,
                            brain_event_t event, runtime_done_cb done, void *data)
 {
-    rt_turn_t *t = rt->spare;
-    if (t != NULL) {
-        rt->spare = t->next;
-        rt->n_spare--;
-        memset(t, 0, sizeof(*t));
-    } else {
-        t = core_xcalloc(1, sizeof(*t));
-    }
+    rt_turn_t *t = core_xcalloc(1, sizeof(*t));
     t->rt = rt;
     t->conv = conv;
     t->done = done;
@@ -568,11 +550,6 @@ void rt_maybe_free(runtime_t *rt)
         return;
     runtime_closed_cb closed = rt->closed;
     void *data = rt->closed_data;
-    while (rt->spare != NULL) {
-        rt_turn_t *t = rt->spare;
-        rt->spare = t->next;
-        free(t);
-    }
     free(rt->flows_dir);
     free(rt->data_dir);
     free(rt->guard_file);
