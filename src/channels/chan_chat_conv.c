@@ -83,6 +83,22 @@ static int evict_one(chat_t *c)
     return CORE_ERR_LIMIT;
 }
 
+/* A new conversation id: 12 hex digits of the wall clock in milliseconds,
+ * then 80 random bits (20 hex digits), like a UUIDv7. The store keys its
+ * conversations, turns and saved state by this id; ids that grow with time
+ * put each new conversation, and every turn of a live one, at the recent
+ * end of those indexes, a few pages that stay cached, where random ids
+ * scattered every turn's writes over the whole index. The random part keeps
+ * ids unguessable and distinct within a millisecond. */
+static void new_conversation_id(char id[CHAT_ID_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t ms = core_wall_us() / 1000;
+    for (int i = 11; i >= 0; i--, ms >>= 4)
+        id[i] = hex[ms & 15];
+    core_random_hex(id + 12, (CHAT_ID_LEN - 12) / 2);
+}
+
 int chat__conv_new(chat_t *c, brain_channel_t channel, chat_conv_t **out, core_err_t *err)
 {
     return chat__conv_add(c, channel, NULL, out, err);
@@ -101,7 +117,7 @@ int chat__conv_add(chat_t *c, brain_channel_t channel, const char *id, chat_conv
         snprintf(cv->id, sizeof(cv->id), "%s", id);
     else
         do
-            core_random_hex(cv->id, CHAT_ID_LEN / 2);
+            new_conversation_id(cv->id);
         while (chat__map_get(&c->convs, cv->id) != NULL);
     snprintf(cv->key, sizeof(cv->key), "chat:%s", cv->id);
     cv->node.key = cv->id;

@@ -147,6 +147,23 @@ def test_conversation_turns_and_transcript():
         backend.close()
 
 
+def test_conversation_ids_sort_by_start_time():
+    with daemon() as d:
+        wait_flows(d)
+        before_ms = int(time.time() * 1000)
+        ids = []
+        for _ in range(5):
+            ids.append(start(d)["conversation"])
+            time.sleep(0.003)
+        after_ms = int(time.time() * 1000)
+        for conv in ids:
+            # the first 12 hex digits are the start time in milliseconds
+            assert before_ms - 1000 <= int(conv[:12], 16) <= after_ms + 1000, (conv, before_ms)
+        assert ids == sorted(ids), ids
+        # the other 20 are random: no two conversations share them
+        assert len({conv[12:] for conv in ids}) == len(ids), ids
+
+
 def test_handoff_and_end():
     with daemon() as d:
         wait_flows(d)
