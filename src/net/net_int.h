@@ -42,7 +42,8 @@ struct net_route_s {
     char *pattern; /* owned */
     net_seg_t *segs;
     size_t nsegs;
-    size_t lit_len; /* bytes of pattern + 1 before its first parameter: every match starts so */
+    size_t lit_len;    /* bytes of pattern + 1 before its first parameter: every match starts so */
+    uint64_t lit_tail; /* the last 8 of those bytes as one word, when lit_len >= 8 */
     net_handler_fn fn;
     void *data;
     int is_ws;

@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -81,6 +82,45 @@ static void test_literal_beats_param(void **state)
     assert_int_equal(match(r, "GET", "/v1/chat/conversations/other", &m), 0);
     assert_int_equal(m.nparams, 1);
     assert_param(&m, 0, "id", "other");
+    net_router_free(r);
+}
+
+/* Routes whose literal beginnings differ only in their first bytes or only
+ * in their last ones, each longer and shorter than the 8-byte word the
+ * router compares first. */
+static void test_literal_beginnings(void **state)
+{
+    net_router_t *r = net_router_new();
+    core_err_t err = {0};
+    const char *pats[] = {"/v1/admin/flows", "/v2/admin/flows", "/v1/admin/flowz",
+                          "/v1/x/{id}",      "/v1/y/{id}",      "/q/{id}"};
+    /* each route has a method of its own ("MA", "MB", ...): a path that
+     * matched another route's pattern would answer 405 */
+    char methods[6][3];
+    for (size_t i = 0; i < 6; i++) {
+        snprintf(methods[i], sizeof(methods[i]), "M%c", (char)('A' + i));
+        assert_int_equal(net_router_add(r, methods[i], pats[i], h_a, NULL, &err), 0);
+    }
+    net_match_t m;
+    for (size_t i = 0; i < 6; i++) {
+        char path[64];
+        snprintf(path, sizeof(path), "%.*s", (int)strcspn(pats[i], "{"), pats[i]);
+        if (strchr(pats[i], '{') != NULL)
+            strcat(path, "abc");
+        assert_int_equal(match(r, methods[i], path, &m), 0);
+        assert_int_equal(m.nparams, strchr(pats[i], '{') != NULL);
+    }
+    const char *missing[] = {"/v3/admin/flows",
+                             "/v1/admin/flow",
+                             "/v1/admin/flowsx",
+                             "/w1/admin/flows",
+                             "/v1/z/abc",
+                             "/v1/x",
+                             "/q",
+                             "/r/abc",
+                             "/v1/admin/Flows"};
+    for (size_t i = 0; i < sizeof(missing) / sizeof(missing[0]); i++)
+        assert_int_equal(match(r, "MA", missing[i], &m), CORE_ERR_NOT_FOUND);
     net_router_free(r);
 }
 
@@ -163,9 +203,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_literal_and_params), cmocka_unit_test(test_literal_beats_param),
-        cmocka_unit_test(test_not_found),          cmocka_unit_test(test_method_not_allowed),
-        cmocka_unit_test(test_head_uses_get),      cmocka_unit_test(test_ws_route),
-        cmocka_unit_test(test_bad_patterns),
+        cmocka_unit_test(test_literal_beginnings), cmocka_unit_test(test_not_found),
+        cmocka_unit_test(test_method_not_allowed), cmocka_unit_test(test_head_uses_get),
+        cmocka_unit_test(test_ws_route),           cmocka_unit_test(test_bad_patterns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
