@@ -132,6 +132,8 @@ struct runtime_s {
     uv_idle_t kick;      /* runs the ready list outside the caller's stack */
     uv_timer_t sweep;    /* idle timeouts */
     size_t sweep_cursor; /* next bucket the incremental sweep visits */
+    int64_t ref_secs;    /* the second ref_date was computed for (-1: none) */
+    ent_ctx_t ref_date;  /* local date and time of ref_secs: most turns share a second */
     int open_handles;    /* handles not yet closed */
     int store_pending;   /* state loads and batches the store still owes a callback */
     int loading;         /* a load is on the thread pool */

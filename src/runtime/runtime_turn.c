@@ -67,17 +67,25 @@ static void ready_push(runtime_t *rt, rt_turn_t *t)
 }
 
 /* Local calendar date of now_us: "tomorrow" and "next friday" are relative to it. */
-static void reference_date(int64_t now_us, ent_ctx_t *ref)
+/* The local date and time entities are resolved against ("tomorrow"). The
+ * conversion to local time costs more than the rest of starting a turn, and
+ * the turns of one second share it. */
+static void reference_date(runtime_t *rt, int64_t now_us, ent_ctx_t *ref)
 {
-    time_t secs = (time_t)(now_us / 1000000);
-    struct tm tm;
-    localtime_r(&secs, &tm);
-    memset(ref, 0, sizeof(*ref));
-    ref->year = tm.tm_year + 1900;
-    ref->month = tm.tm_mon + 1;
-    ref->day = tm.tm_mday;
-    ref->hour = tm.tm_hour;
-    ref->minute = tm.tm_min;
+    int64_t secs = now_us / 1000000;
+    if (secs != rt->ref_secs) {
+        time_t t = (time_t)secs;
+        struct tm tm;
+        localtime_r(&t, &tm);
+        memset(&rt->ref_date, 0, sizeof(rt->ref_date));
+        rt->ref_date.year = tm.tm_year + 1900;
+        rt->ref_date.month = tm.tm_mon + 1;
+        rt->ref_date.day = tm.tm_mday;
+        rt->ref_date.hour = tm.tm_hour;
+        rt->ref_date.minute = tm.tm_min;
+        rt->ref_secs = secs;
+    }
+    *ref = rt->ref_date;
 }
 
 static rt_turn_t *turn_new(runtime_t *rt, rt_conv_t *conv, const runtime_turn_in_t *in,
@@ -110,7 +118,7 @@ static rt_turn_t *turn_new(runtime_t *rt, rt_conv_t *conv, const runtime_turn_in
     if (in && in->sender)
         t->sender = core_xstrdup(in->sender);
     rt_handoff_init(t, in);
-    reference_date(t->in.now_us, &t->in.ref);
+    reference_date(rt, t->in.now_us, &t->in.ref);
     brain_out_init(&t->out);
     t->anext = rt->alive;
     if (rt->alive)
@@ -516,6 +524,7 @@ int runtime_new(uv_loop_t *loop, const runtime_options_t *opts, runtime_t **out,
     rt->http_open = 1;
     tzset(); /* reads the zone file once now, not from the loop later */
     rt_table_init(&rt->table);
+    rt->ref_secs = -1;
     uv_idle_init(loop, &rt->kick);
     rt->kick.data = rt;
     uv_timer_init(loop, &rt->sweep);
