@@ -22,6 +22,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* ---- errors ------------------------------------------------------------- */
 
@@ -148,7 +149,20 @@ typedef struct core_buf_s {
 void core_buf_init(core_buf_t *b, size_t limit);
 void core_buf_dispose(core_buf_t *b);
 void core_buf_reset(core_buf_t *b); /* len = 0, keeps the allocation */
-int core_buf_append(core_buf_t *b, const void *p, size_t n);
+/* Appends n bytes; 0, or CORE_ERR_LIMIT with b unchanged. Inline because
+ * the JSON writers append a few bytes at a time and nearly every append
+ * fits: only growth and the limit take the call. */
+int core_buf__append_grow(core_buf_t *b, const void *p, size_t n);
+static inline int core_buf_append(core_buf_t *b, const void *p, size_t n)
+{
+    if (n >= b->cap - b->len || n > b->limit - b->len || b->len > b->limit)
+        return core_buf__append_grow(b, p, n); /* also the first append: cap 0 */
+    if (n > 0)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
 int core_buf_append_str(core_buf_t *b, const char *s);
 int core_buf_printf(core_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int core_buf_vprintf(core_buf_t *b, const char *fmt, va_list ap)

@@ -44,7 +44,7 @@ static int reserve(core_buf_t *b, size_t extra)
     return 0;
 }
 
-int core_buf_append(core_buf_t *b, const void *p, size_t n)
+int core_buf__append_grow(core_buf_t *b, const void *p, size_t n)
 {
     int rc = reserve(b, n);
     if (rc != 0)
