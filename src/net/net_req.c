@@ -318,8 +318,11 @@ const char *net_req_param(const net_req_t *req, const char *name)
 
 const char *net_req_header(const net_req_t *req, const char *name)
 {
+    /* a request's handlers ask for a dozen names, most of them absent:
+     * names of another length are passed over without a comparison */
+    size_t n = strlen(name);
     for (uint32_t i = 0; i < req->nhdrs; i++)
-        if (strcasecmp(at(req, req->hdrs[i].name.off), name) == 0)
+        if (req->hdrs[i].name.len == n && strncasecmp(at(req, req->hdrs[i].name.off), name, n) == 0)
             return at(req, req->hdrs[i].value.off);
     return NULL;
 }
