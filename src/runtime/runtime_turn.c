@@ -66,10 +66,9 @@ static void ready_push(runtime_t *rt, rt_turn_t *t)
         uv_idle_start(&rt->kick, on_kick);
 }
 
-/* Local calendar date of now_us: "tomorrow" and "next friday" are relative to it. */
-/* The local date and time entities are resolved against ("tomorrow"). The
- * conversion to local time costs more than the rest of starting a turn, and
- * the turns of one second share it. */
+/* The local date and time of now_us, which entities are resolved against
+ * ("tomorrow", "next friday"). The conversion to local time costs more than
+ * the rest of starting a turn, and the turns of one second share it. */
 static void reference_date(runtime_t *rt, int64_t now_us, ent_ctx_t *ref)
 {
     int64_t secs = now_us / 1000000;

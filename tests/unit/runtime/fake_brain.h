@@ -8,6 +8,7 @@
  *   "http URL [retries [backoff_ms [timeout_ms]]]"  one GET effect
  *   "llm BASE [KEYVAR|-] [retries]"  one chat completion (POST BASE/chat/completions)
  *   "end"                ends the conversation
+ *   "date"               says the turn's reference date, "date:YYYY-MM-DD HH:MM"
  *   anything else        says "echo:<text> #<turn>"
  * and after an effect says "result error=<name> status=<n> content=<c>
  * tokens=<p>/<c> body=<first bytes>". Its state JSON is {"turns":N}. */
@@ -237,6 +238,11 @@ int brain_turn(const brain_flowset_t *fs, brain_conv_t *c, const brain_input_t *
         e->backoff_ms = 10;
         e->timeout_ms = 2000;
         return BRAIN_NEED_EFFECT;
+    }
+    if (strcmp(cmd, "date") == 0) {
+        say(out, core_xasprintf("date:%04d-%02d-%02d %02d:%02d", in->ref.year, in->ref.month,
+                                in->ref.day, in->ref.hour, in->ref.minute));
+        return BRAIN_DONE;
     }
     if (strcmp(cmd, "end") == 0) {
         c->status = BRAIN_ST_ENDED;

@@ -159,6 +159,41 @@ static void test_echo_and_turn_counts(void **state)
     env_stop(&e);
 }
 
+/* Each turn's reference date is its own time in local time, however many
+ * turns share a second and whatever order their times come in. */
+static void test_reference_date_follows_each_turn(void **state)
+{
+    setenv("TZ", "UTC", 1); /* runtime_new() calls tzset() */
+    env_t e;
+    env_start(&e, NULL);
+    const int64_t day = 86400LL * 1000000; /* 2026-03-01 23:59:59.2 UTC, then on */
+    const int64_t t0 = 1772409599LL * 1000000 + 200000;
+    const struct {
+        int64_t now_us;
+        const char *want;
+    } turns[] = {{t0, "date:2026-03-01 23:59"},
+                 {t0 + 500000, "date:2026-03-01 23:59"}, /* the same second */
+                 {t0 + 900000, "date:2026-03-02 00:00"}, /* the next second, the next day */
+                 {t0 + 950000, "date:2026-03-02 00:00"},
+                 {t0 + 31 * day, "date:2026-04-01 23:59"},
+                 {t0, "date:2026-03-01 23:59"}}; /* back again */
+    for (size_t i = 0; i < sizeof(turns) / sizeof(turns[0]); i++) {
+        turn_rec_t r = {0};
+        runtime_turn_in_t in = {.key = "web:date",
+                                .channel = BRAIN_CH_CHAT,
+                                .event = BRAIN_EV_MESSAGE,
+                                .text = "date",
+                                .len = 4,
+                                .now_us = turns[i].now_us};
+        assert_int_equal(runtime_turn(e.rt, &in, on_turn, &r, NULL), 0);
+        run_until(&e, &r);
+        assert_int_equal(r.error, 0);
+        assert_string_equal(r.text, turns[i].want);
+    }
+    env_stop(&e);
+    unsetenv("TZ");
+}
+
 static void test_turns_queue_per_conversation_only(void **state)
 {
     env_t e;
@@ -470,6 +505,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_echo_and_turn_counts),
+        cmocka_unit_test(test_reference_date_follows_each_turn),
         cmocka_unit_test(test_turns_queue_per_conversation_only),
         cmocka_unit_test(test_http_results),
         cmocka_unit_test(test_oversize_response),
