@@ -1,0 +1,107 @@
+/* core_buf: appends that fit, appends that grow the allocation, and the
+ * limit, which holds whatever room the allocation has, leaving the buffer
+ * as it was when an append would pass it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "chorus/core.h"
+
+static void test_first_append_allocates(void **state)
+{
+    core_buf_t b;
+    core_buf_init(&b, 1000);
+    assert_null(b.data);
+    assert_int_equal(core_buf_append(&b, "ab", 2), 0);
+    assert_non_null(b.data);
+    assert_int_equal(b.len, 2);
+    assert_string_equal(b.data, "ab");
+    assert_true(b.cap > b.len);
+    core_buf_dispose(&b);
+
+    core_buf_init(&b, 1000);
+    assert_int_equal(core_buf_append(&b, NULL, 0), 0);
+    assert_int_equal(b.len, 0);
+    assert_string_equal(b.data, "");
+    core_buf_dispose(&b);
+}
+
+/* Many small appends, some of which land exactly on the end of the
+ * allocation (where the terminating NUL needs one more byte), keep every
+ * byte in order. */
+static void test_small_appends_across_growth(void **state)
+{
+    core_buf_t b;
+    core_buf_init(&b, 100000);
+    char want[5000];
+    size_t n = 0;
+    for (unsigned i = 0; n + 7 < sizeof(want); i++) {
+        size_t k = i % 7; /* 0..6 bytes */
+        char piece[7];
+        for (size_t j = 0; j < k; j++)
+            piece[j] = (char)('a' + (i + j) % 26);
+        size_t cap_before = b.cap;
+        assert_int_equal(core_buf_append(&b, piece, k), 0);
+        memcpy(want + n, piece, k);
+        n += k;
+        assert_int_equal(b.len, n);
+        assert_true(b.cap > b.len);
+        assert_int_equal(b.data[b.len], '\0');
+        if (cap_before && b.cap != cap_before)
+            assert_true(b.cap >= cap_before * 2);
+    }
+    assert_memory_equal(b.data, want, n);
+    core_buf_dispose(&b);
+}
+
+/* The allocation grows by doubling from 64 bytes, so a 10-byte limit leaves
+ * room the limit must still refuse. */
+static void test_limit_holds_with_room_to_spare(void **state)
+{
+    core_buf_t b;
+    core_buf_init(&b, 10);
+    assert_int_equal(core_buf_append(&b, "0123", 4), 0);
+    assert_true(b.cap > 11);
+    assert_int_equal(core_buf_append(&b, "456789", 6), 0); /* exactly the limit */
+    assert_int_equal(b.len, 10);
+    assert_int_equal(core_buf_append(&b, "x", 1), CORE_ERR_LIMIT);
+    assert_int_equal(core_buf_append(&b, "", 0), 0);
+    assert_int_equal(b.len, 10);
+    assert_string_equal(b.data, "0123456789");
+    core_buf_reset(&b);
+    assert_int_equal(core_buf_append(&b, "0123456789a", 11), CORE_ERR_LIMIT);
+    assert_int_equal(b.len, 0);
+    assert_string_equal(b.data, "");
+    core_buf_dispose(&b);
+}
+
+/* An append past the limit that would also need a larger allocation. */
+static void test_limit_when_growing(void **state)
+{
+    core_buf_t b;
+    core_buf_init(&b, 100);
+    char big[101];
+    memset(big, 'z', sizeof(big));
+    assert_int_equal(core_buf_append(&b, big, 60), 0);
+    assert_int_equal(core_buf_append(&b, big, 41), CORE_ERR_LIMIT);
+    assert_int_equal(b.len, 60);
+    assert_int_equal(core_buf_append(&b, big, 40), 0);
+    assert_int_equal(b.len, 100);
+    assert_int_equal(b.data[100], '\0');
+    core_buf_dispose(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_first_append_allocates),
+        cmocka_unit_test(test_small_appends_across_growth),
+        cmocka_unit_test(test_limit_holds_with_room_to_spare),
+        cmocka_unit_test(test_limit_when_growing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
