@@ -75,10 +75,9 @@ typedef struct {
 #define CHECKPOINT_FRAMES 8000
 /* The writer's page cache (SQLite's default is 2 MiB). A file's pages come
  * back through a read from the WAL or the database, so the pages every group
- * touches stay cached. A ":memory:" store's pages come back with one copy
- * from memory: a 64 MiB cache measured no faster than 2 MiB there. */
+ * touches stay cached. (A ":memory:" store's pages never leave the cache,
+ * whatever its size.) */
 #define WRITER_CACHE_KIB "16384"
-#define WRITER_CACHE_KIB_MEMORY "2048"
 
 static void bind_text(sqlite3_stmt *st, int i, const char *s)
 {
@@ -124,10 +123,7 @@ static int sq_open(const store_options_t *opt, void **out, core_err_t *err)
      * appends, saved states, the tables' right edges) stay cached instead of
      * being read back from the WAL; savepoints and statement journals stay
      * in memory. Neither changes what is durable. */
-    const char *pragmas = store_path_in_memory(opt->path)
-                              ? "PRAGMA cache_size=-" WRITER_CACHE_KIB_MEMORY
-                                "; PRAGMA temp_store=MEMORY"
-                              : "PRAGMA cache_size=-" WRITER_CACHE_KIB "; PRAGMA temp_store=MEMORY";
+    const char *pragmas = "PRAGMA cache_size=-" WRITER_CACHE_KIB "; PRAGMA temp_store=MEMORY";
     int src = rc == 0 ? sqlite3_exec(conn->db, pragmas, NULL, NULL, NULL) : SQLITE_OK;
     if (src != SQLITE_OK)
         rc = store__sqlite_err(conn->db, src, err, "writer pragmas");
