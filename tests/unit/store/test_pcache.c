@@ -49,6 +49,30 @@ static void assert_intact(sqlite3 *db)
     sqlite3_finalize(st);
 }
 
+/* The table holds rows rows of bytes key bytes in all, by the table and by
+ * its index. */
+static void assert_rows(sqlite3 *db, int64_t rows, int64_t bytes)
+{
+    assert_int_equal(scalar(db, "SELECT count(*) FROM t"), rows);
+    assert_int_equal(scalar(db, "SELECT coalesce(sum(length(k)), 0) FROM t"), bytes);
+    assert_int_equal(scalar(db, "SELECT count(*) FROM t INDEXED BY t_k WHERE k > ''"), rows);
+}
+
+/* Opens path, runs pragma, creates the table t (an integer key and an
+ * indexed text column) and prepares an insert into it. */
+static void open_table(const char *path, const char *pragma, sqlite3 **db, sqlite3_stmt **ins)
+{
+    assert_int_equal(sqlite3_open(path, db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(*db, pragma, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(*db,
+                                  "CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT NOT NULL);"
+                                  "CREATE INDEX t_k ON t(k);",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(*db, "INSERT INTO t (k) VALUES (?)", -1, ins, NULL),
+                     SQLITE_OK);
+}
+
 /* One transaction of n rows with random index keys; kept or rolled back. */
 static void round_of(sqlite3 *db, sqlite3_stmt *ins, int n, int keep, int64_t *rows, int64_t *bytes)
 {
@@ -75,16 +99,8 @@ static void run_workload(const char *cache_pragma)
     assert_true(fd >= 0);
     close(fd);
     sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, cache_pragma, NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  "CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT NOT NULL);"
-                                  "CREATE INDEX t_k ON t(k);",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
     sqlite3_stmt *ins;
-    assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO t (k) VALUES (?)", -1, &ins, NULL),
-                     SQLITE_OK);
+    open_table(path, cache_pragma, &db, &ins);
     sqlite3 *other;
     assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
     unsigned long skipped_before = store__pcache_skipped();
@@ -100,9 +116,7 @@ static void run_workload(const char *cache_pragma)
             rows = scalar(other, "SELECT count(*) FROM t");
             bytes = scalar(other, "SELECT coalesce(sum(length(k)), 0) FROM t");
         }
-        assert_int_equal(scalar(db, "SELECT count(*) FROM t"), rows);
-        assert_int_equal(scalar(db, "SELECT coalesce(sum(length(k)), 0) FROM t"), bytes);
-        assert_int_equal(scalar(db, "SELECT count(*) FROM t INDEXED BY t_k WHERE k > ''"), rows);
+        assert_rows(db, rows, bytes);
     }
     assert_intact(db);
     /* the wrapper is in place and answered commits' truncates itself */
@@ -138,23 +152,13 @@ static void test_in_memory_database(void **state)
 {
     (void)state;
     sqlite3 *db;
-    assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  "PRAGMA journal_mode=MEMORY;"
-                                  "CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT NOT NULL);"
-                                  "CREATE INDEX t_k ON t(k);",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
     sqlite3_stmt *ins;
-    assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO t (k) VALUES (?)", -1, &ins, NULL),
-                     SQLITE_OK);
+    open_table(":memory:", "PRAGMA journal_mode=MEMORY", &db, &ins);
     unsigned long skipped_before = store__pcache_skipped();
     int64_t rows = 0, bytes = 0;
     for (int r = 0; r < 40; r++) {
         round_of(db, ins, r % 4 == 3 ? 6000 : 800, r % 4 != 3, &rows, &bytes);
-        assert_int_equal(scalar(db, "SELECT count(*) FROM t"), rows);
-        assert_int_equal(scalar(db, "SELECT coalesce(sum(length(k)), 0) FROM t"), bytes);
-        assert_int_equal(scalar(db, "SELECT count(*) FROM t INDEXED BY t_k WHERE k > ''"), rows);
+        assert_rows(db, rows, bytes);
     }
     assert_intact(db);
     assert_true(store__pcache_skipped() > skipped_before);
