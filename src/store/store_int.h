@@ -130,18 +130,22 @@ typedef struct store__backend_s {
 
 extern const store__backend_t store__sqlite_backend;
 
+/* store_sqlite.c: SQLite's process-wide settings, once, before the writer
+ * opens its connection: memory statistics off, the page-cache wrapper and
+ * the WAL-buffering VFS below. They take effect only before SQLite is
+ * initialised. */
+void store__sqlite_configure(void);
+
 /* store_walbuf.c: makes a VFS that sends each transaction's WAL frames in one
- * write() (instead of two per frame) the process's default, once; files
- * other than WALs pass through. Also turns SQLite's memory statistics off
- * and wraps its page cache (store_pcache.c) when SQLite is not initialised
- * yet. Called before the writer opens its connection. */
+ * write() (instead of two per frame) the process's default; files other
+ * than WALs pass through. Called once, by store__sqlite_configure. */
 void store__walbuf_register(void);
 
 /* store_pcache.c: wraps SQLite's page cache so that the truncate at each
  * commit returns at once when no page lies past the database's end, instead
  * of walking the cache's whole hash table as it did from the b-tree's first
- * page swap on. Same pages cached. Takes effect only before SQLite is
- * initialised (store__walbuf_register calls it). */
+ * page swap on. Same pages cached. Called once, by store__sqlite_configure,
+ * before SQLite is initialised. */
 void store__pcache_register(void);
 /* Truncates the wrapper answered without pcache1 since the process began. */
 unsigned long store__pcache_skipped(void);

@@ -96,6 +96,22 @@ static void bind_i64_opt(sqlite3_stmt *st, int i, int64_t v)
         sqlite3_bind_null(st, i);
 }
 
+static void configure_once(void)
+{
+    /* Nothing here reads SQLite's memory statistics, which cost a global
+     * mutex on every allocation the writer makes. This only works before
+     * SQLite is initialised (MISUSE after: then they stay on). */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    store__pcache_register();
+    store__walbuf_register();
+}
+
+void store__sqlite_configure(void)
+{
+    static uv_once_t once = UV_ONCE_INIT;
+    uv_once(&once, configure_once);
+}
+
 static void sq_close(void *c)
 {
     conn_t *conn = c;
@@ -111,7 +127,7 @@ static void sq_close(void *c)
 static int sq_open(const store_options_t *opt, void **out, core_err_t *err)
 {
     conn_t *conn = core_xcalloc(1, sizeof(*conn));
-    store__walbuf_register();
+    store__sqlite_configure();
     int rc = store__sqlite_open(opt->path, 1, opt->synchronous_full, &conn->db, err);
     for (int i = 0; rc == 0 && i < ST__COUNT; i++) {
         int src = sqlite3_prepare_v3(conn->db, sqls[i], -1, SQLITE_PREPARE_PERSISTENT, &conn->st[i],

@@ -240,13 +240,8 @@ static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int f
     return rc;
 }
 
-static void wb_register(void)
+void store__walbuf_register(void)
 {
-    /* Nothing here reads SQLite's memory statistics, which cost a global
-     * mutex on every allocation the writer makes. This only works before
-     * SQLite is initialised (MISUSE after: then they stay on). */
-    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    store__pcache_register();
     sqlite3_vfs *real_vfs = sqlite3_vfs_find(NULL);
     /* the version-3 methods forward xShm* and xFetch: the default VFS must
      * have them (unix does); otherwise SQLite keeps its own default */
@@ -259,10 +254,4 @@ static void wb_register(void)
     wb_vfs.xOpen = wb_open;
     wb_vfs.pNext = NULL;
     sqlite3_vfs_register(&wb_vfs, 1);
-}
-
-void store__walbuf_register(void)
-{
-    static uv_once_t once = UV_ONCE_INIT;
-    uv_once(&once, wb_register);
 }

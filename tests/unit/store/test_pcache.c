@@ -168,7 +168,7 @@ static void test_in_memory_database(void **state)
 
 int main(void)
 {
-    store__walbuf_register(); /* before SQLite initialises, as the writer does */
+    store__sqlite_configure(); /* before SQLite initialises, as the writer does */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_large_cache),
         cmocka_unit_test(test_small_cache_recycles),
