@@ -92,10 +92,7 @@ static int evict_one(chat_t *c)
  * ids unguessable and distinct within a millisecond. */
 static void new_conversation_id(char id[CHAT_ID_LEN + 1])
 {
-    static const char hex[] = "0123456789abcdef";
-    uint64_t ms = core_wall_us() / 1000;
-    for (int i = 11; i >= 0; i--, ms >>= 4)
-        id[i] = hex[ms & 15];
+    snprintf(id, 13, "%012llx", (unsigned long long)(core_wall_us() / 1000) & 0xffffffffffffULL);
     core_random_hex(id + 12, (CHAT_ID_LEN - 12) / 2);
 }
 

@@ -203,7 +203,7 @@ async function testResumeAfterReconnect(port) {
     const live = await c5.next((f) => f.from === 'user');
     assert.equal(live.id, `big-${big}`);
     assert.ok(!c5.frames.some((f) => f.seq !== undefined && f.seq < live.seq), JSON.stringify(c5.frames));
-    await c5.next((f) => f.from === 'bot' && f.seq > live.seq); /* not live on the next socket */
+    await c5.next((f) => f.from === 'bot' && f.seq > live.seq); // not live on the next socket
     await c5.close();
   }
 
