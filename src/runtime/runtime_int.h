@@ -57,6 +57,10 @@ void rt_table_each(rt_table_t *t, void (*fn)(rt_conv_t *c, void *arg), void *arg
 /* The same over buckets [from, to) only (clamped): an incremental walk. */
 void rt_table_each_range(rt_table_t *t, size_t from, size_t to, void (*fn)(rt_conv_t *c, void *arg),
                          void *arg);
+/* The same over `count` buckets from bucket `from` (taken modulo the size),
+ * wrapping past the last bucket to the first; never a bucket twice. */
+void rt_table_each_from(rt_table_t *t, size_t from, size_t count,
+                        void (*fn)(rt_conv_t *c, void *arg), void *arg);
 void rt_conv_free(rt_conv_t *c);
 
 /* Per-sender rate buckets (runtime_senders.c): a bounded map that forgets the

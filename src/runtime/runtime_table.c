@@ -144,3 +144,17 @@ void rt_table_each_range(rt_table_t *t, size_t from, size_t to, void (*fn)(rt_co
         }
     }
 }
+
+void rt_table_each_from(rt_table_t *t, size_t from, size_t count,
+                        void (*fn)(rt_conv_t *c, void *arg), void *arg)
+{
+    size_t n = t->n_buckets;
+    if (n == 0)
+        return;
+    if (count > n)
+        count = n;
+    from %= n;
+    size_t head = n - from < count ? n - from : count;
+    rt_table_each_range(t, from, from + head, fn, arg);
+    rt_table_each_range(t, 0, count - head, fn, arg);
+}

@@ -369,18 +369,17 @@ static void evict_visit(rt_conv_t *conv, void *arg)
 
 /* With a store that can read state back (not ":memory:", opts.no_evict), a
  * full table makes room by dropping an idle conversation whose state is
- * already durable. Looks at a bounded number of buckets from
- * the sweep's position, so a full table never costs a walk. */
+ * already durable. Looks at a bounded number of buckets from the sweep's
+ * position, wrapping past the end, so a full table never costs a walk and
+ * every bucket gets its turn as the sweep moves on. */
+#define EVICT_SCAN_BUCKETS 256
+
 static int evict_one(runtime_t *rt)
 {
     if (rt->opts.store == NULL || rt->opts.no_evict)
         return 0;
     evict_ctx_t x = {rt, 0};
-    size_t n = rt->table.n_buckets;
-    for (size_t tried = 0; tried < 256 && !x.done; tried += 32) {
-        size_t from = (rt->sweep_cursor + tried) % n;
-        rt_table_each_range(&rt->table, from, from + 32, evict_visit, &x);
-    }
+    rt_table_each_from(&rt->table, rt->sweep_cursor, EVICT_SCAN_BUCKETS, evict_visit, &x);
     if (x.done)
         rt->stats.evictions++;
     return x.done;

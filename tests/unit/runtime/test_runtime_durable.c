@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "chorus/runtime.h"
+#include "runtime/runtime_int.h"
 #include "unit/runtime/fake_brain.h"
 
 /* ---- the scripted store ----------------------------------------------------- */
@@ -322,6 +323,46 @@ static void test_full_table_evicts_durable_idle_conversations(void **state)
     env_stop(&e);
 }
 
+/* The eviction scan starts at the idle sweep's position, which moves on
+ * every tick. Wherever it stands, it must reach the durable idle
+ * conversation, even one in a bucket behind it: the scan wraps past the
+ * table's last bucket. Each round puts the scan just past the one resident
+ * conversation's bucket, so only a scan that wraps all the way round finds
+ * it; rounds go on until eight residents sat in the table's first half
+ * (a bucket low enough to be behind every shorter scan). */
+static void test_eviction_scan_wraps_past_the_last_bucket(void **state)
+{
+    env_t e;
+    max_conversations = 1;
+    env_start(&e);
+    rec_t r;
+    first_turn(&e, "k0", "one", &r);
+    store_answer(0, NULL, 0);
+    int rounds = 0, low = 0;
+    for (; low < 8 && rounds < 1000; rounds++) {
+        char prev[16], key[16];
+        snprintf(prev, sizeof(prev), "k%d", rounds);
+        snprintf(key, sizeof(key), "k%d", rounds + 1);
+        rt_conv_t *resident = rt_table_find(&e.rt->table, prev);
+        assert_non_null(resident);
+        size_t n = e.rt->table.n_buckets, bucket = resident->hash & (n - 1);
+        low += bucket < n / 2;
+        e.rt->sweep_cursor = bucket + 1;
+        first_turn(&e, key, "one", &r); /* refused at_capacity if the scan missed it */
+        store_answer(0, NULL, 0);
+        assert_int_equal(r.error, 0);
+        assert_string_equal(r.text, "echo:one #1");
+        runtime_stats_t st;
+        runtime_stats(e.rt, &st);
+        assert_int_equal(st.evictions, (uint64_t)rounds + 1);
+        assert_int_equal(st.conversations, 1);
+        assert_null(rt_table_find(&e.rt->table, prev));
+    }
+    assert_int_equal(low, 8);
+    max_conversations = 0;
+    env_stop(&e);
+}
+
 static int setup(void **state)
 {
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/chorus-rtd-XXXXXX");
@@ -356,6 +397,7 @@ int main(void)
         cmocka_unit_test(test_failed_read_fails_queued_turns),
         cmocka_unit_test(test_close_with_batch_in_flight),
         cmocka_unit_test(test_full_table_evicts_durable_idle_conversations),
+        cmocka_unit_test(test_eviction_scan_wraps_past_the_last_bucket),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
