@@ -9,7 +9,8 @@
 #   3. the Microsoft Bot Framework SDK for JavaScript (botbuilder 4.23.3, a
 #      3-step WaterfallDialog over MemoryStorage, deliveryMode expectReplies):
 #      the same 3-turn conversations, wrk + botframework.lua, -c64
-#   4. chorusd, WebSocket (the web widget's protocol): ws_load.mjs with 64 and
+#   4. chorusd, WebSocket (the web widget's protocol): BUILD_DIR/ws_load
+#      (bench/channels/ws_load.c, two epoll threads like wrk -t2) with 64 and
 #      1,000 concurrent visitors, each holding one 3-turn conversation per
 #      socket and then opening the next (so each stays within the guardrails'
 #      per-conversation rate limit, as REST's spread over CONVERSATIONS does)
@@ -34,7 +35,9 @@ idle=${IDLE:-100000}
 # and escalated them, and the run measured that instead of conversations.
 convs=${CONVERSATIONS:-100000}
 chorusd="$build/chorusd"
-[ -x "$chorusd" ] || { echo "bench/channels.sh: $chorusd not found (build first)" >&2; exit 2; }
+for exe in "$chorusd" "$build/ws_load"; do
+    [ -x "$exe" ] || { echo "bench/channels.sh: $exe not found (build first)" >&2; exit 2; }
+done
 for tool in wrk nginx node python3; do
     command -v "$tool" > /dev/null || { echo "bench/channels.sh: $tool is needed" >&2; exit 2; }
 done
@@ -206,7 +209,7 @@ kill "$bpid"
 # the runtime's limit, and a :memory: store cannot take evicted ones back.
 restart_chorusd ws
 for conns in 64 1000; do
-    node "$here/ws_load.mjs" "$cport" "$conns" "$run" | sed "s/^ws /chorus WebSocket 3-turn, c$conns: /"
+    "$build/ws_load" "$cport" "$conns" "$run" | sed "s/^ws /chorus WebSocket 3-turn, c$conns: /"
 done
 
 # ---- ratios -------------------------------------------------------------------
