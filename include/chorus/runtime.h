@@ -110,6 +110,10 @@ typedef struct runtime_turn_in_s {
      * the user turn as an "input" event: a JSON object such as voice's
      * {"mode": "speech", "confidence": 0.87}; borrowed, copied; NULL = none. */
     const char *input_detail;
+    /* The caller minted the key just now, unguessable and never used (a new
+     * chat conversation's id): nothing can be stored under it, so the
+     * runtime starts the conversation without asking the store. */
+    int fresh;
 } runtime_turn_in_t;
 
 struct runtime_turn_out_s {

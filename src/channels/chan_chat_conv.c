@@ -112,10 +112,12 @@ int chat__conv_add(chat_t *c, brain_channel_t channel, const char *id, chat_conv
     chat_conv_t *cv = core_xcalloc(1, sizeof(*cv));
     if (id != NULL)
         snprintf(cv->id, sizeof(cv->id), "%s", id);
-    else
+    else {
         do
             new_conversation_id(cv->id);
         while (chat__map_get(&c->convs, cv->id) != NULL);
+        cv->fresh = 1;
+    }
     snprintf(cv->key, sizeof(cv->key), "chat:%s", cv->id);
     cv->node.key = cv->id;
     cv->channel = channel;
@@ -422,12 +424,14 @@ int chat__turn(chat_t *c, chat_conv_t *cv, brain_event_t ev, const char *text, s
                             .adapter_version = cv->channel == BRAIN_CH_WEB
                                                    ? "web/" CHAT_ADAPTER_VERSION
                                                    : "chat/" CHAT_ADAPTER_VERSION,
-                            .env = cv->env[0] ? cv->env : NULL};
+                            .env = cv->env[0] ? cv->env : NULL,
+                            .fresh = cv->fresh};
     int rc = runtime_turn(rt, &in, on_turn_done, t, err);
     if (rc != 0) {
         free(t);
         return rc;
     }
+    cv->fresh = 0;
     cv->pending++;
     c->turns++;
     turn_t **tail = &cv->turns;

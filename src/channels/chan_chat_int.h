@@ -128,6 +128,7 @@ typedef struct chat_conv_s {
     uint64_t next_seq;         /* seq of the next entry; the first is 1 */
     uint64_t acked;            /* highest seq a client acknowledged */
     unsigned pending;          /* turns in flight; never evicted while > 0 */
+    int fresh;                 /* its id was minted here and no turn has run on it yet */
     chat_link_t subs;          /* WebSocket sessions following it */
     struct chat_turn_s *turns; /* turns in flight, in the order they were sent */
 } chat_conv_t;

@@ -414,8 +414,9 @@ int runtime_turn(runtime_t *rt, const runtime_turn_in_t *in, runtime_done_cb don
                         in->now_us ? in->now_us : core_wall_us());
         rt_table_account(&rt->table, conv);
         /* Not in memory: maybe in the store (evicted, or a restart). Even a
-         * start event reads it, for the conversation number a returning key goes on with. */
-        if (rt->opts.store != NULL) {
+         * start event reads it, for the conversation number a returning key
+         * goes on with; only a key minted for this turn has nothing there. */
+        if (rt->opts.store != NULL && !in->fresh) {
             if (rt_store_load(rt, conv) != 0) {
                 rt_table_remove(&rt->table, conv);
                 return core_err_set(err, CORE_ERR_BUSY, "the store is not answering");

@@ -323,6 +323,34 @@ static void test_full_table_evicts_durable_idle_conversations(void **state)
     env_stop(&e);
 }
 
+/* A key the caller minted for this turn (a new chat conversation) has
+ * nothing in the store: the runtime does not ask, the turn runs at once and
+ * the store's only request is its batch. Any other new key is read first. */
+static void test_fresh_key_is_not_read_from_the_store(void **state)
+{
+    env_t e;
+    env_start(&e);
+    rec_t r;
+    memset(&r, 0, sizeof(r));
+    runtime_turn_in_t in = {
+        .key = "minted", .event = BRAIN_EV_MESSAGE, .text = "one", .len = 3, .fresh = 1};
+    assert_int_equal(runtime_turn(e.rt, &in, on_turn, &r, NULL), 0);
+    until_pending(&e, 1);
+    assert_non_null(pend[0].done); /* the batch, not a read */
+    assert_null(pend[0].loaded);
+    store_answer(0, NULL, 0);
+    assert_int_equal(r.calls, 1);
+    assert_string_equal(r.text, "echo:one #1");
+    submit(&e, "returning", BRAIN_EV_MESSAGE, "one", &r);
+    until_pending(&e, 1);
+    assert_non_null(pend[0].loaded); /* a key not minted for the turn is read first */
+    store_answer(CORE_ERR_NOT_FOUND, NULL, 0);
+    until_pending(&e, 1);
+    store_answer(0, NULL, 0);
+    assert_string_equal(r.text, "echo:one #1");
+    env_stop(&e);
+}
+
 /* The eviction scan starts at the idle sweep's position, which moves on
  * every tick. Wherever it stands, it must reach the durable idle
  * conversation, even one in a bucket behind it: the scan wraps past the
@@ -398,6 +426,7 @@ int main(void)
         cmocka_unit_test(test_close_with_batch_in_flight),
         cmocka_unit_test(test_full_table_evicts_durable_idle_conversations),
         cmocka_unit_test(test_eviction_scan_wraps_past_the_last_bucket),
+        cmocka_unit_test(test_fresh_key_is_not_read_from_the_store),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
