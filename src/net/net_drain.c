@@ -23,6 +23,13 @@ static void on_log_check_closed(uv_handle_t *h)
     net__check_drained(s);
 }
 
+static void on_pump_idle_closed(uv_handle_t *h)
+{
+    net_server_t *s = h->data;
+    s->pump_idle_open = 0;
+    net__check_drained(s);
+}
+
 static void on_listener_closed(uv_handle_t *h)
 {
     net_server_t *s = h->data;
@@ -38,6 +45,11 @@ void net__check_drained(net_server_t *s)
         net__log_flush(s);
         if (!uv_is_closing((uv_handle_t *)&s->log_check))
             uv_close((uv_handle_t *)&s->log_check, on_log_check_closed);
+        return;
+    }
+    if (s->pump_idle_open) {
+        if (!uv_is_closing((uv_handle_t *)&s->pump_idle))
+            uv_close((uv_handle_t *)&s->pump_idle, on_pump_idle_closed);
         return;
     }
     if (s->drain_timer_open) {

@@ -145,6 +145,10 @@ struct net_conn_s {
     char remote[64];
     net_ws_t *ws; /* set once upgraded */
     int detached; /* no socket: output stays in out (tests, fuzzing) */
+    /* WebSocket frames queued outside a read wait for the end of the loop
+     * iteration (net__conn_pump_later), in srv->pumps */
+    net_conn_t *pump_next;
+    int pump_queued;
 
     /* per client limits and the obs-fold check (net_limit.c, net_http.c) */
     struct net_cl_ent_s *ip_ent; /* counts this connection against its peer (net_limit.c) */
@@ -177,11 +181,19 @@ struct net_server_s {
     net_obuf_t scratch;
     uint32_t rid_prefix;
     uint64_t rid_counter;
-    net_obuf_t logbuf;    /* request log lines not yet written */
-    int64_t log_sec;      /* the second log_ts is for */
-    char log_ts[40];      /* "2026-11-29T10:00:00." */
-    uv_check_t log_check; /* writes logbuf once per loop iteration */
+    net_obuf_t logbuf; /* request log lines not yet written */
+    int64_t log_sec;   /* the second log_ts is for */
+    char log_ts[40];   /* "2026-11-29T10:00:00." */
+    /* runs at the end of every loop iteration (net__server_check_start):
+     * writes logbuf and the WebSocket output deferred to it */
+    uv_check_t log_check;
     int log_check_open;
+    net_conn_t *pumps; /* connections whose WebSocket output waits for it */
+    /* active while pumps is not empty: an idle handle keeps the loop from
+     * blocking in poll before the check runs (output queued in the idle,
+     * prepare or closing phase would otherwise wait for the next event) */
+    uv_idle_t pump_idle;
+    int pump_idle_open;
     char date[40]; /* "Date: ...\r\n" of the current second */
     int64_t date_sec;
     int draining;
@@ -198,6 +210,14 @@ struct net_server_s {
 /* net_server.c */
 void net__conn_close(net_conn_t *c);
 void net__conn_flush(net_conn_t *c);
+/* Starts s's end-of-iteration check once (a listener needs it). */
+void net__server_check_start(net_server_t *s);
+/* Writes c's queued WebSocket frames at the end of this loop iteration, all
+ * in one write: frames sent to one socket from several callbacks of the
+ * same iteration (a turn's end: "typing off", then the reply) share a
+ * system call and a wake-up of the peer. At once when there is no check
+ * (a detached connection). */
+void net__conn_pump_later(net_conn_t *c);
 void net__conn_write_now(net_conn_t *c);
 void net__conn_update_read(net_conn_t *c);
 void net__conn_set_deadline(net_conn_t *c, uint64_t ms);
@@ -281,6 +301,8 @@ void net__ws_timer(net_conn_t *c);
 void net__ws_gone(net_conn_t *c);
 void net__ws_drain(net_conn_t *c);
 void net__ws_writable(net_conn_t *c);
+/* Writes what wslay has queued for c; closes once both closes were exchanged. */
+void net__ws_pump(net_conn_t *c);
 int net__ws_blocked(const net_conn_t *c);
 
 #endif

@@ -154,6 +154,12 @@ static void on_handle_closed(uv_handle_t *h)
     if (c->next)
         c->next->prev = c->prev;
     s->nconns--;
+    if (c->pump_queued) { /* closed before the end of the iteration it waited for */
+        net_conn_t **pp = &s->pumps;
+        while (*pp != c)
+            pp = &(*pp)->pump_next;
+        *pp = c->pump_next;
+    }
     net__obuf_free(&c->out);
     net__obuf_free(&c->wr);
     core_buf_dispose(&c->pending);
@@ -589,11 +595,52 @@ void net__on_connection(uv_stream_t *ls, int status)
     net__conn_update_read(c);
 }
 
-static void on_log_check(uv_check_t *h)
+static void on_iteration_end(uv_check_t *h)
 {
     net_server_t *s = h->data;
+    while (s->pumps != NULL) {
+        net_conn_t *c = s->pumps;
+        s->pumps = c->pump_next;
+        c->pump_next = NULL;
+        c->pump_queued = 0;
+        net__ws_pump(c);
+    }
+    uv_idle_stop(&s->pump_idle);
     if (s->logbuf.len)
         net__log_flush(s);
+}
+
+static void on_pump_idle(uv_idle_t *h)
+{
+    (void)h; /* its being active is what counts: poll does not block */
+}
+
+void net__server_check_start(net_server_t *s)
+{
+    if (s->log_check_open)
+        return;
+    uv_check_init(s->loop, &s->log_check);
+    s->log_check.data = s;
+    uv_check_start(&s->log_check, on_iteration_end);
+    s->log_check_open = 1;
+    uv_idle_init(s->loop, &s->pump_idle);
+    s->pump_idle.data = s;
+    s->pump_idle_open = 1;
+}
+
+void net__conn_pump_later(net_conn_t *c)
+{
+    net_server_t *s = c->srv;
+    if (c->pump_queued)
+        return;
+    if (!s->log_check_open || uv_is_closing((uv_handle_t *)&s->log_check) || c->detached) {
+        net__ws_pump(c);
+        return;
+    }
+    c->pump_queued = 1;
+    c->pump_next = s->pumps;
+    s->pumps = c;
+    uv_idle_start(&s->pump_idle, on_pump_idle);
 }
 
 int net_server_listen(net_server_t *s, const char *host, int port, core_err_t *err)
@@ -606,12 +653,7 @@ int net_server_listen(net_server_t *s, const char *host, int port, core_err_t *e
     uv_tcp_init(s->loop, &s->listener);
     s->listener.data = s;
     s->listening = 1;
-    if (!s->log_check_open) {
-        uv_check_init(s->loop, &s->log_check);
-        s->log_check.data = s;
-        uv_check_start(&s->log_check, on_log_check);
-        s->log_check_open = 1;
-    }
+    net__server_check_start(s);
     int rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0);
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&s->listener, 1024, net__on_connection);

@@ -176,13 +176,6 @@ const char *net_tls_ctx_describe(const net_tls_ctx_t *ctx)
 
 /* ---- the listener ------------------------------------------------------- */
 
-static void on_log_check(uv_check_t *h)
-{
-    net_server_t *s = h->data;
-    if (s->logbuf.len)
-        net__log_flush(s);
-}
-
 int net_server_listen_tls(net_server_t *s, const char *host, int port, net_tls_ctx_t *ctx,
                           core_err_t *err)
 {
@@ -200,12 +193,7 @@ int net_server_listen_tls(net_server_t *s, const char *host, int port, net_tls_c
     struct net_tls_srv_s *t = core_xcalloc(1, sizeof(*t));
     t->ctx = ctx;
     s->tls = t;
-    if (!s->log_check_open) { /* request logs, as net_server_listen() does */
-        uv_check_init(s->loop, &s->log_check);
-        s->log_check.data = s;
-        uv_check_start(&s->log_check, on_log_check);
-        s->log_check_open = 1;
-    }
+    net__server_check_start(s); /* request logs, as net_server_listen() does */
     uv_tcp_init(s->loop, &t->listener);
     t->listener.data = s;
     t->open = 1;

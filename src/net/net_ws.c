@@ -294,8 +294,7 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
     }
 }
 
-/* Writes what wslay has queued; closes once both closes have been exchanged. */
-static void pump(net_conn_t *c)
+void net__ws_pump(net_conn_t *c)
 {
     net_ws_t *ws = c->ws;
     if (c->closing || ws == NULL)
@@ -335,7 +334,7 @@ void net__ws_start(net_conn_t *c, net_req_t *req)
     /* what on_open sent goes out now: inside a read, the read's end writes
      * it; outside one (an answer given later), nothing else would */
     if (c->ws == ws)
-        pump(c);
+        net__ws_pump(c);
 }
 
 void net__ws_read(net_conn_t *c, const char *data, size_t len)
@@ -363,7 +362,7 @@ void net__ws_read(net_conn_t *c, const char *data, size_t len)
         ws->closing = 1; /* wslay answered a close or a protocol error */
         net__conn_set_deadline(c, c->srv->lim.ws_close_timeout_ms);
     }
-    pump(c);
+    net__ws_pump(c);
 }
 
 void net__ws_timer(net_conn_t *c)
@@ -388,7 +387,7 @@ void net__ws_timer(net_conn_t *c)
     wslay_event_queue_msg(ws->ctx, &ping);
     ws->awaiting_pong = 1;
     net__conn_set_deadline(c, l->ws_pong_timeout_ms);
-    pump(c);
+    net__ws_pump(c);
 }
 
 void net__ws_gone(net_conn_t *c)
@@ -412,7 +411,7 @@ void net__ws_gone(net_conn_t *c)
 void net__ws_drain(net_conn_t *c)
 {
     queue_close(c->ws, 1001, "server shutting down");
-    pump(c);
+    net__ws_pump(c);
 }
 
 /* Messages wait in wslay's queue only when the output is full: read no
@@ -424,7 +423,7 @@ int net__ws_blocked(const net_conn_t *c)
 
 void net__ws_writable(net_conn_t *c)
 {
-    pump(c);
+    net__ws_pump(c);
 }
 
 /* ---- the public side ---------------------------------------------------- */
@@ -462,13 +461,13 @@ static int ws_send(net_ws_t *ws, int opcode, const void *data, size_t len)
     if (wslay_event_queue_msg(ws->ctx, &m) != 0)
         return CORE_ERR_CLOSED;
     /* move it to the output now, so that the queue holds only what the
-     * peer is slow to take, also for many messages within one read */
-    if (c->in_read) {
-        if (wslay_event_send(ws->ctx) != 0)
-            return CORE_ERR_CLOSED;
-    } else {
-        pump(c);
-    }
+     * peer is slow to take (net__ws_blocked), also for many messages within
+     * one read; the end of the read writes it, or outside one the end of
+     * the loop iteration, with whatever else this iteration sends */
+    if (wslay_event_send(ws->ctx) != 0)
+        return CORE_ERR_CLOSED;
+    if (!c->in_read)
+        net__conn_pump_later(c);
     return 0;
 }
 
@@ -494,6 +493,6 @@ int net_ws_close(net_ws_t *ws, int code, const char *reason)
     snprintf(r, sizeof(r), "%s", reason ? reason : "");
     queue_close(ws, code, r);
     if (!ws->conn->in_read)
-        pump(ws->conn);
+        net__ws_pump(ws->conn);
     return 0;
 }

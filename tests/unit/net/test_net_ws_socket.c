@@ -1,13 +1,18 @@
 /* WebSocket over a real loopback socket: a frame sent from on_open (inside
  * the read that carried the handshake) and one pushed later from a timer
- * both reach the client without any further event on the connection. A
- * guard timer only keeps a regression from hanging the test: reaching it
- * is the failure. */
+ * both reach the client without any further event on the connection.
+ * Frames sent outside a read wait for the end of the loop iteration, to go
+ * out in one write: two sent from an idle callback (before the loop polls,
+ * where nothing else is pending) are not on the socket when the callback
+ * returns, and still arrive without any further event. A guard timer only
+ * keeps a regression from hanging the test: reaching it is the failure. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 
@@ -24,6 +29,11 @@ typedef struct client_s {
     int done, timed_out;
     uv_timer_t guard;
 } client_t;
+
+/* A loop that blocked in poll with output pending would sleep until the
+ * connection's next timer (its idle or ping deadline, 10 s and more): the
+ * guard comes first. Delivery takes microseconds; 5 s is only a bound. */
+#define GUARD_MS 5000
 
 static net_ws_t *opened_ws;
 static uv_timer_t push_timer;
@@ -103,6 +113,23 @@ static void on_push(uv_timer_t *t)
     assert_int_equal(net_ws_send_text(opened_ws, "later", 5), 0);
 }
 
+static uv_idle_t push_idle;
+static int sent_later; /* the idle callback's frames were not on the socket yet */
+
+static void on_push_idle(uv_idle_t *h)
+{
+    client_t *cl = h->data;
+    uv_idle_stop(h);
+    assert_non_null(opened_ws);
+    assert_int_equal(net_ws_send_text(opened_ws, "one", 3), 0);
+    assert_int_equal(net_ws_send_text(opened_ws, "two", 3), 0);
+    uv_os_fd_t fd;
+    assert_int_equal(uv_fileno((uv_handle_t *)&cl->tcp, &fd), 0);
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    sent_later = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 static void drained(net_server_t *s, void *data)
 {
     *(int *)data = 1;
@@ -118,7 +145,7 @@ static void run_client(uv_loop_t *loop, int port, client_t *cl)
     cl->creq.data = cl;
     uv_timer_init(loop, &cl->guard);
     cl->guard.data = cl;
-    uv_timer_start(&cl->guard, on_guard, 20000, 0);
+    uv_timer_start(&cl->guard, on_guard, GUARD_MS, 0);
     uv_tcp_connect(&cl->creq, &cl->tcp, (struct sockaddr *)&sa, on_connect);
     while (!cl->done && !cl->timed_out)
         uv_run(loop, UV_RUN_ONCE);
@@ -152,17 +179,33 @@ static void test_send_from_on_open_and_later(void **state)
     cl->want = 14;
     uv_timer_init(&loop, &push_timer);
     uv_timer_start(&push_timer, on_push, 1, 0);
-    uv_timer_start(&cl->guard, on_guard, 20000, 0);
+    uv_timer_start(&cl->guard, on_guard, GUARD_MS, 0);
     uv_read_start((uv_stream_t *)&cl->tcp, on_alloc, on_read);
     while (!cl->done && !cl->timed_out)
         uv_run(&loop, UV_RUN_ONCE);
     assert_false(cl->timed_out);
     assert_memory_equal(cl->in + cl->len - 7, "\x81\x05later", 7);
 
+    /* two frames from the idle phase: deferred to the iteration's end, which
+     * comes without the loop blocking in poll */
+    cl->done = 0;
+    cl->want = 24;
+    uv_idle_init(&loop, &push_idle);
+    push_idle.data = cl;
+    uv_idle_start(&push_idle, on_push_idle);
+    uv_timer_start(&cl->guard, on_guard, GUARD_MS, 0);
+    uv_read_start((uv_stream_t *)&cl->tcp, on_alloc, on_read);
+    while (!cl->done && !cl->timed_out)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_false(cl->timed_out);
+    assert_true(sent_later);
+    assert_memory_equal(cl->in + cl->len - 10, "\x81\x03one\x81\x03two", 10);
+
     int done = 0;
     uv_close((uv_handle_t *)&cl->tcp, NULL);
     uv_close((uv_handle_t *)&cl->guard, NULL);
     uv_close((uv_handle_t *)&push_timer, NULL);
+    uv_close((uv_handle_t *)&push_idle, NULL);
     net_server_drain(s, 1000, drained, &done);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_true(done);
