@@ -34,8 +34,7 @@ typedef struct ws_session_s {
     chat_t *chat;               /* the adapter */
     chat_conv_t *conv;          /* followed, NULL until started and once detached */
     net_ws_t *ws;               /* the socket */
-    uv_timer_t start;           /* runs session_start just after the 101 */
-    int started;                /* session_start ran */
+    uv_timer_t closer;          /* never started: its close callback frees the session */
     int resume;                 /* ?conversation= was given */
     char want[CHAT_ID_LEN + 1]; /* its value ("" when too long: not found) */
     int has_last;               /* ?last_seq= was given */
@@ -266,17 +265,12 @@ static void resume_start(ws_session_t *s)
 }
 
 /* Attaches the session to its conversation (resuming: replays what the
- * client has not seen) or to a new one (running the start event). Runs on
- * the loop just after the 101 rather than inside on_open, so that the
- * frames go out at once instead of waiting in the socket's queue for the
- * next event; a client frame arriving first runs it before itself. */
+ * client has not seen) or to a new one (running the start event). Runs
+ * inside on_open: its frames follow the 101 in the connection's output and
+ * leave with it, in one write. */
 static void session_start(ws_session_t *s)
 {
     chat_t *c = s->chat;
-    if (s->started)
-        return;
-    s->started = 1;
-    uv_timer_stop(&s->start);
     if (s->resume) {
         resume_start(s);
         return;
@@ -295,11 +289,6 @@ static void session_start(ws_session_t *s)
              brain_channel_name(s->channel), net_ws_id(s->ws));
     if (chat__turn(c, cv, BRAIN_EV_START, NULL, 0, NULL, NULL, on_start_turn, cv, &err) != 0)
         send_error(s, "unavailable", NULL, err.msg);
-}
-
-static void on_start_timer(uv_timer_t *t)
-{
-    session_start(t->data);
 }
 
 static void on_open(net_ws_t *ws, net_req_t *req, void *route_data)
@@ -325,9 +314,9 @@ static void on_open(net_ws_t *ws, net_req_t *req, void *route_data)
     core_err_t err = {0};
     if (authz != NULL && chat__auth_bearer(c, authz, gw, &err) == 0) /* checked at the upgrade */
         snprintf(s->env, sizeof(s->env), "%s", chat__key_env(c, gw));
-    uv_timer_init(c->base.host.loop, &s->start);
-    s->start.data = s;
-    uv_timer_start(&s->start, on_start_timer, 0, 0);
+    uv_timer_init(c->base.host.loop, &s->closer);
+    s->closer.data = s;
+    session_start(s);
 }
 
 /* ---- frames from the client --------------------------------------------- */
@@ -448,7 +437,6 @@ static void on_message(net_ws_t *ws, int binary, const char *data, size_t len)
     ws_session_t *s = net_ws_data(ws);
     if (s == NULL)
         return;
-    session_start(s);
     if (s->finding != NULL && !binary) {
         if (s->n_held == WS_MAX_HELD) {
             net_ws_close(ws, 1008, "too many frames before ready");
@@ -506,7 +494,8 @@ static void on_close(net_ws_t *ws, int code)
         s->finding->s = NULL; /* the lookup's answer finds no session */
     s->finding = NULL;
     drop_held(s);
-    uv_close((uv_handle_t *)&s->start, on_session_closed);
+    /* freed once the loop is past whatever called on_close */
+    uv_close((uv_handle_t *)&s->closer, on_session_closed);
 }
 
 int chat__ws_register(chat_t *c, net_router_t *r, core_err_t *err)
