@@ -16,10 +16,10 @@ static void on_drain_timer_closed(uv_handle_t *h)
     net__check_drained(s);
 }
 
-static void on_log_check_closed(uv_handle_t *h)
+static void on_iter_check_closed(uv_handle_t *h)
 {
     net_server_t *s = h->data;
-    s->log_check_open = 0;
+    s->iter_check_open = 0;
     net__check_drained(s);
 }
 
@@ -41,10 +41,10 @@ void net__check_drained(net_server_t *s)
 {
     if (!s->draining || s->nconns > 0 || s->listening || net__tls_listening(s) || s->drain_fired)
         return;
-    if (s->log_check_open) {
+    if (s->iter_check_open) {
         net__log_flush(s);
-        if (!uv_is_closing((uv_handle_t *)&s->log_check))
-            uv_close((uv_handle_t *)&s->log_check, on_log_check_closed);
+        if (!uv_is_closing((uv_handle_t *)&s->iter_check))
+            uv_close((uv_handle_t *)&s->iter_check, on_iter_check_closed);
         return;
     }
     if (s->pump_idle_open) {

@@ -186,8 +186,8 @@ struct net_server_s {
     char log_ts[40];   /* "2026-11-29T10:00:00." */
     /* runs at the end of every loop iteration (net__server_check_start):
      * writes logbuf and the WebSocket output deferred to it */
-    uv_check_t log_check;
-    int log_check_open;
+    uv_check_t iter_check;
+    int iter_check_open;
     net_conn_t *pumps; /* connections whose WebSocket output waits for it */
     /* active while pumps is not empty: an idle handle keeps the loop from
      * blocking in poll before the check runs (output queued in the idle,

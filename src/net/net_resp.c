@@ -160,7 +160,7 @@ void net__req_log(net_req_t *req, int status, size_t bytes)
         net__obuf_puts(o, req->client);
     }
     net__obuf_put(o, "\n", 1);
-    if (!s->log_check_open || s->logbuf.len > 32 * 1024)
+    if (!s->iter_check_open || s->logbuf.len > 32 * 1024)
         net__log_flush(s);
 }
 

@@ -617,12 +617,12 @@ static void on_pump_idle(uv_idle_t *h)
 
 void net__server_check_start(net_server_t *s)
 {
-    if (s->log_check_open)
+    if (s->iter_check_open)
         return;
-    uv_check_init(s->loop, &s->log_check);
-    s->log_check.data = s;
-    uv_check_start(&s->log_check, on_iteration_end);
-    s->log_check_open = 1;
+    uv_check_init(s->loop, &s->iter_check);
+    s->iter_check.data = s;
+    uv_check_start(&s->iter_check, on_iteration_end);
+    s->iter_check_open = 1;
     uv_idle_init(s->loop, &s->pump_idle);
     s->pump_idle.data = s;
     s->pump_idle_open = 1;
@@ -633,7 +633,7 @@ void net__conn_pump_later(net_conn_t *c)
     net_server_t *s = c->srv;
     if (c->pump_queued)
         return;
-    if (!s->log_check_open || uv_is_closing((uv_handle_t *)&s->log_check) || c->detached) {
+    if (!s->iter_check_open || uv_is_closing((uv_handle_t *)&s->iter_check) || c->detached) {
         net__ws_pump(c);
         return;
     }
