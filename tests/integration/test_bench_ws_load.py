@@ -46,7 +46,8 @@ def test_conversations_complete_and_match_the_daemon():
         # each of the 8 visitors is at most part-way through one conversation
         # at either end of the measured window
         assert abs(3 * convs - turns) <= 3 * 8 * 2, p.stdout
-        assert 1.9 <= secs <= 5 and abs(rate - turns / secs) <= 1, p.stdout
+        # seconds is printed to 0.01 s: the rate agrees with it to 0.5%
+        assert 1.9 <= secs <= 5 and abs(rate - turns / secs) <= 1 + rate / 200, p.stdout
         assert 0 < p50 <= p99, p.stdout
         # the daemon ran at least the turns the client counted (it also ran
         # the warm-up's and the start events), every one from a user message
