@@ -108,7 +108,9 @@ static void count_error(worker_t *w, const char *code, size_t len)
 static void count_errno(worker_t *w, int err)
 {
     const char *name = strerrorname_np(err);
-    count_error(w, name ? name : "socket", strlen(name ? name : "socket"));
+    if (name == NULL)
+        name = "socket";
+    count_error(w, name, strlen(name));
 }
 
 static uint32_t next_rand(worker_t *w)
@@ -314,7 +316,7 @@ static int on_frames(worker_t *w, conn_t *c)
             conn_drop(w, c); /* the server's close: this conversation is over */
             return -1;
         }
-        if (c->gen != gen) /* dropped (and reopened) while handling it */
+        if (c->fd < 0 || c->gen != gen) /* dropped (and maybe reopened) while handling it */
             return -1;
         off += hdr + (size_t)len;
     }
