@@ -215,6 +215,10 @@ const option_t core__options[] = {
      "Turns committed together in one transaction (group commit), at most."},
     {"store.retry_ms", OPT_INT, OFF(store.retry_ms), 10, 600000, 1000, NULL, NULL, 0, NULL,
      "After a failed write (disk full), how often the writer tries again."},
+    {"store.writer_nice", OPT_INT, OFF(store.writer_nice), 0, 19, 10, NULL, NULL, 0, NULL,
+     "How far below the event loop's the store writer thread's priority is, in nice steps "
+     "(Linux): when every core is busy the loop runs first and the writer commits bigger groups; "
+     "0 = the same priority."},
     {"store.retention_days", OPT_INT, OFF(store.retention_days), 0, 36500, 90, NULL, NULL, 1, NULL,
      "Days a conversation's transcript (text, events, state) is kept after it ends; 0 = forever."},
     {"store.metrics_retention_days", OPT_INT, OFF(store.metrics_retention_days), 0, 36500, 400,

@@ -18,6 +18,7 @@ void store_options_from_config(const core_config_t *cfg, store_options_t *opt, c
     opt->queue_max = (size_t)cfg->store.queue_max_batches;
     opt->batch_max = (size_t)cfg->store.batch_max;
     opt->retry_ms = (int)cfg->store.retry_ms;
+    opt->writer_nice = (int)cfg->store.writer_nice;
 }
 
 void store_report_costs_from_config(const core_config_t *cfg, store_report_query_t *q)

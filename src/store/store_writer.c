@@ -16,10 +16,13 @@
  *   retry_ms, and takes batches again as soon as a probe write commits.
  * - Pruning is a job like any other, one chunk at a time, re-queued at the
  *   tail while there is more, so it never holds turns up for long. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #define LOG_MODULE "store"
 #include "store/store_int.h"
@@ -234,10 +237,33 @@ static void wait_for_work(store_t *s)
     }
 }
 
+/* Lowers the calling (writer) thread's priority by opt.writer_nice below
+ * the process's. When every core is busy, a writer at the loop's priority
+ * wakes for each loop iteration's few batches and preempts the loop or its
+ * clients; lower, it runs when a core is free and commits what accumulated
+ * meanwhile in one group (docs/store.md, "Writer priority"). Linux gives
+ * each thread its own nice value; elsewhere this does nothing. */
+static void writer_lower_priority(const store_t *s)
+{
+#ifdef __linux__
+    if (s->opt.writer_nice <= 0)
+        return;
+    id_t tid = (id_t)gettid();
+    errno = 0;
+    int now = getpriority(PRIO_PROCESS, tid);
+    int want = now + s->opt.writer_nice > 19 ? 19 : now + s->opt.writer_nice;
+    if ((now == -1 && errno != 0) || setpriority(PRIO_PROCESS, tid, want) != 0)
+        LOG_WARN("event=store_writer_nice_failed nice=%d error=\"%s\"", want, strerror(errno));
+#else
+    (void)s;
+#endif
+}
+
 static void writer_main(void *arg)
 {
     store_t *s = arg;
     pthread_setname_np(pthread_self(), "chorus-writer"); /* for top -H and perf */
+    writer_lower_priority(s);
     uv_mutex_lock(&s->mu);
     for (;;) {
         wait_for_work(s);

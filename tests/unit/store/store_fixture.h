@@ -28,7 +28,9 @@ static inline void fx_done(int status, void *data)
         fx->failed++;
 }
 
-static inline int fx_open(fx_t *fx, size_t queue_max, size_t batch_max, core_err_t *err)
+/* Opens a store on a new file, its writer writer_nice steps below the test. */
+static inline int fx_open_nice(fx_t *fx, size_t queue_max, size_t batch_max, int writer_nice,
+                               core_err_t *err)
 {
     memset(fx, 0, sizeof(*fx));
     snprintf(fx->dir, sizeof(fx->dir), "/tmp/chorus-store-XXXXXX");
@@ -36,10 +38,18 @@ static inline int fx_open(fx_t *fx, size_t queue_max, size_t batch_max, core_err
         return -1;
     snprintf(fx->path, sizeof(fx->path), "%s/chorus.db", fx->dir);
     uv_loop_init(&fx->loop);
-    store_options_t opt = {
-        .path = fx->path, .queue_max = queue_max, .batch_max = batch_max, .retry_ms = 50};
+    store_options_t opt = {.path = fx->path,
+                           .queue_max = queue_max,
+                           .batch_max = batch_max,
+                           .retry_ms = 50,
+                           .writer_nice = writer_nice};
     fx->store = store_open(&fx->loop, &opt, err);
     return fx->store ? 0 : -1;
+}
+
+static inline int fx_open(fx_t *fx, size_t queue_max, size_t batch_max, core_err_t *err)
+{
+    return fx_open_nice(fx, queue_max, batch_max, 0, err);
 }
 
 /* Runs the loop until n callbacks have run. */

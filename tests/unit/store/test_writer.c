@@ -1,14 +1,18 @@
 /* The writer thread: group commit (everything queued while the writer was
  * busy commits in one transaction), the bounded queue answering BUSY, a bad
  * batch rejected alone, state loads on the thread pool, restore of active
- * conversations, pruning, close committing what was queued, and a group
- * larger than the WAL write buffer read back while the store is open. */
+ * conversations, pruning, close committing what was queued, a group larger
+ * than the WAL write buffer read back while the store is open, and the
+ * writer thread's lowered priority. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 
 #include <cmocka.h>
+#include <dirent.h>
+#include <limits.h>
 #include <sqlite3.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "store/store_int.h"
@@ -402,20 +406,80 @@ static void test_options_from_config(void **state)
     assert_int_equal(opt.queue_max, 4096);
     assert_int_equal(opt.batch_max, 256);
     assert_int_equal(opt.retry_ms, 1000);
+    assert_int_equal(opt.writer_nice, 10);
     core_diags_t d;
     core_diags_init(&d);
     assert_int_equal(core_config_set(&cfg, "store.synchronous", "full", "test", &d), 0);
     assert_int_equal(core_config_set(&cfg, "store.message_costs", "sms=0.5", "test", &d), 0);
     assert_int_equal(core_config_set(&cfg, "store.llm_price_in_per_mtok", "0.15", "test", &d), 0);
     assert_int_not_equal(core_config_set(&cfg, "store.message_cost", "free", "test", &d), 0);
+    assert_int_not_equal(core_config_set(&cfg, "store.writer_nice", "20", "test", &d), 0);
+    assert_int_equal(core_config_set(&cfg, "store.writer_nice", "0", "test", &d), 0);
     core_diags_dispose(&d);
     store_options_from_config(&cfg, &opt, path, sizeof(path));
     assert_int_equal(opt.synchronous_full, 1);
+    assert_int_equal(opt.writer_nice, 0);
     store_report_query_t q = {0};
     store_report_costs_from_config(&cfg, &q);
     assert_true(q.price_in_per_mtok == 0.15);
     assert_string_equal(q.message_costs, "sms=0.5");
     core_config_dispose(&cfg);
+}
+
+/* The nice value of this process's thread named name, or INT_MIN. */
+static int thread_nice(const char *name)
+{
+    int found = INT_MIN;
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && found == INT_MIN) {
+        char path[320], comm[64] = "", stat[1024];
+        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        int ok = fgets(comm, sizeof(comm), f) != NULL;
+        fclose(f);
+        comm[strcspn(comm, "\n")] = '\0';
+        if (!ok || strcmp(comm, name) != 0)
+            continue;
+        snprintf(path, sizeof(path), "/proc/self/task/%s/stat", e->d_name);
+        assert_non_null(f = fopen(path, "r"));
+        assert_non_null(fgets(stat, sizeof(stat), f));
+        fclose(f);
+        /* after "pid (comm) " comes field 3 (the state); nice is field 19 */
+        const char *q = strrchr(stat, ')');
+        assert_non_null(q);
+        q += 2;
+        for (int field = 3; field < 19; field++) {
+            assert_non_null(q = strchr(q, ' '));
+            q++;
+        }
+        found = atoi(q);
+    }
+    closedir(d);
+    return found;
+}
+
+/* The writer runs writer_nice steps below the process (the loop), so that on
+ * busy cores the loop goes first; 0 leaves it at the loop's priority. */
+static void test_writer_priority(void **state)
+{
+    int base = getpriority(PRIO_PROCESS, 0);
+    int cases[][2] = {{7, base + 7 > 19 ? 19 : base + 7}, {0, base}, {19, 19}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fx_t fx;
+        core_err_t err = {0};
+        assert_int_equal(fx_open_nice(&fx, 16, 16, cases[i][0], &err), 0);
+        /* a committed batch means the writer thread is past its start */
+        assert_int_equal(store_enqueue(fx.store, turn_batch("p1", 1, 1), fx_done, &fx), 0);
+        fx_wait(&fx, 1);
+        assert_int_equal(thread_nice("chorus-writer"), cases[i][1]);
+        assert_int_equal(getpriority(PRIO_PROCESS, 0), base); /* the loop's is unchanged */
+        fx_close(&fx);
+    }
+    (void)state;
 }
 
 static void test_memory_store(void **state)
@@ -457,6 +521,7 @@ int main(void)
         cmocka_unit_test(test_retention_timer),
         cmocka_unit_test(test_options_from_config),
         cmocka_unit_test(test_memory_store),
+        cmocka_unit_test(test_writer_priority),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
