@@ -98,7 +98,7 @@ typedef struct core_config_s {
         long long queue_max_batches;      /* batches waiting for the writer before 503 */
         long long batch_max;              /* batches committed in one transaction */
         long long retry_ms;               /* after a write failure, probe this often, ms */
-        long long writer_nice;            /* nice value of the writer thread (Linux) */
+        long long writer_nice;            /* nice steps the writer runs below the loop (Linux) */
         long long retention_days;         /* transcripts (text, events, state) kept, days */
         long long metrics_retention_days; /* KPI rows of ended conversations kept, days */
         char *llm_price_in_per_mtok;      /* decimal, currency per million prompt tokens */

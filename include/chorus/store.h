@@ -205,7 +205,7 @@ typedef struct store_options_s {
     size_t queue_max;     /* batches queued before enqueue answers BUSY */
     size_t batch_max;     /* batches committed in one transaction, at most */
     int retry_ms;         /* after a write failure, probe the disk this often */
-    int writer_nice;      /* the writer thread's nice value, 0-19 (Linux; 0 elsewhere) */
+    int writer_nice;      /* nice steps the writer thread runs below the process, 0-19 (Linux) */
 } store_options_t;
 
 typedef struct store_s store_t;
