@@ -52,15 +52,15 @@ void rt_table_remove(rt_table_t *t, rt_conv_t *c); /* frees c */
 /* Re-measures c's state after it changed (a turn, a restore), keeping
  * t->bytes exact without walking the table. */
 void rt_table_account(rt_table_t *t, rt_conv_t *c);
-/* Calls fn on every conversation; fn may remove the one it is given. */
-void rt_table_each(rt_table_t *t, void (*fn)(rt_conv_t *c, void *arg), void *arg);
+/* Calls fn on every conversation; fn may remove the one it is given, and
+ * stops the walk by returning nonzero (then so does the walk). */
+typedef int (*rt_visit_fn)(rt_conv_t *c, void *arg);
+int rt_table_each(rt_table_t *t, rt_visit_fn fn, void *arg);
 /* The same over buckets [from, to) only (clamped): an incremental walk. */
-void rt_table_each_range(rt_table_t *t, size_t from, size_t to, void (*fn)(rt_conv_t *c, void *arg),
-                         void *arg);
+int rt_table_each_range(rt_table_t *t, size_t from, size_t to, rt_visit_fn fn, void *arg);
 /* The same over `count` buckets from bucket `from` (taken modulo the size),
  * wrapping past the last bucket to the first; never a bucket twice. */
-void rt_table_each_from(rt_table_t *t, size_t from, size_t count,
-                        void (*fn)(rt_conv_t *c, void *arg), void *arg);
+int rt_table_each_from(rt_table_t *t, size_t from, size_t count, rt_visit_fn fn, void *arg);
 void rt_conv_free(rt_conv_t *c);
 
 /* Per-sender rate buckets (runtime_senders.c): a bounded map that forgets the

@@ -125,13 +125,12 @@ void rt_table_remove(rt_table_t *t, rt_conv_t *c)
     rt_conv_free(c);
 }
 
-void rt_table_each(rt_table_t *t, void (*fn)(rt_conv_t *c, void *arg), void *arg)
+int rt_table_each(rt_table_t *t, rt_visit_fn fn, void *arg)
 {
-    rt_table_each_range(t, 0, t->n_buckets, fn, arg);
+    return rt_table_each_range(t, 0, t->n_buckets, fn, arg);
 }
 
-void rt_table_each_range(rt_table_t *t, size_t from, size_t to, void (*fn)(rt_conv_t *c, void *arg),
-                         void *arg)
+int rt_table_each_range(rt_table_t *t, size_t from, size_t to, rt_visit_fn fn, void *arg)
 {
     if (to > t->n_buckets)
         to = t->n_buckets;
@@ -139,22 +138,24 @@ void rt_table_each_range(rt_table_t *t, size_t from, size_t to, void (*fn)(rt_co
         rt_conv_t *c = t->buckets[i];
         while (c != NULL) {
             rt_conv_t *next = c->hnext; /* fn may free c */
-            fn(c, arg);
+            int stop = fn(c, arg);
+            if (stop)
+                return stop;
             c = next;
         }
     }
+    return 0;
 }
 
-void rt_table_each_from(rt_table_t *t, size_t from, size_t count,
-                        void (*fn)(rt_conv_t *c, void *arg), void *arg)
+int rt_table_each_from(rt_table_t *t, size_t from, size_t count, rt_visit_fn fn, void *arg)
 {
     size_t n = t->n_buckets;
     if (n == 0)
-        return;
+        return 0;
     if (count > n)
         count = n;
     from %= n;
     size_t head = n - from < count ? n - from : count;
-    rt_table_each_range(t, from, from + head, fn, arg);
-    rt_table_each_range(t, 0, count - head, fn, arg);
+    int stop = rt_table_each_range(t, from, from + head, fn, arg);
+    return stop ? stop : rt_table_each_range(t, 0, count - head, fn, arg);
 }

@@ -353,18 +353,14 @@ void rt_turn_fail(rt_turn_t *t, int error, const char *msg)
 
 /* ---- entry point -------------------------------------------------------- */
 
-typedef struct evict_ctx_s {
-    runtime_t *rt;
-    int done;
-} evict_ctx_t;
-
-static void evict_visit(rt_conv_t *conv, void *arg)
+/* Evicts conv if it is idle and durable, which ends the scan. */
+static int evict_visit(rt_conv_t *conv, void *arg)
 {
-    evict_ctx_t *x = arg;
-    if (x->done || conv->running != NULL || conv->loading || !conv->stored)
-        return;
-    rt_table_remove(&x->rt->table, conv); /* durable: its next message reads it back */
-    x->done = 1;
+    runtime_t *rt = arg;
+    if (conv->running != NULL || conv->loading || !conv->stored)
+        return 0;
+    rt_table_remove(&rt->table, conv); /* durable: its next message reads it back */
+    return 1;
 }
 
 /* With a store that can read state back (not ":memory:", opts.no_evict), a
@@ -378,11 +374,11 @@ static int evict_one(runtime_t *rt)
 {
     if (rt->opts.store == NULL || rt->opts.no_evict)
         return 0;
-    evict_ctx_t x = {rt, 0};
-    rt_table_each_from(&rt->table, rt->sweep_cursor, EVICT_SCAN_BUCKETS, evict_visit, &x);
-    if (x.done)
+    int done =
+        rt_table_each_from(&rt->table, rt->sweep_cursor, EVICT_SCAN_BUCKETS, evict_visit, rt);
+    if (done)
         rt->stats.evictions++;
-    return x.done;
+    return done;
 }
 
 int runtime_turn(runtime_t *rt, const runtime_turn_in_t *in, runtime_done_cb done, void *data,
@@ -439,16 +435,16 @@ typedef struct sweep_ctx_s {
     int64_t now_us;
 } sweep_ctx_t;
 
-static void sweep_one(rt_conv_t *conv, void *arg)
+static int sweep_one(rt_conv_t *conv, void *arg)
 {
     sweep_ctx_t *s = arg;
     runtime_t *rt = s->rt;
     if (conv->running != NULL || conv->loading)
-        return;
+        return 0;
     const brain_conv_t *st = &conv->state;
     if (st->status == BRAIN_ST_ENDED) {
         rt_table_remove(&rt->table, conv);
-        return;
+        return 0;
     }
     int64_t deadline = brain_conv_deadline(conv->fs, st);
     if (deadline > 0 && deadline <= s->now_us) {
@@ -458,11 +454,12 @@ static void sweep_one(rt_conv_t *conv, void *arg)
         rt->stats.timeouts++;
         conv_submit(conv, turn_new(rt, conv, &in, BRAIN_EV_TIMEOUT, rt->opts.on_idle_end,
                                    rt->opts.idle_data));
-        return;
+        return 0;
     }
     int64_t idle = brain_flowset_idle_timeout_us(conv->fs);
     if (deadline == 0 && idle > 0 && st->last_us + idle <= s->now_us)
         rt_table_remove(&rt->table, conv); /* handed off or idle with no flow */
+    return 0;
 }
 
 void runtime_sweep(runtime_t *rt, int64_t now_us)

@@ -127,11 +127,16 @@ static void env_stop(env_t *e)
     assert_int_equal(uv_loop_close(&e->loop), 0);
 }
 
-static void submit(env_t *e, const char *key, brain_event_t ev, const char *text, rec_t *r)
+static void submit_in(env_t *e, const runtime_turn_in_t *in, rec_t *r)
 {
     memset(r, 0, sizeof(*r));
+    assert_int_equal(runtime_turn(e->rt, in, on_turn, r, NULL), 0);
+}
+
+static void submit(env_t *e, const char *key, brain_event_t ev, const char *text, rec_t *r)
+{
     runtime_turn_in_t in = {.key = key, .event = ev, .text = text, .len = strlen(text)};
-    assert_int_equal(runtime_turn(e->rt, &in, on_turn, r, NULL), 0);
+    submit_in(e, &in, r);
 }
 
 /* Runs the loop until the store holds n requests. */
@@ -331,10 +336,9 @@ static void test_fresh_key_is_not_read_from_the_store(void **state)
     env_t e;
     env_start(&e);
     rec_t r;
-    memset(&r, 0, sizeof(r));
     runtime_turn_in_t in = {
         .key = "minted", .event = BRAIN_EV_MESSAGE, .text = "one", .len = 3, .fresh = 1};
-    assert_int_equal(runtime_turn(e.rt, &in, on_turn, &r, NULL), 0);
+    submit_in(&e, &in, &r);
     until_pending(&e, 1);
     assert_non_null(pend[0].done); /* the batch, not a read */
     assert_null(pend[0].loaded);
@@ -391,6 +395,40 @@ static void test_eviction_scan_wraps_past_the_last_bucket(void **state)
     env_stop(&e);
 }
 
+/* Counts visits; stops the walk at the visit numbered n[1]. */
+static int count_until(rt_conv_t *c, void *arg)
+{
+    int *n = arg;
+    (void)c;
+    return ++n[0] == n[1];
+}
+
+/* A walk stops at the first visit that returns nonzero and returns it (the
+ * eviction scan ends at the conversation it dropped); a walk from a bucket
+ * near the end wraps and sees every conversation once. */
+static void test_table_walk_stops_and_wraps(void **state)
+{
+    rt_table_t t;
+    rt_table_init(&t);
+    char key[16];
+    for (int i = 0; i < 40; i++) {
+        snprintf(key, sizeof(key), "w%d", i);
+        assert_non_null(rt_table_add(&t, key));
+    }
+    int n[2] = {0, 3};
+    assert_int_equal(rt_table_each(&t, count_until, n), 1);
+    assert_int_equal(n[0], 3);
+    n[0] = 0;
+    assert_int_equal(rt_table_each_from(&t, t.n_buckets - 5, 1000, count_until, n), 1);
+    assert_int_equal(n[0], 3);
+    n[0] = 0;
+    n[1] = -1; /* never stops */
+    assert_int_equal(rt_table_each_from(&t, t.n_buckets - 5, 1000, count_until, n), 0);
+    assert_int_equal(n[0], 40);
+    rt_table_dispose(&t);
+    (void)state;
+}
+
 static int setup(void **state)
 {
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/chorus-rtd-XXXXXX");
@@ -426,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_close_with_batch_in_flight),
         cmocka_unit_test(test_full_table_evicts_durable_idle_conversations),
         cmocka_unit_test(test_eviction_scan_wraps_past_the_last_bucket),
+        cmocka_unit_test(test_table_walk_stops_and_wraps),
         cmocka_unit_test(test_fresh_key_is_not_read_from_the_store),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
