@@ -35,6 +35,7 @@
 #include "chorus/core.h"
 #include "chorus/entities.h"
 #include "chorus/guard.h"
+#include "chorus/nlu.h"
 #include "chorus/policy.h"
 
 /* ---- channels ------------------------------------------------------------ */
@@ -98,6 +99,13 @@ int brain_flowset_nlu_from_cache(const brain_flowset_t *fs);
 /* Serialises the trained intent-router model for the caller's cache;
  * CORE_ERR_NOT_FOUND when compiled with validate_only. */
 int brain_flowset_nlu_save(const brain_flowset_t *fs, core_buf_t *out);
+/* The intent router the flowset routes with, calibrated as its settings say
+ * (docs/nlu.md, "Out-of-scope examples in flows"); borrowed for the
+ * flowset's life. NULL when compiled with validate_only. */
+const nlu_model_t *brain_flowset_nlu(const brain_flowset_t *fs);
+/* The confidence below which the flowset understands nothing: the settings'
+ * confidence_threshold, or the one tuned on its out-of-scope examples. */
+double brain_flowset_threshold(const brain_flowset_t *fs);
 /* Idle timeout after which a conversation ends, microseconds. */
 int64_t brain_flowset_idle_timeout_us(const brain_flowset_t *fs);
 

@@ -185,6 +185,16 @@ int brain_flowset_nlu_save(const brain_flowset_t *fs, core_buf_t *out)
     return nlu_model_save(fs->nlu, out);
 }
 
+const nlu_model_t *brain_flowset_nlu(const brain_flowset_t *fs)
+{
+    return fs->nlu;
+}
+
+double brain_flowset_threshold(const brain_flowset_t *fs)
+{
+    return fs->settings.threshold;
+}
+
 int64_t brain_flowset_idle_timeout_us(const brain_flowset_t *fs)
 {
     return fs->settings.idle_timeout_us;

@@ -234,6 +234,7 @@ typedef enum {
     GLOBAL_START_OVER = 1,
     GLOBAL_HELP = 2,
     GLOBAL_AGENT = 3,
+    GLOBAL_OOS = 4, /* "oos": its examples teach the router what is out of scope */
     GLOBAL__COUNT
 } brain_global_t;
 
@@ -255,8 +256,9 @@ typedef struct var_s {
 typedef struct settings_s {
     int64_t idle_timeout_us;
     int max_fallbacks;
-    double threshold; /* below this confidence nothing is understood */
-    double interrupt; /* while a question waits, an intent needs this confidence to take over */
+    double threshold;    /* below this confidence nothing is understood */
+    int threshold_given; /* confidence_threshold is in the settings file (no tuning) */
+    double interrupt;    /* while a question waits, an intent needs this confidence to take over */
     uint16_t welcome_flow;  /* run on BRAIN_EV_START; BRAIN_NONE = none */
     uint16_t fallback_flow; /* run when nothing is understood; BRAIN_NONE = message */
     uint16_t agent_flow;    /* run for "talk to a human"; BRAIN_NONE = hand off at once */

@@ -369,6 +369,7 @@ void flow__settings(loader_t *ld, json_t *set, const char *path, const char **fl
         flow__int(ld, set, "idle_timeout_s", path, 10, 86400 * 30, 900) * 1000000LL;
     s->max_fallbacks = (int)flow__int(ld, set, "max_fallbacks", path, 1, 100, 3);
     s->threshold = flow__num(ld, set, "confidence_threshold", path, 0, 1, 0.45);
+    s->threshold_given = json_object_get(set, "confidence_threshold") != NULL;
     s->interrupt = flow__num(ld, set, "interrupt_threshold", path, 0, 1, 0.85);
     flows[0] = flow__str(ld, set, "welcome_flow", path, 0);
     flows[1] = flow__str(ld, set, "fallback_flow", path, 0);
@@ -478,7 +479,11 @@ void flow__intents(loader_t *ld, json_t *intents, const char *path, uint16_t flo
             snprintf(ep, sizeof(ep), "%s", p);
         }
         char **ex = examples_of(ld, v, ep, &n);
-        if (i >= 0 && (fs->intents[i].global == 0 || flow_index != BRAIN_NONE)) {
+        if (i >= 0 && fs->intents[i].global == GLOBAL_OOS + 1 && flow_index != BRAIN_NONE) {
+            flow__err(ld, p,
+                      "intent \"oos\" is reserved for out-of-scope examples"
+                      " (give them in settings.intents.oos)");
+        } else if (i >= 0 && (fs->intents[i].global == 0 || flow_index != BRAIN_NONE)) {
             flow__err(ld, p, "duplicate intent \"%s\" (already starts flow \"%s\")", key,
                       fs->intents[i].flow != BRAIN_NONE ? fs->flows[fs->intents[i].flow].name
                                                         : "(global)");
@@ -490,7 +495,8 @@ void flow__intents(loader_t *ld, json_t *intents, const char *path, uint16_t flo
             free(ex);
             continue;
         } else if (flow_index == BRAIN_NONE) {
-            flow__err(ld, p, "settings may only add examples to cancel, start_over, help, agent");
+            flow__err(ld, p,
+                      "settings may only add examples to cancel, start_over, help, agent, oos");
         } else {
             fs->intents = core_xrealloc(fs->intents, (fs->n_intents + 1) * sizeof(*fs->intents));
             fs->intents[fs->n_intents++] = (intent_def_t){core_xstrdup(key), ex, n, flow_index, 0};

@@ -8,7 +8,7 @@
 
 #include "brain/flow_int.h"
 
-static const char *global_names[GLOBAL__COUNT] = {"cancel", "start_over", "help", "agent"};
+static const char *global_names[GLOBAL__COUNT] = {"cancel", "start_over", "help", "agent", "oos"};
 static const char *global_examples[GLOBAL__COUNT][8] = {
     {"cancel", "stop", "never mind", "forget it", "cancel that", "quit", "stop this", NULL},
     {"start over", "restart", "let's start again", "begin again", "reset",
@@ -19,6 +19,7 @@ static const char *global_examples[GLOBAL__COUNT][8] = {
      "what can i ask you", NULL},
     {"talk to a human", "agent", "speak to an agent", "representative", "real person please",
      "let me talk to someone", "i want to speak to a person", NULL},
+    {NULL}, /* oos: none built in; settings.intents.oos and training files add them */
 };
 
 int brain__slot_find(const brain_flowset_t *fs, const char *name)
@@ -339,18 +340,49 @@ static void build_exact(brain_flowset_t *fs)
     sort_exact(fs);
 }
 
+/* A flowset with at least this many out-of-scope examples and no
+ * confidence_threshold of its own has its router calibrated on its own
+ * examples at load: fewer would leave the threshold to a handful of
+ * utterances. */
+#define TUNE_MIN_OOS 20
+#define TUNE_FOLDS 5
+
+/* Fits the temperature and the threshold on out-of-fold scores of the
+ * training examples (nlu_tune(), docs/nlu.md); the built-in values stay
+ * when the examples cannot tell (a fold short of an intent's examples). */
+static void tune(brain_flowset_t *fs, const nlu_example_t *ex, size_t n, const nlu_train_opts_t *to)
+{
+    nlu_tune_opts_t o;
+    nlu_tune_opts_init(&o);
+    o.oos_label = to->oos_label;
+    o.folds = TUNE_FOLDS;
+    o.train = ex;
+    o.n_train = n;
+    o.train_opts = to;
+    core_err_t err = {0};
+    if (nlu_tune(fs->nlu, NULL, 0, &o, NULL, &err) != 0)
+        nlu_model_set_threshold(fs->nlu, fs->settings.threshold);
+}
+
 static int train(brain_flowset_t *fs, const brain_compile_opts_t *opts, core_diags_t *diags)
 {
-    size_t total = 0, k = 0;
+    size_t total = 0, k = 0, n_oos = 0;
     for (size_t i = 0; i < fs->n_intents; i++)
         total += fs->intents[i].n_examples;
     nlu_example_t *ex = core_xcalloc(total + 1, sizeof(*ex));
-    for (size_t i = 0; i < fs->n_intents; i++)
+    for (size_t i = 0; i < fs->n_intents; i++) {
         for (size_t j = 0; j < fs->intents[i].n_examples; j++)
             ex[k++] = (nlu_example_t){fs->intents[i].examples[j], fs->intents[i].name};
+        if (fs->intents[i].global == GLOBAL_OOS + 1)
+            n_oos = fs->intents[i].n_examples;
+    }
     nlu_train_opts_t to;
     nlu_train_opts_init(&to);
-    to.oos_threshold = fs->settings.threshold;
+    to.oos_label = global_names[GLOBAL_OOS];
+    int tuned = n_oos >= TUNE_MIN_OOS && !fs->settings.threshold_given;
+    /* A threshold of -1 (the model's own) is what marks a tuned model in
+     * the cache key: settings never give a negative one. */
+    to.oos_threshold = tuned ? -1 : fs->settings.threshold;
     nlu_training_hash(ex, k, &to, fs->nlu_hash);
     int rc = 0;
     core_err_t err = {0};
@@ -363,7 +395,12 @@ static int train(brain_flowset_t *fs, const brain_compile_opts_t *opts, core_dia
         if (rc != 0)
             core_diags_add(diags, "(intent router)", 0, 0, "intents", "training failed: %s",
                            err.msg);
+        else if (tuned)
+            tune(fs, ex, k, &to);
     }
+    /* the router's out-of-scope threshold and the flows' are one number */
+    if (tuned && fs->nlu != NULL)
+        fs->settings.threshold = nlu_model_threshold(fs->nlu);
     free(ex);
     return rc;
 }

@@ -190,6 +190,10 @@ static int route(ctx_t *x, const brain_input_t *in)
         if (r.n_top > 0 && !r.out_of_scope && r.confidence >= x->fs->settings.threshold)
             i = brain__intent_lookup(x->fs, r.top[0].intent);
     }
+    if (i >= 0 && x->fs->intents[i].global == GLOBAL_OOS + 1) {
+        i = -1; /* one of the out-of-scope examples, or the oos payload */
+        o->confidence = 0;
+    }
     if (i < 0) {
         o->out_of_scope = 1;
         return -1;
@@ -233,6 +237,9 @@ static void global_intent(ctx_t *x, int g)
         }
         interp__emit(x, &s->agent, 0);
         interp__handoff(x, interp__reason(x, POLICY_HUMAN_REQUEST, "user_request"), NULL);
+        break;
+    case GLOBAL_OOS: /* route() never returns it */
+    case GLOBAL__COUNT:
         break;
     }
 }

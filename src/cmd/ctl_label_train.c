@@ -2,8 +2,9 @@
  * the flows directory (labels.training.json unless --file names another):
  * {"training": {"intent": ["utterance", ...]}}. The flowset loads it with
  * the flows, so the examples retrain the router on the next reload and are
- * versioned and promoted like a flow. Existing examples are kept; labels
- * naming an intent no flow declares (and "oos") are counted, not written.
+ * versioned and promoted like a flow. Existing examples are kept; turns
+ * labelled "oos" become out-of-scope examples (the router's oos class);
+ * labels naming an intent no flow declares are counted, not written.
  * The file is replaced atomically (temp file, rename) so a watching daemon
  * never reads half of it. */
 #include <stdio.h>
@@ -26,6 +27,7 @@ static void add_intents(json_t *flow, void *arg)
 static json_t *declared_intents(const char *dir)
 {
     json_t *set = json_object();
+    json_object_set_new(set, "oos", json_true()); /* every flowset's out-of-scope examples */
     ctl_flow_docs(dir, add_intents, set);
     return set;
 }
@@ -127,8 +129,8 @@ int label_train(int argc, char **argv)
     if (rc != 0)
         fprintf(stderr, "label train: cannot write %s\n", path);
     else
-        printf("wrote %s: %zu new examples; %zu labelled turns skipped (oos or an intent no "
-               "flow declares)\n",
+        printf("wrote %s: %zu new examples; %zu labelled turns skipped (an intent no flow "
+               "declares)\n",
                path, added, skipped);
     json_decref(known);
     json_decref(doc);

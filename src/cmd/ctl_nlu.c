@@ -1,6 +1,5 @@
 /* chorusctl nlu: evaluates the intent router on labelled data sets and
  * classifies single utterances against a directory of flows. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +8,10 @@
 
 #include <jansson.h>
 
+#include "chorus/brain.h"
 #include "chorus/nlu.h"
 #include "cmd/ctl.h"
+#include "cmd/ctl_common.h"
 
 int ctl_nlu(int argc, char **argv);
 
@@ -367,113 +368,6 @@ done:
 
 /* ---- predict ------------------------------------------------------------ */
 
-static int flow_err(const char *path, const char *text, size_t len, const char *jpath,
-                    const char *what)
-{
-    int line = 0, col = 0;
-    core_jsonpos_t *pos = core_jsonpos_new(text, len);
-    if (pos != NULL)
-        core_jsonpos_find(pos, jpath, &line, &col);
-    core_jsonpos_free(pos);
-    fprintf(stderr, "chorusctl nlu: %s:%d:%d: %s: %s\n", path, line, col, jpath, what);
-    return -1;
-}
-
-/* Adds the examples of one flow file's top-level "intents" object, if any. */
-static int flow_intents(const char *path, nlu_dataset_t *ds)
-{
-    char *text = NULL;
-    size_t len = 0;
-    core_err_t err = {0};
-    json_error_t je;
-    if (core_file_read(path, DATA_MAX, &text, &len, &err) != 0) {
-        fprintf(stderr, "chorusctl nlu: %s\n", err.msg);
-        return -1;
-    }
-    json_t *root = json_loadb(text, len, 0, &je), *intents = json_object_get(root, "intents");
-    int rc = 0;
-    if (root == NULL) {
-        fprintf(stderr, "chorusctl nlu: %s:%d:%d: %s\n", path, je.line, je.column, je.text);
-        rc = -1;
-    } else if (intents != NULL && !json_is_object(intents)) {
-        rc = flow_err(path, text, len, "intents", "expected an object of intents");
-    }
-    const char *name;
-    json_t *def;
-    json_object_foreach(json_is_object(intents) && rc == 0 ? intents : NULL, name, def)
-    {
-        json_t *ex = json_object_get(def, "examples");
-        char *jp = core_jsonpath_key("intents", name), *jx = core_jsonpath_key(jp, "examples");
-        if (!json_is_array(ex) || json_array_size(ex) == 0)
-            rc = flow_err(path, text, len, jx, "intent has no examples");
-        for (size_t i = 0; rc == 0 && i < json_array_size(ex); i++) {
-            json_t *e = json_array_get(ex, i);
-            if (json_is_string(e) && json_string_length(e) > 0) {
-                nlu_dataset_add(ds, json_string_value(e), json_string_length(e), name);
-            } else {
-                char *ji = core_jsonpath_index(jx, i);
-                rc = flow_err(path, text, len, ji, "expected a non-empty string");
-                free(ji);
-            }
-        }
-        free(jp);
-        free(jx);
-        if (rc != 0)
-            break;
-    }
-    /* a training file (`chorusctl label train`): more examples, as a list */
-    json_t *training = json_object_get(root, "training"), *list;
-    json_object_foreach(json_is_object(training) && rc == 0 ? training : NULL, name,
-                        list) for (size_t i = 0; i < json_array_size(list);
-                                   i++) if (json_is_string(json_array_get(list, i)))
-        nlu_dataset_add(ds, json_string_value(json_array_get(list, i)),
-                        json_string_length(json_array_get(list, i)), name);
-    json_decref(root);
-    free(text);
-    return rc;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int flows_dataset(const char *dir, nlu_dataset_t *ds)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL) {
-        fprintf(stderr, "chorusctl nlu: %s: cannot open directory\n", dir);
-        return -1;
-    }
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        size_t l = strlen(e->d_name);
-        if (l < 6 || strcmp(e->d_name + l - 5, ".json") != 0 || e->d_name[0] == '.')
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            names = core_xrealloc(names, cap * sizeof(char *));
-        }
-        names[n++] = core_xasprintf("%s/%s", dir, e->d_name);
-    }
-    closedir(d);
-    qsort(names, n, sizeof(char *), cmp_str); /* the same order on every machine */
-    int rc = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (rc == 0)
-            rc = flow_intents(names[i], ds);
-        free(names[i]);
-    }
-    free(names);
-    if (rc == 0 && ds->len == 0) {
-        fprintf(stderr, "chorusctl nlu: %s: no flow declares intents with examples\n", dir);
-        rc = -1;
-    }
-    return rc;
-}
-
 static void print_result(const nlu_model_t *m, const nlu_result_t *r, int json)
 {
     if (json) {
@@ -524,32 +418,25 @@ static int nlu_predict(int argc, char **argv)
         fprintf(stderr, "chorusctl nlu predict: --flows DIR and an utterance are required\n");
         return 2;
     }
-    nlu_dataset_t ds;
-    nlu_dataset_init(&ds);
-    nlu_model_t *m = NULL;
-    core_err_t err = {0};
-    int rc = 1;
-    if (flows_dataset(dir, &ds) == 0) {
-        if (nlu_train(ds.items, ds.len, NULL, &m, &err) != 0) {
-            fprintf(stderr, "chorusctl nlu: %s: %s\n", dir, err.msg);
-        } else {
-            nlu_result_t r;
-            time_t now = time(NULL);
-            struct tm lt;
-            localtime_r(&now, &lt);
-            ent_ctx_t ctx = {.year = lt.tm_year + 1900,
-                             .month = lt.tm_mon + 1,
-                             .day = lt.tm_mday,
-                             .hour = lt.tm_hour,
-                             .minute = lt.tm_min};
-            nlu_route(m, utt, strlen(utt), &ctx, &r);
-            print_result(m, &r, json);
-            rc = 0;
-        }
-    }
-    nlu_model_free(m);
-    nlu_dataset_dispose(&ds);
-    return rc;
+    /* the flowset as chorusd compiles it: the same examples (flows, settings,
+     * training files, the built-in intents) and the same calibration */
+    brain_flowset_t *fs = NULL;
+    if (ctl_flowset_load(dir, 0, &fs) != 0)
+        return 1;
+    time_t now = time(NULL);
+    struct tm lt;
+    localtime_r(&now, &lt);
+    ent_ctx_t ctx = {.year = lt.tm_year + 1900,
+                     .month = lt.tm_mon + 1,
+                     .day = lt.tm_mday,
+                     .hour = lt.tm_hour,
+                     .minute = lt.tm_min};
+    nlu_result_t r;
+    const nlu_model_t *m = brain_flowset_nlu(fs);
+    nlu_route(m, utt, strlen(utt), &ctx, &r);
+    print_result(m, &r, json);
+    brain_flowset_unref(fs);
+    return 0;
 }
 
 int ctl_nlu(int argc, char **argv)

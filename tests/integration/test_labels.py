@@ -3,7 +3,8 @@ filled in (quoted commas and all; a bad file records nothing), routing
 accuracy moves by exactly what the labels say, an interactive review records
 what is typed, and `label train` writes a training file the flowset loads,
 after which the router sends a held-out phrasing of the planted confusion to
-the right intent."""
+the right intent, and a turn labelled out of scope teaches the router's oos
+class."""
 import csv
 import json
 import os
@@ -28,6 +29,7 @@ CONFUSED = [  # said by customers, routed to change_flight with low confidence
     "where is the cash back for my cancelled trip", "cancelled trip cash back",
 ]
 HELD_OUT = "my trip was cancelled so I want cash back"
+OFF_TOPIC = "what time is it in tokyo"  # routed to booking_status, but out of scope
 
 
 def ctl(*args, expect=0, stdin=None):
@@ -55,6 +57,11 @@ def fixture(tmp):
                    " confidence, channel) VALUES (?,?,?,?,?,?,?,?)",
                    (cid, 1, "in", t0 + 100 + i, "where is my refund", "refund_status", 0.97,
                     "web"))
+    db.execute("INSERT INTO conversations (id, channel, flow, started_us, outcome)"
+               " VALUES (?,?,?,?,?)", ("off-topic", "web", "booking_status", t0 + 200, "active"))
+    db.execute("INSERT INTO turns (conversation_id, seq, direction, ts_us, text, intent,"
+               " confidence, channel) VALUES (?,?,?,?,?,?,?,?)",
+               ("off-topic", 1, "in", t0 + 200, OFF_TOPIC, "booking_status", 0.9, "web"))
     db.commit()
     db.close()
     return path
@@ -122,6 +129,16 @@ def test_labels_end_to_end():
     ctl("validate", flows)
     after = ctl("nlu", "predict", "--flows", flows, "--json", HELD_OUT).stdout
     assert json.loads(after)["top"][0]["intent"] == "refund_status", after
+    # a turn labelled out of scope joins the flowset's out-of-scope examples
+    predicted = json.loads(ctl("nlu", "predict", "--flows", flows, "--json", OFF_TOPIC).stdout)
+    assert not predicted["out_of_scope"], predicted
+    ctl("label", "--db", path, "off-topic", "1", "oos")
+    p = ctl("label", "train", "--db", path, "--flows", flows)
+    assert "1 new examples" in p.stdout, p.stdout
+    doc = json.load(open(os.path.join(flows, "labels.training.json")))
+    assert doc["training"]["oos"] == [OFF_TOPIC], doc
+    predicted = json.loads(ctl("nlu", "predict", "--flows", flows, "--json", OFF_TOPIC).stdout)
+    assert predicted["out_of_scope"], predicted
     # training again adds nothing new; an unknown intent in the file is an error with its place
     assert "0 new examples" in ctl("label", "train", "--db", path, "--flows", flows).stdout
     doc["training"]["no_such_intent"] = ["x"]

@@ -1,0 +1,229 @@
+/* Out-of-scope examples in flows: the reserved intent "oos" (settings and
+ * training files add its examples, no flow may declare it) routes to the
+ * fallback whether a message matches an example exactly, comes as the oos
+ * payload or is classified so; and with enough of them and no
+ * confidence_threshold of its own, a flowset's router is calibrated on its
+ * own examples when it compiles, deterministically. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "test_brain_util.h"
+
+/* clang-format off */
+#define FLOWS_TEXT                                                                                 \
+    "{\"name\": \"book\", \"intents\": {\"book_flight\": [\"book a flight to paris\",\n"           \
+    "  \"i need a plane ticket to rome\", \"fly me to berlin next week\",\n"                       \
+    "  \"reserve a flight for tomorrow\", \"get me a seat on a plane\", \"book me a flight\",\n"   \
+    "  \"i want to fly to madrid\", \"buy a plane ticket\"]},\n"                                   \
+    " \"nodes\": {\"hi\": {\"type\": \"say\", \"message\": \"Booking.\"}}}"
+#define FLOWS_TEXT2                                                                                \
+    "{\"name\": \"bags\", \"intents\": {\"baggage\": [\"how many bags can i take\",\n"            \
+    "  \"what is the baggage allowance\", \"can i bring a suitcase\", \"is my bag too heavy\",\n"  \
+    "  \"how much luggage is allowed\", \"carry on size\", \"checked bag fees\",\n"                \
+    "  \"can i take two suitcases\"]},\n"                                                          \
+    " \"nodes\": {\"hi\": {\"type\": \"say\", \"message\": \"Bags.\"}}}"
+#define FLOWS_TEXT3                                                                                \
+    "{\"name\": \"refund\", \"intents\": {\"refund\": [\"where is my refund\",\n"                  \
+    "  \"i want my money back\", \"refund my ticket\", \"has my refund been paid\",\n"             \
+    "  \"when will i get my money\", \"status of my refund\", \"give me a refund\",\n"             \
+    "  \"i was charged twice, refund me\"]},\n"                                                    \
+    " \"nodes\": {\"hi\": {\"type\": \"say\", \"message\": \"Refunds.\"}}}"
+#define OOS_20                                                                                     \
+    "\"tell me a joke\", \"who won the football game\", \"what is the meaning of life\",\n"        \
+    " \"what is the capital of france\", \"how tall is mount everest\", \"sing me a song\",\n"     \
+    " \"recommend a good movie\", \"how do i bake bread\", \"what is two plus two\",\n"            \
+    " \"play some music\", \"set an alarm for seven\", \"how old is the universe\",\n"             \
+    " \"translate hello into spanish\", \"what is your favourite colour\",\n"                      \
+    " \"who is the president\", \"how many calories in an apple\", \"tell me about black holes\",\n" \
+    " \"what's a good name for a dog\", \"how do magnets work\", \"what is the stock price of acme\""
+/* clang-format on */
+
+/* Compiles the three flows and a settings file holding settings_body (the
+ * inside of "settings": {...}), training the router unless validate_only. */
+static const char *compile_oos(const char *settings_body, int validate_only, brain_flowset_t **out)
+{
+    static char settings[4096];
+    snprintf(settings, sizeof(settings), "{\"settings\": {%s}}", settings_body);
+    const char *names[] = {"book.json", "bags.json", "refund.json", "settings.json"};
+    const char *texts[] = {FLOWS_TEXT, FLOWS_TEXT2, FLOWS_TEXT3, settings};
+    static char buf[8192];
+    brain_source_t src[4];
+    for (size_t i = 0; i < 4; i++)
+        src[i] = (brain_source_t){names[i], texts[i], strlen(texts[i])};
+    brain_compile_opts_t opts;
+    brain_compile_opts_init(&opts);
+    opts.validate_only = validate_only;
+    opts.no_guard = 1;
+    core_diags_t d;
+    core_diags_init(&d);
+    *out = NULL;
+    brain_flowset_compile(src, 4, &opts, out, &d);
+    buf[0] = '\0';
+    for (size_t i = 0, used = 0; i < d.len && used < sizeof(buf); i++) {
+        char line[1024];
+        used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%s%s", i ? "\n" : "",
+                                 core_diag_format(&d.items[i], line, sizeof(line)));
+    }
+    core_diags_dispose(&d);
+    return buf;
+}
+
+static void assert_fallback(harness_t *h, const char *text, const char *intent)
+{
+    h_send(h, text, intent);
+    assert_int_equal(h->rc, BRAIN_DONE);
+    assert_int_equal(h->out.out_of_scope, 1);
+    assert_null(h->out.intent);
+    assert_true(strstr(h_said(h), "understand") != NULL);
+}
+
+static void test_oos_examples_route_to_the_fallback(void **state)
+{
+    brain_flowset_t *fs;
+    assert_string_equal(compile_oos("\"intents\": {\"oos\": [\"Tell me a joke!\"]}", 1, &fs), "");
+    harness_t h;
+    h_init(&h, fs, BRAIN_CH_CHAT);
+    assert_fallback(&h, "tell me a JOKE", NULL); /* an example, exactly (folded) */
+    assert_true(h.out.confidence == 0);
+    assert_fallback(&h, NULL, "oos");     /* the payload intent */
+    h_send(&h, "refund my ticket", NULL); /* in-scope examples still route */
+    assert_string_equal(h.out.intent, "refund");
+    assert_string_equal(h_said(&h), "Refunds.");
+    h_dispose(&h);
+}
+
+static void test_oos_is_reserved(void **state)
+{
+    brain_flowset_t *fs;
+    const char *e = compile1("{\"name\": \"f\", \"intents\": {\"oos\": [\"tell me a joke\"]},\n"
+                             " \"nodes\": {\"hi\": {\"type\": \"say\", \"message\": \"x\"}}}",
+                             &fs);
+    assert_null(fs);
+    assert_non_null(strstr(e, "t.json:1:34: intents.oos: intent \"oos\" is reserved for "
+                              "out-of-scope examples (give them in settings.intents.oos)"));
+    e = compile_oos("\"intents\": {\"weather\": [\"will it rain\"]}", 1, &fs);
+    assert_null(fs);
+    assert_non_null(strstr(e, "settings may only add examples to cancel, start_over, help, "
+                              "agent, oos"));
+}
+
+static void test_training_file_adds_oos_examples(void **state)
+{
+    brain_flowset_t *fs;
+    const char *names[] = {"book.json", "labels.training.json"};
+    const char *texts[] = {FLOWS_TEXT, "{\"training\": {\"oos\": [\"what is the capital of "
+                                       "france\"], \"book_flight\": [\"a flight to oslo\"]}}"};
+    assert_string_equal(compile_n(names, texts, 2, NULL, &fs), "");
+    harness_t h;
+    h_init(&h, fs, BRAIN_CH_CHAT);
+    assert_fallback(&h, "What is the capital of France?", NULL);
+    h_send(&h, "a flight to oslo", NULL);
+    assert_string_equal(h.out.intent, "book_flight");
+    h_dispose(&h);
+}
+
+/* The temperature of a router trained with nothing tuned. */
+static double builtin_temperature(void)
+{
+    brain_flowset_t *fs;
+    assert_string_equal(compile_oos("", 0, &fs), "");
+    double t = nlu_model_temperature(brain_flowset_nlu(fs));
+    assert_true(brain_flowset_threshold(fs) == 0.45); /* the settings' default */
+    brain_flowset_unref(fs);
+    return t;
+}
+
+static void test_tuned_when_it_compiles(void **state)
+{
+    double builtin = builtin_temperature();
+    brain_flowset_t *a, *b, *given, *few;
+    assert_string_equal(compile_oos("\"intents\": {\"oos\": [" OOS_20 "]}", 0, &a), "");
+    const nlu_model_t *m = brain_flowset_nlu(a);
+    assert_non_null(m);
+    /* calibrated: the temperature moved, and the flows' threshold is the router's */
+    assert_true(nlu_model_temperature(m) != builtin);
+    assert_true(brain_flowset_threshold(a) == nlu_model_threshold(m));
+    assert_true(brain_flowset_threshold(a) >= 0 && brain_flowset_threshold(a) < 1);
+    /* the same sources give the same router */
+    assert_string_equal(compile_oos("\"intents\": {\"oos\": [" OOS_20 "]}", 0, &b), "");
+    assert_true(nlu_model_temperature(brain_flowset_nlu(b)) == nlu_model_temperature(m));
+    assert_true(brain_flowset_threshold(b) == brain_flowset_threshold(a));
+    assert_string_equal(brain_flowset_nlu_hash(b), brain_flowset_nlu_hash(a));
+    /* the oos class learnt from the examples: a paraphrase is out of scope */
+    nlu_result_t r;
+    nlu_route(m, "tell me a funny joke", 20, NULL, &r);
+    assert_int_equal(r.out_of_scope, 1);
+    nlu_route(m, "i want to fly to paris", 22, NULL, &r);
+    assert_int_equal(r.out_of_scope, 0);
+    assert_string_equal(r.top[0].intent, "book_flight");
+
+    /* a confidence_threshold of its own is kept, untuned, under another key */
+    assert_string_equal(compile_oos("\"confidence_threshold\": 0.3, \"intents\": {\"oos\": [" OOS_20
+                                    "]}",
+                                    0, &given),
+                        "");
+    assert_true(brain_flowset_threshold(given) == 0.3);
+    assert_true(nlu_model_threshold(brain_flowset_nlu(given)) == 0.3);
+    assert_true(nlu_model_temperature(brain_flowset_nlu(given)) == builtin);
+    assert_string_not_equal(brain_flowset_nlu_hash(given), brain_flowset_nlu_hash(a));
+    /* fewer than 20 examples: the oos class is trained, nothing tuned */
+    assert_string_equal(
+        compile_oos("\"intents\": {\"oos\": [\"tell me a joke\", \"sing a song\"]}", 0, &few), "");
+    assert_true(nlu_model_temperature(brain_flowset_nlu(few)) == builtin);
+    assert_true(brain_flowset_threshold(few) == 0.45);
+    brain_flowset_unref(a);
+    brain_flowset_unref(b);
+    brain_flowset_unref(given);
+    brain_flowset_unref(few);
+}
+
+/* A tuned router read back from the cache is the one trained: the
+ * threshold comes with it. */
+static void test_tuned_router_from_the_cache(void **state)
+{
+    brain_flowset_t *a, *b;
+    assert_string_equal(compile_oos("\"intents\": {\"oos\": [" OOS_20 "]}", 0, &a), "");
+    core_buf_t buf;
+    core_buf_init(&buf, 64u << 20);
+    assert_int_equal(brain_flowset_nlu_save(a, &buf), 0);
+    char settings[4096];
+    snprintf(settings, sizeof(settings), "{\"settings\": {\"intents\": {\"oos\": [" OOS_20 "]}}}");
+    const char *names[] = {"book.json", "bags.json", "refund.json", "settings.json"};
+    const char *texts[] = {FLOWS_TEXT, FLOWS_TEXT2, FLOWS_TEXT3, settings};
+    brain_source_t src[4];
+    for (size_t i = 0; i < 4; i++)
+        src[i] = (brain_source_t){names[i], texts[i], strlen(texts[i])};
+    brain_compile_opts_t opts;
+    brain_compile_opts_init(&opts);
+    opts.no_guard = 1;
+    opts.nlu_cache = buf.data;
+    opts.nlu_cache_len = buf.len;
+    opts.nlu_cache_hash = brain_flowset_nlu_hash(a);
+    core_diags_t d;
+    core_diags_init(&d);
+    assert_int_equal(brain_flowset_compile(src, 4, &opts, &b, &d), 0);
+    assert_int_equal(brain_flowset_nlu_from_cache(b), 1);
+    assert_true(brain_flowset_threshold(b) == brain_flowset_threshold(a));
+    assert_true(nlu_model_temperature(brain_flowset_nlu(b)) ==
+                nlu_model_temperature(brain_flowset_nlu(a)));
+    core_diags_dispose(&d);
+    core_buf_dispose(&buf);
+    brain_flowset_unref(a);
+    brain_flowset_unref(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_oos_examples_route_to_the_fallback),
+        cmocka_unit_test(test_oos_is_reserved),
+        cmocka_unit_test(test_training_file_adds_oos_examples),
+        cmocka_unit_test(test_tuned_when_it_compiles),
+        cmocka_unit_test(test_tuned_router_from_the_cache),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
