@@ -341,10 +341,11 @@ static void load_finish(rt_job_t *j)
     e->base = rt_files_copy(v->files, v->n);
     e->nbase = v->n;
     LOG_INFO("event=flows_loaded dir=%s version=%u flows=%zu nlu=%s nlu_hash=%.12s "
-             "duration_ms=%llu production=%s",
+             "confidence_threshold=%.3f duration_ms=%llu production=%s",
              j->flows_dir, brain_flowset_version(v->fs), brain_flowset_flow_count(v->fs),
              brain_flowset_nlu_from_cache(v->fs) ? "cached" : "trained",
-             brain_flowset_nlu_hash(v->fs), (unsigned long long)(j->duration_us / 1000),
+             brain_flowset_nlu_hash(v->fs), brain_flowset_threshold(v->fs),
+             (unsigned long long)(j->duration_us / 1000),
              (mask >> RT_ENV_PRODUCTION) & 1 ? "updated" : "kept");
     if (j->c.cache_saved < 0)
         LOG_WARN("event=nlu_cache_write_failed data_dir=%s", j->data_dir);

@@ -69,12 +69,13 @@ static json_t *in_force_json(const rt_reloader_t *r, uint64_t duration_us,
                              const brain_flowset_t *fs)
 {
     int64_t now = core_wall_us();
-    return json_pack("{s:I, s:o, s:I, s:s, s:s?, s:f, s:s, s:s, s:o}", "version",
+    return json_pack("{s:I, s:o, s:I, s:s, s:s?, s:f, s:s, s:s, s:f, s:o}", "version",
                      (json_int_t)brain_flowset_version(fs), "loaded_at", iso_time(now), "loaded_us",
                      (json_int_t)now, "trigger", runtime_trigger_name(r->run.trigger), "actor",
                      r->run.actor, "duration_ms", (double)duration_us / 1000.0, "nlu",
                      brain_flowset_nlu_from_cache(fs) ? "cached" : "trained", "nlu_hash",
-                     brain_flowset_nlu_hash(fs), "flows", flows_of(r, fs));
+                     brain_flowset_nlu_hash(fs), "confidence_threshold",
+                     brain_flowset_threshold(fs), "flows", flows_of(r, fs));
 }
 
 static void count(const rt_reloader_t *r, int rc, uint64_t duration_us)

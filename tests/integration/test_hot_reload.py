@@ -87,8 +87,8 @@ def daemon(flows_cfg=None):
     return d
 
 
-def ping(d, conn=None):
-    """A new conversation asking for a ping: the reply text."""
+def ping(d, conn=None, text="ping please"):
+    """A new conversation asking for a ping (or saying text): the reply text."""
     c = conn or http.client.HTTPConnection("127.0.0.1", d.port, timeout=30)
     try:
         c.request("POST", "/v1/chat/conversations", b"", bearer(GW_KEY))
@@ -97,7 +97,7 @@ def ping(d, conn=None):
         assert r.status == 201, (r.status, body)
         conv = json.loads(body)["conversation"]
         c.request("POST", "/v1/chat/conversations/%s/messages" % conv,
-                  json.dumps({"text": "ping please"}),
+                  json.dumps({"text": text}),
                   dict(bearer(GW_KEY), **{"Content-Type": "application/json"}))
         r = c.getresponse()
         body = r.read()
@@ -152,6 +152,39 @@ def test_edit_is_served_without_a_signal():
         assert metric(d, "chorus_flows_reloads_total", '{result="loaded"}') >= 2
         assert metric(d, "chorus_flows_reload_last_success_timestamp_seconds") > 1.7e9
         assert metric(d, "chorus_flows_reload_duration_seconds_count") >= 2
+
+
+OUT_OF_SCOPE = ["tell me a joke", "who won the ping pong match", "what is the meaning of life",
+                "what is the capital of france", "how tall is mount everest", "sing me a song",
+                "recommend a good movie", "how do i bake bread", "what is two plus two",
+                "play some music", "set an alarm for seven", "how old is the universe",
+                "translate hello into spanish", "what is your favourite colour",
+                "who is the president", "how many calories in an apple",
+                "tell me about black holes", "a good name for a dog", "how do magnets work",
+                "what is the stock price of acme"]
+
+
+def test_out_of_scope_examples_calibrate_the_router():
+    """Twenty out-of-scope examples and no confidence_threshold: the reload
+    tunes the router's threshold, reports it, and the examples go to the
+    fallback."""
+    with daemon() as d:
+        d.wait_log(event="flows_reload", status="loaded")
+        assert status(d)["in_force"]["confidence_threshold"] == 0.3
+        # nothing says a ping pong match is out of scope: it goes to the ping flow
+        assert ping(d, text="who won the ping pong match") == "PONG v1"
+        v1 = status(d)["in_force"]["version"]
+        settings = {"settings": {"welcome_flow": "welcome", "fallback_flow": "fallback",
+                                 "intents": {"oos": OUT_OF_SCOPE}}}
+        save(os.path.join(d.flows.dir, "settings.json"), json.dumps(settings))
+        st = wait_for("the new settings in force",
+                      lambda: (lambda s: s if s["in_force"]["version"] > v1 else None)(status(d)))
+        tuned = st["in_force"]["confidence_threshold"]
+        assert 0 <= tuned < 1 and tuned != 0.3, st
+        line = d.wait_log(event="flows_loaded", version=str(st["in_force"]["version"]))
+        assert abs(float(line["confidence_threshold"]) - tuned) < 0.001, line
+        assert ping(d, text="Who won the ping-pong match?") == "Sorry?"
+        assert ping(d) == "PONG v1"
 
 
 def test_invalid_edit_keeps_serving_and_reports_file_line():

@@ -87,6 +87,12 @@ int brain_flowset_nlu_from_cache(const brain_flowset_t *fs)
     return fs->from_cache;
 }
 
+double brain_flowset_threshold(const brain_flowset_t *fs)
+{
+    (void)fs;
+    return 0.45;
+}
+
 int brain_flowset_nlu_save(const brain_flowset_t *fs, core_buf_t *out)
 {
     return core_buf_append(out, "MODEL", 5);
