@@ -293,10 +293,27 @@ static int parse_eval_args(int argc, char **argv, eval_args_t *a)
     return -1;
 }
 
-/* Tunes m on val and, with folds, on the training items scored out of fold. */
+static size_t count_oos(const nlu_dataset_t *ds, const char *oos)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ds->len; i++)
+        n += strcmp(ds->items[i].intent, oos) == 0;
+    return n;
+}
+
+/* Tunes m on val and, with folds, on the training items scored out of fold.
+ * A data set with no out-of-scope examples to tune on (many intent data
+ * sets have none) is evaluated with the threshold untuned, and says so. */
 static int tune(const eval_args_t *a, const nlu_dataset_t *train, const nlu_dataset_t *val,
                 const nlu_train_opts_t *topts, nlu_model_t *m, report_t *r)
 {
+    if (count_oos(val, a->oos) + (a->folds >= 2 ? count_oos(train, a->oos) : 0) == 0) {
+        fprintf(stderr,
+                "chorusctl nlu: %s: no out-of-scope (\"%s\") examples to tune on; the threshold"
+                " stays %.4f\n",
+                a->val ? a->val : a->train, a->oos, nlu_model_threshold(m));
+        return 0;
+    }
     nlu_tune_opts_t to;
     nlu_tune_report_t rep;
     core_err_t err = {0};
