@@ -210,8 +210,13 @@ static void report_msg(loader_t *ld, const node_t *n, const msg_t *m, const uint
 
 static void report_cond(loader_t *ld, const node_t *n, const cond_t *c, const uint64_t *in)
 {
-    if (c->kind == COND_INTENT && brain__intent_find(ld->fs, c->value) < 0)
+    int intent = c->kind == COND_INTENT ? brain__intent_find(ld->fs, c->value) : 0;
+    if (intent < 0)
         flow__err(ld, n->path, "a condition tests unknown intent \"%s\"", c->value);
+    else if (c->kind == COND_INTENT && ld->fs->intents[intent].global == GLOBAL_OOS + 1)
+        flow__err(ld, n->path,
+                  "a condition cannot test intent \"oos\": out-of-scope messages go to the "
+                  "fallback");
     if (c->kind == COND_SLOT && c->slot >= 0 && c->op != OP_EXISTS && c->op != OP_MISSING &&
         !has_bit(in, c->slot))
         flow__err(ld, n->path,

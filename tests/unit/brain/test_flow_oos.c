@@ -105,6 +105,14 @@ static void test_oos_is_reserved(void **state)
     assert_null(fs);
     assert_non_null(strstr(e, "t.json:1:34: intents.oos: intent \"oos\" is reserved for "
                               "out-of-scope examples (give them in settings.intents.oos)"));
+    e = compile1("{\"name\": \"f\", \"intents\": {\"go\": [\"go\"]},\n"
+                 " \"nodes\": {\"b\": {\"type\": \"branch\", \"cases\": [{\"if\": {\"intent\": "
+                 "\"oos\"}, \"next\": \"s\"}], \"default\": \"s\"},\n"
+                 "  \"s\": {\"type\": \"say\", \"message\": \"x\"}}}",
+                 &fs);
+    assert_null(fs);
+    assert_non_null(strstr(e, "a condition cannot test intent \"oos\": out-of-scope messages go "
+                              "to the fallback"));
     e = compile_oos("\"intents\": {\"weather\": [\"will it rain\"]}", 1, &fs);
     assert_null(fs);
     assert_non_null(strstr(e, "settings may only add examples to cancel, start_over, help, "
