@@ -110,21 +110,20 @@ def test_malformed_files_name_the_line():
     tmp = tempfile.mkdtemp(prefix="chorus-nlu-bad-")
     good = os.path.join(tmp, "good.csv")
     write_csv(good, split(dataset(), "train"))
-    bad_csv = os.path.join(tmp, "bad.csv")
-    with open(bad_csv, "w") as f:
-        f.write('text,label\nbook a flight,book_flight\n"unterminated, quote,weather\n')
-    p = ctl("nlu", "eval", "--train", bad_csv, "--test", good, expect=1)
-    assert "bad.csv:3:" in p.stderr, p.stderr
-    fields = os.path.join(tmp, "fields.csv")
-    with open(fields, "w") as f:
-        f.write("text,label\nbook a flight,book_flight\nrain today,weather,extra\n")
-    p = ctl("nlu", "eval", "--train", good, "--test", fields, expect=1)
-    assert "fields.csv:3: 3 fields, the header has 2" in p.stderr, p.stderr
-    bad_jsonl = os.path.join(tmp, "bad.jsonl")
-    with open(bad_jsonl, "w") as f:
-        f.write('{"text": "book a flight", "label": "book_flight"}\n{"text": "rain"\n')
-    p = ctl("nlu", "eval", "--train", good, "--test", bad_jsonl, expect=1)
-    assert "bad.jsonl:2" in p.stderr, p.stderr
+
+    def refused(name, content, where):
+        path = os.path.join(tmp, name)
+        with open(path, "w") as f:
+            f.write(content)
+        p = ctl("nlu", "eval", "--train", good, "--test", path, expect=1)
+        assert where in p.stderr, (where, p.stderr)
+
+    refused("bad.csv", 'text,label\nbook a flight,book_flight\n"unterminated, quote,weather\n',
+            "bad.csv:3:")
+    refused("fields.csv", "text,label\nbook a flight,book_flight\nrain today,weather,extra\n",
+            "fields.csv:3: 3 fields, the header has 2")
+    refused("bad.jsonl", '{"text": "book a flight", "label": "book_flight"}\n{"text": "rain"\n',
+            "bad.jsonl:2")
     one = os.path.join(tmp, "one.csv")
     write_csv(one, [("book a flight", "book_flight"), ("fly me to rome", "book_flight")])
     p = ctl("nlu", "eval", "--train", one, "--test", good, expect=1)

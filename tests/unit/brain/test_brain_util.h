@@ -12,24 +12,19 @@
 /* Sunday 29 November 2026, 10:00 UTC */
 #define T0_US (1796032800LL * 1000000)
 
-/* Compiles sources (name, text pairs) and returns every diagnostic joined by
- * '\n' (static); *out gets the flowset or NULL. */
-static inline const char *compile_n(const char *const *names, const char *const *texts, size_t n,
-                                    const char *const *envp, brain_flowset_t **out)
+/* Compiles sources (name, text pairs) with opts and returns every diagnostic
+ * joined by '\n' (static); *out gets the flowset or NULL. */
+static inline const char *compile_opts(const char *const *names, const char *const *texts, size_t n,
+                                       const brain_compile_opts_t *opts, brain_flowset_t **out)
 {
     static char buf[16384];
     brain_source_t src[16];
     for (size_t i = 0; i < n; i++)
         src[i] = (brain_source_t){names[i], texts[i], strlen(texts[i])};
-    brain_compile_opts_t opts;
-    brain_compile_opts_init(&opts);
-    opts.validate_only = 1; /* deterministic routing: exact examples and payload intents */
-    opts.no_guard = 1;
-    opts.envp = envp;
     core_diags_t d;
     core_diags_init(&d);
     *out = NULL;
-    brain_flowset_compile(src, n, &opts, out, &d);
+    brain_flowset_compile(src, n, opts, out, &d);
     size_t used = 0;
     buf[0] = '\0';
     for (size_t i = 0; i < d.len && used < sizeof(buf); i++) {
@@ -39,6 +34,19 @@ static inline const char *compile_n(const char *const *names, const char *const 
     }
     core_diags_dispose(&d);
     return buf;
+}
+
+/* The same without training the router (deterministic routing: exact
+ * examples and payload intents) or the guardrails, with envp. */
+static inline const char *compile_n(const char *const *names, const char *const *texts, size_t n,
+                                    const char *const *envp, brain_flowset_t **out)
+{
+    brain_compile_opts_t opts;
+    brain_compile_opts_init(&opts);
+    opts.validate_only = 1;
+    opts.no_guard = 1;
+    opts.envp = envp;
+    return compile_opts(names, texts, n, &opts, out);
 }
 
 /* Compiles one file "t.json"; returns its diagnostics. */

@@ -43,33 +43,24 @@
 /* clang-format on */
 
 /* Compiles the three flows and a settings file holding settings_body (the
- * inside of "settings": {...}), training the router unless validate_only. */
-static const char *compile_oos(const char *settings_body, int validate_only, brain_flowset_t **out)
+ * inside of "settings": {...}) with opts; returns the diagnostics. */
+static const char *compile_with(const char *settings_body, const brain_compile_opts_t *opts,
+                                brain_flowset_t **out)
 {
-    static char settings[4096];
+    char settings[4096];
     snprintf(settings, sizeof(settings), "{\"settings\": {%s}}", settings_body);
     const char *names[] = {"book.json", "bags.json", "refund.json", "settings.json"};
     const char *texts[] = {FLOWS_TEXT, FLOWS_TEXT2, FLOWS_TEXT3, settings};
-    static char buf[8192];
-    brain_source_t src[4];
-    for (size_t i = 0; i < 4; i++)
-        src[i] = (brain_source_t){names[i], texts[i], strlen(texts[i])};
+    return compile_opts(names, texts, 4, opts, out);
+}
+
+static const char *compile_oos(const char *settings_body, int validate_only, brain_flowset_t **out)
+{
     brain_compile_opts_t opts;
     brain_compile_opts_init(&opts);
-    opts.validate_only = validate_only;
     opts.no_guard = 1;
-    core_diags_t d;
-    core_diags_init(&d);
-    *out = NULL;
-    brain_flowset_compile(src, 4, &opts, out, &d);
-    buf[0] = '\0';
-    for (size_t i = 0, used = 0; i < d.len && used < sizeof(buf); i++) {
-        char line[1024];
-        used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%s%s", i ? "\n" : "",
-                                 core_diag_format(&d.items[i], line, sizeof(line)));
-    }
-    core_diags_dispose(&d);
-    return buf;
+    opts.validate_only = validate_only;
+    return compile_with(settings_body, &opts, out);
 }
 
 static void assert_fallback(harness_t *h, const char *text, const char *intent)
@@ -198,27 +189,17 @@ static void test_tuned_router_from_the_cache(void **state)
     core_buf_t buf;
     core_buf_init(&buf, 64u << 20);
     assert_int_equal(brain_flowset_nlu_save(a, &buf), 0);
-    char settings[4096];
-    snprintf(settings, sizeof(settings), "{\"settings\": {\"intents\": {\"oos\": [" OOS_20 "]}}}");
-    const char *names[] = {"book.json", "bags.json", "refund.json", "settings.json"};
-    const char *texts[] = {FLOWS_TEXT, FLOWS_TEXT2, FLOWS_TEXT3, settings};
-    brain_source_t src[4];
-    for (size_t i = 0; i < 4; i++)
-        src[i] = (brain_source_t){names[i], texts[i], strlen(texts[i])};
     brain_compile_opts_t opts;
     brain_compile_opts_init(&opts);
     opts.no_guard = 1;
     opts.nlu_cache = buf.data;
     opts.nlu_cache_len = buf.len;
     opts.nlu_cache_hash = brain_flowset_nlu_hash(a);
-    core_diags_t d;
-    core_diags_init(&d);
-    assert_int_equal(brain_flowset_compile(src, 4, &opts, &b, &d), 0);
+    assert_string_equal(compile_with("\"intents\": {\"oos\": [" OOS_20 "]}", &opts, &b), "");
     assert_int_equal(brain_flowset_nlu_from_cache(b), 1);
     assert_true(brain_flowset_threshold(b) == brain_flowset_threshold(a));
     assert_true(nlu_model_temperature(brain_flowset_nlu(b)) ==
                 nlu_model_temperature(brain_flowset_nlu(a)));
-    core_diags_dispose(&d);
     core_buf_dispose(&buf);
     brain_flowset_unref(a);
     brain_flowset_unref(b);
