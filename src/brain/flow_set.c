@@ -340,11 +340,15 @@ static void build_exact(brain_flowset_t *fs)
     sort_exact(fs);
 }
 
-/* A flowset with at least this many out-of-scope examples and no
- * confidence_threshold of its own has its router calibrated on its own
- * examples at load: fewer would leave the threshold to a handful of
- * utterances. */
+/* A flowset with enough examples and no confidence_threshold of its own
+ * has its router calibrated on its own examples at load. Enough: out-of-
+ * scope ones so that the threshold does not follow a handful of utterances,
+ * and in-scope ones so that the half-point budget (nlu_tune()) lets at
+ * least five of them fall below it; with fewer, no threshold above the
+ * least confident correct example is allowed, and the tuned threshold
+ * drops to 0, which would undo the settings' default. */
 #define TUNE_MIN_OOS 20
+#define TUNE_MIN_IN_SCOPE 1000
 #define TUNE_FOLDS 5
 
 /* Fits the temperature and the threshold on out-of-fold scores of the
@@ -379,7 +383,8 @@ static int train(brain_flowset_t *fs, const brain_compile_opts_t *opts, core_dia
     nlu_train_opts_t to;
     nlu_train_opts_init(&to);
     to.oos_label = global_names[GLOBAL_OOS];
-    int tuned = n_oos >= TUNE_MIN_OOS && !fs->settings.threshold_given;
+    int tuned =
+        n_oos >= TUNE_MIN_OOS && k - n_oos >= TUNE_MIN_IN_SCOPE && !fs->settings.threshold_given;
     /* A threshold of -1 (the model's own) is what marks a tuned model in
      * the cache key: settings never give a negative one. */
     to.oos_threshold = tuned ? -1 : fs->settings.threshold;

@@ -1,9 +1,10 @@
 /* Out-of-scope examples in flows: the reserved intent "oos" (settings and
- * training files add its examples, no flow may declare it) routes to the
- * fallback whether a message matches an example exactly, comes as the oos
- * payload or is classified so; and with enough of them and no
- * confidence_threshold of its own, a flowset's router is calibrated on its
- * own examples when it compiles, deterministically. */
+ * training files add its examples, no flow may declare it or test it)
+ * routes to the fallback whether a message matches an example exactly,
+ * comes as the oos payload or is classified so; and with enough examples
+ * (20 out of scope, 1,000 in scope) and no confidence_threshold of its own,
+ * a flowset's router is calibrated on them when it compiles,
+ * deterministically. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -42,25 +43,74 @@
     " \"what's a good name for a dog\", \"how do magnets work\", \"what is the stock price of acme\""
 /* clang-format on */
 
-/* Compiles the three flows and a settings file holding settings_body (the
- * inside of "settings": {...}) with opts; returns the diagnostics. */
-static const char *compile_with(const char *settings_body, const brain_compile_opts_t *opts,
-                                brain_flowset_t **out)
+/* A training file with 1,080 more in-scope examples (3 intents x 8
+ * phrasings x 45 cities): with fewer than 1,000 a flowset is not tuned. */
+static const char *big_training(void)
+{
+    static char buf[96 * 1024];
+    if (buf[0] != '\0')
+        return buf;
+    static const char *const intents[3] = {"book_flight", "baggage", "refund"};
+    static const char *const phrasings[3][8] = {
+        /* each followed by a city */
+        {"book a flight to", "i need a plane ticket to", "next week fly me to", "reserve a seat to",
+         "get me on a plane to", "flights please to", "i want to fly to", "buy a ticket to"},
+        {"how many bags can i take to", "baggage allowance for", "can i bring a suitcase to",
+         "is my bag too heavy for", "luggage rules for", "carry on size flying to",
+         "checked bag fees to", "two suitcases to"},
+        {"refund my ticket to", "i want my money back for", "where is my refund for",
+         "has my refund been paid for", "cancelled trip, refund me for", "refund status",
+         "money back for the flight to", "give me a refund for"},
+    };
+    static const char *const cities[45] = {
+        "paris",     "rome",       "berlin",   "madrid",  "lisbon", "oslo",      "vienna",
+        "prague",    "dublin",     "london",   "athens",  "warsaw", "budapest",  "helsinki",
+        "stockholm", "copenhagen", "zurich",   "geneva",  "milan",  "naples",    "porto",
+        "seville",   "valencia",   "munich",   "hamburg", "lyon",   "nice",      "brussels",
+        "amsterdam", "riga",       "vilnius",  "tallinn", "sofia",  "bucharest", "zagreb",
+        "split",     "krakow",     "gdansk",   "bergen",  "malaga", "bilbao",    "florence",
+        "venice",    "turin",      "marseille"};
+    size_t used = (size_t)snprintf(buf, sizeof(buf), "{\"training\": {");
+    for (int i = 0; i < 3; i++) {
+        used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%s\"%s\": [", i ? ", " : "",
+                                 intents[i]);
+        for (int p = 0; p < 8; p++)
+            for (int c = 0; c < 45; c++) {
+                used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%s\"%s %s\"",
+                                         p || c ? ", " : "", phrasings[i][p], cities[c]);
+            }
+        used += (size_t)snprintf(buf + used, sizeof(buf) - used, "]");
+    }
+    snprintf(buf + used, sizeof(buf) - used, "}}");
+    return buf;
+}
+
+typedef enum {
+    ROUTES_ONLY, /* validate_only: exact examples and payloads, no router */
+    SMALL,       /* the three flows' 24 examples: too few to calibrate */
+    LARGE,       /* and the training file's 1,080 */
+} examples_t;
+
+/* Compiles the three flows, a settings file holding settings_body (the
+ * inside of "settings": {...}) and with LARGE the big training file, with
+ * opts; returns the diagnostics. */
+static const char *compile_with(const char *settings_body, examples_t kind,
+                                const brain_compile_opts_t *opts, brain_flowset_t **out)
 {
     char settings[4096];
     snprintf(settings, sizeof(settings), "{\"settings\": {%s}}", settings_body);
-    const char *names[] = {"book.json", "bags.json", "refund.json", "settings.json"};
-    const char *texts[] = {FLOWS_TEXT, FLOWS_TEXT2, FLOWS_TEXT3, settings};
-    return compile_opts(names, texts, 4, opts, out);
+    const char *names[] = {"book.json", "bags.json", "refund.json", "settings.json", "big.json"};
+    const char *texts[] = {FLOWS_TEXT, FLOWS_TEXT2, FLOWS_TEXT3, settings, big_training()};
+    return compile_opts(names, texts, kind == LARGE ? 5 : 4, opts, out);
 }
 
-static const char *compile_oos(const char *settings_body, int validate_only, brain_flowset_t **out)
+static const char *compile_oos(const char *settings_body, examples_t kind, brain_flowset_t **out)
 {
     brain_compile_opts_t opts;
     brain_compile_opts_init(&opts);
     opts.no_guard = 1;
-    opts.validate_only = validate_only;
-    return compile_with(settings_body, &opts, out);
+    opts.validate_only = kind == ROUTES_ONLY;
+    return compile_with(settings_body, kind, &opts, out);
 }
 
 static void assert_fallback(harness_t *h, const char *text, const char *intent)
@@ -75,7 +125,8 @@ static void assert_fallback(harness_t *h, const char *text, const char *intent)
 static void test_oos_examples_route_to_the_fallback(void **state)
 {
     brain_flowset_t *fs;
-    assert_string_equal(compile_oos("\"intents\": {\"oos\": [\"Tell me a joke!\"]}", 1, &fs), "");
+    assert_string_equal(
+        compile_oos("\"intents\": {\"oos\": [\"Tell me a joke!\"]}", ROUTES_ONLY, &fs), "");
     harness_t h;
     h_init(&h, fs, BRAIN_CH_CHAT);
     assert_fallback(&h, "tell me a JOKE", NULL); /* an example, exactly (folded) */
@@ -104,7 +155,7 @@ static void test_oos_is_reserved(void **state)
     assert_null(fs);
     assert_non_null(strstr(e, "a condition cannot test intent \"oos\": out-of-scope messages go "
                               "to the fallback"));
-    e = compile_oos("\"intents\": {\"weather\": [\"will it rain\"]}", 1, &fs);
+    e = compile_oos("\"intents\": {\"weather\": [\"will it rain\"]}", ROUTES_ONLY, &fs);
     assert_null(fs);
     assert_non_null(strstr(e, "settings may only add examples to cancel, start_over, help, "
                               "agent, oos"));
@@ -129,7 +180,7 @@ static void test_training_file_adds_oos_examples(void **state)
 static double builtin_temperature(void)
 {
     brain_flowset_t *fs;
-    assert_string_equal(compile_oos("", 0, &fs), "");
+    assert_string_equal(compile_oos("", LARGE, &fs), "");
     double t = nlu_model_temperature(brain_flowset_nlu(fs));
     assert_true(brain_flowset_threshold(fs) == 0.45); /* the settings' default */
     brain_flowset_unref(fs);
@@ -139,16 +190,16 @@ static double builtin_temperature(void)
 static void test_tuned_when_it_compiles(void **state)
 {
     double builtin = builtin_temperature();
-    brain_flowset_t *a, *b, *given, *few;
-    assert_string_equal(compile_oos("\"intents\": {\"oos\": [" OOS_20 "]}", 0, &a), "");
+    brain_flowset_t *a, *b, *given, *few, *small;
+    assert_string_equal(compile_oos("\"intents\": {\"oos\": [" OOS_20 "]}", LARGE, &a), "");
     const nlu_model_t *m = brain_flowset_nlu(a);
     assert_non_null(m);
     /* calibrated: the temperature moved, and the flows' threshold is the router's */
     assert_true(nlu_model_temperature(m) != builtin);
     assert_true(brain_flowset_threshold(a) == nlu_model_threshold(m));
-    assert_true(brain_flowset_threshold(a) >= 0 && brain_flowset_threshold(a) < 1);
+    assert_true(brain_flowset_threshold(a) > 0 && brain_flowset_threshold(a) < 1);
     /* the same sources give the same router */
-    assert_string_equal(compile_oos("\"intents\": {\"oos\": [" OOS_20 "]}", 0, &b), "");
+    assert_string_equal(compile_oos("\"intents\": {\"oos\": [" OOS_20 "]}", LARGE, &b), "");
     assert_true(nlu_model_temperature(brain_flowset_nlu(b)) == nlu_model_temperature(m));
     assert_true(brain_flowset_threshold(b) == brain_flowset_threshold(a));
     assert_string_equal(brain_flowset_nlu_hash(b), brain_flowset_nlu_hash(a));
@@ -163,21 +214,29 @@ static void test_tuned_when_it_compiles(void **state)
     /* a confidence_threshold of its own is kept, untuned, under another key */
     assert_string_equal(compile_oos("\"confidence_threshold\": 0.3, \"intents\": {\"oos\": [" OOS_20
                                     "]}",
-                                    0, &given),
+                                    LARGE, &given),
                         "");
     assert_true(brain_flowset_threshold(given) == 0.3);
     assert_true(nlu_model_threshold(brain_flowset_nlu(given)) == 0.3);
     assert_true(nlu_model_temperature(brain_flowset_nlu(given)) == builtin);
     assert_string_not_equal(brain_flowset_nlu_hash(given), brain_flowset_nlu_hash(a));
-    /* fewer than 20 examples: the oos class is trained, nothing tuned */
+    /* fewer than 20 out-of-scope examples, or fewer than 1,000 in scope:
+     * the oos class is trained, nothing tuned */
     assert_string_equal(
-        compile_oos("\"intents\": {\"oos\": [\"tell me a joke\", \"sing a song\"]}", 0, &few), "");
+        compile_oos("\"intents\": {\"oos\": [\"tell me a joke\", \"sing a song\"]}", LARGE, &few),
+        "");
     assert_true(nlu_model_temperature(brain_flowset_nlu(few)) == builtin);
     assert_true(brain_flowset_threshold(few) == 0.45);
+    assert_string_equal(compile_oos("\"intents\": {\"oos\": [" OOS_20 "]}", SMALL, &small), "");
+    assert_true(nlu_model_temperature(brain_flowset_nlu(small)) == builtin);
+    assert_true(brain_flowset_threshold(small) == 0.45);
+    nlu_route(brain_flowset_nlu(small), "tell me a funny joke", 20, NULL, &r);
+    assert_int_equal(r.out_of_scope, 1);
     brain_flowset_unref(a);
     brain_flowset_unref(b);
     brain_flowset_unref(given);
     brain_flowset_unref(few);
+    brain_flowset_unref(small);
 }
 
 /* A tuned router read back from the cache is the one trained: the
@@ -185,7 +244,7 @@ static void test_tuned_when_it_compiles(void **state)
 static void test_tuned_router_from_the_cache(void **state)
 {
     brain_flowset_t *a, *b;
-    assert_string_equal(compile_oos("\"intents\": {\"oos\": [" OOS_20 "]}", 0, &a), "");
+    assert_string_equal(compile_oos("\"intents\": {\"oos\": [" OOS_20 "]}", LARGE, &a), "");
     core_buf_t buf;
     core_buf_init(&buf, 64u << 20);
     assert_int_equal(brain_flowset_nlu_save(a, &buf), 0);
@@ -195,7 +254,7 @@ static void test_tuned_router_from_the_cache(void **state)
     opts.nlu_cache = buf.data;
     opts.nlu_cache_len = buf.len;
     opts.nlu_cache_hash = brain_flowset_nlu_hash(a);
-    assert_string_equal(compile_with("\"intents\": {\"oos\": [" OOS_20 "]}", &opts, &b), "");
+    assert_string_equal(compile_with("\"intents\": {\"oos\": [" OOS_20 "]}", LARGE, &opts, &b), "");
     assert_int_equal(brain_flowset_nlu_from_cache(b), 1);
     assert_true(brain_flowset_threshold(b) == brain_flowset_threshold(a));
     assert_true(nlu_model_temperature(brain_flowset_nlu(b)) ==
