@@ -196,15 +196,30 @@ static double frac(size_t a, size_t b)
     return b ? (double)a / (double)b : 0;
 }
 
+/* a/b as JSON; null when there is nothing to count (b == 0) */
+static json_t *frac_json(size_t a, size_t b)
+{
+    return b ? json_real(frac(a, b)) : json_null();
+}
+
+/* a/b as a percentage for the text report; "n/a" when b == 0 */
+static const char *pct(size_t a, size_t b, char out[16])
+{
+    if (b == 0)
+        return "n/a";
+    snprintf(out, 16, "%.2f%%", 100 * frac(a, b));
+    return out;
+}
+
 static void print_report(const report_t *r, int json)
 {
     if (json) {
         json_t *o = json_pack(
-            "{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:I, s:f}", "in_scope_accuracy",
-            frac(r->right, r->n_in), "oos_recall", frac(r->recalled, r->n_oos), "oos_precision",
-            frac(r->flagged_right, r->flagged), "macro_f1", r->macro_f1, "train_seconds",
-            r->train_s, "classify_us_p50", r->p50, "classify_us_p99", r->p99, "threshold",
-            r->threshold, "peak_rss_kib", (json_int_t)r->peak_kib, "n_in_scope",
+            "{s:o, s:o, s:o, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:I, s:f}", "in_scope_accuracy",
+            frac_json(r->right, r->n_in), "oos_recall", frac_json(r->recalled, r->n_oos),
+            "oos_precision", frac_json(r->flagged_right, r->flagged), "macro_f1", r->macro_f1,
+            "train_seconds", r->train_s, "classify_us_p50", r->p50, "classify_us_p99", r->p99,
+            "threshold", r->threshold, "peak_rss_kib", (json_int_t)r->peak_kib, "n_in_scope",
             (json_int_t)r->n_in, "n_oos", (json_int_t)r->n_oos, "oos_f1",
             r->flagged + r->n_oos ? 2.0 * r->flagged_right / (double)(r->flagged + r->n_oos) : 0.0);
         json_t *pairs = json_array();
@@ -224,11 +239,11 @@ static void print_report(const report_t *r, int json)
         json_decref(o);
         return;
     }
-    printf("in-scope accuracy   %.2f%%  (%zu/%zu)\n", 100 * frac(r->right, r->n_in), r->right,
-           r->n_in);
-    printf("oos recall          %.2f%%  (%zu/%zu)\n", 100 * frac(r->recalled, r->n_oos),
-           r->recalled, r->n_oos);
-    printf("oos precision       %.2f%%  (%zu/%zu)\n", 100 * frac(r->flagged_right, r->flagged),
+    char p[16];
+    printf("in-scope accuracy   %s  (%zu/%zu)\n", pct(r->right, r->n_in, p), r->right, r->n_in);
+    printf("oos recall          %s  (%zu/%zu)\n", pct(r->recalled, r->n_oos, p), r->recalled,
+           r->n_oos);
+    printf("oos precision       %s  (%zu/%zu)\n", pct(r->flagged_right, r->flagged, p),
            r->flagged_right, r->flagged);
     printf("macro F1            %.4f\n", r->macro_f1);
     printf("threshold           %.4f (temperature %.2f)\n", r->threshold, r->temp);

@@ -144,6 +144,9 @@ def test_no_out_of_scope_examples_to_tune_on():
     report = json.loads(p.stdout)
     untuned = evaluate("--train", paths["train"], "--test", paths["test"])
     assert report["tune_folds"] == 0 and report["n_oos"] == 0, report
+    assert report["oos_recall"] is None, report  # nothing to count, not 0%
+    assert "oos recall          n/a  (0/0)" in ctl(
+        "nlu", "eval", "--train", paths["train"], "--test", paths["test"]).stdout
     assert report["threshold"] == untuned["threshold"], (report, untuned)
     assert report["in_scope_accuracy"] == untuned["in_scope_accuracy"], (report, untuned)
 
