@@ -368,6 +368,22 @@ static void tune(brain_flowset_t *fs, const nlu_example_t *ex, size_t n, const n
         nlu_model_set_threshold(fs->nlu, fs->settings.threshold);
 }
 
+/* A tuned model's cache key is the training hash with the tuning rule
+ * mixed in, so a model tuned by another rule is never read back as this
+ * one's. */
+static void mark_tuned(char hash[65])
+{
+    nlu_tune_opts_t o;
+    nlu_tune_opts_init(&o);
+    char rule[192];
+    int n = snprintf(rule, sizeof(rule), "%s tuned folds=%d min_oos=%d min_in_scope=%d budget=%g",
+                     hash, TUNE_FOLDS, TUNE_MIN_OOS, TUNE_MIN_IN_SCOPE, o.max_drop);
+    uint8_t h[32];
+    core_sha256(rule, (size_t)n, h);
+    for (int i = 0; i < 32; i++)
+        snprintf(hash + 2 * i, 3, "%02x", h[i]);
+}
+
 static int train(brain_flowset_t *fs, const brain_compile_opts_t *opts, core_diags_t *diags)
 {
     size_t total = 0, k = 0, n_oos = 0;
@@ -385,10 +401,10 @@ static int train(brain_flowset_t *fs, const brain_compile_opts_t *opts, core_dia
     to.oos_label = global_names[GLOBAL_OOS];
     int tuned =
         n_oos >= TUNE_MIN_OOS && k - n_oos >= TUNE_MIN_IN_SCOPE && !fs->settings.threshold_given;
-    /* A threshold of -1 (the model's own) is what marks a tuned model in
-     * the cache key: settings never give a negative one. */
     to.oos_threshold = tuned ? -1 : fs->settings.threshold;
     nlu_training_hash(ex, k, &to, fs->nlu_hash);
+    if (tuned)
+        mark_tuned(fs->nlu_hash);
     int rc = 0;
     core_err_t err = {0};
     if (opts->nlu_cache != NULL && opts->nlu_cache_hash != NULL &&
