@@ -81,6 +81,10 @@ static inline int core_hex_digit(int c)
  * process (an implicit fetch per call costs more than hashing a short key);
  * any thread. */
 void core_sha256(const void *data, size_t len, uint8_t out[32]);
+/* The same as 64 lowercase hex digits and a NUL. */
+void core_sha256_hex(const void *data, size_t len, char out[65]);
+/* n bytes as 2*n lowercase hex digits and a NUL into out. */
+void core_hex_encode(const void *bytes, size_t n, char *out);
 
 /* nbytes random bytes from the kernel as 2*nbytes lowercase hex digits and
  * a NUL into out (ids nobody may guess: conversations, handoffs). */

@@ -245,23 +245,12 @@ int admin__authorize(admin_t *a, net_req_t *req, admin_role_t need, admin_identi
 
 int admin_token_new(char text[ADMIN_TOKEN_TEXT_SIZE], char sha256_hex[65])
 {
-    static const char hex[] = "0123456789abcdef";
-    uint8_t raw[32], h[32];
+    uint8_t raw[32];
     if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
         return CORE_ERR_IO;
     memcpy(text, ADMIN_TOKEN_PREFIX, sizeof(ADMIN_TOKEN_PREFIX) - 1);
-    char *p = text + sizeof(ADMIN_TOKEN_PREFIX) - 1;
-    for (int i = 0; i < 32; i++) {
-        p[2 * i] = hex[raw[i] >> 4];
-        p[2 * i + 1] = hex[raw[i] & 15];
-    }
-    p[64] = '\0';
+    core_hex_encode(raw, sizeof(raw), text + sizeof(ADMIN_TOKEN_PREFIX) - 1);
     OPENSSL_cleanse(raw, sizeof(raw));
-    core_sha256(text, strlen(text), h);
-    for (int i = 0; i < 32; i++) {
-        sha256_hex[2 * i] = hex[h[i] >> 4];
-        sha256_hex[2 * i + 1] = hex[h[i] & 15];
-    }
-    sha256_hex[64] = '\0';
+    core_sha256_hex(text, strlen(text), sha256_hex);
     return 0;
 }

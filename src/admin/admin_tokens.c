@@ -18,16 +18,6 @@
 
 #include "admin/admin_int.h"
 
-static void hex_encode(const uint8_t *p, size_t n, char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex[p[i] >> 4];
-        out[2 * i + 1] = hex[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 static admin_token_t *stored_find(admin_t *a, const char *name)
 {
     for (size_t i = 0; i < a->n_stored; i++)
@@ -270,7 +260,7 @@ static void on_revoke(net_req_t *req, void *data)
 static json_t *token_json(const admin_token_t *t, const char *source)
 {
     char hash[65];
-    hex_encode(t->sha256, 4, hash); /* a prefix, to tell tokens apart */
+    core_hex_encode(t->sha256, 4, hash); /* a prefix, to tell tokens apart */
     return json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o}", "name", t->name, "role",
                      admin_role_name(t->role), "source", source, "sha256_prefix", hash,
                      "created_us", t->created_us ? json_integer(t->created_us) : json_null(),

@@ -57,7 +57,6 @@ static void hook_free(ag_hook_t *h)
 
 static void sign(const char *secret, const char *ts, const char *body, char out[72])
 {
-    static const char hex[] = "0123456789abcdef";
     size_t tl = strlen(ts), bl = strlen(body);
     char *msg = core_xmalloc(tl + bl + 2);
     memcpy(msg, ts, tl);
@@ -69,11 +68,7 @@ static void sign(const char *secret, const char *ts, const char *body, char out[
          &mlen);
     free(msg);
     memcpy(out, "v1=", 3);
-    for (unsigned i = 0; i < mlen && i < 32; i++) {
-        out[3 + 2 * i] = hex[mac[i] >> 4];
-        out[3 + 2 * i + 1] = hex[mac[i] & 15];
-    }
-    out[3 + 64] = '\0';
+    core_hex_encode(mac, mlen < 32 ? mlen : 32, out + 3);
 }
 
 static void attempt(ag_hook_t *h);

@@ -232,7 +232,6 @@ static void hash_bytes(EVP_MD_CTX *c, const void *p, size_t n)
 void nlu_training_hash(const nlu_example_t *examples, size_t n, const nlu_train_opts_t *opts,
                        char out[65])
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     nlu_train_opts_t def;
@@ -261,9 +260,5 @@ void nlu_training_hash(const nlu_example_t *examples, size_t n, const nlu_train_
     }
     EVP_DigestFinal_ex(c, md, &mdlen);
     EVP_MD_CTX_free(c);
-    for (unsigned int i = 0; i < 32 && i < mdlen; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    out[64] = '\0';
+    core_hex_encode(md, mdlen < 32 ? mdlen : 32, out);
 }

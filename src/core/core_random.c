@@ -6,7 +6,6 @@
 
 void core_random_hex(char *out, size_t nbytes)
 {
-    static const char hex[] = "0123456789abcdef";
     uint8_t b[64];
     if (nbytes > sizeof(b))
         nbytes = sizeof(b);
@@ -16,9 +15,5 @@ void core_random_hex(char *out, size_t nbytes)
         for (size_t i = 0; i < nbytes; i++, t = t * 6364136223846793005ULL + 1)
             b[i] = (uint8_t)(t >> 56);
     }
-    for (size_t i = 0; i < nbytes; i++) {
-        out[2 * i] = hex[b[i] >> 4];
-        out[2 * i + 1] = hex[b[i] & 15];
-    }
-    out[2 * nbytes] = '\0';
+    core_hex_encode(b, nbytes, out);
 }

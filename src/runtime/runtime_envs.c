@@ -20,10 +20,7 @@ static const char *const env_names[RT_ENVS] = {RUNTIME_ENV_STAGING, RUNTIME_ENV_
 
 void rt_file_hash(rt_file_t *f)
 {
-    uint8_t h[32];
-    core_sha256(f->text, f->len, h);
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(f->sha + 2 * i, 3, "%02x", h[i]);
+    core_sha256_hex(f->text, f->len, f->sha);
     memcpy(f->version, f->sha, 12);
     f->version[12] = '\0';
 }

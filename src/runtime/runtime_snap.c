@@ -172,8 +172,7 @@ static int hash_file(const char *path, char hex[65])
     EVP_MD_CTX_free(c);
     if (n < 0)
         return -1;
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    core_hex_encode(md, sizeof(md), hex);
     return 0;
 }
 

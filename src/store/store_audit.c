@@ -10,7 +10,6 @@
  * chain holds across group commits, restarts and a second writing process
  * (chorusctl) alike: SQLite serialises the writers. Rows written before
  * migration 2 have no hash and stay outside the chain. */
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,7 +42,6 @@ static void field(core_buf_t *b, const char *s)
 void store_audit_hash(const char *prev_hash, int64_t id, int64_t ts_us, const char *actor,
                       const char *action, const char *target, const char *detail, char out[65])
 {
-    static const char hex[] = "0123456789abcdef";
     core_buf_t b;
     core_buf_init(&b, (size_t)1 << 26); /* details are small; bounded all the same */
     core_buf_printf(&b, "%s\n%lld\n%lld\n", prev_hash, (long long)id, (long long)ts_us);
@@ -51,15 +49,8 @@ void store_audit_hash(const char *prev_hash, int64_t id, int64_t ts_us, const ch
     field(&b, action);
     field(&b, target);
     field(&b, detail);
-    uint8_t h[32];
-    unsigned int hl = 32;
-    EVP_Digest(b.data, b.len, h, &hl, EVP_sha256(), NULL);
+    core_sha256_hex(b.data, b.len, out);
     core_buf_dispose(&b);
-    for (int i = 0; i < 32; i++) {
-        out[2 * i] = hex[h[i] >> 4];
-        out[2 * i + 1] = hex[h[i] & 15];
-    }
-    out[64] = '\0';
 }
 
 static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, core_err_t *err)
