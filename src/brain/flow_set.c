@@ -352,8 +352,8 @@ static void build_exact(brain_flowset_t *fs)
 #define TUNE_FOLDS 5
 
 /* Fits the temperature and the threshold on out-of-fold scores of the
- * training examples (nlu_tune(), docs/nlu.md); the built-in values stay
- * when the examples cannot tell (a fold short of an intent's examples). */
+ * training examples (nlu_tune(), docs/nlu.md); the model is left as trained
+ * (the settings' threshold) when the examples cannot tell. */
 static void tune(brain_flowset_t *fs, const nlu_example_t *ex, size_t n, const nlu_train_opts_t *to)
 {
     nlu_tune_opts_t o;
@@ -364,8 +364,7 @@ static void tune(brain_flowset_t *fs, const nlu_example_t *ex, size_t n, const n
     o.n_train = n;
     o.train_opts = to;
     core_err_t err = {0};
-    if (nlu_tune(fs->nlu, NULL, 0, &o, NULL, &err) != 0)
-        nlu_model_set_threshold(fs->nlu, fs->settings.threshold);
+    (void)nlu_tune(fs->nlu, NULL, 0, &o, NULL, &err);
 }
 
 /* A tuned model's cache key is the training hash with the tuning rule
@@ -378,10 +377,7 @@ static void mark_tuned(char hash[65])
     char rule[192];
     int n = snprintf(rule, sizeof(rule), "%s tuned folds=%d min_oos=%d min_in_scope=%d budget=%g",
                      hash, TUNE_FOLDS, TUNE_MIN_OOS, TUNE_MIN_IN_SCOPE, o.max_drop);
-    uint8_t h[32];
-    core_sha256(rule, (size_t)n, h);
-    for (int i = 0; i < 32; i++)
-        snprintf(hash + 2 * i, 3, "%02x", h[i]);
+    core_sha256_hex(rule, (size_t)n, hash);
 }
 
 static int train(brain_flowset_t *fs, const brain_compile_opts_t *opts, core_diags_t *diags)
@@ -401,7 +397,7 @@ static int train(brain_flowset_t *fs, const brain_compile_opts_t *opts, core_dia
     to.oos_label = global_names[GLOBAL_OOS];
     int tuned =
         n_oos >= TUNE_MIN_OOS && k - n_oos >= TUNE_MIN_IN_SCOPE && !fs->settings.threshold_given;
-    to.oos_threshold = tuned ? -1 : fs->settings.threshold;
+    to.oos_threshold = fs->settings.threshold;
     nlu_training_hash(ex, k, &to, fs->nlu_hash);
     if (tuned)
         mark_tuned(fs->nlu_hash);
