@@ -13,7 +13,7 @@
 
 /* Bumped whenever features, training or the file layout change: it is part
  * of the training hash, so a cached model from older code is never reused. */
-#define NLU__VERSION 5u
+#define NLU__VERSION 6u
 
 #define NLU__TEXT_MAX 2048 /* bytes of an utterance that are classified */
 #define NLU__TOKENS_MAX 128
@@ -100,12 +100,14 @@ struct nlu_model_s {
     double temp;       /* softmax temperature applied to the scores */
     nlu__ftab_t ftab;
     uint32_t n_feat;
-    uint8_t *fview; /* n_feat: the view of each feature */
-    float *idf;     /* n_feat */
-    float *w;       /* n_feat * stride, row per feature, 32-byte aligned; training only */
-    int8_t *wq;     /* n_feat * stride: w quantised per row, what routing reads */
-    float *wscale;  /* n_feat: wq[f][c] * wscale[f] ~ w[f][c] */
-    float *bias;    /* stride, 32-byte aligned */
+    uint8_t *fview;   /* n_feat: the view of each feature */
+    float *idf;       /* n_feat */
+    float idf_unseen; /* the idf a feature no training example had: unseen
+                       * features count in their view's norm */
+    float *w;         /* n_feat * stride, row per feature, 32-byte aligned; training only */
+    int8_t *wq;       /* n_feat * stride: w quantised per row, what routing reads */
+    float *wscale;    /* n_feat: wq[f][c] * wscale[f] ~ w[f][c] */
+    float *bias;      /* stride, 32-byte aligned */
 };
 
 /* Turns an utterance into the model's weighted vector (unknown features are

@@ -34,6 +34,7 @@ int nlu_model_save(const nlu_model_t *m, core_buf_t *out)
     rc = rc ? rc : core_buf_append(out, &m->fcfg, sizeof(m->fcfg));
     rc = rc ? rc : core_buf_append(out, &m->threshold, sizeof(double));
     rc = rc ? rc : core_buf_append(out, &m->temp, sizeof(double));
+    rc = rc ? rc : core_buf_append(out, &m->idf_unseen, sizeof(float));
     for (uint32_t c = 0; c < m->n_class && rc == 0; c++) {
         uint32_t len = (uint32_t)strlen(m->names[c]);
         rc = core_buf_append(out, &len, sizeof(len));
@@ -122,6 +123,7 @@ int nlu_model_load(const void *data, size_t len, nlu_model_t **out, core_err_t *
     uint32_t hdr[5];
     nlu__fcfg_t fcfg;
     double thr, temp;
+    float idf_unseen;
     *out = NULL;
     if (data == NULL || get(&r, mg, sizeof(mg)) || memcmp(mg, magic, sizeof(mg)) != 0)
         return core_err_set(err, CORE_ERR_INVALID, "model: not a chorus intent model");
@@ -132,11 +134,12 @@ int nlu_model_load(const void *data, size_t len, nlu_model_t **out, core_err_t *
                             NLU__VERSION);
     if (hdr[2] < 2 || hdr[2] > NLU__CLASSES_MAX || (hdr[3] != UINT32_MAX && hdr[3] >= hdr[2]))
         return core_err_set(err, CORE_ERR_INVALID, "model: bad class count");
-    if (get(&r, &fcfg, sizeof(fcfg)) || get(&r, &thr, sizeof(thr)) || get(&r, &temp, sizeof(temp)))
+    if (get(&r, &fcfg, sizeof(fcfg)) || get(&r, &thr, sizeof(thr)) ||
+        get(&r, &temp, sizeof(temp)) || get(&r, &idf_unseen, sizeof(idf_unseen)))
         return core_err_set(err, CORE_ERR_INVALID, "model: truncated header");
     if (fcfg.char_min > fcfg.char_max || fcfg.char_max > 8 || fcfg.flags > NLU__F_ALL ||
         !isfinite(fcfg.view_scale[0]) || !isfinite(fcfg.view_scale[1]) || !(thr >= 0) ||
-        !(thr <= 1) || !(temp > 0) || !isfinite(temp))
+        !(thr <= 1) || !(temp > 0) || !isfinite(temp) || !(idf_unseen > 0) || !isfinite(idf_unseen))
         return core_err_set(err, CORE_ERR_INVALID, "model: bad settings");
     nlu_model_t *m = nlu__model_new(hdr[2]);
     m->oos_class = (int32_t)hdr[3];
@@ -144,6 +147,7 @@ int nlu_model_load(const void *data, size_t len, nlu_model_t **out, core_err_t *
     m->fcfg = fcfg;
     m->threshold = thr;
     m->temp = temp;
+    m->idf_unseen = idf_unseen;
     int rc = load_names(&r, m, err);
     rc = rc ? rc : load_arrays(&r, m, err);
     if (rc == 0 && r.left != 0)

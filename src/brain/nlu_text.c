@@ -364,8 +364,15 @@ void nlu__vectorize(const nlu_model_t *m, const char *text, size_t len, nlu__vec
     out->len = 0;
     for (size_t i = 0; i < f.len; i++) {
         uint32_t idx = nlu__ftab_get(&m->ftab, f.items[i].hash);
-        if (idx == UINT32_MAX)
+        if (idx == UINT32_MAX) {
+            /* An unseen feature still counts in its view's norm: the part
+             * of an utterance the model knows then weighs what it is
+             * worth, so a lone unknown word that shares one character
+             * pair with an intent is not routed there with confidence. */
+            float u = (1.0f + logf(f.items[i].count)) * m->idf_unseen;
+            norm[f.items[i].view] += (double)u * u;
             continue;
+        }
         float v = (1.0f + logf(f.items[i].count)) * m->idf[idx];
         out->idx[out->len] = idx;
         out->val[out->len] = v;

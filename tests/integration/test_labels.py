@@ -29,7 +29,7 @@ CONFUSED = [  # said by customers, routed to change_flight with low confidence
     "where is the cash back for my cancelled trip", "cancelled trip cash back",
 ]
 HELD_OUT = "my trip was cancelled so I want cash back"
-OFF_TOPIC = "what time is it in tokyo"  # routed to booking_status, but out of scope
+OFF_TOPIC = "what is the status of my pizza"  # routed to booking_status, but out of scope
 
 
 def ctl(*args, expect=0, stdin=None):

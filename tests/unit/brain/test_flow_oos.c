@@ -138,6 +138,41 @@ static void test_oos_examples_route_to_the_fallback(void **state)
     h_dispose(&h);
 }
 
+/* A name typed when no flow waits for one is out of scope: an unknown word
+ * counts in the router's norm, so the character pair or two it shares with
+ * a built-in intent ("agent", "cancel") does not carry it there, let alone
+ * to a person. One of the twelve, "Berlin", still shares enough with
+ * "start from the beginning" to restart; none reaches the agent intent. */
+static void test_unknown_names_go_to_the_fallback(void **state)
+{
+    brain_flowset_t *fs;
+    brain_compile_opts_t opts;
+    brain_compile_opts_init(&opts); /* the router trained, the guardrails on */
+    const char *names_[] = {"signup.json"};
+    const char *texts[] = {
+        "{\"name\": \"signup\", \"intents\": {\"signup\": [\"sign me up\", \"start signup\",\n"
+        "  \"register me\", \"I want to sign up\", \"new signup\"]},\n"
+        " \"slots\": {\"name\": {\"type\": \"text\"}},\n"
+        " \"nodes\": {\"ask\": {\"type\": \"ask\", \"slot\": \"name\",\n"
+        "  \"prompt\": \"What is your name?\"}}}"};
+    assert_string_equal(compile_opts(names_, texts, 1, &opts, &fs), "");
+    static const char *const names[] = {"Ada",    "London",     "Bob",    "Grace Hopper",
+                                        "Alice",  "Paris",      "Sam",    "anna",
+                                        "Berlin", "John Smith", "Madrid", "Oslo"};
+    size_t fallback = 0;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        harness_t h;
+        h_init(&h, brain_flowset_ref(fs), BRAIN_CH_CHAT);
+        h_send(&h, names[i], NULL);
+        assert_int_equal(h.rc, BRAIN_DONE);
+        assert_int_not_equal(h.out.status, BRAIN_ST_HANDOFF);
+        fallback += h.out.out_of_scope && h.out.intent == NULL;
+        h_dispose(&h);
+    }
+    assert_true(fallback >= 11);
+    brain_flowset_unref(fs);
+}
+
 static void test_oos_is_reserved(void **state)
 {
     brain_flowset_t *fs;
@@ -269,6 +304,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_oos_examples_route_to_the_fallback),
         cmocka_unit_test(test_oos_is_reserved),
+        cmocka_unit_test(test_unknown_names_go_to_the_fallback),
         cmocka_unit_test(test_training_file_adds_oos_examples),
         cmocka_unit_test(test_tuned_when_it_compiles),
         cmocka_unit_test(test_tuned_router_from_the_cache),

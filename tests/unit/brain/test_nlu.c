@@ -172,6 +172,34 @@ static void test_train_route(void **state)
     nlu_model_free(NULL);
 }
 
+static double sum_of_squares(const nlu_model_t *m, const char *text)
+{
+    static nlu__vec_t v;
+    nlu__vectorize(m, text, strlen(text), &v);
+    double sq = 0;
+    for (size_t i = 0; i < v.len; i++)
+        sq += (double)v.val[i] * v.val[i];
+    return sq;
+}
+
+/* Unknown features count in their view's norm, so the known part of an
+ * utterance weighs what it is worth: a training example's views have their
+ * full length (1 and the character view's 1.5), one with an unknown word
+ * added is shorter, and the intent stays (test_flow_oos.c checks names
+ * typed alone). */
+static void test_unknown_words_count(void **state)
+{
+    nlu_model_t *m = train_toy(1);
+    nlu_result_t r;
+    assert_float_equal(sum_of_squares(m, "book a flight to paris"), 1 + 1.5 * 1.5, 1e-4);
+    double sq = sum_of_squares(m, "book a flight to paris zqxv");
+    assert_true(sq < 3.0 && sq > 1.0);
+    assert_float_equal(sum_of_squares(m, "zqxv"), 0, 0); /* nothing known: nothing */
+    nlu_route(m, "book a flight to paris zqxv", 27, NULL, &r);
+    assert_string_equal(r.top[0].intent, "book_flight");
+    nlu_model_free(m);
+}
+
 static void test_determinism_and_io(void **state)
 {
     nlu_model_t *a = train_toy(7), *b = train_toy(7), *c = NULL;
@@ -185,7 +213,7 @@ static void test_determinism_and_io(void **state)
     assert_memory_equal(ba.data, bb.data, ba.len);
     assert_int_equal(nlu_model_load(ba.data, ba.len, &c, &err), 0);
     nlu_result_t ra, rc;
-    const char *q = "is it cold outside";
+    const char *q = "is it cold outside in reykjavik"; /* an unseen word too */
     nlu_route(a, q, strlen(q), NULL, &ra);
     nlu_route(c, q, strlen(q), NULL, &rc);
     assert_string_equal(ra.top[0].intent, rc.top[0].intent);
@@ -370,7 +398,7 @@ int main(void)
         cmocka_unit_test(test_features),           cmocka_unit_test(test_train_route),
         cmocka_unit_test(test_determinism_and_io), cmocka_unit_test(test_training_hash),
         cmocka_unit_test(test_bad_training),       cmocka_unit_test(test_tune),
-        cmocka_unit_test(test_data_files),
+        cmocka_unit_test(test_data_files),         cmocka_unit_test(test_unknown_words_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
