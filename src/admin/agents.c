@@ -14,7 +14,7 @@
 #include "admin/agents_int.h"
 #include "chorus/channels.h"
 
-enum { AG_MAX_MESSAGES = 200, AG_MAX_DONE = 2000, AG_TICK_MS = 1000 };
+enum { AG_MAX_MESSAGES = 200, AG_MAX_DONE = 2000, AG_DONE_SLACK = 500, AG_TICK_MS = 1000 };
 
 static ag_desk_t the_desk;
 static runtime_t *early_rt; /* attached before the routes were registered */
@@ -48,15 +48,18 @@ static void entry_free(ag_entry_t *e)
     free(e);
 }
 
-/* Forgets the oldest finished entries beyond AG_MAX_DONE (their rows stay). */
+/* Forgets the oldest finished entries beyond AG_MAX_DONE (their rows stay),
+ * once AG_DONE_SLACK more have piled up, so that the walk is rare. */
 static void trim(ag_desk_t *d)
 {
+    if (d->n_done <= AG_MAX_DONE + AG_DONE_SLACK)
+        return;
     size_t done = 0;
     for (ag_entry_t **p = &d->entries; *p != NULL;) {
         ag_entry_t *e = *p;
         if (e->state >= AG_CLOSED && ++done > AG_MAX_DONE) {
-            *p = e->next;
             ag__index_remove(d, e);
+            *p = e->next;
             entry_free(e);
             d->n_entries--;
             continue;
@@ -161,11 +164,8 @@ static void waiting_gauge(ag_desk_t *d, const char *queue)
     store_metrics_t *m = d->admin->host.metrics ? *d->admin->host.metrics : NULL;
     if (m == NULL)
         return;
-    size_t n = 0;
-    for (ag_entry_t *o = d->entries; o != NULL; o = o->next)
-        n += o->state == AG_WAITING && strcmp(o->queue, queue) == 0;
     const char *l[] = {queue};
-    store_metrics_set(m, STORE_M_AGENT_WAITING, l, (double)n);
+    store_metrics_set(m, STORE_M_AGENT_WAITING, l, (double)ag__waiting(d, queue));
 }
 
 /* The figures a state change moves (docs/agents.md, "Metrics"). */
@@ -258,7 +258,7 @@ int ag__release(ag_desk_t *d, ag_entry_t *e, const char *flow, const char *node,
     int rc = runtime_turn(rt, &in, release_turn_done, NULL, err);
     if (rc != 0)
         return rc;
-    e->state = AG_RELEASED;
+    ag__set_state(d, e, AG_RELEASED);
     e->done_us = core_wall_us();
     return 0;
 }

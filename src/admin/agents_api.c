@@ -75,6 +75,12 @@ static int conflict(net_req_t *req, const ag_entry_t *e, const char *what)
     return -1;
 }
 
+static int by_entered(const void *a, const void *b)
+{
+    int64_t x = (*(ag_entry_t *const *)a)->entered_us, y = (*(ag_entry_t *const *)b)->entered_us;
+    return (x > y) - (x < y);
+}
+
 static void on_queues(net_req_t *req, void *data)
 {
     ag_desk_t *d = data;
@@ -91,9 +97,17 @@ static void on_queues(net_req_t *req, void *data)
                                       q->dial ? json_string(q->dial) : json_null(), "conversations",
                                       "waiting", 0, "claimed", 0));
     }
-    for (ag_entry_t *e = d->entries; e != NULL; e = e->next) {
-        if (e->state > AG_CLAIMED)
-            continue;
+    /* oldest first, so that a waiting entry's position is its queue's
+     * waiting count so far: one sort, where asking ag__position() of each
+     * would walk every entry for every entry */
+    ag_entry_t **open = core_xcalloc(d->n_entries + 1, sizeof(*open));
+    size_t n = 0;
+    for (ag_entry_t *e = d->entries; e != NULL; e = e->next)
+        if (e->state <= AG_CLAIMED)
+            open[n++] = e;
+    qsort(open, n, sizeof(*open), by_entered);
+    for (size_t i = 0; i < n; i++) {
+        ag_entry_t *e = open[i];
         json_t *q = json_object_get(qs, e->queue);
         if (q == NULL) {
             q = json_pack("{s:s,s:b,s:n,s:n,s:[],s:i,s:i}", "name", e->queue, "open", 1,
@@ -101,14 +115,14 @@ static void on_queues(net_req_t *req, void *data)
             json_object_set_new(qs, e->queue, q);
         }
         const char *k = e->state == AG_WAITING ? "waiting" : "claimed";
-        json_object_set_new(q, k, json_integer(json_integer_value(json_object_get(q, k)) + 1));
+        json_int_t count = json_integer_value(json_object_get(q, k)) + 1;
+        json_object_set_new(q, k, json_integer(count));
         json_t *j = ag__entry_json(e, 0);
-        json_object_set_new(
-            j, "position",
-            json_integer(e->state == AG_WAITING ? (json_int_t)ag__position(d, e) : 0));
+        json_object_set_new(j, "position", json_integer(e->state == AG_WAITING ? count : 0));
         json_object_set_new(j, "waited_s", json_integer((now - e->entered_us) / 1000000));
-        json_array_insert_new(json_object_get(q, "conversations"), 0, j);
+        json_array_append_new(json_object_get(q, "conversations"), j);
     }
+    free(open);
     json_t *arr = json_array();
     const char *name;
     json_t *q;
@@ -133,7 +147,7 @@ static void on_claim(net_req_t *req, void *data)
     ag_entry_t *e = begin(d, req, &who);
     if (e == NULL || (e->state != AG_WAITING && conflict(req, e, "only a waiting one is claimed")))
         return;
-    e->state = AG_CLAIMED;
+    ag__set_state(d, e, AG_CLAIMED);
     e->agent = core_xstrdup(who.name);
     e->claimed_us = core_wall_us();
     ag__audit(d, who.name, "agent.claim", e, NULL);
@@ -208,7 +222,7 @@ static void on_close(net_req_t *req, void *data)
     } else if (ag__close_turn(d, e, &err) != 0) {
         admin__unavailable(req, err.msg);
     } else {
-        e->state = AG_CLOSED;
+        ag__set_state(d, e, AG_CLOSED);
         e->disposition = core_xstrdup(disp);
         e->done_us = core_wall_us();
         if (e->agent == NULL)

@@ -1,9 +1,12 @@
-/* The desk's entries by runtime key (agents_int.h). Every turn of every
- * conversation asks whether its key has an open handoff, and thousands of
- * handoffs may wait in the queues, so the question is a hash lookup rather
- * than a walk of d->entries. Chained buckets; within a bucket an entry is
- * inserted before the others, so a key's entries stay newest first, as in
- * d->entries. */
+/* What the desk knows of its entries without walking them (agents_int.h).
+ * Thousands of handoffs may wait in the queues (an outage sends everyone
+ * to a person at once), and every turn of every conversation asks whether
+ * its key has an open handoff, every state change sets its queue's waiting
+ * gauge, and every change may forget finished entries: so entries are
+ * hashed by runtime key, and each queue's waiting count and the number of
+ * finished entries are kept as entries come, change state and go.
+ * Chained buckets; within a bucket an entry is inserted before the others,
+ * so a key's entries stay newest first, as in d->entries. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +44,41 @@ static void grow(ag_desk_t *d)
     free(all);
 }
 
+/* The waiting count of queue, added at zero when new. Queues are few (the
+ * queues file's, the flows' and "default"), so a short array will do. */
+static size_t *waiting_slot(ag_desk_t *d, const char *queue)
+{
+    for (size_t i = 0; i < d->n_tally; i++)
+        if (strcmp(d->tally[i].queue, queue) == 0)
+            return &d->tally[i].waiting;
+    d->tally = core_xrealloc(d->tally, (d->n_tally + 1) * sizeof(*d->tally));
+    d->tally[d->n_tally] = (ag_tally_t){core_xstrdup(queue), 0};
+    return &d->tally[d->n_tally++].waiting;
+}
+
+static void tally(ag_desk_t *d, const ag_entry_t *e, int sign)
+{
+    if (e->state == AG_WAITING)
+        *waiting_slot(d, e->queue) += (size_t)sign;
+    else if (e->state >= AG_CLOSED)
+        d->n_done += (size_t)sign;
+}
+
+void ag__set_state(ag_desk_t *d, ag_entry_t *e, ag_state_t s)
+{
+    tally(d, e, -1);
+    e->state = s;
+    tally(d, e, 1);
+}
+
+size_t ag__waiting(ag_desk_t *d, const char *queue)
+{
+    return *waiting_slot(d, queue);
+}
+
 void ag__index_add(ag_desk_t *d, ag_entry_t *e)
 {
+    tally(d, e, 1);
     /* callers put e at the head of d->entries first: a grow re-links it */
     if (d->n_entries > d->by_key_cap)
         grow(d);
@@ -52,6 +88,7 @@ void ag__index_add(ag_desk_t *d, ag_entry_t *e)
 
 void ag__index_remove(ag_desk_t *d, ag_entry_t *e)
 {
+    tally(d, e, -1);
     if (d->by_key_cap == 0)
         return;
     for (ag_entry_t **p = &d->by_key[bucket(d, e->key)]; *p != NULL; p = &(*p)->key_next)

@@ -68,6 +68,12 @@ typedef struct ag_entry_s {
 
 typedef struct ag_hook_s ag_hook_t;
 
+/* How many entries of one queue wait (agents_index.c). */
+typedef struct ag_tally_s {
+    char *queue;
+    size_t waiting;
+} ag_tally_t;
+
 /* A parsed queues file. */
 typedef struct ag_conf_s {
     ag_queue_t *queues; /* owned */
@@ -81,8 +87,11 @@ typedef struct ag_desk_s {
     char *conf_loaded;   /* the queues file path the queues came from */
     ag_entry_t *entries; /* newest first */
     size_t n_entries;
-    ag_entry_t **by_key;   /* entries hashed by key, newest first per key (agents_index.c) */
-    size_t by_key_cap;     /* buckets, a power of two (0 before the first entry) */
+    ag_entry_t **by_key; /* entries hashed by key, newest first per key (agents_index.c) */
+    size_t by_key_cap;   /* buckets, a power of two (0 before the first entry) */
+    ag_tally_t *tally;   /* waiting entries per queue name */
+    size_t n_tally;
+    size_t n_done;         /* entries closed or abandoned, still listed */
     struct ag_sub_s *subs; /* feed sockets */
     net_client_t *http;    /* webhook deliveries */
     ag_hook_t *hooks;      /* deliveries in flight or waiting to retry */
@@ -113,10 +122,16 @@ int ag__queue_open(const ag_queue_t *q, int64_t now_us);
 /* The channel's variant of a message object (or string); NULL when none. */
 const char *ag__variant(const json_t *msg, brain_channel_t ch);
 
-/* agents_index.c: every entry is also in by_key, so that the observer of
- * every turn finds a key's open handoff without walking all entries. */
+/* agents_index.c: every listed entry is also in by_key, so that the
+ * observer of every turn finds a key's open handoff without walking all
+ * entries, and counted in the tallies. Add an entry in its state once it
+ * is at the head of d->entries, remove it before it leaves the list, and
+ * change its state only with ag__set_state(). */
 void ag__index_add(ag_desk_t *d, ag_entry_t *e); /* e: the newest of its key */
 void ag__index_remove(ag_desk_t *d, ag_entry_t *e);
+void ag__set_state(ag_desk_t *d, ag_entry_t *e, ag_state_t s);
+/* Entries of queue now waiting. */
+size_t ag__waiting(ag_desk_t *d, const char *queue);
 /* The newest entry of key that is still open (waiting, claimed, released). */
 ag_entry_t *ag__index_open(ag_desk_t *d, const char *key);
 

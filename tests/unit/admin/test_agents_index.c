@@ -1,5 +1,7 @@
-/* The desk's entries by key: the open entry of a key is its newest one not
- * closed, through table growth and removals, among thousands of others. */
+/* What the desk knows of its entries without walking them: the open entry
+ * of a key is its newest one not closed, through table growth and removals,
+ * among thousands of others; each queue's waiting count and the number of
+ * finished entries follow entries as they come, change state and go. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,10 +14,11 @@
 #include "admin/agents_int.h"
 
 /* Puts a new entry for key at the head of d->entries, as the desk does. */
-static ag_entry_t *add(ag_desk_t *d, const char *key, ag_state_t state)
+static ag_entry_t *add_to(ag_desk_t *d, const char *key, const char *queue, ag_state_t state)
 {
     ag_entry_t *e = core_xcalloc(1, sizeof(*e));
     e->key = core_xstrdup(key);
+    e->queue = core_xstrdup(queue);
     e->state = state;
     e->next = d->entries;
     d->entries = e;
@@ -24,14 +27,23 @@ static ag_entry_t *add(ag_desk_t *d, const char *key, ag_state_t state)
     return e;
 }
 
+static ag_entry_t *add(ag_desk_t *d, const char *key, ag_state_t state)
+{
+    return add_to(d, key, "general", state);
+}
+
 static void free_all(ag_desk_t *d)
 {
     for (ag_entry_t *e = d->entries, *next; e != NULL; e = next) {
         next = e->next;
         free(e->key);
+        free(e->queue);
         free(e);
     }
     free(d->by_key);
+    for (size_t i = 0; i < d->n_tally; i++)
+        free(d->tally[i].queue);
+    free(d->tally);
 }
 
 static void test_open_entry_is_the_newest_not_closed(void **state)
@@ -43,9 +55,9 @@ static void test_open_entry_is_the_newest_not_closed(void **state)
     assert_ptr_equal(ag__index_open(&d, "chat:a"), old);
     ag_entry_t *again = add(&d, "chat:a", AG_WAITING); /* handed off again after a release */
     assert_ptr_equal(ag__index_open(&d, "chat:a"), again);
-    again->state = AG_CLOSED;
+    ag__set_state(&d, again, AG_CLOSED);
     assert_ptr_equal(ag__index_open(&d, "chat:a"), old);
-    old->state = AG_CLOSED;
+    ag__set_state(&d, old, AG_CLOSED);
     assert_null(ag__index_open(&d, "chat:a"));
     assert_null(ag__index_open(&d, "chat:b"));
     free_all(&d);
@@ -81,11 +93,51 @@ static void test_thousands_of_keys_through_growth_and_removal(void **state)
     free_all(&d);
 }
 
+static void test_waiting_and_finished_are_counted(void **state)
+{
+    (void)state;
+    ag_desk_t d = {0};
+    assert_int_equal(ag__waiting(&d, "billing"), 0);
+    ag_entry_t *a = add_to(&d, "chat:a", "billing", AG_WAITING);
+    ag_entry_t *b = add_to(&d, "chat:b", "billing", AG_WAITING);
+    ag_entry_t *c = add_to(&d, "sms:c", "general", AG_WAITING);
+    add_to(&d, "voice:d", "general", AG_CLAIMED); /* read back claimed */
+    assert_int_equal(ag__waiting(&d, "billing"), 2);
+    assert_int_equal(ag__waiting(&d, "general"), 1);
+    ag__set_state(&d, a, AG_CLAIMED);
+    assert_int_equal(ag__waiting(&d, "billing"), 1);
+    ag__set_state(&d, a, AG_RELEASED);
+    assert_int_equal(ag__waiting(&d, "billing"), 1);
+    assert_int_equal(d.n_done, 0);
+    ag__set_state(&d, a, AG_CLOSED);
+    ag__set_state(&d, c, AG_CLOSED);
+    assert_int_equal(d.n_done, 2);
+    assert_int_equal(ag__waiting(&d, "general"), 0);
+    ag__index_remove(&d, a); /* trimmed */
+    assert_int_equal(d.n_done, 1);
+    ag__index_remove(&d, b);
+    assert_int_equal(ag__waiting(&d, "billing"), 0);
+    /* thousands waiting in one queue, then all claimed */
+    ag_entry_t *many[3000];
+    char key[32];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(key, sizeof(key), "chat:%d", i);
+        many[i] = add_to(&d, key, "outage", AG_WAITING);
+    }
+    assert_int_equal(ag__waiting(&d, "outage"), 3000);
+    for (int i = 0; i < 3000; i++)
+        ag__set_state(&d, many[i], AG_CLAIMED);
+    assert_int_equal(ag__waiting(&d, "outage"), 0);
+    assert_int_equal(ag__waiting(&d, "billing"), 0);
+    free_all(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_entry_is_the_newest_not_closed),
         cmocka_unit_test(test_thousands_of_keys_through_growth_and_removal),
+        cmocka_unit_test(test_waiting_and_finished_are_counted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
