@@ -1,6 +1,7 @@
 /* The admin module's registration and shared helpers; authentication and
  * roles are admin_auth.c. */
 #define LOG_MODULE "admin"
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +49,23 @@ void admin__audit(admin_t *a, const char *actor, const char *action, const char 
         LOG_WARN("event=audit_lost action=%s reason=%s", action, core_strerror(rc));
     }
     free(text);
+}
+
+const char *admin__param(net_req_t *req, const char *name)
+{
+    const char *v = net_req_query(req, name);
+    return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+int admin__parse_int(const char *s, long long lo, long long hi, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end != '\0' || errno != 0 || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
 }
 
 int admin__check_params(net_req_t *req, const char *const *allowed)

@@ -11,7 +11,6 @@
  * the conversations that started at or before STARTED_US, less the first SKIP
  * of those that started exactly then (already returned). */
 #define LOG_MODULE "admin"
-#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,16 +78,6 @@ static void started(job_t *j, int rc)
     free(j);
 }
 
-/* The store, or NULL after answering 503 (not open, or enough admin
- * queries already running). */
-/* A query parameter, NULL when absent or empty (chorusctl sends "from=" for
- * no bound). */
-static const char *param(net_req_t *req, const char *name)
-{
-    const char *v = net_req_query(req, name);
-    return v != NULL && v[0] != '\0' ? v : NULL;
-}
-
 /* 400 naming the parameter (the store's parsers name some themselves). */
 static int bad(net_req_t *req, const char *name, const core_err_t *err)
 {
@@ -120,13 +109,14 @@ static int report_query(net_req_t *req, const core_config_t *cfg, store_report_q
     core_err_t err = {0};
     const char *v;
     memset(q, 0, sizeof(*q));
-    if ((v = param(req, "from")) != NULL && store_parse_time(v, &q->from_us, &err) != 0)
+    if ((v = admin__param(req, "from")) != NULL && store_parse_time(v, &q->from_us, &err) != 0)
         return bad(req, "from", &err);
-    if ((v = param(req, "to")) != NULL && store_parse_time(v, &q->to_us, &err) != 0)
+    if ((v = admin__param(req, "to")) != NULL && store_parse_time(v, &q->to_us, &err) != 0)
         return bad(req, "to", &err);
-    if ((v = param(req, "by")) != NULL && store_report_parse_by(v, &q->by, &err) != 0)
+    if ((v = admin__param(req, "by")) != NULL && store_report_parse_by(v, &q->by, &err) != 0)
         return bad(req, "by", &err);
-    if ((v = param(req, "bucket")) != NULL && store_report_parse_bucket(v, &q->bucket, &err) != 0)
+    if ((v = admin__param(req, "bucket")) != NULL &&
+        store_report_parse_bucket(v, &q->bucket, &err) != 0)
         return bad(req, "bucket", &err);
     if (q->from_us != 0 && q->to_us != 0 && q->to_us <= q->from_us) {
         net_resp_error(req, 400, "invalid_parameter", "to: must be after from");
@@ -187,17 +177,6 @@ static void on_list(int status, json_t *result, const char *errmsg, void *data)
     free(j);
 }
 
-static int parse_int(const char *s, long long lo, long long hi, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end != '\0' || errno != 0 || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /* "STARTED_US.SKIP" */
 static int parse_cursor(const char *s, int64_t *started, int *skip)
 {
@@ -208,7 +187,8 @@ static int parse_cursor(const char *s, int64_t *started, int *skip)
         return -1;
     memcpy(head, s, (size_t)(dot - s));
     head[dot - s] = '\0';
-    if (parse_int(head, 1, INT64_MAX - 1, &v) != 0 || parse_int(dot + 1, 0, LIST_MAX, &k) != 0)
+    if (admin__parse_int(head, 1, INT64_MAX - 1, &v) != 0 ||
+        admin__parse_int(dot + 1, 0, LIST_MAX, &k) != 0)
         return -1;
     *started = v;
     *skip = (int)k;
@@ -221,24 +201,24 @@ static int list_query(net_req_t *req, store_list_query_t *q, job_t *j)
     const char *v;
     long long limit = LIST_DEFAULT;
     memset(q, 0, sizeof(*q));
-    if ((v = param(req, "from")) != NULL && store_parse_time(v, &q->from_us, &err) != 0)
+    if ((v = admin__param(req, "from")) != NULL && store_parse_time(v, &q->from_us, &err) != 0)
         return bad(req, "from", &err);
-    if ((v = param(req, "to")) != NULL && store_parse_time(v, &q->to_us, &err) != 0)
+    if ((v = admin__param(req, "to")) != NULL && store_parse_time(v, &q->to_us, &err) != 0)
         return bad(req, "to", &err);
-    if ((v = param(req, "limit")) != NULL && parse_int(v, 1, LIST_MAX, &limit) != 0)
+    if ((v = admin__param(req, "limit")) != NULL && admin__parse_int(v, 1, LIST_MAX, &limit) != 0)
         return net_resp_error(req, 400, "invalid_parameter", "limit: must be 1 to %d", LIST_MAX),
                -1;
-    q->outcome = param(req, "outcome");
+    q->outcome = admin__param(req, "outcome");
     if (q->outcome != NULL && strcmp(q->outcome, "active") && strcmp(q->outcome, "contained") &&
         strcmp(q->outcome, "escalated") && strcmp(q->outcome, "abandoned") &&
         strcmp(q->outcome, "error"))
         return net_resp_error(req, 400, "invalid_parameter",
                               "outcome: must be active, contained, escalated, abandoned or error"),
                -1;
-    q->channel = param(req, "channel");
-    q->flow = param(req, "flow");
+    q->channel = admin__param(req, "channel");
+    q->flow = admin__param(req, "flow");
     j->limit = (int)limit;
-    if ((v = param(req, "cursor")) != NULL) {
+    if ((v = admin__param(req, "cursor")) != NULL) {
         int64_t started;
         if (parse_cursor(v, &started, &j->skip) != 0)
             return net_resp_error(req, 400, "invalid_parameter",

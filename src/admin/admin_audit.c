@@ -5,7 +5,6 @@
  * row id, which only grows, so rows appended while an operator pages never
  * shift a page. */
 #define LOG_MODULE "admin"
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,23 +41,6 @@ static void on_result(int status, json_t *result, const char *errmsg, void *data
     free(j);
 }
 
-static const char *param(net_req_t *req, const char *name)
-{
-    const char *v = net_req_query(req, name);
-    return v != NULL && v[0] != '\0' ? v : NULL;
-}
-
-static int parse_int(const char *s, long long lo, long long hi, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end != '\0' || errno != 0 || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /* Fills q from the query string; answers 400 and returns -1 on a bad one. */
 static int audit_query(net_req_t *req, store_audit_query_t *q)
 {
@@ -66,25 +48,25 @@ static int audit_query(net_req_t *req, store_audit_query_t *q)
     const char *v;
     long long n;
     memset(q, 0, sizeof(*q));
-    if ((v = param(req, "since")) != NULL && store_parse_time(v, &q->since_us, &err) != 0)
+    if ((v = admin__param(req, "since")) != NULL && store_parse_time(v, &q->since_us, &err) != 0)
         return net_resp_error(req, 400, "invalid_parameter", "since: %s", err.msg), -1;
-    if ((v = param(req, "until")) != NULL && store_parse_time(v, &q->until_us, &err) != 0)
+    if ((v = admin__param(req, "until")) != NULL && store_parse_time(v, &q->until_us, &err) != 0)
         return net_resp_error(req, 400, "invalid_parameter", "until: %s", err.msg), -1;
     q->limit = 100;
-    if ((v = param(req, "limit")) != NULL) {
-        if (parse_int(v, 1, 1000, &n) != 0)
+    if ((v = admin__param(req, "limit")) != NULL) {
+        if (admin__parse_int(v, 1, 1000, &n) != 0)
             return net_resp_error(req, 400, "invalid_parameter", "limit: must be 1 to 1000"), -1;
         q->limit = (int)n;
     }
-    if ((v = param(req, "cursor")) != NULL) {
-        if (parse_int(v, 1, INT64_MAX, &n) != 0)
+    if ((v = admin__param(req, "cursor")) != NULL) {
+        if (admin__parse_int(v, 1, INT64_MAX, &n) != 0)
             return net_resp_error(req, 400, "invalid_parameter",
                                   "cursor: not a next_cursor this API returned"),
                    -1;
         q->before_id = n;
     }
-    q->action = param(req, "action");
-    q->actor = param(req, "actor");
+    q->action = admin__param(req, "action");
+    q->actor = admin__param(req, "actor");
     return 0;
 }
 

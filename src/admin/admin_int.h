@@ -80,6 +80,11 @@ void admin__on_kpis(net_req_t *req, void *data);
 void admin__on_list(net_req_t *req, void *data);
 void admin__on_show(net_req_t *req, void *data);
 
+/* A query parameter, NULL when absent or empty (chorusctl sends "from=" for
+ * no bound). */
+const char *admin__param(net_req_t *req, const char *name);
+/* s as a decimal integer in lo..hi into *out; -1 when it is not one. */
+int admin__parse_int(const char *s, long long lo, long long hi, long long *out);
 /* Answers 400 if the query string has a parameter not in allowed (a
  * NULL-terminated list); returns -1 then, 0 when every name is known. */
 int admin__check_params(net_req_t *req, const char *const *allowed);

@@ -75,6 +75,10 @@ static int conflict(net_req_t *req, const ag_entry_t *e, const char *what)
     return -1;
 }
 
+/* Waiting handoffs listed per queue by GET /v1/agent/queues: an outage can
+ * queue tens of thousands, and the console asks again on every event. */
+enum { AG_LIST_WAITING = 100, AG_LIST_WAITING_MAX = 1000 };
+
 static int by_entered(const void *a, const void *b)
 {
     int64_t x = (*(ag_entry_t *const *)a)->entered_us, y = (*(ag_entry_t *const *)b)->entered_us;
@@ -83,9 +87,17 @@ static int by_entered(const void *a, const void *b)
 
 static void on_queues(net_req_t *req, void *data)
 {
+    static const char *const allowed[] = {"limit", NULL};
     ag_desk_t *d = data;
-    if (admin__authorize(d->admin, req, ADMIN_ROLE_AGENT, NULL) != 0)
+    if (admin__admit(d->admin, req, ADMIN_ROLE_AGENT, allowed, NULL) != 0)
         return;
+    long long limit = AG_LIST_WAITING;
+    const char *v = admin__param(req, "limit");
+    if (v != NULL && admin__parse_int(v, 1, AG_LIST_WAITING_MAX, &limit) != 0) {
+        net_resp_error(req, 400, "invalid_parameter", "limit: must be 1 to %d",
+                       AG_LIST_WAITING_MAX);
+        return;
+    }
     json_t *qs = json_object();
     int64_t now = core_wall_us();
     for (size_t i = 0; i < d->conf.n_queues; i++) {
@@ -99,7 +111,8 @@ static void on_queues(net_req_t *req, void *data)
     }
     /* oldest first, so that a waiting entry's position is its queue's
      * waiting count so far: one sort, where asking ag__position() of each
-     * would walk every entry for every entry */
+     * would walk every entry for every entry; every claimed entry and the
+     * limit longest-waiting ones of each queue are listed, all counted */
     ag_entry_t **open = core_xcalloc(d->n_entries + 1, sizeof(*open));
     size_t n = 0;
     for (ag_entry_t *e = d->entries; e != NULL; e = e->next)
@@ -117,6 +130,8 @@ static void on_queues(net_req_t *req, void *data)
         const char *k = e->state == AG_WAITING ? "waiting" : "claimed";
         json_int_t count = json_integer_value(json_object_get(q, k)) + 1;
         json_object_set_new(q, k, json_integer(count));
+        if (e->state == AG_WAITING && count > limit)
+            continue; /* counted, not listed */
         json_t *j = ag__entry_json(e, 0);
         json_object_set_new(j, "position", json_integer(e->state == AG_WAITING ? count : 0));
         json_object_set_new(j, "waited_s", json_integer((now - e->entered_us) / 1000000));

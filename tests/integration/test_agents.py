@@ -217,6 +217,29 @@ def test_close_and_refusals():
         assert ("ann", "agent.claim") in rows and ("ann", "agent.close") in rows, rows
 
 
+def test_a_long_queue_lists_its_longest_waiting():
+    with daemon() as d:
+        convs = [escalate(d) for _ in range(5)]
+        _, third = handoff_of(d, convs[2])
+        st, _ = post(d, third["id"], "claim")
+        assert st == 200
+        st, q = d.json("GET", "/v1/agent/queues?limit=2", headers=ANN)
+        assert st == 200, (st, q)
+        queue = next(x for x in q["queues"] if x["name"] == "bookings")
+        # counted whole; listed: the two longest-waiting and every claimed one, oldest first
+        assert queue["waiting"] == 4 and queue["claimed"] == 1, queue
+        listed = [(h["key"], h["state"], h["position"]) for h in queue["conversations"]]
+        assert listed == [("chat:" + convs[0], "waiting", 1), ("chat:" + convs[1], "waiting", 2),
+                          ("chat:" + convs[2], "claimed", 0)], listed
+        st, q = d.json("GET", "/v1/agent/queues", headers=ANN)
+        queue = next(x for x in q["queues"] if x["name"] == "bookings")
+        assert [h["position"] for h in queue["conversations"]] == [1, 2, 0, 3, 4], queue
+        for bad in ("limit=0", "limit=1001", "limit=ten", "lmit=2"):
+            st, e = d.json("GET", "/v1/agent/queues?" + bad, headers=ANN)
+            assert st == 400 and e["error"]["code"] == "invalid_parameter", (bad, st, e)
+            assert bad.split("=")[0] in e["error"]["message"], (bad, e)
+
+
 def test_queue_messages_follow_the_queue_file():
     with daemon() as d0:
         tmp = d0.tmp

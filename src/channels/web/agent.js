@@ -52,6 +52,10 @@
                 row.appendChild(b);
                 sec.appendChild(row);
             });
+            var listed = q.conversations.filter(function (h) { return h.state === "waiting"; }).length;
+            if (q.waiting > listed) {
+                sec.appendChild(el("p", "ac-muted", "… and " + (q.waiting - listed) + " more waiting."));
+            }
             if (!q.conversations.length) { sec.appendChild(el("p", "ac-muted", "Nobody waiting.")); }
             box.appendChild(sec);
         });
@@ -91,13 +95,20 @@
         }
     }
 
+    /* Events come in bursts (a queue filling up); one listing answers them. */
+    var refreshTimer = null;
+    function refreshSoon() {
+        if (refreshTimer) { return; }
+        refreshTimer = setTimeout(function () { refreshTimer = null; refresh(); }, 250);
+    }
+
     function follow() {
         var proto = location.protocol === "https:" ? "wss:" : "ws:";
         var ws = new WebSocket(proto + "//" + location.host + "/v1/agent/ws?access_token=" +
             encodeURIComponent(state.token));
         state.ws = ws;
         ws.onopen = function () { $("conn").textContent = "Connected"; };
-        ws.onmessage = function () { refresh(); };
+        ws.onmessage = refreshSoon;
         ws.onclose = function () {
             $("conn").textContent = "Offline; retrying";
             setTimeout(function () { if (state.ws === ws) { follow(); } }, 2000);
