@@ -29,6 +29,7 @@ struct daemon_s {
     struct store_s *store;                /* owned by chorusd_runtime.c */
     struct store_metrics_s *metrics;      /* owned by chorusd_runtime.c; /metrics renders it */
     int flows_loaded;                     /* the first flow load succeeded */
+    int flows_missing;                    /* no flows directory at the last (re)load */
     void (*runtime_stopped)(daemon_t *d); /* pending daemon_runtime_stop() callback */
     char bound_addr[64];                  /* the address actually listened on */
     int bound_port;                       /* the port actually listened on (port 0 resolved) */

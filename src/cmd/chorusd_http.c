@@ -36,12 +36,24 @@ static const char *check_store(daemon_t *d)
     return d->store != NULL && store_ready(d->store) ? NULL : "failing";
 }
 
+/* Turns need a flowset in force: until the first load has compiled (a
+ * large flowset trains its router for seconds), every channel answers 503,
+ * and a load balancer should not send it traffic yet. Without a flows
+ * directory there is nothing to serve. */
+static const char *check_flows(daemon_t *d)
+{
+    if (d->flows_loaded)
+        return NULL;
+    return d->flows_missing ? "none" : "loading";
+}
+
 static const struct {
     const char *name;
     ready_check_fn fn;
 } ready_checks[] = {
     {"config", check_config},
     {"store", check_store},
+    {"flows", check_flows},
 };
 
 static void on_healthz(net_req_t *req, void *data)

@@ -202,7 +202,8 @@ int daemon_runtime_start(daemon_t *d, core_err_t *err)
     rc = runtime_reload_start(d->runtime, &ro, err);
     if (rc != 0)
         return rc;
-    if (!dir_exists(d->cfg.flows_dir)) {
+    d->flows_missing = !dir_exists(d->cfg.flows_dir);
+    if (d->flows_missing) {
         LOG_WARN("event=no_flows flows_dir=%s reason=\"directory does not exist\"",
                  d->cfg.flows_dir);
         return 0;
@@ -216,7 +217,10 @@ int daemon_runtime_start(daemon_t *d, core_err_t *err)
 void daemon_runtime_reload(daemon_t *d)
 {
     admin_agents_reload(); /* the queues file too */
-    if (d->runtime == NULL || !dir_exists(d->cfg.flows_dir))
+    if (d->runtime == NULL)
+        return;
+    d->flows_missing = !dir_exists(d->cfg.flows_dir);
+    if (d->flows_missing)
         return;
     if (d->store != NULL)
         store_retention_set(d->store, (int)d->cfg.store.retention_days,

@@ -3,11 +3,17 @@ chunked bodies, 100-continue, HEAD, request ids and request logs."""
 
 import json
 import os
+import shutil
+import signal
 import sys
+import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Daemon, parse_responses, read_response, recv_until_closed,  # noqa: E402
                      run_tests)
+
+SRC = os.environ.get("CHORUS_SOURCE_DIR", ".")
 
 
 def test_operational_endpoints_with_curl(d):
@@ -16,9 +22,37 @@ def test_operational_endpoints_with_curl(d):
     assert out.startswith("HTTP/1.1 200 OK\r\n"), out
     assert "content-type: application/json" in out.lower()
     assert out.endswith('{"status":"ok"}'), out
+    # this daemon has no flows directory: alive, but no turn can be served
     status, body = d.json("GET", "/readyz")
-    assert status == 200 and body == {"status": "ready",
-                                  "checks": {"config": "ok", "store": "ok"}}, body
+    assert status == 503 and body == {"status": "not_ready", "checks": {
+        "config": "ok", "store": "ok", "flows": "none"}}, body
+
+
+def test_ready_once_the_flows_are_in_force():
+    tmp = tempfile.mkdtemp(prefix="chorus-ready-")
+    flows = os.path.join(tmp, "flows")
+    try:
+        with Daemon(args=["--flows", flows]) as d:
+            status, body = d.json("GET", "/readyz")
+            assert status == 503 and body["checks"]["flows"] == "none", body
+            # the directory appears and a reload loads it
+            shutil.copytree(os.path.join(SRC, "flows"), flows)
+            shutil.rmtree(os.path.join(flows, "tests"), ignore_errors=True)
+            d.signal(signal.SIGHUP)
+            seen = set()
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                status, body = d.json("GET", "/readyz")
+                seen.add(body["checks"]["flows"])
+                if status == 200:
+                    break
+                time.sleep(0.02)
+            assert status == 200 and body == {"status": "ready", "checks": {
+                "config": "ok", "store": "ok", "flows": "ok"}}, body
+            assert seen <= {"none", "loading", "ok"}, seen
+            d.wait_log(event="flows_loaded")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_echo_route(d):
