@@ -56,17 +56,19 @@ static size_t *waiting_slot(ag_desk_t *d, const char *queue)
     return &d->tally[d->n_tally++].waiting;
 }
 
-static void tally(ag_desk_t *d, const ag_entry_t *e, int sign)
+/* Counts e in (in = 1) or out (in = 0) of the tallies its state is in. */
+static void tally(ag_desk_t *d, const ag_entry_t *e, int in)
 {
-    if (e->state == AG_WAITING)
-        *waiting_slot(d, e->queue) += (size_t)sign;
-    else if (e->state >= AG_CLOSED)
-        d->n_done += (size_t)sign;
+    size_t *n = e->state == AG_WAITING  ? waiting_slot(d, e->queue)
+                : e->state >= AG_CLOSED ? &d->n_done
+                                        : NULL;
+    if (n != NULL)
+        *n = in ? *n + 1 : *n - 1;
 }
 
 void ag__set_state(ag_desk_t *d, ag_entry_t *e, ag_state_t s)
 {
-    tally(d, e, -1);
+    tally(d, e, 0);
     e->state = s;
     tally(d, e, 1);
 }
@@ -88,7 +90,7 @@ void ag__index_add(ag_desk_t *d, ag_entry_t *e)
 
 void ag__index_remove(ag_desk_t *d, ag_entry_t *e)
 {
-    tally(d, e, -1);
+    tally(d, e, 0);
     if (d->by_key_cap == 0)
         return;
     for (ag_entry_t **p = &d->by_key[bucket(d, e->key)]; *p != NULL; p = &(*p)->key_next)

@@ -122,6 +122,7 @@ def test_bad_parameters_are_400_naming_them(d):
 
 
 def test_readyz_reports_the_store(d):
+    d.wait_log(event="flows_loaded", timeout=60)  # ready once a flowset is in force
     status, body = d.json("GET", "/readyz")
     assert status == 200 and body["checks"]["store"] == "ok", body
 
