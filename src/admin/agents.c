@@ -25,14 +25,6 @@ const char *ag__state_name(ag_state_t s)
     return names[s];
 }
 
-ag_entry_t *ag__find(ag_desk_t *d, const char *id)
-{
-    for (ag_entry_t *e = d->entries; e != NULL; e = e->next)
-        if (strcmp(e->id, id) == 0 || strcmp(e->conv_id, id) == 0)
-            return e;
-    return NULL;
-}
-
 /* The open entry of a runtime key (waiting, claimed or released). */
 static ag_entry_t *find_key(ag_desk_t *d, const char *key)
 {
@@ -210,19 +202,20 @@ void ag__audit(ag_desk_t *d, const char *actor, const char *action, const ag_ent
 }
 
 /* Says text (a queue message with {position} and {wait_minutes}) to the
- * customer on their channel, and records it. */
-static void say_to_customer(ag_desk_t *d, ag_entry_t *e, const json_t *msg)
+ * customer on their channel, and records it. pos is e's position when the
+ * caller knows it, 0 to count it if the text asks (a walk of the entries). */
+static void say_to_customer(ag_desk_t *d, ag_entry_t *e, const json_t *msg, size_t pos)
 {
     const char *tmpl = ag__variant(msg, e->channel);
     if (tmpl == NULL || *tmpl == '\0')
         return;
     core_buf_t b;
     core_buf_init(&b, 4096);
-    size_t pos = ag__position(d, e);
     const ag_queue_t *q = ag__queue(d, e->queue);
     long long wait_min = q && q->max_wait_us ? (long long)(q->max_wait_us / 60000000) : 0;
     for (const char *p = tmpl; *p != '\0'; p++) {
         if (strncmp(p, "{position}", 10) == 0) {
+            pos = pos ? pos : ag__position(d, e);
             core_buf_printf(&b, "%zu", pos);
             p += 9;
         } else if (strncmp(p, "{wait_minutes}", 14) == 0) {
@@ -279,9 +272,9 @@ int ag__close_turn(ag_desk_t *d, ag_entry_t *e, core_err_t *err)
 
 /* Nobody can take it: say so, then either keep it for a callback or give
  * it back to the bot. */
-static void unavailable(ag_desk_t *d, ag_entry_t *e, const ag_queue_t *q, int again)
+static void unavailable(ag_desk_t *d, ag_entry_t *e, const ag_queue_t *q, int again, size_t pos)
 {
-    say_to_customer(d, e, q->closed_message);
+    say_to_customer(d, e, q->closed_message, pos);
     /* again: the bot handed it straight back after the last fallback; going
      * round would never end, so it waits for a callback instead */
     if (q->unavailable_bot && q->bot_flow && q->bot_node && !again) {
@@ -329,10 +322,11 @@ static void enter(ag_desk_t *d, const runtime_observed_t *o)
     ag__changed(d, e, "queued");
     ag__hook_send(d, e);
     const ag_queue_t *q = ag__queue(d, e->queue);
+    size_t pos = ag__waiting(d, e->queue); /* the newest waits behind all the others */
     if (q != NULL && !ag__queue_open(q, e->entered_us))
-        unavailable(d, e, q, again);
+        unavailable(d, e, q, again, pos);
     else if (q != NULL)
-        say_to_customer(d, e, q->wait_message);
+        say_to_customer(d, e, q->wait_message, pos);
 }
 
 static void on_turn(const runtime_observed_t *o, void *data)
@@ -375,7 +369,7 @@ static void on_tick(uv_timer_t *t)
         LOG_INFO("event=handoff_overdue handoff=%s queue=%s", e->id, e->queue);
         ag__metric(d, STORE_M_AGENT_ABANDONED, e, NULL, 1);
         ag__feed(d, "overdue", ag__entry_json(e, 0));
-        unavailable(d, e, q, 0);
+        unavailable(d, e, q, 0, 0);
         if (e->state == AG_WAITING)
             persist(d, e);
     }

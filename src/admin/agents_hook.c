@@ -19,6 +19,7 @@
 
 struct ag_hook_s {
     ag_hook_t *next;
+    ag_hook_t **pprev; /* what points at this one in d->hooks, NULL once out */
     ag_desk_t *d;
     char id[33]; /* the handoff's id */
     char *body;  /* owned JSON */
@@ -28,13 +29,25 @@ struct ag_hook_s {
     net_client_xfer_t *xfer;
 };
 
-static void hook_unlink(ag_desk_t *d, ag_hook_t *h)
+/* O(1) either way: while a receiver is down, thousands wait to retry. */
+static void hook_link(ag_desk_t *d, ag_hook_t *h)
 {
-    for (ag_hook_t **p = &d->hooks; *p != NULL; p = &(*p)->next)
-        if (*p == h) {
-            *p = h->next;
-            return;
-        }
+    h->next = d->hooks;
+    if (h->next != NULL)
+        h->next->pprev = &h->next;
+    d->hooks = h;
+    h->pprev = &d->hooks;
+}
+
+static void hook_unlink(ag_hook_t *h)
+{
+    if (h->pprev == NULL)
+        return;
+    *h->pprev = h->next;
+    if (h->next != NULL)
+        h->next->pprev = h->pprev;
+    h->next = NULL;
+    h->pprev = NULL;
 }
 
 static void on_timer_closed(uv_handle_t *t)
@@ -46,7 +59,7 @@ static void on_timer_closed(uv_handle_t *t)
 
 static void hook_free(ag_hook_t *h)
 {
-    hook_unlink(h->d, h);
+    hook_unlink(h);
     if (h->timer_open) {
         uv_close((uv_handle_t *)&h->timer, on_timer_closed);
         return;
@@ -204,8 +217,7 @@ void ag__hook_send(ag_desk_t *d, ag_entry_t *e)
     h->d = d;
     memcpy(h->id, e->id, sizeof(h->id));
     h->body = payload(e);
-    h->next = d->hooks;
-    d->hooks = h;
+    hook_link(d, h);
     attempt(h);
 }
 
@@ -214,8 +226,7 @@ void ag__hook_close(ag_desk_t *d)
     while (d->hooks != NULL) {
         ag_hook_t *h = d->hooks;
         if (h->xfer != NULL) {
-            d->hooks = h->next; /* the client's close fails it: on_done frees it */
-            h->next = NULL;
+            hook_unlink(h); /* the client's close fails it: on_done frees it */
             continue;
         }
         hook_free(h);

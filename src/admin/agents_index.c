@@ -1,40 +1,52 @@
 /* What the desk knows of its entries without walking them (agents_int.h).
  * Thousands of handoffs may wait in the queues (an outage sends everyone
  * to a person at once), and every turn of every conversation asks whether
- * its key has an open handoff, every state change sets its queue's waiting
- * gauge, and every change may forget finished entries: so entries are
- * hashed by runtime key, and each queue's waiting count and the number of
- * finished entries are kept as entries come, change state and go.
- * Chained buckets; within a bucket an entry is inserted before the others,
- * so a key's entries stay newest first, as in d->entries. */
+ * its key has an open handoff, every agent call, webhook answer and
+ * restored row looks an entry up by id, every state change sets its
+ * queue's waiting gauge, and every change may forget finished entries: so
+ * entries are hashed by runtime key, by handoff id and by conversation id,
+ * and each queue's waiting count and the number of finished entries are
+ * kept as entries come, change state and go. Chained buckets; within a
+ * bucket an entry is inserted before the others, so a name's entries stay
+ * newest first, as in d->entries. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "admin/agents_int.h"
 
-static size_t bucket(const ag_desk_t *d, const char *key)
+/* The name an entry is hashed under in each table. */
+static const char *name_of(const ag_entry_t *e, int by)
+{
+    return by == AG_BY_KEY ? e->key : by == AG_BY_ID ? e->id : e->conv_id;
+}
+
+static size_t bucket(const ag_desk_t *d, const char *name)
 {
     uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
         h = (h ^ *p) * 1099511628211ull;
-    return (size_t)h & (d->by_key_cap - 1);
+    return (size_t)h & (d->by_cap - 1);
 }
 
 static void link_in(ag_desk_t *d, ag_entry_t *e)
 {
-    ag_entry_t **b = &d->by_key[bucket(d, e->key)];
-    e->key_next = *b;
-    *b = e;
+    for (int by = 0; by < AG_BY_COUNT; by++) {
+        ag_entry_t **b = &d->by[by][bucket(d, name_of(e, by))];
+        e->by_next[by] = *b;
+        *b = e;
+    }
 }
 
-/* Doubles the table. Entries are linked in again oldest first (d->entries
- * is newest first, n_entries long), so each key keeps its order. */
+/* Doubles the tables. Entries are linked in again oldest first (d->entries
+ * is newest first, n_entries long), so each name keeps its order. */
 static void grow(ag_desk_t *d)
 {
-    free(d->by_key);
-    d->by_key_cap = d->by_key_cap ? d->by_key_cap * 2 : 64;
-    d->by_key = core_xcalloc(d->by_key_cap, sizeof(*d->by_key));
+    d->by_cap = d->by_cap ? d->by_cap * 2 : 64;
+    for (int by = 0; by < AG_BY_COUNT; by++) {
+        free(d->by[by]);
+        d->by[by] = core_xcalloc(d->by_cap, sizeof(*d->by[by]));
+    }
     ag_entry_t **all = core_xcalloc(d->n_entries + 1, sizeof(*all));
     size_t n = 0;
     for (ag_entry_t *e = d->entries; e != NULL; e = e->next)
@@ -82,7 +94,7 @@ void ag__index_add(ag_desk_t *d, ag_entry_t *e)
 {
     tally(d, e, 1);
     /* callers put e at the head of d->entries first: a grow re-links it */
-    if (d->n_entries > d->by_key_cap)
+    if (d->n_entries > d->by_cap)
         grow(d);
     else
         link_in(d, e);
@@ -91,21 +103,37 @@ void ag__index_add(ag_desk_t *d, ag_entry_t *e)
 void ag__index_remove(ag_desk_t *d, ag_entry_t *e)
 {
     tally(d, e, 0);
-    if (d->by_key_cap == 0)
+    if (d->by_cap == 0)
         return;
-    for (ag_entry_t **p = &d->by_key[bucket(d, e->key)]; *p != NULL; p = &(*p)->key_next)
-        if (*p == e) {
-            *p = e->key_next;
-            return;
-        }
+    for (int by = 0; by < AG_BY_COUNT; by++)
+        for (ag_entry_t **p = &d->by[by][bucket(d, name_of(e, by))]; *p != NULL;
+             p = &(*p)->by_next[by])
+            if (*p == e) {
+                *p = e->by_next[by];
+                break;
+            }
 }
 
 ag_entry_t *ag__index_open(ag_desk_t *d, const char *key)
 {
-    if (d->by_key_cap == 0)
+    if (d->by_cap == 0)
         return NULL;
-    for (ag_entry_t *e = d->by_key[bucket(d, key)]; e != NULL; e = e->key_next)
+    for (ag_entry_t *e = d->by[AG_BY_KEY][bucket(d, key)]; e != NULL; e = e->by_next[AG_BY_KEY])
         if (e->state <= AG_RELEASED && strcmp(e->key, key) == 0)
+            return e;
+    return NULL;
+}
+
+ag_entry_t *ag__find(ag_desk_t *d, const char *id)
+{
+    if (d->by_cap == 0)
+        return NULL;
+    size_t b = bucket(d, id);
+    for (ag_entry_t *e = d->by[AG_BY_ID][b]; e != NULL; e = e->by_next[AG_BY_ID])
+        if (strcmp(e->id, id) == 0)
+            return e;
+    for (ag_entry_t *e = d->by[AG_BY_CONV][b]; e != NULL; e = e->by_next[AG_BY_CONV])
+        if (strcmp(e->conv_id, id) == 0)
             return e;
     return NULL;
 }

@@ -45,18 +45,21 @@ typedef enum {
     AG_ABANDONED = 4,
 } ag_state_t;
 
+/* The names an entry is hashed under (agents_index.c). */
+enum { AG_BY_KEY, AG_BY_ID, AG_BY_CONV, AG_BY_COUNT };
+
 /* One handoff: a conversation in (or through) a queue. */
 typedef struct ag_entry_s {
     struct ag_entry_s *next;
-    struct ag_entry_s *key_next; /* in its by_key bucket (agents_index.c) */
-    char id[33];                 /* the handoff id the API names */
-    char *conv_id;               /* store id */
-    char *key;                   /* the runtime's key ("chat:...", "sms:...") */
-    char *queue;                 /* queue name */
-    char *reason;                /* handoff reason code */
-    char *agent;                 /* who claimed it, NULL before */
-    char *disposition;           /* close code */
-    char *release_outcome;       /* after a release: "bot_finished", "escalated_again", NULL */
+    struct ag_entry_s *by_next[AG_BY_COUNT]; /* in its bucket of each of d->by */
+    char id[33];                             /* the handoff id the API names */
+    char *conv_id;                           /* store id */
+    char *key;                               /* the runtime's key ("chat:...", "sms:...") */
+    char *queue;                             /* queue name */
+    char *reason;                            /* handoff reason code */
+    char *agent;                             /* who claimed it, NULL before */
+    char *disposition;                       /* close code */
+    char *release_outcome; /* after a release: "bot_finished", "escalated_again", NULL */
     brain_channel_t channel;
     ag_state_t state;
     int64_t entered_us, claimed_us, done_us; /* wall clock */
@@ -87,9 +90,9 @@ typedef struct ag_desk_s {
     char *conf_loaded;   /* the queues file path the queues came from */
     ag_entry_t *entries; /* newest first */
     size_t n_entries;
-    ag_entry_t **by_key; /* entries hashed by key, newest first per key (agents_index.c) */
-    size_t by_key_cap;   /* buckets, a power of two (0 before the first entry) */
-    ag_tally_t *tally;   /* waiting entries per queue name */
+    ag_entry_t **by[AG_BY_COUNT]; /* entries hashed by key, id and conv_id, newest first */
+    size_t by_cap;                /* buckets of each, a power of two (0 before the first entry) */
+    ag_tally_t *tally;            /* waiting entries per queue name */
     size_t n_tally;
     size_t n_done;         /* entries closed or abandoned, still listed */
     struct ag_sub_s *subs; /* feed sockets */
@@ -122,9 +125,10 @@ int ag__queue_open(const ag_queue_t *q, int64_t now_us);
 /* The channel's variant of a message object (or string); NULL when none. */
 const char *ag__variant(const json_t *msg, brain_channel_t ch);
 
-/* agents_index.c: every listed entry is also in by_key, so that the
- * observer of every turn finds a key's open handoff without walking all
- * entries, and counted in the tallies. Add an entry in its state once it
+/* agents_index.c: every listed entry is also hashed by key, id and
+ * conversation id, so that the observer of every turn finds a key's open
+ * handoff and a call finds its handoff without walking all entries, and
+ * counted in the tallies. Add an entry in its state once it
  * is at the head of d->entries, remove it before it leaves the list, and
  * change its state only with ag__set_state(). */
 void ag__index_add(ag_desk_t *d, ag_entry_t *e); /* e: the newest of its key */
@@ -134,11 +138,12 @@ void ag__set_state(ag_desk_t *d, ag_entry_t *e, ag_state_t s);
 size_t ag__waiting(ag_desk_t *d, const char *queue);
 /* The newest entry of key that is still open (waiting, claimed, released). */
 ag_entry_t *ag__index_open(ag_desk_t *d, const char *key);
+/* The entry with handoff id id, else the newest of conversation id id. */
+ag_entry_t *ag__find(ag_desk_t *d, const char *id);
 
 /* agents.c */
 int ag__release(ag_desk_t *d, ag_entry_t *e, const char *flow, const char *node, core_err_t *err);
 int ag__close_turn(ag_desk_t *d, ag_entry_t *e, core_err_t *err);
-ag_entry_t *ag__find(ag_desk_t *d, const char *id);
 json_t *ag__entry_json(const ag_entry_t *e, int with_messages);
 const char *ag__state_name(ag_state_t s);
 /* Adds to (or samples) one of the desk's metric families for e. */

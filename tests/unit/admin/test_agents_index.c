@@ -13,10 +13,16 @@
 
 #include "admin/agents_int.h"
 
-/* Puts a new entry for key at the head of d->entries, as the desk does. */
+/* Puts a new entry for key at the head of d->entries, as the desk does: a
+ * fresh 32-digit handoff id, and the conversation id "conv-" key. */
 static ag_entry_t *add_to(ag_desk_t *d, const char *key, const char *queue, ag_state_t state)
 {
+    static unsigned serial;
     ag_entry_t *e = core_xcalloc(1, sizeof(*e));
+    snprintf(e->id, sizeof(e->id), "%032u", ++serial);
+    char conv[64];
+    snprintf(conv, sizeof(conv), "conv-%s", key);
+    e->conv_id = core_xstrdup(conv);
     e->key = core_xstrdup(key);
     e->queue = core_xstrdup(queue);
     e->state = state;
@@ -38,9 +44,11 @@ static void free_all(ag_desk_t *d)
         next = e->next;
         free(e->key);
         free(e->queue);
+        free(e->conv_id);
         free(e);
     }
-    free(d->by_key);
+    for (int by = 0; by < AG_BY_COUNT; by++)
+        free(d->by[by]);
     for (size_t i = 0; i < d->n_tally; i++)
         free(d->tally[i].queue);
     free(d->tally);
@@ -78,7 +86,7 @@ static void test_thousands_of_keys_through_growth_and_removal(void **state)
         snprintf(key, sizeof(key), "sms:+1555%07d", i);
         second[i] = add(&d, key, AG_WAITING);
     }
-    assert_true(d.by_key_cap >= d.n_entries);
+    assert_true(d.by_cap >= d.n_entries);
     for (int i = 0; i < N; i++) {
         snprintf(key, sizeof(key), "sms:+1555%07d", i);
         assert_ptr_equal(ag__index_open(&d, key), i % 2 == 0 ? second[i] : first[i]);
@@ -90,6 +98,38 @@ static void test_thousands_of_keys_through_growth_and_removal(void **state)
         snprintf(key, sizeof(key), "sms:+1555%07d", i);
         assert_ptr_equal(ag__index_open(&d, key), first[i]);
     }
+    free_all(&d);
+}
+
+/* By handoff id, else the newest entry of a conversation id, through the
+ * tables' growth and removals, among thousands. */
+static void test_found_by_id_or_conversation(void **state)
+{
+    (void)state;
+    ag_desk_t d = {0};
+    assert_null(ag__find(&d, "conv-chat:a"));
+    ag_entry_t *first = add(&d, "chat:a", AG_CLOSED);
+    ag_entry_t *again = add(&d, "chat:a", AG_WAITING); /* the same conversation, later */
+    char key[32];
+    enum { N = 3000 };
+    ag_entry_t *many[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof(key), "sms:+1555%07d", i);
+        many[i] = add(&d, key, AG_WAITING);
+    }
+    assert_ptr_equal(ag__find(&d, first->id), first);
+    assert_ptr_equal(ag__find(&d, again->id), again);
+    assert_ptr_equal(ag__find(&d, "conv-chat:a"), again);
+    for (int i = 0; i < N; i += 7) {
+        assert_ptr_equal(ag__find(&d, many[i]->id), many[i]);
+        snprintf(key, sizeof(key), "conv-sms:+1555%07d", i);
+        assert_ptr_equal(ag__find(&d, key), many[i]);
+    }
+    assert_null(ag__find(&d, "00000000000000000000000000000000"));
+    assert_null(ag__find(&d, "conv-chat:b"));
+    ag__index_remove(&d, again); /* trimmed: the older one answers for its conversation */
+    assert_null(ag__find(&d, again->id));
+    assert_ptr_equal(ag__find(&d, "conv-chat:a"), first);
     free_all(&d);
 }
 
@@ -137,6 +177,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_entry_is_the_newest_not_closed),
         cmocka_unit_test(test_thousands_of_keys_through_growth_and_removal),
+        cmocka_unit_test(test_found_by_id_or_conversation),
         cmocka_unit_test(test_waiting_and_finished_are_counted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
