@@ -470,21 +470,39 @@ void runtime_sweep(runtime_t *rt, int64_t now_us)
     rt_table_each(&rt->table, sweep_one, &s);
 }
 
-/* The timer walks the table in SWEEP_SLICES ticks per sweep interval, so
- * one tick never holds the loop for long however many conversations live
- * (a full walk of 100,000 takes tens of milliseconds: cache misses). */
+/* The timer walks the table a slice of at most SWEEP_BUCKETS buckets at a
+ * time, and ticks often enough to cover it once per sweep interval: one
+ * tick never holds the loop for long however many conversations live (a
+ * whole walk of 100,000 takes tens of milliseconds: cache misses), and a
+ * small table is still swept in SWEEP_SLICES ticks. */
 #define SWEEP_SLICES 16
+#define SWEEP_BUCKETS 1024
+
+/* The tick, in ms, that sweeps n buckets once per interval. */
+static uint64_t sweep_tick(const runtime_t *rt, size_t n)
+{
+    uint64_t interval = rt->opts.sweep_interval_ms;
+    uint64_t slices = (n + SWEEP_BUCKETS - 1) / SWEEP_BUCKETS;
+    if (slices < SWEEP_SLICES)
+        slices = SWEEP_SLICES;
+    uint64_t tick = interval / slices;
+    return tick < 1 ? 1 : tick;
+}
 
 static void on_sweep(uv_timer_t *h)
 {
     runtime_t *rt = h->data;
     size_t n = rt->table.n_buckets;
-    size_t step = (n + SWEEP_SLICES - 1) / SWEEP_SLICES;
+    uint64_t tick = sweep_tick(rt, n);
+    size_t step =
+        (size_t)((n * tick + rt->opts.sweep_interval_ms - 1) / rt->opts.sweep_interval_ms);
     if (rt->sweep_cursor >= n)
         rt->sweep_cursor = 0;
     sweep_ctx_t s = {rt, core_wall_us()};
     rt_table_each_range(&rt->table, rt->sweep_cursor, rt->sweep_cursor + step, sweep_one, &s);
     rt->sweep_cursor += step;
+    if (uv_timer_get_repeat(h) != tick) /* the table grew or shrank */
+        uv_timer_set_repeat(h, tick);
 }
 
 /* ---- construction, stats, shutdown -------------------------------------- */
@@ -527,9 +545,7 @@ int runtime_new(uv_loop_t *loop, const runtime_options_t *opts, runtime_t **out,
     uv_timer_init(loop, &rt->sweep);
     rt->sweep.data = rt;
     rt->open_handles = 2;
-    uint64_t tick = rt->opts.sweep_interval_ms / SWEEP_SLICES;
-    if (tick < 10)
-        tick = 10;
+    uint64_t tick = sweep_tick(rt, rt->table.n_buckets);
     uv_timer_start(&rt->sweep, on_sweep, tick, tick);
     rt->next_version = 1;
     rt->envs = rt_envs_new(&rt->opts);
