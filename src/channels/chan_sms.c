@@ -6,7 +6,8 @@
  * pair. Carrier keywords come first: STOP and its synonyms opt the number
  * out (one confirmation, then silence until START), START/UNSTOP opt back
  * in, HELP/INFO answer with the configured help. Opt-outs are kept in the
- * store (confirmed once durable, read back before serving) and checked
+ * store (confirmed once durable, read back before serving) and in memory
+ * apart from the bounded conversations (chan_sms_table.c), and checked
  * before the human desk texts a customer (sms__agent_send). Anything else is one turn;
  * a reply that is a number picks that option of the last numbered list.
  * The answer is TwiML: each bot message (its choices as a numbered list) as
@@ -18,21 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "channels/chan_chat_int.h"
+#include "channels/chan_sms_int.h"
 #include "channels/chan_twilio_int.h"
-
-typedef struct sms_conv_s {
-    chat_map_node_t node; /* keyed by key */
-    chat_link_t lru;
-    char *key;      /* owned: From + "\n" + To */
-    char *rt_key;   /* owned: "sms:" + From + ":" + To, the runtime's key */
-    char **choices; /* owned: values of the last numbered list */
-    size_t n_choices;
-    int opted_out;    /* STOP seen, START not yet (a START counts once it is saved) */
-    int stop_owed;    /* a STOP whose saving failed: its retry still gets the confirmation */
-    unsigned opt_seq; /* opt-out writes started: only the latest one's outcome applies */
-    unsigned pending; /* turns and opt-out writes in flight: never evicted meanwhile */
-} sms_conv_t;
 
 typedef struct sms_sid_s {
     chat_map_node_t node;
@@ -42,8 +30,7 @@ typedef struct sms_sid_s {
 
 typedef struct sms_s {
     chan_t base;
-    chat_map_t convs;
-    chat_link_t lru;
+    sms_table_t table; /* conversations and opt-outs */
     chat_map_t sids;
     chat_link_t sid_fifo;
     size_t n_sids;
@@ -85,57 +72,15 @@ static sms_sid_t *sid_remember(sms_t *s, const char *sid)
 
 /* ---- conversations ------------------------------------------------------ */
 
-static void choices_clear(sms_conv_t *cv)
-{
-    for (size_t i = 0; i < cv->n_choices; i++)
-        free(cv->choices[i]);
-    free(cv->choices);
-    cv->choices = NULL;
-    cv->n_choices = 0;
-}
-
-static void conv_free(sms_t *s, sms_conv_t *cv)
-{
-    chat__map_del(&s->convs, &cv->node);
-    chat__list_remove(&cv->lru);
-    choices_clear(cv);
-    free(cv->key);
-    free(cv->rt_key);
-    free(cv);
-}
-
-/* Makes room by forgetting the least recent conversation that is neither
- * busy nor opted out (an opt-out must never be forgotten). */
-static void evict(sms_t *s)
-{
-    size_t max = (size_t)s->base.host.cfg->sms.max_conversations;
-    for (chat_link_t *l = s->lru.next; l != &s->lru && s->convs.count >= max;) {
-        sms_conv_t *cv = CHAT_CONTAINER(l, sms_conv_t, lru);
-        l = l->next;
-        if (cv->pending == 0 && !cv->opted_out)
-            conv_free(s, cv);
-    }
-}
-
 static sms_conv_t *conv_get(sms_t *s, const char *from, const char *to)
 {
-    char *key = core_xasprintf("%s\n%s", from, to);
-    chat_map_node_t *n = chat__map_get(&s->convs, key);
-    sms_conv_t *cv;
-    if (n != NULL) {
-        free(key);
-        cv = CHAT_CONTAINER(n, sms_conv_t, node);
-        chat__list_remove(&cv->lru);
-    } else {
-        evict(s);
-        cv = core_xcalloc(1, sizeof(*cv));
-        cv->key = key;
-        cv->rt_key = core_xasprintf("sms:%s:%s", from, to);
-        cv->node.key = cv->key;
-        chat__map_put(&s->convs, &cv->node);
-    }
-    chat__list_push_back(&s->lru, &cv->lru);
-    return cv;
+    return sms__conv_get(&s->table, from, to, (size_t)s->base.host.cfg->sms.max_conversations);
+}
+
+/* STOP seen, START not yet (a START counts once it is saved). */
+static int opted_out(const sms_t *s, const sms_conv_t *cv)
+{
+    return sms__opt_find(&s->table, cv->key) != NULL;
 }
 
 /* ---- replies ------------------------------------------------------------ */
@@ -181,7 +126,7 @@ static char *render_message(const brain_message_t *m)
 
 static void keep_choices(sms_conv_t *cv, const brain_out_t *o)
 {
-    choices_clear(cv);
+    sms__choices_clear(cv);
     for (size_t i = o->n_messages; i-- > 0;) {
         const brain_message_t *m = &o->messages[i];
         if (m->n_choices == 0)
@@ -213,7 +158,8 @@ static void on_turn_done(const runtime_turn_out_t *out)
 {
     sms_op_t *op = out->data;
     sms_conv_t *cv = op->conv;
-    cv->pending--;
+    /* still valid below: only a new conversation (a webhook) evicts */
+    sms__conv_release(&op->sms->table, cv);
     if (out->error != 0 || out->out == NULL) {
         LOG_WARN("event=sms_turn_failed conversation=%s error=%s", cv->rt_key,
                  core_strerror(out->error));
@@ -300,23 +246,26 @@ static void on_opt_abort(net_req_t *req, void *data)
 static void on_opt_saved(int status, void *data)
 {
     sms_opt_op_t *op = data;
+    sms_t *s = op->sms;
     sms_conv_t *cv = op->conv;
-    cv->pending--;
+    /* still valid below: only a new conversation (a webhook) evicts */
+    sms__conv_release(&s->table, cv);
+    sms_opt_t *o = op->seq == cv->opt_seq && status == 0
+                       ? sms__opt_set(&s->table, cv->key, op->stop)
+                       : sms__opt_find(&s->table, cv->key);
     if (status == 0) {
-        if (op->seq == cv->opt_seq)
-            cv->opted_out = op->stop;
-        if (op->stop)
-            cv->stop_owed = 0;
+        if (op->stop && o != NULL)
+            o->stop_owed = 0;
         if (op->req != NULL)
             send_text(op->req, op->text);
     } else {
         LOG_WARN("event=sms_opt_not_saved conversation=%s stop=%d reason=%s", cv->rt_key, op->stop,
                  core_strerror(status));
-        if (op->stop && op->confirm)
-            cv->stop_owed = 1;
-        sms_sid_t *sid = sid_find(op->sms, op->msid);
+        if (op->stop && op->confirm && o != NULL)
+            o->stop_owed = 1;
+        sms_sid_t *sid = sid_find(s, op->msid);
         if (sid != NULL)
-            sid_forget(op->sms, sid);
+            sid_forget(s, sid);
         if (op->req != NULL) {
             net_resp_header(op->req, "Retry-After", "5");
             net_resp_error(op->req, 503, "store_unavailable", "the opt-out could not be saved: %s",
@@ -334,7 +283,7 @@ static void save_opt(sms_t *s, net_req_t *req, sms_conv_t *cv, const char *msid,
 {
     store_t *st = the_store(s);
     if (st == NULL) {
-        cv->opted_out = stop;
+        sms__opt_set(&s->table, cv->key, stop);
         send_text(req, text);
         return;
     }
@@ -352,7 +301,7 @@ static void save_opt(sms_t *s, net_req_t *req, sms_conv_t *cv, const char *msid,
                          .stop = stop,
                          .confirm = text != NULL,
                          .seq = ++cv->opt_seq};
-    cv->pending++;
+    sms__conv_hold(cv);
     int rc = store_enqueue(st, b, on_opt_saved, op);
     if (rc != 0) {
         store_batch_free(b);
@@ -367,14 +316,15 @@ static int keyword(sms_t *s, net_req_t *req, sms_conv_t *cv, const char *msid, c
 {
     const core_config_t *cfg = s->base.host.cfg;
     sms_keyword_t kw = sms__keyword(body, strlen(body));
-    if (kw == SMS_KW_YES && !cv->opted_out)
+    sms_opt_t *o = sms__opt_find(&s->table, cv->key);
+    if (kw == SMS_KW_YES && o == NULL)
         kw = SMS_KW_NONE; /* an ordinary "yes" for the flow */
     switch (kw) {
     case SMS_KW_STOP: {
         LOG_INFO("event=sms_opt_out conversation=%s", cv->rt_key);
-        int confirm = !cv->opted_out || cv->stop_owed; /* a second STOP: no second one */
-        cv->opted_out = 1;                             /* silent at once, whatever the write does */
-        choices_clear(cv);
+        int confirm = o == NULL || o->stop_owed; /* a second STOP: no second one */
+        sms__opt_set(&s->table, cv->key, 1);     /* silent at once, whatever the write does */
+        sms__choices_clear(cv);
         save_opt(s, req, cv, msid, 1, confirm ? cfg->sms.stop_text : NULL);
         return 1;
     }
@@ -429,7 +379,7 @@ static void run_turn(sms_t *s, net_req_t *req, sms_conv_t *cv, sms_sid_t *sid, c
         chan_resp_turn_error(req, &s->base, rc, &err);
         return;
     }
-    cv->pending++;
+    sms__conv_hold(cv);
     net_req_on_abort(req, on_abort, op);
 }
 
@@ -458,9 +408,9 @@ static void on_webhook(net_req_t *req, void *data)
         body = "";
     if (keyword(s, req, cv, msid, body)) {
         /* answered */
-    } else if (cv->opted_out || body[strspn(body, " \t\r\n")] == '\0') {
+    } else if (opted_out(s, cv) || body[strspn(body, " \t\r\n")] == '\0') {
         /* opted out: nothing is sent until START; media only: nothing to say */
-        LOG_DEBUG("event=sms_ignored conversation=%s opted_out=%d", cv->rt_key, cv->opted_out);
+        LOG_DEBUG("event=sms_ignored conversation=%s opted_out=%d", cv->rt_key, opted_out(s, cv));
         send_text(req, NULL);
     } else {
         run_turn(s, req, cv, sid, answer_text(cv, body));
@@ -478,10 +428,10 @@ int sms__agent_send(net_client_t *http, const char *key, const char *text, chan_
     if (twilio__sms_key(key, &customer, &ours) != 0)
         return core_err_set(err, CORE_ERR_INVALID, "not an SMS conversation key");
     char *ck = core_xasprintf("%s\n%s", customer, ours);
-    chat_map_node_t *n = chat__map_get(&s->convs, ck);
+    int out = sms__opt_find(&s->table, ck) != NULL; /* every opt-out, conversation or not */
     free(ck);
-    int rc; /* opted-out pairs are never evicted: not found means not opted out */
-    if (n != NULL && CHAT_CONTAINER(n, sms_conv_t, node)->opted_out)
+    int rc;
+    if (out)
         rc = core_err_set(err, CORE_ERR_DENIED,
                           "the customer opted out of SMS (STOP): nothing is texted to them "
                           "until they send START");
@@ -495,7 +445,9 @@ int sms__agent_send(net_client_t *http, const char *key, const char *text, chan_
 static void load_one(const char *from, const char *to, void *arg)
 {
     sms_t *s = arg;
-    conv_get(s, from, to)->opted_out = 1;
+    char *key = core_xasprintf("%s\n%s", from, to);
+    sms__opt_set(&s->table, key, 1); /* no conversation: they take no room */
+    free(key);
     s->n_loaded++;
 }
 
@@ -525,8 +477,7 @@ int chan_sms_register(net_router_t *router, const chan_host_t *host, core_err_t 
     s->base.version = TWILIO_ADAPTER_VERSION;
     s->base.channel = BRAIN_CH_SMS;
     s->base.host = *host;
-    chat__map_init(&s->convs);
-    chat__list_init(&s->lru);
+    sms__table_init(&s->table);
     chat__map_init(&s->sids);
     chat__list_init(&s->sid_fifo);
     int rc = load_opt_outs(s, err);

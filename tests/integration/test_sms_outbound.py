@@ -6,7 +6,8 @@ through signed Twilio webhooks (as in test_agents_twilio.py): the queue's
 wait message and the agent's reply are texted from the number the customer
 wrote to, a long reply goes as ordered segments, a refusal from Twilio is a
 502 carrying its reason, and after STOP the desk is refused (409) and
-nothing more reaches Twilio."""
+nothing more reaches Twilio, also once the customer's conversation was
+evicted from the adapter's table."""
 import base64
 import hashlib
 import json
@@ -92,7 +93,7 @@ class StandInTwilio:
             self.httpd = None
 
 
-def run(fn, sid_secret=False):
+def run(fn, sid_secret=False, sms=None):
     be, tw = Backend(), StandInTwilio()
     tmp = tempfile.mkdtemp(prefix="chorus-sms-out-")
     queues = os.path.join(tmp, "queues.json")
@@ -104,6 +105,7 @@ def run(fn, sid_secret=False):
            "agents": {"queues_file": queues},
            "sms": {"account_sid": "secret:TEST_TWILIO_SID" if sid_secret else SID,
                    "api_base_url": tw.url + "/"}}
+    cfg["sms"].update(sms or {})
     env = {"CHORUS_BACKEND_URL": be.url, "TWILIO_AUTH_TOKEN": TOKEN, "TEST_TWILIO_SID": SID}
     try:
         with Daemon(config=cfg, args=["--flows", FLOWS], env=env) as d:
@@ -181,6 +183,26 @@ def test_agent_replies_are_texted_through_twilio():
                        {"disposition": "resolved"}, ANN)
         assert st == 200, (st, c)
     run(t, sid_secret=True)  # the account SID given as secret:NAME
+
+
+def test_desk_refused_after_the_opt_out_was_evicted():
+    def t(d, tw):
+        p, h = escalate(d, "+15551233333")
+        st, _ = d.json("POST", "/v1/agent/conversations/%s/claim" % h["id"], {}, ANN)
+        assert st == 200
+        assert "unsubscribed" in p.texts("STOP")[0]
+        # newer pairs push the customer's conversation out of the table
+        # (max_conversations 2); the opt-out is kept apart and still holds
+        for i in range(3):
+            assert Phone(Twilio(d, "/v1/sms/twilio"), frm="+1555124000%d" % i).texts("hi") != []
+        n = len(tw.sent)
+        st, e = say(d, h, "Still there?")
+        assert st == 409 and "opted out" in e["error"]["message"], (st, e)
+        assert len(tw.sent) == n, tw.sent
+        assert "resubscribed" in p.texts("START")[0]
+        st, _ = say(d, h, "Welcome back")
+        assert st == 200 and tw.sent[-1]["Body"] == "Welcome back", (st, tw.sent)
+    run(t, sms={"max_conversations": 2})
 
 
 def test_twilio_down_is_a_502():

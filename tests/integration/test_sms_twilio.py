@@ -4,8 +4,9 @@ sends them (x-www-form-urlencoded, Twilio's field names) and signed with
 Twilio's algorithm; replies are parsed as XML. Covers the signature (bad,
 missing, wrong URL, token unset, public URL behind a proxy), numbered
 choices answered by number, segmentation, STOP/START/HELP and synonyms,
-opt-outs kept across a restart (and a STOP not saved answered 503),
-duplicate MessageSid, XML escaping and bad forms."""
+opt-outs kept across a restart (and a STOP not saved answered 503) and
+beyond sms.max_conversations, duplicate MessageSid, XML escaping and bad
+forms."""
 
 import base64
 import hashlib
@@ -262,6 +263,69 @@ def test_opt_out_survives_a_restart():
         d.data_dir = data
         with d:
             d.wait_log(event="sms_opt_outs_loaded", pairs="0")
+    finally:
+        be.close()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+MENU_PICK = "Sure. What's your booking reference? It has six letters and digits, like ABC123."
+
+
+def test_opt_outs_do_not_fill_the_table():
+    """sms.max_conversations bounds the conversations (numbered choices) the
+    adapter keeps; opt-outs are kept apart and never count. More pairs than
+    that opt out, and newer ones still keep their menus; the least recent
+    conversation goes; every opted-out pair stays silent once evicted and
+    after a restart."""
+    import shutil
+    import tempfile
+    data = tempfile.mkdtemp(prefix="chorus-sms-")
+    be = Backend()
+    sms = {"max_conversations": 5}
+    stopped = ["+1555001%04d" % i for i in range(7)]  # more than the table holds
+    try:
+        d = daemon(be, sms)
+        d.data_dir = data
+        with d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            tw = Twilio(d, "/v1/sms/twilio")
+            for frm in stopped:
+                assert "unsubscribed" in Phone(tw, frm=frm).texts("STOP")[0], frm
+            live = [Phone(tw, frm="+1555002%04d" % i) for i in range(5)]
+            for p in live:
+                assert "1. Booking status" in "\n".join(p.texts("hi"))
+            # the oldest of five live menus is still held: "1" picks option 1
+            # (when opt-outs filled the table it had been evicted already)
+            assert live[0].texts("1") == [MENU_PICK]
+            # a sixth conversation evicts the least recent one, live[1]: its
+            # "1" is plain text for the flow now, not option 1
+            assert "1. Booking status" in "\n".join(Phone(tw, frm="+15550029999").texts("hi"))
+            assert live[1].texts("1") != [MENU_PICK]
+            # evicted or not, every opted-out pair stays opted out
+            for frm in stopped:
+                p = Phone(tw, frm=frm)
+                assert p.texts("check my booking") == [], frm
+                assert p.texts("STOP") == [], frm  # no second confirmation
+                assert "STOP" in p.texts("help")[0], frm  # HELP is always answered
+            assert turns_of(data, stopped[0]) == 0
+        d = daemon(be, sms)
+        d.data_dir = data
+        with d:
+            d.wait_log(event="sms_opt_outs_loaded", pairs=str(len(stopped)))
+            d.wait_log(event="flows_loaded", timeout=60)
+            tw = Twilio(d, "/v1/sms/twilio")
+            # the opt-outs read back take no room: five new menus are held
+            live = [Phone(tw, frm="+1555003%04d" % i) for i in range(5)]
+            for p in live:
+                assert "1. Booking status" in "\n".join(p.texts("hi"))
+            assert live[0].texts("1") == [MENU_PICK]
+            for frm in stopped:
+                assert Phone(tw, frm=frm).texts("hello") == [], frm
+            # START still opts back in, and the pair is served again
+            p = Phone(tw, frm=stopped[3])
+            assert "resubscribed" in p.texts("START")[0]
+            assert p.texts("hi") != []
+        assert turns_of(data, stopped[0]) == 0 and turns_of(data, stopped[3]) == 1
     finally:
         be.close()
         shutil.rmtree(data, ignore_errors=True)

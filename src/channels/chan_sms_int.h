@@ -1,0 +1,66 @@
+/* chan_sms_int.h — the SMS adapter's memory of (From, To) pairs
+ * (chan_sms_table.c), shared by chan_sms.c and its unit test. Private to
+ * src/channels. Loop thread only.
+ *
+ * Two tables, both keyed by From + "\n" + To:
+ * - conversations: what a pair needs between texts (the last numbered list,
+ *   the opt-out writes in flight). Bounded by the caller's max: a new one
+ *   evicts the least recently used idle one, in O(1). A conversation with
+ *   something in flight (held) is off the LRU list, so it is never evicted
+ *   and never walked over; it goes back at the tail when released.
+ * - opt-outs: every pair that said STOP and has not opted back in. Never
+ *   evicted and not counted in the conversations' bound (carriers require
+ *   that a STOP is never forgotten); the store holds them across restarts.
+ *
+ * Ownership: the table owns its entries; a conversation pointer stays valid
+ * while it is held, or until the next sms__conv_get() otherwise. */
+#ifndef CHORUS_CHAN_SMS_INT_H
+#define CHORUS_CHAN_SMS_INT_H
+
+#include "channels/chan_chat_int.h"
+
+typedef struct sms_conv_s {
+    chat_map_node_t node; /* keyed by key, in sms_table_t.convs */
+    chat_link_t lru;      /* in sms_table_t.idle while pending is 0, else self-linked */
+    char *key;            /* owned: From + "\n" + To */
+    char *rt_key;         /* owned: "sms:" + From + ":" + To, the runtime's key */
+    char **choices;       /* owned: values of the last numbered list */
+    size_t n_choices;
+    unsigned opt_seq; /* opt-out writes started: only the latest one's outcome applies */
+    unsigned pending; /* turns and opt-out writes in flight: never evicted meanwhile */
+} sms_conv_t;
+
+typedef struct sms_opt_s {
+    chat_map_node_t node; /* keyed by key, in sms_table_t.opt_outs */
+    int stop_owed;        /* a STOP whose saving failed: its retry still gets the confirmation */
+    char key[];           /* From + "\n" + To */
+} sms_opt_t;
+
+typedef struct sms_table_s {
+    chat_map_t convs;    /* key -> sms_conv_t */
+    chat_link_t idle;    /* conversations with pending 0, least recently used first */
+    chat_map_t opt_outs; /* key -> sms_opt_t: every opted-out pair */
+} sms_table_t;
+
+void sms__table_init(sms_table_t *t);
+/* Frees every entry (none may be held). The adapter lives until exit and
+ * never calls it; its unit test does, to stay leak-free under ASan. */
+void sms__table_dispose(sms_table_t *t);
+
+/* The conversation of (from, to), made most recently used; a new one first
+ * evicts idle ones until fewer than max remain (a table whose conversations
+ * are all held grows past max until they are released). */
+sms_conv_t *sms__conv_get(sms_table_t *t, const char *from, const char *to, size_t max);
+/* Something starts in flight for cv (a turn, an opt-out write): off the LRU. */
+void sms__conv_hold(sms_conv_t *cv);
+/* It finished: once nothing is in flight, cv is the most recently used. */
+void sms__conv_release(sms_table_t *t, sms_conv_t *cv);
+void sms__choices_clear(sms_conv_t *cv);
+
+/* The pair's opt-out entry (key as a conversation's key), NULL: opted in. */
+sms_opt_t *sms__opt_find(const sms_table_t *t, const char *key);
+/* Opts the pair out (keeping an existing entry's stop_owed) or back in;
+ * returns the entry, NULL when opted in. */
+sms_opt_t *sms__opt_set(sms_table_t *t, const char *key, int opted_out);
+
+#endif
