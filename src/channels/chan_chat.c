@@ -542,9 +542,10 @@ static void on_message(net_req_t *req, void *data)
 static void get_go(chat_t *c, net_req_t *req, chat_conv_t *cv, uint64_t after, const char *gw)
 {
     (void)gw;
-    json_t *t = chat__transcript(cv, after);
-    net_resp_json(req, 200, t);
-    json_decref(t);
+    core_buf_t *b = &reply_buf;
+    core_buf_reset(b);
+    chat__transcript(b, cv, after);
+    net_resp_send(req, 200, "application/json", b->data, b->len);
 }
 
 static void on_get(net_req_t *req, void *data)

@@ -3,6 +3,15 @@
  * WebSocket follows it), each conversation's transcript log and the turn
  * that feeds it.
  *
+ * The LRU list holds only the idle conversations (no turn in flight, no
+ * socket following): a busy one leaves it when it becomes busy and comes
+ * back at the tail (the most recently used end) when it is idle again, so
+ * eviction takes the head at once instead of walking past every busy
+ * conversation -- with tens of thousands of open sockets that walk was paid
+ * by every new conversation. pending and subs therefore change only through
+ * chat__conv_hold/release and chat__conv_follow/unfollow, which keep the
+ * list in step.
+ *
  * The log is a ring of entries, each kept as the compact JSON text of the
  * WebSocket frame that carries it ({"type":"message","seq":..}) -- a few
  * hundred bytes where the parsed tree took kilobytes, and sent as it is on
@@ -14,6 +23,7 @@
  * conversation not in the table is looked up in the store and its log
  * rebuilt from the stored transcript (chan_chat_restore.c). */
 #define LOG_MODULE "chat"
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,10 +46,55 @@ const char *chat__status_name(brain_status_t st)
     return st == BRAIN_ST_ENDED ? "ended" : st == BRAIN_ST_HANDOFF ? "handoff" : "active";
 }
 
+/* Whether cv may be evicted: no turn in flight, no socket following it. */
+static int idle(const chat_conv_t *cv)
+{
+    return cv->pending == 0 && chat__list_empty(&cv->subs);
+}
+
+/* Puts cv on the LRU list (at the tail) or takes it off, as it is idle or
+ * not; a removed link points at itself, so "on the list" is a non-empty
+ * link. Called after every change of pending or subs. */
+static void lru_sync(chat_t *c, chat_conv_t *cv)
+{
+    int listed = !chat__list_empty(&cv->lru);
+    if (idle(cv) && !listed)
+        chat__list_push_back(&c->lru, &cv->lru);
+    else if (!idle(cv) && listed)
+        chat__list_remove(&cv->lru);
+}
+
+/* A busy conversation is off the list; it goes to the tail when it is idle. */
 static void touch(chat_t *c, chat_conv_t *cv)
 {
+    if (!idle(cv))
+        return;
     chat__list_remove(&cv->lru);
     chat__list_push_back(&c->lru, &cv->lru);
+}
+
+void chat__conv_hold(chat_t *c, chat_conv_t *cv)
+{
+    cv->pending++;
+    lru_sync(c, cv);
+}
+
+void chat__conv_release(chat_t *c, chat_conv_t *cv)
+{
+    cv->pending--;
+    lru_sync(c, cv);
+}
+
+void chat__conv_follow(chat_t *c, chat_conv_t *cv, chat_link_t *sub)
+{
+    chat__list_push_back(&cv->subs, sub);
+    lru_sync(c, cv);
+}
+
+void chat__conv_unfollow(chat_t *c, chat_conv_t *cv, chat_link_t *sub)
+{
+    chat__list_remove(sub);
+    lru_sync(c, cv);
 }
 
 chat_conv_t *chat__conv_get(chat_t *c, const char *id)
@@ -55,7 +110,7 @@ chat_conv_t *chat__conv_get(chat_t *c, const char *id)
 static void conv_free(chat_t *c, chat_conv_t *cv)
 {
     chat__map_del(&c->convs, &cv->node);
-    chat__list_remove(&cv->lru);
+    chat__list_remove(&cv->lru); /* also when it is off the list: a no-op then */
     for (size_t i = 0; i < cv->log_len; i++)
         free(cv->log[(cv->log_head + i) % cv->log_cap]);
     free(cv->log);
@@ -65,22 +120,21 @@ static void conv_free(chat_t *c, chat_conv_t *cv)
 
 void chat__conv_drop(chat_t *c, chat_conv_t *cv)
 {
-    if (cv->pending == 0 && chat__list_empty(&cv->subs))
+    if (idle(cv))
         conv_free(c, cv);
 }
 
-/* Evicts the least recently used idle conversation. */
+/* Evicts the least recently used idle conversation: the list's head, as
+ * the list holds only idle ones. */
 static int evict_one(chat_t *c)
 {
-    for (chat_link_t *l = c->lru.next; l != &c->lru; l = l->next) {
-        chat_conv_t *cv = CHAT_CONTAINER(l, chat_conv_t, lru);
-        if (cv->pending == 0 && chat__list_empty(&cv->subs)) {
-            LOG_DEBUG("event=chat_evict conversation=%s", cv->id);
-            conv_free(c, cv);
-            return 0;
-        }
-    }
-    return CORE_ERR_LIMIT;
+    if (chat__list_empty(&c->lru))
+        return CORE_ERR_LIMIT;
+    chat_conv_t *cv = CHAT_CONTAINER(c->lru.next, chat_conv_t, lru);
+    assert(idle(cv));
+    LOG_DEBUG("event=chat_evict conversation=%s", cv->id);
+    conv_free(c, cv);
+    return 0;
 }
 
 /* A new conversation id: 12 hex digits of the wall clock in milliseconds,
@@ -390,7 +444,7 @@ static void on_turn_done(const runtime_turn_out_t *out)
     turn_t *t = out->data;
     chat_conv_t *cv = t->conv;
     chat_result_t r = {.error = out->error, .message = out->error_msg ? out->error_msg : ""};
-    cv->pending--;
+    chat__conv_release(t->chat, cv);
     chat__ws_typing(cv, 0);
     if (out->error == 0 && out->out != NULL) {
         redact_user_entry(cv, t->user_seq, &out->out->guard_in);
@@ -432,7 +486,7 @@ int chat__turn(chat_t *c, chat_conv_t *cv, brain_event_t ev, const char *text, s
         return rc;
     }
     cv->fresh = 0;
-    cv->pending++;
+    chat__conv_hold(c, cv);
     c->turns++;
     turn_t **tail = &cv->turns;
     while (*tail != NULL)
@@ -453,20 +507,43 @@ int chat__turn(chat_t *c, chat_conv_t *cv, brain_event_t ev, const char *text, s
     return 0;
 }
 
-json_t *chat__transcript(const chat_conv_t *cv, uint64_t after)
+/* Written straight into b from the stored texts: each entry is already the
+ * compact JSON a parse and a dump would give back (json_dumps or the same
+ * bytes by append_text), so a GET costs a copy per entry, not a parse and a
+ * serialization. The keys are in the documented order (docs/channels.md),
+ * as a tree built and dumped would put them. */
+void chat__transcript(core_buf_t *b, const chat_conv_t *cv, uint64_t after)
 {
     char ts[40];
-    json_t *msgs = json_array();
-    for (size_t i = 0; i < cv->log_len; i++)
-        if (cv->first_seq + i > after)
-            json_array_append_new(msgs,
-                                  json_loads(cv->log[(cv->log_head + i) % cv->log_cap], 0, NULL));
-    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:o}", "conversation", cv->id, "channel",
-                          brain_channel_name(cv->channel), "status", chat__status_name(cv->status),
-                          "created", core_time_format(ts, sizeof(ts), cv->created_us), "first_seq",
-                          (json_int_t)cv->first_seq, "last_seq", (json_int_t)(cv->next_seq - 1),
-                          "messages", msgs);
-    if (cv->handoff != NULL)
-        json_object_set(o, "handoff", cv->handoff);
-    return o;
+    const char *ch = brain_channel_name(cv->channel), *st = chat__status_name(cv->status);
+    core_buf_append_lit(b, "{\"conversation\":");
+    core_buf_json_str(b, cv->id, strlen(cv->id));
+    core_buf_append_lit(b, ",\"channel\":");
+    core_buf_json_str(b, ch, strlen(ch));
+    core_buf_append_lit(b, ",\"status\":");
+    core_buf_json_str(b, st, strlen(st));
+    core_buf_append_lit(b, ",\"created\":");
+    core_time_format(ts, sizeof(ts), cv->created_us);
+    core_buf_json_str(b, ts, strlen(ts));
+    core_buf_append_lit(b, ",\"first_seq\":");
+    core_buf_json_int(b, (long long)cv->first_seq);
+    core_buf_append_lit(b, ",\"last_seq\":");
+    core_buf_json_int(b, (long long)(cv->next_seq - 1));
+    core_buf_append_lit(b, ",\"messages\":[");
+    int first = 1;
+    for (size_t i = 0; i < cv->log_len; i++) {
+        if (cv->first_seq + i <= after)
+            continue;
+        core_buf_append_str(b, first ? "" : ",");
+        core_buf_append_str(b, cv->log[(cv->log_head + i) % cv->log_cap]);
+        first = 0;
+    }
+    core_buf_append_lit(b, "]");
+    if (cv->handoff != NULL) {
+        char *h = json_dumps(cv->handoff, JSON_COMPACT);
+        core_buf_append_lit(b, ",\"handoff\":");
+        core_buf_append_str(b, h ? h : "null");
+        free(h);
+    }
+    core_buf_append_lit(b, "}");
 }

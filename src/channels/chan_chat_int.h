@@ -100,7 +100,7 @@ typedef struct chat_key_s {
 typedef struct chat_s {
     chan_t base;          /* first: the adapter as every channel sees it */
     chat_map_t convs;     /* id -> chat_conv_t */
-    chat_link_t lru;      /* conversations, least recently used first */
+    chat_link_t lru;      /* idle conversations, least recently used first */
     chat_idem_t idem;     /* Idempotency-Key and WebSocket message ids */
     char *keys_src;       /* owned copy of chat.api_keys the keys were parsed from */
     chat_key_t *keys;     /* owned */
@@ -111,7 +111,7 @@ typedef struct chat_s {
 
 typedef struct chat_conv_s {
     chat_map_node_t node; /* keyed by id */
-    chat_link_t lru;      /* in chat_t.lru */
+    chat_link_t lru;      /* in chat_t.lru while idle (pending 0, no subs), else unlinked */
     char id[CHAT_ID_LEN + 1];
     char key[CHAT_ID_LEN + 8]; /* "chat:" + id: the runtime's conversation key */
     brain_channel_t channel;   /* chat (gateways) or web (the widget) */
@@ -127,9 +127,9 @@ typedef struct chat_conv_s {
     uint64_t first_seq;        /* seq of the oldest entry held */
     uint64_t next_seq;         /* seq of the next entry; the first is 1 */
     uint64_t acked;            /* highest seq a client acknowledged */
-    unsigned pending;          /* turns in flight; never evicted while > 0 */
+    unsigned pending;          /* turns in flight; never evicted while > 0 (chat__conv_hold) */
     int fresh;                 /* its id was minted here and no turn has run on it yet */
-    chat_link_t subs;          /* WebSocket sessions following it */
+    chat_link_t subs;          /* WebSocket sessions following it (chat__conv_follow) */
     struct chat_turn_s *turns; /* turns in flight, in the order they were sent */
 } chat_conv_t;
 
@@ -157,6 +157,14 @@ int chat__conv_add(chat_t *c, brain_channel_t channel, const char *id, chat_conv
 uint64_t chat__conv_append(chat_conv_t *cv, json_t *entry, int64_t ts_us);
 /* Forgets a conversation nothing uses (a start that failed). */
 void chat__conv_drop(chat_t *c, chat_conv_t *cv);
+/* The only ways pending and subs change, so that the LRU list holds exactly
+ * the idle conversations: hold/release count a turn in flight (chat__turn
+ * and its done callback), follow/unfollow add and remove a WebSocket
+ * session's link (sub) in cv->subs. */
+void chat__conv_hold(chat_t *c, chat_conv_t *cv);
+void chat__conv_release(chat_t *c, chat_conv_t *cv);
+void chat__conv_follow(chat_t *c, chat_conv_t *cv, chat_link_t *sub);
+void chat__conv_unfollow(chat_t *c, chat_conv_t *cv, chat_link_t *sub);
 /* Entry with seq as JSON text (borrowed) or parsed (owned); NULL when not held. */
 const char *chat__conv_entry_text(const chat_conv_t *cv, uint64_t seq);
 json_t *chat__conv_entry(const chat_conv_t *cv, uint64_t seq);
@@ -178,9 +186,10 @@ int chat__turn(chat_t *c, chat_conv_t *cv, brain_event_t ev, const char *text, s
 void chat__conv_idle_end(chat_t *c, const runtime_turn_out_t *out);
 /* The conversation's status as the API names it: "active", "ended", "handoff". */
 const char *chat__status_name(brain_status_t st);
-/* {"conversation","channel","status","created","first_seq","last_seq",
- * "messages":[entries with seq > after]} */
-json_t *chat__transcript(const chat_conv_t *cv, uint64_t after);
+/* Appends {"conversation","channel","status","created","first_seq",
+ * "last_seq","messages":[entries with seq > after],"handoff"?} to b as
+ * compact JSON. */
+void chat__transcript(core_buf_t *b, const chat_conv_t *cv, uint64_t after);
 
 /* chan_chat.c: the registered adapter, NULL before registration. */
 chat_t *chat__instance(void);
@@ -196,6 +205,11 @@ typedef void (*chat_found_cb)(chat_t *c, chat_conv_t *cv, int status, void *data
  * CORE_ERR_NOT_FOUND (not an id chat gives out, or no store) or another
  * error (the runtime is closed). */
 int chat__conv_find(chat_t *c, const char *id, chat_found_cb cb, void *data, chat_conv_t **out);
+/* Appends to cv's log (a new conversation's) the entries of rec, the
+ * conversation's record as runtime_conversation_record() gives it ("turns",
+ * "events", "outcome", "ended_us"), as the live log had them, and sets its
+ * status. */
+void chat__conv_rebuild(chat_conv_t *cv, const json_t *rec);
 
 /* chan_chat_ws.c */
 int chat__ws_register(chat_t *c, net_router_t *r, core_err_t *err);

@@ -50,20 +50,72 @@ static int is_url(const char *s)
     return strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0;
 }
 
-/* The "reply" event of row seq: the bot's messages with their choices, kept
- * when the row's text could not say them alone. */
-static const json_t *reply_messages(const json_t *events, int64_t seq)
+/* The events the rebuild looks up by row (the "reply" events that hold
+ * messages and the "handoff" events), sorted by the row they are tied to and
+ * then by their place in the record, so that each row finds its own with a
+ * binary search: a restore costs O((rows + events) log events), not a walk
+ * of every event for every row. Lookups do not consume: a row finds what a
+ * scan of the whole array in record order would find. */
+typedef struct ev_ref_s {
+    int64_t seq;      /* turn_seq (0 when absent: a start turn without a row) */
+    size_t pos;       /* index in the record's events */
+    int handoff;      /* 1: a handoff, 0: a reply with messages */
+    const json_t *ev; /* borrowed from the record */
+} ev_ref_t;
+
+typedef struct ev_index_s {
+    ev_ref_t *refs; /* owned */
+    size_t n;
+} ev_index_t;
+
+static int cmp_ref(const void *a, const void *b)
+{
+    const ev_ref_t *x = a, *y = b;
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+static void index_events(ev_index_t *ix, const json_t *events)
 {
     size_t i;
     const json_t *ev;
+    ix->refs = core_xcalloc(json_array_size(events) + 1, sizeof(*ix->refs));
+    ix->n = 0;
     json_array_foreach(events, i, ev)
     {
         const char *kind = json_string_value(json_object_get(ev, "kind"));
-        const json_t *msgs = json_object_get(json_object_get(ev, "detail"), "messages");
-        if (kind != NULL && strcmp(kind, "reply") == 0 && int_field(ev, "turn_seq") == seq &&
-            json_is_array(msgs))
-            return msgs;
+        int handoff = kind != NULL && strcmp(kind, "handoff") == 0;
+        int reply = kind != NULL && strcmp(kind, "reply") == 0 &&
+                    json_is_array(json_object_get(json_object_get(ev, "detail"), "messages"));
+        if (handoff || reply)
+            ix->refs[ix->n++] = (ev_ref_t){
+                .seq = int_field(ev, "turn_seq"), .pos = i, .handoff = handoff, .ev = ev};
     }
+    qsort(ix->refs, ix->n, sizeof(*ix->refs), cmp_ref);
+}
+
+/* The first entry tied to row seq, or ix->n. */
+static size_t first_of(const ev_index_t *ix, int64_t seq)
+{
+    size_t lo = 0, hi = ix->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ix->refs[mid].seq < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The "reply" event of row seq: the bot's messages with their choices, kept
+ * when the row's text could not say them alone. */
+static const json_t *reply_messages(const ev_index_t *ix, int64_t seq)
+{
+    for (size_t k = first_of(ix, seq); k < ix->n && ix->refs[k].seq == seq; k++)
+        if (!ix->refs[k].handoff)
+            return json_object_get(json_object_get(ix->refs[k].ev, "detail"), "messages");
     return NULL;
 }
 
@@ -94,10 +146,10 @@ static void add_bot(chat_conv_t *cv, const json_t *m, int64_t ts_us)
 /* The bot entries of an outbound row: from its "reply" event when there is
  * one, else one per line of its text ("" is a turn without messages, such
  * as one that only called a backend). */
-static void add_bot_lines(chat_conv_t *cv, const json_t *events, int64_t seq, const char *text,
+static void add_bot_lines(chat_conv_t *cv, const ev_index_t *ix, int64_t seq, const char *text,
                           int64_t ts_us)
 {
-    const json_t *msgs = reply_messages(events, seq);
+    const json_t *msgs = reply_messages(ix, seq);
     if (msgs != NULL) {
         size_t i;
         const json_t *m;
@@ -120,14 +172,11 @@ static void add_bot_lines(chat_conv_t *cv, const json_t *events, int64_t seq, co
 }
 
 /* The handoff entries tied to row seq. */
-static void add_handoffs(chat_conv_t *cv, const json_t *events, int64_t seq)
+static void add_handoffs(chat_conv_t *cv, const ev_index_t *ix, int64_t seq)
 {
-    size_t i;
-    const json_t *ev;
-    json_array_foreach(events, i, ev)
-    {
-        const char *kind = json_string_value(json_object_get(ev, "kind"));
-        if (kind == NULL || strcmp(kind, "handoff") != 0 || int_field(ev, "turn_seq") != seq)
+    for (size_t k = first_of(ix, seq); k < ix->n && ix->refs[k].seq == seq; k++) {
+        const json_t *ev = ix->refs[k].ev;
+        if (!ix->refs[k].handoff)
             continue;
         const char *queue =
             json_string_value(json_object_get(json_object_get(ev, "detail"), "queue"));
@@ -141,12 +190,14 @@ static void add_handoffs(chat_conv_t *cv, const json_t *events, int64_t seq)
     }
 }
 
-static void rebuild(chat_conv_t *cv, const json_t *rec)
+void chat__conv_rebuild(chat_conv_t *cv, const json_t *rec)
 {
-    const json_t *turns = json_object_get(rec, "turns"), *events = json_object_get(rec, "events");
+    const json_t *turns = json_object_get(rec, "turns");
+    ev_index_t ix;
+    index_events(&ix, json_object_get(rec, "events"));
     size_t i;
     const json_t *row;
-    add_handoffs(cv, events, 0); /* a start turn that handed off without a row */
+    add_handoffs(cv, &ix, 0); /* a start turn that handed off without a row */
     json_array_foreach(turns, i, row)
     {
         const char *dir = json_string_value(json_object_get(row, "direction"));
@@ -158,9 +209,10 @@ static void rebuild(chat_conv_t *cv, const json_t *rec)
                           text ? text : ""),
                 ts);
         else
-            add_bot_lines(cv, events, int_field(row, "seq"), text, ts);
-        add_handoffs(cv, events, int_field(row, "seq"));
+            add_bot_lines(cv, &ix, int_field(row, "seq"), text, ts);
+        add_handoffs(cv, &ix, int_field(row, "seq"));
     }
+    free(ix.refs);
     const char *outcome = json_string_value(json_object_get(rec, "outcome"));
     int abandoned = outcome && strcmp(outcome, STORE_OUTCOME_ABANDONED) == 0;
     if (abandoned || (outcome && strcmp(outcome, STORE_OUTCOME_CONTAINED) == 0)) {
@@ -188,7 +240,7 @@ static int restore(chat_t *c, const char *id, const json_t *rec, chat_conv_t **o
     }
     if (int_field(rec, "started_us") > 0)
         cv->created_us = int_field(rec, "started_us");
-    rebuild(cv, rec);
+    chat__conv_rebuild(cv, rec);
     LOG_INFO("event=chat_conversation_restored conversation=%s entries=%llu status=%s", id,
              (unsigned long long)(cv->next_seq - 1), chat__status_name(cv->status));
     *out = cv;

@@ -155,7 +155,7 @@ static int on_upgrade(net_req_t *req, void *route_data)
 static void attach(ws_session_t *s, chat_conv_t *cv)
 {
     s->conv = cv;
-    chat__list_push_back(&cv->subs, &s->link);
+    chat__conv_follow(s->chat, cv, &s->link);
 }
 
 static void on_start_turn(chat_t *c, chat_conv_t *cv, const chat_result_t *r, void *data)
@@ -488,7 +488,7 @@ static void on_close(net_ws_t *ws, int code)
     if (s == NULL)
         return;
     if (s->conv != NULL)
-        chat__list_remove(&s->link);
+        chat__conv_unfollow(s->chat, s->conv, &s->link);
     s->conv = NULL;
     if (s->finding != NULL)
         s->finding->s = NULL; /* the lookup's answer finds no session */

@@ -4,11 +4,15 @@ in it. Between turns the daemon is stopped (SIGTERM) or killed (kill -9) and
 a new one on the same data directory continues the conversation over REST
 and WebSocket, returns the same transcript with the same sequence numbers,
 replays what a resuming socket missed, and still answers 404 for an id that
-never existed. An evicted conversation comes back the same way."""
+never existed. An evicted conversation comes back the same way; one that a
+socket follows is never evicted. GET's body is checked byte for byte
+against the entries a resuming socket receives, live and restored."""
 import json
 import os
+import re
 import shutil
 import signal
+import struct
 import sys
 import tempfile
 
@@ -297,6 +301,155 @@ def test_evicted_conversation_comes_back_from_the_store():
             d.wait_log(event="chat_conversation_restored", conversation=first)
             status, reply = say(d, first, "how are you")
             assert status == 200 and reply["messages"][0]["seq"] == before["last_seq"] + 2, reply
+            d.stop()
+        finally:
+            d.kill()
+    with_data_dir(run)
+
+
+class RawWebSocket(WebSocket):
+    """Keeps a text frame's bytes as the server sent them."""
+
+    def recv_raw(self):
+        while True:
+            self._need(2)
+            op, n, off = self.buf[0] & 0x0F, self.buf[1] & 0x7F, 2
+            if n == 126:
+                self._need(4)
+                n, off = struct.unpack("!H", self.buf[2:4])[0], 4
+            elif n == 127:
+                self._need(10)
+                n, off = struct.unpack("!Q", self.buf[2:10])[0], 10
+            self._need(off + n)
+            payload, self.buf = self.buf[off:off + n], self.buf[off + n:]
+            if op == 1:
+                return payload
+
+
+def handed_off(d):
+    """A conversation with a message that needs escaping, then a handoff."""
+    conv = start(d)
+    status, reply = say(d, conv, 'caf\u00e9 "quoted" \\ back\tslash')
+    assert status == 200, reply
+    status, reply = say(d, conv, "I want to talk to a human agent")
+    for _ in range(3):  # the agent flow may ask what it is about first
+        if reply["status"] == "handoff" or not reply["messages"][-1]["choices"]:
+            break
+        status, reply = say(d, conv, reply["messages"][-1]["choices"][0]["value"])
+    assert status == 200 and reply["status"] == "handoff", reply
+    return conv
+
+
+def check_body_bytes(d, conv):
+    """GET's body is the fixed fields then the log's entries exactly as a
+    socket resuming from 0 receives them; the handoff is its entry without
+    "type". Returns the parsed body."""
+    status, _, body = d.request("GET", "/v1/chat/conversations/%s" % conv, None, auth())
+    assert status == 200, body
+    t = json.loads(body)
+    ws = RawWebSocket(d.port, "/v1/chat/ws?conversation=%s&last_seq=0" % conv, auth())
+    ready = json.loads(ws.recv_raw())
+    assert ready["type"] == "ready" and ready["last_seq"] == t["last_seq"], (ready, t)
+    frames = [ws.recv_raw() for _ in range(ready["last_seq"])]
+    ws.close()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", t["created"]), t
+    head = ('{"conversation":"%s","channel":"chat","status":"%s","created":"%s",'
+            '"first_seq":1,"last_seq":%d,"messages":[' % (conv, t["status"], t["created"],
+                                                          t["last_seq"])).encode()
+    handoff = b""
+    hand = [f for f in frames if f.startswith(b'{"type":"handoff",')]
+    if t["status"] == "handoff":
+        handoff = b',"handoff":{' + hand[-1][len(b'{"type":"handoff",'):]
+    assert body == head + b",".join(frames) + b"]" + handoff + b"}", (body, frames)
+    assert "caf\u00e9 \"quoted\" \\ back\tslash".encode() not in body  # escaped, not raw
+    assert 'caf\u00e9 \\"quoted\\" \\\\ back\\tslash'.encode() in body, body
+    status, _, tail = d.request("GET", "/v1/chat/conversations/%s?after=2" % conv, None, auth())
+    assert tail == head + b",".join(frames[2:]) + b"]" + handoff + b"}", tail
+    return t
+
+
+def test_transcript_body_is_the_log_as_sent():
+    def run(data_dir):
+        d = daemon(data_dir)
+        try:
+            conv = handed_off(d)
+            before = check_body_bytes(d, conv)
+            assert before["status"] == "handoff" and before["handoff"]["queue"], before
+            d.stop()
+        finally:
+            d.kill()
+        d2 = daemon(data_dir)
+        try:
+            status, after = transcript(d2, conv)  # read back from the store
+            assert status == 200, after
+            check_same(before, after)
+            hands = [(m["seq"], m["queue"], m["reason"]) for m in after["messages"]
+                     if m["type"] == "handoff"]
+            assert hands and hands == [(m["seq"], m["queue"], m["reason"])
+                                       for m in before["messages"] if m["type"] == "handoff"]
+            for k in ("queue", "reason", "seq"):
+                assert after["handoff"][k] == before["handoff"][k], (before, after)
+            assert after["handoff"]["summary"] == {}, after  # not stored
+            check_body_bytes(d2, conv)
+            d2.stop()
+        finally:
+            d2.kill()
+    with_data_dir(run)
+
+
+def test_followed_conversations_are_never_evicted():
+    """Room for 4: two conversations followed by sockets stay in the table
+    while a dozen new ones come and go (they are never read back, and a
+    REST turn on each is pushed to its socket: a copy read back from the
+    store would have no followers). The idle ones are evicted, least
+    recently used first, and so is a followed one once its socket closes."""
+    def run(data_dir):
+        d = daemon(data_dir, max_conversations=4)
+        try:
+            socks = []
+            for _ in range(2):
+                ws = WebSocket(d.port, "/v1/chat/ws", auth())
+                ws.s.settimeout(5)  # a push that never comes fails the test soon
+                conv = ws.until(lambda f: f["type"] == "ready")["conversation"]
+                ws.until(lambda f: f["type"] == "message" and f["from"] == "bot")
+                socks.append((ws, conv))
+            idle = [start(d) for _ in range(12)]
+            for ws, conv in socks:
+                status, t = transcript(d, conv)
+                assert status == 200, t
+                status, reply = say(d, conv, "how are you")
+                assert status == 200, reply
+                echo = ws.until(lambda f: f["type"] == "message" and f["from"] == "user")
+                assert echo["text"] == "how are you" and echo["seq"] == t["last_seq"] + 1, echo
+                bot = ws.until(lambda f: f["type"] == "message" and f["from"] == "bot")
+                assert bot["seq"] == reply["messages"][0]["seq"], (bot, reply)
+            assert not [f for f in d.log_lines(event="chat_conversation_restored")
+                        if f.get("conversation") in (socks[0][1], socks[1][1])], d.stderr_text()
+            # the newest idle one is still held, the oldest was evicted
+            status, t = transcript(d, idle[-1])
+            assert status == 200, t
+            status, t = transcript(d, idle[0])
+            assert status == 200 and t["last_seq"] >= 1, t
+            d.wait_log(event="chat_conversation_restored", conversation=idle[0])
+            assert not d.log_lines(event="chat_conversation_restored", conversation=idle[-1])
+            # a closed socket's conversation is idle again, the most recently
+            # used: it goes after the three idle ones ahead of it
+            ws, conv = socks.pop(0)
+            ws.close()
+            d.wait_log(event="ws_closed")  # logged as the adapter lets go of it
+            for _ in range(3):
+                start(d)
+            assert not d.log_lines(event="chat_conversation_restored", conversation=conv)
+            start(d)
+            status, t = transcript(d, conv)
+            assert status == 200, t
+            d.wait_log(event="chat_conversation_restored", conversation=conv)
+            ws, conv = socks[0]  # the other is still followed and still pushed to
+            status, reply = say(d, conv, "how are you")
+            assert status == 200, reply
+            ws.until(lambda f: f["type"] == "message" and f["from"] == "user")
+            assert not d.log_lines(event="chat_conversation_restored", conversation=conv)
+            ws.close()
             d.stop()
         finally:
             d.kill()

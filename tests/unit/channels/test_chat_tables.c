@@ -1,7 +1,9 @@
 /* The chat adapter's building blocks without a daemon: the string-keyed
  * hash, the idempotency cache (replay, mismatch, in flight, expiry, bound),
- * API key checks (hashing, every key compared, rotation, schemes) and the
- * widget's origin rule. */
+ * API key checks (hashing, every key compared, rotation, schemes), the
+ * widget's origin rule, the conversation table (ring, bound, busy
+ * conversations kept off the LRU), the transcript's bytes and the rebuild of
+ * a log from a stored record. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -210,6 +212,18 @@ static void test_origins(void **state)
     core_config_dispose(&cfg);
 }
 
+/* chat__transcript's answer, parsed. */
+static json_t *transcript(const chat_conv_t *cv, uint64_t after)
+{
+    core_buf_t b;
+    core_buf_init(&b, (size_t)1 << 30);
+    chat__transcript(&b, cv, after);
+    json_t *t = json_loads(b.data, 0, NULL);
+    assert_non_null(t);
+    core_buf_dispose(&b);
+    return t;
+}
+
 static void test_conversation_log_ring_and_table_bound(void **state)
 {
     core_config_t cfg;
@@ -240,13 +254,13 @@ static void test_conversation_log_ring_and_table_bound(void **state)
     assert_non_null(strstr(chat__conv_entry_text(a, 100), "\"from\":\"user\""));
     json_decref(e37);
     json_decref(e100);
-    json_t *t = chat__transcript(a, 0);
+    json_t *t = transcript(a, 0);
     assert_int_equal(json_array_size(json_object_get(t, "messages")), 64);
     assert_int_equal(json_integer_value(json_object_get(t, "first_seq")), 37);
     assert_int_equal(json_integer_value(json_object_get(t, "last_seq")), 100);
     assert_string_equal(json_string_value(json_object_get(t, "status")), "active");
     json_decref(t);
-    t = chat__transcript(a, 98); /* only what came after 98 */
+    t = transcript(a, 98); /* only what came after 98 */
     assert_int_equal(json_array_size(json_object_get(t, "messages")), 2);
     assert_int_equal(json_integer_value(
                          json_object_get(json_array_get(json_object_get(t, "messages"), 0), "seq")),
@@ -262,10 +276,11 @@ static void test_conversation_log_ring_and_table_bound(void **state)
     assert_null(chat__conv_get(c, bid));
     assert_ptr_equal(chat__conv_get(c, a->id), a);
     /* a conversation with a turn in flight is never evicted */
-    a->pending = 1;
-    x->pending = 1;
+    chat__conv_hold(c, a);
+    chat__conv_hold(c, x);
     assert_int_equal(chat__conv_new(c, BRAIN_CH_WEB, &b, &err), CORE_ERR_LIMIT);
-    a->pending = x->pending = 0;
+    chat__conv_release(c, a);
+    chat__conv_release(c, x);
     chat__conv_drop(c, a);
     chat__conv_drop(c, x);
     assert_int_equal(c->convs.count, 0);
@@ -312,6 +327,278 @@ static void test_idle_end_is_recorded(void **state)
     core_config_dispose(&cfg);
 }
 
+/* The LRU list holds exactly the idle conversations (no turn in flight, no
+ * socket following), each once, its links consistent; a busy one is off it
+ * (its link points at itself). */
+static void check_lru(const chat_t *c)
+{
+    size_t listed = 0, idle = 0;
+    for (const chat_link_t *l = c->lru.next; l != &c->lru; l = l->next) {
+        const chat_conv_t *cv = CHAT_CONTAINER(l, chat_conv_t, lru);
+        assert_ptr_equal(l->next->prev, l);
+        assert_int_equal(cv->pending, 0);
+        assert_true(chat__list_empty(&cv->subs));
+        assert_ptr_equal(chat__map_get(&c->convs, cv->id), &cv->node);
+        listed++;
+    }
+    for (size_t i = 0; i < c->convs.nslots; i++)
+        for (const chat_map_node_t *n = c->convs.slots[i]; n != NULL; n = n->next) {
+            const chat_conv_t *cv = CHAT_CONTAINER(n, chat_conv_t, node);
+            if (cv->pending == 0 && chat__list_empty(&cv->subs))
+                idle++;
+            else
+                assert_ptr_equal(cv->lru.next, &cv->lru);
+        }
+    assert_int_equal(listed, idle);
+}
+
+static int holds(chat_t *c, const char *id)
+{
+    return chat__map_get(&c->convs, id) != NULL;
+}
+
+/* Conversations followed by a socket or with a turn in flight stay in the
+ * table however many new ones come; the idle ones go, least recently used
+ * first, and a conversation that becomes idle again goes to the most
+ * recently used end. The links stand in for sockets: nothing is appended
+ * to a followed conversation here (that would send to them). */
+static void test_busy_conversations_stay_off_the_lru(void **state)
+{
+    core_config_t cfg;
+    core_config_defaults(&cfg);
+    cfg.chat.max_conversations = 8;
+    chan_host_t host = {.cfg = &cfg};
+    chat_t *c = calloc(1, sizeof(*c));
+    chat__init(c, &host);
+    core_err_t err = {0};
+    chat_conv_t *cv[8], *n;
+    char ids[8][CHAT_ID_LEN + 1];
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(chat__conv_new(c, BRAIN_CH_CHAT, &cv[i], &err), 0);
+        memcpy(ids[i], cv[i]->id, sizeof(ids[i]));
+    }
+    check_lru(c);
+    /* 0 and 2 followed (2 by two sockets), 1 and 3 with turns in flight */
+    chat_link_t sock0, sock2a, sock2b;
+    chat__conv_follow(c, cv[0], &sock0);
+    chat__conv_follow(c, cv[2], &sock2a);
+    chat__conv_follow(c, cv[2], &sock2b);
+    chat__conv_hold(c, cv[1]);
+    chat__conv_hold(c, cv[3]);
+    chat__conv_hold(c, cv[3]);
+    check_lru(c);
+    assert_ptr_equal(chat__conv_get(c, ids[0]), cv[0]); /* a lookup does not list it */
+    check_lru(c);
+    chat__conv_drop(c, cv[2]); /* a busy one is not dropped */
+    assert_true(holds(c, ids[2]));
+    /* the idle ones go, oldest first: 4, 5, 6, 7 */
+    for (int i = 4; i < 8; i++) {
+        assert_int_equal(chat__conv_new(c, BRAIN_CH_CHAT, &n, &err), 0);
+        assert_false(holds(c, ids[i]));
+        if (i < 7)
+            assert_true(holds(c, ids[i + 1]));
+        check_lru(c);
+    }
+    /* many more: the busy four stay, the table stays full */
+    char last[4][CHAT_ID_LEN + 1];
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(chat__conv_new(c, BRAIN_CH_CHAT, &n, &err), 0);
+        memcpy(last[i % 4], n->id, sizeof(last[0]));
+        assert_int_equal(c->convs.count, 8);
+        for (int k = 0; k < 4; k++)
+            assert_true(holds(c, ids[k]));
+    }
+    check_lru(c);
+    /* idle again: to the most recently used end, behind the four newest */
+    chat__conv_release(c, cv[1]);
+    chat__conv_unfollow(c, cv[0], &sock0);
+    chat__conv_unfollow(c, cv[2], &sock2a); /* still followed by the other */
+    chat__conv_release(c, cv[3]);           /* still one turn in flight */
+    check_lru(c);
+    assert_ptr_equal(CHAT_CONTAINER(c->lru.prev, chat_conv_t, lru), cv[0]);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(chat__conv_new(c, BRAIN_CH_CHAT, &n, &err), 0);
+        assert_false(holds(c, last[i]));
+        assert_true(holds(c, ids[1]) && holds(c, ids[0]));
+    }
+    assert_ptr_equal(chat__conv_get(c, ids[1]), cv[1]); /* used: now the most recent */
+    assert_int_equal(chat__conv_new(c, BRAIN_CH_CHAT, &n, &err), 0);
+    assert_false(holds(c, ids[0]));
+    assert_true(holds(c, ids[1]) && holds(c, ids[2]) && holds(c, ids[3]));
+    check_lru(c);
+    /* all busy: refused, nothing evicted */
+    chat_conv_t *all[8];
+    size_t k = 0;
+    for (size_t i = 0; i < c->convs.nslots; i++)
+        for (chat_map_node_t *m = c->convs.slots[i]; m != NULL; m = m->next)
+            all[k++] = CHAT_CONTAINER(m, chat_conv_t, node);
+    assert_int_equal(k, 8);
+    for (size_t i = 0; i < k; i++)
+        chat__conv_hold(c, all[i]);
+    check_lru(c);
+    assert_true(chat__list_empty(&c->lru));
+    assert_int_equal(chat__conv_new(c, BRAIN_CH_CHAT, &n, &err), CORE_ERR_LIMIT);
+    assert_int_equal(c->convs.count, 8);
+    /* freed from any state: the list stays whole */
+    for (size_t i = 0; i < k; i++)
+        chat__conv_release(c, all[i]);
+    chat__conv_unfollow(c, cv[2], &sock2b);
+    chat__conv_release(c, cv[3]);
+    check_lru(c);
+    for (size_t i = 0; i < k; i++) {
+        chat__conv_drop(c, all[i]);
+        check_lru(c);
+    }
+    assert_int_equal(c->convs.count, 0);
+    assert_true(chat__list_empty(&c->lru));
+    chat__idem_dispose(&c->idem);
+    chat__map_dispose(&c->convs);
+    free(c);
+    core_config_dispose(&cfg);
+}
+
+/* GET's body is the stored entries as they are, in the object's fixed key
+ * order, byte for byte. */
+static void test_transcript_body_bytes(void **state)
+{
+    core_config_t cfg;
+    core_config_defaults(&cfg);
+    cfg.chat.history_messages = 4;
+    chan_host_t host = {.cfg = &cfg};
+    chat_t *c = calloc(1, sizeof(*c));
+    chat__init(c, &host);
+    core_err_t err = {0};
+    chat_conv_t *cv;
+    assert_int_equal(chat__conv_new(c, BRAIN_CH_WEB, &cv, &err), 0);
+    cv->created_us = 1767225600123456LL; /* 2026-01-01T00:00:00.123456Z */
+    chat__conv_user(c, cv, "one", 3, NULL);
+    chat__conv_user(c, cv, "caf\xc3\xa9 \"q\"\n\x01", 11, "m-1");
+    json_t *h = json_pack("{s:s,s:s,s:s,s:{s:s}}", "type", "handoff", "queue", "billing", "reason",
+                          "asked", "summary", "flow", "f");
+    chat__conv_append(cv, h, 1767225600000000LL);
+    json_object_del(h, "type");
+    cv->handoff = h;
+    cv->status = BRAIN_ST_HANDOFF;
+    core_buf_t b;
+    core_buf_init(&b, (size_t)1 << 30);
+    chat__transcript(&b, cv, 0);
+    char want[2048];
+    snprintf(want, sizeof(want),
+             "{\"conversation\":\"%s\",\"channel\":\"web\",\"status\":\"handoff\","
+             "\"created\":\"2026-01-01T00:00:00.123456Z\",\"first_seq\":1,\"last_seq\":3,"
+             "\"messages\":[%s,%s,%s],"
+             "\"handoff\":{\"queue\":\"billing\",\"reason\":\"asked\",\"summary\":{\"flow\":\"f\"},"
+             "\"seq\":3,\"ts\":\"2026-01-01T00:00:00.000000Z\"}}",
+             cv->id, chat__conv_entry_text(cv, 1), chat__conv_entry_text(cv, 2),
+             chat__conv_entry_text(cv, 3));
+    assert_string_equal(b.data, want);
+    assert_int_equal(b.len, strlen(want));
+    assert_non_null(
+        strstr(b.data, "\"text\":\"caf\xc3\xa9 \\\"q\\\"\\n\\u0001\",\"id\":\"m-1\",\"seq\":2"));
+    /* the body is JSON whose messages are the entries */
+    json_t *t = json_loads(b.data, 0, NULL);
+    assert_non_null(t);
+    assert_int_equal(json_array_size(json_object_get(t, "messages")), 3);
+    json_decref(t);
+    /* ?after=: what came after; a ring that dropped entries starts at first_seq */
+    core_buf_reset(&b);
+    chat__transcript(&b, cv, 2);
+    assert_non_null(strstr(b.data, "\"messages\":[{\"type\":\"handoff\""));
+    for (int i = 0; i < 3; i++)
+        chat__conv_user(c, cv, "more", 4, NULL);
+    core_buf_reset(&b);
+    chat__transcript(&b, cv, 6);
+    assert_non_null(strstr(b.data, "\"first_seq\":3,\"last_seq\":6,\"messages\":[],\"handoff\""));
+    core_buf_reset(&b);
+    chat__transcript(&b, cv, 0);
+    snprintf(want, sizeof(want), "\"messages\":[%s,%s,%s,%s]", chat__conv_entry_text(cv, 3),
+             chat__conv_entry_text(cv, 4), chat__conv_entry_text(cv, 5),
+             chat__conv_entry_text(cv, 6));
+    assert_non_null(strstr(b.data, want));
+    core_buf_dispose(&b);
+    chat__conv_drop(c, cv);
+    chat__idem_dispose(&c->idem);
+    chat__map_dispose(&c->convs);
+    free(c);
+    core_config_dispose(&cfg);
+}
+
+/* A stored record rebuilt into a log: the events come in time order, not
+ * row order, and each row takes its own reply and handoffs. */
+static void test_rebuild_from_a_record(void **state)
+{
+    core_config_t cfg;
+    core_config_defaults(&cfg);
+    chan_host_t host = {.cfg = &cfg};
+    chat_t *c = calloc(1, sizeof(*c));
+    chat__init(c, &host);
+    core_err_t err = {0};
+    chat_conv_t *cv;
+    assert_int_equal(chat__conv_add(c, BRAIN_CH_WEB, "00112233445566778899aabbccddeeff", &cv, &err),
+                     0);
+    const char *rec_text =
+        "{\"outcome\":\"escalated\",\"turns\":["
+        "{\"seq\":1,\"direction\":\"out\",\"text\":\"Hi\\nPick one\",\"ts_us\":1000000},"
+        "{\"seq\":2,\"direction\":\"in\",\"text\":\"help\",\"ts_us\":2000000},"
+        "{\"seq\":3,\"direction\":\"out\",\"text\":\"ignored: the reply event says "
+        "it\",\"ts_us\":3000000},"
+        "{\"seq\":4,\"direction\":\"in\",\"text\":\"a person\",\"ts_us\":4000000},"
+        "{\"seq\":5,\"direction\":\"out\",\"text\":\"One moment\",\"ts_us\":5000000}],"
+        "\"events\":["
+        "{\"kind\":\"handoff\",\"turn_seq\":5,\"name\":\"asked\",\"detail\":{\"queue\":\"billing\"}"
+        ",\"ts_us\":6000000},"
+        "{\"kind\":\"reply\",\"turn_seq\":3,\"detail\":{\"messages\":[{\"text\":\"Choose\","
+        "\"choices\":"
+        "[{\"title\":\"Site\",\"value\":\"https://"
+        "x.example\"},{\"title\":\"No\",\"value\":\"no\"}]}]}},"
+        "{\"kind\":\"intent\",\"turn_seq\":3,\"detail\":{\"messages\":[{\"text\":\"not a "
+        "reply\"}]}},"
+        "{\"kind\":\"reply\",\"turn_seq\":3,\"detail\":{\"messages\":[{\"text\":\"second reply: "
+        "unused\"}]}},"
+        "{\"kind\":\"reply\",\"turn_seq\":1,\"detail\":{\"messages\":\"not an array\"}},"
+        "{\"kind\":\"handoff\",\"name\":\"start\",\"detail\":{\"queue\":\"front\"},\"ts_us\":"
+        "500000},"
+        "{\"kind\":\"handoff\",\"turn_seq\":9,\"detail\":{\"queue\":\"no such row\"}}]}";
+    json_t *rec = json_loads(rec_text, 0, NULL);
+    assert_non_null(rec);
+    chat__conv_rebuild(cv, rec);
+    json_decref(rec);
+    static const char *want[] = {
+        "{\"type\":\"handoff\",\"queue\":\"front\",\"reason\":\"start\",\"summary\":{},\"seq\":1,"
+        "\"ts\":\"1970-01-01T00:00:00.500000Z\"}",
+        "{\"type\":\"message\",\"from\":\"bot\",\"text\":\"Hi\",\"choices\":[],\"seq\":2,"
+        "\"ts\":\"1970-01-01T00:00:01.000000Z\"}",
+        "{\"type\":\"message\",\"from\":\"bot\",\"text\":\"Pick one\",\"choices\":[],\"seq\":3,"
+        "\"ts\":\"1970-01-01T00:00:01.000000Z\"}",
+        "{\"type\":\"message\",\"from\":\"user\",\"text\":\"help\",\"seq\":4,"
+        "\"ts\":\"1970-01-01T00:00:02.000000Z\"}",
+        "{\"type\":\"message\",\"from\":\"bot\",\"text\":\"Choose\",\"choices\":[{\"title\":"
+        "\"Site\","
+        "\"value\":\"https://x.example\",\"url\":\"https://x.example\"},{\"title\":\"No\","
+        "\"value\":\"no\"}],\"seq\":5,\"ts\":\"1970-01-01T00:00:03.000000Z\"}",
+        "{\"type\":\"message\",\"from\":\"user\",\"text\":\"a person\",\"seq\":6,"
+        "\"ts\":\"1970-01-01T00:00:04.000000Z\"}",
+        "{\"type\":\"message\",\"from\":\"bot\",\"text\":\"One moment\",\"choices\":[],\"seq\":7,"
+        "\"ts\":\"1970-01-01T00:00:05.000000Z\"}",
+        "{\"type\":\"handoff\",\"queue\":\"billing\",\"reason\":\"asked\",\"summary\":{},\"seq\":8,"
+        "\"ts\":\"1970-01-01T00:00:06.000000Z\"}",
+    };
+    assert_int_equal(cv->next_seq, 9);
+    for (uint64_t i = 0; i < 8; i++)
+        assert_string_equal(chat__conv_entry_text(cv, i + 1), want[i]);
+    assert_int_equal(cv->status, BRAIN_ST_HANDOFF);
+    char *h = json_dumps(cv->handoff, JSON_COMPACT);
+    /* the entry without its type, as a live handoff keeps it */
+    assert_string_equal(h, "{\"queue\":\"billing\",\"reason\":\"asked\",\"summary\":{},\"seq\":8,"
+                           "\"ts\":\"1970-01-01T00:00:06.000000Z\"}");
+    free(h);
+    chat__conv_drop(c, cv);
+    chat__idem_dispose(&c->idem);
+    chat__map_dispose(&c->convs);
+    free(c);
+    core_config_dispose(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -323,6 +610,9 @@ int main(void)
         cmocka_unit_test(test_origins),
         cmocka_unit_test(test_conversation_log_ring_and_table_bound),
         cmocka_unit_test(test_idle_end_is_recorded),
+        cmocka_unit_test(test_busy_conversations_stay_off_the_lru),
+        cmocka_unit_test(test_transcript_body_bytes),
+        cmocka_unit_test(test_rebuild_from_a_record),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
