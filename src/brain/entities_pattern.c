@@ -11,6 +11,7 @@
 #include <utf8proc.h>
 
 #include "brain/entities_int.h"
+#include "brain/regex_subject.h"
 
 struct ent_pattern_s {
     pcre2_code *code;
@@ -114,10 +115,11 @@ int ent_pattern_find(const ent_pattern_t *p, const char *text, size_t len, ent_t
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(p->code, NULL);
     if (md == NULL)
         core_xmalloc((size_t)-1);
+    const char *subject = re_subject(text, len);
     size_t off = 0, best_a = 0, best_b = 0;
     int best = -1;
     for (int n = 0; n < PATTERN_MAX_MATCHES && off <= len; n++) {
-        int rc = pcre2_match(p->code, (PCRE2_SPTR)text, len, off, 0, md, p->mctx);
+        int rc = pcre2_match(p->code, (PCRE2_SPTR)subject, len, off, 0, md, p->mctx);
         if (rc < 0)
             break; /* no match, or a limit hit: what was found stands */
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "brain/guard_int.h"
+#include "brain/regex_subject.h"
 
 const char *guard_action_name(guard_action_t a)
 {
@@ -111,13 +112,14 @@ static void scan_custom(const guard_rules_t *g, const char *t, size_t n, gd_span
     if (g->n_custom == 0)
         return;
     pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+    const char *subject = re_subject(t, n);
     for (size_t i = 0; i < g->n_custom; i++) {
         if (!g->custom[i].rule.enabled)
             continue;
         PCRE2_SIZE off = 0;
         while (off <= n && sp->len < GD_MAX_SPANS) {
-            int rc =
-                pcre2_match(g->custom[i].re, (PCRE2_SPTR)t, n, off, PCRE2_NO_UTF_CHECK, md, NULL);
+            int rc = pcre2_match(g->custom[i].re, (PCRE2_SPTR)subject, n, off, PCRE2_NO_UTF_CHECK,
+                                 md, NULL);
             if (rc < 0)
                 break;
             PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
@@ -254,7 +256,7 @@ static int limits(const guard_rules_t *g, const guard_ctx_t *ctx, size_t len, gu
  * is skipped. */
 static int re_hit(const pcre2_code *re, const char *s, size_t n, pcre2_match_data *md)
 {
-    return pcre2_match(re, (PCRE2_SPTR)s, n, 0, PCRE2_NO_UTF_CHECK, md, NULL) >= 0;
+    return pcre2_match(re, (PCRE2_SPTR)re_subject(s, n), n, 0, PCRE2_NO_UTF_CHECK, md, NULL) >= 0;
 }
 
 static int triggered(const gd_signal_t *s, const gd_norm_t *nm, const char *raw, size_t raw_len)
