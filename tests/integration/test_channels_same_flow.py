@@ -55,7 +55,8 @@ class WebSocket:
             assert chunk, "connection closed"
             self.buf += chunk
 
-    def recv(self):
+    def recv_raw(self):
+        """The next text frame's bytes, as the server sent them."""
         while True:
             self._need(2)
             op, n = self.buf[0] & 0x0F, self.buf[1] & 0x7F
@@ -69,7 +70,10 @@ class WebSocket:
             self._need(off + n)
             payload, self.buf = self.buf[off:off + n], self.buf[off + n:]
             if op == 1:
-                return json.loads(payload)
+                return payload
+
+    def recv(self):
+        return json.loads(self.recv_raw())
 
     def until(self, pred):
         while True:

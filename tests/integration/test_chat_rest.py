@@ -88,6 +88,18 @@ def say(d, conv, text, headers=None):
     return d.json("POST", "/v1/chat/conversations/%s/messages" % conv, {"text": text}, h)
 
 
+def escalate(d, conv):
+    """Asks for a person (answering the agent flow's question if it asks one);
+    returns the reply that handed the conversation off."""
+    status, reply = say(d, conv, "I want to talk to a human agent")
+    for _ in range(3):
+        if reply["status"] == "handoff" or not reply["messages"][-1]["choices"]:
+            break
+        status, reply = say(d, conv, reply["messages"][-1]["choices"][0]["value"])
+    assert status == 200 and reply["status"] == "handoff", reply
+    return reply
+
+
 def assert_error(status, body, want_status, want_code):
     doc = json.loads(body) if isinstance(body, (bytes, str)) else body
     assert status == want_status, (status, doc)
@@ -168,12 +180,7 @@ def test_handoff_and_end():
     with daemon() as d:
         wait_flows(d)
         conv = start(d)["conversation"]
-        status, reply = say(d, conv, "I want to talk to a human agent")
-        for _ in range(3):  # the agent flow may ask what it is about first
-            if reply["status"] == "handoff" or not reply["messages"][-1]["choices"]:
-                break
-            status, reply = say(d, conv, reply["messages"][-1]["choices"][0]["value"])
-        assert status == 200 and reply["status"] == "handoff", reply
+        reply = escalate(d, conv)
         assert reply["handoff"]["queue"], reply
         assert "summary" in reply["handoff"], reply
 

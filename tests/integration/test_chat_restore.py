@@ -12,14 +12,13 @@ import os
 import re
 import shutil
 import signal
-import struct
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Daemon, run_tests  # noqa: E402
 from test_channels_same_flow import WebSocket  # noqa: E402
-from test_chat_rest import FLOWS, KEY, auth, sha  # noqa: E402
+from test_chat_rest import FLOWS, KEY, auth, escalate, sha  # noqa: E402
 
 JSON = {"Content-Type": "application/json"}
 NEVER = "0123456789abcdef0123456789abcdef"  # well formed, never given out
@@ -307,36 +306,12 @@ def test_evicted_conversation_comes_back_from_the_store():
     with_data_dir(run)
 
 
-class RawWebSocket(WebSocket):
-    """Keeps a text frame's bytes as the server sent them."""
-
-    def recv_raw(self):
-        while True:
-            self._need(2)
-            op, n, off = self.buf[0] & 0x0F, self.buf[1] & 0x7F, 2
-            if n == 126:
-                self._need(4)
-                n, off = struct.unpack("!H", self.buf[2:4])[0], 4
-            elif n == 127:
-                self._need(10)
-                n, off = struct.unpack("!Q", self.buf[2:10])[0], 10
-            self._need(off + n)
-            payload, self.buf = self.buf[off:off + n], self.buf[off + n:]
-            if op == 1:
-                return payload
-
-
 def handed_off(d):
     """A conversation with a message that needs escaping, then a handoff."""
     conv = start(d)
     status, reply = say(d, conv, 'caf\u00e9 "quoted" \\ back\tslash')
     assert status == 200, reply
-    status, reply = say(d, conv, "I want to talk to a human agent")
-    for _ in range(3):  # the agent flow may ask what it is about first
-        if reply["status"] == "handoff" or not reply["messages"][-1]["choices"]:
-            break
-        status, reply = say(d, conv, reply["messages"][-1]["choices"][0]["value"])
-    assert status == 200 and reply["status"] == "handoff", reply
+    escalate(d, conv)
     return conv
 
 
@@ -347,7 +322,7 @@ def check_body_bytes(d, conv):
     status, _, body = d.request("GET", "/v1/chat/conversations/%s" % conv, None, auth())
     assert status == 200, body
     t = json.loads(body)
-    ws = RawWebSocket(d.port, "/v1/chat/ws?conversation=%s&last_seq=0" % conv, auth())
+    ws = WebSocket(d.port, "/v1/chat/ws?conversation=%s&last_seq=0" % conv, auth())
     ready = json.loads(ws.recv_raw())
     assert ready["type"] == "ready" and ready["last_seq"] == t["last_seq"], (ready, t)
     frames = [ws.recv_raw() for _ in range(ready["last_seq"])]

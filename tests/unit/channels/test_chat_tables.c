@@ -137,13 +137,34 @@ static void set_keys(core_config_t *cfg, const char *v)
     cfg->chat.api_keys = strdup(v);
 }
 
+/* The adapter as most tests build it: the configuration's defaults, which
+ * a test changes in f.cfg before fx_open(). */
+typedef struct fixture_s {
+    core_config_t cfg;
+    chat_t *c;
+} fixture_t;
+
+static chat_t *fx_open(fixture_t *f)
+{
+    chan_host_t host = {.cfg = &f->cfg};
+    f->c = calloc(1, sizeof(*f->c));
+    chat__init(f->c, &host);
+    return f->c;
+}
+
+static void fx_close(fixture_t *f)
+{
+    chat__idem_dispose(&f->c->idem);
+    chat__map_dispose(&f->c->convs);
+    free(f->c);
+    core_config_dispose(&f->cfg);
+}
+
 static void test_bearer_keys(void **state)
 {
-    core_config_t cfg;
-    core_config_defaults(&cfg);
-    chan_host_t host = {.cfg = &cfg};
-    chat_t *c = calloc(1, sizeof(*c));
-    chat__init(c, &host);
+    fixture_t f;
+    core_config_defaults(&f.cfg);
+    chat_t *c = fx_open(&f);
     char name[CHAT_KEY_NAME];
     core_err_t err = {0};
 
@@ -153,7 +174,7 @@ static void test_bearer_keys(void **state)
 
     char *h1 = hex_sha("alpha-key"), *h2 = hex_sha("beta-key");
     char *keys = core_xasprintf("alpha:%s,beta:%s", h1, h2);
-    set_keys(&cfg, keys);
+    set_keys(&f.cfg, keys);
     assert_int_equal(chat__auth_bearer(c, "Bearer alpha-key", name, &err), 0);
     assert_string_equal(name, "alpha");
     assert_int_equal(chat__auth_bearer(c, "bearer beta-key", name, &err), 0);
@@ -170,7 +191,7 @@ static void test_bearer_keys(void **state)
 
     /* a reload that drops a key applies on the next check */
     char *only_beta = core_xasprintf("beta:%s", h2);
-    set_keys(&cfg, only_beta);
+    set_keys(&f.cfg, only_beta);
     assert_int_equal(chat__auth_bearer(c, "Bearer alpha-key", name, &err), CORE_ERR_DENIED);
     assert_int_equal(chat__auth_bearer(c, "Bearer beta-key", name, &err), 0);
 
@@ -181,10 +202,7 @@ static void test_bearer_keys(void **state)
     free(h2);
     free(c->keys);
     free(c->keys_src);
-    chat__idem_dispose(&c->idem);
-    chat__map_dispose(&c->convs);
-    free(c);
-    core_config_dispose(&cfg);
+    fx_close(&f);
 }
 
 static void test_origins(void **state)
@@ -226,13 +244,11 @@ static json_t *transcript(const chat_conv_t *cv, uint64_t after)
 
 static void test_conversation_log_ring_and_table_bound(void **state)
 {
-    core_config_t cfg;
-    core_config_defaults(&cfg);
-    cfg.chat.history_messages = 64;
-    cfg.chat.max_conversations = 2;
-    chan_host_t host = {.cfg = &cfg};
-    chat_t *c = calloc(1, sizeof(*c));
-    chat__init(c, &host);
+    fixture_t f;
+    core_config_defaults(&f.cfg);
+    f.cfg.chat.history_messages = 64;
+    f.cfg.chat.max_conversations = 2;
+    chat_t *c = fx_open(&f);
     core_err_t err = {0};
     chat_conv_t *a, *b, *x;
     assert_int_equal(chat__conv_new(c, BRAIN_CH_CHAT, &a, &err), 0);
@@ -284,19 +300,14 @@ static void test_conversation_log_ring_and_table_bound(void **state)
     chat__conv_drop(c, a);
     chat__conv_drop(c, x);
     assert_int_equal(c->convs.count, 0);
-    chat__idem_dispose(&c->idem);
-    chat__map_dispose(&c->convs);
-    free(c);
-    core_config_dispose(&cfg);
+    fx_close(&f);
 }
 
 static void test_idle_end_is_recorded(void **state)
 {
-    core_config_t cfg;
-    core_config_defaults(&cfg);
-    chan_host_t host = {.cfg = &cfg};
-    chat_t *c = calloc(1, sizeof(*c));
-    chat__init(c, &host);
+    fixture_t f;
+    core_config_defaults(&f.cfg);
+    chat_t *c = fx_open(&f);
     core_err_t err = {0};
     chat_conv_t *cv;
     assert_int_equal(chat__conv_new(c, BRAIN_CH_WEB, &cv, &err), 0);
@@ -321,10 +332,7 @@ static void test_idle_end_is_recorded(void **state)
     json_decref(end);
     brain_out_dispose(&o);
     chat__conv_drop(c, cv);
-    chat__idem_dispose(&c->idem);
-    chat__map_dispose(&c->convs);
-    free(c);
-    core_config_dispose(&cfg);
+    fx_close(&f);
 }
 
 /* The LRU list holds exactly the idle conversations (no turn in flight, no
@@ -364,12 +372,10 @@ static int holds(chat_t *c, const char *id)
  * to a followed conversation here (that would send to them). */
 static void test_busy_conversations_stay_off_the_lru(void **state)
 {
-    core_config_t cfg;
-    core_config_defaults(&cfg);
-    cfg.chat.max_conversations = 8;
-    chan_host_t host = {.cfg = &cfg};
-    chat_t *c = calloc(1, sizeof(*c));
-    chat__init(c, &host);
+    fixture_t f;
+    core_config_defaults(&f.cfg);
+    f.cfg.chat.max_conversations = 8;
+    chat_t *c = fx_open(&f);
     core_err_t err = {0};
     chat_conv_t *cv[8], *n;
     char ids[8][CHAT_ID_LEN + 1];
@@ -451,22 +457,17 @@ static void test_busy_conversations_stay_off_the_lru(void **state)
     }
     assert_int_equal(c->convs.count, 0);
     assert_true(chat__list_empty(&c->lru));
-    chat__idem_dispose(&c->idem);
-    chat__map_dispose(&c->convs);
-    free(c);
-    core_config_dispose(&cfg);
+    fx_close(&f);
 }
 
 /* GET's body is the stored entries as they are, in the object's fixed key
  * order, byte for byte. */
 static void test_transcript_body_bytes(void **state)
 {
-    core_config_t cfg;
-    core_config_defaults(&cfg);
-    cfg.chat.history_messages = 4;
-    chan_host_t host = {.cfg = &cfg};
-    chat_t *c = calloc(1, sizeof(*c));
-    chat__init(c, &host);
+    fixture_t f;
+    core_config_defaults(&f.cfg);
+    f.cfg.chat.history_messages = 4;
+    chat_t *c = fx_open(&f);
     core_err_t err = {0};
     chat_conv_t *cv;
     assert_int_equal(chat__conv_new(c, BRAIN_CH_WEB, &cv, &err), 0);
@@ -517,21 +518,16 @@ static void test_transcript_body_bytes(void **state)
     assert_non_null(strstr(b.data, want));
     core_buf_dispose(&b);
     chat__conv_drop(c, cv);
-    chat__idem_dispose(&c->idem);
-    chat__map_dispose(&c->convs);
-    free(c);
-    core_config_dispose(&cfg);
+    fx_close(&f);
 }
 
 /* A stored record rebuilt into a log: the events come in time order, not
  * row order, and each row takes its own reply and handoffs. */
 static void test_rebuild_from_a_record(void **state)
 {
-    core_config_t cfg;
-    core_config_defaults(&cfg);
-    chan_host_t host = {.cfg = &cfg};
-    chat_t *c = calloc(1, sizeof(*c));
-    chat__init(c, &host);
+    fixture_t f;
+    core_config_defaults(&f.cfg);
+    chat_t *c = fx_open(&f);
     core_err_t err = {0};
     chat_conv_t *cv;
     assert_int_equal(chat__conv_add(c, BRAIN_CH_WEB, "00112233445566778899aabbccddeeff", &cv, &err),
@@ -593,10 +589,7 @@ static void test_rebuild_from_a_record(void **state)
                            "\"ts\":\"1970-01-01T00:00:06.000000Z\"}");
     free(h);
     chat__conv_drop(c, cv);
-    chat__idem_dispose(&c->idem);
-    chat__map_dispose(&c->convs);
-    free(c);
-    core_config_dispose(&cfg);
+    fx_close(&f);
 }
 
 int main(void)
