@@ -238,6 +238,12 @@ typedef enum {
     GLOBAL__COUNT
 } brain_global_t;
 
+/* The reserved out-of-scope intent: examples only, never routed to. */
+static inline int brain__intent_is_oos(const intent_def_t *d)
+{
+    return d->global == GLOBAL_OOS + 1;
+}
+
 typedef struct flow_s {
     char *name, *description, *owner, *status, *file;
     node_t *nodes;

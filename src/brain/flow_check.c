@@ -213,7 +213,7 @@ static void report_cond(loader_t *ld, const node_t *n, const cond_t *c, const ui
     int intent = c->kind == COND_INTENT ? brain__intent_find(ld->fs, c->value) : 0;
     if (intent < 0)
         flow__err(ld, n->path, "a condition tests unknown intent \"%s\"", c->value);
-    else if (c->kind == COND_INTENT && ld->fs->intents[intent].global == GLOBAL_OOS + 1)
+    else if (c->kind == COND_INTENT && brain__intent_is_oos(&ld->fs->intents[intent]))
         flow__err(ld, n->path,
                   "a condition cannot test intent \"oos\": out-of-scope messages go to the "
                   "fallback");

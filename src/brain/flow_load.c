@@ -479,7 +479,7 @@ void flow__intents(loader_t *ld, json_t *intents, const char *path, uint16_t flo
             snprintf(ep, sizeof(ep), "%s", p);
         }
         char **ex = examples_of(ld, v, ep, &n);
-        if (i >= 0 && fs->intents[i].global == GLOBAL_OOS + 1 && flow_index != BRAIN_NONE) {
+        if (i >= 0 && brain__intent_is_oos(&fs->intents[i]) && flow_index != BRAIN_NONE) {
             flow__err(ld, p,
                       "intent \"oos\" is reserved for out-of-scope examples"
                       " (give them in settings.intents.oos)");

@@ -389,7 +389,7 @@ static int train(brain_flowset_t *fs, const brain_compile_opts_t *opts, core_dia
     for (size_t i = 0; i < fs->n_intents; i++) {
         for (size_t j = 0; j < fs->intents[i].n_examples; j++)
             ex[k++] = (nlu_example_t){fs->intents[i].examples[j], fs->intents[i].name};
-        if (fs->intents[i].global == GLOBAL_OOS + 1)
+        if (brain__intent_is_oos(&fs->intents[i]))
             n_oos = fs->intents[i].n_examples;
     }
     nlu_train_opts_t to;

@@ -190,7 +190,7 @@ static int route(ctx_t *x, const brain_input_t *in)
         if (r.n_top > 0 && !r.out_of_scope && r.confidence >= x->fs->settings.threshold)
             i = brain__intent_lookup(x->fs, r.top[0].intent);
     }
-    if (i >= 0 && x->fs->intents[i].global == GLOBAL_OOS + 1) {
+    if (i >= 0 && brain__intent_is_oos(&x->fs->intents[i])) {
         i = -1; /* one of the out-of-scope examples, or the oos payload */
         o->confidence = 0;
     }
