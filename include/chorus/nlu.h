@@ -144,8 +144,9 @@ typedef struct nlu_tune_opts_s {
 
 typedef struct nlu_tune_report_s {
     double threshold, temperature;
-    unsigned folds;  /* fold models trained */
-    size_t n_pooled; /* examples tuned on */
+    int threshold_tuned; /* 0: no out-of-scope example, the threshold kept */
+    unsigned folds;      /* fold models trained */
+    size_t n_pooled;     /* examples tuned on */
 } nlu_tune_report_t;
 
 void nlu_tune_opts_init(nlu_tune_opts_t *o);
@@ -155,10 +156,11 @@ void nlu_tune_opts_init(nlu_tune_opts_t *o);
  * nlu.md, fourth round). Folds are stratified by intent and drawn from
  * train_opts' seed: same inputs, same result. A training example whose
  * intent its fold's model lacks is left out; a fold that cannot train is
- * skipped (rep->folds counts those trained). val may be empty when the
- * training examples hold the out-of-scope ones. rep may be NULL. Errors:
- * CORE_ERR_INVALID, m untouched, when the pool lacks in-scope or
- * out-of-scope examples. */
+ * skipped (rep->folds counts those trained). val may be empty. With no
+ * out-of-scope example in the pool only the temperature is fitted (it needs
+ * in-scope examples alone) and the threshold is kept (rep->threshold_tuned
+ * 0; docs/nlu.md, sixth round). rep may be NULL. Errors: CORE_ERR_INVALID,
+ * m untouched, when the pool holds no in-scope example of m's intents. */
 int nlu_tune(nlu_model_t *m, const nlu_example_t *val, size_t n_val, const nlu_tune_opts_t *opts,
              nlu_tune_report_t *rep, core_err_t *err);
 

@@ -166,6 +166,7 @@ typedef struct nlu__pool_s {
     uint8_t *oos;   /* labelled out of scope */
     uint8_t *empty; /* no feature known to the model that scored it */
     uint8_t *src;
+    size_t n_oos;   /* examples labelled out of scope */
     unsigned folds; /* fold models trained */
 } nlu__pool_t;
 

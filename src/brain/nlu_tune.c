@@ -173,14 +173,17 @@ int nlu__pool_build(nlu__pool_t *p, const nlu_model_t *m, const nlu_example_t *v
             pool_fold(p, m, o->train, o->n_train, fold, (int32_t)f, &topts, oos);
         free(fold);
     }
-    size_t n_oos = 0;
-    for (size_t i = 0; i < p->n; i++)
-        n_oos += p->oos[i];
-    if (n_oos == 0 || n_oos == p->n)
+    size_t n_known = 0; /* of a class the model has: what the temperature fits */
+    p->n_oos = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        p->n_oos += p->oos[i];
+        n_known += p->label[i] >= 0;
+    }
+    if (p->n_oos == p->n || n_known == 0)
         return core_err_set(err, CORE_ERR_INVALID,
-                            "tuning needs in-scope and out-of-scope (\"%s\") examples; got %zu "
-                            "and %zu",
-                            oos, p->n - n_oos, n_oos);
+                            "tuning needs in-scope examples and examples of the model's intents;"
+                            " got %zu in scope, %zu out of scope (\"%s\"), %zu of its intents",
+                            p->n - p->n_oos, p->n_oos, oos, n_known);
     return 0;
 }
 
@@ -306,14 +309,19 @@ int nlu_tune(nlu_model_t *m, const nlu_example_t *val, size_t n_val, const nlu_t
     int rc = nlu__pool_build(&p, m, val, n_val, opts, err);
     if (rc == 0) {
         m->temp = nlu__fit_temperature(&p);
-        nlu__item_t *it = core_xcalloc(p.n + 1, sizeof(*it));
-        for (size_t i = 0; i < p.n; i++)
-            nlu__pool_decide(&p, i, m->temp, &it[i]);
-        nlu_model_set_threshold(m, nlu__sweep(it, p.n, opts->max_drop));
-        free(it);
+        /* Calibration needs only labelled in-scope examples; the threshold
+         * needs out-of-scope ones to weigh what it catches. */
+        if (p.n_oos > 0) {
+            nlu__item_t *it = core_xcalloc(p.n + 1, sizeof(*it));
+            for (size_t i = 0; i < p.n; i++)
+                nlu__pool_decide(&p, i, m->temp, &it[i]);
+            nlu_model_set_threshold(m, nlu__sweep(it, p.n, opts->max_drop));
+            free(it);
+        }
         if (rep != NULL) {
             rep->threshold = m->threshold;
             rep->temperature = m->temp;
+            rep->threshold_tuned = p.n_oos > 0;
             rep->folds = p.folds;
             rep->n_pooled = p.n;
         }
@@ -325,6 +333,15 @@ int nlu_tune(nlu_model_t *m, const nlu_example_t *val, size_t n_val, const nlu_t
 int nlu_tune_threshold(nlu_model_t *m, const nlu_example_t *val, size_t n, const char *oos_label,
                        double max_drop, double *out, core_err_t *err)
 {
+    const char *oos = oos_label ? oos_label : "oos";
+    size_t n_oos = 0;
+    for (size_t i = 0; i < n; i++)
+        n_oos += val[i].intent != NULL && strcmp(val[i].intent, oos) == 0;
+    if (n_oos == 0 || n_oos == n) /* both kinds, or the model stays as it is */
+        return core_err_set(err, CORE_ERR_INVALID,
+                            "tuning the threshold needs in-scope and out-of-scope (\"%s\") "
+                            "examples; got %zu and %zu",
+                            oos, n - n_oos, n_oos);
     nlu_tune_opts_t o;
     nlu_tune_opts_init(&o);
     o.oos_label = oos_label;

@@ -2,7 +2,8 @@
 utterances as CSV (quoted, CRLF), JSON lines and CLINC JSON give the same
 report; --json carries the documented keys; a malformed file is refused
 with its file and line and a nonzero exit; a data set with no out-of-scope
-examples to tune on is evaluated with the threshold untuned, and says so."""
+examples to tune on has its confidence calibrated and its threshold kept,
+and says so."""
 import csv
 import io
 import json
@@ -95,7 +96,7 @@ def test_formats_agree_and_keys():
     first = reports[0]
     assert 0 <= first["in_scope_accuracy"] <= 1 and 0 <= first["oos_recall"] <= 1, first
     assert first["n_in_scope"] == 30 and first["n_oos"] == 3, first  # the test split's quarter
-    assert first["tune_folds"] == 5, first
+    assert first["tune_folds"] == 5 and first["threshold_tuned"] is True, first
     for other in reports[1:]:
         for key in ("in_scope_accuracy", "oos_recall", "threshold", "temperature", "n_in_scope",
                     "n_oos"):
@@ -141,14 +142,23 @@ def test_no_out_of_scope_examples_to_tune_on():
     p = ctl("nlu", "eval", "--json", "--train", paths["train"], "--val", paths["val"],
             "--test", paths["test"])
     assert "no out-of-scope (\"oos\") examples to tune on" in p.stderr, p.stderr
+    assert "the temperature is fitted on" in p.stderr, p.stderr
     report = json.loads(p.stdout)
-    untuned = evaluate("--train", paths["train"], "--test", paths["test"])
-    assert report["tune_folds"] == 0 and report["n_oos"] == 0, report
-    assert report["oos_recall"] is None, report  # nothing to count, not 0%
-    assert "oos recall          n/a  (0/0)" in ctl(
-        "nlu", "eval", "--train", paths["train"], "--test", paths["test"]).stdout
-    assert report["threshold"] == untuned["threshold"], (report, untuned)
-    assert report["in_scope_accuracy"] == untuned["in_scope_accuracy"], (report, untuned)
+    # --folds 0 without --val: nothing tuned, the built-in values
+    builtin = evaluate("--train", paths["train"], "--test", paths["test"], "--folds", "0")
+    assert builtin["tune_folds"] == 0 and builtin["threshold_tuned"] is False, builtin
+    assert report["n_oos"] == 0 and report["oos_recall"] is None, report  # nothing to count
+    # the confidence is calibrated on val and the folds; the threshold stays
+    assert report["tune_folds"] == 5 and report["threshold_tuned"] is False, report
+    assert report["threshold"] == builtin["threshold"], (report, builtin)
+    assert report["temperature"] != builtin["temperature"], (report, builtin)
+    # without --val, on the folds alone
+    folds = evaluate("--train", paths["train"], "--test", paths["test"])
+    assert folds["tune_folds"] == 5 and folds["threshold"] == builtin["threshold"], folds
+    assert folds["temperature"] != builtin["temperature"], (folds, builtin)
+    text = ctl("nlu", "eval", "--train", paths["train"], "--test", paths["test"]).stdout
+    assert "oos recall          n/a  (0/0)" in text, text
+    assert "not tuned: no out-of-scope examples" in text, text
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 /* Threshold tuning of the intent router: the sweep under an accuracy
  * budget, the pool of validation and out-of-fold scores (folds, classes a
  * fold's model lacks, routing's own arithmetic), tuning on folds alone,
- * determinism and bad input. */
+ * calibration without out-of-scope examples, determinism and bad input. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -172,28 +172,52 @@ static void test_tune_folds(void **state)
     nlu_model_free(b);
 }
 
-static void test_tune_needs_oos(void **state)
+static void test_tune_without_oos(void **state)
 {
     nlu_train_opts_t o;
-    /* no out-of-scope examples anywhere: an error, the model untouched */
+    /* no out-of-scope examples anywhere: the temperature is fitted on the
+     * in-scope ones (the pool's log-loss optimum), the threshold kept */
     nlu_model_t *m = train(toy, 12, &o);
     nlu_tune_opts_t to;
+    nlu_tune_report_t rep;
     core_err_t err = {0};
     nlu_tune_opts_init(&to);
     to.folds = 3;
     to.train = toy;
     to.n_train = 12;
     to.train_opts = &o;
-    double t = nlu_model_threshold(m);
-    assert_int_equal(nlu_tune(m, val, 3, &to, NULL, &err), CORE_ERR_INVALID);
+    double t = nlu_model_threshold(m), temp = nlu_model_temperature(m);
+    assert_int_equal(nlu_tune(m, val, 3, &to, &rep, &err), 0);
+    assert_int_equal(rep.threshold_tuned, 0);
+    assert_true(nlu_model_threshold(m) == t && rep.threshold == t);
+    assert_true(rep.temperature == nlu_model_temperature(m));
+    assert_true(nlu_model_temperature(m) != temp);
+    assert_int_equal(rep.n_pooled, 3 + 12);
+    nlu__pool_t p;
+    assert_int_equal(nlu__pool_build(&p, m, val, 3, &to, &err), 0);
+    assert_int_equal(p.n_oos, 0);
+    assert_true(nlu__fit_temperature(&p) == nlu_model_temperature(m));
+    nlu__pool_dispose(&p);
+    /* the threshold alone cannot be tuned without them: an error, m untouched */
+    temp = nlu_model_temperature(m);
+    double out = -1;
+    assert_int_equal(nlu_tune_threshold(m, val, 3, "oos", 0.005, &out, &err), CORE_ERR_INVALID);
     assert_non_null(strstr(err.msg, "out-of-scope"));
-    assert_true(nlu_model_threshold(m) == t);
+    assert_true(nlu_model_temperature(m) == temp && out == -1);
+    /* nor anything without in-scope examples of the model's intents */
+    nlu_example_t only_oos[] = {{"sing me a song", "oos"}, {"tell me a joke", "oos"}};
+    nlu_example_t unknown[] = {{"order a pizza", "pizza"}};
+    to.folds = 0;
+    assert_int_equal(nlu_tune(m, only_oos, 2, &to, &rep, &err), CORE_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "in-scope"));
+    assert_int_equal(nlu_tune(m, unknown, 1, &to, &rep, &err), CORE_ERR_INVALID);
+    assert_true(nlu_model_temperature(m) == temp && nlu_model_threshold(m) == t);
+    to.folds = 3;
     /* too few examples for a fold to train on: skipped, not an error */
     nlu_example_t two[] = {{"hello there", "greet"}, {"what time is it", "oos"}};
     nlu_model_t *s = train(two, 2, &o);
     to.train = two;
     to.n_train = 2;
-    nlu_tune_report_t rep;
     assert_int_equal(nlu_tune(s, val, N_VAL, &to, &rep, &err), 0);
     assert_int_equal(rep.folds, 0);
     nlu_model_free(s);
@@ -203,9 +227,11 @@ static void test_tune_needs_oos(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sweep_budget),   cmocka_unit_test(test_pool_matches_route),
-        cmocka_unit_test(test_folds),          cmocka_unit_test(test_tune_folds),
-        cmocka_unit_test(test_tune_needs_oos),
+        cmocka_unit_test(test_sweep_budget),
+        cmocka_unit_test(test_pool_matches_route),
+        cmocka_unit_test(test_folds),
+        cmocka_unit_test(test_tune_folds),
+        cmocka_unit_test(test_tune_without_oos),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
