@@ -1,7 +1,9 @@
 /* In-memory Prometheus registry (store.h): a fixed set of families, each
  * with at most STORE_METRICS_MAX_SERIES label sets, guarded by one mutex.
  * Updates cost a hash and a short scan; /metrics renders from memory and
- * never touches SQLite. */
+ * never touches SQLite. A render copies the figures under the mutex and
+ * formats the copy after releasing it; each label set is escaped once, when
+ * its series is created. */
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -242,20 +244,30 @@ static const family_def_t defs[STORE_M__COUNT] = {
                                0},
 };
 
+/* A label set and its figures. Everything but value, sum and count is
+ * written once, when the series is created, and never changes after: a
+ * snapshot may point to labels and text until the registry is freed. */
 typedef struct {
     uint32_t hash;
-    char *labels[3]; /* owned */
-    double value;    /* counter/gauge */
-    double sum;      /* histogram */
+    uint32_t text_len; /* bytes of text; 0 only when the family has no labels */
+    char *labels[3];   /* owned, as given (what updates match) */
+    char *text;        /* owned: the label set as exposed, a="x",b="y", escaped once */
+    double value;      /* counter/gauge */
+    double sum;        /* histogram */
     uint64_t count;
-    uint64_t *buckets; /* owned, nbounds entries (cumulative at render) */
 } series_t;
 
 typedef struct {
-    series_t *series; /* owned array, STORE_METRICS_MAX_SERIES */
+    series_t *series;  /* owned array, STORE_METRICS_MAX_SERIES */
+    uint64_t *buckets; /* owned, histograms: nbounds per series (cumulative at render) */
     int len;
+    char **le; /* owned, histograms: le="<bound>" per bound, then le="+Inf"; never change */
+    size_t *le_len;
 } family_t;
 
+/* mu guards the families. A render holds it only to copy them (a few
+ * memcpy of fixed arrays), so the store writer thread, which updates its
+ * own families on every commit, never waits for a scrape's formatting. */
 struct store_metrics_s {
     uv_mutex_t mu;
     family_t fam[STORE_M__COUNT];
@@ -280,6 +292,33 @@ static int same(const series_t *s, const char *const *labels, int n)
     return 1;
 }
 
+/* a="x",b="y" with values escaped per the format (\\, \" and \n), built
+ * once per series; NULL when the family has no labels. */
+static char *label_text(const family_def_t *d, char *const *values, uint32_t *len)
+{
+    core_buf_t b;
+    core_buf_init(&b, (size_t)-1);
+    for (int i = 0; i < d->nlabels; i++) {
+        if (i > 0)
+            core_buf_append_lit(&b, ",");
+        core_buf_append_str(&b, d->labels[i]);
+        core_buf_append_lit(&b, "=\"");
+        const char *p = values[i], *run = p;
+        for (; *p; p++) {
+            const char *esc = *p == '\\' ? "\\\\" : *p == '"' ? "\\\"" : *p == '\n' ? "\\n" : NULL;
+            if (esc == NULL)
+                continue;
+            core_buf_append(&b, run, (size_t)(p - run));
+            core_buf_append(&b, esc, 2);
+            run = p + 1;
+        }
+        core_buf_append(&b, run, (size_t)(p - run));
+        core_buf_append_lit(&b, "\"");
+    }
+    *len = (uint32_t)b.len;
+    return core_buf_steal(&b, NULL);
+}
+
 /* The series for labels, created if there is room, else the "other" one. */
 static series_t *series_for(store_metrics_t *m, store_metric_t f, const char *const *labels)
 {
@@ -299,8 +338,7 @@ static series_t *series_for(store_metrics_t *m, store_metric_t f, const char *co
             s->hash = h;
             for (int i = 0; i < d->nlabels; i++)
                 s->labels[i] = core_xstrdup(l[i] ? l[i] : "");
-            if (d->type == T_HISTOGRAM)
-                s->buckets = core_xcalloc((size_t)d->nbounds, sizeof(uint64_t));
+            s->text = label_text(d, s->labels, &s->text_len);
             return s;
         }
     }
@@ -313,6 +351,19 @@ store_metrics_t *store_metrics_new(void)
     uv_mutex_init(&m->mu);
     for (int f = 0; f < STORE_M__COUNT; f++) {
         m->fam[f].series = core_xcalloc(STORE_METRICS_MAX_SERIES, sizeof(series_t));
+        const family_def_t *d = &defs[f];
+        if (d->type == T_HISTOGRAM) {
+            family_t *fam = &m->fam[f];
+            fam->buckets = core_xcalloc((size_t)STORE_METRICS_MAX_SERIES * (size_t)d->nbounds,
+                                        sizeof(uint64_t));
+            fam->le = core_xcalloc((size_t)d->nbounds + 1, sizeof(*fam->le));
+            fam->le_len = core_xcalloc((size_t)d->nbounds + 1, sizeof(*fam->le_len));
+            for (int b = 0; b <= d->nbounds; b++) {
+                fam->le[b] = b < d->nbounds ? core_xasprintf("le=\"%g\"", d->bounds[b])
+                                            : core_xstrdup("le=\"+Inf\"");
+                fam->le_len[b] = strlen(fam->le[b]);
+            }
+        }
         if (defs[f].nlabels == 0)
             series_for(m, (store_metric_t)f, NULL); /* label-less series always show */
     }
@@ -328,9 +379,14 @@ void store_metrics_free(store_metrics_t *m)
             series_t *s = &m->fam[f].series[i];
             for (int j = 0; j < 3; j++)
                 free(s->labels[j]);
-            free(s->buckets);
+            free(s->text);
         }
+        for (int b = 0; m->fam[f].le != NULL && b <= defs[f].nbounds; b++)
+            free(m->fam[f].le[b]);
+        free(m->fam[f].le);
+        free(m->fam[f].le_len);
         free(m->fam[f].series);
+        free(m->fam[f].buckets);
     }
     uv_mutex_destroy(&m->mu);
     free(m);
@@ -360,78 +416,174 @@ void store_metrics_observe(store_metrics_t *m, store_metric_t f, const char *con
     s->count++;
     for (int i = 0; i < d->nbounds; i++)
         if (v <= d->bounds[i]) {
-            s->buckets[i]++;
+            m->fam[f].buckets[(size_t)(s - m->fam[f].series) * (size_t)d->nbounds + (size_t)i]++;
             break;
         }
     uv_mutex_unlock(&m->mu);
 }
 
-/* Appends {a="x",b="y"[,le="0.5"]} with values escaped per the format. */
-static void labels_out(core_buf_t *out, const family_def_t *d, const series_t *s, const char *le)
+/* ---- rendering ------------------------------------------------------------ */
+
+/* The families as they were at one instant: copies of the series (whose
+ * labels and text still point into the registry) and of the buckets. */
+typedef struct {
+    const series_t *series[STORE_M__COUNT];
+    const uint64_t *buckets[STORE_M__COUNT];
+    int len[STORE_M__COUNT];
+    void *mem; /* owned: one block holding every copy */
+} snap_t;
+
+static size_t snap_bytes(const store_metrics_t *m)
 {
-    if (d->nlabels == 0 && le == NULL)
-        return;
-    core_buf_append_str(out, "{");
-    for (int i = 0; i < d->nlabels; i++) {
-        core_buf_printf(out, "%s%s=\"", i ? "," : "", d->labels[i]);
-        for (const char *p = s->labels[i]; *p; p++) {
-            if (*p == '\\' || *p == '"')
-                core_buf_printf(out, "\\%c", *p);
-            else if (*p == '\n')
-                core_buf_append_str(out, "\\n");
-            else
-                core_buf_append(out, p, 1);
-        }
-        core_buf_append_str(out, "\"");
-    }
-    if (le != NULL)
-        core_buf_printf(out, "%sle=\"%s\"", d->nlabels ? "," : "", le);
-    core_buf_append_str(out, "}");
+    size_t n = 0;
+    for (int f = 0; f < STORE_M__COUNT; f++)
+        n +=
+            (size_t)m->fam[f].len * (sizeof(series_t) + (size_t)defs[f].nbounds * sizeof(uint64_t));
+    return n;
 }
 
-static void render_series(core_buf_t *out, const family_def_t *d, const series_t *s)
+/* Copies the families under the lock; the block is allocated outside it,
+ * sized by a first look (series are only ever added, at most
+ * STORE_M__COUNT * STORE_METRICS_MAX_SERIES, so a retry is rare and
+ * bounded). */
+static void snapshot(store_metrics_t *m, snap_t *s)
 {
+    size_t cap = 0;
+    s->mem = NULL;
+    for (;;) {
+        uv_mutex_lock(&m->mu);
+        size_t need = snap_bytes(m);
+        if (s->mem != NULL && need <= cap)
+            break;
+        uv_mutex_unlock(&m->mu);
+        free(s->mem);
+        cap = need + need / 8 + 1024;
+        s->mem = core_xmalloc(cap);
+    }
+    char *p = s->mem;
+    for (int f = 0; f < STORE_M__COUNT; f++) {
+        const family_t *fam = &m->fam[f];
+        size_t n = (size_t)fam->len;
+        size_t nb = n * (size_t)defs[f].nbounds * sizeof(uint64_t);
+        s->len[f] = fam->len;
+        memcpy(p, fam->series, n * sizeof(series_t));
+        s->series[f] = (const series_t *)p;
+        p += n * sizeof(series_t);
+        if (nb > 0)
+            memcpy(p, fam->buckets, nb);
+        s->buckets[f] = (const uint64_t *)p;
+        p += nb;
+    }
+    uv_mutex_unlock(&m->mu);
+}
+
+/* Appends to out, remembering a failure (the limit); the caller then takes
+ * back everything this render appended. */
+typedef struct {
+    core_buf_t *out;
+    int bad;
+} put_t;
+
+static void put(put_t *w, const void *p, size_t n)
+{
+    w->bad |= core_buf_append(w->out, p, n) != 0;
+}
+
+/* " 123\n" */
+static void put_u64(put_t *w, uint64_t v)
+{
+    char t[24];
+    size_t i = sizeof(t);
+    t[--i] = '\n';
+    do
+        t[--i] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    t[--i] = ' ';
+    put(w, t + i, sizeof(t) - i);
+}
+
+/* " %.17g\n" */
+static void put_double(put_t *w, double v)
+{
+    char t[40];
+    int n = snprintf(t, sizeof(t), " %.17g\n", v);
+    put(w, t, (size_t)n);
+}
+
+/* name{a="x",b="y"[,le="0.5"]}, without braces when there is nothing in them. */
+static void put_name(put_t *w, const char *name, size_t name_len, const char *suffix,
+                     size_t suffix_len, const series_t *s, const char *le, size_t le_len)
+{
+    put(w, name, name_len);
+    put(w, suffix, suffix_len);
+    if (s->text_len == 0 && le == NULL)
+        return;
+    put(w, "{", 1);
+    put(w, s->text, s->text_len);
+    if (le != NULL) {
+        if (s->text_len > 0)
+            put(w, ",", 1);
+        put(w, le, le_len);
+    }
+    put(w, "}", 1);
+}
+
+static void render_family(put_t *w, const family_def_t *d, const family_t *fam,
+                          const series_t *series, const uint64_t *buckets, int len)
+{
+    static const char *const types[] = {"counter", "gauge", "histogram"};
+    size_t nl = strlen(d->name);
+    put(w, "# HELP ", 7);
+    put(w, d->name, nl);
+    put(w, " ", 1);
+    put(w, d->help, strlen(d->help));
+    put(w, "\n# TYPE ", 8);
+    put(w, d->name, nl);
+    put(w, " ", 1);
+    put(w, types[d->type], strlen(types[d->type]));
+    put(w, "\n", 1);
     if (d->type != T_HISTOGRAM) {
-        core_buf_append_str(out, d->name);
-        labels_out(out, d, s, NULL);
-        core_buf_printf(out, " %.17g\n", s->value);
+        for (int i = 0; i < len; i++) {
+            put_name(w, d->name, nl, "", 0, &series[i], NULL, 0);
+            put_double(w, series[i].value);
+        }
         return;
     }
-    uint64_t cum = 0;
-    char le[32];
-    for (int i = 0; i < d->nbounds; i++) {
-        cum += s->buckets[i];
-        snprintf(le, sizeof(le), "%g", d->bounds[i]);
-        core_buf_printf(out, "%s_bucket", d->name);
-        labels_out(out, d, s, le);
-        core_buf_printf(out, " %llu\n", (unsigned long long)cum);
+    char *const *le = fam->le;
+    const size_t *le_len = fam->le_len;
+    for (int i = 0; i < len; i++) {
+        const series_t *s = &series[i];
+        const uint64_t *bk = buckets + (size_t)i * (size_t)d->nbounds;
+        uint64_t cum = 0;
+        for (int b = 0; b < d->nbounds; b++) {
+            cum += bk[b];
+            put_name(w, d->name, nl, "_bucket", 7, s, le[b], le_len[b]);
+            put_u64(w, cum);
+        }
+        put_name(w, d->name, nl, "_bucket", 7, s, le[d->nbounds], le_len[d->nbounds]);
+        put_u64(w, s->count);
+        put_name(w, d->name, nl, "_sum", 4, s, NULL, 0);
+        put_double(w, s->sum);
+        put_name(w, d->name, nl, "_count", 6, s, NULL, 0);
+        put_u64(w, s->count);
     }
-    core_buf_printf(out, "%s_bucket", d->name);
-    labels_out(out, d, s, "+Inf");
-    core_buf_printf(out, " %llu\n%s_sum", (unsigned long long)s->count, d->name);
-    labels_out(out, d, s, NULL);
-    core_buf_printf(out, " %.17g\n%s_count", s->sum, d->name);
-    labels_out(out, d, s, NULL);
-    core_buf_printf(out, " %llu\n", (unsigned long long)s->count);
 }
 
 int store_metrics_render(store_metrics_t *m, core_buf_t *out)
 {
-    static const char *const types[] = {"counter", "gauge", "histogram"};
-    /* Rendered into an unbounded buffer first, so that out's limit is
-     * checked once and a cut-off exposition is never half-appended. */
-    core_buf_t text;
-    core_buf_init(&text, (size_t)-1);
-    uv_mutex_lock(&m->mu);
-    for (int f = 0; f < STORE_M__COUNT; f++) {
-        const family_def_t *d = &defs[f];
-        core_buf_printf(&text, "# HELP %s %s\n# TYPE %s %s\n", d->name, d->help, d->name,
-                        types[d->type]);
-        for (int i = 0; i < m->fam[f].len; i++)
-            render_series(&text, d, &m->fam[f].series[i]);
-    }
-    uv_mutex_unlock(&m->mu);
-    int rc = core_buf_append(out, text.data, text.len);
-    core_buf_dispose(&text);
-    return rc;
+    snap_t s;
+    snapshot(m, &s);
+    /* Rendered straight into out; past its limit, out is put back as it
+     * was, so a cut-off exposition is never half-appended. */
+    size_t start = out->len;
+    put_t w = {out, 0};
+    for (int f = 0; f < STORE_M__COUNT; f++)
+        render_family(&w, &defs[f], &m->fam[f], s.series[f], s.buckets[f], s.len[f]);
+    free(s.mem);
+    if (!w.bad)
+        return 0;
+    out->len = start;
+    if (out->data != NULL)
+        out->data[start] = '\0';
+    return CORE_ERR_LIMIT;
 }
