@@ -103,12 +103,17 @@ static void apply_finish(rt_job_t *j)
     const rt_ver_t *before[RT_ENVS] = {rt->envs->env[0].cur, rt->envs->env[1].cur};
     rt_ver_ref((rt_ver_t *)before[0]);
     rt_ver_ref((rt_ver_t *)before[1]);
+    char **diffs = j->diffs; /* the worker's, against j->base */
+    size_t n = j->n;
+    j->diffs = NULL;
+    rt_diffs_check(rt, diffs, j->files, n, j->base, j->nbase, 1u << j->env, before);
     rt_ver_t *v = rt_job_take(j);
     rt_env_install(rt, j->env, v);
     if (j->action != NULL) /* NULL: rebuilt from the store, nothing new to record */
-        rt_record_set(rt, v->files, v->n, NULL, 1u << j->env, before, j->actor, j->action);
+        rt_record_set(rt, v->files, v->n, diffs, 1u << j->env, before, j->actor, j->action);
     else if (j->env == RT_ENV_PRODUCTION)
         rt->envs->prod_restoring = 0;
+    rt_diffs_free(diffs, n);
     LOG_INFO("event=env_changed env=%s action=%s actor=%s flowset_version=%u flows=%zu",
              rt_env_name(j->env), j->action ? j->action : "restore", j->actor ? j->actor : "-",
              brain_flowset_version(v->fs), v->n);
@@ -139,6 +144,16 @@ static int queue_set(runtime_t *rt, int env, rt_file_t *files, size_t n, const c
     j->n = n;
     j->actor = actor ? core_xstrdup(actor) : NULL;
     j->action = action ? core_xstrdup(action) : NULL;
+    if (action != NULL && rt->opts.store != NULL) {
+        /* The version diffs rt_record_set() stores are computed by the
+         * worker, against a copy of the set it will compare with (the
+         * env's, else staging's last recorded): a big flow's diff takes
+         * tens of milliseconds, which the loop must not spend. */
+        const rt_ver_t *cur = rt->envs->env[env].cur;
+        j->want_diffs = 1;
+        j->nbase = cur != NULL ? cur->n : rt->envs->nbase;
+        j->base = rt_files_copy(cur != NULL ? cur->files : rt->envs->base, j->nbase);
+    }
     /* The same files as another environment: share its compiled set. */
     for (int i = 0; i < RT_ENVS; i++)
         if (j->fs == NULL && same_files(files, n, rt->envs->env[i].cur))

@@ -43,7 +43,10 @@ typedef struct rt_rollout_s {
     char *flow;
     char *version;
     unsigned percent;
-    rt_ver_t *cand; /* NULL while the candidate compiles */
+    rt_ver_t *cand;   /* NULL while the candidate compiles */
+    char **diffs;     /* one per cand file, computed with it against dbase (a promotion's) */
+    rt_file_t *dbase; /* the environment's files when the rollout started */
+    size_t ndbase;
 } rt_rollout_t;
 
 typedef struct rt_env_s {
@@ -117,6 +120,14 @@ void rt_record_set(runtime_t *rt, const rt_file_t *files, size_t n, char *const 
  * unchanged one, whole-file for a new one). Thread pool. */
 char **rt_diffs(const rt_file_t *base, size_t nbase, const rt_file_t *files, size_t n);
 void rt_diffs_free(char **d, size_t n);
+/* Before rt_record_set(rt, files, n, d, mask, before, ...) with diffs d the
+ * thread pool computed against base: drops (frees, sets NULL) each diff
+ * whose flow's file in the set that call compares with is no longer base's
+ * (the environment changed while the worker ran), which rt_record_set()
+ * then computes again, so what is recorded never depends on the race. */
+void rt_diffs_check(const runtime_t *rt, char **d, const rt_file_t *files, size_t n,
+                    const rt_file_t *base, size_t nbase, unsigned mask,
+                    const rt_ver_t *before[RT_ENVS]);
 
 /* runtime_rollout.c: every rollout of the env is dropped (close, env swap). */
 void rt_rollout_free(rt_rollout_t *ro);

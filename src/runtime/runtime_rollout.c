@@ -12,6 +12,8 @@ void rt_rollout_free(rt_rollout_t *ro)
 {
     if (ro == NULL)
         return;
+    rt_diffs_free(ro->diffs, ro->cand != NULL ? ro->cand->n : 0);
+    rt_files_free(ro->dbase, ro->ndbase);
     rt_ver_unref(ro->cand);
     free(ro->id);
     free(ro->flow);
@@ -39,6 +41,14 @@ static void rollout_finish(rt_job_t *j)
         e->ro = NULL;
         return;
     }
+    /* Kept for a promotion, which records the candidate's version with its
+     * diff: computed by the worker, not by the promote request on the loop. */
+    e->ro->diffs = j->diffs;
+    e->ro->dbase = j->base;
+    e->ro->ndbase = j->nbase;
+    j->diffs = NULL;
+    j->base = NULL;
+    j->nbase = 0;
     e->ro->cand = rt_job_take(j);
     LOG_INFO("event=rollout_started env=%s id=%s flow=%s version=%s percent=%u",
              rt_env_name(j->env), e->ro->id, e->ro->flow, e->ro->version, e->ro->percent);
@@ -81,6 +91,11 @@ int runtime_rollout_start(runtime_t *rt, const runtime_rollout_t *r, runtime_loa
     j->files = files;
     j->n = n;
     j->seq = ++rt->envs->rollout_seq;
+    if (rt->opts.store != NULL) { /* what a promotion records, diffed with the compile */
+        j->want_diffs = 1;
+        j->base = rt_files_copy(env->cur->files, env->cur->n);
+        j->nbase = env->cur->n;
+    }
     int rc = rt_job_queue(rt, j);
     if (rc != 0) {
         rt_rollout_free(ro);
@@ -111,7 +126,9 @@ int runtime_rollout_stop(runtime_t *rt, const char *env, const char *flow, int p
         rt_ver_ref((rt_ver_t *)before[1]);
         rt_env_install(rt, e, ro->cand);
         char *actor = core_xasprintf("rollout:%s", ro->id);
-        rt_record_set(rt, ro->cand->files, ro->cand->n, NULL, 1u << e, before, actor,
+        rt_diffs_check(rt, ro->diffs, ro->cand->files, ro->cand->n, ro->dbase, ro->ndbase, 1u << e,
+                       before);
+        rt_record_set(rt, ro->cand->files, ro->cand->n, ro->diffs, 1u << e, before, actor,
                       "rollout_promote");
         free(actor);
         rt_ver_unref((rt_ver_t *)before[0]);

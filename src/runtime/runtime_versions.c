@@ -1,7 +1,9 @@
 /* Recording versions and environment changes in the store: each new flow
  * version (content, author, diff against the flow's previous version), each
  * environment row that changed (with its history) and one audit row, as one
- * batch. The diffs of a load are computed with it on the thread pool. */
+ * batch. The diffs are computed on the thread pool with the compile of the
+ * load, change or rollout candidate that makes the versions; the loop
+ * computes one only when the set it was diffed against changed meanwhile. */
 #define LOG_MODULE "runtime"
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +52,25 @@ static void prev_set(const runtime_t *rt, unsigned mask, const rt_ver_t *before[
         }
     *f = rt->envs->base;
     *n = rt->envs->nbase;
+}
+
+void rt_diffs_check(const runtime_t *rt, char **d, const rt_file_t *files, size_t n,
+                    const rt_file_t *base, size_t nbase, unsigned mask,
+                    const rt_ver_t *before[RT_ENVS])
+{
+    const rt_file_t *pf;
+    size_t pn;
+    prev_set(rt, mask, before, &pf, &pn);
+    for (size_t i = 0; d != NULL && i < n; i++) {
+        if (d[i] == NULL)
+            continue;
+        const rt_file_t *was = rt_files_find(base, nbase, files[i].flow);
+        const rt_file_t *is = rt_files_find(pf, pn, files[i].flow);
+        if ((was == NULL) != (is == NULL) || (was != NULL && strcmp(was->sha, is->sha) != 0)) {
+            free(d[i]); /* its base changed meanwhile: rt_record_set() diffs it again */
+            d[i] = NULL;
+        }
+    }
 }
 
 static void add_versions(store_batch_t *b, const runtime_t *rt, const rt_file_t *files, size_t n,

@@ -1,0 +1,262 @@
+/* The diffs recorded with new flow versions, on a real store: a change to
+ * an environment, a rollout's promotion, a promotion after the environment
+ * changed under the rollout, and two changes racing on the thread pool each
+ * record exactly runtime_diff() of the version they replaced (the thread
+ * pool computes them; the loop only when the base changed meanwhile). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "chorus/runtime.h"
+#include "chorus/store.h"
+
+static char dir[64], flows[96], db_path[96];
+
+/* A flow long enough for several hunks, with tag on two distant lines. */
+static char *order_flow(const char *tag)
+{
+    core_buf_t b;
+    core_buf_init(&b, 1 << 20);
+    core_buf_printf(&b, "{\"name\": \"order\",\n \"description\": \"%s\",\n", tag);
+    core_buf_append_str(&b, " \"intents\": {\"order\": {\"examples\": [\"I want to order\","
+                            " \"place an order\", \"order something\", \"can I order food\"]}},\n"
+                            " \"nodes\": {\n");
+    for (int i = 0; i < 40; i++)
+        core_buf_printf(&b,
+                        "  \"n%d\": {\"type\": \"say\", \"message\": \"step %d\", \"next\": "
+                        "\"n%d\"},\n",
+                        i, i, i + 1);
+    core_buf_printf(&b, "  \"n40\": {\"type\": \"end\", \"message\": \"ORDER %s\"}}}\n", tag);
+    return core_buf_steal(&b, NULL);
+}
+
+static void write_file(const char *name, const char *text)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "%s/%s", flows, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+typedef struct ctx_s {
+    uv_loop_t loop;
+    store_t *store;
+    runtime_t *rt;
+    int loaded, rc;
+} ctx_t;
+
+static void on_loaded(runtime_t *rt, int rc, const core_diags_t *d, void *data)
+{
+    (void)rt, (void)d;
+    ctx_t *c = data;
+    c->loaded++;
+    c->rc = rc;
+}
+
+static void wait_loaded(ctx_t *c, int n)
+{
+    while (c->loaded < n)
+        uv_run(&c->loop, UV_RUN_ONCE);
+    assert_int_equal(c->rc, 0);
+}
+
+static const char *version_of(ctx_t *c, const char *env, char *buf)
+{
+    runtime_flow_file_t f;
+    assert_int_equal(runtime_env_file(c->rt, env, "order", &f), 0);
+    snprintf(buf, 16, "%s", f.version);
+    return buf;
+}
+
+/* The recorded versions of "order" (with content) once version is among
+ * them: the store writes them after the loop enqueued them. */
+static json_t *versions_with(ctx_t *c, const char *version)
+{
+    for (int tries = 0; tries < 500; tries++) {
+        uv_run(&c->loop, UV_RUN_NOWAIT);
+        core_err_t err = {0};
+        store_db_t *db = store_db_open(db_path, &err);
+        assert_non_null(db);
+        json_t *rows = NULL;
+        int rc = store_db_flow_versions(db, "order", 1, &rows, &err);
+        store_db_close(db);
+        size_t i;
+        json_t *r;
+        json_array_foreach(rc == 0 ? rows : NULL, i, r)
+        {
+            if (strcmp(json_string_value(json_object_get(r, "version")), version) == 0)
+                return rows;
+        }
+        json_decref(rows);
+        usleep(10000);
+    }
+    fail_msg("version %s was never recorded", version);
+    return NULL;
+}
+
+/* Every recorded version's diff is runtime_diff() of the version it names
+ * as its previous one (or of nothing); returns how many were checked. */
+static size_t check_diffs(json_t *rows)
+{
+    size_t i, k, checked = 0;
+    json_t *r, *p;
+    json_array_foreach(rows, i, r)
+    {
+        const char *ver = json_string_value(json_object_get(r, "version"));
+        const char *prev = json_string_value(json_object_get(r, "prev_version"));
+        const char *content = json_string_value(json_object_get(r, "content"));
+        const char *base = "";
+        json_array_foreach(prev ? rows : NULL, k, p)
+        {
+            if (strcmp(json_string_value(json_object_get(p, "version")), prev) == 0)
+                base = json_string_value(json_object_get(p, "content"));
+        }
+        char na[64], nb[64];
+        snprintf(na, sizeof(na), "order@%s", prev ? prev : "none");
+        snprintf(nb, sizeof(nb), "order@%s", ver);
+        char *want = runtime_diff(base, strlen(base), content, strlen(content), na, nb);
+        assert_string_equal(json_string_value(json_object_get(r, "diff")), want);
+        assert_non_null(strstr(want, "@@ -"));
+        free(want);
+        checked++;
+    }
+    return checked;
+}
+
+static void start(ctx_t *c)
+{
+    memset(c, 0, sizeof(*c));
+    uv_loop_init(&c->loop);
+    store_options_t so = {.path = db_path};
+    core_err_t err = {0};
+    c->store = store_open(&c->loop, &so, &err);
+    assert_non_null(c->store);
+    runtime_options_t o = {
+        .flows_dir = flows, .no_guard = 1, .production_promoted = 1, .store = c->store};
+    assert_int_equal(runtime_new(&c->loop, &o, &c->rt, &err), 0);
+    assert_int_equal(runtime_load(c->rt, on_loaded, c), 0);
+    wait_loaded(c, 1);
+}
+
+static void on_closed(void *data)
+{
+    *(int *)data = 1;
+}
+
+static void stop(ctx_t *c)
+{
+    int closed = 0;
+    runtime_close(c->rt, on_closed, &closed);
+    while (!closed)
+        uv_run(&c->loop, UV_RUN_ONCE);
+    store_close(c->store);
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&c->loop), 0);
+}
+
+static int apply(ctx_t *c, const char *tag)
+{
+    char *text = order_flow(tag);
+    runtime_flow_file_t f = {"order", NULL, text, strlen(text)};
+    core_err_t err = {0};
+    int rc =
+        runtime_env_apply(c->rt, RUNTIME_ENV_PRODUCTION, &f, 1, "t", "change", on_loaded, c, &err);
+    free(text);
+    return rc;
+}
+
+static void rollout(ctx_t *c, const char *id, const char *tag)
+{
+    char *text = order_flow(tag);
+    runtime_rollout_t r = {id, RUNTIME_ENV_PRODUCTION, "order", NULL, text, strlen(text), 50};
+    int before = c->loaded;
+    assert_int_equal(runtime_rollout_start(c->rt, &r, on_loaded, c), 0);
+    free(text);
+    wait_loaded(c, before + 1);
+}
+
+static void test_recorded_diffs(void **state)
+{
+    (void)state;
+    ctx_t c;
+    start(&c);
+    char v[16];
+    /* A change: the version it makes is new, so its diff is stored. */
+    assert_int_equal(apply(&c, "v2"), 0);
+    wait_loaded(&c, 2);
+    json_decref(versions_with(&c, version_of(&c, RUNTIME_ENV_PRODUCTION, v)));
+    /* A rollout promoted: the candidate's diff was computed with its compile. */
+    rollout(&c, "r1", "cand1");
+    assert_int_equal(runtime_rollout_stop(c.rt, RUNTIME_ENV_PRODUCTION, "order", 1), 0);
+    json_decref(versions_with(&c, version_of(&c, RUNTIME_ENV_PRODUCTION, v)));
+    /* The environment changed while the rollout ran: the promotion diffs the
+     * candidate against what it replaces now, not what ran at its start. */
+    rollout(&c, "r2", "cand2");
+    assert_int_equal(apply(&c, "v3"), 0);
+    wait_loaded(&c, c.loaded + 1);
+    assert_int_equal(runtime_rollout_stop(c.rt, RUNTIME_ENV_PRODUCTION, "order", 1), 0);
+    json_decref(versions_with(&c, version_of(&c, RUNTIME_ENV_PRODUCTION, v)));
+    /* Two changes queued together: both diffed against the same base on the
+     * pool; the one installed second is diffed again against the first. */
+    int before = c.loaded;
+    assert_int_equal(apply(&c, "v4"), 0);
+    assert_int_equal(apply(&c, "v5"), 0);
+    wait_loaded(&c, before + 2);
+    json_t *rows = versions_with(&c, version_of(&c, RUNTIME_ENV_PRODUCTION, v));
+    size_t want = 7; /* the first load, v2, cand1, cand2, v3, v4, v5 */
+    for (int tries = 0; json_array_size(rows) < want && tries < 500; tries++) {
+        json_decref(rows);
+        rows = versions_with(&c, v);
+    }
+    assert_int_equal(json_array_size(rows), want);
+    assert_int_equal(check_diffs(rows), want);
+    json_decref(rows);
+    stop(&c);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof(dir), "/tmp/chorus-rtvd-XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    snprintf(flows, sizeof(flows), "%s/flows", dir);
+    snprintf(db_path, sizeof(db_path), "%s/chorus.db", dir);
+    if (mkdir(flows, 0700) != 0)
+        return -1;
+    write_file("settings.json",
+               "{\"settings\": {\"fallback_flow\": \"fallback\", \"confidence_threshold\": 0.3}}");
+    write_file("fallback.json",
+               "{\"name\": \"fallback\", \"nodes\": {\"s\": {\"type\": \"say\", \"message\": "
+               "\"Sorry?\"}}}");
+    char *t = order_flow("v1");
+    write_file("order.json", t);
+    free(t);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_recorded_diffs),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
