@@ -128,6 +128,14 @@ int chan_agent_say_async(net_client_t *http, const char *key, const char *agent,
  * "Restore"). host is copied. */
 int chan_chat_register(net_router_t *router, const chan_host_t *host, core_err_t *err);
 
+/* The chat adapter's counters since start (zero before registration), for
+ * /metrics. */
+typedef struct chan_chat_stats_s {
+    uint64_t ws_followers_replaced; /* WebSockets closed for a newer follower of their
+                                       conversation (chat.max_followers) */
+} chan_chat_stats_t;
+void chan_chat_stats(chan_chat_stats_t *out);
+
 /* ---- SMS and voice, Twilio-compatible (src/channels/chan_sms*.c,
  * chan_voice*.c, chan_twilio*.c) ------------------------------------------ */
 

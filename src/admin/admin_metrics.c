@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "admin/admin_int.h"
+#include "chorus/channels.h"
 
 /* 1 if the host part of listen ("ADDR:PORT") is a loopback address. */
 static int listen_is_loopback(const char *listen)
@@ -121,6 +122,12 @@ void admin__on_metrics(net_req_t *req, void *data)
     if (srv != NULL)
         family(&body, "chorus_http_connections", "gauge", "Open client connections.",
                (double)net_server_connections(srv));
+    chan_chat_stats_t cs;
+    chan_chat_stats(&cs);
+    family(&body, "chorus_chat_ws_followers_replaced_total", "counter",
+           "Chat WebSockets closed for a newer follower of their conversation "
+           "(chat.max_followers).",
+           (double)cs.ws_followers_replaced);
     family(&body, "chorus_admin_auth_denied_total", "counter", "Admin requests refused with 401.",
            (double)a->denied);
     family(&body, "chorus_admin_forbidden_total", "counter",

@@ -575,6 +575,11 @@ chat_t *chat__instance(void)
     return the_chat.base.name != NULL ? &the_chat : NULL;
 }
 
+void chan_chat_stats(chan_chat_stats_t *out)
+{
+    out->ws_followers_replaced = the_chat.ws_replaced;
+}
+
 void chan_idle_end(const runtime_turn_out_t *out)
 {
     if (the_chat.base.name != NULL)

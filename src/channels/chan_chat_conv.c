@@ -88,12 +88,17 @@ void chat__conv_release(chat_t *c, chat_conv_t *cv)
 void chat__conv_follow(chat_t *c, chat_conv_t *cv, chat_link_t *sub)
 {
     chat__list_push_back(&cv->subs, sub);
+    cv->n_subs++;
     lru_sync(c, cv);
 }
 
 void chat__conv_unfollow(chat_t *c, chat_conv_t *cv, chat_link_t *sub)
 {
+    if (chat__list_empty(sub))
+        return; /* not following: a removed link points at itself */
+    assert(cv->n_subs > 0);
     chat__list_remove(sub);
+    cv->n_subs--;
     lru_sync(c, cv);
 }
 

@@ -107,6 +107,7 @@ typedef struct chat_s {
     size_t n_keys;        /* entries in keys */
     uint64_t turns;       /* turns started */
     uint64_t ws_sessions; /* WebSocket sessions opened */
+    uint64_t ws_replaced; /* followers closed for a newer one (chat.max_followers) */
 } chat_t;
 
 typedef struct chat_conv_s {
@@ -129,7 +130,9 @@ typedef struct chat_conv_s {
     uint64_t acked;            /* highest seq a client acknowledged */
     unsigned pending;          /* turns in flight; never evicted while > 0 (chat__conv_hold) */
     int fresh;                 /* its id was minted here and no turn has run on it yet */
-    chat_link_t subs;          /* WebSocket sessions following it (chat__conv_follow) */
+    chat_link_t subs;          /* WebSocket sessions following it, oldest first
+                                  (chat__conv_follow) */
+    size_t n_subs;             /* entries in subs (at most chat.max_followers) */
     struct chat_turn_s *turns; /* turns in flight, in the order they were sent */
 } chat_conv_t;
 
@@ -160,7 +163,9 @@ void chat__conv_drop(chat_t *c, chat_conv_t *cv);
 /* The only ways pending and subs change, so that the LRU list holds exactly
  * the idle conversations: hold/release count a turn in flight (chat__turn
  * and its done callback), follow/unfollow add and remove a WebSocket
- * session's link (sub) in cv->subs. */
+ * session's link (sub) in cv->subs and keep n_subs. follow appends (the
+ * list is oldest first); the caller makes room first (chat.max_followers,
+ * chan_chat_ws.c). unfollow of a link that is on no list does nothing. */
 void chat__conv_hold(chat_t *c, chat_conv_t *cv);
 void chat__conv_release(chat_t *c, chat_conv_t *cv);
 void chat__conv_follow(chat_t *c, chat_conv_t *cv, chat_link_t *sub);

@@ -17,6 +17,13 @@
  * "ack" naming the seq it got), so a client that resends what it was not
  * sure got through never doubles a turn.
  *
+ * Followers: at most chat.max_followers sockets follow one conversation. A
+ * socket that starts following a conversation already at the limit closes
+ * the oldest follower (an "error" frame with code "replaced", then close
+ * 1008): the newest wins, so a reloaded page resumes even while its old
+ * socket is not yet known to be gone, and the one closed can resume by seq
+ * like any other.
+ *
  * Authentication at the upgrade: a gateway key (Authorization: Bearer), or
  * for the widget a browser Origin allowed by chat.allowed_origins (or the
  * daemon's own origin). Widget conversations use the "web" variants. A
@@ -152,8 +159,32 @@ static int on_upgrade(net_req_t *req, void *route_data)
     return 0;
 }
 
+/* Closes old, the oldest follower of its conversation, for s. It stops
+ * following at once, so it gets nothing more; the error frame goes out
+ * even if its send queue is full (net_ws_send_text never closes), the
+ * close last, as it may end the socket (on_close) before it returns. */
+static void replace(ws_session_t *old, const ws_session_t *s)
+{
+    chat_t *c = s->chat;
+    chat_conv_t *cv = old->conv;
+    chat__conv_unfollow(c, cv, &old->link);
+    old->conv = NULL;
+    c->ws_replaced++;
+    LOG_INFO("event=chat_ws_replaced conversation=%s rid=%s by=%s max_followers=%lld", cv->id,
+             net_ws_id(old->ws), net_ws_id(s->ws), c->base.host.cfg->chat.max_followers);
+    static const char frame[] = /* send_error's shape */
+        "{\"type\":\"error\",\"code\":\"replaced\",\"message\":\"a newer connection to this "
+        "conversation took over; resume by seq to follow it here again\"}";
+    net_ws_send_text(old->ws, frame, sizeof(frame) - 1);
+    net_ws_close(old->ws, 1008, "replaced by a newer connection");
+}
+
 static void attach(ws_session_t *s, chat_conv_t *cv)
 {
+    size_t max = (size_t)s->chat->base.host.cfg->chat.max_followers;
+    /* a while: chat.max_followers may have been lowered by a reload */
+    while (cv->n_subs >= max && !chat__list_empty(&cv->subs))
+        replace(CHAT_CONTAINER(cv->subs.next, ws_session_t, link), s);
     s->conv = cv;
     chat__conv_follow(s->chat, cv, &s->link);
 }

@@ -113,6 +113,9 @@ const option_t core__options[] = {
      NULL, 1, NULL, "Chat conversations kept in memory; the least recently used idle one goes."},
     {"chat.history_messages", OPT_INT, OFF(chat.history_messages), 64, 100000, 500, NULL, NULL, 1,
      NULL, "Transcript entries kept per chat conversation for GET and WebSocket resume."},
+    {"chat.max_followers", OPT_INT, OFF(chat.max_followers), 1, 1000, 8, NULL, NULL, 1, NULL,
+     "WebSockets following one chat conversation at once; a new one beyond it closes the oldest "
+     "(`error replaced`, close 1008), which can resume by seq."},
     {"chat.max_text_bytes", OPT_INT, OFF(chat.max_text_bytes), 1, 1 * MIB, 4 * KIB, NULL, NULL, 1,
      NULL, "Largest user message accepted by the chat channel; larger gets 413."},
     {"chat.idempotency_ttl_s", OPT_INT, OFF(chat.idempotency_ttl_s), 1, 604800, 86400, NULL, NULL,

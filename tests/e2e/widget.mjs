@@ -39,9 +39,9 @@ function startBackend() {
   });
 }
 
-function startDaemon(backendUrl, tmp, allowed, flows = path.join(SRC, 'flows')) {
+function startDaemon(backendUrl, tmp, allowed, flows = path.join(SRC, 'flows'), chat = {}) {
   const cfg = path.join(tmp, 'chorusd.json');
-  writeFileSync(cfg, JSON.stringify({ chat: { allowed_origins: allowed } }));
+  writeFileSync(cfg, JSON.stringify({ chat: { allowed_origins: allowed, ...chat } }));
   const proc = spawn(process.env.CHORUSD || 'build/chorusd',
     ['--listen', '127.0.0.1:0', '--data-dir', tmp, '--config', cfg, '--flows', flows],
     { cwd: tmp, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CHORUS_BACKEND_URL: backendUrl } });
@@ -178,6 +178,68 @@ async function webVariants(context, backendUrl) {
   }
 }
 
+function replacedCount(daemon) {
+  return new Promise((resolve, reject) => {
+    http.get(`http://127.0.0.1:${daemon.port}/metrics`, (res) => {
+      let body = '';
+      res.on('data', (b) => { body += b; });
+      res.on('end', () => {
+        const m = /^chorus_chat_ws_followers_replaced_total (\d+)/m.exec(body);
+        if (m) resolve(Number(m[1])); else reject(new Error('no replaced counter in /metrics'));
+      });
+    }).on('error', reject);
+  });
+}
+
+const connText = (page) => page.locator('.chorus-chat__conn').textContent();
+
+// Two windows of one visitor on a daemon that lets one socket follow a
+// conversation: the newer takes it over, and the older waits for its
+// visitor instead of reconnecting (which would take it back, and so on).
+async function replacedWindow(context, backendUrl) {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'chorus-e2e-replaced-'));
+  const daemon = await startDaemon(backendUrl, tmp, '', path.join(SRC, 'flows'), { max_followers: 1 });
+  try {
+    const base = `http://127.0.0.1:${daemon.port}/`;
+    const first = await context.newPage();
+    await first.goto(base);
+    await waitBot(first, 1, 'How can I help');
+    const second = await context.newPage(); // same storage: the same conversation
+    await second.goto(base);
+    await waitBot(second, 1, 'How can I help');
+    await first.waitForFunction(() => /another window/.test(document.querySelector('.chorus-chat__conn').textContent),
+      null, { timeout: 20000 });
+    // the newer one carries on; the older one stays away (no reconnect storm)
+    await second.getByLabel('Type your message').fill('hello');
+    await second.keyboard.press('Enter');
+    await waitBot(second, 2);
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.equal(await replacedCount(daemon), 1, 'the first window stayed away');
+    assert.equal(await first.locator('.chorus-chat__msg--bot').count(), 1);
+    assert.equal(await connText(second), '', 'the second window is connected');
+    await first.screenshot({ path: path.join(ARTIFACTS, 'widget-replaced.png') });
+    // typing in the older window takes the conversation back, with what it missed
+    const input = first.getByLabel('Type your message');
+    await input.focus();
+    await input.fill('what is my baggage allowance');
+    await input.press('Enter');
+    await waitBot(first, 3);
+    const texts = await shown(first);
+    assert.deepEqual(texts.map((m) => m[0]), ['bot', 'user', 'bot', 'user', 'bot'], JSON.stringify(texts));
+    assert.equal(texts[1][1], 'hello');
+    assert.equal(texts[3][1], 'what is my baggage allowance');
+    await second.waitForFunction(() => /another window/.test(document.querySelector('.chorus-chat__conn').textContent),
+      null, { timeout: 20000 });
+    assert.equal(await replacedCount(daemon), 2);
+    await first.close();
+    await second.close();
+    console.log('ok   widget: a window replaced by another waits for its visitor, then takes over');
+  } finally {
+    await stopDaemon(daemon);
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 async function run() {
   mkdirSync(ARTIFACTS, { recursive: true });
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'chorus-e2e-'));
@@ -259,6 +321,7 @@ async function run() {
     console.log('ok   widget: choice, typed message, reply, reload resumes, mobile');
     await embedded(context, shop, blocked);
     await webVariants(context, backend.url);
+    await replacedWindow(context, backend.url);
   } finally {
     if (context) await context.close();
     rmSync(profile, { recursive: true, force: true });

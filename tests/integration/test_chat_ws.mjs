@@ -307,12 +307,81 @@ async function testHistoryTruncated(port) {
   await r.close();
 }
 
+function metric(port, name) {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: '/metrics' }, (res) => {
+      let text = '';
+      res.on('data', (c) => { text += c; });
+      res.on('end', () => {
+        const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+        if (res.statusCode !== 200 || !m) reject(new Error(`no ${name}: ${res.statusCode} ${text.slice(0, 500)}`));
+        else resolve(Number(m[1]));
+      });
+    }).on('error', reject);
+  });
+}
+
+// Follows conversation id from seq after on a new socket; resolves with the
+// client once its ready frame is in.
+async function follow(port, id, after) {
+  const c = new Client(port, `?conversation=${id}&last_seq=${after}`);
+  await c.opened();
+  await c.next((f) => f.type === 'ready', 'ready');
+  return c;
+}
+
+// chat.max_followers = 2 (its own daemon): a third socket on a conversation
+// closes the oldest, which gets error "replaced" then close 1008 and nothing
+// more; the other two stay open and both get the bot's next reply; the
+// replacement is logged and counted; the one replaced resumes by seq.
+async function testMaxFollowers() {
+  const d = await startDaemon({ max_followers: 2 });
+  try {
+    assert.equal(await metric(d.port, 'chorus_chat_ws_followers_replaced_total'), 0);
+    const { c: a, ready } = await begin(d.port);
+    const id = ready.conversation;
+    const b = await follow(d.port, id, 1);
+    const c = await follow(d.port, id, 1);
+    const replaced = await a.next((f) => f.type === 'error', 'error replaced');
+    assert.equal(replaced.code, 'replaced', JSON.stringify(replaced));
+    assert.match(replaced.message, /newer connection/);
+    assert.equal(await a.closed, 1008);
+    assert.ok(!b.frames.concat(c.frames).some((f) => f.type === 'error'), 'b or c got an error');
+
+    c.send({ type: 'message', id: 'f-1', text: 'hello' });
+    for (const x of [b, c]) {
+      const user = await x.next((f) => f.from === 'user' && f.id === 'f-1', 'echo');
+      const bot = await x.next((f) => f.from === 'bot' && f.seq > user.seq, 'reply');
+      assert.ok(bot.text.length > 0, JSON.stringify(bot));
+      assert.equal(x.ws.readyState, WebSocket.OPEN);
+    }
+    assert.ok(!a.frames.some((f) => f.seq !== undefined), `after replaced: ${JSON.stringify(a.frames)}`);
+    assert.equal(await metric(d.port, 'chorus_chat_ws_followers_replaced_total'), 1);
+    assert.match(d.stderrText(), new RegExp(`event=chat_ws_replaced conversation=${id} `));
+
+    // the replaced page comes back: it wins over b (now the oldest) and
+    // gets what it missed, from seq 2 on
+    const a2 = await follow(d.port, id, 1);
+    const missed = await a2.entry(2);
+    assert.equal(missed.id, 'f-1');
+    assert.equal((await b.next((f) => f.type === 'error', 'b replaced')).code, 'replaced');
+    assert.equal(await b.closed, 1008);
+    assert.equal(c.ws.readyState, WebSocket.OPEN);
+    assert.equal(await metric(d.port, 'chorus_chat_ws_followers_replaced_total'), 2);
+    await a2.close();
+    await c.close();
+  } finally {
+    await stopDaemon(d);
+  }
+}
+
 const daemon = await startDaemon({ max_text_bytes: 200, history_messages: 64 });
 let failed = 0;
 try {
   for (const [name, fn] of Object.entries({
     testAuthentication, testConversation, testResumeAfterReconnect, testDuplicateIdRunsOnce,
     testPushToEveryFollower, testBadFrames, testEndedConversation, testHistoryTruncated,
+    testMaxFollowers,
   })) {
     try {
       await fn(daemon.port);

@@ -9,7 +9,10 @@
  * docs/channels.md), keeps the conversation id in localStorage so a reload
  * resumes it, acknowledges what it has shown, reconnects with backoff and
  * resumes from the last sequence number it rendered, so nothing is lost or
- * shown twice. No framework, no innerHTML: every bit of text from the
+ * shown twice. A window whose socket another one replaced (the daemon keeps
+ * chat.max_followers per conversation) waits for its visitor to come back
+ * to it before following again, so open tabs never take turns closing each
+ * other. No framework, no innerHTML: every bit of text from the
  * server goes into the page as text nodes. */
 (function () {
     "use strict";
@@ -37,6 +40,7 @@
         ready: false,
         retries: 0,
         outbox: [],         /* {id, text} sent or queued, not yet echoed */
+        replaced: false,    /* another window took the conversation over */
         ended: false,
         status: "active"
     };
@@ -288,6 +292,7 @@
         var m = { id: newId(), text: text };
         state.outbox.push(m);
         clearChoices();
+        comeBack(); /* sent once ready, with the rest of the outbox */
         frame({ type: "message", id: m.id, text: m.text });
         if (!fromChoice) {
             input.value = "";
@@ -361,6 +366,10 @@
         case "error":
             if (f.code === "conversation_not_found") {
                 forget();
+            } else if (f.code === "replaced") {
+                state.replaced = true;
+                setConn("This conversation continued in another window \u2014 type here to" +
+                        " continue here");
             } else if (f.code !== "history_truncated") {
                 setConn("Problem: " + (f.message || f.code));
             }
@@ -395,6 +404,15 @@
         input.focus();
     }
 
+    /* Follows the conversation again in a window another one replaced. */
+    function comeBack() {
+        if (state.replaced) {
+            state.replaced = false;
+            state.retries = 0;
+            connect();
+        }
+    }
+
     function connect() {
         if (state.ws) {
             return;
@@ -423,6 +441,9 @@
             state.ws = null;
             state.ready = false;
             setTyping(false);
+            if (state.replaced) {
+                return; /* until the visitor comes back to this window */
+            }
             state.retries++;
             setConn("Offline \u2014 reconnecting\u2026");
             var delay = Math.min(10000, 300 * Math.pow(2, Math.min(state.retries, 6)));
@@ -430,6 +451,7 @@
         };
     }
 
+    input.addEventListener("focus", comeBack);
     form.addEventListener("submit", function (ev) {
         ev.preventDefault();
         sendText(input.value, false);

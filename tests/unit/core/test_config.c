@@ -94,6 +94,39 @@ static void test_out_of_range(void **state)
     assert_string_equal(e, "cfg:1:26: http.max_headers: must be 8-1000 (got 70000)");
 }
 
+/* chat.max_followers: 8 by default, 1-1000, and a value outside names the
+ * option (in a file and from --set). */
+static void test_chat_max_followers(void **state)
+{
+    core_config_t cfg;
+    core_config_defaults(&cfg);
+    assert_int_equal(cfg.chat.max_followers, 8);
+    core_config_dispose(&cfg);
+    int rc;
+    const char *e = load_errors("{\"chat\": {\"max_followers\": 0}}", &rc);
+    assert_int_equal(rc, CORE_ERR_INVALID);
+    assert_string_equal(e, "cfg:1:28: chat.max_followers: must be 1-1000 (got 0)");
+    e = load_errors("{\"chat\": {\"max_followers\": 1001}}", &rc);
+    assert_int_equal(rc, CORE_ERR_INVALID);
+    assert_string_equal(e, "cfg:1:28: chat.max_followers: must be 1-1000 (got 1001)");
+    e = load_errors("{\"chat\": {\"max_followers\": 1000}}", &rc);
+    assert_int_equal(rc, 0);
+    assert_string_equal(e, "");
+    core_config_defaults(&cfg);
+    core_diags_t d;
+    core_diags_init(&d);
+    assert_int_equal(core_config_set(&cfg, "chat.max_followers", "1", "--set", &d), 0);
+    assert_int_equal(cfg.chat.max_followers, 1);
+    assert_int_equal(core_config_set(&cfg, "chat.max_followers", "1001", "--set", &d),
+                     CORE_ERR_INVALID);
+    assert_int_equal(d.len, 1);
+    char line[512];
+    assert_string_equal(core_diag_format(&d.items[0], line, sizeof(line)),
+                        "--set: chat.max_followers: must be 1-1000 (got 1001)");
+    core_diags_dispose(&d);
+    core_config_dispose(&cfg);
+}
+
 static void test_wrong_types_all_reported(void **state)
 {
     int rc;
@@ -218,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_override),
         cmocka_unit_test(test_restart_needed),
         cmocka_unit_test(test_parse_listen),
+        cmocka_unit_test(test_chat_max_followers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
