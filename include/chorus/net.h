@@ -245,6 +245,20 @@ const char *net_ws_id(const net_ws_t *ws); /* the upgrade request's id, for logs
  * received. May be called from any callback or timer on the loop. */
 int net_ws_send_text(net_ws_t *ws, const char *text, size_t len);
 int net_ws_send_binary(net_ws_t *ws, const void *data, size_t len);
+
+/* A text message framed once for many sockets (an event fed to every
+ * subscriber): its UTF-8 is checked and its frame (header and payload; a
+ * server's frames are unmasked, so every peer gets the same bytes) laid
+ * out once, where net_ws_send_text() checks and copies the text again for
+ * each socket. net_ws_frame_text() copies text and returns NULL when it is
+ * not UTF-8. net_ws_send_frame() answers as net_ws_send_text() would for
+ * the same text, and puts the same bytes on the wire: into the socket's
+ * output at once (one copy) when nothing waits before it, else queued
+ * behind what waits. The frame is the caller's: free it once sent to all. */
+typedef struct net_ws_frame_s net_ws_frame_t;
+net_ws_frame_t *net_ws_frame_text(const char *text, size_t len);
+int net_ws_send_frame(net_ws_t *ws, const net_ws_frame_t *f);
+void net_ws_frame_free(net_ws_frame_t *f);
 /* Starts the close handshake with code (1000-4999) and a short reason;
  * on_close follows when it completes or times out. */
 int net_ws_close(net_ws_t *ws, int code, const char *reason);

@@ -17,15 +17,27 @@ typedef struct ag_sub_s {
 
 static ag_desk_t *g_desk; /* for the socket callbacks */
 
+/* One serialisation and one frame per event, whatever the number of
+ * consoles: each of them then costs a copy of the frame into its socket's
+ * output (net_ws_send_frame), where net_ws_send_text checked the UTF-8 and
+ * copied the text again for every one. */
 void ag__feed(ag_desk_t *d, const char *event, json_t *payload)
 {
     json_t *f =
         json_pack("{s:s,s:I,s:o}", "type", event, "seq", (json_int_t)++d->seq, "handoff", payload);
+    if (d->subs == NULL) {
+        json_decref(f);
+        return;
+    }
     char *text = json_dumps(f, JSON_COMPACT);
     json_decref(f);
-    for (ag_sub_t *s = d->subs; s != NULL && text != NULL; s = s->next)
-        net_ws_send_text(s->ws, text, strlen(text));
+    net_ws_frame_t *frame = text ? net_ws_frame_text(text, strlen(text)) : NULL;
     free(text);
+    for (ag_sub_t *s = d->subs, *next; s != NULL && frame != NULL; s = next) {
+        next = s->next; /* a send may end (and free) this one */
+        net_ws_send_frame(s->ws, frame);
+    }
+    net_ws_frame_free(frame);
 }
 
 /* Authorizes and finds the handoff; answers and returns NULL on failure. */

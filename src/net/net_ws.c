@@ -483,6 +483,75 @@ int net_ws_send_binary(net_ws_t *ws, const void *data, size_t len)
     return ws_send(ws, WSLAY_BINARY_FRAME, data, len);
 }
 
+/* ---- one frame for many sockets ------------------------------------------ */
+
+struct net_ws_frame_s {
+    size_t hlen; /* header bytes, before the payload in bytes[] */
+    size_t plen; /* payload bytes */
+    unsigned char bytes[];
+};
+
+net_ws_frame_t *net_ws_frame_text(const char *text, size_t len)
+{
+    if (!net_utf8_valid(text, len))
+        return NULL;
+    /* the header wslay writes for an unmasked final frame (RFC 6455 5.2):
+     * the shortest of the 7-bit, 16-bit and 64-bit lengths */
+    unsigned char h[10];
+    size_t hlen = 2;
+    h[0] = 0x80 | WSLAY_TEXT_FRAME;
+    if (len < 126) {
+        h[1] = (unsigned char)len;
+    } else if (len < 65536) {
+        h[1] = 126;
+        h[2] = (unsigned char)(len >> 8);
+        h[3] = (unsigned char)len;
+        hlen = 4;
+    } else {
+        h[1] = 127;
+        for (int i = 0; i < 8; i++)
+            h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+        hlen = 10;
+    }
+    net_ws_frame_t *f = core_xmalloc(sizeof(*f) + hlen + len);
+    f->hlen = hlen;
+    f->plen = len;
+    memcpy(f->bytes, h, hlen);
+    if (len > 0)
+        memcpy(f->bytes + hlen, text, len);
+    return f;
+}
+
+void net_ws_frame_free(net_ws_frame_t *f)
+{
+    free(f);
+}
+
+int net_ws_send_frame(net_ws_t *ws, const net_ws_frame_t *f)
+{
+    net_conn_t *c = ws->conn;
+    if (c->closing || ws->closing)
+        return CORE_ERR_CLOSED;
+    /* something waits in wslay (a message the peer is slow to take, a
+     * control frame, a partly written one): behind it, as any message */
+    if (ws->ctx != NULL &&
+        (wslay_event_get_close_sent(ws->ctx) || wslay_event_get_close_received(ws->ctx) ||
+         wslay_event_want_write(ws->ctx)))
+        return ws_send(ws, WSLAY_TEXT_FRAME, f->bytes + f->hlen, f->plen);
+    /* nothing does: the same limit, and the same test send_cb makes before
+     * it takes bytes, so that the frame goes where wslay would put it */
+    if (net__conn_unsent(c) + f->plen > c->srv->lim.ws_send_queue_bytes)
+        return CORE_ERR_BUSY;
+    if (net__conn_unsent(c) > c->srv->lim.write_buffer_bytes)
+        net__conn_write_now(c);
+    if (c->closing || net__conn_unsent(c) > c->srv->lim.write_buffer_bytes)
+        return ws_send(ws, WSLAY_TEXT_FRAME, f->bytes + f->hlen, f->plen);
+    net__obuf_put(&c->out, f->bytes, f->hlen + f->plen);
+    if (!c->in_read)
+        net__conn_pump_later(c);
+    return 0;
+}
+
 int net_ws_close(net_ws_t *ws, int code, const char *reason)
 {
     if (code < 1000 || code > 4999 || code == 1005 || code == 1006 || code == 1015)
