@@ -39,7 +39,7 @@
 
 /* The schema version this binary writes. A database with a higher version
  * is refused (CORE_ERR_UNSUPPORTED) with a message naming both versions. */
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 
 /* ---- rows --------------------------------------------------------------- */
 
@@ -133,7 +133,8 @@ void store_batch_token_create(store_batch_t *b, const char *name, const char *ro
  * CORE_ERR_INVALID when no unrevoked token has that name. */
 void store_batch_token_revoke(store_batch_t *b, const char *name, int64_t ts_us);
 /* One handoff's row (the human desk, docs/agents.md): inserted or replaced
- * whole by conversation_id. Times are wall-clock microseconds, 0 = none. */
+ * whole by conversation_id. Times are wall-clock microseconds, 0 = none.
+ * Its messages are rows of their own (store_handoff_message_t). */
 typedef struct store_handoff_s {
     const char *conversation_id, *key, *queue, *channel, *reason;
     const char *state; /* waiting|claimed|released|closed|abandoned */
@@ -146,6 +147,31 @@ void store_batch_handoff(store_batch_t *b, const store_handoff_t *h);
  * (read connection; blocking, never on the loop). */
 int store_db_open_handoffs(struct store_db_s *db, void (*fn)(const char *detail, void *arg),
                            void *arg, core_err_t *err);
+
+/* One message of a handoff's history (migration 7): a row of the
+ * handoff_messages table, so that a message costs one insert whatever the
+ * history before it. seq numbers a handoff's messages from 1. Writing
+ * message seq deletes the handoff's messages older than its last keep (0:
+ * none), and the first one (seq 1) deletes those an earlier handoff of the
+ * same conversation left (its handoffs row was replaced by this one's). */
+typedef struct store_handoff_message_s {
+    const char *conversation_id, *handoff_id;
+    int64_t seq;
+    const char *from;  /* "customer", "agent" or "system" */
+    const char *agent; /* the agent's name, NULL for the others */
+    const char *text;  /* text_len bytes of UTF-8 (NUL bytes allowed) */
+    size_t text_len;
+    int64_t ts_us;
+    int64_t keep;
+} store_handoff_message_t;
+void store_batch_handoff_message(store_batch_t *b, const store_handoff_message_t *m);
+/* Calls fn with the last limit messages of handoff_id (of conversation_id),
+ * oldest first; the strings are valid during the call (read connection;
+ * blocking, never on the loop). */
+int store_db_handoff_messages(struct store_db_s *db, const char *conversation_id,
+                              const char *handoff_id, size_t limit,
+                              void (*fn)(const store_handoff_message_t *m, void *arg), void *arg,
+                              core_err_t *err);
 
 /* SMS opt-outs (store_sms.c, migration 6; docs/channels.md, "SMS"): the
  * last STOP (opted_out 1) or START (0) of the (From, To) pair, inserted or

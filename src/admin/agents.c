@@ -1,8 +1,9 @@
 /* The human desk: every handoff the runtime reports enters a queue; a
  * person claims it, talks on the customer's channel, releases it back to the
  * bot or closes it. State lives here on the loop (the entries list) and each
- * change is written as one row of the handoffs table (migration 5), so a
- * restart brings the open handoffs back. The runtime tells the desk about
+ * change is written as one row of the handoffs table (migration 5), each
+ * message as one row of handoff_messages (migration 7), so a restart brings
+ * the open handoffs back (agents_restore.c). The runtime tells the desk about
  * turns through its observer (runtime_set_observer): a new handoff, what the
  * customer says while waiting or talking to a person (recorded, never
  * routed to the bot: the brain stays quiet on a handed-off conversation),
@@ -14,7 +15,7 @@
 #include "admin/agents_int.h"
 #include "chorus/channels.h"
 
-enum { AG_MAX_MESSAGES = 200, AG_MAX_DONE = 2000, AG_DONE_SLACK = 500, AG_TICK_MS = 1000 };
+enum { AG_MAX_DONE = 2000, AG_DONE_SLACK = 500, AG_TICK_MS = 1000 };
 
 static ag_desk_t the_desk;
 static runtime_t *early_rt; /* attached before the routes were registered */
@@ -31,7 +32,7 @@ static ag_entry_t *find_key(ag_desk_t *d, const char *key)
     return ag__index_open(d, key);
 }
 
-static void entry_free(ag_entry_t *e)
+void ag__entry_free(ag_entry_t *e)
 {
     free(e->conv_id), free(e->key), free(e->queue), free(e->reason);
     free(e->agent), free(e->disposition), free(e->release_outcome);
@@ -52,7 +53,7 @@ static void trim(ag_desk_t *d)
         if (e->state >= AG_CLOSED && ++done > AG_MAX_DONE) {
             ag__index_remove(d, e);
             *p = e->next;
-            entry_free(e);
+            ag__entry_free(e);
             d->n_entries--;
             continue;
         }
@@ -70,7 +71,10 @@ size_t ag__position(ag_desk_t *d, const ag_entry_t *e)
     return pos;
 }
 
-void ag__note(ag_entry_t *e, const char *from, const char *agent, const char *text, size_t len)
+/* A message costs one row of handoff_messages, whatever the history before
+ * it (the history was rewritten whole, up to 200 messages, with each). */
+void ag__note(ag_desk_t *d, ag_entry_t *e, const char *from, const char *agent, const char *text,
+              size_t len)
 {
     if (json_array_size(e->messages) >= AG_MAX_MESSAGES)
         json_array_remove(e->messages, 0);
@@ -82,6 +86,28 @@ void ag__note(ag_entry_t *e, const char *from, const char *agent, const char *te
     if (agent != NULL)
         json_object_set_new(m, "agent", json_string(agent));
     json_array_append_new(e->messages, m);
+    e->msg_seq++;
+    store_t *s = admin__store(d->admin);
+    if (s == NULL)
+        return;
+    json_t *t = json_object_get(m, "text");
+    store_handoff_message_t row = {.conversation_id = e->conv_id,
+                                   .handoff_id = e->id,
+                                   .seq = e->msg_seq,
+                                   .from = from,
+                                   .agent = agent,
+                                   .text = json_string_value(t),
+                                   .text_len = json_string_length(t),
+                                   .ts_us = json_integer_value(json_object_get(m, "ts_us")),
+                                   .keep = AG_MAX_MESSAGES};
+    store_batch_t *b = store_batch_new();
+    store_batch_handoff_message(b, &row);
+    int rc = store_enqueue(s, b, NULL, NULL);
+    if (rc != 0) {
+        store_batch_free(b);
+        LOG_WARN("event=handoff_message_not_saved handoff=%s seq=%lld reason=%s", e->id,
+                 (long long)e->msg_seq, core_strerror(rc));
+    }
 }
 
 json_t *ag__entry_json(const ag_entry_t *e, int with_messages)
@@ -105,12 +131,14 @@ json_t *ag__entry_json(const ag_entry_t *e, int with_messages)
     return o;
 }
 
+/* The handoff's row: its state, without its messages (rows of their own,
+ * ag__note), so that it costs the same whatever the history. */
 static void persist(ag_desk_t *d, ag_entry_t *e)
 {
     store_t *s = admin__store(d->admin);
     if (s == NULL)
         return;
-    json_t *j = ag__entry_json(e, 1);
+    json_t *j = ag__entry_json(e, 0);
     char *detail = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     store_handoff_t h = {.conversation_id = e->conv_id,
@@ -341,10 +369,9 @@ static void on_turn(const runtime_observed_t *o, void *data)
     if (e == NULL)
         return;
     if (out->status == BRAIN_ST_HANDOFF && o->event == BRAIN_EV_MESSAGE && e->state <= AG_CLAIMED) {
-        ag__note(e, "customer", NULL, o->text, o->len);
+        ag__note(d, e, "customer", NULL, o->text, o->len); /* the one row it changes */
         json_t *p = ag__entry_json(e, 0);
         json_object_set_new(p, "text", json_stringn(o->text, o->len));
-        persist(d, e);
         ag__feed(d, "customer_message", p);
     } else if (e->state == AG_RELEASED && out->status == BRAIN_ST_ENDED &&
                e->release_outcome == NULL) {
@@ -354,11 +381,14 @@ static void on_turn(const runtime_observed_t *o, void *data)
 }
 
 /* Max wait: an unclaimed conversation past its queue's limit gets the
- * unavailable treatment once. */
+ * unavailable treatment once. Many may pass it in one sweep: positions for
+ * their messages come from one sort of the waiting entries (ag_ranks_t),
+ * not from a walk of every entry for each. */
 static void on_tick(uv_timer_t *t)
 {
     ag_desk_t *d = t->data;
     int64_t now = core_wall_us();
+    ag_ranks_t ranks = {0};
     for (ag_entry_t *e = d->entries; e != NULL; e = e->next) {
         if (e->state != AG_WAITING || e->overdue)
             continue;
@@ -369,10 +399,15 @@ static void on_tick(uv_timer_t *t)
         LOG_INFO("event=handoff_overdue handoff=%s queue=%s", e->id, e->queue);
         ag__metric(d, STORE_M_AGENT_ABANDONED, e, NULL, 1);
         ag__feed(d, "overdue", ag__entry_json(e, 0));
-        unavailable(d, e, q, 0, 0);
+        const char *tmpl = ag__variant(q->closed_message, e->channel);
+        size_t pos = tmpl && strstr(tmpl, "{position}") ? ag__ranks_position(&ranks, d, e) : 0;
+        unavailable(d, e, q, 0, pos);
         if (e->state == AG_WAITING)
             persist(d, e);
+        else
+            ag__ranks_left(&ranks, e); /* handed back to the bot */
     }
+    ag__ranks_dispose(&ranks);
 }
 
 /* ---- restart: the open handoffs come back from the store ---------------- */
@@ -380,17 +415,9 @@ static void on_tick(uv_timer_t *t)
 typedef struct restore_s {
     uv_work_t work;
     char path[4096];
-    json_t *rows; /* array of detail objects */
+    ag_saved_list_t saved; /* agents_restore.c */
     ag_desk_t *d;
 } restore_t;
-
-static void restore_row(const char *detail, void *arg)
-{
-    json_t *o = json_loads(detail ? detail : "", 0, NULL);
-    if (json_is_object(o))
-        json_array_append(arg, o);
-    json_decref(o);
-}
 
 static void restore_work(uv_work_t *w)
 {
@@ -399,44 +426,20 @@ static void restore_work(uv_work_t *w)
     store_db_t *db = store_db_open(r->path, &err);
     if (db == NULL)
         return;
-    if (store_db_open_handoffs(db, restore_row, r->rows, &err) != 0)
+    if (ag__saved_read(db, &r->saved, &err) != 0)
         LOG_WARN("event=handoffs_restore_failed reason=%s", err.msg);
     store_db_close(db);
 }
 
-static char *str_of(json_t *o, const char *k)
+static void restore_one(ag_desk_t *d, const ag_saved_t *s)
 {
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? core_xstrdup(s) : NULL;
-}
-
-static void restore_one(ag_desk_t *d, json_t *o)
-{
-    const char *id = json_string_value(json_object_get(o, "id"));
-    const char *key = json_string_value(json_object_get(o, "key"));
-    if (id == NULL || key == NULL || strlen(id) != 32 || ag__find(d, id) || find_key(d, key))
+    const char *id = json_string_value(json_object_get(s->handoff, "id"));
+    const char *key = json_string_value(json_object_get(s->handoff, "key"));
+    if (id == NULL || key == NULL || ag__find(d, id) || find_key(d, key))
         return;
-    ag_entry_t *e = core_xcalloc(1, sizeof(*e));
-    memcpy(e->id, id, 33);
-    e->conv_id = str_of(o, "conversation_id");
-    e->key = core_xstrdup(key);
-    e->queue = str_of(o, "queue");
-    e->reason = str_of(o, "reason");
-    e->agent = str_of(o, "agent");
-    if (!e->conv_id || !e->queue || !e->reason) {
-        entry_free(e);
+    ag_entry_t *e = ag__entry_from_saved(s);
+    if (e == NULL)
         return;
-    }
-    brain_channel_parse(json_string_value(json_object_get(o, "channel")), &e->channel);
-    e->state = e->agent ? AG_CLAIMED : AG_WAITING;
-    e->entered_us = json_integer_value(json_object_get(o, "entered_us"));
-    e->claimed_us = json_integer_value(json_object_get(o, "claimed_us"));
-    e->overdue = json_is_true(json_object_get(o, "overdue"));
-    e->hook_done = json_is_true(json_object_get(o, "webhook_delivered"));
-    json_t *s = json_object_get(o, "summary");
-    e->summary = json_is_object(s) ? json_incref(s) : NULL;
-    json_t *m = json_object_get(o, "messages");
-    e->messages = json_is_array(m) ? json_incref(m) : json_array();
     e->next = d->entries;
     d->entries = e;
     d->n_entries++;
@@ -449,17 +452,13 @@ static void restore_done(uv_work_t *w, int status)
 {
     restore_t *r = w->data;
     ag_desk_t *d = r->d;
-    size_t i, n = 0;
-    json_t *o;
+    size_t n = 0;
     if (status == 0 && d->started)
-        json_array_foreach(r->rows, i, o)
-        {
-            restore_one(d, o);
-            n++;
-        }
+        for (; n < r->saved.n; n++)
+            restore_one(d, &r->saved.v[n]);
     d->restored = 1;
     LOG_INFO("event=handoffs_restored open=%zu", n);
-    json_decref(r->rows);
+    ag__saved_dispose(&r->saved);
     free(r);
 }
 
@@ -470,13 +469,10 @@ static void restore_start(ag_desk_t *d)
     restore_t *r = core_xcalloc(1, sizeof(*r));
     store_options_t so;
     store_options_from_config(d->admin->host.cfg, &so, r->path, sizeof(r->path));
-    r->rows = json_array();
     r->d = d;
     r->work.data = r;
-    if (uv_queue_work(d->admin->host.loop, &r->work, restore_work, restore_done) != 0) {
-        json_decref(r->rows);
+    if (uv_queue_work(d->admin->host.loop, &r->work, restore_work, restore_done) != 0)
         free(r);
-    }
 }
 
 /* ---- lifecycle -------------------------------------------------------------- */

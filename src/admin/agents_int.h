@@ -1,9 +1,12 @@
 /* agents_int.h — the human desk, shared by its files in src/admin:
  * agents.c (queues, handoff entries, state changes, persistence),
- * agents_conf.c (the queues file), agents_api.c (the /v1/agent routes and
- * the event feed) and agents_hook.c (the signed webhook to an external
- * desk). The console's files are embedded and served with the widget's
- * (src/channels/web, chan_web.c). Loop thread only.
+ * agents_restore.c (reading the open handoffs back at start), agents_rank.c
+ * (queue positions for a sweep), agents_index.c (the entries' hashes and
+ * tallies), agents_conf.c (the queues file), agents_api.c (the /v1/agent
+ * routes and the event feed), agents_say.c (words to the customer) and
+ * agents_hook.c (the signed webhook to an external desk). The console's
+ * files are embedded and served with the widget's (src/channels/web,
+ * chan_web.c). Loop thread only, but for ag__saved_read (thread pool).
  * See docs/agents.md. */
 #ifndef CHORUS_AGENTS_INT_H
 #define CHORUS_AGENTS_INT_H
@@ -48,6 +51,9 @@ typedef enum {
 /* The names an entry is hashed under (agents_index.c). */
 enum { AG_BY_KEY, AG_BY_ID, AG_BY_CONV, AG_BY_COUNT };
 
+/* Messages a handoff keeps (the oldest go), in memory and in the store. */
+enum { AG_MAX_MESSAGES = 200 };
+
 /* One handoff: a conversation in (or through) a queue. */
 typedef struct ag_entry_s {
     struct ag_entry_s *next;
@@ -65,7 +71,8 @@ typedef struct ag_entry_s {
     int64_t entered_us, claimed_us, done_us; /* wall clock */
     int overdue;                             /* max_wait passed without a claim (said once) */
     json_t *summary;  /* the brain's summary: {"flow","reason","slots","last_user"} */
-    json_t *messages; /* since the handoff: [{"from","text","ts_us","agent"}] */
+    json_t *messages; /* since the handoff: [{"from","text","ts_us","agent"}], the last 200 */
+    int64_t msg_seq;  /* messages since the handoff, all counted: the last one's store seq */
     int hook_done;    /* the webhook was acknowledged (or given up) */
 } ag_entry_t;
 
@@ -141,7 +148,43 @@ ag_entry_t *ag__index_open(ag_desk_t *d, const char *key);
 /* The entry with handoff id id, else the newest of conversation id id. */
 ag_entry_t *ag__find(ag_desk_t *d, const char *id);
 
+/* agents_restore.c: the open handoffs as the store holds them (thread
+ * pool): each its row's detail with its "messages" (the last
+ * AG_MAX_MESSAGES, oldest first) and its last message's seq. */
+typedef struct ag_saved_s {
+    json_t *handoff; /* owned: the API's object of the handoff, with "messages" */
+    int64_t msg_seq; /* the seq of its last message, 0 without any */
+} ag_saved_t;
+typedef struct ag_saved_list_s {
+    ag_saved_t *v; /* owned */
+    size_t n, cap;
+} ag_saved_list_t;
+/* Fills out (which the caller disposes, even on failure); 0 or an error. */
+int ag__saved_read(store_db_t *db, ag_saved_list_t *out, core_err_t *err);
+void ag__saved_dispose(ag_saved_list_t *l);
+/* A new entry as s was saved (not linked anywhere), NULL when a name it
+ * needs is missing. */
+ag_entry_t *ag__entry_from_saved(const ag_saved_t *s);
+
+/* agents_rank.c: positions in their queues for a sweep over many entries
+ * (the max-wait tick), where ag__position() walks every entry for one.
+ * Start from {0}; the first position asked sorts the entries then waiting
+ * (O(n log n)), and each position after costs O(log n). Tell it of an
+ * entry that stops waiting during the sweep (ag__ranks_left), so that it
+ * no longer counts for the others; entries that enter meanwhile are not
+ * counted (they entered after every one already waiting). */
+typedef struct ag_ranks_s {
+    ag_entry_t **w; /* owned: the waiting entries by queue, then time of entry */
+    size_t n;
+    size_t *tree; /* owned: Fenwick tree over w, 1 per entry still waiting */
+    int built;
+} ag_ranks_t;
+size_t ag__ranks_position(ag_ranks_t *r, ag_desk_t *d, const ag_entry_t *e);
+void ag__ranks_left(ag_ranks_t *r, const ag_entry_t *e);
+void ag__ranks_dispose(ag_ranks_t *r);
+
 /* agents.c */
+void ag__entry_free(ag_entry_t *e);
 int ag__release(ag_desk_t *d, ag_entry_t *e, const char *flow, const char *node, core_err_t *err);
 int ag__close_turn(ag_desk_t *d, ag_entry_t *e, core_err_t *err);
 json_t *ag__entry_json(const ag_entry_t *e, int with_messages);
@@ -150,9 +193,13 @@ const char *ag__state_name(ag_state_t s);
 void ag__metric(ag_desk_t *d, store_metric_t f, const ag_entry_t *e, const char *third, double v);
 /* Counts, persists e (one batch of its own) and tells the feed. */
 void ag__changed(ag_desk_t *d, ag_entry_t *e, const char *event);
-/* Position of e among the waiting entries of its queue (1-based). */
+/* Position of e among the waiting entries of its queue (1-based): a walk
+ * of every entry (for one; a sweep asks ag_ranks_t). */
 size_t ag__position(ag_desk_t *d, const ag_entry_t *e);
-void ag__note(ag_entry_t *e, const char *from, const char *agent, const char *text, size_t len);
+/* Adds a message to e's history (the last AG_MAX_MESSAGES kept) and writes
+ * it as one row of handoff_messages (one batch of its own). */
+void ag__note(ag_desk_t *d, ag_entry_t *e, const char *from, const char *agent, const char *text,
+              size_t len);
 /* Audits an agent action through the admin audit trail. */
 void ag__audit(ag_desk_t *d, const char *actor, const char *action, const ag_entry_t *e,
                json_t *detail);

@@ -29,10 +29,10 @@ static void on_abort(net_req_t *req, void *data)
 static void said(ag_desk_t *d, ag_entry_t *e, const char *agent, const char *text, net_req_t *req)
 {
     if (agent == NULL) {
-        ag__note(e, "system", NULL, text, strlen(text));
+        ag__note(d, e, "system", NULL, text, strlen(text));
         return;
     }
-    ag__note(e, "agent", agent, text, strlen(text));
+    ag__note(d, e, "agent", agent, text, strlen(text));
     ag__audit(d, agent, "agent.message", e, json_pack("{s:i}", "bytes", (int)strlen(text)));
     json_t *p = ag__entry_json(e, 0);
     json_object_set_new(p, "text", json_string(text));

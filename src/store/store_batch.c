@@ -184,6 +184,7 @@ static void op_dispose(store__op_t *op)
         store__flows_dispose(op);
         break;
     case STORE__OP_HANDOFF:
+    case STORE__OP_HANDOFF_MESSAGE:
         store__handoff_dispose(op);
         break;
     case STORE__OP_SMS_OPT:

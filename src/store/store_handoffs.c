@@ -1,6 +1,7 @@
-/* The human desk's rows (migration 5, docs/agents.md): one row per handoff,
- * replaced whole on every change, and the read that brings the open ones
- * back after a restart. */
+/* The human desk's rows (docs/agents.md): one row per handoff (migration
+ * 5), replaced whole on every change of its state; one row per message of
+ * its history (migration 7), written once; and the reads that bring the
+ * open ones back after a restart. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,8 +36,37 @@ void store_batch_handoff(store_batch_t *b, const store_handoff_t *h)
     o->detail = dup_or_null(h->detail);
 }
 
+void store_batch_handoff_message(store_batch_t *b, const store_handoff_message_t *m)
+{
+    if (b->len == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 4;
+        b->ops = core_xrealloc(b->ops, b->cap * sizeof(*b->ops));
+    }
+    store__op_t *op = &b->ops[b->len++];
+    memset(op, 0, sizeof(*op));
+    op->kind = STORE__OP_HANDOFF_MESSAGE;
+    store_handoff_message_t *o = &op->u.handoff_message;
+    *o = *m;
+    o->conversation_id = dup_or_null(m->conversation_id);
+    o->handoff_id = dup_or_null(m->handoff_id);
+    o->from = dup_or_null(m->from);
+    o->agent = dup_or_null(m->agent);
+    char *text = core_xmalloc(m->text_len + 1);
+    if (m->text_len > 0)
+        memcpy(text, m->text, m->text_len);
+    text[m->text_len] = '\0';
+    o->text = text;
+}
+
 void store__handoff_dispose(store__op_t *op)
 {
+    if (op->kind == STORE__OP_HANDOFF_MESSAGE) {
+        store_handoff_message_t *m = &op->u.handoff_message;
+        const char *s[] = {m->conversation_id, m->handoff_id, m->from, m->agent, m->text};
+        for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
+            free((void *)s[i]);
+        return;
+    }
     store_handoff_t *h = &op->u.handoff;
     const char *s[] = {h->conversation_id, h->key,   h->queue,       h->channel,         h->reason,
                        h->state,           h->agent, h->disposition, h->release_outcome, h->detail};
@@ -56,6 +86,39 @@ int store_db_open_handoffs(store_db_t *db, void (*fn)(const char *detail, void *
         return store__sqlite_err(db->db, rc, err, db->path);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         fn((const char *)sqlite3_column_text(st, 0), arg);
+    int out = rc == SQLITE_DONE ? 0 : store__sqlite_err(db->db, rc, err, db->path);
+    sqlite3_finalize(st);
+    return out;
+}
+
+int store_db_handoff_messages(store_db_t *db, const char *conversation_id, const char *handoff_id,
+                              size_t limit, void (*fn)(const store_handoff_message_t *m, void *arg),
+                              void *arg, core_err_t *err)
+{
+    sqlite3_stmt *st;
+    /* the last limit by the key's order, then oldest first */
+    int rc = sqlite3_prepare_v2(db->db,
+                                "SELECT seq, sender, agent, text, ts_us FROM (SELECT * FROM"
+                                " handoff_messages WHERE conversation_id = ?1 AND handoff_id = ?2"
+                                " ORDER BY seq DESC LIMIT ?3) ORDER BY seq",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store__sqlite_err(db->db, rc, err, db->path);
+    sqlite3_bind_text(st, 1, conversation_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, handoff_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *text = (const char *)sqlite3_column_text(st, 3);
+        store_handoff_message_t m = {.conversation_id = conversation_id,
+                                     .handoff_id = handoff_id,
+                                     .seq = sqlite3_column_int64(st, 0),
+                                     .from = (const char *)sqlite3_column_text(st, 1),
+                                     .agent = (const char *)sqlite3_column_text(st, 2),
+                                     .text = text ? text : "",
+                                     .text_len = (size_t)sqlite3_column_bytes(st, 3),
+                                     .ts_us = sqlite3_column_int64(st, 4)};
+        fn(&m, arg);
+    }
     int out = rc == SQLITE_DONE ? 0 : store__sqlite_err(db->db, rc, err, db->path);
     sqlite3_finalize(st);
     return out;

@@ -22,6 +22,7 @@ typedef enum {
     STORE__OP_FLOWS,   /* store_flows_batch.c */
     STORE__OP_TOKEN,   /* store_audit.c */
     STORE__OP_HANDOFF, /* store_handoffs.c */
+    STORE__OP_HANDOFF_MESSAGE,
     STORE__OP_SMS_OPT, /* store_sms.c */
 } store__op_kind_t;
 
@@ -67,6 +68,7 @@ typedef struct store__op_s {
             void *rows; /* owned, freed by store__flows_dispose */
         } flows;
         store_handoff_t handoff;
+        store_handoff_message_t handoff_message;
         struct {
             const char *from, *to;
             int opted_out;
@@ -79,7 +81,8 @@ typedef struct store__op_s {
  * that entered a queue in [from_us, to_us) (to_us 0: no bound). */
 int store__report_agents(store_db_t *db, int64_t from_us, int64_t to_us, json_t **out,
                          core_err_t *err);
-/* store_handoffs.c: frees a STORE__OP_HANDOFF op's strings. */
+/* store_handoffs.c: frees a STORE__OP_HANDOFF or STORE__OP_HANDOFF_MESSAGE
+ * op's strings. */
 void store__handoff_dispose(store__op_t *op);
 
 /* Where store_batch.c copies the strings of the operations it builds: one

@@ -174,6 +174,31 @@ static const migration_t migrations[] = {
      " opted_out INTEGER NOT NULL CHECK (opted_out IN (0,1)),"
      " updated_us INTEGER NOT NULL,"
      " PRIMARY KEY (from_number, to_number)) STRICT;"},
+    {7, "handoff messages as rows",
+     /* a handoff's messages, one row each, where migration 5 kept them in
+      * the handoff's detail JSON and rewrote them all with every message;
+      * those already written move here (numbered from 1 in their order)
+      * and leave the detail */
+     "CREATE TABLE handoff_messages ("
+     " conversation_id TEXT NOT NULL,"
+     " handoff_id TEXT NOT NULL,"
+     " seq INTEGER NOT NULL,"
+     " sender TEXT NOT NULL,"
+     " agent TEXT,"
+     " text TEXT NOT NULL,"
+     " ts_us INTEGER NOT NULL,"
+     " PRIMARY KEY (conversation_id, handoff_id, seq)) STRICT;"
+     "INSERT INTO handoff_messages (conversation_id, handoff_id, seq, sender, agent, text, ts_us)"
+     " SELECT h.conversation_id, json_extract(h.detail, '$.id'), m.key + 1,"
+     "  coalesce(json_extract(m.value, '$.from'), 'system'), json_extract(m.value, '$.agent'),"
+     "  coalesce(json_extract(m.value, '$.text'), ''),"
+     "  coalesce(json_extract(m.value, '$.ts_us'), 0)"
+     " FROM handoffs h, json_each(h.detail, '$.messages') m"
+     " WHERE json_valid(h.detail) AND json_type(h.detail, '$.id') = 'text'"
+     "  AND json_type(h.detail, '$.messages') = 'array' AND m.type = 'object';"
+     "UPDATE handoffs SET detail = json_remove(detail, '$.messages')"
+     " WHERE json_valid(detail) AND json_type(detail, '$.id') = 'text'"
+     "  AND json_type(detail, '$.messages') = 'array';"},
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 

@@ -20,6 +20,9 @@ enum {
     ST_CSAT,
     ST_LABEL,
     ST_HANDOFF,
+    ST_HANDOFF_MSG,
+    ST_HANDOFF_MSG_TRIM,
+    ST_HANDOFF_MSG_CLEAR,
     ST_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,
@@ -52,6 +55,15 @@ static const char *const sqls[ST__COUNT] = {
     [ST_HANDOFF] = "INSERT OR REPLACE INTO handoffs (conversation_id, key, queue, channel, reason,"
                    " state, agent, disposition, release_outcome, entered_us, claimed_us, done_us,"
                    " detail, updated_us) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    /* a message: one row, then the handoff's older than its last keep (the
+     * one row that fell out of the window), and at the first message of a
+     * handoff what an earlier one of the conversation left */
+    [ST_HANDOFF_MSG] = "INSERT OR REPLACE INTO handoff_messages (conversation_id, handoff_id, seq,"
+                       " sender, agent, text, ts_us) VALUES (?,?,?,?,?,?,?)",
+    [ST_HANDOFF_MSG_TRIM] = "DELETE FROM handoff_messages WHERE conversation_id=?1"
+                            " AND handoff_id=?2 AND seq<=?3",
+    [ST_HANDOFF_MSG_CLEAR] = "DELETE FROM handoff_messages WHERE conversation_id=?1"
+                             " AND handoff_id<>?2",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
@@ -207,6 +219,38 @@ static void bind_handoff(sqlite3_stmt *st, const store_handoff_t *h)
     sqlite3_bind_int64(st, 14, h->updated_us);
 }
 
+static void bind_handoff_message(sqlite3_stmt *st, const store_handoff_message_t *m)
+{
+    bind_text(st, 1, m->conversation_id), bind_text(st, 2, m->handoff_id);
+    sqlite3_bind_int64(st, 3, m->seq);
+    bind_text(st, 4, m->from), bind_text(st, 5, m->agent);
+    sqlite3_bind_text(st, 6, m->text ? m->text : "", m->text ? (int)m->text_len : 0, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 7, m->ts_us);
+}
+
+/* After a message's row: the one-row trim and, at a handoff's first
+ * message, the clean-up (ST_HANDOFF_MSG's comment). */
+static int handoff_message_after(conn_t *c, const store_handoff_message_t *m, core_err_t *err)
+{
+    int which[2], n = 0;
+    if (m->keep > 0 && m->seq > m->keep)
+        which[n++] = ST_HANDOFF_MSG_TRIM;
+    if (m->seq == 1)
+        which[n++] = ST_HANDOFF_MSG_CLEAR;
+    for (int i = 0; i < n; i++) {
+        sqlite3_stmt *st = c->st[which[i]];
+        bind_text(st, 1, m->conversation_id), bind_text(st, 2, m->handoff_id);
+        if (which[i] == ST_HANDOFF_MSG_TRIM)
+            sqlite3_bind_int64(st, 3, m->seq - m->keep);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (rc != SQLITE_DONE)
+            return store__sqlite_err(c->db, rc, err, "handoff message");
+    }
+    return 0;
+}
+
 static void bind_op(conn_t *c, const store__op_t *op, sqlite3_stmt **st, int *must_change)
 {
     *must_change = 0;
@@ -261,6 +305,10 @@ static void bind_op(conn_t *c, const store__op_t *op, sqlite3_stmt **st, int *mu
         *st = c->st[ST_HANDOFF];
         bind_handoff(*st, &op->u.handoff);
         break;
+    case STORE__OP_HANDOFF_MESSAGE:
+        *st = c->st[ST_HANDOFF_MSG];
+        bind_handoff_message(*st, &op->u.handoff_message);
+        break;
     case STORE__OP_SMS_OPT: /* run_op hands these to store__sms_opt_run */
         break;
     }
@@ -278,6 +326,7 @@ static const char *op_name(store__op_kind_t k)
         [STORE__OP_LABEL] = "label",
         [STORE__OP_AUDIT] = "audit",
         [STORE__OP_HANDOFF] = "handoff",
+        [STORE__OP_HANDOFF_MESSAGE] = "handoff message",
     };
     return (size_t)k < sizeof(names) / sizeof(names[0]) && names[k] ? names[k] : "operation";
 }
@@ -310,6 +359,8 @@ static int run_op(conn_t *c, const store__op_t *op, core_err_t *err)
         if (rc != SQLITE_DONE)
             return store__sqlite_err(c->db, rc, err, "state end");
     }
+    if (op->kind == STORE__OP_HANDOFF_MESSAGE)
+        return handoff_message_after(c, &op->u.handoff_message, err);
     return 0;
 }
 

@@ -348,8 +348,28 @@ def test_open_handoffs_survive_a_restart():
     with daemon(data_dir=data) as d:
         conv = escalate(d)
         _, h = handoff_of(d, conv)
+        say(d, conv, "still waiting")
         st, _ = post(d, h["id"], "claim")
         assert st == 200
+        # a history of more messages than a handoff keeps (200): the oldest go
+        for i in range(105):
+            say(d, conv, "customer line %d" % i)
+            st, _ = post(d, h["id"], "messages", {"text": "agent line %d" % i})
+            assert st == 200, st
+        st, before = d.json("GET", "/v1/agent/conversations/" + h["id"], headers=ANN)
+        assert st == 200 and len(before["messages"]) == 200, before
+        assert before["messages"][0]["text"] == "customer line 5", before["messages"][0]
+        # one row per message, the last 200 kept; the handoff's row holds its state
+        db = sqlite3.connect(os.path.join(d.data_dir, "chorus.db"))
+        try:
+            n, lo, hi = db.execute("SELECT count(*), min(seq), max(seq) FROM handoff_messages"
+                                   " WHERE handoff_id = ?", (h["id"],)).fetchone()
+            assert (n, hi - lo + 1) == (200, 200), (n, lo, hi)
+            detail = json.loads(db.execute("SELECT detail FROM handoffs WHERE"
+                                           " conversation_id = ?", (h["conversation_id"],)).fetchone()[0])
+            assert "messages" not in detail and detail["id"] == h["id"], detail
+        finally:
+            db.close()
     d = daemon(data_dir=data)
     d.start()
     try:
@@ -357,6 +377,9 @@ def test_open_handoffs_survive_a_restart():
         d.wait_log(event="flows_loaded", timeout=60)
         queue, h2 = handoff_of(d, conv)
         assert h2["id"] == h["id"] and h2["state"] == "claimed" and h2["agent"] == "ann", h2
+        # the same handoff, its history as it was
+        st, after = d.json("GET", "/v1/agent/conversations/" + h["id"], headers=ANN)
+        assert st == 200 and after == before, (before, after)
         st, e = post(d, h["id"], "claim", who=BOB)
         assert st == 409, (st, e)
         # the customer's next words still reach the desk, not the bot
@@ -367,6 +390,48 @@ def test_open_handoffs_survive_a_restart():
     finally:
         d.stop()
         shutil.rmtree(data, ignore_errors=True)
+
+
+def test_overdue_messages_say_each_position():
+    """Several handoffs pass their queue's max wait in two queues: each
+    one's unavailable message says its own position, counted among those
+    still waiting in its queue (a claimed one is not)."""
+    with daemon() as d0:
+        tmp = d0.tmp
+    path = os.path.join(tmp, "queues.json")
+    os.makedirs(tmp, exist_ok=True)
+    with open(path, "w") as f:
+        json.dump({"queues": [
+            {"name": q, "max_wait_s": 3,
+             "unavailable_message": "Sorry for the wait in " + q + ": you were number {position}."}
+            for q in ("bookings", "baggage")]}, f)
+    with daemon(tmp_queues=path) as d:
+        bookings = [escalate(d) for _ in range(4)]
+        _, second = handoff_of(d, bookings[1])
+        st, _ = post(d, second["id"], "claim")
+        assert st == 200
+        baggage = []
+        for _ in range(2):
+            conv = start(d)
+            say(d, conv, "I want to talk to a human agent")
+            r = say(d, conv, "baggage")
+            assert r["status"] == "handoff" and r["handoff"]["queue"] == "baggage", r
+            baggage.append(conv)
+
+        def notes(conv):
+            return [m["text"] for m in transcript(d, conv)
+                    if m.get("from") == "system" and "Sorry" in m.get("text", "")]
+
+        want = {bookings[0]: "bookings: you were number 1.",
+                bookings[2]: "bookings: you were number 2.",
+                bookings[3]: "bookings: you were number 3.",
+                baggage[0]: "baggage: you were number 1.",
+                baggage[1]: "baggage: you were number 2."}
+        wait_for(lambda: all(notes(c) for c in want), "the unavailable messages", timeout=15)
+        for conv, text in want.items():
+            assert notes(conv) == ["Sorry for the wait in " + text], (conv, notes(conv))
+        assert notes(bookings[1]) == [], notes(bookings[1])  # claimed in time
+        assert len(d.log_lines(event="handoff_overdue")) == 5
 
 
 def test_metrics_and_the_kpi_report():
