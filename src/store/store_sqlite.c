@@ -437,9 +437,12 @@ static int sq_prune(void *conn, int64_t text_before_us, int64_t all_before_us, i
                     core_err_t *err)
 {
     conn_t *c = conn;
-    char sql[1024];
-    /* Transcripts go first (text, events, state); the numeric columns the
-     * KPIs read stay until all_before_us. */
+    char sql[2048];
+    /* Transcripts go first (text, events, state, what a handoff's customer
+     * and agents said, the summary it was handed over with); the numeric
+     * columns the KPIs read stay until all_before_us. A handoff still open
+     * keeps its own: a person may be reading it. */
+#define OPEN_HANDOFF "(SELECT conversation_id FROM handoffs WHERE state IN ('waiting','claimed'))"
     snprintf(sql, sizeof(sql),
              "CREATE TEMP TABLE IF NOT EXISTS prune_ids (id TEXT PRIMARY KEY);"
              "DELETE FROM prune_ids;"
@@ -448,15 +451,27 @@ static int sq_prune(void *conn, int64_t text_before_us, int64_t all_before_us, i
              "UPDATE turns SET text=NULL, guard=NULL WHERE conversation_id IN prune_ids;"
              "DELETE FROM events WHERE conversation_id IN prune_ids;"
              "DELETE FROM conversation_state WHERE conversation_id IN prune_ids;"
+             "DELETE FROM handoff_messages WHERE conversation_id IN prune_ids"
+             " AND conversation_id NOT IN " OPEN_HANDOFF ";"
+             "UPDATE handoffs SET detail=json_remove(detail, '$.summary', '$.messages')"
+             " WHERE conversation_id IN prune_ids AND state NOT IN ('waiting','claimed')"
+             " AND json_valid(detail);"
              "UPDATE conversations SET pruned=1 WHERE id IN prune_ids;",
              (long long)text_before_us);
     int rc = sq_begin(c, err);
     if (rc == 0 && (rc = sq_exec(c, sql, err)) == 0) {
         int64_t text_n = sqlite3_changes(c->db);
         snprintf(sql, sizeof(sql),
-                 "DELETE FROM conversations WHERE id IN (SELECT id FROM conversations"
-                 " WHERE ended_us < %lld LIMIT 5000)",
+                 "DELETE FROM prune_ids;"
+                 "INSERT INTO prune_ids SELECT id FROM conversations WHERE ended_us < %lld"
+                 " LIMIT 5000;"
+                 "DELETE FROM handoff_messages WHERE conversation_id IN prune_ids"
+                 " AND conversation_id NOT IN " OPEN_HANDOFF ";"
+                 "DELETE FROM handoffs WHERE conversation_id IN prune_ids"
+                 " AND state NOT IN ('waiting','claimed');"
+                 "DELETE FROM conversations WHERE id IN prune_ids;",
                  (long long)all_before_us);
+#undef OPEN_HANDOFF
         rc = sq_exec(c, sql, err);
         /* the larger of the two chunks: 5000 means "there may be more" */
         int64_t rows_n = sqlite3_changes(c->db);

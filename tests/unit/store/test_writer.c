@@ -239,21 +239,62 @@ static void test_prune(void **state)
     core_err_t err = {0};
     assert_int_equal(fx_open(&fx, 100, 64, &err), 0);
     int n = fx_load_kpi(&fx);
+    /* c2's handoff is closed; c1's, for the test, still waits for a person */
+    const char *states[] = {"waiting", "closed"}, *convs[] = {"c1", "c2"};
+    for (int i = 0; i < 2; i++) {
+        store_batch_t *b = store_batch_new();
+        store_handoff_t h = {.conversation_id = convs[i],
+                             .key = convs[i],
+                             .queue = "support",
+                             .channel = "web",
+                             .reason = "user_request",
+                             .state = states[i],
+                             .entered_us = FX_T0,
+                             .detail = "{\"summary\":{\"last_user\":\"my card 4111\"}}",
+                             .updated_us = FX_T0};
+        store_batch_handoff(b, &h);
+        for (int seq = 1; seq <= 3; seq++) {
+            store_handoff_message_t m = {.conversation_id = convs[i],
+                                         .handoff_id = "h",
+                                         .seq = seq,
+                                         .from = "customer",
+                                         .text = "my address is 1 Main St",
+                                         .text_len = 23,
+                                         .ts_us = FX_T0,
+                                         .keep = 200};
+            store_batch_handoff_message(b, &m);
+        }
+        assert_int_equal(store_enqueue(fx.store, b, fx_done, &fx), 0);
+        n++;
+    }
     fx_wait(&fx, n);
     assert_int_equal(fx.failed, 0);
-    /* transcripts of conversations ended before c3 ended lose their text */
+    /* transcripts of conversations ended before c3 ended lose their text,
+     * and a closed handoff what was said in it and its summary */
     assert_int_equal(store_prune_async(fx.store, FX_T0 + 23 * FX_H, 0, fx_done, &fx), 0);
     fx_wait(&fx, n + 1);
     assert_int_equal(fx.last_status, 0);
     assert_int_equal(count(fx.path, "SELECT count(*) FROM turns WHERE text IS NULL"), 6);
     assert_int_equal(count(fx.path, "SELECT count(*) FROM turns"), 12);
     assert_int_equal(count(fx.path, "SELECT count(*) FROM conversation_state"), 3);
-    /* whole rows of conversations ended before c5 ended go */
+    assert_int_equal(count(fx.path, "SELECT count(*) FROM handoff_messages WHERE"
+                                    " conversation_id = 'c2'"),
+                     0);
+    assert_int_equal(count(fx.path, "SELECT count(*) FROM handoffs WHERE conversation_id = 'c2'"
+                                    " AND detail = '{}'"),
+                     1);
+    assert_int_equal(count(fx.path, "SELECT count(*) FROM handoff_messages WHERE"
+                                    " conversation_id = 'c1'"),
+                     3);
+    /* whole rows of conversations ended before c5 ended go, closed
+     * handoffs with them */
     assert_int_equal(store_prune_async(fx.store, 0, FX_T0 + 25 * FX_H, fx_done, &fx), 0);
     fx_wait(&fx, n + 2);
     assert_int_equal(count(fx.path, "SELECT count(*) FROM conversations"), 2);
     assert_int_equal(count(fx.path, "SELECT count(*) FROM turns"), 4);
     assert_int_equal(count(fx.path, "SELECT count(*) FROM labels"), 0);
+    assert_int_equal(count(fx.path, "SELECT count(*) FROM handoffs"), 1);
+    assert_int_equal(count(fx.path, "SELECT count(*) FROM handoff_messages"), 3);
     fx_close(&fx);
 }
 
