@@ -12,46 +12,19 @@
 #include <cmocka.h>
 
 #include "admin/agents_int.h"
+#include "test_agents_fixture.h"
 
-/* Puts a new entry for key at the head of d->entries, as the desk does: a
- * fresh 32-digit handoff id, and the conversation id "conv-" key. */
+/* A new entry for key, its conversation id "conv-" key. */
 static ag_entry_t *add_to(ag_desk_t *d, const char *key, const char *queue, ag_state_t state)
 {
-    static unsigned serial;
-    ag_entry_t *e = core_xcalloc(1, sizeof(*e));
-    snprintf(e->id, sizeof(e->id), "%032u", ++serial);
     char conv[64];
     snprintf(conv, sizeof(conv), "conv-%s", key);
-    e->conv_id = core_xstrdup(conv);
-    e->key = core_xstrdup(key);
-    e->queue = core_xstrdup(queue);
-    e->state = state;
-    e->next = d->entries;
-    d->entries = e;
-    d->n_entries++;
-    ag__index_add(d, e);
-    return e;
+    return fx_entry(d, key, conv, queue, 0, state);
 }
 
 static ag_entry_t *add(ag_desk_t *d, const char *key, ag_state_t state)
 {
     return add_to(d, key, "general", state);
-}
-
-static void free_all(ag_desk_t *d)
-{
-    for (ag_entry_t *e = d->entries, *next; e != NULL; e = next) {
-        next = e->next;
-        free(e->key);
-        free(e->queue);
-        free(e->conv_id);
-        free(e);
-    }
-    for (int by = 0; by < AG_BY_COUNT; by++)
-        free(d->by[by]);
-    for (size_t i = 0; i < d->n_tally; i++)
-        free(d->tally[i].queue);
-    free(d->tally);
 }
 
 static void test_open_entry_is_the_newest_not_closed(void **state)
@@ -68,7 +41,7 @@ static void test_open_entry_is_the_newest_not_closed(void **state)
     ag__set_state(&d, old, AG_CLOSED);
     assert_null(ag__index_open(&d, "chat:a"));
     assert_null(ag__index_open(&d, "chat:b"));
-    free_all(&d);
+    fx_free_all(&d);
 }
 
 static void test_thousands_of_keys_through_growth_and_removal(void **state)
@@ -98,7 +71,7 @@ static void test_thousands_of_keys_through_growth_and_removal(void **state)
         snprintf(key, sizeof(key), "sms:+1555%07d", i);
         assert_ptr_equal(ag__index_open(&d, key), first[i]);
     }
-    free_all(&d);
+    fx_free_all(&d);
 }
 
 /* By handoff id, else the newest entry of a conversation id, through the
@@ -130,7 +103,7 @@ static void test_found_by_id_or_conversation(void **state)
     ag__index_remove(&d, again); /* trimmed: the older one answers for its conversation */
     assert_null(ag__find(&d, again->id));
     assert_ptr_equal(ag__find(&d, "conv-chat:a"), first);
-    free_all(&d);
+    fx_free_all(&d);
 }
 
 static void test_waiting_and_finished_are_counted(void **state)
@@ -169,7 +142,7 @@ static void test_waiting_and_finished_are_counted(void **state)
         ag__set_state(&d, many[i], AG_CLAIMED);
     assert_int_equal(ag__waiting(&d, "outage"), 0);
     assert_int_equal(ag__waiting(&d, "billing"), 0);
-    free_all(&d);
+    fx_free_all(&d);
 }
 
 int main(void)

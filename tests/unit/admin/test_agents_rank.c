@@ -15,40 +15,14 @@
 #include <cmocka.h>
 
 #include "admin/agents_int.h"
+#include "test_agents_fixture.h"
 
 static ag_entry_t *add(ag_desk_t *d, const char *queue, int64_t entered_us, ag_state_t state)
 {
     static unsigned serial;
-    ag_entry_t *e = core_xcalloc(1, sizeof(*e));
-    snprintf(e->id, sizeof(e->id), "%032u", ++serial);
     char key[64];
-    snprintf(key, sizeof(key), "chat:%u", serial);
-    e->key = core_xstrdup(key);
-    e->conv_id = core_xstrdup(key + 5);
-    e->queue = core_xstrdup(queue);
-    e->entered_us = entered_us;
-    e->state = state;
-    e->next = d->entries;
-    d->entries = e;
-    d->n_entries++;
-    ag__index_add(d, e);
-    return e;
-}
-
-static void free_all(ag_desk_t *d)
-{
-    for (ag_entry_t *e = d->entries, *next; e != NULL; e = next) {
-        next = e->next;
-        free(e->key);
-        free(e->queue);
-        free(e->conv_id);
-        free(e);
-    }
-    for (int by = 0; by < AG_BY_COUNT; by++)
-        free(d->by[by]);
-    for (size_t i = 0; i < d->n_tally; i++)
-        free(d->tally[i].queue);
-    free(d->tally);
+    snprintf(key, sizeof(key), "chat:%u", ++serial);
+    return fx_entry(d, key, key + 5, queue, entered_us, state);
 }
 
 /* Every waiting entry's sweep position is its walk position. */
@@ -105,7 +79,7 @@ static void test_positions_in_two_queues(void **state)
     assert_int_equal(ag__ranks_position(&r, &d, b20b), 1);
     check_all(&d, &r);
     ag__ranks_dispose(&r);
-    free_all(&d);
+    fx_free_all(&d);
 }
 
 /* Thousands waiting in two queues, every third handed back during the
@@ -133,7 +107,7 @@ static void test_a_sweep_over_thousands(void **state)
     }
     check_all(&d, &r);
     ag__ranks_dispose(&r);
-    free_all(&d);
+    fx_free_all(&d);
 }
 
 int main(void)

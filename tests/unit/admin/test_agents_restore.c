@@ -64,19 +64,6 @@ static void world_close(world_t *w)
     fx_close(&w->fx);
 }
 
-static int64_t scalar(const char *path, const char *sql)
-{
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
-
 /* A new waiting entry of conversation conv at the head of the desk, as
  * enter() makes one. */
 static ag_entry_t *enter(ag_desk_t *d, const char *id, const char *conv)
@@ -181,11 +168,12 @@ static void test_history_as_rows_reads_back_the_same(void **state)
     assert_int_equal(json_array_size(e->messages), AG_MAX_MESSAGES);
     reopen(&w);
     /* the window, no more: each message took one row and let one go */
-    assert_int_equal(scalar(w.fx.path, "SELECT count(*) FROM handoff_messages"), AG_MAX_MESSAGES);
-    assert_int_equal(scalar(w.fx.path, "SELECT min(seq) FROM handoff_messages"), 61);
+    assert_int_equal(fx_scalar(w.fx.path, "SELECT count(*) FROM handoff_messages"),
+                     AG_MAX_MESSAGES);
+    assert_int_equal(fx_scalar(w.fx.path, "SELECT min(seq) FROM handoff_messages"), 61);
     /* the row holds the state, not the history */
-    assert_int_equal(scalar(w.fx.path, "SELECT json_type(detail, '$.messages') IS NULL FROM"
-                                       " handoffs"),
+    assert_int_equal(fx_scalar(w.fx.path, "SELECT json_type(detail, '$.messages') IS NULL FROM"
+                                          " handoffs"),
                      1);
     size_t n_open;
     ag_entry_t *back = read_back(w.fx.path, &n_open);
@@ -203,7 +191,7 @@ static void test_history_as_rows_reads_back_the_same(void **state)
     ag__changed(d, again, "queued");
     talk(d, again, 0, 3, 1);
     reopen(&w);
-    assert_int_equal(scalar(w.fx.path, "SELECT count(*) FROM handoff_messages"), 3);
+    assert_int_equal(fx_scalar(w.fx.path, "SELECT count(*) FROM handoff_messages"), 3);
     back = read_back(w.fx.path, &n_open);
     assert_int_equal(n_open, 1);
     assert_non_null(back);
@@ -277,12 +265,12 @@ static void test_history_written_before_migration_7(void **state)
 
     /* the upgrade moves the history to rows and out of the details */
     reopen(&w);
-    assert_int_equal(scalar(w.fx.path, "SELECT max(version) FROM schema_migrations"),
+    assert_int_equal(fx_scalar(w.fx.path, "SELECT max(version) FROM schema_migrations"),
                      STORE_SCHEMA_VERSION);
-    assert_int_equal(scalar(w.fx.path, "SELECT count(*) FROM handoff_messages"),
+    assert_int_equal(fx_scalar(w.fx.path, "SELECT count(*) FROM handoff_messages"),
                      AG_MAX_MESSAGES + 5);
-    assert_int_equal(scalar(w.fx.path, "SELECT count(*) FROM handoffs WHERE"
-                                       " json_type(detail, '$.messages') IS NOT NULL"),
+    assert_int_equal(fx_scalar(w.fx.path, "SELECT count(*) FROM handoffs WHERE"
+                                          " json_type(detail, '$.messages') IS NOT NULL"),
                      0);
     size_t n_open;
     ag_entry_t *back = read_back(w.fx.path, &n_open);
@@ -296,11 +284,11 @@ static void test_history_written_before_migration_7(void **state)
     w.store = w.fx.store;
     talk(d, back, 230, 1, 0);
     reopen(&w);
-    assert_int_equal(scalar(w.fx.path, "SELECT max(seq) FROM handoff_messages WHERE"
-                                       " conversation_id = 'conv-old'"),
+    assert_int_equal(fx_scalar(w.fx.path, "SELECT max(seq) FROM handoff_messages WHERE"
+                                          " conversation_id = 'conv-old'"),
                      201);
-    assert_int_equal(scalar(w.fx.path, "SELECT count(*) FROM handoff_messages WHERE"
-                                       " conversation_id = 'conv-old'"),
+    assert_int_equal(fx_scalar(w.fx.path, "SELECT count(*) FROM handoff_messages WHERE"
+                                          " conversation_id = 'conv-old'"),
                      AG_MAX_MESSAGES);
     ag_entry_t *again = read_back(w.fx.path, &n_open);
     assert_non_null(again);

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "chorus/store.h"
 
 typedef struct {
@@ -169,6 +171,21 @@ static inline int fx_load_kpi(fx_t *fx)
     else
         n++;
     return n;
+}
+
+/* The one value sql selects from the database at path (a count, a
+ * column): a connection of its own, opened and closed around it. */
+static inline int64_t fx_scalar(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
 }
 
 #endif

@@ -12,19 +12,6 @@
 #include "store/store_int.h"
 #include "unit/store/store_fixture.h"
 
-static int64_t scalar(const char *path, const char *sql)
-{
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
-
 static int exec_rc(const char *path, const char *sql)
 {
     sqlite3 *db;
@@ -40,12 +27,12 @@ static void test_fresh_database(void **state)
     fx_t fx;
     core_err_t err = {0};
     assert_int_equal(fx_open(&fx, 0, 0, &err), 0);
-    assert_int_equal(scalar(fx.path, "SELECT max(version) FROM schema_migrations"),
+    assert_int_equal(fx_scalar(fx.path, "SELECT max(version) FROM schema_migrations"),
                      STORE_SCHEMA_VERSION);
-    assert_int_equal(scalar(fx.path, "SELECT count(*) FROM schema_migrations"),
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM schema_migrations"),
                      STORE_SCHEMA_VERSION);
-    assert_int_equal(scalar(fx.path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
-    assert_int_equal(scalar(fx.path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
+    assert_int_equal(fx_scalar(fx.path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    assert_int_equal(fx_scalar(fx.path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
     /* every table the issue names is there and STRICT */
     const char *tables[] = {"conversations",      "turns",  "events",
                             "conversation_state", "labels", "audit"};
@@ -53,7 +40,7 @@ static void test_fresh_database(void **state)
         char sql[160];
         snprintf(sql, sizeof(sql), "SELECT strict FROM pragma_table_list WHERE name = '%s'",
                  tables[i]);
-        assert_int_equal(scalar(fx.path, sql), 1);
+        assert_int_equal(fx_scalar(fx.path, sql), 1);
     }
     /* STRICT: a string in an INTEGER column is refused */
     assert_int_equal(exec_rc(fx.path, "INSERT INTO conversations (id, channel, flow, started_us)"
@@ -81,7 +68,7 @@ static void test_reopen_is_idempotent(void **state)
     store_options_t opt = {.path = fx.path};
     fx.store = store_open(&fx.loop, &opt, &err);
     assert_non_null(fx.store);
-    assert_int_equal(scalar(fx.path, "SELECT count(*) FROM schema_migrations"),
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM schema_migrations"),
                      STORE_SCHEMA_VERSION);
     fx_close(&fx);
 }

@@ -38,20 +38,6 @@ static store_batch_t *turn_batch(const char *conv, int seq, int start)
     return b;
 }
 
-static int64_t count(const char *path, const char *sql)
-{
-    core_err_t err;
-    store_db_t *db = store_db_open(path, &err);
-    assert_non_null(db);
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(db->db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    store_db_close(db);
-    return v;
-}
-
 static void test_group_commit(void **state)
 {
     fx_t fx;
@@ -75,7 +61,7 @@ static void test_group_commit(void **state)
     assert_int_equal(st.max_group, 64);
     assert_int_equal(st.group_hist[6], 3); /* 64-127 */
     assert_int_equal(st.group_hist[3], 1); /* 8-15: the last 8 */
-    assert_int_equal(count(fx.path, "SELECT count(*) FROM turns"), 200);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM turns"), 200);
     fx_close(&fx);
 }
 
@@ -103,7 +89,7 @@ static void test_queue_full_is_busy(void **state)
     assert_int_equal(store_enqueue(fx.store, turn_batch("q5", 1, 1), fx_done, &fx), 0);
     fx_wait(&fx, 5);
     assert_int_equal(fx.failed, 0);
-    assert_int_equal(count(fx.path, "SELECT count(*) FROM conversations"), 5);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM conversations"), 5);
     fx_close(&fx);
 }
 
@@ -135,8 +121,8 @@ static void test_bad_batch_rejected_alone(void **state)
     assert_int_equal(t.status[0], 0);
     assert_int_equal(t.status[1], CORE_ERR_INVALID);
     assert_int_equal(t.status[2], 0);
-    assert_int_equal(count(fx.path, "SELECT count(*) FROM turns"), 2);
-    assert_int_equal(count(fx.path, "SELECT count(*) FROM conversation_state"), 2);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM turns"), 2);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM conversation_state"), 2);
     /* a duplicate turn (same conversation and seq) is rejected too */
     assert_int_equal(store_enqueue(fx.store, turn_batch("ok1", 1, 0), on_three, &t), 0);
     t.n = 0;
@@ -229,7 +215,7 @@ static void test_close_commits_queued(void **state)
     assert_int_equal(fx.failed, 0);
     fx.store = NULL;
     uv_run(&fx.loop, UV_RUN_DEFAULT);
-    assert_int_equal(count(fx.path, "SELECT count(*) FROM turns"), 30);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM turns"), 30);
     fx_close(&fx);
 }
 
@@ -274,27 +260,27 @@ static void test_prune(void **state)
     assert_int_equal(store_prune_async(fx.store, FX_T0 + 23 * FX_H, 0, fx_done, &fx), 0);
     fx_wait(&fx, n + 1);
     assert_int_equal(fx.last_status, 0);
-    assert_int_equal(count(fx.path, "SELECT count(*) FROM turns WHERE text IS NULL"), 6);
-    assert_int_equal(count(fx.path, "SELECT count(*) FROM turns"), 12);
-    assert_int_equal(count(fx.path, "SELECT count(*) FROM conversation_state"), 3);
-    assert_int_equal(count(fx.path, "SELECT count(*) FROM handoff_messages WHERE"
-                                    " conversation_id = 'c2'"),
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM turns WHERE text IS NULL"), 6);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM turns"), 12);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM conversation_state"), 3);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM handoff_messages WHERE"
+                                        " conversation_id = 'c2'"),
                      0);
-    assert_int_equal(count(fx.path, "SELECT count(*) FROM handoffs WHERE conversation_id = 'c2'"
-                                    " AND detail = '{}'"),
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM handoffs WHERE conversation_id = 'c2'"
+                                        " AND detail = '{}'"),
                      1);
-    assert_int_equal(count(fx.path, "SELECT count(*) FROM handoff_messages WHERE"
-                                    " conversation_id = 'c1'"),
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM handoff_messages WHERE"
+                                        " conversation_id = 'c1'"),
                      3);
     /* whole rows of conversations ended before c5 ended go, closed
      * handoffs with them */
     assert_int_equal(store_prune_async(fx.store, 0, FX_T0 + 25 * FX_H, fx_done, &fx), 0);
     fx_wait(&fx, n + 2);
-    assert_int_equal(count(fx.path, "SELECT count(*) FROM conversations"), 2);
-    assert_int_equal(count(fx.path, "SELECT count(*) FROM turns"), 4);
-    assert_int_equal(count(fx.path, "SELECT count(*) FROM labels"), 0);
-    assert_int_equal(count(fx.path, "SELECT count(*) FROM handoffs"), 1);
-    assert_int_equal(count(fx.path, "SELECT count(*) FROM handoff_messages"), 3);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM conversations"), 2);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM turns"), 4);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM labels"), 0);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM handoffs"), 1);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM handoff_messages"), 3);
     fx_close(&fx);
 }
 
@@ -320,8 +306,9 @@ static void test_prune_in_chunks(void **state)
     store_stats_t st;
     store_get_stats(fx.store, &st);
     assert_int_equal(st.prunes, 2);
-    assert_int_equal(count(fx.path, "SELECT count(*) FROM conversations WHERE pruned = 1"), 5001);
-    assert_int_equal(count(fx.path, "SELECT count(*) FROM turns WHERE text IS NOT NULL"), 0);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM conversations WHERE pruned = 1"),
+                     5001);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM turns WHERE text IS NOT NULL"), 0);
     fx_close(&fx);
 }
 
@@ -400,11 +387,12 @@ static void test_large_group_read_while_open(void **state)
     store_stats_t stats;
     store_get_stats(fx.store, &stats);
     assert_int_equal(stats.max_group, 60);
-    assert_int_equal(count(fx.path, "SELECT count(*) FROM turns"), 60);
-    assert_int_equal(count(fx.path, "SELECT sum(length(text)) FROM turns WHERE text GLOB 'g*g'"),
-                     60 * 6000);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM turns"), 60);
     assert_int_equal(
-        count(fx.path, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'"),
+        fx_scalar(fx.path, "SELECT sum(length(text)) FROM turns WHERE text GLOB 'g*g'"), 60 * 6000);
+    assert_int_equal(
+        fx_scalar(fx.path,
+                  "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'"),
         1);
     fx_close(&fx);
 }
@@ -429,9 +417,9 @@ static void test_retention_timer(void **state)
     store_batch_audit(b, "test", "noop", NULL, NULL, FX_T0);
     assert_int_equal(store_enqueue(fx.store, b, fx_done, &fx), 0);
     fx_wait(&fx, n + 1);
-    assert_int_equal(count(fx.path, "SELECT count(*) FROM turns WHERE text IS NOT NULL"), 2);
-    assert_int_equal(count(fx.path, "SELECT count(*) FROM conversations"), 5);
-    assert_int_equal(count(fx.path, "SELECT count(*) FROM conversations WHERE pruned = 1"), 4);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM turns WHERE text IS NOT NULL"), 2);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM conversations"), 5);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM conversations WHERE pruned = 1"), 4);
     fx_close(&fx);
 }
 
