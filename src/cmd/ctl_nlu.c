@@ -87,7 +87,7 @@ typedef struct report_s {
     size_t n_in, n_oos, right, recalled, flagged, flagged_right;
     double macro_f1, train_s, train_cpu_s, tune_s, tune_cpu_s, p50, p99, threshold, temp;
     unsigned folds;
-    int threshold_tuned;
+    int tuned, threshold_tuned; /* tuning ran; it found out-of-scope examples to tune on */
     long peak_kib;
     pair_t worst[5];
     size_t worst_n[5], n_worst;
@@ -249,7 +249,9 @@ static void print_report(const report_t *r, int json)
            r->flagged_right, r->flagged);
     printf("macro F1            %.4f\n", r->macro_f1);
     printf("threshold           %.4f (temperature %.2f)%s\n", r->threshold, r->temp,
-           r->threshold_tuned ? "" : ", not tuned: no out-of-scope examples");
+           r->threshold_tuned ? ""
+           : r->tuned         ? ", not tuned: no out-of-scope examples"
+                              : ", built in: nothing tuned (--folds 0)");
     printf("training            %.2f s (%.2f s of CPU)\n", r->train_s, r->train_cpu_s);
     printf("tuning              %.2f s (%.2f s of CPU, %u folds)\n", r->tune_s, r->tune_cpu_s,
            r->folds);
@@ -336,6 +338,7 @@ static int tune(const eval_args_t *a, const nlu_dataset_t *train, const nlu_data
     r->tune_s = (now_us() - t0) / 1e6;
     r->tune_cpu_s = cpu_s() - c0;
     r->folds = rep.folds;
+    r->tuned = 1;
     r->threshold_tuned = rep.threshold_tuned;
     if (!rep.threshold_tuned)
         fprintf(stderr,

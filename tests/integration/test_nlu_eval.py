@@ -159,6 +159,9 @@ def test_no_out_of_scope_examples_to_tune_on():
     text = ctl("nlu", "eval", "--train", paths["train"], "--test", paths["test"]).stdout
     assert "oos recall          n/a  (0/0)" in text, text
     assert "not tuned: no out-of-scope examples" in text, text
+    untuned = ctl("nlu", "eval", "--train", paths["train"], "--test", paths["test"],
+                  "--folds", "0").stdout
+    assert "built in: nothing tuned (--folds 0)" in untuned, untuned
 
 
 if __name__ == "__main__":
