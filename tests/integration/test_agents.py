@@ -3,6 +3,7 @@ handoff enters its queue, an agent claims it, they talk, the agent releases
 it to the bot (which continues) or closes it; every refusal (claim twice,
 message after close, unknown node, unknown handoff, wrong role); and the
 signed webhook delivered exactly once to a receiver that is down at first."""
+import contextlib
 import hashlib
 import hmac
 import http.server
@@ -53,6 +54,19 @@ def daemon(tmp_queues=None, webhook=None, data_dir=None):
     if data_dir:
         d.data_dir = data_dir  # outlives the daemon's own temporary directory
     return d
+
+
+@contextlib.contextmanager
+def queues_file(doc):
+    """doc as a queues file in a temporary directory of its own."""
+    tmp = tempfile.mkdtemp(prefix="chorus-queues-")
+    path = os.path.join(tmp, "queues.json")
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def wait_for(fn, what, timeout=10.0):
@@ -241,20 +255,14 @@ def test_a_long_queue_lists_its_longest_waiting():
 
 
 def test_queue_messages_follow_the_queue_file():
-    with daemon() as d0:
-        tmp = d0.tmp
-    path = os.path.join(tmp, "queues.json")
-    os.makedirs(tmp, exist_ok=True)
-    with open(path, "w") as f:
-        json.dump({"queues": [
+    with queues_file({"queues": [
             {"name": "bookings", "max_wait_s": 600,
              "wait_message": {"default": "You are number {position} in the queue.",
                               "sms": "Queue position {position}."}},
             {"name": "baggage", "hours": {"tz": "Pacific/Kiritimati"},
              "unavailable_message": "Nobody is here. Back to the assistant.",
              "when_unavailable": "bot", "bot_flow": "welcome", "bot_node": "greet"}],
-            "routes": {"never_used": "baggage"}}, f)
-    with daemon(tmp_queues=path) as d:
+            "routes": {"never_used": "baggage"}}) as path, daemon(tmp_queues=path) as d:
         conv = escalate(d)
         notes = [m["text"] for m in transcript(d, conv) if m.get("from") == "system"]
         assert notes == ["You are number 1 in the queue."], transcript(d, conv)
@@ -396,16 +404,10 @@ def test_overdue_messages_say_each_position():
     """Several handoffs pass their queue's max wait in two queues: each
     one's unavailable message says its own position, counted among those
     still waiting in its queue (a claimed one is not)."""
-    with daemon() as d0:
-        tmp = d0.tmp
-    path = os.path.join(tmp, "queues.json")
-    os.makedirs(tmp, exist_ok=True)
-    with open(path, "w") as f:
-        json.dump({"queues": [
+    with queues_file({"queues": [
             {"name": q, "max_wait_s": 3,
              "unavailable_message": "Sorry for the wait in " + q + ": you were number {position}."}
-            for q in ("bookings", "baggage")]}, f)
-    with daemon(tmp_queues=path) as d:
+            for q in ("bookings", "baggage")]}) as path, daemon(tmp_queues=path) as d:
         bookings = [escalate(d) for _ in range(4)]
         _, second = handoff_of(d, bookings[1])
         st, _ = post(d, second["id"], "claim")
