@@ -94,9 +94,7 @@ void chat__conv_follow(chat_t *c, chat_conv_t *cv, chat_link_t *sub)
 
 void chat__conv_unfollow(chat_t *c, chat_conv_t *cv, chat_link_t *sub)
 {
-    if (chat__list_empty(sub))
-        return; /* not following: a removed link points at itself */
-    assert(cv->n_subs > 0);
+    assert(!chat__list_empty(sub) && cv->n_subs > 0); /* sub follows cv */
     chat__list_remove(sub);
     cv->n_subs--;
     lru_sync(c, cv);

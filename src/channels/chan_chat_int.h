@@ -165,7 +165,7 @@ void chat__conv_drop(chat_t *c, chat_conv_t *cv);
  * and its done callback), follow/unfollow add and remove a WebSocket
  * session's link (sub) in cv->subs and keep n_subs. follow appends (the
  * list is oldest first); the caller makes room first (chat.max_followers,
- * chan_chat_ws.c). unfollow of a link that is on no list does nothing. */
+ * chan_chat_ws.c); unfollow takes a link that follows cv. */
 void chat__conv_hold(chat_t *c, chat_conv_t *cv);
 void chat__conv_release(chat_t *c, chat_conv_t *cv);
 void chat__conv_follow(chat_t *c, chat_conv_t *cv, chat_link_t *sub);
