@@ -52,7 +52,7 @@ store_batch_t *store_batch_new(void)
     return core_xcalloc(1, sizeof(store_batch_t));
 }
 
-static store__op_t *push(store_batch_t *b, store__op_kind_t kind)
+store__op_t *store__batch_push(store_batch_t *b, store__op_kind_t kind)
 {
     if (b->len == b->cap) {
         b->cap = b->cap ? b->cap * 2 : 8; /* a turn: two turns, events, state */
@@ -66,7 +66,7 @@ static store__op_t *push(store_batch_t *b, store__op_kind_t kind)
 
 void store_batch_conv_start(store_batch_t *b, const store_conv_start_t *c)
 {
-    store_conv_start_t *o = &push(b, STORE__OP_CONV_START)->u.start;
+    store_conv_start_t *o = &store__batch_push(b, STORE__OP_CONV_START)->u.start;
     *o = *c;
     o->id = dup_or_null(b, c->id);
     o->channel = dup_or_null(b, c->channel);
@@ -78,7 +78,7 @@ void store_batch_conv_start(store_batch_t *b, const store_conv_start_t *c)
 
 void store_batch_turn(store_batch_t *b, const store_turn_t *t)
 {
-    store_turn_t *o = &push(b, STORE__OP_TURN)->u.turn;
+    store_turn_t *o = &store__batch_push(b, STORE__OP_TURN)->u.turn;
     *o = *t;
     o->conversation_id = dup_or_null(b, t->conversation_id);
     o->text = dup_or_null(b, t->text);
@@ -93,7 +93,7 @@ void store_batch_turn(store_batch_t *b, const store_turn_t *t)
 
 void store_batch_event(store_batch_t *b, const store_event_t *e)
 {
-    store_event_t *o = &push(b, STORE__OP_EVENT)->u.event;
+    store_event_t *o = &store__batch_push(b, STORE__OP_EVENT)->u.event;
     *o = *e;
     o->conversation_id = dup_or_null(b, e->conversation_id);
     o->kind = dup_or_null(b, e->kind);
@@ -105,7 +105,7 @@ void store_batch_event(store_batch_t *b, const store_event_t *e)
 void store_batch_state(store_batch_t *b, const char *conversation_id, const char *state_json,
                        int active, int64_t ts_us)
 {
-    store__op_t *op = push(b, STORE__OP_STATE);
+    store__op_t *op = store__batch_push(b, STORE__OP_STATE);
     op->u.state.conversation_id = dup_or_null(b, conversation_id);
     op->u.state.state_json = dup_or_null(b, state_json);
     op->u.state.active = active ? 1 : 0;
@@ -115,7 +115,7 @@ void store_batch_state(store_batch_t *b, const char *conversation_id, const char
 void store_batch_conv_end(store_batch_t *b, const char *conversation_id, const char *outcome,
                           const char *reason, int64_t ended_us)
 {
-    store__op_t *op = push(b, STORE__OP_CONV_END);
+    store__op_t *op = store__batch_push(b, STORE__OP_CONV_END);
     op->u.end.conversation_id = dup_or_null(b, conversation_id);
     op->u.end.outcome = dup_or_null(b, outcome);
     op->u.end.reason = dup_or_null(b, reason);
@@ -124,7 +124,7 @@ void store_batch_conv_end(store_batch_t *b, const char *conversation_id, const c
 
 void store_batch_csat(store_batch_t *b, const char *conversation_id, int score, int64_t ts_us)
 {
-    store__op_t *op = push(b, STORE__OP_CSAT);
+    store__op_t *op = store__batch_push(b, STORE__OP_CSAT);
     op->u.csat.conversation_id = dup_or_null(b, conversation_id);
     op->u.csat.score = score;
     op->u.csat.ts_us = ts_us;
@@ -133,7 +133,7 @@ void store_batch_csat(store_batch_t *b, const char *conversation_id, int score, 
 void store_batch_label(store_batch_t *b, const char *conversation_id, int64_t turn_seq,
                        const char *intent, const char *labeller, int64_t ts_us)
 {
-    store__op_t *op = push(b, STORE__OP_LABEL);
+    store__op_t *op = store__batch_push(b, STORE__OP_LABEL);
     op->u.label.conversation_id = dup_or_null(b, conversation_id);
     op->u.label.turn_seq = turn_seq;
     op->u.label.intent = dup_or_null(b, intent);
@@ -144,7 +144,7 @@ void store_batch_label(store_batch_t *b, const char *conversation_id, int64_t tu
 void store_batch_audit(store_batch_t *b, const char *actor, const char *action, const char *target,
                        const char *detail_json, int64_t ts_us)
 {
-    store__op_t *op = push(b, STORE__OP_AUDIT);
+    store__op_t *op = store__batch_push(b, STORE__OP_AUDIT);
     op->u.audit.actor = dup_or_null(b, actor);
     op->u.audit.action = dup_or_null(b, action);
     op->u.audit.target = dup_or_null(b, target);
@@ -155,7 +155,7 @@ void store_batch_audit(store_batch_t *b, const char *actor, const char *action, 
 void store_batch_token_create(store_batch_t *b, const char *name, const char *role,
                               const char *sha256_hex, const char *created_by, int64_t ts_us)
 {
-    store__op_t *op = push(b, STORE__OP_TOKEN);
+    store__op_t *op = store__batch_push(b, STORE__OP_TOKEN);
     op->u.token.name = dup_or_null(b, name);
     op->u.token.role = dup_or_null(b, role);
     op->u.token.sha256 = dup_or_null(b, sha256_hex);
@@ -165,7 +165,7 @@ void store_batch_token_create(store_batch_t *b, const char *name, const char *ro
 
 void store_batch_token_revoke(store_batch_t *b, const char *name, int64_t ts_us)
 {
-    store__op_t *op = push(b, STORE__OP_TOKEN);
+    store__op_t *op = store__batch_push(b, STORE__OP_TOKEN);
     op->u.token.revoke = 1;
     op->u.token.name = dup_or_null(b, name);
     op->u.token.ts_us = ts_us;

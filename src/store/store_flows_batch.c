@@ -21,13 +21,7 @@ static char *dup_or_null(const char *s)
 
 static store__op_t *push_flows(store_batch_t *b, int kind, void *rows)
 {
-    if (b->len == b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 4;
-        b->ops = core_xrealloc(b->ops, b->cap * sizeof(*b->ops));
-    }
-    store__op_t *op = &b->ops[b->len++];
-    memset(op, 0, sizeof(*op));
-    op->kind = STORE__OP_FLOWS;
+    store__op_t *op = store__batch_push(b, STORE__OP_FLOWS);
     op->u.flows.kind = kind;
     op->u.flows.rows = rows;
     return op;

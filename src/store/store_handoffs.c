@@ -15,13 +15,7 @@ static const char *dup_or_null(const char *s)
 
 void store_batch_handoff(store_batch_t *b, const store_handoff_t *h)
 {
-    if (b->len == b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 4;
-        b->ops = core_xrealloc(b->ops, b->cap * sizeof(*b->ops));
-    }
-    store__op_t *op = &b->ops[b->len++];
-    memset(op, 0, sizeof(*op));
-    op->kind = STORE__OP_HANDOFF;
+    store__op_t *op = store__batch_push(b, STORE__OP_HANDOFF);
     store_handoff_t *o = &op->u.handoff;
     *o = *h;
     o->conversation_id = dup_or_null(h->conversation_id);
@@ -38,13 +32,7 @@ void store_batch_handoff(store_batch_t *b, const store_handoff_t *h)
 
 void store_batch_handoff_message(store_batch_t *b, const store_handoff_message_t *m)
 {
-    if (b->len == b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 4;
-        b->ops = core_xrealloc(b->ops, b->cap * sizeof(*b->ops));
-    }
-    store__op_t *op = &b->ops[b->len++];
-    memset(op, 0, sizeof(*op));
-    op->kind = STORE__OP_HANDOFF_MESSAGE;
+    store__op_t *op = store__batch_push(b, STORE__OP_HANDOFF_MESSAGE);
     store_handoff_message_t *o = &op->u.handoff_message;
     *o = *m;
     o->conversation_id = dup_or_null(m->conversation_id);

@@ -85,6 +85,10 @@ int store__report_agents(store_db_t *db, int64_t from_us, int64_t to_us, json_t 
  * op's strings. */
 void store__handoff_dispose(store__op_t *op);
 
+/* store_batch.c: a new zeroed operation of kind at the end of b (the one
+ * way every store_batch_* call adds one). */
+store__op_t *store__batch_push(store_batch_t *b, store__op_kind_t kind);
+
 /* Where store_batch.c copies the strings of the operations it builds: one
  * allocation for a turn's batch instead of one per string. */
 typedef struct store__chunk_s {

@@ -11,13 +11,7 @@
 void store_batch_sms_opt(store_batch_t *b, const char *from, const char *to, int opted_out,
                          int64_t ts_us)
 {
-    if (b->len == b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 4;
-        b->ops = core_xrealloc(b->ops, b->cap * sizeof(*b->ops));
-    }
-    store__op_t *op = &b->ops[b->len++];
-    memset(op, 0, sizeof(*op));
-    op->kind = STORE__OP_SMS_OPT;
+    store__op_t *op = store__batch_push(b, STORE__OP_SMS_OPT);
     op->u.sms_opt.from = core_xstrdup(from ? from : "");
     op->u.sms_opt.to = core_xstrdup(to ? to : "");
     op->u.sms_opt.opted_out = opted_out ? 1 : 0;
