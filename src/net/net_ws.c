@@ -237,18 +237,27 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
     return (ssize_t)n;
 }
 
+/* Puts len bytes of frames into c's output, first writing what waits there
+ * when it is over write_buffer_bytes; 0, or -1 when it is still over (or
+ * the connection is closing) and nothing was put. */
+static int out_put(net_conn_t *c, const void *data, size_t len)
+{
+    if (!c->closing && net__conn_unsent(c) > c->srv->lim.write_buffer_bytes)
+        net__conn_write_now(c);
+    if (c->closing || net__conn_unsent(c) > c->srv->lim.write_buffer_bytes)
+        return -1;
+    net__obuf_put(&c->out, data, len);
+    return 0;
+}
+
 static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
                        void *user)
 {
     net_ws_t *ws = user;
-    net_conn_t *c = ws->conn;
-    if (!c->closing && net__conn_unsent(c) > c->srv->lim.write_buffer_bytes)
-        net__conn_write_now(c);
-    if (c->closing || net__conn_unsent(c) > c->srv->lim.write_buffer_bytes) {
+    if (out_put(ws->conn, data, len) != 0) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
-    net__obuf_put(&c->out, data, len);
     return (ssize_t)len;
 }
 
@@ -538,15 +547,12 @@ int net_ws_send_frame(net_ws_t *ws, const net_ws_frame_t *f)
         (wslay_event_get_close_sent(ws->ctx) || wslay_event_get_close_received(ws->ctx) ||
          wslay_event_want_write(ws->ctx)))
         return ws_send(ws, WSLAY_TEXT_FRAME, f->bytes + f->hlen, f->plen);
-    /* nothing does: the same limit, and the same test send_cb makes before
-     * it takes bytes, so that the frame goes where wslay would put it */
+    /* nothing does: the same limit, and the frame goes where send_cb would
+     * put wslay's bytes, or, the output being full, behind them in wslay */
     if (net__conn_unsent(c) + f->plen > c->srv->lim.ws_send_queue_bytes)
         return CORE_ERR_BUSY;
-    if (net__conn_unsent(c) > c->srv->lim.write_buffer_bytes)
-        net__conn_write_now(c);
-    if (c->closing || net__conn_unsent(c) > c->srv->lim.write_buffer_bytes)
+    if (out_put(c, f->bytes, f->hlen + f->plen) != 0)
         return ws_send(ws, WSLAY_TEXT_FRAME, f->bytes + f->hlen, f->plen);
-    net__obuf_put(&c->out, f->bytes, f->hlen + f->plen);
     if (!c->in_read)
         net__conn_pump_later(c);
     return 0;
