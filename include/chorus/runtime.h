@@ -233,8 +233,9 @@ void runtime_set_observer(runtime_t *rt, runtime_observer_cb cb, void *data);
 /* 1 when flow/node name a node of the flowset in force, else 0. */
 int runtime_node_exists(const runtime_t *rt, const char *flow, const char *node);
 
-/* Ends every conversation whose idle deadline has passed (the sweep timer
- * does this every sweep_interval_ms; exposed for tests and tools). */
+/* Ends every conversation whose idle deadline has passed by now_us, walking
+ * the whole table (the sweep timer does this every sweep_interval_ms for
+ * the conversations due then; exposed for tests and tools). */
 void runtime_sweep(runtime_t *rt, int64_t now_us);
 
 /* Shuts down: in-flight effects are aborted and every pending turn's callback

@@ -16,6 +16,9 @@ typedef struct rt_envs_s rt_envs_t; /* runtime_envs.h */
  * the turns waiting behind the one in flight. */
 struct rt_conv_s {
     rt_conv_t *hnext;    /* hash chain */
+    rt_conv_t *dnext;    /* due list of its check tick (runtime_due.c) */
+    rt_conv_t **dpprev;  /* the pointer to it in that list; NULL when on none */
+    uint64_t due_tick;   /* the tick it is next checked at, when on a due list */
     brain_flowset_t *fs; /* reference held: the version state refers to */
     rt_ver_t *ver;       /* reference held: fs with the files it was built from (pinned) */
     uint8_t env;         /* environment index (runtime_envs.h) */
@@ -36,11 +39,20 @@ struct rt_conv_s {
     char key[];             /* NUL-terminated */
 };
 
+/* Conversations are also filed by the tick at which the idle sweep next
+ * looks at them (a timing wheel of RT_DUE_SLOTS lists), so that a tick
+ * costs what is due rather than a walk of the table. Ticks are abstract
+ * here; the runtime maps time to them. Every filed conversation's tick is
+ * in [next_tick, next_tick + RT_DUE_SLOTS): a slot holds one tick's. */
+#define RT_DUE_SLOTS 4096
+
 typedef struct rt_table_s {
     rt_conv_t **buckets; /* owned array of chains */
     size_t n_buckets;    /* power of two */
     size_t len;          /* conversations */
     size_t bytes;        /* memory the conversations hold: entries, keys, states */
+    rt_conv_t **due;     /* owned: RT_DUE_SLOTS lists, by tick modulo the count */
+    uint64_t next_tick;  /* the first tick not yet swept */
 } rt_table_t;
 
 void rt_table_init(rt_table_t *t);
@@ -62,6 +74,16 @@ int rt_table_each_range(rt_table_t *t, size_t from, size_t to, rt_visit_fn fn, v
  * wrapping past the last bucket to the first; never a bucket twice. */
 int rt_table_each_from(rt_table_t *t, size_t from, size_t count, rt_visit_fn fn, void *arg);
 void rt_conv_free(rt_conv_t *c);
+
+/* runtime_due.c: the due lists. rt_due_set files c (moving it if filed)
+ * under `tick`, clamped into [next_tick, next_tick + RT_DUE_SLOTS - 1].
+ * rt_due_unlink takes it off its list (no-op when on none). rt_due_pop
+ * unlinks and returns a conversation filed at or before `now_tick`, moving
+ * next_tick past the ticks it empties; NULL when none is due. The caller
+ * files it again at a tick after now_tick, or removes it. */
+void rt_due_set(rt_table_t *t, rt_conv_t *c, uint64_t tick);
+void rt_due_unlink(rt_conv_t *c);
+rt_conv_t *rt_due_pop(rt_table_t *t, uint64_t now_tick);
 
 /* Per-sender rate buckets (runtime_senders.c): a bounded map that forgets the
  * least recently seen sender of a full window. Returns NULL for no sender;
@@ -132,15 +154,16 @@ struct runtime_s {
     rt_table_t table;
     rt_turn_t *ready_head; /* turns to run on the next idle tick */
     rt_turn_t *ready_tail;
-    rt_turn_t *alive;    /* every turn not yet finished */
-    uv_idle_t kick;      /* runs the ready list outside the caller's stack */
-    uv_timer_t sweep;    /* idle timeouts */
-    size_t sweep_cursor; /* next bucket the incremental sweep visits */
-    int64_t ref_secs;    /* the second ref_date was computed for (-1: none) */
-    ent_ctx_t ref_date;  /* local date and time of ref_secs: most turns share a second */
-    int open_handles;    /* handles not yet closed */
-    int store_pending;   /* state loads and batches the store still owes a callback */
-    int loading;         /* a load is on the thread pool */
+    rt_turn_t *alive;         /* every turn not yet finished */
+    uv_idle_t kick;           /* runs the ready list outside the caller's stack */
+    uv_timer_t sweep;         /* idle timeouts: ticks of the table's due lists */
+    uint64_t sweep_origin_ms; /* uv_now() at tick 0 */
+    size_t evict_cursor;      /* next bucket the eviction scan looks at */
+    int64_t ref_secs;         /* the second ref_date was computed for (-1: none) */
+    ent_ctx_t ref_date;       /* local date and time of ref_secs: most turns share a second */
+    int open_handles;         /* handles not yet closed */
+    int store_pending;        /* state loads and batches the store still owes a callback */
+    int loading;              /* a load is on the thread pool */
     int closing;
     int http_open; /* net_client not yet closed */
     runtime_closed_cb closed;

@@ -27,6 +27,8 @@ void rt_table_init(rt_table_t *t)
     t->n_buckets = 64;
     t->buckets = core_xcalloc(t->n_buckets, sizeof(*t->buckets));
     t->len = 0;
+    t->due = core_xcalloc(RT_DUE_SLOTS, sizeof(*t->due));
+    t->next_tick = 0;
 }
 
 void rt_conv_free(rt_conv_t *c)
@@ -51,7 +53,9 @@ void rt_table_dispose(rt_table_t *t)
         }
     }
     free(t->buckets);
+    free(t->due);
     t->buckets = NULL;
+    t->due = NULL;
     t->n_buckets = t->len = t->bytes = 0;
 }
 
@@ -109,6 +113,7 @@ rt_conv_t *rt_table_add(rt_table_t *t, const char *key)
     *slot = c;
     t->len++;
     t->bytes += entry_bytes(c);
+    rt_due_set(t, c, t->next_tick); /* the sweep's next tick files it by its state */
     return c;
 }
 
@@ -122,6 +127,7 @@ void rt_table_remove(rt_table_t *t, rt_conv_t *c)
         t->len--;
         t->bytes -= entry_bytes(c) + c->mem;
     }
+    rt_due_unlink(c);
     rt_conv_free(c);
 }
 

@@ -53,6 +53,7 @@ static void alive_unlink(rt_turn_t *t)
 }
 
 static void on_kick(uv_idle_t *h);
+static void conv_reschedule(runtime_t *rt, rt_conv_t *conv);
 
 static void ready_push(runtime_t *rt, rt_turn_t *t)
 {
@@ -180,8 +181,10 @@ static void turn_finish(rt_turn_t *t, int error, const char *msg)
     o.data = t->data;
     alive_unlink(t);
     rt->stats.turns++;
-    if (conv != NULL && !rt->closing)
+    if (conv != NULL && !rt->closing) {
         rt_table_account(&rt->table, conv);
+        conv_reschedule(rt, conv);
+    }
     if (error != 0 && error != CORE_ERR_CLOSED) {
         char q[160];
         core_log_quote(q, 80, o.key, (size_t)-1, 60);
@@ -365,9 +368,9 @@ static int evict_visit(rt_conv_t *conv, void *arg)
 
 /* With a store that can read state back (not ":memory:", opts.no_evict), a
  * full table makes room by dropping an idle conversation whose state is
- * already durable. Looks at a bounded number of buckets from the sweep's
- * position, wrapping past the end, so a full table never costs a walk and
- * every bucket gets its turn as the sweep moves on. */
+ * already durable. Looks at a bounded number of buckets from where the last
+ * scan ended, wrapping past the end, so a full table never costs a walk and
+ * every bucket gets its turn. */
 #define EVICT_SCAN_BUCKETS 256
 
 static int evict_one(runtime_t *rt)
@@ -375,7 +378,8 @@ static int evict_one(runtime_t *rt)
     if (rt->opts.store == NULL || rt->opts.no_evict)
         return 0;
     int done =
-        rt_table_each_from(&rt->table, rt->sweep_cursor, EVICT_SCAN_BUCKETS, evict_visit, rt);
+        rt_table_each_from(&rt->table, rt->evict_cursor, EVICT_SCAN_BUCKETS, evict_visit, rt);
+    rt->evict_cursor = (rt->evict_cursor + EVICT_SCAN_BUCKETS) % rt->table.n_buckets;
     if (done)
         rt->stats.evictions++;
     return done;
@@ -430,17 +434,70 @@ int runtime_turn(runtime_t *rt, const runtime_turn_in_t *in, runtime_done_cb don
 
 /* ---- idle sweep ---------------------------------------------------------- */
 
+/* The sweep looks at a conversation when it may need it: the table files
+ * each one under the tick of its deadline (its due lists, runtime_due.c),
+ * and a tick of the sweep timer pops only what is due. A turn that moves a
+ * deadline later leaves the conversation where it is, to be filed anew
+ * when the sweep gets there; one that moves it earlier (an end) refiles it. */
+
+/* At most this many conversations are looked at per timer callback; the
+ * rest of a crowded tick follows a millisecond later, so the loop is never
+ * held long even when many conversations fall due together. */
+#define SWEEP_BATCH 2048
+
+static uint64_t sweep_now_tick(const runtime_t *rt)
+{
+    return (uv_now(rt->loop) - rt->sweep_origin_ms) / rt->opts.sweep_interval_ms;
+}
+
+/* The first tick, from `from` on, at which conv's state may need the sweep:
+ * its deadline, the end of its idle time when handed off, `from` when it
+ * has ended; the end of the lap when nothing is ever due. */
+static uint64_t state_tick(const runtime_t *rt, const rt_conv_t *conv, uint64_t from)
+{
+    const brain_conv_t *st = &conv->state;
+    if (st->status == BRAIN_ST_ENDED)
+        return from;
+    int64_t due = brain_conv_deadline(conv->fs, st);
+    if (due == 0) {
+        int64_t idle = brain_flowset_idle_timeout_us(conv->fs);
+        if (idle <= 0)
+            return UINT64_MAX; /* rt_due_set clamps it to the lap's end */
+        due = st->last_us + idle;
+    }
+    int64_t wait_us = due - core_wall_us();
+    if (wait_us <= 0)
+        return from;
+    /* Deadlines are wall time, ticks the loop's monotonic clock. */
+    uint64_t due_ms = uv_now(rt->loop) + (uint64_t)(wait_us + 999) / 1000;
+    uint64_t interval = rt->opts.sweep_interval_ms;
+    uint64_t tick = (due_ms - rt->sweep_origin_ms + interval - 1) / interval;
+    return tick > from ? tick : from;
+}
+
+/* After a turn: refiles conv if its state fell due earlier than it is filed. */
+static void conv_reschedule(runtime_t *rt, rt_conv_t *conv)
+{
+    uint64_t tick = state_tick(rt, conv, sweep_now_tick(rt));
+    if (conv->dpprev == NULL || tick < conv->due_tick)
+        rt_due_set(&rt->table, conv, tick);
+}
+
 typedef struct sweep_ctx_s {
     runtime_t *rt;
     int64_t now_us;
+    uint64_t next_tick; /* the tick after the one being swept */
 } sweep_ctx_t;
 
+/* Ends, frees or refiles one conversation; never leaves it unfiled. */
 static int sweep_one(rt_conv_t *conv, void *arg)
 {
     sweep_ctx_t *s = arg;
     runtime_t *rt = s->rt;
-    if (conv->running != NULL || conv->loading)
+    if (conv->running != NULL || conv->loading) {
+        rt_due_set(&rt->table, conv, s->next_tick); /* looked at again when idle */
         return 0;
+    }
     const brain_conv_t *st = &conv->state;
     if (st->status == BRAIN_ST_ENDED) {
         rt_table_remove(&rt->table, conv);
@@ -454,11 +511,15 @@ static int sweep_one(rt_conv_t *conv, void *arg)
         rt->stats.timeouts++;
         conv_submit(conv, turn_new(rt, conv, &in, BRAIN_EV_TIMEOUT, rt->opts.on_idle_end,
                                    rt->opts.idle_data));
+        rt_due_set(&rt->table, conv, s->next_tick);
         return 0;
     }
     int64_t idle = brain_flowset_idle_timeout_us(conv->fs);
-    if (deadline == 0 && idle > 0 && st->last_us + idle <= s->now_us)
+    if (deadline == 0 && idle > 0 && st->last_us + idle <= s->now_us) {
         rt_table_remove(&rt->table, conv); /* handed off or idle with no flow */
+        return 0;
+    }
+    rt_due_set(&rt->table, conv, state_tick(rt, conv, s->next_tick));
     return 0;
 }
 
@@ -466,43 +527,23 @@ void runtime_sweep(runtime_t *rt, int64_t now_us)
 {
     if (rt->closing)
         return;
-    sweep_ctx_t s = {rt, now_us};
+    sweep_ctx_t s = {rt, now_us, sweep_now_tick(rt) + 1};
     rt_table_each(&rt->table, sweep_one, &s);
-}
-
-/* The timer walks the table a slice of at most SWEEP_BUCKETS buckets at a
- * time, and ticks often enough to cover it once per sweep interval: one
- * tick never holds the loop for long however many conversations live (a
- * whole walk of 100,000 takes tens of milliseconds: cache misses), and a
- * small table is still swept in SWEEP_SLICES ticks. */
-#define SWEEP_SLICES 16
-#define SWEEP_BUCKETS 1024
-
-/* The tick, in ms, that sweeps n buckets once per interval. */
-static uint64_t sweep_tick(const runtime_t *rt, size_t n)
-{
-    uint64_t interval = rt->opts.sweep_interval_ms;
-    uint64_t slices = (n + SWEEP_BUCKETS - 1) / SWEEP_BUCKETS;
-    if (slices < SWEEP_SLICES)
-        slices = SWEEP_SLICES;
-    uint64_t tick = interval / slices;
-    return tick < 1 ? 1 : tick;
 }
 
 static void on_sweep(uv_timer_t *h)
 {
     runtime_t *rt = h->data;
-    size_t n = rt->table.n_buckets;
-    uint64_t tick = sweep_tick(rt, n);
-    size_t step =
-        (size_t)((n * tick + rt->opts.sweep_interval_ms - 1) / rt->opts.sweep_interval_ms);
-    if (rt->sweep_cursor >= n)
-        rt->sweep_cursor = 0;
-    sweep_ctx_t s = {rt, core_wall_us()};
-    rt_table_each_range(&rt->table, rt->sweep_cursor, rt->sweep_cursor + step, sweep_one, &s);
-    rt->sweep_cursor += step;
-    if (uv_timer_get_repeat(h) != tick) /* the table grew or shrank */
-        uv_timer_set_repeat(h, tick);
+    uint64_t now_tick = sweep_now_tick(rt);
+    sweep_ctx_t s = {rt, core_wall_us(), now_tick + 1};
+    rt_conv_t *conv;
+    for (int n = 0; n < SWEEP_BATCH; n++) {
+        if ((conv = rt_due_pop(&rt->table, now_tick)) == NULL)
+            return;
+        sweep_one(conv, &s);
+    }
+    /* More may be due: the rest after a pause for the loop's other work. */
+    uv_timer_start(h, on_sweep, 1, rt->opts.sweep_interval_ms);
 }
 
 /* ---- construction, stats, shutdown -------------------------------------- */
@@ -545,8 +586,8 @@ int runtime_new(uv_loop_t *loop, const runtime_options_t *opts, runtime_t **out,
     uv_timer_init(loop, &rt->sweep);
     rt->sweep.data = rt;
     rt->open_handles = 2;
-    uint64_t tick = sweep_tick(rt, rt->table.n_buckets);
-    uv_timer_start(&rt->sweep, on_sweep, tick, tick);
+    rt->sweep_origin_ms = uv_now(loop);
+    uv_timer_start(&rt->sweep, on_sweep, rt->opts.sweep_interval_ms, rt->opts.sweep_interval_ms);
     rt->next_version = 1;
     rt->envs = rt_envs_new(&rt->opts);
     *out = rt;

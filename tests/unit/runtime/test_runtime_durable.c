@@ -355,8 +355,8 @@ static void test_fresh_key_is_not_read_from_the_store(void **state)
     env_stop(&e);
 }
 
-/* The eviction scan starts at the idle sweep's position, which moves on
- * every tick. Wherever it stands, it must reach the durable idle
+/* The eviction scan starts where the last one ended. Wherever that is,
+ * it must reach the durable idle
  * conversation, even one in a bucket behind it: the scan wraps past the
  * table's last bucket. Each round puts the scan just past the one resident
  * conversation's bucket, so only a scan that wraps all the way round finds
@@ -379,7 +379,7 @@ static void test_eviction_scan_wraps_past_the_last_bucket(void **state)
         assert_non_null(resident);
         size_t n = e.rt->table.n_buckets, bucket = resident->hash & (n - 1);
         low += bucket < n / 2;
-        e.rt->sweep_cursor = bucket + 1;
+        e.rt->evict_cursor = bucket + 1;
         first_turn(&e, key, "one", &r); /* refused at_capacity if the scan missed it */
         store_answer(0, NULL, 0);
         assert_int_equal(r.error, 0);

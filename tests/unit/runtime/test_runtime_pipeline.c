@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "chorus/runtime.h"
+#include "runtime/runtime_int.h"
 #include "stubs/stub_proc.h"
 #include "unit/runtime/fake_brain.h"
 
@@ -361,6 +362,71 @@ static void test_sweep_timer_ends_idle_conversations(void **state)
     env_stop(&e);
 }
 
+/* The timer looks at a conversation when its deadline comes: after its
+ * first look it is filed at its deadline's tick; a later turn that moves
+ * the deadline leaves it there (it is filed anew when that tick comes, and
+ * nothing ends early); the turn that ends it files it for the very next
+ * tick, which frees it. */
+static void test_sweep_files_conversations_by_deadline(void **state)
+{
+    env_t e;
+    turn_rec_t bye = {0};
+    runtime_options_t o = {.flows_dir = flows_dir,
+                           .data_dir = data_dir,
+                           .sweep_interval_ms = 20,
+                           .on_idle_end = on_turn,
+                           .idle_data = &bye};
+    int64_t keep = fake_idle_us;
+    fake_idle_us = 1000000; /* 50 ticks */
+    env_start(&e, &o);
+    rt_table_t *t = &e.rt->table;
+    turn_rec_t r;
+    submit_ch(&e, "due", "hi", &r);
+    run_until(&e, &r);
+    rt_conv_t *c = rt_table_find(t, "due");
+    assert_non_null(c);
+    while (c->due_tick < t->next_tick) /* filed at the next tick until first looked at */
+        uv_run(&e.loop, UV_RUN_ONCE);
+    while (c->due_tick == t->next_tick)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    uint64_t first = c->due_tick; /* the deadline's tick */
+    assert_true(first > t->next_tick);
+    assert_true(first <= t->next_tick + 50);
+
+    /* A second turn, five ticks on, moves the deadline on by as much; the
+     * conversation stays put. */
+    uint64_t later = t->next_tick + 5;
+    while (t->next_tick < later)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    int64_t second_at = core_wall_us();
+    submit_ch(&e, "due", "again", &r);
+    run_until(&e, &r);
+    assert_int_equal(c->due_tick, first);
+    runtime_stats_t st;
+    while (t->next_tick <= first)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    runtime_stats(e.rt, &st);
+    assert_int_equal(st.timeouts, 0); /* the first deadline passed, not the second */
+    assert_true(c->due_tick > first); /* filed anew at the second */
+
+    while (st.timeouts == 0) {
+        uv_run(&e.loop, UV_RUN_ONCE);
+        runtime_stats(e.rt, &st);
+    }
+    assert_true(core_wall_us() >= second_at + fake_idle_us);
+    while (bye.calls == 0)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    assert_ptr_equal(rt_table_find(t, "due"), c);
+    assert_int_equal(c->due_tick, t->next_tick); /* ended: looked at next */
+    do {
+        uv_run(&e.loop, UV_RUN_ONCE);
+        runtime_stats(e.rt, &st);
+    } while (st.conversations > 0);
+    fake_idle_us = keep;
+    env_stop(&e);
+    (void)state;
+}
+
 static void test_limits(void **state)
 {
     uv_loop_t loop;
@@ -512,6 +578,7 @@ int main(void)
         cmocka_unit_test(test_llm_calls),
         cmocka_unit_test(test_idle_sweep),
         cmocka_unit_test(test_sweep_timer_ends_idle_conversations),
+        cmocka_unit_test(test_sweep_files_conversations_by_deadline),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_close_during_backoff),
         cmocka_unit_test(test_cache_and_reload),
