@@ -137,6 +137,8 @@ uint64_t core_now_us(void); /* monotonic microseconds, for durations */
 int64_t core_wall_us(void); /* wall-clock microseconds since the Unix epoch */
 /* Formats a wall-clock time as RFC 3339 UTC with microseconds into out (>= 32 bytes). */
 const char *core_time_format(char *out, size_t out_size, int64_t wall_us);
+/* Days since 1970-01-01 of the civil date y-m-d (proleptic Gregorian, m 1-12). */
+long core_days_from_civil(long y, int m, int d);
 
 /* ---- bounded byte buffers ----------------------------------------------- */
 

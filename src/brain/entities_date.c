@@ -26,16 +26,6 @@ static int valid_date(long y, int m, int d)
     return y >= 1 && y <= 9999 && m >= 1 && m <= 12 && d >= 1 && d <= days_in_month(y, m);
 }
 
-static long days_from_civil(long y, int m, int d)
-{
-    y -= m <= 2;
-    long era = (y >= 0 ? y : y - 399) / 400;
-    long yoe = y - era * 400;
-    long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static void civil_from_days(long z, long *y, int *m, int *d)
 {
     z += 719468;
@@ -61,7 +51,7 @@ int ent__ref_days(const ent__scan_t *sc, long *days)
     const ent_ctx_t *c = sc->ctx;
     if (c == NULL || !valid_date(c->year, c->month, c->day))
         return 0;
-    *days = days_from_civil(c->year, c->month, c->day);
+    *days = core_days_from_civil(c->year, c->month, c->day);
     return 1;
 }
 
@@ -124,10 +114,10 @@ long ent__add_months(long days, long n)
     y = idx / 12;
     m = (int)(idx % 12) + 1;
     if (y < 1 || y > 9999)
-        return days_from_civil(1, 1, 1) - 1; /* out of range: emit rejects it */
+        return core_days_from_civil(1, 1, 1) - 1; /* out of range: emit rejects it */
     if (d > days_in_month(y, m))
         d = days_in_month(y, m);
-    return days_from_civil(y, m, d);
+    return core_days_from_civil(y, m, d);
 }
 
 /* ---- words --------------------------------------------------------------- */
@@ -380,21 +370,10 @@ static size_t numeric(const ent__scan_t *sc, size_t p, ent_t *out)
 
 /* ---- entry point ---------------------------------------------------------- */
 
-typedef size_t (*abs_fn)(const ent__scan_t *sc, size_t p, ent_t *out);
-
 static size_t absolute_at(const ent__scan_t *sc, size_t p, ent_t *out)
 {
-    static const abs_fn fns[] = {numeric, day_month, month_day};
-    size_t best = 0;
-    for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
-        ent_t e = *out;
-        size_t end = fns[i](sc, p, &e);
-        if (end > best) {
-            best = end;
-            *out = e;
-        }
-    }
-    return best;
+    static const ent__rec_fn fns[] = {numeric, day_month, month_day};
+    return ent__longest_at(sc, p, fns, sizeof(fns) / sizeof(fns[0]), out);
 }
 
 size_t ent__rec_date(const ent__scan_t *sc, size_t p, ent_t *out)

@@ -185,24 +185,13 @@ static const char *month_long[] = {"January",   "February", "March",    "April",
 static const char *weekday_long[] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
                                      "Friday", "Saturday", "Sunday"};
 
-/* Days since 1970-01-01 of a civil date (proleptic Gregorian). */
-static long days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    long era = (y >= 0 ? y : y - 399) / 400;
-    long yoe = y - era * 400;
-    long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 int brain__format_date(const char *iso, const char *style, char *out, size_t out_size)
 {
     int y, m, d;
     char tail;
     if (sscanf(iso, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 || m < 1 || m > 12 || d < 1 || d > 31)
         return -1;
-    long days = days_from_civil(y, m, d);
+    long days = core_days_from_civil(y, m, d);
     int wd = (int)(((days % 7) + 7 + 3) % 7); /* 1970-01-01 was a Thursday */
     if (style == NULL || strcmp(style, "long") == 0)
         snprintf(out, out_size, "%s %d %s %d", weekday_long[wd], d, month_long[m - 1], y);

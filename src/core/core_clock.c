@@ -1,4 +1,4 @@
-/* Clocks: monotonic for durations, wall-clock for timestamps. */
+/* Clocks: monotonic for durations, wall-clock for timestamps; civil dates. */
 #include <stdio.h>
 #include <time.h>
 
@@ -26,4 +26,16 @@ const char *core_time_format(char *out, size_t out_size, int64_t wall_us)
     snprintf(out, out_size, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(wall_us % 1000000));
     return out;
+}
+
+/* The era-based algorithm of H. Hinnant's "chrono-Compatible Low-Level Date
+ * Algorithms": no tables, negative years included. */
+long core_days_from_civil(long y, int m, int d)
+{
+    y -= m <= 2;
+    long era = (y >= 0 ? y : y - 399) / 400;
+    long yoe = y - era * 400;
+    long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
 }
