@@ -153,13 +153,26 @@ void ent__prev_word(const ent__scan_t *sc, size_t p, char *out, size_t out_size)
 
 /* ---- the driver ---------------------------------------------------------- */
 
-typedef size_t (*recogniser_fn)(const ent__scan_t *sc, size_t p, ent_t *out);
+size_t ent__longest_at(const ent__scan_t *sc, size_t p, const ent__rec_fn *fns, size_t n,
+                       ent_t *out)
+{
+    size_t best = 0;
+    for (size_t i = 0; i < n; i++) {
+        ent_t e = *out;
+        size_t end = fns[i](sc, p, &e);
+        if (end > best) {
+            best = end;
+            *out = e;
+        }
+    }
+    return best;
+}
 
 /* Tried in this order; on equal length the earlier wins, so "2026-12-04" is a
  * date rather than a phone, and "4155550100" a phone rather than a number. */
 static const struct {
     ent_type_t type;
-    recogniser_fn fn;
+    ent__rec_fn fn;
 } recognisers[] = {
     {ENT_DATE, ent__rec_date},     {ENT_TIME, ent__rec_time},   {ENT_MONEY, ent__rec_money},
     {ENT_EMAIL, ent__rec_email},   {ENT_PHONE, ent__rec_phone}, {ENT_ORDINAL, ent__rec_ordinal},

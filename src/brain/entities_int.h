@@ -93,6 +93,13 @@ size_t ent__date_relative(const ent__scan_t *sc, size_t p, long ref, ent_t *out)
 
 /* ---- recognisers: return the end of the match at p, or 0 ---------------- */
 
+typedef size_t (*ent__rec_fn)(const ent__scan_t *sc, size_t p, ent_t *out);
+
+/* Tries fns[0..n) at p, each on a copy of *out, and keeps the longest match
+ * (the earlier on a tie) in *out; returns its end, or 0 with *out as it was. */
+size_t ent__longest_at(const ent__scan_t *sc, size_t p, const ent__rec_fn *fns, size_t n,
+                       ent_t *out);
+
 size_t ent__rec_number(const ent__scan_t *sc, size_t p, ent_t *out);
 size_t ent__rec_ordinal(const ent__scan_t *sc, size_t p, ent_t *out);
 size_t ent__rec_money(const ent__scan_t *sc, size_t p, ent_t *out);

@@ -336,16 +336,6 @@ static size_t relative(const ent__scan_t *sc, size_t p, ent_t *out)
 
 size_t ent__rec_time(const ent__scan_t *sc, size_t p, ent_t *out)
 {
-    static size_t (*const fns[])(const ent__scan_t *, size_t, ent_t *) = {digital, named, past_to,
-                                                                          spoken, relative};
-    size_t best = 0;
-    for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
-        ent_t e = *out;
-        size_t end = fns[i](sc, p, &e);
-        if (end > best) {
-            best = end;
-            *out = e;
-        }
-    }
-    return best;
+    static const ent__rec_fn fns[] = {digital, named, past_to, spoken, relative};
+    return ent__longest_at(sc, p, fns, sizeof(fns) / sizeof(fns[0]), out);
 }
