@@ -263,9 +263,10 @@ static void release_turn_done(const runtime_turn_out_t *out)
     chan_idle_end(out); /* the channel records and pushes the bot's words */
 }
 
-/* Hands e back to the bot at flow/node (the queue's fallback when nobody is
- * available, or a person's release). Returns 0 or the runtime's error. */
-int ag__release(ag_desk_t *d, ag_entry_t *e, const char *flow, const char *node, core_err_t *err)
+/* Runs a turn on e's conversation for the desk: it goes on at flow/node,
+ * or, with end set, ends. Returns 0 or the runtime's error. */
+static int desk_turn(ag_desk_t *d, const ag_entry_t *e, const char *flow, const char *node, int end,
+                     core_err_t *err)
 {
     runtime_t *rt = admin__runtime(d->admin);
     if (rt == NULL)
@@ -275,8 +276,16 @@ int ag__release(ag_desk_t *d, ag_entry_t *e, const char *flow, const char *node,
                             .event = BRAIN_EV_START,
                             .adapter_version = "agent",
                             .jump_flow = flow,
-                            .jump_node = node};
-    int rc = runtime_turn(rt, &in, release_turn_done, NULL, err);
+                            .jump_node = node,
+                            .jump_end = end};
+    return runtime_turn(rt, &in, release_turn_done, NULL, err);
+}
+
+/* Hands e back to the bot at flow/node (the queue's fallback when nobody is
+ * available, or a person's release). Returns 0 or the runtime's error. */
+int ag__release(ag_desk_t *d, ag_entry_t *e, const char *flow, const char *node, core_err_t *err)
+{
+    int rc = desk_turn(d, e, flow, node, 0, err);
     if (rc != 0)
         return rc;
     ag__set_state(d, e, AG_RELEASED);
@@ -287,15 +296,7 @@ int ag__release(ag_desk_t *d, ag_entry_t *e, const char *flow, const char *node,
 /* Ends the conversation for good: the person closed it. */
 int ag__close_turn(ag_desk_t *d, ag_entry_t *e, core_err_t *err)
 {
-    runtime_t *rt = admin__runtime(d->admin);
-    if (rt == NULL)
-        return core_err_set(err, CORE_ERR_CLOSED, "the runtime is not running");
-    runtime_turn_in_t in = {.key = e->key,
-                            .channel = e->channel,
-                            .event = BRAIN_EV_START,
-                            .adapter_version = "agent",
-                            .jump_end = 1};
-    return runtime_turn(rt, &in, release_turn_done, NULL, err);
+    return desk_turn(d, e, NULL, NULL, 1, err);
 }
 
 /* Nobody can take it: say so, then either keep it for a callback or give
