@@ -1,4 +1,4 @@
-/* Shared by chorusctl token and audit: see ctl_admin_http.h. */
+/* Shared by chorusctl's admin commands: see ctl_admin_http.h. */
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +103,13 @@ void ctl_admin_print_error(const char *cmd, long status, const json_t *answer)
     const char *code = json_string_value(json_object_get(e, "code"));
     fprintf(stderr, "%s: the daemon answered %ld %s: %s\n", cmd, status, code ? code : "",
             msg ? msg : "(no message)");
+}
+
+void ctl_admin_print_json(const json_t *doc)
+{
+    char *s = json_dumps(doc, JSON_INDENT(2));
+    printf("%s\n", s ? s : "null");
+    free(s);
 }
 
 const char *ctl_admin_db_path(const char *db, const char *data_dir, char *buf, size_t size)

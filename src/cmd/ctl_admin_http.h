@@ -28,6 +28,9 @@ char *ctl_admin_escape(const char *s);
 /* Prints an error answer ({"error": {"code", "message"}}) to stderr. */
 void ctl_admin_print_error(const char *cmd, long status, const json_t *answer);
 
+/* Prints doc on stdout as indented JSON: what --json shows. */
+void ctl_admin_print_json(const json_t *doc);
+
 /* The database of --db FILE or --data-dir DIR (DIR/chorus.db) into buf;
  * NULL when neither was given. */
 const char *ctl_admin_db_path(const char *db, const char *data_dir, char *buf, size_t size);

@@ -123,13 +123,10 @@ static void print_rows(json_t *page)
 
 static void output(json_t *page, int as_json)
 {
-    if (as_json) {
-        char *s = json_dumps(page, JSON_INDENT(2));
-        printf("%s\n", s);
-        free(s);
-    } else {
+    if (as_json)
+        ctl_admin_print_json(page);
+    else
         print_rows(page);
-    }
 }
 
 static int list_db(const args_t *a, const char *path)

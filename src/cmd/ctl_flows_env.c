@@ -34,7 +34,10 @@ typedef struct fargs_s {
     int diff; /* versions --diff */
 } fargs_t;
 
-static int parse(const char *cmd, const char *usage, fargs_t *a, int argc, char **argv)
+/* Parses argv into a; one_flow: exactly one FLOW must be named. Returns -1
+ * to go on, else the exit code (0 after --help). */
+static int parse(const char *cmd, const char *usage, int one_flow, fargs_t *a, int argc,
+                 char **argv)
 {
     memset(a, 0, sizeof(*a));
     a->url = "http://127.0.0.1:8080";
@@ -53,7 +56,7 @@ static int parse(const char *cmd, const char *usage, fargs_t *a, int argc, char 
                    "  --url URL   the daemon (default http://127.0.0.1:8080)\n"
                    "  --token T   admin token (default $CHORUS_ADMIN_TOKEN)\n",
                    cmd, usage);
-            return 1;
+            return 0;
         } else if (!strcmp(o, "--json")) {
             a->json = 1;
         } else if (!strcmp(o, "--diff")) {
@@ -71,7 +74,11 @@ static int parse(const char *cmd, const char *usage, fargs_t *a, int argc, char 
         fprintf(stderr, "flows %s: no admin token: give --token or set CHORUS_ADMIN_TOKEN\n", cmd);
         return 2;
     }
-    return 0;
+    if (one_flow && a->n_pos != 1) {
+        fprintf(stderr, "flows %s: name one flow\n", cmd);
+        return 2;
+    }
+    return -1;
 }
 
 /* One request; returns the HTTP status (0 when unreachable) and the body
@@ -95,11 +102,18 @@ static int api_error(long status, const json_t *body)
     return 1;
 }
 
-static void print_json(const json_t *j)
+/* One request that must answer 200: returns 0 with the answer in *out
+ * (owned), or the exit code after printing the error (*out NULL). */
+static int call_ok(const fargs_t *a, const char *method, const char *path, const json_t *body,
+                   json_t **out)
 {
-    char *s = json_dumps(j, JSON_INDENT(2));
-    printf("%s\n", s ? s : "null");
-    free(s);
+    long st = call(a, method, path, body, out);
+    if (st == 200)
+        return 0;
+    int rc = api_error(st, *out);
+    json_decref(*out);
+    *out = NULL;
+    return rc;
 }
 
 static void print_time(json_t *us)
@@ -119,20 +133,17 @@ static void print_time(json_t *us)
 int ctl_flows_list(int argc, char **argv)
 {
     fargs_t a;
-    int rc = parse("list", "[--env ENV] [--json]", &a, argc, argv);
-    if (rc != 0)
-        return rc == 1 ? 0 : rc;
+    int rc = parse("list", "[--env ENV] [--json]", 0, &a, argc, argv);
+    if (rc >= 0)
+        return rc;
     char path[128];
     snprintf(path, sizeof(path), "/v1/admin/flows%s%s", a.env ? "?env=" : "", a.env ? a.env : "");
     json_t *body;
-    long st = call(&a, "GET", path, NULL, &body);
-    if (st != 200) {
-        rc = api_error(st, body);
-        json_decref(body);
+    rc = call_ok(&a, "GET", path, NULL, &body);
+    if (rc != 0)
         return rc;
-    }
     if (a.json) {
-        print_json(body);
+        ctl_admin_print_json(body);
     } else {
         printf("%-11s %-24s %-13s %-16s %s\n", "ENV", "FLOW", "VERSION", "AUTHOR", "TIME");
         const char *env;
@@ -159,24 +170,17 @@ int ctl_flows_list(int argc, char **argv)
 int ctl_flows_versions(int argc, char **argv)
 {
     fargs_t a;
-    int rc = parse("versions", "FLOW [--diff] [--json]", &a, argc, argv);
-    if (rc != 0)
-        return rc == 1 ? 0 : rc;
-    if (a.n_pos != 1) {
-        fprintf(stderr, "flows versions: name one flow\n");
-        return 2;
-    }
+    int rc = parse("versions", "FLOW [--diff] [--json]", 1, &a, argc, argv);
+    if (rc >= 0)
+        return rc;
     char *path = core_xasprintf("/v1/admin/flows/%s/versions", a.pos[0]);
     json_t *body;
-    long st = call(&a, "GET", path, NULL, &body);
+    rc = call_ok(&a, "GET", path, NULL, &body);
     free(path);
-    if (st != 200) {
-        rc = api_error(st, body);
-        json_decref(body);
+    if (rc != 0)
         return rc;
-    }
     if (a.json) {
-        print_json(body);
+        ctl_admin_print_json(body);
         json_decref(body);
         return 0;
     }
@@ -204,25 +208,18 @@ int ctl_flows_versions(int argc, char **argv)
 int ctl_flows_rollback(int argc, char **argv)
 {
     fargs_t a;
-    int rc = parse("rollback", "FLOW [--to VERSION] [--env ENV] [--json]", &a, argc, argv);
-    if (rc != 0)
-        return rc == 1 ? 0 : rc;
-    if (a.n_pos != 1) {
-        fprintf(stderr, "flows rollback: name one flow\n");
-        return 2;
-    }
+    int rc = parse("rollback", "FLOW [--to VERSION] [--env ENV] [--json]", 1, &a, argc, argv);
+    if (rc >= 0)
+        return rc;
     json_t *req =
         json_pack("{s:s, s:s?, s:s?}", "flow", a.pos[0], "to_version", a.to, "env", a.env);
     json_t *body;
-    long st = call(&a, "POST", "/v1/admin/flows/rollback", req, &body);
+    rc = call_ok(&a, "POST", "/v1/admin/flows/rollback", req, &body);
     json_decref(req);
-    if (st != 200) {
-        rc = api_error(st, body);
-        json_decref(body);
+    if (rc != 0)
         return rc;
-    }
     if (a.json)
-        print_json(body);
+        ctl_admin_print_json(body);
     else
         printf("rolled back %s in %s: %s -> %s\n", a.pos[0],
                json_string_value(json_object_get(body, "env")),
@@ -289,20 +286,18 @@ static int gate(const char *dir, const char *tests)
 int ctl_flows_promote(int argc, char **argv)
 {
     fargs_t a;
-    int rc = parse("promote", "[FLOW...] --to production [--tests DIR] [--json]", &a, argc, argv);
-    if (rc != 0)
-        return rc == 1 ? 0 : rc;
+    int rc =
+        parse("promote", "[FLOW...] --to production [--tests DIR] [--json]", 0, &a, argc, argv);
+    if (rc >= 0)
+        return rc;
     if (a.to == NULL) {
         fprintf(stderr, "flows promote: say where: --to production\n");
         return 2;
     }
     json_t *body;
-    long st = call(&a, "GET", "/v1/admin/flows?env=staging&content=1", NULL, &body);
-    if (st != 200) {
-        rc = api_error(st, body);
-        json_decref(body);
+    rc = call_ok(&a, "GET", "/v1/admin/flows?env=staging&content=1", NULL, &body);
+    if (rc != 0)
         return rc;
-    }
     json_t *flows =
         json_object_get(json_object_get(json_object_get(body, "environments"), "staging"), "flows");
     json_t *versions = json_object();
@@ -325,13 +320,11 @@ int ctl_flows_promote(int argc, char **argv)
         json_array_append_new(names, json_string(a.pos[i]));
     json_t *req = json_pack("{s:s, s:o, s:o}", "to", a.to, "flows", names, "versions", versions);
     json_t *ans;
-    st = call(&a, "POST", "/v1/admin/flows/promote", req, &ans);
+    rc = call_ok(&a, "POST", "/v1/admin/flows/promote", req, &ans);
     json_decref(req);
-    if (st != 200) {
-        rc = api_error(st, ans);
-    } else if (a.json) {
-        print_json(ans);
-    } else {
+    if (rc == 0 && a.json) {
+        ctl_admin_print_json(ans);
+    } else if (rc == 0) {
         printf("promoted to %s:\n", a.to);
         size_t i;
         json_t *f;

@@ -120,13 +120,10 @@ int ctl_flows_reload(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     json_t *body = NULL;
     long status = call("reload", &a, "POST", "/v1/admin/flows/reload", &body);
-    if (a.json && body != NULL) {
-        char *s = json_dumps(body, JSON_INDENT(2));
-        printf("%s\n", s);
-        free(s);
-    } else if (status == 200 || status == 422) {
+    if (a.json && body != NULL)
+        ctl_admin_print_json(body);
+    else if (status == 200 || status == 422)
         print_attempt(json_object_get(body, "attempt"));
-    }
     rc = status == 200 ? 0 : status == 422 ? 1 : failed("reload", status, body);
     json_decref(body);
     return rc;
@@ -143,9 +140,7 @@ int ctl_flows_status(int argc, char **argv)
     if (status != 200) {
         rc = failed("status", status, body);
     } else if (a.json) {
-        char *s = json_dumps(body, JSON_INDENT(2));
-        printf("%s\n", s);
-        free(s);
+        ctl_admin_print_json(body);
     } else {
         print_status(body);
     }

@@ -146,9 +146,7 @@ static int do_status(const args_t *a)
     }
     if (a->json) {
         json_t *out = json_pack("{s:O}", "rollouts", all);
-        char *text = json_dumps(out, JSON_INDENT(2));
-        printf("%s\n", text);
-        free(text);
+        ctl_admin_print_json(out);
         json_decref(out);
     } else if (json_array_size(all) == 0) {
         printf("no rollout is running\n");

@@ -92,9 +92,7 @@ static void print_created(const char *name, const char *role, const char *token)
 static void print_list(json_t *tokens, int as_json)
 {
     if (as_json) {
-        char *s = json_dumps(tokens, JSON_INDENT(2));
-        printf("%s\n", s);
-        free(s);
+        ctl_admin_print_json(tokens);
         return;
     }
     printf("%-24s %-9s %-7s %-8s %-20s %s\n", "NAME", "ROLE", "SOURCE", "SHA256", "CREATED BY",
