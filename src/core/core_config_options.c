@@ -329,6 +329,13 @@ const option_t core__options[] = {
 };
 const size_t core__n_options = sizeof(core__options) / sizeof(core__options[0]);
 
+/* 1 if s[0..n) is the name of an environment: staging or production. */
+static int is_env_name(const char *s, size_t n)
+{
+    return (n == 7 && strncmp(s, "staging", 7) == 0) ||
+           (n == 10 && strncmp(s, "production", 10) == 0);
+}
+
 static const char *check_decimal(const char *value)
 {
     char *end;
@@ -421,9 +428,7 @@ static const char *check_env_map(const char *value)
         const char *eq = memchr(p, '=', n);
         if (eq == NULL || eq == p)
             return "must be number=environment pairs separated by commas";
-        size_t e = (size_t)(p + n - eq - 1);
-        if (!(e == 7 && strncmp(eq + 1, "staging", 7) == 0) &&
-            !(e == 10 && strncmp(eq + 1, "production", 10) == 0))
+        if (!is_env_name(eq + 1, (size_t)(p + n - eq - 1)))
             return "each number's environment must be staging or production";
         p += n + (p[n] == ',');
     }
@@ -458,8 +463,7 @@ static const char *check_api_keys(const char *value)
         p += 64;
         if (*p == ':') { /* name:sha256hex:environment */
             size_t e = strcspn(p + 1, ",");
-            if (!(e == 7 && strncmp(p + 1, "staging", 7) == 0) &&
-                !(e == 10 && strncmp(p + 1, "production", 10) == 0))
+            if (!is_env_name(p + 1, e))
                 return "a key's environment must be staging or production";
             p += 1 + e;
         }
