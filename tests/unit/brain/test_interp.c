@@ -495,14 +495,10 @@ static void test_start_event_and_slot_types(void **state)
     h_dispose(&h);
 }
 
-static void test_guardrails_in_the_turn(void **state)
+/* Compiles one flow with the built-in guardrails on. */
+static brain_flowset_t *compile_with_rails(const char *name, const char *text)
 {
-    const char *text = "{\"name\": \"g\", \"slots\": {\"card\": {\"type\": \"text\", "
-                       "\"sensitive\": true}, \"note\": {\"type\": \"text\"}}, \"nodes\": {"
-                       "\"a\": {\"type\": \"ask\", \"slot\": \"card\", \"prompt\": \"Card?\", "
-                       "\"next\": \"b\"},"
-                       "\"b\": {\"type\": \"ask\", \"slot\": \"note\", \"prompt\": \"Note?\"}}}";
-    brain_source_t src = {"g.json", text, strlen(text)};
+    brain_source_t src = {name, text, strlen(text)};
     brain_compile_opts_t o;
     brain_compile_opts_init(&o);
     o.validate_only = 1; /* guardrails on (built-in rules) */
@@ -511,6 +507,17 @@ static void test_guardrails_in_the_turn(void **state)
     brain_flowset_t *fs = NULL;
     assert_int_equal(brain_flowset_compile(&src, 1, &o, &fs, &d), 0);
     core_diags_dispose(&d);
+    return fs;
+}
+
+static void test_guardrails_in_the_turn(void **state)
+{
+    const char *text = "{\"name\": \"g\", \"slots\": {\"card\": {\"type\": \"text\", "
+                       "\"sensitive\": true}, \"note\": {\"type\": \"text\"}}, \"nodes\": {"
+                       "\"a\": {\"type\": \"ask\", \"slot\": \"card\", \"prompt\": \"Card?\", "
+                       "\"next\": \"b\"},"
+                       "\"b\": {\"type\": \"ask\", \"slot\": \"note\", \"prompt\": \"Note?\"}}}";
+    brain_flowset_t *fs = compile_with_rails("g.json", text);
     harness_t h;
     h_init(&h, fs, BRAIN_CH_CHAT);
     h.conv.flow = 0; /* start the flow directly: it has no intents */
@@ -538,17 +545,8 @@ static void test_output_rails(void **state)
         "\"say\", \"messages\": [\"Write to ada@example.com\", {\"default\": \"Or "
         "ada@example.com\", "
         "\"allow_pii\": true}, \"Plain text\"]}}}";
-    brain_source_t src = {"o.json", text, strlen(text)};
-    brain_compile_opts_t o;
-    brain_compile_opts_init(&o);
-    o.validate_only = 1; /* guardrails on (built-in rules) */
-    core_diags_t d;
-    core_diags_init(&d);
-    brain_flowset_t *fs = NULL;
-    assert_int_equal(brain_flowset_compile(&src, 1, &o, &fs, &d), 0);
-    core_diags_dispose(&d);
     harness_t h;
-    h_init(&h, fs, BRAIN_CH_CHAT);
+    h_init(&h, compile_with_rails("o.json", text), BRAIN_CH_CHAT);
     h_send(&h, "run o", NULL);
     assert_int_equal(h.out.n_messages, 3);
     /* a constant message that fails the rails is still checked every turn */
