@@ -418,8 +418,6 @@ static const char *check_csp_sources(const char *value)
     return NULL;
 }
 
-/* "name:hex64,name:hex64": names are [A-Za-z0-9_.-], hashes 64 hex digits. */
-/* "queue=target,..." with non-empty names and targets. */
 /* "+15550100=staging,+15550111=production": an environment per number. */
 static const char *check_env_map(const char *value)
 {
@@ -435,6 +433,7 @@ static const char *check_env_map(const char *value)
     return NULL;
 }
 
+/* "queue=target,..." with non-empty names and targets. */
 static const char *check_numbers(const char *value)
 {
     const char *p = value;
@@ -449,6 +448,8 @@ static const char *check_numbers(const char *value)
     return NULL;
 }
 
+/* "name:hex64[:environment],...": names are [A-Za-z0-9_.-], hashes 64 hex
+ * digits, an environment staging or production. */
 static const char *check_api_keys(const char *value)
 {
     for (const char *p = value; *p != '\0';) {
