@@ -150,9 +150,8 @@ static int queue_set(runtime_t *rt, int env, rt_file_t *files, size_t n, const c
          * env's, else staging's last recorded): a big flow's diff takes
          * tens of milliseconds, which the loop must not spend. */
         const rt_ver_t *cur = rt->envs->env[env].cur;
-        j->want_diffs = 1;
-        j->nbase = cur != NULL ? cur->n : rt->envs->nbase;
-        j->base = rt_files_copy(cur != NULL ? cur->files : rt->envs->base, j->nbase);
+        rt_job_want_diffs(j, cur != NULL ? cur->files : rt->envs->base,
+                          cur != NULL ? cur->n : rt->envs->nbase);
     }
     /* The same files as another environment: share its compiled set. */
     for (int i = 0; i < RT_ENVS; i++)

@@ -217,7 +217,7 @@ static void job_work(uv_work_t *req)
     if (j->flows_dir != NULL)
         j->rc = rt_files_read(j->flows_dir, &j->files, &j->n, &j->diags);
     if (j->rc == 0 && j->want_diffs)
-        j->diffs = rt_diffs(j->base, j->nbase, j->files, j->n);
+        j->diffs = rt_diffs(j->base, j->nbase, j->files, j->n, j->recorded);
     if (j->rc == 0 && j->fs == NULL) /* else another environment's compiled set is shared */
         j->rc = rt_compile(&j->c, j->files, j->n, &j->fs, &j->diags);
     j->duration_us = core_now_us() - start;
@@ -229,6 +229,8 @@ static void job_free(rt_job_t *j)
     rt_files_free(j->files, j->n);
     rt_files_free(j->base, j->nbase);
     rt_diffs_free(j->diffs, j->n);
+    for (int e = 0; e < RT_ENVS; e++)
+        rt_ver_unref((rt_ver_t *)j->recorded[e]);
     core_diags_dispose(&j->diags);
     free(j->flows_dir);
     free(j->guard_file);
@@ -282,6 +284,15 @@ rt_job_t *rt_job_new(runtime_t *rt, const char *cache_name, void (*finish)(rt_jo
     return j;
 }
 
+void rt_job_want_diffs(rt_job_t *j, const rt_file_t *base, size_t nbase)
+{
+    j->want_diffs = 1;
+    j->base = rt_files_copy(base, nbase);
+    j->nbase = nbase;
+    for (int e = 0; e < RT_ENVS; e++)
+        j->recorded[e] = rt_ver_ref(j->rt->envs->env[e].cur);
+}
+
 int rt_job_queue(runtime_t *rt, rt_job_t *j)
 {
     int rc = uv_queue_work(rt->loop, &j->req, job_work, job_done);
@@ -325,13 +336,16 @@ static void load_finish(rt_job_t *j)
     char **diffs = j->diffs;
     j->diffs = NULL;
     size_t n = j->n;
-    rt_ver_t *v = rt_job_take(j);
     unsigned mask = 1u << RT_ENV_STAGING;
-    rt_env_install(rt, RT_ENV_STAGING, v);
-    if (!e->promoted || (e->env[RT_ENV_PRODUCTION].cur == NULL && !e->prod_restoring)) {
-        rt_env_install(rt, RT_ENV_PRODUCTION, v);
+    if (!e->promoted || (e->env[RT_ENV_PRODUCTION].cur == NULL && !e->prod_restoring))
         mask |= 1u << RT_ENV_PRODUCTION;
-    }
+    /* Staging may have changed since the load was queued (a change or a
+     * rollout promoted there): the diffs are then against what it ran. */
+    rt_diffs_check(rt, diffs, j->files, n, j->base, j->nbase, mask, before);
+    rt_ver_t *v = rt_job_take(j);
+    rt_env_install(rt, RT_ENV_STAGING, v);
+    if ((mask >> RT_ENV_PRODUCTION) & 1)
+        rt_env_install(rt, RT_ENV_PRODUCTION, v);
     rt_record_set(rt, v->files, v->n, diffs, mask, before, j->actor, "flows_loaded");
     rt_diffs_free(diffs, n);
     rt_files_free(e->base, e->nbase);
@@ -360,9 +374,11 @@ int runtime_load_by(runtime_t *rt, const char *author, runtime_loaded_cb cb, voi
     rt_job_t *j = rt_job_new(rt, "model.bin", load_finish, cb, data);
     j->flows_dir = core_xstrdup(rt->flows_dir);
     j->actor = core_xstrdup(author && author[0] ? author : rt->envs->author);
-    j->want_diffs = rt->opts.store != NULL;
-    j->base = rt_files_copy(rt->envs->base, rt->envs->nbase);
-    j->nbase = rt->envs->nbase;
+    /* Diffed against what rt_record_set() will compare with: staging's set
+     * (which a change may have moved off its last load), else its base. */
+    const rt_ver_t *st = rt->envs->env[RT_ENV_STAGING].cur;
+    if (rt->opts.store != NULL)
+        rt_job_want_diffs(j, st ? st->files : rt->envs->base, st ? st->n : rt->envs->nbase);
     return rt_job_queue(rt, j);
 }
 

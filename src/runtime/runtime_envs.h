@@ -7,7 +7,9 @@
  * set and one per rollout candidate, and every conversation holds the one it
  * started on until it ends, so a reload never changes the flows under a
  * conversation in progress. Loop thread only, except the rt_files_* helpers
- * and rt_compile(), which the thread pool runs on copies. */
+ * and rt_compile(), which the thread pool runs on copies, and rt_diffs(),
+ * which also reads the files of sets its job holds (a set's files never
+ * change). */
 #ifndef CHORUS_RUNTIME_ENVS_H
 #define CHORUS_RUNTIME_ENVS_H
 
@@ -110,15 +112,27 @@ void rt_conv_repin(runtime_t *rt, rt_conv_t *conv, int64_t now_us);
 const char *rt_variant_name(int variant);
 
 /* ---- recording in the store (runtime_versions.c) ---- */
-/* Records files (the new staging set) whose version is not base's: new
- * flow_versions rows (with diffs[i] when not NULL) and the env rows of every
- * env in envs_mask (bit per env index) that changed, plus an audit row. */
+/* Records the set files that replaces before[] in the envs of envs_mask (bit
+ * per env index): a flow_versions row for each file that is not the version
+ * it replaces (with diffs[i], or one computed here; none for a version
+ * rt_file_recorded(before, staging's base) finds, whose row the store has),
+ * the env rows that changed, plus an audit row. */
 void rt_record_set(runtime_t *rt, const rt_file_t *files, size_t n, char *const *diffs,
                    unsigned envs_mask, const rt_ver_t *before[RT_ENVS], const char *actor,
                    const char *action);
-/* Diffs of every file of files against the same flow in base (NULL for an
- * unchanged one, whole-file for a new one). Thread pool. */
-char **rt_diffs(const rt_file_t *base, size_t nbase, const rt_file_t *files, size_t n);
+/* Whether f (same flow, same content) is in one of sets (NULL entries
+ * allowed) or in base: every set an environment has installed and staging's
+ * base were recorded when they came in (or read back from the store), so
+ * the store has f's flow_versions row already. Any thread, on sets the
+ * caller holds. */
+int rt_file_recorded(const rt_ver_t *const sets[RT_ENVS], const rt_file_t *base, size_t nbase,
+                     const rt_file_t *f);
+/* Diffs of every file of files against the same flow in base: NULL for one
+ * rt_file_recorded(recorded, base) finds (unchanged from base, or a version
+ * the store has, e.g. a promotion's), whole-file for a new flow. Thread
+ * pool. */
+char **rt_diffs(const rt_file_t *base, size_t nbase, const rt_file_t *files, size_t n,
+                const rt_ver_t *const recorded[RT_ENVS]);
 void rt_diffs_free(char **d, size_t n);
 /* Before rt_record_set(rt, files, n, d, mask, before, ...) with diffs d the
  * thread pool computed against base: drops (frees, sets NULL) each diff

@@ -18,6 +18,11 @@ struct rt_job_s {
     rt_file_t *base; /* diff base (want_diffs) */
     size_t nbase;
     int want_diffs;
+    /* want_diffs: the environments' sets when queued, held so that the
+     * worker may read their (immutable) files: it diffs none of their
+     * versions, which the store has. References taken and dropped on the
+     * loop. */
+    const rt_ver_t *recorded[RT_ENVS];
     char **diffs; /* per file, from the worker */
     rt_compile_t c;
     char *guard_file, *data_dir, *cache_name; /* owned copies c points into */
@@ -35,6 +40,9 @@ struct rt_job_s {
 
 rt_job_t *rt_job_new(runtime_t *rt, const char *cache_name, void (*finish)(rt_job_t *j),
                      runtime_loaded_cb cb, void *data);
+/* Asks the worker for the diffs of j's files against (a copy of) base, for
+ * rt_record_set(); none for a version the store already has. */
+void rt_job_want_diffs(rt_job_t *j, const rt_file_t *base, size_t nbase);
 /* Queues j (owned from here); returns 0 or an error (j freed). */
 int rt_job_queue(runtime_t *rt, rt_job_t *j);
 /* The job's result as a version set (refcount 1), taken from j. */

@@ -91,11 +91,8 @@ int runtime_rollout_start(runtime_t *rt, const runtime_rollout_t *r, runtime_loa
     j->files = files;
     j->n = n;
     j->seq = ++rt->envs->rollout_seq;
-    if (rt->opts.store != NULL) { /* what a promotion records, diffed with the compile */
-        j->want_diffs = 1;
-        j->base = rt_files_copy(env->cur->files, env->cur->n);
-        j->nbase = env->cur->n;
-    }
+    if (rt->opts.store != NULL) /* what a promotion records, diffed with the compile */
+        rt_job_want_diffs(j, env->cur->files, env->cur->n);
     int rc = rt_job_queue(rt, j);
     if (rc != 0) {
         rt_rollout_free(ro);

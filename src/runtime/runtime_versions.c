@@ -3,20 +3,42 @@
  * environment row that changed (with its history) and one audit row, as one
  * batch. The diffs are computed on the thread pool with the compile of the
  * load, change or rollout candidate that makes the versions; the loop
- * computes one only when the set it was diffed against changed meanwhile. */
+ * computes one only when the set it was diffed against changed meanwhile.
+ * A version the store already has (a promotion's: staging recorded it) is
+ * not diffed again: its row goes without one and is ignored (ON CONFLICT DO
+ * NOTHING), and a diff is the bulk of the work. */
 #define LOG_MODULE "runtime"
 #include <stdlib.h>
 #include <string.h>
 
 #include "runtime/runtime_envs.h"
 
-char **rt_diffs(const rt_file_t *base, size_t nbase, const rt_file_t *files, size_t n)
+static int has_file(const rt_file_t *set, size_t n, const rt_file_t *f)
+{
+    const rt_file_t *p = rt_files_find(set, n, f->flow);
+    return p != NULL && strcmp(p->sha, f->sha) == 0;
+}
+
+int rt_file_recorded(const rt_ver_t *const sets[RT_ENVS], const rt_file_t *base, size_t nbase,
+                     const rt_file_t *f)
+{
+    for (int e = 0; sets != NULL && e < RT_ENVS; e++)
+        if (sets[e] != NULL && has_file(sets[e]->files, sets[e]->n, f))
+            return 1;
+    return has_file(base, nbase, f);
+}
+
+char **rt_diffs(const rt_file_t *base, size_t nbase, const rt_file_t *files, size_t n,
+                const rt_ver_t *const recorded[RT_ENVS])
 {
     char **d = core_xcalloc(n ? n : 1, sizeof(*d));
     for (size_t i = 0; i < n; i++) {
-        const rt_file_t *p = rt_files_find(base, nbase, files[i].flow);
-        if (p != NULL && strcmp(p->sha, files[i].sha) == 0)
+        /* Unchanged from base, or a version the store has: the loop will
+         * find it in the same sets (rt_record_set) and record no row for it;
+         * should they have changed meanwhile, it diffs the file itself. */
+        if (rt_file_recorded(recorded, base, nbase, &files[i]))
             continue;
+        const rt_file_t *p = rt_files_find(base, nbase, files[i].flow);
         char na[64], nb[64];
         snprintf(na, sizeof(na), "%s@%s", files[i].flow, p ? p->version : "none");
         snprintf(nb, sizeof(nb), "%s@%s", files[i].flow, files[i].version);
@@ -84,9 +106,15 @@ static void add_versions(store_batch_t *b, const runtime_t *rt, const rt_file_t 
         const rt_file_t *p = rt_files_find(pf, pn, files[i].flow);
         if (p != NULL && strcmp(p->sha, files[i].sha) == 0)
             continue;
+        /* In a set an environment runs, or staging last recorded: the
+         * store has its row (a promotion, a rollout or rollback to what
+         * another environment runs) and ignores this one, so it goes
+         * without a diff. It is still sent: should the batch that first
+         * recorded it have failed, the version is not left unrecorded. */
+        int recorded = rt_file_recorded(before, rt->envs->base, rt->envs->nbase, &files[i]);
         char *own = NULL;
         const char *diff = diffs ? diffs[i] : NULL;
-        if (diff == NULL) {
+        if (diff == NULL && !recorded) {
             char na[64], nb[64];
             snprintf(na, sizeof(na), "%s@%s", files[i].flow, p ? p->version : "none");
             snprintf(nb, sizeof(nb), "%s@%s", files[i].flow, files[i].version);

@@ -1,10 +1,14 @@
 /* The diffs recorded with new flow versions, on a real store: a change to
  * an environment, a rollout's promotion, a promotion after the environment
- * changed under the rollout, and two changes racing on the thread pool each
- * record exactly runtime_diff() of the version they replaced (the thread
- * pool computes them; the loop only when the base changed meanwhile). */
+ * changed under the rollout, two changes racing on the thread pool, and a
+ * load after staging was changed through the API each record exactly
+ * runtime_diff() of the version they replaced (the thread pool computes
+ * them; the loop only when the base changed meanwhile). A version the store
+ * already has (a promotion of staging's, a rollout of it) is not diffed
+ * again; one new to it is diffed once. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +21,22 @@
 
 #include "chorus/runtime.h"
 #include "chorus/store.h"
+
+/* runtime_diff() counted: this definition stands in for the library's, and
+ * the real one, compiled here under another name, does the work, so what is
+ * recorded is unchanged. Calls come from the thread pool and the loop. */
+#define runtime_diff real_runtime_diff
+#include "runtime/runtime_diff.c"
+#undef runtime_diff
+
+static atomic_uint diffs_made;
+
+char *runtime_diff(const char *a, size_t alen, const char *b, size_t blen, const char *name_a,
+                   const char *name_b)
+{
+    atomic_fetch_add(&diffs_made, 1);
+    return real_runtime_diff(a, alen, b, blen, name_a, name_b);
+}
 
 static char dir[64], flows[96], db_path[96];
 
@@ -224,6 +244,127 @@ static void test_recorded_diffs(void **state)
     stop(&c);
 }
 
+static void write_order(const char *tag)
+{
+    char *t = order_flow(tag);
+    write_file("order.json", t);
+    free(t);
+}
+
+static void load(ctx_t *c)
+{
+    int before = c->loaded;
+    assert_int_equal(runtime_load(c->rt, on_loaded, c), 0);
+    wait_loaded(c, before + 1);
+}
+
+/* Waits until the store says env runs version of "order", a version it
+ * has a row for (the join gives its author). */
+static void wait_env_runs(ctx_t *c, const char *env, const char *version)
+{
+    for (int tries = 0; tries < 500; tries++) {
+        uv_run(&c->loop, UV_RUN_NOWAIT);
+        core_err_t err = {0};
+        store_db_t *db = store_db_open(db_path, &err);
+        assert_non_null(db);
+        json_t *rows = NULL;
+        int rc = store_db_env_flows(db, env, 0, &rows, &err);
+        store_db_close(db);
+        size_t i;
+        json_t *r;
+        int found = 0;
+        json_array_foreach(rc == 0 ? rows : NULL, i, r)
+        {
+            if (strcmp(json_string_value(json_object_get(r, "flow")), "order") == 0 &&
+                strcmp(json_string_value(json_object_get(r, "version")), version) == 0 &&
+                json_string_value(json_object_get(r, "author")) != NULL)
+                found = 1;
+        }
+        json_decref(rows);
+        if (found)
+            return;
+        usleep(10000);
+    }
+    fail_msg("%s never ran order@%s", env, version);
+}
+
+static void test_recorded_versions_not_diffed_again(void **state)
+{
+    (void)state;
+    ctx_t c;
+    start(&c); /* v1 in staging and production */
+    char v2[16], v3[16], cand[16];
+    unsigned made;
+    core_err_t err = {0};
+    /* A version new to the store is diffed once. */
+    write_order("v2");
+    made = atomic_load(&diffs_made);
+    load(&c);
+    assert_int_equal(atomic_load(&diffs_made) - made, 1);
+    version_of(&c, RUNTIME_ENV_STAGING, v2);
+    json_decref(versions_with(&c, v2));
+    /* A rollout to production of the version staging runs (recorded by its
+     * load), promoted: production's rows change, no diff is made. */
+    made = atomic_load(&diffs_made);
+    rollout(&c, "r1", "v2");
+    assert_int_equal(runtime_rollout_stop(c.rt, RUNTIME_ENV_PRODUCTION, "order", 1), 0);
+    assert_int_equal(atomic_load(&diffs_made) - made, 0);
+    wait_env_runs(&c, RUNTIME_ENV_PRODUCTION, v2);
+    /* A promotion of staging's new version: diffed by its load only. */
+    write_order("v3");
+    made = atomic_load(&diffs_made);
+    load(&c);
+    assert_int_equal(atomic_load(&diffs_made) - made, 1);
+    version_of(&c, RUNTIME_ENV_STAGING, v3);
+    made = atomic_load(&diffs_made);
+    int before = c.loaded;
+    assert_int_equal(
+        runtime_env_promote(c.rt, NULL, NULL, 0, RUNTIME_ENV_PRODUCTION, "t", on_loaded, &c, &err),
+        0);
+    wait_loaded(&c, before + 1);
+    assert_int_equal(atomic_load(&diffs_made) - made, 0);
+    wait_env_runs(&c, RUNTIME_ENV_PRODUCTION, v3);
+    /* A rollout candidate nothing runs yet is diffed, once, with its compile. */
+    made = atomic_load(&diffs_made);
+    rollout(&c, "r2", "cand");
+    assert_int_equal(runtime_rollout_stop(c.rt, RUNTIME_ENV_PRODUCTION, "order", 1), 0);
+    assert_int_equal(atomic_load(&diffs_made) - made, 1);
+    version_of(&c, RUNTIME_ENV_PRODUCTION, cand);
+    wait_env_runs(&c, RUNTIME_ENV_PRODUCTION, cand);
+    /* Every version once, each with its diff against the one it followed. */
+    json_t *rows = versions_with(&c, cand);
+    assert_int_equal(json_array_size(rows), 4); /* v1, v2, v3, cand */
+    assert_int_equal(check_diffs(rows), 4);
+    json_decref(rows);
+    stop(&c);
+}
+
+/* Staging changed through the API (a rollback there) since its last load:
+ * the next load's new version is diffed against what staging ran, the
+ * version its row names as previous. */
+static void test_load_after_staging_change(void **state)
+{
+    (void)state;
+    ctx_t c;
+    start(&c);
+    char *text = order_flow("rolled");
+    runtime_flow_file_t f = {"order", NULL, text, strlen(text)};
+    core_err_t err = {0};
+    assert_int_equal(
+        runtime_env_apply(c.rt, RUNTIME_ENV_STAGING, &f, 1, "t", "rollback", on_loaded, &c, &err),
+        0);
+    free(text);
+    wait_loaded(&c, 2);
+    write_order("v2");
+    load(&c);
+    char v[16];
+    json_t *rows = versions_with(&c, version_of(&c, RUNTIME_ENV_STAGING, v));
+    assert_int_equal(json_array_size(rows), 3); /* v1, rolled, v2 */
+    assert_int_equal(check_diffs(rows), 3);
+    json_decref(rows);
+    stop(&c);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -239,9 +380,7 @@ static int setup(void **state)
     write_file("fallback.json",
                "{\"name\": \"fallback\", \"nodes\": {\"s\": {\"type\": \"say\", \"message\": "
                "\"Sorry?\"}}}");
-    char *t = order_flow("v1");
-    write_file("order.json", t);
-    free(t);
+    write_order("v1");
     return 0;
 }
 
@@ -256,7 +395,9 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_recorded_diffs),
+        cmocka_unit_test_setup_teardown(test_recorded_diffs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recorded_versions_not_diffed_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_load_after_staging_change, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }
