@@ -218,7 +218,12 @@ void chat__conv_rebuild(chat_conv_t *cv, const json_t *rec);
 
 /* chan_chat_ws.c */
 int chat__ws_register(chat_t *c, net_router_t *r, core_err_t *err);
-/* Sends one frame (borrowed) to every WebSocket following cv. */
+/* Sends one frame (borrowed) to every WebSocket following cv, in the order
+ * of calls on each socket, behind what it has queued. The text is
+ * serialized and framed once for all of them; a follower whose send queue
+ * (websocket.send_queue_bytes) is full is closed 1008 (event=chat_ws_slow),
+ * gets nothing more and stops following once closed. broadcast_text takes
+ * the text (len bytes, borrowed) already serialized. */
 void chat__ws_broadcast(chat_conv_t *cv, const json_t *frame);
 void chat__ws_broadcast_text(chat_conv_t *cv, const char *text, size_t len);
 void chat__ws_typing(chat_conv_t *cv, int on);

@@ -63,14 +63,22 @@ typedef struct ws_find_s {
 
 static void handle_frame(ws_session_t *s, int binary, const char *data, size_t len);
 
-static void send_text(ws_session_t *s, const char *text, size_t len)
+/* Acts on what a send to s answered (net_ws_send_text, net_ws_send_frame):
+ * a reader too slow for websocket.send_queue_bytes is closed; one already
+ * closing (CORE_ERR_CLOSED) gets nothing more and stops following at
+ * on_close. */
+static void sent(ws_session_t *s, int rc)
 {
-    int rc = net_ws_send_text(s->ws, text, len);
     if (rc == CORE_ERR_BUSY) {
         /* a reader this slow resumes later from its last seq */
         LOG_INFO("event=chat_ws_slow rid=%s", net_ws_id(s->ws));
         net_ws_close(s->ws, 1008, "send queue full");
     }
+}
+
+static void send_text(ws_session_t *s, const char *text, size_t len)
+{
+    sent(s, net_ws_send_text(s->ws, text, len));
 }
 
 static void send_frame(ws_session_t *s, const json_t *frame)
@@ -98,14 +106,26 @@ void chat__ws_broadcast(chat_conv_t *cv, const json_t *frame)
     free(text);
 }
 
+/* One UTF-8 check and one frame for every follower: each then costs a copy
+ * of the frame into its socket's output (net_ws_send_frame), which answers,
+ * orders and limits as net_ws_send_text would. */
 void chat__ws_broadcast_text(chat_conv_t *cv, const char *text, size_t len)
 {
+    if (chat__list_empty(&cv->subs))
+        return;
+    net_ws_frame_t *frame = net_ws_frame_text(text, len);
+    if (frame == NULL) { /* not UTF-8: every socket would refuse it */
+        LOG_WARN("event=chat_ws_not_sent conversation=%s reason=invalid_utf8", cv->id);
+        return;
+    }
     chat_link_t *l = cv->subs.next;
     while (l != &cv->subs) {
         chat_link_t *next = l->next; /* a send may close (and detach) this one */
-        send_text(CHAT_CONTAINER(l, ws_session_t, link), text, len);
+        ws_session_t *s = CHAT_CONTAINER(l, ws_session_t, link);
+        sent(s, net_ws_send_frame(s->ws, frame));
         l = next;
     }
+    net_ws_frame_free(frame);
 }
 
 void chat__ws_typing(chat_conv_t *cv, int on)

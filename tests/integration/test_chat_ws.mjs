@@ -3,8 +3,9 @@
 // (gateway key or browser origin), the frames both ways, per-conversation
 // sequence numbers, acks and resume after a reconnect without losing or
 // duplicating anything, message ids that make a resend safe, replies pushed
-// when another turn on the conversation completes, and an error for every
-// bad frame.
+// when another turn on the conversation completes, the same frames in the
+// same order on every follower (a slow one closed without holding up the
+// rest), and an error for every bad frame.
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import http from 'node:http';
@@ -30,9 +31,12 @@ function startDaemon(chat = {}) {
 class Client {
   constructor(port, query = '', headers = { Authorization: `Bearer ${KEY}` }) {
     this.frames = [];
+    this.raw = []; // every frame's text as received, never removed
     this.waiters = [];
     this.ws = new WebSocket(`ws://127.0.0.1:${port}/v1/chat/ws${query}`, { headers });
+    this.ws.once('upgrade', (res) => { this.rid = res.headers['x-request-id']; });
     this.ws.on('message', (data) => {
+      this.raw.push(data.toString());
       this.frames.push(JSON.parse(data.toString()));
       this.wake();
     });
@@ -375,13 +379,111 @@ async function testMaxFollowers() {
   }
 }
 
+const range = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+const seqsOf = (raw) => raw.map((t) => JSON.parse(t).seq).filter((q) => q !== undefined);
+
+// Every follower of a conversation (eight, chat.max_followers) gets every
+// entry and every typing change, byte for byte the same frames in the same
+// order, while WebSocket turns from three of them and REST turns run at
+// once: nothing missed, nothing doubled, nothing reordered.
+async function testBroadcastSameFramesInOrder(port) {
+  const { c: a, ready } = await begin(port);
+  const id = ready.conversation;
+  const all = [a];
+  for (let i = 1; i < 8; i++) all.push(await follow(port, id, 1));
+  const mark = all.map((x) => x.raw.length);
+  const post = (text) => rest(port, 'POST', `/v1/chat/conversations/${id}/messages`, { text });
+  const senders = [all[0], all[3], all[7]];
+  senders.forEach((x, i) => x.send({ type: 'message', id: `bc-${i}`, text: 'hello' }));
+  const posts = [post('what is my baggage allowance'), post('hello'), post('what is my baggage allowance')];
+  // each WebSocket turn is in once its entry comes back to its sender
+  for (const [i, x] of senders.entries()) await x.next((f) => f.id === `bc-${i}`, `entry bc-${i}`);
+  for (const r of await Promise.all(posts)) assert.equal(r.status, 200, JSON.stringify(r.body));
+  // a last turn runs behind all of them: its last reply is the last entry
+  const last = await post('hello');
+  assert.equal(last.status, 200, JSON.stringify(last.body));
+  const lastSeq = last.body.messages.at(-1).seq;
+  for (const x of all) await x.entry(lastSeq);
+  const got = all.map((x, i) => x.raw.slice(mark[i]));
+  assert.deepEqual(seqsOf(got[0]), range(2, lastSeq), got[0].join('\n'));
+  assert.ok(got[0].filter((t) => JSON.parse(t).type === 'typing').length >= 2 * 7, 'typing frames');
+  for (let i = 1; i < all.length; i++) assert.deepEqual(got[i], got[0], `follower ${i} differs`);
+  for (const x of all) await x.close();
+}
+
+// A follower that stops reading (its own daemon: small output buffer, 1 MiB
+// send queue, 256 KiB messages) while others read: once its send queue is
+// full it is closed 1008 (logged as event=chat_ws_slow with its request id)
+// and gets nothing more, and the followers before and after it in the list
+// go on getting every frame. What the slow one got, once it reads again, is
+// the others' frames from the start, in order, without a gap, then the close.
+// (The close frame goes out ahead of what still waits in the socket's queue,
+// and the server reads nothing more from it until websocket.pong_timeout_ms:
+// the client ends the connection itself once it has the close frame, and the
+// daemon stops without waiting the full drain timeout for it.)
+async function testSlowFollower() {
+  const d = await startDaemonWith({
+    chat: { api_keys: `gw:${sha(KEY)}`, max_text_bytes: 262144 },
+    http: { write_buffer_bytes: 65536 },
+    websocket: { send_queue_bytes: 1048576, ping_interval_ms: 120000, pong_timeout_ms: 120000 },
+    shutdown: { drain_timeout_ms: 500 },
+  }, { tag: 'chatws-slow' });
+  try {
+    const { c: a, ready } = await begin(d.port);
+    const id = ready.conversation;
+    const b = await follow(d.port, id, 1);
+    const slow = await follow(d.port, id, 1);
+    const c = await follow(d.port, id, 1);
+    const fast = [a, b, c];
+    const all = [a, b, slow, c];
+    const mark = all.map((x) => x.raw.length);
+    slow.ws._socket.pause(); // the kernel's buffers fill, then its send queue
+    const big = 'hello '.repeat(262144 / 6);
+    const post = async (text) => {
+      const r = await rest(d.port, 'POST', `/v1/chat/conversations/${id}/messages`, { text });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      return r.body.messages.at(-1).seq;
+    };
+    const slowLogged = () => d.stderrText().includes(`event=chat_ws_slow rid=${slow.rid}`);
+    let turns = 0;
+    while (!slowLogged() && turns < 80) {
+      await post(big);
+      turns++;
+    }
+    assert.ok(slowLogged(), `no event=chat_ws_slow for ${slow.rid} after ${turns} turns`);
+    assert.ok(!new RegExp(`event=chat_ws_slow rid=(?!${slow.rid})`).test(d.stderrText()),
+      d.stderrText().split('\n').filter((l) => /chat_ws_slow/.test(l)).join('\n'));
+    const lastSeq = await post('hello'); // sent to the closing one too: it gets nothing
+    for (const x of fast) await x.entry(lastSeq);
+    const got = all.map((x, i) => x.raw.slice(mark[i]));
+    assert.deepEqual(seqsOf(got[0]), range(2, lastSeq));
+    for (const i of [1, 3]) assert.deepEqual(got[i], got[0], `follower ${i} differs`);
+    for (const x of fast) assert.equal(x.ws.readyState, WebSocket.OPEN);
+
+    slow.ws._socket.resume();
+    for (let t = 0; slow.ws.readyState === WebSocket.OPEN && t < 2000; t++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    slow.ws.terminate();
+    assert.equal(await slow.closed, 1008);
+    const mine = slow.raw.slice(mark[2]);
+    const seqs = seqsOf(mine);
+    assert.ok(seqs.length > 0 && seqs.at(-1) < lastSeq, `slow got ${seqs.length} entries`);
+    assert.deepEqual(seqs, range(2, seqs.at(-1)));
+    assert.deepEqual(mine, got[0].slice(0, mine.length), 'the slow follower\'s frames differ');
+    for (const x of fast) await x.close();
+  } finally {
+    await stopDaemon(d);
+  }
+}
+
 const daemon = await startDaemon({ max_text_bytes: 200, history_messages: 64 });
 let failed = 0;
 try {
   for (const [name, fn] of Object.entries({
     testAuthentication, testConversation, testResumeAfterReconnect, testDuplicateIdRunsOnce,
     testPushToEveryFollower, testBadFrames, testEndedConversation, testHistoryTruncated,
-    testMaxFollowers,
+    testMaxFollowers, testBroadcastSameFramesInOrder, testSlowFollower,
   })) {
     try {
       await fn(daemon.port);
