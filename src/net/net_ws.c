@@ -424,10 +424,14 @@ void net__ws_drain(net_conn_t *c)
 }
 
 /* Messages wait in wslay's queue only when the output is full: read no
- * more from a peer that does not read what we send. */
+ * more from a peer that does not read what we send. Once a close is out,
+ * though, what still waits never leaves (wslay sends control frames first
+ * and nothing after a close): reading on is what lets the peer's close
+ * reply, or its EOF, end the connection before the close timeout. */
 int net__ws_blocked(const net_conn_t *c)
 {
-    return c->ws->ctx && wslay_event_get_queued_msg_count(c->ws->ctx) > 0;
+    wslay_event_context_ptr ctx = c->ws->ctx;
+    return ctx && wslay_event_get_queued_msg_count(ctx) > 0 && !wslay_event_get_close_sent(ctx);
 }
 
 void net__ws_writable(net_conn_t *c)
