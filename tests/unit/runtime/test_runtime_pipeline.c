@@ -329,23 +329,31 @@ static void test_idle_sweep(void **state)
     env_stop(&e);
 }
 
-/* The sweep timer, not a direct call, finds idle conversations: every slice
- * of the table is visited in turn. */
+/* Starts e with the sweep timer ticking every interval_ms, conversations
+ * idle after idle_us (the previous idle time is returned, to put back) and
+ * goodbyes recorded in bye. */
+static int64_t sweep_env_start(env_t *e, uint64_t interval_ms, int64_t idle_us, turn_rec_t *bye)
+{
+    runtime_options_t o = {.flows_dir = flows_dir,
+                           .data_dir = data_dir,
+                           .sweep_interval_ms = interval_ms,
+                           .on_idle_end = on_turn,
+                           .idle_data = bye};
+    int64_t keep = fake_idle_us;
+    fake_idle_us = idle_us;
+    env_start(e, &o);
+    return keep;
+}
+
+/* The sweep timer, not a direct call, finds idle conversations. */
 static void test_sweep_timer_ends_idle_conversations(void **state)
 {
     env_t e;
     turn_rec_t bye = {0};
-    runtime_options_t o = {.flows_dir = flows_dir,
-                           .data_dir = data_dir,
-                           .sweep_interval_ms = 160,
-                           .on_idle_end = on_turn,
-                           .idle_data = &bye};
-    int64_t keep = fake_idle_us;
-    fake_idle_us = 50000;
-    env_start(&e, &o);
+    int64_t keep = sweep_env_start(&e, 160, 50000, &bye);
     turn_rec_t r[40];
     char key[16];
-    for (int i = 0; i < 40; i++) { /* enough keys to spread over the buckets */
+    for (int i = 0; i < 40; i++) {
         snprintf(key, sizeof(key), "idle:%d", i);
         submit_ch(&e, key, "hi", &r[i]);
     }
@@ -371,14 +379,7 @@ static void test_sweep_files_conversations_by_deadline(void **state)
 {
     env_t e;
     turn_rec_t bye = {0};
-    runtime_options_t o = {.flows_dir = flows_dir,
-                           .data_dir = data_dir,
-                           .sweep_interval_ms = 20,
-                           .on_idle_end = on_turn,
-                           .idle_data = &bye};
-    int64_t keep = fake_idle_us;
-    fake_idle_us = 1000000; /* 50 ticks */
-    env_start(&e, &o);
+    int64_t keep = sweep_env_start(&e, 20, 1000000, &bye); /* idle for 50 ticks */
     rt_table_t *t = &e.rt->table;
     turn_rec_t r;
     submit_ch(&e, "due", "hi", &r);
