@@ -12,9 +12,9 @@
  * thread at a time.
  * Ownership: guard_rules_load(), guard_rules_override() and
  * guard_rules_default() return owned rules (guard_rules_free);
- * guard_result_t owns its text and sensitive values (guard_result_dispose,
- * which wipes the values) and borrows rule names, replies and reasons from
- * the rules, which must outlive it.
+ * guard_result_t owns its text, sensitive values and fold of the text
+ * (guard_result_dispose, which wipes the values) and borrows rule names,
+ * replies and reasons from the rules, which must outlive it.
  * Errors: 0 / negative CORE_ERR_*; rule files report every problem as
  * `file:line:col: path: message` in diags.
  * See docs/guardrails.md. */
@@ -67,6 +67,10 @@ typedef struct guard_result_s {
     int use_fallback;  /* output only: an LLM answer failed a rail; say the flow's
                           fallback instead (reply is the rule's default for it) */
     const char *stage; /* "input" or "output" (static) */
+    /* Private: the folded words of text (owned), kept by guard_check_input
+     * when its word rails read them (NULL when none ran), so that
+     * policy_evaluate() on the same text does not fold it again. */
+    struct gd_norm_s *priv_fold;
 } guard_result_t;
 
 /* Token-bucket state for one rate-limited key (a conversation or a sender).
@@ -103,10 +107,21 @@ int guard_rules_load(const char *json_text, size_t len, const char *file, guard_
 guard_rules_t *guard_rules_default(void);
 void guard_rules_free(guard_rules_t *rules);
 
+/* Runs the input rails on text (borrowed; len bytes, need not be valid
+ * UTF-8). OUT: out, initialised here (any earlier content is overwritten, not
+ * freed), to be disposed whatever the return. When the word rails (topics,
+ * abuse, injection) read the text, out keeps the text's fold with it
+ * (priv_fold): a policy_turn_t whose text is out->text and whose guard is
+ * out reuses it, so a turn folds its text once. Returns 0, or
+ * CORE_ERR_INVALID for NULL rules or ctx, or NULL text with len > 0. */
 int guard_check_input(const guard_rules_t *rules, const guard_ctx_t *ctx, const char *text,
                       size_t len, guard_result_t *out);
+/* The output rails on a reply; same conventions as guard_check_input (the
+ * output result keeps no fold). */
 int guard_check_output(const guard_rules_t *rules, const guard_ctx_t *ctx, const char *text,
                        size_t len, guard_result_t *out);
+/* Frees what r owns (text, wiped sensitive values, fold) and zeroes it;
+ * accepts NULL. */
 void guard_result_dispose(guard_result_t *r);
 
 const char *guard_action_name(guard_action_t a); /* "allow", "redact", "block", "escalate" */

@@ -55,7 +55,7 @@ typedef struct policy_state_s {
     uint32_t next_sentiment;                   /* ring position of the next score */
 } policy_state_t;
 
-/* What happened in the turn just taken. */
+/* What happened in the turn just taken. All borrowed for the call. */
 typedef struct policy_turn_s {
     const char *text; /* the user's (redacted) utterance, may be NULL for events */
     size_t len;
@@ -63,7 +63,9 @@ typedef struct policy_turn_s {
     const char *flow;            /* flow the conversation is in, NULL if none */
     int fallback;                /* 1 if the turn ended in a fallback / not understood */
     int action_failed;           /* number of backend actions that failed this turn */
-    const guard_result_t *guard; /* the input rails' result, may be NULL */
+    const guard_result_t *guard; /* the input rails' result, may be NULL; when text is
+                                    guard->text (same pointer and len), the fold the
+                                    rails kept is read instead of folding text again */
 } policy_turn_t;
 
 typedef struct policy_decision_s {
@@ -88,14 +90,20 @@ const policy_t *guard_rules_policy_for(const guard_rules_t *rules, const char *f
 void policy_free(policy_t *p);
 
 /* Records the turn in state and decides. Criteria are checked in the order
- * of the enum, so the reason is deterministic. Returns 0. */
+ * of the enum, so the reason is deterministic. The text is folded at most
+ * once, for the sentiment and the human request together, and not at all
+ * when turn->guard already holds its fold (see policy_turn_t.guard): the
+ * decision is the same either way, as are policy_sentiment() and
+ * policy_wants_human() on the same text. Returns 0. */
 int policy_evaluate(const policy_t *p, policy_state_t *state, const policy_turn_t *turn,
                     policy_decision_t *out);
 
 /* Lexicon sentiment of an utterance in -1 (angry) .. 1 (pleased), with
- * negation ("not happy") and intensifiers ("very"); 0 when no word scores. */
+ * negation ("not happy") and intensifiers ("very"); 0 when no word scores.
+ * Stand-alone: folds text itself (policy_evaluate shares one fold). */
 double policy_sentiment(const char *text, size_t len);
-/* 1 if the utterance asks for a person under p's human_request terms. */
+/* 1 if the utterance asks for a person under p's human_request terms (0
+ * when p is NULL or the criterion is off). Stand-alone, as policy_sentiment. */
 int policy_wants_human(const policy_t *p, const char *text, size_t len);
 
 const char *policy_criterion_name(policy_criterion_t c); /* "human_request", ... */

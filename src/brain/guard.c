@@ -6,7 +6,9 @@
  * action wins (allow < redact < block < escalate). Matched PII is redacted
  * from the returned text whatever the rule's action, unless the action is
  * allow, so a blocked or escalated turn still reaches the transcript clean.
- * The text-level rails read the redacted text, folded once (guard_text.c). */
+ * The text-level rails read the redacted text, folded once (guard_text.c);
+ * the input result keeps that fold for the escalation policy, which reads the
+ * same text after the turn. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,6 +52,10 @@ void guard_result_dispose(guard_result_t *r)
     if (r == NULL)
         return;
     free(r->text);
+    if (r->priv_fold != NULL) {
+        gd_norm_dispose(r->priv_fold);
+        free(r->priv_fold);
+    }
     for (size_t i = 0; i < r->n_sensitive; i++) {
         /* the original values are secrets: wipe before freeing */
         size_t n = strlen(r->sensitive[i].value);
@@ -311,25 +317,27 @@ static double injection_score(const guard_rules_t *g, const gd_norm_t *nm, const
     return 1.0 - keep;
 }
 
+/* The rails that read words, on the redacted text r->text. Its fold stays
+ * in r (priv_fold) for the escalation policy, which reads the same text. */
 static void text_rails(const guard_rules_t *g, const guard_ctx_t *ctx, guard_result_t *r)
 {
     int want_inj = g->injection.enabled && ctx->to_llm;
     if (!g->abuse.enabled && g->n_topics == 0 && !want_inj)
         return;
-    gd_norm_t nm;
-    gd_norm_build(&nm, r->text, r->text_len);
+    gd_norm_t *nm = core_xmalloc(sizeof(*nm));
+    gd_norm_build(nm, r->text, r->text_len);
+    r->priv_fold = nm;
     size_t s, e;
     for (size_t i = 0; i < g->n_topics; i++)
-        if (g->topics[i].rule.enabled && gd_terms_find(&g->topics[i].terms, &nm, &s, &e))
+        if (g->topics[i].rule.enabled && gd_terms_find(&g->topics[i].terms, nm, &s, &e))
             decide(r, &g->topics[i].rule, s, e, 1.0);
-    if (g->abuse.enabled && gd_terms_find(&g->abuse_terms, &nm, &s, &e))
+    if (g->abuse.enabled && gd_terms_find(&g->abuse_terms, nm, &s, &e))
         decide(r, &g->abuse, s, e, 1.0);
     if (want_inj) {
-        double score = injection_score(g, &nm, r->text, r->text_len);
+        double score = injection_score(g, nm, r->text, r->text_len);
         if (score >= g->injection_threshold)
             decide(r, &g->injection, 0, 0, score);
     }
-    gd_norm_dispose(&nm);
 }
 
 int guard_check_input(const guard_rules_t *rules, const guard_ctx_t *ctx, const char *text,

@@ -67,14 +67,17 @@ typedef struct gd_tok_s {
 } gd_tok_t;
 
 typedef struct gd_norm_s {
-    char *buf; /* owned folded token characters */
+    char *buf; /* owned folded token characters (and flat after them) */
     size_t buf_len;
     gd_tok_t *toks; /* owned */
     size_t n_toks;
-    char *flat; /* owned: tokens joined by single spaces, for phrase regexes */
+    char *flat; /* in buf's allocation: tokens joined by single spaces, for phrase regexes */
     size_t flat_len;
 } gd_norm_t;
 
+/* Folds text (borrowed; token ranges point into it, so whoever reads them
+ * needs the same bytes) into nm. Every caller folds the same way: there are
+ * no options. */
 void gd_norm_build(gd_norm_t *nm, const char *text, size_t len);
 void gd_norm_dispose(gd_norm_t *nm);
 
@@ -224,5 +227,7 @@ void gd_get_terms(gd_loader_t *ld, json_t *obj, const char *path, const char *ke
 /* ---- escalation policy hooks (policy.c) ---------------------------------- */
 
 struct policy_s *gd_policy_compile(gd_loader_t *ld, json_t *esc, const char *path);
+/* policy_sentiment() of the text nm was folded from (text: the same bytes). */
+double gd_sentiment(const gd_norm_t *nm, const char *text);
 
 #endif

@@ -207,9 +207,14 @@ static void join_singletons(gd_norm_t *nm, const char *text)
     nm->n_toks = w;
 }
 
-static void build_flat(gd_norm_t *nm)
+/* Writes the flat copy after the folded characters in buf (cap bytes),
+ * growing it only if they do not leave room (never for ASCII text). */
+static void build_flat(gd_norm_t *nm, size_t cap)
 {
-    nm->flat = core_xmalloc(nm->buf_len + nm->n_toks + 1);
+    size_t need = nm->buf_len + nm->buf_len + nm->n_toks + 1;
+    if (need > cap)
+        nm->buf = core_xrealloc(nm->buf, need);
+    nm->flat = nm->buf + nm->buf_len;
     size_t k = 0;
     for (size_t t = 0; t < nm->n_toks; t++) {
         if (t > 0)
@@ -235,7 +240,9 @@ static const unsigned char ascii_fold[128] = {
 void gd_norm_build(gd_norm_t *nm, const char *text, size_t len)
 {
     memset(nm, 0, sizeof(*nm));
-    builder_t b = {.nm = nm, .cap = len + 16};
+    /* room for the folded characters and the flat copy after them: for ASCII
+     * text each is at most len + 1 bytes, so one allocation serves both */
+    builder_t b = {.nm = nm, .cap = 2 * len + 16};
     nm->buf = core_xmalloc(b.cap);
     for (size_t i = 0; i < len;) {
         unsigned char c = (unsigned char)text[i];
@@ -259,14 +266,13 @@ void gd_norm_build(gd_norm_t *nm, const char *text, size_t len)
     if (nm->buf_len > b.cur_off)
         finish_token(&b);
     join_singletons(nm, text);
-    build_flat(nm);
+    build_flat(nm, b.cap);
 }
 
 void gd_norm_dispose(gd_norm_t *nm)
 {
-    free(nm->buf);
+    free(nm->buf); /* and flat, which lives in the same allocation */
     free(nm->toks);
-    free(nm->flat);
     memset(nm, 0, sizeof(*nm));
 }
 

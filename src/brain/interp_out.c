@@ -47,7 +47,8 @@ void interp__out_reset(brain_out_t *out)
         free(m->choices);
     }
     free(out->handoff_summary);
-    if (out->guard_in.text != NULL || out->guard_in.n_sensitive > 0)
+    if (out->guard_in.text != NULL || out->guard_in.n_sensitive > 0 ||
+        out->guard_in.priv_fold != NULL)
         guard_result_dispose(&out->guard_in);
     interp__effect_dispose(&out->effect);
     free(out->priv_text);

@@ -57,7 +57,7 @@ static void turn_facts(const ctx_t *x, policy_turn_t *t)
     t->len = o->guard_in.text ? o->guard_in.text_len : o->priv_len;
     t->intent = o->intent;
     t->flow = f ? f->name : NULL;
-    t->guard = &o->guard_in;
+    t->guard = &o->guard_in; /* with its text as t->text, its fold is reused */
     for (size_t i = 0; i < o->n_events; i++) {
         if (strcmp(o->events[i].name, "fallback") == 0)
             t->fallback = 1;

@@ -199,23 +199,41 @@ const policy_t *guard_rules_policy_for(const guard_rules_t *rules, const char *f
 /* A human is asked for when a target ("agent", "real person") follows a
  * request verb within four words ("can I talk to an agent"), or is most of
  * a short message ("agent", "human please"), and no negation precedes it. */
+static int wants_human(const policy_t *p, const gd_norm_t *nm)
+{
+    int yes = 0;
+    for (size_t ti = gd_terms_find_tok(&p->human_terms, nm, 0); ti != (size_t)-1 && !yes;
+         ti = gd_terms_find_tok(&p->human_terms, nm, ti + 1)) {
+        size_t from = ti > 4 ? ti - 4 : 0;
+        size_t verb = gd_terms_find_tok(&p->request_verbs, nm, from);
+        size_t neg = gd_terms_find_tok(&p->negations, nm, from);
+        int negated = neg != (size_t)-1 && neg < ti;
+        yes = !negated && ((verb != (size_t)-1 && verb < ti) || nm->n_toks <= 3);
+    }
+    return yes;
+}
+
 int policy_wants_human(const policy_t *p, const char *text, size_t len)
 {
     if (p == NULL || !p->human.on || text == NULL)
         return 0;
     gd_norm_t nm;
     gd_norm_build(&nm, text, len);
-    int yes = 0;
-    for (size_t ti = gd_terms_find_tok(&p->human_terms, &nm, 0); ti != (size_t)-1 && !yes;
-         ti = gd_terms_find_tok(&p->human_terms, &nm, ti + 1)) {
-        size_t from = ti > 4 ? ti - 4 : 0;
-        size_t verb = gd_terms_find_tok(&p->request_verbs, &nm, from);
-        size_t neg = gd_terms_find_tok(&p->negations, &nm, from);
-        int negated = neg != (size_t)-1 && neg < ti;
-        yes = !negated && ((verb != (size_t)-1 && verb < ti) || nm.n_toks <= 3);
-    }
+    int yes = wants_human(p, &nm);
     gd_norm_dispose(&nm);
     return yes;
+}
+
+/* The fold of the turn's text (which must not be NULL): the input rails'
+ * when the text is theirs, else one built into own (disposed by the caller
+ * when the result is own). */
+static const gd_norm_t *turn_fold(const policy_turn_t *t, gd_norm_t *own)
+{
+    const guard_result_t *g = t->guard;
+    if (g != NULL && g->priv_fold != NULL && g->text == t->text && g->text_len == t->len)
+        return g->priv_fold;
+    gd_norm_build(own, t->text, t->len);
+    return own;
 }
 
 static int in_list(char **names, size_t n, const char *s)
@@ -228,15 +246,16 @@ static int in_list(char **names, size_t n, const char *s)
     return 0;
 }
 
-static void record(const policy_t *p, policy_state_t *st, const policy_turn_t *t,
+/* nm: the fold of t->text, NULL when there is no text. */
+static void record(policy_state_t *st, const policy_turn_t *t, const gd_norm_t *nm,
                    policy_decision_t *d)
 {
     st->turns++;
     st->consecutive_fallbacks = t->fallback ? st->consecutive_fallbacks + 1 : 0;
     st->action_failures += t->action_failed > 0 ? (uint32_t)t->action_failed : 0;
-    if (t->text == NULL)
+    if (nm == NULL)
         return;
-    d->sentiment = policy_sentiment(t->text, t->len);
+    d->sentiment = gd_sentiment(nm, t->text);
     st->sentiment[st->next_sentiment] = d->sentiment;
     st->next_sentiment = (st->next_sentiment + 1) % POLICY_SENTIMENT_WINDOW;
     if (st->n_sentiment < POLICY_SENTIMENT_WINDOW)
@@ -276,14 +295,17 @@ int policy_evaluate(const policy_t *p, policy_state_t *st, const policy_turn_t *
     memset(d, 0, sizeof(*d));
     if (p == NULL || st == NULL || t == NULL)
         return 0;
-    record(p, st, t, d);
+    /* one fold of the text serves the sentiment and the human request */
+    gd_norm_t own;
+    const gd_norm_t *nm = t->text != NULL ? turn_fold(t, &own) : NULL;
+    record(st, t, nm, d);
     if (p->guardrail.on && t->guard != NULL && t->guard->action == GUARD_ESCALATE)
         fire(d, POLICY_GUARDRAIL, &p->guardrail, t->guard->reason);
     if (p->intents.on && in_list(p->intent_names, p->n_intents, t->intent))
         fire(d, POLICY_SENSITIVE_INTENT, &p->intents, t->intent);
     if (p->flows.on && in_list(p->flow_names, p->n_flows, t->flow))
         fire(d, POLICY_SENSITIVE_FLOW, &p->flows, t->flow);
-    if (p->human.on && t->text != NULL && policy_wants_human(p, t->text, t->len))
+    if (p->human.on && nm != NULL && wants_human(p, nm))
         fire(d, POLICY_HUMAN_REQUEST, &p->human, NULL);
     if (p->actions.on && st->action_failures >= p->actions_n)
         fire(d, POLICY_ACTION_FAILURES, &p->actions, NULL);
@@ -293,5 +315,7 @@ int policy_evaluate(const policy_t *p, policy_state_t *st, const policy_turn_t *
     if (p->sentiment.on && st->n_sentiment >= p->sentiment_turns &&
         d->sentiment_avg <= p->sentiment_threshold && d->sentiment_avg < 0)
         fire(d, POLICY_SENTIMENT, &p->sentiment, NULL);
+    if (nm == &own)
+        gd_norm_dispose(&own);
     return 0;
 }

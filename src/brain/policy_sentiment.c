@@ -2,7 +2,8 @@
  * service words scored -3..3, negation ("not happy", "isn't working")
  * flipping and damping the next three words, intensifiers ("very") scaling
  * the next one, and the sum squashed into -1..1 as s / sqrt(s^2 + 15).
- * It reads the folded tokens of guard_text.c, so "terr1ble" still counts.
+ * It reads the folded tokens of guard_text.c, so "terr1ble" still counts;
+ * policy_evaluate() passes the fold the input rails already made.
  * Its accuracy on the labelled set is measured by `chorusctl guard eval`. */
 #include <math.h>
 #include <string.h>
@@ -110,32 +111,38 @@ static int gap_has_stop(const char *text, size_t from, size_t to)
     return 0;
 }
 
+double gd_sentiment(const gd_norm_t *nm, const char *text)
+{
+    double sum = 0, boost = 1;
+    size_t negated_until = 0;
+    for (size_t t = 0; t < nm->n_toks; t++) {
+        /* punctuation ends a negation's scope: "no, that's wrong" */
+        if (t > 0 && gap_has_stop(text, nm->toks[t - 1].end, nm->toks[t].start))
+            negated_until = 0;
+        if (in_words(nm, t, negators)) {
+            negated_until = t + 4;
+            continue;
+        }
+        if (in_words(nm, t, intensifiers)) {
+            boost = 1.5;
+            continue;
+        }
+        double s = lex_score(nm, t) * boost;
+        boost = 1;
+        if (t < negated_until)
+            s *= -0.5; /* "not good" is mildly bad, "not bad" mildly good */
+        sum += s;
+    }
+    return sum / sqrt(sum * sum + 15.0);
+}
+
 double policy_sentiment(const char *text, size_t len)
 {
     if (text == NULL || len == 0)
         return 0;
     gd_norm_t nm;
     gd_norm_build(&nm, text, len);
-    double sum = 0, boost = 1;
-    size_t negated_until = 0;
-    for (size_t t = 0; t < nm.n_toks; t++) {
-        /* punctuation ends a negation's scope: "no, that's wrong" */
-        if (t > 0 && gap_has_stop(text, nm.toks[t - 1].end, nm.toks[t].start))
-            negated_until = 0;
-        if (in_words(&nm, t, negators)) {
-            negated_until = t + 4;
-            continue;
-        }
-        if (in_words(&nm, t, intensifiers)) {
-            boost = 1.5;
-            continue;
-        }
-        double s = lex_score(&nm, t) * boost;
-        boost = 1;
-        if (t < negated_until)
-            s *= -0.5; /* "not good" is mildly bad, "not bad" mildly good */
-        sum += s;
-    }
+    double s = gd_sentiment(&nm, text);
     gd_norm_dispose(&nm);
-    return sum / sqrt(sum * sum + 15.0);
+    return s;
 }
