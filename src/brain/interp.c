@@ -390,8 +390,12 @@ static void ctx_init(ctx_t *x, const brain_flowset_t *fs, brain_conv_t *conv, br
     x->fs = fs;
     x->conv = conv;
     x->out = out;
-    x->tc.text = out->priv_text;
-    x->tc.len = out->priv_len;
+    /* After an effect (brain_resume) the turn goes on with the text its
+     * input rails redacted, as it did before the effect; a new turn starts
+     * from what was said and input_rails() swaps in the redacted text. */
+    int redacted = out->guard_in.text != NULL;
+    x->tc.text = redacted ? out->guard_in.text : out->priv_text;
+    x->tc.len = redacted ? out->guard_in.text_len : out->priv_len;
     x->tc.intent = out->intent;
     x->tc.entities = NULL;
     x->in = NULL;

@@ -538,6 +538,28 @@ static void test_guardrails_in_the_turn(void **state)
     h_dispose(&h);
 }
 
+/* After an effect the turn goes on with the text the input rails redacted,
+ * as before it: an ask node that follows an action does not prefill an
+ * ordinary slot with a value the rails took out ("[EMAIL]" is no e-mail). */
+static void test_redacted_text_after_an_effect(void **state)
+{
+    const char *text =
+        "{\"name\": \"r\", \"intents\": {\"r\": [\"run r\"]},"
+        " \"slots\": {\"contact\": {\"type\": \"email\"}}, \"nodes\": {"
+        "\"call\": {\"type\": \"action\", \"method\": \"GET\", \"url\": "
+        "\"http://127.0.0.1:9/x\", \"next\": \"ask\", \"on_error\": \"ask\"},"
+        "\"ask\": {\"type\": \"ask\", \"slot\": \"contact\", \"prompt\": \"Email?\"}}}";
+    harness_t h;
+    h_init(&h, compile_with_rails("r.json", text), BRAIN_CH_CHAT);
+    assert_int_equal(h_send(&h, "run r, write to ada@example.com", "r"), BRAIN_NEED_EFFECT);
+    assert_int_equal(h.out.guard_in.action, GUARD_REDACT);
+    assert_int_equal(h_resume(&h, 200, "{}"), BRAIN_DONE);
+    assert_string_equal(h_slot(&h, "contact"), "-");
+    assert_string_equal(h_said(&h), "Email?");
+    h_dispose(&h);
+    (void)state;
+}
+
 static void test_output_rails(void **state)
 {
     const char *text =
@@ -618,6 +640,7 @@ int main(void)
         cmocka_unit_test(test_contract_errors),
         cmocka_unit_test(test_start_event_and_slot_types),
         cmocka_unit_test(test_guardrails_in_the_turn),
+        cmocka_unit_test(test_redacted_text_after_an_effect),
         cmocka_unit_test(test_output_rails),
         cmocka_unit_test(test_input_block_and_escalate),
     };
