@@ -81,7 +81,10 @@ static inline void h_dispose(harness_t *h)
 }
 
 /* Sends text (or a payload intent) and returns the rc. */
-static inline int h_send(harness_t *h, const char *text, const char *intent)
+/* A message turn, a second after the last one, with the escalation policy's
+ * per-conversation state st (NULL: none). */
+static inline int h_send_policy(harness_t *h, const char *text, const char *intent,
+                                policy_state_t *st)
 {
     brain_input_t in;
     memset(&in, 0, sizeof(in));
@@ -92,8 +95,14 @@ static inline int h_send(harness_t *h, const char *text, const char *intent)
     h->now += 1000000;
     in.now_us = h->now;
     in.ref = (ent_ctx_t){2026, 11, 29, 10, 0, NULL, NULL};
+    in.policy = st;
     h->rc = brain_turn(h->fs, &h->conv, &in, &h->out);
     return h->rc;
+}
+
+static inline int h_send(harness_t *h, const char *text, const char *intent)
+{
+    return h_send_policy(h, text, intent, NULL);
 }
 
 static inline int h_event(harness_t *h, brain_event_t ev, int64_t advance_us)

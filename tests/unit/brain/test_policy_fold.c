@@ -240,21 +240,6 @@ static const char *flow_json =
     " \"nodes\": {\"l\": {\"type\": \"llm\", \"system\": \"Be brief.\", \"on_error\": \"e\"}, "
     "\"e\": {\"type\": \"say\", \"message\": \"Down.\"}}}";
 
-static int send_kept(harness_t *h, const char *text, policy_state_t *st)
-{
-    brain_input_t in;
-    memset(&in, 0, sizeof(in));
-    in.event = BRAIN_EV_MESSAGE;
-    in.text = text;
-    in.len = strlen(text);
-    h->now += 1000000;
-    in.now_us = h->now;
-    in.ref = (ent_ctx_t){2026, 11, 29, 10, 0, NULL, NULL};
-    in.policy = st;
-    h->rc = brain_turn(h->fs, &h->conv, &in, &h->out);
-    return h->rc;
-}
-
 /* Through the interpreter: the turn's input result keeps the fold of its
  * text until the policy has run, also across an effect, and the score the
  * conversation records is the stand-alone score of that text. */
@@ -273,7 +258,7 @@ static void test_turn_scores_its_text_once(void **state)
     policy_state_t st;
     memset(&st, 0, sizeof(st));
     const char *said = "this is terrible, my card 4111 1111 1111 1111 was charged twice";
-    assert_int_equal(send_kept(&h, said, &st), BRAIN_DONE);
+    assert_int_equal(h_send_policy(&h, said, NULL, &st), BRAIN_DONE);
     const guard_result_t *g = &h.out.guard_in;
     assert_non_null(g->priv_fold);
     assert_non_null(strstr(g->text, "[CARD]"));
@@ -281,7 +266,7 @@ static void test_turn_scores_its_text_once(void **state)
     assert_same_double(st.sentiment[0], policy_sentiment(g->text, g->text_len), said);
     assert_true(st.sentiment[0] < 0);
     /* the policy runs after the effect: the fold lives in the output until then */
-    assert_int_equal(send_kept(&h, "question", &st), BRAIN_NEED_EFFECT);
+    assert_int_equal(h_send_policy(&h, "question", NULL, &st), BRAIN_NEED_EFFECT);
     assert_int_equal(st.n_sentiment, 1);
     h_resume(&h, 200, "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"Hi.\"}}]}");
     assert_int_equal(h.rc, BRAIN_DONE);
