@@ -200,19 +200,10 @@ static void track_input(net_ws_t *ws, const uint8_t *p, size_t n)
     }
 }
 
-/* Frees the context, and the connection's empty output buffers, when no
- * state would be lost (see the top of the file). */
-static void ctx_release_if_idle(net_ws_t *ws)
+/* Frees the connection's output buffers that hold nothing: an idle
+ * connection keeps none, whichever way its last frame went out. */
+static void bufs_release_if_empty(net_conn_t *c)
 {
-    net_conn_t *c = ws->conn;
-    if (ws->ctx == NULL || ws->in_recv || ws->closing || ws->hlen || ws->payload_left ||
-        ws->in_frag)
-        return;
-    if (wslay_event_get_close_sent(ws->ctx) || wslay_event_get_close_received(ws->ctx) ||
-        wslay_event_want_write(ws->ctx) || wslay_event_get_queued_msg_count(ws->ctx) > 0)
-        return;
-    wslay_event_context_free(ws->ctx);
-    ws->ctx = NULL;
     if (c->out.len == 0)
         net__obuf_free(&c->out);
     if (!c->writing && c->wr.len == 0)
@@ -221,6 +212,24 @@ static void ctx_release_if_idle(net_ws_t *ws)
         core_buf_dispose(&c->pending);
         c->pending_off = 0;
     }
+}
+
+/* Frees the context, and the connection's empty output buffers, when no
+ * state would be lost (see the top of the file). A frame sent without a
+ * context (net_ws_send_frame) leaves only the buffers, freed the same way. */
+static void ctx_release_if_idle(net_ws_t *ws)
+{
+    net_conn_t *c = ws->conn;
+    if (ws->in_recv || ws->closing || ws->hlen || ws->payload_left || ws->in_frag)
+        return;
+    if (ws->ctx != NULL) {
+        if (wslay_event_get_close_sent(ws->ctx) || wslay_event_get_close_received(ws->ctx) ||
+            wslay_event_want_write(ws->ctx) || wslay_event_get_queued_msg_count(ws->ctx) > 0)
+            return;
+        wslay_event_context_free(ws->ctx);
+        ws->ctx = NULL;
+    }
+    bufs_release_if_empty(c);
 }
 
 static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
@@ -310,6 +319,8 @@ void net__ws_pump(net_conn_t *c)
         return;
     if (ws->ctx == NULL) {
         net__conn_flush(c);
+        if (!c->closing && c->ws == ws)
+            ctx_release_if_idle(ws);
         return;
     }
     int rc = wslay_event_want_write(ws->ctx) ? wslay_event_send(ws->ctx) : 0;

@@ -3,8 +3,9 @@
  * sides of each header length (7, 16 and 64 bits); a frame sent while
  * messages wait for a slow peer goes out behind them, in order; and the
  * answers (CORE_ERR_BUSY, CORE_ERR_CLOSED, NULL for text that is not
- * UTF-8) are net_ws_send_text's. Detached connections (net_int.h): the
- * output stays in c->out to be read. */
+ * UTF-8) are net_ws_send_text's; and an idle socket keeps no output
+ * buffer either way. Detached connections (net_int.h): the output stays in
+ * c->out to be read. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -175,12 +176,39 @@ static void test_answers_are_send_text_s(void **state)
     fixture_free(f);
 }
 
+/* Once what a socket was sent has left (here: its output emptied, as a
+ * write would), the pump leaves it no output buffer, whichever way the
+ * frame went: with a wslay context (net_ws_send_text) or without one
+ * (net_ws_send_frame). An idle socket costs no buffer. */
+static void test_idle_socket_keeps_no_buffer(void **state)
+{
+    (void)state;
+    fixture_t *f = fixture(0, 0);
+    net_ws_frame_t *fr = net_ws_frame_text("hello", 5);
+    assert_non_null(fr);
+    assert_int_equal(net_ws_send_text(f->c[0]->ws, "hello", 5), 0);
+    assert_int_equal(net_ws_send_frame(f->c[1]->ws, fr), 0);
+    net_ws_frame_free(fr);
+    for (int i = 0; i < 2; i++) {
+        net_conn_t *c = f->c[i];
+        assert_int_equal(c->out.len, 7);
+        assert_true(c->out.cap > 0);
+        c->out.len = 0; /* written */
+        net__ws_pump(c);
+        assert_int_equal(c->out.cap, 0);
+        assert_null(c->out.data);
+        assert_int_equal(c->wr.cap, 0);
+    }
+    fixture_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_socket_gets_the_bytes_send_text_gave),
         cmocka_unit_test(test_behind_what_waits),
         cmocka_unit_test(test_answers_are_send_text_s),
+        cmocka_unit_test(test_idle_socket_keeps_no_buffer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
