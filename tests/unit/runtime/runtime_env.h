@@ -19,6 +19,7 @@
 #include "chorus/runtime.h"
 #include "chorus/store.h"
 #include "stubs/stub_proc.h"
+#include "unit/runtime/runtime_close.h"
 
 static stub_proc_t backend;
 static char tmpdir[64];
@@ -86,21 +87,10 @@ static void env_start(env_t *e)
         uv_run(&e->loop, UV_RUN_ONCE);
 }
 
-static void on_closed(void *data)
-{
-    (*(int *)data)++;
-}
-
 static void env_stop(env_t *e)
 {
-    int closed = 0;
-    runtime_close(e->rt, on_closed, &closed);
-    while (!closed)
-        uv_run(&e->loop, UV_RUN_ONCE);
-    store_close(e->store);
-    uv_run(&e->loop, UV_RUN_DEFAULT);
+    rt_test_close(&e->loop, e->rt, e->store);
     store_metrics_free(e->metrics);
-    assert_int_equal(uv_loop_close(&e->loop), 0);
 }
 
 static void turn(env_t *e, const char *key, brain_event_t ev, const char *text, rec_t *r)

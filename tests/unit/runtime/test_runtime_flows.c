@@ -19,6 +19,7 @@
 #include "chorus/net_client.h"
 #include "chorus/runtime.h"
 #include "stubs/stub_proc.h"
+#include "unit/runtime/runtime_close.h"
 
 static stub_proc_t backend, llm;
 static char flows_dir[512];
@@ -101,18 +102,9 @@ static void env_start(env_t *e, const char *backend_base, const char *llm_base)
     assert_int_equal(loaded_rc, 0);
 }
 
-static void on_closed(void *data)
-{
-    (*(int *)data)++;
-}
-
 static void env_stop(env_t *e)
 {
-    int closed = 0;
-    runtime_close(e->rt, on_closed, &closed);
-    uv_run(&e->loop, UV_RUN_DEFAULT);
-    assert_int_equal(closed, 1);
-    assert_int_equal(uv_loop_close(&e->loop), 0);
+    rt_test_close(&e->loop, e->rt, NULL);
 }
 
 static char *stub_url(const stub_proc_t *sp, const char *path)

@@ -21,6 +21,7 @@
 #include "chorus/runtime.h"
 #include "runtime/runtime_int.h"
 #include "stubs/stub_proc.h"
+#include "unit/runtime/runtime_close.h"
 #include "unit/runtime/fake_brain.h"
 
 /* ---- harness --------------------------------------------------------------- */
@@ -94,11 +95,7 @@ static void on_closed_count(void *data)
 
 static void env_stop(env_t *e)
 {
-    int closed = 0;
-    runtime_close(e->rt, on_closed_count, &closed);
-    uv_run(&e->loop, UV_RUN_DEFAULT);
-    assert_int_equal(closed, 1);
-    assert_int_equal(uv_loop_close(&e->loop), 0);
+    rt_test_close(&e->loop, e->rt, NULL);
 }
 
 static void submit_ch(env_t *e, const char *key, const char *text, turn_rec_t *r)

@@ -15,6 +15,7 @@
 
 #include "chorus/runtime.h"
 #include "chorus/store.h"
+#include "unit/runtime/runtime_close.h"
 
 static char tmpdir[64];
 static char db_path[128];
@@ -47,20 +48,9 @@ static void env_start(env_t *e)
         uv_run(&e->loop, UV_RUN_ONCE);
 }
 
-static void on_closed(void *data)
-{
-    (*(int *)data)++;
-}
-
 static void env_stop(env_t *e)
 {
-    int closed = 0;
-    runtime_close(e->rt, on_closed, &closed);
-    while (!closed)
-        uv_run(&e->loop, UV_RUN_ONCE);
-    store_close(e->store);
-    uv_run(&e->loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&e->loop), 0);
+    rt_test_close(&e->loop, e->rt, e->store);
 }
 
 static void on_turn(const runtime_turn_out_t *o)
@@ -171,12 +161,7 @@ static void test_restore_needs_flows_and_a_store(void **state)
     assert_int_equal(runtime_new(&loop, &o, &rt, NULL), 0);
     assert_int_equal(runtime_restore_active(rt, db_path, NULL, NULL), CORE_ERR_NOT_FOUND);
     assert_int_equal(runtime_conversation_record(rt, "chat:idle", NULL, NULL), CORE_ERR_NOT_FOUND);
-    int closed = 0;
-    runtime_close(rt, on_closed, &closed);
-    while (!closed)
-        uv_run(&loop, UV_RUN_ONCE);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
+    rt_test_close(&loop, rt, NULL);
 }
 
 static int setup(void **state)

@@ -21,6 +21,7 @@
 
 #include "chorus/runtime.h"
 #include "chorus/store.h"
+#include "unit/runtime/runtime_close.h"
 
 /* runtime_diff() counted: this definition stands in for the library's, and
  * the real one, compiled here under another name, does the work, so what is
@@ -168,20 +169,9 @@ static void start(ctx_t *c)
     wait_loaded(c, 1);
 }
 
-static void on_closed(void *data)
-{
-    *(int *)data = 1;
-}
-
 static void stop(ctx_t *c)
 {
-    int closed = 0;
-    runtime_close(c->rt, on_closed, &closed);
-    while (!closed)
-        uv_run(&c->loop, UV_RUN_ONCE);
-    store_close(c->store);
-    uv_run(&c->loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&c->loop), 0);
+    rt_test_close(&c->loop, c->rt, c->store);
 }
 
 static int apply(ctx_t *c, const char *tag)

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "chorus/runtime.h"
+#include "unit/runtime/runtime_close.h"
 
 static char dir[64];
 
@@ -111,18 +112,9 @@ static void start(ctx_t *c, int promoted)
     wait_loaded(c, 1);
 }
 
-static void on_closed(void *data)
-{
-    *(int *)data = 1;
-}
-
 static void stop(ctx_t *c)
 {
-    int closed = 0;
-    runtime_close(c->rt, on_closed, &closed);
-    while (!closed)
-        uv_run(&c->loop, UV_RUN_ONCE);
-    assert_int_equal(uv_loop_close(&c->loop), 0);
+    rt_test_close(&c->loop, c->rt, NULL);
 }
 
 static const char *env_version(ctx_t *c, const char *env, char *buf)
