@@ -99,9 +99,14 @@ static const char *version_of(ctx_t *c, const char *env, char *buf)
     return buf;
 }
 
-/* The recorded versions of "order" (with content) once version is among
- * them: the store writes them after the loop enqueued them. */
-static json_t *versions_with(ctx_t *c, const char *version)
+typedef int (*rows_query_t)(store_db_t *db, const char *arg, int with_content, json_t **out,
+                            core_err_t *err);
+
+/* query(db, arg, with_content)'s rows once one of them is version (of flow,
+ * when flow is not NULL) with its author: the store writes them after the
+ * loop enqueued them, so the loop runs in between. Fails after 5 s. */
+static json_t *rows_once(ctx_t *c, rows_query_t query, const char *arg, int with_content,
+                         const char *flow, const char *version)
 {
     for (int tries = 0; tries < 500; tries++) {
         uv_run(&c->loop, UV_RUN_NOWAIT);
@@ -109,20 +114,30 @@ static json_t *versions_with(ctx_t *c, const char *version)
         store_db_t *db = store_db_open(db_path, &err);
         assert_non_null(db);
         json_t *rows = NULL;
-        int rc = store_db_flow_versions(db, "order", 1, &rows, &err);
+        int rc = query(db, arg, with_content, &rows, &err);
         store_db_close(db);
         size_t i;
         json_t *r;
         json_array_foreach(rc == 0 ? rows : NULL, i, r)
         {
-            if (strcmp(json_string_value(json_object_get(r, "version")), version) == 0)
+            const char *f = json_string_value(json_object_get(r, "flow"));
+            if (strcmp(json_string_value(json_object_get(r, "version")), version) == 0 &&
+                (flow == NULL || (f != NULL && strcmp(f, flow) == 0)) &&
+                json_string_value(json_object_get(r, "author")) != NULL)
                 return rows;
         }
         json_decref(rows);
         usleep(10000);
     }
-    fail_msg("version %s was never recorded", version);
+    fail_msg("%s: version %s never showed", arg, version);
     return NULL;
+}
+
+/* The recorded versions of "order" (with content) once version is among
+ * them. */
+static json_t *versions_with(ctx_t *c, const char *version)
+{
+    return rows_once(c, store_db_flow_versions, "order", 1, NULL, version);
 }
 
 /* Every recorded version's diff is runtime_diff() of the version it names
@@ -252,30 +267,7 @@ static void load(ctx_t *c)
  * has a row for (the join gives its author). */
 static void wait_env_runs(ctx_t *c, const char *env, const char *version)
 {
-    for (int tries = 0; tries < 500; tries++) {
-        uv_run(&c->loop, UV_RUN_NOWAIT);
-        core_err_t err = {0};
-        store_db_t *db = store_db_open(db_path, &err);
-        assert_non_null(db);
-        json_t *rows = NULL;
-        int rc = store_db_env_flows(db, env, 0, &rows, &err);
-        store_db_close(db);
-        size_t i;
-        json_t *r;
-        int found = 0;
-        json_array_foreach(rc == 0 ? rows : NULL, i, r)
-        {
-            if (strcmp(json_string_value(json_object_get(r, "flow")), "order") == 0 &&
-                strcmp(json_string_value(json_object_get(r, "version")), version) == 0 &&
-                json_string_value(json_object_get(r, "author")) != NULL)
-                found = 1;
-        }
-        json_decref(rows);
-        if (found)
-            return;
-        usleep(10000);
-    }
-    fail_msg("%s never ran order@%s", env, version);
+    json_decref(rows_once(c, store_db_env_flows, env, 0, "order", version));
 }
 
 static void test_recorded_versions_not_diffed_again(void **state)
