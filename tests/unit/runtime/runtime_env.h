@@ -19,7 +19,7 @@
 #include "chorus/runtime.h"
 #include "chorus/store.h"
 #include "stubs/stub_proc.h"
-#include "unit/runtime/runtime_close.h"
+#include "unit/runtime/runtime_test.h"
 
 static stub_proc_t backend;
 static char tmpdir[64];

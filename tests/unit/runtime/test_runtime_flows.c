@@ -19,7 +19,7 @@
 #include "chorus/net_client.h"
 #include "chorus/runtime.h"
 #include "stubs/stub_proc.h"
-#include "unit/runtime/runtime_close.h"
+#include "unit/runtime/runtime_test.h"
 
 static stub_proc_t backend, llm;
 static char flows_dir[512];

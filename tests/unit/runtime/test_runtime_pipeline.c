@@ -21,7 +21,7 @@
 #include "chorus/runtime.h"
 #include "runtime/runtime_int.h"
 #include "stubs/stub_proc.h"
-#include "unit/runtime/runtime_close.h"
+#include "unit/runtime/runtime_test.h"
 #include "unit/runtime/fake_brain.h"
 
 /* ---- harness --------------------------------------------------------------- */
@@ -61,12 +61,7 @@ static void on_loaded(runtime_t *rt, int rc, const core_diags_t *d, void *data)
 
 static void write_flow(const char *text)
 {
-    char path[256];
-    snprintf(path, sizeof(path), "%s/main.json", flows_dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    rt_test_write(flows_dir, "main.json", text);
 }
 
 typedef struct env_s {

@@ -15,7 +15,7 @@
 
 #include "chorus/runtime.h"
 #include "chorus/store.h"
-#include "unit/runtime/runtime_close.h"
+#include "unit/runtime/runtime_test.h"
 
 static char tmpdir[64];
 static char db_path[128];

@@ -21,7 +21,7 @@
 
 #include "chorus/runtime.h"
 #include "chorus/store.h"
-#include "unit/runtime/runtime_close.h"
+#include "unit/runtime/runtime_test.h"
 
 /* runtime_diff() counted: this definition stands in for the library's, and
  * the real one, compiled here under another name, does the work, so what is
@@ -61,12 +61,7 @@ static char *order_flow(const char *tag)
 
 static void write_file(const char *name, const char *text)
 {
-    char path[160];
-    snprintf(path, sizeof(path), "%s/%s", flows, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    rt_test_write(flows, name, text);
 }
 
 typedef struct ctx_s {

@@ -17,7 +17,7 @@
 #include <jansson.h>
 
 #include "chorus/runtime.h"
-#include "unit/runtime/runtime_close.h"
+#include "unit/runtime/runtime_test.h"
 
 static char dir[64];
 
@@ -38,12 +38,7 @@ static char *order_flow(const char *tag)
 
 static void write_file(const char *name, const char *text)
 {
-    char path[256];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    rt_test_write(dir, name, text);
 }
 
 static void write_order(const char *tag)
