@@ -61,6 +61,8 @@ void *core_xmalloc(size_t size);
 void *core_xcalloc(size_t n, size_t size);
 void *core_xrealloc(void *p, size_t size);
 char *core_xstrdup(const char *s);
+/* core_xstrdup(s), or NULL for a NULL s (an optional string). */
+char *core_xstrdup_opt(const char *s);
 char *core_xstrndup(const char *s, size_t n);
 /* Returns a newly allocated printf-formatted string. */
 char *core_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

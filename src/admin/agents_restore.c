@@ -92,7 +92,7 @@ void ag__saved_dispose(ag_saved_list_t *l)
 static char *str_of(json_t *o, const char *k)
 {
     const char *s = json_string_value(json_object_get(o, k));
-    return s ? core_xstrdup(s) : NULL;
+    return core_xstrdup_opt(s);
 }
 
 ag_entry_t *ag__entry_from_saved(const ag_saved_t *s)

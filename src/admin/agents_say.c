@@ -68,7 +68,7 @@ static void on_sent(int status, const char *reason, void *data)
 void ag__say(ag_desk_t *d, ag_entry_t *e, const char *agent, const char *text, net_req_t *req)
 {
     ag_say_t *s = core_xcalloc(1, sizeof(*s));
-    *s = (ag_say_t){.d = d, .agent = agent ? core_xstrdup(agent) : NULL, .req = req};
+    *s = (ag_say_t){.d = d, .agent = core_xstrdup_opt(agent), .req = req};
     memcpy(s->id, e->id, sizeof(s->id));
     s->text = core_xstrdup(text);
     core_err_t err = {0};

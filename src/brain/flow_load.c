@@ -218,7 +218,7 @@ static void slot_define(loader_t *ld, const char *name, json_t *def, const char 
     d->min = flow__num(ld, def, "min", path, -1e15, 1e15, 0);
     d->max = flow__num(ld, def, "max", path, -1e15, 1e15, 0);
     const char *dflt = flow__str(ld, def, "default", path, 0);
-    d->def = dflt ? core_xstrdup(dflt) : NULL;
+    d->def = core_xstrdup_opt(dflt);
     if (t == SLOT_REGEX) {
         const char *re = flow__str(ld, def, "pattern", path, 1);
         core_err_t err = {0};
@@ -389,9 +389,9 @@ void flow__settings(loader_t *ld, json_t *set, const char *path, const char **fl
             const char *b = flow__str(ld, llm, "base_url", p, 0);
             const char *m = flow__str(ld, llm, "model", p, 0);
             const char *k = flow__str(ld, llm, "api_key_env", p, 0);
-            s->llm_base_url = b ? core_xstrdup(b) : NULL;
-            s->llm_model = m ? core_xstrdup(m) : NULL;
-            s->llm_api_key_env = k ? core_xstrdup(k) : NULL;
+            s->llm_base_url = core_xstrdup_opt(b);
+            s->llm_model = core_xstrdup_opt(m);
+            s->llm_api_key_env = core_xstrdup_opt(k);
         }
     }
 }

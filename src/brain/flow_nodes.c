@@ -375,7 +375,7 @@ static void node_kind_rest(loader_t *ld, node_t *n, json_t *v, const char *path)
         const char *r = flow__str(ld, v, "reason", path, 1);
         const char *q = flow__str(ld, v, "queue", path, 0);
         n->reason = core_xstrdup(r ? r : "flow");
-        n->queue = q ? core_xstrdup(q) : NULL;
+        n->queue = core_xstrdup_opt(q);
         node_msgs(ld, n, v, path, 0);
         break;
     }
@@ -393,7 +393,7 @@ static void node_kind_rest(loader_t *ld, node_t *n, json_t *v, const char *path)
         n->target_node = BRAIN_NONE;
         if (n->kind == NODE_GOTO) {
             const char *tn = flow__str(ld, v, "node", path, 0);
-            n->target_name = tn ? core_xstrdup(tn) : NULL;
+            n->target_name = core_xstrdup_opt(tn);
         } else {
             n->next = flow__node_ref(ld, v, "next", path, 0);
         }

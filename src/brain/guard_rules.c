@@ -40,8 +40,8 @@ static void compile_rule(gd_loader_t *ld, json_t *obj, const char *path, const c
     const char *reply = gd_get_str(ld, obj, path, "reply", NULL);
     const char *reason = gd_get_str(ld, obj, path, "reason", NULL);
     const char *label = gd_get_str(ld, obj, path, "label", NULL);
-    r->reply = reply ? core_xstrdup(reply) : NULL;
-    r->reason = reason ? core_xstrdup(reason) : NULL;
+    r->reply = core_xstrdup_opt(reply);
+    r->reason = core_xstrdup_opt(reason);
     if (label != NULL) {
         free(r->label);
         r->label = core_xstrdup(label);

@@ -105,7 +105,7 @@ static int resume_llm(ctx_t *x, const node_t *n, const brain_effect_result_t *re
         return effect_failed(x, n, res->error == CORE_ERR_TIMEOUT ? "timeout" : "transport");
     if (res->content == NULL && (res->status < 200 || res->status > 299))
         return effect_failed(x, n, "status");
-    char *content = res->content ? core_xstrdup(res->content) : NULL;
+    char *content = core_xstrdup_opt(res->content);
     int pt = res->prompt_tokens, ct = res->completion_tokens;
     if (content == NULL) {
         json_error_t jerr;

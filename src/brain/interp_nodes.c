@@ -348,7 +348,7 @@ static step_t step_llm(ctx_t *x, const node_t *n)
     while (bl > 0 && e->base_url[bl - 1] == '/')
         e->base_url[--bl] = '\0';
     e->model = core_xstrdup(n->model);
-    e->api_key_env = n->api_key_env ? core_xstrdup(n->api_key_env) : NULL;
+    e->api_key_env = core_xstrdup_opt(n->api_key_env);
     e->temperature = n->temperature;
     e->max_tokens = n->max_tokens;
     e->messages = core_xcalloc(2, sizeof(brain_llm_message_t));

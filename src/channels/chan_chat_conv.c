@@ -504,7 +504,7 @@ int chat__turn(chat_t *c, chat_conv_t *cv, brain_event_t ev, const char *text, s
         memcpy(t->text, text, len); /* all len bytes: the text may hold a NUL */
         t->text[len] = '\0';
         t->len = len;
-        t->client_id = client_id ? core_xstrdup(client_id) : NULL;
+        t->client_id = core_xstrdup_opt(client_id);
     }
     chat__ws_typing(cv, 1);
     return 0;

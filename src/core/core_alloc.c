@@ -41,6 +41,11 @@ char *core_xstrdup(const char *s)
     return core_xstrndup(s, strlen(s));
 }
 
+char *core_xstrdup_opt(const char *s)
+{
+    return s != NULL ? core_xstrdup(s) : NULL;
+}
+
 char *core_xstrndup(const char *s, size_t n)
 {
     size_t len = strnlen(s, n);

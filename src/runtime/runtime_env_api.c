@@ -142,8 +142,8 @@ static int queue_set(runtime_t *rt, int env, rt_file_t *files, size_t n, const c
     j->env = env;
     j->files = files;
     j->n = n;
-    j->actor = actor ? core_xstrdup(actor) : NULL;
-    j->action = action ? core_xstrdup(action) : NULL;
+    j->actor = core_xstrdup_opt(actor);
+    j->action = core_xstrdup_opt(action);
     if (action != NULL && rt->opts.store != NULL) {
         /* The version diffs rt_record_set() stores are computed by the
          * worker, against a copy of the set it will compare with (the

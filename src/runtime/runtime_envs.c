@@ -271,9 +271,9 @@ rt_job_t *rt_job_new(runtime_t *rt, const char *cache_name, void (*finish)(rt_jo
     j->finish = finish;
     j->cb = cb;
     j->data = data;
-    j->guard_file = rt->guard_file ? core_xstrdup(rt->guard_file) : NULL;
-    j->data_dir = rt->data_dir ? core_xstrdup(rt->data_dir) : NULL;
-    j->cache_name = cache_name ? core_xstrdup(cache_name) : NULL;
+    j->guard_file = core_xstrdup_opt(rt->guard_file);
+    j->data_dir = core_xstrdup_opt(rt->data_dir);
+    j->cache_name = core_xstrdup_opt(cache_name);
     j->c.guard_file = j->guard_file;
     j->c.no_guard = rt->opts.no_guard;
     j->c.version = rt->next_version++;

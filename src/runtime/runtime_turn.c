@@ -555,8 +555,8 @@ int runtime_new(uv_loop_t *loop, const runtime_options_t *opts, runtime_t **out,
     if (opts)
         rt->opts = *opts;
     rt->flows_dir = core_xstrdup(rt->opts.flows_dir ? rt->opts.flows_dir : "flows");
-    rt->data_dir = rt->opts.data_dir ? core_xstrdup(rt->opts.data_dir) : NULL;
-    rt->guard_file = rt->opts.guard_file ? core_xstrdup(rt->opts.guard_file) : NULL;
+    rt->data_dir = core_xstrdup_opt(rt->opts.data_dir);
+    rt->guard_file = core_xstrdup_opt(rt->opts.guard_file);
     if (rt->opts.max_conversations == 0)
         rt->opts.max_conversations = 100000;
     if (rt->opts.max_queued_turns == 0)

@@ -98,11 +98,6 @@ static int submit(work_t *w)
     return 0;
 }
 
-static char *dup_opt(const char *s)
-{
-    return s != NULL ? core_xstrdup(s) : NULL;
-}
-
 int store_state_load_async(store_t *s, const char *conversation_id, store_state_cb cb, void *data)
 {
     work_t *w = work_new(s, W_STATE, data);
@@ -115,7 +110,7 @@ int store_report_async(store_t *s, const store_report_query_t *q, store_json_cb 
 {
     work_t *w = work_new(s, W_REPORT, data);
     w->report = *q;
-    w->message_costs = dup_opt(q->message_costs);
+    w->message_costs = core_xstrdup_opt(q->message_costs);
     w->report.message_costs = w->message_costs;
     w->json_cb = cb;
     return submit(w);
@@ -125,9 +120,9 @@ int store_conversations_async(store_t *s, const store_list_query_t *q, store_jso
 {
     work_t *w = work_new(s, W_LIST, data);
     w->list = *q;
-    w->list.channel = w->channel = dup_opt(q->channel);
-    w->list.flow = w->flow = dup_opt(q->flow);
-    w->list.outcome = w->outcome = dup_opt(q->outcome);
+    w->list.channel = w->channel = core_xstrdup_opt(q->channel);
+    w->list.flow = w->flow = core_xstrdup_opt(q->flow);
+    w->list.outcome = w->outcome = core_xstrdup_opt(q->outcome);
     w->json_cb = cb;
     return submit(w);
 }

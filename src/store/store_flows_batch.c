@@ -14,11 +14,6 @@ typedef struct env_row_s {
     int64_t ts_us;
 } env_row_t;
 
-static char *dup_or_null(const char *s)
-{
-    return s != NULL ? core_xstrdup(s) : NULL;
-}
-
 static store__op_t *push_flows(store_batch_t *b, int kind, void *rows)
 {
     store__op_t *op = store__batch_push(b, STORE__OP_FLOWS);
@@ -31,13 +26,13 @@ void store_batch_flow_version(store_batch_t *b, const store_flow_version_t *v)
 {
     store_flow_version_t *c = core_xcalloc(1, sizeof(*c));
     *c = *v;
-    c->flow = dup_or_null(v->flow);
-    c->version = dup_or_null(v->version);
-    c->sha256 = dup_or_null(v->sha256);
+    c->flow = core_xstrdup_opt(v->flow);
+    c->version = core_xstrdup_opt(v->version);
+    c->sha256 = core_xstrdup_opt(v->sha256);
     c->content = core_xstrndup(v->content ? v->content : "", v->content ? v->len : 0);
-    c->author = dup_or_null(v->author ? v->author : "unknown");
-    c->prev_version = dup_or_null(v->prev_version);
-    c->diff = dup_or_null(v->diff);
+    c->author = core_xstrdup_opt(v->author ? v->author : "unknown");
+    c->prev_version = core_xstrdup_opt(v->prev_version);
+    c->diff = core_xstrdup_opt(v->diff);
     push_flows(b, FL_VERSION, c);
 }
 
@@ -46,12 +41,12 @@ void store_batch_env_flow(store_batch_t *b, const char *env, const char *flow, c
                           int64_t ts_us)
 {
     env_row_t *r = core_xcalloc(1, sizeof(*r));
-    r->env = dup_or_null(env);
-    r->flow = dup_or_null(flow);
-    r->version = dup_or_null(version);
-    r->previous = dup_or_null(previous);
-    r->set_by = dup_or_null(set_by ? set_by : "unknown");
-    r->action = dup_or_null(action ? action : "change");
+    r->env = core_xstrdup_opt(env);
+    r->flow = core_xstrdup_opt(flow);
+    r->version = core_xstrdup_opt(version);
+    r->previous = core_xstrdup_opt(previous);
+    r->set_by = core_xstrdup_opt(set_by ? set_by : "unknown");
+    r->action = core_xstrdup_opt(action ? action : "change");
     r->ts_us = ts_us;
     push_flows(b, FL_ENV, r);
 }

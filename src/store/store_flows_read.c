@@ -188,7 +188,7 @@ int store_flows_async(store_t *s, const char *kind, const char *arg, int with_co
     w->req.data = w;
     w->s = s;
     w->kind = core_xstrdup(kind);
-    w->arg = arg ? core_xstrdup(arg) : NULL;
+    w->arg = core_xstrdup_opt(arg);
     w->with_content = with_content;
     w->cb = cb;
     w->data = data;

@@ -8,26 +8,21 @@
 #define LOG_MODULE "store"
 #include "store/store_int.h"
 
-static const char *dup_or_null(const char *s)
-{
-    return s != NULL ? core_xstrdup(s) : NULL;
-}
-
 void store_batch_handoff(store_batch_t *b, const store_handoff_t *h)
 {
     store__op_t *op = store__batch_push(b, STORE__OP_HANDOFF);
     store_handoff_t *o = &op->u.handoff;
     *o = *h;
-    o->conversation_id = dup_or_null(h->conversation_id);
-    o->key = dup_or_null(h->key);
-    o->queue = dup_or_null(h->queue);
-    o->channel = dup_or_null(h->channel);
-    o->reason = dup_or_null(h->reason);
-    o->state = dup_or_null(h->state);
-    o->agent = dup_or_null(h->agent);
-    o->disposition = dup_or_null(h->disposition);
-    o->release_outcome = dup_or_null(h->release_outcome);
-    o->detail = dup_or_null(h->detail);
+    o->conversation_id = core_xstrdup_opt(h->conversation_id);
+    o->key = core_xstrdup_opt(h->key);
+    o->queue = core_xstrdup_opt(h->queue);
+    o->channel = core_xstrdup_opt(h->channel);
+    o->reason = core_xstrdup_opt(h->reason);
+    o->state = core_xstrdup_opt(h->state);
+    o->agent = core_xstrdup_opt(h->agent);
+    o->disposition = core_xstrdup_opt(h->disposition);
+    o->release_outcome = core_xstrdup_opt(h->release_outcome);
+    o->detail = core_xstrdup_opt(h->detail);
 }
 
 void store_batch_handoff_message(store_batch_t *b, const store_handoff_message_t *m)
@@ -35,10 +30,10 @@ void store_batch_handoff_message(store_batch_t *b, const store_handoff_message_t
     store__op_t *op = store__batch_push(b, STORE__OP_HANDOFF_MESSAGE);
     store_handoff_message_t *o = &op->u.handoff_message;
     *o = *m;
-    o->conversation_id = dup_or_null(m->conversation_id);
-    o->handoff_id = dup_or_null(m->handoff_id);
-    o->from = dup_or_null(m->from);
-    o->agent = dup_or_null(m->agent);
+    o->conversation_id = core_xstrdup_opt(m->conversation_id);
+    o->handoff_id = core_xstrdup_opt(m->handoff_id);
+    o->from = core_xstrdup_opt(m->from);
+    o->agent = core_xstrdup_opt(m->agent);
     char *text = core_xmalloc(m->text_len + 1);
     if (m->text_len > 0)
         memcpy(text, m->text, m->text_len);

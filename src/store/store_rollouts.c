@@ -258,11 +258,6 @@ typedef struct {
     core_err_t err;
 } rwork_t;
 
-static char *dup_opt(const char *s)
-{
-    return s != NULL ? core_xstrdup(s) : NULL;
-}
-
 static void kpis_run(rwork_t *w, store_db_t *db)
 {
     rollout_kpis_t c, k;
@@ -363,7 +358,7 @@ int store_rollout_save_async(store_t *s, const store_rollout_t *r, store_done_cb
         r->id,         r->env,      r->flow,  r->candidate_version, r->control_version, r->status,
         r->started_by, r->ended_by, r->reason};
     for (int i = 0; i < 9; i++)
-        w->str[i] = dup_opt(src[i]);
+        w->str[i] = core_xstrdup_opt(src[i]);
     w->row.id = w->str[0], w->row.env = w->str[1], w->row.flow = w->str[2];
     w->row.candidate_version = w->str[3], w->row.control_version = w->str[4];
     w->row.status = w->str[5], w->row.started_by = w->str[6], w->row.ended_by = w->str[7];
@@ -376,7 +371,8 @@ int store_rollouts_async(store_t *s, const char *id, const char *flow, const cha
                          store_json_cb cb, void *data)
 {
     rwork_t *w = rwork_new(s, R_LIST, data);
-    w->str[0] = dup_opt(id), w->str[1] = dup_opt(flow), w->str[2] = dup_opt(status);
+    w->str[0] = core_xstrdup_opt(id), w->str[1] = core_xstrdup_opt(flow),
+    w->str[2] = core_xstrdup_opt(status);
     w->json_cb = cb;
     return submit(w);
 }
@@ -385,7 +381,7 @@ int store_rollout_kpis_async(store_t *s, const char *flow, int64_t from_us, int6
                              store_json_cb cb, void *data)
 {
     rwork_t *w = rwork_new(s, R_KPIS, data);
-    w->str[0] = dup_opt(flow);
+    w->str[0] = core_xstrdup_opt(flow);
     w->from_us = from_us, w->to_us = to_us;
     w->json_cb = cb;
     return submit(w);
