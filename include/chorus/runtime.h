@@ -256,6 +256,8 @@ typedef struct runtime_flow_file_s {
     const char *version; /* NULL: computed from content */
     const char *content; /* NULL in a change: remove the flow */
     size_t len;
+    int stored; /* 1: read from the store's flow versions, so it has the row
+                   and no diff is computed for it (a rollback's, a restore's) */
 } runtime_flow_file_t;
 
 /* Rebuilds env's set from stored contents (production at start, in

@@ -349,7 +349,7 @@ static void on_version_read(int status, json_t *row, const char *errmsg, void *d
     }
     const char *content = json_string_value(json_object_get(row, "content"));
     runtime_flow_file_t f = {j->flow, json_string_value(json_object_get(row, "version")), content,
-                             json_string_length(json_object_get(row, "content"))};
+                             json_string_length(json_object_get(row, "content")), 1};
     json_object_set(j->body, "to_version", json_object_get(row, "version"));
     core_err_t err = {0};
     net_req_t *req = j->req;

@@ -56,7 +56,7 @@ static void restore_env(daemon_t *d, store_db_t *db, const char *env)
         files[k++] =
             (runtime_flow_file_t){json_string_value(json_object_get(r, "flow")),
                                   json_string_value(json_object_get(r, "version")), content,
-                                  json_string_length(json_object_get(r, "content"))};
+                                  json_string_length(json_object_get(r, "content")), 1};
     }
     if (k > 0) {
         int rc = runtime_env_restore(d->runtime, env, files, k, on_restored, d);

@@ -28,6 +28,7 @@ static int file_from(const char *env, const runtime_flow_file_t *c, rt_file_t *f
     f->path = core_xasprintf("%s/%s.json", env, c->flow);
     f->text = core_xstrndup(c->content, c->len);
     f->len = c->len;
+    f->stored = c->stored;
     rt_file_hash(f);
     if (c->version != NULL && c->version[0] != '\0' && strcmp(c->version, f->version) != 0)
         return core_err_set(err, CORE_ERR_INVALID, "flow %s: content hashes to version %s, not %s",
@@ -233,11 +234,11 @@ int runtime_env_promote(runtime_t *rt, const char *const *flows, const char *con
                                 "staging now runs %s %s, not the tested %s: test again", f->flow,
                                 f->version, versions[i]);
         }
-        ch[k++] = (runtime_flow_file_t){f->flow, f->version, f->text, f->len};
+        ch[k++] = (runtime_flow_file_t){f->flow, f->version, f->text, f->len, f->stored};
     }
     for (size_t i = 0; n == 0 && cur && i < cur->n; i++) /* exactly staging's set */
         if (rt_files_find(st->files, st->n, cur->files[i].flow) == NULL)
-            ch[k++] = (runtime_flow_file_t){cur->files[i].flow, NULL, NULL, 0};
+            ch[k++] = (runtime_flow_file_t){cur->files[i].flow, NULL, NULL, 0, 0};
     int rc = runtime_env_apply(rt, to, ch, k, actor, "promote", cb, data, err);
     free(ch);
     return rc;
@@ -275,7 +276,7 @@ int runtime_env_file(const runtime_t *rt, const char *env, const char *flow,
     const rt_file_t *f = v && flow ? rt_files_find(v->files, v->n, flow) : NULL;
     if (f == NULL)
         return CORE_ERR_NOT_FOUND;
-    *out = (runtime_flow_file_t){f->flow, f->version, f->text, f->len};
+    *out = (runtime_flow_file_t){f->flow, f->version, f->text, f->len, f->stored};
     return 0;
 }
 

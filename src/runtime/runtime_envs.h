@@ -31,6 +31,7 @@ typedef struct rt_file_s {
     size_t len;       /* bytes of text */
     char version[13]; /* first 12 hex digits of sha256 */
     char sha[65];     /* sha256 of text, hex */
+    int stored;       /* the store has this version's row (it was read from there) */
 } rt_file_t;
 
 struct rt_ver_s {
@@ -120,11 +121,11 @@ const char *rt_variant_name(int variant);
 void rt_record_set(runtime_t *rt, const rt_file_t *files, size_t n, char *const *diffs,
                    unsigned envs_mask, const rt_ver_t *before[RT_ENVS], const char *actor,
                    const char *action);
-/* Whether f (same flow, same content) is in one of sets (NULL entries
- * allowed) or in base: every set an environment has installed and staging's
- * base were recorded when they came in (or read back from the store), so
- * the store has f's flow_versions row already. Any thread, on sets the
- * caller holds. */
+/* Whether the store has f's flow_versions row already: f was read from it
+ * (f->stored), or f (same flow, same content) is in one of sets (NULL
+ * entries allowed) or in base, as every set an environment has installed
+ * and staging's base were recorded when they came in (or read back from the
+ * store). Any thread, on sets the caller holds. */
 int rt_file_recorded(const rt_ver_t *const sets[RT_ENVS], const rt_file_t *base, size_t nbase,
                      const rt_file_t *f);
 /* Diffs of every file of files against the same flow in base: NULL for one

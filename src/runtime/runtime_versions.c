@@ -4,9 +4,9 @@
  * batch. The diffs are computed on the thread pool with the compile of the
  * load, change or rollout candidate that makes the versions; the loop
  * computes one only when the set it was diffed against changed meanwhile.
- * A version the store already has (a promotion's: staging recorded it) is
- * not diffed again: its row goes without one and is ignored (ON CONFLICT DO
- * NOTHING), and a diff is the bulk of the work. */
+ * A version the store already has (a promotion's: staging recorded it; a
+ * rollback's: its content was read from there) is not diffed again: its row goes without one and is
+ * ignored (ON CONFLICT DO NOTHING), and a diff is the bulk of the work. */
 #define LOG_MODULE "runtime"
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +22,8 @@ static int has_file(const rt_file_t *set, size_t n, const rt_file_t *f)
 int rt_file_recorded(const rt_ver_t *const sets[RT_ENVS], const rt_file_t *base, size_t nbase,
                      const rt_file_t *f)
 {
+    if (f->stored)
+        return 1;
     for (int e = 0; sets != NULL && e < RT_ENVS; e++)
         if (sets[e] != NULL && has_file(sets[e]->files, sets[e]->n, f))
             return 1;

@@ -5,7 +5,7 @@
  * runtime_diff() of the version they replaced (the thread pool computes
  * them; the loop only when the base changed meanwhile). A version the store
  * already has (a promotion of staging's, a rollout of it) is not diffed
- * again; one new to it is diffed once. */
+ * again, nor one a rollback read back from it; one new to it is diffed once. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -187,7 +187,7 @@ static void stop(ctx_t *c)
 static int apply(ctx_t *c, const char *tag)
 {
     char *text = order_flow(tag);
-    runtime_flow_file_t f = {"order", NULL, text, strlen(text)};
+    runtime_flow_file_t f = {"order", NULL, text, strlen(text), 0};
     core_err_t err = {0};
     int rc =
         runtime_env_apply(c->rt, RUNTIME_ENV_PRODUCTION, &f, 1, "t", "change", on_loaded, c, &err);
@@ -316,6 +316,50 @@ static void test_recorded_versions_not_diffed_again(void **state)
     stop(&c);
 }
 
+/* A rollback to a version read back from the store (as the admin API's
+ * does), which neither environment runs: no diff is made, and production's
+ * rows name it. */
+static void test_rollback_from_store_not_diffed(void **state)
+{
+    (void)state;
+    ctx_t c;
+    start(&c); /* v1 in staging and production */
+    char v2[16], v3[16];
+    unsigned made = atomic_load(&diffs_made);
+    assert_int_equal(apply(&c, "v2"), 0);
+    wait_loaded(&c, 2);
+    version_of(&c, RUNTIME_ENV_PRODUCTION, v2);
+    assert_int_equal(apply(&c, "v3"), 0);
+    wait_loaded(&c, 3);
+    version_of(&c, RUNTIME_ENV_PRODUCTION, v3);
+    assert_int_equal(atomic_load(&diffs_made) - made, 2);
+    json_t *rows = versions_with(&c, v3);
+    const char *content = NULL;
+    size_t i;
+    json_t *r;
+    json_array_foreach(rows, i, r)
+    {
+        if (strcmp(json_string_value(json_object_get(r, "version")), v2) == 0)
+            content = json_string_value(json_object_get(r, "content"));
+    }
+    assert_non_null(content);
+    runtime_flow_file_t f = {"order", v2, content, strlen(content), 1};
+    core_err_t err = {0};
+    made = atomic_load(&diffs_made);
+    assert_int_equal(runtime_env_apply(c.rt, RUNTIME_ENV_PRODUCTION, &f, 1, "t", "rollback",
+                                       on_loaded, &c, &err),
+                     0);
+    json_decref(rows);
+    wait_loaded(&c, 4);
+    assert_int_equal(atomic_load(&diffs_made) - made, 0);
+    wait_env_runs(&c, RUNTIME_ENV_PRODUCTION, v2);
+    rows = versions_with(&c, v3);
+    assert_int_equal(json_array_size(rows), 3); /* v1, v2, v3: the rollback adds none */
+    assert_int_equal(check_diffs(rows), 3);
+    json_decref(rows);
+    stop(&c);
+}
+
 /* Staging changed through the API (a rollback there) since its last load:
  * the next load's new version is diffed against what staging ran, the
  * version its row names as previous. */
@@ -325,7 +369,7 @@ static void test_load_after_staging_change(void **state)
     ctx_t c;
     start(&c);
     char *text = order_flow("rolled");
-    runtime_flow_file_t f = {"order", NULL, text, strlen(text)};
+    runtime_flow_file_t f = {"order", NULL, text, strlen(text), 0};
     core_err_t err = {0};
     assert_int_equal(
         runtime_env_apply(c.rt, RUNTIME_ENV_STAGING, &f, 1, "t", "rollback", on_loaded, &c, &err),
@@ -374,6 +418,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_recorded_diffs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recorded_versions_not_diffed_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollback_from_store_not_diffed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_after_staging_change, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -171,7 +171,7 @@ static void test_promoted_mode_promote_and_rollback(void **state)
     assert_string_equal(say(&c, "p2", NULL, "pizza"), "ORDER v2 pizza");
     /* Rollback: the old content put back as production's order flow. */
     char *old = order_flow("v1");
-    runtime_flow_file_t back = {"order", v1, old, strlen(old)};
+    runtime_flow_file_t back = {"order", v1, old, strlen(old), 0};
     assert_int_equal(
         runtime_env_apply(c.rt, "production", &back, 1, "t", "rollback", on_loaded, &c, &err), 0);
     wait_loaded(&c, 4);
