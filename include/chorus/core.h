@@ -202,6 +202,20 @@ int core_buf_json_key(core_buf_t *b, const char *key);
 /* A decimal integer. */
 int core_buf_json_int(core_buf_t *b, long long v);
 
+/* ---- text ---------------------------------------------------------------- */
+
+/* Bytes at s (len of them) of the tail that draws the digit before it as an
+ * emoji keycap: U+FE0F (emoji presentation) and/or U+20E3 (combining
+ * enclosing keycap), as phone keyboards send "2\u20e3" and "2\ufe0f\u20e3" for
+ * a tapped 2; 0 if there is none. The digit means what it says. */
+static inline size_t core_keycap_tail(const char *s, size_t len)
+{
+    size_t n = len >= 3 && memcmp(s, "\xEF\xB8\x8F", 3) == 0 ? 3 : 0;
+    if (len - n >= 3 && memcmp(s + n, "\xE2\x83\xA3", 3) == 0)
+        n += 3;
+    return n;
+}
+
 /* ---- diagnostics: problems in a user's file ----------------------------- */
 
 /* One problem in a file a user wrote (config, flow, guardrail rules), printed

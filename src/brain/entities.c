@@ -73,6 +73,10 @@ int ent__word_end_ok(const ent__scan_t *sc, size_t p)
     const unsigned char *s = (const unsigned char *)sc->s;
     if (s[p] == 0xC2 && p + 1 < sc->full && s[p + 1] == 0xA0)
         return 1;
+    /* a digit drawn as a keycap ("2\ufe0f\u20e3") ends where its tail does */
+    size_t tail = p > 0 && ent__is_digit(s[p - 1]) ? core_keycap_tail(sc->s + p, sc->full - p) : 0;
+    if (tail > 0)
+        return ent__word_end_ok(sc, p + tail);
     return !ent__is_word_byte(s[p]);
 }
 

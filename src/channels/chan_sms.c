@@ -207,6 +207,7 @@ static const char *answer_text(const sms_conv_t *cv, const char *body)
     for (; p[digits] >= '0' && p[digits] <= '9' && digits < 3; digits++)
         k = k * 10 + (size_t)(p[digits] - '0');
     const char *rest = p + digits;
+    rest += digits > 0 ? core_keycap_tail(rest, strlen(rest)) : 0; /* "2\ufe0f\u20e3" is 2 */
     while (*rest == ' ' || *rest == '.' || *rest == ')')
         rest++;
     if (digits > 0 && *rest == '\0' && k >= 1 && k <= cv->n_choices)

@@ -126,6 +126,11 @@ def test_conversation_numbered_choices_and_segments():
         assert p.texts("ABC123") == ["ABC123: CH 101 LHR-JFK 12 Dec 09:40, confirmed."]
         # a number with no list pending is text for the flow, not an option
         assert p.texts("7") != []
+        # a digit tapped as a keycap emoji picks its option too
+        k = Phone(p.tw, frm="+15551230002")
+        k.texts("hi")
+        assert k.texts("1\ufe0f\u20e3") == [
+            "Sure. What's your booking reference? It has six letters and digits, like ABC123."]
     with_daemon(run)
 
 

@@ -133,6 +133,8 @@ static void test_choices_numbered(void **state)
     CHOICE(c, "one", "window");
     CHOICE(c, "the last one", "middle");
     CHOICE(c, "#2", "aisle");
+    CHOICE(c, "2\xEF\xB8\x8F\xE2\x83\xA3", "aisle"); /* a keycap emoji */
+    CHOICE(c, "option 3\xE2\x83\xA3", "middle");
     CHOICE(c, "no. 3", "middle");
     CHOICE(c, "2)", "aisle");
     CHOICE(c, "I'll take the first one please", "window");

@@ -48,6 +48,12 @@ static void test_numbers_digits(void **state)
     NUM("room 101", "101");
     NUM("order #12345", "12345");
     NUM("5-10 people", "5");
+    /* digits drawn as emoji keycaps, as phone keyboards send them */
+    NUM("2\xEF\xB8\x8F\xE2\x83\xA3 bags", "2");
+    NUM("option 3\xE2\x83\xA3", "3");
+    NUM("4\xEF\xB8\x8F", "4");
+    NUM("1\xEF\xB8\x8F\xE2\x83\xA3kg", "-"); /* still a word after the tail */
+    NUM("a\xE2\x83\xA3", "-");
 }
 
 static void test_numbers_words(void **state)
