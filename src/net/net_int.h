@@ -37,9 +37,10 @@ typedef struct net_seg_s {
 } net_seg_t;
 
 struct net_route_s {
-    struct net_route_s *next;
-    char *method;  /* owned; "GET" for WebSocket routes */
-    char *pattern; /* owned */
+    struct net_route_s *next;  /* every route, in registration order */
+    struct net_route_s *snext; /* the routes of its segment count, in that order */
+    char *method;              /* owned; "GET" for WebSocket routes */
+    char *pattern;             /* owned */
     net_seg_t *segs;
     size_t nsegs;
     size_t lit_len;    /* bytes of pattern + 1 before its first parameter: every match starts so */
@@ -50,9 +51,15 @@ struct net_route_s {
     net_ws_callbacks_t ws;
 };
 
+/* A path matches only routes with as many segments as it has, so routes are
+ * also listed by segment count (the last list holds every longer one). */
+#define NET_ROUTER_SEG_LISTS 16
+
 struct net_router_s {
     struct net_route_s *head;
     struct net_route_s **tail;
+    struct net_route_s *by_segs[NET_ROUTER_SEG_LISTS];
+    struct net_route_s **by_segs_tail[NET_ROUTER_SEG_LISTS];
 };
 
 typedef struct net_off_s {

@@ -1,6 +1,7 @@
 /* The router: method + path pattern with {name} parameters. Routes are few
- * (tens), so matching walks them all; a literal segment beats a parameter at
- * the same position, whatever the order of registration. */
+ * (tens to a hundred), so matching walks the ones with as many segments as
+ * the path; a literal segment beats a parameter at the same position,
+ * whatever the order of registration. */
 #define LOG_MODULE "net"
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,8 @@ net_router_t *net_router_new(void)
 {
     net_router_t *r = core_xcalloc(1, sizeof(*r));
     r->tail = &r->head;
+    for (size_t i = 0; i < NET_ROUTER_SEG_LISTS; i++)
+        r->by_segs_tail[i] = &r->by_segs[i];
     return r;
 }
 
@@ -76,6 +79,11 @@ static int split_pattern(struct net_route_s *rt, core_err_t *err)
     return 0;
 }
 
+static size_t seg_list(size_t nsegs)
+{
+    return nsegs < NET_ROUTER_SEG_LISTS ? nsegs : NET_ROUTER_SEG_LISTS - 1;
+}
+
 /* Same shape: same length and the same literal/parameter at every place. */
 static int same_shape(const struct net_route_s *a, const struct net_route_s *b)
 {
@@ -107,6 +115,9 @@ static int add_route(net_router_t *r, struct net_route_s *rt, core_err_t *err)
     }
     *r->tail = rt;
     r->tail = &rt->next;
+    size_t l = seg_list(rt->nsegs);
+    *r->by_segs_tail[l] = rt;
+    r->by_segs_tail[l] = &rt->snext;
     /* the security suite lists every route from these lines */
     LOG_DEBUG("event=route_added method=%s path=%s websocket=%d", rt->method, rt->pattern,
               rt->is_ws);
@@ -226,10 +237,14 @@ int net_router_match(const net_router_t *r, const char *method, const char *path
     if (len == 0 || path[0] != '/')
         return CORE_ERR_NOT_FOUND;
     const char *rest = path + 1;
-    size_t rlen = len - 1;
+    size_t rlen = len - 1, nsegs = 1;
+    for (const char *s = memchr(rest, '/', rlen); s != NULL && nsegs < NET_ROUTER_SEG_LISTS;
+         s = memchr(s + 1, '/', (size_t)(rest + rlen - s - 1)))
+        nsegs++;
+    const struct net_route_s *routes = r->by_segs[seg_list(nsegs)];
     int is_head = strcmp(method, "HEAD") == 0, path_found = 0;
     const struct net_route_s *best = NULL;
-    for (const struct net_route_s *rt = r->head; rt; rt = rt->next) {
+    for (const struct net_route_s *rt = routes; rt; rt = rt->snext) {
         if (!path_matches(rt, rest, rlen, NULL))
             continue;
         path_found = 1;
@@ -246,7 +261,7 @@ int net_router_match(const net_router_t *r, const char *method, const char *path
     }
     if (!path_found)
         return CORE_ERR_NOT_FOUND;
-    for (const struct net_route_s *rt = r->head; rt; rt = rt->next) {
+    for (const struct net_route_s *rt = routes; rt; rt = rt->snext) {
         if (!path_matches(rt, rest, rlen, NULL))
             continue;
         allow_add(m->allow, sizeof(m->allow), rt->method);

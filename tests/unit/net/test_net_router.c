@@ -143,6 +143,43 @@ static void test_not_found(void **state)
     net_router_free(r);
 }
 
+/* Routes are looked up among those with as many segments as the path; the
+ * longest share one list, where the walk still decides. */
+static void test_segment_counts(void **state)
+{
+    net_router_t *r = sample();
+    core_err_t err = {0};
+    const char *long15 = "/s/1/2/3/4/5/6/7/8/9/10/11/12/13/{a}";
+    const char *long16 = "/s/1/2/3/4/5/6/7/8/9/10/11/12/13/14/{b}";
+    const char *long18 = "/s/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/{c}";
+    assert_int_equal(net_router_add(r, "GET", long15, h_a, (void *)15, &err), 0);
+    assert_int_equal(net_router_add(r, "GET", long16, h_a, (void *)16, &err), 0);
+    assert_int_equal(net_router_add(r, "GET", long18, h_a, (void *)18, &err), 0);
+    assert_int_equal(net_router_add(r, "GET", "/", h_b, (void *)1, &err), CORE_ERR_EXISTS);
+    net_match_t m;
+    assert_int_equal(match(r, "GET", "/s/1/2/3/4/5/6/7/8/9/10/11/12/13/v", &m), 0);
+    assert_param(&m, 0, "a", "v");
+    assert_int_equal(match(r, "GET", "/s/1/2/3/4/5/6/7/8/9/10/11/12/13/14/v", &m), 0);
+    assert_param(&m, 0, "b", "v");
+    assert_int_equal(match(r, "GET", "/s/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/v", &m), 0);
+    assert_param(&m, 0, "c", "v");
+    assert_int_equal(match(r, "GET", "/s/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/v", &m),
+                     CORE_ERR_NOT_FOUND);
+    assert_int_equal(match(r, "GET", "/s/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/v/", &m),
+                     CORE_ERR_NOT_FOUND);
+    assert_int_equal(match(r, "POST", "/s/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/v", &m),
+                     CORE_ERR_UNSUPPORTED);
+    assert_string_equal(m.allow, "GET, HEAD");
+    /* one, two and four segments, each in its own list */
+    assert_int_equal(match(r, "GET", "/", &m), 0);
+    assert_int_equal(m.nparams, 0);
+    assert_int_equal(match(r, "GET", "/healthz", &m), 0);
+    assert_int_equal(m.nparams, 0);
+    assert_int_equal(match(r, "GET", "/a/1/b/2", &m), 0);
+    assert_param(&m, 1, "y", "2");
+    net_router_free(r);
+}
+
 static void test_method_not_allowed(void **state)
 {
     net_router_t *r = sample();
@@ -204,8 +241,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_literal_and_params), cmocka_unit_test(test_literal_beats_param),
         cmocka_unit_test(test_literal_beginnings), cmocka_unit_test(test_not_found),
-        cmocka_unit_test(test_method_not_allowed), cmocka_unit_test(test_head_uses_get),
-        cmocka_unit_test(test_ws_route),           cmocka_unit_test(test_bad_patterns),
+        cmocka_unit_test(test_segment_counts),     cmocka_unit_test(test_method_not_allowed),
+        cmocka_unit_test(test_head_uses_get),      cmocka_unit_test(test_ws_route),
+        cmocka_unit_test(test_bad_patterns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
