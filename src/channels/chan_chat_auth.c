@@ -2,10 +2,14 @@
  * SHA-256 hashes (chat.api_keys), never in clear: a leaked config file does
  * not leak a key. A presented key is hashed and compared with every
  * configured hash in constant time (CRYPTO_memcmp, and no early exit), so
- * neither the hash nor which key matched leaks through timing. The parsed
- * keys are cached against the config string and re-parsed when a reload
- * changes it. The widget's WebSocket is authenticated by its page's origin
- * instead (a browser cannot keep a secret). */
+ * neither the hash nor which key matched leaks through timing. A key that
+ * hashed right is remembered with its entry (up to CHAT_KEY_SEEN bytes), and
+ * the next request's key is first compared with those, also in constant
+ * time over every entry and the whole buffer: hashing is most of a REST
+ * turn's authentication, and a gateway sends the same key every time. The
+ * parsed keys are cached against the config string and re-parsed (the
+ * remembered keys wiped) when a reload changes it. The widget's WebSocket is authenticated by its
+ * page's origin instead (a browser cannot keep a secret). */
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +20,8 @@
 /* Parses "name:hex,name:hex" (already checked by the config loader). */
 static void parse_keys(chat_t *c, const char *src)
 {
+    if (c->keys != NULL)
+        OPENSSL_cleanse(c->keys, c->n_keys * sizeof(*c->keys));
     free(c->keys);
     free(c->keys_src);
     c->keys = NULL;
@@ -73,16 +79,34 @@ int chat__auth_bearer(chat_t *c, const char *authorization, char name_out[CHAT_K
         return core_err_set(err, CORE_ERR_DENIED, "empty bearer token");
     if (c->n_keys == 0)
         return core_err_set(err, CORE_ERR_DENIED, "no gateway keys are configured (chat.api_keys)");
-    uint8_t h[32];
-    core_sha256(token, strlen(token), h);
-    size_t match = c->n_keys;
-    for (size_t i = 0; i < c->n_keys; i++) {
-        /* no early exit: every key is compared whatever matched */
-        int same = CRYPTO_memcmp(h, c->keys[i].hash, 32) == 0;
-        match = same && match == c->n_keys ? i : match;
+    size_t len = strlen(token), match = c->n_keys;
+    if (len <= CHAT_KEY_SEEN) {
+        char padded[CHAT_KEY_SEEN] = {0};
+        memcpy(padded, token, len);
+        for (size_t i = 0; i < c->n_keys; i++) {
+            /* no early exit: every entry is compared whatever matched */
+            int same = (CRYPTO_memcmp(padded, c->keys[i].seen, CHAT_KEY_SEEN) == 0) &
+                       (c->keys[i].seen_len == len);
+            match = same && match == c->n_keys ? i : match;
+        }
+        OPENSSL_cleanse(padded, sizeof(padded));
     }
-    if (match == c->n_keys)
-        return core_err_set(err, CORE_ERR_DENIED, "unknown API key");
+    if (match == c->n_keys) {
+        uint8_t h[32];
+        core_sha256(token, len, h);
+        for (size_t i = 0; i < c->n_keys; i++) {
+            int same = CRYPTO_memcmp(h, c->keys[i].hash, 32) == 0;
+            match = same && match == c->n_keys ? i : match;
+        }
+        if (match == c->n_keys)
+            return core_err_set(err, CORE_ERR_DENIED, "unknown API key");
+        if (len <= CHAT_KEY_SEEN) {
+            chat_key_t *k = &c->keys[match];
+            memset(k->seen, 0, sizeof(k->seen));
+            memcpy(k->seen, token, len);
+            k->seen_len = len;
+        }
+    }
     memcpy(name_out, c->keys[match].name, CHAT_KEY_NAME);
     return 0;
 }

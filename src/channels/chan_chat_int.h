@@ -91,10 +91,17 @@ void chat__idem_cancel(chat_idem_t *t, chat_idem_entry_t *e);
 
 /* ---- the adapter -------------------------------------------------------- */
 
+#define CHAT_KEY_SEEN 128 /* longest key remembered once it hashed right */
+
 typedef struct chat_key_s {
     char name[CHAT_KEY_NAME];
     uint8_t hash[32];
     char env[16]; /* environment its conversations start in; "" = the default */
+    /* The last key presented that hashed to this entry, zero-padded (and its
+     * length, 0 for none): a gateway sends the same key with every request,
+     * and comparing it costs far less than hashing it again. */
+    char seen[CHAT_KEY_SEEN];
+    size_t seen_len;
 } chat_key_t;
 
 typedef struct chat_s {

@@ -181,6 +181,17 @@ static void test_bearer_keys(void **state)
     assert_string_equal(name, "beta");
     assert_int_equal(chat__auth_bearer(c, "Bearer gamma-key", name, &err), CORE_ERR_DENIED);
     assert_int_equal(chat__auth_bearer(c, "Bearer alpha-ke", name, &err), CORE_ERR_DENIED);
+    /* a key that hashed right is remembered with its entry; the next
+     * request's key is compared with it first, whole and by length */
+    assert_int_equal(c->keys[0].seen_len, strlen("alpha-key"));
+    assert_memory_equal(c->keys[0].seen, "alpha-key", strlen("alpha-key"));
+    assert_int_equal(chat__auth_bearer(c, "Bearer alpha-key", name, &err), 0);
+    assert_string_equal(name, "alpha");
+    assert_int_equal(chat__auth_bearer(c, "Bearer alpha-keY", name, &err), CORE_ERR_DENIED);
+    assert_int_equal(chat__auth_bearer(c, "Bearer alpha-key2", name, &err), CORE_ERR_DENIED);
+    assert_int_equal(chat__auth_bearer(c, "Bearer alpha", name, &err), CORE_ERR_DENIED);
+    assert_int_equal(chat__auth_bearer(c, "Bearer beta-key", name, &err), 0);
+    assert_string_equal(name, "beta");
     assert_int_equal(chat__auth_bearer(c, "Basic alpha-key", name, &err), CORE_ERR_DENIED);
     assert_int_equal(chat__auth_bearer(c, "Beareralpha-key", name, &err), CORE_ERR_DENIED);
     assert_int_equal(chat__auth_bearer(c, "Bearer", name, &err), CORE_ERR_DENIED);
@@ -188,6 +199,24 @@ static void test_bearer_keys(void **state)
     /* the stored value is the hash: presenting the hash itself fails */
     char *as_token = core_xasprintf("Bearer %s", h1);
     assert_int_equal(chat__auth_bearer(c, as_token, name, &err), CORE_ERR_DENIED);
+
+    /* a key longer than what is remembered is hashed every time */
+    char longk[CHAT_KEY_SEEN + 40];
+    memset(longk, 'k', sizeof(longk) - 1);
+    longk[sizeof(longk) - 1] = '\0';
+    char *hl = hex_sha(longk), *with_long = core_xasprintf("alpha:%s,long:%s", h1, hl);
+    char *bearer_long = core_xasprintf("Bearer %s", longk);
+    set_keys(&f.cfg, with_long);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(chat__auth_bearer(c, bearer_long, name, &err), 0);
+        assert_string_equal(name, "long");
+        assert_int_equal(c->keys[1].seen_len, 0);
+    }
+    bearer_long[strlen(bearer_long) - 1] = 'x';
+    assert_int_equal(chat__auth_bearer(c, bearer_long, name, &err), CORE_ERR_DENIED);
+    free(bearer_long);
+    free(with_long);
+    free(hl);
 
     /* a reload that drops a key applies on the next check */
     char *only_beta = core_xasprintf("beta:%s", h2);
