@@ -124,6 +124,35 @@ static void test_all_short_strings(void **state)
     assert_int_equal(valid, 128 + 128 * 128 + 30 * 64);
 }
 
+/* Each byte that needs care, at every place in a plain string long enough
+ * for the word-at-a-time scan, and in the tail after the last whole word. */
+static void test_special_byte_everywhere(void **state)
+{
+    (void)state;
+    static const char *specials[] = {"\"",   "\\",   "\x01",     "\x1f",         "\n",
+                                     "\x7f", "\x80", "\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80",
+                                     "\xC3", "\xFF"};
+    char s[40];
+    int valid = 0;
+    for (size_t k = 0; k < sizeof(specials) / sizeof(specials[0]); k++) {
+        size_t sl = strlen(specials[k]);
+        for (size_t len = 8; len + sl <= 27; len++) {
+            for (size_t at = 0; at <= len; at++) {
+                memset(s, 'a' + (int)(at % 26), len);
+                memmove(s + at + sl, s + at, len - at);
+                memcpy(s + at, specials[k], sl);
+                valid += check_str(s, len + sl);
+            }
+        }
+        /* the same byte twice, one word apart */
+        memset(s, ' ', 24);
+        memcpy(s + 3, specials[k], sl);
+        memcpy(s + 11, specials[k], sl);
+        valid += check_str(s, 24);
+    }
+    assert_true(valid > 1000);
+}
+
 /* Random strings mixing ASCII, escapes, well-formed multi-byte characters
  * and stray bytes, with a fixed seed. */
 static void test_random_strings(void **state)
@@ -405,6 +434,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixed_strings),
         cmocka_unit_test(test_all_short_strings),
+        cmocka_unit_test(test_special_byte_everywhere),
         cmocka_unit_test(test_random_strings),
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_integers),
