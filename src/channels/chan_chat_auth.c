@@ -8,8 +8,9 @@
  * time over every entry and the whole buffer: hashing is most of a REST
  * turn's authentication, and a gateway sends the same key every time. The
  * parsed keys are cached against the config string and re-parsed (the
- * remembered keys wiped) when a reload changes it. The widget's WebSocket is authenticated by its
- * page's origin instead (a browser cannot keep a secret). */
+ * remembered keys wiped) when a reload changes it. The widget's WebSocket
+ * is authenticated by its page's origin instead (a browser cannot keep a
+ * secret). */
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
