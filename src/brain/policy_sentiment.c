@@ -71,6 +71,10 @@ static const char *const intensifiers[] = {"very",       "really",     "so",    
 
 static int tok_is(const gd_norm_t *nm, size_t t, const char *w)
 {
+    /* most list words differ from the token in their first letter: every
+     * token of every turn is looked up in two lists */
+    if (nm->buf[nm->toks[t].off] != w[0])
+        return 0;
     size_t wl = strlen(w);
     return nm->toks[t].len == wl && memcmp(nm->buf + nm->toks[t].off, w, wl) == 0;
 }

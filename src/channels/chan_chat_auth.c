@@ -62,6 +62,23 @@ static void parse_keys(chat_t *c, const char *src)
     }
 }
 
+/* Whether two remembered-key buffers are equal, in constant time: every
+ * word is read and folded in whatever differs, with no early exit (as
+ * CRYPTO_memcmp, a word at a time instead of a byte). */
+_Static_assert(CHAT_KEY_SEEN % 8 == 0, "remembered keys are compared a word at a time");
+
+static int same_seen(const char *a, const char *b)
+{
+    uint64_t d = 0;
+    for (size_t i = 0; i < CHAT_KEY_SEEN; i += sizeof(d)) {
+        uint64_t x, y;
+        memcpy(&x, a + i, sizeof(x));
+        memcpy(&y, b + i, sizeof(y));
+        d |= x ^ y;
+    }
+    return d == 0;
+}
+
 int chat__auth_bearer(chat_t *c, const char *authorization, char name_out[CHAT_KEY_NAME],
                       core_err_t *err)
 {
@@ -86,8 +103,7 @@ int chat__auth_bearer(chat_t *c, const char *authorization, char name_out[CHAT_K
         memcpy(padded, token, len);
         for (size_t i = 0; i < c->n_keys; i++) {
             /* no early exit: every entry is compared whatever matched */
-            int same = (CRYPTO_memcmp(padded, c->keys[i].seen, CHAT_KEY_SEEN) == 0) &
-                       (c->keys[i].seen_len == len);
+            int same = same_seen(padded, c->keys[i].seen) & (c->keys[i].seen_len == len);
             match = same && match == c->n_keys ? i : match;
         }
         OPENSSL_cleanse(padded, sizeof(padded));
