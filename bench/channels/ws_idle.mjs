@@ -1,6 +1,9 @@
 // Opens COUNT idle web conversations on /v1/chat/ws (each waits for its
-// ready frame: the conversation exists and its start turn ran), spreading the client side over source
-// addresses 127.0.0.1-127.0.0.N so the loopback's ephemeral ports suffice,
+// ready frame: the conversation exists and its start turn ran), spreading the
+// client side over source addresses 127.0.1.1-127.0.1.N, 10,000 on each, so
+// the loopback's ephemeral ports suffice: a socket bound to its source
+// address before connecting cannot take a port in TIME_WAIT, and the load runs
+// before this one leave thousands of those on 127.0.0.1,
 // then prints the daemon's RSS (from /proc/PID/status) and holds them for
 // HOLD seconds. Usage: node ws_idle.mjs PORT PID COUNT [HOLD]
 import { readFileSync } from 'node:fs';
@@ -12,7 +15,7 @@ const WebSocket = require(path.join(process.env.NODE_PATH, 'ws'));
 const [port, pid, count, hold = 2] = process.argv.slice(2).map(Number);
 const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
 const base = rss();
-const perAddr = 25000;
+const perAddr = 10000;
 let open = 0;
 let failed = 0;
 const sockets = [];
@@ -21,7 +24,7 @@ function one(i) {
   return new Promise((resolve) => {
     const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/chat/ws`, {
       headers: { Origin: `http://127.0.0.1:${port}` }, perMessageDeflate: false,
-      localAddress: `127.0.0.${1 + Math.floor(i / perAddr)}`,
+      localAddress: `127.0.1.${1 + Math.floor(i / perAddr)}`,
     });
     let done = false;
     const finish = (ok) => { if (!done) { done = true; ok ? open++ : failed++; resolve(); } };
