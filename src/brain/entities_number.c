@@ -119,6 +119,7 @@ static size_t number_words(const ent__scan_t *sc, size_t p, double *value, int *
 {
     words_state_t st = {0, 0, K_NONE, 0, 0};
     size_t end = 0, q = p, e;
+    *ordinal = 0; /* callers read it whatever came back, as the cached path sets it */
     /* "a hundred", "a thousand": the article stands for one */
     if ((e = ent__word(sc, q, "a"))) {
         size_t r = ent__skip_ws(sc, e);
