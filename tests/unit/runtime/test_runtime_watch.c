@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "runtime/runtime_watch_int.h"
+#include "unit/runtime/runtime_test.h"
 
 static void test_burst_of_events_is_one_check(void **state)
 {
@@ -106,12 +107,7 @@ static char dir[64];
 
 static void put(const char *name, const char *text)
 {
-    char path[128];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    rt_test_write(dir, name, text);
 }
 
 /* Sets the file's mtime to sec seconds after the epoch. */
