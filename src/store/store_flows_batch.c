@@ -30,7 +30,7 @@ void store_batch_flow_version(store_batch_t *b, const store_flow_version_t *v)
     c->version = core_xstrdup_opt(v->version);
     c->sha256 = core_xstrdup_opt(v->sha256);
     c->content = core_xstrndup(v->content ? v->content : "", v->content ? v->len : 0);
-    c->author = core_xstrdup_opt(v->author ? v->author : "unknown");
+    c->author = core_xstrdup(v->author ? v->author : "unknown");
     c->prev_version = core_xstrdup_opt(v->prev_version);
     c->diff = core_xstrdup_opt(v->diff);
     push_flows(b, FL_VERSION, c);
@@ -45,8 +45,8 @@ void store_batch_env_flow(store_batch_t *b, const char *env, const char *flow, c
     r->flow = core_xstrdup_opt(flow);
     r->version = core_xstrdup_opt(version);
     r->previous = core_xstrdup_opt(previous);
-    r->set_by = core_xstrdup_opt(set_by ? set_by : "unknown");
-    r->action = core_xstrdup_opt(action ? action : "change");
+    r->set_by = core_xstrdup(set_by ? set_by : "unknown");
+    r->action = core_xstrdup(action ? action : "change");
     r->ts_us = ts_us;
     push_flows(b, FL_ENV, r);
 }

@@ -371,7 +371,8 @@ int store_rollouts_async(store_t *s, const char *id, const char *flow, const cha
                          store_json_cb cb, void *data)
 {
     rwork_t *w = rwork_new(s, R_LIST, data);
-    w->str[0] = core_xstrdup_opt(id), w->str[1] = core_xstrdup_opt(flow),
+    w->str[0] = core_xstrdup_opt(id);
+    w->str[1] = core_xstrdup_opt(flow);
     w->str[2] = core_xstrdup_opt(status);
     w->json_cb = cb;
     return submit(w);
