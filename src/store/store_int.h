@@ -174,6 +174,8 @@ int store__sqlite_open(const char *path, int writable, int synchronous_full, sql
 /* Applies every migration newer than the database's version, each in its own
  * transaction, recording it in schema_migrations; refuses a newer database. */
 int store__migrate(sqlite3 *db, core_err_t *err);
+/* The same, stopping after migration upto (tests build older databases). */
+int store__migrate_upto(sqlite3 *db, int upto, core_err_t *err);
 /* The version recorded in the database (0 when empty). */
 int store__schema_version(sqlite3 *db, int *version, core_err_t *err);
 /* Translates a SQLite result code: FULL/IOERR/CANTOPEN/BUSY/LOCKED/NOMEM ->
