@@ -214,8 +214,8 @@ static const migration_t migrations[] = {
      /* The same tables, columns, rows and rules. SQLite checks a CHECK's
       * `x IN (five values)` by building a temporary b-tree of the values
       * for every statement that writes the row: about 30,000 instructions,
-      * more than the rest of a conversation's start or end together. A
-      * chain of comparisons checks the same thing in a few dozen. */
+      * many times the insert or update itself. A chain of comparisons
+      * checks the same thing in a few dozen. */
      "CREATE TABLE conversations_new ("
      " id TEXT PRIMARY KEY,"
      " channel TEXT NOT NULL,"
