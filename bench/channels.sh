@@ -3,12 +3,14 @@
 # on this machine, side by side:
 #   1. nginx's static response (the HTTP ceiling): wrk POST, -c64
 #   2. chorusd, chat REST (keep-alive): 3-turn conversations spread over
-#      CONVERSATIONS conversations, wrk + bench/channels/chat_rest.lua, -c64 and -c256
-#      (each row on a fresh daemon with new conversations: wrk starts every
+#      CONVERSATIONS conversations, wrk + bench/channels/chat_rest.lua, -c64
+#      (each round on a fresh daemon with new conversations: wrk starts every
 #      conversation at its first turn)
 #   3. the Microsoft Bot Framework SDK for JavaScript (botbuilder 4.23.3, a
 #      3-step WaterfallDialog over MemoryStorage, deliveryMode expectReplies):
 #      the same 3-turn conversations, wrk + botframework.lua, -c64
+#   1-3 run in turn ROUNDS times, and the ratios are of their means; then
+#      chorusd REST once more at -c256
 #   4. chorusd, WebSocket (the web widget's protocol): BUILD_DIR/ws_load
 #      (bench/channels/ws_load.c, two epoll threads like wrk -t2) with 64 and
 #      1,000 concurrent visitors, each holding one 3-turn conversation per
@@ -20,8 +22,8 @@
 # confirmation; bench/channels/flows/signup.json for chorus). chorusd runs
 # with store.path ":memory:" like the peer's MemoryStorage. Loopback only;
 # the load generators share the machine's cores with the servers.
-# Environment: SECONDS_RUN (default 10), IDLE (default 100000), CONVERSATIONS
-# (default 100000).
+# Environment: SECONDS_RUN (default 10), ROUNDS (default 3), IDLE (default
+# 100000), CONVERSATIONS (default 100000).
 set -euo pipefail
 build=$(cd "${1:-build}" && pwd)
 src=$(cd "${2:-$(dirname "$0")/..}" && pwd)
@@ -116,18 +118,11 @@ free_port() {
 nport=$(free_port)
 sed -i "s/127.0.0.1:0/127.0.0.1:$nport/" "$tmp/nginx/nginx.conf"
 nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" &
-pids+=($!)
+npid=$!
+pids+=("$npid")
 sleep 0.5
-t0=$(cpu_ticks "${pids[-1]}")
-read -r n_rps n_p50 n_p99 n_err < <(wrk_run -t2 -c64 -d"${run}s" --latency -s "$here/post.lua" \
-    "http://127.0.0.1:$nport/")
-n_cpu=$(awk -v a="$t0" -v b="$(cpu_ticks "${pids[-1]}")" -v hz="$hz" -v s="$run" \
-    'BEGIN {printf "%.2f", (b - a) / hz / s}')
-printf '%-34s %10s req/s   p50 %8s ms  p99 %8s ms  errors %s  server cores %s\n' \
-    "nginx static, c64" "$n_rps" "$(ms "$n_p50")" "$(ms "$n_p99")" "$n_err" "$n_cpu"
-kill "${pids[-1]}"
 
-# ---- 2. chorusd over REST ----------------------------------------------------
+# ---- 2. chorusd over REST: its configuration and helpers ----------------------
 key="bench-key-$$"
 keyhash=$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)
 cat > "$tmp/chorusd.json" << EOF
@@ -144,7 +139,7 @@ start_chorusd() {
     "$chorusd" --listen "127.0.0.1:$cport" --config "$tmp/chorusd.json" --data-dir "$tmp/data" \
         --flows "$here/flows" 2> "$tmp/chorusd-$1.log" &
     cpid=$!
-    pids+=($cpid)
+    pids+=("$cpid")
     for _ in $(seq 600); do
         curl -sf "http://127.0.0.1:$cport/readyz" > /dev/null && break
         sleep 0.1
@@ -171,16 +166,59 @@ with open(out, "w") as f:
         f.write(json.loads(body)["conversation"] + "\n")
 EOF
 }
-start_chorusd rest
-create_conversations
+# ---- 3. the Bot Framework: a fresh process each round -------------------------
+# (a peer left running between its runs would collect garbage while the
+# others are measured)
+start_bf() {
+    node "$here/botframework.js" 0 > "$tmp/bf.log" 2>&1 &
+    bpid=$!
+    pids+=("$bpid")
+    bport=$(wait_port "$tmp/bf.log" "READY")
+    wrk -t2 -c64 -d2s -s "$here/botframework.lua" "http://127.0.0.1:$bport/" > /dev/null # JIT warm-up
+}
+
+# Runs wrk ($2...) against server pid $1 for $run seconds; prints "rate p50 p99
+# errors cores" (cores: the server's CPU seconds per second of the run).
+measured() {
+    local pid=$1 t0 rps p50 p99 err
+    shift
+    t0=$(cpu_ticks "$pid")
+    read -r rps p50 p99 err < <(wrk_run -t2 -c64 -d"${run}s" --latency "$@")
+    echo "$rps $p50 $p99 $err $(awk -v a="$t0" -v b="$(cpu_ticks "$pid")" -v hz="$hz" -v s="$run" \
+        'BEGIN {printf "%.2f", (b - a) / hz / s}')"
+}
+
+# ---- rounds: nginx, chorus REST and the Bot Framework in turn ------------------
+# The three share two cores with wrk, and how the scheduler places four busy
+# threads on them moves one run's rate by a fifth or more; alternating the
+# three ROUNDS times and comparing the means keeps that out of the ratios.
+rounds=${ROUNDS:-3}
+: > "$tmp/rounds"
 export CHORUS_IDS_FILE="$tmp/ids" CHORUS_KEY="$key" CHORUS_THREADS=2
-t0=$(cpu_ticks "$cpid")
-read -r r_rps r_p50 r_p99 r_err < <(wrk_run -t2 -c64 -d"${run}s" --latency \
-    -s "$here/chat_rest.lua" "http://127.0.0.1:$cport/")
-r_cpu=$(awk -v a="$t0" -v b="$(cpu_ticks "$cpid")" -v hz="$hz" -v s="$run" \
-    'BEGIN {printf "%.2f", (b - a) / hz / s}')
-printf '%-34s %10s turns/s p50 %8s ms  p99 %8s ms  errors %s  server cores %s\n' \
-    "chorus REST 3-turn, c64" "$r_rps" "$(ms "$r_p50")" "$(ms "$r_p99")" "$r_err" "$r_cpu"
+for round in $(seq "$rounds"); do
+    read -r n_rps n_p50 n_p99 n_err n_cpu < <(measured "$npid" -s "$here/post.lua" \
+        "http://127.0.0.1:$nport/")
+    printf '%-34s %10s req/s   p50 %8s ms  p99 %8s ms  errors %s  server cores %s\n' \
+        "nginx static, c64, round $round" "$n_rps" "$(ms "$n_p50")" "$(ms "$n_p99")" "$n_err" "$n_cpu"
+    if [ "$round" -eq 1 ]; then start_chorusd rest; else restart_chorusd "rest$round"; fi
+    create_conversations
+    read -r r_rps r_p50 r_p99 r_err r_cpu < <(measured "$cpid" -s "$here/chat_rest.lua" \
+        "http://127.0.0.1:$cport/")
+    printf '%-34s %10s turns/s p50 %8s ms  p99 %8s ms  errors %s  server cores %s\n' \
+        "chorus REST 3-turn, c64, round $round" "$r_rps" "$(ms "$r_p50")" "$(ms "$r_p99")" \
+        "$r_err" "$r_cpu"
+    start_bf
+    read -r b_rps b_p50 b_p99 b_err b_cpu < <(measured "$bpid" -s "$here/botframework.lua" \
+        "http://127.0.0.1:$bport/")
+    kill "$bpid"
+    wait "$bpid" 2> /dev/null || true
+    printf '%-34s %10s turns/s p50 %8s ms  p99 %8s ms  errors %s  server cores %s\n' \
+        "Bot Framework 3-turn, c64, round $round" "$b_rps" "$(ms "$b_p50")" "$(ms "$b_p99")" \
+        "$b_err" "$b_cpu"
+    echo "$n_rps $n_cpu $r_rps $r_cpu $b_rps $b_cpu" >> "$tmp/rounds"
+done
+kill "$npid"
+
 # wrk starts every conversation at its first turn: the c256 row gets new ones
 restart_chorusd rest256
 create_conversations
@@ -188,21 +226,6 @@ read -r r2_rps r2_p50 r2_p99 r2_err < <(wrk_run -t2 -c256 -d"${run}s" --latency 
     -s "$here/chat_rest.lua" "http://127.0.0.1:$cport/")
 printf '%-34s %10s turns/s p50 %8s ms  p99 %8s ms  errors %s\n' "chorus REST 3-turn, c256" \
     "$r2_rps" "$(ms "$r2_p50")" "$(ms "$r2_p99")" "$r2_err"
-
-# ---- 3. Bot Framework ---------------------------------------------------------
-node "$here/botframework.js" 0 > "$tmp/bf.log" 2>&1 &
-bpid=$!
-pids+=($bpid)
-bport=$(wait_port "$tmp/bf.log" "READY")
-wrk -t2 -c64 -d2s -s "$here/botframework.lua" "http://127.0.0.1:$bport/" > /dev/null # JIT warm-up
-t0=$(cpu_ticks "$bpid")
-read -r b_rps b_p50 b_p99 b_err < <(wrk_run -t2 -c64 -d"${run}s" --latency \
-    -s "$here/botframework.lua" "http://127.0.0.1:$bport/")
-b_cpu=$(awk -v a="$t0" -v b="$(cpu_ticks "$bpid")" -v hz="$hz" -v s="$run" \
-    'BEGIN {printf "%.2f", (b - a) / hz / s}')
-printf '%-34s %10s turns/s p50 %8s ms  p99 %8s ms  errors %s  server cores %s\n' \
-    "Bot Framework 3-turn, c64" "$b_rps" "$(ms "$b_p50")" "$(ms "$b_p99")" "$b_err" "$b_cpu"
-kill "$bpid"
 
 # ---- 4. chorusd over WebSocket ------------------------------------------------
 # A fresh daemon: the REST runs left 100,000 live conversations in its table,
@@ -213,14 +236,19 @@ for conns in 64 1000; do
 done
 
 # ---- ratios -------------------------------------------------------------------
-awk -v r="$r_rps" -v b="$b_rps" -v n="$n_rps" -v rc="$r_cpu" -v bc="$b_cpu" -v nc="$n_cpu" 'BEGIN {
-    printf "ratio chorus REST / Bot Framework turns/s: %.1fx (target >= 20x)\n", r / b
+# Of the means over the rounds; each round's own ratio in brackets.
+awk '{n += $1; nc += $2; r += $3; rc += $4; b += $5; bc += $6
+      rb = rb sep sprintf("%.1fx", $3 / $5); rn = rn sep sprintf("%.0f%%", 100 * $3 / $1); sep = ", "}
+     END {
+    printf "ratio chorus REST / Bot Framework turns/s: %.1fx over %d rounds [%s] (target >= 20x)\n",
+        r / b, NR, rb
     if (rc > 0 && bc > 0)
         printf "ratio per server core: %.1fx\n", (r / rc) / (b / bc)
-    printf "ratio chorus REST turns/s / nginx static req/s: %.0f%% (target >= 50%%)\n", 100 * r / n
+    printf "ratio chorus REST turns/s / nginx static req/s: %.1f%% over %d rounds [%s] (target >= 50%%)\n",
+        100 * r / n, NR, rn
     if (rc > 0 && nc > 0)
         printf "per server core, chorus REST turns / nginx requests: %.0f%%\n", 100 * (r / rc) / (n / nc)
-}'
+}' "$tmp/rounds"
 
 # ---- 5. idle WebSocket conversations -----------------------------------------
 restart_chorusd idle
