@@ -5,8 +5,9 @@
  * load, change or rollout candidate that makes the versions; the loop
  * computes one only when the set it was diffed against changed meanwhile.
  * A version the store already has (a promotion's: staging recorded it; a
- * rollback's: its content was read from there) is not diffed again: its row goes without one and is
- * ignored (ON CONFLICT DO NOTHING), and a diff is the bulk of the work. */
+ * rollback's: its content was read from there) is not diffed again: its
+ * row goes without one and is ignored (ON CONFLICT DO NOTHING), and a diff
+ * is the bulk of the work. */
 #define LOG_MODULE "runtime"
 #include <stdlib.h>
 #include <string.h>

@@ -173,6 +173,18 @@ static inline int fx_load_kpi(fx_t *fx)
     return n;
 }
 
+/* Runs sql on the database at path with foreign keys on, as chorus's
+ * connections have them; returns SQLite's result code. */
+static inline int fx_exec(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL), SQLITE_OK);
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+    return rc;
+}
+
 /* The one value sql selects from the database at path (a count, a
  * column): a connection of its own, opened and closed around it. */
 static inline int64_t fx_scalar(const char *path, const char *sql)

@@ -12,16 +12,6 @@
 #include "store/store_int.h"
 #include "unit/store/store_fixture.h"
 
-static int exec_rc(const char *path, const char *sql)
-{
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_exec(db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
-    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-    sqlite3_close(db);
-    return rc;
-}
-
 static void test_fresh_database(void **state)
 {
     fx_t fx;
@@ -43,18 +33,18 @@ static void test_fresh_database(void **state)
         assert_int_equal(fx_scalar(fx.path, sql), 1);
     }
     /* STRICT: a string in an INTEGER column is refused */
-    assert_int_equal(exec_rc(fx.path, "INSERT INTO conversations (id, channel, flow, started_us)"
+    assert_int_equal(fx_exec(fx.path, "INSERT INTO conversations (id, channel, flow, started_us)"
                                       " VALUES ('x', 'web', 'f', 'yesterday')"),
                      SQLITE_CONSTRAINT);
     /* foreign keys: a turn of an unknown conversation is refused */
-    assert_int_equal(exec_rc(fx.path, "INSERT INTO turns (conversation_id, seq, direction, ts_us,"
+    assert_int_equal(fx_exec(fx.path, "INSERT INTO turns (conversation_id, seq, direction, ts_us,"
                                       " channel) VALUES ('nope', 1, 'in', 1, 'web')"),
                      SQLITE_CONSTRAINT);
     /* audit is append-only */
     assert_int_equal(
-        exec_rc(fx.path, "INSERT INTO audit (ts_us, actor, action) VALUES (1,'a','b')"), SQLITE_OK);
-    assert_int_not_equal(exec_rc(fx.path, "DELETE FROM audit"), SQLITE_OK);
-    assert_int_not_equal(exec_rc(fx.path, "UPDATE audit SET actor = 'z'"), SQLITE_OK);
+        fx_exec(fx.path, "INSERT INTO audit (ts_us, actor, action) VALUES (1,'a','b')"), SQLITE_OK);
+    assert_int_not_equal(fx_exec(fx.path, "DELETE FROM audit"), SQLITE_OK);
+    assert_int_not_equal(fx_exec(fx.path, "UPDATE audit SET actor = 'z'"), SQLITE_OK);
     fx_close(&fx);
 }
 
@@ -81,7 +71,7 @@ static void test_newer_database_refused(void **state)
     store_close(fx.store);
     uv_run(&fx.loop, UV_RUN_DEFAULT);
     fx.store = NULL;
-    assert_int_equal(exec_rc(fx.path, "INSERT INTO schema_migrations VALUES (99, 1, 'future')"),
+    assert_int_equal(fx_exec(fx.path, "INSERT INTO schema_migrations VALUES (99, 1, 'future')"),
                      SQLITE_OK);
     store_options_t opt = {.path = fx.path};
     assert_null(store_open(&fx.loop, &opt, &err));

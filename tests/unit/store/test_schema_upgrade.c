@@ -37,14 +37,6 @@ static sqlite3 *open_db(const char *path)
     return db;
 }
 
-static int exec_rc(const char *path, const char *sql)
-{
-    sqlite3 *db = open_db(path);
-    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-    sqlite3_close(db);
-    return rc;
-}
-
 /* Every row the query gives, as text: owned. */
 static char *dump_query(const char *path, const char *sql)
 {
@@ -194,30 +186,30 @@ static void test_upgrade_keeps_rows_and_rules(void **state)
         char sql[96];
         snprintf(sql, sizeof(sql), "UPDATE conversations SET outcome = '%s' WHERE id = 'c1'",
                  outcomes[i]);
-        assert_int_equal(exec_rc(path, sql), SQLITE_OK);
+        assert_int_equal(fx_exec(path, sql), SQLITE_OK);
     }
-    assert_int_equal(exec_rc(path, "UPDATE conversations SET outcome = 'won' WHERE id = 'c1'"),
+    assert_int_equal(fx_exec(path, "UPDATE conversations SET outcome = 'won' WHERE id = 'c1'"),
                      SQLITE_CONSTRAINT);
-    assert_int_equal(exec_rc(path, "INSERT INTO conversations (id, channel, flow, started_us,"
+    assert_int_equal(fx_exec(path, "INSERT INTO conversations (id, channel, flow, started_us,"
                                    " outcome) VALUES ('c9', 'web', 'f', 1, 'Active')"),
                      SQLITE_CONSTRAINT);
-    assert_int_equal(exec_rc(path, "UPDATE handoffs SET state = 'released' WHERE"
+    assert_int_equal(fx_exec(path, "UPDATE handoffs SET state = 'released' WHERE"
                                    " conversation_id = 'c3'"),
                      SQLITE_OK);
-    assert_int_equal(exec_rc(path, "UPDATE handoffs SET state = 'lost' WHERE"
+    assert_int_equal(fx_exec(path, "UPDATE handoffs SET state = 'lost' WHERE"
                                    " conversation_id = 'c3'"),
                      SQLITE_CONSTRAINT);
-    assert_int_equal(exec_rc(path, "UPDATE conversations SET csat = 6 WHERE id = 'c2'"),
+    assert_int_equal(fx_exec(path, "UPDATE conversations SET csat = 6 WHERE id = 'c2'"),
                      SQLITE_CONSTRAINT);
     /* ... the foreign keys refer to the new table and still cascade */
-    assert_int_equal(exec_rc(path, "INSERT INTO turns (conversation_id, seq, direction, ts_us,"
+    assert_int_equal(fx_exec(path, "INSERT INTO turns (conversation_id, seq, direction, ts_us,"
                                    " channel) VALUES ('nope', 1, 'in', 1, 'web')"),
                      SQLITE_CONSTRAINT);
-    assert_int_equal(exec_rc(path, "DELETE FROM conversations WHERE id = 'c2'"), SQLITE_OK);
+    assert_int_equal(fx_exec(path, "DELETE FROM conversations WHERE id = 'c2'"), SQLITE_OK);
     assert_int_equal(fx_scalar(path, "SELECT count(*) FROM turns WHERE conversation_id = 'c2'"), 0);
     assert_int_equal(fx_scalar(path, "SELECT count(*) FROM events"), 0);
     assert_int_equal(fx_scalar(path, "SELECT count(*) FROM conversation_state"), 1);
-    assert_int_equal(exec_rc(path, "DELETE FROM conversations WHERE id = 'c1'"), SQLITE_OK);
+    assert_int_equal(fx_exec(path, "DELETE FROM conversations WHERE id = 'c1'"), SQLITE_OK);
     assert_int_equal(fx_scalar(path, "SELECT count(*) FROM labels"), 0);
     remove_dir(dir);
 }
