@@ -17,7 +17,8 @@
 #      socket and then opening the next (so each stays within the guardrails'
 #      per-conversation rate limit, as REST's spread over CONVERSATIONS does)
 #   5. chorusd holding IDLE (100,000 by default) idle WebSocket conversations:
-#      its RSS
+#      its RSS (as many as the open-file limit allows; bench/idle_vm.sh holds
+#      the full number where the limit is lower and cannot be raised)
 # and prints the ratios. Both bots run the same three steps (name, city,
 # confirmation; bench/channels/flows/signup.json for chorus). chorusd runs
 # with store.path ":memory:" like the peer's MemoryStorage. Loopback only;
@@ -257,7 +258,8 @@ restart_chorusd idle
 fdmax=$(ulimit -n)
 if [ "$idle" -gt $((fdmax - 1000)) ]; then
     echo "note: open files are limited to $fdmax per process here (ulimit -Hn $(ulimit -Hn));" \
-         "holding $((fdmax - 1000)) idle conversations instead of $idle"
+         "holding $((fdmax - 1000)) idle conversations instead of $idle" \
+         "(bench/idle_vm.sh holds $idle in an emulated machine)"
     idle=$((fdmax - 1000))
 fi
 node --max-old-space-size=8192 "$here/ws_idle.mjs" "$cport" "$cpid" "$idle" 2 |
