@@ -129,6 +129,7 @@ keyhash=$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)
 cat > "$tmp/chorusd.json" << EOF
 {"chat": {"api_keys": "bench:$keyhash", "max_conversations": 400000,
           "idempotency_max_entries": 100000},
+ "runtime": {"max_conversations": 400000},
  "http": {"max_connections": 200000, "requests_per_second": 1000000, "request_burst": 1000000},
  "store": {"path": ":memory:"}, "log_level": "warn"}
 EOF
