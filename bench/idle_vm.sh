@@ -7,7 +7,7 @@
 #
 # This boots an emulated Debian 12 machine (qemu with TCG, so no /dev/kvm is
 # needed) whose kernel and limits are its own, installs there the Debian
-# package built from BUILD_DIR (cpack), starts chorusd with channels.sh's
+# package built afresh from BUILD_DIR (cpack), starts chorusd with channels.sh's
 # configuration, opens IDLE idle web conversations on it with channels.sh's
 # client (bench/channels/ws_idle.mjs) and prints the daemon's RSS. The binary
 # and its libraries are the ones a Debian 12 host runs, so the figure is the
@@ -95,7 +95,7 @@ cp -a "$ws" "$root/opt/idle/node_modules/"
 # channels.sh part 5, its result on the console, then power off. One
 # setting differs: pings every hour instead of every 30 s. Natively the
 # conversations are measured seconds after they open, before any ping; here
-# the first ones wait half an hour for the last, and 100,000 pings every 30
+# the first ones wait over twenty minutes for the last, and 100,000 pings every 30
 # s under emulation would load the daemon and the client the native run never
 # sees, and close sockets whose pong a slowed client sends past the deadline.
 cat > "$root/opt/idle/init.sh" << 'EOF'

@@ -48,8 +48,12 @@ function one(i) {
     };
     ws.on('message', (d) => {
       const frame = JSON.parse(d);
-      if (frame.type === 'ready' && !done) opened = true, finish(true);
-      else if (frame.type === 'error') finish(false, `error_frame_${frame.code}`);
+      if (frame.type === 'ready' && !done) {
+        opened = true;
+        finish(true);
+      } else if (frame.type === 'error') {
+        finish(false, `error_frame_${frame.code}`);
+      }
     });
     ws.on('error', (e) => finish(false, e.code || e.message));
     ws.on('close', (code) => {
