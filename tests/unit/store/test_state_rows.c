@@ -20,34 +20,37 @@ typedef struct {
     int sent;
 } world_t;
 
-/* One turn's batch of conversation key: its start (start_id, or none), an
- * end (outcome, or none), and state n with the active flag. */
-static void turn(world_t *w, const char *key, const char *start_id, const char *outcome, int n,
-                 int active)
+/* A batch starting conversation id, or an empty one for id NULL. */
+static store_batch_t *batch_starting(const char *id)
 {
     store_batch_t *b = store_batch_new();
-    if (start_id != NULL) {
-        store_conv_start_t st = {start_id, "web", "f", "v1", "", NULL, FX_T0};
+    if (id != NULL) {
+        store_conv_start_t st = {id, "web", "f", "v1", "", NULL, FX_T0};
         store_batch_conv_start(b, &st);
     }
-    if (outcome != NULL)
-        store_batch_conv_end(b, key, outcome, NULL, FX_T0 + n);
-    char state[32];
-    snprintf(state, sizeof(state), "{\"n\":%d}", n);
-    store_batch_state(b, key, state, active, FX_T0 + n);
+    return b;
+}
+
+/* Commits b and waits until it is durable. */
+static void commit(world_t *w, store_batch_t *b)
+{
     assert_int_equal(store_enqueue(w->fx.store, b, fx_done, &w->fx), 0);
     fx_wait(&w->fx, ++w->sent);
     assert_int_equal(w->fx.failed, 0);
 }
 
-static void start_only(world_t *w, const char *id)
+/* One turn's batch of conversation key: its start (start_id, or none), an
+ * end (outcome, or none), and state n with the active flag. */
+static void turn(world_t *w, const char *key, const char *start_id, const char *outcome, int n,
+                 int active)
 {
-    store_batch_t *b = store_batch_new();
-    store_conv_start_t st = {id, "web", "f", "v1", "", NULL, FX_T0};
-    store_batch_conv_start(b, &st);
-    assert_int_equal(store_enqueue(w->fx.store, b, fx_done, &w->fx), 0);
-    fx_wait(&w->fx, ++w->sent);
-    assert_int_equal(w->fx.failed, 0);
+    store_batch_t *b = batch_starting(start_id);
+    if (outcome != NULL)
+        store_batch_conv_end(b, key, outcome, NULL, FX_T0 + n);
+    char state[32];
+    snprintf(state, sizeof(state), "{\"n\":%d}", n);
+    store_batch_state(b, key, state, active, FX_T0 + n);
+    commit(w, b);
 }
 
 /* The saved row of key is state n with the flag, updated at n. */
@@ -80,18 +83,13 @@ static void test_state_through_a_life(void **state)
     world_t w = {0};
     core_err_t err = {0};
     assert_int_equal(fx_open(&w.fx, 100, 64, &err), 0);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(w.fx.path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  "CREATE TABLE flag_writes (n INTEGER);"
-                                  "INSERT INTO flag_writes VALUES (0);"
-                                  "CREATE TRIGGER count_flag_writes AFTER UPDATE OF active"
-                                  " ON conversation_state BEGIN"
-                                  " UPDATE flag_writes SET n = n + 1; END;",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
     const char *p = w.fx.path;
+    assert_int_equal(fx_exec(p, "CREATE TABLE flag_writes (n INTEGER);"
+                                "INSERT INTO flag_writes VALUES (0);"
+                                "CREATE TRIGGER count_flag_writes AFTER UPDATE OF active"
+                                " ON conversation_state BEGIN"
+                                " UPDATE flag_writes SET n = n + 1; END;"),
+                     SQLITE_OK);
 
     turn(&w, "c1", "c1", NULL, 1, 1); /* the start adds the row */
     expect_row(p, "c1", 1, 1);
@@ -122,7 +120,7 @@ static void test_state_through_a_life(void **state)
     assert_int_equal(flag_writes(p), 5);
 
     /* a conversation with no row yet and no start in the batch: added */
-    start_only(&w, "c2");
+    commit(&w, batch_starting("c2"));
     turn(&w, "c2", NULL, NULL, 9, 1);
     expect_row(p, "c2", 9, 1);
     assert_int_equal(active_listed(p), 2);
