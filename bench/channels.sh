@@ -89,6 +89,14 @@ ms() { # wrk latency (850.00us, 1.20ms, 2.01s) in ms
     awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0;
                            else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
 }
+# One result line: label, unit (req/s or turns/s), rate, p50 and p99 (as wrk
+# prints them), errors and, when given, server cores.
+row() {
+    printf '%-34s %10s %-7s p50 %8s ms  p99 %8s ms  errors %s' "$1" "$3" "$2" "$(ms "$4")" \
+        "$(ms "$5")" "$6"
+    if [ -n "${7:-}" ]; then printf '  server cores %s' "$7"; fi
+    printf '\n'
+}
 hz=$(getconf CLK_TCK)
 
 echo "channels benchmark: ${run}s per run, $(nproc) cores (shared with the load generators" \
@@ -126,13 +134,9 @@ sleep 0.5
 # ---- 2. chorusd over REST: its configuration and helpers ----------------------
 key="bench-key-$$"
 keyhash=$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)
-cat > "$tmp/chorusd.json" << EOF
-{"chat": {"api_keys": "bench:$keyhash", "max_conversations": 400000,
-          "idempotency_max_entries": 100000},
- "runtime": {"max_conversations": 400000},
- "http": {"max_connections": 200000, "requests_per_second": 1000000, "request_burst": 1000000},
- "store": {"path": ":memory:"}, "log_level": "warn"}
-EOF
+# (bench/idle_vm.sh's too: the limits above what the runs hold, and an
+# in-memory store like the peer's MemoryStorage)
+sed "s/@KEYHASH@/$keyhash/" "$here/chorusd.json.in" > "$tmp/chorusd.json"
 mkdir -p "$tmp/data"
 # Starts chorusd on a fresh port (and so a fresh :memory: store), logging to
 # chorusd-$1.log: sets cport, cpid.
@@ -200,23 +204,19 @@ export CHORUS_IDS_FILE="$tmp/ids" CHORUS_KEY="$key" CHORUS_THREADS=2
 for round in $(seq "$rounds"); do
     read -r n_rps n_p50 n_p99 n_err n_cpu < <(measured "$npid" -s "$here/post.lua" \
         "http://127.0.0.1:$nport/")
-    printf '%-34s %10s req/s   p50 %8s ms  p99 %8s ms  errors %s  server cores %s\n' \
-        "nginx static, c64, round $round" "$n_rps" "$(ms "$n_p50")" "$(ms "$n_p99")" "$n_err" "$n_cpu"
+    row "nginx static, c64, round $round" req/s "$n_rps" "$n_p50" "$n_p99" "$n_err" "$n_cpu"
     if [ "$round" -eq 1 ]; then start_chorusd rest; else restart_chorusd "rest$round"; fi
     create_conversations
     read -r r_rps r_p50 r_p99 r_err r_cpu < <(measured "$cpid" -s "$here/chat_rest.lua" \
         "http://127.0.0.1:$cport/")
-    printf '%-34s %10s turns/s p50 %8s ms  p99 %8s ms  errors %s  server cores %s\n' \
-        "chorus REST 3-turn, c64, round $round" "$r_rps" "$(ms "$r_p50")" "$(ms "$r_p99")" \
-        "$r_err" "$r_cpu"
+    row "chorus REST 3-turn, c64, round $round" turns/s "$r_rps" "$r_p50" "$r_p99" "$r_err" "$r_cpu"
     start_bf
     read -r b_rps b_p50 b_p99 b_err b_cpu < <(measured "$bpid" -s "$here/botframework.lua" \
         "http://127.0.0.1:$bport/")
     kill "$bpid"
     wait "$bpid" 2> /dev/null || true
-    printf '%-34s %10s turns/s p50 %8s ms  p99 %8s ms  errors %s  server cores %s\n' \
-        "Bot Framework 3-turn, c64, round $round" "$b_rps" "$(ms "$b_p50")" "$(ms "$b_p99")" \
-        "$b_err" "$b_cpu"
+    row "Bot Framework 3-turn, c64, round $round" turns/s "$b_rps" "$b_p50" "$b_p99" "$b_err" \
+        "$b_cpu"
     echo "$n_rps $n_cpu $r_rps $r_cpu $b_rps $b_cpu" >> "$tmp/rounds"
 done
 kill "$npid"
@@ -226,12 +226,11 @@ restart_chorusd rest256
 create_conversations
 read -r r2_rps r2_p50 r2_p99 r2_err < <(wrk_run -t2 -c256 -d"${run}s" --latency \
     -s "$here/chat_rest.lua" "http://127.0.0.1:$cport/")
-printf '%-34s %10s turns/s p50 %8s ms  p99 %8s ms  errors %s\n' "chorus REST 3-turn, c256" \
-    "$r2_rps" "$(ms "$r2_p50")" "$(ms "$r2_p99")" "$r2_err"
+row "chorus REST 3-turn, c256" turns/s "$r2_rps" "$r2_p50" "$r2_p99" "$r2_err"
 
 # ---- 4. chorusd over WebSocket ------------------------------------------------
 # A fresh daemon: the REST runs left 100,000 live conversations in its table,
-# the runtime's limit, and a :memory: store cannot take evicted ones back.
+# which a :memory: store keeps in memory for as long as the daemon runs.
 restart_chorusd ws
 for conns in 64 1000; do
     "$build/ws_load" "$cport" "$conns" "$run" | sed "s/^ws /chorus WebSocket 3-turn, c$conns: /"

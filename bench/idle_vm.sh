@@ -30,9 +30,9 @@ mirror=${MIRROR:-http://deb.debian.org/debian}
 root="$vm/root"
 
 [ "$(id -u)" = 0 ] || { echo "idle_vm: needs root (debootstrap, chroot)" >&2; exit 1; }
-for tool in debootstrap qemu-system-x86_64 mke2fs cpack; do
+for tool in debootstrap qemu-system-x86_64 mke2fs cpack python3; do
     command -v "$tool" > /dev/null || {
-        echo "idle_vm: $tool not found (apt-get install debootstrap qemu-system-x86 e2fsprogs cmake)" >&2
+        echo "idle_vm: $tool not found (apt-get install debootstrap qemu-system-x86 e2fsprogs cmake python3)" >&2
         exit 1
     }
 done
@@ -90,14 +90,22 @@ rm -rf "$root/opt/idle"
 mkdir -p "$root/opt/idle/node_modules"
 cp -a "$src/bench/channels/flows" "$src/bench/channels/ws_idle.mjs" "$root/opt/idle/"
 cp -a "$ws" "$root/opt/idle/node_modules/"
-
-# The guest's first and only process: the configuration and client of
-# channels.sh part 5, its result on the console, then power off. One
-# setting differs: pings every hour instead of every 30 s. Natively the
+# channels.sh's configuration (bench/channels/chorusd.json.in) with one
+# setting changed: pings every hour instead of every 30 s. Natively the
 # conversations are measured seconds after they open, before any ping; here
-# the first ones wait over twenty minutes for the last, and 100,000 pings every 30
-# s under emulation would load the daemon and the client the native run never
-# sees, and close sockets whose pong a slowed client sends past the deadline.
+# the first ones wait over twenty minutes for the last, and 100,000 pings
+# every 30 s under emulation would load the daemon and the client the native
+# run never sees, and close sockets whose pong a slowed client sends past the
+# deadline.
+keyhash=$(printf '%s' bench-key-1 | sha256sum | cut -d' ' -f1)
+sed "s/@KEYHASH@/$keyhash/" "$src/bench/channels/chorusd.json.in" |
+    python3 -c 'import json, sys
+config = json.load(sys.stdin)
+config["websocket"] = {"ping_interval_ms": 3600000}
+json.dump(config, sys.stdout, indent=1)' > "$root/opt/idle/chorusd.json"
+
+# The guest's first and only process: channels.sh part 5 with that
+# configuration, its result on the console, then power off.
 cat > "$root/opt/idle/init.sh" << 'EOF'
 #!/bin/bash
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
@@ -110,18 +118,8 @@ idle=$(sed -n 's/.* idle=\([0-9]*\).*/\1/p' /proc/cmdline)
 echo "guest: kernel $(uname -r), $(nproc) cpus, $(free -m | awk '/Mem/{print $2}') MiB," \
      "open files $(ulimit -n), $(chorusd --version 2>&1 | head -1)"
 cd /opt/idle
-key=bench-key-1
-keyhash=$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)
-cat > /tmp/chorusd.json << J
-{"chat": {"api_keys": "bench:$keyhash", "max_conversations": 400000,
-          "idempotency_max_entries": 100000},
- "runtime": {"max_conversations": 400000},
- "http": {"max_connections": 200000, "requests_per_second": 1000000, "request_burst": 1000000},
- "websocket": {"ping_interval_ms": 3600000},
- "store": {"path": ":memory:"}, "log_level": "warn"}
-J
 mkdir -p /tmp/data
-chorusd --listen 127.0.0.1:7000 --config /tmp/chorusd.json --data-dir /tmp/data \
+chorusd --listen 127.0.0.1:7000 --config chorusd.json --data-dir /tmp/data \
     --flows flows 2> /tmp/chorusd.log &
 cpid=$!
 for _ in $(seq 1200); do
