@@ -232,6 +232,16 @@ static void bind_handoff_message(sqlite3_stmt *st, const store_handoff_message_t
     sqlite3_bind_int64(st, 7, m->ts_us);
 }
 
+/* Runs a bound statement that returns no rows, then resets it and clears its
+ * bindings for the next use; what names it in an error. */
+static int step_done(conn_t *c, sqlite3_stmt *st, const char *what, core_err_t *err)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? 0 : store__sqlite_err(c->db, rc, err, what);
+}
+
 /* After a message's row: the one-row trim and, at a handoff's first
  * message, the clean-up (ST_HANDOFF_MSG's comment). */
 static int handoff_message_after(conn_t *c, const store_handoff_message_t *m, core_err_t *err)
@@ -246,11 +256,9 @@ static int handoff_message_after(conn_t *c, const store_handoff_message_t *m, co
         bind_text(st, 1, m->conversation_id), bind_text(st, 2, m->handoff_id);
         if (which[i] == ST_HANDOFF_MSG_TRIM)
             sqlite3_bind_int64(st, 3, m->seq - m->keep);
-        int rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-        if (rc != SQLITE_DONE)
-            return store__sqlite_err(c->db, rc, err, "handoff message");
+        int rc = step_done(c, st, "handoff message", err);
+        if (rc != 0)
+            return rc;
     }
     return 0;
 }
@@ -352,13 +360,9 @@ static int update_state(conn_t *c, const store__op_t *op, int *updated, core_err
 {
     sqlite3_stmt *st = c->st[ST_STATE_SAME];
     bind_state(st, op);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (rc != SQLITE_DONE)
-        return store__sqlite_err(c->db, rc, err, op_name(op->kind));
-    *updated = sqlite3_changes(c->db) > 0;
-    return 0;
+    int rc = step_done(c, st, op_name(op->kind), err);
+    *updated = rc == 0 && sqlite3_changes(c->db) > 0;
+    return rc;
 }
 
 /* Runs one statement; returns 0, CORE_ERR_INVALID or CORE_ERR_IO. starts:
@@ -379,21 +383,17 @@ static int run_op(conn_t *c, const store__op_t *op, int starts, core_err_t *err)
             return rc;
     }
     bind_op(c, op, &st, &must_change);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (rc != SQLITE_DONE)
-        return store__sqlite_err(c->db, rc, err, op_name(op->kind));
+    int rc = step_done(c, st, op_name(op->kind), err);
+    if (rc != 0)
+        return rc;
     if (must_change && sqlite3_changes(c->db) == 0)
         return core_err_set(err, CORE_ERR_INVALID, "%s: no such conversation or turn",
                             op_name(op->kind));
     if (op->kind == STORE__OP_CONV_END) {
         st = c->st[ST_STATE_END];
         bind_text(st, 1, op->u.end.conversation_id);
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
-            return store__sqlite_err(c->db, rc, err, "state end");
+        if ((rc = step_done(c, st, "state end", err)) != 0)
+            return rc;
     }
     if (op->kind == STORE__OP_HANDOFF_MESSAGE)
         return handoff_message_after(c, &op->u.handoff_message, err);
