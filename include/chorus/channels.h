@@ -128,11 +128,14 @@ int chan_agent_say_async(net_client_t *http, const char *key, const char *agent,
  * "Restore"). host is copied. */
 int chan_chat_register(net_router_t *router, const chan_host_t *host, core_err_t *err);
 
-/* The chat adapter's counters since start (zero before registration), for
- * /metrics. */
+/* The chat adapter's counters since start and its table now (zero before
+ * registration), for /metrics. */
 typedef struct chan_chat_stats_s {
     uint64_t ws_followers_replaced; /* WebSockets closed for a newer follower of their
                                        conversation (chat.max_followers) */
+    uint64_t conversations;         /* conversations in memory */
+    uint64_t history_bytes;         /* bytes of their transcript entries (chat.history_bytes) */
+    uint64_t evictions;             /* idle conversations forgotten for either bound */
 } chan_chat_stats_t;
 void chan_chat_stats(chan_chat_stats_t *out);
 

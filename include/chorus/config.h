@@ -63,6 +63,7 @@ typedef struct core_config_s {
         char *allowed_origins;             /* widget origins allowed without a key */
         long long max_conversations;       /* conversations the adapter keeps in memory */
         long long history_messages;        /* transcript entries kept per conversation */
+        long long history_bytes;           /* transcript bytes kept, all conversations */
         long long max_followers;           /* WebSockets following one conversation */
         long long max_text_bytes;          /* one user message, bytes */
         long long idempotency_ttl_s;       /* how long a POST's response is replayed, s */

@@ -128,6 +128,15 @@ void admin__on_metrics(net_req_t *req, void *data)
            "Chat WebSockets closed for a newer follower of their conversation "
            "(chat.max_followers).",
            (double)cs.ws_followers_replaced);
+    family(&body, "chorus_chat_conversations", "gauge", "Chat conversations held in memory.",
+           (double)cs.conversations);
+    family(&body, "chorus_chat_history_bytes", "gauge",
+           "Bytes of the transcript entries chat conversations hold in memory "
+           "(chat.history_bytes).",
+           (double)cs.history_bytes);
+    family(&body, "chorus_chat_evictions_total", "counter",
+           "Idle chat conversations forgotten for chat.max_conversations or chat.history_bytes.",
+           (double)cs.evictions);
     family(&body, "chorus_admin_auth_denied_total", "counter", "Admin requests refused with 401.",
            (double)a->denied);
     family(&body, "chorus_admin_forbidden_total", "counter",

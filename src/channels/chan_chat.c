@@ -578,6 +578,9 @@ chat_t *chat__instance(void)
 void chan_chat_stats(chan_chat_stats_t *out)
 {
     out->ws_followers_replaced = the_chat.ws_replaced;
+    out->conversations = the_chat.convs.count;
+    out->history_bytes = the_chat.log_bytes;
+    out->evictions = the_chat.evictions;
 }
 
 void chan_idle_end(const runtime_turn_out_t *out)

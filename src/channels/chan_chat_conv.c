@@ -19,9 +19,12 @@
  * per-conversation sequence: user messages, bot messages, handoff and end.
  * It serves three readers: the REST reply (the entries a turn added), the
  * transcript (GET) and WebSocket resume (entries after the client's last
- * seq). The ring keeps chat.history_messages entries. It is a cache: a
- * conversation not in the table is looked up in the store and its log
- * rebuilt from the stored transcript (chan_chat_restore.c). */
+ * seq). The ring keeps chat.history_messages entries, and all the logs
+ * together chat.history_bytes: past it, each turn's start forgets least
+ * recently used idle conversations until they fit (the conversation whose
+ * turn it is, busy, is never among them). It is a cache: a conversation
+ * not in the table is looked up in the store and its log rebuilt from the
+ * stored transcript (chan_chat_restore.c). */
 #define LOG_MODULE "chat"
 #include <assert.h>
 #include <stdlib.h>
@@ -73,10 +76,41 @@ static void touch(chat_t *c, chat_conv_t *cv)
     chat__list_push_back(&c->lru, &cv->lru);
 }
 
+static void conv_free(chat_t *c, chat_conv_t *cv)
+{
+    chat__map_del(&c->convs, &cv->node);
+    chat__list_remove(&cv->lru); /* also when it is off the list: a no-op then */
+    for (size_t i = 0; i < cv->log_len; i++)
+        free(cv->log[(cv->log_head + i) % cv->log_cap]);
+    free(cv->log);
+    c->log_bytes -= cv->log_bytes;
+    json_decref(cv->handoff);
+    free(cv);
+}
+
+/* Evicts the least recently used idle conversation: the list's head, as
+ * the list holds only idle ones. */
+static int evict_one(chat_t *c)
+{
+    if (chat__list_empty(&c->lru))
+        return CORE_ERR_LIMIT;
+    chat_conv_t *cv = CHAT_CONTAINER(c->lru.next, chat_conv_t, lru);
+    assert(idle(cv));
+    LOG_DEBUG("event=chat_evict conversation=%s", cv->id);
+    conv_free(c, cv);
+    c->evictions++;
+    return 0;
+}
+
 void chat__conv_hold(chat_t *c, chat_conv_t *cv)
 {
     cv->pending++;
     lru_sync(c, cv);
+    /* cv is off the list now, and idle conversations are all any caller
+     * below a turn's start may hold (a socket's is followed, not idle) */
+    size_t max = (size_t)c->base.host.cfg->chat.history_bytes;
+    while (c->log_bytes > max && evict_one(c) == 0)
+        ;
 }
 
 void chat__conv_release(chat_t *c, chat_conv_t *cv)
@@ -110,34 +144,10 @@ chat_conv_t *chat__conv_get(chat_t *c, const char *id)
     return cv;
 }
 
-static void conv_free(chat_t *c, chat_conv_t *cv)
-{
-    chat__map_del(&c->convs, &cv->node);
-    chat__list_remove(&cv->lru); /* also when it is off the list: a no-op then */
-    for (size_t i = 0; i < cv->log_len; i++)
-        free(cv->log[(cv->log_head + i) % cv->log_cap]);
-    free(cv->log);
-    json_decref(cv->handoff);
-    free(cv);
-}
-
 void chat__conv_drop(chat_t *c, chat_conv_t *cv)
 {
     if (idle(cv))
         conv_free(c, cv);
-}
-
-/* Evicts the least recently used idle conversation: the list's head, as
- * the list holds only idle ones. */
-static int evict_one(chat_t *c)
-{
-    if (chat__list_empty(&c->lru))
-        return CORE_ERR_LIMIT;
-    chat_conv_t *cv = CHAT_CONTAINER(c->lru.next, chat_conv_t, lru);
-    assert(idle(cv));
-    LOG_DEBUG("event=chat_evict conversation=%s", cv->id);
-    conv_free(c, cv);
-    return 0;
 }
 
 /* A new conversation id: 12 hex digits of the wall clock in milliseconds,
@@ -177,6 +187,7 @@ int chat__conv_add(chat_t *c, brain_channel_t channel, const char *id, chat_conv
     }
     snprintf(cv->key, sizeof(cv->key), "chat:%s", cv->id);
     cv->node.key = cv->id;
+    cv->chat = c;
     cv->channel = channel;
     cv->status = BRAIN_ST_ACTIVE;
     cv->created_us = core_wall_us();
@@ -227,6 +238,9 @@ static void push(chat_conv_t *cv, char *text, size_t len)
         cv->log_head = 0;
     }
     if (cv->log_len == cv->log_cap) {
+        size_t old = strlen(cv->log[cv->log_head]) + 1;
+        cv->log_bytes -= old;
+        cv->chat->log_bytes -= old;
         free(cv->log[cv->log_head]);
         cv->log_head = (cv->log_head + 1) % cv->log_cap;
         cv->log_len--;
@@ -234,6 +248,8 @@ static void push(chat_conv_t *cv, char *text, size_t len)
     }
     cv->log[(cv->log_head + cv->log_len) % cv->log_cap] = text;
     cv->log_len++;
+    cv->log_bytes += len + 1;
+    cv->chat->log_bytes += len + 1;
     chat__ws_broadcast_text(cv, text, len);
 }
 

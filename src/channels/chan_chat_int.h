@@ -115,10 +115,13 @@ typedef struct chat_s {
     uint64_t turns;       /* turns started */
     uint64_t ws_sessions; /* WebSocket sessions opened */
     uint64_t ws_replaced; /* followers closed for a newer one (chat.max_followers) */
+    size_t log_bytes;     /* bytes of every conversation's log entries (chat.history_bytes) */
+    uint64_t evictions;   /* conversations forgotten for either bound */
 } chat_t;
 
 typedef struct chat_conv_s {
     chat_map_node_t node; /* keyed by id */
+    chat_t *chat;         /* the table it is in, whose byte count its log adds to */
     chat_link_t lru;      /* in chat_t.lru while idle (pending 0, no subs), else unlinked */
     char id[CHAT_ID_LEN + 1];
     char key[CHAT_ID_LEN + 8]; /* "chat:" + id: the runtime's conversation key */
@@ -132,6 +135,7 @@ typedef struct chat_conv_s {
     size_t log_max;            /* chat.history_messages when the conversation began */
     size_t log_len;            /* entries held */
     size_t log_head;           /* slot of the oldest entry */
+    size_t log_bytes;          /* its entries' bytes, NULs included */
     uint64_t first_seq;        /* seq of the oldest entry held */
     uint64_t next_seq;         /* seq of the next entry; the first is 1 */
     uint64_t acked;            /* highest seq a client acknowledged */

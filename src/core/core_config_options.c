@@ -113,6 +113,11 @@ const option_t core__options[] = {
      NULL, 1, NULL, "Chat conversations kept in memory; the least recently used idle one goes."},
     {"chat.history_messages", OPT_INT, OFF(chat.history_messages), 64, 100000, 500, NULL, NULL, 1,
      NULL, "Transcript entries kept per chat conversation for GET and WebSocket resume."},
+    {"chat.history_bytes", OPT_INT, OFF(chat.history_bytes), 1 * MIB, 1LL << 40, 256 * MIB, NULL,
+     NULL, 1, NULL,
+     "Bytes of transcript entries all chat conversations keep in memory together; past it, "
+     "least recently used idle conversations are forgotten at the next turn (read back from "
+     "the store when they come back)."},
     {"chat.max_followers", OPT_INT, OFF(chat.max_followers), 1, 1000, 8, NULL, NULL, 1, NULL,
      "WebSockets following one chat conversation at once; a new one beyond it closes the oldest "
      "(`error replaced`, close 1008), which can resume by seq."},

@@ -4,7 +4,8 @@ in it. Between turns the daemon is stopped (SIGTERM) or killed (kill -9) and
 a new one on the same data directory continues the conversation over REST
 and WebSocket, returns the same transcript with the same sequence numbers,
 replays what a resuming socket missed, and still answers 404 for an id that
-never existed. An evicted conversation comes back the same way; one that a
+never existed. An evicted conversation comes back the same way, whether the
+table's count or its bytes (chat.history_bytes) pushed it out; one that a
 socket follows is never evicted. GET's body is checked byte for byte
 against the entries a resuming socket receives, live and restored."""
 import json
@@ -300,6 +301,52 @@ def test_evicted_conversation_comes_back_from_the_store():
             d.wait_log(event="chat_conversation_restored", conversation=first)
             status, reply = say(d, first, "how are you")
             assert status == 200 and reply["messages"][0]["seq"] == before["last_seq"] + 2, reply
+            d.stop()
+        finally:
+            d.kill()
+    with_data_dir(run)
+
+
+def metric(d, name):
+    status, _, body = d.request("GET", "/metrics")  # open on loopback
+    assert status == 200, body
+    m = re.search(r"^%s (\S+)$" % re.escape(name), body.decode(), re.M)
+    assert m, name
+    return float(m.group(1))
+
+
+def test_history_bytes_forgets_idle_conversations():
+    """chat.history_bytes bounds the logs of all conversations together: past
+    it, a turn's start forgets the least recently used idle ones, which come
+    back from the store as they were."""
+    limit = 1024 * 1024  # the least allowed
+    words = ("the quick brown fox jumps over the lazy dog while the band plays "
+             "a slow tune and everyone waits for the next train home ")
+    text = (words * 20)[:1900]  # under the input length rail's 2000 bytes
+
+    def run(data_dir):
+        d = daemon(data_dir, history_bytes=limit)
+        try:
+            convs = []
+            for _ in range(80):  # about 80 x 7 x 2 KB of user entries: 1.1 MiB
+                conv = start(d)
+                for _ in range(7):  # within the per-conversation rate rail's burst
+                    status, reply = say(d, conv, text)
+                    assert status == 200, reply
+                convs.append(conv)
+                if len(convs) == 1:
+                    status, before = transcript(d, conv)
+            held = metric(d, "chorus_chat_history_bytes")
+            # the last turn's entries come after its start's check
+            assert 0 < held <= limit + 2 * 8192, held
+            assert metric(d, "chorus_chat_evictions_total") >= 1
+            assert metric(d, "chorus_chat_conversations") < 80
+            # the first went first; it comes back whole from the store
+            status, after = transcript(d, convs[0])
+            assert status == 200, after
+            check_same(before, after)
+            assert [m["text"] for m in after["messages"] if m.get("from") == "user"] == [text] * 7
+            d.wait_log(event="chat_conversation_restored", conversation=convs[0])
             d.stop()
         finally:
             d.kill()

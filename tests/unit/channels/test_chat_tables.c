@@ -2,7 +2,7 @@
  * hash, the idempotency cache (replay, mismatch, in flight, expiry, bound),
  * API key checks (hashing, every key compared, rotation, schemes), the
  * widget's origin rule, the conversation table (ring, bound, busy
- * conversations kept off the LRU), the transcript's bytes and the rebuild of
+ * conversations kept off the LRU, the bytes of all logs), the transcript's bytes and the rebuild of
  * a log from a stored record. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -332,6 +332,79 @@ static void test_conversation_log_ring_and_table_bound(void **state)
     fx_close(&f);
 }
 
+/* The bytes every conversation's log entries take, counted from the texts. */
+static size_t held_bytes(const chat_conv_t *cv)
+{
+    size_t n = 0;
+    for (uint64_t seq = cv->first_seq; seq < cv->next_seq; seq++)
+        n += strlen(chat__conv_entry_text(cv, seq)) + 1;
+    return n;
+}
+
+/* chat.history_bytes bounds the logs together: the count follows every
+ * entry added and every one the ring drops, and a turn's start forgets least
+ * recently used idle conversations until the logs fit, never a busy one. */
+static void test_history_bytes_bound(void **state)
+{
+    fixture_t f;
+    core_config_defaults(&f.cfg);
+    f.cfg.chat.history_messages = 64;
+    f.cfg.chat.history_bytes = 1024 * 1024; /* the least allowed */
+    chat_t *c = fx_open(&f);
+    core_err_t err = {0};
+    chat_conv_t *a, *b, *x;
+    char *big = malloc(10000);
+    memset(big, 'z', 10000);
+    assert_int_equal(chat__conv_new(c, BRAIN_CH_CHAT, &a, &err), 0);
+    assert_int_equal(chat__conv_new(c, BRAIN_CH_CHAT, &b, &err), 0);
+    assert_int_equal(chat__conv_new(c, BRAIN_CH_CHAT, &x, &err), 0);
+    /* 100 entries in a: the ring keeps 64, and the count only those */
+    for (int i = 0; i < 100; i++)
+        chat__conv_user(c, a, big, 4000, NULL);
+    assert_int_equal(a->log_len, 64);
+    assert_int_equal(a->log_bytes, held_bytes(a));
+    for (int i = 0; i < 40; i++) {
+        chat__conv_user(c, b, big, 10000, NULL);
+        chat__conv_user(c, x, big, 10000, NULL);
+    }
+    assert_int_equal(c->log_bytes, held_bytes(a) + held_bytes(b) + held_bytes(x));
+    assert_true(c->log_bytes > 1024 * 1024); /* over, until a turn starts */
+    char aid[CHAT_ID_LEN + 1], bid[CHAT_ID_LEN + 1];
+    memcpy(aid, a->id, sizeof(aid));
+    memcpy(bid, b->id, sizeof(bid));
+    assert_ptr_equal(chat__conv_get(c, aid), a); /* a is now more recent than b */
+
+    /* x's turn: b goes (the least recent idle one), which is enough */
+    chat__conv_hold(c, x);
+    assert_null(chat__conv_get(c, bid));
+    assert_ptr_equal(chat__conv_get(c, aid), a);
+    assert_int_equal(c->evictions, 1);
+    assert_int_equal(c->log_bytes, held_bytes(a) + held_bytes(x));
+    assert_true(c->log_bytes <= 1024 * 1024);
+
+    /* all busy and over again: nothing to forget, nothing forgotten */
+    chat__conv_hold(c, a);
+    for (int i = 0; i < 64; i++) {
+        chat__conv_user(c, a, big, 10000, NULL);
+        chat__conv_user(c, x, big, 10000, NULL);
+    }
+    assert_int_equal(c->log_bytes, held_bytes(a) + held_bytes(x));
+    assert_true(c->log_bytes > 1024 * 1024);
+    chat__conv_hold(c, x);
+    assert_int_equal(c->convs.count, 2);
+    assert_int_equal(c->evictions, 1);
+
+    chat__conv_release(c, x);
+    chat__conv_release(c, x);
+    chat__conv_release(c, a);
+    chat__conv_drop(c, a);
+    chat__conv_drop(c, x);
+    assert_int_equal(c->convs.count, 0);
+    assert_int_equal(c->log_bytes, 0);
+    free(big);
+    fx_close(&f);
+}
+
 static void test_idle_end_is_recorded(void **state)
 {
     fixture_t f;
@@ -631,6 +704,7 @@ int main(void)
         cmocka_unit_test(test_bearer_keys),
         cmocka_unit_test(test_origins),
         cmocka_unit_test(test_conversation_log_ring_and_table_bound),
+        cmocka_unit_test(test_history_bytes_bound),
         cmocka_unit_test(test_idle_end_is_recorded),
         cmocka_unit_test(test_busy_conversations_stay_off_the_lru),
         cmocka_unit_test(test_transcript_body_bytes),
