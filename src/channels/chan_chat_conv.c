@@ -418,9 +418,13 @@ static void redact_user_entry(chat_conv_t *cv, uint64_t seq, const guard_result_
         return;
     json_object_set_new(e, "text", json_stringn(g->text, g->text_len));
     json_object_set_new(e, "redacted", json_true());
-    free(*text);
-    *text = json_dumps(e, JSON_COMPACT);
+    char *redacted = json_dumps(e, JSON_COMPACT);
     json_decref(e);
+    size_t was = strlen(*text), now = strlen(redacted);
+    cv->log_bytes += now - was; /* modulo: a shorter text takes bytes off */
+    cv->chat->log_bytes += now - was;
+    free(*text);
+    *text = redacted;
 }
 
 static void record(chat_conv_t *cv, const brain_out_t *o, chat_result_t *r)

@@ -203,6 +203,23 @@ def test_transcript_keeps_redacted_text():
         user = [m for m in t["messages"] if m.get("from") == "user"][0]
         assert "4111" not in json.dumps(t) and "ada@example.com" not in json.dumps(t), t
         assert user.get("redacted") is True, user
+        # the redacted entry replaced the typed one in the count of bytes held
+        status, _, body = d.request("GET", "/v1/chat/conversations/" + conv, headers=auth())
+        held = sum(len(e.encode()) + 1 for e in raw_entries(body.decode()))
+        status, _, metrics = d.request("GET", "/metrics")
+        assert ("\nchorus_chat_history_bytes %d\n" % held) in metrics.decode(), held
+
+
+def raw_entries(body):
+    """The entries of a transcript body as the bytes the log holds (GET
+    copies them into the body as they are)."""
+    dec, out = json.JSONDecoder(), []
+    pos = body.index('"messages":[') + len('"messages":[')
+    while body[pos] != "]":
+        _, end = dec.raw_decode(body, pos)
+        out.append(body[pos:end])
+        pos = end + 1 if body[end] == "," else end
+    return out
 
 
 def test_widget_files_are_served_from_the_binary():
