@@ -9,7 +9,9 @@
  * store (confirmed once durable, read back before serving) and in memory
  * apart from the bounded conversations (chan_sms_table.c), and checked
  * before the human desk texts a customer (sms__agent_send). Anything else is one turn;
- * a reply that is a number picks that option of the last numbered list.
+ * a reply that is a number picks that option of the last numbered list (for
+ * a pair not in memory, read back from the store first, its later texts
+ * waiting behind the read).
  * The answer is TwiML: each bot message (its choices as a numbered list) as
  * one or more <Message> parts, split at sentence ends under the segment
  * limits. A MessageSid seen before (Twilio retries) gets an empty
@@ -127,6 +129,7 @@ static char *render_message(const brain_message_t *m)
 static void keep_choices(sms_conv_t *cv, const brain_out_t *o)
 {
     sms__choices_clear(cv);
+    cv->list_known = 1;
     for (size_t i = o->n_messages; i-- > 0;) {
         const brain_message_t *m = &o->messages[i];
         if (m->n_choices == 0)
@@ -197,8 +200,9 @@ static void on_turn_done(const runtime_turn_out_t *out)
 
 /* ---- the webhook -------------------------------------------------------- */
 
-/* The text a reply stands for: "2" after a numbered list is its option 2. */
-static const char *answer_text(const sms_conv_t *cv, const char *body)
+/* The option a reply picks ("2", "2.", "2)", a keycap 2), 0 when it is not
+ * a number alone. */
+static size_t option_number(const char *body)
 {
     const char *p = body;
     while (*p == ' ')
@@ -210,9 +214,14 @@ static const char *answer_text(const sms_conv_t *cv, const char *body)
     rest += digits > 0 ? core_keycap_tail(rest, strlen(rest)) : 0; /* "2\ufe0f\u20e3" is 2 */
     while (*rest == ' ' || *rest == '.' || *rest == ')')
         rest++;
-    if (digits > 0 && *rest == '\0' && k >= 1 && k <= cv->n_choices)
-        return cv->choices[k - 1];
-    return body;
+    return digits > 0 && *rest == '\0' ? k : 0;
+}
+
+/* The text a reply stands for: "2" after a numbered list is its option 2. */
+static const char *answer_text(const sms_conv_t *cv, const char *body)
+{
+    size_t k = option_number(body);
+    return k >= 1 && k <= cv->n_choices ? cv->choices[k - 1] : body;
 }
 
 /* ---- opt-outs, saved before they are confirmed ------------------------ */
@@ -326,6 +335,7 @@ static int keyword(sms_t *s, net_req_t *req, sms_conv_t *cv, const char *msid, c
         int confirm = o == NULL || o->stop_owed; /* a second STOP: no second one */
         sms__opt_set(&s->table, cv->key, 1);     /* silent at once, whatever the write does */
         sms__choices_clear(cv);
+        cv->list_known = 1;
         save_opt(s, req, cv, msid, 1, confirm ? cfg->sms.stop_text : NULL);
         return 1;
     }
@@ -384,6 +394,104 @@ static void run_turn(sms_t *s, net_req_t *req, sms_conv_t *cv, sms_sid_t *sid, c
     net_req_on_abort(req, on_abort, op);
 }
 
+/* ---- a pair new to the table: its last list, from the store ----------- */
+
+/* Texts that may wait for one read of a pair's record; more are refused. */
+#define SMS_MAX_WAITING 8
+
+static void on_wait_abort(net_req_t *req, void *data)
+{
+    (void)req;
+    ((sms_wait_t *)data)->req = NULL;
+}
+
+typedef struct sms_read_s {
+    sms_t *sms;
+    sms_conv_t *conv; /* held by its waiting texts until they run */
+} sms_read_t;
+
+/* Runs the texts that waited, in the order they came. A text whose request
+ * went away is forgotten (its MessageSid too, so Twilio's retry runs it); a
+ * STOP that came meanwhile (keywords do not wait) silences the rest. */
+static void run_waiting(sms_t *s, sms_conv_t *cv)
+{
+    cv->reading = 0;
+    while (cv->waiting != NULL) {
+        sms_wait_t *w = cv->waiting;
+        cv->waiting = w->next;
+        cv->n_waiting--;
+        sms__conv_release(&s->table, cv);
+        sms_sid_t *sid = sid_find(s, w->msid);
+        if (w->req == NULL) {
+            if (sid != NULL)
+                sid_forget(s, sid);
+        } else if (opted_out(s, cv)) {
+            net_req_on_abort(w->req, NULL, NULL);
+            send_text(w->req, NULL);
+        } else {
+            net_req_on_abort(w->req, NULL, NULL);
+            run_turn(s, w->req, cv, sid != NULL ? sid : sid_remember(s, w->msid),
+                     answer_text(cv, w->body));
+        }
+        free(w->msid);
+        free(w->body);
+        free(w);
+    }
+}
+
+static void on_record_read(int status, json_t *record, void *data)
+{
+    sms_read_t *r = data;
+    sms_conv_t *cv = r->conv;
+    if (status == 0) {
+        if (!cv->list_known) /* else a turn that ended meanwhile knows better */
+            sms__choices_from_record(cv, record);
+    } else if (status != CORE_ERR_NOT_FOUND && status != CORE_ERR_CLOSED) {
+        LOG_WARN("event=sms_list_not_read conversation=%s reason=%s", cv->rt_key,
+                 core_strerror(status));
+    }
+    cv->list_known = 1; /* a pair the store never saw has none; a failed read is not retried */
+    if (status == 0 || status == CORE_ERR_NOT_FOUND)
+        LOG_INFO("event=sms_list_read conversation=%s choices=%zu", cv->rt_key, cv->n_choices);
+    json_decref(record);
+    run_waiting(r->sms, cv);
+    free(r);
+}
+
+/* A text for a pair new to the table that may answer a list the pair got
+ * before (a restart, an eviction): it waits for the store's record, and so
+ * does every text after it until the read ends, so turns keep their order.
+ * Answers at once (429, as a full turn queue does) when too many wait. */
+static void wait_for_list(sms_t *s, net_req_t *req, sms_conv_t *cv, sms_sid_t *sid,
+                          const char *body)
+{
+    if (cv->n_waiting >= SMS_MAX_WAITING) {
+        sid_forget(s, sid);
+        net_resp_header(req, "Retry-After", "1");
+        net_resp_error(req, 429, "conversation_busy",
+                       "%u texts of this conversation are waiting; retry later", cv->n_waiting);
+        return;
+    }
+    sms_wait_t *w = core_xcalloc(1, sizeof(*w));
+    *w = (sms_wait_t){.req = req, .msid = core_xstrdup(sid->sid), .body = core_xstrdup(body)};
+    sms_wait_t **tail = &cv->waiting;
+    while (*tail != NULL)
+        tail = &(*tail)->next;
+    *tail = w;
+    cv->n_waiting++;
+    sms__conv_hold(cv);
+    net_req_on_abort(req, on_wait_abort, w);
+    if (cv->reading)
+        return;
+    cv->reading = 1;
+    runtime_t *rt = chan_runtime(&s->base);
+    sms_read_t *r = core_xcalloc(1, sizeof(*r));
+    *r = (sms_read_t){.sms = s, .conv = cv};
+    int rc = rt ? runtime_conversation_record(rt, cv->rt_key, on_record_read, r) : CORE_ERR_CLOSED;
+    if (rc != 0) /* no store (nothing to read) or closing: the text runs as it is */
+        on_record_read(rc, NULL, r);
+}
+
 static void on_webhook(net_req_t *req, void *data)
 {
     sms_t *s = data;
@@ -413,6 +521,8 @@ static void on_webhook(net_req_t *req, void *data)
         /* opted out: nothing is sent until START; media only: nothing to say */
         LOG_DEBUG("event=sms_ignored conversation=%s opted_out=%d", cv->rt_key, opted_out(s, cv));
         send_text(req, NULL);
+    } else if (cv->reading || (!cv->list_known && option_number(body) > 0)) {
+        wait_for_list(s, req, cv, sid, body);
     } else {
         run_turn(s, req, cv, sid, answer_text(cv, body));
     }

@@ -4,7 +4,8 @@
  *
  * Two tables, both keyed by From + "\n" + To:
  * - conversations: what a pair needs between texts (the last numbered list,
- *   the opt-out writes in flight). Bounded by the caller's max: a new one
+ *   the opt-out writes in flight, the texts waiting for the list to be read
+ *   back from the store). Bounded by the caller's max: a new one
  *   evicts the least recently used idle one, in O(1). A conversation with
  *   something in flight (held) is off the LRU list, so it is never evicted
  *   and never walked over; it goes back at the tail when released.
@@ -19,6 +20,15 @@
 
 #include "channels/chan_chat_int.h"
 
+/* A text that came while its pair's last list was being read back, kept in
+ * arrival order until the read ends (chan_sms.c). */
+typedef struct sms_wait_s {
+    struct sms_wait_s *next;
+    net_req_t *req; /* NULL once Twilio went away */
+    char *msid;     /* owned */
+    char *body;     /* owned */
+} sms_wait_t;
+
 typedef struct sms_conv_s {
     chat_map_node_t node; /* keyed by key, in sms_table_t.convs */
     chat_link_t lru;      /* in sms_table_t.idle while pending is 0, else self-linked */
@@ -26,6 +36,11 @@ typedef struct sms_conv_s {
     char *rt_key;         /* owned: "sms:" + From + ":" + To, the runtime's key */
     char **choices;       /* owned: values of the last numbered list */
     size_t n_choices;
+    int list_known;      /* choices is the last list: a turn or STOP set it here, or the
+                            store was asked (a pair new to the table may have one there) */
+    int reading;         /* the store is being asked; texts wait in waiting meanwhile */
+    sms_wait_t *waiting; /* owned, oldest first; each holds the conversation */
+    unsigned n_waiting;
     unsigned opt_seq; /* opt-out writes started: only the latest one's outcome applies */
     unsigned pending; /* turns and opt-out writes in flight: never evicted meanwhile */
 } sms_conv_t;
@@ -56,6 +71,12 @@ void sms__conv_hold(sms_conv_t *cv);
 /* It finished: once nothing is in flight, cv is the most recently used. */
 void sms__conv_release(sms_table_t *t, sms_conv_t *cv);
 void sms__choices_clear(sms_conv_t *cv);
+/* The last numbered list of a conversation's stored record (as
+ * runtime_conversation_record() reads it) into cv->choices: the choices of
+ * the last message that had any in the reply of the last outbound row, none
+ * when that reply had none, as if that turn had just run here. Marks the
+ * list known. */
+void sms__choices_from_record(sms_conv_t *cv, const json_t *record);
 
 /* The pair's opt-out entry (key as a conversation's key), NULL: opted in. */
 sms_opt_t *sms__opt_find(const sms_table_t *t, const char *key);

@@ -229,6 +229,19 @@ def turns_of(data_dir, frm, to="+15559870000"):
         db.close()
 
 
+def inbound_texts(data_dir, frm, to="+15559870000"):
+    """The texts of the pair's user turns in the store, oldest first: what
+    each turn ran with (a number that picked an option is its value)."""
+    import sqlite3
+    db = sqlite3.connect(os.path.join(data_dir, "chorus.db"))
+    try:
+        return [r[0] for r in db.execute(
+            "SELECT t.text FROM turns t JOIN conversations c ON c.id = t.conversation_id"
+            " WHERE c.id LIKE ? AND t.direction = 'in' ORDER BY t.id", ("sms:%s:%s%%" % (frm, to),))]
+    finally:
+        db.close()
+
+
 def test_opt_out_survives_a_restart():
     import shutil
     import tempfile
@@ -276,12 +289,57 @@ def test_opt_out_survives_a_restart():
 MENU_PICK = "Sure. What's your booking reference? It has six letters and digits, like ABC123."
 
 
+def test_numbered_list_survives_a_restart():
+    """The last numbered list is read back from the store when a pair the
+    adapter does not hold answers by number: "1" after a restart is still
+    option 1 of the menu sent before it, and a number after a reply without
+    a list is text for the flow, as it is without a restart."""
+    import shutil
+    import tempfile
+    data = tempfile.mkdtemp(prefix="chorus-sms-")
+    be = Backend()
+    try:
+        d = daemon(be)
+        d.data_dir = data
+        with d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            tw = Twilio(d, "/v1/sms/twilio")
+            menu, asked = Phone(tw, frm="+15550040001"), Phone(tw, frm="+15550040002")
+            assert "1. Booking status" in "\n".join(menu.texts("hi"))
+            assert "1. Booking status" in "\n".join(asked.texts("hi"))
+            assert asked.texts("1") == [MENU_PICK]  # its last reply has no list
+        d = daemon(be)
+        d.data_dir = data
+        with d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            tw = Twilio(d, "/v1/sms/twilio")
+            menu, asked = Phone(tw, frm="+15550040001"), Phone(tw, frm="+15550040002")
+            assert menu.texts("1") == [MENU_PICK]
+            d.wait_log(event="sms_list_read", conversation="sms:+15550040001:+15559870000",
+                       choices="5")
+            # "2" answers the question asked before the restart, not the menu
+            assert asked.texts("2") != []
+            d.wait_log(event="sms_list_read", conversation="sms:+15550040002:+15559870000",
+                       choices="0")
+            assert inbound_texts(data, "+15550040002")[-1] == "2"
+            assert inbound_texts(data, "+15550040001")[-1] == "Check my booking"
+            # a pair the store never saw: its number is text for the flow
+            fresh = Phone(tw, frm="+15550040003")
+            assert fresh.texts("1") != [MENU_PICK]
+            d.wait_log(event="sms_list_read", conversation="sms:+15550040003:+15559870000",
+                       choices="0")
+    finally:
+        be.close()
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def test_opt_outs_do_not_fill_the_table():
     """sms.max_conversations bounds the conversations (numbered choices) the
     adapter keeps; opt-outs are kept apart and never count. More pairs than
     that opt out, and newer ones still keep their menus; the least recent
-    conversation goes; every opted-out pair stays silent once evicted and
-    after a restart."""
+    conversation goes (its menu is read back from the store when it texts
+    again); every opted-out pair stays silent once evicted and after a
+    restart."""
     import shutil
     import tempfile
     data = tempfile.mkdtemp(prefix="chorus-sms-")
@@ -302,10 +360,11 @@ def test_opt_outs_do_not_fill_the_table():
             # the oldest of five live menus is still held: "1" picks option 1
             # (when opt-outs filled the table it had been evicted already)
             assert live[0].texts("1") == [MENU_PICK]
-            # a sixth conversation evicts the least recent one, live[1]: its
-            # "1" is plain text for the flow now, not option 1
+            # a sixth conversation evicts the least recent one, live[1]; its
+            # menu comes back from the store, so its "1" is still option 1
             assert "1. Booking status" in "\n".join(Phone(tw, frm="+15550029999").texts("hi"))
-            assert live[1].texts("1") != [MENU_PICK]
+            assert live[1].texts("1") == [MENU_PICK]
+            d.wait_log(event="sms_list_read", conversation="sms:%s:%s" % (live[1].frm, live[1].to))
             # evicted or not, every opted-out pair stays opted out
             for frm in stopped:
                 p = Phone(tw, frm=frm)
