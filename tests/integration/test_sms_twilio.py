@@ -298,22 +298,23 @@ def test_numbered_list_survives_a_restart():
     import tempfile
     data = tempfile.mkdtemp(prefix="chorus-sms-")
     be = Backend()
+
+    def on_data(d):
+        d.data_dir = data  # outlives the daemon's own temporary directory
+        return d
+
+    def phones(d):
+        d.wait_log(event="flows_loaded", timeout=60)
+        tw = Twilio(d, "/v1/sms/twilio")
+        return tw, Phone(tw, frm="+15550040001"), Phone(tw, frm="+15550040002")
     try:
-        d = daemon(be)
-        d.data_dir = data
-        with d:
-            d.wait_log(event="flows_loaded", timeout=60)
-            tw = Twilio(d, "/v1/sms/twilio")
-            menu, asked = Phone(tw, frm="+15550040001"), Phone(tw, frm="+15550040002")
+        with on_data(daemon(be)) as d:
+            tw, menu, asked = phones(d)
             assert "1. Booking status" in "\n".join(menu.texts("hi"))
             assert "1. Booking status" in "\n".join(asked.texts("hi"))
             assert asked.texts("1") == [MENU_PICK]  # its last reply has no list
-        d = daemon(be)
-        d.data_dir = data
-        with d:
-            d.wait_log(event="flows_loaded", timeout=60)
-            tw = Twilio(d, "/v1/sms/twilio")
-            menu, asked = Phone(tw, frm="+15550040001"), Phone(tw, frm="+15550040002")
+        with on_data(daemon(be)) as d:
+            tw, menu, asked = phones(d)
             assert menu.texts("1") == [MENU_PICK]
             d.wait_log(event="sms_list_read", conversation="sms:+15550040001:+15559870000",
                        choices="5")
