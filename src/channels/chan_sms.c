@@ -3,12 +3,11 @@
  * A request is a form as Twilio sends it (From, To, Body, MessageSid,
  * NumMedia, AccountSid, ...) signed with X-Twilio-Signature; a bad
  * signature gets 403 and changes nothing. The conversation is the (From, To)
- * pair. Carrier keywords come first: STOP and its synonyms opt the number
- * out (one confirmation, then silence until START), START/UNSTOP opt back
- * in, HELP/INFO answer with the configured help. Opt-outs are kept in the
- * store (confirmed once durable, read back before serving) and in memory
- * apart from the bounded conversations (chan_sms_table.c), and checked
- * before the human desk texts a customer (sms__agent_send). Anything else is one turn;
+ * pair. Carrier keywords come first (chan_sms_optout.c): STOP and its
+ * synonyms opt the number out, START opts back in, HELP answers. Opt-outs
+ * are kept in the store and in memory apart from the bounded conversations
+ * (chan_sms_table.c), and checked before the human desk texts a customer
+ * (sms__agent_send). Anything else is one turn;
  * a reply that is a number picks that option of the last numbered list (for
  * a pair not in memory, read back from the store first, its later texts
  * waiting behind the read).
@@ -24,32 +23,17 @@
 #include "channels/chan_sms_int.h"
 #include "channels/chan_twilio_int.h"
 
-typedef struct sms_sid_s {
-    chat_map_node_t node;
-    chat_link_t fifo;
-    char sid[]; /* the MessageSid */
-} sms_sid_t;
-
-typedef struct sms_s {
-    chan_t base;
-    sms_table_t table; /* conversations and opt-outs */
-    chat_map_t sids;
-    chat_link_t sid_fifo;
-    size_t n_sids;
-    size_t n_loaded; /* opted-out pairs read back at start */
-} sms_t;
-
 static sms_t the_sms;
 
 /* ---- MessageSid cache --------------------------------------------------- */
 
-static sms_sid_t *sid_find(sms_t *s, const char *sid)
+sms_sid_t *sms__sid_find(sms_t *s, const char *sid)
 {
     chat_map_node_t *n = chat__map_get(&s->sids, sid);
     return n ? CHAT_CONTAINER(n, sms_sid_t, node) : NULL;
 }
 
-static void sid_forget(sms_t *s, sms_sid_t *e)
+void sms__sid_forget(sms_t *s, sms_sid_t *e)
 {
     chat__map_del(&s->sids, &e->node);
     chat__list_remove(&e->fifo);
@@ -61,7 +45,7 @@ static sms_sid_t *sid_remember(sms_t *s, const char *sid)
 {
     size_t max = (size_t)s->base.host.cfg->sms.dedupe_entries;
     while (s->n_sids >= max && !chat__list_empty(&s->sid_fifo))
-        sid_forget(s, CHAT_CONTAINER(s->sid_fifo.next, sms_sid_t, fifo));
+        sms__sid_forget(s, CHAT_CONTAINER(s->sid_fifo.next, sms_sid_t, fifo));
     size_t n = strlen(sid) + 1;
     sms_sid_t *e = core_xcalloc(1, sizeof(*e) + n);
     memcpy(e->sid, sid, n);
@@ -102,7 +86,7 @@ static size_t add_message(core_buf_t *b, const char *text, size_t left)
     return left;
 }
 
-static void send_text(net_req_t *req, const char *text)
+void sms__send_text(net_req_t *req, const char *text)
 {
     core_buf_t b;
     core_buf_init(&b, (size_t)-1);
@@ -166,9 +150,9 @@ static void on_turn_done(const runtime_turn_out_t *out)
     if (out->error != 0 || out->out == NULL) {
         LOG_WARN("event=sms_turn_failed conversation=%s error=%s", cv->rt_key,
                  core_strerror(out->error));
-        sms_sid_t *sid = sid_find(op->sms, op->msid);
+        sms_sid_t *sid = sms__sid_find(op->sms, op->msid);
         if (sid != NULL)
-            sid_forget(op->sms, sid);
+            sms__sid_forget(op->sms, sid);
         if (op->req != NULL) {
             net_resp_header(op->req, "Retry-After", "5");
             net_resp_error(op->req, 503, "turn_failed", "the turn did not complete: %s",
@@ -224,134 +208,6 @@ static const char *answer_text(const sms_conv_t *cv, const char *body)
     return k >= 1 && k <= cv->n_choices ? cv->choices[k - 1] : body;
 }
 
-/* ---- opt-outs, saved before they are confirmed ------------------------ */
-
-typedef struct sms_opt_op_s {
-    sms_t *sms;
-    sms_conv_t *conv;
-    net_req_t *req;   /* NULL once Twilio went away */
-    char *msid;       /* owned: forgotten again when the write fails, so a retry runs */
-    const char *text; /* the confirmation (config text, borrowed), NULL: none */
-    int stop;         /* 1 STOP, 0 START */
-    int confirm;      /* a STOP's confirmation is due */
-    unsigned seq;     /* the conversation's opt_seq when it started */
-} sms_opt_op_t;
-
-static store_t *the_store(const sms_t *s)
-{
-    return s->base.host.store != NULL ? *s->base.host.store : NULL;
-}
-
-static void on_opt_abort(net_req_t *req, void *data)
-{
-    (void)req;
-    ((sms_opt_op_t *)data)->req = NULL;
-}
-
-/* The row is durable (status 0) or was not written: only then is Twilio
- * answered, so a confirmation never goes out for a change a restart would
- * forget. A failed write answers 503 (Twilio retries the same MessageSid,
- * which is forgotten here so the retry runs); a STOP stays in force in
- * memory meanwhile, a START does not take effect. */
-static void on_opt_saved(int status, void *data)
-{
-    sms_opt_op_t *op = data;
-    sms_t *s = op->sms;
-    sms_conv_t *cv = op->conv;
-    /* still valid below: only a new conversation (a webhook) evicts */
-    sms__conv_release(&s->table, cv);
-    sms_opt_t *o = op->seq == cv->opt_seq && status == 0
-                       ? sms__opt_set(&s->table, cv->key, op->stop)
-                       : sms__opt_find(&s->table, cv->key);
-    if (status == 0) {
-        if (op->stop && o != NULL)
-            o->stop_owed = 0;
-        if (op->req != NULL)
-            send_text(op->req, op->text);
-    } else {
-        LOG_WARN("event=sms_opt_not_saved conversation=%s stop=%d reason=%s", cv->rt_key, op->stop,
-                 core_strerror(status));
-        if (op->stop && op->confirm && o != NULL)
-            o->stop_owed = 1;
-        sms_sid_t *sid = sid_find(s, op->msid);
-        if (sid != NULL)
-            sid_forget(s, sid);
-        if (op->req != NULL) {
-            net_resp_header(op->req, "Retry-After", "5");
-            net_resp_error(op->req, 503, "store_unavailable", "the opt-out could not be saved: %s",
-                           core_strerror(status));
-        }
-    }
-    free(op->msid);
-    free(op);
-}
-
-/* Records a STOP (stop 1) or START and answers with text (NULL: an empty
- * <Response/>) once the row is durable; without a store, at once. */
-static void save_opt(sms_t *s, net_req_t *req, sms_conv_t *cv, const char *msid, int stop,
-                     const char *text)
-{
-    store_t *st = the_store(s);
-    if (st == NULL) {
-        sms__opt_set(&s->table, cv->key, stop);
-        send_text(req, text);
-        return;
-    }
-    const char *to = strchr(cv->key, '\n');
-    char *from = core_xasprintf("%.*s", (int)(to - cv->key), cv->key);
-    store_batch_t *b = store_batch_new();
-    store_batch_sms_opt(b, from, to + 1, stop, core_wall_us());
-    free(from);
-    sms_opt_op_t *op = core_xcalloc(1, sizeof(*op));
-    *op = (sms_opt_op_t){.sms = s,
-                         .conv = cv,
-                         .req = req,
-                         .msid = core_xstrdup(msid),
-                         .text = text,
-                         .stop = stop,
-                         .confirm = text != NULL,
-                         .seq = ++cv->opt_seq};
-    sms__conv_hold(cv);
-    int rc = store_enqueue(st, b, on_opt_saved, op);
-    if (rc != 0) {
-        store_batch_free(b);
-        on_opt_saved(rc, op);
-        return;
-    }
-    net_req_on_abort(req, on_opt_abort, op);
-}
-
-/* Carrier keywords; returns 1 when the message was one (and answered). */
-static int keyword(sms_t *s, net_req_t *req, sms_conv_t *cv, const char *msid, const char *body)
-{
-    const core_config_t *cfg = s->base.host.cfg;
-    sms_keyword_t kw = sms__keyword(body, strlen(body));
-    sms_opt_t *o = sms__opt_find(&s->table, cv->key);
-    if (kw == SMS_KW_YES && o == NULL)
-        kw = SMS_KW_NONE; /* an ordinary "yes" for the flow */
-    switch (kw) {
-    case SMS_KW_STOP: {
-        LOG_INFO("event=sms_opt_out conversation=%s", cv->rt_key);
-        int confirm = o == NULL || o->stop_owed; /* a second STOP: no second one */
-        sms__opt_set(&s->table, cv->key, 1);     /* silent at once, whatever the write does */
-        sms__choices_clear(cv);
-        cv->list_known = 1;
-        save_opt(s, req, cv, msid, 1, confirm ? cfg->sms.stop_text : NULL);
-        return 1;
-    }
-    case SMS_KW_START:
-    case SMS_KW_YES:
-        LOG_INFO("event=sms_opt_in conversation=%s", cv->rt_key);
-        save_opt(s, req, cv, msid, 0, cfg->sms.start_text);
-        return 1;
-    case SMS_KW_HELP:
-        send_text(req, cfg->sms.help_text);
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 static int required(net_req_t *req, const twilio_form_t *f, const char *name, const char **out)
 {
     *out = twilio__form_get(f, name);
@@ -386,7 +242,7 @@ static void run_turn(sms_t *s, net_req_t *req, sms_conv_t *cv, sms_sid_t *sid, c
     if (rc != 0) {
         free(op->msid);
         free(op);
-        sid_forget(s, sid);
+        sms__sid_forget(s, sid);
         chan_resp_turn_error(req, &s->base, rc, &err);
         return;
     }
@@ -421,13 +277,13 @@ static void run_waiting(sms_t *s, sms_conv_t *cv)
         cv->waiting = w->next;
         cv->n_waiting--;
         sms__conv_release(&s->table, cv);
-        sms_sid_t *sid = sid_find(s, w->msid);
+        sms_sid_t *sid = sms__sid_find(s, w->msid);
         if (w->req == NULL) {
             if (sid != NULL)
-                sid_forget(s, sid);
+                sms__sid_forget(s, sid);
         } else if (opted_out(s, cv)) {
             net_req_on_abort(w->req, NULL, NULL);
-            send_text(w->req, NULL);
+            sms__send_text(w->req, NULL);
         } else {
             net_req_on_abort(w->req, NULL, NULL);
             run_turn(s, w->req, cv, sid != NULL ? sid : sid_remember(s, w->msid),
@@ -466,7 +322,7 @@ static void wait_for_list(sms_t *s, net_req_t *req, sms_conv_t *cv, sms_sid_t *s
                           const char *body)
 {
     if (cv->n_waiting >= SMS_MAX_WAITING) {
-        sid_forget(s, sid);
+        sms__sid_forget(s, sid);
         net_resp_header(req, "Retry-After", "1");
         net_resp_error(req, 429, "conversation_busy",
                        "%u texts of this conversation are waiting; retry later", cv->n_waiting);
@@ -505,9 +361,9 @@ static void on_webhook(net_req_t *req, void *data)
         twilio__form_dispose(&f);
         return;
     }
-    if (sid_find(s, msid) != NULL) {
+    if (sms__sid_find(s, msid) != NULL) {
         LOG_INFO("event=sms_duplicate message_sid=%s", msid);
-        send_text(req, NULL);
+        sms__send_text(req, NULL);
         twilio__form_dispose(&f);
         return;
     }
@@ -515,12 +371,12 @@ static void on_webhook(net_req_t *req, void *data)
     sms_conv_t *cv = conv_get(s, from, to);
     if (body == NULL)
         body = "";
-    if (keyword(s, req, cv, msid, body)) {
+    if (sms__keyword_answer(s, req, cv, msid, body)) {
         /* answered */
     } else if (opted_out(s, cv) || body[strspn(body, " \t\r\n")] == '\0') {
         /* opted out: nothing is sent until START; media only: nothing to say */
         LOG_DEBUG("event=sms_ignored conversation=%s opted_out=%d", cv->rt_key, opted_out(s, cv));
-        send_text(req, NULL);
+        sms__send_text(req, NULL);
     } else if (cv->reading || (!cv->list_known && option_number(body) > 0)) {
         wait_for_list(s, req, cv, sid, body);
     } else {
@@ -553,33 +409,6 @@ int sms__agent_send(net_client_t *http, const char *key, const char *text, chan_
     return rc;
 }
 
-static void load_one(const char *from, const char *to, void *arg)
-{
-    sms_t *s = arg;
-    char *key = core_xasprintf("%s\n%s", from, to);
-    sms__opt_set(&s->table, key, 1); /* no conversation: they take no room */
-    free(key);
-    s->n_loaded++;
-}
-
-/* Reads the opted-out pairs back (blocking, before serving). A database
- * that cannot be read fails the start: serving without them could text a
- * number that said STOP. */
-static int load_opt_outs(sms_t *s, core_err_t *err)
-{
-    store_t *st = the_store(s);
-    if (st == NULL || store_in_memory(st))
-        return 0;
-    store_db_t *db = store_db_open(store_path(st), err);
-    if (db == NULL)
-        return err->code ? err->code : CORE_ERR_IO;
-    int rc = store_db_sms_opt_outs(db, load_one, s, err);
-    store_db_close(db);
-    if (rc == 0)
-        LOG_INFO("event=sms_opt_outs_loaded pairs=%zu", s->n_loaded);
-    return rc;
-}
-
 int chan_sms_register(net_router_t *router, const chan_host_t *host, core_err_t *err)
 {
     sms_t *s = &the_sms;
@@ -591,7 +420,7 @@ int chan_sms_register(net_router_t *router, const chan_host_t *host, core_err_t 
     sms__table_init(&s->table);
     chat__map_init(&s->sids);
     chat__list_init(&s->sid_fifo);
-    int rc = load_opt_outs(s, err);
+    int rc = sms__load_opt_outs(s, err);
     if (rc != 0)
         return rc;
     return net_router_add(router, "POST", "/v1/sms/twilio", on_webhook, s, err);

@@ -1,5 +1,6 @@
 /* chan_sms_int.h — the SMS adapter's memory of (From, To) pairs
- * (chan_sms_table.c), shared by chan_sms.c and its unit test. Private to
+ * (chan_sms_table.c), shared by chan_sms.c, chan_sms_optout.c and the
+ * table's unit test, and the adapter's own state (at the end). Private to
  * src/channels. Loop thread only.
  *
  * Two tables, both keyed by From + "\n" + To:
@@ -83,5 +84,39 @@ sms_opt_t *sms__opt_find(const sms_table_t *t, const char *key);
 /* Opts the pair out (keeping an existing entry's stop_owed) or back in;
  * returns the entry, NULL when opted in. */
 sms_opt_t *sms__opt_set(sms_table_t *t, const char *key, int opted_out);
+
+/* ---- the adapter (chan_sms.c), its keywords and opt-outs (chan_sms_optout.c) */
+
+/* A MessageSid seen lately: Twilio retries a webhook with the same one. */
+typedef struct sms_sid_s {
+    chat_map_node_t node;
+    chat_link_t fifo;
+    char sid[]; /* the MessageSid */
+} sms_sid_t;
+
+typedef struct sms_s {
+    chan_t base;
+    sms_table_t table; /* conversations and opt-outs */
+    chat_map_t sids;
+    chat_link_t sid_fifo;
+    size_t n_sids;
+    size_t n_loaded; /* opted-out pairs read back at start */
+} sms_t;
+
+/* The MessageSid's entry, NULL when not seen lately; forgetting one lets
+ * Twilio's retry of that message run. */
+sms_sid_t *sms__sid_find(sms_t *s, const char *sid);
+void sms__sid_forget(sms_t *s, sms_sid_t *e);
+/* Answers with TwiML holding text as <Message> parts, or an empty
+ * <Response/> when text is NULL. */
+void sms__send_text(net_req_t *req, const char *text);
+/* Carrier keywords (STOP, START, HELP and their synonyms): returns 1 when
+ * body was one, answered (a STOP or START once it is saved); 0 otherwise. */
+int sms__keyword_answer(sms_t *s, net_req_t *req, sms_conv_t *cv, const char *msid,
+                        const char *body);
+/* Reads the opted-out pairs back (blocking, before serving). A database
+ * that cannot be read fails the start: serving without them could text a
+ * number that said STOP. */
+int sms__load_opt_outs(sms_t *s, core_err_t *err);
 
 #endif
