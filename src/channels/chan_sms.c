@@ -17,6 +17,7 @@
  * <Response/> and no turn. Turns of one conversation run in arrival order
  * (the runtime queues them), so replies leave in order. */
 #define LOG_MODULE "sms"
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -300,8 +301,10 @@ static void on_record_read(int status, json_t *record, void *data)
     sms_read_t *r = data;
     sms_conv_t *cv = r->conv;
     if (status == 0) {
-        if (!cv->list_known) /* else a turn that ended meanwhile knows better */
-            sms__choices_from_record(cv, record);
+        if (!cv->list_known) { /* else a turn that ended meanwhile knows better */
+            sms__choices_clear(cv);
+            cv->n_choices = twilio__last_choices(record, SIZE_MAX, &cv->choices);
+        }
     } else if (status != CORE_ERR_NOT_FOUND && status != CORE_ERR_CLOSED) {
         LOG_WARN("event=sms_list_not_read conversation=%s reason=%s", cv->rt_key,
                  core_strerror(status));

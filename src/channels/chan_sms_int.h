@@ -72,12 +72,6 @@ void sms__conv_hold(sms_conv_t *cv);
 /* It finished: once nothing is in flight, cv is the most recently used. */
 void sms__conv_release(sms_table_t *t, sms_conv_t *cv);
 void sms__choices_clear(sms_conv_t *cv);
-/* The last numbered list of a conversation's stored record (as
- * runtime_conversation_record() reads it) into cv->choices: the choices of
- * the last message that had any in the reply of the last outbound row, none
- * when that reply had none, as if that turn had just run here. Marks the
- * list known. */
-void sms__choices_from_record(sms_conv_t *cv, const json_t *record);
 
 /* The pair's opt-out entry (key as a conversation's key), NULL: opted in. */
 sms_opt_t *sms__opt_find(const sms_table_t *t, const char *key);

@@ -25,50 +25,6 @@ void sms__choices_clear(sms_conv_t *cv)
     cv->n_choices = 0;
 }
 
-/* The integer member name of o, 0 when absent. */
-static int64_t int_of(const json_t *o, const char *name)
-{
-    const json_t *v = json_object_get(o, name);
-    return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
-}
-
-void sms__choices_from_record(sms_conv_t *cv, const json_t *record)
-{
-    sms__choices_clear(cv);
-    cv->list_known = 1;
-    int64_t last = 0;
-    size_t i;
-    const json_t *e;
-    json_array_foreach(json_object_get(record, "turns"), i, e)
-    {
-        const char *dir = json_string_value(json_object_get(e, "direction"));
-        if (dir != NULL && strcmp(dir, "out") == 0 && int_of(e, "seq") > last)
-            last = int_of(e, "seq");
-    }
-    const json_t *messages = NULL;
-    json_array_foreach(json_object_get(record, "events"), i, e)
-    {
-        const char *kind = json_string_value(json_object_get(e, "kind"));
-        if (last > 0 && kind != NULL && strcmp(kind, "reply") == 0 && int_of(e, "turn_seq") == last)
-            messages = json_object_get(json_object_get(e, "detail"), "messages");
-    }
-    for (size_t m = json_array_size(messages); m-- > 0;) {
-        const json_t *choices = json_object_get(json_array_get(messages, m), "choices");
-        size_t n = json_array_size(choices);
-        if (n == 0)
-            continue;
-        cv->choices = core_xcalloc(n, sizeof(char *));
-        for (size_t k = 0; k < n; k++) {
-            const json_t *c = json_array_get(choices, k);
-            const char *v = json_string_value(json_object_get(c, "value"));
-            const char *title = json_string_value(json_object_get(c, "title"));
-            cv->choices[k] = core_xstrdup(v ? v : title ? title : "");
-        }
-        cv->n_choices = n;
-        return;
-    }
-}
-
 static void conv_free(sms_table_t *t, sms_conv_t *cv)
 {
     assert(cv->pending == 0); /* a callback in flight still points at it */

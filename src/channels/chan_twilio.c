@@ -2,7 +2,8 @@
  * webhook's form, checking X-Twilio-Signature exactly as Twilio computes it,
  * rebuilding the public URL the request was signed for (chorusd usually sits
  * behind a proxy, so the URL comes from configuration, not the socket) and
- * escaping text for TwiML. */
+ * escaping text for TwiML, and the last menu a conversation was offered,
+ * from its stored record. */
 #define LOG_MODULE "twilio"
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -238,4 +239,49 @@ int twilio__verify(net_req_t *req, const char *channel, const char *public_url,
 void twilio__send_twiml(net_req_t *req, const core_buf_t *body)
 {
     net_resp_send(req, 200, "text/xml; charset=utf-8", body->data, body->len);
+}
+
+/* ---- the last menu, from a stored record -------------------------------- */
+
+/* The integer member name of o, 0 when absent. */
+static int64_t int_of(const json_t *o, const char *name)
+{
+    const json_t *v = json_object_get(o, name);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
+}
+
+size_t twilio__last_choices(const json_t *record, size_t max, char ***out)
+{
+    *out = NULL;
+    int64_t last = 0;
+    size_t i;
+    const json_t *e;
+    json_array_foreach(json_object_get(record, "turns"), i, e)
+    {
+        const char *dir = json_string_value(json_object_get(e, "direction"));
+        if (dir != NULL && strcmp(dir, "out") == 0 && int_of(e, "seq") > last)
+            last = int_of(e, "seq");
+    }
+    const json_t *messages = NULL;
+    json_array_foreach(json_object_get(record, "events"), i, e)
+    {
+        const char *kind = json_string_value(json_object_get(e, "kind"));
+        if (last > 0 && kind != NULL && strcmp(kind, "reply") == 0 && int_of(e, "turn_seq") == last)
+            messages = json_object_get(json_object_get(e, "detail"), "messages");
+    }
+    for (size_t m = json_array_size(messages); m-- > 0;) {
+        const json_t *choices = json_object_get(json_array_get(messages, m), "choices");
+        size_t n = json_array_size(choices) < max ? json_array_size(choices) : max;
+        if (n == 0)
+            continue;
+        *out = core_xcalloc(n, sizeof(char *));
+        for (size_t k = 0; k < n; k++) {
+            const json_t *c = json_array_get(choices, k);
+            const char *v = json_string_value(json_object_get(c, "value"));
+            const char *title = json_string_value(json_object_get(c, "title"));
+            (*out)[k] = core_xstrdup(v ? v : title ? title : "");
+        }
+        return n;
+    }
+    return 0;
 }

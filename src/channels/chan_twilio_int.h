@@ -2,7 +2,8 @@
  * the form decoding of Twilio's webhooks, the X-Twilio-Signature check,
  * the public URL a request was signed for, XML escaping for TwiML, and the
  * SMS text rules (chan_sms_text.c: GSM-7 detection, segment counting,
- * splitting at sentence boundaries, opt-out keywords). Private to
+ * splitting at sentence boundaries, opt-out keywords), and the last menu of
+ * a stored conversation. Private to
  * src/channels. Loop thread only (the helpers are pure and thread-safe).
  * Protocol: docs/channels.md. */
 #ifndef CHORUS_CHAN_TWILIO_INT_H
@@ -118,6 +119,16 @@ int twilio__sms_send(net_client_t *http, const core_config_t *cfg, const char *o
  * pair (CORE_ERR_DENIED), else twilio__sms_send(). */
 int sms__agent_send(net_client_t *http, const char *key, const char *text, chan_agent_done_cb cb,
                     void *data, core_err_t *err);
+
+/* The values of the last choices a conversation was offered, from its
+ * stored record (as runtime_conversation_record() reads it): the choices
+ * (value, else title; at most max) of the last message that had any in the
+ * reply of the last outbound row, as if that turn had just run here. The
+ * count; *out is an owned array of owned strings, NULL when 0 (that reply
+ * had none, or the record holds no outbound row). How the SMS and voice
+ * adapters get back the numbered list or DTMF menu of a conversation they
+ * no longer hold. */
+size_t twilio__last_choices(const json_t *record, size_t max, char ***out);
 
 /* chan_envs.c: the environment map (sms.environments, voice.environments:
  * "+15550100=staging,...") entry for number, copied into buf; NULL when the

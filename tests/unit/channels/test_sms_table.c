@@ -2,8 +2,7 @@
  * conversations stay within their bound however many pairs opted out,
  * opt-outs outlive their conversations, a held conversation is neither
  * evicted nor counted as recently used until released, and eviction takes
- * the least recently used idle conversation; the last numbered list read
- * back from a stored record. */
+ * the least recently used idle conversation. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -154,63 +153,10 @@ static void test_recent_use_decides_eviction(void **state)
     sms__table_dispose(&t);
 }
 
-/* The last list from a stored record: the reply of the last outbound row
- * decides, its last message with choices gives them (value, else title),
- * and a last reply without choices (or none at all) leaves no list. */
-static void test_choices_from_a_record(void **state)
-{
-    (void)state;
-    sms_table_t t;
-    sms__table_init(&t);
-    sms_conv_t *cv = get(&t, 1, 5);
-    json_t *rec = json_loads(
-        "{\"turns\":[{\"seq\":1,\"direction\":\"out\"},{\"seq\":2,\"direction\":\"in\"},"
-        "{\"seq\":3,\"direction\":\"out\"}],"
-        "\"events\":[{\"kind\":\"reply\",\"turn_seq\":1,\"detail\":{\"messages\":["
-        "{\"text\":\"old\",\"choices\":[{\"title\":\"Old\",\"value\":\"old\"}]}]}},"
-        "{\"kind\":\"handoff\",\"turn_seq\":3,\"detail\":{}},"
-        "{\"kind\":\"reply\",\"turn_seq\":3,\"detail\":{\"messages\":["
-        "{\"text\":\"a\",\"choices\":[{\"title\":\"A\",\"value\":\"pick a\"},{\"title\":\"B\"}]},"
-        "{\"text\":\"b\",\"choices\":[]}]}}]}",
-        0, NULL);
-    assert_non_null(rec);
-    sms__choices_from_record(cv, rec);
-    assert_int_equal(cv->list_known, 1);
-    assert_int_equal(cv->n_choices, 2);
-    assert_string_equal(cv->choices[0], "pick a");
-    assert_string_equal(cv->choices[1], "B");
-    json_decref(rec);
-
-    /* the last outbound row had no reply event: no list, the older one is gone */
-    rec = json_loads(
-        "{\"turns\":[{\"seq\":1,\"direction\":\"out\"},{\"seq\":4,\"direction\":\"out\"}],"
-        "\"events\":[{\"kind\":\"reply\",\"turn_seq\":1,\"detail\":{\"messages\":["
-        "{\"text\":\"x\",\"choices\":[{\"title\":\"X\",\"value\":\"x\"}]}]}}]}",
-        0, NULL);
-    sms__choices_from_record(cv, rec);
-    assert_int_equal(cv->n_choices, 0);
-    assert_null(cv->choices);
-    json_decref(rec);
-
-    /* nothing usable: no list, and no crash */
-    const char *odd[] = {"{}", "{\"turns\":7,\"events\":\"x\"}",
-                         "{\"turns\":[{\"seq\":\"1\",\"direction\":\"out\"}],\"events\":[]}"};
-    for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
-        cv->list_known = 0;
-        rec = json_loads(odd[i], 0, NULL);
-        sms__choices_from_record(cv, rec);
-        assert_int_equal(cv->list_known, 1);
-        assert_int_equal(cv->n_choices, 0);
-        json_decref(rec);
-    }
-    sms__table_dispose(&t);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_opt_outs_take_no_room),
-        cmocka_unit_test(test_choices_from_a_record),
         cmocka_unit_test(test_held_conversations_are_not_evicted),
         cmocka_unit_test(test_all_held_grows_then_shrinks),
         cmocka_unit_test(test_recent_use_decides_eviction),

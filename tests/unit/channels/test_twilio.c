@@ -2,7 +2,8 @@
  * documented example and our own vectors, also checked against the official
  * npm helper in tests/integration/test_twilio_signature.mjs), form decoding,
  * XML escaping, GSM-7 detection with the extension table, segment counts,
- * splitting at sentence ends and the carrier keywords. */
+ * splitting at sentence ends, the carrier keywords and the last menu read
+ * back from a stored record. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -253,6 +254,63 @@ static void test_sms_key(void **state)
     assert_int_equal(twilio__sms_key("sms::+1555", &a, &b), CORE_ERR_INVALID);
 }
 
+static void free_choices(char **ch, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(ch[i]);
+    free(ch);
+}
+
+/* The last menu from a stored record: the reply of the last outbound row
+ * decides, its last message with choices gives them (value, else title, at
+ * most max), and a last reply without choices (or none at all) gives none. */
+static void test_last_choices_from_a_record(void **state)
+{
+    (void)state;
+    char **ch = NULL;
+    json_t *rec = json_loads(
+        "{\"turns\":[{\"seq\":1,\"direction\":\"out\"},{\"seq\":2,\"direction\":\"in\"},"
+        "{\"seq\":3,\"direction\":\"out\"}],"
+        "\"events\":[{\"kind\":\"reply\",\"turn_seq\":1,\"detail\":{\"messages\":["
+        "{\"text\":\"old\",\"choices\":[{\"title\":\"Old\",\"value\":\"old\"}]}]}},"
+        "{\"kind\":\"handoff\",\"turn_seq\":3,\"detail\":{}},"
+        "{\"kind\":\"reply\",\"turn_seq\":3,\"detail\":{\"messages\":["
+        "{\"text\":\"a\",\"choices\":[{\"title\":\"A\",\"value\":\"pick a\"},{\"title\":\"B\"}]},"
+        "{\"text\":\"b\",\"choices\":[]}]}}]}",
+        0, NULL);
+    assert_non_null(rec);
+    assert_int_equal(twilio__last_choices(rec, 9, &ch), 2);
+    assert_string_equal(ch[0], "pick a");
+    assert_string_equal(ch[1], "B");
+    free_choices(ch, 2);
+    /* a menu says at most max of them (nine keys on a phone) */
+    assert_int_equal(twilio__last_choices(rec, 1, &ch), 1);
+    assert_string_equal(ch[0], "pick a");
+    free_choices(ch, 1);
+    json_decref(rec);
+
+    /* the last outbound row had no reply event: no list, the older one is gone */
+    rec = json_loads(
+        "{\"turns\":[{\"seq\":1,\"direction\":\"out\"},{\"seq\":4,\"direction\":\"out\"}],"
+        "\"events\":[{\"kind\":\"reply\",\"turn_seq\":1,\"detail\":{\"messages\":["
+        "{\"text\":\"x\",\"choices\":[{\"title\":\"X\",\"value\":\"x\"}]}]}}]}",
+        0, NULL);
+    assert_int_equal(twilio__last_choices(rec, 9, &ch), 0);
+    assert_null(ch);
+    json_decref(rec);
+
+    /* nothing usable: no list, and no crash */
+    const char *odd[] = {"{}", "{\"turns\":7,\"events\":\"x\"}",
+                         "{\"turns\":[{\"seq\":\"1\",\"direction\":\"out\"}],\"events\":[]}"};
+    for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+        rec = json_loads(odd[i], 0, NULL);
+        assert_int_equal(twilio__last_choices(rec, 9, &ch), 0);
+        assert_null(ch);
+        json_decref(rec);
+    }
+    assert_int_equal(twilio__last_choices(NULL, 9, &ch), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -266,6 +324,7 @@ int main(void)
         cmocka_unit_test(test_split_limits),
         cmocka_unit_test(test_keywords),
         cmocka_unit_test(test_sms_key),
+        cmocka_unit_test(test_last_choices_from_a_record),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
