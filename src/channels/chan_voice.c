@@ -2,7 +2,9 @@
  * incoming call and for every <Gather> action callback (the same URL).
  *
  * The conversation is the CallSid. A CallSid not seen before starts the
- * conversation (the flow's welcome); a callback with SpeechResult (its
+ * conversation (the flow's welcome), unless it brings an answer: then the
+ * call outlived a restart (or an eviction), and its DTMF menu is read back
+ * from the store before the answer is a turn. A callback with SpeechResult (its
  * Confidence is logged with the turn) or Digits is one turn; a callback with
  * neither is silence and repeats the last prompt, up to voice.max_silences
  * times, then the call ends. A CallStatus of completed/busy/failed/no-answer/
@@ -401,6 +403,85 @@ static void silence(voice_t *v, net_req_t *req, voice_call_t *c)
     core_buf_dispose(&b);
 }
 
+/* A caller's speech or keys: one turn (Confidence goes with the speech). */
+static void answer(voice_t *v, net_req_t *req, voice_call_t *c, const char *speech,
+                   const char *digits, const char *conf)
+{
+    c->silences = 0;
+    if (speech != NULL && speech[0] != '\0') {
+        LOG_INFO("event=voice_speech conversation=%s confidence=%s chars=%zu", c->rt_key,
+                 conf ? conf : "", strlen(speech));
+        char detail[96];
+        speech_detail(conf, detail, sizeof(detail));
+        run_turn(v, req, c, BRAIN_EV_MESSAGE, speech, detail);
+    } else {
+        LOG_INFO("event=voice_digits conversation=%s digits=%zu", c->rt_key, strlen(digits));
+        run_turn(v, req, c, BRAIN_EV_MESSAGE, digits_text(c, digits), "{\"mode\":\"dtmf\"}");
+    }
+}
+
+/* A callback with the caller's answer for a call not held here (the daemon
+ * restarted during the call, or the call was evicted): the call's record is
+ * read from the store first, so that a key answers the menu the caller
+ * heard. A call the store never saw starts as a new one. */
+typedef struct voice_resume_s {
+    voice_t *voice;
+    voice_call_t *call; /* held (pending) until the read ends */
+    net_req_t *req;     /* NULL once Twilio went away */
+    char *speech, *digits, *conf;
+} voice_resume_t;
+
+static void on_resume_abort(net_req_t *req, void *data)
+{
+    (void)req;
+    ((voice_resume_t *)data)->req = NULL;
+}
+
+static void on_resume_read(int status, json_t *record, void *data)
+{
+    voice_resume_t *r = data;
+    voice_call_t *c = r->call;
+    c->pending--;
+    if (status == 0) {
+        choices_clear(c);
+        c->n_choices = twilio__last_choices(record, 9, &c->choices);
+    }
+    json_decref(record);
+    LOG_INFO("event=voice_call_resumed conversation=%s found=%d choices=%zu", c->rt_key,
+             status == 0, c->n_choices);
+    if (r->req != NULL) {
+        net_req_on_abort(r->req, NULL, NULL);
+        if (status == CORE_ERR_NOT_FOUND)
+            run_turn(r->voice, r->req, c, BRAIN_EV_START, NULL, NULL);
+        else
+            answer(r->voice, r->req, c, r->speech, r->digits, r->conf);
+    }
+    free(r->speech);
+    free(r->digits);
+    free(r->conf);
+    free(r);
+}
+
+static void resume(voice_t *v, net_req_t *req, voice_call_t *c, const char *speech,
+                   const char *digits, const char *conf)
+{
+    voice_resume_t *r = core_xcalloc(1, sizeof(*r));
+    *r = (voice_resume_t){.voice = v,
+                          .call = c,
+                          .req = req,
+                          .speech = core_xstrdup_opt(speech),
+                          .digits = core_xstrdup_opt(digits),
+                          .conf = core_xstrdup_opt(conf)};
+    c->pending++;
+    runtime_t *rt = chan_runtime(&v->base);
+    int rc = rt ? runtime_conversation_record(rt, c->rt_key, on_resume_read, r) : CORE_ERR_CLOSED;
+    if (rc != 0) { /* no store (NOT_FOUND): nothing outlives memory, the call starts over */
+        on_resume_read(rc, NULL, r);
+        return;
+    }
+    net_req_on_abort(req, on_resume_abort, r);
+}
+
 static void on_webhook(net_req_t *req, void *data)
 {
     voice_t *v = data;
@@ -423,25 +504,22 @@ static void on_webhook(net_req_t *req, void *data)
             call_free(v, c);
         send_twiml(req, "");
     } else if (c == NULL) {
+        int answered =
+            (speech != NULL && speech[0] != '\0') || (digits != NULL && digits[0] != '\0');
         c = call_new(v, sid);
         char env[16];
         const char *e =
             twilio__env_for(cfg->voice.environments, twilio__form_get(&f, "To"), env, sizeof(env));
         snprintf(c->env, sizeof(c->env), "%s", e ? e : "");
-        LOG_INFO("event=voice_call conversation=%s from=%s", c->rt_key,
-                 twilio__form_get(&f, "From") ? twilio__form_get(&f, "From") : "");
-        run_turn(v, req, c, BRAIN_EV_START, NULL, NULL);
-    } else if (speech != NULL && speech[0] != '\0') {
-        c->silences = 0;
-        LOG_INFO("event=voice_speech conversation=%s confidence=%s chars=%zu", c->rt_key,
-                 conf ? conf : "", strlen(speech));
-        char detail[96];
-        speech_detail(conf, detail, sizeof(detail));
-        run_turn(v, req, c, BRAIN_EV_MESSAGE, speech, detail);
-    } else if (digits != NULL && digits[0] != '\0') {
-        c->silences = 0;
-        LOG_INFO("event=voice_digits conversation=%s digits=%zu", c->rt_key, strlen(digits));
-        run_turn(v, req, c, BRAIN_EV_MESSAGE, digits_text(c, digits), "{\"mode\":\"dtmf\"}");
+        if (answered) {
+            resume(v, req, c, speech, digits, conf);
+        } else {
+            LOG_INFO("event=voice_call conversation=%s from=%s", c->rt_key,
+                     twilio__form_get(&f, "From") ? twilio__form_get(&f, "From") : "");
+            run_turn(v, req, c, BRAIN_EV_START, NULL, NULL);
+        }
+    } else if ((speech != NULL && speech[0] != '\0') || (digits != NULL && digits[0] != '\0')) {
+        answer(v, req, c, speech, digits, conf);
     } else {
         silence(v, req, c);
     }

@@ -5,7 +5,8 @@ with SpeechResult/Confidence or Digits (or neither: silence), all signed
 with Twilio's algorithm; every reply is parsed as XML and its verbs checked.
 Covers the DTMF menu, explicit confirmation of a slot the flow marks for
 voice, re-prompts on silence then hang-up, handoff as <Dial> with the
-summary, hang-up at the end, call status callbacks and bad signatures."""
+summary, hang-up at the end, call status callbacks, a call carried on
+across a restart and bad signatures."""
 
 import json
 import os
@@ -215,6 +216,41 @@ def test_bad_signature():
         assert status == 400 and b"CallSid" in body
     run(t)
 
+
+def test_call_resumes_after_a_restart():
+    """A callback for a call the daemon does not hold (it restarted during
+    the call): the call's record is read back, so a key answers the menu the
+    caller heard instead of starting the call over; an answer for a call the
+    store never saw starts it with the welcome."""
+    import shutil
+    import tempfile
+    data = tempfile.mkdtemp(prefix="chorus-voice-")
+    be = Backend()
+
+    def daemon():
+        d = Daemon(config={"voice": VOICE_CFG}, args=["--flows", FLOWS],
+                   env={"CHORUS_BACKEND_URL": be.url, "TWILIO_AUTH_TOKEN": TOKEN})
+        d.data_dir = data  # outlives the daemon's own temporary directory
+        return d
+    try:
+        with daemon() as d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            c = Call(Twilio(d, "/v1/voice/twilio"), "CA" + "a" * 32)
+            assert "Press 1 for Booking status." in " ".join(says(gather(c.answer())))
+        with daemon() as d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            tw = Twilio(d, "/v1/voice/twilio")
+            c = Call(tw, "CA" + "a" * 32)
+            g = gather(c.press("1"))
+            assert says(g) == ["Sure. Please say or key in your six character booking reference."]
+            d.wait_log(event="voice_call_resumed", conversation="voice:" + c.sid, found="1",
+                       choices="5")
+            fresh = Call(tw, "CA" + "b" * 32)
+            assert "Chorus Air assistant" in " ".join(says(gather(fresh.press("1"))))
+            d.wait_log(event="voice_call_resumed", conversation="voice:" + fresh.sid, found="0")
+    finally:
+        be.close()
+        shutil.rmtree(data, ignore_errors=True)
 
 if __name__ == "__main__":
     run_tests(globals())
