@@ -498,14 +498,13 @@ static void on_webhook(net_req_t *req, void *data)
     const char *speech = twilio__form_get(&f, "SpeechResult");
     const char *digits = twilio__form_get(&f, "Digits");
     const char *conf = twilio__form_get(&f, "Confidence");
+    int answered = (speech != NULL && speech[0] != '\0') || (digits != NULL && digits[0] != '\0');
     voice_call_t *c = call_find(v, sid);
     if (call_over(twilio__form_get(&f, "CallStatus"))) {
         if (c != NULL && c->pending == 0)
             call_free(v, c);
         send_twiml(req, "");
     } else if (c == NULL) {
-        int answered =
-            (speech != NULL && speech[0] != '\0') || (digits != NULL && digits[0] != '\0');
         c = call_new(v, sid);
         char env[16];
         const char *e =
@@ -518,7 +517,7 @@ static void on_webhook(net_req_t *req, void *data)
                      twilio__form_get(&f, "From") ? twilio__form_get(&f, "From") : "");
             run_turn(v, req, c, BRAIN_EV_START, NULL, NULL);
         }
-    } else if ((speech != NULL && speech[0] != '\0') || (digits != NULL && digits[0] != '\0')) {
+    } else if (answered) {
         answer(v, req, c, speech, digits, conf);
     } else {
         silence(v, req, c);
