@@ -1,9 +1,11 @@
 """The admin API and /metrics against the real chorusd: conversations are
 driven through the chat REST API, then the KPI report (the API and
 `chorusctl report --url`), the conversation list (filters, pagination), one
-transcript, and the Prometheus exposition must agree with what was sent."""
+transcript, and the Prometheus exposition must agree with what was sent;
+every series the Grafana dashboard plots must be one /metrics exposes."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -133,6 +135,32 @@ def check_metrics(d, convs):
     assert metric_sum(samples, "chorus_store_healthy") == 1
     assert metric_sum(samples, "chorus_http_connections") >= 1
     assert metric_sum(samples, "process_resident_memory_bytes") > 0
+    # the chat table: the six conversations and their entries' bytes
+    assert metric_sum(samples, "chorus_chat_conversations") == 6
+    assert metric_sum(samples, "chorus_chat_history_bytes") > 0
+    assert types["chorus_chat_evictions_total"] == "counter"
+    check_dashboard(types)
+
+
+def check_dashboard(types):
+    """Every series docs/grafana-dashboard.json plots is one the daemon
+    exposes (a histogram's _bucket/_sum/_count by its family)."""
+    src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(src, "docs", "grafana-dashboard.json")) as f:
+        dashboard = json.load(f)
+    names = set()
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            names |= set(re.findall(r"\b((?:chorus|process)_[a-z0-9_]+)", target["expr"]))
+    assert len(names) >= 20, names
+
+    def family(name):
+        for suffix in ("_bucket", "_sum", "_count"):
+            if name.endswith(suffix) and name[:-len(suffix)] in types:
+                return name[:-len(suffix)]
+        return name
+    missing = sorted(n for n in names if family(n) not in types)
+    assert not missing, "the dashboard plots series /metrics lacks: %r" % missing
 
 
 def test_report_list_transcript_metrics_agree():
