@@ -243,30 +243,25 @@ void twilio__send_twiml(net_req_t *req, const core_buf_t *body)
 
 /* ---- the last menu, from a stored record -------------------------------- */
 
-/* The integer member name of o, 0 when absent. */
-static int64_t int_of(const json_t *o, const char *name)
-{
-    const json_t *v = json_object_get(o, name);
-    return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
-}
-
 size_t twilio__last_choices(const json_t *record, size_t max, char ***out)
 {
     *out = NULL;
-    int64_t last = 0;
+    json_int_t last = 0; /* json_integer_value: 0 for a member absent or not an integer */
     size_t i;
     const json_t *e;
     json_array_foreach(json_object_get(record, "turns"), i, e)
     {
         const char *dir = json_string_value(json_object_get(e, "direction"));
-        if (dir != NULL && strcmp(dir, "out") == 0 && int_of(e, "seq") > last)
-            last = int_of(e, "seq");
+        json_int_t seq = json_integer_value(json_object_get(e, "seq"));
+        if (dir != NULL && strcmp(dir, "out") == 0 && seq > last)
+            last = seq;
     }
     const json_t *messages = NULL;
     json_array_foreach(json_object_get(record, "events"), i, e)
     {
         const char *kind = json_string_value(json_object_get(e, "kind"));
-        if (last > 0 && kind != NULL && strcmp(kind, "reply") == 0 && int_of(e, "turn_seq") == last)
+        if (last > 0 && kind != NULL && strcmp(kind, "reply") == 0 &&
+            json_integer_value(json_object_get(e, "turn_seq")) == last)
             messages = json_object_get(json_object_get(e, "detail"), "messages");
     }
     for (size_t m = json_array_size(messages); m-- > 0;) {
