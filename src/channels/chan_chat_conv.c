@@ -80,10 +80,12 @@ static void conv_free(chat_t *c, chat_conv_t *cv)
 {
     chat__map_del(&c->convs, &cv->node);
     chat__list_remove(&cv->lru); /* also when it is off the list: a no-op then */
-    for (size_t i = 0; i < cv->log_len; i++)
-        free(cv->log[(cv->log_head + i) % cv->log_cap]);
+    for (size_t i = 0; i < cv->log_len; i++) {
+        char *e = cv->log[(cv->log_head + i) % cv->log_cap];
+        c->log_bytes -= strlen(e) + 1;
+        free(e);
+    }
     free(cv->log);
-    c->log_bytes -= cv->log_bytes;
     json_decref(cv->handoff);
     free(cv);
 }
@@ -238,9 +240,7 @@ static void push(chat_conv_t *cv, char *text, size_t len)
         cv->log_head = 0;
     }
     if (cv->log_len == cv->log_cap) {
-        size_t old = strlen(cv->log[cv->log_head]) + 1;
-        cv->log_bytes -= old;
-        cv->chat->log_bytes -= old;
+        cv->chat->log_bytes -= strlen(cv->log[cv->log_head]) + 1;
         free(cv->log[cv->log_head]);
         cv->log_head = (cv->log_head + 1) % cv->log_cap;
         cv->log_len--;
@@ -248,7 +248,6 @@ static void push(chat_conv_t *cv, char *text, size_t len)
     }
     cv->log[(cv->log_head + cv->log_len) % cv->log_cap] = text;
     cv->log_len++;
-    cv->log_bytes += len + 1;
     cv->chat->log_bytes += len + 1;
     chat__ws_broadcast_text(cv, text, len);
 }
@@ -420,9 +419,8 @@ static void redact_user_entry(chat_conv_t *cv, uint64_t seq, const guard_result_
     json_object_set_new(e, "redacted", json_true());
     char *redacted = json_dumps(e, JSON_COMPACT);
     json_decref(e);
-    size_t was = strlen(*text), now = strlen(redacted);
-    cv->log_bytes += now - was; /* modulo: a shorter text takes bytes off */
-    cv->chat->log_bytes += now - was;
+    /* modulo arithmetic: a shorter text takes bytes off */
+    cv->chat->log_bytes += strlen(redacted) - strlen(*text);
     free(*text);
     *text = redacted;
 }

@@ -135,7 +135,6 @@ typedef struct chat_conv_s {
     size_t log_max;            /* chat.history_messages when the conversation began */
     size_t log_len;            /* entries held */
     size_t log_head;           /* slot of the oldest entry */
-    size_t log_bytes;          /* its entries' bytes, NULs included */
     uint64_t first_seq;        /* seq of the oldest entry held */
     uint64_t next_seq;         /* seq of the next entry; the first is 1 */
     uint64_t acked;            /* highest seq a client acknowledged */
