@@ -272,11 +272,9 @@ typedef struct sms_read_s {
  * STOP that came meanwhile (keywords do not wait) silences the rest. */
 static void run_waiting(sms_t *s, sms_conv_t *cv)
 {
-    cv->reading = 0;
     while (cv->waiting != NULL) {
         sms_wait_t *w = cv->waiting;
         cv->waiting = w->next;
-        cv->n_waiting--;
         sms__conv_release(&s->table, cv);
         sms_sid_t *sid = sms__sid_find(s, w->msid);
         if (w->req == NULL) {
@@ -324,25 +322,25 @@ static void on_record_read(int status, json_t *record, void *data)
 static void wait_for_list(sms_t *s, net_req_t *req, sms_conv_t *cv, sms_sid_t *sid,
                           const char *body)
 {
-    if (cv->n_waiting >= SMS_MAX_WAITING) {
+    int reading = cv->waiting != NULL; /* a read is under way: this text joins it */
+    unsigned n = 0;
+    sms_wait_t **tail = &cv->waiting;
+    for (; *tail != NULL; n++)
+        tail = &(*tail)->next;
+    if (n >= SMS_MAX_WAITING) {
         sms__sid_forget(s, sid);
         net_resp_header(req, "Retry-After", "1");
         net_resp_error(req, 429, "conversation_busy",
-                       "%u texts of this conversation are waiting; retry later", cv->n_waiting);
+                       "%u texts of this conversation are waiting; retry later", n);
         return;
     }
     sms_wait_t *w = core_xcalloc(1, sizeof(*w));
     *w = (sms_wait_t){.req = req, .msid = core_xstrdup(sid->sid), .body = core_xstrdup(body)};
-    sms_wait_t **tail = &cv->waiting;
-    while (*tail != NULL)
-        tail = &(*tail)->next;
     *tail = w;
-    cv->n_waiting++;
     sms__conv_hold(cv);
     net_req_on_abort(req, on_wait_abort, w);
-    if (cv->reading)
+    if (reading)
         return;
-    cv->reading = 1;
     runtime_t *rt = chan_runtime(&s->base);
     sms_read_t *r = core_xcalloc(1, sizeof(*r));
     *r = (sms_read_t){.sms = s, .conv = cv};
@@ -380,7 +378,7 @@ static void on_webhook(net_req_t *req, void *data)
         /* opted out: nothing is sent until START; media only: nothing to say */
         LOG_DEBUG("event=sms_ignored conversation=%s opted_out=%d", cv->rt_key, opted_out(s, cv));
         sms__send_text(req, NULL);
-    } else if (cv->reading || (!cv->list_known && option_number(body) > 0)) {
+    } else if (cv->waiting != NULL || (!cv->list_known && option_number(body) > 0)) {
         wait_for_list(s, req, cv, sid, body);
     } else {
         run_turn(s, req, cv, sid, answer_text(cv, body));

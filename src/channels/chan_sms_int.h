@@ -39,11 +39,10 @@ typedef struct sms_conv_s {
     size_t n_choices;
     int list_known;      /* choices is the last list: a turn or STOP set it here, or the
                             store was asked (a pair new to the table may have one there) */
-    int reading;         /* the store is being asked; texts wait in waiting meanwhile */
-    sms_wait_t *waiting; /* owned, oldest first; each holds the conversation */
-    unsigned n_waiting;
-    unsigned opt_seq; /* opt-out writes started: only the latest one's outcome applies */
-    unsigned pending; /* turns and opt-out writes in flight: never evicted meanwhile */
+    sms_wait_t *waiting; /* owned, oldest first, each holding the conversation: texts that
+                            came while the store is asked for the list (non-NULL: asking) */
+    unsigned opt_seq;    /* opt-out writes started: only the latest one's outcome applies */
+    unsigned pending;    /* turns and opt-out writes in flight: never evicted meanwhile */
 } sms_conv_t;
 
 typedef struct sms_opt_s {
