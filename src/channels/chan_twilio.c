@@ -241,11 +241,11 @@ void twilio__send_twiml(net_req_t *req, const core_buf_t *body)
     net_resp_send(req, 200, "text/xml; charset=utf-8", body->data, body->len);
 }
 
-/* ---- the last menu, from a stored record -------------------------------- */
+/* ---- the last reply, from a stored record ------------------------------ */
 
-size_t twilio__last_choices(const json_t *record, size_t max, char ***out)
+int twilio__last_reply(const json_t *record, twilio_reply_t *out)
 {
-    *out = NULL;
+    *out = (twilio_reply_t){0};
     json_int_t last = 0; /* json_integer_value: 0 for a member absent or not an integer */
     size_t i;
     const json_t *e;
@@ -253,17 +253,35 @@ size_t twilio__last_choices(const json_t *record, size_t max, char ***out)
     {
         const char *dir = json_string_value(json_object_get(e, "direction"));
         json_int_t seq = json_integer_value(json_object_get(e, "seq"));
-        if (dir != NULL && strcmp(dir, "out") == 0 && seq > last)
+        if (dir != NULL && strcmp(dir, "out") == 0 && seq > last) {
             last = seq;
+            out->text = json_string_value(json_object_get(e, "text"));
+        }
     }
-    const json_t *messages = NULL;
+    if (last == 0)
+        return CORE_ERR_NOT_FOUND;
+    if (out->text == NULL)
+        out->text = "";
     json_array_foreach(json_object_get(record, "events"), i, e)
     {
         const char *kind = json_string_value(json_object_get(e, "kind"));
-        if (last > 0 && kind != NULL && strcmp(kind, "reply") == 0 &&
-            json_integer_value(json_object_get(e, "turn_seq")) == last)
-            messages = json_object_get(json_object_get(e, "detail"), "messages");
+        if (kind != NULL && strcmp(kind, "reply") == 0 &&
+            json_integer_value(json_object_get(e, "turn_seq")) == last) {
+            const json_t *detail = json_object_get(e, "detail");
+            out->messages = json_object_get(detail, "messages");
+            out->confirm = json_string_value(json_object_get(detail, "confirm"));
+        }
     }
+    return 0;
+}
+
+size_t twilio__last_choices(const json_t *record, size_t max, char ***out)
+{
+    *out = NULL;
+    twilio_reply_t r;
+    if (twilio__last_reply(record, &r) != 0)
+        return 0;
+    const json_t *messages = r.messages;
     for (size_t m = json_array_size(messages); m-- > 0;) {
         const json_t *choices = json_object_get(json_array_get(messages, m), "choices");
         size_t n = json_array_size(choices) < max ? json_array_size(choices) : max;

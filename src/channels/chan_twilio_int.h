@@ -120,6 +120,20 @@ int twilio__sms_send(net_client_t *http, const core_config_t *cfg, const char *o
 int sms__agent_send(net_client_t *http, const char *key, const char *text, chan_agent_done_cb cb,
                     void *data, core_err_t *err);
 
+/* The bot's last reply in a stored record (as runtime_conversation_record()
+ * reads it), borrowed from the record: the text of the last outbound row
+ * (its messages joined by newlines; "" for none), the messages of that row's
+ * "reply" event ([{"text","choices":[{"title","value"}]}]; NULL when the row
+ * needed none, and then the text says it all) and the slot it asked to
+ * confirm (NULL for none). Returns 0, or CORE_ERR_NOT_FOUND when the record
+ * holds no outbound row. */
+typedef struct twilio_reply_s {
+    const char *text;
+    const json_t *messages;
+    const char *confirm;
+} twilio_reply_t;
+int twilio__last_reply(const json_t *record, twilio_reply_t *out);
+
 /* The values of the last choices a conversation was offered, from its
  * stored record (as runtime_conversation_record() reads it): the choices
  * (value, else title; at most max) of the last message that had any in the

@@ -2,41 +2,19 @@
  * incoming call and for every <Gather> action callback (the same URL).
  *
  * The conversation is the CallSid. A CallSid not seen before starts the
- * conversation (the flow's welcome), unless it brings an answer: then the
- * call outlived a restart (or an eviction), and its DTMF menu is read back
- * from the store before the answer is a turn. A callback with SpeechResult (its
+ * conversation (the flow's welcome), unless it brings an answer or comes
+ * from a <Gather> (CallStatus in-progress): then the call outlived a restart
+ * (or an eviction), and its last prompt, menu and confirmation are read back
+ * from the store before it goes on. A callback with SpeechResult (its
  * Confidence is logged with the turn) or Digits is one turn; a callback with
  * neither is silence and repeats the last prompt, up to voice.max_silences
  * times, then the call ends. A CallStatus of completed/busy/failed/no-answer/
- * canceled forgets the call.
- *
- * Replies are TwiML: the bot's messages as <Say> (voice and language from
- * the config, the text XML-escaped so nothing in it is read as SSML) inside
- * <Gather input="speech dtmf" action=... speechTimeout="auto">; choices as a
- * DTMF menu ("Press 1 for ...", a key picks the option); a slot the flow
- * confirms on voice adds "press 1 for yes, 2 for no"; a handoff dials the
- * queue's number from voice.handoff_numbers with the summary attached; the
- * end hangs up. */
+ * canceled forgets the call. Replies are TwiML (chan_voice_twiml.c). */
 #define LOG_MODULE "voice"
 #include <stdlib.h>
 #include <string.h>
 
-#include "channels/chan_chat_int.h"
-#include "channels/chan_twilio_int.h"
-
-typedef struct voice_call_s {
-    chat_map_node_t node; /* keyed by sid */
-    chat_link_t lru;
-    char *sid;      /* owned CallSid */
-    char *rt_key;   /* owned: "voice:" + CallSid */
-    char env[16];   /* environment of the number called (voice.environments); "" = default */
-    char *prompt;   /* owned TwiML of the last prompt (the <Say>s), for silence */
-    char **choices; /* owned: values of the last menu */
-    size_t n_choices;
-    int confirming;   /* the last prompt asked "is that right?" */
-    int silences;     /* silent callbacks in a row */
-    unsigned pending; /* turns in flight: never evicted meanwhile */
-} voice_call_t;
+#include "channels/chan_voice_int.h"
 
 typedef struct voice_s {
     chan_t base;
@@ -46,20 +24,11 @@ typedef struct voice_s {
 
 static voice_t the_voice;
 
-static void choices_clear(voice_call_t *c)
-{
-    for (size_t i = 0; i < c->n_choices; i++)
-        free(c->choices[i]);
-    free(c->choices);
-    c->choices = NULL;
-    c->n_choices = 0;
-}
-
 static void call_free(voice_t *v, voice_call_t *c)
 {
     chat__map_del(&v->calls, &c->node);
     chat__list_remove(&c->lru);
-    choices_clear(c);
+    voice__choices_clear(c);
     free(c->sid);
     free(c->rt_key);
     free(c->prompt);
@@ -95,158 +64,6 @@ static voice_call_t *call_new(voice_t *v, const char *sid)
     return c;
 }
 
-/* ---- TwiML -------------------------------------------------------------- */
-
-static void say(core_buf_t *b, const core_config_t *cfg, const char *text)
-{
-    core_buf_append_str(b, "<Say");
-    if (cfg->voice.say_voice[0] != '\0') {
-        core_buf_append_str(b, " voice=\"");
-        twilio__xml_escape_str(b, cfg->voice.say_voice);
-        core_buf_append_str(b, "\"");
-    }
-    if (cfg->voice.language[0] != '\0') {
-        core_buf_append_str(b, " language=\"");
-        twilio__xml_escape_str(b, cfg->voice.language);
-        core_buf_append_str(b, "\"");
-    }
-    core_buf_append_str(b, ">");
-    twilio__xml_escape_str(b, text);
-    core_buf_append_str(b, "</Say>");
-}
-
-/* A menu (or a yes/no) is answered by one key, so one key ends the Gather
- * at once; free input (a reference keyed in) ends with # or a pause. */
-static void gather_open(core_buf_t *b, const core_config_t *cfg, const voice_call_t *c)
-{
-    const char *base = cfg->voice.public_url;
-    size_t n = strlen(base);
-    while (n > 0 && base[n - 1] == '/')
-        n--;
-    core_buf_append_str(b, "<Gather input=\"speech dtmf\" action=\"");
-    twilio__xml_escape(b, base, n);
-    core_buf_append_str(b, "/v1/voice/twilio\" method=\"POST\" speechTimeout=\"auto\" "
-                           "actionOnEmptyResult=\"true\"");
-    if (c->n_choices > 0 || c->confirming)
-        core_buf_append_str(b, " numDigits=\"1\"");
-    if (cfg->voice.language[0] != '\0') {
-        core_buf_append_str(b, " language=\"");
-        twilio__xml_escape_str(b, cfg->voice.language);
-        core_buf_append_str(b, "\"");
-    }
-    core_buf_append_str(b, ">");
-}
-
-static void send_twiml(net_req_t *req, const char *inner)
-{
-    core_buf_t b;
-    core_buf_init(&b, (size_t)-1);
-    core_buf_printf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>%s</Response>", inner);
-    twilio__send_twiml(req, &b);
-    core_buf_dispose(&b);
-}
-
-/* The handoff target configured for queue ("*" for any), NULL when none;
- * returned string is owned. */
-static char *handoff_target(const char *numbers, const char *queue)
-{
-    char *star = NULL;
-    for (const char *p = numbers; *p != '\0';) {
-        const char *end = strchr(p, ',');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        const char *eq = memchr(p, '=', n);
-        if (eq != NULL) {
-            size_t qn = (size_t)(eq - p);
-            char *target = core_xstrndup(eq + 1, n - qn - 1);
-            if (queue != NULL && strlen(queue) == qn && memcmp(p, queue, qn) == 0) {
-                free(star);
-                return target;
-            }
-            if (qn == 1 && *p == '*' && star == NULL)
-                star = target;
-            else
-                free(target);
-        }
-        p += n + (end != NULL);
-    }
-    return star;
-}
-
-static void url_encode(core_buf_t *b, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '_' || c == '.' || c == '~') {
-            core_buf_append(b, s, 1);
-        } else {
-            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-            core_buf_append(b, e, 3);
-        }
-    }
-}
-
-/* <Dial> to target with the summary: a <Parameter> for a Client, an
- * X-Chorus-Summary header for a SIP URI, a Number otherwise (the summary then
- * stays in the transcript and the logs). */
-static void dial(core_buf_t *b, const char *target, const char *summary)
-{
-    core_buf_append_str(b, "<Dial>");
-    if (strncmp(target, "client:", 7) == 0) {
-        core_buf_append_str(b, "<Client><Identity>");
-        twilio__xml_escape_str(b, target + 7);
-        core_buf_append_str(b, "</Identity><Parameter name=\"summary\" value=\"");
-        twilio__xml_escape_str(b, summary);
-        core_buf_append_str(b, "\"/></Client>");
-    } else if (strncmp(target, "sip:", 4) == 0) {
-        core_buf_t u;
-        core_buf_init(&u, (size_t)-1);
-        core_buf_printf(&u, "%s%sX-Chorus-Summary=", target, strchr(target, '?') ? "&" : "?");
-        url_encode(&u, summary);
-        core_buf_append_str(b, "<Sip>");
-        twilio__xml_escape(b, u.data, u.len);
-        core_buf_append_str(b, "</Sip>");
-        core_buf_dispose(&u);
-    } else {
-        core_buf_append_str(b, "<Number>");
-        twilio__xml_escape_str(b, target);
-        core_buf_append_str(b, "</Number>");
-    }
-    core_buf_append_str(b, "</Dial>");
-}
-
-/* The <Say>s of a turn's output, with a DTMF menu for its choices and the
- * confirmation keys; remembers the choices for the digits that answer. */
-static void prompt(core_buf_t *b, const core_config_t *cfg, voice_call_t *c, const brain_out_t *o)
-{
-    choices_clear(c);
-    c->confirming = o->confirm_slot != NULL;
-    for (size_t i = 0; i < o->n_messages; i++) {
-        const brain_message_t *m = &o->messages[i];
-        if (m->text != NULL && m->text[0] != '\0')
-            say(b, cfg, m->text);
-        if (m->n_choices == 0)
-            continue;
-        choices_clear(c);
-        c->choices = core_xcalloc(m->n_choices, sizeof(char *));
-        core_buf_t menu;
-        core_buf_init(&menu, (size_t)-1);
-        for (size_t k = 0; k < m->n_choices && k < 9; k++) {
-            const brain_choice_t *ch = &m->choices[k];
-            c->choices[k] = core_xstrdup(ch->value ? ch->value : ch->title ? ch->title : "");
-            c->n_choices = k + 1;
-            core_buf_printf(&menu, "%sPress %zu for %s.", k ? " " : "", k + 1,
-                            ch->title ? ch->title : "");
-        }
-        core_buf_append(&menu, "", 1);
-        say(b, cfg, menu.data);
-        core_buf_dispose(&menu);
-    }
-    if (c->confirming && c->n_choices == 0) /* the flow offered no yes/no buttons */
-        say(b, cfg, "Press 1 for yes, or 2 for no.");
-}
-
 /* ---- turns -------------------------------------------------------------- */
 
 typedef struct voice_op_s {
@@ -259,40 +76,6 @@ static void on_abort(net_req_t *req, void *data)
 {
     (void)req;
     ((voice_op_t *)data)->req = NULL;
-}
-
-static void render(core_buf_t *b, const core_config_t *cfg, voice_call_t *c, const brain_out_t *o)
-{
-    if (o->status == BRAIN_ST_HANDOFF) {
-        for (size_t i = 0; i < o->n_messages; i++)
-            if (o->messages[i].text && o->messages[i].text[0])
-                say(b, cfg, o->messages[i].text);
-        char *target = handoff_target(cfg->voice.handoff_numbers, o->handoff_queue);
-        if (target != NULL)
-            dial(b, target, o->handoff_summary ? o->handoff_summary : "{}");
-        else
-            core_buf_append_str(b, "<Hangup/>");
-        LOG_INFO("event=voice_handoff conversation=%s queue=%s dialed=%s", c->rt_key,
-                 o->handoff_queue ? o->handoff_queue : "", target ? target : "none");
-        free(target);
-        return;
-    }
-    if (o->status == BRAIN_ST_ENDED) {
-        for (size_t i = 0; i < o->n_messages; i++)
-            if (o->messages[i].text && o->messages[i].text[0])
-                say(b, cfg, o->messages[i].text);
-        core_buf_append_str(b, "<Hangup/>");
-        return;
-    }
-    core_buf_t p;
-    core_buf_init(&p, (size_t)-1);
-    prompt(&p, cfg, c, o);
-    core_buf_append(&p, "", 1);
-    free(c->prompt);
-    c->prompt = core_buf_steal(&p, NULL);
-    gather_open(b, cfg, c);
-    core_buf_append_str(b, c->prompt);
-    core_buf_append_str(b, "</Gather>");
 }
 
 static void on_turn_done(const runtime_turn_out_t *out)
@@ -314,10 +97,10 @@ static void on_turn_done(const runtime_turn_out_t *out)
     }
     core_buf_t b;
     core_buf_init(&b, (size_t)-1);
-    render(&b, op->voice->base.host.cfg, c, out->out);
+    voice__render(&b, op->voice->base.host.cfg, c, out->out);
     core_buf_append(&b, "", 1);
     if (op->req != NULL)
-        send_twiml(op->req, b.data);
+        voice__send_twiml(op->req, b.data);
     core_buf_dispose(&b);
     free(op);
 }
@@ -390,16 +173,14 @@ static void silence(voice_t *v, net_req_t *req, voice_call_t *c)
     const core_config_t *cfg = v->base.host.cfg;
     if (++c->silences > cfg->voice.max_silences || c->prompt == NULL) {
         LOG_INFO("event=voice_silence_hangup conversation=%s silences=%d", c->rt_key, c->silences);
-        send_twiml(req, "<Hangup/>");
+        voice__send_twiml(req, "<Hangup/>");
         return;
     }
     core_buf_t b;
     core_buf_init(&b, (size_t)-1);
-    gather_open(&b, cfg, c);
-    core_buf_append_str(&b, c->prompt);
-    core_buf_append_str(&b, "</Gather>");
+    voice__reprompt(&b, cfg, c);
     core_buf_append(&b, "", 1);
-    send_twiml(req, b.data);
+    voice__send_twiml(req, b.data);
     core_buf_dispose(&b);
 }
 
@@ -420,10 +201,11 @@ static void answer(voice_t *v, net_req_t *req, voice_call_t *c, const char *spee
     }
 }
 
-/* A callback with the caller's answer for a call not held here (the daemon
- * restarted during the call, or the call was evicted): the call's record is
- * read from the store first, so that a key answers the menu the caller
- * heard. A call the store never saw starts as a new one. */
+/* A callback for a call not held here (the daemon restarted during the
+ * call, or the call was evicted): the call's record is read from the store
+ * first, and its last prompt, menu and confirmation are rebuilt from the
+ * last reply, so that a key answers the menu the caller heard and a silence
+ * hears it again. A call the store never saw starts as a new one. */
 typedef struct voice_resume_s {
     voice_t *voice;
     voice_call_t *call; /* held (pending) until the read ends */
@@ -440,21 +222,26 @@ static void on_resume_abort(net_req_t *req, void *data)
 static void on_resume_read(int status, json_t *record, void *data)
 {
     voice_resume_t *r = data;
+    voice_t *v = r->voice;
     voice_call_t *c = r->call;
     c->pending--;
-    if (status == 0) {
-        choices_clear(c);
-        c->n_choices = twilio__last_choices(record, 9, &c->choices);
-    }
+    twilio_reply_t reply;
+    if (status == 0 && twilio__last_reply(record, &reply) == 0)
+        voice__restore_prompt(v->base.host.cfg, c, &reply);
     json_decref(record);
-    LOG_INFO("event=voice_call_resumed conversation=%s found=%d choices=%zu", c->rt_key,
-             status == 0, c->n_choices);
+    int answered =
+        (r->speech != NULL && r->speech[0] != '\0') || (r->digits != NULL && r->digits[0] != '\0');
+    LOG_INFO("event=voice_call_resumed conversation=%s found=%d answered=%d choices=%zu "
+             "confirming=%d",
+             c->rt_key, status == 0, answered, c->n_choices, c->confirming);
     if (r->req != NULL) {
         net_req_on_abort(r->req, NULL, NULL);
-        if (status == CORE_ERR_NOT_FOUND)
-            run_turn(r->voice, r->req, c, BRAIN_EV_START, NULL, NULL);
+        if (status == CORE_ERR_NOT_FOUND || (!answered && c->prompt == NULL))
+            run_turn(v, r->req, c, BRAIN_EV_START, NULL, NULL); /* nothing to carry on */
+        else if (answered)
+            answer(v, r->req, c, r->speech, r->digits, r->conf);
         else
-            answer(r->voice, r->req, c, r->speech, r->digits, r->conf);
+            silence(v, r->req, c);
     }
     free(r->speech);
     free(r->digits);
@@ -503,14 +290,17 @@ static void on_webhook(net_req_t *req, void *data)
     if (call_over(twilio__form_get(&f, "CallStatus"))) {
         if (c != NULL && c->pending == 0)
             call_free(v, c);
-        send_twiml(req, "");
+        voice__send_twiml(req, "");
     } else if (c == NULL) {
         c = call_new(v, sid);
         char env[16];
         const char *e =
             twilio__env_for(cfg->voice.environments, twilio__form_get(&f, "To"), env, sizeof(env));
         snprintf(c->env, sizeof(c->env), "%s", e ? e : "");
-        if (answered) {
+        /* Twilio calls with "ringing" when a call comes in and "in-progress"
+         * from its <Gather>: an answer or a silence of a call under way */
+        const char *status = twilio__form_get(&f, "CallStatus");
+        if (answered || (status != NULL && strcmp(status, "in-progress") == 0)) {
             resume(v, req, c, speech, digits, conf);
         } else {
             LOG_INFO("event=voice_call conversation=%s from=%s", c->rt_key,

@@ -239,12 +239,13 @@ static void put_reply_message(core_buf_t *b, const brain_message_t *m, int first
 
 /* The bot's messages as channels render them, when the outbound row (the
  * texts joined by newlines) cannot say it alone: a message has quick replies
- * or a newline of its own. A channel that rebuilds its view of a
- * conversation after a restart reads them (docs/channels.md, "Restore"). */
+ * or a newline of its own, or the turn asks to confirm a slot (voice says
+ * "press 1 for yes"). A channel that rebuilds its view of a conversation
+ * after a restart reads them (docs/channels.md, "Restore"). */
 static void add_reply(store_batch_t *b, const rt_turn_t *t, int64_t seq, int64_t now)
 {
     const brain_out_t *out = &t->out;
-    int need = 0;
+    int need = out->confirm_slot != NULL;
     for (size_t i = 0; i < out->n_messages && !need; i++)
         need = out->messages[i].n_choices > 0 ||
                (out->messages[i].text != NULL && strchr(out->messages[i].text, '\n') != NULL);
@@ -256,7 +257,12 @@ static void add_reply(store_batch_t *b, const rt_turn_t *t, int64_t seq, int64_t
     size_t open = d.len;
     for (size_t i = 0; i < out->n_messages; i++)
         put_reply_message(&d, &out->messages[i], d.len == open);
-    core_buf_append_lit(&d, "]}");
+    core_buf_append_lit(&d, "]");
+    if (out->confirm_slot != NULL) { /* a slot name: the flow's own identifier */
+        core_buf_append_lit(&d, ",\"confirm\":");
+        core_buf_json_str(&d, out->confirm_slot, strlen(out->confirm_slot));
+    }
+    core_buf_append_lit(&d, "}");
     char *detail = core_buf_steal(&d, NULL);
     store_event_t e = {t->conv_id, seq, now, "reply", NULL, "ok", -1, detail};
     store_batch_event(b, &e);

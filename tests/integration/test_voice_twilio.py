@@ -27,16 +27,18 @@ class Call:
     def __init__(self, tw, sid, frm="+15551230001"):
         self.tw, self.sid, self.frm = tw, sid, frm
 
-    def params(self, extra=()):
+    def params(self, extra=(), status="in-progress"):
         return [("Called", "+15559870000"), ("ToState", "CA"), ("CallerCountry", "US"),
                 ("Direction", "inbound"), ("CallerState", "CA"), ("ToZip", ""),
                 ("CallSid", self.sid), ("To", "+15559870000"), ("CallerZip", "94105"),
                 ("ToCountry", "US"), ("ApiVersion", "2010-04-01"), ("CalledZip", ""),
-                ("CallStatus", "in-progress"), ("From", self.frm), ("AccountSid", ACCOUNT),
+                ("CallStatus", status), ("From", self.frm), ("AccountSid", ACCOUNT),
                 ("Caller", self.frm)] + list(extra)
 
     def answer(self):
-        return self.tw.twiml(self.params())
+        # the incoming call's webhook: the call is still ringing; every
+        # <Gather> callback after it says in-progress
+        return self.tw.twiml(self.params(status="ringing"))
 
     def say(self, text, confidence="0.91"):
         return self.tw.twiml(self.params([("SpeechResult", text), ("Confidence", confidence),
@@ -219,9 +221,10 @@ def test_bad_signature():
 
 def test_call_resumes_after_a_restart():
     """A callback for a call the daemon does not hold (it restarted during
-    the call): the call's record is read back, so a key answers the menu the
-    caller heard instead of starting the call over; an answer for a call the
-    store never saw starts it with the welcome."""
+    the call): the call's record is read back, so a silence hears the last
+    prompt again and a key answers the menu or the confirmation the caller
+    heard, instead of the call starting over; a call the store never saw
+    starts with the welcome."""
     import shutil
     import tempfile
     data = tempfile.mkdtemp(prefix="chorus-voice-")
@@ -235,19 +238,51 @@ def test_call_resumes_after_a_restart():
     try:
         with daemon() as d:
             d.wait_log(event="flows_loaded", timeout=60)
-            c = Call(Twilio(d, "/v1/voice/twilio"), "CA" + "a" * 32)
-            assert "Press 1 for Booking status." in " ".join(says(gather(c.answer())))
+            tw = Twilio(d, "/v1/voice/twilio")
+            menu_call = Call(tw, "CA" + "a" * 32)
+            menu = gather(menu_call.answer())
+            assert "Press 1 for Booking status." in " ".join(says(menu))
+            confirm_call = Call(tw, "CA" + "c" * 32)
+            confirm_call.answer()
+            confirm = gather(confirm_call.say("check booking ABC123"))
+            assert says(confirm)[:2] == ["I heard ABC123.", "Is that right?"], says(confirm)
+            # the confirmation is recorded with the reply, for a restart to find
+            db = sqlite3.connect(os.path.join(data, "chorus.db"), timeout=10)
+            details = [json.loads(x) for (x,) in db.execute(
+                "SELECT detail FROM events WHERE kind = 'reply' AND conversation_id = ?",
+                ("voice:" + confirm_call.sid,))]
+            db.close()
+            assert any(x.get("confirm") == "booking_ref" for x in details), details
         with daemon() as d:
             d.wait_log(event="flows_loaded", timeout=60)
             tw = Twilio(d, "/v1/voice/twilio")
-            c = Call(tw, "CA" + "a" * 32)
-            g = gather(c.press("1"))
+            # a silence first: the menu again, as it was, still one key
+            menu_call.tw = tw
+            g = gather(menu_call.silence())
+            assert says(g) == says(menu) and g.get("numDigits") == "1", says(g)
+            d.wait_log(event="voice_call_resumed", conversation="voice:" + menu_call.sid,
+                       found="1", answered="0", choices="5")
+            g = gather(menu_call.press("1"))
             assert says(g) == ["Sure. Please say or key in your six character booking reference."]
-            d.wait_log(event="voice_call_resumed", conversation="voice:" + c.sid, found="1",
-                       choices="5")
+            # a key first, during a confirmation: 1 is its yes
+            confirm_call.tw = tw
+            g = gather(confirm_call.press("1"))
+            assert "Your flight CH 101 from LHR to JFK" in says(g)[0], says(g)
+            d.wait_log(event="voice_call_resumed", conversation="voice:" + confirm_call.sid,
+                       found="1", answered="1", confirming="1")
+            # calls the store never saw: the welcome, whether they bring a key
+            # or a silence
             fresh = Call(tw, "CA" + "b" * 32)
             assert "Chorus Air assistant" in " ".join(says(gather(fresh.press("1"))))
             d.wait_log(event="voice_call_resumed", conversation="voice:" + fresh.sid, found="0")
+            quiet = Call(tw, "CA" + "d" * 32)
+            assert "Chorus Air assistant" in " ".join(says(gather(quiet.silence())))
+            d.wait_log(event="voice_call_resumed", conversation="voice:" + quiet.sid, found="0")
+            # a call coming in (ringing) is not looked for
+            new = Call(tw, "CA" + "e" * 32)
+            assert "Chorus Air assistant" in " ".join(says(gather(new.answer())))
+            d.wait_log(event="voice_call", conversation="voice:" + new.sid)
+            assert not d.log_lines(event="voice_call_resumed", conversation="voice:" + new.sid)
     finally:
         be.close()
         shutil.rmtree(data, ignore_errors=True)

@@ -311,6 +311,58 @@ static void test_last_choices_from_a_record(void **state)
     assert_int_equal(twilio__last_choices(NULL, 9, &ch), 0);
 }
 
+/* The last reply from a stored record: the last outbound row's text, its
+ * reply event's messages and the slot it confirms, borrowed from the record;
+ * a row without a reply event has its text alone; no outbound row, none. */
+static void test_last_reply_from_a_record(void **state)
+{
+    (void)state;
+    twilio_reply_t r;
+    json_t *rec = json_loads(
+        "{\"turns\":[{\"seq\":1,\"direction\":\"out\",\"text\":\"Hi\\nMenu\"},"
+        "{\"seq\":2,\"direction\":\"in\",\"text\":\"ABC123\"},"
+        "{\"seq\":3,\"direction\":\"out\",\"text\":\"I heard ABC123.\\nIs that right?\"}],"
+        "\"events\":[{\"kind\":\"reply\",\"turn_seq\":1,\"detail\":{\"messages\":[]}},"
+        "{\"kind\":\"reply\",\"turn_seq\":3,\"detail\":{\"messages\":["
+        "{\"text\":\"I heard ABC123.\",\"choices\":[]},{\"text\":\"Is that right?\","
+        "\"choices\":[]}],\"confirm\":\"booking_ref\"}}]}",
+        0, NULL);
+    assert_non_null(rec);
+    assert_int_equal(twilio__last_reply(rec, &r), 0);
+    assert_string_equal(r.text, "I heard ABC123.\nIs that right?");
+    assert_int_equal(json_array_size(r.messages), 2);
+    assert_string_equal(r.confirm, "booking_ref");
+    json_decref(rec);
+
+    /* no reply event for the last row: the text alone, no older messages */
+    rec = json_loads("{\"turns\":[{\"seq\":1,\"direction\":\"out\",\"text\":\"a\"},"
+                     "{\"seq\":4,\"direction\":\"out\",\"text\":\"Say it again.\"}],"
+                     "\"events\":[{\"kind\":\"reply\",\"turn_seq\":1,\"detail\":{"
+                     "\"messages\":[],\"confirm\":\"x\"}}]}",
+                     0, NULL);
+    assert_int_equal(twilio__last_reply(rec, &r), 0);
+    assert_string_equal(r.text, "Say it again.");
+    assert_null(r.messages);
+    assert_null(r.confirm);
+    json_decref(rec);
+
+    /* an outbound row without text (a turn that said nothing): "" */
+    rec = json_loads("{\"turns\":[{\"seq\":2,\"direction\":\"out\"}]}", 0, NULL);
+    assert_int_equal(twilio__last_reply(rec, &r), 0);
+    assert_string_equal(r.text, "");
+    json_decref(rec);
+
+    /* no outbound row */
+    const char *none[] = {"{}", "{\"turns\":[{\"seq\":1,\"direction\":\"in\",\"text\":\"hi\"}]}",
+                          "{\"turns\":7,\"events\":\"x\"}"};
+    for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+        rec = json_loads(none[i], 0, NULL);
+        assert_int_equal(twilio__last_reply(rec, &r), CORE_ERR_NOT_FOUND);
+        assert_null(r.text);
+        json_decref(rec);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -325,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_keywords),
         cmocka_unit_test(test_sms_key),
         cmocka_unit_test(test_last_choices_from_a_record),
+        cmocka_unit_test(test_last_reply_from_a_record),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
