@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "channels/chan_sms_int.h"
+#include "channels/chan_twilio_int.h"
 
 void sms__table_init(sms_table_t *t)
 {
@@ -18,9 +19,7 @@ void sms__table_init(sms_table_t *t)
 
 void sms__choices_clear(sms_conv_t *cv)
 {
-    for (size_t i = 0; i < cv->n_choices; i++)
-        free(cv->choices[i]);
-    free(cv->choices);
+    twilio__choices_free(cv->choices, cv->n_choices);
     cv->choices = NULL;
     cv->n_choices = 0;
 }

@@ -275,6 +275,13 @@ int twilio__last_reply(const json_t *record, twilio_reply_t *out)
     return 0;
 }
 
+void twilio__choices_free(char **choices, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(choices[i]);
+    free(choices);
+}
+
 size_t twilio__last_choices(const json_t *record, size_t max, char ***out)
 {
     *out = NULL;

@@ -143,6 +143,8 @@ int twilio__last_reply(const json_t *record, twilio_reply_t *out);
  * adapters get back the numbered list or DTMF menu of a conversation they
  * no longer hold. */
 size_t twilio__last_choices(const json_t *record, size_t max, char ***out);
+/* Frees such an array of n owned strings (NULL is fine). */
+void twilio__choices_free(char **choices, size_t n);
 
 /* chan_envs.c: the environment map (sms.environments, voice.environments:
  * "+15550100=staging,...") entry for number, copied into buf; NULL when the

@@ -17,26 +17,27 @@
 
 void voice__choices_clear(voice_call_t *c)
 {
-    for (size_t i = 0; i < c->n_choices; i++)
-        free(c->choices[i]);
-    free(c->choices);
+    twilio__choices_free(c->choices, c->n_choices);
     c->choices = NULL;
     c->n_choices = 0;
+}
+
+/* name="value" (escaped) with a space before it; nothing for an empty value
+ * (the configured voice or language left to Twilio's default). */
+static void attr(core_buf_t *b, const char *name, const char *value)
+{
+    if (value[0] == '\0')
+        return;
+    core_buf_printf(b, " %s=\"", name);
+    twilio__xml_escape_str(b, value);
+    core_buf_append_str(b, "\"");
 }
 
 static void say(core_buf_t *b, const core_config_t *cfg, const char *text)
 {
     core_buf_append_str(b, "<Say");
-    if (cfg->voice.say_voice[0] != '\0') {
-        core_buf_append_str(b, " voice=\"");
-        twilio__xml_escape_str(b, cfg->voice.say_voice);
-        core_buf_append_str(b, "\"");
-    }
-    if (cfg->voice.language[0] != '\0') {
-        core_buf_append_str(b, " language=\"");
-        twilio__xml_escape_str(b, cfg->voice.language);
-        core_buf_append_str(b, "\"");
-    }
+    attr(b, "voice", cfg->voice.say_voice);
+    attr(b, "language", cfg->voice.language);
     core_buf_append_str(b, ">");
     twilio__xml_escape_str(b, text);
     core_buf_append_str(b, "</Say>");
@@ -56,11 +57,7 @@ static void gather_open(core_buf_t *b, const core_config_t *cfg, const voice_cal
                            "actionOnEmptyResult=\"true\"");
     if (c->n_choices > 0 || c->confirming)
         core_buf_append_str(b, " numDigits=\"1\"");
-    if (cfg->voice.language[0] != '\0') {
-        core_buf_append_str(b, " language=\"");
-        twilio__xml_escape_str(b, cfg->voice.language);
-        core_buf_append_str(b, "\"");
-    }
+    attr(b, "language", cfg->voice.language);
     core_buf_append_str(b, ">");
 }
 

@@ -254,13 +254,6 @@ static void test_sms_key(void **state)
     assert_int_equal(twilio__sms_key("sms::+1555", &a, &b), CORE_ERR_INVALID);
 }
 
-static void free_choices(char **ch, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(ch[i]);
-    free(ch);
-}
-
 /* The last menu from a stored record: the reply of the last outbound row
  * decides, its last message with choices gives them (value, else title, at
  * most max), and a last reply without choices (or none at all) gives none. */
@@ -282,11 +275,11 @@ static void test_last_choices_from_a_record(void **state)
     assert_int_equal(twilio__last_choices(rec, 9, &ch), 2);
     assert_string_equal(ch[0], "pick a");
     assert_string_equal(ch[1], "B");
-    free_choices(ch, 2);
+    twilio__choices_free(ch, 2);
     /* a menu says at most max of them (nine keys on a phone) */
     assert_int_equal(twilio__last_choices(rec, 1, &ch), 1);
     assert_string_equal(ch[0], "pick a");
-    free_choices(ch, 1);
+    twilio__choices_free(ch, 1);
     json_decref(rec);
 
     /* the last outbound row had no reply event: no list, the older one is gone */
