@@ -17,12 +17,13 @@ typedef struct voice_call_s {
     char *prompt;   /* owned TwiML of the last prompt (the <Say>s), for silence */
     char **choices; /* owned: values of the last menu */
     size_t n_choices;
+    char *hints;      /* owned: what a caller may say to it (<Gather hints>), NULL for none */
     int confirming;   /* the last prompt asked "is that right?" */
     int silences;     /* silent callbacks in a row */
     unsigned pending; /* turns in flight: never evicted meanwhile */
 } voice_call_t;
 
-/* Frees the call's last menu. */
+/* Frees the call's last menu (its values and hints). */
 void voice__choices_clear(voice_call_t *c);
 
 /* The TwiML of a turn's output, appended to b: the messages as <Say>s inside

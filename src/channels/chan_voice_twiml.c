@@ -20,6 +20,8 @@ void voice__choices_clear(voice_call_t *c)
     twilio__choices_free(c->choices, c->n_choices);
     c->choices = NULL;
     c->n_choices = 0;
+    free(c->hints);
+    c->hints = NULL;
 }
 
 /* name="value" (escaped) with a space before it; nothing for an empty value
@@ -57,6 +59,7 @@ static void gather_open(core_buf_t *b, const core_config_t *cfg, const voice_cal
                            "actionOnEmptyResult=\"true\"");
     if (c->n_choices > 0 || c->confirming)
         core_buf_append_str(b, " numDigits=\"1\"");
+    attr(b, "hints", c->hints ? c->hints : "");
     attr(b, "language", cfg->voice.language);
     core_buf_append_str(b, ">");
 }
@@ -140,9 +143,26 @@ static void dial(core_buf_t *b, const char *target, const char *summary)
     core_buf_append_str(b, "</Dial>");
 }
 
+/* Appends a menu option's title to the speech hints: Twilio takes a
+ * comma-separated list of phrases of at most 100 characters each, so a
+ * comma or a control character in the title is a space, and a longer
+ * title is no hint. */
+static void add_hint(core_buf_t *h, const char *title)
+{
+    size_t n = strlen(title);
+    if (n == 0 || n > 100)
+        return;
+    if (h->len > 0)
+        core_buf_append_str(h, ", ");
+    for (size_t i = 0; i < n; i++) {
+        char ch = title[i] == ',' || (unsigned char)title[i] < 0x20 ? ' ' : title[i];
+        core_buf_append(h, &ch, 1);
+    }
+}
+
 /* The <Say>s of a reply's messages, with a DTMF menu for their choices and
  * the confirmation keys when confirming; remembers the choices for the
- * digits that answer. */
+ * digits that answer, and their titles as the hints for speech. */
 static void prompt(core_buf_t *b, const core_config_t *cfg, voice_call_t *c,
                    const brain_message_t *messages, size_t n_messages, int confirming)
 {
@@ -158,19 +178,26 @@ static void prompt(core_buf_t *b, const core_config_t *cfg, voice_call_t *c,
         c->choices = core_xcalloc(m->n_choices, sizeof(char *));
         core_buf_t menu;
         core_buf_init(&menu, (size_t)-1);
+        core_buf_t hints;
+        core_buf_init(&hints, (size_t)-1);
         for (size_t k = 0; k < m->n_choices && k < 9; k++) {
             const brain_choice_t *ch = &m->choices[k];
             c->choices[k] = core_xstrdup(ch->value ? ch->value : ch->title ? ch->title : "");
             c->n_choices = k + 1;
+            add_hint(&hints, ch->title ? ch->title : "");
             core_buf_printf(&menu, "%sPress %zu for %s.", k ? " " : "", k + 1,
                             ch->title ? ch->title : "");
         }
         core_buf_append(&menu, "", 1);
         say(b, cfg, menu.data);
         core_buf_dispose(&menu);
+        c->hints = hints.len > 0 ? core_buf_steal(&hints, NULL) : NULL;
+        core_buf_dispose(&hints);
     }
-    if (c->confirming && c->n_choices == 0) /* the flow offered no yes/no buttons */
+    if (c->confirming && c->n_choices == 0) { /* the flow offered no yes/no buttons */
         say(b, cfg, "Press 1 for yes, or 2 for no.");
+        c->hints = core_xstrdup("yes, no");
+    }
 }
 
 /* Sets the call's last prompt (kept for silence) from a reply's messages. */

@@ -91,14 +91,20 @@ def test_menu_confirmation_and_result():
         assert "Chorus Air assistant" in text
         assert "Press 1 for Booking status." in text and "Press 5 for Talk to an agent." in text
         assert g.get("numDigits") == "1"  # a menu key answers at once
+        # the options' titles help Twilio's speech recognition hear them
+        hints = g.get("hints", "").split(", ")
+        assert hints[0] == "Booking status" and hints[-1] == "Talk to an agent", hints
+        assert len(hints) == 5, hints
         # key 1: the menu's first option
         g = gather(c.press("1"))
         assert says(g) == ["Sure. Please say or key in your six character booking reference."]
         assert g.get("numDigits") is None  # free input: keys until # or a pause
+        assert g.get("hints") is None
         # speech: the reference is confirmed explicitly before it is used
         g = gather(c.say("it is A B C 1 2 3 I mean ABC123", confidence="0.62"))
         assert says(g)[:2] == ["I heard ABC123.", "Is that right?"], says(g)
         assert any("Press 1 for" in s for s in says(g)), says(g)
+        assert g.get("hints", "").lower().split(", ") == ["yes", "no"], g.attrib
         d.wait_log(event="voice_speech", confidence="0.62")
         # 1 = yes
         g = gather(c.press("1"))
@@ -260,6 +266,7 @@ def test_call_resumes_after_a_restart():
             menu_call.tw = tw
             g = gather(menu_call.silence())
             assert says(g) == says(menu) and g.get("numDigits") == "1", says(g)
+            assert g.get("hints") == menu.get("hints"), g.attrib
             d.wait_log(event="voice_call_resumed", conversation="voice:" + menu_call.sid,
                        found="1", answered="0", choices="5")
             g = gather(menu_call.press("1"))
