@@ -286,11 +286,9 @@ static size_t stored_messages(const twilio_reply_t *r, brain_message_t **out)
         }
         return n;
     }
-    for (const char *p = r->text;; n++) { /* lines: no message of the row had a newline */
-        p = strchr(p, '\n');
-        if (p++ == NULL)
-            break;
-    }
+    /* one message a line: no message of the row had a newline of its own */
+    for (const char *nl = strchr(r->text, '\n'); nl != NULL; nl = strchr(nl + 1, '\n'))
+        n++;
     brain_message_t *m = *out = core_xcalloc(n + 1, sizeof(*m));
     const char *p = r->text;
     for (size_t i = 0; i <= n; i++) {

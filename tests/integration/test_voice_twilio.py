@@ -259,6 +259,11 @@ def test_call_resumes_after_a_restart():
                 ("voice:" + confirm_call.sid,))]
             db.close()
             assert any(x.get("confirm") == "booking_ref" for x in details), details
+            # a prompt without options: its stored row's text alone says it
+            free_call = Call(tw, "CA" + "f" * 32)
+            free_call.answer()
+            free = gather(free_call.press("1"))
+            assert says(free) == ["Sure. Please say or key in your six character booking reference."]
         with daemon() as d:
             d.wait_log(event="flows_loaded", timeout=60)
             tw = Twilio(d, "/v1/voice/twilio")
@@ -271,6 +276,12 @@ def test_call_resumes_after_a_restart():
                        found="1", answered="0", choices="5")
             g = gather(menu_call.press("1"))
             assert says(g) == ["Sure. Please say or key in your six character booking reference."]
+            free_call.tw = tw
+            g = gather(free_call.silence())
+            assert says(g) == says(free), says(g)
+            assert g.get("numDigits") is None and g.get("hints") is None, g.attrib
+            d.wait_log(event="voice_call_resumed", conversation="voice:" + free_call.sid,
+                       found="1", answered="0", choices="0", confirming="0")
             # a key first, during a confirmation: 1 is its yes
             confirm_call.tw = tw
             g = gather(confirm_call.press("1"))
