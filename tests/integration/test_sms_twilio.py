@@ -5,8 +5,9 @@ Twilio's algorithm; replies are parsed as XML. Covers the signature (bad,
 missing, wrong URL, token unset, public URL behind a proxy), numbered
 choices answered by number, segmentation, STOP/START/HELP and synonyms,
 opt-outs kept across a restart (and a STOP not saved answered 503) and
-beyond sms.max_conversations, duplicate MessageSid, XML escaping and bad
-forms."""
+beyond sms.max_conversations, the last list read back after a restart
+(and the texts that wait for it bounded), duplicate MessageSid, XML
+escaping and bad forms."""
 
 import base64
 import hashlib
@@ -43,13 +44,13 @@ class Twilio:
         base = self.public or "http://127.0.0.1:%d" % self.d.port
         return base + self.path
 
-    def post(self, params, signature=None, content_type=FORM, url=None):
+    def post(self, params, signature=None, content_type=FORM, url=None, timeout=10.0):
         body = urllib.parse.urlencode(params).encode()
         sig = signature if signature is not None else twilio_signature(self.token, url or self.url(), params)
         headers = {"Content-Type": content_type, "I-Twilio-Idempotency-Token": "x"}
         if sig != "":
             headers["X-Twilio-Signature"] = sig
-        return self.d.request("POST", self.path, body, headers)
+        return self.d.request("POST", self.path, body, headers, timeout=timeout)
 
     def twiml(self, params, **kw):
         status, headers, body = self.post(params, **kw)
@@ -329,6 +330,94 @@ def test_numbered_list_survives_a_restart():
             assert fresh.texts("1") != [MENU_PICK]
             d.wait_log(event="sms_list_read", conversation="sms:+15550040003:+15559870000",
                        choices="0")
+    finally:
+        be.close()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def bulk_training(path, per_intent=3000):
+    """A training file of made-up utterances for the example flows' intents,
+    enough that training the router on it keeps a thread busy for seconds."""
+    import json
+    import random
+    rnd = random.Random(7)
+    vocab = ["".join(rnd.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rnd.randint(3, 8)))
+             for _ in range(3000)]
+    intents = ["baggage_allowance", "booking_status", "change_flight", "refund_status", "thanks",
+               "how_are_you", "who_are_you", "goodbye", "travel_question", "greeting"]
+    training = {i: [" ".join(rnd.choice(vocab) for _ in range(8)) for _ in range(per_intent)]
+                for i in intents}
+    with open(path + ".tmp", "w") as f:
+        json.dump({"description": "made-up examples", "training": training}, f)
+    os.rename(path + ".tmp", path)
+
+
+def test_texts_waiting_for_the_list_are_bounded():
+    """Texts of a pair whose last list is being read back from the store
+    wait for the read, at most 8 of them: the next get 429
+    conversation_busy with Retry-After, and their MessageSids are not
+    remembered, so Twilio's retry runs; those that waited run in the order
+    they came. The daemon has one thread-pool thread, and the read is held
+    behind a reload that retrains the router."""
+    import shutil
+    import tempfile
+    import threading
+    import time
+    data = tempfile.mkdtemp(prefix="chorus-sms-")
+    flows = os.path.join(data, "flows")
+    shutil.copytree(FLOWS, flows)
+    be = Backend()
+
+    def start():
+        d = Daemon(config={"flows": {"reload_debounce_ms": 50}}, args=["--flows", flows],
+                   env={"CHORUS_BACKEND_URL": be.url, "TWILIO_AUTH_TOKEN": TOKEN,
+                        "UV_THREADPOOL_SIZE": "1"})
+        d.data_dir = data  # outlives the daemon's own temporary directory
+        return d
+    try:
+        with start() as d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            phone = Phone(Twilio(d, "/v1/sms/twilio"), frm="+15550050001")
+            assert "1. Booking status" in "\n".join(phone.texts("hi"))
+        with start() as d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            tw = Twilio(d, "/v1/sms/twilio")
+            bulk_training(os.path.join(flows, "bulk.training.json"))
+            d.wait_log(event="flows_changed", timeout=30)
+            time.sleep(0.5)  # the load's scan is done: the pool's one thread trains
+            results = [None] * 12
+
+            def text(i):
+                params = sms_params(str(1 + i % 5), "SM%032x" % (0x5000 + i), "+15550050001")
+                results[i] = tw.post(params, timeout=120)  # a sanitizer build trains slowly
+            threads = []
+            for i in range(len(results)):
+                threads.append(threading.Thread(target=text, args=(i,)))
+                threads[-1].start()
+                time.sleep(0.01)  # in order
+            for t in threads:
+                t.join()
+            busy = [i for i, (status, _, _) in enumerate(results) if status == 429]
+            assert busy == [8, 9, 10, 11], [r[0] for r in results]
+            for i in busy:
+                status, headers, body = results[i]
+                h = {k.lower(): v for k, v in headers.items()}
+                assert h.get("retry-after") == "1", headers
+                assert b"conversation_busy" in body, body
+            for status, _, body in results[:8]:
+                assert status == 200 and body.startswith(b"<?xml"), (status, body)
+            d.wait_log(event="sms_list_read", conversation="sms:+15550050001:+15559870000",
+                       choices="5")
+            # in the order they came, each number the option of the menu
+            # the customer had when they sent it
+            options = ["Check my booking", "I want to change my flight",
+                       "What is my baggage allowance", "Where is my refund", "Talk to a human"]
+            ran = inbound_texts(data, "+15550050001")
+            assert ran == ["hi"] + [options[i % 5] for i in range(8)], ran
+            # Twilio retries a refused text: it runs, not taken for a duplicate
+            status, _, body = tw.post(sms_params("2", "SM%032x" % (0x5000 + 8), "+15550050001"))
+            assert status == 200, (status, body)
+            assert inbound_texts(data, "+15550050001") == ran + ["2"]  # handed off: no list
     finally:
         be.close()
         shutil.rmtree(data, ignore_errors=True)
