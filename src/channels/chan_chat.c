@@ -197,103 +197,6 @@ static void on_rest_abort(net_req_t *req, void *data)
     op->req = NULL; /* the turn goes on; its answer is still kept for a retry */
 }
 
-/* Skips the JSON string or array that starts at p (p < end); returns the
- * byte after it, or NULL when it does not close before end. */
-static const char *skip_value(const char *p, const char *end)
-{
-    int depth = 0, in_str = 0;
-    for (; p < end; p++) {
-        if (in_str && *p == '\\') {
-            if (++p == end)
-                return NULL;
-        } else if (*p == '"')
-            in_str = !in_str;
-        else if (!in_str && (*p == '[' || *p == '{'))
-            depth++;
-        else if (!in_str && (*p == ']' || *p == '}'))
-            depth--;
-        if (!in_str && depth == 0)
-            return p + 1;
-    }
-    return NULL;
-}
-
-/* The REST form of log entry e (seq) when it is a bot message:
- * {"seq":N,"text":T,"choices":C}, after a comma unless first. The log writes
- * a bot message as {"type":"message","from":"bot","text":T,"choices":C,
- * "seq":N,"ts":..}, so "text":T,"choices":C is copied as it is: the bytes
- * jansson would write after parsing it. Returns 1 when appended, 0 when e is
- * not a bot message, -1 when its shape is not one of these (parse it). */
-static int bot_reply(core_buf_t *b, const char *e, uint64_t seq, int first)
-{
-    static const char msg[] = "{\"type\":\"message\",\"from\":\"";
-    static const char bot[] = "{\"type\":\"message\",\"from\":\"bot\",";
-    if (strncmp(e, "{\"type\":\"handoff\",", 18) == 0 || strncmp(e, "{\"type\":\"end\",", 14) == 0)
-        return 0;
-    if (strncmp(e, msg, sizeof(msg) - 1) != 0)
-        return -1;
-    if (strncmp(e, bot, sizeof(bot) - 1) != 0)
-        return strncmp(e + sizeof(msg) - 1, "bot\"", 4) == 0 ? -1 : 0;
-    const char *from = e + sizeof(bot) - 1, *end = from + strlen(from), *p = from;
-    if (strncmp(p, "\"text\":\"", 8) != 0 || (p = skip_value(p + 7, end)) == NULL ||
-        strncmp(p, ",\"choices\":[", 12) != 0 || (p = skip_value(p + 11, end)) == NULL ||
-        strncmp(p, ",\"seq\":", 7) != 0)
-        return -1;
-    core_buf_append_str(b, first ? "{\"seq\":" : ",{\"seq\":");
-    core_buf_json_int(b, (long long)seq);
-    core_buf_append_lit(b, ",");
-    core_buf_append(b, from, (size_t)(p - from));
-    core_buf_append_lit(b, "}");
-    return 1;
-}
-
-/* The same from the parsed entry, for any other shape. */
-static int bot_reply_parsed(core_buf_t *b, const chat_conv_t *cv, uint64_t seq, int first)
-{
-    json_t *e = chat__conv_entry(cv, seq), *m = NULL;
-    const char *from = json_string_value(json_object_get(e, "from"));
-    if (from != NULL && strcmp(from, "bot") == 0)
-        m = json_pack("{s:O,s:O,s:O}", "seq", json_object_get(e, "seq"), "text",
-                      json_object_get(e, "text"), "choices", json_object_get(e, "choices"));
-    char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
-    int appended = text != NULL;
-    if (appended) {
-        core_buf_append_str(b, first ? "" : ",");
-        core_buf_append_str(b, text);
-    }
-    free(text);
-    json_decref(m);
-    json_decref(e);
-    return appended;
-}
-
-/* {"conversation","messages":[{"seq","text","choices"}],"status","handoff"?},
- * written straight into b. */
-static void turn_reply(core_buf_t *b, const chat_conv_t *cv, const chat_result_t *r)
-{
-    core_buf_append_lit(b, "{\"conversation\":");
-    core_buf_json_str(b, cv->id, strlen(cv->id));
-    core_buf_append_lit(b, ",\"messages\":[");
-    int first = 1;
-    for (uint64_t s = r->from_seq; s < r->to_seq; s++) {
-        const char *e = chat__conv_entry_text(cv, s);
-        int rc = e ? bot_reply(b, e, s, first) : 0;
-        if (rc < 0)
-            rc = bot_reply_parsed(b, cv, s, first);
-        first = first && rc == 0;
-    }
-    const char *st = chat__status_name(cv->status);
-    core_buf_append_lit(b, "],\"status\":");
-    core_buf_json_str(b, st, strlen(st));
-    if (cv->handoff != NULL && cv->status == BRAIN_ST_HANDOFF) {
-        char *h = json_dumps(cv->handoff, JSON_COMPACT);
-        core_buf_append_lit(b, ",\"handoff\":");
-        core_buf_append_str(b, h ? h : "null");
-        free(h);
-    }
-    core_buf_append_lit(b, "}");
-}
-
 /* The buffer REST replies are written in: the loop thread's (one adapter
  * per process), kept between replies so that writing one allocates nothing. */
 static core_buf_t reply_buf = {NULL, 0, 0, (size_t)-1};
@@ -313,7 +216,7 @@ static void on_rest_turn(chat_t *c, chat_conv_t *cv, const chat_result_t *r, voi
     }
     core_buf_t *b = &reply_buf;
     core_buf_reset(b);
-    turn_reply(b, cv, r);
+    chat__turn_reply(b, cv, r);
     int status = op->created ? 201 : 200;
     if (op->idem != NULL)
         chat__idem_finish(op->idem, status, b->data, 0);

@@ -18,13 +18,12 @@
  * replay -- numbered by a
  * per-conversation sequence: user messages, bot messages, handoff and end.
  * It serves three readers: the REST reply (the entries a turn added), the
- * transcript (GET) and WebSocket resume (entries after the client's last
- * seq). The ring keeps chat.history_messages entries, and all the logs
- * together chat.history_bytes: past it, each turn's start forgets least
- * recently used idle conversations until they fit (the conversation whose
- * turn it is, busy, is never among them). It is a cache: a conversation
- * not in the table is looked up in the store and its log rebuilt from the
- * stored transcript (chan_chat_restore.c). */
+ * transcript (GET), both written by chan_chat_reply.c, and WebSocket resume
+ * (entries after the client's last seq). The ring keeps chat.history_messages entries, and all the
+ * logs together chat.history_bytes: past it, each turn's start forgets least recently used idle
+ * conversations until they fit (the conversation whose turn it is, busy, is never among them). It
+ * is a cache: a conversation not in the table is looked up in the store and its log rebuilt from
+ * the stored transcript (chan_chat_restore.c). */
 #define LOG_MODULE "chat"
 #include <assert.h>
 #include <stdlib.h>
@@ -526,45 +525,4 @@ int chat__turn(chat_t *c, chat_conv_t *cv, brain_event_t ev, const char *text, s
     }
     chat__ws_typing(cv, 1);
     return 0;
-}
-
-/* Written straight into b from the stored texts: each entry is already the
- * compact JSON a parse and a dump would give back (json_dumps or the same
- * bytes by append_text), so a GET costs a copy per entry, not a parse and a
- * serialization. The keys are in the documented order (docs/channels.md),
- * as a tree built and dumped would put them. */
-void chat__transcript(core_buf_t *b, const chat_conv_t *cv, uint64_t after)
-{
-    char ts[40];
-    const char *ch = brain_channel_name(cv->channel), *st = chat__status_name(cv->status);
-    core_buf_append_lit(b, "{\"conversation\":");
-    core_buf_json_str(b, cv->id, strlen(cv->id));
-    core_buf_append_lit(b, ",\"channel\":");
-    core_buf_json_str(b, ch, strlen(ch));
-    core_buf_append_lit(b, ",\"status\":");
-    core_buf_json_str(b, st, strlen(st));
-    core_buf_append_lit(b, ",\"created\":");
-    core_time_format(ts, sizeof(ts), cv->created_us);
-    core_buf_json_str(b, ts, strlen(ts));
-    core_buf_append_lit(b, ",\"first_seq\":");
-    core_buf_json_int(b, (long long)cv->first_seq);
-    core_buf_append_lit(b, ",\"last_seq\":");
-    core_buf_json_int(b, (long long)(cv->next_seq - 1));
-    core_buf_append_lit(b, ",\"messages\":[");
-    int first = 1;
-    for (size_t i = 0; i < cv->log_len; i++) {
-        if (cv->first_seq + i <= after)
-            continue;
-        core_buf_append_str(b, first ? "" : ",");
-        core_buf_append_str(b, cv->log[(cv->log_head + i) % cv->log_cap]);
-        first = 0;
-    }
-    core_buf_append_lit(b, "]");
-    if (cv->handoff != NULL) {
-        char *h = json_dumps(cv->handoff, JSON_COMPACT);
-        core_buf_append_lit(b, ",\"handoff\":");
-        core_buf_append_str(b, h ? h : "null");
-        free(h);
-    }
-    core_buf_append_lit(b, "}");
 }

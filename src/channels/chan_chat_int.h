@@ -201,10 +201,14 @@ int chat__turn(chat_t *c, chat_conv_t *cv, brain_event_t ev, const char *text, s
 void chat__conv_idle_end(chat_t *c, const runtime_turn_out_t *out);
 /* The conversation's status as the API names it: "active", "ended", "handoff". */
 const char *chat__status_name(brain_status_t st);
-/* Appends {"conversation","channel","status","created","first_seq",
- * "last_seq","messages":[entries with seq > after],"handoff"?} to b as
- * compact JSON. */
+
+/* chan_chat_reply.c: the REST answers, appended to b as compact JSON. */
+/* {"conversation","channel","status","created","first_seq","last_seq",
+ * "messages":[entries with seq > after],"handoff"?}: GET's answer. */
 void chat__transcript(core_buf_t *b, const chat_conv_t *cv, uint64_t after);
+/* {"conversation","messages":[{"seq","text","choices"}],"status","handoff"?}:
+ * the bot messages a turn added (r), the answer to a POST. */
+void chat__turn_reply(core_buf_t *b, const chat_conv_t *cv, const chat_result_t *r);
 
 /* chan_chat.c: the registered adapter, NULL before registration. */
 chat_t *chat__instance(void);
