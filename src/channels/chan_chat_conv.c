@@ -19,11 +19,13 @@
  * per-conversation sequence: user messages, bot messages, handoff and end.
  * It serves three readers: the REST reply (the entries a turn added), the
  * transcript (GET), both written by chan_chat_reply.c, and WebSocket resume
- * (entries after the client's last seq). The ring keeps chat.history_messages entries, and all the
- * logs together chat.history_bytes: past it, each turn's start forgets least recently used idle
- * conversations until they fit (the conversation whose turn it is, busy, is never among them). It
- * is a cache: a conversation not in the table is looked up in the store and its log rebuilt from
- * the stored transcript (chan_chat_restore.c). */
+ * (entries after the client's last seq). The ring keeps
+ * chat.history_messages entries, and all the logs together
+ * chat.history_bytes: past it, each turn's start forgets least recently
+ * used idle conversations until they fit (the conversation whose turn it
+ * is, busy, is never among them). It is a cache: a conversation not in the
+ * table is looked up in the store and its log rebuilt from the stored
+ * transcript (chan_chat_restore.c). */
 #define LOG_MODULE "chat"
 #include <assert.h>
 #include <stdlib.h>

@@ -2,8 +2,8 @@
  * webhook's form, checking X-Twilio-Signature exactly as Twilio computes it,
  * rebuilding the public URL the request was signed for (chorusd usually sits
  * behind a proxy, so the URL comes from configuration, not the socket) and
- * escaping text for TwiML, and the last menu a conversation was offered,
- * from its stored record. */
+ * escaping text for TwiML, and the last reply a conversation was given
+ * (its menu, its prompt), from its stored record. */
 #define LOG_MODULE "twilio"
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

@@ -2,10 +2,9 @@
  * the form decoding of Twilio's webhooks, the X-Twilio-Signature check,
  * the public URL a request was signed for, XML escaping for TwiML, and the
  * SMS text rules (chan_sms_text.c: GSM-7 detection, segment counting,
- * splitting at sentence boundaries, opt-out keywords), and the last menu of
- * a stored conversation. Private to
- * src/channels. Loop thread only (the helpers are pure and thread-safe).
- * Protocol: docs/channels.md. */
+ * splitting at sentence boundaries, opt-out keywords), and the last reply of
+ * a stored conversation. Private to src/channels. Loop thread only (the helpers are pure and
+ * thread-safe). Protocol: docs/channels.md. */
 #ifndef CHORUS_CHAN_TWILIO_INT_H
 #define CHORUS_CHAN_TWILIO_INT_H
 
@@ -139,9 +138,9 @@ int twilio__last_reply(const json_t *record, twilio_reply_t *out);
  * (value, else title; at most max) of the last message that had any in the
  * reply of the last outbound row, as if that turn had just run here. The
  * count; *out is an owned array of owned strings, NULL when 0 (that reply
- * had none, or the record holds no outbound row). How the SMS and voice
- * adapters get back the numbered list or DTMF menu of a conversation they
- * no longer hold. */
+ * had none, or the record holds no outbound row). How the SMS adapter gets
+ * back the numbered list of a pair it no longer holds (voice rebuilds its
+ * whole prompt from twilio__last_reply()). */
 size_t twilio__last_choices(const json_t *record, size_t max, char ***out);
 /* Frees such an array of n owned strings (NULL is fine). */
 void twilio__choices_free(char **choices, size_t n);

@@ -184,6 +184,12 @@ static void silence(voice_t *v, net_req_t *req, voice_call_t *c)
     core_buf_dispose(&b);
 }
 
+/* Whether a callback brings the caller's speech or keys (else: silence). */
+static int has_answer(const char *speech, const char *digits)
+{
+    return (speech != NULL && speech[0] != '\0') || (digits != NULL && digits[0] != '\0');
+}
+
 /* A caller's speech or keys: one turn (Confidence goes with the speech). */
 static void answer(voice_t *v, net_req_t *req, voice_call_t *c, const char *speech,
                    const char *digits, const char *conf)
@@ -229,8 +235,7 @@ static void on_resume_read(int status, json_t *record, void *data)
     if (status == 0 && twilio__last_reply(record, &reply) == 0)
         voice__restore_prompt(v->base.host.cfg, c, &reply);
     json_decref(record);
-    int answered =
-        (r->speech != NULL && r->speech[0] != '\0') || (r->digits != NULL && r->digits[0] != '\0');
+    int answered = has_answer(r->speech, r->digits);
     LOG_INFO("event=voice_call_resumed conversation=%s found=%d answered=%d choices=%zu "
              "confirming=%d",
              c->rt_key, status == 0, answered, c->n_choices, c->confirming);
@@ -285,9 +290,10 @@ static void on_webhook(net_req_t *req, void *data)
     const char *speech = twilio__form_get(&f, "SpeechResult");
     const char *digits = twilio__form_get(&f, "Digits");
     const char *conf = twilio__form_get(&f, "Confidence");
-    int answered = (speech != NULL && speech[0] != '\0') || (digits != NULL && digits[0] != '\0');
+    const char *status = twilio__form_get(&f, "CallStatus");
+    int answered = has_answer(speech, digits);
     voice_call_t *c = call_find(v, sid);
-    if (call_over(twilio__form_get(&f, "CallStatus"))) {
+    if (call_over(status)) {
         if (c != NULL && c->pending == 0)
             call_free(v, c);
         voice__send_twiml(req, "");
@@ -299,7 +305,6 @@ static void on_webhook(net_req_t *req, void *data)
         snprintf(c->env, sizeof(c->env), "%s", e ? e : "");
         /* Twilio calls with "ringing" when a call comes in and "in-progress"
          * from its <Gather>: an answer or a silence of a call under way */
-        const char *status = twilio__form_get(&f, "CallStatus");
         if (answered || (status != NULL && strcmp(status, "in-progress") == 0)) {
             resume(v, req, c, speech, digits, conf);
         } else {
