@@ -329,7 +329,7 @@ static void put_opt_str(core_buf_t *b, const char *key_lit, size_t key_len, cons
 }
 
 uint64_t chat__conv_user(chat_t *c, chat_conv_t *cv, const char *text, size_t len,
-                         const char *client_id)
+                         const char *client_id, int redacted)
 {
     (void)c;
     core_buf_reset(&scratch);
@@ -337,6 +337,8 @@ uint64_t chat__conv_user(chat_t *c, chat_conv_t *cv, const char *text, size_t le
     core_buf_json_str_lossy(&scratch, text, len);
     if (client_id != NULL)
         put_opt_str(&scratch, ",\"id\":", 6, client_id);
+    if (redacted)
+        core_buf_append_lit(&scratch, ",\"redacted\":true");
     return append_text(cv, core_wall_us());
 }
 
@@ -372,58 +374,27 @@ typedef struct chat_turn_s {
     chat_conv_t *conv;
     chat_turn_cb cb;
     void *data;
-    struct chat_turn_s *next; /* the conversation's turns, in the order they were sent */
-    uint64_t user_seq;        /* the user's entry, 0 for an event or while deferred */
-    uint64_t *seq_out;        /* where the caller wants user_seq, or NULL */
-    char *text;               /* owned while deferred: the user's message */
+    uint64_t *seq_out; /* where the caller wants the user entry's seq, or NULL */
+    char *text;        /* owned: the user's message, NULL for an event */
     size_t len;
-    char *client_id; /* owned while deferred, may be NULL */
+    char *client_id; /* owned, may be NULL */
 } turn_t;
 
-/* The user's entry of a turn that waited behind another: appended once the
- * turn ahead has recorded its replies, so that the log's order is the
- * store's (each turn's input, then its replies) and a log rebuilt from the
- * store numbers every entry as the live one did. */
-static void user_entry(chat_t *c, chat_conv_t *cv, turn_t *t)
+/* The user's entry of a turn that has completed, appended just before its
+ * replies: the entry says the turn is recorded, so a message whose turn
+ * failed, or that a crash lost before its rows were durable, never had a
+ * seq (the client still holds it and sends it again), and the log's order
+ * is the store's (each turn's input, then its replies), so a log rebuilt
+ * from the store numbers every entry as the live one did. The input rails
+ * may have redacted the text (card numbers, emails): the entry carries what
+ * the transcript keeps, never the original, to every socket alike. */
+static void user_entry(chat_t *c, chat_conv_t *cv, turn_t *t, const guard_result_t *g)
 {
-    t->user_seq = chat__conv_user(c, cv, t->text, t->len, t->client_id);
+    int redact = g->action == GUARD_REDACT && g->text != NULL;
+    uint64_t seq = chat__conv_user(c, cv, redact ? g->text : t->text, redact ? g->text_len : t->len,
+                                   t->client_id, redact);
     if (t->seq_out != NULL)
-        *t->seq_out = t->user_seq;
-    free(t->text);
-    free(t->client_id);
-    t->text = t->client_id = NULL;
-}
-
-/* Takes t out of its conversation's turns and, when the first one left is
- * waiting for its user entry, appends it. */
-static void turn_unlink(chat_t *c, chat_conv_t *cv, turn_t *t)
-{
-    for (turn_t **p = &cv->turns; *p != NULL; p = &(*p)->next)
-        if (*p == t) {
-            *p = t->next;
-            break;
-        }
-    if (cv->turns != NULL && cv->turns->text != NULL)
-        user_entry(c, cv, cv->turns);
-}
-
-/* The input rails may have redacted the user's text (card numbers, emails):
- * the transcript keeps the redacted text, never the original. The echo that
- * went out at once carried what the user typed, to the user's own sockets. */
-static void redact_user_entry(chat_conv_t *cv, uint64_t seq, const guard_result_t *g)
-{
-    char **text = seq && g->action == GUARD_REDACT && g->text ? slot(cv, seq) : NULL;
-    json_t *e = text ? json_loads(*text, 0, NULL) : NULL;
-    if (e == NULL)
-        return;
-    json_object_set_new(e, "text", json_stringn(g->text, g->text_len));
-    json_object_set_new(e, "redacted", json_true());
-    char *redacted = json_dumps(e, JSON_COMPACT);
-    json_decref(e);
-    /* modulo arithmetic: a shorter text takes bytes off */
-    cv->chat->log_bytes += strlen(redacted) - strlen(*text);
-    free(*text);
-    *text = redacted;
+        *t->seq_out = seq;
 }
 
 static void record(chat_conv_t *cv, const brain_out_t *o, chat_result_t *r)
@@ -469,12 +440,12 @@ static void on_turn_done(const runtime_turn_out_t *out)
     chat__conv_release(t->chat, cv);
     chat__ws_typing(cv, 0);
     if (out->error == 0 && out->out != NULL) {
-        redact_user_entry(cv, t->user_seq, &out->out->guard_in);
+        if (t->text != NULL)
+            user_entry(t->chat, cv, t, &out->out->guard_in);
         record(cv, out->out, &r);
     } else
         r.from_seq = r.to_seq = cv->next_seq;
-    turn_unlink(t->chat, cv, t);
-    free(t->text); /* still deferred: it failed before its turn came (shutdown) */
+    free(t->text);
     free(t->client_id);
     if (out->error != 0)
         LOG_WARN("event=chat_turn_failed conversation=%s error=%s", cv->id,
@@ -510,15 +481,7 @@ int chat__turn(chat_t *c, chat_conv_t *cv, brain_event_t ev, const char *text, s
     cv->fresh = 0;
     chat__conv_hold(c, cv);
     c->turns++;
-    turn_t **tail = &cv->turns;
-    while (*tail != NULL)
-        tail = &(*tail)->next;
-    *tail = t;
-    if (ev == BRAIN_EV_MESSAGE && cv->turns == t) { /* nothing ahead of it: in it goes */
-        t->user_seq = chat__conv_user(c, cv, text, len, client_id);
-        if (user_seq != NULL)
-            *user_seq = t->user_seq;
-    } else if (ev == BRAIN_EV_MESSAGE) { /* kept until the turns ahead have replied */
+    if (ev == BRAIN_EV_MESSAGE) { /* kept until the turn has completed */
         t->text = core_xmalloc(len + 1);
         memcpy(t->text, text, len); /* all len bytes: the text may hold a NUL */
         t->text[len] = '\0';

@@ -128,22 +128,21 @@ typedef struct chat_conv_s {
     brain_channel_t channel;   /* chat (gateways) or web (the widget) */
     char env[16];              /* environment it starts in (its gateway key's); "" = default */
     brain_status_t status;
-    json_t *handoff;           /* owned: the handoff object while status is HANDOFF */
-    int64_t created_us;        /* wall clock */
-    char **log;                /* owned ring of transcript entries: compact JSON frames */
-    size_t log_cap;            /* slots in the ring; grows by doubling up to log_max */
-    size_t log_max;            /* chat.history_messages when the conversation began */
-    size_t log_len;            /* entries held */
-    size_t log_head;           /* slot of the oldest entry */
-    uint64_t first_seq;        /* seq of the oldest entry held */
-    uint64_t next_seq;         /* seq of the next entry; the first is 1 */
-    uint64_t acked;            /* highest seq a client acknowledged */
-    unsigned pending;          /* turns in flight; never evicted while > 0 (chat__conv_hold) */
-    int fresh;                 /* its id was minted here and no turn has run on it yet */
-    chat_link_t subs;          /* WebSocket sessions following it, oldest first
-                                  (chat__conv_follow) */
-    size_t n_subs;             /* entries in subs (at most chat.max_followers) */
-    struct chat_turn_s *turns; /* turns in flight, in the order they were sent */
+    json_t *handoff;    /* owned: the handoff object while status is HANDOFF */
+    int64_t created_us; /* wall clock */
+    char **log;         /* owned ring of transcript entries: compact JSON frames */
+    size_t log_cap;     /* slots in the ring; grows by doubling up to log_max */
+    size_t log_max;     /* chat.history_messages when the conversation began */
+    size_t log_len;     /* entries held */
+    size_t log_head;    /* slot of the oldest entry */
+    uint64_t first_seq; /* seq of the oldest entry held */
+    uint64_t next_seq;  /* seq of the next entry; the first is 1 */
+    uint64_t acked;     /* highest seq a client acknowledged */
+    unsigned pending;   /* turns in flight; never evicted while > 0 (chat__conv_hold) */
+    int fresh;          /* its id was minted here and no turn has run on it yet */
+    chat_link_t subs;   /* WebSocket sessions following it, oldest first
+                           (chat__conv_follow) */
+    size_t n_subs;      /* entries in subs (at most chat.max_followers) */
 } chat_conv_t;
 
 /* What a finished turn added. */
@@ -183,15 +182,16 @@ void chat__conv_unfollow(chat_t *c, chat_conv_t *cv, chat_link_t *sub);
 /* Entry with seq as JSON text (borrowed) or parsed (owned); NULL when not held. */
 const char *chat__conv_entry_text(const chat_conv_t *cv, uint64_t seq);
 json_t *chat__conv_entry(const chat_conv_t *cv, uint64_t seq);
-/* Appends a user message entry (text copied; client_id may be NULL); returns its seq. */
+/* Appends a user message entry (text copied; client_id may be NULL; redacted:
+ * the text is what the input rails left of it); returns its seq. */
 uint64_t chat__conv_user(chat_t *c, chat_conv_t *cv, const char *text, size_t len,
-                         const char *client_id);
+                         const char *client_id, int redacted);
 /* Runs one turn: BRAIN_EV_START, or BRAIN_EV_MESSAGE with text. cb runs once
  * from the runtime's done callback unless this fails at once (rc != 0, err
- * set, nothing appended). The user's entry is appended at once, or, when
- * turns of the conversation are still in flight, once the one ahead has
- * recorded its replies (the store's order); *user_seq (may be NULL) gets its
- * seq then and must stay valid until cb runs. */
+ * set, nothing appended). The user's entry is appended when the turn has
+ * completed (its rows durable), just before its replies; a turn that fails
+ * appends nothing. *user_seq (may be NULL) gets the entry's seq then and
+ * must stay valid until cb runs. */
 int chat__turn(chat_t *c, chat_conv_t *cv, brain_event_t ev, const char *text, size_t len,
                const char *client_id, uint64_t *user_seq, chat_turn_cb cb, void *data,
                core_err_t *err);

@@ -118,6 +118,22 @@ async function embedded(context, shop, blocked) {
   await input.fill('hello');
   await page.keyboard.press('Enter');
   await waitBot(page, 2);
+  // a message whose turn waits on a slow backend shows at once, marked as
+  // sending; its echo takes its place once the turn is recorded
+  await input.fill('booking status');
+  await input.press('Enter');
+  await waitBot(page, 3, 'booking reference');
+  await input.fill('SLOW01'); // the backend stub answers it after 1.5 s
+  await input.press('Enter');
+  const sending = page.locator('[data-pending]');
+  await sending.waitFor({ timeout: 1000 });
+  assert.equal(await sending.textContent(), 'Sending: SLOW01');
+  await waitBot(page, 4, 'SLOW01');
+  assert.equal(await page.locator('[data-pending]').count(), 0, 'the sending bubble stayed');
+  const last = await shown(page);
+  assert.deepEqual(last.slice(-2).map((m) => m[0]), ['user', 'bot'], JSON.stringify(last));
+  assert.equal(last.at(-2)[1], 'SLOW01');
+  assert.equal(last.filter((m) => m[1] === 'SLOW01').length, 1, JSON.stringify(last));
   await page.screenshot({ path: path.join(ARTIFACTS, 'widget-embedded.png') });
   // Escape closes it and gives focus back to the launcher
   await page.keyboard.press('Escape');
@@ -289,6 +305,8 @@ async function run() {
     assert.deepEqual(before.map((m) => m[0]), ['bot', 'user', 'bot', 'user', 'bot'], JSON.stringify(before));
     assert.equal(before[1][1], 'Check my booking');
     assert.equal(before[3][1], 'ABC123');
+    // each message was shown as sending until its echo took its place
+    assert.equal(await page.locator('[data-pending]').count(), 0, 'a sending bubble stayed');
     await page.screenshot({ path: path.join(ARTIFACTS, 'widget-conversation.png') });
 
     // reload: the same conversation comes back, every message once, in order

@@ -5,8 +5,10 @@ input 503 with Retry-After (the turn is not run, its state is rolled back)
 and nothing reaches the customer as if it had been done. Once space is
 freed, the same inputs sent again run exactly once: Twilio's retry of a
 refused text carries the same MessageSid and must not be taken for a
-duplicate, and a number answers the list the customer had. Afterwards the
-store holds each input once and passes its integrity check. Needs
+duplicate, and a number answers the list the customer had. The chat log
+has no entry for a refused message, so a restart rebuilds it from the
+store seq for seq. The store holds each input once and passes its
+integrity check. Needs
 permission to mount a tmpfs; skipped with a message where that is not
 allowed."""
 import hashlib
@@ -55,6 +57,16 @@ def refused(status, headers, body, what):
     assert status == 503, (what, status, body)
     assert hdrs.get("retry-after") == "5", (what, hdrs)
     assert json.loads(body)["error"]["code"] == "turn_failed", (what, body)
+
+
+def body_of(response):
+    status, _, body = response
+    assert status == 200, (status, body)
+    return json.loads(body)
+
+
+def entry(m):
+    return (m["seq"], m["type"], m.get("from"), m.get("text"), m.get("choices"))
 
 
 def inbound(db, key_like):
@@ -117,6 +129,18 @@ def run(mnt, be):
         # a second retry of the same text is a duplicate now that it ran
         assert sms_tw.twiml(sms_params("1", sid)).findall("Message") == []
         assert prompt(call.press("1")) == [BOOKING_PROMPT_VOICE]
+        # the refused chat turns left no entry in the conversation's log, so
+        # the log rebuilt from the store after a restart is the same, entry
+        # for entry and seq for seq
+        conv = body_of(d.request("GET", chat[:-len("/messages")], None, auth))
+    with Daemon(config=cfg, args=["--flows", FLOWS], env=env) as d:
+        d.wait_log(event="flows_loaded", timeout=60)
+        rebuilt = body_of(d.request("GET", chat[:-len("/messages")], None, auth))
+    seqs = [m["seq"] for m in conv["messages"]]
+    assert seqs == list(range(1, conv["last_seq"] + 1)), conv
+    assert [entry(m) for m in rebuilt["messages"]] == [entry(m) for m in conv["messages"]], \
+        (conv, rebuilt)
+    users = [m["text"] for m in conv["messages"] if m.get("from") == "user"]
 
     db = sqlite3.connect(os.path.join(mnt, "chorus.db"))
     try:
@@ -130,6 +154,7 @@ def run(mnt, be):
         assert got == ["Check my booking"], got
         chat_in = inbound(db, "chat:%")
         assert chat_in.count("booking status") == 1 and chat_in[-1] == "booking status", chat_in
+        assert users == chat_in, (users, chat_in)  # the log's user entries are the stored turns
     finally:
         db.close()
 

@@ -19,15 +19,15 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Daemon, run_tests  # noqa: E402
 from test_channels_same_flow import WebSocket  # noqa: E402
-from test_chat_rest import FLOWS, KEY, auth, escalate, sha  # noqa: E402
+from test_chat_rest import FLOWS, KEY, Backend, auth, escalate, sha  # noqa: E402
 
 JSON = {"Content-Type": "application/json"}
 NEVER = "0123456789abcdef0123456789abcdef"  # well formed, never given out
 
 
-def daemon(data_dir, **chat):
+def daemon(data_dir, env=None, **chat):
     cfg = {"chat": dict({"api_keys": "main:" + sha(KEY)}, **chat)}
-    d = Daemon(config=cfg, args=["--flows", FLOWS])
+    d = Daemon(config=cfg, args=["--flows", FLOWS], env=env)
     d.data_dir = data_dir  # outlives the daemon's own temporary directory
     d.start()
     d.wait_log(event="flows_loaded", timeout=60)
@@ -261,6 +261,74 @@ def test_double_text_keeps_its_numbering_across_a_restart():
             d2.stop()
         finally:
             d2.kill()
+    with_data_dir(run)
+
+
+def test_a_message_lost_in_a_crash_is_sent_again_and_numbered_once():
+    """The user's entry (the echo that tells the client the server has its
+    message) goes out only once the turn is recorded: a daemon killed while
+    the turn waits on a slow backend never numbered it, so after the restart
+    the client, which never saw the echo, sends it again with the same id, it
+    runs once, and every seq means the same entry to the client, the live log
+    and the log rebuilt from the store."""
+    def run(data_dir):
+        be = Backend(slow_ms=1500)
+        try:
+            env = {"CHORUS_BACKEND_URL": be.url}
+            d = daemon(data_dir, env=env)
+            try:
+                ws = WebSocket(d.port, "/v1/chat/ws", auth())
+                conv = ws.until(lambda f: f["type"] == "ready")["conversation"]
+                ws.until(lambda f: f["type"] == "message" and f["from"] == "bot")
+                ws.send({"type": "message", "id": "m1", "text": "booking status"})
+                echo, prompt = ws_messages(ws, 2)
+                assert (echo["from"], echo["id"], prompt["from"]) == ("user", "m1", "bot"), \
+                    (echo, prompt)
+                assert "booking reference" in prompt["text"], prompt
+                shown = prompt["seq"]
+                ws.send({"type": "message", "id": "m2", "text": "SLOW01"})
+                be.wait_request("/bookings/SLOW01")  # the turn waits on the backend
+                ws.s.settimeout(0.3)
+                early = []
+                try:
+                    while True:
+                        early.append(ws.recv())
+                except OSError:  # the timeout: nothing more came
+                    pass
+                assert not [f for f in early if f.get("seq")], early  # typing only
+                killed(d)
+            finally:
+                d.kill()
+            d2 = daemon(data_dir, env=env)
+            try:
+                ws = WebSocket(d2.port, "/v1/chat/ws?conversation=%s&last_seq=%d" % (conv, shown),
+                               auth())
+                ready = ws.until(lambda f: f["type"] == "ready")
+                assert ready["last_seq"] == shown, (ready, shown)  # nothing was numbered
+                # the client sends again what it never saw echoed, with its id
+                ws.send({"type": "message", "id": "m2", "text": "SLOW01"})
+                echo, reply = ws_messages(ws, 2)
+                assert (echo["seq"], echo["id"], echo["text"]) == (shown + 1, "m2", "SLOW01"), echo
+                assert reply["seq"] == shown + 2 and "SLOW01" in reply["text"], reply
+                status, live = transcript(d2, conv)
+                assert status == 200 and [m["seq"] for m in live["messages"]] == \
+                    list(range(live["first_seq"], shown + 3)), live
+                users = [m["text"] for m in live["messages"] if m.get("from") == "user"]
+                assert users.count("SLOW01") == 1, users
+                ws.close()
+                d2.stop()
+            finally:
+                d2.kill()
+            # and the log rebuilt from the store numbers every entry alike
+            d3 = daemon(data_dir, env=env)
+            try:
+                status, rebuilt = transcript(d3, conv)
+                check_same(live, rebuilt)
+                d3.stop()
+            finally:
+                d3.kill()
+        finally:
+            be.close()
     with_data_dir(run)
 
 

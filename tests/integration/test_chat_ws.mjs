@@ -223,8 +223,14 @@ async function testDuplicateIdRunsOnce(port) {
   const { c, ready } = await begin(port);
   c.send({ type: 'message', id: 'dup-1', text: 'hello' });
   c.send({ type: 'message', id: 'dup-1', text: 'hello' });
+  // the repeat came while the first still ran: acknowledged as a duplicate,
+  // with seq 0 until the turn's entry exists (it gets one once recorded)
+  const early = await c.next((f) => f.type === 'ack');
+  assert.deepEqual([early.id, early.duplicate], ['dup-1', true]);
+  assert.ok(early.seq === 0 || early.seq === 2, JSON.stringify(early));
   const echo = await c.entry(2);
   assert.equal(echo.id, 'dup-1');
+  c.send({ type: 'message', id: 'dup-1', text: 'hello' });
   const ack = await c.next((f) => f.type === 'ack');
   assert.deepEqual([ack.id, ack.seq, ack.duplicate], ['dup-1', 2, true]);
   c.send({ type: 'message', id: 'dup-1', text: 'something else' });

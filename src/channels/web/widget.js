@@ -291,11 +291,28 @@
         }
         var m = { id: newId(), text: text };
         state.outbox.push(m);
+        /* shown at once, marked as sending: the server echoes it (with its
+         * seq, in the transcript's order) once its turn is recorded */
+        var b = addBubble("user", text, 0);
+        b.className += " chorus-chat__msg--pending";
+        b.setAttribute("data-pending", m.id);
+        b.firstChild.textContent = "Sending: ";
         clearChoices();
         comeBack(); /* sent once ready, with the rest of the outbox */
         frame({ type: "message", id: m.id, text: m.text });
         if (!fromChoice) {
             input.value = "";
+        }
+    }
+
+    /* The bubble shown while a message was on its way: its echo (or an ack
+     * saying it already has one) takes over. */
+    function dropPending(id) {
+        var nodes = log.querySelectorAll("[data-pending]");
+        for (var i = 0; i < nodes.length; i++) {
+            if (nodes[i].getAttribute("data-pending") === id) {
+                log.removeChild(nodes[i]);
+            }
         }
     }
 
@@ -309,6 +326,9 @@
                 state.outbox = state.outbox.filter(function (m) {
                     return m.id !== f.id;
                 });
+                if (f.id) {
+                    dropPending(f.id);
+                }
                 clearChoices();
             }
             /* a person from the agent console, or the desk's own notices */
@@ -362,6 +382,9 @@
             state.outbox = state.outbox.filter(function (m) {
                 return m.id !== f.id;
             });
+            if (f.seq) { /* already in the transcript; seq 0: its echo is still to come */
+                dropPending(f.id);
+            }
             break;
         case "error":
             if (f.code === "conversation_not_found") {

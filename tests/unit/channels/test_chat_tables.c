@@ -286,7 +286,7 @@ static void test_conversation_log_ring_and_table_bound(void **state)
     char text[32];
     for (int i = 1; i <= 100; i++) {
         snprintf(text, sizeof(text), "m%d", i);
-        assert_int_equal(chat__conv_user(c, a, text, strlen(text), NULL), (uint64_t)i);
+        assert_int_equal(chat__conv_user(c, a, text, strlen(text), NULL, 0), (uint64_t)i);
     }
     /* the ring keeps the newest 64, seqs stay those first given */
     assert_int_equal(a->first_seq, 37);
@@ -360,12 +360,12 @@ static void test_history_bytes_bound(void **state)
     assert_int_equal(chat__conv_new(c, BRAIN_CH_CHAT, &x, &err), 0);
     /* 100 entries in a: the ring keeps 64, and the count only those */
     for (int i = 0; i < 100; i++)
-        chat__conv_user(c, a, big, 4000, NULL);
+        chat__conv_user(c, a, big, 4000, NULL, 0);
     assert_int_equal(a->log_len, 64);
     assert_int_equal(c->log_bytes, held_bytes(a)); /* b and x hold nothing yet */
     for (int i = 0; i < 40; i++) {
-        chat__conv_user(c, b, big, 10000, NULL);
-        chat__conv_user(c, x, big, 10000, NULL);
+        chat__conv_user(c, b, big, 10000, NULL, 0);
+        chat__conv_user(c, x, big, 10000, NULL, 0);
     }
     assert_int_equal(c->log_bytes, held_bytes(a) + held_bytes(b) + held_bytes(x));
     assert_true(c->log_bytes > 1024 * 1024); /* over, until a turn starts */
@@ -385,8 +385,8 @@ static void test_history_bytes_bound(void **state)
     /* all busy and over again: nothing to forget, nothing forgotten */
     chat__conv_hold(c, a);
     for (int i = 0; i < 64; i++) {
-        chat__conv_user(c, a, big, 10000, NULL);
-        chat__conv_user(c, x, big, 10000, NULL);
+        chat__conv_user(c, a, big, 10000, NULL, 0);
+        chat__conv_user(c, x, big, 10000, NULL, 0);
     }
     assert_int_equal(c->log_bytes, held_bytes(a) + held_bytes(x));
     assert_true(c->log_bytes > 1024 * 1024);
@@ -574,8 +574,8 @@ static void test_transcript_body_bytes(void **state)
     chat_conv_t *cv;
     assert_int_equal(chat__conv_new(c, BRAIN_CH_WEB, &cv, &err), 0);
     cv->created_us = 1767225600123456LL; /* 2026-01-01T00:00:00.123456Z */
-    chat__conv_user(c, cv, "one", 3, NULL);
-    chat__conv_user(c, cv, "caf\xc3\xa9 \"q\"\n\x01", 11, "m-1");
+    chat__conv_user(c, cv, "one", 3, NULL, 0);
+    chat__conv_user(c, cv, "caf\xc3\xa9 \"q\"\n\x01", 11, "m-1", 0);
     json_t *h = json_pack("{s:s,s:s,s:s,s:{s:s}}", "type", "handoff", "queue", "billing", "reason",
                           "asked", "summary", "flow", "f");
     chat__conv_append(cv, h, 1767225600000000LL);
@@ -608,7 +608,7 @@ static void test_transcript_body_bytes(void **state)
     chat__transcript(&b, cv, 2);
     assert_non_null(strstr(b.data, "\"messages\":[{\"type\":\"handoff\""));
     for (int i = 0; i < 3; i++)
-        chat__conv_user(c, cv, "more", 4, NULL);
+        chat__conv_user(c, cv, "more", 4, NULL, 0);
     core_buf_reset(&b);
     chat__transcript(&b, cv, 6);
     assert_non_null(strstr(b.data, "\"first_seq\":3,\"last_seq\":6,\"messages\":[],\"handoff\""));
