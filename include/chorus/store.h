@@ -39,7 +39,7 @@
 
 /* The schema version this binary writes. A database with a higher version
  * is refused (CORE_ERR_UNSUPPORTED) with a message naming both versions. */
-#define STORE_SCHEMA_VERSION 8
+#define STORE_SCHEMA_VERSION 9
 
 /* ---- rows --------------------------------------------------------------- */
 
@@ -79,6 +79,8 @@ typedef struct store_turn_s {
     const char *error;           /* failure kind ("action", "llm", "internal"), NULL if ok */
     const char *channel;         /* channel of this turn */
     const char *adapter_version; /* channel adapter version, may be NULL */
+    const char
+        *client_id; /* inbound: the client's id of the message (chat WebSocket), may be NULL */
 } store_turn_t;
 
 /* Event kinds: "guardrail", "handoff", "action", "llm", "error", ... */

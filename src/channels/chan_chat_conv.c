@@ -472,7 +472,8 @@ int chat__turn(chat_t *c, chat_conv_t *cv, brain_event_t ev, const char *text, s
                                                    ? "web/" CHAT_ADAPTER_VERSION
                                                    : "chat/" CHAT_ADAPTER_VERSION,
                             .env = cv->env[0] ? cv->env : NULL,
-                            .fresh = cv->fresh};
+                            .fresh = cv->fresh,
+                            .client_id = ev == BRAIN_EV_MESSAGE ? client_id : NULL};
     int rc = runtime_turn(rt, &in, on_turn_done, t, err);
     if (rc != 0) {
         free(t);

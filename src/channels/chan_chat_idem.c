@@ -60,7 +60,7 @@ int chat__idem_begin(chat_idem_t *t, const char *key, const uint8_t fp[32], size
     }
     if (e != NULL) {
         *out = e;
-        if (memcmp(e->fp, fp, 32) != 0)
+        if (!e->any_request && memcmp(e->fp, fp, 32) != 0)
             return CHAT_IDEM_MISMATCH;
         return e->done ? CHAT_IDEM_REPLAY : CHAT_IDEM_PENDING;
     }
@@ -91,4 +91,15 @@ void chat__idem_cancel(chat_idem_t *t, chat_idem_entry_t *e)
 {
     if (e != NULL)
         entry_free(t, e);
+}
+
+void chat__idem_known(chat_idem_t *t, const char *key, uint64_t seq, size_t max, int64_t ttl_us,
+                      int64_t now_us)
+{
+    static const uint8_t unknown[32];
+    chat_idem_entry_t *e;
+    if (chat__idem_begin(t, key, unknown, max, ttl_us, now_us, &e) != CHAT_IDEM_NEW)
+        return;
+    e->any_request = 1;
+    chat__idem_finish(e, 200, NULL, seq);
 }

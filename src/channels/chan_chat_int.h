@@ -62,6 +62,7 @@ typedef struct chat_idem_entry_s {
     int status;           /* HTTP status stored with the response */
     char *body;           /* owned JSON response */
     uint64_t seq;         /* WebSocket: the seq the message got */
+    int any_request;      /* restored from the store: whatever a repeat asks, it is this one */
     int64_t expires_us;   /* monotonic */
 } chat_idem_entry_t;
 
@@ -88,6 +89,11 @@ int chat__idem_begin(chat_idem_t *t, const char *key, const uint8_t fp[32], size
 void chat__idem_finish(chat_idem_entry_t *e, int status, const char *body, uint64_t seq);
 /* Forgets a pending entry whose request was not run (so a retry may run it). */
 void chat__idem_cancel(chat_idem_t *t, chat_idem_entry_t *e);
+/* Records key as done with seq, for any request (a message the store says
+ * ran, whose text as sent is not known: the store keeps it redacted);
+ * nothing when key is already held or every entry is in flight. */
+void chat__idem_known(chat_idem_t *t, const char *key, uint64_t seq, size_t max, int64_t ttl_us,
+                      int64_t now_us);
 
 /* ---- the adapter -------------------------------------------------------- */
 
@@ -241,6 +247,9 @@ int chat__ws_register(chat_t *c, net_router_t *r, core_err_t *err);
 void chat__ws_broadcast(chat_conv_t *cv, const json_t *frame);
 void chat__ws_broadcast_text(chat_conv_t *cv, const char *text, size_t len);
 void chat__ws_typing(chat_conv_t *cv, int on);
+/* Makes the message id of cv known to have run as entry seq (restored from
+ * the store): a client that sends it again gets the duplicate's ack. */
+void chat__ws_id_known(chat_t *c, chat_conv_t *cv, const char *id, uint64_t seq);
 
 /* chan_chat_auth.c */
 /* Checks an Authorization header value against chat.api_keys; 0 with the

@@ -203,12 +203,14 @@ void chat__conv_rebuild(chat_conv_t *cv, const json_t *rec)
         const char *dir = json_string_value(json_object_get(row, "direction"));
         const char *text = json_string_value(json_object_get(row, "text"));
         int64_t ts = int_field(row, "ts_us");
-        if (dir != NULL && strcmp(dir, "in") == 0)
-            add(cv,
-                json_pack("{s:s,s:s,s:s}", "type", "message", "from", "user", "text",
-                          text ? text : ""),
-                ts);
-        else
+        if (dir != NULL && strcmp(dir, "in") == 0) {
+            json_t *e = json_pack("{s:s,s:s,s:s}", "type", "message", "from", "user", "text",
+                                  text ? text : "");
+            const char *client_id = json_string_value(json_object_get(row, "client_id"));
+            if (client_id != NULL)
+                json_object_set_new(e, "id", json_string(client_id));
+            add(cv, e, ts);
+        } else
             add_bot_lines(cv, &ix, int_field(row, "seq"), text, ts);
         add_handoffs(cv, &ix, int_field(row, "seq"));
     }
@@ -221,6 +223,24 @@ void chat__conv_rebuild(chat_conv_t *cv, const json_t *rec)
         cv->status = BRAIN_ST_ENDED;
     } else if (cv->handoff != NULL && outcome && strcmp(outcome, STORE_OUTCOME_ESCALATED) == 0) {
         cv->status = BRAIN_ST_HANDOFF;
+    }
+}
+
+/* The last user messages with a client id: the ones a client may send
+ * again after a restart, never having seen their echo. Each is known to
+ * have run, so a resend is acknowledged as the duplicate it is. */
+#define KNOWN_IDS_LOOKBACK 32
+
+static void known_ids(chat_t *c, chat_conv_t *cv)
+{
+    uint64_t from = cv->next_seq > KNOWN_IDS_LOOKBACK ? cv->next_seq - KNOWN_IDS_LOOKBACK : 1;
+    for (uint64_t seq = from < cv->first_seq ? cv->first_seq : from; seq < cv->next_seq; seq++) {
+        json_t *e = chat__conv_entry(cv, seq);
+        const char *from_who = json_string_value(json_object_get(e, "from"));
+        const char *client_id = json_string_value(json_object_get(e, "id"));
+        if (from_who != NULL && strcmp(from_who, "user") == 0 && client_id != NULL)
+            chat__ws_id_known(c, cv, client_id, seq);
+        json_decref(e);
     }
 }
 
@@ -241,6 +261,7 @@ static int restore(chat_t *c, const char *id, const json_t *rec, chat_conv_t **o
     if (int_field(rec, "started_us") > 0)
         cv->created_us = int_field(rec, "started_us");
     chat__conv_rebuild(cv, rec);
+    known_ids(c, cv);
     LOG_INFO("event=chat_conversation_restored conversation=%s entries=%llu status=%s", id,
              (unsigned long long)(cv->next_seq - 1), chat__status_name(cv->status));
     *out = cv;

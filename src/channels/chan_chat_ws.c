@@ -383,6 +383,21 @@ static void on_ws_turn(chat_t *c, chat_conv_t *cv, const chat_result_t *r, void 
     }
 }
 
+/* The idempotency key of a message id: scoped to its conversation. */
+static char *idem_key(const chat_conv_t *cv, const char *id)
+{
+    return core_xasprintf("ws\n%s\n%s", cv->id, id);
+}
+
+void chat__ws_id_known(chat_t *c, chat_conv_t *cv, const char *id, uint64_t seq)
+{
+    const core_config_t *cfg = c->base.host.cfg;
+    char *key = idem_key(cv, id);
+    chat__idem_known(&c->idem, key, seq, (size_t)cfg->chat.idempotency_max_entries,
+                     cfg->chat.idempotency_ttl_s * 1000000LL, (int64_t)core_now_us());
+    free(key);
+}
+
 /* Runs each (conversation, id) once. Returns 0 to go on (*out: the pending
  * entry), or -1 when the frame was answered (a repeat, or refused). */
 static int ws_idem_begin(ws_session_t *s, const char *id, const char *text, size_t len,
@@ -390,7 +405,7 @@ static int ws_idem_begin(ws_session_t *s, const char *id, const char *text, size
 {
     chat_t *c = s->chat;
     const core_config_t *cfg = c->base.host.cfg;
-    char *key = core_xasprintf("ws\n%s\n%s", s->conv->id, id);
+    char *key = idem_key(s->conv, id);
     uint8_t fp[32];
     core_sha256(text, len, fp);
     chat_idem_entry_t *e = NULL;

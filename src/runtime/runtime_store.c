@@ -312,7 +312,8 @@ static void add_rows(store_batch_t *b, rt_turn_t *t, int64_t now)
                            .latency_us = -1,
                            .guard_json = gj,
                            .channel = channel,
-                           .adapter_version = t->adapter_version};
+                           .adapter_version = t->adapter_version,
+                           .client_id = t->client_id};
         store_batch_turn(b, &in);
         free(gj);
         if (t->input_detail != NULL) { /* how it was captured: voice's ASR confidence */

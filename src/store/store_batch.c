@@ -88,6 +88,7 @@ void store_batch_turn(store_batch_t *b, const store_turn_t *t)
     o->error = dup_or_null(b, t->error);
     o->channel = dup_or_null(b, t->channel);
     o->adapter_version = dup_or_null(b, t->adapter_version);
+    o->client_id = dup_or_null(b, t->client_id);
     b->turns++;
 }
 

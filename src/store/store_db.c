@@ -206,7 +206,7 @@ int store_db_transcript(store_db_t *db, const char *conversation_id, json_t **ou
     rc = fill_array(db,
                     "SELECT t.seq, t.direction, t.ts_us, t.text, t.intent, t.confidence, t.oos,"
                     " t.node, t.latency_us, t.guard AS guard_json, t.tokens_in, t.tokens_out,"
-                    " t.error, t.channel, l.intent AS label FROM turns t"
+                    " t.error, t.channel, t.client_id, l.intent AS label FROM turns t"
                     " LEFT JOIN labels l ON l.turn_id = t.id"
                     " WHERE t.conversation_id = ?1 ORDER BY t.seq",
                     conversation_id, o, "turns", err);

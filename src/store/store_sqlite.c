@@ -39,7 +39,8 @@ static const char *const sqls[ST__COUNT] = {
                       " ON CONFLICT(id) DO NOTHING",
     [ST_TURN] = "INSERT INTO turns (conversation_id, seq, direction, ts_us, text, intent,"
                 " confidence, oos, node, latency_us, guard, tokens_in, tokens_out, error,"
-                " channel, adapter_version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " channel, adapter_version, client_id)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [ST_EVENT] = "INSERT INTO events (conversation_id, turn_seq, ts_us, kind, name, status,"
                  " duration_us, detail) VALUES (?,?,?,?,?,?,?,?)",
     /* a state whose active flag stays as stored (see update_state) */
@@ -189,6 +190,7 @@ static void bind_turn(sqlite3_stmt *st, const store_turn_t *t)
     bind_text(st, 14, t->error);
     bind_text(st, 15, t->channel);
     bind_text(st, 16, t->adapter_version);
+    bind_text(st, 17, t->client_id);
 }
 
 static void bind_start(sqlite3_stmt *st, const store_conv_start_t *s)

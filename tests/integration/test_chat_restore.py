@@ -332,6 +332,48 @@ def test_a_message_lost_in_a_crash_is_sent_again_and_numbered_once():
     with_data_dir(run)
 
 
+def test_a_message_sent_again_after_a_restart_runs_once():
+    """The store keeps a WebSocket message's id with its turn: after a
+    restart the replayed echo carries it, and a client that never saw that
+    echo and sends the message again gets the duplicate's ack, not a second
+    turn."""
+    def run(data_dir):
+        d = daemon(data_dir)
+        try:
+            ws = WebSocket(d.port, "/v1/chat/ws", auth())
+            conv = ws.until(lambda f: f["type"] == "ready")["conversation"]
+            ws.until(lambda f: f["type"] == "message" and f["from"] == "bot")
+            ws.send({"type": "message", "id": "once-1", "text": "how are you"})
+            echo, reply = ws_messages(ws, 2)
+            assert echo["id"] == "once-1" and reply["from"] == "bot", (echo, reply)
+            ws.close()
+            d.stop()
+        finally:
+            d.kill()
+        d2 = daemon(data_dir)
+        try:
+            # the client lost the echo with its connection: it resumes from
+            # before it, and sends the message again with its id
+            ws = WebSocket(d2.port, "/v1/chat/ws?conversation=%s&last_seq=%d"
+                           % (conv, echo["seq"] - 1), auth())
+            ready = ws.until(lambda f: f["type"] == "ready")
+            assert ready["last_seq"] == reply["seq"], ready
+            replayed = ws_messages(ws, 2)
+            assert (replayed[0]["seq"], replayed[0].get("id")) == (echo["seq"], "once-1"), replayed
+            ws.send({"type": "message", "id": "once-1", "text": "how are you"})
+            ack = ws.until(lambda f: f["type"] == "ack")
+            assert (ack["id"], ack["seq"], ack["duplicate"]) == ("once-1", echo["seq"], True), ack
+            ws.close()
+            status, t = transcript(d2, conv)
+            users = [m for m in t["messages"] if m.get("from") == "user"]
+            assert [m.get("id") for m in users] == ["once-1"], t
+            assert t["last_seq"] == reply["seq"], t
+            d2.stop()
+        finally:
+            d2.kill()
+    with_data_dir(run)
+
+
 def test_unknown_ids_are_404_with_a_store():
     def run(data_dir):
         d = daemon(data_dir)

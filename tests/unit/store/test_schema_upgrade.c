@@ -155,12 +155,25 @@ static void test_upgrade_keeps_rows_and_rules(void **state)
 
     core_err_t err = {0};
     assert_int_equal(open_store(path, &err), 0);
-    assert_int_equal(fx_scalar(path, "SELECT max(version) FROM schema_migrations"), 8);
-    assert_int_equal(fx_scalar(path, "PRAGMA user_version"), 8);
+    assert_int_equal(fx_scalar(path, "SELECT max(version) FROM schema_migrations"),
+                     STORE_SCHEMA_VERSION);
+    assert_int_equal(fx_scalar(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
 
-    /* the same rows in every table */
+    /* the same rows in every table (turns with migration 9's client_id,
+     * NULL for every row written before it) */
     for (size_t i = 0; i < N_TABLES; i++) {
         char *after = dump(path, tables[i]);
+        if (strcmp(tables[i], "turns") == 0) {
+            core_buf_t want;
+            core_buf_init(&want, 1 << 20);
+            for (const char *p = before[i]; *p != '\0'; p++)
+                if (*p == '\n' && p > before[i] && p[-1] == '|')
+                    core_buf_append_str(&want, "NULL|\n");
+                else
+                    core_buf_append(&want, p, 1);
+            free(before[i]);
+            before[i] = core_buf_steal(&want, NULL);
+        }
         assert_string_equal(after, before[i]);
         assert_non_null(strchr(after, '|')); /* the table had rows */
         free(after);
