@@ -39,8 +39,9 @@ foreach(src ${INTEGRATION_PY})
     get_filename_component(name ${src} NAME_WE)
     add_test(NAME integration/${name} COMMAND python3 -u ${src}
         WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+    # 77: the test cannot run here and says why (tests/integration/tmpfs_fixture.py)
     set_tests_properties(integration/${name} PROPERTIES LABELS integration TIMEOUT 300
-        ENVIRONMENT "${CHORUS_TEST_ENV}")
+        SKIP_RETURN_CODE 77 ENVIRONMENT "${CHORUS_TEST_ENV}")
 endforeach()
 
 file(GLOB INTEGRATION_JS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/integration/test_*.mjs)

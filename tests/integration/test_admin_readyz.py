@@ -5,18 +5,12 @@ space is freed the store recovers by itself and /readyz is 200 again.
 /metrics says the same through chorus_store_healthy. Needs permission to
 mount a tmpfs; skipped with a message where that is not allowed."""
 import os
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from admin_common import GW_KEY, SRC, bearer, config, parse_metrics  # noqa: E402
 from harness import Daemon  # noqa: E402
-
-
-def skip(why):
-    print("SKIP: %s" % why)
-    sys.exit(0)
+from tmpfs_fixture import fill, small_tmpfs  # noqa: E402
 
 
 def healthy(d):
@@ -24,17 +18,6 @@ def healthy(d):
     assert status == 200
     _, samples = parse_metrics(body.decode())
     return [v for n, _, v in samples if n == "chorus_store_healthy"]
-
-
-def fill(path):
-    """Writes zeros until the file system is full."""
-    with open(path, "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-                f.flush()
-        except OSError:
-            pass
 
 
 def run(mnt):
@@ -70,19 +53,8 @@ def run(mnt):
 
 
 def main():
-    if os.geteuid() != 0:
-        skip("mounting a tmpfs needs root")
-    with tempfile.TemporaryDirectory() as tmp:
-        mnt = os.path.join(tmp, "mnt")
-        os.mkdir(mnt)
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            skip("cannot mount a tmpfs here: " + r.stderr.strip())
-        try:
-            run(mnt)
-        finally:
-            subprocess.run(["umount", "-l", mnt])
+    with small_tmpfs("4m") as (_, mnt):
+        run(mnt)
     print("ok")
 
 

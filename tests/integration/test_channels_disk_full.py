@@ -15,12 +15,11 @@ import hashlib
 import json
 import os
 import sqlite3
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Daemon  # noqa: E402
+from tmpfs_fixture import fill, small_tmpfs  # noqa: E402
 from test_chat_rest import FLOWS, Backend  # noqa: E402
 from test_sms_twilio import TOKEN, Phone, Twilio, sms_params  # noqa: E402
 from test_voice_twilio import Call, gather, says  # noqa: E402
@@ -34,22 +33,6 @@ def prompt(root):
 GW_KEY = "disk-full-gateway-key"
 BOOKING_PROMPT_SMS = "Sure. What's your booking reference? It has six letters and digits, like ABC123."
 BOOKING_PROMPT_VOICE = "Sure. Please say or key in your six character booking reference."
-
-
-def skip(why):
-    print("SKIP: %s" % why)
-    sys.exit(0)
-
-
-def fill(path):
-    """Writes zeros until the file system is full."""
-    with open(path, "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-                f.flush()
-        except OSError:
-            pass
 
 
 def refused(status, headers, body, what):
@@ -160,21 +143,12 @@ def run(mnt, be):
 
 
 def main():
-    if os.geteuid() != 0:
-        skip("mounting a tmpfs needs root")
-    with tempfile.TemporaryDirectory() as tmp:
-        mnt = os.path.join(tmp, "mnt")
-        os.mkdir(mnt)
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            skip("cannot mount a tmpfs here: " + r.stderr.strip())
+    with small_tmpfs("4m") as (_, mnt):
         be = Backend()
         try:
             run(mnt, be)
         finally:
             be.close()
-            subprocess.run(["umount", "-l", mnt])
     print("ok")
 
 

@@ -8,6 +8,7 @@ never existed. An evicted conversation comes back the same way, whether the
 table's count or its bytes (chat.history_bytes) pushed it out; one that a
 socket follows is never evicted. GET's body is checked byte for byte
 against the entries a resuming socket receives, live and restored."""
+import contextlib
 import json
 import os
 import re
@@ -264,6 +265,19 @@ def test_double_text_keeps_its_numbering_across_a_restart():
     with_data_dir(run)
 
 
+@contextlib.contextmanager
+def running(data_dir, env=None):
+    """A daemon on data_dir; stopped cleanly at the end unless the test
+    killed it (and killed if the test failed)."""
+    d = daemon(data_dir, env=env)
+    try:
+        yield d
+        if d.proc.poll() is None:
+            d.stop()
+    finally:
+        d.kill()
+
+
 def test_a_message_lost_in_a_crash_is_sent_again_and_numbered_once():
     """The user's entry (the echo that tells the client the server has its
     message) goes out only once the turn is recorded: a daemon killed while
@@ -273,10 +287,9 @@ def test_a_message_lost_in_a_crash_is_sent_again_and_numbered_once():
     and the log rebuilt from the store."""
     def run(data_dir):
         be = Backend(slow_ms=1500)
+        env = {"CHORUS_BACKEND_URL": be.url}
         try:
-            env = {"CHORUS_BACKEND_URL": be.url}
-            d = daemon(data_dir, env=env)
-            try:
+            with running(data_dir, env) as d:
                 ws = WebSocket(d.port, "/v1/chat/ws", auth())
                 conv = ws.until(lambda f: f["type"] == "ready")["conversation"]
                 ws.until(lambda f: f["type"] == "message" and f["from"] == "bot")
@@ -297,11 +310,8 @@ def test_a_message_lost_in_a_crash_is_sent_again_and_numbered_once():
                     pass
                 assert not [f for f in early if f.get("seq")], early  # typing only
                 killed(d)
-            finally:
-                d.kill()
-            d2 = daemon(data_dir, env=env)
-            try:
-                ws = WebSocket(d2.port, "/v1/chat/ws?conversation=%s&last_seq=%d" % (conv, shown),
+            with running(data_dir, env) as d:
+                ws = WebSocket(d.port, "/v1/chat/ws?conversation=%s&last_seq=%d" % (conv, shown),
                                auth())
                 ready = ws.until(lambda f: f["type"] == "ready")
                 assert ready["last_seq"] == shown, (ready, shown)  # nothing was numbered
@@ -310,23 +320,16 @@ def test_a_message_lost_in_a_crash_is_sent_again_and_numbered_once():
                 echo, reply = ws_messages(ws, 2)
                 assert (echo["seq"], echo["id"], echo["text"]) == (shown + 1, "m2", "SLOW01"), echo
                 assert reply["seq"] == shown + 2 and "SLOW01" in reply["text"], reply
-                status, live = transcript(d2, conv)
+                status, live = transcript(d, conv)
                 assert status == 200 and [m["seq"] for m in live["messages"]] == \
                     list(range(live["first_seq"], shown + 3)), live
                 users = [m["text"] for m in live["messages"] if m.get("from") == "user"]
                 assert users.count("SLOW01") == 1, users
                 ws.close()
-                d2.stop()
-            finally:
-                d2.kill()
             # and the log rebuilt from the store numbers every entry alike
-            d3 = daemon(data_dir, env=env)
-            try:
-                status, rebuilt = transcript(d3, conv)
+            with running(data_dir, env) as d:
+                status, rebuilt = transcript(d, conv)
                 check_same(live, rebuilt)
-                d3.stop()
-            finally:
-                d3.kill()
         finally:
             be.close()
     with_data_dir(run)
@@ -338,8 +341,7 @@ def test_a_message_sent_again_after_a_restart_runs_once():
     echo and sends the message again gets the duplicate's ack, not a second
     turn."""
     def run(data_dir):
-        d = daemon(data_dir)
-        try:
+        with running(data_dir) as d:
             ws = WebSocket(d.port, "/v1/chat/ws", auth())
             conv = ws.until(lambda f: f["type"] == "ready")["conversation"]
             ws.until(lambda f: f["type"] == "message" and f["from"] == "bot")
@@ -347,14 +349,10 @@ def test_a_message_sent_again_after_a_restart_runs_once():
             echo, reply = ws_messages(ws, 2)
             assert echo["id"] == "once-1" and reply["from"] == "bot", (echo, reply)
             ws.close()
-            d.stop()
-        finally:
-            d.kill()
-        d2 = daemon(data_dir)
-        try:
+        with running(data_dir) as d:
             # the client lost the echo with its connection: it resumes from
             # before it, and sends the message again with its id
-            ws = WebSocket(d2.port, "/v1/chat/ws?conversation=%s&last_seq=%d"
+            ws = WebSocket(d.port, "/v1/chat/ws?conversation=%s&last_seq=%d"
                            % (conv, echo["seq"] - 1), auth())
             ready = ws.until(lambda f: f["type"] == "ready")
             assert ready["last_seq"] == reply["seq"], ready
@@ -364,13 +362,10 @@ def test_a_message_sent_again_after_a_restart_runs_once():
             ack = ws.until(lambda f: f["type"] == "ack")
             assert (ack["id"], ack["seq"], ack["duplicate"]) == ("once-1", echo["seq"], True), ack
             ws.close()
-            status, t = transcript(d2, conv)
+            status, t = transcript(d, conv)
             users = [m for m in t["messages"] if m.get("from") == "user"]
             assert [m.get("id") for m in users] == ["once-1"], t
             assert t["last_seq"] == reply["seq"], t
-            d2.stop()
-        finally:
-            d2.kill()
     with_data_dir(run)
 
 

@@ -38,10 +38,7 @@ def db_path(data_dir):
 
 def wired(d, data_dir):
     d.wait_log(event="flows_loaded", timeout=60)
-    if not os.path.exists(db_path(data_dir)):
-        print("SKIP: chorusd does not open the store yet (no %s)" % db_path(data_dir))
-        return False
-    return True
+    assert os.path.exists(db_path(data_dir)), "chorusd opened no store at " + db_path(data_dir)
 
 
 def start(d):
@@ -69,8 +66,7 @@ def test_report_and_metrics_agree(tmp):
     os.makedirs(data_dir)
     d = daemon(data_dir)
     with d:
-        if not wired(d, data_dir):
-            return
+        wired(d, data_dir)
         sent = 0
         outcomes = {"contained": 0, "escalated": 0}
         for i in range(6):
@@ -131,8 +127,7 @@ def test_kill_9_loses_no_replied_turn(tmp):
     d = daemon(data_dir)
     d.start()
     try:
-        if not wired(d, data_dir):
-            return
+        wired(d, data_dir)
         convs = [start(d) for _ in range(8)]
         replied, stop = {}, threading.Event()
         threads = [threading.Thread(target=load, args=(d, c, replied, stop)) for c in convs]

@@ -9,15 +9,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tmpfs_fixture import small_tmpfs  # noqa: E402
+
 CTL = os.environ["CHORUSCTL"]
-
-
-def skip(why):
-    print("SKIP: %s" % why)
-    sys.exit(0)
 
 
 def read_until(p, acks, pred, what, timeout=90):
@@ -40,19 +37,8 @@ def read_until(p, acks, pred, what, timeout=90):
 
 
 def main():
-    if os.geteuid() != 0:
-        skip("mounting a tmpfs needs root")
-    with tempfile.TemporaryDirectory() as tmp:
-        mnt = os.path.join(tmp, "mnt")
-        os.mkdir(mnt)
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", mnt],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            skip("cannot mount a tmpfs here: " + r.stderr.strip())
-        try:
-            run(tmp, mnt)
-        finally:
-            subprocess.run(["umount", "-l", mnt])
+    with small_tmpfs("8m") as (tmp, mnt):
+        run(tmp, mnt)
     print("ok")
 
 
