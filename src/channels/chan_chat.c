@@ -4,7 +4,8 @@
  *   GET  /v1/chat/conversations/{id}            the transcript
  * Every request needs a gateway key (Authorization: Bearer). POSTs honour
  * Idempotency-Key: the first request runs the turn and its answer is kept
- * (chat.idempotency_ttl_s); a retry gets that answer, never a second turn.
+ * (chat.idempotency_ttl_s); a retry gets that answer, never a second turn,
+ * also after a restart (chan_chat_rest_idem.c).
  * Replies are sent from the runtime's done callback. Protocol:
  * docs/channels.md, docs/openapi.yaml. */
 #define LOG_MODULE "chat"
@@ -97,92 +98,6 @@ static json_t *body_object(net_req_t *req, int allow_empty)
 }
 
 /* SHA-256 of method, path and body: what "the same request" means. */
-static void request_fingerprint(net_req_t *req, uint8_t fp[32])
-{
-    size_t blen;
-    const char *body = net_req_body(req, &blen);
-    core_buf_t b;
-    core_buf_init(&b, (size_t)-1);
-    core_buf_printf(&b, "%s %s\n", net_req_method(req), net_req_path(req));
-    core_buf_append(&b, body, blen);
-    core_sha256(b.data, b.len, fp);
-    core_buf_dispose(&b);
-}
-
-/* Location of a created conversation, from its stored answer. */
-static void set_location(net_req_t *req, const char *body)
-{
-    json_t *o = json_loads(body, 0, NULL);
-    const char *id = json_string_value(json_object_get(o, "conversation"));
-    if (id != NULL) {
-        char loc[80];
-        snprintf(loc, sizeof(loc), "/v1/chat/conversations/%.40s", id);
-        net_resp_header(req, "Location", loc);
-    }
-    json_decref(o);
-}
-
-/* Answers a request whose Idempotency-Key was seen before (rc from
- * chat__idem_begin, e its entry). */
-static void answer_seen(net_req_t *req, int rc, const chat_idem_entry_t *e)
-{
-    switch (rc) {
-    case CHAT_IDEM_REPLAY:
-        net_resp_header(req, "Idempotent-Replayed", "true");
-        if (e->status == 201)
-            set_location(req, e->body);
-        net_resp_send(req, e->status, "application/json", e->body, strlen(e->body));
-        return;
-    case CHAT_IDEM_MISMATCH:
-        net_resp_error(req, 422, "idempotency_key_reused",
-                       "Idempotency-Key was already used for a different request");
-        return;
-    case CHAT_IDEM_PENDING:
-        net_resp_header(req, "Retry-After", "1");
-        net_resp_error(req, 409, "request_in_progress",
-                       "a request with this Idempotency-Key is still running");
-        return;
-    default:
-        net_resp_header(req, "Retry-After", "1");
-        net_resp_error(req, 503, "at_capacity", "too many requests in flight");
-        return;
-    }
-}
-
-/* Looks up the Idempotency-Key. Returns 1 when the request was answered
- * (replayed or refused), 0 to go on (*entry set when the key was given). */
-static int idempotency(chat_t *c, net_req_t *req, const char *gateway, chat_idem_entry_t **entry)
-{
-    *entry = NULL;
-    const char *key = net_req_header(req, "Idempotency-Key");
-    if (key == NULL)
-        return 0;
-    size_t klen = strlen(key);
-    int printable = klen > 0 && klen <= CHAT_MAX_IDEM_KEY;
-    for (size_t i = 0; i < klen && printable; i++)
-        printable = key[i] > 0x20 && key[i] < 0x7f;
-    if (!printable) {
-        net_resp_error(req, 400, "invalid_idempotency_key",
-                       "Idempotency-Key: must be 1-%d printable ASCII characters",
-                       CHAT_MAX_IDEM_KEY);
-        return 1;
-    }
-    uint8_t fp[32];
-    request_fingerprint(req, fp);
-    char *scoped = core_xasprintf("rest\n%s\n%s", gateway, key);
-    const core_config_t *cfg = c->base.host.cfg;
-    chat_idem_entry_t *e = NULL;
-    int rc = chat__idem_begin(&c->idem, scoped, fp, (size_t)cfg->chat.idempotency_max_entries,
-                              cfg->chat.idempotency_ttl_s * 1000000LL, (int64_t)core_now_us(), &e);
-    free(scoped);
-    if (rc == CHAT_IDEM_NEW) {
-        *entry = e;
-        return 0;
-    }
-    answer_seen(req, rc, e);
-    return 1;
-}
-
 /* ---- turns from REST ---------------------------------------------------- */
 
 typedef struct rest_op_s {
@@ -237,7 +152,9 @@ static int start_turn(chat_t *c, net_req_t *req, chat_conv_t *cv, brain_event_t 
     rest_op_t *op = core_xcalloc(1, sizeof(*op));
     *op = (rest_op_t){.req = req, .idem = idem, .created = created};
     core_err_t err = {0};
-    int rc = chat__turn(c, cv, ev, text, len, NULL, NULL, on_rest_turn, op, &err);
+    /* a message's key is stored with its turn, for a retry after a restart */
+    const char *key = idem != NULL && !created ? net_req_header(req, "Idempotency-Key") : NULL;
+    int rc = chat__turn(c, cv, ev, text, len, key, NULL, on_rest_turn, op, &err);
     if (rc != 0) {
         free(op);
         chat__idem_cancel(&c->idem, idem);
@@ -271,7 +188,7 @@ static void on_create(net_req_t *req, void *data)
     }
     json_decref(body);
     chat_idem_entry_t *idem;
-    if (idempotency(c, req, gw, &idem))
+    if (chat__rest_idempotency(c, req, gw, &idem))
         return;
     chat_conv_t *cv;
     core_err_t err = {0};
@@ -421,7 +338,8 @@ static void message_go(chat_t *c, net_req_t *req, chat_conv_t *cv, uint64_t afte
     const char *text;
     size_t len;
     chat_idem_entry_t *idem = NULL;
-    if (message_input(c, req, body, &ev, &text, &len) == 0 && !idempotency(c, req, gw, &idem)) {
+    if (message_input(c, req, body, &ev, &text, &len) == 0 &&
+        !chat__rest_idempotency(c, req, gw, &idem) && !chat__rest_replay_known(c, req, cv, idem)) {
         if (cv->status == BRAIN_ST_ENDED) {
             chat__idem_cancel(&c->idem, idem);
             net_resp_error(req, 409, "conversation_ended",

@@ -93,13 +93,20 @@ void chat__idem_cancel(chat_idem_t *t, chat_idem_entry_t *e)
         entry_free(t, e);
 }
 
-void chat__idem_known(chat_idem_t *t, const char *key, uint64_t seq, size_t max, int64_t ttl_us,
-                      int64_t now_us)
+void chat__idem_known(chat_idem_t *t, const char *key, uint64_t seq, const char *body, size_t max,
+                      int64_t ttl_us, int64_t now_us)
 {
     static const uint8_t unknown[32];
     chat_idem_entry_t *e;
     if (chat__idem_begin(t, key, unknown, max, ttl_us, now_us, &e) != CHAT_IDEM_NEW)
         return;
     e->any_request = 1;
-    chat__idem_finish(e, 200, NULL, seq);
+    chat__idem_finish(e, 200, body, seq);
+}
+
+const chat_idem_entry_t *chat__idem_peek(chat_idem_t *t, const char *key, int64_t now_us)
+{
+    chat_map_node_t *n = chat__map_get(&t->map, key);
+    const chat_idem_entry_t *e = n ? CHAT_CONTAINER(n, chat_idem_entry_t, node) : NULL;
+    return e != NULL && e->done && e->expires_us > now_us ? e : NULL;
 }

@@ -89,11 +89,14 @@ int chat__idem_begin(chat_idem_t *t, const char *key, const uint8_t fp[32], size
 void chat__idem_finish(chat_idem_entry_t *e, int status, const char *body, uint64_t seq);
 /* Forgets a pending entry whose request was not run (so a retry may run it). */
 void chat__idem_cancel(chat_idem_t *t, chat_idem_entry_t *e);
-/* Records key as done with seq, for any request (a message the store says
- * ran, whose text as sent is not known: the store keeps it redacted);
- * nothing when key is already held or every entry is in flight. */
-void chat__idem_known(chat_idem_t *t, const char *key, uint64_t seq, size_t max, int64_t ttl_us,
-                      int64_t now_us);
+/* Records key as done with seq and the answer body (may be NULL), for any
+ * request (a message the store says ran, whose text as sent is not known:
+ * the store keeps it redacted); nothing when key is already held or every
+ * entry is in flight. */
+void chat__idem_known(chat_idem_t *t, const char *key, uint64_t seq, const char *body, size_t max,
+                      int64_t ttl_us, int64_t now_us);
+/* The finished entry of key, or NULL; inserts nothing. */
+const chat_idem_entry_t *chat__idem_peek(chat_idem_t *t, const char *key, int64_t now_us);
 
 /* ---- the adapter -------------------------------------------------------- */
 
@@ -250,6 +253,22 @@ void chat__ws_typing(chat_conv_t *cv, int on);
 /* Makes the message id of cv known to have run as entry seq (restored from
  * the store): a client that sends it again gets the duplicate's ack. */
 void chat__ws_id_known(chat_t *c, chat_conv_t *cv, const char *id, uint64_t seq);
+
+/* chan_chat_rest_idem.c */
+/* Looks up the request's Idempotency-Key for gateway. Returns 1 when the
+ * request was answered (replayed or refused), 0 to go on (*entry: the
+ * pending entry to finish with the answer, NULL when no key was given). */
+int chat__rest_idempotency(chat_t *c, net_req_t *req, const char *gateway,
+                           chat_idem_entry_t **entry);
+/* A retry whose key the gateway's cache no longer holds (the daemon
+ * restarted) but cv's log does: answered with the turn's answer, which
+ * finishes entry too. Returns 1 when answered. */
+int chat__rest_replay_known(chat_t *c, net_req_t *req, chat_conv_t *cv, chat_idem_entry_t *entry);
+/* Makes the Idempotency-Key of a REST message of cv known to have run as
+ * entry seq, its replies the entries up to replies_end (restored from the
+ * store): a retry gets the turn's answer rebuilt from the log. */
+void chat__rest_key_known(chat_t *c, chat_conv_t *cv, const char *key, uint64_t seq,
+                          uint64_t replies_end);
 
 /* chan_chat_auth.c */
 /* Checks an Authorization header value against chat.api_keys; 0 with the

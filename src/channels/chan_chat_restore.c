@@ -226,21 +226,40 @@ void chat__conv_rebuild(chat_conv_t *cv, const json_t *rec)
     }
 }
 
-/* The last user messages with a client id: the ones a client may send
- * again after a restart, never having seen their echo. Each is known to
- * have run, so a resend is acknowledged as the duplicate it is. */
+/* The last user messages with an id (a WebSocket message's, a REST
+ * message's Idempotency-Key): the ones a client may send again after a
+ * restart, never having seen their echo or answer. Each is known to have
+ * run, so a resend gets the duplicate's ack or the turn's answer. */
 #define KNOWN_IDS_LOOKBACK 32
+
+static int user_entry(const json_t *e)
+{
+    const char *from = json_string_value(json_object_get(e, "from"));
+    return from != NULL && strcmp(from, "user") == 0;
+}
 
 static void known_ids(chat_t *c, chat_conv_t *cv)
 {
     uint64_t from = cv->next_seq > KNOWN_IDS_LOOKBACK ? cv->next_seq - KNOWN_IDS_LOOKBACK : 1;
-    for (uint64_t seq = from < cv->first_seq ? cv->first_seq : from; seq < cv->next_seq; seq++) {
-        json_t *e = chat__conv_entry(cv, seq);
-        const char *from_who = json_string_value(json_object_get(e, "from"));
-        const char *client_id = json_string_value(json_object_get(e, "id"));
-        if (from_who != NULL && strcmp(from_who, "user") == 0 && client_id != NULL)
-            chat__ws_id_known(c, cv, client_id, seq);
-        json_decref(e);
+    if (from < cv->first_seq)
+        from = cv->first_seq;
+    json_t *prev = NULL; /* the last user entry with an id seen, at prev_seq */
+    uint64_t prev_seq = 0;
+    for (uint64_t seq = from; seq <= cv->next_seq; seq++) {
+        json_t *e = seq < cv->next_seq ? chat__conv_entry(cv, seq) : NULL;
+        if (prev != NULL && (e == NULL || user_entry(e))) { /* its replies end here */
+            const char *id = json_string_value(json_object_get(prev, "id"));
+            chat__ws_id_known(c, cv, id, prev_seq);
+            chat__rest_key_known(c, cv, id, prev_seq, seq);
+            json_decref(prev);
+            prev = NULL;
+        }
+        if (e != NULL && user_entry(e) && json_is_string(json_object_get(e, "id"))) {
+            prev = e;
+            prev_seq = seq;
+        } else {
+            json_decref(e);
+        }
     }
 }
 

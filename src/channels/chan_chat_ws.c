@@ -393,7 +393,7 @@ void chat__ws_id_known(chat_t *c, chat_conv_t *cv, const char *id, uint64_t seq)
 {
     const core_config_t *cfg = c->base.host.cfg;
     char *key = idem_key(cv, id);
-    chat__idem_known(&c->idem, key, seq, (size_t)cfg->chat.idempotency_max_entries,
+    chat__idem_known(&c->idem, key, seq, NULL, (size_t)cfg->chat.idempotency_max_entries,
                      cfg->chat.idempotency_ttl_s * 1000000LL, (int64_t)core_now_us());
     free(key);
 }

@@ -369,6 +369,43 @@ def test_a_message_sent_again_after_a_restart_runs_once():
     with_data_dir(run)
 
 
+def test_a_rest_retry_after_a_restart_gets_the_answer_not_a_second_turn():
+    """A REST message's Idempotency-Key is stored with its turn: a gateway
+    that retries after the daemon restarted (its connection died with the
+    daemon, before the answer) gets the turn's answer, rebuilt from the
+    store, marked replayed, and no second turn."""
+    def run(data_dir):
+        key = {"Idempotency-Key": "6f1c0a52-retry-after-restart"}
+        body = json.dumps({"text": "booking status"}).encode()
+        with running(data_dir) as d:
+            conv = start(d)
+            path = "/v1/chat/conversations/%s/messages" % conv
+            status, _, first = d.request("POST", path, body, dict(auth(), **JSON, **key))
+            assert status == 200, first
+            first = json.loads(first)
+            assert "booking reference" in first["messages"][0]["text"], first
+        with running(data_dir) as d:
+            for attempt in range(2):  # from the store, then from the cache it refilled
+                status, headers, again = d.request("POST", path, body, dict(auth(), **JSON, **key))
+                hdrs = {k.lower(): v for k, v in headers.items()}
+                assert status == 200 and hdrs.get("idempotent-replayed") == "true", (status, again)
+                again = json.loads(again)
+                assert again["messages"] == first["messages"], (first, again)
+            d.wait_log(event="chat_retry_answered_from_store", conversation=conv)
+            status, t = transcript(d, conv)
+            users = [m for m in t["messages"] if m.get("from") == "user"]
+            assert [(m["text"], m.get("id")) for m in users] == \
+                [("booking status", key["Idempotency-Key"])], t
+            # a new key is a new message
+            status, _, other = d.request("POST", path, b'{"text": "ABC123"}',
+                                         dict(auth(), **JSON, **{"Idempotency-Key": "k-2"}))
+            assert status == 200, other
+            status, t = transcript(d, conv)
+            assert [m.get("id") for m in t["messages"] if m.get("from") == "user"] == \
+                [key["Idempotency-Key"], "k-2"], t
+    with_data_dir(run)
+
+
 def test_unknown_ids_are_404_with_a_store():
     def run(data_dir):
         d = daemon(data_dir)
