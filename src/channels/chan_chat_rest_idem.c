@@ -4,7 +4,7 @@
  * turn into the log and the store, so that after a restart, when the cache
  * that held the answer is gone, the conversation read back from the store
  * still knows the key and a retry gets the turn's answer rebuilt from the
- * log. Protocol: docs/channels.md, "Idempotency". */
+ * log. Protocol: docs/channels.md, "Idempotency keys". */
 #define LOG_MODULE "chat"
 #include <stdlib.h>
 #include <string.h>
