@@ -209,15 +209,36 @@ static void attach(ws_session_t *s, chat_conv_t *cv)
     chat__conv_follow(s->chat, cv, &s->link);
 }
 
+/* The idempotency key of a message id: scoped to its conversation. */
+static char *idem_key(const chat_conv_t *cv, const char *id)
+{
+    return core_xasprintf("ws\n%s\n%s", cv->id, id);
+}
+
+/* The message id of a key idem_key() made (ids may hold any character, the
+ * conversation id has a fixed length). */
+static const char *key_id(const char *key)
+{
+    return key + strlen("ws\n") + CHAT_ID_LEN + 1;
+}
+
+/* A turn that failed: every follower hears it, with the message's id when
+ * it had one, so that its sender can send it again (it was never echoed). */
+static void turn_failed(chat_conv_t *cv, const chat_result_t *r, const char *id)
+{
+    json_t *f = json_pack("{s:s,s:s,s:s}", "type", "error", "code", "turn_failed", "message",
+                          r->message[0] ? r->message : core_strerror(r->error));
+    if (id != NULL)
+        json_object_set_new(f, "id", json_string(id));
+    chat__ws_broadcast(cv, f);
+    json_decref(f);
+}
+
 static void on_start_turn(chat_t *c, chat_conv_t *cv, const chat_result_t *r, void *data)
 {
     /* the replies reached every follower through the log */
-    if (r->error != 0 && data != NULL) {
-        json_t *f = json_pack("{s:s,s:s,s:s}", "type", "error", "code", "turn_failed", "message",
-                              r->message[0] ? r->message : core_strerror(r->error));
-        chat__ws_broadcast(cv, f);
-        json_decref(f);
-    }
+    if (r->error != 0 && data != NULL)
+        turn_failed(cv, r, NULL);
 }
 
 static void send_ready(ws_session_t *s, int resumed)
@@ -376,17 +397,11 @@ static void on_ws_turn(chat_t *c, chat_conv_t *cv, const chat_result_t *r, void 
 {
     chat_idem_entry_t *e = data;
     if (r->error != 0) {
+        turn_failed(cv, r, e != NULL ? key_id(e->key) : NULL);
         chat__idem_cancel(&c->idem, e);
-        on_start_turn(c, cv, r, cv);
     } else if (e != NULL) {
         e->done = 1;
     }
-}
-
-/* The idempotency key of a message id: scoped to its conversation. */
-static char *idem_key(const chat_conv_t *cv, const char *id)
-{
-    return core_xasprintf("ws\n%s\n%s", cv->id, id);
 }
 
 void chat__ws_id_known(chat_t *c, chat_conv_t *cv, const char *id, uint64_t seq)

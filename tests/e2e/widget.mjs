@@ -152,6 +152,50 @@ async function embedded(context, shop, blocked) {
   console.log('ok   widget embedded on another origin: launcher, keyboard, allowed origins only');
 }
 
+// A message whose turn failed (the store could not write it): the server's
+// error frame names it, and the widget, which never got its echo, keeps it
+// as sending and sends it again after the Retry-After; it is shown once. The
+// first send is answered here as chorusd answers it on a full disk
+// (tests/integration/test_channels_disk_full.py has the real one); the
+// second goes through to the real daemon.
+async function failedTurnSentAgain(context, base) {
+  const page = await context.newPage();
+  await page.addInitScript(() => window.localStorage.clear()); // a new conversation
+  const sent = [];
+  await page.routeWebSocket(/\/v1\/chat\/ws/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((raw) => {
+      const f = JSON.parse(raw);
+      if (f.type === 'message' && f.text === 'hello') {
+        sent.push(f.id);
+        if (sent.length === 1) {
+          ws.send(JSON.stringify({ type: 'error', code: 'turn_failed', id: f.id,
+            message: 'the turn did not complete: the store could not write the turn' }));
+          return;
+        }
+      }
+      server.send(raw);
+    });
+  });
+  await page.goto(base);
+  await waitBot(page, 1, 'How can I help');
+  const input = page.getByLabel('Type your message');
+  await input.fill('hello');
+  await input.press('Enter');
+  await page.waitForFunction(() => /trying again/.test(document.querySelector('.chorus-chat__conn').textContent),
+    null, { timeout: 5000 });
+  assert.equal(await page.locator('[data-pending]').textContent(), 'Sending: hello');
+  await waitBot(page, 2); // after the resend, some 5 s later
+  assert.equal(sent.length, 2, JSON.stringify(sent));
+  assert.equal(sent[1], sent[0], 'the resend keeps its id');
+  assert.equal(await page.locator('[data-pending]').count(), 0);
+  const texts = await shown(page);
+  assert.equal(texts.filter((m) => m[0] === 'user' && m[1] === 'hello').length, 1, JSON.stringify(texts));
+  assert.equal(await page.locator('.chorus-chat__conn').textContent(), '');
+  await page.close();
+  console.log('ok   widget: a message whose turn failed is sent again and shown once');
+}
+
 // A flow whose welcome has a web variant with links and a link button.
 const LINK_FLOWS = {
   'settings.json': { settings: { welcome_flow: 'hi' } },
@@ -338,6 +382,7 @@ async function run() {
     assert.deepEqual(consoleErrors, [], 'console errors');
     console.log('ok   widget: choice, typed message, reply, reload resumes, mobile');
     await embedded(context, shop, blocked);
+    await failedTurnSentAgain(context, base);
     await webVariants(context, backend.url);
     await replacedWindow(context, backend.url);
   } finally {

@@ -20,6 +20,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Daemon  # noqa: E402
 from tmpfs_fixture import fill, small_tmpfs  # noqa: E402
+from test_channels_same_flow import WebSocket  # noqa: E402
 from test_chat_rest import FLOWS, Backend  # noqa: E402
 from test_sms_twilio import TOKEN, Phone, Twilio, sms_params  # noqa: E402
 from test_voice_twilio import Call, gather, says  # noqa: E402
@@ -68,12 +69,16 @@ def run(mnt, be):
         # three conversations under way, each at the welcome's menu
         status, body = d.json("POST", "/v1/chat/conversations", b"", auth)
         assert status == 201, (status, body)
+        chat_key = "chat:" + body["conversation"]
         chat = "/v1/chat/conversations/%s/messages" % body["conversation"]
         sms_tw = Twilio(d, "/v1/sms/twilio")
         phone = Phone(sms_tw)
         assert "1. Booking status" in "\n".join(phone.texts("hi"))
         call = Call(Twilio(d, "/v1/voice/twilio"), "CA" + "9" * 32)
         assert "Press 1 for Booking status." in " ".join(prompt(call.answer()))
+        ws = WebSocket(d.port, "/v1/chat/ws", {"Authorization": auth["Authorization"]})
+        ws_key = "chat:" + ws.until(lambda f: f["type"] == "ready")["conversation"]
+        ws.until(lambda f: f["type"] == "message" and f["from"] == "bot")
 
         ballast = os.path.join(mnt, "ballast")
         fill(ballast)
@@ -99,6 +104,10 @@ def run(mnt, be):
         status, headers, body = call.tw.post(call.params([("Digits", "1"), ("FinishedOnKey", "")]))
         refused(status, headers, body, "voice")
         d.wait_log(event="voice_turn_failed")
+        # WebSocket: the error names the message, which was never echoed
+        ws.send({"type": "message", "id": "ws-full-1", "text": "booking status"})
+        err = ws.until(lambda f: f["type"] in ("error", "message"))
+        assert (err["type"], err["code"], err["id"]) == ("error", "turn_failed", "ws-full-1"), err
 
         os.unlink(ballast)
         d.wait_log(event="store_recovered", timeout=30)
@@ -112,6 +121,11 @@ def run(mnt, be):
         # a second retry of the same text is a duplicate now that it ran
         assert sms_tw.twiml(sms_params("1", sid)).findall("Message") == []
         assert prompt(call.press("1")) == [BOOKING_PROMPT_VOICE]
+        ws.send({"type": "message", "id": "ws-full-1", "text": "booking status"})
+        echo = ws.until(lambda f: f["type"] == "message")
+        assert (echo["from"], echo["id"]) == ("user", "ws-full-1"), echo
+        assert "booking reference" in ws.until(lambda f: f.get("from") == "bot")["text"]
+        ws.close()
         # the refused chat turns left no entry in the conversation's log, so
         # the log rebuilt from the store after a restart is the same, entry
         # for entry and seq for seq
@@ -135,9 +149,10 @@ def run(mnt, be):
         assert got == ["hi", "Check my booking"], got  # "1": the option's value
         got = inbound(db, "voice:" + call.sid + "%")
         assert got == ["Check my booking"], got
-        chat_in = inbound(db, "chat:%")
+        chat_in = inbound(db, chat_key)
         assert chat_in.count("booking status") == 1 and chat_in[-1] == "booking status", chat_in
         assert users == chat_in, (users, chat_in)  # the log's user entries are the stored turns
+        assert inbound(db, ws_key) == ["booking status"]  # the refused one, once: sent again
     finally:
         db.close()
 

@@ -305,6 +305,19 @@
         }
     }
 
+    /* A message whose turn failed (the server could not record it) goes
+     * again after the server's Retry-After, if it is still unsent. */
+    var RESEND_MS = 5000;
+    function resendLater(id) {
+        window.setTimeout(function () {
+            state.outbox.forEach(function (m) {
+                if (m.id === id) {
+                    frame({ type: "message", id: m.id, text: m.text });
+                }
+            });
+        }, RESEND_MS);
+    }
+
     /* The bubble shown while a message was on its way: its echo (or an ack
      * saying it already has one) takes over. */
     function dropPending(id) {
@@ -328,6 +341,7 @@
                 });
                 if (f.id) {
                     dropPending(f.id);
+                    setConn("");
                 }
                 clearChoices();
             }
@@ -393,6 +407,10 @@
                 state.replaced = true;
                 setConn("This conversation continued in another window \u2014 type here to" +
                         " continue here");
+            } else if (f.code === "turn_failed" && f.id) {
+                /* never echoed, so still ours to send: again in a while */
+                setConn("Not sent yet \u2014 trying again");
+                resendLater(f.id);
             } else if (f.code !== "history_truncated") {
                 setConn("Problem: " + (f.message || f.code));
             }
