@@ -408,9 +408,12 @@
                 setConn("This conversation continued in another window \u2014 type here to" +
                         " continue here");
             } else if (f.code === "turn_failed" && f.id) {
-                /* never echoed, so still ours to send: again in a while */
-                setConn("Not sent yet \u2014 trying again");
-                resendLater(f.id);
+                /* never echoed, so still ours to send (if it is ours: every
+                 * window on the conversation hears it): again in a while */
+                if (state.outbox.some(function (m) { return m.id === f.id; })) {
+                    setConn("Not sent yet \u2014 trying again");
+                    resendLater(f.id);
+                }
             } else if (f.code !== "history_truncated") {
                 setConn("Problem: " + (f.message || f.code));
             }
