@@ -1,10 +1,13 @@
 /* chan_chat_int.h — the chat adapter's working state, shared by its files:
- * chan_chat.c (registration, REST handlers), chan_chat_conv.c (conversation
- * table, transcript log, turns), chan_chat_ws.c (WebSocket protocol),
- * chan_chat_auth.c (API keys, origins), chan_chat_idem.c (idempotency
- * cache), chan_chat_map.c (the string-keyed hash and list they use) and
- * chan_web.c (the widget's embedded files). Private to src/channels.
- * Loop thread only. Protocol: docs/channels.md. */
+ * chan_chat.c (registration, REST handlers), chan_chat_rest_idem.c (REST
+ * Idempotency-Key), chan_chat_reply.c (the REST answers), chan_chat_conv.c
+ * (conversation table, transcript log, turns), chan_chat_restore.c
+ * (conversations read back from the store), chan_chat_ws.c and
+ * chan_chat_ws_frames.c (WebSocket protocol), chan_chat_auth.c (API keys,
+ * origins), chan_chat_cors.c (CORS), chan_chat_idem.c (idempotency cache),
+ * chan_chat_map.c (the string-keyed hash and list they use) and chan_web.c
+ * (the widget's embedded files). Private to src/channels. Loop thread only.
+ * Protocol: docs/channels.md. */
 #ifndef CHORUS_CHAN_CHAT_INT_H
 #define CHORUS_CHAN_CHAT_INT_H
 

@@ -28,30 +28,16 @@
  * for the widget a browser Origin allowed by chat.allowed_origins (or the
  * daemon's own origin). Widget conversations use the "web" variants. A
  * conversation started over a gateway key runs in that key's environment
- * (staging or production), as over REST; the widget's in the default one. */
+ * (staging or production), as over REST; the widget's in the default one.
+ *
+ * This file has the socket, the session and the resume; the frames from
+ * the client are chan_chat_ws_frames.c's. */
 #define LOG_MODULE "chat"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "channels/chan_chat_int.h"
-
-typedef struct ws_session_s {
-    chat_link_t link;           /* in the conversation's subs */
-    chat_t *chat;               /* the adapter */
-    chat_conv_t *conv;          /* followed, NULL until started and once detached */
-    net_ws_t *ws;               /* the socket */
-    uv_timer_t closer;          /* never started: its close callback frees the session */
-    int resume;                 /* ?conversation= was given */
-    char want[CHAT_ID_LEN + 1]; /* its value ("" when too long: not found) */
-    int has_last;               /* ?last_seq= was given */
-    uint64_t last;              /* its value */
-    brain_channel_t channel;    /* for a new conversation: chat (key) or web (origin) */
-    char env[16];               /* its environment: the gateway key's; "" = the default */
-    struct ws_find_s *finding;  /* the store lookup of a resumed conversation, or NULL */
-    char **held;                /* owned: frames that arrived during the lookup */
-    size_t n_held;
-} ws_session_t;
+#include "channels/chan_chat_ws_int.h"
 
 /* A resumed conversation the table does not hold is looked up in the store;
  * frames the client sends meanwhile wait (up to this many) and run after. */
@@ -60,8 +46,6 @@ typedef struct ws_session_s {
 typedef struct ws_find_s {
     ws_session_t *s; /* NULL once the socket closed */
 } ws_find_t;
-
-static void handle_frame(ws_session_t *s, int binary, const char *data, size_t len);
 
 /* Acts on what a send to s answered (net_ws_send_text, net_ws_send_frame):
  * a reader too slow for websocket.send_queue_bytes is closed; one already
@@ -81,19 +65,19 @@ static void send_text(ws_session_t *s, const char *text, size_t len)
     sent(s, net_ws_send_text(s->ws, text, len));
 }
 
-static void send_frame(ws_session_t *s, const json_t *frame)
+void chat__ws_send_frame(ws_session_t *s, const json_t *frame)
 {
     char *text = json_dumps(frame, JSON_COMPACT);
     send_text(s, text, strlen(text));
     free(text);
 }
 
-static void send_error(ws_session_t *s, const char *code, const char *id, const char *msg)
+void chat__ws_send_error(ws_session_t *s, const char *code, const char *id, const char *msg)
 {
     json_t *f = json_pack("{s:s,s:s,s:s}", "type", "error", "code", code, "message", msg);
     if (id != NULL)
         json_object_set_new(f, "id", json_string(id));
-    send_frame(s, f);
+    chat__ws_send_frame(s, f);
     json_decref(f);
 }
 
@@ -209,22 +193,9 @@ static void attach(ws_session_t *s, chat_conv_t *cv)
     chat__conv_follow(s->chat, cv, &s->link);
 }
 
-/* The idempotency key of a message id: scoped to its conversation. */
-static char *idem_key(const chat_conv_t *cv, const char *id)
-{
-    return core_xasprintf("ws\n%s\n%s", cv->id, id);
-}
-
-/* The message id of a key idem_key() made (ids may hold any character, the
- * conversation id has a fixed length). */
-static const char *key_id(const char *key)
-{
-    return key + strlen("ws\n") + CHAT_ID_LEN + 1;
-}
-
 /* A turn that failed: every follower hears it, with the message's id when
  * it had one, so that its sender can send it again (it was never echoed). */
-static void turn_failed(chat_conv_t *cv, const chat_result_t *r, const char *id)
+void chat__ws_turn_failed(chat_conv_t *cv, const chat_result_t *r, const char *id)
 {
     json_t *f = json_pack("{s:s,s:s,s:s}", "type", "error", "code", "turn_failed", "message",
                           r->message[0] ? r->message : core_strerror(r->error));
@@ -238,7 +209,7 @@ static void on_start_turn(chat_t *c, chat_conv_t *cv, const chat_result_t *r, vo
 {
     /* the replies reached every follower through the log */
     if (r->error != 0 && data != NULL)
-        turn_failed(cv, r, NULL);
+        chat__ws_turn_failed(cv, r, NULL);
 }
 
 static void send_ready(ws_session_t *s, int resumed)
@@ -248,7 +219,7 @@ static void send_ready(ws_session_t *s, int resumed)
                           "status", chat__status_name(cv->status), "channel",
                           brain_channel_name(cv->channel), "resumed", resumed, "first_seq",
                           (json_int_t)cv->first_seq, "last_seq", (json_int_t)(cv->next_seq - 1));
-    send_frame(s, f);
+    chat__ws_send_frame(s, f);
     json_decref(f);
 }
 
@@ -259,8 +230,8 @@ static void resume_attach(ws_session_t *s, chat_conv_t *cv)
     attach(s, cv);
     send_ready(s, 1);
     if (last + 1 < cv->first_seq && last < cv->next_seq - 1)
-        send_error(s, "history_truncated", NULL,
-                   "older entries are no longer held; replay starts at first_seq");
+        chat__ws_send_error(s, "history_truncated", NULL,
+                            "older entries are no longer held; replay starts at first_seq");
     uint64_t from = last < cv->first_seq ? cv->first_seq : last + 1;
     for (uint64_t q = from; last < cv->next_seq && q < cv->next_seq; q++) {
         const char *e = chat__conv_entry_text(cv, q);
@@ -275,11 +246,12 @@ static void resume_failed(ws_session_t *s, int status)
 {
     if (status == CORE_ERR_NOT_FOUND) {
         /* a page's WebSocket cannot see an upgrade's status: say it in a frame */
-        send_error(s, "conversation_not_found", NULL, "no such conversation; open a new one");
+        chat__ws_send_error(s, "conversation_not_found", NULL,
+                            "no such conversation; open a new one");
         net_ws_close(s->ws, 4404, "conversation not found");
     } else {
-        send_error(s, status == CORE_ERR_LIMIT ? "at_capacity" : "unavailable", NULL,
-                   "the conversation could not be read back; try again later");
+        chat__ws_send_error(s, status == CORE_ERR_LIMIT ? "at_capacity" : "unavailable", NULL,
+                            "the conversation could not be read back; try again later");
         net_ws_close(s->ws, 1013, "try again later");
     }
 }
@@ -313,7 +285,7 @@ static void on_resume_found(chat_t *c, chat_conv_t *cv, int status, void *data)
     s->n_held = 0;
     for (size_t i = 0; i < n; i++) {
         if (s->conv != NULL) /* a frame may have closed the socket */
-            handle_frame(s, 0, held[i], strlen(held[i]));
+            chat__ws_handle_frame(s, 0, held[i], strlen(held[i]));
         free(held[i]);
     }
     free(held);
@@ -350,7 +322,7 @@ static void session_start(ws_session_t *s)
     chat_conv_t *cv;
     core_err_t err = {0};
     if (chat__conv_new(c, s->channel, &cv, &err) != 0) {
-        send_error(s, "at_capacity", NULL, err.msg);
+        chat__ws_send_error(s, "at_capacity", NULL, err.msg);
         net_ws_close(s->ws, 1013, "try again later");
         return;
     }
@@ -360,7 +332,7 @@ static void session_start(ws_session_t *s)
     LOG_INFO("event=chat_conversation_started conversation=%s channel=%s rid=%s", cv->id,
              brain_channel_name(s->channel), net_ws_id(s->ws));
     if (chat__turn(c, cv, BRAIN_EV_START, NULL, 0, NULL, NULL, on_start_turn, cv, &err) != 0)
-        send_error(s, "unavailable", NULL, err.msg);
+        chat__ws_send_error(s, "unavailable", NULL, err.msg);
 }
 
 static void on_open(net_ws_t *ws, net_req_t *req, void *route_data)
@@ -391,128 +363,6 @@ static void on_open(net_ws_t *ws, net_req_t *req, void *route_data)
     session_start(s);
 }
 
-/* ---- frames from the client --------------------------------------------- */
-
-static void on_ws_turn(chat_t *c, chat_conv_t *cv, const chat_result_t *r, void *data)
-{
-    chat_idem_entry_t *e = data;
-    if (r->error != 0) {
-        turn_failed(cv, r, e != NULL ? key_id(e->key) : NULL);
-        chat__idem_cancel(&c->idem, e);
-    } else if (e != NULL) {
-        e->done = 1;
-    }
-}
-
-void chat__ws_id_known(chat_t *c, chat_conv_t *cv, const char *id, uint64_t seq)
-{
-    const core_config_t *cfg = c->base.host.cfg;
-    char *key = idem_key(cv, id);
-    chat__idem_known(&c->idem, key, seq, NULL, (size_t)cfg->chat.idempotency_max_entries,
-                     cfg->chat.idempotency_ttl_s * 1000000LL, (int64_t)core_now_us());
-    free(key);
-}
-
-/* Runs each (conversation, id) once. Returns 0 to go on (*out: the pending
- * entry), or -1 when the frame was answered (a repeat, or refused). */
-static int ws_idem_begin(ws_session_t *s, const char *id, const char *text, size_t len,
-                         chat_idem_entry_t **out)
-{
-    chat_t *c = s->chat;
-    const core_config_t *cfg = c->base.host.cfg;
-    char *key = idem_key(s->conv, id);
-    uint8_t fp[32];
-    core_sha256(text, len, fp);
-    chat_idem_entry_t *e = NULL;
-    int rc = chat__idem_begin(&c->idem, key, fp, (size_t)cfg->chat.idempotency_max_entries,
-                              cfg->chat.idempotency_ttl_s * 1000000LL, (int64_t)core_now_us(), &e);
-    free(key);
-    *out = e;
-    if (rc == CHAT_IDEM_NEW)
-        return 0;
-    if (rc < 0) {
-        send_error(s, "at_capacity", id, "too many messages in flight");
-    } else if (rc == CHAT_IDEM_MISMATCH) {
-        send_error(s, "id_reused", id, "this id was already used for a different message");
-    } else {
-        json_t *a = json_pack("{s:s,s:s,s:I,s:b}", "type", "ack", "id", id, "seq",
-                              (json_int_t)e->seq, "duplicate", 1);
-        send_frame(s, a);
-        json_decref(a);
-    }
-    return -1;
-}
-
-/* Checks a message frame's fields; returns 0 with them, or -1 when answered. */
-static int message_fields(ws_session_t *s, json_t *f, const char **id, const char **text,
-                          size_t *len)
-{
-    json_t *jid = json_object_get(f, "id"), *jt = json_object_get(f, "text");
-    json_t *jev = json_object_get(f, "event");
-    *id = json_is_string(jid) ? json_string_value(jid) : NULL;
-    if ((jid != NULL && (*id == NULL || strlen(*id) == 0 || strlen(*id) > CHAT_MAX_CLIENT_ID)) ||
-        (jt == NULL) == (jev == NULL) || (jt != NULL && !json_is_string(jt))) {
-        send_error(s, "invalid_frame", *id,
-                   "a message has a string \"text\" or \"event\" and an optional string \"id\" "
-                   "of 1-128 bytes");
-        return -1;
-    }
-    if (jev != NULL && (!json_is_string(jev) || strcmp(json_string_value(jev), "start") != 0)) {
-        send_error(s, "invalid_frame", *id, "event: must be \"start\"");
-        return -1;
-    }
-    *text = jt ? json_string_value(jt) : NULL; /* NULL: the start event */
-    *len = jt ? json_string_length(jt) : 0;
-    if (jt != NULL && *len == 0) {
-        send_error(s, "invalid_frame", *id, "text: must not be empty");
-        return -1;
-    }
-    if (*len > (size_t)s->chat->base.host.cfg->chat.max_text_bytes) {
-        send_error(s, "too_large", *id, "text: longer than chat.max_text_bytes");
-        return -1;
-    }
-    if (s->conv->status == BRAIN_ST_ENDED) {
-        send_error(s, "conversation_ended", *id, "this conversation has ended; open a new one");
-        return -1;
-    }
-    return 0;
-}
-
-static void frame_message(ws_session_t *s, json_t *f)
-{
-    chat_t *c = s->chat;
-    chat_conv_t *cv = s->conv;
-    const char *id, *text;
-    size_t len;
-    chat_idem_entry_t *e = NULL;
-    if (message_fields(s, f, &id, &text, &len) != 0)
-        return;
-    if (id != NULL && ws_idem_begin(s, id, text ? text : "", len, &e) != 0)
-        return;
-    core_err_t err = {0};
-    if (e != NULL)
-        e->seq = 0; /* the user's entry fills it in (a pending entry is never freed) */
-    int rc = chat__turn(c, cv, text ? BRAIN_EV_MESSAGE : BRAIN_EV_START, text, len, id,
-                        e && text ? &e->seq : NULL, on_ws_turn, e, &err);
-    if (rc != 0) {
-        chat__idem_cancel(&c->idem, e);
-        send_error(s, rc == CORE_ERR_BUSY ? "busy" : "unavailable", id, err.msg);
-    }
-}
-
-static void frame_ack(ws_session_t *s, json_t *f)
-{
-    json_t *q = json_object_get(f, "seq");
-    chat_conv_t *cv = s->conv;
-    if (!json_is_integer(q) || json_integer_value(q) < 0 ||
-        (uint64_t)json_integer_value(q) >= cv->next_seq) {
-        send_error(s, "invalid_frame", NULL, "ack: seq must be an integer no higher than last_seq");
-        return;
-    }
-    if ((uint64_t)json_integer_value(q) > cv->acked)
-        cv->acked = (uint64_t)json_integer_value(q);
-}
-
 static void on_message(net_ws_t *ws, int binary, const char *data, size_t len)
 {
     ws_session_t *s = net_ws_data(ws);
@@ -527,35 +377,7 @@ static void on_message(net_ws_t *ws, int binary, const char *data, size_t len)
         s->held[s->n_held++] = core_xstrndup(data, len);
         return;
     }
-    handle_frame(s, binary, data, len);
-}
-
-static void handle_frame(ws_session_t *s, int binary, const char *data, size_t len)
-{
-    net_ws_t *ws = s->ws;
-    if (s->conv == NULL)
-        return;
-    if (binary) {
-        send_error(s, "invalid_frame", NULL, "frames are JSON text");
-        net_ws_close(ws, 1003, "binary frames are not accepted");
-        return;
-    }
-    json_error_t jerr;
-    json_t *f = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (f == NULL) {
-        char msg[200];
-        snprintf(msg, sizeof(msg), "%d:%d: %s", jerr.line, jerr.column, jerr.text);
-        send_error(s, "invalid_json", NULL, msg);
-        return;
-    }
-    const char *type = json_string_value(json_object_get(f, "type"));
-    if (type != NULL && strcmp(type, "message") == 0)
-        frame_message(s, f);
-    else if (type != NULL && strcmp(type, "ack") == 0)
-        frame_ack(s, f);
-    else if (type == NULL || strcmp(type, "typing") != 0)
-        send_error(s, "invalid_frame", NULL, "type: must be \"message\", \"ack\" or \"typing\"");
-    json_decref(f);
+    chat__ws_handle_frame(s, binary, data, len);
 }
 
 static void on_session_closed(uv_handle_t *h)
