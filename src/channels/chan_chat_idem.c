@@ -60,7 +60,7 @@ int chat__idem_begin(chat_idem_t *t, const char *key, const uint8_t fp[32], size
     }
     if (e != NULL) {
         *out = e;
-        if (!e->any_request && memcmp(e->fp, fp, 32) != 0)
+        if (memcmp(e->fp, fp, 32) != 0)
             return CHAT_IDEM_MISMATCH;
         return e->done ? CHAT_IDEM_REPLAY : CHAT_IDEM_PENDING;
     }
@@ -96,12 +96,10 @@ void chat__idem_cancel(chat_idem_t *t, chat_idem_entry_t *e)
 void chat__idem_known(chat_idem_t *t, const char *key, uint64_t seq, const char *body, size_t max,
                       int64_t ttl_us, int64_t now_us)
 {
-    static const uint8_t unknown[32];
+    static const uint8_t none[32];
     chat_idem_entry_t *e;
-    if (chat__idem_begin(t, key, unknown, max, ttl_us, now_us, &e) != CHAT_IDEM_NEW)
-        return;
-    e->any_request = 1;
-    chat__idem_finish(e, 200, body, seq);
+    if (chat__idem_begin(t, key, none, max, ttl_us, now_us, &e) == CHAT_IDEM_NEW)
+        chat__idem_finish(e, 200, body, seq);
 }
 
 const chat_idem_entry_t *chat__idem_peek(chat_idem_t *t, const char *key, int64_t now_us)

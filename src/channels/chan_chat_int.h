@@ -65,7 +65,6 @@ typedef struct chat_idem_entry_s {
     int status;           /* HTTP status stored with the response */
     char *body;           /* owned JSON response */
     uint64_t seq;         /* WebSocket: the seq the message got */
-    int any_request;      /* restored from the store: whatever a repeat asks, it is this one */
     int64_t expires_us;   /* monotonic */
 } chat_idem_entry_t;
 
@@ -92,10 +91,9 @@ int chat__idem_begin(chat_idem_t *t, const char *key, const uint8_t fp[32], size
 void chat__idem_finish(chat_idem_entry_t *e, int status, const char *body, uint64_t seq);
 /* Forgets a pending entry whose request was not run (so a retry may run it). */
 void chat__idem_cancel(chat_idem_t *t, chat_idem_entry_t *e);
-/* Records key as done with seq and the answer body (may be NULL), for any
- * request (a message the store says ran, whose text as sent is not known:
- * the store keeps it redacted); nothing when key is already held or every
- * entry is in flight. */
+/* Records key as done with seq and the answer body, for chat__idem_peek()
+ * alone (no request is compared with it); nothing when key is already held
+ * or every entry is in flight. */
 void chat__idem_known(chat_idem_t *t, const char *key, uint64_t seq, const char *body, size_t max,
                       int64_t ttl_us, int64_t now_us);
 /* The finished entry of key, or NULL; inserts nothing. */
@@ -152,6 +150,7 @@ typedef struct chat_conv_s {
     uint64_t acked;     /* highest seq a client acknowledged */
     unsigned pending;   /* turns in flight; never evicted while > 0 (chat__conv_hold) */
     int fresh;          /* its id was minted here and no turn has run on it yet */
+    int restored;       /* read back from the store: its last ids are known (chat__conv_known) */
     chat_link_t subs;   /* WebSocket sessions following it, oldest first
                            (chat__conv_follow) */
     size_t n_subs;      /* entries in subs (at most chat.max_followers) */
@@ -241,6 +240,12 @@ int chat__conv_find(chat_t *c, const char *id, chat_found_cb cb, void *data, cha
  * "events", "outcome", "ended_us"), as the live log had them, and sets its
  * status. */
 void chat__conv_rebuild(chat_conv_t *cv, const json_t *rec);
+/* A message id (a WebSocket message's, a REST message's Idempotency-Key)
+ * that cv's log says ran, cv having been read back from the store: the
+ * entry (its seq, and the REST answer rebuilt from the log as body), or
+ * NULL. The answer caches of the WebSocket and REST, in memory, forget on a
+ * restart; the last ids of a restored conversation are kept here. */
+const chat_idem_entry_t *chat__conv_known(chat_t *c, const chat_conv_t *cv, const char *id);
 
 /* chan_chat_ws.c */
 int chat__ws_register(chat_t *c, net_router_t *r, core_err_t *err);
@@ -253,9 +258,6 @@ int chat__ws_register(chat_t *c, net_router_t *r, core_err_t *err);
 void chat__ws_broadcast(chat_conv_t *cv, const json_t *frame);
 void chat__ws_broadcast_text(chat_conv_t *cv, const char *text, size_t len);
 void chat__ws_typing(chat_conv_t *cv, int on);
-/* Makes the message id of cv known to have run as entry seq (restored from
- * the store): a client that sends it again gets the duplicate's ack. */
-void chat__ws_id_known(chat_t *c, chat_conv_t *cv, const char *id, uint64_t seq);
 
 /* chan_chat_rest_idem.c */
 /* Looks up the request's Idempotency-Key for gateway. Returns 1 when the
@@ -264,14 +266,9 @@ void chat__ws_id_known(chat_t *c, chat_conv_t *cv, const char *id, uint64_t seq)
 int chat__rest_idempotency(chat_t *c, net_req_t *req, const char *gateway,
                            chat_idem_entry_t **entry);
 /* A retry whose key the gateway's cache no longer holds (the daemon
- * restarted) but cv's log does: answered with the turn's answer, which
- * finishes entry too. Returns 1 when answered. */
+ * restarted) but cv's log does (chat__conv_known): answered with the turn's
+ * answer, which finishes entry too. Returns 1 when answered. */
 int chat__rest_replay_known(chat_t *c, net_req_t *req, chat_conv_t *cv, chat_idem_entry_t *entry);
-/* Makes the Idempotency-Key of a REST message of cv known to have run as
- * entry seq, its replies the entries up to replies_end (restored from the
- * store): a retry gets the turn's answer rebuilt from the log. */
-void chat__rest_key_known(chat_t *c, chat_conv_t *cv, const char *key, uint64_t seq,
-                          uint64_t replies_end);
 
 /* chan_chat_auth.c */
 /* Checks an Authorization header value against chat.api_keys; 0 with the

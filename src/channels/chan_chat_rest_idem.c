@@ -98,29 +98,6 @@ int chat__rest_idempotency(chat_t *c, net_req_t *req, const char *gateway,
     return 1;
 }
 
-/* The cache key of a message's Idempotency-Key as a conversation's log
- * knows it: scoped by the conversation, where a gateway's requests are
- * scoped by the gateway (the log does not record which gateway sent it). */
-static char *conv_key(const chat_conv_t *cv, const char *key)
-{
-    return core_xasprintf("rest-conv\n%s\n%s", cv->id, key);
-}
-
-void chat__rest_key_known(chat_t *c, chat_conv_t *cv, const char *key, uint64_t seq,
-                          uint64_t replies_end)
-{
-    const core_config_t *cfg = c->base.host.cfg;
-    core_buf_t b;
-    core_buf_init(&b, (size_t)-1);
-    chat_result_t r = {.from_seq = seq + 1, .to_seq = replies_end};
-    chat__turn_reply(&b, cv, &r);
-    char *scoped = conv_key(cv, key);
-    chat__idem_known(&c->idem, scoped, seq, b.data, (size_t)cfg->chat.idempotency_max_entries,
-                     cfg->chat.idempotency_ttl_s * 1000000LL, (int64_t)core_now_us());
-    free(scoped);
-    core_buf_dispose(&b);
-}
-
 /* A retry whose key the gateway's cache no longer holds (the daemon
  * restarted) but the conversation's log does: answered with the turn's
  * answer, which is kept for the gateway's key too. Returns 1 when answered. */
@@ -129,9 +106,7 @@ int chat__rest_replay_known(chat_t *c, net_req_t *req, chat_conv_t *cv, chat_ide
     const char *key = net_req_header(req, "Idempotency-Key");
     if (idem == NULL || key == NULL)
         return 0;
-    char *scoped = conv_key(cv, key);
-    const chat_idem_entry_t *known = chat__idem_peek(&c->idem, scoped, (int64_t)core_now_us());
-    free(scoped);
+    const chat_idem_entry_t *known = chat__conv_known(c, cv, key);
     if (known == NULL)
         return 0;
     chat__idem_finish(idem, known->status, known->body, 0);

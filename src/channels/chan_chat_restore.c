@@ -232,6 +232,39 @@ void chat__conv_rebuild(chat_conv_t *cv, const json_t *rec)
  * run, so a resend gets the duplicate's ack or the turn's answer. */
 #define KNOWN_IDS_LOOKBACK 32
 
+/* Known ids live in the answer cache under a key of their own, scoped by
+ * the conversation (the log does not say which gateway or socket sent one). */
+static char *known_key(const chat_conv_t *cv, const char *id)
+{
+    return core_xasprintf("known\n%s\n%s", cv->id, id);
+}
+
+/* Makes id known to have run as entry seq, its replies the entries up to
+ * replies_end. */
+static void known(chat_t *c, chat_conv_t *cv, const char *id, uint64_t seq, uint64_t replies_end)
+{
+    const core_config_t *cfg = c->base.host.cfg;
+    core_buf_t b;
+    core_buf_init(&b, (size_t)-1);
+    chat_result_t r = {.from_seq = seq + 1, .to_seq = replies_end};
+    chat__turn_reply(&b, cv, &r);
+    char *key = known_key(cv, id);
+    chat__idem_known(&c->idem, key, seq, b.data, (size_t)cfg->chat.idempotency_max_entries,
+                     cfg->chat.idempotency_ttl_s * 1000000LL, (int64_t)core_now_us());
+    free(key);
+    core_buf_dispose(&b);
+}
+
+const chat_idem_entry_t *chat__conv_known(chat_t *c, const chat_conv_t *cv, const char *id)
+{
+    if (!cv->restored) /* a conversation that never left memory: its ids are in the caches */
+        return NULL;
+    char *key = known_key(cv, id);
+    const chat_idem_entry_t *e = chat__idem_peek(&c->idem, key, (int64_t)core_now_us());
+    free(key);
+    return e;
+}
+
 static int user_entry(const json_t *e)
 {
     const char *from = json_string_value(json_object_get(e, "from"));
@@ -248,9 +281,7 @@ static void known_ids(chat_t *c, chat_conv_t *cv)
     for (uint64_t seq = from; seq <= cv->next_seq; seq++) {
         json_t *e = seq < cv->next_seq ? chat__conv_entry(cv, seq) : NULL;
         if (prev != NULL && (e == NULL || user_entry(e))) { /* its replies end here */
-            const char *id = json_string_value(json_object_get(prev, "id"));
-            chat__ws_id_known(c, cv, id, prev_seq);
-            chat__rest_key_known(c, cv, id, prev_seq, seq);
+            known(c, cv, json_string_value(json_object_get(prev, "id")), prev_seq, seq);
             json_decref(prev);
             prev = NULL;
         }
@@ -280,6 +311,7 @@ static int restore(chat_t *c, const char *id, const json_t *rec, chat_conv_t **o
     if (int_field(rec, "started_us") > 0)
         cv->created_us = int_field(rec, "started_us");
     chat__conv_rebuild(cv, rec);
+    cv->restored = 1;
     known_ids(c, cv);
     LOG_INFO("event=chat_conversation_restored conversation=%s entries=%llu status=%s", id,
              (unsigned long long)(cv->next_seq - 1), chat__status_name(cv->status));

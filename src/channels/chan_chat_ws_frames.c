@@ -34,15 +34,6 @@ static void on_ws_turn(chat_t *c, chat_conv_t *cv, const chat_result_t *r, void 
     }
 }
 
-void chat__ws_id_known(chat_t *c, chat_conv_t *cv, const char *id, uint64_t seq)
-{
-    const core_config_t *cfg = c->base.host.cfg;
-    char *key = idem_key(cv, id);
-    chat__idem_known(&c->idem, key, seq, NULL, (size_t)cfg->chat.idempotency_max_entries,
-                     cfg->chat.idempotency_ttl_s * 1000000LL, (int64_t)core_now_us());
-    free(key);
-}
-
 /* Runs each (conversation, id) once. Returns 0 to go on (*out: the pending
  * entry), or -1 when the frame was answered (a repeat, or refused). */
 static int ws_idem_begin(ws_session_t *s, const char *id, const char *text, size_t len,
@@ -58,6 +49,11 @@ static int ws_idem_begin(ws_session_t *s, const char *id, const char *text, size
                               cfg->chat.idempotency_ttl_s * 1000000LL, (int64_t)core_now_us(), &e);
     free(key);
     *out = e;
+    const chat_idem_entry_t *known = rc == CHAT_IDEM_NEW ? chat__conv_known(c, s->conv, id) : NULL;
+    if (known != NULL) { /* ran before a restart: a duplicate, from now on here too */
+        chat__idem_finish(e, 200, NULL, known->seq);
+        rc = CHAT_IDEM_REPLAY;
+    }
     if (rc == CHAT_IDEM_NEW)
         return 0;
     if (rc < 0) {
