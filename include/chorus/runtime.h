@@ -114,9 +114,10 @@ typedef struct runtime_turn_in_s {
      * chat conversation's id): nothing can be stored under it, so the
      * runtime starts the conversation without asking the store. */
     int fresh;
-    /* The client's own id of the message (a chat WebSocket frame's "id"),
-     * stored with the user's turn so that the adapter can tell a message
-     * sent again after a restart; borrowed, copied; NULL = none. */
+    /* The client's own id of the message (a chat WebSocket frame's "id", a
+     * REST message's Idempotency-Key, at most 255 bytes), stored with the
+     * user's turn so that the adapter can tell a message sent again after a
+     * restart; borrowed, copied; NULL = none. */
     const char *client_id;
 } runtime_turn_in_t;
 

@@ -79,8 +79,7 @@ typedef struct store_turn_s {
     const char *error;           /* failure kind ("action", "llm", "internal"), NULL if ok */
     const char *channel;         /* channel of this turn */
     const char *adapter_version; /* channel adapter version, may be NULL */
-    const char
-        *client_id; /* inbound: the client's id of the message (chat WebSocket), may be NULL */
+    const char *client_id;       /* inbound: the client's id of the message, may be NULL */
 } store_turn_t;
 
 /* Event kinds: "guardrail", "handoff", "action", "llm", "error", ... */

@@ -266,8 +266,9 @@ static const migration_t migrations[] = {
      "CREATE INDEX handoffs_entered ON handoffs(entered_us);",
      1},
     {9, "the client's id of a user message",
-     /* a chat WebSocket client names each message; kept with its turn so
-      * that, after a restart, a message sent again is known to have run */
+     /* a chat client's id of its message (WebSocket id, REST Idempotency-Key)
+      * kept with its turn so that, after a restart, a message sent again is
+      * known to have run */
      "ALTER TABLE turns ADD COLUMN client_id TEXT;", 0},
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
