@@ -3,8 +3,8 @@
  * the public URL a request was signed for, XML escaping for TwiML, and the
  * SMS text rules (chan_sms_text.c: GSM-7 detection, segment counting,
  * splitting at sentence boundaries, opt-out keywords), and the last reply of
- * a stored conversation. Private to src/channels. Loop thread only (the helpers are pure and
- * thread-safe). Protocol: docs/channels.md. */
+ * a stored conversation. Private to src/channels. Loop thread only (the
+ * helpers are pure and thread-safe). Protocol: docs/channels.md. */
 #ifndef CHORUS_CHAN_TWILIO_INT_H
 #define CHORUS_CHAN_TWILIO_INT_H
 
