@@ -386,13 +386,15 @@ typedef struct chat_turn_s {
  * seq (the client still holds it and sends it again), and the log's order
  * is the store's (each turn's input, then its replies), so a log rebuilt
  * from the store numbers every entry as the live one did. The input rails
- * may have redacted the text (card numbers, emails): the entry carries what
- * the transcript keeps, never the original, to every socket alike. */
+ * may have redacted the text (card numbers, emails), also in a message they
+ * went on to refuse: the entry carries what the transcript keeps, never the
+ * original, to every socket alike, flagged when it is not what was sent. */
 static void user_entry(chat_t *c, chat_conv_t *cv, turn_t *t, const guard_result_t *g)
 {
-    int redact = g->action == GUARD_REDACT && g->text != NULL;
-    uint64_t seq = chat__conv_user(c, cv, redact ? g->text : t->text, redact ? g->text_len : t->len,
-                                   t->client_id, redact);
+    const char *text = g->text != NULL ? g->text : t->text;
+    size_t len = g->text != NULL ? g->text_len : t->len;
+    int redacted = len != t->len || memcmp(text, t->text, len) != 0;
+    uint64_t seq = chat__conv_user(c, cv, text, len, t->client_id, redacted);
     if (t->seq_out != NULL)
         *t->seq_out = seq;
 }
