@@ -339,7 +339,8 @@ static void message_go(chat_t *c, net_req_t *req, chat_conv_t *cv, uint64_t afte
     size_t len;
     chat_idem_entry_t *idem = NULL;
     if (message_input(c, req, body, &ev, &text, &len) == 0 &&
-        !chat__rest_idempotency(c, req, gw, &idem) && !chat__rest_replay_known(c, req, cv, idem)) {
+        !chat__rest_idempotency(c, req, gw, &idem) &&
+        !chat__rest_replay_known(c, req, cv, text, len, idem)) {
         if (cv->status == BRAIN_ST_ENDED) {
             chat__idem_cancel(&c->idem, idem);
             net_resp_error(req, 409, "conversation_ended",

@@ -93,13 +93,29 @@ void chat__idem_cancel(chat_idem_t *t, chat_idem_entry_t *e)
         entry_free(t, e);
 }
 
-void chat__idem_known(chat_idem_t *t, const char *key, uint64_t seq, const char *body, size_t max,
-                      int64_t ttl_us, int64_t now_us)
+/* A known entry's fingerprint is its text's SHA-256, all zero when unknown. */
+static const uint8_t unknown_text[32];
+
+void chat__idem_known(chat_idem_t *t, const char *key, uint64_t seq, const char *body,
+                      const char *text, size_t max, int64_t ttl_us, int64_t now_us)
 {
-    static const uint8_t none[32];
+    uint8_t fp[32];
+    if (text != NULL)
+        core_sha256(text, strlen(text), fp);
+    else
+        memcpy(fp, unknown_text, sizeof(fp));
     chat_idem_entry_t *e;
-    if (chat__idem_begin(t, key, none, max, ttl_us, now_us, &e) == CHAT_IDEM_NEW)
+    if (chat__idem_begin(t, key, fp, max, ttl_us, now_us, &e) == CHAT_IDEM_NEW)
         chat__idem_finish(e, 200, body, seq);
+}
+
+int chat__idem_same_text(const chat_idem_entry_t *e, const char *text, size_t len)
+{
+    if (memcmp(e->fp, unknown_text, sizeof(e->fp)) == 0)
+        return 1;
+    uint8_t fp[32];
+    core_sha256(text, len, fp);
+    return memcmp(e->fp, fp, sizeof(fp)) == 0;
 }
 
 const chat_idem_entry_t *chat__idem_peek(chat_idem_t *t, const char *key, int64_t now_us)

@@ -92,10 +92,14 @@ void chat__idem_finish(chat_idem_entry_t *e, int status, const char *body, uint6
 /* Forgets a pending entry whose request was not run (so a retry may run it). */
 void chat__idem_cancel(chat_idem_t *t, chat_idem_entry_t *e);
 /* Records key as done with seq and the answer body, for chat__idem_peek()
- * alone (no request is compared with it); nothing when key is already held
- * or every entry is in flight. */
-void chat__idem_known(chat_idem_t *t, const char *key, uint64_t seq, const char *body, size_t max,
-                      int64_t ttl_us, int64_t now_us);
+ * alone; text is the message it ran (chat__idem_same_text), NULL when that
+ * is not known. Nothing when key is already held or every entry is in
+ * flight. */
+void chat__idem_known(chat_idem_t *t, const char *key, uint64_t seq, const char *body,
+                      const char *text, size_t max, int64_t ttl_us, int64_t now_us);
+/* Whether a message of text may be the one a chat__idem_known() entry ran:
+ * the same text, or a text the entry does not know. */
+int chat__idem_same_text(const chat_idem_entry_t *e, const char *text, size_t len);
 /* The finished entry of key, or NULL; inserts nothing. */
 const chat_idem_entry_t *chat__idem_peek(chat_idem_t *t, const char *key, int64_t now_us);
 
@@ -235,11 +239,26 @@ typedef void (*chat_found_cb)(chat_t *c, chat_conv_t *cv, int status, void *data
  * CORE_ERR_NOT_FOUND (not an id chat gives out, or no store) or another
  * error (the runtime is closed). */
 int chat__conv_find(chat_t *c, const char *id, chat_found_cb cb, void *data, chat_conv_t **out);
+/* The last user messages with an id that a rebuild met (a ring), for the
+ * ids of a restored conversation (chat__conv_known). */
+#define CHAT_KNOWN_MAX 32
+typedef struct chat_known_msg_s {
+    const char *id;       /* borrowed from the record */
+    const char *text;     /* borrowed: the message as sent, NULL when the
+                             store keeps it changed (redacted) */
+    uint64_t seq;         /* its user entry */
+    uint64_t replies_end; /* its replies are the entries before this one;
+                             0: up to the end of the log */
+} chat_known_msg_t;
+typedef struct chat_known_s {
+    chat_known_msg_t items[CHAT_KNOWN_MAX]; /* a ring: the oldest at first */
+    size_t first, n;
+} chat_known_t;
 /* Appends to cv's log (a new conversation's) the entries of rec, the
  * conversation's record as runtime_conversation_record() gives it ("turns",
  * "events", "outcome", "ended_us"), as the live log had them, and sets its
- * status. */
-void chat__conv_rebuild(chat_conv_t *cv, const json_t *rec);
+ * status. known, when not NULL, gets the last user messages with an id. */
+void chat__conv_rebuild(chat_conv_t *cv, const json_t *rec, chat_known_t *known);
 /* A message id (a WebSocket message's, a REST message's Idempotency-Key)
  * that cv's log says ran, cv having been read back from the store: the
  * entry (its seq, and the REST answer rebuilt from the log as body), or
@@ -267,8 +286,10 @@ int chat__rest_idempotency(chat_t *c, net_req_t *req, const char *gateway,
                            chat_idem_entry_t **entry);
 /* A retry whose key the gateway's cache no longer holds (the daemon
  * restarted) but cv's log does (chat__conv_known): answered with the turn's
- * answer, which finishes entry too. Returns 1 when answered. */
-int chat__rest_replay_known(chat_t *c, net_req_t *req, chat_conv_t *cv, chat_idem_entry_t *entry);
+ * answer, which finishes entry too, or refused with 422 when its text is not
+ * the message that ran. Returns 1 when answered. */
+int chat__rest_replay_known(chat_t *c, net_req_t *req, chat_conv_t *cv, const char *text,
+                            size_t len, chat_idem_entry_t *entry);
 
 /* chan_chat_auth.c */
 /* Checks an Authorization header value against chat.api_keys; 0 with the

@@ -101,7 +101,8 @@ int chat__rest_idempotency(chat_t *c, net_req_t *req, const char *gateway,
 /* A retry whose key the gateway's cache no longer holds (the daemon
  * restarted) but the conversation's log does: answered with the turn's
  * answer, which is kept for the gateway's key too. Returns 1 when answered. */
-int chat__rest_replay_known(chat_t *c, net_req_t *req, chat_conv_t *cv, chat_idem_entry_t *idem)
+int chat__rest_replay_known(chat_t *c, net_req_t *req, chat_conv_t *cv, const char *text,
+                            size_t len, chat_idem_entry_t *idem)
 {
     const char *key = net_req_header(req, "Idempotency-Key");
     if (idem == NULL || key == NULL)
@@ -109,6 +110,11 @@ int chat__rest_replay_known(chat_t *c, net_req_t *req, chat_conv_t *cv, chat_ide
     const chat_idem_entry_t *known = chat__conv_known(c, cv, key);
     if (known == NULL)
         return 0;
+    if (!chat__idem_same_text(known, text ? text : "", text ? len : 0)) {
+        chat__idem_cancel(&c->idem, idem);
+        answer_seen(req, CHAT_IDEM_MISMATCH, NULL);
+        return 1;
+    }
     chat__idem_finish(idem, known->status, known->body, 0);
     LOG_INFO("event=chat_retry_answered_from_store conversation=%s seq=%llu", cv->id,
              (unsigned long long)known->seq);

@@ -190,8 +190,48 @@ static void add_handoffs(chat_conv_t *cv, const ev_index_t *ix, int64_t seq)
     }
 }
 
-void chat__conv_rebuild(chat_conv_t *cv, const json_t *rec)
+/* Whether a stored inbound row's text is the message as sent: the input
+ * rails change it only by replacing what a rule that did not allow it
+ * matched, and every such match is among the row's decisions. */
+static int verbatim(const json_t *row)
 {
+    const json_t *d;
+    size_t i;
+    json_array_foreach(json_object_get(row, "guard"), i, d)
+    {
+        const char *action = json_string_value(json_object_get(d, "action"));
+        if (action == NULL || strcmp(action, "allow") != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* The user entry about to be appended at cv->next_seq ends the replies of
+ * the one before; it is remembered when it has an id. */
+static void note_user(chat_known_t *k, const chat_conv_t *cv, const json_t *row)
+{
+    if (k == NULL)
+        return;
+    if (k->n > 0)
+        k->items[(k->first + k->n - 1) % CHAT_KNOWN_MAX].replies_end = cv->next_seq;
+    const char *id = json_string_value(json_object_get(row, "client_id"));
+    if (id == NULL)
+        return;
+    if (k->n == CHAT_KNOWN_MAX) {
+        k->first = (k->first + 1) % CHAT_KNOWN_MAX;
+        k->n--;
+    }
+    size_t at = (k->first + k->n++) % CHAT_KNOWN_MAX;
+    k->items[at].id = id;
+    k->items[at].text = verbatim(row) ? json_string_value(json_object_get(row, "text")) : NULL;
+    k->items[at].seq = cv->next_seq;
+    k->items[at].replies_end = 0;
+}
+
+void chat__conv_rebuild(chat_conv_t *cv, const json_t *rec, chat_known_t *known)
+{
+    if (known != NULL)
+        known->first = known->n = 0;
     const json_t *turns = json_object_get(rec, "turns");
     ev_index_t ix;
     index_events(&ix, json_object_get(rec, "events"));
@@ -204,6 +244,7 @@ void chat__conv_rebuild(chat_conv_t *cv, const json_t *rec)
         const char *text = json_string_value(json_object_get(row, "text"));
         int64_t ts = int_field(row, "ts_us");
         if (dir != NULL && strcmp(dir, "in") == 0) {
+            note_user(known, cv, row);
             json_t *e = json_pack("{s:s,s:s,s:s}", "type", "message", "from", "user", "text",
                                   text ? text : "");
             const char *client_id = json_string_value(json_object_get(row, "client_id"));
@@ -226,33 +267,11 @@ void chat__conv_rebuild(chat_conv_t *cv, const json_t *rec)
     }
 }
 
-/* The last user messages with an id (a WebSocket message's, a REST
- * message's Idempotency-Key): the ones a client may send again after a
- * restart, never having seen their echo or answer. Each is known to have
- * run, so a resend gets the duplicate's ack or the turn's answer. */
-#define KNOWN_IDS_LOOKBACK 32
-
 /* Known ids live in the answer cache under a key of their own, scoped by
  * the conversation (the log does not say which gateway or socket sent one). */
 static char *known_key(const chat_conv_t *cv, const char *id)
 {
     return core_xasprintf("known\n%s\n%s", cv->id, id);
-}
-
-/* Makes id known to have run as entry seq, its replies the entries up to
- * replies_end. */
-static void known(chat_t *c, chat_conv_t *cv, const char *id, uint64_t seq, uint64_t replies_end)
-{
-    const core_config_t *cfg = c->base.host.cfg;
-    core_buf_t b;
-    core_buf_init(&b, (size_t)-1);
-    chat_result_t r = {.from_seq = seq + 1, .to_seq = replies_end};
-    chat__turn_reply(&b, cv, &r);
-    char *key = known_key(cv, id);
-    chat__idem_known(&c->idem, key, seq, b.data, (size_t)cfg->chat.idempotency_max_entries,
-                     cfg->chat.idempotency_ttl_s * 1000000LL, (int64_t)core_now_us());
-    free(key);
-    core_buf_dispose(&b);
 }
 
 const chat_idem_entry_t *chat__conv_known(chat_t *c, const chat_conv_t *cv, const char *id)
@@ -265,32 +284,32 @@ const chat_idem_entry_t *chat__conv_known(chat_t *c, const chat_conv_t *cv, cons
     return e;
 }
 
-static int user_entry(const json_t *e)
+/* The user messages with an id (a WebSocket message's, a REST message's
+ * Idempotency-Key) among the log's last CHAT_KNOWN_MAX entries are the ones
+ * a client may send again after a restart, never having seen their echo or
+ * answer. Each is made known to have run, so that a resend gets the
+ * duplicate's ack or the turn's answer: with its seq, the REST answer
+ * rebuilt from its replies, and its text, to tell a resend from another
+ * message under the same id. */
+static void known_ids(chat_t *c, chat_conv_t *cv, const chat_known_t *k)
 {
-    const char *from = json_string_value(json_object_get(e, "from"));
-    return from != NULL && strcmp(from, "user") == 0;
-}
-
-static void known_ids(chat_t *c, chat_conv_t *cv)
-{
-    uint64_t from = cv->next_seq > KNOWN_IDS_LOOKBACK ? cv->next_seq - KNOWN_IDS_LOOKBACK : 1;
-    if (from < cv->first_seq)
-        from = cv->first_seq;
-    json_t *prev = NULL; /* the last user entry with an id seen, at prev_seq */
-    uint64_t prev_seq = 0;
-    for (uint64_t seq = from; seq <= cv->next_seq; seq++) {
-        json_t *e = seq < cv->next_seq ? chat__conv_entry(cv, seq) : NULL;
-        if (prev != NULL && (e == NULL || user_entry(e))) { /* its replies end here */
-            known(c, cv, json_string_value(json_object_get(prev, "id")), prev_seq, seq);
-            json_decref(prev);
-            prev = NULL;
-        }
-        if (e != NULL && user_entry(e) && json_is_string(json_object_get(e, "id"))) {
-            prev = e;
-            prev_seq = seq;
-        } else {
-            json_decref(e);
-        }
+    const core_config_t *cfg = c->base.host.cfg;
+    uint64_t from = cv->next_seq > CHAT_KNOWN_MAX ? cv->next_seq - CHAT_KNOWN_MAX : 1;
+    for (size_t i = 0; i < k->n; i++) {
+        const chat_known_msg_t *m = &k->items[(k->first + i) % CHAT_KNOWN_MAX];
+        if (m->seq < from || m->seq < cv->first_seq)
+            continue;
+        core_buf_t b;
+        core_buf_init(&b, (size_t)-1);
+        chat_result_t r = {.from_seq = m->seq + 1,
+                           .to_seq = m->replies_end ? m->replies_end : cv->next_seq};
+        chat__turn_reply(&b, cv, &r);
+        char *key = known_key(cv, m->id);
+        chat__idem_known(&c->idem, key, m->seq, b.data, m->text,
+                         (size_t)cfg->chat.idempotency_max_entries,
+                         cfg->chat.idempotency_ttl_s * 1000000LL, (int64_t)core_now_us());
+        free(key);
+        core_buf_dispose(&b);
     }
 }
 
@@ -310,9 +329,10 @@ static int restore(chat_t *c, const char *id, const json_t *rec, chat_conv_t **o
     }
     if (int_field(rec, "started_us") > 0)
         cv->created_us = int_field(rec, "started_us");
-    chat__conv_rebuild(cv, rec);
+    chat_known_t known;
+    chat__conv_rebuild(cv, rec, &known);
     cv->restored = 1;
-    known_ids(c, cv);
+    known_ids(c, cv, &known);
     LOG_INFO("event=chat_conversation_restored conversation=%s entries=%llu status=%s", id,
              (unsigned long long)(cv->next_seq - 1), chat__status_name(cv->status));
     *out = cv;

@@ -50,7 +50,11 @@ static int ws_idem_begin(ws_session_t *s, const char *id, const char *text, size
     free(key);
     *out = e;
     const chat_idem_entry_t *known = rc == CHAT_IDEM_NEW ? chat__conv_known(c, s->conv, id) : NULL;
-    if (known != NULL) { /* ran before a restart: a duplicate, from now on here too */
+    if (known != NULL && !chat__idem_same_text(known, text, len)) {
+        chat__idem_cancel(&c->idem, e); /* ran before a restart as another message */
+        *out = NULL;
+        rc = CHAT_IDEM_MISMATCH;
+    } else if (known != NULL) { /* ran before a restart: a duplicate, from now on here too */
         chat__idem_finish(e, 200, NULL, known->seq);
         rc = CHAT_IDEM_REPLAY;
     }

@@ -339,7 +339,8 @@ def test_a_message_sent_again_after_a_restart_runs_once():
     """The store keeps a WebSocket message's id with its turn: after a
     restart the replayed echo carries it, and a client that never saw that
     echo and sends the message again gets the duplicate's ack, not a second
-    turn."""
+    turn; another message under the same id is refused, as before a
+    restart."""
     def run(data_dir):
         with running(data_dir) as d:
             ws = WebSocket(d.port, "/v1/chat/ws", auth())
@@ -358,6 +359,9 @@ def test_a_message_sent_again_after_a_restart_runs_once():
             assert ready["last_seq"] == reply["seq"], ready
             replayed = ws_messages(ws, 2)
             assert (replayed[0]["seq"], replayed[0].get("id")) == (echo["seq"], "once-1"), replayed
+            ws.send({"type": "message", "id": "once-1", "text": "booking status"})
+            err = ws.until(lambda f: f["type"] == "error")
+            assert (err["code"], err.get("id")) == ("id_reused", "once-1"), err
             ws.send({"type": "message", "id": "once-1", "text": "how are you"})
             ack = ws.until(lambda f: f["type"] == "ack")
             assert (ack["id"], ack["seq"], ack["duplicate"]) == ("once-1", echo["seq"], True), ack
@@ -373,10 +377,14 @@ def test_a_rest_retry_after_a_restart_gets_the_answer_not_a_second_turn():
     """A REST message's Idempotency-Key is stored with its turn: a gateway
     that retries after the daemon restarted (its connection died with the
     daemon, before the answer) gets the turn's answer, rebuilt from the
-    store, marked replayed, and no second turn."""
+    store, marked replayed, and no second turn. The key used for another
+    text is refused with 422, as before a restart, except where the store
+    keeps the text redacted and cannot tell."""
     def run(data_dir):
         key = {"Idempotency-Key": "6f1c0a52-retry-after-restart"}
+        card = {"Idempotency-Key": "6f1c0a52-card"}
         body = json.dumps({"text": "booking status"}).encode()
+        card_body = json.dumps({"text": "my card is 4111 1111 1111 1111"}).encode()
         with running(data_dir) as d:
             conv = start(d)
             path = "/v1/chat/conversations/%s/messages" % conv
@@ -384,7 +392,17 @@ def test_a_rest_retry_after_a_restart_gets_the_answer_not_a_second_turn():
             assert status == 200, first
             first = json.loads(first)
             assert "booking reference" in first["messages"][0]["text"], first
+            status, _, card_first = d.request("POST", path, card_body, dict(auth(), **JSON, **card))
+            assert status == 200, card_first
         with running(data_dir) as d:
+            status, _, e = d.request("POST", path, b'{"text": "refund status"}',
+                                     dict(auth(), **JSON, **key))
+            assert status == 422 and json.loads(e)["error"]["code"] == "idempotency_key_reused", \
+                (status, e)
+            status, headers, again = d.request("POST", path, card_body, dict(auth(), **JSON, **card))
+            hdrs = {k.lower(): v for k, v in headers.items()}
+            assert status == 200 and hdrs.get("idempotent-replayed") == "true", (status, again)
+            assert json.loads(again)["messages"] == json.loads(card_first)["messages"], again
             for attempt in range(2):  # from the store, then from the cache it refilled
                 status, headers, again = d.request("POST", path, body, dict(auth(), **JSON, **key))
                 hdrs = {k.lower(): v for k, v in headers.items()}
@@ -395,14 +413,15 @@ def test_a_rest_retry_after_a_restart_gets_the_answer_not_a_second_turn():
             status, t = transcript(d, conv)
             users = [m for m in t["messages"] if m.get("from") == "user"]
             assert [(m["text"], m.get("id")) for m in users] == \
-                [("booking status", key["Idempotency-Key"])], t
+                [("booking status", key["Idempotency-Key"]),
+                 ("my card is [CARD]", card["Idempotency-Key"])], t
             # a new key is a new message
             status, _, other = d.request("POST", path, b'{"text": "ABC123"}',
                                          dict(auth(), **JSON, **{"Idempotency-Key": "k-2"}))
             assert status == 200, other
             status, t = transcript(d, conv)
             assert [m.get("id") for m in t["messages"] if m.get("from") == "user"] == \
-                [key["Idempotency-Key"], "k-2"], t
+                [key["Idempotency-Key"], card["Idempotency-Key"], "k-2"], t
     with_data_dir(run)
 
 

@@ -659,7 +659,7 @@ static void test_rebuild_from_a_record(void **state)
         "{\"kind\":\"handoff\",\"turn_seq\":9,\"detail\":{\"queue\":\"no such row\"}}]}";
     json_t *rec = json_loads(rec_text, 0, NULL);
     assert_non_null(rec);
-    chat__conv_rebuild(cv, rec);
+    chat__conv_rebuild(cv, rec, NULL);
     json_decref(rec);
     static const char *want[] = {
         "{\"type\":\"handoff\",\"queue\":\"front\",\"reason\":\"start\",\"summary\":{},\"seq\":1,"
