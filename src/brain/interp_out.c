@@ -136,11 +136,13 @@ static brain_message_t *push_message(ctx_t *x, char *text, int from_llm, int all
         if (r.action != GUARD_ALLOW) {
             if (r.action > o->guard_out)
                 o->guard_out = r.action;
-            const char *rep = r.action == GUARD_REDACT ? r.text : r.reply;
+            /* a block or an escalation says the rule's reply; without one,
+             * the message goes with what the rails matched redacted */
+            const char *rep = r.action != GUARD_REDACT && r.reply != NULL ? r.reply : r.text;
             char *fb = NULL;
             /* an LLM answer failed a rail: the flows' fallback, not the rule's reply */
-            if (r.use_fallback)
-                rep = fb = render_variant(x, &x->fs->settings.fallback);
+            if (r.use_fallback && (fb = render_variant(x, &x->fs->settings.fallback)) != NULL)
+                rep = fb;
             if (rep != NULL) {
                 free(text);
                 text = core_xstrdup(rep);

@@ -579,6 +579,38 @@ static void test_output_rails(void **state)
     h_dispose(&h);
 }
 
+/* An output rule that blocks or escalates without a reply of its own does
+ * not let the message out as written: it goes with the matches redacted. */
+static void test_output_block_without_reply(void **state)
+{
+    const char *text = "{\"name\": \"o\", \"intents\": {\"o\": [\"run o\"]}, \"nodes\": {\"s\": "
+                       "{\"type\": \"say\", \"messages\": [\"Write to ada@example.com\", "
+                       "\"Call 4111 1111 1111 1111\"]}}}";
+    const char *rules = "{\"version\": 1, \"output\": {\"pii\": {\"email\": {\"action\": "
+                        "\"block\"}, \"card\": {\"action\": \"escalate\"}}}}";
+    brain_source_t src = {"o.json", text, strlen(text)};
+    brain_compile_opts_t o;
+    brain_compile_opts_init(&o);
+    o.validate_only = 1;
+    o.guard_json = rules;
+    o.guard_len = strlen(rules);
+    o.guard_file = "rules.json";
+    core_diags_t d;
+    core_diags_init(&d);
+    brain_flowset_t *fs = NULL;
+    assert_int_equal(brain_flowset_compile(&src, 1, &o, &fs, &d), 0);
+    core_diags_dispose(&d);
+    harness_t h;
+    h_init(&h, fs, BRAIN_CH_CHAT);
+    h_send(&h, "run o", NULL);
+    assert_int_equal(h.out.n_messages, 2);
+    assert_string_equal(h.out.messages[0].text, "Write to [EMAIL]");
+    assert_string_equal(h.out.messages[1].text, "Call [CARD]");
+    assert_int_equal(h.out.guard_out, GUARD_ESCALATE);
+    h_dispose(&h);
+    (void)state;
+}
+
 static void test_input_block_and_escalate(void **state)
 {
     const char *text = "{\"name\": \"k\", \"intents\": {\"k\": [\"run k\"]}, \"nodes\": {\"s\": "
@@ -642,6 +674,7 @@ int main(void)
         cmocka_unit_test(test_guardrails_in_the_turn),
         cmocka_unit_test(test_redacted_text_after_an_effect),
         cmocka_unit_test(test_output_rails),
+        cmocka_unit_test(test_output_block_without_reply),
         cmocka_unit_test(test_input_block_and_escalate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
