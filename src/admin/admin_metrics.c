@@ -5,9 +5,10 @@
  * scrape costs the same whether the store is healthy or failing.
  *
  * Whether a scrape needs an admin token is admin.metrics_auth: "open",
- * "token", or "auto" (the default): open while chorusd listens on a loopback
- * address, a token otherwise, so a daemon exposed beyond the machine never
- * publishes its figures by accident. */
+ * "token", or "auto" (the default): open while chorusd listens on loopback
+ * addresses only (listen and, when set, tls.listen: both serve /metrics), a
+ * token otherwise, so a daemon exposed beyond the machine never publishes
+ * its figures by accident. */
 #define LOG_MODULE "admin"
 #include <string.h>
 
@@ -32,7 +33,8 @@ static int metrics_need_token(const core_config_t *cfg)
         return 1;
     if (strcmp(mode, "open") == 0)
         return 0;
-    return !listen_is_loopback(cfg->listen);
+    int tls = cfg->tls.listen != NULL && cfg->tls.listen[0] != '\0';
+    return !listen_is_loopback(cfg->listen) || (tls && !listen_is_loopback(cfg->tls.listen));
 }
 
 static void family(core_buf_t *b, const char *name, const char *type, const char *help,

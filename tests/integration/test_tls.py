@@ -134,6 +134,20 @@ def test_curl_https_keep_alive_and_alpn():
         assert d.json("GET", "/healthz")[0] == 200
 
 
+def test_metrics_need_a_token_when_the_tls_listener_is_public():
+    """admin.metrics_auth auto: the TLS listener serves /metrics too, so one
+    beyond loopback makes the figures need a token, as listen does."""
+    with Daemon(config=tls_config(*V1)) as d:  # both listeners on loopback: open
+        p = curl("-o", "/dev/null", "-w", "%{http_code}",
+                 "https://127.0.0.1:%d/metrics" % tls_port(d))
+        assert p.stdout == b"200", p
+    with Daemon(config=tls_config(*V1, listen="0.0.0.0:0")) as d:
+        p = curl("-o", "/dev/null", "-w", "%{http_code}",
+                 "https://127.0.0.1:%d/metrics" % tls_port(d))
+        assert p.stdout == b"401", p
+        assert d.request("GET", "/metrics")[0] == 401
+
+
 def test_session_resumption():
     with Daemon(config=tls_config(*V1)) as d:
         port = tls_port(d)
