@@ -119,8 +119,9 @@ void admin_agents_stop(void);
  * file:line:col. Any thread; reads the file and the zones it names. */
 int admin_agents_check(const char *queues_file, core_diags_t *diags);
 /* SIGHUP: re-reads the queues file now (blocking, a small local file); a
- * bad or unreadable one is logged and the queues in force stay. Loop
- * thread; does nothing before attach. */
+ * bad or unreadable one is logged and the queues in force stay. Agent feeds
+ * whose token admin.tokens no longer lets in are closed. Loop thread; the
+ * queues are not read before attach. */
 void admin_agents_reload(void);
 
 /* Stops the admin module's timer (the rollout guard) and forgets the

@@ -87,10 +87,13 @@ typedef void (*net_handler_fn)(net_req_t *req, void *route_data);
  * answered. The request is invalid once it returns. */
 typedef void (*net_abort_fn)(net_req_t *req, void *data);
 
+#define NET_WS_ANSWERED 1 /* on_upgrade: the refusal was answered by the callback */
+
 /* WebSocket route callbacks. Every one is optional except on_message. */
 typedef struct net_ws_callbacks_s {
-    /* Before the 101: return 0 to accept, or an HTTP status (>= 400) to refuse
-     * with a JSON error. req is valid only during the call. */
+    /* Before the 101: return 0 to accept, an HTTP status (>= 400) to refuse
+     * with a JSON error, or NET_WS_ANSWERED when it answered the refusal
+     * itself (net_resp_*). req is valid only during the call. */
     int (*on_upgrade)(net_req_t *req, void *route_data);
     /* After the 101 has been queued. Set the user pointer here. req (the
      * upgrade request: path parameters, headers) is valid only during the call. */

@@ -132,13 +132,19 @@ int admin_auth_identify(const char *tokens, const admin_token_t *stored, size_t 
     const char *token = bearer(authorization, err);
     if (token == NULL)
         return CORE_ERR_DENIED;
+    uint8_t h[32];
+    core_sha256(token, strlen(token), h);
+    return admin__identify_hash(tokens, stored, n_stored, h, who, err);
+}
+
+int admin__identify_hash(const char *tokens, const admin_token_t *stored, size_t n_stored,
+                         const uint8_t h[32], admin_identity_t *who, core_err_t *err)
+{
     admin_token_t conf[ADMIN_CONFIG_TOKENS_MAX];
     size_t n_conf = admin_tokens_parse(tokens, conf, ADMIN_CONFIG_TOKENS_MAX);
     if (n_conf == 0 && n_stored == 0)
         return core_err_set(err, CORE_ERR_DENIED,
                             "no admin tokens are configured (admin.tokens) or created");
-    uint8_t h[32];
-    core_sha256(token, strlen(token), h);
     const admin_token_t *hit = NULL;
     compare_all(h, conf, n_conf, &hit);
     compare_all(h, stored, n_stored, &hit);
@@ -222,10 +228,16 @@ static void deny(admin_t *a, net_req_t *req, int status, const char *actor, admi
 
 int admin__authorize(admin_t *a, net_req_t *req, admin_role_t need, admin_identity_t *who)
 {
+    return admin__authorize_as(a, req, net_req_header(req, "Authorization"), need, who);
+}
+
+int admin__authorize_as(admin_t *a, net_req_t *req, const char *authorization, admin_role_t need,
+                        admin_identity_t *who)
+{
     core_err_t err = {0};
     admin_identity_t id;
-    if (admin_auth_identify(a->host.cfg->admin.tokens, a->stored, a->n_stored,
-                            net_req_header(req, "Authorization"), &id, &err) != 0) {
+    if (admin_auth_identify(a->host.cfg->admin.tokens, a->stored, a->n_stored, authorization, &id,
+                            &err) != 0) {
         deny(a, req, 401, "-", need, err.msg);
         return -1;
     }

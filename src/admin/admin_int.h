@@ -45,6 +45,16 @@ store_t *admin__store_or_503(admin_t *a, net_req_t *req);
  * JSON error body, logs event=admin_auth_denied, appends an audit row
  * (action "admin.denied") and returns -1: the handler just returns. */
 int admin__authorize(admin_t *a, net_req_t *req, admin_role_t need, admin_identity_t *who);
+/* The same with the Authorization value given (a WebSocket's, which may
+ * come as ?access_token=). */
+int admin__authorize_as(admin_t *a, net_req_t *req, const char *authorization, admin_role_t need,
+                        admin_identity_t *who);
+/* admin_auth_identify() for a token known by its SHA-256 (h). */
+int admin__identify_hash(const char *tokens, const admin_token_t *stored, size_t n_stored,
+                         const uint8_t h[32], admin_identity_t *who, core_err_t *err);
+/* The stored or configured tokens changed (a revoke, a SIGHUP): agent feeds
+ * whose token no longer lets them in are closed (agents_api.c). */
+void admin__agents_tokens_changed(void);
 
 /* Appends an audit row through the store's writer (which chains it);
  * detail is stolen (may be NULL). Logged and counted when the store is

@@ -102,9 +102,10 @@ static void on_committed(int status, void *data)
 {
     job_t *j = data;
     admin_token_t *have = stored_find(j->a, j->t.name);
-    if (status == 0 && j->revoke && have != NULL)
+    if (status == 0 && j->revoke && have != NULL) {
         have->revoked_us = j->t.revoked_us;
-    else if (status == 0 && !j->revoke)
+        admin__agents_tokens_changed(); /* its open agent feeds close */
+    } else if (status == 0 && !j->revoke)
         stored_add(j->a, &j->t);
     LOG_INFO("event=admin_token_%s name=%s role=%s by=%s status=%s",
              j->revoke ? "revoke" : "create", j->t.name, admin_role_name(j->t.role),

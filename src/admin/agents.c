@@ -527,6 +527,7 @@ void admin_agents_reload(void)
     ag_desk_t *d = &the_desk;
     if (d->started)
         ag__conf_load(d, 1);
+    admin__agents_tokens_changed(); /* admin.tokens may have lost a feed's token */
 }
 
 void admin_agents_stop(void)

@@ -13,6 +13,7 @@
 typedef struct ag_sub_s {
     struct ag_sub_s *next;
     net_ws_t *ws;
+    uint8_t token[32]; /* SHA-256 of the token it opened with, checked again on a revoke */
 } ag_sub_t;
 
 static ag_desk_t *g_desk; /* for the socket callbacks */
@@ -263,31 +264,40 @@ static void on_close(net_req_t *req, void *data)
 
 /* ---- the feed: GET /v1/agent/ws ------------------------------------------- */
 
+/* The feed's Authorization value: the header, or, since browsers cannot set
+ * headers on a WebSocket, ?access_token= (over TLS in production). */
+static const char *feed_auth(net_req_t *req, char *buf, size_t size)
+{
+    const char *auth = net_req_header(req, "Authorization");
+    const char *qt = net_req_query(req, "access_token");
+    if (auth == NULL && qt != NULL) {
+        snprintf(buf, size, "Bearer %s", qt);
+        auth = buf;
+    }
+    return auth;
+}
+
+/* Refused like any agent request: 401 or 403, logged, counted, audited. */
 static int ws_upgrade(net_req_t *req, void *data)
 {
     ag_desk_t *d = data;
-    /* Browsers cannot set headers on a WebSocket: the token may come as
-     * ?access_token= (over TLS in production). */
-    const char *auth = net_req_header(req, "Authorization");
-    char hdr[300];
-    const char *qt = net_req_query(req, "access_token");
-    if (auth == NULL && qt != NULL) {
-        snprintf(hdr, sizeof(hdr), "Bearer %s", qt);
-        auth = hdr;
-    }
-    admin_identity_t who;
-    core_err_t err = {0};
-    if (admin_auth_identify(d->admin->host.cfg->admin.tokens, d->admin->stored, d->admin->n_stored,
-                            auth, &who, &err) != 0)
-        return 401;
-    return admin_role_allows(who.role, ADMIN_ROLE_AGENT) ? 0 : 403;
+    char buf[300];
+    if (admin__authorize_as(d->admin, req, feed_auth(req, buf, sizeof(buf)), ADMIN_ROLE_AGENT,
+                            NULL) != 0)
+        return NET_WS_ANSWERED;
+    return 0;
 }
 
 static void ws_open(net_ws_t *ws, net_req_t *req, void *data)
 {
-    (void)req;
     ag_desk_t *d = data;
     ag_sub_t *s = core_xcalloc(1, sizeof(*s));
+    char buf[300];
+    const char *auth = feed_auth(req, buf, sizeof(buf)), *token = auth + 6; /* accepted: Bearer */
+    while (*token == ' ')
+        token++;
+    core_sha256(token, strlen(token), s->token);
+    explicit_bzero(buf, sizeof(buf));
     s->ws = ws;
     s->next = d->subs;
     d->subs = s;
@@ -311,6 +321,24 @@ static void ws_close(net_ws_t *ws, int code)
             break;
         }
     free(s);
+}
+
+void admin__agents_tokens_changed(void)
+{
+    ag_desk_t *d = g_desk;
+    if (d == NULL)
+        return;
+    for (ag_sub_t *s = d->subs, *next; s != NULL; s = next) {
+        next = s->next; /* closing may free s */
+        admin_identity_t who;
+        core_err_t err = {0};
+        if (admin__identify_hash(d->admin->host.cfg->admin.tokens, d->admin->stored,
+                                 d->admin->n_stored, s->token, &who, &err) == 0 &&
+            admin_role_allows(who.role, ADMIN_ROLE_AGENT))
+            continue;
+        LOG_INFO("event=agent_feed_closed reason=\"%s\"", err.msg[0] ? err.msg : "role");
+        net_ws_close(s->ws, 1008, "token no longer valid");
+    }
 }
 
 int ag__api_register(ag_desk_t *d, net_router_t *r, core_err_t *err)

@@ -125,6 +125,8 @@ void net__ws_handshake(net_req_t *req)
     }
     if (rt->ws.on_upgrade) {
         int status = rt->ws.on_upgrade(req, rt->data);
+        if (status == NET_WS_ANSWERED)
+            return;
         if (status != 0) {
             net_resp_error(req, status >= 400 && status <= 599 ? status : 403, "refused",
                            "WebSocket upgrade refused");

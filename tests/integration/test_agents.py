@@ -3,6 +3,7 @@ handoff enters its queue, an agent claims it, they talk, the agent releases
 it to the bot (which continues) or closes it; every refusal (claim twice,
 message after close, unknown node, unknown handoff, wrong role); and the
 signed webhook delivered exactly once to a receiver that is down at first."""
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -10,6 +11,7 @@ import http.server
 import shutil
 import json
 import os
+import signal
 import socket
 import sqlite3
 import sys
@@ -229,6 +231,96 @@ def test_close_and_refusals():
         # every agent action is in the audit trail, under the token's name
         rows = wait_for(lambda: len(audit_actions(d)) >= 2 and audit_actions(d), "audit rows")
         assert ("ann", "agent.claim") in rows and ("ann", "agent.close") in rows, rows
+
+
+class Feed:
+    """An agent console's socket on /v1/agent/ws: text frames, and the close
+    frame's code when the server ends it."""
+
+    def __init__(self, d, path, headers=None):
+        self.s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+        key = base64.b64encode(os.urandom(16)).decode()
+        extra = "".join("%s: %s\r\n" % kv for kv in (headers or {}).items())
+        self.s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                        "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                        "Sec-WebSocket-Version: 13\r\n%s\r\n" % (path, key, extra)).encode())
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.s.recv(4096)
+            assert chunk, self.buf
+            self.buf += chunk
+        self.head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        self.status = int(self.head.split()[1])
+
+    def frame(self):
+        """(opcode, payload) of the next frame."""
+        self._need(2)
+        op, n, off = self.buf[0] & 0x0F, self.buf[1] & 0x7F, 2
+        if n == 126:
+            self._need(4)
+            n, off = int.from_bytes(self.buf[2:4], "big"), 4
+        assert n < 65536, n  # the feed's frames are small
+        self._need(off + n)
+        payload, self.buf = self.buf[off:off + n], self.buf[off + n:]
+        return op, payload
+
+    def _need(self, n):
+        while len(self.buf) < n:
+            chunk = self.s.recv(65536)
+            assert chunk, "connection closed without a close frame"
+            self.buf += chunk
+
+    def close_code(self):
+        while True:
+            op, payload = self.frame()
+            if op == 8:
+                return int.from_bytes(payload[:2], "big")
+
+    def close(self):
+        self.s.close()
+
+
+def test_agent_feed_refusals_and_revoked_tokens():
+    """A refused feed is answered like any agent request (401 with
+    WWW-Authenticate, logged and audited); an open feed closes (1008) when
+    its token is revoked or a SIGHUP takes it out of admin.tokens."""
+    with daemon() as d:
+        bad = Feed(d, "/v1/agent/ws?access_token=forged-token")
+        assert bad.status == 401 and b"www-authenticate" in bad.head.lower(), bad.head
+        bad.close()
+        d.wait_log(event="admin_auth_denied", path="/v1/agent/ws")
+        viewer = Feed(d, "/v1/agent/ws", bearer(VIEWER_TOKEN))
+        assert viewer.status == 403, viewer.head
+        viewer.close()
+        # a stored agent token, made by an admin, revoked while its feed is open
+        with open(d.config_path) as f:
+            cfg = json.load(f)
+        cfg["admin"]["tokens"] += ",root:admin:" + sha("root-token-9d1e")
+        d.write_config(cfg)
+        d.signal(signal.SIGHUP)
+        d.wait_log(event="reload", status="applied")
+        root = bearer("root-token-9d1e")
+        st, made = d.json("POST", "/v1/admin/tokens", {"name": "carl", "role": "agent"}, root)
+        assert st == 201, (st, made)
+        carl = Feed(d, "/v1/agent/ws?access_token=" + made["token"])
+        ann = Feed(d, "/v1/agent/ws", ANN)
+        bob = Feed(d, "/v1/agent/ws", BOB)
+        for f in (carl, ann, bob):
+            assert f.status == 101 and json.loads(f.frame()[1])["type"] == "ready", f.head
+        st, _ = d.json("DELETE", "/v1/admin/tokens/carl", headers=root)
+        assert st == 200
+        assert carl.close_code() == 1008
+        # SIGHUP without bob's token: his feed closes, ann's stays
+        cfg["admin"]["tokens"] = cfg["admin"]["tokens"].replace(
+            ",bob:agent:" + sha(AGENT2_TOKEN), "")
+        d.write_config(cfg)
+        d.signal(signal.SIGHUP)
+        assert bob.close_code() == 1008
+        escalate(d)
+        op, payload = ann.frame()
+        assert op == 1 and json.loads(payload)["type"] == "queued", payload
+        for f in (carl, ann, bob):
+            f.close()
 
 
 def test_a_long_queue_lists_its_longest_waiting():
