@@ -136,7 +136,7 @@ static size_t part_end(const char *s, size_t len, size_t start, size_t limit, in
             return at > start ? at : i; /* one character always fits */
         }
         cost += c;
-        if (is_space((char)cp) && at > start) {
+        if (cp < 0x80 && is_space((char)cp) && at > start) {
             if (cp == '\n' || sentence_end(s, start, at))
                 sentence = at;
             space = at;

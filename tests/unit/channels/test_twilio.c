@@ -205,6 +205,16 @@ static void test_split_limits(void **state)
     free(euros);
     free(cyr);
     free(emoji);
+    /* "Р" is U+0420, whose low byte is a space's: cuts fall between words */
+    char *er = repeat("\xd0\xa0\xd0\xa0\xd0\xa0\xd0\xa0\xd0\xa0\xd0\xa0\xd0\xa0\xd0\xa0 ", 30);
+    char **parts;
+    size_t n;
+    sms__split(er, strlen(er), &parts, &n);
+    assert_true(n >= 4);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal((strlen(parts[i]) + 1) % 17, 0); /* whole words of 16 bytes */
+    sms__parts_free(parts, n);
+    free(er);
 }
 
 static void test_keywords(void **state)
