@@ -165,11 +165,16 @@ static void on_turn_done(const runtime_turn_out_t *out)
         return;
     }
     keep_choices(cv, out->out);
+    /* a STOP that arrived while the turn ran: its confirmation was the last
+     * text, so the turn's reply stays unsent (the transcript keeps it) */
+    int quiet = opted_out(op->sms, cv);
+    if (quiet && op->req != NULL)
+        LOG_INFO("event=sms_reply_withheld conversation=%s reason=opted_out", cv->rt_key);
     if (op->req != NULL) {
         core_buf_t b;
         core_buf_init(&b, (size_t)-1);
         core_buf_append_str(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>");
-        size_t left = (size_t)op->sms->base.host.cfg->sms.max_parts;
+        size_t left = quiet ? 0 : (size_t)op->sms->base.host.cfg->sms.max_parts;
         for (size_t i = 0; i < out->out->n_messages && left > 0; i++) {
             char *text = render_message(&out->out->messages[i]);
             left = add_message(&b, text, left);

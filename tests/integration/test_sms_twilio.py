@@ -606,5 +606,28 @@ def test_replies_leave_in_order_per_conversation():
         be.close()
 
 
+def test_a_stop_while_a_turn_runs_withholds_its_reply():
+    """Carriers require nothing after the STOP confirmation: a turn still
+    running when STOP arrives answers its webhook with no message."""
+    import threading
+    be = Backend(slow_ms=800)
+    try:
+        with daemon(be) as d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            p = Phone(Twilio(d, "/v1/sms/twilio"), frm="+15550000007")
+            done = {}
+            first = threading.Thread(
+                target=lambda: done.setdefault("slow", p.texts("check booking SLOW34")))
+            first.start()
+            be.wait_request("/bookings/SLOW34")
+            texts = p.texts("STOP")
+            assert len(texts) == 1 and "unsubscribed" in texts[0], texts
+            first.join(30)
+            assert done["slow"] == [], done
+            d.wait_log(event="sms_reply_withheld", reason="opted_out")
+    finally:
+        be.close()
+
+
 if __name__ == "__main__":
     run_tests(globals())
