@@ -223,8 +223,10 @@ int twilio__verify(net_req_t *req, const char *channel, const char *public_url,
     char *url = twilio__request_url(req, public_url);
     int ok = twilio__signature_ok(token, url, f, net_req_header(req, "X-Twilio-Signature"));
     if (!ok) {
-        LOG_WARN("event=%s_signature_rejected rid=%s remote=%s url=\"%s\" reason=\"%s\"", channel,
-                 net_req_id(req), net_req_remote(req), url,
+        char quoted[600]; /* the URL carries the query and maybe Host as the client sent them */
+        LOG_WARN("event=%s_signature_rejected rid=%s remote=%s url=%s reason=\"%s\"", channel,
+                 net_req_id(req), net_req_remote(req),
+                 core_log_quote(quoted, sizeof(quoted), url, (size_t)-1, 500),
                  token == NULL || token[0] == '\0' ? "auth token variable is not set"
                  : net_req_header(req, "X-Twilio-Signature") == NULL ? "no X-Twilio-Signature"
                                                                      : "signature mismatch");

@@ -154,6 +154,14 @@ def test_bad_signatures_change_nothing():
         tampered = [(k, "HELP" if k == "Body" else v) for k, v in params]
         status, _, _ = tw.post(tampered, signature=good)
         assert status == 403
+        # the URL in the refusal's log line is quoted: a forged Host (part
+        # of the URL when sms.public_url is not set) adds no field to it
+        forged = 'h" event=sms_opt_out x="'
+        status, _, _ = d.request("POST", "/v1/sms/twilio", urllib.parse.urlencode(params).encode(),
+                                 {"Content-Type": FORM, "Host": forged})
+        assert status == 403
+        line = d.wait_log(event="sms_signature_rejected", url="http://%s/v1/sms/twilio" % forged)
+        assert "x" not in line, line
         # nothing was stored: the number is not opted out and SMbad1 is unseen
         root = tw.twiml(params)
         assert "unsubscribed" in root.find("Message").text
