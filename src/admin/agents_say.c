@@ -52,8 +52,11 @@ static void on_sent(int status, const char *reason, void *data)
     if (status == 0 && e != NULL) {
         said(s->d, e, s->agent, s->text, s->req);
     } else if (status != 0) {
-        LOG_WARN("event=agent_say_failed handoff=%s agent=%s reason=\"%s\"", s->id,
-                 s->agent ? s->agent : "-", reason ? reason : core_strerror(status));
+        char quoted[600]; /* the reason may carry what the SMS provider answered */
+        LOG_WARN("event=agent_say_failed handoff=%s agent=%s reason=%s", s->id,
+                 s->agent ? s->agent : "-",
+                 core_log_quote(quoted, sizeof(quoted), reason ? reason : core_strerror(status),
+                                (size_t)-1, 500));
         if (s->req != NULL)
             net_resp_error(s->req, 502, "bad_gateway", "the message was not delivered: %s",
                            reason ? reason : core_strerror(status));

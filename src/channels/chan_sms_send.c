@@ -118,12 +118,12 @@ static int post_next(sms_send_t *s, core_err_t *err)
 static void on_posted(net_client_response_t *resp)
 {
     sms_send_t *s = resp->data;
-    char reason[512];
+    char reason[512], quoted[600];
     if (resp->error != 0) {
         snprintf(reason, sizeof(reason), "Twilio did not answer: %s",
                  resp->error_msg[0] ? resp->error_msg : core_strerror(resp->error));
-        LOG_WARN("event=sms_send_failed to=%s part=%zu/%zu reason=\"%s\"", s->customer, s->next + 1,
-                 s->n, reason);
+        LOG_WARN("event=sms_send_failed to=%s part=%zu/%zu reason=%s", s->customer, s->next + 1,
+                 s->n, core_log_quote(quoted, sizeof(quoted), reason, (size_t)-1, 500));
         finish(s, resp->error, reason);
         return;
     }
@@ -135,8 +135,11 @@ static void on_posted(net_client_response_t *resp)
                  : resp->body_len ? resp->body
                                   : "no message");
         json_decref(j);
-        LOG_WARN("event=sms_send_failed to=%s part=%zu/%zu status=%d reason=\"%s\"", s->customer,
-                 s->next + 1, s->n, resp->status, reason);
+        /* Twilio's message, or the body of whatever answered (an HTML page
+         * from a proxy): quoted, so that it stays one line of the log */
+        LOG_WARN("event=sms_send_failed to=%s part=%zu/%zu status=%d reason=%s", s->customer,
+                 s->next + 1, s->n, resp->status,
+                 core_log_quote(quoted, sizeof(quoted), reason, (size_t)-1, 500));
         finish(s, CORE_ERR_PROTOCOL, reason);
         return;
     }

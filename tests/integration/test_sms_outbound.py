@@ -80,6 +80,12 @@ class StandInTwilio:
             if self.fail_next:
                 status, text = self.fail_next
                 self.fail_next = None
+                if isinstance(text, bytes):  # not Twilio: a proxy's page
+                    h.send_response(status)
+                    h.send_header("Content-Length", str(len(text)))
+                    h.end_headers()
+                    h.wfile.write(text)
+                    return
                 self.reply(h, status, {"code": 21610, "message": text, "status": status})
                 return
             self.sent.append(msg)
@@ -167,6 +173,13 @@ def test_agent_replies_are_texted_through_twilio():
         st, e = say(d, h, "Are you still there?")
         assert st == 502 and "unsubscribed recipient" in e["error"]["message"], (st, e)
         d.wait_log(event="sms_send_failed", status="400")
+        # a proxy's error page in Twilio's place: its lines stay in one log line
+        tw.fail_next = (502, b'<html>\n<b>Bad "gateway"</b>\n</html>\n')
+        st, e = say(d, h, "Are you still there?")
+        assert st == 502 and "Bad" in e["error"]["message"], (st, e)
+        line = d.wait_log(event="sms_send_failed", status="502")
+        assert line["reason"].startswith('Twilio answered 502: <html>\\x0a<b>Bad "gateway"'), line
+        assert not [x for x in d.stderr_text().splitlines() if x.startswith("<b>")]
         st, c = d.json("GET", "/v1/agent/conversations/%s" % h["id"], headers=ANN)
         assert "Are you still there?" not in [m["text"] for m in c["messages"]], c
         # the customer's STOP: the desk is refused and Twilio hears nothing
