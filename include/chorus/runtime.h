@@ -190,7 +190,9 @@ void runtime_stats(const runtime_t *rt, runtime_stats_t *out);
  * CORE_ERR_CLOSED when the runtime closed meanwhile, or a read error. */
 typedef void (*runtime_record_cb)(int status, json_t *record, void *data);
 
-/* Reads the record of the conversation key from the store, on the thread
+/* Reads the record of key's latest conversation from the store (a key that
+ * came back after its conversation ended has later ones, "key#1", ...,
+ * store_db_transcript_latest()), on the thread
  * pool (never blocking the loop): how a channel learns that a conversation
  * it no longer holds in memory (after a restart or an eviction) exists and
  * what was said in it; its next turn then continues it (runtime_turn()

@@ -496,6 +496,10 @@ typedef struct store_list_query_s {
 int store_db_conversations(store_db_t *db, const store_list_query_t *q, json_t **out,
                            core_err_t *err);
 int store_db_transcript(store_db_t *db, const char *conversation_id, json_t **out, core_err_t *err);
+/* The transcript of key's latest conversation: a key that came back after
+ * its conversation ended has its later ones under "key#1", "key#2", ...
+ * (docs/store.md); the one that started last. CORE_ERR_NOT_FOUND if none. */
+int store_db_transcript_latest(store_db_t *db, const char *key, json_t **out, core_err_t *err);
 
 /* The same on the thread pool with a read connection of their own. The
  * query is copied. Return 0 (cb runs once on the loop) or an error. */
@@ -503,6 +507,7 @@ int store_report_async(store_t *s, const store_report_query_t *q, store_json_cb 
 int store_conversations_async(store_t *s, const store_list_query_t *q, store_json_cb cb,
                               void *data);
 int store_transcript_async(store_t *s, const char *conversation_id, store_json_cb cb, void *data);
+int store_transcript_latest_async(store_t *s, const char *key, store_json_cb cb, void *data);
 
 /* ---- retention ---------------------------------------------------------- */
 

@@ -48,7 +48,7 @@ int runtime_conversation_record(runtime_t *rt, const char *key, runtime_record_c
         return CORE_ERR_NOT_FOUND;
     record_ctx_t *ctx = core_xmalloc(sizeof(*ctx));
     *ctx = (record_ctx_t){.rt = rt, .cb = cb, .data = data};
-    int rc = store_transcript_async(rt->opts.store, key, on_record, ctx);
+    int rc = store_transcript_latest_async(rt->opts.store, key, on_record, ctx);
     if (rc != 0) {
         free(ctx);
         return rc;

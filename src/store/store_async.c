@@ -6,13 +6,13 @@
 
 #include "store/store_int.h"
 
-typedef enum { W_STATE, W_REPORT, W_LIST, W_SHOW } work_kind_t;
+typedef enum { W_STATE, W_REPORT, W_LIST, W_SHOW, W_SHOW_LATEST } work_kind_t;
 
 typedef struct {
     uv_work_t req;
     store_t *s;
     work_kind_t kind;
-    char *id; /* owned: conversation id (W_STATE, W_SHOW) */
+    char *id; /* owned: conversation id (W_STATE, W_SHOW), or key (W_SHOW_LATEST) */
     store_report_query_t report;
     char *message_costs; /* owned copy of report.message_costs */
     store_list_query_t list;
@@ -56,6 +56,9 @@ static void work_run(uv_work_t *req)
         break;
     case W_SHOW:
         w->status = store_db_transcript(db, w->id, &w->result, &w->err);
+        break;
+    case W_SHOW_LATEST:
+        w->status = store_db_transcript_latest(db, w->id, &w->result, &w->err);
         break;
     }
     store__reader_put(w->s, db);
@@ -131,6 +134,14 @@ int store_transcript_async(store_t *s, const char *conversation_id, store_json_c
 {
     work_t *w = work_new(s, W_SHOW, data);
     w->id = core_xstrdup(conversation_id);
+    w->json_cb = cb;
+    return submit(w);
+}
+
+int store_transcript_latest_async(store_t *s, const char *key, store_json_cb cb, void *data)
+{
+    work_t *w = work_new(s, W_SHOW_LATEST, data);
+    w->id = core_xstrdup(key);
     w->json_cb = cb;
     return submit(w);
 }

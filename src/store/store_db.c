@@ -181,6 +181,31 @@ static int fill_array(store_db_t *db, const char *sql, const char *id, json_t *o
     return rc;
 }
 
+int store_db_transcript_latest(store_db_t *db, const char *key, json_t **out, core_err_t *err)
+{
+    sqlite3_stmt *st;
+    /* "key#N" sort between "key#" and "key$" ('$' follows '#'): a range of
+     * the primary key, as is the key itself */
+    int rc = prepare(db,
+                     "SELECT id FROM conversations WHERE id = ?1"
+                     " OR (id > ?1 || '#' AND id < ?1 || '$')"
+                     " ORDER BY started_us DESC, id DESC LIMIT 1",
+                     &st, err);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    char *id = rc == SQLITE_ROW ? core_xstrdup((const char *)sqlite3_column_text(st, 0)) : NULL;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return store__sqlite_err(db->db, rc, err, db->path);
+    if (id == NULL)
+        return core_err_set(err, CORE_ERR_NOT_FOUND, "no conversation %s", key);
+    rc = store_db_transcript(db, id, out, err);
+    free(id);
+    return rc;
+}
+
 int store_db_transcript(store_db_t *db, const char *conversation_id, json_t **out, core_err_t *err)
 {
     int rc;

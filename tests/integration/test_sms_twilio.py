@@ -343,6 +343,37 @@ def test_numbered_list_survives_a_restart():
         shutil.rmtree(data, ignore_errors=True)
 
 
+def test_a_number_after_a_restart_answers_the_pairs_latest_conversation():
+    """A pair that came back after its conversation ended has its later
+    conversations under key#1, ...: the list read back after a restart is
+    the latest one's, not the first's."""
+    import shutil
+    import tempfile
+    data = tempfile.mkdtemp(prefix="chorus-sms-")
+    be = Backend()
+
+    def on_data(d):
+        d.data_dir = data
+        return d
+    try:
+        with on_data(daemon(be)) as d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            p = Phone(Twilio(d, "/v1/sms/twilio"), frm="+15550040005")
+            assert "1. Booking status" in "\n".join(p.texts("hi"))
+            assert "Goodbye" in " ".join(p.texts("goodbye"))  # the first ends, no list last
+            assert "1. Booking status" in "\n".join(p.texts("hi"))  # the second: a menu
+        with on_data(daemon(be)) as d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            p = Phone(Twilio(d, "/v1/sms/twilio"), frm="+15550040005")
+            assert p.texts("1") == [MENU_PICK]
+            d.wait_log(event="sms_list_read", conversation="sms:+15550040005:+15559870000",
+                       choices="5")
+            assert inbound_texts(data, "+15550040005")[-1] == "Check my booking"
+    finally:
+        be.close()
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def bulk_training(path, per_intent=3000):
     """A training file of made-up utterances for the example flows' intents,
     enough that training the router on it keeps a thread busy for seconds."""
