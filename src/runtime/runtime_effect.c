@@ -70,16 +70,45 @@ static void effect_fail(rt_turn_t *t, int error, const char *text)
     effect_finish(t, &res);
 }
 
+/* An action that may change something on the backend (any method but GET
+ * and HEAD) may run more than once: a retry after a timeout or a 5xx whose
+ * request did arrive, or the whole turn again when the store refused it
+ * (the client is told 503 and retries). Each carries an Idempotency-Key the
+ * backend can deduplicate by, the same for every attempt of the call and
+ * for the same call of the turn run again: it is derived from the
+ * conversation, the turn's place in it (rolled back with it) and the call's
+ * ordinal in the turn. A flow's own Idempotency-Key header wins. */
+static int idempotency_key(const rt_turn_t *t, const brain_effect_t *e, char out[40])
+{
+    if (e->kind != BRAIN_EFFECT_HTTP || e->method == NULL || strcmp(e->method, "GET") == 0 ||
+        strcmp(e->method, "HEAD") == 0 || has_header(e, "Idempotency-Key") || t->conv == NULL)
+        return 0;
+    char *what = core_xasprintf("%s\n%u\n%u\n%u\n%s", t->conv->key, t->gen_before,
+                                t->seq_before, t->calls, e->node ? e->node : "");
+    uint8_t h[32];
+    core_sha256(what, strlen(what), h);
+    free(what);
+    memcpy(out, "chorus-", 7);
+    for (size_t i = 0; i < 16; i++)
+        snprintf(out + 7 + 2 * i, 3, "%02x", h[i]);
+    return 1;
+}
+
 void rt_effect_start(rt_turn_t *t)
 {
     runtime_t *rt = t->rt;
     const brain_effect_t *e = &t->out.effect;
-    if (t->attempt == 0)
+    if (t->attempt == 0) {
         t->effect_start_us = core_now_us();
-    net_client_header_t *h = core_xcalloc(e->n_headers + 3, sizeof(*h));
+        t->calls++;
+    }
+    net_client_header_t *h = core_xcalloc(e->n_headers + 4, sizeof(*h));
     size_t n = 0;
     for (size_t i = 0; i < e->n_headers; i++)
         h[n++] = (net_client_header_t){e->headers[i].name, e->headers[i].value};
+    char idem[40];
+    if (idempotency_key(t, e, idem))
+        h[n++] = (net_client_header_t){"Idempotency-Key", idem};
     char *auth = NULL;
     if (e->kind == BRAIN_EFFECT_LLM) {
         if (e->api_key_env != NULL && e->api_key_env[0] != '\0') {

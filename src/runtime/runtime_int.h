@@ -108,6 +108,7 @@ struct rt_turn_s {
     uint64_t start_us;       /* runtime_turn() */
     uint64_t run_us;         /* left the queue */
     unsigned effects;        /* attempts performed */
+    unsigned calls;          /* effects begun (their first attempts): the ordinal of each */
     unsigned attempt;        /* of the current effect, 0-based */
     net_client_xfer_t *xfer; /* the transfer in flight, NULL when none */
     uv_timer_t backoff;      /* waits between attempts */
@@ -118,7 +119,7 @@ struct rt_turn_s {
     uint8_t has_saved;     /* saved holds the pre-turn state (store rollback) */
     uint8_t n_fx;          /* effects recorded in fx */
     brain_conv_t saved;    /* the conversation before the turn */
-    uint32_t seq_before;   /* conv->seq before the turn */
+    uint32_t seq_before;   /* conv->seq before the turn (also names its effects' keys) */
     uint32_t gen_before;   /* conv->gen before the turn */
     char *conv_id;         /* owned: the store id its rows go under (rt_store_commit) */
     char *adapter_version; /* owned copy, may be NULL */

@@ -318,9 +318,9 @@ static void turn_run(rt_turn_t *t)
             memcpy(t->saved.slots, conv->state.slots, conv->state.slots_len);
         }
         t->has_saved = 1;
-        t->seq_before = conv->seq;
-        t->gen_before = conv->gen;
     }
+    t->seq_before = conv->seq;
+    t->gen_before = conv->gen;
     if (t->in.event == BRAIN_EV_MESSAGE) { /* rails and policy state (guard.h, policy.h) */
         if (conv->policy == NULL)
             conv->policy = core_xcalloc(1, sizeof(*conv->policy));

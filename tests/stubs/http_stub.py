@@ -4,6 +4,9 @@ client's tests. Binds 127.0.0.1 port 0 and prints `READY port=N` on stdout.
 
 With --tls CERT KEY it speaks HTTPS with that certificate.
 
+Every request's Idempotency-Key header, when it has one, is printed on
+stdout as `IDEMPOTENCY-KEY <value>`, in the order the requests arrive.
+
 Routes (any method):
   /ok                      200 "hello"
   /echo                    200 JSON {method, path, headers, body}
@@ -46,6 +49,8 @@ class Handler(BaseHTTPRequestHandler):
         q = {k: v[0] for k, v in parse_qs(u.query).items()}
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""
+        if self.headers.get("Idempotency-Key") is not None:
+            print("IDEMPOTENCY-KEY %s" % self.headers["Idempotency-Key"], flush=True)
         p = u.path
         if p == "/ok":
             self.send_body(200, "hello")

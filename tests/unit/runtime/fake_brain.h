@@ -6,6 +6,7 @@
  *
  * The stand-in reads the user text as a command:
  *   "http URL [retries [backoff_ms [timeout_ms]]]"  one GET effect
+ *   "post URL [retries [backoff_ms]]"  one POST effect, body {}
  *   "llm BASE [KEYVAR|-] [retries]"  one chat completion (POST BASE/chat/completions)
  *   "end"                ends the conversation
  *   "date"               says the turn's reference date, "date:YYYY-MM-DD HH:MM"
@@ -228,6 +229,18 @@ int brain_turn(const brain_flowset_t *fs, brain_conv_t *c, const brain_input_t *
         e->retries = r;
         e->backoff_ms = bo;
         e->timeout_ms = to ? to : 5000;
+        return BRAIN_NEED_EFFECT;
+    }
+    if (sscanf(cmd, "post %399s %u %u", a, &r, &bo) >= 1) {
+        brain_effect_t *e = &out->effect;
+        e->kind = BRAIN_EFFECT_HTTP;
+        e->method = core_xstrdup("POST");
+        e->url = core_xstrdup(a);
+        e->body = core_xstrdup("{}");
+        e->body_len = 2;
+        e->retries = r;
+        e->backoff_ms = bo;
+        e->timeout_ms = 5000;
         return BRAIN_NEED_EFFECT;
     }
     if (sscanf(cmd, "llm %399s %63s %u", a, b, &r) >= 1) {

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,6 +20,7 @@
 
 #include "chorus/runtime.h"
 #include "runtime/runtime_int.h"
+#include "stubs/stub_proc.h"
 #include "unit/runtime/fake_brain.h"
 
 /* ---- the scripted store ----------------------------------------------------- */
@@ -205,6 +207,65 @@ static void test_refused_batch_rolls_back(void **state)
     assert_int_equal(r.error, 0);
     assert_string_equal(r.text, "echo:two #2");
     env_stop(&e);
+}
+
+/* The next Idempotency-Key the HTTP stub received (it prints each); fails
+ * when none comes within 10 s. sp->out is unbuffered, so poll() sees what
+ * fgets() has not read. */
+static void next_key(stub_proc_t *sp, char *out, size_t size)
+{
+    char line[256];
+    struct pollfd p = {.fd = fileno(sp->out), .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 10000), 1);
+    assert_non_null(fgets(line, sizeof(line), sp->out));
+    assert_true(strncmp(line, "IDEMPOTENCY-KEY ", 16) == 0);
+    line[strcspn(line, "\n")] = '\0';
+    snprintf(out, size, "%s", line + 16);
+}
+
+/* A POST may change the backend, and a refused turn is run again by its
+ * client: the call carries the same Idempotency-Key then, and on each of
+ * its own retries, so the backend can tell it from a new one. */
+static void test_a_call_run_again_keeps_its_idempotency_key(void **state)
+{
+    stub_proc_t http = {0};
+    assert_int_equal(stub_proc_start(&http, "http_stub.py", NULL), 0);
+    setvbuf(http.out, NULL, _IONBF, 0);
+    char echo[128], fail[128], k1[256], k2[256], k3[256], k4[256];
+    snprintf(echo, sizeof(echo), "post http://127.0.0.1:%d/echo", http.port);
+    snprintf(fail, sizeof(fail), "post http://127.0.0.1:%d/status/500 1 10", http.port);
+    env_t e;
+    env_start(&e);
+    rec_t r;
+    first_turn(&e, "k", "one", &r);
+    store_answer(0, NULL, 0);
+    refuse_batches = 1;
+    submit(&e, "k", BRAIN_EV_MESSAGE, echo, &r);
+    while (r.calls == 0)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    assert_int_equal(r.error, CORE_ERR_BUSY); /* the call was made; the turn was not kept */
+    next_key(&http, k1, sizeof(k1));
+    assert_true(strncmp(k1, "chorus-", 7) == 0 && strlen(k1) == 39);
+    refuse_batches = 0;
+    submit(&e, "k", BRAIN_EV_MESSAGE, echo, &r); /* the client's retry */
+    until_pending(&e, 1);
+    store_answer(0, NULL, 0);
+    assert_int_equal(r.error, 0);
+    next_key(&http, k2, sizeof(k2));
+    assert_string_equal(k1, k2);
+    submit(&e, "k", BRAIN_EV_MESSAGE, echo, &r); /* the same words again: a new call */
+    until_pending(&e, 1);
+    store_answer(0, NULL, 0);
+    next_key(&http, k3, sizeof(k3));
+    assert_string_not_equal(k2, k3);
+    submit(&e, "k", BRAIN_EV_MESSAGE, fail, &r); /* a 500, retried once */
+    until_pending(&e, 1);
+    store_answer(0, NULL, 0);
+    next_key(&http, k3, sizeof(k3));
+    next_key(&http, k4, sizeof(k4));
+    assert_string_equal(k3, k4);
+    env_stop(&e);
+    stub_proc_stop(&http);
 }
 
 static void test_failed_write_rolls_back(void **state)
@@ -458,6 +519,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reply_waits_for_durability_and_serialises),
         cmocka_unit_test(test_refused_batch_rolls_back),
+        cmocka_unit_test(test_a_call_run_again_keeps_its_idempotency_key),
         cmocka_unit_test(test_failed_write_rolls_back),
         cmocka_unit_test(test_restored_conversation_resumes),
         cmocka_unit_test(test_failed_read_fails_queued_turns),
