@@ -67,6 +67,17 @@ char *core_xstrndup(const char *s, size_t n);
 /* Returns a newly allocated printf-formatted string. */
 char *core_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The length of s's longest prefix of at most max bytes that does not end
+ * inside a UTF-8 sequence: where to cut text that must stay valid UTF-8. */
+static inline size_t core_utf8_cut(const char *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+        max--; /* s[max], the first byte left out, continues a sequence */
+    return max;
+}
+
 /* The value of one hexadecimal digit (either case), or -1. */
 static inline int core_hex_digit(int c)
 {

@@ -88,8 +88,8 @@ static int resume_action(ctx_t *x, const node_t *n, const brain_effect_result_t 
             return effect_failed(x, n, "malformed_json");
         for (size_t i = 0; i < n->n_maps; i++) {
             char *v = json_text(pointer_get(root, n->maps[i].pointer));
-            if (v != NULL && strlen(v) > 1024)
-                v[1024] = '\0'; /* conversation state stays small */
+            if (v != NULL) /* conversation state stays small */
+                v[core_utf8_cut(v, strlen(v), 1024)] = '\0';
             brain_conv_set_slot(x->conv, x->fs->slots[n->maps[i].slot].name, v);
             free(v);
         }
@@ -122,8 +122,7 @@ static int resume_llm(ctx_t *x, const node_t *n, const brain_effect_result_t *re
     interp__event(x, "llm_tokens", "prompt", pt);
     interp__event(x, "llm_tokens", "completion", ct);
     if (n->slot >= 0) {
-        if (strlen(content) > 1024)
-            content[1024] = '\0';
+        content[core_utf8_cut(content, strlen(content), 1024)] = '\0';
         brain_conv_set_slot(x->conv, x->fs->slots[n->slot].name, content);
     }
     if (n->say_answer)
@@ -204,7 +203,7 @@ static int parse_text(const slot_def_t *d, const char *text, size_t len, char *o
         *why = "That answer is too short or too long.";
         return CORE_ERR_INVALID;
     }
-    snprintf(out, out_size, "%.*s", (int)len, text);
+    snprintf(out, out_size, "%.*s", (int)core_utf8_cut(text, len, out_size - 1), text);
     return 0;
 }
 

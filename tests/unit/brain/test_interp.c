@@ -538,6 +538,36 @@ static void test_guardrails_in_the_turn(void **state)
     h_dispose(&h);
 }
 
+/* A text slot keeps at most 511 bytes of the answer, cut between characters:
+ * half a Cyrillic letter would make the value invalid UTF-8, which the saved
+ * state and an LLM request's JSON leave out. */
+static void test_long_text_slot_is_cut_between_characters(void **state)
+{
+    const char *text = "{\"name\": \"t\", \"slots\": {\"note\": {\"type\": \"text\"}}, "
+                       "\"nodes\": {\"a\": {\"type\": \"ask\", \"slot\": \"note\", "
+                       "\"prompt\": \"Note?\", \"next\": \"b\"}, \"b\": {\"type\": \"say\", "
+                       "\"message\": \"ok\"}}}";
+    brain_flowset_t *fs = compile_with_rails("t.json", text);
+    harness_t h;
+    h_init(&h, fs, BRAIN_CH_CHAT);
+    h.conv.flow = 0;
+    h.conv.node = 0;
+    h.conv.wait = 1;
+    char answer[1300] = ""; /* 2-byte letters: 511 bytes would end in half of one */
+    for (int i = 0; i < 600; i++)
+        strcat(answer, "\xd0\x96");
+    h_send(&h, answer, NULL);
+    const char *v = h_slot(&h, "note");
+    assert_int_equal(strlen(v), 510);
+    core_buf_t b;
+    core_buf_init(&b, 8192);
+    brain_conv_to_json(fs, &h.conv, &b);
+    assert_non_null(strstr(b.data, "\"note\"")); /* kept in the saved state */
+    core_buf_dispose(&b);
+    h_dispose(&h);
+    (void)state;
+}
+
 /* After an effect the turn goes on with the text the input rails redacted,
  * as before it: an ask node that follows an action does not prefill an
  * ordinary slot with a value the rails took out ("[EMAIL]" is no e-mail). */
@@ -675,6 +705,7 @@ int main(void)
         cmocka_unit_test(test_redacted_text_after_an_effect),
         cmocka_unit_test(test_output_rails),
         cmocka_unit_test(test_output_block_without_reply),
+        cmocka_unit_test(test_long_text_slot_is_cut_between_characters),
         cmocka_unit_test(test_input_block_and_escalate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -95,6 +95,24 @@ static void test_limit_when_growing(void **state)
     core_buf_dispose(&b);
 }
 
+/* Cutting text at a byte budget never leaves half a UTF-8 sequence. */
+static void test_utf8_cut(void **state)
+{
+    (void)state;
+    const char *s = "ab\xd0\x96\xe2\x82\xac\xf0\x9f\x99\x82z"; /* a b Ж € 🙂 z */
+    size_t len = strlen(s);
+    assert_int_equal(core_utf8_cut(s, len, 100), len); /* fits: whole */
+    assert_int_equal(core_utf8_cut(s, len, 2), 2);
+    assert_int_equal(core_utf8_cut(s, len, 3), 2); /* inside Ж */
+    assert_int_equal(core_utf8_cut(s, len, 4), 4);
+    assert_int_equal(core_utf8_cut(s, len, 5), 4); /* inside € */
+    assert_int_equal(core_utf8_cut(s, len, 6), 4);
+    assert_int_equal(core_utf8_cut(s, len, 7), 7);
+    assert_int_equal(core_utf8_cut(s, len, 10), 7); /* inside 🙂 */
+    assert_int_equal(core_utf8_cut(s, len, 11), 11);
+    assert_int_equal(core_utf8_cut(s, len, 0), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -102,6 +120,7 @@ int main(void)
         cmocka_unit_test(test_small_appends_across_growth),
         cmocka_unit_test(test_limit_holds_with_room_to_spare),
         cmocka_unit_test(test_limit_when_growing),
+        cmocka_unit_test(test_utf8_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
