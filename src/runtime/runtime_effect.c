@@ -198,10 +198,13 @@ static int schedule_retry(rt_turn_t *t, const net_client_response_t *resp)
 }
 
 /* Reads an OpenAI chat-completions answer: choices[0].message.content and
- * the usage counts. Returns the parsed document (caller decrefs) or NULL
- * with *why set. */
+ * the usage counts. An answer with nothing to say (an empty content: a
+ * reasoning model that spent max_tokens thinking) or one the provider's
+ * content filter stopped is a failure, for the flow's error edge; one cut
+ * at max_tokens (finish_reason "length") is said as it is, and logged.
+ * Returns the parsed document (caller decrefs) or NULL with *why set. */
 static json_t *parse_completion(const net_client_response_t *resp, brain_effect_result_t *res,
-                                char *why, size_t why_size)
+                                int *cut, char *why, size_t why_size)
 {
     json_error_t jerr;
     json_t *doc = json_loadb(resp->body, resp->body_len, 0, &jerr);
@@ -217,7 +220,21 @@ static json_t *parse_completion(const net_client_response_t *resp, brain_effect_
         json_decref(doc);
         return NULL;
     }
-    res->content = json_string_value(content);
+    const char *finish = json_string_value(json_object_get(choice, "finish_reason"));
+    const char *text = json_string_value(content);
+    if (finish != NULL && strcmp(finish, "content_filter") == 0) {
+        snprintf(why, why_size, "the provider's content filter stopped the answer");
+        json_decref(doc);
+        return NULL;
+    }
+    if (text[strspn(text, " \t\r\n")] == '\0') {
+        snprintf(why, why_size, "chat completion's content is empty (finish_reason %s)",
+                 finish ? finish : "none");
+        json_decref(doc);
+        return NULL;
+    }
+    *cut = finish != NULL && strcmp(finish, "length") == 0;
+    res->content = text;
     json_t *usage = json_object_get(doc, "usage");
     res->prompt_tokens = (int)json_integer_value(json_object_get(usage, "prompt_tokens"));
     res->completion_tokens = (int)json_integer_value(json_object_get(usage, "completion_tokens"));
@@ -248,7 +265,12 @@ static void on_http_done(net_client_response_t *resp)
      * its error edge unless it is 2xx); only an LLM's 2xx body is read here. */
     if (res.error == 0 && t->out.effect.kind == BRAIN_EFFECT_LLM && resp->status >= 200 &&
         resp->status <= 299) {
-        doc = parse_completion(resp, &res, why, sizeof(why));
+        int cut = 0;
+        doc = parse_completion(resp, &res, &cut, why, sizeof(why));
+        if (cut)
+            LOG_INFO("event=llm_answer_cut flow=%s node=%s reason=max_tokens",
+                     t->out.effect.flow ? t->out.effect.flow : "-",
+                     t->out.effect.node ? t->out.effect.node : "-");
         if (doc == NULL) {
             res.error = CORE_ERR_PROTOCOL;
             res.error_text = why;

@@ -21,6 +21,10 @@ Modes (the path prefix, or the default set with POST /_stub/mode {"mode":..}):
   429        HTTP 429 with Retry-After: 1
   malformed  HTTP 200 with a body that is not JSON
   nocontent  HTTP 200 JSON without choices[0].message.content
+  empty      an answer whose content is "" (finish_reason "length": a
+             reasoning model that spent max_tokens before answering)
+  filtered   content "" with finish_reason "content_filter"
+  length     the answer cut at max_tokens: finish_reason "length"
   hang       never answer
   flaky      500 for the first `fail` requests (default 1) on this path, then ok
 
@@ -181,6 +185,11 @@ class Handler(BaseHTTPRequestHandler):
                                     "choices": []})
         users = [m["content"] for m in body["messages"] if m.get("role") == "user"]
         answer = self.server.reply_text or ("echo: " + (users[-1] if users else ""))
+        finish = "stop"
+        if mode in ("empty", "filtered"):
+            answer, finish = "", "length" if mode == "empty" else "content_filter"
+        elif mode == "length":
+            finish = "length"
         prompt_tokens = sum(len(m["content"].split()) for m in body["messages"])
         completion_tokens = len(answer.split())
         self.reply(200, {
@@ -192,7 +201,7 @@ class Handler(BaseHTTPRequestHandler):
             "choices": [{"index": 0,
                          "message": {"role": "assistant", "content": answer},
                          "logprobs": None,
-                         "finish_reason": "stop"}],
+                         "finish_reason": finish}],
             "usage": {"prompt_tokens": prompt_tokens,
                       "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens},

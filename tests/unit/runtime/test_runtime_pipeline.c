@@ -276,6 +276,14 @@ static void test_llm_calls(void **state)
     assert_non_null(strstr(r.text, "error=protocol status=200 content=-"));
     one(&e, "llm", url(&llm_stub, "/mode/nocontent/v1"), "STUB_KEY", &r);
     assert_non_null(strstr(r.text, "error=protocol status=200 content=-"));
+    /* nothing to say, or stopped by the provider's filter: the error edge */
+    one(&e, "llm", url(&llm_stub, "/mode/empty/v1"), "STUB_KEY", &r);
+    assert_non_null(strstr(r.text, "error=protocol status=200 content=-"));
+    one(&e, "llm", url(&llm_stub, "/mode/filtered/v1"), "STUB_KEY", &r);
+    assert_non_null(strstr(r.text, "error=protocol status=200 content=-"));
+    /* cut at max_tokens: said as it is */
+    one(&e, "llm", url(&llm_stub, "/mode/length/v1"), "STUB_KEY", &r);
+    assert_non_null(strstr(r.text, "error=none status=200 content=echo: where is my bag"));
     one(&e, "llm", url(&llm_stub, "/mode/500/v1"), "STUB_KEY", &r);
     assert_non_null(strstr(r.text, "error=none status=500 content=-"));
     one(&e, "llm", url(&llm_stub, "/mode/hang/v1"), "STUB_KEY", &r);
