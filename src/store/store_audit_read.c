@@ -4,6 +4,7 @@
  * GET /v1/admin/audit. All blocking except store_audit_async(). */
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 #define LOG_MODULE "store"
 #include "store/store_int.h"
@@ -29,10 +30,40 @@ static const char *col_text(sqlite3_stmt *st, int i)
     return (const char *)sqlite3_column_text(st, i);
 }
 
+/* s as a JSON string. A column holds what was audited as it came (a
+ * refused request's path, raw bytes and all), which need not be UTF-8 and
+ * which jansson refuses: each byte that does not begin a valid sequence is
+ * shown as U+FFFD, so that no row of the trail is ever left out of a
+ * listing. The stored bytes, which the chain hashes, are untouched. */
+static json_t *string_lossy(const char *s)
+{
+    json_t *v = json_string(s);
+    if (v != NULL)
+        return v;
+    size_t n = strlen(s);
+    core_buf_t b;
+    core_buf_init(&b, (size_t)-1);
+    for (size_t i = 0; i < n;) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t m =
+            utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
+        if (m > 0) {
+            core_buf_append(&b, s + i, (size_t)m);
+            i += (size_t)m;
+        } else {
+            core_buf_append(&b, "\xef\xbf\xbd", 3);
+            i++;
+        }
+    }
+    v = json_stringn(b.data ? b.data : "", b.len);
+    core_buf_dispose(&b);
+    return v != NULL ? v : json_string("");
+}
+
 static json_t *text_or_null(sqlite3_stmt *st, int i)
 {
     const char *s = col_text(st, i);
-    return s != NULL ? json_string(s) : json_null();
+    return s != NULL ? string_lossy(s) : json_null();
 }
 
 /* detail as JSON when it parses (it is written as an object), else text. */
@@ -42,7 +73,7 @@ static json_t *detail_json(sqlite3_stmt *st, int i)
     if (s == NULL)
         return json_null();
     json_t *v = json_loads(s, JSON_DECODE_ANY, NULL);
-    return v != NULL ? v : json_string(s);
+    return v != NULL ? v : string_lossy(s);
 }
 
 int store_db_audit(store_db_t *db, const store_audit_query_t *q, json_t **out, core_err_t *err)

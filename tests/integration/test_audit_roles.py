@@ -269,6 +269,26 @@ def test_a_flood_of_refusals_is_audited_in_summary(d):
     ctl("audit", "verify", "--db", db_path(d), check=0)
 
 
+def test_a_refusal_of_a_path_that_is_not_utf8_is_listed(d):
+    """A refused request's path is audited as it came, raw bytes and all:
+    the listings show it (bytes that are not UTF-8 as U+FFFD) instead of
+    leaving the row out, and the chain over the stored bytes holds."""
+    import socket
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+    s.sendall(b"GET /v1/admin/conversations/ab\xffcd HTTP/1.1\r\nHost: x\r\n"
+              b"Connection: close\r\n\r\n")
+    head = s.recv(4096)
+    s.close()
+    assert head.startswith(b"HTTP/1.1 401"), head
+    want = "/v1/admin/conversations/ab\ufffdcd"
+    rows = wait_rows(d, "admin.denied", 1)
+    assert [r["target"] for r in rows if r["target"] == want] == [want], rows
+    status, page = call(d, "GET", "/v1/admin/audit?action=admin.denied&limit=1000", "ops")
+    assert status == 200 and want in [r["target"] for r in page["entries"]], page
+    p = ctl("audit", "verify", "--db", db_path(d), check=0)
+    assert "intact" in p.stdout, p.stdout
+
+
 def test_tampering_is_reported_with_the_row(d):
     for i in range(4):
         call(d, "GET", "/v1/admin/tokens", "ops")
