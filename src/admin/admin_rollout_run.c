@@ -339,8 +339,9 @@ static void on_content(int status, json_t *result, const char *errmsg, void *dat
         return;
     }
     const char *msg = status != 0 && errmsg != NULL ? errmsg
-                      : rc == CORE_ERR_EXISTS ? "a rollout is already running in this environment"
-                                              : core_strerror(rc);
+                      : rc == CORE_ERR_EXISTS
+                          ? "a rollout or another change is under way in this environment"
+                          : core_strerror(rc);
     /* shutting down is no reason to end a resumed rollout: the next start
      * resumes it; nor is an environment still restoring its flows (BUSY):
      * the next tick reads the running rows again */

@@ -96,6 +96,8 @@ static int same_files(const rt_file_t *a, size_t na, const rt_ver_t *v)
 static void apply_finish(rt_job_t *j)
 {
     runtime_t *rt = j->rt;
+    if (j->action != NULL && rt->envs->env[j->env].changing > 0)
+        rt->envs->env[j->env].changing--;
     if (j->rc != 0) {
         LOG_ERROR("event=env_change_rejected env=%s action=%s problems=%zu", rt_env_name(j->env),
                   j->action ? j->action : "-", j->diags.len);
@@ -198,6 +200,21 @@ int runtime_env_apply(runtime_t *rt, const char *env, const runtime_flow_file_t 
     int e = env ? rt_env_index(env) : -1;
     if (e < 0)
         return core_err_set(err, CORE_ERR_INVALID, "unknown environment \"%s\"", env ? env : "");
+    /* A change is made to the set in force when it was asked for; a second
+     * one while the first compiles, or a rollout's candidate (built from
+     * the set the rollout began with) promoted after it, would put back
+     * what the other replaced. So an environment takes one change at a
+     * time, and none while a rollout runs in it. */
+    const rt_env_t *x = &rt->envs->env[e];
+    if (x->changing > 0)
+        return core_err_set(err, CORE_ERR_EXISTS,
+                            "another change to %s is still being compiled; retry once it is in "
+                            "force",
+                            env);
+    if (x->ro != NULL)
+        return core_err_set(err, CORE_ERR_EXISTS,
+                            "rollout %s of flow %s is running in %s; promote or abort it first",
+                            x->ro->id, x->ro->flow, env);
     rt_file_t *f = NULL;
     size_t len = 0;
     int rc = apply_changes(env, rt->envs->env[e].cur, changes, n, &f, &len, err);
@@ -205,6 +222,8 @@ int runtime_env_apply(runtime_t *rt, const char *env, const runtime_flow_file_t 
         return rc;
     rc = queue_set(rt, e, f, len, actor ? actor : rt->envs->author, action ? action : "change", cb,
                    data);
+    if (rc == 0)
+        rt->envs->env[e].changing++;
     return rc == 0 ? 0 : core_err_set(err, rc, "cannot queue the compile: %s", core_strerror(rc));
 }
 

@@ -55,6 +55,7 @@ typedef struct rt_rollout_s {
 typedef struct rt_env_s {
     rt_ver_t *cur; /* NULL until the env has flows */
     rt_rollout_t *ro;
+    unsigned changing; /* changes (runtime_env_apply) compiling: one at a time */
 } rt_env_t;
 
 struct rt_envs_s {

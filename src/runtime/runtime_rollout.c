@@ -66,7 +66,7 @@ int runtime_rollout_start(runtime_t *rt, const runtime_rollout_t *r, runtime_loa
     rt_env_t *env = &rt->envs->env[e];
     if (env->cur == NULL)
         return CORE_ERR_BUSY;
-    if (env->ro != NULL)
+    if (env->ro != NULL || env->changing > 0) /* its candidate would undo the change */
         return CORE_ERR_EXISTS;
     rt_file_t *files = rt_files_copy(env->cur->files, env->cur->n);
     size_t n = env->cur->n;

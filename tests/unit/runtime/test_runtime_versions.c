@@ -174,6 +174,12 @@ static void test_promoted_mode_promote_and_rollback(void **state)
     runtime_flow_file_t back = {"order", v1, old, strlen(old), 0};
     assert_int_equal(
         runtime_env_apply(c.rt, "production", &back, 1, "t", "rollback", on_loaded, &c, &err), 0);
+    /* one change at a time: a second, made to the set before the first is in
+     * force, would put back what the first replaced */
+    assert_int_equal(
+        runtime_env_promote(c.rt, flows, tested, 1, "production", "t", on_loaded, &c, &err),
+        CORE_ERR_EXISTS);
+    assert_non_null(strstr(err.msg, "still being compiled"));
     wait_loaded(&c, 4);
     free(old);
     assert_string_equal(env_version(&c, RUNTIME_ENV_PRODUCTION, buf), v1);
@@ -200,6 +206,13 @@ static void test_rollout_candidate_and_abort(void **state)
     assert_int_equal(runtime_rollout_start(c.rt, &r, on_loaded, &c), 0);
     assert_int_equal(runtime_rollout_start(c.rt, &r, on_loaded, &c), CORE_ERR_EXISTS);
     wait_loaded(&c, 2);
+    /* no other change while it runs: promoting its candidate would undo it */
+    core_err_t err = {0};
+    runtime_flow_file_t f = {"order", NULL, cand, strlen(cand), 0};
+    assert_int_equal(
+        runtime_env_apply(c.rt, "production", &f, 1, "t", "change", on_loaded, &c, &err),
+        CORE_ERR_EXISTS);
+    assert_non_null(strstr(err.msg, "rollout r1 of flow order is running"));
     free(cand);
     say(&c, "k1", NULL, "I want to order");
     /* A conversation that began on the candidate finishes there after an abort. */
