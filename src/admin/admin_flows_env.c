@@ -29,7 +29,11 @@ typedef struct fl_job_s {
     char env_name[16]; /* rollback: the environment */
     char flow[130];    /* rollback */
     char actor[80];
+    int query; /* a read any viewer may ask for: counted among the admin
+                  queries running (ADMIN_MAX_INFLIGHT), as it takes a slot of
+                  the thread pool, which conversation restores share */
 } fl_job_t;
+
 
 static void on_abort(net_req_t *req, void *data)
 {
@@ -46,12 +50,22 @@ static fl_job_t *job_new(admin_t *a, net_req_t *req)
     return j;
 }
 
+/* A job for a GET that reads the store. */
+static fl_job_t *query_new(admin_t *a, net_req_t *req)
+{
+    fl_job_t *j = job_new(a, req);
+    j->query = 1;
+    a->inflight++;
+    return j;
+}
+
 /* Detaches and frees j; returns its request (NULL when it died). */
 static net_req_t *job_end(fl_job_t *j)
 {
     net_req_t *req = j->req;
     if (req != NULL)
         net_req_on_abort(req, NULL, NULL);
+    j->a->inflight -= j->query;
     json_decref(j->body);
     free(j);
     return req;
@@ -137,12 +151,16 @@ static void on_list(net_req_t *req, void *data)
         net_resp_error(req, 400, "invalid_request", "env: staging or production");
         return;
     }
+    if (a->inflight >= ADMIN_MAX_INFLIGHT) {
+        admin__unavailable(req, "too many admin queries running");
+        return;
+    }
     json_t *envs = json_object();
     for (int i = 0; i < 2; i++)
         if (only == NULL || strcmp(only, env_names[i]) == 0)
             json_object_set_new(envs, env_names[i],
                                 env_view(rt, env_names[i], c != NULL && strcmp(c, "1") == 0));
-    fl_job_t *j = job_new(a, req);
+    fl_job_t *j = query_new(a, req);
     j->body = json_pack("{s:s, s:o}", "default_env", runtime_default_env(rt), "environments", envs);
     list_next(j);
 }
@@ -185,17 +203,15 @@ static void on_versions(net_req_t *req, void *data)
     if (admin__admit(a, req, ADMIN_ROLE_VIEWER, allowed, NULL) != 0)
         return;
     const char *name = net_req_param(req, "name");
-    store_t *s = admin__store(a);
     if (!valid_name(name)) {
         net_resp_error(req, 400, "invalid_request", "flow name: letters, digits, '_' and '-'");
         return;
     }
-    if (s == NULL) {
-        admin__unavailable(req, "no store");
+    store_t *s = admin__store_or_503(a, req);
+    if (s == NULL)
         return;
-    }
     const char *c = net_req_query(req, "content");
-    fl_job_t *j = job_new(a, req);
+    fl_job_t *j = query_new(a, req);
     snprintf(j->flow, sizeof(j->flow), "%s", name);
     if (store_flows_async(s, "versions", name, c != NULL && strcmp(c, "1") == 0, on_versions_read,
                           j) != 0) {
