@@ -34,7 +34,6 @@ typedef struct fl_job_s {
                   the thread pool, which conversation restores share */
 } fl_job_t;
 
-
 static void on_abort(net_req_t *req, void *data)
 {
     (void)req;

@@ -249,8 +249,8 @@ const option_t core__options[] = {
      "(`secrets_dir`, else the environment)."},
     {"admin.metrics_auth", OPT_ENUM, OFF(admin.metrics_auth), 0, 0, 0, "auto", "auto|open|token", 1,
      NULL,
-     "Whether `GET /metrics` needs an admin token: `auto` = open while `listen` is a loopback "
-     "address, a token otherwise."},
+     "Whether `GET /metrics` needs an admin token: `auto` = open while `listen` (and `tls.listen`, "
+     "when set) is a loopback address, a token otherwise."},
     {"drift.interval_s", OPT_INT, OFF(drift.interval_s), 0, 30 * 86400, 3600, NULL, NULL, 1, NULL,
      "How often chorusd compares the recent window of traffic with the baseline before it "
      "(docs/flywheel.md, \"Drift\"); 0 turns the check off."},

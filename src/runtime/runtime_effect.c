@@ -83,8 +83,8 @@ static int idempotency_key(const rt_turn_t *t, const brain_effect_t *e, char out
     if (e->kind != BRAIN_EFFECT_HTTP || e->method == NULL || strcmp(e->method, "GET") == 0 ||
         strcmp(e->method, "HEAD") == 0 || has_header(e, "Idempotency-Key") || t->conv == NULL)
         return 0;
-    char *what = core_xasprintf("%s\n%u\n%u\n%u\n%s", t->conv->key, t->gen_before,
-                                t->seq_before, t->calls, e->node ? e->node : "");
+    char *what = core_xasprintf("%s\n%u\n%u\n%u\n%s", t->conv->key, t->gen_before, t->seq_before,
+                                t->calls, e->node ? e->node : "");
     uint8_t h[32];
     core_sha256(what, strlen(what), h);
     free(what);

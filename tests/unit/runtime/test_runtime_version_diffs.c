@@ -219,21 +219,22 @@ static void test_recorded_diffs(void **state)
     rollout(&c, "r1", "cand1");
     assert_int_equal(runtime_rollout_stop(c.rt, RUNTIME_ENV_PRODUCTION, "order", 1), 0);
     json_decref(versions_with(&c, version_of(&c, RUNTIME_ENV_PRODUCTION, v)));
-    /* The environment changed while the rollout ran: the promotion diffs the
-     * candidate against what it replaces now, not what ran at its start. */
+    /* No change while a rollout runs: its candidate, built from the set it
+     * began with, would undo it when promoted. */
     rollout(&c, "r2", "cand2");
-    assert_int_equal(apply(&c, "v3"), 0);
-    wait_loaded(&c, c.loaded + 1);
+    assert_int_equal(apply(&c, "v3"), CORE_ERR_EXISTS);
     assert_int_equal(runtime_rollout_stop(c.rt, RUNTIME_ENV_PRODUCTION, "order", 1), 0);
     json_decref(versions_with(&c, version_of(&c, RUNTIME_ENV_PRODUCTION, v)));
-    /* Two changes queued together: both diffed against the same base on the
-     * pool; the one installed second is diffed again against the first. */
+    /* One change at a time: the second, made to the set the first replaces,
+     * is refused until the first is in force. */
     int before = c.loaded;
     assert_int_equal(apply(&c, "v4"), 0);
+    assert_int_equal(apply(&c, "v5"), CORE_ERR_EXISTS);
+    wait_loaded(&c, before + 1);
     assert_int_equal(apply(&c, "v5"), 0);
     wait_loaded(&c, before + 2);
     json_t *rows = versions_with(&c, version_of(&c, RUNTIME_ENV_PRODUCTION, v));
-    size_t want = 7; /* the first load, v2, cand1, cand2, v3, v4, v5 */
+    size_t want = 6; /* the first load, v2, cand1, cand2, v4, v5 */
     for (int tries = 0; json_array_size(rows) < want && tries < 500; tries++) {
         json_decref(rows);
         rows = versions_with(&c, v);
