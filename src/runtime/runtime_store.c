@@ -403,9 +403,15 @@ int rt_store_commit(rt_turn_t *t)
     runtime_t *rt = t->rt;
     rt_conv_t *conv = t->conv;
     int64_t now = core_wall_us();
+    char *idled = NULL; /* the conversation a new session left without an end */
     if (conv->stored && t->has_saved && conv->state.created_us != t->saved.created_us) {
         /* The brain began a new session: the key came back after its
-         * conversation ended or idled out. A new conversation, rows from 1. */
+         * conversation ended or idled out. A new conversation, rows from 1.
+         * One that idled out with no timeout turn to end it (it was out of
+         * the table, evicted, when it fell due) is ended here, abandoned
+         * when its idle time ran out, so that no row stays active. */
+        if (t->saved.status == BRAIN_ST_ACTIVE)
+            idled = conv_id(conv);
         conv->gen++;
         conv->seq = 0;
         conv->stored = 0;
@@ -413,6 +419,21 @@ int rt_store_commit(rt_turn_t *t)
     free(t->conv_id);
     t->conv_id = conv_id(conv);
     store_batch_t *b = store_batch_new();
+    if (idled != NULL) {
+        int64_t idle = brain_flowset_idle_timeout_us(conv->fs);
+        int64_t ended = t->saved.last_us > 0 && idle > 0 ? t->saved.last_us + idle : now;
+        if (ended > t->in.now_us) /* never after the message that found it idle */
+            ended = t->in.now_us;
+        store_batch_conv_end(b, idled, STORE_OUTCOME_ABANDONED, NULL, ended);
+        store_metrics_t *m = rt->opts.metrics;
+        if (m != NULL) {
+            const char *lo[] = {brain_channel_name((brain_channel_t)t->saved.channel), "-",
+                                STORE_OUTCOME_ABANDONED};
+            store_metrics_add(m, STORE_M_CONV_ENDED, lo, 1);
+        }
+        LOG_INFO("event=conversation_abandoned id=%s reason=idle_without_timeout_turn", idled);
+        free(idled);
+    }
     if (!conv->stored) {
         /* The version of the conversation's flow it is pinned to, and its rollout arm. */
         char version[16];

@@ -111,6 +111,45 @@ static void test_handoff_outcome_is_recorded(void **state)
     env_stop(&e);
 }
 
+/* A conversation whose idle time ran out with no timeout turn to end it
+ * (out of the table when it fell due, or a message that beats the sweep):
+ * the next message begins a new conversation, and the old one is ended in
+ * the same batch, abandoned, rather than left active in the store. */
+static void test_an_idled_out_conversation_is_ended_by_the_next(void **state)
+{
+    env_t e;
+    env_start(&e);
+    rec_t r;
+    say(&e, "sms:+15550002", "check my booking", &r);
+    assert_string_equal(r.node, "ask_ref");
+    json_t *t = transcript("sms:+15550002");
+    int64_t last = (int64_t)json_integer_value(
+        json_object_get(json_array_get(json_object_get(t, "turns"), 0), "ts_us"));
+    json_decref(t);
+    /* sixteen minutes later (the example flows idle out after fifteen) */
+    int64_t later = (int64_t)core_wall_us() + 16 * 60 * 1000000LL;
+    runtime_turn_in_t in = {.key = "sms:+15550002",
+                            .channel = BRAIN_CH_WEB,
+                            .event = BRAIN_EV_MESSAGE,
+                            .text = "hello",
+                            .len = 5,
+                            .now_us = later};
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(runtime_turn(e.rt, &in, on_turn, &r, NULL), 0);
+    while (r.calls == 0)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    assert_int_equal(r.error, 0);
+    t = transcript("sms:+15550002");
+    assert_string_equal(json_string_value(json_object_get(t, "outcome")), "abandoned");
+    int64_t ended = (int64_t)json_integer_value(json_object_get(t, "ended_us"));
+    assert_true(ended >= last + 900 * 1000000LL && ended <= last + 901 * 1000000LL);
+    json_decref(t);
+    t = transcript("sms:+15550002#1"); /* the new one, under way */
+    assert_string_equal(json_string_value(json_object_get(t, "outcome")), "active");
+    json_decref(t);
+    env_stop(&e);
+}
+
 static int setup(void **state)
 {
     return env_group_setup("rts");
@@ -122,6 +161,7 @@ int main(void)
         cmocka_unit_test(test_turns_are_durable_before_the_reply),
         cmocka_unit_test(test_restart_restores_the_conversation),
         cmocka_unit_test(test_handoff_outcome_is_recorded),
+        cmocka_unit_test(test_an_idled_out_conversation_is_ended_by_the_next),
     };
     return cmocka_run_group_tests(tests, setup, env_group_teardown);
 }
