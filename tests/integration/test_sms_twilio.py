@@ -10,6 +10,7 @@ beyond sms.max_conversations, the last list read back after a restart
 escaping and bad forms."""
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
@@ -604,68 +605,70 @@ def test_unicode_reply_and_message_escaping():
     with_daemon(run)
 
 
-def test_replies_leave_in_order_per_conversation():
-    import threading
-    import time
-    be = Backend(slow_ms=600)
+@contextlib.contextmanager
+def with_slow_backend(slow_ms):
+    """A daemon and its backend, which answers SLOW references after slow_ms."""
+    be = Backend(slow_ms=slow_ms)
     try:
         with daemon(be) as d:
             d.wait_log(event="flows_loaded", timeout=60)
-            p = Phone(Twilio(d, "/v1/sms/twilio"), frm="+15550000005")
-            done = {}
-
-            def send(text):
-                done[text] = p.texts(text)
-
-            # the first text waits on a slow backend; the second, sent while
-            # it runs, is queued behind it and answered after it
-            first = threading.Thread(target=send, args=("check booking SLOW12",))
-            first.start()
-            be.wait_request("/bookings/SLOW12")
-            second = threading.Thread(target=send, args=("thanks",))
-            second.start()
-            first.join(30)
-            second.join(30)
-            # the order the daemon wrote the replies in (its request log, in
-            # completion order); the client threads may wake in either order
-            # (access lines are flushed in batches, so wait for both)
-            deadline = time.monotonic() + 10
-            while True:
-                rids = [line["rid"] for line in d.log_lines(event="request", path="/v1/sms/twilio")]
-                if len(rids) >= 2 or time.monotonic() > deadline:
-                    break
-                time.sleep(0.02)
-            assert len(rids) == 2 and rids == sorted(rids), rids
-            assert "SLOW12" in " ".join(done["check booking SLOW12"]), done
-            assert done["thanks"] != [], done
-            # another number is not held up by this conversation
-            other = Phone(Twilio(d, "/v1/sms/twilio"), frm="+15550000006")
-            assert other.texts("hi") != []
+            yield d, be
     finally:
         be.close()
+
+
+def test_replies_leave_in_order_per_conversation():
+    import threading
+    import time
+    with with_slow_backend(600) as (d, be):
+        p = Phone(Twilio(d, "/v1/sms/twilio"), frm="+15550000005")
+        done = {}
+
+        def send(text):
+            done[text] = p.texts(text)
+
+        # the first text waits on a slow backend; the second, sent while
+        # it runs, is queued behind it and answered after it
+        first = threading.Thread(target=send, args=("check booking SLOW12",))
+        first.start()
+        be.wait_request("/bookings/SLOW12")
+        second = threading.Thread(target=send, args=("thanks",))
+        second.start()
+        first.join(30)
+        second.join(30)
+        # the order the daemon wrote the replies in (its request log, in
+        # completion order); the client threads may wake in either order
+        # (access lines are flushed in batches, so wait for both)
+        deadline = time.monotonic() + 10
+        while True:
+            rids = [line["rid"] for line in d.log_lines(event="request", path="/v1/sms/twilio")]
+            if len(rids) >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        assert len(rids) == 2 and rids == sorted(rids), rids
+        assert "SLOW12" in " ".join(done["check booking SLOW12"]), done
+        assert done["thanks"] != [], done
+        # another number is not held up by this conversation
+        other = Phone(Twilio(d, "/v1/sms/twilio"), frm="+15550000006")
+        assert other.texts("hi") != []
 
 
 def test_a_stop_while_a_turn_runs_withholds_its_reply():
     """Carriers require nothing after the STOP confirmation: a turn still
     running when STOP arrives answers its webhook with no message."""
     import threading
-    be = Backend(slow_ms=800)
-    try:
-        with daemon(be) as d:
-            d.wait_log(event="flows_loaded", timeout=60)
-            p = Phone(Twilio(d, "/v1/sms/twilio"), frm="+15550000007")
-            done = {}
-            first = threading.Thread(
-                target=lambda: done.setdefault("slow", p.texts("check booking SLOW34")))
-            first.start()
-            be.wait_request("/bookings/SLOW34")
-            texts = p.texts("STOP")
-            assert len(texts) == 1 and "unsubscribed" in texts[0], texts
-            first.join(30)
-            assert done["slow"] == [], done
-            d.wait_log(event="sms_reply_withheld", reason="opted_out")
-    finally:
-        be.close()
+    with with_slow_backend(800) as (d, be):
+        p = Phone(Twilio(d, "/v1/sms/twilio"), frm="+15550000007")
+        done = {}
+        first = threading.Thread(
+            target=lambda: done.setdefault("slow", p.texts("check booking SLOW34")))
+        first.start()
+        be.wait_request("/bookings/SLOW34")
+        texts = p.texts("STOP")
+        assert len(texts) == 1 and "unsubscribed" in texts[0], texts
+        first.join(30)
+        assert done["slow"] == [], done
+        d.wait_log(event="sms_reply_withheld", reason="opted_out")
 
 
 if __name__ == "__main__":

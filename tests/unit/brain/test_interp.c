@@ -510,6 +510,24 @@ static brain_flowset_t *compile_with_rails(const char *name, const char *text)
     return fs;
 }
 
+/* Compiles one flow with the guardrail rules given (as rules.json). */
+static brain_flowset_t *compile_with_rules(const char *name, const char *text, const char *rules)
+{
+    brain_source_t src = {name, text, strlen(text)};
+    brain_compile_opts_t o;
+    brain_compile_opts_init(&o);
+    o.validate_only = 1;
+    o.guard_json = rules;
+    o.guard_len = strlen(rules);
+    o.guard_file = "rules.json";
+    core_diags_t d;
+    core_diags_init(&d);
+    brain_flowset_t *fs = NULL;
+    assert_int_equal(brain_flowset_compile(&src, 1, &o, &fs, &d), 0);
+    core_diags_dispose(&d);
+    return fs;
+}
+
 static void test_guardrails_in_the_turn(void **state)
 {
     const char *text = "{\"name\": \"g\", \"slots\": {\"card\": {\"type\": \"text\", "
@@ -618,20 +636,8 @@ static void test_output_block_without_reply(void **state)
                        "\"Call 4111 1111 1111 1111\"]}}}";
     const char *rules = "{\"version\": 1, \"output\": {\"pii\": {\"email\": {\"action\": "
                         "\"block\"}, \"card\": {\"action\": \"escalate\"}}}}";
-    brain_source_t src = {"o.json", text, strlen(text)};
-    brain_compile_opts_t o;
-    brain_compile_opts_init(&o);
-    o.validate_only = 1;
-    o.guard_json = rules;
-    o.guard_len = strlen(rules);
-    o.guard_file = "rules.json";
-    core_diags_t d;
-    core_diags_init(&d);
-    brain_flowset_t *fs = NULL;
-    assert_int_equal(brain_flowset_compile(&src, 1, &o, &fs, &d), 0);
-    core_diags_dispose(&d);
     harness_t h;
-    h_init(&h, fs, BRAIN_CH_CHAT);
+    h_init(&h, compile_with_rules("o.json", text, rules), BRAIN_CH_CHAT);
     h_send(&h, "run o", NULL);
     assert_int_equal(h.out.n_messages, 2);
     assert_string_equal(h.out.messages[0].text, "Write to [EMAIL]");
