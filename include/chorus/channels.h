@@ -148,6 +148,9 @@ void chan_chat_stats(chan_chat_stats_t *out);
  * before serving), and every STOP/START is written through the store's
  * writer before it is confirmed. */
 int chan_sms_register(net_router_t *router, const chan_host_t *host, core_err_t *err);
+/* Closes the client that texts replies Twilio stopped waiting for (before
+ * the loop closes; the adapter's routes may still answer). */
+void chan_sms_stop(void);
 /* Adds POST /v1/voice/twilio (Twilio's Voice webhook and <Gather> action;
  * the voice section of the config). host is copied. */
 int chan_voice_register(net_router_t *router, const chan_host_t *host, core_err_t *err);

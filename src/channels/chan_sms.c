@@ -142,6 +142,64 @@ static void on_abort(net_req_t *req, void *data)
     ((sms_op_t *)data)->req = NULL;
 }
 
+static void on_late_sent(int status, const char *reason, void *data)
+{
+    char *key = data, quoted[600];
+    if (status == 0)
+        LOG_INFO("event=sms_reply_sent_late conversation=%s", key);
+    else
+        LOG_WARN("event=sms_reply_lost conversation=%s reason=%s", key,
+                 core_log_quote(quoted, sizeof(quoted), reason ? reason : "", (size_t)-1, 500));
+    free(key);
+}
+
+/* Twilio stopped waiting for the webhook's answer (after 15 s) while the
+ * turn ran: the reply goes out through the Messages API instead, as the
+ * desk's texts do, when outbound texts are set up (sms.account_sid), so the
+ * customer is not left without it. */
+static void send_late(sms_t *s, const sms_conv_t *cv, const brain_out_t *o)
+{
+    core_buf_t b;
+    core_buf_init(&b, (size_t)-1);
+    for (size_t i = 0; i < o->n_messages; i++) {
+        char *text = render_message(&o->messages[i]);
+        if (text[0] != '\0') {
+            if (b.len > 0)
+                core_buf_append(&b, "\n", 1);
+            core_buf_append_str(&b, text);
+        }
+        free(text);
+    }
+    char *customer = NULL, *ours = NULL;
+    core_err_t err = {0};
+    const core_config_t *cfg = s->base.host.cfg;
+    if (b.len == 0 || cfg->sms.account_sid == NULL || cfg->sms.account_sid[0] == '\0' ||
+        twilio__sms_key(cv->rt_key, &customer, &ours) != 0) {
+        LOG_WARN("event=sms_reply_lost conversation=%s reason=\"%s\"", cv->rt_key,
+                 b.len == 0 ? "nothing to say"
+                            : "Twilio stopped waiting; no sms.account_sid to text it");
+    } else {
+        net_client_options_t co = {.max_transfers = 64};
+        if (s->http == NULL && net_client_new(s->base.host.loop, &co, &s->http, &err) != 0)
+            s->http = NULL;
+        char *key = core_xstrdup(cv->rt_key);
+        if (s->http == NULL || twilio__sms_send(s->http, cfg, ours, customer, b.data, on_late_sent,
+                                                key, &err) != CHAN_AGENT_PENDING)
+            on_late_sent(CORE_ERR_IO, err.msg[0] ? err.msg : "no HTTP client", key);
+    }
+    free(customer);
+    free(ours);
+    core_buf_dispose(&b);
+}
+
+void chan_sms_stop(void)
+{
+    sms_t *s = &the_sms;
+    if (s->http != NULL)
+        net_client_close(s->http, NULL, NULL);
+    s->http = NULL;
+}
+
 static void on_turn_done(const runtime_turn_out_t *out)
 {
     sms_op_t *op = out->data;
@@ -168,8 +226,10 @@ static void on_turn_done(const runtime_turn_out_t *out)
     /* a STOP that arrived while the turn ran: its confirmation was the last
      * text, so the turn's reply stays unsent (the transcript keeps it) */
     int quiet = opted_out(op->sms, cv);
-    if (quiet && op->req != NULL)
+    if (quiet)
         LOG_INFO("event=sms_reply_withheld conversation=%s reason=opted_out", cv->rt_key);
+    else if (op->req == NULL)
+        send_late(op->sms, cv, out->out);
     if (op->req != NULL) {
         core_buf_t b;
         core_buf_init(&b, (size_t)-1);

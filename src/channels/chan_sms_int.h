@@ -93,7 +93,8 @@ typedef struct sms_s {
     chat_map_t sids;
     chat_link_t sid_fifo;
     size_t n_sids;
-    size_t n_loaded; /* opted-out pairs read back at start */
+    size_t n_loaded;    /* opted-out pairs read back at start */
+    net_client_t *http; /* owned: replies sent late (chan_sms_stop), made when first needed */
 } sms_t;
 
 /* The MessageSid's entry, NULL when not seen lately; forgetting one lets

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "chorus/admin.h"
+#include "chorus/channels.h"
 #include "chorus/core.h"
 #include "chorus/guard.h"
 #include "chorus/store.h"
@@ -256,6 +257,7 @@ void daemon_runtime_stop(daemon_t *d, void (*done)(daemon_t *d))
     d->runtime = NULL; /* channel routes now answer 503 */
     runtime_reload_stop(rt);
     admin_agents_stop();
+    chan_sms_stop();
     runtime_close(rt, on_runtime_closed, d);
 }
 

@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Daemon, run_tests  # noqa: E402
 from test_chat_rest import FLOWS, Backend  # noqa: E402
-from test_sms_twilio import TOKEN, Phone, Twilio, septets  # noqa: E402
+from test_sms_twilio import TOKEN, Phone, Twilio, septets, sms_params, twilio_signature  # noqa: E402
 
 AGENT_TOKEN = "agent-sms-out-token-71c2"
 ANN = {"Authorization": "Bearer " + AGENT_TOKEN}
@@ -99,8 +99,8 @@ class StandInTwilio:
             self.httpd = None
 
 
-def run(fn, sid_secret=False, sms=None):
-    be, tw = Backend(), StandInTwilio()
+def run(fn, sid_secret=False, sms=None, slow_ms=None):
+    be, tw = Backend(slow_ms=slow_ms), StandInTwilio()
     tmp = tempfile.mkdtemp(prefix="chorus-sms-out-")
     queues = os.path.join(tmp, "queues.json")
     with open(queues, "w") as f:
@@ -227,6 +227,32 @@ def test_twilio_down_is_a_502():
         st, e = say(d, h, "Hello")
         assert st == 502 and "did not answer" in e["error"]["message"], (st, e)
     run(t)
+
+
+def test_a_reply_twilio_stopped_waiting_for_is_texted():
+    """Twilio gives a webhook 15 s; a turn that takes longer (a slow
+    backend) finds the request gone. Its reply is texted through the
+    Messages API instead, from the number the customer wrote to."""
+    import socket
+    import urllib.parse
+
+    def t(d, tw):
+        frm = "+15551234444"
+        p = Phone(Twilio(d, "/v1/sms/twilio"), frm=frm)
+        p.texts("hi")
+        params = sms_params("check booking SLOW56", "SM" + "5a" * 16, frm, OURS)
+        url = "http://127.0.0.1:%d/v1/sms/twilio" % d.port
+        body = urllib.parse.urlencode(params).encode()
+        s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+        s.sendall(("POST /v1/sms/twilio HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                   "Content-Type: application/x-www-form-urlencoded\r\n"
+                   "X-Twilio-Signature: %s\r\nContent-Length: %d\r\n\r\n"
+                   % (d.port, twilio_signature(TOKEN, url, params), len(body))).encode() + body)
+        s.close()  # Twilio's timeout: it hangs up before the answer
+        d.wait_log(event="sms_reply_sent_late", conversation="sms:%s:%s" % (frm, OURS))
+        late = [m for m in tw.sent if m["To"] == frm]
+        assert late and late[-1]["From"] == OURS and "SLOW56" in late[-1]["Body"], tw.sent
+    run(t, slow_ms=1500)
 
 
 if __name__ == "__main__":
