@@ -495,13 +495,19 @@ static void test_start_event_and_slot_types(void **state)
     h_dispose(&h);
 }
 
-/* Compiles one flow with the built-in guardrails on. */
-static brain_flowset_t *compile_with_rails(const char *name, const char *text)
+/* Compiles one flow with guardrails on: the rules given (as rules.json), or
+ * the built-in ones when rules is NULL. */
+static brain_flowset_t *compile_with_rules(const char *name, const char *text, const char *rules)
 {
     brain_source_t src = {name, text, strlen(text)};
     brain_compile_opts_t o;
     brain_compile_opts_init(&o);
-    o.validate_only = 1; /* guardrails on (built-in rules) */
+    o.validate_only = 1; /* guardrails on */
+    if (rules != NULL) {
+        o.guard_json = rules;
+        o.guard_len = strlen(rules);
+        o.guard_file = "rules.json";
+    }
     core_diags_t d;
     core_diags_init(&d);
     brain_flowset_t *fs = NULL;
@@ -510,22 +516,19 @@ static brain_flowset_t *compile_with_rails(const char *name, const char *text)
     return fs;
 }
 
-/* Compiles one flow with the guardrail rules given (as rules.json). */
-static brain_flowset_t *compile_with_rules(const char *name, const char *text, const char *rules)
+static brain_flowset_t *compile_with_rails(const char *name, const char *text)
 {
-    brain_source_t src = {name, text, strlen(text)};
-    brain_compile_opts_t o;
-    brain_compile_opts_init(&o);
-    o.validate_only = 1;
-    o.guard_json = rules;
-    o.guard_len = strlen(rules);
-    o.guard_file = "rules.json";
-    core_diags_t d;
-    core_diags_init(&d);
-    brain_flowset_t *fs = NULL;
-    assert_int_equal(brain_flowset_compile(&src, 1, &o, &fs, &d), 0);
-    core_diags_dispose(&d);
-    return fs;
+    return compile_with_rules(name, text, NULL);
+}
+
+/* A chat conversation in fs's first flow, waiting at its first node (the
+ * flow is started directly: it has no intents). */
+static void h_init_waiting(harness_t *h, brain_flowset_t *fs)
+{
+    h_init(h, fs, BRAIN_CH_CHAT);
+    h->conv.flow = 0;
+    h->conv.node = 0;
+    h->conv.wait = 1;
 }
 
 static void test_guardrails_in_the_turn(void **state)
@@ -537,10 +540,7 @@ static void test_guardrails_in_the_turn(void **state)
                        "\"b\": {\"type\": \"ask\", \"slot\": \"note\", \"prompt\": \"Note?\"}}}";
     brain_flowset_t *fs = compile_with_rails("g.json", text);
     harness_t h;
-    h_init(&h, fs, BRAIN_CH_CHAT);
-    h.conv.flow = 0; /* start the flow directly: it has no intents */
-    h.conv.node = 0;
-    h.conv.wait = 1;
+    h_init_waiting(&h, fs);
     h_send(&h, "4111 1111 1111 1111", NULL);
     assert_int_equal(h.out.guard_in.action, GUARD_REDACT);
     /* the sensitive slot gets the value; the kept last turn does not */
@@ -567,10 +567,7 @@ static void test_long_text_slot_is_cut_between_characters(void **state)
                        "\"message\": \"ok\"}}}";
     brain_flowset_t *fs = compile_with_rails("t.json", text);
     harness_t h;
-    h_init(&h, fs, BRAIN_CH_CHAT);
-    h.conv.flow = 0;
-    h.conv.node = 0;
-    h.conv.wait = 1;
+    h_init_waiting(&h, fs);
     char answer[1300] = ""; /* 2-byte letters: 511 bytes would end in half of one */
     for (int i = 0; i < 600; i++)
         strcat(answer, "\xd0\x96");
@@ -655,20 +652,8 @@ static void test_input_block_and_escalate(void **state)
                         "\"terms\": [\"election\"], \"reply\": \"I can't discuss that.\"}],"
                         " \"abuse\": {\"terms\": [\"scumbag\"], \"action\": \"escalate\", "
                         "\"reason\": \"abuse\"}}}";
-    brain_source_t src = {"k.json", text, strlen(text)};
-    brain_compile_opts_t o;
-    brain_compile_opts_init(&o);
-    o.validate_only = 1;
-    o.guard_json = rules;
-    o.guard_len = strlen(rules);
-    o.guard_file = "rules.json";
-    core_diags_t d;
-    core_diags_init(&d);
-    brain_flowset_t *fs = NULL;
-    assert_int_equal(brain_flowset_compile(&src, 1, &o, &fs, &d), 0);
-    core_diags_dispose(&d);
     harness_t h;
-    h_init(&h, fs, BRAIN_CH_CHAT);
+    h_init(&h, compile_with_rules("k.json", text, rules), BRAIN_CH_CHAT);
     h_send(&h, "who wins the election", NULL);
     assert_int_equal(h.out.guard_in.action, GUARD_BLOCK);
     assert_string_equal(h_said(&h), "I can't discuss that.");
@@ -679,8 +664,15 @@ static void test_input_block_and_escalate(void **state)
     assert_non_null(strstr(h.out.handoff_summary, "you scumbag")); /* the turn that escalated */
     h_dispose(&h);
     /* bad rules are reported with their file */
+    brain_source_t src = {"k.json", text, strlen(text)};
+    brain_compile_opts_t o;
+    brain_compile_opts_init(&o);
+    o.validate_only = 1;
     o.guard_json = "{\"version\": 7}";
     o.guard_len = strlen(o.guard_json);
+    o.guard_file = "rules.json";
+    brain_flowset_t *fs = NULL;
+    core_diags_t d;
     core_diags_init(&d);
     assert_int_equal(brain_flowset_compile(&src, 1, &o, &fs, &d), CORE_ERR_INVALID);
     assert_true(d.len > 0);
