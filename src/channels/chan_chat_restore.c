@@ -207,13 +207,15 @@ static int verbatim(const json_t *row)
 }
 
 /* The user entry about to be appended at cv->next_seq ends the replies of
- * the one before; it is remembered when it has an id. */
+ * the last one with an id, if none did yet; it is remembered when it has an
+ * id. */
 static void note_user(chat_known_t *k, const chat_conv_t *cv, const json_t *row)
 {
     if (k == NULL)
         return;
-    if (k->n > 0)
-        k->items[(k->first + k->n - 1) % CHAT_KNOWN_MAX].replies_end = cv->next_seq;
+    chat_known_msg_t *last = k->n > 0 ? &k->items[(k->first + k->n - 1) % CHAT_KNOWN_MAX] : NULL;
+    if (last != NULL && last->replies_end == 0)
+        last->replies_end = cv->next_seq;
     const char *id = json_string_value(json_object_get(row, "client_id"));
     if (id == NULL)
         return;

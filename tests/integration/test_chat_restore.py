@@ -394,6 +394,10 @@ def test_a_rest_retry_after_a_restart_gets_the_answer_not_a_second_turn():
             assert "booking reference" in first["messages"][0]["text"], first
             status, _, card_first = d.request("POST", path, card_body, dict(auth(), **JSON, **card))
             assert status == 200, card_first
+            for text in ("hello", "thanks"):  # messages without a key after it
+                status, _, answer = d.request("POST", path, json.dumps({"text": text}).encode(),
+                                              dict(auth(), **JSON))
+                assert status == 200, answer
         with running(data_dir) as d:
             status, _, e = d.request("POST", path, b'{"text": "refund status"}',
                                      dict(auth(), **JSON, **key))
@@ -414,14 +418,15 @@ def test_a_rest_retry_after_a_restart_gets_the_answer_not_a_second_turn():
             users = [m for m in t["messages"] if m.get("from") == "user"]
             assert [(m["text"], m.get("id")) for m in users] == \
                 [("booking status", key["Idempotency-Key"]),
-                 ("my card is [CARD]", card["Idempotency-Key"])], t
+                 ("my card is [CARD]", card["Idempotency-Key"]), ("hello", None),
+                 ("thanks", None)], t
             # a new key is a new message
             status, _, other = d.request("POST", path, b'{"text": "ABC123"}',
                                          dict(auth(), **JSON, **{"Idempotency-Key": "k-2"}))
             assert status == 200, other
             status, t = transcript(d, conv)
             assert [m.get("id") for m in t["messages"] if m.get("from") == "user"] == \
-                [key["Idempotency-Key"], card["Idempotency-Key"], "k-2"], t
+                [key["Idempotency-Key"], card["Idempotency-Key"], None, None, "k-2"], t
     with_data_dir(run)
 
 
