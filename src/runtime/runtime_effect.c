@@ -89,8 +89,7 @@ static int idempotency_key(const rt_turn_t *t, const brain_effect_t *e, char out
     core_sha256(what, strlen(what), h);
     free(what);
     memcpy(out, "chorus-", 7);
-    for (size_t i = 0; i < 16; i++)
-        snprintf(out + 7 + 2 * i, 3, "%02x", h[i]);
+    core_hex_encode(h, 16, out + 7);
     return 1;
 }
 

@@ -398,6 +398,23 @@ static void on_durable(int status, void *data)
     rt_turn_durable(t, status);
 }
 
+/* Ends id, the conversation t's new session left behind with no timeout
+ * turn, as abandoned when its idle time ran out (never after t's input). */
+static void end_idled(store_batch_t *b, const rt_turn_t *t, const char *id, int64_t now)
+{
+    int64_t idle = brain_flowset_idle_timeout_us(t->conv->fs);
+    int64_t ended = t->saved.last_us > 0 && idle > 0 ? t->saved.last_us + idle : now;
+    if (ended > t->in.now_us)
+        ended = t->in.now_us;
+    store_batch_conv_end(b, id, STORE_OUTCOME_ABANDONED, NULL, ended);
+    if (t->rt->opts.metrics != NULL) {
+        const char *lo[] = {brain_channel_name((brain_channel_t)t->saved.channel), "-",
+                            STORE_OUTCOME_ABANDONED};
+        store_metrics_add(t->rt->opts.metrics, STORE_M_CONV_ENDED, lo, 1);
+    }
+    LOG_INFO("event=conversation_abandoned id=%s reason=idle_without_timeout_turn", id);
+}
+
 int rt_store_commit(rt_turn_t *t)
 {
     runtime_t *rt = t->rt;
@@ -420,18 +437,7 @@ int rt_store_commit(rt_turn_t *t)
     t->conv_id = conv_id(conv);
     store_batch_t *b = store_batch_new();
     if (idled != NULL) {
-        int64_t idle = brain_flowset_idle_timeout_us(conv->fs);
-        int64_t ended = t->saved.last_us > 0 && idle > 0 ? t->saved.last_us + idle : now;
-        if (ended > t->in.now_us) /* never after the message that found it idle */
-            ended = t->in.now_us;
-        store_batch_conv_end(b, idled, STORE_OUTCOME_ABANDONED, NULL, ended);
-        store_metrics_t *m = rt->opts.metrics;
-        if (m != NULL) {
-            const char *lo[] = {brain_channel_name((brain_channel_t)t->saved.channel), "-",
-                                STORE_OUTCOME_ABANDONED};
-            store_metrics_add(m, STORE_M_CONV_ENDED, lo, 1);
-        }
-        LOG_INFO("event=conversation_abandoned id=%s reason=idle_without_timeout_turn", idled);
+        end_idled(b, t, idled, now);
         free(idled);
     }
     if (!conv->stored) {
