@@ -67,6 +67,11 @@ char *core_xstrndup(const char *s, size_t n);
 /* Returns a newly allocated printf-formatted string. */
 char *core_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The length of the valid UTF-8 sequence s begins with (1 for ASCII), or 0
+ * when its first bytes (of n) are not one: overlong, a surrogate, past
+ * U+10FFFF, cut short or a stray continuation byte. */
+size_t core_utf8_seq(const char *s, size_t n);
+
 /* The length of s's longest prefix of at most max bytes that does not end
  * inside a UTF-8 sequence: where to cut text that must stay valid UTF-8. */
 static inline size_t core_utf8_cut(const char *s, size_t len, size_t max)

@@ -495,15 +495,9 @@ char *gd_utf8_sanitize(const char *t, size_t n)
 {
     char *copy = NULL;
     for (size_t i = 0; i < n;) {
-        if ((unsigned char)t[i] < 0x80) {
-            i++;
-            continue;
-        }
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t m =
-            utf8proc_iterate((const utf8proc_uint8_t *)t + i, (utf8proc_ssize_t)(n - i), &cp);
+        size_t m = core_utf8_seq(t + i, n - i);
         if (m > 0) {
-            i += (size_t)m;
+            i += m;
             continue;
         }
         if (copy == NULL) {

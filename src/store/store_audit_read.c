@@ -4,7 +4,6 @@
  * GET /v1/admin/audit. All blocking except store_audit_async(). */
 #include <stdlib.h>
 #include <string.h>
-#include <utf8proc.h>
 
 #define LOG_MODULE "store"
 #include "store/store_int.h"
@@ -44,12 +43,10 @@ static json_t *string_lossy(const char *s)
     core_buf_t b;
     core_buf_init(&b, (size_t)-1);
     for (size_t i = 0; i < n;) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t m =
-            utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
+        size_t m = core_utf8_seq(s + i, n - i);
         if (m > 0) {
-            core_buf_append(&b, s + i, (size_t)m);
-            i += (size_t)m;
+            core_buf_append(&b, s + i, m);
+            i += m;
         } else {
             core_buf_append(&b, "\xef\xbf\xbd", 3);
             i++;

@@ -111,6 +111,17 @@ static void test_utf8_cut(void **state)
     assert_int_equal(core_utf8_cut(s, len, 10), 7); /* inside 🙂 */
     assert_int_equal(core_utf8_cut(s, len, 11), 11);
     assert_int_equal(core_utf8_cut(s, len, 0), 0);
+    /* the sequence each position begins, as jansson would take it */
+    assert_int_equal(core_utf8_seq(s, len), 1);
+    assert_int_equal(core_utf8_seq(s + 2, len - 2), 2);    /* Ж */
+    assert_int_equal(core_utf8_seq(s + 3, len - 3), 0);    /* its continuation byte */
+    assert_int_equal(core_utf8_seq(s + 4, len - 4), 3);    /* € */
+    assert_int_equal(core_utf8_seq(s + 7, len - 7), 4);    /* 🙂 */
+    assert_int_equal(core_utf8_seq(s + 7, 2), 0);          /* cut short */
+    assert_int_equal(core_utf8_seq("\xc0\xaf", 2), 0);     /* overlong '/' */
+    assert_int_equal(core_utf8_seq("\xed\xa0\x80", 3), 0); /* a surrogate */
+    assert_int_equal(core_utf8_seq("\xff", 1), 0);
+    assert_int_equal(core_utf8_seq(s, 0), 0);
 }
 
 int main(void)
