@@ -118,10 +118,11 @@ typedef struct store_rollout_s {
     const char *reason; /* why it ended, may be NULL */
 } store_rollout_t;
 
-/* Inserts the row, or for an existing r->id updates its status, end and
- * reason. cb runs once on the loop with 0 or an error: CORE_ERR_INVALID
- * when another rollout of the same env and flow is already running. */
-int store_rollout_save_async(store_t *s, const store_rollout_t *r, store_done_cb cb, void *data);
+/* Adds to b the row's insert, or for an existing r->id the update of its
+ * status, end and reason; strings are copied. The batch's completion
+ * (store_enqueue) is CORE_ERR_INVALID when another rollout of the same env
+ * and flow is already running. */
+void store_batch_rollout(store_batch_t *b, const store_rollout_t *r);
 
 /* Rollouts as JSON, newest first: {"rollouts":[{"id","env","flow",...}]}.
  * id (a rollout id, or a flow name: its rollouts), flow and status filter

@@ -4,9 +4,11 @@
  * routes over them (admin_rollouts.c). Loop thread only.
  *
  * A rollout in memory mirrors its running row in the rollouts table; the
- * table is the truth across restarts, memory is the truth while running. A
- * rollout leaves memory the moment it is ended, before its row is written,
- * so a second promote/abort of the same rollout finds nothing to end. */
+ * table is the truth across restarts, memory is the truth while running.
+ * A promotion takes effect once its row is written (until then the rollout
+ * is marked ending, and a second promote or abort is refused); an abort or
+ * a rollback at once, its row written after and tried again until the
+ * store takes it. */
 #ifndef CHORUS_ADMIN_ROLLOUT_INT_H
 #define CHORUS_ADMIN_ROLLOUT_INT_H
 
@@ -20,6 +22,7 @@ typedef struct admin_ro_s {
     int64_t started_us;
     int ready;    /* the candidate is serving (its compile finished) */
     int checking; /* a guard query is in flight */
+    int ending;   /* its promotion is being recorded */
 } admin_ro_t;
 
 /* The running rollout whose id, or flow (in env when env is not NULL), is
@@ -39,11 +42,16 @@ typedef void (*admin_ro_cb)(int rc, const char *msg, json_t *row, void *data);
 void admin__ro_start(admin_t *a, const char *env, const char *flow, const char *candidate,
                      unsigned percent, const char *actor, admin_ro_cb cb, void *data);
 
-/* Ends ro (taken out of memory at once): promote (status promoted) or not
- * (status is ROLLOUT_ABORTED or ROLLOUT_ROLLED_BACK), writes the row and
- * audits "rollout.<promote|abort|rollback>" as actor with reason. cb (may
- * be NULL) runs once with the final row. Returns CORE_ERR_BUSY (ro kept)
- * when promote is asked before the candidate serves. */
+/* Ends ro: promote (status promoted) or not (status is ROLLOUT_ABORTED or
+ * ROLLOUT_ROLLED_BACK), writes the row and audits
+ * "rollout.<promote|abort|rollback>" as actor with reason. A promotion is
+ * made once its row is written: cb gets CORE_ERR_CLOSED with a message,
+ * and ro runs on, when the store refuses it. An abort or rollback is made
+ * at once, ro taken out of memory; cb gets its row after the first write,
+ * which is tried again at the guard's ticks until the store takes it.
+ * cb (may be NULL) runs once. Returns CORE_ERR_BUSY (ro kept) when promote
+ * is asked before the candidate serves, CORE_ERR_EXISTS while a promotion
+ * of ro is being recorded. */
 int admin__ro_end(admin_t *a, admin_ro_t *ro, const char *status, const char *actor,
                   const char *reason, admin_ro_cb cb, void *data);
 

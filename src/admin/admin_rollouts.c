@@ -130,8 +130,9 @@ static void end_one(net_req_t *req, admin_t *a, int promote)
     free(reason);
     if (rc != 0)
         on_row(rc,
-               rc == CORE_ERR_BUSY ? "the candidate is not serving yet; try again in a moment"
-                                   : core_strerror(rc),
+               rc == CORE_ERR_BUSY     ? "the candidate is not serving yet; try again in a moment"
+               : rc == CORE_ERR_EXISTS ? "the rollout's promotion is being recorded"
+                                       : core_strerror(rc),
                NULL, j);
 }
 

@@ -191,6 +191,9 @@ static void op_dispose(store__op_t *op)
     case STORE__OP_SMS_OPT:
         store__sms_opt_dispose(op);
         break;
+    case STORE__OP_ROLLOUT:
+        store__rollout_dispose(op);
+        break;
     default: /* strings in the batch's chunks */
         break;
     }

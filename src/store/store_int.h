@@ -8,6 +8,7 @@
 
 #include <sqlite3.h>
 
+#include "chorus/rollout.h"
 #include "chorus/store.h"
 
 typedef enum {
@@ -24,6 +25,7 @@ typedef enum {
     STORE__OP_HANDOFF, /* store_handoffs.c */
     STORE__OP_HANDOFF_MESSAGE,
     STORE__OP_SMS_OPT, /* store_sms.c */
+    STORE__OP_ROLLOUT, /* store_rollout_row.c */
 } store__op_kind_t;
 
 /* One operation; every string is owned (copied in store_batch_*: by the
@@ -74,6 +76,7 @@ typedef struct store__op_s {
             int opted_out;
             int64_t ts_us;
         } sms_opt;
+        store_rollout_t rollout;
     } u;
 } store__op_t;
 
@@ -107,6 +110,10 @@ struct store_batch_s {
 /* store_sms.c: runs / frees a STORE__OP_SMS_OPT op (writer thread). */
 int store__sms_opt_run(sqlite3 *db, const store__op_t *op, core_err_t *err);
 void store__sms_opt_dispose(store__op_t *op);
+
+/* store_rollout_row.c: runs / frees a STORE__OP_ROLLOUT op (writer thread). */
+int store__rollout_run(sqlite3 *db, const store__op_t *op, core_err_t *err);
+void store__rollout_dispose(store__op_t *op);
 
 /* store_flows_batch.c: runs / frees a STORE__OP_FLOWS op (writer thread). */
 int store__flows_run(sqlite3 *db, const store__op_t *op, core_err_t *err);

@@ -1,7 +1,7 @@
 /* The rollouts table and a rollout's per-variant KPIs (rollout.h). The
  * KPIs come from the one report (store_db_report by flow and variant) plus
- * the count of satisfied CSAT answers the z-test needs; rows are written on
- * a pool worker through a short-lived write connection of its own. */
+ * the count of satisfied CSAT answers the z-test needs; rows are read on a
+ * pool worker (and written by the writer: store_rollout_row.c). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,59 +198,17 @@ int store_db_flow_version(store_db_t *db, const char *flow, const char *version,
     return rc;
 }
 
-/* ---- the write ------------------------------------------------------------- */
-
-static int save(const char *path, const store_rollout_t *r, core_err_t *err)
-{
-    sqlite3 *db = NULL;
-    int rc = store__sqlite_open(path, 1, 0, &db, err);
-    if (rc != 0)
-        return rc;
-    sqlite3_stmt *st;
-    int src = sqlite3_prepare_v2(
-        db,
-        /* an upsert on the id only: OR REPLACE would also delete the
-         * running rollout a second running row collides with */
-        "INSERT INTO rollouts (id, env, flow, candidate_version, control_version,"
-        " percent, status, started_us, started_by, ended_us, ended_by, reason)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-        " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
-        " ended_us = excluded.ended_us, ended_by = excluded.ended_by, reason = excluded.reason",
-        -1, &st, NULL);
-    if (src == SQLITE_OK) {
-        const char *texts[] = {r->id, r->env, r->flow, r->candidate_version, r->control_version};
-        for (int i = 0; i < 5; i++)
-            sqlite3_bind_text(st, i + 1, texts[i] != NULL ? texts[i] : "", -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 6, (int)r->percent);
-        sqlite3_bind_text(st, 7, r->status, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 8, r->started_us);
-        sqlite3_bind_text(st, 9, r->started_by != NULL ? r->started_by : "", -1, SQLITE_STATIC);
-        if (r->ended_us > 0)
-            sqlite3_bind_int64(st, 10, r->ended_us);
-        sqlite3_bind_text(st, 11, r->ended_by, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 12, r->reason, -1, SQLITE_STATIC);
-        src = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
-        sqlite3_finalize(st);
-    }
-    if (src != SQLITE_OK)
-        rc = store__sqlite_err(db, src, err, "saving a rollout");
-    sqlite3_close(db);
-    return rc;
-}
-
 /* ---- on the thread pool ------------------------------------------------------ */
 
-typedef enum { R_SAVE, R_LIST, R_KPIS, R_VERSION } rwork_kind_t;
+typedef enum { R_LIST, R_KPIS, R_VERSION } rwork_kind_t;
 
 typedef struct {
     uv_work_t req;
     store_t *s;
     rwork_kind_t kind;
     char *path;
-    store_rollout_t row; /* R_SAVE: strings below are owned copies */
-    char *str[9];        /* owned strings: row's, or id/flow/status filters */
+    char *str[3]; /* owned: the id/flow/status filters, or flow and version */
     int64_t from_us, to_us;
-    store_done_cb done_cb;
     store_json_cb json_cb;
     void *data;
     int status;
@@ -288,10 +246,6 @@ static void rwork_run(uv_work_t *req)
             core_err_set(&w->err, CORE_ERR_UNSUPPORTED, "a :memory: store keeps no rollouts");
         return;
     }
-    if (w->kind == R_SAVE) {
-        w->status = save(w->path, &w->row, &w->err);
-        return;
-    }
     store_db_t *db = store__reader_get(w->s, &w->err);
     if (db == NULL) {
         w->status = w->err.code ? w->err.code : CORE_ERR_IO;
@@ -319,10 +273,7 @@ static void rwork_done(uv_work_t *req, int status)
     rwork_t *w = req->data;
     if (status != 0 && w->status == 0)
         w->status = core_err_set(&w->err, CORE_ERR_CLOSED, "cancelled");
-    if (w->kind == R_SAVE)
-        w->done_cb(w->status, w->data);
-    else
-        w->json_cb(w->status, w->result, w->status ? w->err.msg : NULL, w->data);
+    w->json_cb(w->status, w->result, w->status ? w->err.msg : NULL, w->data);
     store_t *s = w->s;
     rwork_free(w);
     store__inflight(s, -1);
@@ -348,23 +299,6 @@ static int submit(rwork_t *w)
     }
     store__inflight(w->s, 1);
     return 0;
-}
-
-int store_rollout_save_async(store_t *s, const store_rollout_t *r, store_done_cb cb, void *data)
-{
-    rwork_t *w = rwork_new(s, R_SAVE, data);
-    w->row = *r;
-    const char *src[9] = {
-        r->id,         r->env,      r->flow,  r->candidate_version, r->control_version, r->status,
-        r->started_by, r->ended_by, r->reason};
-    for (int i = 0; i < 9; i++)
-        w->str[i] = core_xstrdup_opt(src[i]);
-    w->row.id = w->str[0], w->row.env = w->str[1], w->row.flow = w->str[2];
-    w->row.candidate_version = w->str[3], w->row.control_version = w->str[4];
-    w->row.status = w->str[5], w->row.started_by = w->str[6], w->row.ended_by = w->str[7];
-    w->row.reason = w->str[8];
-    w->done_cb = cb;
-    return submit(w);
 }
 
 int store_rollouts_async(store_t *s, const char *id, const char *flow, const char *status,

@@ -330,6 +330,7 @@ static void bind_op(conn_t *c, const store__op_t *op, sqlite3_stmt **st, int *mu
         bind_handoff_message(*st, &op->u.handoff_message);
         break;
     case STORE__OP_SMS_OPT: /* run_op hands these to store__sms_opt_run */
+    case STORE__OP_ROLLOUT: /* and these to store__rollout_run */
         break;
     }
 }
@@ -379,6 +380,8 @@ static int run_op(conn_t *c, const store__op_t *op, int starts, core_err_t *err)
         return store__audit_run(c->db, op, err);
     if (op->kind == STORE__OP_SMS_OPT)
         return store__sms_opt_run(c->db, op, err);
+    if (op->kind == STORE__OP_ROLLOUT)
+        return store__rollout_run(c->db, op, err);
     if (op->kind == STORE__OP_STATE && op->u.state.active && !starts) {
         int updated = 0, rc = update_state(c, op, &updated, err);
         if (rc != 0 || updated)

@@ -12,7 +12,10 @@ and A/B tests"):
   (rollout id, conversation key) gives, its share is close to the percent,
   and a key that comes back for a second conversation keeps its variant;
 - roles: a viewer may read but not start, an operator may not promote;
-- a running rollout resumes after a restart.
+- a running rollout resumes after a restart;
+- an end the store refuses (another process holds the database's write
+  lock): a promotion is not made and the rollout runs on; an abort is made
+  at once and its row written once the store takes it.
 
 The candidate versions are put in the flow_versions table the way a flow
 developer's earlier load would have left them. Waits poll with a generous
@@ -149,6 +152,21 @@ def order(d):
     assert code == 201, (code, body)
     conv = body["conversation"]
     return conv, say(d, conv, "where is my order")
+
+
+def order_once_stored(d):
+    """order()'s reply, once the store takes turns again: a writer that met
+    another process's lock refuses turns (503) until it has recovered."""
+    def attempt():
+        code, body = d.json("POST", "/v1/chat/conversations", b"", bearer(GW_KEY))
+        assert code in (201, 503), (code, body)
+        if code == 503:
+            return None
+        code, body = d.json("POST", "/v1/chat/conversations/%s/messages" % body["conversation"],
+                            {"text": "where is my order"}, bearer(GW_KEY))
+        assert code in (200, 503), (code, body)
+        return body["messages"][-1]["text"] if code == 200 else None
+    return wait_for("the store to take turns again", attempt)
 
 
 def say(d, conv, text):
@@ -360,6 +378,55 @@ def test_running_rollout_resumes_after_restart():
     finally:
         backend.close()
         subprocess.run(["rm", "-rf", data])
+
+
+def test_an_end_the_store_refuses():
+    backend = Backend()
+    try:
+        with daemon(backend) as d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            v2 = add_version(d, orders_flow(backend.port, "/ok", "Shipped (v2)."))
+            code, ro = start(d, v2, 100)
+            assert code == 201, ro
+            path = "/v1/admin/rollouts/%s/" % ro["id"]
+            # another process holds the write lock past the store's busy
+            # timeout: the promotion cannot be recorded, so it is not made
+            lock = sqlite3.connect(db(d), timeout=10, isolation_level=None)
+            lock.execute("BEGIN IMMEDIATE")
+            try:
+                code, body = d.json("POST", path + "promote", b"", bearer(BOSS))
+            finally:
+                lock.execute("ROLLBACK")
+            assert code == 503, (code, body)
+            assert "could not record the promotion" in body["error"]["message"], body
+            s = status(d, ro["id"])
+            assert s["rollout"]["status"] == "running" and s["rollout"]["serving"] is True, s
+            assert order_once_stored(d) == "Shipped (v2)."  # the candidate still serves
+            line = d.wait_log(event="rollout_save_failed")
+            assert line["id"] == ro["id"] and line["status"] == "promoted", line
+            # an abort is made at once, the lock held or not
+            lock.execute("BEGIN IMMEDIATE")
+            try:
+                code, body = d.json("POST", path + "abort", b"", bearer(OPS))
+                assert code == 200 and body["status"] == "aborted", (code, body)
+                s = status(d, ro["id"])  # read while the row waits
+                assert s["rollout"]["status"] == "running" and s["rollout"]["serving"] is False, s
+            finally:
+                lock.execute("ROLLBACK")
+            lock.close()
+            # written at a later tick of the guard
+            line = d.wait_log(event="rollout_saved", timeout=60)
+            assert line["id"] == ro["id"] and line["status"] == "aborted", line
+            r = status(d, ro["id"])["rollout"]
+            assert r["status"] == "aborted" and r["ended_by"] == "ops", r
+            assert order_once_stored(d) == "Your order has shipped."
+            con = sqlite3.connect("file:%s?mode=ro" % db(d), uri=True, timeout=10)
+            audit = [a[0] for a in con.execute("SELECT action FROM audit WHERE action LIKE"
+                                               " 'rollout.%' ORDER BY id")]
+            con.close()
+            assert audit == ["rollout.start", "rollout.abort"], audit  # no promotion
+    finally:
+        backend.close()
 
 
 if __name__ == "__main__":

@@ -132,7 +132,9 @@ static int save(const store_rollout_t *r)
 {
     int status = 1;
     int before = fx.done;
-    assert_int_equal(store_rollout_save_async(fx.store, r, saved, &status), 0);
+    store_batch_t *b = store_batch_new();
+    store_batch_rollout(b, r);
+    assert_int_equal(store_enqueue(fx.store, b, saved, &status), 0);
     fx_wait(&fx, before + 1);
     return status;
 }
