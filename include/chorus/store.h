@@ -216,7 +216,8 @@ int store_db_env_history(store_db_t *db, const char *env, const char *flow, int 
                          core_err_t *err);
 /* The same on the thread pool: kind "env" (arg env), "versions" (arg flow),
  * "version" (arg "flow@version": one row with content), "history" (arg env,
- * may be NULL). cb as store_json_cb. */
+ * may be NULL: the latest 200 changes; or "env/flow": all of that flow's).
+ * cb as store_json_cb. */
 typedef void (*store_json_cb_t)(int status, json_t *result, const char *errmsg, void *data);
 int store_flows_async(store_t *s, const char *kind, const char *arg, int with_content,
                       store_json_cb_t cb, void *data);

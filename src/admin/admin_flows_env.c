@@ -28,6 +28,7 @@ typedef struct fl_job_s {
     int content;       /* GET: include contents */
     char env_name[16]; /* rollback: the environment */
     char flow[130];    /* rollback */
+    char to[130];      /* rollback: the version asked for, "" for the previous one */
     char actor[80];
     int query; /* a read any viewer may ask for: counted among the admin
                   queries running (ADMIN_MAX_INFLIGHT), as it takes a slot of
@@ -378,7 +379,7 @@ static void on_version_read(int status, json_t *row, const char *errmsg, void *d
 
 static void read_version(fl_job_t *j, const char *version)
 {
-    char arg[200];
+    char arg[300];
     snprintf(arg, sizeof(arg), "%s@%s", j->flow, version);
     if (store_flows_async(admin__store(j->a), "version", arg, 1, on_version_read, j) != 0) {
         net_req_t *req = job_end(j);
@@ -387,34 +388,47 @@ static void read_version(fl_job_t *j, const char *version)
     }
 }
 
-/* The environment's history: the version the current one replaced. */
+/* The flow's history in the environment: the version the current one
+ * replaced, or a check that the version asked for ran there before. A
+ * version new to the environment goes through a promotion (admin, tests)
+ * instead: a rollback may only put back what ran. */
 static void on_history(int status, json_t *rows, const char *errmsg, void *data)
 {
     fl_job_t *j = data;
     const char *cur = json_string_value(json_object_get(j->body, "from_version"));
     const char *prev = NULL;
+    int ran = 0;
     size_t i;
     json_t *r;
-    json_array_foreach(rows, i, r)
+    json_array_foreach(rows, i, r) /* newest first */
     {
-        const char *flow = json_string_value(json_object_get(r, "flow"));
         const char *ver = json_string_value(json_object_get(r, "version"));
-        if (prev == NULL && flow && ver && cur && strcmp(flow, j->flow) == 0 &&
-            strcmp(ver, cur) == 0)
-            prev = json_string_value(json_object_get(r, "previous"));
+        const char *was = json_string_value(json_object_get(r, "previous"));
+        if (prev == NULL && ver && cur && strcmp(ver, cur) == 0)
+            prev = was;
+        ran |= (ver && strcmp(ver, j->to) == 0) || (was && strcmp(was, j->to) == 0);
     }
-    if (status != 0 || prev == NULL || j->req == NULL) {
+    const char *want = j->to[0] ? (ran ? j->to : NULL) : prev;
+    if (status != 0 || want == NULL || j->req == NULL) {
+        char *never = j->to[0] ? core_xasprintf("%s never ran version %s of %s: a version new to "
+                                                "it is promoted (chorusctl flows promote), not "
+                                                "rolled back to",
+                                                j->env_name, j->to, j->flow)
+                               : NULL;
         net_req_t *req = job_end(j);
         if (req != NULL && status != 0)
             admin__unavailable(req, errmsg ? errmsg : "the store could not be read");
         else if (req != NULL)
-            net_resp_error(req, 409, "conflict",
-                           "no earlier version of the flow is recorded; name one with to_version");
+            net_resp_error(req, 409, "conflict", "%s",
+                           never ? never
+                                 : "no earlier version of the flow is recorded; name one with "
+                                   "to_version");
+        free(never);
         json_decref(rows);
         return;
     }
-    char p[64];
-    snprintf(p, sizeof(p), "%s", prev);
+    char p[130];
+    snprintf(p, sizeof(p), "%s", want);
     json_decref(rows);
     read_version(j, p);
 }
@@ -450,9 +464,10 @@ static void on_rollback(net_req_t *req, void *data)
         snprintf(j->actor, sizeof(j->actor), "%s", who.name);
         j->body = json_pack("{s:s, s:s, s:s, s:s}", "result", "rolled_back", "flow", flow,
                             "from_version", cur.version, "by", who.name);
-        if (to != NULL)
-            read_version(j, to);
-        else if (store_flows_async(admin__store(a), "history", env, 0, on_history, j) != 0) {
+        snprintf(j->to, sizeof(j->to), "%s", to ? to : "");
+        char arg[300];
+        snprintf(arg, sizeof(arg), "%s/%s", env, flow);
+        if (store_flows_async(admin__store(a), "history", arg, 0, on_history, j) != 0) {
             job_end(j);
             admin__unavailable(req, "the store is not answering");
         }

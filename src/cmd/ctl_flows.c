@@ -12,7 +12,7 @@ static const ctl_command_t subcommands[] = {
     {"list", ctl_flows_list, "what each environment runs: flow, version, author, time"},
     {"versions", ctl_flows_versions, "a flow's recorded versions (--diff: with their diffs)"},
     {"promote", ctl_flows_promote, "test staging's versions, then promote them (--to production)"},
-    {"rollback", ctl_flows_rollback, "restore a flow's previous (or --to VERSION) version"},
+    {"rollback", ctl_flows_rollback, "restore a flow's previous version (or --to one it ran)"},
     {NULL, NULL, NULL},
 };
 

@@ -147,6 +147,19 @@ static int one_version(store_db_t *db, const char *arg, json_t **out, core_err_t
     return rc;
 }
 
+/* arg "env": its latest 200 changes; "env/flow": every change of that flow
+ * there (a rollback checks the version it is asked for ran in env). */
+static int history(store_db_t *db, const char *arg, json_t **out, core_err_t *err)
+{
+    const char *slash = arg != NULL ? strchr(arg, '/') : NULL;
+    if (slash == NULL)
+        return store_db_env_history(db, arg, NULL, 200, out, err);
+    char *env = core_xstrndup(arg, (size_t)(slash - arg));
+    int rc = store_db_env_history(db, env, slash + 1, 1000000, out, err);
+    free(env);
+    return rc;
+}
+
 static void fl_run(uv_work_t *req)
 {
     fl_work_t *w = req->data;
@@ -162,7 +175,7 @@ static void fl_run(uv_work_t *req)
     else if (strcmp(w->kind, "version") == 0)
         w->status = one_version(db, w->arg, &w->result, &w->err);
     else
-        w->status = store_db_env_history(db, w->arg, NULL, 200, &w->result, &w->err);
+        w->status = history(db, w->arg, &w->result, &w->err);
     store__reader_put(w->s, db);
 }
 

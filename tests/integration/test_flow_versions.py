@@ -249,6 +249,14 @@ def test_staging_and_production_keys_promotion_gate_and_rollback():
                             json.dumps({"to": "production", "versions": {"order": "0" * 12}}),
                             bearer(ADMIN))
         assert code == 409, (code, body)  # not what staging runs: tested something else
+        # an operator may put back what production ran, not a version new to
+        # it: staging's v2, untested, stays out of production
+        v2 = version_of(order_flow("v2"))
+        code, body = d.json("POST", "/v1/admin/flows/rollback",
+                            json.dumps({"flow": "order", "to_version": v2}), bearer(OPERATOR))
+        assert code == 409, (code, body)
+        assert "production never ran version %s of order" % v2 in body["error"]["message"], body
+        assert answer(PROD_KEY) == "ORDER v1 pizza"
 
         with open(os.path.join(tests, "order.json"), "w") as f:
             json.dump(order_test("v2"), f)
