@@ -156,6 +156,13 @@ static int csv_record(csv_t *c, const char *file, core_err_t *err)
                     return core_err_set(err, CORE_ERR_LIMIT, "%s:%d: field too long", file,
                                         start_line);
             }
+            /* RFC 4180: the closing quote ends the field ("a"b is not "ab") */
+            if (c->p < c->end && *c->p == '\r' && c->p + 1 < c->end && c->p[1] == '\n')
+                c->p++;
+            if (c->p < c->end && *c->p != ',' && *c->p != '\n')
+                return core_err_set(err, CORE_ERR_INVALID,
+                                    "%s:%d: characters after the closing quote of field %zu", file,
+                                    c->line, c->n_fields);
         }
         while (c->p < c->end && *c->p != ',' && *c->p != '\n') {
             if (*c->p == '"')

@@ -56,7 +56,7 @@ long ctl_admin_request(const char *cmd, const char *base_url, const char *method
 {
     *out = NULL;
     CURL *c = curl_easy_init();
-    char *url = core_xasprintf("%s%s", base_url, path);
+    char *url = core_xasprintf("%.*s%s", (int)ctl_url_base_len(base_url), base_url, path);
     char *auth = core_xasprintf("Authorization: Bearer %s", token);
     char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
     struct curl_slist *h = curl_slist_append(NULL, auth);
@@ -86,6 +86,14 @@ long ctl_admin_request(const char *cmd, const char *base_url, const char *method
     core_buf_dispose(&resp);
     free(text), free(auth), free(url);
     return status;
+}
+
+size_t ctl_url_base_len(const char *url)
+{
+    size_t n = strlen(url);
+    while (n > 0 && url[n - 1] == '/')
+        n--;
+    return n;
 }
 
 char *ctl_admin_escape(const char *s)

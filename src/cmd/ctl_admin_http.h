@@ -22,6 +22,10 @@ char *ctl_admin_token(const char *cmd, const char *token_file);
 long ctl_admin_request(const char *cmd, const char *base_url, const char *method, const char *path,
                        const char *token, const json_t *body, json_t **out);
 
+/* The length of url without its trailing slashes: "http://h:1/" and
+ * "http://h:1" name the same base, to which paths ("/v1/...") are added. */
+size_t ctl_url_base_len(const char *url);
+
 /* s percent-encoded for a query string; owned (free()). */
 char *ctl_admin_escape(const char *s);
 

@@ -38,6 +38,11 @@ int64_t ctl_parse_time(const char *s);
  * only), retries included; fills res, whose body points into body. */
 void ctl_effect_perform(const brain_effect_t *e, brain_effect_result_t *res, core_buf_t *body);
 
+/* Checks a conversation-test file (ctl_test_check.c) parsed from text:
+ * prints one "FAIL FILE:LINE:COL: PATH: what" line per unknown key or
+ * wrongly typed value and returns how many. */
+int ctl_test_check(const char *file, const char *text, size_t len, const json_t *root);
+
 /* Answers an effect from the first mock that matches it ("node",
  * "url_contains"; then "status", "body", "content" or "error": "timeout" |
  * anything), as the flow tests' mocks do. *body (owned by the caller) holds

@@ -136,10 +136,12 @@ int ctl_flows_list(int argc, char **argv)
     int rc = parse("list", "[--env ENV] [--json]", 0, &a, argc, argv);
     if (rc >= 0)
         return rc;
-    char path[128];
-    snprintf(path, sizeof(path), "/v1/admin/flows%s%s", a.env ? "?env=" : "", a.env ? a.env : "");
+    char *qenv = a.env ? ctl_admin_escape(a.env) : NULL;
+    char *path = core_xasprintf("/v1/admin/flows%s%s", qenv ? "?env=" : "", qenv ? qenv : "");
+    free(qenv);
     json_t *body;
     rc = call_ok(&a, "GET", path, NULL, &body);
+    free(path);
     if (rc != 0)
         return rc;
     if (a.json) {
@@ -173,7 +175,9 @@ int ctl_flows_versions(int argc, char **argv)
     int rc = parse("versions", "FLOW [--diff] [--json]", 1, &a, argc, argv);
     if (rc >= 0)
         return rc;
-    char *path = core_xasprintf("/v1/admin/flows/%s/versions", a.pos[0]);
+    char *flow = ctl_admin_escape(a.pos[0]);
+    char *path = core_xasprintf("/v1/admin/flows/%s/versions", flow);
+    free(flow);
     json_t *body;
     rc = call_ok(&a, "GET", path, NULL, &body);
     free(path);

@@ -58,6 +58,8 @@ static int load_set(const char *path, const char *format, const char *split, con
     int rc = core_file_read(path, DATA_MAX, &text, &len, &err);
     if (rc == 0)
         rc = nlu_dataset_parse(ds, fmt, split, oos, text, len, path, &err);
+    if (rc == 0 && ds->len == 0) /* a score over nothing is no score */
+        rc = core_err_set(&err, CORE_ERR_INVALID, "%s: no %s examples", path, split);
     free(text);
     if (rc != 0)
         fprintf(stderr, "chorusctl nlu: %s\n", err.msg);
@@ -310,6 +312,15 @@ static int parse_eval_args(int argc, char **argv, eval_args_t *a)
         fprintf(stderr, "chorusctl nlu eval: --folds: 0 or 2 to 20\n");
         return 2;
     }
+    /* -1: not given (the built-in threshold) */
+    if (a->threshold != -1 && !(a->threshold >= 0 && a->threshold <= 1)) {
+        fprintf(stderr, "chorusctl nlu eval: --threshold: a confidence from 0 to 1\n");
+        return 2;
+    }
+    if (!(a->max_drop >= 0 && a->max_drop <= 100)) {
+        fprintf(stderr, "chorusctl nlu eval: --max-drop: percentage points from 0 to 100\n");
+        return 2;
+    }
     return -1;
 }
 
@@ -340,6 +351,11 @@ static int tune(const eval_args_t *a, const nlu_dataset_t *train, const nlu_data
     r->folds = rep.folds;
     r->tuned = 1;
     r->threshold_tuned = rep.threshold_tuned;
+    if (rep.threshold_tuned && a->threshold != -1)
+        fprintf(stderr,
+                "chorusctl nlu: --threshold %.4f was replaced by the tuned %.4f (give --folds 0"
+                " and no --val to keep it)\n",
+                a->threshold, rep.threshold);
     if (!rep.threshold_tuned)
         fprintf(stderr,
                 "chorusctl nlu: %s: no out-of-scope (\"%s\") examples to tune on; the"

@@ -8,12 +8,14 @@
 
 #include "chorus/store.h"
 #include "cmd/ctl.h"
+#include "cmd/ctl_admin_http.h"
 
 int ctl_report(int argc, char **argv);
 
 typedef struct {
     const char *db, *url, *token, *from, *to, *by, *bucket, *format;
     store_report_query_t q;
+    int prices; /* a --price-* or --message-cost(s) option was given */
 } args_t;
 
 /* Columns of the table and CSV: JSON field, header, kind. */
@@ -78,6 +80,7 @@ static int parse(args_t *a, int argc, char **argv)
                       : !strcmp(o, "--price-out")    ? &a->q.price_out_per_mtok
                       : !strcmp(o, "--message-cost") ? &a->q.message_cost
                                                      : NULL;
+        a->prices |= num != NULL || slot == &a->q.message_costs;
         if (slot != NULL)
             *slot = v;
         else if (num == NULL || parse_money(v, num) != 0)
@@ -98,6 +101,13 @@ static int check(args_t *a)
         (a->by && store_report_parse_by(a->by, &a->q.by, &err)) ||
         (a->bucket && store_report_parse_bucket(a->bucket, &a->q.bucket, &err)))
         return fprintf(stderr, "report: %s\n", err.msg), 2;
+    if (a->from && a->to && a->q.to_us <= a->q.from_us)
+        return fprintf(stderr, "report: --to must be after --from\n"), 2;
+    if (a->url && a->prices)
+        return fprintf(stderr, "report: --price-in, --price-out, --message-cost and "
+                               "--message-costs apply to --db; over --url the daemon's "
+                               "configured prices are used\n"),
+               2;
     return 0;
 }
 
@@ -113,8 +123,9 @@ static json_t *fetch(const args_t *a)
     char *from = curl_easy_escape(c, a->from ? a->from : "", 0);
     char *to = curl_easy_escape(c, a->to ? a->to : "", 0);
     char *by = curl_easy_escape(c, a->by ? a->by : "", 0);
-    char *url = core_xasprintf("%s/v1/admin/reports/kpis?from=%s&to=%s&by=%s&bucket=%s", a->url,
-                               from, to, by, a->bucket ? a->bucket : "none");
+    char *url = core_xasprintf("%.*s/v1/admin/reports/kpis?from=%s&to=%s&by=%s&bucket=%s",
+                               (int)ctl_url_base_len(a->url), a->url, from, to, by,
+                               a->bucket ? a->bucket : "none");
     curl_free(from), curl_free(to), curl_free(by);
     char *auth = core_xasprintf("Authorization: Bearer %s", a->token ? a->token : "");
     core_buf_t body;
@@ -124,6 +135,8 @@ static json_t *fetch(const args_t *a)
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L); /* a daemon that never answers */
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     CURLcode res = curl_easy_perform(c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd/ctl_admin_http.h"
 #include "cmd/ctl_simulate.h"
 
 #define REPLY_MAX (1024 * 1024)
@@ -40,20 +41,22 @@ static size_t on_data(char *p, size_t size, size_t n, void *data)
 
 static void send_request(drive_t *d, vuser_t *u)
 {
-    char url[1024];
+    char *url;
+    int base = (int)ctl_url_base_len(d->s->url);
     free(u->body);
     u->body = NULL;
     if (u->next_turn == SIZE_MAX) {
-        snprintf(url, sizeof(url), "%s/v1/chat/conversations", d->s->url);
+        url = core_xasprintf("%.*s/v1/chat/conversations", base, d->s->url);
         u->body = core_xstrdup("");
     } else {
-        snprintf(url, sizeof(url), "%s/v1/chat/conversations/%s/messages", d->s->url, u->id);
+        url = core_xasprintf("%.*s/v1/chat/conversations/%s/messages", base, d->s->url, u->id);
         json_t *b = json_pack("{s:s}", "text", d->s->plan[u->conv].turns[u->next_turn].text);
         u->body = json_dumps(b, JSON_COMPACT);
         json_decref(b);
     }
     core_buf_reset(&u->reply);
-    curl_easy_setopt(u->easy, CURLOPT_URL, url);
+    curl_easy_setopt(u->easy, CURLOPT_URL, url); /* curl keeps a copy */
+    free(url);
     curl_easy_setopt(u->easy, CURLOPT_POSTFIELDS, u->body);
     u->sent_us = core_now_us();
     curl_multi_add_handle(d->multi, u->easy);
@@ -130,12 +133,12 @@ int sim_run_http(sim_t *s)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     drive_t d = {.s = s, .multi = curl_multi_init()};
     curl_multi_setopt(d.multi, CURLMOPT_MAXCONNECTS, s->concurrency);
-    char auth[512];
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", s->api_key ? s->api_key : "");
+    char *auth = core_xasprintf("Authorization: Bearer %s", s->api_key ? s->api_key : "");
     d.headers = curl_slist_append(NULL, "Content-Type: application/json");
     d.headers = curl_slist_append(d.headers, "Expect:");
     if (s->api_key != NULL)
-        d.headers = curl_slist_append(d.headers, auth);
+        d.headers = curl_slist_append(d.headers, auth); /* a copy */
+    free(auth);
     size_t n = (size_t)s->concurrency;
     vuser_t *users = core_xcalloc(n, sizeof(*users));
     for (size_t i = 0; i < n; i++) {

@@ -44,6 +44,29 @@ static void need_strings(check_t *c, const json_t *o, const char *key, const cha
     free(path);
 }
 
+/* Each expectation a known one with a string: a typo ("bot_contain") or an
+ * array would otherwise check nothing. */
+static void check_expect(check_t *c, const json_t *e, const char *turn)
+{
+    static const char *const known[] = {"bot_contains", "status", "intent", NULL};
+    const char *k;
+    json_t *v;
+    char *ep = core_jsonpath_key(turn, "expect");
+    json_object_foreach((json_t *)(json_is_object(e) ? e : NULL), k, v)
+    {
+        size_t i = 0;
+        while (known[i] != NULL && strcmp(known[i], k) != 0)
+            i++;
+        char *p = core_jsonpath_key(ep, k);
+        if (known[i] == NULL)
+            problem(c, p, "unknown expectation (bot_contains, status, intent)");
+        else if (!json_is_string(v))
+            problem(c, p, "must be a string");
+        free(p);
+    }
+    free(ep);
+}
+
 static void check_goal(check_t *c, const json_t *g, size_t i)
 {
     char *path = core_jsonpath_index("goals", i);
@@ -62,6 +85,7 @@ static void check_goal(check_t *c, const json_t *g, size_t i)
         need_strings(c, t, "say", p);
         if (e != NULL && !json_is_object(e))
             problem(c, p, "\"expect\" must be an object (bot_contains, status, intent)");
+        check_expect(c, e, p);
         free(p);
     }
     const char *slot;

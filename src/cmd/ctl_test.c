@@ -15,6 +15,7 @@
 int ctl_test(int argc, char **argv);
 
 #define DEFAULT_NOW "2026-11-29T10:00:00"
+#define TEST_FILE_MAX_BYTES (16u << 20)
 
 typedef struct run_s {
     const brain_flowset_t *fs;
@@ -306,15 +307,26 @@ static int run_test(run_t *r, json_t *test)
 static void run_file(const brain_flowset_t *fs, const char *path, int verbose, int *passed,
                      int *failed)
 {
+    char *text = NULL;
+    size_t len = 0;
+    core_err_t err = {0};
+    if (core_file_read(path, TEST_FILE_MAX_BYTES, &text, &len, &err) != 0) {
+        printf("FAIL %s\n", err.msg);
+        (*failed)++;
+        return;
+    }
     json_error_t jerr;
-    json_t *root = json_load_file(path, 0, &jerr);
-    json_t *tests = json_object_get(root, "tests");
-    if (!json_is_array(tests)) {
-        printf("FAIL %s: %s\n", path, root ? "a test file is {\"tests\": [...]}" : jerr.text);
+    json_t *root = json_loadb(text, len, 0, &jerr);
+    if (root == NULL)
+        printf("FAIL %s:%d:%d: %s\n", path, jerr.line, jerr.column, jerr.text);
+    int bad = root == NULL || ctl_test_check(path, text, len, root) > 0;
+    free(text);
+    if (bad) { /* nothing in a file that does not check runs */
         (*failed)++;
         json_decref(root);
         return;
     }
+    json_t *tests = json_object_get(root, "tests");
     for (size_t i = 0; i < json_array_size(tests); i++) {
         json_t *t = json_array_get(tests, i);
         const char *name = json_string_value(json_object_get(t, "name"));
@@ -356,7 +368,7 @@ static void run_path(const brain_flowset_t *fs, const char *path, int verbose, i
 int ctl_test(int argc, char **argv)
 {
     const char *flows = "flows";
-    const char *paths[64];
+    const char **paths = core_xcalloc((size_t)argc + 1, sizeof(*paths));
     int n_paths = 0, verbose = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--flows") == 0 && i + 1 < argc) {
@@ -367,18 +379,22 @@ int ctl_test(int argc, char **argv)
             printf("usage: chorusctl test [--flows DIR] [-v] [PATHS...]\n\n"
                    "Runs conversation tests (files, or directories of *.json; default\n"
                    "DIR/tests) against the flows in DIR (default \"flows\"). Format:\n"
-                   "docs/testing-flows.md. Exits 1 if any test fails.\n");
+                   "docs/testing-flows.md. Exits 1 if any test fails or none is found.\n");
+            free(paths);
             return 0;
-        } else if (argv[i][0] == '-' || n_paths == 64) {
+        } else if (argv[i][0] == '-') {
             fprintf(stderr, "chorusctl test: unknown option %s\n", argv[i]);
+            free(paths);
             return 2;
         } else {
             paths[n_paths++] = argv[i];
         }
     }
     brain_flowset_t *fs;
-    if (ctl_flowset_load(flows, 0, &fs) != 0)
+    if (ctl_flowset_load(flows, 0, &fs) != 0) {
+        free(paths);
         return 1;
+    }
     char *def = core_xasprintf("%s/tests", flows);
     if (n_paths == 0)
         paths[n_paths++] = def;
@@ -386,7 +402,13 @@ int ctl_test(int argc, char **argv)
     for (int i = 0; i < n_paths; i++)
         run_path(fs, paths[i], verbose, &passed, &failed);
     printf("%d passed, %d failed\n", passed, failed);
+    /* no test at all is a wrong path or an empty directory, never a pass:
+     * `flows promote` gates on this exit code */
+    if (passed + failed == 0)
+        printf("FAIL no tests found in %s%s\n", paths[0],
+               n_paths > 1 ? " and the other paths" : "");
     free(def);
+    free(paths);
     brain_flowset_unref(fs);
-    return failed ? 1 : 0;
+    return failed || passed == 0 ? 1 : 0;
 }

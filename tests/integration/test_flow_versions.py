@@ -241,6 +241,12 @@ def test_staging_and_production_keys_promotion_gate_and_rollback():
         assert rc == 1, out
         assert "FAIL" in out and "orders a pizza (v1)" in out and "refused" in out, out
         assert answer(PROD_KEY) == "ORDER v1 pizza"
+        # no tests at all is a wrong path, never a pass
+        empty = os.path.join(d.tmp, "no-tests")
+        os.makedirs(empty)
+        rc, out = ctl(d, "promote", "order", "--to", "production", "--tests", empty)
+        assert rc == 1 and "no tests found" in out and "refused" in out, out
+        assert answer(PROD_KEY) == "ORDER v1 pizza"
 
         code, body = d.json("POST", "/v1/admin/flows/promote", json.dumps({"to": "production"}),
                             bearer(OPERATOR))

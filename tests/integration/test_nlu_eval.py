@@ -1,7 +1,8 @@
 """chorusctl nlu eval as a user runs it on their own data: the same labelled
 utterances as CSV (quoted, CRLF), JSON lines and CLINC JSON give the same
-report; --json carries the documented keys; a malformed file is refused
-with its file and line and a nonzero exit; a data set with no out-of-scope
+report; --json carries the documented keys; a malformed file, an empty
+test set and a threshold outside 0..1 are refused, a file with its file and
+line, all with a nonzero exit; a data set with no out-of-scope
 examples to tune on has its confidence calibrated and its threshold kept,
 and says so."""
 import csv
@@ -125,6 +126,15 @@ def test_malformed_files_name_the_line():
             "fields.csv:3: 3 fields, the header has 2")
     refused("bad.jsonl", '{"text": "book a flight", "label": "book_flight"}\n{"text": "rain"\n',
             "bad.jsonl:2")
+    # RFC 4180: nothing between a closing quote and the next comma
+    refused("after.csv", 'text,label\n"book a flight"now,book_flight\n',
+            "after.csv:2: characters after the closing quote of field 1")
+    refused("empty.csv", "text,label\n", "empty.csv: no test examples")
+    for bad in ("nan", "-3", "5"):
+        p = ctl("nlu", "eval", "--train", good, "--test", good, "--threshold", bad, expect=2)
+        assert "--threshold: a confidence from 0 to 1" in p.stderr, p.stderr
+    p = ctl("nlu", "eval", "--train", good, "--test", good, "--max-drop", "nan", expect=2)
+    assert "--max-drop" in p.stderr, p.stderr
     one = os.path.join(tmp, "one.csv")
     write_csv(one, [("book a flight", "book_flight"), ("fly me to rome", "book_flight")])
     p = ctl("nlu", "eval", "--train", one, "--test", good, expect=1)

@@ -97,6 +97,15 @@ def test_bad_script_names_the_place():
     assert p.returncode == 2 and "--flows" in p.stderr, p.stderr
     p = simulate("--flows", FLOWS, "--script", path, "--concurrency", "0")
     assert p.returncode == 2 and "--concurrency" in p.stderr, p.stderr
+    # an expectation that is misspelt, or not a string, would check nothing
+    with open(path, "w") as f:
+        f.write('{"goals": [{"name": "x", "turns": [\n  {"say": ["hi"], "expect":'
+                ' {"bot_contain": "NOPE", "status": ["ended"]}}]}]}\n')
+    p = simulate("--flows", FLOWS, "--script", path)
+    assert p.returncode == 2, p
+    assert "bad.json:2:" in p.stderr and "expect.bot_contain: unknown expectation" in p.stderr, \
+        p.stderr
+    assert "expect.status: must be a string" in p.stderr, p.stderr
 
 
 def test_documented_population_passes():
@@ -119,7 +128,7 @@ def test_http_counts_match_the_store():
     d.data_dir = tmp
     with d:
         d.wait_log(event="flows_loaded", timeout=60)
-        url = "http://127.0.0.1:%d" % d.port
+        url = "http://127.0.0.1:%d/" % d.port  # a trailing slash names the same base
         p = simulate("--url", url, "--api-key", KEY, "--script", write(tmp, SCRIPT),
                      "--conversations", "60", "--concurrency", "8", "--seed", "2")
         assert p.returncode == 0, (p.stdout, p.stderr)

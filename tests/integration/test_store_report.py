@@ -63,6 +63,18 @@ def check_url_mode(path):
         assert q["by"] == ["channel"] and q["from"] == ["2026-11-01"], q
         p = ctl("report", "--url", url, "--token", "wrong", expect=1)
         assert "answered 401" in p.stderr and "bad token" in p.stderr, p.stderr
+        # a trailing slash names the same base URL
+        assert ctl("report", "--url", url + "/", "--token", "s3cret", "--by", "channel",
+                   "--from", "2026-11-01").stdout == want
+        assert urllib.parse.urlparse(seen[-1][0]).path == "/v1/admin/reports/kpis", seen
+        # prices apply to --db only: over --url the daemon's are used
+        p = ctl("report", "--url", url, "--token", "s3cret", "--message-cost", "1", expect=2)
+        assert "apply to --db" in p.stderr, p.stderr
+        # an empty or backwards window, and a date not on the calendar, are refused
+        p = ctl("report", "--db", path, "--from", "2026-12-01", "--to", "2026-11-01", expect=2)
+        assert "--to must be after --from" in p.stderr, p.stderr
+        p = ctl("report", "--db", path, "--from", "2026-11-31", expect=2)
+        assert "no such date" in p.stderr, p.stderr
     finally:
         srv.shutdown()
 
