@@ -482,40 +482,65 @@ static int sq_prune(void *conn, int64_t text_before_us, int64_t all_before_us, i
 {
     conn_t *c = conn;
     char sql[2048];
-    /* Transcripts go first (text, events, state, what a handoff's customer
-     * and agents said, the summary it was handed over with); the numeric
-     * columns the KPIs read stay until all_before_us. A handoff still open
-     * keeps its own: a person may be reading it. */
+    /* Transcripts go first (text, events, the slots a key's saved state
+     * holds, what a handoff's customer and agents said, the summary it was
+     * handed over with); the numeric columns the KPIs read stay until
+     * all_before_us. A handoff still open keeps its own: a person may be
+     * reading it.
+     *
+     * A key's state (conversation_state) is one row under the key, which
+     * is also its first conversation's id; its later conversations are
+     * key#1, key#2, ... and the state carries the number of the next. So
+     * the state loses only its brain (the slots), and only once the key is
+     * inactive and none of its conversations is newer than the cutoff; its
+     * seq and gen stay, or the key's next conversation would be numbered
+     * from the start again over rows that still exist. A key's first row
+     * goes only with the last of its conversations, and a conversation
+     * under an open handoff stays whole. */
 #define OPEN_HANDOFF "(SELECT conversation_id FROM handoffs WHERE state IN ('waiting','claimed'))"
-    snprintf(sql, sizeof(sql),
-             "CREATE TEMP TABLE IF NOT EXISTS prune_ids (id TEXT PRIMARY KEY);"
-             "DELETE FROM prune_ids;"
-             "INSERT INTO prune_ids SELECT id FROM conversations WHERE ended_us < %lld"
-             " AND pruned = 0 LIMIT 5000;"
-             "UPDATE turns SET text=NULL, guard=NULL WHERE conversation_id IN prune_ids;"
-             "DELETE FROM events WHERE conversation_id IN prune_ids;"
-             "DELETE FROM conversation_state WHERE conversation_id IN prune_ids;"
-             "DELETE FROM handoff_messages WHERE conversation_id IN prune_ids"
-             " AND conversation_id NOT IN " OPEN_HANDOFF ";"
-             "UPDATE handoffs SET detail=json_remove(detail, '$.summary', '$.messages')"
-             " WHERE conversation_id IN prune_ids AND state NOT IN ('waiting','claimed')"
-             " AND json_valid(detail);"
-             "UPDATE conversations SET pruned=1 WHERE id IN prune_ids;",
-             (long long)text_before_us);
+#define KEY_OF_ID "CASE WHEN instr(id, '#') > 0 THEN substr(id, 1, instr(id, '#') - 1) ELSE id END"
+/* a later conversation of key that is not past the cutoff (the %lld) */
+#define NEWER_OF(key)                                                                              \
+    "EXISTS (SELECT 1 FROM conversations l WHERE l.id > " key " || '#' AND l.id < " key            \
+    " || '$' AND (l.ended_us IS NULL OR l.ended_us >= %lld))"
+    snprintf(
+        sql, sizeof(sql),
+        "CREATE TEMP TABLE IF NOT EXISTS prune_ids (id TEXT PRIMARY KEY);"
+        "DELETE FROM prune_ids;"
+        "INSERT INTO prune_ids SELECT id FROM conversations WHERE ended_us < %lld"
+        " AND pruned = 0 LIMIT 5000;"
+        "UPDATE turns SET text=NULL, guard=NULL WHERE conversation_id IN prune_ids;"
+        "DELETE FROM events WHERE conversation_id IN prune_ids;"
+        "UPDATE conversation_state SET state = json_set(state, '$.brain', json_object())"
+        " WHERE active = 0 AND json_valid(state) AND conversation_id IN (SELECT " KEY_OF_ID
+        " FROM prune_ids) AND NOT " NEWER_OF(
+            "conversation_state.conversation_id") ";"
+                                                  "DELETE FROM handoff_messages WHERE "
+                                                  "conversation_id IN prune_ids"
+                                                  " AND conversation_id NOT IN " OPEN_HANDOFF ";"
+                                                  "UPDATE handoffs SET detail=json_remove(detail, "
+                                                  "'$.summary', '$.messages')"
+                                                  " WHERE conversation_id IN prune_ids AND state "
+                                                  "NOT IN ('waiting','claimed')"
+                                                  " AND json_valid(detail);"
+                                                  "UPDATE conversations SET pruned=1 WHERE id IN "
+                                                  "prune_ids;",
+        (long long)text_before_us, (long long)text_before_us);
     int rc = sq_begin(c, err);
     if (rc == 0 && (rc = sq_exec(c, sql, err)) == 0) {
         int64_t text_n = sqlite3_changes(c->db);
         snprintf(sql, sizeof(sql),
                  "DELETE FROM prune_ids;"
-                 "INSERT INTO prune_ids SELECT id FROM conversations WHERE ended_us < %lld"
-                 " LIMIT 5000;"
-                 "DELETE FROM handoff_messages WHERE conversation_id IN prune_ids"
-                 " AND conversation_id NOT IN " OPEN_HANDOFF ";"
-                 "DELETE FROM handoffs WHERE conversation_id IN prune_ids"
-                 " AND state NOT IN ('waiting','claimed');"
-                 "DELETE FROM conversations WHERE id IN prune_ids;",
-                 (long long)all_before_us);
+                 "INSERT INTO prune_ids SELECT id FROM conversations c WHERE ended_us < %lld"
+                 " AND id NOT IN " OPEN_HANDOFF " AND NOT " NEWER_OF(
+                     "c.id") " LIMIT 5000;"
+                             "DELETE FROM handoff_messages WHERE conversation_id IN prune_ids;"
+                             "DELETE FROM handoffs WHERE conversation_id IN prune_ids;"
+                             "DELETE FROM conversations WHERE id IN prune_ids;",
+                 (long long)all_before_us, (long long)all_before_us);
 #undef OPEN_HANDOFF
+#undef KEY_OF_ID
+#undef NEWER_OF
         rc = sq_exec(c, sql, err);
         /* the larger of the two chunks: 5000 means "there may be more" */
         int64_t rows_n = sqlite3_changes(c->db);

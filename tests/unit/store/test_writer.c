@@ -262,7 +262,11 @@ static void test_prune(void **state)
     assert_int_equal(fx.last_status, 0);
     assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM turns WHERE text IS NULL"), 6);
     assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM turns"), 12);
-    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM conversation_state"), 3);
+    /* the ended keys' states keep their numbering and lose their brain */
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM conversation_state"), 5);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM conversation_state"
+                                        " WHERE json_extract(state, '$.brain') = '{}'"),
+                     2);
     assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM handoff_messages WHERE"
                                         " conversation_id = 'c2'"),
                      0);
@@ -273,14 +277,117 @@ static void test_prune(void **state)
                                         " conversation_id = 'c1'"),
                      3);
     /* whole rows of conversations ended before c5 ended go, closed
-     * handoffs with them */
+     * handoffs with them; c1, whose handoff still waits, stays whole */
+    int64_t c1_turns =
+        fx_scalar(fx.path, "SELECT count(*) FROM turns WHERE conversation_id = 'c1'");
+    assert_true(c1_turns > 0);
     assert_int_equal(store_prune_async(fx.store, 0, FX_T0 + 25 * FX_H, fx_done, &fx), 0);
     fx_wait(&fx, n + 2);
-    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM conversations"), 2);
-    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM turns"), 4);
-    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM labels"), 0);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM conversations"), 3);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM conversations WHERE id = 'c1'"), 1);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM turns"), 4 + c1_turns);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM labels"), 2); /* c1's two */
     assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM handoffs"), 1);
     assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM handoff_messages"), 3);
+    fx_close(&fx);
+}
+
+/* One conversation of key at t (its first is key itself, the later ones
+ * key#N), ended at end (0: still active). */
+static store_batch_t *key_conv(const char *id, int64_t t, int64_t end)
+{
+    store_batch_t *b = turn_batch(id, 1, 1);
+    if (end > 0)
+        store_batch_conv_end(b, id, "contained", NULL, end);
+    (void)t;
+    return b;
+}
+
+/* A key that comes back (an SMS pair): its state, under the key, counts its
+ * conversations; retention must leave that count, and the key's first row,
+ * while any of its conversations is newer than the cutoff. */
+static void test_prune_keeps_a_returning_key(void **state)
+{
+    fx_t fx;
+    core_err_t err = {0};
+    assert_int_equal(fx_open(&fx, 100, 64, &err), 0);
+    const char *st = "{\"v\":1,\"seq\":1,\"gen\":2,\"brain\":{\"slots\":{\"name\":\"Ada\"}}}";
+    store_batch_t *b[] = {key_conv("k", FX_T0, FX_T0 + FX_H), key_conv("k#1", FX_T0, FX_T0 + FX_H),
+                          key_conv("k#2", FX_T0, 0)};
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(store_enqueue(fx.store, b[i], fx_done, &fx), 0);
+    store_batch_t *s = store_batch_new();
+    store_batch_state(s, "k", st, 1, FX_T0); /* k#2 is under way */
+    assert_int_equal(store_enqueue(fx.store, s, fx_done, &fx), 0);
+    fx_wait(&fx, 4);
+    assert_int_equal(fx.failed, 0);
+    const char *gen = "SELECT json_extract(state, '$.gen') FROM conversation_state"
+                      " WHERE conversation_id = 'k'";
+    const char *slots = "SELECT count(*) FROM conversation_state WHERE conversation_id = 'k'"
+                        " AND json_extract(state, '$.brain.slots.name') = 'Ada'";
+    /* text retention past k and k#1: k#2 is active, its state untouched */
+    assert_int_equal(store_prune_async(fx.store, FX_T0 + 10 * FX_H, 0, fx_done, &fx), 0);
+    fx_wait(&fx, 5);
+    assert_int_equal(fx.last_status, 0);
+    assert_int_equal(fx_scalar(fx.path, gen), 2);
+    assert_int_equal(fx_scalar(fx.path, slots), 1);
+    /* row retention: k#1 goes, k stays (k#2 is newer), and so does the state */
+    assert_int_equal(store_prune_async(fx.store, 0, FX_T0 + 10 * FX_H, fx_done, &fx), 0);
+    fx_wait(&fx, 6);
+    assert_int_equal(fx.last_status, 0);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM conversations WHERE id = 'k#1'"), 0);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM conversations WHERE id = 'k'"), 1);
+    assert_int_equal(fx_scalar(fx.path, gen), 2);
+    /* k#2 ends; once it is past the cutoff too, the slots go and gen stays */
+    s = store_batch_new();
+    store_batch_conv_end(s, "k#2", "contained", NULL, FX_T0 + 2 * FX_H);
+    store_batch_state(s, "k", st, 0, FX_T0 + 2 * FX_H);
+    assert_int_equal(store_enqueue(fx.store, s, fx_done, &fx), 0);
+    fx_wait(&fx, 7);
+    assert_int_equal(store_prune_async(fx.store, FX_T0 + 10 * FX_H, 0, fx_done, &fx), 0);
+    fx_wait(&fx, 8);
+    assert_int_equal(fx_scalar(fx.path, gen), 2);
+    assert_int_equal(fx_scalar(fx.path, slots), 0);
+    assert_int_equal(fx_scalar(fx.path, "SELECT json_extract(state, '$.seq') FROM"
+                                        " conversation_state WHERE conversation_id = 'k'"),
+                     1);
+    /* and the rows go all together, the state with its key */
+    assert_int_equal(store_prune_async(fx.store, 0, FX_T0 + 10 * FX_H, fx_done, &fx), 0);
+    fx_wait(&fx, 9);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM conversations"), 0);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM conversation_state"), 0);
+    (void)state;
+    fx_close(&fx);
+}
+
+/* A conversation whose handoff is still open keeps its rows: the person
+ * reading it, and the bot it may be released to, need them. */
+static void test_prune_keeps_an_open_handoff(void **state)
+{
+    fx_t fx;
+    core_err_t err = {0};
+    assert_int_equal(fx_open(&fx, 100, 64, &err), 0);
+    store_batch_t *b = key_conv("h", FX_T0, FX_T0 + FX_H);
+    store_handoff_t h = {.conversation_id = "h",
+                         .key = "h",
+                         .queue = "support",
+                         .channel = "web",
+                         .reason = "user_request",
+                         .state = "waiting",
+                         .entered_us = FX_T0,
+                         .detail = "{}",
+                         .updated_us = FX_T0};
+    store_batch_handoff(b, &h);
+    assert_int_equal(store_enqueue(fx.store, b, fx_done, &fx), 0);
+    fx_wait(&fx, 1);
+    assert_int_equal(fx.failed, 0);
+    assert_int_equal(store_prune_async(fx.store, 0, FX_T0 + 10 * FX_H, fx_done, &fx), 0);
+    fx_wait(&fx, 2);
+    assert_int_equal(fx.last_status, 0);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM conversations WHERE id = 'h'"), 1);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM turns WHERE conversation_id = 'h'"),
+                     1);
+    (void)state;
     fx_close(&fx);
 }
 
@@ -548,6 +655,8 @@ int main(void)
         cmocka_unit_test(test_wal_checkpointed_while_open),
         cmocka_unit_test(test_large_group_read_while_open),
         cmocka_unit_test(test_retention_timer),
+        cmocka_unit_test(test_prune_keeps_a_returning_key),
+        cmocka_unit_test(test_prune_keeps_an_open_handoff),
         cmocka_unit_test(test_options_from_config),
         cmocka_unit_test(test_memory_store),
         cmocka_unit_test(test_writer_priority),
