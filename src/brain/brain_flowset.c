@@ -105,6 +105,7 @@ void brain__flowset_free(brain_flowset_t *fs)
         for (size_t j = 0; j < f->n_nodes; j++)
             node_dispose(&f->nodes[j]);
         free(f->nodes);
+        free(f->by_name);
         brain__msg_dispose(&f->help);
         free(f->name);
         free(f->description);

@@ -248,6 +248,7 @@ typedef struct flow_s {
     char *name, *description, *owner, *status, *file;
     node_t *nodes;
     size_t n_nodes;
+    uint16_t *by_name; /* node indices sorted by name (brain__node_find) */
     uint16_t start;
     size_t n_intents;
     msg_t help; /* flow-specific help, n/a when no variants */
@@ -301,6 +302,9 @@ int brain__slot_find(const brain_flowset_t *fs, const char *name);
 int brain__var_find(const brain_flowset_t *fs, const char *name);
 int brain__flow_find(const brain_flowset_t *fs, const char *name);
 int brain__node_find(const flow_t *f, const char *name);
+/* Builds f's name index (by_name) once its nodes are named; before it,
+ * brain__node_find finds nothing. */
+void brain__node_index(flow_t *f);
 int brain__intent_find(const brain_flowset_t *fs, const char *name);
 /* The same, by binary search over the sorted index built at compile time. */
 int brain__intent_lookup(const brain_flowset_t *fs, const char *name);

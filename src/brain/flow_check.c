@@ -8,77 +8,113 @@
 
 #include "brain/flow_int.h"
 
-/* Intra-flow successors of a node, excluding the return edge of `call`
- * when for_cycles is set (a call may wait inside the called flow). */
-static size_t successors(const node_t *n, uint16_t *out, int for_cycles)
+/* A node's intra-flow successors, as slots: next, alt, then one per branch
+ * case; a slot may hold BRAIN_NONE. With for_cycles the return edge of a
+ * `call` is left out (a call may wait inside the called flow). */
+static size_t succ_slots(const node_t *n)
 {
-    size_t k = 0;
-    if (n->next != BRAIN_NONE && !(for_cycles && n->kind == NODE_CALL))
-        out[k++] = n->next;
-    if (n->alt != BRAIN_NONE)
-        out[k++] = n->alt;
-    for (size_t i = 0; i < n->n_cases && k < 64; i++)
-        if (n->case_next[i] != BRAIN_NONE)
-            out[k++] = n->case_next[i];
-    return k;
+    return 2 + n->n_cases;
 }
 
+static uint16_t succ_at(const node_t *n, size_t i, int for_cycles)
+{
+    if (i == 0)
+        return for_cycles && n->kind == NODE_CALL ? BRAIN_NONE : n->next;
+    if (i == 1)
+        return n->alt;
+    return n->case_next[i - 2];
+}
+
+/* Marks what from reaches; a node is pushed once, so the stack holds at most
+ * every node. Iterative: a flow may be a chain of tens of thousands. */
 static void mark_reachable(const flow_t *f, uint16_t from, uint8_t *seen)
 {
-    uint16_t *stack = core_xmalloc((f->n_nodes + 1) * 66 * sizeof(uint16_t));
+    if (from == BRAIN_NONE || seen[from])
+        return;
+    uint16_t *stack = core_xmalloc((f->n_nodes + 1) * sizeof(uint16_t));
     size_t sp = 0;
-    if (from != BRAIN_NONE && !seen[from]) {
-        seen[from] = 1;
-        stack[sp++] = from;
-    }
+    seen[from] = 1;
+    stack[sp++] = from;
     while (sp > 0) {
         const node_t *n = &f->nodes[stack[--sp]];
-        uint16_t succ[66];
-        size_t k = successors(n, succ, 0);
-        for (size_t i = 0; i < k; i++)
-            if (!seen[succ[i]]) {
-                seen[succ[i]] = 1;
-                stack[sp++] = succ[i];
+        for (size_t i = 0; i < succ_slots(n); i++) {
+            uint16_t j = succ_at(n, i, 0);
+            if (j != BRAIN_NONE && !seen[j]) {
+                seen[j] = 1;
+                stack[sp++] = j;
             }
+        }
     }
     free(stack);
 }
 
-/* DFS for cycles among nodes that do not wait (every kind but ask and a
- * CSAT end); colour 1 = on the stack, 2 = done. */
-static void cycle_dfs(loader_t *ld, const flow_t *f, uint16_t i, uint8_t *colour, uint16_t *path,
-                      size_t depth)
+static int waits(const node_t *n)
 {
-    const node_t *n = &f->nodes[i];
-    if (n->kind == NODE_ASK || (n->kind == NODE_END && n->csat)) {
-        colour[i] = 2;
-        return;
-    }
-    colour[i] = 1;
-    path[depth] = i;
-    uint16_t succ[66];
-    size_t k = successors(n, succ, 1);
-    for (size_t s = 0; s < k; s++) {
-        uint16_t j = succ[s];
-        if (colour[j] == 1) {
-            char names[400] = "";
-            size_t used = 0;
-            size_t start = depth;
-            while (start > 0 && path[start] != j)
-                start--;
-            for (size_t d = start; d <= depth && used + 2 < sizeof(names); d++)
-                used += (size_t)snprintf(names + used, sizeof(names) - used, "%s -> ",
-                                         f->nodes[path[d]].name);
-            snprintf(names + (used < sizeof(names) ? used : sizeof(names) - 1),
-                     sizeof(names) - (used < sizeof(names) ? used : sizeof(names) - 1), "%s",
-                     f->nodes[j].name);
-            flow__err(ld, n->path, "cycle with no ask in it would never wait for the user: %s",
-                      names);
-        } else if (colour[j] == 0) {
-            cycle_dfs(ld, f, j, colour, path, depth + 1);
+    return n->kind == NODE_ASK || (n->kind == NODE_END && n->csat);
+}
+
+typedef struct {
+    uint16_t node;
+    size_t next; /* the successor slot to look at next */
+} frame_t;
+
+/* The cycle closed by an edge to j: the frames from j's to the top. */
+static void report_cycle(loader_t *ld, const flow_t *f, const frame_t *stack, size_t sp, uint16_t j)
+{
+    size_t start = sp - 1;
+    while (start > 0 && stack[start].node != j)
+        start--;
+    char names[400] = "";
+    size_t used = 0;
+    for (size_t d = start; d < sp && used + 2 < sizeof(names); d++)
+        used += (size_t)snprintf(names + used, sizeof(names) - used, "%s -> ",
+                                 f->nodes[stack[d].node].name);
+    if (used < sizeof(names))
+        snprintf(names + used, sizeof(names) - used, "%s", f->nodes[j].name);
+    flow__err(ld, f->nodes[stack[sp - 1].node].path,
+              "cycle with no ask in it would never wait for the user: %s", names);
+}
+
+/* Cycles among nodes that do not wait (every kind but ask and a CSAT end):
+ * a depth-first search on a stack of its own, colour 1 = on the stack,
+ * 2 = done. */
+static void check_cycles(loader_t *ld, const flow_t *f)
+{
+    uint8_t *colour = core_xcalloc(f->n_nodes + 1, 1);
+    frame_t *stack = core_xmalloc((f->n_nodes + 1) * sizeof(frame_t));
+    for (size_t root = 0; root < f->n_nodes; root++) {
+        if (colour[root] != 0)
+            continue;
+        if (waits(&f->nodes[root])) {
+            colour[root] = 2;
+            continue;
+        }
+        size_t sp = 0;
+        colour[root] = 1;
+        stack[sp++] = (frame_t){(uint16_t)root, 0};
+        while (sp > 0) {
+            frame_t *fr = &stack[sp - 1];
+            const node_t *n = &f->nodes[fr->node];
+            if (fr->next == succ_slots(n)) {
+                colour[fr->node] = 2;
+                sp--;
+                continue;
+            }
+            uint16_t j = succ_at(n, fr->next++, 1);
+            if (j == BRAIN_NONE || colour[j] == 2)
+                continue;
+            if (colour[j] == 1) {
+                report_cycle(ld, f, stack, sp, j);
+            } else if (waits(&f->nodes[j])) {
+                colour[j] = 2;
+            } else {
+                colour[j] = 1;
+                stack[sp++] = (frame_t){j, 0};
+            }
         }
     }
-    colour[i] = 2;
+    free(stack);
+    free(colour);
 }
 
 void flow__check_graph(brain_flowset_t *fs, loader_t *loaders)
@@ -103,13 +139,7 @@ void flow__check_graph(brain_flowset_t *fs, loader_t *loaders)
             if (!seen[fi][ni])
                 flow__err(ld, f->nodes[ni].path, "node \"%s\" is unreachable from \"%s\"",
                           f->nodes[ni].name, f->nodes[f->start].name);
-        uint8_t *colour = core_xcalloc(f->n_nodes + 1, 1);
-        uint16_t *path = core_xcalloc(f->n_nodes + 1, sizeof(uint16_t));
-        for (size_t ni = 0; ni < f->n_nodes; ni++)
-            if (colour[ni] == 0)
-                cycle_dfs(ld, f, (uint16_t)ni, colour, path, 0);
-        free(colour);
-        free(path);
+        check_cycles(ld, f);
         free(seen[fi]);
     }
     free(seen);
@@ -153,7 +183,10 @@ static void fills(const node_t *n, uint64_t *s)
         set_bit(s, n->slot);
 }
 
-/* Computes IN sets of flow f from entry; returns OUT in outs. */
+/* Computes the IN sets of flow f from entry: the slots some path to each
+ * node has filled. A worklist: a node is looked at again only when its IN
+ * grew, which a set of slots can do at most once per slot, so a long chain
+ * costs its length, not its length squared. */
 static void flow_dataflow(const flow_t *f, const uint64_t *entry, uint64_t *in, size_t nw)
 {
     memset(in, 0, f->n_nodes * nw * sizeof(uint64_t));
@@ -161,18 +194,33 @@ static void flow_dataflow(const flow_t *f, const uint64_t *entry, uint64_t *in, 
         return;
     or_into(&in[f->start * nw], entry, nw);
     uint64_t *out = core_xcalloc(nw, sizeof(uint64_t));
-    int changed = 1;
-    while (changed) {
-        changed = 0;
-        for (size_t i = 0; i < f->n_nodes; i++) {
-            memcpy(out, &in[i * nw], nw * sizeof(uint64_t));
-            fills(&f->nodes[i], out);
-            uint16_t succ[66];
-            size_t k = successors(&f->nodes[i], succ, 0);
-            for (size_t s = 0; s < k; s++)
-                changed |= or_into(&in[succ[s] * nw], out, nw);
+    uint16_t *queue = core_xmalloc((f->n_nodes + 1) * sizeof(uint16_t)); /* a ring */
+    uint8_t *queued = core_xcalloc(f->n_nodes + 1, 1);
+    size_t head = 0, len = 0, cap = f->n_nodes + 1;
+    /* every node once at first, as the old round-robin pass did: a node
+     * entered by a goto from another flow fills slots for what follows it */
+    for (size_t i = 0; i < f->n_nodes; i++) {
+        queue[len++] = (uint16_t)i;
+        queued[i] = 1;
+    }
+    while (len > 0) {
+        uint16_t i = queue[head];
+        head = (head + 1) % cap;
+        len--;
+        queued[i] = 0;
+        const node_t *n = &f->nodes[i];
+        memcpy(out, &in[(size_t)i * nw], nw * sizeof(uint64_t));
+        fills(n, out);
+        for (size_t k = 0; k < succ_slots(n); k++) {
+            uint16_t j = succ_at(n, k, 0);
+            if (j != BRAIN_NONE && or_into(&in[(size_t)j * nw], out, nw) && !queued[j]) {
+                queue[(head + len++) % cap] = j;
+                queued[j] = 1;
+            }
         }
     }
+    free(queued);
+    free(queue);
     free(out);
 }
 

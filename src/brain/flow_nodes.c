@@ -480,6 +480,7 @@ void flow__nodes(loader_t *ld, json_t *nodes, const char *path)
         n->slot = n->status_slot = -1;
         n->kind = NODE_SAY;
     }
+    brain__node_index(f);
     for (size_t i = 0; i < f->n_nodes; i++)
         node_compile(ld, &f->nodes[i], json_object_get(nodes, f->nodes[i].name));
 }

@@ -207,6 +207,40 @@ static void test_cycle_without_ask(void **state)
     brain_flowset_unref(fs);
 }
 
+/* A flow that is one long chain (30,000 nodes) is checked without a stack
+ * frame per node, and a loop through a branch's 70th case is seen. */
+static void test_long_chain_and_many_cases(void **state)
+{
+    core_buf_t b;
+    core_buf_init(&b, (size_t)16 << 20);
+    core_buf_printf(&b, "{\"name\": \"f\", \"nodes\": {\n");
+    for (int i = 0; i < 30000; i++) {
+        core_buf_printf(&b, "\"n%d\": {\"type\": \"say\", \"message\": \"%d\"", i, i);
+        if (i + 1 < 30000)
+            core_buf_printf(&b, ", \"next\": \"n%d\"", i + 1);
+        core_buf_printf(&b, "},\n");
+    }
+    core_buf_printf(&b, "\"z\": {\"type\": \"say\", \"message\": \"unused\"}}}");
+    brain_flowset_t *fs;
+    const char *e = compile1(b.data, &fs);
+    assert_null(fs);
+    assert_string_equal(e, "t.json:30002:6: nodes.z: node \"z\" is unreachable from \"n0\"");
+    core_buf_reset(&b);
+    core_buf_printf(&b, "{\"name\": \"f\", \"slots\": {\"s\": {\"type\": \"any\"}},"
+                        " \"nodes\": {\n \"a\": {\"type\": \"branch\", \"cases\": [");
+    for (int i = 0; i < 70; i++)
+        core_buf_printf(&b, "%s{\"if\": {\"slot\": \"s\", \"equals\": \"%d\"}, \"next\": \"%s\"}",
+                        i ? ", " : "", i, i == 69 ? "b" : "c");
+    core_buf_printf(&b, "], \"default\": \"c\"},\n"
+                        " \"b\": {\"type\": \"set\", \"set\": {\"s\": \"x\"}, \"next\": \"a\"},\n"
+                        " \"c\": {\"type\": \"say\", \"message\": \"done\"}}}");
+    e = compile1(b.data, &fs);
+    assert_null(fs);
+    assert_has(e, "cycle with no ask in it would never wait for the user: a -> b -> a");
+    core_buf_dispose(&b);
+    (void)state;
+}
+
 static void test_every_error_at_once(void **state)
 {
     brain_flowset_t *fs;
@@ -368,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_wrong_types_and_keys),
         cmocka_unit_test(test_template_errors),
         cmocka_unit_test(test_cycle_without_ask),
+        cmocka_unit_test(test_long_chain_and_many_cases),
         cmocka_unit_test(test_every_error_at_once),
         cmocka_unit_test(test_slot_definitions),
         cmocka_unit_test(test_settings_and_vars),
