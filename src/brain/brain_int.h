@@ -301,6 +301,16 @@ struct brain_flowset_s {
 int brain__slot_find(const brain_flowset_t *fs, const char *name);
 int brain__var_find(const brain_flowset_t *fs, const char *name);
 int brain__flow_find(const brain_flowset_t *fs, const char *name);
+/* Slot number slot of fs as a template or a condition reads it: its value
+ * in c, else its "default" (NULL when it has none). An ask still asks for a
+ * slot that holds only its default. */
+static inline const char *brain__slot_value(const brain_flowset_t *fs, const brain_conv_t *c,
+                                            int slot)
+{
+    const char *v = brain_conv_slot(c, fs->slots[slot].name);
+    return v != NULL ? v : fs->slots[slot].def;
+}
+
 int brain__node_find(const flow_t *f, const char *name);
 /* Builds f's name index (by_name) once its nodes are named; before it,
  * brain__node_find finds nothing. */

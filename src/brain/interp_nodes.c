@@ -216,7 +216,7 @@ static int cond_eval(ctx_t *x, const cond_t *c)
     case COND_SLOT:
         break;
     }
-    v = c->slot >= 0 ? brain_conv_slot(x->conv, x->fs->slots[c->slot].name) : NULL;
+    v = c->slot >= 0 ? brain__slot_value(x->fs, x->conv, c->slot) : NULL;
     double num = num_of(v, &ok);
     switch (c->op) {
     case OP_EXISTS:

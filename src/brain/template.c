@@ -280,7 +280,10 @@ static const char *ref_value(const brain_flowset_t *fs, const brain_conv_t *conv
 {
     switch (p->ref) {
     case TPL_REF_SLOT:
-        return conv ? brain_conv_slot(conv, p->text) : NULL;
+        return conv == NULL ? NULL
+               : fs != NULL && p->index >= 0 && (size_t)p->index < fs->n_slots
+                   ? brain__slot_value(fs, conv, p->index)
+                   : brain_conv_slot(conv, p->text);
     case TPL_REF_CHANNEL:
         return brain_channel_name(conv ? (brain_channel_t)conv->channel : BRAIN_CH_DEFAULT);
     case TPL_REF_TURNS:

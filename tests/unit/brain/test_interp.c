@@ -531,6 +531,34 @@ static void h_init_waiting(harness_t *h, brain_flowset_t *fs)
     h->conv.wait = 1;
 }
 
+/* A slot's "default" is its value until something fills it, in templates
+ * and conditions; an ask for it still asks. */
+static void test_slot_default_is_read_until_filled(void **state)
+{
+    const char *text =
+        "{\"name\": \"d\", \"slots\": {\"x\": {\"type\": \"text\"}, \"cabin\": {\"type\": \"text\","
+        " \"default\": \"economy\"}},"
+        " \"nodes\": {"
+        "\"a\": {\"type\": \"ask\", \"slot\": \"x\", \"prompt\": \"Go?\", \"next\": \"b\"},"
+        "\"b\": {\"type\": \"branch\", \"cases\": [{\"if\": {\"slot\": \"cabin\", \"equals\":"
+        " \"economy\"}, \"next\": \"eco\"}], \"default\": \"other\"},"
+        "\"eco\": {\"type\": \"say\", \"message\": \"cabin={{cabin}}\", \"next\": \"ask\"},"
+        "\"other\": {\"type\": \"say\", \"message\": \"other={{cabin}}\"},"
+        "\"ask\": {\"type\": \"ask\", \"slot\": \"cabin\", \"prompt\": \"Which cabin?\","
+        " \"next\": \"told\"},"
+        "\"told\": {\"type\": \"say\", \"message\": \"now {{cabin}}\"}},"
+        " \"start\": \"a\"}";
+    brain_flowset_t *fs = compile_with_rails("d.json", text);
+    harness_t h;
+    h_init_waiting(&h, fs);
+    assert_int_equal(h_send(&h, "yes", NULL), BRAIN_DONE);
+    assert_string_equal(h_said(&h), "cabin=economy | Which cabin?");
+    assert_int_equal(h_send(&h, "business", NULL), BRAIN_DONE);
+    assert_string_equal(h_said(&h), "now business");
+    h_dispose(&h);
+    (void)state;
+}
+
 static void test_guardrails_in_the_turn(void **state)
 {
     const char *text = "{\"name\": \"g\", \"slots\": {\"card\": {\"type\": \"text\", "
@@ -699,6 +727,7 @@ int main(void)
         cmocka_unit_test(test_voice_confirmation),
         cmocka_unit_test(test_contract_errors),
         cmocka_unit_test(test_start_event_and_slot_types),
+        cmocka_unit_test(test_slot_default_is_read_until_filled),
         cmocka_unit_test(test_guardrails_in_the_turn),
         cmocka_unit_test(test_redacted_text_after_an_effect),
         cmocka_unit_test(test_output_rails),
