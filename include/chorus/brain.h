@@ -299,6 +299,7 @@ typedef struct brain_event_rec_s {
 
 #define BRAIN_MAX_MESSAGES 16
 #define BRAIN_MAX_EVENTS 24
+#define BRAIN_MAX_FILLED 64 /* slots one turn's words may fill (one per node visited) */
 
 /* The result of a turn. Init once, reuse across turns (brain_turn resets it). */
 typedef struct brain_out_s {
@@ -329,7 +330,8 @@ typedef struct brain_out_s {
     ent_ctx_t priv_ref;
     int64_t priv_now;
     uint32_t priv_steps;
-    uint64_t priv_filled; /* slots (by index) this turn's text already filled */
+    uint16_t priv_filled[BRAIN_MAX_FILLED]; /* slots (by index) this turn's text filled */
+    uint8_t priv_n_filled;
     uint8_t priv_used;
     uint8_t priv_pending;
     uint8_t priv_message;        /* the turn answers a user message (policy runs) */

@@ -29,8 +29,9 @@ static size_t slot_len(const ctx_t *x, const slot_def_t *d)
 static step_t fill(ctx_t *x, const node_t *n, const char *value)
 {
     const slot_def_t *d = slot_of(x, n->slot);
-    if (n->slot < 64) /* the same words never fill the same slot twice in one turn */
-        x->out->priv_filled |= 1ULL << n->slot;
+    /* the same words never fill the same slot twice in one turn */
+    if (x->out->priv_n_filled < BRAIN_MAX_FILLED)
+        x->out->priv_filled[x->out->priv_n_filled++] = (uint16_t)n->slot;
     brain_conv_set_slot(x->conv, d->name, value);
     interp__event(x, "slot_filled", d->name, 0);
     x->conv->fallbacks = 0;
@@ -154,6 +155,18 @@ static int prefillable(slot_type_t t)
     return t != SLOT_TEXT && t != SLOT_YESNO && t != SLOT_ANY;
 }
 
+/* Whether this turn's words filled slot already (or filled so many that
+ * no more are taken from them). */
+static int filled_this_turn(const ctx_t *x, int slot)
+{
+    if (x->out->priv_n_filled >= BRAIN_MAX_FILLED)
+        return 1;
+    for (size_t i = 0; i < x->out->priv_n_filled; i++)
+        if (x->out->priv_filled[i] == slot)
+            return 1;
+    return 0;
+}
+
 static step_t step_ask(ctx_t *x, const node_t *n)
 {
     const slot_def_t *d = slot_of(x, n->slot);
@@ -162,9 +175,8 @@ static step_t step_ask(ctx_t *x, const node_t *n)
     /* a value already in this turn's utterance ("change booking ABC123") */
     char value[512];
     const char *why = NULL;
-    uint64_t bit = n->slot < 64 ? 1ULL << n->slot : 0;
     /* not from words that just answered another question ("2" bags is not choice 2) */
-    if (prefillable(d->type) && x->tc.len > 0 && bit != 0 && !(x->out->priv_filled & bit) &&
+    if (prefillable(d->type) && x->tc.len > 0 && !filled_this_turn(x, n->slot) &&
         !x->out->priv_used &&
         brain__slot_parse(d, slot_text(x, d), slot_len(x, d), &x->out->priv_ref, value,
                           sizeof(value), &why) == 0)

@@ -72,7 +72,7 @@ void interp__out_reset(brain_out_t *out)
     out->priv_len = 0;
     out->priv_now = 0;
     out->priv_steps = 0;
-    out->priv_filled = 0;
+    out->priv_n_filled = 0;
     out->priv_used = out->priv_pending = out->priv_message = 0;
     out->priv_policy = NULL;
 }

@@ -195,6 +195,31 @@ static void test_prefill_and_skip_filled(void **state)
     h_dispose(&h);
 }
 
+static brain_flowset_t *compile_with_rails(const char *name, const char *text);
+
+/* The sentence that starts a flow fills its slots whatever their number:
+ * the 70th slot declared is filled from it as the first is. */
+static void test_prefill_past_64_slots(void **state)
+{
+    core_buf_t b;
+    core_buf_init(&b, 1 << 16);
+    core_buf_printf(&b, "{\"name\": \"many\", \"intents\": {\"book\": [\"book a table\"]},"
+                        " \"slots\": {");
+    for (int i = 0; i < 69; i++)
+        core_buf_printf(&b, "\"s%d\": {\"type\": \"text\"}, ", i);
+    core_buf_printf(&b, "\"day\": {\"type\": \"number\"}}, \"nodes\": {"
+                        "\"ask\": {\"type\": \"ask\", \"slot\": \"day\", \"prompt\": \"How many?\","
+                        " \"next\": \"ok\"},"
+                        "\"ok\": {\"type\": \"say\", \"message\": \"for {{day}}\"}}}");
+    harness_t h;
+    h_init(&h, compile_with_rails("many.json", b.data), BRAIN_CH_CHAT);
+    h_send(&h, "book a table for 4", "book");
+    assert_string_equal(h_said(&h), "for 4");
+    h_dispose(&h);
+    core_buf_dispose(&b);
+    (void)state;
+}
+
 static void test_max_attempts(void **state)
 {
     harness_t h;
@@ -715,6 +740,7 @@ int main(void)
         cmocka_unit_test(test_ask_validation_and_branch),
         cmocka_unit_test(test_branch_other_cases),
         cmocka_unit_test(test_prefill_and_skip_filled),
+        cmocka_unit_test(test_prefill_past_64_slots),
         cmocka_unit_test(test_max_attempts),
         cmocka_unit_test(test_action_request_and_mapping),
         cmocka_unit_test(test_action_errors),
