@@ -38,6 +38,8 @@ typedef struct nlu_train_opts_s {
 } nlu_train_opts_t;
 
 #define NLU_TOP_K 5
+#define NLU_INTENT_NAME_MAX 256 /* bytes of an intent name */
+#define NLU_INTENTS_MAX 4096    /* intents one model tells apart */
 
 typedef struct nlu_score_s {
     const char *intent; /* borrowed from the model */

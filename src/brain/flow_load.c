@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "brain/flow_int.h"
+#include "chorus/nlu.h"
 
 void flow__err(loader_t *ld, const char *path, const char *fmt, ...)
 {
@@ -468,7 +469,13 @@ void flow__intents(loader_t *ld, json_t *intents, const char *path, uint16_t flo
     json_object_foreach(intents, key, v)
     {
         flow__path(p, sizeof(p), path, key);
+        /* the router's limits, said where the intent is rather than by the
+         * router's training at load time with no place */
+        if (strlen(key) > NLU_INTENT_NAME_MAX)
+            flow__err(ld, p, "intent name longer than %d bytes", NLU_INTENT_NAME_MAX);
         int i = brain__intent_find(fs, key);
+        if (i < 0 && fs->n_intents >= NLU_INTENTS_MAX)
+            flow__err(ld, p, "more than %d intents in the flows", NLU_INTENTS_MAX);
         size_t n;
         char ep[512];
         if (json_is_object(v)) { /* {"examples": [...], "description": "..."} */

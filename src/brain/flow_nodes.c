@@ -265,6 +265,13 @@ static void action_headers(loader_t *ld, node_t *n, json_t *h, const char *path)
         flow__path(hp, sizeof(hp), p, key);
         kv_tpl_t *kv = &n->headers[n->n_headers++];
         kv->name = core_xstrdup(key);
+        /* RFC 9110 token: the HTTP client refuses anything else at run time,
+         * where every call would take on_error */
+        if (key[0] == '\0' ||
+            strspn(key, "!#$%&'*+-.^_`|~0123456789"
+                        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(key))
+            flow__err(ld, hp, "\"%s\" is not a header name (letters, digits and !#$%%&'*+-.^_`|~)",
+                      key);
         if (!json_is_string(hv))
             flow__err(ld, hp, "must be a string");
         flow__tpl(ld, json_is_string(hv) ? json_string_value(hv) : "", hp, &kv->value);

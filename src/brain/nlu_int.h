@@ -124,8 +124,8 @@ nlu_model_t *nlu__model_new(uint32_t n_class);
  * frees w: routing reads a quarter of the bytes. */
 void nlu__quantize(nlu_model_t *m);
 
-#define NLU__CLASSES_MAX 4096
-#define NLU__NAME_MAX 256 /* bytes of an intent name */
+#define NLU__CLASSES_MAX NLU_INTENTS_MAX
+#define NLU__NAME_MAX NLU_INTENT_NAME_MAX
 
 /* Zeroed, 32-byte aligned floats for weight rows (aborts when out of memory). */
 float *nlu__walloc(size_t n);

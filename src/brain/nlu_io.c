@@ -7,7 +7,6 @@
 
 #include "brain/nlu_int.h"
 
-#define NLU__CLASSES_MAX 4096
 static const char magic[8] = {'C', 'H', 'N', 'L', 'U', 'M', 'D', 'L'};
 static const uint32_t order_mark = 0x01020304u;
 

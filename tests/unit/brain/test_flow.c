@@ -241,6 +241,25 @@ static void test_long_chain_and_many_cases(void **state)
     (void)state;
 }
 
+/* The router's limit on an intent's name is said at the intent. */
+static void test_intent_name_too_long(void **state)
+{
+    char name[301];
+    memset(name, 'i', 300);
+    name[300] = '\0';
+    char text[600];
+    snprintf(text, sizeof(text),
+             "{\"name\": \"f\", \"intents\": {\"%s\": [\"hi\"]},\n"
+             " \"nodes\": {\"a\": {\"type\": \"say\", \"message\": \"hi\"}}}",
+             name);
+    brain_flowset_t *fs;
+    const char *e = compile1(text, &fs);
+    assert_null(fs);
+    assert_has(e, "t.json:1:26: intents.iiii");
+    assert_has(e, ": intent name longer than 256 bytes");
+    (void)state;
+}
+
 static void test_every_error_at_once(void **state)
 {
     brain_flowset_t *fs;
@@ -317,11 +336,13 @@ static void test_action_and_llm_checks(void **state)
     const char *e =
         compile1("{\"name\": \"f\", \"slots\": {\"s\": {\"type\": \"any\"}}, \"nodes\": {\n"
                  "  \"a\": {\"type\": \"action\", \"method\": \"FETCH\", \"url\": \"http://x\","
+                 " \"headers\": {\"X Bad\": \"v\", \"X-Good\": \"v\"},"
                  " \"map\": {\"s\": \"no-slash\", \"zz\": \"/a\"}, \"next\": \"l\"},\n"
                  "  \"l\": {\"type\": \"llm\", \"temperature\": 3, \"on_error\": \"a\"}}}",
                  &fs);
     assert_null(fs);
     assert_has(e, "nodes.a.method: must be GET, POST, PUT, PATCH or DELETE");
+    assert_has(e, "t.json:2:86: nodes.a.headers.X Bad: \"X Bad\" is not a header name");
     assert_has(e, "nodes.a.map.s: must be a JSON pointer");
     assert_has(e, "nodes.a.map.zz: unknown slot \"zz\"");
     assert_has(e, "nodes.a: missing required key \"on_error\"");
@@ -403,6 +424,7 @@ int main(void)
         cmocka_unit_test(test_template_errors),
         cmocka_unit_test(test_cycle_without_ask),
         cmocka_unit_test(test_long_chain_and_many_cases),
+        cmocka_unit_test(test_intent_name_too_long),
         cmocka_unit_test(test_every_error_at_once),
         cmocka_unit_test(test_slot_definitions),
         cmocka_unit_test(test_settings_and_vars),
