@@ -255,7 +255,7 @@ static void test_intent_name_too_long(void **state)
     brain_flowset_t *fs;
     const char *e = compile1(text, &fs);
     assert_null(fs);
-    assert_has(e, "t.json:1:26: intents.iiii");
+    assert_has(e, "t.json:1:331: intents.iiii");
     assert_has(e, ": intent name longer than 256 bytes");
     (void)state;
 }
