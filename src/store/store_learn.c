@@ -89,12 +89,17 @@ static const char intents_sql[] =
     "  AND c.started_us >= ?1 AND c.started_us < ?2"
     " GROUP BY t.intent ORDER BY avg(t.confidence), t.intent";
 
-static const char confusions_sql[] = "SELECT coalesce(t.intent, ''), l.intent, count(*)"
+/* What the router decided, as a label says it: a turn routed out of scope
+ * is "oos" (its intent column is NULL), as in the report's routing
+ * accuracy; a correct out-of-scope decision is no confusion. */
+#define ROUTED "CASE WHEN t.oos = 1 THEN 'oos' ELSE coalesce(t.intent, '') END"
+static const char confusions_sql[] = "SELECT " ROUTED ", l.intent, count(*)"
                                      " FROM labels l JOIN turns t ON t.id = l.turn_id"
                                      " JOIN conversations c ON c.id = t.conversation_id"
-                                     " WHERE coalesce(t.intent, '') != l.intent"
+                                     " WHERE " ROUTED " != l.intent"
                                      "  AND c.started_us >= ?1 AND c.started_us < ?2"
                                      " GROUP BY 1, 2 ORDER BY count(*) DESC, 1, 2";
+#undef ROUTED
 
 static int collect(store_db_t *db, const char *sql, int64_t from, int64_t to, double low,
                    json_t *arr, const char *const *names, const char *types, core_err_t *err)

@@ -132,6 +132,31 @@ def test_export_writes_a_valid_draft_flow():
     assert v.returncode == 0, v.stderr
 
 
+def test_confusions_count_only_wrong_routes():
+    """A turn routed out of scope (intent NULL, oos 1) and labelled "oos" was
+    routed right, as the report's routing accuracy counts it; only the
+    misrouted turn is a confusion."""
+    import sqlite3
+    tmp = tempfile.mkdtemp(prefix="chorus-learn-")
+    path = empty_db(tmp)
+    con = sqlite3.connect(path)
+    with con:
+        w = flywheel_fixture.Writer(con)
+        w.conversation("chat", "f", "contained", [
+            ("in", "what is the meaning of life", None, 0.2, 1, None, 0),
+            ("in", "where is my refund", "booking_status", 0.6, 0, None, 0),
+            ("in", "book a table", "booking_status", 0.9, 0, None, 0)])
+        w.flush()
+        ids = [r[0] for r in con.execute("SELECT id FROM turns ORDER BY seq")]
+        con.executemany("INSERT INTO labels (turn_id, intent, labeller, labelled_us)"
+                        " VALUES (?, ?, 'qa', 1)",
+                        [(ids[0], "oos"), (ids[1], "refund_status"), (ids[2], "booking_status")])
+    con.close()
+    report = json.loads(learn("--db", path, "--from", "2000-01-01", "--format", "json").stdout)
+    assert report["confusions"] == [{"predicted": "booking_status", "labelled": "refund_status",
+                                     "count": 1}], report["confusions"]
+
+
 def test_bad_input_is_refused_clearly():
     tmp = tempfile.mkdtemp(prefix="chorus-learn-")
     path = empty_db(tmp)
