@@ -121,12 +121,16 @@ int store_db_audit(store_db_t *db, const store_audit_query_t *q, json_t **out, c
 }
 
 /* Checks one row against the chain so far; fills v->broken_id and v->what
- * and returns 1 at the first broken link. */
-static int check_row(sqlite3_stmt *st, store_audit_verify_t *v, char last[65], int *chained)
+ * and returns 1 at the first broken link. legacy_max: the last row written
+ * before the chain existed (schema 1), recorded by migration 10; -1 when the
+ * database does not say (any unchained row before the first chained one). */
+static int check_row(sqlite3_stmt *st, store_audit_verify_t *v, char last[65], int *chained,
+                     int64_t legacy_max)
 {
     int64_t id = sqlite3_column_int64(st, 0);
     const char *prev = col_text(st, 6), *hash = col_text(st, 7);
-    if (hash == NULL && prev == NULL && !*chained) {
+    if (hash == NULL && prev == NULL && !*chained &&
+        (legacy_max < 0 || (id >= 1 && id <= legacy_max))) {
         v->legacy++; /* written before the chain existed (schema 1) */
         return 0;
     }
@@ -160,6 +164,21 @@ static int check_row(sqlite3_stmt *st, store_audit_verify_t *v, char last[65], i
     return 0;
 }
 
+/* meta.audit_legacy_max, or -1 when it is not there (a database not yet
+ * migrated, read as it is). */
+static int64_t legacy_ceiling(store_db_t *db)
+{
+    sqlite3_stmt *st;
+    int64_t max = -1;
+    if (sqlite3_prepare_v2(db->db, "SELECT value FROM meta WHERE key = 'audit_legacy_max'", -1, &st,
+                           NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+        max = strtoll((const char *)sqlite3_column_text(st, 0), NULL, 10);
+    sqlite3_finalize(st);
+    return max;
+}
+
 int store_db_audit_verify(store_db_t *db, store_audit_verify_t *v, core_err_t *err)
 {
     memset(v, 0, sizeof(*v));
@@ -173,8 +192,9 @@ int store_db_audit_verify(store_db_t *db, store_audit_verify_t *v, core_err_t *e
     char last[65];
     memcpy(last, store_audit_genesis, 65);
     int chained = 0, src;
+    int64_t legacy_max = legacy_ceiling(db);
     while ((src = sqlite3_step(st)) == SQLITE_ROW)
-        if (check_row(st, v, last, &chained))
+        if (check_row(st, v, last, &chained, legacy_max))
             break;
     if (src != SQLITE_ROW && src != SQLITE_DONE)
         rc = store__sqlite_err(db->db, src, err, db->path);

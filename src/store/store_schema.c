@@ -270,6 +270,14 @@ static const migration_t migrations[] = {
       * kept with its turn so that, after a restart, a message sent again is
       * known to have run */
      "ALTER TABLE turns ADD COLUMN client_id TEXT;", 0},
+    {10, "the audit rows from before the chain, fixed",
+     /* the last row written before the hash chain (schema 1): a row without
+      * hash above it is one inserted behind the store's back, not an old
+      * one (store_db_audit_verify); 0 when there is none */
+     "INSERT OR IGNORE INTO meta (key, value) VALUES ('audit_legacy_max', CAST((SELECT"
+     " coalesce(max(id), 0) FROM audit WHERE hash IS NULL AND id < coalesce((SELECT min(id)"
+     " FROM audit WHERE hash IS NOT NULL), 9223372036854775807)) AS TEXT));",
+     0},
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 

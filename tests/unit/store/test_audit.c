@@ -169,6 +169,45 @@ static void test_tampering_is_found_at_its_row(void **state)
     expect_broken("INSERT INTO audit (id, ts_us, actor, action, prev_hash, hash) SELECT 6, 1, 'x',"
                   " 'y', hash, hash FROM audit WHERE id = 5",
                   6, 5, "was changed");
+    /* a backdated row without a hash before the first chained row: in a
+     * database that never had rows from before the chain, not an old one */
+    expect_broken("INSERT INTO audit (id, ts_us, actor, action) VALUES (-5, 1, 'alice',"
+                  " 'token.revoke')",
+                  -5, 0, "no hash");
+}
+
+/* Rows from before the chain (schema 1) stay readable as such after the
+ * upgrade; a row without a hash slipped in later, before them or among
+ * them, is not taken for one. */
+static void test_rows_from_before_the_chain(void **state)
+{
+    char dir[] = "/tmp/chorus-audit-old-XXXXXX", path[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/chorus.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    core_err_t err = {0};
+    assert_int_equal(store__migrate_upto(db, 1, &err), 0);
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO audit (ts_us, actor, action) VALUES (1, 'a', 'x');"
+                                  "INSERT INTO audit (ts_us, actor, action) VALUES (2, 'a', 'y');"
+                                  "INSERT INTO audit (ts_us, actor, action) VALUES (3, 'a', 'z');",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(store__migrate(db, &err), 0);
+    sqlite3_close(db);
+    store_audit_verify_t v;
+    verify(path, &v);
+    assert_int_equal(v.broken_id, 0);
+    assert_int_equal(v.legacy, 3);
+    tamper(path, "INSERT INTO audit (id, ts_us, actor, action) VALUES (-1, 0, 'alice', 'x')");
+    verify(path, &v);
+    assert_int_equal(v.broken_id, -1);
+    tamper(path, "DELETE FROM audit WHERE id = -1;"
+                 "INSERT INTO audit (id, ts_us, actor, action) VALUES (4, 4, 'alice', 'x')");
+    verify(path, &v);
+    assert_int_equal(v.broken_id, 4);
+    (void)state;
 }
 
 static void on_token(const store_token_row_t *t, void *arg)
@@ -229,6 +268,7 @@ int main(void)
         cmocka_unit_test(test_hash_is_the_documented_form),
         cmocka_unit_test(test_chain_links_across_groups_and_reopen),
         cmocka_unit_test(test_tampering_is_found_at_its_row),
+        cmocka_unit_test(test_rows_from_before_the_chain),
         cmocka_unit_test(test_tokens_ride_with_their_audit_row),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
