@@ -11,6 +11,9 @@
 #include "chorus/nlu.h"
 
 #define BRAIN_MAX_STEPS 64 /* nodes one turn may visit: bounds a turn's cost */
+/* Bytes of a slot's value from a set, an action's map or an LLM answer, cut
+ * between characters: the saved state stays far below its 1 MiB limit. */
+#define BRAIN_SLOT_VALUE_MAX 1024
 
 /* ---- templates ----------------------------------------------------------- */
 

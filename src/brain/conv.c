@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "brain/brain_int.h"
+#include "brain/interp_int.h"
 
 void brain_conv_init(brain_conv_t *c, const brain_flowset_t *fs, brain_channel_t channel,
                      int64_t now_us)
@@ -206,6 +207,24 @@ static void resolve(const brain_flowset_t *fs, json_t *flow, json_t *node, uint1
     *ni = n < 0 ? BRAIN_NONE : (uint16_t)n;
 }
 
+/* Whether a conversation can wait at n for what wait says. */
+static int waits_at(const node_t *n, int wait)
+{
+    switch (wait) {
+    case WAIT_NONE:
+        return 1;
+    case WAIT_ASK:
+    case WAIT_CONFIRM:
+        return n->kind == NODE_ASK;
+    case WAIT_CSAT:
+        return n->kind == NODE_END && n->csat;
+    case WAIT_EFFECT:
+        return n->kind == NODE_ACTION || n->kind == NODE_LLM;
+    default:
+        return 0;
+    }
+}
+
 static long long int_of(json_t *o, const char *key, long long max)
 {
     long long v = json_integer_value(json_object_get(o, key));
@@ -244,6 +263,13 @@ int brain_conv_from_json(const brain_flowset_t *fs, const char *json, size_t len
         if (strcmp(st, status_names[i]) == 0)
             c->status = (uint8_t)i;
     c->wait = c->flow == BRAIN_NONE ? 0 : (uint8_t)int_of(o, "wait", 10);
+    if (c->flow != BRAIN_NONE && !waits_at(&fs->flows[c->flow].nodes[c->node], c->wait)) {
+        /* a reload made the node it waits at a node of another kind (its
+         * question a message): idle, slots kept, as when the node went away */
+        c->flow = c->node = BRAIN_NONE;
+        c->wait = WAIT_NONE;
+        c->depth = 0;
+    }
     c->attempts = (uint8_t)int_of(o, "attempts", 255);
     c->fallbacks = (uint8_t)int_of(o, "fallbacks", 255);
     c->turns = (uint32_t)int_of(o, "turns", UINT32_MAX);

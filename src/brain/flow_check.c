@@ -117,6 +117,46 @@ static void check_cycles(loader_t *ld, const flow_t *f)
     free(colour);
 }
 
+/* The deepest chain of `call`s that starts in flow fi (0: it calls none),
+ * reporting each call that would nest deeper than the conversation's stack
+ * (BRAIN_STACK_MAX) or that calls a flow already on the chain: the
+ * interpreter would drop that call's return point and carry on as if it were
+ * a goto. colour: 0 not seen, 1 on the chain, 2 done (depth[fi] set). The
+ * recursion is as deep as the chain of flows, each on it once. */
+static int call_depth(const brain_flowset_t *fs, loader_t *loaders, size_t fi, uint8_t *colour,
+                      int *depth)
+{
+    if (colour[fi] == 2)
+        return depth[fi];
+    if (colour[fi] == 1)
+        return -1;
+    colour[fi] = 1;
+    int deepest = 0;
+    const flow_t *f = &fs->flows[fi];
+    for (size_t ni = 0; ni < f->n_nodes; ni++) {
+        const node_t *n = &f->nodes[ni];
+        if (n->kind != NODE_CALL || n->target_flow == BRAIN_NONE)
+            continue;
+        int d = call_depth(fs, loaders, n->target_flow, colour, depth);
+        if (d < 0) {
+            flow__err(&loaders[fi], n->path,
+                      "calls flow \"%s\", which is already waiting for this call to return "
+                      "(a call cannot recurse; use goto to go back)",
+                      fs->flows[n->target_flow].name);
+            continue;
+        }
+        if (d == BRAIN_STACK_MAX) /* the first call past the limit, not its callers too */
+            flow__err(&loaders[fi], n->path,
+                      "calls nest %d deep from here (through flow \"%s\"); at most %d", d + 1,
+                      fs->flows[n->target_flow].name, BRAIN_STACK_MAX);
+        if (d + 1 > deepest)
+            deepest = d + 1;
+    }
+    colour[fi] = 2;
+    depth[fi] = deepest;
+    return deepest;
+}
+
 void flow__check_graph(brain_flowset_t *fs, loader_t *loaders)
 {
     /* Entry points: each flow's start, plus nodes named by a goto elsewhere. */
@@ -143,6 +183,12 @@ void flow__check_graph(brain_flowset_t *fs, loader_t *loaders)
         free(seen[fi]);
     }
     free(seen);
+    uint8_t *colour = core_xcalloc(fs->n_flows + 1, 1);
+    int *depth = core_xcalloc(fs->n_flows + 1, sizeof(int));
+    for (size_t fi = 0; fi < fs->n_flows; fi++)
+        call_depth(fs, loaders, fi, colour, depth);
+    free(depth);
+    free(colour);
 }
 
 /* ---- slots used before they can be filled ------------------------------------------- */

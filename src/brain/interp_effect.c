@@ -89,7 +89,7 @@ static int resume_action(ctx_t *x, const node_t *n, const brain_effect_result_t 
         for (size_t i = 0; i < n->n_maps; i++) {
             char *v = json_text(pointer_get(root, n->maps[i].pointer));
             if (v != NULL) /* conversation state stays small */
-                v[core_utf8_cut(v, strlen(v), 1024)] = '\0';
+                v[core_utf8_cut(v, strlen(v), BRAIN_SLOT_VALUE_MAX)] = '\0';
             brain_conv_set_slot(x->conv, x->fs->slots[n->maps[i].slot].name, v);
             free(v);
         }
@@ -122,7 +122,7 @@ static int resume_llm(ctx_t *x, const node_t *n, const brain_effect_result_t *re
     interp__event(x, "llm_tokens", "prompt", pt);
     interp__event(x, "llm_tokens", "completion", ct);
     if (n->slot >= 0) {
-        content[core_utf8_cut(content, strlen(content), 1024)] = '\0';
+        content[core_utf8_cut(content, strlen(content), BRAIN_SLOT_VALUE_MAX)] = '\0';
         brain_conv_set_slot(x->conv, x->fs->slots[n->slot].name, content);
     }
     if (n->say_answer)

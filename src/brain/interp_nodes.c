@@ -276,6 +276,7 @@ static step_t step_set(ctx_t *x, const node_t *n)
 {
     for (size_t i = 0; i < n->n_assigns; i++) {
         char *v = render(x, &n->assigns[i].value, TPL_ESC_NONE);
+        v[core_utf8_cut(v, strlen(v), BRAIN_SLOT_VALUE_MAX)] = '\0'; /* as a map's value */
         brain_conv_set_slot(x->conv, x->fs->slots[n->assigns[i].slot].name, v[0] ? v : NULL);
         free(v);
     }

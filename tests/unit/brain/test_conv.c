@@ -140,6 +140,47 @@ static void test_bad_json(void **state)
     brain_flowset_unref(fs);
 }
 
+/* A conversation saved waiting at an ask, read back after a reload made that
+ * node a message: idle (the question is gone), its slots kept, instead of
+ * waiting at a node that can take no answer. */
+static void test_restore_at_a_node_of_another_kind(void **state)
+{
+    const char *names[] = {"a.json", "b.json"};
+    const char *texts[] = {flow_a, "{\"name\": \"b\", \"nodes\": {\"ask\": {\"type\": \"say\","
+                                   " \"message\": \"now a message\"}}}"};
+    brain_source_t src[2];
+    for (int i = 0; i < 2; i++)
+        src[i] = (brain_source_t){names[i], texts[i], strlen(texts[i])};
+    brain_compile_opts_t o;
+    brain_compile_opts_init(&o);
+    o.validate_only = 1;
+    o.no_guard = 1;
+    core_diags_t d;
+    core_diags_init(&d);
+    brain_flowset_t *fs = NULL;
+    assert_int_equal(brain_flowset_compile(src, 2, &o, &fs, &d), 0);
+    core_diags_dispose(&d);
+    const char *saved = "{\"flow\": \"b\", \"node\": \"ask\", \"wait\": 1, \"stack\":"
+                        " [{\"flow\": \"a\", \"node\": \"c\"}], \"slots\": {\"x\": \"kept\"}}";
+    brain_conv_t c;
+    core_err_t err = {0};
+    assert_int_equal(brain_conv_from_json(fs, saved, strlen(saved), &c, &err), 0);
+    assert_int_equal(c.flow, BRAIN_NONE);
+    assert_int_equal(c.wait, 0);
+    assert_int_equal(c.depth, 0);
+    assert_string_equal(brain_conv_slot(&c, "x"), "kept");
+    brain_conv_dispose(&c);
+    /* the same state against flows where it still is an ask waits there */
+    brain_flowset_unref(fs);
+    fs = compile_ab(2, 1);
+    assert_int_equal(brain_conv_from_json(fs, saved, strlen(saved), &c, &err), 0);
+    assert_int_not_equal(c.flow, BRAIN_NONE);
+    assert_int_equal(c.wait, 1);
+    brain_conv_dispose(&c);
+    brain_flowset_unref(fs);
+    (void)state;
+}
+
 static void test_channel_names(void **state)
 {
     brain_channel_t ch;
@@ -157,6 +198,7 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_restore_after_reload),
         cmocka_unit_test(test_bad_json),
+        cmocka_unit_test(test_restore_at_a_node_of_another_kind),
         cmocka_unit_test(test_channel_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -241,6 +241,47 @@ static void test_long_chain_and_many_cases(void **state)
     (void)state;
 }
 
+/* Calls nest at most BRAIN_STACK_MAX deep, and a call may not recurse: the
+ * interpreter would drop the return point and go on as if it were a goto. */
+static void test_call_depth_and_recursion(void **state)
+{
+    const char *names[6] = {"f0.json", "f1.json", "f2.json", "f3.json", "f4.json", "f5.json"};
+    char texts[6][256];
+    const char *t[6];
+    for (int i = 0; i < 6; i++) {
+        if (i < 5)
+            snprintf(texts[i], sizeof(texts[i]),
+                     "{\"name\": \"f%d\", \"nodes\": {\"c\": {\"type\": \"call\", \"flow\":"
+                     " \"f%d\", \"next\": \"back\"}, \"back\": {\"type\": \"say\", \"message\":"
+                     " \"back in f%d\"}}}",
+                     i, i + 1, i);
+        else
+            snprintf(texts[i], sizeof(texts[i]),
+                     "{\"name\": \"f5\", \"nodes\": {\"r\": {\"type\": \"return\"}}}");
+        t[i] = texts[i];
+    }
+    brain_flowset_t *fs;
+    /* f1 .. f5: four calls deep, the most there is room for */
+    assert_string_equal(compile_n(names + 1, t + 1, 5, NULL, &fs), "");
+    brain_flowset_unref(fs);
+    const char *e = compile_n(names, t, 6, NULL, &fs);
+    assert_null(fs);
+    assert_has(e, "f0.json:1:31: nodes.c: calls nest 5 deep from here (through flow \"f1\"); at "
+                  "most 4");
+    /* f0 calls f1, which calls f0 back */
+    const char *rn[] = {"a.json", "b.json"};
+    const char *rt[] = {
+        "{\"name\": \"a\", \"nodes\": {\"c\": {\"type\": \"call\", \"flow\": \"b\", \"next\":"
+        " \"d\"}, \"d\": {\"type\": \"say\", \"message\": \"done\"}}}",
+        "{\"name\": \"b\", \"nodes\": {\"c\": {\"type\": \"call\", \"flow\": \"a\", \"next\":"
+        " \"r\"}, \"r\": {\"type\": \"return\"}}}"};
+    e = compile_n(rn, rt, 2, NULL, &fs);
+    assert_null(fs);
+    assert_has(e, "b.json:1:30: nodes.c: calls flow \"a\", which is already waiting for this call "
+                  "to return");
+    (void)state;
+}
+
 /* The router's limit on an intent's name is said at the intent. */
 static void test_intent_name_too_long(void **state)
 {
@@ -425,6 +466,7 @@ int main(void)
         cmocka_unit_test(test_cycle_without_ask),
         cmocka_unit_test(test_long_chain_and_many_cases),
         cmocka_unit_test(test_intent_name_too_long),
+        cmocka_unit_test(test_call_depth_and_recursion),
         cmocka_unit_test(test_every_error_at_once),
         cmocka_unit_test(test_slot_definitions),
         cmocka_unit_test(test_settings_and_vars),

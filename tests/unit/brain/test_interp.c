@@ -636,6 +636,33 @@ static void test_long_text_slot_is_cut_between_characters(void **state)
     (void)state;
 }
 
+/* A set that builds a long value keeps 1,024 bytes of it, cut between
+ * characters: set nodes that double a slot cannot grow the saved state past
+ * its limit and fail every later turn. */
+static void test_set_value_is_cut(void **state)
+{
+    const char *text =
+        "{\"name\": \"t\", \"slots\": {\"note\": {\"type\": \"text\"},"
+        " \"big\": {\"type\": \"any\"}}, \"nodes\": {\"a\": {\"type\": \"ask\","
+        " \"slot\": \"note\", \"prompt\": \"Note?\", \"next\": \"b\"},"
+        " \"b\": {\"type\": \"set\", \"set\": {\"big\": \"{{note}}{{note}}{{note}}\"},"
+        " \"next\": \"c\"},"
+        " \"c\": {\"type\": \"set\", \"set\": {\"big\": \"{{big}}{{big}}{{big}}\"},"
+        " \"next\": \"d\"},"
+        " \"d\": {\"type\": \"say\", \"message\": \"ok\"}}}";
+    brain_flowset_t *fs = compile_with_rails("t.json", text);
+    harness_t h;
+    h_init_waiting(&h, fs);
+    char answer[1300] = "";
+    for (int i = 0; i < 250; i++)
+        strcat(answer, "\xd0\x96"); /* 500 bytes of 2-byte letters */
+    h_send(&h, answer, NULL);
+    assert_string_equal(h_said(&h), "ok");
+    assert_int_equal(strlen(h_slot(&h, "big")), 1024);
+    h_dispose(&h);
+    (void)state;
+}
+
 /* After an effect the turn goes on with the text the input rails redacted,
  * as before it: an ask node that follows an action does not prefill an
  * ordinary slot with a value the rails took out ("[EMAIL]" is no e-mail). */
@@ -759,6 +786,7 @@ int main(void)
         cmocka_unit_test(test_output_rails),
         cmocka_unit_test(test_output_block_without_reply),
         cmocka_unit_test(test_long_text_slot_is_cut_between_characters),
+        cmocka_unit_test(test_set_value_is_cut),
         cmocka_unit_test(test_input_block_and_escalate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
