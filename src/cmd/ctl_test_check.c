@@ -121,9 +121,11 @@ static int is_handoff(const json_t *v)
         return 0;
     const char *k;
     json_t *x;
-    json_object_foreach((json_t *)v, k,
-                        x) if ((strcmp(k, "reason") != 0 && strcmp(k, "queue") != 0) ||
-                               !json_is_string(x)) return 0;
+    json_object_foreach((json_t *)v, k, x)
+    {
+        if ((strcmp(k, "reason") != 0 && strcmp(k, "queue") != 0) || !json_is_string(x))
+            return 0;
+    }
     return 1;
 }
 
