@@ -242,6 +242,13 @@ int ctl_rollout(int argc, char **argv)
         return fprintf(stderr, "rollout: unknown action %s\n", a.verb), usage(stderr), 2;
     if (!is_status && a.target == NULL)
         return fprintf(stderr, "rollout: %s needs a FLOW\n", a.verb), 2;
+    /* an option the action does not use is refused, not ignored */
+    const char *unused = strcmp(a.verb, "start") != 0 && a.candidate ? "--candidate"
+                         : strcmp(a.verb, "start") != 0 && a.percent ? "--percent"
+                         : is_status && a.env                        ? "--env"
+                                                                     : NULL;
+    if (unused != NULL)
+        return fprintf(stderr, "rollout: %s does not take %s\n", a.verb, unused), 2;
     if (a.token == NULL || a.token[0] == '\0')
         return fprintf(stderr, "rollout: set CHORUS_ADMIN_TOKEN (or give --token)\n"), 2;
     curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -22,6 +22,11 @@ int ctl_validate(int argc, char **argv)
             fprintf(stderr, "chorusctl validate: unknown option %s\n", argv[i]);
             return 2;
         }
+        if (i > 1) { /* one flow set: two directories are two runs */
+            fprintf(stderr, "chorusctl validate: one directory only (got %s and %s)\n", dir,
+                    argv[i]);
+            return 2;
+        }
         dir = argv[i];
     }
     brain_flowset_t *fs;

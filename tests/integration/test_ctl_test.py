@@ -3,7 +3,8 @@ a misspelt or wrongly typed expectation, which would check nothing and pass,
 fails the file with its line, column and JSON path; a JSON syntax error
 names its line and column; a "now" that is not on the calendar or not UTC is
 refused; and a path with no tests at all fails (exit 1), so that the
-promotion gate (`flows promote --tests`) never passes on an empty set."""
+promotion gate (`flows promote --tests`) never passes on an empty set; an
+option a command does not use is refused, not ignored."""
 import os
 import subprocess
 import sys
@@ -84,6 +85,20 @@ def test_no_tests_is_a_failure():
                   '{"event": "start"}]}]}\n') for i in range(70)]
     p = run(*many)
     assert p.returncode == 0 and "70 passed, 0 failed" in p.stdout, p.stdout[-300:]
+
+
+def test_options_a_command_does_not_use_are_refused():
+    """Not silently ignored: two directories to validate, or a rollout
+    option the action does not take."""
+    def refused(args, want):
+        p = subprocess.run([CTL, *args], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, CHORUS_ADMIN_TOKEN="t"))
+        assert p.returncode == 2 and want in p.stderr, (args, p.returncode, p.stderr)
+    refused(["validate", FLOWS, FLOWS], "one directory only")
+    refused(["rollout", "status", "--env", "staging"], "status does not take --env")
+    refused(["rollout", "abort", "orders", "--percent", "3"], "abort does not take --percent")
+    refused(["rollout", "promote", "orders", "--candidate", "abc"],
+            "promote does not take --candidate")
 
 
 if __name__ == "__main__":
