@@ -548,9 +548,15 @@ void admin__ro_start(admin_t *a, const char *env, const char *flow, const char *
     }
     env = env != NULL && env[0] != '\0' ? env : runtime_default_env(rt);
     runtime_flow_file_t f;
-    if (admin__ro_in_env(env) != NULL) {
-        char *msg =
-            core_xasprintf("rollout %s is already running in %s", admin__ro_in_env(env)->id, env);
+    /* One at a time, across environments: the guard judges every
+     * conversation split since its rollout started by its variant alone
+     * (conversations carry no environment), so a second rollout's arms
+     * would be counted in the first's. */
+    if (R.running != NULL) {
+        char *msg = core_xasprintf(
+            "rollout %s is already running in %s; one rollout runs at a time, its guard "
+            "comparing every conversation split since it started",
+            R.running->id, R.running->env);
         cb(CORE_ERR_EXISTS, msg, NULL, data);
         free(msg);
         return;

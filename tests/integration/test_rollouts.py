@@ -295,6 +295,12 @@ def test_split_sticky_promote_abort():
             ro = status(d, "orders")["rollout"]
             assert ro["status"] == "running" and ro["percent"] == 30, ro
             assert start(d, healthy, 30)[0] == 409  # one rollout per environment
+            # and one at a time: its guard would count a second one's arms
+            code, body = d.json("POST", "/v1/admin/rollouts",
+                                {"flow": "orders", "candidate": healthy, "percent": 30,
+                                 "env": "staging"}, bearer(OPS))
+            assert code == 409 and "one rollout runs at a time" in body["error"]["message"], \
+                (code, body)
             convs = []
             for _ in range(120):
                 conv, reply = order(d)
