@@ -117,6 +117,60 @@ static void check_cycles(loader_t *ld, const flow_t *f)
     free(colour);
 }
 
+/* The nodes a turn would visit from each node of f before it waits (an ask,
+ * a CSAT end), a goto or call counting as the last (the other flow is
+ * judged on its own); nodes without a successor end the path. A flow with
+ * a path longer than a turn's step budget is refused at its longest path's
+ * first node: every turn down that path would end in the budget's fallback.
+ * Run after the cycle check, on a graph that has no cycle without a wait;
+ * a post-order walk on a stack of its own. */
+static void check_path_lengths(loader_t *ld, const flow_t *f)
+{
+    uint32_t *len = core_xcalloc(f->n_nodes + 1, sizeof(uint32_t)); /* 0: not known yet */
+    frame_t *stack = core_xmalloc((f->n_nodes + 1) * sizeof(frame_t));
+    uint8_t *open = core_xcalloc(f->n_nodes + 1, 1); /* on the stack */
+    size_t worst = SIZE_MAX;
+    for (size_t root = 0; root < f->n_nodes; root++) {
+        if (len[root] != 0)
+            continue;
+        size_t sp = 0;
+        stack[sp++] = (frame_t){(uint16_t)root, 0};
+        open[root] = 1;
+        while (sp > 0) {
+            frame_t *fr = &stack[sp - 1];
+            const node_t *n = &f->nodes[fr->node];
+            int stops = waits(n) || n->kind == NODE_GOTO || n->kind == NODE_CALL;
+            if (stops || fr->next == succ_slots(n)) {
+                uint32_t longest = 0;
+                for (size_t k = 0; !stops && k < succ_slots(n); k++) {
+                    uint16_t j = succ_at(n, k, 1);
+                    if (j != BRAIN_NONE && len[j] > longest)
+                        longest = len[j];
+                }
+                len[fr->node] = 1 + longest;
+                open[fr->node] = 0;
+                sp--;
+                continue;
+            }
+            uint16_t j = succ_at(n, fr->next++, 1);
+            if (j != BRAIN_NONE && len[j] == 0 && !open[j]) { /* open: a cycle, reported */
+                open[j] = 1;
+                stack[sp++] = (frame_t){j, 0};
+            }
+        }
+        if (len[root] > BRAIN_MAX_STEPS && (worst == SIZE_MAX || len[root] > len[worst]))
+            worst = root;
+    }
+    if (worst != SIZE_MAX)
+        flow__err(ld, f->nodes[worst].path,
+                  "a turn would visit %u nodes from here before it waits for the user; a turn "
+                  "visits at most %d (put an ask on the way, or split the work)",
+                  len[worst], BRAIN_MAX_STEPS);
+    free(open);
+    free(stack);
+    free(len);
+}
+
 /* The deepest chain of `call`s that starts in flow fi (0: it calls none),
  * reporting each call that would nest deeper than the conversation's stack
  * (BRAIN_STACK_MAX) or that calls a flow already on the chain: the
@@ -180,6 +234,7 @@ void flow__check_graph(brain_flowset_t *fs, loader_t *loaders)
                 flow__err(ld, f->nodes[ni].path, "node \"%s\" is unreachable from \"%s\"",
                           f->nodes[ni].name, f->nodes[f->start].name);
         check_cycles(ld, f);
+        check_path_lengths(ld, f);
         free(seen[fi]);
     }
     free(seen);

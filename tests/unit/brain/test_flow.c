@@ -224,7 +224,10 @@ static void test_long_chain_and_many_cases(void **state)
     brain_flowset_t *fs;
     const char *e = compile1(b.data, &fs);
     assert_null(fs);
-    assert_string_equal(e, "t.json:30002:6: nodes.z: node \"z\" is unreachable from \"n0\"");
+    assert_has(e, "t.json:30002:6: nodes.z: node \"z\" is unreachable from \"n0\"");
+    /* and a turn could never walk it: the budget is BRAIN_MAX_STEPS nodes */
+    assert_has(e, "t.json:2:7: nodes.n0: a turn would visit 30000 nodes from here before it "
+                  "waits for the user; a turn visits at most 64");
     core_buf_reset(&b);
     core_buf_printf(&b, "{\"name\": \"f\", \"slots\": {\"s\": {\"type\": \"any\"}},"
                         " \"nodes\": {\n \"a\": {\"type\": \"branch\", \"cases\": [");
@@ -279,6 +282,38 @@ static void test_call_depth_and_recursion(void **state)
     assert_null(fs);
     assert_has(e, "b.json:1:30: nodes.c: calls flow \"a\", which is already waiting for this call "
                   "to return");
+    (void)state;
+}
+
+/* A path of more nodes than a turn's budget before any wait is refused at
+ * its first node; one within the budget is fine. */
+static void test_path_longer_than_a_turn(void **state)
+{
+    core_buf_t b;
+    core_buf_init(&b, 1 << 20);
+    for (int total = 64; total <= 65; total++) {
+        core_buf_reset(&b);
+        core_buf_printf(&b, "{\"name\": \"f\", \"slots\": {\"s\": {\"type\": \"any\"}},"
+                            " \"nodes\": {\n");
+        for (int i = 0; i < total; i++) {
+            core_buf_printf(&b, "%s\"n%d\": {\"type\": \"set\", \"set\": {\"s\": \"%d\"}",
+                            i ? ",\n" : "", i, i);
+            if (i + 1 < total)
+                core_buf_printf(&b, ", \"next\": \"n%d\"", i + 1);
+            core_buf_printf(&b, "}");
+        }
+        core_buf_printf(&b, "}}");
+        brain_flowset_t *fs;
+        const char *e = compile1(b.data, &fs);
+        if (total == 64) {
+            assert_string_equal(e, "");
+            brain_flowset_unref(fs);
+        } else {
+            assert_null(fs);
+            assert_has(e, "t.json:2:7: nodes.n0: a turn would visit 65 nodes from here");
+        }
+    }
+    core_buf_dispose(&b);
     (void)state;
 }
 
@@ -466,6 +501,7 @@ int main(void)
         cmocka_unit_test(test_cycle_without_ask),
         cmocka_unit_test(test_long_chain_and_many_cases),
         cmocka_unit_test(test_intent_name_too_long),
+        cmocka_unit_test(test_path_longer_than_a_turn),
         cmocka_unit_test(test_call_depth_and_recursion),
         cmocka_unit_test(test_every_error_at_once),
         cmocka_unit_test(test_slot_definitions),
