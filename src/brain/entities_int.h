@@ -36,6 +36,10 @@ typedef struct ent__scan_s {
 
 /* Letters, digits and every byte of a multi-byte UTF-8 sequence. */
 int ent__is_word_byte(unsigned char c);
+/* The largest magnitude a number or an amount may have: a double holds 15
+ * significant digits exactly, past them it invents the rest. */
+#define ENT_NUMBER_MAX 1e15
+
 int ent__is_digit(unsigned char c);
 int ent__is_alpha(unsigned char c);
 /* Skips spaces and tabs (and no-break spaces) from p. */

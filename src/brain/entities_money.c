@@ -118,21 +118,30 @@ static size_t unit_word_at(const ent__scan_t *sc, size_t p, const unit_word_t **
     return 0;
 }
 
-static void fill(const ent__scan_t *sc, double v, const char *code, ent_t *out)
+/* Fills out; 0 for an amount past ENT_NUMBER_MAX, whose digits a double
+ * would invent. */
+static int fill(const ent__scan_t *sc, double v, const char *code, ent_t *out)
 {
+    if (!(fabs(v) < ENT_NUMBER_MAX))
+        return 0;
     int minor = strcmp(code, "JPY") != 0;
     v = minor ? round(v * 100) / 100 : round(v);
     out->number = v;
     snprintf(out->currency, sizeof(out->currency), "%s", code);
     snprintf(out->value, sizeof(out->value), minor ? "%.2f" : "%.0f", v);
+    return 1;
 }
 
-/* After the digits of an amount: a decimal comma with two digits ("12,50
- * EUR") and a thousands "k" ("$5k"). Returns the new end. */
-static size_t amount_tail(const ent__scan_t *sc, size_t end, double *v)
+/* After the digits of an amount, from start: a decimal comma with two
+ * digits ("12,50 EUR") when the digits had no separator of their own
+ * ("12.50,25" is not 12.75), and a thousands "k" ("$5k"). Returns the new
+ * end. */
+static size_t amount_tail(const ent__scan_t *sc, size_t start, size_t end, double *v)
 {
     const unsigned char *s = (const unsigned char *)sc->s;
-    if (end + 2 < sc->len && s[end] == ',' && ent__is_digit(s[end + 1]) &&
+    int plain =
+        memchr(s + start, '.', end - start) == NULL && memchr(s + start, ',', end - start) == NULL;
+    if (plain && end + 2 < sc->len && s[end] == ',' && ent__is_digit(s[end + 1]) &&
         ent__is_digit(s[end + 2]) && (end + 3 >= sc->full || !ent__is_digit(s[end + 3]))) {
         *v = *v + ((s[end + 1] - '0') * 10 + (s[end + 2] - '0')) / 100.0;
         end += 3;
@@ -160,11 +169,15 @@ static size_t prefixed(const ent__scan_t *sc, size_t p, ent_t *out)
     size_t end = ent__amount(sc, q, &v);
     if (end == 0)
         return 0;
-    end = amount_tail(sc, end, &v);
+    end = amount_tail(sc, q, end, &v);
     if (!ent__word_end_ok(sc, end))
         return 0;
-    fill(sc, v, code, out);
-    return end;
+    /* "-$5": a negative amount (a refund), the sign before the symbol */
+    if (p > 0 && (sc->s[p - 1] == '-') &&
+        (p == 1 || !(ent__is_alpha((unsigned char)sc->s[p - 2]) ||
+                     ent__is_digit((unsigned char)sc->s[p - 2]))))
+        v = -v;
+    return fill(sc, v, code, out) ? end : 0;
 }
 
 /* After "12 dollars": "and 50 cents", "50" (minor units of the same). */
@@ -207,7 +220,7 @@ static size_t suffixed(const ent__scan_t *sc, size_t p, ent_t *out)
         return 0;
     int digits = ent__is_digit((unsigned char)sc->s[p]);
     if (digits)
-        end = amount_tail(sc, end, &v);
+        end = amount_tail(sc, p, end, &v);
     size_t q = ent__skip_ws(sc, end);
     if (!digits && q == end)
         return 0;
@@ -226,8 +239,7 @@ static size_t suffixed(const ent__scan_t *sc, size_t p, ent_t *out)
     }
     if (e == 0)
         return 0;
-    fill(sc, v, code, out);
-    return e;
+    return fill(sc, v, code, out) ? e : 0;
 }
 
 size_t ent__rec_money(const ent__scan_t *sc, size_t p, ent_t *out)

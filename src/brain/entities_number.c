@@ -353,6 +353,10 @@ size_t ent__rec_number(const ent__scan_t *sc, size_t p, ent_t *out)
                     return 0;
         }
     }
+    /* past 15 significant digits a double invents the rest: a reference
+     * number ("12345678901234567890") is not an amount to compute with */
+    if (!(fabs(v) < ENT_NUMBER_MAX))
+        return 0;
     out->number = neg && v != 0 ? -v : v;
     ent__format_number(out->number, out->value, sizeof(out->value));
     return end;

@@ -8,7 +8,7 @@
 
 #include "brain/entities_int.h"
 
-enum { MER_NONE, MER_AM, MER_PM };
+enum { MER_NONE, MER_AM, MER_PM, MER_NIGHT };
 
 /* "am", "pm", "a.m.", "p.m." right after q (spaces allowed); returns end. */
 static size_t meridiem(const ent__scan_t *sc, size_t q, int *mer)
@@ -37,7 +37,7 @@ static size_t day_part(const ent__scan_t *sc, size_t q, int *mer)
     if ((e = ent__word(sc, r, "at"))) {
         size_t r2 = ent__skip_ws(sc, e);
         if (r2 > e && (e = ent__word(sc, r2, "night"))) {
-            *mer = MER_PM;
+            *mer = MER_NIGHT;
             return e;
         }
         return q;
@@ -72,6 +72,10 @@ static size_t qualifier(const ent__scan_t *sc, size_t q, int *mer)
 
 static size_t emit(int h, int m, int mer, size_t end, ent_t *out)
 {
+    /* "at night" is the evening up to 11 and the small hours after
+     * midnight: "11 at night" is 23:00, "12 at night" 00:00, "2" 02:00 */
+    if (mer == MER_NIGHT)
+        mer = h == 12 || (h >= 0 && h <= 4) ? MER_AM : MER_PM;
     if (mer != MER_NONE) {
         if (h == 0 && mer == MER_PM)
             return 0;

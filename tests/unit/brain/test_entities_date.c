@@ -192,6 +192,14 @@ static void test_times(void **state)
     TIME("13pm", "13:00");
     TIME("13am", "-");
     TIME("2.5", "-");
+    /* "at night": the evening, then the small hours after midnight */
+    TIME("11 at night", "23:00");
+    TIME("9 at night", "21:00");
+    TIME("12 at night", "00:00");
+    TIME("twelve thirty at night", "00:30");
+    TIME("half past 12 at night", "00:30");
+    TIME("2 at night", "02:00");
+    TIME("quarter to 1 at night", "00:45");
 }
 
 static void test_relative_times(void **state)

@@ -26,6 +26,7 @@ static void test_numbers_digits(void **state)
 {
     ent_ctx_t ctx = ref_ctx();
     NUM("42", "42");
+    NUM("ref 12345678901234567890", "-"); /* past 15 digits: an id, not a number */
     NUM("I need 3 tickets", "3");
     NUM("about 1,200 people", "1200");
     NUM("1,234,567", "1234567");
@@ -100,6 +101,10 @@ static void test_money(void **state)
 {
     ent_ctx_t ctx = ref_ctx();
     MONEY("$12.50", "12.50 USD");
+    MONEY("-$5", "-5.00 USD"); /* a refund: the sign before the symbol */
+    MONEY("$12.50,25", "12.50 USD"); /* no decimal comma after decimals */
+    MONEY("12,50 EUR", "12.50 EUR");
+    MONEY("$12345678901234567890", "-"); /* more digits than a double holds */
     MONEY("it costs $ 12", "12.00 USD");
     MONEY("12 bucks", "12.00 USD");
     MONEY("EUR 30", "30.00 EUR");
