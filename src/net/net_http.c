@@ -55,13 +55,16 @@ static int on_message_begin(llhttp_t *p)
 }
 
 /* Appends a piece of the request line or headers, counting it against the
- * header limit. */
+ * header limit. A chunked body's trailer fields are counted and dropped,
+ * never merged into the header section (RFC 9110 6.5.1): an Authorization
+ * or Origin sent as a trailer, past a proxy that checks headers, must not be
+ * read as one. */
 static int head_bytes(net_conn_t *c, const char *at, size_t len)
 {
     net_req_t *req = c->cur;
     req->header_bytes += len;
     if (req->header_bytes > c->srv->lim.max_header_bytes ||
-        core_buf_append(&req->hbuf, at, len) != 0)
+        (!req->headers_done && core_buf_append(&req->hbuf, at, len) != 0))
         return fail(c, 431, "headers_too_large", "request line and headers are too large");
     return 0;
 }
@@ -122,6 +125,8 @@ static int on_header_field_complete(llhttp_t *p)
 {
     net_conn_t *c = conn_of(p);
     net_req_t *req = c->cur;
+    if (req->headers_done) /* a trailer: dropped (head_bytes) */
+        return 0;
     if (req->nhdrs >= c->srv->lim.max_headers)
         return fail(c, 431, "too_many_headers", "too many header fields");
     if (req->nhdrs == req->hdrs_cap) {
@@ -168,8 +173,10 @@ static int on_header_value_complete(llhttp_t *p)
 {
     net_conn_t *c = conn_of(p);
     net_req_t *req = c->cur;
-    net_off_t *v = &req->hdrs[req->nhdrs].value;
     c->vspans = 0;
+    if (req->headers_done) /* a trailer: dropped (head_bytes) */
+        return 0;
+    net_off_t *v = &req->hdrs[req->nhdrs].value;
     if (piece_done(req, v) != 0)
         return fail(c, 431, "headers_too_large", "request line and headers are too large");
     /* llhttp drops leading whitespace; drop the trailing too (RFC 9112 5.1) */

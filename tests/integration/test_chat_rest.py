@@ -268,6 +268,15 @@ def test_authentication_failures():
                 assert_error(status, body, 401, "unauthorized")
                 assert why in json.loads(body)["error"]["message"], body
                 assert hdrs["www-authenticate"].startswith("Bearer"), hdrs
+        # a key sent as a chunked body's trailer is no Authorization header
+        # (RFC 9110 6.5.1: trailers are not merged into the header section)
+        s = socket.create_connection(("127.0.0.1", d.port), timeout=30)
+        s.sendall(("POST /v1/chat/conversations HTTP/1.1\r\nHost: x\r\n"
+                   "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "2\r\n{}\r\n0\r\nAuthorization: Bearer %s\r\n\r\n" % KEY).encode())
+        head = s.recv(65536)
+        s.close()
+        assert head.startswith(b"HTTP/1.1 401"), head
         # the key itself never reaches the log
         assert "wrong-key" not in d.stderr_text()
         assert KEY not in d.stderr_text()

@@ -156,6 +156,14 @@ static void test_chunked_body(void **state)
     assert_string_equal(take(f), "");
     feed(f, "2\r\nde\r\n0\r\n\r\n");
     assert_non_null(strstr(take(f), "\"body\":\"abcde\""));
+    /* trailer fields are dropped, never read as headers (RFC 9110 6.5.1):
+     * here the handler's User-Agent, elsewhere an Authorization */
+    feed(f, "POST /info/2 HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n"
+            "0\r\nUser-Agent: trailer/1\r\nX-A: 1\r\n\r\n");
+    const char *out = take(f);
+    if (strstr(out, "\"body\":\"hi\"") == NULL)
+        fail_msg("%s", out);
+    assert_null(strstr(out, "trailer/1"));
 }
 
 static void test_pipelined_async_in_order(void **state)
