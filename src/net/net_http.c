@@ -192,18 +192,28 @@ static int on_header_value_complete(llhttp_t *p)
  * in HTTP/1.0. */
 static int check_framing(net_conn_t *c, net_req_t *req)
 {
-    int cl = 0, te = 0, host = 0;
+    /* llhttp parses any digit pair; only HTTP/1.0 and 1.1 are served */
+    if (c->parser.http_major != 1 || c->parser.http_minor > 1)
+        return fail(c, 505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are served");
+    int cl = 0, te = 0, host = 0, chunked_only = 1;
     for (uint32_t i = 0; i < req->nhdrs; i++) {
         const char *name = req->hbuf.data + req->hdrs[i].name.off;
-        if (strcasecmp(name, "Content-Length") == 0)
+        if (strcasecmp(name, "Content-Length") == 0) {
             cl++;
-        else if (strcasecmp(name, "Transfer-Encoding") == 0)
+        } else if (strcasecmp(name, "Transfer-Encoding") == 0) {
             te++;
-        else if (strcasecmp(name, "Host") == 0)
+            chunked_only &= strcasecmp(req->hbuf.data + req->hdrs[i].value.off, "chunked") == 0;
+        } else if (strcasecmp(name, "Host") == 0) {
             host++;
+        }
     }
     if (cl > 1 || (cl && te) || te > 1)
         return fail(c, 400, "bad_request", "ambiguous message framing");
+    /* a coding this server does not decode (gzip, ...) would reach the
+     * handler still encoded, and a proxy in front may have framed it
+     * otherwise (RFC 9112 6.1) */
+    if (te && !chunked_only)
+        return fail(c, 501, "not_implemented", "Transfer-Encoding: only chunked is accepted");
     if (te && c->parser.http_major == 1 && c->parser.http_minor == 0)
         return fail(c, 400, "bad_request", "Transfer-Encoding in HTTP/1.0"); /* RFC 9112 6.1 */
     if (host > 1 || (host == 0 && c->parser.http_minor >= 1))
@@ -245,6 +255,7 @@ static int on_headers_complete(llhttp_t *p)
     net_req_t *req = c->cur;
     const net_limits_t *l = &c->srv->lim;
     req->headers_done = 1;
+    req->http10 = p->http_major == 1 && p->http_minor == 0;
     req->method_id = p->method;
     req->method = llhttp_method_name((llhttp_method_t)p->method);
     req->head = p->method == HTTP_HEAD;

@@ -101,6 +101,7 @@ struct net_req_s {
     const char *method;  /* static */
     int method_id;       /* llhttp_method_t */
     int headers_done;
+    int http10;       /* an HTTP/1.0 request (its answer says keep-alive when kept) */
     int head;         /* HEAD: no body in the answer */
     int keep_alive;   /* from llhttp at message completion */
     int close_after;  /* the answer closes the connection */

@@ -78,6 +78,8 @@ const char *net_status_reason(int status)
         return "Service Unavailable";
     case 504:
         return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
     default:
         return "Unknown";
     }
@@ -197,7 +199,7 @@ static void put_head(net_obuf_t *o, net_req_t *req, int status, const char *ctyp
         }
         if (close)
             net__obuf_put(o, "Connection: close\r\n", 19);
-        else if (req->conn->parser.http_minor == 0)
+        else if (req->http10) /* the request's own version, not the parser's now */
             net__obuf_put(o, "Connection: keep-alive\r\n", 24);
     }
     net__obuf_put(o, "X-Request-Id: ", 14);

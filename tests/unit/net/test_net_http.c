@@ -286,6 +286,43 @@ static void test_smuggling_cl_te(void **state)
                  "HTTP/1.1 400 ");
 }
 
+/* A coding the server does not decode is refused (RFC 9112 6.1): the
+ * handler would get the body still encoded. */
+static void test_transfer_codings(void **state)
+{
+    fixture_t *f = *state;
+    assert_fails(f,
+                 "POST /info/1 HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                 "0\r\n\r\n",
+                 "HTTP/1.1 501 Not Implemented\r\n");
+}
+
+static void test_http_versions(void **state)
+{
+    fixture_t *f = *state;
+    assert_fails(f, "POST /info/1 HTTP/2.0\r\nContent-Length: 0\r\n\r\n",
+                 "HTTP/1.1 505 HTTP Version Not Supported\r\n");
+}
+
+/* An HTTP/1.0 request answered after the next one was parsed still says
+ * its connection is kept: the version is the request's, not the parser's. */
+static void test_http10_keep_alive_answered_late(void **state)
+{
+    fixture_t *f = *state;
+    size_t n0 = nheld;
+    feed(f, "GET /hold HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+            "GET /info/1 HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_int_equal(nheld, n0 + 1);
+    answer(held[n0], "late");
+    const char *out = take(f);
+    const char *first = strstr(out, "HTTP/1.1 200 OK\r\n");
+    assert_non_null(first);
+    const char *second = strstr(first + 1, "HTTP/1.1 200 OK\r\n");
+    assert_non_null(second);
+    assert_non_null(strstr(first, "Connection: keep-alive\r\n"));
+    assert_true(strstr(first, "Connection: keep-alive\r\n") < second);
+}
+
 static void test_rate_limit(void **state)
 {
     fixture_t *f = *state;
@@ -438,6 +475,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_header_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chunked_body_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transfer_codings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_http_versions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_http10_keep_alive_answered_late, setup, teardown),
         cmocka_unit_test_setup_teardown(test_smuggling, setup, teardown),
         cmocka_unit_test_setup_teardown(test_smuggling_cl_te, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
