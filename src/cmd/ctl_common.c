@@ -35,7 +35,8 @@ int ctl_sources_read(const char *dir, ctl_sources_t *out, core_err_t *err)
         }
     }
     closedir(d);
-    qsort(names, n, sizeof(char *), cmp_str);
+    if (n > 0) /* qsort may not be given NULL, even for nothing */
+        qsort(names, n, sizeof(char *), cmp_str);
     out->items = core_xcalloc(n + 1, sizeof(brain_source_t));
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
