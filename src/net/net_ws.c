@@ -376,8 +376,15 @@ void net__ws_read(net_conn_t *c, const char *data, size_t len)
     if (c->closing)
         return;
     if (rc != 0) {
+        /* a frame wslay could not read (a control frame over 125 bytes or
+         * fragmented, a length not in its shortest form): close with 1002,
+         * as docs/http.md promises (RFC 6455 7.4.1), not a bare drop */
+        static const char close_1002[] = {(char)0x88, 0x02, 0x03, (char)0xEA};
         LOG_INFO("event=ws_bad_input rid=%s reason=%d", ws->id, rc);
-        net__conn_close(c);
+        net__obuf_put(&c->out, close_1002, sizeof(close_1002));
+        c->close_after_flush = 1;
+        c->parse_dead = 1;
+        net__conn_flush(c);
         return;
     }
     if (wslay_event_get_close_sent(ws->ctx) && !ws->closing) {
