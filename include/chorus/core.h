@@ -276,6 +276,11 @@ void core_jsonpos_free(core_jsonpos_t *p);
  * the position of its nearest existing ancestor. Returns 0 if found exactly,
  * 1 if an ancestor was used, -1 if nothing matched (line = col = 0). */
 int core_jsonpos_find(const core_jsonpos_t *p, const char *path, int *line, int *col);
+/* Calls fn for every key that appears again in the same object, at each
+ * repetition (the first occurrence is not reported); returns how many. */
+size_t core_jsonpos_duplicates(const core_jsonpos_t *p,
+                               void (*fn)(const char *path, int line, int col, void *arg),
+                               void *arg);
 /* Builds a child path: parent + "." + key (or ["key"]), or parent + "[i]". */
 char *core_jsonpath_key(const char *parent, const char *key);
 char *core_jsonpath_index(const char *parent, size_t index);

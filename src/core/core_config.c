@@ -220,11 +220,20 @@ int core_config_load(core_config_t *cfg, const char *path, core_diags_t *diags)
     return rc;
 }
 
+static void on_duplicate(const char *path, int line, int col, void *arg)
+{
+    loader_t *ld = arg;
+    core_diags_add(ld->diags, ld->file, line, col, path,
+                   "duplicate key: it is given more than once (the last would win)");
+}
+
 int core_config_load_text(core_config_t *cfg, const char *file, const char *text, size_t len,
                           core_diags_t *diags)
 {
     json_error_t jerr;
-    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    /* duplicates are found below with their path, among the other problems,
+     * rather than by the parser, which would stop at the first */
+    json_t *root = json_loadb(text, len, 0, &jerr);
     if (root == NULL) {
         core_diags_add(diags, file, jerr.line, jerr.column, "", "%s", jerr.text);
         return CORE_ERR_INVALID;
@@ -232,6 +241,7 @@ int core_config_load_text(core_config_t *cfg, const char *file, const char *text
     core_config_t next;
     core_config_defaults(&next);
     loader_t ld = {.file = file, .pos = core_jsonpos_new(text, len), .diags = diags, .cfg = &next};
+    ld.errors += (int)core_jsonpos_duplicates(ld.pos, on_duplicate, &ld);
     if (!json_is_object(root)) {
         core_diags_add(diags, file, 1, 1, "", "the configuration must be a JSON object");
         ld.errors++;

@@ -213,6 +213,17 @@ static int cmp_entry(const void *a, const void *b)
     return strcmp(((const entry_t *)a)->path, ((const entry_t *)b)->path);
 }
 
+/* By path, then by place: a repeated key's occurrences in file order. */
+static int cmp_entry_place(const void *a, const void *b)
+{
+    const entry_t *x = a, *y = b;
+    int c = strcmp(x->path, y->path);
+    if (c != 0)
+        return c;
+    return x->line != y->line ? (x->line < y->line ? -1 : 1)
+                              : (x->col < y->col ? -1 : x->col > y->col);
+}
+
 core_jsonpos_t *core_jsonpos_new(const char *text, size_t len)
 {
     core_jsonpos_t *p = core_xcalloc(1, sizeof(*p));
@@ -221,8 +232,22 @@ core_jsonpos_t *core_jsonpos_new(const char *text, size_t len)
         core_jsonpos_free(p);
         return NULL;
     }
-    qsort(p->items, p->len, sizeof(*p->items), cmp_entry);
+    if (p->len > 0)
+        qsort(p->items, p->len, sizeof(*p->items), cmp_entry_place);
     return p;
+}
+
+size_t core_jsonpos_duplicates(const core_jsonpos_t *p,
+                               void (*fn)(const char *path, int line, int col, void *arg),
+                               void *arg)
+{
+    size_t n = 0;
+    for (size_t i = 1; p != NULL && i < p->len; i++)
+        if (strcmp(p->items[i].path, p->items[i - 1].path) == 0) {
+            fn(p->items[i].path, p->items[i].line, p->items[i].col, arg);
+            n++;
+        }
+    return n;
 }
 
 void core_jsonpos_free(core_jsonpos_t *p)

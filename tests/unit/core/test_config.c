@@ -161,7 +161,15 @@ static void test_duplicate_key(void **state)
     int rc;
     const char *e = load_errors("{\"listen\": \"x:1\", \"listen\": \"y:2\"}", &rc);
     assert_int_equal(rc, CORE_ERR_INVALID);
-    assert_non_null(strstr(e, "duplicate object key"));
+    assert_non_null(strstr(e, "cfg:1:29: listen: duplicate key"));
+    /* said with its path, and the other problems are still found */
+    e = load_errors("{\"http\": {\"max_headers\": 100000},\n \"log_level\": \"loud\",\n"
+                    " \"http\": {\"max_headers\": 100000}}",
+                    &rc);
+    assert_int_equal(rc, CORE_ERR_INVALID);
+    assert_non_null(strstr(e, "cfg:3:10: http: duplicate key"));
+    assert_non_null(strstr(e, "http.max_headers: must be 8-1000"));
+    assert_non_null(strstr(e, "log_level: must be one of"));
 }
 
 static void test_not_object(void **state)
