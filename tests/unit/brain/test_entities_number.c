@@ -101,7 +101,7 @@ static void test_money(void **state)
 {
     ent_ctx_t ctx = ref_ctx();
     MONEY("$12.50", "12.50 USD");
-    MONEY("-$5", "-5.00 USD"); /* a refund: the sign before the symbol */
+    MONEY("-$5", "-5.00 USD");       /* a refund: the sign before the symbol */
     MONEY("$12.50,25", "12.50 USD"); /* no decimal comma after decimals */
     MONEY("12,50 EUR", "12.50 EUR");
     MONEY("$12345678901234567890", "-"); /* more digits than a double holds */
