@@ -145,7 +145,6 @@ struct net_conn_s {
     int lingering;             /* answered and shut down; dropping input until EOF */
     uv_shutdown_t shutreq;     /* for lingering */
     int close_after_flush;     /* close once out and wr are written */
-    int peer_eof;              /* the client half-closed: answer what it sent, then close */
     int err_status;            /* set by a callback that failed the parse */
     const char *err_code, *err_msg;
     uint64_t deadline;  /* uv_now ms, 0 = none */

@@ -308,8 +308,6 @@ void net__conn_advance(net_conn_t *c)
     }
     if (c->qhead == NULL && c->cur == NULL && c->srv->draining && c->ws == NULL)
         c->close_after_flush = 1;
-    if (c->qhead == NULL && c->peer_eof) /* the half-closed client has every answer */
-        c->close_after_flush = 1;
     if (c->in_read || c->closing)
         return;
     net__conn_flush(c);

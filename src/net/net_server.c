@@ -451,25 +451,12 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
             net__conn_close(c); /* the peer is done too */
         return;                 /* drop what it still sends */
     }
-    if (nread == UV_EOF && !c->tls && c->ws == NULL &&
-        (c->qhead != NULL || c->out.len > 0 || c->writing)) {
-        /* A half-close: the client has sent all it will and still reads
-         * (RFC 9112 9.6). The requests it sent are answered, a partial one
-         * dropped, then the connection closes (net__conn_advance). */
-        LOG_DEBUG("event=peer_half_closed conn=%s queued=%u", c->remote, c->nqueued);
-        c->peer_eof = 1;
-        c->parse_dead = 1;
-        if (c->reading) {
-            uv_read_stop((uv_stream_t *)&c->tcp);
-            c->reading = 0;
-        }
-        if (c->qhead == NULL)
-            c->close_after_flush = 1;
-        net__conn_flush(c);
-        return;
-    }
     if (nread < 0) {
-        /* an error, or EOF with nothing owed: nobody reads what is left */
+        /* EOF or error: answers still owed are dropped, as nobody reads
+         * them. A FIN may be a half-close (RFC 9112 9.6), but it is also how
+         * a client that gave up hangs up (Twilio after its 15 s), and the
+         * turn's abort is what sends a late SMS reply another way; as nginx
+         * does by default (a 499), the request is taken as abandoned. */
         LOG_DEBUG("event=peer_closed conn=%s reason=%s", c->remote, uv_err_name((int)nread));
         net__conn_close(c);
         return;
