@@ -248,7 +248,8 @@ static size_t numbered(const ent_choices_t *c, const ent__folded_t *t, size_t *w
         found = 1;
         *word = w;
     }
-    if (!found && one < t->n_words) { /* "one" alone, or "option one" */
+    /* "one" alone, or "option one"; but "no one" is a refusal, not "no. 1" */
+    if (!found && one < t->n_words && !(one > 0 && word_is(t, one - 1, "no"))) {
         pos = 1;
         *word = one;
     }

@@ -252,12 +252,17 @@ static size_t past_to(const ent__scan_t *sc, size_t p, ent_t *out)
  * qualifier, else "seven thirty" is just numbers). */
 static size_t spoken(const ent__scan_t *sc, size_t p, ent_t *out)
 {
-    if (ent__is_digit((unsigned char)sc->s[p]))
-        return 0;
     int h, m = 0, mer = MER_NONE;
     size_t e = hour_at(sc, p, &h);
     if (e == 0)
         return 0;
+    /* a digit hour is this recogniser's only in "7 oh 5 pm" (speech
+     * recognisers write it so); "7 pm" and "7:05" have their own */
+    if (ent__is_digit((unsigned char)sc->s[p])) {
+        size_t q = ent__skip_ws(sc, e);
+        if (q == e || !ent__word(sc, q, "oh"))
+            return 0;
+    }
     size_t oc = oclock(sc, e);
     if (oc) {
         size_t end = qualifier(sc, oc, &mer);

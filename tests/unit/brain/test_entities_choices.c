@@ -131,6 +131,7 @@ static void test_choices_numbered(void **state)
     CHOICE(c, "3rd", "middle");
     CHOICE(c, "option 3", "middle");
     CHOICE(c, "one", "window");
+    CHOICE(c, "no one", "-"); /* a refusal, not "no. 1" */
     CHOICE(c, "the last one", "middle");
     CHOICE(c, "#2", "aisle");
     CHOICE(c, "2\xEF\xB8\x8F\xE2\x83\xA3", "aisle"); /* a keycap emoji */

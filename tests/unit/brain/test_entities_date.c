@@ -200,6 +200,9 @@ static void test_times(void **state)
     TIME("half past 12 at night", "00:30");
     TIME("2 at night", "02:00");
     TIME("quarter to 1 at night", "00:45");
+    TIME("seven oh five pm", "19:05");
+    TIME("7 oh 5 pm", "19:05"); /* as speech recognisers write it */
+    TIME("7 oh 5", "-");        /* no am/pm: two numbers */
 }
 
 static void test_relative_times(void **state)
