@@ -114,6 +114,14 @@ void ctl_input_message(brain_input_t *in, const char *text, int64_t now_us)
     in->ref.minute = tm.tm_min;
 }
 
+void ctl_check_problem(ctl_check_t *c, const char *path, const char *msg)
+{
+    int line = 0, col = 0;
+    core_jsonpos_find(c->pos, path, &line, &col);
+    fprintf(c->out, "%s%s:%d:%d: %s: %s\n", c->prefix, c->file, line, col, path, msg);
+    c->problems++;
+}
+
 int64_t ctl_parse_time(const char *s)
 {
     struct tm tm;

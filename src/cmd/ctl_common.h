@@ -38,6 +38,18 @@ int64_t ctl_parse_time(const char *s);
  * only), retries included; fills res, whose body points into body. */
 void ctl_effect_perform(const brain_effect_t *e, brain_effect_result_t *res, core_buf_t *body);
 
+/* A check of a JSON file's shape against what a command reads from it
+ * (test files, simulation scripts): each problem is printed to out as
+ * "<prefix>FILE:LINE:COL: PATH: what" and counted. */
+typedef struct ctl_check_s {
+    const char *file;
+    core_jsonpos_t *pos; /* of the file's text */
+    FILE *out;
+    const char *prefix;
+    int problems;
+} ctl_check_t;
+void ctl_check_problem(ctl_check_t *c, const char *path, const char *msg);
+
 /* Checks a conversation-test file (ctl_test_check.c) parsed from text:
  * prints one "FAIL FILE:LINE:COL: PATH: what" line per unknown key or
  * wrongly typed value and returns how many. */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "chorus/core.h"
+#include "cmd/ctl_common.h"
 #include "cmd/ctl_simulate.h"
 
 int sim_load_script(sim_t *s, const char *path);
@@ -17,18 +18,11 @@ void sim_print(const json_t *r, FILE *out);
 
 #define SCRIPT_MAX_BYTES (16 * 1024 * 1024)
 
-typedef struct {
-    const char *file;
-    core_jsonpos_t *pos;
-    int problems;
-} check_t;
+typedef ctl_check_t check_t;
 
 static void problem(check_t *c, const char *path, const char *msg)
 {
-    int line = 0, col = 0;
-    core_jsonpos_find(c->pos, path, &line, &col);
-    fprintf(stderr, "%s:%d:%d: %s: %s\n", c->file, line, col, path, msg);
-    c->problems++;
+    ctl_check_problem(c, path, msg);
 }
 
 /* A non-empty array of strings at o[key]. */
@@ -128,7 +122,7 @@ int sim_load_script(sim_t *s, const char *path)
         free(text);
         return -1;
     }
-    check_t c = {path, core_jsonpos_new(text, len), 0};
+    check_t c = {.file = path, .pos = core_jsonpos_new(text, len), .out = stderr, .prefix = ""};
     s->goals = json_object_get(s->script, "goals");
     if (!json_is_array(s->goals) || json_array_size(s->goals) == 0)
         problem(&c, "goals", "needs a non-empty array of goals");

@@ -9,18 +9,11 @@
 
 #include "cmd/ctl_common.h"
 
-typedef struct {
-    const char *file;
-    core_jsonpos_t *pos;
-    int problems;
-} check_t;
+typedef ctl_check_t check_t;
 
 static void problem(check_t *c, const char *path, const char *msg)
 {
-    int line = 0, col = 0;
-    core_jsonpos_find(c->pos, path, &line, &col);
-    printf("FAIL %s:%d:%d: %s: %s\n", c->file, line, col, path, msg);
-    c->problems++;
+    ctl_check_problem(c, path, msg);
 }
 
 /* Every key of o is one of known. */
@@ -248,7 +241,8 @@ static void check_test(check_t *c, const json_t *t, const char *path)
 int ctl_test_check(const char *file, const char *text, size_t len, const json_t *root)
 {
     static const char *const keys[] = {"tests", "mocks", NULL};
-    check_t c = {file, core_jsonpos_new(text, len), 0};
+    check_t c = {
+        .file = file, .pos = core_jsonpos_new(text, len), .out = stdout, .prefix = "FAIL "};
     if (!json_is_object(root)) {
         problem(&c, "", "a test file is {\"tests\": [...]}");
     } else {

@@ -17,12 +17,11 @@ static const char *flow_b =
     "{\"name\": \"b\", \"nodes\": {\"ask\": {\"type\": \"ask\", \"slot\": \"x\", \"prompt\": "
     "\"X?\"}}}";
 
-static brain_flowset_t *compile_ab(uint32_t version, int with_b_ask)
+/* flow_a and flow b as text_b, compiled at version. */
+static brain_flowset_t *compile_a_and(const char *text_b, uint32_t version)
 {
     const char *names[] = {"a.json", "b.json"};
-    const char *b2 = "{\"name\": \"b\", \"nodes\": {\"other\": {\"type\": \"say\", \"message\": "
-                     "\"o\"}}}";
-    const char *texts[] = {flow_a, with_b_ask ? flow_b : b2};
+    const char *texts[] = {flow_a, text_b};
     brain_source_t src[2];
     for (int i = 0; i < 2; i++)
         src[i] = (brain_source_t){names[i], texts[i], strlen(texts[i])};
@@ -37,6 +36,13 @@ static brain_flowset_t *compile_ab(uint32_t version, int with_b_ask)
     assert_int_equal(brain_flowset_compile(src, 2, &o, &fs, &d), 0);
     core_diags_dispose(&d);
     return fs;
+}
+
+static brain_flowset_t *compile_ab(uint32_t version, int with_b_ask)
+{
+    const char *b2 = "{\"name\": \"b\", \"nodes\": {\"other\": {\"type\": \"say\", \"message\": "
+                     "\"o\"}}}";
+    return compile_a_and(with_b_ask ? flow_b : b2, version);
 }
 
 static void test_slots(void **state)
@@ -145,21 +151,9 @@ static void test_bad_json(void **state)
  * waiting at a node that can take no answer. */
 static void test_restore_at_a_node_of_another_kind(void **state)
 {
-    const char *names[] = {"a.json", "b.json"};
-    const char *texts[] = {flow_a, "{\"name\": \"b\", \"nodes\": {\"ask\": {\"type\": \"say\","
-                                   " \"message\": \"now a message\"}}}"};
-    brain_source_t src[2];
-    for (int i = 0; i < 2; i++)
-        src[i] = (brain_source_t){names[i], texts[i], strlen(texts[i])};
-    brain_compile_opts_t o;
-    brain_compile_opts_init(&o);
-    o.validate_only = 1;
-    o.no_guard = 1;
-    core_diags_t d;
-    core_diags_init(&d);
-    brain_flowset_t *fs = NULL;
-    assert_int_equal(brain_flowset_compile(src, 2, &o, &fs, &d), 0);
-    core_diags_dispose(&d);
+    brain_flowset_t *fs = compile_a_and("{\"name\": \"b\", \"nodes\": {\"ask\": {\"type\":"
+                                        " \"say\", \"message\": \"now a message\"}}}",
+                                        1);
     const char *saved = "{\"flow\": \"b\", \"node\": \"ask\", \"wait\": 1, \"stack\":"
                         " [{\"flow\": \"a\", \"node\": \"c\"}], \"slots\": {\"x\": \"kept\"}}";
     brain_conv_t c;
