@@ -131,8 +131,17 @@ static size_t number_words(const ent__scan_t *sc, size_t p, double *value, int *
     }
     for (int n = 0; n < 16; n++) {
         e = take_word(sc, q, &st);
-        if (e == 0)
+        if (e == 0) {
+            int i;
+            size_t se;
+            /* a scale that cannot follow ("one hundred thousand million"):
+             * the words make no number, rather than one a million times
+             * smaller than meant */
+            if (end != 0 && q > end && (i = ent__word_in(sc, q, scales, &se)) >= 0 &&
+                st.last_scale > 0 && scale_values[i] >= st.last_scale)
+                return 0;
             break;
+        }
         end = e;
         if (st.ordinal || (st.kind == K_TEEN && st.current == 0))
             break; /* an ordinal or a lone "zero" ends the number */

@@ -26,7 +26,9 @@ static void test_numbers_digits(void **state)
 {
     ent_ctx_t ctx = ref_ctx();
     NUM("42", "42");
-    NUM("ref 12345678901234567890", "-"); /* past 15 digits: an id, not a number */
+    NUM("ref 12345678901234567890", "-");     /* past 15 digits: an id, not a number */
+    NUM("one hundred thousand million", "-"); /* no number, not 100000 */
+    NUM("two thousand and five", "2005");
     NUM("I need 3 tickets", "3");
     NUM("about 1,200 people", "1200");
     NUM("1,234,567", "1234567");
