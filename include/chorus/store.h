@@ -39,7 +39,7 @@
 
 /* The schema version this binary writes. A database with a higher version
  * is refused (CORE_ERR_UNSUPPORTED) with a message naming both versions. */
-#define STORE_SCHEMA_VERSION 10
+#define STORE_SCHEMA_VERSION 11
 
 /* ---- rows --------------------------------------------------------------- */
 

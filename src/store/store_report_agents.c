@@ -112,7 +112,8 @@ int store__report_agents(store_db_t *db, int64_t from_us, int64_t to_us, json_t 
         db->db,
         "SELECT queue, channel, reason, state, entered_us, claimed_us, done_us,"
         " coalesce(json_extract(detail, '$.overdue'), 0), release_outcome, disposition"
-        " FROM handoffs WHERE entered_us >= ?1 AND (?2 = 0 OR entered_us < ?2)"
+        " FROM (SELECT * FROM handoffs UNION ALL SELECT * FROM handoffs_past)"
+        " WHERE entered_us >= ?1 AND (?2 = 0 OR entered_us < ?2)"
         " ORDER BY queue, channel, reason",
         -1, &st, NULL);
     if (rc != SQLITE_OK)

@@ -278,6 +278,28 @@ static const migration_t migrations[] = {
      " coalesce(max(id), 0) FROM audit WHERE hash IS NULL AND id < coalesce((SELECT min(id)"
      " FROM audit WHERE hash IS NOT NULL), 9223372036854775807)) AS TEXT));",
      0},
+    {11, "earlier handoffs of a conversation",
+     /* handoffs holds a conversation's current handoff; when the same
+      * conversation is handed over again (after a release to the bot), the
+      * earlier one moves here, so the report counts both */
+     "CREATE TABLE handoffs_past ("
+     " conversation_id TEXT NOT NULL,"
+     " key TEXT NOT NULL,"
+     " queue TEXT NOT NULL,"
+     " channel TEXT NOT NULL,"
+     " reason TEXT NOT NULL DEFAULT '',"
+     " state TEXT NOT NULL,"
+     " agent TEXT,"
+     " disposition TEXT,"
+     " release_outcome TEXT,"
+     " entered_us INTEGER NOT NULL,"
+     " claimed_us INTEGER,"
+     " done_us INTEGER,"
+     " detail TEXT NOT NULL DEFAULT '{}',"
+     " updated_us INTEGER NOT NULL) STRICT;"
+     "CREATE INDEX handoffs_past_conversation ON handoffs_past(conversation_id);"
+     "CREATE INDEX handoffs_past_entered ON handoffs_past(entered_us);",
+     0},
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 

@@ -21,6 +21,7 @@ enum {
     ST_CSAT,
     ST_LABEL,
     ST_HANDOFF,
+    ST_HANDOFF_KEEP,
     ST_HANDOFF_MSG,
     ST_HANDOFF_MSG_TRIM,
     ST_HANDOFF_MSG_CLEAR,
@@ -60,6 +61,13 @@ static const char *const sqls[ST__COUNT] = {
     [ST_HANDOFF] = "INSERT OR REPLACE INTO handoffs (conversation_id, key, queue, channel, reason,"
                    " state, agent, disposition, release_outcome, entered_us, claimed_us, done_us,"
                    " detail, updated_us) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    /* a conversation's earlier handoff, about to be replaced by its next
+     * (the same conversation handed over again after a release), kept for
+     * the report (migration 11) */
+    [ST_HANDOFF_KEEP] = "INSERT INTO handoffs_past SELECT conversation_id, key, queue, channel,"
+                        " reason, state, agent, disposition, release_outcome, entered_us,"
+                        " claimed_us, done_us, detail, updated_us FROM handoffs"
+                        " WHERE conversation_id = ?1 AND entered_us != ?2",
     /* a message: one row, then the handoff's older than its last keep (the
      * one row that fell out of the window), and at the first message of a
      * handoff what an earlier one of the conversation left */
@@ -382,6 +390,14 @@ static int run_op(conn_t *c, const store__op_t *op, int starts, core_err_t *err)
         return store__sms_opt_run(c->db, op, err);
     if (op->kind == STORE__OP_ROLLOUT)
         return store__rollout_run(c->db, op, err);
+    if (op->kind == STORE__OP_HANDOFF) {
+        st = c->st[ST_HANDOFF_KEEP];
+        bind_text(st, 1, op->u.handoff.conversation_id);
+        sqlite3_bind_int64(st, 2, op->u.handoff.entered_us);
+        int rc = step_done(c, st, "handoff kept", err);
+        if (rc != 0)
+            return rc;
+    }
     if (op->kind == STORE__OP_STATE && op->u.state.active && !starts) {
         int updated = 0, rc = update_state(c, op, &updated, err);
         if (rc != 0 || updated)
@@ -481,7 +497,7 @@ static int sq_prune(void *conn, int64_t text_before_us, int64_t all_before_us, i
                     core_err_t *err)
 {
     conn_t *c = conn;
-    char sql[2048];
+    char sql[4096];
     /* Transcripts go first (text, events, the slots a key's saved state
      * holds, what a handoff's customer and agents said, the summary it was
      * handed over with); the numeric columns the KPIs read stay until
@@ -503,6 +519,7 @@ static int sq_prune(void *conn, int64_t text_before_us, int64_t all_before_us, i
 #define NEWER_OF(key)                                                                              \
     "EXISTS (SELECT 1 FROM conversations l WHERE l.id > " key " || '#' AND l.id < " key            \
     " || '$' AND (l.ended_us IS NULL OR l.ended_us >= %lld))"
+    /* clang-format off: the statements one to a line */
     snprintf(
         sql, sizeof(sql),
         "CREATE TEMP TABLE IF NOT EXISTS prune_ids (id TEXT PRIMARY KEY);"
@@ -512,8 +529,9 @@ static int sq_prune(void *conn, int64_t text_before_us, int64_t all_before_us, i
         "UPDATE turns SET text=NULL, guard=NULL WHERE conversation_id IN prune_ids;"
         "DELETE FROM events WHERE conversation_id IN prune_ids;"
         "UPDATE conversation_state SET state = json_set(state, '$.brain', json_object())"
-        " WHERE active = 0 AND json_valid(state) AND conversation_id IN (SELECT " KEY_OF_ID
-        " FROM prune_ids) AND NOT " NEWER_OF(
+        " WHERE active = 0 AND json_valid(state)"
+        " AND conversation_id IN (SELECT " KEY_OF_ID " FROM prune_ids)"
+        " AND NOT " NEWER_OF(
             "conversation_state.conversation_id") ";"
                                                   "DELETE FROM handoff_messages WHERE "
                                                   "conversation_id IN prune_ids"
@@ -523,21 +541,29 @@ static int sq_prune(void *conn, int64_t text_before_us, int64_t all_before_us, i
                                                   " WHERE conversation_id IN prune_ids AND state "
                                                   "NOT IN ('waiting','claimed')"
                                                   " AND json_valid(detail);"
+                                                  "UPDATE handoffs_past SET "
+                                                  "detail=json_remove(detail, '$.summary', "
+                                                  "'$.messages')"
+                                                  " WHERE conversation_id IN prune_ids AND "
+                                                  "json_valid(detail);"
                                                   "UPDATE conversations SET pruned=1 WHERE id IN "
                                                   "prune_ids;",
         (long long)text_before_us, (long long)text_before_us);
+    /* clang-format on */
     int rc = sq_begin(c, err);
     if (rc == 0 && (rc = sq_exec(c, sql, err)) == 0) {
         int64_t text_n = sqlite3_changes(c->db);
+        /* clang-format off */
         snprintf(sql, sizeof(sql),
                  "DELETE FROM prune_ids;"
                  "INSERT INTO prune_ids SELECT id FROM conversations c WHERE ended_us < %lld"
-                 " AND id NOT IN " OPEN_HANDOFF " AND NOT " NEWER_OF(
-                     "c.id") " LIMIT 5000;"
-                             "DELETE FROM handoff_messages WHERE conversation_id IN prune_ids;"
-                             "DELETE FROM handoffs WHERE conversation_id IN prune_ids;"
-                             "DELETE FROM conversations WHERE id IN prune_ids;",
+                 " AND id NOT IN " OPEN_HANDOFF " AND NOT " NEWER_OF("c.id") " LIMIT 5000;"
+                 "DELETE FROM handoff_messages WHERE conversation_id IN prune_ids;"
+                 "DELETE FROM handoffs WHERE conversation_id IN prune_ids;"
+                 "DELETE FROM handoffs_past WHERE conversation_id IN prune_ids;"
+                 "DELETE FROM conversations WHERE id IN prune_ids;",
                  (long long)all_before_us, (long long)all_before_us);
+        /* clang-format on */
 #undef OPEN_HANDOFF
 #undef KEY_OF_ID
 #undef NEWER_OF

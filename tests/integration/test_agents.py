@@ -189,6 +189,16 @@ def test_claim_talk_release_and_the_bot_continues():
         assert h2["state"] == "waiting", h2
         st, old = d.json("GET", "/v1/agent/conversations/" + h["id"], headers=ANN)
         assert old["release_outcome"] == "escalated_again", old
+        # the report counts both handoffs of the conversation, the first one
+        # released and escalated again (it was replaced by the second)
+        def both():
+            st, k = d.json("GET", "/v1/admin/reports/kpis", headers=bearer(VIEWER_TOKEN))
+            assert st == 200, (st, k)
+            rows = k["agents"]["rows"]
+            n = sum(r["handoffs"] for r in rows)
+            again = sum(r["released_escalated_again"] for r in rows)
+            return (n, again) if n == 2 and again == 1 else None
+        wait_for(both, "both handoffs in the report")
 
         st, e = post(d, h["id"], "messages", {"text": "late"})
         assert st == 409, (st, e)
