@@ -211,6 +211,115 @@ static int call_depth(const brain_flowset_t *fs, loader_t *loaders, size_t fi, u
     return deepest;
 }
 
+/* ---- cycles through goto and call ------------------------------------------- */
+
+/* The whole set's nodes in one numbering: flow fi's node ni is at[fi] + ni. */
+typedef struct {
+    const brain_flowset_t *fs;
+    size_t *at;     /* first global number of each flow */
+    uint16_t *flow; /* the flow of each global number */
+    size_t n;       /* nodes in all */
+} gnodes_t;
+
+static const node_t *gnode(const gnodes_t *g, size_t i)
+{
+    return &g->fs->flows[g->flow[i]].nodes[i - g->at[g->flow[i]]];
+}
+
+/* Successor slot k of global node i: the node's own (for cycles), then, for
+ * a goto, the node it goes to and, for a call, the called flow's start. */
+static size_t gsucc(const gnodes_t *g, size_t i, size_t k)
+{
+    const node_t *n = gnode(g, i);
+    size_t own = succ_slots(n);
+    if (k < own) {
+        uint16_t j = succ_at(n, k, 1);
+        return j == BRAIN_NONE ? SIZE_MAX : g->at[g->flow[i]] + j;
+    }
+    if ((n->kind != NODE_GOTO && n->kind != NODE_CALL) || n->target_flow == BRAIN_NONE)
+        return SIZE_MAX;
+    const flow_t *t = &g->fs->flows[n->target_flow];
+    uint16_t j = n->kind == NODE_GOTO && n->target_node != BRAIN_NONE ? n->target_node : t->start;
+    return j == BRAIN_NONE ? SIZE_MAX : g->at[n->target_flow] + j;
+}
+
+typedef struct {
+    size_t node, next;
+} gframe_t;
+
+/* Cycles without a wait that pass through a goto or a call into another
+ * flow (or back into the same one): each would spin a turn until its step
+ * budget. Those within one flow were reported by check_cycles. */
+static void check_cycles_across(const brain_flowset_t *fs, loader_t *loaders)
+{
+    gnodes_t g = {fs, core_xcalloc(fs->n_flows + 1, sizeof(size_t)), NULL, 0};
+    for (size_t fi = 0; fi < fs->n_flows; fi++) {
+        g.at[fi] = g.n;
+        g.n += fs->flows[fi].n_nodes;
+    }
+    g.flow = core_xmalloc((g.n + 1) * sizeof(uint16_t));
+    for (size_t fi = 0; fi < fs->n_flows; fi++)
+        for (size_t ni = 0; ni < fs->flows[fi].n_nodes; ni++)
+            g.flow[g.at[fi] + ni] = (uint16_t)fi;
+    uint8_t *colour = core_xcalloc(g.n + 1, 1);
+    gframe_t *stack = core_xmalloc((g.n + 1) * sizeof(gframe_t));
+    for (size_t root = 0; root < g.n; root++) {
+        if (colour[root] != 0)
+            continue;
+        if (waits(gnode(&g, root))) {
+            colour[root] = 2;
+            continue;
+        }
+        size_t sp = 0;
+        colour[root] = 1;
+        stack[sp++] = (gframe_t){root, 0};
+        while (sp > 0) {
+            gframe_t *fr = &stack[sp - 1];
+            if (fr->next == succ_slots(gnode(&g, fr->node)) + 1) {
+                colour[fr->node] = 2;
+                sp--;
+                continue;
+            }
+            size_t j = gsucc(&g, fr->node, fr->next++);
+            if (j == SIZE_MAX || colour[j] == 2)
+                continue;
+            if (colour[j] == 1) {
+                size_t start = sp - 1;
+                while (start > 0 && stack[start].node != j)
+                    start--;
+                int across = 0; /* through a goto or call: not check_cycles' */
+                for (size_t d = start; d < sp && !across; d++) {
+                    const node_t *n = gnode(&g, stack[d].node);
+                    across = n->kind == NODE_GOTO || n->kind == NODE_CALL;
+                }
+                if (!across)
+                    continue;
+                char names[400] = "";
+                size_t used = 0;
+                for (size_t d = start; d < sp && used + 2 < sizeof(names); d++)
+                    used += (size_t)snprintf(names + used, sizeof(names) - used, "%s.%s -> ",
+                                             fs->flows[g.flow[stack[d].node]].name,
+                                             gnode(&g, stack[d].node)->name);
+                if (used < sizeof(names))
+                    snprintf(names + used, sizeof(names) - used, "%s.%s", fs->flows[g.flow[j]].name,
+                             gnode(&g, j)->name);
+                flow__err(&loaders[g.flow[fr->node]], gnode(&g, fr->node)->path,
+                          "cycle through flows with no ask in it would never wait for the user: %s",
+                          names);
+            } else if (waits(gnode(&g, j))) {
+                colour[j] = 2;
+            } else {
+                colour[j] = 1;
+                stack[sp++] = (gframe_t){j, 0};
+            }
+        }
+    }
+    free(stack);
+    free(colour);
+    free(g.flow);
+    free(g.at);
+}
+
 void flow__check_graph(brain_flowset_t *fs, loader_t *loaders)
 {
     /* Entry points: each flow's start, plus nodes named by a goto elsewhere. */
@@ -238,6 +347,7 @@ void flow__check_graph(brain_flowset_t *fs, loader_t *loaders)
         free(seen[fi]);
     }
     free(seen);
+    check_cycles_across(fs, loaders);
     uint8_t *colour = core_xcalloc(fs->n_flows + 1, 1);
     int *depth = core_xcalloc(fs->n_flows + 1, sizeof(int));
     for (size_t fi = 0; fi < fs->n_flows; fi++)

@@ -317,6 +317,29 @@ static void test_path_longer_than_a_turn(void **state)
     (void)state;
 }
 
+/* A cycle through a goto into another flow and back, with no ask on it,
+ * is refused as one within a flow is; with an ask on the way it is fine. */
+static void test_cycle_across_flows(void **state)
+{
+    const char *names[] = {"a.json", "b.json"};
+    const char *texts[] = {
+        "{\"name\": \"a\", \"nodes\": {\"x\": {\"type\": \"say\", \"message\": \"in a\","
+        " \"next\": \"g\"}, \"g\": {\"type\": \"goto\", \"flow\": \"b\"}}}",
+        "{\"name\": \"b\", \"nodes\": {\"y\": {\"type\": \"say\", \"message\": \"in b\","
+        " \"next\": \"h\"}, \"h\": {\"type\": \"goto\", \"flow\": \"a\"}}}"};
+    brain_flowset_t *fs;
+    const char *e = compile_n(names, texts, 2, NULL, &fs);
+    assert_null(fs);
+    assert_has(e, "cycle through flows with no ask in it would never wait for the user: "
+                  "a.x -> a.g -> b.y -> b.h -> a.x");
+    texts[1] = "{\"name\": \"b\", \"slots\": {\"s\": {\"type\": \"text\"}}, \"nodes\": {"
+               "\"y\": {\"type\": \"ask\", \"slot\": \"s\", \"prompt\": \"?\", \"force\": true,"
+               " \"next\": \"h\"}, \"h\": {\"type\": \"goto\", \"flow\": \"a\"}}}";
+    assert_string_equal(compile_n(names, texts, 2, NULL, &fs), "");
+    brain_flowset_unref(fs);
+    (void)state;
+}
+
 /* The router's limit on an intent's name is said at the intent. */
 static void test_intent_name_too_long(void **state)
 {
@@ -501,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_cycle_without_ask),
         cmocka_unit_test(test_long_chain_and_many_cases),
         cmocka_unit_test(test_intent_name_too_long),
+        cmocka_unit_test(test_cycle_across_flows),
         cmocka_unit_test(test_path_longer_than_a_turn),
         cmocka_unit_test(test_call_depth_and_recursion),
         cmocka_unit_test(test_every_error_at_once),
