@@ -63,6 +63,15 @@ static int parse(args_t *a, int argc, char **argv)
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0)
             return usage(stdout), 1;
+        static const char *const known[] = {
+            "--db",        "--url",          "--token",  "--from",          "--to",
+            "--by",        "--bucket",       "--format", "--message-costs", "--price-in",
+            "--price-out", "--message-cost", NULL};
+        size_t k = 0;
+        while (known[k] != NULL && strcmp(known[k], o) != 0)
+            k++;
+        if (known[k] == NULL) /* every option takes a value: name the unknown one as such */
+            return fprintf(stderr, "report: unknown option %s (see --help)\n", o), 2;
         if (v == NULL)
             return fprintf(stderr, "report: %s needs a value\n", o), 2;
         i++;

@@ -75,6 +75,8 @@ def check_url_mode(path):
         assert "--to must be after --from" in p.stderr, p.stderr
         p = ctl("report", "--db", path, "--from", "2026-11-31", expect=2)
         assert "no such date" in p.stderr, p.stderr
+        p = ctl("report", "--db", path, "--json", expect=2)  # an option it does not know
+        assert "unknown option --json" in p.stderr, p.stderr
     finally:
         srv.shutdown()
 
