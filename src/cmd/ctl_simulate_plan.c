@@ -111,14 +111,20 @@ int sim_load_script(sim_t *s, const char *path)
     size_t len = 0;
     core_err_t err = {0};
     if (core_file_read(path, SCRIPT_MAX_BYTES, &text, &len, &err) != 0) {
-        fprintf(stderr, "simulate: %s: %s\n", path, err.msg);
+        fprintf(stderr, "simulate: %s\n", err.msg); /* the message names the file */
         return -1;
     }
     json_error_t je;
     s->script = json_loadb(text, len, 0, &je);
-    if (s->script == NULL || !json_is_object(s->script)) {
-        fprintf(stderr, "%s:%d:%d: %s\n", path, je.line, je.column,
-                s->script ? "the script must be a JSON object" : je.text);
+    if (s->script == NULL) {
+        fprintf(stderr, "%s:%d:%d: %s\n", path, je.line, je.column, je.text);
+        free(text);
+        return -1;
+    }
+    if (!json_is_object(s->script)) {
+        fprintf(stderr, "%s:1:1: the script must be a JSON object\n", path);
+        json_decref(s->script);
+        s->script = NULL;
         free(text);
         return -1;
     }

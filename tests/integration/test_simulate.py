@@ -106,6 +106,11 @@ def test_bad_script_names_the_place():
     assert "bad.json:2:" in p.stderr and "expect.bot_contain: unknown expectation" in p.stderr, \
         p.stderr
     assert "expect.status: must be a string" in p.stderr, p.stderr
+    with open(path, "w") as f:
+        f.write("[1]\n")
+    p = simulate("--flows", FLOWS, "--script", path)
+    assert p.returncode == 2 and "bad.json:1:1: the script must be a JSON object" in p.stderr, \
+        p.stderr
 
 
 def test_documented_population_passes():
