@@ -268,6 +268,16 @@ static int parse_eval_args(int argc, char **argv, eval_args_t *a)
 {
     for (int i = 2; i < argc; i++) {
         const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        static const char *const known[] = {"--train",     "--test",      "--val",      "--format",
+                                            "--oos-label", "--threshold", "--max-drop", "--seed",
+                                            "--folds",     "--json",      "--help",     NULL};
+        size_t n = 0;
+        while (known[n] != NULL && strcmp(known[n], k) != 0)
+            n++;
+        if (known[n] == NULL) {
+            fprintf(stderr, "chorusctl nlu eval: unknown option %s (see --help)\n", k);
+            return 2;
+        }
         int takes = strcmp(k, "--json") != 0 && strcmp(k, "--help") != 0;
         if (takes && v == NULL) {
             fprintf(stderr, "chorusctl nlu: %s needs a value\n", k);
@@ -315,6 +325,11 @@ static int parse_eval_args(int argc, char **argv, eval_args_t *a)
     /* -1: not given (the built-in threshold) */
     if (a->threshold != -1 && !(a->threshold >= 0 && a->threshold <= 1)) {
         fprintf(stderr, "chorusctl nlu eval: --threshold: a confidence from 0 to 1\n");
+        return 2;
+    }
+    nlu_format_t fmt;
+    if (a->format != NULL && nlu_format_parse(a->format, &fmt) != 0) {
+        fprintf(stderr, "chorusctl nlu eval: --format: clinc, csv or jsonl (got %s)\n", a->format);
         return 2;
     }
     if (!(a->max_drop >= 0 && a->max_drop <= 100)) {

@@ -135,6 +135,10 @@ def test_malformed_files_name_the_line():
         assert "--threshold: a confidence from 0 to 1" in p.stderr, p.stderr
     p = ctl("nlu", "eval", "--train", good, "--test", good, "--max-drop", "nan", expect=2)
     assert "--max-drop" in p.stderr, p.stderr
+    p = ctl("nlu", "eval", "--train", good, "--test", good, "--format", "xml", expect=2)
+    assert "--format: clinc, csv or jsonl" in p.stderr, p.stderr
+    p = ctl("nlu", "eval", "--train", good, "--test", good, "--bogus", "x", expect=2)
+    assert "unknown option --bogus" in p.stderr, p.stderr
     one = os.path.join(tmp, "one.csv")
     write_csv(one, [("book a flight", "book_flight"), ("fly me to rome", "book_flight")])
     p = ctl("nlu", "eval", "--train", one, "--test", good, expect=1)
