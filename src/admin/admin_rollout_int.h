@@ -55,6 +55,31 @@ void admin__ro_start(admin_t *a, const char *env, const char *flow, const char *
 int admin__ro_end(admin_t *a, admin_ro_t *ro, const char *status, const char *actor,
                   const char *reason, admin_ro_cb cb, void *data);
 
+/* admin_rollout_end.c's bookkeeping, called from the guard's file: ro (out
+ * of the list, taken) ends as aborted with reason, as a rollout that could
+ * not be resumed; whether id's ended row is still to be written; another
+ * try at those rows (each guard tick); and the start and end of the
+ * admin's life (admin__ro_timer_start, admin_shutdown). */
+void admin__ro_end_aborted(admin_t *a, admin_ro_t *ro, const char *reason);
+int admin__ro_is_unsaved(const char *id);
+void admin__ro_retry_unsaved(void);
+void admin__ro_ends_open(void);
+void admin__ro_ends_shutdown(void);
+
+/* admin_rollout_run.c's pieces the ending shares: ro out of the running
+ * list, freed; the chorus_rollouts_running gauge set; the metrics (NULL
+ * without); ro's row with status; row and its audit entry written in one
+ * batch (both or neither; detail taken, done runs once on the loop); the
+ * audit detail of ro. */
+void admin__ro_unlink(admin_ro_t *ro);
+void admin__ro_free(admin_ro_t *ro);
+void admin__ro_count_running(admin_t *a);
+store_metrics_t *admin__ro_metrics(admin_t *a);
+store_rollout_t admin__ro_row(const admin_ro_t *ro, const char *status);
+void admin__ro_record(admin_t *a, const store_rollout_t *row, const char *actor, const char *action,
+                      json_t *detail, int64_t ts_us, store_done_cb done, void *data);
+json_t *admin__ro_detail(const admin_ro_t *ro, const char *reason);
+
 /* The guard's margins from the config in force. */
 void admin__ro_guard(const core_config_t *cfg, rollout_guard_t *g);
 

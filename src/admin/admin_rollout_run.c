@@ -1,11 +1,12 @@
 /* Running rollouts (admin_rollout_int.h): starting one (the candidate's
  * stored content handed to the runtime, then the running row and an audit
- * entry), ending one (promote, abort, or the guard's rollback), the guard
+ * entry), the guard
  * itself (a timer that reads each running rollout's per-variant KPIs on the
  * thread pool and judges them with rollout_guard_eval) and, once the first
  * flows are in force after a start, the running rows read back and their
- * candidates rebuilt. Nothing here blocks the loop: every read and write is
- * a store *_async call, every build a runtime one. */
+ * candidates rebuilt. Ending one is admin_rollout_end.c's. Nothing here
+ * blocks the loop: every read and write is a store *_async call, every build
+ * a runtime one. */
 #define LOG_MODULE "admin"
 #include <inttypes.h>
 #include <math.h>
@@ -46,7 +47,7 @@ static int listed(const admin_ro_t *x)
     return 0;
 }
 
-static void unlink_ro(admin_ro_t *x)
+void admin__ro_unlink(admin_ro_t *x)
 {
     for (admin_ro_t **p = &R.running; *p != NULL; p = &(*p)->next)
         if (*p == x) {
@@ -56,7 +57,7 @@ static void unlink_ro(admin_ro_t *x)
         }
 }
 
-static void ro_free(admin_ro_t *ro)
+void admin__ro_free(admin_ro_t *ro)
 {
     if (ro == NULL)
         return;
@@ -65,22 +66,22 @@ static void ro_free(admin_ro_t *ro)
     free(ro);
 }
 
-static store_metrics_t *metrics_of(admin_t *a)
+store_metrics_t *admin__ro_metrics(admin_t *a)
 {
     return a->host.metrics != NULL ? *a->host.metrics : NULL;
 }
 
 /* chorus_rollouts_running: the rollouts serving now. */
-static void count_running(admin_t *a)
+void admin__ro_count_running(admin_t *a)
 {
     double n = 0;
     for (admin_ro_t *ro = R.running; ro != NULL; ro = ro->next)
         n += ro->ready;
-    if (metrics_of(a) != NULL)
-        store_metrics_set(metrics_of(a), STORE_M_ROLLOUTS_RUNNING, NULL, n);
+    if (admin__ro_metrics(a) != NULL)
+        store_metrics_set(admin__ro_metrics(a), STORE_M_ROLLOUTS_RUNNING, NULL, n);
 }
 
-static store_rollout_t ro_row(const admin_ro_t *ro, const char *status)
+store_rollout_t admin__ro_row(const admin_ro_t *ro, const char *status)
 {
     return (store_rollout_t){.id = ro->id,
                              .env = ro->env,
@@ -95,8 +96,8 @@ static store_rollout_t ro_row(const admin_ro_t *ro, const char *status)
 
 /* Writes row and its audit entry (action by actor, detail taken) in one
  * batch: both or neither. done runs once, on the loop. */
-static void record(admin_t *a, const store_rollout_t *row, const char *actor, const char *action,
-                   json_t *detail, int64_t ts_us, store_done_cb done, void *data)
+void admin__ro_record(admin_t *a, const store_rollout_t *row, const char *actor, const char *action,
+                      json_t *detail, int64_t ts_us, store_done_cb done, void *data)
 {
     char *text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(detail);
@@ -112,7 +113,7 @@ static void record(admin_t *a, const store_rollout_t *row, const char *actor, co
     }
 }
 
-static json_t *ro_detail(const admin_ro_t *ro, const char *reason)
+json_t *admin__ro_detail(const admin_ro_t *ro, const char *reason)
 {
     return json_pack("{s:s,s:s,s:s,s:s,s:i,s:s?}", "flow", ro->flow, "env", ro->env,
                      "candidate_version", ro->candidate, "control_version", ro->control, "percent",
@@ -144,239 +145,6 @@ void admin__ro_guard(const core_config_t *cfg, rollout_guard_t *g)
     g->p95_latency_slack_ms = (double)cfg->rollouts.p95_latency_slack_ms;
 }
 
-/* ---- ending ------------------------------------------------------------------ */
-
-/* An end on its way to the rollouts table. A promotion is recorded first and
- * takes effect once its row is written: one that cannot be recorded is not
- * made, and the rollout runs on. An abort or a rollback takes effect at once
- * (a candidate judged bad stops serving whatever the store does) and its
- * row is written after; a row the store refuses is written again at each
- * tick of the guard, so that a restart does not resume what was ended. */
-typedef struct end_s {
-    struct end_s *next; /* in U.unsaved until its row is written */
-    admin_t *a;
-    admin_ro_t *ro; /* a promotion's: listed (ending set) until its row is
-                       written; otherwise out of the list, owned */
-    char *status, *actor, *reason;
-    int64_t ended_us;
-    admin_ro_cb cb; /* NULL once called */
-    void *data;
-    int writing; /* its row is being written */
-    int tries;   /* writes the store refused */
-} end_t;
-
-static struct {
-    end_t *unsaved; /* aborted and rolled back: ended, their rows not written yet */
-    int closed;     /* admin_shutdown ran: nothing is tried again */
-} U;
-
-static json_t *ended_json(const end_t *e)
-{
-    json_t *o = admin__ro_json(e->ro);
-    json_object_set_new(o, "status", json_string(e->status));
-    json_object_set_new(o, "ended_us", json_integer(e->ended_us));
-    json_object_set_new(o, "ended_by", json_string(e->actor));
-    json_object_set_new(o, "reason", e->reason ? json_string(e->reason) : json_null());
-    json_object_del(o, "serving");
-    return o;
-}
-
-static void end_answer(end_t *e, int rc, const char *msg)
-{
-    if (e->cb == NULL)
-        return;
-    json_t *row = rc == 0 ? ended_json(e) : NULL;
-    e->cb(rc, msg, row, e->data);
-    json_decref(row);
-    e->cb = NULL;
-}
-
-static void end_free(end_t *e)
-{
-    ro_free(e->ro);
-    free(e->status), free(e->actor), free(e->reason);
-    free(e);
-}
-
-static int is_unsaved(const char *id)
-{
-    for (end_t *e = U.unsaved; e != NULL; e = e->next)
-        if (strcmp(e->ro->id, id) == 0)
-            return 1;
-    return 0;
-}
-
-/* The ended row and its audit entry, "rollout.<promote|abort|rollback>". */
-static void save_row(end_t *e, store_done_cb done)
-{
-    store_rollout_t row = ro_row(e->ro, e->status);
-    row.ended_us = e->ended_us;
-    row.ended_by = e->actor;
-    row.reason = e->reason;
-    const char *action = strcmp(e->status, ROLLOUT_PROMOTED) == 0      ? "rollout.promote"
-                         : strcmp(e->status, ROLLOUT_ROLLED_BACK) == 0 ? "rollout.rollback"
-                                                                       : "rollout.abort";
-    record(e->a, &row, e->actor, action, ro_detail(e->ro, e->reason), e->ended_us, done, e);
-}
-
-/* The candidate stops serving (promoted: it becomes the environment's
- * version) and is counted. Returns the runtime's refusal of a promotion,
- * the rollout then left as it was. */
-static int take_effect(end_t *e)
-{
-    admin_t *a = e->a;
-    admin_ro_t *ro = e->ro;
-    int promote = strcmp(e->status, ROLLOUT_PROMOTED) == 0;
-    runtime_t *rt = admin__runtime(a);
-    int rc = rt != NULL ? runtime_rollout_stop(rt, ro->env, ro->flow, promote) : CORE_ERR_CLOSED;
-    if (rc != 0 && promote)
-        return rc;
-    if (rc != 0 && rc != CORE_ERR_NOT_FOUND && rc != CORE_ERR_CLOSED)
-        LOG_WARN("event=rollout_stop_failed id=%s reason=%s", ro->id, core_strerror(rc));
-    unlink_ro(ro);
-    count_running(a);
-    if (metrics_of(a) != NULL) {
-        const char *labels[] = {ro->flow, e->status};
-        store_metrics_add(metrics_of(a), STORE_M_ROLLOUTS_ENDED, labels, 1);
-    }
-    return 0;
-}
-
-/* An abort's or a rollback's row written, or refused: tried again at the
- * next tick. */
-static void on_end_saved(int status, void *data)
-{
-    end_t *e = data;
-    e->writing = 0;
-    end_answer(e, 0, NULL); /* it took effect whatever the store says */
-    if (U.closed) {         /* admin_shutdown left e to this callback */
-        if (status != 0)
-            LOG_WARN("event=rollout_not_saved id=%s status=%s", e->ro->id, e->status);
-        end_free(e);
-        return;
-    }
-    if (status != 0) {
-        if (e->tries++ == 0)
-            LOG_WARN("event=rollout_save_failed id=%s status=%s reason=\"%s\" retry=1", e->ro->id,
-                     e->status, core_strerror(status));
-        return;
-    }
-    if (e->tries > 0)
-        LOG_INFO("event=rollout_saved id=%s status=%s tries=%d", e->ro->id, e->status,
-                 e->tries + 1);
-    for (end_t **p = &U.unsaved; *p != NULL; p = &(*p)->next)
-        if (*p == e) {
-            *p = e->next;
-            break;
-        }
-    end_free(e);
-}
-
-/* Listed in U.unsaved and written. */
-static void save_ended(end_t *e)
-{
-    e->next = U.unsaved;
-    U.unsaved = e;
-    e->writing = 1;
-    save_row(e, on_end_saved);
-}
-
-static void retry_unsaved(void)
-{
-    for (end_t *e = U.unsaved; e != NULL; e = e->next)
-        if (!e->writing) {
-            e->writing = 1;
-            save_row(e, on_end_saved);
-        }
-}
-
-/* A promotion's row written: only now does the candidate take over. */
-static void on_promote_saved(int status, void *data)
-{
-    end_t *e = data;
-    if (U.closed) { /* admin_shutdown left ro to this callback */
-        if (status == 0)
-            LOG_ERROR("event=rollout_promote_failed id=%s reason=\"recorded as promoted while "
-                      "shutting down; not installed\"",
-                      e->ro->id);
-        end_free(e);
-        return;
-    }
-    e->ro->ending = 0;
-    if (status != 0) {
-        LOG_WARN("event=rollout_save_failed id=%s status=%s reason=\"%s\"", e->ro->id, e->status,
-                 core_strerror(status));
-        char *msg = core_xasprintf("the store could not record the promotion (%s); the rollout "
-                                   "runs on",
-                                   core_strerror(status));
-        end_answer(e, CORE_ERR_CLOSED, msg);
-        free(msg);
-        e->ro = NULL; /* still listed, still running */
-        end_free(e);
-        return;
-    }
-    int rc = take_effect(e);
-    if (rc == 0) {
-        end_answer(e, 0, NULL);
-        end_free(e);
-        return;
-    }
-    /* recorded as promoted but not installed: ended as aborted instead, and
-     * that row written over the promoted one */
-    LOG_ERROR("event=rollout_promote_failed id=%s reason=%s", e->ro->id, core_strerror(rc));
-    char *msg = core_xasprintf("the promotion could not be installed (%s); the rollout was "
-                               "aborted",
-                               core_strerror(rc));
-    end_answer(e, CORE_ERR_CLOSED, msg);
-    free(e->status);
-    free(e->reason);
-    e->status = core_xstrdup(ROLLOUT_ABORTED);
-    e->reason = msg;
-    take_effect(e);
-    save_ended(e);
-}
-
-int admin__ro_end(admin_t *a, admin_ro_t *ro, const char *status, const char *actor,
-                  const char *reason, admin_ro_cb cb, void *data)
-{
-    int promote = strcmp(status, ROLLOUT_PROMOTED) == 0;
-    if (ro->ending)
-        return CORE_ERR_EXISTS;
-    if (promote && (!ro->ready || admin__runtime(a) == NULL))
-        return CORE_ERR_BUSY; /* nothing serving to promote */
-    end_t *e = core_xcalloc(1, sizeof(*e));
-    e->a = a;
-    e->ro = ro;
-    e->status = core_xstrdup(status);
-    e->actor = core_xstrdup(actor);
-    e->reason = reason != NULL ? core_xstrdup(reason) : NULL;
-    e->ended_us = core_wall_us();
-    e->cb = cb;
-    e->data = data;
-    if (promote) {
-        ro->ending = 1;
-        save_row(e, on_promote_saved);
-        return 0;
-    }
-    take_effect(e);
-    save_ended(e);
-    return 0;
-}
-
-/* A rollout that never served (or could not be resumed) ends as aborted,
- * saying why; ro is out of the list and taken. */
-static void end_aborted(admin_t *a, admin_ro_t *ro, const char *reason)
-{
-    end_t *e = core_xcalloc(1, sizeof(*e));
-    e->a = a;
-    e->ro = ro;
-    e->status = core_xstrdup(ROLLOUT_ABORTED);
-    e->actor = core_xstrdup("chorusd");
-    e->reason = core_xstrdup(reason);
-    e->ended_us = core_wall_us();
-    save_ended(e);
-}
-
 /* ---- starting ---------------------------------------------------------------- */
 
 typedef struct {
@@ -384,7 +152,7 @@ typedef struct {
     admin_ro_t *ro; /* owned until listed */
     char *actor;
     int resume; /* rebuilding a running row after a restart */
-    int own;    /* ro is ours to free (not listed, not handed to end_aborted) */
+    int own;    /* ro is ours to free (not listed, not handed to admin__ro_end_aborted) */
     admin_ro_cb cb;
     void *data;
 } start_t;
@@ -396,7 +164,7 @@ static void start_done(start_t *st, int rc, const char *msg)
         st->cb(rc, msg, row, st->data);
     json_decref(row);
     if (st->own)
-        ro_free(st->ro);
+        admin__ro_free(st->ro);
     free(st->actor);
     free(st);
 }
@@ -406,10 +174,10 @@ static void resume_failed(start_t *st, int rc, const char *msg)
 {
     LOG_WARN("event=rollout_resume_failed id=%s flow=%s reason=\"%s\"", st->ro->id, st->ro->flow,
              msg);
-    unlink_ro(st->ro);
-    st->own = 0; /* end_aborted takes it */
+    admin__ro_unlink(st->ro);
+    st->own = 0; /* admin__ro_end_aborted takes it */
     char *reason = core_xasprintf("could not resume after a restart: %s", msg);
-    end_aborted(st->a, st->ro, reason);
+    admin__ro_end_aborted(st->a, st->ro, reason);
     free(reason);
     start_done(st, rc, msg);
 }
@@ -426,7 +194,7 @@ static void on_start_saved(int status, void *data)
         }
         if (rt != NULL)
             runtime_rollout_stop(rt, ro->env, ro->flow, 0);
-        unlink_ro(ro);
+        admin__ro_unlink(ro);
         st->own = 1;
         char *msg = core_xasprintf("the store could not record the rollout (%s); it was not "
                                    "started",
@@ -438,7 +206,7 @@ static void on_start_saved(int status, void *data)
         return;
     }
     ro->ready = 1; /* only now: the guard's end must not overtake the running row */
-    count_running(st->a);
+    admin__ro_count_running(st->a);
     LOG_INFO("event=rollout_start id=%s env=%s flow=%s candidate=%s control=%s percent=%u by=%s",
              ro->id, ro->env, ro->flow, ro->candidate, ro->control, ro->percent, st->actor);
     start_done(st, 0, NULL);
@@ -452,7 +220,7 @@ static void on_built(runtime_t *rt, int rc, const core_diags_t *diags, void *dat
         return;
     }
     if (rc == CORE_ERR_CLOSED) { /* the runtime is closing: keep the row as it is */
-        unlink_ro(st->ro);
+        admin__ro_unlink(st->ro);
         st->own = 1;
         start_done(st, rc, "the runtime is closing");
         return;
@@ -466,7 +234,7 @@ static void on_built(runtime_t *rt, int rc, const core_diags_t *diags, void *dat
         if (st->resume) {
             resume_failed(st, CORE_ERR_INVALID, msg);
         } else {
-            unlink_ro(st->ro);
+            admin__ro_unlink(st->ro);
             st->own = 1;
             start_done(st, CORE_ERR_INVALID, msg);
         }
@@ -475,15 +243,15 @@ static void on_built(runtime_t *rt, int rc, const core_diags_t *diags, void *dat
     }
     if (st->resume) {
         st->ro->ready = 1;
-        count_running(st->a);
+        admin__ro_count_running(st->a);
         LOG_INFO("event=rollout_resumed id=%s env=%s flow=%s candidate=%s percent=%u", st->ro->id,
                  st->ro->env, st->ro->flow, st->ro->candidate, st->ro->percent);
         start_done(st, 0, NULL);
         return;
     }
-    store_rollout_t row = ro_row(st->ro, ROLLOUT_RUNNING);
-    record(st->a, &row, st->actor, "rollout.start", ro_detail(st->ro, NULL), core_wall_us(),
-           on_start_saved, st);
+    store_rollout_t row = admin__ro_row(st->ro, ROLLOUT_RUNNING);
+    admin__ro_record(st->a, &row, st->actor, "rollout.start", admin__ro_detail(st->ro, NULL),
+                     core_wall_us(), on_start_saved, st);
 }
 
 static void on_content(int status, json_t *result, const char *errmsg, void *data)
@@ -648,7 +416,7 @@ static void on_running_rows(int status, json_t *result, const char *errmsg, void
         const char *env = json_string_value(json_object_get(row, "env"));
         const char *id = json_string_value(json_object_get(row, "id"));
         if (env == NULL || id == NULL || admin__ro_in_env(env) != NULL || find_id(id) != NULL ||
-            is_unsaved(id)) /* ended here, its row not written yet */
+            admin__ro_is_unsaved(id)) /* ended here, its row not written yet */
             continue;
         admin_ro_t *ro = core_xcalloc(1, sizeof(*ro));
         ro->id = core_xstrdup(id);
@@ -680,7 +448,7 @@ static void on_tick(uv_timer_t *t)
         for (admin_ro_t *ro = R.running; ro != NULL; ro = ro->next)
             if (ro->ready && !ro->checking && !ro->ending)
                 check(a, s, ro);
-        retry_unsaved();
+        admin__ro_retry_unsaved();
     }
     /* re-armed each time so a reload's interval applies from the next tick;
      * until the first flows are in, look again soon to resume promptly */
@@ -692,7 +460,7 @@ void admin__ro_timer_start(admin_t *a)
 {
     if (R.timer_init || a->host.loop == NULL)
         return;
-    U.closed = 0;
+    admin__ro_ends_open();
     uv_timer_init(a->host.loop, &R.timer);
     uv_unref((uv_handle_t *)&R.timer);
     R.timer.data = a;
@@ -711,16 +479,8 @@ void admin_shutdown(void)
         admin_ro_t *ro = R.running;
         R.running = ro->next;
         if (!ro->ending) /* else its promotion's callback frees it */
-            ro_free(ro);
+            admin__ro_free(ro);
     }
-    while (U.unsaved != NULL) {
-        end_t *e = U.unsaved;
-        U.unsaved = e->next;
-        if (e->writing) /* its callback frees it */
-            continue;
-        LOG_WARN("event=rollout_not_saved id=%s status=%s", e->ro->id, e->status);
-        end_free(e);
-    }
-    U.closed = 1;
+    admin__ro_ends_shutdown();
     R.resumed = 0;
 }
