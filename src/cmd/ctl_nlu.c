@@ -268,21 +268,17 @@ static int parse_eval_args(int argc, char **argv, eval_args_t *a)
 {
     for (int i = 2; i < argc; i++) {
         const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        static const char *const known[] = {"--train",     "--test",      "--val",      "--format",
-                                            "--oos-label", "--threshold", "--max-drop", "--seed",
-                                            "--folds",     "--json",      "--help",     NULL};
-        size_t n = 0;
-        while (known[n] != NULL && strcmp(known[n], k) != 0)
-            n++;
-        if (known[n] == NULL) {
-            fprintf(stderr, "chorusctl nlu eval: unknown option %s (see --help)\n", k);
-            return 2;
+        if (strcmp(k, "--help") == 0) {
+            usage(stdout);
+            return 0;
         }
-        int takes = strcmp(k, "--json") != 0 && strcmp(k, "--help") != 0;
-        if (takes && v == NULL) {
-            fprintf(stderr, "chorusctl nlu: %s needs a value\n", k);
-            return 2;
+        if (strcmp(k, "--json") == 0) {
+            a->json = 1;
+            continue;
         }
+        /* every other option takes a value; which one it is decides first,
+         * so an unknown one is named as such */
+        const char *val = v != NULL ? v : "";
         char *end = NULL;
         if (strcmp(k, "--train") == 0)
             a->train = v;
@@ -295,24 +291,26 @@ static int parse_eval_args(int argc, char **argv, eval_args_t *a)
         else if (strcmp(k, "--oos-label") == 0)
             a->oos = v;
         else if (strcmp(k, "--threshold") == 0)
-            a->threshold = strtod(v, &end);
+            a->threshold = strtod(val, &end);
         else if (strcmp(k, "--max-drop") == 0)
-            a->max_drop = strtod(v, &end);
+            a->max_drop = strtod(val, &end);
         else if (strcmp(k, "--seed") == 0)
-            a->seed = strtoull(v, &end, 10);
+            a->seed = strtoull(val, &end, 10);
         else if (strcmp(k, "--folds") == 0)
-            a->folds = strtoull(v, &end, 10);
-        else if (strcmp(k, "--json") == 0)
-            a->json = 1;
+            a->folds = strtoull(val, &end, 10);
         else {
-            usage(strcmp(k, "--help") == 0 ? stdout : stderr);
-            return strcmp(k, "--help") == 0 ? 0 : 2;
+            fprintf(stderr, "chorusctl nlu eval: unknown option %s (see --help)\n", k);
+            return 2;
+        }
+        if (v == NULL) {
+            fprintf(stderr, "chorusctl nlu: %s needs a value\n", k);
+            return 2;
         }
         if (end != NULL && (*end != '\0' || end == v)) {
             fprintf(stderr, "chorusctl nlu: %s: not a number: \"%s\"\n", k, v);
             return 2;
         }
-        i += takes;
+        i++;
     }
     if (a->train == NULL || a->test == NULL) {
         fprintf(stderr, "chorusctl nlu eval: --train and --test are required\n");

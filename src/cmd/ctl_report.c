@@ -63,18 +63,7 @@ static int parse(args_t *a, int argc, char **argv)
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0)
             return usage(stdout), 1;
-        static const char *const known[] = {
-            "--db",        "--url",          "--token",  "--from",          "--to",
-            "--by",        "--bucket",       "--format", "--message-costs", "--price-in",
-            "--price-out", "--message-cost", NULL};
-        size_t k = 0;
-        while (known[k] != NULL && strcmp(known[k], o) != 0)
-            k++;
-        if (known[k] == NULL) /* every option takes a value: name the unknown one as such */
-            return fprintf(stderr, "report: unknown option %s (see --help)\n", o), 2;
-        if (v == NULL)
-            return fprintf(stderr, "report: %s needs a value\n", o), 2;
-        i++;
+        /* the option's place decides whether it is known, once */
         const char **slot = !strcmp(o, "--db")              ? &a->db
                             : !strcmp(o, "--url")           ? &a->url
                             : !strcmp(o, "--token")         ? &a->token
@@ -89,10 +78,15 @@ static int parse(args_t *a, int argc, char **argv)
                       : !strcmp(o, "--price-out")    ? &a->q.price_out_per_mtok
                       : !strcmp(o, "--message-cost") ? &a->q.message_cost
                                                      : NULL;
+        if (slot == NULL && num == NULL) /* every option takes a value: name the unknown one */
+            return fprintf(stderr, "report: unknown option %s (see --help)\n", o), 2;
+        if (v == NULL)
+            return fprintf(stderr, "report: %s needs a value\n", o), 2;
+        i++;
         a->prices |= num != NULL || slot == &a->q.message_costs;
         if (slot != NULL)
             *slot = v;
-        else if (num == NULL || parse_money(v, num) != 0)
+        else if (parse_money(v, num) != 0)
             return fprintf(stderr, "report: bad option %s %s\n", o, v), 2;
     }
     return 0;

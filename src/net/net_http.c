@@ -190,19 +190,12 @@ static int on_header_value_complete(llhttp_t *p)
 /* Smuggling shapes llhttp may let through in some modes: refuse them all.
  * Also the Host rule: exactly one in HTTP/1.1 (RFC 9112 3.2), at most one
  * in HTTP/1.0. */
-/* Whether the request's Transfer-Encoding ends in "chunked" (a request
- * whose does not has no length at all: llhttp refuses it, 400). */
-static int ends_in_chunked(const net_req_t *req)
+/* Whether a Transfer-Encoding value ends in "chunked" (a request whose
+ * does not has no length at all: llhttp refuses it, 400). */
+static int ends_in_chunked(const char *v, size_t n)
 {
-    for (uint32_t i = 0; i < req->nhdrs; i++) {
-        if (strcasecmp(req->hbuf.data + req->hdrs[i].name.off, "Transfer-Encoding") != 0)
-            continue;
-        const char *v = req->hbuf.data + req->hdrs[i].value.off;
-        size_t n = req->hdrs[i].value.len;
-        return n >= 7 && strcasecmp(v + n - 7, "chunked") == 0 &&
-               (n == 7 || v[n - 8] == ',' || v[n - 8] == ' ' || v[n - 8] == '\t');
-    }
-    return 0;
+    return n >= 7 && strcasecmp(v + n - 7, "chunked") == 0 &&
+           (n == 7 || v[n - 8] == ',' || v[n - 8] == ' ' || v[n - 8] == '\t');
 }
 
 static int check_framing(net_conn_t *c, net_req_t *req)
@@ -210,14 +203,16 @@ static int check_framing(net_conn_t *c, net_req_t *req)
     /* llhttp parses any digit pair; only HTTP/1.0 and 1.1 are served */
     if (c->parser.http_major != 1 || c->parser.http_minor > 1)
         return fail(c, 505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are served");
-    int cl = 0, te = 0, host = 0, chunked_only = 1;
+    int cl = 0, te = 0, host = 0, chunked_only = 1, chunked_last = 0;
     for (uint32_t i = 0; i < req->nhdrs; i++) {
         const char *name = req->hbuf.data + req->hdrs[i].name.off;
         if (strcasecmp(name, "Content-Length") == 0) {
             cl++;
         } else if (strcasecmp(name, "Transfer-Encoding") == 0) {
             te++;
-            chunked_only &= strcasecmp(req->hbuf.data + req->hdrs[i].value.off, "chunked") == 0;
+            const char *v = req->hbuf.data + req->hdrs[i].value.off;
+            chunked_only &= strcasecmp(v, "chunked") == 0;
+            chunked_last = ends_in_chunked(v, req->hdrs[i].value.len);
         } else if (strcasecmp(name, "Host") == 0) {
             host++;
         }
@@ -227,7 +222,7 @@ static int check_framing(net_conn_t *c, net_req_t *req)
     /* a coding this server does not decode (gzip, ...) would reach the
      * handler still encoded, and a proxy in front may have framed it
      * otherwise (RFC 9112 6.1) */
-    if (te && !chunked_only && ends_in_chunked(req))
+    if (te && !chunked_only && chunked_last)
         return fail(c, 501, "not_implemented", "Transfer-Encoding: only chunked is accepted");
     if (te && c->parser.http_major == 1 && c->parser.http_minor == 0)
         return fail(c, 400, "bad_request", "Transfer-Encoding in HTTP/1.0"); /* RFC 9112 6.1 */
