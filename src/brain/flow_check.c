@@ -58,71 +58,13 @@ typedef struct {
     size_t next; /* the successor slot to look at next */
 } frame_t;
 
-/* The cycle closed by an edge to j: the frames from j's to the top. */
-static void report_cycle(loader_t *ld, const flow_t *f, const frame_t *stack, size_t sp, uint16_t j)
-{
-    size_t start = sp - 1;
-    while (start > 0 && stack[start].node != j)
-        start--;
-    char names[400] = "";
-    size_t used = 0;
-    for (size_t d = start; d < sp && used + 2 < sizeof(names); d++)
-        used += (size_t)snprintf(names + used, sizeof(names) - used, "%s -> ",
-                                 f->nodes[stack[d].node].name);
-    if (used < sizeof(names))
-        snprintf(names + used, sizeof(names) - used, "%s", f->nodes[j].name);
-    flow__err(ld, f->nodes[stack[sp - 1].node].path,
-              "cycle with no ask in it would never wait for the user: %s", names);
-}
-
-/* Cycles among nodes that do not wait (every kind but ask and a CSAT end):
- * a depth-first search on a stack of its own, colour 1 = on the stack,
- * 2 = done. */
-static void check_cycles(loader_t *ld, const flow_t *f)
-{
-    uint8_t *colour = core_xcalloc(f->n_nodes + 1, 1);
-    frame_t *stack = core_xmalloc((f->n_nodes + 1) * sizeof(frame_t));
-    for (size_t root = 0; root < f->n_nodes; root++) {
-        if (colour[root] != 0)
-            continue;
-        if (waits(&f->nodes[root])) {
-            colour[root] = 2;
-            continue;
-        }
-        size_t sp = 0;
-        colour[root] = 1;
-        stack[sp++] = (frame_t){(uint16_t)root, 0};
-        while (sp > 0) {
-            frame_t *fr = &stack[sp - 1];
-            const node_t *n = &f->nodes[fr->node];
-            if (fr->next == succ_slots(n)) {
-                colour[fr->node] = 2;
-                sp--;
-                continue;
-            }
-            uint16_t j = succ_at(n, fr->next++, 1);
-            if (j == BRAIN_NONE || colour[j] == 2)
-                continue;
-            if (colour[j] == 1) {
-                report_cycle(ld, f, stack, sp, j);
-            } else if (waits(&f->nodes[j])) {
-                colour[j] = 2;
-            } else {
-                colour[j] = 1;
-                stack[sp++] = (frame_t){j, 0};
-            }
-        }
-    }
-    free(stack);
-    free(colour);
-}
-
 /* The nodes a turn would visit from each node of f before it waits (an ask,
  * a CSAT end), a goto or call counting as the last (the other flow is
  * judged on its own); nodes without a successor end the path. A flow with
  * a path longer than a turn's step budget is refused at its longest path's
  * first node: every turn down that path would end in the budget's fallback.
- * Run after the cycle check, on a graph that has no cycle without a wait;
+ * On a graph that may hold a cycle without a wait (reported by
+ * check_cycles): a node still open when reached again is not followed;
  * a post-order walk on a stack of its own. */
 static void check_path_lengths(loader_t *ld, const flow_t *f)
 {
@@ -247,10 +189,12 @@ typedef struct {
     size_t node, next;
 } gframe_t;
 
-/* Cycles without a wait that pass through a goto or a call into another
- * flow (or back into the same one): each would spin a turn until its step
- * budget. Those within one flow were reported by check_cycles. */
-static void check_cycles_across(const brain_flowset_t *fs, loader_t *loaders)
+/* Cycles of nodes that do not wait (every kind but ask and a CSAT end),
+ * within a flow or through a goto or a call: each would spin a turn until
+ * its step budget. A depth-first search over the whole set on a stack of its
+ * own, colour 1 = on the stack, 2 = done; a cycle is named by its nodes,
+ * flow.node when it passes through a goto or call. */
+static void check_cycles(const brain_flowset_t *fs, loader_t *loaders)
 {
     gnodes_t g = {fs, core_xcalloc(fs->n_flows + 1, sizeof(size_t)), NULL, 0};
     for (size_t fi = 0; fi < fs->n_flows; fi++) {
@@ -287,25 +231,23 @@ static void check_cycles_across(const brain_flowset_t *fs, loader_t *loaders)
                 size_t start = sp - 1;
                 while (start > 0 && stack[start].node != j)
                     start--;
-                int across = 0; /* through a goto or call: not check_cycles' */
+                int across = 0; /* through a goto or call */
                 for (size_t d = start; d < sp && !across; d++) {
                     const node_t *n = gnode(&g, stack[d].node);
                     across = n->kind == NODE_GOTO || n->kind == NODE_CALL;
                 }
-                if (!across)
-                    continue;
                 char names[400] = "";
                 size_t used = 0;
-                for (size_t d = start; d < sp && used + 2 < sizeof(names); d++)
-                    used += (size_t)snprintf(names + used, sizeof(names) - used, "%s.%s -> ",
-                                             fs->flows[g.flow[stack[d].node]].name,
-                                             gnode(&g, stack[d].node)->name);
-                if (used < sizeof(names))
-                    snprintf(names + used, sizeof(names) - used, "%s.%s", fs->flows[g.flow[j]].name,
-                             gnode(&g, j)->name);
+                for (size_t d = start; d <= sp && used + 2 < sizeof(names); d++) {
+                    size_t k = d < sp ? stack[d].node : j;
+                    used +=
+                        (size_t)snprintf(names + used, sizeof(names) - used, "%s%s%s%s",
+                                         across ? fs->flows[g.flow[k]].name : "", across ? "." : "",
+                                         gnode(&g, k)->name, d < sp ? " -> " : "");
+                }
                 flow__err(&loaders[g.flow[fr->node]], gnode(&g, fr->node)->path,
-                          "cycle through flows with no ask in it would never wait for the user: %s",
-                          names);
+                          "cycle %swith no ask in it would never wait for the user: %s",
+                          across ? "through flows " : "", names);
             } else if (waits(gnode(&g, j))) {
                 colour[j] = 2;
             } else {
@@ -342,12 +284,11 @@ void flow__check_graph(brain_flowset_t *fs, loader_t *loaders)
             if (!seen[fi][ni])
                 flow__err(ld, f->nodes[ni].path, "node \"%s\" is unreachable from \"%s\"",
                           f->nodes[ni].name, f->nodes[f->start].name);
-        check_cycles(ld, f);
         check_path_lengths(ld, f);
         free(seen[fi]);
     }
     free(seen);
-    check_cycles_across(fs, loaders);
+    check_cycles(fs, loaders);
     uint8_t *colour = core_xcalloc(fs->n_flows + 1, 1);
     int *depth = core_xcalloc(fs->n_flows + 1, sizeof(int));
     for (size_t fi = 0; fi < fs->n_flows; fi++)
