@@ -157,6 +157,11 @@ int64_t core_wall_us(void); /* wall-clock microseconds since the Unix epoch */
 const char *core_time_format(char *out, size_t out_size, int64_t wall_us);
 /* Days since 1970-01-01 of the civil date y-m-d (proleptic Gregorian, m 1-12). */
 long core_days_from_civil(long y, int m, int d);
+/* tm (UTC, as strptime fills it) in seconds since the epoch into *secs;
+ * -1 when it is not on the calendar ("2026-02-30", 24:00), which timegm
+ * would roll over to the next day or month. */
+struct tm;
+int core_time_from_tm(const struct tm *tm, int64_t *secs);
 
 /* ---- bounded byte buffers ----------------------------------------------- */
 

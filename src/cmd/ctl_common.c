@@ -138,14 +138,8 @@ int64_t ctl_parse_time(const char *s)
         end++;
     if (*end != '\0') /* an offset or anything else: UTC only, said so */
         return -1;
-    struct tm want = tm, back;
-    time_t t = timegm(&tm);
-    /* timegm rolls "2026-02-30" over to March: not on the calendar */
-    if (gmtime_r(&t, &back) == NULL || back.tm_year != want.tm_year || back.tm_mon != want.tm_mon ||
-        back.tm_mday != want.tm_mday || back.tm_hour != want.tm_hour ||
-        back.tm_min != want.tm_min || back.tm_sec != want.tm_sec)
-        return -1;
-    return (int64_t)t * 1000000;
+    int64_t t;
+    return core_time_from_tm(&tm, &t) == 0 ? t * 1000000 : -1;
 }
 
 /* ---- effects with libcurl easy (blocking, chorusctl only) ----------------------------- */

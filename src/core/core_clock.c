@@ -39,3 +39,15 @@ long core_days_from_civil(long y, int m, int d)
     long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     return era * 146097 + doe - 719468;
 }
+
+int core_time_from_tm(const struct tm *tm, int64_t *secs)
+{
+    struct tm t = *tm, back;
+    time_t v = timegm(&t);
+    if (gmtime_r(&v, &back) == NULL || back.tm_year != tm->tm_year || back.tm_mon != tm->tm_mon ||
+        back.tm_mday != tm->tm_mday || back.tm_hour != tm->tm_hour || back.tm_min != tm->tm_min ||
+        back.tm_sec != tm->tm_sec)
+        return -1;
+    *secs = (int64_t)v;
+    return 0;
+}

@@ -474,14 +474,9 @@ int store_parse_time(const char *s, int64_t *us, core_err_t *err)
                             "time \"%s\": expected YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ (UTC) or "
                             "microseconds since the epoch",
                             s);
-    /* strptime takes "2026-11-31" and timegm rolls it over to December:
-     * a date that is not on the calendar is refused */
-    struct tm want = tm, back;
-    time_t t = timegm(&tm);
-    if (gmtime_r(&t, &back) == NULL || back.tm_year != want.tm_year || back.tm_mon != want.tm_mon ||
-        back.tm_mday != want.tm_mday || back.tm_hour != want.tm_hour ||
-        back.tm_min != want.tm_min || back.tm_sec != want.tm_sec)
+    int64_t t; /* strptime takes "2026-11-31": not on the calendar */
+    if (core_time_from_tm(&tm, &t) != 0)
         return core_err_set(err, CORE_ERR_INVALID, "time \"%s\": no such date or time", s);
-    *us = (int64_t)t * 1000000;
+    *us = t * 1000000;
     return 0;
 }
