@@ -122,6 +122,24 @@ void ctl_check_problem(ctl_check_t *c, const char *path, const char *msg)
     c->problems++;
 }
 
+void ctl_check_known_keys(ctl_check_t *c, const json_t *o, const char *path,
+                          const char *const *known, const char *msg)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)o, k, v)
+    {
+        size_t i = 0;
+        while (known[i] != NULL && strcmp(known[i], k) != 0)
+            i++;
+        if (known[i] == NULL) {
+            char *p = core_jsonpath_key(path, k);
+            ctl_check_problem(c, p, msg);
+            free(p);
+        }
+    }
+}
+
 int64_t ctl_parse_time(const char *s)
 {
     struct tm tm;

@@ -49,6 +49,10 @@ typedef struct ctl_check_s {
     int problems;
 } ctl_check_t;
 void ctl_check_problem(ctl_check_t *c, const char *path, const char *msg);
+/* A problem (msg) at each key of object o (at path) that is not in known
+ * (NULL-ended); a typo in a key would otherwise check nothing. */
+void ctl_check_known_keys(ctl_check_t *c, const json_t *o, const char *path,
+                          const char *const *known, const char *msg);
 
 /* Checks a conversation-test file (ctl_test_check.c) parsed from text:
  * prints one "FAIL FILE:LINE:COL: PATH: what" line per unknown key or

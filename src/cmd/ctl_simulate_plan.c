@@ -43,20 +43,17 @@ static void need_strings(check_t *c, const json_t *o, const char *key, const cha
 static void check_expect(check_t *c, const json_t *e, const char *turn)
 {
     static const char *const known[] = {"bot_contains", "status", "intent", NULL};
-    const char *k;
-    json_t *v;
+    if (!json_is_object(e))
+        return;
     char *ep = core_jsonpath_key(turn, "expect");
-    json_object_foreach((json_t *)(json_is_object(e) ? e : NULL), k, v)
-    {
-        size_t i = 0;
-        while (known[i] != NULL && strcmp(known[i], k) != 0)
-            i++;
-        char *p = core_jsonpath_key(ep, k);
-        if (known[i] == NULL)
-            problem(c, p, "unknown expectation (bot_contains, status, intent)");
-        else if (!json_is_string(v))
+    ctl_check_known_keys(c, e, ep, known, "unknown expectation (bot_contains, status, intent)");
+    for (size_t i = 0; known[i] != NULL; i++) {
+        const json_t *v = json_object_get(e, known[i]);
+        if (v != NULL && !json_is_string(v)) {
+            char *p = core_jsonpath_key(ep, known[i]);
             problem(c, p, "must be a string");
-        free(p);
+            free(p);
+        }
     }
     free(ep);
 }

@@ -19,19 +19,7 @@ static void problem(check_t *c, const char *path, const char *msg)
 /* Every key of o is one of known. */
 static void known_keys(check_t *c, const json_t *o, const char *path, const char *const *known)
 {
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)o, k, v)
-    {
-        size_t i = 0;
-        while (known[i] != NULL && strcmp(known[i], k) != 0)
-            i++;
-        if (known[i] == NULL) {
-            char *p = core_jsonpath_key(path, k);
-            problem(c, p, "unknown key (a typo would check nothing)");
-            free(p);
-        }
-    }
+    ctl_check_known_keys(c, o, path, known, "unknown key (a typo would check nothing)");
 }
 
 static int is_string_list(const json_t *v)
