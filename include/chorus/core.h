@@ -72,6 +72,11 @@ char *core_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
  * U+10FFFF, cut short or a stray continuation byte. */
 size_t core_utf8_seq(const char *s, size_t n);
 
+/* Replaces each byte of s (n bytes) that begins no valid UTF-8 sequence
+ * with '?', in place, so that any JSON library takes the text; returns how
+ * many were replaced. */
+size_t core_utf8_scrub(char *s, size_t n);
+
 /* The length of s's longest prefix of at most max bytes that does not end
  * inside a UTF-8 sequence: where to cut text that must stay valid UTF-8. */
 static inline size_t core_utf8_cut(const char *s, size_t len, size_t max)

@@ -493,19 +493,14 @@ int gd_find_encoded(const char *t, size_t n, size_t min_chars, char **out, size_
 
 char *gd_utf8_sanitize(const char *t, size_t n)
 {
-    char *copy = NULL;
-    for (size_t i = 0; i < n;) {
-        size_t m = core_utf8_seq(t + i, n - i);
-        if (m > 0) {
-            i += m;
-            continue;
-        }
-        if (copy == NULL) {
-            copy = core_xmalloc(n + 1);
-            memcpy(copy, t, n);
-            copy[n] = '\0';
-        }
-        copy[i++] = '?';
-    }
+    size_t i = 0;
+    while (i < n && core_utf8_seq(t + i, n - i) > 0)
+        i += core_utf8_seq(t + i, n - i);
+    if (i == n)
+        return NULL;
+    char *copy = core_xmalloc(n + 1);
+    memcpy(copy, t, n);
+    copy[n] = '\0';
+    core_utf8_scrub(copy + i, n - i);
     return copy;
 }

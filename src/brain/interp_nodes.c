@@ -269,7 +269,12 @@ static char *render(ctx_t *x, const brain_tpl_t *t, tpl_escape_t esc)
     core_buf_t b;
     core_buf_init(&b, 256 * 1024);
     brain__tpl_render(x->fs, x->conv, &x->tc, t, esc, &b);
-    return b.data ? core_buf_steal(&b, NULL) : core_xstrdup("");
+    if (b.data == NULL)
+        return core_xstrdup("");
+    size_t len;
+    char *s = core_buf_steal(&b, &len);
+    core_utf8_scrub(s, len); /* a value from an unchecked channel must not void a JSON body */
+    return s;
 }
 
 static step_t step_set(ctx_t *x, const node_t *n)

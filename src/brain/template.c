@@ -235,6 +235,10 @@ static void format_number(const char *in, int decimals, int grouping, char *out,
 
 static void escape_into(core_buf_t *out, const char *s, size_t len, tpl_escape_t esc)
 {
+    /* "." or ".." as a path segment would move the request up the path
+     * (clients and servers remove dot segments): such a value keeps its
+     * dots encoded */
+    int dot_segment = (len == 1 || len == 2) && s[0] == '.' && s[len - 1] == '.';
     size_t start = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -252,7 +256,7 @@ static void escape_into(core_buf_t *out, const char *s, size_t len, tpl_escape_t
             else if (c == '\'' && esc == TPL_ESC_HTML)
                 rep = "&#39;";
         } else if (esc == TPL_ESC_URL) {
-            if (!isalnum(c) && c != '-' && c != '_' && c != '.' && c != '~') {
+            if (!isalnum(c) && c != '-' && c != '_' && (c != '.' || dot_segment) && c != '~') {
                 snprintf(tmp, sizeof(tmp), "%%%02X", c);
                 rep = tmp;
             }
@@ -274,36 +278,46 @@ static void escape_into(core_buf_t *out, const char *s, size_t len, tpl_escape_t
     core_buf_append(out, s + start, len - start);
 }
 
+/* The value p refers to, *len its length (NULL when unset). tmp holds
+ * numbers formatted here; the user's text is returned in place, whole. */
 static const char *ref_value(const brain_flowset_t *fs, const brain_conv_t *conv,
                              const brain_turnctx_t *tc, const tpl_part_t *p, char *tmp,
-                             size_t tmp_size)
+                             size_t tmp_size, size_t *len)
 {
+    const char *v = NULL;
     switch (p->ref) {
     case TPL_REF_SLOT:
-        return conv == NULL ? NULL
-               : fs != NULL && p->index >= 0 && (size_t)p->index < fs->n_slots
-                   ? brain__slot_value(fs, conv, p->index)
-                   : brain_conv_slot(conv, p->text);
+        v = conv == NULL ? NULL
+            : fs != NULL && p->index >= 0 && (size_t)p->index < fs->n_slots
+                ? brain__slot_value(fs, conv, p->index)
+                : brain_conv_slot(conv, p->text);
+        break;
     case TPL_REF_CHANNEL:
-        return brain_channel_name(conv ? (brain_channel_t)conv->channel : BRAIN_CH_DEFAULT);
+        v = brain_channel_name(conv ? (brain_channel_t)conv->channel : BRAIN_CH_DEFAULT);
+        break;
     case TPL_REF_TURNS:
         snprintf(tmp, tmp_size, "%u", conv ? conv->turns : 0);
-        return tmp;
+        v = tmp;
+        break;
     case TPL_REF_VAR: {
-        int v = p->index >= 0 ? p->index : brain__var_find(fs, p->text);
-        return v >= 0 ? fs->vars[v].value : NULL;
+        int i = p->index >= 0 ? p->index : brain__var_find(fs, p->text);
+        v = i >= 0 ? fs->vars[i].value : NULL;
+        break;
     }
     case TPL_REF_INTENT:
-        return tc ? tc->intent : NULL;
+        v = tc ? tc->intent : NULL;
+        break;
     case TPL_REF_USER_TEXT:
         if (tc == NULL || tc->text == NULL)
             return NULL;
-        snprintf(tmp, tmp_size, "%.*s", (int)tc->len, tc->text);
-        return tmp;
+        *len = tc->len;
+        return tc->text;
     case TPL_REF_FLOW:
-        return (conv && conv->flow != BRAIN_NONE) ? fs->flows[conv->flow].name : NULL;
+        v = (conv && conv->flow != BRAIN_NONE) ? fs->flows[conv->flow].name : NULL;
+        break;
     }
-    return NULL;
+    *len = v ? strlen(v) : 0;
+    return v;
 }
 
 static void apply_filter(const tpl_filter_t *f, char *val, size_t val_size, tpl_escape_t *esc)
@@ -358,15 +372,19 @@ void brain__tpl_render(const brain_flowset_t *fs, const brain_conv_t *conv,
             core_buf_append(out, p->text, p->len);
             continue;
         }
-        char tmp[512], val[1024];
-        const char *v = ref_value(fs, conv, tc, p, tmp, sizeof(tmp));
+        char tmp[32], val[1024];
+        size_t vlen = 0;
+        const char *v = ref_value(fs, conv, tc, p, tmp, sizeof(tmp), &vlen);
         if (p->n_filters == 0) { /* the common case: no copy */
             if (v != NULL)
-                escape_into(out, v, strlen(v),
+                escape_into(out, v, vlen,
                             (p->ref == TPL_REF_VAR && esc == TPL_ESC_URL) ? TPL_ESC_NONE : esc);
             continue;
         }
-        snprintf(val, sizeof(val), "%s", v ? v : "");
+        /* a filter works on a copy: cut, if it must be, between characters */
+        vlen = core_utf8_cut(v ? v : "", vlen, sizeof(val) - 1);
+        memcpy(val, v ? v : "", vlen);
+        val[vlen] = '\0';
         /* variables are operator-written (base URLs): never percent-encoded */
         tpl_escape_t e = (p->ref == TPL_REF_VAR && esc == TPL_ESC_URL) ? TPL_ESC_NONE : esc;
         for (size_t j = 0; j < p->n_filters; j++)

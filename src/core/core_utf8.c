@@ -15,3 +15,18 @@ size_t core_utf8_seq(const char *s, size_t n)
     utf8proc_ssize_t m = utf8proc_iterate((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &cp);
     return m > 0 ? (size_t)m : 0;
 }
+
+size_t core_utf8_scrub(char *s, size_t n)
+{
+    size_t replaced = 0;
+    for (size_t i = 0; i < n;) {
+        size_t m = core_utf8_seq(s + i, n - i);
+        if (m == 0) {
+            s[i++] = '?';
+            replaced++;
+        } else {
+            i += m;
+        }
+    }
+    return replaced;
+}

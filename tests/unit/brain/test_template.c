@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -126,12 +127,66 @@ static void test_internal_escapes(void **state)
     assert_int_equal(brain__format_date("not a date", NULL, out, sizeof(out)), -1);
 }
 
+/* Renders t against a turn whose user said text (TPL_ESC_NONE unless esc). */
+static char *render_turn(const char *t, const char *text, tpl_escape_t esc)
+{
+    brain_tpl_t tpl;
+    char msg[128];
+    assert_int_equal(brain__tpl_parse(t, &tpl, msg, sizeof(msg)), 0);
+    brain_turnctx_t tc = {.text = text, .len = strlen(text)};
+    core_buf_t b;
+    core_buf_init(&b, 64 * 1024);
+    brain__tpl_render(fs, &conv, &tc, &tpl, esc, &b);
+    brain__tpl_dispose(&tpl);
+    return b.data ? core_buf_steal(&b, NULL) : strdup("");
+}
+
+/* What the user said reaches an action or a prompt whole, and a filter's
+ * bounded copy is cut between characters, never inside one. */
+static void test_user_text_whole(void **state)
+{
+    char text[1300];
+    size_t n = 0;
+    memcpy(text, "question: ", 10);
+    n = 10;
+    while (n + 2 < sizeof(text) - 1) {
+        memcpy(text + n, "\xd1\x8f", 2); /* я */
+        n += 2;
+    }
+    text[n] = '\0';
+    char *out = render_turn("Q: {{user.text}}", text, TPL_ESC_NONE);
+    assert_int_equal(strlen(out), 3 + n);
+    assert_int_equal(memcmp(out + 3, text, n), 0);
+    free(out);
+    out = render_turn("{{user.text|upper}}", text, TPL_ESC_NONE);
+    assert_true(strlen(out) >= 1000 && strlen(out) < 1024);
+    for (size_t i = 0, m; out[i]; i += m) /* valid UTF-8 throughout */
+        assert_int_not_equal(m = core_utf8_seq(out + i, strlen(out + i)), 0);
+    free(out);
+}
+
+/* A value that is a dot segment cannot move a URL up its path. */
+static void test_url_dot_segments(void **state)
+{
+    brain_conv_set_slot(&conv, "q", "..");
+    assert_string_equal(render("{{q|url}}", BRAIN_CH_CHAT), "%2E%2E");
+    brain_conv_set_slot(&conv, "q", ".");
+    assert_string_equal(render("{{q|url}}", BRAIN_CH_CHAT), "%2E");
+    brain_conv_set_slot(&conv, "q", "v1.2..x");
+    assert_string_equal(render("{{q|url}}", BRAIN_CH_CHAT), "v1.2..x");
+    char *out = render_turn("http://b/orders/{{user.text}}/status", "..", TPL_ESC_URL);
+    assert_string_equal(out, "http://b/orders/%2E%2E/status");
+    free(out);
+    brain_conv_set_slot(&conv, "q", "a b/c?d=e");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_literals_and_slots), cmocka_unit_test(test_filters),
         cmocka_unit_test(test_channel_escaping),   cmocka_unit_test(test_parse_errors),
-        cmocka_unit_test(test_internal_escapes),
+        cmocka_unit_test(test_internal_escapes),   cmocka_unit_test(test_user_text_whole),
+        cmocka_unit_test(test_url_dot_segments),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -122,6 +122,14 @@ static void test_utf8_cut(void **state)
     assert_int_equal(core_utf8_seq("\xed\xa0\x80", 3), 0); /* a surrogate */
     assert_int_equal(core_utf8_seq("\xff", 1), 0);
     assert_int_equal(core_utf8_seq(s, 0), 0);
+    /* scrubbing: each byte that begins no sequence becomes '?', in place */
+    char bad[] = "a\xd0\x96\xff\xc0\xaf"
+                 "b\xe2\x82";
+    assert_int_equal(core_utf8_scrub(bad, strlen(bad)), 5);
+    assert_string_equal(bad, "a\xd0\x96???b??");
+    char good[] = "ok \xe2\x82\xac";
+    assert_int_equal(core_utf8_scrub(good, strlen(good)), 0);
+    assert_string_equal(good, "ok \xe2\x82\xac");
 }
 
 int main(void)
