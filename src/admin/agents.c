@@ -15,7 +15,7 @@
 #include "admin/agents_int.h"
 #include "chorus/channels.h"
 
-enum { AG_MAX_DONE = 2000, AG_DONE_SLACK = 500, AG_TICK_MS = 1000 };
+enum { AG_TICK_MS = 1000 };
 
 static ag_desk_t the_desk;
 static runtime_t *early_rt; /* attached before the routes were registered */
@@ -41,16 +41,14 @@ void ag__entry_free(ag_entry_t *e)
     free(e);
 }
 
-/* Forgets the oldest finished entries beyond AG_MAX_DONE (their rows stay),
- * once AG_DONE_SLACK more have piled up, so that the walk is rare. */
-static void trim(ag_desk_t *d)
+void ag__trim(ag_desk_t *d, const ag_entry_t *keep)
 {
     if (d->n_done <= AG_MAX_DONE + AG_DONE_SLACK)
         return;
     size_t done = 0;
     for (ag_entry_t **p = &d->entries; *p != NULL;) {
         ag_entry_t *e = *p;
-        if (e->state >= AG_CLOSED && ++done > AG_MAX_DONE) {
+        if (e->state >= AG_CLOSED && ++done > AG_MAX_DONE && e != keep) {
             ag__index_remove(d, e);
             *p = e->next;
             ag__entry_free(e);
@@ -216,7 +214,7 @@ void ag__changed(ag_desk_t *d, ag_entry_t *e, const char *event)
     count(d, e, event);
     persist(d, e);
     ag__feed(d, event, ag__entry_json(e, 0));
-    trim(d);
+    ag__trim(d, e);
 }
 
 void ag__audit(ag_desk_t *d, const char *actor, const char *action, const ag_entry_t *e,

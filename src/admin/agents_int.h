@@ -191,8 +191,14 @@ json_t *ag__entry_json(const ag_entry_t *e, int with_messages);
 const char *ag__state_name(ag_state_t s);
 /* Adds to (or samples) one of the desk's metric families for e. */
 void ag__metric(ag_desk_t *d, store_metric_t f, const ag_entry_t *e, const char *third, double v);
-/* Counts, persists e (one batch of its own) and tells the feed. */
+/* Counts, persists e (one batch of its own) and tells the feed; then trims. */
 void ag__changed(ag_desk_t *d, ag_entry_t *e, const char *event);
+/* Forgets the oldest finished entries beyond AG_MAX_DONE (their rows stay),
+ * once AG_DONE_SLACK more have piled up, so that the walk is rare. keep,
+ * the entry that just changed, stays whatever its place: its caller still
+ * answers with it (an entry entered long ago may be closed only now). */
+enum { AG_MAX_DONE = 2000, AG_DONE_SLACK = 500 };
+void ag__trim(ag_desk_t *d, const ag_entry_t *keep);
 /* Position of e among the waiting entries of its queue (1-based): a walk
  * of every entry (for one; a sweep asks ag_ranks_t). */
 size_t ag__position(ag_desk_t *d, const ag_entry_t *e);

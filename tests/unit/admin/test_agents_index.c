@@ -145,6 +145,29 @@ static void test_waiting_and_finished_are_counted(void **state)
     fx_free_all(&d);
 }
 
+/* Trimming forgets the oldest finished entries but never the one that just
+ * changed: an entry entered before thousands of others and closed only now
+ * is still answered with after its close. */
+static void test_trim_keeps_the_entry_just_changed(void **state)
+{
+    (void)state;
+    ag_desk_t d = {0};
+    ag_entry_t *old = add_to(&d, "chat:old", "billing", AG_CLAIMED);
+    char key[32];
+    for (int i = 0; i < AG_MAX_DONE + AG_DONE_SLACK; i++) {
+        snprintf(key, sizeof(key), "chat:%d", i);
+        add_to(&d, key, "billing", AG_CLOSED);
+    }
+    ag__set_state(&d, old, AG_CLOSED);
+    ag__trim(&d, old);
+    assert_ptr_equal(ag__find(&d, old->id), old);
+    assert_int_equal(d.n_entries, AG_MAX_DONE + 1);
+    assert_int_equal(d.n_done, AG_MAX_DONE + 1);
+    ag__trim(&d, NULL); /* under the slack now: nothing more goes */
+    assert_int_equal(d.n_entries, AG_MAX_DONE + 1);
+    fx_free_all(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -152,6 +175,7 @@ int main(void)
         cmocka_unit_test(test_thousands_of_keys_through_growth_and_removal),
         cmocka_unit_test(test_found_by_id_or_conversation),
         cmocka_unit_test(test_waiting_and_finished_are_counted),
+        cmocka_unit_test(test_trim_keeps_the_entry_just_changed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
