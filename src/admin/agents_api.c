@@ -116,11 +116,13 @@ static void on_queues(net_req_t *req, void *data)
     for (size_t i = 0; i < d->conf.n_queues; i++) {
         const ag_queue_t *q = &d->conf.queues[i];
         json_object_set_new(qs, q->name,
-                            json_pack("{s:s,s:b,s:I,s:o,s:a,s:i,s:i}", "name", q->name, "open",
+                            json_pack("{s:s,s:b,s:o,s:o,s:[],s:i,s:i}", "name", q->name, "open",
                                       ag__queue_open(q, now), "max_wait_s",
-                                      (json_int_t)(q->max_wait_us / 1000000), "dial",
-                                      q->dial ? json_string(q->dial) : json_null(), "conversations",
-                                      "waiting", 0, "claimed", 0));
+                                      q->max_wait_us
+                                          ? json_integer((json_int_t)(q->max_wait_us / 1000000))
+                                          : json_null(),
+                                      "dial", q->dial ? json_string(q->dial) : json_null(),
+                                      "conversations", "waiting", 0, "claimed", 0));
     }
     /* oldest first, so that a waiting entry's position is its queue's
      * waiting count so far: one sort, where asking ag__position() of each

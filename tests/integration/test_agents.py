@@ -365,6 +365,13 @@ def test_queue_messages_follow_the_queue_file():
              "unavailable_message": "Nobody is here. Back to the assistant.",
              "when_unavailable": "bot", "bot_flow": "welcome", "bot_node": "greet"}],
             "routes": {"never_used": "baggage"}}) as path, daemon(tmp_queues=path) as d:
+        # every queue of the file is listed before anyone waits, as configured
+        st, q = d.json("GET", "/v1/agent/queues", headers=ANN)
+        assert st == 200, q
+        by_name = {x["name"]: x for x in q["queues"]}
+        assert by_name["bookings"]["max_wait_s"] == 600, q
+        assert by_name["bookings"]["open"] is True and by_name["bookings"]["waiting"] == 0, q
+        assert by_name["baggage"]["open"] is False and by_name["baggage"]["max_wait_s"] is None, q
         conv = escalate(d)
         notes = [m["text"] for m in transcript(d, conv) if m.get("from") == "system"]
         assert notes == ["You are number 1 in the queue."], transcript(d, conv)
