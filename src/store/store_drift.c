@@ -185,12 +185,28 @@ static double ratio(double a, double b)
     return b > 0 ? a / b : 0;
 }
 
+/* A rate, NAN when its window counted nothing to divide by (no conversation
+ * ended, no turn routed): undefined, which is not a rate of 0. */
+static double rate(double a, double b)
+{
+    return b > 0 ? a / b : NAN;
+}
+
+static json_t *real_or_null(double v)
+{
+    return isnan(v) ? json_null() : json_real(v);
+}
+
 /* One rate compared: {baseline, recent, change}, and an alert line when
  * it moved by more than limit in the bad direction (sign: +1 a rise is
- * bad, -1 a fall is bad). */
+ * bad, -1 a fall is bad). A rate undefined on either side is shown null
+ * and judged not at all. */
 static json_t *compare_rate(const char *name, double b, double r, double limit, int sign,
                             json_t *alerts)
 {
+    if (isnan(b) || isnan(r))
+        return json_pack("{s:o,s:o,s:n}", "baseline", real_or_null(b), "recent", real_or_null(r),
+                         "change");
     double change = r - b;
     if (limit > 0 && change * sign > limit)
         json_array_append_new(alerts, json_pack("{s:s,s:f,s:f,s:f}", "signal", name, "baseline", b,
@@ -252,22 +268,22 @@ json_t *store_drift_compare(const json_t *b, const json_t *r, const store_drift_
                                                  "psi", psi, "limit", lim->psi));
     json_t *rates = json_object();
     json_object_set_new(rates, "oos_rate",
-                        compare_rate("oos_rate", ratio(get(b, "oos"), get(b, "turns")),
-                                     ratio(get(r, "oos"), get(r, "turns")), lim->rate_delta, 1,
+                        compare_rate("oos_rate", rate(get(b, "oos"), get(b, "turns")),
+                                     rate(get(r, "oos"), get(r, "turns")), lim->rate_delta, 1,
                                      scratch));
     json_object_set_new(rates, "fallback_rate",
-                        compare_rate("fallback_rate", ratio(get(b, "fallbacks"), get(b, "turns")),
-                                     ratio(get(r, "fallbacks"), get(r, "turns")), lim->rate_delta,
-                                     1, scratch));
+                        compare_rate("fallback_rate", rate(get(b, "fallbacks"), get(b, "turns")),
+                                     rate(get(r, "fallbacks"), get(r, "turns")), lim->rate_delta, 1,
+                                     scratch));
     json_object_set_new(rates, "mean_confidence",
                         compare_rate("mean_confidence",
-                                     ratio(get(b, "confidence_sum"), get(b, "confidence_n")),
-                                     ratio(get(r, "confidence_sum"), get(r, "confidence_n")),
+                                     rate(get(b, "confidence_sum"), get(b, "confidence_n")),
+                                     rate(get(r, "confidence_sum"), get(r, "confidence_n")),
                                      lim->confidence_drop, -1, scratch));
-    json_object_set_new(
-        rates, "containment_rate",
-        compare_rate("containment_rate", ratio(get(b, "contained"), get(b, "ended")),
-                     ratio(get(r, "contained"), get(r, "ended")), lim->rate_delta, -1, scratch));
+    json_object_set_new(rates, "containment_rate",
+                        compare_rate("containment_rate", rate(get(b, "contained"), get(b, "ended")),
+                                     rate(get(r, "contained"), get(r, "ended")), lim->rate_delta,
+                                     -1, scratch));
     if (scratch != alerts)
         json_decref(scratch);
     return json_pack("{s:b,s:b,s:o,s:o,s:o,s:O,s:O}", "drift", json_array_size(alerts) > 0,

@@ -113,11 +113,36 @@ static void test_too_little_data_never_alerts(void **state)
     json_decref(r);
 }
 
+/* A window with nothing to divide by (no conversation ended, no turn
+ * routed) has no rate: shown null and never an alert, where it read as a
+ * fall to 0. */
+static void test_undefined_rates_are_not_judged(void **state)
+{
+    (void)state;
+    json_t *b = window("booking=1000", 1000, 50, 40, 0.8, 400, 400);
+    json_t *r = window("booking=1000", 1000, 50, 40, 0.8, 0, 0);
+    json_object_set_new(r, "confidence_sum", json_real(0));
+    json_object_set_new(r, "confidence_n", json_integer(0));
+    json_t *rep = store_drift_compare(b, r, &lim);
+    assert_false(json_is_true(json_object_get(rep, "drift")));
+    const json_t *rates = json_object_get(rep, "rates");
+    const json_t *c = json_object_get(rates, "containment_rate");
+    assert_true(json_number_value(json_object_get(c, "baseline")) == 1.0);
+    assert_true(json_is_null(json_object_get(c, "recent")));
+    assert_true(json_is_null(json_object_get(c, "change")));
+    assert_true(json_is_null(json_object_get(json_object_get(rates, "mean_confidence"), "recent")));
+    assert_true(json_is_real(json_object_get(json_object_get(rates, "oos_rate"), "recent")));
+    json_decref(rep);
+    json_decref(b);
+    json_decref(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unchanged_is_quiet),
         cmocka_unit_test(test_shift_is_caught_and_named),
+        cmocka_unit_test(test_undefined_rates_are_not_judged),
         cmocka_unit_test(test_rates_alert_in_the_bad_direction_only),
         cmocka_unit_test(test_too_little_data_never_alerts),
     };
