@@ -7,10 +7,12 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -191,6 +193,44 @@ def test_handoff_and_end():
         assert_error(status, body, 409, "conversation_ended")
         status, t = d.json("GET", "/v1/chat/conversations/" + conv, headers=auth())
         assert t["status"] == "ended" and t["messages"][-1]["type"] == "end", t
+
+
+def test_idle_timeout_ends_the_chat_with_its_goodbye():
+    """A conversation left idle ends with the flow's timeout message: it
+    reaches the transcript (and its sockets) as the next entries, the
+    status reads ended, and the next message is refused as for any ended
+    conversation instead of opening a new one behind the client's back."""
+    tmp = tempfile.mkdtemp(prefix="chorus-idle-flows-")
+    try:
+        flows = os.path.join(tmp, "flows")
+        shutil.copytree(FLOWS, flows)
+        path = os.path.join(flows, "settings.json")
+        with open(path) as f:
+            doc = json.load(f)
+        doc["settings"]["idle_timeout_s"] = 10  # the least a flowset may set
+        with open(path, "w") as f:
+            json.dump(doc, f)
+        with daemon(flows=flows) as d:
+            wait_flows(d)
+            conv = start(d)["conversation"]
+            status, reply = say(d, conv, "what is my baggage allowance")
+            assert status == 200 and reply["status"] == "active", reply
+            last = reply["messages"][-1]["seq"]
+            deadline = time.time() + 40
+            while True:
+                status, t = d.json("GET", "/v1/chat/conversations/" + conv, headers=auth())
+                if t["status"] == "ended" or time.time() > deadline:
+                    break
+                time.sleep(0.2)
+            assert t["status"] == "ended", t
+            after = [m for m in t["messages"] if m["seq"] > last]
+            assert [m.get("type") for m in after][-1] == "end", after
+            assert any(m.get("from") == "bot" and m.get("text") for m in after), after
+            assert [m["seq"] for m in after] == list(range(last + 1, t["last_seq"] + 1)), after
+            status, body = say(d, conv, "hello again")
+            assert_error(status, body, 409, "conversation_ended")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_transcript_keeps_redacted_text():
