@@ -291,6 +291,12 @@ async function testEndedConversation(port) {
   c.send({ type: 'message', id: 'e-2', text: 'hello?' });
   const e = await c.next((f) => f.type === 'error');
   assert.equal(e.code, 'conversation_ended');
+  // the message that ended it, sent again (a client resending its outbox on
+  // reconnect), is acknowledged as the duplicate it is, as over REST
+  c.send({ type: 'message', id: 'e-1', text: 'goodbye' });
+  const ack = await c.next((f) => f.type === 'ack' || (f.type === 'error' && f.id === 'e-1'));
+  assert.deepEqual([ack.type, ack.id, ack.duplicate], ['ack', 'e-1', true], JSON.stringify(ack));
+  assert.ok(ack.seq > 1, JSON.stringify(ack));
   await c.close();
 }
 
