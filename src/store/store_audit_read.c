@@ -76,13 +76,15 @@ static json_t *detail_json(sqlite3_stmt *st, int i)
 int store_db_audit(store_db_t *db, const store_audit_query_t *q, json_t **out, core_err_t *err)
 {
     sqlite3_stmt *st;
-    int rc = prepare(db,
-                     "SELECT id, ts_us, actor, action, target, detail, prev_hash, hash FROM audit"
-                     " WHERE (?1 = 0 OR ts_us >= ?1) AND (?2 = 0 OR ts_us < ?2)"
-                     " AND (?3 IS NULL OR action = ?3 OR action LIKE ?3 || '.%')"
-                     " AND (?4 IS NULL OR actor = ?4) AND (?5 = 0 OR id < ?5)"
-                     " ORDER BY id DESC LIMIT ?6",
-                     &st, err);
+    int rc = prepare(
+        db,
+        "SELECT id, ts_us, actor, action, target, detail, prev_hash, hash FROM audit"
+        " WHERE (?1 = 0 OR ts_us >= ?1) AND (?2 = 0 OR ts_us < ?2)"
+        " AND (?3 IS NULL OR action = ?3"
+        " OR substr(action, 1, length(?3) + 1) = ?3 || '.')" /* not LIKE: no wildcards, case kept */
+        " AND (?4 IS NULL OR actor = ?4) AND (?5 = 0 OR id < ?5)"
+        " ORDER BY id DESC LIMIT ?6",
+        &st, err);
     if (rc != 0)
         return rc;
     int limit = q->limit > 0 && q->limit <= 1000 ? q->limit : 100;

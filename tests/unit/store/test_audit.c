@@ -122,6 +122,14 @@ static void test_chain_links_across_groups_and_reopen(void **state)
     assert_int_equal(json_array_size(json_object_get(page, "entries")), 1);
     assert_true(json_is_null(json_object_get(page, "next_cursor")));
     json_decref(page);
+    /* the filter is a name, not a pattern: no wildcards, case kept */
+    const char *never[] = {"%", "_oken", "TOKEN", "tok"};
+    for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
+        q.action = never[i];
+        assert_int_equal(store_db_audit(db, &q, &page, &err), 0);
+        assert_int_equal(json_array_size(json_object_get(page, "entries")), 0);
+        json_decref(page);
+    }
     store_db_close(db);
     fx_close(&fx);
 }
