@@ -102,11 +102,6 @@ static int message_fields(ws_session_t *s, json_t *f, const char **id, const cha
         chat__ws_send_error(s, "too_large", *id, "text: longer than chat.max_text_bytes");
         return -1;
     }
-    if (s->conv->status == BRAIN_ST_ENDED) {
-        chat__ws_send_error(s, "conversation_ended", *id,
-                            "this conversation has ended; open a new one");
-        return -1;
-    }
     return 0;
 }
 
@@ -121,6 +116,14 @@ static void frame_message(ws_session_t *s, json_t *f)
         return;
     if (id != NULL && ws_idem_begin(s, id, text ? text : "", len, &e) != 0)
         return;
+    /* after the id's lookup: the resend of the message that ended the
+     * conversation gets its duplicate ack, as over REST */
+    if (cv->status == BRAIN_ST_ENDED) {
+        chat__idem_cancel(&c->idem, e);
+        chat__ws_send_error(s, "conversation_ended", id,
+                            "this conversation has ended; open a new one");
+        return;
+    }
     core_err_t err = {0};
     if (e != NULL)
         e->seq = 0; /* the user's entry fills it in (a pending entry is never freed) */
