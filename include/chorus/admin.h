@@ -129,6 +129,12 @@ void admin_agents_reload(void);
  * store are closed, before the loop's last run. */
 void admin_shutdown(void);
 
+/* SIGHUP: checks a new admin.tokens against the tokens created through
+ * the API; a configured name that one of them has (revoked ones included)
+ * is a problem in diags and CORE_ERR_INVALID, so that the reload is
+ * refused rather than two tokens answering to one name in the audit. */
+int admin_tokens_check(const char *tokens, core_diags_t *diags);
+
 /* Parses admin.tokens (already validated) into out (at most max entries);
  * returns how many. Exposed for unit tests. */
 size_t admin_tokens_parse(const char *config, admin_token_t *out, size_t max);

@@ -100,6 +100,11 @@ int admin__admit(admin_t *a, net_req_t *req, admin_role_t need, const char *cons
  * routes may point at it until exit without anything to free. */
 static admin_t the_admin;
 
+int admin_tokens_check(const char *tokens, core_diags_t *diags)
+{
+    return admin__tokens_clash(&the_admin, tokens, diags);
+}
+
 int admin_register(net_router_t *router, const admin_host_t *host, core_err_t *err)
 {
     admin_t *a = &the_admin;

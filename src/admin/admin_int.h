@@ -69,6 +69,8 @@ int admin__hex_decode(const char *hex, uint8_t out[32]);
  * serving) and adds POST/GET/DELETE /v1/admin/tokens (admin_tokens.c) and
  * GET /v1/admin/audit (admin_audit.c). */
 int admin__tokens_register(net_router_t *r, admin_t *a, core_err_t *err);
+/* admin_tokens_check() on a's stored tokens. */
+int admin__tokens_clash(admin_t *a, const char *tokens, core_diags_t *diags);
 /* GET /v1/admin/audit. */
 void admin__on_audit(net_req_t *req, void *data);
 

@@ -46,6 +46,22 @@ static int configured(const admin_t *a, const char *name)
     return 0;
 }
 
+int admin__tokens_clash(admin_t *a, const char *tokens, core_diags_t *diags)
+{
+    admin_token_t conf[ADMIN_CONFIG_TOKENS_MAX];
+    size_t n = admin_tokens_parse(tokens, conf, ADMIN_CONFIG_TOKENS_MAX);
+    int clashes = 0;
+    for (size_t i = 0; i < n; i++)
+        if (stored_find(a, conf[i].name) != NULL) {
+            core_diags_add(diags, NULL, 0, 0, "admin.tokens",
+                           "%s is the name of a token created through the API (names are "
+                           "never reused): choose another",
+                           conf[i].name);
+            clashes++;
+        }
+    return clashes ? CORE_ERR_INVALID : 0;
+}
+
 static void on_row(const store_token_row_t *r, void *arg)
 {
     admin_t *a = arg;
@@ -74,6 +90,12 @@ static int load(admin_t *a, core_err_t *err)
     store_db_close(db);
     if (rc == 0)
         LOG_INFO("event=admin_tokens_loaded stored=%zu", a->n_stored);
+    core_diags_t clash;
+    core_diags_init(&clash);
+    if (rc == 0 && admin__tokens_clash(a, a->host.cfg->admin.tokens, &clash) != 0)
+        for (size_t i = 0; i < clash.len; i++) /* a reload would refuse this configuration */
+            LOG_WARN("event=admin_token_name_clash problem=\"%s\"", clash.items[i].message);
+    core_diags_dispose(&clash);
     return rc;
 }
 
@@ -232,12 +254,15 @@ static void on_revoke(net_req_t *req, void *data)
         net_resp_error(req, 400, "invalid_parameter", "name: 1 to 63 of A-Z a-z 0-9 _ . -");
         return;
     }
-    if (configured(a, name)) {
+    admin_token_t *t = stored_find(a, name);
+    /* a stored token is revoked here even if admin.tokens came to name it
+     * too (a configuration from before the reload check): the API can
+     * always take back what it gave */
+    if (t == NULL && configured(a, name)) {
         net_resp_error(req, 409, "conflict",
                        "%s is configured in admin.tokens: remove it there and reload", name);
         return;
     }
-    admin_token_t *t = stored_find(a, name);
     if (t == NULL || t->revoked_us != 0) {
         net_resp_error(req, 404, "not_found", "no unrevoked token named %s", name);
         return;

@@ -120,7 +120,7 @@ static void on_reload_signal(uv_signal_t *h, int signum)
     core_config_t next;
     core_diags_t diags;
     core_diags_init(&diags);
-    if (load_config(d, &next, &diags) != 0) {
+    if (load_config(d, &next, &diags) != 0 || admin_tokens_check(next.admin.tokens, &diags) != 0) {
         char line[2048];
         for (size_t i = 0; i < diags.len; i++)
             LOG_ERROR("event=reload status=rejected problem=%s",

@@ -206,6 +206,26 @@ def test_offline_tokens_load_at_start():
     d.cleanup()
 
 
+def test_a_reload_cannot_give_a_stored_token_name_to_the_config(d):
+    """Names are never reused: a configuration naming a token created through
+    the API is refused on SIGHUP (the tokens in force stay), so that the
+    audit's actor names one token and the stored one can still be revoked."""
+    status, made = call(d, "POST", "/v1/admin/tokens", "root", {"name": "carl", "role": "agent"})
+    assert status == 201, made
+    cfg = config()
+    cfg["admin"]["tokens"] += ",carl:admin:" + sha("another-secret")
+    with open(d.config_path, "w") as f:
+        json.dump(cfg, f)
+    d.signal(signal.SIGHUP)
+    d.wait_log(event="reload", status="kept_previous_config")
+    assert any("carl is the name of a token created through the API" in l.get("problem", "")
+               for l in d.log_lines(event="reload", status="rejected")), d.stderr_text()[-2000:]
+    assert call(d, "GET", "/v1/admin/audit", token="another-secret")[0] == 401
+    status, ans = call(d, "DELETE", "/v1/admin/tokens/carl", "root")
+    assert status == 200, ans
+    assert call(d, "GET", "/v1/agent/queues", token=made["token"])[0] == 401
+
+
 def test_config_reload_is_audited(d):
     d.signal(signal.SIGHUP)
     d.wait_log(event="reload", status="applied")
