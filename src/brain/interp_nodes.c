@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "brain/interp_int.h"
 
@@ -327,6 +328,16 @@ static void add_header(brain_effect_t *e, const char *name, char *value)
     e->headers[e->n_headers++] = (brain_header_t){core_xstrdup(name), value};
 }
 
+/* A header the node did not set itself: the node's own value wins, and a
+ * server never sees two (they disagree on which one counts). */
+static void add_default_header(brain_effect_t *e, const char *name, const char *value)
+{
+    for (size_t i = 0; i < e->n_headers; i++)
+        if (strcasecmp(e->headers[i].name, name) == 0)
+            return;
+    add_header(e, name, core_xstrdup(value));
+}
+
 static void effect_common(ctx_t *x, const node_t *n, brain_effect_t *e)
 {
     e->timeout_ms = n->timeout_ms;
@@ -348,9 +359,9 @@ static step_t step_action(ctx_t *x, const node_t *n)
         e->body = json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY);
         e->body_len = e->body ? strlen(e->body) : 0;
         json_decref(b);
-        add_header(e, "Content-Type", core_xstrdup("application/json"));
+        add_default_header(e, "Content-Type", "application/json");
     }
-    add_header(e, "Accept", core_xstrdup("application/json"));
+    add_default_header(e, "Accept", "application/json");
     e->retries = n->retries;
     e->backoff_ms = n->backoff_ms;
     effect_common(x, n, e);

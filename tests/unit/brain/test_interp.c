@@ -69,7 +69,8 @@ static const char *fx_json =
     "\"call\"},"
     "  \"call\": {\"type\": \"action\", \"method\": \"POST\", \"url\": "
     "\"{{vars.api}}/r/{{ref}}?q={{ref}}\","
-    "   \"headers\": {\"X-Ref\": \"{{ref}}\"}, \"body\": {\"ref\": \"{{ref}}\", \"n\": [1, "
+    "   \"headers\": {\"X-Ref\": \"{{ref}}\", \"content-type\": \"application/vnd.api+json\"}, "
+    "\"body\": {\"ref\": \"{{ref}}\", \"n\": [1, "
     "\"{{ref|lower}}\"]},"
     "   \"timeout_ms\": 1500, \"retries\": 2, \"backoff_ms\": 100, \"status_slot\": \"code\","
     "   \"map\": {\"st\": \"/refund/status\", \"amt\": \"/refund/amount\", \"ok\": \"/ok\","
@@ -260,6 +261,17 @@ static void test_action_request_and_mapping(void **state)
     assert_int_equal(e->backoff_ms, 100);
     assert_string_equal(e->headers[0].name, "X-Ref");
     assert_string_equal(e->headers[0].value, "RF1001");
+    /* the node's own Content-Type, once; the default Accept added */
+    int content_types = 0, accepts = 0;
+    for (size_t i = 0; i < e->n_headers; i++) {
+        if (strcasecmp(e->headers[i].name, "Content-Type") == 0) {
+            content_types++;
+            assert_string_equal(e->headers[i].value, "application/vnd.api+json");
+        }
+        accepts += strcasecmp(e->headers[i].name, "Accept") == 0;
+    }
+    assert_int_equal(content_types, 1);
+    assert_int_equal(accepts, 1);
     assert_string_equal(e->node, "call");
     /* a second turn while the effect is pending is refused */
     brain_out_t other;
