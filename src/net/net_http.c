@@ -374,6 +374,16 @@ void net__conn_update_timer(net_conn_t *c)
         return; /* the handshake keeps the deadline it got on accept */
     if (c->cur)
         return; /* header/body deadlines were set when the phase began */
+    if (c->tls && net__tls_partial(c)) {
+        /* a record begun, not finished: like a request's first byte, it
+         * starts the header deadline, which more of it never extends (a
+         * byte a minute would hold the connection for ever) */
+        if (!c->partial_armed)
+            net__conn_set_deadline(c, l->header_timeout_ms);
+        c->partial_armed = 1;
+        return;
+    }
+    c->partial_armed = 0;
     if (c->qhead || net__conn_unsent(c) > 0) {
         /* waiting on a handler: no deadline; on a slow reader: idle timeout */
         c->deadline = 0;

@@ -148,6 +148,7 @@ struct net_conn_s {
     int err_status;            /* set by a callback that failed the parse */
     const char *err_code, *err_msg;
     uint64_t deadline;  /* uv_now ms, 0 = none */
+    int partial_armed;  /* TLS: the header deadline runs for a record begun, not finished */
     double tokens;      /* rate limit bucket */
     uint64_t tokens_at; /* uv_now ms of the last refill */
     char remote[64];
@@ -242,6 +243,9 @@ int net__tls_accept(net_conn_t *c);
 void net__tls_read(net_conn_t *c, const char *data, size_t len);
 int net__tls_seal(net_conn_t *c);
 int net__tls_ready(const net_conn_t *c);
+/* Whether the TLS layer holds the start of a record it cannot decrypt yet
+ * (ciphertext that has produced no plaintext). */
+int net__tls_partial(const net_conn_t *c);
 void net__tls_conn_free(net_conn_t *c);
 void net__tls_drain(net_server_t *s);
 int net__tls_listening(const net_server_t *s);

@@ -87,6 +87,17 @@ static void describe(net_tls_ctx_t *t)
     snprintf(t->desc, sizeof(t->desc), "CN=%s not_after=%s", cn, until);
 }
 
+/* OpenSSL's default asks the controlling terminal for an encrypted key's
+ * passphrase, which would stop the loop (on a SIGHUP too) under a tty:
+ * no passphrase is given, and the key is refused as encrypted. */
+static int no_passphrase(char *buf, int size, int rwflag, void *asked)
+{
+    (void)buf, (void)size, (void)rwflag;
+    if (asked != NULL)
+        *(int *)asked = 1;
+    return 0;
+}
+
 static int ctx_settings(SSL_CTX *ssl, const net_tls_options_t *o, core_err_t *err)
 {
     char why[256];
@@ -138,10 +149,20 @@ net_tls_ctx_t *net_tls_ctx_new(const net_tls_options_t *o, core_err_t *err)
                      o->cert_file, ssl_reason(why, sizeof(why)));
         goto fail;
     }
-    if (SSL_CTX_use_PrivateKey_file(t->ssl, o->key_file, SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(t->ssl) != 1) {
+    int asked = 0;
+    SSL_CTX_set_default_passwd_cb(t->ssl, no_passphrase);
+    SSL_CTX_set_default_passwd_cb_userdata(t->ssl, &asked);
+    int key_ok = SSL_CTX_use_PrivateKey_file(t->ssl, o->key_file, SSL_FILETYPE_PEM) == 1;
+    SSL_CTX_set_default_passwd_cb_userdata(t->ssl, NULL);
+    if (!key_ok || SSL_CTX_check_private_key(t->ssl) != 1) {
         unsigned long e = ERR_peek_last_error();
-        if (ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
+        if (asked)
+            core_err_set(err, CORE_ERR_INVALID,
+                         "tls.key_file \"%s\": the key is encrypted; chorusd reads unencrypted "
+                         "PEM keys only (decrypt it, e.g. openssl pkey -in KEY -out KEY.plain, "
+                         "and keep it readable by the service alone)",
+                         o->key_file);
+        else if (ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
             core_err_set(err, CORE_ERR_INVALID,
                          "tls.key_file \"%s\" does not match the certificate in tls.cert_file "
                          "\"%s\"",
@@ -282,6 +303,12 @@ int net__tls_accept(net_conn_t *c)
 int net__tls_ready(const net_conn_t *c)
 {
     return c->tls->ready;
+}
+
+int net__tls_partial(const net_conn_t *c)
+{
+    const struct net_tls_conn_s *t = c->tls;
+    return t->ready && !t->failed && SSL_has_pending(t->ssl);
 }
 
 void net__tls_conn_free(net_conn_t *c)

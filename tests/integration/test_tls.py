@@ -211,6 +211,69 @@ def test_bad_certificate_or_key_refused_at_start():
     check_refused(tls_config(garbage, V1[1]), garbage, "tls.cert_file")
 
 
+def test_encrypted_key_is_refused_without_asking_for_a_passphrase():
+    """Under a terminal (a foreground run, docker -t, tmux) OpenSSL's default
+    would prompt for the passphrase and stop the daemon there: it must be
+    refused at once, saying why."""
+    cert, key = V1
+    enc = PKI.path("encrypted.key")
+    openssl(PKI.dir, "pkey", "-in", key, "-out", enc, "-aes256", "-passout", "pass:secret")
+    tmp = tempfile.mkdtemp(prefix="chorus-tls-enc-")
+    try:
+        path = os.path.join(tmp, "chorusd.json")
+        with open(path, "w") as f:
+            json.dump(dict(tls_config(cert, enc), data_dir=os.path.join(tmp, "data")), f)
+        cmd = "%s --check --config %s --listen 127.0.0.1:0 --flows %s" % (
+            chorusd_path(), path, os.path.join(tmp, "none"))
+        # script(1) gives the command a controlling terminal, as a shell would
+        p = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True,
+                           timeout=30, stdin=subprocess.DEVNULL)
+        out = (p.stdout + p.stderr).decode(errors="replace")
+        assert p.returncode == 1, (p.returncode, out)
+        assert "the key is encrypted" in out and "pass phrase" not in out.lower(), out
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_a_record_trickled_after_the_handshake_times_out():
+    """After the handshake, ciphertext that never completes a record must not
+    hold the connection: like a request's first byte it starts the header
+    deadline, and more of it does not extend it."""
+    cert, key = V1
+    cfg = dict(tls_config(cert, key), http={"header_timeout_ms": 1000})
+    with Daemon(config=cfg, args=["--flows", FLOWS]) as d:
+        port = tls_port(d)
+        raw = socket.create_connection(("127.0.0.1", port))
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = client_ctx().wrap_bio(inc, out, server_hostname="127.0.0.1")
+        while True:
+            try:
+                obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                raw.sendall(out.read())
+                inc.write(raw.recv(65536))
+        raw.sendall(out.read())
+        record = bytes([0x17, 0x03, 0x03, 0x3E, 0x80]) + b"\0" * 16000  # 16,000 bytes declared
+        raw.settimeout(0.05)
+        start = time.monotonic()
+        closed_after = None
+        for i in range(40):  # a byte every 0.25 s for 10 s
+            try:
+                raw.send(record[i:i + 1])
+                if raw.recv(4096) == b"":
+                    closed_after = time.monotonic() - start
+                    break
+            except socket.timeout:
+                pass
+            except OSError:
+                closed_after = time.monotonic() - start
+                break
+            time.sleep(0.2)
+        raw.close()
+        assert closed_after is not None and closed_after < 5, closed_after
+
+
 def https_conn(port):
     return http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=client_ctx())
 
