@@ -44,8 +44,8 @@ void gd_scan_spelled_emails(const char *t, size_t n, gd_spans_t *out); /* "jo at
 
 /* Shared by the scanners: a digit at i starts a number (not glued to letters
  * or an earlier digit group); the number ending at end continues (letters,
- * or a separator and more digits); a context word (lower case, at a word
- * start) occurs in the window bytes before pos. */
+ * or a separator and more digits); a context word (lower case, a whole word,
+ * or a prefix if it ends in '*') occurs in the window bytes before pos. */
 int gd_run_starts(const char *t, size_t i);
 int gd_glued_after(const char *t, size_t n, size_t end);
 int gd_context_has(const char *t, size_t pos, size_t window, const char *const *words);

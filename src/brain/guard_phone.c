@@ -67,12 +67,14 @@ static int nanp_ok(const char *d)
     return !(d[1] == '1' && d[2] == '1');
 }
 
+/* Whole words (see gd_context_has): "reference", "telephone" and
+ * "cellphone" are listed rather than reached through "ref", "tel", "cell". */
 static const char *const not_phone_words[] = {
-    "order",  "tracking", "track",       "invoice", "ref",  "confirmation",
-    "ticket", "booking",  "reservation", "serial",  "imei", "receipt",
-    "case",   "claim",    "transaction", "zip",     NULL};
-static const char *const phone_words[] = {"call",      "phone",    "mobile", "cell",
-                                          "tel",       "text",     "reach",  "contact",
+    "order",        "tracking", "track",   "invoice",     "ref",    "reference",
+    "confirmation", "ticket",   "booking", "reservation", "serial", "imei",
+    "receipt",      "case",     "claim",   "transaction", "zip",    NULL};
+static const char *const phone_words[] = {"call",      "phone",    "telephone", "mobile", "cell",
+                                          "cellphone", "tel",      "text",      "reach",  "contact",
                                           "number is", "whatsapp", NULL};
 
 static int groups_are(const phone_run_t *r, size_t a, size_t b, size_t c)

@@ -3,8 +3,9 @@
  * issued ranges for SSNs, per-country length and mod-97 for IBANs, numbering
  * plans for phones), so that order numbers, dates and versions pass through.
  * Context words decide the ambiguous shapes: a bare 9-digit run is an SSN
- * only after "SSN" or "social security"; a Luhn-valid 16-digit run after
- * "order" or "tracking" is not a card unless card words are there too. */
+ * only after "SSN" or "social security"; a Luhn-valid 16-digit run labelled
+ * "order" or "tracking" is not a card unless card words are there too.
+ * Context words are whole words ("ref" is not "refund"). */
 #include <string.h>
 
 #include "brain/guard_int.h"
@@ -51,36 +52,95 @@ void gd_spans_sort(gd_spans_t *s)
     }
 }
 
-/* True if one of the NULL-terminated words occurs (at a word start) in the
+/* Length of the context word w if it is written at t+i, else 0. A word ends
+ * at a word boundary unless it ends in '*' (a deliberate prefix, "expir*"),
+ * so "ref" is not found in "refund" nor "tel" in "tell": a word that merely
+ * starts the same way says nothing about the number. t[i + length] must be
+ * readable (callers look before a number, which follows). */
+static size_t word_at(const char *t, size_t i, size_t limit, const char *w)
+{
+    size_t wl = strlen(w);
+    int prefix = wl > 0 && w[wl - 1] == '*';
+    wl -= (size_t)prefix;
+    if (i + wl > limit)
+        return 0;
+    for (size_t k = 0; k < wl; k++)
+        if (lower(t[i + k]) != w[k])
+            return 0;
+    if (!prefix && is_alpha(t[i + wl]))
+        return 0;
+    return wl;
+}
+
+/* True if one of the NULL-terminated words occurs (as a whole word) in the
  * `window` bytes before pos. */
 int gd_context_has(const char *t, size_t pos, size_t window, const char *const *words)
 {
     size_t from = pos > window ? pos - window : 0;
-    for (const char *const *w = words; *w; w++) {
-        size_t wl = strlen(*w);
-        for (size_t i = from; i + wl <= pos; i++) {
-            if (i > 0 && is_alpha(t[i - 1]))
-                continue;
-            size_t k = 0;
-            while (k < wl && lower(t[i + k]) == (*w)[k])
-                k++;
-            if (k == wl)
+    for (const char *const *w = words; *w; w++)
+        for (size_t i = from; i < pos; i++)
+            if ((i == 0 || !is_alpha(t[i - 1])) && word_at(t, i, pos, *w) > 0)
                 return 1;
-        }
+    return 0;
+}
+
+/* Finds the word that ends just before pos, past at most four spaces or
+ * punctuation characters ("order #: "); 0 if there is none or it has digits. */
+static int word_before(const char *t, size_t pos, size_t *ws, size_t *we)
+{
+    size_t k = pos, gap = 0;
+    while (k > 0 && !is_alnum(t[k - 1]))
+        if (++gap > 4 || --k == 0)
+            return 0;
+    *we = k;
+    while (k > 0 && is_alpha(t[k - 1]))
+        k--;
+    *ws = k;
+    return *ws < *we && (k == 0 || !is_digit(t[k - 1]));
+}
+
+static int word_in(const char *t, size_t ws, size_t we, const char *const *words)
+{
+    for (const char *const *w = words; *w; w++)
+        if (word_at(t, ws, we, *w) == we - ws)
+            return 1;
+    return 0;
+}
+
+/* Words that may stand between a label and its number: "order number is",
+ * "ref no.", "transaction id". */
+static const char *const label_fillers[] = {"number", "no", "nr", "num", "id", "is", "was", NULL};
+
+/* True if the number at pos is labelled by one of words: the word right
+ * before it, or before only label_fillers ("my order number is 4532..."). */
+static int labelled_by(const char *t, size_t pos, const char *const *words)
+{
+    for (int hop = 0; hop < 4; hop++) {
+        size_t ws, we;
+        if (!word_before(t, pos, &ws, &we))
+            return 0;
+        if (word_in(t, ws, we, words))
+            return 1;
+        if (!word_in(t, ws, we, label_fillers))
+            return 0;
+        pos = ws;
     }
     return 0;
 }
 
+/* Words that label a number as something other than a card. Whole words
+ * only: "reference" and "membership" are listed, not reached through "ref"
+ * and "member". */
 static const char *const not_card_words[] = {
-    "order",   "tracking", "track",   "invoice", "ref",         "confirmation", "shipment",
-    "parcel",  "package",  "ticket",  "booking", "reservation", "serial",       "imei",
-    "receipt", "case",     "account", "member",  "policy",      "claim",        "transaction",
-    "txn",     "barcode",  "isbn",    NULL};
-static const char *const card_words[] = {"card",  "visa", "mastercard", "amex",  "credit",
-                                         "debit", "cc",   "cvv",        "expir", NULL};
-static const char *const not_ssn_words[] = {"phone",   "call",     "tel",     "fax",    "order",
-                                            "ref",     "part",     "model",   "serial", "ticket",
-                                            "invoice", "tracking", "version", NULL};
+    "order",    "tracking",    "track",   "invoice", "ref",     "reference",   "confirmation",
+    "shipment", "parcel",      "package", "ticket",  "booking", "reservation", "serial",
+    "imei",     "receipt",     "case",    "account", "member",  "membership",  "policy",
+    "claim",    "transaction", "txn",     "barcode", "isbn",    NULL};
+static const char *const card_words[] = {"card",  "cards", "visa", "mastercard", "amex", "credit",
+                                         "debit", "cc",    "cvv",  "expir*",     NULL};
+static const char *const not_ssn_words[] = {
+    "phone", "telephone", "call",   "tel",    "fax",     "order",    "ref",     "reference",
+    "part",  "model",     "serial", "ticket", "invoice", "tracking", "version", NULL};
 static const char *const ssn_words[] = {"ssn",   "social security", "social sec", "social", "ss#",
                                         "ss no", "tax id",          "taxpayer",   NULL};
 
@@ -218,8 +278,12 @@ void gd_scan_cards(const char *t, size_t n, gd_spans_t *out)
             if (digits >= 12 && digits <= 19 && !gd_glued_after(t, n, end) &&
                 card_groups_ok(&r, ng) && gd_card_prefix_ok(r.digits, digits) &&
                 gd_luhn_ok(r.digits, digits)) {
-                if (!gd_context_has(t, i, 32, not_card_words) ||
-                    gd_context_has(t, i, 32, card_words))
+                /* A valid card number is a card unless a label such as
+                 * "order" or "booking ref" names it as something else: a
+                 * label elsewhere in the sentence ("Booking ABC123, pay
+                 * with 4111...") names another number. Card words nearby
+                 * ("order paid with card ...") win over the label. */
+                if (!labelled_by(t, i, not_card_words) || gd_context_has(t, i, 32, card_words))
                     gd_spans_add(out, i, end, GD_CARD);
                 break;
             }

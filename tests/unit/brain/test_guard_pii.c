@@ -175,6 +175,33 @@ static void test_phones(void **state)
     assert_string_equal(first(gd_scan_phones, "+0 123 456 789"), "");
 }
 
+/* Context words are whole words: "ref" is not "refund", "tel" not "tell";
+ * and a label only keeps a valid card number when it names that number. */
+static void test_context_words(void **state)
+{
+    assert_string_equal(first(gd_scan_cards, "Please refund it to 4111 1111 1111 1111"),
+                        "4111 1111 1111 1111");
+    assert_string_equal(first(gd_scan_cards, "In both cases use 4111 1111 1111 1111"),
+                        "4111 1111 1111 1111");
+    assert_string_equal(first(gd_scan_cards, "Booking ABC123, pay with 4111 1111 1111 1111"),
+                        "4111 1111 1111 1111");
+    assert_string_equal(first(gd_scan_ssns, "I will tell you: 123-45-6789"), "123-45-6789");
+    assert_string_equal(first(gd_scan_ssns, "my partner's is 123-45-6789"), "123-45-6789");
+    assert_string_equal(first(gd_scan_phones, "I was referred by 4155552671"), "4155552671");
+    assert_string_equal(first(gd_scan_phones, "Casey said 4155552671"), "4155552671");
+    /* labels right before the number, alone or with "number", "no", "id", "#" */
+    assert_string_equal(first(gd_scan_cards, "booking ref 4111111111111111"), "");
+    assert_string_equal(first(gd_scan_cards, "reference 4882264801964252"), "");
+    assert_string_equal(first(gd_scan_cards, "my order number is 4525739031032015"), "");
+    assert_string_equal(first(gd_scan_cards, "order #5148922558193451"), "");
+    assert_string_equal(first(gd_scan_cards, "Membership no.: 4111 1111 1111 1111"), "");
+    assert_string_equal(first(gd_scan_cards, "account 4111111111111111"), "");
+    /* explicit inflections and prefixes */
+    assert_string_equal(first(gd_scan_ssns, "telephone 123-45-6789"), "");
+    assert_string_equal(first(gd_scan_cards, "expiring 12/27, order 4532015112830366"),
+                        "4532015112830366");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -182,7 +209,7 @@ int main(void)
         cmocka_unit_test(test_cards),  cmocka_unit_test(test_ssn),
         cmocka_unit_test(test_ssns),   cmocka_unit_test(test_iban),
         cmocka_unit_test(test_ibans),  cmocka_unit_test(test_emails),
-        cmocka_unit_test(test_phones),
+        cmocka_unit_test(test_phones), cmocka_unit_test(test_context_words),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
