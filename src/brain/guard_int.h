@@ -49,6 +49,11 @@ void gd_scan_spelled_emails(const char *t, size_t n, gd_spans_t *out); /* "jo at
 int gd_run_starts(const char *t, size_t i);
 int gd_glued_after(const char *t, size_t n, size_t end);
 int gd_context_has(const char *t, size_t pos, size_t window, const char *const *words);
+/* True if the text at pos is labelled by one of words: the word right before
+ * it is one, or is reached past only fillers ("my order number is", "my
+ * email is"), at most five words back. */
+int gd_label_before(const char *t, size_t pos, const char *const *words,
+                    const char *const *fillers);
 
 /* Validators, exposed for unit tests. digits are ASCII '0'..'9'. */
 int gd_luhn_ok(const char *digits, size_t n);

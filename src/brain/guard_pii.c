@@ -85,7 +85,8 @@ int gd_context_has(const char *t, size_t pos, size_t window, const char *const *
 }
 
 /* Finds the word that ends just before pos, past at most four spaces or
- * punctuation characters ("order #: "); 0 if there is none or it has digits. */
+ * punctuation characters ("order #: "); 0 if there is none or it has digits.
+ * An apostrophe between letters belongs to the word ("it's"). */
 static int word_before(const char *t, size_t pos, size_t *ws, size_t *we)
 {
     size_t k = pos, gap = 0;
@@ -93,7 +94,7 @@ static int word_before(const char *t, size_t pos, size_t *ws, size_t *we)
         if (++gap > 4 || --k == 0)
             return 0;
     *we = k;
-    while (k > 0 && is_alpha(t[k - 1]))
+    while (k > 0 && (is_alpha(t[k - 1]) || (t[k - 1] == '\'' && k >= 2 && is_alpha(t[k - 2]))))
         k--;
     *ws = k;
     return *ws < *we && (k == 0 || !is_digit(t[k - 1]));
@@ -107,26 +108,24 @@ static int word_in(const char *t, size_t ws, size_t we, const char *const *words
     return 0;
 }
 
-/* Words that may stand between a label and its number: "order number is",
- * "ref no.", "transaction id". */
-static const char *const label_fillers[] = {"number", "no", "nr", "num", "id", "is", "was", NULL};
-
-/* True if the number at pos is labelled by one of words: the word right
- * before it, or before only label_fillers ("my order number is 4532..."). */
-static int labelled_by(const char *t, size_t pos, const char *const *words)
+int gd_label_before(const char *t, size_t pos, const char *const *words, const char *const *fillers)
 {
-    for (int hop = 0; hop < 4; hop++) {
+    for (int hop = 0; hop < 5; hop++) {
         size_t ws, we;
         if (!word_before(t, pos, &ws, &we))
             return 0;
         if (word_in(t, ws, we, words))
             return 1;
-        if (!word_in(t, ws, we, label_fillers))
+        if (!word_in(t, ws, we, fillers))
             return 0;
         pos = ws;
     }
     return 0;
 }
+
+/* Words that may stand between a label and its number: "order number is",
+ * "ref no.", "transaction id". */
+static const char *const card_fillers[] = {"number", "no", "nr", "num", "id", "is", "was", NULL};
 
 /* Words that label a number as something other than a card. Whole words
  * only: "reference" and "membership" are listed, not reached through "ref"
@@ -283,7 +282,8 @@ void gd_scan_cards(const char *t, size_t n, gd_spans_t *out)
                  * label elsewhere in the sentence ("Booking ABC123, pay
                  * with 4111...") names another number. Card words nearby
                  * ("order paid with card ...") win over the label. */
-                if (!labelled_by(t, i, not_card_words) || gd_context_has(t, i, 32, card_words))
+                if (!gd_label_before(t, i, not_card_words, card_fillers) ||
+                    gd_context_has(t, i, 32, card_words))
                     gd_spans_add(out, i, end, GD_CARD);
                 break;
             }

@@ -220,6 +220,21 @@ static void test_output_rails(void **state)
     guard_result_dispose(&r);
 }
 
+/* The bot names its own sites; "at chorusair.com" is no e-mail address. */
+static void test_output_keeps_sites(void **state)
+{
+    guard_ctx_t ctx = {.channel = "chat"};
+    const char *texts[] = {"You can check in online at chorusair.com or call us.",
+                           "Find our fares at www.chorusair.com/deals"};
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        guard_result_t r;
+        assert_int_equal(guard_check_output(rules, &ctx, texts[i], strlen(texts[i]), &r), 0);
+        assert_string_equal(r.text, texts[i]);
+        assert_int_equal(r.n_decisions, 0);
+        guard_result_dispose(&r);
+    }
+}
+
 static void test_events(void **state)
 {
     guard_ctx_t ctx = chat();
@@ -272,11 +287,17 @@ static void test_actions(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_redacts_pii),     cmocka_unit_test(test_clean_text_passes),
-        cmocka_unit_test(test_abuse_disguises), cmocka_unit_test(test_topic_escalates),
-        cmocka_unit_test(test_injection),       cmocka_unit_test(test_rate_limit),
-        cmocka_unit_test(test_length_limit),    cmocka_unit_test(test_output_rails),
-        cmocka_unit_test(test_events),          cmocka_unit_test(test_actions),
+        cmocka_unit_test(test_redacts_pii),
+        cmocka_unit_test(test_clean_text_passes),
+        cmocka_unit_test(test_abuse_disguises),
+        cmocka_unit_test(test_topic_escalates),
+        cmocka_unit_test(test_injection),
+        cmocka_unit_test(test_rate_limit),
+        cmocka_unit_test(test_length_limit),
+        cmocka_unit_test(test_output_rails),
+        cmocka_unit_test(test_output_keeps_sites),
+        cmocka_unit_test(test_events),
+        cmocka_unit_test(test_actions),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -142,7 +142,7 @@ static void test_emails(void **state)
     assert_string_equal(first(gd_scan_emails, "a@b"), "");
     assert_string_equal(first(gd_scan_emails, "x@-bad.com"), "");
     assert_string_equal(first(gd_scan_emails, "meet @ 5pm"), "");
-    assert_string_equal(first(gd_scan_spelled_emails, "it's jane at example dot com ok"),
+    assert_string_equal(first(gd_scan_spelled_emails, "my email is jane at example dot com ok"),
                         "jane at example dot com");
     assert_string_equal(first(gd_scan_spelled_emails, "john.smith[at]gmail[dot]com"),
                         "john.smith[at]gmail[dot]com");
@@ -202,14 +202,58 @@ static void test_context_words(void **state)
                         "4532015112830366");
 }
 
+/* A bare " at " is an address only with evidence: an e-mail word labels it,
+ * the local part looks like one, or the domain is a mail provider's. Sites
+ * and places are not addresses. */
+static void test_spelled_email_evidence(void **state)
+{
+    const char *sites[] = {"I bought it at amazon.com last week",
+                           "look at google.com",
+                           "I booked this at expedia dot com",
+                           "You can check in online at chorusair.com or call us.",
+                           "Find our fares at www.chorusair.com/deals",
+                           "it's jane at example dot com ok",
+                           "Mail us at www.chorusair.com",
+                           "email info at chorusair.com/contact",
+                           "jo[at]www.example.com",
+                           "log in at gmail.com",
+                           "Check your settings at outlook.com",
+                           "I saw it. at amazon.com"};
+    for (size_t i = 0; i < sizeof(sites) / sizeof(sites[0]); i++)
+        if (first(gd_scan_spelled_emails, sites[i])[0] != '\0')
+            fail_msg("\"%s\" taken as an address", sites[i]);
+    assert_string_equal(first(gd_scan_spelled_emails, "my email is jane at gmail dot com"),
+                        "jane at gmail dot com");
+    assert_string_equal(first(gd_scan_spelled_emails, "E-mail: li_wei at example dot com"),
+                        "li_wei at example dot com");
+    assert_string_equal(first(gd_scan_spelled_emails, "email me at tom at example.org"),
+                        "tom at example.org");
+    assert_string_equal(first(gd_scan_spelled_emails, "my email? it's tom at example.org"),
+                        "tom at example.org");
+    assert_string_equal(first(gd_scan_spelled_emails, "it is jdoe99 at example dot com"),
+                        "jdoe99 at example dot com");
+    assert_string_equal(first(gd_scan_spelled_emails, "write to jane dot doe at example dot com"),
+                        "jane dot doe at example dot com");
+    assert_string_equal(first(gd_scan_spelled_emails, "jane at sign example dot com"),
+                        "jane at sign example dot com");
+    assert_string_equal(first(gd_scan_spelled_emails, "reach jane at gmail dot com"),
+                        "jane at gmail dot com");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_luhn),   cmocka_unit_test(test_card_prefixes),
-        cmocka_unit_test(test_cards),  cmocka_unit_test(test_ssn),
-        cmocka_unit_test(test_ssns),   cmocka_unit_test(test_iban),
-        cmocka_unit_test(test_ibans),  cmocka_unit_test(test_emails),
-        cmocka_unit_test(test_phones), cmocka_unit_test(test_context_words),
+        cmocka_unit_test(test_luhn),
+        cmocka_unit_test(test_card_prefixes),
+        cmocka_unit_test(test_cards),
+        cmocka_unit_test(test_ssn),
+        cmocka_unit_test(test_ssns),
+        cmocka_unit_test(test_iban),
+        cmocka_unit_test(test_ibans),
+        cmocka_unit_test(test_emails),
+        cmocka_unit_test(test_phones),
+        cmocka_unit_test(test_context_words),
+        cmocka_unit_test(test_spelled_email_evidence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
