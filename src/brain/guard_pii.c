@@ -7,6 +7,7 @@
  * "order" or "tracking" is not a card unless card words are there too.
  * Context words are whole words ("ref" is not "refund"). */
 #include <string.h>
+#include <utf8proc.h>
 
 #include "brain/guard_int.h"
 
@@ -410,30 +411,129 @@ static int is_local_char(char c)
 
 static int is_domain_char(char c)
 {
-    return is_alnum(c) || c == '-' || c == '.';
+    return is_alnum(c) || c == '-';
 }
 
-/* Checks a domain: labels of letters, digits and inner dashes, an alphabetic
- * top-level label of at least two letters. */
+/* Addresses may be written in any script (internationalised addresses and
+ * domain names: "josé@example.com", "john@müller.de", "иван@почта.рф"), but
+ * a part of one does not switch scripts, so a switch ends it: in text
+ * without spaces ("メールはjane@example.comです") the address is only the
+ * Latin run. Latin here is ASCII and its accented letters. */
+enum { SC_NONE, SC_LATIN, SC_OTHER };
+
+/* Length of the multibyte letter or combining mark at t+i, 0 if there is
+ * none (punctuation, spaces, symbols, invalid UTF-8); *script is its script. */
+static size_t mb_letter(const char *t, size_t n, size_t i, int *script)
+{
+    utf8proc_int32_t cp;
+    utf8proc_ssize_t l =
+        utf8proc_iterate((const utf8proc_uint8_t *)t + i, (utf8proc_ssize_t)(n - i), &cp);
+    if (l <= 0)
+        return 0;
+    utf8proc_category_t cat = utf8proc_category(cp);
+    if (cat >= UTF8PROC_CATEGORY_MN && cat <= UTF8PROC_CATEGORY_ME) {
+        *script = SC_NONE; /* an accent belongs to the letter before it */
+        return (size_t)l;
+    }
+    if (cat < UTF8PROC_CATEGORY_LU || cat > UTF8PROC_CATEGORY_LO)
+        return 0;
+    int latin = (cp >= 0xC0 && cp <= 0x24F) || (cp >= 0x1E00 && cp <= 0x1EFF);
+    *script = latin ? SC_LATIN : SC_OTHER;
+    return (size_t)l;
+}
+
+/* Length of the character of an address part at t+i (ASCII ones chosen by
+ * ascii_ok), 0 if it ends the part; *script is the part's script so far. */
+static size_t part_char(const char *t, size_t n, size_t i, int (*ascii_ok)(char), int *script)
+{
+    int sc = SC_NONE;
+    size_t l = 1;
+    if ((unsigned char)t[i] < 0x80) {
+        if (!ascii_ok(t[i]))
+            return 0;
+        sc = is_alpha(t[i]) ? SC_LATIN : SC_NONE;
+    } else if ((l = mb_letter(t, n, i, &sc)) == 0) {
+        return 0;
+    }
+    if (sc != SC_NONE && *script != SC_NONE && sc != *script)
+        return 0;
+    if (sc != SC_NONE)
+        *script = sc;
+    return l;
+}
+
+/* Start of the character that ends just before s (s > 0). */
+static size_t char_start(const char *t, size_t s)
+{
+    size_t k = s - 1;
+    while (k > 0 && s - k < 4 && ((unsigned char)t[k] & 0xC0) == 0x80)
+        k--;
+    return k;
+}
+
+/* Checks a domain: labels of letters (of any script), digits and inner
+ * dashes, an alphabetic top-level label of at least two letters. */
 static int domain_ok(const char *d, size_t n)
 {
     size_t label = 0, dots = 0, tld_alpha = 1;
-    for (size_t k = 0; k < n; k++) {
+    for (size_t k = 0; k < n;) {
         if (d[k] == '.') {
             if (label == 0 || d[k - 1] == '-')
                 return 0;
             dots++;
             label = 0;
             tld_alpha = 1;
+            k++;
             continue;
         }
         if (label == 0 && d[k] == '-')
             return 0;
-        if (!is_alpha(d[k]))
+        int sc;
+        size_t l = (unsigned char)d[k] >= 0x80 ? mb_letter(d, n, k, &sc) : 0;
+        if (l == 0 && !is_alpha(d[k]))
             tld_alpha = 0;
         label++;
+        k += l > 0 ? l : 1;
     }
     return dots >= 1 && label >= 2 && tld_alpha;
+}
+
+/* Start of the local part that ends at the '@' at t+at. */
+static size_t local_start(const char *t, size_t n, size_t at)
+{
+    size_t s = at;
+    int script = SC_NONE;
+    while (s > 0) {
+        size_t k = char_start(t, s);
+        if (part_char(t, n, k, is_local_char, &script) != s - k)
+            break;
+        s = k;
+    }
+    while (s < at && (t[s] == '.' || t[s] == '-'))
+        s++; /* a sentence's punctuation is not part of the address */
+    return s;
+}
+
+/* End of the domain that starts after the '@' at t+at; each label keeps to
+ * one script. */
+static size_t domain_end(const char *t, size_t n, size_t at)
+{
+    size_t e = at + 1;
+    int script = SC_NONE;
+    while (e < n) {
+        if (t[e] == '.') {
+            script = SC_NONE;
+            e++;
+            continue;
+        }
+        size_t l = part_char(t, n, e, is_domain_char, &script);
+        if (l == 0)
+            break;
+        e += l;
+    }
+    while (e > at + 1 && (t[e - 1] == '.' || t[e - 1] == '-'))
+        e--;
+    return e;
 }
 
 void gd_scan_emails(const char *t, size_t n, gd_spans_t *out)
@@ -441,16 +541,7 @@ void gd_scan_emails(const char *t, size_t n, gd_spans_t *out)
     for (size_t at = 1; at + 3 < n; at++) {
         if (t[at] != '@')
             continue;
-        size_t s = at;
-        while (s > 0 && is_local_char(t[s - 1]))
-            s--;
-        while (s < at && (t[s] == '.' || t[s] == '-'))
-            s++; /* a sentence's punctuation is not part of the address */
-        size_t e = at + 1;
-        while (e < n && is_domain_char(t[e]))
-            e++;
-        while (e > at + 1 && (t[e - 1] == '.' || t[e - 1] == '-'))
-            e--;
+        size_t s = local_start(t, n, at), e = domain_end(t, n, at);
         if (s < at && domain_ok(t + at + 1, e - at - 1))
             gd_spans_add(out, s, e, GD_EMAIL);
     }

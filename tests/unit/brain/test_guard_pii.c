@@ -240,6 +240,28 @@ static void test_spelled_email_evidence(void **state)
                         "jane at gmail dot com");
 }
 
+/* Addresses in any script: letters beyond ASCII are part of the local part
+ * and of domain labels; a change of script ends a part, so an address in
+ * text without spaces is found alone. */
+static void test_emails_any_script(void **state)
+{
+    assert_string_equal(first(gd_scan_emails, "mail j\u00f6hn.doe@example.com"),
+                        "j\u00f6hn.doe@example.com");
+    assert_string_equal(first(gd_scan_emails, "mail jos\u00e9@example.com"),
+                        "jos\u00e9@example.com");
+    assert_string_equal(first(gd_scan_emails, "mail jose\u0301@example.com"),
+                        "jose\u0301@example.com"); /* decomposed accent */
+    assert_string_equal(first(gd_scan_emails, "mail john@m\u00fcller.de"), "john@m\u00fcller.de");
+    assert_string_equal(first(gd_scan_emails, "\u0438\u0432\u0430\u043d@\u043f\u043e\u0447"
+                                              "\u0442\u0430.\u0440\u0444"),
+                        "\u0438\u0432\u0430\u043d@\u043f\u043e\u0447\u0442\u0430.\u0440\u0444");
+    assert_string_equal(first(gd_scan_emails, "\u201cjane@example.com\u201d"), "jane@example.com");
+    assert_string_equal(first(gd_scan_emails, "\u30e1\u30fc\u30eb\u306fjane@example.com\u3067"
+                                              "\u3059"),
+                        "jane@example.com");
+    assert_string_equal(first(gd_scan_emails, "jane@example.c\u00b7m"), ""); /* '·' is no letter */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_phones),
         cmocka_unit_test(test_context_words),
         cmocka_unit_test(test_spelled_email_evidence),
+        cmocka_unit_test(test_emails_any_script),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
