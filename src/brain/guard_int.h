@@ -23,16 +23,21 @@ typedef struct gd_span_s {
     size_t repl_len;   /* length of its "[LABEL]" once redacted, 0 if kept */
 } gd_span_t;
 
-#define GD_MAX_SPANS 64
-
+/* The matches of one check, as many as there are: every one is redacted.
+ * Zero-initialised; gd_spans_dispose() frees it. */
 typedef struct gd_spans_s {
-    gd_span_t items[GD_MAX_SPANS];
-    size_t len;
+    gd_span_t *items; /* owned; kept spans never overlap */
+    size_t len, cap;
+    /* items[0..sorted) are in order of start; the ones after were added
+     * since, in order too (each detector scans left to right) */
+    size_t sorted;
 } gd_spans_t;
 
 /* Adds a span unless it overlaps one already kept (earlier detectors win). */
 void gd_spans_add(gd_spans_t *s, size_t start, size_t end, int kind);
+/* Puts every span in order of start. */
 void gd_spans_sort(gd_spans_t *s);
+void gd_spans_dispose(gd_spans_t *s);
 
 /* Each scanner appends every validated match of its kind in text. */
 void gd_scan_cards(const char *t, size_t n, gd_spans_t *out);

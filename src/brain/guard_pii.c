@@ -6,6 +6,7 @@
  * only after "SSN" or "social security"; a Luhn-valid 16-digit run labelled
  * "order" or "tracking" is not a card unless card words are there too.
  * Context words are whole words ("ref" is not "refund"). */
+#include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
 
@@ -31,26 +32,72 @@ static char lower(char c)
     return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
 }
 
+/* Merges the spans added since the last merge into the ordered ones: two
+ * ordered runs of spans that do not overlap, so one pass. */
+static void spans_merge(gd_spans_t *s)
+{
+    size_t k = s->sorted;
+    if (k == 0 || k == s->len || s->items[k - 1].start < s->items[k].start) {
+        s->sorted = s->len; /* the new run comes after the old one */
+        return;
+    }
+    gd_span_t *m = core_xmalloc(s->cap * sizeof(*m));
+    size_t a = 0, b = k, w = 0;
+    while (a < k && b < s->len)
+        m[w++] = s->items[a].start < s->items[b].start ? s->items[a++] : s->items[b++];
+    while (a < k)
+        m[w++] = s->items[a++];
+    while (b < s->len)
+        m[w++] = s->items[b++];
+    free(s->items);
+    s->items = m;
+    s->sorted = s->len;
+}
+
+/* True if [start, end) overlaps one of the ordered spans. They do not
+ * overlap each other, so their ends are in order too: only the first one
+ * that ends after start can. */
+static int overlaps_sorted(const gd_spans_t *s, size_t start, size_t end)
+{
+    size_t lo = 0, hi = s->sorted;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->items[mid].end <= start)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->sorted && s->items[lo].start < end;
+}
+
+/* Each check costs O(log n): detectors add their spans left to right, so
+ * the spans added since the last merge stay in order and only the last of
+ * them can overlap a new one; a span before it means another detector has
+ * begun, and the runs are merged once. */
 void gd_spans_add(gd_spans_t *s, size_t start, size_t end, int kind)
 {
-    for (size_t i = 0; i < s->len; i++)
-        if (start < s->items[i].end && s->items[i].start < end)
-            return;
-    if (s->len < GD_MAX_SPANS)
-        s->items[s->len++] = (gd_span_t){start, end, kind, 0};
+    if (s->len > s->sorted && start < s->items[s->len - 1].start)
+        spans_merge(s);
+    if (s->len > s->sorted && start < s->items[s->len - 1].end)
+        return;
+    if (overlaps_sorted(s, start, end))
+        return;
+    if (s->len == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 16;
+        s->items = core_xrealloc(s->items, s->cap * sizeof(*s->items));
+    }
+    s->items[s->len++] = (gd_span_t){start, end, kind, 0};
 }
 
 void gd_spans_sort(gd_spans_t *s)
 {
-    for (size_t i = 1; i < s->len; i++) {
-        gd_span_t v = s->items[i];
-        size_t j = i;
-        while (j > 0 && s->items[j - 1].start > v.start) {
-            s->items[j] = s->items[j - 1];
-            j--;
-        }
-        s->items[j] = v;
-    }
+    spans_merge(s);
+}
+
+void gd_spans_dispose(gd_spans_t *s)
+{
+    free(s->items);
+    memset(s, 0, sizeof(*s));
 }
 
 /* Length of the context word w if it is written at t+i, else 0. A word ends

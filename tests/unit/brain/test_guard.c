@@ -62,6 +62,41 @@ static void test_redacts_pii(void **state)
     guard_result_dispose(&r);
 }
 
+static size_t count(const char *s, const char *what)
+{
+    size_t c = 0;
+    for (const char *p = strstr(s, what); p != NULL; p = strstr(p + 1, what))
+        c++;
+    return c;
+}
+
+/* Every match is replaced, however many a message holds, on the way in and
+ * out; decisions beyond GUARD_MAX_DECISIONS are counted. */
+static void test_every_match_redacted(void **state)
+{
+    char text[4096];
+    size_t w = 0;
+    for (int i = 0; i < 40; i++) /* cards and addresses, found by two detectors */
+        w += (size_t)snprintf(text + w, sizeof(text) - w, "4111 1111 1111 1111 u%02d@example.com ",
+                              i);
+    guard_result_t r;
+    check_in(text, &r);
+    assert_int_equal(count(r.text, "[CARD]"), 40);
+    assert_int_equal(count(r.text, "[EMAIL]"), 40);
+    assert_null(strchr(r.text, '@'));
+    assert_null(strstr(r.text, "4111"));
+    assert_int_equal(r.n_decisions + r.n_dropped, 80);
+    guard_result_dispose(&r);
+    w = 0;
+    for (int i = 0; i < 70; i++)
+        w += (size_t)snprintf(text + w, sizeof(text) - w, "u%02d@example.com ", i);
+    guard_ctx_t ctx = {.channel = "chat"};
+    assert_int_equal(guard_check_output(rules, &ctx, text, w, &r), 0);
+    assert_int_equal(count(r.text, "[EMAIL]"), 70);
+    assert_null(strchr(r.text, '@'));
+    guard_result_dispose(&r);
+}
+
 static void test_clean_text_passes(void **state)
 {
     guard_result_t r;
@@ -337,12 +372,19 @@ static void test_actions(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_redacts_pii),     cmocka_unit_test(test_clean_text_passes),
-        cmocka_unit_test(test_abuse_disguises), cmocka_unit_test(test_lookalike_letters),
-        cmocka_unit_test(test_topic_escalates), cmocka_unit_test(test_injection),
-        cmocka_unit_test(test_rate_limit),      cmocka_unit_test(test_length_limit),
-        cmocka_unit_test(test_output_rails),    cmocka_unit_test(test_output_keeps_sites),
-        cmocka_unit_test(test_events),          cmocka_unit_test(test_actions),
+        cmocka_unit_test(test_redacts_pii),
+        cmocka_unit_test(test_every_match_redacted),
+        cmocka_unit_test(test_clean_text_passes),
+        cmocka_unit_test(test_abuse_disguises),
+        cmocka_unit_test(test_lookalike_letters),
+        cmocka_unit_test(test_topic_escalates),
+        cmocka_unit_test(test_injection),
+        cmocka_unit_test(test_rate_limit),
+        cmocka_unit_test(test_length_limit),
+        cmocka_unit_test(test_output_rails),
+        cmocka_unit_test(test_output_keeps_sites),
+        cmocka_unit_test(test_events),
+        cmocka_unit_test(test_actions),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

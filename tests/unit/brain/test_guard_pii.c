@@ -17,13 +17,38 @@ typedef void (*scan_fn)(const char *t, size_t n, gd_spans_t *out);
 static const char *first(scan_fn scan, const char *text)
 {
     static char out[256];
-    gd_spans_t sp = {.len = 0};
+    gd_spans_t sp = {0};
     scan(text, strlen(text), &sp);
     out[0] = '\0';
     if (sp.len > 0)
         snprintf(out, sizeof(out), "%.*s", (int)(sp.items[0].end - sp.items[0].start),
                  text + sp.items[0].start);
+    gd_spans_dispose(&sp);
     return out;
+}
+
+/* The span list grows without bound, keeps the first of overlapping spans
+ * whatever order they come in, and sorts them. */
+static void test_spans(void **state)
+{
+    gd_spans_t sp = {0};
+    for (size_t i = 0; i < 500; i++) /* one detector, left to right */
+        gd_spans_add(&sp, 10 * i + 5, 10 * i + 8, GD_CARD);
+    for (size_t i = 500; i-- > 0;) /* another, in reverse order, half of them overlapping */
+        gd_spans_add(&sp, 10 * i + (i % 2 ? 0 : 6), 10 * i + (i % 2 ? 3 : 9), GD_EMAIL);
+    gd_spans_add(&sp, 0, 5000, GD_PHONE); /* overlaps everything */
+    gd_spans_sort(&sp);
+    assert_int_equal(sp.len, 750);
+    size_t cards = 0;
+    for (size_t i = 0; i < sp.len; i++) {
+        cards += sp.items[i].kind == GD_CARD;
+        if (i > 0)
+            assert_true(sp.items[i - 1].end <= sp.items[i].start);
+    }
+    assert_int_equal(cards, 500);
+    gd_spans_dispose(&sp);
+    assert_null(sp.items);
+    assert_int_equal(sp.len, 0);
 }
 
 static void test_luhn(void **state)
@@ -265,6 +290,7 @@ static void test_emails_any_script(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_spans),
         cmocka_unit_test(test_luhn),
         cmocka_unit_test(test_card_prefixes),
         cmocka_unit_test(test_cards),
