@@ -123,7 +123,7 @@ static void scan_custom(const guard_rules_t *g, const char *t, size_t n, gd_span
         if (!g->custom[i].rule.enabled)
             continue;
         PCRE2_SIZE off = 0;
-        while (off <= n && sp->len < GD_MAX_SPANS) {
+        while (off <= n) {
             int rc = pcre2_match(g->custom[i].re, (PCRE2_SPTR)subject, n, off, PCRE2_NO_UTF_CHECK,
                                  md, NULL);
             if (rc < 0)
@@ -353,7 +353,7 @@ int guard_check_input(const guard_rules_t *rules, const guard_ctx_t *ctx, const 
     char *clean = gd_utf8_sanitize(text, len);
     if (clean != NULL)
         text = clean;
-    gd_spans_t sp = {.len = 0};
+    gd_spans_t sp = {0};
     scan_pii(g->pii_in, text, len, &sp);
     scan_custom(g, text, len, &sp);
     redact(g, g->pii_in, text, len, &sp, out);
@@ -363,6 +363,7 @@ int guard_check_input(const guard_rules_t *rules, const guard_ctx_t *ctx, const 
     if (!over)
         text_rails(g, ctx, out);
     unredact_decisions(&sp, out, first);
+    gd_spans_dispose(&sp);
     return 0;
 }
 
@@ -434,7 +435,7 @@ int guard_check_output(const guard_rules_t *rules, const guard_ctx_t *ctx, const
     char *clean = gd_utf8_sanitize(text, len);
     if (clean != NULL)
         text = clean;
-    gd_spans_t sp = {.len = 0};
+    gd_spans_t sp = {0};
     if (!ctx->allow_pii)
         scan_pii(g->pii_out, text, len, &sp);
     redact(g, g->pii_out, text, len, &sp, out);
@@ -443,6 +444,7 @@ int guard_check_output(const guard_rules_t *rules, const guard_ctx_t *ctx, const
     if (ctx->from_llm)
         llm_rails(g, ctx, out);
     unredact_decisions(&sp, out, first);
+    gd_spans_dispose(&sp);
     return 0;
 }
 

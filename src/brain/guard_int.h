@@ -23,16 +23,21 @@ typedef struct gd_span_s {
     size_t repl_len;   /* length of its "[LABEL]" once redacted, 0 if kept */
 } gd_span_t;
 
-#define GD_MAX_SPANS 64
-
+/* The matches of one check, as many as there are: every one is redacted.
+ * Zero-initialised; gd_spans_dispose() frees it. */
 typedef struct gd_spans_s {
-    gd_span_t items[GD_MAX_SPANS];
-    size_t len;
+    gd_span_t *items; /* owned; kept spans never overlap */
+    size_t len, cap;
+    /* items[0..sorted) are in order of start; the ones after were added
+     * since, in order too (each detector scans left to right) */
+    size_t sorted;
 } gd_spans_t;
 
 /* Adds a span unless it overlaps one already kept (earlier detectors win). */
 void gd_spans_add(gd_spans_t *s, size_t start, size_t end, int kind);
+/* Puts every span in order of start. */
 void gd_spans_sort(gd_spans_t *s);
+void gd_spans_dispose(gd_spans_t *s);
 
 /* Each scanner appends every validated match of its kind in text. */
 void gd_scan_cards(const char *t, size_t n, gd_spans_t *out);
@@ -44,11 +49,16 @@ void gd_scan_spelled_emails(const char *t, size_t n, gd_spans_t *out); /* "jo at
 
 /* Shared by the scanners: a digit at i starts a number (not glued to letters
  * or an earlier digit group); the number ending at end continues (letters,
- * or a separator and more digits); a context word (lower case, at a word
- * start) occurs in the window bytes before pos. */
+ * or a separator and more digits); a context word (lower case, a whole word,
+ * or a prefix if it ends in '*') occurs in the window bytes before pos. */
 int gd_run_starts(const char *t, size_t i);
 int gd_glued_after(const char *t, size_t n, size_t end);
 int gd_context_has(const char *t, size_t pos, size_t window, const char *const *words);
+/* True if the text at pos is labelled by one of words: the word right before
+ * it is one, or is reached past only fillers ("my order number is", "my
+ * email is"), at most five words back. */
+int gd_label_before(const char *t, size_t pos, const char *const *words,
+                    const char *const *fillers);
 
 /* Validators, exposed for unit tests. digits are ASCII '0'..'9'. */
 int gd_luhn_ok(const char *digits, size_t n);

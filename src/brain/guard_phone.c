@@ -1,7 +1,8 @@
 /* Phone numbers (E.164 with '+', "00" international, North American and
  * trunk-prefixed national forms) and spelled-out e-mail addresses
  * ("jane at example dot com"). Numbers are judged by their numbering plan and
- * grouping, so dates, IP addresses and bare order numbers pass. */
+ * grouping, so dates, IP addresses and bare order numbers pass; a bare " at "
+ * needs evidence of an address, so "I bought it at amazon.com" passes. */
 #include <string.h>
 #include <strings.h>
 
@@ -67,12 +68,14 @@ static int nanp_ok(const char *d)
     return !(d[1] == '1' && d[2] == '1');
 }
 
+/* Whole words (see gd_context_has): "reference", "telephone" and
+ * "cellphone" are listed rather than reached through "ref", "tel", "cell". */
 static const char *const not_phone_words[] = {
-    "order",  "tracking", "track",       "invoice", "ref",  "confirmation",
-    "ticket", "booking",  "reservation", "serial",  "imei", "receipt",
-    "case",   "claim",    "transaction", "zip",     NULL};
-static const char *const phone_words[] = {"call",      "phone",    "mobile", "cell",
-                                          "tel",       "text",     "reach",  "contact",
+    "order",        "tracking", "track",   "invoice",     "ref",    "reference",
+    "confirmation", "ticket",   "booking", "reservation", "serial", "imei",
+    "receipt",      "case",     "claim",   "transaction", "zip",    NULL};
+static const char *const phone_words[] = {"call",      "phone",    "telephone", "mobile", "cell",
+                                          "cellphone", "tel",      "text",      "reach",  "contact",
                                           "number is", "whatsapp", NULL};
 
 static int groups_are(const phone_run_t *r, size_t a, size_t b, size_t c)
@@ -188,7 +191,8 @@ static size_t spelled(const char *t, size_t n, size_t i, const char *word)
 static size_t label_len(const char *t, size_t n, size_t i, int local)
 {
     size_t k = i;
-    while (k < n && (is_alnum(t[k]) || t[k] == '-' || (local && (t[k] == '.' || t[k] == '_'))))
+    while (k < n && (is_alnum(t[k]) || t[k] == '-' ||
+                     (local && (t[k] == '.' || t[k] == '_' || t[k] == '+'))))
         k++;
     return k - i;
 }
@@ -201,35 +205,143 @@ static int is_tld(const char *t, size_t len)
     return 0;
 }
 
+/* True if the label at t+i is one of the NULL-terminated words. */
+static int label_is(const char *t, size_t n, size_t i, const char *const *words)
+{
+    size_t l = label_len(t, n, i, 0);
+    for (const char *const *w = words; *w; w++)
+        if (strlen(*w) == l && strncasecmp(t + i, *w, l) == 0)
+            return 1;
+    return 0;
+}
+
+/* Reads the local part from i: a label, then at most three spelled dots and
+ * labels ("jane dot doe"); a longer run is no address, and reading it again
+ * from each of its words would cost too much. Sets *dotted if it has any. */
+static size_t read_local(const char *t, size_t n, size_t i, int *dotted)
+{
+    size_t e = i + label_len(t, n, i, 1);
+    for (int d = 0; d < 3; d++) {
+        size_t dot = spelled(t, n, e, "dot");
+        size_t l = dot > 0 ? label_len(t, n, e + dot, 1) : 0;
+        if (l == 0)
+            break;
+        e += dot + l;
+        *dotted = 1;
+    }
+    return e;
+}
+
+/* Length of the "at" at t+i, 0 if none; *bare says it was the plain word
+ * " at ", which ordinary sentences use too, rather than "[at]", "(at)" or
+ * " at sign ", which only addresses do. */
+static size_t read_at(const char *t, size_t n, size_t i, int *bare)
+{
+    size_t at = spelled(t, n, i, "at");
+    *bare = at > 0 && t[i] == ' ' && (t[i + 1] | 0x20) == 'a';
+    if (*bare && i + at + 5 <= n && strncasecmp(t + i + at, "sign ", 5) == 0) {
+        at += 5;
+        *bare = 0;
+    }
+    return at;
+}
+
+/* Reads the domain's labels from k, split by '.' or a spelled dot; returns
+ * how many, where the last one is, and whether a dot was spelled out. */
+static size_t read_domain(const char *t, size_t n, size_t k, size_t *last, size_t *last_len,
+                          int *spelled_dot)
+{
+    size_t labels = 0;
+    for (;;) {
+        size_t l = label_len(t, n, k, 0);
+        if (l == 0)
+            break;
+        labels++;
+        *last = k;
+        *last_len = l;
+        k += l;
+        size_t dot = spelled(t, n, k, "dot");
+        *spelled_dot |= dot > 0;
+        if (dot == 0 && k + 1 < n && t[k] == '.' && is_alnum(t[k + 1]))
+            dot = 1;
+        if (dot == 0)
+            break;
+        k += dot;
+    }
+    return labels;
+}
+
+/* A local part that looks like an address: letters with digits, '.', '_',
+ * '-' or '+' ("jdoe99", "li_wei"); "online" or "it" does not. */
+static int local_looks_like_address(const char *t, size_t s, size_t e)
+{
+    int letter = 0, mark = 0;
+    for (size_t k = s; k < e; k++) {
+        letter |= (t[k] | 0x20) >= 'a' && (t[k] | 0x20) <= 'z';
+        mark |= is_digit(t[k]) || t[k] == '.' || t[k] == '_' || t[k] == '-' || t[k] == '+';
+    }
+    return letter && mark;
+}
+
+static const char *const mail_words[] = {"email", "emails", "mail", "address", NULL};
+static const char *const mail_fillers[] = {"is", "was", "my",   "me", "at",
+                                           "to", "it",  "it's", "id", NULL};
+/* Providers whose domain is a mailbox: nobody buys something "at gmail dot
+ * com". Shops and portals (amazon, yahoo) are not listed. Their sites are
+ * named in sentences too ("log in at gmail.com"), so this counts only with
+ * a dot spelled out, as people dictate an address and never a site. */
+static const char *const mail_domains[] = {"gmail",      "googlemail", "hotmail", "outlook",
+                                           "protonmail", "ymail",      "gmx",     NULL};
+
+/* Evidence that "word at domain" is an address and not a place or a site
+ * ("I bought it at amazon.com", "check in online at chorusair.com"): an
+ * e-mail word labels it ("my email is jane at ..."), the local part looks
+ * like one, or it is a mail provider's domain dictated ("jane at gmail dot
+ * com"). */
+static int address_evidence(const char *t, size_t n, size_t i, size_t local_end, int dotted,
+                            size_t dom, int spelled_dot)
+{
+    return dotted || local_looks_like_address(t, i, local_end) ||
+           gd_label_before(t, i, mail_words, mail_fillers) ||
+           (spelled_dot && label_is(t, n, dom, mail_domains));
+}
+
+static const char *const www[] = {"www", NULL};
+
+/* The end of a spelled-out address whose local part starts at i, or 0. */
+static size_t spelled_address(const char *t, size_t n, size_t i)
+{
+    int dotted = 0, bare = 0, spelled_dot = 0;
+    size_t le = read_local(t, n, i, &dotted);
+    if (t[le - 1] == '.')
+        return 0; /* "it." ends a sentence; no local part ends with a dot */
+    size_t at = read_at(t, n, le, &bare);
+    if (at == 0)
+        return 0;
+    size_t dom = le + at, last = 0, last_len = 0;
+    if (read_domain(t, n, dom, &last, &last_len, &spelled_dot) < 2 || !is_tld(t + last, last_len))
+        return 0;
+    size_t end = last + last_len;
+    /* a web address: "at www.chorusair.com", "at chorusair.com/deals" */
+    if (label_is(t, n, dom, www) || (end < n && t[end] == '/'))
+        return 0;
+    if (bare && !address_evidence(t, n, i, le, dotted, dom, spelled_dot))
+        return 0;
+    return end;
+}
+
 void gd_scan_spelled_emails(const char *t, size_t n, gd_spans_t *out)
 {
     for (size_t i = 0; i < n; i++) {
         if ((i > 0 && is_alnum(t[i - 1])) || !is_alnum(t[i]))
             continue;
         size_t ll = label_len(t, n, i, 1);
-        size_t at = spelled(t, n, i + ll, "at");
         /* "I'm at example dot com": a one-letter word after an apostrophe is no address */
-        if (ll < 2 || at == 0 || (i > 0 && (t[i - 1] == '\'' || t[i - 1] == '@'))) {
-            i += ll;
-            continue;
-        }
-        size_t k = i + ll + at, labels = 0, last = 0, last_len = 0;
-        for (;;) {
-            size_t l = label_len(t, n, k, 0);
-            if (l == 0)
-                break;
-            labels++;
-            last = k;
-            last_len = l;
-            k += l;
-            size_t dot = spelled(t, n, k, "dot");
-            if (dot == 0 && k + 1 < n && t[k] == '.' && is_alnum(t[k + 1]))
-                dot = 1;
-            if (dot == 0)
-                break;
-            k += dot;
-        }
-        if (labels >= 2 && is_tld(t + last, last_len))
-            gd_spans_add(out, i, last + last_len, GD_EMAIL);
+        size_t end = 0;
+        if (ll >= 2 && !(i > 0 && (t[i - 1] == '\'' || t[i - 1] == '@')))
+            end = spelled_address(t, n, i);
+        if (end > 0)
+            gd_spans_add(out, i, end, GD_EMAIL);
+        i += ll;
     }
 }

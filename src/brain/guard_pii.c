@@ -3,9 +3,12 @@
  * issued ranges for SSNs, per-country length and mod-97 for IBANs, numbering
  * plans for phones), so that order numbers, dates and versions pass through.
  * Context words decide the ambiguous shapes: a bare 9-digit run is an SSN
- * only after "SSN" or "social security"; a Luhn-valid 16-digit run after
- * "order" or "tracking" is not a card unless card words are there too. */
+ * only after "SSN" or "social security"; a Luhn-valid 16-digit run labelled
+ * "order" or "tracking" is not a card unless card words are there too.
+ * Context words are whole words ("ref" is not "refund"). */
+#include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 #include "brain/guard_int.h"
 
@@ -29,58 +32,162 @@ static char lower(char c)
     return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
 }
 
+/* Merges the spans added since the last merge into the ordered ones: two
+ * ordered runs of spans that do not overlap, so one pass. */
+static void spans_merge(gd_spans_t *s)
+{
+    size_t k = s->sorted;
+    if (k == 0 || k == s->len || s->items[k - 1].start < s->items[k].start) {
+        s->sorted = s->len; /* the new run comes after the old one */
+        return;
+    }
+    gd_span_t *m = core_xmalloc(s->cap * sizeof(*m));
+    size_t a = 0, b = k, w = 0;
+    while (a < k && b < s->len)
+        m[w++] = s->items[a].start < s->items[b].start ? s->items[a++] : s->items[b++];
+    while (a < k)
+        m[w++] = s->items[a++];
+    while (b < s->len)
+        m[w++] = s->items[b++];
+    free(s->items);
+    s->items = m;
+    s->sorted = s->len;
+}
+
+/* True if [start, end) overlaps one of the ordered spans. They do not
+ * overlap each other, so their ends are in order too: only the first one
+ * that ends after start can. */
+static int overlaps_sorted(const gd_spans_t *s, size_t start, size_t end)
+{
+    size_t lo = 0, hi = s->sorted;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->items[mid].end <= start)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->sorted && s->items[lo].start < end;
+}
+
+/* Each check costs O(log n): detectors add their spans left to right, so
+ * the spans added since the last merge stay in order and only the last of
+ * them can overlap a new one; a span before it means another detector has
+ * begun, and the runs are merged once. */
 void gd_spans_add(gd_spans_t *s, size_t start, size_t end, int kind)
 {
-    for (size_t i = 0; i < s->len; i++)
-        if (start < s->items[i].end && s->items[i].start < end)
-            return;
-    if (s->len < GD_MAX_SPANS)
-        s->items[s->len++] = (gd_span_t){start, end, kind, 0};
+    if (s->len > s->sorted && start < s->items[s->len - 1].start)
+        spans_merge(s);
+    if (s->len > s->sorted && start < s->items[s->len - 1].end)
+        return;
+    if (overlaps_sorted(s, start, end))
+        return;
+    if (s->len == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 16;
+        s->items = core_xrealloc(s->items, s->cap * sizeof(*s->items));
+    }
+    s->items[s->len++] = (gd_span_t){start, end, kind, 0};
 }
 
 void gd_spans_sort(gd_spans_t *s)
 {
-    for (size_t i = 1; i < s->len; i++) {
-        gd_span_t v = s->items[i];
-        size_t j = i;
-        while (j > 0 && s->items[j - 1].start > v.start) {
-            s->items[j] = s->items[j - 1];
-            j--;
-        }
-        s->items[j] = v;
-    }
+    spans_merge(s);
 }
 
-/* True if one of the NULL-terminated words occurs (at a word start) in the
+void gd_spans_dispose(gd_spans_t *s)
+{
+    free(s->items);
+    memset(s, 0, sizeof(*s));
+}
+
+/* Length of the context word w if it is written at t+i, else 0. A word ends
+ * at a word boundary unless it ends in '*' (a deliberate prefix, "expir*"),
+ * so "ref" is not found in "refund" nor "tel" in "tell": a word that merely
+ * starts the same way says nothing about the number. t[i + length] must be
+ * readable (callers look before a number, which follows). */
+static size_t word_at(const char *t, size_t i, size_t limit, const char *w)
+{
+    size_t wl = strlen(w);
+    int prefix = wl > 0 && w[wl - 1] == '*';
+    wl -= (size_t)prefix;
+    if (i + wl > limit)
+        return 0;
+    for (size_t k = 0; k < wl; k++)
+        if (lower(t[i + k]) != w[k])
+            return 0;
+    if (!prefix && is_alpha(t[i + wl]))
+        return 0;
+    return wl;
+}
+
+/* True if one of the NULL-terminated words occurs (as a whole word) in the
  * `window` bytes before pos. */
 int gd_context_has(const char *t, size_t pos, size_t window, const char *const *words)
 {
     size_t from = pos > window ? pos - window : 0;
-    for (const char *const *w = words; *w; w++) {
-        size_t wl = strlen(*w);
-        for (size_t i = from; i + wl <= pos; i++) {
-            if (i > 0 && is_alpha(t[i - 1]))
-                continue;
-            size_t k = 0;
-            while (k < wl && lower(t[i + k]) == (*w)[k])
-                k++;
-            if (k == wl)
+    for (const char *const *w = words; *w; w++)
+        for (size_t i = from; i < pos; i++)
+            if ((i == 0 || !is_alpha(t[i - 1])) && word_at(t, i, pos, *w) > 0)
                 return 1;
-        }
+    return 0;
+}
+
+/* Finds the word that ends just before pos, past at most four spaces or
+ * punctuation characters ("order #: "); 0 if there is none or it has digits.
+ * An apostrophe between letters belongs to the word ("it's"). */
+static int word_before(const char *t, size_t pos, size_t *ws, size_t *we)
+{
+    size_t k = pos, gap = 0;
+    while (k > 0 && !is_alnum(t[k - 1]))
+        if (++gap > 4 || --k == 0)
+            return 0;
+    *we = k;
+    while (k > 0 && (is_alpha(t[k - 1]) || (t[k - 1] == '\'' && k >= 2 && is_alpha(t[k - 2]))))
+        k--;
+    *ws = k;
+    return *ws < *we && (k == 0 || !is_digit(t[k - 1]));
+}
+
+static int word_in(const char *t, size_t ws, size_t we, const char *const *words)
+{
+    for (const char *const *w = words; *w; w++)
+        if (word_at(t, ws, we, *w) == we - ws)
+            return 1;
+    return 0;
+}
+
+int gd_label_before(const char *t, size_t pos, const char *const *words, const char *const *fillers)
+{
+    for (int hop = 0; hop < 5; hop++) {
+        size_t ws, we;
+        if (!word_before(t, pos, &ws, &we))
+            return 0;
+        if (word_in(t, ws, we, words))
+            return 1;
+        if (!word_in(t, ws, we, fillers))
+            return 0;
+        pos = ws;
     }
     return 0;
 }
 
+/* Words that may stand between a label and its number: "order number is",
+ * "ref no.", "transaction id". */
+static const char *const card_fillers[] = {"number", "no", "nr", "num", "id", "is", "was", NULL};
+
+/* Words that label a number as something other than a card. Whole words
+ * only: "reference" and "membership" are listed, not reached through "ref"
+ * and "member". */
 static const char *const not_card_words[] = {
-    "order",   "tracking", "track",   "invoice", "ref",         "confirmation", "shipment",
-    "parcel",  "package",  "ticket",  "booking", "reservation", "serial",       "imei",
-    "receipt", "case",     "account", "member",  "policy",      "claim",        "transaction",
-    "txn",     "barcode",  "isbn",    NULL};
-static const char *const card_words[] = {"card",  "visa", "mastercard", "amex",  "credit",
-                                         "debit", "cc",   "cvv",        "expir", NULL};
-static const char *const not_ssn_words[] = {"phone",   "call",     "tel",     "fax",    "order",
-                                            "ref",     "part",     "model",   "serial", "ticket",
-                                            "invoice", "tracking", "version", NULL};
+    "order",    "tracking",    "track",   "invoice", "ref",     "reference",   "confirmation",
+    "shipment", "parcel",      "package", "ticket",  "booking", "reservation", "serial",
+    "imei",     "receipt",     "case",    "account", "member",  "membership",  "policy",
+    "claim",    "transaction", "txn",     "barcode", "isbn",    NULL};
+static const char *const card_words[] = {"card",  "cards", "visa", "mastercard", "amex", "credit",
+                                         "debit", "cc",    "cvv",  "expir*",     NULL};
+static const char *const not_ssn_words[] = {
+    "phone", "telephone", "call",   "tel",    "fax",     "order",    "ref",     "reference",
+    "part",  "model",     "serial", "ticket", "invoice", "tracking", "version", NULL};
 static const char *const ssn_words[] = {"ssn",   "social security", "social sec", "social", "ss#",
                                         "ss no", "tax id",          "taxpayer",   NULL};
 
@@ -218,7 +325,12 @@ void gd_scan_cards(const char *t, size_t n, gd_spans_t *out)
             if (digits >= 12 && digits <= 19 && !gd_glued_after(t, n, end) &&
                 card_groups_ok(&r, ng) && gd_card_prefix_ok(r.digits, digits) &&
                 gd_luhn_ok(r.digits, digits)) {
-                if (!gd_context_has(t, i, 32, not_card_words) ||
+                /* A valid card number is a card unless a label such as
+                 * "order" or "booking ref" names it as something else: a
+                 * label elsewhere in the sentence ("Booking ABC123, pay
+                 * with 4111...") names another number. Card words nearby
+                 * ("order paid with card ...") win over the label. */
+                if (!gd_label_before(t, i, not_card_words, card_fillers) ||
                     gd_context_has(t, i, 32, card_words))
                     gd_spans_add(out, i, end, GD_CARD);
                 break;
@@ -346,30 +458,129 @@ static int is_local_char(char c)
 
 static int is_domain_char(char c)
 {
-    return is_alnum(c) || c == '-' || c == '.';
+    return is_alnum(c) || c == '-';
 }
 
-/* Checks a domain: labels of letters, digits and inner dashes, an alphabetic
- * top-level label of at least two letters. */
+/* Addresses may be written in any script (internationalised addresses and
+ * domain names: "josé@example.com", "john@müller.de", "иван@почта.рф"), but
+ * a part of one does not switch scripts, so a switch ends it: in text
+ * without spaces ("メールはjane@example.comです") the address is only the
+ * Latin run. Latin here is ASCII and its accented letters. */
+enum { SC_NONE, SC_LATIN, SC_OTHER };
+
+/* Length of the multibyte letter or combining mark at t+i, 0 if there is
+ * none (punctuation, spaces, symbols, invalid UTF-8); *script is its script. */
+static size_t mb_letter(const char *t, size_t n, size_t i, int *script)
+{
+    utf8proc_int32_t cp;
+    utf8proc_ssize_t l =
+        utf8proc_iterate((const utf8proc_uint8_t *)t + i, (utf8proc_ssize_t)(n - i), &cp);
+    if (l <= 0)
+        return 0;
+    utf8proc_category_t cat = utf8proc_category(cp);
+    if (cat >= UTF8PROC_CATEGORY_MN && cat <= UTF8PROC_CATEGORY_ME) {
+        *script = SC_NONE; /* an accent belongs to the letter before it */
+        return (size_t)l;
+    }
+    if (cat < UTF8PROC_CATEGORY_LU || cat > UTF8PROC_CATEGORY_LO)
+        return 0;
+    int latin = (cp >= 0xC0 && cp <= 0x24F) || (cp >= 0x1E00 && cp <= 0x1EFF);
+    *script = latin ? SC_LATIN : SC_OTHER;
+    return (size_t)l;
+}
+
+/* Length of the character of an address part at t+i (ASCII ones chosen by
+ * ascii_ok), 0 if it ends the part; *script is the part's script so far. */
+static size_t part_char(const char *t, size_t n, size_t i, int (*ascii_ok)(char), int *script)
+{
+    int sc = SC_NONE;
+    size_t l = 1;
+    if ((unsigned char)t[i] < 0x80) {
+        if (!ascii_ok(t[i]))
+            return 0;
+        sc = is_alpha(t[i]) ? SC_LATIN : SC_NONE;
+    } else if ((l = mb_letter(t, n, i, &sc)) == 0) {
+        return 0;
+    }
+    if (sc != SC_NONE && *script != SC_NONE && sc != *script)
+        return 0;
+    if (sc != SC_NONE)
+        *script = sc;
+    return l;
+}
+
+/* Start of the character that ends just before s (s > 0). */
+static size_t char_start(const char *t, size_t s)
+{
+    size_t k = s - 1;
+    while (k > 0 && s - k < 4 && ((unsigned char)t[k] & 0xC0) == 0x80)
+        k--;
+    return k;
+}
+
+/* Checks a domain: labels of letters (of any script), digits and inner
+ * dashes, an alphabetic top-level label of at least two letters. */
 static int domain_ok(const char *d, size_t n)
 {
     size_t label = 0, dots = 0, tld_alpha = 1;
-    for (size_t k = 0; k < n; k++) {
+    for (size_t k = 0; k < n;) {
         if (d[k] == '.') {
             if (label == 0 || d[k - 1] == '-')
                 return 0;
             dots++;
             label = 0;
             tld_alpha = 1;
+            k++;
             continue;
         }
         if (label == 0 && d[k] == '-')
             return 0;
-        if (!is_alpha(d[k]))
+        int sc;
+        size_t l = (unsigned char)d[k] >= 0x80 ? mb_letter(d, n, k, &sc) : 0;
+        if (l == 0 && !is_alpha(d[k]))
             tld_alpha = 0;
         label++;
+        k += l > 0 ? l : 1;
     }
     return dots >= 1 && label >= 2 && tld_alpha;
+}
+
+/* Start of the local part that ends at the '@' at t+at. */
+static size_t local_start(const char *t, size_t n, size_t at)
+{
+    size_t s = at;
+    int script = SC_NONE;
+    while (s > 0) {
+        size_t k = char_start(t, s);
+        if (part_char(t, n, k, is_local_char, &script) != s - k)
+            break;
+        s = k;
+    }
+    while (s < at && (t[s] == '.' || t[s] == '-'))
+        s++; /* a sentence's punctuation is not part of the address */
+    return s;
+}
+
+/* End of the domain that starts after the '@' at t+at; each label keeps to
+ * one script. */
+static size_t domain_end(const char *t, size_t n, size_t at)
+{
+    size_t e = at + 1;
+    int script = SC_NONE;
+    while (e < n) {
+        if (t[e] == '.') {
+            script = SC_NONE;
+            e++;
+            continue;
+        }
+        size_t l = part_char(t, n, e, is_domain_char, &script);
+        if (l == 0)
+            break;
+        e += l;
+    }
+    while (e > at + 1 && (t[e - 1] == '.' || t[e - 1] == '-'))
+        e--;
+    return e;
 }
 
 void gd_scan_emails(const char *t, size_t n, gd_spans_t *out)
@@ -377,16 +588,7 @@ void gd_scan_emails(const char *t, size_t n, gd_spans_t *out)
     for (size_t at = 1; at + 3 < n; at++) {
         if (t[at] != '@')
             continue;
-        size_t s = at;
-        while (s > 0 && is_local_char(t[s - 1]))
-            s--;
-        while (s < at && (t[s] == '.' || t[s] == '-'))
-            s++; /* a sentence's punctuation is not part of the address */
-        size_t e = at + 1;
-        while (e < n && is_domain_char(t[e]))
-            e++;
-        while (e > at + 1 && (t[e - 1] == '.' || t[e - 1] == '-'))
-            e--;
+        size_t s = local_start(t, n, at), e = domain_end(t, n, at);
         if (s < at && domain_ok(t + at + 1, e - at - 1))
             gd_spans_add(out, s, e, GD_EMAIL);
     }

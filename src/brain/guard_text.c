@@ -1,7 +1,7 @@
 /* Folded tokens and term lists: the matcher behind blocked topics, abuse
  * lists, banned phrases and promises, and the text the injection signals
  * read. Folding defeats the usual disguises: case, accents and look-alike
- * letters (utf8proc, only for non-ASCII input), leetspeak ("sh1t", "a$$"),
+ * letters (utf8proc and a table, only for non-ASCII input), leetspeak ("sh1t", "a$$"),
  * masking ("f*ck"), stretched letters ("fuuuck") and separated letters
  * ("f.u.c.k", "f u c k"). Terms still match whole words, so "class" never
  * matches "ass". */
@@ -132,18 +132,85 @@ static void push(builder_t *b, uint32_t c, size_t ostart, size_t oend)
     b->nm->buf_len += (size_t)ne;
 }
 
-/* Look-alike letters from Cyrillic and Greek that survive case folding. */
-static uint32_t homoglyph(uint32_t c)
+/* Letters that look like a Latin letter (after Unicode's confusables,
+ * those that neither decompose nor fold to it): Cyrillic, Greek and
+ * Armenian look-alikes, Latin small capitals and letters with a stroke.
+ * Keyed by the letter as written, in both cases, because case folding
+ * merges capitals whose lower case looks different: Greek "Η" is an H but
+ * "η" an n, "Μ" an M but "μ" a u. Sorted by code point. */
+static const struct {
+    uint16_t from;
+    char to;
+} lookalikes[] = {
+    {0x00D8, 'o'}, {0x00F8, 'o'}, {0x0110, 'd'}, {0x0111, 'd'}, {0x0126, 'h'}, {0x0127, 'h'},
+    {0x0131, 'i'}, {0x0138, 'k'}, {0x0141, 'l'}, {0x0142, 'l'}, {0x0166, 't'}, {0x0167, 't'},
+    {0x0237, 'j'}, {0x0251, 'a'}, {0x0261, 'g'}, {0x0262, 'g'}, {0x0269, 'i'}, {0x026A, 'i'},
+    {0x0274, 'n'}, {0x0280, 'r'}, {0x028F, 'y'}, {0x0299, 'b'}, {0x029C, 'h'}, {0x029F, 'l'},
+    {0x037F, 'j'}, {0x0391, 'a'}, {0x0392, 'b'}, {0x0395, 'e'}, {0x0396, 'z'}, {0x0397, 'h'},
+    {0x0399, 'i'}, {0x039A, 'k'}, {0x039C, 'm'}, {0x039D, 'n'}, {0x039F, 'o'}, {0x03A1, 'p'},
+    {0x03A4, 't'}, {0x03A5, 'y'}, {0x03A7, 'x'}, {0x03B1, 'a'}, {0x03B2, 'b'}, {0x03B3, 'y'},
+    {0x03B5, 'e'}, {0x03B7, 'n'}, {0x03B9, 'i'}, {0x03BA, 'k'}, {0x03BC, 'u'}, {0x03BD, 'v'},
+    {0x03BF, 'o'}, {0x03C1, 'p'}, {0x03C3, 'o'}, {0x03C4, 't'}, {0x03C5, 'u'}, {0x03C7, 'x'},
+    {0x03C9, 'w'}, {0x03F2, 'c'}, {0x03F3, 'j'}, {0x03F9, 'c'}, {0x0405, 's'}, {0x0406, 'i'},
+    {0x0408, 'j'}, {0x0410, 'a'}, {0x0412, 'b'}, {0x0415, 'e'}, {0x041A, 'k'}, {0x041C, 'm'},
+    {0x041D, 'h'}, {0x041E, 'o'}, {0x0420, 'p'}, {0x0421, 'c'}, {0x0422, 't'}, {0x0423, 'y'},
+    {0x0425, 'x'}, {0x0430, 'a'}, {0x0432, 'b'}, {0x0435, 'e'}, {0x043A, 'k'}, {0x043C, 'm'},
+    {0x043D, 'h'}, {0x043E, 'o'}, {0x043F, 'n'}, {0x0440, 'p'}, {0x0441, 'c'}, {0x0442, 't'},
+    {0x0443, 'y'}, {0x0445, 'x'}, {0x0455, 's'}, {0x0456, 'i'}, {0x0458, 'j'}, {0x04AE, 'y'},
+    {0x04AF, 'y'}, {0x04BA, 'h'}, {0x04BB, 'h'}, {0x04C0, 'i'}, {0x04CF, 'l'}, {0x0500, 'd'},
+    {0x0501, 'd'}, {0x050C, 'g'}, {0x050D, 'g'}, {0x051A, 'q'}, {0x051B, 'q'}, {0x051C, 'w'},
+    {0x051D, 'w'}, {0x054D, 'u'}, {0x0555, 'o'}, {0x0561, 'w'}, {0x0566, 'q'}, {0x0570, 'h'},
+    {0x0578, 'n'}, {0x057D, 'u'}, {0x0581, 'g'}, {0x0585, 'o'}, {0x1D00, 'a'}, {0x1D04, 'c'},
+    {0x1D05, 'd'}, {0x1D07, 'e'}, {0x1D0A, 'j'}, {0x1D0B, 'k'}, {0x1D0D, 'm'}, {0x1D0F, 'o'},
+    {0x1D18, 'p'}, {0x1D1B, 't'}, {0x1D1C, 'u'}, {0x1D20, 'v'}, {0x1D21, 'w'}, {0x1D22, 'z'},
+    {0xA730, 'f'}, {0xA731, 's'},
+};
+
+/* The Latin letter c looks like, or 0. */
+static char homoglyph(utf8proc_int32_t c)
 {
-    static const uint32_t from[] = {0x430, 0x435, 0x43e, 0x440, 0x441, 0x445, 0x443,
-                                    0x456, 0x455, 0x3bf, 0x3b1, 0x3b5, 0x3c1, 0x3ba};
-    static const char to[] = "aeopcxyisoaepk";
-    for (size_t i = 0; i < sizeof(from) / sizeof(from[0]); i++)
-        if (from[i] == c)
-            return (uint32_t)(unsigned char)to[i];
-    return c;
+    size_t lo = 0, hi = sizeof(lookalikes) / sizeof(lookalikes[0]);
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (lookalikes[mid].from == c)
+            return lookalikes[mid].to;
+        if (lookalikes[mid].from < c)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
 }
 
+static const utf8proc_option_t fold_opts =
+    UTF8PROC_COMPAT | UTF8PROC_STRIPMARK | UTF8PROC_DECOMPOSE | UTF8PROC_IGNORE;
+
+/* Pushes one letter of a decomposition: its look-alike if it has one (so a
+ * capital is judged before folding), else its case-folded form. */
+static void push_part(builder_t *b, utf8proc_int32_t cp, size_t start, size_t end)
+{
+    char h = homoglyph(cp);
+    if (h != 0) {
+        push(b, (uint32_t)(unsigned char)h, start, end);
+        return;
+    }
+    utf8proc_int32_t out[8];
+    int last = 0;
+    utf8proc_ssize_t m = utf8proc_decompose_char(
+        cp, out, 8, (utf8proc_option_t)(fold_opts | UTF8PROC_CASEFOLD), &last);
+    for (utf8proc_ssize_t k = 0; k < m && k < 8; k++) {
+        uint32_t c = (uint32_t)out[k];
+        utf8proc_category_t cat = utf8proc_category((utf8proc_int32_t)c);
+        if (c >= 0x80 && !(cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO) &&
+            !(cat >= UTF8PROC_CATEGORY_ND && cat <= UTF8PROC_CATEGORY_NO))
+            c = ' '; /* other punctuation and symbols separate words */
+        push(b, c, start, end);
+    }
+}
+
+/* Folds one non-ASCII character: a look-alike as written ("ϲ", which
+ * decomposes to another sigma), else each letter of its compatibility
+ * decomposition with accents stripped ("Ή" is "Η", "ё" is "е"). */
 static void push_unicode(builder_t *b, const char *text, size_t len, size_t *i)
 {
     utf8proc_int32_t cp;
@@ -154,22 +221,18 @@ static void push_unicode(builder_t *b, const char *text, size_t len, size_t *i)
         *i += 1;
         return;
     }
-    utf8proc_int32_t out[8];
-    int last = 0;
-    utf8proc_ssize_t m =
-        utf8proc_decompose_char(cp, out, 8,
-                                UTF8PROC_CASEFOLD | UTF8PROC_COMPAT | UTF8PROC_STRIPMARK |
-                                    UTF8PROC_DECOMPOSE | UTF8PROC_IGNORE,
-                                &last);
-    for (utf8proc_ssize_t k = 0; k < m && k < 8; k++) {
-        uint32_t c = homoglyph((uint32_t)out[k]);
-        utf8proc_category_t cat = utf8proc_category((utf8proc_int32_t)c);
-        if (c >= 0x80 && !(cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO) &&
-            !(cat >= UTF8PROC_CATEGORY_ND && cat <= UTF8PROC_CATEGORY_NO))
-            c = ' '; /* other punctuation and symbols separate words */
-        push(b, c, *i, *i + (size_t)n);
+    size_t start = *i, end = *i + (size_t)n;
+    *i = end;
+    char h = homoglyph(cp);
+    if (h != 0) {
+        push(b, (uint32_t)(unsigned char)h, start, end);
+        return;
     }
-    *i += (size_t)n;
+    utf8proc_int32_t parts[8];
+    int last = 0;
+    utf8proc_ssize_t m = utf8proc_decompose_char(cp, parts, 8, fold_opts, &last);
+    for (utf8proc_ssize_t k = 0; k < m && k < 8; k++)
+        push_part(b, parts[k], start, end);
 }
 
 /* True if the separators before tokens a and b (a-1..a and b-1..b) are the

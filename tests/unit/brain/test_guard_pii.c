@@ -17,13 +17,38 @@ typedef void (*scan_fn)(const char *t, size_t n, gd_spans_t *out);
 static const char *first(scan_fn scan, const char *text)
 {
     static char out[256];
-    gd_spans_t sp = {.len = 0};
+    gd_spans_t sp = {0};
     scan(text, strlen(text), &sp);
     out[0] = '\0';
     if (sp.len > 0)
         snprintf(out, sizeof(out), "%.*s", (int)(sp.items[0].end - sp.items[0].start),
                  text + sp.items[0].start);
+    gd_spans_dispose(&sp);
     return out;
+}
+
+/* The span list grows without bound, keeps the first of overlapping spans
+ * whatever order they come in, and sorts them. */
+static void test_spans(void **state)
+{
+    gd_spans_t sp = {0};
+    for (size_t i = 0; i < 500; i++) /* one detector, left to right */
+        gd_spans_add(&sp, 10 * i + 5, 10 * i + 8, GD_CARD);
+    for (size_t i = 500; i-- > 0;) /* another, in reverse order, half of them overlapping */
+        gd_spans_add(&sp, 10 * i + (i % 2 ? 0 : 6), 10 * i + (i % 2 ? 3 : 9), GD_EMAIL);
+    gd_spans_add(&sp, 0, 5000, GD_PHONE); /* overlaps everything */
+    gd_spans_sort(&sp);
+    assert_int_equal(sp.len, 750);
+    size_t cards = 0;
+    for (size_t i = 0; i < sp.len; i++) {
+        cards += sp.items[i].kind == GD_CARD;
+        if (i > 0)
+            assert_true(sp.items[i - 1].end <= sp.items[i].start);
+    }
+    assert_int_equal(cards, 500);
+    gd_spans_dispose(&sp);
+    assert_null(sp.items);
+    assert_int_equal(sp.len, 0);
 }
 
 static void test_luhn(void **state)
@@ -142,7 +167,7 @@ static void test_emails(void **state)
     assert_string_equal(first(gd_scan_emails, "a@b"), "");
     assert_string_equal(first(gd_scan_emails, "x@-bad.com"), "");
     assert_string_equal(first(gd_scan_emails, "meet @ 5pm"), "");
-    assert_string_equal(first(gd_scan_spelled_emails, "it's jane at example dot com ok"),
+    assert_string_equal(first(gd_scan_spelled_emails, "my email is jane at example dot com ok"),
                         "jane at example dot com");
     assert_string_equal(first(gd_scan_spelled_emails, "john.smith[at]gmail[dot]com"),
                         "john.smith[at]gmail[dot]com");
@@ -175,14 +200,109 @@ static void test_phones(void **state)
     assert_string_equal(first(gd_scan_phones, "+0 123 456 789"), "");
 }
 
+/* Context words are whole words: "ref" is not "refund", "tel" not "tell";
+ * and a label only keeps a valid card number when it names that number. */
+static void test_context_words(void **state)
+{
+    assert_string_equal(first(gd_scan_cards, "Please refund it to 4111 1111 1111 1111"),
+                        "4111 1111 1111 1111");
+    assert_string_equal(first(gd_scan_cards, "In both cases use 4111 1111 1111 1111"),
+                        "4111 1111 1111 1111");
+    assert_string_equal(first(gd_scan_cards, "Booking ABC123, pay with 4111 1111 1111 1111"),
+                        "4111 1111 1111 1111");
+    assert_string_equal(first(gd_scan_ssns, "I will tell you: 123-45-6789"), "123-45-6789");
+    assert_string_equal(first(gd_scan_ssns, "my partner's is 123-45-6789"), "123-45-6789");
+    assert_string_equal(first(gd_scan_phones, "I was referred by 4155552671"), "4155552671");
+    assert_string_equal(first(gd_scan_phones, "Casey said 4155552671"), "4155552671");
+    /* labels right before the number, alone or with "number", "no", "id", "#" */
+    assert_string_equal(first(gd_scan_cards, "booking ref 4111111111111111"), "");
+    assert_string_equal(first(gd_scan_cards, "reference 4882264801964252"), "");
+    assert_string_equal(first(gd_scan_cards, "my order number is 4525739031032015"), "");
+    assert_string_equal(first(gd_scan_cards, "order #5148922558193451"), "");
+    assert_string_equal(first(gd_scan_cards, "Membership no.: 4111 1111 1111 1111"), "");
+    assert_string_equal(first(gd_scan_cards, "account 4111111111111111"), "");
+    /* explicit inflections and prefixes */
+    assert_string_equal(first(gd_scan_ssns, "telephone 123-45-6789"), "");
+    assert_string_equal(first(gd_scan_cards, "expiring 12/27, order 4532015112830366"),
+                        "4532015112830366");
+}
+
+/* A bare " at " is an address only with evidence: an e-mail word labels it,
+ * the local part looks like one, or the domain is a mail provider's. Sites
+ * and places are not addresses. */
+static void test_spelled_email_evidence(void **state)
+{
+    const char *sites[] = {"I bought it at amazon.com last week",
+                           "look at google.com",
+                           "I booked this at expedia dot com",
+                           "You can check in online at chorusair.com or call us.",
+                           "Find our fares at www.chorusair.com/deals",
+                           "it's jane at example dot com ok",
+                           "Mail us at www.chorusair.com",
+                           "email info at chorusair.com/contact",
+                           "jo[at]www.example.com",
+                           "log in at gmail.com",
+                           "Check your settings at outlook.com",
+                           "I saw it. at amazon.com"};
+    for (size_t i = 0; i < sizeof(sites) / sizeof(sites[0]); i++)
+        if (first(gd_scan_spelled_emails, sites[i])[0] != '\0')
+            fail_msg("\"%s\" taken as an address", sites[i]);
+    assert_string_equal(first(gd_scan_spelled_emails, "my email is jane at gmail dot com"),
+                        "jane at gmail dot com");
+    assert_string_equal(first(gd_scan_spelled_emails, "E-mail: li_wei at example dot com"),
+                        "li_wei at example dot com");
+    assert_string_equal(first(gd_scan_spelled_emails, "email me at tom at example.org"),
+                        "tom at example.org");
+    assert_string_equal(first(gd_scan_spelled_emails, "my email? it's tom at example.org"),
+                        "tom at example.org");
+    assert_string_equal(first(gd_scan_spelled_emails, "it is jdoe99 at example dot com"),
+                        "jdoe99 at example dot com");
+    assert_string_equal(first(gd_scan_spelled_emails, "write to jane dot doe at example dot com"),
+                        "jane dot doe at example dot com");
+    assert_string_equal(first(gd_scan_spelled_emails, "jane at sign example dot com"),
+                        "jane at sign example dot com");
+    assert_string_equal(first(gd_scan_spelled_emails, "reach jane at gmail dot com"),
+                        "jane at gmail dot com");
+}
+
+/* Addresses in any script: letters beyond ASCII are part of the local part
+ * and of domain labels; a change of script ends a part, so an address in
+ * text without spaces is found alone. */
+static void test_emails_any_script(void **state)
+{
+    assert_string_equal(first(gd_scan_emails, "mail j\u00f6hn.doe@example.com"),
+                        "j\u00f6hn.doe@example.com");
+    assert_string_equal(first(gd_scan_emails, "mail jos\u00e9@example.com"),
+                        "jos\u00e9@example.com");
+    assert_string_equal(first(gd_scan_emails, "mail jose\u0301@example.com"),
+                        "jose\u0301@example.com"); /* decomposed accent */
+    assert_string_equal(first(gd_scan_emails, "mail john@m\u00fcller.de"), "john@m\u00fcller.de");
+    assert_string_equal(first(gd_scan_emails, "\u0438\u0432\u0430\u043d@\u043f\u043e\u0447"
+                                              "\u0442\u0430.\u0440\u0444"),
+                        "\u0438\u0432\u0430\u043d@\u043f\u043e\u0447\u0442\u0430.\u0440\u0444");
+    assert_string_equal(first(gd_scan_emails, "\u201cjane@example.com\u201d"), "jane@example.com");
+    assert_string_equal(first(gd_scan_emails, "\u30e1\u30fc\u30eb\u306fjane@example.com\u3067"
+                                              "\u3059"),
+                        "jane@example.com");
+    assert_string_equal(first(gd_scan_emails, "jane@example.c\u00b7m"), ""); /* '·' is no letter */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_luhn),   cmocka_unit_test(test_card_prefixes),
-        cmocka_unit_test(test_cards),  cmocka_unit_test(test_ssn),
-        cmocka_unit_test(test_ssns),   cmocka_unit_test(test_iban),
-        cmocka_unit_test(test_ibans),  cmocka_unit_test(test_emails),
+        cmocka_unit_test(test_spans),
+        cmocka_unit_test(test_luhn),
+        cmocka_unit_test(test_card_prefixes),
+        cmocka_unit_test(test_cards),
+        cmocka_unit_test(test_ssn),
+        cmocka_unit_test(test_ssns),
+        cmocka_unit_test(test_iban),
+        cmocka_unit_test(test_ibans),
+        cmocka_unit_test(test_emails),
         cmocka_unit_test(test_phones),
+        cmocka_unit_test(test_context_words),
+        cmocka_unit_test(test_spelled_email_evidence),
+        cmocka_unit_test(test_emails_any_script),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
