@@ -152,7 +152,8 @@ static void persist(ag_desk_t *d, ag_entry_t *e)
                          .entered_us = e->entered_us,
                          .claimed_us = e->claimed_us,
                          .done_us = e->done_us,
-                         .updated_us = core_wall_us()};
+                         .updated_us = core_wall_us(),
+                         .superseded = e->superseded};
     store_batch_t *b = store_batch_new();
     store_batch_handoff(b, &h);
     free(detail);
@@ -434,7 +435,11 @@ static void restore_one(ag_desk_t *d, const ag_saved_t *s)
 {
     const char *id = json_string_value(json_object_get(s->handoff, "id"));
     const char *key = json_string_value(json_object_get(s->handoff, "key"));
-    if (id == NULL || key == NULL || ag__find(d, id) || find_key(d, key))
+    /* a conversation listed already was handed off since the rows were
+     * read: the row read is its earlier handoff, superseded */
+    const char *conv = json_string_value(json_object_get(s->handoff, "conversation_id"));
+    if (id == NULL || key == NULL || ag__find(d, id) || find_key(d, key) ||
+        (conv != NULL && ag__find(d, conv)))
         return;
     ag_entry_t *e = ag__entry_from_saved(s);
     if (e == NULL)

@@ -90,8 +90,26 @@ size_t ag__waiting(ag_desk_t *d, const char *queue)
     return *waiting_slot(d, queue);
 }
 
+/* The newest listed entry of conversation conv_id, NULL when none. */
+static ag_entry_t *newest_of_conv(ag_desk_t *d, const char *conv_id)
+{
+    if (d->by_cap == 0)
+        return NULL;
+    for (ag_entry_t *e = d->by[AG_BY_CONV][bucket(d, conv_id)]; e != NULL;
+         e = e->by_next[AG_BY_CONV])
+        if (strcmp(e->conv_id, conv_id) == 0)
+            return e;
+    return NULL;
+}
+
 void ag__index_add(ag_desk_t *d, ag_entry_t *e)
 {
+    /* the store keeps one current handoff per conversation: from e's first
+     * write on, the one before it is a row of handoffs_past (an earlier one
+     * still was marked when this one came) */
+    ag_entry_t *before = newest_of_conv(d, e->conv_id);
+    if (before != NULL)
+        before->superseded = 1;
     tally(d, e, 1);
     /* callers put e at the head of d->entries first: a grow re-links it */
     if (d->n_entries > d->by_cap)

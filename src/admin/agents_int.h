@@ -74,6 +74,10 @@ typedef struct ag_entry_s {
     json_t *messages; /* since the handoff: [{"from","text","ts_us","agent"}], the last 200 */
     int64_t msg_seq;  /* messages since the handoff, all counted: the last one's store seq */
     int hook_done;    /* the webhook was acknowledged (or given up) */
+    /* the conversation was handed off again (a newer entry of conv_id was
+     * listed): its row in the store is now in handoffs_past, and its
+     * writes go there, never over the newer one's (ag__index_add sets it) */
+    int superseded;
 } ag_entry_t;
 
 typedef struct ag_hook_s ag_hook_t;
@@ -138,7 +142,9 @@ const char *ag__variant(const json_t *msg, brain_channel_t ch);
  * counted in the tallies. Add an entry in its state once it
  * is at the head of d->entries, remove it before it leaves the list, and
  * change its state only with ag__set_state(). */
-void ag__index_add(ag_desk_t *d, ag_entry_t *e); /* e: the newest of its key */
+/* e: the newest of its key and of its conversation; the conversation's
+ * entry listed before it, if any, is superseded from now. */
+void ag__index_add(ag_desk_t *d, ag_entry_t *e);
 void ag__index_remove(ag_desk_t *d, ag_entry_t *e);
 void ag__set_state(ag_desk_t *d, ag_entry_t *e, ag_state_t s);
 /* Entries of queue now waiting. */
