@@ -26,7 +26,8 @@ const char *ag__state_name(ag_state_t s)
     return names[s];
 }
 
-/* The open entry of a runtime key (waiting, claimed or released). */
+/* The open entry of a runtime key (waiting, claimed, or released with its
+ * outcome still to come). */
 static ag_entry_t *find_key(ag_desk_t *d, const char *key)
 {
     return ag__index_open(d, key);
@@ -48,7 +49,7 @@ void ag__trim(ag_desk_t *d, const ag_entry_t *keep)
     size_t done = 0;
     for (ag_entry_t **p = &d->entries; *p != NULL;) {
         ag_entry_t *e = *p;
-        if (e->state >= AG_CLOSED && ++done > AG_MAX_DONE && e != keep) {
+        if (ag__finished(e) && ++done > AG_MAX_DONE && e != keep) {
             ag__index_remove(d, e);
             *p = e->next;
             ag__entry_free(e);
@@ -322,11 +323,13 @@ static void enter(ag_desk_t *d, const runtime_observed_t *o)
     const brain_out_t *out = o->turn->out;
     ag_entry_t *e = find_key(d, o->turn->key);
     int again = 0;
-    if (e != NULL && e->state == AG_RELEASED) { /* back to a person after a release */
+    /* back to a person after a release whose outcome is still open (an
+     * outcome, once known, is final: the entry is finished and no longer
+     * found by its key) */
+    if (e != NULL && e->state == AG_RELEASED && e->release_outcome == NULL) {
         again = e->agent != NULL && strcmp(e->agent, "-") == 0 &&
                 core_wall_us() - e->done_us < 60 * 1000000LL;
-        free(e->release_outcome);
-        e->release_outcome = core_xstrdup("escalated_again");
+        ag__set_outcome(d, e, "escalated_again");
         count(d, e, "release_outcome");
         persist(d, e);
     }
@@ -375,7 +378,7 @@ static void on_turn(const runtime_observed_t *o, void *data)
         ag__feed(d, "customer_message", p);
     } else if (e->state == AG_RELEASED && out->status == BRAIN_ST_ENDED &&
                e->release_outcome == NULL) {
-        e->release_outcome = core_xstrdup("bot_finished");
+        ag__set_outcome(d, e, "bot_finished");
         ag__changed(d, e, "release_outcome");
     }
 }

@@ -105,7 +105,7 @@ typedef struct ag_desk_s {
     size_t by_cap;                /* buckets of each, a power of two (0 before the first entry) */
     ag_tally_t *tally;            /* waiting entries per queue name */
     size_t n_tally;
-    size_t n_done;         /* entries closed or abandoned, still listed */
+    size_t n_done;         /* entries finished (ag__finished), still listed */
     struct ag_sub_s *subs; /* feed sockets */
     net_client_t *http;    /* webhook deliveries */
     ag_hook_t *hooks;      /* deliveries in flight or waiting to retry */
@@ -141,15 +141,23 @@ const char *ag__variant(const json_t *msg, brain_channel_t ch);
  * handoff and a call finds its handoff without walking all entries, and
  * counted in the tallies. Add an entry in its state once it
  * is at the head of d->entries, remove it before it leaves the list, and
- * change its state only with ag__set_state(). */
+ * change its state only with ag__set_state() and its release outcome only
+ * with ag__set_outcome(). */
 /* e: the newest of its key and of its conversation; the conversation's
  * entry listed before it, if any, is superseded from now. */
 void ag__index_add(ag_desk_t *d, ag_entry_t *e);
 void ag__index_remove(ag_desk_t *d, ag_entry_t *e);
 void ag__set_state(ag_desk_t *d, ag_entry_t *e, ag_state_t s);
+/* Gives a released entry its outcome ("bot_finished", "escalated_again"),
+ * which finishes it. */
+void ag__set_outcome(ag_desk_t *d, ag_entry_t *e, const char *outcome);
+/* 1 when nothing more happens to e: closed, abandoned, or released and its
+ * outcome known. Finished entries are counted in n_done and trimmed. */
+int ag__finished(const ag_entry_t *e);
 /* Entries of queue now waiting. */
 size_t ag__waiting(ag_desk_t *d, const char *queue);
-/* The newest entry of key that is still open (waiting, claimed, released). */
+/* The newest entry of key that is still open (waiting, claimed, or
+ * released with its outcome not yet known). */
 ag_entry_t *ag__index_open(ag_desk_t *d, const char *key);
 /* The entry with handoff id id, else the newest of conversation id id. */
 ag_entry_t *ag__find(ag_desk_t *d, const char *id);
