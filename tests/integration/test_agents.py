@@ -27,6 +27,7 @@ GW_KEY = "gw-agents-test-77a1"
 AGENT_TOKEN = "agent-ann-token-5c2d"
 AGENT2_TOKEN = "agent-bob-token-81fe"
 VIEWER_TOKEN = "viewer-token-0b3a"
+SUPERVISOR_TOKEN = "admin-sue-token-6a90"
 SECRET = "whsec-test-4f1e9a"
 
 
@@ -38,13 +39,14 @@ def bearer(t):
     return {"Authorization": "Bearer " + t}
 
 
-ANN, BOB = bearer(AGENT_TOKEN), bearer(AGENT2_TOKEN)
+ANN, BOB, SUE = bearer(AGENT_TOKEN), bearer(AGENT2_TOKEN), bearer(SUPERVISOR_TOKEN)
 
 
 def daemon(tmp_queues=None, webhook=None, data_dir=None):
     cfg = {"chat": {"api_keys": "main:" + sha(GW_KEY)},
-           "admin": {"tokens": "ann:agent:%s,bob:agent:%s,view:viewer:%s"
-                     % (sha(AGENT_TOKEN), sha(AGENT2_TOKEN), sha(VIEWER_TOKEN))},
+           "admin": {"tokens": "ann:agent:%s,bob:agent:%s,view:viewer:%s,sue:admin:%s"
+                     % (sha(AGENT_TOKEN), sha(AGENT2_TOKEN), sha(VIEWER_TOKEN),
+                        sha(SUPERVISOR_TOKEN))},
            "agents": {}}
     if tmp_queues:
         cfg["agents"]["queues_file"] = tmp_queues
@@ -241,6 +243,48 @@ def test_close_and_refusals():
         # every agent action is in the audit trail, under the token's name
         rows = wait_for(lambda: len(audit_actions(d)) >= 2 and audit_actions(d), "audit rows")
         assert ("ann", "agent.claim") in rows and ("ann", "agent.close") in rows, rows
+
+
+def test_only_the_claimer_releases_or_closes():
+    """Another agent may not release or close a handoff someone claimed
+    (409, as for its messages); an admin token may, audited under its own
+    name with the claimer's, and the handoff still names the claimer."""
+    with daemon() as d:
+        conv = escalate(d)
+        _, h = handoff_of(d, conv)
+        assert post(d, h["id"], "claim")[0] == 200
+        st, e = post(d, h["id"], "release", {"flow": "welcome", "node": "greet"}, who=BOB)
+        assert st == 409 and e["error"]["code"] == "conflict", (st, e)
+        assert "ann" in e["error"]["message"], e
+        st, e = post(d, h["id"], "close", {"disposition": "resolved"}, who=BOB)
+        assert st == 409 and e["error"]["code"] == "conflict", (st, e)
+        st, c = d.json("GET", "/v1/agent/conversations/" + h["id"], headers=ANN)
+        assert c["state"] == "claimed" and c["agent"] == "ann", c
+        # a supervisor's admin token overrides: release one, close another
+        st, c = post(d, h["id"], "release", {"flow": "welcome", "node": "greet"}, who=SUE)
+        assert st == 200 and c["state"] == "released" and c["agent"] == "ann", (st, c)
+        conv2 = escalate(d)
+        _, h2 = handoff_of(d, conv2)
+        assert post(d, h2["id"], "claim")[0] == 200
+        st, c = post(d, h2["id"], "close", {"disposition": "resolved"}, who=SUE)
+        assert st == 200 and c["state"] == "closed" and c["agent"] == "ann", (st, c)
+        # a waiting handoff is anyone's to close
+        conv3 = escalate(d)
+        _, h3 = handoff_of(d, conv3)
+        st, c = post(d, h3["id"], "close", {"disposition": "duplicate"}, who=BOB)
+        assert st == 200 and c["agent"] == "bob", (st, c)
+
+        def audited():
+            db = sqlite3.connect(os.path.join(d.data_dir, "chorus.db"))
+            try:
+                return db.execute("SELECT actor, action, json_extract(detail, '$.claimed_by')"
+                                  " FROM audit WHERE action IN ('agent.release', 'agent.close')"
+                                  " ORDER BY id").fetchall()
+            finally:
+                db.close()
+        rows = wait_for(lambda: len(audited()) == 3 and audited(), "the audit rows")
+        assert rows == [("sue", "agent.release", "ann"), ("sue", "agent.close", "ann"),
+                        ("bob", "agent.close", None)], rows
 
 
 class Feed:
