@@ -124,7 +124,8 @@ json_t *ag__entry_json(const ag_entry_t *e, int with_messages)
                         e->release_outcome ? json_string(e->release_outcome) : json_null());
     json_object_set(o, "summary", e->summary ? e->summary : json_null());
     json_object_set_new(o, "overdue", json_boolean(e->overdue));
-    json_object_set_new(o, "webhook_delivered", json_boolean(e->hook_done));
+    json_object_set_new(o, "webhook_delivered", json_boolean(e->hook == AG_HOOK_DELIVERED));
+    json_object_set_new(o, "webhook_given_up", json_boolean(e->hook == AG_HOOK_GIVEN_UP));
     if (with_messages)
         json_object_set(o, "messages", e->messages);
     return o;
@@ -451,7 +452,7 @@ static void restore_one(ag_desk_t *d, const ag_saved_t *s)
     d->entries = e;
     d->n_entries++;
     ag__index_add(d, e);
-    if (!e->hook_done)
+    if (e->hook == AG_HOOK_PENDING) /* one given up stays so (docs/agents.md) */
         ag__hook_send(d, e);
 }
 

@@ -48,6 +48,14 @@ typedef enum {
     AG_ABANDONED = 4,
 } ag_state_t;
 
+/* Where an entry's webhook delivery stands. Only a pending one is sent
+ * (again) when the daemon starts. */
+typedef enum {
+    AG_HOOK_PENDING = 0,   /* not acknowledged yet: being tried, or no URL */
+    AG_HOOK_DELIVERED = 1, /* a 2xx answered it */
+    AG_HOOK_GIVEN_UP = 2,  /* agents.webhook_max_attempts failed */
+} ag_hook_state_t;
+
 /* The names an entry is hashed under (agents_index.c). */
 enum { AG_BY_KEY, AG_BY_ID, AG_BY_CONV, AG_BY_COUNT };
 
@@ -70,10 +78,10 @@ typedef struct ag_entry_s {
     ag_state_t state;
     int64_t entered_us, claimed_us, done_us; /* wall clock */
     int overdue;                             /* max_wait passed without a claim (said once) */
-    json_t *summary;  /* the brain's summary: {"flow","reason","slots","last_user"} */
-    json_t *messages; /* since the handoff: [{"from","text","ts_us","agent"}], the last 200 */
-    int64_t msg_seq;  /* messages since the handoff, all counted: the last one's store seq */
-    int hook_done;    /* the webhook was acknowledged (or given up) */
+    json_t *summary;      /* the brain's summary: {"flow","reason","slots","last_user"} */
+    json_t *messages;     /* since the handoff: [{"from","text","ts_us","agent"}], the last 200 */
+    int64_t msg_seq;      /* messages since the handoff, all counted: the last one's store seq */
+    ag_hook_state_t hook; /* the webhook's delivery */
     /* the conversation was handed off again (a newer entry of conv_id was
      * listed): its row in the store is now in handoffs_past, and its
      * writes go there, never over the newer one's (ag__index_add sets it) */

@@ -497,6 +497,61 @@ def test_webhook_retried_until_up_and_delivered_once():
     assert len(rx.got) == 1, rx.got
 
 
+def test_a_given_up_webhook_says_so_and_is_not_sent_again():
+    """A webhook that ran out of attempts is reported as given up, not as
+    delivered, and stays so: a restart does not send it again. One still
+    being tried when the daemon stopped is sent when it comes back."""
+    rx = Receiver()
+    data = tempfile.mkdtemp(prefix="chorus-agents-")
+
+    def with_hook(attempts, backoff_ms):
+        d = daemon(webhook="http://127.0.0.1:%d/hook" % rx.port, data_dir=data)
+        with open(d.config_path) as f:
+            cfg = json.load(f)
+        cfg["agents"].update({"webhook_max_attempts": attempts, "webhook_backoff_ms": backoff_ms})
+        d.write_config(cfg)
+        return d
+
+    def saved(hid):
+        db = sqlite3.connect(os.path.join(data, "chorus.db"))
+        try:
+            row = db.execute("SELECT detail FROM handoffs WHERE json_extract(detail, '$.id') = ?",
+                             (hid,)).fetchone()
+            return json.loads(row[0]) if row else None
+        finally:
+            db.close()
+
+    try:
+        with with_hook(1, 100) as d:  # the receiver is down: one attempt, given up
+            conv = escalate(d)
+            _, h = handoff_of(d, conv)
+            d.wait_log(event="webhook_given_up", handoff=h["id"], timeout=20)
+            st, a = d.json("GET", "/v1/agent/conversations/" + h["id"], headers=ANN)
+            assert a["webhook_delivered"] is False and a["webhook_given_up"] is True, a
+            wait_for(lambda: (saved(h["id"]) or {}).get("webhook_given_up"), "the saved state")
+            assert saved(h["id"])["webhook_delivered"] is False
+        with with_hook(5, 3600000) as d:  # still down: the next one waits to retry
+            d.wait_log(event="handoffs_restored", open="1", timeout=20)
+            conv2 = escalate(d)
+            _, h2 = handoff_of(d, conv2)
+            d.wait_log(event="webhook_attempt_failed", handoff=h2["id"], timeout=20)
+            assert d.log_lines(event="webhook_attempt_failed", handoff=h["id"]) == []
+            st, a = d.json("GET", "/v1/agent/conversations/" + h["id"], headers=ANN)
+            assert a["webhook_delivered"] is False and a["webhook_given_up"] is True, a
+        rx.start()
+        with with_hook(5, 100) as d:  # up: the pending one goes, the given-up one does not
+            d.wait_log(event="handoffs_restored", open="2", timeout=20)
+            d.wait_log(event="webhook_delivered", handoff=h2["id"], timeout=20)
+            time.sleep(0.5)
+            assert [p["id"] for p in rx.got] == [h2["id"]], rx.got
+            assert d.log_lines(event="webhook_attempt_failed", handoff=h["id"]) == []
+            st, b = d.json("GET", "/v1/agent/conversations/" + h2["id"], headers=ANN)
+            assert b["webhook_delivered"] is True and b["webhook_given_up"] is False, b
+    finally:
+        rx.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def test_open_handoffs_survive_a_restart():
     data = tempfile.mkdtemp(prefix="chorus-agents-")
     with daemon(data_dir=data) as d:

@@ -222,7 +222,7 @@ static void test_late_write_of_a_superseded_handoff(void **state)
     ag_entry_t *again = enter(d, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "conv-1");
     ag__changed(d, again, "queued");
     talk(d, again, 0, 2, 0);
-    first->hook_done = 1; /* the first one's webhook, answered only now */
+    first->hook = AG_HOOK_DELIVERED; /* the first one's webhook, answered only now */
     ag__changed(d, first, "webhook_delivered");
     /* and its first message (an SMS that completed late), which clears what
      * other handoffs of the conversation left, but not the current one's */
