@@ -189,6 +189,17 @@ static void waiting_gauge(ag_desk_t *d, const char *queue)
     store_metrics_set(m, STORE_M_AGENT_WAITING, l, (double)ag__waiting(d, queue));
 }
 
+/* Every queue's waiting gauge: the configured queues and those entries
+ * are in, so that each reads what the restore brought back (0 included)
+ * rather than nothing until its next change. */
+static void waiting_gauges(ag_desk_t *d)
+{
+    for (size_t i = 0; i < d->conf.n_queues; i++)
+        waiting_gauge(d, d->conf.queues[i].name);
+    for (size_t i = 0; i < d->n_tally; i++)
+        waiting_gauge(d, d->tally[i].queue);
+}
+
 /* The figures a state change moves (docs/agents.md, "Metrics"). */
 static void count(ag_desk_t *d, ag_entry_t *e, const char *event)
 {
@@ -464,6 +475,7 @@ static void restore_done(uv_work_t *w, int status)
     if (status == 0 && d->started)
         for (; n < r->saved.n; n++)
             restore_one(d, &r->saved.v[n]);
+    waiting_gauges(d);
     d->restored = 1;
     LOG_INFO("event=handoffs_restored open=%zu", n);
     ag__saved_dispose(&r->saved);

@@ -601,6 +601,26 @@ def test_open_handoffs_survive_a_restart():
         shutil.rmtree(data, ignore_errors=True)
 
 
+def test_the_waiting_gauge_after_a_restart():
+    """chorus_agent_waiting says how many wait as soon as a restart brought
+    the handoffs back, not only after the next change of a queue."""
+    data = tempfile.mkdtemp(prefix="chorus-agents-")
+    try:
+        with daemon(data_dir=data) as d:
+            convs = [escalate(d) for _ in range(3)]
+            _, h = handoff_of(d, convs[0])
+            assert post(d, h["id"], "claim")[0] == 200
+        with daemon(data_dir=data) as d:
+            d.wait_log(event="handoffs_restored", open="3", timeout=20)
+            st, _, body = d.request("GET", "/metrics", headers=bearer(VIEWER_TOKEN))
+            assert st == 200, st
+            gauge = [line for line in body.decode().splitlines()
+                     if line.startswith("chorus_agent_waiting{")]
+            assert gauge == ['chorus_agent_waiting{queue="bookings"} 2'], gauge
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def test_overdue_messages_say_each_position():
     """Several handoffs pass their queue's max wait in two queues: each
     one's unavailable message says its own position, counted among those
