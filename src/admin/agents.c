@@ -214,7 +214,8 @@ static void count(ag_desk_t *d, ag_entry_t *e, const char *event)
         if (event[0] == 'r')
             ag__metric(d, STORE_M_AGENT_RELEASES, e, "released", 1);
         else
-            ag__metric(d, STORE_M_AGENT_DISPOSITIONS, e, e->disposition, 1);
+            ag__metric(d, STORE_M_AGENT_DISPOSITIONS, e, ag__disposition_label(d, e->disposition),
+                       1);
     } else if (strcmp(event, "release_outcome") == 0) {
         ag__metric(d, STORE_M_AGENT_RELEASES, e, e->release_outcome, 1);
     } else {

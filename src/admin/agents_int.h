@@ -100,7 +100,8 @@ typedef struct ag_tally_s {
 typedef struct ag_conf_s {
     ag_queue_t *queues; /* owned */
     size_t n_queues;
-    json_t *routes; /* owned: {"reason": "queue"} */
+    json_t *routes;       /* owned: {"reason": "queue"} */
+    json_t *dispositions; /* owned: ["code", ...], the close codes that are metric labels */
 } ag_conf_t;
 
 typedef struct ag_desk_s {
@@ -141,6 +142,11 @@ const char *ag__route(ag_desk_t *d, const char *reason, const char *flow_queue);
  * unreadable. 1 when q is open at wall-clock now_us. */
 int ag__zone_load(const char *name, ag_zone_t *z);
 int ag__queue_open(const ag_queue_t *q, int64_t now_us);
+/* The label of a close's disposition in chorus_agent_dispositions_total:
+ * the code when the queues file lists it, else "other". The code is what
+ * an agent typed, and a label from user input would let anyone fill the
+ * family's series (docs/metrics.md). Borrowed. */
+const char *ag__disposition_label(const ag_desk_t *d, const char *disposition);
 /* The channel's variant of a message object (or string); NULL when none. */
 const char *ag__variant(const json_t *msg, brain_channel_t ch);
 

@@ -658,7 +658,8 @@ def test_overdue_messages_say_each_position():
 
 
 def test_metrics_and_the_kpi_report():
-    with daemon() as d:
+    with queues_file({"dispositions": ["refund_issued"]}) as path, \
+            daemon(tmp_queues=path) as d:
         # released to the bot and finished there
         conv = escalate(d)
         _, h = handoff_of(d, conv)
@@ -719,6 +720,62 @@ def test_metrics_and_the_kpi_report():
         assert ('chorus_agent_dispositions_total{queue="bookings",channel="chat",'
                 'disposition="refund_issued"} 1') in text
         assert 'chorus_agent_waiting{queue="bookings"} 1' in text, text
+
+
+def close_each(d, codes):
+    """Closes one new handoff with each disposition code."""
+    for code in codes:
+        _, h = handoff_of(d, escalate(d))
+        assert post(d, h["id"], "claim")[0] == 200
+        st, c = post(d, h["id"], "close", {"disposition": code})
+        assert st == 200 and c["disposition"] == code, (st, c)
+
+
+def dispositions(d, n):
+    """The dispositions metric's lines, and the KPI report's bookings row
+    once it counts n closes."""
+    def report():
+        st, k = d.json("GET", "/v1/admin/reports/kpis", headers=bearer(VIEWER_TOKEN))
+        assert st == 200, (st, k)
+        rows = [r for r in k["agents"]["rows"] if r["queue"] == "bookings"]
+        return rows and rows[0]["closed"] == n and rows[0]
+    row = wait_for(report, "the report")
+    return sorted(metric_lines(d, "chorus_agent_dispositions_total")), row
+
+
+DISP = 'chorus_agent_dispositions_total{queue="bookings",channel="chat",disposition="%s"} %d'
+
+
+def test_a_typed_disposition_is_not_a_label():
+    """The close's disposition is what the agent typed: without a queues
+    file that lists codes, every close counts as "other", so that typing
+    cannot fill the family's series with labels of its own. The handoff and
+    the KPI report keep the code as typed."""
+    typed = ["resolved", "<script>x</script>"] + ["free text %d" % i for i in range(3)]
+    with daemon() as d:
+        close_each(d, typed)
+        lines, row = dispositions(d, len(typed))
+        assert lines == [DISP % ("other", 5)], lines
+        assert row["dispositions"] == {code: 1 for code in typed}, row
+
+
+def test_a_listed_disposition_is_a_label():
+    """Codes the queues file lists are labels; any other counts as "other"."""
+    typed = ["refund_issued", "Refund issued!", "called_back", "refund_issued"]
+    with queues_file({"dispositions": ["refund_issued", "called_back"]}) as path, \
+            daemon(tmp_queues=path) as d:
+        close_each(d, typed)
+        lines, row = dispositions(d, len(typed))
+        assert lines == sorted([DISP % ("called_back", 1), DISP % ("other", 1),
+                                DISP % ("refund_issued", 2)]), lines
+        assert row["dispositions"] == {"refund_issued": 2, "Refund issued!": 1,
+                                       "called_back": 1}, row
+
+
+def metric_lines(d, family):
+    st, _, body = d.request("GET", "/metrics", headers=bearer(VIEWER_TOKEN))
+    assert st == 200, st
+    return [line for line in body.decode().splitlines() if line.startswith(family + "{")]
 
 
 if __name__ == "__main__":
