@@ -134,14 +134,20 @@ void store_batch_token_create(store_batch_t *b, const char *name, const char *ro
  * CORE_ERR_INVALID when no unrevoked token has that name. */
 void store_batch_token_revoke(store_batch_t *b, const char *name, int64_t ts_us);
 /* One handoff's row (the human desk, docs/agents.md): inserted or replaced
- * whole by conversation_id. Times are wall-clock microseconds, 0 = none.
- * Its messages are rows of their own (store_handoff_message_t). */
+ * whole by conversation_id, the conversation's earlier handoff (another
+ * entered_us) moving to handoffs_past first. Times are wall-clock
+ * microseconds, 0 = none. Its messages are rows of their own
+ * (store_handoff_message_t). */
 typedef struct store_handoff_s {
     const char *conversation_id, *key, *queue, *channel, *reason;
     const char *state; /* waiting|claimed|released|closed|abandoned */
     const char *agent, *disposition, *release_outcome; /* may be NULL */
     const char *detail;                                /* JSON object text */
     int64_t entered_us, claimed_us, done_us, updated_us;
+    /* the conversation was handed off again since: this handoff's row is
+     * the one in handoffs_past (conversation_id, entered_us), updated
+     * there, and the conversation's row in handoffs is left alone */
+    int superseded;
 } store_handoff_t;
 void store_batch_handoff(store_batch_t *b, const store_handoff_t *h);
 /* Calls fn with the detail JSON of every handoff still waiting or claimed
@@ -154,7 +160,9 @@ int store_db_open_handoffs(struct store_db_s *db, void (*fn)(const char *detail,
  * history before it. seq numbers a handoff's messages from 1. Writing
  * message seq deletes the handoff's messages older than its last keep (0:
  * none), and the first one (seq 1) deletes those an earlier handoff of the
- * same conversation left (its handoffs row was replaced by this one's). */
+ * same conversation left (its handoffs row was replaced by this one's),
+ * never those of the handoff whose row handoffs holds (a superseded
+ * handoff's late first message must not clear the current one's). */
 typedef struct store_handoff_message_s {
     const char *conversation_id, *handoff_id;
     int64_t seq;

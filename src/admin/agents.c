@@ -26,7 +26,8 @@ const char *ag__state_name(ag_state_t s)
     return names[s];
 }
 
-/* The open entry of a runtime key (waiting, claimed or released). */
+/* The open entry of a runtime key (waiting, claimed, or released with its
+ * outcome still to come). */
 static ag_entry_t *find_key(ag_desk_t *d, const char *key)
 {
     return ag__index_open(d, key);
@@ -48,7 +49,7 @@ void ag__trim(ag_desk_t *d, const ag_entry_t *keep)
     size_t done = 0;
     for (ag_entry_t **p = &d->entries; *p != NULL;) {
         ag_entry_t *e = *p;
-        if (e->state >= AG_CLOSED && ++done > AG_MAX_DONE && e != keep) {
+        if (ag__finished(e) && ++done > AG_MAX_DONE && e != keep) {
             ag__index_remove(d, e);
             *p = e->next;
             ag__entry_free(e);
@@ -123,7 +124,8 @@ json_t *ag__entry_json(const ag_entry_t *e, int with_messages)
                         e->release_outcome ? json_string(e->release_outcome) : json_null());
     json_object_set(o, "summary", e->summary ? e->summary : json_null());
     json_object_set_new(o, "overdue", json_boolean(e->overdue));
-    json_object_set_new(o, "webhook_delivered", json_boolean(e->hook_done));
+    json_object_set_new(o, "webhook_delivered", json_boolean(e->hook == AG_HOOK_DELIVERED));
+    json_object_set_new(o, "webhook_given_up", json_boolean(e->hook == AG_HOOK_GIVEN_UP));
     if (with_messages)
         json_object_set(o, "messages", e->messages);
     return o;
@@ -152,7 +154,8 @@ static void persist(ag_desk_t *d, ag_entry_t *e)
                          .entered_us = e->entered_us,
                          .claimed_us = e->claimed_us,
                          .done_us = e->done_us,
-                         .updated_us = core_wall_us()};
+                         .updated_us = core_wall_us(),
+                         .superseded = e->superseded};
     store_batch_t *b = store_batch_new();
     store_batch_handoff(b, &h);
     free(detail);
@@ -186,6 +189,17 @@ static void waiting_gauge(ag_desk_t *d, const char *queue)
     store_metrics_set(m, STORE_M_AGENT_WAITING, l, (double)ag__waiting(d, queue));
 }
 
+/* Every queue's waiting gauge: the configured queues and those entries
+ * are in, so that each reads what the restore brought back (0 included)
+ * rather than nothing until its next change. */
+static void waiting_gauges(ag_desk_t *d)
+{
+    for (size_t i = 0; i < d->conf.n_queues; i++)
+        waiting_gauge(d, d->conf.queues[i].name);
+    for (size_t i = 0; i < d->n_tally; i++)
+        waiting_gauge(d, d->tally[i].queue);
+}
+
 /* The figures a state change moves (docs/agents.md, "Metrics"). */
 static void count(ag_desk_t *d, ag_entry_t *e, const char *event)
 {
@@ -200,7 +214,8 @@ static void count(ag_desk_t *d, ag_entry_t *e, const char *event)
         if (event[0] == 'r')
             ag__metric(d, STORE_M_AGENT_RELEASES, e, "released", 1);
         else
-            ag__metric(d, STORE_M_AGENT_DISPOSITIONS, e, e->disposition, 1);
+            ag__metric(d, STORE_M_AGENT_DISPOSITIONS, e, ag__disposition_label(d, e->disposition),
+                       1);
     } else if (strcmp(event, "release_outcome") == 0) {
         ag__metric(d, STORE_M_AGENT_RELEASES, e, e->release_outcome, 1);
     } else {
@@ -321,11 +336,13 @@ static void enter(ag_desk_t *d, const runtime_observed_t *o)
     const brain_out_t *out = o->turn->out;
     ag_entry_t *e = find_key(d, o->turn->key);
     int again = 0;
-    if (e != NULL && e->state == AG_RELEASED) { /* back to a person after a release */
+    /* back to a person after a release whose outcome is still open (an
+     * outcome, once known, is final: the entry is finished and no longer
+     * found by its key) */
+    if (e != NULL && e->state == AG_RELEASED && e->release_outcome == NULL) {
         again = e->agent != NULL && strcmp(e->agent, "-") == 0 &&
                 core_wall_us() - e->done_us < 60 * 1000000LL;
-        free(e->release_outcome);
-        e->release_outcome = core_xstrdup("escalated_again");
+        ag__set_outcome(d, e, "escalated_again");
         count(d, e, "release_outcome");
         persist(d, e);
     }
@@ -374,7 +391,7 @@ static void on_turn(const runtime_observed_t *o, void *data)
         ag__feed(d, "customer_message", p);
     } else if (e->state == AG_RELEASED && out->status == BRAIN_ST_ENDED &&
                e->release_outcome == NULL) {
-        e->release_outcome = core_xstrdup("bot_finished");
+        ag__set_outcome(d, e, "bot_finished");
         ag__changed(d, e, "release_outcome");
     }
 }
@@ -434,7 +451,11 @@ static void restore_one(ag_desk_t *d, const ag_saved_t *s)
 {
     const char *id = json_string_value(json_object_get(s->handoff, "id"));
     const char *key = json_string_value(json_object_get(s->handoff, "key"));
-    if (id == NULL || key == NULL || ag__find(d, id) || find_key(d, key))
+    /* a conversation listed already was handed off since the rows were
+     * read: the row read is its earlier handoff, superseded */
+    const char *conv = json_string_value(json_object_get(s->handoff, "conversation_id"));
+    if (id == NULL || key == NULL || ag__find(d, id) || find_key(d, key) ||
+        (conv != NULL && ag__find(d, conv)))
         return;
     ag_entry_t *e = ag__entry_from_saved(s);
     if (e == NULL)
@@ -443,7 +464,7 @@ static void restore_one(ag_desk_t *d, const ag_saved_t *s)
     d->entries = e;
     d->n_entries++;
     ag__index_add(d, e);
-    if (!e->hook_done)
+    if (e->hook == AG_HOOK_PENDING) /* one given up stays so (docs/agents.md) */
         ag__hook_send(d, e);
 }
 
@@ -455,6 +476,7 @@ static void restore_done(uv_work_t *w, int status)
     if (status == 0 && d->started)
         for (; n < r->saved.n; n++)
             restore_one(d, &r->saved.v[n]);
+    waiting_gauges(d);
     d->restored = 1;
     LOG_INFO("event=handoffs_restored open=%zu", n);
     ag__saved_dispose(&r->saved);

@@ -88,6 +88,30 @@ static int conflict(net_req_t *req, const ag_entry_t *e, const char *what)
     return -1;
 }
 
+/* Only the agent who claimed a handoff acts on it while it is claimed:
+ * answers 409 and returns 1 when who is someone else. With admin_may, an
+ * admin token may act on another agent's claim (a supervisor releasing or
+ * closing for an agent who left); the audit entry names both. */
+static int not_theirs(net_req_t *req, const ag_entry_t *e, const admin_identity_t *who,
+                      int admin_may)
+{
+    if (e->state != AG_CLAIMED || e->agent == NULL || strcmp(e->agent, who->name) == 0)
+        return 0;
+    if (admin_may && who->role == ADMIN_ROLE_ADMIN)
+        return 0;
+    conflict(req, e, "another agent has it");
+    return 1;
+}
+
+/* The audit detail of an action on e by who: with claimed_by when who
+ * acted on another agent's claim (an admin's override). */
+static json_t *acted(const ag_entry_t *e, const admin_identity_t *who, json_t *detail)
+{
+    if (e->agent != NULL && strcmp(e->agent, who->name) != 0)
+        json_object_set_new(detail, "claimed_by", json_string(e->agent));
+    return detail;
+}
+
 /* Waiting handoffs listed per queue by GET /v1/agent/queues: an outage can
  * queue tens of thousands, and the console asks again on every event. */
 enum { AG_LIST_WAITING = 100, AG_LIST_WAITING_MAX = 1000 };
@@ -192,7 +216,7 @@ static void on_message(net_req_t *req, void *data)
     ag_entry_t *e = begin(d, req, &who);
     if (e == NULL || (e->state != AG_CLAIMED && conflict(req, e, "claim it first")))
         return;
-    if (strcmp(e->agent, who.name) != 0 && conflict(req, e, "another agent has it"))
+    if (not_theirs(req, e, &who, 0))
         return;
     json_t *b = body(req);
     const char *text = json_string_value(json_object_get(b, "text"));
@@ -213,6 +237,8 @@ static void on_release(net_req_t *req, void *data)
     ag_entry_t *e = begin(d, req, &who);
     if (e == NULL || (e->state != AG_CLAIMED && conflict(req, e, "claim it first")))
         return;
+    if (not_theirs(req, e, &who, 1))
+        return;
     json_t *b = body(req);
     if (b == NULL)
         return;
@@ -228,7 +254,7 @@ static void on_release(net_req_t *req, void *data)
         admin__unavailable(req, err.msg);
     } else {
         ag__audit(d, who.name, "agent.release", e,
-                  json_pack("{s:s,s:s}", "flow", flow, "node", node));
+                  acted(e, &who, json_pack("{s:s,s:s}", "flow", flow, "node", node)));
         ag__changed(d, e, "released");
         answer(req, e);
     }
@@ -241,6 +267,8 @@ static void on_close(net_req_t *req, void *data)
     admin_identity_t who;
     ag_entry_t *e = begin(d, req, &who);
     if (e == NULL || (e->state > AG_CLAIMED && conflict(req, e, "it is over")))
+        return;
+    if (not_theirs(req, e, &who, 1))
         return;
     json_t *b = body(req);
     if (b == NULL)
@@ -257,7 +285,8 @@ static void on_close(net_req_t *req, void *data)
         e->done_us = core_wall_us();
         if (e->agent == NULL)
             e->agent = core_xstrdup(who.name);
-        ag__audit(d, who.name, "agent.close", e, json_pack("{s:s}", "disposition", disp));
+        ag__audit(d, who.name, "agent.close", e,
+                  acted(e, &who, json_pack("{s:s}", "disposition", disp)));
         ag__changed(d, e, "closed");
         answer(req, e);
     }

@@ -197,7 +197,44 @@ static void conf_dispose(ag_conf_t *conf)
         queue_dispose(&conf->queues[i]);
     free(conf->queues);
     json_decref(conf->routes);
+    json_decref(conf->dispositions);
     memset(conf, 0, sizeof(*conf));
+}
+
+/* A disposition code as a label: 1-64 letters, digits, '_', '-' or '.'
+ * (what the API takes, 1-64 bytes, kept to what a dashboard shows plainly). */
+static int code_ok(const char *s)
+{
+    size_t n = 0;
+    for (; s[n] != '\0'; n++)
+        if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z') ||
+              (s[n] >= '0' && s[n] <= '9') || s[n] == '_' || s[n] == '-' || s[n] == '.'))
+            return 0;
+    return n >= 1 && n <= 64;
+}
+
+/* The close codes counted by name in chorus_agent_dispositions_total. */
+static void parse_dispositions(check_t *c, ag_conf_t *conf, json_t *a)
+{
+    conf->dispositions = json_array();
+    if (a != NULL && !json_is_array(a)) {
+        problem(c, "dispositions", "must be an array of disposition codes");
+        return;
+    }
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        const char *code = json_string_value(json_array_get(a, i));
+        char *p = core_jsonpath_index("dispositions", i);
+        int dup = 0;
+        for (size_t j = 0; code != NULL && j < i; j++)
+            dup |= json_equal(json_array_get(a, j), json_array_get(a, i));
+        if (code == NULL || !code_ok(code))
+            problem(c, p, "must be a code of 1-64 letters, digits, '_', '-' or '.'");
+        else if (dup)
+            problem(c, p, "is listed already above");
+        else
+            json_array_append(conf->dispositions, json_array_get(a, i));
+        free(p);
+    }
 }
 
 static void parse_routes(check_t *c, ag_conf_t *conf, json_t *r)
@@ -221,7 +258,7 @@ static void parse_routes(check_t *c, ag_conf_t *conf, json_t *r)
 
 static void parse_doc(check_t *c, ag_conf_t *conf, json_t *doc)
 {
-    static const char *const top[] = {"queues", "routes", NULL};
+    static const char *const top[] = {"queues", "routes", "dispositions", NULL};
     if (!json_is_object(doc)) {
         problem(c, "", "must be an object with \"queues\" and \"routes\"");
         return;
@@ -247,6 +284,7 @@ static void parse_doc(check_t *c, ag_conf_t *conf, json_t *doc)
         free(p);
     }
     parse_routes(c, conf, json_object_get(doc, "routes"));
+    parse_dispositions(c, conf, json_object_get(doc, "dispositions"));
 }
 
 int ag__conf_parse(const char *file, ag_conf_t *conf, core_diags_t *diags)
@@ -346,6 +384,14 @@ const char *ag__route(ag_desk_t *d, const char *reason, const char *flow_queue)
     if (q != NULL)
         return q;
     return flow_queue != NULL && *flow_queue != '\0' ? flow_queue : "default";
+}
+
+const char *ag__disposition_label(const ag_desk_t *d, const char *disposition)
+{
+    for (size_t i = 0; i < json_array_size(d->conf.dispositions); i++)
+        if (strcmp(json_string_value(json_array_get(d->conf.dispositions, i)), disposition) == 0)
+            return disposition;
+    return "other";
 }
 
 const char *ag__variant(const json_t *msg, brain_channel_t ch)

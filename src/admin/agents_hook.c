@@ -91,11 +91,14 @@ static void on_retry(uv_timer_t *t)
     attempt(t->data);
 }
 
+/* The delivery is over: acknowledged (ok), or given up after the last
+ * attempt, which is recorded as such and not as delivered, so that the
+ * API and the store say whether the receiver has it. */
 static void delivered(ag_hook_t *h, int ok)
 {
     ag_entry_t *e = ag__find(h->d, h->id);
     if (e != NULL) {
-        e->hook_done = 1;
+        e->hook = ok ? AG_HOOK_DELIVERED : AG_HOOK_GIVEN_UP;
         ag__changed(h->d, e, ok ? "webhook_delivered" : "webhook_failed");
     }
     hook_free(h);

@@ -68,12 +68,20 @@ static size_t *waiting_slot(ag_desk_t *d, const char *queue)
     return &d->tally[d->n_tally++].waiting;
 }
 
+/* A released entry is over once its outcome is known: the bot finished
+ * the conversation, or it was handed off again (a new entry has the key).
+ * Until then it still waits for that outcome. */
+int ag__finished(const ag_entry_t *e)
+{
+    return e->state >= AG_CLOSED || (e->state == AG_RELEASED && e->release_outcome != NULL);
+}
+
 /* Counts e in (in = 1) or out (in = 0) of the tallies its state is in. */
 static void tally(ag_desk_t *d, const ag_entry_t *e, int in)
 {
-    size_t *n = e->state == AG_WAITING  ? waiting_slot(d, e->queue)
-                : e->state >= AG_CLOSED ? &d->n_done
-                                        : NULL;
+    size_t *n = e->state == AG_WAITING ? waiting_slot(d, e->queue)
+                : ag__finished(e)      ? &d->n_done
+                                       : NULL;
     if (n != NULL)
         *n = in ? *n + 1 : *n - 1;
 }
@@ -85,13 +93,39 @@ void ag__set_state(ag_desk_t *d, ag_entry_t *e, ag_state_t s)
     tally(d, e, 1);
 }
 
+void ag__set_outcome(ag_desk_t *d, ag_entry_t *e, const char *outcome)
+{
+    tally(d, e, 0);
+    free(e->release_outcome);
+    e->release_outcome = core_xstrdup(outcome);
+    tally(d, e, 1);
+}
+
 size_t ag__waiting(ag_desk_t *d, const char *queue)
 {
     return *waiting_slot(d, queue);
 }
 
+/* The newest listed entry of conversation conv_id, NULL when none. */
+static ag_entry_t *newest_of_conv(ag_desk_t *d, const char *conv_id)
+{
+    if (d->by_cap == 0)
+        return NULL;
+    for (ag_entry_t *e = d->by[AG_BY_CONV][bucket(d, conv_id)]; e != NULL;
+         e = e->by_next[AG_BY_CONV])
+        if (strcmp(e->conv_id, conv_id) == 0)
+            return e;
+    return NULL;
+}
+
 void ag__index_add(ag_desk_t *d, ag_entry_t *e)
 {
+    /* the store keeps one current handoff per conversation: from e's first
+     * write on, the one before it is a row of handoffs_past (an earlier one
+     * still was marked when this one came) */
+    ag_entry_t *before = newest_of_conv(d, e->conv_id);
+    if (before != NULL)
+        before->superseded = 1;
     tally(d, e, 1);
     /* callers put e at the head of d->entries first: a grow re-links it */
     if (d->n_entries > d->by_cap)
@@ -119,7 +153,7 @@ ag_entry_t *ag__index_open(ag_desk_t *d, const char *key)
     if (d->by_cap == 0)
         return NULL;
     for (ag_entry_t *e = d->by[AG_BY_KEY][bucket(d, key)]; e != NULL; e = e->by_next[AG_BY_KEY])
-        if (e->state <= AG_RELEASED && strcmp(e->key, key) == 0)
+        if (!ag__finished(e) && strcmp(e->key, key) == 0)
             return e;
     return NULL;
 }

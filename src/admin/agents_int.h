@@ -48,6 +48,14 @@ typedef enum {
     AG_ABANDONED = 4,
 } ag_state_t;
 
+/* Where an entry's webhook delivery stands. Only a pending one is sent
+ * (again) when the daemon starts. */
+typedef enum {
+    AG_HOOK_PENDING = 0,   /* not acknowledged yet: being tried, or no URL */
+    AG_HOOK_DELIVERED = 1, /* a 2xx answered it */
+    AG_HOOK_GIVEN_UP = 2,  /* agents.webhook_max_attempts failed */
+} ag_hook_state_t;
+
 /* The names an entry is hashed under (agents_index.c). */
 enum { AG_BY_KEY, AG_BY_ID, AG_BY_CONV, AG_BY_COUNT };
 
@@ -70,10 +78,14 @@ typedef struct ag_entry_s {
     ag_state_t state;
     int64_t entered_us, claimed_us, done_us; /* wall clock */
     int overdue;                             /* max_wait passed without a claim (said once) */
-    json_t *summary;  /* the brain's summary: {"flow","reason","slots","last_user"} */
-    json_t *messages; /* since the handoff: [{"from","text","ts_us","agent"}], the last 200 */
-    int64_t msg_seq;  /* messages since the handoff, all counted: the last one's store seq */
-    int hook_done;    /* the webhook was acknowledged (or given up) */
+    json_t *summary;      /* the brain's summary: {"flow","reason","slots","last_user"} */
+    json_t *messages;     /* since the handoff: [{"from","text","ts_us","agent"}], the last 200 */
+    int64_t msg_seq;      /* messages since the handoff, all counted: the last one's store seq */
+    ag_hook_state_t hook; /* the webhook's delivery */
+    /* the conversation was handed off again (a newer entry of conv_id was
+     * listed): its row in the store is now in handoffs_past, and its
+     * writes go there, never over the newer one's (ag__index_add sets it) */
+    int superseded;
 } ag_entry_t;
 
 typedef struct ag_hook_s ag_hook_t;
@@ -88,7 +100,8 @@ typedef struct ag_tally_s {
 typedef struct ag_conf_s {
     ag_queue_t *queues; /* owned */
     size_t n_queues;
-    json_t *routes; /* owned: {"reason": "queue"} */
+    json_t *routes;       /* owned: {"reason": "queue"} */
+    json_t *dispositions; /* owned: ["code", ...], the close codes that are metric labels */
 } ag_conf_t;
 
 typedef struct ag_desk_s {
@@ -101,7 +114,7 @@ typedef struct ag_desk_s {
     size_t by_cap;                /* buckets of each, a power of two (0 before the first entry) */
     ag_tally_t *tally;            /* waiting entries per queue name */
     size_t n_tally;
-    size_t n_done;         /* entries closed or abandoned, still listed */
+    size_t n_done;         /* entries finished (ag__finished), still listed */
     struct ag_sub_s *subs; /* feed sockets */
     net_client_t *http;    /* webhook deliveries */
     ag_hook_t *hooks;      /* deliveries in flight or waiting to retry */
@@ -129,6 +142,11 @@ const char *ag__route(ag_desk_t *d, const char *reason, const char *flow_queue);
  * unreadable. 1 when q is open at wall-clock now_us. */
 int ag__zone_load(const char *name, ag_zone_t *z);
 int ag__queue_open(const ag_queue_t *q, int64_t now_us);
+/* The label of a close's disposition in chorus_agent_dispositions_total:
+ * the code when the queues file lists it, else "other". The code is what
+ * an agent typed, and a label from user input would let anyone fill the
+ * family's series (docs/metrics.md). Borrowed. */
+const char *ag__disposition_label(const ag_desk_t *d, const char *disposition);
 /* The channel's variant of a message object (or string); NULL when none. */
 const char *ag__variant(const json_t *msg, brain_channel_t ch);
 
@@ -137,13 +155,23 @@ const char *ag__variant(const json_t *msg, brain_channel_t ch);
  * handoff and a call finds its handoff without walking all entries, and
  * counted in the tallies. Add an entry in its state once it
  * is at the head of d->entries, remove it before it leaves the list, and
- * change its state only with ag__set_state(). */
-void ag__index_add(ag_desk_t *d, ag_entry_t *e); /* e: the newest of its key */
+ * change its state only with ag__set_state() and its release outcome only
+ * with ag__set_outcome(). */
+/* e: the newest of its key and of its conversation; the conversation's
+ * entry listed before it, if any, is superseded from now. */
+void ag__index_add(ag_desk_t *d, ag_entry_t *e);
 void ag__index_remove(ag_desk_t *d, ag_entry_t *e);
 void ag__set_state(ag_desk_t *d, ag_entry_t *e, ag_state_t s);
+/* Gives a released entry its outcome ("bot_finished", "escalated_again"),
+ * which finishes it. */
+void ag__set_outcome(ag_desk_t *d, ag_entry_t *e, const char *outcome);
+/* 1 when nothing more happens to e: closed, abandoned, or released and its
+ * outcome known. Finished entries are counted in n_done and trimmed. */
+int ag__finished(const ag_entry_t *e);
 /* Entries of queue now waiting. */
 size_t ag__waiting(ag_desk_t *d, const char *queue);
-/* The newest entry of key that is still open (waiting, claimed, released). */
+/* The newest entry of key that is still open (waiting, claimed, or
+ * released with its outcome not yet known). */
 ag_entry_t *ag__index_open(ag_desk_t *d, const char *key);
 /* The entry with handoff id id, else the newest of conversation id id. */
 ag_entry_t *ag__find(ag_desk_t *d, const char *id);

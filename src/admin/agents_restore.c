@@ -118,7 +118,9 @@ ag_entry_t *ag__entry_from_saved(const ag_saved_t *s)
     e->entered_us = json_integer_value(json_object_get(o, "entered_us"));
     e->claimed_us = json_integer_value(json_object_get(o, "claimed_us"));
     e->overdue = json_is_true(json_object_get(o, "overdue"));
-    e->hook_done = json_is_true(json_object_get(o, "webhook_delivered"));
+    e->hook = json_is_true(json_object_get(o, "webhook_delivered"))  ? AG_HOOK_DELIVERED
+              : json_is_true(json_object_get(o, "webhook_given_up")) ? AG_HOOK_GIVEN_UP
+                                                                     : AG_HOOK_PENDING;
     json_t *sum = json_object_get(o, "summary");
     e->summary = json_is_object(sum) ? json_incref(sum) : NULL;
     json_t *m = json_object_get(o, "messages");

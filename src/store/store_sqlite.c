@@ -22,6 +22,7 @@ enum {
     ST_LABEL,
     ST_HANDOFF,
     ST_HANDOFF_KEEP,
+    ST_HANDOFF_PAST,
     ST_HANDOFF_MSG,
     ST_HANDOFF_MSG_TRIM,
     ST_HANDOFF_MSG_CLEAR,
@@ -68,15 +69,27 @@ static const char *const sqls[ST__COUNT] = {
                         " reason, state, agent, disposition, release_outcome, entered_us,"
                         " claimed_us, done_us, detail, updated_us FROM handoffs"
                         " WHERE conversation_id = ?1 AND entered_us != ?2",
+    /* a write of that earlier handoff after the next one took its place (a
+     * late webhook answer, an SMS that completed late): its own row, in
+     * handoffs_past, never the conversation's current one (ST_HANDOFF's
+     * parameters) */
+    [ST_HANDOFF_PAST] = "UPDATE handoffs_past SET key=?2, queue=?3, channel=?4, reason=?5,"
+                        " state=?6, agent=?7, disposition=?8, release_outcome=?9,"
+                        " claimed_us=?11, done_us=?12, detail=?13, updated_us=?14"
+                        " WHERE conversation_id=?1 AND entered_us=?10",
     /* a message: one row, then the handoff's older than its last keep (the
      * one row that fell out of the window), and at the first message of a
-     * handoff what an earlier one of the conversation left */
+     * handoff what an earlier one of the conversation left; never the
+     * conversation's current handoff's (its row in handoffs), which a
+     * superseded handoff's late first message must not take away */
     [ST_HANDOFF_MSG] = "INSERT OR REPLACE INTO handoff_messages (conversation_id, handoff_id, seq,"
                        " sender, agent, text, ts_us) VALUES (?,?,?,?,?,?,?)",
     [ST_HANDOFF_MSG_TRIM] = "DELETE FROM handoff_messages WHERE conversation_id=?1"
                             " AND handoff_id=?2 AND seq<=?3",
     [ST_HANDOFF_MSG_CLEAR] = "DELETE FROM handoff_messages WHERE conversation_id=?1"
-                             " AND handoff_id<>?2",
+                             " AND handoff_id<>?2 AND handoff_id IS NOT (SELECT"
+                             " json_extract(detail, '$.id') FROM handoffs"
+                             " WHERE conversation_id=?1 AND json_valid(detail))",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
@@ -376,6 +389,17 @@ static int update_state(conn_t *c, const store__op_t *op, int *updated, core_err
     return rc;
 }
 
+/* A superseded handoff's write goes to its row in handoffs_past: replacing
+ * the conversation's row with it would move the current handoff out of
+ * handoffs, and a restart would no longer bring it back. No row there (its
+ * move was not written) leaves nothing to update, which is no error. */
+static int run_superseded(conn_t *c, const store_handoff_t *h, core_err_t *err)
+{
+    sqlite3_stmt *st = c->st[ST_HANDOFF_PAST];
+    bind_handoff(st, h);
+    return step_done(c, st, "superseded handoff", err);
+}
+
 /* Runs one statement; returns 0, CORE_ERR_INVALID or CORE_ERR_IO. starts:
  * the batch starts a conversation. */
 static int run_op(conn_t *c, const store__op_t *op, int starts, core_err_t *err)
@@ -390,6 +414,8 @@ static int run_op(conn_t *c, const store__op_t *op, int starts, core_err_t *err)
         return store__sms_opt_run(c->db, op, err);
     if (op->kind == STORE__OP_ROLLOUT)
         return store__rollout_run(c->db, op, err);
+    if (op->kind == STORE__OP_HANDOFF && op->u.handoff.superseded)
+        return run_superseded(c, &op->u.handoff, err);
     if (op->kind == STORE__OP_HANDOFF) {
         st = c->st[ST_HANDOFF_KEEP];
         bind_text(st, 1, op->u.handoff.conversation_id);

@@ -27,6 +27,7 @@ GW_KEY = "gw-agents-test-77a1"
 AGENT_TOKEN = "agent-ann-token-5c2d"
 AGENT2_TOKEN = "agent-bob-token-81fe"
 VIEWER_TOKEN = "viewer-token-0b3a"
+SUPERVISOR_TOKEN = "admin-sue-token-6a90"
 SECRET = "whsec-test-4f1e9a"
 
 
@@ -38,13 +39,14 @@ def bearer(t):
     return {"Authorization": "Bearer " + t}
 
 
-ANN, BOB = bearer(AGENT_TOKEN), bearer(AGENT2_TOKEN)
+ANN, BOB, SUE = bearer(AGENT_TOKEN), bearer(AGENT2_TOKEN), bearer(SUPERVISOR_TOKEN)
 
 
 def daemon(tmp_queues=None, webhook=None, data_dir=None):
     cfg = {"chat": {"api_keys": "main:" + sha(GW_KEY)},
-           "admin": {"tokens": "ann:agent:%s,bob:agent:%s,view:viewer:%s"
-                     % (sha(AGENT_TOKEN), sha(AGENT2_TOKEN), sha(VIEWER_TOKEN))},
+           "admin": {"tokens": "ann:agent:%s,bob:agent:%s,view:viewer:%s,sue:admin:%s"
+                     % (sha(AGENT_TOKEN), sha(AGENT2_TOKEN), sha(VIEWER_TOKEN),
+                        sha(SUPERVISOR_TOKEN))},
            "agents": {}}
     if tmp_queues:
         cfg["agents"]["queues_file"] = tmp_queues
@@ -241,6 +243,48 @@ def test_close_and_refusals():
         # every agent action is in the audit trail, under the token's name
         rows = wait_for(lambda: len(audit_actions(d)) >= 2 and audit_actions(d), "audit rows")
         assert ("ann", "agent.claim") in rows and ("ann", "agent.close") in rows, rows
+
+
+def test_only_the_claimer_releases_or_closes():
+    """Another agent may not release or close a handoff someone claimed
+    (409, as for its messages); an admin token may, audited under its own
+    name with the claimer's, and the handoff still names the claimer."""
+    with daemon() as d:
+        conv = escalate(d)
+        _, h = handoff_of(d, conv)
+        assert post(d, h["id"], "claim")[0] == 200
+        st, e = post(d, h["id"], "release", {"flow": "welcome", "node": "greet"}, who=BOB)
+        assert st == 409 and e["error"]["code"] == "conflict", (st, e)
+        assert "ann" in e["error"]["message"], e
+        st, e = post(d, h["id"], "close", {"disposition": "resolved"}, who=BOB)
+        assert st == 409 and e["error"]["code"] == "conflict", (st, e)
+        st, c = d.json("GET", "/v1/agent/conversations/" + h["id"], headers=ANN)
+        assert c["state"] == "claimed" and c["agent"] == "ann", c
+        # a supervisor's admin token overrides: release one, close another
+        st, c = post(d, h["id"], "release", {"flow": "welcome", "node": "greet"}, who=SUE)
+        assert st == 200 and c["state"] == "released" and c["agent"] == "ann", (st, c)
+        conv2 = escalate(d)
+        _, h2 = handoff_of(d, conv2)
+        assert post(d, h2["id"], "claim")[0] == 200
+        st, c = post(d, h2["id"], "close", {"disposition": "resolved"}, who=SUE)
+        assert st == 200 and c["state"] == "closed" and c["agent"] == "ann", (st, c)
+        # a waiting handoff is anyone's to close
+        conv3 = escalate(d)
+        _, h3 = handoff_of(d, conv3)
+        st, c = post(d, h3["id"], "close", {"disposition": "duplicate"}, who=BOB)
+        assert st == 200 and c["agent"] == "bob", (st, c)
+
+        def audited():
+            db = sqlite3.connect(os.path.join(d.data_dir, "chorus.db"))
+            try:
+                return db.execute("SELECT actor, action, json_extract(detail, '$.claimed_by')"
+                                  " FROM audit WHERE action IN ('agent.release', 'agent.close')"
+                                  " ORDER BY id").fetchall()
+            finally:
+                db.close()
+        rows = wait_for(lambda: len(audited()) == 3 and audited(), "the audit rows")
+        assert rows == [("sue", "agent.release", "ann"), ("sue", "agent.close", "ann"),
+                        ("bob", "agent.close", None)], rows
 
 
 class Feed:
@@ -460,6 +504,61 @@ def test_webhook_retried_until_up_and_delivered_once():
     assert len(rx.got) == 1, rx.got
 
 
+def test_a_given_up_webhook_says_so_and_is_not_sent_again():
+    """A webhook that ran out of attempts is reported as given up, not as
+    delivered, and stays so: a restart does not send it again. One still
+    being tried when the daemon stopped is sent when it comes back."""
+    rx = Receiver()
+    data = tempfile.mkdtemp(prefix="chorus-agents-")
+
+    def with_hook(attempts, backoff_ms):
+        d = daemon(webhook="http://127.0.0.1:%d/hook" % rx.port, data_dir=data)
+        with open(d.config_path) as f:
+            cfg = json.load(f)
+        cfg["agents"].update({"webhook_max_attempts": attempts, "webhook_backoff_ms": backoff_ms})
+        d.write_config(cfg)
+        return d
+
+    def saved(hid):
+        db = sqlite3.connect(os.path.join(data, "chorus.db"))
+        try:
+            row = db.execute("SELECT detail FROM handoffs WHERE json_extract(detail, '$.id') = ?",
+                             (hid,)).fetchone()
+            return json.loads(row[0]) if row else None
+        finally:
+            db.close()
+
+    try:
+        with with_hook(1, 100) as d:  # the receiver is down: one attempt, given up
+            conv = escalate(d)
+            _, h = handoff_of(d, conv)
+            d.wait_log(event="webhook_given_up", handoff=h["id"], timeout=20)
+            st, a = d.json("GET", "/v1/agent/conversations/" + h["id"], headers=ANN)
+            assert a["webhook_delivered"] is False and a["webhook_given_up"] is True, a
+            wait_for(lambda: (saved(h["id"]) or {}).get("webhook_given_up"), "the saved state")
+            assert saved(h["id"])["webhook_delivered"] is False
+        with with_hook(5, 3600000) as d:  # still down: the next one waits to retry
+            d.wait_log(event="handoffs_restored", open="1", timeout=20)
+            conv2 = escalate(d)
+            _, h2 = handoff_of(d, conv2)
+            d.wait_log(event="webhook_attempt_failed", handoff=h2["id"], timeout=20)
+            assert d.log_lines(event="webhook_attempt_failed", handoff=h["id"]) == []
+            st, a = d.json("GET", "/v1/agent/conversations/" + h["id"], headers=ANN)
+            assert a["webhook_delivered"] is False and a["webhook_given_up"] is True, a
+        rx.start()
+        with with_hook(5, 100) as d:  # up: the pending one goes, the given-up one does not
+            d.wait_log(event="handoffs_restored", open="2", timeout=20)
+            d.wait_log(event="webhook_delivered", handoff=h2["id"], timeout=20)
+            time.sleep(0.5)
+            assert [p["id"] for p in rx.got] == [h2["id"]], rx.got
+            assert d.log_lines(event="webhook_attempt_failed", handoff=h["id"]) == []
+            st, b = d.json("GET", "/v1/agent/conversations/" + h2["id"], headers=ANN)
+            assert b["webhook_delivered"] is True and b["webhook_given_up"] is False, b
+    finally:
+        rx.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def test_open_handoffs_survive_a_restart():
     data = tempfile.mkdtemp(prefix="chorus-agents-")
     with daemon(data_dir=data) as d:
@@ -509,6 +608,26 @@ def test_open_handoffs_survive_a_restart():
         shutil.rmtree(data, ignore_errors=True)
 
 
+def test_the_waiting_gauge_after_a_restart():
+    """chorus_agent_waiting says how many wait as soon as a restart brought
+    the handoffs back, not only after the next change of a queue."""
+    data = tempfile.mkdtemp(prefix="chorus-agents-")
+    try:
+        with daemon(data_dir=data) as d:
+            convs = [escalate(d) for _ in range(3)]
+            _, h = handoff_of(d, convs[0])
+            assert post(d, h["id"], "claim")[0] == 200
+        with daemon(data_dir=data) as d:
+            d.wait_log(event="handoffs_restored", open="3", timeout=20)
+            st, _, body = d.request("GET", "/metrics", headers=bearer(VIEWER_TOKEN))
+            assert st == 200, st
+            gauge = [line for line in body.decode().splitlines()
+                     if line.startswith("chorus_agent_waiting{")]
+            assert gauge == ['chorus_agent_waiting{queue="bookings"} 2'], gauge
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def test_overdue_messages_say_each_position():
     """Several handoffs pass their queue's max wait in two queues: each
     one's unavailable message says its own position, counted among those
@@ -546,7 +665,8 @@ def test_overdue_messages_say_each_position():
 
 
 def test_metrics_and_the_kpi_report():
-    with daemon() as d:
+    with queues_file({"dispositions": ["refund_issued"]}) as path, \
+            daemon(tmp_queues=path) as d:
         # released to the bot and finished there
         conv = escalate(d)
         _, h = handoff_of(d, conv)
@@ -607,6 +727,62 @@ def test_metrics_and_the_kpi_report():
         assert ('chorus_agent_dispositions_total{queue="bookings",channel="chat",'
                 'disposition="refund_issued"} 1') in text
         assert 'chorus_agent_waiting{queue="bookings"} 1' in text, text
+
+
+def close_each(d, codes):
+    """Closes one new handoff with each disposition code."""
+    for code in codes:
+        _, h = handoff_of(d, escalate(d))
+        assert post(d, h["id"], "claim")[0] == 200
+        st, c = post(d, h["id"], "close", {"disposition": code})
+        assert st == 200 and c["disposition"] == code, (st, c)
+
+
+def dispositions(d, n):
+    """The dispositions metric's lines, and the KPI report's bookings row
+    once it counts n closes."""
+    def report():
+        st, k = d.json("GET", "/v1/admin/reports/kpis", headers=bearer(VIEWER_TOKEN))
+        assert st == 200, (st, k)
+        rows = [r for r in k["agents"]["rows"] if r["queue"] == "bookings"]
+        return rows and rows[0]["closed"] == n and rows[0]
+    row = wait_for(report, "the report")
+    return sorted(metric_lines(d, "chorus_agent_dispositions_total")), row
+
+
+DISP = 'chorus_agent_dispositions_total{queue="bookings",channel="chat",disposition="%s"} %d'
+
+
+def test_a_typed_disposition_is_not_a_label():
+    """The close's disposition is what the agent typed: without a queues
+    file that lists codes, every close counts as "other", so that typing
+    cannot fill the family's series with labels of its own. The handoff and
+    the KPI report keep the code as typed."""
+    typed = ["resolved", "<script>x</script>"] + ["free text %d" % i for i in range(3)]
+    with daemon() as d:
+        close_each(d, typed)
+        lines, row = dispositions(d, len(typed))
+        assert lines == [DISP % ("other", 5)], lines
+        assert row["dispositions"] == {code: 1 for code in typed}, row
+
+
+def test_a_listed_disposition_is_a_label():
+    """Codes the queues file lists are labels; any other counts as "other"."""
+    typed = ["refund_issued", "Refund issued!", "called_back", "refund_issued"]
+    with queues_file({"dispositions": ["refund_issued", "called_back"]}) as path, \
+            daemon(tmp_queues=path) as d:
+        close_each(d, typed)
+        lines, row = dispositions(d, len(typed))
+        assert lines == sorted([DISP % ("called_back", 1), DISP % ("other", 1),
+                                DISP % ("refund_issued", 2)]), lines
+        assert row["dispositions"] == {"refund_issued": 2, "Refund issued!": 1,
+                                       "called_back": 1}, row
+
+
+def metric_lines(d, family):
+    st, _, body = d.request("GET", "/metrics", headers=bearer(VIEWER_TOKEN))
+    assert st == 200, st
+    return [line for line in body.decode().splitlines() if line.startswith(family + "{")]
 
 
 if __name__ == "__main__":

@@ -69,6 +69,29 @@ def test_check_names_every_problem_with_its_position():
         assert rc == 0, (rc, err)
 
 
+def test_check_names_bad_disposition_codes():
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "queues.json")
+        with open(path, "w") as f:
+            f.write('{"dispositions": ["resolved", "resolved", "not a code", 7, ""]}\n')
+        rc, err = check(path)
+        assert rc == 1, (rc, err)
+        for text in (":1:31: dispositions[1]: is listed already above",
+                     ":1:43: dispositions[2]: must be a code of 1-64 letters",
+                     ":1:57: dispositions[3]: must be a code",
+                     ":1:60: dispositions[4]: must be a code"):
+            assert path + text in err, (text, err)
+        assert "4 problems found" in err, err
+        with open(path, "w") as f:
+            f.write('{"dispositions": "resolved"}\n')
+        rc, err = check(path)
+        assert rc == 1 and "dispositions: must be an array" in err, (rc, err)
+        with open(path, "w") as f:
+            f.write('{"dispositions": ["resolved", "refund_issued", "called-back", "v2.1"]}\n')
+        rc, err = check(path)
+        assert rc == 0, (rc, err)
+
+
 def test_daemon_refuses_to_start_with_a_bad_file():
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "queues.json")

@@ -69,6 +69,46 @@ def test_sms_handoff_is_queued_and_recorded():
     run(t)
 
 
+def test_a_release_the_bot_finished_stays_finished():
+    """Released to the bot and ended there, an SMS handoff's outcome is
+    bot_finished for good: the same number's next conversation handing off
+    again is a handoff of its own, not an escalated_again of the finished
+    one (which used to stay open, found by the number's key, for ever)."""
+    def to_a_person(p):
+        texts = p.texts("talk to a human")
+        if not any("connecting you" in x for x in texts):
+            p.texts("booking")
+
+    def t(d):
+        p = Phone(Twilio(d, "/v1/sms/twilio"), frm="+15551236666")
+        p.texts("hi")
+        to_a_person(p)
+        h = queued(d, "sms")[0]
+        st, _ = d.json("POST", "/v1/agent/conversations/%s/claim" % h["id"], {}, ANN)
+        assert st == 200
+        st, c = d.json("POST", "/v1/agent/conversations/%s/release" % h["id"],
+                       {"flow": "welcome", "node": "greet"}, ANN)
+        assert st == 200 and c["state"] == "released", (st, c)
+        assert any("Goodbye" in x for x in p.texts("goodbye")), "the bot ends it"
+        st, c = d.json("GET", "/v1/agent/conversations/" + h["id"], headers=ANN)
+        assert c["release_outcome"] == "bot_finished", c
+        # the number's next conversation asks for a person again
+        p.texts("hi")
+        to_a_person(p)
+        again = queued(d, "sms")
+        assert len(again) == 1 and again[0]["id"] != h["id"], again
+        assert again[0]["conversation_id"] != h["conversation_id"], (h, again)
+        st, c = d.json("GET", "/v1/agent/conversations/" + h["id"], headers=ANN)
+        assert st == 200 and c["release_outcome"] == "bot_finished", c
+        st, _, body = d.request("GET", "/metrics")
+        releases = [line for line in body.decode().splitlines()
+                    if line.startswith("chorus_agent_releases_total{")]
+        assert not [x for x in releases if 'outcome="escalated_again"' in x], releases
+        assert [x for x in releases if 'outcome="bot_finished"' in x and x.endswith(" 1")], \
+            releases
+    run(t)
+
+
 def test_voice_handoff_dials_and_is_queued():
     def t(d):
         tw = Twilio(d, "/v1/voice/twilio")

@@ -34,6 +34,7 @@ static inline void fx_free_all(ag_desk_t *d)
         free(e->key);
         free(e->queue);
         free(e->conv_id);
+        free(e->release_outcome);
         free(e);
     }
     for (int by = 0; by < AG_BY_COUNT; by++)

@@ -168,6 +168,57 @@ static void test_trim_keeps_the_entry_just_changed(void **state)
     fx_free_all(&d);
 }
 
+/* A released entry whose outcome is known (the bot finished the
+ * conversation, or it was handed off again) is over: no longer its key's
+ * open entry, whatever comes on the key next, counted finished and
+ * trimmed like a closed one. Released entries used to stay open forever:
+ * a later handoff of the key turned a bot_finished into escalated_again,
+ * and none of them was ever freed. */
+static void test_released_with_an_outcome_is_finished(void **state)
+{
+    (void)state;
+    ag_desk_t d = {0};
+    char key[32];
+    enum { N = AG_MAX_DONE + AG_DONE_SLACK + 10 };
+    char first[33] = "";
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof(key), "chat:%d", i);
+        ag_entry_t *e = add(&d, key, AG_RELEASED);
+        assert_ptr_equal(ag__index_open(&d, key), e); /* its outcome still to come */
+        /* the outcome as ag__set_outcome gives it: tallied out, then in */
+        ag__set_state(&d, e, AG_CLAIMED);
+        e->release_outcome = core_xstrdup(i % 2 ? "bot_finished" : "escalated_again");
+        ag__set_state(&d, e, AG_RELEASED);
+        assert_null(ag__index_open(&d, key));
+        if (i == 0)
+            memcpy(first, e->id, sizeof(first));
+    }
+    assert_int_equal(d.n_done, N);
+    ag__trim(&d, NULL);
+    assert_int_equal(d.n_entries, AG_MAX_DONE);
+    assert_int_equal(d.n_done, AG_MAX_DONE);
+    assert_null(ag__find(&d, first)); /* the oldest went */
+    fx_free_all(&d);
+}
+
+static void test_an_outcome_finishes_a_released_entry(void **state)
+{
+    (void)state;
+    ag_desk_t d = {0};
+    ag_entry_t *e = add(&d, "chat:a", AG_RELEASED);
+    assert_int_equal(d.n_done, 0);
+    ag__set_outcome(&d, e, "bot_finished");
+    assert_int_equal(d.n_done, 1);
+    assert_string_equal(e->release_outcome, "bot_finished");
+    assert_null(ag__index_open(&d, "chat:a"));
+    ag_entry_t *next = add(&d, "chat:a", AG_WAITING); /* a new conversation of the key */
+    assert_ptr_equal(ag__index_open(&d, "chat:a"), next);
+    assert_string_equal(e->release_outcome, "bot_finished");
+    ag__index_remove(&d, e); /* trimmed */
+    assert_int_equal(d.n_done, 0);
+    fx_free_all(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -176,6 +227,8 @@ int main(void)
         cmocka_unit_test(test_found_by_id_or_conversation),
         cmocka_unit_test(test_waiting_and_finished_are_counted),
         cmocka_unit_test(test_trim_keeps_the_entry_just_changed),
+        cmocka_unit_test(test_released_with_an_outcome_is_finished),
+        cmocka_unit_test(test_an_outcome_finishes_a_released_entry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

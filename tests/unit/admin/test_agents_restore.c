@@ -200,6 +200,53 @@ static void test_history_as_rows_reads_back_the_same(void **state)
     world_close(&w);
 }
 
+/* A handoff released and the conversation handed off again: a late write
+ * of the first (its webhook answered or given up after the second came, an
+ * SMS that completed late) updates its own row in handoffs_past and leaves
+ * the second where it is, messages included, so a restart still brings the
+ * second back whole. It used to replace the second's row and push it into
+ * handoffs_past, and the customer came back from a restart to a handoff no
+ * agent could see; and the first one's late first message deleted the
+ * second's messages. */
+static void test_late_write_of_a_superseded_handoff(void **state)
+{
+    (void)state;
+    world_t w;
+    world_open(&w);
+    ag_desk_t *d = &w.d;
+    ag_entry_t *first = enter(d, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "conv-1");
+    ag__changed(d, first, "queued");
+    ag__set_state(d, first, AG_RELEASED);
+    first->done_us = core_wall_us();
+    ag__changed(d, first, "released");
+    ag_entry_t *again = enter(d, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "conv-1");
+    ag__changed(d, again, "queued");
+    talk(d, again, 0, 2, 0);
+    first->hook = AG_HOOK_DELIVERED; /* the first one's webhook, answered only now */
+    ag__changed(d, first, "webhook_delivered");
+    /* and its first message (an SMS that completed late), which clears what
+     * other handoffs of the conversation left, but not the current one's */
+    talk(d, first, 0, 1, 0);
+    reopen(&w);
+    assert_int_equal(fx_scalar(w.fx.path,
+                               "SELECT count(*) FROM handoffs WHERE"
+                               " json_extract(detail, '$.id') = 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb'"
+                               " AND state = 'waiting'"),
+                     1);
+    assert_int_equal(fx_scalar(w.fx.path, "SELECT count(*) FROM handoffs_past"), 1);
+    assert_int_equal(fx_scalar(w.fx.path, "SELECT json_extract(detail, '$.webhook_delivered')"
+                                          " FROM handoffs_past WHERE json_extract(detail, '$.id')"
+                                          " = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'"),
+                     1);
+    size_t n_open;
+    ag_entry_t *back = read_back(w.fx.path, &n_open);
+    assert_int_equal(n_open, 1);
+    assert_non_null(back);
+    assert_same(again, back);
+    ag__entry_free(back);
+    world_close(&w);
+}
+
 /* The database as a chorus before migration 7 left it: handoffs rows with
  * their history in the detail, no handoff_messages table, version 6. */
 static void downgrade(const char *path, const ag_entry_t *open, const ag_entry_t *closed)
@@ -305,6 +352,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_history_as_rows_reads_back_the_same),
         cmocka_unit_test(test_history_written_before_migration_7),
+        cmocka_unit_test(test_late_write_of_a_superseded_handoff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

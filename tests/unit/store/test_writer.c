@@ -391,6 +391,49 @@ static void test_prune_keeps_an_open_handoff(void **state)
     fx_close(&fx);
 }
 
+/* One write of a handoff of conversation "h" that entered at entered_us. */
+static void handoff_write(fx_t *fx, int64_t entered_us, const char *state, int superseded)
+{
+    store_handoff_t h = {.conversation_id = "h",
+                         .key = "chat:h",
+                         .queue = "support",
+                         .channel = "chat",
+                         .reason = "user_request",
+                         .state = state,
+                         .entered_us = entered_us,
+                         .detail = "{}",
+                         .updated_us = entered_us,
+                         .superseded = superseded};
+    store_batch_t *b = store_batch_new();
+    store_batch_handoff(b, &h);
+    assert_int_equal(store_enqueue(fx->store, b, fx_done, fx), 0);
+}
+
+/* handoffs holds a conversation's current handoff: the next one moves it to
+ * handoffs_past, and a write of the earlier one after that (superseded)
+ * updates it there and leaves the current one alone. */
+static void test_superseded_handoff_updates_its_past_row(void **state)
+{
+    fx_t fx;
+    core_err_t err = {0};
+    assert_int_equal(fx_open(&fx, 100, 64, &err), 0);
+    handoff_write(&fx, FX_T0, "released", 0);
+    handoff_write(&fx, FX_T0 + FX_H, "waiting", 0);    /* handed off again */
+    handoff_write(&fx, FX_T0, "abandoned", 1);         /* the first one, late */
+    handoff_write(&fx, FX_T0 + 2 * FX_H, "closed", 1); /* none such in the past: nothing */
+    fx_wait(&fx, 4);
+    assert_int_equal(fx.failed, 0);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM handoffs"), 1);
+    assert_int_equal(fx_scalar(fx.path, "SELECT entered_us FROM handoffs WHERE state = 'waiting'"),
+                     FX_T0 + FX_H);
+    assert_int_equal(fx_scalar(fx.path, "SELECT count(*) FROM handoffs_past"), 1);
+    assert_int_equal(fx_scalar(fx.path, "SELECT entered_us FROM handoffs_past"
+                                        " WHERE state = 'abandoned'"),
+                     FX_T0);
+    (void)state;
+    fx_close(&fx);
+}
+
 static void test_prune_in_chunks(void **state)
 {
     fx_t fx;
@@ -657,6 +700,7 @@ int main(void)
         cmocka_unit_test(test_retention_timer),
         cmocka_unit_test(test_prune_keeps_a_returning_key),
         cmocka_unit_test(test_prune_keeps_an_open_handoff),
+        cmocka_unit_test(test_superseded_handoff_updates_its_past_row),
         cmocka_unit_test(test_options_from_config),
         cmocka_unit_test(test_memory_store),
         cmocka_unit_test(test_writer_priority),
