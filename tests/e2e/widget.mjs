@@ -9,6 +9,9 @@
 // while a page from an origin that is not allowed gets no conversation.
 // Last, a flow with a web variant: links in the text and a link button.
 // Screenshots go to tests/e2e/artifacts/ (not committed).
+//
+// `node tests/integration/test_web_widget.mjs NAME...` runs only the cases
+// named (the keys of CASES below); without names, all of them.
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -39,11 +42,11 @@ function startBackend() {
   });
 }
 
-function startDaemon(backendUrl, tmp, allowed, flows = path.join(SRC, 'flows'), chat = {}) {
+function startDaemon(backendUrl, tmp, allowed, flows = path.join(SRC, 'flows'), chat = {}, port = 0) {
   const cfg = path.join(tmp, 'chorusd.json');
   writeFileSync(cfg, JSON.stringify({ chat: { allowed_origins: allowed, ...chat } }));
   const proc = spawn(process.env.CHORUSD || 'build/chorusd',
-    ['--listen', '127.0.0.1:0', '--data-dir', tmp, '--config', cfg, '--flows', flows],
+    ['--listen', `127.0.0.1:${port}`, '--data-dir', tmp, '--config', cfg, '--flows', flows],
     { cwd: tmp, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CHORUS_BACKEND_URL: backendUrl } });
   let stderr = '';
   return new Promise((resolve, reject) => {
@@ -64,7 +67,7 @@ function startDaemon(backendUrl, tmp, allowed, flows = path.join(SRC, 'flows'), 
 
 function stopDaemon(proc) {
   return new Promise((resolve, reject) => {
-    if (proc.exitCode !== null) {
+    if (proc.exitCode !== null || proc.signalCode !== null) {
       resolve();
       return;
     }
@@ -196,6 +199,119 @@ async function failedTurnSentAgain(context, base) {
   console.log('ok   widget: a message whose turn failed is sent again and shown once');
 }
 
+// A message sent again on a new connection while its first send's turn still
+// runs gets an ack with seq 0: the server has it, but not yet in its
+// transcript. That turn can still fail: the turn_failed that follows names
+// the message, and the widget, which never saw its echo, still holds it and
+// sends it again. Here the first send is answered as the daemon answers such
+// a resend, then as it answers the turn's failure; the next goes through.
+async function acceptedTurnFailed(context, base) {
+  const page = await context.newPage();
+  await page.addInitScript(() => window.localStorage.clear()); // a new conversation
+  const sent = [];
+  await page.routeWebSocket(/\/v1\/chat\/ws/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((raw) => {
+      const f = JSON.parse(raw);
+      if (f.type === 'message' && f.text === 'hello') {
+        sent.push(f.id);
+        if (sent.length === 1) {
+          ws.send(JSON.stringify({ type: 'ack', id: f.id, seq: 0, duplicate: true }));
+          setTimeout(() => ws.send(JSON.stringify({ type: 'error', code: 'turn_failed', id: f.id,
+            message: 'the turn did not complete: the store could not write the turn' })), 300);
+          return;
+        }
+      }
+      server.send(raw);
+    });
+  });
+  await page.goto(base);
+  await waitBot(page, 1, 'How can I help');
+  const input = page.getByLabel('Type your message');
+  await input.fill('hello');
+  await input.press('Enter');
+  await page.waitForFunction(() => /trying again/.test(document.querySelector('.chorus-chat__conn').textContent),
+    null, { timeout: 5000 });
+  assert.equal(await page.locator('[data-pending]').textContent(), 'Sending: hello');
+  await waitBot(page, 2); // after the resend, some 5 s later
+  assert.equal(sent.length, 2, JSON.stringify(sent));
+  assert.equal(sent[1], sent[0], 'the resend keeps its id');
+  assert.equal(await page.locator('[data-pending]').count(), 0);
+  const texts = await shown(page);
+  assert.equal(texts.filter((m) => m[0] === 'user' && m[1] === 'hello').length, 1, JSON.stringify(texts));
+  await page.close();
+  console.log('ok   widget: a message acknowledged with seq 0 whose turn then failed is sent again');
+}
+
+// A free loopback port, for a daemon that must come back on the same one.
+function freePort() {
+  return new Promise((resolve) => {
+    const srv = http.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+// The same, the real way: the connection drops while a turn waits on a
+// backend that never answers; the widget reconnects and sends the message
+// again, and the daemon acknowledges it with seq 0 (still running). Then the
+// daemon is killed before the turn is recorded, and started again on the
+// same port and data dir with a backend that answers: the widget, which
+// never saw the echo, sends the message once more and it runs there.
+async function acceptedThenCrash(context, backendUrl) {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'chorus-e2e-crash-'));
+  const port = await freePort();
+  let daemon = await startDaemon(`${backendUrl}/mode/hang`, tmp, '', path.join(SRC, 'flows'), {}, port);
+  try {
+    const page = await context.newPage();
+    const sockets = [];
+    const acks = [];
+    await page.routeWebSocket(/\/v1\/chat\/ws/, (ws) => {
+      const server = ws.connectToServer();
+      sockets.push({ ws, server });
+      server.onMessage((raw) => {
+        if (JSON.parse(raw).type === 'ack') acks.push(JSON.parse(raw));
+        ws.send(raw);
+      });
+    });
+    await page.goto(`http://127.0.0.1:${port}/`);
+    await waitBot(page, 1, 'How can I help');
+    const input = page.getByLabel('Type your message');
+    await input.fill('booking status');
+    await input.press('Enter');
+    await waitBot(page, 2, 'booking reference');
+    await input.fill('ABC123'); // its lookup hangs
+    await input.press('Enter');
+    await page.waitForFunction(() => document.querySelector('.chorus-chat__typing').textContent !== '',
+      null, { timeout: 5000 });
+    // the network drops; the daemon's turn goes on
+    const first = sockets.at(-1);
+    first.server.close();
+    await first.ws.close({ code: 4000, reason: 'flap' });
+    for (let i = 0; i < 100 && acks.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(acks.length, 1, 'the resend was not acknowledged');
+    assert.equal(acks[0].seq, 0, JSON.stringify(acks));
+    assert.equal(await page.locator('[data-pending]').textContent(), 'Sending: ABC123');
+    // the daemon dies before the turn is recorded, and comes back
+    const dead = new Promise((r) => daemon.once('exit', r));
+    daemon.kill('SIGKILL');
+    await dead;
+    daemon = await startDaemon(backendUrl, tmp, '', path.join(SRC, 'flows'), {}, port);
+    await waitBot(page, 3, 'CH 101');
+    assert.equal(await page.locator('[data-pending]').count(), 0);
+    const texts = await shown(page);
+    assert.deepEqual(texts.map((m) => m[0]), ['bot', 'user', 'bot', 'user', 'bot'], JSON.stringify(texts));
+    assert.equal(texts[3][1], 'ABC123');
+    await page.close();
+    console.log('ok   widget: a message acknowledged with seq 0 survives the daemon dying before its turn');
+  } finally {
+    await stopDaemon(daemon);
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 // A flow whose welcome has a web variant with links and a link button.
 const LINK_FLOWS = {
   'settings.json': { settings: { welcome_flow: 'hi' } },
@@ -300,7 +416,81 @@ async function replacedWindow(context, backendUrl) {
   }
 }
 
-async function run() {
+async function conversation({ context, base }) {
+  const page = context.pages()[0] || await context.newPage();
+  const consoleErrors = [];
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  await page.goto(base);
+
+  // the welcome arrives by itself, with its quick replies as buttons
+  await waitBot(page, 1, 'How can I help');
+  const log = page.locator('[role="log"]');
+  assert.equal(await log.getAttribute('aria-live'), 'polite');
+  assert.ok(await page.locator('label[for="chorus-chat-input"]').count() === 1, 'the input has a label');
+  const choice = page.getByRole('button', { name: 'Booking status' });
+  await choice.waitFor();
+
+  // click a choice: its value goes as the user's message, the bot asks for the reference
+  await choice.click();
+  await waitBot(page, 2, 'booking reference');
+  assert.equal(await page.getByRole('button', { name: 'Booking status' }).count(), 0, 'choices are cleared once used');
+
+  // type a message and send it with Enter
+  const input = page.getByLabel('Type your message');
+  await input.fill('ABC123');
+  await input.press('Enter');
+  await waitBot(page, 3, 'CH 101');
+  const before = await shown(page);
+  assert.deepEqual(before.map((m) => m[0]), ['bot', 'user', 'bot', 'user', 'bot'], JSON.stringify(before));
+  assert.equal(before[1][1], 'Check my booking');
+  assert.equal(before[3][1], 'ABC123');
+  // each message was shown as sending until its echo took its place
+  assert.equal(await page.locator('[data-pending]').count(), 0, 'a sending bubble stayed');
+  await page.screenshot({ path: path.join(ARTIFACTS, 'widget-conversation.png') });
+
+  // reload: the same conversation comes back, every message once, in order
+  await page.reload();
+  await page.waitForFunction((n) => document.querySelectorAll('.chorus-chat__msg').length >= n,
+    before.length, { timeout: 20000 });
+  const after = await shown(page);
+  assert.deepEqual(after, before, 'resumed conversation differs');
+  await page.screenshot({ path: path.join(ARTIFACTS, 'widget-resumed.png') });
+
+  // and it carries on where it was
+  await input.fill('what is my baggage allowance');
+  await page.getByRole('button', { name: 'Send' }).click();
+  await waitBot(page, 4);
+  // frames on one socket arrive in order: had the replay sent anything twice,
+  // it would sit before this reply
+  const more = await shown(page);
+  assert.equal(more.length, before.length + 2, JSON.stringify(more));
+  assert.deepEqual(more.slice(0, before.length), before);
+  assert.equal(more.at(-2)[1], 'what is my baggage allowance');
+
+  // a phone's width: nothing overflows sideways, the input stays usable
+  await page.setViewportSize({ width: 375, height: 740 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `page overflows by ${overflow}px at 375px`);
+  assert.ok(await input.isVisible());
+  await page.screenshot({ path: path.join(ARTIFACTS, 'widget-mobile.png') });
+
+  assert.deepEqual(consoleErrors, [], 'console errors');
+  console.log('ok   widget: choice, typed message, reply, reload resumes, mobile');
+}
+
+const CASES = {
+  conversation,
+  embedded: ({ context, shop, blocked }) => embedded(context, shop, blocked),
+  failedTurnSentAgain: ({ context, base }) => failedTurnSentAgain(context, base),
+  acceptedTurnFailed: ({ context, base }) => acceptedTurnFailed(context, base),
+  acceptedThenCrash: ({ context, backend }) => acceptedThenCrash(context, backend.url),
+  webVariants: ({ context, backend }) => webVariants(context, backend.url),
+  replacedWindow: ({ context, backend }) => replacedWindow(context, backend.url),
+};
+
+async function run(names) {
+  for (const n of names) assert.ok(n in CASES, `no case ${n}: ${Object.keys(CASES).join(' ')}`);
   mkdirSync(ARTIFACTS, { recursive: true });
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'chorus-e2e-'));
   const backend = await startBackend();
@@ -320,71 +510,9 @@ async function run() {
         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
       viewport: { width: 1024, height: 800 },
     });
-    const page = context.pages()[0] || await context.newPage();
-    const consoleErrors = [];
-    page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-    page.on('pageerror', (e) => consoleErrors.push(String(e)));
     const base = `http://127.0.0.1:${daemon.port}/`;
-    await page.goto(base);
-
-    // the welcome arrives by itself, with its quick replies as buttons
-    await waitBot(page, 1, 'How can I help');
-    const log = page.locator('[role="log"]');
-    assert.equal(await log.getAttribute('aria-live'), 'polite');
-    assert.ok(await page.locator('label[for="chorus-chat-input"]').count() === 1, 'the input has a label');
-    const choice = page.getByRole('button', { name: 'Booking status' });
-    await choice.waitFor();
-
-    // click a choice: its value goes as the user's message, the bot asks for the reference
-    await choice.click();
-    await waitBot(page, 2, 'booking reference');
-    assert.equal(await page.getByRole('button', { name: 'Booking status' }).count(), 0, 'choices are cleared once used');
-
-    // type a message and send it with Enter
-    const input = page.getByLabel('Type your message');
-    await input.fill('ABC123');
-    await input.press('Enter');
-    await waitBot(page, 3, 'CH 101');
-    const before = await shown(page);
-    assert.deepEqual(before.map((m) => m[0]), ['bot', 'user', 'bot', 'user', 'bot'], JSON.stringify(before));
-    assert.equal(before[1][1], 'Check my booking');
-    assert.equal(before[3][1], 'ABC123');
-    // each message was shown as sending until its echo took its place
-    assert.equal(await page.locator('[data-pending]').count(), 0, 'a sending bubble stayed');
-    await page.screenshot({ path: path.join(ARTIFACTS, 'widget-conversation.png') });
-
-    // reload: the same conversation comes back, every message once, in order
-    await page.reload();
-    await page.waitForFunction((n) => document.querySelectorAll('.chorus-chat__msg').length >= n,
-      before.length, { timeout: 20000 });
-    const after = await shown(page);
-    assert.deepEqual(after, before, 'resumed conversation differs');
-    await page.screenshot({ path: path.join(ARTIFACTS, 'widget-resumed.png') });
-
-    // and it carries on where it was
-    await input.fill('what is my baggage allowance');
-    await page.getByRole('button', { name: 'Send' }).click();
-    await waitBot(page, 4);
-    // frames on one socket arrive in order: had the replay sent anything twice,
-    // it would sit before this reply
-    const more = await shown(page);
-    assert.equal(more.length, before.length + 2, JSON.stringify(more));
-    assert.deepEqual(more.slice(0, before.length), before);
-    assert.equal(more.at(-2)[1], 'what is my baggage allowance');
-
-    // a phone's width: nothing overflows sideways, the input stays usable
-    await page.setViewportSize({ width: 375, height: 740 });
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    assert.ok(overflow <= 0, `page overflows by ${overflow}px at 375px`);
-    assert.ok(await input.isVisible());
-    await page.screenshot({ path: path.join(ARTIFACTS, 'widget-mobile.png') });
-
-    assert.deepEqual(consoleErrors, [], 'console errors');
-    console.log('ok   widget: choice, typed message, reply, reload resumes, mobile');
-    await embedded(context, shop, blocked);
-    await failedTurnSentAgain(context, base);
-    await webVariants(context, backend.url);
-    await replacedWindow(context, backend.url);
+    const env = { context, base, backend, shop, blocked, daemon };
+    for (const name of names.length ? names : Object.keys(CASES)) await CASES[name](env);
   } finally {
     if (context) await context.close();
     rmSync(profile, { recursive: true, force: true });
@@ -396,5 +524,5 @@ async function run() {
   }
 }
 
-await run();
+await run(process.argv.slice(2));
 console.log('all passed');

@@ -39,7 +39,7 @@
         ws: null,
         ready: false,
         retries: 0,
-        outbox: [],         /* {id, text} sent or queued, not yet echoed */
+        outbox: [],         /* {id, text, accepted} sent or queued, not yet echoed */
         replaced: false,    /* another window took the conversation over */
         ended: false,
         status: "active"
@@ -289,7 +289,7 @@
         if (!text || state.ended) {
             return;
         }
-        var m = { id: newId(), text: text };
+        var m = { id: newId(), text: text, accepted: false };
         state.outbox.push(m);
         /* shown at once, marked as sending: the server echoes it (with its
          * seq, in the transcript's order) once its turn is recorded */
@@ -305,16 +305,36 @@
         }
     }
 
+    function outboxed(id) {
+        for (var i = 0; i < state.outbox.length; i++) {
+            if (state.outbox[i].id === id) {
+                return state.outbox[i];
+            }
+        }
+        return null;
+    }
+
+    /* A message leaves the outbox only once the transcript has it: its echo,
+     * or an ack naming the seq it got. An ack with seq 0 only says that its
+     * turn is running; that turn can still fail, or die with the daemon, so
+     * the message stays, marked accepted, and goes again on a turn_failed
+     * and on the next connection. */
+    function settle(id) {
+        state.outbox = state.outbox.filter(function (m) {
+            return m.id !== id;
+        });
+        dropPending(id);
+    }
+
     /* A message whose turn failed (the server could not record it) goes
      * again after the server's Retry-After, if it is still unsent. */
     var RESEND_MS = 5000;
-    function resendLater(id) {
+    function resendLater(m) {
+        m.accepted = false;
         window.setTimeout(function () {
-            state.outbox.forEach(function (m) {
-                if (m.id === id) {
-                    frame({ type: "message", id: m.id, text: m.text });
-                }
-            });
+            if (state.outbox.indexOf(m) >= 0 && !m.accepted) {
+                frame({ type: "message", id: m.id, text: m.text });
+            }
         }, RESEND_MS);
     }
 
@@ -336,11 +356,8 @@
         state.lastSeq = f.seq;
         if (f.type === "message") {
             if (f.from === "user") {
-                state.outbox = state.outbox.filter(function (m) {
-                    return m.id !== f.id;
-                });
                 if (f.id) {
-                    dropPending(f.id);
+                    settle(f.id);
                     setConn("");
                 }
                 clearChoices();
@@ -378,8 +395,11 @@
             }
             setConn("");
             setEnded(f.status === "ended");
-            /* resend what was typed but never echoed: ids make it safe */
+            /* resend what was typed but never echoed, also what an earlier
+             * connection's server had accepted (it may have died with its
+             * turn): ids make it safe */
             state.outbox.forEach(function (m) {
+                m.accepted = false;
                 frame({ type: "message", id: m.id, text: m.text });
             });
             break;
@@ -393,11 +413,10 @@
             onEntry(f);
             break;
         case "ack":
-            state.outbox = state.outbox.filter(function (m) {
-                return m.id !== f.id;
-            });
-            if (f.seq) { /* already in the transcript; seq 0: its echo is still to come */
-                dropPending(f.id);
+            if (f.seq) { /* already in the transcript */
+                settle(f.id);
+            } else if (outboxed(f.id)) { /* seq 0: its turn is running, its echo to come */
+                outboxed(f.id).accepted = true;
             }
             break;
         case "error":
@@ -410,9 +429,9 @@
             } else if (f.code === "turn_failed" && f.id) {
                 /* never echoed, so still ours to send (if it is ours: every
                  * window on the conversation hears it): again in a while */
-                if (state.outbox.some(function (m) { return m.id === f.id; })) {
+                if (outboxed(f.id)) {
                     setConn("Not sent yet \u2014 trying again");
-                    resendLater(f.id);
+                    resendLater(outboxed(f.id));
                 }
             } else if (f.code !== "history_truncated") {
                 setConn("Problem: " + (f.message || f.code));
