@@ -160,20 +160,24 @@ async function embedded(context, shop, blocked) {
 // as sending and sends it again after the Retry-After; it is shown once. The
 // first send is answered here as chorusd answers it on a full disk
 // (tests/integration/test_channels_disk_full.py has the real one); the
-// second goes through to the real daemon.
-async function failedTurnSentAgain(context, base) {
+// second goes through to the real daemon. A message the daemon refuses as
+// `unavailable` or `at_capacity` (with its id) goes again the same way.
+async function failedTurnSentAgain(context, base, code = 'turn_failed') {
   const page = await context.newPage();
   await page.addInitScript(() => window.localStorage.clear()); // a new conversation
   const sent = [];
+  const times = [];
   await page.routeWebSocket(/\/v1\/chat\/ws/, (ws) => {
     const server = ws.connectToServer();
     ws.onMessage((raw) => {
       const f = JSON.parse(raw);
       if (f.type === 'message' && f.text === 'hello') {
         sent.push(f.id);
+        times.push(Date.now());
         if (sent.length === 1) {
-          ws.send(JSON.stringify({ type: 'error', code: 'turn_failed', id: f.id,
-            message: 'the turn did not complete: the store could not write the turn' }));
+          ws.send(JSON.stringify({ type: 'error', code, id: f.id,
+            message: code === 'turn_failed' ? 'the turn did not complete: the store could not write the turn'
+              : code === 'at_capacity' ? 'too many messages in flight' : 'no flows are serving yet' }));
           return;
         }
       }
@@ -191,12 +195,13 @@ async function failedTurnSentAgain(context, base) {
   await waitBot(page, 2); // after the resend, some 5 s later
   assert.equal(sent.length, 2, JSON.stringify(sent));
   assert.equal(sent[1], sent[0], 'the resend keeps its id');
+  assert.ok(times[1] - times[0] >= 4000, `sent again after ${times[1] - times[0]} ms`);
   assert.equal(await page.locator('[data-pending]').count(), 0);
   const texts = await shown(page);
   assert.equal(texts.filter((m) => m[0] === 'user' && m[1] === 'hello').length, 1, JSON.stringify(texts));
   assert.equal(await page.locator('.chorus-chat__conn').textContent(), '');
   await page.close();
-  console.log('ok   widget: a message whose turn failed is sent again and shown once');
+  console.log(`ok   widget: a message answered ${code} is sent again and shown once`);
 }
 
 // A message sent again on a new connection while its first send's turn still
@@ -241,6 +246,64 @@ async function acceptedTurnFailed(context, base) {
   assert.equal(texts.filter((m) => m[0] === 'user' && m[1] === 'hello').length, 1, JSON.stringify(texts));
   await page.close();
   console.log('ok   widget: a message acknowledged with seq 0 whose turn then failed is sent again');
+}
+
+// More messages than a conversation queues behind a slow turn: the daemon
+// refuses the last ones with `busy` (each naming its message). The widget
+// says they are not sent yet, keeps saying so while the others are echoed,
+// and sends them again with backoff until they run; each is shown once.
+async function busySentAgain(context, base) {
+  const page = await context.newPage();
+  await page.addInitScript(() => window.localStorage.clear()); // a new conversation
+  const busy = [];
+  const sends = {};
+  page.on('websocket', (ws) => {
+    ws.on('framereceived', (f) => {
+      const m = JSON.parse(f.payload);
+      if (m.type === 'error' && m.code === 'busy') busy.push(m.id);
+    });
+    ws.on('framesent', (f) => {
+      const m = JSON.parse(f.payload);
+      if (m.type === 'message' && m.text) sends[m.text] = (sends[m.text] || 0) + 1;
+    });
+  });
+  await page.goto(base);
+  await waitBot(page, 1, 'How can I help');
+  const input = page.getByLabel('Type your message');
+  await input.fill('booking status');
+  await input.press('Enter');
+  await waitBot(page, 2, 'booking reference');
+  await input.fill('SLOW01'); // the backend stub answers it after 1.5 s
+  await input.press('Enter');
+  // typed faster than playwright types: all at once, as the form sends them
+  const extras = Array.from({ length: 10 }, (_, i) => `hello ${i + 1}`);
+  await page.evaluate((texts) => {
+    const box = document.querySelector('.chorus-chat__input');
+    for (const t of texts) {
+      box.value = t;
+      box.form.requestSubmit();
+    }
+  }, extras);
+  await page.waitForFunction(() => /trying again/.test(document.querySelector('.chorus-chat__conn').textContent),
+    null, { timeout: 5000 });
+  assert.ok(busy.length >= 1, 'nothing was refused busy');
+  // the first echo (SLOW01's) comes while refused ones still wait: the line stays
+  await page.waitForFunction(() => document.querySelectorAll('.chorus-chat__msg--user:not([data-pending])').length >= 2,
+    null, { timeout: 10000 });
+  if (await page.locator('[data-pending]').count() > 0) {
+    assert.match(await connText(page), /trying again/);
+  }
+  await page.waitForFunction((n) => document.querySelectorAll('.chorus-chat__msg--user:not([data-pending])').length >= n &&
+    document.querySelectorAll('[data-pending]').length === 0, 2 + extras.length, { timeout: 30000 });
+  const users = (await shown(page)).filter((m) => m[0] === 'user').map((m) => m[1]);
+  // in the order they ran: a refused one may run after one typed later
+  assert.deepEqual(users.slice(0, 2), ['booking status', 'SLOW01'], JSON.stringify(users));
+  assert.deepEqual(users.slice(2).sort(), [...extras].sort(), JSON.stringify(users));
+  assert.ok(busy.every((id) => id), JSON.stringify(busy));
+  assert.ok(sends['hello 10'] >= 2, `"hello 10" was sent ${sends['hello 10']} times`);
+  assert.equal(await connText(page), '');
+  await page.close();
+  console.log(`ok   widget: messages refused busy (${busy.length}) are sent again and shown once each`);
 }
 
 // A free loopback port, for a daemon that must come back on the same one.
@@ -485,6 +548,9 @@ const CASES = {
   failedTurnSentAgain: ({ context, base }) => failedTurnSentAgain(context, base),
   acceptedTurnFailed: ({ context, base }) => acceptedTurnFailed(context, base),
   acceptedThenCrash: ({ context, backend }) => acceptedThenCrash(context, backend.url),
+  busySentAgain: ({ context, base }) => busySentAgain(context, base),
+  unavailableSentAgain: ({ context, base }) => failedTurnSentAgain(context, base, 'unavailable'),
+  atCapacitySentAgain: ({ context, base }) => failedTurnSentAgain(context, base, 'at_capacity'),
   webVariants: ({ context, backend }) => webVariants(context, backend.url),
   replacedWindow: ({ context, backend }) => replacedWindow(context, backend.url),
 };

@@ -39,7 +39,7 @@
         ws: null,
         ready: false,
         retries: 0,
-        outbox: [],         /* {id, text, accepted} sent or queued, not yet echoed */
+        outbox: [],         /* {id, text, accepted, waiting} sent or queued, not yet echoed */
         replaced: false,    /* another window took the conversation over */
         ended: false,
         status: "active"
@@ -289,7 +289,7 @@
         if (!text || state.ended) {
             return;
         }
-        var m = { id: newId(), text: text, accepted: false };
+        var m = { id: newId(), text: text, accepted: false, waiting: false, tries: 0, timer: null };
         state.outbox.push(m);
         /* shown at once, marked as sending: the server echoes it (with its
          * seq, in the transcript's order) once its turn is recorded */
@@ -321,21 +321,44 @@
      * and on the next connection. */
     function settle(id) {
         state.outbox = state.outbox.filter(function (m) {
+            if (m.id === id && m.timer) {
+                window.clearTimeout(m.timer);
+            }
             return m.id !== id;
         });
         dropPending(id);
     }
 
-    /* A message whose turn failed (the server could not record it) goes
-     * again after the server's Retry-After, if it is still unsent. */
-    var RESEND_MS = 5000;
-    function resendLater(m) {
+    /* A message the server refused (busy: too many turns queued for the
+     * conversation; at_capacity, unavailable) or whose turn failed (the
+     * server could not record it) goes again after the server's Retry-After,
+     * if it is still unsent: 1 s when busy, 5 s otherwise, doubling for each
+     * refusal in a row, up to 30 s. */
+    function retryDelay(code) {
+        return code === "busy" ? 1000 :
+            code === "turn_failed" || code === "at_capacity" || code === "unavailable" ? 5000 : 0;
+    }
+
+    function resendLater(m, delay) {
         m.accepted = false;
-        window.setTimeout(function () {
+        m.waiting = true;
+        m.tries++;
+        if (m.timer) {
+            window.clearTimeout(m.timer);
+        }
+        m.timer = window.setTimeout(function () {
+            m.timer = null;
             if (state.outbox.indexOf(m) >= 0 && !m.accepted) {
                 frame({ type: "message", id: m.id, text: m.text });
             }
-        }, RESEND_MS);
+        }, Math.min(30000, delay * Math.pow(2, Math.min(m.tries - 1, 5))));
+    }
+
+    /* The status line says so while a message waits to go again, whatever
+     * else the server echoes meanwhile. */
+    function showOutbox() {
+        setConn(state.outbox.some(function (m) { return m.waiting; }) ?
+                "Not sent yet \u2014 trying again" : "");
     }
 
     /* The bubble shown while a message was on its way: its echo (or an ack
@@ -358,7 +381,7 @@
             if (f.from === "user") {
                 if (f.id) {
                     settle(f.id);
-                    setConn("");
+                    showOutbox();
                 }
                 clearChoices();
             }
@@ -382,6 +405,7 @@
     }
 
     function onFrame(f) {
+        var m;
         switch (f.type) {
         case "ready":
             state.ready = true;
@@ -393,14 +417,19 @@
                     window.localStorage.setItem(storeKey, f.conversation);
                 } catch (e) { /* no resume across reloads */ }
             }
-            setConn("");
+            showOutbox();
             setEnded(f.status === "ended");
             /* resend what was typed but never echoed, also what an earlier
              * connection's server had accepted (it may have died with its
-             * turn): ids make it safe */
-            state.outbox.forEach(function (m) {
-                m.accepted = false;
-                frame({ type: "message", id: m.id, text: m.text });
+             * turn) or refused (now, not when its timer says): ids make it
+             * safe */
+            state.outbox.forEach(function (o) {
+                if (o.timer) {
+                    window.clearTimeout(o.timer);
+                    o.timer = null;
+                }
+                o.accepted = false;
+                frame({ type: "message", id: o.id, text: o.text });
             });
             break;
         case "typing":
@@ -415,8 +444,12 @@
         case "ack":
             if (f.seq) { /* already in the transcript */
                 settle(f.id);
-            } else if (outboxed(f.id)) { /* seq 0: its turn is running, its echo to come */
-                outboxed(f.id).accepted = true;
+                showOutbox();
+            } else if ((m = outboxed(f.id)) !== null) { /* seq 0: its turn runs, its echo to come */
+                m.accepted = true;
+                m.waiting = false;
+                m.tries = 0;
+                showOutbox();
             }
             break;
         case "error":
@@ -426,12 +459,13 @@
                 state.replaced = true;
                 setConn("This conversation continued in another window \u2014 type here to" +
                         " continue here");
-            } else if (f.code === "turn_failed" && f.id) {
-                /* never echoed, so still ours to send (if it is ours: every
-                 * window on the conversation hears it): again in a while */
-                if (outboxed(f.id)) {
-                    setConn("Not sent yet \u2014 trying again");
-                    resendLater(outboxed(f.id));
+            } else if (retryDelay(f.code) && f.id) {
+                /* refused, or its turn failed: never echoed, so still ours to
+                 * send (if it is ours: every window on the conversation hears
+                 * a turn_failed), again in a while */
+                if ((m = outboxed(f.id)) !== null) {
+                    resendLater(m, retryDelay(f.code));
+                    showOutbox();
                 }
             } else if (f.code !== "history_truncated") {
                 setConn("Problem: " + (f.message || f.code));
