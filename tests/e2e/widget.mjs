@@ -155,6 +155,43 @@ async function embedded(context, shop, blocked) {
   console.log('ok   widget embedded on another origin: launcher, keyboard, allowed origins only');
 }
 
+// A conversation that ends while the visitor types in the floating panel:
+// the input is disabled, and focus goes to the button that starts a new
+// conversation (not to the page's body, out of the panel), so Escape still
+// closes the panel and gives focus back to the launcher; reopened, the panel
+// focuses that button again, and Enter on it starts a new conversation.
+async function endedKeepsFocus(context, shop) {
+  const page = await context.newPage();
+  await page.addInitScript(() => window.localStorage.clear()); // a new conversation
+  await page.goto(`http://localhost:${shop.address().port}/`);
+  const launcher = page.getByRole('button', { name: 'Help' });
+  await launcher.focus();
+  await page.keyboard.press('Enter');
+  await waitBot(page, 1, 'How can I help');
+  const input = page.getByLabel('Type your message');
+  assert.ok(await input.evaluate((e) => e === document.activeElement), 'focus moves to the input');
+  await page.keyboard.type('bye');
+  await page.keyboard.press('Enter');
+  await page.locator('.chorus-chat__note', { hasText: 'has ended' }).waitFor({ timeout: 20000 });
+  const again = page.getByRole('button', { name: 'Start a new conversation' });
+  await again.waitFor();
+  assert.ok(await input.isDisabled());
+  const active = () => page.evaluate(() => `${document.activeElement.tagName} ${document.activeElement.textContent.slice(0, 40)}`);
+  assert.equal(await active(), 'BUTTON Start a new conversation');
+  await page.keyboard.press('Escape');
+  assert.equal(await launcher.getAttribute('aria-expanded'), 'false', 'Escape closes the panel');
+  assert.ok(await launcher.evaluate((e) => e === document.activeElement), 'focus returns to the launcher');
+  await page.keyboard.press('Enter');
+  assert.equal(await launcher.getAttribute('aria-expanded'), 'true');
+  assert.equal(await active(), 'BUTTON Start a new conversation');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.querySelectorAll('.chorus-chat__msg--bot').length === 1 &&
+    !document.querySelector('.chorus-chat__input').disabled, null, { timeout: 20000 });
+  assert.ok(await input.evaluate((e) => e === document.activeElement), 'focus moves to the input');
+  await page.close();
+  console.log('ok   widget: an ended conversation keeps focus in the panel; Escape still closes it');
+}
+
 // A message whose turn failed (the store could not write it): the server's
 // error frame names it, and the widget, which never got its echo, keeps it
 // as sending and sends it again after the Retry-After; it is shown once. The
@@ -545,6 +582,7 @@ async function conversation({ context, base }) {
 const CASES = {
   conversation,
   embedded: ({ context, shop, blocked }) => embedded(context, shop, blocked),
+  endedKeepsFocus: ({ context, shop }) => endedKeepsFocus(context, shop),
   failedTurnSentAgain: ({ context, base }) => failedTurnSentAgain(context, base),
   acceptedTurnFailed: ({ context, base }) => acceptedTurnFailed(context, base),
   acceptedThenCrash: ({ context, backend }) => acceptedThenCrash(context, backend.url),

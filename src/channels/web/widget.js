@@ -138,7 +138,9 @@
         if (open) {
             connect();
             if (focus) {
-                input.focus();
+                /* an ended conversation's input is disabled: its way on is
+                 * the button that starts a new one */
+                (state.ended && choices.firstChild ? choices.firstChild : input).focus();
             }
         } else if (launcher && focus) {
             launcher.focus();
@@ -241,6 +243,12 @@
     }
 
     function setEnded(ended) {
+        /* Disabling the focused input (or removing a focused button) would
+         * drop focus to the page's body, out of the panel, where Escape no
+         * longer closes it and Tab starts over from the page's top: the
+         * button that starts a new conversation takes focus instead. */
+        var active = document.activeElement;
+        var hadFocus = !!active && (active === input || active === send || choices.contains(active));
         state.ended = ended;
         input.disabled = ended;
         send.disabled = ended;
@@ -250,6 +258,9 @@
             again.textContent = "Start a new conversation";
             again.addEventListener("click", restart);
             choices.appendChild(again);
+            if (hadFocus) {
+                again.focus();
+            }
         }
     }
 
