@@ -412,6 +412,57 @@ async function acceptedThenCrash(context, backendUrl) {
   }
 }
 
+// A server whose log went backwards: it restarted and rebuilt the
+// conversation with fewer entries than the widget has shown, and numbers its
+// next entries with seqs the widget has seen. Its `ready` says so (last_seq
+// below the widget's); the widget drops what it shows and replays the
+// server's log from the start, instead of dropping the new entries as seen;
+// a message still being sent stays, below it. The socket is a stub here (playwright's routeWebSocket): it plays a server
+// that holds the log below and resumes after the client's last_seq.
+async function logWentBack(context, base) {
+  const page = await context.newPage();
+  await page.addInitScript(() => window.localStorage.clear()); // a new conversation
+  const conv = 'c'.repeat(32);
+  const bot = (seq, text) => ({ type: 'message', from: 'bot', text, choices: [], seq, ts: '2026-01-01T00:00:00Z' });
+  let log = [bot(1, 'one'), { type: 'message', from: 'user', text: 'two', seq: 2 }, bot(3, 'three')];
+  const opened = [];
+  const sockets = [];
+  const ready = (ws) => ws.send(JSON.stringify({ type: 'ready', conversation: conv, status: 'active', channel: 'web',
+    resumed: true, first_seq: 1, last_seq: log.length }));
+  await page.routeWebSocket(/\/v1\/chat\/ws/, (ws) => {
+    const url = new URL(ws.url());
+    const last = Number(url.searchParams.get('last_seq') || 0);
+    opened.push(url.search);
+    sockets.push(ws);
+    ready(ws);
+    for (const e of log) if (e.seq > last) ws.send(JSON.stringify(e));
+    if (opened.length === 2) { // the restarted server carries on, numbering after its own log
+      log.push(bot(log.length + 1, 'after the restart'));
+      ws.send(JSON.stringify(log.at(-1)));
+    }
+  });
+  await page.goto(base);
+  await waitBot(page, 2, 'three');
+  const input = page.getByLabel('Type your message');
+  await input.fill('still sending'); // never echoed by this server
+  await input.press('Enter');
+  await page.locator('[data-pending]').waitFor();
+  // the server restarts with only the first entry
+  log = log.slice(0, 1);
+  await sockets[0].close({ code: 1001, reason: 'shutting down' });
+  await page.waitForFunction(() => document.querySelector('.chorus-chat__log').textContent.includes('after the restart'),
+    null, { timeout: 10000 });
+  await page.waitForFunction(() => !document.querySelector('.chorus-chat__log').textContent.includes('three'),
+    null, { timeout: 5000 });
+  assert.deepEqual(await shown(page), [['bot', 'one'], ['bot', 'after the restart'], ['user', 'Sending: still sending']]);
+  assert.deepEqual(opened, ['', `?conversation=${conv}&last_seq=3`, `?conversation=${conv}&last_seq=0`]);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(opened.length, 3, 'it replays once, then stays');
+  assert.equal(await connText(page), '');
+  await page.close();
+  console.log('ok   widget: a server whose log went backwards is shown again from its start');
+}
+
 // A flow whose welcome has a web variant with links and a link button.
 const LINK_FLOWS = {
   'settings.json': { settings: { welcome_flow: 'hi' } },
@@ -589,6 +640,7 @@ const CASES = {
   busySentAgain: ({ context, base }) => busySentAgain(context, base),
   unavailableSentAgain: ({ context, base }) => failedTurnSentAgain(context, base, 'unavailable'),
   atCapacitySentAgain: ({ context, base }) => failedTurnSentAgain(context, base, 'at_capacity'),
+  logWentBack: ({ context, base }) => logWentBack(context, base),
   webVariants: ({ context, backend }) => webVariants(context, backend.url),
   replacedWindow: ({ context, backend }) => replacedWindow(context, backend.url),
 };

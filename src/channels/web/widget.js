@@ -187,6 +187,13 @@
         log.scrollTop = log.scrollHeight;
     }
 
+    /* Entries go above the messages still being sent: those are the
+     * newest, and their echoes come after whatever the server has before
+     * them. */
+    function addToLog(n) {
+        log.insertBefore(n, log.querySelector("[data-pending]"));
+    }
+
     function addBubble(from, text, seq) {
         var b = el("div", "chorus-chat__msg chorus-chat__msg--" + from);
         if (seq) {
@@ -197,7 +204,11 @@
             from === "agent" ? "Agent: " : "";
         b.appendChild(who);
         appendRich(b, text);
-        log.appendChild(b);
+        if (seq) {
+            addToLog(b);
+        } else {
+            log.appendChild(b);
+        }
         scrollDown();
         return b;
     }
@@ -229,7 +240,7 @@
     function note(text) {
         var n = el("div", "chorus-chat__note");
         n.textContent = text;
-        log.appendChild(n);
+        addToLog(n);
         scrollDown();
     }
 
@@ -419,6 +430,16 @@
         var m;
         switch (f.type) {
         case "ready":
+            if (state.conversation === f.conversation && typeof f.last_seq === "number" &&
+                f.last_seq < state.lastSeq) {
+                /* The server's log ends before what is shown here: it lost
+                 * entries (a restart rebuilt the conversation with fewer),
+                 * and would number its next ones with seqs shown here,
+                 * which would be dropped as seen. What is shown is not its
+                 * transcript any more: show its log again from the start. */
+                redraw();
+                break;
+            }
             state.ready = true;
             state.retries = 0;
             if (state.conversation !== f.conversation) {
@@ -512,6 +533,27 @@
         input.focus();
     }
 
+    /* Shows the conversation again from the first entry the server holds,
+     * on a new socket; the messages still being sent stay, below it. */
+    function redraw() {
+        Array.prototype.slice.call(log.childNodes).forEach(function (n) {
+            if (!n.hasAttribute || !n.hasAttribute("data-pending")) {
+                log.removeChild(n);
+            }
+        });
+        clearChoices();
+        state.lastSeq = 0;
+        state.ackedSeq = 0;
+        var ws = state.ws;
+        state.ws = null;
+        state.ready = false;
+        if (ws) {
+            ws.onclose = null;
+            ws.close(1000, "replay from the start");
+        }
+        connect();
+    }
+
     /* Follows the conversation again in a window another one replaced. */
     function comeBack() {
         if (state.replaced) {
@@ -538,6 +580,9 @@
         }
         ws.onmessage = function (ev) {
             var f;
+            if (state.ws !== ws) {
+                return; /* a socket given up for a new one */
+            }
             try {
                 f = JSON.parse(ev.data);
             } catch (e) {
