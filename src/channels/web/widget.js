@@ -39,7 +39,7 @@
         ws: null,
         ready: false,
         retries: 0,
-        outbox: [],         /* {id, text} sent or queued, not yet echoed */
+        outbox: [],         /* {id, text, accepted, waiting} sent or queued, not yet echoed */
         replaced: false,    /* another window took the conversation over */
         ended: false,
         status: "active"
@@ -138,7 +138,9 @@
         if (open) {
             connect();
             if (focus) {
-                input.focus();
+                /* an ended conversation's input is disabled: its way on is
+                 * the button that starts a new one */
+                (state.ended && choices.firstChild ? choices.firstChild : input).focus();
             }
         } else if (launcher && focus) {
             launcher.focus();
@@ -185,6 +187,13 @@
         log.scrollTop = log.scrollHeight;
     }
 
+    /* Entries go above the messages still being sent: those are the
+     * newest, and their echoes come after whatever the server has before
+     * them. */
+    function addToLog(n) {
+        log.insertBefore(n, log.querySelector("[data-pending]"));
+    }
+
     function addBubble(from, text, seq) {
         var b = el("div", "chorus-chat__msg chorus-chat__msg--" + from);
         if (seq) {
@@ -195,7 +204,11 @@
             from === "agent" ? "Agent: " : "";
         b.appendChild(who);
         appendRich(b, text);
-        log.appendChild(b);
+        if (seq) {
+            addToLog(b);
+        } else {
+            log.appendChild(b);
+        }
         scrollDown();
         return b;
     }
@@ -227,7 +240,7 @@
     function note(text) {
         var n = el("div", "chorus-chat__note");
         n.textContent = text;
-        log.appendChild(n);
+        addToLog(n);
         scrollDown();
     }
 
@@ -241,6 +254,12 @@
     }
 
     function setEnded(ended) {
+        /* Disabling the focused input (or removing a focused button) would
+         * drop focus to the page's body, out of the panel, where Escape no
+         * longer closes it and Tab starts over from the page's top: the
+         * button that starts a new conversation takes focus instead. */
+        var active = document.activeElement;
+        var hadFocus = !!active && (active === input || active === send || choices.contains(active));
         state.ended = ended;
         input.disabled = ended;
         send.disabled = ended;
@@ -250,6 +269,9 @@
             again.textContent = "Start a new conversation";
             again.addEventListener("click", restart);
             choices.appendChild(again);
+            if (hadFocus) {
+                again.focus();
+            }
         }
     }
 
@@ -289,7 +311,7 @@
         if (!text || state.ended) {
             return;
         }
-        var m = { id: newId(), text: text };
+        var m = { id: newId(), text: text, accepted: false, waiting: false, tries: 0, timer: null };
         state.outbox.push(m);
         /* shown at once, marked as sending: the server echoes it (with its
          * seq, in the transcript's order) once its turn is recorded */
@@ -305,17 +327,60 @@
         }
     }
 
-    /* A message whose turn failed (the server could not record it) goes
-     * again after the server's Retry-After, if it is still unsent. */
-    var RESEND_MS = 5000;
-    function resendLater(id) {
-        window.setTimeout(function () {
-            state.outbox.forEach(function (m) {
-                if (m.id === id) {
-                    frame({ type: "message", id: m.id, text: m.text });
-                }
-            });
-        }, RESEND_MS);
+    function outboxed(id) {
+        for (var i = 0; i < state.outbox.length; i++) {
+            if (state.outbox[i].id === id) {
+                return state.outbox[i];
+            }
+        }
+        return null;
+    }
+
+    /* A message leaves the outbox only once the transcript has it: its echo,
+     * or an ack naming the seq it got. An ack with seq 0 only says that its
+     * turn is running; that turn can still fail, or die with the daemon, so
+     * the message stays, marked accepted, and goes again on a turn_failed
+     * and on the next connection. */
+    function settle(id) {
+        state.outbox = state.outbox.filter(function (m) {
+            if (m.id === id && m.timer) {
+                window.clearTimeout(m.timer);
+            }
+            return m.id !== id;
+        });
+        dropPending(id);
+    }
+
+    /* A message the server refused (busy: too many turns queued for the
+     * conversation; at_capacity, unavailable) or whose turn failed (the
+     * server could not record it) goes again after the server's Retry-After,
+     * if it is still unsent: 1 s when busy, 5 s otherwise, doubling for each
+     * refusal in a row, up to 30 s. */
+    function retryDelay(code) {
+        return code === "busy" ? 1000 :
+            code === "turn_failed" || code === "at_capacity" || code === "unavailable" ? 5000 : 0;
+    }
+
+    function resendLater(m, delay) {
+        m.accepted = false;
+        m.waiting = true;
+        m.tries++;
+        if (m.timer) {
+            window.clearTimeout(m.timer);
+        }
+        m.timer = window.setTimeout(function () {
+            m.timer = null;
+            if (state.outbox.indexOf(m) >= 0 && !m.accepted) {
+                frame({ type: "message", id: m.id, text: m.text });
+            }
+        }, Math.min(30000, delay * Math.pow(2, Math.min(m.tries - 1, 5))));
+    }
+
+    /* The status line says so while a message waits to go again, whatever
+     * else the server echoes meanwhile. */
+    function showOutbox() {
+        setConn(state.outbox.some(function (m) { return m.waiting; }) ?
+                "Not sent yet \u2014 trying again" : "");
     }
 
     /* The bubble shown while a message was on its way: its echo (or an ack
@@ -336,12 +401,9 @@
         state.lastSeq = f.seq;
         if (f.type === "message") {
             if (f.from === "user") {
-                state.outbox = state.outbox.filter(function (m) {
-                    return m.id !== f.id;
-                });
                 if (f.id) {
-                    dropPending(f.id);
-                    setConn("");
+                    settle(f.id);
+                    showOutbox();
                 }
                 clearChoices();
             }
@@ -365,8 +427,19 @@
     }
 
     function onFrame(f) {
+        var m;
         switch (f.type) {
         case "ready":
+            if (state.conversation === f.conversation && typeof f.last_seq === "number" &&
+                f.last_seq < state.lastSeq) {
+                /* The server's log ends before what is shown here: it lost
+                 * entries (a restart rebuilt the conversation with fewer),
+                 * and would number its next ones with seqs shown here,
+                 * which would be dropped as seen. What is shown is not its
+                 * transcript any more: show its log again from the start. */
+                redraw();
+                break;
+            }
             state.ready = true;
             state.retries = 0;
             if (state.conversation !== f.conversation) {
@@ -376,11 +449,19 @@
                     window.localStorage.setItem(storeKey, f.conversation);
                 } catch (e) { /* no resume across reloads */ }
             }
-            setConn("");
+            showOutbox();
             setEnded(f.status === "ended");
-            /* resend what was typed but never echoed: ids make it safe */
-            state.outbox.forEach(function (m) {
-                frame({ type: "message", id: m.id, text: m.text });
+            /* resend what was typed but never echoed, also what an earlier
+             * connection's server had accepted (it may have died with its
+             * turn) or refused (now, not when its timer says): ids make it
+             * safe */
+            state.outbox.forEach(function (o) {
+                if (o.timer) {
+                    window.clearTimeout(o.timer);
+                    o.timer = null;
+                }
+                o.accepted = false;
+                frame({ type: "message", id: o.id, text: o.text });
             });
             break;
         case "typing":
@@ -393,11 +474,14 @@
             onEntry(f);
             break;
         case "ack":
-            state.outbox = state.outbox.filter(function (m) {
-                return m.id !== f.id;
-            });
-            if (f.seq) { /* already in the transcript; seq 0: its echo is still to come */
-                dropPending(f.id);
+            if (f.seq) { /* already in the transcript */
+                settle(f.id);
+                showOutbox();
+            } else if ((m = outboxed(f.id)) !== null) { /* seq 0: its turn runs, its echo to come */
+                m.accepted = true;
+                m.waiting = false;
+                m.tries = 0;
+                showOutbox();
             }
             break;
         case "error":
@@ -407,12 +491,13 @@
                 state.replaced = true;
                 setConn("This conversation continued in another window \u2014 type here to" +
                         " continue here");
-            } else if (f.code === "turn_failed" && f.id) {
-                /* never echoed, so still ours to send (if it is ours: every
-                 * window on the conversation hears it): again in a while */
-                if (state.outbox.some(function (m) { return m.id === f.id; })) {
-                    setConn("Not sent yet \u2014 trying again");
-                    resendLater(f.id);
+            } else if (retryDelay(f.code) && f.id) {
+                /* refused, or its turn failed: never echoed, so still ours to
+                 * send (if it is ours: every window on the conversation hears
+                 * a turn_failed), again in a while */
+                if ((m = outboxed(f.id)) !== null) {
+                    resendLater(m, retryDelay(f.code));
+                    showOutbox();
                 }
             } else if (f.code !== "history_truncated") {
                 setConn("Problem: " + (f.message || f.code));
@@ -448,6 +533,27 @@
         input.focus();
     }
 
+    /* Shows the conversation again from the first entry the server holds,
+     * on a new socket; the messages still being sent stay, below it. */
+    function redraw() {
+        Array.prototype.slice.call(log.childNodes).forEach(function (n) {
+            if (!n.hasAttribute || !n.hasAttribute("data-pending")) {
+                log.removeChild(n);
+            }
+        });
+        clearChoices();
+        state.lastSeq = 0;
+        state.ackedSeq = 0;
+        var ws = state.ws;
+        state.ws = null;
+        state.ready = false;
+        if (ws) {
+            ws.onclose = null;
+            ws.close(1000, "replay from the start");
+        }
+        connect();
+    }
+
     /* Follows the conversation again in a window another one replaced. */
     function comeBack() {
         if (state.replaced) {
@@ -474,6 +580,9 @@
         }
         ws.onmessage = function (ev) {
             var f;
+            if (state.ws !== ws) {
+                return; /* a socket given up for a new one */
+            }
             try {
                 f = JSON.parse(ev.data);
             } catch (e) {
