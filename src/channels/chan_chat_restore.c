@@ -11,15 +11,17 @@
  * and the conversation's outcome. Rebuilding walks the rows in store order
  * and appends the same entries in the same order -- user entry per inbound
  * row, one bot entry per line of an outbound row, a handoff after the row it
- * is tied to, the end last -- so entry n of the rebuilt log is entry n of the
- * live one. A turn whose messages have quick replies (or a newline of their
- * own) also has a "reply" event holding them as they were, which the
- * rebuild uses instead of the row's text. A person's words and the desk's
- * notices are not turns: they join the live log when they are said, between
- * or even before the entries of a turn already stored, and their "desk"
- * events say the seq each got, which the rebuild gives them again. What the
- * store does not keep (the handoff summary, a message's WebSocket id) comes
- * back empty. See docs/channels.md, "Restore". */
+ * is tied to, the end last (from the outcome, or from the "closed" event of
+ * a conversation a person closed, whose outcome stays escalated) -- so
+ * entry n of the rebuilt log is entry n of the live one. A turn whose
+ * messages have quick replies (or a newline of their own) also has a
+ * "reply" event holding them as they were, which the rebuild uses instead
+ * of the row's text. A person's words and the desk's notices are not
+ * turns: they join the live log when they are said, between or even before
+ * the entries of a turn already stored, and their "desk" events say the
+ * seq each got, which the rebuild gives them again. What the store does not
+ * keep (the handoff summary, a message's WebSocket id) comes back empty.
+ * See docs/channels.md, "Restore". */
 #define LOG_MODULE "chat"
 #include <stdlib.h>
 #include <string.h>
@@ -74,7 +76,8 @@ typedef struct rebuild_s {
     chat_known_t *known; /* may be NULL */
     ev_index_t ix;
     ev_index_t desk;
-    size_t desk_next; /* the first desk entry not yet appended */
+    size_t desk_next;     /* the first desk entry not yet appended */
+    const json_t *closed; /* the "closed" event: a person ended it */
 } rebuild_t;
 
 static int cmp_ref(const void *a, const void *b)
@@ -109,6 +112,8 @@ static void index_events(rebuild_t *rb, const json_t *events)
         else if (is_kind(ev, "desk") && json_is_string(json_object_get(detail, "text")))
             rb->desk.refs[rb->desk.n++] =
                 (ev_ref_t){.seq = int_field(detail, "entry"), .pos = i, .ev = ev};
+        else if (is_kind(ev, "closed"))
+            rb->closed = ev;
     }
     qsort(rb->ix.refs, rb->ix.n, sizeof(*rb->ix.refs), cmp_ref);
     qsort(rb->desk.refs, rb->desk.n, sizeof(*rb->desk.refs), cmp_ref);
@@ -311,6 +316,31 @@ static void add_user(rebuild_t *rb, const json_t *row)
     add(rb, e, int_field(row, "ts_us"));
 }
 
+/* The conversation's status, and its end entry (last) when it ended: by
+ * its flow (contained), by idleness (abandoned), or closed by a person,
+ * which leaves the outcome escalated and says so with a "closed" event. A
+ * handoff that none of these followed is still with the desk. */
+static void add_status(rebuild_t *rb, const char *outcome, int64_t ended_us)
+{
+    const char *reason = NULL;
+    if (outcome != NULL && strcmp(outcome, STORE_OUTCOME_ABANDONED) == 0) {
+        reason = "idle_timeout";
+    } else if (outcome != NULL && strcmp(outcome, STORE_OUTCOME_CONTAINED) == 0) {
+        reason = "end";
+    } else if (rb->closed != NULL) {
+        reason = json_string_value(json_object_get(rb->closed, "name"));
+        reason = reason ? reason : "end"; /* as the live log says it */
+        ended_us = int_field(rb->closed, "ts_us");
+    }
+    if (reason != NULL) {
+        add(rb, json_pack("{s:s,s:s}", "type", "end", "reason", reason), ended_us);
+        rb->cv->status = BRAIN_ST_ENDED;
+    } else if (rb->cv->handoff != NULL && outcome != NULL &&
+               strcmp(outcome, STORE_OUTCOME_ESCALATED) == 0) {
+        rb->cv->status = BRAIN_ST_HANDOFF;
+    }
+}
+
 void chat__conv_rebuild(chat_conv_t *cv, const json_t *rec, chat_known_t *known)
 {
     if (known != NULL)
@@ -331,16 +361,7 @@ void chat__conv_rebuild(chat_conv_t *cv, const json_t *rec, chat_known_t *known)
         add_handoffs(&rb, int_field(row, "seq"));
     }
     add_desk_due(&rb, UINT64_MAX); /* said after the last turn */
-    const char *outcome = json_string_value(json_object_get(rec, "outcome"));
-    int abandoned = outcome && strcmp(outcome, STORE_OUTCOME_ABANDONED) == 0;
-    if (abandoned || (outcome && strcmp(outcome, STORE_OUTCOME_CONTAINED) == 0)) {
-        add(&rb,
-            json_pack("{s:s,s:s}", "type", "end", "reason", abandoned ? "idle_timeout" : "end"),
-            int_field(rec, "ended_us"));
-        cv->status = BRAIN_ST_ENDED;
-    } else if (cv->handoff != NULL && outcome && strcmp(outcome, STORE_OUTCOME_ESCALATED) == 0) {
-        cv->status = BRAIN_ST_HANDOFF;
-    }
+    add_status(&rb, json_string_value(json_object_get(rec, "outcome")), int_field(rec, "ended_us"));
     free(rb.ix.refs);
     free(rb.desk.refs);
 }

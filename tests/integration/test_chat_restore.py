@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import sys
 import tempfile
 import time
@@ -733,6 +734,82 @@ def test_desk_messages_keep_their_seqs_across_restarts():
             d.stop()
         finally:
             d.kill()
+    with_data_dir(run)
+
+
+def test_a_conversation_closed_by_an_agent_stays_ended():
+    """An agent closes a handed-off conversation: live, the log ends with an
+    end entry and a message gets 409 conversation_ended. After a restart,
+    and after an eviction, the rebuilt log is the same (status ended, the
+    end entry with its seq), a message still gets 409 over REST and over
+    the WebSocket, no turn runs, and the stored outcome stays escalated."""
+    def ended_here(d, conv, last):
+        status, reply = say(d, conv, "hello?")
+        assert status == 409 and reply["error"]["code"] == "conversation_ended", reply
+        ws = WebSocket(d.port, "/v1/chat/ws?conversation=%s&last_seq=%d" % (conv, last), auth())
+        ws.s.settimeout(5)
+        ready = ws.until(lambda f: f["type"] == "ready")
+        assert ready["status"] == "ended" and ready["last_seq"] == last, ready
+        ws.send({"type": "message", "id": "late", "text": "hello?"})
+        e = ws.until(lambda f: f["type"] in ("error", "message"))
+        assert e["type"] == "error" and e["code"] == "conversation_ended", e
+        ws.close()
+
+    def stored(data_dir, conv):
+        """The store's conversations of conv's key with their outcomes, and
+        how many rows its transcript has."""
+        db = sqlite3.connect(os.path.join(data_dir, "chorus.db"))
+        try:
+            rows = db.execute("SELECT id, outcome FROM conversations WHERE id LIKE ?"
+                              " ORDER BY id", ("chat:%s%%" % conv,)).fetchall()
+            n = db.execute("SELECT count(*) FROM turns WHERE conversation_id LIKE ?",
+                           ("chat:%s%%" % conv,)).fetchone()[0]
+            return rows, n
+        finally:
+            db.close()
+
+    def run(data_dir):
+        d = desk_daemon(data_dir)
+        try:
+            conv = start(d)
+            escalate(d, conv)
+            hid = open_handoff(d, conv)
+            desk(d, hid, "claim")
+            desk(d, hid, "messages", {"text": "All sorted, goodbye."})
+            desk(d, hid, "close", {"disposition": "resolved"})
+            deadline = time.monotonic() + 10  # the close is a turn of its own
+            while transcript(d, conv)[1]["status"] != "ended":
+                assert time.monotonic() < deadline, transcript(d, conv)
+                time.sleep(0.02)
+            status, before = transcript(d, conv)
+            last = before["last_seq"]
+            assert [(m["type"], m.get("from"), m.get("reason")) for m in before["messages"][-2:]] \
+                == [("message", "agent", None), ("end", None, "end")], before
+            ended_here(d, conv, last)
+            d.stop()
+        finally:
+            d.kill()
+        closed = stored(data_dir, conv)
+        assert closed[0] == [("chat:" + conv, "escalated")], closed
+        d = desk_daemon(data_dir, max_conversations=2)
+        try:
+            status, after = transcript(d, conv)
+            assert status == 200, after
+            check_same(before, after)
+            ended_here(d, conv, last)
+            for _ in range(3):  # evicted, then read back again
+                start(d)
+            status, after = transcript(d, conv)
+            check_same(before, after)
+            deadline = time.monotonic() + 10  # the stderr reader may lag the reply
+            while len(d.log_lines(event="chat_conversation_restored", conversation=conv)) < 2:
+                assert time.monotonic() < deadline, d.stderr_text()
+                time.sleep(0.02)
+            ended_here(d, conv, last)
+            d.stop()
+        finally:
+            d.kill()
+        assert stored(data_dir, conv) == closed  # no turn ran, no second session began
     with_data_dir(run)
 
 
