@@ -88,11 +88,16 @@ void chan_idle_end(const runtime_turn_out_t *out);
 
 /* Delivers a person's words to the customer of the runtime key (the chat or
  * web transcript and its sockets): agent is the person's name, or NULL for
- * the desk's own notices (position in queue, nobody available). Returns 0;
- * CORE_ERR_UNSUPPORTED for a channel a person cannot write to here (voice is
- * connected by <Dial>; SMS completes later: chan_agent_say_async()), or
- * CORE_ERR_NOT_FOUND when the adapter does not hold the conversation now. */
-int chan_agent_say(const char *key, const char *agent, const char *text, core_err_t *err);
+ * the desk's own notices (position in queue, nobody available). Returns 0
+ * and sets *entry (may be NULL) to the seq the words got in the
+ * conversation's transcript, which the caller records with them so that a
+ * transcript rebuilt from the store numbers them alike (docs/channels.md,
+ * "Restore"); CORE_ERR_UNSUPPORTED for a channel a person cannot write to
+ * here (voice is connected by <Dial>; SMS completes later:
+ * chan_agent_say_async()), or CORE_ERR_NOT_FOUND when the adapter does not
+ * hold the conversation now. */
+int chan_agent_say(const char *key, const char *agent, const char *text, uint64_t *entry,
+                   core_err_t *err);
 
 /* How a delivery that completes later ended: status 0 once the channel's
  * gateway took it, else negative with reason (borrowed for the call) saying
@@ -105,14 +110,15 @@ typedef void (*chan_agent_done_cb)(int status, const char *reason, void *data);
  * words are texted through Twilio's Messages API (sms.account_sid, the
  * sms.auth_token_env token, sms.api_base_url) on http (borrowed; the
  * caller's client on the loop), one POST per segment, in order. Returns 0
- * when delivered at once (chat, web; cb never runs), CHAN_AGENT_PENDING
+ * when delivered at once (chat, web; cb never runs; *entry as
+ * chan_agent_say() sets it), CHAN_AGENT_PENDING
  * when cb runs exactly once later (never from inside this call), or a
  * negative code with err filled and cb never run: chan_agent_say()'s, and
  * for SMS CORE_ERR_DENIED when the customer opted out (STOP),
  * CORE_ERR_UNSUPPORTED when no account is configured, CORE_ERR_BUSY or
  * CORE_ERR_CLOSED when the request cannot start. */
 int chan_agent_say_async(net_client_t *http, const char *key, const char *agent, const char *text,
-                         chan_agent_done_cb cb, void *data, core_err_t *err);
+                         uint64_t *entry, chan_agent_done_cb cb, void *data, core_err_t *err);
 
 /* ---- chat and web (src/channels/chan_chat*.c, chan_web*.c) ------------- */
 

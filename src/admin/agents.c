@@ -70,10 +70,40 @@ size_t ag__position(ag_desk_t *d, const ag_entry_t *e)
     return pos;
 }
 
+/* Words the customer's transcript numbered as entry: an event of the
+ * conversation, which keeps them as long as its transcript (the handoff's
+ * messages keep only the last 200, and the next handoff of the
+ * conversation deletes them) and says which seq they had, for the chat
+ * channel's rebuild (docs/channels.md, "Restore"). The seq, not the time
+ * or the rows around them, places them: they join the live log when they
+ * are said, while a turn's entries join it once its rows are durable, and
+ * the queue's wait message is said before the entries of the turn that
+ * handed off (the desk hears of a turn before its channel does), so they
+ * can come between a turn's rows and its entries. */
+static void desk_event(store_batch_t *b, const ag_entry_t *e, const json_t *m, uint64_t entry)
+{
+    json_t *o = json_pack("{s:O,s:O,s:I}", "from", json_object_get(m, "from"), "text",
+                          json_object_get(m, "text"), "entry", (json_int_t)entry);
+    json_t *agent = json_object_get(m, "agent");
+    if (agent != NULL)
+        json_object_set(o, "agent", agent);
+    char *detail = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    store_event_t ev = {.conversation_id = e->conv_id,
+                        .ts_us = json_integer_value(json_object_get(m, "ts_us")),
+                        .kind = "desk",
+                        .name = json_string_value(agent),
+                        .status = "ok",
+                        .duration_us = -1,
+                        .detail = detail};
+    store_batch_event(b, &ev);
+    free(detail);
+}
+
 /* A message costs one row of handoff_messages, whatever the history before
  * it (the history was rewritten whole, up to 200 messages, with each). */
 void ag__note(ag_desk_t *d, ag_entry_t *e, const char *from, const char *agent, const char *text,
-              size_t len)
+              size_t len, uint64_t entry)
 {
     if (json_array_size(e->messages) >= AG_MAX_MESSAGES)
         json_array_remove(e->messages, 0);
@@ -101,6 +131,8 @@ void ag__note(ag_desk_t *d, ag_entry_t *e, const char *from, const char *agent, 
                                    .keep = AG_MAX_MESSAGES};
     store_batch_t *b = store_batch_new();
     store_batch_handoff_message(b, &row);
+    if (entry > 0)
+        desk_event(b, e, m, entry);
     int rc = store_enqueue(s, b, NULL, NULL);
     if (rc != 0) {
         store_batch_free(b);
@@ -385,7 +417,7 @@ static void on_turn(const runtime_observed_t *o, void *data)
     if (e == NULL)
         return;
     if (out->status == BRAIN_ST_HANDOFF && o->event == BRAIN_EV_MESSAGE && e->state <= AG_CLAIMED) {
-        ag__note(d, e, "customer", NULL, o->text, o->len); /* the one row it changes */
+        ag__note(d, e, "customer", NULL, o->text, o->len, 0); /* the one row it changes */
         json_t *p = ag__entry_json(e, 0);
         json_object_set_new(p, "text", json_stringn(o->text, o->len));
         ag__feed(d, "customer_message", p);

@@ -231,9 +231,13 @@ void ag__trim(ag_desk_t *d, const ag_entry_t *keep);
  * of every entry (for one; a sweep asks ag_ranks_t). */
 size_t ag__position(ag_desk_t *d, const ag_entry_t *e);
 /* Adds a message to e's history (the last AG_MAX_MESSAGES kept) and writes
- * it as one row of handoff_messages (one batch of its own). */
+ * it as one row of handoff_messages (one batch of its own). entry is the
+ * seq the customer's channel gave words said to the customer in its
+ * transcript (chan_agent_say()), 0 when it numbers none (SMS) and for the
+ * customer's own words; with one, the same batch writes a "desk" event
+ * that gives a transcript rebuilt from the store the entry again. */
 void ag__note(ag_desk_t *d, ag_entry_t *e, const char *from, const char *agent, const char *text,
-              size_t len);
+              size_t len, uint64_t entry);
 /* Audits an agent action through the admin audit trail. */
 void ag__audit(ag_desk_t *d, const char *actor, const char *action, const ag_entry_t *e,
                json_t *detail);

@@ -25,14 +25,16 @@ static void on_abort(net_req_t *req, void *data)
     ((ag_say_t *)data)->req = NULL;
 }
 
-/* The words reached the customer: recorded, and an agent's audited. */
-static void said(ag_desk_t *d, ag_entry_t *e, const char *agent, const char *text, net_req_t *req)
+/* The words reached the customer: recorded (with the seq its transcript
+ * gave them, 0 for none), and an agent's audited. */
+static void said(ag_desk_t *d, ag_entry_t *e, const char *agent, const char *text, uint64_t entry,
+                 net_req_t *req)
 {
     if (agent == NULL) {
-        ag__note(d, e, "system", NULL, text, strlen(text));
+        ag__note(d, e, "system", NULL, text, strlen(text), entry);
         return;
     }
-    ag__note(d, e, "agent", agent, text, strlen(text));
+    ag__note(d, e, "agent", agent, text, strlen(text), entry);
     ag__audit(d, agent, "agent.message", e, json_pack("{s:i}", "bytes", (int)strlen(text)));
     json_t *p = ag__entry_json(e, 0);
     json_object_set_new(p, "text", json_string(text));
@@ -50,7 +52,7 @@ static void on_sent(int status, const char *reason, void *data)
     ag_say_t *s = data;
     ag_entry_t *e = s->d->started ? ag__find(s->d, s->id) : NULL;
     if (status == 0 && e != NULL) {
-        said(s->d, e, s->agent, s->text, s->req);
+        said(s->d, e, s->agent, s->text, 0, s->req); /* SMS: no numbered transcript */
     } else if (status != 0) {
         char quoted[600]; /* the reason may carry what the SMS provider answered */
         LOG_WARN("event=agent_say_failed handoff=%s agent=%s reason=%s", s->id,
@@ -75,14 +77,15 @@ void ag__say(ag_desk_t *d, ag_entry_t *e, const char *agent, const char *text, n
     memcpy(s->id, e->id, sizeof(s->id));
     s->text = core_xstrdup(text);
     core_err_t err = {0};
-    int rc = chan_agent_say_async(d->http, e->key, agent, text, on_sent, s, &err);
+    uint64_t entry = 0;
+    int rc = chan_agent_say_async(d->http, e->key, agent, text, &entry, on_sent, s, &err);
     if (rc == CHAN_AGENT_PENDING) {
         if (req != NULL)
             net_req_on_abort(req, on_abort, s);
         return;
     }
     if (rc == 0) {
-        said(d, e, agent, text, req);
+        said(d, e, agent, text, entry, req);
     } else if (req != NULL) {
         int c = rc == CORE_ERR_UNSUPPORTED || rc == CORE_ERR_NOT_FOUND || rc == CORE_ERR_DENIED;
         if (!c)

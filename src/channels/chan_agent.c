@@ -8,7 +8,17 @@
 #include "channels/chan_chat_int.h"
 #include "channels/chan_twilio_int.h"
 
-int chan_agent_say(const char *key, const char *agent, const char *text, core_err_t *err)
+json_t *chat__desk_entry(const char *agent, const char *text)
+{
+    json_t *m = json_pack("{s:s,s:s,s:s}", "type", "message", "from", agent ? "agent" : "system",
+                          "text", text);
+    if (m != NULL && agent != NULL)
+        json_object_set_new(m, "agent", json_string(agent));
+    return m;
+}
+
+int chan_agent_say(const char *key, const char *agent, const char *text, uint64_t *entry,
+                   core_err_t *err)
 {
     if (strncmp(key, "voice:", 6) == 0)
         return core_err_set(err, CORE_ERR_UNSUPPORTED,
@@ -22,21 +32,22 @@ int chan_agent_say(const char *key, const char *agent, const char *text, core_er
         return core_err_set(err, CORE_ERR_NOT_FOUND,
                             "the customer's conversation is not open here");
     chat_conv_t *cv = CHAT_CONTAINER(n, chat_conv_t, node);
-    json_t *m = json_pack("{s:s,s:s,s:s}", "type", "message", "from", agent ? "agent" : "system",
-                          "text", text);
+    json_t *m = chat__desk_entry(agent, text);
     if (m == NULL)
         return core_err_set(err, CORE_ERR_INVALID, "text is not UTF-8");
-    if (agent != NULL)
-        json_object_set_new(m, "agent", json_string(agent));
-    chat__conv_append(cv, m, core_wall_us());
+    uint64_t seq = chat__conv_append(cv, m, core_wall_us());
     json_decref(m);
+    if (entry != NULL)
+        *entry = seq;
     return 0;
 }
 
 int chan_agent_say_async(net_client_t *http, const char *key, const char *agent, const char *text,
-                         chan_agent_done_cb cb, void *data, core_err_t *err)
+                         uint64_t *entry, chan_agent_done_cb cb, void *data, core_err_t *err)
 {
+    if (entry != NULL)
+        *entry = 0;
     if (strncmp(key, "sms:", 4) == 0)
         return sms__agent_send(http, key, text, cb, data, err);
-    return chan_agent_say(key, agent, text, err);
+    return chan_agent_say(key, agent, text, entry, err);
 }

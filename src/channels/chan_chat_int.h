@@ -228,6 +228,12 @@ void chat__turn_reply(core_buf_t *b, const chat_conv_t *cv, const chat_result_t 
 /* chan_chat.c: the registered adapter, NULL before registration. */
 chat_t *chat__instance(void);
 
+/* chan_agent.c: a person's words as a log entry (without seq and ts):
+ * {"type":"message","from":"agent","text","agent"}, or "from":"system" for
+ * the desk's notices (agent NULL). NULL when text is not UTF-8. The live
+ * log and the rebuild (chan_chat_restore.c) build it alike. */
+json_t *chat__desk_entry(const char *agent, const char *text);
+
 /* chan_chat_restore.c: the store is the source of truth for whether a
  * conversation exists. cv is the conversation (NULL unless status is 0);
  * status CORE_ERR_NOT_FOUND when it never existed, CORE_ERR_LIMIT when the

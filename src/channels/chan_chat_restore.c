@@ -11,12 +11,17 @@
  * and the conversation's outcome. Rebuilding walks the rows in store order
  * and appends the same entries in the same order -- user entry per inbound
  * row, one bot entry per line of an outbound row, a handoff after the row it
- * is tied to, the end last -- so entry n of the rebuilt log is entry n of the
- * live one. A turn whose messages have quick replies (or a newline of their
- * own) also has a "reply" event holding them as they were, which the
- * rebuild uses instead of the row's text. What the store does not keep (the
- * handoff summary, a message's WebSocket id) comes back empty. See
- * docs/channels.md, "Restore". */
+ * is tied to, the end last (from the outcome, or from the "closed" event of
+ * a conversation a person closed, whose outcome stays escalated) -- so
+ * entry n of the rebuilt log is entry n of the live one. A turn whose
+ * messages have quick replies (or a newline of their own) also has a
+ * "reply" event holding them as they were, which the rebuild uses instead
+ * of the row's text. A person's words and the desk's notices are not
+ * turns: they join the live log when they are said, between or even before
+ * the entries of a turn already stored, and their "desk" events say the
+ * seq each got, which the rebuild gives them again. What the store does not
+ * keep (the handoff summary, a message's WebSocket id) comes back empty.
+ * See docs/channels.md, "Restore". */
 #define LOG_MODULE "chat"
 #include <stdlib.h>
 #include <string.h>
@@ -39,12 +44,6 @@ static int64_t int_field(const json_t *o, const char *name)
     return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
 }
 
-static void add(chat_conv_t *cv, json_t *entry, int64_t ts_us)
-{
-    chat__conv_append(cv, entry, ts_us);
-    json_decref(entry);
-}
-
 static int is_url(const char *s)
 {
     return strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0;
@@ -55,9 +54,11 @@ static int is_url(const char *s)
  * then by their place in the record, so that each row finds its own with a
  * binary search: a restore costs O((rows + events) log events), not a walk
  * of every event for every row. Lookups do not consume: a row finds what a
- * scan of the whole array in record order would find. */
+ * scan of the whole array in record order would find. The "desk" events
+ * are indexed apart, by the seq their entry had. */
 typedef struct ev_ref_s {
-    int64_t seq;      /* turn_seq (0 when absent: a start turn without a row) */
+    int64_t seq;      /* turn_seq (0 when absent: a start turn without a row);
+                         for a desk event, its entry's seq */
     size_t pos;       /* index in the record's events */
     int handoff;      /* 1: a handoff, 0: a reply with messages */
     const json_t *ev; /* borrowed from the record */
@@ -68,6 +69,17 @@ typedef struct ev_index_s {
     size_t n;
 } ev_index_t;
 
+/* A rebuild under way: the log it appends to, the events by row, and the
+ * desk's entries, taken in order as the log reaches their seqs. */
+typedef struct rebuild_s {
+    chat_conv_t *cv;
+    chat_known_t *known; /* may be NULL */
+    ev_index_t ix;
+    ev_index_t desk;
+    size_t desk_next;     /* the first desk entry not yet appended */
+    const json_t *closed; /* the "closed" event: a person ended it */
+} rebuild_t;
+
 static int cmp_ref(const void *a, const void *b)
 {
     const ev_ref_t *x = a, *y = b;
@@ -76,23 +88,36 @@ static int cmp_ref(const void *a, const void *b)
     return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
-static void index_events(ev_index_t *ix, const json_t *events)
+static int is_kind(const json_t *ev, const char *kind)
 {
-    size_t i;
+    const char *k = json_string_value(json_object_get(ev, "kind"));
+    return k != NULL && strcmp(k, kind) == 0;
+}
+
+static void index_events(rebuild_t *rb, const json_t *events)
+{
+    size_t i, cap = json_array_size(events) + 1;
     const json_t *ev;
-    ix->refs = core_xcalloc(json_array_size(events) + 1, sizeof(*ix->refs));
-    ix->n = 0;
+    rb->ix.refs = core_xcalloc(cap, sizeof(*rb->ix.refs));
+    rb->desk.refs = core_xcalloc(cap, sizeof(*rb->desk.refs));
+    rb->ix.n = rb->desk.n = 0;
     json_array_foreach(events, i, ev)
     {
-        const char *kind = json_string_value(json_object_get(ev, "kind"));
-        int handoff = kind != NULL && strcmp(kind, "handoff") == 0;
-        int reply = kind != NULL && strcmp(kind, "reply") == 0 &&
-                    json_is_array(json_object_get(json_object_get(ev, "detail"), "messages"));
+        const json_t *detail = json_object_get(ev, "detail");
+        int handoff = is_kind(ev, "handoff");
+        int reply = is_kind(ev, "reply") && json_is_array(json_object_get(detail, "messages"));
         if (handoff || reply)
-            ix->refs[ix->n++] = (ev_ref_t){
+            rb->ix.refs[rb->ix.n++] = (ev_ref_t){
                 .seq = int_field(ev, "turn_seq"), .pos = i, .handoff = handoff, .ev = ev};
+        else if (is_kind(ev, "desk") && json_is_string(json_object_get(detail, "text")))
+            rb->desk.refs[rb->desk.n++] =
+                (ev_ref_t){.seq = int_field(detail, "entry"), .pos = i, .ev = ev};
+        else if (is_kind(ev, "closed"))
+            rb->closed = ev;
     }
-    qsort(ix->refs, ix->n, sizeof(*ix->refs), cmp_ref);
+    qsort(rb->ix.refs, rb->ix.n, sizeof(*rb->ix.refs), cmp_ref);
+    qsort(rb->desk.refs, rb->desk.n, sizeof(*rb->desk.refs), cmp_ref);
+    rb->desk_next = 0;
 }
 
 /* The first entry tied to row seq, or ix->n. */
@@ -109,6 +134,56 @@ static size_t first_of(const ev_index_t *ix, int64_t seq)
     return lo;
 }
 
+/* The user entry or desk entry about to be appended at cv->next_seq ends
+ * the replies of the last user message with an id, if nothing did yet: a
+ * turn's replies follow its input at once in the live log. */
+static void end_replies(chat_known_t *k, const chat_conv_t *cv)
+{
+    chat_known_msg_t *last =
+        k != NULL && k->n > 0 ? &k->items[(k->first + k->n - 1) % CHAT_KNOWN_MAX] : NULL;
+    if (last != NULL && last->replies_end == 0)
+        last->replies_end = cv->next_seq;
+}
+
+/* Who said a desk event's words: the person's name, NULL for the desk's
+ * own notice ("from":"system"). */
+static const char *desk_agent(const json_t *detail)
+{
+    const char *from = json_string_value(json_object_get(detail, "from"));
+    if (from != NULL && strcmp(from, "system") == 0)
+        return NULL;
+    const char *agent = json_string_value(json_object_get(detail, "agent"));
+    return agent ? agent : "";
+}
+
+/* Appends the desk's entries whose seq the log has reached (upto: the seq
+ * of the entry about to be appended, or UINT64_MAX for all that are left),
+ * as the live log had them: each took the seq the log was at when it was
+ * said. One whose seq the log has passed (a record that lost rows) still
+ * comes before what it preceded. */
+static void add_desk_due(rebuild_t *rb, uint64_t upto)
+{
+    while (rb->desk_next < rb->desk.n && (uint64_t)rb->desk.refs[rb->desk_next].seq <= upto) {
+        const json_t *ev = rb->desk.refs[rb->desk_next++].ev;
+        const json_t *detail = json_object_get(ev, "detail");
+        json_t *e = chat__desk_entry(desk_agent(detail),
+                                     json_string_value(json_object_get(detail, "text")));
+        if (e == NULL)
+            continue;
+        end_replies(rb->known, rb->cv);
+        chat__conv_append(rb->cv, e, int_field(ev, "ts_us"));
+        json_decref(e);
+    }
+}
+
+/* Appends entry (owned) after the desk's entries that came before it. */
+static void add(rebuild_t *rb, json_t *entry, int64_t ts_us)
+{
+    add_desk_due(rb, rb->cv->next_seq);
+    chat__conv_append(rb->cv, entry, ts_us);
+    json_decref(entry);
+}
+
 /* The "reply" event of row seq: the bot's messages with their choices, kept
  * when the row's text could not say them alone. */
 static const json_t *reply_messages(const ev_index_t *ix, int64_t seq)
@@ -121,7 +196,7 @@ static const json_t *reply_messages(const ev_index_t *ix, int64_t seq)
 
 /* A bot entry as the live log has it (a choice whose value is a URL is a
  * link button on the web: it gets "url"). */
-static void add_bot(chat_conv_t *cv, const json_t *m, int64_t ts_us)
+static void add_bot(rebuild_t *rb, const json_t *m, int64_t ts_us)
 {
     json_t *choices = json_array();
     size_t i;
@@ -137,7 +212,7 @@ static void add_bot(chat_conv_t *cv, const json_t *m, int64_t ts_us)
         json_array_append_new(choices, o);
     }
     const char *text = json_string_value(json_object_get(m, "text"));
-    add(cv,
+    add(rb,
         json_pack("{s:s,s:s,s:s,s:o}", "type", "message", "from", "bot", "text", text ? text : "",
                   "choices", choices),
         ts_us);
@@ -146,14 +221,13 @@ static void add_bot(chat_conv_t *cv, const json_t *m, int64_t ts_us)
 /* The bot entries of an outbound row: from its "reply" event when there is
  * one, else one per line of its text ("" is a turn without messages, such
  * as one that only called a backend). */
-static void add_bot_lines(chat_conv_t *cv, const ev_index_t *ix, int64_t seq, const char *text,
-                          int64_t ts_us)
+static void add_bot_lines(rebuild_t *rb, int64_t seq, const char *text, int64_t ts_us)
 {
-    const json_t *msgs = reply_messages(ix, seq);
+    const json_t *msgs = reply_messages(&rb->ix, seq);
     if (msgs != NULL) {
         size_t i;
         const json_t *m;
-        json_array_foreach(msgs, i, m) add_bot(cv, m, ts_us);
+        json_array_foreach(msgs, i, m) add_bot(rb, m, ts_us);
         return;
     }
     if (text == NULL || text[0] == '\0')
@@ -161,7 +235,7 @@ static void add_bot_lines(chat_conv_t *cv, const ev_index_t *ix, int64_t seq, co
     for (const char *p = text;;) {
         const char *nl = strchr(p, '\n');
         size_t n = nl ? (size_t)(nl - p) : strlen(p);
-        add(cv,
+        add(rb,
             json_pack("{s:s,s:s,s:s%,s:[]}", "type", "message", "from", "bot", "text", p, n,
                       "choices"),
             ts_us);
@@ -172,8 +246,9 @@ static void add_bot_lines(chat_conv_t *cv, const ev_index_t *ix, int64_t seq, co
 }
 
 /* The handoff entries tied to row seq. */
-static void add_handoffs(chat_conv_t *cv, const ev_index_t *ix, int64_t seq)
+static void add_handoffs(rebuild_t *rb, int64_t seq)
 {
+    const ev_index_t *ix = &rb->ix;
     for (size_t k = first_of(ix, seq); k < ix->n && ix->refs[k].seq == seq; k++) {
         const json_t *ev = ix->refs[k].ev;
         if (!ix->refs[k].handoff)
@@ -183,10 +258,10 @@ static void add_handoffs(chat_conv_t *cv, const ev_index_t *ix, int64_t seq)
         const char *reason = json_string_value(json_object_get(ev, "name"));
         json_t *h = json_pack("{s:s,s:s,s:s,s:{}}", "type", "handoff", "queue", queue ? queue : "",
                               "reason", reason ? reason : "", "summary");
-        chat__conv_append(cv, h, int_field(ev, "ts_us"));
+        add(rb, json_incref(h), int_field(ev, "ts_us"));
         json_object_del(h, "type"); /* the REST shape, as a live handoff keeps it */
-        json_decref(cv->handoff);
-        cv->handoff = h;
+        json_decref(rb->cv->handoff);
+        rb->cv->handoff = h;
     }
 }
 
@@ -213,9 +288,7 @@ static void note_user(chat_known_t *k, const chat_conv_t *cv, const json_t *row)
 {
     if (k == NULL)
         return;
-    chat_known_msg_t *last = k->n > 0 ? &k->items[(k->first + k->n - 1) % CHAT_KNOWN_MAX] : NULL;
-    if (last != NULL && last->replies_end == 0)
-        last->replies_end = cv->next_seq;
+    end_replies(k, cv);
     const char *id = json_string_value(json_object_get(row, "client_id"));
     if (id == NULL)
         return;
@@ -230,43 +303,67 @@ static void note_user(chat_known_t *k, const chat_conv_t *cv, const json_t *row)
     k->items[at].replies_end = 0;
 }
 
+static void add_user(rebuild_t *rb, const json_t *row)
+{
+    const char *text = json_string_value(json_object_get(row, "text"));
+    json_t *e =
+        json_pack("{s:s,s:s,s:s}", "type", "message", "from", "user", "text", text ? text : "");
+    const char *client_id = json_string_value(json_object_get(row, "client_id"));
+    if (client_id != NULL)
+        json_object_set_new(e, "id", json_string(client_id));
+    add_desk_due(rb, rb->cv->next_seq); /* they precede it, and its note */
+    note_user(rb->known, rb->cv, row);
+    add(rb, e, int_field(row, "ts_us"));
+}
+
+/* The conversation's status, and its end entry (last) when it ended: by
+ * its flow (contained), by idleness (abandoned), or closed by a person,
+ * which leaves the outcome escalated and says so with a "closed" event. A
+ * handoff that none of these followed is still with the desk. */
+static void add_status(rebuild_t *rb, const char *outcome, int64_t ended_us)
+{
+    const char *reason = NULL;
+    if (outcome != NULL && strcmp(outcome, STORE_OUTCOME_ABANDONED) == 0) {
+        reason = "idle_timeout";
+    } else if (outcome != NULL && strcmp(outcome, STORE_OUTCOME_CONTAINED) == 0) {
+        reason = "end";
+    } else if (rb->closed != NULL) {
+        reason = json_string_value(json_object_get(rb->closed, "name"));
+        reason = reason ? reason : "end"; /* as the live log says it */
+        ended_us = int_field(rb->closed, "ts_us");
+    }
+    if (reason != NULL) {
+        add(rb, json_pack("{s:s,s:s}", "type", "end", "reason", reason), ended_us);
+        rb->cv->status = BRAIN_ST_ENDED;
+    } else if (rb->cv->handoff != NULL && outcome != NULL &&
+               strcmp(outcome, STORE_OUTCOME_ESCALATED) == 0) {
+        rb->cv->status = BRAIN_ST_HANDOFF;
+    }
+}
+
 void chat__conv_rebuild(chat_conv_t *cv, const json_t *rec, chat_known_t *known)
 {
     if (known != NULL)
         known->first = known->n = 0;
-    const json_t *turns = json_object_get(rec, "turns");
-    ev_index_t ix;
-    index_events(&ix, json_object_get(rec, "events"));
+    rebuild_t rb = {.cv = cv, .known = known};
+    index_events(&rb, json_object_get(rec, "events"));
     size_t i;
     const json_t *row;
-    add_handoffs(cv, &ix, 0); /* a start turn that handed off without a row */
-    json_array_foreach(turns, i, row)
+    add_handoffs(&rb, 0); /* a start turn that handed off without a row */
+    json_array_foreach(json_object_get(rec, "turns"), i, row)
     {
         const char *dir = json_string_value(json_object_get(row, "direction"));
-        const char *text = json_string_value(json_object_get(row, "text"));
-        int64_t ts = int_field(row, "ts_us");
-        if (dir != NULL && strcmp(dir, "in") == 0) {
-            note_user(known, cv, row);
-            json_t *e = json_pack("{s:s,s:s,s:s}", "type", "message", "from", "user", "text",
-                                  text ? text : "");
-            const char *client_id = json_string_value(json_object_get(row, "client_id"));
-            if (client_id != NULL)
-                json_object_set_new(e, "id", json_string(client_id));
-            add(cv, e, ts);
-        } else
-            add_bot_lines(cv, &ix, int_field(row, "seq"), text, ts);
-        add_handoffs(cv, &ix, int_field(row, "seq"));
+        if (dir != NULL && strcmp(dir, "in") == 0)
+            add_user(&rb, row);
+        else
+            add_bot_lines(&rb, int_field(row, "seq"),
+                          json_string_value(json_object_get(row, "text")), int_field(row, "ts_us"));
+        add_handoffs(&rb, int_field(row, "seq"));
     }
-    free(ix.refs);
-    const char *outcome = json_string_value(json_object_get(rec, "outcome"));
-    int abandoned = outcome && strcmp(outcome, STORE_OUTCOME_ABANDONED) == 0;
-    if (abandoned || (outcome && strcmp(outcome, STORE_OUTCOME_CONTAINED) == 0)) {
-        add(cv, json_pack("{s:s,s:s}", "type", "end", "reason", abandoned ? "idle_timeout" : "end"),
-            int_field(rec, "ended_us"));
-        cv->status = BRAIN_ST_ENDED;
-    } else if (cv->handoff != NULL && outcome && strcmp(outcome, STORE_OUTCOME_ESCALATED) == 0) {
-        cv->status = BRAIN_ST_HANDOFF;
-    }
+    add_desk_due(&rb, UINT64_MAX); /* said after the last turn */
+    add_status(&rb, json_string_value(json_object_get(rec, "outcome")), int_field(rec, "ended_us"));
+    free(rb.ix.refs);
+    free(rb.desk.refs);
 }
 
 /* Known ids live in the answer cache under a key of their own, scoped by

@@ -269,6 +269,18 @@ static void add_reply(store_batch_t *b, const rt_turn_t *t, int64_t seq, int64_t
     free(detail);
 }
 
+/* A person closed the conversation (a jump_end turn): its outcome stays
+ * escalated, as the handoff left it, so this event is what says it ended,
+ * to a channel that rebuilds its view of it from the store
+ * (docs/channels.md, "Restore"), which would otherwise find it still
+ * handed off and let it go on. name is the end's reason, if the brain gave
+ * one (the channel says "end" otherwise). */
+static void add_closed(store_batch_t *b, const rt_turn_t *t, int64_t now)
+{
+    store_event_t e = {t->conv_id, t->conv->seq, now, "closed", t->out.end_reason, "ok", -1, NULL};
+    store_batch_event(b, &e);
+}
+
 static void add_outcome(store_batch_t *b, const rt_turn_t *t, int64_t now)
 {
     const brain_out_t *out = &t->out;
@@ -284,7 +296,9 @@ static void add_outcome(store_batch_t *b, const rt_turn_t *t, int64_t now)
                            out->handoff_reason, "escalated",  -1,  detail};
         store_batch_event(b, &e);
         store_batch_conv_end(b, t->conv_id, STORE_OUTCOME_ESCALATED, out->handoff_reason, now);
-    } else if (out->status == BRAIN_ST_ENDED && before != BRAIN_ST_ENDED && !t->jump_end) {
+    } else if (out->status == BRAIN_ST_ENDED && before != BRAIN_ST_ENDED && t->jump_end) {
+        add_closed(b, t, now);
+    } else if (out->status == BRAIN_ST_ENDED && before != BRAIN_ST_ENDED) {
         int idle = out->end_reason && strcmp(out->end_reason, "idle_timeout") == 0;
         store_batch_conv_end(b, t->conv_id,
                              idle ? STORE_OUTCOME_ABANDONED : STORE_OUTCOME_CONTAINED, NULL, now);

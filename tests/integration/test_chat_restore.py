@@ -14,8 +14,10 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Daemon, run_tests  # noqa: E402
@@ -59,9 +61,9 @@ def transcript(d, conv):
 
 
 def entries(t):
-    """What a client relies on: seq, kind, sender, text and quick replies of
-    every entry."""
-    return [(m["seq"], m["type"], m.get("from"), m.get("text"), m.get("choices"))
+    """What a client relies on: seq, kind, sender (and the agent's name),
+    text and quick replies of every entry."""
+    return [(m["seq"], m["type"], m.get("from"), m.get("agent"), m.get("text"), m.get("choices"))
             for m in t["messages"]]
 
 
@@ -582,6 +584,232 @@ def test_transcript_body_is_the_log_as_sent():
             d2.stop()
         finally:
             d2.kill()
+    with_data_dir(run)
+
+
+AGENT_TOKEN = "agent-ann-restore-3e1b"
+ANN = {"Authorization": "Bearer " + AGENT_TOKEN}
+WAIT = "You are number {position} in the queue."
+
+
+def desk_daemon(data_dir, **chat):
+    """A daemon with the human desk: an agent token, and a queue whose wait
+    message the desk says on the customer's transcript."""
+    queues = os.path.join(data_dir, "queues.json")
+    with open(queues, "w") as f:
+        json.dump({"queues": [{"name": "bookings", "wait_message": WAIT}]}, f)
+    cfg = {"chat": dict({"api_keys": "main:" + sha(KEY)}, **chat),
+           "admin": {"tokens": "ann:agent:" + sha(AGENT_TOKEN)},
+           "agents": {"queues_file": queues}}
+    d = Daemon(config=cfg, args=["--flows", FLOWS])
+    d.data_dir = data_dir
+    d.start()
+    d.wait_log(event="flows_loaded", timeout=60)
+    return d
+
+
+def open_handoff(d, conv):
+    """The id of conv's waiting or claimed handoff."""
+    st, q = d.json("GET", "/v1/agent/queues", headers=ANN)
+    assert st == 200, (st, q)
+    ids = [h["id"] for queue in q["queues"] for h in queue["conversations"]
+           if h["key"] == "chat:" + conv]
+    assert len(ids) == 1, q
+    return ids[0]
+
+
+def desk(d, hid, what, body=None):
+    st, r = d.json("POST", "/v1/agent/conversations/%s/%s" % (hid, what), body or {}, ANN)
+    assert st == 200, (what, st, r)
+    return r
+
+
+def test_desk_messages_keep_their_seqs_across_restarts():
+    """A person's words and the desk's notices are entries of the live log
+    like the bot's: a restart (and an eviction) gives each the seq it had,
+    among the turns around it -- the wait message the desk says while the
+    handoff turn completes comes before that turn's entries -- so a client
+    resuming from the last seq it saw misses nothing that comes after, and
+    what the customer and the agent say next is numbered on from there, as
+    it was live. Also after a release to the bot and a second handoff,
+    whose history replaces the first one's on the desk."""
+    def restarted(data_dir, conv, before, **chat):
+        d = desk_daemon(data_dir, **chat)
+        try:
+            d.wait_log(event="handoffs_restored", timeout=20)
+            status, after = transcript(d, conv)
+            assert status == 200, after
+            check_same(before, after)
+        except BaseException:
+            d.kill()
+            raise
+        return d
+
+    def run(data_dir):
+        d = desk_daemon(data_dir)
+        try:
+            conv = start(d)
+            escalate(d, conv)
+            status, before = transcript(d, conv)
+            kinds = [(m["type"], m.get("from")) for m in before["messages"]]
+            assert kinds[-4:] == [("message", "system"), ("message", "user"),
+                                  ("message", "bot"), ("handoff", None)], before
+            assert before["messages"][-4]["text"] == WAIT.format(position=1), before
+            d.stop()
+        finally:
+            d.kill()
+        d = restarted(data_dir, conv, before)
+        try:
+            hid = open_handoff(d, conv)
+            status, reply = say(d, conv, "are you there?")
+            assert status == 200 and reply["messages"] == [], reply
+            desk(d, hid, "claim")
+            desk(d, hid, "messages", {"text": "Hi, Ann here."})
+            status, reply = say(d, conv, "I need to change my flight")
+            assert status == 200 and reply["status"] == "handoff", reply
+            desk(d, hid, "messages", {"text": "Sure, one moment."})
+            status, before = transcript(d, conv)
+            last = before["last_seq"]
+            assert [(m["from"], m.get("agent"), m["text"]) for m in before["messages"][-4:]] == [
+                ("user", None, "are you there?"), ("agent", "ann", "Hi, Ann here."),
+                ("user", None, "I need to change my flight"),
+                ("agent", "ann", "Sure, one moment.")], before
+            d.stop()
+        finally:
+            d.kill()
+        d = restarted(data_dir, conv, before)
+        try:
+            # the client resumes from the last entry it saw: what comes next
+            # reaches it with the next seqs, as it would have live
+            ws = WebSocket(d.port, "/v1/chat/ws?conversation=%s&last_seq=%d" % (conv, last),
+                           auth())
+            ws.s.settimeout(5)
+            ready = ws.until(lambda f: f["type"] == "ready")
+            assert ready["last_seq"] == last and ready["status"] == "handoff", ready
+            status, reply = say(d, conv, "hello again")
+            assert status == 200 and reply["messages"] == [], reply
+            hid = open_handoff(d, conv)
+            desk(d, hid, "messages", {"text": "Ann again: still there?"})
+            got = ws_messages(ws, 2)
+            assert [(m["seq"], m["from"], m["text"]) for m in got] == [
+                (last + 1, "user", "hello again"),
+                (last + 2, "agent", "Ann again: still there?")], got
+            ws.close()
+            # back to the bot, and a second handoff: the desk says the wait
+            # message again and forgets the first handoff's messages
+            desk(d, hid, "release", {"flow": "welcome", "node": "greet"})
+            status, reply = say(d, conv, "Talk to a human")
+            assert status == 200 and reply["status"] == "handoff", reply
+            hid2 = open_handoff(d, conv)
+            assert hid2 != hid
+            desk(d, hid2, "claim")
+            desk(d, hid2, "messages", {"text": "Ann once more."})
+            status, before = transcript(d, conv)
+            assert [m["text"] for m in before["messages"] if m.get("from") == "system"] == \
+                [WAIT.format(position=1)] * 2, before
+            assert len([m for m in before["messages"] if m.get("from") == "agent"]) == 4, before
+            d.stop()
+        finally:
+            d.kill()
+        # after a restart, then after an eviction (the same rebuild)
+        d = restarted(data_dir, conv, before, max_conversations=2)
+        try:
+            for _ in range(3):
+                start(d)
+            status, after = transcript(d, conv)
+            assert status == 200, after
+            check_same(before, after)
+            deadline = time.monotonic() + 10  # the stderr reader may lag the reply
+            while len(d.log_lines(event="chat_conversation_restored", conversation=conv)) < 2:
+                assert time.monotonic() < deadline, d.stderr_text()
+                time.sleep(0.02)
+            status, reply = say(d, conv, "thanks")
+            assert status == 200 and reply["messages"] == [], reply
+            desk(d, hid2, "messages", {"text": "You're welcome."})
+            status, t = transcript(d, conv)
+            assert entries(t)[:len(entries(before))] == entries(before), t
+            assert [(m["seq"], m["from"], m["text"]) for m in t["messages"][-2:]] == [
+                (before["last_seq"] + 1, "user", "thanks"),
+                (before["last_seq"] + 2, "agent", "You're welcome.")], t
+            d.stop()
+        finally:
+            d.kill()
+    with_data_dir(run)
+
+
+def test_a_conversation_closed_by_an_agent_stays_ended():
+    """An agent closes a handed-off conversation: live, the log ends with an
+    end entry and a message gets 409 conversation_ended. After a restart,
+    and after an eviction, the rebuilt log is the same (status ended, the
+    end entry with its seq), a message still gets 409 over REST and over
+    the WebSocket, no turn runs, and the stored outcome stays escalated."""
+    def ended_here(d, conv, last):
+        status, reply = say(d, conv, "hello?")
+        assert status == 409 and reply["error"]["code"] == "conversation_ended", reply
+        ws = WebSocket(d.port, "/v1/chat/ws?conversation=%s&last_seq=%d" % (conv, last), auth())
+        ws.s.settimeout(5)
+        ready = ws.until(lambda f: f["type"] == "ready")
+        assert ready["status"] == "ended" and ready["last_seq"] == last, ready
+        ws.send({"type": "message", "id": "late", "text": "hello?"})
+        e = ws.until(lambda f: f["type"] in ("error", "message"))
+        assert e["type"] == "error" and e["code"] == "conversation_ended", e
+        ws.close()
+
+    def stored(data_dir, conv):
+        """The store's conversations of conv's key with their outcomes, and
+        how many rows its transcript has."""
+        db = sqlite3.connect(os.path.join(data_dir, "chorus.db"))
+        try:
+            rows = db.execute("SELECT id, outcome FROM conversations WHERE id LIKE ?"
+                              " ORDER BY id", ("chat:%s%%" % conv,)).fetchall()
+            n = db.execute("SELECT count(*) FROM turns WHERE conversation_id LIKE ?",
+                           ("chat:%s%%" % conv,)).fetchone()[0]
+            return rows, n
+        finally:
+            db.close()
+
+    def run(data_dir):
+        d = desk_daemon(data_dir)
+        try:
+            conv = start(d)
+            escalate(d, conv)
+            hid = open_handoff(d, conv)
+            desk(d, hid, "claim")
+            desk(d, hid, "messages", {"text": "All sorted, goodbye."})
+            desk(d, hid, "close", {"disposition": "resolved"})
+            deadline = time.monotonic() + 10  # the close is a turn of its own
+            while transcript(d, conv)[1]["status"] != "ended":
+                assert time.monotonic() < deadline, transcript(d, conv)
+                time.sleep(0.02)
+            status, before = transcript(d, conv)
+            last = before["last_seq"]
+            assert [(m["type"], m.get("from"), m.get("reason")) for m in before["messages"][-2:]] \
+                == [("message", "agent", None), ("end", None, "end")], before
+            ended_here(d, conv, last)
+            d.stop()
+        finally:
+            d.kill()
+        closed = stored(data_dir, conv)
+        assert closed[0] == [("chat:" + conv, "escalated")], closed
+        d = desk_daemon(data_dir, max_conversations=2)
+        try:
+            status, after = transcript(d, conv)
+            assert status == 200, after
+            check_same(before, after)
+            ended_here(d, conv, last)
+            for _ in range(3):  # evicted, then read back again
+                start(d)
+            status, after = transcript(d, conv)
+            check_same(before, after)
+            deadline = time.monotonic() + 10  # the stderr reader may lag the reply
+            while len(d.log_lines(event="chat_conversation_restored", conversation=conv)) < 2:
+                assert time.monotonic() < deadline, d.stderr_text()
+                time.sleep(0.02)
+            ended_here(d, conv, last)
+            d.stop()
+        finally:
+            d.kill()
+        assert stored(data_dir, conv) == closed  # no turn ran, no second session began
     with_data_dir(run)
 
 

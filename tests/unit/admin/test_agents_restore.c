@@ -99,15 +99,15 @@ static void talk(ag_desk_t *d, ag_entry_t *e, int from, int n, int nul)
         char text[64];
         int len = snprintf(text, sizeof(text), "message %d, ça va?", i);
         if (i % 50 == 7 && nul)
-            ag__note(d, e, "customer", NULL, "nul\0byte", 8);
+            ag__note(d, e, "customer", NULL, "nul\0byte", 8, 0);
         else if (i % 50 == 8)
-            ag__note(d, e, "customer", NULL, "\xc0\xaf", 2); /* not UTF-8: a marker */
+            ag__note(d, e, "customer", NULL, "\xc0\xaf", 2, 0); /* not UTF-8: a marker */
         else if (i % 3 == 0)
-            ag__note(d, e, "customer", NULL, text, (size_t)len);
+            ag__note(d, e, "customer", NULL, text, (size_t)len, 0);
         else if (i % 3 == 1)
-            ag__note(d, e, "system", NULL, text, (size_t)len);
+            ag__note(d, e, "system", NULL, text, (size_t)len, 0);
         else
-            ag__note(d, e, "agent", "ann", text, (size_t)len);
+            ag__note(d, e, "agent", "ann", text, (size_t)len, 0);
     }
 }
 

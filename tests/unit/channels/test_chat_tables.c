@@ -3,7 +3,8 @@
  * API key checks (hashing, every key compared, rotation, schemes), the
  * widget's origin rule, the conversation table (ring, bound, busy
  * conversations kept off the LRU, the bytes of all logs), the transcript's bytes and the rebuild of
- * a log from a stored record. */
+ * a log from a stored record, the desk's entries at the seqs they had, and
+ * the end of a conversation a person closed. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -694,6 +695,108 @@ static void test_rebuild_from_a_record(void **state)
     fx_close(&f);
 }
 
+/* A person's words and the desk's notices come back at the seqs their
+ * "desk" events name, whatever the order of the events: the wait message
+ * said before the entries of the turn that handed off, an agent's words
+ * between two rows and after the last. They end the replies of the user
+ * message before them. */
+static void test_rebuild_places_desk_entries(void **state)
+{
+    fixture_t f;
+    core_config_defaults(&f.cfg);
+    chat_t *c = fx_open(&f);
+    core_err_t err = {0};
+    chat_conv_t *cv;
+    assert_int_equal(
+        chat__conv_add(c, BRAIN_CH_CHAT, "00112233445566778899aabbccddee00", &cv, &err), 0);
+    const char *rec_text =
+        "{\"outcome\":\"escalated\",\"turns\":["
+        "{\"seq\":1,\"direction\":\"out\",\"text\":\"Hi\",\"ts_us\":1000000},"
+        "{\"seq\":2,\"direction\":\"in\",\"text\":\"a person\",\"client_id\":\"c1\","
+        "\"ts_us\":2000000},"
+        "{\"seq\":3,\"direction\":\"out\",\"text\":\"One moment\",\"ts_us\":3000000},"
+        "{\"seq\":4,\"direction\":\"in\",\"text\":\"hello?\",\"ts_us\":5000000}],"
+        "\"events\":["
+        "{\"kind\":\"desk\",\"turn_seq\":0,\"name\":\"ann\",\"ts_us\":6000000,\"detail\":"
+        "{\"from\":\"agent\",\"agent\":\"ann\",\"text\":\"Bye\",\"entry\":8}},"
+        "{\"kind\":\"handoff\",\"turn_seq\":3,\"name\":\"asked\",\"detail\":{\"queue\":\"q\"}"
+        ",\"ts_us\":3000000},"
+        "{\"kind\":\"desk\",\"turn_seq\":0,\"ts_us\":3500000,\"detail\":"
+        "{\"from\":\"system\",\"text\":\"You are number 1\",\"entry\":2}},"
+        "{\"kind\":\"desk\",\"turn_seq\":0,\"name\":\"ann\",\"ts_us\":4000000,\"detail\":"
+        "{\"from\":\"agent\",\"agent\":\"ann\",\"text\":\"Hi, Ann\",\"entry\":6}}]}";
+    json_t *rec = json_loads(rec_text, 0, NULL);
+    assert_non_null(rec);
+    chat_known_t known;
+    chat__conv_rebuild(cv, rec, &known);
+    static const char *want[] = {
+        "{\"type\":\"message\",\"from\":\"bot\",\"text\":\"Hi\",\"choices\":[],\"seq\":1,"
+        "\"ts\":\"1970-01-01T00:00:01.000000Z\"}",
+        "{\"type\":\"message\",\"from\":\"system\",\"text\":\"You are number 1\",\"seq\":2,"
+        "\"ts\":\"1970-01-01T00:00:03.500000Z\"}",
+        "{\"type\":\"message\",\"from\":\"user\",\"text\":\"a person\",\"id\":\"c1\","
+        "\"seq\":3,\"ts\":\"1970-01-01T00:00:02.000000Z\"}",
+        "{\"type\":\"message\",\"from\":\"bot\",\"text\":\"One moment\",\"choices\":[],"
+        "\"seq\":4,\"ts\":\"1970-01-01T00:00:03.000000Z\"}",
+        "{\"type\":\"handoff\",\"queue\":\"q\",\"reason\":\"asked\",\"summary\":{},\"seq\":5,"
+        "\"ts\":\"1970-01-01T00:00:03.000000Z\"}",
+        "{\"type\":\"message\",\"from\":\"agent\",\"text\":\"Hi, Ann\",\"agent\":\"ann\","
+        "\"seq\":6,\"ts\":\"1970-01-01T00:00:04.000000Z\"}",
+        "{\"type\":\"message\",\"from\":\"user\",\"text\":\"hello?\",\"seq\":7,"
+        "\"ts\":\"1970-01-01T00:00:05.000000Z\"}",
+        "{\"type\":\"message\",\"from\":\"agent\",\"text\":\"Bye\",\"agent\":\"ann\","
+        "\"seq\":8,\"ts\":\"1970-01-01T00:00:06.000000Z\"}",
+    };
+    assert_int_equal(cv->next_seq, 9);
+    for (uint64_t i = 0; i < 8; i++)
+        assert_string_equal(chat__conv_entry_text(cv, i + 1), want[i]);
+    assert_int_equal(cv->status, BRAIN_ST_HANDOFF);
+    /* c1's replies are the bot's words and the handoff, not the agent's */
+    assert_int_equal(known.n, 1);
+    assert_int_equal(known.items[known.first].seq, 3);
+    assert_int_equal(known.items[known.first].replies_end, 6);
+    json_decref(rec);
+    chat__conv_drop(c, cv);
+    fx_close(&f);
+}
+
+/* A conversation a person closed keeps the escalated outcome; its "closed"
+ * event ends the rebuilt log, after what the agent said, as the live log
+ * ended: status ended, the end entry last with the event's time. */
+static void test_rebuild_of_a_closed_handoff(void **state)
+{
+    fixture_t f;
+    core_config_defaults(&f.cfg);
+    chat_t *c = fx_open(&f);
+    core_err_t err = {0};
+    chat_conv_t *cv;
+    assert_int_equal(
+        chat__conv_add(c, BRAIN_CH_CHAT, "00112233445566778899aabbccddee01", &cv, &err), 0);
+    const char *rec_text =
+        "{\"outcome\":\"escalated\",\"ended_us\":3000000,\"turns\":["
+        "{\"seq\":1,\"direction\":\"in\",\"text\":\"a person\",\"ts_us\":2000000},"
+        "{\"seq\":2,\"direction\":\"out\",\"text\":\"One moment\",\"ts_us\":3000000}],"
+        "\"events\":["
+        "{\"kind\":\"handoff\",\"turn_seq\":2,\"name\":\"asked\",\"detail\":{\"queue\":\"q\"}"
+        ",\"ts_us\":3000000},"
+        "{\"kind\":\"desk\",\"turn_seq\":0,\"name\":\"ann\",\"ts_us\":4000000,\"detail\":"
+        "{\"from\":\"agent\",\"agent\":\"ann\",\"text\":\"Done\",\"entry\":4}},"
+        "{\"kind\":\"closed\",\"turn_seq\":2,\"ts_us\":5000000}]}";
+    json_t *rec = json_loads(rec_text, 0, NULL);
+    assert_non_null(rec);
+    chat__conv_rebuild(cv, rec, NULL);
+    json_decref(rec);
+    assert_int_equal(cv->next_seq, 6);
+    assert_non_null(strstr(chat__conv_entry_text(cv, 3), "\"type\":\"handoff\""));
+    assert_non_null(strstr(chat__conv_entry_text(cv, 4), "\"text\":\"Done\""));
+    assert_string_equal(chat__conv_entry_text(cv, 5),
+                        "{\"type\":\"end\",\"reason\":\"end\",\"seq\":5,"
+                        "\"ts\":\"1970-01-01T00:00:05.000000Z\"}");
+    assert_int_equal(cv->status, BRAIN_ST_ENDED);
+    chat__conv_drop(c, cv);
+    fx_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -709,6 +812,8 @@ int main(void)
         cmocka_unit_test(test_busy_conversations_stay_off_the_lru),
         cmocka_unit_test(test_transcript_body_bytes),
         cmocka_unit_test(test_rebuild_from_a_record),
+        cmocka_unit_test(test_rebuild_places_desk_entries),
+        cmocka_unit_test(test_rebuild_of_a_closed_handoff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

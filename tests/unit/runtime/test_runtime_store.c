@@ -2,7 +2,8 @@
  * brain on the example flows and the backend stub on loopback: each turn's
  * rows are durable before the channel is answered, a conversation evicted
  * from memory (here: a whole restart) is restored from the store and goes on
- * where it stopped, and the outcome of a handoff is recorded. */
+ * where it stopped, and the outcome of a handoff is recorded (and kept
+ * when a person closes it, with an event that says it ended). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -111,6 +112,48 @@ static void test_handoff_outcome_is_recorded(void **state)
     env_stop(&e);
 }
 
+/* A person closes a handed-off conversation (a jump_end turn): its outcome
+ * stays escalated, and a "closed" event, tied to its last row, says that
+ * it ended, for a channel that rebuilds its transcript. */
+static void test_a_close_keeps_the_outcome_and_says_it_ended(void **state)
+{
+    env_t e;
+    env_start(&e);
+    rec_t r;
+    say(&e, "web:closed", "I want to talk to a human agent", &r);
+    say(&e, "web:closed", "it's about my lost bag", &r);
+    assert_int_equal(r.status, BRAIN_ST_HANDOFF);
+    runtime_turn_in_t in = {.key = "web:closed",
+                            .channel = BRAIN_CH_WEB,
+                            .event = BRAIN_EV_START,
+                            .adapter_version = "agent",
+                            .jump_end = 1};
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(runtime_turn(e.rt, &in, on_turn, &r, NULL), 0);
+    while (r.calls == 0)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    assert_int_equal(r.error, 0);
+    assert_int_equal(r.status, BRAIN_ST_ENDED);
+    json_t *t = transcript("web:closed");
+    assert_string_equal(json_string_value(json_object_get(t, "outcome")), "escalated");
+    json_t *turns = json_object_get(t, "turns");
+    json_int_t last = json_integer_value(
+        json_object_get(json_array_get(turns, json_array_size(turns) - 1), "seq"));
+    int closed = 0;
+    json_t *ev;
+    size_t i;
+    json_array_foreach(json_object_get(t, "events"), i, ev)
+    {
+        if (strcmp(json_string_value(json_object_get(ev, "kind")), "closed") != 0)
+            continue;
+        closed++;
+        assert_int_equal(json_integer_value(json_object_get(ev, "turn_seq")), last);
+    }
+    assert_int_equal(closed, 1);
+    json_decref(t);
+    env_stop(&e);
+}
+
 /* A conversation whose idle time ran out with no timeout turn to end it
  * (out of the table when it fell due, or a message that beats the sweep):
  * the next message begins a new conversation, and the old one is ended in
@@ -161,6 +204,7 @@ int main(void)
         cmocka_unit_test(test_turns_are_durable_before_the_reply),
         cmocka_unit_test(test_restart_restores_the_conversation),
         cmocka_unit_test(test_handoff_outcome_is_recorded),
+        cmocka_unit_test(test_a_close_keeps_the_outcome_and_says_it_ended),
         cmocka_unit_test(test_an_idled_out_conversation_is_ended_by_the_next),
     };
     return cmocka_run_group_tests(tests, setup, env_group_teardown);
