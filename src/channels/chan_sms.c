@@ -334,9 +334,16 @@ typedef struct sms_read_s {
 
 /* Runs the texts that waited, in the order they came. A text whose request
  * went away is forgotten (its MessageSid too, so Twilio's retry runs it); a
- * STOP that came meanwhile (keywords do not wait) silences the rest. */
+ * STOP that came meanwhile (keywords do not wait) silences the rest.
+ *
+ * cv is held for the whole loop, not only by the texts still waiting:
+ * answering one (a turn refused at once, an empty <Response/>) may run the
+ * next request pipelined on that connection from inside the call, and that
+ * request's conv_get() evicts an idle conversation, which cv would be once
+ * its last waiting text let go of it. */
 static void run_waiting(sms_t *s, sms_conv_t *cv)
 {
+    sms__conv_hold(cv);
     while (cv->waiting != NULL) {
         sms_wait_t *w = cv->waiting;
         cv->waiting = w->next;
@@ -357,6 +364,7 @@ static void run_waiting(sms_t *s, sms_conv_t *cv)
         free(w->body);
         free(w);
     }
+    sms__conv_release(&s->table, cv);
 }
 
 static void on_record_read(int status, json_t *record, void *data)

@@ -463,6 +463,68 @@ def test_texts_waiting_for_the_list_are_bounded():
         shutil.rmtree(data, ignore_errors=True)
 
 
+def read_responses(sock, n, timeout=30):
+    """The first n HTTP/1.1 responses on sock: [(status, body)]."""
+    import time
+    sock.settimeout(timeout)
+    buf, out, deadline = b"", [], time.monotonic() + timeout
+    while len(out) < n and time.monotonic() < deadline:
+        head_end = buf.find(b"\r\n\r\n")
+        if head_end >= 0:
+            head = buf[:head_end].decode("latin-1").split("\r\n")
+            length = next(int(h.split(":", 1)[1]) for h in head
+                          if h.lower().startswith("content-length:"))
+            if len(buf) >= head_end + 4 + length:
+                out.append((int(head[0].split()[1]), buf[head_end + 4:head_end + 4 + length]))
+                buf = buf[head_end + 4 + length:]
+                continue
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    return out
+
+
+def test_a_pipelined_text_evicting_the_pair_whose_texts_waited():
+    """The texts that waited for a pair's list run once the read ends. One
+    that is answered at once (here a turn the runtime refuses: a From so
+    long the key is over 512 bytes) lets the next request on its connection
+    run from inside that answer; with room for one conversation, that
+    request's new pair evicts the waiting pair, which must stay held until
+    its last waiting text is done (the sanitizer build caught a read of the
+    freed conversation)."""
+    import socket
+    be = Backend()
+    cfg = {"sms": {"max_conversations": 1}, "http": {"max_pipelined": 1}}
+    try:
+        with Daemon(config=cfg, args=["--flows", FLOWS],
+                    env={"CHORUS_BACKEND_URL": be.url, "TWILIO_AUTH_TOKEN": TOKEN}) as d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            url = "http://127.0.0.1:%d/v1/sms/twilio" % d.port
+
+            def raw(params):
+                body = urllib.parse.urlencode(params).encode()
+                return ("POST /v1/sms/twilio HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                        "Content-Type: %s\r\nX-Twilio-Signature: %s\r\n"
+                        "Content-Length: %d\r\n\r\n"
+                        % (d.port, FORM, twilio_signature(TOKEN, url, params), len(body))
+                        ).encode() + body
+            # a bare number from a pair new to the table waits for the read
+            waits = raw(sms_params("2", "SMpipe1", frm="+1" + "5" * 600))
+            evicts = raw(sms_params("hi", "SMpipe2", frm="+15550060001"))
+            with socket.create_connection(("127.0.0.1", d.port), timeout=30) as s:
+                s.sendall(waits + evicts)
+                got = read_responses(s, 2)
+            assert [st for st, _ in got] == [400, 200], got
+            assert b"conversation key" in got[0][1], got
+            assert b"1. Booking status" in got[1][1], got
+            assert d.proc.poll() is None
+            # the pair is served as usual afterwards
+            assert Phone(Twilio(d, "/v1/sms/twilio"), frm="+15550060002").texts("hi") != []
+    finally:
+        be.close()
+
+
 def test_opt_outs_do_not_fill_the_table():
     """sms.max_conversations bounds the conversations (numbered choices) the
     adapter keeps; opt-outs are kept apart and never count. More pairs than
