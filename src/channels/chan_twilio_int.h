@@ -38,11 +38,15 @@ const char *twilio__form_get(const twilio_form_t *f, const char *name);
 /* ---- signatures --------------------------------------------------------- */
 
 /* Twilio's X-Twilio-Signature: base64(HMAC-SHA1(token, url + each param's
- * name and value, sorted by name then value)). out gets 28 chars + NUL. */
+ * name and value, sorted by name then value, a pair sent more than once
+ * counted once)). out gets 28 chars + NUL. */
 void twilio__signature(const char *token, const char *url, const twilio_form_t *f,
                        char out[TWILIO_SIG_LEN + 1]);
-/* 1 when header (may be NULL) is the signature of url + f, compared in
- * constant time; 0 otherwise (and always when token is empty). */
+/* 1 when header (may be NULL) is the signature of f with url, or with url
+ * without its port (when it names one) or with the scheme's default port
+ * (when it names none: :443 for https, :80 for http), as Twilio's own
+ * helpers accept; compared in constant time. 0 otherwise (and always when
+ * token is empty). */
 int twilio__signature_ok(const char *token, const char *url, const twilio_form_t *f,
                          const char *header);
 /* The URL Twilio requested: public_url (scheme://host[:port][/prefix], no
