@@ -14,7 +14,9 @@
  * The answer is TwiML: each bot message (its choices as a numbered list) as
  * one or more <Message> parts, split at sentence ends under the segment
  * limits. A MessageSid seen before (Twilio retries) gets an empty
- * <Response/> and no turn. Turns of one conversation run in arrival order
+ * <Response/> and no turn; each turn keeps its MessageSid in the store, so
+ * a retry after a restart is known too once the pair's record is read
+ * back. Turns of one conversation run in arrival order
  * (the runtime queues them), so replies leave in order. */
 #define LOG_MODULE "sms"
 #include <stdint.h>
@@ -290,13 +292,16 @@ static void run_turn(sms_t *s, net_req_t *req, sms_conv_t *cv, sms_sid_t *sid, c
     *op = (sms_op_t){.sms = s, .conv = cv, .req = req, .msid = core_xstrdup(sid->sid)};
     char from[64]; /* the From number: the per-sender rate limit's key */
     snprintf(from, sizeof(from), "%.*s", (int)strcspn(cv->key, "\n"), cv->key);
+    /* the MessageSid goes with the turn (turns.client_id), so that a retry
+     * of it after a restart is known by the pair's stored record */
     runtime_turn_in_t in = {.key = cv->rt_key,
                             .channel = BRAIN_CH_SMS,
                             .event = BRAIN_EV_MESSAGE,
                             .text = text,
                             .len = strlen(text),
                             .adapter_version = "sms/" TWILIO_ADAPTER_VERSION,
-                            .sender = from};
+                            .sender = from,
+                            .client_id = strlen(sid->sid) <= 255 ? sid->sid : NULL};
     char env[16]; /* the number written to picks the environment (sms.environments) */
     const char *to = strchr(cv->key, '\n');
     in.env =
@@ -334,7 +339,9 @@ typedef struct sms_read_s {
 
 /* Runs the texts that waited, in the order they came. A text whose request
  * went away is forgotten (its MessageSid too, so Twilio's retry runs it); a
- * STOP that came meanwhile (keywords do not wait) silences the rest.
+ * text whose MessageSid the record holds already is a retry of a turn that
+ * ran before the restart (or the eviction) and is answered as a duplicate;
+ * a STOP that came meanwhile (keywords do not wait) silences the rest.
  *
  * cv is held for the whole loop, not only by the texts still waiting:
  * answering one (a turn refused at once, an empty <Response/>) may run the
@@ -352,6 +359,10 @@ static void run_waiting(sms_t *s, sms_conv_t *cv)
         if (w->req == NULL) {
             if (sid != NULL)
                 sms__sid_forget(s, sid);
+        } else if (w->recorded) {
+            LOG_INFO("event=sms_duplicate message_sid=%s source=store", w->msid);
+            net_req_on_abort(w->req, NULL, NULL);
+            sms__send_text(w->req, NULL);
         } else if (opted_out(s, cv)) {
             net_req_on_abort(w->req, NULL, NULL);
             sms__send_text(w->req, NULL);
@@ -367,10 +378,29 @@ static void run_waiting(sms_t *s, sms_conv_t *cv)
     sms__conv_release(&s->table, cv);
 }
 
+/* Whether the record holds a user turn sent with MessageSid msid. */
+static int msid_recorded(const json_t *record, const char *msid)
+{
+    size_t i;
+    const json_t *row;
+    json_array_foreach(json_object_get(record, "turns"), i, row)
+    {
+        const char *dir = json_string_value(json_object_get(row, "direction"));
+        const char *id = json_string_value(json_object_get(row, "client_id"));
+        if (dir != NULL && strcmp(dir, "in") == 0 && id != NULL && strcmp(id, msid) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 static void on_record_read(int status, json_t *record, void *data)
 {
     sms_read_t *r = data;
     sms_conv_t *cv = r->conv;
+    /* the MessageSids in memory went with the restart: the store knows
+     * which texts already had their turn */
+    for (sms_wait_t *w = cv->waiting; status == 0 && w != NULL; w = w->next)
+        w->recorded = msid_recorded(record, w->msid);
     if (status == 0) {
         if (!cv->list_known) { /* else a turn that ended meanwhile knows better */
             sms__choices_clear(cv);

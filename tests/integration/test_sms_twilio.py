@@ -13,6 +13,7 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import itertools
 import os
 import sys
 import urllib.parse
@@ -39,7 +40,6 @@ class Twilio:
     def __init__(self, d, path, token=TOKEN, public=None):
         self.d, self.path, self.token = d, path, token
         self.public = public  # the base URL Twilio believes it calls
-        self.n = 0
 
     def url(self):
         base = self.public or "http://127.0.0.1:%d" % self.d.port
@@ -73,6 +73,11 @@ def sms_params(body, sid, frm="+15551230001", to="+15559870000"):
             ("ApiVersion", "2010-04-01")]
 
 
+# Twilio's MessageSids are unique: so are a test's, also across the
+# daemons it restarts (the store remembers the ones it saw)
+MESSAGE_SIDS = itertools.count(1)
+
+
 class Phone:
     """One phone number texting the bot."""
 
@@ -80,8 +85,7 @@ class Phone:
         self.tw, self.frm, self.to = tw, frm, to
 
     def send(self, body, sid=None, **kw):
-        self.tw.n += 1
-        sid = sid or "SM%032x" % (self.tw.n + (hash(self.frm) & 0xFFFFFF) * 1000)
+        sid = sid or "SMph%030x" % next(MESSAGE_SIDS)
         return self.tw.twiml(sms_params(body, sid, self.frm, self.to), **kw)
 
     def texts(self, body, **kw):
@@ -640,6 +644,52 @@ def test_duplicate_message_sid_is_one_turn():
         # the flow is still waiting for the reference (one turn was taken)
         assert p.texts("ABC123") == ["ABC123: CH 101 LHR-JFK 12 Dec 09:40, confirmed."]
     with_daemon(run)
+
+
+def test_a_retry_after_a_restart_is_one_turn():
+    """Each turn keeps its MessageSid (turns.client_id). Twilio's retry of
+    a text whose turn ran before a restart (its answer lost with the
+    daemon) is known once the pair's record is read back: an empty
+    <Response/>, no second turn and no second reply."""
+    import shutil
+    import sqlite3
+    import tempfile
+    data = tempfile.mkdtemp(prefix="chorus-sms-")
+    be = Backend()
+    frm, sid = "+15550070001", "SMretry000000000000000000000000001"
+
+    def on_data(d):
+        d.data_dir = data  # outlives the daemon's own temporary directory
+        return d
+    try:
+        with on_data(daemon(be)) as d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            p = Phone(Twilio(d, "/v1/sms/twilio"), frm=frm)
+            assert "1. Booking status" in "\n".join(p.texts("hi"))
+            assert p.texts("1", sid=sid) == [MENU_PICK]
+        db = sqlite3.connect(os.path.join(data, "chorus.db"))
+        try:
+            ids = [r[0] for r in db.execute(
+                "SELECT client_id FROM turns WHERE conversation_id LIKE ? AND direction = 'in'"
+                " ORDER BY seq", ("sms:%s:%%" % frm,))]
+        finally:
+            db.close()
+        assert len(ids) == 2 and ids[1] == sid, ids
+        before = inbound_texts(data, frm)
+        with on_data(daemon(be)) as d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            p = Phone(Twilio(d, "/v1/sms/twilio"), frm=frm)
+            assert p.texts("1", sid=sid) == []
+            d.wait_log(event="sms_duplicate", message_sid=sid, source="store")
+            assert inbound_texts(data, frm) == before
+            # and the memory of it: a second retry is a duplicate too
+            assert p.texts("1", sid=sid) == []
+            # the flow still waits for the reference the first turn asked for
+            assert p.texts("ABC123") == ["ABC123: CH 101 LHR-JFK 12 Dec 09:40, confirmed."]
+            assert inbound_texts(data, frm) == before + ["ABC123"]
+    finally:
+        be.close()
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def test_bad_requests():
