@@ -144,22 +144,32 @@ static void on_abort(net_req_t *req, void *data)
     ((sms_op_t *)data)->req = NULL;
 }
 
-static void on_late_sent(int status, const char *reason, void *data)
+/* A reply no webhook answer carries, on its way through the Messages API. */
+typedef struct sms_out_s {
+    char *key;         /* owned: the runtime key, for the log */
+    const char *event; /* static: the log event once Twilio took it */
+} sms_out_t;
+
+static void on_text_sent(int status, const char *reason, void *data)
 {
-    char *key = data, quoted[600];
+    sms_out_t *t = data;
+    char quoted[600];
     if (status == 0)
-        LOG_INFO("event=sms_reply_sent_late conversation=%s", key);
+        LOG_INFO("event=%s conversation=%s", t->event, t->key);
     else
-        LOG_WARN("event=sms_reply_lost conversation=%s reason=%s", key,
+        LOG_WARN("event=sms_reply_lost conversation=%s reason=%s", t->key,
                  core_log_quote(quoted, sizeof(quoted), reason ? reason : "", (size_t)-1, 500));
-    free(key);
+    free(t->key);
+    free(t);
 }
 
-/* Twilio stopped waiting for the webhook's answer (after 15 s) while the
- * turn ran: the reply goes out through the Messages API instead, as the
- * desk's texts do, when outbound texts are set up (sms.account_sid), so the
- * customer is not left without it. */
-static void send_late(sms_t *s, const sms_conv_t *cv, const brain_out_t *o)
+/* Texts the reply o to the pair of rt_key through the Messages API, as the
+ * desk's texts go, when outbound texts are set up (sms.account_sid): its
+ * messages one after the other in one text. Otherwise it is logged as
+ * lost, with why it was not the webhook's answer. event names the log line
+ * once Twilio took it. */
+static void text_reply(sms_t *s, const char *rt_key, const brain_out_t *o, const char *why,
+                       const char *event)
 {
     core_buf_t b;
     core_buf_init(&b, (size_t)-1);
@@ -176,22 +186,57 @@ static void send_late(sms_t *s, const sms_conv_t *cv, const brain_out_t *o)
     core_err_t err = {0};
     const core_config_t *cfg = s->base.host.cfg;
     if (b.len == 0 || cfg->sms.account_sid == NULL || cfg->sms.account_sid[0] == '\0' ||
-        twilio__sms_key(cv->rt_key, &customer, &ours) != 0) {
-        LOG_WARN("event=sms_reply_lost conversation=%s reason=\"%s\"", cv->rt_key,
-                 b.len == 0 ? "nothing to say"
-                            : "Twilio stopped waiting; no sms.account_sid to text it");
+        twilio__sms_key(rt_key, &customer, &ours) != 0) {
+        LOG_WARN("event=sms_reply_lost conversation=%s reason=\"%s%s\"", rt_key,
+                 b.len == 0 ? "nothing to say" : why,
+                 b.len == 0 ? "" : "; no sms.account_sid to text it");
     } else {
         net_client_options_t co = {.max_transfers = 64};
         if (s->http == NULL && net_client_new(s->base.host.loop, &co, &s->http, &err) != 0)
             s->http = NULL;
-        char *key = core_xstrdup(cv->rt_key);
-        if (s->http == NULL || twilio__sms_send(s->http, cfg, ours, customer, b.data, on_late_sent,
-                                                key, &err) != CHAN_AGENT_PENDING)
-            on_late_sent(CORE_ERR_IO, err.msg[0] ? err.msg : "no HTTP client", key);
+        sms_out_t *t = core_xcalloc(1, sizeof(*t));
+        *t = (sms_out_t){.key = core_xstrdup(rt_key), .event = event};
+        if (s->http == NULL || twilio__sms_send(s->http, cfg, ours, customer, b.data, on_text_sent,
+                                                t, &err) != CHAN_AGENT_PENDING)
+            on_text_sent(CORE_ERR_IO, err.msg[0] ? err.msg : "no HTTP client", t);
     }
     free(customer);
     free(ours);
     core_buf_dispose(&b);
+}
+
+/* Twilio stopped waiting for the webhook's answer (after 15 s) while the
+ * turn ran: the reply goes out through the Messages API instead, so the
+ * customer is not left without it. */
+static void send_late(sms_t *s, const sms_conv_t *cv, const brain_out_t *o)
+{
+    text_reply(s, cv->rt_key, o, "Twilio stopped waiting", "sms_reply_sent_late");
+}
+
+void sms__unasked_output(const runtime_turn_out_t *out, int text_it)
+{
+    sms_t *s = &the_sms;
+    char *customer, *ours;
+    if (s->base.host.cfg == NULL || out->error != 0 || out->out == NULL ||
+        twilio__sms_key(out->key, &customer, &ours) != 0)
+        return;
+    char *key = core_xasprintf("%s\n%s", customer, ours);
+    free(customer);
+    free(ours);
+    /* The customer's next number answers what the bot said last. A pair
+     * not held needs nothing: its list is read back from the store, where
+     * this turn is the last one. */
+    chat_map_node_t *n = chat__map_get(&s->table.convs, key);
+    if (n != NULL)
+        keep_choices(CHAT_CONTAINER(n, sms_conv_t, node), out->out);
+    int opted = sms__opt_find(&s->table, key) != NULL;
+    free(key);
+    if (!text_it || out->out->n_messages == 0) /* an idle timeout's goodbye, or nothing */
+        return;
+    if (opted) /* carriers require silence after STOP; the transcript keeps the words */
+        LOG_INFO("event=sms_reply_withheld conversation=%s reason=opted_out", out->key);
+    else
+        text_reply(s, out->key, out->out, "no webhook to answer", "sms_reply_sent_unasked");
 }
 
 void chan_sms_stop(void)

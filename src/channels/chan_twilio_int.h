@@ -122,6 +122,16 @@ int twilio__sms_send(net_client_t *http, const core_config_t *cfg, const char *o
  * pair (CORE_ERR_DENIED), else twilio__sms_send(). */
 int sms__agent_send(net_client_t *http, const char *key, const char *text, chan_agent_done_cb cb,
                     void *data, core_err_t *err);
+/* chan_sms.c: the output of a turn no webhook asked for, on an "sms:" key
+ * (others are ignored). The pair's numbered list becomes this output's, so
+ * the customer's next number picks from what the bot said last, or is text
+ * when that had no list (as after a restart, when the list is read from
+ * the store). With text_it (a person handed the conversation back:
+ * chan_desk_turn_done()) the words are also texted through the Messages
+ * API, as a reply Twilio stopped waiting for is, unless the pair opted
+ * out; without (an idle timeout's goodbye: chan_idle_end()) they are only
+ * recorded. */
+void sms__unasked_output(const runtime_turn_out_t *out, int text_it);
 
 /* The bot's last reply in a stored record (as runtime_conversation_record()
  * reads it), borrowed from the record: the text of the last outbound row

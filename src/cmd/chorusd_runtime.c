@@ -192,7 +192,10 @@ int daemon_runtime_start(daemon_t *d, core_err_t *err)
                               .metrics = d->metrics,
                               .max_conversations = (size_t)d->cfg.runtime.max_conversations,
                               /* an evicted conversation could not be read back */
-                              .no_evict = store_in_memory(d->store)};
+                              .no_evict = store_in_memory(d->store),
+                              /* the idle timeout's goodbye reaches the channel that
+                                 holds the conversation (docs/channels.md) */
+                              .on_idle_end = chan_idle_end};
     daemon_envs_options(d, &opts);
     rc = runtime_new(d->loop, &opts, &d->runtime, err);
     if (rc != 0)

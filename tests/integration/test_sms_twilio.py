@@ -692,6 +692,49 @@ def test_a_retry_after_a_restart_is_one_turn():
         shutil.rmtree(data, ignore_errors=True)
 
 
+def test_an_idle_timeout_forgets_the_numbered_list():
+    """A conversation that ends by idle timeout ends with a goodbye that
+    has no list (recorded, not texted): a number after it is text for the
+    flow, as it is after a restart (the list read back from the store is
+    the goodbye's), not an option of the menu sent before."""
+    import json
+    import shutil
+    import sqlite3
+    import tempfile
+    import time
+    data = tempfile.mkdtemp(prefix="chorus-sms-")
+    flows = os.path.join(data, "flows")
+    shutil.copytree(FLOWS, flows)
+    with open(os.path.join(flows, "settings.json")) as f:
+        settings = json.load(f)
+    settings["settings"]["idle_timeout_s"] = 10  # the least a flow set may say
+    with open(os.path.join(flows, "settings.json"), "w") as f:
+        json.dump(settings, f)
+    be = Backend()
+    frm = "+15550080001"
+    try:
+        with Daemon(args=["--flows", flows],
+                    env={"CHORUS_BACKEND_URL": be.url, "TWILIO_AUTH_TOKEN": TOKEN}) as d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            p = Phone(Twilio(d, "/v1/sms/twilio"), frm=frm)
+            assert "1. Booking status" in "\n".join(p.texts("hi"))
+            db = sqlite3.connect(os.path.join(d.data_dir, "chorus.db"), timeout=10)
+            try:
+                deadline = time.monotonic() + 60
+                while db.execute("SELECT count(*) FROM conversations WHERE id LIKE ?"
+                                 " AND ended_us IS NOT NULL", ("sms:%s:%%" % frm,)
+                                 ).fetchone()[0] == 0:
+                    assert time.monotonic() < deadline, "the conversation did not time out"
+                    time.sleep(0.25)
+            finally:
+                db.close()
+            p.texts("1")
+            assert inbound_texts(d.data_dir, frm) == ["hi", "1"], inbound_texts(d.data_dir, frm)
+    finally:
+        be.close()
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def test_bad_requests():
     def run(d):
         tw = Twilio(d, "/v1/sms/twilio")
