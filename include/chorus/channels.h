@@ -81,10 +81,20 @@ void chan_resp_turn_error(net_req_t *req, const chan_t *ch, int rc, const core_e
 /* For runtime_options_t.on_idle_end: delivers the output of a turn the
  * runtime ran by itself (a conversation's idle timeout: the goodbye and the
  * end) to the adapter that owns the conversation's key, which records it and
- * pushes it to any open socket. Keys no adapter owns are ignored. */
+ * pushes it to any open socket; SMS forgets the pair's numbered list (the
+ * goodbye is recorded, not texted). Keys no adapter owns are ignored. */
 void chan_idle_end(const runtime_turn_out_t *out);
 
 /* ---- humans in the loop (src/channels/chan_agent.c) --------------------- */
+
+/* The done callback of the desk's turns (src/admin/agents.c: a person's
+ * release hands the conversation back to the bot, or a close ends it):
+ * the bot's words reach the channel like any reply. Chat and web record
+ * them and push them to open sockets; SMS texts them through the Messages
+ * API (as a reply Twilio stopped waiting for; not to a pair that opted
+ * out) and remembers their numbered list; voice needs nothing (the call
+ * was <Dial>ed away). */
+void chan_desk_turn_done(const runtime_turn_out_t *out);
 
 /* Delivers a person's words to the customer of the runtime key (the chat or
  * web transcript and its sockets): agent is the person's name, or NULL for

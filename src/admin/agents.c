@@ -305,7 +305,7 @@ static void say_to_customer(ag_desk_t *d, ag_entry_t *e, const json_t *msg, size
 
 static void release_turn_done(const runtime_turn_out_t *out)
 {
-    chan_idle_end(out); /* the channel records and pushes the bot's words */
+    chan_desk_turn_done(out); /* the channel records and delivers the bot's words */
 }
 
 /* Runs a turn on e's conversation for the desk: it goes on at flow/node,

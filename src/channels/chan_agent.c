@@ -1,7 +1,9 @@
 /* A person's words on the customer's channel (channels.h, docs/agents.md):
  * for chat and the web widget an entry {"type":"message","from":"agent"}
  * in the conversation's transcript, pushed to its sockets like the bot's;
- * for SMS a text through Twilio's REST API (chan_sms_send.c). */
+ * for SMS a text through Twilio's REST API (chan_sms_send.c). And the bot's
+ * words when a person hands the conversation back, delivered the same
+ * way. */
 #define LOG_MODULE "chat"
 #include <string.h>
 
@@ -40,6 +42,19 @@ int chan_agent_say(const char *key, const char *agent, const char *text, uint64_
     if (entry != NULL)
         *entry = seq;
     return 0;
+}
+
+void chan_desk_turn_done(const runtime_turn_out_t *out)
+{
+    chat_t *c = chat__instance();
+    if (strncmp(out->key, "sms:", 4) == 0)
+        sms__unasked_output(out, 1);
+    else if (c != NULL)
+        chat__conv_idle_end(c, out); /* recorded and pushed like any reply ("chat:" keys only) */
+    /* Voice needs nothing: TwiML only ever answers the call's own webhooks,
+     * and a handed-off call was <Dial>ed to the queue's number, with no
+     * action that would bring it back here, so no request is there to
+     * carry the words; the transcript has them. */
 }
 
 int chan_agent_say_async(net_client_t *http, const char *key, const char *agent, const char *text,

@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "channels/chan_chat_int.h"
+#include "channels/chan_twilio_int.h"
 
 static chat_t the_chat; /* one adapter per process: registration is one call */
 
@@ -407,7 +408,9 @@ void chan_chat_stats(chan_chat_stats_t *out)
 
 void chan_idle_end(const runtime_turn_out_t *out)
 {
-    if (the_chat.base.name != NULL)
+    if (strncmp(out->key, "sms:", 4) == 0)
+        sms__unasked_output(out, 0); /* forgets the list; the goodbye is not texted */
+    else if (the_chat.base.name != NULL)
         chat__conv_idle_end(&the_chat, out);
 }
 

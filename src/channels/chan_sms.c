@@ -14,7 +14,9 @@
  * The answer is TwiML: each bot message (its choices as a numbered list) as
  * one or more <Message> parts, split at sentence ends under the segment
  * limits. A MessageSid seen before (Twilio retries) gets an empty
- * <Response/> and no turn. Turns of one conversation run in arrival order
+ * <Response/> and no turn; each turn keeps its MessageSid in the store, so
+ * a retry after a restart is known too once the pair's record is read
+ * back. Turns of one conversation run in arrival order
  * (the runtime queues them), so replies leave in order. */
 #define LOG_MODULE "sms"
 #include <stdint.h>
@@ -142,22 +144,32 @@ static void on_abort(net_req_t *req, void *data)
     ((sms_op_t *)data)->req = NULL;
 }
 
-static void on_late_sent(int status, const char *reason, void *data)
+/* A reply no webhook answer carries, on its way through the Messages API. */
+typedef struct sms_out_s {
+    char *key;         /* owned: the runtime key, for the log */
+    const char *event; /* static: the log event once Twilio took it */
+} sms_out_t;
+
+static void on_text_sent(int status, const char *reason, void *data)
 {
-    char *key = data, quoted[600];
+    sms_out_t *t = data;
+    char quoted[600];
     if (status == 0)
-        LOG_INFO("event=sms_reply_sent_late conversation=%s", key);
+        LOG_INFO("event=%s conversation=%s", t->event, t->key);
     else
-        LOG_WARN("event=sms_reply_lost conversation=%s reason=%s", key,
+        LOG_WARN("event=sms_reply_lost conversation=%s reason=%s", t->key,
                  core_log_quote(quoted, sizeof(quoted), reason ? reason : "", (size_t)-1, 500));
-    free(key);
+    free(t->key);
+    free(t);
 }
 
-/* Twilio stopped waiting for the webhook's answer (after 15 s) while the
- * turn ran: the reply goes out through the Messages API instead, as the
- * desk's texts do, when outbound texts are set up (sms.account_sid), so the
- * customer is not left without it. */
-static void send_late(sms_t *s, const sms_conv_t *cv, const brain_out_t *o)
+/* Texts the reply o to the pair of rt_key through the Messages API, as the
+ * desk's texts go, when outbound texts are set up (sms.account_sid): its
+ * messages one after the other in one text. Otherwise it is logged as
+ * lost, with why it was not the webhook's answer. event names the log line
+ * once Twilio took it. */
+static void text_reply(sms_t *s, const char *rt_key, const brain_out_t *o, const char *why,
+                       const char *event)
 {
     core_buf_t b;
     core_buf_init(&b, (size_t)-1);
@@ -174,22 +186,57 @@ static void send_late(sms_t *s, const sms_conv_t *cv, const brain_out_t *o)
     core_err_t err = {0};
     const core_config_t *cfg = s->base.host.cfg;
     if (b.len == 0 || cfg->sms.account_sid == NULL || cfg->sms.account_sid[0] == '\0' ||
-        twilio__sms_key(cv->rt_key, &customer, &ours) != 0) {
-        LOG_WARN("event=sms_reply_lost conversation=%s reason=\"%s\"", cv->rt_key,
-                 b.len == 0 ? "nothing to say"
-                            : "Twilio stopped waiting; no sms.account_sid to text it");
+        twilio__sms_key(rt_key, &customer, &ours) != 0) {
+        LOG_WARN("event=sms_reply_lost conversation=%s reason=\"%s%s\"", rt_key,
+                 b.len == 0 ? "nothing to say" : why,
+                 b.len == 0 ? "" : "; no sms.account_sid to text it");
     } else {
         net_client_options_t co = {.max_transfers = 64};
         if (s->http == NULL && net_client_new(s->base.host.loop, &co, &s->http, &err) != 0)
             s->http = NULL;
-        char *key = core_xstrdup(cv->rt_key);
-        if (s->http == NULL || twilio__sms_send(s->http, cfg, ours, customer, b.data, on_late_sent,
-                                                key, &err) != CHAN_AGENT_PENDING)
-            on_late_sent(CORE_ERR_IO, err.msg[0] ? err.msg : "no HTTP client", key);
+        sms_out_t *t = core_xcalloc(1, sizeof(*t));
+        *t = (sms_out_t){.key = core_xstrdup(rt_key), .event = event};
+        if (s->http == NULL || twilio__sms_send(s->http, cfg, ours, customer, b.data, on_text_sent,
+                                                t, &err) != CHAN_AGENT_PENDING)
+            on_text_sent(CORE_ERR_IO, err.msg[0] ? err.msg : "no HTTP client", t);
     }
     free(customer);
     free(ours);
     core_buf_dispose(&b);
+}
+
+/* Twilio stopped waiting for the webhook's answer (after 15 s) while the
+ * turn ran: the reply goes out through the Messages API instead, so the
+ * customer is not left without it. */
+static void send_late(sms_t *s, const sms_conv_t *cv, const brain_out_t *o)
+{
+    text_reply(s, cv->rt_key, o, "Twilio stopped waiting", "sms_reply_sent_late");
+}
+
+void sms__unasked_output(const runtime_turn_out_t *out, int text_it)
+{
+    sms_t *s = &the_sms;
+    char *customer, *ours;
+    if (s->base.host.cfg == NULL || out->error != 0 || out->out == NULL ||
+        twilio__sms_key(out->key, &customer, &ours) != 0)
+        return;
+    char *key = core_xasprintf("%s\n%s", customer, ours);
+    free(customer);
+    free(ours);
+    /* The customer's next number answers what the bot said last. A pair
+     * not held needs nothing: its list is read back from the store, where
+     * this turn is the last one. */
+    chat_map_node_t *n = chat__map_get(&s->table.convs, key);
+    if (n != NULL)
+        keep_choices(CHAT_CONTAINER(n, sms_conv_t, node), out->out);
+    int opted = sms__opt_find(&s->table, key) != NULL;
+    free(key);
+    if (!text_it || out->out->n_messages == 0) /* an idle timeout's goodbye, or nothing */
+        return;
+    if (opted) /* carriers require silence after STOP; the transcript keeps the words */
+        LOG_INFO("event=sms_reply_withheld conversation=%s reason=opted_out", out->key);
+    else
+        text_reply(s, out->key, out->out, "no webhook to answer", "sms_reply_sent_unasked");
 }
 
 void chan_sms_stop(void)
@@ -290,13 +337,16 @@ static void run_turn(sms_t *s, net_req_t *req, sms_conv_t *cv, sms_sid_t *sid, c
     *op = (sms_op_t){.sms = s, .conv = cv, .req = req, .msid = core_xstrdup(sid->sid)};
     char from[64]; /* the From number: the per-sender rate limit's key */
     snprintf(from, sizeof(from), "%.*s", (int)strcspn(cv->key, "\n"), cv->key);
+    /* the MessageSid goes with the turn (turns.client_id), so that a retry
+     * of it after a restart is known by the pair's stored record */
     runtime_turn_in_t in = {.key = cv->rt_key,
                             .channel = BRAIN_CH_SMS,
                             .event = BRAIN_EV_MESSAGE,
                             .text = text,
                             .len = strlen(text),
                             .adapter_version = "sms/" TWILIO_ADAPTER_VERSION,
-                            .sender = from};
+                            .sender = from,
+                            .client_id = strlen(sid->sid) <= 255 ? sid->sid : NULL};
     char env[16]; /* the number written to picks the environment (sms.environments) */
     const char *to = strchr(cv->key, '\n');
     in.env =
@@ -334,9 +384,18 @@ typedef struct sms_read_s {
 
 /* Runs the texts that waited, in the order they came. A text whose request
  * went away is forgotten (its MessageSid too, so Twilio's retry runs it); a
- * STOP that came meanwhile (keywords do not wait) silences the rest. */
+ * text whose MessageSid the record holds already is a retry of a turn that
+ * ran before the restart (or the eviction) and is answered as a duplicate;
+ * a STOP that came meanwhile (keywords do not wait) silences the rest.
+ *
+ * cv is held for the whole loop, not only by the texts still waiting:
+ * answering one (a turn refused at once, an empty <Response/>) may run the
+ * next request pipelined on that connection from inside the call, and that
+ * request's conv_get() evicts an idle conversation, which cv would be once
+ * its last waiting text let go of it. */
 static void run_waiting(sms_t *s, sms_conv_t *cv)
 {
+    sms__conv_hold(cv);
     while (cv->waiting != NULL) {
         sms_wait_t *w = cv->waiting;
         cv->waiting = w->next;
@@ -345,6 +404,10 @@ static void run_waiting(sms_t *s, sms_conv_t *cv)
         if (w->req == NULL) {
             if (sid != NULL)
                 sms__sid_forget(s, sid);
+        } else if (w->recorded) {
+            LOG_INFO("event=sms_duplicate message_sid=%s source=store", w->msid);
+            net_req_on_abort(w->req, NULL, NULL);
+            sms__send_text(w->req, NULL);
         } else if (opted_out(s, cv)) {
             net_req_on_abort(w->req, NULL, NULL);
             sms__send_text(w->req, NULL);
@@ -357,12 +420,32 @@ static void run_waiting(sms_t *s, sms_conv_t *cv)
         free(w->body);
         free(w);
     }
+    sms__conv_release(&s->table, cv);
+}
+
+/* Whether the record holds a user turn sent with MessageSid msid. */
+static int msid_recorded(const json_t *record, const char *msid)
+{
+    size_t i;
+    const json_t *row;
+    json_array_foreach(json_object_get(record, "turns"), i, row)
+    {
+        const char *dir = json_string_value(json_object_get(row, "direction"));
+        const char *id = json_string_value(json_object_get(row, "client_id"));
+        if (dir != NULL && strcmp(dir, "in") == 0 && id != NULL && strcmp(id, msid) == 0)
+            return 1;
+    }
+    return 0;
 }
 
 static void on_record_read(int status, json_t *record, void *data)
 {
     sms_read_t *r = data;
     sms_conv_t *cv = r->conv;
+    /* the MessageSids in memory went with the restart: the store knows
+     * which texts already had their turn */
+    for (sms_wait_t *w = cv->waiting; status == 0 && w != NULL; w = w->next)
+        w->recorded = msid_recorded(record, w->msid);
     if (status == 0) {
         if (!cv->list_known) { /* else a turn that ended meanwhile knows better */
             sms__choices_clear(cv);

@@ -28,6 +28,7 @@ typedef struct sms_wait_s {
     net_req_t *req; /* NULL once Twilio went away */
     char *msid;     /* owned */
     char *body;     /* owned */
+    int recorded;   /* the read found a turn of this MessageSid: a retry, no second turn */
 } sms_wait_t;
 
 typedef struct sms_conv_s {

@@ -111,6 +111,11 @@ void twilio__signature(const char *token, const char *url, const twilio_form_t *
     core_buf_init(&b, (size_t)-1);
     core_buf_append_str(&b, url);
     for (size_t i = 0; i < f->n; i++) {
+        /* a (name, value) pair sent twice is signed once: Twilio's helpers
+         * keep a repeated name's values as a set (webhooks.js,
+         * toFormUrlEncodedParam); sorted, the copies are neighbours */
+        if (i > 0 && param_cmp(&sorted[i - 1], &sorted[i]) == 0)
+            continue;
         core_buf_append_str(&b, sorted[i].name);
         core_buf_append_str(&b, sorted[i].value);
     }
@@ -123,14 +128,80 @@ void twilio__signature(const char *token, const char *url, const twilio_form_t *
     free(sorted);
 }
 
+/* Where url's port is: [*host_end, *port_end) is ":port" (empty when the
+ * URL names none), *port_end the end of the authority. 0, or -1 for a URL
+ * with no "scheme://". An IPv6 literal's colons are inside its brackets. */
+static int port_span(const char *url, size_t *host_end, size_t *port_end)
+{
+    const char *auth = strstr(url, "://");
+    if (auth == NULL)
+        return -1;
+    auth += 3;
+    size_t n = strcspn(auth, "/?#");
+    size_t host = 0; /* after any userinfo */
+    for (size_t i = 0; i < n; i++)
+        if (auth[i] == '@')
+            host = i + 1;
+    size_t colon = n;
+    for (size_t i = n; i-- > host && auth[i] != ']';)
+        if (auth[i] == ':') {
+            colon = i;
+            break;
+        }
+    *host_end = (size_t)(auth - url) + colon;
+    *port_end = (size_t)(auth - url) + n;
+    return 0;
+}
+
+/* The port a scheme implies, NULL when chorusd does not know one. */
+static const char *default_port(const char *url)
+{
+    if (strncasecmp(url, "https://", 8) == 0)
+        return ":443";
+    if (strncasecmp(url, "http://", 7) == 0)
+        return ":80";
+    return NULL;
+}
+
+/* The other form of url Twilio may have signed: without its port when it
+ * names one, else with the scheme's default port; NULL when there is none
+ * (no "scheme://", or a scheme without a known port). Owned. */
+static char *other_port_form(const char *url)
+{
+    size_t host_end, port_end;
+    if (port_span(url, &host_end, &port_end) != 0)
+        return NULL;
+    const char *port = port_end > host_end ? "" : default_port(url);
+    if (port == NULL)
+        return NULL;
+    return core_xasprintf("%.*s%s%s", (int)host_end, url, port, url + port_end);
+}
+
+static int signed_for(const char *token, const char *url, const twilio_form_t *f,
+                      const char *header)
+{
+    char want[TWILIO_SIG_LEN + 1];
+    twilio__signature(token, url, f, want);
+    return CRYPTO_memcmp(want, header, TWILIO_SIG_LEN) == 0;
+}
+
 int twilio__signature_ok(const char *token, const char *url, const twilio_form_t *f,
                          const char *header)
 {
     if (token == NULL || token[0] == '\0' || header == NULL || strlen(header) != TWILIO_SIG_LEN)
         return 0;
-    char want[TWILIO_SIG_LEN + 1];
-    twilio__signature(token, url, f, want);
-    return CRYPTO_memcmp(want, header, TWILIO_SIG_LEN) == 0;
+    /* Twilio signs the URL as it called it, and whether that names the port
+     * varies: it leaves out :443 for https and may leave out another port
+     * too. Its own helpers (webhooks.js, validateRequest) therefore accept
+     * the URL with and without its port, the scheme's default port standing
+     * in when it names none; so does this. Both are always checked, so the
+     * time taken does not say which one matched. */
+    char *other = other_port_form(url);
+    int ok = signed_for(token, url, f, header);
+    if (other != NULL)
+        ok |= signed_for(token, other, f, header);
+    free(other);
+    return ok;
 }
 
 char *twilio__request_url(net_req_t *req, const char *public_url)

@@ -38,11 +38,15 @@ const char *twilio__form_get(const twilio_form_t *f, const char *name);
 /* ---- signatures --------------------------------------------------------- */
 
 /* Twilio's X-Twilio-Signature: base64(HMAC-SHA1(token, url + each param's
- * name and value, sorted by name then value)). out gets 28 chars + NUL. */
+ * name and value, sorted by name then value, a pair sent more than once
+ * counted once)). out gets 28 chars + NUL. */
 void twilio__signature(const char *token, const char *url, const twilio_form_t *f,
                        char out[TWILIO_SIG_LEN + 1]);
-/* 1 when header (may be NULL) is the signature of url + f, compared in
- * constant time; 0 otherwise (and always when token is empty). */
+/* 1 when header (may be NULL) is the signature of f with url, or with url
+ * without its port (when it names one) or with the scheme's default port
+ * (when it names none: :443 for https, :80 for http), as Twilio's own
+ * helpers accept; compared in constant time. 0 otherwise (and always when
+ * token is empty). */
 int twilio__signature_ok(const char *token, const char *url, const twilio_form_t *f,
                          const char *header);
 /* The URL Twilio requested: public_url (scheme://host[:port][/prefix], no
@@ -118,6 +122,16 @@ int twilio__sms_send(net_client_t *http, const core_config_t *cfg, const char *o
  * pair (CORE_ERR_DENIED), else twilio__sms_send(). */
 int sms__agent_send(net_client_t *http, const char *key, const char *text, chan_agent_done_cb cb,
                     void *data, core_err_t *err);
+/* chan_sms.c: the output of a turn no webhook asked for, on an "sms:" key
+ * (others are ignored). The pair's numbered list becomes this output's, so
+ * the customer's next number picks from what the bot said last, or is text
+ * when that had no list (as after a restart, when the list is read from
+ * the store). With text_it (a person handed the conversation back:
+ * chan_desk_turn_done()) the words are also texted through the Messages
+ * API, as a reply Twilio stopped waiting for is, unless the pair opted
+ * out; without (an idle timeout's goodbye: chan_idle_end()) they are only
+ * recorded. */
+void sms__unasked_output(const runtime_turn_out_t *out, int text_it);
 
 /* The bot's last reply in a stored record (as runtime_conversation_record()
  * reads it), borrowed from the record: the text of the last outbound row

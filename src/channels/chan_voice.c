@@ -9,7 +9,11 @@
  * Confidence is logged with the turn) or Digits is one turn; a callback with
  * neither is silence and repeats the last prompt, up to voice.max_silences
  * times, then the call ends. A CallStatus of completed/busy/failed/no-answer/
- * canceled forgets the call. Replies are TwiML (chan_voice_twiml.c). */
+ * canceled forgets the call. The same URL may be the call's status
+ * callback: its other events are answered and change nothing. A request
+ * that comes while the call's first answer is not ready is told to come
+ * back (<Pause/><Redirect>), never hung up on. Replies are TwiML
+ * (chan_voice_twiml.c). */
 #define LOG_MODULE "voice"
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +36,7 @@ static void call_free(voice_t *v, voice_call_t *c)
     free(c->sid);
     free(c->rt_key);
     free(c->prompt);
+    free(c->replay);
     free(c);
 }
 
@@ -99,6 +104,11 @@ static void on_turn_done(const runtime_turn_out_t *out)
     core_buf_init(&b, (size_t)-1);
     voice__render(&b, op->voice->base.host.cfg, c, out->out);
     core_buf_append(&b, "", 1);
+    c->started = 1;
+    if (c->redirected) { /* the request our <Redirect> brings back gets it too */
+        free(c->replay);
+        c->replay = core_xstrdup(b.data);
+    }
     if (op->req != NULL)
         voice__send_twiml(op->req, b.data);
     core_buf_dispose(&b);
@@ -168,6 +178,17 @@ static const char *digits_text(const voice_call_t *c, const char *digits)
     return digits;
 }
 
+/* The last prompt again, inside a new <Gather>. */
+static void reprompt(voice_t *v, net_req_t *req, const voice_call_t *c)
+{
+    core_buf_t b;
+    core_buf_init(&b, (size_t)-1);
+    voice__reprompt(&b, v->base.host.cfg, c);
+    core_buf_append(&b, "", 1);
+    voice__send_twiml(req, b.data);
+    core_buf_dispose(&b);
+}
+
 static void silence(voice_t *v, net_req_t *req, voice_call_t *c)
 {
     const core_config_t *cfg = v->base.host.cfg;
@@ -176,12 +197,58 @@ static void silence(voice_t *v, net_req_t *req, voice_call_t *c)
         voice__send_twiml(req, "<Hangup/>");
         return;
     }
+    reprompt(v, req, c);
+}
+
+/* The first answer is not ready (the welcome's turn, or the read of a call
+ * carried on after a restart, is still in flight: Twilio retried the
+ * webhook, or the same call came twice): hanging up would end a call that
+ * is about to be answered, so Twilio is told to wait a second and ask
+ * again. Not a silence: the caller has heard nothing yet. */
+static void hold_on(voice_t *v, net_req_t *req, voice_call_t *c)
+{
+    LOG_INFO("event=voice_hold_on conversation=%s", c->rt_key);
+    c->redirected = 1;
     core_buf_t b;
     core_buf_init(&b, (size_t)-1);
-    voice__reprompt(&b, cfg, c);
+    voice__hold_on(&b, v->base.host.cfg);
     core_buf_append(&b, "", 1);
     voice__send_twiml(req, b.data);
     core_buf_dispose(&b);
+}
+
+/* A request of a call held here with neither speech nor keys. */
+static void no_answer(voice_t *v, net_req_t *req, voice_call_t *c)
+{
+    if (!c->started && c->pending > 0) {
+        hold_on(v, req, c);
+    } else if (!c->started) {
+        /* nothing in flight and no answer ever went out (the first turn
+         * failed: 503): answered as the first request would have been */
+        c->redirected = 0;
+        run_turn(v, req, c, BRAIN_EV_START, NULL, NULL);
+    } else if (c->redirected) {
+        /* what our <Redirect> brought back: the caller has not heard the
+         * first answer yet, so this is no silence of theirs */
+        c->redirected = 0;
+        if (c->replay != NULL)
+            voice__send_twiml(req, c->replay);
+        else
+            reprompt(v, req, c);
+        free(c->replay);
+        c->replay = NULL;
+    } else {
+        silence(v, req, c);
+    }
+}
+
+/* Whether the request is Twilio's status callback (the call's progress
+ * events), which carries CallbackSource and SequenceNumber; a <Gather>'s
+ * action and the incoming call's webhook carry neither. */
+static int status_callback(const twilio_form_t *f)
+{
+    return twilio__form_get(f, "CallbackSource") != NULL ||
+           twilio__form_get(f, "SequenceNumber") != NULL;
 }
 
 /* Whether a callback brings the caller's speech or keys (else: silence). */
@@ -195,6 +262,9 @@ static void answer(voice_t *v, net_req_t *req, voice_call_t *c, const char *spee
                    const char *digits, const char *conf)
 {
     c->silences = 0;
+    c->redirected = 0; /* the caller heard the first answer: they answer it */
+    free(c->replay);
+    c->replay = NULL;
     if (speech != NULL && speech[0] != '\0') {
         LOG_INFO("event=voice_speech conversation=%s confidence=%s chars=%zu", c->rt_key,
                  conf ? conf : "", strlen(speech));
@@ -232,8 +302,10 @@ static void on_resume_read(int status, json_t *record, void *data)
     voice_call_t *c = r->call;
     c->pending--;
     twilio_reply_t reply;
-    if (status == 0 && twilio__last_reply(record, &reply) == 0)
+    if (status == 0 && twilio__last_reply(record, &reply) == 0) {
         voice__restore_prompt(v->base.host.cfg, c, &reply);
+        c->started = 1; /* the caller heard that prompt before the restart */
+    }
     json_decref(record);
     int answered = has_answer(r->speech, r->digits);
     LOG_INFO("event=voice_call_resumed conversation=%s found=%d answered=%d choices=%zu "
@@ -246,7 +318,7 @@ static void on_resume_read(int status, json_t *record, void *data)
         else if (answered)
             answer(v, r->req, c, r->speech, r->digits, r->conf);
         else
-            silence(v, r->req, c);
+            no_answer(v, r->req, c);
     }
     free(r->speech);
     free(r->digits);
@@ -297,6 +369,13 @@ static void on_webhook(net_req_t *req, void *data)
         if (c != NULL && c->pending == 0)
             call_free(v, c);
         voice__send_twiml(req, "");
+    } else if (status_callback(&f)) {
+        /* an event of the call (answered, ringing), not a caller's silence:
+         * it must neither count as one nor start or look up a call */
+        char quoted[100];
+        LOG_INFO("event=voice_status_callback conversation=voice:%s status=%s", sid,
+                 core_log_quote(quoted, sizeof(quoted), status ? status : "", (size_t)-1, 40));
+        voice__send_twiml(req, "");
     } else if (c == NULL) {
         c = call_new(v, sid);
         char env[16];
@@ -315,7 +394,7 @@ static void on_webhook(net_req_t *req, void *data)
     } else if (answered) {
         answer(v, req, c, speech, digits, conf);
     } else {
-        silence(v, req, c);
+        no_answer(v, req, c);
     }
     twilio__form_dispose(&f);
 }

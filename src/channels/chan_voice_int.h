@@ -21,6 +21,9 @@ typedef struct voice_call_s {
     int confirming;   /* the last prompt asked "is that right?" */
     int silences;     /* silent callbacks in a row */
     unsigned pending; /* turns in flight: never evicted meanwhile */
+    int started;      /* a turn of the call completed, or its prompt was read back */
+    int redirected;   /* told to come back (<Redirect>) while its first answer was not ready */
+    char *replay;     /* owned: that first answer, for the request the <Redirect> brings */
 } voice_call_t;
 
 /* Frees the call's last menu (its values and hints). */
@@ -39,6 +42,10 @@ void voice__reprompt(core_buf_t *b, const core_config_t *cfg, const voice_call_t
  * (twilio__last_reply), as voice__render() set them when it went out: the
  * reply event's messages, else one per line of the row's text. */
 void voice__restore_prompt(const core_config_t *cfg, voice_call_t *c, const twilio_reply_t *r);
+
+/* A short wait, then back to the webhook (<Pause/><Redirect>), appended to
+ * b: what a request hears while the call's first answer is not ready. */
+void voice__hold_on(core_buf_t *b, const core_config_t *cfg);
 
 /* Answers req 200 with <Response>inner</Response>. */
 void voice__send_twiml(net_req_t *req, const char *inner);

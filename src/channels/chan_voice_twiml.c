@@ -45,23 +45,39 @@ static void say(core_buf_t *b, const core_config_t *cfg, const char *text)
     core_buf_append_str(b, "</Say>");
 }
 
-/* A menu (or a yes/no) is answered by one key, so one key ends the Gather
- * at once; free input (a reference keyed in) ends with # or a pause. */
-static void gather_open(core_buf_t *b, const core_config_t *cfg, const voice_call_t *c)
+/* The webhook's URL (voice.public_url + the path; the path alone, which
+ * Twilio takes relative to the request's URL, when it is not set), escaped
+ * for an attribute or a verb's text. */
+static void webhook_url(core_buf_t *b, const core_config_t *cfg)
 {
     const char *base = cfg->voice.public_url;
     size_t n = strlen(base);
     while (n > 0 && base[n - 1] == '/')
         n--;
-    core_buf_append_str(b, "<Gather input=\"speech dtmf\" action=\"");
     twilio__xml_escape(b, base, n);
-    core_buf_append_str(b, "/v1/voice/twilio\" method=\"POST\" speechTimeout=\"auto\" "
+    core_buf_append_str(b, "/v1/voice/twilio");
+}
+
+/* A menu (or a yes/no) is answered by one key, so one key ends the Gather
+ * at once; free input (a reference keyed in) ends with # or a pause. */
+static void gather_open(core_buf_t *b, const core_config_t *cfg, const voice_call_t *c)
+{
+    core_buf_append_str(b, "<Gather input=\"speech dtmf\" action=\"");
+    webhook_url(b, cfg);
+    core_buf_append_str(b, "\" method=\"POST\" speechTimeout=\"auto\" "
                            "actionOnEmptyResult=\"true\"");
     if (c->n_choices > 0 || c->confirming)
         core_buf_append_str(b, " numDigits=\"1\"");
     attr(b, "hints", c->hints ? c->hints : "");
     attr(b, "language", cfg->voice.language);
     core_buf_append_str(b, ">");
+}
+
+void voice__hold_on(core_buf_t *b, const core_config_t *cfg)
+{
+    core_buf_append_str(b, "<Pause length=\"1\"/><Redirect method=\"POST\">");
+    webhook_url(b, cfg);
+    core_buf_append_str(b, "</Redirect>");
 }
 
 void voice__send_twiml(net_req_t *req, const char *inner)

@@ -21,7 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Daemon, run_tests  # noqa: E402
 from test_chat_rest import FLOWS, Backend  # noqa: E402
-from test_sms_twilio import TOKEN, Phone, Twilio, septets, sms_params, twilio_signature  # noqa: E402
+from test_sms_twilio import (MENU_PICK, TOKEN, Phone, Twilio, inbound_texts, septets,  # noqa: E402
+                             sms_params, twilio_signature)
 
 AGENT_TOKEN = "agent-sms-out-token-71c2"
 ANN = {"Authorization": "Bearer " + AGENT_TOKEN}
@@ -216,6 +217,46 @@ def test_desk_refused_after_the_opt_out_was_evicted():
         st, _ = say(d, h, "Welcome back")
         assert st == 200 and tw.sent[-1]["Body"] == "Welcome back", (st, tw.sent)
     run(t, sms={"max_conversations": 2})
+
+
+def test_release_to_the_bot_is_texted():
+    """docs/agents.md: on release "the bot speaks at once (its words reach
+    the channel like any reply)". For SMS they are texted through the
+    Messages API, and their numbered list is what the customer's next
+    number answers. A customer who opted out meanwhile is not texted."""
+    def t(d, tw):
+        frm = "+15551235555"
+        p, h = escalate(d, frm)
+        d.wait_log(event="sms_sent", to=frm)  # the queue's wait message
+        st, _ = d.json("POST", "/v1/agent/conversations/%s/claim" % h["id"], {}, ANN)
+        assert st == 200
+        n = len(tw.sent)
+        st, c = d.json("POST", "/v1/agent/conversations/%s/release" % h["id"],
+                       {"flow": "welcome", "node": "greet"}, ANN)
+        assert st == 200, (st, c)
+        d.wait_log(event="sms_reply_sent_unasked", conversation="sms:%s:%s" % (frm, OURS))
+        texts = tw.sent[n:]
+        assert texts and all(m["To"] == frm and m["From"] == OURS for m in texts), texts
+        menu = "\n".join(m["Body"] for m in texts)
+        assert "1. Booking status" in menu and "5. Talk to an agent" in menu, menu
+        # "1" picks option 1 of the menu just texted, not the text "1"
+        assert p.texts("1") == [MENU_PICK]
+        assert inbound_texts(d.data_dir, frm)[-1] == "Check my booking"
+        # a customer who said STOP while with the desk: recorded, not texted
+        frm = "+15551235556"
+        p, h = escalate(d, frm)
+        d.wait_log(event="sms_sent", to=frm)
+        st, _ = d.json("POST", "/v1/agent/conversations/%s/claim" % h["id"], {}, ANN)
+        assert st == 200
+        assert "unsubscribed" in p.texts("STOP")[0]
+        n = len(tw.sent)
+        st, c = d.json("POST", "/v1/agent/conversations/%s/release" % h["id"],
+                       {"flow": "welcome", "node": "greet"}, ANN)
+        assert st == 200, (st, c)
+        d.wait_log(event="sms_reply_withheld", conversation="sms:%s:%s" % (frm, OURS),
+                   reason="opted_out")
+        assert tw.sent[n:] == [], tw.sent[n:]
+    run(t)
 
 
 def test_twilio_down_is_a_502():

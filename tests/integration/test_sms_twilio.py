@@ -13,6 +13,7 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import itertools
 import os
 import sys
 import urllib.parse
@@ -39,7 +40,6 @@ class Twilio:
     def __init__(self, d, path, token=TOKEN, public=None):
         self.d, self.path, self.token = d, path, token
         self.public = public  # the base URL Twilio believes it calls
-        self.n = 0
 
     def url(self):
         base = self.public or "http://127.0.0.1:%d" % self.d.port
@@ -73,6 +73,11 @@ def sms_params(body, sid, frm="+15551230001", to="+15559870000"):
             ("ApiVersion", "2010-04-01")]
 
 
+# Twilio's MessageSids are unique: so are a test's, also across the
+# daemons it restarts (the store remembers the ones it saw)
+MESSAGE_SIDS = itertools.count(1)
+
+
 class Phone:
     """One phone number texting the bot."""
 
@@ -80,8 +85,7 @@ class Phone:
         self.tw, self.frm, self.to = tw, frm, to
 
     def send(self, body, sid=None, **kw):
-        self.tw.n += 1
-        sid = sid or "SM%032x" % (self.tw.n + (hash(self.frm) & 0xFFFFFF) * 1000)
+        sid = sid or "SMph%030x" % next(MESSAGE_SIDS)
         return self.tw.twiml(sms_params(body, sid, self.frm, self.to), **kw)
 
     def texts(self, body, **kw):
@@ -463,6 +467,68 @@ def test_texts_waiting_for_the_list_are_bounded():
         shutil.rmtree(data, ignore_errors=True)
 
 
+def read_responses(sock, n, timeout=30):
+    """The first n HTTP/1.1 responses on sock: [(status, body)]."""
+    import time
+    sock.settimeout(timeout)
+    buf, out, deadline = b"", [], time.monotonic() + timeout
+    while len(out) < n and time.monotonic() < deadline:
+        head_end = buf.find(b"\r\n\r\n")
+        if head_end >= 0:
+            head = buf[:head_end].decode("latin-1").split("\r\n")
+            length = next(int(h.split(":", 1)[1]) for h in head
+                          if h.lower().startswith("content-length:"))
+            if len(buf) >= head_end + 4 + length:
+                out.append((int(head[0].split()[1]), buf[head_end + 4:head_end + 4 + length]))
+                buf = buf[head_end + 4 + length:]
+                continue
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    return out
+
+
+def test_a_pipelined_text_evicting_the_pair_whose_texts_waited():
+    """The texts that waited for a pair's list run once the read ends. One
+    that is answered at once (here a turn the runtime refuses: a From so
+    long the key is over 512 bytes) lets the next request on its connection
+    run from inside that answer; with room for one conversation, that
+    request's new pair evicts the waiting pair, which must stay held until
+    its last waiting text is done (the sanitizer build caught a read of the
+    freed conversation)."""
+    import socket
+    be = Backend()
+    cfg = {"sms": {"max_conversations": 1}, "http": {"max_pipelined": 1}}
+    try:
+        with Daemon(config=cfg, args=["--flows", FLOWS],
+                    env={"CHORUS_BACKEND_URL": be.url, "TWILIO_AUTH_TOKEN": TOKEN}) as d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            url = "http://127.0.0.1:%d/v1/sms/twilio" % d.port
+
+            def raw(params):
+                body = urllib.parse.urlencode(params).encode()
+                return ("POST /v1/sms/twilio HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                        "Content-Type: %s\r\nX-Twilio-Signature: %s\r\n"
+                        "Content-Length: %d\r\n\r\n"
+                        % (d.port, FORM, twilio_signature(TOKEN, url, params), len(body))
+                        ).encode() + body
+            # a bare number from a pair new to the table waits for the read
+            waits = raw(sms_params("2", "SMpipe1", frm="+1" + "5" * 600))
+            evicts = raw(sms_params("hi", "SMpipe2", frm="+15550060001"))
+            with socket.create_connection(("127.0.0.1", d.port), timeout=30) as s:
+                s.sendall(waits + evicts)
+                got = read_responses(s, 2)
+            assert [st for st, _ in got] == [400, 200], got
+            assert b"conversation key" in got[0][1], got
+            assert b"1. Booking status" in got[1][1], got
+            assert d.proc.poll() is None
+            # the pair is served as usual afterwards
+            assert Phone(Twilio(d, "/v1/sms/twilio"), frm="+15550060002").texts("hi") != []
+    finally:
+        be.close()
+
+
 def test_opt_outs_do_not_fill_the_table():
     """sms.max_conversations bounds the conversations (numbered choices) the
     adapter keeps; opt-outs are kept apart and never count. More pairs than
@@ -578,6 +644,95 @@ def test_duplicate_message_sid_is_one_turn():
         # the flow is still waiting for the reference (one turn was taken)
         assert p.texts("ABC123") == ["ABC123: CH 101 LHR-JFK 12 Dec 09:40, confirmed."]
     with_daemon(run)
+
+
+def test_a_retry_after_a_restart_is_one_turn():
+    """Each turn keeps its MessageSid (turns.client_id). Twilio's retry of
+    a text whose turn ran before a restart (its answer lost with the
+    daemon) is known once the pair's record is read back: an empty
+    <Response/>, no second turn and no second reply."""
+    import shutil
+    import sqlite3
+    import tempfile
+    data = tempfile.mkdtemp(prefix="chorus-sms-")
+    be = Backend()
+    frm, sid = "+15550070001", "SMretry000000000000000000000000001"
+
+    def on_data(d):
+        d.data_dir = data  # outlives the daemon's own temporary directory
+        return d
+    try:
+        with on_data(daemon(be)) as d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            p = Phone(Twilio(d, "/v1/sms/twilio"), frm=frm)
+            assert "1. Booking status" in "\n".join(p.texts("hi"))
+            assert p.texts("1", sid=sid) == [MENU_PICK]
+        db = sqlite3.connect(os.path.join(data, "chorus.db"))
+        try:
+            ids = [r[0] for r in db.execute(
+                "SELECT client_id FROM turns WHERE conversation_id LIKE ? AND direction = 'in'"
+                " ORDER BY seq", ("sms:%s:%%" % frm,))]
+        finally:
+            db.close()
+        assert len(ids) == 2 and ids[1] == sid, ids
+        before = inbound_texts(data, frm)
+        with on_data(daemon(be)) as d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            p = Phone(Twilio(d, "/v1/sms/twilio"), frm=frm)
+            assert p.texts("1", sid=sid) == []
+            d.wait_log(event="sms_duplicate", message_sid=sid, source="store")
+            assert inbound_texts(data, frm) == before
+            # and the memory of it: a second retry is a duplicate too
+            assert p.texts("1", sid=sid) == []
+            # the flow still waits for the reference the first turn asked for
+            assert p.texts("ABC123") == ["ABC123: CH 101 LHR-JFK 12 Dec 09:40, confirmed."]
+            assert inbound_texts(data, frm) == before + ["ABC123"]
+    finally:
+        be.close()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def test_an_idle_timeout_forgets_the_numbered_list():
+    """A conversation that ends by idle timeout ends with a goodbye that
+    has no list (recorded, not texted): a number after it is text for the
+    flow, as it is after a restart (the list read back from the store is
+    the goodbye's), not an option of the menu sent before."""
+    import json
+    import shutil
+    import sqlite3
+    import tempfile
+    import time
+    data = tempfile.mkdtemp(prefix="chorus-sms-")
+    flows = os.path.join(data, "flows")
+    shutil.copytree(FLOWS, flows)
+    with open(os.path.join(flows, "settings.json")) as f:
+        settings = json.load(f)
+    settings["settings"]["idle_timeout_s"] = 10  # the least a flow set may say
+    with open(os.path.join(flows, "settings.json"), "w") as f:
+        json.dump(settings, f)
+    be = Backend()
+    frm = "+15550080001"
+    try:
+        with Daemon(args=["--flows", flows],
+                    env={"CHORUS_BACKEND_URL": be.url, "TWILIO_AUTH_TOKEN": TOKEN}) as d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            p = Phone(Twilio(d, "/v1/sms/twilio"), frm=frm)
+            assert "1. Booking status" in "\n".join(p.texts("hi"))
+            db = sqlite3.connect(os.path.join(d.data_dir, "chorus.db"), timeout=10)
+            try:
+                deadline = time.monotonic() + 60
+                while db.execute("SELECT count(*) FROM conversations WHERE id LIKE ?"
+                                 " AND ended_us IS NOT NULL", ("sms:%s:%%" % frm,)
+                                 ).fetchone()[0] == 0:
+                    assert time.monotonic() < deadline, "the conversation did not time out"
+                    time.sleep(0.25)
+            finally:
+                db.close()
+            p.texts("1")
+            assert inbound_texts(d.data_dir, frm) == ["hi", "1"], inbound_texts(d.data_dir, frm)
+    finally:
+        be.close()
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def test_bad_requests():

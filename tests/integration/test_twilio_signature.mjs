@@ -4,7 +4,10 @@
 // twilio.validateRequest accepts; requests signed by the library (URLs with
 // query strings, UTF-8, XML specials, empty values, many fields) are
 // accepted by the real chorusd, and requests the library says are invalid
-// (another token, URL or value) are refused by chorusd with 403.
+// (another token, URL or value) are refused by chorusd with 403. The URL
+// may be signed with or without its port (the scheme's default one when
+// none is configured), and a field repeated with the same value is signed
+// once: chorusd agrees with the library on every such request.
 import { createRequire } from 'node:module';
 import http from 'node:http';
 import path from 'node:path';
@@ -20,8 +23,14 @@ function startDaemon(config) {
   return startDaemonWith(config, { tag: 'twsig', env: { TWILIO_AUTH_TOKEN: TOKEN } });
 }
 
+// params: an object (a name with an array value is sent once per value, as
+// the library signs it and as Twilio sends a repeated field)
+function formPairs(params) {
+  return Object.entries(params).flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => [k, x]) : [[k, v]]));
+}
+
 function post(port, pathQuery, params, signature) {
-  const body = new URLSearchParams(params).toString();
+  const body = new URLSearchParams(formPairs(params)).toString();
   return new Promise((resolve, reject) => {
     const req = http.request({
       host: '127.0.0.1', port, method: 'POST', path: pathQuery,
@@ -57,6 +66,11 @@ function testOurVectors() {
     'jo5gB3Pa5z1dtULdQq4IAmr7Iok=');
   assert.ok(!twilio.validateRequest('secret', 'jo5gB3Pa5z1dtULdQq4IAmr7Iok=',
     'https://bot.example.com/v1/sms/twilio', { ...own, Body: 'Hello' }));
+  // a pair sent twice is signed once (test_signature_repeated_pairs)
+  const twice = { Body: 'hi', From: '+15551230001', MediaUrl0: ['https://x/1', 'https://x/1'],
+    To: '+15559870000' };
+  assert.equal(twilio.getExpectedTwilioSignature('secret', 'https://bot.example.com/v1/sms/twilio', twice),
+    'YrVMiyomUxVoYcv340ZhVex8GOY=');
 }
 
 const VALUES = [
@@ -90,6 +104,32 @@ async function testDaemonAcceptsLibrarySignatures(port, publicBase) {
   }
 }
 
+// Twilio signs the URL it called with or without the port, and the library
+// accepts either; so must chorusd: signed without the configured port (or
+// the one of the Host header), with the scheme's default port when none is
+// configured; never with another port. A field repeated with the same value
+// is signed once.
+async function testPortsAndRepeatedPairs(port, base, variants, refused) {
+  let n = 0;
+  for (const pathQuery of ['/v1/sms/twilio', '/v1/voice/twilio?tenant=a']) {
+    for (const signedBase of [base, ...variants, ...refused]) {
+      n++;
+      const params = pathQuery.startsWith('/v1/sms')
+        ? { From: '+1555100' + String(n).padStart(4, '0'), To: '+15559870000', Body: 'HELP',
+          MessageSid: `SMport${n}`, AccountSid: 'AC0', NumMedia: '1',
+          MediaUrl0: ['https://x.example/m/1', 'https://x.example/m/1'] }
+        : { CallSid: `CAport${n}`, From: '+15550001111', To: '+15559870000', CallStatus: 'completed',
+          Extra: ['a', 'a', 'b'] };
+      const sig = twilio.getExpectedTwilioSignature(TOKEN, signedBase + pathQuery, params);
+      const want = refused.includes(signedBase) ? 403 : 200;
+      assert.equal(twilio.validateRequest(TOKEN, sig, base + pathQuery, params), want === 200,
+        `the library and this test disagree on ${signedBase}`);
+      const got = await post(port, pathQuery, params, sig);
+      assert.equal(got.status, want, `${signedBase}${pathQuery}: ${got.body}`);
+    }
+  }
+}
+
 let failed = 0;
 const run = async (name, fn) => {
   try {
@@ -105,6 +145,9 @@ const local = await startDaemon({});
 try {
   await run('testDaemonAcceptsLibrarySignatures', () =>
     testDaemonAcceptsLibrarySignatures(local.port, `http://127.0.0.1:${local.port}`));
+  await run('testHostHeaderPorts', () =>
+    testPortsAndRepeatedPairs(local.port, `http://127.0.0.1:${local.port}`, ['http://127.0.0.1'],
+      ['http://127.0.0.1:80', `http://127.0.0.1:${local.port + 1}`]));
 } finally {
   await stopDaemon(local).catch((e) => { failed++; console.log(String(e)); });
 }
@@ -112,8 +155,20 @@ const base = 'https://chorus.example.net:8443/bot';
 const proxied = await startDaemon({ sms: { public_url: base }, voice: { public_url: base } });
 try {
   await run('testBehindAProxy', () => testDaemonAcceptsLibrarySignatures(proxied.port, base));
+  await run('testProxyPorts', () =>
+    testPortsAndRepeatedPairs(proxied.port, base, ['https://chorus.example.net/bot'],
+      ['https://chorus.example.net:443/bot', 'https://chorus.example.net:8444/bot']));
 } finally {
   await stopDaemon(proxied).catch((e) => { failed++; console.log(String(e)); });
+}
+const noPort = 'https://chorus.example.net/bot';
+const defaulted = await startDaemon({ sms: { public_url: noPort }, voice: { public_url: noPort } });
+try {
+  await run('testDefaultPort', () =>
+    testPortsAndRepeatedPairs(defaulted.port, noPort, ['https://chorus.example.net:443/bot'],
+      ['https://chorus.example.net:80/bot', 'https://chorus.example.net:8443/bot']));
+} finally {
+  await stopDaemon(defaulted).catch((e) => { failed++; console.log(String(e)); });
 }
 if (failed) {
   console.log(`${failed} failed`);

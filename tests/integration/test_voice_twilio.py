@@ -5,8 +5,10 @@ with SpeechResult/Confidence or Digits (or neither: silence), all signed
 with Twilio's algorithm; every reply is parsed as XML and its verbs checked.
 Covers the DTMF menu, explicit confirmation of a slot the flow marks for
 voice, re-prompts on silence then hang-up, handoff as <Dial> with the
-summary, hang-up at the end, call status callbacks, a call carried on
-across a restart and bad signatures."""
+summary, hang-up at the end, call status callbacks (the end of the call,
+and progress events that change nothing), a request that comes before the
+call's first answer is ready (told to come back, not hung up on), a call
+carried on across a restart and bad signatures."""
 
 import json
 import os
@@ -207,6 +209,124 @@ def test_goodbye_hangs_up_and_status_callback():
                                            ("From", c.frm), ("Caller", c.frm)])
         assert list(root) == []
         # the same CallSid calling back is a new call (the welcome again)
+        assert "Chorus Air assistant" in " ".join(says(gather(c.answer())))
+    run(t)
+
+
+def progress(call, status, seq, only_sequence=False):
+    """Twilio's status callback for one of the call's progress events."""
+    extra = [("SequenceNumber", str(seq)), ("Timestamp", "Mon, 30 Nov 2026 21:00:00 +0000")]
+    if not only_sequence:
+        extra.append(("CallbackSource", "call-progress-events"))
+    return call.params(extra, status=status)
+
+
+def test_status_callbacks_change_nothing():
+    """The webhook may be the call's status callback too: its progress
+    events (ringing, answered) get an empty <Response/> and change nothing:
+    no silence counted, no call started or looked up."""
+    def t(d, tw):
+        c = Call(tw, "CA" + "ab" * 16)
+        first = says(gather(c.answer()))
+        assert list(tw.twiml(progress(c, "in-progress", 1))) == []
+        assert list(tw.twiml(progress(c, "in-progress", 2, only_sequence=True))) == []
+        d.wait_log(event="voice_status_callback", conversation="voice:" + c.sid)
+        # the caller's silences are still counted from none: max_silences 2
+        assert says(gather(c.silence())) == first
+        assert says(gather(c.silence())) == first
+        root = c.silence()
+        assert root.find("Gather") is None and root.find("Hangup") is not None
+        # events of a call not held: nothing is started, nothing read back
+        other = Call(tw, "CA" + "cd" * 16)
+        assert list(tw.twiml(progress(other, "ringing", 0))) == []
+        assert list(tw.twiml(progress(other, "in-progress", 1))) == []
+        assert not d.log_lines(event="voice_call", conversation="voice:" + other.sid)
+        assert not d.log_lines(event="voice_call_resumed", conversation="voice:" + other.sid)
+        # and its incoming-call webhook is the welcome as usual
+        assert "Chorus Air assistant" in " ".join(says(gather(other.answer())))
+        # the end of a call, reported by the status callback, still forgets it
+        assert list(tw.twiml(progress(other, "completed", 3))) == []
+        assert "Chorus Air assistant" in " ".join(says(gather(other.answer())))
+    run(t)
+
+
+def held_on(root):
+    """The answer that keeps a call while its first answer is not ready."""
+    assert [x.tag for x in root] == ["Pause", "Redirect"], [x.tag for x in root]
+    assert root.find("Pause").get("length") == "1"
+    r = root.find("Redirect")
+    assert r.get("method") == "POST" and r.text.endswith("/v1/voice/twilio"), (r.attrib, r.text)
+
+
+def test_a_request_before_the_first_answer_keeps_the_call():
+    """A second request for a call whose first turn (the welcome) is still
+    in flight (Twilio retried the webhook) is told to wait and come back,
+    not hung up on, and is not a silence; the request the <Redirect> brings
+    back gets the welcome. The daemon has one thread-pool thread, held by a
+    reload that retrains the router, so the welcome's read of the store
+    waits behind it."""
+    import shutil
+    import tempfile
+    import threading
+    import time
+    from test_sms_twilio import bulk_training
+    data = tempfile.mkdtemp(prefix="chorus-voice-")
+    flows = os.path.join(data, "flows")
+    shutil.copytree(FLOWS, flows)
+    be = Backend()
+    try:
+        with Daemon(config={"voice": VOICE_CFG, "flows": {"reload_debounce_ms": 50}},
+                    args=["--flows", flows],
+                    env={"CHORUS_BACKEND_URL": be.url, "TWILIO_AUTH_TOKEN": TOKEN,
+                         "UV_THREADPOOL_SIZE": "1"}) as d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            tw = Twilio(d, "/v1/voice/twilio")
+            bulk_training(os.path.join(flows, "bulk.training.json"))
+            d.wait_log(event="flows_changed", timeout=30)
+            time.sleep(0.5)  # the load's scan is done: the pool's one thread trains
+            c = Call(tw, "CA" + "ef" * 16)
+            first = {}
+            t = threading.Thread(target=lambda: first.setdefault(
+                "root", tw.twiml(c.params(status="ringing"), timeout=120)))
+            t.start()
+            d.wait_log(event="voice_call", conversation="voice:" + c.sid)
+            # Twilio's retry of the incoming call, and a request with no input
+            held_on(tw.twiml(c.params(status="ringing"), timeout=30))
+            held_on(c.silence())
+            d.wait_log(event="voice_hold_on", conversation="voice:" + c.sid)
+            t.join(120)
+            welcome = says(gather(first["root"]))
+            assert "Chorus Air assistant" in " ".join(welcome), welcome
+            # the request the <Redirect> brings back: the welcome, not a silence
+            assert says(gather(c.silence())) == welcome
+            # so the caller still has all their silences (max_silences 2)
+            assert says(gather(c.silence())) == welcome
+            assert says(gather(c.silence())) == welcome
+            root = c.silence()
+            assert root.find("Gather") is None and root.find("Hangup") is not None
+    finally:
+        be.close()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def test_a_call_whose_welcome_failed_is_welcomed_when_it_comes_again():
+    """The welcome's turn cannot be written (a trigger refuses the call's
+    rows): 503, and the call has had no answer. The same webhook sent
+    again is answered as the first would have been, with the welcome, not
+    hung up on as a silence of a call with no prompt."""
+    def t(d, tw):
+        c = Call(tw, "CA" + "9a" * 16)
+        db = sqlite3.connect(os.path.join(d.data_dir, "chorus.db"), timeout=10)
+        db.execute("CREATE TRIGGER refuse_call BEFORE INSERT ON turns"
+                   " WHEN NEW.conversation_id LIKE 'voice:%s%%'"
+                   " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END" % c.sid)
+        db.commit()
+        status, _, body = tw.post(c.params(status="ringing"))
+        assert status == 503 and b"turn_failed" in body, (status, body)
+        d.wait_log(event="voice_turn_failed", conversation="voice:" + c.sid)
+        db.execute("DROP TRIGGER refuse_call")
+        db.commit()
+        db.close()
         assert "Chorus Air assistant" in " ".join(says(gather(c.answer())))
     run(t)
 

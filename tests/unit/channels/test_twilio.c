@@ -1,6 +1,7 @@
 /* The Twilio helpers and the SMS text rules: X-Twilio-Signature (Twilio's
  * documented example and our own vectors, also checked against the official
- * npm helper in tests/integration/test_twilio_signature.mjs), form decoding,
+ * npm helper in tests/integration/test_twilio_signature.mjs; the URL with
+ * and without its port, a pair sent twice signed once), form decoding,
  * XML escaping, GSM-7 detection with the extension table, segment counts,
  * splitting at sentence ends, the carrier keywords and the last menu read
  * back from a stored record. */
@@ -64,6 +65,85 @@ static void test_signature_own_vectors(void **state)
     twilio__signature("secret", "https://bot.example.com/v1/voice/twilio", &e, sig);
     assert_int_equal(strlen(sig), TWILIO_SIG_LEN);
     twilio__form_dispose(&e);
+}
+
+/* 1 when a header signed (token "secret") for signed_url passes the check
+ * against the URL chorusd built. */
+static int accepts(const char *built_url, const char *signed_url, const twilio_form_t *f)
+{
+    char sig[TWILIO_SIG_LEN + 1];
+    twilio__signature("secret", signed_url, f, sig);
+    return twilio__signature_ok("secret", built_url, f, sig);
+}
+
+static void test_signature_with_and_without_the_port(void **state)
+{
+    (void)state;
+    twilio_form_t f = form("Body=hi&From=%2B15551230001&To=%2B15559870000");
+    /* a port named: Twilio may sign the URL without it, never another one */
+    const char *p8443 = "https://bot.example.com:8443/v1/sms/twilio";
+    assert_true(accepts(p8443, p8443, &f));
+    assert_true(accepts(p8443, "https://bot.example.com/v1/sms/twilio", &f));
+    assert_false(accepts(p8443, "https://bot.example.com:443/v1/sms/twilio", &f));
+    assert_false(accepts(p8443, "https://bot.example.com:8444/v1/sms/twilio", &f));
+    /* no port: Twilio may sign it with the scheme's default one */
+    const char *https = "https://bot.example.com/v1/sms/twilio";
+    assert_true(accepts(https, https, &f));
+    assert_true(accepts(https, "https://bot.example.com:443/v1/sms/twilio", &f));
+    assert_false(accepts(https, "https://bot.example.com:80/v1/sms/twilio", &f));
+    assert_false(accepts(https, "https://bot.example.com:8443/v1/sms/twilio", &f));
+    assert_true(accepts("http://h.example/x", "http://h.example:80/x", &f));
+    assert_false(accepts("http://h.example/x", "http://h.example:443/x", &f));
+    /* the default port named: Twilio drops it */
+    assert_true(accepts("https://h.example:443/x", "https://h.example/x", &f));
+    /* the Host header's form (no sms.public_url) */
+    assert_true(
+        accepts("http://127.0.0.1:5000/v1/sms/twilio", "http://127.0.0.1/v1/sms/twilio", &f));
+    assert_false(
+        accepts("http://127.0.0.1:5000/v1/sms/twilio", "http://127.0.0.1:80/v1/sms/twilio", &f));
+    /* the port is the authority's: not a colon of the userinfo, of an IPv6
+     * literal, of the path or of the query */
+    assert_true(accepts("https://[::1]:8443/x", "https://[::1]/x", &f));
+    assert_true(accepts("https://[::1]/x", "https://[::1]:443/x", &f));
+    assert_true(accepts("https://u:pw@h.example/x", "https://u:pw@h.example:443/x", &f));
+    assert_true(accepts("https://h.example/a:b?t=1:2", "https://h.example:443/a:b?t=1:2", &f));
+    assert_false(accepts("https://h.example/a:b?t=1:2", "https://h.example/a?t=1:2", &f));
+    assert_true(accepts("https://h.example?t=1:2", "https://h.example:443?t=1:2", &f));
+    /* another path or scheme is another URL */
+    assert_false(accepts(https, "http://bot.example.com/v1/sms/twilio", &f));
+    assert_false(accepts(https, "https://bot.example.com/v1/voice/twilio", &f));
+    twilio__form_dispose(&f);
+}
+
+static void test_signature_repeated_pairs(void **state)
+{
+    (void)state;
+    /* a (name, value) pair sent twice is signed once, as the npm helper's
+     * getExpectedTwilioSignature computes it (test_twilio_signature.mjs) */
+    twilio_form_t f = form("MediaUrl0=https%3A%2F%2Fx%2F1&Body=hi&From=%2B15551230001"
+                           "&MediaUrl0=https%3A%2F%2Fx%2F1&To=%2B15559870000");
+    char sig[TWILIO_SIG_LEN + 1], once[TWILIO_SIG_LEN + 1];
+    twilio__signature("secret", "https://bot.example.com/v1/sms/twilio", &f, sig);
+    assert_string_equal(sig, "YrVMiyomUxVoYcv340ZhVex8GOY=");
+    twilio_form_t g = form("Body=hi&From=%2B15551230001&MediaUrl0=https%3A%2F%2Fx%2F1"
+                           "&To=%2B15559870000");
+    twilio__signature("secret", "https://bot.example.com/v1/sms/twilio", &g, once);
+    assert_string_equal(sig, once);
+    assert_true(twilio__signature_ok("secret", "https://bot.example.com/v1/sms/twilio", &f, sig));
+    /* the same name with other values: each value counts */
+    twilio_form_t h = form("A=1&A=2&A=1");
+    twilio_form_t k = form("A=1&A=2");
+    twilio_form_t m = form("A=1");
+    twilio__signature("secret", "https://h.example/x", &h, sig);
+    twilio__signature("secret", "https://h.example/x", &k, once);
+    assert_string_equal(sig, once);
+    twilio__signature("secret", "https://h.example/x", &m, once);
+    assert_string_not_equal(sig, once);
+    twilio__form_dispose(&f);
+    twilio__form_dispose(&g);
+    twilio__form_dispose(&h);
+    twilio__form_dispose(&k);
+    twilio__form_dispose(&m);
 }
 
 static void test_form_errors(void **state)
@@ -371,6 +451,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_signature_documented_example),
         cmocka_unit_test(test_signature_own_vectors),
+        cmocka_unit_test(test_signature_with_and_without_the_port),
+        cmocka_unit_test(test_signature_repeated_pairs),
         cmocka_unit_test(test_form_errors),
         cmocka_unit_test(test_xml_escape),
         cmocka_unit_test(test_gsm7),
