@@ -10,8 +10,16 @@
  * parsed keys are cached against the config string and re-parsed (the
  * remembered keys wiped) when a reload changes it. The widget's WebSocket
  * is authenticated by its page's origin instead (a browser cannot keep a
- * secret). */
+ * secret).
+ *
+ * Ownership: a conversation is its starter's, the gateway key's by name or
+ * the widget's, and nobody else's; its id is no secret (it travels in
+ * Location headers, logs, agent webhooks). The owner goes to the store with
+ * the conversation's start row, so a conversation read back after a restart
+ * keeps it. By name, so that rotating a key's secret under the same name
+ * keeps its conversations. */
 #include <openssl/crypto.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -134,6 +142,49 @@ const char *chat__key_env(const chat_t *c, const char *name)
         if (strcmp(c->keys[i].name, name) == 0)
             return c->keys[i].env;
     return "";
+}
+
+void chat__conv_own(chat_conv_t *cv, const char *gateway)
+{
+    snprintf(cv->owner, sizeof(cv->owner), "%s", gateway ? gateway : CHAT_OWNER_WEB);
+}
+
+int chat__conv_owned(const chat_conv_t *cv, const char *gateway)
+{
+    /* The channel first: a gateway key may be named "web" too */
+    if (gateway == NULL)
+        return cv->channel == BRAIN_CH_WEB;
+    if (cv->channel != BRAIN_CH_CHAT)
+        return 0;
+    /* No owner: begun before chorusd recorded owners, and as open to every
+     * gateway as it was then (the store cannot say whose it is) */
+    return cv->owner[0] == '\0' || strcmp(cv->owner, gateway) == 0;
+}
+
+void chat__conv_owner_restore(chat_conv_t *cv, const json_t *rec)
+{
+    size_t i;
+    const json_t *ev;
+    cv->owner[0] = '\0';
+    json_array_foreach(json_object_get(rec, "events"), i, ev)
+    {
+        const char *kind = json_string_value(json_object_get(ev, "kind"));
+        const json_t *detail = json_object_get(ev, "detail");
+        const char *owner = json_string_value(json_object_get(detail, "owner"));
+        if (kind != NULL && strcmp(kind, "start") == 0 && owner != NULL) {
+            snprintf(cv->owner, sizeof(cv->owner), "%s", owner);
+            return;
+        }
+    }
+}
+
+const char *chat__conv_start_detail(const chat_conv_t *cv, char *out, size_t size)
+{
+    if (cv->owner[0] == '\0')
+        return NULL;
+    /* key names are [A-Za-z0-9_.-] (chat.api_keys), as is "web": nothing to escape */
+    snprintf(out, size, "{\"owner\":\"%s\"}", cv->owner);
+    return out;
 }
 
 /* True if the comma-separated list has item (exact, case-insensitive). */

@@ -4,10 +4,10 @@
  * (conversation table, transcript log, turns), chan_chat_restore.c
  * (conversations read back from the store), chan_chat_ws.c and
  * chan_chat_ws_frames.c (WebSocket protocol), chan_chat_auth.c (API keys,
- * origins), chan_chat_cors.c (CORS), chan_chat_idem.c (idempotency cache),
- * chan_chat_map.c (the string-keyed hash and list they use) and chan_web.c
- * (the widget's embedded files). Private to src/channels. Loop thread only.
- * Protocol: docs/channels.md. */
+ * origins, who owns a conversation), chan_chat_cors.c (CORS),
+ * chan_chat_idem.c (idempotency cache), chan_chat_map.c (the string-keyed
+ * hash and list they use) and chan_web.c (the widget's embedded files).
+ * Private to src/channels. Loop thread only. Protocol: docs/channels.md. */
 #ifndef CHORUS_CHAN_CHAT_INT_H
 #define CHORUS_CHAN_CHAT_INT_H
 
@@ -21,6 +21,7 @@
 #define CHAT_MAX_IDEM_KEY 255    /* bytes of an Idempotency-Key */
 #define CHAT_KEY_NAME 64         /* bytes of a gateway key's name, NUL included */
 #define CHAT_ADAPTER_VERSION "1" /* the chat/web protocol version */
+#define CHAT_OWNER_WEB "web"     /* the owner of every widget conversation */
 
 /* ---- intrusive list and string-keyed hash (chan_chat_map.c) ------------- */
 
@@ -141,6 +142,10 @@ typedef struct chat_conv_s {
     char key[CHAT_ID_LEN + 8]; /* "chat:" + id: the runtime's conversation key */
     brain_channel_t channel;   /* chat (gateways) or web (the widget) */
     char env[16];              /* environment it starts in (its gateway key's); "" = default */
+    /* Who may use it (chat__conv_owned): the name of the gateway key that
+     * started it, or CHAT_OWNER_WEB for the widget's; "" for one read back
+     * from a store that did not record it (started by an older chorusd). */
+    char owner[CHAT_KEY_NAME];
     brain_status_t status;
     json_t *handoff;    /* owned: the handoff object while status is HANDOFF */
     int64_t created_us; /* wall clock */
@@ -298,6 +303,20 @@ int chat__rest_replay_known(chat_t *c, net_req_t *req, chat_conv_t *cv, const ch
 const char *chat__key_env(const chat_t *c, const char *name);
 int chat__auth_bearer(chat_t *c, const char *authorization, char name_out[CHAT_KEY_NAME],
                       core_err_t *err);
+/* Records who started cv: the gateway key named gateway, or the widget
+ * when gateway is NULL. */
+void chat__conv_own(chat_conv_t *cv, const char *gateway);
+/* Whether gateway (a key's name; NULL: the widget) may use cv: only the
+ * gateway that started it, by its key's name, and only the widget a widget
+ * conversation. Callers answer "not found" otherwise, as for an id that
+ * never existed. */
+int chat__conv_owned(const chat_conv_t *cv, const char *gateway);
+/* The owner rec (a conversation's record, as chat__conv_rebuild() takes
+ * it) was stored with, into cv ("" when it has none). */
+void chat__conv_owner_restore(chat_conv_t *cv, const json_t *rec);
+/* The start detail the runtime stores with a conversation's start row,
+ * {"owner":...}, written into out; NULL when cv has no owner. */
+const char *chat__conv_start_detail(const chat_conv_t *cv, char *out, size_t size);
 /* True if a page from origin may use the widget's WebSocket without a key. */
 int chat__origin_allowed(const core_config_t *cfg, const char *origin, const char *host);
 

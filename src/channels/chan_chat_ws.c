@@ -29,6 +29,8 @@
  * daemon's own origin). Widget conversations use the "web" variants. A
  * conversation started over a gateway key runs in that key's environment
  * (staging or production), as over REST; the widget's in the default one.
+ * A socket resumes only a conversation its key (by name) or, for the
+ * widget, the widget started; any other is not found, as over REST.
  *
  * This file has the socket, the session and the resume; the frames from
  * the client are chan_chat_ws_frames.c's. */
@@ -256,6 +258,20 @@ static void resume_failed(ws_session_t *s, int status)
     }
 }
 
+/* The session's conversation is cv: attached if the session's key (or the
+ * widget) owns it, else not found, as an id that never existed. */
+static void resume_found(ws_session_t *s, chat_conv_t *cv)
+{
+    const char *gw = s->gw[0] ? s->gw : NULL;
+    if (chat__conv_owned(cv, gw)) {
+        resume_attach(s, cv);
+        return;
+    }
+    LOG_INFO("event=chat_conversation_refused conversation=%s gateway=%s rid=%s reason=not_owner",
+             cv->id, gw ? gw : "-", net_ws_id(s->ws));
+    resume_failed(s, CORE_ERR_NOT_FOUND);
+}
+
 static void drop_held(ws_session_t *s)
 {
     for (size_t i = 0; i < s->n_held; i++)
@@ -278,7 +294,7 @@ static void on_resume_found(chat_t *c, chat_conv_t *cv, int status, void *data)
         drop_held(s);
         return;
     }
-    resume_attach(s, cv);
+    resume_found(s, cv);
     char **held = s->held;
     size_t n = s->n_held;
     s->held = NULL;
@@ -303,7 +319,7 @@ static void resume_start(ws_session_t *s)
     }
     free(f);
     if (rc == 1)
-        resume_attach(s, cv);
+        resume_found(s, cv);
     else
         resume_failed(s, rc);
 }
@@ -327,6 +343,7 @@ static void session_start(ws_session_t *s)
         return;
     }
     snprintf(cv->env, sizeof(cv->env), "%s", s->env); /* as REST does for the same key */
+    chat__conv_own(cv, s->gw[0] ? s->gw : NULL);
     attach(s, cv);
     send_ready(s, 0);
     LOG_INFO("event=chat_conversation_started conversation=%s channel=%s rid=%s", cv->id,
@@ -356,8 +373,10 @@ static void on_open(net_ws_t *ws, net_req_t *req, void *route_data)
     s->channel = authz ? BRAIN_CH_CHAT : BRAIN_CH_WEB;
     char gw[CHAT_KEY_NAME];
     core_err_t err = {0};
-    if (authz != NULL && chat__auth_bearer(c, authz, gw, &err) == 0) /* checked at the upgrade */
+    if (authz != NULL && chat__auth_bearer(c, authz, gw, &err) == 0) { /* checked at the upgrade */
         snprintf(s->env, sizeof(s->env), "%s", chat__key_env(c, gw));
+        memcpy(s->gw, gw, sizeof(s->gw));
+    }
     uv_timer_init(c->base.host.loop, &s->closer);
     s->closer.data = s;
     session_start(s);

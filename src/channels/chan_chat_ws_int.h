@@ -16,6 +16,7 @@ typedef struct ws_session_s {
     int has_last;               /* ?last_seq= was given */
     uint64_t last;              /* its value */
     brain_channel_t channel;    /* for a new conversation: chat (key) or web (origin) */
+    char gw[CHAT_KEY_NAME];     /* its gateway key's name; "" for the widget (origin) */
     char env[16];               /* its environment: the gateway key's; "" = the default */
     struct ws_find_s *finding;  /* the store lookup of a resumed conversation, or NULL */
     char **held;                /* owned: frames that arrived during the lookup */

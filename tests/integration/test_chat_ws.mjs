@@ -1,6 +1,7 @@
 // The chat WebSocket (/v1/chat/ws) against the real chorusd running the
 // example flows, with Node's `ws` client: authentication at the upgrade
-// (gateway key or browser origin), the frames both ways, per-conversation
+// (gateway key or browser origin), each conversation resumed only by the key
+// (or the widget) that started it, the frames both ways, per-conversation
 // sequence numbers, acks and resume after a reconnect without losing or
 // duplicating anything, message ids that make a resend safe, replies pushed
 // when another turn on the conversation completes, the same frames in the
@@ -17,11 +18,17 @@ const require = createRequire(import.meta.url);
 const WebSocket = require(path.join(process.env.NODE_PATH || 'tests/node/node_modules', 'ws'));
 
 const KEY = 'ws-gateway-key-1';
+const OTHER_KEY = 'ws-gateway-key-2';
+const WEB_KEY = 'ws-gateway-key-named-web';
 const sha = (s) => createHash('sha256').update(s).digest('hex');
 
 function startDaemon(chat = {}) {
   return startDaemonWith({
-    chat: { api_keys: `gw:${sha(KEY)}`, allowed_origins: 'https://shop.example', ...chat },
+    chat: {
+      api_keys: `gw:${sha(KEY)},other:${sha(OTHER_KEY)},web:${sha(WEB_KEY)}`,
+      allowed_origins: 'https://shop.example',
+      ...chat,
+    },
     websocket: { max_message_bytes: 8192 },
   }, { tag: 'chatws' });
 }
@@ -217,6 +224,39 @@ async function testResumeAfterReconnect(port) {
   const err = await c4.next((f) => f.type === 'error');
   assert.equal(err.code, 'conversation_not_found');
   assert.equal(await c4.closed, 4404);
+}
+
+// A conversation is its starter's: the gateway key's, by name, or the
+// widget's (pages authenticated by their origin). Anyone else resuming it,
+// a key named "web" included, gets conversation_not_found and close 4404,
+// as for an id that never existed, and not one entry; the owner resumes.
+async function testResumeOnlyOwnConversations(port) {
+  const widget = { Origin: 'https://shop.example' };
+  const mine = { Authorization: `Bearer ${KEY}` };
+  const other = { Authorization: `Bearer ${OTHER_KEY}` };
+  const namedWeb = { Authorization: `Bearer ${WEB_KEY}` };
+  const gw = await begin(port, mine);
+  const web = await begin(port, widget);
+  const refused = async (id, headers) => {
+    const c = new Client(port, `?conversation=${id}&last_seq=0`, headers);
+    await c.opened();
+    const e = await c.next((f) => f.type === 'error', 'error');
+    assert.equal(e.code, 'conversation_not_found', JSON.stringify(e));
+    assert.equal(await c.closed, 4404);
+    assert.ok(!c.frames.some((f) => f.type === 'ready' || f.seq !== undefined), JSON.stringify(c.frames));
+  };
+  for (const headers of [other, namedWeb, widget]) await refused(gw.ready.conversation, headers);
+  for (const headers of [mine, other, namedWeb]) await refused(web.ready.conversation, headers);
+  for (const [x, headers] of [[gw, mine], [web, widget]]) {
+    const c = new Client(port, `?conversation=${x.ready.conversation}&last_seq=0`, headers);
+    await c.opened();
+    const ready = await c.next((f) => f.type === 'ready', 'ready');
+    assert.equal(ready.resumed, true);
+    assert.equal((await c.entry(1)).from, 'bot');
+    await c.close();
+  }
+  await gw.c.close();
+  await web.c.close();
 }
 
 async function testDuplicateIdRunsOnce(port) {
@@ -489,9 +529,9 @@ const daemon = await startDaemon({ max_text_bytes: 200, history_messages: 64 });
 let failed = 0;
 try {
   for (const [name, fn] of Object.entries({
-    testAuthentication, testConversation, testResumeAfterReconnect, testDuplicateIdRunsOnce,
-    testPushToEveryFollower, testBadFrames, testEndedConversation, testHistoryTruncated,
-    testMaxFollowers, testBroadcastSameFramesInOrder, testSlowFollower,
+    testAuthentication, testConversation, testResumeAfterReconnect, testResumeOnlyOwnConversations,
+    testDuplicateIdRunsOnce, testPushToEveryFollower, testBadFrames, testEndedConversation,
+    testHistoryTruncated, testMaxFollowers, testBroadcastSameFramesInOrder, testSlowFollower,
   })) {
     try {
       await fn(daemon.port);
