@@ -50,7 +50,7 @@ void chan_resp_turn_error(net_req_t *req, const chan_t *ch, int rc, const core_e
 static int authenticate(chat_t *c, net_req_t *req, char name[CHAT_KEY_NAME])
 {
     core_err_t err = {0};
-    if (chat__auth_bearer(c, net_req_header(req, "Authorization"), name, &err) == 0)
+    if (chat__auth_bearer(c, net_req_header(req, "Authorization"), name, NULL, &err) == 0)
         return 0;
     LOG_INFO("event=chat_auth_failed rid=%s remote=%s reason=\"%s\"", net_req_id(req),
              net_req_remote(req), err.msg);
@@ -418,6 +418,12 @@ void chan_chat_stats(chan_chat_stats_t *out)
     out->conversations = the_chat.convs.count;
     out->history_bytes = the_chat.log_bytes;
     out->evictions = the_chat.evictions;
+}
+
+void chan_chat_keys_changed(void)
+{
+    if (the_chat.base.name != NULL)
+        chat__ws_keys_changed(&the_chat);
 }
 
 void chan_idle_end(const runtime_turn_out_t *out)

@@ -87,12 +87,18 @@ static int same_seen(const char *a, const char *b)
     return d == 0;
 }
 
-int chat__auth_bearer(chat_t *c, const char *authorization, char name_out[CHAT_KEY_NAME],
-                      core_err_t *err)
+/* The keys of chat.api_keys as it is now (a reload may have changed it). */
+static void current_keys(chat_t *c)
 {
     const char *src = c->base.host.cfg->chat.api_keys;
     if (c->keys_src == NULL || strcmp(c->keys_src, src) != 0)
         parse_keys(c, src);
+}
+
+int chat__auth_bearer(chat_t *c, const char *authorization, char name_out[CHAT_KEY_NAME],
+                      uint8_t hash_out[32], core_err_t *err)
+{
+    current_keys(c);
     if (authorization == NULL)
         return core_err_set(err, CORE_ERR_DENIED, "missing Authorization: Bearer <key>");
     if (strncasecmp(authorization, "Bearer", 6) != 0 ||
@@ -133,6 +139,19 @@ int chat__auth_bearer(chat_t *c, const char *authorization, char name_out[CHAT_K
         }
     }
     memcpy(name_out, c->keys[match].name, CHAT_KEY_NAME);
+    if (hash_out != NULL)
+        memcpy(hash_out, c->keys[match].hash, 32);
+    return 0;
+}
+
+int chat__key_valid(chat_t *c, const char *name, const uint8_t hash[32])
+{
+    current_keys(c);
+    /* the name alone is not enough: a new secret under the same name
+     * revokes the old one (the usual answer to a leaked key) */
+    for (size_t i = 0; i < c->n_keys; i++)
+        if (strcmp(c->keys[i].name, name) == 0 && memcmp(c->keys[i].hash, hash, 32) == 0)
+            return 1;
     return 0;
 }
 

@@ -42,6 +42,7 @@ void chat__init(chat_t *c, const chan_host_t *host)
     c->base.host = *host;
     chat__map_init(&c->convs);
     chat__list_init(&c->lru);
+    chat__list_init(&c->ws_keyed);
     chat__idem_init(&c->idem);
 }
 

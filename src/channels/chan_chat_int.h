@@ -129,6 +129,7 @@ typedef struct chat_s {
     size_t n_keys;        /* entries in keys */
     uint64_t turns;       /* turns started */
     uint64_t ws_sessions; /* WebSocket sessions opened */
+    chat_link_t ws_keyed; /* open WebSocket sessions opened with a gateway key */
     uint64_t ws_replaced; /* followers closed for a newer one (chat.max_followers) */
     size_t log_bytes;     /* bytes of every conversation's log entries (chat.history_bytes) */
     uint64_t evictions;   /* conversations forgotten for either bound */
@@ -282,6 +283,9 @@ int chat__ws_register(chat_t *c, net_router_t *r, core_err_t *err);
 void chat__ws_broadcast(chat_conv_t *cv, const json_t *frame);
 void chat__ws_broadcast_text(chat_conv_t *cv, const char *text, size_t len);
 void chat__ws_typing(chat_conv_t *cv, int on);
+/* After a reload: closes (1008) the sockets opened with a gateway key that
+ * chat.api_keys no longer has under the same name and secret. */
+void chat__ws_keys_changed(chat_t *c);
 
 /* chan_chat_rest_idem.c */
 /* Looks up the request's Idempotency-Key for gateway. Returns 1 when the
@@ -297,12 +301,16 @@ int chat__rest_replay_known(chat_t *c, net_req_t *req, chat_conv_t *cv, const ch
                             size_t len, chat_idem_entry_t *entry);
 
 /* chan_chat_auth.c */
-/* Checks an Authorization header value against chat.api_keys; 0 with the
- * key's name in name_out, or CORE_ERR_DENIED with err saying why. */
 /* The environment of the gateway key name ("" = the default one). */
 const char *chat__key_env(const chat_t *c, const char *name);
+/* Checks an Authorization header value against chat.api_keys; 0 with the
+ * key's name in name_out (and its configured hash in hash_out, unless
+ * NULL), or CORE_ERR_DENIED with err saying why. */
 int chat__auth_bearer(chat_t *c, const char *authorization, char name_out[CHAT_KEY_NAME],
-                      core_err_t *err);
+                      uint8_t hash_out[32], core_err_t *err);
+/* Whether chat.api_keys, as it is now, still has the key name with hash
+ * (what chat__auth_bearer() gave a client when it came in). */
+int chat__key_valid(chat_t *c, const char *name, const uint8_t hash[32]);
 /* Records who started cv: the gateway key named gateway, or the widget
  * when gateway is NULL. */
 void chat__conv_own(chat_conv_t *cv, const char *gateway);

@@ -6,7 +6,8 @@
 // duplicating anything, message ids that make a resend safe, replies pushed
 // when another turn on the conversation completes, the same frames in the
 // same order on every follower (a slow one closed without holding up the
-// rest), and an error for every bad frame.
+// rest), an error for every bad frame, and the sockets of a key a reload
+// revoked closed.
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import http from 'node:http';
@@ -22,15 +23,19 @@ const OTHER_KEY = 'ws-gateway-key-2';
 const WEB_KEY = 'ws-gateway-key-named-web';
 const sha = (s) => createHash('sha256').update(s).digest('hex');
 
-function startDaemon(chat = {}) {
-  return startDaemonWith({
+function config(chat = {}) {
+  return {
     chat: {
       api_keys: `gw:${sha(KEY)},other:${sha(OTHER_KEY)},web:${sha(WEB_KEY)}`,
       allowed_origins: 'https://shop.example',
       ...chat,
     },
     websocket: { max_message_bytes: 8192 },
-  }, { tag: 'chatws' });
+  };
+}
+
+function startDaemon(chat = {}) {
+  return startDaemonWith(config(chat), { tag: 'chatws' });
 }
 
 // A client that queues every frame it receives, so a test can wait for the
@@ -431,6 +436,45 @@ async function testMaxFollowers() {
   }
 }
 
+// A reload that takes a gateway key out of chat.api_keys closes the sockets
+// opened with it (error "unauthorized", then close 1008), as it refuses the
+// key's REST requests and upgrades from then on: a revoked key runs no
+// more turns. So does one that gives the key's name a new secret, as the
+// secret those sockets proved is gone. Other keys' sockets and the
+// widget's go on. (Its own daemon: the reload changes the keys.)
+async function testRevokedKeyClosesItsSockets() {
+  const d = await startDaemon();
+  try {
+    const kept = await begin(d.port);
+    const revoked = await begin(d.port, { Authorization: `Bearer ${OTHER_KEY}` });
+    const rotated = await begin(d.port, { Authorization: `Bearer ${WEB_KEY}` });
+    const page = await begin(d.port, { Origin: 'https://shop.example' });
+    const newWebKey = 'ws-gateway-key-named-web-2';
+    const cfg = config();
+    cfg.chat.api_keys = `gw:${sha(KEY)},web:${sha(newWebKey)}`;
+    await d.reload(cfg);
+    const within = (ms) => new Promise((resolve) => setTimeout(() => resolve('still open'), ms));
+    for (const x of [revoked, rotated]) {
+      assert.equal(await Promise.race([x.c.closed, within(5000)]), 1008);
+      const e = x.c.frames.find((f) => f.type === 'error');
+      assert.equal(e && e.code, 'unauthorized', JSON.stringify(x.c.frames));
+    }
+    assert.match(d.stderrText(), /event=chat_ws_key_revoked .*gateway=other/);
+    assert.match(d.stderrText(), /event=chat_ws_key_revoked .*gateway=web/);
+    assert.equal(await upgradeStatus(d.port, { Authorization: `Bearer ${OTHER_KEY}` }), 401);
+    for (const x of [kept, page]) {
+      x.c.send({ type: 'message', id: 'after-reload', text: 'hello' });
+      const echo = await x.c.next((f) => f.from === 'user', 'echo');
+      assert.equal(echo.id, 'after-reload');
+      assert.equal(x.c.ws.readyState, WebSocket.OPEN);
+    }
+    await kept.c.close();
+    await page.c.close();
+  } finally {
+    await stopDaemon(d);
+  }
+}
+
 const range = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 const seqsOf = (raw) => raw.map((t) => JSON.parse(t).seq).filter((q) => q !== undefined);
 
@@ -532,6 +576,7 @@ try {
     testAuthentication, testConversation, testResumeAfterReconnect, testResumeOnlyOwnConversations,
     testDuplicateIdRunsOnce, testPushToEveryFollower, testBadFrames, testEndedConversation,
     testHistoryTruncated, testMaxFollowers, testBroadcastSameFramesInOrder, testSlowFollower,
+    testRevokedKeyClosesItsSockets,
   })) {
     try {
       await fn(daemon.port);
