@@ -157,7 +157,6 @@ typedef struct chat_conv_s {
     size_t log_head;    /* slot of the oldest entry */
     uint64_t first_seq; /* seq of the oldest entry held */
     uint64_t next_seq;  /* seq of the next entry; the first is 1 */
-    uint64_t acked;     /* highest seq a client acknowledged */
     unsigned pending;   /* turns in flight; never evicted while > 0 (chat__conv_hold) */
     int fresh;          /* its id was minted here and no turn has run on it yet */
     int restored;       /* read back from the store: its last ids are known (chat__conv_known) */

@@ -11,8 +11,11 @@
  * they complete.
  *
  * Resume: a client that reconnects with ?conversation=ID&last_seq=N gets
- * every entry after N again, in order, then live ones; without last_seq
- * the server uses the highest seq the client acknowledged. A message id the
+ * every entry after N again, in order, then live ones; without last_seq,
+ * every entry held (as last_seq=0). Where a resume starts is the client's
+ * to say: an "ack" tells the server what one socket has shown, and a new
+ * socket cannot be told apart from another client's (a second tab, another
+ * worker of a gateway) that never showed those entries. A message id the
  * server has seen already is not run twice (the server answers with an
  * "ack" naming the seq it got), so a client that resends what it was not
  * sure got through never doubles a turn.
@@ -228,10 +231,12 @@ static void send_ready(ws_session_t *s, int resumed)
     json_decref(f);
 }
 
-/* Attaches a resuming session and replays what the client has not seen. */
+/* Attaches a resuming session and replays what the client has not seen:
+ * after last_seq, or without it everything held (the client drops the seqs
+ * it has shown already), never less than that client may have missed. */
 static void resume_attach(ws_session_t *s, chat_conv_t *cv)
 {
-    uint64_t last = s->has_last ? s->last : cv->acked;
+    uint64_t last = s->has_last ? s->last : 0;
     attach(s, cv);
     send_ready(s, 1);
     if (last + 1 < cv->first_seq && last < cv->next_seq - 1)
