@@ -154,6 +154,11 @@ typedef struct chan_chat_stats_s {
     uint64_t evictions;             /* idle conversations forgotten for either bound */
 } chan_chat_stats_t;
 void chan_chat_stats(chan_chat_stats_t *out);
+/* After a reload (chat.api_keys may have changed): closes the chat
+ * WebSockets opened with a gateway key that is no longer configured, or
+ * whose name now has another secret, as their key's REST requests and new
+ * upgrades are refused from now on. */
+void chan_chat_keys_changed(void);
 
 /* ---- SMS and voice, Twilio-compatible (src/channels/chan_sms*.c,
  * chan_voice*.c, chan_twilio*.c) ------------------------------------------ */

@@ -119,6 +119,13 @@ typedef struct runtime_turn_in_s {
      * user's turn so that the adapter can tell a message sent again after a
      * restart; borrowed, copied; NULL = none. */
     const char *client_id;
+    /* What the channel records about who began the conversation, with its
+     * start row, as a "start" event: a JSON object such as chat's
+     * {"owner": "webshop"} (the gateway key that may use it). Used only by
+     * the turn that writes the start row, so a channel passes it on every
+     * turn and a conversation the key begins anew gets it too; borrowed,
+     * copied; NULL = none. */
+    const char *start_detail;
 } runtime_turn_in_t;
 
 struct runtime_turn_out_s {

@@ -2,7 +2,9 @@
  *   POST /v1/chat/conversations                 start one (runs the start event)
  *   POST /v1/chat/conversations/{id}/messages   {"text"} or {"event"}: one turn
  *   GET  /v1/chat/conversations/{id}            the transcript
- * Every request needs a gateway key (Authorization: Bearer). POSTs honour
+ * Every request needs a gateway key (Authorization: Bearer), and a
+ * conversation answers only the key (by name) that started it: any other
+ * gets the 404 of an id that never existed (chan_chat_auth.c). POSTs honour
  * Idempotency-Key: the first request runs the turn and its answer is kept
  * (chat.idempotency_ttl_s); a retry gets that answer, never a second turn,
  * also after a restart (chan_chat_rest_idem.c).
@@ -49,7 +51,7 @@ void chan_resp_turn_error(net_req_t *req, const chan_t *ch, int rc, const core_e
 static int authenticate(chat_t *c, net_req_t *req, char name[CHAT_KEY_NAME])
 {
     core_err_t err = {0};
-    if (chat__auth_bearer(c, net_req_header(req, "Authorization"), name, &err) == 0)
+    if (chat__auth_bearer(c, net_req_header(req, "Authorization"), name, NULL, &err) == 0)
         return 0;
     LOG_INFO("event=chat_auth_failed rid=%s remote=%s reason=\"%s\"", net_req_id(req),
              net_req_remote(req), err.msg);
@@ -199,15 +201,15 @@ static void on_create(net_req_t *req, void *data)
         return;
     }
     snprintf(cv->env, sizeof(cv->env), "%s", chat__key_env(c, gw)); /* staging or production */
+    chat__conv_own(cv, gw);
     char id[CHAT_ID_LEN + 1];
     memcpy(id, cv->id, sizeof(id)); /* cv is gone if the start fails */
     if (start_turn(c, req, cv, BRAIN_EV_START, NULL, 0, idem, 1) == 0)
         LOG_INFO("event=chat_conversation_started conversation=%s gateway=%s", id, gw);
 }
 
-/* What a request does with its conversation: after is GET's ?after=; gw
- * is the gateway key's name when admit() has just checked it, NULL when the
- * request waited for the store (the key may have been revoked meanwhile). */
+/* What a request does with its conversation, once gw (the gateway key's
+ * name) is known to own it: after is GET's ?after=. */
 typedef void (*conv_go_fn)(chat_t *c, net_req_t *req, chat_conv_t *cv, uint64_t after,
                            const char *gw);
 
@@ -222,6 +224,21 @@ static void not_found(net_req_t *req)
 {
     const char *id = net_req_param(req, "id");
     net_resp_error(req, 404, "conversation_not_found", "no conversation \"%.64s\"", id ? id : "");
+}
+
+/* Runs go when gw owns cv; else answers as for an id that never existed:
+ * the id is no secret (Location headers, logs, webhooks carry it), and a
+ * 403 would tell whoever holds one that the conversation exists. */
+static void go_if_owned(chat_t *c, net_req_t *req, chat_conv_t *cv, uint64_t after, const char *gw,
+                        conv_go_fn go)
+{
+    if (chat__conv_owned(cv, gw)) {
+        go(c, req, cv, after, gw);
+        return;
+    }
+    LOG_INFO("event=chat_conversation_refused conversation=%s gateway=%s rid=%s reason=not_owner",
+             cv->id, gw, net_req_id(req));
+    not_found(req);
 }
 
 static void on_lookup_abort(net_req_t *req, void *data)
@@ -245,7 +262,10 @@ static void on_found(chat_t *c, chat_conv_t *cv, int status, void *data)
             chan_resp_turn_error(req, &c->base, status == CORE_ERR_LIMIT ? status : CORE_ERR_CLOSED,
                                  &err);
         } else {
-            l->go(c, req, cv, l->after, NULL);
+            /* again: the key may have been revoked while the store looked */
+            char gw[CHAT_KEY_NAME];
+            if (authenticate(c, req, gw) == 0)
+                go_if_owned(c, req, cv, l->after, gw, l->go);
         }
     }
     free(l);
@@ -253,13 +273,14 @@ static void on_found(chat_t *c, chat_conv_t *cv, int status, void *data)
 
 /* Runs go with the request's conversation: at once when the table holds it,
  * else once the store has answered (the table is a cache; the store says
- * whether a conversation exists). Unknown ids get 404. */
+ * whether a conversation exists). Unknown ids get 404, and so do other
+ * gateways' conversations. */
 static void with_conv(chat_t *c, net_req_t *req, uint64_t after, const char *gw, conv_go_fn go)
 {
     const char *id = net_req_param(req, "id");
     chat_conv_t *cv = id ? chat__conv_get(c, id) : NULL;
     if (cv != NULL) { /* the common case: no lookup to wait for */
-        go(c, req, cv, after, gw);
+        go_if_owned(c, req, cv, after, gw, go);
         return;
     }
     lookup_t *l = core_xcalloc(1, sizeof(*l));
@@ -271,7 +292,7 @@ static void with_conv(chat_t *c, net_req_t *req, uint64_t after, const char *gw,
     }
     free(l);
     if (rc == 1)
-        go(c, req, cv, after, gw);
+        go_if_owned(c, req, cv, after, gw, go);
     else if (rc == CORE_ERR_NOT_FOUND)
         not_found(req);
     else
@@ -326,12 +347,6 @@ static int message_input(chat_t *c, net_req_t *req, json_t *body, brain_event_t 
 static void message_go(chat_t *c, net_req_t *req, chat_conv_t *cv, uint64_t after, const char *gw)
 {
     (void)after;
-    char name[CHAT_KEY_NAME];
-    if (gw == NULL) { /* again: the key may have been revoked while the store looked */
-        if (authenticate(c, req, name) != 0)
-            return;
-        gw = name;
-    }
     json_t *body = body_object(req, 0);
     if (body == NULL)
         return;
@@ -404,6 +419,12 @@ void chan_chat_stats(chan_chat_stats_t *out)
     out->conversations = the_chat.convs.count;
     out->history_bytes = the_chat.log_bytes;
     out->evictions = the_chat.evictions;
+}
+
+void chan_chat_keys_changed(void)
+{
+    if (the_chat.base.name != NULL)
+        chat__ws_keys_changed(&the_chat);
 }
 
 void chan_idle_end(const runtime_turn_out_t *out)

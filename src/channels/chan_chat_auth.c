@@ -10,8 +10,16 @@
  * parsed keys are cached against the config string and re-parsed (the
  * remembered keys wiped) when a reload changes it. The widget's WebSocket
  * is authenticated by its page's origin instead (a browser cannot keep a
- * secret). */
+ * secret).
+ *
+ * Ownership: a conversation is its starter's, the gateway key's by name or
+ * the widget's, and nobody else's; its id is no secret (it travels in
+ * Location headers, logs, agent webhooks). The owner goes to the store with
+ * the conversation's start row, so a conversation read back after a restart
+ * keeps it. By name, so that rotating a key's secret under the same name
+ * keeps its conversations. */
 #include <openssl/crypto.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -79,12 +87,18 @@ static int same_seen(const char *a, const char *b)
     return d == 0;
 }
 
-int chat__auth_bearer(chat_t *c, const char *authorization, char name_out[CHAT_KEY_NAME],
-                      core_err_t *err)
+/* The keys of chat.api_keys as it is now (a reload may have changed it). */
+static void current_keys(chat_t *c)
 {
     const char *src = c->base.host.cfg->chat.api_keys;
     if (c->keys_src == NULL || strcmp(c->keys_src, src) != 0)
         parse_keys(c, src);
+}
+
+int chat__auth_bearer(chat_t *c, const char *authorization, char name_out[CHAT_KEY_NAME],
+                      uint8_t hash_out[32], core_err_t *err)
+{
+    current_keys(c);
     if (authorization == NULL)
         return core_err_set(err, CORE_ERR_DENIED, "missing Authorization: Bearer <key>");
     if (strncasecmp(authorization, "Bearer", 6) != 0 ||
@@ -125,6 +139,19 @@ int chat__auth_bearer(chat_t *c, const char *authorization, char name_out[CHAT_K
         }
     }
     memcpy(name_out, c->keys[match].name, CHAT_KEY_NAME);
+    if (hash_out != NULL)
+        memcpy(hash_out, c->keys[match].hash, 32);
+    return 0;
+}
+
+int chat__key_valid(chat_t *c, const char *name, const uint8_t hash[32])
+{
+    current_keys(c);
+    /* the name alone is not enough: a new secret under the same name
+     * revokes the old one (the usual answer to a leaked key) */
+    for (size_t i = 0; i < c->n_keys; i++)
+        if (strcmp(c->keys[i].name, name) == 0 && memcmp(c->keys[i].hash, hash, 32) == 0)
+            return 1;
     return 0;
 }
 
@@ -134,6 +161,49 @@ const char *chat__key_env(const chat_t *c, const char *name)
         if (strcmp(c->keys[i].name, name) == 0)
             return c->keys[i].env;
     return "";
+}
+
+void chat__conv_own(chat_conv_t *cv, const char *gateway)
+{
+    snprintf(cv->owner, sizeof(cv->owner), "%s", gateway ? gateway : CHAT_OWNER_WEB);
+}
+
+int chat__conv_owned(const chat_conv_t *cv, const char *gateway)
+{
+    /* The channel first: a gateway key may be named "web" too */
+    if (gateway == NULL)
+        return cv->channel == BRAIN_CH_WEB;
+    if (cv->channel != BRAIN_CH_CHAT)
+        return 0;
+    /* No owner: begun before chorusd recorded owners, and as open to every
+     * gateway as it was then (the store cannot say whose it is) */
+    return cv->owner[0] == '\0' || strcmp(cv->owner, gateway) == 0;
+}
+
+void chat__conv_owner_restore(chat_conv_t *cv, const json_t *rec)
+{
+    size_t i;
+    const json_t *ev;
+    cv->owner[0] = '\0';
+    json_array_foreach(json_object_get(rec, "events"), i, ev)
+    {
+        const char *kind = json_string_value(json_object_get(ev, "kind"));
+        const json_t *detail = json_object_get(ev, "detail");
+        const char *owner = json_string_value(json_object_get(detail, "owner"));
+        if (kind != NULL && strcmp(kind, "start") == 0 && owner != NULL) {
+            snprintf(cv->owner, sizeof(cv->owner), "%s", owner);
+            return;
+        }
+    }
+}
+
+const char *chat__conv_start_detail(const chat_conv_t *cv, char *out, size_t size)
+{
+    if (cv->owner[0] == '\0')
+        return NULL;
+    /* key names are [A-Za-z0-9_.-] (chat.api_keys), as is "web": nothing to escape */
+    snprintf(out, size, "{\"owner\":\"%s\"}", cv->owner);
+    return out;
 }
 
 /* True if the comma-separated list has item (exact, case-insensitive). */

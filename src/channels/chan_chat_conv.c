@@ -42,6 +42,7 @@ void chat__init(chat_t *c, const chan_host_t *host)
     c->base.host = *host;
     chat__map_init(&c->convs);
     chat__list_init(&c->lru);
+    chat__list_init(&c->ws_keyed);
     chat__idem_init(&c->idem);
 }
 
@@ -465,6 +466,7 @@ int chat__turn(chat_t *c, chat_conv_t *cv, brain_event_t ev, const char *text, s
         return core_err_set(err, CORE_ERR_CLOSED, "the runtime is not running");
     turn_t *t = core_xcalloc(1, sizeof(*t));
     *t = (turn_t){.chat = c, .conv = cv, .cb = cb, .data = data, .seq_out = user_seq};
+    char start[CHAT_KEY_NAME + 16];
     runtime_turn_in_t in = {.key = cv->key,
                             .channel = cv->channel,
                             .event = ev,
@@ -475,7 +477,9 @@ int chat__turn(chat_t *c, chat_conv_t *cv, brain_event_t ev, const char *text, s
                                                    : "chat/" CHAT_ADAPTER_VERSION,
                             .env = cv->env[0] ? cv->env : NULL,
                             .fresh = cv->fresh,
-                            .client_id = ev == BRAIN_EV_MESSAGE ? client_id : NULL};
+                            .client_id = ev == BRAIN_EV_MESSAGE ? client_id : NULL,
+                            /* the owner, stored with the start row: restores keep it */
+                            .start_detail = chat__conv_start_detail(cv, start, sizeof(start))};
     int rc = runtime_turn(rt, &in, on_turn_done, t, err);
     if (rc != 0) {
         free(t);

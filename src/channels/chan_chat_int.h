@@ -4,10 +4,10 @@
  * (conversation table, transcript log, turns), chan_chat_restore.c
  * (conversations read back from the store), chan_chat_ws.c and
  * chan_chat_ws_frames.c (WebSocket protocol), chan_chat_auth.c (API keys,
- * origins), chan_chat_cors.c (CORS), chan_chat_idem.c (idempotency cache),
- * chan_chat_map.c (the string-keyed hash and list they use) and chan_web.c
- * (the widget's embedded files). Private to src/channels. Loop thread only.
- * Protocol: docs/channels.md. */
+ * origins, who owns a conversation), chan_chat_cors.c (CORS),
+ * chan_chat_idem.c (idempotency cache), chan_chat_map.c (the string-keyed
+ * hash and list they use) and chan_web.c (the widget's embedded files).
+ * Private to src/channels. Loop thread only. Protocol: docs/channels.md. */
 #ifndef CHORUS_CHAN_CHAT_INT_H
 #define CHORUS_CHAN_CHAT_INT_H
 
@@ -21,6 +21,7 @@
 #define CHAT_MAX_IDEM_KEY 255    /* bytes of an Idempotency-Key */
 #define CHAT_KEY_NAME 64         /* bytes of a gateway key's name, NUL included */
 #define CHAT_ADAPTER_VERSION "1" /* the chat/web protocol version */
+#define CHAT_OWNER_WEB "web"     /* the owner of every widget conversation */
 
 /* ---- intrusive list and string-keyed hash (chan_chat_map.c) ------------- */
 
@@ -128,6 +129,7 @@ typedef struct chat_s {
     size_t n_keys;        /* entries in keys */
     uint64_t turns;       /* turns started */
     uint64_t ws_sessions; /* WebSocket sessions opened */
+    chat_link_t ws_keyed; /* open WebSocket sessions opened with a gateway key */
     uint64_t ws_replaced; /* followers closed for a newer one (chat.max_followers) */
     size_t log_bytes;     /* bytes of every conversation's log entries (chat.history_bytes) */
     uint64_t evictions;   /* conversations forgotten for either bound */
@@ -141,6 +143,10 @@ typedef struct chat_conv_s {
     char key[CHAT_ID_LEN + 8]; /* "chat:" + id: the runtime's conversation key */
     brain_channel_t channel;   /* chat (gateways) or web (the widget) */
     char env[16];              /* environment it starts in (its gateway key's); "" = default */
+    /* Who may use it (chat__conv_owned): the name of the gateway key that
+     * started it, or CHAT_OWNER_WEB for the widget's; "" for one read back
+     * from a store that did not record it (started by an older chorusd). */
+    char owner[CHAT_KEY_NAME];
     brain_status_t status;
     json_t *handoff;    /* owned: the handoff object while status is HANDOFF */
     int64_t created_us; /* wall clock */
@@ -151,7 +157,6 @@ typedef struct chat_conv_s {
     size_t log_head;    /* slot of the oldest entry */
     uint64_t first_seq; /* seq of the oldest entry held */
     uint64_t next_seq;  /* seq of the next entry; the first is 1 */
-    uint64_t acked;     /* highest seq a client acknowledged */
     unsigned pending;   /* turns in flight; never evicted while > 0 (chat__conv_hold) */
     int fresh;          /* its id was minted here and no turn has run on it yet */
     int restored;       /* read back from the store: its last ids are known (chat__conv_known) */
@@ -283,6 +288,9 @@ int chat__ws_register(chat_t *c, net_router_t *r, core_err_t *err);
 void chat__ws_broadcast(chat_conv_t *cv, const json_t *frame);
 void chat__ws_broadcast_text(chat_conv_t *cv, const char *text, size_t len);
 void chat__ws_typing(chat_conv_t *cv, int on);
+/* After a reload: closes (1008) the sockets opened with a gateway key that
+ * chat.api_keys no longer has under the same name and secret. */
+void chat__ws_keys_changed(chat_t *c);
 
 /* chan_chat_rest_idem.c */
 /* Looks up the request's Idempotency-Key for gateway. Returns 1 when the
@@ -298,12 +306,30 @@ int chat__rest_replay_known(chat_t *c, net_req_t *req, chat_conv_t *cv, const ch
                             size_t len, chat_idem_entry_t *entry);
 
 /* chan_chat_auth.c */
-/* Checks an Authorization header value against chat.api_keys; 0 with the
- * key's name in name_out, or CORE_ERR_DENIED with err saying why. */
 /* The environment of the gateway key name ("" = the default one). */
 const char *chat__key_env(const chat_t *c, const char *name);
+/* Checks an Authorization header value against chat.api_keys; 0 with the
+ * key's name in name_out (and its configured hash in hash_out, unless
+ * NULL), or CORE_ERR_DENIED with err saying why. */
 int chat__auth_bearer(chat_t *c, const char *authorization, char name_out[CHAT_KEY_NAME],
-                      core_err_t *err);
+                      uint8_t hash_out[32], core_err_t *err);
+/* Whether chat.api_keys, as it is now, still has the key name with hash
+ * (what chat__auth_bearer() gave a client when it came in). */
+int chat__key_valid(chat_t *c, const char *name, const uint8_t hash[32]);
+/* Records who started cv: the gateway key named gateway, or the widget
+ * when gateway is NULL. */
+void chat__conv_own(chat_conv_t *cv, const char *gateway);
+/* Whether gateway (a key's name; NULL: the widget) may use cv: only the
+ * gateway that started it, by its key's name, and only the widget a widget
+ * conversation. Callers answer "not found" otherwise, as for an id that
+ * never existed. */
+int chat__conv_owned(const chat_conv_t *cv, const char *gateway);
+/* The owner rec (a conversation's record, as chat__conv_rebuild() takes
+ * it) was stored with, into cv ("" when it has none). */
+void chat__conv_owner_restore(chat_conv_t *cv, const json_t *rec);
+/* The start detail the runtime stores with a conversation's start row,
+ * {"owner":...}, written into out; NULL when cv has no owner. */
+const char *chat__conv_start_detail(const chat_conv_t *cv, char *out, size_t size);
 /* True if a page from origin may use the widget's WebSocket without a key. */
 int chat__origin_allowed(const core_config_t *cfg, const char *origin, const char *host);
 

@@ -430,6 +430,7 @@ static int restore(chat_t *c, const char *id, const json_t *rec, chat_conv_t **o
         cv->created_us = int_field(rec, "started_us");
     chat_known_t known;
     chat__conv_rebuild(cv, rec, &known);
+    chat__conv_owner_restore(cv, rec);
     cv->restored = 1;
     known_ids(c, cv, &known);
     LOG_INFO("event=chat_conversation_restored conversation=%s entries=%llu status=%s", id,

@@ -11,8 +11,11 @@
  * they complete.
  *
  * Resume: a client that reconnects with ?conversation=ID&last_seq=N gets
- * every entry after N again, in order, then live ones; without last_seq
- * the server uses the highest seq the client acknowledged. A message id the
+ * every entry after N again, in order, then live ones; without last_seq,
+ * every entry held (as last_seq=0). Where a resume starts is the client's
+ * to say: an "ack" tells the server what one socket has shown, and a new
+ * socket cannot be told apart from another client's (a second tab, another
+ * worker of a gateway) that never showed those entries. A message id the
  * server has seen already is not run twice (the server answers with an
  * "ack" naming the seq it got), so a client that resends what it was not
  * sure got through never doubles a turn.
@@ -29,6 +32,11 @@
  * daemon's own origin). Widget conversations use the "web" variants. A
  * conversation started over a gateway key runs in that key's environment
  * (staging or production), as over REST; the widget's in the default one.
+ * A socket resumes only a conversation its key (by name) or, for the
+ * widget, the widget started; any other is not found, as over REST. A
+ * socket outlives its upgrade, so a reload that takes its key out of
+ * chat.api_keys (or gives the key's name another secret) closes it, 1008:
+ * a revoked key runs no more turns.
  *
  * This file has the socket, the session and the resume; the frames from
  * the client are chan_chat_ws_frames.c's. */
@@ -142,7 +150,7 @@ static int on_upgrade(net_req_t *req, void *route_data)
     if (authz != NULL) {
         char gw[CHAT_KEY_NAME];
         core_err_t err = {0};
-        if (chat__auth_bearer(c, authz, gw, &err) != 0) {
+        if (chat__auth_bearer(c, authz, gw, NULL, &err) != 0) {
             LOG_INFO("event=chat_auth_failed rid=%s reason=\"%s\"", net_req_id(req), err.msg);
             return 401;
         }
@@ -223,10 +231,12 @@ static void send_ready(ws_session_t *s, int resumed)
     json_decref(f);
 }
 
-/* Attaches a resuming session and replays what the client has not seen. */
+/* Attaches a resuming session and replays what the client has not seen:
+ * after last_seq, or without it everything held (the client drops the seqs
+ * it has shown already), never less than that client may have missed. */
 static void resume_attach(ws_session_t *s, chat_conv_t *cv)
 {
-    uint64_t last = s->has_last ? s->last : cv->acked;
+    uint64_t last = s->has_last ? s->last : 0;
     attach(s, cv);
     send_ready(s, 1);
     if (last + 1 < cv->first_seq && last < cv->next_seq - 1)
@@ -256,6 +266,20 @@ static void resume_failed(ws_session_t *s, int status)
     }
 }
 
+/* The session's conversation is cv: attached if the session's key (or the
+ * widget) owns it, else not found, as an id that never existed. */
+static void resume_found(ws_session_t *s, chat_conv_t *cv)
+{
+    const char *gw = s->gw[0] ? s->gw : NULL;
+    if (chat__conv_owned(cv, gw)) {
+        resume_attach(s, cv);
+        return;
+    }
+    LOG_INFO("event=chat_conversation_refused conversation=%s gateway=%s rid=%s reason=not_owner",
+             cv->id, gw ? gw : "-", net_ws_id(s->ws));
+    resume_failed(s, CORE_ERR_NOT_FOUND);
+}
+
 static void drop_held(ws_session_t *s)
 {
     for (size_t i = 0; i < s->n_held; i++)
@@ -278,7 +302,7 @@ static void on_resume_found(chat_t *c, chat_conv_t *cv, int status, void *data)
         drop_held(s);
         return;
     }
-    resume_attach(s, cv);
+    resume_found(s, cv);
     char **held = s->held;
     size_t n = s->n_held;
     s->held = NULL;
@@ -303,7 +327,7 @@ static void resume_start(ws_session_t *s)
     }
     free(f);
     if (rc == 1)
-        resume_attach(s, cv);
+        resume_found(s, cv);
     else
         resume_failed(s, rc);
 }
@@ -327,12 +351,35 @@ static void session_start(ws_session_t *s)
         return;
     }
     snprintf(cv->env, sizeof(cv->env), "%s", s->env); /* as REST does for the same key */
+    chat__conv_own(cv, s->gw[0] ? s->gw : NULL);
     attach(s, cv);
     send_ready(s, 0);
     LOG_INFO("event=chat_conversation_started conversation=%s channel=%s rid=%s", cv->id,
              brain_channel_name(s->channel), net_ws_id(s->ws));
     if (chat__turn(c, cv, BRAIN_EV_START, NULL, 0, NULL, NULL, on_start_turn, cv, &err) != 0)
         chat__ws_send_error(s, "unavailable", NULL, err.msg);
+}
+
+/* The frame a socket gets when its key is revoked: send_error's shape. */
+static const char revoked_frame[] =
+    "{\"type\":\"error\",\"code\":\"unauthorized\",\"message\":\"the API key this "
+    "connection was opened with is no longer valid\"}";
+
+/* Remembers the gateway key s came in with, so that a reload that revokes
+ * it closes s (chat__ws_keys_changed). Returns 0, or -1 when the key is
+ * not valid now (the upgrade checked it; kept for safety), s closing. */
+static int session_key(ws_session_t *s, const char *authz)
+{
+    chat_t *c = s->chat;
+    core_err_t err = {0};
+    if (chat__auth_bearer(c, authz, s->gw, s->key_hash, &err) != 0) {
+        net_ws_send_text(s->ws, revoked_frame, sizeof(revoked_frame) - 1);
+        net_ws_close(s->ws, 1008, "API key revoked");
+        return -1;
+    }
+    snprintf(s->env, sizeof(s->env), "%s", chat__key_env(c, s->gw));
+    chat__list_push_back(&c->ws_keyed, &s->keyed);
+    return 0;
 }
 
 static void on_open(net_ws_t *ws, net_req_t *req, void *route_data)
@@ -342,6 +389,7 @@ static void on_open(net_ws_t *ws, net_req_t *req, void *route_data)
     s->chat = c;
     s->ws = ws;
     chat__list_init(&s->link);
+    chat__list_init(&s->keyed);
     net_ws_set_data(ws, s);
     c->ws_sessions++;
     const char *id = net_req_query(req, "conversation");
@@ -354,13 +402,10 @@ static void on_open(net_ws_t *ws, net_req_t *req, void *route_data)
     s->has_last = ls != NULL && parse_seq(ls, &s->last) == 0;
     const char *authz = net_req_header(req, "Authorization");
     s->channel = authz ? BRAIN_CH_CHAT : BRAIN_CH_WEB;
-    char gw[CHAT_KEY_NAME];
-    core_err_t err = {0};
-    if (authz != NULL && chat__auth_bearer(c, authz, gw, &err) == 0) /* checked at the upgrade */
-        snprintf(s->env, sizeof(s->env), "%s", chat__key_env(c, gw));
     uv_timer_init(c->base.host.loop, &s->closer);
     s->closer.data = s;
-    session_start(s);
+    if (authz == NULL || session_key(s, authz) == 0)
+        session_start(s);
 }
 
 static void on_message(net_ws_t *ws, int binary, const char *data, size_t len)
@@ -385,11 +430,10 @@ static void on_session_closed(uv_handle_t *h)
     free(h->data);
 }
 
-static void on_close(net_ws_t *ws, int code)
+/* Cuts s off from everything that could send to it or run for it: its
+ * conversation, a lookup under way, frames held for it, the keyed list. */
+static void detach(ws_session_t *s)
 {
-    ws_session_t *s = net_ws_data(ws);
-    if (s == NULL)
-        return;
     if (s->conv != NULL)
         chat__conv_unfollow(s->chat, s->conv, &s->link);
     s->conv = NULL;
@@ -397,8 +441,43 @@ static void on_close(net_ws_t *ws, int code)
         s->finding->s = NULL; /* the lookup's answer finds no session */
     s->finding = NULL;
     drop_held(s);
+    chat__list_remove(&s->keyed);
+}
+
+static void on_close(net_ws_t *ws, int code)
+{
+    ws_session_t *s = net_ws_data(ws);
+    if (s == NULL)
+        return;
+    detach(s);
     /* freed once the loop is past whatever called on_close */
     uv_close((uv_handle_t *)&s->closer, on_session_closed);
+}
+
+/* Closes s, whose key is revoked, at once: detached first, so that it gets
+ * nothing more and frames it sent before the lookup of its conversation
+ * ended never run; the error frame goes out even if its send queue is
+ * full (net_ws_send_text never closes), the close last, as it may end the
+ * socket (on_close) before it returns. */
+static void close_revoked(ws_session_t *s)
+{
+    LOG_INFO("event=chat_ws_key_revoked rid=%s gateway=%s conversation=%s", net_ws_id(s->ws), s->gw,
+             s->conv ? s->conv->id : "-");
+    detach(s);
+    net_ws_send_text(s->ws, revoked_frame, sizeof(revoked_frame) - 1);
+    net_ws_close(s->ws, 1008, "API key revoked");
+}
+
+void chat__ws_keys_changed(chat_t *c)
+{
+    chat_link_t *l = c->ws_keyed.next;
+    while (l != &c->ws_keyed) {
+        chat_link_t *next = l->next; /* revoking takes this one off the list */
+        ws_session_t *s = CHAT_CONTAINER(l, ws_session_t, keyed);
+        if (!chat__key_valid(c, s->gw, s->key_hash))
+            close_revoked(s);
+        l = next;
+    }
 }
 
 int chat__ws_register(chat_t *c, net_router_t *r, core_err_t *err)

@@ -1,9 +1,10 @@
 /* The chat WebSocket's frames from the client (chan_chat_ws.c has the
  * socket, the session and the resume): "message" runs a turn, each message
  * id once per conversation (a repeat gets an "ack" naming the seq it got);
- * "ack" records what the client has shown; "typing" is accepted. Bad frames
- * get an "error" frame that says what and where. Protocol:
- * docs/channels.md, "WebSocket". */
+ * "ack" (what the client has shown) and "typing" are checked and accepted.
+ * An ack is one socket's and decides nothing for another: a resume starts
+ * where its own last_seq says (chan_chat_ws.c). Bad frames get an "error"
+ * frame that says what and where. Protocol: docs/channels.md, "WebSocket". */
 #define LOG_MODULE "chat"
 #include <stdlib.h>
 #include <string.h>
@@ -135,18 +136,16 @@ static void frame_message(ws_session_t *s, json_t *f)
     }
 }
 
+/* Checks an ack, and keeps nothing of it: as a resume point for the
+ * conversation, one socket's ack would make another socket, resuming
+ * without last_seq, skip entries it never showed. */
 static void frame_ack(ws_session_t *s, json_t *f)
 {
     json_t *q = json_object_get(f, "seq");
-    chat_conv_t *cv = s->conv;
     if (!json_is_integer(q) || json_integer_value(q) < 0 ||
-        (uint64_t)json_integer_value(q) >= cv->next_seq) {
+        (uint64_t)json_integer_value(q) >= s->conv->next_seq)
         chat__ws_send_error(s, "invalid_frame", NULL,
                             "ack: seq must be an integer no higher than last_seq");
-        return;
-    }
-    if ((uint64_t)json_integer_value(q) > cv->acked)
-        cv->acked = (uint64_t)json_integer_value(q);
 }
 
 void chat__ws_handle_frame(ws_session_t *s, int binary, const char *data, size_t len)

@@ -7,6 +7,7 @@
 
 typedef struct ws_session_s {
     chat_link_t link;           /* in the conversation's subs */
+    chat_link_t keyed;          /* in chat_t.ws_keyed while open with a gateway key */
     chat_t *chat;               /* the adapter */
     chat_conv_t *conv;          /* followed, NULL until started and once detached */
     net_ws_t *ws;               /* the socket */
@@ -16,6 +17,8 @@ typedef struct ws_session_s {
     int has_last;               /* ?last_seq= was given */
     uint64_t last;              /* its value */
     brain_channel_t channel;    /* for a new conversation: chat (key) or web (origin) */
+    char gw[CHAT_KEY_NAME];     /* its gateway key's name; "" for the widget (origin) */
+    uint8_t key_hash[32];       /* that key's configured hash: a new secret revokes it */
     char env[16];               /* its environment: the gateway key's; "" = the default */
     struct ws_find_s *finding;  /* the store lookup of a resumed conversation, or NULL */
     char **held;                /* owned: frames that arrived during the lookup */

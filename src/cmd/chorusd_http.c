@@ -190,6 +190,7 @@ void daemon_http_reload(daemon_t *d)
     net_limits_from_config(&lim, &d->cfg);
     net_server_set_limits(h->server, &lim);
     daemon_tls_reload(d, h->server);
+    chan_chat_keys_changed(); /* a revoked key's sockets close */
     LOG_INFO("event=http_limits_applied max_body_bytes=%lld max_header_bytes=%lld "
              "max_connections=%lld",
              d->cfg.http.max_body_bytes, d->cfg.http.max_header_bytes, d->cfg.http.max_connections);

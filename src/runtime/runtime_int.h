@@ -126,6 +126,7 @@ struct rt_turn_s {
     char *input_detail;    /* owned copy of in->input_detail, may be NULL */
     char *sender;          /* owned copy, may be NULL */
     char *client_id;       /* owned copy of in->client_id, may be NULL */
+    char *start_detail;    /* owned copy of in->start_detail, may be NULL */
     char *jump;            /* owned "flow\0node" to resume at (runtime_handoff.c), or NULL */
     uint8_t jump_end;      /* the turn ends a handed-off conversation */
     uint8_t status_before; /* brain_status_t of the conversation when the turn ran */

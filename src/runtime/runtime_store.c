@@ -429,6 +429,23 @@ static void end_idled(store_batch_t *b, const rt_turn_t *t, const char *id, int6
     LOG_INFO("event=conversation_abandoned id=%s reason=idle_without_timeout_turn", id);
 }
 
+/* What the channel said about who began the conversation (chat: the
+ * gateway that owns it), beside its start row and under no row: the
+ * channel reads it back with the conversation's record. */
+static void add_start(store_batch_t *b, const rt_turn_t *t, int64_t now)
+{
+    if (t->start_detail == NULL)
+        return;
+    store_event_t e = {.conversation_id = t->conv_id,
+                       .ts_us = now,
+                       .kind = "start",
+                       .name = brain_channel_name((brain_channel_t)t->channel),
+                       .status = "ok",
+                       .duration_us = -1,
+                       .detail = t->start_detail};
+    store_batch_event(b, &e);
+}
+
 int rt_store_commit(rt_turn_t *t)
 {
     runtime_t *rt = t->rt;
@@ -467,6 +484,7 @@ int rt_store_commit(rt_turn_t *t)
                                  t->adapter_version,
                                  conv->state.created_us};
         store_batch_conv_start(b, &cs);
+        add_start(b, t, now);
     }
     add_rows(b, t, now);
     add_events(b, t, conv->seq, now);

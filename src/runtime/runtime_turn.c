@@ -29,6 +29,7 @@ static void turn_free(rt_turn_t *t)
     free(t->adapter_version);
     free(t->input_detail);
     free(t->client_id);
+    free(t->start_detail);
     free(t->sender);
     free(t->jump);
     free(t->conv_id);
@@ -121,6 +122,8 @@ static rt_turn_t *turn_new(runtime_t *rt, rt_conv_t *conv, const runtime_turn_in
         t->sender = core_xstrdup(in->sender);
     if (in && in->client_id)
         t->client_id = core_xstrdup(in->client_id);
+    if (in && in->start_detail)
+        t->start_detail = core_xstrdup(in->start_detail);
     rt_handoff_init(t, in);
     reference_date(rt, t->in.now_us, &t->in.ref);
     brain_out_init(&t->out);

@@ -527,8 +527,10 @@ static int sq_prune(void *conn, int64_t text_before_us, int64_t all_before_us, i
     /* Transcripts go first (text, events, the slots a key's saved state
      * holds, what a handoff's customer and agents said, the summary it was
      * handed over with); the numeric columns the KPIs read stay until
-     * all_before_us. A handoff still open keeps its own: a person may be
-     * reading it.
+     * all_before_us, and so does the "start" event, which says no more than
+     * who may read the conversation (a chat gateway's name) and must keep
+     * saying it for as long as the conversation can be read. A handoff
+     * still open keeps its own: a person may be reading it.
      *
      * A key's state (conversation_state) is one row under the key, which
      * is also its first conversation's id; its later conversations are
@@ -553,7 +555,7 @@ static int sq_prune(void *conn, int64_t text_before_us, int64_t all_before_us, i
         "INSERT INTO prune_ids SELECT id FROM conversations WHERE ended_us < %lld"
         " AND pruned = 0 LIMIT 5000;"
         "UPDATE turns SET text=NULL, guard=NULL WHERE conversation_id IN prune_ids;"
-        "DELETE FROM events WHERE conversation_id IN prune_ids;"
+        "DELETE FROM events WHERE conversation_id IN prune_ids AND kind <> 'start';"
         "UPDATE conversation_state SET state = json_set(state, '$.brain', json_object())"
         " WHERE active = 0 AND json_valid(state)"
         " AND conversation_id IN (SELECT " KEY_OF_ID " FROM prune_ids)"

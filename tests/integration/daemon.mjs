@@ -35,6 +35,25 @@ export function startDaemon(config, { tag = 'node', flows = true, env = {} } = {
     });
     proc.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
     proc.stderrText = () => stderr;
+    proc.reload = (next) => reloadDaemon(proc, cfg, next);
+  });
+}
+
+// Writes config over the daemon's file, sends SIGHUP and resolves once the
+// reload is applied (rejects when it is not, within 10 s).
+function reloadDaemon(proc, cfg, config) {
+  const applied = () => (proc.stderrText().match(/event=reload status=applied/g) || []).length;
+  const before = applied();
+  writeFileSync(cfg, JSON.stringify(config));
+  proc.kill('SIGHUP');
+  return new Promise((resolve, reject) => {
+    const deadline = Date.now() + 10000;
+    const poll = () => {
+      if (applied() > before) resolve();
+      else if (Date.now() > deadline) reject(new Error('reload not applied:\n' + proc.stderrText()));
+      else setTimeout(poll, 20);
+    };
+    poll();
   });
 }
 

@@ -1,7 +1,8 @@
 """The chat channel's REST API against the real chorusd running the example
-flows (flows/) with the airline backend stub: gateway keys, starting a
-conversation, turns, the transcript, idempotency keys, and an error body
-for every bad input (400/401/404/409/413/415/422/429/503)."""
+flows (flows/) with the airline backend stub: gateway keys (each reading and
+writing only its own conversations), starting a conversation, turns, the
+transcript, idempotency keys, and an error body for every bad input
+(400/401/404/409/413/415/422/429/503)."""
 
 import hashlib
 import json
@@ -153,10 +154,9 @@ def test_conversation_turns_and_transcript():
                                    {"event": "start"}, auth())
             assert status == 200 and "How can I help" in reply["messages"][0]["text"], reply
 
-            # another gateway's key reads the same conversation: keys are per gateway,
-            # conversations are the daemon's
+            # another gateway's key does not see it: a conversation is its gateway's
             status, _ = d.json("GET", "/v1/chat/conversations/" + conv, headers=auth(OTHER_KEY))
-            assert status == 200
+            assert status == 404
     finally:
         backend.close()
 
@@ -339,6 +339,53 @@ def test_key_rotation_on_sighup():
         assert status in (201, 503), status  # 503 only while the flows still load
 
 
+def reload_keys(d, api_keys):
+    """Writes chat.api_keys, sends SIGHUP and waits until it is applied."""
+    applied = len(d.log_lines(event="reload", status="applied"))
+    d.write_config({"chat": {"api_keys": api_keys}})
+    d.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while len(d.log_lines(event="reload", status="applied")) == applied:
+        assert time.monotonic() < deadline, d.stderr_text()
+        time.sleep(0.02)
+
+
+def test_conversations_belong_to_their_gateway():
+    """A conversation belongs to the gateway key that started it, by the
+    key's name. Another gateway's GET and POST get 404 conversation_not_found,
+    the very answer an id that never existed gets (its id travels in
+    Location headers, logs and webhooks: a 403 would confirm it), and its
+    POST runs nothing, Idempotency-Key or not. The secret rotated under the
+    same name keeps the gateway's conversations; a renamed key does not."""
+    never = "0123456789abcdef0123456789abcdef"
+    with daemon() as d:
+        wait_flows(d)
+        conv = start(d)["conversation"]
+        assert say(d, conv, "how are you")[0] == 200
+        for method, path, body in (("GET", "/v1/chat/conversations/%s", None),
+                                   ("POST", "/v1/chat/conversations/%s/messages", {"text": "hi"})):
+            for extra in ({}, {"Idempotency-Key": "other-1"}):
+                status, _, got = d.request(method, path % conv, body, dict(auth(OTHER_KEY), **extra))
+                assert_error(status, got, 404, "conversation_not_found")
+                _, _, unknown = d.request(method, path % never, body, auth(OTHER_KEY))
+                assert got.replace(conv.encode(), never.encode()) == unknown, (got, unknown)
+        status, t = d.json("GET", "/v1/chat/conversations/" + conv, headers=auth())
+        assert status == 200, t
+        users = [m["text"] for m in t["messages"] if m.get("from") == "user"]
+        assert users == ["how are you"], t  # the other gateway's POSTs ran nothing
+
+        # a new secret under the same name: the gateway keeps its conversations
+        rotated = "main-rotated-key-4d1e"
+        reload_keys(d, "main:%s,other:%s" % (sha(rotated), sha(OTHER_KEY)))
+        assert d.json("GET", "/v1/chat/conversations/" + conv, headers=auth())[0] == 401
+        assert d.json("GET", "/v1/chat/conversations/" + conv, headers=auth(rotated))[0] == 200
+        # the same secret under another name is another gateway
+        reload_keys(d, "renamed:%s,other:%s" % (sha(rotated), sha(OTHER_KEY)))
+        status, _, body = d.request("GET", "/v1/chat/conversations/" + conv, None, auth(rotated))
+        assert_error(status, body, 404, "conversation_not_found")
+        assert start(d, rotated)["conversation"]  # its own new ones are its
+
+
 def test_bad_api_keys_config_is_refused():
     d = Daemon(config={"chat": {"api_keys": "gw:nothex"}})
     try:
@@ -416,9 +463,10 @@ def test_idempotency_key_replays_and_never_runs_twice():
         status, body = say(d, conv, "something else", h)
         assert_error(status, body, 422, "idempotency_key_reused")
         # keys are per gateway: the other gateway's "retry-1" is its own
-        status, _, body = d.request("POST", "/v1/chat/conversations/%s/messages" % conv,
-                                    {"text": "hello"}, dict(auth(OTHER_KEY), **h))
-        assert status == 200, body
+        theirs = start(d, OTHER_KEY)["conversation"]
+        status, hdrs, body = d.request("POST", "/v1/chat/conversations/%s/messages" % theirs,
+                                       {"text": "hello"}, dict(auth(OTHER_KEY), **h))
+        assert status == 200 and "idempotent-replayed" not in hdrs, body
         # starting a conversation is idempotent too
         hs = dict(auth(), **{"Idempotency-Key": "start-1"})
         a = d.request("POST", "/v1/chat/conversations", b"", hs)

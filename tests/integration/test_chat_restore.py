@@ -452,6 +452,60 @@ def test_unknown_ids_are_404_with_a_store():
     with_data_dir(run)
 
 
+def test_ownership_survives_a_restart():
+    """Whose a conversation is goes to the store with its start: read back
+    after a restart, a gateway's conversation is still 404 to another
+    gateway (GET, POST, WebSocket resume) and to the widget, a widget's is
+    404 to gateways, and their owners carry on."""
+    other = "restore-other-key-2"
+    page = {"Origin": "https://shop.example"}
+    cfg = {"api_keys": "main:%s,other:%s" % (sha(KEY), sha(other)),
+           "allowed_origins": page["Origin"]}
+
+    def refused_ws(d, conv, headers):
+        ws = WebSocket(d.port, "/v1/chat/ws?conversation=%s&last_seq=0" % conv, headers)
+        f = ws.recv()
+        assert f["type"] == "error" and f["code"] == "conversation_not_found", f
+        ws.close()
+
+    def run(data_dir):
+        d = daemon(data_dir, **cfg)
+        try:
+            conv = start(d)
+            assert say(d, conv, "how are you")[0] == 200
+            ws = WebSocket(d.port, "/v1/chat/ws", page)
+            web = ws.until(lambda f: f["type"] == "ready")["conversation"]
+            ws.until(lambda f: f.get("from") == "bot")
+            ws.close()
+            d.stop()
+        finally:
+            d.kill()
+        d2 = daemon(data_dir, **cfg)
+        try:
+            # the first request of each reads it back from the store
+            status, _, body = d2.request("GET", "/v1/chat/conversations/" + conv, None, auth(other))
+            assert status == 404 and json.loads(body)["error"]["code"] == "conversation_not_found", body
+            d2.wait_log(event="chat_conversation_restored", conversation=conv)
+            refused_ws(d2, web, auth())
+            d2.wait_log(event="chat_conversation_restored", conversation=web)
+            status, _, body = d2.request("POST", "/v1/chat/conversations/%s/messages" % conv,
+                                         {"text": "hello"}, auth(other))
+            assert status == 404 and json.loads(body)["error"]["code"] == "conversation_not_found", body
+            refused_ws(d2, conv, auth(other))
+            refused_ws(d2, conv, page)
+            # their owners carry on
+            status, reply = say(d2, conv, "how are you")
+            assert status == 200, reply
+            ws = WebSocket(d2.port, "/v1/chat/ws?conversation=%s&last_seq=0" % web, page)
+            ready = ws.recv()
+            assert ready["type"] == "ready" and ready["channel"] == "web", ready
+            ws.close()
+            d2.stop()
+        finally:
+            d2.kill()
+    with_data_dir(run)
+
+
 def test_evicted_conversation_comes_back_from_the_store():
     def run(data_dir):
         d = daemon(data_dir, max_conversations=2)

@@ -1,11 +1,13 @@
 // The chat WebSocket (/v1/chat/ws) against the real chorusd running the
 // example flows, with Node's `ws` client: authentication at the upgrade
-// (gateway key or browser origin), the frames both ways, per-conversation
-// sequence numbers, acks and resume after a reconnect without losing or
-// duplicating anything, message ids that make a resend safe, replies pushed
-// when another turn on the conversation completes, the same frames in the
-// same order on every follower (a slow one closed without holding up the
-// rest), and an error for every bad frame.
+// (gateway key or browser origin), each conversation resumed only by the key
+// (or the widget) that started it, the frames both ways, per-conversation
+// sequence numbers, acks (each socket's own) and resume after a reconnect
+// without losing or duplicating anything, message ids that make a resend
+// safe, replies pushed when another turn on the conversation completes, the
+// same frames in the same order on every follower (a slow one closed
+// without holding up the rest), an error for every bad frame, and the
+// sockets of a key a reload revoked closed.
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import http from 'node:http';
@@ -17,13 +19,23 @@ const require = createRequire(import.meta.url);
 const WebSocket = require(path.join(process.env.NODE_PATH || 'tests/node/node_modules', 'ws'));
 
 const KEY = 'ws-gateway-key-1';
+const OTHER_KEY = 'ws-gateway-key-2';
+const WEB_KEY = 'ws-gateway-key-named-web';
 const sha = (s) => createHash('sha256').update(s).digest('hex');
 
-function startDaemon(chat = {}) {
-  return startDaemonWith({
-    chat: { api_keys: `gw:${sha(KEY)}`, allowed_origins: 'https://shop.example', ...chat },
+function config(chat = {}) {
+  return {
+    chat: {
+      api_keys: `gw:${sha(KEY)},other:${sha(OTHER_KEY)},web:${sha(WEB_KEY)}`,
+      allowed_origins: 'https://shop.example',
+      ...chat,
+    },
     websocket: { max_message_bytes: 8192 },
-  }, { tag: 'chatws' });
+  };
+}
+
+function startDaemon(chat = {}) {
+  return startDaemonWith(config(chat), { tag: 'chatws' });
 }
 
 // A client that queues every frame it receives, so a test can wait for the
@@ -171,7 +183,8 @@ async function testResumeAfterReconnect(port) {
   const lastSeq = r.body.messages.at(-1).seq;
   assert.ok(lastSeq >= 5);
 
-  // reconnect without last_seq: resumes after what was acknowledged (3)
+  // reconnect without last_seq: everything held, as with last_seq=0 (the
+  // ack was the old socket's, and says nothing of what this one has shown)
   const c2 = new Client(port, `?conversation=${id}`);
   await c2.opened();
   const ready2 = await c2.next((f) => f.type === 'ready');
@@ -179,10 +192,9 @@ async function testResumeAfterReconnect(port) {
   assert.equal(ready2.conversation, id);
   assert.equal(ready2.last_seq, lastSeq);
   const replayed = [];
-  for (let s = 4; s <= lastSeq; s++) replayed.push(await c2.entry(s));
-  assert.equal(replayed[0].from, 'user');
-  assert.equal(replayed[0].text, 'what is my baggage allowance');
-  assert.ok(!c2.frames.some((f) => f.seq !== undefined && f.seq <= 3), JSON.stringify(c2.frames));
+  for (let s = 1; s <= lastSeq; s++) replayed.push(await c2.entry(s));
+  assert.equal(replayed[3].from, 'user');
+  assert.equal(replayed[3].text, 'what is my baggage allowance');
   await c2.close();
 
   // reconnect with last_seq=0 (a reloaded page): everything, in order, once
@@ -217,6 +229,64 @@ async function testResumeAfterReconnect(port) {
   const err = await c4.next((f) => f.type === 'error');
   assert.equal(err.code, 'conversation_not_found');
   assert.equal(await c4.closed, 4404);
+}
+
+// A conversation is its starter's: the gateway key's, by name, or the
+// widget's (pages authenticated by their origin). Anyone else resuming it,
+// a key named "web" included, gets conversation_not_found and close 4404,
+// as for an id that never existed, and not one entry; the owner resumes.
+async function testResumeOnlyOwnConversations(port) {
+  const widget = { Origin: 'https://shop.example' };
+  const mine = { Authorization: `Bearer ${KEY}` };
+  const other = { Authorization: `Bearer ${OTHER_KEY}` };
+  const namedWeb = { Authorization: `Bearer ${WEB_KEY}` };
+  const gw = await begin(port, mine);
+  const web = await begin(port, widget);
+  const refused = async (id, headers) => {
+    const c = new Client(port, `?conversation=${id}&last_seq=0`, headers);
+    await c.opened();
+    const e = await c.next((f) => f.type === 'error', 'error');
+    assert.equal(e.code, 'conversation_not_found', JSON.stringify(e));
+    assert.equal(await c.closed, 4404);
+    assert.ok(!c.frames.some((f) => f.type === 'ready' || f.seq !== undefined), JSON.stringify(c.frames));
+  };
+  for (const headers of [other, namedWeb, widget]) await refused(gw.ready.conversation, headers);
+  for (const headers of [mine, other, namedWeb]) await refused(web.ready.conversation, headers);
+  for (const [x, headers] of [[gw, mine], [web, widget]]) {
+    const c = new Client(port, `?conversation=${x.ready.conversation}&last_seq=0`, headers);
+    await c.opened();
+    const ready = await c.next((f) => f.type === 'ready', 'ready');
+    assert.equal(ready.resumed, true);
+    assert.equal((await c.entry(1)).from, 'bot');
+    await c.close();
+  }
+  await gw.c.close();
+  await web.c.close();
+}
+
+// Acks are each socket's own. Two sockets follow a conversation (two tabs,
+// two workers of a gateway); a acknowledges everything, b nothing, and b's
+// connection drops. b back without last_seq gets every entry held, not
+// only those after a's ack: what b never acknowledged is never skipped.
+async function testAckOfOneSocketSkipsNothingForAnother(port) {
+  const { c: a, ready } = await begin(port);
+  const id = ready.conversation;
+  const b = await follow(port, id, 0);
+  a.send({ type: 'message', id: 'k-1', text: 'what is my baggage allowance' });
+  await a.entry(2);
+  const last = (await a.entry(3)).seq;
+  await b.entry(3);
+  a.send({ type: 'ack', seq: last });
+  a.send({ type: 'ack', seq: 9999 }); // answered once the ack before it is in
+  await a.next((f) => f.type === 'error' && f.code === 'invalid_frame', 'ack error');
+  await b.close();
+  const b2 = new Client(port, `?conversation=${id}`);
+  await b2.opened();
+  const r = await b2.next((f) => f.type === 'ready', 'ready');
+  assert.equal(r.last_seq, last);
+  for (let s = 1; s <= last; s++) assert.equal((await b2.entry(s)).seq, s);
+  await b2.close();
+  await a.close();
 }
 
 async function testDuplicateIdRunsOnce(port) {
@@ -391,6 +461,45 @@ async function testMaxFollowers() {
   }
 }
 
+// A reload that takes a gateway key out of chat.api_keys closes the sockets
+// opened with it (error "unauthorized", then close 1008), as it refuses the
+// key's REST requests and upgrades from then on: a revoked key runs no
+// more turns. So does one that gives the key's name a new secret, as the
+// secret those sockets proved is gone. Other keys' sockets and the
+// widget's go on. (Its own daemon: the reload changes the keys.)
+async function testRevokedKeyClosesItsSockets() {
+  const d = await startDaemon();
+  try {
+    const kept = await begin(d.port);
+    const revoked = await begin(d.port, { Authorization: `Bearer ${OTHER_KEY}` });
+    const rotated = await begin(d.port, { Authorization: `Bearer ${WEB_KEY}` });
+    const page = await begin(d.port, { Origin: 'https://shop.example' });
+    const newWebKey = 'ws-gateway-key-named-web-2';
+    const cfg = config();
+    cfg.chat.api_keys = `gw:${sha(KEY)},web:${sha(newWebKey)}`;
+    await d.reload(cfg);
+    const within = (ms) => new Promise((resolve) => setTimeout(() => resolve('still open'), ms));
+    for (const x of [revoked, rotated]) {
+      assert.equal(await Promise.race([x.c.closed, within(5000)]), 1008);
+      const e = x.c.frames.find((f) => f.type === 'error');
+      assert.equal(e && e.code, 'unauthorized', JSON.stringify(x.c.frames));
+    }
+    assert.match(d.stderrText(), /event=chat_ws_key_revoked .*gateway=other/);
+    assert.match(d.stderrText(), /event=chat_ws_key_revoked .*gateway=web/);
+    assert.equal(await upgradeStatus(d.port, { Authorization: `Bearer ${OTHER_KEY}` }), 401);
+    for (const x of [kept, page]) {
+      x.c.send({ type: 'message', id: 'after-reload', text: 'hello' });
+      const echo = await x.c.next((f) => f.from === 'user', 'echo');
+      assert.equal(echo.id, 'after-reload');
+      assert.equal(x.c.ws.readyState, WebSocket.OPEN);
+    }
+    await kept.c.close();
+    await page.c.close();
+  } finally {
+    await stopDaemon(d);
+  }
+}
+
 const range = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 const seqsOf = (raw) => raw.map((t) => JSON.parse(t).seq).filter((q) => q !== undefined);
 
@@ -489,9 +598,10 @@ const daemon = await startDaemon({ max_text_bytes: 200, history_messages: 64 });
 let failed = 0;
 try {
   for (const [name, fn] of Object.entries({
-    testAuthentication, testConversation, testResumeAfterReconnect, testDuplicateIdRunsOnce,
-    testPushToEveryFollower, testBadFrames, testEndedConversation, testHistoryTruncated,
-    testMaxFollowers, testBroadcastSameFramesInOrder, testSlowFollower,
+    testAuthentication, testConversation, testResumeAfterReconnect, testResumeOnlyOwnConversations,
+    testAckOfOneSocketSkipsNothingForAnother, testDuplicateIdRunsOnce, testPushToEveryFollower,
+    testBadFrames, testEndedConversation, testHistoryTruncated, testMaxFollowers,
+    testBroadcastSameFramesInOrder, testSlowFollower, testRevokedKeyClosesItsSockets,
   })) {
     try {
       await fn(daemon.port);

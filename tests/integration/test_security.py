@@ -230,9 +230,10 @@ def test_revoked_credentials_are_refused_after_reload():
         assert d.request("GET", "/v1/admin/conversations", headers=bearer(ADMIN_TOKEN))[0] == 200
         status, _, _ = twilio_post(d, "/v1/sms/twilio", sms_params("hello", "SMok1"))
         assert status == 200
-        # revoke the key and the token, rotate the Twilio auth token
+        # revoke the key (a new secret under the gateway's name, which keeps
+        # its conversations) and the token, rotate the Twilio auth token
         other = "gw-sec-other-19d0"
-        cfg["chat"]["api_keys"] = "other:%s" % sha(other)
+        cfg["chat"]["api_keys"] = "gw:%s" % sha(other)
         cfg["admin"]["tokens"] = "other:%s" % sha(other + "-admin")
         cfg["sms"]["auth_token_env"] = cfg["voice"]["auth_token_env"] = "TWILIO_ROTATED"
         d.write_config(cfg)

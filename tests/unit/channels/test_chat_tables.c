@@ -170,36 +170,36 @@ static void test_bearer_keys(void **state)
     core_err_t err = {0};
 
     /* no keys configured: everything is refused, saying why */
-    assert_int_equal(chat__auth_bearer(c, "Bearer x", name, &err), CORE_ERR_DENIED);
+    assert_int_equal(chat__auth_bearer(c, "Bearer x", name, NULL, &err), CORE_ERR_DENIED);
     assert_non_null(strstr(err.msg, "chat.api_keys"));
 
     char *h1 = hex_sha("alpha-key"), *h2 = hex_sha("beta-key");
     char *keys = core_xasprintf("alpha:%s,beta:%s", h1, h2);
     set_keys(&f.cfg, keys);
-    assert_int_equal(chat__auth_bearer(c, "Bearer alpha-key", name, &err), 0);
+    assert_int_equal(chat__auth_bearer(c, "Bearer alpha-key", name, NULL, &err), 0);
     assert_string_equal(name, "alpha");
-    assert_int_equal(chat__auth_bearer(c, "bearer beta-key", name, &err), 0);
+    assert_int_equal(chat__auth_bearer(c, "bearer beta-key", name, NULL, &err), 0);
     assert_string_equal(name, "beta");
-    assert_int_equal(chat__auth_bearer(c, "Bearer gamma-key", name, &err), CORE_ERR_DENIED);
-    assert_int_equal(chat__auth_bearer(c, "Bearer alpha-ke", name, &err), CORE_ERR_DENIED);
+    assert_int_equal(chat__auth_bearer(c, "Bearer gamma-key", name, NULL, &err), CORE_ERR_DENIED);
+    assert_int_equal(chat__auth_bearer(c, "Bearer alpha-ke", name, NULL, &err), CORE_ERR_DENIED);
     /* a key that hashed right is remembered with its entry; the next
      * request's key is compared with it first, whole and by length */
     assert_int_equal(c->keys[0].seen_len, strlen("alpha-key"));
     assert_memory_equal(c->keys[0].seen, "alpha-key", strlen("alpha-key"));
-    assert_int_equal(chat__auth_bearer(c, "Bearer alpha-key", name, &err), 0);
+    assert_int_equal(chat__auth_bearer(c, "Bearer alpha-key", name, NULL, &err), 0);
     assert_string_equal(name, "alpha");
-    assert_int_equal(chat__auth_bearer(c, "Bearer alpha-keY", name, &err), CORE_ERR_DENIED);
-    assert_int_equal(chat__auth_bearer(c, "Bearer alpha-key2", name, &err), CORE_ERR_DENIED);
-    assert_int_equal(chat__auth_bearer(c, "Bearer alpha", name, &err), CORE_ERR_DENIED);
-    assert_int_equal(chat__auth_bearer(c, "Bearer beta-key", name, &err), 0);
+    assert_int_equal(chat__auth_bearer(c, "Bearer alpha-keY", name, NULL, &err), CORE_ERR_DENIED);
+    assert_int_equal(chat__auth_bearer(c, "Bearer alpha-key2", name, NULL, &err), CORE_ERR_DENIED);
+    assert_int_equal(chat__auth_bearer(c, "Bearer alpha", name, NULL, &err), CORE_ERR_DENIED);
+    assert_int_equal(chat__auth_bearer(c, "Bearer beta-key", name, NULL, &err), 0);
     assert_string_equal(name, "beta");
-    assert_int_equal(chat__auth_bearer(c, "Basic alpha-key", name, &err), CORE_ERR_DENIED);
-    assert_int_equal(chat__auth_bearer(c, "Beareralpha-key", name, &err), CORE_ERR_DENIED);
-    assert_int_equal(chat__auth_bearer(c, "Bearer", name, &err), CORE_ERR_DENIED);
-    assert_int_equal(chat__auth_bearer(c, NULL, name, &err), CORE_ERR_DENIED);
+    assert_int_equal(chat__auth_bearer(c, "Basic alpha-key", name, NULL, &err), CORE_ERR_DENIED);
+    assert_int_equal(chat__auth_bearer(c, "Beareralpha-key", name, NULL, &err), CORE_ERR_DENIED);
+    assert_int_equal(chat__auth_bearer(c, "Bearer", name, NULL, &err), CORE_ERR_DENIED);
+    assert_int_equal(chat__auth_bearer(c, NULL, name, NULL, &err), CORE_ERR_DENIED);
     /* the stored value is the hash: presenting the hash itself fails */
     char *as_token = core_xasprintf("Bearer %s", h1);
-    assert_int_equal(chat__auth_bearer(c, as_token, name, &err), CORE_ERR_DENIED);
+    assert_int_equal(chat__auth_bearer(c, as_token, name, NULL, &err), CORE_ERR_DENIED);
 
     /* a key longer than what is remembered is hashed every time */
     char longk[CHAT_KEY_SEEN + 40];
@@ -209,12 +209,12 @@ static void test_bearer_keys(void **state)
     char *bearer_long = core_xasprintf("Bearer %s", longk);
     set_keys(&f.cfg, with_long);
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(chat__auth_bearer(c, bearer_long, name, &err), 0);
+        assert_int_equal(chat__auth_bearer(c, bearer_long, name, NULL, &err), 0);
         assert_string_equal(name, "long");
         assert_int_equal(c->keys[1].seen_len, 0);
     }
     bearer_long[strlen(bearer_long) - 1] = 'x';
-    assert_int_equal(chat__auth_bearer(c, bearer_long, name, &err), CORE_ERR_DENIED);
+    assert_int_equal(chat__auth_bearer(c, bearer_long, name, NULL, &err), CORE_ERR_DENIED);
     free(bearer_long);
     free(with_long);
     free(hl);
@@ -222,14 +222,53 @@ static void test_bearer_keys(void **state)
     /* a reload that drops a key applies on the next check */
     char *only_beta = core_xasprintf("beta:%s", h2);
     set_keys(&f.cfg, only_beta);
-    assert_int_equal(chat__auth_bearer(c, "Bearer alpha-key", name, &err), CORE_ERR_DENIED);
-    assert_int_equal(chat__auth_bearer(c, "Bearer beta-key", name, &err), 0);
+    assert_int_equal(chat__auth_bearer(c, "Bearer alpha-key", name, NULL, &err), CORE_ERR_DENIED);
+    assert_int_equal(chat__auth_bearer(c, "Bearer beta-key", name, NULL, &err), 0);
 
     free(only_beta);
     free(as_token);
     free(keys);
     free(h1);
     free(h2);
+    free(c->keys);
+    free(c->keys_src);
+    fx_close(&f);
+}
+
+/* What a socket keeps of its key (name and configured hash) stays valid
+ * while chat.api_keys has both; a new secret under the name, a rename or a
+ * removal each revoke it. */
+static void test_key_still_valid(void **state)
+{
+    fixture_t f;
+    core_config_defaults(&f.cfg);
+    chat_t *c = fx_open(&f);
+    char name[CHAT_KEY_NAME];
+    uint8_t hash[32];
+    core_err_t err = {0};
+    char *h1 = hex_sha("alpha-key"), *h2 = hex_sha("alpha-key-2"), *h3 = hex_sha("beta-key");
+    char *both = core_xasprintf("alpha:%s,beta:%s", h1, h3);
+    char *rotating = core_xasprintf("alpha:%s,alpha:%s,beta:%s", h1, h2, h3);
+    char *rotated = core_xasprintf("alpha:%s,beta:%s", h2, h3);
+    char *renamed = core_xasprintf("gamma:%s,beta:%s", h1, h3);
+    set_keys(&f.cfg, both);
+    assert_int_equal(chat__auth_bearer(c, "Bearer alpha-key", name, hash, &err), 0);
+    assert_int_equal(chat__key_valid(c, name, hash), 1);
+    set_keys(&f.cfg, rotating); /* the new secret beside the old one */
+    assert_int_equal(chat__key_valid(c, name, hash), 1);
+    set_keys(&f.cfg, rotated);
+    assert_int_equal(chat__key_valid(c, name, hash), 0);
+    set_keys(&f.cfg, renamed);
+    assert_int_equal(chat__key_valid(c, name, hash), 0);
+    set_keys(&f.cfg, "");
+    assert_int_equal(chat__key_valid(c, name, hash), 0);
+    free(both);
+    free(rotating);
+    free(rotated);
+    free(renamed);
+    free(h1);
+    free(h2);
+    free(h3);
     free(c->keys);
     free(c->keys_src);
     fx_close(&f);
@@ -805,6 +844,7 @@ int main(void)
         cmocka_unit_test(test_idem_expiry_and_bound),
         cmocka_unit_test(test_sha256_known_answer),
         cmocka_unit_test(test_bearer_keys),
+        cmocka_unit_test(test_key_still_valid),
         cmocka_unit_test(test_origins),
         cmocka_unit_test(test_conversation_log_ring_and_table_bound),
         cmocka_unit_test(test_history_bytes_bound),
