@@ -339,12 +339,23 @@ typedef struct runtime_rollout_s {
  * env "control", and flow_version the version of the flow they run. One
  * rollout per env: CORE_ERR_EXISTS when one runs; CORE_ERR_INVALID for a bad
  * argument; a candidate that does not compile ends it (cb with the error
- * and its problems). */
+ * and its problems). A flows load that installs a new set in env while the
+ * rollout runs rebuilds the candidate from that set (the load's files with
+ * flow at the candidate's content): until it compiles, new conversations
+ * all go to the control and a promotion is refused; if it does not build,
+ * or the load removed flow, the rollout ends (event=rollout_rejected; cb,
+ * when the start's compile was still running, gets the error). */
 int runtime_rollout_start(runtime_t *rt, const runtime_rollout_t *r, runtime_loaded_cb cb,
                           void *data);
+/* Rollout id in env (NULL = default): 1 its candidate serves, 0 it is being
+ * compiled (started, or rebuilt after a load), CORE_ERR_NOT_FOUND when env
+ * runs no such rollout (it ended, e.g. its rebuilt candidate did not build). */
+int runtime_rollout_state(const runtime_t *rt, const char *env, const char *id);
 /* Ends env's rollout for flow: promote = 1 makes the candidate env's set
  * (recorded like a promotion), 0 aborts it. Conversations already on either
- * arm finish where they are. CORE_ERR_NOT_FOUND when none runs. */
+ * arm finish where they are. CORE_ERR_NOT_FOUND when none runs;
+ * CORE_ERR_BUSY for a promotion while the candidate compiles (the rollout
+ * runs on). */
 int runtime_rollout_stop(runtime_t *rt, const char *env, const char *flow, int promote);
 
 /* Reads every *.json of dir (sorted by name) into sources (owned: free each

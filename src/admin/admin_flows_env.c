@@ -240,6 +240,11 @@ static void on_changed(runtime_t *rt, int rc, const core_diags_t *diags, void *d
         net_resp_json(req, 200, body);
     } else if (rc == CORE_ERR_CLOSED) {
         admin__unavailable(req, "chorusd is shutting down");
+    } else if (rc == CORE_ERR_EXISTS) { /* a load changed the environment meanwhile */
+        net_resp_error(req, 409, "conflict", "%s",
+                       diags && diags->len > 0
+                           ? diags->items[0].message
+                           : "the environment changed while the change compiled; retry");
     } else {
         json_t *problems = json_array();
         char line[2048];

@@ -207,6 +207,9 @@ int admin__ro_end(admin_t *a, admin_ro_t *ro, const char *status, const char *ac
         return CORE_ERR_EXISTS;
     if (promote && (!ro->ready || admin__runtime(a) == NULL))
         return CORE_ERR_BUSY; /* nothing serving to promote */
+    /* the candidate is being rebuilt on a set a flows load installed */
+    if (promote && runtime_rollout_state(admin__runtime(a), ro->env, ro->id) == 0)
+        return CORE_ERR_BUSY;
     end_t *e = core_xcalloc(1, sizeof(*e));
     e->a = a;
     e->ro = ro;

@@ -445,9 +445,23 @@ static void on_tick(uv_timer_t *t)
                 store_rollouts_async(s, NULL, NULL, ROLLOUT_RUNNING, on_running_rows, a) != 0)
                 R.resumed = 0;
         }
-        for (admin_ro_t *ro = R.running; ro != NULL; ro = ro->next)
+        for (admin_ro_t *ro = R.running, *next; ro != NULL; ro = next) {
+            next = ro->next;
+            /* a flows load rebuilt its candidate, which no longer builds
+             * (or lost its flow): the runtime ended it; so does its row */
+            if (ro->ready && !ro->ending &&
+                runtime_rollout_state(rt, ro->env, ro->id) == CORE_ERR_NOT_FOUND) {
+                LOG_WARN("event=rollout_aborted id=%s env=%s flow=%s candidate=%s "
+                         "reason=\"flows reloaded: the candidate does not build on the new set\"",
+                         ro->id, ro->env, ro->flow, ro->candidate);
+                admin__ro_end(a, ro, ROLLOUT_ABORTED, "chorusd",
+                              "flows reloaded: the candidate does not build on the new set", NULL,
+                              NULL);
+                continue;
+            }
             if (ro->ready && !ro->checking && !ro->ending)
                 check(a, s, ro);
+        }
         admin__ro_retry_unsaved();
     }
     /* re-armed each time so a reload's interval applies from the next tick;

@@ -103,6 +103,20 @@ static void apply_finish(rt_job_t *j)
                   j->action ? j->action : "-", j->diags.len);
         return;
     }
+    if (j->action != NULL && rt->envs->env[j->env].gen != j->gen) {
+        /* A flows load installed a new set while this compiled: the change
+         * was applied to the set it replaced, and installing it would put
+         * back every file that load changed. */
+        j->rc = CORE_ERR_EXISTS;
+        core_diags_add(&j->diags, rt_env_name(j->env), 0, 0, "",
+                       "%s changed while the %s compiled (a flows load landed); nothing was "
+                       "changed: retry it on the new set",
+                       rt_env_name(j->env), j->action);
+        LOG_WARN("event=env_change_rejected env=%s action=%s actor=%s reason=\"the environment "
+                 "changed while it compiled\"",
+                 rt_env_name(j->env), j->action, j->actor ? j->actor : "-");
+        return;
+    }
     const rt_ver_t *before[RT_ENVS] = {rt->envs->env[0].cur, rt->envs->env[1].cur};
     rt_ver_ref((rt_ver_t *)before[0]);
     rt_ver_ref((rt_ver_t *)before[1]);
@@ -143,6 +157,7 @@ static int queue_set(runtime_t *rt, int env, rt_file_t *files, size_t n, const c
     snprintf(cache, sizeof(cache), "model-%s.bin", rt_env_name(env));
     rt_job_t *j = rt_job_new(rt, cache, action ? apply_finish : restore_finish, cb, data);
     j->env = env;
+    j->gen = rt->envs->env[env].gen;
     j->files = files;
     j->n = n;
     j->actor = core_xstrdup_opt(actor);

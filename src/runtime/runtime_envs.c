@@ -133,6 +133,7 @@ void rt_env_install(runtime_t *rt, int i, rt_ver_t *v)
     rt_env_t *env = &rt->envs->env[i];
     rt_ver_t *old = env->cur;
     env->cur = rt_ver_ref(v);
+    env->gen++;
     rt_ver_unref(old); /* conversations on it keep their reference */
     if (i == rt->envs->def) {
         brain_flowset_unref(rt->fs);
@@ -360,6 +361,11 @@ static void load_finish(rt_job_t *j)
              (mask >> RT_ENV_PRODUCTION) & 1 ? "updated" : "kept");
     if (j->c.cache_saved < 0)
         LOG_WARN("event=nlu_cache_write_failed data_dir=%s", j->data_dir);
+    /* a rollout's candidate was the replaced set with its flow changed:
+     * rebuilt from this one, or its arm and promotion would undo the load */
+    for (int i = 0; i < RT_ENVS; i++)
+        if ((mask >> i) & 1)
+            rt_rollout_rebase(rt, i);
     rt_ver_unref(v);
     rt_ver_unref((rt_ver_t *)before[0]);
     rt_ver_unref((rt_ver_t *)before[1]);

@@ -48,14 +48,20 @@ typedef struct rt_rollout_s {
     unsigned percent;
     rt_ver_t *cand;   /* NULL while the candidate compiles */
     char **diffs;     /* one per cand file, computed with it against dbase (a promotion's) */
-    rt_file_t *dbase; /* the environment's files when the rollout started */
+    rt_file_t *dbase; /* the environment's files when the candidate was built */
     size_t ndbase;
+    char *text;   /* the candidate flow's content: the candidate is rebuilt */
+    size_t len;   /* from it when a load changes the environment's set */
+    rt_ver_t *on; /* the environment's set the candidate is (being) built on */
+    void *job;    /* rt_job_t compiling the candidate (NULL once finished) */
+    int rebuilds; /* times the candidate was rebuilt on a new set */
 } rt_rollout_t;
 
 typedef struct rt_env_s {
     rt_ver_t *cur; /* NULL until the env has flows */
     rt_rollout_t *ro;
     unsigned changing; /* changes (runtime_env_apply) compiling: one at a time */
+    uint64_t gen;      /* bumps at each install: a change built on an older set is refused */
 } rt_env_t;
 
 struct rt_envs_s {
@@ -147,5 +153,12 @@ void rt_diffs_check(const runtime_t *rt, char **d, const rt_file_t *files, size_
 
 /* runtime_rollout.c: every rollout of the env is dropped (close, env swap). */
 void rt_rollout_free(rt_rollout_t *ro);
+/* After a load installed a new set in env i: a rollout running there gets
+ * its candidate rebuilt from that set (the rollout's flow at its candidate
+ * version), so that neither its arm nor its promotion serves the files the
+ * load replaced. Until the new candidate compiles every new conversation
+ * goes to the control and a promotion is refused (busy); a candidate that
+ * no longer builds, or whose flow the load removed, ends the rollout. */
+void rt_rollout_rebase(runtime_t *rt, int i);
 
 #endif

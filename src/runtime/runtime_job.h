@@ -31,8 +31,10 @@ struct rt_job_s {
     int rc;
     uint64_t duration_us;
     char *actor, *action;
-    uint64_t seq; /* rollouts: the rollout generation it was started for */
-    void *ext;    /* freed with the job */
+    uint64_t seq;   /* rollouts: the rollout generation it was started for */
+    int dropped_rc; /* rollouts: the answer when its rollout ended meanwhile (0: CLOSED) */
+    uint64_t gen;   /* changes: the environment's generation it was built on */
+    void *ext;      /* freed with the job */
     void (*finish)(rt_job_t *j);
     runtime_loaded_cb cb;
     void *data;

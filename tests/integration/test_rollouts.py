@@ -15,7 +15,11 @@ and A/B tests"):
 - a running rollout resumes after a restart;
 - an end the store refuses (another process holds the database's write
   lock): a promotion is not made and the rollout runs on; an abort is made
-  at once and its row written once the store takes it.
+  at once and its row written once the store takes it;
+- a flows reload while a rollout runs: the candidate is rebuilt on the
+  reloaded set, so its arm serves the reloaded versions of the other flows
+  and promoting it keeps them; a reload that removes the rollout's flow
+  ends it as aborted.
 
 The candidate versions are put in the flow_versions table the way a flow
 developer's earlier load would have left them. Waits poll with a generous
@@ -100,8 +104,9 @@ def orders_flow(port, path, reply):
         indent=1) + "\n"
 
 
-def daemon(backend, data_dir=None):
+def daemon(backend, data_dir=None, flows=None):
     d = Daemon(config={
+        "flows": dict(flows or {}),
         "chat": {"api_keys": "main:" + sha(GW_KEY)},
         "admin": {"tokens": "ops:operator:%s,boss:admin:%s,view:viewer:%s"
                   % (sha(OPS), sha(BOSS), sha(VIEW))},
@@ -431,6 +436,79 @@ def test_an_end_the_store_refuses():
                                                " 'rollout.%' ORDER BY id")]
             con.close()
             assert audit == ["rollout.start", "rollout.abort"], audit  # no promotion
+    finally:
+        backend.close()
+
+
+def hello(d):
+    """A new conversation greeting the bot: the welcome flow's reply."""
+    code, body = d.json("POST", "/v1/chat/conversations", b"", bearer(GW_KEY))
+    assert code == 201, (code, body)
+    return say(d, body["conversation"], "hello")
+
+
+def served(d, env, flow):
+    code, body = d.json("GET", "/v1/admin/flows", headers=bearer(VIEW))
+    assert code == 200, (code, body)
+    return [f["version"] for f in body["environments"][env]["flows"] if f["flow"] == flow]
+
+
+def test_flows_reload_during_rollout():
+    """The candidate is the environment's set with one flow replaced: a
+    reload that changes another flow while the rollout runs must reach the
+    candidate's arm, and its promotion must not put the replaced files back
+    (it used to: the candidate kept the set the rollout started on)."""
+    backend = Backend()
+    try:
+        with daemon(backend, flows={"watch": "off"}) as d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            flows = os.path.join(d.tmp, "flows")
+            v2 = add_version(d, orders_flow(backend.port, "/ok", "Shipped (v2)."))
+            code, ro = start(d, v2, 100)
+            assert code == 201, (code, ro)
+            assert order(d)[1] == "Shipped (v2)." and hello(d) == "Welcome."
+            # another flow changes on disk and is reloaded (staging and, in
+            # follow mode, production)
+            welcome2 = dict(WELCOME, nodes={"greet": {"type": "say", "message": "Hello again."}})
+            text = json.dumps(welcome2)
+            with open(os.path.join(flows, "welcome.json"), "w") as f:
+                f.write(text)
+            code, body = d.json("POST", "/v1/admin/flows/reload", b"", bearer(OPS))
+            assert code == 200, (code, body)
+            # the candidate's arm (every new conversation) serves the reload
+            # once rebuilt (until then, the control: the reloaded set)
+            wait_for("the candidate to carry the reload",
+                     lambda: order(d)[1] == "Shipped (v2)." and hello(d) == "Hello again.",
+                     timeout=20)
+            line = d.wait_log(event="rollout_rebuilt")
+            assert line["id"] == ro["id"], line
+            s = status(d, ro["id"])["rollout"]
+            assert s["status"] == "running" and s["serving"] is True, s
+            # promoted: production keeps the reloaded welcome and takes the candidate
+            code, body = d.json("POST", "/v1/admin/rollouts/%s/promote" % ro["id"], b"",
+                                bearer(BOSS))
+            assert code == 200 and body["status"] == "promoted", (code, body)
+            assert served(d, "production", "welcome") == [sha(text)[:12]]
+            assert served(d, "production", "orders") == [v2]
+            assert hello(d) == "Hello again." and order(d)[1] == "Shipped (v2)."
+            # a reload that removes the rollout's flow ends its rollout, said so
+            v3 = add_version(d, orders_flow(backend.port, "/ok", "Shipped (v3)."))
+            code, ro3 = start(d, v3, 100)
+            assert code == 201, (code, ro3)
+            os.unlink(os.path.join(flows, "orders.json"))
+            code, body = d.json("POST", "/v1/admin/flows/reload", b"", bearer(OPS))
+            assert code == 200, (code, body)
+            r = wait_for("the rollout to end", lambda: (lambda s: s if s["status"] != "running"
+                                                        else None)(status(d, ro3["id"])["rollout"]),
+                         timeout=20)
+            assert r["status"] == "aborted" and "flows reloaded" in r["reason"], r
+            assert served(d, "production", "orders") == []
+            con = sqlite3.connect("file:%s?mode=ro" % db(d), uri=True, timeout=10)
+            audit = [a[0] for a in con.execute("SELECT action FROM audit WHERE action LIKE"
+                                               " 'rollout.%' ORDER BY id")]
+            con.close()
+            assert audit == ["rollout.start", "rollout.promote", "rollout.start",
+                             "rollout.abort"], audit
     finally:
         backend.close()
 
