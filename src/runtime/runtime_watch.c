@@ -225,6 +225,9 @@ static void apply_watch(rt_reloader_t *r)
     uv_fs_event_stop(&r->fsev);
     uv_timer_stop(&r->debounce);
     uv_timer_stop(&r->rescan);
+    /* The pending deadline goes with its timer, else it would hold off every
+     * rescan for good; the next rescan or event sees the change. */
+    r->sm.due_ms = 0;
     if (!r->opts.watch) {
         LOG_INFO("event=flows_watch status=off dir=%s", r->dir);
         return;

@@ -38,6 +38,27 @@ static void test_burst_of_events_is_one_check(void **state)
     assert_false(m.loading);
 }
 
+/* A deploy writing several files, further apart than the rescan interval
+ * but inside the debounce window: a rescan tick meanwhile must not load the
+ * half-written set, nor cancel the deadline that loads the whole. */
+static void test_rescan_inside_the_debounce_waits_for_it(void **state)
+{
+    rt_wsm_t m = {0};
+    assert_int_equal(rt_wsm_event(&m, 1000, 3000), 4000); /* the first file */
+    assert_int_equal(rt_wsm_due(&m, UINT64_MAX), RT_WSM_NONE);
+    assert_int_equal(m.due_ms, 4000); /* still armed */
+    assert_false(m.checking);
+    assert_int_equal(rt_wsm_event(&m, 2900, 3000), 5900); /* the second file */
+    assert_int_equal(rt_wsm_due(&m, UINT64_MAX), RT_WSM_NONE);
+    assert_int_equal(rt_wsm_due(&m, 4000), RT_WSM_NONE);  /* the first deadline's stale fire */
+    assert_int_equal(rt_wsm_due(&m, 5900), RT_WSM_CHECK); /* quiet at last: one check */
+    assert_int_equal(rt_wsm_check_done(&m, 1), RT_WSM_LOAD);
+    assert_int_equal(rt_wsm_load_done(&m), RT_WSM_NONE);
+    /* with no deadline pending, a rescan tick checks as before */
+    assert_int_equal(rt_wsm_due(&m, UINT64_MAX), RT_WSM_CHECK);
+    assert_int_equal(rt_wsm_check_done(&m, 0), RT_WSM_NONE);
+}
+
 static void test_unchanged_check_loads_nothing(void **state)
 {
     rt_wsm_t m = {0};
@@ -281,6 +302,7 @@ int main(void)
     setenv("UV_THREADPOOL_SIZE", "1", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_burst_of_events_is_one_check),
+        cmocka_unit_test(test_rescan_inside_the_debounce_waits_for_it),
         cmocka_unit_test(test_unchanged_check_loads_nothing),
         cmocka_unit_test(test_changes_during_a_load_make_one_more),
         cmocka_unit_test(test_requests_during_a_load_coalesce),
