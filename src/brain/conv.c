@@ -160,6 +160,20 @@ static int put_slots(core_buf_t *b, const brain_flowset_t *fs, const brain_conv_
     return bad | (core_buf_append_lit(b, "}") != 0);
 }
 
+int brain_conv_has_sensitive(const brain_flowset_t *fs, const brain_conv_t *c)
+{
+    for (uint32_t i = 0; i < c->slots_len;) {
+        const char *n = c->slots + i;
+        const char *v = n + strlen(n) + 1;
+        size_t vl = strlen(v);
+        i = (uint32_t)(v + vl + 1 - c->slots);
+        int d = brain__slot_find(fs, n);
+        if (vl > 0 && d >= 0 && fs->slots[d].sensitive)
+            return 1;
+    }
+    return 0;
+}
+
 /* Written straight into out, since every turn saves it: the text jansson
  * made of the same object, key for key. */
 int brain_conv_to_json(const brain_flowset_t *fs, const brain_conv_t *c, core_buf_t *out)

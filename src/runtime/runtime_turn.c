@@ -359,11 +359,24 @@ void rt_turn_fail(rt_turn_t *t, int error, const char *msg)
 
 /* ---- entry point -------------------------------------------------------- */
 
-/* Evicts conv if it is idle and durable, which ends the scan. */
+/* State the store never sees: values of sensitive slots (never written, by
+ * design: brain_conv_to_json) and the escalation policy's counters. Read
+ * back without them, a conversation half-way through giving a card number
+ * would have lost it, and a run of fallbacks would start again from zero.
+ * An ended conversation holds nothing its next session would use. */
+static int holds_memory_only(const rt_conv_t *conv)
+{
+    if (conv->state.status == BRAIN_ST_ENDED)
+        return 0;
+    return brain_conv_has_sensitive(conv->fs, &conv->state) || policy_state_holds(conv->policy);
+}
+
+/* Evicts conv if it is idle and durable, and all it holds is in the store,
+ * which ends the scan. */
 static int evict_visit(rt_conv_t *conv, void *arg)
 {
     runtime_t *rt = arg;
-    if (conv->running != NULL || conv->loading || !conv->stored)
+    if (conv->running != NULL || conv->loading || !conv->stored || holds_memory_only(conv))
         return 0;
     rt_table_remove(&rt->table, conv); /* durable: its next message reads it back */
     return 1;
@@ -371,9 +384,10 @@ static int evict_visit(rt_conv_t *conv, void *arg)
 
 /* With a store that can read state back (not ":memory:", opts.no_evict), a
  * full table makes room by dropping an idle conversation whose state is
- * already durable. Looks at a bounded number of buckets from where the last
- * scan ended, wrapping past the end, so a full table never costs a walk and
- * every bucket gets its turn. */
+ * already durable and that holds nothing the store lacks (holds_memory_only);
+ * when none of those is found the table is full. Looks at a bounded number
+ * of buckets from where the last scan ended, wrapping past the end, so a
+ * full table never costs a walk and every bucket gets its turn. */
 #define EVICT_SCAN_BUCKETS 256
 
 static int evict_one(runtime_t *rt)

@@ -389,6 +389,54 @@ static void test_full_table_evicts_durable_idle_conversations(void **state)
     env_stop(&e);
 }
 
+/* Sends text on key's conversation, already in memory, and makes its batch durable. */
+static void durable_turn(env_t *e, const char *key, const char *text, rec_t *r)
+{
+    submit(e, key, BRAIN_EV_MESSAGE, text, r);
+    until_pending(e, 1);
+    store_answer(0, NULL, 0);
+    assert_int_equal(r->error, 0);
+}
+
+/* A full table never drops a conversation holding what the store does not
+ * have: a sensitive slot's value (never saved) or the escalation policy's
+ * counters. It evicts another instead; with none to evict the new key is
+ * refused as the table is full. An ended conversation holds nothing. */
+static void test_eviction_spares_what_only_memory_holds(void **state)
+{
+    env_t e;
+    max_conversations = 2;
+    env_start(&e);
+    rec_t a, b, c;
+    first_turn(&e, "a", "one", &a);
+    store_answer(0, NULL, 0);
+    durable_turn(&e, "a", "secret 4111111111111111", &a); /* half-way through a payment */
+    first_turn(&e, "b", "one", &b);
+    store_answer(0, NULL, 0);
+    first_turn(&e, "c", "one", &c); /* room is made: b goes, a stays */
+    store_answer(0, NULL, 0);
+    assert_string_equal(c.text, "echo:one #1");
+    assert_non_null(rt_table_find(&e.rt->table, "a"));
+    assert_null(rt_table_find(&e.rt->table, "b"));
+    durable_turn(&e, "c", "fail", &c); /* an action failed: counted towards escalation */
+    rec_t d;
+    runtime_turn_in_t in = {.key = "d", .event = BRAIN_EV_MESSAGE, .text = "one", .len = 3};
+    core_err_t err = {0};
+    assert_int_equal(runtime_turn(e.rt, &in, on_turn, &d, &err), CORE_ERR_LIMIT);
+    runtime_stats_t st;
+    runtime_stats(e.rt, &st);
+    assert_int_equal(st.evictions, 1);
+    assert_int_equal(st.conversations, 2);
+    durable_turn(&e, "a", "end", &a); /* paid and ended: nothing left to lose */
+    first_turn(&e, "d", "one", &d);
+    store_answer(0, NULL, 0);
+    assert_string_equal(d.text, "echo:one #1");
+    assert_null(rt_table_find(&e.rt->table, "a"));
+    assert_non_null(rt_table_find(&e.rt->table, "c"));
+    max_conversations = 0;
+    env_stop(&e);
+}
+
 /* A key the caller minted for this turn (a new chat conversation) has
  * nothing in the store: the runtime does not ask, the turn runs at once and
  * the store's only request is its batch. Any other new key is read first. */
@@ -525,6 +573,7 @@ int main(void)
         cmocka_unit_test(test_failed_read_fails_queued_turns),
         cmocka_unit_test(test_close_with_batch_in_flight),
         cmocka_unit_test(test_full_table_evicts_durable_idle_conversations),
+        cmocka_unit_test(test_eviction_spares_what_only_memory_holds),
         cmocka_unit_test(test_eviction_scan_wraps_past_the_last_bucket),
         cmocka_unit_test(test_table_walk_stops_and_wraps),
         cmocka_unit_test(test_fresh_key_is_not_read_from_the_store),
