@@ -173,6 +173,12 @@ struct runtime_s {
     runtime_stats_t stats;
     runtime_observer_cb observer; /* runtime_set_observer() */
     void *observer_data;
+    /* Start-up restores (runtime_restore.c) from queued to last state applied,
+     * and the keys dropped from memory meanwhile (an object used as a set;
+     * NULL when none is pending): the states a restore read may be older
+     * than what those conversations did since. */
+    int restoring;
+    json_t *restore_seen;
 };
 
 /* runtime_effect.c: performs t->out.effect and resumes the brain (via
@@ -197,7 +203,11 @@ int rt_store_apply(rt_conv_t *conv, const char *text, int active);
 /* Sends t's rows as one batch; rt_turn_durable(t, status) runs when the
  * store answers. Returns 0, or an error (nothing was sent). */
 int rt_store_commit(rt_turn_t *t);
-/* runtime_turn.c: the store answered for t's batch. */
+/* runtime_turn.c: removes conv from the table (freed), noting its key
+ * while a start-up restore is pending (runtime_int.h, restore_seen). */
+void rt_conv_drop(runtime_t *rt, rt_conv_t *conv);
+/* runtime_turn.c: the store answered for t's batch (CORE_ERR_INVALID: a
+ * refusal for good, the conversation leaves memory). */
 void rt_turn_durable(rt_turn_t *t, int status);
 /* runtime_turn.c: conv's saved state was applied (status 0) or could not be
  * read (status < 0: its queued turns fail with CORE_ERR_BUSY). */

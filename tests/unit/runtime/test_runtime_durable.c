@@ -8,6 +8,7 @@
  * read fails the turns queued on it, and shutdown with a batch in flight. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <poll.h>
@@ -64,6 +65,50 @@ static void store_answer(int status, const char *json, int active)
         p.done(status, p.data);
     else
         p.loaded(status, json ? strdup(json) : NULL, active, p.data);
+}
+
+/* The start-up restore's reads (runtime_restore_active): store_db_* run on
+ * the thread pool and list the scripted active states; with hold_restore
+ * set the read waits (as a slow disk would) until the test clears it. The
+ * record read is scripted too, unused, so that no store object is linked. */
+static struct {
+    const char *id;
+    const char *state;
+} active_rows[8];
+static int n_active_rows;
+static int n_generated_rows; /* more rows "g<i>", after active_rows, with generated_state */
+static const char *generated_state;
+static atomic_int hold_restore;
+static int fake_db_obj;
+
+store_db_t *store_db_open(const char *path, core_err_t *err)
+{
+    return (store_db_t *)&fake_db_obj;
+}
+
+void store_db_close(store_db_t *db)
+{
+}
+
+int store_db_active_states(store_db_t *db,
+                           void (*fn)(const char *id, const char *state_json, void *arg), void *arg,
+                           core_err_t *err)
+{
+    while (atomic_load(&hold_restore))
+        usleep(1000);
+    for (int i = 0; i < n_active_rows; i++)
+        fn(active_rows[i].id, active_rows[i].state, arg);
+    for (int i = 0; i < n_generated_rows; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "g%d", i);
+        fn(id, generated_state, arg);
+    }
+    return 0;
+}
+
+int store_transcript_latest_async(store_t *s, const char *key, store_json_cb cb, void *data)
+{
+    return CORE_ERR_NOT_FOUND;
 }
 
 /* ---- harness ---------------------------------------------------------------- */
@@ -437,6 +482,110 @@ static void test_eviction_spares_what_only_memory_holds(void **state)
     env_stop(&e);
 }
 
+typedef struct restored_s {
+    int calls;
+    int status;
+    size_t restored;
+} restored_t;
+
+static void on_restored(int status, size_t restored, void *data)
+{
+    restored_t *r = data;
+    r->calls++;
+    r->status = status;
+    r->restored = restored;
+}
+
+/* The daemon serves while the start-up restore reads: a key that gets a
+ * message, ends and is swept before the restore applies what it read must
+ * not come back with the older state it read (its idle timeout would then
+ * write rows the store already has). Keys nobody touched come back. */
+static void test_restore_skips_keys_dropped_since_it_was_queued(void **state)
+{
+    env_t e;
+    env_start(&e);
+    rec_t r;
+    first_turn(&e, "k", "one", &r);
+    store_answer(0, NULL, 0);
+    active_rows[0].id = "k"; /* as the restore reads it: active, after turn one */
+    active_rows[0].state = "{\"v\":1,\"seq\":2,\"brain\":{\"turns\":1}}";
+    active_rows[1].id = "untouched";
+    active_rows[1].state = "{\"v\":1,\"seq\":4,\"brain\":{\"turns\":2}}";
+    n_active_rows = 2;
+    atomic_store(&hold_restore, 1);
+    restored_t res = {0};
+    assert_int_equal(runtime_restore_active(e.rt, "chorus.db", on_restored, &res), 0);
+    durable_turn(&e, "k", "end", &r); /* meanwhile k ends... */
+    runtime_sweep(e.rt, core_wall_us());
+    assert_null(rt_table_find(&e.rt->table, "k")); /* ...and is swept */
+    atomic_store(&hold_restore, 0);
+    while (res.calls == 0)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    assert_int_equal(res.status, 0);
+    assert_int_equal(res.restored, 1);
+    assert_null(rt_table_find(&e.rt->table, "k"));
+    assert_non_null(rt_table_find(&e.rt->table, "untouched"));
+    n_active_rows = 0;
+    env_stop(&e);
+}
+
+/* A batch the store refuses as invalid (a constraint) would be refused
+ * again: the conversation leaves memory rather than have the idle sweep
+ * send the same timeout turn every tick, and its next message reads what
+ * the store has. */
+static void test_refused_commit_drops_the_conversation(void **state)
+{
+    env_t e;
+    env_start(&e);
+    rec_t r;
+    first_turn(&e, "k", "one", &r);
+    store_answer(0, NULL, 0);
+    int64_t later = core_wall_us() + 2 * fake_idle_us;
+    runtime_sweep(e.rt, later); /* its idle timeout is due */
+    until_pending(&e, 1);
+    store_answer(CORE_ERR_INVALID, NULL, 0); /* the timeout turn's rows collide */
+    spin(&e, 5);
+    assert_null(rt_table_find(&e.rt->table, "k"));
+    runtime_sweep(e.rt, later + 1000000);
+    spin(&e, 5);
+    assert_int_equal(n_pend, 0); /* no timeout turn again */
+    submit(&e, "k", BRAIN_EV_MESSAGE, "back", &r);
+    until_pending(&e, 1);
+    assert_non_null(pend[0].loaded);                                   /* read from the store */
+    store_answer(0, "{\"v\":1,\"seq\":4,\"brain\":{\"turns\":2}}", 0); /* it had ended */
+    until_pending(&e, 1);
+    store_answer(0, NULL, 0);
+    assert_string_equal(r.text, "echo:back #1");
+    env_stop(&e);
+}
+
+/* Many states are applied a slice at a time, with the loop running between
+ * slices, not all in one callback that would stall every connection. */
+static void test_restore_applies_states_in_slices(void **state)
+{
+    env_t e;
+    env_start(&e);
+    n_generated_rows = 5000;
+    generated_state = "{\"v\":1,\"seq\":2,\"brain\":{\"turns\":1}}";
+    restored_t res = {0};
+    assert_int_equal(runtime_restore_active(e.rt, "chorus.db", on_restored, &res), 0);
+    runtime_stats_t st;
+    do {
+        uv_run(&e.loop, UV_RUN_ONCE);
+        runtime_stats(e.rt, &st);
+    } while (st.conversations == 0 && res.calls == 0);
+    assert_int_equal(res.calls, 0);
+    assert_true(st.conversations > 0 && st.conversations < 5000);
+    while (res.calls == 0)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    assert_int_equal(res.status, 0);
+    assert_int_equal(res.restored, 5000);
+    runtime_stats(e.rt, &st);
+    assert_int_equal(st.conversations, 5000);
+    n_generated_rows = 0;
+    env_stop(&e);
+}
+
 /* A key the caller minted for this turn (a new chat conversation) has
  * nothing in the store: the runtime does not ask, the turn runs at once and
  * the store's only request is its batch. Any other new key is read first. */
@@ -577,6 +726,9 @@ int main(void)
         cmocka_unit_test(test_eviction_scan_wraps_past_the_last_bucket),
         cmocka_unit_test(test_table_walk_stops_and_wraps),
         cmocka_unit_test(test_fresh_key_is_not_read_from_the_store),
+        cmocka_unit_test(test_restore_skips_keys_dropped_since_it_was_queued),
+        cmocka_unit_test(test_refused_commit_drops_the_conversation),
+        cmocka_unit_test(test_restore_applies_states_in_slices),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
