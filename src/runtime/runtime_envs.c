@@ -137,6 +137,8 @@ void rt_env_install(runtime_t *rt, int i, rt_ver_t *v)
     if (i == rt->envs->def) {
         brain_flowset_unref(rt->fs);
         rt->fs = brain_flowset_ref(v->fs);
+        if (rt->restore_poke != NULL) /* a start-up restore waiting for it */
+            rt->restore_poke(rt);
     }
 }
 

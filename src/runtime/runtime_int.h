@@ -179,6 +179,12 @@ struct runtime_s {
      * than what those conversations did since. */
     int restoring;
     json_t *restore_seen;
+    /* Restores asked for before the default environment had a set: they
+     * start once it has one (rt_env_install) or end at the close, through
+     * restore_poke (a hook, so that what links the turn pipeline alone does
+     * not pull in the store's readers). */
+    struct restore_work_s *restore_deferred;
+    void (*restore_poke)(runtime_t *rt);
 };
 
 /* runtime_effect.c: performs t->out.effect and resumes the brain (via

@@ -79,6 +79,7 @@ typedef struct active_s {
 } active_t;
 
 typedef struct restore_work_s {
+    struct restore_work_s *later; /* rt->restore_deferred */
     uv_work_t req;
     uv_timer_t slice; /* the next slice, once the states are read */
     int timer_open;
@@ -223,6 +224,27 @@ static void restore_done(uv_work_t *req, int status)
     on_slice(&w->slice);
 }
 
+/* Every restored conversation is bound to a set, so the read waits until
+ * the default environment has one: with production rebuilt from the store
+ * ("promoted" mode) its compile may still run when the daemon asks, after
+ * the flows directory's load. Called when the default environment gets a
+ * set, and at the close (the waiting restores end with CORE_ERR_CLOSED). */
+static void restore_poke(runtime_t *rt)
+{
+    while (rt->restore_deferred != NULL && (rt->closing || rt->fs != NULL)) {
+        restore_work_t *w = rt->restore_deferred;
+        rt->restore_deferred = w->later;
+        w->later = NULL;
+        if (rt->closing)
+            w->status = CORE_ERR_CLOSED;
+        else if (uv_queue_work(rt->loop, &w->req, restore_run, restore_done) != 0)
+            w->status = CORE_ERR_IO;
+        else
+            continue;
+        restore_finish(w);
+    }
+}
+
 int runtime_restore_active(runtime_t *rt, const char *store_path, runtime_restored_cb cb,
                            void *data)
 {
@@ -230,8 +252,6 @@ int runtime_restore_active(runtime_t *rt, const char *store_path, runtime_restor
         return CORE_ERR_CLOSED;
     if (rt->opts.store == NULL || store_path == NULL)
         return CORE_ERR_NOT_FOUND;
-    if (rt->fs == NULL)
-        return CORE_ERR_BUSY;
     restore_work_t *w = core_xcalloc(1, sizeof(*w));
     w->req.data = w;
     w->rt = rt;
@@ -239,8 +259,13 @@ int runtime_restore_active(runtime_t *rt, const char *store_path, runtime_restor
     w->max = rt->opts.max_conversations;
     w->cb = cb;
     w->data = data;
-    int rc = uv_queue_work(rt->loop, &w->req, restore_run, restore_done);
-    if (rc != 0) {
+    if (rt->fs == NULL) {
+        LOG_INFO("event=conversations_restore_deferred reason=\"%s has no flows yet\"",
+                 rt_env_name(rt->envs->def));
+        w->later = rt->restore_deferred;
+        rt->restore_deferred = w;
+        rt->restore_poke = restore_poke;
+    } else if (uv_queue_work(rt->loop, &w->req, restore_run, restore_done) != 0) {
         free(w->path);
         free(w);
         return CORE_ERR_IO;

@@ -700,6 +700,8 @@ void runtime_close(runtime_t *rt, runtime_closed_cb closed, void *data)
     rt->closing = 1;
     rt->closed = closed;
     rt->closed_data = data;
+    if (rt->restore_poke != NULL) /* a restore still waiting for flows ends */
+        rt->restore_poke(rt);
     uv_timer_stop(&rt->sweep);
     uv_idle_stop(&rt->kick);
     /* Effects in flight: their callbacks fail their turns with CORE_ERR_CLOSED. */

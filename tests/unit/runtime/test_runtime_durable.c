@@ -586,6 +586,47 @@ static void test_restore_applies_states_in_slices(void **state)
     env_stop(&e);
 }
 
+/* In "promoted" mode production is rebuilt from the store, compiled on the
+ * thread pool, and the daemon asks for the start-up restore after the flows
+ * directory's load, which may come first: the restore waits for the
+ * default environment's set rather than being refused for good. A close
+ * while it waits ends it. */
+static void test_restore_waits_for_the_default_environment(void **state)
+{
+    env_t e;
+    uv_loop_init(&e.loop);
+    runtime_options_t o = {
+        .flows_dir = flows_dir, .store = (store_t *)&fake_store_obj, .production_promoted = 1};
+    assert_int_equal(runtime_new(&e.loop, &o, &e.rt, NULL), 0);
+    const char *text = "{\"name\": \"main\"}";
+    runtime_flow_file_t f = {"main", NULL, text, strlen(text), 1};
+    int loaded = 0;
+    assert_int_equal(runtime_env_restore(e.rt, "production", &f, 1, on_loaded, &loaded), 0);
+    active_rows[0].id = "k";
+    active_rows[0].state = "{\"v\":1,\"seq\":2,\"brain\":{\"turns\":1}}";
+    n_active_rows = 1;
+    restored_t res = {0};
+    assert_int_equal(runtime_restore_active(e.rt, "chorus.db", on_restored, &res), 0);
+    while (res.calls == 0)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    assert_int_equal(loaded, 1); /* production came first */
+    assert_int_equal(res.status, 0);
+    assert_int_equal(res.restored, 1);
+    assert_non_null(rt_table_find(&e.rt->table, "k"));
+    n_active_rows = 0;
+    env_stop(&e);
+
+    uv_loop_init(&e.loop); /* production never comes: the close ends the wait */
+    assert_int_equal(runtime_new(&e.loop, &o, &e.rt, NULL), 0);
+    memset(&res, 0, sizeof(res));
+    assert_int_equal(runtime_restore_active(e.rt, "chorus.db", on_restored, &res), 0);
+    spin(&e, 5);
+    assert_int_equal(res.calls, 0);
+    env_stop(&e);
+    assert_int_equal(res.calls, 1);
+    assert_int_equal(res.status, CORE_ERR_CLOSED);
+}
+
 /* A key the caller minted for this turn (a new chat conversation) has
  * nothing in the store: the runtime does not ask, the turn runs at once and
  * the store's only request is its batch. Any other new key is read first. */
@@ -729,6 +770,7 @@ int main(void)
         cmocka_unit_test(test_restore_skips_keys_dropped_since_it_was_queued),
         cmocka_unit_test(test_refused_commit_drops_the_conversation),
         cmocka_unit_test(test_restore_applies_states_in_slices),
+        cmocka_unit_test(test_restore_waits_for_the_default_environment),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
