@@ -203,9 +203,10 @@ void rt_maybe_free(runtime_t *rt);
  * (then conv is not loading). */
 int rt_store_load(runtime_t *rt, rt_conv_t *conv);
 /* Applies a saved state (the store's JSON text) to conv: its row counter,
- * and the brain's state when active. Returns 0, or -1 when it is unreadable
- * (logged; conv is then a new conversation). */
-int rt_store_apply(rt_conv_t *conv, const char *text, int active);
+ * and when active the brain's state and the environment (and rollout arm)
+ * it was saved in. Returns 0, or -1 when it is unreadable (logged; conv is
+ * then a new conversation). */
+int rt_store_apply(runtime_t *rt, rt_conv_t *conv, const char *text, int active);
 /* Sends t's rows as one batch; rt_turn_durable(t, status) runs when the
  * store answers. Returns 0, or an error (nothing was sent). */
 int rt_store_commit(rt_turn_t *t);

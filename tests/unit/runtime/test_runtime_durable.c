@@ -627,6 +627,44 @@ static void test_restore_waits_for_the_default_environment(void **state)
     assert_int_equal(res.status, CORE_ERR_CLOSED);
 }
 
+/* A conversation read back (evicted, or after a restart) goes on in the
+ * environment its state was saved in, whatever its turn names; a state
+ * saved before environments were saved keeps the turn's, and one naming an
+ * environment that does not exist goes to the default. The start-up
+ * restore binds the same way. */
+static void test_read_back_goes_to_its_saved_environment(void **state)
+{
+    env_t e;
+    env_start(&e);
+    const char *keys[] = {"staged", "legacy", "unknown"};
+    const char *states[] = {
+        "{\"v\":1,\"seq\":2,\"gen\":0,\"env\":\"staging\",\"brain\":{\"turns\":1}}",
+        "{\"v\":1,\"seq\":2,\"brain\":{\"turns\":1}}",
+        "{\"v\":1,\"seq\":2,\"env\":\"qa\",\"brain\":{\"turns\":1}}"};
+    const int want[] = {0 /* staging */, 1, 1};
+    rec_t r;
+    for (int i = 0; i < 3; i++) {
+        submit(&e, keys[i], BRAIN_EV_MESSAGE, "back", &r); /* names no environment */
+        until_pending(&e, 1);
+        store_answer(0, states[i], 1);
+        until_pending(&e, 1);
+        store_answer(0, NULL, 0);
+        assert_string_equal(r.text, "echo:back #2");
+        assert_int_equal(rt_table_find(&e.rt->table, keys[i])->env, want[i]);
+    }
+    active_rows[0].id = "restored";
+    active_rows[0].state = states[0];
+    n_active_rows = 1;
+    restored_t res = {0};
+    assert_int_equal(runtime_restore_active(e.rt, "chorus.db", on_restored, &res), 0);
+    while (res.calls == 0)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    assert_int_equal(res.restored, 1);
+    assert_int_equal(rt_table_find(&e.rt->table, "restored")->env, 0);
+    n_active_rows = 0;
+    env_stop(&e);
+}
+
 /* A key the caller minted for this turn (a new chat conversation) has
  * nothing in the store: the runtime does not ask, the turn runs at once and
  * the store's only request is its batch. Any other new key is read first. */
@@ -771,6 +809,7 @@ int main(void)
         cmocka_unit_test(test_refused_commit_drops_the_conversation),
         cmocka_unit_test(test_restore_applies_states_in_slices),
         cmocka_unit_test(test_restore_waits_for_the_default_environment),
+        cmocka_unit_test(test_read_back_goes_to_its_saved_environment),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "chorus/runtime.h"
+#include "chorus/store.h"
 #include "unit/runtime/runtime_test.h"
 
 static char dir[64];
@@ -110,6 +111,64 @@ static void start(ctx_t *c, int promoted)
 static void stop(ctx_t *c)
 {
     rt_test_close(&c->loop, c->rt, NULL);
+}
+
+/* With a store, as chorusd starts in "promoted" mode: production rebuilt
+ * from stored contents (here: the directory's files with order at
+ * prod_tag), staging from the directory. */
+static store_t *start_stored(ctx_t *c, const char *prod_tag)
+{
+    memset(c, 0, sizeof(*c));
+    uv_loop_init(&c->loop);
+    char db[128];
+    snprintf(db, sizeof(db), "%s.db", dir);
+    store_options_t so = {.path = db};
+    core_err_t err = {0};
+    store_t *store = store_open(&c->loop, &so, &err);
+    assert_non_null(store);
+    runtime_options_t o = {
+        .flows_dir = dir, .no_guard = 1, .production_promoted = 1, .store = store};
+    assert_int_equal(runtime_new(&c->loop, &o, &c->rt, &err), 0);
+    char *order = order_flow(prod_tag);
+    const char *settings =
+        "{\"settings\": {\"fallback_flow\": \"fallback\", \"confidence_threshold\": 0.3}}";
+    const char *fallback = "{\"name\": \"fallback\", \"nodes\": {\"s\": {\"type\": \"say\", "
+                           "\"message\": \"Sorry?\"}}}";
+    runtime_flow_file_t prod[] = {{"fallback", NULL, fallback, strlen(fallback), 0},
+                                  {"order", NULL, order, strlen(order), 0},
+                                  {"settings", NULL, settings, strlen(settings), 0}};
+    assert_int_equal(runtime_env_restore(c->rt, "production", prod, 3, on_loaded, c), 0);
+    free(order);
+    assert_int_equal(runtime_load(c->rt, on_loaded, c), 0);
+    wait_loaded(c, 2);
+    return store;
+}
+
+/* A conversation's environment is saved with its state: after a restart
+ * a staging conversation goes on in staging though its turn names none
+ * (its channel forgot the gateway's environment), and a production one in
+ * production. */
+static void test_environment_survives_a_restart(void **state)
+{
+    (void)state;
+    write_order("v2"); /* staging */
+    ctx_t c;
+    store_t *store = start_stored(&c, "v1");
+    assert_string_equal(say(&c, "s", "staging", "I want to order"), "What?");
+    assert_string_equal(say(&c, "p", NULL, "I want to order"), "What?");
+    rt_test_close(&c.loop, c.rt, store);
+    store = start_stored(&c, "v1");
+    assert_string_equal(say(&c, "s", NULL, "pizza"), "ORDER v2 pizza");
+    assert_string_equal(say(&c, "p", NULL, "salad"), "ORDER v1 salad");
+    rt_test_close(&c.loop, c.rt, store);
+    char db[160];
+    snprintf(db, sizeof(db), "%s.db", dir);
+    const char *ext[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char path[192];
+        snprintf(path, sizeof(path), "%s%s", db, ext[i]);
+        unlink(path);
+    }
 }
 
 static const char *env_version(ctx_t *c, const char *env, char *buf)
@@ -281,6 +340,7 @@ int main(void)
         cmocka_unit_test(test_conversation_pinned_across_reload),
         cmocka_unit_test(test_promoted_mode_promote_and_rollback),
         cmocka_unit_test(test_rollout_candidate_and_abort),
+        cmocka_unit_test(test_environment_survives_a_restart),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
