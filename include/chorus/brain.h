@@ -170,6 +170,10 @@ size_t brain_conv_memory(const brain_conv_t *c);
 const char *brain_conv_slot(const brain_conv_t *c, const char *name);
 /* Sets (value != NULL) or clears a slot. Names starting with '_' are internal. */
 void brain_conv_set_slot(brain_conv_t *c, const char *name, const char *value);
+/* 1 when a slot fs declares sensitive holds a value: such values live in
+ * memory only (brain_conv_to_json leaves them out), so dropping the
+ * conversation from memory would lose them. */
+int brain_conv_has_sensitive(const brain_flowset_t *fs, const brain_conv_t *c);
 /* Wall-clock time (us) after which the runtime should send BRAIN_EV_TIMEOUT;
  * 0 when the conversation is not active. */
 int64_t brain_conv_deadline(const brain_flowset_t *fs, const brain_conv_t *c);

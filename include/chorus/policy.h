@@ -55,6 +55,22 @@ typedef struct policy_state_s {
     uint32_t next_sentiment;                   /* ring position of the next score */
 } policy_state_t;
 
+/* 1 when st holds something a later decision would read: fallbacks in a
+ * row, failed actions, or an unhappy sentiment score in the window (0 for
+ * NULL). The counters live in memory only: whoever drops them (the runtime
+ * evicting a conversation) changes what the policy decides next. */
+static inline int policy_state_holds(const policy_state_t *st)
+{
+    if (st == NULL)
+        return 0;
+    if (st->consecutive_fallbacks > 0 || st->action_failures > 0)
+        return 1;
+    for (uint32_t i = 0; i < st->n_sentiment; i++)
+        if (st->sentiment[i] < 0)
+            return 1;
+    return 0;
+}
+
 /* What happened in the turn just taken. All borrowed for the call. */
 typedef struct policy_turn_s {
     const char *text; /* the user's (redacted) utterance, may be NULL for events */

@@ -213,11 +213,15 @@ int runtime_conversation_record(runtime_t *rt, const char *key, runtime_record_c
  * pool from store_path (the database the runtime's store writes; a
  * connection of its own), so that their idle timeouts run after a restart
  * and an abandoned one is ended and recorded as such, not left active. The
- * daemon calls it once the first flowset is in force; keys already in
- * memory (a turn got there first) are left alone. cb (may be NULL) runs once
- * on the loop with the status and how many were restored. Returns 0, or
- * CORE_ERR_BUSY before flows are loaded, CORE_ERR_CLOSED, CORE_ERR_NOT_FOUND
- * without a store. */
+ * daemon calls it once the first flowset is in force; the read waits until
+ * the default environment has a set (production rebuilt from the store may
+ * not have one yet; a close meanwhile ends it with CORE_ERR_CLOSED). Keys
+ * already in memory (a turn got there first), and keys dropped from memory
+ * after the call (their state read here may be older than the store's), are
+ * left alone. The states are applied a slice at a time, the loop running
+ * between slices. cb (may be NULL) runs once on the loop with the status
+ * and how many were restored. Returns 0, or CORE_ERR_CLOSED,
+ * CORE_ERR_NOT_FOUND without a store. */
 typedef void (*runtime_restored_cb)(int status, size_t restored, void *data);
 int runtime_restore_active(runtime_t *rt, const char *store_path, runtime_restored_cb cb,
                            void *data);

@@ -274,7 +274,7 @@ typedef struct settings_s {
     uint16_t agent_flow;    /* run for "talk to a human"; BRAIN_NONE = hand off at once */
     char *queue;            /* default handoff queue */
     msg_t fallback, help, cancel, start_over, agent, timeout, csat_prompt, csat_thanks, confirm,
-        goodbye;
+        goodbye, flow_changed;
     char *llm_base_url, *llm_model, *llm_api_key_env;
 } settings_t;
 
@@ -300,6 +300,11 @@ struct brain_flowset_s {
     uint16_t *exact_intent;
     size_t n_exact;
 };
+
+/* Internal slot naming the flow a conversation read back must start again:
+ * the node it waited at is gone or of another kind (brain_conv_from_json);
+ * its next turn says so and starts that flow (interp.c). */
+#define BRAIN_SLOT_RESTART "_restart"
 
 int brain__slot_find(const brain_flowset_t *fs, const char *name);
 int brain__var_find(const brain_flowset_t *fs, const char *name);

@@ -160,6 +160,20 @@ static int put_slots(core_buf_t *b, const brain_flowset_t *fs, const brain_conv_
     return bad | (core_buf_append_lit(b, "}") != 0);
 }
 
+int brain_conv_has_sensitive(const brain_flowset_t *fs, const brain_conv_t *c)
+{
+    for (uint32_t i = 0; i < c->slots_len;) {
+        const char *n = c->slots + i;
+        const char *v = n + strlen(n) + 1;
+        size_t vl = strlen(v);
+        i = (uint32_t)(v + vl + 1 - c->slots);
+        int d = brain__slot_find(fs, n);
+        if (vl > 0 && d >= 0 && fs->slots[d].sensitive)
+            return 1;
+    }
+    return 0;
+}
+
 /* Written straight into out, since every turn saves it: the text jansson
  * made of the same object, key for key. */
 int brain_conv_to_json(const brain_flowset_t *fs, const brain_conv_t *c, core_buf_t *out)
@@ -248,8 +262,11 @@ int brain_conv_from_json(const brain_flowset_t *fs, const char *json, size_t len
     brain_conv_init(c, fs, ch, json_integer_value(json_object_get(o, "created_us")));
     c->last_us = json_integer_value(json_object_get(o, "last_us"));
     resolve(fs, json_object_get(o, "flow"), json_object_get(o, "node"), &c->flow, &c->node);
-    if (c->flow != BRAIN_NONE && c->node == BRAIN_NONE)
-        c->flow = BRAIN_NONE; /* the node went away in a reload: idle, slots kept */
+    uint16_t lost = BRAIN_NONE; /* the flow whose place was lost, if any */
+    if (c->flow != BRAIN_NONE && c->node == BRAIN_NONE) {
+        lost = c->flow; /* the node went away in a reload: idle, slots kept */
+        c->flow = BRAIN_NONE;
+    }
     json_t *stack = json_object_get(o, "stack");
     for (size_t i = 0; i < json_array_size(stack) && c->depth < BRAIN_STACK_MAX; i++) {
         json_t *e = json_array_get(stack, i);
@@ -266,8 +283,13 @@ int brain_conv_from_json(const brain_flowset_t *fs, const char *json, size_t len
     if (c->flow != BRAIN_NONE && !waits_at(&fs->flows[c->flow].nodes[c->node], c->wait)) {
         /* a reload made the node it waits at a node of another kind (its
          * question a message): idle, slots kept, as when the node went away */
+        lost = c->flow;
         c->flow = c->node = BRAIN_NONE;
         c->wait = WAIT_NONE;
+    }
+    if (lost != BRAIN_NONE) {
+        if (c->depth > 0) /* inside a call: the flow it began in is the one to redo */
+            lost = c->stack_flow[0];
         c->depth = 0;
     }
     c->attempts = (uint8_t)int_of(o, "attempts", 255);
@@ -280,6 +302,10 @@ int brain_conv_from_json(const brain_flowset_t *fs, const char *json, size_t len
         if (json_is_string(v))
             brain_conv_set_slot(c, key, json_string_value(v));
     }
+    /* Its next turn says so and starts that flow again (interp.c), rather
+     * than take an answer to a question no longer asked for a new request. */
+    if (lost != BRAIN_NONE && c->status == BRAIN_ST_ACTIVE)
+        brain_conv_set_slot(c, BRAIN_SLOT_RESTART, fs->flows[lost].name);
     json_decref(o);
     return 0;
 }

@@ -329,7 +329,7 @@ static void settings_msg(loader_t *ld, json_t *msgs, const char *key, const char
 }
 
 static const char *msg_keys = "fallback|help|cancel|start_over|agent|timeout|csat_prompt|"
-                              "csat_thanks|confirm|goodbye";
+                              "csat_thanks|confirm|goodbye|flow_changed";
 
 void flow__settings_messages(loader_t *ld, json_t *msgs, const char *path)
 {
@@ -355,6 +355,9 @@ void flow__settings_messages(loader_t *ld, json_t *msgs, const char *path)
     settings_msg(ld, msgs, "csat_thanks", path, &s->csat_thanks, "Thank you for your feedback!");
     settings_msg(ld, msgs, "confirm", path, &s->confirm, "Is that right?");
     settings_msg(ld, msgs, "goodbye", path, &s->goodbye, "Goodbye!");
+    settings_msg(ld, msgs, "flow_changed", path, &s->flow_changed,
+                 "Sorry, something changed on our side since your last message. Let's start "
+                 "that again.");
 }
 
 /* Scalar settings; flow names are resolved by the caller once flows are known. */

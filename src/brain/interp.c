@@ -314,6 +314,7 @@ static void new_session(brain_conv_t *c, int64_t now)
     interp__clear_slots(c);
     brain_conv_set_slot(c, "_u1", NULL);
     brain_conv_set_slot(c, "_u2", NULL);
+    brain_conv_set_slot(c, BRAIN_SLOT_RESTART, NULL);
     c->flow = c->node = BRAIN_NONE;
     c->depth = c->wait = c->attempts = c->fallbacks = 0;
     c->status = BRAIN_ST_ACTIVE;
@@ -417,6 +418,29 @@ static void ctx_init(ctx_t *x, const brain_flowset_t *fs, brain_conv_t *conv, br
     x->have_entities = 0;
 }
 
+/* A conversation read back onto flows where the node it waited at is gone
+ * or of another kind lost its place (brain_conv_from_json named the flow it
+ * was in): it says so and starts that flow again. The turn's input answered
+ * a question no longer asked: it is not taken for another request, nor used
+ * to fill the restarted flow's questions (as if it had answered one), since
+ * which question it answered is unknown. Returns 1 when it restarted; the
+ * mark goes either way (a jump or a new session has put the conversation
+ * somewhere already). */
+static int restart_lost_flow(ctx_t *x)
+{
+    const char *name = brain_conv_slot(x->conv, BRAIN_SLOT_RESTART);
+    if (name == NULL)
+        return 0;
+    int f = brain__flow_find(x->fs, name);
+    brain_conv_set_slot(x->conv, BRAIN_SLOT_RESTART, NULL);
+    if (f < 0 || x->conv->flow != BRAIN_NONE || x->conv->status != BRAIN_ST_ACTIVE)
+        return 0;
+    interp__emit(x, &x->fs->settings.flow_changed, 0);
+    x->out->priv_used = 1;
+    interp__start_flow(x, (uint16_t)f);
+    return 1;
+}
+
 static int begin(ctx_t *x, const brain_input_t *in)
 {
     brain_conv_t *c = x->conv;
@@ -443,7 +467,7 @@ static int begin(ctx_t *x, const brain_input_t *in)
         interp__go(x, n ? n->alt : BRAIN_NONE);
     }
     if (in->event == BRAIN_EV_START) {
-        if (s->welcome_flow != BRAIN_NONE && c->flow == BRAIN_NONE)
+        if (!restart_lost_flow(x) && s->welcome_flow != BRAIN_NONE && c->flow == BRAIN_NONE)
             interp__start_flow(x, s->welcome_flow);
         return interp__run(x);
     }
@@ -454,7 +478,8 @@ static int begin(ctx_t *x, const brain_input_t *in)
     remember_user(c, x->tc.text, x->tc.len); /* after redaction: kept state holds no PII */
     if (rails_stop(x, rails))
         return BRAIN_DONE;
-    dispatch(x, in);
+    if (!restart_lost_flow(x))
+        dispatch(x, in);
     return interp__run(x);
 }
 

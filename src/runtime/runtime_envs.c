@@ -138,6 +138,8 @@ void rt_env_install(runtime_t *rt, int i, rt_ver_t *v)
     if (i == rt->envs->def) {
         brain_flowset_unref(rt->fs);
         rt->fs = brain_flowset_ref(v->fs);
+        if (rt->restore_poke != NULL) /* a start-up restore waiting for it */
+            rt->restore_poke(rt);
     }
 }
 
@@ -165,6 +167,14 @@ static unsigned rollout_bucket(const char *id, const char *key)
     return x % 100;
 }
 
+static void conv_set_ver(rt_conv_t *conv, rt_ver_t *v)
+{
+    rt_ver_unref(conv->ver);
+    conv->ver = rt_ver_ref(v);
+    brain_flowset_unref(conv->fs);
+    conv->fs = v ? brain_flowset_ref(v->fs) : NULL;
+}
+
 void rt_conv_bind(runtime_t *rt, rt_conv_t *conv, int env)
 {
     rt_env_t *e = &rt->envs->env[env];
@@ -177,10 +187,25 @@ void rt_conv_bind(runtime_t *rt, rt_conv_t *conv, int env)
         if (cand)
             v = e->ro->cand;
     }
-    rt_ver_unref(conv->ver);
-    conv->ver = rt_ver_ref(v);
-    brain_flowset_unref(conv->fs);
-    conv->fs = v ? brain_flowset_ref(v->fs) : NULL;
+    conv_set_ver(conv, v);
+}
+
+void rt_conv_bind_arm(runtime_t *rt, rt_conv_t *conv, int env, int variant)
+{
+    rt_env_t *e = &rt->envs->env[env];
+    int running = e->ro != NULL && e->ro->cand != NULL;
+    conv->env = (uint8_t)env;
+    conv->variant = (uint8_t)(running ? variant : RT_VARIANT_NONE);
+    conv_set_ver(conv, running && variant == RT_VARIANT_CANDIDATE ? e->ro->cand : e->cur);
+}
+
+int rt_variant_parse(const char *name)
+{
+    if (name != NULL && strcmp(name, "candidate") == 0)
+        return RT_VARIANT_CANDIDATE;
+    if (name != NULL && strcmp(name, "control") == 0)
+        return RT_VARIANT_CONTROL;
+    return RT_VARIANT_NONE;
 }
 
 void rt_conv_repin(runtime_t *rt, rt_conv_t *conv, int64_t now_us)

@@ -113,6 +113,12 @@ void rt_env_install(runtime_t *rt, int i, rt_ver_t *v);
 
 /* Puts a new conversation on env's set (or the rollout's candidate). */
 void rt_conv_bind(runtime_t *rt, rt_conv_t *conv, int env);
+/* Puts a conversation read back from the store into env, on the rollout
+ * arm it was saved on (variant): the candidate while env's rollout still
+ * runs, else env's set (the arm is kept only while a rollout runs). */
+void rt_conv_bind_arm(runtime_t *rt, rt_conv_t *conv, int env, int variant);
+/* RT_VARIANT_* of a saved name ("candidate", "control"); NONE otherwise. */
+int rt_variant_parse(const char *name);
 /* Before a turn: a conversation whose last one ended (or that will start a
  * new session) moves to its environment's current set; one in progress
  * stays pinned. */

@@ -174,6 +174,18 @@ struct runtime_s {
     runtime_stats_t stats;
     runtime_observer_cb observer; /* runtime_set_observer() */
     void *observer_data;
+    /* Start-up restores (runtime_restore.c) from queued to last state applied,
+     * and the keys dropped from memory meanwhile (an object used as a set;
+     * NULL when none is pending): the states a restore read may be older
+     * than what those conversations did since. */
+    int restoring;
+    json_t *restore_seen;
+    /* Restores asked for before the default environment had a set: they
+     * start once it has one (rt_env_install) or end at the close, through
+     * restore_poke (a hook, so that what links the turn pipeline alone does
+     * not pull in the store's readers). */
+    struct restore_work_s *restore_deferred;
+    void (*restore_poke)(runtime_t *rt);
 };
 
 /* runtime_effect.c: performs t->out.effect and resumes the brain (via
@@ -192,13 +204,18 @@ void rt_maybe_free(runtime_t *rt);
  * (then conv is not loading). */
 int rt_store_load(runtime_t *rt, rt_conv_t *conv);
 /* Applies a saved state (the store's JSON text) to conv: its row counter,
- * and the brain's state when active. Returns 0, or -1 when it is unreadable
- * (logged; conv is then a new conversation). */
-int rt_store_apply(rt_conv_t *conv, const char *text, int active);
+ * and when active the brain's state and the environment (and rollout arm)
+ * it was saved in. Returns 0, or -1 when it is unreadable (logged; conv is
+ * then a new conversation). */
+int rt_store_apply(runtime_t *rt, rt_conv_t *conv, const char *text, int active);
 /* Sends t's rows as one batch; rt_turn_durable(t, status) runs when the
  * store answers. Returns 0, or an error (nothing was sent). */
 int rt_store_commit(rt_turn_t *t);
-/* runtime_turn.c: the store answered for t's batch. */
+/* runtime_turn.c: removes conv from the table (freed), noting its key
+ * while a start-up restore is pending (runtime_int.h, restore_seen). */
+void rt_conv_drop(runtime_t *rt, rt_conv_t *conv);
+/* runtime_turn.c: the store answered for t's batch (CORE_ERR_INVALID: a
+ * refusal for good, the conversation leaves memory). */
 void rt_turn_durable(rt_turn_t *t, int status);
 /* runtime_turn.c: conv's saved state was applied (status 0) or could not be
  * read (status < 0: its queued turns fail with CORE_ERR_BUSY). */

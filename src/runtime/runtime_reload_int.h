@@ -51,7 +51,9 @@ typedef struct rt_reloader_s {
 rt_reloader_t *rt_reloader_of(const runtime_t *rt);
 
 /* runtime_reload_status.c: records the end of the running load (status,
- * metrics, audit, logs) and answers its waiters. */
+ * metrics, audit, logs) and answers its waiters. Once the coordinator is
+ * stopped, or for CORE_ERR_CLOSED, it only answers the waiters and never
+ * reads r->rt, which may have been freed meanwhile. */
 void rt_reload_finish(rt_reloader_t *r, int rc, const core_diags_t *diags);
 /* Calls every waiter of the list with rc and attempt, and frees the list. */
 void rt_waiters_run(rt_waiter_t *w, int rc, const json_t *attempt);

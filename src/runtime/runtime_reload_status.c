@@ -152,10 +152,15 @@ void rt_waiters_run(rt_waiter_t *w, int rc, const json_t *attempt)
 void rt_reload_finish(rt_reloader_t *r, int rc, const core_diags_t *diags)
 {
     uint64_t duration_us = core_now_us() - r->run.start_us;
+    /* Once stopped, or when the load could not run because the runtime is
+     * closing, the runtime may already be freed (a stop that lands during
+     * the load's directory scan): nothing of it is read, and only the
+     * waiters hear how the attempt ended. */
+    int live = !r->stopped && rc != CORE_ERR_CLOSED;
     /* The flows directory feeds staging: its set is what this load put in force. */
-    const brain_flowset_t *fs = runtime_env_flowset(r->rt, RUNTIME_ENV_STAGING);
+    const brain_flowset_t *fs = live ? runtime_env_flowset(r->rt, RUNTIME_ENV_STAGING) : NULL;
     json_t *attempt = attempt_json(r, rc, diags, duration_us, rc == 0 ? fs : NULL);
-    if (rc != CORE_ERR_CLOSED) {
+    if (live) {
         if (rc == 0) {
             r->loaded++;
             json_decref(r->in_force);

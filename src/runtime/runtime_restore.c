@@ -59,18 +59,36 @@ int runtime_conversation_record(runtime_t *rt, const char *key, runtime_record_c
 
 /* ---- the active conversations, at start ---------------------------------- */
 
+/* The daemon serves while the states are read and applied, so a key may be
+ * reached by a turn meanwhile: loaded from the store, answered, maybe ended
+ * and swept. The state this restore read can then be older than the store's,
+ * and putting it back would resurrect a conversation that has moved on (its
+ * timeout turn then collides with rows already stored). So from the moment
+ * the restore is queued until its last state is applied, every key the
+ * runtime drops from memory is noted (rt->restore_seen, rt_conv_drop), and
+ * neither those nor keys in memory are restored: the runtime has the newer
+ * word on them. */
+
+/* States applied per slice; the loop runs between slices (each costs about
+ * 10 us, so a slice holds the loop some 10 ms), as the idle sweep does. */
+#define RESTORE_SLICE 1024
+
 typedef struct active_s {
     char *key;
     char *state;
 } active_t;
 
 typedef struct restore_work_s {
+    struct restore_work_s *later; /* rt->restore_deferred */
     uv_work_t req;
+    uv_timer_t slice; /* the next slice, once the states are read */
+    int timer_open;
     runtime_t *rt;
     char *path;
     size_t max;
-    active_t *items; /* owned */
-    size_t n, cap;
+    active_t *items; /* owned; those before next are applied (and freed) */
+    size_t n, cap, next;
+    size_t restored;
     int status;
     core_err_t err;
     runtime_restored_cb cb;
@@ -101,15 +119,19 @@ static void restore_run(uv_work_t *req)
     store_db_close(db);
 }
 
-/* One saved state into the table, as a turn's lazy read would have put it. */
+/* One saved state into the table, as a turn's lazy read would have put it,
+ * unless the runtime knows the key better (in memory, or dropped since the
+ * restore was queued). */
 static int restore_one(runtime_t *rt, const active_t *a)
 {
     if (rt_table_find(&rt->table, a->key) != NULL || rt->table.len >= rt->opts.max_conversations)
         return 0;
+    if (json_object_get(rt->restore_seen, a->key) != NULL)
+        return 0;
     rt_conv_t *conv = rt_table_add(&rt->table, a->key);
     rt_conv_bind(rt, conv, rt->envs->def);
     brain_conv_init(&conv->state, conv->fs, BRAIN_CH_DEFAULT, core_wall_us());
-    if (rt_store_apply(conv, a->state, 1) != 0) {
+    if (rt_store_apply(rt, conv, a->state, 1) != 0) {
         rt_table_remove(&rt->table, conv); /* its next message starts afresh, as before */
         return 0;
     }
@@ -117,33 +139,110 @@ static int restore_one(runtime_t *rt, const active_t *a)
     return 1;
 }
 
-static void restore_done(uv_work_t *req, int status)
+static void restore_free(restore_work_t *w)
 {
-    restore_work_t *w = req->data;
     runtime_t *rt = w->rt;
-    rt->store_pending--;
-    if (status != 0 && w->status == 0)
-        w->status = CORE_ERR_CLOSED; /* cancelled */
-    if (rt->closing)
-        w->status = CORE_ERR_CLOSED;
-    size_t restored = 0;
-    for (size_t i = 0; i < w->n; i++) {
-        if (w->status == 0)
-            restored += (size_t)restore_one(rt, &w->items[i]);
+    for (size_t i = w->next; i < w->n; i++) {
         free(w->items[i].key);
         free(w->items[i].state);
     }
+    free(w->items);
+    free(w->path);
+    free(w);
+    rt->store_pending--;
+    rt_maybe_free(rt);
+}
+
+static void on_slice_closed(uv_handle_t *h)
+{
+    restore_free(h->data);
+}
+
+/* The restore is over (done, failed or cut short by the close): the
+ * runtime stops noting keys once no other is pending, and cb hears. */
+static void restore_finish(restore_work_t *w)
+{
+    runtime_t *rt = w->rt;
+    if (--rt->restoring == 0) {
+        json_decref(rt->restore_seen);
+        rt->restore_seen = NULL;
+    }
     if (w->status == 0)
-        LOG_INFO("event=conversations_restored active=%zu restored=%zu", w->n, restored);
+        LOG_INFO("event=conversations_restored active=%zu restored=%zu", w->n, w->restored);
     else if (w->status != CORE_ERR_CLOSED)
         LOG_WARN("event=conversations_restore_failed error=%s reason=\"%s\"",
                  core_strerror(w->status), w->err.msg);
     if (w->cb != NULL)
-        w->cb(w->status, restored, w->data);
-    free(w->items);
-    free(w->path);
-    free(w);
-    rt_maybe_free(rt);
+        w->cb(w->status, w->restored, w->data);
+    if (w->timer_open)
+        uv_close((uv_handle_t *)&w->slice, on_slice_closed);
+    else
+        restore_free(w);
+}
+
+/* Applies the next slice; 1 when every state is applied. */
+static int apply_slice(restore_work_t *w)
+{
+    size_t end = w->n - w->next > RESTORE_SLICE ? w->next + RESTORE_SLICE : w->n;
+    for (; w->next < end; w->next++) {
+        active_t *a = &w->items[w->next];
+        w->restored += (size_t)restore_one(w->rt, a);
+        free(a->key);
+        free(a->state);
+    }
+    return w->next == w->n;
+}
+
+static void on_slice(uv_timer_t *h)
+{
+    restore_work_t *w = h->data;
+    if (w->rt->closing)
+        w->status = CORE_ERR_CLOSED;
+    if (w->status != 0 || apply_slice(w))
+        restore_finish(w);
+    else
+        uv_timer_start(&w->slice, on_slice, 1, 0); /* the loop's other work first */
+}
+
+static void restore_done(uv_work_t *req, int status)
+{
+    restore_work_t *w = req->data;
+    runtime_t *rt = w->rt;
+    if (status != 0 && w->status == 0)
+        w->status = CORE_ERR_CLOSED; /* cancelled */
+    if (rt->closing)
+        w->status = CORE_ERR_CLOSED;
+    if (w->status != 0 || w->n <= RESTORE_SLICE) {
+        if (w->status == 0)
+            apply_slice(w);
+        restore_finish(w);
+        return;
+    }
+    uv_timer_init(rt->loop, &w->slice);
+    w->slice.data = w;
+    w->timer_open = 1;
+    on_slice(&w->slice);
+}
+
+/* Every restored conversation is bound to a set, so the read waits until
+ * the default environment has one: with production rebuilt from the store
+ * ("promoted" mode) its compile may still run when the daemon asks, after
+ * the flows directory's load. Called when the default environment gets a
+ * set, and at the close (the waiting restores end with CORE_ERR_CLOSED). */
+static void restore_poke(runtime_t *rt)
+{
+    while (rt->restore_deferred != NULL && (rt->closing || rt->fs != NULL)) {
+        restore_work_t *w = rt->restore_deferred;
+        rt->restore_deferred = w->later;
+        w->later = NULL;
+        if (rt->closing)
+            w->status = CORE_ERR_CLOSED;
+        else if (uv_queue_work(rt->loop, &w->req, restore_run, restore_done) != 0)
+            w->status = CORE_ERR_IO;
+        else
+            continue;
+        restore_finish(w);
+    }
 }
 
 int runtime_restore_active(runtime_t *rt, const char *store_path, runtime_restored_cb cb,
@@ -153,8 +252,6 @@ int runtime_restore_active(runtime_t *rt, const char *store_path, runtime_restor
         return CORE_ERR_CLOSED;
     if (rt->opts.store == NULL || store_path == NULL)
         return CORE_ERR_NOT_FOUND;
-    if (rt->fs == NULL)
-        return CORE_ERR_BUSY;
     restore_work_t *w = core_xcalloc(1, sizeof(*w));
     w->req.data = w;
     w->rt = rt;
@@ -162,12 +259,19 @@ int runtime_restore_active(runtime_t *rt, const char *store_path, runtime_restor
     w->max = rt->opts.max_conversations;
     w->cb = cb;
     w->data = data;
-    int rc = uv_queue_work(rt->loop, &w->req, restore_run, restore_done);
-    if (rc != 0) {
+    if (rt->fs == NULL) {
+        LOG_INFO("event=conversations_restore_deferred reason=\"%s has no flows yet\"",
+                 rt_env_name(rt->envs->def));
+        w->later = rt->restore_deferred;
+        rt->restore_deferred = w;
+        rt->restore_poke = restore_poke;
+    } else if (uv_queue_work(rt->loop, &w->req, restore_run, restore_done) != 0) {
         free(w->path);
         free(w);
         return CORE_ERR_IO;
     }
     rt->store_pending++;
+    if (rt->restoring++ == 0)
+        rt->restore_seen = json_object();
     return 0;
 }

@@ -26,8 +26,15 @@ uint64_t rt_wsm_event(rt_wsm_t *m, uint64_t now_ms, uint64_t debounce_ms)
 
 int rt_wsm_due(rt_wsm_t *m, uint64_t now_ms)
 {
-    if (now_ms != UINT64_MAX && (m->due_ms == 0 || now_ms < m->due_ms))
+    if (now_ms == UINT64_MAX) {
+        /* A rescan tick inside the debounce window: edits are still coming
+         * (a deploy writing file after file). Checking now could load a
+         * half-edited directory; the deadline checks once they stop. */
+        if (m->due_ms != 0)
+            return RT_WSM_NONE;
+    } else if (m->due_ms == 0 || now_ms < m->due_ms) {
         return RT_WSM_NONE;
+    }
     m->due_ms = 0;
     if (m->checking || m->loading) {
         m->recheck = 1; /* look again once the running one ends */

@@ -17,8 +17,10 @@ static const char *qkey(char *buf, size_t size, const char *key)
     return core_log_quote(buf, size, key, (size_t)-1, 80);
 }
 
-/* The saved state wraps the brain's JSON with the runtime's own counters:
- * {"v":1,"seq":N,"gen":G,"brain":{...}}, G as in conv_id(). */
+/* The saved state wraps the brain's JSON with the runtime's own counters
+ * and the environment the conversation runs in (with its rollout arm, when
+ * it has one): {"v":1,"seq":N,"gen":G,"env":E[,"variant":V],"brain":{...}},
+ * G as in conv_id(). States saved before "env" was read back as before. */
 static char *state_json(const rt_turn_t *t)
 {
     rt_conv_t *conv = t->conv;
@@ -28,6 +30,14 @@ static char *state_json(const rt_turn_t *t)
     core_buf_json_int(&b, conv->seq);
     core_buf_append_lit(&b, ",\"gen\":");
     core_buf_json_int(&b, conv->gen);
+    const char *env = rt_env_name(conv->env);
+    core_buf_append_lit(&b, ",\"env\":");
+    core_buf_json_str(&b, env, strlen(env));
+    if (conv->variant != RT_VARIANT_NONE) {
+        const char *arm = rt_variant_name(conv->variant);
+        core_buf_append_lit(&b, ",\"variant\":");
+        core_buf_json_str(&b, arm, strlen(arm));
+    }
     core_buf_append_lit(&b, ",\"brain\":");
     if (brain_conv_to_json(conv->fs, &conv->state, &b) != 0) {
         core_buf_dispose(&b);
@@ -44,7 +54,38 @@ typedef struct load_ctx_s {
     char key[]; /* the conversation, looked up again when the answer comes */
 } load_ctx_t;
 
-int rt_store_apply(rt_conv_t *conv, const char *text, int active)
+/* Puts conv back in the environment its state was saved in, before the
+ * brain's state is read against that environment's set. A state saved
+ * before environments were saved names none and keeps the binding the
+ * turn chose; one that names an environment without flows (or unknown)
+ * goes to the default environment, logged. */
+static void bind_saved_env(runtime_t *rt, rt_conv_t *conv, const json_t *doc)
+{
+    const char *name = json_string_value(json_object_get(doc, "env"));
+    if (name == NULL)
+        return;
+    int env = rt_env_index(name);
+    if (env < 0 || rt->envs->env[env].cur == NULL) {
+        char q[200], e[60];
+        LOG_WARN("event=conversation_env_missing key=%s env=%s action=default_env env_used=%s",
+                 qkey(q, sizeof(q), conv->key), core_log_quote(e, sizeof(e), name, (size_t)-1, 40),
+                 rt_env_name(rt->envs->def));
+        env = rt->envs->def;
+        if (rt->envs->env[env].cur == NULL)
+            return; /* nothing to move to: stays where the turn put it */
+    }
+    int variant = rt_variant_parse(json_string_value(json_object_get(doc, "variant")));
+    if (env == conv->env && variant == conv->variant)
+        return;
+    /* the fresh state refers to the set it was begun on: begin it again */
+    rt_conv_bind_arm(rt, conv, env, variant);
+    brain_channel_t ch = (brain_channel_t)conv->state.channel;
+    int64_t created = conv->state.created_us;
+    brain_conv_dispose(&conv->state);
+    brain_conv_init(&conv->state, conv->fs, ch, created);
+}
+
+int rt_store_apply(runtime_t *rt, rt_conv_t *conv, const char *text, int active)
 {
     json_error_t jerr;
     json_t *doc = json_loads(text, 0, &jerr);
@@ -60,15 +101,16 @@ int rt_store_apply(rt_conv_t *conv, const char *text, int active)
     conv->seq = (uint32_t)json_integer_value(seq);
     conv->gen = (uint32_t)json_integer_value(json_object_get(doc, "gen"));
     conv->stored = 1;
-    char *bt = json_dumps(brain, JSON_COMPACT);
-    json_decref(doc);
     if (!active) { /* ended (by its flow, a handoff or idleness): the key starts the next one */
-        free(bt);
+        json_decref(doc);
         conv->gen++;
         conv->seq = 0;
         conv->stored = 0;
         return 0;
     }
+    bind_saved_env(rt, conv, doc);
+    char *bt = json_dumps(brain, JSON_COMPACT);
+    json_decref(doc);
     brain_conv_t restored;
     core_err_t err = {0};
     int rc = brain_conv_from_json(conv->fs, bt, strlen(bt), &restored, &err);
@@ -93,7 +135,7 @@ static void on_state(int status, char *json, int active, void *data)
     rt_conv_t *conv = rt->closing ? NULL : rt_table_find(&rt->table, ctx->key);
     if (conv != NULL) {
         if (status == 0 && json != NULL) {
-            rt_store_apply(conv, json, active);
+            rt_store_apply(rt, conv, json, active);
             char q[200];
             LOG_DEBUG("event=conversation_restored key=%s active=%d", qkey(q, sizeof(q), conv->key),
                       active);

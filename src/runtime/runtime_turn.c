@@ -253,6 +253,42 @@ static void turn_complete(rt_turn_t *t)
     turn_finish(t, CORE_ERR_BUSY, "the store is not accepting writes");
 }
 
+void rt_conv_drop(runtime_t *rt, rt_conv_t *conv)
+{
+    if (rt->restore_seen != NULL) /* see runtime_restore.c */
+        json_object_set_new_nocheck(rt->restore_seen, conv->key, json_null());
+    rt_table_remove(&rt->table, conv);
+}
+
+/* The store refused t's batch as invalid: a constraint, such as rows that
+ * collide with rows already stored because the conversation in memory is
+ * older than the store's (a stale state put back). The same batch would be
+ * refused again, and the idle sweep would send the same timeout turn every
+ * tick for ever: the conversation leaves memory instead, its queued turns
+ * fail like t, and its next message reads the store's state. The turns no
+ * longer name it, so a callback that sends the key a new turn finds it gone. */
+static void conv_discard(runtime_t *rt, rt_turn_t *t)
+{
+    rt_conv_t *conv = t->conv;
+    rt_turn_t *queued = conv->qhead;
+    char q[200];
+    LOG_WARN("event=conversation_dropped key=%s reason=store_refused_batch queued=%u",
+             core_log_quote(q, sizeof(q), conv->key, (size_t)-1, 80), conv->queued);
+    conv->qhead = conv->qtail = NULL;
+    conv->queued = 0;
+    conv->running = NULL;
+    t->conv = NULL;
+    for (rt_turn_t *x = queued; x != NULL; x = x->next)
+        x->conv = NULL;
+    rt_conv_drop(rt, conv);
+    turn_finish(t, CORE_ERR_BUSY, "the store refused the turn");
+    while (queued != NULL) {
+        rt_turn_t *next = queued->next;
+        turn_finish(queued, CORE_ERR_BUSY, "the store refused the turn before it");
+        queued = next;
+    }
+}
+
 void rt_turn_durable(rt_turn_t *t, int status)
 {
     runtime_t *rt = t->rt;
@@ -265,7 +301,10 @@ void rt_turn_durable(rt_turn_t *t, int status)
     }
     if (status != 0) {
         turn_rollback(t);
-        turn_finish(t, CORE_ERR_BUSY, "the store could not write the turn");
+        if (status == CORE_ERR_INVALID)
+            conv_discard(rt, t);
+        else
+            turn_finish(t, CORE_ERR_BUSY, "the store could not write the turn");
         return;
     }
     t->conv->stored = 1;
@@ -287,7 +326,7 @@ void rt_conv_loaded(runtime_t *rt, rt_conv_t *conv, int status)
         turn_finish(t, CORE_ERR_BUSY, "the store could not read the conversation");
     }
     conv->qtail = NULL;
-    rt_table_remove(&rt->table, conv);
+    rt_conv_drop(rt, conv);
 }
 
 static void turn_step(rt_turn_t *t, int rc)
@@ -362,21 +401,35 @@ void rt_turn_fail(rt_turn_t *t, int error, const char *msg)
 
 /* ---- entry point -------------------------------------------------------- */
 
-/* Evicts conv if it is idle and durable, which ends the scan. */
+/* State the store never sees: values of sensitive slots (never written, by
+ * design: brain_conv_to_json) and the escalation policy's counters. Read
+ * back without them, a conversation half-way through giving a card number
+ * would have lost it, and a run of fallbacks would start again from zero.
+ * An ended conversation holds nothing its next session would use. */
+static int holds_memory_only(const rt_conv_t *conv)
+{
+    if (conv->state.status == BRAIN_ST_ENDED)
+        return 0;
+    return brain_conv_has_sensitive(conv->fs, &conv->state) || policy_state_holds(conv->policy);
+}
+
+/* Evicts conv if it is idle and durable, and all it holds is in the store,
+ * which ends the scan. */
 static int evict_visit(rt_conv_t *conv, void *arg)
 {
     runtime_t *rt = arg;
-    if (conv->running != NULL || conv->loading || !conv->stored)
+    if (conv->running != NULL || conv->loading || !conv->stored || holds_memory_only(conv))
         return 0;
-    rt_table_remove(&rt->table, conv); /* durable: its next message reads it back */
+    rt_conv_drop(rt, conv); /* durable: its next message reads it back */
     return 1;
 }
 
 /* With a store that can read state back (not ":memory:", opts.no_evict), a
  * full table makes room by dropping an idle conversation whose state is
- * already durable. Looks at a bounded number of buckets from where the last
- * scan ended, wrapping past the end, so a full table never costs a walk and
- * every bucket gets its turn. */
+ * already durable and that holds nothing the store lacks (holds_memory_only);
+ * when none of those is found the table is full. Looks at a bounded number
+ * of buckets from where the last scan ended, wrapping past the end, so a
+ * full table never costs a walk and every bucket gets its turn. */
 #define EVICT_SCAN_BUCKETS 256
 
 static int evict_one(runtime_t *rt)
@@ -424,7 +477,7 @@ int runtime_turn(runtime_t *rt, const runtime_turn_in_t *in, runtime_done_cb don
          * goes on with; only a key minted for this turn has nothing there. */
         if (rt->opts.store != NULL && !in->fresh) {
             if (rt_store_load(rt, conv) != 0) {
-                rt_table_remove(&rt->table, conv);
+                rt_conv_drop(rt, conv);
                 return core_err_set(err, CORE_ERR_BUSY, "the store is not answering");
             }
             conv->loading = 1;
@@ -506,7 +559,7 @@ static int sweep_one(rt_conv_t *conv, void *arg)
     }
     const brain_conv_t *st = &conv->state;
     if (st->status == BRAIN_ST_ENDED) {
-        rt_table_remove(&rt->table, conv);
+        rt_conv_drop(rt, conv);
         return 0;
     }
     int64_t deadline = brain_conv_deadline(conv->fs, st);
@@ -522,7 +575,7 @@ static int sweep_one(rt_conv_t *conv, void *arg)
     }
     int64_t idle = brain_flowset_idle_timeout_us(conv->fs);
     if (deadline == 0 && idle > 0 && st->last_us + idle <= s->now_us) {
-        rt_table_remove(&rt->table, conv); /* handed off or idle with no flow */
+        rt_conv_drop(rt, conv); /* handed off or idle with no flow */
         return 0;
     }
     rt_due_set(&rt->table, conv, state_tick(rt, conv, s->next_tick));
@@ -650,6 +703,8 @@ void runtime_close(runtime_t *rt, runtime_closed_cb closed, void *data)
     rt->closing = 1;
     rt->closed = closed;
     rt->closed_data = data;
+    if (rt->restore_poke != NULL) /* a restore still waiting for flows ends */
+        rt->restore_poke(rt);
     uv_timer_stop(&rt->sweep);
     uv_idle_stop(&rt->kick);
     /* Effects in flight: their callbacks fail their turns with CORE_ERR_CLOSED. */

@@ -149,7 +149,8 @@ static void on_loaded(runtime_t *rt, int rc, const core_diags_t *diags, void *da
 {
     rt_reloader_t *r = data;
     rt_reload_finish(r, rc, diags);
-    if (r->opts.on_loaded != NULL && rc != CORE_ERR_CLOSED)
+    /* After a stop the owner hears nothing more (and rt may be freed). */
+    if (r->opts.on_loaded != NULL && rc != CORE_ERR_CLOSED && !r->stopped)
         r->opts.on_loaded(rt, rc, r->run.trigger, diags, r->opts.data);
     if (!r->stopped)
         act(r, rt_wsm_load_done(&r->sm));
@@ -177,7 +178,8 @@ static void load_scanned(rt_reloader_t *r, scan_t *s)
     core_diags_init(&diags);
     core_diags_add(&diags, r->dir, 0, 0, "", "the load could not start: %s", core_strerror(rc));
     r->refs++;
-    on_loaded(r->rt, rc, &diags, r);
+    /* Stopped: the runtime may have been freed while the scan ran. */
+    on_loaded(r->stopped ? NULL : r->rt, rc, &diags, r);
     core_diags_dispose(&diags);
 }
 
@@ -223,6 +225,9 @@ static void apply_watch(rt_reloader_t *r)
     uv_fs_event_stop(&r->fsev);
     uv_timer_stop(&r->debounce);
     uv_timer_stop(&r->rescan);
+    /* The pending deadline goes with its timer, else it would hold off every
+     * rescan for good; the next rescan or event sees the change. */
+    r->sm.due_ms = 0;
     if (!r->opts.watch) {
         LOG_INFO("event=flows_watch status=off dir=%s", r->dir);
         return;

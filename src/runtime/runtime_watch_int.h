@@ -5,7 +5,8 @@
  *   debounce deadline, rescan ticks, requests (SIGHUP, API), and the end of a
  *   check or a load; outputs say whether to start a check (scan and compare)
  *   or a load. It guarantees at most one check or load at a time, that a
- *   burst of events inside the debounce window makes one check, and that a
+ *   burst of events inside the debounce window makes one check (a rescan
+ *   tick inside the window neither checks nor cancels it), and that a
  *   change or request arriving during a load makes exactly one more load
  *   after it (nothing lost, no pile-up).
  * - rt_snap_t, a snapshot of the flows directory: names, sizes, mtimes and
@@ -41,8 +42,9 @@ typedef struct rt_wsm_s {
 /* An fs event at now_ms: (re)arms the debounce; returns the deadline. */
 uint64_t rt_wsm_event(rt_wsm_t *m, uint64_t now_ms, uint64_t debounce_ms);
 /* The debounce timer fired at now_ms (early fires are ignored), or a rescan
- * tick (now_ms = UINT64_MAX, always due with or without a deadline).
- * Returns RT_WSM_CHECK or RT_WSM_NONE. */
+ * tick (now_ms = UINT64_MAX: due when no debounce deadline is pending; with
+ * one it does nothing and leaves the deadline to check). Returns
+ * RT_WSM_CHECK or RT_WSM_NONE. */
 int rt_wsm_due(rt_wsm_t *m, uint64_t now_ms);
 /* A check ended: changed says the directory differs from the last attempt. */
 int rt_wsm_check_done(rt_wsm_t *m, int changed);

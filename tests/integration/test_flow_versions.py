@@ -7,7 +7,9 @@ they pass; `chorusctl flows rollback` restores the previous production
 version and the daemon serves it; a staging API key and a production API
 key on the same daemon get different versions, and so do a staging and a
 production Twilio number (sms.environments); a restart in promoted mode
-serves production's recorded versions, not the directory's."""
+serves production's recorded versions, not the directory's; a conversation
+evicted from a full table is read back onto the current version, and where
+its question's node was renamed it says so and asks again."""
 
 import getpass
 import hashlib
@@ -46,8 +48,8 @@ WELCOME = {"name": "welcome",
 FALLBACK = {"name": "fallback", "nodes": {"sorry": {"type": "say", "message": "Sorry?"}}}
 
 
-def order_flow(tag):
-    """Two turns: the question, then the answer naming the version (tag)."""
+def order_flow(tag, ask="ask"):
+    """Two turns: the question (node `ask`), then the answer naming the version (tag)."""
     return json.dumps({
         "name": "order",
         "intents": {"order": {"examples": ["I want to order", "place an order", "order something",
@@ -55,8 +57,8 @@ def order_flow(tag):
         "slots": {"item": {"type": "choice",
                            "choices": [{"value": "pizza"}, {"value": "salad"}]}},
         "nodes": {
-            "ask": {"type": "ask", "slot": "item", "prompt": "What would you like?",
-                    "next": "done"},
+            ask: {"type": "ask", "slot": "item", "prompt": "What would you like?",
+                  "next": "done"},
             "done": {"type": "end", "message": "ORDER %s {{item}}" % tag}}}, indent=1) + "\n"
 
 
@@ -75,14 +77,16 @@ STAGE_NUMBER = "+15550100001"
 PROD_NUMBER = "+15550100002"
 
 
-def daemon(production="follow"):
-    d = Daemon(config={
+def daemon(production="follow", max_conversations=None):
+    config = {
         "chat": {"api_keys": "prod:%s:production,stage:%s:staging"
                  % (sha(PROD_KEY), sha(STAGE_KEY))},
         "admin": {"tokens": "ops:admin:%s,op2:operator:%s" % (sha(ADMIN), sha(OPERATOR))},
         "sms": {"environments": "%s=staging,%s=production" % (STAGE_NUMBER, PROD_NUMBER)},
-        "flows": {"watch": "off", "production": production}},
-        env={"TWILIO_AUTH_TOKEN": TWILIO_TOKEN})
+        "flows": {"watch": "off", "production": production}}
+    if max_conversations is not None:
+        config["runtime"] = {"max_conversations": max_conversations}
+    d = Daemon(config=config, env={"TWILIO_AUTH_TOKEN": TWILIO_TOKEN})
     flows = os.path.join(d.tmp, "flows")
     os.makedirs(flows)
     for name, doc in (("settings", SETTINGS), ("fallback", FALLBACK)):
@@ -181,6 +185,27 @@ def test_conversation_finishes_on_its_version_and_versions_are_recorded():
         assert set(vs[0]["envs"]) == {"staging", "production"}, vs[0]
         audit = db_rows(d, "SELECT actor, action FROM audit WHERE action = 'flows_loaded'")
         assert ("ops", "flows_loaded") in audit, audit
+
+
+def test_evicted_conversation_that_lost_its_question_says_so():
+    # The pin is the compiled set in memory: evicted (the table holds one),
+    # the conversation is read back onto the current version, where its
+    # question's node has been renamed.
+    with daemon(max_conversations=1) as d:
+        d.wait_log(event="flows_reload", status="loaded")
+        old = Conv(d, PROD_KEY)
+        assert old.say("I want to order") == "What would you like?"
+        with open(os.path.join(d.flows, "order.json"), "w") as f:
+            f.write(order_flow("v2", ask="question"))
+        reload(d)
+        Conv(d, PROD_KEY)  # the table is full: the old one is evicted
+        code, body = old.call("POST", "/v1/chat/conversations/%s/messages" % old.id,
+                              json.dumps({"text": "pizza"}))
+        assert code == 200, (code, body)
+        said = [m["text"] for m in body["messages"]]
+        assert said == ["Sorry, something changed on our side since your last message. "
+                        "Let's start that again.", "What would you like?"], said
+        assert old.say("pizza") == "ORDER v2 pizza"
 
 
 def ws_answer(d, key):

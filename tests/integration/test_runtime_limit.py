@@ -3,7 +3,8 @@ memory, across channels. With a ":memory:" store, which cannot read a
 conversation back, a full table refuses a new conversation (503
 at_capacity) and the ones it holds go on answering. With a file store, a
 full table evicts an idle saved conversation instead, and that conversation
-is read back from the store on its next message and goes on where it was.
+is read back from the store on its next message and goes on where it was,
+but never one holding what the store lacks (a sensitive slot's answer).
 A value out of range is refused by --check, naming the option."""
 import json
 import os
@@ -20,12 +21,12 @@ from test_chat_rest import FLOWS, KEY, auth, sha  # noqa: E402
 JSON = {"Content-Type": "application/json"}
 
 
-def daemon(store_path, limit):
+def daemon(store_path, limit, flows=FLOWS):
     cfg = {"log_level": "debug",
            "chat": {"api_keys": "main:" + sha(KEY)},
            "store": {"path": store_path},
            "runtime": {"max_conversations": limit}}
-    d = Daemon(config=cfg, args=["--flows", FLOWS])
+    d = Daemon(config=cfg, args=["--flows", flows])
     d.start()
     d.wait_log(event="flows_loaded", timeout=60)
     return d
@@ -116,6 +117,59 @@ def test_file_store_evicts_and_reads_back_past_the_limit():
             d.kill()
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+PAY_FLOWS = {
+    "settings": {"settings": {"welcome_flow": "welcome", "fallback_flow": "fallback",
+                              "confidence_threshold": 0.3}},
+    "welcome": {"name": "welcome",
+                "intents": {"greeting": {"examples": ["hi", "hello", "hey there"]}},
+                "nodes": {"greet": {"type": "say", "message": "Welcome."}}},
+    "fallback": {"name": "fallback", "nodes": {"sorry": {"type": "say", "message": "Sorry?"}}},
+    "pay": {"name": "pay",
+            "intents": {"pay": {"examples": ["I want to pay", "make a payment", "pay my bill",
+                                             "pay now"]}},
+            "slots": {"secret": {"type": "text", "sensitive": True},
+                      "zip": {"type": "regex", "pattern": "\\b[0-9]{5}\\b"}},
+            "nodes": {"ask_secret": {"type": "ask", "slot": "secret",
+                                     "prompt": "Your passphrase?", "next": "ask_zip"},
+                      "ask_zip": {"type": "ask", "slot": "zip", "prompt": "Your ZIP code?",
+                                  "next": "done"},
+                      "done": {"type": "end",
+                               "message": "Paid with [{{secret}}] from [{{zip}}]"}}},
+}
+
+
+def test_sensitive_answer_is_never_evicted():
+    """A sensitive slot's value lives in memory only (never in the store), so
+    a conversation holding one is not evicted: read back, the value would be
+    gone. With nothing else to evict, the new conversation is refused."""
+    tmp = tempfile.mkdtemp(prefix="chorus-rtlimit-")
+    try:
+        flows = os.path.join(tmp, "flows")
+        os.makedirs(flows)
+        for name, doc in PAY_FLOWS.items():
+            with open(os.path.join(flows, name + ".json"), "w") as f:
+                json.dump(doc, f)
+        d = daemon(os.path.join(tmp, "chorus.db"), 1, flows)
+        try:
+            payer = start(d)
+            status, reply = say(d, payer, "I want to pay")
+            assert status == 200 and reply["messages"][-1]["text"] == "Your passphrase?", reply
+            status, reply = say(d, payer, "blue horse battery")
+            assert status == 200 and reply["messages"][-1]["text"] == "Your ZIP code?", reply
+            status, reply = post_conversation(d)
+            assert status == 503 and reply["error"]["code"] == "at_capacity", (status, reply)
+            assert metric(d, "chorus_runtime_evictions_total") == 0
+            status, reply = say(d, payer, "12345")
+            assert status == 200, reply
+            assert reply["messages"][-1]["text"] == "Paid with [blue horse battery] from [12345]", \
+                reply
+            d.stop()
+        finally:
+            d.kill()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_out_of_range_limit_is_refused_by_check():

@@ -118,10 +118,21 @@ static void test_restore_after_reload(void **state)
     assert_int_equal(h.conv.version, 2);
     assert_int_equal(h.conv.flow, BRAIN_NONE);
     assert_int_equal(h.conv.wait, 0);
+    assert_int_equal(h.conv.depth, 0);
     assert_string_equal(brain_conv_slot(&h.conv, "x"), "kept");
+    /* it lost its place inside a call: a is the flow it began in, to redo */
+    assert_string_equal(brain_conv_slot(&h.conv, "_restart"), "a");
     /* running it against the old flowset is refused */
     brain_input_t in = {.event = BRAIN_EV_MESSAGE, .text = "hi", .len = 2, .now_us = h.now};
     assert_int_equal(brain_turn(v1, &h.conv, &in, &h.out), CORE_ERR_INVALID);
+    /* its next message hears why and flow a starts again (its call of b now
+     * says "o"), rather than the answer being taken for a new request */
+    h.fs = v2;
+    h_send(&h, "an answer", NULL);
+    assert_string_equal(h_said(&h), "Sorry, something changed on our side since your last "
+                                    "message. Let's start that again. | o | after");
+    assert_null(brain_conv_slot(&h.conv, "_restart"));
+    h.fs = v1;
     brain_flowset_unref(v2);
     h_dispose(&h);
 }
@@ -163,6 +174,7 @@ static void test_restore_at_a_node_of_another_kind(void **state)
     assert_int_equal(c.wait, 0);
     assert_int_equal(c.depth, 0);
     assert_string_equal(brain_conv_slot(&c, "x"), "kept");
+    assert_string_equal(brain_conv_slot(&c, "_restart"), "a"); /* said and redone next turn */
     brain_conv_dispose(&c);
     /* the same state against flows where it still is an ask waits there */
     brain_flowset_unref(fs);
@@ -170,6 +182,7 @@ static void test_restore_at_a_node_of_another_kind(void **state)
     assert_int_equal(brain_conv_from_json(fs, saved, strlen(saved), &c, &err), 0);
     assert_int_not_equal(c.flow, BRAIN_NONE);
     assert_int_equal(c.wait, 1);
+    assert_null(brain_conv_slot(&c, "_restart"));
     brain_conv_dispose(&c);
     brain_flowset_unref(fs);
     (void)state;

@@ -606,7 +606,9 @@ static void test_guardrails_in_the_turn(void **state)
     brain_flowset_t *fs = compile_with_rails("g.json", text);
     harness_t h;
     h_init_waiting(&h, fs);
+    assert_false(brain_conv_has_sensitive(fs, &h.conv));
     h_send(&h, "4111 1111 1111 1111", NULL);
+    assert_true(brain_conv_has_sensitive(fs, &h.conv)); /* memory only: never evicted */
     assert_int_equal(h.out.guard_in.action, GUARD_REDACT);
     /* the sensitive slot gets the value; the kept last turn does not */
     assert_string_equal(h_slot(&h, "card"), "4111 1111 1111 1111");

@@ -9,6 +9,8 @@
  *   "post URL [retries [backoff_ms]]"  one POST effect, body {}
  *   "llm BASE [KEYVAR|-] [retries]"  one chat completion (POST BASE/chat/completions)
  *   "end"                ends the conversation
+ *   "secret X"           fills a sensitive slot with X (memory only, as the brain's)
+ *   "fail"               counts a failed action in the turn's policy counters
  *   "date"               says the turn's reference date, "date:YYYY-MM-DD HH:MM"
  *   anything else        says "echo:<text> #<turn>"
  * and after an effect says "result error=<name> status=<n> content=<c>
@@ -125,6 +127,12 @@ void brain_conv_dispose(brain_conv_t *c)
 size_t brain_conv_memory(const brain_conv_t *c)
 {
     return sizeof(*c) + c->slots_cap;
+}
+
+/* The fake's only slot is sensitive. */
+int brain_conv_has_sensitive(const brain_flowset_t *fs, const brain_conv_t *c)
+{
+    return c->slots_len > 0;
 }
 
 int64_t brain_conv_deadline(const brain_flowset_t *fs, const brain_conv_t *c)
@@ -261,6 +269,19 @@ int brain_turn(const brain_flowset_t *fs, brain_conv_t *c, const brain_input_t *
     if (strcmp(cmd, "date") == 0) {
         say(out, core_xasprintf("date:%04d-%02d-%02d %02d:%02d", in->ref.year, in->ref.month,
                                 in->ref.day, in->ref.hour, in->ref.minute));
+        return BRAIN_DONE;
+    }
+    if (sscanf(cmd, "secret %63s", b) == 1) {
+        free(c->slots);
+        c->slots = core_xasprintf("card%c%s", '\0', b);
+        c->slots_len = c->slots_cap = (uint32_t)(5 + strlen(b) + 1);
+        say(out, core_xstrdup("noted"));
+        return BRAIN_DONE;
+    }
+    if (strcmp(cmd, "fail") == 0) {
+        if (in->policy != NULL)
+            in->policy->action_failures++;
+        say(out, core_xstrdup("failed"));
         return BRAIN_DONE;
     }
     if (strcmp(cmd, "end") == 0) {

@@ -8,6 +8,7 @@
  * read fails the turns queued on it, and shutdown with a batch in flight. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <poll.h>
@@ -64,6 +65,50 @@ static void store_answer(int status, const char *json, int active)
         p.done(status, p.data);
     else
         p.loaded(status, json ? strdup(json) : NULL, active, p.data);
+}
+
+/* The start-up restore's reads (runtime_restore_active): store_db_* run on
+ * the thread pool and list the scripted active states; with hold_restore
+ * set the read waits (as a slow disk would) until the test clears it. The
+ * record read is scripted too, unused, so that no store object is linked. */
+static struct {
+    const char *id;
+    const char *state;
+} active_rows[8];
+static int n_active_rows;
+static int n_generated_rows; /* more rows "g<i>", after active_rows, with generated_state */
+static const char *generated_state;
+static atomic_int hold_restore;
+static int fake_db_obj;
+
+store_db_t *store_db_open(const char *path, core_err_t *err)
+{
+    return (store_db_t *)&fake_db_obj;
+}
+
+void store_db_close(store_db_t *db)
+{
+}
+
+int store_db_active_states(store_db_t *db,
+                           void (*fn)(const char *id, const char *state_json, void *arg), void *arg,
+                           core_err_t *err)
+{
+    while (atomic_load(&hold_restore))
+        usleep(1000);
+    for (int i = 0; i < n_active_rows; i++)
+        fn(active_rows[i].id, active_rows[i].state, arg);
+    for (int i = 0; i < n_generated_rows; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "g%d", i);
+        fn(id, generated_state, arg);
+    }
+    return 0;
+}
+
+int store_transcript_latest_async(store_t *s, const char *key, store_json_cb cb, void *data)
+{
+    return CORE_ERR_NOT_FOUND;
 }
 
 /* ---- harness ---------------------------------------------------------------- */
@@ -389,6 +434,237 @@ static void test_full_table_evicts_durable_idle_conversations(void **state)
     env_stop(&e);
 }
 
+/* Sends text on key's conversation, already in memory, and makes its batch durable. */
+static void durable_turn(env_t *e, const char *key, const char *text, rec_t *r)
+{
+    submit(e, key, BRAIN_EV_MESSAGE, text, r);
+    until_pending(e, 1);
+    store_answer(0, NULL, 0);
+    assert_int_equal(r->error, 0);
+}
+
+/* A full table never drops a conversation holding what the store does not
+ * have: a sensitive slot's value (never saved) or the escalation policy's
+ * counters. It evicts another instead; with none to evict the new key is
+ * refused as the table is full. An ended conversation holds nothing. */
+static void test_eviction_spares_what_only_memory_holds(void **state)
+{
+    env_t e;
+    max_conversations = 2;
+    env_start(&e);
+    rec_t a, b, c;
+    first_turn(&e, "a", "one", &a);
+    store_answer(0, NULL, 0);
+    durable_turn(&e, "a", "secret 4111111111111111", &a); /* half-way through a payment */
+    first_turn(&e, "b", "one", &b);
+    store_answer(0, NULL, 0);
+    first_turn(&e, "c", "one", &c); /* room is made: b goes, a stays */
+    store_answer(0, NULL, 0);
+    assert_string_equal(c.text, "echo:one #1");
+    assert_non_null(rt_table_find(&e.rt->table, "a"));
+    assert_null(rt_table_find(&e.rt->table, "b"));
+    durable_turn(&e, "c", "fail", &c); /* an action failed: counted towards escalation */
+    rec_t d;
+    runtime_turn_in_t in = {.key = "d", .event = BRAIN_EV_MESSAGE, .text = "one", .len = 3};
+    core_err_t err = {0};
+    assert_int_equal(runtime_turn(e.rt, &in, on_turn, &d, &err), CORE_ERR_LIMIT);
+    runtime_stats_t st;
+    runtime_stats(e.rt, &st);
+    assert_int_equal(st.evictions, 1);
+    assert_int_equal(st.conversations, 2);
+    durable_turn(&e, "a", "end", &a); /* paid and ended: nothing left to lose */
+    first_turn(&e, "d", "one", &d);
+    store_answer(0, NULL, 0);
+    assert_string_equal(d.text, "echo:one #1");
+    assert_null(rt_table_find(&e.rt->table, "a"));
+    assert_non_null(rt_table_find(&e.rt->table, "c"));
+    max_conversations = 0;
+    env_stop(&e);
+}
+
+typedef struct restored_s {
+    int calls;
+    int status;
+    size_t restored;
+} restored_t;
+
+static void on_restored(int status, size_t restored, void *data)
+{
+    restored_t *r = data;
+    r->calls++;
+    r->status = status;
+    r->restored = restored;
+}
+
+/* The daemon serves while the start-up restore reads: a key that gets a
+ * message, ends and is swept before the restore applies what it read must
+ * not come back with the older state it read (its idle timeout would then
+ * write rows the store already has). Keys nobody touched come back. */
+static void test_restore_skips_keys_dropped_since_it_was_queued(void **state)
+{
+    env_t e;
+    env_start(&e);
+    rec_t r;
+    first_turn(&e, "k", "one", &r);
+    store_answer(0, NULL, 0);
+    active_rows[0].id = "k"; /* as the restore reads it: active, after turn one */
+    active_rows[0].state = "{\"v\":1,\"seq\":2,\"brain\":{\"turns\":1}}";
+    active_rows[1].id = "untouched";
+    active_rows[1].state = "{\"v\":1,\"seq\":4,\"brain\":{\"turns\":2}}";
+    n_active_rows = 2;
+    atomic_store(&hold_restore, 1);
+    restored_t res = {0};
+    assert_int_equal(runtime_restore_active(e.rt, "chorus.db", on_restored, &res), 0);
+    durable_turn(&e, "k", "end", &r); /* meanwhile k ends... */
+    runtime_sweep(e.rt, core_wall_us());
+    assert_null(rt_table_find(&e.rt->table, "k")); /* ...and is swept */
+    atomic_store(&hold_restore, 0);
+    while (res.calls == 0)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    assert_int_equal(res.status, 0);
+    assert_int_equal(res.restored, 1);
+    assert_null(rt_table_find(&e.rt->table, "k"));
+    assert_non_null(rt_table_find(&e.rt->table, "untouched"));
+    n_active_rows = 0;
+    env_stop(&e);
+}
+
+/* A batch the store refuses as invalid (a constraint) would be refused
+ * again: the conversation leaves memory rather than have the idle sweep
+ * send the same timeout turn every tick, and its next message reads what
+ * the store has. */
+static void test_refused_commit_drops_the_conversation(void **state)
+{
+    env_t e;
+    env_start(&e);
+    rec_t r;
+    first_turn(&e, "k", "one", &r);
+    store_answer(0, NULL, 0);
+    int64_t later = core_wall_us() + 2 * fake_idle_us;
+    runtime_sweep(e.rt, later); /* its idle timeout is due */
+    until_pending(&e, 1);
+    store_answer(CORE_ERR_INVALID, NULL, 0); /* the timeout turn's rows collide */
+    spin(&e, 5);
+    assert_null(rt_table_find(&e.rt->table, "k"));
+    runtime_sweep(e.rt, later + 1000000);
+    spin(&e, 5);
+    assert_int_equal(n_pend, 0); /* no timeout turn again */
+    submit(&e, "k", BRAIN_EV_MESSAGE, "back", &r);
+    until_pending(&e, 1);
+    assert_non_null(pend[0].loaded);                                   /* read from the store */
+    store_answer(0, "{\"v\":1,\"seq\":4,\"brain\":{\"turns\":2}}", 0); /* it had ended */
+    until_pending(&e, 1);
+    store_answer(0, NULL, 0);
+    assert_string_equal(r.text, "echo:back #1");
+    env_stop(&e);
+}
+
+/* Many states are applied a slice at a time, with the loop running between
+ * slices, not all in one callback that would stall every connection. */
+static void test_restore_applies_states_in_slices(void **state)
+{
+    env_t e;
+    env_start(&e);
+    n_generated_rows = 5000;
+    generated_state = "{\"v\":1,\"seq\":2,\"brain\":{\"turns\":1}}";
+    restored_t res = {0};
+    assert_int_equal(runtime_restore_active(e.rt, "chorus.db", on_restored, &res), 0);
+    runtime_stats_t st;
+    do {
+        uv_run(&e.loop, UV_RUN_ONCE);
+        runtime_stats(e.rt, &st);
+    } while (st.conversations == 0 && res.calls == 0);
+    assert_int_equal(res.calls, 0);
+    assert_true(st.conversations > 0 && st.conversations < 5000);
+    while (res.calls == 0)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    assert_int_equal(res.status, 0);
+    assert_int_equal(res.restored, 5000);
+    runtime_stats(e.rt, &st);
+    assert_int_equal(st.conversations, 5000);
+    n_generated_rows = 0;
+    env_stop(&e);
+}
+
+/* In "promoted" mode production is rebuilt from the store, compiled on the
+ * thread pool, and the daemon asks for the start-up restore after the flows
+ * directory's load, which may come first: the restore waits for the
+ * default environment's set rather than being refused for good. A close
+ * while it waits ends it. */
+static void test_restore_waits_for_the_default_environment(void **state)
+{
+    env_t e;
+    uv_loop_init(&e.loop);
+    runtime_options_t o = {
+        .flows_dir = flows_dir, .store = (store_t *)&fake_store_obj, .production_promoted = 1};
+    assert_int_equal(runtime_new(&e.loop, &o, &e.rt, NULL), 0);
+    const char *text = "{\"name\": \"main\"}";
+    runtime_flow_file_t f = {"main", NULL, text, strlen(text), 1};
+    int loaded = 0;
+    assert_int_equal(runtime_env_restore(e.rt, "production", &f, 1, on_loaded, &loaded), 0);
+    active_rows[0].id = "k";
+    active_rows[0].state = "{\"v\":1,\"seq\":2,\"brain\":{\"turns\":1}}";
+    n_active_rows = 1;
+    restored_t res = {0};
+    assert_int_equal(runtime_restore_active(e.rt, "chorus.db", on_restored, &res), 0);
+    while (res.calls == 0)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    assert_int_equal(loaded, 1); /* production came first */
+    assert_int_equal(res.status, 0);
+    assert_int_equal(res.restored, 1);
+    assert_non_null(rt_table_find(&e.rt->table, "k"));
+    n_active_rows = 0;
+    env_stop(&e);
+
+    uv_loop_init(&e.loop); /* production never comes: the close ends the wait */
+    assert_int_equal(runtime_new(&e.loop, &o, &e.rt, NULL), 0);
+    memset(&res, 0, sizeof(res));
+    assert_int_equal(runtime_restore_active(e.rt, "chorus.db", on_restored, &res), 0);
+    spin(&e, 5);
+    assert_int_equal(res.calls, 0);
+    env_stop(&e);
+    assert_int_equal(res.calls, 1);
+    assert_int_equal(res.status, CORE_ERR_CLOSED);
+}
+
+/* A conversation read back (evicted, or after a restart) goes on in the
+ * environment its state was saved in, whatever its turn names; a state
+ * saved before environments were saved keeps the turn's, and one naming an
+ * environment that does not exist goes to the default. The start-up
+ * restore binds the same way. */
+static void test_read_back_goes_to_its_saved_environment(void **state)
+{
+    env_t e;
+    env_start(&e);
+    const char *keys[] = {"staged", "legacy", "unknown"};
+    const char *states[] = {
+        "{\"v\":1,\"seq\":2,\"gen\":0,\"env\":\"staging\",\"brain\":{\"turns\":1}}",
+        "{\"v\":1,\"seq\":2,\"brain\":{\"turns\":1}}",
+        "{\"v\":1,\"seq\":2,\"env\":\"qa\",\"brain\":{\"turns\":1}}"};
+    const int want[] = {0 /* staging */, 1, 1};
+    rec_t r;
+    for (int i = 0; i < 3; i++) {
+        submit(&e, keys[i], BRAIN_EV_MESSAGE, "back", &r); /* names no environment */
+        until_pending(&e, 1);
+        store_answer(0, states[i], 1);
+        until_pending(&e, 1);
+        store_answer(0, NULL, 0);
+        assert_string_equal(r.text, "echo:back #2");
+        assert_int_equal(rt_table_find(&e.rt->table, keys[i])->env, want[i]);
+    }
+    active_rows[0].id = "restored";
+    active_rows[0].state = states[0];
+    n_active_rows = 1;
+    restored_t res = {0};
+    assert_int_equal(runtime_restore_active(e.rt, "chorus.db", on_restored, &res), 0);
+    while (res.calls == 0)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    assert_int_equal(res.restored, 1);
+    assert_int_equal(rt_table_find(&e.rt->table, "restored")->env, 0);
+    n_active_rows = 0;
+    env_stop(&e);
+}
+
 /* A key the caller minted for this turn (a new chat conversation) has
  * nothing in the store: the runtime does not ask, the turn runs at once and
  * the store's only request is its batch. Any other new key is read first. */
@@ -525,9 +801,15 @@ int main(void)
         cmocka_unit_test(test_failed_read_fails_queued_turns),
         cmocka_unit_test(test_close_with_batch_in_flight),
         cmocka_unit_test(test_full_table_evicts_durable_idle_conversations),
+        cmocka_unit_test(test_eviction_spares_what_only_memory_holds),
         cmocka_unit_test(test_eviction_scan_wraps_past_the_last_bucket),
         cmocka_unit_test(test_table_walk_stops_and_wraps),
         cmocka_unit_test(test_fresh_key_is_not_read_from_the_store),
+        cmocka_unit_test(test_restore_skips_keys_dropped_since_it_was_queued),
+        cmocka_unit_test(test_refused_commit_drops_the_conversation),
+        cmocka_unit_test(test_restore_applies_states_in_slices),
+        cmocka_unit_test(test_restore_waits_for_the_default_environment),
+        cmocka_unit_test(test_read_back_goes_to_its_saved_environment),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

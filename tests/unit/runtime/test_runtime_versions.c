@@ -17,11 +17,13 @@
 #include <jansson.h>
 
 #include "chorus/runtime.h"
+#include "chorus/store.h"
 #include "unit/runtime/runtime_test.h"
 
 static char dir[64];
 
-static char *order_flow(const char *tag)
+/* The order flow, its question in node `ask`. */
+static char *order_flow_at(const char *tag, const char *ask)
 {
     return core_xasprintf(
         "{\"name\": \"order\",\n"
@@ -30,10 +32,15 @@ static char *order_flow(const char *tag)
         " \"slots\": {\"item\": {\"type\": \"choice\", \"choices\": [{\"value\": \"pizza\"},"
         " {\"value\": \"salad\"}]}},\n"
         " \"nodes\": {\n"
-        "  \"ask\": {\"type\": \"ask\", \"slot\": \"item\", \"prompt\": \"What?\","
+        "  \"%s\": {\"type\": \"ask\", \"slot\": \"item\", \"prompt\": \"What?\","
         " \"next\": \"done\"},\n"
         "  \"done\": {\"type\": \"end\", \"message\": \"ORDER %s {{item}}\"}}}\n",
-        tag);
+        ask, tag);
+}
+
+static char *order_flow(const char *tag)
+{
+    return order_flow_at(tag, "ask");
 }
 
 static void write_file(const char *name, const char *text)
@@ -52,7 +59,8 @@ typedef struct ctx_s {
     uv_loop_t loop;
     runtime_t *rt;
     int loaded, rc, calls;
-    char text[256];
+    char text[256];  /* the turn's last message */
+    char first[256]; /* and its first */
     char variant_env[16];
 } ctx_t;
 
@@ -68,9 +76,11 @@ static void on_turn(const runtime_turn_out_t *o)
 {
     ctx_t *c = o->data;
     c->calls++;
-    c->text[0] = '\0';
-    if (o->error == 0 && o->out->n_messages > 0)
+    c->text[0] = c->first[0] = '\0';
+    if (o->error == 0 && o->out->n_messages > 0) {
         snprintf(c->text, sizeof(c->text), "%s", o->out->messages[o->out->n_messages - 1].text);
+        snprintf(c->first, sizeof(c->first), "%s", o->out->messages[0].text);
+    }
 }
 
 static void wait_loaded(ctx_t *c, int n)
@@ -110,6 +120,103 @@ static void start(ctx_t *c, int promoted)
 static void stop(ctx_t *c)
 {
     rt_test_close(&c->loop, c->rt, NULL);
+}
+
+/* The store start_stored() opens, gone. */
+static void remove_store(void)
+{
+    const char *ext[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char path[192];
+        snprintf(path, sizeof(path), "%s.db%s", dir, ext[i]);
+        unlink(path);
+    }
+}
+
+/* With a store, as chorusd starts in "promoted" mode: production rebuilt
+ * from stored contents (here: the directory's files with order at
+ * prod_tag), staging from the directory. prod_tag NULL: "follow" mode,
+ * both from the directory. */
+static store_t *start_stored(ctx_t *c, const char *prod_tag)
+{
+    memset(c, 0, sizeof(*c));
+    uv_loop_init(&c->loop);
+    char db[128];
+    snprintf(db, sizeof(db), "%s.db", dir);
+    store_options_t so = {.path = db};
+    core_err_t err = {0};
+    store_t *store = store_open(&c->loop, &so, &err);
+    assert_non_null(store);
+    runtime_options_t o = {
+        .flows_dir = dir, .no_guard = 1, .production_promoted = prod_tag != NULL, .store = store};
+    assert_int_equal(runtime_new(&c->loop, &o, &c->rt, &err), 0);
+    if (prod_tag == NULL) {
+        assert_int_equal(runtime_load(c->rt, on_loaded, c), 0);
+        wait_loaded(c, 1);
+        return store;
+    }
+    char *order = order_flow(prod_tag);
+    const char *settings =
+        "{\"settings\": {\"fallback_flow\": \"fallback\", \"confidence_threshold\": 0.3}}";
+    const char *fallback = "{\"name\": \"fallback\", \"nodes\": {\"s\": {\"type\": \"say\", "
+                           "\"message\": \"Sorry?\"}}}";
+    runtime_flow_file_t prod[] = {{"fallback", NULL, fallback, strlen(fallback), 0},
+                                  {"order", NULL, order, strlen(order), 0},
+                                  {"settings", NULL, settings, strlen(settings), 0}};
+    assert_int_equal(runtime_env_restore(c->rt, "production", prod, 3, on_loaded, c), 0);
+    free(order);
+    assert_int_equal(runtime_load(c->rt, on_loaded, c), 0);
+    wait_loaded(c, 2);
+    return store;
+}
+
+/* A conversation's environment is saved with its state: after a restart
+ * a staging conversation goes on in staging though its turn names none
+ * (its channel forgot the gateway's environment), and a production one in
+ * production. */
+static void test_environment_survives_a_restart(void **state)
+{
+    (void)state;
+    write_order("v2"); /* staging */
+    ctx_t c;
+    store_t *store = start_stored(&c, "v1");
+    assert_string_equal(say(&c, "s", "staging", "I want to order"), "What?");
+    assert_string_equal(say(&c, "p", NULL, "I want to order"), "What?");
+    rt_test_close(&c.loop, c.rt, store);
+    store = start_stored(&c, "v1");
+    assert_string_equal(say(&c, "s", NULL, "pizza"), "ORDER v2 pizza");
+    assert_string_equal(say(&c, "p", NULL, "salad"), "ORDER v1 salad");
+    rt_test_close(&c.loop, c.rt, store);
+    remove_store();
+}
+
+/* What a restart does to a conversation in progress: the compiled version
+ * it was pinned to is gone with the process, so it is read back onto its
+ * environment's current version. Where the question it waited at is still
+ * there it is answered there; where the node was renamed it says so and
+ * asks again, and never takes the answer for a new request. */
+static void test_restart_moves_a_conversation_on_visibly(void **state)
+{
+    (void)state;
+    write_order("v1");
+    ctx_t c;
+    store_t *store = start_stored(&c, NULL);
+    assert_string_equal(say(&c, "a", NULL, "I want to order"), "What?");
+    rt_test_close(&c.loop, c.rt, store);
+    write_order("v2"); /* the same question */
+    store = start_stored(&c, NULL);
+    assert_string_equal(say(&c, "a", NULL, "pizza"), "ORDER v2 pizza");
+    assert_string_equal(say(&c, "b", NULL, "I want to order"), "What?");
+    rt_test_close(&c.loop, c.rt, store);
+    char *renamed = order_flow_at("v3", "question");
+    write_file("order.json", renamed);
+    free(renamed);
+    store = start_stored(&c, NULL);
+    assert_string_equal(say(&c, "b", NULL, "pizza"), "What?");
+    assert_non_null(strstr(c.first, "something changed"));
+    assert_string_equal(say(&c, "b", NULL, "pizza"), "ORDER v3 pizza");
+    rt_test_close(&c.loop, c.rt, store);
+    remove_store();
 }
 
 static const char *env_version(ctx_t *c, const char *env, char *buf)
@@ -281,6 +388,8 @@ int main(void)
         cmocka_unit_test(test_conversation_pinned_across_reload),
         cmocka_unit_test(test_promoted_mode_promote_and_rollback),
         cmocka_unit_test(test_rollout_candidate_and_abort),
+        cmocka_unit_test(test_environment_survives_a_restart),
+        cmocka_unit_test(test_restart_moves_a_conversation_on_visibly),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
