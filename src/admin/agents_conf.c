@@ -191,7 +191,7 @@ static void queue_dispose(ag_queue_t *q)
     free(q->zone.at), free(q->zone.off);
 }
 
-static void conf_dispose(ag_conf_t *conf)
+void ag__conf_dispose(ag_conf_t *conf)
 {
     for (size_t i = 0; i < conf->n_queues; i++)
         queue_dispose(&conf->queues[i]);
@@ -317,7 +317,7 @@ int ag__conf_parse(const char *file, ag_conf_t *conf, core_diags_t *diags)
     free(text);
     if (diags->len == before)
         return 0;
-    conf_dispose(conf);
+    ag__conf_dispose(conf);
     return CORE_ERR_INVALID;
 }
 
@@ -326,13 +326,13 @@ int ag__conf_check(const char *file, core_diags_t *diags)
     ag_conf_t conf;
     int rc = ag__conf_parse(file, &conf, diags);
     if (rc == 0)
-        conf_dispose(&conf);
+        ag__conf_dispose(&conf);
     return rc == CORE_ERR_NOT_FOUND ? 0 : rc;
 }
 
 void ag__conf_free(ag_desk_t *d)
 {
-    conf_dispose(&d->conf);
+    ag__conf_dispose(&d->conf);
     free(d->conf_loaded);
     d->conf_loaded = NULL;
 }
@@ -349,7 +349,7 @@ void ag__conf_load(ag_desk_t *d, int force)
     core_diags_init(&diags);
     int rc = ag__conf_parse(file, &next, &diags);
     if (rc == CORE_ERR_NOT_FOUND) { /* no file: every queue is always open */
-        conf_dispose(&d->conf);
+        ag__conf_dispose(&d->conf);
         LOG_INFO("event=queues_default file=%s reason=\"no such file: every queue is always "
                  "open\"",
                  file);
@@ -363,7 +363,7 @@ void ag__conf_load(ag_desk_t *d, int force)
         LOG_WARN("event=queues_reload status=kept_previous file=%s queues=%zu", file,
                  d->conf.n_queues);
     } else {
-        conf_dispose(&d->conf);
+        ag__conf_dispose(&d->conf);
         d->conf = next;
         LOG_INFO("event=queues_loaded file=%s queues=%zu", file, d->conf.n_queues);
     }

@@ -131,6 +131,8 @@ void ag__conf_load(ag_desk_t *d, int force);
 /* Parses and checks file into conf (every problem a diagnostic in diags);
  * 0, CORE_ERR_NOT_FOUND when there is no file, or CORE_ERR_INVALID. */
 int ag__conf_parse(const char *file, ag_conf_t *conf, core_diags_t *diags);
+/* Frees what ag__conf_parse() gave conf, and zeroes it. */
+void ag__conf_dispose(ag_conf_t *conf);
 /* The start-up check: 0 when file is valid or absent. */
 int ag__conf_check(const char *file, core_diags_t *diags);
 void ag__conf_free(ag_desk_t *d);

@@ -34,14 +34,7 @@ static int parse(const char *text, ag_conf_t *conf, core_diags_t *diags)
 
 static void dispose(ag_conf_t *conf)
 {
-    for (size_t i = 0; i < conf->n_queues; i++) {
-        ag_queue_t *q = &conf->queues[i];
-        free(q->name), free(q->tz), free(q->bot_flow), free(q->bot_node), free(q->dial);
-        json_decref(q->wait_message), json_decref(q->closed_message);
-        free(q->zone.at), free(q->zone.off);
-    }
-    free(conf->queues);
-    json_decref(conf->routes);
+    ag__conf_dispose(conf);
 }
 
 #define WEEKDAYS                                                                                   \
