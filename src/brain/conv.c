@@ -34,6 +34,17 @@ size_t brain_conv_memory(const brain_conv_t *c)
     return sizeof(*c) + c->slots_cap;
 }
 
+/* The pair at offset *i of the buffer ("name\0value\0"): sets *value and
+ * *vlen, moves *i past it and returns the name. */
+static const char *next_pair(const brain_conv_t *c, uint32_t *i, const char **value, size_t *vlen)
+{
+    const char *n = c->slots + *i;
+    *value = n + strlen(n) + 1;
+    *vlen = strlen(*value);
+    *i = (uint32_t)(*value + *vlen + 1 - c->slots);
+    return n;
+}
+
 /* Finds name in the buffer; returns the offset of the pair or -1. */
 static long slot_offset(const brain_conv_t *c, const char *name)
 {
@@ -137,10 +148,9 @@ static int put_slots(core_buf_t *b, const brain_flowset_t *fs, const brain_conv_
     int bad = core_buf_append_lit(b, ",\"slots\":{") != 0;
     int first = 1;
     for (uint32_t i = 0; i < c->slots_len;) {
-        const char *n = c->slots + i;
-        const char *v = n + strlen(n) + 1;
-        size_t vl = strlen(v);
-        i = (uint32_t)(v + vl + 1 - c->slots);
+        const char *v;
+        size_t vl;
+        const char *n = next_pair(c, &i, &v, &vl);
         int d = brain__slot_find(fs, n);
         if (d >= 0 && fs->slots[d].sensitive)
             continue;
@@ -163,11 +173,9 @@ static int put_slots(core_buf_t *b, const brain_flowset_t *fs, const brain_conv_
 int brain_conv_has_sensitive(const brain_flowset_t *fs, const brain_conv_t *c)
 {
     for (uint32_t i = 0; i < c->slots_len;) {
-        const char *n = c->slots + i;
-        const char *v = n + strlen(n) + 1;
-        size_t vl = strlen(v);
-        i = (uint32_t)(v + vl + 1 - c->slots);
-        int d = brain__slot_find(fs, n);
+        const char *v;
+        size_t vl;
+        int d = brain__slot_find(fs, next_pair(c, &i, &v, &vl));
         if (vl > 0 && d >= 0 && fs->slots[d].sensitive)
             return 1;
     }
