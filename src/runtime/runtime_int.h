@@ -195,6 +195,8 @@ void rt_effect_start(rt_turn_t *t);
 void rt_turn_resume(rt_turn_t *t, const brain_effect_result_t *res);
 /* Ends a turn with an error (shutdown). */
 void rt_turn_fail(rt_turn_t *t, int error, const char *msg);
+/* The idle sweep's timer callback (runtime_turn.c), started by runtime_new(). */
+void rt_on_sweep(uv_timer_t *h);
 /* runtime_turn.c: a handle of the runtime closed. */
 void rt_handle_closed(uv_handle_t *h);
 void rt_maybe_free(runtime_t *rt);
