@@ -256,6 +256,9 @@ typedef struct flow_s {
     size_t n_intents;
     msg_t help; /* flow-specific help, n/a when no variants */
     int has_help;
+    /* an llm node, and one whose system or prompt reads a slot or the
+     * user's text: which input the injection rail sees (interp.c) */
+    uint8_t has_llm, llm_reads_input;
 } flow_t;
 
 typedef struct var_s {

@@ -464,6 +464,16 @@ static void node_compile(loader_t *ld, node_t *n, json_t *v)
         node_kind_rest(ld, n, v, n->path);
 }
 
+/* Whether a prompt template reads what users say: a slot or the text. */
+static int tpl_reads_input(const brain_tpl_t *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (t->parts[i].is_ref &&
+            (t->parts[i].ref == TPL_REF_SLOT || t->parts[i].ref == TPL_REF_USER_TEXT))
+            return 1;
+    return 0;
+}
+
 void flow__nodes(loader_t *ld, json_t *nodes, const char *path)
 {
     flow_t *f = ld->flow;
@@ -490,4 +500,10 @@ void flow__nodes(loader_t *ld, json_t *nodes, const char *path)
     brain__node_index(f);
     for (size_t i = 0; i < f->n_nodes; i++)
         node_compile(ld, &f->nodes[i], json_object_get(nodes, f->nodes[i].name));
+    for (size_t i = 0; i < f->n_nodes; i++)
+        if (f->nodes[i].kind == NODE_LLM) {
+            f->has_llm = 1;
+            f->llm_reads_input |=
+                tpl_reads_input(&f->nodes[i].system) || tpl_reads_input(&f->nodes[i].prompt_tpl);
+        }
 }

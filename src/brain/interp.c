@@ -321,16 +321,6 @@ static void new_session(brain_conv_t *c, int64_t now)
     c->created_us = now;
 }
 
-/* Whether a prompt template reads what users say: a slot or the text. */
-static int tpl_reads_input(const brain_tpl_t *t)
-{
-    for (size_t i = 0; i < t->n; i++)
-        if (t->parts[i].is_ref &&
-            (t->parts[i].ref == TPL_REF_SLOT || t->parts[i].ref == TPL_REF_USER_TEXT))
-            return 1;
-    return 0;
-}
-
 /* Whether the text may reach an llm node: the node waiting is one; free
  * text (no question pending) that routing may send into a flow with one;
  * or an answer to a question while some llm node's prompt reads slots or
@@ -342,12 +332,8 @@ static int bound_for_llm(const ctx_t *x, const node_t *n)
         return 1;
     int answer = x->conv->wait != WAIT_NONE;
     for (size_t f = 0; f < x->fs->n_flows; f++)
-        for (size_t i = 0; i < x->fs->flows[f].n_nodes; i++) {
-            const node_t *o = &x->fs->flows[f].nodes[i];
-            if (o->kind == NODE_LLM &&
-                (!answer || tpl_reads_input(&o->system) || tpl_reads_input(&o->prompt_tpl)))
-                return 1;
-        }
+        if (answer ? x->fs->flows[f].llm_reads_input : x->fs->flows[f].has_llm)
+            return 1;
     return 0;
 }
 
