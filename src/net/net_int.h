@@ -304,6 +304,10 @@ void net__log_flush(net_server_t *s);
 /* net_json.c: compact JSON as json_dumpb(JSON_COMPACT) writes it; 0 or
  * CORE_ERR_INVALID (NaN, infinity, too deep), appending nothing then. */
 int net__json_write(net_obuf_t *o, const json_t *j);
+/* net_req_json.c: a body that is one object of plain ASCII string
+ * members (no escapes, no duplicate key, at most 8), as the tree json_loadb
+ * would give; NULL for anything else, which json_loadb then reads. */
+json_t *net__json_flat(const char *body, size_t len);
 
 /* net_ws.c */
 void net__ws_handshake(net_req_t *req);

@@ -345,17 +345,6 @@ const char *net_req_body(const net_req_t *req, size_t *len)
     return req->body.data ? req->body.data : "";
 }
 
-json_t *net_req_json(const net_req_t *req, core_err_t *err)
-{
-    json_error_t jerr;
-    /* a duplicate key is refused: a filter in front may have read the other one */
-    json_t *j = json_loadb(req->body.data ? req->body.data : "", req->body.len,
-                           JSON_REJECT_DUPLICATES, &jerr);
-    if (j == NULL)
-        core_err_set(err, CORE_ERR_INVALID, "body:%d:%d: %s", jerr.line, jerr.column, jerr.text);
-    return j;
-}
-
 const char *net_req_remote(const net_req_t *req)
 {
     return req->conn ? req->conn->remote : "-";

@@ -1,7 +1,9 @@
-/* The answer serializer writes exactly what json_dumpb(JSON_COMPACT) writes. */
+/* The answer serializer writes exactly what json_dumpb(JSON_COMPACT) writes;
+ * the request body's fast path reads exactly what json_loadb reads. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,11 +75,122 @@ static void test_refuses_nan_and_leaves_buffer(void **state)
     net__obuf_free(&o);
 }
 
+/* What json_loadb (as net_req_json calls it) makes of body, or NULL. */
+static json_t *jansson_reads(const char *body, size_t len)
+{
+    json_error_t jerr;
+    return json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+}
+
+/* 1 when the fast path took body; then its tree must be jansson's. */
+static int flat_agrees(const char *body, size_t len)
+{
+    json_t *fast = net__json_flat(body, len);
+    if (fast == NULL)
+        return 0;
+    json_t *want = jansson_reads(body, len);
+    if (want == NULL || !json_equal(fast, want))
+        fail_msg("fast path read %.*s, jansson %s", (int)len, body, want ? "differently" : "not");
+    json_decref(want);
+    json_decref(fast);
+    return 1;
+}
+
+static void test_flat_body_fast_path(void **state)
+{
+    const char *taken[] = {
+        "{}",
+        " {\"text\":\"sign me up\"} ",
+        "{\"text\":\"Ada\",\"client_id\":\"m-1\"}",
+        "{ \"event\" : \"start\" ,\r\n\t\"text\":\"\" }",
+        "{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\",\"d\":\"4\",\"e\":\"5\",\"f\":\"6\",\"g\":\"7\","
+        "\"h\":\"8\"}",
+    };
+    for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++)
+        if (!flat_agrees(taken[i], strlen(taken[i])))
+            fail_msg("not taken: %s", taken[i]);
+    /* jansson reads these (or refuses them, with its own words) */
+    const char *left[] = {
+        "",
+        "[]",
+        "\"text\"",
+        "{\"text\":\"a\\\"b\"}",           /* an escape */
+        "{\"text\":\"h\xc3\xa9llo\"}",     /* beyond ASCII */
+        "{\"text\":\"a\tb\"}",             /* a control character */
+        "{\"text\":1}",                    /* not a string */
+        "{\"text\":\"a\",\"text\":\"b\"}", /* a duplicate: refused */
+        "{\"text\":\"a\"}x",               /* trailing bytes: refused */
+        "{\"text\":\"a\",}",               /* trailing comma: refused */
+        "{\"text\" \"a\"}",                /* no colon: refused */
+        "{\"text\":\"a\"",                 /* unterminated: refused */
+        "{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\",\"d\":\"4\",\"e\":\"5\",\"f\":\"6\",\"g\":\"7\","
+        "\"h\":\"8\",\"i\":\"9\"}",
+    };
+    for (size_t i = 0; i < sizeof(left) / sizeof(left[0]); i++)
+        if (flat_agrees(left[i], strlen(left[i])))
+            fail_msg("taken: %s", left[i]);
+    static const char nul[] = "{\"text\":\"a\0b\"}";
+    assert_false(flat_agrees(nul, sizeof(nul) - 1));
+}
+
+/* Random flat objects, half of them with a byte or two changed, inserted or
+ * removed from the bytes that matter: whatever the fast path takes, jansson
+ * takes the same way. */
+static unsigned next_rand(unsigned *seed)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    return *seed >> 16;
+}
+
+static void test_flat_body_random_agrees(void **state)
+{
+    static const char alphabet[] = "{}\":, \t\n\\ab0[]\x01\xc3\xa9\x7f";
+    static const char *words[] = {"a", "b", "text", "", "sign me up", "a b"};
+    const size_t nwords = sizeof(words) / sizeof(words[0]);
+    unsigned seed = 12345;
+    size_t taken = 0, left = 0;
+    for (int round = 0; round < 100000; round++) {
+        char doc[128];
+        size_t len = 0;
+        doc[len++] = '{';
+        for (unsigned m = 0, n = next_rand(&seed) % 4; m < n; m++)
+            len +=
+                (size_t)snprintf(doc + len, sizeof(doc) - len, "%s\"%s\":%s\"%s\"", m ? "," : "",
+                                 words[next_rand(&seed) % nwords], next_rand(&seed) % 3 ? "" : " ",
+                                 words[next_rand(&seed) % nwords]);
+        doc[len++] = '}';
+        for (unsigned e = 0, n = round % 2 ? 1 + next_rand(&seed) % 2 : 0; e < n; e++) {
+            size_t at = next_rand(&seed) % len;
+            char b = alphabet[next_rand(&seed) % (sizeof(alphabet) - 1)];
+            switch (next_rand(&seed) % 3) {
+            case 0:
+                doc[at] = b;
+                break;
+            case 1:
+                memmove(doc + at + 1, doc + at, len - at);
+                doc[at] = b;
+                len++;
+                break;
+            default:
+                memmove(doc + at, doc + at + 1, len - at - 1);
+                len--;
+            }
+        }
+        if (flat_agrees(doc, len))
+            taken++;
+        else
+            left++;
+    }
+    assert_true(taken > 10000 && left > 10000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matches_jansson),
         cmocka_unit_test(test_refuses_nan_and_leaves_buffer),
+        cmocka_unit_test(test_flat_body_fast_path),
+        cmocka_unit_test(test_flat_body_random_agrees),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
