@@ -129,6 +129,7 @@ struct rt_turn_s {
     char *start_detail;    /* owned copy of in->start_detail, may be NULL */
     char *jump;            /* owned "flow\0node" to resume at (runtime_handoff.c), or NULL */
     uint8_t jump_end;      /* the turn ends a handed-off conversation */
+    uint8_t released;      /* the jump gave a handed-off conversation back to the bot */
     uint8_t status_before; /* brain_status_t of the conversation when the turn ran */
     int tokens_in;         /* LLM usage during the turn */
     int tokens_out;

@@ -323,10 +323,29 @@ static void add_closed(store_batch_t *b, const rt_turn_t *t, int64_t now)
     store_batch_event(b, &e);
 }
 
+/* A person gave the handed-off conversation back to the bot (a release
+ * turn), tied to its last row. The outcome stays escalated -- it was
+ * escalated, and reports count it so -- so without this event a channel
+ * rebuilding its view from the store (docs/channels.md, "Restore") would
+ * find the handoff the latest word on it and report it still handed off,
+ * while the bot answers it. name is the node it went on at. */
+static void add_released(store_batch_t *b, const rt_turn_t *t, int64_t now)
+{
+    const char *flow = t->jump, *node = t->jump + strlen(t->jump) + 1;
+    json_t *d = json_pack("{s:s, s:s}", "flow", flow, "node", node);
+    char *detail = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    json_decref(d);
+    store_event_t e = {t->conv_id, t->conv->seq, now, "released", node, "ok", -1, detail};
+    store_batch_event(b, &e);
+    free(detail);
+}
+
 static void add_outcome(store_batch_t *b, const rt_turn_t *t, int64_t now)
 {
     const brain_out_t *out = &t->out;
     uint8_t before = t->has_saved ? t->saved.status : BRAIN_ST_ACTIVE;
+    if (t->released && out->status != BRAIN_ST_HANDOFF) /* else still a person's */
+        add_released(b, t, now);
     if (out->status == BRAIN_ST_HANDOFF && before != BRAIN_ST_HANDOFF) {
         char detail[160];
         json_t *q = json_pack("{s:s}", "queue", out->handoff_queue ? out->handoff_queue : "");
