@@ -205,11 +205,14 @@ def test_evicted_conversation_keeps_its_version():
         assert len(d.log_lines(event="pinned_version_compiled")) == 1, d.stderr_text()
 
 
-def restart(d):
-    """SIGTERM and start again on the same data and flows directories."""
+def restart(d, meanwhile=None):
+    """SIGTERM and start again on the same data and flows directories,
+    calling meanwhile() while it is down."""
     d.signal(signal.SIGTERM)
     assert d.wait() == 0, d.stderr_text()
     d._reader.join(timeout=5)
+    if meanwhile is not None:
+        meanwhile()
     with d._lock:
         d._err.clear()
     d.start()
@@ -244,18 +247,16 @@ def test_pinned_versions_survive_a_restart():
         assert x.say("I want to order") == "What would you like?"
         d.write_order("v3")
         reload(d)
-        d.signal(signal.SIGTERM)
-        assert d.wait() == 0, d.stderr_text()
         v2 = version_of(order_flow("v2", ask="question"))
-        assert db_rows(d, "SELECT count(*) FROM flow_versions WHERE flow = 'order'"
-                       " AND version = ?", v2) == [(1,)]
-        db = sqlite3.connect(os.path.join(d.tmp, "data", "chorus.db"))
-        db.execute("DELETE FROM flow_versions WHERE flow = 'order' AND version = ?", (v2,))
-        db.commit()
-        db.close()
-        with d._lock:
-            d._err.clear()
-        d.start()
+
+        def lose_v2():
+            assert db_rows(d, "SELECT count(*) FROM flow_versions WHERE flow = 'order'"
+                           " AND version = ?", v2) == [(1,)]
+            db = sqlite3.connect(os.path.join(d.tmp, "data", "chorus.db"))
+            db.execute("DELETE FROM flow_versions WHERE flow = 'order' AND version = ?", (v2,))
+            db.commit()
+            db.close()
+        restart(d, lose_v2)
         code, body = x.call("POST", "/v1/chat/conversations/%s/messages" % x.id,
                             json.dumps({"text": "pizza"}))
         assert code == 200, (code, body)

@@ -18,6 +18,7 @@
 
 #include "chorus/runtime.h"
 #include "chorus/store.h"
+#include "runtime/runtime_int.h"
 #include "unit/runtime/runtime_test.h"
 
 static char dir[64];
@@ -234,6 +235,31 @@ static void test_restart_keeps_a_conversation_on_its_version(void **state)
     remove_store();
 }
 
+/* A close while a pinned version compiles: the turn waiting for it fails
+ * with CORE_ERR_CLOSED, and nothing is left behind (the compile finishes
+ * on the pool, and its conversations are gone). */
+static void test_close_while_a_pinned_version_compiles(void **state)
+{
+    (void)state;
+    write_order("v1");
+    ctx_t c;
+    store_t *store = start_stored(&c, NULL);
+    assert_string_equal(say(&c, "a", NULL, "I want to order"), "What?");
+    rt_test_close(&c.loop, c.rt, store);
+    write_order("v2");
+    store = start_stored(&c, NULL);
+    runtime_turn_in_t in = {
+        .key = "a", .channel = BRAIN_CH_CHAT, .event = BRAIN_EV_MESSAGE, .text = "pizza", .len = 5};
+    core_err_t err = {0};
+    assert_int_equal(runtime_turn(c.rt, &in, on_turn, &c, &err), 0);
+    while (c.rt->pinning == NULL) /* its state read back names v1: compiling */
+        uv_run(&c.loop, UV_RUN_ONCE);
+    assert_int_equal(c.calls, 0); /* waiting for it */
+    rt_test_close(&c.loop, c.rt, store);
+    assert_int_equal(c.calls, 1);
+    remove_store();
+}
+
 static const char *env_version(ctx_t *c, const char *env, char *buf)
 {
     runtime_flow_file_t f;
@@ -405,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_rollout_candidate_and_abort),
         cmocka_unit_test(test_environment_survives_a_restart),
         cmocka_unit_test(test_restart_keeps_a_conversation_on_its_version),
+        cmocka_unit_test(test_close_while_a_pinned_version_compiles),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
