@@ -185,6 +185,12 @@ int brain_conv_to_json(const brain_flowset_t *fs, const brain_conv_t *c, core_bu
  * conversation idle, keeping its slots). c is initialised by this call. */
 int brain_conv_from_json(const brain_flowset_t *fs, const char *json, size_t len, brain_conv_t *c,
                          core_err_t *err);
+/* The conversation lost its place on fs (the runtime could not put it back
+ * on the version it ran): idle, slots kept, and its next turn says
+ * settings.messages.flow_changed and starts the flow it was in again (the
+ * one it began in, when inside a call), as when its node went away. No-op
+ * for a conversation that is not active in a flow. */
+void brain_conv_lose_place(const brain_flowset_t *fs, brain_conv_t *c);
 /* Moves a conversation from the flowset it was on to another (hot reload). */
 int brain_conv_migrate(const brain_flowset_t *from, const brain_flowset_t *to, brain_conv_t *c,
                        core_err_t *err);

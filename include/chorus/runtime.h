@@ -226,6 +226,18 @@ typedef void (*runtime_restored_cb)(int status, size_t restored, void *data);
 int runtime_restore_active(runtime_t *rt, const char *store_path, runtime_restored_cb cb,
                            void *data);
 
+/* Lets conversations read back from the store (after a restart or an
+ * eviction) keep the version set they were pinned to: when no set in memory
+ * has the versions a conversation's saved state names, they are read from
+ * store_path's flow_versions (a read connection of its own) and compiled on
+ * the thread pool, the conversation's turns waiting meanwhile; conversations
+ * pinned to the same versions share the compile. Without it (or when the
+ * versions cannot be read or no longer compile) such a conversation goes on
+ * on its environment's current set, its flow started again with
+ * settings.messages.flow_changed. The daemon calls it once, before the first
+ * turn. Loop thread. */
+void runtime_pins_from_store(runtime_t *rt, const char *store_path);
+
 /* ---- humans in the loop (runtime_handoff.c) ---- */
 
 /* What an observer sees of each finished turn (all borrowed for the call). */

@@ -318,6 +318,17 @@ int brain_conv_from_json(const brain_flowset_t *fs, const char *json, size_t len
     return 0;
 }
 
+void brain_conv_lose_place(const brain_flowset_t *fs, brain_conv_t *c)
+{
+    if (c->flow == BRAIN_NONE || c->status != BRAIN_ST_ACTIVE)
+        return;
+    uint16_t lost = c->depth > 0 ? c->stack_flow[0] : c->flow;
+    c->flow = c->node = BRAIN_NONE;
+    c->wait = WAIT_NONE;
+    c->depth = 0;
+    brain_conv_set_slot(c, BRAIN_SLOT_RESTART, fs->flows[lost].name);
+}
+
 int brain_conv_migrate(const brain_flowset_t *from, const brain_flowset_t *to, brain_conv_t *c,
                        core_err_t *err)
 {

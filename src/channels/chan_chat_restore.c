@@ -12,7 +12,8 @@
  * and appends the same entries in the same order -- user entry per inbound
  * row, one bot entry per line of an outbound row, a handoff after the row it
  * is tied to, the end last (from the outcome, or from the "closed" event of
- * a conversation a person closed, whose outcome stays escalated) -- so
+ * a conversation a person closed, whose outcome stays escalated; a
+ * "released" event after the last handoff makes it the bot's again) -- so
  * entry n of the rebuilt log is entry n of the live one. A turn whose
  * messages have quick replies (or a newline of their own) also has a
  * "reply" event holding them as they were, which the rebuild uses instead
@@ -78,6 +79,8 @@ typedef struct rebuild_s {
     ev_index_t desk;
     size_t desk_next;     /* the first desk entry not yet appended */
     const json_t *closed; /* the "closed" event: a person ended it */
+    size_t handed;        /* 1 + the place of the last "handoff" event, 0: none */
+    size_t released;      /* 1 + the place of the last "released" event, 0: none */
 } rebuild_t;
 
 static int cmp_ref(const void *a, const void *b)
@@ -106,6 +109,8 @@ static void index_events(rebuild_t *rb, const json_t *events)
         const json_t *detail = json_object_get(ev, "detail");
         int handoff = is_kind(ev, "handoff");
         int reply = is_kind(ev, "reply") && json_is_array(json_object_get(detail, "messages"));
+        if (handoff)
+            rb->handed = i + 1;
         if (handoff || reply)
             rb->ix.refs[rb->ix.n++] = (ev_ref_t){
                 .seq = int_field(ev, "turn_seq"), .pos = i, .handoff = handoff, .ev = ev};
@@ -114,6 +119,8 @@ static void index_events(rebuild_t *rb, const json_t *events)
                 (ev_ref_t){.seq = int_field(detail, "entry"), .pos = i, .ev = ev};
         else if (is_kind(ev, "closed"))
             rb->closed = ev;
+        else if (is_kind(ev, "released"))
+            rb->released = i + 1;
     }
     qsort(rb->ix.refs, rb->ix.n, sizeof(*rb->ix.refs), cmp_ref);
     qsort(rb->desk.refs, rb->desk.n, sizeof(*rb->desk.refs), cmp_ref);
@@ -319,7 +326,9 @@ static void add_user(rebuild_t *rb, const json_t *row)
 /* The conversation's status, and its end entry (last) when it ended: by
  * its flow (contained), by idleness (abandoned), or closed by a person,
  * which leaves the outcome escalated and says so with a "closed" event. A
- * handoff that none of these followed is still with the desk. */
+ * handoff that none of these followed is still with the desk, unless a
+ * person released it back to the bot after it (a "released" event: the
+ * outcome stays escalated then too, and the live log has no entry for it). */
 static void add_status(rebuild_t *rb, const char *outcome, int64_t ended_us)
 {
     const char *reason = NULL;
@@ -336,7 +345,7 @@ static void add_status(rebuild_t *rb, const char *outcome, int64_t ended_us)
         add(rb, json_pack("{s:s,s:s}", "type", "end", "reason", reason), ended_us);
         rb->cv->status = BRAIN_ST_ENDED;
     } else if (rb->cv->handoff != NULL && outcome != NULL &&
-               strcmp(outcome, STORE_OUTCOME_ESCALATED) == 0) {
+               strcmp(outcome, STORE_OUTCOME_ESCALATED) == 0 && rb->released < rb->handed) {
         rb->cv->status = BRAIN_ST_HANDOFF;
     }
 }

@@ -200,6 +200,8 @@ int daemon_runtime_start(daemon_t *d, core_err_t *err)
     rc = runtime_new(d->loop, &opts, &d->runtime, err);
     if (rc != 0)
         return rc;
+    if (d->store != NULL && !store_in_memory(d->store)) /* pins outlive a restart */
+        runtime_pins_from_store(d->runtime, store_path(d->store));
     daemon_envs_restore(d);
     admin_agents_attach(d->runtime); /* handoffs enter the human queues */
     runtime_reload_options_t ro = reload_options(d);

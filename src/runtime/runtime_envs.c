@@ -78,6 +78,11 @@ void rt_ver_unref(rt_ver_t *v)
 {
     if (v == NULL || --v->refs > 0)
         return;
+    if (v->kprev != NULL) { /* the kept list holds no reference: it just forgets it */
+        *v->kprev = v->knext;
+        if (v->knext != NULL)
+            v->knext->kprev = v->kprev;
+    }
     brain_flowset_unref(v->fs);
     rt_files_free(v->files, v->n);
     free(v);
@@ -119,6 +124,12 @@ void rt_envs_free(rt_envs_t *e)
 {
     if (e == NULL)
         return;
+    while (e->kept != NULL) { /* held past the runtime (a job's copy): off the list */
+        rt_ver_t *v = e->kept;
+        e->kept = v->knext;
+        v->knext = NULL;
+        v->kprev = NULL;
+    }
     for (int i = 0; i < RT_ENVS; i++) {
         rt_ver_unref(e->env[i].cur);
         rt_rollout_free(e->env[i].ro);
@@ -134,7 +145,9 @@ void rt_env_install(runtime_t *rt, int i, rt_ver_t *v)
     rt_ver_t *old = env->cur;
     env->cur = rt_ver_ref(v);
     env->gen++;
-    rt_ver_unref(old); /* conversations on it keep their reference */
+    if (old != NULL && old != v && old->refs > 1)
+        rt_ver_keep(rt->envs, old); /* found again by those read back (runtime_pin_set.c) */
+    rt_ver_unref(old);              /* conversations on it keep their reference */
     if (i == rt->envs->def) {
         brain_flowset_unref(rt->fs);
         rt->fs = brain_flowset_ref(v->fs);
@@ -167,8 +180,10 @@ static unsigned rollout_bucket(const char *id, const char *key)
     return x % 100;
 }
 
-static void conv_set_ver(rt_conv_t *conv, rt_ver_t *v)
+void rt_conv_set_ver(rt_conv_t *conv, rt_ver_t *v)
 {
+    if (v != NULL && conv->ver == v)
+        return; /* dropping it first could free it */
     rt_ver_unref(conv->ver);
     conv->ver = rt_ver_ref(v);
     brain_flowset_unref(conv->fs);
@@ -187,7 +202,7 @@ void rt_conv_bind(runtime_t *rt, rt_conv_t *conv, int env)
         if (cand)
             v = e->ro->cand;
     }
-    conv_set_ver(conv, v);
+    rt_conv_set_ver(conv, v);
 }
 
 void rt_conv_bind_arm(runtime_t *rt, rt_conv_t *conv, int env, int variant)
@@ -196,7 +211,7 @@ void rt_conv_bind_arm(runtime_t *rt, rt_conv_t *conv, int env, int variant)
     int running = e->ro != NULL && e->ro->cand != NULL;
     conv->env = (uint8_t)env;
     conv->variant = (uint8_t)(running ? variant : RT_VARIANT_NONE);
-    conv_set_ver(conv, running && variant == RT_VARIANT_CANDIDATE ? e->ro->cand : e->cur);
+    rt_conv_set_ver(conv, running && variant == RT_VARIANT_CANDIDATE ? e->ro->cand : e->cur);
 }
 
 int rt_variant_parse(const char *name)
@@ -242,6 +257,8 @@ static void job_work(uv_work_t *req)
     uint64_t start = core_now_us();
     if (j->flows_dir != NULL)
         j->rc = rt_files_read(j->flows_dir, &j->files, &j->n, &j->diags);
+    else if (j->prepare != NULL)
+        j->rc = j->prepare(j);
     if (j->rc == 0 && j->want_diffs)
         j->diffs = rt_diffs(j->base, j->nbase, j->files, j->n, j->recorded);
     if (j->rc == 0 && j->fs == NULL) /* else another environment's compiled set is shared */

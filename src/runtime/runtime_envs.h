@@ -39,6 +39,12 @@ struct rt_ver_s {
     brain_flowset_t *fs; /* reference held */
     rt_file_t *files;    /* owned, sorted by flow */
     size_t n;
+    /* On rt_envs_t.kept (no reference: the set leaves the list when its
+     * last holder lets go) while conversations hold it but no environment
+     * runs it: a pinned conversation read back from the store finds it
+     * there instead of compiling it again. */
+    rt_ver_t *knext;
+    rt_ver_t **kprev; /* NULL when on no list */
 };
 
 typedef struct rt_rollout_s {
@@ -73,6 +79,7 @@ struct rt_envs_s {
     size_t nbase;
     char *author;         /* default author of loads */
     uint64_t rollout_seq; /* bumps when a rollout changes (stale compiles are dropped) */
+    rt_ver_t *kept;       /* sets held only by conversations (rt_ver_t.knext) */
 };
 
 /* ---- files (any thread) ---- */
@@ -117,6 +124,8 @@ void rt_conv_bind(runtime_t *rt, rt_conv_t *conv, int env);
  * arm it was saved on (variant): the candidate while env's rollout still
  * runs, else env's set (the arm is kept only while a rollout runs). */
 void rt_conv_bind_arm(runtime_t *rt, rt_conv_t *conv, int env, int variant);
+/* Puts conv on v (reference taken), keeping its environment and arm. */
+void rt_conv_set_ver(rt_conv_t *conv, rt_ver_t *v);
 /* RT_VARIANT_* of a saved name ("candidate", "control"); NONE otherwise. */
 int rt_variant_parse(const char *name);
 /* Before a turn: a conversation whose last one ended (or that will start a
@@ -124,6 +133,20 @@ int rt_variant_parse(const char *name);
  * stays pinned. */
 void rt_conv_repin(runtime_t *rt, rt_conv_t *conv, int64_t now_us);
 const char *rt_variant_name(int variant);
+
+/* ---- pinned versions read back (runtime_pin_set.c, runtime_pin.c) ---- */
+/* Appends v's pin, {"flow":"version",...} of every file, to b: what a
+ * conversation's saved state records of the set it runs on. */
+void rt_pin_json(const rt_ver_t *v, core_buf_t *b);
+/* Puts conv, read back from the store, on the set its saved pin names:
+ * 0 when it is on it (its binding already was, or a set in memory -- an
+ * environment's, a rollout candidate, one on the kept list -- has exactly
+ * those versions), 1 when none in memory has (the binding is unchanged). A
+ * pin that is not an object of strings, or is empty, counts as found. */
+int rt_pin_bind(runtime_t *rt, rt_conv_t *conv, const json_t *pin);
+/* Files a set that conversations still hold on the kept list (no-op when on
+ * it already); rt_ver_unref() takes it off when it is freed. */
+void rt_ver_keep(rt_envs_t *e, rt_ver_t *v);
 
 /* ---- recording in the store (runtime_versions.c) ---- */
 /* Records the set files that replaces before[] in the envs of envs_mask (bit

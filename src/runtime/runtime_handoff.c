@@ -100,6 +100,7 @@ void rt_handoff_jump(rt_turn_t *t)
     }
     if (c.flow == BRAIN_NONE) /* the node went away in a reload since the check */
         LOG_WARN("event=release_node_gone key=%s flow=%s node=%s", conv->key, flow, node);
+    t->released = conv->state.status == BRAIN_ST_HANDOFF;
     brain_conv_dispose(&conv->state);
     conv->state = c;
     t->status_before = c.status; /* a handoff from here is a new one */

@@ -129,6 +129,7 @@ struct rt_turn_s {
     char *start_detail;    /* owned copy of in->start_detail, may be NULL */
     char *jump;            /* owned "flow\0node" to resume at (runtime_handoff.c), or NULL */
     uint8_t jump_end;      /* the turn ends a handed-off conversation */
+    uint8_t released;      /* the jump gave a handed-off conversation back to the bot */
     uint8_t status_before; /* brain_status_t of the conversation when the turn ran */
     int tokens_in;         /* LLM usage during the turn */
     int tokens_out;
@@ -186,6 +187,16 @@ struct runtime_s {
      * not pull in the store's readers). */
     struct restore_work_s *restore_deferred;
     void (*restore_poke)(runtime_t *rt);
+    /* Conversations read back pinned to a version set no longer in memory
+     * (runtime_pin.c): set by runtime_pins_from_store() (a hook, for the
+     * same reason as restore_poke), NULL without, when such a conversation
+     * goes on on its environment's current set, its flow started again.
+     * pin_load returns 0 when conv waits (loading) for its set to compile,
+     * which then applies brain (the saved brain state, copied) and calls
+     * rt_conv_loaded(); an error when it cannot (conv untouched). */
+    int (*pin_load)(runtime_t *rt, rt_conv_t *conv, const json_t *pin, const char *brain);
+    char *pin_store_path;      /* owned: the database the versions are read from */
+    struct pin_job_s *pinning; /* the compiles under way, each with the conversations it holds */
 };
 
 /* runtime_effect.c: performs t->out.effect and resumes the brain (via
@@ -206,10 +217,16 @@ void rt_maybe_free(runtime_t *rt);
  * (then conv is not loading). */
 int rt_store_load(runtime_t *rt, rt_conv_t *conv);
 /* Applies a saved state (the store's JSON text) to conv: its row counter,
- * and when active the brain's state and the environment (and rollout arm)
- * it was saved in. Returns 0, or -1 when it is unreadable (logged; conv is
- * then a new conversation). */
+ * and when active the brain's state, the environment (and rollout arm) it
+ * was saved in and the version set it was pinned to. Returns 0; 1 when
+ * that set is compiling (conv is loading: the compile applies the brain's
+ * state and calls rt_conv_loaded()); or -1 when it is unreadable (logged;
+ * conv is then a new conversation). */
 int rt_store_apply(runtime_t *rt, rt_conv_t *conv, const char *text, int active);
+/* The saved brain state (JSON text) onto conv's set; lost: the set is not
+ * the one it was pinned to, and its flow starts again (brain_conv_lose_place).
+ * Returns 0 or -1 as rt_store_apply(). */
+int rt_store_apply_brain(rt_conv_t *conv, const char *brain, int lost);
 /* Sends t's rows as one batch; rt_turn_durable(t, status) runs when the
  * store answers. Returns 0, or an error (nothing was sent). */
 int rt_store_commit(rt_turn_t *t);

@@ -1,7 +1,8 @@
 /* runtime_job.h — private to src/runtime: a compile on the libuv thread pool
  * (runtime_envs.c). The worker reads the flows directory when flows_dir is
- * set, diffs the files against base when want_diffs, and compiles; finish()
- * runs on the loop with the result unless the runtime is closing, then cb. */
+ * set (else runs prepare(), when set), diffs the files against base when
+ * want_diffs, and compiles; finish() runs on the loop with the result
+ * unless the runtime is closing, then cb. */
 #ifndef CHORUS_RUNTIME_JOB_H
 #define CHORUS_RUNTIME_JOB_H
 
@@ -35,6 +36,9 @@ struct rt_job_s {
     int dropped_rc; /* rollouts: the answer when its rollout ended meanwhile (0: CLOSED) */
     uint64_t gen;   /* changes: the environment's generation it was built on */
     void *ext;      /* freed with the job */
+    /* Run first by the worker (thread pool), when set: fills files (a
+     * pinned set's, from the store); returns 0 or an error (no compile). */
+    int (*prepare)(rt_job_t *j);
     void (*finish)(rt_job_t *j);
     runtime_loaded_cb cb;
     void *data;

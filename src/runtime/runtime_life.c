@@ -76,6 +76,7 @@ void rt_maybe_free(runtime_t *rt)
     free(rt->flows_dir);
     free(rt->data_dir);
     free(rt->guard_file);
+    free(rt->pin_store_path);
     rt_senders_free(rt->senders);
     rt_envs_free(rt->envs);
     free(rt);

@@ -131,8 +131,8 @@ static int restore_one(runtime_t *rt, const active_t *a)
     rt_conv_t *conv = rt_table_add(&rt->table, a->key);
     rt_conv_bind(rt, conv, rt->envs->def);
     brain_conv_init(&conv->state, conv->fs, BRAIN_CH_DEFAULT, core_wall_us());
-    if (rt_store_apply(rt, conv, a->state, 1) != 0) {
-        rt_table_remove(&rt->table, conv); /* its next message starts afresh, as before */
+    if (rt_store_apply(rt, conv, a->state, 1) < 0) { /* 1: on its way to its pinned set */
+        rt_table_remove(&rt->table, conv);           /* its next message starts afresh, as before */
         return 0;
     }
     rt_table_account(&rt->table, conv);

@@ -17,10 +17,12 @@ static const char *qkey(char *buf, size_t size, const char *key)
     return core_log_quote(buf, size, key, (size_t)-1, 80);
 }
 
-/* The saved state wraps the brain's JSON with the runtime's own counters
- * and the environment the conversation runs in (with its rollout arm, when
- * it has one): {"v":1,"seq":N,"gen":G,"env":E[,"variant":V],"brain":{...}},
- * G as in conv_id(). States saved before "env" was read back as before. */
+/* The saved state wraps the brain's JSON with the runtime's own counters,
+ * the environment the conversation runs in (with its rollout arm, when it
+ * has one) and the version set it is pinned to, every file's version:
+ * {"v":1,"seq":N,"gen":G,"env":E[,"variant":V],"pin":{"flow":"version",...},
+ * "brain":{...}}, G as in conv_id(). States saved before "env" or "pin"
+ * are read back as before. */
 static char *state_json(const rt_turn_t *t)
 {
     rt_conv_t *conv = t->conv;
@@ -37,6 +39,10 @@ static char *state_json(const rt_turn_t *t)
         const char *arm = rt_variant_name(conv->variant);
         core_buf_append_lit(&b, ",\"variant\":");
         core_buf_json_str(&b, arm, strlen(arm));
+    }
+    if (conv->ver != NULL) {
+        core_buf_append_lit(&b, ",\"pin\":");
+        rt_pin_json(conv->ver, &b);
     }
     core_buf_append_lit(&b, ",\"brain\":");
     if (brain_conv_to_json(conv->fs, &conv->state, &b) != 0) {
@@ -110,11 +116,33 @@ int rt_store_apply(runtime_t *rt, rt_conv_t *conv, const char *text, int active)
     }
     bind_saved_env(rt, conv, doc);
     char *bt = json_dumps(brain, JSON_COMPACT);
+    const json_t *pin = json_object_get(doc, "pin");
+    int lost = 0;
+    if (rt_pin_bind(rt, conv, pin) != 0) {
+        /* Its set is in memory no more: compiled again from the store's
+         * versions, the conversation waiting (loading) meanwhile. */
+        if (rt->pin_load != NULL && rt->pin_load(rt, conv, pin, bt) == 0) {
+            free(bt);
+            json_decref(doc);
+            return 1;
+        }
+        char q[200];
+        LOG_WARN("event=pinned_version_unavailable key=%s reason=\"no store to read it from\" "
+                 "action=restart_flow_on_current_version",
+                 qkey(q, sizeof(q), conv->key));
+        lost = 1;
+    }
     json_decref(doc);
+    int rc = rt_store_apply_brain(conv, bt, lost);
+    free(bt);
+    return rc;
+}
+
+int rt_store_apply_brain(rt_conv_t *conv, const char *bt, int lost)
+{
     brain_conv_t restored;
     core_err_t err = {0};
     int rc = brain_conv_from_json(conv->fs, bt, strlen(bt), &restored, &err);
-    free(bt);
     if (rc != 0) {
         char q[200], m[600];
         LOG_WARN("event=state_unreadable key=%s reason=%s action=new_conversation",
@@ -122,6 +150,8 @@ int rt_store_apply(runtime_t *rt, rt_conv_t *conv, const char *text, int active)
                  core_log_quote(m, sizeof(m), err.msg, (size_t)-1, 500));
         return -1;
     }
+    if (lost) /* not the version it ran: its place there means nothing */
+        brain_conv_lose_place(conv->fs, &restored);
     brain_conv_dispose(&conv->state);
     conv->state = restored;
     return 0;
@@ -134,13 +164,15 @@ static void on_state(int status, char *json, int active, void *data)
     rt->store_pending--;
     rt_conv_t *conv = rt->closing ? NULL : rt_table_find(&rt->table, ctx->key);
     if (conv != NULL) {
+        int pinning = 0; /* its version set compiles: that calls rt_conv_loaded() */
         if (status == 0 && json != NULL) {
-            rt_store_apply(rt, conv, json, active);
+            pinning = rt_store_apply(rt, conv, json, active) == 1;
             char q[200];
             LOG_DEBUG("event=conversation_restored key=%s active=%d", qkey(q, sizeof(q), conv->key),
                       active);
         }
-        rt_conv_loaded(rt, conv, status == CORE_ERR_NOT_FOUND ? 0 : status);
+        if (!pinning)
+            rt_conv_loaded(rt, conv, status == CORE_ERR_NOT_FOUND ? 0 : status);
     }
     free(json);
     free(ctx);
@@ -323,10 +355,29 @@ static void add_closed(store_batch_t *b, const rt_turn_t *t, int64_t now)
     store_batch_event(b, &e);
 }
 
+/* A person gave the handed-off conversation back to the bot (a release
+ * turn), tied to its last row. The outcome stays escalated -- it was
+ * escalated, and reports count it so -- so without this event a channel
+ * rebuilding its view from the store (docs/channels.md, "Restore") would
+ * find the handoff the latest word on it and report it still handed off,
+ * while the bot answers it. name is the node it went on at. */
+static void add_released(store_batch_t *b, const rt_turn_t *t, int64_t now)
+{
+    const char *flow = t->jump, *node = t->jump + strlen(t->jump) + 1;
+    json_t *d = json_pack("{s:s, s:s}", "flow", flow, "node", node);
+    char *detail = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    json_decref(d);
+    store_event_t e = {t->conv_id, t->conv->seq, now, "released", node, "ok", -1, detail};
+    store_batch_event(b, &e);
+    free(detail);
+}
+
 static void add_outcome(store_batch_t *b, const rt_turn_t *t, int64_t now)
 {
     const brain_out_t *out = &t->out;
     uint8_t before = t->has_saved ? t->saved.status : BRAIN_ST_ACTIVE;
+    if (t->released && out->status != BRAIN_ST_HANDOFF) /* else still a person's */
+        add_released(b, t, now);
     if (out->status == BRAIN_ST_HANDOFF && before != BRAIN_ST_HANDOFF) {
         char detail[160];
         json_t *q = json_pack("{s:s}", "queue", out->handoff_queue ? out->handoff_queue : "");

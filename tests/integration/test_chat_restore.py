@@ -867,6 +867,63 @@ def test_a_conversation_closed_by_an_agent_stays_ended():
     with_data_dir(run)
 
 
+def test_a_conversation_released_to_the_bot_comes_back_active():
+    """A person hands a conversation back to the bot: it is active again,
+    live and after a restart or an eviction (REST GET and POST, the
+    WebSocket's ready frame), although the store still counts it escalated
+    -- the release, not the outcome, says who has it. A second handoff
+    after that is again reported as one, across a restart too."""
+    def status_everywhere(d, conv, want):
+        status, t = transcript(d, conv)
+        assert status == 200 and t["status"] == want, t
+        assert want != "handoff" or t["handoff"]["queue"], t
+        ws = WebSocket(d.port, "/v1/chat/ws?conversation=%s&last_seq=%d"
+                       % (conv, t["last_seq"]), auth())
+        ws.s.settimeout(5)
+        ready = ws.until(lambda f: f["type"] == "ready")
+        assert ready["status"] == want, ready
+        ws.close()
+        return t
+
+    def run(data_dir):
+        d = desk_daemon(data_dir)
+        try:
+            conv = start(d)
+            escalate(d, conv)
+            hid = open_handoff(d, conv)
+            desk(d, hid, "claim")
+            desk(d, hid, "release", {"flow": "welcome", "node": "greet"})
+            deadline = time.monotonic() + 10  # the release is a turn of its own
+            while transcript(d, conv)[1]["status"] != "active":
+                assert time.monotonic() < deadline, transcript(d, conv)
+                time.sleep(0.02)
+            before = status_everywhere(d, conv, "active")
+            d.stop()
+        finally:
+            d.kill()
+        d = desk_daemon(data_dir, max_conversations=2)
+        try:
+            after = status_everywhere(d, conv, "active")
+            check_same(before, after)
+            for _ in range(3):  # evicted, then read back again
+                start(d)
+            check_same(before, status_everywhere(d, conv, "active"))
+            status, reply = say(d, conv, "how are you")
+            assert status == 200 and reply["status"] == "active" and reply["messages"], reply
+            escalate(d, conv)
+            before = status_everywhere(d, conv, "handoff")
+            d.stop()
+        finally:
+            d.kill()
+        d = desk_daemon(data_dir)
+        try:
+            check_same(before, status_everywhere(d, conv, "handoff"))
+            d.stop()
+        finally:
+            d.kill()
+    with_data_dir(run)
+
+
 def test_followed_conversations_are_never_evicted():
     """Room for 4: two conversations followed by sockets stay in the table
     while a dozen new ones come and go (they are never read back, and a

@@ -8,8 +8,10 @@ version and the daemon serves it; a staging API key and a production API
 key on the same daemon get different versions, and so do a staging and a
 production Twilio number (sms.environments); a restart in promoted mode
 serves production's recorded versions, not the directory's; a conversation
-evicted from a full table is read back onto the current version, and where
-its question's node was renamed it says so and asks again."""
+evicted from a full table, or in progress across a restart, is read back
+onto the version it began on (compiled again from the store's versions,
+once for all the conversations on it), and one whose version the store has
+lost goes on on the current version, says so and asks again."""
 
 import getpass
 import hashlib
@@ -187,10 +189,10 @@ def test_conversation_finishes_on_its_version_and_versions_are_recorded():
         assert ("ops", "flows_loaded") in audit, audit
 
 
-def test_evicted_conversation_that_lost_its_question_says_so():
-    # The pin is the compiled set in memory: evicted (the table holds one),
-    # the conversation is read back onto the current version, where its
-    # question's node has been renamed.
+def test_evicted_conversation_keeps_its_version():
+    # Evicted (the table holds one) after a reload that renamed its
+    # question's node, the conversation is read back onto the version it
+    # began on, compiled again from the store's versions: the answer is v1's.
     with daemon(max_conversations=1) as d:
         d.wait_log(event="flows_reload", status="loaded")
         old = Conv(d, PROD_KEY)
@@ -199,13 +201,71 @@ def test_evicted_conversation_that_lost_its_question_says_so():
             f.write(order_flow("v2", ask="question"))
         reload(d)
         Conv(d, PROD_KEY)  # the table is full: the old one is evicted
-        code, body = old.call("POST", "/v1/chat/conversations/%s/messages" % old.id,
-                              json.dumps({"text": "pizza"}))
+        assert old.say("pizza") == "ORDER v1 pizza"
+        assert len(d.log_lines(event="pinned_version_compiled")) == 1, d.stderr_text()
+
+
+def restart(d, meanwhile=None):
+    """SIGTERM and start again on the same data and flows directories,
+    calling meanwhile() while it is down."""
+    d.signal(signal.SIGTERM)
+    assert d.wait() == 0, d.stderr_text()
+    d._reader.join(timeout=5)
+    if meanwhile is not None:
+        meanwhile()
+    with d._lock:
+        d._err.clear()
+    d.start()
+    d.wait_log(event="conversations_restored", timeout=60)
+
+
+def test_pinned_versions_survive_a_restart():
+    """Two conversations asked their question on v1; the flows went to v2
+    (the question's node renamed) and the daemon restarted: both answer on
+    v1, from one compile of v1 rebuilt from the store, while a new one runs
+    v2. A conversation whose pinned version the store has lost goes on on
+    the current version and says so: flow_changed, and its flow again."""
+    with daemon() as d:
+        d.wait_log(event="flows_reload", status="loaded")
+        a, b = Conv(d, PROD_KEY), Conv(d, PROD_KEY)
+        assert a.say("I want to order") == "What would you like?"
+        assert b.say("I want to order") == "What would you like?"
+        d.write_order("v2")
+        with open(os.path.join(d.flows, "order.json"), "w") as f:
+            f.write(order_flow("v2", ask="question"))
+        reload(d)
+        restart(d)
+        assert a.say("pizza") == "ORDER v1 pizza"
+        assert b.say("pizza") == "ORDER v1 pizza"
+        compiled = d.log_lines(event="pinned_version_compiled")
+        assert len(compiled) == 1 and compiled[0]["conversations"] == "2", d.stderr_text()
+        new = Conv(d, PROD_KEY)
+        assert new.say("I want to order") == "What would you like?"
+        assert new.say("pizza") == "ORDER v2 pizza"
+        # pinned to v2, whose row the store then loses
+        x = Conv(d, PROD_KEY)
+        assert x.say("I want to order") == "What would you like?"
+        d.write_order("v3")
+        reload(d)
+        v2 = version_of(order_flow("v2", ask="question"))
+
+        def lose_v2():
+            assert db_rows(d, "SELECT count(*) FROM flow_versions WHERE flow = 'order'"
+                           " AND version = ?", v2) == [(1,)]
+            db = sqlite3.connect(os.path.join(d.tmp, "data", "chorus.db"))
+            db.execute("DELETE FROM flow_versions WHERE flow = 'order' AND version = ?", (v2,))
+            db.commit()
+            db.close()
+        restart(d, lose_v2)
+        code, body = x.call("POST", "/v1/chat/conversations/%s/messages" % x.id,
+                            json.dumps({"text": "pizza"}))
         assert code == 200, (code, body)
         said = [m["text"] for m in body["messages"]]
         assert said == ["Sorry, something changed on our side since your last message. "
                         "Let's start that again.", "What would you like?"], said
-        assert old.say("pizza") == "ORDER v2 pizza"
+        assert x.say("pizza") == "ORDER v3 pizza"
+        lost = d.log_lines(event="pinned_version_unavailable", key="chat:" + x.id)
+        assert len(lost) == 1 and "order@" + v2 in lost[0]["pinned"], d.stderr_text()
 
 
 def ws_answer(d, key):

@@ -836,6 +836,54 @@ static void test_rebuild_of_a_closed_handoff(void **state)
     fx_close(&f);
 }
 
+/* A person released the handoff back to the bot: the outcome stays
+ * escalated, and the "released" event after the handoff makes the rebuilt
+ * conversation active, as it was live (no entry of its own); a handoff
+ * after the release is the latest word again. */
+static void test_rebuild_of_a_released_handoff(void **state)
+{
+    fixture_t f;
+    core_config_defaults(&f.cfg);
+    chat_t *c = fx_open(&f);
+    core_err_t err = {0};
+    chat_conv_t *cv;
+    assert_int_equal(
+        chat__conv_add(c, BRAIN_CH_CHAT, "00112233445566778899aabbccddee02", &cv, &err), 0);
+    const char *head =
+        "{\"outcome\":\"escalated\",\"ended_us\":3000000,\"turns\":["
+        "{\"seq\":1,\"direction\":\"in\",\"text\":\"a person\",\"ts_us\":2000000},"
+        "{\"seq\":2,\"direction\":\"out\",\"text\":\"One moment\",\"ts_us\":3000000},"
+        "{\"seq\":3,\"direction\":\"out\",\"text\":\"Hi again\",\"ts_us\":5000000}],"
+        "\"events\":["
+        "{\"kind\":\"handoff\",\"turn_seq\":2,\"name\":\"asked\",\"detail\":{\"queue\":\"q\"}"
+        ",\"ts_us\":3000000},"
+        "{\"kind\":\"released\",\"turn_seq\":3,\"name\":\"greet\",\"ts_us\":5000000}";
+    char *text = core_xasprintf("%s]}", head);
+    json_t *rec = json_loads(text, 0, NULL);
+    free(text);
+    assert_non_null(rec);
+    chat__conv_rebuild(cv, rec, NULL);
+    json_decref(rec);
+    assert_int_equal(cv->next_seq, 5);
+    assert_non_null(strstr(chat__conv_entry_text(cv, 3), "\"type\":\"handoff\""));
+    assert_non_null(strstr(chat__conv_entry_text(cv, 4), "\"text\":\"Hi again\""));
+    assert_int_equal(cv->status, BRAIN_ST_ACTIVE);
+    chat__conv_drop(c, cv);
+    assert_int_equal(
+        chat__conv_add(c, BRAIN_CH_CHAT, "00112233445566778899aabbccddee03", &cv, &err), 0);
+    text = core_xasprintf("%s,{\"kind\":\"handoff\",\"turn_seq\":3,\"name\":\"again\","
+                          "\"detail\":{\"queue\":\"q\"},\"ts_us\":6000000}]}",
+                          head);
+    rec = json_loads(text, 0, NULL);
+    free(text);
+    assert_non_null(rec);
+    chat__conv_rebuild(cv, rec, NULL);
+    json_decref(rec);
+    assert_int_equal(cv->status, BRAIN_ST_HANDOFF);
+    chat__conv_drop(c, cv);
+    fx_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -854,6 +902,7 @@ int main(void)
         cmocka_unit_test(test_rebuild_from_a_record),
         cmocka_unit_test(test_rebuild_places_desk_entries),
         cmocka_unit_test(test_rebuild_of_a_closed_handoff),
+        cmocka_unit_test(test_rebuild_of_a_released_handoff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -154,6 +154,51 @@ static void test_a_close_keeps_the_outcome_and_says_it_ended(void **state)
     env_stop(&e);
 }
 
+/* A person releases a handed-off conversation back to the bot (a jump
+ * turn): the outcome stays escalated, and a "released" event, tied to the
+ * turn's last row and naming the node, says whose it is now, for a channel
+ * that rebuilds its status from the store. */
+static void test_a_release_says_the_bot_has_it_again(void **state)
+{
+    env_t e;
+    env_start(&e);
+    rec_t r;
+    say(&e, "web:released", "I want to talk to a human agent", &r);
+    say(&e, "web:released", "it's about my lost bag", &r);
+    assert_int_equal(r.status, BRAIN_ST_HANDOFF);
+    runtime_turn_in_t in = {.key = "web:released",
+                            .channel = BRAIN_CH_WEB,
+                            .event = BRAIN_EV_START,
+                            .adapter_version = "agent",
+                            .jump_flow = "welcome",
+                            .jump_node = "greet"};
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(runtime_turn(e.rt, &in, on_turn, &r, NULL), 0);
+    while (r.calls == 0)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    assert_int_equal(r.error, 0);
+    assert_int_equal(r.status, BRAIN_ST_ACTIVE);
+    json_t *t = transcript("web:released");
+    assert_string_equal(json_string_value(json_object_get(t, "outcome")), "escalated");
+    json_t *turns = json_object_get(t, "turns");
+    json_int_t last = json_integer_value(
+        json_object_get(json_array_get(turns, json_array_size(turns) - 1), "seq"));
+    int released = 0;
+    json_t *ev;
+    size_t i;
+    json_array_foreach(json_object_get(t, "events"), i, ev)
+    {
+        if (strcmp(json_string_value(json_object_get(ev, "kind")), "released") != 0)
+            continue;
+        released++;
+        assert_int_equal(json_integer_value(json_object_get(ev, "turn_seq")), last);
+        assert_string_equal(json_string_value(json_object_get(ev, "name")), "greet");
+    }
+    assert_int_equal(released, 1);
+    json_decref(t);
+    env_stop(&e);
+}
+
 /* A conversation whose idle time ran out with no timeout turn to end it
  * (out of the table when it fell due, or a message that beats the sweep):
  * the next message begins a new conversation, and the old one is ended in
@@ -205,6 +250,7 @@ int main(void)
         cmocka_unit_test(test_restart_restores_the_conversation),
         cmocka_unit_test(test_handoff_outcome_is_recorded),
         cmocka_unit_test(test_a_close_keeps_the_outcome_and_says_it_ended),
+        cmocka_unit_test(test_a_release_says_the_bot_has_it_again),
         cmocka_unit_test(test_an_idled_out_conversation_is_ended_by_the_next),
     };
     return cmocka_run_group_tests(tests, setup, env_group_teardown);

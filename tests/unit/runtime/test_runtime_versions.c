@@ -18,6 +18,7 @@
 
 #include "chorus/runtime.h"
 #include "chorus/store.h"
+#include "runtime/runtime_int.h"
 #include "unit/runtime/runtime_test.h"
 
 static char dir[64];
@@ -133,6 +134,10 @@ static void remove_store(void)
     }
 }
 
+/* Whether start_stored() lets pinned versions be compiled back from the
+ * store, as chorusd does (runtime_pins_from_store). */
+static int no_pins;
+
 /* With a store, as chorusd starts in "promoted" mode: production rebuilt
  * from stored contents (here: the directory's files with order at
  * prod_tag), staging from the directory. prod_tag NULL: "follow" mode,
@@ -150,6 +155,8 @@ static store_t *start_stored(ctx_t *c, const char *prod_tag)
     runtime_options_t o = {
         .flows_dir = dir, .no_guard = 1, .production_promoted = prod_tag != NULL, .store = store};
     assert_int_equal(runtime_new(&c->loop, &o, &c->rt, &err), 0);
+    if (!no_pins)
+        runtime_pins_from_store(c->rt, db);
     if (prod_tag == NULL) {
         assert_int_equal(runtime_load(c->rt, on_loaded, c), 0);
         wait_loaded(c, 1);
@@ -190,12 +197,14 @@ static void test_environment_survives_a_restart(void **state)
     remove_store();
 }
 
-/* What a restart does to a conversation in progress: the compiled version
- * it was pinned to is gone with the process, so it is read back onto its
- * environment's current version. Where the question it waited at is still
- * there it is answered there; where the node was renamed it says so and
- * asks again, and never takes the answer for a new request. */
-static void test_restart_moves_a_conversation_on_visibly(void **state)
+/* What a restart does to a conversation in progress: it is read back onto
+ * the version it was pinned to, compiled again from the store's versions
+ * (its turn waits for the compile), whether the question it waited at is
+ * the same in the current version or renamed there. Where the versions
+ * cannot be read back (here: no store reader), it goes on on the current
+ * version: where its node was renamed it says so and asks again, and never
+ * takes the answer for a new request. */
+static void test_restart_keeps_a_conversation_on_its_version(void **state)
 {
     (void)state;
     write_order("v1");
@@ -205,17 +214,49 @@ static void test_restart_moves_a_conversation_on_visibly(void **state)
     rt_test_close(&c.loop, c.rt, store);
     write_order("v2"); /* the same question */
     store = start_stored(&c, NULL);
-    assert_string_equal(say(&c, "a", NULL, "pizza"), "ORDER v2 pizza");
+    assert_string_equal(say(&c, "a", NULL, "pizza"), "ORDER v1 pizza");
     assert_string_equal(say(&c, "b", NULL, "I want to order"), "What?");
     rt_test_close(&c.loop, c.rt, store);
     char *renamed = order_flow_at("v3", "question");
     write_file("order.json", renamed);
     free(renamed);
     store = start_stored(&c, NULL);
-    assert_string_equal(say(&c, "b", NULL, "pizza"), "What?");
-    assert_non_null(strstr(c.first, "something changed"));
-    assert_string_equal(say(&c, "b", NULL, "pizza"), "ORDER v3 pizza");
+    assert_string_equal(say(&c, "b", NULL, "pizza"), "ORDER v2 pizza");
+    assert_string_equal(say(&c, "c", NULL, "I want to order"), "What?");
     rt_test_close(&c.loop, c.rt, store);
+    write_order("v4"); /* the question back at `ask` */
+    no_pins = 1;
+    store = start_stored(&c, NULL);
+    no_pins = 0;
+    assert_string_equal(say(&c, "c", NULL, "pizza"), "What?");
+    assert_non_null(strstr(c.first, "something changed"));
+    assert_string_equal(say(&c, "c", NULL, "pizza"), "ORDER v4 pizza");
+    rt_test_close(&c.loop, c.rt, store);
+    remove_store();
+}
+
+/* A close while a pinned version compiles: the turn waiting for it fails
+ * with CORE_ERR_CLOSED, and nothing is left behind (the compile finishes
+ * on the pool, and its conversations are gone). */
+static void test_close_while_a_pinned_version_compiles(void **state)
+{
+    (void)state;
+    write_order("v1");
+    ctx_t c;
+    store_t *store = start_stored(&c, NULL);
+    assert_string_equal(say(&c, "a", NULL, "I want to order"), "What?");
+    rt_test_close(&c.loop, c.rt, store);
+    write_order("v2");
+    store = start_stored(&c, NULL);
+    runtime_turn_in_t in = {
+        .key = "a", .channel = BRAIN_CH_CHAT, .event = BRAIN_EV_MESSAGE, .text = "pizza", .len = 5};
+    core_err_t err = {0};
+    assert_int_equal(runtime_turn(c.rt, &in, on_turn, &c, &err), 0);
+    while (c.rt->pinning == NULL) /* its state read back names v1: compiling */
+        uv_run(&c.loop, UV_RUN_ONCE);
+    assert_int_equal(c.calls, 0); /* waiting for it */
+    rt_test_close(&c.loop, c.rt, store);
+    assert_int_equal(c.calls, 1);
     remove_store();
 }
 
@@ -389,7 +430,8 @@ int main(void)
         cmocka_unit_test(test_promoted_mode_promote_and_rollback),
         cmocka_unit_test(test_rollout_candidate_and_abort),
         cmocka_unit_test(test_environment_survives_a_restart),
-        cmocka_unit_test(test_restart_moves_a_conversation_on_visibly),
+        cmocka_unit_test(test_restart_keeps_a_conversation_on_its_version),
+        cmocka_unit_test(test_close_while_a_pinned_version_compiles),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
