@@ -64,6 +64,7 @@ rt_ver_t *rt_ver_new(brain_flowset_t *fs, rt_file_t *files, size_t n)
     v->fs = fs;
     v->files = files;
     v->n = n;
+    rt_pin_build(v);
     return v;
 }
 
@@ -85,6 +86,7 @@ void rt_ver_unref(rt_ver_t *v)
     }
     brain_flowset_unref(v->fs);
     rt_files_free(v->files, v->n);
+    core_buf_dispose(&v->pin);
     free(v);
 }
 

@@ -45,6 +45,9 @@ struct rt_ver_s {
      * there instead of compiling it again. */
     rt_ver_t *knext;
     rt_ver_t **kprev; /* NULL when on no list */
+    /* {"flow":"version",...} of files, written once: every turn's saved
+     * state carries it (rt_pin_json) */
+    core_buf_t pin;
 };
 
 typedef struct rt_rollout_s {
@@ -136,8 +139,10 @@ const char *rt_variant_name(int variant);
 
 /* ---- pinned versions read back (runtime_pin_set.c, runtime_pin.c) ---- */
 /* Appends v's pin, {"flow":"version",...} of every file, to b: what a
- * conversation's saved state records of the set it runs on. */
+ * conversation's saved state records of the set it runs on. Made once, by
+ * rt_ver_new() (rt_pin_build). */
 void rt_pin_json(const rt_ver_t *v, core_buf_t *b);
+void rt_pin_build(rt_ver_t *v);
 /* Puts conv, read back from the store, on the set its saved pin names:
  * 0 when it is on it (its binding already was, or a set in memory -- an
  * environment's, a rollout candidate, one on the kept list -- has exactly

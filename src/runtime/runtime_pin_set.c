@@ -12,10 +12,12 @@
 
 #include "runtime/runtime_envs.h"
 
-void rt_pin_json(const rt_ver_t *v, core_buf_t *b)
+void rt_pin_build(rt_ver_t *v)
 {
+    core_buf_t *b = &v->pin;
+    core_buf_init(b, (size_t)-1);
     core_buf_append_lit(b, "{");
-    for (size_t i = 0; v != NULL && i < v->n; i++) {
+    for (size_t i = 0; i < v->n; i++) {
         if (i > 0)
             core_buf_append_lit(b, ",");
         core_buf_json_str(b, v->files[i].flow, strlen(v->files[i].flow));
@@ -23,6 +25,14 @@ void rt_pin_json(const rt_ver_t *v, core_buf_t *b)
         core_buf_json_str(b, v->files[i].version, strlen(v->files[i].version));
     }
     core_buf_append_lit(b, "}");
+}
+
+void rt_pin_json(const rt_ver_t *v, core_buf_t *b)
+{
+    if (v == NULL || v->pin.len == 0)
+        core_buf_append_lit(b, "{}");
+    else
+        core_buf_append(b, v->pin.data, v->pin.len);
 }
 
 void rt_ver_keep(rt_envs_t *e, rt_ver_t *v)
