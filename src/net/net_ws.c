@@ -6,7 +6,10 @@
  * that messages wait in wslay's queue, counted against send_queue_bytes.
  * wslay reassembles fragments, answers pings, enforces masking and the
  * message size (1009) and runs the close handshake; text is checked for
- * UTF-8 here (1007). One connection timer sends pings and watches pongs.
+ * UTF-8 here (1007), and so is a peer's close frame (close_answer): wslay
+ * echoes a one-byte close body as an empty close and refuses registered
+ * codes (1012-1014) that RFC 6455 and its registry allow. One connection
+ * timer sends pings and watches pongs.
  *
  * Memory: a wslay context carries two 4 KiB buffers, most of an idle
  * connection's cost. So it exists only while it holds state: it is made
@@ -36,7 +39,11 @@ struct net_ws_s {
     uint8_t in_frag;       /* a fragmented data message is being received */
     uint8_t in_recv;       /* inside wslay_event_recv: the context must stay */
     uint8_t awaiting_pong;
-    uint8_t closing; /* a close frame was queued by us */
+    uint8_t closing;         /* a close frame was queued by us */
+    uint8_t in_close;        /* a peer's close frame is being received */
+    uint8_t close_len;       /* its payload bytes so far, in close_body */
+    uint8_t close_body[125]; /* a control frame's payload is at most 125 bytes */
+    int close_code;          /* for on_close: the peer's code, or ours for a bad close */
     char id[65];
 };
 
@@ -153,12 +160,17 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
                        void *user);
 static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
                    void *user);
+static void on_frame_start(wslay_event_context_ptr ctx,
+                           const struct wslay_event_on_frame_recv_start_arg *arg, void *user);
+static void on_frame_chunk(wslay_event_context_ptr ctx,
+                           const struct wslay_event_on_frame_recv_chunk_arg *arg, void *user);
+static void on_frame_end(wslay_event_context_ptr ctx, void *user);
 
 /* Makes the wslay context if there is none; 0, or -1 when wslay failed. */
 static int ctx_get(net_ws_t *ws)
 {
-    static const struct wslay_event_callbacks cbs = {recv_cb, send_cb, NULL,  NULL,
-                                                     NULL,    NULL,    on_msg};
+    static const struct wslay_event_callbacks cbs = {
+        recv_cb, send_cb, NULL, on_frame_start, on_frame_chunk, on_frame_end, on_msg};
     if (ws->ctx)
         return 0;
     if (wslay_event_context_server_init(&ws->ctx, &cbs, ws) != 0) {
@@ -281,6 +293,80 @@ static void queue_close(net_ws_t *ws, int code, const char *reason)
     net__conn_set_deadline(ws->conn, ws->conn->srv->lim.ws_close_timeout_ms);
 }
 
+/* ---- the peer's close frame ------------------------------------------- */
+
+/* Whether a close code may be sent on the wire (RFC 6455 7.4.1, 7.4.2):
+ * the protocol's own codes except 1004 (reserved) and 1005, 1006, 1015
+ * (for reporting only), the registered 1012-1014 (which we send ourselves),
+ * and the ranges for libraries (3000-3999) and applications (4000-4999).
+ * The rest of 1000-2999 is reserved for future revisions and extensions. */
+static int close_code_valid(unsigned code)
+{
+    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+           (code >= 3000 && code <= 4999);
+}
+
+/* The code to answer a close frame's body with (0: no body, none back):
+ * its own when the body is valid, else 1002 (a lone byte, 5.5.1, or a
+ * code not allowed on the wire) or 1007 (a reason that is not UTF-8, as
+ * for a text message); *bad says which. */
+static int close_answer(const uint8_t *body, size_t len, int *bad)
+{
+    *bad = 0;
+    if (len == 0)
+        return 0;
+    unsigned code = len >= 2 ? (unsigned)body[0] << 8 | body[1] : 0;
+    *bad = 1;
+    if (!close_code_valid(code))
+        return 1002;
+    if (!net_utf8_valid((const char *)body + 2, len - 2))
+        return 1007;
+    *bad = 0;
+    return (int)code;
+}
+
+static void on_frame_start(wslay_event_context_ptr ctx,
+                           const struct wslay_event_on_frame_recv_start_arg *arg, void *user)
+{
+    net_ws_t *ws = user;
+    ws->in_close = arg->opcode == WSLAY_CONNECTION_CLOSE;
+    ws->close_len = 0;
+}
+
+static void on_frame_chunk(wslay_event_context_ptr ctx,
+                           const struct wslay_event_on_frame_recv_chunk_arg *arg, void *user)
+{
+    net_ws_t *ws = user;
+    size_t room = sizeof(ws->close_body) - ws->close_len;
+    if (!ws->in_close || arg->data_length > room) /* wslay refuses more than 125 */
+        return;
+    memcpy(ws->close_body + ws->close_len, arg->data, arg->data_length);
+    ws->close_len += (uint8_t)arg->data_length;
+}
+
+/* A whole close frame arrived: wslay would answer it next, so the answer
+ * is decided here and queued first; wslay's own then finds a close queued
+ * already and is dropped (WSLAY_ERR_NO_MORE_MSG, which it ignores). A
+ * close that answers ours needs no answer: ws->closing is set then. */
+static void on_frame_end(wslay_event_context_ptr ctx, void *user)
+{
+    net_ws_t *ws = user;
+    if (!ws->in_close)
+        return;
+    ws->in_close = 0;
+    int bad;
+    int code = close_answer(ws->close_body, ws->close_len, &bad);
+    ws->close_code = code ? code : 1005;
+    if (bad)
+        LOG_INFO("event=ws_bad_input rid=%s reason=bad_close code=%d", ws->id, code);
+    if (ws->closing)
+        return;
+    ws->closing = 1;
+    size_t rlen = bad || ws->close_len < 2 ? 0 : ws->close_len - 2u;
+    wslay_event_queue_close(ctx, (uint16_t)code, ws->close_body + 2, rlen);
+    net__conn_set_deadline(ws->conn, ws->conn->srv->lim.ws_close_timeout_ms);
+}
+
 static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
                    void *user)
 {
@@ -371,6 +457,13 @@ void net__ws_read(net_conn_t *c, const char *data, size_t len)
     ws->in_recv = 1;
     int rc = wslay_event_recv(ws->ctx);
     ws->in_recv = 0;
+    if (ws->in_close && !wslay_event_want_read(ws->ctx)) {
+        /* wslay stopped inside a close frame: its reason was not UTF-8,
+         * and wslay queued the 1007 itself (on_frame_end never ran) */
+        ws->in_close = 0;
+        ws->close_code = 1007;
+        LOG_INFO("event=ws_bad_input rid=%s reason=bad_close code=1007", ws->id);
+    }
     track_input(ws, (const uint8_t *)data, len - ws->feed_len);
     ws->feed_len = 0;
     if (c->closing)
@@ -422,12 +515,7 @@ void net__ws_timer(net_conn_t *c)
 void net__ws_gone(net_conn_t *c)
 {
     net_ws_t *ws = c->ws;
-    int code = 1006;
-    if (ws->ctx && wslay_event_get_close_received(ws->ctx)) {
-        code = wslay_event_get_status_code_received(ws->ctx);
-        if (code == 0)
-            code = 1005;
-    }
+    int code = ws->close_code ? ws->close_code : 1006; /* set by on_frame_end */
     LOG_INFO("event=ws_closed rid=%s conn=%s code=%d", ws->id, c->remote, code);
     if (ws->route->ws.on_close)
         ws->route->ws.on_close(ws, code);
@@ -584,7 +672,7 @@ int net_ws_send_frame(net_ws_t *ws, const net_ws_frame_t *f)
 
 int net_ws_close(net_ws_t *ws, int code, const char *reason)
 {
-    if (code < 1000 || code > 4999 || code == 1005 || code == 1006 || code == 1015)
+    if (!close_code_valid((unsigned)code))
         return CORE_ERR_INVALID;
     if (ws->closing || ctx_get(ws) != 0 || wslay_event_get_close_sent(ws->ctx))
         return CORE_ERR_CLOSED;
