@@ -182,5 +182,39 @@ def test_close_payload_rules():
         still.close()
 
 
+def close_answer(d, pieces):
+    """Sends pieces as separate TCP segments; the server's frames."""
+    s = ws_open(d)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for i, piece in enumerate(pieces):
+        if i:
+            time.sleep(0.02)  # so that each piece is a read of its own
+        s.sendall(piece)
+    got = list(frames(recv_until_closed(s)))
+    s.close()
+    return got
+
+
+def test_close_split_across_reads():
+    """A close frame is judged on its whole body, however the reads cut it
+    (wslay alone judges a reason's UTF-8 piece by piece, and wrongly)."""
+    valid = struct.pack(">H", 1000) + "abcκόσμε".encode()
+    invalid = struct.pack(">H", 1000) + b"ab\xc0\xafcd"
+    with Daemon() as d:
+        for body, want in ((valid, valid), (invalid, struct.pack(">H", 1007))):
+            raw = frame(8, body)
+            for cut in range(1, len(raw)):
+                got = close_answer(d, [raw[:cut], raw[cut:]])
+                assert got == [(8, want)], (body, cut, got)
+        # cut by wslay's 4 KiB read buffer, within one read: messages of
+        # 4086 bytes in all, then the close, whose body so has 4 bytes
+        # (the code, "ab") before the buffer's end
+        msgs = [frame(1, b"m" * 100)] * 38 + [frame(1, b"f" * 52)]
+        assert len(b"".join(msgs)) == 4086
+        got = close_answer(d, [b"".join(msgs) + frame(8, valid)])
+        assert got[:-1] == [(1, b"m" * 100)] * 38 + [(1, b"f" * 52)], len(got)
+        assert got[-1] == (8, valid), got[-1]
+
+
 if __name__ == "__main__":
     run_tests(globals())

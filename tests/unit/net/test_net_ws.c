@@ -286,6 +286,38 @@ static void test_close_reason_utf8_split(void **state)
     assert_int_equal(close_code, 1007);
 }
 
+/* A close frame with a valid reason, after a message: its first cut
+ * bytes in the message's read, the rest in reads of step bytes. */
+static void close_split(fixture_t *f, size_t cut, size_t step)
+{
+    static const char reason[] = "\x03\xe8"
+                                 "abc\xce\xba";
+    unsigned char buf[128], body[125];
+    handshake(f);
+    size_t n = frame(buf, 1, 1, "hi", 2, 1);
+    size_t m = frame(buf + n, 1, 8, reason, 7, 1);
+    feed(f, buf, n + cut);
+    for (size_t i = n + cut; i < n + m; i += step) {
+        assert_int_equal(closed, 0);
+        feed(f, buf + i, n + m - i < step ? n + m - i : step);
+    }
+    assert_int_equal(sent_close_body(f, body), 7);
+    assert_memory_equal(body, reason, 7);
+    assert_int_equal(close_code, 1000);
+}
+
+/* wslay, given the frame in those pieces, would refuse it with 1007: it
+ * checks each piece's UTF-8 from its third byte. */
+static void test_close_split_in_body(void **state)
+{
+    close_split(*state, 10, 64); /* 4 bytes of the body, then "c", 0xce, 0xba */
+}
+
+static void test_close_split_bytewise(void **state)
+{
+    close_split(*state, 1, 1);
+}
+
 static void test_server_close_codes_checked(void **state)
 {
     fixture_t *f = *state;
@@ -375,6 +407,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_close_registered_code_echoed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_code_not_on_the_wire_1002, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_reason_utf8_split, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_split_in_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_split_bytewise, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_close_codes_checked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unmasked_1002, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversize_1009, setup, teardown),
