@@ -262,8 +262,9 @@ typedef struct net_ws_frame_s net_ws_frame_t;
 net_ws_frame_t *net_ws_frame_text(const char *text, size_t len);
 int net_ws_send_frame(net_ws_t *ws, const net_ws_frame_t *f);
 void net_ws_frame_free(net_ws_frame_t *f);
-/* Starts the close handshake with code (1000-4999) and a short reason;
- * on_close follows when it completes or times out. */
+/* Starts the close handshake with code and a short reason; on_close
+ * follows when it completes or times out. CORE_ERR_INVALID for a code not
+ * allowed on the wire (RFC 6455 7.4: 1000-1003, 1007-1014, 3000-4999). */
 int net_ws_close(net_ws_t *ws, int code, const char *reason);
 
 /* True if s (len bytes) is well-formed UTF-8 (no overlongs, no surrogates). */

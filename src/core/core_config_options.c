@@ -63,7 +63,7 @@ const option_t core__options[] = {
      "from the environment variable of the same name. Empty: systemd's `$CREDENTIALS_DIRECTORY` "
      "when set. Re-read on SIGHUP."},
     {"http.max_header_bytes", OPT_INT, OFF(http.max_header_bytes), 1 * KIB, 1 * MIB, 16 * KIB, NULL,
-     NULL, 1, NULL, "Request line and headers; larger gets 431."},
+     NULL, 1, NULL, "Request line and headers as sent, CRLFs included; larger gets 431."},
     {"http.max_headers", OPT_INT, OFF(http.max_headers), 8, 1000, 100, NULL, NULL, 1, NULL,
      "Header fields per request; more gets 431."},
     {"http.max_body_bytes", OPT_INT, OFF(http.max_body_bytes), 0, 1024 * MIB, 1 * MIB, NULL, NULL,

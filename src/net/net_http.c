@@ -2,7 +2,15 @@
  *
  * A callback that rejects the request sets conn->err_status (and a code and
  * message for the JSON error body) and returns HPE_USER; net__conn_process
- * then answers that status in order and closes the connection. */
+ * then answers that status in order and closes the connection.
+ *
+ * http.max_header_bytes counts a head as it is on the wire, from the
+ * method's first byte to the blank line's end: the spans llhttp reports
+ * and the bytes between them (separators, whitespace it skips, line ends).
+ * A span's end is a position in the buffer being parsed; a buffer's end
+ * (net__head_buffer_end) and the head's end are the others. llhttp tells
+ * no position at the head's end, so on_headers_complete pauses the parser
+ * and the head is finished (net__head_end) where it stopped. */
 #define LOG_MODULE "net"
 #include <string.h>
 #include <strings.h>
@@ -41,6 +49,7 @@ static int on_message_begin(llhttp_t *p)
 {
     net_conn_t *c = conn_of(p);
     net_server_t *s = c->srv;
+    c->hcount = 0; /* the method's first byte starts the head (head_count) */
     net_req_t *req = net__req_get(s);
     req->conn = c;
     req->state = REQ_PARSING;
@@ -54,19 +63,58 @@ static int on_message_begin(llhttp_t *p)
     return 0;
 }
 
-/* Appends a piece of the request line or headers, counting it against the
- * header limit. A chunked body's trailer fields are counted and dropped,
- * never merged into the header section (RFC 9110 6.5.1): an Authorization
- * or Origin sent as a trailer, past a proxy that checks headers, must not be
- * read as one. */
+static int too_large(net_conn_t *c)
+{
+    return fail(c, 431, "headers_too_large", c->srv->head_limit_msg);
+}
+
+/* Counts the head's bytes up to end, in the buffer being parsed, from
+ * where counting stopped (the last span's end or the buffer's start) or,
+ * when it has not started, from start: the head's (or the trailer
+ * section's) first byte. */
+static int head_count(net_conn_t *c, const char *start, const char *end)
+{
+    net_req_t *req = c->cur;
+    if (!c->hcount) {
+        c->hcount = 1;
+        c->hmark = start;
+    }
+    req->header_bytes += (size_t)(end - c->hmark);
+    c->hmark = end;
+    return req->header_bytes > c->srv->lim.max_header_bytes ? too_large(c) : 0;
+}
+
+void net__head_buffer_start(net_conn_t *c)
+{
+    if (c->hcount)
+        c->hmark = c->pstart;
+}
+
+int net__head_buffer_end(net_conn_t *c)
+{
+    return c->hcount && c->cur ? head_count(c, c->pend, c->pend) : 0;
+}
+
+/* Counts a piece of the request line or headers and keeps it. A chunked
+ * body's trailer fields are counted and dropped, never merged into the
+ * header section (RFC 9110 6.5.1): an Authorization or Origin sent as a
+ * trailer, past a proxy that checks headers, must not be read as one. */
 static int head_bytes(net_conn_t *c, const char *at, size_t len)
 {
     net_req_t *req = c->cur;
-    req->header_bytes += len;
-    if (req->header_bytes > c->srv->lim.max_header_bytes ||
-        (!req->headers_done && core_buf_append(&req->hbuf, at, len) != 0))
-        return fail(c, 431, "headers_too_large", "request line and headers are too large");
+    if (head_count(c, at, at + len) != 0)
+        return HPE_USER;
+    if (!req->headers_done && core_buf_append(&req->hbuf, at, len) != 0)
+        return too_large(c);
     return 0;
+}
+
+/* The method is not kept (llhttp's number is), only counted: its first
+ * byte is the head's. */
+static int on_method(llhttp_t *p, const char *at, size_t len)
+{
+    net_conn_t *c = conn_of(p);
+    return head_count(c, at, at + len);
 }
 
 /* RFC 9110 token characters, the only ones allowed in a header name. */
@@ -95,7 +143,7 @@ static int on_url_complete(llhttp_t *p)
 {
     net_conn_t *c = conn_of(p);
     if (piece_done(c->cur, &c->cur->path) != 0)
-        return fail(c, 431, "headers_too_large", "request line and headers are too large");
+        return too_large(c);
     return 0;
 }
 
@@ -134,7 +182,7 @@ static int on_header_field_complete(llhttp_t *p)
         req->hdrs = core_xrealloc(req->hdrs, req->hdrs_cap * sizeof(*req->hdrs));
     }
     if (piece_done(req, &req->hdrs[req->nhdrs].name) != 0)
-        return fail(c, 431, "headers_too_large", "request line and headers are too large");
+        return too_large(c);
     const net_off_t *name = &req->hdrs[req->nhdrs].name;
     for (uint32_t i = 0; i < name->len; i++)
         if (!is_tchar((unsigned char)req->hbuf.data[name->off + i]))
@@ -178,7 +226,7 @@ static int on_header_value_complete(llhttp_t *p)
         return 0;
     net_off_t *v = &req->hdrs[req->nhdrs].value;
     if (piece_done(req, v) != 0)
-        return fail(c, 431, "headers_too_large", "request line and headers are too large");
+        return too_large(c);
     /* llhttp drops leading whitespace; drop the trailing too (RFC 9112 5.1) */
     while (v->len > 0 && (req->hbuf.data[v->off + v->len - 1] == ' ' ||
                           req->hbuf.data[v->off + v->len - 1] == '\t'))
@@ -259,9 +307,10 @@ static void route(net_conn_t *c, net_req_t *req)
     }
 }
 
-static int on_headers_complete(llhttp_t *p)
+/* The head is in: check it as a whole and decide how it is answered. */
+static int head_complete(net_conn_t *c)
 {
-    net_conn_t *c = conn_of(p);
+    llhttp_t *p = &c->parser;
     net_req_t *req = c->cur;
     const net_limits_t *l = &c->srv->lim;
     req->headers_done = 1;
@@ -302,6 +351,22 @@ static int on_headers_complete(llhttp_t *p)
     return 0;
 }
 
+/* Pauses the parser where the head ends: net__head_end counts the
+ * last bytes and checks the head from there, before any body is read. */
+static int on_headers_complete(llhttp_t *p)
+{
+    conn_of(p)->head_paused = 1;
+    return HPE_PAUSED;
+}
+
+int net__head_end(net_conn_t *c, const char *pos)
+{
+    c->head_paused = 0;
+    int rc = head_count(c, pos, pos);
+    c->hcount = 0;
+    return rc != 0 ? rc : head_complete(c);
+}
+
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     net_conn_t *c = conn_of(p);
@@ -331,6 +396,7 @@ static int on_message_complete(llhttp_t *p)
     net_server_t *s = c->srv;
     net_req_t *req = c->cur;
     c->cur = NULL;
+    c->hcount = 0; /* trailers counted till their last field's end */
     req->keep_alive = llhttp_should_keep_alive(p) && !s->draining && !req->close_after;
     if (!req->keep_alive || p->upgrade)
         c->parse_dead = 1;
@@ -347,6 +413,7 @@ void net__http_settings(llhttp_settings_t *s)
 {
     llhttp_settings_init(s);
     s->on_message_begin = on_message_begin;
+    s->on_method = on_method;
     s->on_url = on_url;
     s->on_url_complete = on_url_complete;
     s->on_header_field = on_header_field;

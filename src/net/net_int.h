@@ -96,7 +96,7 @@ struct net_req_s {
     } params[NET_MAX_PARAMS];
     uint32_t nparams;
     uint32_t piece_off;  /* where the url/header piece being received starts */
-    size_t header_bytes; /* raw request line + header bytes seen */
+    size_t header_bytes; /* head bytes on the wire so far (net_http.c) */
     net_off_t path, qs;  /* raw path and query string */
     const char *method;  /* static */
     int method_id;       /* llhttp_method_t */
@@ -170,6 +170,10 @@ struct net_conn_s {
     const char *fend;            /* where the last header name span ended (buffer fseq) */
     uint32_t fseq;
     int gap_nl; /* a line feed after that name, in an earlier buffer */
+    /* the head's bytes on the wire, against max_header_bytes (net_http.c) */
+    const char *hmark;   /* counted up to here in the buffer being parsed */
+    uint8_t hcount;      /* a head (or a trailer section) is being counted */
+    uint8_t head_paused; /* llhttp paused at a head's end: net__head_end */
     /* TLS state on a TLS listener, else NULL (net_tls.c) */
     struct net_tls_conn_s *tls;
 };
@@ -188,6 +192,7 @@ struct net_server_s {
     llhttp_settings_t settings;
     char rbuf[65536]; /* shared read buffer: each read is consumed before the next */
     net_obuf_t scratch;
+    char head_limit_msg[64]; /* the 431 body's message, naming max_header_bytes */
     uint32_t rid_prefix;
     uint64_t rid_counter;
     net_obuf_t logbuf; /* request log lines not yet written */
@@ -269,6 +274,13 @@ size_t net__limit_tracked(const net_server_t *s, int keys);
 
 /* net_http.c: after each llhttp_execute, for the obs-fold check. */
 void net__fold_tail(net_conn_t *c);
+/* Counting a head across buffers: at the start of each buffer parsed, and
+ * at its end when llhttp took all of it (0, or HPE_USER with the 431 set). */
+void net__head_buffer_start(net_conn_t *c);
+int net__head_buffer_end(net_conn_t *c);
+/* llhttp paused at a head's end, at pos (on_headers_complete): counts and
+ * checks the head; 0, or HPE_USER with conn->err_* set. */
+int net__head_end(net_conn_t *c, const char *pos);
 
 /* net_drain.c: calls the drain callback once everything is closed. */
 void net__check_drained(net_server_t *s);

@@ -36,11 +36,20 @@ void net_limits_from_config(net_limits_t *l, const core_config_t *cfg)
     net__limits_clients_from_config(l, cfg);
 }
 
+/* The limits, and the 431 message that names the header limit, so that a
+ * client learns what it went over (reloaded with the limit). */
+static void limits_set(net_server_t *s, const net_limits_t *limits)
+{
+    s->lim = *limits;
+    snprintf(s->head_limit_msg, sizeof(s->head_limit_msg),
+             "request line and headers exceed %zu bytes", limits->max_header_bytes);
+}
+
 net_server_t *net_server_new(uv_loop_t *loop, const net_limits_t *limits, net_router_t *router)
 {
     net_server_t *s = core_xcalloc(1, sizeof(*s));
     s->loop = loop;
-    s->lim = *limits;
+    limits_set(s, limits);
     s->router = router;
     net__http_settings(&s->settings);
     if (uv_random(NULL, NULL, &s->rid_prefix, sizeof(s->rid_prefix), 0, NULL) != 0)
@@ -50,7 +59,7 @@ net_server_t *net_server_new(uv_loop_t *loop, const net_limits_t *limits, net_ro
 
 void net_server_set_limits(net_server_t *s, const net_limits_t *limits)
 {
-    s->lim = *limits;
+    limits_set(s, limits);
 }
 
 int net_server_port(const net_server_t *s)
@@ -387,12 +396,31 @@ static void save_pending(net_conn_t *c, const char *data, size_t len, int from_p
     c->pending_off = 0;
 }
 
+/* llhttp paused at a request head's end (net_http.c): the head is counted
+ * and checked there, then parsing goes on with the rest of the buffer,
+ * which *data and *len become. */
+static llhttp_errno_t resume_after_head(net_conn_t *c, const char **data, size_t *len)
+{
+    const char *pos = llhttp_get_error_pos(&c->parser);
+    llhttp_resume(&c->parser);
+    if (net__head_end(c, pos) != 0)
+        return HPE_USER;
+    *len -= (size_t)(pos - *data);
+    *data = pos;
+    return llhttp_execute(&c->parser, pos, *len);
+}
+
 static void parse(net_conn_t *c, const char *data, size_t len, int from_pending)
 {
     c->pseq++; /* for the obs-fold check (net_http.c) */
     c->pstart = data;
     c->pend = data + len;
+    net__head_buffer_start(c);
     llhttp_errno_t e = llhttp_execute(&c->parser, data, len);
+    while (e == HPE_PAUSED && c->head_paused)
+        e = resume_after_head(c, &data, &len);
+    if (e == HPE_OK && net__head_buffer_end(c) != 0)
+        e = HPE_USER;
     net__fold_tail(c);
     if (e == HPE_OK) {
         if (from_pending) {

@@ -6,22 +6,38 @@
  * that messages wait in wslay's queue, counted against send_queue_bytes.
  * wslay reassembles fragments, answers pings, enforces masking and the
  * message size (1009) and runs the close handshake; text is checked for
- * UTF-8 here (1007). One connection timer sends pings and watches pongs.
+ * UTF-8 here (1007), and so is a peer's close frame (close_answer): wslay
+ * echoes a one-byte close body as an empty close and refuses registered
+ * codes (1012-1014) that RFC 6455 and its registry allow. One connection
+ * timer sends pings and watches pongs.
  *
  * Memory: a wslay context carries two 4 KiB buffers, most of an idle
  * connection's cost. So it exists only while it holds state: it is made
  * when bytes arrive or a frame is sent, and freed again (with the
  * connection's empty output buffers) once input is at a frame boundary
  * outside a fragmented message and nothing waits to be sent. A small frame
- * header scanner here (track_input) knows where those boundaries are; wslay
- * itself reads all it is fed, so its state is then the initial one. */
+ * header scanner here (in_walk) knows where those boundaries are; wslay
+ * itself reads all it is fed, so its state is then the initial one. The
+ * same scanner hands wslay a close frame only whole (whole_close_frames). */
 #define LOG_MODULE "net"
+#include <assert.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "net/net_int.h"
+
+/* Where the bytes handed to wslay so far leave the input among frames. */
+typedef struct in_pos_s {
+    uint64_t payload_left; /* bytes of the current input frame not seen yet */
+    uint8_t hdr[14];       /* the input frame header being received */
+    uint8_t hlen;          /* its bytes so far */
+    uint8_t in_frag;       /* a fragmented data message is being received */
+} in_pos_t;
+
+/* A close frame's most bytes: header, mask and a control frame's payload. */
+#define HELD_MAX (2 + 4 + 125)
 
 struct net_ws_s {
     net_conn_t *conn;
@@ -30,13 +46,16 @@ struct net_ws_s {
     void *data; /* the user's */
     const char *feed;
     size_t feed_len;
-    uint64_t payload_left; /* bytes of the current input frame not seen yet */
-    uint8_t hdr[14];       /* the input frame header being received */
-    uint8_t hlen;          /* its bytes so far */
-    uint8_t in_frag;       /* a fragmented data message is being received */
-    uint8_t in_recv;       /* inside wslay_event_recv: the context must stay */
+    in_pos_t in;     /* the input handed to wslay (in_walk) */
+    uint8_t *held;   /* a close frame's first bytes, until it is whole; or NULL */
+    uint8_t nheld;   /* bytes in held */
+    uint8_t in_recv; /* inside wslay_event_recv: the context must stay */
     uint8_t awaiting_pong;
-    uint8_t closing; /* a close frame was queued by us */
+    uint8_t closing;         /* a close frame was queued by us */
+    uint8_t in_close;        /* a peer's close frame is being received */
+    uint8_t close_len;       /* its payload bytes so far, in close_body */
+    uint8_t close_body[125]; /* a control frame's payload is at most 125 bytes */
+    int close_code;          /* for on_close: the peer's code, or ours for a bad close */
     char id[65];
 };
 
@@ -153,12 +172,17 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
                        void *user);
 static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
                    void *user);
+static void on_frame_start(wslay_event_context_ptr ctx,
+                           const struct wslay_event_on_frame_recv_start_arg *arg, void *user);
+static void on_frame_chunk(wslay_event_context_ptr ctx,
+                           const struct wslay_event_on_frame_recv_chunk_arg *arg, void *user);
+static void on_frame_end(wslay_event_context_ptr ctx, void *user);
 
 /* Makes the wslay context if there is none; 0, or -1 when wslay failed. */
 static int ctx_get(net_ws_t *ws)
 {
-    static const struct wslay_event_callbacks cbs = {recv_cb, send_cb, NULL,  NULL,
-                                                     NULL,    NULL,    on_msg};
+    static const struct wslay_event_callbacks cbs = {
+        recv_cb, send_cb, NULL, on_frame_start, on_frame_chunk, on_frame_end, on_msg};
     if (ws->ctx)
         return 0;
     if (wslay_event_context_server_init(&ws->ctx, &cbs, ws) != 0) {
@@ -169,37 +193,80 @@ static int ctx_get(net_ws_t *ws)
     return 0;
 }
 
-/* Follows the frame headers of the bytes wslay consumed, to know when input
+/* Follows the frame headers of n input bytes from *in, to know when input
  * is between frames and outside a fragmented message. Malformed frames
- * need no care: wslay fails them and the connection closes. */
-static void track_input(net_ws_t *ws, const uint8_t *p, size_t n)
+ * need no care: wslay fails them and the connection closes. Returns n, or,
+ * with stop_at_close, the offset of the first close frame that starts in
+ * the bytes (in then being where it starts). */
+static size_t in_walk(in_pos_t *in, const uint8_t *p, size_t n, int stop_at_close)
 {
-    while (n > 0) {
-        if (ws->payload_left > 0) {
-            size_t take = ws->payload_left < n ? (size_t)ws->payload_left : n;
-            ws->payload_left -= take;
-            p += take, n -= take;
+    size_t i = 0;
+    while (i < n) {
+        if (in->payload_left > 0) {
+            size_t take = in->payload_left < n - i ? (size_t)in->payload_left : n - i;
+            in->payload_left -= take;
+            i += take;
             continue;
         }
-        ws->hdr[ws->hlen++] = *p++;
-        n--;
-        if (ws->hlen < 2)
+        if (stop_at_close && in->hlen == 0 && (p[i] & 0x0f) == WSLAY_CONNECTION_CLOSE)
+            return i;
+        in->hdr[in->hlen++] = p[i++];
+        if (in->hlen < 2)
             continue;
-        unsigned len7 = ws->hdr[1] & 0x7f;
+        unsigned len7 = in->hdr[1] & 0x7f;
         size_t ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
-        if (ws->hlen < 2 + ext + (ws->hdr[1] & 0x80 ? 4 : 0))
+        if (in->hlen < 2 + ext + (in->hdr[1] & 0x80 ? 4 : 0))
             continue;
         uint64_t len = len7;
         if (ext) {
             len = 0;
-            for (size_t i = 0; i < ext; i++)
-                len = len << 8 | ws->hdr[2 + i];
+            for (size_t k = 0; k < ext; k++)
+                len = len << 8 | in->hdr[2 + k];
         }
-        if ((ws->hdr[0] & 0x08) == 0) /* a data frame: continuation, text, binary */
-            ws->in_frag = (ws->hdr[0] & 0x80) == 0;
-        ws->payload_left = len;
-        ws->hlen = 0;
+        if ((in->hdr[0] & 0x08) == 0) /* a data frame: continuation, text, binary */
+            in->in_frag = (in->hdr[0] & 0x80) == 0;
+        in->payload_left = len;
+        in->hlen = 0;
     }
+    return n;
+}
+
+/* The size of a close frame from its second byte, or 0 when its length is
+ * not a control frame's (wslay fails it: it goes over as it is). */
+static size_t close_size(uint8_t b1)
+{
+    unsigned len7 = b1 & 0x7f;
+    return len7 > 125 ? 0 : 2 + (b1 & 0x80 ? 4u : 0u) + len7;
+}
+
+/* How many of the n bytes at p (of avail fed) wslay may take now: all,
+ * but a close frame only whole. wslay checks a close reason's UTF-8 on
+ * each piece of the frame it reads, skipping two bytes of every piece as
+ * if each began with the code (wslay_event_recv, 1.1.1), so a reason cut
+ * across two of its reads, by the network or by its 4 KiB buffer, is
+ * judged wrongly: a valid one refused with 1007. So the bytes before a
+ * close frame that is not whole in these go first, then wslay's next read
+ * (its buffer empty) takes the frame whole; one that the input ends
+ * inside of is held (hold) until the rest comes. */
+static size_t whole_close_frames(const net_ws_t *ws, const uint8_t *p, size_t n, size_t avail)
+{
+    in_pos_t in = ws->in;
+    size_t pos = 0;
+    while ((pos += in_walk(&in, p + pos, n - pos, 1)) < n) {
+        size_t size = pos + 1 < avail ? close_size(p[pos + 1]) : 0;
+        if (pos + 1 < avail && size == 0)
+            return n;
+        if (size != 0 && pos + size <= n) {
+            pos += in_walk(&in, p + pos, size, 0);
+            continue;
+        }
+        if (pos > 0)
+            return pos;
+        /* whole in the input but not in wslay's buffer, which is empty
+         * here and larger than any close frame: not expected, taken as is */
+        return size != 0 && size <= avail ? n : 0;
+    }
+    return n;
 }
 
 /* Frees the connection's output buffers that hold nothing: an idle
@@ -222,7 +289,7 @@ static void bufs_release_if_empty(net_conn_t *c)
 static void ctx_release_if_idle(net_ws_t *ws)
 {
     net_conn_t *c = ws->conn;
-    if (ws->in_recv || ws->closing || ws->hlen || ws->payload_left || ws->in_frag)
+    if (ws->in_recv || ws->closing || ws->in.hlen || ws->in.payload_left || ws->in.in_frag)
         return;
     if (ws->ctx != NULL) {
         if (wslay_event_get_close_sent(ws->ctx) || wslay_event_get_close_received(ws->ctx) ||
@@ -237,12 +304,15 @@ static void ctx_release_if_idle(net_ws_t *ws)
 static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
 {
     net_ws_t *ws = user;
-    if (ws->feed_len == 0) {
+    const uint8_t *feed = (const uint8_t *)ws->feed;
+    size_t n = len < ws->feed_len ? len : ws->feed_len;
+    n = n > 0 ? whole_close_frames(ws, feed, n, ws->feed_len) : 0;
+    if (n == 0) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
-    size_t n = len < ws->feed_len ? len : ws->feed_len;
-    memcpy(buf, ws->feed, n);
+    memcpy(buf, feed, n);
+    in_walk(&ws->in, feed, n, 0);
     ws->feed += n;
     ws->feed_len -= n;
     return (ssize_t)n;
@@ -278,6 +348,80 @@ static void queue_close(net_ws_t *ws, int code, const char *reason)
         return;
     ws->closing = 1;
     wslay_event_queue_close(ws->ctx, (uint16_t)code, (const uint8_t *)reason, strlen(reason));
+    net__conn_set_deadline(ws->conn, ws->conn->srv->lim.ws_close_timeout_ms);
+}
+
+/* ---- the peer's close frame ------------------------------------------- */
+
+/* Whether a close code may be sent on the wire (RFC 6455 7.4.1, 7.4.2):
+ * the protocol's own codes except 1004 (reserved) and 1005, 1006, 1015
+ * (for reporting only), the registered 1012-1014 (which we send ourselves),
+ * and the ranges for libraries (3000-3999) and applications (4000-4999).
+ * The rest of 1000-2999 is reserved for future revisions and extensions. */
+static int close_code_valid(unsigned code)
+{
+    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+           (code >= 3000 && code <= 4999);
+}
+
+/* The code to answer a close frame's body with (0: no body, none back):
+ * its own when the body is valid, else 1002 (a lone byte, 5.5.1, or a
+ * code not allowed on the wire) or 1007 (a reason that is not UTF-8, as
+ * for a text message); *bad says which. */
+static int close_answer(const uint8_t *body, size_t len, int *bad)
+{
+    *bad = 0;
+    if (len == 0)
+        return 0;
+    unsigned code = len >= 2 ? (unsigned)body[0] << 8 | body[1] : 0;
+    *bad = 1;
+    if (!close_code_valid(code))
+        return 1002;
+    if (!net_utf8_valid((const char *)body + 2, len - 2))
+        return 1007;
+    *bad = 0;
+    return (int)code;
+}
+
+static void on_frame_start(wslay_event_context_ptr ctx,
+                           const struct wslay_event_on_frame_recv_start_arg *arg, void *user)
+{
+    net_ws_t *ws = user;
+    ws->in_close = arg->opcode == WSLAY_CONNECTION_CLOSE;
+    ws->close_len = 0;
+}
+
+static void on_frame_chunk(wslay_event_context_ptr ctx,
+                           const struct wslay_event_on_frame_recv_chunk_arg *arg, void *user)
+{
+    net_ws_t *ws = user;
+    size_t room = sizeof(ws->close_body) - ws->close_len;
+    if (!ws->in_close || arg->data_length > room) /* wslay refuses more than 125 */
+        return;
+    memcpy(ws->close_body + ws->close_len, arg->data, arg->data_length);
+    ws->close_len += (uint8_t)arg->data_length;
+}
+
+/* A whole close frame arrived: wslay would answer it next, so the answer
+ * is decided here and queued first; wslay's own then finds a close queued
+ * already and is dropped (WSLAY_ERR_NO_MORE_MSG, which it ignores). A
+ * close that answers ours needs no answer: ws->closing is set then. */
+static void on_frame_end(wslay_event_context_ptr ctx, void *user)
+{
+    net_ws_t *ws = user;
+    if (!ws->in_close)
+        return;
+    ws->in_close = 0;
+    int bad;
+    int code = close_answer(ws->close_body, ws->close_len, &bad);
+    ws->close_code = code ? code : 1005;
+    if (bad)
+        LOG_INFO("event=ws_bad_input rid=%s reason=bad_close code=%d", ws->id, code);
+    if (ws->closing)
+        return;
+    ws->closing = 1;
+    size_t rlen = bad || ws->close_len < 2 ? 0 : ws->close_len - 2u;
+    wslay_event_queue_close(ctx, (uint16_t)code, ws->close_body + 2, rlen);
     net__conn_set_deadline(ws->conn, ws->conn->srv->lim.ws_close_timeout_ms);
 }
 
@@ -359,6 +503,76 @@ void net__ws_start(net_conn_t *c, net_req_t *req)
         net__ws_pump(c);
 }
 
+/* Keeps the n bytes at p, the start of a close frame the input ended
+ * inside of (whole_close_frames), for the next read. */
+static void hold(net_ws_t *ws, const char *p, size_t n)
+{
+    assert(n < HELD_MAX && ws->nheld == 0);
+    if (ws->held == NULL)
+        ws->held = core_xmalloc(HELD_MAX);
+    memmove(ws->held, p, n); /* p may be in held already */
+    ws->nheld = (uint8_t)n;
+}
+
+/* Moves bytes of data to the held close frame until it is whole (or its
+ * length says it is no control frame); returns how many it took. */
+static size_t held_fill(net_ws_t *ws, const char *data, size_t len)
+{
+    size_t took = 0;
+    for (;;) {
+        size_t want = ws->nheld < 2 ? 2 : close_size(ws->held[1]);
+        if (want == 0 || ws->nheld >= want || took == len)
+            return took;
+        size_t k = want - ws->nheld < len - took ? want - ws->nheld : len - took;
+        memcpy(ws->held + ws->nheld, data + took, k);
+        ws->nheld += (uint8_t)k;
+        took += k;
+    }
+}
+
+static int held_whole(const net_ws_t *ws)
+{
+    return ws->nheld >= 2 && (close_size(ws->held[1]) == 0 || ws->nheld >= close_size(ws->held[1]));
+}
+
+/* wslay reads len bytes at data; a close frame they end inside of is held. */
+static int recv_pass(net_ws_t *ws, const char *data, size_t len)
+{
+    ws->feed = data;
+    ws->feed_len = len;
+    ws->in_recv = 1;
+    int rc = wslay_event_recv(ws->ctx);
+    ws->in_recv = 0;
+    if (ws->in_close && !wslay_event_want_read(ws->ctx)) {
+        /* wslay stopped inside a close frame: its reason was not UTF-8,
+         * and wslay queued the 1007 itself (on_frame_end never ran) */
+        ws->in_close = 0;
+        ws->close_code = 1007;
+        LOG_INFO("event=ws_bad_input rid=%s reason=bad_close code=1007", ws->id);
+    }
+    if (rc == 0 && ws->feed_len > 0 && wslay_event_want_read(ws->ctx))
+        hold(ws, ws->feed, ws->feed_len);
+    ws->feed_len = 0;
+    return rc;
+}
+
+/* The held close frame, once data completes it, then data: wslay reads them. */
+static int recv_all(net_ws_t *ws, const char *data, size_t len)
+{
+    if (ws->nheld > 0) {
+        size_t took = held_fill(ws, data, len);
+        data += took, len -= took;
+        if (!held_whole(ws))
+            return 0;
+        size_t n = ws->nheld;
+        ws->nheld = 0;
+        int rc = recv_pass(ws, (const char *)ws->held, n);
+        if (rc != 0 || ws->conn->closing)
+            return rc;
+    }
+    return len > 0 ? recv_pass(ws, data, len) : 0;
+}
+
 void net__ws_read(net_conn_t *c, const char *data, size_t len)
 {
     net_ws_t *ws = c->ws;
@@ -366,13 +580,7 @@ void net__ws_read(net_conn_t *c, const char *data, size_t len)
         net__conn_close(c);
         return;
     }
-    ws->feed = data;
-    ws->feed_len = len;
-    ws->in_recv = 1;
-    int rc = wslay_event_recv(ws->ctx);
-    ws->in_recv = 0;
-    track_input(ws, (const uint8_t *)data, len - ws->feed_len);
-    ws->feed_len = 0;
+    int rc = recv_all(ws, data, len);
     if (c->closing)
         return;
     if (rc != 0) {
@@ -422,17 +630,13 @@ void net__ws_timer(net_conn_t *c)
 void net__ws_gone(net_conn_t *c)
 {
     net_ws_t *ws = c->ws;
-    int code = 1006;
-    if (ws->ctx && wslay_event_get_close_received(ws->ctx)) {
-        code = wslay_event_get_status_code_received(ws->ctx);
-        if (code == 0)
-            code = 1005;
-    }
+    int code = ws->close_code ? ws->close_code : 1006; /* set by on_frame_end */
     LOG_INFO("event=ws_closed rid=%s conn=%s code=%d", ws->id, c->remote, code);
     if (ws->route->ws.on_close)
         ws->route->ws.on_close(ws, code);
     if (ws->ctx)
         wslay_event_context_free(ws->ctx);
+    free(ws->held);
     free(ws);
     c->ws = NULL;
 }
@@ -584,7 +788,7 @@ int net_ws_send_frame(net_ws_t *ws, const net_ws_frame_t *f)
 
 int net_ws_close(net_ws_t *ws, int code, const char *reason)
 {
-    if (code < 1000 || code > 4999 || code == 1005 || code == 1006 || code == 1015)
+    if (!close_code_valid((unsigned)code))
         return CORE_ERR_INVALID;
     if (ws->closing || ctx_get(ws) != 0 || wslay_event_get_close_sent(ws->ctx))
         return CORE_ERR_CLOSED;

@@ -61,6 +61,59 @@ def test_header_bytes_431():
         still_serves(d)
 
 
+def head_of(size, pad_with=b"a"):
+    """A request whose request line and headers, CRLFs and the blank line
+    included, are size bytes on the wire."""
+    fixed = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: \r\n\r\n"
+    return fixed[:-4] + pad_with * (size - len(fixed)) + fixed[-4:]
+
+
+def send_in_pieces(d, raw, cuts):
+    """raw sent as separate TCP segments cut at cuts; the answer."""
+    s = d.connect()
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    last = 0
+    for cut in list(cuts) + [len(raw)]:
+        s.sendall(raw[last:cut])
+        last = cut
+        time.sleep(0.02)  # so that each piece is a read of its own
+    status, headers, body, _ = read_response(s)
+    s.close()
+    return status, headers, body
+
+
+def test_header_bytes_count_the_wire():
+    """http.max_header_bytes counts the head as received: the request line,
+    the separators and line ends, the blank line (docs/http.md)."""
+    with limited() as d:
+        status, headers, body = answer_then_close(d, head_of(1025))
+        assert status == 431 and headers["connection"] == "close", (status, headers)
+        assert error_code(body) == "headers_too_large", body
+        assert json.loads(body)["error"]["message"] == \
+            "request line and headers exceed 1024 bytes", body
+        s = d.connect()
+        s.sendall(head_of(1024))
+        assert read_response(s)[0] == 200
+        s.close()
+        # whitespace llhttp skips is on the wire all the same
+        status, _, _ = answer_then_close(
+            d, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad:" + b" " * 1100 + b"v\r\n\r\n")
+        assert status == 431, status
+        # the same across reads cut inside separators, line ends, the blank line
+        raw = head_of(1025)
+        cuts = [2, 13, 22, 23, 28, 500, len(raw) - 3, len(raw) - 1]
+        assert send_in_pieces(d, raw, cuts)[0] == 431
+        raw = head_of(1024)
+        cuts = [2, 13, 22, 23, 28, 500, len(raw) - 3, len(raw) - 1]
+        assert send_in_pieces(d, raw, cuts)[0] == 200
+        # CRLFs before a request line are not part of it (RFC 9112 2.2)
+        s = d.connect()
+        s.sendall(b"\r\n" * 8 + head_of(1024))
+        assert read_response(s)[0] == 200
+        s.close()
+        still_serves(d)
+
+
 def test_header_count_431():
     with limited() as d:
         hdrs = b"".join(b"X-H%d: v\r\n" % i for i in range(9))

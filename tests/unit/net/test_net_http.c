@@ -243,6 +243,52 @@ static void test_header_bytes(void **state)
     assert_fails(f, big, "HTTP/1.1 431 ");
 }
 
+/* A request whose head (request line to blank line) is size bytes. */
+static void head_of(char *out, size_t size)
+{
+    static const char start[] = "GET /info/1 HTTP/1.1\r\nHost: h\r\nX: ";
+    size_t pad = size - (sizeof(start) - 1) - 4;
+    memcpy(out, start, sizeof(start) - 1);
+    memset(out + sizeof(start) - 1, 'a', pad);
+    memcpy(out + sizeof(start) - 1 + pad, "\r\n\r\n", 5);
+}
+
+static void feed_bytewise(fixture_t *f, const char *s)
+{
+    for (; *s; s++)
+        net__conn_feed(f->c, s, 1);
+}
+
+/* max_header_bytes counts the head as on the wire, separators and line
+ * ends included, however the reads cut it. */
+static void test_header_bytes_on_the_wire(void **state)
+{
+    fixture_t *f = *state;
+    char req[2][1100];
+    head_of(req[0], 1024);
+    head_of(req[1], 1024);
+    char two[2200];
+    snprintf(two, sizeof(two), "%s%s", req[0], req[1]);
+    feed(f, two); /* pipelined: the second head starts where the first's body would */
+    assert_int_equal(count(take(f), "HTTP/1.1 200"), 2);
+    feed_bytewise(f, req[0]);
+    assert_int_equal(count(take(f), "HTTP/1.1 200"), 1);
+    head_of(req[1], 1025);
+    feed_bytewise(f, req[1]);
+    const char *out = take(f);
+    assert_non_null(strstr(out, "HTTP/1.1 431 "));
+    assert_non_null(strstr(out, "request line and headers exceed 1024 bytes"));
+    assert_true(f->c->closing || f->c->parse_dead);
+}
+
+static void test_header_bytes_at_once(void **state)
+{
+    fixture_t *f = *state;
+    char req[1100];
+    head_of(req, 1025);
+    assert_fails(f, req, "HTTP/1.1 431 ");
+}
+
 static void test_header_count(void **state)
 {
     fixture_t *f = *state;
@@ -472,6 +518,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pipeline_limit_pauses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recycled_requests_queue_cleanly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_header_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_header_bytes_on_the_wire, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_header_bytes_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_header_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chunked_body_limit, setup, teardown),

@@ -1,5 +1,6 @@
 /* WebSocket without sockets: the handshake, echo, fragments, close codes
- * (1007, 1002, 1009, the peer's own) and the callbacks' lifetime, on a
+ * (1007, 1002, 1009, the peer's own, the rules for a peer's close body)
+ * and the callbacks' lifetime, on a
  * detached connection (net_int.h). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -205,6 +206,128 @@ static void test_peer_close_is_echoed(void **state)
     assert_int_equal(close_code, 3000);
 }
 
+/* The first close frame in the output: its body's length, and its body
+ * copied to body (at least 125 bytes); -1 if none. */
+static int sent_close_body(fixture_t *f, unsigned char *body)
+{
+    const unsigned char *p = (const unsigned char *)f->c->out.data;
+    size_t i = 0;
+    while (i + 2 <= f->c->out.len) {
+        size_t n = p[i + 1] & 0x7f, off = i + 2;
+        if ((p[i] & 0x0f) == 8) {
+            memcpy(body, p + off, n);
+            return (int)n;
+        }
+        i = off + n;
+    }
+    return -1;
+}
+
+/* A close body of one byte has no room for a code (RFC 6455 5.5.1): 1002,
+ * not the empty close an empty body gets. */
+static void test_close_one_byte_1002(void **state)
+{
+    fixture_t *f = *state;
+    unsigned char buf[64], body[125];
+    handshake(f);
+    feed(f, buf, frame(buf, 1, 8, "\x03", 1, 1));
+    assert_int_equal(sent_close_body(f, body), 2);
+    assert_int_equal(body[0] << 8 | body[1], 1002);
+    assert_int_equal(closed, 1);
+    assert_int_equal(close_code, 1002);
+}
+
+static void test_close_empty_echoed_empty(void **state)
+{
+    fixture_t *f = *state;
+    unsigned char buf[64], body[125];
+    handshake(f);
+    feed(f, buf, frame(buf, 1, 8, "", 0, 1));
+    assert_int_equal(sent_close_body(f, body), 0);
+    assert_int_equal(close_code, 1005);
+}
+
+/* Registered codes wslay does not know are echoed, reason and all. */
+static void test_close_registered_code_echoed(void **state)
+{
+    fixture_t *f = *state;
+    unsigned char buf[64], body[125];
+    handshake(f);
+    feed(f, buf, frame(buf, 1, 8, "\x03\xf5later", 7, 1)); /* 1013 */
+    assert_int_equal(sent_close_body(f, body), 7);
+    assert_memory_equal(body, "\x03\xf5later", 7);
+    assert_int_equal(close_code, 1013);
+}
+
+static void test_close_code_not_on_the_wire_1002(void **state)
+{
+    fixture_t *f = *state;
+    unsigned char buf[64];
+    handshake(f);
+    feed(f, buf, frame(buf, 1, 8, "\x03\xed", 2, 1)); /* 1005 */
+    assert_int_equal(sent_close_code(f), 1002);
+    assert_int_equal(close_code, 1002);
+}
+
+/* A reason that is not UTF-8, cut across reads: 1007 whatever the cuts. */
+static void test_close_reason_utf8_split(void **state)
+{
+    fixture_t *f = *state;
+    unsigned char buf[64];
+    handshake(f);
+    size_t n = frame(buf, 1, 8,
+                     "\x03\xe8"
+                     "a\xc0\xaf"
+                     "b",
+                     6, 1);
+    feed(f, buf, 9);
+    feed(f, buf + 9, n - 9);
+    assert_int_equal(sent_close_code(f), 1007);
+    assert_int_equal(close_code, 1007);
+}
+
+/* A close frame with a valid reason, after a message: its first cut
+ * bytes in the message's read, the rest in reads of step bytes. */
+static void close_split(fixture_t *f, size_t cut, size_t step)
+{
+    static const char reason[] = "\x03\xe8"
+                                 "abc\xce\xba";
+    unsigned char buf[128], body[125];
+    handshake(f);
+    size_t n = frame(buf, 1, 1, "hi", 2, 1);
+    size_t m = frame(buf + n, 1, 8, reason, 7, 1);
+    feed(f, buf, n + cut);
+    for (size_t i = n + cut; i < n + m; i += step) {
+        assert_int_equal(closed, 0);
+        feed(f, buf + i, n + m - i < step ? n + m - i : step);
+    }
+    assert_int_equal(sent_close_body(f, body), 7);
+    assert_memory_equal(body, reason, 7);
+    assert_int_equal(close_code, 1000);
+}
+
+/* wslay, given the frame in those pieces, would refuse it with 1007: it
+ * checks each piece's UTF-8 from its third byte. */
+static void test_close_split_in_body(void **state)
+{
+    close_split(*state, 10, 64); /* 4 bytes of the body, then "c", 0xce, 0xba */
+}
+
+static void test_close_split_bytewise(void **state)
+{
+    close_split(*state, 1, 1);
+}
+
+static void test_server_close_codes_checked(void **state)
+{
+    fixture_t *f = *state;
+    handshake(f);
+    assert_int_equal(net_ws_close(f->c->ws, 1004, "reserved"), CORE_ERR_INVALID);
+    assert_int_equal(net_ws_close(f->c->ws, 2000, "extension"), CORE_ERR_INVALID);
+    assert_int_equal(net_ws_close(f->c->ws, 1013, "try again later"), 0);
+    assert_int_equal(sent_close_code(f), 1013);
+}
+
 static void test_bad_input_close_codes(void **state)
 {
     fixture_t *f = *state;
@@ -279,6 +402,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_extended_length_split, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peer_close_is_echoed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input_close_codes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_one_byte_1002, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_empty_echoed_empty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_registered_code_echoed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_code_not_on_the_wire_1002, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_reason_utf8_split, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_split_in_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_split_bytewise, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_close_codes_checked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unmasked_1002, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversize_1009, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_close, setup, teardown),
