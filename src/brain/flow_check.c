@@ -191,7 +191,7 @@ typedef struct {
 } gframe_t;
 
 /* Writes a cycle's nodes, ring[0] -> ... -> ring[len - 1] (which repeats
- * ring[0]), into out, cut to fit; each as flow.node when the cycle passes
+ * ring[0]), into out, cut to fit with "..."; each as flow.node when the cycle passes
  * through more than one flow, which it returns (1) so the message can say
  * so (a goto back into the same flow is still one flow's loop). */
 static int cycle_names(const gnodes_t *g, const size_t *ring, size_t len, char *out, size_t size)
@@ -199,14 +199,16 @@ static int cycle_names(const gnodes_t *g, const size_t *ring, size_t len, char *
     int across = 0;
     for (size_t d = 1; d < len && !across; d++)
         across = g->flow[ring[d]] != g->flow[ring[0]];
-    size_t used = 0;
+    size_t used = 0, d = 0;
     out[0] = '\0';
-    for (size_t d = 0; d < len && used + 2 < size; d++) {
+    for (; d < len && used + 2 < size; d++) {
         size_t k = ring[d];
         used += (size_t)snprintf(out + used, size - used, "%s%s%s%s",
                                  across ? g->fs->flows[g->flow[k]].name : "", across ? "." : "",
                                  gnode(g, k)->name, d + 1 < len ? " -> " : "");
     }
+    if ((d < len || used >= size) && size > 4) /* cut: say so rather than end mid-way */
+        memcpy(out + size - 4, "...", 4);
     return across;
 }
 

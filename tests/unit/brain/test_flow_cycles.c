@@ -193,6 +193,30 @@ static void test_what_is_not_a_loop(void **state)
     (void)state;
 }
 
+/* A long loop is named as far as fits, then "...", and the way out still
+ * follows. */
+static void test_long_loop_name_is_cut(void **state)
+{
+    core_buf_t b;
+    core_buf_init(&b, 1 << 20);
+    core_buf_printf(&b, "{\"name\": \"f\", " SLOTS ", \"nodes\": {\n");
+    for (int i = 0; i < 100; i++)
+        core_buf_printf(&b,
+                        "%s\"ask_number_%d\": {\"type\": \"ask\", \"slot\": \"item\", \"prompt\":"
+                        " \"?\", \"next\": \"ask_number_%d\"}",
+                        i ? ",\n" : "", i, (i + 1) % 100);
+    core_buf_printf(&b, "}}");
+    brain_flowset_t *fs;
+    const char *e = compile1(b.data, &fs);
+    assert_null(fs);
+    assert_has(e, ": ask_number_0 -> ask_number_1 -> ");
+    assert_has(e, "... (give the ask \"force\": true, set \"item\" to null on the way round, or "
+                  "pass a node that waits)");
+    assert_null(strchr(e, '\n')); /* one loop, one error */
+    core_buf_dispose(&b);
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -203,6 +227,7 @@ int main(void)
         cmocka_unit_test(test_clear_on_one_branch_only),
         cmocka_unit_test(test_loop_across_flows),
         cmocka_unit_test(test_what_is_not_a_loop),
+        cmocka_unit_test(test_long_loop_name_is_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
