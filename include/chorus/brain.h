@@ -300,7 +300,8 @@ typedef struct brain_effect_result_s {
 typedef struct brain_event_rec_s {
     const char *name;  /* static: "flow_start", "flow_complete", "fallback", "slot_filled",
                           "ask_failed", "handoff", "end", "csat", "effect_error",
-                          "llm_tokens", "intent", "guard" */
+                          "llm_tokens", "intent", "guard", "step_limit" (the turn
+                          visited BRAIN_MAX_STEPS nodes and was stopped) */
     const char *flow;  /* borrowed, may be NULL */
     const char *node;  /* borrowed, may be NULL */
     const char *label; /* borrowed: slot, intent, reason, rule; may be NULL */

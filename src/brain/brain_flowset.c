@@ -86,9 +86,9 @@ static void node_dispose(node_t *n)
 
 static void settings_dispose(settings_t *s)
 {
-    msg_t *msgs[] = {&s->fallback, &s->help,    &s->cancel,      &s->start_over,
-                     &s->agent,    &s->timeout, &s->csat_prompt, &s->csat_thanks,
-                     &s->confirm,  &s->goodbye, &s->flow_changed};
+    msg_t *msgs[] = {&s->fallback, &s->help,    &s->cancel,       &s->start_over,
+                     &s->agent,    &s->timeout, &s->csat_prompt,  &s->csat_thanks,
+                     &s->confirm,  &s->goodbye, &s->flow_changed, &s->step_limit};
     for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++)
         brain__msg_dispose(msgs[i]);
     free(s->queue);

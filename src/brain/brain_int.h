@@ -277,7 +277,7 @@ typedef struct settings_s {
     uint16_t agent_flow;    /* run for "talk to a human"; BRAIN_NONE = hand off at once */
     char *queue;            /* default handoff queue */
     msg_t fallback, help, cancel, start_over, agent, timeout, csat_prompt, csat_thanks, confirm,
-        goodbye, flow_changed;
+        goodbye, flow_changed, step_limit;
     char *llm_base_url, *llm_model, *llm_api_key_env;
 } settings_t;
 

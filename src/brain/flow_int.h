@@ -44,7 +44,8 @@ int flow__cond(loader_t *ld, json_t *v, const char *path, cond_t *c);
 char *flow__scalar_text(json_t *v);
 /* Compiles every node of ld->flow from the "nodes" object. */
 void flow__nodes(loader_t *ld, json_t *nodes, const char *path);
-/* Graph checks on every flow: unreachable nodes, cycles with no ask. */
+/* Graph checks on every flow: unreachable nodes, cycles with no ask or
+ * whose only asks are skipped once answered, over-long paths, calls. */
 void flow__check_graph(brain_flowset_t *fs, loader_t *loaders);
 /* Applies each flow file's "guardrails" object over fs->guard (flow_guard.c);
  * problems are reported against the flow file. */

@@ -329,7 +329,7 @@ static void settings_msg(loader_t *ld, json_t *msgs, const char *key, const char
 }
 
 static const char *msg_keys = "fallback|help|cancel|start_over|agent|timeout|csat_prompt|"
-                              "csat_thanks|confirm|goodbye|flow_changed";
+                              "csat_thanks|confirm|goodbye|flow_changed|step_limit";
 
 void flow__settings_messages(loader_t *ld, json_t *msgs, const char *path)
 {
@@ -358,6 +358,9 @@ void flow__settings_messages(loader_t *ld, json_t *msgs, const char *path)
     settings_msg(ld, msgs, "flow_changed", path, &s->flow_changed,
                  "Sorry, something changed on our side since your last message. Let's start "
                  "that again.");
+    settings_msg(ld, msgs, "step_limit", path, &s->step_limit,
+                 "Sorry, something went wrong on our side, so I've stopped that. What would you "
+                 "like to do?");
 }
 
 /* Scalar settings; flow names are resolved by the caller once flows are known. */

@@ -117,16 +117,29 @@ void interp__handoff(ctx_t *x, const char *reason, const char *queue)
     x->conv->wait = WAIT_NONE;
 }
 
+/* The backstop for a loop the validator could not see (through a call, say)
+ * or a path longer than it judged: the turn stops where it is, the user is
+ * told it went wrong on our side (not that they were misunderstood: the
+ * fallback would ask them to rephrase words that were fine), and the event
+ * lets the runtime count and record a failed turn. The flow is left, so the
+ * next message is routed afresh instead of spinning again. */
+static void step_limit(ctx_t *x)
+{
+    const node_t *n = interp__node(x);
+    LOG_WARN("event=step_limit flow=%s node=%s steps=%d", interp__flow(x)->name, n ? n->name : "-",
+             BRAIN_MAX_STEPS);
+    interp__event(x, "step_limit", NULL, BRAIN_MAX_STEPS);
+    interp__emit(x, &x->fs->settings.step_limit, 0);
+    x->conv->flow = x->conv->node = BRAIN_NONE;
+    x->conv->depth = 0;
+}
+
 int interp__run(ctx_t *x)
 {
     while (x->conv->flow != BRAIN_NONE && x->conv->status == BRAIN_ST_ACTIVE &&
            x->conv->wait == WAIT_NONE) {
         if (++x->out->priv_steps > BRAIN_MAX_STEPS) {
-            LOG_WARN("step budget exhausted flow=%s node=%s", interp__flow(x)->name,
-                     interp__node(x)->name);
-            interp__emit(x, &x->fs->settings.fallback, 0);
-            x->conv->flow = x->conv->node = BRAIN_NONE;
-            x->conv->depth = 0;
+            step_limit(x);
             break;
         }
         step_t s = interp__step(x);

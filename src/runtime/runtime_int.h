@@ -133,7 +133,8 @@ struct rt_turn_s {
     uint8_t status_before; /* brain_status_t of the conversation when the turn ran */
     int tokens_in;         /* LLM usage during the turn */
     int tokens_out;
-    const char *fail_kind; /* "action" | "llm" when an effect failed, else NULL */
+    const char *fail_kind; /* "action" | "llm" when an effect failed, "step_limit" when
+                              the brain stopped a turn that ran too long, else NULL */
     struct {
         uint8_t kind;     /* brain_effect_kind_t */
         const char *node; /* borrowed from the flowset */

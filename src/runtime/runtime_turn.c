@@ -329,12 +329,24 @@ void rt_conv_loaded(runtime_t *rt, rt_conv_t *conv, int status)
     rt_conv_drop(rt, conv);
 }
 
+/* A turn the brain stopped at its step limit answered the user, but it is a
+ * failure of the flows, not of the user: recorded on the outbound row's
+ * error and counted in chorus_turn_failures_total{kind="step_limit"}, as an
+ * effect that failed is (an effect's failure, if any, is said first). */
+static void note_step_limit(rt_turn_t *t)
+{
+    for (size_t i = 0; i < t->out.n_events && t->fail_kind == NULL; i++)
+        if (strcmp(t->out.events[i].name, "step_limit") == 0)
+            t->fail_kind = "step_limit";
+}
+
 static void turn_step(rt_turn_t *t, int rc)
 {
     if (rc == BRAIN_NEED_EFFECT) {
         t->attempt = 0;
         rt_effect_start(t);
     } else if (rc == BRAIN_DONE) {
+        note_step_limit(t);
         turn_complete(t);
     } else {
         char msg[96];
