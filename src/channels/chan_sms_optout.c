@@ -22,7 +22,7 @@ typedef struct sms_opt_op_s {
     unsigned seq;     /* the conversation's opt_seq when it started */
 } sms_opt_op_t;
 
-static store_t *the_store(const sms_t *s)
+store_t *sms__store(const sms_t *s)
 {
     return s->base.host.store != NULL ? *s->base.host.store : NULL;
 }
@@ -76,7 +76,7 @@ static void on_opt_saved(int status, void *data)
 static void save_opt(sms_t *s, net_req_t *req, sms_conv_t *cv, const char *msid, int stop,
                      const char *text)
 {
-    store_t *st = the_store(s);
+    store_t *st = sms__store(s);
     if (st == NULL) {
         sms__opt_set(&s->table, cv->key, stop);
         sms__send_text(req, text);
@@ -148,7 +148,7 @@ static void load_one(const char *from, const char *to, void *arg)
 
 int sms__load_opt_outs(sms_t *s, core_err_t *err)
 {
-    store_t *st = the_store(s);
+    store_t *st = sms__store(s);
     if (st == NULL || store_in_memory(st))
         return 0;
     store_db_t *db = store_db_open(store_path(st), err);

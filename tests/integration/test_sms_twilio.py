@@ -6,8 +6,8 @@ missing, wrong URL, token unset, public URL behind a proxy), numbered
 choices answered by number, segmentation, STOP/START/HELP and synonyms,
 opt-outs kept across a restart (and a STOP not saved answered 503) and
 beyond sms.max_conversations, the last list read back after a restart
-(and the texts that wait for it bounded), duplicate MessageSid, XML
-escaping and bad forms."""
+(and the texts that wait for it bounded), duplicate MessageSid (also a
+retry of any text after a restart), XML escaping and bad forms."""
 
 import base64
 import contextlib
@@ -687,6 +687,56 @@ def test_a_retry_after_a_restart_is_one_turn():
             # the flow still waits for the reference the first turn asked for
             assert p.texts("ABC123") == ["ABC123: CH 101 LHR-JFK 12 Dec 09:40, confirmed."]
             assert inbound_texts(data, frm) == before + ["ABC123"]
+    finally:
+        be.close()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def test_a_text_retried_after_a_restart_is_one_turn():
+    """A retry after a restart is known whatever its text, not only when it
+    is a bare number that makes the adapter read the pair's record: every
+    text whose MessageSid the adapter has not seen since start is looked up
+    among the pair's stored turns (turns.client_id) before its turn runs.
+    Also when the pair texted something new after the restart, before the
+    retry came, and when the retried turn is in an earlier conversation of
+    the pair than its latest."""
+    import shutil
+    import tempfile
+    data = tempfile.mkdtemp(prefix="chorus-sms-")
+    be = Backend()
+    frm, sid = "+15550070011", "SMretry000000000000000000000000011"
+    other, other_sid = "+15550070012", "SMretry000000000000000000000000012"
+
+    def on_data(d):
+        d.data_dir = data  # outlives the daemon's own temporary directory
+        return d
+    try:
+        with on_data(daemon(be)) as d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            tw = Twilio(d, "/v1/sms/twilio")
+            p, q = Phone(tw, frm=frm), Phone(tw, frm=other)
+            assert "booking reference" in p.texts("check my booking", sid=sid)[0]
+            assert "booking reference" in q.texts("check my booking", sid=other_sid)[0]
+        before = inbound_texts(data, frm)
+        assert before == ["check my booking"], before
+        with on_data(daemon(be)) as d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            tw = Twilio(d, "/v1/sms/twilio")
+            p, q = Phone(tw, frm=frm), Phone(tw, frm=other)
+            # Twilio's retry of the free text that ran before the restart
+            assert p.texts("check my booking", sid=sid) == []
+            d.wait_log(event="sms_duplicate", message_sid=sid, source="store")
+            assert inbound_texts(data, frm) == before
+            # the flow still waits for the reference the first turn asked for
+            assert p.texts("ABC123") == ["ABC123: CH 101 LHR-JFK 12 Dec 09:40, confirmed."]
+            # the other pair texts something new first; its retry comes after
+            assert q.texts("ABC123") == ["ABC123: CH 101 LHR-JFK 12 Dec 09:40, confirmed."]
+            assert q.texts("check my booking", sid=other_sid) == []
+            d.wait_log(event="sms_duplicate", message_sid=other_sid, source="store")
+            assert inbound_texts(data, other) == ["check my booking", "ABC123"]
+            # a new text still runs
+            assert p.texts("thanks") != []
+            assert inbound_texts(data, frm) == before + ["ABC123", "thanks"]
     finally:
         be.close()
         shutil.rmtree(data, ignore_errors=True)
