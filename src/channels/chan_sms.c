@@ -242,6 +242,7 @@ void sms__unasked_output(const runtime_turn_out_t *out, int text_it)
 void chan_sms_stop(void)
 {
     sms_t *s = &the_sms;
+    sms__opt_retry_stop(s);
     if (s->http != NULL)
         net_client_close(s->http, NULL, NULL);
     s->http = NULL;

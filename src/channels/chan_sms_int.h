@@ -51,6 +51,8 @@ typedef struct sms_conv_s {
 
 typedef struct sms_opt_s {
     chat_map_node_t node; /* keyed by key, in sms_table_t.opt_outs */
+    chat_link_t unsaved;  /* in sms_table_t.unsaved while the store may not say STOP, else
+                             self-linked */
     int stop_owed;        /* a STOP whose saving failed: its retry still gets the confirmation */
     char key[];           /* From + "\n" + To */
 } sms_opt_t;
@@ -59,6 +61,7 @@ typedef struct sms_table_s {
     chat_map_t convs;    /* key -> sms_conv_t */
     chat_link_t idle;    /* conversations with pending 0, least recently used first */
     chat_map_t opt_outs; /* key -> sms_opt_t: every opted-out pair */
+    chat_link_t unsaved; /* sms_opt_t whose STOP failed to save: written again until it is */
 } sms_table_t;
 
 void sms__table_init(sms_table_t *t);
@@ -78,8 +81,9 @@ void sms__choices_clear(sms_conv_t *cv);
 
 /* The pair's opt-out entry (key as a conversation's key), NULL: opted in. */
 sms_opt_t *sms__opt_find(const sms_table_t *t, const char *key);
-/* Opts the pair out (keeping an existing entry's stop_owed) or back in;
- * returns the entry, NULL when opted in. */
+/* Opts the pair out (keeping an existing entry's stop_owed and unsaved) or
+ * back in (which unlinks it from unsaved); returns the entry, NULL when
+ * opted in. */
 sms_opt_t *sms__opt_set(sms_table_t *t, const char *key, int opted_out);
 
 /* ---- the adapter (chan_sms.c), its keywords and opt-outs (chan_sms_optout.c) */
@@ -97,8 +101,11 @@ typedef struct sms_s {
     chat_map_t sids;
     chat_link_t sid_fifo;
     size_t n_sids;
-    size_t n_loaded;    /* opted-out pairs read back at start */
-    net_client_t *http; /* owned: replies sent late (chan_sms_stop), made when first needed */
+    size_t n_loaded;      /* opted-out pairs read back at start */
+    net_client_t *http;   /* owned: replies sent late (chan_sms_stop), made when first needed */
+    uv_timer_t opt_retry; /* writes the unsaved STOPs again (chan_sms_optout.c) */
+    int opt_timer;        /* opt_retry: 0 not made, 1 open, 2 closed (chan_sms_stop) */
+    uint64_t opt_wait_ms; /* opt_retry's next delay: 1 s, doubling to 30 s while writes fail */
 } sms_t;
 
 /* The MessageSid's entry, NULL when not seen lately; forgetting one lets
@@ -134,5 +141,8 @@ int sms__keyword_answer(sms_t *s, net_req_t *req, sms_conv_t *cv, const char *ms
  * that cannot be read fails the start: serving without them could text a
  * number that said STOP. */
 int sms__load_opt_outs(sms_t *s, core_err_t *err);
+/* At shutdown: stops writing unsaved STOPs again, and logs each one this
+ * process could not make durable (lost with it). */
+void sms__opt_retry_stop(sms_t *s);
 
 #endif
