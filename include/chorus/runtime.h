@@ -208,6 +208,21 @@ typedef void (*runtime_record_cb)(int status, json_t *record, void *data);
  * or CORE_ERR_CLOSED. */
 int runtime_conversation_record(runtime_t *rt, const char *key, runtime_record_cb cb, void *data);
 
+/* Whether the store holds a user turn of key's conversations sent with the
+ * client's message id client_id (store_db_client_id_recorded()), read on
+ * the thread pool: how a channel tells a message sent again after a
+ * restart (Twilio's retry of a MessageSid) from a new one, when its memory
+ * of the ids it saw went with the process. cb runs once, later, on the
+ * loop with status 0 and found 1 or 0, CORE_ERR_CLOSED when the runtime
+ * closed meanwhile, CORE_ERR_NOT_FOUND for a :memory: store (nothing
+ * outlives the process, so the id cannot have run before it), or a read
+ * error (found 0: unknown). Returns 0, or fails at once (cb never runs)
+ * with CORE_ERR_NOT_FOUND without a store, or CORE_ERR_CLOSED. Strings are
+ * copied. */
+typedef void (*runtime_found_cb)(int status, int found, void *data);
+int runtime_client_id_recorded(runtime_t *rt, const char *key, const char *client_id,
+                               runtime_found_cb cb, void *data);
+
 /* Brings the conversations the store holds as active (at most
  * max_conversations of them) back into memory, reading them on the thread
  * pool from store_path (the database the runtime's store writes; a

@@ -39,7 +39,7 @@
 
 /* The schema version this binary writes. A database with a higher version
  * is refused (CORE_ERR_UNSUPPORTED) with a message naming both versions. */
-#define STORE_SCHEMA_VERSION 11
+#define STORE_SCHEMA_VERSION 12
 
 /* ---- rows --------------------------------------------------------------- */
 
@@ -509,6 +509,12 @@ int store_db_transcript(store_db_t *db, const char *conversation_id, json_t **ou
  * its conversation ended has its later ones under "key#1", "key#2", ...
  * (docs/store.md); the one that started last. CORE_ERR_NOT_FOUND if none. */
 int store_db_transcript_latest(store_db_t *db, const char *key, json_t **out, core_err_t *err);
+/* Whether a user turn of any conversation of key (key, "key#1", ...) was
+ * sent with the client's message id client_id (turns.client_id, indexed by
+ * migration 12): *found 1 or 0. How a channel knows, after a restart, that
+ * a message sent again (Twilio's retry of a MessageSid) already ran. */
+int store_db_client_id_recorded(store_db_t *db, const char *key, const char *client_id, int *found,
+                                core_err_t *err);
 
 /* The same on the thread pool with a read connection of their own. The
  * query is copied. Return 0 (cb runs once on the loop) or an error. */
@@ -517,6 +523,12 @@ int store_conversations_async(store_t *s, const store_list_query_t *q, store_jso
                               void *data);
 int store_transcript_async(store_t *s, const char *conversation_id, store_json_cb cb, void *data);
 int store_transcript_latest_async(store_t *s, const char *key, store_json_cb cb, void *data);
+/* store_db_client_id_recorded() on the thread pool: cb gets status 0 and
+ * found, or an error (CORE_ERR_NOT_FOUND for a :memory: store, which keeps
+ * nothing from before the process). Strings are copied. */
+typedef void (*store_found_cb)(int status, int found, void *data);
+int store_client_id_recorded_async(store_t *s, const char *key, const char *client_id,
+                                   store_found_cb cb, void *data);
 
 /* ---- retention ---------------------------------------------------------- */
 

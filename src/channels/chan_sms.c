@@ -9,15 +9,15 @@
  * (chan_sms_table.c), and checked before the human desk texts a customer
  * (sms__agent_send). Anything else is one turn;
  * a reply that is a number picks that option of the last numbered list (for
- * a pair not in memory, read back from the store first, its later texts
- * waiting behind the read).
+ * a pair not in memory, read back from the store first).
  * The answer is TwiML: each bot message (its choices as a numbered list) as
  * one or more <Message> parts, split at sentence ends under the segment
  * limits. A MessageSid seen before (Twilio retries) gets an empty
- * <Response/> and no turn; each turn keeps its MessageSid in the store, so
- * a retry after a restart is known too once the pair's record is read
- * back. Turns of one conversation run in arrival order
- * (the runtime queues them), so replies leave in order. */
+ * <Response/> and no turn; each turn keeps its MessageSid in the store, and
+ * a text whose MessageSid memory does not hold is looked up there before
+ * its turn runs (chan_sms_wait.c), so a retry after a restart is known
+ * too. Turns of one conversation run in arrival order (chan_sms_wait.c,
+ * then the runtime's queue), so replies leave in order. */
 #define LOG_MODULE "sms"
 #include <stdint.h>
 #include <stdlib.h>
@@ -44,7 +44,7 @@ void sms__sid_forget(sms_t *s, sms_sid_t *e)
     free(e);
 }
 
-static sms_sid_t *sid_remember(sms_t *s, const char *sid)
+sms_sid_t *sms__sid_remember(sms_t *s, const char *sid)
 {
     size_t max = (size_t)s->base.host.cfg->sms.dedupe_entries;
     while (s->n_sids >= max && !chat__list_empty(&s->sid_fifo))
@@ -242,6 +242,7 @@ void sms__unasked_output(const runtime_turn_out_t *out, int text_it)
 void chan_sms_stop(void)
 {
     sms_t *s = &the_sms;
+    sms__opt_retry_stop(s);
     if (s->http != NULL)
         net_client_close(s->http, NULL, NULL);
     s->http = NULL;
@@ -297,9 +298,7 @@ static void on_turn_done(const runtime_turn_out_t *out)
 
 /* ---- the webhook -------------------------------------------------------- */
 
-/* The option a reply picks ("2", "2.", "2)", a keycap 2), 0 when it is not
- * a number alone. */
-static size_t option_number(const char *body)
+size_t sms__option_number(const char *body)
 {
     const char *p = body;
     while (*p == ' ')
@@ -314,10 +313,9 @@ static size_t option_number(const char *body)
     return digits > 0 && *rest == '\0' ? k : 0;
 }
 
-/* The text a reply stands for: "2" after a numbered list is its option 2. */
-static const char *answer_text(const sms_conv_t *cv, const char *body)
+const char *sms__answer_text(const sms_conv_t *cv, const char *body)
 {
-    size_t k = option_number(body);
+    size_t k = sms__option_number(body);
     return k >= 1 && k <= cv->n_choices ? cv->choices[k - 1] : body;
 }
 
@@ -331,14 +329,14 @@ static int required(net_req_t *req, const twilio_form_t *f, const char *name, co
     return 0;
 }
 
-static void run_turn(sms_t *s, net_req_t *req, sms_conv_t *cv, sms_sid_t *sid, const char *text)
+void sms__run_turn(sms_t *s, net_req_t *req, sms_conv_t *cv, sms_sid_t *sid, const char *text)
 {
     sms_op_t *op = core_xcalloc(1, sizeof(*op));
     *op = (sms_op_t){.sms = s, .conv = cv, .req = req, .msid = core_xstrdup(sid->sid)};
     char from[64]; /* the From number: the per-sender rate limit's key */
     snprintf(from, sizeof(from), "%.*s", (int)strcspn(cv->key, "\n"), cv->key);
     /* the MessageSid goes with the turn (turns.client_id), so that a retry
-     * of it after a restart is known by the pair's stored record */
+     * of it after a restart is known by the store (chan_sms_wait.c) */
     runtime_turn_in_t in = {.key = cv->rt_key,
                             .channel = BRAIN_CH_SMS,
                             .event = BRAIN_EV_MESSAGE,
@@ -359,142 +357,16 @@ static void run_turn(sms_t *s, net_req_t *req, sms_conv_t *cv, sms_sid_t *sid, c
         free(op->msid);
         free(op);
         sms__sid_forget(s, sid);
-        chan_resp_turn_error(req, &s->base, rc, &err);
+        if (req != NULL)
+            chan_resp_turn_error(req, &s->base, rc, &err);
+        else
+            LOG_WARN("event=sms_turn_failed conversation=%s error=%s", cv->rt_key,
+                     core_strerror(rc));
         return;
     }
     sms__conv_hold(cv);
-    net_req_on_abort(req, on_abort, op);
-}
-
-/* ---- a pair new to the table: its last list, from the store ----------- */
-
-/* Texts that may wait for one read of a pair's record; more are refused. */
-#define SMS_MAX_WAITING 8
-
-static void on_wait_abort(net_req_t *req, void *data)
-{
-    (void)req;
-    ((sms_wait_t *)data)->req = NULL;
-}
-
-typedef struct sms_read_s {
-    sms_t *sms;
-    sms_conv_t *conv; /* held by its waiting texts until they run */
-} sms_read_t;
-
-/* Runs the texts that waited, in the order they came. A text whose request
- * went away is forgotten (its MessageSid too, so Twilio's retry runs it); a
- * text whose MessageSid the record holds already is a retry of a turn that
- * ran before the restart (or the eviction) and is answered as a duplicate;
- * a STOP that came meanwhile (keywords do not wait) silences the rest.
- *
- * cv is held for the whole loop, not only by the texts still waiting:
- * answering one (a turn refused at once, an empty <Response/>) may run the
- * next request pipelined on that connection from inside the call, and that
- * request's conv_get() evicts an idle conversation, which cv would be once
- * its last waiting text let go of it. */
-static void run_waiting(sms_t *s, sms_conv_t *cv)
-{
-    sms__conv_hold(cv);
-    while (cv->waiting != NULL) {
-        sms_wait_t *w = cv->waiting;
-        cv->waiting = w->next;
-        sms__conv_release(&s->table, cv);
-        sms_sid_t *sid = sms__sid_find(s, w->msid);
-        if (w->req == NULL) {
-            if (sid != NULL)
-                sms__sid_forget(s, sid);
-        } else if (w->recorded) {
-            LOG_INFO("event=sms_duplicate message_sid=%s source=store", w->msid);
-            net_req_on_abort(w->req, NULL, NULL);
-            sms__send_text(w->req, NULL);
-        } else if (opted_out(s, cv)) {
-            net_req_on_abort(w->req, NULL, NULL);
-            sms__send_text(w->req, NULL);
-        } else {
-            net_req_on_abort(w->req, NULL, NULL);
-            run_turn(s, w->req, cv, sid != NULL ? sid : sid_remember(s, w->msid),
-                     answer_text(cv, w->body));
-        }
-        free(w->msid);
-        free(w->body);
-        free(w);
-    }
-    sms__conv_release(&s->table, cv);
-}
-
-/* Whether the record holds a user turn sent with MessageSid msid. */
-static int msid_recorded(const json_t *record, const char *msid)
-{
-    size_t i;
-    const json_t *row;
-    json_array_foreach(json_object_get(record, "turns"), i, row)
-    {
-        const char *dir = json_string_value(json_object_get(row, "direction"));
-        const char *id = json_string_value(json_object_get(row, "client_id"));
-        if (dir != NULL && strcmp(dir, "in") == 0 && id != NULL && strcmp(id, msid) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-static void on_record_read(int status, json_t *record, void *data)
-{
-    sms_read_t *r = data;
-    sms_conv_t *cv = r->conv;
-    /* the MessageSids in memory went with the restart: the store knows
-     * which texts already had their turn */
-    for (sms_wait_t *w = cv->waiting; status == 0 && w != NULL; w = w->next)
-        w->recorded = msid_recorded(record, w->msid);
-    if (status == 0) {
-        if (!cv->list_known) { /* else a turn that ended meanwhile knows better */
-            sms__choices_clear(cv);
-            cv->n_choices = twilio__last_choices(record, SIZE_MAX, &cv->choices);
-        }
-    } else if (status != CORE_ERR_NOT_FOUND && status != CORE_ERR_CLOSED) {
-        LOG_WARN("event=sms_list_not_read conversation=%s reason=%s", cv->rt_key,
-                 core_strerror(status));
-    }
-    cv->list_known = 1; /* a pair the store never saw has none; a failed read is not retried */
-    if (status == 0 || status == CORE_ERR_NOT_FOUND)
-        LOG_INFO("event=sms_list_read conversation=%s choices=%zu", cv->rt_key, cv->n_choices);
-    json_decref(record);
-    run_waiting(r->sms, cv);
-    free(r);
-}
-
-/* A text for a pair new to the table that may answer a list the pair got
- * before (a restart, an eviction): it waits for the store's record, and so
- * does every text after it until the read ends, so turns keep their order.
- * Answers at once (429, as a full turn queue does) when too many wait. */
-static void wait_for_list(sms_t *s, net_req_t *req, sms_conv_t *cv, sms_sid_t *sid,
-                          const char *body)
-{
-    int reading = cv->waiting != NULL; /* a read is under way: this text joins it */
-    unsigned n = 0;
-    sms_wait_t **tail = &cv->waiting;
-    for (; *tail != NULL; n++)
-        tail = &(*tail)->next;
-    if (n >= SMS_MAX_WAITING) {
-        sms__sid_forget(s, sid);
-        net_resp_header(req, "Retry-After", "1");
-        net_resp_error(req, 429, "conversation_busy",
-                       "%u texts of this conversation are waiting; retry later", n);
-        return;
-    }
-    sms_wait_t *w = core_xcalloc(1, sizeof(*w));
-    *w = (sms_wait_t){.req = req, .msid = core_xstrdup(sid->sid), .body = core_xstrdup(body)};
-    *tail = w;
-    sms__conv_hold(cv);
-    net_req_on_abort(req, on_wait_abort, w);
-    if (reading)
-        return;
-    runtime_t *rt = chan_runtime(&s->base);
-    sms_read_t *r = core_xcalloc(1, sizeof(*r));
-    *r = (sms_read_t){.sms = s, .conv = cv};
-    int rc = rt ? runtime_conversation_record(rt, cv->rt_key, on_record_read, r) : CORE_ERR_CLOSED;
-    if (rc != 0) /* no store (nothing to read) or closing: the text runs as it is */
-        on_record_read(rc, NULL, r);
+    if (req != NULL)
+        net_req_on_abort(req, on_abort, op);
 }
 
 static void on_webhook(net_req_t *req, void *data)
@@ -516,7 +388,7 @@ static void on_webhook(net_req_t *req, void *data)
         twilio__form_dispose(&f);
         return;
     }
-    sms_sid_t *sid = sid_remember(s, msid);
+    sms_sid_t *sid = sms__sid_remember(s, msid);
     sms_conv_t *cv = conv_get(s, from, to);
     if (body == NULL)
         body = "";
@@ -526,10 +398,8 @@ static void on_webhook(net_req_t *req, void *data)
         /* opted out: nothing is sent until START; media only: nothing to say */
         LOG_DEBUG("event=sms_ignored conversation=%s opted_out=%d", cv->rt_key, opted_out(s, cv));
         sms__send_text(req, NULL);
-    } else if (cv->waiting != NULL || (!cv->list_known && option_number(body) > 0)) {
-        wait_for_list(s, req, cv, sid, body);
     } else {
-        run_turn(s, req, cv, sid, answer_text(cv, body));
+        sms__text_queue(s, req, cv, sid, body);
     }
     twilio__form_dispose(&f);
 }

@@ -15,6 +15,7 @@ void sms__table_init(sms_table_t *t)
     chat__map_init(&t->convs);
     chat__list_init(&t->idle);
     chat__map_init(&t->opt_outs);
+    chat__list_init(&t->unsaved);
 }
 
 void sms__choices_clear(sms_conv_t *cv)
@@ -44,6 +45,7 @@ void sms__table_dispose(sms_table_t *t)
         while (t->opt_outs.slots[i] != NULL) {
             sms_opt_t *o = CHAT_CONTAINER(t->opt_outs.slots[i], sms_opt_t, node);
             chat__map_del(&t->opt_outs, &o->node);
+            chat__list_remove(&o->unsaved);
             free(o);
         }
     chat__map_dispose(&t->convs);
@@ -102,9 +104,11 @@ sms_opt_t *sms__opt_set(sms_table_t *t, const char *key, int opted_out)
         o = core_xcalloc(1, sizeof(*o) + n);
         memcpy(o->key, key, n);
         o->node.key = o->key;
+        chat__list_init(&o->unsaved);
         chat__map_put(&t->opt_outs, &o->node);
     } else if (!opted_out && o != NULL) {
         chat__map_del(&t->opt_outs, &o->node);
+        chat__list_remove(&o->unsaved);
         free(o);
         o = NULL;
     }

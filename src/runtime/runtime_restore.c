@@ -57,6 +57,44 @@ int runtime_conversation_record(runtime_t *rt, const char *key, runtime_record_c
     return 0;
 }
 
+typedef struct found_ctx_s {
+    runtime_t *rt;
+    runtime_found_cb cb;
+    void *data;
+} found_ctx_t;
+
+static void on_found(int status, int found, void *data)
+{
+    found_ctx_t *ctx = data;
+    runtime_t *rt = ctx->rt;
+    rt->store_pending--;
+    if (rt->closing && status == 0)
+        status = CORE_ERR_CLOSED;
+    if (status != 0 && status != CORE_ERR_CLOSED)
+        LOG_WARN("event=client_id_read_failed error=%s", core_strerror(status));
+    ctx->cb(status, status == 0 && found, ctx->data);
+    free(ctx);
+    rt_maybe_free(rt);
+}
+
+int runtime_client_id_recorded(runtime_t *rt, const char *key, const char *client_id,
+                               runtime_found_cb cb, void *data)
+{
+    if (rt->closing)
+        return CORE_ERR_CLOSED;
+    if (rt->opts.store == NULL)
+        return CORE_ERR_NOT_FOUND;
+    found_ctx_t *ctx = core_xmalloc(sizeof(*ctx));
+    *ctx = (found_ctx_t){.rt = rt, .cb = cb, .data = data};
+    int rc = store_client_id_recorded_async(rt->opts.store, key, client_id, on_found, ctx);
+    if (rc != 0) {
+        free(ctx);
+        return rc;
+    }
+    rt->store_pending++;
+    return 0;
+}
+
 /* ---- the active conversations, at start ---------------------------------- */
 
 /* The daemon serves while the states are read and applied, so a key may be

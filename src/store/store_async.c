@@ -6,23 +6,26 @@
 
 #include "store/store_int.h"
 
-typedef enum { W_STATE, W_REPORT, W_LIST, W_SHOW, W_SHOW_LATEST } work_kind_t;
+typedef enum { W_STATE, W_REPORT, W_LIST, W_SHOW, W_SHOW_LATEST, W_CLIENT_ID } work_kind_t;
 
 typedef struct {
     uv_work_t req;
     store_t *s;
     work_kind_t kind;
-    char *id; /* owned: conversation id (W_STATE, W_SHOW), or key (W_SHOW_LATEST) */
+    char *id; /* owned: conversation id (W_STATE, W_SHOW), or key (W_SHOW_LATEST, W_CLIENT_ID) */
+    char *client_id; /* owned: W_CLIENT_ID's message id */
     store_report_query_t report;
     char *message_costs; /* owned copy of report.message_costs */
     store_list_query_t list;
     char *channel, *flow, *outcome; /* owned copies for list */
     store_state_cb state_cb;
     store_json_cb json_cb;
+    store_found_cb found_cb;
     void *data;
     int status;
     char *state; /* W_STATE result, handed to the callback */
     int active;
+    int found;      /* W_CLIENT_ID result */
     json_t *result; /* JSON result, handed to the callback */
     core_err_t err;
 } work_t;
@@ -34,8 +37,8 @@ static void work_run(uv_work_t *req)
         /* Only the writer's connection sees a :memory: database (a benchmark
          * mode): nothing is saved to restore, nothing to report on. */
         w->status =
-            w->kind == W_STATE
-                ? core_err_set(&w->err, CORE_ERR_NOT_FOUND, "a :memory: store keeps no saved state")
+            w->kind == W_STATE || w->kind == W_CLIENT_ID
+                ? core_err_set(&w->err, CORE_ERR_NOT_FOUND, "a :memory: store keeps nothing saved")
                 : core_err_set(&w->err, CORE_ERR_UNSUPPORTED, "a :memory: store cannot be queried");
         return;
     }
@@ -60,6 +63,9 @@ static void work_run(uv_work_t *req)
     case W_SHOW_LATEST:
         w->status = store_db_transcript_latest(db, w->id, &w->result, &w->err);
         break;
+    case W_CLIENT_ID:
+        w->status = store_db_client_id_recorded(db, w->id, w->client_id, &w->found, &w->err);
+        break;
     }
     store__reader_put(w->s, db);
 }
@@ -71,10 +77,13 @@ static void work_done(uv_work_t *req, int status)
         w->status = core_err_set(&w->err, CORE_ERR_CLOSED, "read cancelled");
     if (w->kind == W_STATE)
         w->state_cb(w->status, w->state, w->active, w->data);
+    else if (w->kind == W_CLIENT_ID)
+        w->found_cb(w->status, w->status == 0 && w->found, w->data);
     else
         w->json_cb(w->status, w->result, w->status ? w->err.msg : NULL, w->data);
     store_t *s = w->s;
-    free(w->id), free(w->message_costs), free(w->channel), free(w->flow), free(w->outcome);
+    free(w->id), free(w->client_id), free(w->message_costs), free(w->channel), free(w->flow),
+        free(w->outcome);
     free(w);
     store__inflight(s, -1);
 }
@@ -93,7 +102,8 @@ static int submit(work_t *w)
 {
     int rc = uv_queue_work(store__loop(w->s), &w->req, work_run, work_done);
     if (rc != 0) {
-        free(w->id), free(w->message_costs), free(w->channel), free(w->flow), free(w->outcome);
+        free(w->id), free(w->client_id), free(w->message_costs), free(w->channel), free(w->flow),
+            free(w->outcome);
         free(w);
         return rc;
     }
@@ -143,5 +153,15 @@ int store_transcript_latest_async(store_t *s, const char *key, store_json_cb cb,
     work_t *w = work_new(s, W_SHOW_LATEST, data);
     w->id = core_xstrdup(key);
     w->json_cb = cb;
+    return submit(w);
+}
+
+int store_client_id_recorded_async(store_t *s, const char *key, const char *client_id,
+                                   store_found_cb cb, void *data)
+{
+    work_t *w = work_new(s, W_CLIENT_ID, data);
+    w->id = core_xstrdup(key);
+    w->client_id = core_xstrdup(client_id);
+    w->found_cb = cb;
     return submit(w);
 }

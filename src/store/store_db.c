@@ -206,6 +206,27 @@ int store_db_transcript_latest(store_db_t *db, const char *key, json_t **out, co
     return rc;
 }
 
+int store_db_client_id_recorded(store_db_t *db, const char *key, const char *client_id, int *found,
+                                core_err_t *err)
+{
+    sqlite3_stmt *st;
+    /* turns_client_id finds the rows with this id (few: an id is one
+     * message's), then the conversation range as in _latest above */
+    int rc = prepare(db,
+                     "SELECT 1 FROM turns WHERE client_id = ?2 AND direction = 'in'"
+                     " AND (conversation_id = ?1"
+                     " OR (conversation_id > ?1 || '#' AND conversation_id < ?1 || '$')) LIMIT 1",
+                     &st, err);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, client_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    *found = rc == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store__sqlite_err(db->db, rc, err, db->path);
+}
+
 int store_db_transcript(store_db_t *db, const char *conversation_id, json_t **out, core_err_t *err)
 {
     int rc;

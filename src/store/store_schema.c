@@ -300,6 +300,12 @@ static const migration_t migrations[] = {
      "CREATE INDEX handoffs_past_conversation ON handoffs_past(conversation_id);"
      "CREATE INDEX handoffs_past_entered ON handoffs_past(entered_us);",
      0},
+    {12, "turns found by the client's id of their message",
+     /* a channel asks, before a message runs, whether a turn of it is
+      * stored already: Twilio retries an SMS webhook whose answer a restart
+      * lost, with the same MessageSid (store_db_client_id_recorded); only
+      * rows that carry an id are indexed */
+     "CREATE INDEX turns_client_id ON turns(client_id) WHERE client_id IS NOT NULL;", 0},
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 

@@ -6,8 +6,8 @@ missing, wrong URL, token unset, public URL behind a proxy), numbered
 choices answered by number, segmentation, STOP/START/HELP and synonyms,
 opt-outs kept across a restart (and a STOP not saved answered 503) and
 beyond sms.max_conversations, the last list read back after a restart
-(and the texts that wait for it bounded), duplicate MessageSid, XML
-escaping and bad forms."""
+(and the texts that wait for it bounded), duplicate MessageSid (also a
+retry of any text after a restart), XML escaping and bad forms."""
 
 import base64
 import contextlib
@@ -632,6 +632,69 @@ def test_stop_not_saved_is_503_and_the_retry_confirms():
         shutil.rmtree(data, ignore_errors=True)
 
 
+def test_a_stop_not_saved_is_written_again_without_twilio():
+    """Twilio retries a 5xx only when its webhook URL asks it to (#rp=5xx),
+    and for 15 s at most: a STOP whose write failed is not left to that
+    retry. It is in force in memory at once (503 to Twilio, never 200), and
+    the adapter writes it again itself until the store takes it, so a
+    restart afterwards still knows it. Twilio's retry of it, if one comes,
+    still gets the one confirmation."""
+    import shutil
+    import sqlite3
+    import tempfile
+    import time
+    data = tempfile.mkdtemp(prefix="chorus-sms-")
+    be = Backend()
+    frm = "+15550000022"
+    try:
+        d = daemon(be)
+        d.data_dir = data
+        with d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            db = sqlite3.connect(os.path.join(data, "chorus.db"), timeout=10)
+            db.execute("CREATE TRIGGER refuse_stop BEFORE INSERT ON sms_opt_outs"
+                       " WHEN NEW.from_number = '%s'"
+                       " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END" % frm)
+            db.commit()
+            tw = Twilio(d, "/v1/sms/twilio")
+            stop = sms_params("STOP", "SMstopfail00000000000000000000002", frm)
+            status, _, body = tw.post(stop)
+            assert status == 503 and b"opt-out could not be saved" in body, (status, body)
+            d.wait_log(event="sms_opt_not_saved", stop="1")
+            # the adapter's own write fails too while the store refuses
+            deadline = time.monotonic() + 10
+            while len(d.log_lines(event="sms_opt_not_saved", stop="1")) < 2:
+                assert time.monotonic() < deadline, d.stderr_text()
+                time.sleep(0.05)
+            assert Phone(tw, frm=frm).texts("check my booking") == []  # in force meanwhile
+            db.execute("DROP TRIGGER refuse_stop")
+            db.commit()
+            db.close()
+            # no retry from Twilio: the adapter's next write makes it durable
+            d.wait_log(event="sms_opt_out_saved", conversation="sms:%s:+15559870000" % frm,
+                       late="1", timeout=15)
+            db = sqlite3.connect(os.path.join(data, "chorus.db"), timeout=10)
+            try:
+                rows = db.execute("SELECT opted_out FROM sms_opt_outs WHERE from_number = ?",
+                                  (frm,)).fetchall()
+            finally:
+                db.close()
+            assert rows == [(1,)], rows
+            # a late retry of the STOP from Twilio still gets its one confirmation
+            texts = [m.text for m in tw.twiml(stop).findall("Message")]
+            assert len(texts) == 1 and "unsubscribed" in texts[0], texts
+            assert tw.twiml(stop).findall("Message") == []
+        d = daemon(be)
+        d.data_dir = data
+        with d:
+            d.wait_log(event="sms_opt_outs_loaded", pairs="1")
+            d.wait_log(event="flows_loaded", timeout=60)
+            assert Phone(Twilio(d, "/v1/sms/twilio"), frm=frm).texts("hi") == []
+    finally:
+        be.close()
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def test_duplicate_message_sid_is_one_turn():
     def run(d):
         p = Phone(Twilio(d, "/v1/sms/twilio"), frm="+15550000002")
@@ -687,6 +750,56 @@ def test_a_retry_after_a_restart_is_one_turn():
             # the flow still waits for the reference the first turn asked for
             assert p.texts("ABC123") == ["ABC123: CH 101 LHR-JFK 12 Dec 09:40, confirmed."]
             assert inbound_texts(data, frm) == before + ["ABC123"]
+    finally:
+        be.close()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def test_a_text_retried_after_a_restart_is_one_turn():
+    """A retry after a restart is known whatever its text, not only when it
+    is a bare number that makes the adapter read the pair's record: every
+    text whose MessageSid the adapter has not seen since start is looked up
+    among the pair's stored turns (turns.client_id) before its turn runs.
+    Also when the pair texted something new after the restart, before the
+    retry came, and when the retried turn is in an earlier conversation of
+    the pair than its latest."""
+    import shutil
+    import tempfile
+    data = tempfile.mkdtemp(prefix="chorus-sms-")
+    be = Backend()
+    frm, sid = "+15550070011", "SMretry000000000000000000000000011"
+    other, other_sid = "+15550070012", "SMretry000000000000000000000000012"
+
+    def on_data(d):
+        d.data_dir = data  # outlives the daemon's own temporary directory
+        return d
+    try:
+        with on_data(daemon(be)) as d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            tw = Twilio(d, "/v1/sms/twilio")
+            p, q = Phone(tw, frm=frm), Phone(tw, frm=other)
+            assert "booking reference" in p.texts("check my booking", sid=sid)[0]
+            assert "booking reference" in q.texts("check my booking", sid=other_sid)[0]
+        before = inbound_texts(data, frm)
+        assert before == ["check my booking"], before
+        with on_data(daemon(be)) as d:
+            d.wait_log(event="flows_loaded", timeout=60)
+            tw = Twilio(d, "/v1/sms/twilio")
+            p, q = Phone(tw, frm=frm), Phone(tw, frm=other)
+            # Twilio's retry of the free text that ran before the restart
+            assert p.texts("check my booking", sid=sid) == []
+            d.wait_log(event="sms_duplicate", message_sid=sid, source="store")
+            assert inbound_texts(data, frm) == before
+            # the flow still waits for the reference the first turn asked for
+            assert p.texts("ABC123") == ["ABC123: CH 101 LHR-JFK 12 Dec 09:40, confirmed."]
+            # the other pair texts something new first; its retry comes after
+            assert q.texts("ABC123") == ["ABC123: CH 101 LHR-JFK 12 Dec 09:40, confirmed."]
+            assert q.texts("check my booking", sid=other_sid) == []
+            d.wait_log(event="sms_duplicate", message_sid=other_sid, source="store")
+            assert inbound_texts(data, other) == ["check my booking", "ABC123"]
+            # a new text still runs
+            assert p.texts("thanks") != []
+            assert inbound_texts(data, frm) == before + ["ABC123", "thanks"]
     finally:
         be.close()
         shutil.rmtree(data, ignore_errors=True)

@@ -73,6 +73,16 @@ static void test_opt_outs_take_no_room(void **state)
     assert_ptr_equal(sms__opt_set(&t, cv->key, 1), o);
     assert_int_equal(o->stop_owed, 1); /* kept until the write succeeds */
     assert_int_equal(t.opt_outs.count, 49);
+    /* an unsaved STOP stays on the list through a second STOP, and a START
+     * that takes effect takes it off (a freed entry is never written again) */
+    chat__list_push_back(&t.unsaved, &o->unsaved);
+    assert_ptr_equal(sms__opt_set(&t, cv->key, 1), o);
+    assert_false(chat__list_empty(&t.unsaved));
+    assert_null(sms__opt_set(&t, cv->key, 0));
+    assert_true(chat__list_empty(&t.unsaved));
+    /* and one still listed at dispose is freed without walking freed memory */
+    o = sms__opt_find(&t, get(&t, 9, 5)->key);
+    chat__list_push_back(&t.unsaved, &o->unsaved);
     sms__table_dispose(&t);
 }
 

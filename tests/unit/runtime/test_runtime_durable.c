@@ -111,6 +111,12 @@ int store_transcript_latest_async(store_t *s, const char *key, store_json_cb cb,
     return CORE_ERR_NOT_FOUND;
 }
 
+int store_client_id_recorded_async(store_t *s, const char *key, const char *client_id,
+                                   store_found_cb cb, void *data)
+{
+    return CORE_ERR_NOT_FOUND;
+}
+
 /* ---- harness ---------------------------------------------------------------- */
 
 static char tmpdir[64], flows_dir[128];
