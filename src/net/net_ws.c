@@ -38,6 +38,7 @@ typedef struct in_pos_s {
 
 /* A close frame's most bytes: header, mask and a control frame's payload. */
 #define HELD_MAX (2 + 4 + 125)
+#define CLOSE_BODY_MAX 125 /* a control frame's payload */
 
 struct net_ws_s {
     net_conn_t *conn;
@@ -51,11 +52,13 @@ struct net_ws_s {
     uint8_t nheld;   /* bytes in held */
     uint8_t in_recv; /* inside wslay_event_recv: the context must stay */
     uint8_t awaiting_pong;
-    uint8_t closing;         /* a close frame was queued by us */
-    uint8_t in_close;        /* a peer's close frame is being received */
-    uint8_t close_len;       /* its payload bytes so far, in close_body */
-    uint8_t close_body[125]; /* a control frame's payload is at most 125 bytes */
-    int close_code;          /* for on_close: the peer's code, or ours for a bad close */
+    uint8_t closing;   /* a close frame was queued by us */
+    uint8_t in_close;  /* a peer's close frame is being received */
+    uint8_t close_len; /* its payload bytes so far, in close_body */
+    /* CLOSE_BODY_MAX bytes, made when a peer's close frame starts: idle
+     * sockets are many, and only a closing one needs it */
+    uint8_t *close_body;
+    int close_code; /* for on_close: the peer's code, or ours for a bad close */
     char id[65];
 };
 
@@ -389,13 +392,15 @@ static void on_frame_start(wslay_event_context_ptr ctx,
     net_ws_t *ws = user;
     ws->in_close = arg->opcode == WSLAY_CONNECTION_CLOSE;
     ws->close_len = 0;
+    if (ws->in_close && ws->close_body == NULL)
+        ws->close_body = core_xmalloc(CLOSE_BODY_MAX);
 }
 
 static void on_frame_chunk(wslay_event_context_ptr ctx,
                            const struct wslay_event_on_frame_recv_chunk_arg *arg, void *user)
 {
     net_ws_t *ws = user;
-    size_t room = sizeof(ws->close_body) - ws->close_len;
+    size_t room = CLOSE_BODY_MAX - ws->close_len;
     if (!ws->in_close || arg->data_length > room) /* wslay refuses more than 125 */
         return;
     memcpy(ws->close_body + ws->close_len, arg->data, arg->data_length);
@@ -637,6 +642,7 @@ void net__ws_gone(net_conn_t *c)
     if (ws->ctx)
         wslay_event_context_free(ws->ctx);
     free(ws->held);
+    free(ws->close_body);
     free(ws);
     c->ws = NULL;
 }
