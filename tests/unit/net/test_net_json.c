@@ -96,6 +96,15 @@ static int flat_agrees(const char *body, size_t len)
     return 1;
 }
 
+/* {"a":"1",...} with n members, into out. */
+static void members(char *out, size_t size, int n)
+{
+    size_t len = (size_t)snprintf(out, size, "{");
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(out + len, size - len, "%s\"%c\":\"%d\"", i ? "," : "", 'a' + i, i);
+    snprintf(out + len, size - len, "}");
+}
+
 static void test_flat_body_fast_path(void **state)
 {
     const char *taken[] = {
@@ -103,8 +112,6 @@ static void test_flat_body_fast_path(void **state)
         " {\"text\":\"sign me up\"} ",
         "{\"text\":\"Ada\",\"client_id\":\"m-1\"}",
         "{ \"event\" : \"start\" ,\r\n\t\"text\":\"\" }",
-        "{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\",\"d\":\"4\",\"e\":\"5\",\"f\":\"6\",\"g\":\"7\","
-        "\"h\":\"8\"}",
     };
     for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++)
         if (!flat_agrees(taken[i], strlen(taken[i])))
@@ -123,12 +130,15 @@ static void test_flat_body_fast_path(void **state)
         "{\"text\":\"a\",}",               /* trailing comma: refused */
         "{\"text\" \"a\"}",                /* no colon: refused */
         "{\"text\":\"a\"",                 /* unterminated: refused */
-        "{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\",\"d\":\"4\",\"e\":\"5\",\"f\":\"6\",\"g\":\"7\","
-        "\"h\":\"8\",\"i\":\"9\"}",
     };
     for (size_t i = 0; i < sizeof(left) / sizeof(left[0]); i++)
         if (flat_agrees(left[i], strlen(left[i])))
             fail_msg("taken: %s", left[i]);
+    char doc[128];
+    members(doc, sizeof(doc), 8); /* the most it takes */
+    assert_true(flat_agrees(doc, strlen(doc)));
+    members(doc, sizeof(doc), 9);
+    assert_false(flat_agrees(doc, strlen(doc)));
     static const char nul[] = "{\"text\":\"a\0b\"}";
     assert_false(flat_agrees(nul, sizeof(nul) - 1));
 }
