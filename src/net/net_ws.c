@@ -1,5 +1,6 @@
-/* WebSocket: RFC 6455 framing with wslay's event API (the handshake and
- * the UTF-8 check are in net_ws_handshake.c).
+/* WebSocket: RFC 6455 framing with wslay's event API, reading side and
+ * the peer's close (the handshake and the UTF-8 check are in
+ * net_ws_handshake.c, the sending side in net_ws_send.c).
  *
  * wslay pulls input through recv_cb from the bytes of the current read
  * (ws->feed) and pushes output through send_cb into the connection's output
@@ -25,41 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net/net_int.h"
-
-/* Where the bytes handed to wslay so far leave the input among frames. */
-typedef struct in_pos_s {
-    uint64_t payload_left; /* bytes of the current input frame not seen yet */
-    uint8_t hdr[14];       /* the input frame header being received */
-    uint8_t hlen;          /* its bytes so far */
-    uint8_t in_frag;       /* a fragmented data message is being received */
-} in_pos_t;
-
-/* A close frame's most bytes: header, mask and a control frame's payload. */
-#define HELD_MAX (2 + 4 + 125)
-#define CLOSE_BODY_MAX 125 /* a control frame's payload */
-
-struct net_ws_s {
-    net_conn_t *conn;
-    wslay_event_context_ptr ctx;
-    const struct net_route_s *route;
-    void *data; /* the user's */
-    const char *feed;
-    size_t feed_len;
-    in_pos_t in;     /* the input handed to wslay (in_walk) */
-    uint8_t *held;   /* a close frame's first bytes, until it is whole; or NULL */
-    uint8_t nheld;   /* bytes in held */
-    uint8_t in_recv; /* inside wslay_event_recv: the context must stay */
-    uint8_t awaiting_pong;
-    uint8_t closing;   /* a close frame was queued by us */
-    uint8_t in_close;  /* a peer's close frame is being received */
-    uint8_t close_len; /* its payload bytes so far, in close_body */
-    /* CLOSE_BODY_MAX bytes, made when a peer's close frame starts: idle
-     * sockets are many, and only a closing one needs it */
-    uint8_t *close_body;
-    int close_code; /* for on_close: the peer's code, or ours for a bad close */
-    char id[65];
-};
+#include "net/net_ws_int.h"
 
 /* ---- wslay glue --------------------------------------------------------- */
 
@@ -76,7 +43,7 @@ static void on_frame_chunk(wslay_event_context_ptr ctx,
 static void on_frame_end(wslay_event_context_ptr ctx, void *user);
 
 /* Makes the wslay context if there is none; 0, or -1 when wslay failed. */
-static int ctx_get(net_ws_t *ws)
+int net__ws_ctx_get(net_ws_t *ws)
 {
     static const struct wslay_event_callbacks cbs = {
         recv_cb, send_cb, NULL, on_frame_start, on_frame_chunk, on_frame_end, on_msg};
@@ -218,7 +185,7 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
 /* Puts len bytes of frames into c's output, first writing what waits there
  * when it is over write_buffer_bytes; 0, or -1 when it is still over (or
  * the connection is closing) and nothing was put. */
-static int out_put(net_conn_t *c, const void *data, size_t len)
+int net__ws_out_put(net_conn_t *c, const void *data, size_t len)
 {
     if (!c->closing && net__conn_unsent(c) > c->srv->lim.write_buffer_bytes)
         net__conn_write_now(c);
@@ -232,16 +199,16 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
                        void *user)
 {
     net_ws_t *ws = user;
-    if (out_put(ws->conn, data, len) != 0) {
+    if (net__ws_out_put(ws->conn, data, len) != 0) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
     return (ssize_t)len;
 }
 
-static void queue_close(net_ws_t *ws, int code, const char *reason)
+void net__ws_queue_close(net_ws_t *ws, int code, const char *reason)
 {
-    if (ws->closing || ctx_get(ws) != 0 || wslay_event_get_close_sent(ws->ctx))
+    if (ws->closing || net__ws_ctx_get(ws) != 0 || wslay_event_get_close_sent(ws->ctx))
         return;
     ws->closing = 1;
     wslay_event_queue_close(ws->ctx, (uint16_t)code, (const uint8_t *)reason, strlen(reason));
@@ -255,7 +222,7 @@ static void queue_close(net_ws_t *ws, int code, const char *reason)
  * (for reporting only), the registered 1012-1014 (which we send ourselves),
  * and the ranges for libraries (3000-3999) and applications (4000-4999).
  * The rest of 1000-2999 is reserved for future revisions and extensions. */
-static int close_code_valid(unsigned code)
+int net__ws_close_code_valid(unsigned code)
 {
     return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
            (code >= 3000 && code <= 4999);
@@ -272,7 +239,7 @@ static int close_answer(const uint8_t *body, size_t len, int *bad)
         return 0;
     unsigned code = len >= 2 ? (unsigned)body[0] << 8 | body[1] : 0;
     *bad = 1;
-    if (!close_code_valid(code))
+    if (!net__ws_close_code_valid(code))
         return 1002;
     if (!net_utf8_valid((const char *)body + 2, len - 2))
         return 1007;
@@ -333,7 +300,7 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
     case WSLAY_TEXT_FRAME:
         if (!net_utf8_valid((const char *)arg->msg, arg->msg_length)) {
             LOG_INFO("event=ws_bad_input rid=%s reason=invalid_utf8 code=1007", ws->id);
-            queue_close(ws, 1007, "invalid UTF-8");
+            net__ws_queue_close(ws, 1007, "invalid UTF-8");
             return;
         }
         /* fall through */
@@ -475,7 +442,7 @@ static int recv_all(net_ws_t *ws, const char *data, size_t len)
 void net__ws_read(net_conn_t *c, const char *data, size_t len)
 {
     net_ws_t *ws = c->ws;
-    if (ctx_get(ws) != 0) {
+    if (net__ws_ctx_get(ws) != 0) {
         net__conn_close(c);
         return;
     }
@@ -516,7 +483,7 @@ void net__ws_timer(net_conn_t *c)
         return;
     }
     struct wslay_event_msg ping = {WSLAY_PING, (const uint8_t *)"chorus", 6};
-    if (ctx_get(ws) != 0) {
+    if (net__ws_ctx_get(ws) != 0) {
         net__conn_close(c);
         return;
     }
@@ -543,7 +510,7 @@ void net__ws_gone(net_conn_t *c)
 
 void net__ws_drain(net_conn_t *c)
 {
-    queue_close(c->ws, 1001, "server shutting down");
+    net__ws_queue_close(c->ws, 1001, "server shutting down");
     net__ws_pump(c);
 }
 
@@ -561,141 +528,4 @@ int net__ws_blocked(const net_conn_t *c)
 void net__ws_writable(net_conn_t *c)
 {
     net__ws_pump(c);
-}
-
-/* ---- the public side ---------------------------------------------------- */
-
-void *net_ws_data(const net_ws_t *ws)
-{
-    return ws->data;
-}
-
-void net_ws_set_data(net_ws_t *ws, void *data)
-{
-    ws->data = data;
-}
-
-const char *net_ws_remote(const net_ws_t *ws)
-{
-    return ws->conn->remote;
-}
-
-const char *net_ws_id(const net_ws_t *ws)
-{
-    return ws->id;
-}
-
-static int ws_send(net_ws_t *ws, int opcode, const void *data, size_t len)
-{
-    net_conn_t *c = ws->conn;
-    if (c->closing || ws->closing || ctx_get(ws) != 0 || wslay_event_get_close_sent(ws->ctx) ||
-        wslay_event_get_close_received(ws->ctx))
-        return CORE_ERR_CLOSED;
-    size_t queued = wslay_event_get_queued_msg_length(ws->ctx) + net__conn_unsent(c);
-    if (queued + len > c->srv->lim.ws_send_queue_bytes)
-        return CORE_ERR_BUSY;
-    struct wslay_event_msg m = {(uint8_t)opcode, data, len};
-    if (wslay_event_queue_msg(ws->ctx, &m) != 0)
-        return CORE_ERR_CLOSED;
-    /* move it to the output now, so that the queue holds only what the
-     * peer is slow to take (net__ws_blocked), also for many messages within
-     * one read; the end of the read writes it, or outside one the end of
-     * the loop iteration, with whatever else this iteration sends */
-    if (wslay_event_send(ws->ctx) != 0)
-        return CORE_ERR_CLOSED;
-    if (!c->in_read)
-        net__conn_pump_later(c);
-    return 0;
-}
-
-int net_ws_send_text(net_ws_t *ws, const char *text, size_t len)
-{
-    if (!net_utf8_valid(text, len))
-        return CORE_ERR_INVALID;
-    return ws_send(ws, WSLAY_TEXT_FRAME, text, len);
-}
-
-int net_ws_send_binary(net_ws_t *ws, const void *data, size_t len)
-{
-    return ws_send(ws, WSLAY_BINARY_FRAME, data, len);
-}
-
-/* ---- one frame for many sockets ------------------------------------------ */
-
-struct net_ws_frame_s {
-    size_t hlen; /* header bytes, before the payload in bytes[] */
-    size_t plen; /* payload bytes */
-    unsigned char bytes[];
-};
-
-net_ws_frame_t *net_ws_frame_text(const char *text, size_t len)
-{
-    if (!net_utf8_valid(text, len))
-        return NULL;
-    /* the header wslay writes for an unmasked final frame (RFC 6455 5.2):
-     * the shortest of the 7-bit, 16-bit and 64-bit lengths */
-    unsigned char h[10];
-    size_t hlen = 2;
-    h[0] = 0x80 | WSLAY_TEXT_FRAME;
-    if (len < 126) {
-        h[1] = (unsigned char)len;
-    } else if (len < 65536) {
-        h[1] = 126;
-        h[2] = (unsigned char)(len >> 8);
-        h[3] = (unsigned char)len;
-        hlen = 4;
-    } else {
-        h[1] = 127;
-        for (int i = 0; i < 8; i++)
-            h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
-        hlen = 10;
-    }
-    net_ws_frame_t *f = core_xmalloc(sizeof(*f) + hlen + len);
-    f->hlen = hlen;
-    f->plen = len;
-    memcpy(f->bytes, h, hlen);
-    if (len > 0)
-        memcpy(f->bytes + hlen, text, len);
-    return f;
-}
-
-void net_ws_frame_free(net_ws_frame_t *f)
-{
-    free(f);
-}
-
-int net_ws_send_frame(net_ws_t *ws, const net_ws_frame_t *f)
-{
-    net_conn_t *c = ws->conn;
-    if (c->closing || ws->closing)
-        return CORE_ERR_CLOSED;
-    /* something waits in wslay (a message the peer is slow to take, a
-     * control frame, a partly written one): behind it, as any message */
-    if (ws->ctx != NULL &&
-        (wslay_event_get_close_sent(ws->ctx) || wslay_event_get_close_received(ws->ctx) ||
-         wslay_event_want_write(ws->ctx)))
-        return ws_send(ws, WSLAY_TEXT_FRAME, f->bytes + f->hlen, f->plen);
-    /* nothing does: the same limit, and the frame goes where send_cb would
-     * put wslay's bytes, or, the output being full, behind them in wslay */
-    if (net__conn_unsent(c) + f->plen > c->srv->lim.ws_send_queue_bytes)
-        return CORE_ERR_BUSY;
-    if (out_put(c, f->bytes, f->hlen + f->plen) != 0)
-        return ws_send(ws, WSLAY_TEXT_FRAME, f->bytes + f->hlen, f->plen);
-    if (!c->in_read)
-        net__conn_pump_later(c);
-    return 0;
-}
-
-int net_ws_close(net_ws_t *ws, int code, const char *reason)
-{
-    if (!close_code_valid((unsigned)code))
-        return CORE_ERR_INVALID;
-    if (ws->closing || ctx_get(ws) != 0 || wslay_event_get_close_sent(ws->ctx))
-        return CORE_ERR_CLOSED;
-    char r[124];
-    snprintf(r, sizeof(r), "%s", reason ? reason : "");
-    queue_close(ws, code, r);
-    if (!ws->conn->in_read)
-        net__ws_pump(ws->conn);
-    return 0;
 }
