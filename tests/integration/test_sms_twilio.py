@@ -591,9 +591,20 @@ def test_opt_outs_do_not_fill_the_table():
         shutil.rmtree(data, ignore_errors=True)
 
 
+def refuse_opt_outs(data, frm):
+    """Makes the store in data refuse frm's opt-out rows (a trigger, dropped
+    with DROP TRIGGER refuse_stop); the open connection to it."""
+    import sqlite3
+    db = sqlite3.connect(os.path.join(data, "chorus.db"), timeout=10)
+    db.execute("CREATE TRIGGER refuse_stop BEFORE INSERT ON sms_opt_outs"
+               " WHEN NEW.from_number = '%s'"
+               " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END" % frm)
+    db.commit()
+    return db
+
+
 def test_stop_not_saved_is_503_and_the_retry_confirms():
     import shutil
-    import sqlite3
     import tempfile
     data = tempfile.mkdtemp(prefix="chorus-sms-")
     be = Backend()
@@ -603,11 +614,7 @@ def test_stop_not_saved_is_503_and_the_retry_confirms():
         d.data_dir = data
         with d:
             d.wait_log(event="flows_loaded", timeout=60)
-            db = sqlite3.connect(os.path.join(data, "chorus.db"), timeout=10)
-            db.execute("CREATE TRIGGER refuse_stop BEFORE INSERT ON sms_opt_outs"
-                       " WHEN NEW.from_number = '%s'"
-                       " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END" % frm)
-            db.commit()
+            db = refuse_opt_outs(data, frm)
             tw = Twilio(d, "/v1/sms/twilio")
             stop = sms_params("STOP", "SMstopfail00000000000000000000001", frm)
             status, headers, body = tw.post(stop)
@@ -651,11 +658,7 @@ def test_a_stop_not_saved_is_written_again_without_twilio():
         d.data_dir = data
         with d:
             d.wait_log(event="flows_loaded", timeout=60)
-            db = sqlite3.connect(os.path.join(data, "chorus.db"), timeout=10)
-            db.execute("CREATE TRIGGER refuse_stop BEFORE INSERT ON sms_opt_outs"
-                       " WHEN NEW.from_number = '%s'"
-                       " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END" % frm)
-            db.commit()
+            db = refuse_opt_outs(data, frm)
             tw = Twilio(d, "/v1/sms/twilio")
             stop = sms_params("STOP", "SMstopfail00000000000000000000002", frm)
             status, _, body = tw.post(stop)
