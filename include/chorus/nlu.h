@@ -1,4 +1,5 @@
-/* nlu.h — the intent router: a linear classifier trained from the flows'
+/* nlu.h — the intent router: a linear classifier (with a small hidden layer
+ * blended in on example sets of a thousand or more) trained from the flows'
  * example utterances, with calibrated confidence and out-of-scope detection.
  *
  * Pure logic (part of the brain): training and routing are CPU work with no

@@ -1,6 +1,7 @@
 /* nlu_int.h — shared inside the intent router: text normalisation and
  * feature extraction (nlu_text.c), the trained model's layout (nlu_model.c),
- * training (nlu_train.c), calibration and threshold tuning (nlu_tune.c).
+ * training (nlu_train.c), the hidden layer blended into the linear scores
+ * (nlu_hidden.c), calibration and threshold tuning (nlu_tune.c).
  * See docs/nlu.md for the design and the figures behind each choice. */
 #ifndef CHORUS_NLU_INT_H
 #define CHORUS_NLU_INT_H
@@ -13,7 +14,7 @@
 
 /* Bumped whenever features, training or the file layout change: it is part
  * of the training hash, so a cached model from older code is never reused. */
-#define NLU__VERSION 6u
+#define NLU__VERSION 7u
 
 #define NLU__TEXT_MAX 2048 /* bytes of an utterance that are classified */
 #define NLU__TOKENS_MAX 128
@@ -108,7 +109,62 @@ struct nlu_model_s {
     int8_t *wq;       /* n_feat * stride: w quantised per row, what routing reads */
     float *wscale;    /* n_feat: wq[f][c] * wscale[f] ~ w[f][c] */
     float *bias;      /* stride, 32-byte aligned */
+    /* The hidden layer (nlu_hidden.c): ReLU units over the word view,
+     * whose outputs add to the class scores. hidden == 0: none. */
+    uint32_t hidden; /* units, a multiple of 8 */
+    uint32_t n_hrow; /* word-view features: the layer's inputs */
+    uint32_t *hrow;  /* n_feat: a feature's input row, UINT32_MAX if none */
+    float *hw;       /* n_hrow * hidden: input weights; training only */
+    int8_t *hwq;     /* n_hrow * hidden: hw quantised per row, what routing reads */
+    float *hwscale;  /* n_hrow */
+    float *hout;     /* hidden * stride: each unit's weights on the classes, 32-byte aligned */
 };
+
+/* Training examples as sparse rows (CSR): the weighted, normalised vectors
+ * training fits. */
+typedef struct nlu__csr_s {
+    size_t n;
+    size_t *start; /* n + 1 */
+    uint32_t *idx;
+    float *val;
+    float *sqnorm; /* n: squared norm of each row */
+} nlu__csr_t;
+
+/* ---- the hidden layer (nlu_hidden.c) ---- */
+
+#define NLU__HIDDEN_MAX 512 /* units a model may have */
+
+typedef struct nlu__hidden_hyper_s {
+    uint32_t units;      /* a multiple of 8; 0 trains none */
+    int epochs;          /* passes of SGD over the examples */
+    double rate;         /* learning rate of the first pass, decaying linearly to 0 */
+    double blend;        /* its share of the class scores */
+    size_t min_examples; /* fewer training examples train no layer */
+} nlu__hidden_hyper_t;
+
+/* Fits the hidden layer to the examples x (labels 0..n_class) with the
+ * softmax loss, in an order drawn from seed; nothing with fewer than
+ * hp->min_examples. Leaves hw for nlu__hidden_quantize. */
+void nlu__hidden_fit(nlu_model_t *m, const nlu__csr_t *x, const uint32_t *label, uint64_t seed,
+                     const nlu__hidden_hyper_t *hp);
+/* Numbers the word-view features as the layer's input rows (m->hrow). */
+void nlu__hidden_rows(nlu_model_t *m);
+/* Quantises hw into hwq/hwscale (as nlu__quantize does the linear weights)
+ * and frees hw. */
+void nlu__hidden_quantize(nlu_model_t *m);
+/* Adds the hidden layer's output for v to scores[stride]; nothing when the
+ * model has none. */
+void nlu__hidden_scores(const nlu_model_t *m, const nlu__vec_t *v, float *scores);
+
+/* lrintf() for |v| <= 127 in the default rounding mode (to nearest, ties
+ * to even), without a library call per weight so the loop vectorises:
+ * adding 1.5 * 2^23 pushes every fraction bit out of the float, and the
+ * FPU rounds that addition exactly as lrintf would. Bit-identical models. */
+static inline int8_t nlu__round_weight(float v)
+{
+    const float magic = 12582912.0f;
+    return (int8_t)(int)((v + magic) - magic);
+}
 
 /* Turns an utterance into the model's weighted vector (unknown features are
  * dropped). */

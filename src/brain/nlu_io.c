@@ -57,6 +57,15 @@ int nlu_model_save(const nlu_model_t *m, core_buf_t *out)
     }
     free(row);
     rc = rc ? rc : core_buf_append(out, m->bias, m->n_class * sizeof(float));
+    /* the hidden layer: its units, their output weights, then the
+     * quantised input weights as they are (scale per row, then bytes) */
+    rc = rc ? rc : core_buf_append(out, &m->hidden, sizeof(m->hidden));
+    if (m->hidden > 0) {
+        for (uint32_t u = 0; u < m->hidden && rc == 0; u++)
+            rc = core_buf_append(out, m->hout + (size_t)u * m->stride, m->n_class * sizeof(float));
+        rc = rc ? rc : core_buf_append(out, m->hwscale, m->n_hrow * sizeof(float));
+        rc = rc ? rc : core_buf_append(out, m->hwq, (size_t)m->n_hrow * m->hidden);
+    }
     return rc;
 }
 
@@ -86,10 +95,11 @@ static int load_names(reader_t *r, nlu_model_t *m, core_err_t *err)
 static int load_arrays(reader_t *r, nlu_model_t *m, core_err_t *err)
 {
     size_t nf = m->n_feat, k = m->n_class;
-    /* every array's size is checked before anything is allocated */
-    size_t need = nf * (sizeof(uint64_t) + 1 + sizeof(float)) + k * sizeof(float);
-    if (nf > r->left || need > r->left || (r->left - need) % (k * sizeof(float)) != 0 ||
-        (r->left - need) / (k * sizeof(float)) != nf)
+    /* every array's size is checked before anything is allocated; nf is
+     * bounded by the bytes present, so the products cannot overflow */
+    if (nf > r->left ||
+        nf * (sizeof(uint64_t) + 1 + sizeof(float) + k * sizeof(float)) + k * sizeof(float) >
+            r->left)
         return core_err_set(err, CORE_ERR_INVALID, "model: size does not match its header");
     nlu__ftab_init(&m->ftab, nf);
     for (size_t i = 0; i < nf; i++) {
@@ -112,6 +122,31 @@ static int load_arrays(reader_t *r, nlu_model_t *m, core_err_t *err)
     if (!finite_all(m->idf, nf) || !finite_all(m->w, nf * m->stride) || !finite_all(m->bias, k))
         return core_err_set(err, CORE_ERR_INVALID, "model: non-finite weight");
     nlu__quantize(m);
+    return 0;
+}
+
+static int load_hidden(reader_t *r, nlu_model_t *m, core_err_t *err)
+{
+    uint32_t u_n;
+    size_t k = m->n_class;
+    if (get(r, &u_n, sizeof(u_n)) || u_n % 8 != 0 || u_n > NLU__HIDDEN_MAX)
+        return core_err_set(err, CORE_ERR_INVALID, "model: bad hidden layer size");
+    if (u_n == 0)
+        return 0;
+    nlu__hidden_rows(m); /* the word-view features, from the views loaded */
+    size_t nf = m->n_hrow;
+    if (((size_t)u_n * k + nf) * sizeof(float) + nf * u_n != r->left)
+        return core_err_set(err, CORE_ERR_INVALID, "model: hidden layer size does not match");
+    m->hidden = u_n;
+    m->hout = nlu__walloc((size_t)u_n * m->stride);
+    m->hwscale = core_xmalloc((nf + 1) * sizeof(float));
+    m->hwq = core_xmalloc(nf * u_n + 1);
+    for (uint32_t u = 0; u < u_n; u++)
+        get(r, m->hout + (size_t)u * m->stride, k * sizeof(float));
+    get(r, m->hwscale, nf * sizeof(float));
+    get(r, m->hwq, nf * u_n);
+    if (!finite_all(m->hout, (size_t)u_n * m->stride) || !finite_all(m->hwscale, nf))
+        return core_err_set(err, CORE_ERR_INVALID, "model: non-finite hidden weight");
     return 0;
 }
 
@@ -149,6 +184,7 @@ int nlu_model_load(const void *data, size_t len, nlu_model_t **out, core_err_t *
     m->idf_unseen = idf_unseen;
     int rc = load_names(&r, m, err);
     rc = rc ? rc : load_arrays(&r, m, err);
+    rc = rc ? rc : load_hidden(&r, m, err);
     if (rc == 0 && r.left != 0)
         rc = core_err_set(err, CORE_ERR_INVALID, "model: %zu trailing bytes", r.left);
     if (rc != 0) {

@@ -47,6 +47,11 @@ void nlu_model_free(nlu_model_t *m)
     free(m->wq);
     free(m->wscale);
     free(m->bias);
+    free(m->hrow);
+    free(m->hw);
+    free(m->hwq);
+    free(m->hwscale);
+    free(m->hout);
     free(m);
 }
 
@@ -115,22 +120,14 @@ void nlu__scores(const nlu_model_t *m, const nlu__vec_t *v, float *scores)
 #if defined(__x86_64__)
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         scores_avx2(m, v, scores);
+        nlu__hidden_scores(m, v, scores);
         return;
     }
 #endif
     for (size_t i = 0; i < v->len; i++)
         nlu__axpy_q(scores, m->wq + (size_t)v->idx[i] * m->stride, v->val[i] * m->wscale[v->idx[i]],
                     m->stride);
-}
-
-/* lrintf() for |v| <= 127 in the default rounding mode (to nearest, ties
- * to even), without a library call per weight so the loop vectorises:
- * adding 1.5 * 2^23 pushes every fraction bit out of the float, and the
- * FPU rounds that addition exactly as lrintf would. Bit-identical models. */
-static inline int8_t round_weight(float v)
-{
-    const float magic = 12582912.0f;
-    return (int8_t)(int)((v + magic) - magic);
+    nlu__hidden_scores(m, v, scores);
 }
 
 void nlu__quantize(nlu_model_t *m)
@@ -146,7 +143,7 @@ void nlu__quantize(nlu_model_t *m)
         m->wscale[f] = mx > 0 ? mx / 127.0f : 0.0f;
         float inv = mx > 0 ? 127.0f / mx : 0.0f;
         for (uint32_t c = 0; c < m->n_class; c++)
-            m->wq[f * st + c] = round_weight(row[c] * inv);
+            m->wq[f * st + c] = nlu__round_weight(row[c] * inv);
     }
     free(m->w);
     m->w = NULL;
