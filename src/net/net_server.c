@@ -2,7 +2,9 @@
  * write, pause, time out, close) and draining.
  *
  * Reads pause (uv_read_stop) when a connection has max_pipelined requests
- * unanswered, when its unsent output passes write_buffer_bytes, or when it
+ * read and unanswered (one still being read does not count: it needs the
+ * bytes a pause would hold back), when its unsent output passes
+ * write_buffer_bytes, or when it
  * will not be read again (an error, Connection: close, an upgrade). Bytes
  * already read when a pause starts wait in conn->pending and are parsed when
  * it ends, so llhttp never sees a request twice and nothing is lost. */
@@ -362,7 +364,9 @@ static int should_pause(const net_conn_t *c)
         return 1;
     if (c->ws)
         return net__ws_blocked(c);
-    return c->parse_dead || c->nqueued >= l->max_pipelined;
+    /* a request still being read (c->cur) is not read ahead: pausing for it
+     * would wait for its own body, for ever when max_pipelined is 1 */
+    return c->parse_dead || c->nqueued - (c->cur != NULL) >= l->max_pipelined;
 }
 
 /* Answers status (an error decided while parsing) in order, then closes. */

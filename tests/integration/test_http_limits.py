@@ -192,6 +192,29 @@ def test_body_timeout_408():
         still_serves(d)
 
 
+def test_a_body_read_after_its_head_with_max_pipelined_1():
+    """http.max_pipelined counts requests read ahead of their answers; the
+    one still being read is not among them. With a limit of 1, a body that
+    came in a read after its head used to pause reading for that request's
+    own body, and the connection hung until the body timeout."""
+    cfg = {"http": {"max_pipelined": 1, "body_timeout_ms": 20000}}
+    with Daemon(config=cfg) as d:
+        s = d.connect()
+        s.settimeout(5)
+        s.sendall(b"POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
+        time.sleep(0.3)  # the head is read on its own
+        s.sendall(b'{"a":"bc"}')
+        status, _, body, buf = read_response(s, b"")
+        assert status == 200 and json.loads(body) == {"echo": {"a": "bc"}}, (status, body)
+        # two requests sent at once: the second waits for the first's answer
+        one = b"POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\n{\"n\":%d}"
+        s.sendall(one % 1 + one % 2)
+        for n in (1, 2):
+            status, _, body, buf = read_response(s, buf)
+            assert status == 200 and json.loads(body) == {"echo": {"n": n}}, (n, status, body)
+        s.close()
+
+
 def test_idle_timeout_closes_silently():
     with limited() as d:
         s = d.connect()
