@@ -137,12 +137,7 @@ void nlu__hidden_fit(nlu_model_t *m, const nlu__csr_t *x, const uint32_t *label,
     for (size_t i = 0; i < x->n; i++)
         order[i] = i;
     for (int ep = 0; ep < hp->epochs; ep++) {
-        for (size_t i = 0; i + 1 < x->n; i++) {
-            size_t j = i + (size_t)(nlu__rng_next(&rs) % (x->n - i));
-            size_t t = order[i];
-            order[i] = order[j];
-            order[j] = t;
-        }
+        nlu__shuffle(order, x->n, &rs);
         float rate = (float)(hp->rate * (1.0 - (double)ep / hp->epochs));
         for (size_t j = 0; j < x->n; j++)
             net_step(&n, x, order[j], label[order[j]], rate);
@@ -169,16 +164,7 @@ void nlu__hidden_quantize(nlu_model_t *m)
         return;
     m->hwq = core_xcalloc((size_t)m->n_hrow * u_n + 1, 1);
     m->hwscale = core_xmalloc((m->n_hrow + 1) * sizeof(float));
-    for (size_t r = 0; r < m->n_hrow; r++) {
-        const float *row = m->hw + r * u_n;
-        float mx = 0;
-        for (uint32_t u = 0; u < u_n; u++)
-            mx = fabsf(row[u]) > mx ? fabsf(row[u]) : mx;
-        m->hwscale[r] = mx > 0 ? mx / 127.0f : 0.0f;
-        float inv = mx > 0 ? 127.0f / mx : 0.0f;
-        for (uint32_t u = 0; u < u_n; u++)
-            m->hwq[r * u_n + u] = nlu__round_weight(row[u] * inv);
-    }
+    nlu__quantize_rows(m->hw, m->n_hrow, u_n, u_n, m->hwq, m->hwscale);
     free(m->hw);
     m->hw = NULL;
 }

@@ -179,6 +179,10 @@ nlu_model_t *nlu__model_new(uint32_t n_class);
 /* Quantises m->w into wq/wscale (8 bits a weight, a scale per row) and
  * frees w: routing reads a quarter of the bytes. */
 void nlu__quantize(nlu_model_t *m);
+/* Quantises rows floats of len each (row r at w + r * ld) to 8 bits with a
+ * scale per row: q[r * ld + i] * scale[r] ~ w[r * ld + i]. */
+void nlu__quantize_rows(const float *w, size_t rows, uint32_t len, uint32_t ld, int8_t *q,
+                        float *scale);
 
 #define NLU__CLASSES_MAX NLU_INTENTS_MAX
 #define NLU__NAME_MAX NLU_INTENT_NAME_MAX
@@ -198,6 +202,17 @@ static inline uint64_t nlu__rng_next(uint64_t *s)
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
+}
+
+/* Shuffles order[0..n) in place (Fisher-Yates), drawing from *seed. */
+static inline void nlu__shuffle(size_t *order, size_t n, uint64_t *seed)
+{
+    for (size_t i = 0; i + 1 < n; i++) {
+        size_t j = i + (size_t)(nlu__rng_next(seed) % (n - i));
+        size_t t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
 }
 
 /* The key of an intent name in an nlu__ftab_t (FNV-1a, never 0). */

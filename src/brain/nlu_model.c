@@ -135,18 +135,24 @@ void nlu__quantize(nlu_model_t *m)
     size_t nf = m->n_feat, st = m->stride;
     m->wq = core_xcalloc(nf * st + 1, 1);
     m->wscale = core_xmalloc((nf + 1) * sizeof(float));
-    for (size_t f = 0; f < nf; f++) {
-        const float *row = m->w + f * st;
-        float mx = 0;
-        for (uint32_t c = 0; c < m->n_class; c++)
-            mx = fabsf(row[c]) > mx ? fabsf(row[c]) : mx;
-        m->wscale[f] = mx > 0 ? mx / 127.0f : 0.0f;
-        float inv = mx > 0 ? 127.0f / mx : 0.0f;
-        for (uint32_t c = 0; c < m->n_class; c++)
-            m->wq[f * st + c] = nlu__round_weight(row[c] * inv);
-    }
+    nlu__quantize_rows(m->w, nf, m->n_class, st, m->wq, m->wscale);
     free(m->w);
     m->w = NULL;
+}
+
+void nlu__quantize_rows(const float *w, size_t rows, uint32_t len, uint32_t ld, int8_t *q,
+                        float *scale)
+{
+    for (size_t r = 0; r < rows; r++) {
+        const float *row = w + r * ld;
+        float mx = 0;
+        for (uint32_t i = 0; i < len; i++)
+            mx = fabsf(row[i]) > mx ? fabsf(row[i]) : mx;
+        scale[r] = mx > 0 ? mx / 127.0f : 0.0f;
+        float inv = mx > 0 ? 127.0f / mx : 0.0f;
+        for (uint32_t i = 0; i < len; i++)
+            q[r * ld + i] = nlu__round_weight(row[i] * inv);
+    }
 }
 
 /* Softmax of temp * scores, in place. */

@@ -309,12 +309,7 @@ static void fit_svm(nlu_model_t *m, const csr_t *x, const uint32_t *label, uint6
     for (size_t i = 0; i < x->n; i++)
         order[i] = i;
     for (int it = 0; it < hp->max_iter; it++) {
-        for (size_t i = 0; i + 1 < x->n; i++) {
-            size_t j = i + (size_t)(nlu__rng_next(&seed) % (x->n - i));
-            size_t t = order[i];
-            order[i] = order[j];
-            order[j] = t;
-        }
+        nlu__shuffle(order, x->n, &seed);
         double gap = 0;
         for (size_t j = 0; j < x->n; j++) {
             size_t i = order[j];

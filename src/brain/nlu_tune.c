@@ -107,12 +107,7 @@ static void assign_folds(const nlu__pool_t *p, const nlu_model_t *m, const nlu_e
         cls[i] = ex[i].intent ? pool_class(p, m, ex[i].intent) : -1;
         fold[i] = -1;
     }
-    for (size_t i = 0; i + 1 < n; i++) {
-        size_t j = i + (size_t)(nlu__rng_next(&seed) % (n - i));
-        size_t t = order[i];
-        order[i] = order[j];
-        order[j] = t;
-    }
+    nlu__shuffle(order, n, &seed);
     size_t next = 0;
     for (uint32_t c = 0; c < m->n_class; c++)
         for (size_t j = 0; j < n; j++)
