@@ -169,6 +169,17 @@ void nlu__hidden_quantize(nlu_model_t *m)
     m->hw = NULL;
 }
 
+/* The units' inputs: each word-view feature adds its row of weights. */
+NLU__HOT static void hidden_in(const nlu_model_t *m, const nlu__vec_t *v, float *h)
+{
+    uint32_t u_n = m->hidden;
+    for (size_t i = 0; i < v->len; i++) {
+        uint32_t r = m->hrow[v->idx[i]];
+        if (r != UINT32_MAX)
+            nlu__axpy_q(h, m->hwq + (size_t)r * u_n, v->val[i] * m->hwscale[r], u_n);
+    }
+}
+
 /* The output layer: each active unit adds its row of class weights. */
 NLU__HOT static void hidden_out(const nlu_model_t *m, const float *h, float *scores)
 {
@@ -177,17 +188,14 @@ NLU__HOT static void hidden_out(const nlu_model_t *m, const float *h, float *sco
             nlu__axpy(scores, m->hout + (size_t)u * m->stride, h[u], m->stride);
 }
 
-NLU__HOT void nlu__hidden_scores(const nlu_model_t *m, const nlu__vec_t *v, float *scores)
+/* Not a clone itself: clang links callers of an extern target_clones
+ * function that see a plain declaration to nothing. Its loops are clones. */
+void nlu__hidden_scores(const nlu_model_t *m, const nlu__vec_t *v, float *scores)
 {
-    uint32_t u_n = m->hidden;
-    if (u_n == 0)
+    if (m->hidden == 0)
         return;
     float h[NLU__HIDDEN_MAX] __attribute__((aligned(32)));
-    memset(h, 0, u_n * sizeof(float));
-    for (size_t i = 0; i < v->len; i++) {
-        uint32_t r = m->hrow[v->idx[i]];
-        if (r != UINT32_MAX)
-            nlu__axpy_q(h, m->hwq + (size_t)r * u_n, v->val[i] * m->hwscale[r], u_n);
-    }
+    memset(h, 0, m->hidden * sizeof(float));
+    hidden_in(m, v, h);
     hidden_out(m, h, scores);
 }
