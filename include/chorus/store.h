@@ -150,10 +150,14 @@ typedef struct store_handoff_s {
     int superseded;
 } store_handoff_t;
 void store_batch_handoff(store_batch_t *b, const store_handoff_t *h);
-/* Calls fn with the detail JSON of every handoff still waiting or claimed
- * (read connection; blocking, never on the loop). */
-int store_db_open_handoffs(struct store_db_s *db, void (*fn)(const char *detail, void *arg),
-                           void *arg, core_err_t *err);
+/* Calls fn with the detail JSON of every handoff still waiting or claimed,
+ * and of the max_released most recently released (by done_us) whose
+ * outcome is still to come: release_outcome unset and the conversation
+ * still active (its key's saved state active and of that conversation), so
+ * the bot may yet finish it; all in the order they entered (read
+ * connection; blocking, never on the loop). */
+int store_db_open_handoffs(struct store_db_s *db, size_t max_released,
+                           void (*fn)(const char *detail, void *arg), void *arg, core_err_t *err);
 
 /* One message of a handoff's history (migration 7): a row of the
  * handoff_messages table, so that a message costs one insert whatever the

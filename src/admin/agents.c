@@ -479,7 +479,11 @@ static void restore_work(uv_work_t *w)
     store_db_close(db);
 }
 
-static void restore_one(ag_desk_t *d, const ag_saved_t *s)
+/* Lists the handoff s as it was saved, unless the desk knows better (the
+ * entry, its key or its conversation listed since); returns it, or NULL. A
+ * released one is open again to the outcome its conversation gives it
+ * (on_turn): the bot finishing it, or a person again. */
+static ag_entry_t *restore_one(ag_desk_t *d, const ag_saved_t *s)
 {
     const char *id = json_string_value(json_object_get(s->handoff, "id"));
     const char *key = json_string_value(json_object_get(s->handoff, "key"));
@@ -488,29 +492,34 @@ static void restore_one(ag_desk_t *d, const ag_saved_t *s)
     const char *conv = json_string_value(json_object_get(s->handoff, "conversation_id"));
     if (id == NULL || key == NULL || ag__find(d, id) || find_key(d, key) ||
         (conv != NULL && ag__find(d, conv)))
-        return;
+        return NULL;
     ag_entry_t *e = ag__entry_from_saved(s);
     if (e == NULL)
-        return;
+        return NULL;
     e->next = d->entries;
     d->entries = e;
     d->n_entries++;
     ag__index_add(d, e);
     if (e->hook == AG_HOOK_PENDING) /* one given up stays so (docs/agents.md) */
         ag__hook_send(d, e);
+    return e;
 }
 
 static void restore_done(uv_work_t *w, int status)
 {
     restore_t *r = w->data;
     ag_desk_t *d = r->d;
-    size_t n = 0;
-    if (status == 0 && d->started)
-        for (; n < r->saved.n; n++)
-            restore_one(d, &r->saved.v[n]);
+    size_t open = 0, released = 0;
+    for (size_t i = 0; status == 0 && d->started && i < r->saved.n; i++) {
+        const ag_entry_t *e = restore_one(d, &r->saved.v[i]);
+        if (e != NULL && e->state == AG_RELEASED)
+            released++;
+        else if (e != NULL)
+            open++;
+    }
     waiting_gauges(d);
     d->restored = 1;
-    LOG_INFO("event=handoffs_restored open=%zu", n);
+    LOG_INFO("event=handoffs_restored open=%zu released=%zu", open, released);
     ag__saved_dispose(&r->saved);
     free(r);
 }

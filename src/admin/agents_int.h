@@ -179,8 +179,10 @@ ag_entry_t *ag__index_open(ag_desk_t *d, const char *key);
 ag_entry_t *ag__find(ag_desk_t *d, const char *id);
 
 /* agents_restore.c: the open handoffs as the store holds them (thread
- * pool): each its row's detail with its "messages" (the last
- * AG_MAX_MESSAGES, oldest first) and its last message's seq. */
+ * pool): the waiting and claimed ones, and the AG_MAX_DONE most recently
+ * released whose conversation is still active (their outcome to come),
+ * oldest entered first; each its row's detail with its "messages" (the
+ * last AG_MAX_MESSAGES, oldest first) and its last message's seq. */
 typedef struct ag_saved_s {
     json_t *handoff; /* owned: the API's object of the handoff, with "messages" */
     int64_t msg_seq; /* the seq of its last message, 0 without any */
@@ -192,7 +194,8 @@ typedef struct ag_saved_list_s {
 /* Fills out (which the caller disposes, even on failure); 0 or an error. */
 int ag__saved_read(store_db_t *db, ag_saved_list_t *out, core_err_t *err);
 void ag__saved_dispose(ag_saved_list_t *l);
-/* A new entry as s was saved (not linked anywhere), NULL when a name it
+/* A new entry as s was saved (not linked anywhere), in its state (waiting,
+ * claimed, or released with its outcome to come), NULL when a name it
  * needs is missing. */
 ag_entry_t *ag__entry_from_saved(const ag_saved_t *s);
 

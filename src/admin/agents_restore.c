@@ -2,9 +2,14 @@
  * handoff's row (its detail: the object the API shows, without messages)
  * and its messages, rows of their own (handoff_messages, migration 7; a
  * database written before it has them moved there by the migration, and a
- * detail that still holds a "messages" array is read as it is). The read
- * runs on the thread pool; agents.c links the entries in on the loop.
- * docs/agents.md, "State across restarts". */
+ * detail that still holds a "messages" array is read as it is). Open are
+ * the waiting and claimed ones, and those released to the bot whose
+ * conversation goes on, their outcome still to come: the bot finishing it
+ * after the restart makes it bot_finished as it would have without one.
+ * Of those, as many come back as the desk keeps handoffs that are over
+ * (AG_MAX_DONE), the most recently released. The read runs on the thread
+ * pool; agents.c links the entries in on the loop. docs/agents.md, "State
+ * across restarts". */
 #define LOG_MODULE "agents"
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +80,7 @@ static int read_messages(store_db_t *db, ag_saved_t *s, core_err_t *err)
 int ag__saved_read(store_db_t *db, ag_saved_list_t *out, core_err_t *err)
 {
     memset(out, 0, sizeof(*out));
-    int rc = store_db_open_handoffs(db, on_row, out, err);
+    int rc = store_db_open_handoffs(db, AG_MAX_DONE, on_row, out, err);
     for (size_t i = 0; rc == 0 && i < out->n; i++)
         rc = read_messages(db, &out->v[i], err);
     return rc;
@@ -114,9 +119,13 @@ ag_entry_t *ag__entry_from_saved(const ag_saved_t *s)
         return NULL;
     }
     brain_channel_parse(json_string_value(json_object_get(o, "channel")), &e->channel);
-    e->state = e->agent ? AG_CLAIMED : AG_WAITING;
+    const char *state = json_string_value(json_object_get(o, "state"));
+    e->state = state && strcmp(state, "released") == 0 ? AG_RELEASED
+               : e->agent                              ? AG_CLAIMED
+                                                       : AG_WAITING;
     e->entered_us = json_integer_value(json_object_get(o, "entered_us"));
     e->claimed_us = json_integer_value(json_object_get(o, "claimed_us"));
+    e->done_us = json_integer_value(json_object_get(o, "done_us")); /* a release's time */
     e->overdue = json_is_true(json_object_get(o, "overdue"));
     e->hook = json_is_true(json_object_get(o, "webhook_delivered"))  ? AG_HOOK_DELIVERED
               : json_is_true(json_object_get(o, "webhook_given_up")) ? AG_HOOK_GIVEN_UP

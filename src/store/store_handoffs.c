@@ -1,7 +1,8 @@
 /* The human desk's rows (docs/agents.md): one row per handoff (migration
  * 5), replaced whole on every change of its state; one row per message of
  * its history (migration 7), written once; and the reads that bring the
- * open ones back after a restart. */
+ * open ones (released ones still waiting for their outcome included) back
+ * after a restart. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,16 +58,35 @@ void store__handoff_dispose(store__op_t *op)
         free((void *)s[i]);
 }
 
-int store_db_open_handoffs(store_db_t *db, void (*fn)(const char *detail, void *arg), void *arg,
-                           core_err_t *err)
+/* A released handoff is still open while its conversation is: the key's
+ * saved state (conversation_state, one row under the key) is active and is
+ * the state of that conversation, not of a later one of the key (key#gen,
+ * gen as the state carries it; a state that is not JSON is of none). The
+ * read goes from the active states (their partial index) to the handoff
+ * of each by its conversation id, rather than through every handoff ever
+ * released; the newest max_released by the time of their release. */
+#define STATE_CONV_ID                                                                              \
+    "CASE WHEN NOT json_valid(s.state) THEN NULL"                                                  \
+    " WHEN coalesce(json_extract(s.state, '$.gen'), 0) = 0 THEN s.conversation_id"                 \
+    " ELSE s.conversation_id || '#' || json_extract(s.state, '$.gen') END"
+
+int store_db_open_handoffs(store_db_t *db, size_t max_released,
+                           void (*fn)(const char *detail, void *arg), void *arg, core_err_t *err)
 {
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(db->db,
-                                "SELECT detail FROM handoffs WHERE state IN ('waiting','claimed')"
+                                "SELECT detail FROM (SELECT detail, entered_us FROM handoffs"
+                                " WHERE state IN ('waiting','claimed')"
+                                " UNION ALL SELECT * FROM (SELECT h.detail, h.entered_us"
+                                "  FROM conversation_state s CROSS JOIN handoffs h"
+                                "  WHERE s.active = 1 AND h.conversation_id = " STATE_CONV_ID
+                                "  AND h.state = 'released' AND h.release_outcome IS NULL"
+                                "  ORDER BY h.done_us DESC LIMIT ?1))"
                                 " ORDER BY entered_us",
                                 -1, &st, NULL);
     if (rc != SQLITE_OK)
         return store__sqlite_err(db->db, rc, err, db->path);
+    sqlite3_bind_int64(st, 1, max_released > INT64_MAX ? INT64_MAX : (int64_t)max_released);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         fn((const char *)sqlite3_column_text(st, 0), arg);
     int out = rc == SQLITE_DONE ? 0 : store__sqlite_err(db->db, rc, err, db->path);

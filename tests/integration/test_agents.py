@@ -608,6 +608,73 @@ def test_open_handoffs_survive_a_restart():
         shutil.rmtree(data, ignore_errors=True)
 
 
+def released(d):
+    """A new conversation handed off, claimed and released to the bot,
+    which has greeted the customer again: (conversation, handoff)."""
+    conv = escalate(d)
+    _, h = handoff_of(d, conv)
+    assert post(d, h["id"], "claim")[0] == 200
+    st, c = post(d, h["id"], "release", {"flow": "welcome", "node": "greet"})
+    assert st == 200 and c["state"] == "released", (st, c)
+    wait_for(lambda: transcript(d, conv)[-1].get("from") == "bot", "the bot after release")
+    return conv, h
+
+
+def test_a_released_handoff_gets_its_outcome_after_a_restart():
+    """A handoff released to the bot before a restart gets its outcome
+    after it, as without the restart: bot_finished when the bot ends the
+    conversation, escalated_again when the customer asks for a person
+    again; so the report counts what the bot contained after a release.
+    The restart brought back only the released handoffs whose conversation
+    goes on, not one whose outcome was known."""
+    data = tempfile.mkdtemp(prefix="chorus-agents-")
+    try:
+        with daemon(data_dir=data) as d:
+            conv, h = released(d)
+            conv2, h2 = released(d)
+            done, hd = released(d)  # finished before the restart: over
+            assert say(d, done, "goodbye")["status"] == "ended"
+            st, c = d.json("GET", "/v1/agent/conversations/" + hd["id"], headers=ANN)
+            assert c["release_outcome"] == "bot_finished", c
+            st, before = d.json("GET", "/v1/agent/conversations/" + h["id"], headers=ANN)
+            assert st == 200 and before["release_outcome"] is None, before
+        with daemon(data_dir=data) as d:
+            d.wait_log(event="handoffs_restored", timeout=20)
+            d.wait_log(event="flows_loaded", timeout=60)
+            r = say(d, conv, "goodbye")
+            assert r["status"] == "ended", r
+            st, c = d.json("GET", "/v1/agent/conversations/" + h["id"], headers=ANN)
+            assert st == 200, (st, c)
+            assert c["state"] == "released" and c["release_outcome"] == "bot_finished", c
+            assert {k: v for k, v in c.items() if k != "release_outcome"} == \
+                {k: v for k, v in before.items() if k != "release_outcome"}, (before, c)
+            r = say(d, conv2, "I want to talk to a human agent")
+            if r["status"] != "handoff":
+                r = say(d, conv2, "it's about my booking")
+            assert r["status"] == "handoff", r
+            st, c = d.json("GET", "/v1/agent/conversations/" + h2["id"], headers=ANN)
+            assert st == 200 and c["release_outcome"] == "escalated_again", (st, c)
+            _, again = handoff_of(d, conv2)
+            assert again["id"] != h2["id"] and again["state"] == "waiting", again
+            assert d.log_lines(event="handoffs_restored", open="0", released="2"), \
+                d.log_lines(event="handoffs_restored")
+
+            def settled():
+                st, k = d.json("GET", "/v1/admin/reports/kpis", headers=bearer(VIEWER_TOKEN))
+                assert st == 200, (st, k)
+                rows = [r for r in k["agents"]["rows"] if r["queue"] == "bookings"]
+                return rows and rows[0]["handoffs"] == 4 and \
+                    rows[0]["released_escalated_again"] == 1 and (k["agents"], rows[0])
+            ag, row = wait_for(settled, "the report")
+            assert row["released"] == 3 and row["released_bot_finished"] == 2, row
+            assert ag["contained_after_release"] == 2, ag
+            lines = metric_lines(d, "chorus_agent_releases_total")
+            assert 'chorus_agent_releases_total{queue="bookings",channel="chat",' \
+                'outcome="bot_finished"} 1' in lines, lines
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def test_the_waiting_gauge_after_a_restart():
     """chorus_agent_waiting says how many wait as soon as a restart brought
     the handoffs back, not only after the next change of a queue."""

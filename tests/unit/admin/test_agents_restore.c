@@ -64,15 +64,13 @@ static void world_close(world_t *w)
     fx_close(&w->fx);
 }
 
-/* A new waiting entry of conversation conv at the head of the desk, as
- * enter() makes one. */
-static ag_entry_t *enter(ag_desk_t *d, const char *id, const char *conv)
+/* A new waiting entry of conversation conv under runtime key key at the
+ * head of the desk, as enter() makes one. */
+static ag_entry_t *enter_as(ag_desk_t *d, const char *id, const char *conv, const char *key)
 {
     ag_entry_t *e = core_xcalloc(1, sizeof(*e));
     snprintf(e->id, sizeof(e->id), "%s", id);
     e->conv_id = core_xstrdup(conv);
-    char key[80];
-    snprintf(key, sizeof(key), "chat:%s", conv);
     e->key = core_xstrdup(key);
     e->queue = core_xstrdup("bookings");
     e->reason = core_xstrdup("user_requested_human");
@@ -87,6 +85,14 @@ static ag_entry_t *enter(ag_desk_t *d, const char *id, const char *conv)
     d->n_entries++;
     ag__index_add(d, e);
     return e;
+}
+
+/* The same, its key "chat:" + conv. */
+static ag_entry_t *enter(ag_desk_t *d, const char *id, const char *conv)
+{
+    char key[80];
+    snprintf(key, sizeof(key), "chat:%s", conv);
+    return enter_as(d, id, conv, key);
 }
 
 /* n messages from customer, desk and agent in turn, some of them odd; with
@@ -347,12 +353,216 @@ static void test_history_written_before_migration_7(void **state)
     world_close(&w);
 }
 
+/* The saved handoffs' ids, comma-separated, in the order they are read. */
+static char *saved_ids(const char *path)
+{
+    core_err_t err = {0};
+    store_db_t *db = store_db_open(path, &err);
+    assert_non_null(db);
+    ag_saved_list_t saved;
+    assert_int_equal(ag__saved_read(db, &saved, &err), 0);
+    store_db_close(db);
+    core_buf_t b;
+    core_buf_init(&b, 1 << 20);
+    for (size_t i = 0; i < saved.n; i++)
+        core_buf_printf(&b, "%s%s", i ? "," : "",
+                        json_string_value(json_object_get(saved.v[i].handoff, "id")));
+    ag__saved_dispose(&saved);
+    char *s = core_buf_steal(&b, NULL);
+    return s ? s : core_xstrdup("");
+}
+
+/* The runtime's saved state of key as a turn writes it: active or not, of
+ * the key's conversation number gen (key, key#1, ...). */
+static void save_state(const char *path, const char *key, unsigned gen, int active)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "INSERT OR IGNORE INTO conversations (id, channel, flow, started_us)"
+             " VALUES ('%s', 'chat', 'welcome', 1);"
+             "INSERT OR REPLACE INTO conversation_state (conversation_id, state, active,"
+             " updated_us) VALUES ('%s', '{\"v\":1,\"seq\":4,\"gen\":%u,\"brain\":{}}', %d, 1);",
+             key, key, gen, active);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* e claimed by ann, then released to the bot at done_us. */
+static void release(ag_desk_t *d, ag_entry_t *e, int64_t done_us)
+{
+    ag__set_state(d, e, AG_CLAIMED);
+    e->agent = core_xstrdup("ann");
+    e->claimed_us = done_us - 1000;
+    ag__changed(d, e, "claimed");
+    ag__set_state(d, e, AG_RELEASED);
+    e->done_us = done_us;
+    ag__changed(d, e, "released");
+}
+
+/* A handoff released to the bot is open until its outcome is known, and a
+ * restart brings it back while its conversation goes on (the key's saved
+ * state active and of that conversation), so that the bot finishing it
+ * afterwards still makes it bot_finished: the same JSON, released, found
+ * by its key. Not one whose outcome is known, whose conversation ended, or
+ * whose key went on to a later conversation; and of many, the most
+ * recently released that the desk keeps as many of as it keeps handoffs
+ * that are over. It used to come back only waiting or claimed, and the
+ * report undercounted what the bot contained after a release. */
+static void test_released_handoffs_while_their_conversation_goes_on(void **state)
+{
+    (void)state;
+    world_t w;
+    world_open(&w);
+    ag_desk_t *d = &w.d;
+    int64_t t0 = core_wall_us() - 3600 * 1000000LL;
+    ag_entry_t *open = enter_as(d, "a0000000000000000000000000000000", "chat:a", "chat:a");
+    ag__changed(d, open, "queued");
+    talk(d, open, 0, 5, 0);
+    release(d, open, t0 + 10);
+    ag_entry_t *later = enter_as(d, "c0000000000000000000000000000000", "chat:c#2", "chat:c");
+    ag__changed(d, later, "queued");
+    release(d, later, t0 + 11);
+    ag_entry_t *waits = enter_as(d, "e0000000000000000000000000000000", "chat:e", "chat:e");
+    ag__changed(d, waits, "queued");
+    ag_entry_t *done = enter_as(d, "b0000000000000000000000000000000", "chat:b", "chat:b");
+    ag__changed(d, done, "queued");
+    release(d, done, t0 + 12);
+    ag__set_outcome(d, done, "bot_finished");
+    ag__changed(d, done, "release_outcome");
+    const char *gone[] = {"chat:d", "chat:f", "chat:g", "chat:h"};
+    for (int i = 0; i < 4; i++) {
+        char id[33];
+        snprintf(id, sizeof(id), "%c0000000000000000000000000000000", '1' + i);
+        ag_entry_t *e = enter_as(d, id, gone[i], gone[i]);
+        ag__changed(d, e, "queued");
+        release(d, e, t0 + 13 + i);
+    }
+    reopen(&w);
+    save_state(w.fx.path, "chat:a", 0, 1); /* goes on */
+    save_state(w.fx.path, "chat:c", 2, 1); /* goes on, the key's third conversation */
+    save_state(w.fx.path, "chat:b", 0, 1); /* its outcome alone says it is over */
+    save_state(w.fx.path, "chat:d", 0, 0); /* ended, the desk never heard */
+    save_state(w.fx.path, "chat:f", 1, 1); /* the key went on to its next conversation */
+    sqlite3 *db; /* chat:g: a state that is not JSON; chat:h: no state at all */
+    assert_int_equal(sqlite3_open(w.fx.path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO conversations (id, channel, flow, started_us)"
+                                  " VALUES ('chat:g', 'chat', 'welcome', 1);"
+                                  "INSERT INTO conversation_state VALUES ('chat:g', 'not json',"
+                                  " 1, 1);",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+
+    /* the open ones, oldest entered first */
+    char *ids = saved_ids(w.fx.path);
+    assert_string_equal(ids, "a0000000000000000000000000000000,c0000000000000000000000000000000,"
+                             "e0000000000000000000000000000000");
+    free(ids);
+    size_t n_open;
+    ag_entry_t *back = read_back(w.fx.path, &n_open); /* the last: waiting */
+    assert_int_equal(n_open, 3);
+    assert_same(waits, back);
+    ag__entry_free(back);
+
+    /* released as it was, and open on the desk it joins: on_turn finds it
+     * by its key when the bot ends the conversation */
+    core_err_t err = {0};
+    store_db_t *sdb = store_db_open(w.fx.path, &err);
+    assert_non_null(sdb);
+    ag_saved_list_t saved;
+    assert_int_equal(ag__saved_read(sdb, &saved, &err), 0);
+    store_db_close(sdb);
+    ag_entry_t *a = ag__entry_from_saved(&saved.v[0]);
+    ag__saved_dispose(&saved);
+    assert_non_null(a);
+    assert_int_equal(a->state, AG_RELEASED);
+    assert_null(a->release_outcome);
+    assert_int_equal(a->done_us, t0 + 10);
+    assert_int_equal(json_array_size(a->messages), 5);
+    assert_same(open, a);
+    ag_desk_t fresh = {.admin = &w.admin};
+    a->next = NULL;
+    fresh.entries = a;
+    fresh.n_entries = 1;
+    ag__index_add(&fresh, a);
+    assert_ptr_equal(ag__index_open(&fresh, "chat:a"), a);
+    assert_false(ag__finished(a));
+    assert_int_equal(fresh.n_done, 0);
+    ag__index_remove(&fresh, a);
+    ag__entry_free(a);
+    for (int by = 0; by < AG_BY_COUNT; by++)
+        free(fresh.by[by]);
+    for (size_t i = 0; i < fresh.n_tally; i++)
+        free(fresh.tally[i].queue);
+    free(fresh.tally);
+    world_close(&w);
+}
+
+/* Of more released handoffs still open than the desk keeps that are over
+ * (AG_MAX_DONE), a restart brings back the most recently released, and
+ * every waiting one whatever their number. */
+static void test_released_handoffs_restored_are_bounded(void **state)
+{
+    (void)state;
+    world_t w;
+    world_open(&w);
+    ag_desk_t *d = &w.d;
+    int64_t t0 = core_wall_us() - 3600 * 1000000LL;
+    enum { N = AG_MAX_DONE + 3 };
+    static char keys[N][16];
+    for (int i = 0; i < N; i++) {
+        char id[33];
+        snprintf(id, sizeof(id), "%032x", i + 1);
+        snprintf(keys[i], sizeof(keys[i]), "chat:%d", i);
+        ag_entry_t *e = enter_as(d, id, keys[i], keys[i]);
+        ag__changed(d, e, "queued");
+        /* released in the reverse order of their entry: the first entered
+         * is the last released, and stays */
+        release(d, e, t0 + N - i);
+    }
+    ag_entry_t *waits = enter_as(d, "ffffffffffffffffffffffffffffffff", "chat:w", "chat:w");
+    ag__changed(d, waits, "queued");
+    reopen(&w);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(w.fx.path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO conversations (id, channel, flow, started_us)"
+                                  " SELECT conversation_id, 'chat', 'welcome', 1 FROM handoffs;"
+                                  "INSERT INTO conversation_state SELECT conversation_id,"
+                                  " '{\"gen\":0}', 1, 1 FROM handoffs;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    core_err_t err = {0};
+    store_db_t *sdb = store_db_open(w.fx.path, &err);
+    assert_non_null(sdb);
+    ag_saved_list_t saved;
+    assert_int_equal(ag__saved_read(sdb, &saved, &err), 0);
+    store_db_close(sdb);
+    assert_int_equal(saved.n, AG_MAX_DONE + 1);
+    /* oldest entered first: the three entered last (released first) left out */
+    for (size_t i = 0; i < AG_MAX_DONE; i++) {
+        char id[33];
+        snprintf(id, sizeof(id), "%032zx", i + 1);
+        assert_string_equal(json_string_value(json_object_get(saved.v[i].handoff, "id")), id);
+    }
+    assert_string_equal(json_string_value(json_object_get(saved.v[AG_MAX_DONE].handoff, "id")),
+                        "ffffffffffffffffffffffffffffffff");
+    ag__saved_dispose(&saved);
+    world_close(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_history_as_rows_reads_back_the_same),
         cmocka_unit_test(test_history_written_before_migration_7),
         cmocka_unit_test(test_late_write_of_a_superseded_handoff),
+        cmocka_unit_test(test_released_handoffs_while_their_conversation_goes_on),
+        cmocka_unit_test(test_released_handoffs_restored_are_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
