@@ -54,7 +54,8 @@ void flow__check_graph(brain_flowset_t *fs, loader_t *loaders);
 size_t flow__succ_slots(const node_t *n);
 uint16_t flow__succ_at(const node_t *n, size_t i, int for_cycles);
 int flow__waits(const node_t *n);
-/* flow_cycles.c: reports cycles a turn could go round without waiting. */
+/* flow_cycles.c: reports cycles a turn could go round without waiting,
+ * through a call too when the called flow can return without waiting. */
 void flow__check_cycles(const brain_flowset_t *fs, loader_t *loaders);
 /* Applies each flow file's "guardrails" object over fs->guard (flow_guard.c);
  * problems are reported against the flow file. */
