@@ -10,7 +10,10 @@
  * A span's end is a position in the buffer being parsed; a buffer's end
  * (net__head_buffer_end) and the head's end are the others. llhttp tells
  * no position at the head's end, so on_headers_complete pauses the parser
- * and the head is finished (net__head_end) where it stopped. */
+ * and the head is finished (net__head_end) where it stopped. A chunked
+ * body's trailer section counts against the same limit, from its first
+ * field through the blank line that ends it: on_chunk_complete pauses there
+ * in the same way. */
 #define LOG_MODULE "net"
 #include <string.h>
 #include <strings.h>
@@ -359,12 +362,27 @@ static int on_headers_complete(llhttp_t *p)
     return HPE_PAUSED;
 }
 
+/* The same at a trailer section's end: llhttp completes the last chunk
+ * after the blank line that ends its trailers. Only a section with fields
+ * is counted (hcount): a body's final CRLF alone is no trailer section, so
+ * a chunked request's head of exactly the limit passes. A data chunk's end
+ * comes with nothing being counted. */
+static int on_chunk_complete(llhttp_t *p)
+{
+    net_conn_t *c = conn_of(p);
+    if (!c->hcount || c->cur == NULL || !c->cur->headers_done)
+        return 0;
+    c->head_paused = 1;
+    return HPE_PAUSED;
+}
+
 int net__head_end(net_conn_t *c, const char *pos)
 {
+    int trailers = c->cur->headers_done;
     c->head_paused = 0;
     int rc = head_count(c, pos, pos);
     c->hcount = 0;
-    return rc != 0 ? rc : head_complete(c);
+    return rc != 0 || trailers ? rc : head_complete(c);
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t len)
@@ -396,7 +414,7 @@ static int on_message_complete(llhttp_t *p)
     net_server_t *s = c->srv;
     net_req_t *req = c->cur;
     c->cur = NULL;
-    c->hcount = 0; /* trailers counted till their last field's end */
+    c->hcount = 0; /* counting ended with the head or trailer section (net__head_end) */
     req->keep_alive = llhttp_should_keep_alive(p) && !s->draining && !req->close_after;
     if (!req->keep_alive || p->upgrade)
         c->parse_dead = 1;
@@ -422,6 +440,7 @@ void net__http_settings(llhttp_settings_t *s)
     s->on_header_value_complete = on_header_value_complete;
     s->on_headers_complete = on_headers_complete;
     s->on_body = on_body;
+    s->on_chunk_complete = on_chunk_complete;
     s->on_message_complete = on_message_complete;
 }
 

@@ -173,7 +173,7 @@ struct net_conn_s {
     /* the head's bytes on the wire, against max_header_bytes (net_http.c) */
     const char *hmark;   /* counted up to here in the buffer being parsed */
     uint8_t hcount;      /* a head (or a trailer section) is being counted */
-    uint8_t head_paused; /* llhttp paused at a head's end: net__head_end */
+    uint8_t head_paused; /* llhttp paused at a head's (or trailers') end: net__head_end */
     /* TLS state on a TLS listener, else NULL (net_tls.c) */
     struct net_tls_conn_s *tls;
 };
@@ -279,7 +279,8 @@ void net__fold_tail(net_conn_t *c);
 void net__head_buffer_start(net_conn_t *c);
 int net__head_buffer_end(net_conn_t *c);
 /* llhttp paused at a head's end, at pos (on_headers_complete): counts and
- * checks the head; 0, or HPE_USER with conn->err_* set. */
+ * checks the head; or at a chunked body's trailer section's end
+ * (on_chunk_complete): counts it. 0, or HPE_USER with conn->err_* set. */
 int net__head_end(net_conn_t *c, const char *pos);
 
 /* net_drain.c: calls the drain callback once everything is closed. */

@@ -400,8 +400,9 @@ static void save_pending(net_conn_t *c, const char *data, size_t len, int from_p
     c->pending_off = 0;
 }
 
-/* llhttp paused at a request head's end (net_http.c): the head is counted
- * and checked there, then parsing goes on with the rest of the buffer,
+/* llhttp paused at a request head's end, or a chunked body's trailer
+ * section's (net_http.c): the head is counted and checked there, the
+ * trailers counted, then parsing goes on with the rest of the buffer,
  * which *data and *len become. */
 static llhttp_errno_t resume_after_head(net_conn_t *c, const char **data, size_t *len)
 {

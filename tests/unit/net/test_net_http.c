@@ -289,6 +289,88 @@ static void test_header_bytes_at_once(void **state)
     assert_fails(f, req, "HTTP/1.1 431 ");
 }
 
+/* A chunked request whose head and trailer section come to size bytes:
+ * the trailer section counted from its first field's first byte through
+ * the blank line that ends it, as a head is through its own. */
+static void trailers_of(char *out, size_t size)
+{
+    static const char head[] =
+        "POST /info/1 HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+    static const char body[] = "2\r\nhi\r\n0\r\n";
+    static const char field[] = "X-Sum: ";
+    size_t pad = size - (sizeof(head) - 1) - (sizeof(field) - 1) - 4;
+    size_t n = 0;
+    memcpy(out + n, head, sizeof(head) - 1);
+    n += sizeof(head) - 1;
+    memcpy(out + n, body, sizeof(body) - 1);
+    n += sizeof(body) - 1;
+    memcpy(out + n, field, sizeof(field) - 1);
+    n += sizeof(field) - 1;
+    memset(out + n, 'a', pad);
+    memcpy(out + n + pad, "\r\n\r\n", 5);
+}
+
+/* A chunked body's trailer section counts against max_header_bytes with
+ * the head, its last field's line end and the blank line after it
+ * included: at the limit the request is served, a byte over is 431 as
+ * longer trailers are, however the reads cut it. */
+static void test_trailer_bytes_on_the_wire(void **state)
+{
+    fixture_t *f = *state;
+    char req[1100], two[1200];
+    trailers_of(req, 1024);
+    snprintf(two, sizeof(two), "%sGET /info/2 HTTP/1.1\r\nHost: h\r\n\r\n", req);
+    feed(f, two); /* pipelined: the next request starts where the trailers end */
+    const char *out = take(f);
+    assert_int_equal(count(out, "HTTP/1.1 200"), 2);
+    assert_non_null(strstr(out, "\"body\":\"hi\""));
+    assert_non_null(strstr(out, "\"id\":\"2\""));
+    feed_bytewise(f, req);
+    out = take(f);
+    assert_int_equal(count(out, "HTTP/1.1 200"), 1);
+    assert_false(f->c->closing);
+    trailers_of(req, 1025);
+    feed_bytewise(f, req);
+    out = take(f);
+    assert_non_null(strstr(out, "HTTP/1.1 431 "));
+    assert_non_null(strstr(out, "request line and headers exceed 1024 bytes"));
+    assert_true(f->c->closing || f->c->parse_dead);
+}
+
+/* A chunked body's final CRLF alone is no trailer section: a chunked
+ * request's head of exactly the limit passes. */
+static void test_chunked_head_at_the_limit(void **state)
+{
+    fixture_t *f = *state;
+    static const char start[] =
+        "POST /info/1 HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nX: ";
+    char req[1100];
+    size_t pad = 1024 - (sizeof(start) - 1) - 4;
+    memcpy(req, start, sizeof(start) - 1);
+    memset(req + sizeof(start) - 1, 'a', pad);
+    memcpy(req + sizeof(start) - 1 + pad, "\r\n\r\n2\r\nhi\r\n0\r\n\r\n", 17);
+    feed_bytewise(f, req);
+    const char *out = take(f);
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    assert_non_null(strstr(out, "\"body\":\"hi\""));
+}
+
+static void test_trailer_bytes_at_once(void **state)
+{
+    fixture_t *f = *state;
+    char req[1100];
+    trailers_of(req, 1025);
+    assert_fails(f, req, "HTTP/1.1 431 ");
+}
+
+static void test_trailer_bytes_far_over(void **state)
+{
+    fixture_t *f = *state;
+    char req[2100];
+    trailers_of(req, 2048);
+    assert_fails(f, req, "HTTP/1.1 431 ");
+}
+
 static void test_header_count(void **state)
 {
     fixture_t *f = *state;
@@ -520,6 +602,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_header_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_header_bytes_on_the_wire, setup, teardown),
         cmocka_unit_test_setup_teardown(test_header_bytes_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trailer_bytes_on_the_wire, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chunked_head_at_the_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trailer_bytes_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trailer_bytes_far_over, setup, teardown),
         cmocka_unit_test_setup_teardown(test_header_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chunked_body_limit, setup, teardown),
