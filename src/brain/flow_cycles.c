@@ -5,380 +5,13 @@
  * round clears (such an ask is skipped once its slot is filled). A `call`
  * is a wait only when every way through the called flow to its return
  * waits: one whose flow can return without waiting goes on to its `next`
- * within the turn, so a loop through it spins as any other. Called by
+ * within the turn, so a loop through it spins as any other. The graph, which
+ * calls return, and the naming of a cycle are flow_graph.c's. Called by
  * flow__check_graph (flow_check.c). */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "brain/flow_int.h"
-
-/* ---- the set's nodes, and the calls that return within a turn ---------------------------- */
-
-/* The whole set's nodes in one numbering: flow fi's node ni is at[fi] + ni.
- * A frame is one call of a flow: the nodes a turn walks from the flow's
- * start, through gotos too, up to the node that finishes it and so returns
- * to the caller's `next`. ret says, for the graph in hand (the nodes that
- * are off it wait), which flows can return without waiting; a call to one
- * has its `next` as a successor, as a say has. */
-typedef struct {
-    const brain_flowset_t *fs;
-    size_t *at;      /* first global number of each flow */
-    uint16_t *flow;  /* the flow of each global number */
-    size_t n;        /* nodes in all */
-    uint8_t *ret;    /* per flow: a call of it can return over nodes not off */
-    uint8_t *back;   /* per node: can reach the end of its frame over nodes not off */
-    size_t *calls;   /* the call nodes, grouped by the flow they call */
-    size_t *call_at; /* n_flows + 1 offsets into calls, by called flow */
-    size_t n_calls;  /* 0: no frame work at all */
-    size_t *pred;    /* frame predecessors of each node (a call's by its next) */
-    size_t *pred_at; /* n + 1 offsets into pred */
-    size_t *prev;    /* walk: each node's predecessor + 1, 0 not reached */
-    size_t *queue;   /* walk: breadth-first queue */
-} gnodes_t;
-
-static const node_t *gnode(const gnodes_t *g, size_t i)
-{
-    return &g->fs->flows[g->flow[i]].nodes[i - g->at[g->flow[i]]];
-}
-
-static size_t gstart(const gnodes_t *g, uint16_t f)
-{
-    uint16_t j = g->fs->flows[f].start;
-    return j == BRAIN_NONE ? SIZE_MAX : g->at[f] + j;
-}
-
-/* Successor slot k of global node i: the node's own (for cycles: a call's
- * next only when the called flow can return), then, for a goto, the node
- * it goes to and, for a call, the called flow's start. */
-static size_t gsucc(const gnodes_t *g, size_t i, size_t k)
-{
-    const node_t *n = gnode(g, i);
-    size_t own = flow__succ_slots(n);
-    if (k < own) {
-        uint16_t j = flow__succ_at(n, k, 1);
-        if (k == 0 && n->kind == NODE_CALL && n->target_flow != BRAIN_NONE &&
-            g->ret[n->target_flow])
-            j = n->next;
-        return j == BRAIN_NONE ? SIZE_MAX : g->at[g->flow[i]] + j;
-    }
-    if ((n->kind != NODE_GOTO && n->kind != NODE_CALL) || n->target_flow == BRAIN_NONE)
-        return SIZE_MAX;
-    if (n->kind == NODE_CALL)
-        return gstart(g, n->target_flow);
-    uint16_t j = n->target_node != BRAIN_NONE ? n->target_node : g->fs->flows[n->target_flow].start;
-    return j == BRAIN_NONE ? SIZE_MAX : g->at[n->target_flow] + j;
-}
-
-/* Successor k of global node i on a turn that does not wait: a skipped ask
- * goes on only by its `next` (its `on_fail` follows failed answers). */
-static size_t spin_succ(const gnodes_t *g, size_t i, size_t k)
-{
-    return gnode(g, i)->kind == NODE_ASK && k > 0 ? SIZE_MAX : gsucc(g, i, k);
-}
-
-static size_t spin_slots(const gnodes_t *g, size_t i)
-{
-    return flow__succ_slots(gnode(g, i)) + 1;
-}
-
-/* Successor k of global node i within its frame: as spin_succ, but not into
- * the flow a call runs (that is a frame of its own). */
-static size_t frame_succ(const gnodes_t *g, size_t i, size_t k)
-{
-    return gnode(g, i)->kind == NODE_CALL && k > 0 ? SIZE_MAX : spin_succ(g, i, k);
-}
-
-/* Whether a turn at global node i, passing it without waiting, may finish
- * its flow and so return to the caller: a `return`; a node whose way on may
- * be missing (an action or llm without on_error, when it fails); a call
- * with no next whose flow returns. An end ends the conversation, a handoff
- * stops the bot, and a goto goes on in the same frame: none returns. */
-static int finishes(const gnodes_t *g, size_t i)
-{
-    const node_t *n = gnode(g, i);
-    switch (n->kind) {
-    case NODE_RETURN:
-        return 1;
-    case NODE_END:
-    case NODE_HANDOFF:
-    case NODE_GOTO:
-        return 0;
-    case NODE_CALL:
-        return n->next == BRAIN_NONE && n->target_flow != BRAIN_NONE && g->ret[n->target_flow];
-    case NODE_ACTION:
-    case NODE_LLM:
-        return n->next == BRAIN_NONE || n->alt == BRAIN_NONE;
-    default:
-        break;
-    }
-    for (size_t k = 0; k < n->n_cases; k++)
-        if (n->case_next[k] == BRAIN_NONE)
-            return 1;
-    return n->next == BRAIN_NONE;
-}
-
-/* Groups the nodes by the keys key_at lists each under (-2 to pass over
- * item k, -1 after the last), as one array cut by key: key x's nodes are
- * node[at[x]] .. node[at[x + 1]]. A counting sort, as by_slot_init's. */
-typedef long (*key_fn)(const gnodes_t *g, size_t i, size_t k);
-
-static void group_pass(const gnodes_t *g, key_fn key_at, size_t *at, size_t *fill, size_t *node)
-{
-    for (size_t i = 0; i < g->n; i++)
-        for (size_t k = 0;; k++) {
-            long x = key_at(g, i, k);
-            if (x == -1)
-                break;
-            if (x < 0)
-                continue;
-            if (fill == NULL)
-                at[x + 1]++;
-            else
-                node[fill[x]++] = i;
-        }
-}
-
-static void group_nodes(const gnodes_t *g, key_fn key_at, size_t n_keys, size_t **at_out,
-                        size_t **node_out)
-{
-    size_t *at = core_xcalloc(n_keys + 2, sizeof(size_t));
-    group_pass(g, key_at, at, NULL, NULL);
-    for (size_t x = 0; x < n_keys; x++)
-        at[x + 1] += at[x];
-    size_t *fill = core_xmalloc((n_keys + 1) * sizeof(size_t));
-    memcpy(fill, at, (n_keys + 1) * sizeof(size_t));
-    size_t *node = core_xmalloc((at[n_keys] + 1) * sizeof(size_t));
-    group_pass(g, key_at, at, fill, node);
-    free(fill);
-    *at_out = at;
-    *node_out = node;
-}
-
-/* A call node under the flow it calls. */
-static long called_flow_at(const gnodes_t *g, size_t i, size_t k)
-{
-    const node_t *n = gnode(g, i);
-    if (k > 0)
-        return -1;
-    return n->kind == NODE_CALL && n->target_flow != BRAIN_NONE ? (long)n->target_flow : -2;
-}
-
-/* A node under each of its frame successors (a call's next whether or not
- * its flow returns: frames_returns checks that). */
-static long frame_pred_at(const gnodes_t *g, size_t i, size_t k)
-{
-    const node_t *n = gnode(g, i);
-    if (k >= spin_slots(g, i))
-        return -1;
-    size_t j;
-    if (n->kind == NODE_CALL)
-        j = k == 0 && n->next != BRAIN_NONE ? g->at[g->flow[i]] + n->next : SIZE_MAX;
-    else
-        j = frame_succ(g, i, k);
-    return j == SIZE_MAX ? -2 : (long)j;
-}
-
-static void gnodes_init(gnodes_t *g, const brain_flowset_t *fs)
-{
-    *g = (gnodes_t){.fs = fs, .at = core_xcalloc(fs->n_flows + 1, sizeof(size_t))};
-    for (size_t fi = 0; fi < fs->n_flows; fi++) {
-        g->at[fi] = g->n;
-        g->n += fs->flows[fi].n_nodes;
-    }
-    g->flow = core_xmalloc((g->n + 1) * sizeof(uint16_t));
-    for (size_t fi = 0; fi < fs->n_flows; fi++)
-        for (size_t ni = 0; ni < fs->flows[fi].n_nodes; ni++)
-            g->flow[g->at[fi] + ni] = (uint16_t)fi;
-    g->ret = core_xcalloc(fs->n_flows + 1, 1);
-    g->back = core_xcalloc(g->n + 1, 1);
-    g->prev = core_xcalloc(g->n + 1, sizeof(size_t));
-    g->queue = core_xmalloc((g->n + 1) * sizeof(size_t));
-    group_nodes(g, called_flow_at, fs->n_flows, &g->call_at, &g->calls);
-    g->n_calls = g->call_at[fs->n_flows];
-    if (g->n_calls > 0)
-        group_nodes(g, frame_pred_at, g->n, &g->pred_at, &g->pred);
-}
-
-static void gnodes_dispose(gnodes_t *g)
-{
-    free(g->pred);
-    free(g->pred_at);
-    free(g->calls);
-    free(g->call_at);
-    free(g->queue);
-    free(g->prev);
-    free(g->back);
-    free(g->ret);
-    free(g->flow);
-    free(g->at);
-}
-
-static void back_push(gnodes_t *g, size_t i, size_t *tail)
-{
-    g->back[i] = 1;
-    g->queue[(*tail)++] = i;
-}
-
-/* Fills back and ret for the graph whose waiting nodes are off: backwards
- * from the nodes that finish, over frame edges; a call's next edge counts
- * once its flow is known to return, which may let callers of its own flow
- * return in turn (calls of calls). A flow that can return only by calling
- * itself does not return: recursion adds no way out. Linear in the graph. */
-static void frames_returns(gnodes_t *g, const uint8_t *off)
-{
-    if (g->n_calls == 0)
-        return;
-    size_t head = 0, tail = 0;
-    memset(g->ret, 0, g->fs->n_flows);
-    memset(g->back, 0, g->n);
-    for (size_t i = 0; i < g->n; i++)
-        if (!off[i] && finishes(g, i))
-            back_push(g, i, &tail);
-    while (head < tail) {
-        size_t v = g->queue[head++];
-        uint16_t f = g->flow[v];
-        if (v == gstart(g, f) && !g->ret[f]) {
-            g->ret[f] = 1;
-            for (size_t k = g->call_at[f]; k < g->call_at[f + 1]; k++) {
-                size_t c = g->calls[k];
-                uint16_t next = gnode(g, c)->next;
-                if (!off[c] && !g->back[c] &&
-                    (next == BRAIN_NONE || g->back[g->at[g->flow[c]] + next]))
-                    back_push(g, c, &tail);
-            }
-        }
-        for (size_t k = g->pred_at[v]; k < g->pred_at[v + 1]; k++) {
-            size_t p = g->pred[k];
-            const node_t *n = gnode(g, p);
-            if (off[p] || g->back[p] || (n->kind == NODE_CALL && !g->ret[n->target_flow]))
-                continue;
-            back_push(g, p, &tail);
-        }
-    }
-}
-
-/* ---- rings: the nodes of a cycle, for its message ---------------------------------------- */
-
-typedef struct {
-    size_t *at;
-    size_t len, cap;
-} ring_t;
-
-static void ring_push(ring_t *r, size_t v)
-{
-    if (r->len == r->cap) {
-        r->cap = r->cap ? 2 * r->cap : 16;
-        r->at = core_xrealloc(r->at, r->cap * sizeof(size_t));
-    }
-    r->at[r->len++] = v;
-}
-
-/* Appends to r the shortest way from `from` to `to` (SIZE_MAX: to any node
- * that finishes its frame), both included, over nodes not off, by frame
- * edges (frame) or by every edge a turn may take. Returns 0 when there is
- * none, r unchanged. */
-static int walk(gnodes_t *g, const uint8_t *off, size_t from, size_t to, int frame, ring_t *r)
-{
-    size_t head = 0, tail = 0;
-    memset(g->prev, 0, g->n * sizeof(size_t));
-    g->prev[from] = from + 1;
-    g->queue[tail++] = from;
-    while (head < tail) {
-        size_t v = g->queue[head++];
-        if (to == SIZE_MAX ? finishes(g, v) : v == to) {
-            size_t len = 1, first = r->len, u = v;
-            for (; u != from; u = g->prev[u] - 1)
-                len++;
-            for (size_t d = 0; d < len; d++)
-                ring_push(r, 0);
-            u = v;
-            for (size_t d = len; d-- > 0; u = g->prev[u] - 1)
-                r->at[first + d] = u;
-            return 1;
-        }
-        for (size_t k = 0; k < spin_slots(g, v); k++) {
-            size_t j = frame ? frame_succ(g, v, k) : spin_succ(g, v, k);
-            if (j == SIZE_MAX || off[j] || g->prev[j] != 0)
-                continue;
-            g->prev[j] = v + 1;
-            g->queue[tail++] = j;
-        }
-    }
-    return 0;
-}
-
-/* Whether the ring steps from in[d] over a call's return: the call, then
- * its next (or anything but the called flow's start, when it has none and
- * so finishes its own frame too). */
-static int returns_at(const gnodes_t *g, const size_t *in, size_t len, size_t d, int open)
-{
-    const node_t *n = gnode(g, in[d]);
-    if (n->kind != NODE_CALL || n->target_flow == BRAIN_NONE || !g->ret[n->target_flow])
-        return 0;
-    if (n->next != BRAIN_NONE)
-        return d + 1 < len && in[d + 1] == g->at[g->flow[in[d]]] + n->next;
-    return d + 1 < len ? in[d + 1] != gstart(g, n->target_flow) : open;
-}
-
-/* Appends ring in[0 .. len) to out, with the way through each called flow
- * that returns on it put in after the call, calls of calls too (depth: the
- * calls being shown; a flow already among them is not shown again). open:
- * in is a frame's way to its end, whose last node returns. */
-static void ring_expand(gnodes_t *g, const uint8_t *off, const size_t *in, size_t len, ring_t *out,
-                        uint16_t *chain, int depth, int open)
-{
-    for (size_t d = 0; d < len; d++) {
-        ring_push(out, in[d]);
-        if (!returns_at(g, in, len, d, open) || depth >= BRAIN_STACK_MAX)
-            continue;
-        uint16_t f = gnode(g, in[d])->target_flow;
-        int shown = 0;
-        for (int k = 0; k < depth; k++)
-            shown |= chain[k] == f;
-        ring_t way = {0};
-        if (!shown && walk(g, off, gstart(g, f), SIZE_MAX, 1, &way)) {
-            chain[depth] = f;
-            ring_expand(g, off, way.at, way.len, out, chain, depth + 1, 1);
-        }
-        free(way.at);
-    }
-}
-
-/* Writes a cycle's nodes, ring[0] -> ... -> ring[len - 1] (which repeats
- * ring[0]), into out, cut to fit with "..."; each as flow.node when the cycle passes
- * through more than one flow, which it returns (1) so the message can say
- * so (a goto back into the same flow is still one flow's loop). */
-static int cycle_names(const gnodes_t *g, const size_t *ring, size_t len, char *out, size_t size)
-{
-    int across = 0;
-    for (size_t d = 1; d < len && !across; d++)
-        across = g->flow[ring[d]] != g->flow[ring[0]];
-    size_t used = 0, d = 0;
-    out[0] = '\0';
-    for (; d < len && used + 2 < size; d++) {
-        size_t k = ring[d];
-        used += (size_t)snprintf(out + used, size - used, "%s%s%s%s",
-                                 across ? g->fs->flows[g->flow[k]].name : "", across ? "." : "",
-                                 gnode(g, k)->name, d + 1 < len ? " -> " : "");
-    }
-    if ((d < len || used >= size) && size > 4) /* cut: say so rather than end mid-way */
-        memcpy(out + size - 4, "...", 4);
-    return across;
-}
-
-/* Names ring, each call that returns on it followed by the way through its
- * flow; returns what cycle_names does. */
-static int ring_names(gnodes_t *g, const uint8_t *off, const size_t *ring, size_t len, char *out,
-                      size_t size)
-{
-    ring_t full = {0};
-    uint16_t chain[BRAIN_STACK_MAX];
-    ring_expand(g, off, ring, len, &full, chain, 0, 0);
-    int across = cycle_names(g, full.at, full.len, out, size);
-    free(full.at);
-    return across;
-}
+#include "brain/flow_graph.h"
 
 /* ---- cycles through goto and call ------------------------------------------- */
 
@@ -398,9 +31,9 @@ static void report_open_cycle(gnodes_t *g, const uint8_t *off, loader_t *loaders
         ring[d - start] = stack[d].node;
     ring[sp - start] = j;
     char names[400];
-    int across = ring_names(g, off, ring, sp - start + 1, names, sizeof(names));
+    int across = flow__ring_names(g, off, ring, sp - start + 1, names, sizeof(names));
     size_t last = stack[sp - 1].node;
-    flow__err(&loaders[g->flow[last]], gnode(g, last)->path,
+    flow__err(&loaders[g->flow[last]], flow__gnode(g, last)->path,
               "cycle %swith no ask in it would never wait for the user: %s",
               across ? "through flows " : "", names);
     free(ring);
@@ -418,8 +51,8 @@ static void check_cycles(gnodes_t *g, loader_t *loaders)
     uint8_t *off = core_xcalloc(g->n + 1, 1);
     gframe_t *stack = core_xmalloc((g->n + 1) * sizeof(gframe_t));
     for (size_t i = 0; i < g->n; i++)
-        off[i] = (uint8_t)flow__waits(gnode(g, i));
-    frames_returns(g, off);
+        off[i] = (uint8_t)flow__waits(flow__gnode(g, i));
+    flow__frames_returns(g, off);
     for (size_t root = 0; root < g->n; root++) {
         if (colour[root] != 0)
             continue;
@@ -432,12 +65,12 @@ static void check_cycles(gnodes_t *g, loader_t *loaders)
         stack[sp++] = (gframe_t){root, 0};
         while (sp > 0) {
             gframe_t *fr = &stack[sp - 1];
-            if (fr->next == flow__succ_slots(gnode(g, fr->node)) + 1) {
+            if (fr->next == flow__succ_slots(flow__gnode(g, fr->node)) + 1) {
                 colour[fr->node] = 2;
                 sp--;
                 continue;
             }
-            size_t j = gsucc(g, fr->node, fr->next++);
+            size_t j = flow__gsucc(g, fr->node, fr->next++);
             if (j == SIZE_MAX || colour[j] == 2)
                 continue;
             if (colour[j] == 1) {
@@ -537,7 +170,7 @@ static void by_slot_pass(by_slot_t *b, const gnodes_t *g, int (*slot_at)(const n
 {
     for (size_t i = 0; i < g->n; i++)
         for (size_t k = 0;; k++) {
-            int s = slot_at(gnode(g, i), k);
+            int s = slot_at(flow__gnode(g, i), k);
             if (s == -1)
                 break;
             if (s < 0)
@@ -575,7 +208,7 @@ static void by_slot_dispose(by_slot_t *b)
 static void spin_waits(spin_t *w)
 {
     for (size_t i = 0; i < w->g->n; i++) {
-        const node_t *n = gnode(w->g, i);
+        const node_t *n = flow__gnode(w->g, i);
         w->waits[i] = force_wait(n) || (n->kind == NODE_ASK && !w->live[i]);
     }
 }
@@ -648,8 +281,8 @@ static void spin_search(spin_t *w, size_t root)
     while (sp > 0) {
         gframe_t *fr = &w->frames[sp - 1];
         size_t v = fr->node;
-        if (fr->next < spin_slots(w->g, v)) {
-            size_t j = spin_succ(w->g, v, fr->next++);
+        if (fr->next < flow__spin_slots(w->g, v)) {
+            size_t j = flow__spin_succ(w->g, v, fr->next++);
             if (j == SIZE_MAX || w->off[j])
                 continue;
             if (j == v) {
@@ -676,7 +309,7 @@ static void spin_new_graph(spin_t *w)
 {
     w->gen++;
     w->seen = w->order;
-    frames_returns(w->g, w->off);
+    flow__frames_returns(w->g, w->off);
 }
 
 static void spin_mark_flow(spin_t *w, uint16_t f, size_t call, int based, size_t *nf)
@@ -693,7 +326,7 @@ static void spin_mark_flow(spin_t *w, uint16_t f, size_t call, int based, size_t
 static void spin_region(spin_t *w, uint16_t f, size_t *nf)
 {
     gnodes_t *g = w->g;
-    size_t start = gstart(g, f), head = 0, tail = 0;
+    size_t start = flow__gstart(g, f), head = 0, tail = 0;
     if (w->region[start] == w->gen) /* a goto from a region already marked got here */
         return;
     w->region[start] = w->gen;
@@ -701,11 +334,11 @@ static void spin_region(spin_t *w, uint16_t f, size_t *nf)
     w->comp[tail++] = start;
     while (head < tail) {
         size_t v = w->comp[head++];
-        const node_t *n = gnode(g, v);
+        const node_t *n = flow__gnode(g, v);
         if (n->kind == NODE_CALL && g->ret[n->target_flow] && w->spun[n->target_flow] != w->gen)
             spin_mark_flow(w, n->target_flow, v, 0, nf);
-        for (size_t k = 0; k < spin_slots(g, v); k++) {
-            size_t j = frame_succ(g, v, k);
+        for (size_t k = 0; k < flow__spin_slots(g, v); k++) {
+            size_t j = flow__frame_succ(g, v, k);
             if (j == SIZE_MAX || w->off[j] || !g->back[j] || w->region[j] == w->gen)
                 continue;
             w->region[j] = w->gen;
@@ -728,7 +361,7 @@ static void spin_regions(spin_t *w)
     w->regions = w->gen;
     for (size_t k = 0; k < g->n_calls; k++) {
         size_t c = g->calls[k];
-        const node_t *n = gnode(g, c);
+        const node_t *n = flow__gnode(g, c);
         if (w->off[c] || !g->ret[n->target_flow] || n->next == BRAIN_NONE ||
             w->spun[n->target_flow] == w->gen)
             continue;
@@ -802,20 +435,20 @@ static int spin_find_ring(spin_t *w, size_t a, ring_t *r)
     w->comp[tail++] = a;
     while (head < tail) {
         size_t v = w->comp[head++];
-        for (size_t k = 0; k < spin_slots(w->g, v); k++) {
-            size_t j = spin_succ(w->g, v, k);
+        for (size_t k = 0; k < flow__spin_slots(w->g, v); k++) {
+            size_t j = flow__spin_succ(w->g, v, k);
             if (j == SIZE_MAX || w->off[j] || (w->index[j] != 0 && j != a))
                 continue;
             if (j == a) { /* back: walk the predecessors from v */
                 for (size_t u = v; u != a; u = w->index[u] - 1)
-                    ring_push(r, u);
-                ring_push(r, a);
+                    flow__ring_push(r, u);
+                flow__ring_push(r, a);
                 for (size_t x = 0, y = r->len - 1; x < y; x++, y--) {
                     size_t t = r->at[x];
                     r->at[x] = r->at[y];
                     r->at[y] = t;
                 }
-                ring_push(r, a);
+                flow__ring_push(r, a);
                 return 1;
             }
             w->index[j] = v + 1;
@@ -836,23 +469,23 @@ static int spin_region_ring(spin_t *w, size_t a, ring_t *r)
     uint16_t *chain = core_xmalloc((g->fs->n_flows + 1) * sizeof(uint16_t));
     size_t depth = 0;
     uint16_t f = w->regflow[a];
-    int ok = walk(g, w->off, a, SIZE_MAX, 1, r);
+    int ok = flow__walk(g, w->off, a, SIZE_MAX, 1, r);
     for (;;) { /* out: each cause was found in a flow that spun before */
         chain[depth++] = f;
         size_t c = w->cause[f];
-        uint16_t next = gnode(g, c)->next;
+        uint16_t next = flow__gnode(g, c)->next;
         size_t after = next == BRAIN_NONE ? SIZE_MAX : g->at[g->flow[c]] + next;
         if (w->based[f]) {
-            ok = ok && walk(g, w->off, after, c, 0, r);
+            ok = ok && flow__walk(g, w->off, after, c, 0, r);
             break;
         }
         if (after != SIZE_MAX) /* else the call finishes its own flow too */
-            ok = ok && walk(g, w->off, after, SIZE_MAX, 1, r);
+            ok = ok && flow__walk(g, w->off, after, SIZE_MAX, 1, r);
         f = w->regflow[c];
     }
     while (ok && depth-- > 0) { /* in: from each flow's start to the call of the next */
         size_t to = depth > 0 ? w->cause[chain[depth - 1]] : a;
-        ok = walk(g, w->off, gstart(g, chain[depth]), to, 1, r);
+        ok = flow__walk(g, w->off, flow__gstart(g, chain[depth]), to, 1, r);
     }
     free(chain);
     return ok;
@@ -860,10 +493,10 @@ static int spin_region_ring(spin_t *w, size_t a, ring_t *r)
 
 static void spin_report(spin_t *w, loader_t *loaders, size_t a, const ring_t *r)
 {
-    const node_t *ask = gnode(w->g, a);
+    const node_t *ask = flow__gnode(w->g, a);
     const char *slot = w->g->fs->slots[ask->slot].name;
     char names[256]; /* shorter than a plain cycle's: the advice after it must fit too */
-    int across = ring_names(w->g, w->off, r->at, r->len, names, sizeof(names));
+    int across = flow__ring_names(w->g, w->off, r->at, r->len, names, sizeof(names));
     flow__err(&loaders[w->g->flow[a]], ask->path,
               "cycle %swould never wait for the user once slot \"%s\" is filled: ask \"%s\" has "
               "no \"force\", so it is skipped while the slot has a value, and nothing on the way "
@@ -910,7 +543,7 @@ static void check_skipped_asks(gnodes_t *g, loader_t *loaders)
     by_slot_init(&w.asks, g, ask_slot_at);
     by_slot_init(&w.clears, g, cleared_slot_at);
     for (size_t i = 0; i < n; i++)
-        w.live[i] = skippable(gnode(g, i));
+        w.live[i] = skippable(flow__gnode(g, i));
     spin_narrow(&w);
     spin_waits(&w);
     memcpy(w.off, w.waits, n);
@@ -920,13 +553,13 @@ static void check_skipped_asks(gnodes_t *g, loader_t *loaders)
         if (!w.live[a] || told[a])
             continue;
         ring.len = 0;
-        spin_mask(&w, (size_t)gnode(g, a)->slot, 1);
+        spin_mask(&w, (size_t)flow__gnode(g, a)->slot, 1);
         if (spin_ring(&w, a, &ring)) { /* else cannot happen after spin_narrow */
             spin_report(&w, loaders, a, &ring);
             for (size_t d = 0; d < ring.len; d++)
                 told[ring.at[d]] = 1;
         }
-        spin_mask(&w, (size_t)gnode(g, a)->slot, 0);
+        spin_mask(&w, (size_t)flow__gnode(g, a)->slot, 0);
     }
     free(ring.at);
     free(told);
@@ -936,8 +569,8 @@ static void check_skipped_asks(gnodes_t *g, loader_t *loaders)
 void flow__check_cycles(const brain_flowset_t *fs, loader_t *loaders)
 {
     gnodes_t g;
-    gnodes_init(&g, fs);
+    flow__gnodes_init(&g, fs);
     check_cycles(&g, loaders);
     check_skipped_asks(&g, loaders);
-    gnodes_dispose(&g);
+    flow__gnodes_dispose(&g);
 }
