@@ -11,7 +11,8 @@
 
 /* A node's intra-flow successors, as slots: next, alt, then one per branch
  * case; a slot may hold BRAIN_NONE. With for_cycles the return edge of a
- * `call` is left out (a call may wait inside the called flow). */
+ * `call` is left out (a call may wait inside the called flow; flow_graph.c
+ * puts it back for a call whose flow can return without waiting). */
 size_t flow__succ_slots(const node_t *n)
 {
     return 2 + n->n_cases;

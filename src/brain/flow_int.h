@@ -47,14 +47,15 @@ void flow__nodes(loader_t *ld, json_t *nodes, const char *path);
 /* Graph checks on every flow: unreachable nodes, cycles with no ask or
  * whose only asks are skipped once answered, over-long paths, calls. */
 void flow__check_graph(brain_flowset_t *fs, loader_t *loaders);
-/* flow_check.c, shared with flow_cycles.c: a node's intra-flow successors
- * as slots (next, alt, one per branch case; a slot may hold BRAIN_NONE;
- * for_cycles leaves out a call's return edge), and whether it waits for the
- * user (an ask, a CSAT end). */
+/* flow_check.c, shared with flow_graph.c and flow_cycles.c: a node's
+ * intra-flow successors as slots (next, alt, one per branch case; a slot may
+ * hold BRAIN_NONE; for_cycles leaves out a call's return edge), and whether
+ * it waits for the user (an ask, a CSAT end). */
 size_t flow__succ_slots(const node_t *n);
 uint16_t flow__succ_at(const node_t *n, size_t i, int for_cycles);
 int flow__waits(const node_t *n);
-/* flow_cycles.c: reports cycles a turn could go round without waiting. */
+/* flow_cycles.c: reports cycles a turn could go round without waiting,
+ * through a call too when the called flow can return without waiting. */
 void flow__check_cycles(const brain_flowset_t *fs, loader_t *loaders);
 /* Applies each flow file's "guardrails" object over fs->guard (flow_guard.c);
  * problems are reported against the flow file. */

@@ -117,8 +117,9 @@ void interp__handoff(ctx_t *x, const char *reason, const char *queue)
     x->conv->wait = WAIT_NONE;
 }
 
-/* The backstop for a loop the validator could not see (through a call, say)
- * or a path longer than it judged: the turn stops where it is, the user is
+/* The backstop for a turn the validator could not foresee (one that goes on
+ * through a goto or call into another flow, whose paths it measures flow by
+ * flow): the turn stops where it is, the user is
  * told it went wrong on our side (not that they were misunderstood: the
  * fallback would ask them to rephrase words that were fine), and the event
  * lets the runtime count and record a failed turn. The flow is left, so the

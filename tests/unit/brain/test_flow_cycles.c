@@ -217,6 +217,199 @@ static void test_long_loop_name_is_cut(void **state)
     (void)state;
 }
 
+/* ---- loops through a call ------------------------------------------------------------- */
+
+/* A `call` waits only when every way through the called flow to its return
+ * waits: one whose flow can return at once goes on to its `next` within
+ * the turn, so a loop through it spins until the turn's step limit. */
+
+/* Compiles main.json, helper.json and leaf.json (as many as given). */
+static const char *compile_calls(const char *main, const char *helper, const char *leaf,
+                                 brain_flowset_t **fs)
+{
+    const char *names[] = {"main.json", "helper.json", "leaf.json"};
+    const char *texts[3];
+    texts[0] = main;
+    texts[1] = helper;
+    texts[2] = leaf;
+    return compile_n(names, texts, leaf ? 3 : 2, NULL, fs);
+}
+
+static void assert_calls_load(const char *main, const char *helper, const char *leaf)
+{
+    brain_flowset_t *fs;
+    const char *e = compile_calls(main, helper, leaf, &fs);
+    if (fs == NULL || e[0] != '\0')
+        fail_msg("expected the flows to load, got\n  %s", e);
+    brain_flowset_unref(fs);
+}
+
+/* main goes round: count, then a call of helper, then count again. */
+#define MAIN_LOOP                                                                                  \
+    "{\"name\": \"main\", \"slots\": {\"n\": {\"type\": \"any\"}}, \"nodes\": {\n"                 \
+    "  \"count\": {\"type\": \"set\", \"set\": {\"n\": \"x\"}, \"next\": \"sub\"},\n"              \
+    "  \"sub\": {\"type\": \"call\", \"flow\": \"helper\", \"next\": \"count\"}}}"
+
+#define HELPER(NODES)                                                                              \
+    "{\"name\": \"helper\", \"slots\": {\"item\": {\"type\": \"text\"}},"                          \
+    " \"nodes\": {\n" NODES "}}"
+
+#define ASK_ITEM(MORE)                                                                             \
+    "  \"ask_item\": {\"type\": \"ask\", \"slot\": \"item\", \"prompt\": \"Item?\"" MORE           \
+    ", \"next\": \"r\"},\n"                                                                        \
+    "  \"r\": {\"type\": \"return\"}"
+
+/* The flow it calls returns at once: every turn through main would spin.
+ * The way through the called flow is part of the cycle's name. */
+static void test_loop_through_call_that_returns_at_once(void **state)
+{
+    brain_flowset_t *fs;
+    const char *e = compile_calls(MAIN_LOOP, HELPER("  \"r\": {\"type\": \"return\"}"), NULL, &fs);
+    assert_null(fs);
+    assert_string_equal(e, "main.json:3:10: nodes.sub: cycle through flows with no ask in it "
+                           "would never wait for the user: main.count -> main.sub -> helper.r "
+                           "-> main.count");
+    /* finishing by a node without next is returning too */
+    e = compile_calls(MAIN_LOOP, HELPER("  \"hi\": {\"type\": \"say\", \"message\": \"Hi.\"}"),
+                      NULL, &fs);
+    assert_null(fs);
+    assert_has(e, ": main.count -> main.sub -> helper.hi -> main.count");
+    /* one way through that does not wait is enough */
+    e = compile_calls(MAIN_LOOP,
+                      HELPER("  \"pick\": {\"type\": \"branch\", \"cases\": [{\"if\": {\"slot\":"
+                             " \"n\", \"equals\": \"y\"}, \"next\": \"ask_item\"}], \"default\":"
+                             " \"r\"},\n" ASK_ITEM(", \"force\": true")),
+                      NULL, &fs);
+    assert_null(fs);
+    assert_has(e, ": main.count -> main.sub -> helper.pick -> helper.r -> main.count");
+    /* an action without on_error finishes its flow when the backend fails */
+    e = compile_calls(MAIN_LOOP,
+                      HELPER("  \"fetch\": {\"type\": \"action\", \"url\": \"http://x.test/\","
+                             " \"next\": \"ask_item\"},\n" ASK_ITEM(", \"force\": true")),
+                      NULL, &fs);
+    assert_null(fs);
+    assert_has(e, ": main.count -> main.sub -> helper.fetch -> main.count");
+    (void)state;
+}
+
+/* A call whose flow waits on every way to its return is a wait: a forced
+ * ask, a slot emptied before its ask (in the called flow or on the way
+ * round), an action whose errors lead to a wait, or a call off the loop. */
+static void test_loops_through_calls_that_wait(void **state)
+{
+    assert_calls_load(MAIN_LOOP, HELPER(ASK_ITEM(", \"force\": true")), NULL);
+    assert_calls_load(MAIN_LOOP,
+                      HELPER("  \"wipe\": {\"type\": \"set\", \"set\": {\"item\": null}, \"next\":"
+                             " \"ask_item\"},\n" ASK_ITEM("")),
+                      NULL);
+    assert_calls_load(MAIN_LOOP,
+                      HELPER("  \"fetch\": {\"type\": \"action\", \"url\": \"http://x.test/\","
+                             " \"next\": \"ask_item\", \"on_error\": \"ask_item\"},\n" ASK_ITEM(
+                                 ", \"force\": true")),
+                      NULL);
+    assert_calls_load("{\"name\": \"main\", \"nodes\": {\n"
+                      "  \"sub\": {\"type\": \"call\", \"flow\": \"helper\", \"next\": \"wipe\"},\n"
+                      "  \"wipe\": {\"type\": \"set\", \"set\": {\"item\": null}, \"next\":"
+                      " \"sub\"}}}",
+                      HELPER(ASK_ITEM("")), NULL);
+    assert_calls_load("{\"name\": \"main\", \"nodes\": {\n"
+                      "  \"sub\": {\"type\": \"call\", \"flow\": \"helper\", \"next\": \"done\"},\n"
+                      "  \"done\": {\"type\": \"say\", \"message\": \"Done.\"}}}",
+                      HELPER("  \"r\": {\"type\": \"return\"}"), NULL);
+    /* another node on the loop waits */
+    assert_calls_load(
+        "{\"name\": \"main\", \"slots\": {\"n\": {\"type\": \"text\"}}, \"nodes\": {\n"
+        "  \"menu\": {\"type\": \"ask\", \"slot\": \"n\", \"prompt\": \"?\", \"force\":"
+        " true, \"next\": \"sub\"},\n"
+        "  \"sub\": {\"type\": \"call\", \"flow\": \"helper\", \"next\": \"menu\"}}}",
+        HELPER(ASK_ITEM("")), NULL);
+    (void)state;
+}
+
+/* The called flow's only wait is an ask without force: once its slot is
+ * filled the call returns at once, as the ask itself would be skipped. The
+ * cycle goes out of the called flow through its return and back in. */
+static void test_loop_through_call_of_answered_ask(void **state)
+{
+    brain_flowset_t *fs;
+    const char *e = compile_calls(MAIN_LOOP, HELPER(ASK_ITEM("")), NULL, &fs);
+    assert_null(fs);
+    assert_string_equal(
+        e,
+        "helper.json:2:15: nodes.ask_item: cycle through flows would never wait for the user "
+        "once slot \"item\" is filled: ask \"ask_item\" has no \"force\", so it is skipped while "
+        "the slot has a value, and nothing on the way round clears it: helper.ask_item -> "
+        "helper.r -> main.count -> main.sub -> helper.ask_item (give the ask \"force\": true, "
+        "set \"item\" to null on the way round, or pass a node that waits)");
+    /* the caller's own ask, round a call that returns at once */
+    e = compile_calls(
+        "{\"name\": \"main\", \"slots\": {\"n\": {\"type\": \"text\"}}, \"nodes\": {\n"
+        "  \"ask_n\": {\"type\": \"ask\", \"slot\": \"n\", \"prompt\": \"?\", \"next\":"
+        " \"sub\"},\n"
+        "  \"sub\": {\"type\": \"call\", \"flow\": \"helper\", \"next\": \"ask_n\"}}}",
+        HELPER("  \"r\": {\"type\": \"return\"}"), NULL, &fs);
+    assert_null(fs);
+    assert_has(e, "main.json:2:12: nodes.ask_n: cycle through flows would never wait for the user "
+                  "once slot \"n\" is filled");
+    assert_has(e, ": main.ask_n -> main.sub -> helper.r -> main.ask_n (");
+    (void)state;
+}
+
+/* Calls of calls: helper calls leaf, which returns at once, so helper does
+ * too; the name goes through both. With an answered ask in leaf the cycle
+ * goes out through both returns and back in through both calls. A forced
+ * ask in leaf makes both calls waits. */
+static void test_loop_through_calls_of_calls(void **state)
+{
+    const char *helper =
+        HELPER("  \"inner\": {\"type\": \"call\", \"flow\": \"leaf\", \"next\": \"back\"},\n"
+               "  \"back\": {\"type\": \"say\", \"message\": \"Back.\"}");
+    brain_flowset_t *fs;
+    const char *e =
+        compile_calls(MAIN_LOOP, helper,
+                      "{\"name\": \"leaf\", \"nodes\": {\n"
+                      "  \"hop\": {\"type\": \"goto\", \"flow\": \"leaf\", \"node\": \"r\"},\n"
+                      "  \"r\": {\"type\": \"return\"}}}",
+                      &fs);
+    assert_null(fs);
+    assert_string_equal(e, "main.json:3:10: nodes.sub: cycle through flows with no ask in it "
+                           "would never wait for the user: main.count -> main.sub -> helper.inner "
+                           "-> leaf.hop -> leaf.r -> helper.back -> main.count");
+    e = compile_calls(MAIN_LOOP, helper,
+                      "{\"name\": \"leaf\", \"slots\": {\"item\": {\"type\": \"text\"}},"
+                      " \"nodes\": {\n" ASK_ITEM("") "}}",
+                      &fs);
+    assert_null(fs);
+    assert_has(e, "leaf.json:2:15: nodes.ask_item: cycle through flows would never wait");
+    assert_has(e, ": leaf.ask_item -> leaf.r -> helper.back -> main.count -> main.sub -> "
+                  "helper.inner -> leaf.ask_item (");
+    assert_calls_load(MAIN_LOOP, helper,
+                      "{\"name\": \"leaf\", \"slots\": {\"item\": {\"type\": \"text\"}},"
+                      " \"nodes\": {\n" ASK_ITEM(", \"force\": true") "}}");
+    (void)state;
+}
+
+/* A flow that calls itself is refused as recursion; that its way out
+ * returns at once is still seen at its caller's loop, and the check ends. */
+static void test_loop_through_recursive_call(void **state)
+{
+    brain_flowset_t *fs;
+    const char *e = compile_calls(
+        MAIN_LOOP,
+        HELPER("  \"b\": {\"type\": \"branch\", \"cases\": [{\"if\": {\"slot\": \"n\", \"equals\":"
+               " \"x\"}, \"next\": \"r\"}], \"default\": \"again\"},\n"
+               "  \"again\": {\"type\": \"call\", \"flow\": \"helper\", \"next\": \"r\"},\n"
+               "  \"r\": {\"type\": \"return\"}"),
+        NULL, &fs);
+    assert_null(fs);
+    assert_has(e, "nodes.again: calls flow \"helper\", which is already waiting for this call to "
+                  "return");
+    assert_has(e, "main.json:3:10: nodes.sub: cycle through flows with no ask in it would never "
+                  "wait for the user: main.count -> main.sub -> helper.b -> helper.r -> "
+                  "main.count");
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +421,11 @@ int main(void)
         cmocka_unit_test(test_loop_across_flows),
         cmocka_unit_test(test_what_is_not_a_loop),
         cmocka_unit_test(test_long_loop_name_is_cut),
+        cmocka_unit_test(test_loop_through_call_that_returns_at_once),
+        cmocka_unit_test(test_loops_through_calls_that_wait),
+        cmocka_unit_test(test_loop_through_call_of_answered_ask),
+        cmocka_unit_test(test_loop_through_calls_of_calls),
+        cmocka_unit_test(test_loop_through_recursive_call),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,9 +2,9 @@
  * BRAIN_MAX_STEPS nodes without waiting, the turn ends where it is, says
  * settings.messages.step_limit (not the fallback: the user's words were
  * fine), records a step_limit event and leaves the flow, so the next
- * message is routed afresh. The validator refuses the loops it can see;
- * this one passes through a `call` whose flow returns at once, which it
- * does not follow. */
+ * message is routed afresh. The validator refuses the loops it can see and
+ * the paths within a flow longer than the budget; this turn is longer only
+ * through a `call`: 40 nodes, a called flow of 20, and 30 more after it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,15 +14,46 @@
 
 #include "test_brain_util.h"
 
-static const char *main_json =
-    "{\"name\": \"main\", \"intents\": {\"spin\": [\"spin\"]},"
-    " \"slots\": {\"n\": {\"type\": \"any\"}},"
-    " \"nodes\": {"
-    "  \"count\": {\"type\": \"set\", \"set\": {\"n\": \"x\"}, \"next\": \"sub\"},"
-    "  \"sub\": {\"type\": \"call\", \"flow\": \"helper\", \"next\": \"count\"}}}";
+/* Writes n set nodes p0 .. p(n-1) in a row into b, the last going on to
+ * next (to none when next is ""). */
+static void chain(core_buf_t *b, const char *p, int n, const char *next)
+{
+    for (int i = 0; i < n; i++) {
+        core_buf_printf(b, "\"%s%d\": {\"type\": \"set\", \"set\": {\"n\": \"%d\"}", p, i, i);
+        if (i + 1 < n)
+            core_buf_printf(b, ", \"next\": \"%s%d\"},", p, i + 1);
+        else
+            core_buf_printf(b, "%s%s%s}", next[0] ? ", \"next\": \"" : "", next,
+                            next[0] ? "\"" : "");
+    }
+}
 
-static const char *helper_json = "{\"name\": \"helper\", \"nodes\": {\"r\": {\"type\": "
-                                 "\"return\"}}}";
+static char *main_json(void)
+{
+    core_buf_t b;
+    core_buf_init(&b, 1 << 20);
+    core_buf_printf(&b, "{\"name\": \"main\", \"intents\": {\"spin\": [\"spin\"]},"
+                        " \"slots\": {\"n\": {\"type\": \"any\"}}, \"nodes\": {");
+    chain(&b, "s", 40, "sub");
+    core_buf_printf(&b, ", \"sub\": {\"type\": \"call\", \"flow\": \"helper\", \"next\":"
+                        " \"t0\"}, ");
+    chain(&b, "t", 30, "");
+    core_buf_printf(&b, "}}");
+    size_t len;
+    return core_buf_steal(&b, &len);
+}
+
+static char *helper_json(void)
+{
+    core_buf_t b;
+    core_buf_init(&b, 1 << 20);
+    core_buf_printf(&b, "{\"name\": \"helper\", \"slots\": {\"n\": {\"type\": \"any\"}},"
+                        " \"nodes\": {");
+    chain(&b, "h", 20, "");
+    core_buf_printf(&b, "}}");
+    size_t len;
+    return core_buf_steal(&b, &len);
+}
 
 static const char *calm_json =
     "{\"name\": \"calm\", \"intents\": {\"calm\": [\"calm\"]},"
@@ -30,10 +61,13 @@ static const char *calm_json =
 
 static void start(harness_t *h, const char *settings)
 {
+    char *m = main_json(), *helper = helper_json();
     const char *names[] = {"main.json", "helper.json", "calm.json", "settings.json"};
-    const char *texts[] = {main_json, helper_json, calm_json, settings};
+    const char *texts[] = {m, helper, calm_json, settings};
     brain_flowset_t *fs;
     assert_string_equal(compile_n(names, texts, settings ? 4 : 3, NULL, &fs), "");
+    free(helper);
+    free(m);
     h_init(h, fs, BRAIN_CH_CHAT);
 }
 

@@ -1,8 +1,8 @@
-/* A turn the brain stops at its step limit (a loop the validator cannot
- * see: through a `call` whose flow returns at once) is answered, and is
- * recorded as a failed turn: the bot's row carries error "step_limit" and
- * chorus_turn_failures_total counts it under kind="step_limit", as an
- * action or LLM failure is. */
+/* A turn the brain stops at its step limit (one the validator cannot
+ * foresee: it measures paths flow by flow, and this turn is over the limit
+ * only through a `call`) is answered, and is recorded as a failed turn: the
+ * bot's row carries error "step_limit" and chorus_turn_failures_total
+ * counts it under kind="step_limit", as an action or LLM failure is. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,15 +19,31 @@
 #include "stubs/stub_proc.h"
 #include "unit/runtime/runtime_env.h"
 
-static const char *spin_json =
-    "{\"name\": \"spin\", \"intents\": {\"spin\": [\"spin please\"]},"
-    " \"slots\": {\"n\": {\"type\": \"any\"}},"
-    " \"nodes\": {"
-    "  \"count\": {\"type\": \"set\", \"set\": {\"n\": \"x\"}, \"next\": \"sub\"},"
-    "  \"sub\": {\"type\": \"call\", \"flow\": \"helper\", \"next\": \"count\"}}}";
-
-static const char *helper_json = "{\"name\": \"helper\", \"nodes\": {\"r\": {\"type\": "
-                                 "\"return\"}}}";
+/* Flow `name` (intent, when not NULL) of n set nodes in a row, the last
+ * going on to next, or finishing the flow when next is "". */
+static char *chain_flow(const char *name, const char *intent, int n, const char *next,
+                        const char *more)
+{
+    core_buf_t b;
+    core_buf_init(&b, 1 << 20);
+    core_buf_printf(&b, "{\"name\": \"%s\", ", name);
+    if (intent != NULL)
+        core_buf_printf(&b, "\"intents\": {\"%s\": [\"spin please\"]}, ", intent);
+    core_buf_printf(&b, "\"slots\": {\"n\": {\"type\": \"any\"}}, \"nodes\": {");
+    for (int i = 0; i < n; i++) {
+        core_buf_printf(&b, "%s\"%s%d\": {\"type\": \"set\", \"set\": {\"n\": \"%d\"}",
+                        i ? ", " : "", name, i, i);
+        if (i + 1 < n)
+            core_buf_printf(&b, ", \"next\": \"%s%d\"}", name, i + 1);
+        else if (next[0] != '\0')
+            core_buf_printf(&b, ", \"next\": \"%s\"}", next);
+        else
+            core_buf_printf(&b, "}");
+    }
+    core_buf_printf(&b, "%s}}", more);
+    size_t len;
+    return core_buf_steal(&b, &len);
+}
 
 static void write_file(const char *dir, const char *name, const char *text)
 {
@@ -71,8 +87,14 @@ static int setup(void **state)
     snprintf(flows_dir, sizeof(flows_dir), "%s/flows", tmpdir);
     if (mkdir(flows_dir, 0700) != 0)
         return -1;
-    write_file(flows_dir, "spin.json", spin_json);
-    write_file(flows_dir, "helper.json", helper_json);
+    /* 40 nodes, a call of a flow of 40, and on: a turn of 81 nodes */
+    char *spin = chain_flow("spin", "spin", 40, "sub",
+                            ", \"sub\": {\"type\": \"call\", \"flow\": \"helper\"}");
+    char *helper = chain_flow("helper", NULL, 40, "", "");
+    write_file(flows_dir, "spin.json", spin);
+    write_file(flows_dir, "helper.json", helper);
+    free(helper);
+    free(spin);
     (void)state;
     return 0;
 }
