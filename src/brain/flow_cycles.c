@@ -148,54 +148,26 @@ typedef struct {
     size_t regions;    /* gen of the graph spin_regions last looked at */
 } spin_t;
 
-/* The k-th slot a node is listed under, -2 to pass over item k, -1 after
- * the last: an ask without force under its slot; a set under each slot it
- * certainly empties. */
-static int ask_slot_at(const node_t *n, size_t k)
+/* The k-th slot node i is listed under (flow__key_fn): an ask without
+ * force under its slot; a set under each slot it certainly empties. */
+static long ask_slot_at(const gnodes_t *g, size_t i, size_t k)
 {
+    const node_t *n = flow__gnode(g, i);
     return k == 0 && skippable(n) ? n->slot : -1;
 }
 
-static int cleared_slot_at(const node_t *n, size_t k)
+static long cleared_slot_at(const gnodes_t *g, size_t i, size_t k)
 {
+    const node_t *n = flow__gnode(g, i);
     if (n->kind != NODE_SET || k >= n->n_assigns)
         return -1;
     return tpl_is_empty(&n->assigns[k].value) ? n->assigns[k].slot : -2;
 }
 
-/* One pass over every node's slots: counts them into b->at[s + 1] when
- * fill is NULL, else places each node at fill[s]++. */
-static void by_slot_pass(by_slot_t *b, const gnodes_t *g, int (*slot_at)(const node_t *, size_t),
-                         size_t *fill)
+/* Nodes grouped by the slots key_at lists them under. */
+static void by_slot_init(by_slot_t *b, const gnodes_t *g, flow__key_fn key_at)
 {
-    for (size_t i = 0; i < g->n; i++)
-        for (size_t k = 0;; k++) {
-            int s = slot_at(flow__gnode(g, i), k);
-            if (s == -1)
-                break;
-            if (s < 0)
-                continue;
-            if (fill == NULL)
-                b->at[s + 1]++;
-            else
-                b->node[fill[s]++] = i;
-        }
-}
-
-/* Groups nodes by the slots slot_at lists them under: a counting sort, so a
- * set that empties many slots costs its size once, not once per slot. */
-static void by_slot_init(by_slot_t *b, const gnodes_t *g, int (*slot_at)(const node_t *, size_t))
-{
-    size_t n_slots = g->fs->n_slots;
-    b->at = core_xcalloc(n_slots + 2, sizeof(size_t));
-    by_slot_pass(b, g, slot_at, NULL);
-    for (size_t s = 0; s < n_slots; s++)
-        b->at[s + 1] += b->at[s];
-    size_t *fill = core_xmalloc((n_slots + 1) * sizeof(size_t));
-    memcpy(fill, b->at, (n_slots + 1) * sizeof(size_t));
-    b->node = core_xmalloc((b->at[n_slots] + 1) * sizeof(size_t));
-    by_slot_pass(b, g, slot_at, fill);
-    free(fill);
+    flow__group_nodes(g, key_at, g->fs->n_slots, &b->at, &b->node);
 }
 
 static void by_slot_dispose(by_slot_t *b)

@@ -63,12 +63,10 @@ static int finishes(const gnodes_t *g, size_t i)
     return n->next == BRAIN_NONE;
 }
 
-/* Groups the nodes by the keys key_at lists each under (-2 to pass over
- * item k, -1 after the last), as one array cut by key: key x's nodes are
- * node[at[x]] .. node[at[x + 1]]. A counting sort, as flow_cycles.c's by_slot_init. */
-typedef long (*key_fn)(const gnodes_t *g, size_t i, size_t k);
-
-static void group_pass(const gnodes_t *g, key_fn key_at, size_t *at, size_t *fill, size_t *node)
+/* One pass over every node's keys: counts them into at[x + 1] when fill is
+ * NULL, else places each node at node[fill[x]++]. */
+static void group_pass(const gnodes_t *g, flow__key_fn key_at, size_t *at, size_t *fill,
+                       size_t *node)
 {
     for (size_t i = 0; i < g->n; i++)
         for (size_t k = 0;; k++) {
@@ -84,8 +82,10 @@ static void group_pass(const gnodes_t *g, key_fn key_at, size_t *at, size_t *fil
         }
 }
 
-static void group_nodes(const gnodes_t *g, key_fn key_at, size_t n_keys, size_t **at_out,
-                        size_t **node_out)
+/* A counting sort, so a node listed under many keys (a set that empties
+ * many slots) costs its size once, not once per key. */
+void flow__group_nodes(const gnodes_t *g, flow__key_fn key_at, size_t n_keys, size_t **at_out,
+                       size_t **node_out)
 {
     size_t *at = core_xcalloc(n_keys + 2, sizeof(size_t));
     group_pass(g, key_at, at, NULL, NULL);
@@ -139,10 +139,10 @@ void flow__gnodes_init(gnodes_t *g, const brain_flowset_t *fs)
     g->back = core_xcalloc(g->n + 1, 1);
     g->prev = core_xcalloc(g->n + 1, sizeof(size_t));
     g->queue = core_xmalloc((g->n + 1) * sizeof(size_t));
-    group_nodes(g, called_flow_at, fs->n_flows, &g->call_at, &g->calls);
+    flow__group_nodes(g, called_flow_at, fs->n_flows, &g->call_at, &g->calls);
     g->n_calls = g->call_at[fs->n_flows];
     if (g->n_calls > 0)
-        group_nodes(g, frame_pred_at, g->n, &g->pred_at, &g->pred);
+        flow__group_nodes(g, frame_pred_at, g->n, &g->pred_at, &g->pred);
 }
 
 void flow__gnodes_dispose(gnodes_t *g)

@@ -38,6 +38,14 @@ typedef struct {
     size_t len, cap;
 } ring_t;
 
+/* The k-th key node i is listed under: >= 0 a key, -2 to pass over item k,
+ * -1 after the last. */
+typedef long (*flow__key_fn)(const gnodes_t *g, size_t i, size_t k);
+/* Groups the nodes by the keys key_at lists each under, as one array cut
+ * by key: key x's nodes are node[at[x]] .. node[at[x + 1]] (both owned). */
+void flow__group_nodes(const gnodes_t *g, flow__key_fn key_at, size_t n_keys, size_t **at,
+                       size_t **node);
+
 /* Numbers every node of fs (borrowed: it must outlive g) and groups the calls. */
 void flow__gnodes_init(gnodes_t *g, const brain_flowset_t *fs);
 /* Frees what flow__gnodes_init allocated. */
