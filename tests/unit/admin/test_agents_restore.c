@@ -126,14 +126,20 @@ static char *json_of(const ag_entry_t *e)
 }
 
 /* What a restart reads back: the one open handoff, as a new entry. */
-static ag_entry_t *read_back(const char *path, size_t *n_open)
+/* The open handoffs as a restart reads them from the database at path. */
+static void read_saved(const char *path, ag_saved_list_t *saved)
 {
     core_err_t err = {0};
     store_db_t *db = store_db_open(path, &err);
     assert_non_null(db);
-    ag_saved_list_t saved;
-    assert_int_equal(ag__saved_read(db, &saved, &err), 0);
+    assert_int_equal(ag__saved_read(db, saved, &err), 0);
     store_db_close(db);
+}
+
+static ag_entry_t *read_back(const char *path, size_t *n_open)
+{
+    ag_saved_list_t saved;
+    read_saved(path, &saved);
     *n_open = saved.n;
     ag_entry_t *e = saved.n > 0 ? ag__entry_from_saved(&saved.v[saved.n - 1]) : NULL;
     ag__saved_dispose(&saved);
@@ -356,12 +362,8 @@ static void test_history_written_before_migration_7(void **state)
 /* The saved handoffs' ids, comma-separated, in the order they are read. */
 static char *saved_ids(const char *path)
 {
-    core_err_t err = {0};
-    store_db_t *db = store_db_open(path, &err);
-    assert_non_null(db);
     ag_saved_list_t saved;
-    assert_int_equal(ag__saved_read(db, &saved, &err), 0);
-    store_db_close(db);
+    read_saved(path, &saved);
     core_buf_t b;
     core_buf_init(&b, 1 << 20);
     for (size_t i = 0; i < saved.n; i++)
@@ -376,8 +378,6 @@ static char *saved_ids(const char *path)
  * the key's conversation number gen (key, key#1, ...). */
 static void save_state(const char *path, const char *key, unsigned gen, int active)
 {
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     char sql[512];
     snprintf(sql, sizeof(sql),
              "INSERT OR IGNORE INTO conversations (id, channel, flow, started_us)"
@@ -385,8 +385,7 @@ static void save_state(const char *path, const char *key, unsigned gen, int acti
              "INSERT OR REPLACE INTO conversation_state (conversation_id, state, active,"
              " updated_us) VALUES ('%s', '{\"v\":1,\"seq\":4,\"gen\":%u,\"brain\":{}}', %d, 1);",
              key, key, gen, active);
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    assert_int_equal(fx_exec(path, sql), SQLITE_OK);
 }
 
 /* e claimed by ann, then released to the bot at done_us. */
@@ -445,16 +444,12 @@ static void test_released_handoffs_while_their_conversation_goes_on(void **state
     save_state(w.fx.path, "chat:b", 0, 1); /* its outcome alone says it is over */
     save_state(w.fx.path, "chat:d", 0, 0); /* ended, the desk never heard */
     save_state(w.fx.path, "chat:f", 1, 1); /* the key went on to its next conversation */
-    sqlite3 *db; /* chat:g: a state that is not JSON; chat:h: no state at all */
-    assert_int_equal(sqlite3_open(w.fx.path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  "INSERT INTO conversations (id, channel, flow, started_us)"
-                                  " VALUES ('chat:g', 'chat', 'welcome', 1);"
-                                  "INSERT INTO conversation_state VALUES ('chat:g', 'not json',"
-                                  " 1, 1);",
-                                  NULL, NULL, NULL),
+    /* chat:g: a state that is not JSON; chat:h: no state at all */
+    assert_int_equal(fx_exec(w.fx.path, "INSERT INTO conversations (id, channel, flow, started_us)"
+                                        " VALUES ('chat:g', 'chat', 'welcome', 1);"
+                                        "INSERT INTO conversation_state VALUES ('chat:g',"
+                                        " 'not json', 1, 1);"),
                      SQLITE_OK);
-    sqlite3_close(db);
 
     /* the open ones, oldest entered first */
     char *ids = saved_ids(w.fx.path);
@@ -469,12 +464,8 @@ static void test_released_handoffs_while_their_conversation_goes_on(void **state
 
     /* released as it was, and open on the desk it joins: on_turn finds it
      * by its key when the bot ends the conversation */
-    core_err_t err = {0};
-    store_db_t *sdb = store_db_open(w.fx.path, &err);
-    assert_non_null(sdb);
     ag_saved_list_t saved;
-    assert_int_equal(ag__saved_read(sdb, &saved, &err), 0);
-    store_db_close(sdb);
+    read_saved(w.fx.path, &saved);
     ag_entry_t *a = ag__entry_from_saved(&saved.v[0]);
     ag__saved_dispose(&saved);
     assert_non_null(a);
@@ -526,22 +517,14 @@ static void test_released_handoffs_restored_are_bounded(void **state)
     ag_entry_t *waits = enter_as(d, "ffffffffffffffffffffffffffffffff", "chat:w", "chat:w");
     ag__changed(d, waits, "queued");
     reopen(&w);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(w.fx.path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  "INSERT INTO conversations (id, channel, flow, started_us)"
-                                  " SELECT conversation_id, 'chat', 'welcome', 1 FROM handoffs;"
-                                  "INSERT INTO conversation_state SELECT conversation_id,"
-                                  " '{\"gen\":0}', 1, 1 FROM handoffs;",
-                                  NULL, NULL, NULL),
+    assert_int_equal(fx_exec(w.fx.path, "INSERT INTO conversations (id, channel, flow, started_us)"
+                                        " SELECT conversation_id, 'chat', 'welcome', 1 FROM"
+                                        " handoffs;"
+                                        "INSERT INTO conversation_state SELECT conversation_id,"
+                                        " '{\"gen\":0}', 1, 1 FROM handoffs;"),
                      SQLITE_OK);
-    sqlite3_close(db);
-    core_err_t err = {0};
-    store_db_t *sdb = store_db_open(w.fx.path, &err);
-    assert_non_null(sdb);
     ag_saved_list_t saved;
-    assert_int_equal(ag__saved_read(sdb, &saved, &err), 0);
-    store_db_close(sdb);
+    read_saved(w.fx.path, &saved);
     assert_int_equal(saved.n, AG_MAX_DONE + 1);
     /* oldest entered first: the three entered last (released first) left out */
     for (size_t i = 0; i < AG_MAX_DONE; i++) {
