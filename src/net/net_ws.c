@@ -100,7 +100,7 @@ static size_t in_walk(in_pos_t *in, const uint8_t *p, size_t n, int stop_at_clos
 static size_t close_size(uint8_t b1)
 {
     unsigned len7 = b1 & 0x7f;
-    return len7 > 125 ? 0 : 2 + (b1 & 0x80 ? 4u : 0u) + len7;
+    return len7 > CLOSE_BODY_MAX ? 0 : 2 + (b1 & 0x80 ? 4u : 0u) + len7;
 }
 
 /* How many of the n bytes at p (of avail fed) wslay may take now: all,

@@ -14,9 +14,9 @@ typedef struct in_pos_s {
     uint8_t in_frag;       /* a fragmented data message is being received */
 } in_pos_t;
 
-/* A close frame's most bytes: header, mask and a control frame's payload. */
-#define HELD_MAX (2 + 4 + 125)
 #define CLOSE_BODY_MAX 125 /* a control frame's payload */
+/* A close frame's most bytes: header, mask and a control frame's payload. */
+#define HELD_MAX (2 + 4 + CLOSE_BODY_MAX)
 
 struct net_ws_s {
     net_conn_t *conn;
