@@ -13,20 +13,7 @@
 #include <cmocka.h>
 
 #include "test_brain_util.h"
-
-/* Writes n set nodes p0 .. p(n-1) in a row into b, the last going on to
- * next (to none when next is ""). */
-static void chain(core_buf_t *b, const char *p, int n, const char *next)
-{
-    for (int i = 0; i < n; i++) {
-        core_buf_printf(b, "\"%s%d\": {\"type\": \"set\", \"set\": {\"n\": \"%d\"}", p, i, i);
-        if (i + 1 < n)
-            core_buf_printf(b, ", \"next\": \"%s%d\"},", p, i + 1);
-        else
-            core_buf_printf(b, "%s%s%s}", next[0] ? ", \"next\": \"" : "", next,
-                            next[0] ? "\"" : "");
-    }
-}
+#include "test_flow_chain.h"
 
 static char *main_json(void)
 {
@@ -34,10 +21,10 @@ static char *main_json(void)
     core_buf_init(&b, 1 << 20);
     core_buf_printf(&b, "{\"name\": \"main\", \"intents\": {\"spin\": [\"spin\"]},"
                         " \"slots\": {\"n\": {\"type\": \"any\"}}, \"nodes\": {");
-    chain(&b, "s", 40, "sub");
+    test_flow_chain(&b, "s", 40, "sub");
     core_buf_printf(&b, ", \"sub\": {\"type\": \"call\", \"flow\": \"helper\", \"next\":"
                         " \"t0\"}, ");
-    chain(&b, "t", 30, "");
+    test_flow_chain(&b, "t", 30, "");
     core_buf_printf(&b, "}}");
     size_t len;
     return core_buf_steal(&b, &len);
@@ -49,7 +36,7 @@ static char *helper_json(void)
     core_buf_init(&b, 1 << 20);
     core_buf_printf(&b, "{\"name\": \"helper\", \"slots\": {\"n\": {\"type\": \"any\"}},"
                         " \"nodes\": {");
-    chain(&b, "h", 20, "");
+    test_flow_chain(&b, "h", 20, "");
     core_buf_printf(&b, "}}");
     size_t len;
     return core_buf_steal(&b, &len);

@@ -17,6 +17,7 @@
 #include "chorus/runtime.h"
 #include "chorus/store.h"
 #include "stubs/stub_proc.h"
+#include "unit/brain/test_flow_chain.h"
 #include "unit/runtime/runtime_env.h"
 
 /* Flow `name` (intent, when not NULL) of n set nodes in a row, the last
@@ -30,16 +31,7 @@ static char *chain_flow(const char *name, const char *intent, int n, const char 
     if (intent != NULL)
         core_buf_printf(&b, "\"intents\": {\"%s\": [\"spin please\"]}, ", intent);
     core_buf_printf(&b, "\"slots\": {\"n\": {\"type\": \"any\"}}, \"nodes\": {");
-    for (int i = 0; i < n; i++) {
-        core_buf_printf(&b, "%s\"%s%d\": {\"type\": \"set\", \"set\": {\"n\": \"%d\"}",
-                        i ? ", " : "", name, i, i);
-        if (i + 1 < n)
-            core_buf_printf(&b, ", \"next\": \"%s%d\"}", name, i + 1);
-        else if (next[0] != '\0')
-            core_buf_printf(&b, ", \"next\": \"%s\"}", next);
-        else
-            core_buf_printf(&b, "}");
-    }
+    test_flow_chain(&b, name, n, next);
     core_buf_printf(&b, "%s}}", more);
     size_t len;
     return core_buf_steal(&b, &len);
